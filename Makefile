@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# mtaguard build. Layout after libbpf-bootstrap: BPF objects -> skeletons ->
+# userspace programs, everything under build/.
+
+BUILD      ?= build
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+DOCDIR     ?= $(PREFIX)/share/doc/mtaguard
+
+CC         ?= gcc
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+ARCH_INC   := /usr/include/$(shell uname -m)-linux-gnu
+
+CFLAGS     ?= -O2 -g
+CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
+LDLIBS     := -lbpf -lelf -lz -ljansson
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) -D__TARGET_ARCH_x86
+
+# Programs shipped to users.
+PROGS      := mtaguard-loader
+# Library code shared by every program and test: user/mg_*.c.
+LIB_SRCS   := $(wildcard user/mg_*.c)
+LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
+HDRS       := $(wildcard headers/*.h user/*.h)
+
+# Test programs: selftests/test_*.c (cmocka), helpers selftests/lib_*.c.
+TEST_SRCS  := $(wildcard selftests/test_*.c)
+TEST_BINS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TEST_SRCS))
+TLIB_SRCS  := $(wildcard selftests/lib_*.c)
+TLIB_OBJS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%.o,$(TLIB_SRCS))
+BENCH_BPF  := $(patsubst selftests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard selftests/bench/*.bpf.c))
+
+.PHONY: all clean check bench install deps
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/mtaguard.bpf.o $(BUILD)/mg_xdp.skel.h $(addprefix $(BUILD)/,$(PROGS))
+
+$(BUILD) $(BUILD)/user $(BUILD)/selftests $(BUILD)/bench:
+	@mkdir -p $@
+
+# The data plane. Object name "mg_xdp" makes libbpf name its internal
+# .rodata map "mg_xdp.rodata", so every map the program owns starts with mg_.
+$(BUILD)/mtaguard.bpf.o: bpf/mtaguard.bpf.c $(wildcard bpf/*.h) $(HDRS) | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/mg_xdp.skel.h: $(BUILD)/mtaguard.bpf.o
+	$(BPFTOOL) gen skeleton $< name mg_xdp > $@
+
+$(BUILD)/user/%.o: user/%.c $(HDRS) $(BUILD)/mg_xdp.skel.h | $(BUILD)/user
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libmg.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/mtaguard-loader: $(BUILD)/user/mtaguard_loader.o $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Tests.
+$(BUILD)/selftests/%.o: selftests/%.c $(HDRS) $(wildcard selftests/*.h) $(BUILD)/mg_xdp.skel.h | $(BUILD)/selftests
+	$(CC) $(CFLAGS) -Iselftests -c $< -o $@
+
+$(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_OBJS) $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(HDRS) | $(BUILD)/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
+	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/libmg.a $(LDLIBS) -o $@
+
+check: all $(TEST_BINS)
+	selftests/run.sh $(BUILD)
+
+bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench
+	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
+
+# Debian packages the build, the tests and the benchmark need.
+DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
+             libcmocka-dev pkg-config make gcc
+DEB_TEST  := iproute2 iputils-ping postfix swaks tcpdump jq xdp-tools procps
+deps:
+	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && \
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "all build and test packages present"; fi
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/mtaguard $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(addprefix $(BUILD)/,$(PROGS)) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(BUILD)/mtaguard.bpf.o $(DESTDIR)$(LIBDIR)/mtaguard/
+	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+
+clean:
+	rm -rf $(BUILD)

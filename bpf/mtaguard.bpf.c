@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mtaguard.bpf.c - the XDP data plane.
+ *
+ * Per packet: parse; one policy lookup (allow/block by source prefix); then,
+ * only for SYNs and SMTP segments, per-source accounting and events. Anything
+ * we cannot parse passes: the program must never break a network it does not
+ * understand.
+ *
+ * Costs are kept where they belong:
+ *  - an ordinary packet (not a SYN, not an SMTP segment) from an unlisted
+ *    source costs parsing plus one LPM lookup; it never touches per-source state;
+ *  - per-source entries are created only on SMTP commands in payload or, for
+ *    SYNs, at a capped rate per CPU, so a spoofed SYN flood cannot flush the
+ *    LRU of real profiles; SYNs it may not profile go to a count-min sketch;
+ *  - mail servers' profiles live in mg_servers, a plain hash the program only
+ *    updates in place: no packet can evict them.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "mtaguard.h"
+#include "parse.h"
+#include "policy.h"
+#include "smtp.h"
+#include "fingerprint.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Load-time tunables; the loader writes them before load. */
+const volatile struct mg_tunables mg_cfg = MG_TUNABLES_DEFAULT;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct mg_lpm_key);
+	__type(value, struct mg_rule);
+	__uint(max_entries, MG_DEFAULT_MAX_POLICY);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} mg_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct mg_src_key);
+	__type(value, struct mg_src_stats);
+	__uint(max_entries, MG_DEFAULT_MAX_SOURCES);
+} mg_sources SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mg_src_key);
+	__type(value, struct mg_src_stats);
+	__uint(max_entries, MG_DEFAULT_MAX_SERVERS);
+} mg_servers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mg_global_stats);
+	__uint(max_entries, 1);
+} mg_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mg_settings);
+	__uint(max_entries, 1);
+} mg_settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mg_sketch);
+	__uint(max_entries, 1);
+} mg_syn_sketch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mg_budget);
+	__uint(max_entries, 1);
+} mg_budget SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MG_DEFAULT_RINGBUF_SIZE);
+} mg_events SEC(".maps");
+
+/* Which class of SMTP port `port` is: MX (25), submission (465, 587), or none. */
+enum { MG_PORT_NONE = 0, MG_PORT_MX, MG_PORT_SUBMISSION };
+
+static __always_inline int mg_port_class(__u16 port)
+{
+	/* Unused slots are 0; the verifier folds these rodata reads to constants. */
+#pragma unroll
+	for (int i = 0; i < MG_PORTS_PER_CLASS; i++)
+		if (mg_cfg.mx_ports[i] && port == mg_cfg.mx_ports[i])
+			return MG_PORT_MX;
+#pragma unroll
+	for (int i = 0; i < MG_PORTS_PER_CLASS; i++)
+		if (mg_cfg.submission_ports[i] && port == mg_cfg.submission_ports[i])
+			return MG_PORT_SUBMISSION;
+	return MG_PORT_NONE;
+}
+
+/* Token bucket with credit kept in nanoseconds: cost per token is 1e9/rate. */
+static __always_inline int mg_bucket_take(struct mg_bucket *b, __u64 now, __u32 rate, __u32 burst)
+{
+	if (rate == 0)
+		return 0;
+	__u64 cost = 1000000000ull / rate;
+	__u64 cap = cost * (burst ? burst : 1);
+	__u64 credit = b->credit_ns + (now - b->last_ns);
+
+	if (credit > cap || now < b->last_ns)
+		credit = cap;
+	b->last_ns = now;
+	if (credit < cost) {
+		b->credit_ns = credit;
+		return 0;
+	}
+	b->credit_ns = credit - cost;
+	return 1;
+}
+
+static __always_inline struct mg_budget *mg_budget_get(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&mg_budget, &zero);
+}
+
+/* The per-source key: the address, IPv6 aggregated to v6_src_prefix. */
+static __always_inline void mg_src_key_of(const union mg_addr *a, __u8 ip_version, union mg_addr *key)
+{
+	*key = *a;
+	if (ip_version != 6)
+		return;
+	__u32 plen = mg_cfg.v6_src_prefix;
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		if (plen >= (__u32)(i + 1) * 8)
+			continue;
+		if (plen <= (__u32)i * 8)
+			key->b[i] = 0;
+		else
+			key->b[i] &= (__u8)(0xff << (8 - (plen - i * 8)));
+	}
+}
+
+/* An existing profile: mail servers first (they never move), then the LRU. */
+static __always_inline struct mg_src_stats *mg_profile_find(const union mg_addr *key)
+{
+	struct mg_src_stats *e = bpf_map_lookup_elem(&mg_servers, key);
+	if (e)
+		return e;
+	return bpf_map_lookup_elem(&mg_sources, key);
+}
+
+static __always_inline struct mg_src_stats *mg_profile_create(const union mg_addr *key, __u8 ip_version,
+							      __u64 now, struct mg_global_stats *st)
+{
+	struct mg_src_stats init = {};
+
+	init.first_seen_ns = now;
+	init.last_seen_ns = now;
+	init.flags = ip_version == 6 ? MG_SRC_F_IPV6 : 0;
+	/* BPF_NOEXIST: another CPU may have created it first; then use theirs. */
+	if (bpf_map_update_elem(&mg_sources, key, &init, BPF_NOEXIST) == 0)
+		st->src_created++;
+	return bpf_map_lookup_elem(&mg_sources, key);
+}
+
+static __always_inline void mg_profile_touch(struct mg_src_stats *e, struct mg_pkt *p, __u64 now)
+{
+	e->last_seen_ns = now;
+	__builtin_memcpy(e->mac, p->mac, 6);
+	e->vlan_outer = p->vlan_outer;
+	e->vlan_inner = p->vlan_inner;
+}
+
+/* A profile for `key`, created if absent and the bucket allows it; NULL otherwise. */
+static __always_inline struct mg_src_stats *mg_profile_get(const union mg_addr *key, __u8 ip_version,
+							   __u64 now, struct mg_bucket *bucket, __u32 rate,
+							   __u32 burst, struct mg_global_stats *st)
+{
+	struct mg_src_stats *e = mg_profile_find(key);
+
+	if (e || !bucket)
+		return e;
+	if (!mg_bucket_take(bucket, now, rate, burst)) {
+		st->src_throttled++;
+		return NULL;
+	}
+	return mg_profile_create(key, ip_version, now, st);
+}
+
+static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct mg_pkt *p, __u8 type,
+						     struct mg_global_stats *st)
+{
+	struct mg_event *ev = bpf_ringbuf_reserve(&mg_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		st->events_lost++;
+		return NULL;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = bpf_ktime_get_boot_ns();
+	ev->type = type;
+	ev->vlan_outer = p->vlan_outer;
+	ev->vlan_inner = p->vlan_inner;
+	__builtin_memcpy(ev->src, p->src.b, 16);
+	__builtin_memcpy(ev->dst, p->dst.b, 16);
+	__builtin_memcpy(ev->mac, p->mac, 6);
+	ev->sport = p->sport;
+	ev->dport = p->dport;
+	ev->ifindex = ctx->ingress_ifindex;
+	return ev;
+}
+
+static __always_inline void mg_event_send(struct mg_event *ev, struct mg_global_stats *st)
+{
+	bpf_ringbuf_submit(ev, 0);
+	st->events_sent++;
+}
+
+static __always_inline void mg_sketch_add(const union mg_addr *src, __u8 klass)
+{
+	__u32 zero = 0;
+	struct mg_sketch *sk = bpf_map_lookup_elem(&mg_syn_sketch, &zero);
+
+	if (!sk)
+		return;
+	__u32 h = mg_sketch_hash(src->w, klass);
+#pragma unroll
+	for (int r = 0; r < MG_SKETCH_ROWS; r++)
+		sk->cell[r][mg_sketch_col(h, r)]++;
+}
+
+/*
+ * The handlers below are global subprograms: each is verified once, on its
+ * own, instead of once for every way the caller could have reached it.
+ */
+
+/* A SYN (no ACK): count it per source, or in the sketch when we may not profile it. */
+__attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+{
+	union mg_addr key;
+
+	if (!p || !st)
+		return 0;
+	int dclass = mg_port_class(p->dport);
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct mg_budget *b = dclass != MG_PORT_NONE ? mg_budget_get() : NULL;
+
+	if (dclass != MG_PORT_NONE)
+		st->syn_smtp++;
+	mg_src_key_of(&p->src, p->ip_version, &key);
+	/* Only SYNs to SMTP ports may create a profile, and only within the budget. */
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, b ? &b->syn_new : NULL,
+						mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst, st);
+	if (!e) {
+		mg_sketch_add(&key, dclass != MG_PORT_NONE);
+		st->syn_sketched++;
+		return 0;
+	}
+
+	struct mg_syn_fp fp = {
+		.ip_version = p->ip_version,
+		.ttl_initial = mg_initial_ttl(p->ttl),
+		.df = p->df,
+	};
+	__u32 cursor = 0;
+	mg_syn_fingerprint(ctx, p->tcp_off, &fp, &cursor);
+	__u32 fp_hash = mg_fp_hash(&fp);
+
+	mg_profile_touch(e, p, now);
+	e->syn_fp_hash = fp_hash;
+	if (dclass == MG_PORT_MX) {
+		__sync_fetch_and_add(&e->syn_mx, 1);
+		__sync_fetch_and_or(&e->mx_dst_bits, 1ull << mg_dst_bit(p->dst.w));
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_SYN_MX, st);
+		if (ev) {
+			ev->fp_hash = fp_hash;
+			ev->u.fp = fp;
+			mg_event_send(ev, st);
+		}
+	} else if (dclass == MG_PORT_SUBMISSION) {
+		__sync_fetch_and_add(&e->syn_submission, 1);
+	} else {
+		__sync_fetch_and_add(&e->syn_other, 1);
+	}
+	return 0;
+}
+
+/* A SYN-ACK from an SMTP port: the source serves mail. */
+__attribute__((noinline)) int mg_handle_synack(struct mg_pkt *p, struct mg_global_stats *st)
+{
+	union mg_addr key;
+
+	if (!p || !st)
+		return 0;
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct mg_budget *b = mg_budget_get();
+
+	mg_src_key_of(&p->src, p->ip_version, &key);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, b ? &b->syn_new : NULL,
+						mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst, st);
+	if (!e)
+		return 0;
+	mg_profile_touch(e, p, now);
+	__sync_fetch_and_add(&e->synack_smtp, 1);
+	e->flags |= MG_SRC_F_SERVES_SMTP; /* racing writers set the same bit */
+	return 0;
+}
+
+/* Payload to an SMTP port: count the client's commands. */
+__attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+{
+	struct mg_cmd_scan scan = {};
+	union mg_addr key;
+
+	if (!p || !st)
+		return 0;
+	if (mg_smtp_scan(ctx, p->payload_off, p->payload_len, &scan) == 0)
+		return 0; /* message data, TLS, credentials: not ours to count */
+
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct mg_budget *b = mg_budget_get();
+
+	mg_src_key_of(&p->src, p->ip_version, &key);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, b ? &b->payload_new : NULL,
+						mg_cfg.payload_new_per_sec, mg_cfg.payload_new_burst, st);
+	if (!e)
+		return 0;
+	mg_profile_touch(e, p, now);
+	e->flags |= MG_SRC_F_PAYLOAD;
+#pragma unroll
+	for (int i = 0; i < MG_CMD_MAX; i++)
+		if (scan.count[i])
+			__sync_fetch_and_add(&e->cmd[i], scan.count[i]);
+	st->smtp_cmds += scan.total;
+
+	if (scan.helo_kind == MG_CMD_MAX)
+		return 0;
+	__u32 arg_off = scan.helo_off, arg_len = 0;
+	__u32 h = mg_helo_arg_hash(ctx, p->payload_off, p->payload_len, &arg_off, &arg_len);
+	e->helo_hash = h;
+
+	struct mg_event *ev = mg_event_new(ctx, p, MG_EV_HELO, st);
+	if (!ev)
+		return 0;
+	ev->detail = scan.helo_kind;
+	ev->helo_hash = h;
+	ev->fp_hash = e->syn_fp_hash;
+	/* Copy the argument from the frame; bpf_xdp_load_bytes needs a nonzero, bounded length. */
+	if (arg_len > 0 && arg_len <= MG_HELO_ARG_MAX) {
+		__u32 start = p->payload_off + arg_off;
+		if (bpf_xdp_load_bytes(ctx, start, ev->u.arg, arg_len) == 0)
+			ev->arg_len = arg_len;
+	}
+	mg_event_send(ev, st);
+	return 0;
+}
+
+/* Payload from an SMTP port: the reply class counts toward the client (the destination). */
+__attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+{
+	union mg_addr key;
+
+	if (!p || !st)
+		return 0;
+	int klass = mg_smtp_reply_class(ctx, p);
+	if (klass < 0 || klass >= MG_REPLY_MAX)
+		return 0;
+	mg_src_key_of(&p->dst, p->ip_version, &key);
+	struct mg_src_stats *e = mg_profile_find(&key);
+	if (!e)
+		return 0; /* replies never create profiles: they are not the client's own evidence */
+	__sync_fetch_and_add(&e->reply[klass], 1);
+	st->smtp_replies++;
+	return 0;
+}
+
+/* Enforce the policy for this packet: XDP_DROP, or XDP_PASS (also for would-be drops in monitor mode). */
+__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+{
+	if (!p || !st)
+		return XDP_PASS;
+
+	struct mg_policy_verdict v = mg_policy_lookup(&mg_policy, &p->src, st);
+	if (v.kind == MG_V_ALLOW) {
+		st->allowlisted++;
+		return XDP_PASS;
+	}
+	if (v.kind != MG_V_BLOCK || !v.rule)
+		return XDP_PASS;
+
+	int reason;
+	if (v.rule->action == MG_ACT_DROP_ALL)
+		reason = MG_DROP_BLOCK_ALL;
+	else if (v.rule->action == MG_ACT_DROP_SMTP && p->has_tcp && mg_port_class(p->dport) != MG_PORT_NONE)
+		reason = MG_DROP_BLOCK_SMTP;
+	else
+		return XDP_PASS;
+
+	__u32 zero = 0;
+	struct mg_settings *set = bpf_map_lookup_elem(&mg_settings, &zero);
+	int monitor = set && set->monitor;
+
+	__sync_fetch_and_add(&v.rule->hits, 1);
+	if (monitor) {
+		st->monitor_would_drop++;
+	} else {
+		st->dropped++;
+		st->drop_reason[reason & (MG_DROP_REASON_MAX - 1)]++;
+	}
+
+	struct mg_budget *b = mg_budget_get();
+	if (b && mg_bucket_take(&b->drop_events, bpf_ktime_get_boot_ns(), mg_cfg.drop_events_per_sec,
+				mg_cfg.drop_events_per_sec)) {
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, st);
+		if (ev) {
+			ev->detail = reason;
+			ev->monitor = monitor;
+			mg_event_send(ev, st);
+		}
+	} else {
+		st->drop_events_suppressed++;
+	}
+	return monitor ? XDP_PASS : XDP_DROP;
+}
+
+SEC("xdp")
+int mtaguard_xdp(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct mg_global_stats *st = bpf_map_lookup_elem(&mg_stats, &zero);
+	struct mg_pkt p = {};
+
+	if (!st)
+		return XDP_PASS;
+	st->packets++;
+
+	int ret = mg_parse(ctx, &p);
+	if (ret == MG_PARSE_NOT_IP) {
+		st->non_ip++;
+		goto pass;
+	}
+	if (ret != MG_PARSE_OK) {
+		st->parse_errors++;
+		goto pass;
+	}
+	if (p.fragment)
+		st->fragments++;
+
+	if (mg_enforce(ctx, &p, st) == XDP_DROP)
+		return XDP_DROP;
+	if (!p.has_tcp)
+		goto pass;
+
+	if (p.tcp_flags & MG_TCP_SYN) {
+		if (!(p.tcp_flags & MG_TCP_ACK))
+			mg_handle_syn(ctx, &p, st);
+		else if (mg_port_class(p.sport) != MG_PORT_NONE)
+			mg_handle_synack(&p, st);
+		goto pass;
+	}
+	if (p.payload_len == 0)
+		goto pass; /* bulk: ACKs, FINs, RSTs */
+	if (mg_port_class(p.dport) != MG_PORT_NONE)
+		mg_handle_client(ctx, &p, st);
+	else if (mg_port_class(p.sport) != MG_PORT_NONE)
+		mg_handle_server(ctx, &p, st);
+pass:
+	st->passed++;
+	return XDP_PASS;
+}

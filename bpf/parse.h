@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * parse.h - header parsing for the XDP program: Ethernet with up to two VLAN
+ * tags, IPv4 with options, IPv6 with a bounded walk over extension headers,
+ * TCP with any data offset.
+ *
+ * Parsing never decides to drop: a frame we cannot read is reported as
+ * MG_PARSE_ERROR or MG_PARSE_NOT_IP and the caller passes it.
+ */
+#ifndef MG_BPF_PARSE_H
+#define MG_BPF_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/in.h>
+#include <bpf/bpf_endian.h>
+
+#define MG_MAX_VLAN_TAGS 2
+
+/*
+ * Offsets handed to subprograms are bounded so that base + offset stays
+ * below the verifier's MAX_PACKET_OFF (0xffff); frames are far smaller.
+ */
+#define MG_OFF_MASK 0x3fff
+
+/* Hide a value from the compiler's range reasoning so an explicit mask survives for the verifier. */
+#define mg_barrier_var(v) asm volatile("" : "+r"(v))
+#define MG_MAX_V6_EXT    6 /* extension headers walked before giving up on L4 */
+
+#ifndef IPPROTO_HOPOPTS
+#define IPPROTO_HOPOPTS 0
+#endif
+#ifndef IPPROTO_ROUTING
+#define IPPROTO_ROUTING 43
+#endif
+#ifndef IPPROTO_FRAGMENT
+#define IPPROTO_FRAGMENT 44
+#endif
+#ifndef IPPROTO_DSTOPTS
+#define IPPROTO_DSTOPTS 60
+#endif
+
+enum mg_parse_result {
+	MG_PARSE_OK = 0,
+	MG_PARSE_NOT_IP,   /* not IPv4/IPv6, or more VLAN tags than we walk */
+	MG_PARSE_ERROR,    /* truncated or malformed header */
+};
+
+/* Addresses in both the byte form of the ABI and words for hashing. */
+union mg_addr {
+	__u8 b[16];
+	__u32 w[4];
+};
+
+/*
+ * What the parse learned, as plain values (no packet pointers): handlers are
+ * global subprograms, verified once each, and receive this by pointer. Those
+ * that need packet bytes re-derive them from ctx with the offsets here.
+ */
+struct mg_pkt {
+	union mg_addr src, dst;
+	__u8 mac[6];         /* source MAC */
+	__u16 vlan_outer, vlan_inner;
+	__u16 sport, dport;  /* host order; valid when has_tcp */
+	__u16 tcp_off;       /* TCP header offset from the frame start */
+	__u16 payload_off;   /* TCP payload offset from the frame start */
+	__u16 payload_len;   /* by the IP length, not the frame: Ethernet padding is not payload */
+	__u8 tcp_flags;      /* the TCP flags byte (FIN 0x01 ... CWR 0x80) */
+	__u8 has_tcp;        /* a full TCP header was parsed */
+	__u8 ip_version;
+	__u8 l4_proto;
+	__u8 ttl;
+	__u8 df;
+	__u8 fragment;       /* a non-first fragment: no L4 header here */
+	__u8 pad[5];
+};
+
+#define MG_TCP_FIN 0x01
+#define MG_TCP_SYN 0x02
+#define MG_TCP_RST 0x04
+#define MG_TCP_ACK 0x10
+
+/* Pointers used while parsing only. */
+struct mg_cursor {
+	void *data;
+	void *data_end;
+	void *l3_end; /* end of the IP datagram (may lie past data_end if the frame was cut) */
+};
+
+static __always_inline void mg_v4_mapped(union mg_addr *a, __be32 v4)
+{
+	a->w[0] = 0;
+	a->w[1] = 0;
+	a->w[2] = bpf_htonl(0x0000ffff);
+	a->w[3] = v4;
+}
+
+static __always_inline int mg_parse_l2(struct mg_cursor *c, struct mg_pkt *p, void **pos, __u16 *proto)
+{
+	struct ethhdr *eth = *pos;
+
+	if ((void *)(eth + 1) > c->data_end)
+		return MG_PARSE_ERROR;
+	__builtin_memcpy(p->mac, eth->h_source, 6);
+	*proto = eth->h_proto;
+	*pos = eth + 1;
+
+#pragma unroll
+	for (int i = 0; i < MG_MAX_VLAN_TAGS; i++) {
+		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
+			return MG_PARSE_OK;
+		/* struct vlan_hdr: TCI, then the encapsulated ethertype */
+		__be16 *vh = *pos;
+		if ((void *)(vh + 2) > c->data_end)
+			return MG_PARSE_ERROR;
+		__u16 vid = bpf_ntohs(vh[0]) & 0x0fff;
+		if (i == 0)
+			p->vlan_outer = vid;
+		else
+			p->vlan_inner = vid;
+		*proto = vh[1];
+		*pos = vh + 2;
+	}
+	if (*proto == bpf_htons(ETH_P_8021Q) || *proto == bpf_htons(ETH_P_8021AD))
+		return MG_PARSE_NOT_IP; /* a third tag: not ours to walk */
+	return MG_PARSE_OK;
+}
+
+static __always_inline int mg_parse_ipv4(struct mg_cursor *c, struct mg_pkt *p, void **pos)
+{
+	struct iphdr *iph = *pos;
+
+	if ((void *)(iph + 1) > c->data_end)
+		return MG_PARSE_ERROR;
+	__u32 ihl = iph->ihl * 4;
+	if (iph->version != 4 || ihl < sizeof(*iph))
+		return MG_PARSE_ERROR;
+	if ((void *)iph + ihl > c->data_end)
+		return MG_PARSE_ERROR;
+	__u32 tot_len = bpf_ntohs(iph->tot_len);
+	if (tot_len < ihl)
+		return MG_PARSE_ERROR;
+
+	mg_v4_mapped(&p->src, iph->saddr);
+	mg_v4_mapped(&p->dst, iph->daddr);
+	p->ip_version = 4;
+	p->ttl = iph->ttl;
+	__u16 frag = bpf_ntohs(iph->frag_off);
+	p->df = !!(frag & 0x4000);
+	p->fragment = (frag & 0x1fff) != 0;
+	p->l4_proto = iph->protocol;
+	c->l3_end = (void *)iph + tot_len;
+	*pos = (void *)iph + ihl;
+	return MG_PARSE_OK;
+}
+
+static __always_inline int mg_parse_ipv6(struct mg_cursor *c, struct mg_pkt *p, void **pos)
+{
+	struct ipv6hdr *ip6h = *pos;
+
+	if ((void *)(ip6h + 1) > c->data_end)
+		return MG_PARSE_ERROR;
+	if (ip6h->version != 6)
+		return MG_PARSE_ERROR;
+	__builtin_memcpy(p->src.b, &ip6h->saddr, 16);
+	__builtin_memcpy(p->dst.b, &ip6h->daddr, 16);
+	p->ip_version = 6;
+	p->ttl = ip6h->hop_limit;
+	c->l3_end = (void *)(ip6h + 1) + bpf_ntohs(ip6h->payload_len);
+
+	__u8 nh = ip6h->nexthdr;
+	void *cur = ip6h + 1;
+
+#pragma unroll
+	for (int i = 0; i < MG_MAX_V6_EXT; i++) {
+		__u8 *ext = cur;
+		switch (nh) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if ((void *)(ext + 2) > c->data_end)
+				return MG_PARSE_ERROR;
+			nh = ext[0];
+			cur = ext + (ext[1] + 1) * 8;
+			continue;
+		case IPPROTO_FRAGMENT:
+			if ((void *)(ext + 8) > c->data_end)
+				return MG_PARSE_ERROR;
+			nh = ext[0];
+			/* offset is the high 13 bits of bytes 2-3 */
+			if ((bpf_ntohs(*(__be16 *)(ext + 2)) & 0xfff8) != 0)
+				p->fragment = 1;
+			cur = ext + 8;
+			continue;
+		default:
+			p->l4_proto = nh;
+			*pos = cur;
+			return MG_PARSE_OK;
+		}
+	}
+	/* Too many extension headers to walk: addresses are known, L4 is not. */
+	p->l4_proto = IPPROTO_NONE;
+	*pos = cur;
+	return MG_PARSE_OK;
+}
+
+static __always_inline int mg_parse_tcp(struct mg_cursor *c, struct mg_pkt *p, void *pos)
+{
+	struct tcphdr *tcp = pos;
+
+	if ((void *)(tcp + 1) > c->data_end)
+		return MG_PARSE_ERROR;
+	__u32 doff = tcp->doff * 4;
+	if (doff < sizeof(*tcp))
+		return MG_PARSE_ERROR;
+	if (pos + doff > c->data_end)
+		return MG_PARSE_ERROR;
+	if (pos + doff > c->l3_end)
+		return MG_PARSE_ERROR; /* header claims more than the datagram holds */
+	p->has_tcp = 1;
+	p->sport = bpf_ntohs(tcp->source);
+	p->dport = bpf_ntohs(tcp->dest);
+	p->tcp_flags = ((__u8 *)tcp)[13];
+	p->tcp_off = pos - c->data;
+	p->payload_off = pos + doff - c->data;
+	p->payload_len = c->l3_end - (pos + doff);
+	return MG_PARSE_OK;
+}
+
+/* Parse a frame down to TCP. MG_PARSE_OK with !p->has_tcp: IP, but no TCP to look at. */
+static __always_inline int mg_parse(struct xdp_md *ctx, struct mg_pkt *p)
+{
+	struct mg_cursor c = {
+		.data = (void *)(long)ctx->data,
+		.data_end = (void *)(long)ctx->data_end,
+	};
+	void *pos = c.data;
+	__u16 proto;
+	int ret;
+
+	ret = mg_parse_l2(&c, p, &pos, &proto);
+	if (ret != MG_PARSE_OK)
+		return ret;
+	if (proto == bpf_htons(ETH_P_IP))
+		ret = mg_parse_ipv4(&c, p, &pos);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		ret = mg_parse_ipv6(&c, p, &pos);
+	else
+		return MG_PARSE_NOT_IP;
+	if (ret != MG_PARSE_OK)
+		return ret;
+	if (p->l4_proto != IPPROTO_TCP || p->fragment)
+		return MG_PARSE_OK;
+	return mg_parse_tcp(&c, p, pos);
+}
+
+#endif

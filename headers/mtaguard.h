@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * mtaguard.h - the ABI between the XDP program and userspace.
+ *
+ * Every struct that crosses the kernel/user boundary (map keys and values,
+ * ring-buffer events, load-time tunables) is defined here, once. Layouts are
+ * fixed: explicit padding, sizes pinned with _Static_assert, so a daemon built
+ * from one tree can read maps pinned by a program built from another.
+ *
+ * Addresses are always 16 bytes: IPv4 is stored v4-mapped (::ffff:a.b.c.d),
+ * so one set of maps serves both families and IPv4 prefix /N is /96+N.
+ *
+ * Times are CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns()), because that
+ * clock keeps counting across suspend and is readable from both sides.
+ */
+#ifndef MTAGUARD_H
+#define MTAGUARD_H
+
+#include <linux/types.h>
+
+#define MG_ADDR_LEN        16
+#define MG_PORTS_PER_CLASS 4   /* configurable SMTP ports per class; 0 = unused */
+#define MG_HELO_ARG_MAX    64  /* bytes of HELO/EHLO argument copied into events */
+#define MG_FP_MAX_OPTS     12  /* TCP option kinds kept, in order, in a SYN fingerprint */
+#define MG_POLICY_MAX_NEST 8   /* covering rules the kernel walks for an allow above a block */
+
+/* Kinds of SMTP client command counted per source. */
+enum mg_cmd {
+	MG_CMD_HELO = 0,
+	MG_CMD_EHLO,
+	MG_CMD_MAIL,
+	MG_CMD_RCPT,
+	MG_CMD_DATA,
+	MG_CMD_RSET,
+	MG_CMD_QUIT,
+	MG_CMD_AUTH,
+	MG_CMD_STARTTLS,
+	MG_CMD_OTHER, /* a known verb not listed above: NOOP VRFY EXPN HELP BDAT ETRN TURN */
+	MG_CMD_MAX,
+};
+
+/* Classes of server reply seen toward a source. */
+enum mg_reply {
+	MG_REPLY_2XX = 0,
+	MG_REPLY_4XX,
+	MG_REPLY_5XX,
+	MG_REPLY_MAX,
+};
+
+/* Policy rule kinds (mg_policy values). */
+enum mg_rule_kind {
+	MG_RULE_ALLOW = 1,
+	MG_RULE_BLOCK = 2,
+};
+
+/* What a block rule drops. */
+enum mg_action {
+	MG_ACT_DROP_SMTP = 1, /* the source's TCP to the configured SMTP ports */
+	MG_ACT_DROP_ALL = 2,  /* everything from the source */
+};
+
+/* Why a packet was dropped (index into mg_global_stats.drop_reason). */
+enum mg_drop_reason {
+	MG_DROP_BLOCK_SMTP = 0,
+	MG_DROP_BLOCK_ALL = 1,
+	MG_DROP_REASON_MAX = 4, /* room for later reasons without an ABI change */
+};
+
+/* Ring-buffer event types. */
+enum mg_event_type {
+	MG_EV_SYN_MX = 1, /* a SYN to an MX port (25) from a profiled source */
+	MG_EV_HELO = 2,   /* a HELO or EHLO command; arg holds its argument */
+	MG_EV_DROP = 3,   /* a packet dropped (rate-limited); reason says why */
+};
+
+/* Per-source flags (mg_src_stats.flags). */
+enum mg_src_flags {
+	MG_SRC_F_PAYLOAD = 1 << 0,    /* sent SMTP commands after a handshake */
+	MG_SRC_F_IPV6 = 1 << 1,       /* key is an IPv6 prefix, not a v4-mapped host */
+	MG_SRC_F_SERVES_SMTP = 1 << 2, /* answered a SYN from its own SMTP port */
+};
+
+/* Key of mg_sources and mg_servers: the source address (IPv6 masked to v6_src_prefix). */
+struct mg_src_key {
+	__u8 addr[MG_ADDR_LEN];
+};
+_Static_assert(sizeof(struct mg_src_key) == 16, "mg_src_key layout");
+
+/* Key of the mg_policy LPM trie: prefixlen counts bits of the 16-byte address. */
+struct mg_lpm_key {
+	__u32 prefixlen;
+	__u8 addr[MG_ADDR_LEN];
+};
+_Static_assert(sizeof(struct mg_lpm_key) == 20, "mg_lpm_key layout");
+
+/*
+ * Value of mg_policy. Longest prefix wins, except that an allow rule covering
+ * a block rule always wins: the kernel walks up from a block hit through the
+ * covering rules (prefixlen is stored here for that walk).
+ */
+struct mg_rule {
+	__u64 expires_ns; /* CLOCK_BOOTTIME; 0 = never. Expired rules are not enforced. */
+	__u64 hits;       /* packets dropped (or, in monitor mode, that would have been) */
+	__u8 kind;        /* enum mg_rule_kind */
+	__u8 action;      /* enum mg_action, for blocks */
+	__u8 prefixlen;   /* must equal the key's prefixlen */
+	__u8 pad[5];
+};
+_Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
+
+/* Per-source profile counters: value of mg_sources (LRU) and mg_servers (hash). */
+struct mg_src_stats {
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u32 syn_mx;         /* SYNs to MX ports (25) */
+	__u32 syn_submission; /* SYNs to submission ports (465, 587) */
+	__u32 syn_other;      /* SYNs to any other port */
+	__u32 synack_smtp;    /* SYN-ACKs sent from its own SMTP ports: it serves mail */
+	__u32 cmd[MG_CMD_MAX];
+	__u32 reply[MG_REPLY_MAX]; /* replies servers sent toward this source */
+	__u32 helo_hash;           /* mg_helo_hash() of the last HELO/EHLO argument */
+	__u32 syn_fp_hash;         /* mg_fp_hash() of the last SYN */
+	__u64 mx_dst_bits;         /* bit mg_dst_bit(dst) set per MX destination: linear-counting estimate */
+	__u8 mac[6];               /* last source MAC */
+	__u16 vlan_outer;          /* last outer VLAN ID (0 = untagged) */
+	__u16 vlan_inner;          /* last inner VLAN ID (QinQ; 0 = none) */
+	__u16 flags;               /* enum mg_src_flags */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct mg_src_stats) == 120, "mg_src_stats layout");
+
+/* Global per-CPU counters (mg_stats, one entry). */
+struct mg_global_stats {
+	__u64 packets;
+	__u64 passed;
+	__u64 dropped;
+	__u64 allowlisted;       /* packets from allowlisted sources */
+	__u64 parse_errors;      /* truncated or malformed headers (passed) */
+	__u64 non_ip;            /* neither IPv4 nor IPv6 (passed) */
+	__u64 fragments;         /* non-first fragments: L4 not parsed */
+	__u64 syn_smtp;          /* SYNs to any SMTP port */
+	__u64 smtp_cmds;         /* client commands recognised */
+	__u64 smtp_replies;      /* server replies classified */
+	__u64 src_created;       /* per-source entries created */
+	__u64 src_throttled;     /* creations refused by the per-CPU rate cap */
+	__u64 syn_sketched;      /* SYNs counted in the sketch instead of per source */
+	__u64 events_sent;
+	__u64 events_lost;       /* ring buffer full */
+	__u64 drop_events_suppressed; /* drop events over their rate limit */
+	__u64 monitor_would_drop;     /* drops not done because of monitor mode */
+	__u64 expired_rules;          /* block-rule hits ignored because expired */
+	__u64 drop_reason[MG_DROP_REASON_MAX];
+};
+_Static_assert(sizeof(struct mg_global_stats) == 22 * 8, "mg_global_stats layout");
+
+/* Runtime settings (mg_settings, one entry), changed by userspace while attached. */
+struct mg_settings {
+	__u32 monitor; /* nonzero: count would-be drops, pass everything */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct mg_settings) == 8, "mg_settings layout");
+
+/* Count-min sketch of SYNs from sources without a profile (mg_syn_sketch, per CPU). */
+#define MG_SKETCH_ROWS 4
+#define MG_SKETCH_COLS 1024 /* power of two */
+struct mg_sketch {
+	__u32 cell[MG_SKETCH_ROWS][MG_SKETCH_COLS];
+};
+
+/* Per-CPU token buckets (mg_budget, one entry): credit in nanoseconds. */
+struct mg_bucket {
+	__u64 last_ns;
+	__u64 credit_ns;
+};
+struct mg_budget {
+	struct mg_bucket syn_new;     /* creating profiles on a SYN */
+	struct mg_bucket payload_new; /* creating profiles on SMTP payload */
+	struct mg_bucket drop_events;
+};
+_Static_assert(sizeof(struct mg_budget) == 48, "mg_budget layout");
+
+/* The SYN's TCP/IP fingerprint, hashed with mg_fp_hash(). */
+struct mg_syn_fp {
+	__u8 ip_version;   /* 4 or 6 */
+	__u8 ttl_initial;  /* observed TTL rounded up to 32, 64, 128 or 255 */
+	__u8 df;           /* IPv4 don't-fragment bit; 0 for IPv6 */
+	__u8 wscale;       /* window scale option, 0xff if absent */
+	__u16 window;      /* host order */
+	__u16 mss;         /* host order, 0 if absent */
+	__u8 n_opts;
+	__u8 opt_kinds[MG_FP_MAX_OPTS];
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct mg_syn_fp) == 24, "mg_syn_fp layout");
+
+/* One ring-buffer record; the tail is a union by type. */
+struct mg_event {
+	__u64 ts_ns;
+	__u8 type;        /* enum mg_event_type */
+	__u8 detail;      /* HELO: enum mg_cmd (HELO/EHLO); DROP: enum mg_drop_reason */
+	__u16 vlan_outer;
+	__u16 vlan_inner;
+	__u16 dport;      /* host order */
+	__u8 src[MG_ADDR_LEN];
+	__u8 dst[MG_ADDR_LEN];
+	__u8 mac[6];
+	__u16 sport;      /* host order */
+	__u32 fp_hash;
+	__u32 helo_hash;
+	__u32 ifindex;
+	__u8 arg_len;     /* HELO: bytes valid in u.arg */
+	__u8 monitor;     /* DROP: monitor mode was on, the packet passed */
+	__u8 pad[2];
+	union {
+		char arg[MG_HELO_ARG_MAX];
+		struct mg_syn_fp fp;
+	} u;
+};
+_Static_assert(sizeof(struct mg_event) == 136, "mg_event layout");
+
+/*
+ * Load-time tunables: one const volatile struct in the program's .rodata,
+ * set by the loader before load. The verifier folds them into constants.
+ */
+struct mg_tunables {
+	__u16 mx_ports[MG_PORTS_PER_CLASS];         /* default {25} */
+	__u16 submission_ports[MG_PORTS_PER_CLASS]; /* default {465, 587} */
+	__u32 syn_new_per_sec;     /* per CPU: new profiles a SYN may create per second */
+	__u32 syn_new_burst;
+	__u32 payload_new_per_sec; /* per CPU: new profiles SMTP payload may create per second */
+	__u32 payload_new_burst;
+	__u32 drop_events_per_sec; /* per CPU */
+	__u8 v6_src_prefix;        /* IPv6 per-source profiles aggregate to this prefix (64) */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct mg_tunables) == 40, "mg_tunables layout");
+
+#define MG_TUNABLES_DEFAULT { \
+	.mx_ports = { 25 }, \
+	.submission_ports = { 465, 587 }, \
+	.syn_new_per_sec = 2000, \
+	.syn_new_burst = 200, \
+	.payload_new_per_sec = 20000, \
+	.payload_new_burst = 2000, \
+	.drop_events_per_sec = 100, \
+	.v6_src_prefix = 64, \
+}
+
+/* Default map sizes (the loader can change them before load). */
+#define MG_DEFAULT_MAX_SOURCES  262144
+#define MG_DEFAULT_MAX_SERVERS  16384
+#define MG_DEFAULT_MAX_POLICY   1048576
+#define MG_DEFAULT_RINGBUF_SIZE (1U << 20)
+
+#include "mg_hash.h"
+
+#endif /* MTAGUARD_H */

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_loader.h - load the XDP program, pin its maps, attach it to interfaces.
+ *
+ * Maps are pinned under a pin directory (default /sys/fs/bpf/mtaguard) and
+ * reused when already pinned, so a restart keeps counters and rules. Each
+ * attachment is a bpf_link pinned as PIN_DIR/link_IFNAME: enforcement goes on
+ * after the loader exits, and ends only when that link is removed.
+ */
+#ifndef MG_LOADER_H
+#define MG_LOADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "mtaguard.h"
+
+#define MG_DEFAULT_PIN_DIR "/sys/fs/bpf/mtaguard"
+
+enum mg_xdp_mode { MG_MODE_AUTO = 0, MG_MODE_NATIVE, MG_MODE_GENERIC };
+
+struct mg_load_opts {
+	const char *pin_dir;          /* NULL: MG_DEFAULT_PIN_DIR */
+	struct mg_tunables tunables;  /* start from MG_TUNABLES_DEFAULT */
+	uint32_t max_sources, max_servers, max_policy, ringbuf_size; /* 0: defaults */
+};
+void mg_load_opts_default(struct mg_load_opts *o);
+
+struct mg_xdp;
+struct mg_handle {
+	struct mg_xdp *skel;  /* loaded skeleton; maps pinned under pin_dir */
+	char pin_dir[256];
+	int prog_fd;
+	/* map fds, valid while the handle lives */
+	int policy_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd;
+};
+
+/* Load the program (reusing pinned maps if present) and pin maps and program. */
+int mg_load(const struct mg_load_opts *o, struct mg_handle *h);
+/* Open an already-loaded instance from its pins only (no new program). */
+int mg_open_pinned(const char *pin_dir, struct mg_handle *h);
+void mg_close(struct mg_handle *h);
+
+/* Attach the pinned program to ifname in mode; pins the link. Returns 0 or -errno. */
+int mg_attach(struct mg_handle *h, const char *ifname, enum mg_xdp_mode mode);
+/* Remove the attachment made by mg_attach (unpins and detaches). */
+int mg_detach(const char *pin_dir, const char *ifname);
+/* Remove every pin under pin_dir (detaching links) and the directory. */
+int mg_unload(const char *pin_dir);
+
+int mg_set_monitor(int settings_fd, bool on);
+int mg_get_monitor(int settings_fd, bool *on);
+
+int mg_parse_mode(const char *s, enum mg_xdp_mode *mode);
+
+#endif
