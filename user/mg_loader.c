@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mg_loader.c - load the XDP program, pin its maps and program, attach it.
+ *
+ * Pins make the data plane independent of any process: maps keep their
+ * counters and rules, and pinned links keep the program attached, while the
+ * loader or daemon is not running.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "mg_loader.h"
+#include "mg_xdp.skel.h"
+
+#define PROG_PIN_NAME "mtaguard_xdp"
+#define LINK_PIN_PREFIX "link_"
+
+void mg_load_opts_default(struct mg_load_opts *o)
+{
+	static const struct mg_tunables def = MG_TUNABLES_DEFAULT;
+
+	memset(o, 0, sizeof(*o));
+	o->tunables = def;
+}
+
+static const char *pin_dir_or_default(const char *d)
+{
+	return d && *d ? d : MG_DEFAULT_PIN_DIR;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[256];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static void fill_fds(struct mg_handle *h)
+{
+	struct mg_xdp *s = h->skel;
+
+	h->prog_fd = bpf_program__fd(s->progs.mtaguard_xdp);
+	h->policy_fd = bpf_map__fd(s->maps.mg_policy);
+	h->sources_fd = bpf_map__fd(s->maps.mg_sources);
+	h->servers_fd = bpf_map__fd(s->maps.mg_servers);
+	h->stats_fd = bpf_map__fd(s->maps.mg_stats);
+	h->settings_fd = bpf_map__fd(s->maps.mg_settings);
+	h->sketch_fd = bpf_map__fd(s->maps.mg_syn_sketch);
+	h->budget_fd = bpf_map__fd(s->maps.mg_budget);
+	h->events_fd = bpf_map__fd(s->maps.mg_events);
+}
+
+int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
+{
+	const char *dir = pin_dir_or_default(o->pin_dir);
+	struct mg_xdp *skel;
+	struct bpf_map *map;
+	char path[512];
+	int err;
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->pin_dir, sizeof(h->pin_dir), "%s", dir);
+	err = mkdir_p(dir);
+	if (err)
+		return err;
+
+	skel = mg_xdp__open();
+	if (!skel)
+		return -errno ? -errno : -EINVAL;
+	skel->rodata->mg_cfg = o->tunables;
+	if (o->max_sources)
+		bpf_map__set_max_entries(skel->maps.mg_sources, o->max_sources);
+	if (o->max_servers)
+		bpf_map__set_max_entries(skel->maps.mg_servers, o->max_servers);
+	if (o->max_policy)
+		bpf_map__set_max_entries(skel->maps.mg_policy, o->max_policy);
+	if (o->ringbuf_size)
+		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
+
+	/* Named maps are pinned, and reused if already pinned: a reload keeps state. */
+	bpf_object__for_each_map(map, skel->obj) {
+		if (bpf_map__is_internal(map))
+			continue;
+		err = pin_path(path, sizeof(path), dir, bpf_map__name(map));
+		if (!err)
+			err = bpf_map__set_pin_path(map, path);
+		if (err)
+			goto fail;
+	}
+	err = mg_xdp__load(skel);
+	if (err)
+		goto fail;
+
+	err = pin_path(path, sizeof(path), dir, PROG_PIN_NAME);
+	if (err)
+		goto fail;
+	unlink(path); /* a newer program replaces the pinned one; attached links keep theirs until updated */
+	err = bpf_program__pin(skel->progs.mtaguard_xdp, path);
+	if (err)
+		goto fail;
+
+	h->skel = skel;
+	fill_fds(h);
+	return 0;
+fail:
+	mg_xdp__destroy(skel);
+	return err < 0 ? err : -err;
+}
+
+static int obj_get(const char *dir, const char *name)
+{
+	char path[512];
+
+	if (pin_path(path, sizeof(path), dir, name))
+		return -1;
+	return bpf_obj_get(path);
+}
+
+int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
+{
+	const char *dir = pin_dir_or_default(pin_dir);
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->pin_dir, sizeof(h->pin_dir), "%s", dir);
+	h->prog_fd = obj_get(dir, PROG_PIN_NAME);
+	h->policy_fd = obj_get(dir, "mg_policy");
+	h->sources_fd = obj_get(dir, "mg_sources");
+	h->servers_fd = obj_get(dir, "mg_servers");
+	h->stats_fd = obj_get(dir, "mg_stats");
+	h->settings_fd = obj_get(dir, "mg_settings");
+	h->sketch_fd = obj_get(dir, "mg_syn_sketch");
+	h->budget_fd = obj_get(dir, "mg_budget");
+	h->events_fd = obj_get(dir, "mg_events");
+	if (h->prog_fd < 0 || h->policy_fd < 0 || h->sources_fd < 0 || h->servers_fd < 0 || h->stats_fd < 0 ||
+	    h->settings_fd < 0 || h->sketch_fd < 0 || h->budget_fd < 0 || h->events_fd < 0) {
+		int err = -errno;
+		mg_close(h);
+		return err ? err : -ENOENT;
+	}
+	return 0;
+}
+
+void mg_close(struct mg_handle *h)
+{
+	if (h->skel) {
+		mg_xdp__destroy(h->skel); /* closes the fds it owns */
+	} else {
+		int *fds[] = { &h->prog_fd, &h->policy_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
+			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd };
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (*fds[i] > 0)
+				close(*fds[i]);
+	}
+	memset(h, 0, sizeof(*h));
+}
+
+int mg_parse_mode(const char *s, enum mg_xdp_mode *mode)
+{
+	if (!strcmp(s, "auto"))
+		*mode = MG_MODE_AUTO;
+	else if (!strcmp(s, "native") || !strcmp(s, "drv"))
+		*mode = MG_MODE_NATIVE;
+	else if (!strcmp(s, "generic") || !strcmp(s, "skb"))
+		*mode = MG_MODE_GENERIC;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int link_create(int prog_fd, int ifindex, __u32 flags)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = flags);
+	int fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &lo);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int mg_attach(struct mg_handle *h, const char *ifname, enum mg_xdp_mode mode)
+{
+	char name[64], path[512];
+	unsigned ifindex = if_nametoindex(ifname);
+	int fd, err;
+
+	if (!ifindex)
+		return -ENODEV;
+	snprintf(name, sizeof(name), LINK_PIN_PREFIX "%s", ifname);
+	if (pin_path(path, sizeof(path), h->pin_dir, name))
+		return -ENAMETOOLONG;
+
+	/* Already attached by us: swap the program in place, so enforcement never stops. */
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		err = bpf_link_update(fd, h->prog_fd, NULL) ? -errno : 0;
+		close(fd);
+		return err;
+	}
+
+	if (mode == MG_MODE_NATIVE)
+		fd = link_create(h->prog_fd, (int)ifindex, XDP_FLAGS_DRV_MODE);
+	else if (mode == MG_MODE_GENERIC)
+		fd = link_create(h->prog_fd, (int)ifindex, XDP_FLAGS_SKB_MODE);
+	else {
+		fd = link_create(h->prog_fd, (int)ifindex, XDP_FLAGS_DRV_MODE);
+		if (fd < 0 && fd != -EBUSY && fd != -EEXIST)
+			fd = link_create(h->prog_fd, (int)ifindex, XDP_FLAGS_SKB_MODE);
+	}
+	if (fd < 0)
+		return fd;
+	err = bpf_obj_pin(fd, path) ? -errno : 0;
+	if (err)
+		bpf_link_detach(fd);
+	close(fd);
+	return err;
+}
+
+static int detach_path(const char *path)
+{
+	int fd = bpf_obj_get(path);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (bpf_link_detach(fd))
+		err = -errno;
+	close(fd);
+	if (unlink(path) && !err)
+		err = -errno;
+	return err;
+}
+
+int mg_detach(const char *pin_dir, const char *ifname)
+{
+	char name[64], path[512];
+
+	snprintf(name, sizeof(name), LINK_PIN_PREFIX "%s", ifname);
+	if (pin_path(path, sizeof(path), pin_dir_or_default(pin_dir), name))
+		return -ENAMETOOLONG;
+	return detach_path(path);
+}
+
+int mg_unload(const char *pin_dir)
+{
+	const char *dir = pin_dir_or_default(pin_dir);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[512];
+	int err = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (pin_path(path, sizeof(path), dir, de->d_name))
+			continue;
+		if (!strncmp(de->d_name, LINK_PIN_PREFIX, strlen(LINK_PIN_PREFIX))) {
+			int e = detach_path(path);
+			if (e && !err)
+				err = e;
+		} else if (unlink(path) && !err) {
+			err = -errno;
+		}
+	}
+	closedir(d);
+	if (rmdir(dir) && !err)
+		err = -errno;
+	return err;
+}
+
+int mg_set_monitor(int settings_fd, bool on)
+{
+	uint32_t zero = 0;
+	struct mg_settings s;
+
+	if (bpf_map_lookup_elem(settings_fd, &zero, &s))
+		return -errno;
+	s.monitor = on;
+	return bpf_map_update_elem(settings_fd, &zero, &s, BPF_ANY) ? -errno : 0;
+}
+
+int mg_get_monitor(int settings_fd, bool *on)
+{
+	uint32_t zero = 0;
+	struct mg_settings s;
+
+	if (bpf_map_lookup_elem(settings_fd, &zero, &s))
+		return -errno;
+	*on = s.monitor != 0;
+	return 0;
+}

@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mtaguard-loader - load, pin, attach and inspect the mtaguard XDP program
+ * without the analyzer daemon. Everything it does acts on the pinned objects,
+ * so it can be run again at any time against a live data plane.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <bpf/libbpf.h>
+
+#include "mg_addr.h"
+#include "mg_clock.h"
+#include "mg_loader.h"
+#include "mg_policy.h"
+#include "mg_stats.h"
+
+static const char *pin_dir = MG_DEFAULT_PIN_DIR;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mtaguard-loader [-p PIN_DIR] COMMAND [ARGS]\n"
+		"\n"
+		"Commands:\n"
+		"  load [LOAD OPTIONS]          load the program; pin maps and program under PIN_DIR\n"
+		"  attach IFACE [--mode native|generic|auto] [LOAD OPTIONS]\n"
+		"                               attach (loading first if needed); the link is pinned\n"
+		"  detach IFACE                 remove the attachment made by attach\n"
+		"  unload                       detach every pinned link and remove PIN_DIR\n"
+		"  stats [--json]               global counters, summed over CPUs\n"
+		"  source ADDR [--json]         per-source counters (IPv6 looked up by its /64)\n"
+		"  block PREFIX [--action smtp|all] [--ttl SECONDS]\n"
+		"  allow PREFIX                 allowlist: always wins over a block\n"
+		"  unblock PREFIX               remove the rule for exactly PREFIX (block or allow)\n"
+		"  rules [--json]               list allow and block rules\n"
+		"  monitor on|off               count would-be drops instead of dropping\n"
+		"\n"
+		"Load options:\n"
+		"  --max-sources N   per-source LRU size (default %u)\n"
+		"  --mx-ports LIST   comma-separated MX ports (default 25)\n"
+		"  --submission-ports LIST  (default 465,587)\n"
+		"  --v6-prefix N     IPv6 per-source aggregation prefix (default 64)\n"
+		"\n"
+		"PIN_DIR defaults to " MG_DEFAULT_PIN_DIR ".\n",
+		MG_DEFAULT_MAX_SOURCES);
+}
+
+static int fail(const char *what, int err)
+{
+	fprintf(stderr, "mtaguard-loader: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	return 1;
+}
+
+static int parse_ports(const char *s, __u16 out[MG_PORTS_PER_CLASS])
+{
+	char *copy = strdup(s), *save = NULL;
+	int n = 0, err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	memset(out, 0, sizeof(__u16) * MG_PORTS_PER_CLASS);
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long v = strtol(tok, &end, 10);
+		if (*end || v <= 0 || v > 65535 || n >= MG_PORTS_PER_CLASS) {
+			err = -EINVAL;
+			break;
+		}
+		out[n++] = (__u16)v;
+	}
+	free(copy);
+	return err;
+}
+
+enum { OPT_MAX_SOURCES = 256, OPT_MX_PORTS, OPT_SUB_PORTS, OPT_V6_PREFIX, OPT_MODE, OPT_JSON, OPT_ACTION, OPT_TTL };
+
+static const struct option cmd_opts[] = {
+	{ "max-sources", required_argument, NULL, OPT_MAX_SOURCES },
+	{ "mx-ports", required_argument, NULL, OPT_MX_PORTS },
+	{ "submission-ports", required_argument, NULL, OPT_SUB_PORTS },
+	{ "v6-prefix", required_argument, NULL, OPT_V6_PREFIX },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "action", required_argument, NULL, OPT_ACTION },
+	{ "ttl", required_argument, NULL, OPT_TTL },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct cmd_args {
+	struct mg_load_opts load;
+	enum mg_xdp_mode mode;
+	bool json;
+	uint8_t action;
+	uint64_t ttl;
+	int npos;
+	char *pos[4];
+};
+
+static int parse_cmd_args(int argc, char **argv, struct cmd_args *a)
+{
+	int c;
+
+	mg_load_opts_default(&a->load);
+	a->load.pin_dir = pin_dir;
+	a->action = MG_ACT_DROP_SMTP;
+	optind = 0; /* 0, not 1: glibc then resets its state for the new argv */
+	while ((c = getopt_long(argc, argv, "", cmd_opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case OPT_MAX_SOURCES:
+			a->load.max_sources = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end || !a->load.max_sources)
+				goto bad;
+			break;
+		case OPT_MX_PORTS:
+			if (parse_ports(optarg, a->load.tunables.mx_ports))
+				goto bad;
+			break;
+		case OPT_SUB_PORTS:
+			if (parse_ports(optarg, a->load.tunables.submission_ports))
+				goto bad;
+			break;
+		case OPT_V6_PREFIX: {
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v > 128)
+				goto bad;
+			a->load.tunables.v6_src_prefix = (uint8_t)v;
+			break;
+		}
+		case OPT_MODE:
+			if (mg_parse_mode(optarg, &a->mode))
+				goto bad;
+			break;
+		case OPT_JSON:
+			a->json = true;
+			break;
+		case OPT_ACTION:
+			if (!strcmp(optarg, "smtp"))
+				a->action = MG_ACT_DROP_SMTP;
+			else if (!strcmp(optarg, "all"))
+				a->action = MG_ACT_DROP_ALL;
+			else
+				goto bad;
+			break;
+		case OPT_TTL:
+			a->ttl = strtoull(optarg, &end, 10);
+			if (*end)
+				goto bad;
+			break;
+		default:
+			return -1;
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		if (a->npos >= 4)
+			return -1;
+		a->pos[a->npos++] = argv[i];
+	}
+	return 0;
+bad:
+	fprintf(stderr, "mtaguard-loader: bad value for --%s: '%s'\n", cmd_opts[c - OPT_MAX_SOURCES].name, optarg);
+	return -1;
+}
+
+/* Open the pinned instance, or load it if nothing is pinned yet. */
+static int open_or_load(struct cmd_args *a, struct mg_handle *h, bool may_load)
+{
+	int err = mg_open_pinned(pin_dir, h);
+
+	if (err == 0 || !may_load)
+		return err;
+	return mg_load(&a->load, h);
+}
+
+static void print_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(o);
+}
+
+static int cmd_stats(struct cmd_args *a, struct mg_handle *h)
+{
+	struct mg_global_stats s;
+	int err = mg_stats_read(h->stats_fd, &s);
+
+	if (err)
+		return fail("reading mg_stats", err);
+	if (a->json) {
+		print_json(mg_stats_json(&s));
+		return 0;
+	}
+	json_t *o = mg_stats_json(&s);
+	const char *k;
+	json_t *v;
+	json_object_foreach(o, k, v) {
+		if (json_is_integer(v))
+			printf("%-24s %llu\n", k, (unsigned long long)json_integer_value(v));
+	}
+	printf("%-24s %llu\n%-24s %llu\n", "drop_reason.block_smtp", (unsigned long long)s.drop_reason[0],
+	       "drop_reason.block_all", (unsigned long long)s.drop_reason[1]);
+	json_decref(o);
+	return 0;
+}
+
+static int cmd_source(struct cmd_args *a, struct mg_handle *h)
+{
+	uint8_t key[16];
+	struct mg_src_stats s;
+	const char *table;
+	char buf[MG_ADDRSTRLEN];
+
+	if (a->npos != 1 || mg_addr_parse(a->pos[0], key)) {
+		fprintf(stderr, "mtaguard-loader: source needs one address\n");
+		return 2;
+	}
+	if (!mg_addr_is_v4(key))
+		mg_addr_mask(key, 64); /* the kernel's default aggregation; profiles are per /64 */
+	if (mg_source_read(h->servers_fd, h->sources_fd, key, &s, &table)) {
+		fprintf(stderr, "mtaguard-loader: no profile for %s\n", mg_addr_str(key, buf, sizeof(buf)));
+		return 1;
+	}
+	json_t *o = mg_source_json(key, &s, table);
+	if (a->json) {
+		print_json(o);
+		return 0;
+	}
+	printf("source %s (%s)\n", json_string_value(json_object_get(o, "addr")), table);
+	printf("  mac %s  vlan %u/%u\n", json_string_value(json_object_get(o, "mac")), s.vlan_outer, s.vlan_inner);
+	printf("  SYNs: mx %u, submission %u, other %u; SYN-ACKs from SMTP ports %u\n", s.syn_mx,
+	       s.syn_submission, s.syn_other, s.synack_smtp);
+	printf("  MX destinations (estimate) %u\n", mg_distinct_estimate(s.mx_dst_bits));
+	printf("  commands:");
+	for (unsigned i = 0; i < MG_CMD_MAX; i++)
+		printf(" %s=%u", mg_cmd_name(i), s.cmd[i]);
+	printf("\n  replies: 2xx=%u 4xx=%u 5xx=%u\n", s.reply[0], s.reply[1], s.reply[2]);
+	printf("  helo hash %08x, SYN fingerprint hash %08x\n", s.helo_hash, s.syn_fp_hash);
+	json_decref(o);
+	return 0;
+}
+
+struct rules_ctx {
+	bool json;
+	json_t *arr;
+	uint64_t now;
+};
+
+static int print_rule(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
+{
+	struct rules_ctx *c = arg;
+	char buf[MG_ADDRSTRLEN];
+	const char *kind = r->kind == MG_RULE_ALLOW ? "allow" : "block";
+	const char *action = r->kind == MG_RULE_ALLOW ? "-" : r->action == MG_ACT_DROP_ALL ? "all" : "smtp";
+	long long left = r->expires_ns ? (long long)(r->expires_ns - c->now) / (long long)MG_NSEC_PER_SEC : -1;
+
+	mg_prefix_str(p, buf, sizeof(buf));
+	if (c->json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "prefix", json_string(buf));
+		json_object_set_new(o, "kind", json_string(kind));
+		json_object_set_new(o, "action", json_string(action));
+		json_object_set_new(o, "hits", json_integer((json_int_t)r->hits));
+		json_object_set_new(o, "expires_in_s", r->expires_ns ? json_integer(left) : json_null());
+		json_array_append_new(c->arr, o);
+	} else {
+		printf("%-44s %-6s %-5s %12llu  %s\n", buf, kind, action, (unsigned long long)r->hits,
+		       r->expires_ns ? (left > 0 ? "expires" : "expired") : "never");
+	}
+	return 0;
+}
+
+static int cmd_rules(struct cmd_args *a, struct mg_handle *h)
+{
+	struct rules_ctx c = { .json = a->json, .arr = json_array(), .now = mg_boottime_ns() };
+
+	if (!a->json)
+		printf("%-44s %-6s %-5s %12s  %s\n", "PREFIX", "KIND", "DROP", "HITS", "EXPIRY");
+	mg_policy_foreach(h->policy_fd, print_rule, &c);
+	if (a->json)
+		print_json(c.arr);
+	else
+		json_decref(c.arr);
+	return 0;
+}
+
+static int cmd_rule_edit(const char *cmd, struct cmd_args *a, struct mg_handle *h)
+{
+	struct mg_prefix p;
+	int err;
+
+	if (a->npos != 1 || mg_prefix_parse(a->pos[0], &p)) {
+		fprintf(stderr, "mtaguard-loader: %s needs one address or prefix\n", cmd);
+		return 2;
+	}
+	if (!strcmp(cmd, "block"))
+		err = mg_policy_block(h->policy_fd, &p, a->action, a->ttl);
+	else if (!strcmp(cmd, "allow"))
+		err = mg_policy_allow(h->policy_fd, &p);
+	else
+		err = mg_policy_remove(h->policy_fd, &p);
+	return err ? fail(cmd, err) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option global_opts[] = {
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mg_handle h;
+	struct cmd_args a = {};
+	int c, err, rc = 0;
+
+	while ((c = getopt_long(argc, argv, "+p:h", global_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			pin_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	if (parse_cmd_args(argc - optind, argv + optind, &a)) {
+		usage(stderr);
+		return 2;
+	}
+	libbpf_set_print(NULL);
+
+	if (!strcmp(cmd, "unload")) {
+		err = mg_unload(pin_dir);
+		return err ? fail("unload", err) : 0;
+	}
+	if (!strcmp(cmd, "detach")) {
+		if (a.npos != 1)
+			return usage(stderr), 2;
+		err = mg_detach(pin_dir, a.pos[0]);
+		return err ? fail("detach", err) : 0;
+	}
+
+	bool loads = !strcmp(cmd, "load") || !strcmp(cmd, "attach");
+	if (!strcmp(cmd, "load"))
+		err = mg_load(&a.load, &h);
+	else
+		err = open_or_load(&a, &h, loads);
+	if (err) {
+		if (err == -EPERM)
+			fprintf(stderr, "mtaguard-loader: permission denied: loading BPF needs root (CAP_BPF, CAP_NET_ADMIN)\n");
+		return fail(loads ? "loading the XDP program" : "opening pinned maps (is it loaded?)", err);
+	}
+
+	if (!strcmp(cmd, "load")) {
+		rc = 0;
+	} else if (!strcmp(cmd, "attach")) {
+		if (a.npos != 1) {
+			usage(stderr);
+			rc = 2;
+		} else if ((err = mg_attach(&h, a.pos[0], a.mode))) {
+			rc = fail(a.pos[0], err);
+		}
+	} else if (!strcmp(cmd, "stats")) {
+		rc = cmd_stats(&a, &h);
+	} else if (!strcmp(cmd, "source")) {
+		rc = cmd_source(&a, &h);
+	} else if (!strcmp(cmd, "rules")) {
+		rc = cmd_rules(&a, &h);
+	} else if (!strcmp(cmd, "block") || !strcmp(cmd, "allow") || !strcmp(cmd, "unblock")) {
+		rc = cmd_rule_edit(cmd, &a, &h);
+	} else if (!strcmp(cmd, "monitor")) {
+		if (a.npos != 1 || (strcmp(a.pos[0], "on") && strcmp(a.pos[0], "off"))) {
+			fprintf(stderr, "mtaguard-loader: monitor on|off\n");
+			rc = 2;
+		} else if ((err = mg_set_monitor(h.settings_fd, !strcmp(a.pos[0], "on")))) {
+			rc = fail("monitor", err);
+		}
+	} else {
+		fprintf(stderr, "mtaguard-loader: unknown command '%s'\n", cmd);
+		usage(stderr);
+		rc = 2;
+	}
+	mg_close(&h);
+	return rc;
+}
