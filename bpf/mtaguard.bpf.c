@@ -147,13 +147,16 @@ static __always_inline void mg_src_key_of(const union mg_addr *a, __u8 ip_versio
 	}
 }
 
-/* An existing profile: mail servers first (they never move), then the LRU. */
+/*
+ * An existing profile: the LRU first (end hosts are the many), then the
+ * mail servers. The daemon moves a profile between them, never keeps both.
+ */
 static __always_inline struct mg_src_stats *mg_profile_find(const union mg_addr *key)
 {
-	struct mg_src_stats *e = bpf_map_lookup_elem(&mg_servers, key);
+	struct mg_src_stats *e = bpf_map_lookup_elem(&mg_sources, key);
 	if (e)
 		return e;
-	return bpf_map_lookup_elem(&mg_sources, key);
+	return bpf_map_lookup_elem(&mg_servers, key);
 }
 
 static __always_inline struct mg_src_stats *mg_profile_create(const union mg_addr *key, __u8 ip_version,
@@ -170,6 +173,12 @@ static __always_inline struct mg_src_stats *mg_profile_create(const union mg_add
 	return bpf_map_lookup_elem(&mg_sources, key);
 }
 
+/*
+ * Per-source counters are updated with plain adds, not atomics: RSS keeps a
+ * flow on one CPU, so two CPUs rarely update one source at the same instant,
+ * and a lost increment in that case costs less than a locked instruction on
+ * every SYN and command segment. Rule hit counters, on the drop path, stay atomic.
+ */
 static __always_inline void mg_profile_touch(struct mg_src_stats *e, struct mg_pkt *p, __u64 now)
 {
 	e->last_seen_ns = now;
@@ -178,16 +187,23 @@ static __always_inline void mg_profile_touch(struct mg_src_stats *e, struct mg_p
 	e->vlan_inner = p->vlan_inner;
 }
 
-/* A profile for `key`, created if absent and the bucket allows it; NULL otherwise. */
+enum mg_budget_kind { MG_BUDGET_NONE, MG_BUDGET_SYN, MG_BUDGET_PAYLOAD };
+
+/* A profile for `key`, created if absent and the budget allows it; NULL otherwise. */
 static __always_inline struct mg_src_stats *mg_profile_get(const union mg_addr *key, __u8 ip_version,
-							   __u64 now, struct mg_bucket *bucket, __u32 rate,
-							   __u32 burst, struct mg_global_stats *st)
+							   __u64 now, int budget, struct mg_global_stats *st)
 {
 	struct mg_src_stats *e = mg_profile_find(key);
 
-	if (e || !bucket)
+	if (e || budget == MG_BUDGET_NONE)
 		return e;
-	if (!mg_bucket_take(bucket, now, rate, burst)) {
+	struct mg_budget *b = mg_budget_get();
+	if (!b)
+		return NULL;
+	int ok = budget == MG_BUDGET_SYN ?
+		mg_bucket_take(&b->syn_new, now, mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst) :
+		mg_bucket_take(&b->payload_new, now, mg_cfg.payload_new_per_sec, mg_cfg.payload_new_burst);
+	if (!ok) {
 		st->src_throttled++;
 		return NULL;
 	}
@@ -195,7 +211,7 @@ static __always_inline struct mg_src_stats *mg_profile_get(const union mg_addr *
 }
 
 static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct mg_pkt *p, __u8 type,
-						     struct mg_global_stats *st)
+						     __u64 now, struct mg_global_stats *st)
 {
 	struct mg_event *ev = bpf_ringbuf_reserve(&mg_events, sizeof(*ev), 0);
 
@@ -204,7 +220,7 @@ static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct 
 		return NULL;
 	}
 	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = bpf_ktime_get_boot_ns();
+	ev->ts_ns = now;
 	ev->type = type;
 	ev->vlan_outer = p->vlan_outer;
 	ev->vlan_inner = p->vlan_inner;
@@ -250,14 +266,13 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 		return 0;
 	int dclass = mg_port_class(p->dport);
 	__u64 now = bpf_ktime_get_boot_ns();
-	struct mg_budget *b = dclass != MG_PORT_NONE ? mg_budget_get() : NULL;
 
 	if (dclass != MG_PORT_NONE)
 		st->syn_smtp++;
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	/* Only SYNs to SMTP ports may create a profile, and only within the budget. */
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, b ? &b->syn_new : NULL,
-						mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst, st);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now,
+						dclass != MG_PORT_NONE ? MG_BUDGET_SYN : MG_BUDGET_NONE, st);
 	if (!e) {
 		mg_sketch_add(&key, dclass != MG_PORT_NONE);
 		st->syn_sketched++;
@@ -276,18 +291,18 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 	mg_profile_touch(e, p, now);
 	e->syn_fp_hash = fp_hash;
 	if (dclass == MG_PORT_MX) {
-		__sync_fetch_and_add(&e->syn_mx, 1);
-		__sync_fetch_and_or(&e->mx_dst_bits, 1ull << mg_dst_bit(p->dst.w));
-		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_SYN_MX, st);
+		e->syn_mx++;
+		e->mx_dst_bits |= 1ull << mg_dst_bit(p->dst.w);
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_SYN_MX, now, st);
 		if (ev) {
 			ev->fp_hash = fp_hash;
 			ev->u.fp = fp;
 			mg_event_send(ev, st);
 		}
 	} else if (dclass == MG_PORT_SUBMISSION) {
-		__sync_fetch_and_add(&e->syn_submission, 1);
+		e->syn_submission++;
 	} else {
-		__sync_fetch_and_add(&e->syn_other, 1);
+		e->syn_other++;
 	}
 	return 0;
 }
@@ -300,16 +315,14 @@ __attribute__((noinline)) int mg_handle_synack(struct mg_pkt *p, struct mg_globa
 	if (!p || !st)
 		return 0;
 	__u64 now = bpf_ktime_get_boot_ns();
-	struct mg_budget *b = mg_budget_get();
 
 	mg_src_key_of(&p->src, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, b ? &b->syn_new : NULL,
-						mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst, st);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_SYN, st);
 	if (!e)
 		return 0;
 	mg_profile_touch(e, p, now);
-	__sync_fetch_and_add(&e->synack_smtp, 1);
-	e->flags |= MG_SRC_F_SERVES_SMTP; /* racing writers set the same bit */
+	e->synack_smtp++;
+	e->flags |= MG_SRC_F_SERVES_SMTP;
 	return 0;
 }
 
@@ -325,19 +338,16 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 		return 0; /* message data, TLS, credentials: not ours to count */
 
 	__u64 now = bpf_ktime_get_boot_ns();
-	struct mg_budget *b = mg_budget_get();
 
 	mg_src_key_of(&p->src, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, b ? &b->payload_new : NULL,
-						mg_cfg.payload_new_per_sec, mg_cfg.payload_new_burst, st);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_PAYLOAD, st);
 	if (!e)
 		return 0;
 	mg_profile_touch(e, p, now);
 	e->flags |= MG_SRC_F_PAYLOAD;
 #pragma unroll
 	for (int i = 0; i < MG_CMD_MAX; i++)
-		if (scan.count[i])
-			__sync_fetch_and_add(&e->cmd[i], scan.count[i]);
+		e->cmd[i] += scan.count[i];
 	st->smtp_cmds += scan.total;
 
 	if (scan.helo_kind == MG_CMD_MAX)
@@ -346,7 +356,7 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 	__u32 h = mg_helo_arg_hash(ctx, p->payload_off, p->payload_len, &arg_off, &arg_len);
 	e->helo_hash = h;
 
-	struct mg_event *ev = mg_event_new(ctx, p, MG_EV_HELO, st);
+	struct mg_event *ev = mg_event_new(ctx, p, MG_EV_HELO, now, st);
 	if (!ev)
 		return 0;
 	ev->detail = scan.helo_kind;
@@ -376,7 +386,7 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 	struct mg_src_stats *e = mg_profile_find(&key);
 	if (!e)
 		return 0; /* replies never create profiles: they are not the client's own evidence */
-	__sync_fetch_and_add(&e->reply[klass], 1);
+	e->reply[klass]++;
 	st->smtp_replies++;
 	return 0;
 }
@@ -416,9 +426,9 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 	}
 
 	struct mg_budget *b = mg_budget_get();
-	if (b && mg_bucket_take(&b->drop_events, bpf_ktime_get_boot_ns(), mg_cfg.drop_events_per_sec,
-				mg_cfg.drop_events_per_sec)) {
-		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, st);
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (b && mg_bucket_take(&b->drop_events, now, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, now, st);
 		if (ev) {
 			ev->detail = reason;
 			ev->monitor = monitor;

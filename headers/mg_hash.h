@@ -45,8 +45,21 @@ static inline __u32 mg_helo_hash(const char *arg, __u32 len)
 	return h;
 }
 
-/* Hash of a SYN fingerprint struct (struct mg_syn_fp, padding zeroed). */
-#define mg_fp_hash(fp) mg_fnv_bytes(MG_FNV_INIT, (fp), sizeof(*(fp)))
+/*
+ * Hash of a SYN fingerprint (struct mg_syn_fp, 24 bytes, padding zeroed),
+ * mixed as six native-endian words: it runs on every profiled SYN.
+ */
+static inline __u32 mg_fp_hash_words(const __u32 w[6])
+{
+	__u32 h = 0x3c6ef372u;
+	for (int i = 0; i < 6; i++) {
+		h ^= w[i];
+		h *= 0x9e3779b1u;
+		h ^= h >> 15;
+	}
+	h *= 0x85ebca6bu;
+	return h ^ (h >> 13);
+}
 
 /*
  * Hash of a 16-byte address given as four native-endian words. Cheaper than

@@ -18,6 +18,11 @@
 
 #include <linux/types.h>
 
+#define MG_SKETCH_ROWS 4
+#define MG_SKETCH_COLS 1024 /* power of two */
+
+#include "mg_hash.h"
+
 #define MG_ADDR_LEN        16
 #define MG_PORTS_PER_CLASS 4   /* configurable SMTP ports per class; 0 = unused */
 #define MG_HELO_ARG_MAX    64  /* bytes of HELO/EHLO argument copied into events */
@@ -161,8 +166,6 @@ struct mg_settings {
 _Static_assert(sizeof(struct mg_settings) == 8, "mg_settings layout");
 
 /* Count-min sketch of SYNs from sources without a profile (mg_syn_sketch, per CPU). */
-#define MG_SKETCH_ROWS 4
-#define MG_SKETCH_COLS 1024 /* power of two */
 struct mg_sketch {
 	__u32 cell[MG_SKETCH_ROWS][MG_SKETCH_COLS];
 };
@@ -192,6 +195,14 @@ struct mg_syn_fp {
 	__u8 pad[3];
 };
 _Static_assert(sizeof(struct mg_syn_fp) == 24, "mg_syn_fp layout");
+
+/* The fingerprint hash both sides compute. */
+static inline __u32 mg_fp_hash(const struct mg_syn_fp *fp)
+{
+	__u32 w[6];
+	__builtin_memcpy(w, fp, sizeof(w));
+	return mg_fp_hash_words(w);
+}
 
 /* One ring-buffer record; the tail is a union by type. */
 struct mg_event {
@@ -251,7 +262,5 @@ _Static_assert(sizeof(struct mg_tunables) == 40, "mg_tunables layout");
 #define MG_DEFAULT_MAX_SERVERS  16384
 #define MG_DEFAULT_MAX_POLICY   1048576
 #define MG_DEFAULT_RINGBUF_SIZE (1U << 20)
-
-#include "mg_hash.h"
 
 #endif /* MTAGUARD_H */

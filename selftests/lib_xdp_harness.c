@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* lib_xdp_harness.c - BPF_PROG_TEST_RUN harness for packet tests (see xdp_harness.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "mg_addr.h"
+#include "mg_clock.h"
+#include "mg_policy.h"
+#include "mg_stats.h"
+#include "mg_xdp.skel.h"
+#include "xdp_harness.h"
+
+void xh_require_privileges(void)
+{
+	if (geteuid() != 0) {
+		printf("SKIP: packet tests load BPF programs and use BPF_PROG_TEST_RUN: run as root\n");
+		exit(77);
+	}
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct xh *h = ctx;
+
+	if (len >= sizeof(struct mg_event) && h->nevents < XH_MAX_EVENTS)
+		memcpy(&h->events[h->nevents++], data, sizeof(struct mg_event));
+	return 0;
+}
+
+int xh_load(struct xh *h, const struct mg_tunables *tun)
+{
+	static const struct mg_tunables def = MG_TUNABLES_DEFAULT;
+	int err;
+
+	memset(h, 0, sizeof(*h));
+	libbpf_set_print(NULL);
+	h->skel = mg_xdp__open();
+	if (!h->skel)
+		return -errno;
+	h->skel->rodata->mg_cfg = tun ? *tun : def;
+	/* Small maps: the tests need few entries, and loads stay quick. */
+	bpf_map__set_max_entries(h->skel->maps.mg_sources, 4096);
+	bpf_map__set_max_entries(h->skel->maps.mg_servers, 256);
+	bpf_map__set_max_entries(h->skel->maps.mg_policy, 4096);
+	err = mg_xdp__load(h->skel);
+	if (err) {
+		mg_xdp__destroy(h->skel);
+		h->skel = NULL;
+		return err;
+	}
+	h->prog_fd = bpf_program__fd(h->skel->progs.mtaguard_xdp);
+	h->policy_fd = bpf_map__fd(h->skel->maps.mg_policy);
+	h->sources_fd = bpf_map__fd(h->skel->maps.mg_sources);
+	h->servers_fd = bpf_map__fd(h->skel->maps.mg_servers);
+	h->stats_fd = bpf_map__fd(h->skel->maps.mg_stats);
+	h->settings_fd = bpf_map__fd(h->skel->maps.mg_settings);
+	h->sketch_fd = bpf_map__fd(h->skel->maps.mg_syn_sketch);
+	h->budget_fd = bpf_map__fd(h->skel->maps.mg_budget);
+	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.mg_events), on_event, h, NULL);
+	if (!h->rb) {
+		err = -errno;
+		xh_unload(h);
+		return err;
+	}
+	return 0;
+}
+
+void xh_unload(struct xh *h)
+{
+	ring_buffer__free(h->rb);
+	if (h->skel)
+		mg_xdp__destroy(h->skel);
+	memset(h, 0, sizeof(*h));
+}
+
+static void clear_hash(int fd, size_t key_size)
+{
+	uint8_t key[64], next[64];
+
+	/* Always restart from the first key: deleting while walking skips entries. */
+	while (bpf_map_get_next_key(fd, NULL, next) == 0) {
+		memcpy(key, next, key_size);
+		if (bpf_map_delete_elem(fd, key))
+			break;
+	}
+}
+
+static void zero_percpu(int fd, size_t value_size)
+{
+	int n = libbpf_num_possible_cpus();
+	size_t stride = (value_size + 7) & ~(size_t)7;
+	void *buf = calloc((size_t)n, stride);
+	uint32_t zero = 0;
+
+	if (buf)
+		bpf_map_update_elem(fd, &zero, buf, BPF_ANY);
+	free(buf);
+}
+
+void xh_reset(struct xh *h)
+{
+	struct mg_settings s = {};
+	uint32_t zero = 0;
+
+	clear_hash(h->policy_fd, sizeof(struct mg_lpm_key));
+	clear_hash(h->sources_fd, sizeof(struct mg_src_key));
+	clear_hash(h->servers_fd, sizeof(struct mg_src_key));
+	zero_percpu(h->stats_fd, sizeof(struct mg_global_stats));
+	zero_percpu(h->sketch_fd, sizeof(struct mg_sketch));
+	zero_percpu(h->budget_fd, sizeof(struct mg_budget));
+	bpf_map_update_elem(h->settings_fd, &zero, &s, BPF_ANY);
+	xh_events(h);
+	h->nevents = 0;
+}
+
+int xh_run(struct xh *h, const void *frame, size_t len)
+{
+	uint8_t out[4096];
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		    .data_in = frame,
+		    .data_size_in = (uint32_t)len,
+		    .data_out = out,
+		    .data_size_out = sizeof(out),
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(h->prog_fd, &opts))
+		return -errno;
+	return (int)opts.retval;
+}
+
+void xh_stats(struct xh *h, struct mg_global_stats *out)
+{
+	if (mg_stats_read(h->stats_fd, out))
+		memset(out, 0xff, sizeof(*out)); /* makes any equality assertion fail loudly */
+}
+
+int xh_source(struct xh *h, const char *addr, struct mg_src_stats *out)
+{
+	uint8_t key[16];
+
+	if (mg_addr_parse(addr, key))
+		return -EINVAL;
+	if (!mg_addr_is_v4(key))
+		mg_addr_mask(key, h->skel->rodata->mg_cfg.v6_src_prefix);
+	return mg_source_read(h->servers_fd, h->sources_fd, key, out, NULL);
+}
+
+static struct mg_prefix prefix_or_die(const char *text)
+{
+	struct mg_prefix p;
+
+	if (mg_prefix_parse(text, &p)) {
+		fprintf(stderr, "bad prefix in test: %s\n", text);
+		abort();
+	}
+	return p;
+}
+
+void xh_block(struct xh *h, const char *prefix, uint8_t action, uint64_t ttl_sec)
+{
+	struct mg_prefix p = prefix_or_die(prefix);
+
+	if (mg_policy_block(h->policy_fd, &p, action, ttl_sec))
+		abort();
+}
+
+void xh_block_expired(struct xh *h, const char *prefix, uint8_t action)
+{
+	struct mg_prefix p = prefix_or_die(prefix);
+	struct mg_lpm_key k;
+	struct mg_rule r = {
+		.kind = MG_RULE_BLOCK,
+		.action = action,
+		.prefixlen = p.prefixlen,
+		.expires_ns = mg_boottime_ns() - 1, /* expired a nanosecond ago */
+	};
+
+	mg_lpm_key_from_prefix(&k, &p);
+	if (bpf_map_update_elem(h->policy_fd, &k, &r, BPF_ANY))
+		abort();
+}
+
+void xh_allow(struct xh *h, const char *prefix)
+{
+	struct mg_prefix p = prefix_or_die(prefix);
+
+	if (mg_policy_allow(h->policy_fd, &p))
+		abort();
+}
+
+uint64_t xh_rule_hits(struct xh *h, const char *prefix)
+{
+	struct mg_prefix p = prefix_or_die(prefix);
+	struct mg_rule r;
+
+	return mg_policy_get(h->policy_fd, &p, &r) ? UINT64_MAX : r.hits;
+}
+
+void xh_monitor(struct xh *h, bool on)
+{
+	struct mg_settings s = { .monitor = on };
+	uint32_t zero = 0;
+
+	bpf_map_update_elem(h->settings_fd, &zero, &s, BPF_ANY);
+}
+
+void xh_make_server(struct xh *h, const char *addr)
+{
+	struct mg_src_stats s = {};
+	uint8_t key[16];
+
+	if (mg_addr_parse(addr, key))
+		abort();
+	if (bpf_map_lookup_elem(h->sources_fd, key, &s) == 0)
+		bpf_map_delete_elem(h->sources_fd, key);
+	if (bpf_map_update_elem(h->servers_fd, key, &s, BPF_ANY))
+		abort();
+}
+
+int xh_events(struct xh *h)
+{
+	ring_buffer__consume(h->rb);
+	return h->nevents;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * xdp_harness.h - run frames through the real mtaguard XDP program with
+ * BPF_PROG_TEST_RUN and read back what it did (verdict, counters, profiles,
+ * events). The program is loaded from the same skeleton the loader uses.
+ */
+#ifndef XDP_HARNESS_H
+#define XDP_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "mtaguard.h"
+
+struct mg_xdp;
+struct ring_buffer;
+
+#define XH_MAX_EVENTS 64
+
+struct xh {
+	struct mg_xdp *skel;
+	int prog_fd;
+	int policy_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd;
+	struct ring_buffer *rb;
+	struct mg_event events[XH_MAX_EVENTS];
+	int nevents;
+};
+
+/* Exit with 77 (skip) and a reason unless we may load BPF programs. */
+void xh_require_privileges(void);
+
+/* Load the program with `tun` (NULL: defaults). Returns 0 or -errno. */
+int xh_load(struct xh *h, const struct mg_tunables *tun);
+void xh_unload(struct xh *h);
+/* Empty every map (rules, profiles, counters, settings, buckets, sketch, events). */
+void xh_reset(struct xh *h);
+
+/* Run one frame; returns the XDP verdict (XDP_PASS, XDP_DROP, ...) or -errno. */
+int xh_run(struct xh *h, const void *frame, size_t len);
+
+void xh_stats(struct xh *h, struct mg_global_stats *out);
+/* Profile of `addr` (text; IPv6 masked to /64 as the kernel does by default). 0 or -ENOENT. */
+int xh_source(struct xh *h, const char *addr, struct mg_src_stats *out);
+/* Add rules by text prefix. */
+void xh_block(struct xh *h, const char *prefix, uint8_t action, uint64_t ttl_sec);
+void xh_block_expired(struct xh *h, const char *prefix, uint8_t action);
+void xh_allow(struct xh *h, const char *prefix);
+uint64_t xh_rule_hits(struct xh *h, const char *prefix);
+void xh_monitor(struct xh *h, bool on);
+/* Move a profile into mg_servers, as the daemon does for mail servers. */
+void xh_make_server(struct xh *h, const char *addr);
+
+/* Drain the ring buffer into h->events; returns how many are there now. */
+int xh_events(struct xh *h);
+
+#endif
