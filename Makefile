@@ -33,7 +33,7 @@ TLIB_SRCS  := $(wildcard selftests/lib_*.c)
 TLIB_OBJS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%.o,$(TLIB_SRCS))
 BENCH_BPF  := $(patsubst selftests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard selftests/bench/*.bpf.c))
 
-.PHONY: all clean check bench install deps
+.PHONY: all clean check bench install deps demo
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/mtaguard.bpf.o $(BUILD)/mg_xdp.skel.h $(addprefix $(BUILD)/,$(PROGS))
@@ -71,7 +71,11 @@ $(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(HDRS) | $(BUILD)/bench
 $(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
-check: all $(TEST_BINS)
+# The main job: a self-contained lab in network namespaces (needs root).
+demo: deps all
+	tools/demo.sh $(BUILD)
+
+check: deps all $(TEST_BINS)
 	selftests/run.sh $(BUILD)
 
 bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench
