@@ -35,6 +35,7 @@ BENCH_BPF  := $(patsubst selftests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildca
 
 .PHONY: all clean check bench install deps demo
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(BUILD)/mtaguard.bpf.o $(BUILD)/mg_xdp.skel.h $(addprefix $(BUILD)/,$(PROGS))
 

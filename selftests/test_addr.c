@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* test_addr.c - unit tests of address and prefix parsing and printing (no privileges needed). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mg_addr.h"
+#include "mg_stats.h"
+
+static void expect_prefix(const char *in, const char *printed, unsigned plen)
+{
+	struct mg_prefix p;
+	char buf[MG_ADDRSTRLEN];
+
+	assert_int_equal(mg_prefix_parse(in, &p), 0);
+	assert_int_equal(p.prefixlen, plen);
+	assert_string_equal(mg_prefix_str(&p, buf, sizeof(buf)), printed);
+}
+
+static void test_prefixes(void **state)
+{
+	(void)state;
+	expect_prefix("198.18.0.1", "198.18.0.1", 128);
+	expect_prefix("198.18.0.1/32", "198.18.0.1", 128);
+	expect_prefix("198.18.0.77/24", "198.18.0.0/24", 120); /* host bits cleared */
+	expect_prefix("198.18.0.0/15", "198.18.0.0/15", 111);
+	expect_prefix("0.0.0.0/0", "0.0.0.0/0", 96);
+	expect_prefix("2001:db8::1", "2001:db8::1", 128);
+	expect_prefix("2001:db8:0:1:2:3:4:5/64", "2001:db8:0:1::/64", 64);
+	expect_prefix("::/0", "::/0", 0);
+}
+
+static void test_bad_prefixes(void **state)
+{
+	struct mg_prefix p;
+	static const char *const bad[] = {
+		"", "198.18.0", "198.18.0.1/33", "198.18.0.1/", "198.18.0.1/-1", "198.18.0.1/24x",
+		"2001:db8::/129", "2001:db8:::1", "mail.example.org", "198.18.0.256",
+		"198.18.0.1/24/8", NULL,
+	};
+
+	(void)state;
+	for (int i = 0; bad[i]; i++)
+		if (mg_prefix_parse(bad[i], &p) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_int_equal(mg_prefix_parse(NULL, &p), -EINVAL);
+}
+
+static void test_v4_mapped(void **state)
+{
+	uint8_t a[16];
+	char buf[MG_ADDRSTRLEN];
+
+	(void)state;
+	assert_int_equal(mg_addr_parse("198.18.3.4", a), 0);
+	assert_true(mg_addr_is_v4(a));
+	assert_int_equal(a[10], 0xff);
+	assert_int_equal(a[12], 198);
+	assert_string_equal(mg_addr_str(a, buf, sizeof(buf)), "198.18.3.4");
+	assert_int_equal(mg_addr_parse("2001:db8::1", a), 0);
+	assert_false(mg_addr_is_v4(a));
+}
+
+static void test_mask(void **state)
+{
+	uint8_t a[16];
+	char buf[MG_ADDRSTRLEN];
+
+	(void)state;
+	mg_addr_parse("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", a);
+	mg_addr_mask(a, 52);
+	assert_string_equal(mg_addr_str(a, buf, sizeof(buf)), "2001:db8:aaaa:b000::");
+}
+
+static void test_distinct_estimate(void **state)
+{
+	(void)state;
+	assert_int_equal(mg_distinct_estimate(0), 0);
+	assert_int_equal(mg_distinct_estimate(1), 1);
+	/* 32 of 64 bits set: -64 ln(1/2) = 44 */
+	assert_int_equal(mg_distinct_estimate(0x00000000ffffffffull), 44);
+	assert_true(mg_distinct_estimate(~0ull) >= 200);
+}
+
+static void test_helo_hash_folds_case(void **state)
+{
+	(void)state;
+	assert_int_equal(mg_helo_hash("MX.Example.ORG", 14), mg_helo_hash("mx.example.org", 14));
+	assert_int_not_equal(mg_helo_hash("mx.example.org", 14), mg_helo_hash("mx.example.com", 14));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_bad_prefixes),
+		cmocka_unit_test(test_v4_mapped),
+		cmocka_unit_test(test_mask),
+		cmocka_unit_test(test_distinct_estimate),
+		cmocka_unit_test(test_helo_hash_folds_case),
+	};
+	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
+}
