@@ -52,6 +52,7 @@ LAB_VERBOSE="${LAB_VERBOSE:-0}"
 # edits to it are serialised between parallel runs with this lock.
 LAB_PF_MAIN_CF=/etc/postfix/main.cf
 LAB_PF_LOCK=/run/lock/mtaguard-lab-postfix.lock
+LAB_PF_MARKER="# created by mtaguard selftests/lab.sh; removed when no lab uses it"
 
 lab_log() { printf '# %s\n' "$*" >&2; }
 lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
@@ -205,14 +206,13 @@ _lab_pf_authorise() {
 		flock -w "$LAB_WAIT_TIMEOUT" 9 || exit 1
 		if [[ ! -e "$LAB_PF_MAIN_CF" ]]; then
 			[[ "$op" == add ]] || exit 0
-			local proto
-			for proto in /etc/postfix/main.cf.proto /usr/share/postfix/main.cf.dist; do
-				if [[ -r "$proto" ]]; then
-					cp "$proto" "$LAB_PF_MAIN_CF"
-					break
-				fi
-			done
-			[[ -e "$LAB_PF_MAIN_CF" ]] || touch "$LAB_PF_MAIN_CF"
+			# The marker lets the last run to finish delete the file
+			# again, leaving the system as it found it.
+			{
+				echo "$LAB_PF_MARKER"
+				cat /etc/postfix/main.cf.proto 2>/dev/null ||
+					cat /usr/share/postfix/main.cf.dist 2>/dev/null || true
+			} >"$LAB_PF_MAIN_CF"
 		fi
 		local cur d out=()
 		cur="$(postconf -c /etc/postfix -h alternate_config_directories 2>/dev/null || true)"
@@ -220,7 +220,11 @@ _lab_pf_authorise() {
 			[[ "$d" == "$dir" ]] || out+=("$d")
 		done
 		[[ "$op" == add ]] && out+=("$dir")
-		postconf -c /etc/postfix -e "alternate_config_directories = ${out[*]}"
+		if ((${#out[@]} == 0)) && [[ "$(head -n 1 "$LAB_PF_MAIN_CF")" == "$LAB_PF_MARKER" ]]; then
+			rm -f -- "$LAB_PF_MAIN_CF"
+		else
+			postconf -c /etc/postfix -e "alternate_config_directories = ${out[*]}"
+		fi
 	) 9>"$LAB_PF_LOCK"
 }
 
