@@ -252,6 +252,23 @@ static __always_inline void mg_sketch_add(const union mg_addr *src, __u8 klass)
 		sk->cell[r][mg_sketch_col(h, r)]++;
 }
 
+/* Fingerprint of the SYN in `p` into *fp; returns its hash. */
+static __always_inline __u32 mg_syn_fp_of(struct xdp_md *ctx, struct mg_pkt *p, void *out)
+{
+	struct mg_syn_fp fp = {
+		.ip_version = p->ip_version,
+		.ttl_initial = mg_initial_ttl(p->ttl),
+		.df = p->df,
+	};
+	__u32 cursor = 0;
+
+	mg_syn_fingerprint(ctx, p->tcp_off, &fp, &cursor);
+	__u32 h = mg_fp_hash(&fp);
+	if (out)
+		__builtin_memcpy(out, &fp, sizeof(fp));
+	return h;
+}
+
 /*
  * The handlers below are global subprograms: each is verified once, on its
  * own, instead of once for every way the caller could have reached it.
@@ -265,7 +282,7 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 	if (!p || !st)
 		return 0;
 	int dclass = mg_port_class(p->dport);
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 
 	if (dclass != MG_PORT_NONE)
 		st->syn_smtp++;
@@ -279,30 +296,39 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 		return 0;
 	}
 
-	struct mg_syn_fp fp = {
-		.ip_version = p->ip_version,
-		.ttl_initial = mg_initial_ttl(p->ttl),
-		.df = p->df,
-	};
-	__u32 cursor = 0;
-	mg_syn_fingerprint(ctx, p->tcp_off, &fp, &cursor);
-	__u32 fp_hash = mg_fp_hash(&fp);
-
 	mg_profile_touch(e, p, now);
-	e->syn_fp_hash = fp_hash;
-	if (dclass == MG_PORT_MX) {
-		e->syn_mx++;
-		e->mx_dst_bits |= 1ull << mg_dst_bit(p->dst.w);
-		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_SYN_MX, now, st);
-		if (ev) {
-			ev->fp_hash = fp_hash;
-			ev->u.fp = fp;
-			mg_event_send(ev, st);
-		}
-	} else if (dclass == MG_PORT_SUBMISSION) {
+	if (dclass == MG_PORT_SUBMISSION) {
 		e->syn_submission++;
-	} else {
+	} else if (dclass == MG_PORT_NONE) {
 		e->syn_other++;
+	}
+	if (dclass != MG_PORT_MX) {
+		/* Other SYNs fingerprint the host once, if no MX SYN has yet. */
+		if (e->syn_fp_hash == 0)
+			mg_syn_fp_of(ctx, p, &e->syn_fp_hash);
+		return 0;
+	}
+
+	/*
+	 * A SYN to an MX: the fingerprint and the event carry news only when
+	 * the destination is new to this source (by its bit in mx_dst_bits),
+	 * so a client reconnecting to the same MX costs just the counters.
+	 */
+	__u64 bit = 1ull << mg_dst_bit(p->dst.w);
+	int fresh = !(e->mx_dst_bits & bit);
+	e->syn_mx++;
+	e->mx_dst_bits |= bit;
+	if (!fresh)
+		return 0;
+
+	struct mg_syn_fp fp;
+	__u32 fp_hash = mg_syn_fp_of(ctx, p, &fp);
+	e->syn_fp_hash = fp_hash;
+	struct mg_event *ev = mg_event_new(ctx, p, MG_EV_SYN_MX, now, st);
+	if (ev) {
+		ev->fp_hash = fp_hash;
+		ev->u.fp = fp;
+		mg_event_send(ev, st);
 	}
 	return 0;
 }
@@ -314,7 +340,7 @@ __attribute__((noinline)) int mg_handle_synack(struct mg_pkt *p, struct mg_globa
 
 	if (!p || !st)
 		return 0;
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_SYN, st);
@@ -337,7 +363,7 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 	if (mg_smtp_scan(ctx, p->payload_off, p->payload_len, &scan) == 0)
 		return 0; /* message data, TLS, credentials: not ours to count */
 
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_PAYLOAD, st);
@@ -426,7 +452,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 	}
 
 	struct mg_budget *b = mg_budget_get();
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	if (b && mg_bucket_take(&b->drop_events, now, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
 		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, now, st);
 		if (ev) {
@@ -463,7 +489,13 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	if (p.fragment)
 		st->fragments++;
 
-	if (mg_enforce(ctx, &p, st) == XDP_DROP)
+	/*
+	 * The policy lookup happens here, inline: most sources have no rule, and
+	 * for them the packet costs this one lookup and no subprogram call.
+	 */
+	struct mg_lpm_key pkey = { .prefixlen = 128 };
+	__builtin_memcpy(pkey.addr, p.src.b, 16);
+	if (bpf_map_lookup_elem(&mg_policy, &pkey) && mg_enforce(ctx, &p, st) == XDP_DROP)
 		return XDP_DROP;
 	if (!p.has_tcp)
 		goto pass;

@@ -43,7 +43,7 @@ mg_policy_lookup(void *policy_map, const union mg_addr *src, struct mg_global_st
 		return v;
 	}
 
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	struct mg_rule *active = NULL;
 
 #pragma unroll

@@ -178,7 +178,7 @@ void xh_block_expired(struct xh *h, const char *prefix, uint8_t action)
 		.kind = MG_RULE_BLOCK,
 		.action = action,
 		.prefixlen = p.prefixlen,
-		.expires_ns = mg_boottime_ns() - 1, /* expired a nanosecond ago */
+		.expires_ns = mg_mono_ns() - 1, /* expired a nanosecond ago */
 	};
 
 	mg_lpm_key_from_prefix(&k, &p);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* mg_clock.c - CLOCK_BOOTTIME, the kernel side's clock, and its relation to wall time. */
+/* mg_clock.c - the kernel side's clock (coarse CLOCK_MONOTONIC) and its relation to wall time. */
 #include <time.h>
 
 #include "mg_clock.h"
@@ -12,15 +12,15 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * MG_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t mg_boottime_ns(void)
+uint64_t mg_mono_ns(void)
 {
-	return clock_ns(CLOCK_BOOTTIME);
+	return clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
-uint64_t mg_boot_to_wall_ns(uint64_t boot_ns)
+uint64_t mg_mono_to_wall_ns(uint64_t mono_ns)
 {
-	uint64_t now_boot = clock_ns(CLOCK_BOOTTIME);
-	uint64_t now_wall = clock_ns(CLOCK_REALTIME);
+	uint64_t now_mono = clock_ns(CLOCK_MONOTONIC_COARSE);
+	uint64_t now_wall = clock_ns(CLOCK_REALTIME_COARSE);
 
-	return now_wall - (now_boot - boot_ns);
+	return now_wall - (now_mono - mono_ns);
 }

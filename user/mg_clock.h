@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* mg_clock.h - the clock the kernel side stamps with (CLOCK_BOOTTIME) and conversions to wall time. */
+/*
+ * mg_clock.h - the clock the kernel side stamps with, and conversion to wall time.
+ *
+ * The XDP program reads CLOCK_MONOTONIC coarsely (bpf_ktime_get_coarse_ns():
+ * jiffy resolution, a fraction of the cost of a precise read). Userspace
+ * reads the same coarse clock, so an expiry it writes is compared against the
+ * same time base the kernel sees.
+ */
 #ifndef MG_CLOCK_H
 #define MG_CLOCK_H
 
@@ -7,9 +14,9 @@
 
 #define MG_NSEC_PER_SEC 1000000000ULL
 
-/* Now on CLOCK_BOOTTIME, in ns: the clock of bpf_ktime_get_boot_ns(). */
-uint64_t mg_boottime_ns(void);
-/* Wall-clock (CLOCK_REALTIME) ns for a CLOCK_BOOTTIME stamp. */
-uint64_t mg_boot_to_wall_ns(uint64_t boot_ns);
+/* Now on CLOCK_MONOTONIC_COARSE, in ns: the clock of bpf_ktime_get_coarse_ns(). */
+uint64_t mg_mono_ns(void);
+/* Wall-clock (CLOCK_REALTIME) ns for a kernel time stamp. */
+uint64_t mg_mono_to_wall_ns(uint64_t mono_ns);
 
 #endif

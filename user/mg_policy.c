@@ -29,7 +29,7 @@ int mg_policy_block(int fd, const struct mg_prefix *p, uint8_t action, uint64_t 
 		.kind = MG_RULE_BLOCK,
 		.action = action,
 		.prefixlen = p->prefixlen,
-		.expires_ns = ttl_sec ? mg_boottime_ns() + ttl_sec * MG_NSEC_PER_SEC : 0,
+		.expires_ns = ttl_sec ? mg_mono_ns() + ttl_sec * MG_NSEC_PER_SEC : 0,
 	};
 
 	if (action != MG_ACT_DROP_SMTP && action != MG_ACT_DROP_ALL)

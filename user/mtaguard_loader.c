@@ -278,7 +278,7 @@ static int print_rule(const struct mg_prefix *p, const struct mg_rule *r, void *
 
 static int cmd_rules(struct cmd_args *a, struct mg_handle *h)
 {
-	struct rules_ctx c = { .json = a->json, .arr = json_array(), .now = mg_boottime_ns() };
+	struct rules_ctx c = { .json = a->json, .arr = json_array(), .now = mg_mono_ns() };
 
 	if (!a->json)
 		printf("%-44s %-6s %-5s %12s  %s\n", "PREFIX", "KIND", "DROP", "HITS", "EXPIRY");
