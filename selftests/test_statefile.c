@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* test_statefile.c - the state file survives round trips and refuses damage (no privileges needed). */
+#include <errno.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "mg_statefile.h"
+
+static char dir[] = "/tmp/mg-statefile-XXXXXX";
+static char path[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/state.gz", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	return system(cmd);
+}
+
+static int files_in_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_round_trip(void **state)
+{
+	uint8_t data[100000], *back;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + i / 300);
+	assert_int_equal(mg_state_write(path, data, sizeof(data)), 0);
+	assert_int_equal(mg_state_read(path, &back, &len), 0);
+	assert_int_equal(len, sizeof(data));
+	assert_memory_equal(back, data, len);
+	free(back);
+	/* No temporary file is left behind. */
+	assert_int_equal(files_in_dir(), 1);
+	/* Empty state is valid state. */
+	assert_int_equal(mg_state_write(path, "", 0), 0);
+	assert_int_equal(mg_state_read(path, &back, &len), 0);
+	assert_int_equal(len, 0);
+	free(back);
+}
+
+static void test_missing(void **state)
+{
+	uint8_t *back;
+	size_t len;
+	char other[300];
+
+	(void)state;
+	snprintf(other, sizeof(other), "%s/none.gz", dir);
+	assert_int_equal(mg_state_read(other, &back, &len), -ENOENT);
+}
+
+static void test_damage_refused(void **state)
+{
+	uint8_t data[5000], *back, *raw;
+	size_t len;
+	FILE *f;
+	long size;
+
+	(void)state;
+	memset(data, 'x', sizeof(data));
+	assert_int_equal(mg_state_write(path, data, sizeof(data)), 0);
+	f = fopen(path, "rb");
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	raw = malloc((size_t)size);
+	assert_int_equal(fread(raw, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+
+	/* Truncated at every length: always refused, never half-read. */
+	for (long cut = 0; cut < size; cut++) {
+		f = fopen(path, "wb");
+		fwrite(raw, 1, (size_t)cut, f);
+		fclose(f);
+		int err = mg_state_read(path, &back, &len);
+		if (err != -EINVAL)
+			fail_msg("cut at %ld of %ld: got %d", cut, size, err);
+	}
+	/* Garbage that is not gzip at all. */
+	f = fopen(path, "wb");
+	fputs("this is not a state file\n", f);
+	fclose(f);
+	assert_int_equal(mg_state_read(path, &back, &len), -EINVAL);
+	free(raw);
+}
+
+static void test_failed_write_keeps_old(void **state)
+{
+	uint8_t old[10] = "old state", *back;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(mg_state_write(path, old, sizeof(old)), 0);
+	if (geteuid() != 0) {
+		/* A directory we cannot write to: the write fails, the old file stays. */
+		chmod(dir, 0500);
+		assert_true(mg_state_write(path, "new", 3) < 0);
+		chmod(dir, 0700);
+	}
+	/* A path whose directory does not exist fails cleanly, too. */
+	char bad[300];
+	snprintf(bad, sizeof(bad), "%s/no/such/dir/state.gz", dir);
+	assert_int_equal(mg_state_write(bad, "new", 3), -ENOENT);
+	assert_int_equal(mg_state_read(path, &back, &len), 0);
+	assert_memory_equal(back, old, sizeof(old));
+	free(back);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_damage_refused),
+		cmocka_unit_test(test_failed_write_keeps_old),
+	};
+	return cmocka_run_group_tests_name("statefile", tests, setup, teardown);
+}

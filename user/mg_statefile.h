@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_statefile.h - the daemon's state file: a gzip stream holding a small
+ * header (magic, version, length, CRC-32) and the analyzer's saved state.
+ *
+ * Written atomically: a temporary file in the same directory, fsync, rename
+ * over the old one, fsync of the directory. A crash at any point leaves
+ * either the old file or the new one, never a mix; a damaged file is refused
+ * as a whole rather than half-restored.
+ */
+#ifndef MG_STATEFILE_H
+#define MG_STATEFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returns 0 or -errno. */
+int mg_state_write(const char *path, const void *data, size_t len);
+/* Returns 0 (with *data from malloc), -ENOENT if there is no file, -EINVAL if it is damaged. */
+int mg_state_read(const char *path, uint8_t **data, size_t *len);
+
+#endif
