@@ -69,8 +69,8 @@ $(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_OBJS) $(BUILD)/lib
 $(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(HDRS) | $(BUILD)/bench
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
-	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/libmg.a $(LDLIBS) -o $@
+$(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
+	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(LDLIBS) -o $@
 
 # The main job: a self-contained lab in network namespaces (needs root).
 demo: deps all

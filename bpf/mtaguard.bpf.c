@@ -2,7 +2,7 @@
 /*
  * mtaguard.bpf.c - the XDP data plane.
  *
- * Per packet: parse; one policy lookup (allow/block by source prefix); then,
+ * Per packet: parse; one blocklist lookup (by source prefix); then,
  * only for SYNs and SMTP segments, per-source accounting and events. Anything
  * we cannot parse passes: the program must never break a network it does not
  * understand.
@@ -37,7 +37,15 @@ struct {
 	__type(value, struct mg_rule);
 	__uint(max_entries, MG_DEFAULT_MAX_POLICY);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} mg_policy SEC(".maps");
+} mg_blocklist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct mg_lpm_key);
+	__type(value, struct mg_rule);
+	__uint(max_entries, MG_DEFAULT_MAX_ALLOW);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} mg_allowlist SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -417,13 +425,18 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 	return 0;
 }
 
-/* Enforce the policy for this packet: XDP_DROP, or XDP_PASS (also for would-be drops in monitor mode). */
-__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+/*
+ * Enforce the block rule `r` that matched this packet's source: XDP_DROP, or
+ * XDP_PASS (allowlisted, expired, not covered by the rule's action, or
+ * monitor mode).
+ */
+__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_rule *r,
+					 struct mg_global_stats *st)
 {
-	if (!p || !st)
+	if (!p || !st || !r)
 		return XDP_PASS;
 
-	struct mg_policy_verdict v = mg_policy_lookup(&mg_policy, &p->src, st);
+	struct mg_policy_verdict v = mg_policy_decide(&mg_blocklist, &mg_allowlist, r, &p->src, st);
 	if (v.kind == MG_V_ALLOW) {
 		st->allowlisted++;
 		return XDP_PASS;
@@ -495,7 +508,8 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	 */
 	struct mg_lpm_key pkey = { .prefixlen = 128 };
 	__builtin_memcpy(pkey.addr, p.src.b, 16);
-	if (bpf_map_lookup_elem(&mg_policy, &pkey) && mg_enforce(ctx, &p, st) == XDP_DROP)
+	struct mg_rule *rule = bpf_map_lookup_elem(&mg_blocklist, &pkey);
+	if (rule && mg_enforce(ctx, &p, rule, st) == XDP_DROP)
 		return XDP_DROP;
 	if (!p.has_tcp)
 		goto pass;

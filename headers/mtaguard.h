@@ -30,7 +30,7 @@
 #define MG_PORTS_PER_CLASS 4   /* configurable SMTP ports per class; 0 = unused */
 #define MG_HELO_ARG_MAX    64  /* bytes of HELO/EHLO argument copied into events */
 #define MG_FP_MAX_OPTS     12  /* TCP option kinds kept, in order, in a SYN fingerprint */
-#define MG_POLICY_MAX_NEST 8   /* covering rules the kernel walks for an allow above a block */
+#define MG_POLICY_MAX_NEST 8   /* covering block rules walked past expired ones */
 
 /* Kinds of SMTP client command counted per source. */
 enum mg_cmd {
@@ -94,7 +94,7 @@ struct mg_src_key {
 };
 _Static_assert(sizeof(struct mg_src_key) == 16, "mg_src_key layout");
 
-/* Key of the mg_policy LPM trie: prefixlen counts bits of the 16-byte address. */
+/* Key of the mg_blocklist and mg_allowlist LPM tries: prefixlen counts bits of the 16-byte address. */
 struct mg_lpm_key {
 	__u32 prefixlen;
 	__u8 addr[MG_ADDR_LEN];
@@ -102,13 +102,15 @@ struct mg_lpm_key {
 _Static_assert(sizeof(struct mg_lpm_key) == 20, "mg_lpm_key layout");
 
 /*
- * Value of mg_policy. Longest prefix wins, except that an allow rule covering
- * a block rule always wins: the kernel walks up from a block hit through the
- * covering rules (prefixlen is stored here for that walk).
+ * Value of mg_blocklist and mg_allowlist. In the blocklist the longest active
+ * prefix wins; a match in the allowlist overrides any block. prefixlen (equal
+ * to the key's) lets the kernel walk up to a shorter block when the longest
+ * has expired.
  */
 struct mg_rule {
 	__u64 expires_ns; /* CLOCK_MONOTONIC (coarse); 0 = never. Expired rules are not enforced. */
-	__u64 hits;       /* packets dropped (or, in monitor mode, that would have been) */
+	__u64 hits;       /* block: packets dropped (or would have been, in monitor mode);
+			   * allow: packets a block rule covered that the allowlist let through */
 	__u8 kind;        /* enum mg_rule_kind */
 	__u8 action;      /* enum mg_action, for blocks */
 	__u8 prefixlen;   /* must equal the key's prefixlen */
@@ -142,7 +144,7 @@ struct mg_global_stats {
 	__u64 packets;
 	__u64 passed;
 	__u64 dropped;
-	__u64 allowlisted;       /* packets from allowlisted sources */
+	__u64 allowlisted;       /* packets a block rule covered that the allowlist let through */
 	__u64 parse_errors;      /* truncated or malformed headers (passed) */
 	__u64 non_ip;            /* neither IPv4 nor IPv6 (passed) */
 	__u64 fragments;         /* non-first fragments: L4 not parsed */
@@ -263,7 +265,8 @@ _Static_assert(sizeof(struct mg_tunables) == 40, "mg_tunables layout");
 /* Default map sizes (the loader can change them before load). */
 #define MG_DEFAULT_MAX_SOURCES  262144
 #define MG_DEFAULT_MAX_SERVERS  16384
-#define MG_DEFAULT_MAX_POLICY   1048576
+#define MG_DEFAULT_MAX_POLICY   1048576 /* blocklist */
+#define MG_DEFAULT_MAX_ALLOW    65536
 #define MG_DEFAULT_RINGBUF_SIZE (1U << 20)
 
 #endif /* MTAGUARD_H */

@@ -47,7 +47,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	/* Small maps: the tests need few entries, and loads stay quick. */
 	bpf_map__set_max_entries(h->skel->maps.mg_sources, 4096);
 	bpf_map__set_max_entries(h->skel->maps.mg_servers, 256);
-	bpf_map__set_max_entries(h->skel->maps.mg_policy, 4096);
+	bpf_map__set_max_entries(h->skel->maps.mg_blocklist, 4096);
+	bpf_map__set_max_entries(h->skel->maps.mg_allowlist, 256);
 	err = mg_xdp__load(h->skel);
 	if (err) {
 		mg_xdp__destroy(h->skel);
@@ -55,7 +56,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 		return err;
 	}
 	h->prog_fd = bpf_program__fd(h->skel->progs.mtaguard_xdp);
-	h->policy_fd = bpf_map__fd(h->skel->maps.mg_policy);
+	h->block_fd = bpf_map__fd(h->skel->maps.mg_blocklist);
+	h->allow_fd = bpf_map__fd(h->skel->maps.mg_allowlist);
 	h->sources_fd = bpf_map__fd(h->skel->maps.mg_sources);
 	h->servers_fd = bpf_map__fd(h->skel->maps.mg_servers);
 	h->stats_fd = bpf_map__fd(h->skel->maps.mg_stats);
@@ -108,7 +110,8 @@ void xh_reset(struct xh *h)
 	struct mg_settings s = {};
 	uint32_t zero = 0;
 
-	clear_hash(h->policy_fd, sizeof(struct mg_lpm_key));
+	clear_hash(h->block_fd, sizeof(struct mg_lpm_key));
+	clear_hash(h->allow_fd, sizeof(struct mg_lpm_key));
 	clear_hash(h->sources_fd, sizeof(struct mg_src_key));
 	clear_hash(h->servers_fd, sizeof(struct mg_src_key));
 	zero_percpu(h->stats_fd, sizeof(struct mg_global_stats));
@@ -166,7 +169,7 @@ void xh_block(struct xh *h, const char *prefix, uint8_t action, uint64_t ttl_sec
 {
 	struct mg_prefix p = prefix_or_die(prefix);
 
-	if (mg_policy_block(h->policy_fd, &p, action, ttl_sec))
+	if (mg_policy_block(h->block_fd, &p, action, ttl_sec))
 		abort();
 }
 
@@ -182,7 +185,7 @@ void xh_block_expired(struct xh *h, const char *prefix, uint8_t action)
 	};
 
 	mg_lpm_key_from_prefix(&k, &p);
-	if (bpf_map_update_elem(h->policy_fd, &k, &r, BPF_ANY))
+	if (bpf_map_update_elem(h->block_fd, &k, &r, BPF_ANY))
 		abort();
 }
 
@@ -190,7 +193,7 @@ void xh_allow(struct xh *h, const char *prefix)
 {
 	struct mg_prefix p = prefix_or_die(prefix);
 
-	if (mg_policy_allow(h->policy_fd, &p))
+	if (mg_policy_allow(h->allow_fd, &p))
 		abort();
 }
 
@@ -199,7 +202,15 @@ uint64_t xh_rule_hits(struct xh *h, const char *prefix)
 	struct mg_prefix p = prefix_or_die(prefix);
 	struct mg_rule r;
 
-	return mg_policy_get(h->policy_fd, &p, &r) ? UINT64_MAX : r.hits;
+	return mg_policy_get(h->block_fd, &p, &r) ? UINT64_MAX : r.hits;
+}
+
+uint64_t xh_allow_hits(struct xh *h, const char *prefix)
+{
+	struct mg_prefix p = prefix_or_die(prefix);
+	struct mg_rule r;
+
+	return mg_policy_get(h->allow_fd, &p, &r) ? UINT64_MAX : r.hits;
 }
 
 void xh_monitor(struct xh *h, bool on)

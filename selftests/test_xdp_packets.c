@@ -758,6 +758,10 @@ static void test_allow_beats_block(void **state)
 	xh_block(&H, "198.18.0.2/32", MG_ACT_DROP_ALL, 0);
 	expect_syn(CLIENT4, XDP_PASS);
 	assert_int_equal(xh_rule_hits(&H, "198.18.0.2/32"), 0);
+	assert_int_equal(xh_allow_hits(&H, "198.18.0.0/24"), 1);
+	assert_int_equal(stats().allowlisted, 1);
+	/* An allowlisted source no rule blocks costs no allowlist lookup and is not counted. */
+	expect_syn(OTHER4, XDP_PASS);
 	assert_int_equal(stats().allowlisted, 1);
 
 	/* An allow inside a block: that host passes, its neighbours are dropped. */

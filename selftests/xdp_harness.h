@@ -20,7 +20,7 @@ struct ring_buffer;
 struct xh {
 	struct mg_xdp *skel;
 	int prog_fd;
-	int policy_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd;
+	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd;
 	struct ring_buffer *rb;
 	struct mg_event events[XH_MAX_EVENTS];
 	int nevents;
@@ -45,7 +45,8 @@ int xh_source(struct xh *h, const char *addr, struct mg_src_stats *out);
 void xh_block(struct xh *h, const char *prefix, uint8_t action, uint64_t ttl_sec);
 void xh_block_expired(struct xh *h, const char *prefix, uint8_t action);
 void xh_allow(struct xh *h, const char *prefix);
-uint64_t xh_rule_hits(struct xh *h, const char *prefix);
+uint64_t xh_rule_hits(struct xh *h, const char *prefix);  /* of the block rule */
+uint64_t xh_allow_hits(struct xh *h, const char *prefix);
 void xh_monitor(struct xh *h, bool on);
 /* Move a profile into mg_servers, as the daemon does for mail servers. */
 void xh_make_server(struct xh *h, const char *addr);

@@ -70,7 +70,8 @@ static void fill_fds(struct mg_handle *h)
 	struct mg_xdp *s = h->skel;
 
 	h->prog_fd = bpf_program__fd(s->progs.mtaguard_xdp);
-	h->policy_fd = bpf_map__fd(s->maps.mg_policy);
+	h->block_fd = bpf_map__fd(s->maps.mg_blocklist);
+	h->allow_fd = bpf_map__fd(s->maps.mg_allowlist);
 	h->sources_fd = bpf_map__fd(s->maps.mg_sources);
 	h->servers_fd = bpf_map__fd(s->maps.mg_servers);
 	h->stats_fd = bpf_map__fd(s->maps.mg_stats);
@@ -103,7 +104,9 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	if (o->max_servers)
 		bpf_map__set_max_entries(skel->maps.mg_servers, o->max_servers);
 	if (o->max_policy)
-		bpf_map__set_max_entries(skel->maps.mg_policy, o->max_policy);
+		bpf_map__set_max_entries(skel->maps.mg_blocklist, o->max_policy);
+	if (o->max_allow)
+		bpf_map__set_max_entries(skel->maps.mg_allowlist, o->max_allow);
 	if (o->ringbuf_size)
 		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
 
@@ -153,7 +156,8 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	memset(h, 0, sizeof(*h));
 	snprintf(h->pin_dir, sizeof(h->pin_dir), "%s", dir);
 	h->prog_fd = obj_get(dir, PROG_PIN_NAME);
-	h->policy_fd = obj_get(dir, "mg_policy");
+	h->block_fd = obj_get(dir, "mg_blocklist");
+	h->allow_fd = obj_get(dir, "mg_allowlist");
 	h->sources_fd = obj_get(dir, "mg_sources");
 	h->servers_fd = obj_get(dir, "mg_servers");
 	h->stats_fd = obj_get(dir, "mg_stats");
@@ -161,7 +165,7 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	h->sketch_fd = obj_get(dir, "mg_syn_sketch");
 	h->budget_fd = obj_get(dir, "mg_budget");
 	h->events_fd = obj_get(dir, "mg_events");
-	if (h->prog_fd < 0 || h->policy_fd < 0 || h->sources_fd < 0 || h->servers_fd < 0 || h->stats_fd < 0 ||
+	if (h->prog_fd < 0 || h->block_fd < 0 || h->allow_fd < 0 || h->sources_fd < 0 || h->servers_fd < 0 || h->stats_fd < 0 ||
 	    h->settings_fd < 0 || h->sketch_fd < 0 || h->budget_fd < 0 || h->events_fd < 0) {
 		int err = -errno;
 		mg_close(h);
@@ -175,7 +179,7 @@ void mg_close(struct mg_handle *h)
 	if (h->skel) {
 		mg_xdp__destroy(h->skel); /* closes the fds it owns */
 	} else {
-		int *fds[] = { &h->prog_fd, &h->policy_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
+		int *fds[] = { &h->prog_fd, &h->block_fd, &h->allow_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
 			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd };
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (*fds[i] > 0)

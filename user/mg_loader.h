@@ -21,7 +21,7 @@ enum mg_xdp_mode { MG_MODE_AUTO = 0, MG_MODE_NATIVE, MG_MODE_GENERIC };
 struct mg_load_opts {
 	const char *pin_dir;          /* NULL: MG_DEFAULT_PIN_DIR */
 	struct mg_tunables tunables;  /* start from MG_TUNABLES_DEFAULT */
-	uint32_t max_sources, max_servers, max_policy, ringbuf_size; /* 0: defaults */
+	uint32_t max_sources, max_servers, max_policy, max_allow, ringbuf_size; /* 0: defaults */
 };
 void mg_load_opts_default(struct mg_load_opts *o);
 
@@ -31,7 +31,7 @@ struct mg_handle {
 	char pin_dir[256];
 	int prog_fd;
 	/* map fds, valid while the handle lives */
-	int policy_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd;
+	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd;
 };
 
 /* Load the program (reusing pinned maps if present) and pin maps and program. */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* mg_policy.c - writing and reading allow/block rules in the mg_policy LPM trie. */
+/* mg_policy.c - writing and reading block and allow rules in the two LPM tries. */
 #include <errno.h>
 #include <string.h>
 #include <bpf/bpf.h>

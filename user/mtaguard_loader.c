@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		"  source ADDR [--json]         per-source counters (IPv6 looked up by its /64)\n"
 		"  block PREFIX [--action smtp|all] [--ttl SECONDS]\n"
 		"  allow PREFIX                 allowlist: always wins over a block\n"
-		"  unblock PREFIX               remove the rule for exactly PREFIX (block or allow)\n"
+		"  unblock PREFIX               remove the block rule for exactly PREFIX\n"
+		"  disallow PREFIX              remove the allow rule for exactly PREFIX\n"
 		"  rules [--json]               list allow and block rules\n"
 		"  monitor on|off               count would-be drops instead of dropping\n"
 		"\n"
@@ -282,7 +283,8 @@ static int cmd_rules(struct cmd_args *a, struct mg_handle *h)
 
 	if (!a->json)
 		printf("%-44s %-6s %-5s %12s  %s\n", "PREFIX", "KIND", "DROP", "HITS", "EXPIRY");
-	mg_policy_foreach(h->policy_fd, print_rule, &c);
+	mg_policy_foreach(h->allow_fd, print_rule, &c);
+	mg_policy_foreach(h->block_fd, print_rule, &c);
 	if (a->json)
 		print_json(c.arr);
 	else
@@ -300,11 +302,18 @@ static int cmd_rule_edit(const char *cmd, struct cmd_args *a, struct mg_handle *
 		return 2;
 	}
 	if (!strcmp(cmd, "block"))
-		err = mg_policy_block(h->policy_fd, &p, a->action, a->ttl);
+		err = mg_policy_block(h->block_fd, &p, a->action, a->ttl);
 	else if (!strcmp(cmd, "allow"))
-		err = mg_policy_allow(h->policy_fd, &p);
+		err = mg_policy_allow(h->allow_fd, &p);
+	else if (!strcmp(cmd, "disallow"))
+		err = mg_policy_remove(h->allow_fd, &p);
 	else
-		err = mg_policy_remove(h->policy_fd, &p);
+		err = mg_policy_remove(h->block_fd, &p);
+	if (err == -ENOENT) {
+		fprintf(stderr, "mtaguard-loader: %s: no %s rule for exactly %s\n", cmd,
+			strcmp(cmd, "disallow") ? "block" : "allow", a->pos[0]);
+		return 1;
+	}
 	return err ? fail(cmd, err) : 0;
 }
 
@@ -380,7 +389,8 @@ int main(int argc, char **argv)
 		rc = cmd_source(&a, &h);
 	} else if (!strcmp(cmd, "rules")) {
 		rc = cmd_rules(&a, &h);
-	} else if (!strcmp(cmd, "block") || !strcmp(cmd, "allow") || !strcmp(cmd, "unblock")) {
+	} else if (!strcmp(cmd, "block") || !strcmp(cmd, "allow") || !strcmp(cmd, "unblock") ||
+		   !strcmp(cmd, "disallow")) {
 		rc = cmd_rule_edit(cmd, &a, &h);
 	} else if (!strcmp(cmd, "monitor")) {
 		if (a.npos != 1 || (strcmp(a.pos[0], "on") && strcmp(a.pos[0], "off"))) {
