@@ -241,7 +241,29 @@ else
 	fail "blocked session delivered $got copies"
 fi
 
-# --- 5. Detach -------------------------------------------------------------------
+# --- 5. Generic mode ---------------------------------------------------------------
+# The same program attached in generic (skb) mode counts the same session.
+
+srv_loader detach mgb0 || fatal "loader detach mgb0 failed"
+srv_loader attach mgb0 --mode generic || fatal "loader attach mgb0 --mode generic failed"
+mode="$(xdp_mode srv mgb0)"
+[[ "$mode" == 2 ]] && pass "XDP re-attached to mgb0 in generic mode" ||
+	fail "XDP on mgb0: expected generic mode (2), ip link reports mode $mode"
+before="$(source_json 198.18.2.2)"
+if send cli2 v4-generic 198.18.2.1 "a@$DOMAIN,b@$DOMAIN"; then
+	expect_delivered cli2 v4-generic 2
+	after="$(source_json 198.18.2.2)"
+	for kv in ehlo=1 mail=1 rcpt=2 data=1 quit=1; do
+		k="${kv%=*}"
+		b="$(jq -r ".cmd.$k // 0" <<<"${before:-{\}}")"
+		expect "source 198.18.2.2 (generic)" "$after" ".cmd.$k" == "$((b + ${kv#*=}))"
+	done
+else
+	cat "$LAB_DIR/swaks-v4-generic.log"
+	fail "swaks cli2 -> 198.18.2.1 failed with generic XDP"
+fi
+
+# --- 6. Detach -------------------------------------------------------------------
 
 for dev in mga0 mgb0; do
 	srv_loader detach "$dev" || fail "loader detach $dev failed"
