@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_analyzer.h - the analyzer: role profiles, role-change detection, verdicts.
+ *
+ * Pure logic, no syscalls: the daemon (and mtaguard-replay, and the unit tests)
+ * feed it kernel events and counter snapshots stamped with a time, call
+ * mg_an_tick() and carry out the actions it returns. Time is whatever the
+ * caller says it is (CLOCK_MONOTONIC ns live, capture time in a replay), so a
+ * scripted timeline in a test behaves exactly as the same traffic would live.
+ *
+ * Roles:
+ *   UNKNOWN      seen, too little to judge
+ *   END_HOST     an ordinary host: uses the network for other things
+ *                (SYNs to other ports, submission to its relay) and does not
+ *                deliver mail to MX hosts itself
+ *   MAIL_SERVER  configured, or learned: steady direct-to-MX sending over the
+ *                learning period with a stable, well-formed HELO, or it serves
+ *                SMTP itself
+ *   SUSPECT      scored above the alert threshold, not (yet) blocked
+ *   BLOCKED      a verdict is in force
+ *
+ * Safety invariants the implementation keeps (and the tests check):
+ *   - an allowlisted or configured mail-server address never gets a verdict;
+ *   - a learned mail server is never blocked for volume alone;
+ *   - no verdict without evidence from completed sessions: SMTP commands in
+ *     payload (cmd counts > 0), never SYNs alone (spoofable);
+ *   - at most max_new_blocks_per_min new blocks per minute (circuit breaker);
+ *     past it, verdicts become MG_ACT_ALERT actions for the operator;
+ *   - every block has an expiry; repeat offenders get longer ones.
+ */
+#ifndef MG_ANALYZER_H
+#define MG_ANALYZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "mtaguard.h"
+#include "mg_addr.h"
+
+enum mg_role {
+	MG_ROLE_UNKNOWN = 0,
+	MG_ROLE_END_HOST,
+	MG_ROLE_MAIL_SERVER,
+	MG_ROLE_SUSPECT,
+	MG_ROLE_BLOCKED,
+	MG_ROLE_MAX,
+};
+const char *mg_role_name(enum mg_role r); /* "unknown", "end_host", "mail_server", "suspect", "blocked" */
+
+/* HELO argument shapes (a bit set: an argument can be several). */
+enum mg_helo_shape {
+	MG_HELO_FQDN = 1 << 0,        /* has a dot, is not an address literal */
+	MG_HELO_IP_LITERAL = 1 << 1,  /* "[198.18.0.2]" or a bare dotted quad / IPv6 literal */
+	MG_HELO_BARE_WORD = 1 << 2,   /* no dot at all ("localhost", "DESKTOP-4F3K") */
+	MG_HELO_OWN_OCTETS = 1 << 3,  /* contains the source's own address octets ("198-18-0-2.dsl...") */
+	MG_HELO_EMPTY = 1 << 4,
+};
+/* Classify a HELO argument sent by `src`. */
+unsigned mg_helo_shape(const char *arg, size_t len, const uint8_t src[16]);
+
+/* Tunables; mg_an_config_default() fills in the defaults the README justifies. */
+struct mg_an_config {
+	uint8_t v6_prefix;                 /* profiles aggregate IPv6 to this prefix (64) */
+	uint64_t window_ns;                /* sliding window for rates and distinct counts (10 min) */
+	uint64_t learning_ns;              /* how long steady sending must last to learn a mail server (7 days) */
+	uint32_t learn_min_active_days;    /* days with port-25 sending within the learning period (3) */
+	/* Scoring: score = sum of weight * feature; verdict at >= block_score, alert at >= alert_score. */
+	double block_score;                /* 10 */
+	double alert_score;                /* 5 */
+	double w_distinct_mx;              /* per distinct MX destination in the window beyond free_distinct_mx */
+	uint32_t free_distinct_mx;         /* an end host may reach this many MXes without score (2) */
+	double w_syn_rate;                 /* per port-25 SYN per minute beyond free_syn_per_min */
+	uint32_t free_syn_per_min;         /* (3) */
+	double w_helo_ip_literal, w_helo_bare_word, w_helo_own_octets, w_helo_varies;
+	double w_rcpt_per_session;         /* per RCPT per session beyond 10 */
+	double w_reject_ratio;             /* times the 4xx+5xx share of replies */
+	double w_no_other_activity;        /* the source does nothing but SMTP */
+	/* Verdicts */
+	uint8_t block_action;              /* MG_ACT_DROP_SMTP */
+	uint64_t block_ns;                 /* first block (1 h) */
+	uint32_t repeat_factor;            /* each repeat multiplies the duration (4) */
+	uint64_t max_block_ns;             /* cap (7 days) */
+	uint32_t max_new_blocks_per_min;   /* circuit breaker (10) */
+	bool monitor;                      /* verdicts become MG_ACT_ALERT with would_block set */
+};
+void mg_an_config_default(struct mg_an_config *c);
+
+enum mg_an_action_kind {
+	MG_AN_BLOCK = 1,    /* write a block rule */
+	MG_AN_UNBLOCK,      /* a verdict expired: remove its rule */
+	MG_AN_ALERT,        /* tell the operator (breaker open, monitor mode, suspect) */
+	MG_AN_PROMOTE,      /* learned mail server: move the profile to mg_servers */
+};
+
+/* Why: the rule that fired and the figures behind it. */
+struct mg_an_evidence {
+	char rule[48];              /* e.g. "role-change:direct-to-mx" */
+	double score;
+	uint32_t distinct_mx;       /* in the window */
+	uint32_t syn_mx_per_min;
+	uint32_t sessions;          /* MAIL commands in the window */
+	uint32_t rcpts;
+	uint32_t replies_2xx, replies_4xx, replies_5xx;
+	unsigned helo_shape;        /* enum mg_helo_shape bits of the last HELO */
+	uint32_t distinct_helos;    /* in the window */
+	char helo[MG_HELO_ARG_MAX + 1];
+	uint64_t first_evidence_ns; /* first port-25 activity that counted */
+	uint8_t mac[6];
+	uint16_t vlan_outer, vlan_inner;
+	enum mg_role role_before;
+};
+
+struct mg_an_action {
+	enum mg_an_action_kind kind;
+	struct mg_prefix prefix;    /* the profile's key as a prefix (/32 or /64 by default) */
+	uint8_t block_action;       /* MG_ACT_* for BLOCK */
+	uint64_t expires_ns;        /* for BLOCK */
+	uint32_t offence;           /* 1 for a first block, 2 for the second ... */
+	bool would_block;           /* ALERT instead of a BLOCK (monitor mode or breaker) */
+	struct mg_an_evidence ev;
+};
+
+struct mg_analyzer;
+
+struct mg_analyzer *mg_an_new(const struct mg_an_config *c);
+void mg_an_free(struct mg_analyzer *a);
+/* Replace the configuration (SIGHUP); profiles are kept. */
+void mg_an_set_config(struct mg_analyzer *a, const struct mg_an_config *c);
+
+/* Configured knowledge: these always win. */
+void mg_an_add_mail_server(struct mg_analyzer *a, const struct mg_prefix *p);
+void mg_an_add_allow(struct mg_analyzer *a, const struct mg_prefix *p);
+void mg_an_clear_configured(struct mg_analyzer *a); /* before re-adding on reload */
+
+/* Inputs. Addresses are the kernel's (full; the analyzer aggregates). */
+void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t now);
+/* A counter snapshot of one kernel profile (key as the kernel keys it). */
+void mg_an_on_counters(struct mg_analyzer *a, const uint8_t key[16], const struct mg_src_stats *s, uint64_t now);
+/* The operator's own verdicts (mtaguardctl block/unblock) are recorded too. */
+
+/* Evaluate; writes up to `max` actions, returns how many. Call every second or so. */
+size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max);
+
+/*
+ * Persistence: every profile and verdict into a versioned byte buffer (the
+ * daemon compresses it into the state file) and back. restore() replaces the
+ * profiles but keeps the configuration and configured addresses.
+ */
+int mg_an_save(const struct mg_analyzer *a, uint8_t **buf, size_t *len); /* *buf from malloc */
+int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len); /* -EINVAL on a bad buffer */
+
+/* Read access for status and show. */
+struct mg_an_profile_view {
+	struct mg_prefix prefix;
+	enum mg_role role;
+	double score;
+	uint64_t first_seen_ns, last_seen_ns;
+	uint64_t blocked_until_ns;   /* 0 if not blocked */
+	uint32_t offences;
+	struct mg_an_evidence ev;    /* current figures */
+	bool configured_server, allowlisted;
+};
+bool mg_an_get(const struct mg_analyzer *a, const uint8_t addr[16], struct mg_an_profile_view *out);
+size_t mg_an_count(const struct mg_analyzer *a, size_t by_role[MG_ROLE_MAX]);
+/* Visit every profile; stop when fn returns nonzero. */
+void mg_an_foreach(const struct mg_analyzer *a, int (*fn)(const struct mg_an_profile_view *v, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_config.h - mtaguardd's configuration file (JSON, read with jansson).
+ *
+ * Every key is optional and has a default; unknown keys and bad values are
+ * refused with the file, line and column where they stand, e.g.
+ *   /etc/mtaguard/mtaguard.json:12:5: unknown key "treshold" in "detection"
+ *
+ * Schema (durations: a number of seconds or a string "90s", "10m", "1h", "7d"):
+ * {
+ *   "interfaces":   [ "eth1", { "name": "eth2", "mode": "native|generic|auto" } ],
+ *   "pin_dir":      "/sys/fs/bpf/mtaguard",
+ *   "smtp_ports":   { "mx": [25], "submission": [465, 587] },          up to 4 each
+ *   "protected_networks": [ "198.18.0.0/15", "2001:db8::/32" ],          the networks it protects
+ *   "mail_servers": [ "198.18.1.10", ... ],                              known mail servers: never blocked
+ *   "allowlist":    [ "198.18.5.0/24", ... ],                            never dropped, never blocked
+ *   "ipv6_aggregation": 64,                                              48..128
+ *   "monitor":      false,
+ *   "map_sizes":    { "sources": 262144, "servers": 16384, "policy": 1048576 },
+ *   "detection": {
+ *     "window": "10m", "learning_period": "7d", "learning_active_days": 3,
+ *     "block_score": 10, "alert_score": 5,
+ *     "free_distinct_mx": 2, "free_syn_per_min": 3,
+ *     "weights": { "distinct_mx": 1.0, "syn_rate": 0.5, "helo_ip_literal": 4, "helo_bare_word": 3,
+ *                  "helo_own_octets": 3, "helo_varies": 3, "rcpt_per_session": 0.2,
+ *                  "reject_ratio": 4, "no_other_activity": 2 }
+ *   },
+ *   "block": { "action": "smtp|all", "duration": "1h", "repeat_factor": 4, "max_duration": "7d",
+ *              "max_new_per_minute": 10 },
+ *   "state_file":     "/var/lib/mtaguard/state.gz",
+ *   "state_interval": "60s",
+ *   "log_file":       "-",                                 "-" = stdout (JSON lines)
+ *   "control_socket": "/run/mtaguard/control.sock",
+ *   "control_mode":   "0600",                              octal string
+ *   "scan_interval":  "1s"
+ * }
+ */
+#ifndef MG_CONFIG_H
+#define MG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "mg_addr.h"
+#include "mg_analyzer.h"
+#include "mg_loader.h"
+
+#define MG_CONFIG_MAX_IFACES 16
+
+struct mg_config_iface {
+	char name[16]; /* IFNAMSIZ */
+	enum mg_xdp_mode mode;
+};
+
+struct mg_prefix_list {
+	struct mg_prefix *v;
+	size_t n;
+};
+
+struct mg_config {
+	struct mg_config_iface ifaces[MG_CONFIG_MAX_IFACES];
+	size_t n_ifaces;
+	char pin_dir[256];
+	struct mg_tunables tunables;      /* ports and v6 aggregation for the kernel */
+	uint32_t max_sources, max_servers, max_policy;
+	struct mg_prefix_list protected_nets, mail_servers, allowlist;
+	struct mg_an_config an;           /* detection and block settings for the analyzer */
+	char state_file[256];
+	uint64_t state_interval_ns;
+	char log_file[256];
+	char control_socket[108];         /* sun_path */
+	unsigned control_mode;
+	uint64_t scan_interval_ns;
+};
+
+/* Defaults for everything (no interfaces). */
+void mg_config_default(struct mg_config *c);
+/*
+ * Load `path` over the defaults. On error returns -EINVAL and writes one line
+ * "PATH:LINE:COLUMN: what is wrong" into err (also for JSON syntax errors);
+ * *c is then left as it was, so a bad reload keeps the running config.
+ */
+int mg_config_load(const char *path, struct mg_config *c, char *err, size_t errlen);
+/* Same, from a string (tests); `name` stands for the file name in messages. */
+int mg_config_parse(const char *text, const char *name, struct mg_config *c, char *err, size_t errlen);
+void mg_config_free(struct mg_config *c);
+
+/* "90s", "10m", "1h", "7d", or plain seconds; -EINVAL otherwise. */
+int mg_parse_duration(const char *s, uint64_t *ns);
+
+#endif

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_eventlog.c - JSON lines for machines, readable lines for people (see mg_eventlog.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include "mg_addr.h"
+#include "mg_clock.h"
+#include "mg_eventlog.h"
+
+int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human)
+{
+	memset(l, 0, sizeof(*l));
+	l->human = human;
+	if (!path || !strcmp(path, "-")) {
+		l->json = stdout;
+		return 0;
+	}
+	l->json = fopen(path, "a");
+	if (!l->json)
+		return -errno;
+	l->own_json = true;
+	setvbuf(l->json, NULL, _IOLBF, 0);
+	return 0;
+}
+
+void mg_eventlog_close(struct mg_eventlog *l)
+{
+	if (l->own_json && l->json)
+		fclose(l->json);
+	memset(l, 0, sizeof(*l));
+}
+
+const char *mg_iso_time(uint64_t wall_ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(wall_ns / MG_NSEC_PER_SEC);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static uint64_t to_wall(uint64_t mono, uint64_t now_mono, uint64_t now_wall)
+{
+	return mono > now_mono ? now_wall + (mono - now_mono) : now_wall - (now_mono - mono);
+}
+
+static const char *kind_name(enum mg_an_action_kind k)
+{
+	switch (k) {
+	case MG_AN_BLOCK: return "verdict";
+	case MG_AN_UNBLOCK: return "expiry";
+	case MG_AN_ALERT: return "alert";
+	case MG_AN_PROMOTE: return "role";
+	}
+	return "?";
+}
+
+static void helo_shape_names(unsigned shape, char *buf, size_t len)
+{
+	static const char *const names[] = { "fqdn", "ip-literal", "bare-word", "own-octets", "empty" };
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < 5; i++)
+		if (shape & (1u << i)) {
+			if (buf[0])
+				strncat(buf, ",", len - strlen(buf) - 1);
+			strncat(buf, names[i], len - strlen(buf) - 1);
+		}
+}
+
+json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uint64_t now_wall)
+{
+	char buf[64];
+	json_t *o = json_object();
+
+	json_object_set_new(o, "rule", json_string(ev->rule));
+	json_object_set_new(o, "score", json_real(ev->score));
+	json_object_set_new(o, "distinct_mx", json_integer(ev->distinct_mx));
+	json_object_set_new(o, "syn_mx_per_min", json_integer(ev->syn_mx_per_min));
+	json_object_set_new(o, "sessions", json_integer(ev->sessions));
+	json_object_set_new(o, "rcpts", json_integer(ev->rcpts));
+	json_object_set_new(o, "replies", json_pack("{s:i,s:i,s:i}", "2xx", ev->replies_2xx, "4xx",
+						      ev->replies_4xx, "5xx", ev->replies_5xx));
+	json_object_set_new(o, "helo", json_string(ev->helo));
+	helo_shape_names(ev->helo_shape, buf, sizeof(buf));
+	json_object_set_new(o, "helo_shape", json_string(buf));
+	json_object_set_new(o, "distinct_helos", json_integer(ev->distinct_helos));
+	if (ev->first_evidence_ns)
+		json_object_set_new(o, "first_evidence",
+				    json_string(mg_iso_time(to_wall(ev->first_evidence_ns, now_mono, now_wall), buf,
+							    sizeof(buf))));
+	else
+		json_object_set_new(o, "first_evidence", json_null());
+	json_object_set_new(o, "mac", json_string(mg_mac_str(ev->mac, buf, sizeof(buf))));
+	json_object_set_new(o, "vlan", json_integer(ev->vlan_outer));
+	json_object_set_new(o, "vlan_inner", json_integer(ev->vlan_inner));
+	json_object_set_new(o, "role_before", json_string(mg_role_name(ev->role_before)));
+	return o;
+}
+
+json_t *mg_action_json(const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall)
+{
+	char buf[MG_ADDRSTRLEN];
+	json_t *o = json_object();
+
+	json_object_set_new(o, "time", json_string(mg_iso_time(now_wall, buf, sizeof(buf))));
+	json_object_set_new(o, "event", json_string(kind_name(a->kind)));
+	json_object_set_new(o, "source", json_string(mg_prefix_str(&a->prefix, buf, sizeof(buf))));
+	if (a->kind == MG_AN_BLOCK || (a->kind == MG_AN_ALERT && a->would_block)) {
+		json_object_set_new(o, "action", json_string(a->block_action == MG_ACT_DROP_ALL ? "block-all" : "block-smtp"));
+		json_object_set_new(o, "would_block", json_boolean(a->would_block));
+		json_object_set_new(o, "offence", json_integer(a->offence));
+		if (a->expires_ns) {
+			json_object_set_new(o, "expires",
+					    json_string(mg_iso_time(to_wall(a->expires_ns, now_mono, now_wall), buf,
+								    sizeof(buf))));
+			json_object_set_new(o, "duration_s",
+					    json_integer((json_int_t)((a->expires_ns - now_mono) / MG_NSEC_PER_SEC)));
+		}
+	}
+	json_object_set_new(o, "evidence", mg_evidence_json(&a->ev, now_mono, now_wall));
+	return o;
+}
+
+void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall)
+{
+	json_t *o = mg_action_json(a, now_mono, now_wall);
+	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char src[MG_ADDRSTRLEN], mac[32], shape[64];
+
+	if (line && l->json) {
+		fprintf(l->json, "%s\n", line);
+		fflush(l->json);
+	}
+	free(line);
+	json_decref(o);
+	if (!l->human)
+		return;
+	mg_prefix_str(&a->prefix, src, sizeof(src));
+	mg_mac_str(a->ev.mac, mac, sizeof(mac));
+	helo_shape_names(a->ev.helo_shape, shape, sizeof(shape));
+	switch (a->kind) {
+	case MG_AN_BLOCK:
+	case MG_AN_ALERT:
+		fprintf(l->human,
+			"mtaguardd: %s %s (%s, MAC %s, VLAN %u): %s, score %.1f: %u MX hosts and %u SYNs/min to port 25, "
+			"%u sessions, %u RCPT, HELO \"%s\" (%s)%s\n",
+			a->kind == MG_AN_BLOCK ? "BLOCK" : (a->would_block ? "WOULD BLOCK" : "ALERT"), src,
+			mg_role_name(a->ev.role_before), mac, a->ev.vlan_outer, a->ev.rule, a->ev.score,
+			a->ev.distinct_mx, a->ev.syn_mx_per_min, a->ev.sessions, a->ev.rcpts, a->ev.helo, shape,
+			a->kind == MG_AN_BLOCK ? "" : " (not enforced)");
+		break;
+	case MG_AN_UNBLOCK:
+		fprintf(l->human, "mtaguardd: block on %s expired\n", src);
+		break;
+	case MG_AN_PROMOTE:
+		fprintf(l->human, "mtaguardd: %s learned as a mail server\n", src);
+		break;
+	}
+}
+
+void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
+{
+	char msg[1024], when[32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (l->json) {
+		json_t *o = json_pack("{s:s,s:s,s:s}", "time", mg_iso_time(mg_mono_to_wall_ns(mg_mono_ns()), when,
+									   sizeof(when)),
+				      "event", kind, "message", msg);
+		char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (line)
+			fprintf(l->json, "%s\n", line);
+		fflush(l->json);
+		free(line);
+		json_decref(o);
+	}
+	if (l->human)
+		fprintf(l->human, "mtaguardd: %s\n", msg);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_eventlog.h - what the daemon tells the operator: one JSON line per
+ * verdict, expiry and alert (stdout or a log file, for machines), and a
+ * readable line on stderr (for people, and the journal).
+ */
+#ifndef MG_EVENTLOG_H
+#define MG_EVENTLOG_H
+
+#include <stdio.h>
+#include <jansson.h>
+#include "mg_analyzer.h"
+
+struct mg_eventlog {
+	FILE *json;   /* JSON lines */
+	FILE *human;  /* readable lines; NULL to keep quiet */
+	bool own_json;
+};
+
+/* path "-" = stdout. Returns 0 or -errno. */
+int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human);
+void mg_eventlog_close(struct mg_eventlog *l);
+
+/* The action as the JSON object the log and the control socket share. wall_ns converts kernel times. */
+json_t *mg_action_json(const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall);
+json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uint64_t now_wall);
+void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall);
+/* A free-form notice ("started", "reloaded", "config refused: ..."). */
+void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* "2026-11-22T23:01:02Z" */
+const char *mg_iso_time(uint64_t wall_ns, char *buf, size_t len);
+
+#endif
