@@ -44,7 +44,7 @@ $(BUILD) $(BUILD)/user $(BUILD)/selftests $(BUILD)/bench:
 
 # The data plane. Object name "mg_xdp" makes libbpf name its internal
 # .rodata map "mg_xdp.rodata", so every map the program owns starts with mg_.
-$(BUILD)/mtaguard.bpf.o: bpf/mtaguard.bpf.c $(wildcard bpf/*.h) $(HDRS) | $(BUILD)
+$(BUILD)/mtaguard.bpf.o: bpf/mtaguard.bpf.c $(wildcard bpf/*.h headers/*.h) | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/mg_xdp.skel.h: $(BUILD)/mtaguard.bpf.o
@@ -66,7 +66,7 @@ $(BUILD)/selftests/%.o: selftests/%.c $(HDRS) $(wildcard selftests/*.h) $(BUILD)
 $(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_OBJS) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(HDRS) | $(BUILD)/bench
+$(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(wildcard headers/*.h) | $(BUILD)/bench
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
