@@ -20,7 +20,7 @@ LDLIBS     := -lbpf -lelf -lz -ljansson -lm
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) -D__TARGET_ARCH_x86
 
 # Programs shipped to users.
-PROGS      := mtaguard-loader
+PROGS      := mtaguard-loader mtaguardctl
 # Library code shared by every program and test: user/mg_*.c.
 LIB_SRCS   := $(wildcard user/mg_*.c)
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
@@ -39,7 +39,7 @@ BENCH_BPF  := $(patsubst selftests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildca
 
 all: $(BUILD)/mtaguard.bpf.o $(BUILD)/mg_xdp.skel.h $(addprefix $(BUILD)/,$(PROGS))
 
-$(BUILD) $(BUILD)/user $(BUILD)/selftests $(BUILD)/bench:
+$(BUILD) $(BUILD)/user $(BUILD)/tools $(BUILD)/selftests $(BUILD)/bench:
 	@mkdir -p $@
 
 # The data plane. Object name "mg_xdp" makes libbpf name its internal
@@ -56,7 +56,16 @@ $(BUILD)/user/%.o: user/%.c $(HDRS) $(BUILD)/mg_xdp.skel.h | $(BUILD)/user
 $(BUILD)/libmg.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
+$(BUILD)/tools/%.o: tools/%.c $(HDRS) | $(BUILD)/tools
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/mtaguard-loader: $(BUILD)/user/mtaguard_loader.o $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Tests.

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mtaguardctl - inspect and steer a running mtaguardd over its control socket.
+ * Tables for people by default; --json prints the daemon's answer as is.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "mg_ctlsock.h"
+
+#define DEFAULT_SOCKET "/run/mtaguard/control.sock"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mtaguardctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+		"\n"
+		"  status                         interfaces, mode, counters, sources by role, verdicts\n"
+		"  top [N]                        the N busiest SMTP sources (default 20)\n"
+		"  show ADDR                      a source's profile, role, and why it is or is not blocked\n"
+		"  roles                          the inventory: mail servers, end hosts, suspects, blocked\n"
+		"  verdicts                       blocks in force, with their evidence\n"
+		"  block PREFIX [-d DURATION] [-a smtp|all] [-m COMMENT]\n"
+		"  unblock PREFIX\n"
+		"  allow PREFIX [-m COMMENT]      never drop, never block\n"
+		"  disallow PREFIX\n"
+		"  monitor on|off                 log what would be blocked instead of blocking\n"
+		"\n"
+		"  -s, --socket PATH   control socket (default " DEFAULT_SOCKET ")\n"
+		"  -j, --json          print the daemon's JSON answer\n"
+		"\n"
+		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to.\n");
+}
+
+static const char *s(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? json_string_value(v) : "-";
+}
+
+static long long n(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
+}
+
+static void print_sources(json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	printf("%-28s %-12s %6s %6s %8s %8s %6s  %s\n", "SOURCE", "ROLE", "SCORE", "MX", "SYN/MIN", "SESSIONS",
+	       "RCPT", "HELO");
+	json_array_foreach(arr, i, v) {
+		json_t *ev = json_object_get(v, "evidence");
+		printf("%-28s %-12s %6.1f %6lld %8lld %8lld %6lld  %s\n", s(v, "source"), s(v, "role"),
+		       json_real_value(json_object_get(v, "score")), n(ev, "distinct_mx"), n(ev, "syn_mx_per_min"),
+		       n(ev, "sessions"), n(ev, "rcpts"), s(ev, "helo"));
+	}
+}
+
+static void print_evidence(json_t *ev, const char *indent)
+{
+	json_t *r = json_object_get(ev, "replies");
+
+	printf("%srule %s, score %.1f\n", indent, s(ev, "rule"), json_real_value(json_object_get(ev, "score")));
+	printf("%s%lld MX hosts, %lld SYNs/min to port 25, %lld sessions, %lld RCPT; replies 2xx %lld 4xx %lld 5xx %lld\n",
+	       indent, n(ev, "distinct_mx"), n(ev, "syn_mx_per_min"), n(ev, "sessions"), n(ev, "rcpts"),
+	       n(r, "2xx"), n(r, "4xx"), n(r, "5xx"));
+	printf("%sHELO \"%s\" (%s), %lld different HELOs\n", indent, s(ev, "helo"), s(ev, "helo_shape"),
+	       n(ev, "distinct_helos"));
+	printf("%sMAC %s, VLAN %lld, first evidence %s, role before %s\n", indent, s(ev, "mac"), n(ev, "vlan"),
+	       s(ev, "first_evidence"), s(ev, "role_before"));
+}
+
+static void print_human(const char *cmd, json_t *r)
+{
+	if (!strcmp(cmd, "status")) {
+		json_t *k = json_object_get(r, "kernel"), *roles = json_object_get(r, "sources_by_role"), *ifs, *v;
+		const char *key;
+		size_t i;
+		printf("mode        %s\n", json_is_true(json_object_get(r, "monitor")) ? "monitor (nothing is dropped)" : "enforcing");
+		printf("interfaces ");
+		ifs = json_object_get(r, "interfaces");
+		json_array_foreach(ifs, i, v)
+			printf(" %s (%s)", s(v, "name"), s(v, "mode"));
+		printf("\npin dir     %s\nuptime      %llds\n", s(r, "pin_dir"), n(r, "uptime_s"));
+		printf("sources     %lld:", n(r, "sources"));
+		json_object_foreach(roles, key, v)
+			printf(" %s %lld", key, (long long)json_integer_value(v));
+		printf("\nverdicts    %lld active, %lld issued, %lld alerts\n", n(r, "verdicts_active"),
+		       n(r, "verdicts_issued"), n(r, "alerts_issued"));
+		printf("kernel      packets %lld, passed %lld, dropped %lld (smtp %lld, all %lld), allowlisted %lld,\n"
+		       "            parse errors %lld, SYNs to SMTP %lld, commands %lld, events lost %lld\n",
+		       n(k, "packets"), n(k, "passed"), n(k, "dropped"),
+		       n(json_object_get(k, "drop_reason"), "block_smtp"), n(json_object_get(k, "drop_reason"), "block_all"),
+		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "syn_smtp"), n(k, "smtp_cmds"), n(k, "events_lost"));
+		printf("last scan   %.1f ms\n", json_real_value(json_object_get(r, "scan_ms")));
+	} else if (!strcmp(cmd, "top")) {
+		print_sources(json_object_get(r, "sources"));
+	} else if (!strcmp(cmd, "roles")) {
+		static const char *const order[] = { "mail_server", "end_host", "suspect", "blocked", "unknown" };
+		for (size_t i = 0; i < 5; i++) {
+			json_t *arr = json_object_get(r, order[i]);
+			printf("%s (%zu)\n", order[i], json_array_size(arr));
+			size_t j;
+			json_t *v;
+			json_array_foreach(arr, j, v)
+				printf("  %-28s score %.1f%s\n", s(v, "source"), json_real_value(json_object_get(v, "score")),
+				       json_is_true(json_object_get(v, "configured_mail_server")) ? " (configured)" : "");
+		}
+	} else if (!strcmp(cmd, "show")) {
+		printf("%s: %s\n", s(r, "addr"), s(r, "why"));
+		if (json_is_true(json_object_get(r, "known"))) {
+			printf("  role %s, score %.1f, offences %lld, first seen %s, last seen %s\n", s(r, "role"),
+			       json_real_value(json_object_get(r, "score")), n(r, "offences"), s(r, "first_seen"),
+			       s(r, "last_seen"));
+			if (json_object_get(r, "blocked_until"))
+				printf("  blocked until %s\n", s(r, "blocked_until"));
+			print_evidence(json_object_get(r, "evidence"), "  ");
+		}
+		json_t *k = json_object_get(r, "kernel");
+		if (k) {
+			json_t *c = json_object_get(k, "cmd");
+			printf("  kernel: SYNs mx %lld, submission %lld, other %lld; HELO %lld EHLO %lld MAIL %lld RCPT %lld DATA %lld QUIT %lld\n",
+			       n(k, "syn_mx"), n(k, "syn_submission"), n(k, "syn_other"), n(c, "helo"), n(c, "ehlo"),
+			       n(c, "mail"), n(c, "rcpt"), n(c, "data"), n(c, "quit"));
+		}
+		json_t *rule = json_object_get(r, "rule");
+		if (rule)
+			printf("  rule: drop %s, %lld hits, expires in %llds\n", s(rule, "action"), n(rule, "hits"),
+			       n(rule, "expires_in_s"));
+	} else if (!strcmp(cmd, "verdicts")) {
+		json_t *arr = json_object_get(r, "verdicts"), *v;
+		size_t i;
+		printf("%-28s %-5s %10s  %-21s %s\n", "SOURCE", "DROP", "HITS", "EXPIRES", "BY");
+		json_array_foreach(arr, i, v) {
+			printf("%-28s %-5s %10lld  %-21s %s\n", s(v, "source"), s(v, "action"), n(v, "hits"),
+			       json_is_null(json_object_get(v, "expires")) ? "never" : s(v, "expires"), s(v, "by"));
+			if (json_object_get(v, "evidence"))
+				print_evidence(json_object_get(v, "evidence"), "    ");
+		}
+	} else {
+		printf("ok\n");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "action", required_argument, NULL, 'a' },
+		{ "comment", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL;
+	int json = 0, c;
+
+	while ((c = getopt_long(argc, argv, "s:jd:a:m:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'j': json = 1; break;
+		case 'd': dur = optarg; break;
+		case 'a': action = optarg; break;
+		case 'm': comment = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
+	json_t *req = json_pack("{s:s}", "cmd", cmd);
+
+	if (!strcmp(cmd, "show")) {
+		if (!arg)
+			return usage(stderr), 2;
+		json_object_set_new(req, "addr", json_string(arg));
+	} else if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") ||
+		   !strcmp(cmd, "disallow")) {
+		if (!arg)
+			return usage(stderr), 2;
+		json_object_set_new(req, "prefix", json_string(arg));
+		if (dur)
+			json_object_set_new(req, "duration", json_string(dur));
+		if (action)
+			json_object_set_new(req, "action", json_string(action));
+		if (comment)
+			json_object_set_new(req, "comment", json_string(comment));
+	} else if (!strcmp(cmd, "monitor")) {
+		if (!arg)
+			return usage(stderr), 2;
+		json_object_set_new(req, "state", json_string(arg));
+	} else if (!strcmp(cmd, "top")) {
+		if (arg)
+			json_object_set_new(req, "limit", json_integer(atoi(arg)));
+	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts")) {
+		fprintf(stderr, "mtaguardctl: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+
+	char err[512];
+	json_t *resp = mg_ctl_request(sock, req, err, sizeof(err));
+	json_decref(req);
+	if (!resp) {
+		fprintf(stderr, "mtaguardctl: %s\n", err);
+		return 3;
+	}
+	int rc = json_is_true(json_object_get(resp, "ok")) ? 0 : 1;
+	if (json) {
+		char *text = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(text ? text : "{}");
+		free(text);
+	} else if (rc) {
+		fprintf(stderr, "mtaguardctl: %s\n", s(resp, "error"));
+	} else {
+		print_human(cmd, resp);
+	}
+	json_decref(resp);
+	return rc;
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_daemon.h - mtaguardd's state and main loop, kept out of main() so the
+ * pieces (apply an action, answer a control request) read on their own.
+ */
+#ifndef MG_DAEMON_H
+#define MG_DAEMON_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "mg_analyzer.h"
+#include "mg_config.h"
+#include "mg_ctlsock.h"
+#include "mg_eventlog.h"
+#include "mg_loader.h"
+#include "mg_scan.h"
+
+struct ring_buffer;
+
+/* Command-line settings that win over the config file, also after a reload. */
+struct mg_daemon_overrides {
+	const char *pin_dir, *socket, *state, *log;
+	bool monitor;
+	struct mg_config_iface ifaces[MG_CONFIG_MAX_IFACES];
+	size_t n_ifaces;
+};
+
+struct mg_daemon {
+	const char *config_path;
+	struct mg_daemon_overrides over;
+	struct mg_config cfg;
+	struct mg_handle h;
+	struct mg_analyzer *an;
+	struct mg_scan scan;
+	struct ring_buffer *rb;
+	struct mg_ctlsock ctl;
+	struct mg_eventlog log;
+	int epfd, timerfd, sigfd;
+	bool detach_on_exit;
+	bool running;
+	uint64_t started_ns, last_save_ns, last_scan_ns, scan_duration_ns;
+	uint64_t verdicts_issued, alerts_issued;
+};
+
+void mg_daemon_init(struct mg_daemon *d);
+void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c);
+/* Load/reuse the data plane, attach, restore state, open the socket. 0 or -errno with err set. */
+int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen);
+/* Loop until SIGINT/SIGTERM. Returns the exit status. */
+int mg_daemon_run(struct mg_daemon *d);
+/* Save state; detach if asked; free everything. */
+void mg_daemon_stop(struct mg_daemon *d);
+
+/* One scan of the kernel profiles plus an analyzer tick, actions applied (the timer's job). */
+void mg_daemon_scan(struct mg_daemon *d, uint64_t now);
+/* Write analyzer actions into the kernel and the log. */
+void mg_daemon_apply(struct mg_daemon *d, const struct mg_an_action *a, size_t n, uint64_t now);
+/* Answer one control request (mg_ctl_handler). */
+json_t *mg_daemon_control(json_t *req, void *arg);
+int mg_daemon_save_state(struct mg_daemon *d);
+
+#endif

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mtaguardd - the analyzer daemon.
+ *
+ * Loads (or reuses) the pinned data plane, attaches it, and then loops on one
+ * epoll set: kernel events from the ring buffer, a timer that reads every
+ * kernel profile and runs the analyzer, signals, and the control socket. The
+ * analyzer's verdicts are written into the kernel blocklist at once.
+ *
+ * On exit the program stays attached and the maps stay pinned (enforcement
+ * never stops while the daemon is down), unless --detach is given.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "mg_addr.h"
+#include "mg_analyzer.h"
+#include "mg_clock.h"
+#include "mg_config.h"
+#include "mg_ctlsock.h"
+#include "mg_daemon.h"
+#include "mg_eventlog.h"
+#include "mg_loader.h"
+#include "mg_policy.h"
+#include "mg_scan.h"
+#include "mg_statefile.h"
+#include "mg_stats.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mtaguardd [OPTIONS]\n"
+		"\n"
+		"  -c, --config FILE        configuration file (JSON; see mtaguard.conf in the README)\n"
+		"  -i, --interface IF[:MODE] attach to IF (MODE native, generic or auto); repeatable,\n"
+		"                           adds to the interfaces of the config file\n"
+		"  -p, --pin-dir DIR        pin directory (default " MG_DEFAULT_PIN_DIR ")\n"
+		"  -s, --socket PATH        control socket (default /run/mtaguard/control.sock)\n"
+		"      --state FILE         state file (default /var/lib/mtaguard/state.gz)\n"
+		"      --log FILE           JSON event log ('-' = stdout, the default)\n"
+		"  -m, --monitor            monitor mode: log what would be blocked, block nothing\n"
+		"      --detach             on exit, detach the program and remove the pins\n"
+		"  -q, --quiet              no readable lines on stderr\n"
+		"  -h, --help\n"
+		"\n"
+		"Signals: SIGHUP reloads the config file (a bad file keeps the running config);\n"
+		"SIGINT/SIGTERM save state and exit, leaving the data plane enforcing.\n");
+}
+
+static int parse_iface(const char *arg, struct mg_config_iface *ifc)
+{
+	const char *colon = strchr(arg, ':');
+	size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
+
+	if (n == 0 || n >= sizeof(ifc->name))
+		return -EINVAL;
+	memcpy(ifc->name, arg, n);
+	ifc->name[n] = '\0';
+	ifc->mode = MG_MODE_AUTO;
+	return colon ? mg_parse_mode(colon + 1, &ifc->mode) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "interface", required_argument, NULL, 'i' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "monitor", no_argument, NULL, 'm' },
+		{ "detach", no_argument, NULL, 'D' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mg_daemon d;
+	struct mg_config_iface extra[MG_CONFIG_MAX_IFACES];
+	size_t n_extra = 0;
+	const char *pin_dir = NULL, *sock = NULL, *state = NULL, *log = NULL;
+	bool monitor = false, quiet = false;
+	char err[512];
+	int c;
+
+	mg_daemon_init(&d);
+	while ((c = getopt_long(argc, argv, "c:i:p:s:mqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'i':
+			if (n_extra >= MG_CONFIG_MAX_IFACES || parse_iface(optarg, &extra[n_extra])) {
+				fprintf(stderr, "mtaguardd: bad interface '%s' (IF or IF:native|generic|auto)\n", optarg);
+				return 2;
+			}
+			n_extra++;
+			break;
+		case 'p': pin_dir = optarg; break;
+		case 's': sock = optarg; break;
+		case 'S': state = optarg; break;
+		case 'L': log = optarg; break;
+		case 'm': monitor = true; break;
+		case 'D': d.detach_on_exit = true; break;
+		case 'q': quiet = true; break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	mg_config_default(&d.cfg);
+	if (d.config_path && mg_config_load(d.config_path, &d.cfg, err, sizeof(err))) {
+		fprintf(stderr, "mtaguardd: %s\n", err);
+		return 2;
+	}
+	/* Command-line flags override the file, and survive a reload. */
+	d.over.pin_dir = pin_dir;
+	d.over.socket = sock;
+	d.over.state = state;
+	d.over.log = log;
+	d.over.monitor = monitor;
+	memcpy(d.over.ifaces, extra, sizeof(extra));
+	d.over.n_ifaces = n_extra;
+	mg_daemon_apply_overrides(&d, &d.cfg);
+	if (d.cfg.n_ifaces == 0) {
+		fprintf(stderr, "mtaguardd: no interface to attach to (use -i IF, or \"interfaces\" in the config)\n");
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "mtaguardd: must run as root (or with CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)\n");
+		return 1;
+	}
+	libbpf_set_print(NULL);
+
+	int rc = mg_daemon_start(&d, quiet ? NULL : stderr, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "mtaguardd: %s\n", err);
+		mg_daemon_stop(&d);
+		return 1;
+	}
+	rc = mg_daemon_run(&d);
+	mg_daemon_stop(&d);
+	return rc;
+}
