@@ -85,6 +85,9 @@ $(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/selftests/lib_pk
 demo: deps all
 	tools/demo.sh $(BUILD)
 
+$(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
+
 check: deps all $(TEST_BINS)
 	selftests/run.sh $(BUILD)
 
@@ -94,7 +97,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
              libcmocka-dev pkg-config make gcc
-DEB_TEST  := iproute2 iputils-ping postfix swaks tcpdump jq xdp-tools procps
+DEB_TEST  := iproute2 iputils-ping postfix swaks tcpdump jq xdp-tools procps socat
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
