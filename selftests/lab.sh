@@ -314,6 +314,17 @@ lab_postfix_start() {
 	fi
 }
 
+# lab_postfix_submission NS: also accept mail on the submission port (587),
+# as an organisation's relay does for its users' mail clients.
+lab_postfix_submission() {
+	local cfg
+	cfg="$(lab_postfix_dir "$1")/etc"
+	postconf -c "$cfg" -M "submission/inet=submission inet n - n - - smtpd" || return 1
+	ip netns exec "$(lab_ns "$1")" postfix -c "$cfg" reload >/dev/null 2>&1 || return 1
+	lab_wait "postfix in $1 to listen on port 587" \
+		lab_run "$1" sh -c "ss -Hltn 'sport = :587' | grep -q ."
+}
+
 # lab_postfix_dir NS: the instance's base dir (etc/ queue/ mail/ log/).
 lab_postfix_dir() { printf '%s/postfix-%s' "$LAB_DIR" "$1"; }
 
