@@ -141,18 +141,8 @@ static __always_inline struct mg_budget *mg_budget_get(void)
 static __always_inline void mg_src_key_of(const union mg_addr *a, __u8 ip_version, union mg_addr *key)
 {
 	*key = *a;
-	if (ip_version != 6)
-		return;
-	__u32 plen = mg_cfg.v6_src_prefix;
-#pragma unroll
-	for (int i = 0; i < 16; i++) {
-		if (plen >= (__u32)(i + 1) * 8)
-			continue;
-		if (plen <= (__u32)i * 8)
-			key->b[i] = 0;
-		else
-			key->b[i] &= (__u8)(0xff << (8 - (plen - i * 8)));
-	}
+	if (ip_version == 6)
+		mg_mask_prefix(key->b, mg_cfg.v6_src_prefix);
 }
 
 /*

@@ -88,6 +88,22 @@ enum mg_src_flags {
 	MG_SRC_F_SERVES_SMTP = 1 << 2, /* answered a SYN from its own SMTP port */
 };
 
+/* Clear the bits of a 16-byte address beyond `plen` (0..128). Both sides mask alike. */
+static inline void mg_mask_prefix(__u8 a[MG_ADDR_LEN], __u32 plen)
+{
+#ifdef __clang__
+#pragma unroll
+#endif
+	for (int i = 0; i < MG_ADDR_LEN; i++) {
+		if (plen >= (__u32)(i + 1) * 8)
+			continue;
+		if (plen <= (__u32)i * 8)
+			a[i] = 0;
+		else
+			a[i] &= (__u8)(0xff << (8 - (plen - i * 8)));
+	}
+}
+
 /* Key of mg_sources and mg_servers: the source address (IPv6 masked to v6_src_prefix). */
 struct mg_src_key {
 	__u8 addr[MG_ADDR_LEN];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mg_addr.h"
+#include "mtaguard.h"
 
 static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
@@ -23,14 +24,7 @@ void mg_addr_from_v4(uint8_t addr[16], uint32_t v4_be)
 
 void mg_addr_mask(uint8_t addr[16], unsigned prefixlen)
 {
-	for (unsigned i = 0; i < 16; i++) {
-		if (prefixlen >= (i + 1) * 8)
-			continue;
-		if (prefixlen <= i * 8)
-			addr[i] = 0;
-		else
-			addr[i] &= (uint8_t)(0xff << (8 - (prefixlen - i * 8)));
-	}
+	mg_mask_prefix(addr, prefixlen);
 }
 
 int mg_addr_parse(const char *text, uint8_t addr[16])
