@@ -85,7 +85,7 @@ $(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/selftests/lib_pk
 demo: deps all
 	tools/demo.sh $(BUILD)
 
-$(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
+$(BUILD)/bench/bench-analyzer: selftests/daemon/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
 check: deps all $(TEST_BINS)
