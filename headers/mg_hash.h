@@ -46,13 +46,13 @@ static inline __u32 mg_helo_hash(const char *arg, __u32 len)
 }
 
 /*
- * Hash of a SYN fingerprint (struct mg_syn_fp, 24 bytes, padding zeroed),
- * mixed as six native-endian words: it runs on every profiled SYN.
+ * Word-at-a-time hash: cheaper than FNV over the bytes, which matters on the
+ * SYN path, where floods happen. Multiply-xorshift per word, then a final mix.
  */
-static inline __u32 mg_fp_hash_words(const __u32 w[6])
+static inline __u32 mg_words_hash(const __u32 *w, int n, __u32 seed)
 {
-	__u32 h = 0x3c6ef372u;
-	for (int i = 0; i < 6; i++) {
+	__u32 h = seed;
+	for (int i = 0; i < n; i++) {
 		h ^= w[i];
 		h *= 0x9e3779b1u;
 		h ^= h >> 15;
@@ -61,20 +61,16 @@ static inline __u32 mg_fp_hash_words(const __u32 w[6])
 	return h ^ (h >> 13);
 }
 
-/*
- * Hash of a 16-byte address given as four native-endian words. Cheaper than
- * FNV over 16 bytes: it runs on the SYN path, where floods happen.
- */
+/* Hash of a SYN fingerprint (struct mg_syn_fp, 24 bytes, padding zeroed) as six native-endian words. */
+static inline __u32 mg_fp_hash_words(const __u32 w[6])
+{
+	return mg_words_hash(w, 6, 0x3c6ef372u);
+}
+
+/* Hash of a 16-byte address given as four native-endian words. */
 static inline __u32 mg_addr_hash(const __u32 w[4], __u32 seed)
 {
-	__u32 h = seed;
-	for (int i = 0; i < 4; i++) {
-		h ^= w[i];
-		h *= 0x9e3779b1u;
-		h ^= h >> 15;
-	}
-	h *= 0x85ebca6bu;
-	return h ^ (h >> 13);
+	return mg_words_hash(w, 4, seed);
 }
 
 /* Bit (0..63) a destination sets in mg_src_stats.mx_dst_bits. */
