@@ -151,46 +151,38 @@ for dev in mga0 mgb0; do
 done
 pass "XDP attached natively to mga0 and mgb0, pinned under $PIN"
 
+# one_session NS TAG SERVER CLIENT N [SWAKS_ARGS...]: one message to N
+# recipients; it must be delivered and the kernel must have counted exactly
+# that session for CLIENT (IPv6: its /64).
+one_session() {
+	local ns="$1" tag="$2" server="$3" client="$4" n="$5" rcpts="" i src
+	shift 5
+	for ((i = 0; i < n; i++)); do rcpts+="${rcpts:+,}r$i@$DOMAIN"; done
+	if send "$ns" "$tag" "$server" "$rcpts" "$@"; then
+		pass "swaks $ns -> $server accepted"
+	else
+		cat "$LAB_DIR/swaks-$tag.log"
+		fatal "swaks $ns -> $server failed"
+	fi
+	expect_delivered "$ns" "$tag" "$n"
+	src="$(source_json "$client")"
+	[[ -n "$src" ]] || { fail "source $client: no per-source entry"; return 0; }
+	for kv in ehlo=1 helo=0 mail=1 "rcpt=$n" data=1 quit=1; do
+		expect "source $client" "$src" ".cmd.${kv%=*}" == "${kv#*=}"
+	done
+	expect "source $client" "$src" .syn_mx == 1
+}
+
 # --- 2. IPv4: one message, three recipients ------------------------------------
 
-if send cli1 v4-first 198.18.1.1 "a@$DOMAIN,b@$DOMAIN,c@$DOMAIN"; then
-	pass "swaks cli1 -> 198.18.1.1 accepted"
-else
-	cat "$LAB_DIR/swaks-v4-first.log"
-	fatal "swaks cli1 -> 198.18.1.1 failed"
-fi
-expect_delivered cli1 v4-first 3
-
-src="$(source_json 198.18.1.2)"
-[[ -n "$src" ]] || fail "source 198.18.1.2: no per-source entry (loader exit status nonzero)"
-if [[ -n "$src" ]]; then
-	for kv in ehlo=1 helo=0 mail=1 rcpt=3 data=1 quit=1; do
-		expect "source 198.18.1.2" "$src" ".cmd.${kv%=*}" == "${kv#*=}"
-	done
-	expect "source 198.18.1.2" "$src" .syn_mx == 1
-fi
+one_session cli1 v4-first 198.18.1.1 198.18.1.2 3
 stats="$(loader stats --json || true)"
 expect "stats" "$stats" .smtp_cmds '>=' 7
 expect "stats" "$stats" .syn_smtp '>=' 1
 
 # --- 3. IPv6: one message, two recipients --------------------------------------
 
-if send cli2 v6-first 2001:db8:2::1 "a@$DOMAIN,b@$DOMAIN" -6; then
-	pass "swaks cli2 -> [2001:db8:2::1] accepted"
-else
-	cat "$LAB_DIR/swaks-v6-first.log"
-	fatal "swaks cli2 -> [2001:db8:2::1] failed"
-fi
-expect_delivered cli2 v6-first 2
-
-src="$(source_json 2001:db8:2::2)"
-[[ -n "$src" ]] || fail "source 2001:db8:2::2 (its /64): no per-source entry"
-if [[ -n "$src" ]]; then
-	for kv in ehlo=1 helo=0 mail=1 rcpt=2 data=1 quit=1; do
-		expect "source 2001:db8:2::2" "$src" ".cmd.${kv%=*}" == "${kv#*=}"
-	done
-	expect "source 2001:db8:2::2" "$src" .syn_mx == 1
-fi
+one_session cli2 v6-first 2001:db8:2::1 2001:db8:2::2 2 -6
 
 # --- 4. Block rules -------------------------------------------------------------
 
