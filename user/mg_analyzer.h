@@ -130,13 +130,23 @@ void mg_an_set_config(struct mg_analyzer *a, const struct mg_an_config *c);
 /* Configured knowledge: these always win. */
 void mg_an_add_mail_server(struct mg_analyzer *a, const struct mg_prefix *p);
 void mg_an_add_allow(struct mg_analyzer *a, const struct mg_prefix *p);
+void mg_an_remove_allow(struct mg_analyzer *a, const struct mg_prefix *p); /* mtaguardctl disallow */
 void mg_an_clear_configured(struct mg_analyzer *a); /* before re-adding on reload */
 
 /* Inputs. Addresses are the kernel's (full; the analyzer aggregates). */
 void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t now);
-/* A counter snapshot of one kernel profile (key as the kernel keys it). */
+/*
+ * A counter snapshot of one kernel profile (key as the kernel keys it). The
+ * analyzer keeps the previous snapshot and counts the growth since, so the
+ * kernel and the analyzer must aggregate IPv6 alike (one config key sets both).
+ */
 void mg_an_on_counters(struct mg_analyzer *a, const uint8_t key[16], const struct mg_src_stats *s, uint64_t now);
-/* The operator's own verdicts (mtaguardctl block/unblock) are recorded too. */
+/*
+ * The operator lifted a block (mtaguardctl unblock) of exactly this profile:
+ * the verdict ends and the evidence behind it is cleared, so the next tick
+ * does not block it again on old figures. False if it was not blocked.
+ */
+bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *p, uint64_t now);
 
 /* Evaluate; writes up to `max` actions, returns how many. Call every second or so. */
 size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max);
@@ -144,10 +154,14 @@ size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out,
 /*
  * Persistence: every profile and verdict into a versioned byte buffer (the
  * daemon compresses it into the state file) and back. restore() replaces the
- * profiles but keeps the configuration and configured addresses.
+ * profiles but keeps the configuration and configured addresses. Both take
+ * the monotonic and the wall-clock time: monotonic time starts again at boot,
+ * so restore re-bases every saved time and counts the wall time passed since
+ * the save (a block keeps its remaining time across a restart or a reboot).
  */
-int mg_an_save(const struct mg_analyzer *a, uint8_t **buf, size_t *len); /* *buf from malloc */
-int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len); /* -EINVAL on a bad buffer */
+int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len); /* *buf from malloc */
+/* -EINVAL on a bad buffer, which then changes nothing. */
+int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall);
 
 /* Read access for status and show. */
 struct mg_an_profile_view {

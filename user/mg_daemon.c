@@ -110,7 +110,8 @@ static int restore_state(struct mg_daemon *d)
 				   d->cfg.state_file);
 		return 0;
 	}
-	err = mg_an_restore(d->an, buf, len);
+	uint64_t now = mg_mono_ns();
+	err = mg_an_restore(d->an, buf, len, now, mg_mono_to_wall_ns(now));
 	free(buf);
 	if (err)
 		mg_eventlog_notice(&d->log, "notice", "state file %s could not be restored; starting without it",
@@ -124,7 +125,8 @@ int mg_daemon_save_state(struct mg_daemon *d)
 {
 	uint8_t *buf;
 	size_t len;
-	int err = mg_an_save(d->an, &buf, &len);
+	uint64_t now = mg_mono_ns();
+	int err = mg_an_save(d->an, now, mg_mono_to_wall_ns(now), &buf, &len);
 
 	if (err)
 		return err;
@@ -136,6 +138,28 @@ int mg_daemon_save_state(struct mg_daemon *d)
 				   strerror(-err));
 	d->last_save_ns = mg_mono_ns();
 	return err;
+}
+
+static int reapply_one(const struct mg_an_profile_view *v, void *arg)
+{
+	struct mg_daemon *d = arg;
+	uint64_t now = mg_mono_ns();
+
+	if (v->role != MG_ROLE_BLOCKED || v->blocked_until_ns <= now)
+		return 0;
+	mg_policy_block(d->h.block_fd, &v->prefix, d->cfg.an.block_action,
+			(v->blocked_until_ns - now + MG_NSEC_PER_SEC - 1) / MG_NSEC_PER_SEC);
+	return 0;
+}
+
+/*
+ * Verdicts restored from the state file go back into the kernel: after a
+ * restart the pinned rules are still there (rewriting them is harmless), but
+ * after a reboot the blocklist starts empty.
+ */
+static void reapply_verdicts(struct mg_daemon *d)
+{
+	mg_an_foreach(d->an, reapply_one, d);
 }
 
 static int epoll_add(int epfd, int fd)
@@ -181,6 +205,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		}
 	}
 	push_configured(d);
+	reapply_verdicts(d);
 
 	d->rb = ring_buffer__new(d->h.events_fd, on_event, d, NULL);
 	if (!d->rb) {

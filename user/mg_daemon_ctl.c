@@ -238,10 +238,14 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 		e = mg_policy_block(d->h.block_fd, &p, act, ttl_ns / MG_NSEC_PER_SEC);
 	} else if (!strcmp(cmd, "unblock")) {
 		e = mg_policy_remove(d->h.block_fd, &p);
+		/* The analyzer's verdict ends too, or the next tick would write it again. */
+		if (mg_an_pardon(d->an, &p, mg_mono_ns()) && e == -ENOENT)
+			e = 0;
 	} else if (!strcmp(cmd, "allow")) {
 		mg_an_add_allow(d->an, &p);
 		e = mg_policy_allow(d->h.allow_fd, &p);
 	} else {
+		mg_an_remove_allow(d->an, &p);
 		e = mg_policy_remove(d->h.allow_fd, &p);
 	}
 	if (e == -ENOENT)

@@ -1,0 +1,915 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_analyzer.c - the analyzer as pure logic on scripted timelines (no privileges needed).
+ *
+ * Each test plays a script: hosts whose kernel counters grow as the XDP
+ * program would count them, the ring-buffer events it would send, and a scan
+ * plus tick every few seconds of script time. The analyzer never reads a
+ * clock, so a week of learning takes milliseconds here.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mg_analyzer.h"
+
+#define SEC 1000000000ull
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+#define DAY (24 * HOUR)
+#define T0 (1000 * SEC) /* script start: any monotonic time */
+
+/* A host as the kernel sees it: cumulative counters and the events it caused. */
+struct host {
+	uint8_t addr[16]; /* full address (events) */
+	uint8_t key[16];  /* the kernel's profile key (IPv6 masked to /64) */
+	struct mg_src_stats s;
+};
+
+static struct mg_analyzer *an;
+static struct mg_an_config cfg;
+static struct mg_an_action acts[1024];
+static size_t nacts;
+
+static void host_init(struct host *h, const char *ip, uint8_t mac_last)
+{
+	memset(h, 0, sizeof(*h));
+	assert_int_equal(mg_addr_parse(ip, h->addr), 0);
+	memcpy(h->key, h->addr, 16);
+	if (!mg_addr_is_v4(h->addr))
+		mg_addr_mask(h->key, 64);
+	uint8_t mac[6] = { 0x02, 0, 0, 0, 0, mac_last };
+	memcpy(h->s.mac, mac, 6);
+	h->s.vlan_outer = 42;
+}
+
+static void event_base(struct mg_event *ev, const struct host *h, uint8_t type)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->type = type;
+	memcpy(ev->src, h->addr, 16);
+	memcpy(ev->mac, h->s.mac, 6);
+	ev->vlan_outer = h->s.vlan_outer;
+	ev->dport = 25;
+}
+
+/* A SYN to an MX: counted, and an event when the destination's bit is new (as the kernel does). */
+static void syn_mx(struct host *h, const char *dst, uint64_t t)
+{
+	struct mg_event ev;
+	uint32_t w[4];
+
+	event_base(&ev, h, MG_EV_SYN_MX);
+	assert_int_equal(mg_addr_parse(dst, ev.dst), 0);
+	memcpy(w, ev.dst, 16);
+	uint64_t bit = 1ull << mg_dst_bit(w);
+	h->s.syn_mx++;
+	if (!h->s.first_seen_ns)
+		h->s.first_seen_ns = t;
+	h->s.last_seen_ns = t;
+	if (h->s.mx_dst_bits & bit)
+		return;
+	h->s.mx_dst_bits |= bit;
+	ev.fp_hash = 0xf00d;
+	mg_an_on_event(an, &ev, t);
+}
+
+/* One complete SMTP session to dst: SYN, EHLO (event), MAIL, RCPT x n, DATA, QUIT, and the replies. */
+static void session(struct host *h, const char *dst, const char *helo, unsigned rcpts, uint64_t t)
+{
+	struct mg_event ev;
+	size_t len = strlen(helo);
+
+	syn_mx(h, dst, t);
+	event_base(&ev, h, MG_EV_HELO);
+	ev.detail = MG_CMD_EHLO;
+	memcpy(ev.u.arg, helo, len);
+	ev.arg_len = (uint8_t)len;
+	ev.helo_hash = mg_helo_hash(helo, (uint32_t)len);
+	mg_an_on_event(an, &ev, t);
+	h->s.helo_hash = ev.helo_hash;
+	h->s.cmd[MG_CMD_EHLO]++;
+	h->s.cmd[MG_CMD_MAIL]++;
+	h->s.cmd[MG_CMD_RCPT] += rcpts;
+	h->s.cmd[MG_CMD_DATA]++;
+	h->s.cmd[MG_CMD_QUIT]++;
+	h->s.reply[MG_REPLY_2XX] += 4 + rcpts;
+	h->s.flags |= MG_SRC_F_PAYLOAD;
+}
+
+/* Ordinary use: SYNs to web ports and to the relay's submission port. */
+static void browse(struct host *h, unsigned web, unsigned submission, uint64_t t)
+{
+	h->s.syn_other += web;
+	h->s.syn_submission += submission;
+	if (!h->s.first_seen_ns)
+		h->s.first_seen_ns = t;
+	h->s.last_seen_ns = t;
+}
+
+/* The daemon's timer: every kernel profile read, then a tick. Actions land in acts[]. */
+static size_t scan_n(struct host **hs, size_t n, uint64_t t, size_t max)
+{
+	for (size_t i = 0; i < n; i++)
+		mg_an_on_counters(an, hs[i]->key, &hs[i]->s, t);
+	nacts = mg_an_tick(an, t, acts, max);
+	return nacts;
+}
+
+static size_t scan(struct host **hs, size_t n, uint64_t t)
+{
+	return scan_n(hs, n, t, 1024);
+}
+
+static const struct mg_an_action *find_action(enum mg_an_action_kind kind, const struct host *h)
+{
+	for (size_t i = 0; i < nacts; i++)
+		if (acts[i].kind == kind && !memcmp(acts[i].prefix.addr, h->key, 16))
+			return &acts[i];
+	return NULL;
+}
+
+static size_t count_actions(enum mg_an_action_kind kind)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < nacts; i++)
+		n += acts[i].kind == kind;
+	return n;
+}
+
+static enum mg_role role_of(const struct host *h)
+{
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(an, h->addr, &v));
+	return v.role;
+}
+
+static const char *mx(unsigned i)
+{
+	static char buf[8][32];
+	static unsigned k;
+	char *b = buf[k++ % 8];
+	snprintf(b, 32, "198.19.%u.%u", i / 250, i % 250 + 1);
+	return b;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	mg_an_config_default(&cfg);
+	an = mg_an_new(&cfg);
+	nacts = 0;
+	return an ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mg_an_free(an);
+	an = NULL;
+	return 0;
+}
+
+static void reconfigure(void)
+{
+	mg_an_set_config(an, &cfg);
+}
+
+/* ---- HELO shapes --------------------------------------------------------------------- */
+
+static void test_helo_shapes(void **state)
+{
+	uint8_t src[16];
+	static const struct {
+		const char *arg;
+		unsigned shape;
+	} cases[] = {
+		{ "mail.example.net", MG_HELO_FQDN },
+		{ "[198.18.0.2]", MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS },
+		{ "[198.18.7.7]", MG_HELO_IP_LITERAL },
+		{ "198.18.0.2", MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS },
+		{ "[IPv6:2001:db8::1]", MG_HELO_IP_LITERAL },
+		{ "2001:db8::1", MG_HELO_IP_LITERAL },
+		{ "DESKTOP-4F3K", MG_HELO_BARE_WORD },
+		{ "localhost", MG_HELO_BARE_WORD },
+		{ "198-18-0-2.dsl.example.net", MG_HELO_FQDN | MG_HELO_OWN_OCTETS },
+		{ "2.0.18.198.in-addr.example", MG_HELO_FQDN | MG_HELO_OWN_OCTETS },
+		{ "host198-18-0-22.example.net", MG_HELO_FQDN }, /* 22 is not 2 */
+		{ "", MG_HELO_EMPTY },
+		{ "  ", MG_HELO_EMPTY },
+		{ "mx.example.org\r\n", MG_HELO_FQDN },
+	};
+
+	(void)state;
+	assert_int_equal(mg_addr_parse("198.18.0.2", src), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned got = mg_helo_shape(cases[i].arg, strlen(cases[i].arg), src);
+		if (got != cases[i].shape)
+			fail_msg("HELO '%s': shape %#x, expected %#x", cases[i].arg, got, cases[i].shape);
+	}
+	/* Own octets are an IPv4 notion: an IPv6 source never matches. */
+	assert_int_equal(mg_addr_parse("2001:db8::2", src), 0);
+	assert_int_equal(mg_helo_shape("198-18-0-2.example", 18, src), MG_HELO_FQDN);
+}
+
+/* ---- roles --------------------------------------------------------------------------- */
+
+static void test_end_host_learned(void **state)
+{
+	struct host pc, silent;
+	struct host *hs[] = { &pc, &silent };
+
+	(void)state;
+	host_init(&pc, "198.18.1.2", 1);
+	host_init(&silent, "198.18.1.3", 2);
+	browse(&pc, 30, 2, T0);
+	silent.s.first_seen_ns = T0;
+	assert_int_equal(scan(hs, 2, T0), 0);
+	assert_int_equal(role_of(&pc), MG_ROLE_END_HOST);
+	assert_int_equal(role_of(&silent), MG_ROLE_UNKNOWN);
+
+	size_t by[MG_ROLE_MAX];
+	assert_int_equal(mg_an_count(an, by), 2);
+	assert_int_equal(by[MG_ROLE_END_HOST], 1);
+	assert_int_equal(by[MG_ROLE_UNKNOWN], 1);
+}
+
+/* A PC that browsed and used its relay starts delivering to MX hosts itself. */
+static void test_role_change_blocked(void **state)
+{
+	struct host pc, other;
+	struct host *hs[] = { &pc, &other };
+	const struct mg_an_action *b = NULL;
+	uint64_t t = T0, first = 0, blocked_at = 0;
+
+	(void)state;
+	host_init(&pc, "198.18.1.2", 7);
+	host_init(&other, "198.18.1.3", 8);
+	browse(&pc, 40, 3, t);
+	browse(&other, 25, 1, t);
+	scan(hs, 2, t);
+	assert_int_equal(role_of(&pc), MG_ROLE_END_HOST);
+
+	t += HOUR;
+	for (unsigned i = 0; i < 12 && !b; i++, t += SEC) {
+		if (!first)
+			first = t;
+		session(&pc, mx(i), "DESKTOP-4F3K", 5, t);
+		browse(&other, 3, 0, t);
+		scan(hs, 2, t);
+		b = find_action(MG_AN_BLOCK, &pc);
+		blocked_at = t;
+		assert_null(find_action(MG_AN_BLOCK, &other));
+	}
+	assert_non_null(b);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 1);
+	assert_string_equal(b->ev.rule, "role-change:end-host-to-mta");
+	assert_int_equal(b->ev.role_before, MG_ROLE_END_HOST);
+	assert_int_equal(b->block_action, MG_ACT_DROP_SMTP);
+	assert_int_equal(b->offence, 1);
+	assert_int_equal(b->expires_ns, blocked_at + HOUR);
+	assert_int_equal(b->prefix.prefixlen, 128);
+	assert_memory_equal(b->prefix.addr, pc.addr, 16);
+	assert_true(b->ev.score >= cfg.block_score);
+	assert_true(b->ev.distinct_mx >= 4);
+	assert_true(b->ev.sessions >= 4);
+	assert_int_equal(b->ev.rcpts, 5 * b->ev.sessions);
+	assert_string_equal(b->ev.helo, "DESKTOP-4F3K");
+	assert_int_equal(b->ev.helo_shape, MG_HELO_BARE_WORD);
+	assert_int_equal(b->ev.first_evidence_ns, first);
+	assert_int_equal(b->ev.mac[5], 7);
+	assert_int_equal(b->ev.vlan_outer, 42);
+	assert_int_equal(role_of(&pc), MG_ROLE_BLOCKED);
+	assert_int_not_equal(role_of(&other), MG_ROLE_BLOCKED);
+
+	/* The verdict is explained on request too. */
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(an, pc.addr, &v));
+	assert_int_equal(v.blocked_until_ns, blocked_at + HOUR);
+	assert_int_equal(v.offences, 1);
+	assert_string_equal(v.ev.helo, "DESKTOP-4F3K");
+	assert_int_equal(v.ev.role_before, MG_ROLE_END_HOST);
+
+	/* Blocked: no second verdict while it lasts. */
+	session(&pc, mx(50), "DESKTOP-4F3K", 5, t + SEC);
+	scan(hs, 2, t + SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+}
+
+/* One mail now and then, straight to the recipient's MX, is not an offence. */
+static void test_occasional_direct_mail_not_blocked(void **state)
+{
+	struct host pc;
+	struct host *hs[] = { &pc };
+	uint64_t t = T0;
+
+	(void)state;
+	host_init(&pc, "198.18.1.2", 1);
+	browse(&pc, 10, 0, t);
+	for (unsigned i = 0; i < 20; i++, t += 20 * MIN) {
+		session(&pc, mx(i % 3), "pc.example.net", 1, t);
+		scan(hs, 1, t);
+		assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+		assert_int_equal(count_actions(MG_AN_ALERT), 0);
+	}
+	assert_int_equal(role_of(&pc), MG_ROLE_END_HOST);
+}
+
+/* A mail server sending steadily for a week is learned, then survives a volume spike. */
+static void test_mail_server_learned_then_spike(void **state)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	uint64_t t = T0;
+	bool promoted = false;
+	unsigned i = 0;
+
+	(void)state;
+	host_init(&srv, "198.18.3.10", 3);
+	for (; t < T0 + 8 * DAY && !promoted; t += 30 * MIN, i++) {
+		session(&srv, mx(i % 3), "mail.example.net", 2, t);
+		scan(hs, 1, t);
+		assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+		const struct mg_an_action *p = find_action(MG_AN_PROMOTE, &srv);
+		if (p) {
+			promoted = true;
+			assert_string_equal(p->ev.rule, "learned:mail-server");
+			assert_true(t - T0 >= cfg.learning_ns);
+		}
+	}
+	assert_true(promoted);
+	assert_int_equal(role_of(&srv), MG_ROLE_MAIL_SERVER);
+
+	/* A newsletter: 300 sessions to 120 MX hosts in ten minutes. Volume alone never blocks it. */
+	for (i = 0; i < 300; i++) {
+		session(&srv, mx(100 + i % 120), "mail.example.net", 20, t + i * 2 * SEC);
+		if (i % 10 == 9) {
+			scan(hs, 1, t + i * 2 * SEC);
+			assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+			assert_int_equal(count_actions(MG_AN_ALERT), 0);
+		}
+	}
+	assert_int_equal(role_of(&srv), MG_ROLE_MAIL_SERVER);
+}
+
+/* A learned server whose HELO goes bad cannot be learned again and is watched like anyone. */
+static void test_learning_refused_for_bad_helo(void **state)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	uint64_t t = T0;
+
+	(void)state;
+	host_init(&srv, "198.18.3.11", 3);
+	for (unsigned i = 0; t < T0 + 9 * DAY; t += 30 * MIN, i++) {
+		session(&srv, mx(i % 2), i % 50 ? "mail.example.net" : "localhost", 1, t);
+		scan(hs, 1, t);
+		assert_null(find_action(MG_AN_PROMOTE, &srv));
+	}
+	assert_int_not_equal(role_of(&srv), MG_ROLE_MAIL_SERVER);
+}
+
+/* Configured mail servers always win, whatever they do. */
+static void test_configured_server_never_blocked(void **state)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	struct mg_prefix p;
+
+	(void)state;
+	host_init(&srv, "198.18.3.20", 4);
+	assert_int_equal(mg_prefix_parse("198.18.3.0/24", &p), 0);
+	mg_an_add_mail_server(an, &p);
+	for (unsigned i = 0; i < 200; i++) {
+		session(&srv, mx(i), i % 2 ? "[198.18.3.20]" : "x", 50, T0 + i * SEC);
+		scan(hs, 1, T0 + i * SEC);
+		assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+	}
+	assert_int_equal(role_of(&srv), MG_ROLE_MAIL_SERVER);
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_true(v.configured_server);
+}
+
+/* ---- safety -------------------------------------------------------------------------- */
+
+/* Spoofed SYNs (no handshake completes, no command is ever seen) never get an address blocked. */
+static void test_spoofed_syn_only_not_blocked(void **state)
+{
+	struct host victim;
+	struct host *hs[] = { &victim };
+	size_t alerts = 0;
+
+	(void)state;
+	host_init(&victim, "198.18.1.50", 5);
+	for (unsigned i = 0; i < 600; i++) {
+		syn_mx(&victim, mx(i % 200), T0 + i * 100000000ull);
+		if (i % 10 == 9) {
+			scan(hs, 1, T0 + i * 100000000ull);
+			assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+			const struct mg_an_action *x = find_action(MG_AN_ALERT, &victim);
+			if (x) {
+				alerts++;
+				assert_string_equal(x->ev.rule, "suspect:syn-only");
+				assert_false(x->would_block);
+			}
+		}
+	}
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(an, victim.addr, &v));
+	assert_true(v.score >= cfg.block_score); /* it scores, and still is not blocked */
+	assert_int_equal(v.role, MG_ROLE_SUSPECT);
+	assert_int_equal(alerts, 1); /* reported once, not at every scan */
+}
+
+/* A bot: IP-literal HELO of its own address, six MX hosts. */
+static void bot_burst(struct host *h, unsigned n, uint64_t t)
+{
+	char helo[40], ip[20];
+
+	mg_addr_str(h->addr, ip, sizeof(ip));
+	snprintf(helo, sizeof(helo), "[%s]", ip);
+	for (unsigned i = 0; i < n; i++)
+		session(h, mx(i % 6), helo, 3, t + i * 100000000ull);
+}
+
+static void test_circuit_breaker(void **state)
+{
+	struct host bots[15];
+	struct host *hs[15];
+	char ip[20];
+
+	(void)state;
+	for (int i = 0; i < 15; i++) {
+		snprintf(ip, sizeof(ip), "198.18.4.%d", i + 1);
+		host_init(&bots[i], ip, (uint8_t)i);
+		hs[i] = &bots[i];
+		bot_burst(&bots[i], 6, T0);
+	}
+	scan(hs, 15, T0 + SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), cfg.max_new_blocks_per_min);
+	assert_int_equal(count_actions(MG_AN_ALERT), 15 - cfg.max_new_blocks_per_min);
+	for (size_t i = 0; i < nacts; i++)
+		if (acts[i].kind == MG_AN_ALERT) {
+			assert_true(acts[i].would_block);
+			assert_string_equal(acts[i].ev.rule, "breaker-open:would-block");
+		}
+
+	/* Thirty seconds on, the breaker is still open: the unblocked bots go on, still only alerts (once). */
+	for (int i = 0; i < 15; i++)
+		bot_burst(&bots[i], 2, T0 + 30 * SEC);
+	scan(hs, 15, T0 + 31 * SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+	assert_int_equal(count_actions(MG_AN_ALERT), 0);
+
+	/* A minute after the first blocks the breaker closes, and the rest get their verdicts. */
+	for (int i = 0; i < 15; i++)
+		bot_burst(&bots[i], 1, T0 + 62 * SEC);
+	scan(hs, 15, T0 + 62 * SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 15 - cfg.max_new_blocks_per_min);
+	for (int i = 0; i < 15; i++)
+		assert_int_equal(role_of(&bots[i]), MG_ROLE_BLOCKED);
+}
+
+static void test_breaker_zero_means_alerts_only(void **state)
+{
+	struct host bot;
+	struct host *hs[] = { &bot };
+
+	(void)state;
+	cfg.max_new_blocks_per_min = 0;
+	reconfigure();
+	host_init(&bot, "198.18.4.1", 1);
+	bot_burst(&bot, 6, T0);
+	scan(hs, 1, T0 + SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+	assert_int_equal(count_actions(MG_AN_ALERT), 1);
+	assert_true(acts[0].would_block);
+}
+
+static void test_monitor_mode(void **state)
+{
+	struct host bot;
+	struct host *hs[] = { &bot };
+
+	(void)state;
+	cfg.monitor = true;
+	reconfigure();
+	host_init(&bot, "198.18.4.1", 1);
+	bot_burst(&bot, 6, T0);
+	scan(hs, 1, T0 + SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+	assert_int_equal(nacts, 1);
+	assert_int_equal(acts[0].kind, MG_AN_ALERT);
+	assert_true(acts[0].would_block);
+	assert_string_equal(acts[0].ev.rule, "monitor:would-block");
+	assert_int_equal(acts[0].ev.helo_shape, MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS);
+	bot_burst(&bot, 6, T0 + 2 * SEC);
+	scan(hs, 1, T0 + 3 * SEC);
+	assert_int_equal(nacts, 0); /* said once */
+	assert_int_equal(role_of(&bot), MG_ROLE_SUSPECT);
+
+	/* Monitor off: the same evidence now blocks. */
+	cfg.monitor = false;
+	reconfigure();
+	bot_burst(&bot, 1, T0 + 4 * SEC);
+	scan(hs, 1, T0 + 4 * SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 1);
+}
+
+static void test_allowlist_wins(void **state)
+{
+	struct host bot, bot2;
+	struct host *hs[] = { &bot, &bot2 };
+	struct mg_prefix p;
+
+	(void)state;
+	host_init(&bot, "198.18.5.1", 1);
+	host_init(&bot2, "198.18.6.1", 2);
+	assert_int_equal(mg_prefix_parse("198.18.5.0/24", &p), 0);
+	mg_an_add_allow(an, &p);
+	bot_burst(&bot, 12, T0);
+	bot_burst(&bot2, 12, T0);
+	scan(hs, 2, T0 + 2 * SEC);
+	assert_null(find_action(MG_AN_BLOCK, &bot));
+	assert_null(find_action(MG_AN_ALERT, &bot));
+	assert_non_null(find_action(MG_AN_BLOCK, &bot2));
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(an, bot.addr, &v));
+	assert_true(v.allowlisted);
+
+	/* Allowlisting a blocked source ends its verdict at the next tick. */
+	assert_int_equal(mg_prefix_parse("198.18.6.1", &p), 0);
+	mg_an_add_allow(an, &p);
+	scan(hs, 2, T0 + 3 * SEC);
+	const struct mg_an_action *u = find_action(MG_AN_UNBLOCK, &bot2);
+	assert_non_null(u);
+	assert_string_equal(u->ev.rule, "unblocked:allowlisted");
+	assert_int_not_equal(role_of(&bot2), MG_ROLE_BLOCKED);
+
+	/* And taking it off the allowlist again makes it an ordinary source. */
+	mg_an_remove_allow(an, &p);
+	bot_burst(&bot2, 12, T0 + 10 * SEC);
+	scan(hs, 2, T0 + 12 * SEC);
+	assert_non_null(find_action(MG_AN_BLOCK, &bot2));
+}
+
+/* ---- expiry and repeat offenders ----------------------------------------------------- */
+
+static void test_expiry_and_escalation(void **state)
+{
+	struct host bot;
+	struct host *hs[] = { &bot };
+	uint64_t t = T0;
+	/* 1 h, 4 h, 16 h, 64 h, then the 7-day cap */
+	const uint64_t expect[] = { HOUR, 4 * HOUR, 16 * HOUR, 64 * HOUR, 7 * DAY, 7 * DAY };
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	for (unsigned k = 0; k < 6; k++) {
+		bot_burst(&bot, 6, t);
+		t += SEC;
+		scan(hs, 1, t);
+		const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+		assert_non_null(b);
+		assert_int_equal(b->offence, k + 1);
+		assert_int_equal(b->expires_ns - t, expect[k]);
+		uint64_t until = b->expires_ns;
+
+		/* Nothing happens before the expiry... */
+		scan(hs, 1, until - SEC);
+		assert_int_equal(nacts, 0);
+		/* ...and at it, the rule goes. */
+		t = until;
+		scan(hs, 1, t);
+		const struct mg_an_action *u = find_action(MG_AN_UNBLOCK, &bot);
+		assert_non_null(u);
+		assert_string_equal(u->ev.rule, "expired");
+		assert_int_not_equal(role_of(&bot), MG_ROLE_BLOCKED);
+		/* The old evidence does not block it again by itself. */
+		scan(hs, 1, t + SEC);
+		assert_int_equal(nacts, 0);
+		t += 2 * SEC;
+	}
+
+	/* A clean week (the longest block) later, the record is forgiven. */
+	t += 7 * DAY + HOUR;
+	bot_burst(&bot, 6, t);
+	scan(hs, 1, t + SEC);
+	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+	assert_non_null(b);
+	assert_int_equal(b->offence, 1);
+	assert_int_equal(b->expires_ns - (t + SEC), HOUR);
+}
+
+/* A block shorter than the window: when it ends, the evidence that caused it is gone with it. */
+static void test_short_block_old_evidence_cleared(void **state)
+{
+	struct host bot;
+	struct host *hs[] = { &bot };
+
+	(void)state;
+	cfg.block_ns = 2 * MIN;
+	reconfigure();
+	host_init(&bot, "198.18.4.9", 9);
+	bot_burst(&bot, 6, T0);
+	scan(hs, 1, T0 + SEC);
+	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+	assert_non_null(b);
+	uint64_t until = b->expires_ns;
+	assert_int_equal(until, T0 + SEC + 2 * MIN);
+	scan(hs, 1, until);
+	assert_non_null(find_action(MG_AN_UNBLOCK, &bot));
+	/* One ordinary session after the block is judged on its own, not with the burst before it. */
+	session(&bot, mx(0), "bot.example.net", 1, until + SEC);
+	scan(hs, 1, until + SEC);
+	assert_int_equal(nacts, 0);
+	/* New spam after the block is new evidence: blocked again, as a repeat offender. */
+	bot_burst(&bot, 6, until + 2 * SEC);
+	scan(hs, 1, until + 3 * SEC);
+	b = find_action(MG_AN_BLOCK, &bot);
+	assert_non_null(b);
+	assert_int_equal(b->offence, 2);
+	assert_int_equal(b->expires_ns - (until + 3 * SEC), 8 * MIN);
+}
+
+/* A HELO that changes on every connection scores; the same pattern with a steady name does not. */
+static void test_helo_varies(void **state)
+{
+	struct host steady, varies;
+	struct host *hs[] = { &steady, &varies };
+	char name[32];
+	struct mg_an_profile_view vs, vv;
+
+	(void)state;
+	host_init(&steady, "198.18.1.2", 1);
+	host_init(&varies, "198.18.1.3", 2);
+	browse(&steady, 10, 0, T0);
+	browse(&varies, 10, 0, T0);
+	for (unsigned i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "h%u.example.net", i);
+		session(&steady, mx(i % 2), "pc.example.net", 1, T0 + i * 10 * SEC);
+		session(&varies, mx(i % 2), name, 1, T0 + i * 10 * SEC);
+	}
+	scan(hs, 2, T0 + MIN);
+	assert_true(mg_an_get(an, steady.addr, &vs));
+	assert_true(mg_an_get(an, varies.addr, &vv));
+	assert_int_equal(vs.ev.distinct_helos, 1);
+	assert_int_equal(vv.ev.distinct_helos, 6);
+	assert_true(vv.score - vs.score > cfg.w_helo_varies - 0.001);
+	assert_true(vv.score - vs.score < cfg.w_helo_varies + 0.001);
+}
+
+static void test_pardon(void **state)
+{
+	struct host bot;
+	struct host *hs[] = { &bot };
+	struct mg_prefix p;
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	bot_burst(&bot, 6, T0);
+	scan(hs, 1, T0 + SEC);
+	assert_non_null(find_action(MG_AN_BLOCK, &bot));
+	assert_int_equal(mg_prefix_parse("198.18.4.0/24", &p), 0);
+	assert_false(mg_an_pardon(an, &p, T0 + 2 * SEC)); /* not that profile */
+	assert_int_equal(mg_prefix_parse("198.18.4.9", &p), 0);
+	assert_true(mg_an_pardon(an, &p, T0 + 2 * SEC));
+	assert_false(mg_an_pardon(an, &p, T0 + 2 * SEC)); /* nothing left to lift */
+	assert_int_not_equal(role_of(&bot), MG_ROLE_BLOCKED);
+	scan(hs, 1, T0 + 3 * SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+	assert_int_equal(count_actions(MG_AN_UNBLOCK), 0); /* the operator already removed the rule */
+}
+
+/* ---- IPv6 ---------------------------------------------------------------------------- */
+
+static void test_ipv6_aggregation(void **state)
+{
+	struct host a1, a2, other;
+	struct host *hs[] = { &a1, &a2, &other };
+	char helo[] = "DESKTOP-X";
+
+	(void)state;
+	host_init(&a1, "2001:db8:1:2::10", 1);
+	host_init(&a2, "2001:db8:1:2:ffff::20", 2);
+	host_init(&other, "2001:db8:1:3::10", 3);
+	/* Two addresses of one /64 share the kernel's profile: their counters are one. */
+	for (unsigned i = 0; i < 4; i++) {
+		session(&a1, mx(i), helo, 2, T0 + i * SEC);
+		session(&a2, mx(i + 4), helo, 2, T0 + i * SEC);
+	}
+	a2.s.syn_mx += a1.s.syn_mx; /* the kernel counts both in one entry */
+	for (int c = 0; c < MG_CMD_MAX; c++)
+		a2.s.cmd[c] += a1.s.cmd[c];
+	a2.s.mx_dst_bits |= a1.s.mx_dst_bits;
+	session(&other, mx(1), "pc.example.net", 1, T0);
+	struct host *kernel_view[] = { &a2, &other };
+	scan(kernel_view, 2, T0 + 5 * SEC);
+
+	struct mg_an_profile_view v1, v2, v3;
+	uint8_t probe[16];
+	assert_true(mg_an_get(an, a1.addr, &v1));
+	assert_true(mg_an_get(an, a2.addr, &v2));
+	assert_int_equal(mg_addr_parse("2001:db8:1:2::77", probe), 0);
+	assert_true(mg_an_get(an, probe, &v3));
+	assert_memory_equal(v1.prefix.addr, v2.prefix.addr, 16);
+	assert_int_equal(v1.prefix.prefixlen, 64);
+	assert_int_equal(v3.role, v1.role);
+	size_t by[MG_ROLE_MAX];
+	assert_int_equal(mg_an_count(an, by), 2);
+
+	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &a1);
+	assert_non_null(b);
+	assert_int_equal(b->prefix.prefixlen, 64);
+	char buf[MG_ADDRSTRLEN];
+	assert_string_equal(mg_prefix_str(&b->prefix, buf, sizeof(buf)), "2001:db8:1:2::/64");
+	assert_null(find_action(MG_AN_BLOCK, &other));
+	(void)hs;
+}
+
+static void test_ipv6_aggregation_configurable(void **state)
+{
+	struct host a;
+	struct mg_an_profile_view v;
+	uint8_t probe[16];
+
+	(void)state;
+	cfg.v6_prefix = 56;
+	reconfigure();
+	host_init(&a, "2001:db8:1:2::10", 1);
+	session(&a, mx(1), "pc.example.net", 1, T0);
+	assert_int_equal(mg_addr_parse("2001:db8:1:ff::1", probe), 0); /* same /56 */
+	assert_true(mg_an_get(an, probe, &v));
+	assert_int_equal(v.prefix.prefixlen, 56);
+	assert_int_equal(mg_addr_parse("2001:db8:1:100::1", probe), 0); /* next /56 */
+	assert_false(mg_an_get(an, probe, &v));
+}
+
+/* ---- robustness ---------------------------------------------------------------------- */
+
+/* The kernel's LRU recreated the entry: counters start again from zero, nothing goes negative. */
+static void test_counter_reset(void **state)
+{
+	struct host pc;
+	struct host *hs[] = { &pc };
+
+	(void)state;
+	host_init(&pc, "198.18.1.2", 1);
+	browse(&pc, 1000, 0, T0);
+	for (unsigned i = 0; i < 2; i++)
+		session(&pc, mx(0), "pc.example.net", 1, T0);
+	scan(hs, 1, T0);
+	memset(pc.s.cmd, 0, sizeof(pc.s.cmd));
+	pc.s.syn_mx = 0;
+	pc.s.syn_other = 3;
+	pc.s.mx_dst_bits = 0;
+	session(&pc, mx(0), "pc.example.net", 1, T0 + SEC);
+	scan(hs, 1, T0 + SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(an, pc.addr, &v));
+	assert_int_equal(v.ev.sessions, 3);
+	assert_true(v.score < cfg.alert_score);
+}
+
+/* More verdicts than room for actions: the rest come with the next ticks, none lost. */
+static void test_action_buffer_small(void **state)
+{
+	struct host bots[30];
+	struct host *hs[30];
+	char ip[20];
+	size_t total = 0;
+
+	(void)state;
+	cfg.max_new_blocks_per_min = 1000;
+	reconfigure();
+	for (int i = 0; i < 30; i++) {
+		snprintf(ip, sizeof(ip), "198.18.8.%d", i + 1);
+		host_init(&bots[i], ip, (uint8_t)i);
+		hs[i] = &bots[i];
+		bot_burst(&bots[i], 6, T0);
+	}
+	for (int k = 0; k < 5; k++) {
+		size_t n = scan_n(hs, k == 0 ? 30 : 0, T0 + (uint64_t)(k + 1) * SEC, 8);
+		assert_true(n <= 8);
+		total += count_actions(MG_AN_BLOCK);
+	}
+	assert_int_equal(total, 30);
+}
+
+static void test_idle_profiles_forgotten(void **state)
+{
+	struct host pc;
+	struct host *hs[] = { &pc };
+	struct mg_an_profile_view v;
+
+	(void)state;
+	host_init(&pc, "198.18.1.2", 1);
+	browse(&pc, 5, 0, T0);
+	scan(hs, 1, T0);
+	assert_true(mg_an_get(an, pc.addr, &v));
+	for (int i = 1; i <= 20; i++)
+		scan(hs, 0, T0 + 31 * DAY + (uint64_t)i * SEC);
+	assert_false(mg_an_get(an, pc.addr, &v));
+}
+
+/* ---- persistence --------------------------------------------------------------------- */
+
+static void test_save_restore(void **state)
+{
+	struct host bot, pc;
+	struct host *hs[] = { &bot, &pc };
+	uint8_t *buf;
+	size_t len;
+	const uint64_t wall = 1800000000ull * SEC;
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	host_init(&pc, "198.18.1.2", 1);
+	browse(&pc, 10, 1, T0);
+	bot_burst(&bot, 6, T0);
+	scan(hs, 2, T0 + SEC);
+	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+	assert_non_null(b);
+	uint64_t until = b->expires_ns;
+	assert_int_equal(mg_an_save(an, T0 + 2 * SEC, wall, &buf, &len), 0);
+
+	/* A reboot: the monotonic clock starts again near zero; ten minutes of wall time passed. */
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	const uint64_t boot_now = 50 * SEC;
+	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall + 10 * MIN), 0);
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(b2, bot.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_BLOCKED);
+	assert_int_equal(v.offences, 1);
+	assert_string_equal(v.ev.helo, "[198.18.4.9]");
+	/* The block keeps what was left of it, less the ten minutes down. */
+	assert_int_equal(v.blocked_until_ns - boot_now, until - (T0 + 2 * SEC) - 10 * MIN);
+	assert_true(mg_an_get(b2, pc.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_END_HOST);
+
+	/* The restored verdict expires on time. */
+	struct mg_an_action out[8];
+	size_t n = mg_an_tick(b2, boot_now + HOUR - 10 * MIN - SEC, out, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].kind, MG_AN_UNBLOCK);
+
+	/* Damaged buffers are refused and change nothing. */
+	size_t before = mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 });
+	assert_int_equal(mg_an_restore(b2, buf, len - 1, boot_now, wall), -EINVAL);
+	assert_int_equal(mg_an_restore(b2, buf, 10, boot_now, wall), -EINVAL);
+	buf[0] ^= 0xff;
+	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall), -EINVAL);
+	buf[0] ^= 0xff;
+	uint8_t *longer = malloc(len + 4);
+	memcpy(longer, buf, len);
+	memset(longer + len, 0, 4);
+	assert_int_equal(mg_an_restore(b2, longer, len + 4, boot_now, wall), -EINVAL);
+	free(longer);
+	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), before);
+	assert_true(mg_an_get(b2, pc.addr, &v));
+
+	/* And a restored profile keeps counting from the kernel's counters, not from zero. */
+	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall), 0);
+	mg_an_on_counters(b2, pc.key, &pc.s, boot_now + SEC);
+	assert_true(mg_an_get(b2, pc.addr, &v));
+	assert_int_equal(v.ev.sessions, 0);
+	free(buf);
+	mg_an_free(b2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_helo_shapes),
+		cmocka_unit_test_setup_teardown(test_end_host_learned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_role_change_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_occasional_direct_mail_not_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mail_server_learned_then_spike, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_learning_refused_for_bad_helo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_configured_server_never_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spoofed_syn_only_not_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_breaker_zero_means_alerts_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allowlist_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_and_escalation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_block_old_evidence_cleared, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helo_varies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pardon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_aggregation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_aggregation_configurable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counter_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_action_buffer_small, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

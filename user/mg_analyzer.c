@@ -1,0 +1,1377 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_analyzer.c - role profiles, role-change detection and verdicts (see mg_analyzer.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_analyzer.h"
+
+#define NS_PER_SEC 1000000000ull
+#define NS_PER_MIN (60 * NS_PER_SEC)
+#define NS_PER_HOUR (60 * NS_PER_MIN)
+#define NS_PER_DAY (24 * NS_PER_HOUR)
+
+const char *mg_role_name(enum mg_role r)
+{
+	static const char *const names[MG_ROLE_MAX] = {
+		[MG_ROLE_UNKNOWN] = "unknown",
+		[MG_ROLE_END_HOST] = "end_host",
+		[MG_ROLE_MAIL_SERVER] = "mail_server",
+		[MG_ROLE_SUSPECT] = "suspect",
+		[MG_ROLE_BLOCKED] = "blocked",
+	};
+	return (unsigned)r < MG_ROLE_MAX ? names[r] : "?";
+}
+
+void mg_an_config_default(struct mg_an_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->v6_prefix = 64;
+	c->window_ns = 10 * NS_PER_MIN;
+	c->learning_ns = 7 * NS_PER_DAY;
+	c->learn_min_active_days = 3;
+	c->block_score = 10;
+	c->alert_score = 5;
+	c->w_distinct_mx = 1.0;
+	c->free_distinct_mx = 2;
+	c->w_syn_rate = 0.5;
+	c->free_syn_per_min = 3;
+	c->w_helo_ip_literal = 4;
+	c->w_helo_bare_word = 3;
+	c->w_helo_own_octets = 3;
+	c->w_helo_varies = 3;
+	c->w_rcpt_per_session = 0.2;
+	c->w_reject_ratio = 4;
+	c->w_no_other_activity = 2;
+	c->block_action = MG_ACT_DROP_SMTP;
+	c->block_ns = NS_PER_HOUR;
+	c->repeat_factor = 4;
+	c->max_block_ns = 7 * NS_PER_DAY;
+	c->max_new_blocks_per_min = 10;
+	c->monitor = false;
+}
+
+/* ---- HELO shapes ------------------------------------------------------------------ */
+
+static bool is_dotted_quad(const char *s, size_t n)
+{
+	int dots = 0, digits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (!digits)
+				return false;
+			dots++;
+			digits = 0;
+		} else if (s[i] >= '0' && s[i] <= '9') {
+			if (++digits > 3)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return dots == 3 && digits;
+}
+
+static bool is_v6_literal(const char *s, size_t n)
+{
+	int colons = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == ':')
+			colons++;
+		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.'))
+			return false;
+	}
+	return colons >= 2;
+}
+
+/*
+ * Does the argument spell the source's IPv4 octets, forwards or backwards, as
+ * four consecutive decimal runs ("198-18-0-2.dsl.example", "2.0.18.198")?
+ * Dynamic-pool reverse names and bots that derive their HELO from their own
+ * address both look like this; a mail server's name rarely does.
+ */
+static bool has_own_octets(const char *s, size_t n, const uint8_t src[16])
+{
+	int runs[64], nr = 0;
+
+	if (!mg_addr_is_v4(src))
+		return false;
+	for (size_t i = 0; i < n && nr < 64;) {
+		if (s[i] < '0' || s[i] > '9') {
+			i++;
+			continue;
+		}
+		int v = 0, len = 0;
+		while (i < n && s[i] >= '0' && s[i] <= '9') {
+			if (len < 4)
+				v = v * 10 + (s[i] - '0');
+			len++;
+			i++;
+		}
+		runs[nr++] = len <= 3 ? v : -1;
+	}
+	const uint8_t *o = src + 12;
+	for (int i = 0; i + 4 <= nr; i++) {
+		bool fwd = true, rev = true;
+		for (int k = 0; k < 4; k++) {
+			fwd &= runs[i + k] == o[k];
+			rev &= runs[i + k] == o[3 - k];
+		}
+		if (fwd || rev)
+			return true;
+	}
+	return false;
+}
+
+unsigned mg_helo_shape(const char *arg, size_t len, const uint8_t src[16])
+{
+	unsigned shape = 0;
+
+	while (len && (arg[len - 1] == ' ' || arg[len - 1] == '\r' || arg[len - 1] == '\n'))
+		len--;
+	if (len == 0)
+		return MG_HELO_EMPTY;
+	if (arg[0] == '[' && arg[len - 1] == ']') {
+		shape |= MG_HELO_IP_LITERAL;
+	} else if (is_dotted_quad(arg, len) || is_v6_literal(arg, len)) {
+		shape |= MG_HELO_IP_LITERAL;
+	} else if (memchr(arg, '.', len)) {
+		shape |= MG_HELO_FQDN;
+	} else {
+		shape |= MG_HELO_BARE_WORD;
+	}
+	if (has_own_octets(arg, len, src))
+		shape |= MG_HELO_OWN_OCTETS;
+	return shape;
+}
+
+/* ---- configured prefixes: a hash set per prefix length in use ---------------------- */
+
+/*
+ * Allowlisted prefixes and configured mail servers can number in the tens of
+ * thousands; each profile evaluation asks "is this address covered?". One
+ * exact-match probe per prefix length in use answers that in a few lookups.
+ */
+struct pset {
+	struct mg_prefix *v;
+	uint32_t n, cap;
+	uint32_t *slots; /* 1-based index into v, 0 = empty */
+	uint32_t nslots; /* power of two */
+	bool len_used[129];
+};
+
+static uint64_t key_hash(const uint8_t *k, unsigned plen)
+{
+	uint64_t a, b;
+
+	memcpy(&a, k, 8);
+	memcpy(&b, k + 8, 8);
+	uint64_t h = a * 0x9e3779b97f4a7c15ull ^ (b + plen) * 0xc2b2ae3d27d4eb4full;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
+}
+
+static int pset_rehash(struct pset *s, uint32_t nslots)
+{
+	uint32_t *slots = calloc(nslots, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->n; i++) {
+		uint32_t j = (uint32_t)key_hash(s->v[i].addr, s->v[i].prefixlen) & (nslots - 1);
+		while (slots[j])
+			j = (j + 1) & (nslots - 1);
+		slots[j] = i + 1;
+	}
+	free(s->slots);
+	s->slots = slots;
+	s->nslots = nslots;
+	return 0;
+}
+
+static bool pset_find(const struct pset *s, const uint8_t *addr, unsigned plen)
+{
+	if (!s->nslots)
+		return false;
+	uint32_t j = (uint32_t)key_hash(addr, plen) & (s->nslots - 1);
+	while (s->slots[j]) {
+		const struct mg_prefix *p = &s->v[s->slots[j] - 1];
+		if (p->prefixlen == plen && !memcmp(p->addr, addr, 16))
+			return true;
+		j = (j + 1) & (s->nslots - 1);
+	}
+	return false;
+}
+
+static void pset_add(struct pset *s, const struct mg_prefix *in)
+{
+	struct mg_prefix p = *in;
+
+	mg_addr_mask(p.addr, p.prefixlen);
+	if (pset_find(s, p.addr, p.prefixlen))
+		return;
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : 16;
+		struct mg_prefix *v = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		s->v = v;
+		s->cap = cap;
+	}
+	if ((s->n + 1) * 2 > s->nslots && pset_rehash(s, s->nslots ? s->nslots * 2 : 32))
+		return; /* out of memory: leave the set as it was */
+	s->v[s->n++] = p;
+	s->len_used[p.prefixlen] = true;
+	uint32_t j = (uint32_t)key_hash(p.addr, p.prefixlen) & (s->nslots - 1);
+	while (s->slots[j])
+		j = (j + 1) & (s->nslots - 1);
+	s->slots[j] = s->n;
+}
+
+static void pset_remove(struct pset *s, const struct mg_prefix *in)
+{
+	struct mg_prefix p = *in;
+
+	mg_addr_mask(p.addr, p.prefixlen);
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (s->v[i].prefixlen == p.prefixlen && !memcmp(s->v[i].addr, p.addr, 16)) {
+			s->v[i] = s->v[--s->n];
+			memset(s->len_used, 0, sizeof(s->len_used));
+			for (uint32_t k = 0; k < s->n; k++)
+				s->len_used[s->v[k].prefixlen] = true;
+			pset_rehash(s, s->nslots);
+			return;
+		}
+	}
+}
+
+static bool pset_covers(const struct pset *s, const uint8_t addr[16])
+{
+	uint8_t m[16];
+
+	if (!s->n)
+		return false;
+	for (int plen = 128; plen >= 0; plen--) {
+		if (!s->len_used[plen])
+			continue;
+		memcpy(m, addr, 16);
+		mg_addr_mask(m, (unsigned)plen);
+		if (pset_find(s, m, (unsigned)plen))
+			return true;
+	}
+	return false;
+}
+
+static void pset_clear(struct pset *s)
+{
+	free(s->v);
+	free(s->slots);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- profiles ---------------------------------------------------------------------- */
+
+/* Windowed figures: two buckets of one window each, the older one weighted down as it ages. */
+enum { W_SYN = 0, W_MAIL, W_RCPT, W_HELO, W_HELO_CHG, W_R2, W_R4, W_R5, W_MAX };
+
+/*
+ * What every source costs: 64 bytes. Most sources an edge router sees never
+ * speak SMTP to an MX; the SMTP figures live in a separate record (struct
+ * smtp) that only those which do get.
+ */
+struct prof {
+	uint8_t key[16];
+	uint64_t first_seen, last_seen;
+	uint32_t k_syn_sub, k_syn_other, k_synack; /* the kernel's counters at the last scan */
+	uint32_t sub_total, other_total, serve_total;
+	uint32_t smtp;  /* 1-based index into analyzer.smtp, 0 = none yet */
+	uint8_t role;   /* enum mg_role */
+	uint8_t offences;
+	uint8_t flags;  /* PF_* */
+	uint8_t pad;
+};
+_Static_assert(sizeof(struct prof) == 64, "profile size");
+
+enum {
+	PF_USED = 1 << 0,
+	PF_DIRTY = 1 << 1,    /* news since the last tick: evaluate */
+	PF_LEARNED = 1 << 2,  /* learned mail server */
+	PF_ALERTED = 1 << 3,  /* this episode has been reported; do not repeat */
+	PF_BLOCKLIST = 1 << 4, /* on the blocked list */
+};
+
+struct smtp {
+	uint64_t win_start;
+	uint32_t cur[W_MAX], prev[W_MAX];
+	uint64_t bits_cur, bits_prev;  /* MX destinations, one bit each (mg_dst_bit) */
+	uint64_t k_mx_bits;
+	uint32_t k_syn_mx, k_helo, k_mail, k_rcpt, k_reply[MG_REPLY_MAX];
+	uint32_t helo_hash, fp_hash;
+	uint64_t first_evidence;       /* first port-25 activity of the current episode */
+	uint64_t first_smtp;           /* first SMTP activity ever (learning) */
+	uint64_t blocked_until, last_block_end;
+	uint32_t active_day, active_days;
+	uint8_t shape_cur, shape_prev; /* HELO shapes seen in each bucket */
+	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
+	uint8_t helo_len;
+	uint8_t mac[6];
+	uint16_t vlan_outer, vlan_inner;
+	uint8_t role_before;
+	uint8_t pad[3];
+	char helo[MG_HELO_ARG_MAX];
+};
+
+struct mg_analyzer {
+	struct mg_an_config cfg;
+	struct prof *prof;
+	uint32_t nprof, capprof;   /* slots used (including freed), allocated */
+	uint32_t *free_prof;
+	uint32_t nfree_prof, capfree_prof;
+	uint32_t *slots;           /* open addressing: 1-based profile index, 0 = empty */
+	uint32_t nslots, live;
+	struct smtp *smtp;
+	uint32_t nsmtp, capsmtp;
+	uint32_t *free_smtp;
+	uint32_t nfree_smtp, capfree_smtp;
+	uint32_t *dirty;
+	uint32_t ndirty, capdirty;
+	uint32_t *blocked;
+	uint32_t nblocked, capblocked;
+	struct pset servers, allow;
+	uint64_t *brk;             /* times of the last max_new_blocks_per_min blocks (ring) */
+	uint32_t brk_cap, brk_head, brk_count;
+	uint64_t now;              /* latest time seen */
+	uint32_t sweep_pos;
+};
+
+static int grow(void **v, uint32_t *cap, uint32_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	uint32_t c = *cap ? *cap : 1024;
+	while (c < need)
+		c *= 2;
+	void *n = realloc(*v, (size_t)c * elem);
+	if (!n)
+		return -ENOMEM;
+	*v = n;
+	*cap = c;
+	return 0;
+}
+
+static int push_u32(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
+{
+	if (grow((void **)v, cap, *n + 1, sizeof(**v)))
+		return -ENOMEM;
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
+/* The profile key of an address: IPv4 as is, IPv6 aggregated to the configured prefix. */
+static void profile_key(const struct mg_analyzer *a, const uint8_t addr[16], uint8_t key[16])
+{
+	memcpy(key, addr, 16);
+	if (!mg_addr_is_v4(addr))
+		mg_addr_mask(key, a->cfg.v6_prefix);
+}
+
+static unsigned key_plen(const struct mg_analyzer *a, const uint8_t key[16])
+{
+	return mg_addr_is_v4(key) ? 128 : a->cfg.v6_prefix;
+}
+
+static int table_resize(struct mg_analyzer *a, uint32_t nslots)
+{
+	uint32_t *slots = calloc(nslots, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < a->nprof; i++) {
+		if (!(a->prof[i].flags & PF_USED))
+			continue;
+		uint32_t j = (uint32_t)key_hash(a->prof[i].key, 0) & (nslots - 1);
+		while (slots[j])
+			j = (j + 1) & (nslots - 1);
+		slots[j] = i + 1;
+	}
+	free(a->slots);
+	a->slots = slots;
+	a->nslots = nslots;
+	return 0;
+}
+
+/* Slot holding key, or the empty slot where it would go. */
+static uint32_t table_slot(const struct mg_analyzer *a, const uint8_t key[16])
+{
+	uint32_t j = (uint32_t)key_hash(key, 0) & (a->nslots - 1);
+
+	while (a->slots[j] && memcmp(a->prof[a->slots[j] - 1].key, key, 16))
+		j = (j + 1) & (a->nslots - 1);
+	return j;
+}
+
+static struct prof *find_prof(const struct mg_analyzer *a, const uint8_t key[16])
+{
+	if (!a->nslots)
+		return NULL;
+	uint32_t s = a->slots[table_slot(a, key)];
+	return s ? &a->prof[s - 1] : NULL;
+}
+
+static struct prof *get_prof(struct mg_analyzer *a, const uint8_t key[16], uint64_t now)
+{
+	struct prof *p = find_prof(a, key);
+
+	if (p)
+		return p;
+	if ((a->live + 1) * 2 > a->nslots && table_resize(a, a->nslots ? a->nslots * 2 : 2048))
+		return NULL;
+	uint32_t idx;
+	if (a->nfree_prof) {
+		idx = a->free_prof[--a->nfree_prof];
+	} else {
+		if (grow((void **)&a->prof, &a->capprof, a->nprof + 1, sizeof(*a->prof)))
+			return NULL;
+		idx = a->nprof++;
+	}
+	p = &a->prof[idx];
+	memset(p, 0, sizeof(*p));
+	memcpy(p->key, key, 16);
+	p->flags = PF_USED;
+	p->first_seen = p->last_seen = now;
+	a->slots[table_slot(a, key)] = idx + 1;
+	a->live++;
+	return p;
+}
+
+static uint32_t prof_idx(const struct mg_analyzer *a, const struct prof *p)
+{
+	return (uint32_t)(p - a->prof);
+}
+
+static struct smtp *smtp_of(const struct mg_analyzer *a, const struct prof *p)
+{
+	return p->smtp ? &a->smtp[p->smtp - 1] : NULL;
+}
+
+static struct smtp *get_smtp(struct mg_analyzer *a, struct prof *p, uint64_t now)
+{
+	if (p->smtp)
+		return &a->smtp[p->smtp - 1];
+	uint32_t idx;
+	if (a->nfree_smtp) {
+		idx = a->free_smtp[--a->nfree_smtp];
+	} else {
+		if (grow((void **)&a->smtp, &a->capsmtp, a->nsmtp + 1, sizeof(*a->smtp)))
+			return NULL;
+		idx = a->nsmtp++;
+	}
+	struct smtp *m = &a->smtp[idx];
+	memset(m, 0, sizeof(*m));
+	m->win_start = now;
+	p->smtp = idx + 1;
+	return m;
+}
+
+/* Remove a profile: backward-shift deletion keeps linear probing correct without tombstones. */
+static void del_prof(struct mg_analyzer *a, struct prof *p)
+{
+	uint32_t mask = a->nslots - 1, i = table_slot(a, p->key);
+
+	a->slots[i] = 0;
+	for (uint32_t j = (i + 1) & mask; a->slots[j]; j = (j + 1) & mask) {
+		uint32_t home = (uint32_t)key_hash(a->prof[a->slots[j] - 1].key, 0) & mask;
+		/* Move slot j back to the hole at i if its home is not in (i, j]. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			a->slots[i] = a->slots[j];
+			a->slots[j] = 0;
+			i = j;
+		}
+	}
+	if (p->smtp)
+		push_u32(&a->free_smtp, &a->nfree_smtp, &a->capfree_smtp, p->smtp - 1);
+	push_u32(&a->free_prof, &a->nfree_prof, &a->capfree_prof, prof_idx(a, p));
+	memset(p, 0, sizeof(*p));
+	a->live--;
+}
+
+static void mark_dirty(struct mg_analyzer *a, struct prof *p)
+{
+	if (p->flags & PF_DIRTY)
+		return;
+	if (push_u32(&a->dirty, &a->ndirty, &a->capdirty, prof_idx(a, p)) == 0)
+		p->flags |= PF_DIRTY;
+}
+
+/* ---- sliding windows --------------------------------------------------------------- */
+
+/* Move the buckets on to `now` before adding to them. */
+static void win_roll(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
+{
+	uint64_t w = a->cfg.window_ns;
+
+	if (now < m->win_start + w)
+		return;
+	if (now < m->win_start + 2 * w) {
+		memcpy(m->prev, m->cur, sizeof(m->prev));
+		m->bits_prev = m->bits_cur;
+		m->shape_prev = m->shape_cur;
+		m->win_start += w;
+	} else {
+		memset(m->prev, 0, sizeof(m->prev));
+		m->bits_prev = 0;
+		m->shape_prev = 0;
+		m->win_start = now;
+	}
+	memset(m->cur, 0, sizeof(m->cur));
+	m->bits_cur = 0;
+	m->shape_cur = 0;
+}
+
+static void win_clear(struct smtp *m, uint64_t now)
+{
+	memset(m->cur, 0, sizeof(m->cur));
+	memset(m->prev, 0, sizeof(m->prev));
+	m->bits_cur = m->bits_prev = 0;
+	m->shape_cur = m->shape_prev = 0;
+	m->win_start = now;
+	m->first_evidence = 0;
+}
+
+static bool win_empty(const struct smtp *m)
+{
+	for (int i = 0; i < W_MAX; i++)
+		if (m->cur[i] || m->prev[i])
+			return false;
+	return !m->bits_cur && !m->bits_prev;
+}
+
+/* Figures over the last window as of `now`, read without moving the buckets. */
+struct figures {
+	double v[W_MAX];
+	uint64_t bits;
+	unsigned shapes;
+};
+
+static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, struct figures *f)
+{
+	uint64_t w = a->cfg.window_ns, start = m->win_start;
+	const uint32_t *cur = m->cur, *prev = m->prev;
+	static const uint32_t zero[W_MAX];
+	uint64_t bcur = m->bits_cur, bprev = m->bits_prev;
+	unsigned scur = m->shape_cur, sprev = m->shape_prev;
+
+	memset(f, 0, sizeof(*f));
+	if (now >= start + 2 * w)
+		return;
+	if (now >= start + w) { /* cur has become prev */
+		prev = cur;
+		cur = zero;
+		bprev = bcur;
+		bcur = 0;
+		sprev = scur;
+		scur = 0;
+		start += w;
+	}
+	double age = now > start ? (double)(now - start) / (double)w : 0;
+	double weight = age >= 1 ? 0 : 1 - age;
+	for (int i = 0; i < W_MAX; i++)
+		f->v[i] = cur[i] + prev[i] * weight;
+	/* Destinations and HELO shapes: the older bucket counts whole while it lasts. */
+	f->bits = bcur | bprev;
+	f->shapes = scur | sprev;
+}
+
+/* Linear counting: distinct destinations from the share of zero bits in 64. */
+static uint32_t distinct_from_bits(uint64_t bits)
+{
+	int ones = __builtin_popcountll(bits);
+
+	if (ones == 0)
+		return 0;
+	if (ones >= 64)
+		return 266; /* 64 ln 64: the most 64 bits can tell */
+	return (uint32_t)lround(-64.0 * log((64.0 - ones) / 64.0));
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+static void breaker_setup(struct mg_analyzer *a)
+{
+	free(a->brk);
+	a->brk_cap = a->cfg.max_new_blocks_per_min;
+	a->brk = a->brk_cap ? calloc(a->brk_cap, sizeof(*a->brk)) : NULL;
+	if (!a->brk)
+		a->brk_cap = 0;
+	a->brk_head = a->brk_count = 0;
+}
+
+struct mg_analyzer *mg_an_new(const struct mg_an_config *c)
+{
+	struct mg_analyzer *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->cfg = *c;
+	if (!a->cfg.window_ns)
+		a->cfg.window_ns = 10 * NS_PER_MIN;
+	breaker_setup(a);
+	if (table_resize(a, 2048)) {
+		mg_an_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void mg_an_free(struct mg_analyzer *a)
+{
+	if (!a)
+		return;
+	free(a->prof);
+	free(a->free_prof);
+	free(a->slots);
+	free(a->smtp);
+	free(a->free_smtp);
+	free(a->dirty);
+	free(a->blocked);
+	free(a->brk);
+	pset_clear(&a->servers);
+	pset_clear(&a->allow);
+	free(a);
+}
+
+void mg_an_set_config(struct mg_analyzer *a, const struct mg_an_config *c)
+{
+	bool brk_changed = c->max_new_blocks_per_min != a->cfg.max_new_blocks_per_min;
+
+	a->cfg = *c;
+	if (!a->cfg.window_ns)
+		a->cfg.window_ns = 10 * NS_PER_MIN;
+	if (brk_changed)
+		breaker_setup(a);
+	/* New thresholds apply to everyone: look at every profile again at the next tick. */
+	for (uint32_t i = 0; i < a->nprof; i++)
+		if (a->prof[i].flags & PF_USED)
+			mark_dirty(a, &a->prof[i]);
+}
+
+void mg_an_add_mail_server(struct mg_analyzer *a, const struct mg_prefix *p)
+{
+	pset_add(&a->servers, p);
+}
+
+void mg_an_add_allow(struct mg_analyzer *a, const struct mg_prefix *p)
+{
+	pset_add(&a->allow, p);
+}
+
+void mg_an_remove_allow(struct mg_analyzer *a, const struct mg_prefix *p)
+{
+	pset_remove(&a->allow, p);
+}
+
+void mg_an_clear_configured(struct mg_analyzer *a)
+{
+	pset_clear(&a->servers);
+	pset_clear(&a->allow);
+}
+
+/* ---- inputs ------------------------------------------------------------------------- */
+
+/* Port-25 activity: opens an episode, counts toward the learning period's active days. */
+static void smtp_activity(struct smtp *m, uint64_t now)
+{
+	if (!m->first_evidence || win_empty(m))
+		m->first_evidence = now;
+	if (!m->first_smtp)
+		m->first_smtp = now;
+	uint32_t day = (uint32_t)(now / NS_PER_DAY);
+	if (day != m->active_day || !m->active_days) {
+		m->active_day = day;
+		m->active_days++;
+	}
+}
+
+static void take_l2(struct smtp *m, const uint8_t mac[6], uint16_t outer, uint16_t inner)
+{
+	static const uint8_t zero[6];
+
+	if (memcmp(mac, zero, 6))
+		memcpy(m->mac, mac, 6);
+	m->vlan_outer = outer;
+	m->vlan_inner = inner;
+}
+
+void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t now)
+{
+	uint8_t key[16];
+
+	if (ev->type != MG_EV_SYN_MX && ev->type != MG_EV_HELO)
+		return; /* drops are the kernel's own report; nothing to learn */
+	if (now > a->now)
+		a->now = now;
+	profile_key(a, ev->src, key);
+	struct prof *p = get_prof(a, key, now);
+	if (!p)
+		return;
+	struct smtp *m = get_smtp(a, p, now);
+	if (!m)
+		return;
+	p->last_seen = now;
+	win_roll(a, m, now);
+	take_l2(m, ev->mac, ev->vlan_outer, ev->vlan_inner);
+
+	if (ev->type == MG_EV_SYN_MX) {
+		uint32_t w[4];
+		memcpy(w, ev->dst, 16);
+		smtp_activity(m, now);
+		m->bits_cur |= 1ull << mg_dst_bit(w);
+		m->fp_hash = ev->fp_hash;
+	} else {
+		size_t len = ev->arg_len <= MG_HELO_ARG_MAX ? ev->arg_len : MG_HELO_ARG_MAX;
+		unsigned shape = mg_helo_shape(ev->u.arg, len, ev->src);
+		if (m->helo_hash && ev->helo_hash != m->helo_hash)
+			m->cur[W_HELO_CHG]++;
+		m->helo_hash = ev->helo_hash;
+		memcpy(m->helo, ev->u.arg, len);
+		m->helo_len = (uint8_t)len;
+		m->shape_cur |= (uint8_t)shape;
+		if (shape & ~MG_HELO_FQDN)
+			m->helo_bad_ever = 1;
+		smtp_activity(m, now);
+	}
+	mark_dirty(a, p);
+}
+
+/* Growth of a kernel counter since the last scan; a smaller value means the entry was recreated. */
+static uint32_t delta(uint32_t *last, uint32_t now_val)
+{
+	uint32_t d = now_val >= *last ? now_val - *last : now_val;
+	*last = now_val;
+	return d;
+}
+
+void mg_an_on_counters(struct mg_analyzer *a, const uint8_t kkey[16], const struct mg_src_stats *s, uint64_t now)
+{
+	uint8_t key[16];
+	bool news = false;
+
+	if (now > a->now)
+		a->now = now;
+	profile_key(a, kkey, key);
+	struct prof *p = find_prof(a, key);
+	bool fresh = !p;
+	if (!p && !(p = get_prof(a, key, now)))
+		return;
+
+	uint32_t d_sub = delta(&p->k_syn_sub, s->syn_submission);
+	uint32_t d_other = delta(&p->k_syn_other, s->syn_other);
+	uint32_t d_serve = delta(&p->k_synack, s->synack_smtp);
+	p->sub_total += d_sub;
+	p->other_total += d_other;
+	p->serve_total += d_serve;
+	news = d_sub || d_other || d_serve || fresh;
+
+	uint32_t helo = s->cmd[MG_CMD_HELO] + s->cmd[MG_CMD_EHLO];
+	bool smtp_seen = s->syn_mx || helo || s->cmd[MG_CMD_MAIL] || s->synack_smtp || s->mx_dst_bits;
+	struct smtp *m = smtp_of(a, p);
+	if (!m && smtp_seen)
+		m = get_smtp(a, p, now);
+	if (m) {
+		win_roll(a, m, now);
+		uint32_t d_syn = delta(&m->k_syn_mx, s->syn_mx);
+		uint32_t d_helo = delta(&m->k_helo, helo);
+		uint32_t d_mail = delta(&m->k_mail, s->cmd[MG_CMD_MAIL]);
+		uint32_t d_rcpt = delta(&m->k_rcpt, s->cmd[MG_CMD_RCPT]);
+		uint32_t d_r[MG_REPLY_MAX];
+		for (int i = 0; i < MG_REPLY_MAX; i++)
+			d_r[i] = delta(&m->k_reply[i], s->reply[i]);
+		/* Destinations the kernel marked since the last scan (all of them if it started over). */
+		uint64_t new_bits = (s->mx_dst_bits & m->k_mx_bits) == m->k_mx_bits ? s->mx_dst_bits & ~m->k_mx_bits
+										     : s->mx_dst_bits;
+		m->k_mx_bits = s->mx_dst_bits;
+		m->cur[W_SYN] += d_syn;
+		m->cur[W_HELO] += d_helo;
+		m->cur[W_MAIL] += d_mail;
+		m->cur[W_RCPT] += d_rcpt;
+		m->cur[W_R2] += d_r[MG_REPLY_2XX];
+		m->cur[W_R4] += d_r[MG_REPLY_4XX];
+		m->cur[W_R5] += d_r[MG_REPLY_5XX];
+		m->bits_cur |= new_bits;
+		/* A HELO whose event was lost still shows as a changed hash. */
+		if (s->helo_hash && s->helo_hash != m->helo_hash) {
+			if (m->helo_hash)
+				m->cur[W_HELO_CHG]++;
+			m->helo_hash = s->helo_hash;
+		}
+		if (d_syn || d_helo || d_mail || new_bits || d_serve)
+			smtp_activity(m, now);
+		take_l2(m, s->mac, s->vlan_outer, s->vlan_inner);
+		news |= d_syn || d_helo || d_mail || d_rcpt || d_r[0] || d_r[1] || d_r[2] || new_bits;
+	}
+	if (news) {
+		p->last_seen = now;
+		mark_dirty(a, p);
+	}
+}
+
+/* ---- scoring ------------------------------------------------------------------------ */
+
+struct verdict_in {
+	struct figures f;
+	double score;
+	uint32_t distinct_mx, syn_per_min, distinct_helos;
+	bool sessions_seen; /* SMTP commands from completed handshakes in the window */
+};
+
+static enum mg_role base_role(const struct mg_analyzer *a, const struct prof *p)
+{
+	if ((p->flags & PF_LEARNED) || pset_covers(&a->servers, p->key))
+		return MG_ROLE_MAIL_SERVER;
+	if (p->other_total || p->sub_total)
+		return MG_ROLE_END_HOST;
+	return MG_ROLE_UNKNOWN;
+}
+
+/*
+ * The score: a weighted sum of how far the source's behaviour in the window
+ * goes past what an ordinary host does. For a mail server (configured or
+ * learned) the volume features do not count: busy is its job. Only the
+ * anomalies (a HELO no mail server would send, most of its mail refused)
+ * can add up to a verdict for one.
+ */
+static void score(const struct mg_analyzer *a, const struct prof *p, const struct smtp *m, uint64_t now,
+		  struct verdict_in *in)
+{
+	const struct mg_an_config *c = &a->cfg;
+	struct figures *f = &in->f;
+	bool server = base_role(a, p) == MG_ROLE_MAIL_SERVER;
+	double s = 0;
+
+	memset(in, 0, sizeof(*in));
+	if (!m)
+		return;
+	win_read(a, m, now, f);
+	in->distinct_mx = distinct_from_bits(f->bits);
+	/* Rate over the episode so far (at least a minute, at most the window): a burst shows at once. */
+	uint64_t span = m->first_evidence && now > m->first_evidence ? now - m->first_evidence : 0;
+	if (span > c->window_ns)
+		span = c->window_ns;
+	if (span < NS_PER_MIN)
+		span = NS_PER_MIN;
+	double syn_per_min = f->v[W_SYN] * (double)NS_PER_MIN / (double)span;
+	in->syn_per_min = (uint32_t)lround(syn_per_min);
+	double helos = f->v[W_HELO], changes = f->v[W_HELO_CHG];
+	in->distinct_helos = helos > 0 ? (uint32_t)lround(fmin(helos, 1 + changes)) : 0;
+	in->sessions_seen = f->v[W_HELO] + f->v[W_MAIL] >= 0.5;
+
+	if (!server) {
+		if (in->distinct_mx > c->free_distinct_mx)
+			s += c->w_distinct_mx * (in->distinct_mx - c->free_distinct_mx);
+		if (syn_per_min > c->free_syn_per_min)
+			s += c->w_syn_rate * (syn_per_min - c->free_syn_per_min);
+		double mails = f->v[W_MAIL];
+		if (mails >= 1 && f->v[W_RCPT] / mails > 10)
+			s += c->w_rcpt_per_session * (f->v[W_RCPT] / mails - 10);
+		if (!p->other_total && !p->sub_total && (f->v[W_SYN] >= 1 || helos >= 1))
+			s += c->w_no_other_activity;
+	}
+	if (f->shapes & MG_HELO_IP_LITERAL)
+		s += c->w_helo_ip_literal;
+	if (f->shapes & (MG_HELO_BARE_WORD | MG_HELO_EMPTY))
+		s += c->w_helo_bare_word;
+	if (f->shapes & MG_HELO_OWN_OCTETS)
+		s += c->w_helo_own_octets;
+	/* A different name on (nearly) every connection: no real host renames itself per message. */
+	if (helos >= 3 && changes >= 0.8 * (helos - 1))
+		s += c->w_helo_varies;
+	double replies = f->v[W_R2] + f->v[W_R4] + f->v[W_R5];
+	if (replies >= 4)
+		s += c->w_reject_ratio * (f->v[W_R4] + f->v[W_R5]) / replies;
+	in->score = s;
+}
+
+static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, const struct smtp *m,
+			  const struct verdict_in *in, const char *rule, struct mg_an_evidence *ev)
+{
+	(void)a;
+	memset(ev, 0, sizeof(*ev));
+	snprintf(ev->rule, sizeof(ev->rule), "%s", rule);
+	ev->score = in->score;
+	ev->distinct_mx = in->distinct_mx;
+	ev->syn_mx_per_min = in->syn_per_min;
+	ev->sessions = (uint32_t)lround(in->f.v[W_MAIL]);
+	ev->rcpts = (uint32_t)lround(in->f.v[W_RCPT]);
+	ev->replies_2xx = (uint32_t)lround(in->f.v[W_R2]);
+	ev->replies_4xx = (uint32_t)lround(in->f.v[W_R4]);
+	ev->replies_5xx = (uint32_t)lround(in->f.v[W_R5]);
+	ev->distinct_helos = in->distinct_helos;
+	ev->role_before = (enum mg_role)p->role;
+	if (!m)
+		return;
+	ev->helo_shape = m->helo_len ? mg_helo_shape(m->helo, m->helo_len, p->key) : in->f.shapes;
+	memcpy(ev->helo, m->helo, m->helo_len);
+	ev->helo[m->helo_len] = '\0';
+	ev->first_evidence_ns = m->first_evidence;
+	memcpy(ev->mac, m->mac, 6);
+	ev->vlan_outer = m->vlan_outer;
+	ev->vlan_inner = m->vlan_inner;
+	if (m->role_before && p->role == MG_ROLE_BLOCKED)
+		ev->role_before = (enum mg_role)(m->role_before - 1);
+}
+
+static const char *verdict_rule(enum mg_role before)
+{
+	switch (before) {
+	case MG_ROLE_END_HOST:
+		return "role-change:end-host-to-mta";
+	case MG_ROLE_MAIL_SERVER:
+		return "mail-server:anomalous-smtp";
+	default:
+		return "direct-to-mx:new-sender";
+	}
+}
+
+/* ---- decisions ---------------------------------------------------------------------- */
+
+struct out {
+	struct mg_an_action *v;
+	size_t n, max;
+};
+
+static struct mg_an_action *emit(struct out *o, enum mg_an_action_kind kind, const struct mg_analyzer *a,
+				 const struct prof *p)
+{
+	if (o->n >= o->max)
+		return NULL;
+	struct mg_an_action *x = &o->v[o->n++];
+	memset(x, 0, sizeof(*x));
+	x->kind = kind;
+	memcpy(x->prefix.addr, p->key, 16);
+	x->prefix.prefixlen = (uint8_t)key_plen(a, p->key);
+	return x;
+}
+
+/* Circuit breaker: may one more block go out now? */
+static bool breaker_allows(const struct mg_analyzer *a, uint64_t now)
+{
+	if (!a->brk_cap)
+		return false;
+	if (a->brk_count < a->brk_cap)
+		return true;
+	uint64_t oldest = a->brk[a->brk_head]; /* the ring is full: head is the oldest */
+	return now - oldest >= NS_PER_MIN;
+}
+
+static void breaker_record(struct mg_analyzer *a, uint64_t now)
+{
+	if (!a->brk_cap)
+		return;
+	a->brk[a->brk_head] = now;
+	a->brk_head = (a->brk_head + 1) % a->brk_cap;
+	if (a->brk_count < a->brk_cap)
+		a->brk_count++;
+}
+
+static uint64_t block_duration(const struct mg_an_config *c, unsigned offence)
+{
+	uint64_t d = c->block_ns ? c->block_ns : NS_PER_HOUR;
+
+	for (unsigned i = 1; i < offence && d < c->max_block_ns; i++)
+		d = c->repeat_factor > 1 ? d * c->repeat_factor : d;
+	return c->max_block_ns && d > c->max_block_ns ? c->max_block_ns : d;
+}
+
+/* Returns false when out of room for actions (try again next tick). */
+static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct out *o)
+{
+	const struct mg_an_config *c = &a->cfg;
+	struct smtp *m = smtp_of(a, p);
+	struct verdict_in in;
+	struct mg_an_action *x;
+
+	if (p->role == MG_ROLE_BLOCKED)
+		return true; /* the blocked list handles it */
+	if (o->n >= o->max)
+		return false;
+	if (m)
+		win_roll(a, m, now);
+	score(a, p, m, now, &in);
+	enum mg_role base = base_role(a, p);
+	bool configured = pset_covers(&a->servers, p->key), allowed = pset_covers(&a->allow, p->key);
+
+	/* Learning: steady SMTP over the learning period with a well-formed, stable HELO. */
+	if (m && !(p->flags & PF_LEARNED) && !configured && m->first_smtp &&
+	    now - m->first_smtp >= c->learning_ns && m->active_days >= c->learn_min_active_days &&
+	    !m->helo_bad_ever && in.score < c->alert_score) {
+		p->flags |= PF_LEARNED;
+		if ((x = emit(o, MG_AN_PROMOTE, a, p)))
+			fill_evidence(a, p, m, &in, "learned:mail-server", &x->ev);
+		p->role = MG_ROLE_MAIL_SERVER;
+		return true;
+	}
+	if (configured || allowed) {
+		p->role = (uint8_t)base;
+		p->flags &= (uint8_t)~PF_ALERTED;
+		return true;
+	}
+
+	if (in.score >= c->block_score && in.sessions_seen) {
+		bool may_block = !c->monitor && breaker_allows(a, now);
+		if (!may_block) {
+			/* Monitor mode or breaker open: tell the operator once per episode. */
+			if (!(p->flags & PF_ALERTED)) {
+				x = emit(o, MG_AN_ALERT, a, p);
+				fill_evidence(a, p, m, &in, c->monitor ? "monitor:would-block" : "breaker-open:would-block",
+					      &x->ev);
+				x->would_block = true;
+				x->block_action = c->block_action;
+				p->flags |= PF_ALERTED;
+			}
+			p->role = MG_ROLE_SUSPECT;
+			return true;
+		}
+		if (p->offences && m->last_block_end && now - m->last_block_end > c->max_block_ns)
+			p->offences = 0; /* a clean record for as long as the longest block: forgiven */
+		if (p->offences < 255)
+			p->offences++;
+		m->role_before = (uint8_t)(base + 1);
+		x = emit(o, MG_AN_BLOCK, a, p);
+		fill_evidence(a, p, m, &in, verdict_rule(base), &x->ev);
+		x->ev.role_before = base;
+		x->block_action = c->block_action ? c->block_action : MG_ACT_DROP_SMTP;
+		x->offence = p->offences;
+		m->blocked_until = x->expires_ns = now + block_duration(c, p->offences);
+		p->role = MG_ROLE_BLOCKED;
+		p->flags &= (uint8_t)~PF_ALERTED;
+		breaker_record(a, now);
+		if (!(p->flags & PF_BLOCKLIST) &&
+		    push_u32(&a->blocked, &a->nblocked, &a->capblocked, prof_idx(a, p)) == 0)
+			p->flags |= PF_BLOCKLIST;
+		return true;
+	}
+	if (in.score >= c->alert_score) {
+		if (!(p->flags & PF_ALERTED)) {
+			x = emit(o, MG_AN_ALERT, a, p);
+			fill_evidence(a, p, m, &in, in.sessions_seen ? "suspect:score" : "suspect:syn-only", &x->ev);
+			p->flags |= PF_ALERTED;
+		}
+		p->role = MG_ROLE_SUSPECT;
+		return true;
+	}
+	p->role = (uint8_t)base;
+	p->flags &= (uint8_t)~PF_ALERTED;
+	return true;
+}
+
+/* A verdict ends: expired, or the address is now allowlisted or a configured server. */
+static void end_block(struct mg_analyzer *a, struct prof *p, uint64_t now, struct out *o, const char *rule)
+{
+	struct smtp *m = smtp_of(a, p);
+	struct verdict_in in;
+
+	score(a, p, m, now, &in);
+	struct mg_an_action *x = emit(o, MG_AN_UNBLOCK, a, p);
+	if (x)
+		fill_evidence(a, p, m, &in, rule, &x->ev);
+	if (m) {
+		m->blocked_until = 0;
+		m->last_block_end = now;
+		/* Evidence from before the block must not block it again by itself. */
+		win_clear(m, now);
+	}
+	p->role = (uint8_t)base_role(a, p);
+	p->flags &= (uint8_t)~(PF_ALERTED | PF_BLOCKLIST);
+	if (x)
+		x->ev.role_before = MG_ROLE_BLOCKED;
+}
+
+static void check_blocked(struct mg_analyzer *a, uint64_t now, struct out *o)
+{
+	for (uint32_t i = 0; i < a->nblocked;) {
+		struct prof *p = &a->prof[a->blocked[i]];
+		struct smtp *m = smtp_of(a, p);
+		const char *why = NULL;
+
+		if (o->n >= o->max)
+			return;
+		if (p->role != MG_ROLE_BLOCKED || !m)
+			why = "";
+		else if (pset_covers(&a->allow, p->key))
+			why = "unblocked:allowlisted";
+		else if (pset_covers(&a->servers, p->key))
+			why = "unblocked:configured-mail-server";
+		else if (now >= m->blocked_until)
+			why = "expired";
+		if (!why) {
+			i++;
+			continue;
+		}
+		if (*why)
+			end_block(a, p, now, o, why);
+		else
+			p->flags &= (uint8_t)~PF_BLOCKLIST;
+		a->blocked[i] = a->blocked[--a->nblocked];
+	}
+}
+
+/*
+ * Forget sources idle for long: 30 days for hosts, 90 for mail servers
+ * (a server that sends monthly should not have to be learned again).
+ * A slice of the table per tick keeps every tick short.
+ */
+#define IDLE_HOST_NS (30 * NS_PER_DAY)
+#define IDLE_SERVER_NS (90 * NS_PER_DAY)
+
+static void sweep(struct mg_analyzer *a, uint64_t now)
+{
+	uint32_t n = a->nprof / 512 + 256;
+
+	for (uint32_t k = 0; k < n && a->nprof; k++) {
+		if (a->sweep_pos >= a->nprof)
+			a->sweep_pos = 0;
+		struct prof *p = &a->prof[a->sweep_pos++];
+		if (!(p->flags & PF_USED) || (p->flags & (PF_DIRTY | PF_BLOCKLIST)) || p->role == MG_ROLE_BLOCKED)
+			continue;
+		uint64_t idle = p->flags & PF_LEARNED ? IDLE_SERVER_NS : IDLE_HOST_NS;
+		if (now > p->last_seen && now - p->last_seen > idle)
+			del_prof(a, p);
+	}
+}
+
+size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max)
+{
+	struct out o = { .v = out, .max = max };
+	uint32_t i;
+
+	if (now > a->now)
+		a->now = now;
+	check_blocked(a, now, &o);
+	for (i = 0; i < a->ndirty; i++) {
+		struct prof *p = &a->prof[a->dirty[i]];
+		if (!(p->flags & PF_USED))
+			continue;
+		if (!evaluate(a, p, now, &o))
+			break;
+		p->flags &= (uint8_t)~PF_DIRTY;
+	}
+	/* What did not fit waits for the next tick. */
+	memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
+	a->ndirty -= i;
+	sweep(a, now);
+	return o.n;
+}
+
+/* The operator lifted a block (mtaguardctl unblock): the verdict ends, the old evidence with it. */
+bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t now)
+{
+	uint8_t key[16];
+	struct mg_an_action scratch[1];
+	struct out o = { .v = scratch, .max = 1 };
+
+	profile_key(a, pfx->addr, key);
+	struct prof *p = find_prof(a, key);
+	if (!p || p->role != MG_ROLE_BLOCKED || key_plen(a, key) != pfx->prefixlen)
+		return false;
+	end_block(a, p, now, &o, "pardoned");
+	return true;
+}
+
+/* ---- persistence -------------------------------------------------------------------- */
+
+/*
+ * Layout (little-endian host order; the state file is local to one machine):
+ *   "MGAN" u32 version, u32 sizeof(prof), u32 sizeof(smtp), u64 saved_mono, u64 saved_wall, u32 count
+ *   count x { struct prof, then struct smtp if prof.smtp != 0 }
+ * Times are monotonic and the clock starts again at boot, so restore moves
+ * every time by (now - saved_mono) - (wall time passed since the save): a
+ * block keeps its remaining time across a reboot, less the downtime.
+ */
+#define AN_MAGIC "MGAN"
+#define AN_VERSION 1
+
+struct an_hdr {
+	char magic[4];
+	uint32_t version, prof_size, smtp_size;
+	uint64_t saved_mono, saved_wall;
+	uint32_t count, pad;
+};
+
+int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len)
+{
+	size_t n = sizeof(struct an_hdr) + (size_t)a->live * sizeof(struct prof);
+
+	for (uint32_t i = 0; i < a->nprof; i++)
+		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
+			n += sizeof(struct smtp);
+	uint8_t *b = malloc(n), *w = b;
+	if (!b)
+		return -ENOMEM;
+	struct an_hdr h = { .version = AN_VERSION, .prof_size = sizeof(struct prof), .smtp_size = sizeof(struct smtp),
+			    .saved_mono = now, .saved_wall = wall, .count = a->live };
+	memcpy(h.magic, AN_MAGIC, 4);
+	memcpy(w, &h, sizeof(h));
+	w += sizeof(h);
+	for (uint32_t i = 0; i < a->nprof; i++) {
+		struct prof p = a->prof[i];
+		if (!(p.flags & PF_USED))
+			continue;
+		const struct smtp *m = smtp_of(a, &a->prof[i]);
+		p.smtp = m ? 1 : 0;
+		p.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
+		memcpy(w, &p, sizeof(p));
+		w += sizeof(p);
+		if (m) {
+			memcpy(w, m, sizeof(*m));
+			w += sizeof(*m);
+		}
+	}
+	*buf = b;
+	*len = (size_t)(w - b);
+	return 0;
+}
+
+static uint64_t shift_time(uint64_t t, int64_t by)
+{
+	if (!t)
+		return 0;
+	int64_t v = (int64_t)t + by;
+	return v > 0 ? (uint64_t)v : 1;
+}
+
+static void drop_profiles(struct mg_analyzer *a)
+{
+	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
+	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
+}
+
+int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall)
+{
+	struct an_hdr h;
+	const uint8_t *r = buf, *end = buf + len;
+
+	if (len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, buf, sizeof(h));
+	if (memcmp(h.magic, AN_MAGIC, 4) || h.version != AN_VERSION || h.prof_size != sizeof(struct prof) ||
+	    h.smtp_size != sizeof(struct smtp))
+		return -EINVAL;
+	/* Validate the whole buffer before touching the profiles: a bad file changes nothing. */
+	r += sizeof(h);
+	for (uint32_t i = 0; i < h.count; i++) {
+		struct prof p;
+		if ((size_t)(end - r) < sizeof(p))
+			return -EINVAL;
+		memcpy(&p, r, sizeof(p));
+		r += sizeof(p);
+		if (!(p.flags & PF_USED) || p.role >= MG_ROLE_MAX || p.smtp > 1)
+			return -EINVAL;
+		if (p.smtp) {
+			if ((size_t)(end - r) < sizeof(struct smtp))
+				return -EINVAL;
+			r += sizeof(struct smtp);
+		}
+	}
+	if (r != end)
+		return -EINVAL;
+
+	uint64_t wall_passed = wall > h.saved_wall ? wall - h.saved_wall : 0;
+	int64_t by = (int64_t)(now - wall_passed) - (int64_t)h.saved_mono;
+	drop_profiles(a);
+	r = buf + sizeof(h);
+	for (uint32_t i = 0; i < h.count; i++) {
+		struct prof in;
+		memcpy(&in, r, sizeof(in));
+		r += sizeof(in);
+		struct prof *p = get_prof(a, in.key, now);
+		if (!p)
+			return -ENOMEM;
+		uint32_t had_smtp = in.smtp;
+		in.smtp = 0;
+		in.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
+		in.first_seen = shift_time(in.first_seen, by);
+		in.last_seen = shift_time(in.last_seen, by);
+		*p = in;
+		if (had_smtp) {
+			struct smtp *m = get_smtp(a, p, now);
+			if (!m)
+				return -ENOMEM;
+			memcpy(m, r, sizeof(*m));
+			r += sizeof(*m);
+			m->win_start = shift_time(m->win_start, by);
+			m->first_evidence = shift_time(m->first_evidence, by);
+			m->first_smtp = shift_time(m->first_smtp, by);
+			m->blocked_until = shift_time(m->blocked_until, by);
+			m->last_block_end = shift_time(m->last_block_end, by);
+		}
+		if (p->role == MG_ROLE_BLOCKED &&
+		    push_u32(&a->blocked, &a->nblocked, &a->capblocked, prof_idx(a, p)) == 0)
+			p->flags |= PF_BLOCKLIST;
+	}
+	if (now > a->now)
+		a->now = now;
+	return 0;
+}
+
+/* ---- read access -------------------------------------------------------------------- */
+
+static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg_an_profile_view *v)
+{
+	const struct smtp *m = smtp_of(a, p);
+	struct verdict_in in;
+
+	memset(v, 0, sizeof(*v));
+	memcpy(v->prefix.addr, p->key, 16);
+	v->prefix.prefixlen = (uint8_t)key_plen(a, p->key);
+	v->role = (enum mg_role)p->role;
+	score(a, p, m, a->now, &in);
+	v->score = in.score;
+	v->first_seen_ns = p->first_seen;
+	v->last_seen_ns = p->last_seen;
+	v->offences = p->offences;
+	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? m->blocked_until : 0;
+	fill_evidence(a, p, m, &in, m && p->role == MG_ROLE_BLOCKED ? verdict_rule((enum mg_role)(m->role_before - 1)) : "",
+		      &v->ev);
+	v->configured_server = pset_covers(&a->servers, p->key);
+	v->allowlisted = pset_covers(&a->allow, p->key);
+}
+
+bool mg_an_get(const struct mg_analyzer *a, const uint8_t addr[16], struct mg_an_profile_view *out)
+{
+	uint8_t key[16];
+
+	profile_key(a, addr, key);
+	const struct prof *p = find_prof(a, key);
+	if (!p)
+		return false;
+	view_of(a, p, out);
+	return true;
+}
+
+size_t mg_an_count(const struct mg_analyzer *a, size_t by_role[MG_ROLE_MAX])
+{
+	memset(by_role, 0, MG_ROLE_MAX * sizeof(*by_role));
+	for (uint32_t i = 0; i < a->nprof; i++)
+		if (a->prof[i].flags & PF_USED)
+			by_role[a->prof[i].role < MG_ROLE_MAX ? a->prof[i].role : 0]++;
+	return a->live;
+}
+
+void mg_an_foreach(const struct mg_analyzer *a, int (*fn)(const struct mg_an_profile_view *v, void *arg), void *arg)
+{
+	struct mg_an_profile_view v;
+
+	for (uint32_t i = 0; i < a->nprof; i++) {
+		if (!(a->prof[i].flags & PF_USED))
+			continue;
+		view_of(a, &a->prof[i], &v);
+		if (fn(&v, arg))
+			return;
+	}
+}
