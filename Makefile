@@ -85,14 +85,15 @@ $(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/selftests/lib_pk
 demo: deps all
 	tools/demo.sh $(BUILD)
 
-$(BUILD)/bench/bench-analyzer: selftests/daemon/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
+$(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
 check: deps all $(TEST_BINS)
 	selftests/run.sh $(BUILD)
 
-bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench
+bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer
 	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
+	$(BUILD)/bench/bench-analyzer
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \

@@ -757,18 +757,10 @@ static uint32_t delta(uint32_t *last, uint32_t now_val)
 	return d;
 }
 
-void mg_an_on_counters(struct mg_analyzer *a, const uint8_t kkey[16], const struct mg_src_stats *s, uint64_t now)
+static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, const struct mg_src_stats *s,
+			   uint64_t now)
 {
-	uint8_t key[16];
-	bool news = false;
-
-	if (now > a->now)
-		a->now = now;
-	profile_key(a, kkey, key);
-	struct prof *p = find_prof(a, key);
-	bool fresh = !p;
-	if (!p && !(p = get_prof(a, key, now)))
-		return;
+	bool news;
 
 	uint32_t d_sub = delta(&p->k_syn_sub, s->syn_submission);
 	uint32_t d_other = delta(&p->k_syn_other, s->syn_other);
@@ -818,6 +810,65 @@ void mg_an_on_counters(struct mg_analyzer *a, const uint8_t kkey[16], const stru
 	if (news) {
 		p->last_seen = now;
 		mark_dirty(a, p);
+	}
+}
+
+void mg_an_on_counters(struct mg_analyzer *a, const uint8_t kkey[16], const struct mg_src_stats *s, uint64_t now)
+{
+	uint8_t key[16];
+
+	if (now > a->now)
+		a->now = now;
+	profile_key(a, kkey, key);
+	struct prof *p = find_prof(a, key);
+	bool fresh = !p;
+	if (!p && !(p = get_prof(a, key, now)))
+		return;
+	counters_apply(a, p, fresh, s, now);
+}
+
+/*
+ * A full scan reads every kernel profile; on a large table nearly every
+ * lookup misses the cache twice (hash slot, then profile). Working in chunks
+ * and prefetching each stage for the whole chunk lets those misses overlap.
+ */
+#define CHUNK 32
+
+void mg_an_on_counters_batch(struct mg_analyzer *a, const uint8_t (*keys)[16], const struct mg_src_stats *s,
+			     size_t n, uint64_t now)
+{
+	uint8_t key[CHUNK][16];
+	uint32_t slot[CHUNK], idx[CHUNK];
+
+	if (now > a->now)
+		a->now = now;
+	for (size_t base = 0; base < n; base += CHUNK) {
+		size_t m = n - base < CHUNK ? n - base : CHUNK;
+		uint32_t mask = a->nslots - 1;
+		for (size_t i = 0; i < m; i++) {
+			profile_key(a, keys[base + i], key[i]);
+			slot[i] = (uint32_t)key_hash(key[i], 0) & mask;
+			__builtin_prefetch(&a->slots[slot[i]]);
+		}
+		for (size_t i = 0; i < m; i++) {
+			idx[i] = a->slots[slot[i]];
+			if (idx[i])
+				__builtin_prefetch(&a->prof[idx[i] - 1]);
+		}
+		for (size_t i = 0; i < m; i++) {
+			/* The first probe usually hits; anything else takes the ordinary path. */
+			struct prof *p = idx[i] ? &a->prof[idx[i] - 1] : NULL;
+			bool fresh = false;
+			if (!p || memcmp(p->key, key[i], 16)) {
+				p = find_prof(a, key[i]);
+				if (!p) {
+					fresh = true;
+					if (!(p = get_prof(a, key[i], now)))
+						continue;
+				}
+			}
+			counters_apply(a, p, fresh, &s[base + i], now);
+		}
 	}
 }
 

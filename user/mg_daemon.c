@@ -261,10 +261,10 @@ struct scan_ctx {
 	uint64_t now;
 };
 
-static void feed_profile(const uint8_t key[16], const struct mg_src_stats *s, void *arg)
+static void feed_profiles(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg)
 {
 	struct scan_ctx *c = arg;
-	mg_an_on_counters(c->d->an, key, s, c->now);
+	mg_an_on_counters_batch(c->d->an, keys, s, n, c->now);
 }
 
 void mg_daemon_scan(struct mg_daemon *d, uint64_t now)
@@ -272,8 +272,8 @@ void mg_daemon_scan(struct mg_daemon *d, uint64_t now)
 	static struct mg_an_action actions[MAX_ACTIONS];
 	struct scan_ctx c = { .d = d, .now = now };
 
-	mg_scan_map(&d->scan, d->h.sources_fd, feed_profile, &c);
-	mg_scan_map(&d->scan, d->h.servers_fd, feed_profile, &c);
+	mg_scan_map(&d->scan, d->h.sources_fd, feed_profiles, &c);
+	mg_scan_map(&d->scan, d->h.servers_fd, feed_profiles, &c);
 	size_t n = mg_an_tick(d->an, now, actions, MAX_ACTIONS);
 	mg_daemon_apply(d, actions, n, now);
 	d->last_scan_ns = now;

@@ -37,8 +37,9 @@ long mg_scan_map(struct mg_scan *sc, int map_fd, mg_scan_fn fn, void *arg)
 		int err = bpf_map_lookup_batch(map_fd, in, &out_batch, sc->keys, sc->vals, &count, NULL);
 		int e = err ? errno : 0;
 
-		for (__u32 i = 0; i < count; i++)
-			fn(sc->keys[i].addr, &sc->vals[i], arg);
+		_Static_assert(sizeof(struct mg_src_key) == 16, "keys are read as an array of 16-byte addresses");
+		if (count)
+			fn((const uint8_t(*)[16])sc->keys, sc->vals, count, arg);
 		total += count;
 		if (err) {
 			/* ENOENT: the walk reached the end of the map. */

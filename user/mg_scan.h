@@ -12,7 +12,8 @@
 #include <stdint.h>
 #include "mtaguard.h"
 
-typedef void (*mg_scan_fn)(const uint8_t key[16], const struct mg_src_stats *s, void *arg);
+/* Called once per batch read: n keys (16-byte addresses) and their counters. */
+typedef void (*mg_scan_fn)(const uint8_t (*keys)[16], const struct mg_src_stats *vals, size_t n, void *arg);
 
 struct mg_scan {
 	size_t batch;                 /* entries per syscall */
@@ -22,7 +23,7 @@ struct mg_scan {
 
 int mg_scan_init(struct mg_scan *sc, size_t batch);
 void mg_scan_free(struct mg_scan *sc);
-/* Call fn for every entry of a profile map (mg_sources or mg_servers). Returns entries read or -errno. */
+/* Call fn for every batch of entries of a profile map (mg_sources or mg_servers). Returns entries read or -errno. */
 long mg_scan_map(struct mg_scan *sc, int map_fd, mg_scan_fn fn, void *arg);
 
 #endif
