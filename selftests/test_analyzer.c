@@ -295,6 +295,11 @@ static void test_role_change_blocked(void **state)
 	assert_int_equal(v.offences, 1);
 	assert_string_equal(v.ev.helo, "DESKTOP-4F3K");
 	assert_int_equal(v.ev.role_before, MG_ROLE_END_HOST);
+	/* The role change is in its history, with its time. */
+	assert_true(v.n_history >= 1);
+	assert_int_equal(v.history[0].from, MG_ROLE_END_HOST); /* end host, (suspect,) blocked */
+	assert_int_equal(v.history[v.n_history - 1].to, MG_ROLE_BLOCKED);
+	assert_int_equal(v.history[v.n_history - 1].at_ns, blocked_at);
 
 	/* Blocked: no second verdict while it lasts. */
 	session(&pc, mx(50), "DESKTOP-4F3K", 5, t + SEC);

@@ -121,6 +121,10 @@ static void print_human(const char *cmd, json_t *r)
 			if (json_object_get(r, "blocked_until"))
 				printf("  blocked until %s\n", s(r, "blocked_until"));
 			print_evidence(json_object_get(r, "evidence"), "  ");
+			json_t *hist = json_object_get(r, "history"), *h;
+			size_t i;
+			json_array_foreach(hist, i, h)
+				printf("  %s  %s -> %s\n", s(h, "time"), s(h, "from"), s(h, "to"));
 		}
 		json_t *k = json_object_get(r, "kernel");
 		if (k) {

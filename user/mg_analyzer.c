@@ -323,8 +323,13 @@ struct smtp {
 	uint8_t mac[6];
 	uint16_t vlan_outer, vlan_inner;
 	uint8_t role_before;
-	uint8_t pad[3];
+	uint8_t nhist;                 /* role changes recorded in hist (the last MG_AN_HISTORY) */
+	uint8_t pad[2];
 	char helo[MG_HELO_ARG_MAX];
+	struct {
+		uint64_t at;
+		uint8_t from, to, pad[6];
+	} hist[MG_AN_HISTORY];
 };
 
 struct mg_analyzer {
@@ -1009,6 +1014,26 @@ static struct mg_an_action *emit(struct out *o, enum mg_an_action_kind kind, con
 	return x;
 }
 
+/* Change a role, and keep the change in the profile's history (sources that spoke SMTP). */
+static void set_role(struct mg_analyzer *a, struct prof *p, enum mg_role r, uint64_t now)
+{
+	struct smtp *m = smtp_of(a, p);
+
+	if (p->role == r)
+		return;
+	if (m) {
+		if (m->nhist == MG_AN_HISTORY) {
+			memmove(&m->hist[0], &m->hist[1], sizeof(m->hist[0]) * (MG_AN_HISTORY - 1));
+			m->nhist--;
+		}
+		m->hist[m->nhist].at = now;
+		m->hist[m->nhist].from = p->role;
+		m->hist[m->nhist].to = (uint8_t)r;
+		m->nhist++;
+	}
+	p->role = (uint8_t)r;
+}
+
 /* Circuit breaker: may one more block go out now? */
 static bool breaker_allows(const struct mg_analyzer *a, uint64_t now)
 {
@@ -1064,11 +1089,11 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 		p->flags |= PF_LEARNED;
 		if ((x = emit(o, MG_AN_PROMOTE, a, p)))
 			fill_evidence(a, p, m, &in, "learned:mail-server", &x->ev);
-		p->role = MG_ROLE_MAIL_SERVER;
+		set_role(a, p, MG_ROLE_MAIL_SERVER, now);
 		return true;
 	}
 	if (configured || allowed) {
-		p->role = (uint8_t)base;
+		set_role(a, p, base, now);
 		p->flags &= (uint8_t)~PF_ALERTED;
 		return true;
 	}
@@ -1085,7 +1110,7 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 				x->block_action = c->block_action;
 				p->flags |= PF_ALERTED;
 			}
-			p->role = MG_ROLE_SUSPECT;
+			set_role(a, p, MG_ROLE_SUSPECT, now);
 			return true;
 		}
 		if (p->offences && m->last_block_end && now - m->last_block_end > c->max_block_ns)
@@ -1099,7 +1124,7 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 		x->block_action = c->block_action ? c->block_action : MG_ACT_DROP_SMTP;
 		x->offence = p->offences;
 		m->blocked_until = x->expires_ns = now + block_duration(c, p->offences);
-		p->role = MG_ROLE_BLOCKED;
+		set_role(a, p, MG_ROLE_BLOCKED, now);
 		p->flags &= (uint8_t)~PF_ALERTED;
 		breaker_record(a, now);
 		if (!(p->flags & PF_BLOCKLIST) &&
@@ -1113,10 +1138,10 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 			fill_evidence(a, p, m, &in, in.sessions_seen ? "suspect:score" : "suspect:syn-only", &x->ev);
 			p->flags |= PF_ALERTED;
 		}
-		p->role = MG_ROLE_SUSPECT;
+		set_role(a, p, MG_ROLE_SUSPECT, now);
 		return true;
 	}
-	p->role = (uint8_t)base;
+	set_role(a, p, base, now);
 	p->flags &= (uint8_t)~PF_ALERTED;
 	return true;
 }
@@ -1137,7 +1162,7 @@ static void end_block(struct mg_analyzer *a, struct prof *p, uint64_t now, struc
 		/* Evidence from before the block must not block it again by itself. */
 		win_clear(m, now);
 	}
-	p->role = (uint8_t)base_role(a, p);
+	set_role(a, p, base_role(a, p), now);
 	p->flags &= (uint8_t)~(PF_ALERTED | PF_BLOCKLIST);
 	if (x)
 		x->ev.role_before = MG_ROLE_BLOCKED;
@@ -1245,7 +1270,7 @@ bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t n
  * block keeps its remaining time across a reboot, less the downtime.
  */
 #define AN_MAGIC "MGAN"
-#define AN_VERSION 1
+#define AN_VERSION 2
 
 struct an_hdr {
 	char magic[4];
@@ -1360,6 +1385,10 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->first_smtp = shift_time(m->first_smtp, by);
 			m->blocked_until = shift_time(m->blocked_until, by);
 			m->last_block_end = shift_time(m->last_block_end, by);
+			if (m->nhist > MG_AN_HISTORY)
+				return -EINVAL;
+			for (unsigned k = 0; k < m->nhist; k++)
+				m->hist[k].at = shift_time(m->hist[k].at, by);
 		}
 		if (p->role == MG_ROLE_BLOCKED &&
 		    push_u32(&a->blocked, &a->nblocked, &a->capblocked, prof_idx(a, p)) == 0)
@@ -1389,6 +1418,14 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? m->blocked_until : 0;
 	fill_evidence(a, p, m, &in, m && p->role == MG_ROLE_BLOCKED ? verdict_rule((enum mg_role)(m->role_before - 1)) : "",
 		      &v->ev);
+	if (m) {
+		v->n_history = m->nhist;
+		for (unsigned i = 0; i < m->nhist; i++) {
+			v->history[i].at_ns = m->hist[i].at;
+			v->history[i].from = (enum mg_role)m->hist[i].from;
+			v->history[i].to = (enum mg_role)m->hist[i].to;
+		}
+	}
 	v->configured_server = pset_covers(&a->servers, p->key);
 	v->allowlisted = pset_covers(&a->allow, p->key);
 }

@@ -167,6 +167,7 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall);
 
 /* Read access for status and show. */
+#define MG_AN_HISTORY 4 /* role changes kept per source that spoke SMTP */
 struct mg_an_profile_view {
 	struct mg_prefix prefix;
 	enum mg_role role;
@@ -176,6 +177,11 @@ struct mg_an_profile_view {
 	uint32_t offences;
 	struct mg_an_evidence ev;    /* current figures */
 	bool configured_server, allowlisted;
+	struct {
+		uint64_t at_ns;
+		enum mg_role from, to;
+	} history[MG_AN_HISTORY];    /* oldest first */
+	unsigned n_history;
 };
 bool mg_an_get(const struct mg_analyzer *a, const uint8_t addr[16], struct mg_an_profile_view *out);
 size_t mg_an_count(const struct mg_analyzer *a, size_t by_role[MG_ROLE_MAX]);

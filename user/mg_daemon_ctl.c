@@ -44,6 +44,13 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
 		json_object_set_new(o, "blocked_until",
 				    json_string(mg_iso_time(wall + (v->blocked_until_ns - now), buf, sizeof(buf))));
 	json_object_set_new(o, "evidence", mg_evidence_json(&v->ev, now, wall));
+	json_t *hist = json_array();
+	for (unsigned i = 0; i < v->n_history; i++)
+		json_array_append_new(hist, json_pack("{s:s,s:s,s:s}", "time",
+						      mg_iso_time(wall - (now - v->history[i].at_ns), buf, sizeof(buf)),
+						      "from", mg_role_name(v->history[i].from), "to",
+						      mg_role_name(v->history[i].to)));
+	json_object_set_new(o, "history", hist);
 	return o;
 }
 

@@ -152,9 +152,13 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 			mg_role_name(a->ev.role_before), mac, a->ev.vlan_outer, a->ev.rule, a->ev.score,
 			a->ev.distinct_mx, a->ev.syn_mx_per_min, a->ev.sessions, a->ev.rcpts, a->ev.helo, shape,
 			a->kind == MG_AN_BLOCK ? "" : " (not enforced)");
+		if (a->kind == MG_AN_BLOCK)
+			fprintf(l->human, "mtaguardd:   offence %u, %s blocked for %llus\n", a->offence,
+				a->block_action == MG_ACT_DROP_ALL ? "all traffic" : "SMTP",
+				(unsigned long long)((a->expires_ns > now_mono ? a->expires_ns - now_mono : 0) / MG_NSEC_PER_SEC));
 		break;
 	case MG_AN_UNBLOCK:
-		fprintf(l->human, "mtaguardd: block on %s expired\n", src);
+		fprintf(l->human, "mtaguardd: block on %s ended: %s\n", src, a->ev.rule);
 		break;
 	case MG_AN_PROMOTE:
 		fprintf(l->human, "mtaguardd: %s learned as a mail server\n", src);
