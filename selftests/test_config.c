@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* test_config.c - the configuration file: every key read, every error placed by line and column. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "mg_config.h"
+
+#define SEC 1000000000ull
+
+static struct mg_config cfg;
+static char err[512];
+
+static int setup(void **state)
+{
+	(void)state;
+	mg_config_default(&cfg);
+	err[0] = '\0';
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mg_config_free(&cfg);
+	return 0;
+}
+
+static void test_defaults(void **state)
+{
+	struct mg_an_config an;
+
+	(void)state;
+	mg_an_config_default(&an);
+	assert_int_equal(cfg.n_ifaces, 0);
+	assert_string_equal(cfg.pin_dir, "/sys/fs/bpf/mtaguard");
+	assert_int_equal(cfg.tunables.mx_ports[0], 25);
+	assert_int_equal(cfg.tunables.mx_ports[1], 0);
+	assert_int_equal(cfg.tunables.submission_ports[0], 465);
+	assert_int_equal(cfg.tunables.submission_ports[1], 587);
+	assert_int_equal(cfg.tunables.v6_src_prefix, 64);
+	assert_int_equal(cfg.an.v6_prefix, 64);
+	assert_int_equal(cfg.max_sources, MG_DEFAULT_MAX_SOURCES);
+	assert_int_equal(cfg.max_policy, MG_DEFAULT_MAX_POLICY);
+	assert_int_equal(cfg.mail_servers.n, 0);
+	assert_memory_equal(&cfg.an, &an, sizeof(an));
+	assert_string_equal(cfg.state_file, "/var/lib/mtaguard/state.gz");
+	assert_int_equal(cfg.state_interval_ns, 60 * SEC);
+	assert_string_equal(cfg.log_file, "-");
+	assert_string_equal(cfg.control_socket, "/run/mtaguard/control.sock");
+	assert_int_equal(cfg.control_mode, 0600);
+	assert_int_equal(cfg.scan_interval_ns, SEC);
+	/* An empty object changes nothing. */
+	assert_int_equal(mg_config_parse("{}", "empty.json", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.pin_dir, "/sys/fs/bpf/mtaguard");
+}
+
+static const char full[] =
+	"{\n"
+	"  \"interfaces\": [ \"eth1\", \"eth2:generic\", { \"name\": \"eth3\", \"mode\": \"native\" } ],\n"
+	"  \"pin_dir\": \"/sys/fs/bpf/mg-test\",\n"
+	"  \"smtp_ports\": { \"mx\": [25, 2525], \"submission\": [587] },\n"
+	"  \"protected_networks\": [ \"198.18.0.0/15\", \"2001:db8::/32\" ],\n"
+	"  \"mail_servers\": [ \"198.18.1.10\", \"2001:db8:25::/64\" ],\n"
+	"  \"allowlist\": [ \"198.18.5.0/24\" ],\n"
+	"  \"ipv6_aggregation\": 56,\n"
+	"  \"monitor\": true,\n"
+	"  \"map_sizes\": { \"sources\": 100000, \"servers\": 2048, \"policy\": 65536 },\n"
+	"  \"detection\": {\n"
+	"    \"window\": \"5m\", \"learning_period\": \"3d\", \"learning_active_days\": 2,\n"
+	"    \"block_score\": 12, \"alert_score\": 6.5,\n"
+	"    \"free_distinct_mx\": 3, \"free_syn_per_min\": 4,\n"
+	"    \"weights\": { \"distinct_mx\": 1.5, \"syn_rate\": 0.25, \"helo_ip_literal\": 5, \"helo_bare_word\": 2,\n"
+	"                 \"helo_own_octets\": 1, \"helo_varies\": 0, \"rcpt_per_session\": 0.5,\n"
+	"                 \"reject_ratio\": 3, \"no_other_activity\": 1 }\n"
+	"  },\n"
+	"  \"block\": { \"action\": \"all\", \"duration\": 600, \"repeat_factor\": 2, \"max_duration\": \"1d\",\n"
+	"             \"max_new_per_minute\": 0 },\n"
+	"  \"state_file\": \"/tmp/state.gz\",\n"
+	"  \"state_interval\": \"90s\",\n"
+	"  \"log_file\": \"/tmp/events.jsonl\",\n"
+	"  \"control_socket\": \"/tmp/mg.sock\",\n"
+	"  \"control_mode\": \"0660\",\n"
+	"  \"scan_interval\": \"500ms\"\n"
+	"}\n";
+
+static void test_full_config(void **state)
+{
+	char buf[MG_ADDRSTRLEN];
+
+	(void)state;
+	assert_int_equal(mg_config_parse(full, "full.json", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_ifaces, 3);
+	assert_string_equal(cfg.ifaces[0].name, "eth1");
+	assert_int_equal(cfg.ifaces[0].mode, MG_MODE_AUTO);
+	assert_string_equal(cfg.ifaces[1].name, "eth2");
+	assert_int_equal(cfg.ifaces[1].mode, MG_MODE_GENERIC);
+	assert_string_equal(cfg.ifaces[2].name, "eth3");
+	assert_int_equal(cfg.ifaces[2].mode, MG_MODE_NATIVE);
+	assert_string_equal(cfg.pin_dir, "/sys/fs/bpf/mg-test");
+	assert_int_equal(cfg.tunables.mx_ports[0], 25);
+	assert_int_equal(cfg.tunables.mx_ports[1], 2525);
+	assert_int_equal(cfg.tunables.mx_ports[2], 0);
+	assert_int_equal(cfg.tunables.submission_ports[0], 587);
+	assert_int_equal(cfg.tunables.submission_ports[1], 0);
+	assert_int_equal(cfg.protected_nets.n, 2);
+	assert_int_equal(cfg.protected_nets.v[0].prefixlen, 96 + 15);
+	assert_int_equal(cfg.protected_nets.v[1].prefixlen, 32);
+	assert_int_equal(cfg.mail_servers.n, 2);
+	assert_string_equal(mg_prefix_str(&cfg.mail_servers.v[0], buf, sizeof(buf)), "198.18.1.10");
+	assert_int_equal(cfg.mail_servers.v[0].prefixlen, 128);
+	assert_string_equal(mg_prefix_str(&cfg.mail_servers.v[1], buf, sizeof(buf)), "2001:db8:25::/64");
+	assert_int_equal(cfg.allowlist.n, 1);
+	assert_int_equal(cfg.allowlist.v[0].prefixlen, 120);
+	assert_int_equal(cfg.tunables.v6_src_prefix, 56);
+	assert_int_equal(cfg.an.v6_prefix, 56);
+	assert_true(cfg.an.monitor);
+	assert_int_equal(cfg.max_sources, 100000);
+	assert_int_equal(cfg.max_servers, 2048);
+	assert_int_equal(cfg.max_policy, 65536);
+	assert_int_equal(cfg.an.window_ns, 300 * SEC);
+	assert_int_equal(cfg.an.learning_ns, 3 * 86400 * SEC);
+	assert_int_equal(cfg.an.learn_min_active_days, 2);
+	assert_true(cfg.an.block_score == 12);
+	assert_true(cfg.an.alert_score == 6.5);
+	assert_int_equal(cfg.an.free_distinct_mx, 3);
+	assert_int_equal(cfg.an.free_syn_per_min, 4);
+	assert_true(cfg.an.w_distinct_mx == 1.5);
+	assert_true(cfg.an.w_syn_rate == 0.25);
+	assert_true(cfg.an.w_helo_ip_literal == 5);
+	assert_true(cfg.an.w_helo_bare_word == 2);
+	assert_true(cfg.an.w_helo_own_octets == 1);
+	assert_true(cfg.an.w_helo_varies == 0);
+	assert_true(cfg.an.w_rcpt_per_session == 0.5);
+	assert_true(cfg.an.w_reject_ratio == 3);
+	assert_true(cfg.an.w_no_other_activity == 1);
+	assert_int_equal(cfg.an.block_action, MG_ACT_DROP_ALL);
+	assert_int_equal(cfg.an.block_ns, 600 * SEC);
+	assert_int_equal(cfg.an.repeat_factor, 2);
+	assert_int_equal(cfg.an.max_block_ns, 86400 * SEC);
+	assert_int_equal(cfg.an.max_new_blocks_per_min, 0);
+	assert_string_equal(cfg.state_file, "/tmp/state.gz");
+	assert_int_equal(cfg.state_interval_ns, 90 * SEC);
+	assert_string_equal(cfg.log_file, "/tmp/events.jsonl");
+	assert_string_equal(cfg.control_socket, "/tmp/mg.sock");
+	assert_int_equal(cfg.control_mode, 0660);
+	assert_int_equal(cfg.scan_interval_ns, 500 * 1000000ull);
+}
+
+/* Parse `text`, expect a refusal whose message starts with `where` and contains `what`. */
+static void expect_error(const char *text, const char *where, const char *what)
+{
+	struct mg_config c;
+
+	mg_config_default(&c);
+	assert_int_equal(mg_config_parse(text, "t.json", &c, err, sizeof(err)), -EINVAL);
+	if (strncmp(err, where, strlen(where)) || !strstr(err, what))
+		fail_msg("for %s\n got      '%s'\n expected '%s ... %s'", text, err, where, what);
+	/* Exactly one line. */
+	assert_null(strchr(err, '\n'));
+	mg_config_free(&c);
+}
+
+static void test_errors_placed(void **state)
+{
+	(void)state;
+	/* Unknown keys, at the key. */
+	expect_error("{\n  \"pin_dir\": \"/x\",\n  \"treshold\": 3\n}", "t.json:3:3:", "unknown key \"treshold\"");
+	expect_error("{ \"detection\": {\n    \"window\": \"10m\",\n    \"treshold\": 1 } }", "t.json:3:5:",
+		     "unknown key \"treshold\" in \"detection\"");
+	expect_error("{\"detection\": {\"weights\": {\n \"distinct_mx\": 1,\n   \"helo_ip\": 2}}}", "t.json:3:4:",
+		     "unknown key \"helo_ip\" in \"detection.weights\"");
+	expect_error("{\"interfaces\": [\"eth0\", {\"name\": \"eth1\", \"speed\": 10}]}", "t.json:1:42:",
+		     "unknown key \"speed\" in \"interfaces[1]\"");
+	/* Bad values, at the value. */
+	expect_error("{\n\"smtp_ports\": {\"mx\": [25, 70000]}}", "t.json:2:27:", "\"smtp_ports.mx[1]\": must be 1..65535");
+	expect_error("{\"smtp_ports\": {\"mx\": [25, 26, 27, 28, 29]}}", "t.json:1:23:", "at most 4 ports");
+	expect_error("{\"smtp_ports\": {\"mx\": []}}", "t.json:1:23:", "at least one port");
+	expect_error("{\"smtp_ports\": {\"mx\": [25], \"submission\": [25]}}", "t.json:1:", "also an MX port");
+	expect_error("{\n  \"mail_servers\": [\n    \"198.18.1.10\",\n    \"198.18.1.300\"\n  ]\n}", "t.json:4:5:",
+		     "\"mail_servers[1]\": not an address or prefix: \"198.18.1.300\"");
+	expect_error("{\"allowlist\": [\"198.18.0.0/33\"]}", "t.json:1:16:", "not an address or prefix");
+	expect_error("{\"allowlist\": \"198.18.0.0/16\"}", "t.json:1:15:", "must be an array");
+	expect_error("{\"monitor\": \"yes\"}", "t.json:1:13:", "\"monitor\": must be true or false");
+	expect_error("{\"ipv6_aggregation\": 40}", "t.json:1:22:", "must be 48..128");
+	expect_error("{\"block\": {\"duration\": \"1x\"}}", "t.json:1:24:", "not a duration: \"1x\"");
+	expect_error("{\"block\": {\"duration\": 0}}", "t.json:1:24:", "longer than zero");
+	expect_error("{\"block\": {\"action\": \"drop\"}}", "t.json:1:22:", "\"smtp\" or \"all\"");
+	expect_error("{\"block\": {\"duration\": \"2d\", \"max_duration\": \"1d\"}}", "t.json:1:46:",
+		     "must not be shorter");
+	expect_error("{\"detection\": {\"block_score\": 4}}", "t.json:1:31:", "alert_score (5) must not be above block_score");
+	expect_error("{\"detection\": {\"block_score\": 8,\n \"alert_score\": 9}}", "t.json:2:17:",
+		     "must not be above block_score");
+	expect_error("{\"detection\": {\"weights\": {\"syn_rate\": -1}}}", "t.json:1:40:", "from 0 to");
+	expect_error("{\"detection\": {\"learning_period\": \"2d\", \"learning_active_days\": 5}}", "t.json:1:65:",
+		     "do not fit");
+	expect_error("{\"interfaces\": [\"averyveryverylongname0\"]}", "t.json:1:17:", "1 to 15 characters");
+	expect_error("{\"interfaces\": [\"eth0:turbo\"]}", "t.json:1:17:", "mode is");
+	expect_error("{\"interfaces\": [\"eth0\", \"eth0\"]}", "t.json:1:25:", "listed twice");
+	expect_error("{\"interfaces\": [{\"mode\": \"native\"}]}", "t.json:1:17:", "needs a \"name\"");
+	expect_error("{\"control_mode\": \"0999\"}", "t.json:1:18:", "octal permission");
+	expect_error("{\"control_mode\": 600}", "t.json:1:18:", "octal string");
+	expect_error("{\"map_sizes\": {\"sources\": 10}}", "t.json:1:27:", "must be 1024..");
+	expect_error("{\"state_file\": \"\"}", "t.json:1:16:", "must not be empty");
+	expect_error("{\"scan_interval\": \"10ms\"}", "t.json:1:19:", "from 100ms to 60s");
+	expect_error("{\"detection\": [1]}", "t.json:1:15:", "\"detection\": must be an object");
+	/* Not an object at all; JSON syntax; duplicates: jansson's own line and column. */
+	expect_error("[1, 2]", "t.json:1:1:", "must be a JSON object");
+	expect_error("{\n  \"pin_dir\": \"/x\"\n  \"monitor\": true\n}", "t.json:3:11:", "'}' expected");
+	expect_error("{\"monitor\": true,\n \"monitor\": false}", "t.json:2:", "duplicate");
+	expect_error("", "t.json:", "");
+}
+
+/* A refused file leaves the running configuration exactly as it was (a bad SIGHUP reload). */
+static void test_refused_keeps_old(void **state)
+{
+	(void)state;
+	assert_int_equal(mg_config_parse(full, "full.json", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(mg_config_parse("{\"mail_servers\": [\"198.18.9.9\"], \"block\": {\"action\": \"x\"}}", "bad.json",
+					 &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(cfg.mail_servers.n, 2);
+	assert_int_equal(cfg.an.block_action, MG_ACT_DROP_ALL);
+	assert_int_equal(cfg.n_ifaces, 3);
+	/* A good file over it: lists it names replace the old ones; what it does not name stays. */
+	assert_int_equal(mg_config_parse("{\"mail_servers\": [\"198.18.9.9\"]}", "good.json", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.mail_servers.n, 1);
+	assert_int_equal(cfg.allowlist.n, 1);
+	assert_int_equal(cfg.an.block_action, MG_ACT_DROP_ALL);
+}
+
+static void test_load_file(void **state)
+{
+	char path[] = "/tmp/mg-config-XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	const char *text = "{\n  \"monitor\": true,\n  \"pin_dir\": 7\n}\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	assert_int_equal(mg_config_load(path, &cfg, err, sizeof(err)), -EINVAL);
+	char want[128];
+	snprintf(want, sizeof(want), "%s:3:14: \"pin_dir\": must be a string, not an integer", path);
+	assert_string_equal(err, want);
+	assert_false(cfg.an.monitor);
+
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{ \"monitor\": true }", f);
+	fclose(f);
+	assert_int_equal(mg_config_load(path, &cfg, err, sizeof(err)), 0);
+	assert_true(cfg.an.monitor);
+	unlink(path);
+
+	assert_int_equal(mg_config_load(path, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s: cannot read: No such file or directory", path);
+	assert_string_equal(err, want);
+}
+
+static void test_durations(void **state)
+{
+	static const struct {
+		const char *s;
+		uint64_t ns;
+	} good[] = {
+		{ "0", 0 }, { "90", 90 * SEC }, { "90s", 90 * SEC }, { "250ms", 250000000ull }, { "10m", 600 * SEC },
+		{ "1h", 3600 * SEC }, { "7d", 7 * 86400 * SEC },
+	};
+	static const char *const bad[] = { "", "s", "1x", "-5s", "1.5h", "10 m", "h1", "99999999999999999999",
+					   "9999999999999d" };
+	uint64_t ns;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ns = 12345;
+		assert_int_equal(mg_parse_duration(good[i].s, &ns), 0);
+		assert_int_equal(ns, good[i].ns);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (mg_parse_duration(bad[i], &ns) != -EINVAL)
+			fail_msg("duration '%s' accepted", bad[i]);
+}
+
+static void test_free_twice(void **state)
+{
+	(void)state;
+	assert_int_equal(mg_config_parse(full, "full.json", &cfg, err, sizeof(err)), 0);
+	mg_config_free(&cfg);
+	assert_null(cfg.mail_servers.v);
+	assert_int_equal(cfg.mail_servers.n, 0);
+	mg_config_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors_placed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_keeps_old, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_twice, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
