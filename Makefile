@@ -20,7 +20,7 @@ LDLIBS     := -lbpf -lelf -lz -ljansson -lm
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) -D__TARGET_ARCH_x86
 
 # Programs shipped to users.
-PROGS      := mtaguard-loader mtaguardctl
+PROGS      := mtaguardd mtaguardctl mtaguard-loader
 # Library code shared by every program and test: user/mg_*.c.
 LIB_SRCS   := $(wildcard user/mg_*.c)
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))

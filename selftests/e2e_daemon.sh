@@ -11,11 +11,10 @@
 #   BOT  198.18.2.2 ──in2┤ EDGE (router) ───┘    out0 198.19.0.254
 #                        XDP + mtaguardd on in1, in2
 #
-# Not run by make check yet: see selftests/daemon/README.md.
 # Exit 0 pass, 1 fail, 77 skip (not root, tool missing).
 set -euo pipefail
 
-SELFTESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SELFTESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=selftests/lab.sh
 . "$SELFTESTS/lab.sh"
 

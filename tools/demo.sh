@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# demo-daemon.sh - mtaguard's main job with no real interface to give it: a
+# demo.sh - mtaguard's main job with no real interface to give it: a
 # self-contained lab in network namespaces, with the analyzer daemon deciding.
 #
 #           inside                          EDGE router                 outside
@@ -20,9 +20,9 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The demo reuses the test lab library: the same namespaces, veths and Postfix.
 # shellcheck source=selftests/lab.sh
-. "$HERE/../lab.sh"
+. "$HERE/../selftests/lab.sh"
 
-BUILD="$(cd "${1:-$HERE/../../build}" && pwd)"
+BUILD="$(cd "${1:-$HERE/../build}" && pwd)"
 PIN="/sys/fs/bpf/mtaguard-demo-$$"
 DOMAIN="$LAB_MAIL_DOMAIN"
 
