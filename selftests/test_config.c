@@ -183,7 +183,13 @@ static void test_errors_placed(void **state)
 	expect_error("{\n\"smtp_ports\": {\"mx\": [25, 70000]}}", "t.json:2:27:", "\"smtp_ports.mx[1]\": must be 1..65535");
 	expect_error("{\"smtp_ports\": {\"mx\": [25, 26, 27, 28, 29]}}", "t.json:1:23:", "at most 4 ports");
 	expect_error("{\"smtp_ports\": {\"mx\": []}}", "t.json:1:23:", "at least one port");
-	expect_error("{\"smtp_ports\": {\"mx\": [25], \"submission\": [25]}}", "t.json:1:", "also an MX port");
+	expect_error("{\"smtp_ports\": {\"mx\": [25], \"submission\": [25]}}", "t.json:1:43:",
+		     "\"smtp_ports.submission\": port 25 is both an MX and a submission port");
+	/* Only mx in the file, clashing with the default submission ports: placed at mx. */
+	expect_error("{\"smtp_ports\": {\"mx\": [465]}}", "t.json:1:23:", "\"smtp_ports.mx\": port 465 is both");
+	expect_error("{\"smtp_ports\": {\"mx\": [0]}}", "t.json:1:24:", "must be 1..65535, not 0");
+	expect_error("{\"smtp_ports\": {\"mx\": [\"25\"]}}", "t.json:1:24:", "must be an integer, not a string");
+	expect_error("{\"smtp_ports\": {\"submission\": [587, 587]}}", "t.json:1:37:", "listed twice");
 	expect_error("{\n  \"mail_servers\": [\n    \"198.18.1.10\",\n    \"198.18.1.300\"\n  ]\n}", "t.json:4:5:",
 		     "\"mail_servers[1]\": not an address or prefix: \"198.18.1.300\"");
 	expect_error("{\"allowlist\": [\"198.18.0.0/33\"]}", "t.json:1:16:", "not an address or prefix");
@@ -196,8 +202,22 @@ static void test_errors_placed(void **state)
 	expect_error("{\"block\": {\"duration\": \"2d\", \"max_duration\": \"1d\"}}", "t.json:1:46:",
 		     "must not be shorter");
 	expect_error("{\"detection\": {\"block_score\": 4}}", "t.json:1:31:", "alert_score (5) must not be above block_score");
-	expect_error("{\"detection\": {\"block_score\": 8,\n \"alert_score\": 9}}", "t.json:2:17:",
-		     "must not be above block_score");
+	/* Both set: placed at block_score's value; only alert_score set: at alert_score. */
+	expect_error("{\"detection\": {\"block_score\": 8,\n \"alert_score\": 9}}", "t.json:1:31:",
+		     "\"detection.block_score\": alert_score (9) must not be above block_score (8)");
+	expect_error("{\"detection\": {\"alert_score\": 11}}", "t.json:1:31:",
+		     "\"detection.alert_score\": alert_score (11) must not be above block_score (10)");
+	expect_error("{\"detection\": {\"block_score\": 0, \"alert_score\": 0}}", "t.json:1:31:", "above zero");
+	/* Active days must fit in the period, counted in days rounded up (36h spans 2). */
+	expect_error("{\"detection\": {\"learning_period\": \"36h\", \"learning_active_days\": 3}}", "t.json:1:67:",
+		     "3 active days do not fit in a learning period of 2 days");
+	expect_error("{\"detection\": {\"learning_active_days\": 0}}", "t.json:1:40:", "must be 1..365");
+	expect_error("{\"block\": {\"repeat_factor\": 0}}", "t.json:1:29:", "must be 1..100");
+	expect_error("{\"block\": {\"max_new_per_minute\": 100001}}", "t.json:1:34:", "must be 0..100000");
+	expect_error("{\"block\": {\"duration\": -5}}", "t.json:1:24:", "not a duration: -5");
+	expect_error("{\"block\": {\"duration\": 1.5}}", "t.json:1:24:", "must be a duration");
+	expect_error("{\"ipv6_aggregation\": 129}", "t.json:1:22:", "must be 48..128");
+	expect_error("{\"detection\": {\"weights\": {\"syn_rate\": \"1\"}}}", "t.json:1:40:", "must be a number");
 	expect_error("{\"detection\": {\"weights\": {\"syn_rate\": -1}}}", "t.json:1:40:", "from 0 to");
 	expect_error("{\"detection\": {\"learning_period\": \"2d\", \"learning_active_days\": 5}}", "t.json:1:65:",
 		     "do not fit");
@@ -205,17 +225,51 @@ static void test_errors_placed(void **state)
 	expect_error("{\"interfaces\": [\"eth0:turbo\"]}", "t.json:1:17:", "mode is");
 	expect_error("{\"interfaces\": [\"eth0\", \"eth0\"]}", "t.json:1:25:", "listed twice");
 	expect_error("{\"interfaces\": [{\"mode\": \"native\"}]}", "t.json:1:17:", "needs a \"name\"");
+	expect_error("{\"interfaces\": [{\"name\": \"eth0123456789abc\"}]}", "t.json:1:26:", "1 to 15 characters");
+	expect_error("{\"interfaces\": [{\"name\": \"eth0\", \"mode\": \"fast\"}]}", "t.json:1:42:", "mode is");
+	expect_error("{\"interfaces\": [\"eth/0\"]}", "t.json:1:17:", "not an interface name: \"eth/0\"");
+	expect_error("{\"interfaces\": [\"..\"]}", "t.json:1:17:", "not an interface name");
+	expect_error("{\"interfaces\": [\":native\"]}", "t.json:1:17:", "not an interface name");
+	expect_error("{\"interfaces\": [7]}", "t.json:1:17:", "not an integer");
+	expect_error("{\"interfaces\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]}",
+		     "t.json:1:16:", "at most 16 interfaces");
 	expect_error("{\"control_mode\": \"0999\"}", "t.json:1:18:", "octal permission");
 	expect_error("{\"control_mode\": 600}", "t.json:1:18:", "octal string");
+	expect_error("{\"control_mode\": \"+600\"}", "t.json:1:18:", "octal permission");
+	expect_error("{\"control_mode\": \" 600\"}", "t.json:1:18:", "octal permission");
+	expect_error("{\"control_mode\": \"01777\"}", "t.json:1:18:", "octal permission");
+	expect_error("{\"control_socket\": \"/run/mtaguard/a-socket-path-that-is-longer-than-sun-path-allows-"
+		     "a-socket-path-that-is-longer-than.sock\"}", "t.json:1:20:", "too long (at most 107 bytes)");
 	expect_error("{\"map_sizes\": {\"sources\": 10}}", "t.json:1:27:", "must be 1024..");
 	expect_error("{\"state_file\": \"\"}", "t.json:1:16:", "must not be empty");
 	expect_error("{\"scan_interval\": \"10ms\"}", "t.json:1:19:", "from 100ms to 60s");
 	expect_error("{\"detection\": [1]}", "t.json:1:15:", "\"detection\": must be an object");
 	/* Not an object at all; JSON syntax; duplicates: jansson's own line and column. */
-	expect_error("[1, 2]", "t.json:1:1:", "must be a JSON object");
+	expect_error("[1, 2]", "t.json:1:1:", "must be a JSON object, not an array");
+	expect_error("\n  42", "t.json:2:3:", "must be a JSON object, not an integer");
 	expect_error("{\n  \"pin_dir\": \"/x\"\n  \"monitor\": true\n}", "t.json:3:11:", "'}' expected");
 	expect_error("{\"monitor\": true,\n \"monitor\": false}", "t.json:2:", "duplicate");
-	expect_error("", "t.json:", "");
+	expect_error("", "t.json:1:1:", "end of file");
+}
+
+/* Positions survive what a simple scanner could trip on: escapes, UTF-8, brackets in strings. */
+static void test_positions(void **state)
+{
+	(void)state;
+	/* A key spelled with an escape is still the key jansson reports, found at its token. */
+	expect_error("{\n \"pin_dir\": \"/x\",\n   \"\\u0074reshold\": 1}", "t.json:3:4:", "unknown key \"treshold\"");
+	/* Columns count characters like jansson's: "é" is two bytes, one column. */
+	expect_error("{\"pin_dir\": \"/\xc3\xa9\", \"x\": 1}", "t.json:1:19:", "unknown key \"x\"");
+	/* jansson places a syntax error at the end of the token it choked on: "x" is columns 18-20. */
+	expect_error("{\"pin_dir\": \"/\xc3\xa9\" \"x\": 1}", "t.json:1:20:", "'}' expected");
+	/* Brackets, braces, commas and escaped quotes inside strings do not derail the walk. */
+	expect_error("{\"log_file\": \"/a]}{[,\\\"b\", \"allowlist\": [\"10.0.0.0/8\", \"x,]\"]}", "t.json:1:51:",
+		     "\"allowlist[1]\": not an address or prefix: \"x,]\"");
+	/* A value decoded with a newline in it still gives a one-line message. */
+	expect_error("{\"allowlist\": [\"10.0.0.1\\n\"]}", "t.json:1:16:", "not an address or prefix: \"10.0.0.1?\"");
+	/* Nested arrays in objects in arrays. */
+	expect_error("{\"interfaces\": [\"eth0\",\n  {\"name\": \"eth1\",\n   \"mode\": 3}]}", "t.json:3:12:",
+		     "\"interfaces[1].mode\": mode is");
 }
 
 /* A refused file leaves the running configuration exactly as it was (a bad SIGHUP reload). */
@@ -263,6 +317,26 @@ static void test_load_file(void **state)
 	assert_int_equal(mg_config_load(path, &cfg, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s: cannot read: No such file or directory", path);
 	assert_string_equal(err, want);
+	assert_true(cfg.an.monitor); /* the failed loads changed nothing */
+
+	assert_int_equal(mg_config_load("/tmp", &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/tmp: cannot read: Is a directory");
+
+	/* Over 1 MiB: refused before parsing, even though it is valid JSON. */
+	strcpy(path, "/tmp/mg-config-XXXXXX"); /* mkstemp filled in the X's */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs("{\"log_file\": \"", f);
+	for (int i = 0; i < (1 << 20); i++)
+		fputc('x', f);
+	fputs("\"}", f);
+	fclose(f);
+	assert_int_equal(mg_config_load(path, &cfg, err, sizeof(err)), -EINVAL);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s: larger than 1048576 bytes", path);
+	assert_memory_equal(err, want, strlen(want));
 }
 
 static void test_durations(void **state)
@@ -289,9 +363,44 @@ static void test_durations(void **state)
 			fail_msg("duration '%s' accepted", bad[i]);
 }
 
+/* Values at the edges of their ranges are accepted. */
+static void test_edges_accepted(void **state)
+{
+	(void)state;
+	assert_int_equal(mg_config_parse("{\"smtp_ports\": {\"mx\": [1, 65535, 26, 27], \"submission\": []},\n"
+					 " \"ipv6_aggregation\": 128, \"map_sizes\": {\"sources\": 1024, \"policy\": 67108864},\n"
+					 " \"detection\": {\"learning_period\": \"36h\", \"learning_active_days\": 2,\n"
+					 "   \"block_score\": 5, \"alert_score\": 5},\n"
+					 " \"block\": {\"repeat_factor\": 100, \"max_new_per_minute\": 100000, \"duration\": \"250ms\"},\n"
+					 " \"control_mode\": \"640\", \"interfaces\": [\"eth0123456789ab\"]}",
+					 "edges.json", &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.tunables.mx_ports[0], 1);
+	assert_int_equal(cfg.tunables.mx_ports[1], 65535);
+	assert_int_equal(cfg.tunables.mx_ports[3], 27);
+	assert_int_equal(cfg.tunables.submission_ports[0], 0);
+	assert_int_equal(cfg.tunables.v6_src_prefix, 128);
+	assert_int_equal(cfg.an.v6_prefix, 128);
+	assert_int_equal(cfg.max_sources, 1024);
+	assert_int_equal(cfg.max_servers, MG_DEFAULT_MAX_SERVERS);
+	assert_int_equal(cfg.max_policy, 1 << 26);
+	assert_int_equal(cfg.an.learning_ns, 36 * 3600 * SEC);
+	assert_int_equal(cfg.an.learn_min_active_days, 2);
+	assert_int_equal(cfg.an.repeat_factor, 100);
+	assert_int_equal(cfg.an.max_new_blocks_per_min, 100000);
+	assert_int_equal(cfg.an.block_ns, 250000000ull);
+	assert_int_equal(cfg.control_mode, 0640);
+	assert_int_equal(cfg.n_ifaces, 1);
+	assert_string_equal(cfg.ifaces[0].name, "eth0123456789ab");
+}
+
 static void test_free_twice(void **state)
 {
 	(void)state;
+	/* A defaulted config owns nothing: freeing it is fine. */
+	mg_config_free(&cfg);
+	assert_null(cfg.allowlist.v);
+	mg_config_default(&cfg);
 	assert_int_equal(mg_config_parse(full, "full.json", &cfg, err, sizeof(err)), 0);
 	mg_config_free(&cfg);
 	assert_null(cfg.mail_servers.v);
@@ -305,6 +414,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_placed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_positions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_edges_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_keeps_old, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durations, setup, teardown),

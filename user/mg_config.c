@@ -9,12 +9,15 @@
  * so the scanner can be simple.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <jansson.h>
 
 #include "mg_config.h"
@@ -41,27 +44,33 @@ static void skip_ws(struct scanner *s)
 		s->p++;
 }
 
-/* Read a string token; its raw bytes (escapes kept) into out. */
-static void scan_string(struct scanner *s, char *out, size_t outlen)
+/* Step over a string token, quotes included. */
+static void skip_string(struct scanner *s)
 {
-	size_t n = 0;
-
 	s->p++; /* opening quote */
-	while (s->p < s->end && *s->p != '"') {
-		if (*s->p == '\\' && s->p + 1 < s->end) {
-			if (out && n + 1 < outlen)
-				out[n++] = s->p[1] == '"' || s->p[1] == '\\' ? s->p[1] : '?';
-			s->p += 2;
-			continue;
-		}
-		if (out && n + 1 < outlen)
-			out[n++] = *s->p;
-		s->p++;
-	}
+	while (s->p < s->end && *s->p != '"')
+		s->p += *s->p == '\\' && s->p + 1 < s->end ? 2 : 1;
 	if (s->p < s->end)
 		s->p++;
-	if (out)
-		out[n] = '\0';
+}
+
+/*
+ * Does the key token [tok, tok_end) (quotes included) spell `key`? jansson
+ * hands us keys with escapes decoded, so a key written "\u0074reshold" must
+ * still be found; such keys are rare, so jansson itself decodes them.
+ */
+static bool key_is(const char *tok, const char *tok_end, const char *key)
+{
+	size_t n = (size_t)(tok_end - tok);
+
+	if (n < 2)
+		return false;
+	if (!memchr(tok, '\\', n))
+		return n - 2 == strlen(key) && !memcmp(tok + 1, key, n - 2);
+	json_t *j = json_loadb(tok, n, JSON_DECODE_ANY, NULL);
+	bool same = j && json_is_string(j) && !strcmp(json_string_value(j), key);
+	json_decref(j);
+	return same;
 }
 
 static void skip_value(struct scanner *s)
@@ -70,13 +79,13 @@ static void skip_value(struct scanner *s)
 	if (s->p >= s->end)
 		return;
 	if (*s->p == '"') {
-		scan_string(s, NULL, 0);
+		skip_string(s);
 	} else if (*s->p == '{' || *s->p == '[') {
 		int depth = 0;
 		while (s->p < s->end) {
 			char c = *s->p;
 			if (c == '"') {
-				scan_string(s, NULL, 0);
+				skip_string(s);
 				continue;
 			}
 			s->p++;
@@ -92,14 +101,12 @@ static void skip_value(struct scanner *s)
 }
 
 /*
- * Position of the value at path (or of its key, if want_key and the last step
- * is a key). The last duplicate wins, as in jansson without REJECT_DUPLICATES;
- * we reject duplicates anyway.
+ * Where the value at path starts (or its key, if want_key and the last step
+ * is a key); NULL if the path is not in the text. The first of duplicate keys
+ * would win, but the parser refuses duplicates before we get here.
  */
 static const char *find_path(struct scanner *s, const struct step *path, size_t n, bool want_key)
 {
-	char key[256];
-
 	skip_ws(s);
 	if (n == 0)
 		return s->p;
@@ -110,11 +117,12 @@ static const char *find_path(struct scanner *s, const struct step *path, size_t 
 			if (s->p >= s->end || *s->p != '"')
 				return NULL;
 			const char *kpos = s->p;
-			scan_string(s, key, sizeof(key));
+			skip_string(s);
+			bool hit = key_is(kpos, s->p, path[0].key);
 			skip_ws(s);
 			if (s->p < s->end && *s->p == ':')
 				s->p++;
-			if (!strcmp(key, path[0].key)) {
+			if (hit) {
 				if (n == 1 && want_key)
 					return kpos;
 				return find_path(s, path + 1, n - 1, want_key);
@@ -131,6 +139,8 @@ static const char *find_path(struct scanner *s, const struct step *path, size_t 
 		s->p++;
 		for (size_t i = 0;; i++) {
 			skip_ws(s);
+			if (s->p < s->end && *s->p == ']')
+				return NULL;
 			if (i == path[0].index)
 				return find_path(s, path + 1, n - 1, want_key);
 			skip_value(s);
@@ -144,6 +154,11 @@ static const char *find_path(struct scanner *s, const struct step *path, size_t 
 	return NULL;
 }
 
+/*
+ * 1-based line and column of `at`. Columns count characters, not bytes, as
+ * jansson counts them for syntax errors: UTF-8 continuation bytes do not
+ * advance the column, so both kinds of message agree on a line with "é".
+ */
 static void line_col(const char *text, const char *at, int *line, int *col)
 {
 	*line = 1;
@@ -152,10 +167,21 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 		if (*p == '\n') {
 			(*line)++;
 			*col = 1;
-		} else {
+		} else if (((unsigned char)*p & 0xc0) != 0x80) {
 			(*col)++;
 		}
 	}
+}
+
+/*
+ * Keep an error message on one line: values decoded from the file can hold
+ * control characters ("\n" escapes), and the caller logs err as one line.
+ */
+static void one_line(char *err)
+{
+	for (; err && *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
 }
 
 /* ---- the parse context ------------------------------------------------------------- */
@@ -187,28 +213,47 @@ static void path_str(const struct ctx *c, size_t n, char *buf, size_t len)
 	}
 }
 
-/* Report an error at the current path: at its key, or at its value. Always returns -EINVAL. */
-static int __attribute__((format(printf, 3, 4))) fail_at(struct ctx *c, bool at_key, const char *fmt, ...)
+/*
+ * Where the current path stands in the text. A path the scanner cannot find
+ * (it should not happen with valid JSON) falls back to its nearest ancestor,
+ * down to the top-level value, so every message still has a line and column.
+ */
+static const char *locate(const struct ctx *c, bool want_key)
 {
-	char msg[512], where[256];
-	struct scanner s = { c->text, c->text + c->len };
-	int line = 0, col = 0;
+	for (size_t n = c->depth;; n--) {
+		struct scanner s = { c->text, c->text + c->len };
+		const char *at = find_path(&s, c->path, n, want_key && n == c->depth);
+		if (at || n == 0)
+			return at;
+	}
+}
+
+/* Write "NAME:LINE:COL: msg" for position `at`. Always returns -EINVAL. */
+static int report(struct ctx *c, const char *at, const char *msg)
+{
+	int line, col;
+
+	line_col(c->text, at, &line, &col);
+	snprintf(c->err, c->errlen, "%s:%d:%d: %s", c->name, line, col, msg);
+	one_line(c->err);
+	return -EINVAL;
+}
+
+/* Report an error at the current path's value, naming the path. Always returns -EINVAL. */
+static int __attribute__((format(printf, 2, 3))) fail_at(struct ctx *c, const char *fmt, ...)
+{
+	char msg[512], where[256], line[800];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	const char *at = find_path(&s, c->path, c->depth, at_key);
-	if (at)
-		line_col(c->text, at, &line, &col);
 	path_str(c, c->depth, where, sizeof(where));
-	if (at)
-		snprintf(c->err, c->errlen, "%s:%d:%d: %s%s%s%s", c->name, line, col, where[0] ? "\"" : "", where,
-			 where[0] ? "\": " : "", msg);
+	if (where[0])
+		snprintf(line, sizeof(line), "\"%s\": %s", where, msg);
 	else
-		snprintf(c->err, c->errlen, "%s: %s%s%s%s", c->name, where[0] ? "\"" : "", where,
-			 where[0] ? "\": " : "", msg);
-	return -EINVAL;
+		snprintf(line, sizeof(line), "%s", msg);
+	return report(c, locate(c, false), line);
 }
 
 static void push_key(struct ctx *c, const char *key)
@@ -232,21 +277,17 @@ static void pop(struct ctx *c)
 /* An unknown key: reported at the key itself, naming the object it stands in. */
 static int unknown_key(struct ctx *c, const char *key)
 {
-	char in[256];
-	struct scanner s = { c->text, c->text + c->len };
-	int line = 0, col = 0;
+	char in[256], msg[600];
 
 	path_str(c, c->depth, in, sizeof(in));
-	push_key(c, key);
-	const char *at = find_path(&s, c->path, c->depth, true);
-	pop(c);
-	if (at)
-		line_col(c->text, at, &line, &col);
 	if (in[0])
-		snprintf(c->err, c->errlen, "%s:%d:%d: unknown key \"%s\" in \"%s\"", c->name, line, col, key, in);
+		snprintf(msg, sizeof(msg), "unknown key \"%s\" in \"%s\"", key, in);
 	else
-		snprintf(c->err, c->errlen, "%s:%d:%d: unknown key \"%s\"", c->name, line, col, key);
-	return -EINVAL;
+		snprintf(msg, sizeof(msg), "unknown key \"%s\"", key);
+	push_key(c, key);
+	const char *at = locate(c, true);
+	pop(c);
+	return report(c, at, msg);
 }
 
 /* ---- typed readers ----------------------------------------------------------------- */
@@ -268,16 +309,16 @@ static const char *type_name(const json_t *v)
 
 static int want_object(struct ctx *c, const json_t *v)
 {
-	return json_is_object(v) ? 0 : fail_at(c, false, "must be an object, not %s", type_name(v));
+	return json_is_object(v) ? 0 : fail_at(c, "must be an object, not %s", type_name(v));
 }
 
 static int read_uint(struct ctx *c, const json_t *v, long long lo, long long hi, uint64_t *out)
 {
 	if (!json_is_integer(v))
-		return fail_at(c, false, "must be an integer, not %s", type_name(v));
+		return fail_at(c, "must be an integer, not %s", type_name(v));
 	long long x = json_integer_value(v);
 	if (x < lo || x > hi)
-		return fail_at(c, false, "must be %lld..%lld, not %lld", lo, hi, x);
+		return fail_at(c, "must be %lld..%lld, not %lld", lo, hi, x);
 	*out = (uint64_t)x;
 	return 0;
 }
@@ -294,10 +335,10 @@ static int read_u32(struct ctx *c, const json_t *v, long long lo, long long hi, 
 static int read_weight(struct ctx *c, const json_t *v, double *out)
 {
 	if (!json_is_number(v))
-		return fail_at(c, false, "must be a number, not %s", type_name(v));
+		return fail_at(c, "must be a number, not %s", type_name(v));
 	double x = json_number_value(v);
 	if (!isfinite(x) || x < 0 || x > 1e6)
-		return fail_at(c, false, "must be a number from 0 to 1000000");
+		return fail_at(c, "must be a number from 0 to 1000000");
 	*out = x;
 	return 0;
 }
@@ -305,7 +346,7 @@ static int read_weight(struct ctx *c, const json_t *v, double *out)
 static int read_bool(struct ctx *c, const json_t *v, bool *out)
 {
 	if (!json_is_boolean(v))
-		return fail_at(c, false, "must be true or false, not %s", type_name(v));
+		return fail_at(c, "must be true or false, not %s", type_name(v));
 	*out = json_is_true(v);
 	return 0;
 }
@@ -313,12 +354,12 @@ static int read_bool(struct ctx *c, const json_t *v, bool *out)
 static int read_string(struct ctx *c, const json_t *v, char *out, size_t outlen)
 {
 	if (!json_is_string(v))
-		return fail_at(c, false, "must be a string, not %s", type_name(v));
+		return fail_at(c, "must be a string, not %s", type_name(v));
 	const char *s = json_string_value(v);
 	if (!*s)
-		return fail_at(c, false, "must not be empty");
+		return fail_at(c, "must not be empty");
 	if (strlen(s) >= outlen)
-		return fail_at(c, false, "too long (at most %zu bytes)", outlen - 1);
+		return fail_at(c, "too long (at most %zu bytes)", outlen - 1);
 	memcpy(out, s, strlen(s) + 1);
 	return 0;
 }
@@ -328,16 +369,16 @@ static int read_duration(struct ctx *c, const json_t *v, bool zero_ok, uint64_t 
 	if (json_is_integer(v)) {
 		long long x = json_integer_value(v);
 		if (x < 0 || (unsigned long long)x > UINT64_MAX / NS_PER_SEC)
-			return fail_at(c, false, "not a duration: %lld", x);
+			return fail_at(c, "not a duration: %lld", x);
 		*ns = (uint64_t)x * NS_PER_SEC;
 	} else if (json_is_string(v)) {
 		if (mg_parse_duration(json_string_value(v), ns))
-			return fail_at(c, false, "not a duration: \"%s\" (e.g. 90s, 10m, 1h, 7d)", json_string_value(v));
+			return fail_at(c, "not a duration: \"%s\" (e.g. 90s, 10m, 1h, 7d)", json_string_value(v));
 	} else {
-		return fail_at(c, false, "must be a duration (seconds, or a string like \"10m\"), not %s", type_name(v));
+		return fail_at(c, "must be a duration (seconds, or a string like \"10m\"), not %s", type_name(v));
 	}
 	if (!zero_ok && *ns == 0)
-		return fail_at(c, false, "must be longer than zero");
+		return fail_at(c, "must be longer than zero");
 	return 0;
 }
 
@@ -347,17 +388,17 @@ static int read_prefixes(struct ctx *c, const json_t *v, struct mg_prefix_list *
 	json_t *e;
 
 	if (!json_is_array(v))
-		return fail_at(c, false, "must be an array of addresses or prefixes, not %s", type_name(v));
+		return fail_at(c, "must be an array of addresses or prefixes, not %s", type_name(v));
 	out->v = calloc(json_array_size(v) ? json_array_size(v) : 1, sizeof(*out->v));
 	out->n = 0;
 	if (!out->v)
-		return fail_at(c, false, "out of memory");
+		return fail_at(c, "out of memory");
 	json_array_foreach(v, i, e) {
 		push_index(c, i);
 		if (!json_is_string(e))
-			return fail_at(c, false, "must be an address or prefix string, not %s", type_name(e));
+			return fail_at(c, "must be an address or prefix string, not %s", type_name(e));
 		if (mg_prefix_parse(json_string_value(e), &out->v[out->n]))
-			return fail_at(c, false, "not an address or prefix: \"%s\"", json_string_value(e));
+			return fail_at(c, "not an address or prefix: \"%s\"", json_string_value(e));
 		out->n++;
 		pop(c);
 	}
@@ -370,11 +411,11 @@ static int read_ports(struct ctx *c, const json_t *v, uint16_t ports[MG_PORTS_PE
 	json_t *e;
 
 	if (!json_is_array(v))
-		return fail_at(c, false, "must be an array of ports, not %s", type_name(v));
+		return fail_at(c, "must be an array of ports, not %s", type_name(v));
 	if (json_array_size(v) > MG_PORTS_PER_CLASS)
-		return fail_at(c, false, "at most %d ports", MG_PORTS_PER_CLASS);
+		return fail_at(c, "at most %d ports", MG_PORTS_PER_CLASS);
 	if (need_one && json_array_size(v) == 0)
-		return fail_at(c, false, "needs at least one port");
+		return fail_at(c, "needs at least one port");
 	memset(ports, 0, MG_PORTS_PER_CLASS * sizeof(*ports));
 	json_array_foreach(v, i, e) {
 		uint32_t p;
@@ -383,7 +424,7 @@ static int read_ports(struct ctx *c, const json_t *v, uint16_t ports[MG_PORTS_PE
 			return -EINVAL;
 		for (size_t k = 0; k < i; k++)
 			if (ports[k] == p)
-				return fail_at(c, false, "port %u listed twice", p);
+				return fail_at(c, "port %u listed twice", p);
 		ports[i] = (uint16_t)p;
 		pop(c);
 	}
@@ -392,31 +433,48 @@ static int read_ports(struct ctx *c, const json_t *v, uint16_t ports[MG_PORTS_PE
 
 /* ---- sections ------------------------------------------------------------------------ */
 
+/*
+ * Copy an interface name of n bytes into out, refusing what the kernel would
+ * (dev_valid_name): empty, over 15 bytes, ".", "..", or holding '/', ':' or
+ * white space. Refusing here gives a placed message instead of a failed
+ * attach at start-up.
+ */
+static int set_ifname(struct ctx *c, const char *s, size_t n, char out[16])
+{
+	bool bad = n == 0 || n >= 16 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.');
+
+	for (size_t i = 0; i < n && !bad; i++)
+		bad = s[i] == '/' || s[i] == ':' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f;
+	if (bad)
+		return fail_at(c, "not an interface name: \"%.*s\" (1 to 15 characters, no '/', ':' or spaces)",
+			       (int)(n > 40 ? 40 : n), s);
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Interfaces: "eth1", "eth1:generic" or { "name": "eth1", "mode": "generic" }. */
 static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg)
 {
 	size_t i;
 	json_t *e;
 
 	if (!json_is_array(v))
-		return fail_at(c, false, "must be an array of interfaces, not %s", type_name(v));
+		return fail_at(c, "must be an array of interfaces, not %s", type_name(v));
 	if (json_array_size(v) > MG_CONFIG_MAX_IFACES)
-		return fail_at(c, false, "at most %d interfaces", MG_CONFIG_MAX_IFACES);
+		return fail_at(c, "at most %d interfaces", MG_CONFIG_MAX_IFACES);
 	cfg->n_ifaces = 0;
 	json_array_foreach(v, i, e) {
 		struct mg_config_iface *ifc = &cfg->ifaces[cfg->n_ifaces];
-		char name[64];
-		const char *mode = NULL;
 
 		push_index(c, i);
 		ifc->mode = MG_MODE_AUTO;
 		if (json_is_string(e)) {
 			const char *s = json_string_value(e), *colon = strchr(s, ':');
-			size_t n = colon ? (size_t)(colon - s) : strlen(s);
-			if (n == 0 || n >= sizeof(ifc->name))
-				return fail_at(c, false, "not an interface name: \"%s\" (1 to 15 characters)", s);
-			memcpy(ifc->name, s, n);
-			ifc->name[n] = '\0';
-			mode = colon ? colon + 1 : NULL;
+			if (set_ifname(c, s, colon ? (size_t)(colon - s) : strlen(s), ifc->name))
+				return -EINVAL;
+			if (colon && mg_parse_mode(colon + 1, &ifc->mode))
+				return fail_at(c, "mode is \"native\", \"generic\" or \"auto\", not \"%.40s\"", colon + 1);
 		} else if (json_is_object(e)) {
 			const char *key;
 			json_t *x;
@@ -424,32 +482,29 @@ static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg
 			json_object_foreach((json_t *)e, key, x) {
 				if (!strcmp(key, "name")) {
 					push_key(c, key);
-					if (read_string(c, x, name, sizeof(name)))
+					if (!json_is_string(x))
+						return fail_at(c, "must be a string, not %s", type_name(x));
+					if (set_ifname(c, json_string_value(x), strlen(json_string_value(x)), ifc->name))
 						return -EINVAL;
-					if (strlen(name) >= sizeof(ifc->name))
-						return fail_at(c, false, "not an interface name: \"%s\" (1 to 15 characters)", name);
-					snprintf(ifc->name, sizeof(ifc->name), "%s", name);
 					have_name = true;
 					pop(c);
 				} else if (!strcmp(key, "mode")) {
 					push_key(c, key);
 					if (!json_is_string(x) || mg_parse_mode(json_string_value(x), &ifc->mode))
-						return fail_at(c, false, "mode is \"native\", \"generic\" or \"auto\"");
+						return fail_at(c, "mode is \"native\", \"generic\" or \"auto\"");
 					pop(c);
 				} else {
 					return unknown_key(c, key);
 				}
 			}
 			if (!have_name)
-				return fail_at(c, false, "an interface object needs a \"name\"");
+				return fail_at(c, "an interface object needs a \"name\"");
 		} else {
-			return fail_at(c, false, "must be an interface name or {\"name\", \"mode\"}, not %s", type_name(e));
+			return fail_at(c, "must be an interface name or {\"name\", \"mode\"}, not %s", type_name(e));
 		}
-		if (mode && mg_parse_mode(mode, &ifc->mode))
-			return fail_at(c, false, "mode is \"native\", \"generic\" or \"auto\", not \"%s\"", mode);
 		for (size_t k = 0; k < cfg->n_ifaces; k++)
 			if (!strcmp(cfg->ifaces[k].name, ifc->name))
-				return fail_at(c, false, "interface %s listed twice", ifc->name);
+				return fail_at(c, "interface %s listed twice", ifc->name);
 		cfg->n_ifaces++;
 		pop(c);
 	}
@@ -480,8 +535,9 @@ static int read_smtp_ports(struct ctx *c, const json_t *v, struct mg_config *cfg
 	for (int i = 0; i < MG_PORTS_PER_CLASS; i++)
 		for (int k = 0; k < MG_PORTS_PER_CLASS; k++)
 			if (cfg->tunables.mx_ports[i] && cfg->tunables.mx_ports[i] == cfg->tunables.submission_ports[k]) {
-				push_key(c, "submission");
-				return fail_at(c, false, "port %u is also an MX port", cfg->tunables.mx_ports[i]);
+				/* Point at whichever class the file set (it set at least one). */
+				push_key(c, json_object_get(v, "submission") ? "submission" : "mx");
+				return fail_at(c, "port %u is both an MX and a submission port", cfg->tunables.mx_ports[i]);
 			}
 	return 0;
 }
@@ -578,17 +634,19 @@ static int read_detection(struct ctx *c, const json_t *v, struct mg_an_config *a
 	}
 	if (an->block_score <= 0) {
 		push_key(c, "block_score");
-		return fail_at(c, false, "must be above zero");
+		return fail_at(c, "must be above zero");
 	}
 	if (an->alert_score > an->block_score) {
-		push_key(c, json_object_get(v, "alert_score") ? "alert_score" : "block_score");
-		return fail_at(c, false, "alert_score (%g) must not be above block_score (%g)", an->alert_score,
+		/* At block_score when the file sets it: raising it is the usual fix. */
+		push_key(c, json_object_get(v, "block_score") ? "block_score" : "alert_score");
+		return fail_at(c, "alert_score (%g) must not be above block_score (%g)", an->alert_score,
 			       an->block_score);
 	}
-	uint64_t days = an->learning_ns / (24 * 3600 * NS_PER_SEC);
-	if (an->learn_min_active_days > days + 1) {
+	/* A period of 36 h touches at most 2 calendar days of activity: round up. */
+	uint64_t day = 24 * 3600 * NS_PER_SEC, days = an->learning_ns / day + (an->learning_ns % day != 0);
+	if (an->learn_min_active_days > days) {
 		push_key(c, json_object_get(v, "learning_active_days") ? "learning_active_days" : "learning_period");
-		return fail_at(c, false, "%u active days do not fit in a learning period of %llu days",
+		return fail_at(c, "%u active days do not fit in a learning period of %llu days",
 			       an->learn_min_active_days, (unsigned long long)days);
 	}
 	return 0;
@@ -611,7 +669,7 @@ static int read_block(struct ctx *c, const json_t *v, struct mg_an_config *an)
 			else if (!strcmp(s, "all"))
 				an->block_action = MG_ACT_DROP_ALL;
 			else
-				e = fail_at(c, false, "action is \"smtp\" or \"all\"");
+				e = fail_at(c, "action is \"smtp\" or \"all\"");
 		} else if (!strcmp(key, "duration")) {
 			e = read_duration(c, x, false, &an->block_ns);
 		} else if (!strcmp(key, "repeat_factor")) {
@@ -630,7 +688,7 @@ static int read_block(struct ctx *c, const json_t *v, struct mg_an_config *an)
 	}
 	if (an->max_block_ns < an->block_ns) {
 		push_key(c, json_object_get(v, "max_duration") ? "max_duration" : "duration");
-		return fail_at(c, false, "max_duration must not be shorter than duration");
+		return fail_at(c, "max_duration must not be shorter than duration");
 	}
 	return 0;
 }
@@ -641,12 +699,14 @@ static int read_mode(struct ctx *c, const json_t *v, unsigned *mode)
 	char *end;
 
 	if (!json_is_string(v))
-		return fail_at(c, false, "must be an octal string like \"0600\", not %s", type_name(v));
+		return fail_at(c, "must be an octal string like \"0600\", not %s", type_name(v));
 	s = json_string_value(v);
+	/* Digits only: strtoul alone would also take " 600", "+600" or "-0". */
+	size_t n = strspn(s, "01234567");
 	errno = 0;
 	unsigned long m = strtoul(s, &end, 8);
-	if (!*s || *end || errno || m > 0777)
-		return fail_at(c, false, "must be an octal permission like \"0600\", not \"%s\"", s);
+	if (!*s || n > 4 || s[n] || *end || errno || m > 0777)
+		return fail_at(c, "must be an octal permission like \"0600\", not \"%s\"", s);
 	*mode = (unsigned)m;
 	return 0;
 }
@@ -657,7 +717,7 @@ static int read_top(struct ctx *c, const json_t *root, struct mg_config *cfg)
 	json_t *x;
 
 	if (!json_is_object(root))
-		return fail_at(c, false, "the configuration must be a JSON object, not %s", type_name(root));
+		return fail_at(c, "the configuration must be a JSON object, not %s", type_name(root));
 	json_object_foreach((json_t *)root, key, x) {
 		int e;
 		push_key(c, key);
@@ -674,7 +734,7 @@ static int read_top(struct ctx *c, const json_t *root, struct mg_config *cfg)
 		else if (!strcmp(key, "allowlist"))
 			e = read_prefixes(c, x, &cfg->allowlist);
 		else if (!strcmp(key, "ipv6_aggregation")) {
-			uint32_t p;
+			uint32_t p = cfg->tunables.v6_src_prefix;
 			e = read_u32(c, x, 48, 128, &p);
 			cfg->tunables.v6_src_prefix = (uint8_t)p;
 			cfg->an.v6_prefix = (uint8_t)p;
@@ -699,7 +759,7 @@ static int read_top(struct ctx *c, const json_t *root, struct mg_config *cfg)
 		else if (!strcmp(key, "scan_interval")) {
 			e = read_duration(c, x, false, &cfg->scan_interval_ns);
 			if (!e && (cfg->scan_interval_ns < NS_PER_SEC / 10 || cfg->scan_interval_ns > 60 * NS_PER_SEC))
-				e = fail_at(c, false, "must be from 100ms to 60s");
+				e = fail_at(c, "must be from 100ms to 60s");
 		} else {
 			pop(c);
 			return unknown_key(c, key);
@@ -772,9 +832,16 @@ int mg_config_parse(const char *text, const char *name, struct mg_config *c, cha
 		snprintf(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
-	json_t *root = json_loadb(text, x.len, JSON_REJECT_DUPLICATES, &jerr);
+	/*
+	 * JSON_DECODE_ANY: a top-level "42" then gets our plainer "must be a JSON
+	 * object" message. jansson reports column 0 at the very start of a line
+	 * (an empty file); say 1 so every message has a real column.
+	 */
+	json_t *root = json_loadb(text, x.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root) {
-		snprintf(err, errlen, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
+		snprintf(err, errlen, "%s:%d:%d: %s", name, jerr.line > 0 ? jerr.line : 1, jerr.column > 0 ? jerr.column : 1,
+			 jerr.text);
+		one_line(err);
 		free_lists(&work);
 		return -EINVAL;
 	}
@@ -806,34 +873,52 @@ int mg_config_parse(const char *text, const char *name, struct mg_config *c, cha
 
 int mg_config_load(const char *path, struct mg_config *c, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
+	struct stat st;
 	char *buf;
-	size_t n;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (!f) {
+	if (fd < 0 || fstat(fd, &st)) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	/* read() of a directory fails with EISDIR, but say so before allocating. */
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
+		close(fd);
 		return -EINVAL;
 	}
 	buf = malloc(MAX_FILE + 1);
 	if (!buf) {
-		fclose(f);
-		snprintf(err, errlen, "%s: out of memory", path);
+		close(fd);
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	n = fread(buf, 1, MAX_FILE + 1, f);
-	int rerr = ferror(f);
-	fclose(f);
-	if (rerr) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(EIO));
-		free(buf);
-		return -EINVAL;
+	/* Read up to one byte past the limit: st_size is 0 for pipes and /proc. */
+	while (n <= MAX_FILE) {
+		ssize_t r = read(fd, buf + n, MAX_FILE + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+			close(fd);
+			free(buf);
+			return -EINVAL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
 	}
+	close(fd);
 	if (n > MAX_FILE) {
 		snprintf(err, errlen, "%s: larger than %u bytes: not a configuration file?", path, MAX_FILE);
 		free(buf);
 		return -EINVAL;
 	}
 	buf[n] = '\0';
+	/* mg_config_parse() takes a C string: a NUL would silently cut the file. */
 	if (memchr(buf, '\0', n)) {
 		snprintf(err, errlen, "%s: contains a NUL byte: not a configuration file?", path);
 		free(buf);
