@@ -251,7 +251,7 @@ static __always_inline void mg_sketch_add(const union mg_addr *src, __u8 klass)
 }
 
 /* Fingerprint of the SYN in `p` into *fp; returns its hash. */
-static __always_inline __u32 mg_syn_fp_of(struct xdp_md *ctx, struct mg_pkt *p, void *out)
+static __always_inline __u32 mg_syn_fp_of(struct xdp_md *ctx, struct mg_pkt *p, struct mg_syn_fp *out)
 {
 	struct mg_syn_fp fp = {
 		.ip_version = p->ip_version,
@@ -302,8 +302,10 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 	}
 	if (dclass != MG_PORT_MX) {
 		/* Other SYNs fingerprint the host once, if no MX SYN has yet. */
-		if (e->syn_fp_hash == 0)
-			mg_syn_fp_of(ctx, p, &e->syn_fp_hash);
+		if (e->syn_fp_hash == 0) {
+			struct mg_syn_fp fp;
+			e->syn_fp_hash = mg_syn_fp_of(ctx, p, &fp);
+		}
 		return 0;
 	}
 

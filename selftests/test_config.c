@@ -160,7 +160,9 @@ static void expect_error(const char *text, const char *where, const char *what)
 	struct mg_config c;
 
 	mg_config_default(&c);
-	assert_int_equal(mg_config_parse(text, "t.json", &c, err, sizeof(err)), -EINVAL);
+	err[0] = '\0';
+	if (mg_config_parse(text, "t.json", &c, err, sizeof(err)) != -EINVAL)
+		fail_msg("accepted: %s", text);
 	if (strncmp(err, where, strlen(where)) || !strstr(err, what))
 		fail_msg("for %s\n got      '%s'\n expected '%s ... %s'", text, err, where, what);
 	/* Exactly one line. */
@@ -209,7 +211,7 @@ static void test_errors_placed(void **state)
 		     "\"detection.alert_score\": alert_score (11) must not be above block_score (10)");
 	expect_error("{\"detection\": {\"block_score\": 0, \"alert_score\": 0}}", "t.json:1:31:", "above zero");
 	/* Active days must fit in the period, counted in days rounded up (36h spans 2). */
-	expect_error("{\"detection\": {\"learning_period\": \"36h\", \"learning_active_days\": 3}}", "t.json:1:67:",
+	expect_error("{\"detection\": {\"learning_period\": \"36h\", \"learning_active_days\": 3}}", "t.json:1:66:",
 		     "3 active days do not fit in a learning period of 2 days");
 	expect_error("{\"detection\": {\"learning_active_days\": 0}}", "t.json:1:40:", "must be 1..365");
 	expect_error("{\"block\": {\"repeat_factor\": 0}}", "t.json:1:29:", "must be 1..100");
@@ -231,15 +233,16 @@ static void test_errors_placed(void **state)
 	expect_error("{\"interfaces\": [\"..\"]}", "t.json:1:17:", "not an interface name");
 	expect_error("{\"interfaces\": [\":native\"]}", "t.json:1:17:", "not an interface name");
 	expect_error("{\"interfaces\": [7]}", "t.json:1:17:", "not an integer");
-	expect_error("{\"interfaces\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]}",
-		     "t.json:1:16:", "at most 16 interfaces");
+	expect_error("{\"interfaces\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\","
+		     "\"o\",\"p\",\"q\"]}", "t.json:1:16:", "at most 16 interfaces");
 	expect_error("{\"control_mode\": \"0999\"}", "t.json:1:18:", "octal permission");
 	expect_error("{\"control_mode\": 600}", "t.json:1:18:", "octal string");
 	expect_error("{\"control_mode\": \"+600\"}", "t.json:1:18:", "octal permission");
 	expect_error("{\"control_mode\": \" 600\"}", "t.json:1:18:", "octal permission");
 	expect_error("{\"control_mode\": \"01777\"}", "t.json:1:18:", "octal permission");
 	expect_error("{\"control_socket\": \"/run/mtaguard/a-socket-path-that-is-longer-than-sun-path-allows-"
-		     "a-socket-path-that-is-longer-than.sock\"}", "t.json:1:20:", "too long (at most 107 bytes)");
+		     "a-socket-path-that-is-longer-than-one-hundred-and-seven-bytes.sock\"}",
+		     "t.json:1:20:", "too long (at most 107 bytes)");
 	expect_error("{\"map_sizes\": {\"sources\": 10}}", "t.json:1:27:", "must be 1024..");
 	expect_error("{\"state_file\": \"\"}", "t.json:1:16:", "must not be empty");
 	expect_error("{\"scan_interval\": \"10ms\"}", "t.json:1:19:", "from 100ms to 60s");
@@ -263,7 +266,7 @@ static void test_positions(void **state)
 	/* jansson places a syntax error at the end of the token it choked on: "x" is columns 18-20. */
 	expect_error("{\"pin_dir\": \"/\xc3\xa9\" \"x\": 1}", "t.json:1:20:", "'}' expected");
 	/* Brackets, braces, commas and escaped quotes inside strings do not derail the walk. */
-	expect_error("{\"log_file\": \"/a]}{[,\\\"b\", \"allowlist\": [\"10.0.0.0/8\", \"x,]\"]}", "t.json:1:51:",
+	expect_error("{\"log_file\": \"/a]}{[,\\\"b\", \"allowlist\": [\"10.0.0.0/8\", \"x,]\"]}", "t.json:1:56:",
 		     "\"allowlist[1]\": not an address or prefix: \"x,]\"");
 	/* A value decoded with a newline in it still gives a one-line message. */
 	expect_error("{\"allowlist\": [\"10.0.0.1\\n\"]}", "t.json:1:16:", "not an address or prefix: \"10.0.0.1?\"");

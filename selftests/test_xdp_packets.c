@@ -427,6 +427,35 @@ static void test_syn_fingerprint(void **state)
 	assert_memory_equal(ev->dst, dst, 16);
 }
 
+/*
+ * A SYN to a submission port fingerprints the host too, and must leave the
+ * MX destination bits and the MAC alone: the analyzer reads those bits as
+ * direct-to-MX fan-out.
+ */
+static void test_submission_syn_fingerprint_only(void **state)
+{
+	struct pb p;
+	struct mg_syn_fp fp = {
+		.ip_version = 4, .ttl_initial = 64, .df = 1, .wscale = 7,
+		.window = 0, .mss = 1460, .n_opts = 5, .opt_kinds = { 2, 4, 8, 1, 3 },
+	};
+
+	(void)state;
+	size_t len = syn(&p, CLIENT4, SERVER4, 587, NULL);
+	size_t tcp = pb_len_at(&p, PB_L4_START);
+	fp.window = (uint16_t)(p.buf[tcp + 14] << 8 | p.buf[tcp + 15]);
+	uint8_t mac[6];
+	memcpy(mac, p.buf + 6, 6); /* the frame's source MAC */
+	assert_int_equal(run(&p, len), XDP_PASS);
+	struct mg_src_stats e = profile(CLIENT4);
+	assert_int_equal(e.syn_submission, 1);
+	assert_int_equal(e.syn_mx, 0);
+	assert_int_equal(e.mx_dst_bits, 0);
+	assert_int_equal(e.syn_fp_hash, mg_fp_hash(&fp));
+	assert_memory_equal(e.mac, mac, 6);
+	assert_int_equal(e.flags & ~MG_SRC_F_IPV6, 0);
+}
+
 static void test_syn_classes_and_destinations(void **state)
 {
 	struct pb p;
@@ -951,6 +980,7 @@ int main(void)
 		cmocka_unit_test_setup(test_malformed_headers_pass, reset),
 		cmocka_unit_test_setup(test_non_ip_passes, reset),
 		cmocka_unit_test_setup(test_syn_fingerprint, reset),
+		cmocka_unit_test_setup(test_submission_syn_fingerprint_only, reset),
 		cmocka_unit_test_setup(test_syn_classes_and_destinations, reset),
 	};
 	const struct CMUnitTest smtp_tests[] = {

@@ -5,7 +5,7 @@
  * jansson parses and reports syntax errors with a line and column, but keeps
  * no positions for the values it returns. To point at the offending key or
  * value of a file that parsed, a small scanner walks the original text to the
- * same path (json_pos_of below). The text is known to be valid JSON by then,
+ * same path (find_path below). The text is known to be valid JSON by then,
  * so the scanner can be simple.
  */
 #include <errno.h>
