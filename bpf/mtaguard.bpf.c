@@ -515,9 +515,15 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	}
 	if (p.payload_len == 0)
 		goto pass; /* bulk: ACKs, FINs, RSTs */
-	if (mg_port_class(p.dport) != MG_PORT_NONE)
+	/*
+	 * Commands and replies count only on MX ports: they are the evidence
+	 * of direct-to-MX delivery. Submission to a relay is what ordinary
+	 * hosts do (its SYNs are counted), and after STARTTLS or on 465 its
+	 * commands are encrypted anyway.
+	 */
+	if (mg_port_class(p.dport) == MG_PORT_MX)
 		mg_handle_client(ctx, &p, st);
-	else if (mg_port_class(p.sport) != MG_PORT_NONE)
+	else if (mg_port_class(p.sport) == MG_PORT_MX)
 		mg_handle_server(ctx, &p, st);
 pass:
 	st->passed++;

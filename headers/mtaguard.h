@@ -142,8 +142,8 @@ struct mg_src_stats {
 	__u32 syn_submission; /* SYNs to submission ports (465, 587) */
 	__u32 syn_other;      /* SYNs to any other port */
 	__u32 synack_smtp;    /* SYN-ACKs sent from its own SMTP ports: it serves mail */
-	__u32 cmd[MG_CMD_MAX];
-	__u32 reply[MG_REPLY_MAX]; /* replies servers sent toward this source */
+	__u32 cmd[MG_CMD_MAX];       /* client commands sent to MX ports (not to submission ports) */
+	__u32 reply[MG_REPLY_MAX]; /* replies MX-port servers sent toward this source */
 	__u32 helo_hash;           /* mg_helo_hash() of the last HELO/EHLO argument */
 	__u32 syn_fp_hash;         /* mg_fp_hash() of the last SYN */
 	__u64 mx_dst_bits;         /* bit mg_dst_bit(dst) set per MX destination: linear-counting estimate */

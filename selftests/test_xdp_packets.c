@@ -456,6 +456,28 @@ static void test_submission_syn_fingerprint_only(void **state)
 	assert_int_equal(e.flags & ~MG_SRC_F_IPV6, 0);
 }
 
+/* A mail client talking to its relay on 587: SYN counted, commands and replies not (they are no evidence). */
+static void test_submission_commands_not_counted(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 587, NULL)), XDP_PASS);
+	uint64_t events = stats().events_sent;
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 587, "EHLO DESKTOP-4F3K\r\n")), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, SERVER4, CLIENT4, 587, 40000, "250 ok\r\n")), XDP_PASS);
+	struct mg_src_stats e = profile(CLIENT4);
+	assert_int_equal(e.syn_submission, 1);
+	for (int i = 0; i < MG_CMD_MAX; i++)
+		assert_int_equal(e.cmd[i], 0);
+	assert_int_equal(e.reply[MG_REPLY_2XX], 0);
+	assert_int_equal(e.helo_hash, 0);
+	assert_int_equal(stats().events_sent, events); /* no HELO event */
+	/* The same on port 25 counts. */
+	e = client_says("EHLO DESKTOP-4F3K\r\n");
+	assert_int_equal(e.cmd[MG_CMD_EHLO], 1);
+}
+
 static void test_syn_classes_and_destinations(void **state)
 {
 	struct pb p;
@@ -981,6 +1003,7 @@ int main(void)
 		cmocka_unit_test_setup(test_non_ip_passes, reset),
 		cmocka_unit_test_setup(test_syn_fingerprint, reset),
 		cmocka_unit_test_setup(test_submission_syn_fingerprint_only, reset),
+		cmocka_unit_test_setup(test_submission_commands_not_counted, reset),
 		cmocka_unit_test_setup(test_syn_classes_and_destinations, reset),
 	};
 	const struct CMUnitTest smtp_tests[] = {
