@@ -77,7 +77,8 @@ EOF
 
 DPID=""
 start_daemon() {
-	lab_nsenter edge "$DAEMON" -c "$CONF" >>"$LOG" 2>&1 &
+	# nsenter execs the daemon, so $! is the daemon itself (signals reach it).
+	nsenter --net="/run/netns/$(lab_ns edge)" -- "$DAEMON" -c "$CONF" >>"$LOG" 2>&1 &
 	DPID=$!
 	lab_wait "control socket" test -S "$SOCK" || fatal "mtaguardd did not start"
 	lab_wait "daemon answers" ctl status >/dev/null || fatal "mtaguardd does not answer"
@@ -201,6 +202,26 @@ ctl --json show 198.18.2.2 | jq -e '.role == "blocked" and .offences == 2' >/dev
 	fail "second block not escalated: $(ctl --json verdicts)"
 ctl monitor on >/dev/null && [[ "$(ctl --json status | jq -r .monitor)" == true ]] && pass "ctl monitor on" || fail "monitor on"
 ctl monitor off >/dev/null && [[ "$(ctl --json status | jq -r .monitor)" == false ]] && pass "ctl monitor off" || fail "monitor off"
+# SIGHUP: a bad file is refused with its line and column, and the running
+# config stays; a good one takes effect.
+monitor_is() { [[ "$(ctl --json status | jq -r .monitor)" == "$1" ]]; }
+cp "$CONF" "$CONF.good"
+sed 's/^  "scan_interval": "1s"$/  "scan_interval": "1s",\n  "treshold": 3/' "$CONF.good" >"$CONF"
+kill -HUP "$DPID"
+lab_wait "reload refused" grep -q '"event":"config-refused"' "$EVENTS" &&
+	grep '"event":"config-refused"' "$EVENTS" | grep -q "mtaguard.json:[0-9]*:3: unknown key" &&
+	pass "SIGHUP with a bad file: refused with line and column" ||
+	fail "bad reload not reported: $(grep config-refused "$EVENTS")"
+[[ "$(ctl --json status | jq -r .monitor)" == false ]] && pass "the running config stays after a refused reload" ||
+	fail "status after a refused reload"
+sed 's/^  "scan_interval": "1s"$/  "scan_interval": "1s",\n  "monitor": true/' "$CONF.good" >"$CONF"
+kill -HUP "$DPID"
+lab_wait "reloaded" monitor_is true &&
+	pass "SIGHUP with a good file: monitor mode now on" || fail "good reload not applied"
+cp "$CONF.good" "$CONF"
+kill -HUP "$DPID"
+lab_wait "reloaded back" monitor_is false || fail "reload back failed"
+
 # A malformed request on the live socket gets an error reply, and the daemon keeps serving.
 reply="$(printf '{garbage\n' | timeout 3 socat - "UNIX-CONNECT:$SOCK" 2>/dev/null || true)"
 jq -e '.ok == false and (.error | test("malformed"))' <<<"$reply" >/dev/null &&
@@ -213,6 +234,7 @@ ctl status >/dev/null && pass "daemon serves after a malformed request" || fail 
 # stays blocked while it is down, start it again, check the profile is back.
 restart_check() {
 	stop_daemon "$1"
+	ctl status >/dev/null 2>&1 && fail "$2: a daemon still answers" || pass "$2: the daemon is down"
 	mail bot "$3" "$4" "[198.18.2.2]" && fail "the bot got through after $2" ||
 		pass "enforcement goes on after $2"
 	start_daemon

@@ -84,7 +84,7 @@ cat >"$LAB_DIR/mtaguard.json" <<EOF
   "control_socket": "$SOCK"
 }
 EOF
-lab_nsenter edge "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/mtaguardd.log" &
+nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/mtaguardd.log" &
 DPID=$!
 stop_daemon() {
 	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
