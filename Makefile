@@ -17,14 +17,15 @@ ARCH_INC   := /usr/include/$(shell uname -m)-linux-gnu
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm
+PCAP_LIBS  := -lpcap
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) -D__TARGET_ARCH_x86
 
 # Programs shipped to users.
-PROGS      := mtaguardd mtaguardctl mtaguard-loader
+PROGS      := mtaguardd mtaguardctl mtaguard-replay mtaguard-loader
 # Library code shared by every program and test: user/mg_*.c.
 LIB_SRCS   := $(wildcard user/mg_*.c)
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
-HDRS       := $(wildcard headers/*.h user/*.h)
+HDRS       := $(wildcard headers/*.h user/*.h tools/*.h)
 
 # Test programs: selftests/test_*.c (cmocka), helpers selftests/lib_*.c.
 TEST_SRCS  := $(wildcard selftests/test_*.c)
@@ -68,6 +69,15 @@ $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
 $(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) $(PCAP_LIBS) -o $@
+
+# Test helpers that are programs of their own: selftests/tool_*.c.
+TOOL_SRCS  := $(wildcard selftests/tool_*.c)
+TOOL_BINS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
+$(BUILD)/selftests/tool_%: selftests/tool_%.c $(HDRS) | $(BUILD)/selftests
+	$(CC) $(CFLAGS) $< $(PCAP_LIBS) -o $@
+
 # Tests.
 $(BUILD)/selftests/%.o: selftests/%.c $(HDRS) $(wildcard selftests/*.h) $(BUILD)/mg_xdp.skel.h | $(BUILD)/selftests
 	$(CC) $(CFLAGS) -Iselftests -c $< -o $@
@@ -88,7 +98,7 @@ demo: deps all
 $(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
-check: deps all $(TEST_BINS)
+check: deps all $(TEST_BINS) $(TOOL_BINS)
 	selftests/run.sh $(BUILD)
 
 bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer
@@ -96,7 +106,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 	$(BUILD)/bench/bench-analyzer
 
 # Debian packages the build, the tests and the benchmark need.
-DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev \
+DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev \
              libcmocka-dev pkg-config make gcc
 DEB_TEST  := iproute2 iputils-ping postfix swaks tcpdump jq xdp-tools procps socat
 deps:

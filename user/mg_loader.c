@@ -140,6 +140,36 @@ fail:
 	return err < 0 ? err : -err;
 }
 
+int mg_load_private(const struct mg_load_opts *o, struct mg_handle *h)
+{
+	struct mg_xdp *skel;
+	int err;
+
+	memset(h, 0, sizeof(*h));
+	skel = mg_xdp__open();
+	if (!skel)
+		return -errno ? -errno : -EINVAL;
+	skel->rodata->mg_cfg = o->tunables;
+	if (o->max_sources)
+		bpf_map__set_max_entries(skel->maps.mg_sources, o->max_sources);
+	if (o->max_servers)
+		bpf_map__set_max_entries(skel->maps.mg_servers, o->max_servers);
+	if (o->max_policy)
+		bpf_map__set_max_entries(skel->maps.mg_blocklist, o->max_policy);
+	if (o->max_allow)
+		bpf_map__set_max_entries(skel->maps.mg_allowlist, o->max_allow);
+	if (o->ringbuf_size)
+		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
+	err = mg_xdp__load(skel);
+	if (err) {
+		mg_xdp__destroy(skel);
+		return err < 0 ? err : -err;
+	}
+	h->skel = skel;
+	fill_fds(h);
+	return 0;
+}
+
 static int obj_get(const char *dir, const char *name)
 {
 	char path[512];

@@ -36,6 +36,11 @@ struct mg_handle {
 
 /* Load the program (reusing pinned maps if present) and pin maps and program. */
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h);
+/*
+ * Load a private instance: nothing pinned, nothing shared, gone with the
+ * handle (mtaguard-replay runs captures through one). pin_dir is ignored.
+ */
+int mg_load_private(const struct mg_load_opts *o, struct mg_handle *h);
 /* Open an already-loaded instance from its pins only (no new program). */
 int mg_open_pinned(const char *pin_dir, struct mg_handle *h);
 void mg_close(struct mg_handle *h);
