@@ -104,6 +104,9 @@ check: deps all $(TEST_BINS) $(TOOL_BINS)
 bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer
 	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
 	$(BUILD)/bench/bench-analyzer
+	@# The program's cost on a traffic mix, as mtaguard-replay measures it for an operator's capture.
+	$(BUILD)/bench/mtaguard-bench --write-mix $(BUILD)/bench/mix.pcap
+	$(BUILD)/mtaguard-replay --repeat 100000 $(BUILD)/bench/mix.pcap | grep '^Cost
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev \

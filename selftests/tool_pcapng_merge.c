@@ -17,8 +17,12 @@
  *   Enhanced Packet Blocks merged in timestamp order across the inputs,
  *   each naming its input's interface id.
  *
- * Inputs are read with libpcap at nanosecond precision.  Exit status: 0 on
- * success, 1 on any error (the output is removed), 2 on bad usage.
+ * Inputs are read with libpcap at nanosecond precision.  The IDB's link type
+ * is the LINKTYPE_ value from the input file's own header (pcap_datalink()
+ * gives DLT_ values, which differ for a few types such as raw IP).  A damaged
+ * input (a truncated last record) ends early with a message on stderr; the
+ * packets before the damage are kept.  Exit status: 0 on success, 1 on an
+ * error (the output is removed), 2 on bad usage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -152,6 +156,38 @@ static void write_epb(uint32_t ifid, uint64_t ts_ns, const struct pcap_pkthdr *h
 	put32(len);
 }
 
+/*
+ * file_linktype: the LINKTYPE_ value in a classic pcap file's header, or, for
+ * any other file libpcap can read (pcapng), its DLT_ value mapped back for
+ * the types known to differ.
+ */
+static int file_linktype(const char *path, pcap_t *p)
+{
+	unsigned char h[24];
+	FILE *f = fopen(path, "rb");
+	size_t got = f ? fread(h, 1, sizeof(h), f) : 0;
+	uint32_t magic, lt;
+	int dlt;
+
+	if (f)
+		fclose(f);
+	if (got == sizeof(h)) {
+		magic = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+		if (magic == 0xA1B2C3D4u || magic == 0xA1B23C4Du) {
+			lt = (uint32_t)h[20] | (uint32_t)h[21] << 8 | (uint32_t)h[22] << 16 | (uint32_t)h[23] << 24;
+			return (int)(lt & 0xFFFFu); /* upper bits: FCS length */
+		}
+		if (magic == 0xD4C3B2A1u || magic == 0x4D3CB2A1u) {
+			lt = (uint32_t)h[23] | (uint32_t)h[22] << 8 | (uint32_t)h[21] << 16 | (uint32_t)h[20] << 24;
+			return (int)(lt & 0xFFFFu);
+		}
+	}
+	dlt = pcap_datalink(p);
+	if (dlt == DLT_RAW || dlt == 12 || dlt == 14)
+		return 101; /* LINKTYPE_RAW */
+	return dlt;
+}
+
 /* advance: read the next packet of IN; returns 0 at the end of the file. */
 static int advance(struct input *in)
 {
@@ -202,7 +238,7 @@ int main(int argc, char **argv)
 
 	write_shb();
 	for (i = 0; i < n; i++)
-		write_idb(pcap_datalink(in[i].p), pcap_snapshot(in[i].p));
+		write_idb(file_linktype(in[i].path, in[i].p), pcap_snapshot(in[i].p));
 
 	for (i = 0; i < n; i++)
 		advance(&in[i]);

@@ -219,6 +219,30 @@ static void build_cases(struct bench_case *c)
 		c[i].len = pb_finish(&c[i].frame);
 }
 
+/*
+ * A capture of a traffic mix for mtaguard-replay --repeat (make bench): per
+ * 100 frames, 70 TCP data segments to 443, 15 SMTP command segments, 10 SYNs
+ * to port 25, 5 ARP frames. Classic pcap, written by hand: four header
+ * fields and a record header per frame.
+ */
+static int write_mix(const char *path, struct bench_case *c)
+{
+	FILE *f = fopen(path, "wb");
+	uint32_t hdr[6] = { 0xa1b2c3d4, 2 | 4u << 16, 0, 0, 65535, 1 /* Ethernet */ };
+
+	if (!f)
+		return -1;
+	fwrite(hdr, sizeof(hdr), 1, f);
+	for (uint32_t i = 0; i < 1000; i++) {
+		unsigned k = i % 100;
+		const struct bench_case *bc = k < 70 ? &c[1] : k < 85 ? &c[3] : k < 95 ? &c[2] : &c[0];
+		uint32_t rec[4] = { 1800000000u + i / 1000, (i % 1000) * 1000, (uint32_t)bc->len, (uint32_t)bc->len };
+		fwrite(rec, sizeof(rec), 1, f);
+		fwrite(bc->frame.buf, bc->len, 1, f);
+	}
+	return fclose(f);
+}
+
 static const char *verdict(int v)
 {
 	switch (v) {
@@ -236,8 +260,10 @@ int main(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "repeat", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "write-mix", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *mix = NULL;
 	const char *build = "build";
 	unsigned rounds = 5, repeat = 1000000;
 	int json = 0, c;
@@ -249,10 +275,20 @@ int main(int argc, char **argv)
 		case 'r': rounds = (unsigned)atoi(optarg); break;
 		case 'n': repeat = (unsigned)atoi(optarg); break;
 		case 'j': json = 1; break;
+		case 'w': mix = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [--build DIR] [--rounds N] [--repeat N] [--json]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--build DIR] [--rounds N] [--repeat N] [--json] | --write-mix FILE\n", argv[0]);
 			return 2;
 		}
+	}
+	if (mix) {
+		static struct bench_case mc[8];
+		build_cases(mc);
+		if (write_mix(mix, mc)) {
+			perror(mix);
+			return 1;
+		}
+		return 0;
 	}
 	if (geteuid() != 0) {
 		printf("SKIP: the benchmark loads BPF programs and runs BPF_PROG_TEST_RUN: run as root\n");
