@@ -16,7 +16,7 @@ ARCH_INC   := /usr/include/$(shell uname -m)-linux-gnu
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread
 PCAP_LIBS  := -lpcap
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) -D__TARGET_ARCH_x86
 
@@ -109,9 +109,9 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 	$(BUILD)/mtaguard-replay --repeat 100000 $(BUILD)/bench/mix.pcap | grep '^Cost
 
 # Debian packages the build, the tests and the benchmark need.
-DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev \
+DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev \
              libcmocka-dev pkg-config make gcc
-DEB_TEST  := iproute2 iputils-ping postfix swaks tcpdump jq xdp-tools procps socat
+DEB_TEST  := iproute2 iputils-ping postfix swaks tcpdump jq xdp-tools procps socat curl
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

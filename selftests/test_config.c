@@ -88,7 +88,8 @@ static const char full[] =
 	"  \"log_file\": \"/tmp/events.jsonl\",\n"
 	"  \"control_socket\": \"/tmp/mg.sock\",\n"
 	"  \"control_mode\": \"0660\",\n"
-	"  \"scan_interval\": \"500ms\"\n"
+	"  \"scan_interval\": \"500ms\",\n"
+	"  \"metrics\": { \"textfile\": \"/tmp/mg.prom\", \"listen\": \"[::1]:9477\", \"interval\": \"30s\" }\n"
 	"}\n";
 
 static void test_full_config(void **state)
@@ -152,6 +153,9 @@ static void test_full_config(void **state)
 	assert_string_equal(cfg.control_socket, "/tmp/mg.sock");
 	assert_int_equal(cfg.control_mode, 0660);
 	assert_int_equal(cfg.scan_interval_ns, 500 * 1000000ull);
+	assert_string_equal(cfg.metrics_textfile, "/tmp/mg.prom");
+	assert_string_equal(cfg.metrics_listen, "[::1]:9477");
+	assert_int_equal(cfg.metrics_interval_ns, 30 * SEC);
 }
 
 /* Parse `text`, expect a refusal whose message starts with `where` and contains `what`. */
@@ -246,6 +250,9 @@ static void test_errors_placed(void **state)
 	expect_error("{\"map_sizes\": {\"sources\": 10}}", "t.json:1:27:", "must be 1024..");
 	expect_error("{\"state_file\": \"\"}", "t.json:1:16:", "must not be empty");
 	expect_error("{\"scan_interval\": \"10ms\"}", "t.json:1:19:", "from 100ms to 60s");
+	expect_error("{\"metrics\": {\"listen\": \"localhost\"}}", "t.json:1:24:", "not ADDRESS:PORT");
+	expect_error("{\"metrics\": {\"listen\": \"127.0.0.1:0\"}}", "t.json:1:24:", "not ADDRESS:PORT");
+	expect_error("{\"metrics\": {\"path\": \"/m\"}}", "t.json:1:14:", "unknown key \"path\" in \"metrics\"");
 	expect_error("{\"detection\": [1]}", "t.json:1:15:", "\"detection\": must be an object");
 	/* Not an object at all; JSON syntax; duplicates: jansson's own line and column. */
 	expect_error("[1, 2]", "t.json:1:1:", "must be a JSON object, not an array");

@@ -18,9 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <jansson.h>
 
 #include "mg_config.h"
+#include "mg_metrics_http.h"
 
 #define MAX_FILE (1u << 20)
 #define MAX_DEPTH 8
@@ -693,6 +695,36 @@ static int read_block(struct ctx *c, const json_t *v, struct mg_an_config *an)
 	return 0;
 }
 
+static int read_metrics(struct ctx *c, const json_t *v, struct mg_config *cfg)
+{
+	const char *key;
+	json_t *x;
+
+	if (want_object(c, v))
+		return -EINVAL;
+	json_object_foreach((json_t *)v, key, x) {
+		int e;
+		push_key(c, key);
+		if (!strcmp(key, "textfile")) {
+			e = read_string(c, x, cfg->metrics_textfile, sizeof(cfg->metrics_textfile));
+		} else if (!strcmp(key, "listen")) {
+			struct sockaddr_storage ss;
+			e = read_string(c, x, cfg->metrics_listen, sizeof(cfg->metrics_listen));
+			if (!e && mg_parse_listen(cfg->metrics_listen, &ss))
+				e = fail_at(c, "not ADDRESS:PORT (e.g. \"127.0.0.1:9477\", \"[::1]:9477\")");
+		} else if (!strcmp(key, "interval")) {
+			e = read_duration(c, x, false, &cfg->metrics_interval_ns);
+		} else {
+			pop(c);
+			return unknown_key(c, key);
+		}
+		if (e)
+			return e;
+		pop(c);
+	}
+	return 0;
+}
+
 static int read_mode(struct ctx *c, const json_t *v, unsigned *mode)
 {
 	const char *s;
@@ -754,6 +786,8 @@ static int read_top(struct ctx *c, const json_t *root, struct mg_config *cfg)
 			e = read_string(c, x, cfg->log_file, sizeof(cfg->log_file));
 		else if (!strcmp(key, "control_socket"))
 			e = read_string(c, x, cfg->control_socket, sizeof(cfg->control_socket));
+		else if (!strcmp(key, "metrics"))
+			e = read_metrics(c, x, cfg);
 		else if (!strcmp(key, "control_mode"))
 			e = read_mode(c, x, &cfg->control_mode);
 		else if (!strcmp(key, "scan_interval")) {
@@ -791,6 +825,7 @@ void mg_config_default(struct mg_config *c)
 	snprintf(c->control_socket, sizeof(c->control_socket), "/run/mtaguard/control.sock");
 	c->control_mode = 0600;
 	c->scan_interval_ns = NS_PER_SEC;
+	c->metrics_interval_ns = 15 * NS_PER_SEC;
 }
 
 static void free_lists(struct mg_config *c)

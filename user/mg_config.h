@@ -32,7 +32,9 @@
  *   "log_file":       "-",                                 "-" = stdout (JSON lines)
  *   "control_socket": "/run/mtaguard/control.sock",
  *   "control_mode":   "0600",                              octal string
- *   "scan_interval":  "1s"
+ *   "scan_interval":  "1s",
+ *   "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom",
+ *                "listen": "127.0.0.1:9477", "interval": "15s" }   both off by default
  * }
  */
 #ifndef MG_CONFIG_H
@@ -71,6 +73,9 @@ struct mg_config {
 	char control_socket[108];         /* sun_path */
 	unsigned control_mode;
 	uint64_t scan_interval_ns;
+	char metrics_textfile[256];       /* "" = none */
+	char metrics_listen[64];          /* "" = no HTTP endpoint */
+	uint64_t metrics_interval_ns;
 };
 
 /* Defaults for everything (no interfaces). */

@@ -11,9 +11,13 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
 
 #include "mg_clock.h"
 #include "mg_daemon.h"
+#include "mg_metrics.h"
+#include "mg_metrics_http.h"
+#include "mg_stats.h"
 #include "mg_policy.h"
 #include "mg_statefile.h"
 
@@ -245,7 +249,15 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		return -errno;
 	}
 
+	if (d->cfg.metrics_listen[0]) {
+		d->metrics_http = mg_metrics_http_start(d->cfg.metrics_listen, err, errlen);
+		if (!d->metrics_http)
+			return -EADDRINUSE;
+	}
 	d->started_ns = d->last_save_ns = mg_mono_ns();
+	uint64_t wd_usec = 0;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0)
+		d->watchdog_ns = wd_usec * 1000;
 	char ifs[256] = "";
 	for (size_t i = 0; i < d->cfg.n_ifaces; i++) {
 		strncat(ifs, i ? ", " : "", sizeof(ifs) - strlen(ifs) - 1);
@@ -253,7 +265,53 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	}
 	mg_eventlog_notice(&d->log, "started", "started on %s%s; pins in %s; control socket %s", ifs,
 			   d->cfg.an.monitor ? " in monitor mode" : "", d->cfg.pin_dir, d->cfg.control_socket);
+	mg_daemon_metrics(d, d->started_ns);
+	/* Under systemd (Type=notify): ready only now, with the program attached and the maps pinned. */
+	sd_notifyf(0, "READY=1\nSTATUS=enforcing on %s%s", ifs, d->cfg.an.monitor ? " (monitor mode)" : "");
 	return 0;
+}
+
+struct active_ctx {
+	uint64_t now, n;
+};
+
+static int count_active(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
+{
+	struct active_ctx *c = arg;
+	(void)p;
+	c->n += !r->expires_ns || r->expires_ns > c->now;
+	return 0;
+}
+
+void mg_daemon_metrics(struct mg_daemon *d, uint64_t now)
+{
+	struct mg_metrics_in m = { 0 };
+	struct active_ctx ac = { .now = now };
+
+	d->last_metrics_ns = now;
+	if (!d->cfg.metrics_textfile[0] && !d->metrics_http)
+		return;
+	m.have_kernel = mg_stats_read(d->h.stats_fd, &m.kernel) == 0;
+	mg_an_count(d->an, m.sources_by_role);
+	mg_policy_foreach(d->h.block_fd, count_active, &ac);
+	m.verdicts_active = ac.n;
+	m.verdicts_issued = d->verdicts_issued;
+	m.alerts_issued = d->alerts_issued;
+	m.scan_seconds = (double)d->scan_duration_ns / 1e9;
+	m.uptime_seconds = (double)(now - d->started_ns) / 1e9;
+	m.monitor = d->cfg.an.monitor;
+	char *text = mg_metrics_text(&m);
+	if (!text)
+		return;
+	if (d->cfg.metrics_textfile[0]) {
+		int e = mg_metrics_write_file(d->cfg.metrics_textfile, text);
+		if (e)
+			mg_eventlog_notice(&d->log, "notice", "writing metrics to %s: %s", d->cfg.metrics_textfile,
+					   strerror(-e));
+	}
+	if (d->metrics_http)
+		mg_metrics_http_publish(d->metrics_http, text);
+	free(text);
 }
 
 struct scan_ctx {
@@ -342,6 +400,9 @@ static void reload(struct mg_daemon *d)
 	c.tunables = d->cfg.tunables;
 	snprintf(c.pin_dir, sizeof(c.pin_dir), "%s", d->cfg.pin_dir);
 	snprintf(c.control_socket, sizeof(c.control_socket), "%s", d->cfg.control_socket);
+	if (strcmp(c.metrics_listen, d->cfg.metrics_listen))
+		mg_eventlog_notice(&d->log, "notice", "the metrics listen address changes on restart");
+	snprintf(c.metrics_listen, sizeof(c.metrics_listen), "%s", d->cfg.metrics_listen);
 	for (size_t i = 0; i < d->cfg.allowlist.n; i++)
 		mg_policy_remove(d->h.allow_fd, &d->cfg.allowlist.v[i]);
 	for (size_t i = 0; i < d->cfg.mail_servers.n; i++)
@@ -377,12 +438,22 @@ int mg_daemon_run(struct mg_daemon *d)
 				mg_daemon_scan(d, now);
 				if (now - d->last_save_ns >= d->cfg.state_interval_ns)
 					mg_daemon_save_state(d);
+				if (now - d->last_metrics_ns >= d->cfg.metrics_interval_ns)
+					mg_daemon_metrics(d, now);
+				/* The watchdog hears from the loop itself: a wedged loop gets restarted. */
+				if (d->watchdog_ns && now - d->last_watchdog_ns >= d->watchdog_ns / 2) {
+					sd_notify(0, "WATCHDOG=1");
+					d->last_watchdog_ns = now;
+				}
 			} else if (fd == d->sigfd) {
 				struct signalfd_siginfo si;
 				if (read(fd, &si, sizeof(si)) != sizeof(si))
 					continue;
-				if (si.ssi_signo == SIGHUP)
+				if (si.ssi_signo == SIGHUP) {
+					sd_notify(0, "RELOADING=1");
 					reload(d);
+					sd_notify(0, "READY=1");
+				}
 				else
 					d->running = false;
 			} else if (fd == d->ctl.fd) {
@@ -404,6 +475,9 @@ int mg_daemon_run(struct mg_daemon *d)
 
 void mg_daemon_stop(struct mg_daemon *d)
 {
+	sd_notify(0, "STOPPING=1");
+	mg_metrics_http_stop(d->metrics_http);
+	d->metrics_http = NULL;
 	if (d->an && d->h.prog_fd > 0) {
 		mg_daemon_save_state(d);
 		mg_eventlog_notice(&d->log, "stopped", "stopping; %s", d->detach_on_exit ?

@@ -18,6 +18,7 @@
 #include "mg_scan.h"
 
 struct ring_buffer;
+struct mg_metrics_http;
 
 /* Command-line settings that win over the config file, also after a reload. */
 struct mg_daemon_overrides {
@@ -42,6 +43,9 @@ struct mg_daemon {
 	bool running;
 	uint64_t started_ns, last_save_ns, last_scan_ns, scan_duration_ns;
 	uint64_t verdicts_issued, alerts_issued;
+	struct mg_metrics_http *metrics_http;
+	uint64_t last_metrics_ns;
+	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
 };
 
 void mg_daemon_init(struct mg_daemon *d);
@@ -60,5 +64,7 @@ void mg_daemon_apply(struct mg_daemon *d, const struct mg_an_action *a, size_t n
 /* Answer one control request (mg_ctl_handler). */
 json_t *mg_daemon_control(json_t *req, void *arg);
 int mg_daemon_save_state(struct mg_daemon *d);
+/* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */
+void mg_daemon_metrics(struct mg_daemon *d, uint64_t now);
 
 #endif

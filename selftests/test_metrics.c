@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_metrics.c - the Prometheus exposition text, its atomic file, and the
+ * HTTP endpoint on loopback (no privileges needed).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "mg_metrics.h"
+#include "mg_metrics_http.h"
+
+static struct mg_metrics_in sample(void)
+{
+	struct mg_metrics_in m = { 0 };
+
+	m.have_kernel = true;
+	m.kernel.passed = 1000;
+	m.kernel.dropped = 42;
+	m.kernel.drop_reason[MG_DROP_BLOCK_SMTP] = 40;
+	m.kernel.drop_reason[MG_DROP_BLOCK_ALL] = 2;
+	m.kernel.events_lost = 7;
+	m.sources_by_role[MG_ROLE_END_HOST] = 12;
+	m.sources_by_role[MG_ROLE_BLOCKED] = 1;
+	m.verdicts_active = 1;
+	m.verdicts_issued = 3;
+	m.threat_level = 2;
+	m.scan_seconds = 0.075;
+	return m;
+}
+
+/* Every line is a comment or `name{labels} value`, and every sample's family has HELP and TYPE. */
+static void check_exposition(const char *text)
+{
+	char *copy = strdup(text), *save = NULL;
+	char typed[64][96];
+	int ntyped = 0;
+
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "# HELP ", 7))
+			continue;
+		if (!strncmp(line, "# TYPE ", 7)) {
+			char name[96], type[16];
+			assert_int_equal(sscanf(line + 7, "%95s %15s", name, type), 2);
+			assert_true(!strcmp(type, "counter") || !strcmp(type, "gauge"));
+			assert_true(ntyped < 64);
+			snprintf(typed[ntyped++], sizeof(typed[0]), "%s", name);
+			continue;
+		}
+		char name[96];
+		double v;
+		size_t n = strcspn(line, "{ ");
+		assert_true(n > 0 && n < sizeof(name));
+		memcpy(name, line, n);
+		name[n] = '\0';
+		const char *val = strrchr(line, ' ');
+		assert_non_null(val);
+		assert_int_equal(sscanf(val + 1, "%lf", &v), 1);
+		bool found = false;
+		for (int i = 0; i < ntyped; i++)
+			found |= !strcmp(typed[i], name);
+		if (!found)
+			fail_msg("sample '%s' without # TYPE", line);
+	}
+	free(copy);
+}
+
+static void test_text(void **state)
+{
+	(void)state;
+	struct mg_metrics_in m = sample();
+	char *t = mg_metrics_text(&m);
+	assert_non_null(t);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{verdict=\"drop\"} 42\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_drops_total{reason=\"block_smtp\"} 40\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_events_lost_total 7\n"));
+	assert_non_null(strstr(t, "\nmtaguard_sources{role=\"end_host\"} 12\n"));
+	assert_non_null(strstr(t, "\nmtaguard_sources{role=\"blocked\"} 1\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verdicts_issued_total 3\n"));
+	assert_non_null(strstr(t, "\nmtaguard_threat_level 2\n"));
+	assert_non_null(strstr(t, "\nmtaguard_scan_duration_seconds 0.075"));
+	free(t);
+
+	/* Without the kernel's counters, no kernel family at all (rather than zeros that would look real). */
+	m.have_kernel = false;
+	t = mg_metrics_text(&m);
+	check_exposition(t);
+	assert_null(strstr(t, "mtaguard_xdp_"));
+	assert_non_null(strstr(t, "mtaguard_sources{role=\"end_host\"} 12"));
+	free(t);
+}
+
+static void test_file_atomic(void **state)
+{
+	char dir[] = "/tmp/mg-metrics-XXXXXX", path[128], cmd[160];
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mtaguard.prom", dir);
+	assert_int_equal(mg_metrics_write_file(path, "a 1\n"), 0);
+	assert_int_equal(mg_metrics_write_file(path, "b 2\n"), 0);
+	FILE *f = fopen(path, "r");
+	char buf[16] = "";
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "b 2\n");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644); /* node_exporter reads it as another user */
+	/* Nothing but the file itself is left in the directory. */
+	snprintf(cmd, sizeof(cmd), "test $(ls -A '%s' | wc -l) -eq 1", dir);
+	assert_int_equal(system(cmd), 0);
+	/* A directory that does not exist: an error, not a crash. */
+	snprintf(path, sizeof(path), "%s/missing/m.prom", dir);
+	assert_int_equal(mg_metrics_write_file(path, "x 1\n"), -ENOENT);
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_parse_listen(void **state)
+{
+	struct sockaddr_storage ss;
+
+	(void)state;
+	assert_int_equal(mg_parse_listen("127.0.0.1:9477", &ss), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9477);
+	assert_int_equal(mg_parse_listen("[::1]:9100", &ss), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	const char *bad[] = { "", "9477", "localhost:9477", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000",
+			      "[::1]9477", "::1:9477", "1.2.3.4:80x" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (mg_parse_listen(bad[i], &ss) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+}
+
+/* A plain HTTP/1.0 request over loopback; the whole response into buf. */
+static void http(uint16_t port, const char *request, char *buf, size_t len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t got = 0;
+	ssize_t n;
+
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	while (got + 1 < len && (n = read(fd, buf + got, len - got - 1)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(fd);
+}
+
+/* A free loopback port: bind to 0, read it back, release it. */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void test_http_endpoint(void **state)
+{
+	char listen[32], err[256], buf[8192];
+	uint16_t port = free_port();
+
+	(void)state;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	struct mg_metrics_http *h = mg_metrics_http_start(listen, err, sizeof(err));
+	assert_non_null(h);
+	mg_metrics_http_publish(h, "# TYPE mtaguard_threat_level gauge\nmtaguard_threat_level 3\n");
+	http(port, "GET /metrics HTTP/1.0\r\n\r\n", buf, sizeof(buf));
+	assert_non_null(strstr(buf, " 200 OK"));
+	assert_non_null(strstr(buf, "text/plain; version=0.0.4"));
+	assert_non_null(strstr(buf, "\r\n\r\n# TYPE mtaguard_threat_level gauge\nmtaguard_threat_level 3\n"));
+	/* The latest text wins. */
+	mg_metrics_http_publish(h, "mtaguard_threat_level 4\n");
+	http(port, "GET /metrics HTTP/1.0\r\n\r\n", buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\r\n\r\nmtaguard_threat_level 4\n"));
+	http(port, "GET / HTTP/1.0\r\n\r\n", buf, sizeof(buf));
+	assert_non_null(strstr(buf, " 404 "));
+	http(port, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n", buf, sizeof(buf));
+	assert_non_null(strstr(buf, " 405 "));
+	/* Garbage gets an answer (or a closed connection) and the endpoint keeps serving. */
+	http(port, "\x01\x02 garbage\r\n\r\n", buf, sizeof(buf));
+	http(port, "GET /metrics HTTP/1.0\r\n\r\n", buf, sizeof(buf));
+	assert_non_null(strstr(buf, " 200 OK"));
+
+	/* The port is taken now: a second endpoint says so. */
+	assert_null(mg_metrics_http_start(listen, err, sizeof(err)));
+	assert_non_null(strstr(err, listen));
+	mg_metrics_http_stop(h);
+	assert_null(mg_metrics_http_start("nowhere", err, sizeof(err)));
+	assert_non_null(strstr(err, "not ADDRESS:PORT"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_file_atomic),
+		cmocka_unit_test(test_parse_listen),
+		cmocka_unit_test(test_http_endpoint),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

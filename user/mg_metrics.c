@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_metrics.c - Prometheus text exposition of mtaguardd's figures (see mg_metrics.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mg_metrics.h"
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	for (;;) {
+		size_t room = b->cap - b->len;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if (b->p && (size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+static void head(struct buf *b, const char *name, const char *type, const char *help)
+{
+	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(struct buf *b, const char *name, const char *type, const char *help, double v)
+{
+	head(b, name, type, help);
+	/* Whole numbers (counters) in full, fractions with the precision a gauge needs. */
+	if (v == (double)(unsigned long long)v && v < 9007199254740992.0)
+		put(b, "%s %llu\n", name, (unsigned long long)v);
+	else
+		put(b, "%s %.9g\n", name, v);
+}
+
+char *mg_metrics_text(const struct mg_metrics_in *m)
+{
+	struct buf b = { 0 };
+	const struct mg_global_stats *k = &m->kernel;
+
+	if (m->have_kernel) {
+		head(&b, "mtaguard_xdp_packets_total", "counter", "Packets seen by the XDP program, by verdict.");
+		put(&b, "mtaguard_xdp_packets_total{verdict=\"pass\"} %llu\n", (unsigned long long)k->passed);
+		put(&b, "mtaguard_xdp_packets_total{verdict=\"drop\"} %llu\n", (unsigned long long)k->dropped);
+		head(&b, "mtaguard_xdp_drops_total", "counter", "Packets dropped, by reason.");
+		put(&b, "mtaguard_xdp_drops_total{reason=\"block_smtp\"} %llu\n",
+		    (unsigned long long)k->drop_reason[MG_DROP_BLOCK_SMTP]);
+		put(&b, "mtaguard_xdp_drops_total{reason=\"block_all\"} %llu\n",
+		    (unsigned long long)k->drop_reason[MG_DROP_BLOCK_ALL]);
+		static const struct {
+			const char *name, *help;
+			size_t off;
+		} counters[] = {
+			{ "mtaguard_xdp_monitor_would_drop_total", "Drops not done because of monitor mode.",
+			  offsetof(struct mg_global_stats, monitor_would_drop) },
+			{ "mtaguard_xdp_allowlisted_total", "Packets a block rule covered that the allowlist let through.",
+			  offsetof(struct mg_global_stats, allowlisted) },
+			{ "mtaguard_xdp_parse_errors_total", "Truncated or malformed headers (passed).",
+			  offsetof(struct mg_global_stats, parse_errors) },
+			{ "mtaguard_xdp_non_ip_total", "Frames neither IPv4 nor IPv6 (passed).",
+			  offsetof(struct mg_global_stats, non_ip) },
+			{ "mtaguard_xdp_syn_smtp_total", "SYNs to SMTP ports.", offsetof(struct mg_global_stats, syn_smtp) },
+			{ "mtaguard_xdp_smtp_commands_total", "SMTP client commands recognised.",
+			  offsetof(struct mg_global_stats, smtp_cmds) },
+			{ "mtaguard_xdp_smtp_replies_total", "SMTP server replies classified.",
+			  offsetof(struct mg_global_stats, smtp_replies) },
+			{ "mtaguard_xdp_sources_created_total", "Per-source profiles created in the kernel.",
+			  offsetof(struct mg_global_stats, src_created) },
+			{ "mtaguard_xdp_sources_throttled_total", "Profile creations refused by the per-CPU budget.",
+			  offsetof(struct mg_global_stats, src_throttled) },
+			{ "mtaguard_xdp_events_sent_total", "Events sent to the daemon.",
+			  offsetof(struct mg_global_stats, events_sent) },
+			{ "mtaguard_xdp_events_lost_total", "Events lost because the ring buffer was full.",
+			  offsetof(struct mg_global_stats, events_lost) },
+			{ "mtaguard_xdp_expired_rule_hits_total", "Block-rule hits ignored because the rule had expired.",
+			  offsetof(struct mg_global_stats, expired_rules) },
+		};
+		for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+			one(&b, counters[i].name, "counter", counters[i].help,
+			    (double)*(const uint64_t *)((const char *)k + counters[i].off));
+	}
+	head(&b, "mtaguard_sources", "gauge", "Sources the analyzer profiles, by role.");
+	for (int r = 0; r < MG_ROLE_MAX; r++)
+		put(&b, "mtaguard_sources{role=\"%s\"} %zu\n", mg_role_name((enum mg_role)r), m->sources_by_role[r]);
+	one(&b, "mtaguard_verdicts_active", "gauge", "Block rules in force.", (double)m->verdicts_active);
+	one(&b, "mtaguard_verdicts_issued_total", "counter", "Verdicts issued by the analyzer since start.",
+	    (double)m->verdicts_issued);
+	one(&b, "mtaguard_alerts_issued_total", "counter", "Alerts issued since start.", (double)m->alerts_issued);
+	one(&b, "mtaguard_threat_level", "gauge", "Global threat level, 0 to 5.", (double)m->threat_level);
+	one(&b, "mtaguard_outbreaks_active", "gauge", "Outbreak signatures in force.", (double)m->outbreaks_active);
+	one(&b, "mtaguard_scan_duration_seconds", "gauge", "Duration of the last full scan of the kernel profiles.",
+	    m->scan_seconds);
+	one(&b, "mtaguard_monitor_mode", "gauge", "1 if nothing is dropped (monitor mode).", m->monitor ? 1 : 0);
+	one(&b, "mtaguard_uptime_seconds", "gauge", "Seconds since the daemon started.", m->uptime_seconds);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+int mg_metrics_write_file(const char *path, const char *text)
+{
+	char tmp[512];
+	int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0) {
+			int e = -errno;
+			close(fd);
+			unlink(tmp);
+			return e;
+		}
+		off += (size_t)w;
+	}
+	if (close(fd) || rename(tmp, path)) {
+		int e = -errno;
+		unlink(tmp);
+		return e;
+	}
+	return 0;
+}

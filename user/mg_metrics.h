@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_metrics.h - mtaguardd's figures in Prometheus' text exposition format,
+ * for node_exporter's textfile collector (a file written atomically) and for
+ * an optional local HTTP endpoint (mg_metrics_http.h).
+ */
+#ifndef MG_METRICS_H
+#define MG_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "mtaguard.h"
+#include "mg_analyzer.h"
+
+struct mg_metrics_in {
+	bool have_kernel;
+	struct mg_global_stats kernel;
+	size_t sources_by_role[MG_ROLE_MAX];
+	uint64_t verdicts_active, verdicts_issued, alerts_issued;
+	unsigned threat_level;       /* 0..5 */
+	uint64_t outbreaks_active;
+	double scan_seconds;         /* the last full scan + tick */
+	double uptime_seconds;
+	bool monitor;
+};
+
+/* The exposition text, malloc'd; NULL if out of memory. */
+char *mg_metrics_text(const struct mg_metrics_in *m);
+/* Write text to path through a temporary file and rename: a scraper never reads half a file. */
+int mg_metrics_write_file(const char *path, const char *text);
+
+#endif
