@@ -8,6 +8,9 @@ DESTDIR    ?=
 SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
 DOCDIR     ?= $(PREFIX)/share/doc/mtaguard
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 
 CC         ?= gcc
 CLANG      ?= clang
@@ -123,10 +126,20 @@ deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "all build and test packages present"; fi
 
+# A tree a distribution package can take as is. The configuration file is
+# installed only if absent: an operator's edits are never overwritten.
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/mtaguard $(DESTDIR)$(DOCDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/mtaguard $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/mtaguard
 	install -m 0755 $(addprefix $(BUILD)/,$(PROGS)) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 $(BUILD)/mtaguard.bpf.o $(DESTDIR)$(LIBDIR)/mtaguard/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' user/mtaguardd.service.in \
+		>$(DESTDIR)$(UNITDIR)/mtaguardd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mtaguardd.service
+	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 user/mtaguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	test -e $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json || \
+		install -m 0640 user/mtaguard.json $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 clean:

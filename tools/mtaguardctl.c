@@ -29,8 +29,13 @@ static void usage(FILE *f)
 		"  disallow PREFIX\n"
 		"  monitor on|off                 log what would be blocked instead of blocking\n"
 		"\n"
-		"  -s, --socket PATH   control socket (default " DEFAULT_SOCKET ")\n"
-		"  -j, --json          print the daemon's JSON answer\n"
+		"  -s, --socket PATH     control socket (default " DEFAULT_SOCKET ")\n"
+		"  -j, --json            print the daemon's JSON answer\n"
+		"  -d, --duration TIME   block: how long (90s, 10m, 1h, 7d; 0 = until unblocked;\n"
+		"                        default: the configured block duration)\n"
+		"  -a, --action WHAT     block: drop smtp (default) or all of the source's traffic\n"
+		"  -m, --comment TEXT    block, allow: a note for the log\n"
+		"  -h, --help\n"
 		"\n"
 		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to.\n");
 }
