@@ -90,6 +90,13 @@ struct {
 } mg_budget SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct mg_outbreak_sig);
+	__uint(max_entries, MG_DEFAULT_MAX_OUTBREAKS);
+} mg_outbreaks SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, MG_DEFAULT_RINGBUF_SIZE);
 } mg_events SEC(".maps");
@@ -417,6 +424,31 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 	return 0;
 }
 
+/* Count a drop (or a would-be drop in monitor mode) and report it, rate-limited. */
+static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor,
+				   struct mg_global_stats *st)
+{
+	if (monitor) {
+		st->monitor_would_drop++;
+	} else {
+		st->dropped++;
+		st->drop_reason[reason & (MG_DROP_REASON_MAX - 1)]++;
+	}
+	struct mg_budget *b = mg_budget_get();
+	__u64 now = bpf_ktime_get_coarse_ns();
+	if (b && mg_bucket_take(&b->drop_events, now, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, now, st);
+		if (ev) {
+			ev->detail = reason;
+			ev->monitor = monitor;
+			mg_event_send(ev, st);
+		}
+	} else {
+		st->drop_events_suppressed++;
+	}
+	return monitor ? XDP_PASS : XDP_DROP;
+}
+
 /*
  * Enforce the block rule `r` that matched this packet's source: XDP_DROP, or
  * XDP_PASS (allowlisted, expired, not covered by the rule's action, or
@@ -449,26 +481,38 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 	int monitor = set && set->monitor;
 
 	__sync_fetch_and_add(&v.rule->hits, 1);
-	if (monitor) {
-		st->monitor_would_drop++;
-	} else {
-		st->dropped++;
-		st->drop_reason[reason & (MG_DROP_REASON_MAX - 1)]++;
-	}
+	return mg_drop(ctx, p, reason, monitor, st);
+}
 
-	struct mg_budget *b = mg_budget_get();
-	__u64 now = bpf_ktime_get_coarse_ns();
-	if (b && mg_bucket_take(&b->drop_events, now, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
-		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, now, st);
-		if (ev) {
-			ev->detail = reason;
-			ev->monitor = monitor;
-			mg_event_send(ev, st);
-		}
-	} else {
-		st->drop_events_suppressed++;
+/*
+ * Containment at the first SYN: during an outbreak, a SYN to an MX port
+ * whose fingerprint is an active signature is dropped unless the source is
+ * allowlisted or a known/learned mail server (mg_servers). Costs nothing
+ * while no outbreak is active (the caller checks mg_settings.outbreaks).
+ */
+__attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *p, struct mg_settings *set,
+					     struct mg_global_stats *st)
+{
+	struct mg_syn_fp fp;
+	union mg_addr key;
+
+	if (!p || !st || !set)
+		return XDP_PASS;
+	__u32 h = mg_syn_fp_of(ctx, p, &fp);
+	struct mg_outbreak_sig *sig = bpf_map_lookup_elem(&mg_outbreaks, &h);
+	if (!sig)
+		return XDP_PASS;
+	mg_src_key_of(&p->src, p->ip_version, &key);
+	if (bpf_map_lookup_elem(&mg_servers, &key))
+		return XDP_PASS; /* a mail server keeps sending, whatever OS it runs */
+	struct mg_lpm_key akey = { .prefixlen = 128 };
+	__builtin_memcpy(akey.addr, p->src.b, 16);
+	if (bpf_map_lookup_elem(&mg_allowlist, &akey)) {
+		st->allowlisted++;
+		return XDP_PASS;
 	}
-	return monitor ? XDP_PASS : XDP_DROP;
+	__sync_fetch_and_add(&sig->drops, 1);
+	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, st);
 }
 
 SEC("xdp")
@@ -507,8 +551,14 @@ int mtaguard_xdp(struct xdp_md *ctx)
 		goto pass;
 
 	if (p.tcp_flags & MG_TCP_SYN) {
-		if (!(p.tcp_flags & MG_TCP_ACK))
+		if (!(p.tcp_flags & MG_TCP_ACK)) {
+			if (mg_port_class(p.dport) == MG_PORT_MX) {
+				struct mg_settings *set = bpf_map_lookup_elem(&mg_settings, &zero);
+				if (set && set->outbreaks && mg_contain_syn(ctx, &p, set, st) == XDP_DROP)
+					return XDP_DROP;
+			}
 			mg_handle_syn(ctx, &p, st);
+		}
 		else if (mg_port_class(p.sport) != MG_PORT_NONE)
 			mg_handle_synack(&p, st);
 		goto pass;

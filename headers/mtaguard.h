@@ -71,6 +71,7 @@ enum mg_action {
 enum mg_drop_reason {
 	MG_DROP_BLOCK_SMTP = 0,
 	MG_DROP_BLOCK_ALL = 1,
+	MG_DROP_OUTBREAK = 2,  /* a SYN to an MX port matching an active outbreak signature */
 	MG_DROP_REASON_MAX = 4, /* room for later reasons without an ABI change */
 };
 
@@ -181,8 +182,8 @@ _Static_assert(sizeof(struct mg_global_stats) == 22 * 8, "mg_global_stats layout
 
 /* Runtime settings (mg_settings, one entry), changed by userspace while attached. */
 struct mg_settings {
-	__u32 monitor; /* nonzero: count would-be drops, pass everything */
-	__u32 pad;
+	__u32 monitor;   /* nonzero: count would-be drops, pass everything */
+	__u32 outbreaks; /* entries in mg_outbreaks: 0 spares every SYN the fingerprint lookup */
 };
 _Static_assert(sizeof(struct mg_settings) == 8, "mg_settings layout");
 
@@ -216,6 +217,21 @@ struct mg_syn_fp {
 	__u8 pad[3];
 };
 _Static_assert(sizeof(struct mg_syn_fp) == 24, "mg_syn_fp layout");
+
+/*
+ * Value of mg_outbreaks (key: a SYN fingerprint hash, __u32): an outbreak
+ * signature the daemon declared. A SYN to an MX port with this fingerprint
+ * is dropped, from any source that is not allowlisted and not in mg_servers,
+ * before that source has sent a single command.
+ */
+struct mg_outbreak_sig {
+	__u64 since_ns;  /* CLOCK_MONOTONIC (coarse) when the daemon declared it */
+	__u64 drops;     /* SYNs dropped (or that would have been, in monitor mode) */
+	__u32 level;     /* the outbreak's threat level, 1..5, for bpftool readers */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct mg_outbreak_sig) == 24, "mg_outbreak_sig layout");
+#define MG_DEFAULT_MAX_OUTBREAKS 1024
 
 /* The fingerprint hash both sides compute. */
 static inline __u32 mg_fp_hash(const struct mg_syn_fp *fp)

@@ -64,6 +64,7 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	h->settings_fd = bpf_map__fd(h->skel->maps.mg_settings);
 	h->sketch_fd = bpf_map__fd(h->skel->maps.mg_syn_sketch);
 	h->budget_fd = bpf_map__fd(h->skel->maps.mg_budget);
+	h->outbreaks_fd = bpf_map__fd(h->skel->maps.mg_outbreaks);
 	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.mg_events), on_event, h, NULL);
 	if (!h->rb) {
 		err = -errno;
@@ -114,6 +115,7 @@ void xh_reset(struct xh *h)
 	clear_hash(h->allow_fd, sizeof(struct mg_lpm_key));
 	clear_hash(h->sources_fd, sizeof(struct mg_src_key));
 	clear_hash(h->servers_fd, sizeof(struct mg_src_key));
+	clear_hash(h->outbreaks_fd, sizeof(uint32_t));
 	zero_percpu(h->stats_fd, sizeof(struct mg_global_stats));
 	zero_percpu(h->sketch_fd, sizeof(struct mg_sketch));
 	zero_percpu(h->budget_fd, sizeof(struct mg_budget));
@@ -215,10 +217,37 @@ uint64_t xh_allow_hits(struct xh *h, const char *prefix)
 
 void xh_monitor(struct xh *h, bool on)
 {
-	struct mg_settings s = { .monitor = on };
+	struct mg_settings s = {};
 	uint32_t zero = 0;
 
+	bpf_map_lookup_elem(h->settings_fd, &zero, &s);
+	s.monitor = on;
 	bpf_map_update_elem(h->settings_fd, &zero, &s, BPF_ANY);
+}
+
+void xh_outbreak(struct xh *h, uint32_t fp_hash, bool on, bool announce)
+{
+	struct mg_outbreak_sig sig = { .level = 3 };
+	struct mg_settings s = {};
+	uint32_t zero = 0;
+
+	if (on)
+		bpf_map_update_elem(h->outbreaks_fd, &fp_hash, &sig, BPF_ANY);
+	else
+		bpf_map_delete_elem(h->outbreaks_fd, &fp_hash);
+	/* The daemon keeps mg_settings.outbreaks equal to the entries; `announce` false tests the gate. */
+	bpf_map_lookup_elem(h->settings_fd, &zero, &s);
+	s.outbreaks = on && announce ? s.outbreaks + 1 : (on ? s.outbreaks : (s.outbreaks ? s.outbreaks - 1 : 0));
+	bpf_map_update_elem(h->settings_fd, &zero, &s, BPF_ANY);
+}
+
+uint64_t xh_outbreak_drops(struct xh *h, uint32_t fp_hash)
+{
+	struct mg_outbreak_sig sig = {};
+
+	if (bpf_map_lookup_elem(h->outbreaks_fd, &fp_hash, &sig))
+		return UINT64_MAX;
+	return sig.drops;
 }
 
 void xh_make_server(struct xh *h, const char *addr)

@@ -478,6 +478,62 @@ static void test_submission_commands_not_counted(void **state)
 	assert_int_equal(e.cmd[MG_CMD_EHLO], 1);
 }
 
+/*
+ * Containment at the first SYN: an active outbreak fingerprint drops a SYN
+ * to port 25 from anyone but allowlisted sources and mail servers; SYNs to
+ * other ports, other fingerprints and everything while no outbreak is
+ * announced pass.
+ */
+static void test_outbreak_containment(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	/* The fingerprint of the builder's SYN, as the kernel reports it. */
+	assert_int_equal(run(&p, syn(&p, "198.18.9.1", SERVER4, 25, NULL)), XDP_PASS);
+	uint32_t fp = profile("198.18.9.1").syn_fp_hash;
+	assert_int_not_equal(fp, 0);
+
+	/* In the map but not announced: the gate spares the lookup, nothing dropped. */
+	xh_outbreak(&H, fp, true, false);
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 25, NULL)), XDP_PASS);
+	xh_outbreak(&H, fp, false, false);
+
+	xh_outbreak(&H, fp, true, true);
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 25, NULL)), XDP_DROP);
+	assert_int_equal(run(&p, syn(&p, "198.18.9.2", "198.19.7.7", 25, NULL)), XDP_DROP);
+	assert_int_equal(xh_outbreak_drops(&H, fp), 2);
+	assert_int_equal(stats().drop_reason[MG_DROP_OUTBREAK], 2);
+	assert_int_equal(stats().dropped, 2);
+	/* Dropped before any profile: the source never got to send a command. */
+	struct mg_src_stats e;
+	assert_int_equal(xh_source(&H, "198.18.9.2", &e), -ENOENT);
+	/* Submission, and a different fingerprint, pass. */
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 587, NULL)), XDP_PASS);
+	pb_init(&p);
+	put_l2(&p, NULL);
+	put_ip(&p, "198.18.9.3", SERVER4);
+	pb_tcp(&p, 40000, 25, PB_TCP_SYN, NULL); /* no options: another stack */
+	assert_int_equal(run(&p, pb_finish(&p)), XDP_PASS);
+	/* A mail server with the same OS keeps sending; so does an allowlisted host. */
+	assert_int_equal(run(&p, syn(&p, "198.18.9.1", SERVER4, 587, NULL)), XDP_PASS);
+	xh_make_server(&H, "198.18.9.1");
+	assert_int_equal(run(&p, syn(&p, "198.18.9.1", SERVER4, 25, NULL)), XDP_PASS);
+	xh_allow(&H, "198.18.9.4");
+	assert_int_equal(run(&p, syn(&p, "198.18.9.4", SERVER4, 25, NULL)), XDP_PASS);
+	assert_int_equal(xh_outbreak_drops(&H, fp), 2);
+	/* Monitor mode: counted, not dropped. */
+	xh_monitor(&H, true);
+	assert_int_equal(run(&p, syn(&p, "198.18.9.5", SERVER4, 25, NULL)), XDP_PASS);
+	assert_int_equal(xh_outbreak_drops(&H, fp), 3);
+	assert_int_equal(stats().monitor_would_drop, 1);
+	assert_int_equal(stats().dropped, 2);
+	/* The outbreak ends: SYNs pass again. */
+	xh_monitor(&H, false);
+	xh_outbreak(&H, fp, false, true);
+	assert_int_equal(run(&p, syn(&p, "198.18.9.6", SERVER4, 25, NULL)), XDP_PASS);
+}
+
 static void test_syn_classes_and_destinations(void **state)
 {
 	struct pb p;
@@ -1004,6 +1060,7 @@ int main(void)
 		cmocka_unit_test_setup(test_syn_fingerprint, reset),
 		cmocka_unit_test_setup(test_submission_syn_fingerprint_only, reset),
 		cmocka_unit_test_setup(test_submission_commands_not_counted, reset),
+		cmocka_unit_test_setup(test_outbreak_containment, reset),
 		cmocka_unit_test_setup(test_syn_classes_and_destinations, reset),
 	};
 	const struct CMUnitTest smtp_tests[] = {

@@ -20,7 +20,7 @@ struct ring_buffer;
 struct xh {
 	struct mg_xdp *skel;
 	int prog_fd;
-	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd;
+	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, outbreaks_fd;
 	struct ring_buffer *rb;
 	struct mg_event events[XH_MAX_EVENTS];
 	int nevents;
@@ -48,6 +48,10 @@ void xh_allow(struct xh *h, const char *prefix);
 uint64_t xh_rule_hits(struct xh *h, const char *prefix);  /* of the block rule */
 uint64_t xh_allow_hits(struct xh *h, const char *prefix);
 void xh_monitor(struct xh *h, bool on);
+/* Add (or remove) an outbreak signature; announce: also count it in mg_settings.outbreaks. */
+void xh_outbreak(struct xh *h, uint32_t fp_hash, bool on, bool announce);
+/* Drops counted for a signature (UINT64_MAX if absent). */
+uint64_t xh_outbreak_drops(struct xh *h, uint32_t fp_hash);
 /* Move a profile into mg_servers, as the daemon does for mail servers. */
 void xh_make_server(struct xh *h, const char *addr);
 

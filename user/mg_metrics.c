@@ -76,6 +76,8 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 		    (unsigned long long)k->drop_reason[MG_DROP_BLOCK_SMTP]);
 		put(&b, "mtaguard_xdp_drops_total{reason=\"block_all\"} %llu\n",
 		    (unsigned long long)k->drop_reason[MG_DROP_BLOCK_ALL]);
+		put(&b, "mtaguard_xdp_drops_total{reason=\"outbreak\"} %llu\n",
+		    (unsigned long long)k->drop_reason[MG_DROP_OUTBREAK]);
 		static const struct {
 			const char *name, *help;
 			size_t off;

@@ -17,7 +17,7 @@ static const char *const cmd_names[MG_CMD_MAX] = {
 	[MG_CMD_OTHER] = "other",
 };
 static const char *const reply_names[MG_REPLY_MAX] = { "2xx", "4xx", "5xx" };
-static const char *const drop_names[MG_DROP_REASON_MAX] = { "block_smtp", "block_all", "reserved2", "reserved3" };
+static const char *const drop_names[MG_DROP_REASON_MAX] = { "block_smtp", "block_all", "outbreak", "reserved3" };
 
 const char *mg_cmd_name(unsigned cmd)
 {
