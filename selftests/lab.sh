@@ -300,8 +300,9 @@ lab_postfix_start() {
 	# would need copies of /etc files there; a test instance does not need it.
 	postconf -c "$cfg" -F '*/*/chroot = n'
 
-	_lab_pf_authorise "$cfg" add || lab_die "cannot edit $LAB_PF_MAIN_CF"
+	# Recorded before the edit: a run killed in between must still undo it at cleanup.
 	LAB_PF_ACD+=("$cfg")
+	_lab_pf_authorise "$cfg" add || lab_die "cannot edit $LAB_PF_MAIN_CF"
 	LAB_PF_INSTANCES+=("$ns"$'\t'"$cfg")
 	if ! ip netns exec "$ns" postfix -c "$cfg" start >"$base/log/start.out" 2>&1; then
 		cat "$base/log/start.out" "$base/log/maillog" >&2 2>/dev/null || true

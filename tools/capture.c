@@ -36,8 +36,7 @@ int capture_link_type(const struct capture *c)
 
 const char *capture_link_type_name(int dlt)
 {
-	const char *n = pcap_datalink_val_to_name(dlt);
-	return n ? n : "?";
+	return pcap_datalink_val_to_name(dlt); /* NULL for numbers libpcap has no name for */
 }
 
 int capture_next(struct capture *c, struct capture_frame *f, char *err, size_t errlen)

@@ -21,7 +21,7 @@ struct capture_frame {
 /* NULL with err set if the file cannot be opened as a capture. */
 struct capture *capture_open(const char *path, char *err, size_t errlen);
 int capture_link_type(const struct capture *c);           /* a DLT number */
-const char *capture_link_type_name(int dlt);              /* libpcap's name, or "?" */
+const char *capture_link_type_name(int dlt);              /* libpcap's name, or NULL */
 /* 1: a frame; 0: the end; -1: the file is damaged here (err says how). */
 int capture_next(struct capture *c, struct capture_frame *f, char *err, size_t errlen);
 void capture_close(struct capture *c);

@@ -306,7 +306,9 @@ static void replay_file(struct replay *r, const char *path, bool timing)
 	dlt = capture_link_type(cap);
 	link = mg_link_name(dlt);
 	if (!link) {
-		warn(warnings, path, "unsupported link type %s (%d): file skipped", capture_link_type_name(dlt), dlt);
+		const char *name = capture_link_type_name(dlt);
+		warn(warnings, path, "unsupported link type %d%s%s%s: file skipped", dlt, name ? " (" : "", name ? name : "",
+		     name ? ")" : "");
 		capture_close(cap);
 		goto out;
 	}
@@ -511,7 +513,10 @@ static void print_human(json_t *rep)
 		       s(json_object_get(v, "evidence"), "rule"),
 		       json_real_value(json_object_get(json_object_get(v, "evidence"), "score")),
 		       json_is_true(json_object_get(v, "would_block")) ? " (would block)" : "");
-	printf("\nSources (busiest first, up to 20 of %zu):\n", json_array_size(src));
+	if (json_array_size(src) > 20)
+		printf("\nSources (%zu; the 20 busiest):\n", json_array_size(src));
+	else
+		printf("\nSources (%zu):\n", json_array_size(src));
 	printf("  %-28s %-12s %6s %5s %8s %8s %6s  %s\n", "SOURCE", "ROLE", "SCORE", "MX", "SYN/MIN", "SESSIONS", "RCPT",
 	       "HELO");
 	json_array_foreach(src, i, v) {

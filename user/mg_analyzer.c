@@ -150,6 +150,43 @@ unsigned mg_helo_shape(const char *arg, size_t len, const uint8_t src[16])
 	return shape;
 }
 
+static const char *const shape_names[] = { "fqdn", "ip-literal", "bare-word", "own-octets", "empty" };
+
+void mg_helo_shape_names(unsigned shape, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (unsigned i = 0; i < 5; i++)
+		if (shape & (1u << i)) {
+			int w = snprintf(buf + o, len > o ? len - o : 0, "%s%s", o ? "," : "", shape_names[i]);
+			if (w > 0)
+				o += (size_t)w;
+		}
+}
+
+int mg_helo_shape_parse(const char *names)
+{
+	int bits = 0;
+	const char *p = names;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		unsigned i;
+		for (i = 0; i < 5; i++)
+			if (strlen(shape_names[i]) == n && !strncmp(p, shape_names[i], n))
+				break;
+		if (i == 5)
+			return -EINVAL;
+		bits |= 1 << i;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return bits ? bits : -EINVAL;
+}
+
 /* ---- configured prefixes: a hash set per prefix length in use ---------------------- */
 
 /*

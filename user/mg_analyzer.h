@@ -57,6 +57,9 @@ enum mg_helo_shape {
 };
 /* Classify a HELO argument sent by `src`. */
 unsigned mg_helo_shape(const char *arg, size_t len, const uint8_t src[16]);
+/* "ip-literal,own-octets" and back (-EINVAL for an unknown name). */
+void mg_helo_shape_names(unsigned shape, char *buf, size_t len);
+int mg_helo_shape_parse(const char *names);
 
 /* Tunables; mg_an_config_default() fills in the defaults the README justifies. */
 struct mg_an_config {

@@ -58,18 +58,6 @@ static const char *kind_name(enum mg_an_action_kind k)
 	return "?";
 }
 
-static void helo_shape_names(unsigned shape, char *buf, size_t len)
-{
-	static const char *const names[] = { "fqdn", "ip-literal", "bare-word", "own-octets", "empty" };
-
-	buf[0] = '\0';
-	for (unsigned i = 0; i < 5; i++)
-		if (shape & (1u << i)) {
-			if (buf[0])
-				strncat(buf, ",", len - strlen(buf) - 1);
-			strncat(buf, names[i], len - strlen(buf) - 1);
-		}
-}
 
 json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uint64_t now_wall)
 {
@@ -85,7 +73,7 @@ json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uin
 	json_object_set_new(o, "replies", json_pack("{s:i,s:i,s:i}", "2xx", ev->replies_2xx, "4xx",
 						      ev->replies_4xx, "5xx", ev->replies_5xx));
 	json_object_set_new(o, "helo", json_string(ev->helo));
-	helo_shape_names(ev->helo_shape, buf, sizeof(buf));
+	mg_helo_shape_names(ev->helo_shape, buf, sizeof(buf));
 	json_object_set_new(o, "helo_shape", json_string(buf));
 	json_object_set_new(o, "distinct_helos", json_integer(ev->distinct_helos));
 	if (ev->first_evidence_ns)
@@ -141,7 +129,7 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 		return;
 	mg_prefix_str(&a->prefix, src, sizeof(src));
 	mg_mac_str(a->ev.mac, mac, sizeof(mac));
-	helo_shape_names(a->ev.helo_shape, shape, sizeof(shape));
+	mg_helo_shape_names(a->ev.helo_shape, shape, sizeof(shape));
 	switch (a->kind) {
 	case MG_AN_BLOCK:
 	case MG_AN_ALERT:
