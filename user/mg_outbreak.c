@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_outbreak.c - outbreak detection by shared characteristics of new senders (see mg_outbreak.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_analyzer.h"
+#include "mg_outbreak.h"
+
+#define NS_PER_MIN (60ull * 1000000000ull)
+/* Candidate groups kept at once: each distinct characteristic among recent new senders is one. */
+#define MAX_GROUPS 4096
+
+struct group {
+	struct mg_signature sig;
+	bool active;
+	unsigned level;
+	uint64_t since, last_join, last_change;
+	uint32_t members; /* distinct members counted (the list holds the first MG_OB_MAX_MEMBERS) */
+	struct mg_ob_member *list;
+	uint32_t n_list;
+};
+
+struct mg_outbreaks {
+	struct mg_ob_config cfg;
+	struct group *g;
+	size_t n, cap;
+	struct mg_signature *ex_sig;
+	size_t n_ex_sig;
+	struct mg_prefix *ex_pfx;
+	size_t n_ex_pfx;
+};
+
+void mg_ob_config_default(struct mg_ob_config *c)
+{
+	c->min_senders = 5;
+	c->window_ns = 10 * NS_PER_MIN;
+	c->decay_ns = 30 * NS_PER_MIN;
+}
+
+const char *mg_sig_str(const struct mg_signature *s, char *buf, size_t len)
+{
+	char shape[64];
+
+	switch (s->kind) {
+	case MG_SIG_FP:
+		snprintf(buf, len, "fp:%08x", s->value);
+		break;
+	case MG_SIG_HELO:
+		snprintf(buf, len, "helo:%08x", s->value);
+		break;
+	case MG_SIG_SHAPE:
+		mg_helo_shape_names(s->value & 0xff, shape, sizeof(shape));
+		snprintf(buf, len, "shape:%s/%s", shape, s->value & 0x100 ? "ehlo" : "helo");
+		break;
+	default:
+		snprintf(buf, len, "?");
+	}
+	return buf;
+}
+
+int mg_sig_parse(const char *text, struct mg_signature *out)
+{
+	char *end;
+
+	if (!strncmp(text, "fp:", 3) || !strncmp(text, "helo:", 5)) {
+		const char *hex = strchr(text, ':') + 1;
+		if (!*hex)
+			return -EINVAL;
+		unsigned long v = strtoul(hex, &end, 16);
+		if (*end || v > 0xffffffffUL || strlen(hex) > 8)
+			return -EINVAL;
+		out->kind = text[0] == 'f' ? MG_SIG_FP : MG_SIG_HELO;
+		out->value = (uint32_t)v;
+		return 0;
+	}
+	if (!strncmp(text, "shape:", 6)) {
+		const char *slash = strrchr(text, '/');
+		char names[64];
+		if (!slash || (size_t)(slash - text - 6) >= sizeof(names))
+			return -EINVAL;
+		memcpy(names, text + 6, (size_t)(slash - text - 6));
+		names[slash - text - 6] = '\0';
+		int bits = mg_helo_shape_parse(names);
+		if (bits < 0 || (strcmp(slash + 1, "ehlo") && strcmp(slash + 1, "helo")))
+			return -EINVAL;
+		out->kind = MG_SIG_SHAPE;
+		out->value = (uint32_t)bits | (!strcmp(slash + 1, "ehlo") ? 0x100u : 0);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+struct mg_outbreaks *mg_ob_new(const struct mg_ob_config *c)
+{
+	struct mg_outbreaks *o = calloc(1, sizeof(*o));
+
+	if (o)
+		mg_ob_set_config(o, c);
+	return o;
+}
+
+void mg_ob_set_config(struct mg_outbreaks *o, const struct mg_ob_config *c)
+{
+	o->cfg = *c;
+	if (!o->cfg.min_senders)
+		o->cfg.min_senders = 1;
+	if (!o->cfg.window_ns)
+		o->cfg.window_ns = 10 * NS_PER_MIN;
+	if (!o->cfg.decay_ns)
+		o->cfg.decay_ns = 30 * NS_PER_MIN;
+}
+
+static void drop_group(struct mg_outbreaks *o, size_t i)
+{
+	free(o->g[i].list);
+	o->g[i] = o->g[--o->n];
+}
+
+void mg_ob_free(struct mg_outbreaks *o)
+{
+	if (!o)
+		return;
+	while (o->n)
+		drop_group(o, 0);
+	free(o->g);
+	free(o->ex_sig);
+	free(o->ex_pfx);
+	free(o);
+}
+
+static bool sig_eq(const struct mg_signature *a, const struct mg_signature *b)
+{
+	return a->kind == b->kind && a->value == b->value;
+}
+
+static bool covers(const struct mg_prefix *p, const uint8_t addr[16])
+{
+	uint8_t m[16];
+
+	memcpy(m, addr, 16);
+	mg_addr_mask(m, p->prefixlen);
+	return !memcmp(m, p->addr, 16);
+}
+
+void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool on)
+{
+	for (size_t i = 0; i < o->n_ex_sig; i++)
+		if (sig_eq(&o->ex_sig[i], s)) {
+			if (!on)
+				o->ex_sig[i] = o->ex_sig[--o->n_ex_sig];
+			return;
+		}
+	if (!on)
+		return;
+	struct mg_signature *v = realloc(o->ex_sig, (o->n_ex_sig + 1) * sizeof(*v));
+	if (!v)
+		return;
+	o->ex_sig = v;
+	o->ex_sig[o->n_ex_sig++] = *s;
+}
+
+void mg_ob_except_prefix(struct mg_outbreaks *o, const struct mg_prefix *p, bool on)
+{
+	for (size_t i = 0; i < o->n_ex_pfx; i++)
+		if (o->ex_pfx[i].prefixlen == p->prefixlen && !memcmp(o->ex_pfx[i].addr, p->addr, 16)) {
+			if (!on)
+				o->ex_pfx[i] = o->ex_pfx[--o->n_ex_pfx];
+			return;
+		}
+	if (!on)
+		return;
+	struct mg_prefix *v = realloc(o->ex_pfx, (o->n_ex_pfx + 1) * sizeof(*v));
+	if (!v)
+		return;
+	o->ex_pfx = v;
+	o->ex_pfx[o->n_ex_pfx++] = *p;
+}
+
+void mg_ob_clear_exceptions(struct mg_outbreaks *o)
+{
+	o->n_ex_sig = o->n_ex_pfx = 0;
+}
+
+void mg_ob_foreach_exception(const struct mg_outbreaks *o,
+			     void (*fn)(const struct mg_signature *sig, const struct mg_prefix *pfx, void *arg), void *arg)
+{
+	for (size_t i = 0; i < o->n_ex_sig; i++)
+		fn(&o->ex_sig[i], NULL, arg);
+	for (size_t i = 0; i < o->n_ex_pfx; i++)
+		fn(NULL, &o->ex_pfx[i], arg);
+}
+
+static bool excepted_sig(const struct mg_outbreaks *o, const struct mg_signature *s)
+{
+	for (size_t i = 0; i < o->n_ex_sig; i++)
+		if (sig_eq(&o->ex_sig[i], s))
+			return true;
+	return false;
+}
+
+static bool excepted_src(const struct mg_outbreaks *o, const uint8_t addr[16])
+{
+	for (size_t i = 0; i < o->n_ex_pfx; i++)
+		if (covers(&o->ex_pfx[i], addr))
+			return true;
+	return false;
+}
+
+/* 2 at K members, 3 at 2K, 4 at 4K, 5 at 8K and more. */
+static unsigned level_for(uint32_t members, uint32_t k)
+{
+	unsigned l = 2;
+
+	for (uint64_t t = 2ull * k; members >= t && l < 5; t *= 2)
+		l++;
+	return l;
+}
+
+unsigned mg_ob_threat_level(const struct mg_outbreaks *o)
+{
+	unsigned top = 0, active = 0;
+
+	for (size_t i = 0; i < o->n; i++)
+		if (o->g[i].active) {
+			active++;
+			if (o->g[i].level > top)
+				top = o->g[i].level;
+		}
+	if (active >= 2 && top < 5)
+		top++; /* two signatures at once: more than one kit, or a campaign */
+	return top;
+}
+
+size_t mg_ob_active(const struct mg_outbreaks *o)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < o->n; i++)
+		n += o->g[i].active;
+	return n;
+}
+
+static struct mg_ob_action *emit(struct mg_ob_action *out, size_t max, size_t *n, enum mg_ob_action_kind kind,
+				 const struct mg_outbreaks *o, const struct group *g)
+{
+	if (*n >= max)
+		return NULL;
+	struct mg_ob_action *a = &out[(*n)++];
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->sig = g->sig;
+	a->level = g->level;
+	a->threat_level = mg_ob_threat_level(o);
+	a->members = g->members;
+	a->since_ns = g->since;
+	return a;
+}
+
+size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const uint8_t mac[6], uint16_t vlan_outer,
+		     uint16_t vlan_inner, const struct mg_signature *sig, uint64_t now, struct mg_ob_action *out,
+		     size_t max)
+{
+	size_t n = 0;
+	struct group *g = NULL;
+
+	if (!sig->value || excepted_sig(o, sig) || excepted_src(o, src->addr))
+		return 0;
+	for (size_t i = 0; i < o->n && !g; i++)
+		if (sig_eq(&o->g[i].sig, sig))
+			g = &o->g[i];
+	if (!g) {
+		if (o->n == MAX_GROUPS)
+			return 0; /* a storm of distinct characteristics: none of them is shared */
+		if (o->n == o->cap) {
+			size_t cap = o->cap ? o->cap * 2 : 64;
+			struct group *v = realloc(o->g, cap * sizeof(*v));
+			if (!v)
+				return 0;
+			o->g = v;
+			o->cap = cap;
+		}
+		g = &o->g[o->n++];
+		memset(g, 0, sizeof(*g));
+		g->sig = *sig;
+		g->list = calloc(MG_OB_MAX_MEMBERS, sizeof(*g->list));
+		if (!g->list) {
+			o->n--;
+			return 0;
+		}
+	}
+	for (uint32_t i = 0; i < g->n_list; i++)
+		if (!memcmp(&g->list[i].src, src, sizeof(*src))) {
+			if (!g->active)
+				g->list[i].joined_ns = now; /* still a candidate: its latest sign counts */
+			return 0;
+		}
+	struct mg_ob_member m = { .src = *src, .vlan_outer = vlan_outer, .vlan_inner = vlan_inner, .joined_ns = now };
+	if (mac)
+		memcpy(m.mac, mac, 6);
+
+	if (g->active) {
+		if (g->n_list < MG_OB_MAX_MEMBERS)
+			g->list[g->n_list++] = m;
+		g->members++;
+		g->last_join = now;
+		struct mg_ob_action *a = emit(out, max, &n, MG_OB_JOIN, o, g);
+		if (a)
+			a->member = &g->list[g->n_list - 1];
+		unsigned l = level_for(g->members, o->cfg.min_senders);
+		if (l > g->level) {
+			g->level = l;
+			g->last_change = now;
+			emit(out, max, &n, MG_OB_LEVEL, o, g);
+		}
+		return n;
+	}
+
+	/* A candidate group: keep the senders of the last window only. */
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < g->n_list; i++)
+		if (now - g->list[i].joined_ns < o->cfg.window_ns)
+			g->list[kept++] = g->list[i];
+	g->n_list = kept;
+	if (g->n_list < MG_OB_MAX_MEMBERS)
+		g->list[g->n_list++] = m;
+	if (g->n_list < o->cfg.min_senders)
+		return 0;
+	g->active = true;
+	g->members = g->n_list;
+	g->since = g->last_join = g->last_change = now;
+	g->level = level_for(g->members, o->cfg.min_senders);
+	struct mg_ob_action *a = emit(out, max, &n, MG_OB_DECLARE, o, g);
+	if (a) {
+		a->list = g->list;
+		a->n_list = g->n_list;
+	}
+	return n;
+}
+
+size_t mg_ob_tick(struct mg_outbreaks *o, uint64_t now, struct mg_ob_action *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < o->n && n < max;) {
+		struct group *g = &o->g[i];
+		if (!g->active) {
+			/* A candidate whose newest sender is older than the window has nothing left to count. */
+			uint64_t newest = 0;
+			for (uint32_t k = 0; k < g->n_list; k++)
+				if (g->list[k].joined_ns > newest)
+					newest = g->list[k].joined_ns;
+			if (now - newest >= o->cfg.window_ns) {
+				drop_group(o, i);
+				continue;
+			}
+			i++;
+			continue;
+		}
+		/* One level down per quiet decay period. */
+		if (now - g->last_join >= o->cfg.decay_ns && now - g->last_change >= o->cfg.decay_ns) {
+			g->level = g->level ? g->level - 1 : 0;
+			g->last_change = now;
+			if (g->level == 0) {
+				g->active = false;
+				emit(out, max, &n, MG_OB_END, o, g);
+				drop_group(o, i);
+				continue;
+			}
+			emit(out, max, &n, MG_OB_LEVEL, o, g);
+		}
+		i++;
+	}
+	return n;
+}
+
+bool mg_ob_member_of(const struct mg_outbreaks *o, const uint8_t addr[16], struct mg_signature *sig)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		if (!o->g[i].active)
+			continue;
+		for (uint32_t k = 0; k < o->g[i].n_list; k++)
+			if (covers(&o->g[i].list[k].src, addr)) {
+				if (sig)
+					*sig = o->g[i].sig;
+				return true;
+			}
+	}
+	return false;
+}
+
+void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_view *v, void *arg), void *arg)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		const struct group *g = &o->g[i];
+		if (!g->active)
+			continue;
+		struct mg_ob_view v = { .sig = g->sig, .level = g->level, .members = g->members, .since_ns = g->since,
+					.last_join_ns = g->last_join, .list = g->list, .n_list = g->n_list };
+		fn(&v, arg);
+	}
+}
