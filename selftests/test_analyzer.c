@@ -671,6 +671,37 @@ static void test_helo_varies(void **state)
 	assert_true(vv.score - vs.score < cfg.w_helo_varies + 0.001);
 }
 
+/* A raised threat level tightens the thresholds for hosts: what passed at level 0 is blocked at 5. */
+static void test_threat_level_tightens(void **state)
+{
+	struct host pc, srv;
+	struct host *hs[] = { &pc, &srv };
+	struct mg_prefix p;
+
+	(void)state;
+	host_init(&pc, "198.18.1.2", 1);
+	host_init(&srv, "198.18.3.20", 4);
+	assert_int_equal(mg_prefix_parse("198.18.3.20", &p), 0);
+	mg_an_add_mail_server(an, &p);
+	browse(&pc, 10, 0, T0);
+	/* Bare-word HELO (3) to 4 MX hosts (2): score 5, an alert at level 0, no verdict. */
+	for (unsigned i = 0; i < 4; i++) {
+		session(&pc, mx(i), "DESKTOP-X", 1, T0 + i * SEC);
+		session(&srv, mx(i), "[198.18.3.20]", 1, T0 + i * SEC);
+	}
+	scan(hs, 2, T0 + 5 * SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+	assert_true(mg_an_new_sender(an, pc.addr, T0 + 5 * SEC));
+	assert_false(mg_an_new_sender(an, srv.addr, T0 + 5 * SEC)); /* configured: never a new sender */
+	assert_false(mg_an_new_sender(an, pc.addr, T0 + 20 * MIN));  /* past the window */
+
+	mg_an_set_threat(an, 5); /* block at 5 instead of 10 */
+	scan(hs, 2, T0 + 6 * SEC);
+	assert_non_null(find_action(MG_AN_BLOCK, &pc));
+	assert_null(find_action(MG_AN_BLOCK, &srv));
+	assert_int_equal(role_of(&srv), MG_ROLE_MAIL_SERVER);
+}
+
 static void test_pardon(void **state)
 {
 	struct host bot;
@@ -908,6 +939,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_and_escalation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_block_old_evidence_cleared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_helo_varies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threat_level_tightens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pardon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_aggregation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_aggregation_configurable, setup, teardown),

@@ -389,6 +389,7 @@ struct mg_analyzer {
 	uint64_t *brk;             /* times of the last max_new_blocks_per_min blocks (ring) */
 	uint32_t brk_cap, brk_head, brk_count;
 	uint64_t now;              /* latest time seen */
+	unsigned threat;           /* global threat level 0..5 (outbreaks) */
 	uint32_t sweep_pos;
 };
 
@@ -1135,7 +1136,14 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 		return true;
 	}
 
-	if (in.score >= c->block_score && in.sessions_seen) {
+	/*
+	 * A raised threat level tightens the thresholds for hosts (10 % per
+	 * level, half at level 5); mail servers keep theirs.
+	 */
+	double tighten = base == MG_ROLE_MAIL_SERVER ? 1.0 : 1.0 - 0.1 * a->threat;
+	double block_at = c->block_score * tighten, alert_at = c->alert_score * tighten;
+
+	if (in.score >= block_at && in.sessions_seen) {
 		bool may_block = !c->monitor && breaker_allows(a, now);
 		if (!may_block) {
 			/* Monitor mode or breaker open: tell the operator once per episode. */
@@ -1169,7 +1177,7 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 			p->flags |= PF_BLOCKLIST;
 		return true;
 	}
-	if (in.score >= c->alert_score) {
+	if (in.score >= alert_at) {
 		if (!(p->flags & PF_ALERTED)) {
 			x = emit(o, MG_AN_ALERT, a, p);
 			fill_evidence(a, p, m, &in, in.sessions_seen ? "suspect:score" : "suspect:syn-only", &x->ev);
@@ -1279,6 +1287,33 @@ size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out,
 	a->ndirty -= i;
 	sweep(a, now);
 	return o.n;
+}
+
+void mg_an_set_threat(struct mg_analyzer *a, unsigned level)
+{
+	if (level > 5)
+		level = 5;
+	if (level == a->threat)
+		return;
+	a->threat = level;
+	/* Everyone is judged again against the new thresholds at the next tick. */
+	for (uint32_t i = 0; i < a->nprof; i++)
+		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
+			mark_dirty(a, &a->prof[i]);
+}
+
+bool mg_an_new_sender(const struct mg_analyzer *a, const uint8_t addr[16], uint64_t now)
+{
+	uint8_t key[16];
+
+	profile_key(a, addr, key);
+	const struct prof *p = find_prof(a, key);
+	const struct smtp *m = p ? smtp_of(a, p) : NULL;
+	if (!m || !m->first_smtp || (p->flags & PF_LEARNED))
+		return false;
+	if (pset_covers(&a->servers, key) || pset_covers(&a->allow, key))
+		return false;
+	return now - m->first_smtp < a->cfg.window_ns;
 }
 
 /* The operator lifted a block (mtaguardctl unblock): the verdict ends, the old evidence with it. */

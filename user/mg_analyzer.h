@@ -154,6 +154,18 @@ void mg_an_on_counters_batch(struct mg_analyzer *a, const uint8_t (*keys)[16], c
  */
 bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *p, uint64_t now);
 
+/*
+ * The global threat level (0..5, from outbreak detection): for hosts, the
+ * block and alert scores are lowered by 10 % per level; servers keep theirs.
+ */
+void mg_an_set_threat(struct mg_analyzer *a, unsigned level);
+/*
+ * Is addr a new sender: its first port-25 activity ever is within the
+ * window, and it is no configured, learned or allowlisted mail source?
+ * (Outbreak detection groups new senders.)
+ */
+bool mg_an_new_sender(const struct mg_analyzer *a, const uint8_t addr[16], uint64_t now);
+
 /* Evaluate; writes up to `max` actions, returns how many. Call every second or so. */
 size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max);
 
