@@ -89,7 +89,15 @@ static const char full[] =
 	"  \"control_socket\": \"/tmp/mg.sock\",\n"
 	"  \"control_mode\": \"0660\",\n"
 	"  \"scan_interval\": \"500ms\",\n"
-	"  \"metrics\": { \"textfile\": \"/tmp/mg.prom\", \"listen\": \"[::1]:9477\", \"interval\": \"30s\" }\n"
+	"  \"metrics\": { \"textfile\": \"/tmp/mg.prom\", \"listen\": \"[::1]:9477\", \"interval\": \"30s\" },\n"
+	"  \"outbreak\": { \"min_senders\": 3, \"window\": \"5m\", \"decay\": \"1h\", \"contain\": false,\n"
+	"                \"alert_hook\": \"/usr/local/bin/page\",\n"
+	"                \"exceptions\": { \"signatures\": [\"fp:0000abcd\", \"shape:bare-word/ehlo\"], \"prefixes\": [\"198.18.7.0/24\"] } },\n"
+	"  \"quarantine\": { \"policy_listen\": \"inet:127.0.0.1:10040\", \"threshold\": 2, \"postfix_config\": \"/etc/pf\",\n"
+	"                  \"clamav\": false, \"retention\": { \"suspect\": \"1d\", \"outbreak\": \"3d\" },\n"
+	"                  \"on_expiry\": { \"suspect\": \"delete\", \"outbreak\": \"release\" },\n"
+	"                  \"exceptions\": { \"clients\": [\"198.18.9.0/24\"], \"sender_domains\": [\"example.org\"],\n"
+	"                                  \"recipients\": [\"postmaster@example.org\"] } }\n"
 	"}\n";
 
 static void test_full_config(void **state)
@@ -156,6 +164,30 @@ static void test_full_config(void **state)
 	assert_string_equal(cfg.metrics_textfile, "/tmp/mg.prom");
 	assert_string_equal(cfg.metrics_listen, "[::1]:9477");
 	assert_int_equal(cfg.metrics_interval_ns, 30 * SEC);
+	assert_int_equal(cfg.ob.min_senders, 3);
+	assert_int_equal(cfg.ob.window_ns, 300 * SEC);
+	assert_int_equal(cfg.ob.decay_ns, 3600 * SEC);
+	assert_false(cfg.contain);
+	assert_string_equal(cfg.alert_hook, "/usr/local/bin/page");
+	assert_int_equal(cfg.n_ob_except_sig, 2);
+	assert_int_equal(cfg.ob_except_sig[0].kind, MG_SIG_FP);
+	assert_int_equal(cfg.ob_except_sig[0].value, 0xabcd);
+	assert_int_equal(cfg.ob_except_sig[1].kind, MG_SIG_SHAPE);
+	assert_int_equal(cfg.n_ob_except_pfx, 1);
+	assert_int_equal(cfg.ob_except_pfx[0].prefixlen, 120);
+	assert_string_equal(cfg.policy_listen, "inet:127.0.0.1:10040");
+	assert_int_equal(cfg.quarantine_level, 2);
+	assert_string_equal(cfg.postfix_config, "/etc/pf");
+	assert_false(cfg.clamav);
+	assert_int_equal(cfg.hold_suspect_ns, 86400 * SEC);
+	assert_int_equal(cfg.hold_outbreak_ns, 3 * 86400 * SEC);
+	assert_false(cfg.expire_release_suspect);
+	assert_true(cfg.expire_release_outbreak);
+	assert_int_equal(cfg.n_q_except_client, 1);
+	assert_int_equal(cfg.n_q_except_domain, 1);
+	assert_string_equal(cfg.q_except_domain[0], "example.org");
+	assert_int_equal(cfg.n_q_except_rcpt, 1);
+	assert_string_equal(cfg.q_except_rcpt[0], "postmaster@example.org");
 }
 
 /* Parse `text`, expect a refusal whose message starts with `where` and contains `what`. */
@@ -253,6 +285,13 @@ static void test_errors_placed(void **state)
 	expect_error("{\"metrics\": {\"listen\": \"localhost\"}}", "t.json:1:24:", "not ADDRESS:PORT");
 	expect_error("{\"metrics\": {\"listen\": \"127.0.0.1:0\"}}", "t.json:1:24:", "not ADDRESS:PORT");
 	expect_error("{\"metrics\": {\"path\": \"/m\"}}", "t.json:1:14:", "unknown key \"path\" in \"metrics\"");
+	expect_error("{\"outbreak\": {\"min_senders\": 1}}", "t.json:1:30:", "must be 2..100000");
+	expect_error("{\"outbreak\": {\"alert_hook\": \"page.sh\"}}", "t.json:1:29:", "absolute path");
+	expect_error("{\"outbreak\": {\"exceptions\": {\"signatures\": [\"fp:xyz\"]}}}", "t.json:1:45:", "not a signature");
+	expect_error("{\"quarantine\": {\"policy_listen\": \"tcp:1\"}}", "t.json:1:34:", "unix:/PATH");
+	expect_error("{\"quarantine\": {\"threshold\": 6}}", "t.json:1:30:", "must be 0..5");
+	expect_error("{\"quarantine\": {\"on_expiry\": {\"suspect\": \"keep\"}}}", "t.json:1:42:", "\"release\" or \"delete\"");
+	expect_error("{\"quarantine\": {\"retention\": {\"spam\": \"1d\"}}}", "t.json:1:31:", "unknown key \"spam\" in \"quarantine.retention\"");
 	expect_error("{\"detection\": [1]}", "t.json:1:15:", "\"detection\": must be an object");
 	/* Not an object at all; JSON syntax; duplicates: jansson's own line and column. */
 	expect_error("[1, 2]", "t.json:1:1:", "must be a JSON object, not an array");

@@ -725,6 +725,209 @@ static int read_metrics(struct ctx *c, const json_t *v, struct mg_config *cfg)
 	return 0;
 }
 
+/* A fixed-size array of prefixes (exceptions): at most max. */
+static int read_prefix_array(struct ctx *c, const json_t *v, struct mg_prefix *arr, size_t max, size_t *n)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return fail_at(c, "must be an array of addresses or prefixes, not %s", type_name(v));
+	if (json_array_size(v) > max)
+		return fail_at(c, "at most %zu entries", max);
+	*n = 0;
+	json_array_foreach(v, i, e) {
+		push_index(c, i);
+		if (!json_is_string(e) || mg_prefix_parse(json_string_value(e), &arr[*n]))
+			return fail_at(c, "not an address or prefix");
+		(*n)++;
+		pop(c);
+	}
+	return 0;
+}
+
+/* A fixed-size array of strings of at most len-1 bytes, each checked by ok() when given. */
+static int read_string_array(struct ctx *c, const json_t *v, char *arr, size_t len, size_t max, size_t *n,
+			     const char *what)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return fail_at(c, "must be an array of %s, not %s", what, type_name(v));
+	if (json_array_size(v) > max)
+		return fail_at(c, "at most %zu entries", max);
+	*n = 0;
+	json_array_foreach(v, i, e) {
+		push_index(c, i);
+		if (read_string(c, e, arr + *n * len, len))
+			return -EINVAL;
+		if (strchr(arr + *n * len, ' '))
+			return fail_at(c, "not %s", what);
+		(*n)++;
+		pop(c);
+	}
+	return 0;
+}
+
+static int read_outbreak_exceptions(struct ctx *c, const json_t *v, struct mg_config *cfg)
+{
+	const char *key;
+	json_t *x;
+
+	if (want_object(c, v))
+		return -EINVAL;
+	json_object_foreach((json_t *)v, key, x) {
+		push_key(c, key);
+		if (!strcmp(key, "signatures")) {
+			size_t i;
+			json_t *e;
+			if (!json_is_array(x))
+				return fail_at(c, "must be an array of signatures, not %s", type_name(x));
+			if (json_array_size(x) > MG_CONFIG_MAX_EXCEPTIONS)
+				return fail_at(c, "at most %d entries", MG_CONFIG_MAX_EXCEPTIONS);
+			cfg->n_ob_except_sig = 0;
+			json_array_foreach(x, i, e) {
+				push_index(c, i);
+				if (!json_is_string(e) ||
+				    mg_sig_parse(json_string_value(e), &cfg->ob_except_sig[cfg->n_ob_except_sig]))
+					return fail_at(c, "not a signature (\"fp:1a2b3c4d\", \"helo:...\", \"shape:bare-word/ehlo\")");
+				cfg->n_ob_except_sig++;
+				pop(c);
+			}
+		} else if (!strcmp(key, "prefixes")) {
+			if (read_prefix_array(c, x, cfg->ob_except_pfx, MG_CONFIG_MAX_EXCEPTIONS, &cfg->n_ob_except_pfx))
+				return -EINVAL;
+		} else {
+			pop(c);
+			return unknown_key(c, key);
+		}
+		pop(c);
+	}
+	return 0;
+}
+
+static int read_outbreak(struct ctx *c, const json_t *v, struct mg_config *cfg)
+{
+	const char *key;
+	json_t *x;
+
+	if (want_object(c, v))
+		return -EINVAL;
+	json_object_foreach((json_t *)v, key, x) {
+		int e;
+		push_key(c, key);
+		if (!strcmp(key, "min_senders"))
+			e = read_u32(c, x, 2, 100000, &cfg->ob.min_senders);
+		else if (!strcmp(key, "window"))
+			e = read_duration(c, x, false, &cfg->ob.window_ns);
+		else if (!strcmp(key, "decay"))
+			e = read_duration(c, x, false, &cfg->ob.decay_ns);
+		else if (!strcmp(key, "contain"))
+			e = read_bool(c, x, &cfg->contain);
+		else if (!strcmp(key, "alert_hook")) {
+			e = read_string(c, x, cfg->alert_hook, sizeof(cfg->alert_hook));
+			if (!e && cfg->alert_hook[0] != '/')
+				e = fail_at(c, "must be an absolute path");
+		} else if (!strcmp(key, "exceptions"))
+			e = read_outbreak_exceptions(c, x, cfg);
+		else {
+			pop(c);
+			return unknown_key(c, key);
+		}
+		if (e)
+			return e;
+		pop(c);
+	}
+	return 0;
+}
+
+static int read_expiry_choice(struct ctx *c, const json_t *v, bool *release)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+	if (!strcmp(s, "release"))
+		*release = true;
+	else if (!strcmp(s, "delete"))
+		*release = false;
+	else
+		return fail_at(c, "is \"release\" or \"delete\"");
+	return 0;
+}
+
+static int read_quarantine(struct ctx *c, const json_t *v, struct mg_config *cfg)
+{
+	const char *key, *k2;
+	json_t *x, *y;
+
+	if (want_object(c, v))
+		return -EINVAL;
+	json_object_foreach((json_t *)v, key, x) {
+		int e = 0;
+		push_key(c, key);
+		if (!strcmp(key, "policy_listen")) {
+			e = read_string(c, x, cfg->policy_listen, sizeof(cfg->policy_listen));
+			if (!e && strncmp(cfg->policy_listen, "unix:/", 6) && strncmp(cfg->policy_listen, "inet:", 5))
+				e = fail_at(c, "is \"unix:/PATH\" or \"inet:ADDRESS:PORT\"");
+		} else if (!strcmp(key, "threshold")) {
+			e = read_u32(c, x, 0, 5, &cfg->quarantine_level);
+		} else if (!strcmp(key, "postfix_config")) {
+			e = read_string(c, x, cfg->postfix_config, sizeof(cfg->postfix_config));
+		} else if (!strcmp(key, "clamav")) {
+			e = read_bool(c, x, &cfg->clamav);
+		} else if (!strcmp(key, "retention") || !strcmp(key, "on_expiry")) {
+			bool ret = key[0] == 'r';
+			if (want_object(c, x))
+				return -EINVAL;
+			json_object_foreach(x, k2, y) {
+				push_key(c, k2);
+				if (strcmp(k2, "suspect") && strcmp(k2, "outbreak")) {
+					pop(c);
+					return unknown_key(c, k2);
+				}
+				bool sus = k2[0] == 's';
+				if (ret)
+					e = read_duration(c, y, false, sus ? &cfg->hold_suspect_ns : &cfg->hold_outbreak_ns);
+				else
+					e = read_expiry_choice(c, y, sus ? &cfg->expire_release_suspect
+									: &cfg->expire_release_outbreak);
+				if (e)
+					return e;
+				pop(c);
+			}
+		} else if (!strcmp(key, "exceptions")) {
+			if (want_object(c, x))
+				return -EINVAL;
+			json_object_foreach(x, k2, y) {
+				push_key(c, k2);
+				if (!strcmp(k2, "clients"))
+					e = read_prefix_array(c, y, cfg->q_except_client, MG_CONFIG_MAX_EXCEPTIONS,
+							      &cfg->n_q_except_client);
+				else if (!strcmp(k2, "sender_domains"))
+					e = read_string_array(c, y, &cfg->q_except_domain[0][0], sizeof(cfg->q_except_domain[0]),
+							      MG_CONFIG_MAX_EXCEPTIONS, &cfg->n_q_except_domain, "domains");
+				else if (!strcmp(k2, "recipients"))
+					e = read_string_array(c, y, &cfg->q_except_rcpt[0][0], sizeof(cfg->q_except_rcpt[0]),
+							      MG_CONFIG_MAX_EXCEPTIONS, &cfg->n_q_except_rcpt, "addresses");
+				else {
+					pop(c);
+					return unknown_key(c, k2);
+				}
+				if (e)
+					return e;
+				pop(c);
+			}
+		} else {
+			pop(c);
+			return unknown_key(c, key);
+		}
+		if (e)
+			return e;
+		pop(c);
+	}
+	return 0;
+}
+
 static int read_mode(struct ctx *c, const json_t *v, unsigned *mode)
 {
 	const char *s;
@@ -788,6 +991,10 @@ static int read_top(struct ctx *c, const json_t *root, struct mg_config *cfg)
 			e = read_string(c, x, cfg->control_socket, sizeof(cfg->control_socket));
 		else if (!strcmp(key, "metrics"))
 			e = read_metrics(c, x, cfg);
+		else if (!strcmp(key, "outbreak"))
+			e = read_outbreak(c, x, cfg);
+		else if (!strcmp(key, "quarantine"))
+			e = read_quarantine(c, x, cfg);
 		else if (!strcmp(key, "control_mode"))
 			e = read_mode(c, x, &cfg->control_mode);
 		else if (!strcmp(key, "scan_interval")) {
@@ -826,6 +1033,14 @@ void mg_config_default(struct mg_config *c)
 	c->control_mode = 0600;
 	c->scan_interval_ns = NS_PER_SEC;
 	c->metrics_interval_ns = 15 * NS_PER_SEC;
+	mg_ob_config_default(&c->ob);
+	c->contain = true;
+	c->quarantine_level = 3;
+	c->hold_suspect_ns = 2 * 86400 * NS_PER_SEC;
+	c->hold_outbreak_ns = 5 * 86400 * NS_PER_SEC;
+	c->expire_release_suspect = true;  /* a suspect is not a verdict: its mail goes out after a fresh scan */
+	c->expire_release_outbreak = false; /* an outbreak member's mail is the outbreak: deleted */
+	c->clamav = true;
 }
 
 static void free_lists(struct mg_config *c)

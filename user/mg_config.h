@@ -34,7 +34,16 @@
  *   "control_mode":   "0600",                              octal string
  *   "scan_interval":  "1s",
  *   "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom",
- *                "listen": "127.0.0.1:9477", "interval": "15s" }   both off by default
+ *                "listen": "127.0.0.1:9477", "interval": "15s" },  both off by default
+ *   "outbreak": { "min_senders": 5, "window": "10m", "decay": "30m", "contain": true,
+ *                 "alert_hook": "/usr/local/sbin/page-the-noc",
+ *                 "exceptions": { "signatures": ["fp:1a2b3c4d"], "prefixes": ["198.18.7.0/24"] } },
+ *   "quarantine": { "policy_listen": "unix:/var/spool/postfix/private/mtaguard",
+ *                   "threshold": 3, "postfix_config": "/etc/postfix", "clamav": true,
+ *                   "retention": { "suspect": "2d", "outbreak": "5d" },
+ *                   "on_expiry": { "suspect": "release", "outbreak": "delete" },
+ *                   "exceptions": { "clients": ["198.18.9.0/24"], "sender_domains": ["example.org"],
+ *                                   "recipients": ["postmaster@example.org"] } }
  * }
  */
 #ifndef MG_CONFIG_H
@@ -46,8 +55,10 @@
 #include "mg_addr.h"
 #include "mg_analyzer.h"
 #include "mg_loader.h"
+#include "mg_outbreak.h"
 
 #define MG_CONFIG_MAX_IFACES 16
+#define MG_CONFIG_MAX_EXCEPTIONS 64
 
 struct mg_config_iface {
 	char name[16]; /* IFNAMSIZ */
@@ -76,6 +87,27 @@ struct mg_config {
 	char metrics_textfile[256];       /* "" = none */
 	char metrics_listen[64];          /* "" = no HTTP endpoint */
 	uint64_t metrics_interval_ns;
+	/* outbreak detection */
+	struct mg_ob_config ob;
+	bool contain;                     /* drop SYNs matching fingerprint signatures in the kernel */
+	char alert_hook[256];             /* "" = none; run with the alert as JSON on stdin */
+	struct mg_signature ob_except_sig[MG_CONFIG_MAX_EXCEPTIONS];
+	size_t n_ob_except_sig;
+	struct mg_prefix ob_except_pfx[MG_CONFIG_MAX_EXCEPTIONS];
+	size_t n_ob_except_pfx;
+	/* quarantine on a relay: the Postfix policy service */
+	char policy_listen[128];          /* "" = off; "unix:/path" or "inet:ADDR:PORT" */
+	unsigned quarantine_level;        /* from this threat level on, suspects' mail is held (3) */
+	uint64_t hold_suspect_ns, hold_outbreak_ns; /* retention per reason */
+	bool expire_release_suspect, expire_release_outbreak; /* at expiry: release (true) or delete */
+	char postfix_config[256];         /* "" = Postfix's default */
+	bool clamav;                      /* scan with clamdscan before release, when installed */
+	struct mg_prefix q_except_client[MG_CONFIG_MAX_EXCEPTIONS];
+	size_t n_q_except_client;
+	char q_except_domain[MG_CONFIG_MAX_EXCEPTIONS][128];
+	size_t n_q_except_domain;
+	char q_except_rcpt[MG_CONFIG_MAX_EXCEPTIONS][256];
+	size_t n_q_except_rcpt;
 };
 
 /* Defaults for everything (no interfaces). */
