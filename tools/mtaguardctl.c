@@ -28,6 +28,10 @@ static void usage(FILE *f)
 		"  allow PREFIX [-m COMMENT]      never drop, never block\n"
 		"  disallow PREFIX\n"
 		"  monitor on|off                 log what would be blocked instead of blocking\n"
+		"  outbreaks                      the threat level and each active outbreak, with its members\n"
+		"  except add|remove SIG|PREFIX   exempt a signature (fp:1a2b3c4d, helo:..., shape:.../ehlo)\n"
+		"                                 or a prefix from outbreak handling\n"
+		"  except list\n"
 		"\n"
 		"  -s, --socket PATH     control socket (default " DEFAULT_SOCKET ")\n"
 		"  -j, --json            print the daemon's JSON answer\n"
@@ -81,6 +85,23 @@ static void print_evidence(json_t *ev, const char *indent)
 	       s(ev, "first_evidence"), s(ev, "role_before"));
 }
 
+static void print_outbreaks(json_t *arr)
+{
+	json_t *o, *m;
+	size_t i, k;
+
+	json_array_foreach(arr, i, o) {
+		printf("  outbreak %s: level %lld, %lld members since %s", s(o, "signature"), n(o, "level"), n(o, "members"),
+		       s(o, "since"));
+		if (json_object_get(o, "syns_dropped"))
+			printf(", %lld SYNs dropped in the kernel", n(o, "syns_dropped"));
+		printf("\n");
+		json_array_foreach(json_object_get(o, "member_list"), k, m)
+			printf("    %-28s MAC %s VLAN %lld, joined %s\n", s(m, "source"), s(m, "mac"), n(m, "vlan"),
+			       s(m, "joined"));
+	}
+}
+
 static void print_human(const char *cmd, json_t *r)
 {
 	if (!strcmp(cmd, "status")) {
@@ -104,6 +125,17 @@ static void print_human(const char *cmd, json_t *r)
 		       n(json_object_get(k, "drop_reason"), "block_smtp"), n(json_object_get(k, "drop_reason"), "block_all"),
 		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "syn_smtp"), n(k, "smtp_cmds"), n(k, "events_lost"));
 		printf("last scan   %.1f ms\n", json_real_value(json_object_get(r, "scan_ms")));
+		printf("threat      level %lld, %zu outbreak(s) active\n", n(r, "threat_level"),
+		       json_array_size(json_object_get(r, "outbreaks")));
+		print_outbreaks(json_object_get(r, "outbreaks"));
+	} else if (!strcmp(cmd, "outbreaks")) {
+		printf("threat level %lld\n", n(r, "threat_level"));
+		print_outbreaks(json_object_get(r, "outbreaks"));
+	} else if (!strcmp(cmd, "except") && json_object_get(r, "exceptions")) {
+		json_t *v;
+		size_t i;
+		json_array_foreach(json_object_get(r, "exceptions"), i, v)
+			printf("%s\n", json_string_value(v));
 	} else if (!strcmp(cmd, "top")) {
 		print_sources(json_object_get(r, "sources"));
 	} else if (!strcmp(cmd, "roles")) {
@@ -212,7 +244,14 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "top")) {
 		if (arg)
 			json_object_set_new(req, "limit", json_integer(atoi(arg)));
-	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts")) {
+	} else if (!strcmp(cmd, "except")) {
+		const char *what = optind + 2 < argc ? argv[optind + 2] : NULL;
+		if (!arg || (strcmp(arg, "list") && !what))
+			return usage(stderr), 2;
+		json_object_set_new(req, "op", json_string(arg));
+		if (what)
+			json_object_set_new(req, "what", json_string(what));
+	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts") && strcmp(cmd, "outbreaks")) {
 		fprintf(stderr, "mtaguardctl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 2;

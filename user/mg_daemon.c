@@ -96,8 +96,11 @@ static int on_event(void *ctx, void *data, size_t len)
 {
 	struct mg_daemon *d = ctx;
 
-	if (len >= sizeof(struct mg_event))
-		mg_an_on_event(d->an, data, mg_mono_ns());
+	if (len >= sizeof(struct mg_event)) {
+		uint64_t now = mg_mono_ns();
+		mg_an_on_event(d->an, data, now);
+		mg_daemon_outbreak_event(d, data, now);
+	}
 	return 0;
 }
 
@@ -210,6 +213,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	}
 	push_configured(d);
 	reapply_verdicts(d);
+	mg_daemon_outbreak_start(d);
 
 	d->rb = ring_buffer__new(d->h.events_fd, on_event, d, NULL);
 	if (!d->rb) {
@@ -300,6 +304,8 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t now)
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;
 	m.uptime_seconds = (double)(now - d->started_ns) / 1e9;
 	m.monitor = d->cfg.an.monitor;
+	m.threat_level = d->threat_level;
+	m.outbreaks_active = d->ob ? mg_ob_active(d->ob) : 0;
 	char *text = mg_metrics_text(&m);
 	if (!text)
 		return;
@@ -411,6 +417,7 @@ static void reload(struct mg_daemon *d)
 	d->cfg = c;
 	mg_an_set_config(d->an, &d->cfg.an);
 	push_configured(d);
+	mg_daemon_outbreak_reload(d);
 	mg_eventlog_notice(&d->log, "reloaded", "reloaded %s", d->config_path);
 }
 
@@ -435,6 +442,7 @@ int mg_daemon_run(struct mg_daemon *d)
 					continue;
 				uint64_t now = mg_mono_ns();
 				ring_buffer__consume(d->rb); /* events first: they are older than the counters */
+				mg_daemon_outbreak_tick(d, now);
 				mg_daemon_scan(d, now);
 				if (now - d->last_save_ns >= d->cfg.state_interval_ns)
 					mg_daemon_save_state(d);
@@ -500,6 +508,7 @@ void mg_daemon_stop(struct mg_daemon *d)
 	if (d->sigfd >= 0)
 		close(d->sigfd);
 	mg_scan_free(&d->scan);
+	mg_daemon_outbreak_stop(d);
 	if (d->an)
 		mg_an_free(d->an);
 	d->an = NULL;

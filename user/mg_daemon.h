@@ -15,6 +15,7 @@
 #include "mg_ctlsock.h"
 #include "mg_eventlog.h"
 #include "mg_loader.h"
+#include "mg_outbreak.h"
 #include "mg_scan.h"
 
 struct ring_buffer;
@@ -43,6 +44,10 @@ struct mg_daemon {
 	bool running;
 	uint64_t started_ns, last_save_ns, last_scan_ns, scan_duration_ns;
 	uint64_t verdicts_issued, alerts_issued;
+	struct mg_outbreaks *ob;
+	unsigned threat_level;
+	int hook_pids[8];                  /* alert hooks still running */
+	uint64_t hook_started[8];
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
@@ -64,6 +69,14 @@ void mg_daemon_apply(struct mg_daemon *d, const struct mg_an_action *a, size_t n
 /* Answer one control request (mg_ctl_handler). */
 json_t *mg_daemon_control(json_t *req, void *arg);
 int mg_daemon_save_state(struct mg_daemon *d);
+/* Outbreak detection (mg_daemon_outbreak.c). */
+void mg_daemon_outbreak_start(struct mg_daemon *d);
+void mg_daemon_outbreak_reload(struct mg_daemon *d);
+void mg_daemon_outbreak_event(struct mg_daemon *d, const struct mg_event *ev, uint64_t now);
+void mg_daemon_outbreak_tick(struct mg_daemon *d, uint64_t now);
+void mg_daemon_outbreak_stop(struct mg_daemon *d);
+json_t *mg_daemon_outbreaks_json(struct mg_daemon *d, uint64_t now);
+json_t *mg_daemon_except(struct mg_daemon *d, json_t *req);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */
 void mg_daemon_metrics(struct mg_daemon *d, uint64_t now);
 

@@ -98,6 +98,8 @@ static json_t *cmd_status(struct mg_daemon *d)
 	mg_policy_foreach(d->h.block_fd, count_active, &rc);
 	json_object_set_new(o, "verdicts_active", json_integer((json_int_t)rc.blocks));
 	json_object_set_new(o, "verdicts_issued", json_integer((json_int_t)d->verdicts_issued));
+	json_object_set_new(o, "threat_level", json_integer(d->threat_level));
+	json_object_set_new(o, "outbreaks", mg_daemon_outbreaks_json(d, rc.now));
 	json_object_set_new(o, "alerts_issued", json_integer((json_int_t)d->alerts_issued));
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	return o;
@@ -340,6 +342,14 @@ json_t *mg_daemon_control(json_t *req, void *arg)
 		return cmd_verdicts(d);
 	if (!strcmp(cmd, "monitor"))
 		return cmd_monitor(d, req);
+	if (!strcmp(cmd, "outbreaks")) {
+		json_t *o = ok();
+		json_object_set_new(o, "threat_level", json_integer(d->threat_level));
+		json_object_set_new(o, "outbreaks", mg_daemon_outbreaks_json(d, mg_mono_ns()));
+		return o;
+	}
+	if (!strcmp(cmd, "except"))
+		return mg_daemon_except(d, req);
 	if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") || !strcmp(cmd, "disallow"))
 		return cmd_rule(d, cmd, req);
 	return mg_ctl_error("unknown command '%s'", cmd);

@@ -162,7 +162,7 @@ void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (l->json) {
+	if (l->json && kind) {
 		json_t *o = json_pack("{s:s,s:s,s:s}", "time", mg_iso_time(mg_mono_to_wall_ns(mg_mono_ns()), when,
 									   sizeof(when)),
 				      "event", kind, "message", msg);
@@ -175,4 +175,18 @@ void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt
 	}
 	if (l->human)
 		fprintf(l->human, "mtaguardd: %s\n", msg);
+}
+
+void mg_eventlog_json(struct mg_eventlog *l, json_t *o)
+{
+	char *line;
+
+	if (!l->json)
+		return;
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (line) {
+		fprintf(l->json, "%s\n", line);
+		fflush(l->json);
+	}
+	free(line);
 }

@@ -79,6 +79,7 @@ static void fill_fds(struct mg_handle *h)
 	h->sketch_fd = bpf_map__fd(s->maps.mg_syn_sketch);
 	h->budget_fd = bpf_map__fd(s->maps.mg_budget);
 	h->events_fd = bpf_map__fd(s->maps.mg_events);
+	h->outbreaks_fd = bpf_map__fd(s->maps.mg_outbreaks);
 }
 
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
@@ -195,8 +196,9 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	h->sketch_fd = obj_get(dir, "mg_syn_sketch");
 	h->budget_fd = obj_get(dir, "mg_budget");
 	h->events_fd = obj_get(dir, "mg_events");
+	h->outbreaks_fd = obj_get(dir, "mg_outbreaks");
 	if (h->prog_fd < 0 || h->block_fd < 0 || h->allow_fd < 0 || h->sources_fd < 0 || h->servers_fd < 0 || h->stats_fd < 0 ||
-	    h->settings_fd < 0 || h->sketch_fd < 0 || h->budget_fd < 0 || h->events_fd < 0) {
+	    h->settings_fd < 0 || h->sketch_fd < 0 || h->budget_fd < 0 || h->events_fd < 0 || h->outbreaks_fd < 0) {
 		int err = -errno;
 		mg_close(h);
 		return err ? err : -ENOENT;
@@ -210,7 +212,7 @@ void mg_close(struct mg_handle *h)
 		mg_xdp__destroy(h->skel); /* closes the fds it owns */
 	} else {
 		int *fds[] = { &h->prog_fd, &h->block_fd, &h->allow_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
-			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd };
+			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd, &h->outbreaks_fd };
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (*fds[i] > 0)
 				close(*fds[i]);
@@ -339,6 +341,17 @@ int mg_set_monitor(int settings_fd, bool on)
 	if (bpf_map_lookup_elem(settings_fd, &zero, &s))
 		return -errno;
 	s.monitor = on;
+	return bpf_map_update_elem(settings_fd, &zero, &s, BPF_ANY) ? -errno : 0;
+}
+
+int mg_set_outbreaks(int settings_fd, uint32_t n)
+{
+	uint32_t zero = 0;
+	struct mg_settings s;
+
+	if (bpf_map_lookup_elem(settings_fd, &zero, &s))
+		return -errno;
+	s.outbreaks = n;
 	return bpf_map_update_elem(settings_fd, &zero, &s, BPF_ANY) ? -errno : 0;
 }
 

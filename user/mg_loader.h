@@ -31,7 +31,7 @@ struct mg_handle {
 	char pin_dir[256];
 	int prog_fd;
 	/* map fds, valid while the handle lives */
-	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd;
+	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd, outbreaks_fd;
 };
 
 /* Load the program (reusing pinned maps if present) and pin maps and program. */
@@ -54,6 +54,8 @@ int mg_unload(const char *pin_dir);
 
 int mg_set_monitor(int settings_fd, bool on);
 int mg_get_monitor(int settings_fd, bool *on);
+/* How many signatures mg_outbreaks holds: 0 spares every SYN the fingerprint lookup. */
+int mg_set_outbreaks(int settings_fd, uint32_t n);
 
 int mg_parse_mode(const char *s, enum mg_xdp_mode *mode);
 
