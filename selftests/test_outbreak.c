@@ -215,6 +215,22 @@ static void test_exceptions(void **state)
 	assert_int_equal(count, 1);
 }
 
+/* Excepting the signature of an active outbreak ends it at the next tick. */
+static void test_exception_ends_active(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 5; i++)
+		see(i, &BOT_FP, T0 + i * SEC);
+	assert_int_equal(mg_ob_active(ob), 1);
+	mg_ob_except_sig(ob, &BOT_FP, true);
+	size_t n = mg_ob_tick(ob, T0 + 6 * SEC, acts, 64);
+	const struct mg_ob_action *e = find(n, MG_OB_END);
+	assert_non_null(e);
+	assert_int_equal(e->sig.value, BOT_FP.value);
+	assert_int_equal(mg_ob_active(ob), 0);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+}
+
 /* A zero characteristic (a fingerprint the kernel could not take) is never a signature. */
 static void test_zero_value_ignored(void **state)
 {
@@ -236,6 +252,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_decay_and_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_outbreaks_raise_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exception_ends_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_value_ignored, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -154,6 +154,12 @@ void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool
 		}
 	if (!on)
 		return;
+	/* The operator says this signature is legitimate: an active outbreak with it ends at the next tick. */
+	for (size_t i = 0; i < o->n; i++)
+		if (o->g[i].active && sig_eq(&o->g[i].sig, s)) {
+			o->g[i].level = 1;
+			o->g[i].last_join = o->g[i].last_change = 0;
+		}
 	struct mg_signature *v = realloc(o->ex_sig, (o->n_ex_sig + 1) * sizeof(*v));
 	if (!v)
 		return;
