@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_quarantine.c - mtaguard's held-mail records and the Postfix commands
+ * they drive, against stand-in postqueue/postsuper scripts in a temp dir (the
+ * real Postfix is exercised end to end in e2e_quarantine). No privileges.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "mg_quarantine.h"
+
+#define SEC 1000000000ull
+static char dir[] = "/tmp/mg-quarantine-XXXXXX";
+static char records[256];
+
+static void script(const char *name, const char *body)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(records, sizeof(records), "%s/quarantine.json", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	return system(cmd);
+}
+
+static void test_run(void **state)
+{
+	char out[64];
+	size_t got;
+	char *cat[] = { "/bin/cat", NULL };
+	char *fail[] = { "/bin/sh", "-c", "exit 3", NULL };
+	char *slow[] = { "/bin/sleep", "10", NULL };
+	char *none[] = { "/nonexistent/tool", NULL };
+
+	(void)state;
+	assert_int_equal(mg_run(cat, "hello", 5, out, sizeof(out), &got, 5), 0);
+	assert_string_equal(out, "hello");
+	assert_int_equal(got, 5);
+	assert_int_equal(mg_run(fail, NULL, 0, NULL, 0, NULL, 5), 3);
+	assert_int_equal(mg_run(slow, NULL, 0, NULL, 0, NULL, 1), -ETIMEDOUT); /* killed at its deadline */
+	assert_int_equal(mg_run(none, NULL, 0, NULL, 0, NULL, 1), -ENOENT);
+	/* More input than a pipe holds, echoed back: no deadlock between the two pipes. */
+	static char big[1 << 20], back[(1 << 20) + 1];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(mg_run(cat, big, sizeof(big), back, sizeof(back), &got, 10), 0);
+	assert_int_equal(got, sizeof(big));
+}
+
+static void test_ids(void **state)
+{
+	(void)state;
+	assert_true(mg_q_valid_id("4XbQZ31sPxz9"));
+	assert_false(mg_q_valid_id(""));
+	assert_false(mg_q_valid_id("ABC;rm -rf /"));
+	assert_false(mg_q_valid_id("-d"));
+	assert_false(mg_q_valid_id("ABC DEF"));
+}
+
+static void test_records_list_release_delete(void **state)
+{
+	struct mg_quarantine q;
+	char err[256], scan[64], log[300], buf[512];
+
+	(void)state;
+	/* Postfix stand-ins: postqueue lists two held messages (one not ours) and one active; postsuper logs its args. */
+	script("postqueue", "echo '{\"queue_name\":\"hold\",\"queue_id\":\"AAA111\",\"sender\":\"a@x\"}'\n"
+			    "echo '{\"queue_name\":\"hold\",\"queue_id\":\"OTHER9\",\"sender\":\"o@x\"}'\n"
+			    "echo '{\"queue_name\":\"active\",\"queue_id\":\"CCC333\",\"sender\":\"c@x\"}'");
+	snprintf(log, sizeof(log), "%s/postsuper.log", dir);
+	snprintf(buf, sizeof(buf), "echo \"$*\" >> '%s'", log);
+	script("postsuper", buf);
+
+	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
+	mg_q_record(&q, "AAA111", "198.18.1.2", "a@x", "r1@lab.test", "outbreak", "fp:00b07b07", 100 * SEC);
+	mg_q_record(&q, "AAA111", "198.18.1.2", "a@x", "r2@lab.test", "outbreak", "fp:00b07b07", 100 * SEC);
+	mg_q_record(&q, "BBB222", "198.18.2.2", "b@x", "r@lab.test", "suspect", "", 110 * SEC);
+	mg_q_record(&q, "CCC333", "198.18.3.2", "c@x", "r@lab.test", "suspect", "", 120 * SEC);
+	mg_q_record(&q, "bad id!", "198.18.3.2", "c@x", "r@lab.test", "suspect", "", 120 * SEC);
+	assert_int_equal(q.n, 3);
+
+	/* The records survive a restart. */
+	mg_q_free(&q);
+	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
+	assert_int_equal(q.n, 3);
+
+	/* Only ours that are still on hold: AAA111 (BBB222 is gone, CCC333 was released, OTHER9 is not ours). */
+	json_t *l = mg_q_list(&q, 160 * SEC, err, sizeof(err));
+	assert_non_null(l);
+	assert_int_equal(json_array_size(l), 1);
+	json_t *m = json_array_get(l, 0);
+	assert_string_equal(json_string_value(json_object_get(m, "queue_id")), "AAA111");
+	assert_string_equal(json_string_value(json_object_get(m, "recipients")), "r1@lab.test,r2@lab.test");
+	assert_string_equal(json_string_value(json_object_get(m, "reason")), "outbreak");
+	assert_string_equal(json_string_value(json_object_get(m, "signature")), "fp:00b07b07");
+	assert_int_equal(json_integer_value(json_object_get(m, "age_s")), 60);
+	json_decref(l);
+	assert_int_equal(q.n, 1); /* the others forgotten */
+
+	/* Not ours, or not an ID: refused without running anything. */
+	assert_int_equal(mg_q_release(&q, "OTHER9", scan, sizeof(scan), err, sizeof(err)), -ENOENT);
+	assert_int_equal(mg_q_delete(&q, "x;y", err, sizeof(err)), -ENOENT);
+	assert_int_equal(access(log, F_OK), -1);
+
+	assert_int_equal(mg_q_release(&q, "AAA111", scan, sizeof(scan), err, sizeof(err)), 0);
+	assert_string_equal(scan, "not scanned");
+	FILE *f = fopen(log, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "-H AAA111\n");
+	assert_int_equal(q.n, 0);
+
+	/* A failing postsuper is reported and the record kept. */
+	mg_q_record(&q, "DDD444", "198.18.4.2", "d@x", "r@lab.test", "suspect", "", 130 * SEC);
+	script("postsuper", "exit 1");
+	assert_int_equal(mg_q_delete(&q, "DDD444", err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "postsuper -d DDD444 failed"));
+	assert_int_equal(q.n, 1);
+	mg_q_free(&q);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_records_list_release_delete),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

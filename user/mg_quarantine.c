@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_quarantine.c - mtaguard's held mail on a Postfix relay (see mg_quarantine.h). */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mg_quarantine.h"
+
+extern char **environ;
+
+#define MAX_MESSAGE (64u << 20) /* what postcat may hand the scanner */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int mg_run(char *const argv[], const void *in, size_t inlen, char *out, size_t outlen, size_t *outgot, int timeout_s)
+{
+	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, status = 0;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	size_t got = 0, sent = 0;
+
+	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC)) {
+		int e = -errno;
+		for (int i = 0; i < 2; i++) {
+			if (pin[i] >= 0)
+				close(pin[i]);
+			if (pout[i] >= 0)
+				close(pout[i]);
+		}
+		return e;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+	int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pin[0]);
+	close(pout[1]);
+	if (e) {
+		close(pin[1]);
+		close(pout[0]);
+		return -e;
+	}
+	fcntl(pin[1], F_SETFL, O_NONBLOCK);
+	fcntl(pout[0], F_SETFL, O_NONBLOCK);
+	if (!in || !inlen) {
+		close(pin[1]);
+		pin[1] = -1;
+	}
+	/* Feed stdin and drain stdout together: a big message must not deadlock the two pipes. */
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_s * 1000;
+	while (pout[0] >= 0) {
+		struct pollfd p[2] = { { .fd = pout[0], .events = POLLIN }, { .fd = pin[1], .events = POLLOUT } };
+		uint64_t now = mono_ms();
+		if (now >= deadline) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(p, pin[1] >= 0 ? 2 : 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			break;
+		if (pin[1] >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			ssize_t w = write(pin[1], (const char *)in + sent, inlen - sent);
+			if (w > 0)
+				sent += (size_t)w;
+			if (w < 0 || sent == inlen) {
+				close(pin[1]);
+				pin[1] = -1;
+			}
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			char sink[4096];
+			char *dst = out && got + 1 < outlen ? out + got : sink;
+			size_t room = out && got + 1 < outlen ? outlen - got - 1 : sizeof(sink);
+			ssize_t r = read(pout[0], dst, room);
+			if (r > 0 && dst != sink)
+				got += (size_t)r;
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				close(pout[0]);
+				pout[0] = -1;
+			}
+		}
+	}
+	if (pin[1] >= 0)
+		close(pin[1]);
+	if (pout[0] >= 0)
+		close(pout[0]);
+	if (out && outlen)
+		out[got] = '\0';
+	if (outgot)
+		*outgot = got;
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	if (!WIFEXITED(status))
+		return -ETIMEDOUT;
+	return WEXITSTATUS(status);
+}
+
+bool mg_q_valid_id(const char *id)
+{
+	if (!id || !*id || strlen(id) >= sizeof(((struct mg_held *)0)->queue_id))
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			return false;
+	return true;
+}
+
+static int save(struct mg_quarantine *q)
+{
+	json_t *arr = json_array();
+	char tmp[340];
+
+	for (size_t i = 0; i < q->n; i++) {
+		const struct mg_held *h = &q->v[i];
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "queue_id", h->queue_id, "client",
+						     h->client, "sender", h->sender, "recipients", h->rcpts, "reason",
+						     h->reason, "signature", h->signature, "held_ns",
+						     (json_int_t)h->held_wall_ns));
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", q->path);
+	int e = json_dump_file(arr, tmp, JSON_COMPACT) || rename(tmp, q->path) ? -errno : 0;
+	json_decref(arr);
+	return e;
+}
+
+static void copy(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src ? src : "");
+}
+
+int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *postfix_config, bool clamav)
+{
+	memset(q, 0, sizeof(*q));
+	copy(q->path, sizeof(q->path), records_path);
+	copy(q->postfix_config, sizeof(q->postfix_config), postfix_config);
+	copy(q->sbin, sizeof(q->sbin), "/usr/sbin");
+	q->clamav = clamav;
+	json_t *arr = json_load_file(q->path, 0, NULL), *v;
+	size_t i;
+	json_array_foreach(arr, i, v) {
+		const char *id = json_string_value(json_object_get(v, "queue_id"));
+		if (!mg_q_valid_id(id))
+			continue;
+		mg_q_record(q, id, json_string_value(json_object_get(v, "client")),
+			    json_string_value(json_object_get(v, "sender")),
+			    json_string_value(json_object_get(v, "recipients")),
+			    json_string_value(json_object_get(v, "reason")),
+			    json_string_value(json_object_get(v, "signature")),
+			    (uint64_t)json_integer_value(json_object_get(v, "held_ns")));
+	}
+	json_decref(arr);
+	return 0;
+}
+
+void mg_q_free(struct mg_quarantine *q)
+{
+	free(q->v);
+	q->v = NULL;
+	q->n = q->cap = 0;
+}
+
+void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *client, const char *sender,
+		 const char *recipient, const char *reason, const char *signature, uint64_t wall_ns)
+{
+	struct mg_held *h = NULL;
+
+	if (!mg_q_valid_id(queue_id))
+		return;
+	for (size_t i = 0; i < q->n && !h; i++)
+		if (!strcmp(q->v[i].queue_id, queue_id))
+			h = &q->v[i];
+	if (!h) {
+		if (q->n == q->cap) {
+			size_t cap = q->cap ? q->cap * 2 : 64;
+			struct mg_held *v = realloc(q->v, cap * sizeof(*v));
+			if (!v)
+				return;
+			q->v = v;
+			q->cap = cap;
+		}
+		h = &q->v[q->n++];
+		memset(h, 0, sizeof(*h));
+		copy(h->queue_id, sizeof(h->queue_id), queue_id);
+		copy(h->client, sizeof(h->client), client);
+		copy(h->sender, sizeof(h->sender), sender);
+		copy(h->reason, sizeof(h->reason), reason);
+		copy(h->signature, sizeof(h->signature), signature);
+		h->held_wall_ns = wall_ns;
+	}
+	if (recipient && *recipient && !strstr(h->rcpts, recipient)) {
+		size_t l = strlen(h->rcpts);
+		snprintf(h->rcpts + l, sizeof(h->rcpts) - l, "%s%s", l ? "," : "", recipient);
+	}
+	save(q);
+}
+
+/* argv for a Postfix tool, with -c DIR when a config directory is set. */
+static int postfix(struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, const void *in,
+		   size_t inlen, char *out, size_t outlen, size_t *got)
+{
+	char path[128];
+	char *argv[8];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", q->sbin, tool);
+	argv[n++] = path;
+	if (q->postfix_config[0]) {
+		argv[n++] = "-c";
+		argv[n++] = q->postfix_config;
+	}
+	if (a1)
+		argv[n++] = (char *)a1;
+	if (a2)
+		argv[n++] = (char *)a2;
+	argv[n] = NULL;
+	return mg_run(argv, in, inlen, out, outlen, got, 30);
+}
+
+json_t *mg_q_list(struct mg_quarantine *q, uint64_t now_wall, char *err, size_t errlen)
+{
+	static char out[1 << 20];
+	size_t got;
+	int rc = postfix(q, "postqueue", "-j", NULL, NULL, 0, out, sizeof(out), &got);
+
+	if (rc) {
+		snprintf(err, errlen, "postqueue -j failed (%d)%s", rc, rc == -ENOENT ? ": is Postfix installed?" : "");
+		return NULL;
+	}
+	/* One JSON object per line; keep our records whose message is still in the hold queue. */
+	json_t *arr = json_array();
+	size_t kept = 0;
+	bool *held = calloc(q->n ? q->n : 1, sizeof(*held));
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		json_t *m = json_loads(line, 0, NULL);
+		const char *id = json_string_value(json_object_get(m, "queue_id"));
+		const char *qn = json_string_value(json_object_get(m, "queue_name"));
+		for (size_t i = 0; id && qn && !strcmp(qn, "hold") && i < q->n; i++)
+			if (!strcmp(q->v[i].queue_id, id))
+				held[i] = true;
+		json_decref(m);
+	}
+	for (size_t i = 0; i < q->n; i++) {
+		if (!held[i])
+			continue; /* released, delivered or deleted since: no longer ours to show */
+		const struct mg_held *h = &q->v[i];
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I}", "queue_id", h->queue_id, "client",
+						     h->client, "sender", h->sender, "recipients", h->rcpts, "reason",
+						     h->reason, "signature", h->signature[0] ? h->signature : NULL, "age_s",
+						     (json_int_t)((now_wall - h->held_wall_ns) / 1000000000ull)));
+		q->v[kept++] = *h;
+	}
+	if (kept != q->n) {
+		q->n = kept;
+		save(q);
+	}
+	free(held);
+	return arr;
+}
+
+static void forget(struct mg_quarantine *q, const char *id)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (!strcmp(q->v[i].queue_id, id)) {
+			q->v[i] = q->v[--q->n];
+			save(q);
+			return;
+		}
+}
+
+static bool ours(const struct mg_quarantine *q, const char *id)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (!strcmp(q->v[i].queue_id, id))
+			return true;
+	return false;
+}
+
+int mg_q_release(struct mg_quarantine *q, const char *queue_id, char *scan, size_t scanlen, char *err, size_t errlen)
+{
+	snprintf(scan, scanlen, "not scanned");
+	if (!mg_q_valid_id(queue_id) || !ours(q, queue_id)) {
+		snprintf(err, errlen, "%s is not a message mtaguard holds", queue_id);
+		return -ENOENT;
+	}
+	if (q->clamav && access("/usr/bin/clamdscan", X_OK) == 0) {
+		size_t got;
+		char *msg = malloc(MAX_MESSAGE);
+		char *argv[] = { "/usr/bin/clamdscan", "--no-summary", "-", NULL };
+		char res[512];
+		if (!msg) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		int rc = postfix(q, "postcat", "-bhq", queue_id, NULL, 0, msg, MAX_MESSAGE, &got);
+		if (rc == 0)
+			rc = mg_run(argv, msg, got, res, sizeof(res), NULL, 60);
+		free(msg);
+		/* clamdscan: 0 clean, 1 infected, 2 error. Only a clean scan releases. */
+		if (rc == 1) {
+			snprintf(scan, scanlen, "infected");
+			snprintf(err, errlen, "%s: ClamAV found malware; not released (delete it)", queue_id);
+			return -EPERM;
+		}
+		if (rc != 0) {
+			snprintf(err, errlen, "%s: the scan failed (%d); not released", queue_id, rc);
+			return -EIO;
+		}
+		snprintf(scan, scanlen, "clean");
+	} else if (q->clamav) {
+		snprintf(scan, scanlen, "not scanned: clamdscan is not installed");
+	}
+	int rc = postfix(q, "postsuper", "-H", queue_id, NULL, 0, NULL, 0, NULL);
+	if (rc) {
+		snprintf(err, errlen, "postsuper -H %s failed (%d)", queue_id, rc);
+		return -EIO;
+	}
+	forget(q, queue_id);
+	return 0;
+}
+
+int mg_q_delete(struct mg_quarantine *q, const char *queue_id, char *err, size_t errlen)
+{
+	if (!mg_q_valid_id(queue_id) || !ours(q, queue_id)) {
+		snprintf(err, errlen, "%s is not a message mtaguard holds", queue_id);
+		return -ENOENT;
+	}
+	int rc = postfix(q, "postsuper", "-d", queue_id, NULL, 0, NULL, 0, NULL);
+	if (rc) {
+		snprintf(err, errlen, "postsuper -d %s failed (%d)", queue_id, rc);
+		return -EIO;
+	}
+	forget(q, queue_id);
+	return 0;
+}
