@@ -84,7 +84,8 @@ warn="$(MANWIDTH=80 man --warnings -l "$ROOT/usr/share/man/man5/mtaguard.conf.5"
 # Every top-level key the parser knows is documented in mtaguard.conf(5).
 MANWIDTH=200 man -l "$ROOT/usr/share/man/man5/mtaguard.conf.5" 2>/dev/null | sed 's/\x08.//g' >"$LAB_DIR/conf5"
 for key in interfaces pin_dir smtp_ports protected_networks mail_servers allowlist ipv6_aggregation monitor map_sizes \
-	detection block state_file state_interval log_file control_socket control_mode scan_interval metrics; do
+	detection block state_file state_interval log_file control_socket control_mode scan_interval metrics outbreak \
+	quarantine; do
 	grep -qE "(^| )$key([. ,]|$)" "$LAB_DIR/conf5" || fail "mtaguard.conf(5) does not document \"$key\""
 done
 pass "mtaguard.conf(5) documents every top-level key"

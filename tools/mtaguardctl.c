@@ -32,6 +32,9 @@ static void usage(FILE *f)
 		"  except add|remove SIG|PREFIX   exempt a signature (fp:1a2b3c4d, helo:..., shape:.../ehlo)\n"
 		"                                 or a prefix from outbreak handling\n"
 		"  except list\n"
+		"  quarantine list                mail held on the relay by mtaguard (ID, client, sender, reason, age)\n"
+		"  quarantine release|delete ID   release (after a ClamAV scan, if installed) or delete one\n"
+		"  quarantine release -S SIG      release every held message of an outbreak signature\n"
 		"\n"
 		"  -s, --socket PATH     control socket (default " DEFAULT_SOCKET ")\n"
 		"  -j, --json            print the daemon's JSON answer\n"
@@ -39,6 +42,7 @@ static void usage(FILE *f)
 		"                        default: the configured block duration)\n"
 		"  -a, --action WHAT     block: drop smtp (default) or all of the source's traffic\n"
 		"  -m, --comment TEXT    block, allow: a note for the log\n"
+		"  -S, --signature SIG   quarantine release: every message held for this outbreak\n"
 		"  -h, --help\n"
 		"\n"
 		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to.\n");
@@ -131,6 +135,20 @@ static void print_human(const char *cmd, json_t *r)
 	} else if (!strcmp(cmd, "outbreaks")) {
 		printf("threat level %lld\n", n(r, "threat_level"));
 		print_outbreaks(json_object_get(r, "outbreaks"));
+	} else if (!strcmp(cmd, "quarantine") && json_object_get(r, "held")) {
+		json_t *v;
+		size_t i;
+		printf("%-14s %-18s %-28s %-9s %8s  %s\n", "QUEUE ID", "CLIENT", "SENDER", "REASON", "AGE", "RECIPIENTS");
+		json_array_foreach(json_object_get(r, "held"), i, v)
+			printf("%-14s %-18s %-28s %-9s %7llds  %s%s%s\n", s(v, "queue_id"), s(v, "client"), s(v, "sender"),
+			       s(v, "reason"), n(v, "age_s"), s(v, "recipients"), json_object_get(v, "signature") ? "  " : "",
+			       json_object_get(v, "signature") ? s(v, "signature") : "");
+	} else if (!strcmp(cmd, "quarantine")) {
+		json_t *v;
+		size_t i;
+		json_array_foreach(json_object_get(r, "done"), i, v)
+			printf("%s: %s%s\n", s(v, "queue_id"), json_object_get(v, "error") ? "failed: " : "done, scan: ",
+			       json_object_get(v, "error") ? s(v, "error") : s(v, "scan"));
 	} else if (!strcmp(cmd, "except") && json_object_get(r, "exceptions")) {
 		json_t *v;
 		size_t i;
@@ -197,19 +215,21 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "action", required_argument, NULL, 'a' },
 		{ "comment", required_argument, NULL, 'm' },
+		{ "signature", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL;
+	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL, *signature = NULL;
 	int json = 0, c;
 
-	while ((c = getopt_long(argc, argv, "s:jd:a:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'j': json = 1; break;
 		case 'd': dur = optarg; break;
 		case 'a': action = optarg; break;
 		case 'm': comment = optarg; break;
+		case 'S': signature = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -244,6 +264,15 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "top")) {
 		if (arg)
 			json_object_set_new(req, "limit", json_integer(atoi(arg)));
+	} else if (!strcmp(cmd, "quarantine")) {
+		const char *id = optind + 2 < argc ? argv[optind + 2] : NULL;
+		if (!arg || (strcmp(arg, "list") && !id && !signature))
+			return usage(stderr), 2;
+		json_object_set_new(req, "op", json_string(arg));
+		if (id)
+			json_object_set_new(req, "id", json_string(id));
+		if (signature)
+			json_object_set_new(req, "signature", json_string(signature));
 	} else if (!strcmp(cmd, "except")) {
 		const char *what = optind + 2 < argc ? argv[optind + 2] : NULL;
 		if (!arg || (strcmp(arg, "list") && !what))
