@@ -253,6 +253,9 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		return -errno;
 	}
 
+	e = mg_daemon_policy_start(d, err, errlen);
+	if (e)
+		return e;
 	if (d->cfg.metrics_listen[0]) {
 		d->metrics_http = mg_metrics_http_start(d->cfg.metrics_listen, err, errlen);
 		if (!d->metrics_http)
@@ -443,6 +446,7 @@ int mg_daemon_run(struct mg_daemon *d)
 				uint64_t now = mg_mono_ns();
 				ring_buffer__consume(d->rb); /* events first: they are older than the counters */
 				mg_daemon_outbreak_tick(d, now);
+				mg_daemon_policy_tick(d, now);
 				mg_daemon_scan(d, now);
 				if (now - d->last_save_ns >= d->cfg.state_interval_ns)
 					mg_daemon_save_state(d);
@@ -466,6 +470,8 @@ int mg_daemon_run(struct mg_daemon *d)
 					d->running = false;
 			} else if (fd == d->ctl.fd) {
 				mg_ctlsock_serve(&d->ctl, mg_daemon_control, d);
+			} else if (mg_daemon_policy_event(d, fd, evs[i].events)) {
+				/* a Postfix policy request answered */
 			} else {
 				ring_buffer__consume(d->rb);
 				/*
@@ -491,6 +497,7 @@ void mg_daemon_stop(struct mg_daemon *d)
 		mg_eventlog_notice(&d->log, "stopped", "stopping; %s", d->detach_on_exit ?
 				   "detaching and removing the pins" : "the data plane keeps enforcing");
 	}
+	mg_daemon_policy_stop(d);
 	mg_ctlsock_close(&d->ctl);
 	ring_buffer__free(d->rb);
 	d->rb = NULL;

@@ -16,6 +16,8 @@
 #include "mg_eventlog.h"
 #include "mg_loader.h"
 #include "mg_outbreak.h"
+#include "mg_policyd.h"
+#include "mg_quarantine.h"
 #include "mg_scan.h"
 
 struct ring_buffer;
@@ -48,6 +50,11 @@ struct mg_daemon {
 	unsigned threat_level;
 	int hook_pids[8];                  /* alert hooks still running */
 	uint64_t hook_started[8];
+	/* the relay's policy service and quarantine (mg_daemon_policy.c) */
+	struct mg_policyd policyd;
+	bool policyd_on, quarantine_ready;
+	struct mg_quarantine quarantine;
+	uint64_t policy_requests, policy_rejects, policy_holds, last_expiry_ns;
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
@@ -77,6 +84,12 @@ void mg_daemon_outbreak_tick(struct mg_daemon *d, uint64_t now);
 void mg_daemon_outbreak_stop(struct mg_daemon *d);
 json_t *mg_daemon_outbreaks_json(struct mg_daemon *d, uint64_t now);
 json_t *mg_daemon_except(struct mg_daemon *d, json_t *req);
+/* The Postfix policy service and the quarantine (mg_daemon_policy.c). */
+int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen);
+bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events);
+void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t now);
+void mg_daemon_policy_stop(struct mg_daemon *d);
+json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */
 void mg_daemon_metrics(struct mg_daemon *d, uint64_t now);
 

@@ -350,6 +350,8 @@ json_t *mg_daemon_control(json_t *req, void *arg)
 	}
 	if (!strcmp(cmd, "except"))
 		return mg_daemon_except(d, req);
+	if (!strcmp(cmd, "quarantine"))
+		return mg_daemon_quarantine(d, req);
 	if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") || !strcmp(cmd, "disallow"))
 		return cmd_rule(d, cmd, req);
 	return mg_ctl_error("unknown command '%s'", cmd);

@@ -328,6 +328,8 @@ int mg_q_release(struct mg_quarantine *q, const char *queue_id, char *scan, size
 		snprintf(err, errlen, "postsuper -H %s failed (%d)", queue_id, rc);
 		return -EIO;
 	}
+	/* Released mail lands in the deferred queue; ask for delivery now, not at the next queue run. */
+	postfix(q, "postqueue", "-i", queue_id, NULL, 0, NULL, 0, NULL);
 	forget(q, queue_id);
 	return 0;
 }

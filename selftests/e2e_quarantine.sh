@@ -1,0 +1,162 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# e2e_quarantine.sh - mtaguardd as the policy service of a real Postfix
+# relay: during an outbreak the members' mail is held (stored, not
+# delivered), other hosts' mail is delivered, an operator-blocked client is
+# rejected, and mtaguardctl quarantine lists, releases (one message, or a
+# whole signature) and deletes held mail through Postfix's own tools.
+#
+#   bot1..bot3 198.18.1-3.2 ─ in1..in3 ┐ RELAY (the organisation's mail relay: Postfix on
+#   pc         198.18.4.2   ─ in4      ┘ 198.18.4.1:587, check_policy_service → mtaguardd, which
+#                                        runs there too with XDP on in1..in4) ─ out0 ─ MX 198.19.0.25
+#
+# mtaguardd runs on the relay itself, as the systemd service on a mail relay
+# does: the same host answers Postfix's policy requests and holds the mail.
+#
+#   selftests/e2e_quarantine.sh BUILD_DIR       exit 0 pass, 1 fail, 77 skip
+set -euo pipefail
+
+SELFTESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=selftests/lab.sh
+. "$SELFTESTS/lab.sh"
+
+BUILD="$(cd "${1:-${MG_BUILD:-build}}" && pwd)"
+PIN="/sys/fs/bpf/mg-e2eq-$$"
+DOMAIN="$LAB_MAIL_DOMAIN"
+
+lab_require_root
+lab_require_cmds ip nsenter swaks jq postfix postconf postqueue socat timeout
+FAILS=0
+pass() { printf 'ok:   %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
+fatal() { printf 'FAIL: %s\n' "$*"; [[ -f "${LAB_DIR:-}/daemon.err" ]] && tail -20 "$LAB_DIR/daemon.err"; exit 1; }
+
+lab_init
+SOCK="$LAB_DIR/control.sock"
+POLICY="$LAB_DIR/policy.sock"
+EVENTS="$LAB_DIR/events.jsonl"
+ctl() { "$BUILD/mtaguardctl" -s "$SOCK" "$@"; }
+
+lab_bpffs
+lab_netns edge bot1 bot2 bot3 pc mx
+i=1
+for h in bot1 bot2 bot3 pc; do
+	lab_veth edge "in$i" "$h" eth0
+	lab_addr edge "in$i" "198.18.$i.1/24"
+	lab_addr "$h" eth0 "198.18.$i.2/24"
+	lab_run "$h" ip route add default via "198.18.$i.1"
+	i=$((i + 1))
+done
+lab_veth edge out0 mx eth0
+lab_addr edge out0 198.19.0.1/24
+lab_addr mx eth0 198.19.0.25/24
+lab_run mx ip route add default via 198.19.0.1
+lab_run edge sysctl -qw net.ipv4.ip_forward=1
+lab_postfix_start mx 198.19.0.25 >/dev/null || fatal "Postfix (mx) did not start"
+lab_postfix_start edge 198.18.4.1 >/dev/null || fatal "Postfix (relay) did not start"
+lab_postfix_submission edge || fatal "no submission port on the relay"
+RELAY_CF="$(lab_postfix_dir edge)/etc"
+# The relay asks mtaguardd about every client: at RCPT (to reject early) and at
+# end of data (where the queue ID is known, so a held message is recorded).
+postconf -c "$RELAY_CF" -e \
+	"smtpd_recipient_restrictions = check_policy_service unix:$POLICY, permit_mynetworks, reject_unauth_destination" \
+	"smtpd_end_of_data_restrictions = check_policy_service unix:$POLICY"
+pass "lab up: three fresh hosts, a PC, a Postfix relay with mtaguard as its policy service, an outside MX"
+
+cat >"$LAB_DIR/mtaguard.json" <<EOF
+{
+  "interfaces": [ "in1", "in2", "in3", "in4" ],
+  "pin_dir": "$PIN",
+  "state_file": "$LAB_DIR/state.gz",
+  "log_file": "$EVENTS",
+  "control_socket": "$SOCK",
+  "outbreak": { "min_senders": 3 },
+  "quarantine": { "policy_listen": "unix:$POLICY", "threshold": 3, "postfix_config": "$RELAY_CF" }
+}
+EOF
+nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/daemon.err" &
+DPID=$!
+cleanup_daemon() {
+	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	[[ -d "$PIN" ]] && "$BUILD/mtaguard-loader" -p "$PIN" unload 2>/dev/null
+	rm -rf -- "$PIN"
+	return 0
+}
+lab_defer cleanup_daemon
+lab_wait "mtaguardd" ctl status || fatal "mtaguardd did not start"
+lab_wait "policy socket" test -S "$POLICY" || fatal "no policy socket"
+lab_run edge postfix -c "$RELAY_CF" reload >/dev/null 2>&1 || fatal "relay reload"
+
+direct() { # NS TAG: straight to the outside MX, as a bot does
+	lab_run "$1" swaks --server 198.19.0.25 --timeout 4 --from "x@$1.$DOMAIN" --to "rcpt@$DOMAIN" \
+		--ehlo "[198.18.0.9]" --header "X-Tag: $2" >"$LAB_DIR/swaks-$2.log" 2>&1
+}
+submit() { # NS TAG: through the relay (submission port)
+	lab_run "$1" swaks --server 198.18.4.1 --port 587 --timeout 6 --from "user@$1.$DOMAIN" --to "rcpt@$DOMAIN" \
+		--ehlo "$1.$DOMAIN" --header "X-Tag: $2" >"$LAB_DIR/swaks-$2.log" 2>&1
+}
+policy() { # ATTRIBUTES...: one raw policy request on the live socket; prints the action line
+	{ printf '%s\n' "request=smtpd_access_policy" "protocol_state=RCPT" "$@"; printf '\n'; } |
+		timeout 5 socat -t 2 - "UNIX-CONNECT:$POLICY" | head -1
+}
+held_ids() { ctl --json quarantine list | jq -r '.held[].queue_id'; }
+
+# --- before any outbreak: everyone's mail is delivered ----------------------------------
+submit pc pc-1 && lab_wait_mail edge "X-Tag: pc-1" 1 && pass "the PC's mail through the relay is delivered" ||
+	fail "pc-1 not delivered"
+[[ "$(policy client_address=198.18.4.2 sender=a@b recipient=c@d)" == "action=DUNNO" ]] &&
+	pass "policy: an ordinary client gets DUNNO" || fail "policy for the PC"
+
+# --- an outbreak: three fresh hosts send straight to the MX -------------------------------
+for b in bot1 bot2 bot3; do direct "$b" "$b-direct" || true; done
+lab_wait "outbreak" grep -q '"event":"outbreak"' "$EVENTS" && pass "outbreak declared" || fatal "no outbreak"
+SIG="$(grep '"event":"outbreak"' "$EVENTS" | head -1 | jq -r .signature)"
+
+# --- members' mail through the relay is held; the PC's is not ------------------------------
+submit bot1 bot1-relay || true
+submit bot2 bot2-relay || true
+submit bot3 bot3-relay || true
+submit pc pc-2 && lab_wait_mail edge "X-Tag: pc-2" 1 && pass "during the outbreak the PC's mail is still delivered" ||
+	fail "pc-2 not delivered"
+lab_wait "three held" bash -c "[[ \$('$BUILD/mtaguardctl' -s '$SOCK' --json quarantine list | jq '.held | length') == 3 ]]" &&
+	pass "the three members' messages are held" || fail "held: $(ctl --json quarantine list)"
+[[ "$(lab_mail_count edge "X-Tag: bot1-relay")" == 0 ]] && pass "held mail is not delivered" || fail "bot1's mail was delivered"
+lab_run edge postqueue -c "$RELAY_CF" -j | jq -e 'select(.queue_name == "hold")' >/dev/null && pass "Postfix has them in its hold queue" ||
+	fail "nothing in Postfix's hold queue"
+ctl --json quarantine list | jq -e --arg s "$SIG" \
+	'.held[] | select(.client == "198.18.1.2") | .reason == "outbreak" and .signature == $s and (.recipients | test("rcpt@")) and .sender != ""' \
+	>/dev/null && pass "the list names client, sender, recipients, reason and signature" ||
+	fail "list fields: $(ctl --json quarantine list)"
+ctl quarantine list | grep -q "198.18.1.2" && pass "mtaguardctl quarantine list (text)" || fail "text list"
+[[ "$(policy client_address=198.18.2.2 sender=a@b recipient=c@d)" == "action=HOLD mtaguard: outbreak $SIG" ]] &&
+	pass "policy: an outbreak member gets HOLD" || fail "policy for a member: $(policy client_address=198.18.2.2)"
+
+# --- release one; delete one; release the rest by signature ------------------------------
+id1="$(ctl --json quarantine list | jq -r '.held[] | select(.client == "198.18.1.2") | .queue_id')"
+ctl quarantine release "$id1" >/dev/null && lab_wait_mail edge "X-Tag: bot1-relay" 1 &&
+	pass "quarantine release delivers the message" || fail "release $id1"
+id2="$(ctl --json quarantine list | jq -r '.held[] | select(.client == "198.18.2.2") | .queue_id')"
+ctl quarantine delete "$id2" >/dev/null && ! lab_run edge postqueue -c "$RELAY_CF" -j | grep -q "\"$id2\"" &&
+	pass "quarantine delete removes it from Postfix" || fail "delete $id2"
+ctl quarantine release --signature "$SIG" >/dev/null && lab_wait_mail edge "X-Tag: bot3-relay" 1 &&
+	pass "quarantine release --signature releases the signature's mail" || fail "release by signature"
+[[ "$(ctl --json quarantine list | jq '.held | length')" == 0 ]] && pass "nothing left on hold" || fail "still held"
+[[ "$(lab_mail_count edge "X-Tag: bot2-relay")" == 0 ]] && pass "the deleted message never arrived" || fail "bot2's arrived"
+ctl quarantine release NOSUCH1 >/dev/null 2>&1 && fail "released an unknown ID" || pass "an unknown ID is refused"
+
+# --- an operator-blocked client is rejected; malformed requests get DUNNO ---------------------
+ctl block 198.18.9.9 -d 1h >/dev/null
+[[ "$(policy client_address=198.18.9.9 sender=a@b recipient=c@d)" == "action=REJECT 5.7.1 mtaguard: 198.18.9.9 is blocked"* ]] &&
+	pass "policy: a blocked client gets REJECT 5.7.1" || fail "policy for a blocked client: $(policy client_address=198.18.9.9)"
+reply="$(printf 'this is not a policy request\n\n' | timeout 5 socat -t 2 - "UNIX-CONNECT:$POLICY" | head -1)"
+[[ "$reply" == "action=DUNNO" ]] && pass "a malformed request gets DUNNO" || fail "malformed: '$reply'"
+[[ "$(policy client_address=198.18.4.2)" == "action=DUNNO" ]] && pass "the policy service still serves" || fail "policy stopped"
+submit pc pc-3 && lab_wait_mail edge "X-Tag: pc-3" 1 && pass "the relay still delivers" || fail "pc-3"
+
+if ((FAILS)); then
+	echo "e2e_quarantine: $FAILS check(s) failed"
+	tail -20 "$LAB_DIR/daemon.err"
+	exit 1
+fi
+echo "e2e_quarantine: all checks passed"

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mg_daemon_policy.c - mtaguardd as a Postfix policy service on a relay:
+ * what it knows of a client address becomes REJECT (blocked), HOLD (an
+ * outbreak member, or a suspect while the threat level is at the quarantine
+ * threshold or above) or DUNNO; held messages are remembered (mg_quarantine)
+ * for mtaguardctl quarantine, and released or deleted when their retention
+ * ends.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <bpf/bpf.h>
+
+#include "mg_clock.h"
+#include "mg_daemon.h"
+
+#define EXPIRY_EVERY_NS (60 * MG_NSEC_PER_SEC)
+
+static bool excepted(const struct mg_daemon *d, const struct mg_policy_request *r, const uint8_t addr[16])
+{
+	const struct mg_config *c = &d->cfg;
+
+	for (size_t i = 0; i < c->n_q_except_client; i++) {
+		uint8_t m[16];
+		memcpy(m, addr, 16);
+		mg_addr_mask(m, c->q_except_client[i].prefixlen);
+		if (!memcmp(m, c->q_except_client[i].addr, 16))
+			return true;
+	}
+	const char *at = strrchr(r->sender, '@');
+	for (size_t i = 0; at && i < c->n_q_except_domain; i++)
+		if (!strcasecmp(at + 1, c->q_except_domain[i]))
+			return true;
+	for (size_t i = 0; r->recipient[0] && i < c->n_q_except_rcpt; i++)
+		if (!strcasecmp(r->recipient, c->q_except_rcpt[i]))
+			return true;
+	return false;
+}
+
+static void decide(const struct mg_policy_request *r, char *action, size_t len, void *arg)
+{
+	struct mg_daemon *d = arg;
+	struct mg_an_profile_view v;
+	struct mg_signature sig;
+	uint8_t addr[16];
+	char sigtext[64];
+
+	snprintf(action, len, "DUNNO");
+	d->policy_requests++;
+	if (mg_addr_parse(r->client_address, addr) || excepted(d, r, addr))
+		return;
+	/* The kernel's rules decide first, as they do for packets: an allow wins, then any block in force. */
+	struct mg_lpm_key k = { .prefixlen = 128 };
+	struct mg_rule rule;
+	uint64_t now = mg_mono_ns();
+	memcpy(k.addr, addr, 16);
+	if (bpf_map_lookup_elem(d->h.allow_fd, &k, &rule) == 0)
+		return;
+	bool known = mg_an_get(d->an, addr, &v);
+	if (bpf_map_lookup_elem(d->h.block_fd, &k, &rule) == 0 && (!rule.expires_ns || rule.expires_ns > now)) {
+		snprintf(action, len, "REJECT 5.7.1 mtaguard: %s is blocked (%s)", r->client_address,
+			 known && v.role == MG_ROLE_BLOCKED ? v.ev.rule : "by the operator");
+		d->policy_rejects++;
+		return;
+	}
+	if (known && v.role == MG_ROLE_BLOCKED) {
+		snprintf(action, len, "REJECT 5.7.1 mtaguard: %s is blocked (%s)", r->client_address, v.ev.rule);
+		d->policy_rejects++;
+		return;
+	}
+	const char *reason = NULL;
+	if (d->ob && mg_ob_member_of(d->ob, addr, &sig)) {
+		reason = "outbreak";
+		mg_sig_str(&sig, sigtext, sizeof(sigtext));
+	} else if (known && v.role == MG_ROLE_SUSPECT && d->threat_level >= d->cfg.quarantine_level) {
+		reason = "suspect";
+		sigtext[0] = '\0';
+	}
+	if (!reason)
+		return;
+	snprintf(action, len, "HOLD mtaguard: %s%s%s", reason, sigtext[0] ? " " : "", sigtext);
+	d->policy_holds++;
+	/* The queue ID exists from the first accepted recipient on; the end-of-data check always has it. */
+	if (r->queue_id[0] && d->quarantine_ready)
+		mg_q_record(&d->quarantine, r->queue_id, r->client_address, r->sender, r->recipient, reason, sigtext,
+			    mg_mono_to_wall_ns(mg_mono_ns()));
+}
+
+int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
+{
+	char path[340];
+
+	if (!d->cfg.policy_listen[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s.quarantine.json", d->cfg.state_file);
+	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav);
+	d->quarantine_ready = true;
+	/* In Postfix's private/ directory (mode 0700, postfix's own), 0666 lets only Postfix in. */
+	int e = mg_policyd_listen(&d->policyd, d->cfg.policy_listen, 0666);
+	if (e) {
+		snprintf(err, errlen, "policy service %s: %s", d->cfg.policy_listen, strerror(-e));
+		return e;
+	}
+	d->policyd_on = true;
+	return mg_policyd_epoll_add(&d->policyd, d->epfd);
+}
+
+bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events)
+{
+	if (!d->policyd_on || !mg_policyd_owns(&d->policyd, fd))
+		return false;
+	mg_policyd_handle(&d->policyd, d->epfd, fd, events, decide, d);
+	return true;
+}
+
+/* Retention: held mail past its time is released (after a fresh scan) or deleted, as configured. */
+void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t now)
+{
+	char err[256], scan[64];
+
+	if (!d->quarantine_ready || now - d->last_expiry_ns < EXPIRY_EVERY_NS)
+		return;
+	d->last_expiry_ns = now;
+	uint64_t wall = mg_mono_to_wall_ns(now);
+	json_t *held = mg_q_list(&d->quarantine, wall, err, sizeof(err)), *m;
+	size_t i;
+	json_array_foreach(held, i, m) {
+		const char *id = json_string_value(json_object_get(m, "queue_id"));
+		bool outbreak = !strcmp(json_string_value(json_object_get(m, "reason")), "outbreak");
+		uint64_t age = (uint64_t)json_integer_value(json_object_get(m, "age_s")) * MG_NSEC_PER_SEC;
+		if (age < (outbreak ? d->cfg.hold_outbreak_ns : d->cfg.hold_suspect_ns))
+			continue;
+		bool release = outbreak ? d->cfg.expire_release_outbreak : d->cfg.expire_release_suspect;
+		int e = release ? mg_q_release(&d->quarantine, id, scan, sizeof(scan), err, sizeof(err))
+				: mg_q_delete(&d->quarantine, id, err, sizeof(err));
+		if (e)
+			mg_eventlog_notice(&d->log, "quarantine", "retention over for %s: %s", id, err);
+		else
+			mg_eventlog_notice(&d->log, "quarantine", "retention over for %s: %s%s%s", id,
+					   release ? "released" : "deleted", release ? ", " : "", release ? scan : "");
+	}
+	json_decref(held);
+}
+
+void mg_daemon_policy_stop(struct mg_daemon *d)
+{
+	if (d->policyd_on)
+		mg_policyd_close(&d->policyd, d->epfd);
+	d->policyd_on = false;
+	if (d->quarantine_ready)
+		mg_q_free(&d->quarantine);
+	d->quarantine_ready = false;
+}
+
+/* {"cmd":"quarantine","op":"list|release|delete","id":"…"} or {"op":"release","signature":"fp:…"} */
+json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req)
+{
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *id = json_string_value(json_object_get(req, "id"));
+	const char *sig = json_string_value(json_object_get(req, "signature"));
+	char err[256], scan[64];
+	uint64_t wall = mg_mono_to_wall_ns(mg_mono_ns());
+
+	if (!d->quarantine_ready)
+		return mg_ctl_error("no quarantine: the policy service is off (quarantine.policy_listen)");
+	if (!op)
+		return mg_ctl_error("quarantine list|release ID|delete ID|release --signature SIG");
+	json_t *held = mg_q_list(&d->quarantine, wall, err, sizeof(err));
+	if (!held)
+		return mg_ctl_error("%s", err);
+	if (!strcmp(op, "list"))
+		return json_pack("{s:b,s:o}", "ok", 1, "held", held);
+	json_t *done = json_array(), *m;
+	size_t i;
+	int failed = 0;
+	json_array_foreach(held, i, m) {
+		const char *qid = json_string_value(json_object_get(m, "queue_id"));
+		const char *msig = json_string_value(json_object_get(m, "signature"));
+		if (id ? strcmp(qid, id) : !(sig && msig && !strcmp(sig, msig)))
+			continue;
+		int e = !strcmp(op, "release") ? mg_q_release(&d->quarantine, qid, scan, sizeof(scan), err, sizeof(err))
+		      : !strcmp(op, "delete") ? mg_q_delete(&d->quarantine, qid, err, sizeof(err)) : -EINVAL;
+		if (e == -EINVAL) {
+			json_decref(held);
+			json_decref(done);
+			return mg_ctl_error("quarantine list|release|delete, not '%s'", op);
+		}
+		json_array_append_new(done, e ? json_pack("{s:s,s:s}", "queue_id", qid, "error", err)
+					      : json_pack("{s:s,s:s}", "queue_id", qid, "scan",
+							  !strcmp(op, "release") ? scan : "-"));
+		failed += e != 0;
+		mg_eventlog_notice(&d->log, "operator", "operator quarantine %s %s%s%s", op, qid, e ? ": " : "", e ? err : "");
+	}
+	json_decref(held);
+	if (!json_array_size(done)) {
+		json_decref(done);
+		return mg_ctl_error("no held message %s %s", id ? "with queue ID" : "of signature", id ? id : sig ? sig : "?");
+	}
+	json_t *o = json_pack("{s:b,s:o}", "ok", failed == 0, "done", done);
+	if (failed)
+		json_object_set_new(o, "error", json_string("some messages were not handled (see done[].error)"));
+	return o;
+}
