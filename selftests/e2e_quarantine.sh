@@ -72,7 +72,8 @@ cat >"$LAB_DIR/mtaguard.json" <<EOF
   "log_file": "$EVENTS",
   "control_socket": "$SOCK",
   "outbreak": { "min_senders": 3 },
-  "quarantine": { "policy_listen": "unix:$POLICY", "threshold": 3, "postfix_config": "$RELAY_CF" }
+  "quarantine": { "policy_listen": "unix:$POLICY", "threshold": 3, "postfix_config": "$RELAY_CF",
+                  "exceptions": { "sender_domains": [ "trusted.example" ], "recipients": [ "postmaster@$DOMAIN" ] } }
 }
 EOF
 nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/daemon.err" &
@@ -153,6 +154,25 @@ reply="$(printf 'this is not a policy request\n\n' | timeout 5 socat -t 2 - "UNI
 [[ "$reply" == "action=DUNNO" ]] && pass "a malformed request gets DUNNO" || fail "malformed: '$reply'"
 [[ "$(policy client_address=198.18.4.2)" == "action=DUNNO" ]] && pass "the policy service still serves" || fail "policy stopped"
 submit pc pc-3 && lab_wait_mail edge "X-Tag: pc-3" 1 && pass "the relay still delivers" || fail "pc-3"
+
+# --- exceptions: by recipient and sender domain; by client after a reload --------------------------
+[[ "$(policy client_address=198.18.2.2 sender=a@b recipient=postmaster@$DOMAIN)" == "action=DUNNO" ]] &&
+	[[ "$(policy client_address=198.18.2.2 sender=boss@trusted.example recipient=c@d)" == "action=DUNNO" ]] &&
+	pass "exceptions by recipient and sender domain: DUNNO for an outbreak member" || fail "exceptions not honoured"
+
+# --- retention: held mail released by itself when its time is up -------------------------------
+sed -i -e 's|"threshold": 3,|"threshold": 3, "retention": { "outbreak": "4s" }, "on_expiry": { "outbreak": "release" },|' \
+	-e 's|"exceptions": {|"exceptions": { "clients": [ "198.18.2.0/24" ],|' "$LAB_DIR/mtaguard.json"
+kill -HUP "$DPID"
+lab_wait "reloaded" grep -q '"event":"reloaded"' "$EVENTS" || fail "reload"
+[[ "$(policy client_address=198.18.2.2 sender=a@b recipient=c@d)" == "action=DUNNO" ]] &&
+	pass "a client exception (added by a reload): DUNNO for an outbreak member" || fail "client exception"
+submit bot1 bot1-later || true
+lab_wait "held" bash -c "'$BUILD/mtaguardctl' -s '$SOCK' --json quarantine list | jq -e '.held | length == 1' >/dev/null" &&
+	pass "held again" || fail "bot1-later not held"
+lab_wait_mail edge "X-Tag: bot1-later" 1 && pass "released by itself when its 4 s retention ended" ||
+	fail "retention did not release: $(ctl --json quarantine list)"
+grep -q '"event":"quarantine".*retention over' "$EVENTS" && pass "the expiry is logged" || fail "no expiry log"
 
 if ((FAILS)); then
 	echo "e2e_quarantine: $FAILS check(s) failed"

@@ -122,7 +122,12 @@ void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t now)
 {
 	char err[256], scan[64];
 
-	if (!d->quarantine_ready || now - d->last_expiry_ns < EXPIRY_EVERY_NS)
+	/* Once a minute, or more often when a retention is shorter than four minutes. */
+	uint64_t every = EXPIRY_EVERY_NS, shortest = d->cfg.hold_suspect_ns < d->cfg.hold_outbreak_ns
+							      ? d->cfg.hold_suspect_ns : d->cfg.hold_outbreak_ns;
+	if (shortest / 4 < every)
+		every = shortest / 4;
+	if (!d->quarantine_ready || now - d->last_expiry_ns < every)
 		return;
 	d->last_expiry_ns = now;
 	uint64_t wall = mg_mono_to_wall_ns(now);
