@@ -263,6 +263,19 @@ grep -q "$BOT" "$LAB_DIR/h.out" && grep -q "blocked" "$LAB_DIR/h.out" &&
 	pass "h: the text report names $BOT and 'blocked'" ||
 	fail "h: text report lacks $BOT or 'blocked': $(head -20 "$LAB_DIR/h.out")"
 
+# i) outbreak detection in the replay: the PC and the bot are two new senders
+# with one SYN fingerprint (both run Linux); with K = 2 that is an outbreak.
+printf '{ "protected_networks": ["198.18.0.0/15"], "outbreak": { "min_senders": 2 } }\n' >"$LAB_DIR/ob.json"
+replay i -c "$LAB_DIR/ob.json" --json "$M1" "$M2"
+exit_ok i
+check i "an outbreak alert with both members" \
+	"[.alerts[] | select(.event == \"outbreak\" and (.signature | startswith(\"fp:\")))] as \$o |
+	 (\$o | length >= 1) and (\$o[0].member_list | map(.source) | sort == ([\"$PC\", \"$BOT\"] | sort))"
+check i "the members' reasons name the outbreak" "$BOTQ.reasons | any(startswith(\"outbreak:fp:\"))"
+replay j -c "$LAB_DIR/ob.json" "$M1" "$M2"
+grep -q "outbreak fp:" "$LAB_DIR/j.out" && pass "j: the text report shows the outbreak" ||
+	fail "j: no outbreak in the text report"
+
 if ((FAILS)); then
 	# The first failing report, for the post-mortem (LAB_KEEP=1 keeps them all).
 	for n in "${FAILED_JSON[@]:0:1}"; do

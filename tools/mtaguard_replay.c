@@ -29,6 +29,7 @@
 #include "mg_eventlog.h"
 #include "mg_frame.h"
 #include "mg_loader.h"
+#include "mg_outbreak.h"
 #include "mg_policy.h"
 #include "mg_scan.h"
 #include "mg_stats.h"
@@ -54,6 +55,7 @@ struct replay {
 	struct mg_config cfg;
 	struct mg_handle h;
 	struct mg_analyzer *an;
+	struct mg_outbreaks *ob;
 	struct ring_buffer *rb;
 	struct mg_scan scan;
 	uint64_t now, first_ts, last_ts, next_scan, last_scan;
@@ -180,6 +182,49 @@ static void apply(struct replay *r, const struct mg_an_action *a, size_t n)
 	}
 }
 
+/* Outbreak actions, as the daemon carries them out: alerts, and fingerprints into the (private) kernel map. */
+static void apply_outbreak(struct replay *r, const struct mg_ob_action *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool kernel = a[i].sig.kind == MG_SIG_FP && r->cfg.contain;
+		json_t *o = mg_ob_action_json(&a[i], kernel, r->now, r->now);
+		if (a[i].kind != MG_OB_JOIN)
+			json_array_append_new(r->alerts, o);
+		else
+			json_decref(o);
+		if (kernel) {
+			struct mg_outbreak_sig ks = { .level = a[i].level };
+			if (a[i].kind == MG_OB_DECLARE)
+				bpf_map_update_elem(r->h.outbreaks_fd, &a[i].sig.value, &ks, BPF_ANY);
+			else if (a[i].kind == MG_OB_END)
+				bpf_map_delete_elem(r->h.outbreaks_fd, &a[i].sig.value);
+			uint32_t k, nk = 0, *prev = NULL;
+			while (bpf_map_get_next_key(r->h.outbreaks_fd, prev, &k) == 0) {
+				nk++;
+				prev = &k;
+			}
+			mg_set_outbreaks(r->h.settings_fd, nk);
+		}
+		if (a[i].kind == MG_OB_DECLARE || a[i].kind == MG_OB_JOIN) {
+			char sig[64];
+			json_t *e = source_entry(r, a[i].kind == MG_OB_JOIN ? &a[i].member->src : &a[i].list[a[i].n_list - 1].src);
+			mg_sig_str(&a[i].sig, sig, sizeof(sig));
+			if (a[i].kind == MG_OB_DECLARE)
+				for (uint32_t k = 0; k < a[i].n_list; k++) {
+					char why[80];
+					snprintf(why, sizeof(why), "outbreak:%s", sig);
+					add_reason(source_entry(r, &a[i].list[k].src), why);
+				}
+			else {
+				char why[80];
+				snprintf(why, sizeof(why), "outbreak:%s", sig);
+				add_reason(e, why);
+			}
+		}
+	}
+	mg_an_set_threat(r->an, mg_ob_threat_level(r->ob));
+}
+
 static void feed(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg)
 {
 	struct replay *r = arg;
@@ -192,6 +237,8 @@ static void scan_and_tick(struct replay *r)
 	static struct mg_an_action actions[MAX_ACTIONS];
 	size_t n;
 
+	struct mg_ob_action oa[64];
+	apply_outbreak(r, oa, mg_ob_tick(r->ob, r->now, oa, 64));
 	mg_scan_map(&r->scan, r->h.sources_fd, feed, r);
 	mg_scan_map(&r->scan, r->h.servers_fd, feed, r);
 	do {
@@ -208,8 +255,22 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct replay *r = ctx;
 
 	if (len >= sizeof(struct mg_event)) {
-		mg_an_on_event(r->an, data, r->now);
+		const struct mg_event *ev = data;
+		mg_an_on_event(r->an, ev, r->now);
 		r->events_pending = true;
+		/* New senders' characteristics into outbreak detection, as the daemon does. */
+		struct mg_signature sigs[2];
+		size_t nsig = mg_ob_event_signatures(ev, sigs);
+		if (nsig && mg_an_new_sender(r->an, ev->src, r->now)) {
+			struct mg_prefix src;
+			struct mg_ob_action oa[32];
+			memcpy(src.addr, ev->src, 16);
+			src.prefixlen = mg_addr_is_v4(ev->src) ? 128 : r->cfg.an.v6_prefix;
+			mg_addr_mask(src.addr, src.prefixlen);
+			for (size_t i = 0; i < nsig; i++)
+				apply_outbreak(r, oa, mg_ob_observe(r->ob, &src, ev->mac, ev->vlan_outer, ev->vlan_inner,
+								    &sigs[i], r->now, oa, 32));
+		}
 	}
 	return 0;
 }
@@ -508,11 +569,22 @@ static void print_human(json_t *rep)
 	}
 	json_t *alerts = json_object_get(rep, "alerts");
 	printf("\nAlerts (%zu):\n", json_array_size(alerts));
-	json_array_foreach(alerts, i, v)
+	json_array_foreach(alerts, i, v) {
+		if (!strncmp(s(v, "event"), "outbreak", 8)) {
+			printf("  %s  %s %s: level %lld, threat level %lld, %lld members%s\n", s(v, "time"), s(v, "event"),
+			       s(v, "signature"), num(v, "level"), num(v, "threat_level"), num(v, "members"),
+			       json_is_true(json_object_get(v, "contained_in_kernel")) ? ", SYNs dropped in the kernel" : "");
+			json_t *m;
+			size_t k;
+			json_array_foreach(json_object_get(v, "member_list"), k, m)
+				printf("      %-28s MAC %s VLAN %lld\n", s(m, "source"), s(m, "mac"), num(m, "vlan"));
+			continue;
+		}
 		printf("  %s  %s: %s, score %.1f%s\n", s(v, "time"), s(v, "source"),
 		       s(json_object_get(v, "evidence"), "rule"),
 		       json_real_value(json_object_get(json_object_get(v, "evidence"), "score")),
 		       json_is_true(json_object_get(v, "would_block")) ? " (would block)" : "");
+	}
 	if (json_array_size(src) > 20)
 		printf("\nSources (%zu; the 20 busiest):\n", json_array_size(src));
 	else
@@ -607,12 +679,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r.an = mg_an_new(&r.cfg.an);
+	r.ob = mg_ob_new(&r.cfg.ob);
 	r.rb = ring_buffer__new(r.h.events_fd, on_event, &r, NULL);
 	r.files = json_array();
 	r.verdicts = json_array();
 	r.alerts = json_array();
 	r.by_source = json_object();
-	if (!r.an || !r.rb || mg_scan_init(&r.scan, 8192)) {
+	if (!r.an || !r.ob || !r.rb || mg_scan_init(&r.scan, 8192)) {
 		fprintf(stderr, "mtaguard-replay: out of memory\n");
 		return 1;
 	}
@@ -625,6 +698,10 @@ int main(int argc, char **argv)
 		mg_an_add_mail_server(r.an, &r.cfg.mail_servers.v[i]);
 		mg_policy_allow(r.h.allow_fd, &r.cfg.mail_servers.v[i]);
 	}
+	for (size_t i = 0; i < r.cfg.n_ob_except_sig; i++)
+		mg_ob_except_sig(r.ob, &r.cfg.ob_except_sig[i], true);
+	for (size_t i = 0; i < r.cfg.n_ob_except_pfx; i++)
+		mg_ob_except_prefix(r.ob, &r.cfg.ob_except_pfx[i], true);
 
 	for (int i = optind; i < argc; i++)
 		replay_file(&r, argv[i], false);
@@ -662,6 +739,7 @@ int main(int argc, char **argv)
 	mg_scan_free(&r.scan);
 	ring_buffer__free(r.rb);
 	mg_an_free(r.an);
+	mg_ob_free(r.ob);
 	mg_close(&r.h);
 	mg_config_free(&r.cfg);
 	return 0;

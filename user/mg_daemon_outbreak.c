@@ -138,36 +138,14 @@ static void reap_hooks(struct mg_daemon *d, uint64_t now)
 	}
 }
 
-static json_t *member_json(const struct mg_ob_member *m, uint64_t now)
-{
-	char a[MG_ADDRSTRLEN], mac[32], t[40];
-
-	return json_pack("{s:s,s:s,s:i,s:i,s:s}", "source", mg_prefix_str(&m->src, a, sizeof(a)), "mac",
-			 mg_mac_str(m->mac, mac, sizeof(mac)), "vlan", m->vlan_outer, "vlan_inner", m->vlan_inner,
-			 "joined", mg_iso_time(mg_mono_to_wall_ns(m->joined_ns <= now ? m->joined_ns : now), t, sizeof(t)));
-}
-
 static void apply(struct mg_daemon *d, const struct mg_ob_action *a, size_t n, uint64_t now)
 {
-	char sig[64], when[40];
+	char sig[64];
 
 	for (size_t i = 0; i < n; i++) {
 		mg_sig_str(&a[i].sig, sig, sizeof(sig));
 		bool kernel = a[i].sig.kind == MG_SIG_FP && d->cfg.contain;
-		const char *kind = a[i].kind == MG_OB_DECLARE ? "outbreak" : a[i].kind == MG_OB_JOIN ? "outbreak-member"
-				 : a[i].kind == MG_OB_LEVEL ? "outbreak-level" : "outbreak-end";
-		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:b}", "time",
-				      mg_iso_time(mg_mono_to_wall_ns(now), when, sizeof(when)), "event", kind, "signature",
-				      sig, "level", (int)a[i].level, "threat_level", (int)a[i].threat_level, "members",
-				      (json_int_t)a[i].members, "contained_in_kernel", kernel);
-		if (a[i].kind == MG_OB_DECLARE) {
-			json_t *arr = json_array();
-			for (uint32_t k = 0; k < a[i].n_list; k++)
-				json_array_append_new(arr, member_json(&a[i].list[k], now));
-			json_object_set_new(o, "member_list", arr);
-		} else if (a[i].kind == MG_OB_JOIN && a[i].member) {
-			json_object_set_new(o, "member", member_json(a[i].member, now));
-		}
+		json_t *o = mg_ob_action_json(&a[i], kernel, now, mg_mono_to_wall_ns(now));
 		if (kernel) {
 			struct mg_outbreak_sig ks = { .since_ns = now, .level = a[i].level };
 			if (a[i].kind == MG_OB_END) {
@@ -207,7 +185,6 @@ void mg_daemon_outbreak_event(struct mg_daemon *d, const struct mg_event *ev, ui
 	struct mg_ob_action acts[32];
 	struct mg_signature sigs[2];
 	struct mg_prefix src;
-	size_t nsig = 0;
 
 	if (!d->ob || (ev->type != MG_EV_SYN_MX && ev->type != MG_EV_HELO))
 		return;
@@ -216,17 +193,7 @@ void mg_daemon_outbreak_event(struct mg_daemon *d, const struct mg_event *ev, ui
 	memcpy(src.addr, ev->src, 16);
 	src.prefixlen = mg_addr_is_v4(ev->src) ? 128 : d->cfg.an.v6_prefix;
 	mg_addr_mask(src.addr, src.prefixlen);
-	if (ev->type == MG_EV_SYN_MX) {
-		sigs[nsig++] = (struct mg_signature){ MG_SIG_FP, ev->fp_hash };
-	} else {
-		size_t len = ev->arg_len <= MG_HELO_ARG_MAX ? ev->arg_len : MG_HELO_ARG_MAX;
-		unsigned shape = mg_helo_shape(ev->u.arg, len, ev->src);
-		sigs[nsig++] = (struct mg_signature){ MG_SIG_HELO, ev->helo_hash };
-		/* Shape with the verb: a plain FQDN greeting is what everyone sends, not a signature. */
-		if (shape & ~MG_HELO_FQDN)
-			sigs[nsig++] = (struct mg_signature){ MG_SIG_SHAPE,
-							      shape | (ev->detail == MG_CMD_EHLO ? 0x100u : 0) };
-	}
+	size_t nsig = mg_ob_event_signatures(ev, sigs);
 	for (size_t i = 0; i < nsig; i++) {
 		size_t n = mg_ob_observe(d->ob, &src, ev->mac, ev->vlan_outer, ev->vlan_inner, &sigs[i], now, acts, 32);
 		apply(d, acts, n, now);
@@ -258,7 +225,7 @@ static void one_outbreak(const struct mg_ob_view *v, void *arg)
 	json_t *members = json_array();
 
 	for (uint32_t i = 0; i < v->n_list; i++)
-		json_array_append_new(members, member_json(&v->list[i], c->now));
+		json_array_append_new(members, mg_ob_member_json(&v->list[i], c->now, mg_mono_to_wall_ns(c->now)));
 	json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o}", "signature", mg_sig_str(&v->sig, sig, sizeof(sig)), "level",
 			      (int)v->level, "members", (json_int_t)v->members, "since",
 			      mg_iso_time(mg_mono_to_wall_ns(v->since_ns), t, sizeof(t)), "member_list", members);

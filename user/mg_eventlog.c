@@ -8,6 +8,7 @@
 #include "mg_addr.h"
 #include "mg_clock.h"
 #include "mg_eventlog.h"
+#include "mg_outbreak.h"
 
 int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human)
 {
@@ -189,4 +190,34 @@ void mg_eventlog_json(struct mg_eventlog *l, json_t *o)
 		fflush(l->json);
 	}
 	free(line);
+}
+
+json_t *mg_ob_member_json(const struct mg_ob_member *m, uint64_t now_mono, uint64_t now_wall)
+{
+	char a[MG_ADDRSTRLEN], mac[32], t[40];
+
+	return json_pack("{s:s,s:s,s:i,s:i,s:s}", "source", mg_prefix_str(&m->src, a, sizeof(a)), "mac",
+			 mg_mac_str(m->mac, mac, sizeof(mac)), "vlan", m->vlan_outer, "vlan_inner", m->vlan_inner,
+			 "joined", mg_iso_time(to_wall(m->joined_ns, now_mono, now_wall), t, sizeof(t)));
+}
+
+json_t *mg_ob_action_json(const struct mg_ob_action *a, bool contained, uint64_t now_mono, uint64_t now_wall)
+{
+	char sig[64], when[40];
+	const char *kind = a->kind == MG_OB_DECLARE ? "outbreak" : a->kind == MG_OB_JOIN ? "outbreak-member"
+			 : a->kind == MG_OB_LEVEL ? "outbreak-level" : "outbreak-end";
+	json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:b}", "time", mg_iso_time(now_wall, when, sizeof(when)),
+			      "event", kind, "signature", mg_sig_str(&a->sig, sig, sizeof(sig)), "level", (int)a->level,
+			      "threat_level", (int)a->threat_level, "members", (json_int_t)a->members,
+			      "contained_in_kernel", contained);
+
+	if (a->kind == MG_OB_DECLARE) {
+		json_t *arr = json_array();
+		for (uint32_t k = 0; k < a->n_list; k++)
+			json_array_append_new(arr, mg_ob_member_json(&a->list[k], now_mono, now_wall));
+		json_object_set_new(o, "member_list", arr);
+	} else if (a->kind == MG_OB_JOIN && a->member) {
+		json_object_set_new(o, "member", mg_ob_member_json(a->member, now_mono, now_wall));
+	}
+	return o;
 }

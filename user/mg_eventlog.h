@@ -26,6 +26,11 @@ json_t *mg_action_json(const struct mg_an_action *a, uint64_t now_mono, uint64_t
 json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uint64_t now_wall);
 void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall);
 /* A free-form notice ("started", "reloaded", "config refused: ..."). */
+struct mg_ob_action;
+struct mg_ob_member;
+/* An outbreak action as a log line: "outbreak", "outbreak-member", "outbreak-level", "outbreak-end". */
+json_t *mg_ob_action_json(const struct mg_ob_action *a, bool contained, uint64_t now_mono, uint64_t now_wall);
+json_t *mg_ob_member_json(const struct mg_ob_member *m, uint64_t now_mono, uint64_t now_wall);
 /* One JSON line as is. */
 void mg_eventlog_json(struct mg_eventlog *l, json_t *o);
 /* A notice: JSON {"event": kind, "message"} and a readable line; kind NULL: the readable line only. */

@@ -92,6 +92,23 @@ int mg_sig_parse(const char *text, struct mg_signature *out)
 	return -EINVAL;
 }
 
+size_t mg_ob_event_signatures(const struct mg_event *ev, struct mg_signature out[2])
+{
+	size_t n = 0;
+
+	if (ev->type == MG_EV_SYN_MX) {
+		out[n++] = (struct mg_signature){ MG_SIG_FP, ev->fp_hash };
+	} else if (ev->type == MG_EV_HELO) {
+		size_t len = ev->arg_len <= MG_HELO_ARG_MAX ? ev->arg_len : MG_HELO_ARG_MAX;
+		unsigned shape = mg_helo_shape(ev->u.arg, len, ev->src);
+		out[n++] = (struct mg_signature){ MG_SIG_HELO, ev->helo_hash };
+		/* Shape with the verb: a plain FQDN greeting is what everyone sends, not a signature. */
+		if (shape & ~MG_HELO_FQDN)
+			out[n++] = (struct mg_signature){ MG_SIG_SHAPE, shape | (ev->detail == MG_CMD_EHLO ? 0x100u : 0) };
+	}
+	return n;
+}
+
 struct mg_outbreaks *mg_ob_new(const struct mg_ob_config *c)
 {
 	struct mg_outbreaks *o = calloc(1, sizeof(*o));

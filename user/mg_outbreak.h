@@ -42,6 +42,10 @@ const char *mg_sig_str(const struct mg_signature *s, char *buf, size_t len);
 /* Parse the "fp:" and "helo:" forms (hex) and "shape:" forms; 0 or -EINVAL. */
 int mg_sig_parse(const char *text, struct mg_signature *out);
 
+struct mg_event;
+/* The characteristics an event shows: a SYN's fingerprint; a HELO's hash and (unless a plain FQDN) shape+verb. */
+size_t mg_ob_event_signatures(const struct mg_event *ev, struct mg_signature out[2]);
+
 struct mg_ob_config {
 	uint32_t min_senders;  /* K (5) */
 	uint64_t window_ns;    /* W (10 min) */
