@@ -114,7 +114,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev \
              libcmocka-dev pkg-config make gcc
-DEB_TEST  := iproute2 iputils-ping postfix swaks tcpdump jq xdp-tools procps socat curl
+DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump jq xdp-tools procps socat curl
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
