@@ -344,6 +344,7 @@ void mg_daemon_scan(struct mg_daemon *d, uint64_t now)
 	size_t n = mg_an_tick(d->an, now, actions, MAX_ACTIONS);
 	mg_daemon_apply(d, actions, n, now);
 	d->last_scan_ns = now;
+	d->scan_pending = false;
 	d->scan_duration_ns = mg_mono_ns() - now;
 }
 
@@ -424,13 +425,33 @@ static void reload(struct mg_daemon *d)
 	mg_eventlog_notice(&d->log, "reloaded", "reloaded %s", d->config_path);
 }
 
+/*
+ * News (ring-buffer events) triggers a scan at once, but at most one per
+ * gap: an event storm must not turn into back-to-back full scans. News that
+ * arrives inside the gap is scanned at its end.
+ */
+#define NEWS_SCAN_GAP_NS (100 * 1000000ull)
+
 int mg_daemon_run(struct mg_daemon *d)
 {
 	struct epoll_event evs[8];
 
 	d->running = true;
 	while (d->running) {
-		int n = epoll_wait(d->epfd, evs, 8, -1);
+		int timeout = -1;
+		if (d->scan_pending) {
+			uint64_t since = mg_mono_ns() - d->last_scan_ns;
+			timeout = since >= NEWS_SCAN_GAP_NS ? 0 : (int)((NEWS_SCAN_GAP_NS - since) / 1000000 + 1);
+		}
+		int n = epoll_wait(d->epfd, evs, 8, timeout);
+		if (n == 0 && d->scan_pending) {
+			/* The news that came during the gap is judged now, not at the next tick. */
+			uint64_t now = mg_mono_ns();
+			ring_buffer__consume(d->rb);
+			if (now - d->last_scan_ns >= NEWS_SCAN_GAP_NS)
+				mg_daemon_scan(d, now);
+			continue;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -479,8 +500,10 @@ int mg_daemon_run(struct mg_daemon *d)
 				 * tick: this is what keeps time-to-block short.
 				 */
 				uint64_t now = mg_mono_ns();
-				if (now - d->last_scan_ns >= 100 * 1000000ull)
+				if (now - d->last_scan_ns >= NEWS_SCAN_GAP_NS)
 					mg_daemon_scan(d, now);
+				else
+					d->scan_pending = true;
 			}
 		}
 	}

@@ -45,6 +45,7 @@ struct mg_daemon {
 	bool detach_on_exit;
 	bool running;
 	uint64_t started_ns, last_save_ns, last_scan_ns, scan_duration_ns;
+	bool scan_pending; /* news arrived while scans were throttled */
 	uint64_t verdicts_issued, alerts_issued;
 	struct mg_outbreaks *ob;
 	unsigned threat_level;

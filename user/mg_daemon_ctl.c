@@ -253,6 +253,13 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 	} else if (!strcmp(cmd, "allow")) {
 		mg_an_add_allow(d->an, &p);
 		e = mg_policy_allow(d->h.allow_fd, &p);
+		/*
+		 * End the verdicts it covers now, not at the next tick: a
+		 * disallow right after must find the source unblocked, and
+		 * the unblock line is logged with the allow.
+		 */
+		if (!e)
+			mg_daemon_scan(d, mg_mono_ns());
 	} else {
 		mg_an_remove_allow(d->an, &p);
 		e = mg_policy_remove(d->h.allow_fd, &p);
