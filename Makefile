@@ -96,7 +96,7 @@ $(BUILD)/bench/mtaguard-bench: selftests/bench/bench.c $(BUILD)/selftests/lib_pk
 
 # The main job: a self-contained lab in network namespaces (needs root).
 demo: deps all
-	tools/demo.sh $(BUILD)
+	bash tools/demo.sh $(BUILD)
 
 $(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
