@@ -109,7 +109,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 	$(BUILD)/bench/bench-analyzer
 	@# The program's cost on a traffic mix, as mtaguard-replay measures it for an operator's capture.
 	$(BUILD)/bench/mtaguard-bench --write-mix $(BUILD)/bench/mix.pcap
-	$(BUILD)/mtaguard-replay --repeat 100000 $(BUILD)/bench/mix.pcap | grep '^Cost
+	$(BUILD)/mtaguard-replay --repeat 100000 $(BUILD)/bench/mix.pcap | grep '^Cost:'
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev \
