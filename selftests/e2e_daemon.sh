@@ -233,6 +233,34 @@ jq -e '.ok == false and (.error | test("malformed"))' <<<"$reply" >/dev/null &&
 	pass "malformed request answered with an error" || fail "malformed request: '$reply'"
 ctl status >/dev/null && pass "daemon serves after a malformed request" || fail "daemon stopped serving"
 
+# --- the operator's rules: comments, temporary allows, reloads ------------------------
+
+ctl block 198.18.9.0/24 -d 0 -a all -m "abuse desk ticket 4711" >/dev/null || fail "ctl block with a comment"
+ctl --json verdicts | jq -e '.verdicts[] | select(.source == "198.18.9.0/24") |
+	.by == "operator" and .comment == "abuse desk ticket 4711" and .expires == null and .action == "all"' >/dev/null &&
+	pass "an operator block keeps its comment" || fail "operator block: $(ctl --json verdicts)"
+ctl verdicts | grep -q "abuse desk ticket 4711" && pass "ctl verdicts (text) shows the comment" || fail "verdicts text"
+ctl allow 198.18.7.7 -m "partner relay" >/dev/null || fail "ctl allow with a comment"
+ctl allow 198.18.1.2 >/dev/null || fail "ctl allow the PC"
+reloads="$(grep -c '"event":"reloaded"' "$EVENTS")"
+kill -HUP "$DPID"
+lab_wait "reloaded again" test "$(grep -c '"event":"reloaded"' "$EVENTS")" -gt "$reloads" || fail "no reload"
+# The analyzer's own view (a reload resets its configured set): the PC is a known source.
+ctl --json show 198.18.1.2 | jq -e '.allowlisted' >/dev/null &&
+	pass "an operator allow survives a reload" || fail "operator allow lost on reload: $(ctl --json show 198.18.1.2)"
+ctl disallow 198.18.1.2 >/dev/null || fail "ctl disallow the PC"
+ctl --json allowlist | jq -e '.allowlist[] | select(.source == "198.18.7.7") | .by == "operator" and .comment == "partner relay"' \
+	>/dev/null && pass "ctl allowlist names the operator's allow and its comment" || fail "allowlist: $(ctl --json allowlist)"
+ctl allow 198.18.1.2 -d 2s -m "maintenance window" >/dev/null || fail "ctl allow -d"
+ctl --json allowlist | jq -e '.allowlist[] | select(.source == "198.18.1.2") | .expires != null' >/dev/null &&
+	pass "a temporary allow has an expiry" || fail "temporary allow: $(ctl --json allowlist)"
+lab_wait -t 10 "temporary allow ended" grep -q '"operator allow 198.18.1.2 ended: maintenance window"' "$EVENTS" &&
+	pass "the temporary allow ended by itself, logged" || fail "temporary allow did not end"
+ctl --json allowlist | jq -e '[.allowlist[] | select(.source == "198.18.1.2")] | length == 0' >/dev/null &&
+	ctl --json show 198.18.1.2 | jq -e '.allowlisted | not' >/dev/null &&
+	pass "and is gone from the kernel and the analyzer" || fail "temporary allow lingers: $(ctl --json allowlist)"
+ctl allow 198.18.1.2 -a all >/dev/null 2>&1 && fail "allow took an action" || pass "allow refuses an action"
+
 # --- restarts -------------------------------------------------------------------------
 
 # restart_check SIGNAL WHAT TAG MX: stop the daemon with SIGNAL, check the bot
@@ -250,6 +278,23 @@ restart_check TERM "a graceful stop" while-down 198.19.0.2
 sleep 3 # past state_interval: a periodic save has happened
 restart_check KILL "kill -9" after-kill 198.19.0.3
 ctl --json show 198.18.1.2 | jq -e '.known' >/dev/null && pass "the PC's profile survived too" || fail "PC profile lost"
+ctl --json verdicts | jq -e '.verdicts[] | select(.source == "198.18.9.0/24") | .comment == "abuse desk ticket 4711"' \
+	>/dev/null && pass "restarts keep the operator's comment" || fail "comment lost: $(ctl --json verdicts)"
+
+# A reboot: the pinned maps are gone. What the daemon saved puts the bot's
+# verdict and the operator's rules back into the new, empty maps.
+stop_daemon TERM
+lab_nsenter edge "$BUILD/mtaguard-loader" -p "$PIN" unload >/dev/null 2>&1
+[[ -e "$PIN/mg_blocklist" ]] && fail "the pins survived the unload" || pass "reboot: pins and maps gone"
+start_daemon
+kernel_rules() { lab_nsenter edge "$BUILD/mtaguard-loader" -p "$PIN" rules --json; }
+kernel_rules | jq -e '.. | objects | select(.prefix? == "198.18.9.0/24" and .kind == "block" and .action == "all")' \
+	>/dev/null && pass "reboot: the operator's block is back in the kernel" ||
+	fail "reboot: operator block lost: $(kernel_rules)"
+kernel_rules | jq -e '.. | objects | select(.prefix? == "198.18.7.7" and .kind == "allow")' >/dev/null &&
+	pass "reboot: the operator's allow is back in the kernel" || fail "reboot: operator allow lost: $(kernel_rules)"
+mail bot after-reboot 198.19.0.4 "[198.18.2.2]" && fail "the bot got through after the reboot" ||
+	pass "reboot: the bot's verdict is enforced again"
 
 if ((FAILS)); then
 	echo "e2e_daemon: $FAILS check(s) failed"

@@ -276,6 +276,19 @@ replay j -c "$LAB_DIR/ob.json" "$M1" "$M2"
 grep -q "outbreak fp:" "$LAB_DIR/j.out" && pass "j: the text report shows the outbreak" ||
 	fail "j: no outbreak in the text report"
 
+# k) without the privileges BPF_PROG_TEST_RUN needs: exit 1 and a message that says so.
+# The lab and build directories may be closed to others: a world-readable copy of both.
+UNPRIV="$(mktemp -d /tmp/mg-unpriv.XXXXXX)"
+lab_defer rm -rf -- "$UNPRIV"
+chmod 0755 "$UNPRIV"
+install -m 0755 "$REPLAY" "$UNPRIV/" && install -m 0644 "$M1" "$UNPRIV/m1.pcap"
+rc=0
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$UNPRIV/mtaguard-replay" "$UNPRIV/m1.pcap" \
+	>"$LAB_DIR/k.out" 2>"$LAB_DIR/k.err" || rc=$?
+((rc == 1)) && pass "k: unprivileged: exit status 1" || fail "k: unprivileged: exit status $rc"
+grep -q "needs root (CAP_BPF and CAP_NET_ADMIN)" "$LAB_DIR/k.err" && pass "k: unprivileged: the message names the privileges" ||
+	fail "k: unprivileged: $(cat "$LAB_DIR/k.err")"
+
 if ((FAILS)); then
 	# The first failing report, for the post-mortem (LAB_KEEP=1 keeps them all).
 	for n in "${FAILED_JSON[@]:0:1}"; do

@@ -22,11 +22,13 @@ static void usage(FILE *f)
 		"  top [N]                        the N busiest SMTP sources (default 20)\n"
 		"  show ADDR                      a source's profile, role, and why it is or is not blocked\n"
 		"  roles                          the inventory: mail servers, end hosts, suspects, blocked\n"
-		"  verdicts                       blocks in force, with their evidence\n"
+		"  verdicts                       blocks in force, with their evidence or the operator's comment\n"
 		"  block PREFIX [-d DURATION] [-a smtp|all] [-m COMMENT]\n"
 		"  unblock PREFIX\n"
-		"  allow PREFIX [-m COMMENT]      never drop, never block\n"
+		"  allow PREFIX [-d DURATION] [-m COMMENT]\n"
+		"                                 never drop, never block (for DURATION, or until disallowed)\n"
 		"  disallow PREFIX\n"
+		"  allowlist                      every allow rule: configured, known mail servers, the operator's\n"
 		"  monitor on|off                 log what would be blocked instead of blocking\n"
 		"  outbreaks                      the threat level and each active outbreak, with its members\n"
 		"  except add|remove SIG|PREFIX   exempt a signature (fp:1a2b3c4d, helo:..., shape:.../ehlo)\n"
@@ -38,10 +40,10 @@ static void usage(FILE *f)
 		"\n"
 		"  -s, --socket PATH     control socket (default " DEFAULT_SOCKET ")\n"
 		"  -j, --json            print the daemon's JSON answer\n"
-		"  -d, --duration TIME   block: how long (90s, 10m, 1h, 7d; 0 = until unblocked;\n"
-		"                        default: the configured block duration)\n"
+		"  -d, --duration TIME   block, allow: how long (90s, 10m, 1h, 7d; 0 = until removed;\n"
+		"                        block default: the configured block duration; allow: until removed)\n"
 		"  -a, --action WHAT     block: drop smtp (default) or all of the source's traffic\n"
-		"  -m, --comment TEXT    block, allow: a note for the log\n"
+		"  -m, --comment TEXT    block, allow: a note kept with the rule (verdicts, allowlist, the log)\n"
 		"  -S, --signature SIG   quarantine release: every message held for this outbreak\n"
 		"  -h, --help\n"
 		"\n"
@@ -201,7 +203,17 @@ static void print_human(const char *cmd, json_t *r)
 			       json_is_null(json_object_get(v, "expires")) ? "never" : s(v, "expires"), s(v, "by"));
 			if (json_object_get(v, "evidence"))
 				print_evidence(json_object_get(v, "evidence"), "    ");
+			else if (json_object_get(v, "created"))
+				printf("    since %s: %s\n", s(v, "created"), s(v, "comment"));
 		}
+	} else if (!strcmp(cmd, "allowlist")) {
+		json_t *arr = json_object_get(r, "allowlist"), *v;
+		size_t i;
+		printf("%-28s %10s  %-21s %-20s %s\n", "SOURCE", "HITS", "EXPIRES", "BY", "COMMENT");
+		json_array_foreach(arr, i, v)
+			printf("%-28s %10lld  %-21s %-20s %s\n", s(v, "source"), n(v, "hits"),
+			       json_is_null(json_object_get(v, "expires")) ? "never" : s(v, "expires"), s(v, "by"),
+			       json_object_get(v, "comment") ? s(v, "comment") : "");
 	} else {
 		printf("ok\n");
 	}
@@ -280,7 +292,8 @@ int main(int argc, char **argv)
 		json_object_set_new(req, "op", json_string(arg));
 		if (what)
 			json_object_set_new(req, "what", json_string(what));
-	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts") && strcmp(cmd, "outbreaks")) {
+	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts") && strcmp(cmd, "outbreaks") &&
+		   strcmp(cmd, "allowlist")) {
 		fprintf(stderr, "mtaguardctl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 2;

@@ -89,6 +89,8 @@ static void push_configured(struct mg_daemon *d)
 			bpf_map_update_elem(d->h.servers_fd, p->addr, &s, BPF_NOEXIST);
 		}
 	}
+	/* The operator's allows bind the analyzer as firmly as configured ones. */
+	mg_daemon_oprules_push_allows(d);
 	mg_set_monitor(d->h.settings_fd, d->cfg.an.monitor);
 }
 
@@ -211,6 +213,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 			return e;
 		}
 	}
+	mg_daemon_oprules_start(d);
 	push_configured(d);
 	reapply_verdicts(d);
 	mg_daemon_outbreak_start(d);
@@ -366,6 +369,11 @@ void mg_daemon_apply(struct mg_daemon *d, const struct mg_an_action *a, size_t n
 	for (size_t i = 0; i < n; i++) {
 		switch (a[i].kind) {
 		case MG_AN_BLOCK: {
+			/* An operator's block of the same prefix stays as the operator set it. */
+			if (mg_daemon_oprules_has(d, &a[i].prefix, MG_OPRULE_BLOCK)) {
+				d->verdicts_issued++;
+				break;
+			}
 			uint64_t ttl = a[i].expires_ns > now ? (a[i].expires_ns - now + MG_NSEC_PER_SEC - 1) / MG_NSEC_PER_SEC : 1;
 			int e = mg_policy_block(d->h.block_fd, &a[i].prefix, a[i].block_action, ttl);
 			if (e)
@@ -374,7 +382,8 @@ void mg_daemon_apply(struct mg_daemon *d, const struct mg_an_action *a, size_t n
 			break;
 		}
 		case MG_AN_UNBLOCK:
-			mg_policy_remove(d->h.block_fd, &a[i].prefix);
+			if (!mg_daemon_oprules_has(d, &a[i].prefix, MG_OPRULE_BLOCK))
+				mg_policy_remove(d->h.block_fd, &a[i].prefix);
 			break;
 		case MG_AN_ALERT:
 			d->alerts_issued++;
@@ -413,10 +422,13 @@ static void reload(struct mg_daemon *d)
 	if (strcmp(c.metrics_listen, d->cfg.metrics_listen))
 		mg_eventlog_notice(&d->log, "notice", "the metrics listen address changes on restart");
 	snprintf(c.metrics_listen, sizeof(c.metrics_listen), "%s", d->cfg.metrics_listen);
+	/* The old file's allows leave the kernel, but not those the operator also allowed by hand. */
 	for (size_t i = 0; i < d->cfg.allowlist.n; i++)
-		mg_policy_remove(d->h.allow_fd, &d->cfg.allowlist.v[i]);
+		if (!mg_daemon_oprules_has(d, &d->cfg.allowlist.v[i], MG_OPRULE_ALLOW))
+			mg_policy_remove(d->h.allow_fd, &d->cfg.allowlist.v[i]);
 	for (size_t i = 0; i < d->cfg.mail_servers.n; i++)
-		mg_policy_remove(d->h.allow_fd, &d->cfg.mail_servers.v[i]);
+		if (!mg_daemon_oprules_has(d, &d->cfg.mail_servers.v[i], MG_OPRULE_ALLOW))
+			mg_policy_remove(d->h.allow_fd, &d->cfg.mail_servers.v[i]);
 	mg_config_free(&d->cfg);
 	d->cfg = c;
 	mg_an_set_config(d->an, &d->cfg.an);
@@ -468,6 +480,7 @@ int mg_daemon_run(struct mg_daemon *d)
 				ring_buffer__consume(d->rb); /* events first: they are older than the counters */
 				mg_daemon_outbreak_tick(d, now);
 				mg_daemon_policy_tick(d, now);
+				mg_daemon_oprules_tick(d);
 				mg_daemon_scan(d, now);
 				if (now - d->last_save_ns >= d->cfg.state_interval_ns)
 					mg_daemon_save_state(d);
@@ -539,6 +552,7 @@ void mg_daemon_stop(struct mg_daemon *d)
 		close(d->sigfd);
 	mg_scan_free(&d->scan);
 	mg_daemon_outbreak_stop(d);
+	mg_oprules_free(&d->oprules);
 	if (d->an)
 		mg_an_free(d->an);
 	d->an = NULL;

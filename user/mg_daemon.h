@@ -15,6 +15,7 @@
 #include "mg_ctlsock.h"
 #include "mg_eventlog.h"
 #include "mg_loader.h"
+#include "mg_oprules.h"
 #include "mg_outbreak.h"
 #include "mg_policyd.h"
 #include "mg_quarantine.h"
@@ -56,6 +57,7 @@ struct mg_daemon {
 	bool policyd_on, quarantine_ready;
 	struct mg_quarantine quarantine;
 	uint64_t policy_requests, policy_rejects, policy_holds, last_expiry_ns;
+	struct mg_oprules oprules;         /* the operator's blocks and allows (mg_daemon_oprules.c) */
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
@@ -91,6 +93,12 @@ bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events);
 void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t now);
 void mg_daemon_policy_stop(struct mg_daemon *d);
 json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
+/* The operator's rules: loaded and enforced at start, expired by the timer, saved on change. */
+void mg_daemon_oprules_start(struct mg_daemon *d);
+void mg_daemon_oprules_tick(struct mg_daemon *d);
+int mg_daemon_oprules_save(struct mg_daemon *d);
+void mg_daemon_oprules_push_allows(struct mg_daemon *d); /* into the analyzer, after its configured set was reset */
+bool mg_daemon_oprules_has(const struct mg_daemon *d, const struct mg_prefix *p, uint8_t kind);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */
 void mg_daemon_metrics(struct mg_daemon *d, uint64_t now);
 

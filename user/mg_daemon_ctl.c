@@ -229,30 +229,48 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 {
 	const char *prefix = str_arg(req, "prefix"), *dur = str_arg(req, "duration");
 	const char *action = str_arg(req, "action"), *comment = str_arg(req, "comment");
+	bool blocking = !strcmp(cmd, "block"), allowing = !strcmp(cmd, "allow");
 	struct mg_prefix p;
 	uint64_t ttl_ns = 0;
 	int e;
 
 	if (!prefix || mg_prefix_parse(prefix, &p))
 		return mg_ctl_error("%s needs an address or prefix, got '%s'", cmd, prefix ? prefix : "");
+	if (dur && !blocking && !allowing)
+		return mg_ctl_error("%s takes no duration", cmd);
 	if (dur && mg_parse_duration(dur, &ttl_ns))
 		return mg_ctl_error("bad duration '%s' (e.g. 90s, 10m, 1h, 7d)", dur);
+	if (action && (!blocking || (strcmp(action, "all") && strcmp(action, "smtp"))))
+		return mg_ctl_error(blocking ? "action is smtp or all, got '%s'" : "only block takes an action", action);
+	if (comment && strlen(comment) > MG_OPRULE_COMMENT_MAX)
+		return mg_ctl_error("comment longer than %d bytes", MG_OPRULE_COMMENT_MAX);
 	uint8_t act = action && !strcmp(action, "all") ? MG_ACT_DROP_ALL : MG_ACT_DROP_SMTP;
-	if (action && strcmp(action, "all") && strcmp(action, "smtp"))
-		return mg_ctl_error("action is smtp or all, got '%s'", action);
+	uint64_t now = mg_mono_ns(), wall = mg_mono_to_wall_ns(now);
+	struct mg_oprule r = { .prefix = p, .action = act, .created_ns = wall };
+	if (comment)
+		snprintf(r.comment, sizeof(r.comment), "%s", comment);
 
-	if (!strcmp(cmd, "block")) {
+	if (blocking) {
 		if (!dur)
 			ttl_ns = d->cfg.an.block_ns; /* operator blocks expire too, unless asked for 0 */
+		r.kind = MG_OPRULE_BLOCK;
+		r.expires_ns = ttl_ns ? wall + ttl_ns : 0;
 		e = mg_policy_block(d->h.block_fd, &p, act, ttl_ns / MG_NSEC_PER_SEC);
+		if (!e)
+			e = mg_oprules_set(&d->oprules, &r);
 	} else if (!strcmp(cmd, "unblock")) {
 		e = mg_policy_remove(d->h.block_fd, &p);
+		bool had = mg_oprules_remove(&d->oprules, &p, MG_OPRULE_BLOCK);
 		/* The analyzer's verdict ends too, or the next tick would write it again. */
-		if (mg_an_pardon(d->an, &p, mg_mono_ns()) && e == -ENOENT)
+		if ((mg_an_pardon(d->an, &p, now) || had) && e == -ENOENT)
 			e = 0;
-	} else if (!strcmp(cmd, "allow")) {
+	} else if (allowing) {
+		r.kind = MG_OPRULE_ALLOW;
+		r.expires_ns = ttl_ns ? wall + ttl_ns : 0;
 		mg_an_add_allow(d->an, &p);
 		e = mg_policy_allow(d->h.allow_fd, &p);
+		if (!e)
+			e = mg_oprules_set(&d->oprules, &r);
 		/*
 		 * End the verdicts it covers now, not at the next tick: a
 		 * disallow right after must find the source unblocked, and
@@ -263,14 +281,31 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 	} else {
 		mg_an_remove_allow(d->an, &p);
 		e = mg_policy_remove(d->h.allow_fd, &p);
+		mg_oprules_remove(&d->oprules, &p, MG_OPRULE_ALLOW);
 	}
 	if (e == -ENOENT)
 		return mg_ctl_error("no %s rule for exactly %s", strcmp(cmd, "disallow") ? "block" : "allow", prefix);
 	if (e)
 		return mg_ctl_error("%s %s: %s", cmd, prefix, strerror(-e));
-	mg_eventlog_notice(&d->log, "operator", "operator %s %s%s%s%s%s", cmd, prefix, dur ? " for " : "",
-			   dur ? dur : "", comment ? ": " : "", comment ? comment : "");
+	mg_daemon_oprules_save(d);
+	char until[40] = "";
+	if (r.expires_ns && (blocking || allowing))
+		snprintf(until, sizeof(until), " for %llus", (unsigned long long)(ttl_ns / MG_NSEC_PER_SEC));
+	mg_eventlog_notice(&d->log, "operator", "operator %s %s%s%s%s", cmd, prefix, until, comment ? ": " : "",
+			   comment ? comment : "");
 	return ok();
+}
+
+/* The operator's note on a rule, if the rule is the operator's. */
+static void add_oprule_json(json_t *o, const struct mg_oprule *r)
+{
+	char buf[40];
+
+	json_object_set_new(o, "by", json_string("operator"));
+	if (!r)
+		return;
+	json_object_set_new(o, "created", json_string(mg_iso_time(r->created_ns, buf, sizeof(buf))));
+	json_object_set_new(o, "comment", json_string(r->comment));
 }
 
 struct verdicts_ctx {
@@ -301,10 +336,53 @@ static int verdict_json(const struct mg_prefix *p, const struct mg_rule *r, void
 		json_object_set_new(o, "offences", json_integer(v.offences));
 		json_object_set_new(o, "evidence", mg_evidence_json(&v.ev, c->now, c->wall));
 	} else {
-		json_object_set_new(o, "by", json_string("operator"));
+		add_oprule_json(o, mg_oprules_find(&c->d->oprules, p, MG_OPRULE_BLOCK));
 	}
 	json_array_append_new(c->arr, o);
 	return 0;
+}
+
+static bool listed(const struct mg_prefix_list *l, const struct mg_prefix *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].prefixlen == p->prefixlen && !memcmp(l->v[i].addr, p->addr, 16))
+			return true;
+	return false;
+}
+
+/* Every allow rule in the kernel, and where it comes from. */
+static int allow_json(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
+{
+	struct verdicts_ctx *c = arg;
+	const struct mg_oprule *op = mg_oprules_find(&c->d->oprules, p, MG_OPRULE_ALLOW);
+	char buf[MG_ADDRSTRLEN];
+	json_t *o = json_object();
+
+	json_object_set_new(o, "source", json_string(mg_prefix_str(p, buf, sizeof(buf))));
+	json_object_set_new(o, "hits", json_integer((json_int_t)r->hits));
+	if (op) {
+		json_object_set_new(o, "expires", op->expires_ns ? json_string(mg_iso_time(op->expires_ns, buf, sizeof(buf)))
+								 : json_null());
+		add_oprule_json(o, op);
+	} else {
+		json_object_set_new(o, "expires", json_null());
+		json_object_set_new(o, "by", json_string(listed(&c->d->cfg.mail_servers, p) ? "config:mail_servers"
+							  : listed(&c->d->cfg.allowlist, p)  ? "config:allowlist"
+											     : "unknown"));
+	}
+	json_array_append_new(c->arr, o);
+	return 0;
+}
+
+static json_t *cmd_allowlist(struct mg_daemon *d)
+{
+	struct verdicts_ctx c = { .d = d, .arr = json_array(), .now = mg_mono_ns() };
+	json_t *o = ok();
+
+	c.wall = mg_mono_to_wall_ns(c.now);
+	mg_policy_foreach(d->h.allow_fd, allow_json, &c);
+	json_object_set_new(o, "allowlist", c.arr);
+	return o;
 }
 
 static json_t *cmd_verdicts(struct mg_daemon *d)
@@ -347,6 +425,8 @@ json_t *mg_daemon_control(json_t *req, void *arg)
 		return cmd_show(d, req);
 	if (!strcmp(cmd, "verdicts"))
 		return cmd_verdicts(d);
+	if (!strcmp(cmd, "allowlist"))
+		return cmd_allowlist(d);
 	if (!strcmp(cmd, "monitor"))
 		return cmd_monitor(d, req);
 	if (!strcmp(cmd, "outbreaks")) {

@@ -11,83 +11,70 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include <bpf/bpf.h>
 
 #include "mg_clock.h"
 #include "mg_daemon.h"
+#include "mg_qdecide.h"
 
 #define EXPIRY_EVERY_NS (60 * MG_NSEC_PER_SEC)
 
-static bool excepted(const struct mg_daemon *d, const struct mg_policy_request *r, const uint8_t addr[16])
-{
-	const struct mg_config *c = &d->cfg;
-
-	for (size_t i = 0; i < c->n_q_except_client; i++) {
-		uint8_t m[16];
-		memcpy(m, addr, 16);
-		mg_addr_mask(m, c->q_except_client[i].prefixlen);
-		if (!memcmp(m, c->q_except_client[i].addr, 16))
-			return true;
-	}
-	const char *at = strrchr(r->sender, '@');
-	for (size_t i = 0; at && i < c->n_q_except_domain; i++)
-		if (!strcasecmp(at + 1, c->q_except_domain[i]))
-			return true;
-	for (size_t i = 0; r->recipient[0] && i < c->n_q_except_rcpt; i++)
-		if (!strcasecmp(r->recipient, c->q_except_rcpt[i]))
-			return true;
-	return false;
-}
-
+/* Gather what is known of the client, let mg_qdecide() judge, then count and record. */
 static void decide(const struct mg_policy_request *r, char *action, size_t len, void *arg)
 {
 	struct mg_daemon *d = arg;
+	const struct mg_config *c = &d->cfg;
+	struct mg_qd_facts f = {
+		.client = r->client_address,
+		.threat_level = d->threat_level,
+		.quarantine_level = c->quarantine_level,
+	};
 	struct mg_an_profile_view v;
 	struct mg_signature sig;
 	uint8_t addr[16];
-	char sigtext[64];
+	char sigtext[64] = "";
 
-	snprintf(action, len, "DUNNO");
 	d->policy_requests++;
-	if (mg_addr_parse(r->client_address, addr) || excepted(d, r, addr))
-		return;
-	/* The kernel's rules decide first, as they do for packets: an allow wins, then any block in force. */
-	struct mg_lpm_key k = { .prefixlen = 128 };
-	struct mg_rule rule;
-	uint64_t now = mg_mono_ns();
-	memcpy(k.addr, addr, 16);
-	if (bpf_map_lookup_elem(d->h.allow_fd, &k, &rule) == 0)
-		return;
-	bool known = mg_an_get(d->an, addr, &v);
-	if (bpf_map_lookup_elem(d->h.block_fd, &k, &rule) == 0 && (!rule.expires_ns || rule.expires_ns > now)) {
-		snprintf(action, len, "REJECT 5.7.1 mtaguard: %s is blocked (%s)", r->client_address,
-			 known && v.role == MG_ROLE_BLOCKED ? v.ev.rule : "by the operator");
+	f.parsed = mg_addr_parse(r->client_address, addr) == 0;
+	if (f.parsed) {
+		const struct mg_qd_exceptions x = {
+			.client = c->q_except_client, .n_client = c->n_q_except_client,
+			.domain = c->q_except_domain, .n_domain = c->n_q_except_domain,
+			.rcpt = c->q_except_rcpt, .n_rcpt = c->n_q_except_rcpt,
+		};
+		/* All facts every time: a few lookups are nothing next to an SMTP
+		 * transaction, and the precedence then lives in one place only. */
+		struct mg_lpm_key k = { .prefixlen = 128 };
+		struct mg_rule rule;
+		memcpy(k.addr, addr, 16);
+		f.excepted = mg_qd_excepted(&x, addr, r->sender, r->recipient);
+		f.allowlisted = bpf_map_lookup_elem(d->h.allow_fd, &k, &rule) == 0;
+		bool found = bpf_map_lookup_elem(d->h.block_fd, &k, &rule) == 0;
+		f.kernel_block = mg_qd_block_in_force(found, found ? rule.expires_ns : 0, mg_mono_ns());
+		f.known = mg_an_get(d->an, addr, &v);
+		if (f.known) {
+			f.role = v.role;
+			f.verdict_rule = v.ev.rule;
+		}
+		if (d->ob && mg_ob_member_of(d->ob, addr, &sig)) {
+			f.outbreak_member = true;
+			mg_sig_str(&sig, sigtext, sizeof(sigtext));
+			f.signature = sigtext;
+		}
+	}
+	const char *reason;
+	enum mg_qd_action a = mg_qdecide(&f, action, len, &reason);
+	if (a == MG_QD_REJECT)
 		d->policy_rejects++;
+	if (a != MG_QD_HOLD)
 		return;
-	}
-	if (known && v.role == MG_ROLE_BLOCKED) {
-		snprintf(action, len, "REJECT 5.7.1 mtaguard: %s is blocked (%s)", r->client_address, v.ev.rule);
-		d->policy_rejects++;
-		return;
-	}
-	const char *reason = NULL;
-	if (d->ob && mg_ob_member_of(d->ob, addr, &sig)) {
-		reason = "outbreak";
-		mg_sig_str(&sig, sigtext, sizeof(sigtext));
-	} else if (known && v.role == MG_ROLE_SUSPECT && d->threat_level >= d->cfg.quarantine_level) {
-		reason = "suspect";
-		sigtext[0] = '\0';
-	}
-	if (!reason)
-		return;
-	snprintf(action, len, "HOLD mtaguard: %s%s%s", reason, sigtext[0] ? " " : "", sigtext);
 	d->policy_holds++;
-	/* The queue ID exists from the first accepted recipient on; the end-of-data check always has it. */
+	/* The queue ID exists from the first accepted recipient on; the end-of-data check always has it.
+	 * sigtext is empty unless the client is an outbreak member, so a suspect's record has none. */
 	if (r->queue_id[0] && d->quarantine_ready)
-		mg_q_record(&d->quarantine, r->queue_id, r->client_address, r->sender, r->recipient, reason, sigtext,
-			    mg_mono_to_wall_ns(mg_mono_ns()));
+		mg_q_record(&d->quarantine, r->queue_id, r->client_address, r->sender, r->recipient, reason,
+			    sigtext, mg_mono_to_wall_ns(mg_mono_ns()));
 }
 
 int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)

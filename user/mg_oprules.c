@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_oprules.c - the operator's rules with their comments and times (see mg_oprules.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtaguard.h"
+#include "mg_oprules.h"
+
+void mg_oprules_init(struct mg_oprules *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void mg_oprules_free(struct mg_oprules *t)
+{
+	free(t->v);
+	mg_oprules_init(t);
+}
+
+static bool same(const struct mg_oprule *r, const struct mg_prefix *p, uint8_t kind)
+{
+	return r->kind == kind && r->prefix.prefixlen == p->prefixlen && !memcmp(r->prefix.addr, p->addr, 16);
+}
+
+static struct mg_oprule *find(const struct mg_oprules *t, const struct mg_prefix *p, uint8_t kind)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (same(&t->v[i], p, kind))
+			return &t->v[i];
+	return NULL;
+}
+
+const struct mg_oprule *mg_oprules_find(const struct mg_oprules *t, const struct mg_prefix *p, uint8_t kind)
+{
+	return find(t, p, kind);
+}
+
+int mg_oprules_set(struct mg_oprules *t, const struct mg_oprule *r)
+{
+	struct mg_oprule *slot = find(t, &r->prefix, r->kind);
+
+	if (!slot) {
+		if (t->n == t->cap) {
+			size_t cap = t->cap ? 2 * t->cap : 16;
+			struct mg_oprule *v = realloc(t->v, cap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			t->v = v;
+			t->cap = cap;
+		}
+		slot = &t->v[t->n++];
+	}
+	*slot = *r;
+	slot->comment[MG_OPRULE_COMMENT_MAX] = '\0';
+	return 0;
+}
+
+/* Order does not matter to anyone: the last rule fills the hole. */
+static void take_out(struct mg_oprules *t, size_t i)
+{
+	t->v[i] = t->v[--t->n];
+}
+
+bool mg_oprules_remove(struct mg_oprules *t, const struct mg_prefix *p, uint8_t kind)
+{
+	struct mg_oprule *r = find(t, p, kind);
+
+	if (!r)
+		return false;
+	take_out(t, (size_t)(r - t->v));
+	return true;
+}
+
+size_t mg_oprules_expire(struct mg_oprules *t, uint64_t now, struct mg_oprule *out, size_t max)
+{
+	size_t taken = 0;
+
+	for (size_t i = 0; i < t->n && taken < max;) {
+		if (t->v[i].expires_ns && t->v[i].expires_ns <= now) {
+			out[taken++] = t->v[i];
+			take_out(t, i);
+		} else {
+			i++;
+		}
+	}
+	return taken;
+}
+
+json_t *mg_oprules_to_json(const struct mg_oprules *t)
+{
+	json_t *arr = json_array();
+	char buf[MG_ADDRSTRLEN];
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct mg_oprule *r = &t->v[i];
+		json_array_append_new(
+			arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "prefix",
+				       mg_prefix_str(&r->prefix, buf, sizeof(buf)), "kind",
+				       r->kind == MG_OPRULE_ALLOW ? "allow" : "block", "action",
+				       r->action == MG_ACT_DROP_ALL ? "all" : "smtp", "created", (json_int_t)r->created_ns,
+				       "expires", (json_int_t)r->expires_ns, "comment", r->comment));
+	}
+	return json_pack("{s:i, s:o}", "version", 1, "rules", arr);
+}
+
+static int rule_from_json(const json_t *o, struct mg_oprule *r)
+{
+	const char *prefix, *kind, *action, *comment;
+	json_int_t created, expires;
+
+	memset(r, 0, sizeof(*r));
+	if (json_unpack((json_t *)o, "{s:s, s:s, s:s, s:I, s:I, s:s}", "prefix", &prefix, "kind", &kind, "action",
+			&action, "created", &created, "expires", &expires, "comment", &comment))
+		return -EINVAL;
+	if (mg_prefix_parse(prefix, &r->prefix) || created < 0 || expires < 0 || strlen(comment) > MG_OPRULE_COMMENT_MAX)
+		return -EINVAL;
+	if (!strcmp(kind, "block"))
+		r->kind = MG_OPRULE_BLOCK;
+	else if (!strcmp(kind, "allow"))
+		r->kind = MG_OPRULE_ALLOW;
+	else
+		return -EINVAL;
+	if (!strcmp(action, "smtp"))
+		r->action = MG_ACT_DROP_SMTP;
+	else if (!strcmp(action, "all"))
+		r->action = MG_ACT_DROP_ALL;
+	else
+		return -EINVAL;
+	r->created_ns = (uint64_t)created;
+	r->expires_ns = (uint64_t)expires;
+	strcpy(r->comment, comment);
+	return 0;
+}
+
+int mg_oprules_from_json(struct mg_oprules *t, const json_t *j)
+{
+	const json_t *arr = json_object_get(j, "rules");
+	json_t *ver = json_object_get(j, "version");
+	struct mg_oprules fresh;
+	struct mg_oprule r;
+	const json_t *o;
+	size_t i;
+
+	if (!json_is_integer(ver) || json_integer_value(ver) != 1 || !json_is_array(arr))
+		return -EINVAL;
+	mg_oprules_init(&fresh);
+	json_array_foreach(arr, i, o) {
+		if (rule_from_json(o, &r) || mg_oprules_set(&fresh, &r)) {
+			mg_oprules_free(&fresh);
+			return -EINVAL;
+		}
+	}
+	mg_oprules_free(t);
+	*t = fresh;
+	return 0;
+}
