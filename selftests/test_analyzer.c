@@ -238,6 +238,18 @@ static void test_end_host_learned(void **state)
 	assert_int_equal(mg_an_count(an, by), 2);
 	assert_int_equal(by[MG_ROLE_END_HOST], 1);
 	assert_int_equal(by[MG_ROLE_UNKNOWN], 1);
+
+	/* The activity behind the role adds up over scans; serving SMTP is seen too. */
+	struct mg_an_profile_view v;
+	browse(&pc, 5, 1, T0 + 10 * SEC);
+	pc.s.synack_smtp += 3;
+	assert_int_equal(scan(hs, 2, T0 + 10 * SEC), 0);
+	assert_true(mg_an_get(an, pc.addr, &v));
+	assert_int_equal(v.other_syns, 35);
+	assert_int_equal(v.submission_syns, 3);
+	assert_int_equal(v.serves_smtp, 3);
+	assert_true(mg_an_get(an, silent.addr, &v));
+	assert_int_equal(v.other_syns + v.submission_syns + v.serves_smtp, 0);
 }
 
 /* A PC that browsed and used its relay starts delivering to MX hosts itself. */

@@ -178,6 +178,10 @@ static void print_human(const char *cmd, json_t *r)
 			if (json_object_get(r, "blocked_until"))
 				printf("  blocked until %s\n", s(r, "blocked_until"));
 			print_evidence(json_object_get(r, "evidence"), "  ");
+			json_t *act = json_object_get(r, "activity");
+			printf("  since first seen: %lld SYNs to submission ports, %lld to other ports; %s\n",
+			       n(act, "submission_syns"), n(act, "other_syns"),
+			       n(act, "serves_smtp") ? "serves SMTP itself" : "serves no SMTP");
 			json_t *hist = json_object_get(r, "history"), *h;
 			size_t i;
 			json_array_foreach(hist, i, h)

@@ -1500,6 +1500,9 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	}
 	v->configured_server = pset_covers(&a->servers, p->key);
 	v->allowlisted = pset_covers(&a->allow, p->key);
+	v->submission_syns = p->sub_total;
+	v->other_syns = p->other_total;
+	v->serves_smtp = p->serve_total;
 }
 
 bool mg_an_get(const struct mg_analyzer *a, const uint8_t addr[16], struct mg_an_profile_view *out)

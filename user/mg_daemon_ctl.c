@@ -44,6 +44,9 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
 		json_object_set_new(o, "blocked_until",
 				    json_string(mg_iso_time(wall + (v->blocked_until_ns - now), buf, sizeof(buf))));
 	json_object_set_new(o, "evidence", mg_evidence_json(&v->ev, now, wall));
+	json_object_set_new(o, "activity", json_pack("{s:I,s:I,s:I}", "submission_syns", (json_int_t)v->submission_syns,
+						     "other_syns", (json_int_t)v->other_syns, "serves_smtp",
+						     (json_int_t)v->serves_smtp));
 	json_t *hist = json_array();
 	for (unsigned i = 0; i < v->n_history; i++)
 		json_array_append_new(hist, json_pack("{s:s,s:s,s:s}", "time",
