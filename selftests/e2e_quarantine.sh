@@ -174,6 +174,47 @@ lab_wait_mail edge "X-Tag: bot1-later" 1 && pass "released by itself when its 4 
 	fail "retention did not release: $(ctl --json quarantine list)"
 grep -q '"event":"quarantine".*retention over' "$EVENTS" && pass "the expiry is logged" || fail "no expiry log"
 
+# --- a suspect: its mail is held only from the quarantine threshold on -------------------------
+# The operator ends the outbreak by exempting its signature (an exception a
+# reload keeps), so the PC, which runs the same OS, is not contained when it
+# starts delivering to port 25 by itself with a forged HELO.
+ctl except add "$SIG" >/dev/null || fail "except add $SIG"
+threat() { ctl --json status | jq -r .threat_level; }
+lab_wait "the fingerprint's outbreak over" bash -c "! '$BUILD/mtaguardctl' -s '$SOCK' --json outbreaks |
+	jq -e --arg s '$SIG' '.outbreaks[] | select(.signature == \$s)' >/dev/null" &&
+	grep -q '"event":"outbreak-end".*"reason":"exempted"' "$EVENTS" &&
+	pass "an exempted signature's outbreak ends, logged as exempted" || fail "outbreak $SIG still active"
+# The bots' HELO and its shape are outbreaks too, of the same hosts: one campaign, one level.
+LEVEL="$(threat)"
+((LEVEL == 2)) && pass "one campaign with several signatures is threat level 2, not more" ||
+	fail "threat level $LEVEL: $(ctl --json outbreaks | jq -c '[.outbreaks[] | {signature, level}]')"
+to25() { # NS TAG HELO: to the relay's port 25, as a host delivering by itself does
+	lab_run "$1" swaks --server 198.18.4.1 --port 25 --timeout 6 --from "user@$1.$DOMAIN" --to "rcpt@$DOMAIN" \
+		--ehlo "$3" --header "X-Tag: $2" >"$LAB_DIR/swaks-$2.log" 2>&1
+}
+role_is() { [[ "$(ctl --json show "$1" | jq -r .role)" == "$2" ]]; }
+to25 pc pc-direct-1 "[198.18.4.2]" || true
+lab_wait "the PC a suspect" role_is 198.18.4.2 suspect && pass "the PC delivering by itself is a suspect" ||
+	fail "PC role: $(ctl --json show 198.18.4.2)"
+to25 pc pc-direct-2 "[198.18.4.2]" && lab_wait_mail edge "X-Tag: pc-direct-2" 1 &&
+	pass "below the threshold (threat level $LEVEL < 3) a suspect's mail is delivered" || fail "pc-direct-2 not delivered"
+reloads="$(grep -c '"event":"reloaded"' "$EVENTS")"
+sed -i 's|"threshold": 3,|"threshold": 0,|' "$LAB_DIR/mtaguard.json"
+kill -HUP "$DPID"
+lab_wait "reloaded" test "$(grep -c '"event":"reloaded"' "$EVENTS")" -gt "$reloads" || fail "reload"
+ctl --json except list | jq -e --arg s "$SIG" '.exceptions | index($s) != null' >/dev/null &&
+	pass "the operator's exception survives a reload" || fail "exception lost: $(ctl --json except list)"
+[[ "$(policy client_address=198.18.4.2 sender=a@b recipient=c@d)" == "action=HOLD mtaguard: suspect" ]] &&
+	pass "policy: at the threshold a suspect gets HOLD" || fail "policy for the suspect: $(policy client_address=198.18.4.2)"
+to25 pc pc-direct-3 "[198.18.4.2]" || true
+suspect_held() { ctl --json quarantine list | jq -e '.held[] | select(.client == "198.18.4.2" and .reason == "suspect")' >/dev/null; }
+lab_wait "suspect's mail held" suspect_held && pass "the suspect's message is held" ||
+	fail "not held: $(ctl --json quarantine list)"
+[[ "$(lab_mail_count edge "X-Tag: pc-direct-3")" == 0 ]] && pass "and not delivered" || fail "pc-direct-3 was delivered"
+id3="$(ctl --json quarantine list | jq -r '.held[] | select(.client == "198.18.4.2") | .queue_id' | head -1)"
+ctl quarantine release "$id3" >/dev/null && lab_wait_mail edge "X-Tag: pc-direct-3" 1 &&
+	pass "released, the suspect's message is delivered" || fail "release $id3"
+
 if ((FAILS)); then
 	echo "e2e_quarantine: $FAILS check(s) failed"
 	tail -20 "$LAB_DIR/daemon.err"

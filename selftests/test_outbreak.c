@@ -161,6 +161,7 @@ static void test_decay_and_end(void **state)
 	const struct mg_ob_action *e = find(n, MG_OB_END);
 	assert_non_null(e);
 	assert_int_equal(e->sig.value, BOT_FP.value);
+	assert_false(e->exempted); /* ended after quiet */
 	assert_int_equal(mg_ob_threat_level(ob), 0);
 	assert_int_equal(mg_ob_active(ob), 0);
 	assert_false(mg_ob_member_of(ob, host(0).addr, NULL));
@@ -180,6 +181,31 @@ static void test_two_outbreaks_raise_level(void **state)
 		see(i, &helo, T0 + i * SEC);
 	assert_int_equal(mg_ob_threat_level(ob), 3);
 	assert_int_equal(mg_ob_active(ob), 2);
+}
+
+/* One kit on one set of hosts shows several signatures: one campaign, no extra level. */
+static void test_one_campaign_many_signatures(void **state)
+{
+	(void)state;
+	struct mg_signature helo = { MG_SIG_HELO, 0x12345 };
+	struct mg_signature shape = { MG_SIG_SHAPE, 0x101 };
+	for (unsigned i = 0; i < 5; i++) {
+		see(i, &BOT_FP, T0 + i * SEC);
+		see(i, &helo, T0 + i * SEC);
+		see(i, &shape, T0 + i * SEC);
+	}
+	assert_int_equal(mg_ob_active(ob), 3);
+	assert_int_equal(mg_ob_threat_level(ob), 2);
+	/* Mostly the same hosts (3 of 5) is still the same campaign... */
+	struct mg_signature other = { MG_SIG_HELO, 0x777 };
+	for (unsigned i = 2; i < 7; i++)
+		see(i, &other, T0 + 10 * SEC + i * SEC);
+	assert_int_equal(mg_ob_active(ob), 4);
+	assert_int_equal(mg_ob_threat_level(ob), 2);
+	/* ...a group of hosts of its own is another one. */
+	for (unsigned i = 100; i < 105; i++)
+		see(i, &OTHER_FP, T0 + 20 * SEC + i * SEC);
+	assert_int_equal(mg_ob_threat_level(ob), 3);
 }
 
 static void test_exceptions(void **state)
@@ -227,6 +253,7 @@ static void test_exception_ends_active(void **state)
 	const struct mg_ob_action *e = find(n, MG_OB_END);
 	assert_non_null(e);
 	assert_int_equal(e->sig.value, BOT_FP.value);
+	assert_true(e->exempted);
 	assert_int_equal(mg_ob_active(ob), 0);
 	assert_int_equal(mg_ob_threat_level(ob), 0);
 }
@@ -251,6 +278,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_level_rises, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decay_and_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_outbreaks_raise_level, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_campaign_many_signatures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exception_ends_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_value_ignored, setup, teardown),

@@ -58,6 +58,8 @@ struct mg_daemon {
 	struct mg_quarantine quarantine;
 	uint64_t policy_requests, policy_rejects, policy_holds, last_expiry_ns;
 	struct mg_oprules oprules;         /* the operator's blocks and allows (mg_daemon_oprules.c) */
+	char op_except[MG_CONFIG_MAX_EXCEPTIONS][64]; /* mtaguardctl except add: signatures and prefixes */
+	size_t n_op_except;
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */

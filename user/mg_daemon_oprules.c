@@ -44,7 +44,10 @@ static void rules_path(const struct mg_daemon *d, char *buf, size_t len)
 int mg_daemon_oprules_save(struct mg_daemon *d)
 {
 	char path[300];
-	json_t *j = mg_oprules_to_json(&d->oprules);
+	json_t *j = mg_oprules_to_json(&d->oprules), *ex = json_array();
+	for (size_t i = 0; i < d->n_op_except; i++)
+		json_array_append_new(ex, json_string(d->op_except[i]));
+	json_object_set_new(j, "outbreak_exceptions", ex);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	int e = text ? mg_state_write((rules_path(d, path, sizeof(path)), path), text, strlen(text)) : -ENOMEM;
 
@@ -91,6 +94,16 @@ void mg_daemon_oprules_start(struct mg_daemon *d)
 				   path);
 		json_decref(j);
 		return;
+	}
+	json_t *ex = json_object_get(j, "outbreak_exceptions"), *x;
+	size_t k;
+	json_array_foreach(ex, k, x) {
+		struct mg_signature sig;
+		struct mg_prefix p;
+		const char *text = json_string_value(x);
+		if (text && (mg_sig_parse(text, &sig) == 0 || mg_prefix_parse(text, &p) == 0) &&
+		    d->n_op_except < MG_CONFIG_MAX_EXCEPTIONS && strlen(text) < sizeof(d->op_except[0]))
+			snprintf(d->op_except[d->n_op_except++], sizeof(d->op_except[0]), "%s", text);
 	}
 	json_decref(j);
 	uint64_t wall = wall_now();

@@ -31,6 +31,33 @@ static void push_exceptions(struct mg_daemon *d)
 		mg_ob_except_sig(d->ob, &d->cfg.ob_except_sig[i], true);
 	for (size_t i = 0; i < d->cfg.n_ob_except_pfx; i++)
 		mg_ob_except_prefix(d->ob, &d->cfg.ob_except_pfx[i], true);
+	/* The operator's own (mtaguardctl except add) outlive a reload, as the file's do. */
+	for (size_t i = 0; i < d->n_op_except; i++) {
+		struct mg_signature sig;
+		struct mg_prefix p;
+		if (mg_sig_parse(d->op_except[i], &sig) == 0)
+			mg_ob_except_sig(d->ob, &sig, true);
+		else if (mg_prefix_parse(d->op_except[i], &p) == 0)
+			mg_ob_except_prefix(d->ob, &p, true);
+	}
+}
+
+/* Keep the operator's exception list (canonical text) in step with an add or remove. */
+static int remember_exception(struct mg_daemon *d, const char *text, bool on)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_op_except && strcmp(d->op_except[i], text); i++)
+		;
+	if (on && i == d->n_op_except) {
+		if (d->n_op_except == MG_CONFIG_MAX_EXCEPTIONS)
+			return -ENOSPC;
+		snprintf(d->op_except[d->n_op_except++], sizeof(d->op_except[0]), "%s", text);
+	} else if (!on && i < d->n_op_except) {
+		memmove(d->op_except[i], d->op_except[i + 1], (d->n_op_except - i - 1) * sizeof(d->op_except[0]));
+		d->n_op_except--;
+	}
+	return 0;
 }
 
 /* Fingerprint signatures in the kernel, and their count in mg_settings (the program's cheap gate). */
@@ -166,8 +193,8 @@ static void apply(struct mg_daemon *d, const struct mg_ob_action *a, size_t n, u
 					   a[i].level, a[i].threat_level,
 					   kernel ? "; matching SYNs to port 25 are dropped in the kernel" : "");
 		else if (a[i].kind == MG_OB_END)
-			mg_eventlog_notice(&d->log, NULL, "outbreak %s ended after quiet; threat level %u", sig,
-					   a[i].threat_level);
+			mg_eventlog_notice(&d->log, NULL, "outbreak %s ended %s; threat level %u", sig,
+					   a[i].exempted ? "(its signature exempted)" : "after quiet", a[i].threat_level);
 		if (a[i].kind == MG_OB_DECLARE || a[i].kind == MG_OB_END)
 			run_hook(d, o, now);
 		json_decref(o);
@@ -267,12 +294,20 @@ json_t *mg_daemon_except(struct mg_daemon *d, json_t *req)
 	if (!op || (strcmp(op, "add") && strcmp(op, "remove")) || !what)
 		return mg_ctl_error("except add|remove SIGNATURE|PREFIX, or except list");
 	bool on = !strcmp(op, "add");
+	char canon[64];
 	if (mg_sig_parse(what, &sig) == 0)
-		mg_ob_except_sig(d->ob, &sig, on);
+		mg_sig_str(&sig, canon, sizeof(canon));
 	else if (mg_prefix_parse(what, &p) == 0)
-		mg_ob_except_prefix(d->ob, &p, on);
+		mg_prefix_str(&p, canon, sizeof(canon));
 	else
 		return mg_ctl_error("'%s' is neither a signature (fp:1a2b3c4d, helo:…, shape:…/ehlo) nor a prefix", what);
+	if (remember_exception(d, canon, on))
+		return mg_ctl_error("too many exceptions (%d): put some in the config file", MG_CONFIG_MAX_EXCEPTIONS);
+	if (mg_sig_parse(what, &sig) == 0)
+		mg_ob_except_sig(d->ob, &sig, on);
+	else
+		mg_ob_except_prefix(d->ob, &p, on);
+	mg_daemon_oprules_save(d);
 	mg_eventlog_notice(&d->log, "operator", "operator except %s %s", op, what);
 	return json_pack("{s:b}", "ok", 1);
 }

@@ -218,6 +218,8 @@ json_t *mg_ob_action_json(const struct mg_ob_action *a, bool contained, uint64_t
 		json_object_set_new(o, "member_list", arr);
 	} else if (a->kind == MG_OB_JOIN && a->member) {
 		json_object_set_new(o, "member", mg_ob_member_json(a->member, now_mono, now_wall));
+	} else if (a->kind == MG_OB_END) {
+		json_object_set_new(o, "reason", json_string(a->exempted ? "exempted" : "quiet"));
 	}
 	return o;
 }

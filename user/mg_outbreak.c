@@ -15,6 +15,7 @@
 struct group {
 	struct mg_signature sig;
 	bool active;
+	bool exempted; /* the operator exempted its signature: it ends at the next tick */
 	unsigned level;
 	uint64_t since, last_join, last_change;
 	uint32_t members; /* distinct members counted (the list holds the first MG_OB_MAX_MEMBERS) */
@@ -176,6 +177,7 @@ void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool
 		if (o->g[i].active && sig_eq(&o->g[i].sig, s)) {
 			o->g[i].level = 1;
 			o->g[i].last_join = o->g[i].last_change = 0;
+			o->g[i].exempted = true;
 		}
 	struct mg_signature *v = realloc(o->ex_sig, (o->n_ex_sig + 1) * sizeof(*v));
 	if (!v)
@@ -241,18 +243,42 @@ static unsigned level_for(uint32_t members, uint32_t k)
 	return l;
 }
 
+/*
+ * Do two outbreaks have the same hosts behind them? One bot kit on one set
+ * of hosts usually shows several signatures at once (its SYN fingerprint, its
+ * HELO, the HELO's shape): that is one campaign, not two. They are the same
+ * when at least half of the smaller member list is in the other.
+ */
+static bool same_hosts(const struct group *a, const struct group *b)
+{
+	const struct group *s = a->n_list <= b->n_list ? a : b, *l = s == a ? b : a;
+	uint32_t shared = 0;
+
+	for (uint32_t i = 0; i < s->n_list; i++)
+		for (uint32_t j = 0; j < l->n_list; j++)
+			if (!memcmp(&s->list[i].src, &l->list[j].src, sizeof(s->list[i].src))) {
+				shared++;
+				break;
+			}
+	return s->n_list && 2 * shared >= s->n_list;
+}
+
 unsigned mg_ob_threat_level(const struct mg_outbreaks *o)
 {
-	unsigned top = 0, active = 0;
+	unsigned top = 0;
+	bool distinct = false;
 
-	for (size_t i = 0; i < o->n; i++)
-		if (o->g[i].active) {
-			active++;
-			if (o->g[i].level > top)
-				top = o->g[i].level;
-		}
-	if (active >= 2 && top < 5)
-		top++; /* two signatures at once: more than one kit, or a campaign */
+	for (size_t i = 0; i < o->n; i++) {
+		if (!o->g[i].active)
+			continue;
+		if (o->g[i].level > top)
+			top = o->g[i].level;
+		for (size_t j = i + 1; j < o->n && !distinct; j++)
+			if (o->g[j].active && !same_hosts(&o->g[i], &o->g[j]))
+				distinct = true;
+	}
+	if (distinct && top < 5)
+		top++; /* two campaigns at once, on different hosts: more than one kit */
 	return top;
 }
 
@@ -386,7 +412,9 @@ size_t mg_ob_tick(struct mg_outbreaks *o, uint64_t now, struct mg_ob_action *out
 			g->last_change = now;
 			if (g->level == 0) {
 				g->active = false;
-				emit(out, max, &n, MG_OB_END, o, g);
+				struct mg_ob_action *a = emit(out, max, &n, MG_OB_END, o, g);
+				if (a)
+					a->exempted = g->exempted;
 				drop_group(o, i);
 				continue;
 			}

@@ -79,6 +79,7 @@ struct mg_ob_action {
 	const struct mg_ob_member *member; /* JOIN: the new one; DECLARE: the list below */
 	const struct mg_ob_member *list;   /* DECLARE: all members (n_list), valid until the next call */
 	uint32_t n_list;
+	bool exempted;           /* END: because the operator exempted the signature, not after quiet */
 };
 
 struct mg_outbreaks;
