@@ -54,7 +54,7 @@ void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c)
 }
 
 /* mkdir -p for the directory part of path (state file, socket). */
-static void make_parent_dirs(const char *path)
+void mg_daemon_make_parent_dirs(const char *path)
 {
 	char buf[512];
 
@@ -139,7 +139,7 @@ int mg_daemon_save_state(struct mg_daemon *d)
 
 	if (err)
 		return err;
-	make_parent_dirs(d->cfg.state_file);
+	mg_daemon_make_parent_dirs(d->cfg.state_file);
 	err = mg_state_write(d->cfg.state_file, buf, len);
 	free(buf);
 	if (err)
@@ -223,7 +223,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		snprintf(err, errlen, "ring buffer: %s", strerror(errno));
 		return -errno;
 	}
-	make_parent_dirs(d->cfg.control_socket);
+	mg_daemon_make_parent_dirs(d->cfg.control_socket);
 	e = mg_ctlsock_listen(&d->ctl, d->cfg.control_socket, d->cfg.control_mode);
 	if (e) {
 		snprintf(err, errlen, "control socket %s: %s", d->cfg.control_socket, strerror(-e));

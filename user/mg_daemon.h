@@ -81,6 +81,8 @@ void mg_daemon_apply(struct mg_daemon *d, const struct mg_an_action *a, size_t n
 /* Answer one control request (mg_ctl_handler). */
 json_t *mg_daemon_control(json_t *req, void *arg);
 int mg_daemon_save_state(struct mg_daemon *d);
+/* mkdir -p of the directories above path (mode 0750), for state and socket paths. */
+void mg_daemon_make_parent_dirs(const char *path);
 /* Outbreak detection (mg_daemon_outbreak.c). */
 void mg_daemon_outbreak_start(struct mg_daemon *d);
 void mg_daemon_outbreak_reload(struct mg_daemon *d);

@@ -49,7 +49,9 @@ int mg_daemon_oprules_save(struct mg_daemon *d)
 		json_array_append_new(ex, json_string(d->op_except[i]));
 	json_object_set_new(j, "outbreak_exceptions", ex);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	int e = text ? mg_state_write((rules_path(d, path, sizeof(path)), path), text, strlen(text)) : -ENOMEM;
+	rules_path(d, path, sizeof(path));
+	mg_daemon_make_parent_dirs(path);
+	int e = text ? mg_state_write(path, text, strlen(text)) : -ENOMEM;
 
 	if (e)
 		mg_eventlog_notice(&d->log, "notice", "saving the operator's rules to %s failed: %s", path,
