@@ -205,6 +205,22 @@ ctl --json show 198.18.2.2 | jq -e '.role == "blocked" and .offences == 2' >/dev
 [[ "$(ctl --json verdicts | jq -r '.verdicts[] | select(.source == "198.18.2.2") | .expires')" > \
    "$(date -u -d '+3 hours' +%Y-%m-%dT%H:%M:%SZ)" ]] && pass "the second block lasts longer (4 h)" ||
 	fail "second block not escalated: $(ctl --json verdicts)"
+# An operator's block of the same source wins while it lasts; when it ends,
+# the analyzer's verdict (4 h, SMTP only) is what the kernel enforces again.
+kernel_rules() { lab_nsenter edge "$BUILD/mtaguard-loader" -p "$PIN" rules --json; }
+# The bot's block rule, or null: an empty answer must not pass a check.
+bot_rule() { kernel_rules | jq -c '[.. | objects | select(.prefix? == "198.18.2.2" and .kind == "block")] | .[0]'; }
+ctl block 198.18.2.2 -d 3s -a all -m "everything, briefly" >/dev/null || fail "operator block over a verdict"
+bot_rule | jq -e '.action == "all"' >/dev/null && pass "the operator's block replaces the verdict's rule" ||
+	fail "kernel rule: $(bot_rule)"
+lab_run bot ping -c1 -W1 198.19.0.1 >/dev/null && fail "the bot pings through a block-all" ||
+	pass "the operator's block-all drops the bot's ping"
+lab_wait -t 10 "operator block ended" grep -q '"operator block 198.18.2.2 ended: everything, briefly"' "$EVENTS" ||
+	fail "the operator's block did not end"
+bot_rule | jq -e '.action == "smtp" and .expires_in_s > 3600' >/dev/null &&
+	pass "when it ends, the analyzer's verdict is back in the kernel" || fail "after the operator's block: $(bot_rule)"
+lab_run bot ping -c1 -W2 198.19.0.1 >/dev/null && pass "the bot pings again (SMTP-only verdict)" ||
+	fail "the bot's ping still dropped"
 ctl monitor on >/dev/null && [[ "$(ctl --json status | jq -r .monitor)" == true ]] && pass "ctl monitor on" || fail "monitor on"
 ctl monitor off >/dev/null && [[ "$(ctl --json status | jq -r .monitor)" == false ]] && pass "ctl monitor off" || fail "monitor off"
 # SIGHUP: a bad file is refused with its line and column, and the running
@@ -287,11 +303,10 @@ stop_daemon TERM
 lab_nsenter edge "$BUILD/mtaguard-loader" -p "$PIN" unload >/dev/null 2>&1
 [[ -e "$PIN/mg_blocklist" ]] && fail "the pins survived the unload" || pass "reboot: pins and maps gone"
 start_daemon
-kernel_rules() { lab_nsenter edge "$BUILD/mtaguard-loader" -p "$PIN" rules --json; }
-kernel_rules | jq -e '.. | objects | select(.prefix? == "198.18.9.0/24" and .kind == "block" and .action == "all")' \
-	>/dev/null && pass "reboot: the operator's block is back in the kernel" ||
+kernel_rules | jq -e '[.. | objects | select(.prefix? == "198.18.9.0/24" and .kind == "block" and .action == "all")] |
+	length == 1' >/dev/null && pass "reboot: the operator's block is back in the kernel" ||
 	fail "reboot: operator block lost: $(kernel_rules)"
-kernel_rules | jq -e '.. | objects | select(.prefix? == "198.18.7.7" and .kind == "allow")' >/dev/null &&
+kernel_rules | jq -e '[.. | objects | select(.prefix? == "198.18.7.7" and .kind == "allow")] | length == 1' >/dev/null &&
 	pass "reboot: the operator's allow is back in the kernel" || fail "reboot: operator allow lost: $(kernel_rules)"
 mail bot after-reboot 198.19.0.4 "[198.18.2.2]" && fail "the bot got through after the reboot" ||
 	pass "reboot: the bot's verdict is enforced again"

@@ -57,6 +57,22 @@ LAB_PF_MARKER="# created by mtaguard selftests/lab.sh; removed when no lab uses 
 lab_log() { printf '# %s\n' "$*" >&2; }
 lab_die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 
+# jq -e exits 0 when it is given no input at all: `ctl --json show X | jq -e
+# '.role == "blocked"'` would pass with the daemon dead. In the tests, -e
+# (as the first argument) also fails when jq printed nothing, i.e. when
+# there was nothing to test. Exported, so `bash -c` polls get it too.
+jq() {
+	if [[ "${1:-}" == "-e" ]]; then
+		local out rc=0
+		out="$(command jq "$@")" || rc=$?
+		[[ -n "$out" ]] || return 1
+		printf '%s\n' "$out"
+		return "$rc"
+	fi
+	command jq "$@"
+}
+export -f jq
+
 # lab_skip REASON: exit with the selftest "skip" code (77).
 lab_skip() { printf 'SKIP: %s\n' "$*"; exit 77; }
 

@@ -156,6 +156,9 @@ static int reapply_one(const struct mg_an_profile_view *v, void *arg)
 
 	if (v->role != MG_ROLE_BLOCKED || v->blocked_until_ns <= now)
 		return 0;
+	/* An operator's block of the same prefix is the one in the kernel. */
+	if (mg_daemon_oprules_has(d, &v->prefix, MG_OPRULE_BLOCK))
+		return 0;
 	mg_policy_block(d->h.block_fd, &v->prefix, d->cfg.an.block_action,
 			(v->blocked_until_ns - now + MG_NSEC_PER_SEC - 1) / MG_NSEC_PER_SEC);
 	return 0;
@@ -169,6 +172,14 @@ static int reapply_one(const struct mg_an_profile_view *v, void *arg)
 static void reapply_verdicts(struct mg_daemon *d)
 {
 	mg_an_foreach(d->an, reapply_one, d);
+}
+
+void mg_daemon_reapply_verdict(struct mg_daemon *d, const struct mg_prefix *p)
+{
+	struct mg_an_profile_view v;
+
+	if (mg_an_get(d->an, p->addr, &v) && v.prefix.prefixlen == p->prefixlen && !memcmp(v.prefix.addr, p->addr, 16))
+		reapply_one(&v, d);
 }
 
 static int epoll_add(int epfd, int fd)

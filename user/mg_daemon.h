@@ -102,6 +102,8 @@ void mg_daemon_oprules_start(struct mg_daemon *d);
 void mg_daemon_oprules_tick(struct mg_daemon *d);
 int mg_daemon_oprules_save(struct mg_daemon *d);
 void mg_daemon_oprules_push_allows(struct mg_daemon *d); /* into the analyzer, after its configured set was reset */
+/* The analyzer's verdict on exactly this prefix, if one is in force, back into the kernel. */
+void mg_daemon_reapply_verdict(struct mg_daemon *d, const struct mg_prefix *p);
 bool mg_daemon_oprules_has(const struct mg_daemon *d, const struct mg_prefix *p, uint8_t kind);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */
 void mg_daemon_metrics(struct mg_daemon *d, uint64_t now);

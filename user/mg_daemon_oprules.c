@@ -148,6 +148,8 @@ void mg_daemon_oprules_tick(struct mg_daemon *d)
 			struct mg_rule k;
 			if (mg_policy_get(d->h.block_fd, &r->prefix, &k) == 0 && k.expires_ns && k.expires_ns <= mg_mono_ns())
 				mg_policy_remove(d->h.block_fd, &r->prefix);
+			/* The analyzer may have judged the same source meanwhile: its verdict applies now. */
+			mg_daemon_reapply_verdict(d, &r->prefix);
 			mg_eventlog_notice(&d->log, "operator-expired", "operator block %s ended%s%s", buf,
 					   r->comment[0] ? ": " : "", r->comment);
 		}
