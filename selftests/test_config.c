@@ -128,6 +128,14 @@ static void test_full_config(void **state)
 	assert_string_equal(mg_prefix_str(&cfg.mail_servers.v[1], buf, sizeof(buf)), "2001:db8:25::/64");
 	assert_int_equal(cfg.allowlist.n, 1);
 	assert_int_equal(cfg.allowlist.v[0].prefixlen, 120);
+	/* Exactly the listed prefix: not a host inside it, not a wider one. */
+	struct mg_prefix exact, inside, wider;
+	assert_int_equal(mg_prefix_parse("198.18.5.0/24", &exact), 0);
+	assert_int_equal(mg_prefix_parse("198.18.5.7", &inside), 0);
+	assert_int_equal(mg_prefix_parse("198.18.0.0/16", &wider), 0);
+	assert_true(mg_prefix_list_has(&cfg.allowlist, &exact));
+	assert_false(mg_prefix_list_has(&cfg.allowlist, &inside));
+	assert_false(mg_prefix_list_has(&cfg.allowlist, &wider));
 	assert_int_equal(cfg.tunables.v6_src_prefix, 56);
 	assert_int_equal(cfg.an.v6_prefix, 56);
 	assert_true(cfg.an.monitor);

@@ -1057,6 +1057,14 @@ void mg_config_free(struct mg_config *c)
 }
 
 /* Deep copy of the lists, so a parse can work on its own copy of *c. */
+bool mg_prefix_list_has(const struct mg_prefix_list *l, const struct mg_prefix *p)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].prefixlen == p->prefixlen && !memcmp(l->v[i].addr, p->addr, 16))
+			return true;
+	return false;
+}
+
 static int copy_list(struct mg_prefix_list *dst, const struct mg_prefix_list *src)
 {
 	dst->v = NULL;

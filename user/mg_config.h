@@ -69,6 +69,8 @@ struct mg_prefix_list {
 	struct mg_prefix *v;
 	size_t n;
 };
+/* Does the list hold exactly this prefix (not merely one covering it)? */
+bool mg_prefix_list_has(const struct mg_prefix_list *l, const struct mg_prefix *p);
 
 struct mg_config {
 	struct mg_config_iface ifaces[MG_CONFIG_MAX_IFACES];

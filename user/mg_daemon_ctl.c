@@ -345,14 +345,6 @@ static int verdict_json(const struct mg_prefix *p, const struct mg_rule *r, void
 	return 0;
 }
 
-static bool listed(const struct mg_prefix_list *l, const struct mg_prefix *p)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].prefixlen == p->prefixlen && !memcmp(l->v[i].addr, p->addr, 16))
-			return true;
-	return false;
-}
-
 /* Every allow rule in the kernel, and where it comes from. */
 static int allow_json(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
 {
@@ -369,8 +361,8 @@ static int allow_json(const struct mg_prefix *p, const struct mg_rule *r, void *
 		add_oprule_json(o, op);
 	} else {
 		json_object_set_new(o, "expires", json_null());
-		json_object_set_new(o, "by", json_string(listed(&c->d->cfg.mail_servers, p) ? "config:mail_servers"
-							  : listed(&c->d->cfg.allowlist, p)  ? "config:allowlist"
+		json_object_set_new(o, "by", json_string(mg_prefix_list_has(&c->d->cfg.mail_servers, p) ? "config:mail_servers"
+							  : mg_prefix_list_has(&c->d->cfg.allowlist, p)  ? "config:allowlist"
 											     : "unknown"));
 	}
 	json_array_append_new(c->arr, o);

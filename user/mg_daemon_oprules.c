@@ -27,13 +27,7 @@ static uint64_t wall_now(void)
 /* The config allows exactly this prefix (an allowlist entry or a known mail server). */
 static bool configured_allow(const struct mg_daemon *d, const struct mg_prefix *p)
 {
-	const struct mg_prefix_list *l[2] = { &d->cfg.allowlist, &d->cfg.mail_servers };
-
-	for (int k = 0; k < 2; k++)
-		for (size_t i = 0; i < l[k]->n; i++)
-			if (l[k]->v[i].prefixlen == p->prefixlen && !memcmp(l[k]->v[i].addr, p->addr, 16))
-				return true;
-	return false;
+	return mg_prefix_list_has(&d->cfg.allowlist, p) || mg_prefix_list_has(&d->cfg.mail_servers, p);
 }
 
 static void rules_path(const struct mg_daemon *d, char *buf, size_t len)
