@@ -320,10 +320,10 @@ static void test_positions(void **state)
 	/* jansson places a syntax error at the end of the token it choked on: "x" is columns 18-20. */
 	expect_error("{\"pin_dir\": \"/\xc3\xa9\" \"x\": 1}", "t.json:1:20:", "'}' expected");
 	/* Brackets, braces, commas and escaped quotes inside strings do not derail the walk. */
-	expect_error("{\"log_file\": \"/a]}{[,\\\"b\", \"allowlist\": [\"10.0.0.0/8\", \"x,]\"]}", "t.json:1:56:",
+	expect_error("{\"log_file\": \"/a]}{[,\\\"b\", \"allowlist\": [\"198.18.0.0/15\", \"x,]\"]}", "t.json:1:59:",
 		     "\"allowlist[1]\": not an address or prefix: \"x,]\"");
 	/* A value decoded with a newline in it still gives a one-line message. */
-	expect_error("{\"allowlist\": [\"10.0.0.1\\n\"]}", "t.json:1:16:", "not an address or prefix: \"10.0.0.1?\"");
+	expect_error("{\"allowlist\": [\"198.18.0.1\\n\"]}", "t.json:1:16:", "not an address or prefix: \"198.18.0.1?\"");
 	/* Nested arrays in objects in arrays. */
 	expect_error("{\"interfaces\": [\"eth0\",\n  {\"name\": \"eth1\",\n   \"mode\": 3}]}", "t.json:3:12:",
 		     "\"interfaces[1].mode\": mode is");
