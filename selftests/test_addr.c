@@ -76,6 +76,20 @@ static void test_mask(void **state)
 	assert_string_equal(mg_addr_str(a, buf, sizeof(buf)), "2001:db8:aaaa:b000::");
 }
 
+static void test_prefix_eq(void **state)
+{
+	struct mg_prefix a, b, c, d;
+
+	(void)state;
+	assert_int_equal(mg_prefix_parse("198.18.5.0/24", &a), 0);
+	assert_int_equal(mg_prefix_parse("198.18.5.77/24", &b), 0); /* host bits cleared: the same prefix */
+	assert_int_equal(mg_prefix_parse("198.18.5.0/25", &c), 0);
+	assert_int_equal(mg_prefix_parse("2001:db8::/24", &d), 0);
+	assert_true(mg_prefix_eq(&a, &b));
+	assert_false(mg_prefix_eq(&a, &c)); /* same address, other length */
+	assert_false(mg_prefix_eq(&a, &d));
+}
+
 static void test_distinct_estimate(void **state)
 {
 	(void)state;
@@ -100,6 +114,7 @@ int main(void)
 		cmocka_unit_test(test_bad_prefixes),
 		cmocka_unit_test(test_v4_mapped),
 		cmocka_unit_test(test_mask),
+		cmocka_unit_test(test_prefix_eq),
 		cmocka_unit_test(test_distinct_estimate),
 		cmocka_unit_test(test_helo_hash_folds_case),
 	};

@@ -11,6 +11,11 @@
 
 static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
+bool mg_prefix_eq(const struct mg_prefix *a, const struct mg_prefix *b)
+{
+	return a->prefixlen == b->prefixlen && !memcmp(a->addr, b->addr, 16);
+}
+
 bool mg_addr_is_v4(const uint8_t addr[16])
 {
 	return memcmp(addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0;

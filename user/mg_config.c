@@ -1060,7 +1060,7 @@ void mg_config_free(struct mg_config *c)
 bool mg_prefix_list_has(const struct mg_prefix_list *l, const struct mg_prefix *p)
 {
 	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].prefixlen == p->prefixlen && !memcmp(l->v[i].addr, p->addr, 16))
+		if (mg_prefix_eq(&l->v[i], p))
 			return true;
 	return false;
 }

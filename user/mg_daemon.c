@@ -178,7 +178,7 @@ void mg_daemon_reapply_verdict(struct mg_daemon *d, const struct mg_prefix *p)
 {
 	struct mg_an_profile_view v;
 
-	if (mg_an_get(d->an, p->addr, &v) && v.prefix.prefixlen == p->prefixlen && !memcmp(v.prefix.addr, p->addr, 16))
+	if (mg_an_get(d->an, p->addr, &v) && mg_prefix_eq(&v.prefix, p))
 		reapply_one(&v, d);
 }
 

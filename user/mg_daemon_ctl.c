@@ -253,11 +253,12 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 	if (comment)
 		snprintf(r.comment, sizeof(r.comment), "%s", comment);
 
+	if (blocking && !dur)
+		ttl_ns = d->cfg.an.block_ns; /* operator blocks expire too, unless asked for 0 */
+	r.expires_ns = ttl_ns ? wall + ttl_ns : 0;
+
 	if (blocking) {
-		if (!dur)
-			ttl_ns = d->cfg.an.block_ns; /* operator blocks expire too, unless asked for 0 */
 		r.kind = MG_OPRULE_BLOCK;
-		r.expires_ns = ttl_ns ? wall + ttl_ns : 0;
 		e = mg_policy_block(d->h.block_fd, &p, act, ttl_ns / MG_NSEC_PER_SEC);
 		if (!e)
 			e = mg_oprules_set(&d->oprules, &r);
@@ -269,7 +270,6 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 			e = 0;
 	} else if (allowing) {
 		r.kind = MG_OPRULE_ALLOW;
-		r.expires_ns = ttl_ns ? wall + ttl_ns : 0;
 		mg_an_add_allow(d->an, &p);
 		e = mg_policy_allow(d->h.allow_fd, &p);
 		if (!e)
@@ -292,7 +292,7 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 		return mg_ctl_error("%s %s: %s", cmd, prefix, strerror(-e));
 	mg_daemon_oprules_save(d);
 	char until[40] = "";
-	if (r.expires_ns && (blocking || allowing))
+	if (r.expires_ns)
 		snprintf(until, sizeof(until), " for %llus", (unsigned long long)(ttl_ns / MG_NSEC_PER_SEC));
 	mg_eventlog_notice(&d->log, "operator", "operator %s %s%s%s%s", cmd, prefix, until, comment ? ": " : "",
 			   comment ? comment : "");
@@ -369,25 +369,15 @@ static int allow_json(const struct mg_prefix *p, const struct mg_rule *r, void *
 	return 0;
 }
 
-static json_t *cmd_allowlist(struct mg_daemon *d)
+/* Every rule of one trie, each as `visit` describes it, under `key` in the answer. */
+static json_t *list_rules(struct mg_daemon *d, int fd, mg_policy_visit_fn visit, const char *key)
 {
 	struct verdicts_ctx c = { .d = d, .arr = json_array(), .now = mg_mono_ns() };
 	json_t *o = ok();
 
 	c.wall = mg_mono_to_wall_ns(c.now);
-	mg_policy_foreach(d->h.allow_fd, allow_json, &c);
-	json_object_set_new(o, "allowlist", c.arr);
-	return o;
-}
-
-static json_t *cmd_verdicts(struct mg_daemon *d)
-{
-	struct verdicts_ctx c = { .d = d, .arr = json_array(), .now = mg_mono_ns() };
-	json_t *o = ok();
-
-	c.wall = mg_mono_to_wall_ns(c.now);
-	mg_policy_foreach(d->h.block_fd, verdict_json, &c);
-	json_object_set_new(o, "verdicts", c.arr);
+	mg_policy_foreach(fd, visit, &c);
+	json_object_set_new(o, key, c.arr);
 	return o;
 }
 
@@ -419,9 +409,9 @@ json_t *mg_daemon_control(json_t *req, void *arg)
 	if (!strcmp(cmd, "show"))
 		return cmd_show(d, req);
 	if (!strcmp(cmd, "verdicts"))
-		return cmd_verdicts(d);
+		return list_rules(d, d->h.block_fd, verdict_json, "verdicts");
 	if (!strcmp(cmd, "allowlist"))
-		return cmd_allowlist(d);
+		return list_rules(d, d->h.allow_fd, allow_json, "allowlist");
 	if (!strcmp(cmd, "monitor"))
 		return cmd_monitor(d, req);
 	if (!strcmp(cmd, "outbreaks")) {

@@ -61,7 +61,7 @@ static void enforce(struct mg_daemon *d, const struct mg_oprule *r, uint64_t wal
 	struct mg_rule k;
 
 	if (r->kind == MG_OPRULE_ALLOW) {
-		mg_an_add_allow(d->an, &r->prefix);
+		/* The analyzer hears of it from mg_daemon_oprules_push_allows(). */
 		if (mg_policy_get(d->h.allow_fd, &r->prefix, &k))
 			mg_policy_allow(d->h.allow_fd, &r->prefix);
 		return;
@@ -131,17 +131,16 @@ void mg_daemon_oprules_tick(struct mg_daemon *d)
 		const struct mg_oprule *r = &gone[i];
 		mg_prefix_str(&r->prefix, buf, sizeof(buf));
 		if (r->kind == MG_OPRULE_ALLOW) {
-			mg_an_remove_allow(d->an, &r->prefix);
-			/* A configured allow of the same prefix stays. */
-			if (!configured_allow(d, &r->prefix))
+			/* A configured allow of the same prefix stays, in the analyzer and in the kernel. */
+			if (!configured_allow(d, &r->prefix)) {
+				mg_an_remove_allow(d->an, &r->prefix);
 				mg_policy_remove(d->h.allow_fd, &r->prefix);
+			}
 			mg_eventlog_notice(&d->log, "operator-expired", "operator allow %s ended%s%s", buf,
 					   r->comment[0] ? ": " : "", r->comment);
 		} else {
 			/* The kernel stopped enforcing it at its expiry; the entry goes now. */
-			struct mg_rule k;
-			if (mg_policy_get(d->h.block_fd, &r->prefix, &k) == 0 && k.expires_ns && k.expires_ns <= mg_mono_ns())
-				mg_policy_remove(d->h.block_fd, &r->prefix);
+			mg_policy_remove(d->h.block_fd, &r->prefix);
 			/* The analyzer may have judged the same source meanwhile: its verdict applies now. */
 			mg_daemon_reapply_verdict(d, &r->prefix);
 			mg_eventlog_notice(&d->log, "operator-expired", "operator block %s ended%s%s", buf,

@@ -295,7 +295,8 @@ json_t *mg_daemon_except(struct mg_daemon *d, json_t *req)
 		return mg_ctl_error("except add|remove SIGNATURE|PREFIX, or except list");
 	bool on = !strcmp(op, "add");
 	char canon[64];
-	if (mg_sig_parse(what, &sig) == 0)
+	bool is_sig = mg_sig_parse(what, &sig) == 0;
+	if (is_sig)
 		mg_sig_str(&sig, canon, sizeof(canon));
 	else if (mg_prefix_parse(what, &p) == 0)
 		mg_prefix_str(&p, canon, sizeof(canon));
@@ -303,7 +304,7 @@ json_t *mg_daemon_except(struct mg_daemon *d, json_t *req)
 		return mg_ctl_error("'%s' is neither a signature (fp:1a2b3c4d, helo:…, shape:…/ehlo) nor a prefix", what);
 	if (remember_exception(d, canon, on))
 		return mg_ctl_error("too many exceptions (%d): put some in the config file", MG_CONFIG_MAX_EXCEPTIONS);
-	if (mg_sig_parse(what, &sig) == 0)
+	if (is_sig)
 		mg_ob_except_sig(d->ob, &sig, on);
 	else
 		mg_ob_except_prefix(d->ob, &p, on);

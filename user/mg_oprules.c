@@ -20,7 +20,7 @@ void mg_oprules_free(struct mg_oprules *t)
 
 static bool same(const struct mg_oprule *r, const struct mg_prefix *p, uint8_t kind)
 {
-	return r->kind == kind && r->prefix.prefixlen == p->prefixlen && !memcmp(r->prefix.addr, p->addr, 16);
+	return r->kind == kind && mg_prefix_eq(&r->prefix, p);
 }
 
 static struct mg_oprule *find(const struct mg_oprules *t, const struct mg_prefix *p, uint8_t kind)
