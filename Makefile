@@ -72,7 +72,7 @@ $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
 $(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/libmg.a
+$(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/tools/capture_merge.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) $(PCAP_LIBS) -o $@
 
 # Test helpers that are programs of their own: selftests/tool_*.c.
