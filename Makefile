@@ -88,6 +88,13 @@ $(BUILD)/selftests/%.o: selftests/%.c $(HDRS) $(wildcard selftests/*.h) $(BUILD)
 $(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_OBJS) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
+# test_capture_merge tests the tools' libpcap code, not libmg: it links that
+# alone (an explicit rule, so make does not use the pattern above).
+$(BUILD)/selftests/test_capture_merge.o: CFLAGS += -Itools
+$(BUILD)/selftests/test_capture_merge: $(BUILD)/selftests/test_capture_merge.o $(BUILD)/tools/capture.o \
+		$(BUILD)/tools/capture_merge.o
+	$(CC) $(CFLAGS) $^ $(PCAP_LIBS) -lcmocka -o $@
+
 $(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(wildcard headers/*.h) | $(BUILD)/bench
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
