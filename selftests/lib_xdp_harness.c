@@ -11,7 +11,7 @@
 
 #include "mg_addr.h"
 #include "mg_clock.h"
-#include "mg_policy.h"
+#include "mg_rulemaps.h"
 #include "mg_stats.h"
 #include "mg_xdp.skel.h"
 #include "xdp_harness.h"
@@ -171,7 +171,7 @@ void xh_block(struct xh *h, const char *prefix, uint8_t action, uint64_t ttl_sec
 {
 	struct mg_prefix p = prefix_or_die(prefix);
 
-	if (mg_policy_block(h->block_fd, &p, action, ttl_sec))
+	if (mg_rulemap_block(h->block_fd, &p, action, ttl_sec))
 		abort();
 }
 
@@ -195,7 +195,7 @@ void xh_allow(struct xh *h, const char *prefix)
 {
 	struct mg_prefix p = prefix_or_die(prefix);
 
-	if (mg_policy_allow(h->allow_fd, &p))
+	if (mg_rulemap_allow(h->allow_fd, &p))
 		abort();
 }
 
@@ -204,7 +204,7 @@ uint64_t xh_rule_hits(struct xh *h, const char *prefix)
 	struct mg_prefix p = prefix_or_die(prefix);
 	struct mg_rule r;
 
-	return mg_policy_get(h->block_fd, &p, &r) ? UINT64_MAX : r.hits;
+	return mg_rulemap_get(h->block_fd, &p, &r) ? UINT64_MAX : r.hits;
 }
 
 uint64_t xh_allow_hits(struct xh *h, const char *prefix)
@@ -212,7 +212,7 @@ uint64_t xh_allow_hits(struct xh *h, const char *prefix)
 	struct mg_prefix p = prefix_or_die(prefix);
 	struct mg_rule r;
 
-	return mg_policy_get(h->allow_fd, &p, &r) ? UINT64_MAX : r.hits;
+	return mg_rulemap_get(h->allow_fd, &p, &r) ? UINT64_MAX : r.hits;
 }
 
 void xh_monitor(struct xh *h, bool on)

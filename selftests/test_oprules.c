@@ -42,32 +42,32 @@ static void test_one_rule_per_prefix_and_kind(void **state)
 	struct mg_oprules t;
 	mg_oprules_init(&t);
 
-	struct mg_oprule a = rule("198.18.9.0/24", MG_OPRULE_BLOCK, 0, "first");
+	struct mg_oprule a = rule("198.18.9.0/24", MG_RULE_BLOCK, 0, "first");
 	assert_int_equal(mg_oprules_set(&t, &a), 0);
 	a.action = MG_ACT_DROP_ALL;
 	snprintf(a.comment, sizeof(a.comment), "second");
 	assert_int_equal(mg_oprules_set(&t, &a), 0);
 	assert_int_equal(t.n, 1); /* replaced, not added */
 	struct mg_prefix p = pfx("198.18.9.0/24");
-	const struct mg_oprule *got = mg_oprules_find(&t, &p, MG_OPRULE_BLOCK);
+	const struct mg_oprule *got = mg_oprules_find(&t, &p, MG_RULE_BLOCK);
 	assert_non_null(got);
 	assert_string_equal(got->comment, "second");
 	assert_int_equal(got->action, MG_ACT_DROP_ALL);
 
 	/* The same prefix allowed is another rule; a /25 inside it is another prefix. */
-	struct mg_oprule b = rule("198.18.9.0/24", MG_OPRULE_ALLOW, 0, "");
-	struct mg_oprule c = rule("198.18.9.0/25", MG_OPRULE_BLOCK, 0, "");
+	struct mg_oprule b = rule("198.18.9.0/24", MG_RULE_ALLOW, 0, "");
+	struct mg_oprule c = rule("198.18.9.0/25", MG_RULE_BLOCK, 0, "");
 	assert_int_equal(mg_oprules_set(&t, &b), 0);
 	assert_int_equal(mg_oprules_set(&t, &c), 0);
 	assert_int_equal(t.n, 3);
-	assert_non_null(mg_oprules_find(&t, &p, MG_OPRULE_ALLOW));
+	assert_non_null(mg_oprules_find(&t, &p, MG_RULE_ALLOW));
 
-	assert_true(mg_oprules_remove(&t, &p, MG_OPRULE_BLOCK));
-	assert_false(mg_oprules_remove(&t, &p, MG_OPRULE_BLOCK));
-	assert_null(mg_oprules_find(&t, &p, MG_OPRULE_BLOCK));
-	assert_non_null(mg_oprules_find(&t, &p, MG_OPRULE_ALLOW));
+	assert_true(mg_oprules_remove(&t, &p, MG_RULE_BLOCK));
+	assert_false(mg_oprules_remove(&t, &p, MG_RULE_BLOCK));
+	assert_null(mg_oprules_find(&t, &p, MG_RULE_BLOCK));
+	assert_non_null(mg_oprules_find(&t, &p, MG_RULE_ALLOW));
 	struct mg_prefix q = pfx("198.18.9.0/25");
-	assert_non_null(mg_oprules_find(&t, &q, MG_OPRULE_BLOCK));
+	assert_non_null(mg_oprules_find(&t, &q, MG_RULE_BLOCK));
 	mg_oprules_free(&t);
 }
 
@@ -79,12 +79,12 @@ static void test_many_rules(void **state)
 	mg_oprules_init(&t);
 	for (int i = 0; i < 1000; i++) {
 		snprintf(text, sizeof(text), "2001:db8:%x::/48", i);
-		struct mg_oprule r = rule(text, MG_OPRULE_BLOCK, 0, "bulk");
+		struct mg_oprule r = rule(text, MG_RULE_BLOCK, 0, "bulk");
 		assert_int_equal(mg_oprules_set(&t, &r), 0);
 	}
 	assert_int_equal(t.n, 1000);
 	struct mg_prefix p = pfx("2001:db8:3e7::/48");
-	assert_non_null(mg_oprules_find(&t, &p, MG_OPRULE_BLOCK));
+	assert_non_null(mg_oprules_find(&t, &p, MG_RULE_BLOCK));
 	mg_oprules_free(&t);
 }
 
@@ -96,9 +96,9 @@ static void test_expiry_takes_what_is_due(void **state)
 	mg_oprules_init(&t);
 
 	struct mg_oprule r[] = {
-		rule("198.18.1.1", MG_OPRULE_ALLOW, 100 * SEC, "a"), rule("198.18.1.2", MG_OPRULE_ALLOW, 0, "never"),
-		rule("198.18.1.3", MG_OPRULE_BLOCK, 200 * SEC, "b"), rule("198.18.1.4", MG_OPRULE_BLOCK, 100 * SEC, "c"),
-		rule("198.18.1.5", MG_OPRULE_ALLOW, 101 * SEC, "d"),
+		rule("198.18.1.1", MG_RULE_ALLOW, 100 * SEC, "a"), rule("198.18.1.2", MG_RULE_ALLOW, 0, "never"),
+		rule("198.18.1.3", MG_RULE_BLOCK, 200 * SEC, "b"), rule("198.18.1.4", MG_RULE_BLOCK, 100 * SEC, "c"),
+		rule("198.18.1.5", MG_RULE_ALLOW, 101 * SEC, "d"),
 	};
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
 		assert_int_equal(mg_oprules_set(&t, &r[i]), 0);
@@ -123,10 +123,10 @@ static void test_json_round_trip(void **state)
 	mg_oprules_init(&t);
 	mg_oprules_init(&u);
 
-	struct mg_oprule a = rule("198.18.9.0/24", MG_OPRULE_BLOCK, 5000 * SEC, "abuse desk \"ticket\" 4711");
+	struct mg_oprule a = rule("198.18.9.0/24", MG_RULE_BLOCK, 5000 * SEC, "abuse desk \"ticket\" 4711");
 	a.action = MG_ACT_DROP_ALL;
-	struct mg_oprule b = rule("2001:db8:1::/64", MG_OPRULE_ALLOW, 0, "");
-	struct mg_oprule c = rule("198.18.7.7", MG_OPRULE_ALLOW, 7 * SEC, "partner relay");
+	struct mg_oprule b = rule("2001:db8:1::/64", MG_RULE_ALLOW, 0, "");
+	struct mg_oprule c = rule("198.18.7.7", MG_RULE_ALLOW, 7 * SEC, "partner relay");
 	assert_int_equal(mg_oprules_set(&t, &a), 0);
 	assert_int_equal(mg_oprules_set(&t, &b), 0);
 	assert_int_equal(mg_oprules_set(&t, &c), 0);
@@ -174,7 +174,7 @@ static void test_damaged_json_refused(void **state)
 	};
 	struct mg_oprules t;
 	mg_oprules_init(&t);
-	struct mg_oprule keep = rule("198.18.5.5", MG_OPRULE_BLOCK, 0, "keep me");
+	struct mg_oprule keep = rule("198.18.5.5", MG_RULE_BLOCK, 0, "keep me");
 	assert_int_equal(mg_oprules_set(&t, &keep), 0);
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -5,11 +5,17 @@
  *
  * Every frame goes through the compiled program with BPF_PROG_TEST_RUN on a
  * private instance (nothing pinned, nothing attached). The events it emits
- * and the counters it keeps feed the same analyzer code mtaguardd runs,
- * stamped with the capture's own timestamps, so windows, rates and expiries
- * behave as they would have live. Verdicts are written into the private
- * blocklist as they happen, so later frames from a blocked source are
- * dropped, and counted, as they would have been.
+ * and the counters it keeps go into the engine mtaguardd runs (mg_engine.h),
+ * on the capture's own timeline, so windows, rates, expiries, outbreaks and
+ * the rule ledger behave as they would have live; this file only reads
+ * captures, drives the engine as the daemon's loop does, and reports what
+ * the engine told it. Verdicts land in the private blocklist as they happen,
+ * so later frames from a blocked source are dropped, and counted, as they
+ * would have been.
+ *
+ * Several captures are merged in timestamp order (capture_merge.h); time
+ * going backwards inside one file is closed up for the engine's clock while
+ * reports keep the capture's own times.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,19 +29,20 @@
 #include <jansson.h>
 
 #include "capture.h"
+#include "capture_merge.h"
 #include "mg_addr.h"
 #include "mg_analyzer.h"
+#include "mg_clock.h"
 #include "mg_config.h"
+#include "mg_engine.h"
 #include "mg_eventlog.h"
 #include "mg_frame.h"
+#include "mg_kernel_sink.h"
 #include "mg_loader.h"
+#include "mg_names.h"
 #include "mg_outbreak.h"
-#include "mg_policy.h"
-#include "mg_scan.h"
 #include "mg_stats.h"
 
-#define MAX_ACTIONS 4096
-#define NS_PER_SEC 1000000000ull
 /*
  * BPF_PROG_TEST_RUN runs an XDP program on one page: 4096 bytes less the
  * headroom and the skb_shared_info tailroom. Longer frames (TSO
@@ -44,7 +51,13 @@
  * a frame cut short.
  */
 #define MAX_RUN_FRAME 3500
-#define EVENT_SCAN_NS (100 * 1000000ull) /* as the daemon: react to events, at most every 100 ms */
+/*
+ * The daemon's timer ticks every scan interval; across a quiet stretch of a
+ * capture the replay ticks at the same instants, but at most this many in a
+ * row (a capture with a gap of days would otherwise tick for minutes), then
+ * once at the next frame's time.
+ */
+#define MAX_CATCHUP_TICKS 3600
 
 struct blocked {
 	struct mg_prefix p;
@@ -54,15 +67,14 @@ struct blocked {
 struct replay {
 	struct mg_config cfg;
 	struct mg_handle h;
-	struct mg_analyzer *an;
-	struct mg_outbreaks *ob;
+	struct mg_kernel_sink sink;
+	struct mg_engine eng;
 	struct ring_buffer *rb;
-	struct mg_scan scan;
-	uint64_t now, first_ts, last_ts, next_scan, last_scan;
-	bool events_pending, started;
+	uint64_t now, wall, first_ts, last_ts; /* now: the engine's clock; wall: the capture's time */
+	bool started;
 	/* totals */
 	uint64_t frames, run, skipped, cut, repaired, passed, dropped, run_errors;
-	json_t *files, *verdicts, *alerts, *by_source; /* by_source: "addr" -> { verdict, reasons } */
+	json_t *files, *verdicts, *alerts, *warnings, *by_source; /* by_source: "addr" -> { verdict, reasons } */
 	struct blocked *blocked;
 	size_t nblocked;
 	struct mg_global_stats kstats; /* the kernel's counters after the replay, before any cost pass */
@@ -76,8 +88,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: mtaguard-replay [options] CAPTURE...\n"
-		"Run pcap/pcapng captures through mtaguard's XDP program and analyzer, and report\n"
-		"what mtaguard would have done: roles, verdicts with their evidence, alerts, drops.\n"
+		"Run pcap/pcapng captures through mtaguard's XDP program and engine (the daemon's own code),\n"
+		"and report what mtaguard would have done: roles, verdicts with their evidence, alerts,\n"
+		"outbreaks, drops. Several captures are merged in timestamp order.\n"
 		"\n"
 		"  -c, --config FILE   mtaguardd's configuration file (thresholds, ports, allowlist...)\n"
 		"  -j, --json          the report as JSON (schema in the README)\n"
@@ -86,6 +99,8 @@ static void usage(FILE *f)
 		"  -h, --help\n"
 		"\n"
 		"Link types: Ethernet, Linux cooked (SLL, SLL2), raw IP, BSD loopback.\n"
+		"Exit status: 0 report written; 1 a capture is missing or unreadable, or the program\n"
+		"cannot run; 2 bad usage or configuration.\n"
 		"Needs the privileges BPF_PROG_TEST_RUN needs (root, or CAP_BPF and CAP_NET_ADMIN).\n");
 }
 
@@ -94,7 +109,7 @@ static const char *iso(uint64_t ns, char *buf, size_t len)
 	return mg_iso_time(ns, buf, len);
 }
 
-/* ---- the analyzer's actions ------------------------------------------------------------ */
+/* ---- what the engine tells: the report -------------------------------------------------- */
 
 static json_t *source_entry(struct replay *r, const struct mg_prefix *p)
 {
@@ -122,157 +137,121 @@ static void add_reason(json_t *e, const char *rule)
 	json_array_append_new(reasons, json_string(rule));
 }
 
-static void promote(struct replay *r, const struct mg_prefix *p)
+static void note_action(struct replay *r, const struct mg_engine_note *n)
 {
-	struct mg_src_stats s;
-
-	if (bpf_map_lookup_elem(r->h.sources_fd, p->addr, &s))
-		memset(&s, 0, sizeof(s));
-	if (bpf_map_update_elem(r->h.servers_fd, p->addr, &s, BPF_ANY) == 0)
-		bpf_map_delete_elem(r->h.sources_fd, p->addr);
-}
-
-static void apply(struct replay *r, const struct mg_an_action *a, size_t n)
-{
+	const struct mg_an_action *a = n->action;
 	char buf[64];
+	json_t *j = mg_action_json(a, n->now, n->wall);
+	json_t *e = source_entry(r, &a->prefix);
 
-	for (size_t i = 0; i < n; i++) {
-		json_t *j = mg_action_json(&a[i], r->now, r->now);
-		json_t *e = source_entry(r, &a[i].prefix);
-		switch (a[i].kind) {
-		case MG_AN_BLOCK:
-			/* The analyzer ends the block at its expiry, in capture time; the rule itself never expires. */
-			mg_policy_block(r->h.block_fd, &a[i].prefix, a[i].block_action, 0);
-			json_object_set_new(e, "verdict",
-					    json_pack("{s:s,s:s,s:s,s:i,s:s,s:f}", "action",
-						      a[i].block_action == MG_ACT_DROP_ALL ? "block-all" : "block-smtp",
-						      "time", iso(r->now, buf, sizeof(buf)), "expires",
-						      iso(a[i].expires_ns, buf + 32, 32), "offence", (int)a[i].offence,
-						      "rule", a[i].ev.rule, "score", a[i].ev.score));
-			add_reason(e, a[i].ev.rule);
-			json_array_append(r->verdicts, j);
-			bool known = false;
-			for (size_t k = 0; k < r->nblocked; k++)
-				known |= !memcmp(&r->blocked[k].p, &a[i].prefix, sizeof(a[i].prefix));
-			if (!known) {
-				struct blocked *nb = realloc(r->blocked, (r->nblocked + 1) * sizeof(*nb));
-				if (nb) {
-					r->blocked = nb;
-					r->blocked[r->nblocked++] = (struct blocked){ .p = a[i].prefix };
-				}
+	switch (a->kind) {
+	case MG_AN_BLOCK: {
+		uint64_t exp_wall = n->wall + (a->expires_ns - n->now);
+		json_object_set_new(e, "verdict",
+				    json_pack("{s:s,s:s,s:s,s:i,s:s,s:f}", "action", mg_action_verdict_name(a->block_action),
+					      "time", iso(n->wall, buf, sizeof(buf)), "expires", iso(exp_wall, buf + 32, 32),
+					      "offence", (int)a->offence, "rule", a->ev.rule, "score", a->ev.score));
+		add_reason(e, a->ev.rule);
+		json_array_append(r->verdicts, j);
+		bool known = false;
+		for (size_t k = 0; k < r->nblocked; k++)
+			known |= mg_prefix_eq(&r->blocked[k].p, &a->prefix);
+		if (!known) {
+			struct blocked *nb = realloc(r->blocked, (r->nblocked + 1) * sizeof(*nb));
+			if (nb) {
+				r->blocked = nb;
+				r->blocked[r->nblocked++] = (struct blocked){ .p = a->prefix };
 			}
-			break;
-		case MG_AN_UNBLOCK:
-			mg_policy_remove(r->h.block_fd, &a[i].prefix);
-			if (json_is_object(json_object_get(e, "verdict")))
-				json_object_set_new(json_object_get(e, "verdict"), "ended",
-						    json_string(iso(r->now, buf, sizeof(buf))));
-			json_array_append(r->verdicts, j);
-			break;
-		case MG_AN_ALERT:
-			add_reason(e, a[i].ev.rule);
-			json_array_append(r->alerts, j);
-			break;
-		case MG_AN_PROMOTE:
-			add_reason(e, a[i].ev.rule);
-			promote(r, &a[i].prefix);
-			break;
 		}
-		json_decref(j);
+		break;
 	}
+	case MG_AN_UNBLOCK:
+		if (json_is_object(json_object_get(e, "verdict")))
+			json_object_set_new(json_object_get(e, "verdict"), "ended",
+					    json_string(iso(n->wall, buf, sizeof(buf))));
+		json_array_append(r->verdicts, j);
+		break;
+	case MG_AN_ALERT:
+		add_reason(e, a->ev.rule);
+		json_array_append(r->alerts, j);
+		break;
+	case MG_AN_PROMOTE:
+		add_reason(e, a->ev.rule);
+		break;
+	}
+	json_decref(j);
 }
 
-/* Outbreak actions, as the daemon carries them out: alerts, and fingerprints into the (private) kernel map. */
-static void apply_outbreak(struct replay *r, const struct mg_ob_action *a, size_t n)
+/* Outbreak actions become alerts, later members included (with their time), as the daemon logs them. */
+static void note_outbreak(struct replay *r, const struct mg_engine_note *n)
 {
-	for (size_t i = 0; i < n; i++) {
-		bool kernel = a[i].sig.kind == MG_SIG_FP && r->cfg.contain;
-		json_t *o = mg_ob_action_json(&a[i], kernel, r->now, r->now);
-		if (a[i].kind != MG_OB_JOIN)
-			json_array_append_new(r->alerts, o);
-		else
-			json_decref(o);
-		if (kernel) {
-			struct mg_outbreak_sig ks = { .level = a[i].level };
-			if (a[i].kind == MG_OB_DECLARE)
-				bpf_map_update_elem(r->h.outbreaks_fd, &a[i].sig.value, &ks, BPF_ANY);
-			else if (a[i].kind == MG_OB_END)
-				bpf_map_delete_elem(r->h.outbreaks_fd, &a[i].sig.value);
-			uint32_t k, nk = 0, *prev = NULL;
-			while (bpf_map_get_next_key(r->h.outbreaks_fd, prev, &k) == 0) {
-				nk++;
-				prev = &k;
-			}
-			mg_set_outbreaks(r->h.settings_fd, nk);
-		}
-		if (a[i].kind == MG_OB_DECLARE || a[i].kind == MG_OB_JOIN) {
-			char sig[64];
-			json_t *e = source_entry(r, a[i].kind == MG_OB_JOIN ? &a[i].member->src : &a[i].list[a[i].n_list - 1].src);
-			mg_sig_str(&a[i].sig, sig, sizeof(sig));
-			if (a[i].kind == MG_OB_DECLARE)
-				for (uint32_t k = 0; k < a[i].n_list; k++) {
-					char why[80];
-					snprintf(why, sizeof(why), "outbreak:%s", sig);
-					add_reason(source_entry(r, &a[i].list[k].src), why);
-				}
-			else {
-				char why[80];
-				snprintf(why, sizeof(why), "outbreak:%s", sig);
-				add_reason(e, why);
-			}
-		}
-	}
-	mg_an_set_threat(r->an, mg_ob_threat_level(r->ob));
+	const struct mg_ob_action *a = n->ob;
+	char sig[64], why[80];
+
+	json_array_append_new(r->alerts, mg_ob_action_json(a, n->contained, n->now, n->wall));
+	mg_sig_str(&a->sig, sig, sizeof(sig));
+	snprintf(why, sizeof(why), "outbreak:%s", sig);
+	if (a->kind == MG_OB_DECLARE)
+		for (uint32_t k = 0; k < a->n_list; k++)
+			add_reason(source_entry(r, &a->list[k].src), why);
+	else if (a->kind == MG_OB_JOIN && a->member)
+		add_reason(source_entry(r, &a->member->src), why);
 }
 
-static void feed(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg)
+static void observe(const struct mg_engine_note *n, void *arg)
 {
 	struct replay *r = arg;
-	mg_an_on_counters_batch(r->an, keys, s, n, r->now);
-}
+	char t[40];
 
-/* What the daemon's timer does: read every kernel profile, tick, carry out the actions. */
-static void scan_and_tick(struct replay *r)
-{
-	static struct mg_an_action actions[MAX_ACTIONS];
-	size_t n;
-
-	struct mg_ob_action oa[64];
-	apply_outbreak(r, oa, mg_ob_tick(r->ob, r->now, oa, 64));
-	mg_scan_map(&r->scan, r->h.sources_fd, feed, r);
-	mg_scan_map(&r->scan, r->h.servers_fd, feed, r);
-	do {
-		n = mg_an_tick(r->an, r->now, actions, MAX_ACTIONS);
-		apply(r, actions, n);
-	} while (n == MAX_ACTIONS);
-	r->last_scan = r->now;
-	r->next_scan = r->now + r->cfg.scan_interval_ns;
-	r->events_pending = false;
+	switch (n->kind) {
+	case MG_NOTE_ACTION:
+		note_action(r, n);
+		break;
+	case MG_NOTE_OUTBREAK:
+		note_outbreak(r, n);
+		break;
+	case MG_NOTE_THREAT:
+		break; /* every outbreak alert carries the threat level */
+	case MG_NOTE_NOTICE:
+		/* The engine's own complaints (a rule it could not write): the report says so. */
+		if (n->warning) {
+			fprintf(stderr, "mtaguard-replay: %s\n", n->text);
+			json_array_append_new(r->warnings, json_pack("{s:s,s:s}", "time", iso(n->wall, t, sizeof(t)),
+								     "message", n->text));
+		}
+		break;
+	}
 }
 
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct replay *r = ctx;
 
-	if (len >= sizeof(struct mg_event)) {
-		const struct mg_event *ev = data;
-		mg_an_on_event(r->an, ev, r->now);
-		r->events_pending = true;
-		/* New senders' characteristics into outbreak detection, as the daemon does. */
-		struct mg_signature sigs[2];
-		size_t nsig = mg_ob_event_signatures(ev, sigs);
-		if (nsig && mg_an_new_sender(r->an, ev->src, r->now)) {
-			struct mg_prefix src;
-			struct mg_ob_action oa[32];
-			memcpy(src.addr, ev->src, 16);
-			src.prefixlen = mg_addr_is_v4(ev->src) ? 128 : r->cfg.an.v6_prefix;
-			mg_addr_mask(src.addr, src.prefixlen);
-			for (size_t i = 0; i < nsig; i++)
-				apply_outbreak(r, oa, mg_ob_observe(r->ob, &src, ev->mac, ev->vlan_outer, ev->vlan_inner,
-								    &sigs[i], r->now, oa, 32));
-		}
-	}
+	if (len >= sizeof(struct mg_event))
+		mg_engine_event(&r->eng, data, r->now, r->wall);
 	return 0;
+}
+
+/*
+ * Time moves on to a frame's instant: the ticks the daemon's timer would
+ * have run meanwhile, run at their own instants (the capture's time for them
+ * moves along with the engine's).
+ */
+static void advance(struct replay *r, uint64_t now, uint64_t wall)
+{
+	unsigned n = 0;
+	uint64_t next;
+
+	while (r->started && (next = mg_engine_next_scan(&r->eng)) < now && n++ < MAX_CATCHUP_TICKS) {
+		if (next <= r->now)
+			next = r->now + 1;
+		mg_engine_tick(&r->eng, next, wall - (now - next));
+		r->now = next;
+	}
+	r->now = now;
+	r->wall = wall;
+	if (mg_engine_scan_due(&r->eng, now))
+		mg_engine_tick(&r->eng, now, wall);
 }
 
 /* ---- frames ------------------------------------------------------------------------- */
@@ -284,28 +263,29 @@ static void count_drop(struct replay *r, const uint8_t *f, size_t len)
 	r->dropped++;
 	if (!mg_frame_src(f, len, src))
 		return;
-	for (size_t i = 0; i < r->nblocked; i++) {
-		uint8_t m[16];
-		memcpy(m, src, 16);
-		mg_addr_mask(m, r->blocked[i].p.prefixlen);
-		if (!memcmp(m, r->blocked[i].p.addr, 16)) {
+	for (size_t i = 0; i < r->nblocked; i++)
+		if (mg_prefix_covers(&r->blocked[i].p, src)) {
 			r->blocked[i].drops++;
 			return;
 		}
-	}
 }
 
-static int run_frame(struct replay *r, uint8_t *f, size_t len, uint64_t ts)
+/* One frame through the program, then what the daemon's loop does after a wake-up: events, and a scan if due. */
+static int run_frame(struct replay *r, uint8_t *f, size_t len, uint64_t now, uint64_t wall)
 {
 	if (!r->started) {
+		/* The engine starts at the first frame's time, as the daemon starts at its own. */
 		r->started = true;
-		r->first_ts = ts;
-		r->next_scan = ts + r->cfg.scan_interval_ns;
+		r->first_ts = r->last_ts = wall;
+		r->now = now;
+		r->wall = wall;
+		mg_engine_start(&r->eng, now, wall);
 	}
-	r->now = ts > r->now ? ts : r->now; /* captures merged out of order never move time back */
-	r->last_ts = r->now;
-	if (r->now >= r->next_scan)
-		scan_and_tick(r);
+	advance(r, now, wall);
+	if (wall > r->last_ts)
+		r->last_ts = wall;
+	if (wall < r->first_ts)
+		r->first_ts = wall;
 
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f, .data_size_in = (__u32)len, .repeat = 1);
 	int err = bpf_prog_test_run_opts(r->h.prog_fd, &o);
@@ -317,9 +297,8 @@ static int run_frame(struct replay *r, uint8_t *f, size_t len, uint64_t ts)
 	else
 		r->passed++;
 	ring_buffer__consume(r->rb);
-	/* Like the daemon: news from the ring buffer is acted on at once, not at the next timer tick. */
-	if (r->events_pending && r->now - r->last_scan >= EVENT_SCAN_NS)
-		scan_and_tick(r);
+	if (mg_engine_scan_due(&r->eng, r->now))
+		mg_engine_tick(&r->eng, r->now, r->wall);
 	return 0;
 }
 
@@ -343,81 +322,121 @@ static void warn(json_t *w, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "mtaguard-replay: %s: %s\n", path, msg);
+	fprintf(stderr, "mtaguard-replay: %s%s%s\n", path ? path : "", path ? ": " : "", msg);
 	if (w)
 		json_array_append_new(w, json_string(msg));
 }
 
-/* Read one capture; timing=true for the cost pass. */
-static void replay_file(struct replay *r, const char *path, bool timing)
+struct file_totals {
+	uint64_t run, skipped, cut, repaired;
+	json_t *warnings;
+	const char *link;
+};
+
+/* Frames into the program's Ethernet form; 0 when there is nothing to run. */
+static int to_frame(int dlt, const uint8_t *data, uint32_t caplen, uint32_t len, uint8_t *frame, size_t cap,
+		    bool *cut, bool *repaired)
+{
+	int n = mg_frame_to_eth(dlt, data, caplen, len, frame, cap, repaired);
+
+	if (n <= 0)
+		return 0;
+	*cut = caplen < len || n > MAX_RUN_FRAME;
+	return n > MAX_RUN_FRAME ? MAX_RUN_FRAME : n;
+}
+
+/* Every capture, merged in time order, through the program and the engine. */
+static void replay_all(struct replay *r, struct capture_merge *m)
+{
+	static uint8_t frame[65536 + 64];
+	size_t nf = capture_merge_files(m), nwarn = 0;
+	struct file_totals *t = calloc(nf ? nf : 1, sizeof(*t));
+	struct capture_merge_frame cf;
+
+	if (!t)
+		return;
+	for (size_t i = 0; i < nf; i++) {
+		const struct capture_merge_file *f = capture_merge_file(m, i);
+		t[i].warnings = json_array();
+		t[i].link = mg_link_name(f->dlt);
+		if (!t[i].link) {
+			const char *name = capture_link_type_name(f->dlt);
+			warn(t[i].warnings, f->path, "unsupported link type %d%s%s%s: file skipped", f->dlt, name ? " (" : "",
+			     name ? name : "", name ? ")" : "");
+			capture_merge_skip(m, i);
+		}
+	}
+	while (capture_merge_next(m, &cf) == 1) {
+		struct file_totals *ft = &t[cf.file];
+		bool cut = false, rep = false;
+		int n = to_frame(cf.dlt, cf.data, cf.caplen, cf.len, frame, sizeof(frame), &cut, &rep);
+		if (!n) {
+			ft->skipped++;
+			continue;
+		}
+		ft->cut += cut;
+		ft->repaired += rep;
+		int err = run_frame(r, frame, (size_t)n, cf.mono_ns, cf.ts_ns);
+		if (err) {
+			if (!r->run_errors++)
+				warn(ft->warnings, capture_merge_file(m, cf.file)->path, "frame %llu: BPF_PROG_TEST_RUN: %s",
+				     (unsigned long long)cf.frame_no, strerror(-err));
+			ft->skipped++;
+			continue;
+		}
+		ft->run++;
+		for (; nwarn < capture_merge_warnings(m); nwarn++)
+			warn(r->warnings, NULL, "%s", capture_merge_warning(m, nwarn));
+	}
+	for (; nwarn < capture_merge_warnings(m); nwarn++)
+		warn(r->warnings, NULL, "%s", capture_merge_warning(m, nwarn));
+	for (size_t i = 0; i < nf; i++) {
+		const struct capture_merge_file *f = capture_merge_file(m, i);
+		if (f->error)
+			warn(t[i].warnings, f->path, "after frame %llu: %s; the rest of the file cannot be read",
+			     (unsigned long long)f->frames, f->error);
+		if (t[i].cut)
+			warn(t[i].warnings, f->path,
+			     "%llu frame(s) cut short (snap length, or over %d bytes): what lies past the cut is not seen",
+			     (unsigned long long)t[i].cut, MAX_RUN_FRAME);
+		if (f->time_backs)
+			warn(t[i].warnings, f->path,
+			     "time went backwards %llu time(s) inside the file: the analyzer's clock carried on from the "
+			     "frame before (its windows stay whole); reports show the capture's own times",
+			     (unsigned long long)f->time_backs);
+		r->frames += f->frames;
+		r->skipped += t[i].skipped;
+		r->cut += t[i].cut;
+		r->repaired += t[i].repaired;
+		json_array_append_new(r->files, json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "path", f->path,
+							  "link_type", t[i].link, "frames", (json_int_t)f->frames, "run",
+							  (json_int_t)t[i].run, "skipped", (json_int_t)t[i].skipped, "cut",
+							  (json_int_t)t[i].cut, "repaired", (json_int_t)t[i].repaired,
+							  "time_backwards", (json_int_t)f->time_backs, "warnings",
+							  t[i].warnings));
+	}
+	free(t);
+}
+
+/* The cost pass over one capture: each frame timed on its own. */
+static void time_file(struct replay *r, const char *path)
 {
 	static uint8_t frame[65536 + 64];
 	char why[512];
-	uint64_t frames = 0, run = 0, skipped = 0, cut = 0, repaired = 0;
-	json_t *warnings = timing ? NULL : json_array();
-	const char *link = NULL;
 	struct capture_frame cf;
-	int dlt, rc;
-
 	struct capture *cap = capture_open(path, why, sizeof(why));
-	if (!cap) {
-		warn(warnings, path, "cannot read: %s", why);
-		goto out;
-	}
-	dlt = capture_link_type(cap);
-	link = mg_link_name(dlt);
-	if (!link) {
-		const char *name = capture_link_type_name(dlt);
-		warn(warnings, path, "unsupported link type %d%s%s%s: file skipped", dlt, name ? " (" : "", name ? name : "",
-		     name ? ")" : "");
-		capture_close(cap);
-		goto out;
-	}
-	while ((rc = capture_next(cap, &cf, why, sizeof(why))) != 0) {
-		if (rc < 0) {
-			warn(warnings, path, "after frame %llu: %s; the rest of the file cannot be read",
-			     (unsigned long long)frames, why);
-			break;
-		}
-		frames++;
-		bool rep = false;
-		int n = mg_frame_to_eth(dlt, cf.data, cf.caplen, cf.len, frame, sizeof(frame), &rep);
-		if (n <= 0) {
-			skipped++;
-			continue;
-		}
-		if (cf.caplen < cf.len || n > MAX_RUN_FRAME)
-			cut++;
-		if (n > MAX_RUN_FRAME)
-			n = MAX_RUN_FRAME;
-		repaired += rep;
-		int err = timing ? time_frame(r, frame, (size_t)n) : run_frame(r, frame, (size_t)n, cf.ts_ns);
-		if (err) {
-			if (!r->run_errors++)
-				warn(warnings, path, "frame %llu: BPF_PROG_TEST_RUN: %s", (unsigned long long)frames,
-				     strerror(-err));
-			skipped++;
-			continue;
-		}
-		run++;
-	}
-	capture_close(cap);
-	if (cut && !timing)
-		warn(warnings, path,
-		     "%llu frame(s) cut short (snap length, or over %d bytes): what lies past the cut is not seen",
-		     (unsigned long long)cut, MAX_RUN_FRAME);
-out:
-	if (timing)
+
+	if (!cap)
 		return;
-	r->frames += frames;
-	r->skipped += skipped;
-	r->cut += cut;
-	r->repaired += repaired;
-	json_array_append_new(r->files,
-			      json_pack("{s:s,s:s?,s:I,s:I,s:I,s:I,s:I,s:o}", "path", path, "link_type", link,
-					"frames", (json_int_t)frames, "run", (json_int_t)run, "skipped",
-					(json_int_t)skipped, "cut", (json_int_t)cut, "repaired", (json_int_t)repaired,
-					"warnings", warnings));
+	int dlt = capture_link_type(cap);
+	if (mg_link_name(dlt))
+		while (capture_next(cap, &cf, why, sizeof(why)) == 1) {
+			bool cut, rep;
+			int n = to_frame(dlt, cf.data, cf.caplen, cf.len, frame, sizeof(frame), &cut, &rep);
+			if (n)
+				time_frame(r, frame, (size_t)n);
+		}
+	capture_close(cap);
 }
 
 /* ---- the report ----------------------------------------------------------------------- */
@@ -437,7 +456,7 @@ static int collect_source(const struct mg_an_profile_view *v, void *arg)
 	uint64_t drops = 0;
 
 	for (size_t i = 0; i < c->r->nblocked; i++)
-		if (!memcmp(&c->r->blocked[i].p, &v->prefix, sizeof(v->prefix)))
+		if (mg_prefix_eq(&c->r->blocked[i].p, &v->prefix))
 			drops = c->r->blocked[i].drops;
 	json_t *o = json_object();
 	json_object_set_new(o, "source", json_string(k));
@@ -447,7 +466,7 @@ static int collect_source(const struct mg_an_profile_view *v, void *arg)
 	json_object_set_new(o, "score", json_real(v->score));
 	json_object_set_new(o, "configured_mail_server", json_boolean(v->configured_server));
 	json_object_set_new(o, "allowlisted", json_boolean(v->allowlisted));
-	json_object_set_new(o, "evidence", mg_evidence_json(&v->ev, c->r->now, c->r->now));
+	json_object_set_new(o, "evidence", mg_evidence_json(&v->ev, c->r->now, c->r->wall));
 	json_object_set_new(o, "dropped", json_integer((json_int_t)drops));
 	json_array_append_new(c->arr, o);
 	c->by_role[v->role < MG_ROLE_MAX ? v->role : 0]++;
@@ -490,7 +509,7 @@ static json_t *build_report(struct replay *r)
 	struct collect c = { .r = r, .arr = json_array() };
 	char a[64], b[64];
 
-	mg_an_foreach(r->an, collect_source, &c);
+	mg_an_foreach(r->eng.an, collect_source, &c);
 	json_t *roles = json_object();
 	for (int i = 0; i < MG_ROLE_MAX; i++)
 		json_object_set_new(roles, mg_role_name((enum mg_role)i), json_integer((json_int_t)c.by_role[i]));
@@ -503,8 +522,9 @@ static json_t *build_report(struct replay *r)
 				   r->started ? iso(r->last_ts, b, sizeof(b)) : NULL, "duration_s",
 				   r->started ? (double)(r->last_ts - r->first_ts) / 1e9 : 0.0, "sources_by_role", roles,
 				   "kernel", kernel);
-	json_t *rep = json_pack("{s:i,s:O,s:o,s:o,s:O,s:O}", "version", 1, "files", r->files, "totals", totals,
-				"sources", sorted(c.arr), "verdicts", r->verdicts, "alerts", r->alerts);
+	json_t *rep = json_pack("{s:i,s:O,s:o,s:o,s:O,s:O,s:O}", "version", 1, "files", r->files, "totals", totals,
+				"sources", sorted(c.arr), "verdicts", r->verdicts, "alerts", r->alerts, "warnings",
+				r->warnings);
 	if (r->repeat)
 		json_object_set_new(rep, "cost",
 				    json_pack("{s:i,s:I,s:f}", "repeat", (int)r->repeat, "frames",
@@ -653,6 +673,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mtaguard-replay: %s\n", err);
 		return 2;
 	}
+	/* Offline: nothing of the daemon's state is read or written. */
+	r.cfg.state_file[0] = '\0';
+
+	/* Every input must be there and be a capture: a report on part of the traffic would read as all of it. */
+	struct capture_merge *m = capture_merge_open((const char *const *)&argv[optind], (size_t)(argc - optind), err,
+						     sizeof(err));
+	if (!m) {
+		fprintf(stderr, "mtaguard-replay: %s\n", err);
+		return 1;
+	}
 
 	/*
 	 * The kernel's rate budgets (profiles created per second, drop events per
@@ -676,41 +706,34 @@ int main(int argc, char **argv)
 				strerror(-e));
 		else
 			fprintf(stderr, "mtaguard-replay: loading the XDP program: %s\n", strerror(-e));
+		capture_merge_close(m);
 		return 1;
 	}
-	r.an = mg_an_new(&r.cfg.an);
-	r.ob = mg_ob_new(&r.cfg.ob);
-	r.rb = ring_buffer__new(r.h.events_fd, on_event, &r, NULL);
 	r.files = json_array();
 	r.verdicts = json_array();
 	r.alerts = json_array();
+	r.warnings = json_array();
 	r.by_source = json_object();
-	if (!r.an || !r.ob || !r.rb || mg_scan_init(&r.scan, 8192)) {
+	/* The engine writes rules without a kernel expiry: the capture's clock is not the kernel's. */
+	if (mg_kernel_sink_init(&r.sink, &r.h, 0, false) ||
+	    mg_engine_init(&r.eng, &r.cfg, &mg_kernel_sink_ops, &r.sink, observe, &r)) {
 		fprintf(stderr, "mtaguard-replay: out of memory\n");
 		return 1;
 	}
-	mg_set_monitor(r.h.settings_fd, r.cfg.an.monitor);
-	for (size_t i = 0; i < r.cfg.allowlist.n; i++) {
-		mg_an_add_allow(r.an, &r.cfg.allowlist.v[i]);
-		mg_policy_allow(r.h.allow_fd, &r.cfg.allowlist.v[i]);
+	r.rb = ring_buffer__new(r.h.events_fd, on_event, &r, NULL);
+	if (!r.rb) {
+		fprintf(stderr, "mtaguard-replay: ring buffer: %s\n", strerror(errno));
+		return 1;
 	}
-	for (size_t i = 0; i < r.cfg.mail_servers.n; i++) {
-		mg_an_add_mail_server(r.an, &r.cfg.mail_servers.v[i]);
-		mg_policy_allow(r.h.allow_fd, &r.cfg.mail_servers.v[i]);
-	}
-	for (size_t i = 0; i < r.cfg.n_ob_except_sig; i++)
-		mg_ob_except_sig(r.ob, &r.cfg.ob_except_sig[i], true);
-	for (size_t i = 0; i < r.cfg.n_ob_except_pfx; i++)
-		mg_ob_except_prefix(r.ob, &r.cfg.ob_except_pfx[i], true);
 
-	for (int i = optind; i < argc; i++)
-		replay_file(&r, argv[i], false);
+	replay_all(&r, m);
+	capture_merge_close(m);
 	if (r.started)
-		scan_and_tick(&r); /* what the last frames showed */
+		mg_engine_tick(&r.eng, r.now, r.wall); /* what the last frames showed */
 	r.have_kstats = mg_stats_read(r.h.stats_fd, &r.kstats) == 0;
 	if (r.repeat)
 		for (int i = optind; i < argc; i++)
-			replay_file(&r, argv[i], true);
+			time_file(&r, argv[i]);
 
 	json_t *rep = build_report(&r);
 	if (verdicts_only) {
@@ -734,12 +757,12 @@ int main(int argc, char **argv)
 	json_decref(r.files);
 	json_decref(r.verdicts);
 	json_decref(r.alerts);
+	json_decref(r.warnings);
 	json_decref(r.by_source);
 	free(r.blocked);
-	mg_scan_free(&r.scan);
 	ring_buffer__free(r.rb);
-	mg_an_free(r.an);
-	mg_ob_free(r.ob);
+	mg_engine_free(&r.eng);
+	mg_kernel_sink_free(&r.sink);
 	mg_close(&r.h);
 	mg_config_free(&r.cfg);
 	return 0;

@@ -27,6 +27,15 @@ void mg_addr_from_v4(uint8_t addr[16], uint32_t v4_be)
 	memcpy(addr + 12, &v4_be, 4);
 }
 
+bool mg_prefix_covers(const struct mg_prefix *p, const uint8_t addr[16])
+{
+	uint8_t m[16];
+
+	memcpy(m, addr, 16);
+	mg_addr_mask(m, p->prefixlen);
+	return !memcmp(m, p->addr, 16);
+}
+
 void mg_addr_mask(uint8_t addr[16], unsigned prefixlen)
 {
 	mg_mask_prefix(addr, prefixlen);

@@ -24,6 +24,8 @@ int mg_addr_parse(const char *text, uint8_t addr[16]);
 bool mg_addr_is_v4(const uint8_t addr[16]);
 /* The same prefix: same length and same (masked) address. */
 bool mg_prefix_eq(const struct mg_prefix *a, const struct mg_prefix *b);
+/* Does p cover addr (addr's first prefixlen bits equal p's)? */
+bool mg_prefix_covers(const struct mg_prefix *p, const uint8_t addr[16]);
 void mg_addr_from_v4(uint8_t addr[16], uint32_t v4_be);
 /* Clear the bits of addr beyond prefixlen. */
 void mg_addr_mask(uint8_t addr[16], unsigned prefixlen);

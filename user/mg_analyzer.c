@@ -1499,6 +1499,7 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 		}
 	}
 	v->configured_server = pset_covers(&a->servers, p->key);
+	v->learned = (p->flags & PF_LEARNED) != 0;
 	v->allowlisted = pset_covers(&a->allow, p->key);
 	v->submission_syns = p->sub_total;
 	v->other_syns = p->other_total;

@@ -192,6 +192,7 @@ struct mg_an_profile_view {
 	uint32_t offences;
 	struct mg_an_evidence ev;    /* current figures */
 	bool configured_server, allowlisted;
+	bool learned;                /* learned as a mail server (its profile lives in mg_servers) */
 	/* Since first seen: what else it does (SYNs to submission and other ports), and SYN-ACKs it
 	 * sent from its own SMTP ports (it serves mail itself). */
 	uint32_t submission_syns, other_syns, serves_smtp;

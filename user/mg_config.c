@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "mg_config.h"
+#include "mg_names.h"
 #include "mg_metrics_http.h"
 
 #define MAX_FILE (1u << 20)
@@ -666,11 +667,7 @@ static int read_block(struct ctx *c, const json_t *v, struct mg_an_config *an)
 		push_key(c, key);
 		if (!strcmp(key, "action")) {
 			const char *s = json_is_string(x) ? json_string_value(x) : "";
-			if (!strcmp(s, "smtp"))
-				an->block_action = MG_ACT_DROP_SMTP;
-			else if (!strcmp(s, "all"))
-				an->block_action = MG_ACT_DROP_ALL;
-			else
+			if (mg_action_parse(s, &an->block_action))
 				e = fail_at(c, "action is \"smtp\" or \"all\"");
 		} else if (!strcmp(key, "duration")) {
 			e = read_duration(c, x, false, &an->block_ns);

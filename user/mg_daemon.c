@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* mg_daemon.c - mtaguardd's start-up, main loop and shutdown (see mg_daemon.h). */
+/* mg_daemon.c - mtaguardd's start-up, main loop, reload and shutdown (see mg_daemon.h). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
 
@@ -17,11 +16,9 @@
 #include "mg_daemon.h"
 #include "mg_metrics.h"
 #include "mg_metrics_http.h"
-#include "mg_stats.h"
-#include "mg_policy.h"
+#include "mg_rulemaps.h"
 #include "mg_statefile.h"
-
-#define MAX_ACTIONS 4096
+#include "mg_stats.h"
 
 void mg_daemon_init(struct mg_daemon *d)
 {
@@ -53,45 +50,61 @@ void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c)
 	}
 }
 
-/* mkdir -p for the directory part of path (state file, socket). */
-void mg_daemon_make_parent_dirs(const char *path)
+/* What is running is what the configuration said at start. */
+static void take_running(struct mg_daemon *d)
 {
-	char buf[512];
+	struct mg_daemon_running *r = &d->run;
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(buf, 0750);
-		*p = '/';
-	}
+	memcpy(r->ifaces, d->cfg.ifaces, sizeof(r->ifaces));
+	r->n_ifaces = d->cfg.n_ifaces;
+	snprintf(r->pin_dir, sizeof(r->pin_dir), "%s", d->cfg.pin_dir);
+	snprintf(r->control_socket, sizeof(r->control_socket), "%s", d->cfg.control_socket);
+	snprintf(r->metrics_listen, sizeof(r->metrics_listen), "%s", d->cfg.metrics_listen);
+	snprintf(r->policy_listen, sizeof(r->policy_listen), "%s", d->cfg.policy_listen);
+	r->tunables = d->cfg.tunables;
+	r->max_sources = d->cfg.max_sources;
+	r->max_servers = d->cfg.max_servers;
+	r->max_policy = d->cfg.max_policy;
 }
 
-/* Configured knowledge into the analyzer and the kernel: allowlist and known mail servers always win. */
-static void push_configured(struct mg_daemon *d)
+static bool same_ifaces(const struct mg_daemon_running *r, const struct mg_config *c)
 {
-	mg_an_clear_configured(d->an);
-	for (size_t i = 0; i < d->cfg.allowlist.n; i++) {
-		mg_an_add_allow(d->an, &d->cfg.allowlist.v[i]);
-		mg_policy_allow(d->h.allow_fd, &d->cfg.allowlist.v[i]);
-	}
-	for (size_t i = 0; i < d->cfg.mail_servers.n; i++) {
-		const struct mg_prefix *p = &d->cfg.mail_servers.v[i];
-		mg_an_add_mail_server(d->an, p);
-		/* In the kernel too: a block can never drop a known mail server... */
-		mg_policy_allow(d->h.allow_fd, p);
-		/* ...and a host server's profile lives where no flood can evict it. */
-		if (p->prefixlen == 128) {
-			struct mg_src_stats s = {};
-			if (bpf_map_lookup_elem(d->h.sources_fd, p->addr, &s) == 0)
-				bpf_map_delete_elem(d->h.sources_fd, p->addr);
-			bpf_map_update_elem(d->h.servers_fd, p->addr, &s, BPF_NOEXIST);
+	if (r->n_ifaces != c->n_ifaces)
+		return false;
+	for (size_t i = 0; i < c->n_ifaces; i++)
+		if (strcmp(r->ifaces[i].name, c->ifaces[i].name) || r->ifaces[i].mode != c->ifaces[i].mode)
+			return false;
+	return true;
+}
+
+/* What the file asks for and only a restart can give, as a list of words ("" = nothing). */
+static void what_waits(const struct mg_daemon *d, const struct mg_config *c, unsigned engine_restart, char *buf,
+		       size_t len)
+{
+	const struct mg_daemon_running *r = &d->run;
+	struct mg_tunables ports = c->tunables, run_ports = r->tunables;
+	const struct {
+		bool differs;
+		const char *what;
+	} items[] = {
+		{ !same_ifaces(r, c), "interfaces" },
+		{ strcmp(r->pin_dir, c->pin_dir) != 0, "pin_dir" },
+		{ strcmp(r->control_socket, c->control_socket) != 0, "control_socket" },
+		{ strcmp(r->metrics_listen, c->metrics_listen) != 0, "metrics.listen" },
+		{ strcmp(r->policy_listen, c->policy_listen) != 0, "quarantine.policy_listen" },
+		{ (engine_restart & MG_RESTART_V6_AGGREGATION) != 0, "ipv6_aggregation" },
+		{ r->max_sources != c->max_sources || r->max_servers != c->max_servers || r->max_policy != c->max_policy,
+		  "map_sizes" },
+		{ (ports.v6_src_prefix = run_ports.v6_src_prefix, memcmp(&ports, &run_ports, sizeof(ports)) != 0),
+		  "smtp_ports" },
+	};
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++)
+		if (items[i].differs) {
+			strncat(buf, buf[0] ? ", " : "", len - strlen(buf) - 1);
+			strncat(buf, items[i].what, len - strlen(buf) - 1);
 		}
-	}
-	/* The operator's allows bind the analyzer as firmly as configured ones. */
-	mg_daemon_oprules_push_allows(d);
-	mg_set_monitor(d->h.settings_fd, d->cfg.an.monitor);
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -99,87 +112,26 @@ static int on_event(void *ctx, void *data, size_t len)
 	struct mg_daemon *d = ctx;
 
 	if (len >= sizeof(struct mg_event)) {
-		uint64_t now = mg_mono_ns();
-		mg_an_on_event(d->an, data, now);
-		mg_daemon_outbreak_event(d, data, now);
+		uint64_t mono = mg_mono_ns();
+		mg_engine_event(&d->eng, data, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 	}
 	return 0;
 }
 
-static int restore_state(struct mg_daemon *d)
+void mg_daemon_tick(struct mg_daemon *d)
 {
-	uint8_t *buf;
-	size_t len;
-	int err = mg_state_read(d->cfg.state_file, &buf, &len);
+	uint64_t mono = mg_mono_ns();
 
-	if (err == -ENOENT)
-		return 0;
-	if (err) {
-		mg_eventlog_notice(&d->log, "notice", "state file %s is damaged; starting without it",
-				   d->cfg.state_file);
-		return 0;
-	}
-	uint64_t now = mg_mono_ns();
-	err = mg_an_restore(d->an, buf, len, now, mg_mono_to_wall_ns(now));
-	free(buf);
-	if (err)
-		mg_eventlog_notice(&d->log, "notice", "state file %s could not be restored; starting without it",
-				   d->cfg.state_file);
-	else
-		mg_eventlog_notice(&d->log, "notice", "restored state from %s", d->cfg.state_file);
-	return 0;
+	mg_engine_tick(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+	d->scan_duration_ns = mg_mono_ns() - mono;
 }
 
-int mg_daemon_save_state(struct mg_daemon *d)
+static int save_state(struct mg_daemon *d)
 {
-	uint8_t *buf;
-	size_t len;
-	uint64_t now = mg_mono_ns();
-	int err = mg_an_save(d->an, now, mg_mono_to_wall_ns(now), &buf, &len);
+	uint64_t mono = mg_mono_ns();
 
-	if (err)
-		return err;
-	mg_daemon_make_parent_dirs(d->cfg.state_file);
-	err = mg_state_write(d->cfg.state_file, buf, len);
-	free(buf);
-	if (err)
-		mg_eventlog_notice(&d->log, "notice", "saving state to %s failed: %s", d->cfg.state_file,
-				   strerror(-err));
-	d->last_save_ns = mg_mono_ns();
-	return err;
-}
-
-static int reapply_one(const struct mg_an_profile_view *v, void *arg)
-{
-	struct mg_daemon *d = arg;
-	uint64_t now = mg_mono_ns();
-
-	if (v->role != MG_ROLE_BLOCKED || v->blocked_until_ns <= now)
-		return 0;
-	/* An operator's block of the same prefix is the one in the kernel. */
-	if (mg_daemon_oprules_has(d, &v->prefix, MG_OPRULE_BLOCK))
-		return 0;
-	mg_policy_block(d->h.block_fd, &v->prefix, d->cfg.an.block_action,
-			(v->blocked_until_ns - now + MG_NSEC_PER_SEC - 1) / MG_NSEC_PER_SEC);
-	return 0;
-}
-
-/*
- * Verdicts restored from the state file go back into the kernel: after a
- * restart the pinned rules are still there (rewriting them is harmless), but
- * after a reboot the blocklist starts empty.
- */
-static void reapply_verdicts(struct mg_daemon *d)
-{
-	mg_an_foreach(d->an, reapply_one, d);
-}
-
-void mg_daemon_reapply_verdict(struct mg_daemon *d, const struct mg_prefix *p)
-{
-	struct mg_an_profile_view v;
-
-	if (mg_an_get(d->an, p->addr, &v) && mg_prefix_eq(&v.prefix, p))
-		reapply_one(&v, d);
+	d->last_save_ns = mono;
+	return mg_engine_save(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 }
 
 static int epoll_add(int epfd, int fd)
@@ -198,13 +150,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot open log %s: %s", d->cfg.log_file, strerror(-e));
 		return e;
 	}
-	d->an = mg_an_new(&d->cfg.an);
-	if (!d->an || mg_scan_init(&d->scan, 8192)) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	restore_state(d);
-
+	take_running(d);
 	mg_load_opts_default(&lo);
 	lo.pin_dir = d->cfg.pin_dir;
 	lo.tunables = d->cfg.tunables;
@@ -224,17 +170,24 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 			return e;
 		}
 	}
-	mg_daemon_oprules_start(d);
-	push_configured(d);
-	reapply_verdicts(d);
-	mg_daemon_outbreak_start(d);
+
+	/* The engine: its sink on the pinned maps, what they hold already, then the saved state. */
+	if (mg_kernel_sink_init(&d->sink, &d->h, MG_TIMELINE_ORIGIN, true) ||
+	    mg_engine_init(&d->eng, &d->cfg, &mg_kernel_sink_ops, &d->sink, mg_daemon_observe, d)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->engine_ready = true;
+	mg_kernel_sink_adopt(&d->sink, &d->eng);
+	uint64_t mono = mg_mono_ns();
+	mg_engine_start(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 
 	d->rb = ring_buffer__new(d->h.events_fd, on_event, d, NULL);
 	if (!d->rb) {
 		snprintf(err, errlen, "ring buffer: %s", strerror(errno));
 		return -errno;
 	}
-	mg_daemon_make_parent_dirs(d->cfg.control_socket);
+	mg_make_parent_dirs(d->cfg.control_socket);
 	e = mg_ctlsock_listen(&d->ctl, d->cfg.control_socket, d->cfg.control_mode);
 	if (e) {
 		snprintf(err, errlen, "control socket %s: %s", d->cfg.control_socket, strerror(-e));
@@ -280,49 +233,35 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
 		d->watchdog_ns = wd_usec * 1000;
 	char ifs[256] = "";
-	for (size_t i = 0; i < d->cfg.n_ifaces; i++) {
+	for (size_t i = 0; i < d->run.n_ifaces; i++) {
 		strncat(ifs, i ? ", " : "", sizeof(ifs) - strlen(ifs) - 1);
-		strncat(ifs, d->cfg.ifaces[i].name, sizeof(ifs) - strlen(ifs) - 1);
+		strncat(ifs, d->run.ifaces[i].name, sizeof(ifs) - strlen(ifs) - 1);
 	}
 	mg_eventlog_notice(&d->log, "started", "started on %s%s; pins in %s; control socket %s", ifs,
-			   d->cfg.an.monitor ? " in monitor mode" : "", d->cfg.pin_dir, d->cfg.control_socket);
+			   d->eng.an_cfg.monitor ? " in monitor mode" : "", d->run.pin_dir, d->run.control_socket);
 	mg_daemon_metrics(d, d->started_ns);
 	/* Under systemd (Type=notify): ready only now, with the program attached and the maps pinned. */
-	sd_notifyf(0, "READY=1\nSTATUS=enforcing on %s%s", ifs, d->cfg.an.monitor ? " (monitor mode)" : "");
+	sd_notifyf(0, "READY=1\nSTATUS=enforcing on %s%s", ifs, d->eng.an_cfg.monitor ? " (monitor mode)" : "");
 	return 0;
 }
 
-struct active_ctx {
-	uint64_t now, n;
-};
-
-static int count_active(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
-{
-	struct active_ctx *c = arg;
-	(void)p;
-	c->n += !r->expires_ns || r->expires_ns > c->now;
-	return 0;
-}
-
-void mg_daemon_metrics(struct mg_daemon *d, uint64_t now)
+void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 {
 	struct mg_metrics_in m = { 0 };
-	struct active_ctx ac = { .now = now };
 
-	d->last_metrics_ns = now;
+	d->last_metrics_ns = mono;
 	if (!d->cfg.metrics_textfile[0] && !d->metrics_http)
 		return;
 	m.have_kernel = mg_stats_read(d->h.stats_fd, &m.kernel) == 0;
-	mg_an_count(d->an, m.sources_by_role);
-	mg_policy_foreach(d->h.block_fd, count_active, &ac);
-	m.verdicts_active = ac.n;
-	m.verdicts_issued = d->verdicts_issued;
-	m.alerts_issued = d->alerts_issued;
+	mg_an_count(d->eng.an, m.sources_by_role);
+	m.verdicts_active = mg_daemon_blocks_in_force(d);
+	m.verdicts_issued = d->eng.verdicts_issued;
+	m.alerts_issued = d->eng.alerts_issued;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;
-	m.uptime_seconds = (double)(now - d->started_ns) / 1e9;
-	m.monitor = d->cfg.an.monitor;
-	m.threat_level = d->threat_level;
-	m.outbreaks_active = d->ob ? mg_ob_active(d->ob) : 0;
+	m.uptime_seconds = (double)(mono - d->started_ns) / 1e9;
+	m.monitor = d->eng.an_cfg.monitor;
+	m.threat_level = d->eng.threat_level;
+	m.outbreaks_active = mg_ob_active(d->eng.ob);
 	char *text = mg_metrics_text(&m);
 	if (!text)
 		return;
@@ -335,76 +274,6 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t now)
 	if (d->metrics_http)
 		mg_metrics_http_publish(d->metrics_http, text);
 	free(text);
-}
-
-struct scan_ctx {
-	struct mg_daemon *d;
-	uint64_t now;
-};
-
-static void feed_profiles(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg)
-{
-	struct scan_ctx *c = arg;
-	mg_an_on_counters_batch(c->d->an, keys, s, n, c->now);
-}
-
-void mg_daemon_scan(struct mg_daemon *d, uint64_t now)
-{
-	static struct mg_an_action actions[MAX_ACTIONS];
-	struct scan_ctx c = { .d = d, .now = now };
-
-	mg_scan_map(&d->scan, d->h.sources_fd, feed_profiles, &c);
-	mg_scan_map(&d->scan, d->h.servers_fd, feed_profiles, &c);
-	size_t n = mg_an_tick(d->an, now, actions, MAX_ACTIONS);
-	mg_daemon_apply(d, actions, n, now);
-	d->last_scan_ns = now;
-	d->scan_pending = false;
-	d->scan_duration_ns = mg_mono_ns() - now;
-}
-
-/* A learned mail server's kernel profile moves to mg_servers, where no flood can evict it. */
-static void promote(struct mg_daemon *d, const struct mg_prefix *p)
-{
-	struct mg_src_stats s;
-
-	if (bpf_map_lookup_elem(d->h.sources_fd, p->addr, &s))
-		memset(&s, 0, sizeof(s));
-	if (bpf_map_update_elem(d->h.servers_fd, p->addr, &s, BPF_ANY) == 0)
-		bpf_map_delete_elem(d->h.sources_fd, p->addr);
-}
-
-void mg_daemon_apply(struct mg_daemon *d, const struct mg_an_action *a, size_t n, uint64_t now)
-{
-	uint64_t wall = mg_mono_to_wall_ns(now);
-
-	for (size_t i = 0; i < n; i++) {
-		switch (a[i].kind) {
-		case MG_AN_BLOCK: {
-			/* An operator's block of the same prefix stays as the operator set it. */
-			if (mg_daemon_oprules_has(d, &a[i].prefix, MG_OPRULE_BLOCK)) {
-				d->verdicts_issued++;
-				break;
-			}
-			uint64_t ttl = a[i].expires_ns > now ? (a[i].expires_ns - now + MG_NSEC_PER_SEC - 1) / MG_NSEC_PER_SEC : 1;
-			int e = mg_policy_block(d->h.block_fd, &a[i].prefix, a[i].block_action, ttl);
-			if (e)
-				mg_eventlog_notice(&d->log, "notice", "writing a block rule failed: %s", strerror(-e));
-			d->verdicts_issued++;
-			break;
-		}
-		case MG_AN_UNBLOCK:
-			if (!mg_daemon_oprules_has(d, &a[i].prefix, MG_OPRULE_BLOCK))
-				mg_policy_remove(d->h.block_fd, &a[i].prefix);
-			break;
-		case MG_AN_ALERT:
-			d->alerts_issued++;
-			break;
-		case MG_AN_PROMOTE:
-			promote(d, &a[i].prefix);
-			break;
-		}
-		mg_eventlog_action(&d->log, &a[i], now, wall);
-	}
 }
 
 static void reload(struct mg_daemon *d)
@@ -423,37 +292,44 @@ static void reload(struct mg_daemon *d)
 		return;
 	}
 	mg_daemon_apply_overrides(d, &c);
-	/* What needs a new program (ports, map sizes, pin dir, interfaces) waits for a restart. */
-	if (memcmp(&c.tunables, &d->cfg.tunables, sizeof(c.tunables)) || strcmp(c.pin_dir, d->cfg.pin_dir))
-		mg_eventlog_notice(&d->log, "notice", "ports, IPv6 aggregation and the pin dir change on restart");
-	/* Keep the running data-plane settings; take everything the analyzer and policy use. */
-	c.tunables = d->cfg.tunables;
-	snprintf(c.pin_dir, sizeof(c.pin_dir), "%s", d->cfg.pin_dir);
-	snprintf(c.control_socket, sizeof(c.control_socket), "%s", d->cfg.control_socket);
-	if (strcmp(c.metrics_listen, d->cfg.metrics_listen))
-		mg_eventlog_notice(&d->log, "notice", "the metrics listen address changes on restart");
-	snprintf(c.metrics_listen, sizeof(c.metrics_listen), "%s", d->cfg.metrics_listen);
-	/* The old file's allows leave the kernel, but not those the operator also allowed by hand. */
-	for (size_t i = 0; i < d->cfg.allowlist.n; i++)
-		if (!mg_daemon_oprules_has(d, &d->cfg.allowlist.v[i], MG_OPRULE_ALLOW))
-			mg_policy_remove(d->h.allow_fd, &d->cfg.allowlist.v[i]);
-	for (size_t i = 0; i < d->cfg.mail_servers.n; i++)
-		if (!mg_daemon_oprules_has(d, &d->cfg.mail_servers.v[i], MG_OPRULE_ALLOW))
-			mg_policy_remove(d->h.allow_fd, &d->cfg.mail_servers.v[i]);
 	mg_config_free(&d->cfg);
 	d->cfg = c;
-	mg_an_set_config(d->an, &d->cfg.an);
-	push_configured(d);
-	mg_daemon_outbreak_reload(d);
+	uint64_t mono = mg_mono_ns();
+	unsigned restart = mg_engine_configure(&d->eng, &d->cfg, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+	what_waits(d, &d->cfg, restart, d->pending_restart, sizeof(d->pending_restart));
+	if (d->pending_restart[0])
+		mg_eventlog_notice(&d->log, "notice", "changed in %s but running as before until a restart: %s",
+				   d->config_path, d->pending_restart);
 	mg_eventlog_notice(&d->log, "reloaded", "reloaded %s", d->config_path);
 }
 
-/*
- * News (ring-buffer events) triggers a scan at once, but at most one per
- * gap: an event storm must not turn into back-to-back full scans. News that
- * arrives inside the gap is scanned at its end.
- */
-#define NEWS_SCAN_GAP_NS (100 * 1000000ull)
+/* Housekeeping at every timer tick, beside the engine's own. */
+static void on_timer(struct mg_daemon *d)
+{
+	uint64_t mono = mg_mono_ns();
+
+	mg_daemon_hooks_reap(d, mono);
+	mg_daemon_policy_tick(d, mono);
+	if (mono - d->last_save_ns >= d->cfg.state_interval_ns)
+		save_state(d);
+	if (mono - d->last_metrics_ns >= d->cfg.metrics_interval_ns)
+		mg_daemon_metrics(d, mono);
+	/* The watchdog hears from the loop itself: a wedged loop gets restarted. */
+	if (d->watchdog_ns && mono - d->last_watchdog_ns >= d->watchdog_ns / 2) {
+		sd_notify(0, "WATCHDOG=1");
+		d->last_watchdog_ns = mono;
+	}
+}
+
+/* Milliseconds until the engine wants a scan (-1: the timer will say). */
+static int scan_timeout_ms(struct mg_daemon *d)
+{
+	uint64_t now = mg_daemon_timeline(mg_mono_ns()), next = mg_engine_next_scan(&d->eng);
+
+	if (!d->eng.news)
+		return -1; /* the timer fires at the scan interval */
+	return next <= now ? 0 : (int)((next - now) / 1000000 + 1);
+}
 
 int mg_daemon_run(struct mg_daemon *d)
 {
@@ -461,47 +337,21 @@ int mg_daemon_run(struct mg_daemon *d)
 
 	d->running = true;
 	while (d->running) {
-		int timeout = -1;
-		if (d->scan_pending) {
-			uint64_t since = mg_mono_ns() - d->last_scan_ns;
-			timeout = since >= NEWS_SCAN_GAP_NS ? 0 : (int)((NEWS_SCAN_GAP_NS - since) / 1000000 + 1);
-		}
-		int n = epoll_wait(d->epfd, evs, 8, timeout);
-		if (n == 0 && d->scan_pending) {
-			/* The news that came during the gap is judged now, not at the next tick. */
-			uint64_t now = mg_mono_ns();
-			ring_buffer__consume(d->rb);
-			if (now - d->last_scan_ns >= NEWS_SCAN_GAP_NS)
-				mg_daemon_scan(d, now);
-			continue;
-		}
+		int n = epoll_wait(d->epfd, evs, 8, scan_timeout_ms(d));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			mg_eventlog_notice(&d->log, "notice", "epoll_wait: %s", strerror(errno));
 			return 1;
 		}
+		bool timer = false;
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			if (fd == d->timerfd) {
 				uint64_t ticks;
 				if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					continue;
-				uint64_t now = mg_mono_ns();
-				ring_buffer__consume(d->rb); /* events first: they are older than the counters */
-				mg_daemon_outbreak_tick(d, now);
-				mg_daemon_policy_tick(d, now);
-				mg_daemon_oprules_tick(d);
-				mg_daemon_scan(d, now);
-				if (now - d->last_save_ns >= d->cfg.state_interval_ns)
-					mg_daemon_save_state(d);
-				if (now - d->last_metrics_ns >= d->cfg.metrics_interval_ns)
-					mg_daemon_metrics(d, now);
-				/* The watchdog hears from the loop itself: a wedged loop gets restarted. */
-				if (d->watchdog_ns && now - d->last_watchdog_ns >= d->watchdog_ns / 2) {
-					sd_notify(0, "WATCHDOG=1");
-					d->last_watchdog_ns = now;
-				}
+				timer = true;
 			} else if (fd == d->sigfd) {
 				struct signalfd_siginfo si;
 				if (read(fd, &si, sizeof(si)) != sizeof(si))
@@ -510,26 +360,22 @@ int mg_daemon_run(struct mg_daemon *d)
 					sd_notify(0, "RELOADING=1");
 					reload(d);
 					sd_notify(0, "READY=1");
-				}
-				else
+				} else {
 					d->running = false;
+				}
 			} else if (fd == d->ctl.fd) {
 				mg_ctlsock_serve(&d->ctl, mg_daemon_control, d);
 			} else if (mg_daemon_policy_event(d, fd, evs[i].events)) {
 				/* a Postfix policy request answered */
-			} else {
-				ring_buffer__consume(d->rb);
-				/*
-				 * React to news at once rather than at the next timer
-				 * tick: this is what keeps time-to-block short.
-				 */
-				uint64_t now = mg_mono_ns();
-				if (now - d->last_scan_ns >= NEWS_SCAN_GAP_NS)
-					mg_daemon_scan(d, now);
-				else
-					d->scan_pending = true;
 			}
+			/* the ring buffer: consumed below, whoever woke us */
 		}
+		/* Events first: they are older than the counters a scan reads. */
+		ring_buffer__consume(d->rb);
+		if (timer || mg_engine_scan_due(&d->eng, mg_daemon_timeline(mg_mono_ns())))
+			mg_daemon_tick(d);
+		if (timer)
+			on_timer(d);
 	}
 	return 0;
 }
@@ -539,8 +385,8 @@ void mg_daemon_stop(struct mg_daemon *d)
 	sd_notify(0, "STOPPING=1");
 	mg_metrics_http_stop(d->metrics_http);
 	d->metrics_http = NULL;
-	if (d->an && d->h.prog_fd > 0) {
-		mg_daemon_save_state(d);
+	if (d->engine_ready && d->h.prog_fd > 0) {
+		save_state(d);
 		mg_eventlog_notice(&d->log, "stopped", "stopping; %s", d->detach_on_exit ?
 				   "detaching and removing the pins" : "the data plane keeps enforcing");
 	}
@@ -548,6 +394,10 @@ void mg_daemon_stop(struct mg_daemon *d)
 	mg_ctlsock_close(&d->ctl);
 	ring_buffer__free(d->rb);
 	d->rb = NULL;
+	if (d->engine_ready)
+		mg_engine_free(&d->eng);
+	d->engine_ready = false;
+	mg_kernel_sink_free(&d->sink);
 	if (d->h.prog_fd > 0) {
 		char pin_dir[256];
 		snprintf(pin_dir, sizeof(pin_dir), "%s", d->h.pin_dir);
@@ -561,12 +411,9 @@ void mg_daemon_stop(struct mg_daemon *d)
 		close(d->timerfd);
 	if (d->sigfd >= 0)
 		close(d->sigfd);
-	mg_scan_free(&d->scan);
-	mg_daemon_outbreak_stop(d);
-	mg_oprules_free(&d->oprules);
-	if (d->an)
-		mg_an_free(d->an);
-	d->an = NULL;
+	for (int i = 0; i < MG_DAEMON_MAX_HOOKS; i++)
+		if (d->hook_pids[i] > 0)
+			waitpid(d->hook_pids[i], NULL, WNOHANG);
 	mg_eventlog_close(&d->log);
 	mg_config_free(&d->cfg);
 }

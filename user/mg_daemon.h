@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * mg_daemon.h - mtaguardd's state and main loop, kept out of main() so the
- * pieces (apply an action, answer a control request) read on their own.
+ * mg_daemon.h - mtaguardd: the engine (mg_engine.h) in a service. What this
+ * adds around it: the data plane loaded and attached, an epoll loop (ring
+ * buffer, timer, signals), the control socket, the Postfix policy service,
+ * metrics, the event log and alert hooks, and sd_notify.
  */
 #ifndef MG_DAEMON_H
 #define MG_DAEMON_H
@@ -10,16 +12,14 @@
 #include <stdio.h>
 #include <jansson.h>
 
-#include "mg_analyzer.h"
 #include "mg_config.h"
 #include "mg_ctlsock.h"
+#include "mg_engine.h"
 #include "mg_eventlog.h"
+#include "mg_kernel_sink.h"
 #include "mg_loader.h"
-#include "mg_oprules.h"
-#include "mg_outbreak.h"
 #include "mg_policyd.h"
 #include "mg_quarantine.h"
-#include "mg_scan.h"
 
 struct ring_buffer;
 struct mg_metrics_http;
@@ -32,38 +32,58 @@ struct mg_daemon_overrides {
 	size_t n_ifaces;
 };
 
+/*
+ * What is running: fixed when the program was loaded, attached and the
+ * sockets opened. A reload reads the file into mg_daemon.cfg; what differs
+ * here is reported as waiting for a restart, never half-applied.
+ */
+struct mg_daemon_running {
+	struct mg_config_iface ifaces[MG_CONFIG_MAX_IFACES];
+	size_t n_ifaces;
+	char pin_dir[256];
+	char control_socket[108];
+	char metrics_listen[64];
+	char policy_listen[128];
+	struct mg_tunables tunables;
+	uint32_t max_sources, max_servers, max_policy;
+};
+
+#define MG_DAEMON_MAX_HOOKS 8
+
 struct mg_daemon {
 	const char *config_path;
 	struct mg_daemon_overrides over;
-	struct mg_config cfg;
+	struct mg_config cfg;          /* the file's settings (with the overrides), as last loaded */
+	struct mg_daemon_running run;  /* what is running */
+	char pending_restart[256];     /* what the file changes that waits for a restart ("" = nothing) */
 	struct mg_handle h;
-	struct mg_analyzer *an;
-	struct mg_scan scan;
+	struct mg_kernel_sink sink;
+	struct mg_engine eng;
+	bool engine_ready;
 	struct ring_buffer *rb;
 	struct mg_ctlsock ctl;
 	struct mg_eventlog log;
 	int epfd, timerfd, sigfd;
 	bool detach_on_exit;
 	bool running;
-	uint64_t started_ns, last_save_ns, last_scan_ns, scan_duration_ns;
-	bool scan_pending; /* news arrived while scans were throttled */
-	uint64_t verdicts_issued, alerts_issued;
-	struct mg_outbreaks *ob;
-	unsigned threat_level;
-	int hook_pids[8];                  /* alert hooks still running */
-	uint64_t hook_started[8];
+	uint64_t started_ns, last_save_ns, scan_duration_ns; /* CLOCK_MONOTONIC */
+	int hook_pids[MG_DAEMON_MAX_HOOKS]; /* alert hooks still running */
+	uint64_t hook_started[MG_DAEMON_MAX_HOOKS];
 	/* the relay's policy service and quarantine (mg_daemon_policy.c) */
 	struct mg_policyd policyd;
 	bool policyd_on, quarantine_ready;
 	struct mg_quarantine quarantine;
 	uint64_t policy_requests, policy_rejects, policy_holds, last_expiry_ns;
-	struct mg_oprules oprules;         /* the operator's blocks and allows (mg_daemon_oprules.c) */
-	char op_except[MG_CONFIG_MAX_EXCEPTIONS][64]; /* mtaguardctl except add: signatures and prefixes */
-	size_t n_op_except;
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
 };
+
+/* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
+static inline uint64_t mg_daemon_timeline(uint64_t mono)
+{
+	return mono + MG_TIMELINE_ORIGIN;
+}
 
 void mg_daemon_init(struct mg_daemon *d);
 void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c);
@@ -74,38 +94,23 @@ int mg_daemon_run(struct mg_daemon *d);
 /* Save state; detach if asked; free everything. */
 void mg_daemon_stop(struct mg_daemon *d);
 
-/* One scan of the kernel profiles plus an analyzer tick, actions applied (the timer's job). */
-void mg_daemon_scan(struct mg_daemon *d, uint64_t now);
-/* Write analyzer actions into the kernel and the log. */
-void mg_daemon_apply(struct mg_daemon *d, const struct mg_an_action *a, size_t n, uint64_t now);
+/* Run the engine's tick now (the timer's and the news' job), timing it for status and metrics. */
+void mg_daemon_tick(struct mg_daemon *d);
 /* Answer one control request (mg_ctl_handler). */
 json_t *mg_daemon_control(json_t *req, void *arg);
-int mg_daemon_save_state(struct mg_daemon *d);
-/* mkdir -p of the directories above path (mode 0750), for state and socket paths. */
-void mg_daemon_make_parent_dirs(const char *path);
-/* Outbreak detection (mg_daemon_outbreak.c). */
-void mg_daemon_outbreak_start(struct mg_daemon *d);
-void mg_daemon_outbreak_reload(struct mg_daemon *d);
-void mg_daemon_outbreak_event(struct mg_daemon *d, const struct mg_event *ev, uint64_t now);
-void mg_daemon_outbreak_tick(struct mg_daemon *d, uint64_t now);
-void mg_daemon_outbreak_stop(struct mg_daemon *d);
-json_t *mg_daemon_outbreaks_json(struct mg_daemon *d, uint64_t now);
-json_t *mg_daemon_except(struct mg_daemon *d, json_t *req);
+/* The engine's observer: the event log, readable lines, alert hooks. */
+void mg_daemon_observe(const struct mg_engine_note *n, void *arg);
+/* Alert hooks still running: reaped, or killed after 30 s (mg_daemon_hooks.c). */
+void mg_daemon_hooks_reap(struct mg_daemon *d, uint64_t mono);
 /* The Postfix policy service and the quarantine (mg_daemon_policy.c). */
 int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen);
 bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events);
-void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t now);
+void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_policy_stop(struct mg_daemon *d);
 json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
-/* The operator's rules: loaded and enforced at start, expired by the timer, saved on change. */
-void mg_daemon_oprules_start(struct mg_daemon *d);
-void mg_daemon_oprules_tick(struct mg_daemon *d);
-int mg_daemon_oprules_save(struct mg_daemon *d);
-void mg_daemon_oprules_push_allows(struct mg_daemon *d); /* into the analyzer, after its configured set was reset */
-/* The analyzer's verdict on exactly this prefix, if one is in force, back into the kernel. */
-void mg_daemon_reapply_verdict(struct mg_daemon *d, const struct mg_prefix *p);
-bool mg_daemon_oprules_has(const struct mg_daemon *d, const struct mg_prefix *p, uint8_t kind);
+/* Blocks in force in the kernel (status and metrics). */
+size_t mg_daemon_blocks_in_force(struct mg_daemon *d);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */
-void mg_daemon_metrics(struct mg_daemon *d, uint64_t now);
+void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono);
 
 #endif

@@ -11,7 +11,8 @@
 #include "mg_addr.h"
 #include "mg_clock.h"
 #include "mg_daemon.h"
-#include "mg_policy.h"
+#include "mg_names.h"
+#include "mg_rulemaps.h"
 #include "mg_stats.h"
 
 static const char *str_arg(json_t *req, const char *key)
@@ -59,51 +60,59 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
 
 /* ---- status ---------------------------------------------------------------- */
 
-struct rule_count {
-	size_t blocks;
+struct in_force {
 	uint64_t now;
+	size_t n;
 };
 
-static int count_active(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
+static void count_in_force(const struct mg_rule_entry *r, void *arg)
 {
-	struct rule_count *c = arg;
-	(void)p;
-	if (!r->expires_ns || r->expires_ns > c->now)
-		c->blocks++;
-	return 0;
+	struct in_force *c = arg;
+
+	c->n += r->written->block && (r->written->block_expires == MG_TIME_NEVER || r->written->block_expires > c->now);
 }
+
+size_t mg_daemon_blocks_in_force(struct mg_daemon *d)
+{
+	struct in_force c = { .now = mg_daemon_timeline(mg_mono_ns()) };
+
+	mg_ruleset_foreach(d->eng.rules, count_in_force, &c);
+	return c.n;
+}
+
+static json_t *outbreaks_json(struct mg_daemon *d, uint64_t now, uint64_t wall);
 
 static json_t *cmd_status(struct mg_daemon *d)
 {
 	struct mg_global_stats st;
 	size_t by_role[MG_ROLE_MAX] = { 0 };
-	struct rule_count rc = { .now = mg_mono_ns() };
+	uint64_t mono = mg_mono_ns(), now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 	json_t *o = ok(), *ifs = json_array(), *roles = json_object();
 	bool mon = false;
 
-	for (size_t i = 0; i < d->cfg.n_ifaces; i++) {
-		static const char *const modes[] = { "auto", "native", "generic" };
-		json_array_append_new(ifs, json_pack("{s:s,s:s}", "name", d->cfg.ifaces[i].name, "mode",
-						     modes[d->cfg.ifaces[i].mode]));
-	}
+	/* What is attached, not what the file says since a reload. */
+	for (size_t i = 0; i < d->run.n_ifaces; i++)
+		json_array_append_new(ifs, json_pack("{s:s,s:s}", "name", d->run.ifaces[i].name, "mode",
+						     mg_xdp_mode_name(d->run.ifaces[i].mode)));
 	json_object_set_new(o, "interfaces", ifs);
 	mg_get_monitor(d->h.settings_fd, &mon);
 	json_object_set_new(o, "monitor", json_boolean(mon));
-	json_object_set_new(o, "pin_dir", json_string(d->cfg.pin_dir));
-	json_object_set_new(o, "uptime_s", json_integer((json_int_t)((rc.now - d->started_ns) / MG_NSEC_PER_SEC)));
+	json_object_set_new(o, "pin_dir", json_string(d->run.pin_dir));
+	json_object_set_new(o, "pending_restart", d->pending_restart[0] ? json_string(d->pending_restart) : json_null());
+	json_object_set_new(o, "uptime_s", json_integer((json_int_t)((mono - d->started_ns) / MG_NSEC_PER_SEC)));
 	if (mg_stats_read(d->h.stats_fd, &st) == 0)
 		json_object_set_new(o, "kernel", mg_stats_json(&st));
-	size_t total = mg_an_count(d->an, by_role);
+	size_t total = mg_an_count(d->eng.an, by_role);
 	for (int r = 0; r < MG_ROLE_MAX; r++)
 		json_object_set_new(roles, mg_role_name(r), json_integer((json_int_t)by_role[r]));
 	json_object_set_new(o, "sources", json_integer((json_int_t)total));
 	json_object_set_new(o, "sources_by_role", roles);
-	mg_policy_foreach(d->h.block_fd, count_active, &rc);
-	json_object_set_new(o, "verdicts_active", json_integer((json_int_t)rc.blocks));
-	json_object_set_new(o, "verdicts_issued", json_integer((json_int_t)d->verdicts_issued));
-	json_object_set_new(o, "threat_level", json_integer(d->threat_level));
-	json_object_set_new(o, "outbreaks", mg_daemon_outbreaks_json(d, rc.now));
-	json_object_set_new(o, "alerts_issued", json_integer((json_int_t)d->alerts_issued));
+	json_object_set_new(o, "verdicts_active", json_integer((json_int_t)mg_daemon_blocks_in_force(d)));
+	json_object_set_new(o, "verdicts_issued", json_integer((json_int_t)d->eng.verdicts_issued));
+	json_object_set_new(o, "threat_level", json_integer(d->eng.threat_level));
+	json_object_set_new(o, "outbreaks", outbreaks_json(d, now, wall));
+	json_object_set_new(o, "alerts_issued", json_integer((json_int_t)d->eng.alerts_issued));
+	json_object_set_new(o, "rule_write_failures", json_integer((json_int_t)d->eng.write_failures));
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	return o;
 }
@@ -143,12 +152,12 @@ static json_t *cmd_top(struct mg_daemon *d, json_t *req)
 {
 	struct collect c = { 0 };
 	json_int_t limit = json_integer_value(json_object_get(req, "limit"));
-	uint64_t now = mg_mono_ns(), wall = mg_mono_to_wall_ns(now);
+	uint64_t mono = mg_mono_ns(), now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 	json_t *o = ok(), *arr = json_array();
 
 	if (limit <= 0)
 		limit = 20;
-	mg_an_foreach(d->an, collect_view, &c);
+	mg_an_foreach(d->eng.an, collect_view, &c);
 	qsort(c.v, c.n, sizeof(*c.v), busier);
 	for (size_t i = 0; i < c.n && (json_int_t)i < limit; i++)
 		json_array_append_new(arr, view_json(&c.v[i], now, wall));
@@ -160,12 +169,12 @@ static json_t *cmd_top(struct mg_daemon *d, json_t *req)
 static json_t *cmd_roles(struct mg_daemon *d)
 {
 	struct collect c = { 0 };
-	uint64_t now = mg_mono_ns(), wall = mg_mono_to_wall_ns(now);
+	uint64_t mono = mg_mono_ns(), now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 	json_t *o = ok(), *by[MG_ROLE_MAX];
 
 	for (int r = 0; r < MG_ROLE_MAX; r++)
 		by[r] = json_array();
-	mg_an_foreach(d->an, collect_view, &c);
+	mg_an_foreach(d->eng.an, collect_view, &c);
 	for (size_t i = 0; i < c.n; i++)
 		if (c.v[i].role < MG_ROLE_MAX)
 			json_array_append_new(by[c.v[i].role], view_json(&c.v[i], now, wall));
@@ -184,11 +193,11 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 	struct mg_an_profile_view v;
 	struct mg_src_stats s;
 	const char *table;
-	uint64_t now = mg_mono_ns(), wall = mg_mono_to_wall_ns(now);
+	uint64_t mono = mg_mono_ns(), now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 
 	if (!addr || mg_addr_parse(addr, a))
 		return mg_ctl_error("show needs an address, got '%s'", addr ? addr : "");
-	bool known = mg_an_get(d->an, a, &v);
+	bool known = mg_an_get(d->eng.an, a, &v);
 	json_t *o = known ? view_json(&v, now, wall) : json_object();
 	json_object_set_new(o, "ok", json_true());
 	json_object_set_new(o, "addr", json_string(addr));
@@ -196,24 +205,30 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 
 	memcpy(key, a, 16);
 	if (!mg_addr_is_v4(key))
-		mg_addr_mask(key, d->cfg.tunables.v6_src_prefix);
+		mg_addr_mask(key, d->run.tunables.v6_src_prefix);
 	if (mg_source_read(d->h.servers_fd, d->h.sources_fd, key, &s, &table) == 0)
 		json_object_set_new(o, "kernel", mg_source_json(key, &s, table));
 
-	/* The rule the kernel would apply, if any. */
+	/* The rule the kernel would apply, if any (kernel times: coarse CLOCK_MONOTONIC). */
 	struct mg_lpm_key k = { .prefixlen = 128 };
 	struct mg_rule r;
 	memcpy(k.addr, a, 16);
 	const char *why;
 	if (bpf_map_lookup_elem(d->h.allow_fd, &k, &r) == 0)
 		why = "allowlisted: never dropped, never blocked";
-	else if (bpf_map_lookup_elem(d->h.block_fd, &k, &r) == 0 && (!r.expires_ns || r.expires_ns > now)) {
-		json_object_set_new(o, "rule", json_pack("{s:s,s:I,s:I}", "action",
-							 r.action == MG_ACT_DROP_ALL ? "all" : "smtp", "hits",
-							 (json_int_t)r.hits, "expires_in_s",
-							 r.expires_ns ? (json_int_t)((r.expires_ns - now) / MG_NSEC_PER_SEC) : -1));
-		why = known && v.role == MG_ROLE_BLOCKED ? "blocked by a verdict of the analyzer (see evidence)"
-							 : "blocked by a rule (operator or verdict)";
+	else if (bpf_map_lookup_elem(d->h.block_fd, &k, &r) == 0 && (!r.expires_ns || r.expires_ns > mono)) {
+		struct mg_prefix rp = { .prefixlen = r.prefixlen };
+		struct mg_rule_entry re;
+		memcpy(rp.addr, a, 16);
+		mg_addr_mask(rp.addr, rp.prefixlen);
+		const char *by = mg_ruleset_find(d->eng.rules, &rp, &re) && re.written->block
+				 ? mg_owner_name(re.written->block_by) : "unknown";
+		json_object_set_new(o, "rule", json_pack("{s:s,s:s,s:I,s:I}", "action", mg_action_name(r.action), "by", by,
+							 "hits", (json_int_t)r.hits, "expires_in_s",
+							 r.expires_ns ? (json_int_t)((r.expires_ns - mono) / MG_NSEC_PER_SEC) : -1));
+		why = !strcmp(by, "analyzer") ? "blocked by a verdict of the analyzer (see evidence)"
+		    : !strcmp(by, "operator") ? "blocked by the operator (mtaguardctl block)"
+					      : "blocked by a rule no record accounts for (pinned)";
 	} else if (known && (v.role == MG_ROLE_MAIL_SERVER || v.configured_server))
 		why = "a mail server: never blocked for volume";
 	else if (known && v.role == MG_ROLE_SUSPECT)
@@ -233,8 +248,11 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 	const char *prefix = str_arg(req, "prefix"), *dur = str_arg(req, "duration");
 	const char *action = str_arg(req, "action"), *comment = str_arg(req, "comment");
 	bool blocking = !strcmp(cmd, "block"), allowing = !strcmp(cmd, "allow");
+	uint64_t mono = mg_mono_ns(), now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 	struct mg_prefix p;
 	uint64_t ttl_ns = 0;
+	uint8_t act = MG_ACT_DROP_SMTP;
+	char err[256];
 	int e;
 
 	if (!prefix || mg_prefix_parse(prefix, &p))
@@ -243,155 +261,168 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 		return mg_ctl_error("%s takes no duration", cmd);
 	if (dur && mg_parse_duration(dur, &ttl_ns))
 		return mg_ctl_error("bad duration '%s' (e.g. 90s, 10m, 1h, 7d)", dur);
-	if (action && (!blocking || (strcmp(action, "all") && strcmp(action, "smtp"))))
+	if (action && (!blocking || mg_action_parse(action, &act)))
 		return mg_ctl_error(blocking ? "action is smtp or all, got '%s'" : "only block takes an action", action);
 	if (comment && strlen(comment) > MG_OPRULE_COMMENT_MAX)
 		return mg_ctl_error("comment longer than %d bytes", MG_OPRULE_COMMENT_MAX);
-	uint8_t act = action && !strcmp(action, "all") ? MG_ACT_DROP_ALL : MG_ACT_DROP_SMTP;
-	uint64_t now = mg_mono_ns(), wall = mg_mono_to_wall_ns(now);
-	struct mg_oprule r = { .prefix = p, .action = act, .created_ns = wall };
-	if (comment)
-		snprintf(r.comment, sizeof(r.comment), "%s", comment);
-
 	if (blocking && !dur)
-		ttl_ns = d->cfg.an.block_ns; /* operator blocks expire too, unless asked for 0 */
-	r.expires_ns = ttl_ns ? wall + ttl_ns : 0;
+		ttl_ns = d->eng.default_block_ns; /* operator blocks expire too, unless asked for 0 */
 
-	if (blocking) {
-		r.kind = MG_OPRULE_BLOCK;
-		e = mg_policy_block(d->h.block_fd, &p, act, ttl_ns / MG_NSEC_PER_SEC);
-		if (!e)
-			e = mg_oprules_set(&d->oprules, &r);
-	} else if (!strcmp(cmd, "unblock")) {
-		e = mg_policy_remove(d->h.block_fd, &p);
-		bool had = mg_oprules_remove(&d->oprules, &p, MG_OPRULE_BLOCK);
-		/* The analyzer's verdict ends too, or the next tick would write it again. */
-		if ((mg_an_pardon(d->an, &p, now) || had) && e == -ENOENT)
-			e = 0;
-	} else if (allowing) {
-		r.kind = MG_OPRULE_ALLOW;
-		mg_an_add_allow(d->an, &p);
-		e = mg_policy_allow(d->h.allow_fd, &p);
-		if (!e)
-			e = mg_oprules_set(&d->oprules, &r);
-		/*
-		 * End the verdicts it covers now, not at the next tick: a
-		 * disallow right after must find the source unblocked, and
-		 * the unblock line is logged with the allow.
-		 */
-		if (!e)
-			mg_daemon_scan(d, mg_mono_ns());
-	} else {
-		mg_an_remove_allow(d->an, &p);
-		e = mg_policy_remove(d->h.allow_fd, &p);
-		mg_oprules_remove(&d->oprules, &p, MG_OPRULE_ALLOW);
-	}
-	if (e == -ENOENT)
-		return mg_ctl_error("no %s rule for exactly %s", strcmp(cmd, "disallow") ? "block" : "allow", prefix);
+	if (blocking)
+		e = mg_engine_block(&d->eng, &p, act, ttl_ns, comment, now, wall, err, sizeof(err));
+	else if (allowing)
+		e = mg_engine_allow(&d->eng, &p, ttl_ns, comment, now, wall, err, sizeof(err));
+	else if (!strcmp(cmd, "unblock"))
+		e = mg_engine_unblock(&d->eng, &p, now, wall, err, sizeof(err));
+	else
+		e = mg_engine_disallow(&d->eng, &p, now, wall, err, sizeof(err));
 	if (e)
-		return mg_ctl_error("%s %s: %s", cmd, prefix, strerror(-e));
-	mg_daemon_oprules_save(d);
-	char until[40] = "";
-	if (r.expires_ns)
-		snprintf(until, sizeof(until), " for %llus", (unsigned long long)(ttl_ns / MG_NSEC_PER_SEC));
-	mg_eventlog_notice(&d->log, "operator", "operator %s %s%s%s%s", cmd, prefix, until, comment ? ": " : "",
-			   comment ? comment : "");
+		return mg_ctl_error("%s", err);
 	return ok();
 }
+
+/* ---- listings of the ledger ------------------------------------------------------- */
+
+struct list_ctx {
+	struct mg_daemon *d;
+	json_t *arr;
+	uint64_t mono, now, wall;
+};
 
 /* The operator's note on a rule, if the rule is the operator's. */
 static void add_oprule_json(json_t *o, const struct mg_oprule *r)
 {
 	char buf[40];
 
-	json_object_set_new(o, "by", json_string("operator"));
 	if (!r)
 		return;
 	json_object_set_new(o, "created", json_string(mg_iso_time(r->created_ns, buf, sizeof(buf))));
 	json_object_set_new(o, "comment", json_string(r->comment));
 }
 
-struct verdicts_ctx {
+static json_int_t kernel_hits(int fd, const struct mg_prefix *p)
+{
+	struct mg_rule r;
+	return mg_rulemap_get(fd, p, &r) == 0 ? (json_int_t)r.hits : 0;
+}
+
+/* Every block in force, whose it is, and why. */
+static void verdict_json(const struct mg_rule_entry *e, void *arg)
+{
+	struct list_ctx *c = arg;
+	const struct mg_rule_want *w = e->written;
+	char buf[MG_ADDRSTRLEN];
+	struct mg_an_profile_view v;
+
+	if (!w->block || (w->block_expires != MG_TIME_NEVER && w->block_expires <= c->now))
+		return;
+	json_t *o = json_object();
+	json_object_set_new(o, "source", json_string(mg_prefix_str(&e->prefix, buf, sizeof(buf))));
+	json_object_set_new(o, "action", json_string(mg_action_name(w->action)));
+	json_object_set_new(o, "hits", json_integer(kernel_hits(c->d->h.block_fd, &e->prefix)));
+	json_object_set_new(o, "expires", w->block_expires == MG_TIME_NEVER ? json_null()
+					  : json_string(mg_iso_time(c->wall + (w->block_expires - c->now), buf, sizeof(buf))));
+	json_object_set_new(o, "by", json_string(mg_owner_name(w->block_by)));
+	if (w->block_by == MG_OWNER_VERDICT && mg_an_get(c->d->eng.an, e->prefix.addr, &v)) {
+		json_object_set_new(o, "offences", json_integer(v.offences));
+		json_object_set_new(o, "evidence", mg_evidence_json(&v.ev, c->now, c->wall));
+	} else if (w->block_by == MG_OWNER_OPERATOR_BLOCK) {
+		add_oprule_json(o, mg_engine_oprule(&c->d->eng, &e->prefix, MG_RULE_BLOCK));
+	}
+	json_array_append_new(c->arr, o);
+}
+
+/* Every allow rule in the kernel, and whose it is. */
+static void allow_json(const struct mg_rule_entry *e, void *arg)
+{
+	struct list_ctx *c = arg;
+	const struct mg_rule_want *w = e->written;
+	const struct mg_oprule *op;
+	char buf[MG_ADDRSTRLEN];
+
+	if (!w->allow)
+		return;
+	json_t *o = json_object();
+	json_object_set_new(o, "source", json_string(mg_prefix_str(&e->prefix, buf, sizeof(buf))));
+	json_object_set_new(o, "hits", json_integer(kernel_hits(c->d->h.allow_fd, &e->prefix)));
+	op = w->allow_by == MG_OWNER_OPERATOR_ALLOW ? mg_engine_oprule(&c->d->eng, &e->prefix, MG_RULE_ALLOW) : NULL;
+	json_object_set_new(o, "expires", op && op->expires_ns ? json_string(mg_iso_time(op->expires_ns, buf, sizeof(buf)))
+							      : json_null());
+	json_object_set_new(o, "by", json_string(mg_owner_name(w->allow_by)));
+	add_oprule_json(o, op);
+	json_array_append_new(c->arr, o);
+}
+
+static json_t *list_rules(struct mg_daemon *d, void (*visit)(const struct mg_rule_entry *, void *), const char *key)
+{
+	struct list_ctx c = { .d = d, .arr = json_array(), .mono = mg_mono_ns() };
+	json_t *o = ok();
+
+	c.now = mg_daemon_timeline(c.mono);
+	c.wall = mg_mono_to_wall_ns(c.mono);
+	mg_ruleset_foreach(d->eng.rules, visit, &c);
+	json_object_set_new(o, key, c.arr);
+	return o;
+}
+
+/* ---- outbreaks -------------------------------------------------------------------- */
+
+struct ob_json_ctx {
 	struct mg_daemon *d;
 	json_t *arr;
 	uint64_t now, wall;
 };
 
-static int verdict_json(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
+static void one_outbreak(const struct mg_ob_view *v, void *arg)
 {
-	struct verdicts_ctx *c = arg;
-	char buf[MG_ADDRSTRLEN];
-	struct mg_an_profile_view v;
+	struct ob_json_ctx *c = arg;
+	struct mg_outbreak_sig ks;
+	char sig[64], t[40];
+	json_t *members = json_array();
 
-	if (r->expires_ns && r->expires_ns <= c->now)
-		return 0;
-	json_t *o = json_object();
-	json_object_set_new(o, "source", json_string(mg_prefix_str(p, buf, sizeof(buf))));
-	json_object_set_new(o, "action", json_string(r->action == MG_ACT_DROP_ALL ? "all" : "smtp"));
-	json_object_set_new(o, "hits", json_integer((json_int_t)r->hits));
-	if (r->expires_ns)
-		json_object_set_new(o, "expires", json_string(mg_iso_time(c->wall + (r->expires_ns - c->now), buf,
-									 sizeof(buf))));
-	else
-		json_object_set_new(o, "expires", json_null());
-	if (mg_an_get(c->d->an, p->addr, &v) && v.role == MG_ROLE_BLOCKED) {
-		json_object_set_new(o, "by", json_string("analyzer"));
-		json_object_set_new(o, "offences", json_integer(v.offences));
-		json_object_set_new(o, "evidence", mg_evidence_json(&v.ev, c->now, c->wall));
-	} else {
-		add_oprule_json(o, mg_oprules_find(&c->d->oprules, p, MG_OPRULE_BLOCK));
-	}
+	for (uint32_t i = 0; i < v->n_list; i++)
+		json_array_append_new(members, mg_ob_member_json(&v->list[i], c->now, c->wall));
+	json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o}", "signature", mg_sig_str(&v->sig, sig, sizeof(sig)), "level",
+			      (int)v->level, "members", (json_int_t)v->members, "since",
+			      mg_iso_time(c->wall - (c->now - v->since_ns), t, sizeof(t)), "member_list", members);
+	if (v->sig.kind == MG_SIG_FP && bpf_map_lookup_elem(c->d->h.outbreaks_fd, &v->sig.value, &ks) == 0)
+		json_object_set_new(o, "syns_dropped", json_integer((json_int_t)ks.drops));
 	json_array_append_new(c->arr, o);
-	return 0;
 }
 
-/* Every allow rule in the kernel, and where it comes from. */
-static int allow_json(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
+static json_t *outbreaks_json(struct mg_daemon *d, uint64_t now, uint64_t wall)
 {
-	struct verdicts_ctx *c = arg;
-	const struct mg_oprule *op = mg_oprules_find(&c->d->oprules, p, MG_OPRULE_ALLOW);
-	char buf[MG_ADDRSTRLEN];
-	json_t *o = json_object();
+	struct ob_json_ctx c = { .d = d, .arr = json_array(), .now = now, .wall = wall };
 
-	json_object_set_new(o, "source", json_string(mg_prefix_str(p, buf, sizeof(buf))));
-	json_object_set_new(o, "hits", json_integer((json_int_t)r->hits));
-	if (op) {
-		json_object_set_new(o, "expires", op->expires_ns ? json_string(mg_iso_time(op->expires_ns, buf, sizeof(buf)))
-								 : json_null());
-		add_oprule_json(o, op);
-	} else {
-		json_object_set_new(o, "expires", json_null());
-		json_object_set_new(o, "by", json_string(mg_prefix_list_has(&c->d->cfg.mail_servers, p) ? "config:mail_servers"
-							  : mg_prefix_list_has(&c->d->cfg.allowlist, p)  ? "config:allowlist"
-											     : "unknown"));
-	}
-	json_array_append_new(c->arr, o);
-	return 0;
+	mg_ob_foreach(d->eng.ob, one_outbreak, &c);
+	return c.arr;
 }
 
-/* Every rule of one trie, each as `visit` describes it, under `key` in the answer. */
-static json_t *list_rules(struct mg_daemon *d, int fd, mg_policy_visit_fn visit, const char *key)
+/* {"cmd":"except","op":"add|remove|list","what":"fp:1a2b3c4d" or a prefix} */
+static json_t *cmd_except(struct mg_daemon *d, json_t *req)
 {
-	struct verdicts_ctx c = { .d = d, .arr = json_array(), .now = mg_mono_ns() };
-	json_t *o = ok();
+	const char *op = str_arg(req, "op"), *what = str_arg(req, "what");
+	uint64_t mono = mg_mono_ns();
+	char err[256];
 
-	c.wall = mg_mono_to_wall_ns(c.now);
-	mg_policy_foreach(fd, visit, &c);
-	json_object_set_new(o, key, c.arr);
-	return o;
+	if (op && !strcmp(op, "list"))
+		return json_pack("{s:b,s:o}", "ok", 1, "exceptions", mg_engine_exceptions_json(&d->eng));
+	if (!op || (strcmp(op, "add") && strcmp(op, "remove")) || !what)
+		return mg_ctl_error("except add|remove SIGNATURE|PREFIX, or except list");
+	if (mg_engine_except(&d->eng, !strcmp(op, "add"), what, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono), err,
+			     sizeof(err)))
+		return mg_ctl_error("%s", err);
+	return ok();
 }
 
 static json_t *cmd_monitor(struct mg_daemon *d, json_t *req)
 {
 	const char *state = str_arg(req, "state");
+	uint64_t mono = mg_mono_ns();
 
 	if (!state || (strcmp(state, "on") && strcmp(state, "off")))
 		return mg_ctl_error("monitor on|off");
-	bool on = !strcmp(state, "on");
-	d->cfg.an.monitor = on;
-	mg_an_set_config(d->an, &d->cfg.an);
-	mg_set_monitor(d->h.settings_fd, on);
-	mg_eventlog_notice(&d->log, "operator", "monitor mode %s", state);
+	mg_engine_set_monitor(&d->eng, !strcmp(state, "on"), mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 	return ok();
 }
 
@@ -400,6 +431,8 @@ json_t *mg_daemon_control(json_t *req, void *arg)
 	struct mg_daemon *d = arg;
 	const char *cmd = str_arg(req, "cmd");
 
+	if (!cmd)
+		return mg_ctl_error("a request needs \"cmd\"");
 	if (!strcmp(cmd, "status"))
 		return cmd_status(d);
 	if (!strcmp(cmd, "top"))
@@ -409,19 +442,20 @@ json_t *mg_daemon_control(json_t *req, void *arg)
 	if (!strcmp(cmd, "show"))
 		return cmd_show(d, req);
 	if (!strcmp(cmd, "verdicts"))
-		return list_rules(d, d->h.block_fd, verdict_json, "verdicts");
+		return list_rules(d, verdict_json, "verdicts");
 	if (!strcmp(cmd, "allowlist"))
-		return list_rules(d, d->h.allow_fd, allow_json, "allowlist");
+		return list_rules(d, allow_json, "allowlist");
 	if (!strcmp(cmd, "monitor"))
 		return cmd_monitor(d, req);
 	if (!strcmp(cmd, "outbreaks")) {
+		uint64_t mono = mg_mono_ns();
 		json_t *o = ok();
-		json_object_set_new(o, "threat_level", json_integer(d->threat_level));
-		json_object_set_new(o, "outbreaks", mg_daemon_outbreaks_json(d, mg_mono_ns()));
+		json_object_set_new(o, "threat_level", json_integer(d->eng.threat_level));
+		json_object_set_new(o, "outbreaks", outbreaks_json(d, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono)));
 		return o;
 	}
 	if (!strcmp(cmd, "except"))
-		return mg_daemon_except(d, req);
+		return cmd_except(d, req);
 	if (!strcmp(cmd, "quarantine"))
 		return mg_daemon_quarantine(d, req);
 	if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") || !strcmp(cmd, "disallow"))

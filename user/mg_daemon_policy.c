@@ -27,7 +27,7 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 	const struct mg_config *c = &d->cfg;
 	struct mg_qd_facts f = {
 		.client = r->client_address,
-		.threat_level = d->threat_level,
+		.threat_level = d->eng.threat_level,
 		.quarantine_level = c->quarantine_level,
 	};
 	struct mg_an_profile_view v;
@@ -52,12 +52,12 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 		f.allowlisted = bpf_map_lookup_elem(d->h.allow_fd, &k, &rule) == 0;
 		bool found = bpf_map_lookup_elem(d->h.block_fd, &k, &rule) == 0;
 		f.kernel_block = mg_qd_block_in_force(found, found ? rule.expires_ns : 0, mg_mono_ns());
-		f.known = mg_an_get(d->an, addr, &v);
+		f.known = mg_an_get(d->eng.an, addr, &v);
 		if (f.known) {
 			f.role = v.role;
 			f.verdict_rule = v.ev.rule;
 		}
-		if (d->ob && mg_ob_member_of(d->ob, addr, &sig)) {
+		if (mg_ob_member_of(d->eng.ob, addr, &sig)) {
 			f.outbreak_member = true;
 			mg_sig_str(&sig, sigtext, sizeof(sigtext));
 			f.signature = sigtext;
@@ -105,7 +105,7 @@ bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events)
 }
 
 /* Retention: held mail past its time is released (after a fresh scan) or deleted, as configured. */
-void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t now)
+void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono)
 {
 	char err[256], scan[64];
 
@@ -114,10 +114,10 @@ void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t now)
 							      ? d->cfg.hold_suspect_ns : d->cfg.hold_outbreak_ns;
 	if (shortest / 4 < every)
 		every = shortest / 4;
-	if (!d->quarantine_ready || now - d->last_expiry_ns < every)
+	if (!d->quarantine_ready || mono - d->last_expiry_ns < every)
 		return;
-	d->last_expiry_ns = now;
-	uint64_t wall = mg_mono_to_wall_ns(now);
+	d->last_expiry_ns = mono;
+	uint64_t wall = mg_mono_to_wall_ns(mono);
 	json_t *held = mg_q_list(&d->quarantine, wall, err, sizeof(err)), *m;
 	size_t i;
 	json_array_foreach(held, i, m) {

@@ -8,6 +8,7 @@
 #include "mg_addr.h"
 #include "mg_clock.h"
 #include "mg_eventlog.h"
+#include "mg_names.h"
 #include "mg_outbreak.h"
 
 int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human)
@@ -99,7 +100,7 @@ json_t *mg_action_json(const struct mg_an_action *a, uint64_t now_mono, uint64_t
 	json_object_set_new(o, "event", json_string(kind_name(a->kind)));
 	json_object_set_new(o, "source", json_string(mg_prefix_str(&a->prefix, buf, sizeof(buf))));
 	if (a->kind == MG_AN_BLOCK || (a->kind == MG_AN_ALERT && a->would_block)) {
-		json_object_set_new(o, "action", json_string(a->block_action == MG_ACT_DROP_ALL ? "block-all" : "block-smtp"));
+		json_object_set_new(o, "action", json_string(mg_action_verdict_name(a->block_action)));
 		json_object_set_new(o, "would_block", json_boolean(a->would_block));
 		json_object_set_new(o, "offence", json_integer(a->offence));
 		if (a->expires_ns) {

@@ -19,6 +19,7 @@
 #include <bpf/libbpf.h>
 
 #include "mg_loader.h"
+#include "mg_names.h"
 #include "mg_xdp.skel.h"
 
 #define PROG_PIN_NAME "mtaguard_xdp"
@@ -222,15 +223,7 @@ void mg_close(struct mg_handle *h)
 
 int mg_parse_mode(const char *s, enum mg_xdp_mode *mode)
 {
-	if (!strcmp(s, "auto"))
-		*mode = MG_MODE_AUTO;
-	else if (!strcmp(s, "native") || !strcmp(s, "drv"))
-		*mode = MG_MODE_NATIVE;
-	else if (!strcmp(s, "generic") || !strcmp(s, "skb"))
-		*mode = MG_MODE_GENERIC;
-	else
-		return -EINVAL;
-	return 0;
+	return mg_xdp_mode_parse(s, mode);
 }
 
 static int link_create(int prog_fd, int ifindex, __u32 flags)

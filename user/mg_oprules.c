@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mtaguard.h"
+#include "mg_names.h"
 #include "mg_oprules.h"
 
 void mg_oprules_init(struct mg_oprules *t)
@@ -97,8 +98,8 @@ json_t *mg_oprules_to_json(const struct mg_oprules *t)
 		json_array_append_new(
 			arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "prefix",
 				       mg_prefix_str(&r->prefix, buf, sizeof(buf)), "kind",
-				       r->kind == MG_OPRULE_ALLOW ? "allow" : "block", "action",
-				       r->action == MG_ACT_DROP_ALL ? "all" : "smtp", "created", (json_int_t)r->created_ns,
+				       mg_rule_kind_name(r->kind), "action",
+				       mg_action_name(r->action), "created", (json_int_t)r->created_ns,
 				       "expires", (json_int_t)r->expires_ns, "comment", r->comment));
 	}
 	return json_pack("{s:i, s:o}", "version", 1, "rules", arr);
@@ -115,17 +116,7 @@ static int rule_from_json(const json_t *o, struct mg_oprule *r)
 		return -EINVAL;
 	if (mg_prefix_parse(prefix, &r->prefix) || created < 0 || expires < 0 || strlen(comment) > MG_OPRULE_COMMENT_MAX)
 		return -EINVAL;
-	if (!strcmp(kind, "block"))
-		r->kind = MG_OPRULE_BLOCK;
-	else if (!strcmp(kind, "allow"))
-		r->kind = MG_OPRULE_ALLOW;
-	else
-		return -EINVAL;
-	if (!strcmp(action, "smtp"))
-		r->action = MG_ACT_DROP_SMTP;
-	else if (!strcmp(action, "all"))
-		r->action = MG_ACT_DROP_ALL;
-	else
+	if (mg_rule_kind_parse(kind, &r->kind) || mg_action_parse(action, &r->action))
 		return -EINVAL;
 	r->created_ns = (uint64_t)created;
 	r->expires_ns = (uint64_t)expires;

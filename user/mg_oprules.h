@@ -17,18 +17,14 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "mtaguard.h"
 #include "mg_addr.h"
 
 #define MG_OPRULE_COMMENT_MAX 160
 
-enum mg_oprule_kind {
-	MG_OPRULE_BLOCK = 1,
-	MG_OPRULE_ALLOW = 2,
-};
-
 struct mg_oprule {
 	struct mg_prefix prefix;
-	uint8_t kind;                 /* enum mg_oprule_kind */
+	uint8_t kind;                 /* enum mg_rule_kind (mtaguard.h): MG_RULE_BLOCK or MG_RULE_ALLOW */
 	uint8_t action;               /* MG_ACT_* for blocks */
 	uint64_t created_ns;          /* wall clock (CLOCK_REALTIME) */
 	uint64_t expires_ns;          /* wall clock; 0 = until removed */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "mg_statefile.h"
@@ -140,4 +141,18 @@ out:
 	*data = buf;
 	*len = h.len;
 	return 0;
+}
+
+void mg_make_parent_dirs(const char *path)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(buf, 0750);
+		*p = '/';
+	}
 }

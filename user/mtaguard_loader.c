@@ -16,7 +16,7 @@
 #include "mg_addr.h"
 #include "mg_clock.h"
 #include "mg_loader.h"
-#include "mg_policy.h"
+#include "mg_rulemaps.h"
 #include "mg_stats.h"
 
 static const char *pin_dir = MG_DEFAULT_PIN_DIR;
@@ -283,8 +283,8 @@ static int cmd_rules(struct cmd_args *a, struct mg_handle *h)
 
 	if (!a->json)
 		printf("%-44s %-6s %-5s %12s  %s\n", "PREFIX", "KIND", "DROP", "HITS", "EXPIRY");
-	mg_policy_foreach(h->allow_fd, print_rule, &c);
-	mg_policy_foreach(h->block_fd, print_rule, &c);
+	mg_rulemap_foreach(h->allow_fd, print_rule, &c);
+	mg_rulemap_foreach(h->block_fd, print_rule, &c);
 	if (a->json)
 		print_json(c.arr);
 	else
@@ -302,13 +302,13 @@ static int cmd_rule_edit(const char *cmd, struct cmd_args *a, struct mg_handle *
 		return 2;
 	}
 	if (!strcmp(cmd, "block"))
-		err = mg_policy_block(h->block_fd, &p, a->action, a->ttl);
+		err = mg_rulemap_block(h->block_fd, &p, a->action, a->ttl);
 	else if (!strcmp(cmd, "allow"))
-		err = mg_policy_allow(h->allow_fd, &p);
+		err = mg_rulemap_allow(h->allow_fd, &p);
 	else if (!strcmp(cmd, "disallow"))
-		err = mg_policy_remove(h->allow_fd, &p);
+		err = mg_rulemap_remove(h->allow_fd, &p);
 	else
-		err = mg_policy_remove(h->block_fd, &p);
+		err = mg_rulemap_remove(h->block_fd, &p);
 	if (err == -ENOENT) {
 		fprintf(stderr, "mtaguard-loader: %s: no %s rule for exactly %s\n", cmd,
 			strcmp(cmd, "disallow") ? "block" : "allow", a->pos[0]);

@@ -32,7 +32,7 @@
 #include "mg_daemon.h"
 #include "mg_eventlog.h"
 #include "mg_loader.h"
-#include "mg_policy.h"
+#include "mg_rulemaps.h"
 #include "mg_scan.h"
 #include "mg_statefile.h"
 #include "mg_stats.h"

@@ -25,7 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "mg_addr.h"
-#include "mg_policy.h"
+#include "mg_rulemaps.h"
 #include "mg_stats.h"
 #include "mg_xdp.skel.h"
 #include "pktbuild.h"
@@ -140,7 +140,7 @@ static void add_blocked_src(int block_fd)
 	struct mg_prefix p;
 
 	mg_prefix_parse(BLOCKED_SRC, &p);
-	mg_policy_block(block_fd, &p, MG_ACT_DROP_ALL, 0);
+	mg_rulemap_block(block_fd, &p, MG_ACT_DROP_ALL, 0);
 }
 
 static void add_prefixes(int block_fd)
@@ -154,7 +154,7 @@ static void add_prefixes(int block_fd)
 		mg_addr_from_v4(p.addr, htonl(a));
 		p.prefixlen = (uint8_t)(96 + plen);
 		mg_addr_mask(p.addr, p.prefixlen);
-		mg_policy_block(block_fd, &p, MG_ACT_DROP_ALL, 0);
+		mg_rulemap_block(block_fd, &p, MG_ACT_DROP_ALL, 0);
 	}
 }
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* mg_policy.c - writing and reading block and allow rules in the two LPM tries. */
+/* mg_rulemaps.c - writing and reading block and allow rules in the two LPM tries (see mg_rulemaps.h). */
 #include <errno.h>
 #include <string.h>
 #include <bpf/bpf.h>
 
 #include "mg_clock.h"
-#include "mg_policy.h"
+#include "mg_rulemaps.h"
 
 void mg_lpm_key_from_prefix(struct mg_lpm_key *k, const struct mg_prefix *p)
 {
@@ -15,7 +15,7 @@ void mg_lpm_key_from_prefix(struct mg_lpm_key *k, const struct mg_prefix *p)
 	mg_addr_mask(k->addr, p->prefixlen);
 }
 
-static int policy_put(int fd, const struct mg_prefix *p, const struct mg_rule *r)
+static int rule_put(int fd, const struct mg_prefix *p, const struct mg_rule *r)
 {
 	struct mg_lpm_key k;
 
@@ -23,28 +23,33 @@ static int policy_put(int fd, const struct mg_prefix *p, const struct mg_rule *r
 	return bpf_map_update_elem(fd, &k, r, BPF_ANY) ? -errno : 0;
 }
 
-int mg_policy_block(int fd, const struct mg_prefix *p, uint8_t action, uint64_t ttl_sec)
+int mg_rulemap_block_until(int fd, const struct mg_prefix *p, uint8_t action, uint64_t expires_ns)
 {
 	struct mg_rule r = {
 		.kind = MG_RULE_BLOCK,
 		.action = action,
 		.prefixlen = p->prefixlen,
-		.expires_ns = ttl_sec ? mg_mono_ns() + ttl_sec * MG_NSEC_PER_SEC : 0,
+		.expires_ns = expires_ns,
 	};
 
 	if (action != MG_ACT_DROP_SMTP && action != MG_ACT_DROP_ALL)
 		return -EINVAL;
-	return policy_put(fd, p, &r);
+	return rule_put(fd, p, &r);
 }
 
-int mg_policy_allow(int fd, const struct mg_prefix *p)
+int mg_rulemap_block(int fd, const struct mg_prefix *p, uint8_t action, uint64_t ttl_sec)
+{
+	return mg_rulemap_block_until(fd, p, action, ttl_sec ? mg_mono_ns() + ttl_sec * MG_NSEC_PER_SEC : 0);
+}
+
+int mg_rulemap_allow(int fd, const struct mg_prefix *p)
 {
 	struct mg_rule r = { .kind = MG_RULE_ALLOW, .prefixlen = p->prefixlen };
 
-	return policy_put(fd, p, &r);
+	return rule_put(fd, p, &r);
 }
 
-int mg_policy_remove(int fd, const struct mg_prefix *p)
+int mg_rulemap_remove(int fd, const struct mg_prefix *p)
 {
 	struct mg_lpm_key k;
 
@@ -52,7 +57,7 @@ int mg_policy_remove(int fd, const struct mg_prefix *p)
 	return bpf_map_delete_elem(fd, &k) ? -errno : 0;
 }
 
-int mg_policy_get(int fd, const struct mg_prefix *p, struct mg_rule *out)
+int mg_rulemap_get(int fd, const struct mg_prefix *p, struct mg_rule *out)
 {
 	struct mg_lpm_key k;
 
@@ -60,7 +65,7 @@ int mg_policy_get(int fd, const struct mg_prefix *p, struct mg_rule *out)
 	return bpf_map_lookup_elem(fd, &k, out) ? -errno : 0;
 }
 
-int mg_policy_foreach(int fd, mg_policy_visit_fn fn, void *arg)
+int mg_rulemap_foreach(int fd, mg_rulemap_visit_fn fn, void *arg)
 {
 	struct mg_lpm_key key, next;
 	struct mg_rule r;

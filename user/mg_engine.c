@@ -1,0 +1,837 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_engine.c - from events and profiles to kernel rules, for every shell (see mg_engine.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_clock.h"
+#include "mg_engine.h"
+#include "mg_names.h"
+#include "mg_statefile.h"
+
+#define MAX_ACTIONS 4096
+#define MAX_OB_ACTIONS 64
+/*
+ * News (ring-buffer events) makes a scan due at once, but at most one per
+ * gap: an event storm must not turn into back-to-back full scans. News that
+ * arrives inside the gap is scanned at its end.
+ */
+#define NEWS_SCAN_GAP_NS (100 * 1000000ull)
+
+/* ---- telling the shell ---------------------------------------------------------------- */
+
+static void note(struct mg_engine *e, const struct mg_engine_note *n)
+{
+	if (e->observe)
+		e->observe(n, e->observe_arg);
+}
+
+static void notice(struct mg_engine *e, uint64_t now, uint64_t wall, bool warning, const char *event,
+		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void notice(struct mg_engine *e, uint64_t now, uint64_t wall, bool warning, const char *event,
+		   const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	note(e, &(struct mg_engine_note){ .kind = MG_NOTE_NOTICE, .now = now, .wall = wall, .event = event,
+					  .text = text, .warning = warning });
+}
+
+static void err_msg(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void err_msg(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the ledger into the kernel -------------------------------------------------------- */
+
+struct fail_ctx {
+	struct mg_engine *e;
+	uint64_t now, wall;
+};
+
+static void write_failed(const char *what, const struct mg_prefix *p, int err, void *arg)
+{
+	struct fail_ctx *f = arg;
+	char buf[MG_ADDRSTRLEN] = "";
+
+	if (p)
+		mg_prefix_str(p, buf, sizeof(buf));
+	f->e->write_failures++;
+	notice(f->e, f->now, f->wall, true, "notice", "%s%s%s failed: %s", what, p ? " for " : "", buf, strerror(-err));
+}
+
+static void an_set_one(const struct mg_rule_entry *r, void *arg)
+{
+	struct mg_analyzer *an = arg;
+
+	if (r->written->an_allow)
+		mg_an_add_allow(an, &r->prefix);
+	if (r->written->an_server)
+		mg_an_add_mail_server(an, &r->prefix);
+}
+
+/* Write what the ledger wants; keep the analyzer's configured sets and the outbreak count in step. */
+static void sync(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	struct fail_ctx f = { .e = e, .now = now, .wall = wall };
+	bool an_changed = false;
+
+	mg_ruleset_sync(e->rules, &e->sink->rules, e->sink_ctx, now, &an_changed, write_failed, &f);
+	if (an_changed) {
+		mg_an_clear_configured(e->an);
+		mg_ruleset_foreach(e->rules, an_set_one, e->an);
+	}
+	if (e->sink->set_outbreak_count)
+		e->sink->set_outbreak_count(e->sink_ctx, (uint32_t)mg_ruleset_contained(e->rules));
+}
+
+/* ---- analyzer actions -------------------------------------------------------------------- */
+
+static void apply_actions(struct mg_engine *e, const struct mg_an_action *a, size_t n, uint64_t now, uint64_t wall)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (a[i].kind) {
+		case MG_AN_BLOCK:
+			mg_ruleset_claim(e->rules, &a[i].prefix, MG_OWNER_VERDICT, a[i].block_action, a[i].expires_ns);
+			e->verdicts_issued++;
+			break;
+		case MG_AN_UNBLOCK:
+			mg_ruleset_release(e->rules, &a[i].prefix, MG_OWNER_VERDICT);
+			break;
+		case MG_AN_ALERT:
+			e->alerts_issued++;
+			break;
+		case MG_AN_PROMOTE:
+			/* A learned mail server's profile moves where no flood can evict it. */
+			mg_ruleset_claim(e->rules, &a[i].prefix, MG_OWNER_LEARNED_SERVER, 0, MG_TIME_NEVER);
+			break;
+		}
+		note(e, &(struct mg_engine_note){ .kind = MG_NOTE_ACTION, .now = now, .wall = wall, .action = &a[i] });
+	}
+}
+
+/* ---- outbreaks ------------------------------------------------------------------------------ */
+
+static void set_threat(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	unsigned level = mg_ob_threat_level(e->ob);
+
+	if (level == e->threat_level)
+		return;
+	note(e, &(struct mg_engine_note){ .kind = MG_NOTE_THREAT, .now = now, .wall = wall,
+					  .threat_from = e->threat_level, .threat_to = level });
+	e->threat_level = level;
+	mg_an_set_threat(e->an, level);
+}
+
+static void apply_outbreak(struct mg_engine *e, const struct mg_ob_action *a, size_t n, uint64_t now, uint64_t wall)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool kernel = a[i].sig.kind == MG_SIG_FP && e->contain;
+		if (kernel) {
+			if (a[i].kind == MG_OB_END)
+				mg_ruleset_uncontain(e->rules, a[i].sig.value);
+			else
+				mg_ruleset_contain(e->rules, a[i].sig.value, a[i].level, a[i].since_ns);
+		}
+		if (a[i].kind != MG_OB_JOIN)
+			e->rules_dirty = true; /* the saved outbreaks change */
+		note(e, &(struct mg_engine_note){ .kind = MG_NOTE_OUTBREAK, .now = now, .wall = wall, .ob = &a[i],
+						  .contained = kernel });
+	}
+	if (n) {
+		sync(e, now, wall);
+		set_threat(e, now, wall);
+	}
+}
+
+/* Which fingerprints the kernel must contain follows from the active outbreaks (start, or contain toggled). */
+static void contain_from_outbreaks_one(const struct mg_ob_view *v, void *arg)
+{
+	struct mg_engine *e = arg;
+
+	if (v->sig.kind == MG_SIG_FP && e->contain)
+		mg_ruleset_contain(e->rules, v->sig.value, v->level, v->since_ns);
+}
+
+static void contain_from_outbreaks(struct mg_engine *e)
+{
+	mg_ruleset_uncontain_all(e->rules);
+	mg_ob_foreach(e->ob, contain_from_outbreaks_one, e);
+}
+
+static void push_exceptions(struct mg_engine *e)
+{
+	mg_ob_clear_exceptions(e->ob);
+	for (size_t i = 0; i < e->n_cfg_except_sig; i++)
+		mg_ob_except_sig(e->ob, &e->cfg_except_sig[i], true);
+	for (size_t i = 0; i < e->n_cfg_except_pfx; i++)
+		mg_ob_except_prefix(e->ob, &e->cfg_except_pfx[i], true);
+	/* The operator's own (mtaguardctl except add) outlive a reload, as the file's do. */
+	for (size_t i = 0; i < e->n_op_except; i++) {
+		struct mg_signature sig;
+		struct mg_prefix p;
+		if (mg_sig_parse(e->op_except[i], &sig) == 0)
+			mg_ob_except_sig(e->ob, &sig, true);
+		else if (mg_prefix_parse(e->op_except[i], &p) == 0)
+			mg_ob_except_prefix(e->ob, &p, true);
+	}
+}
+
+/* ---- configuration ---------------------------------------------------------------------------- */
+
+static void claim_list(struct mg_engine *e, const struct mg_prefix_list *l, enum mg_owner o)
+{
+	mg_ruleset_release_all(e->rules, o);
+	for (size_t i = 0; i < l->n; i++)
+		mg_ruleset_claim(e->rules, &l->v[i], o, 0, MG_TIME_NEVER);
+}
+
+/* What the engine takes from a configuration, at start and at every reload. */
+static void take_config(struct mg_engine *e, const struct mg_config *c)
+{
+	e->an_cfg = c->an;
+	e->an_cfg.v6_prefix = e->v6_key_len; /* the kernel keys profiles at this length until a restart */
+	e->ob_cfg = c->ob;
+	e->scan_interval = c->scan_interval_ns ? c->scan_interval_ns : MG_NSEC_PER_SEC;
+	e->default_block_ns = c->an.block_ns;
+	snprintf(e->state_file, sizeof(e->state_file), "%s", c->state_file);
+	e->n_cfg_except_sig = c->n_ob_except_sig;
+	memcpy(e->cfg_except_sig, c->ob_except_sig, sizeof(e->cfg_except_sig));
+	e->n_cfg_except_pfx = c->n_ob_except_pfx;
+	memcpy(e->cfg_except_pfx, c->ob_except_pfx, sizeof(e->cfg_except_pfx));
+	claim_list(e, &c->allowlist, MG_OWNER_CONFIG_ALLOW);
+	claim_list(e, &c->mail_servers, MG_OWNER_CONFIG_SERVER);
+}
+
+int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct mg_engine_sink *sink, void *sink_ctx,
+		   mg_engine_observer observe, void *observe_arg)
+{
+	memset(e, 0, sizeof(*e));
+	e->sink = sink;
+	e->sink_ctx = sink_ctx;
+	e->observe = observe;
+	e->observe_arg = observe_arg;
+	e->contain = c->contain;
+	e->v6_key_len = c->tunables.v6_src_prefix;
+	mg_oprules_init(&e->oprules);
+	e->rules = mg_ruleset_new(e->v6_key_len);
+	e->an = mg_an_new(&c->an);
+	e->ob = mg_ob_new(&c->ob);
+	if (!e->rules || !e->an || !e->ob) {
+		mg_engine_free(e);
+		return -ENOMEM;
+	}
+	take_config(e, c);
+	mg_an_set_config(e->an, &e->an_cfg);
+	push_exceptions(e);
+	return 0;
+}
+
+void mg_engine_free(struct mg_engine *e)
+{
+	mg_ruleset_free(e->rules);
+	if (e->an)
+		mg_an_free(e->an);
+	mg_ob_free(e->ob);
+	mg_oprules_free(&e->oprules);
+	e->rules = NULL;
+	e->an = NULL;
+	e->ob = NULL;
+}
+
+unsigned mg_engine_configure(struct mg_engine *e, const struct mg_config *c, uint64_t now, uint64_t wall)
+{
+	unsigned restart = 0;
+
+	if (c->tunables.v6_src_prefix != e->v6_key_len)
+		restart |= MG_RESTART_V6_AGGREGATION;
+	take_config(e, c);
+	mg_an_set_config(e->an, &e->an_cfg);
+	mg_ob_set_config(e->ob, &e->ob_cfg);
+	push_exceptions(e);
+	if (c->contain != e->contain) {
+		e->contain = c->contain;
+		contain_from_outbreaks(e);
+	}
+	if (e->sink->set_monitor)
+		e->sink->set_monitor(e->sink_ctx, e->an_cfg.monitor);
+	sync(e, now, wall);
+	return restart;
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+static void rules_path(const struct mg_engine *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.rules", e->state_file);
+}
+
+/* The operator's rules, exceptions and the active outbreaks: the rules file. */
+static int save_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	char path[300];
+	json_t *j = mg_oprules_to_json(&e->oprules), *ex = json_array();
+
+	if (!j || !ex) {
+		json_decref(j);
+		json_decref(ex);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < e->n_op_except; i++)
+		json_array_append_new(ex, json_string(e->op_except[i]));
+	json_object_set_new(j, "outbreak_exceptions", ex);
+	json_object_set_new(j, "outbreaks", mg_ob_save_json(e->ob, now, wall));
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	rules_path(e, path, sizeof(path));
+	mg_make_parent_dirs(path);
+	int err = text ? mg_state_write(path, text, strlen(text)) : -ENOMEM;
+	free(text);
+	if (err)
+		notice(e, now, wall, true, "notice", "saving the operator's rules and outbreaks to %s failed: %s", path,
+		       strerror(-err));
+	else
+		e->rules_dirty = false;
+	return err;
+}
+
+int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	uint8_t *buf;
+	size_t len;
+	int err, err2;
+
+	if (!e->state_file[0])
+		return 0;
+	err = mg_an_save(e->an, now, wall, &buf, &len);
+	if (!err) {
+		mg_make_parent_dirs(e->state_file);
+		err = mg_state_write(e->state_file, buf, len);
+		free(buf);
+		if (err)
+			notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
+	}
+	err2 = save_rules(e, now, wall);
+	return err ? err : err2;
+}
+
+static void save_rules_if_needed(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	if (e->rules_dirty && e->state_file[0])
+		save_rules(e, now, wall);
+}
+
+static void restore_analyzer(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	uint8_t *buf;
+	size_t len;
+	int err = mg_state_read(e->state_file, &buf, &len);
+
+	if (err == -ENOENT)
+		return;
+	if (err) {
+		notice(e, now, wall, true, "notice", "state file %s is damaged; starting without it", e->state_file);
+		return;
+	}
+	err = mg_an_restore(e->an, buf, len, now, wall);
+	free(buf);
+	if (err)
+		notice(e, now, wall, true, "notice", "state file %s could not be restored; starting without it",
+		       e->state_file);
+	else
+		notice(e, now, wall, false, "notice", "restored state from %s", e->state_file);
+}
+
+/* Returns false when the file exists but cannot be used. */
+static bool restore_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	char path[300];
+	uint8_t *buf;
+	size_t len;
+
+	rules_path(e, path, sizeof(path));
+	int err = mg_state_read(path, &buf, &len);
+	if (err == -ENOENT)
+		return true;
+	json_t *j = err ? NULL : json_loadb((const char *)buf, len, 0, NULL);
+	if (!err)
+		free(buf);
+	if (!j || mg_oprules_from_json(&e->oprules, j)) {
+		notice(e, now, wall, true, "notice",
+		       "%s is damaged; the operator's rules in the kernel stay as they are", path);
+		json_decref(j);
+		return false;
+	}
+	json_t *ex = json_object_get(j, "outbreak_exceptions"), *x;
+	size_t k;
+	json_array_foreach(ex, k, x) {
+		struct mg_signature sig;
+		struct mg_prefix p;
+		const char *text = json_string_value(x);
+		if (text && (mg_sig_parse(text, &sig) == 0 || mg_prefix_parse(text, &p) == 0) &&
+		    e->n_op_except < MG_CONFIG_MAX_EXCEPTIONS && strlen(text) < sizeof(e->op_except[0]))
+			snprintf(e->op_except[e->n_op_except++], sizeof(e->op_except[0]), "%s", text);
+	}
+	json_t *ob = json_object_get(j, "outbreaks");
+	if (ob && mg_ob_restore_json(e->ob, ob, now, wall))
+		notice(e, now, wall, true, "notice", "%s: the saved outbreaks are damaged; starting without them", path);
+	json_decref(j);
+	return true;
+}
+
+/* An instant on the engine's timeline for a wall-clock instant. */
+static uint64_t from_wall(uint64_t t_wall, uint64_t now, uint64_t wall)
+{
+	if (t_wall >= wall)
+		return now + (t_wall - wall);
+	return now > wall - t_wall ? now - (wall - t_wall) : 0;
+}
+
+static void claim_oprule(struct mg_engine *e, const struct mg_oprule *r, uint64_t now, uint64_t wall)
+{
+	uint64_t exp = r->expires_ns ? from_wall(r->expires_ns, now, wall) : MG_TIME_NEVER;
+
+	mg_ruleset_claim(e->rules, &r->prefix, r->kind == MG_RULE_ALLOW ? MG_OWNER_OPERATOR_ALLOW : MG_OWNER_OPERATOR_BLOCK,
+			 r->action, exp);
+}
+
+struct restore_ctx {
+	struct mg_engine *e;
+	uint64_t now;
+	size_t verdicts, learned;
+};
+
+static int claim_from_profile(const struct mg_an_profile_view *v, void *arg)
+{
+	struct restore_ctx *c = arg;
+
+	if (v->role == MG_ROLE_BLOCKED && v->blocked_until_ns > c->now) {
+		mg_ruleset_claim(c->e->rules, &v->prefix, MG_OWNER_VERDICT, c->e->an_cfg.block_action, v->blocked_until_ns);
+		c->verdicts++;
+	}
+	if (v->learned) {
+		mg_ruleset_claim(c->e->rules, &v->prefix, MG_OWNER_LEARNED_SERVER, 0, MG_TIME_NEVER);
+		c->learned++;
+	}
+	return 0;
+}
+
+struct pin_ctx {
+	struct mg_engine *e;
+	uint64_t now;
+	bool keep_allows;
+	struct mg_prefix *blocks, *allows;
+	uint8_t *actions;
+	uint64_t *expires;
+	size_t nb, na, capb, capa;
+};
+
+/* Rules the kernel holds that no record accounts for (the state was lost or damaged). */
+static void find_unclaimed(const struct mg_rule_entry *r, void *arg)
+{
+	struct pin_ctx *c = arg;
+	const struct mg_claim *cl = r->claims;
+
+	if (r->written->block && !cl[MG_OWNER_OPERATOR_BLOCK].present && !cl[MG_OWNER_VERDICT].present &&
+	    (r->written->block_expires == MG_TIME_NEVER || r->written->block_expires > c->now)) {
+		if (c->nb == c->capb) {
+			size_t cap = c->capb ? c->capb * 2 : 64;
+			void *b = realloc(c->blocks, cap * sizeof(*c->blocks));
+			void *a = b ? realloc(c->actions, cap * sizeof(*c->actions)) : NULL;
+			void *x = a ? realloc(c->expires, cap * sizeof(*c->expires)) : NULL;
+			if (b)
+				c->blocks = b;
+			if (a)
+				c->actions = a;
+			if (!x)
+				return;
+			c->expires = x;
+			c->capb = cap;
+		}
+		c->blocks[c->nb] = r->prefix;
+		c->actions[c->nb] = r->written->action;
+		c->expires[c->nb++] = r->written->block_expires;
+	}
+	if (c->keep_allows && r->written->allow && !cl[MG_OWNER_OPERATOR_ALLOW].present &&
+	    !cl[MG_OWNER_CONFIG_ALLOW].present && !cl[MG_OWNER_CONFIG_SERVER].present) {
+		if (c->na == c->capa) {
+			size_t cap = c->capa ? c->capa * 2 : 64;
+			void *a = realloc(c->allows, cap * sizeof(*c->allows));
+			if (!a)
+				return;
+			c->allows = a;
+			c->capa = cap;
+		}
+		c->allows[c->na++] = r->prefix;
+	}
+}
+
+void mg_engine_adopt_rule(struct mg_engine *e, const struct mg_prefix *p, bool allow, uint8_t action, uint64_t expires)
+{
+	mg_ruleset_adopt(e->rules, p, allow, action, expires);
+}
+
+void mg_engine_adopt_outbreak(struct mg_engine *e, uint32_t fp, unsigned level, uint64_t since)
+{
+	mg_ruleset_adopt_outbreak(e->rules, fp, level, since);
+}
+
+void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	bool rules_ok = true;
+
+	if (e->state_file[0]) {
+		restore_analyzer(e, now, wall);
+		rules_ok = restore_rules(e, now, wall);
+		push_exceptions(e);
+	}
+	/* The operator's rules in force; those that ended while nobody ran end at the first tick, with a line. */
+	for (size_t i = 0; i < e->oprules.n; i++)
+		if (!e->oprules.v[i].expires_ns || e->oprules.v[i].expires_ns > wall)
+			claim_oprule(e, &e->oprules.v[i], now, wall);
+	struct restore_ctx rc = { .e = e, .now = now };
+	mg_an_foreach(e->an, claim_from_profile, &rc);
+	contain_from_outbreaks(e);
+
+	/*
+	 * What the kernel held and no record accounts for: blocks stay until
+	 * their own expiry (they expire, so keeping them is safe); allows stay
+	 * only when the rules file was damaged (otherwise the configuration and
+	 * the file are the truth, and a stale allow would exempt a source forever).
+	 */
+	struct pin_ctx pc = { .e = e, .now = now, .keep_allows = !rules_ok };
+	mg_ruleset_foreach(e->rules, find_unclaimed, &pc);
+	for (size_t i = 0; i < pc.nb; i++)
+		mg_ruleset_claim(e->rules, &pc.blocks[i], MG_OWNER_PINNED_BLOCK, pc.actions[i], pc.expires[i]);
+	for (size_t i = 0; i < pc.na; i++)
+		mg_ruleset_claim(e->rules, &pc.allows[i], MG_OWNER_PINNED_ALLOW, 0, MG_TIME_NEVER);
+	if (pc.nb || pc.na)
+		notice(e, now, wall, true, "notice",
+		       "%zu block(s) and %zu allow(s) in the kernel that no record accounts for are kept (as \"pinned\"; "
+		       "blocks until they expire, or mtaguardctl unblock/disallow)",
+		       pc.nb, pc.na);
+	free(pc.blocks);
+	free(pc.actions);
+	free(pc.expires);
+	free(pc.allows);
+
+	if (e->sink->set_monitor)
+		e->sink->set_monitor(e->sink_ctx, e->an_cfg.monitor);
+	sync(e, now, wall);
+	/* Start-up always rebuilds the analyzer's sets: they may equal what sync wrote last time. */
+	mg_an_clear_configured(e->an);
+	mg_ruleset_foreach(e->rules, an_set_one, e->an);
+	set_threat(e, now, wall);
+	if (rc.verdicts || mg_ob_active(e->ob))
+		notice(e, now, wall, false, "notice", "in force after the restore: %zu verdict(s), %zu outbreak(s), threat level %u",
+		       rc.verdicts, mg_ob_active(e->ob), e->threat_level);
+}
+
+/* ---- inputs ------------------------------------------------------------------------------------ */
+
+void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall)
+{
+	struct mg_ob_action acts[MAX_OB_ACTIONS];
+	struct mg_signature sigs[2];
+	struct mg_prefix src;
+
+	mg_an_on_event(e->an, ev, now);
+	e->news = true;
+	if (ev->type != MG_EV_SYN_MX && ev->type != MG_EV_HELO)
+		return;
+	/* New senders' characteristics into outbreak detection. */
+	if (!mg_an_new_sender(e->an, ev->src, now))
+		return;
+	memcpy(src.addr, ev->src, 16);
+	src.prefixlen = mg_addr_is_v4(ev->src) ? 128 : e->v6_key_len;
+	mg_addr_mask(src.addr, src.prefixlen);
+	size_t nsig = mg_ob_event_signatures(ev, sigs);
+	for (size_t i = 0; i < nsig; i++) {
+		size_t n = mg_ob_observe(e->ob, &src, ev->mac, ev->vlan_outer, ev->vlan_inner, &sigs[i], now, acts,
+					 MAX_OB_ACTIONS);
+		apply_outbreak(e, acts, n, now, wall);
+	}
+}
+
+bool mg_engine_scan_due(const struct mg_engine *e, uint64_t now)
+{
+	return !e->scanned_once || now >= mg_engine_next_scan(e);
+}
+
+uint64_t mg_engine_next_scan(const struct mg_engine *e)
+{
+	if (!e->scanned_once)
+		return 0;
+	return e->last_scan + (e->news ? NEWS_SCAN_GAP_NS : e->scan_interval);
+}
+
+struct feed_ctx {
+	struct mg_analyzer *an;
+	uint64_t now;
+};
+
+static void feed(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg)
+{
+	struct feed_ctx *f = arg;
+	mg_an_on_counters_batch(f->an, keys, s, n, f->now);
+}
+
+static void expire_oprules(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	struct mg_oprule gone[32];
+	char buf[MG_ADDRSTRLEN];
+	size_t n;
+
+	while ((n = mg_oprules_expire(&e->oprules, wall, gone, 32)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			const struct mg_oprule *r = &gone[i];
+			bool allow = r->kind == MG_RULE_ALLOW;
+			mg_ruleset_release(e->rules, &r->prefix, allow ? MG_OWNER_OPERATOR_ALLOW : MG_OWNER_OPERATOR_BLOCK);
+			notice(e, now, wall, false, "operator-expired", "operator %s %s ended%s%s", allow ? "allow" : "block",
+			       mg_prefix_str(&r->prefix, buf, sizeof(buf)), r->comment[0] ? ": " : "", r->comment);
+		}
+		e->rules_dirty = true;
+		if (n < 32)
+			break;
+	}
+}
+
+void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	static struct mg_an_action actions[MAX_ACTIONS];
+	struct mg_ob_action oa[MAX_OB_ACTIONS];
+	struct feed_ctx f = { .an = e->an, .now = now };
+	size_t n;
+
+	apply_outbreak(e, oa, mg_ob_tick(e->ob, now, oa, MAX_OB_ACTIONS), now, wall);
+	expire_oprules(e, now, wall);
+	/* What ended above hands over before the analyzer judges: its allow set may have changed. */
+	sync(e, now, wall);
+	if (e->sink->scan) {
+		int err = e->sink->scan(e->sink_ctx, feed, &f);
+		if (err)
+			notice(e, now, wall, true, "notice", "reading the kernel's profiles: %s", strerror(-err));
+	}
+	do {
+		n = mg_an_tick(e->an, now, actions, MAX_ACTIONS);
+		apply_actions(e, actions, n, now, wall);
+	} while (n == MAX_ACTIONS);
+	sync(e, now, wall);
+	save_rules_if_needed(e, now, wall);
+	e->last_scan = now;
+	e->scanned_once = true;
+	e->news = false;
+}
+
+/* ---- the operator ------------------------------------------------------------------------------- */
+
+static void allowed_by(const struct mg_engine *e, const struct mg_prefix *p, uint64_t now, const char **by)
+{
+	struct mg_rule_entry r;
+	struct mg_rule_want w;
+
+	*by = NULL;
+	if (!mg_ruleset_find(e->rules, p, &r))
+		return;
+	mg_rules_resolve(r.claims, false, now, &w);
+	if (w.allow)
+		*by = mg_owner_name(w.allow_by);
+}
+
+int mg_engine_block(struct mg_engine *e, const struct mg_prefix *p, uint8_t action, uint64_t ttl_ns,
+		    const char *comment, uint64_t now, uint64_t wall, char *err, size_t errlen)
+{
+	struct mg_oprule r = { .prefix = *p, .kind = MG_RULE_BLOCK, .action = action, .created_ns = wall,
+			       .expires_ns = ttl_ns ? wall + ttl_ns : 0 };
+	char buf[MG_ADDRSTRLEN], until[48] = "";
+	const char *by;
+
+	if (comment)
+		snprintf(r.comment, sizeof(r.comment), "%s", comment);
+	if (mg_oprules_set(&e->oprules, &r) ||
+	    mg_ruleset_claim(e->rules, p, MG_OWNER_OPERATOR_BLOCK, action, ttl_ns ? now + ttl_ns : MG_TIME_NEVER)) {
+		err_msg(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	sync(e, now, wall);
+	e->rules_dirty = true;
+	save_rules_if_needed(e, now, wall);
+	mg_prefix_str(p, buf, sizeof(buf));
+	if (ttl_ns)
+		snprintf(until, sizeof(until), " for %llus", (unsigned long long)(ttl_ns / MG_NSEC_PER_SEC));
+	notice(e, now, wall, false, "operator", "operator block %s%s%s%s", buf, until, comment ? ": " : "",
+	       comment ? comment : "");
+	allowed_by(e, p, now, &by);
+	if (by)
+		notice(e, now, wall, true, "notice", "%s is allowed (%s): the block waits until that allow ends", buf, by);
+	return 0;
+}
+
+int mg_engine_unblock(struct mg_engine *e, const struct mg_prefix *p, uint64_t now, uint64_t wall, char *err,
+		      size_t errlen)
+{
+	char buf[MG_ADDRSTRLEN];
+	bool had = mg_oprules_remove(&e->oprules, p, MG_RULE_BLOCK);
+
+	mg_prefix_str(p, buf, sizeof(buf));
+	had |= mg_ruleset_release(e->rules, p, MG_OWNER_OPERATOR_BLOCK);
+	had |= mg_ruleset_release(e->rules, p, MG_OWNER_PINNED_BLOCK);
+	/* The analyzer's verdict ends too, with its evidence, or the next tick would write it again. */
+	if (mg_an_pardon(e->an, p, now)) {
+		mg_ruleset_release(e->rules, p, MG_OWNER_VERDICT);
+		had = true;
+	}
+	if (!had) {
+		err_msg(err, errlen, "no block rule for exactly %s", buf);
+		return -ENOENT;
+	}
+	sync(e, now, wall);
+	e->rules_dirty = true;
+	save_rules_if_needed(e, now, wall);
+	notice(e, now, wall, false, "operator", "operator unblock %s", buf);
+	return 0;
+}
+
+int mg_engine_allow(struct mg_engine *e, const struct mg_prefix *p, uint64_t ttl_ns, const char *comment,
+		    uint64_t now, uint64_t wall, char *err, size_t errlen)
+{
+	struct mg_oprule r = { .prefix = *p, .kind = MG_RULE_ALLOW, .created_ns = wall,
+			       .expires_ns = ttl_ns ? wall + ttl_ns : 0 };
+	char buf[MG_ADDRSTRLEN], until[48] = "";
+
+	if (comment)
+		snprintf(r.comment, sizeof(r.comment), "%s", comment);
+	if (mg_oprules_set(&e->oprules, &r) ||
+	    mg_ruleset_claim(e->rules, p, MG_OWNER_OPERATOR_ALLOW, 0, ttl_ns ? now + ttl_ns : MG_TIME_NEVER)) {
+		err_msg(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	sync(e, now, wall);
+	e->rules_dirty = true;
+	/*
+	 * The verdicts it covers end now, not at the next tick: a disallow right
+	 * after must find the source unblocked, and the unblock line is logged
+	 * with the allow.
+	 */
+	mg_engine_tick(e, now, wall);
+	mg_prefix_str(p, buf, sizeof(buf));
+	if (ttl_ns)
+		snprintf(until, sizeof(until), " for %llus", (unsigned long long)(ttl_ns / MG_NSEC_PER_SEC));
+	notice(e, now, wall, false, "operator", "operator allow %s%s%s%s", buf, until, comment ? ": " : "",
+	       comment ? comment : "");
+	return 0;
+}
+
+int mg_engine_disallow(struct mg_engine *e, const struct mg_prefix *p, uint64_t now, uint64_t wall, char *err,
+		       size_t errlen)
+{
+	char buf[MG_ADDRSTRLEN];
+	bool had = mg_oprules_remove(&e->oprules, p, MG_RULE_ALLOW);
+
+	mg_prefix_str(p, buf, sizeof(buf));
+	had |= mg_ruleset_release(e->rules, p, MG_OWNER_OPERATOR_ALLOW);
+	had |= mg_ruleset_release(e->rules, p, MG_OWNER_PINNED_ALLOW);
+	if (!had) {
+		if (mg_ruleset_get(e->rules, p, MG_OWNER_CONFIG_ALLOW) || mg_ruleset_get(e->rules, p, MG_OWNER_CONFIG_SERVER))
+			err_msg(err, errlen, "%s is allowed by the configuration file, not by the operator: edit the file "
+				"and reload", buf);
+		else
+			err_msg(err, errlen, "no allow rule for exactly %s", buf);
+		return -ENOENT;
+	}
+	sync(e, now, wall);
+	e->rules_dirty = true;
+	save_rules_if_needed(e, now, wall);
+	notice(e, now, wall, false, "operator", "operator disallow %s", buf);
+	return 0;
+}
+
+/* Keep the operator's exception list (canonical text) in step with an add or remove. */
+static int remember_exception(struct mg_engine *e, const char *text, bool on)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_op_except && strcmp(e->op_except[i], text); i++)
+		;
+	if (on && i == e->n_op_except) {
+		if (e->n_op_except == MG_CONFIG_MAX_EXCEPTIONS)
+			return -ENOSPC;
+		snprintf(e->op_except[e->n_op_except++], sizeof(e->op_except[0]), "%s", text);
+	} else if (!on && i < e->n_op_except) {
+		memmove(e->op_except[i], e->op_except[i + 1], (e->n_op_except - i - 1) * sizeof(e->op_except[0]));
+		e->n_op_except--;
+	}
+	return 0;
+}
+
+int mg_engine_except(struct mg_engine *e, bool add, const char *what, uint64_t now, uint64_t wall, char *err,
+		     size_t errlen)
+{
+	struct mg_signature sig;
+	struct mg_prefix p;
+	char canon[64];
+	bool is_sig = mg_sig_parse(what, &sig) == 0;
+
+	if (is_sig)
+		mg_sig_str(&sig, canon, sizeof(canon));
+	else if (mg_prefix_parse(what, &p) == 0)
+		mg_prefix_str(&p, canon, sizeof(canon));
+	else {
+		err_msg(err, errlen, "'%s' is neither a signature (fp:1a2b3c4d, helo:…, shape:…/ehlo) nor a prefix", what);
+		return -EINVAL;
+	}
+	if (remember_exception(e, canon, add)) {
+		err_msg(err, errlen, "too many exceptions (%d): put some in the config file", MG_CONFIG_MAX_EXCEPTIONS);
+		return -ENOSPC;
+	}
+	if (is_sig)
+		mg_ob_except_sig(e->ob, &sig, add);
+	else
+		mg_ob_except_prefix(e->ob, &p, add);
+	e->rules_dirty = true;
+	save_rules_if_needed(e, now, wall);
+	notice(e, now, wall, false, "operator", "operator except %s %s", add ? "add" : "remove", what);
+	return 0;
+}
+
+void mg_engine_set_monitor(struct mg_engine *e, bool on, uint64_t now, uint64_t wall)
+{
+	e->an_cfg.monitor = on;
+	mg_an_set_config(e->an, &e->an_cfg);
+	if (e->sink->set_monitor)
+		e->sink->set_monitor(e->sink_ctx, on);
+	notice(e, now, wall, false, "operator", "monitor mode %s", on ? "on" : "off");
+}
+
+const struct mg_oprule *mg_engine_oprule(const struct mg_engine *e, const struct mg_prefix *p, uint8_t kind)
+{
+	return mg_oprules_find(&e->oprules, p, kind);
+}
+
+static void one_exception(const struct mg_signature *sig, const struct mg_prefix *pfx, void *arg)
+{
+	char buf[64];
+	json_array_append_new(arg, json_string(sig ? mg_sig_str(sig, buf, sizeof(buf)) : mg_prefix_str(pfx, buf, sizeof(buf))));
+}
+
+json_t *mg_engine_exceptions_json(const struct mg_engine *e)
+{
+	json_t *arr = json_array();
+
+	mg_ob_foreach_exception(e->ob, one_exception, arr);
+	return arr;
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_engine.h - everything between "an event or a scanned profile arrives"
+ * and "a kernel map changes", for mtaguardd and mtaguard-replay alike.
+ *
+ * The engine owns the analyzer, outbreak detection, the operator's rules and
+ * exceptions, and the rule ledger (mg_ruleset), which is the only writer of
+ * the kernel's rule maps. A shell (the daemon, the replay, a test) gives it:
+ *   - a sink: where rules are written and where kernel profiles are read
+ *     (real BPF maps, a private instance, or a fake);
+ *   - an observer: told of every verdict, alert, outbreak action, threat
+ *     level change and notice, so the engine never logs by itself;
+ *   - time: `now` on a monotonic timeline of the shell's choosing and `wall`
+ *     (CLOCK_REALTIME ns) for the same instant. The daemon's timeline is
+ *     CLOCK_MONOTONIC shifted by MG_TIMELINE_ORIGIN, so times restored from
+ *     before this boot stay representable; the replay's is the capture's own.
+ *
+ * No syscalls but the state files' reads and writes (mg_engine_save and
+ * _restore) and what the sink does.
+ */
+#ifndef MG_ENGINE_H
+#define MG_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "mtaguard.h"
+#include "mg_analyzer.h"
+#include "mg_config.h"
+#include "mg_oprules.h"
+#include "mg_outbreak.h"
+#include "mg_ruleset.h"
+
+/*
+ * The daemon's timeline: CLOCK_MONOTONIC plus this. Monotonic time starts
+ * near 0 at boot; state restored after a reboot holds instants from before
+ * it, which must stay ordinary numbers (a learning period begun six days
+ * ago, an outbreak's last member). 2^60 ns is 36 years.
+ */
+#define MG_TIMELINE_ORIGIN (1ull << 60)
+
+/* The kernel side: the ledger's writes, plus what else the engine reads or sets there. */
+struct mg_engine_sink {
+	struct mg_rule_sink rules;
+	/* Every kernel profile (mg_sources, then mg_servers), in batches; -errno on failure. */
+	int (*scan)(void *ctx, void (*fn)(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg),
+		    void *arg);
+	int (*set_monitor)(void *ctx, bool on);
+	int (*set_outbreak_count)(void *ctx, uint32_t n);
+};
+
+enum mg_note_kind {
+	MG_NOTE_ACTION = 1, /* an analyzer action (verdict, end of one, alert, learned server) */
+	MG_NOTE_OUTBREAK,   /* an outbreak action (declared, member, level, end) */
+	MG_NOTE_THREAT,     /* the threat level changed */
+	MG_NOTE_NOTICE,     /* anything else the operator should read */
+};
+
+struct mg_engine_note {
+	enum mg_note_kind kind;
+	uint64_t now, wall;
+	const struct mg_an_action *action;  /* ACTION */
+	const struct mg_ob_action *ob;      /* OUTBREAK */
+	bool contained;                     /* OUTBREAK: a fingerprint contained in the kernel */
+	unsigned threat_from, threat_to;    /* THREAT */
+	const char *event;                  /* NOTICE: the log's event name; NULL: a readable line only */
+	const char *text;                   /* NOTICE */
+	bool warning;                       /* NOTICE: something failed or was refused */
+};
+typedef void (*mg_engine_observer)(const struct mg_engine_note *n, void *arg);
+
+/* What a new configuration cannot change until a restart (mg_engine_configure's result). */
+enum mg_engine_restart {
+	MG_RESTART_V6_AGGREGATION = 1 << 0, /* the kernel keys profiles at the running length */
+};
+
+struct mg_engine {
+	/* Running settings: the engine's copy of what it uses from the configuration. */
+	struct mg_an_config an_cfg;
+	struct mg_ob_config ob_cfg;
+	bool contain;
+	uint8_t v6_key_len;          /* the kernel's (fixed at load) */
+	uint64_t scan_interval;      /* timer scans */
+	uint64_t default_block_ns;   /* an operator block without a duration */
+	char state_file[256];        /* "" = no persistence (the replay) */
+
+	struct mg_analyzer *an;
+	struct mg_outbreaks *ob;
+	struct mg_ruleset *rules;
+	struct mg_oprules oprules;   /* the operator's rules with comments, wall-clock times */
+	char op_except[MG_CONFIG_MAX_EXCEPTIONS][64]; /* mtaguardctl except add, canonical text */
+	size_t n_op_except;
+	struct mg_signature cfg_except_sig[MG_CONFIG_MAX_EXCEPTIONS];
+	size_t n_cfg_except_sig;
+	struct mg_prefix cfg_except_pfx[MG_CONFIG_MAX_EXCEPTIONS];
+	size_t n_cfg_except_pfx;
+
+	unsigned threat_level;
+	uint64_t verdicts_issued, alerts_issued, write_failures;
+	uint64_t last_scan, scan_duration_ns;
+	bool scanned_once, news;     /* news: events since the last scan */
+	bool rules_dirty;            /* the rules file needs writing */
+
+	const struct mg_engine_sink *sink;
+	void *sink_ctx;
+	mg_engine_observer observe;
+	void *observe_arg;
+};
+
+/*
+ * Set up with the configuration (the kernel's IPv6 key length comes from
+ * its tunables) and the shell's sink and observer. 0 or -ENOMEM.
+ */
+int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct mg_engine_sink *sink, void *sink_ctx,
+		   mg_engine_observer observe, void *observe_arg);
+void mg_engine_free(struct mg_engine *e);
+
+/*
+ * Take a new configuration (SIGHUP): thresholds, lists, exceptions,
+ * containment, monitor mode. Returns enum mg_engine_restart bits for what it
+ * keeps as running until a restart.
+ */
+unsigned mg_engine_configure(struct mg_engine *e, const struct mg_config *c, uint64_t now, uint64_t wall);
+
+/*
+ * Start-up, after init: restore the state files if there are any (verdicts,
+ * operator rules, exceptions, outbreaks), keep what the kernel already holds
+ * and nobody accounts for as "pinned" (pass it with mg_engine_adopt_* first),
+ * and write what differs. The replay calls it too, with no state file.
+ */
+void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall);
+/* A rule the kernel held at start; `expires` on the engine's timeline (MG_TIME_NEVER for none). */
+void mg_engine_adopt_rule(struct mg_engine *e, const struct mg_prefix *p, bool allow, uint8_t action, uint64_t expires);
+void mg_engine_adopt_outbreak(struct mg_engine *e, uint32_t fp, unsigned level, uint64_t since);
+/* Write the state file and the rules file (atomically). 0 or -errno. */
+int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall);
+
+/* Inputs. */
+void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall);
+/* Is a scan due: news waiting and the gap since the last scan passed, or the timer interval passed? */
+bool mg_engine_scan_due(const struct mg_engine *e, uint64_t now);
+/* When the next scan falls due (for an epoll timeout); MG_TIME_NEVER never happens: the timer always runs. */
+uint64_t mg_engine_next_scan(const struct mg_engine *e);
+/*
+ * Everything the daemon's timer does: outbreak decay, the operator's rules
+ * that ended, a scan of every kernel profile through the sink, the analyzer's
+ * tick, its actions carried out, and the ledger written.
+ */
+void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall);
+
+/*
+ * The operator. Each returns 0, or -errno with a message in err.
+ * block: ttl_ns 0 = until removed; unblock ends the operator's block and the
+ * analyzer's verdict on exactly p; allow: ttl_ns 0 = until removed.
+ */
+int mg_engine_block(struct mg_engine *e, const struct mg_prefix *p, uint8_t action, uint64_t ttl_ns,
+		    const char *comment, uint64_t now, uint64_t wall, char *err, size_t errlen);
+int mg_engine_unblock(struct mg_engine *e, const struct mg_prefix *p, uint64_t now, uint64_t wall, char *err,
+		      size_t errlen);
+int mg_engine_allow(struct mg_engine *e, const struct mg_prefix *p, uint64_t ttl_ns, const char *comment,
+		    uint64_t now, uint64_t wall, char *err, size_t errlen);
+int mg_engine_disallow(struct mg_engine *e, const struct mg_prefix *p, uint64_t now, uint64_t wall, char *err,
+		       size_t errlen);
+/* what: a signature ("fp:1a2b3c4d", …) or a prefix. */
+int mg_engine_except(struct mg_engine *e, bool add, const char *what, uint64_t now, uint64_t wall, char *err,
+		     size_t errlen);
+void mg_engine_set_monitor(struct mg_engine *e, bool on, uint64_t now, uint64_t wall);
+
+/* Reading. */
+/* The operator's rule of that kind on exactly p, with its comment, or NULL. */
+const struct mg_oprule *mg_engine_oprule(const struct mg_engine *e, const struct mg_prefix *p, uint8_t kind);
+/* Signatures and prefixes excepted from outbreak grouping: the configuration's and the operator's. */
+json_t *mg_engine_exceptions_json(const struct mg_engine *e);
+
+#endif

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_kernel_sink.c - the engine's writes into the BPF maps (see mg_kernel_sink.h). */
+#include <errno.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "mg_kernel_sink.h"
+#include "mg_rulemaps.h"
+
+static uint64_t to_kernel(const struct mg_kernel_sink *k, uint64_t t)
+{
+	if (t == MG_TIME_NEVER || !k->kernel_expiry)
+		return 0; /* the map's "no expiry" */
+	/* Never 0 (that would mean "never") and never in the kernel's past by accident of arithmetic. */
+	return t > k->origin + 1 ? t - k->origin : 1;
+}
+
+static uint64_t from_kernel(const struct mg_kernel_sink *k, uint64_t t)
+{
+	return t ? t + k->origin : MG_TIME_NEVER;
+}
+
+static int put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uint64_t expires)
+{
+	struct mg_kernel_sink *k = ctx;
+	return mg_rulemap_block_until(k->h->block_fd, p, action, to_kernel(k, expires));
+}
+
+static int del_block(void *ctx, const struct mg_prefix *p)
+{
+	struct mg_kernel_sink *k = ctx;
+	return mg_rulemap_remove(k->h->block_fd, p);
+}
+
+static int put_allow(void *ctx, const struct mg_prefix *p)
+{
+	struct mg_kernel_sink *k = ctx;
+	return mg_rulemap_allow(k->h->allow_fd, p);
+}
+
+static int del_allow(void *ctx, const struct mg_prefix *p)
+{
+	struct mg_kernel_sink *k = ctx;
+	return mg_rulemap_remove(k->h->allow_fd, p);
+}
+
+/* Move one profile between the two profile maps, counters and all; an absent one starts at zero. */
+static int move_profile(int from_fd, int to_fd, const uint8_t key[16])
+{
+	struct mg_src_stats s;
+
+	if (bpf_map_lookup_elem(to_fd, key, &s) == 0) {
+		bpf_map_delete_elem(from_fd, key);
+		return 0; /* already there */
+	}
+	if (bpf_map_lookup_elem(from_fd, key, &s))
+		memset(&s, 0, sizeof(s));
+	if (bpf_map_update_elem(to_fd, key, &s, BPF_NOEXIST) && errno != EEXIST)
+		return -errno;
+	bpf_map_delete_elem(from_fd, key);
+	return 0;
+}
+
+static int put_server(void *ctx, const uint8_t key[16])
+{
+	struct mg_kernel_sink *k = ctx;
+	return move_profile(k->h->sources_fd, k->h->servers_fd, key);
+}
+
+static int del_server(void *ctx, const uint8_t key[16])
+{
+	struct mg_kernel_sink *k = ctx;
+	struct mg_src_stats s;
+
+	if (bpf_map_lookup_elem(k->h->servers_fd, key, &s))
+		return -ENOENT;
+	return move_profile(k->h->servers_fd, k->h->sources_fd, key);
+}
+
+static int put_outbreak(void *ctx, uint32_t fp, unsigned level, uint64_t since)
+{
+	struct mg_kernel_sink *k = ctx;
+	struct mg_outbreak_sig ks = { 0 };
+
+	/* Keep the kernel's drop count across level changes. */
+	bpf_map_lookup_elem(k->h->outbreaks_fd, &fp, &ks);
+	ks.level = level;
+	ks.since_ns = k->kernel_expiry ? to_kernel(k, since) : since;
+	return bpf_map_update_elem(k->h->outbreaks_fd, &fp, &ks, BPF_ANY) ? -errno : 0;
+}
+
+static int del_outbreak(void *ctx, uint32_t fp)
+{
+	struct mg_kernel_sink *k = ctx;
+	return bpf_map_delete_elem(k->h->outbreaks_fd, &fp) ? -errno : 0;
+}
+
+static int scan(void *ctx, void (*fn)(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg),
+		void *arg)
+{
+	struct mg_kernel_sink *k = ctx;
+	long a = mg_scan_map(&k->scan, k->h->sources_fd, fn, arg);
+	long b = mg_scan_map(&k->scan, k->h->servers_fd, fn, arg);
+
+	return a < 0 ? (int)a : b < 0 ? (int)b : 0;
+}
+
+static int set_monitor(void *ctx, bool on)
+{
+	struct mg_kernel_sink *k = ctx;
+	return mg_set_monitor(k->h->settings_fd, on);
+}
+
+static int set_outbreak_count(void *ctx, uint32_t n)
+{
+	struct mg_kernel_sink *k = ctx;
+	return mg_set_outbreaks(k->h->settings_fd, n);
+}
+
+const struct mg_engine_sink mg_kernel_sink_ops = {
+	.rules = {
+		.put_block = put_block,
+		.del_block = del_block,
+		.put_allow = put_allow,
+		.del_allow = del_allow,
+		.put_server = put_server,
+		.del_server = del_server,
+		.put_outbreak = put_outbreak,
+		.del_outbreak = del_outbreak,
+	},
+	.scan = scan,
+	.set_monitor = set_monitor,
+	.set_outbreak_count = set_outbreak_count,
+};
+
+int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t origin, bool kernel_expiry)
+{
+	memset(k, 0, sizeof(*k));
+	k->h = h;
+	k->origin = origin;
+	k->kernel_expiry = kernel_expiry;
+	return mg_scan_init(&k->scan, 8192);
+}
+
+void mg_kernel_sink_free(struct mg_kernel_sink *k)
+{
+	mg_scan_free(&k->scan);
+}
+
+struct adopt_ctx {
+	struct mg_kernel_sink *k;
+	struct mg_engine *e;
+	bool allow;
+};
+
+static int adopt_rule(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
+{
+	struct adopt_ctx *c = arg;
+
+	mg_engine_adopt_rule(c->e, p, c->allow, r->action, from_kernel(c->k, r->expires_ns));
+	return 0;
+}
+
+void mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e)
+{
+	struct adopt_ctx c = { .k = k, .e = e, .allow = false };
+	uint32_t key, next, *prev = NULL;
+	struct mg_outbreak_sig ks;
+
+	mg_rulemap_foreach(k->h->block_fd, adopt_rule, &c);
+	c.allow = true;
+	mg_rulemap_foreach(k->h->allow_fd, adopt_rule, &c);
+	while (bpf_map_get_next_key(k->h->outbreaks_fd, prev, &next) == 0) {
+		if (bpf_map_lookup_elem(k->h->outbreaks_fd, &next, &ks) == 0)
+			mg_engine_adopt_outbreak(e, next, ks.level, from_kernel(k, ks.since_ns));
+		key = next;
+		prev = &key;
+	}
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_kernel_sink.h - the engine's sink over a loaded data plane (struct
+ * mg_handle): the ledger's writes into the BPF maps, profile scans, and the
+ * runtime settings. mtaguardd uses it on the pinned maps, mtaguard-replay on
+ * its private instance; the difference is only how times translate.
+ */
+#ifndef MG_KERNEL_SINK_H
+#define MG_KERNEL_SINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mg_engine.h"
+#include "mg_loader.h"
+#include "mg_scan.h"
+
+struct mg_kernel_sink {
+	struct mg_handle *h;
+	struct mg_scan scan;
+	/*
+	 * The engine's timeline minus this is the kernel's clock (mtaguardd:
+	 * MG_TIMELINE_ORIGIN). With kernel_expiry false (mtaguard-replay, whose
+	 * timeline is the capture's, not the kernel's), blocks are written
+	 * without an expiry: the analyzer ends them on the capture's time.
+	 */
+	uint64_t origin;
+	bool kernel_expiry;
+};
+
+extern const struct mg_engine_sink mg_kernel_sink_ops;
+
+/* 0 or -ENOMEM. */
+int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t origin, bool kernel_expiry);
+void mg_kernel_sink_free(struct mg_kernel_sink *k);
+/* Tell the engine what the kernel holds already (rules and outbreak signatures a previous run left pinned). */
+void mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e);
+
+#endif

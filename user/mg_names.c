@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_names.c - one name table per vocabulary (see mg_names.h). */
+#include <errno.h>
+#include <string.h>
+
+#include "mg_names.h"
+
+struct name {
+	unsigned value;
+	const char *name;
+};
+
+static const struct name actions[] = {
+	{ MG_ACT_DROP_SMTP, "smtp" },
+	{ MG_ACT_DROP_ALL, "all" },
+};
+static const struct name verdict_actions[] = {
+	{ MG_ACT_DROP_SMTP, "block-smtp" },
+	{ MG_ACT_DROP_ALL, "block-all" },
+};
+static const struct name rule_kinds[] = {
+	{ MG_RULE_ALLOW, "allow" },
+	{ MG_RULE_BLOCK, "block" },
+};
+static const struct name xdp_modes[] = {
+	{ MG_MODE_AUTO, "auto" },
+	{ MG_MODE_NATIVE, "native" },
+	{ MG_MODE_GENERIC, "generic" },
+	/* iproute2's and xdp-tools' words for the same */
+	{ MG_MODE_NATIVE, "drv" },
+	{ MG_MODE_GENERIC, "skb" },
+};
+
+#define N(t) (sizeof(t) / sizeof((t)[0]))
+
+static const char *lookup(const struct name *t, size_t n, unsigned v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].value == v)
+			return t[i].name;
+	return "?";
+}
+
+static int parse(const struct name *t, size_t n, const char *s, unsigned *v)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (!strcmp(t[i].name, s)) {
+			*v = t[i].value;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *mg_action_name(uint8_t action)
+{
+	return lookup(actions, N(actions), action);
+}
+
+const char *mg_action_verdict_name(uint8_t action)
+{
+	return lookup(verdict_actions, N(verdict_actions), action);
+}
+
+int mg_action_parse(const char *s, uint8_t *action)
+{
+	unsigned v;
+	int e = parse(actions, N(actions), s, &v);
+
+	if (!e)
+		*action = (uint8_t)v;
+	return e;
+}
+
+const char *mg_rule_kind_name(uint8_t kind)
+{
+	return lookup(rule_kinds, N(rule_kinds), kind);
+}
+
+int mg_rule_kind_parse(const char *s, uint8_t *kind)
+{
+	unsigned v;
+	int e = parse(rule_kinds, N(rule_kinds), s, &v);
+
+	if (!e)
+		*kind = (uint8_t)v;
+	return e;
+}
+
+const char *mg_xdp_mode_name(enum mg_xdp_mode m)
+{
+	return lookup(xdp_modes, N(xdp_modes), m);
+}
+
+int mg_xdp_mode_parse(const char *s, enum mg_xdp_mode *m)
+{
+	unsigned v;
+	int e = parse(xdp_modes, N(xdp_modes), s, &v);
+
+	if (!e)
+		*m = (enum mg_xdp_mode)v;
+	return e;
+}
