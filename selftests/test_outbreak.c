@@ -269,6 +269,70 @@ static void test_zero_value_ignored(void **state)
 	assert_int_equal(mg_ob_threat_level(ob), 0);
 }
 
+/*
+ * A few seconds after boot: CLOCK_MONOTONIC is small, so nothing may stand for
+ * "long ago" by being 0. CI machines run the tests minutes after they start.
+ */
+#define BOOT (3 * SEC)
+
+/* Excepting an active outbreak ends it at the next tick, even 3 s after boot (decay is 30 min). */
+static void test_boot_exception_ends_active(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 5; i++)
+		see(i, &BOT_FP, SEC + i * (SEC / 10));
+	assert_int_equal(mg_ob_active(ob), 1);
+	mg_ob_except_sig(ob, &BOT_FP, true);
+	size_t n = mg_ob_tick(ob, BOOT, acts, 64);
+	const struct mg_ob_action *e = find(n, MG_OB_END);
+	assert_non_null(e);
+	assert_true(e->exempted);
+	assert_int_equal(mg_ob_active(ob), 0);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+}
+
+/* Decay right after boot: a level per quiet 30 min, counted from the declaration, not from 0. */
+static void test_boot_decay(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 10; i++)
+		see(i, &BOT_FP, SEC + i * (SEC / 10));
+	assert_int_equal(mg_ob_threat_level(ob), 3);
+	uint64_t last = SEC + 9 * (SEC / 10);
+	assert_int_equal(mg_ob_tick(ob, BOOT, acts, 64), 0);
+	assert_int_equal(mg_ob_tick(ob, last + 30 * MIN - 1, acts, 64), 0);
+	size_t n = mg_ob_tick(ob, last + 30 * MIN, acts, 64);
+	assert_non_null(find(n, MG_OB_LEVEL));
+	assert_int_equal(mg_ob_threat_level(ob), 2);
+	mg_ob_tick(ob, last + 60 * MIN, acts, 64);
+	assert_int_equal(mg_ob_threat_level(ob), 1);
+	n = mg_ob_tick(ob, last + 90 * MIN, acts, 64);
+	const struct mg_ob_action *e = find(n, MG_OB_END);
+	assert_non_null(e);
+	assert_false(e->exempted);
+	assert_int_equal(mg_ob_active(ob), 0);
+}
+
+/* Candidates right after boot: kept while their senders are within the window, gone after. */
+static void test_boot_candidate(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(see(i, &BOT_FP, SEC + i * (SEC / 10)), 0);
+	assert_int_equal(mg_ob_tick(ob, 2 * SEC, acts, 64), 0);
+	assert_int_equal(mg_ob_tick(ob, BOOT, acts, 64), 0);
+	/* The fifth within the window: the four ticks above kept the other four. */
+	assert_non_null(find(see(4, &BOT_FP, BOOT + SEC), MG_OB_DECLARE));
+
+	/* Another characteristic: four senders, then the window passes; a fifth is alone again. */
+	for (unsigned i = 10; i < 14; i++)
+		assert_int_equal(see(i, &OTHER_FP, BOOT + i * (SEC / 10)), 0);
+	mg_ob_tick(ob, BOOT + 2 * SEC + 10 * MIN, acts, 64);
+	for (unsigned i = 20; i < 24; i++)
+		assert_int_equal(see(i, &OTHER_FP, BOOT + 3 * SEC + 10 * MIN + i * (SEC / 10)), 0);
+	assert_int_equal(mg_ob_active(ob), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +346,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exception_ends_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_value_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_exception_ends_active, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_decay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_candidate, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_outbreak.c - outbreak detection by shared characteristics of new senders (see mg_outbreak.h). */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,17 @@
 /* Candidate groups kept at once: each distinct characteristic among recent new senders is one. */
 #define MAX_GROUPS 4096
 
+/*
+ * Times of active outbreaks are signed: an outbreak restored from a state
+ * file can date from before this boot, i.e. before 0 on the monotonic clock,
+ * and its quiet time must still count toward its decay.
+ */
 struct group {
 	struct mg_signature sig;
 	bool active;
-	bool exempted; /* the operator exempted its signature: it ends at the next tick */
+	bool exempted; /* the operator exempted its signature: it ends at the next tick, whatever the time */
 	unsigned level;
-	uint64_t since, last_join, last_change;
+	int64_t since, last_join, last_change;
 	uint32_t members; /* distinct members counted (the list holds the first MG_OB_MAX_MEMBERS) */
 	struct mg_ob_member *list;
 	uint32_t n_list;
@@ -172,11 +178,15 @@ void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool
 		}
 	if (!on)
 		return;
-	/* The operator says this signature is legitimate: an active outbreak with it ends at the next tick. */
+	/*
+	 * The operator says this signature is legitimate: an active outbreak with
+	 * it ends at the next tick. A flag, not old times: "long ago" does not
+	 * exist while the monotonic clock is younger than the decay period.
+	 * Level 1 until then, so the threat level drops at once.
+	 */
 	for (size_t i = 0; i < o->n; i++)
 		if (o->g[i].active && sig_eq(&o->g[i].sig, s)) {
 			o->g[i].level = 1;
-			o->g[i].last_join = o->g[i].last_change = 0;
 			o->g[i].exempted = true;
 		}
 	struct mg_signature *v = realloc(o->ex_sig, (o->n_ex_sig + 1) * sizeof(*v));
@@ -231,6 +241,13 @@ static bool excepted_src(const struct mg_outbreaks *o, const uint8_t addr[16])
 		if (covers(&o->ex_pfx[i], addr))
 			return true;
 	return false;
+}
+
+/* Time from t to now; 0 if t is later (a caller's clocks a little apart must not look like ages). */
+static uint64_t since_ns(uint64_t now, int64_t t)
+{
+	int64_t n = (int64_t)now;
+	return n > t ? (uint64_t)(n - t) : 0;
 }
 
 /* 2 at K members, 3 at 2K, 4 at 4K, 5 at 8K and more. */
@@ -302,7 +319,7 @@ static struct mg_ob_action *emit(struct mg_ob_action *out, size_t max, size_t *n
 	a->level = g->level;
 	a->threat_level = mg_ob_threat_level(o);
 	a->members = g->members;
-	a->since_ns = g->since;
+	a->since_ns = g->since > 0 ? (uint64_t)g->since : 0;
 	return a;
 }
 
@@ -319,7 +336,7 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		if (sig_eq(&o->g[i].sig, sig))
 			g = &o->g[i];
 	if (!g) {
-		if (o->n == MAX_GROUPS)
+		if (o->n >= MAX_GROUPS)
 			return 0; /* a storm of distinct characteristics: none of them is shared */
 		if (o->n == o->cap) {
 			size_t cap = o->cap ? o->cap * 2 : 64;
@@ -352,14 +369,14 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		if (g->n_list < MG_OB_MAX_MEMBERS)
 			g->list[g->n_list++] = m;
 		g->members++;
-		g->last_join = now;
+		g->last_join = (int64_t)now;
 		struct mg_ob_action *a = emit(out, max, &n, MG_OB_JOIN, o, g);
 		if (a)
 			a->member = &g->list[g->n_list - 1];
 		unsigned l = level_for(g->members, o->cfg.min_senders);
 		if (l > g->level) {
 			g->level = l;
-			g->last_change = now;
+			g->last_change = (int64_t)now;
 			emit(out, max, &n, MG_OB_LEVEL, o, g);
 		}
 		return n;
@@ -368,7 +385,7 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 	/* A candidate group: keep the senders of the last window only. */
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < g->n_list; i++)
-		if (now - g->list[i].joined_ns < o->cfg.window_ns)
+		if (since_ns(now, (int64_t)g->list[i].joined_ns) < o->cfg.window_ns)
 			g->list[kept++] = g->list[i];
 	g->n_list = kept;
 	if (g->n_list < MG_OB_MAX_MEMBERS)
@@ -377,7 +394,7 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		return 0;
 	g->active = true;
 	g->members = g->n_list;
-	g->since = g->last_join = g->last_change = now;
+	g->since = g->last_join = g->last_change = (int64_t)now;
 	g->level = level_for(g->members, o->cfg.min_senders);
 	struct mg_ob_action *a = emit(out, max, &n, MG_OB_DECLARE, o, g);
 	if (a) {
@@ -394,31 +411,43 @@ size_t mg_ob_tick(struct mg_outbreaks *o, uint64_t now, struct mg_ob_action *out
 	for (size_t i = 0; i < o->n && n < max;) {
 		struct group *g = &o->g[i];
 		if (!g->active) {
-			/* A candidate whose newest sender is older than the window has nothing left to count. */
+			/*
+			 * A candidate whose newest sender is older than the window has
+			 * nothing left to count; one with no sender at all neither (its
+			 * age is not "since 0": at boot, 0 is only seconds ago).
+			 */
+			bool any = false;
 			uint64_t newest = 0;
 			for (uint32_t k = 0; k < g->n_list; k++)
-				if (g->list[k].joined_ns > newest)
+				if (!any || g->list[k].joined_ns > newest) {
 					newest = g->list[k].joined_ns;
-			if (now - newest >= o->cfg.window_ns) {
+					any = true;
+				}
+			if (!any || since_ns(now, (int64_t)newest) >= o->cfg.window_ns) {
 				drop_group(o, i);
 				continue;
 			}
 			i++;
 			continue;
 		}
+		bool ends = g->exempted;
 		/* One level down per quiet decay period. */
-		if (now - g->last_join >= o->cfg.decay_ns && now - g->last_change >= o->cfg.decay_ns) {
+		if (!ends && since_ns(now, g->last_join) >= o->cfg.decay_ns &&
+		    since_ns(now, g->last_change) >= o->cfg.decay_ns) {
 			g->level = g->level ? g->level - 1 : 0;
-			g->last_change = now;
-			if (g->level == 0) {
-				g->active = false;
-				struct mg_ob_action *a = emit(out, max, &n, MG_OB_END, o, g);
-				if (a)
-					a->exempted = g->exempted;
-				drop_group(o, i);
-				continue;
-			}
-			emit(out, max, &n, MG_OB_LEVEL, o, g);
+			g->last_change = (int64_t)now;
+			ends = g->level == 0;
+			if (!ends)
+				emit(out, max, &n, MG_OB_LEVEL, o, g);
+		}
+		if (ends) {
+			g->level = 0;
+			g->active = false;
+			struct mg_ob_action *a = emit(out, max, &n, MG_OB_END, o, g);
+			if (a)
+				a->exempted = g->exempted;
+			drop_group(o, i);
+			continue;
 		}
 		i++;
 	}
@@ -446,8 +475,11 @@ void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_v
 		const struct group *g = &o->g[i];
 		if (!g->active)
 			continue;
-		struct mg_ob_view v = { .sig = g->sig, .level = g->level, .members = g->members, .since_ns = g->since,
-					.last_join_ns = g->last_join, .list = g->list, .n_list = g->n_list };
+		/* Times from before this boot (restored) show as 0, the earliest the caller's clock can say. */
+		struct mg_ob_view v = { .sig = g->sig, .level = g->level, .members = g->members,
+					.since_ns = g->since > 0 ? (uint64_t)g->since : 0,
+					.last_join_ns = g->last_join > 0 ? (uint64_t)g->last_join : 0,
+					.list = g->list, .n_list = g->n_list };
 		fn(&v, arg);
 	}
 }
