@@ -2,6 +2,7 @@
 /* mg_outbreak.c - outbreak detection by shared characteristics of new senders (see mg_outbreak.h). */
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,4 +483,230 @@ void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_v
 					.list = g->list, .n_list = g->n_list };
 		fn(&v, arg);
 	}
+}
+
+/* ---- persistence -------------------------------------------------------------------- */
+
+/*
+ * {"version": 1, "outbreaks": [{"sig": "fp:00b07b07", "level": 3, "members": 12,
+ *   "since": W, "last_join": W, "last_change": W,
+ *   "list": [{"src": "198.18.0.1", "mac": "02:00:00:00:00:01", "vlan_outer": 100, "vlan_inner": 0, "joined": W}]}]}
+ * W: wall-clock ns. An exempted outbreak is not saved: it is ending.
+ */
+#define OB_SAVE_VERSION 1
+
+/* A time of the caller's timeline as wall-clock ns (0 if that would be before 1970). */
+static json_t *wall_of(int64_t t, uint64_t now, uint64_t wall)
+{
+	int64_t w = (int64_t)wall - ((int64_t)now - t);
+	return json_integer(w > 0 ? w : 0);
+}
+
+json_t *mg_ob_save_json(const struct mg_outbreaks *o, uint64_t now, uint64_t wall)
+{
+	json_t *arr = json_array();
+	json_t *root = json_pack("{s:i, s:o}", "version", OB_SAVE_VERSION, "outbreaks", arr);
+	char buf[128];
+
+	if (!root)
+		return NULL;
+	for (size_t i = 0; i < o->n; i++) {
+		const struct group *g = &o->g[i];
+		if (!g->active || g->exempted)
+			continue;
+		json_t *list = json_array();
+		for (uint32_t k = 0; k < g->n_list; k++) {
+			const struct mg_ob_member *m = &g->list[k];
+			char mac[24];
+			json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i, s:o}", "src",
+							      mg_prefix_str(&m->src, buf, sizeof(buf)), "mac",
+							      mg_mac_str(m->mac, mac, sizeof(mac)), "vlan_outer",
+							      (int)m->vlan_outer, "vlan_inner", (int)m->vlan_inner,
+							      "joined", wall_of((int64_t)m->joined_ns, now, wall)));
+		}
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:o, s:o, s:o, s:o}", "sig",
+						     mg_sig_str(&g->sig, buf, sizeof(buf)), "level", (int)g->level,
+						     "members", (json_int_t)g->members, "since", wall_of(g->since, now, wall),
+						     "last_join", wall_of(g->last_join, now, wall), "last_change",
+						     wall_of(g->last_change, now, wall), "list", list));
+	}
+	return root;
+}
+
+static bool get_int(const json_t *obj, const char *key, json_int_t lo, json_int_t hi, json_int_t *out)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (!json_is_integer(v))
+		return false;
+	*out = json_integer_value(v);
+	return *out >= lo && *out <= hi;
+}
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	int used = 0;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &used) != 6 ||
+	    s[used])
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return true;
+}
+
+static void free_groups(struct group *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].list);
+	free(v);
+}
+
+/*
+ * One saved outbreak into g (its list allocated), times still wall-clock.
+ * False on anything malformed.
+ */
+static bool parse_outbreak(const json_t *e, struct group *g)
+{
+	json_int_t level, members, since, last_join, last_change;
+	const json_t *list = json_object_get(e, "list"), *x;
+	size_t k;
+
+	memset(g, 0, sizeof(*g));
+	if (!json_is_object(e) || !json_is_string(json_object_get(e, "sig")) ||
+	    mg_sig_parse(json_string_value(json_object_get(e, "sig")), &g->sig) || !g->sig.value ||
+	    !get_int(e, "level", 1, 5, &level) || !get_int(e, "members", 1, UINT32_MAX, &members) ||
+	    !get_int(e, "since", 0, INT64_MAX, &since) || !get_int(e, "last_join", 0, INT64_MAX, &last_join) ||
+	    !get_int(e, "last_change", 0, INT64_MAX, &last_change) || !json_is_array(list) ||
+	    json_array_size(list) > MG_OB_MAX_MEMBERS || json_array_size(list) > (size_t)members)
+		return false;
+	g->list = calloc(MG_OB_MAX_MEMBERS, sizeof(*g->list));
+	if (!g->list)
+		return false;
+	json_array_foreach(list, k, x) {
+		struct mg_ob_member *m = &g->list[k];
+		json_int_t vo, vi, joined;
+		const json_t *src = json_object_get(x, "src"), *mac = json_object_get(x, "mac");
+		if (!json_is_object(x) || !json_is_string(src) || mg_prefix_parse(json_string_value(src), &m->src) ||
+		    (mac && (!json_is_string(mac) || !parse_mac(json_string_value(mac), m->mac))) ||
+		    !get_int(x, "vlan_outer", 0, UINT16_MAX, &vo) || !get_int(x, "vlan_inner", 0, UINT16_MAX, &vi) ||
+		    !get_int(x, "joined", 0, INT64_MAX, &joined)) {
+			free(g->list);
+			g->list = NULL;
+			return false;
+		}
+		m->vlan_outer = (uint16_t)vo;
+		m->vlan_inner = (uint16_t)vi;
+		m->joined_ns = (uint64_t)joined;
+	}
+	g->n_list = (uint32_t)json_array_size(list);
+	g->active = true;
+	g->level = (unsigned)level;
+	g->members = (uint32_t)members;
+	g->since = since;
+	g->last_join = last_join;
+	g->last_change = last_change;
+	return true;
+}
+
+/*
+ * The decay the outbreak would have gone through up to `wall` had the daemon
+ * run: the first step once both its last join and its last change are a
+ * decay period old, one more per period after. False if it has ended.
+ */
+static bool decay_to(struct group *g, uint64_t decay, int64_t wall)
+{
+	int64_t first = (g->last_join > g->last_change ? g->last_join : g->last_change) + (int64_t)decay;
+
+	if (wall < first)
+		return true;
+	uint64_t steps = 1 + (uint64_t)(wall - first) / decay;
+	if (steps >= g->level)
+		return false;
+	g->level -= (unsigned)steps;
+	g->last_change = first + (int64_t)((steps - 1) * decay);
+	return true;
+}
+
+/* A wall-clock time onto the caller's timeline; a time after `wall` (the clock went back) is now. */
+static int64_t rebase(int64_t t, uint64_t now, uint64_t wall)
+{
+	return t >= (int64_t)wall ? (int64_t)now : (int64_t)now - ((int64_t)wall - t);
+}
+
+int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, uint64_t wall)
+{
+	const json_t *arr = json_object_get(j, "outbreaks"), *e;
+	const json_t *ver = json_object_get(j, "version");
+	struct group *in;
+	size_t n_in = 0, k;
+
+	if (!json_is_object(j) || !json_is_integer(ver) || json_integer_value(ver) != OB_SAVE_VERSION ||
+	    !json_is_array(arr) || json_array_size(arr) > MAX_GROUPS || now > INT64_MAX || wall > INT64_MAX)
+		return -EINVAL;
+	in = calloc(json_array_size(arr) + 1, sizeof(*in));
+	if (!in)
+		return -ENOMEM;
+	/* Everything parsed and checked before anything changes: a bad file changes nothing. */
+	json_array_foreach(arr, k, e) {
+		struct group g;
+		if (!parse_outbreak(e, &g)) {
+			free_groups(in, n_in);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < n_in; i++)
+			if (sig_eq(&in[i].sig, &g.sig)) {
+				free(g.list);
+				free_groups(in, n_in);
+				return -EINVAL;
+			}
+		in[n_in++] = g;
+	}
+	/* Room for them all (candidates with the same signature give way, so this is enough). */
+	size_t keep = 0;
+	for (size_t i = 0; i < o->n; i++)
+		keep += !o->g[i].active;
+	if (keep + n_in > o->cap) {
+		struct group *v = realloc(o->g, (keep + n_in) * sizeof(*v));
+		if (!v) {
+			free_groups(in, n_in);
+			return -ENOMEM;
+		}
+		o->g = v;
+		o->cap = keep + n_in;
+	}
+
+	for (size_t i = 0; i < o->n;) {
+		bool same = false;
+		for (size_t r = 0; r < n_in && !same; r++)
+			same = sig_eq(&in[r].sig, &o->g[i].sig);
+		if (o->g[i].active || same)
+			drop_group(o, i);
+		else
+			i++;
+	}
+	for (size_t r = 0; r < n_in; r++) {
+		struct group *g = &in[r];
+		if (!decay_to(g, o->cfg.decay_ns, (int64_t)wall)) {
+			free(g->list);
+			continue;
+		}
+		g->since = rebase(g->since, now, wall);
+		g->last_join = rebase(g->last_join, now, wall);
+		g->last_change = rebase(g->last_change, now, wall);
+		/* Members' join times only inform (active outbreaks do not age by them): before boot reads as 0. */
+		for (uint32_t m = 0; m < g->n_list; m++) {
+			int64_t t = rebase((int64_t)g->list[m].joined_ns, now, wall);
+			g->list[m].joined_ns = t > 0 ? (uint64_t)t : 0;
+		}
+		/* The operator's exceptions hold across a restart: an excepted one ends at the next tick. */
+		if (excepted_sig(o, &g->sig)) {
+			g->exempted = true;
+			g->level = 1;
+		}
+		o->g[o->n++] = *g;
+	}
+	free(in);
+	return 0;
 }
