@@ -258,9 +258,9 @@ ctl --json verdicts | jq -e '.verdicts[] | select(.source == "198.18.9.0/24") |
 ctl verdicts | grep -q "abuse desk ticket 4711" && pass "ctl verdicts (text) shows the comment" || fail "verdicts text"
 ctl allow 198.18.7.7 -m "partner relay" >/dev/null || fail "ctl allow with a comment"
 ctl allow 198.18.1.2 >/dev/null || fail "ctl allow the PC"
-reloads="$(grep -c '"event":"reloaded"' "$EVENTS")"
+reloads="$(grep -cF '"event":"reloaded"' "$EVENTS")"
 kill -HUP "$DPID"
-lab_wait "reloaded again" test "$(grep -c '"event":"reloaded"' "$EVENTS")" -gt "$reloads" || fail "no reload"
+lab_wait "reloaded again" lab_lines_gt "$EVENTS" '"event":"reloaded"' "$reloads" || fail "no reload"
 # The analyzer's own view (a reload resets its configured set): the PC is a known source.
 ctl --json show 198.18.1.2 | jq -e '.allowlisted' >/dev/null &&
 	pass "an operator allow survives a reload" || fail "operator allow lost on reload: $(ctl --json show 198.18.1.2)"

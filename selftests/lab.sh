@@ -205,6 +205,16 @@ lab_wait() {
 	done
 }
 
+# lab_lines_gt FILE PATTERN N: more than N lines of FILE hold PATTERN (fixed
+# text). A command for lab_wait, which runs it at every poll: a condition
+# written as `test "$(grep -c ...)" -gt N` would be counted once, before the
+# first poll, and a line written later could never make it true.
+lab_lines_gt() {
+	local n
+	n="$(grep -cF -- "$2" "$1" 2>/dev/null)" || n=0
+	((n > $3))
+}
+
 # lab_bpffs: make sure bpffs is mounted where pins are expected.
 lab_bpffs() {
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf

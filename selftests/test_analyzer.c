@@ -933,6 +933,153 @@ static void test_save_restore(void **state)
 	mg_an_free(b2);
 }
 
+/* ---- a few seconds after boot: CLOCK_MONOTONIC is small, 0 is not "long ago" ---------------- */
+
+#define BOOT (3 * SEC)
+
+/* A bot blocked 3 s after boot; the block expires on time; the repeat offence gets the longer block. */
+static void test_boot_block_expiry_repeat(void **state)
+{
+	struct host bot;
+	struct host *hs[] = { &bot };
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	bot_burst(&bot, 6, SEC);
+	scan(hs, 1, BOOT);
+	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+	assert_non_null(b);
+	assert_int_equal(b->offence, 1);
+	assert_int_equal(b->expires_ns, BOOT + HOUR);
+	scan(hs, 1, BOOT + HOUR - SEC);
+	assert_int_equal(nacts, 0);
+	scan(hs, 1, BOOT + HOUR);
+	assert_non_null(find_action(MG_AN_UNBLOCK, &bot));
+	scan(hs, 1, BOOT + HOUR + SEC);
+	assert_int_equal(nacts, 0);
+	/* Again soon after: a repeat offence (not forgiven: its clean record is seconds long). */
+	bot_burst(&bot, 6, BOOT + HOUR + 2 * SEC);
+	scan(hs, 1, BOOT + HOUR + 3 * SEC);
+	b = find_action(MG_AN_BLOCK, &bot);
+	assert_non_null(b);
+	assert_int_equal(b->offence, 2);
+	assert_int_equal(b->expires_ns - (BOOT + HOUR + 3 * SEC), 4 * HOUR);
+}
+
+/* The breaker right after boot: its ring counts blocks, it does not take empty slots for old ones. */
+static void test_boot_breaker(void **state)
+{
+	struct host bots[15];
+	struct host *hs[15];
+	char ip[20];
+
+	(void)state;
+	for (int i = 0; i < 15; i++) {
+		snprintf(ip, sizeof(ip), "198.18.4.%d", i + 1);
+		host_init(&bots[i], ip, (uint8_t)i);
+		hs[i] = &bots[i];
+		bot_burst(&bots[i], 6, SEC);
+	}
+	scan(hs, 15, BOOT);
+	assert_int_equal(count_actions(MG_AN_BLOCK), cfg.max_new_blocks_per_min);
+	assert_int_equal(count_actions(MG_AN_ALERT), 15 - cfg.max_new_blocks_per_min);
+	for (int i = 0; i < 15; i++)
+		bot_burst(&bots[i], 2, BOOT + 30 * SEC);
+	scan(hs, 15, BOOT + 31 * SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+	for (int i = 0; i < 15; i++)
+		bot_burst(&bots[i], 1, BOOT + 60 * SEC);
+	scan(hs, 15, BOOT + 60 * SEC);
+	assert_int_equal(count_actions(MG_AN_BLOCK), 15 - cfg.max_new_blocks_per_min);
+}
+
+/* Learning from boot on: no promotion before the learning period, counted from the first session. */
+static void test_boot_learning_not_early(void **state)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	uint64_t promoted = 0;
+	unsigned i = 0;
+
+	(void)state;
+	host_init(&srv, "198.18.3.10", 3);
+	for (uint64_t t = SEC; t < 8 * DAY && !promoted; t += 30 * MIN, i++) {
+		session(&srv, mx(i % 3), "mail.example.net", 2, t);
+		scan(hs, 1, t + SEC);
+		assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+		if (find_action(MG_AN_PROMOTE, &srv))
+			promoted = t + SEC;
+	}
+	assert_true(promoted);
+	assert_true(promoted - SEC >= cfg.learning_ns);
+	assert_int_equal(role_of(&srv), MG_ROLE_MAIL_SERVER);
+}
+
+/* New senders right after boot: new within the window of its first session, not after. */
+static void test_boot_new_sender(void **state)
+{
+	struct host h, other;
+	struct host *hs[] = { &h };
+
+	(void)state;
+	host_init(&h, "198.18.4.20", 20);
+	host_init(&other, "198.18.4.21", 21);
+	assert_false(mg_an_new_sender(an, h.addr, BOOT));
+	session(&h, mx(1), "host.example.net", 1, 2 * SEC);
+	scan(hs, 1, BOOT);
+	assert_true(mg_an_new_sender(an, h.addr, BOOT));
+	assert_true(mg_an_new_sender(an, h.addr, 2 * SEC + cfg.window_ns - 1));
+	assert_false(mg_an_new_sender(an, h.addr, 2 * SEC + cfg.window_ns));
+	assert_false(mg_an_new_sender(an, other.addr, BOOT));
+}
+
+/* Saved, then restored into a fresh boot (2 s of uptime) later on the wall clock. */
+static void test_boot_save_restore(void **state)
+{
+	struct host bot, sus;
+	struct host *hs[] = { &bot, &sus };
+	uint8_t *buf;
+	size_t len;
+	const uint64_t wall = 1800000000ull * SEC;
+	struct mg_an_profile_view v;
+	struct mg_an_action out[8];
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	host_init(&sus, "198.18.4.10", 10);
+	bot_burst(&bot, 6, SEC);
+	session(&sus, mx(1), "[198.18.4.10]", 1, SEC); /* an IP-literal HELO: suspect, not blocked */
+	scan(hs, 2, BOOT);
+	assert_non_null(find_action(MG_AN_BLOCK, &bot));
+	assert_true(mg_an_get(an, sus.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_SUSPECT);
+	assert_true(v.score >= cfg.alert_score);
+	assert_int_equal(mg_an_save(an, BOOT + SEC, wall, &buf, &len), 0);
+
+	/* Ten minutes down: the block keeps its remaining time. */
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, buf, len, 2 * SEC, wall + 10 * MIN), 0);
+	assert_true(mg_an_get(b2, bot.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_BLOCKED);
+	assert_int_equal(v.blocked_until_ns, 2 * SEC + HOUR - SEC - 10 * MIN);
+	assert_int_equal(mg_an_tick(b2, 2 * SEC + HOUR - 10 * MIN - 2 * SEC, out, 8), 0);
+	size_t n = mg_an_tick(b2, 2 * SEC + HOUR - 10 * MIN - SEC, out, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].kind, MG_AN_UNBLOCK);
+	mg_an_free(b2);
+
+	/* Thirty minutes down: the suspect's figures aged out during the downtime, none come back. */
+	b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, buf, len, 2 * SEC, wall + 30 * MIN), 0);
+	assert_true(mg_an_get(b2, sus.addr, &v));
+	assert_true(v.score == 0);
+	assert_int_equal(v.ev.sessions, 0);
+	assert_true(mg_an_get(b2, bot.addr, &v));
+	assert_int_equal(v.offences, 1);
+	free(buf);
+	mg_an_free(b2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -959,6 +1106,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_action_buffer_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_block_expiry_repeat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_breaker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_learning_not_early, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_new_sender, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_save_restore, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

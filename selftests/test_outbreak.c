@@ -6,8 +6,10 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "mg_analyzer.h"
 #include "mg_outbreak.h"
@@ -269,6 +271,287 @@ static void test_zero_value_ignored(void **state)
 	assert_int_equal(mg_ob_threat_level(ob), 0);
 }
 
+/*
+ * A few seconds after boot: CLOCK_MONOTONIC is small, so nothing may stand for
+ * "long ago" by being 0. CI machines run the tests minutes after they start.
+ */
+#define BOOT (3 * SEC)
+
+/* Excepting an active outbreak ends it at the next tick, even 3 s after boot (decay is 30 min). */
+static void test_boot_exception_ends_active(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 5; i++)
+		see(i, &BOT_FP, SEC + i * (SEC / 10));
+	assert_int_equal(mg_ob_active(ob), 1);
+	mg_ob_except_sig(ob, &BOT_FP, true);
+	size_t n = mg_ob_tick(ob, BOOT, acts, 64);
+	const struct mg_ob_action *e = find(n, MG_OB_END);
+	assert_non_null(e);
+	assert_true(e->exempted);
+	assert_int_equal(mg_ob_active(ob), 0);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+}
+
+/* Decay right after boot: a level per quiet 30 min, counted from the declaration, not from 0. */
+static void test_boot_decay(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 10; i++)
+		see(i, &BOT_FP, SEC + i * (SEC / 10));
+	assert_int_equal(mg_ob_threat_level(ob), 3);
+	uint64_t last = SEC + 9 * (SEC / 10);
+	assert_int_equal(mg_ob_tick(ob, BOOT, acts, 64), 0);
+	assert_int_equal(mg_ob_tick(ob, last + 30 * MIN - 1, acts, 64), 0);
+	size_t n = mg_ob_tick(ob, last + 30 * MIN, acts, 64);
+	assert_non_null(find(n, MG_OB_LEVEL));
+	assert_int_equal(mg_ob_threat_level(ob), 2);
+	mg_ob_tick(ob, last + 60 * MIN, acts, 64);
+	assert_int_equal(mg_ob_threat_level(ob), 1);
+	n = mg_ob_tick(ob, last + 90 * MIN, acts, 64);
+	const struct mg_ob_action *e = find(n, MG_OB_END);
+	assert_non_null(e);
+	assert_false(e->exempted);
+	assert_int_equal(mg_ob_active(ob), 0);
+}
+
+/* Candidates right after boot: kept while their senders are within the window, gone after. */
+static void test_boot_candidate(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(see(i, &BOT_FP, SEC + i * (SEC / 10)), 0);
+	assert_int_equal(mg_ob_tick(ob, 2 * SEC, acts, 64), 0);
+	assert_int_equal(mg_ob_tick(ob, BOOT, acts, 64), 0);
+	/* The fifth within the window: the four ticks above kept the other four. */
+	assert_non_null(find(see(4, &BOT_FP, BOOT + SEC), MG_OB_DECLARE));
+
+	/* Another characteristic: four senders, then the window passes; a fifth is alone again. */
+	for (unsigned i = 10; i < 14; i++)
+		assert_int_equal(see(i, &OTHER_FP, BOOT + i * (SEC / 10)), 0);
+	mg_ob_tick(ob, BOOT + 2 * SEC + 10 * MIN, acts, 64);
+	for (unsigned i = 20; i < 24; i++)
+		assert_int_equal(see(i, &OTHER_FP, BOOT + 3 * SEC + 10 * MIN + i * (SEC / 10)), 0);
+	assert_int_equal(mg_ob_active(ob), 1);
+}
+
+/* ---- persistence of active outbreaks ---- */
+
+#define WALL (1800000000ull * SEC) /* a wall clock in 2027 */
+
+static const struct mg_signature BOT_HELO = { MG_SIG_HELO, 0x12345 };
+
+/* ob's active outbreaks, saved at `now` (wall WALL), restored into a fresh instance at rnow, wall WALL + gap. */
+static struct mg_outbreaks *save_restore(uint64_t now, uint64_t rnow, uint64_t gap, int *rc)
+{
+	json_t *j = mg_ob_save_json(ob, now, WALL);
+	assert_non_null(j);
+	/* Through text, as the state file stores it. */
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	assert_non_null(text);
+	j = json_loads(text, 0, NULL);
+	free(text);
+	assert_non_null(j);
+	struct mg_outbreaks *o2 = mg_ob_new(&cfg);
+	assert_non_null(o2);
+	*rc = mg_ob_restore_json(o2, j, rnow, WALL + gap);
+	json_decref(j);
+	return o2;
+}
+
+struct viewed {
+	unsigned n, level[4];
+	uint32_t members[4], n_list[4];
+	struct mg_ob_member first[4];
+};
+
+static void view_fn(const struct mg_ob_view *v, void *arg)
+{
+	struct viewed *w = arg;
+	if (w->n < 4) {
+		w->level[w->n] = v->level;
+		w->members[w->n] = v->members;
+		w->n_list[w->n] = v->n_list;
+		w->first[w->n] = v->list[0];
+	}
+	w->n++;
+}
+
+/* A round trip into a fresh boot (3 s of uptime, a minute later): same outbreaks, levels, members, threat. */
+static void test_save_restore_round_trip(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 10; i++)
+		see(i, &BOT_FP, T0 + i * SEC);
+	for (unsigned i = 100; i < 105; i++)
+		see(i, &BOT_HELO, T0 + i * (SEC / 100));
+	for (unsigned i = 200; i < 203; i++)
+		see(i, &OTHER_FP, T0 + i * (SEC / 100)); /* a candidate: not saved */
+	assert_int_equal(mg_ob_threat_level(ob), 4);
+	int rc;
+	struct mg_outbreaks *o2 = save_restore(T0 + 20 * SEC, BOOT, MIN, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(mg_ob_active(o2), 2);
+	assert_int_equal(mg_ob_threat_level(o2), 4);
+	struct mg_signature s;
+	assert_true(mg_ob_member_of(o2, host(9).addr, &s));
+	assert_int_equal(s.value, BOT_FP.value);
+	assert_true(mg_ob_member_of(o2, host(104).addr, &s));
+	assert_int_equal(s.value, BOT_HELO.value);
+	assert_false(mg_ob_member_of(o2, host(200).addr, NULL));
+	struct viewed w = { 0 };
+	mg_ob_foreach(o2, view_fn, &w);
+	assert_int_equal(w.n, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		bool bot = w.members[i] == 10;
+		assert_int_equal(w.level[i], bot ? 3 : 2);
+		assert_int_equal(w.n_list[i], bot ? 10 : 5);
+		assert_int_equal(w.first[i].mac[5], bot ? 0 : 100);
+		assert_int_equal(w.first[i].vlan_outer, 100);
+	}
+	/* Nothing decays at the first ticks after the restart... */
+	assert_int_equal(mg_ob_tick(o2, BOOT, acts, 64), 0);
+	/* ...and a restored outbreak takes new members. */
+	struct mg_prefix p = host(50);
+	size_t n = mg_ob_observe(o2, &p, NULL, 0, 0, &BOT_FP, BOOT + SEC, acts, 64);
+	assert_non_null(find(n, MG_OB_JOIN));
+	mg_ob_free(o2);
+}
+
+/* The decay of the downtime is applied; the quiet time before boot still counts afterwards. */
+static void test_save_restore_decay(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 10; i++)
+		see(i, &BOT_FP, T0 + i * SEC);
+	uint64_t saved = T0 + 10 * SEC; /* the last join was at T0 + 9 s */
+	int rc;
+	/* 65 quiet minutes by the restore (64:59 of them down): two steps, level 3 to 1. */
+	struct mg_outbreaks *o2 = save_restore(saved, BOOT, 65 * MIN - SEC, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(mg_ob_active(o2), 1);
+	assert_int_equal(mg_ob_threat_level(o2), 1);
+	/* The next step falls 90 quiet minutes after the last join: 25 minutes after the restore. */
+	assert_int_equal(mg_ob_tick(o2, BOOT, acts, 64), 0);
+	assert_int_equal(mg_ob_tick(o2, BOOT + 25 * MIN - 1, acts, 64), 0);
+	size_t n = mg_ob_tick(o2, BOOT + 25 * MIN, acts, 64);
+	const struct mg_ob_action *e = find(n, MG_OB_END);
+	assert_non_null(e);
+	assert_false(e->exempted);
+	assert_int_equal(mg_ob_active(o2), 0);
+	mg_ob_free(o2);
+	/* Down longer than all the decay: it ended while nobody ran. */
+	o2 = save_restore(saved, BOOT, 95 * MIN, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(mg_ob_active(o2), 0);
+	assert_int_equal(mg_ob_threat_level(o2), 0);
+	mg_ob_free(o2);
+}
+
+/* Restored into an instance that has an exception for it: it ends at the next tick; its candidates stay. */
+static void test_save_restore_exception_and_candidates(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 5; i++) {
+		see(i, &BOT_FP, T0 + i * SEC);
+		see(i + 100, &BOT_HELO, T0 + i * SEC);
+	}
+	json_t *j = mg_ob_save_json(ob, T0 + 10 * SEC, WALL);
+	struct mg_outbreaks *o2 = mg_ob_new(&cfg);
+	mg_ob_except_sig(o2, &BOT_FP, true);
+	/* The restoring instance has a candidate with 4 senders and an outbreak of its own. */
+	for (unsigned i = 300; i < 304; i++) {
+		struct mg_prefix p = host(i);
+		assert_int_equal(mg_ob_observe(o2, &p, NULL, 0, 0, &OTHER_FP, SEC, acts, 64), 0);
+	}
+	struct mg_signature mine = { MG_SIG_HELO, 0x999 };
+	for (unsigned i = 400; i < 405; i++) {
+		struct mg_prefix p = host(i);
+		mg_ob_observe(o2, &p, NULL, 0, 0, &mine, SEC, acts, 64);
+	}
+	assert_int_equal(mg_ob_active(o2), 1);
+	assert_int_equal(mg_ob_restore_json(o2, j, BOOT, WALL + MIN), 0);
+	json_decref(j);
+	/* Replaced: the two saved ones, not its own. */
+	assert_int_equal(mg_ob_active(o2), 2);
+	assert_false(mg_ob_member_of(o2, host(400).addr, NULL));
+	size_t n = mg_ob_tick(o2, BOOT + SEC, acts, 64);
+	const struct mg_ob_action *e = find(n, MG_OB_END);
+	assert_non_null(e);
+	assert_true(e->exempted);
+	assert_int_equal(e->sig.value, BOT_FP.value);
+	assert_int_equal(mg_ob_active(o2), 1);
+	assert_int_equal(mg_ob_threat_level(o2), 2);
+	/* The candidate survived the restore: a fifth sender declares it. */
+	struct mg_prefix p = host(304);
+	assert_non_null(find(mg_ob_observe(o2, &p, NULL, 0, 0, &OTHER_FP, BOOT + 2 * SEC, acts, 64), MG_OB_DECLARE));
+	mg_ob_free(o2);
+}
+
+/* Malformed input is refused and changes nothing. */
+static void test_restore_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"[]",
+		"{\"outbreaks\": []}",
+		"{\"version\": 2, \"outbreaks\": []}",
+		"{\"version\": 1}",
+		"{\"version\": 1, \"outbreaks\": {}}",
+		"{\"version\": 1, \"outbreaks\": [1]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"bogus\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:00000000\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 6, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": -1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"list\": []}]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": [{\"src\": \"nope\", \"vlan_outer\": 0,"
+		" \"vlan_inner\": 0, \"joined\": 1}]}]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": [{\"src\": \"198.18.0.1\", \"mac\": \"02:00\","
+		" \"vlan_outer\": 0, \"vlan_inner\": 0, \"joined\": 1}]}]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": [{\"src\": \"198.18.0.1\", \"vlan_outer\": 70000,"
+		" \"vlan_inner\": 0, \"joined\": 1}]}]}",
+		/* more members listed than counted */
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": [{\"src\": \"198.18.0.1\", \"vlan_outer\": 0,"
+		" \"vlan_inner\": 0, \"joined\": 1}, {\"src\": \"198.18.0.2\", \"vlan_outer\": 0,"
+		" \"vlan_inner\": 0, \"joined\": 1}]}]}",
+		/* a good one, then the same signature again */
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": []}, {\"sig\": \"fp:1\", \"level\": 2, \"members\": 1,"
+		" \"since\": 1, \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
+	};
+
+	(void)state;
+	for (unsigned i = 0; i < 10; i++)
+		see(i, &BOT_FP, BOOT + i * SEC);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *j = json_loads(bad[i], 0, NULL);
+		assert_non_null(j);
+		if (mg_ob_restore_json(ob, j, BOOT + MIN, WALL) != -EINVAL)
+			fail_msg("accepted: %s", bad[i]);
+		json_decref(j);
+		assert_int_equal(mg_ob_active(ob), 1);
+		assert_int_equal(mg_ob_threat_level(ob), 3);
+		assert_true(mg_ob_member_of(ob, host(9).addr, NULL));
+	}
+	/* The good one of the last case alone is taken (and replaces the active outbreak). */
+	json_t *j = json_loads("{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1,"
+			       " \"since\": 1, \"last_join\": 1, \"last_change\": 1, \"list\": []}]}", 0, NULL);
+	assert_int_equal(mg_ob_restore_json(ob, j, BOOT + MIN, 1 + MIN), 0);
+	json_decref(j);
+	assert_int_equal(mg_ob_active(ob), 1);
+	assert_int_equal(mg_ob_threat_level(ob), 2);
+	assert_false(mg_ob_member_of(ob, host(9).addr, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +565,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exception_ends_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_value_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_exception_ends_active, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_decay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_candidate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore_decay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore_exception_and_candidates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_malformed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,15 @@
 #define NS_PER_HOUR (60 * NS_PER_MIN)
 #define NS_PER_DAY (24 * NS_PER_HOUR)
 
+/*
+ * Time from t to now, 0 if t is not earlier: inputs stamped a little apart
+ * (an event, then a tick) must not wrap around into an age of centuries.
+ */
+static uint64_t age(uint64_t now, uint64_t t)
+{
+	return now > t ? now - t : 0;
+}
+
 const char *mg_role_name(enum mg_role r)
 {
 	static const char *const names[MG_ROLE_MAX] = {
@@ -1080,7 +1089,7 @@ static bool breaker_allows(const struct mg_analyzer *a, uint64_t now)
 	if (a->brk_count < a->brk_cap)
 		return true;
 	uint64_t oldest = a->brk[a->brk_head]; /* the ring is full: head is the oldest */
-	return now - oldest >= NS_PER_MIN;
+	return age(now, oldest) >= NS_PER_MIN;
 }
 
 static void breaker_record(struct mg_analyzer *a, uint64_t now)
@@ -1122,7 +1131,7 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 
 	/* Learning: steady SMTP over the learning period with a well-formed, stable HELO. */
 	if (m && !(p->flags & PF_LEARNED) && !configured && m->first_smtp &&
-	    now - m->first_smtp >= c->learning_ns && m->active_days >= c->learn_min_active_days &&
+	    age(now, m->first_smtp) >= c->learning_ns && m->active_days >= c->learn_min_active_days &&
 	    !m->helo_bad_ever && in.score < c->alert_score) {
 		p->flags |= PF_LEARNED;
 		if ((x = emit(o, MG_AN_PROMOTE, a, p)))
@@ -1158,7 +1167,8 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 			set_role(a, p, MG_ROLE_SUSPECT, now);
 			return true;
 		}
-		if (p->offences && m->last_block_end && now - m->last_block_end > c->max_block_ns)
+		/* offences > 0: there was a block, so last_block_end is a time, not "never". */
+		if (p->offences && m->last_block_end && age(now, m->last_block_end) > c->max_block_ns)
 			p->offences = 0; /* a clean record for as long as the longest block: forgiven */
 		if (p->offences < 255)
 			p->offences++;
@@ -1313,7 +1323,7 @@ bool mg_an_new_sender(const struct mg_analyzer *a, const uint8_t addr[16], uint6
 		return false;
 	if (pset_covers(&a->servers, key) || pset_covers(&a->allow, key))
 		return false;
-	return now - m->first_smtp < a->cfg.window_ns;
+	return age(now, m->first_smtp) < a->cfg.window_ns;
 }
 
 /* The operator lifted a block (mtaguardctl unblock): the verdict ends, the old evidence with it. */
@@ -1385,12 +1395,32 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 	return 0;
 }
 
+/*
+ * 0 stays 0 ("never"); a time that would fall at or before this timeline's 0
+ * becomes 1, the earliest time there is (see the degradation described in
+ * mg_analyzer.h).
+ */
 static uint64_t shift_time(uint64_t t, int64_t by)
 {
 	if (!t)
 		return 0;
 	int64_t v = (int64_t)t + by;
 	return v > 0 ? (uint64_t)v : 1;
+}
+
+/*
+ * A day number of the saved timeline onto this one: the day of this timeline
+ * nearest to where the saved day began (nearest, so that a restart without a
+ * reboot, which shifts times by a few ms either way, keeps the day). A day
+ * that began more than half a day before this timeline's 0 gets a negative
+ * number (kept modulo 2^32, compared for equality only): it equals no day to
+ * come, so the next activity counts as a new active day.
+ */
+static uint32_t shift_day(uint32_t day, int64_t by)
+{
+	const int64_t d = (int64_t)NS_PER_DAY;
+	int64_t t = (int64_t)((uint64_t)day * NS_PER_DAY) + by + d / 2;
+	return (uint32_t)(t >= 0 ? t / d : -((-t + d - 1) / d));
 }
 
 static void drop_profiles(struct mg_analyzer *a)
@@ -1452,11 +1482,19 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 				return -ENOMEM;
 			memcpy(m, r, sizeof(*m));
 			r += sizeof(*m);
+			/*
+			 * Move the windows on to this moment while still in the saved
+			 * timeline, where every time is representable: figures that
+			 * aged out during the downtime are gone before the shift, even
+			 * if shift_time then has to clamp their times.
+			 */
+			win_roll(a, m, h.saved_mono + wall_passed);
 			m->win_start = shift_time(m->win_start, by);
 			m->first_evidence = shift_time(m->first_evidence, by);
 			m->first_smtp = shift_time(m->first_smtp, by);
 			m->blocked_until = shift_time(m->blocked_until, by);
 			m->last_block_end = shift_time(m->last_block_end, by);
+			m->active_day = shift_day(m->active_day, by);
 			if (m->nhist > MG_AN_HISTORY)
 				return -EINVAL;
 			for (unsigned k = 0; k < m->nhist; k++)

@@ -176,6 +176,18 @@ size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out,
  * the monotonic and the wall-clock time: monotonic time starts again at boot,
  * so restore re-bases every saved time and counts the wall time passed since
  * the save (a block keeps its remaining time across a restart or a reboot).
+ *
+ * A degradation, on purpose: a saved time that falls before this timeline's 0
+ * (e.g. restored at 3 s of uptime, an episode that began an hour ago) is
+ * clamped to 1, since these times are unsigned and 0 means "never". Such a
+ * time then looks younger than it is: a learning period or a repeat
+ * offender's clean record counts from the restore (both err on the side of
+ * caution), a source active before the reboot may pass for a new sender for
+ * one window, and an episode's rate is taken over a shorter span. Windowed
+ * figures are aged to the restore moment before the shift, so evidence that
+ * expired during the downtime never comes back. The daemon feeds these
+ * modules a timeline that starts far from 0 (so it never clamps); the logic
+ * itself is correct for any now, small ones included.
  */
 int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len); /* *buf from malloc */
 /* -EINVAL on a bad buffer, which then changes nothing. */

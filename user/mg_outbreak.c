@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_outbreak.c - outbreak detection by shared characteristics of new senders (see mg_outbreak.h). */
 #include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +14,17 @@
 /* Candidate groups kept at once: each distinct characteristic among recent new senders is one. */
 #define MAX_GROUPS 4096
 
+/*
+ * Times of active outbreaks are signed: an outbreak restored from a state
+ * file can date from before this boot, i.e. before 0 on the monotonic clock,
+ * and its quiet time must still count toward its decay.
+ */
 struct group {
 	struct mg_signature sig;
 	bool active;
-	bool exempted; /* the operator exempted its signature: it ends at the next tick */
+	bool exempted; /* the operator exempted its signature: it ends at the next tick, whatever the time */
 	unsigned level;
-	uint64_t since, last_join, last_change;
+	int64_t since, last_join, last_change;
 	uint32_t members; /* distinct members counted (the list holds the first MG_OB_MAX_MEMBERS) */
 	struct mg_ob_member *list;
 	uint32_t n_list;
@@ -172,11 +179,15 @@ void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool
 		}
 	if (!on)
 		return;
-	/* The operator says this signature is legitimate: an active outbreak with it ends at the next tick. */
+	/*
+	 * The operator says this signature is legitimate: an active outbreak with
+	 * it ends at the next tick. A flag, not old times: "long ago" does not
+	 * exist while the monotonic clock is younger than the decay period.
+	 * Level 1 until then, so the threat level drops at once.
+	 */
 	for (size_t i = 0; i < o->n; i++)
 		if (o->g[i].active && sig_eq(&o->g[i].sig, s)) {
 			o->g[i].level = 1;
-			o->g[i].last_join = o->g[i].last_change = 0;
 			o->g[i].exempted = true;
 		}
 	struct mg_signature *v = realloc(o->ex_sig, (o->n_ex_sig + 1) * sizeof(*v));
@@ -231,6 +242,13 @@ static bool excepted_src(const struct mg_outbreaks *o, const uint8_t addr[16])
 		if (covers(&o->ex_pfx[i], addr))
 			return true;
 	return false;
+}
+
+/* Time from t to now; 0 if t is later (a caller's clocks a little apart must not look like ages). */
+static uint64_t since_ns(uint64_t now, int64_t t)
+{
+	int64_t n = (int64_t)now;
+	return n > t ? (uint64_t)(n - t) : 0;
 }
 
 /* 2 at K members, 3 at 2K, 4 at 4K, 5 at 8K and more. */
@@ -302,7 +320,7 @@ static struct mg_ob_action *emit(struct mg_ob_action *out, size_t max, size_t *n
 	a->level = g->level;
 	a->threat_level = mg_ob_threat_level(o);
 	a->members = g->members;
-	a->since_ns = g->since;
+	a->since_ns = g->since > 0 ? (uint64_t)g->since : 0;
 	return a;
 }
 
@@ -319,7 +337,7 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		if (sig_eq(&o->g[i].sig, sig))
 			g = &o->g[i];
 	if (!g) {
-		if (o->n == MAX_GROUPS)
+		if (o->n >= MAX_GROUPS)
 			return 0; /* a storm of distinct characteristics: none of them is shared */
 		if (o->n == o->cap) {
 			size_t cap = o->cap ? o->cap * 2 : 64;
@@ -352,14 +370,14 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		if (g->n_list < MG_OB_MAX_MEMBERS)
 			g->list[g->n_list++] = m;
 		g->members++;
-		g->last_join = now;
+		g->last_join = (int64_t)now;
 		struct mg_ob_action *a = emit(out, max, &n, MG_OB_JOIN, o, g);
 		if (a)
 			a->member = &g->list[g->n_list - 1];
 		unsigned l = level_for(g->members, o->cfg.min_senders);
 		if (l > g->level) {
 			g->level = l;
-			g->last_change = now;
+			g->last_change = (int64_t)now;
 			emit(out, max, &n, MG_OB_LEVEL, o, g);
 		}
 		return n;
@@ -368,7 +386,7 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 	/* A candidate group: keep the senders of the last window only. */
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < g->n_list; i++)
-		if (now - g->list[i].joined_ns < o->cfg.window_ns)
+		if (since_ns(now, (int64_t)g->list[i].joined_ns) < o->cfg.window_ns)
 			g->list[kept++] = g->list[i];
 	g->n_list = kept;
 	if (g->n_list < MG_OB_MAX_MEMBERS)
@@ -377,7 +395,7 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		return 0;
 	g->active = true;
 	g->members = g->n_list;
-	g->since = g->last_join = g->last_change = now;
+	g->since = g->last_join = g->last_change = (int64_t)now;
 	g->level = level_for(g->members, o->cfg.min_senders);
 	struct mg_ob_action *a = emit(out, max, &n, MG_OB_DECLARE, o, g);
 	if (a) {
@@ -394,31 +412,43 @@ size_t mg_ob_tick(struct mg_outbreaks *o, uint64_t now, struct mg_ob_action *out
 	for (size_t i = 0; i < o->n && n < max;) {
 		struct group *g = &o->g[i];
 		if (!g->active) {
-			/* A candidate whose newest sender is older than the window has nothing left to count. */
+			/*
+			 * A candidate whose newest sender is older than the window has
+			 * nothing left to count; one with no sender at all neither (its
+			 * age is not "since 0": at boot, 0 is only seconds ago).
+			 */
+			bool any = false;
 			uint64_t newest = 0;
 			for (uint32_t k = 0; k < g->n_list; k++)
-				if (g->list[k].joined_ns > newest)
+				if (!any || g->list[k].joined_ns > newest) {
 					newest = g->list[k].joined_ns;
-			if (now - newest >= o->cfg.window_ns) {
+					any = true;
+				}
+			if (!any || since_ns(now, (int64_t)newest) >= o->cfg.window_ns) {
 				drop_group(o, i);
 				continue;
 			}
 			i++;
 			continue;
 		}
+		bool ends = g->exempted;
 		/* One level down per quiet decay period. */
-		if (now - g->last_join >= o->cfg.decay_ns && now - g->last_change >= o->cfg.decay_ns) {
+		if (!ends && since_ns(now, g->last_join) >= o->cfg.decay_ns &&
+		    since_ns(now, g->last_change) >= o->cfg.decay_ns) {
 			g->level = g->level ? g->level - 1 : 0;
-			g->last_change = now;
-			if (g->level == 0) {
-				g->active = false;
-				struct mg_ob_action *a = emit(out, max, &n, MG_OB_END, o, g);
-				if (a)
-					a->exempted = g->exempted;
-				drop_group(o, i);
-				continue;
-			}
-			emit(out, max, &n, MG_OB_LEVEL, o, g);
+			g->last_change = (int64_t)now;
+			ends = g->level == 0;
+			if (!ends)
+				emit(out, max, &n, MG_OB_LEVEL, o, g);
+		}
+		if (ends) {
+			g->level = 0;
+			g->active = false;
+			struct mg_ob_action *a = emit(out, max, &n, MG_OB_END, o, g);
+			if (a)
+				a->exempted = g->exempted;
+			drop_group(o, i);
+			continue;
 		}
 		i++;
 	}
@@ -446,8 +476,237 @@ void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_v
 		const struct group *g = &o->g[i];
 		if (!g->active)
 			continue;
-		struct mg_ob_view v = { .sig = g->sig, .level = g->level, .members = g->members, .since_ns = g->since,
-					.last_join_ns = g->last_join, .list = g->list, .n_list = g->n_list };
+		/* Times from before this boot (restored) show as 0, the earliest the caller's clock can say. */
+		struct mg_ob_view v = { .sig = g->sig, .level = g->level, .members = g->members,
+					.since_ns = g->since > 0 ? (uint64_t)g->since : 0,
+					.last_join_ns = g->last_join > 0 ? (uint64_t)g->last_join : 0,
+					.list = g->list, .n_list = g->n_list };
 		fn(&v, arg);
 	}
+}
+
+/* ---- persistence -------------------------------------------------------------------- */
+
+/*
+ * {"version": 1, "outbreaks": [{"sig": "fp:00b07b07", "level": 3, "members": 12,
+ *   "since": W, "last_join": W, "last_change": W,
+ *   "list": [{"src": "198.18.0.1", "mac": "02:00:00:00:00:01", "vlan_outer": 100, "vlan_inner": 0, "joined": W}]}]}
+ * W: wall-clock ns. An exempted outbreak is not saved: it is ending.
+ */
+#define OB_SAVE_VERSION 1
+
+/* A time of the caller's timeline as wall-clock ns (0 if that would be before 1970). */
+static json_t *wall_of(int64_t t, uint64_t now, uint64_t wall)
+{
+	int64_t w = (int64_t)wall - ((int64_t)now - t);
+	return json_integer(w > 0 ? w : 0);
+}
+
+json_t *mg_ob_save_json(const struct mg_outbreaks *o, uint64_t now, uint64_t wall)
+{
+	json_t *arr = json_array();
+	json_t *root = json_pack("{s:i, s:o}", "version", OB_SAVE_VERSION, "outbreaks", arr);
+	char buf[128];
+
+	if (!root)
+		return NULL;
+	for (size_t i = 0; i < o->n; i++) {
+		const struct group *g = &o->g[i];
+		if (!g->active || g->exempted)
+			continue;
+		json_t *list = json_array();
+		for (uint32_t k = 0; k < g->n_list; k++) {
+			const struct mg_ob_member *m = &g->list[k];
+			char mac[24];
+			json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i, s:o}", "src",
+							      mg_prefix_str(&m->src, buf, sizeof(buf)), "mac",
+							      mg_mac_str(m->mac, mac, sizeof(mac)), "vlan_outer",
+							      (int)m->vlan_outer, "vlan_inner", (int)m->vlan_inner,
+							      "joined", wall_of((int64_t)m->joined_ns, now, wall)));
+		}
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:o, s:o, s:o, s:o}", "sig",
+						     mg_sig_str(&g->sig, buf, sizeof(buf)), "level", (int)g->level,
+						     "members", (json_int_t)g->members, "since", wall_of(g->since, now, wall),
+						     "last_join", wall_of(g->last_join, now, wall), "last_change",
+						     wall_of(g->last_change, now, wall), "list", list));
+	}
+	return root;
+}
+
+static bool get_int(const json_t *obj, const char *key, json_int_t lo, json_int_t hi, json_int_t *out)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (!json_is_integer(v))
+		return false;
+	*out = json_integer_value(v);
+	return *out >= lo && *out <= hi;
+}
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	int used = 0;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &used) != 6 ||
+	    s[used])
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return true;
+}
+
+static void free_groups(struct group *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].list);
+	free(v);
+}
+
+/*
+ * One saved outbreak into g (its list allocated), times still wall-clock.
+ * False on anything malformed.
+ */
+static bool parse_outbreak(const json_t *e, struct group *g)
+{
+	json_int_t level, members, since, last_join, last_change;
+	const json_t *list = json_object_get(e, "list"), *x;
+	size_t k;
+
+	memset(g, 0, sizeof(*g));
+	if (!json_is_object(e) || !json_is_string(json_object_get(e, "sig")) ||
+	    mg_sig_parse(json_string_value(json_object_get(e, "sig")), &g->sig) || !g->sig.value ||
+	    !get_int(e, "level", 1, 5, &level) || !get_int(e, "members", 1, UINT32_MAX, &members) ||
+	    !get_int(e, "since", 0, INT64_MAX, &since) || !get_int(e, "last_join", 0, INT64_MAX, &last_join) ||
+	    !get_int(e, "last_change", 0, INT64_MAX, &last_change) || !json_is_array(list) ||
+	    json_array_size(list) > MG_OB_MAX_MEMBERS || json_array_size(list) > (size_t)members)
+		return false;
+	g->list = calloc(MG_OB_MAX_MEMBERS, sizeof(*g->list));
+	if (!g->list)
+		return false;
+	json_array_foreach(list, k, x) {
+		struct mg_ob_member *m = &g->list[k];
+		json_int_t vo, vi, joined;
+		const json_t *src = json_object_get(x, "src"), *mac = json_object_get(x, "mac");
+		if (!json_is_object(x) || !json_is_string(src) || mg_prefix_parse(json_string_value(src), &m->src) ||
+		    (mac && (!json_is_string(mac) || !parse_mac(json_string_value(mac), m->mac))) ||
+		    !get_int(x, "vlan_outer", 0, UINT16_MAX, &vo) || !get_int(x, "vlan_inner", 0, UINT16_MAX, &vi) ||
+		    !get_int(x, "joined", 0, INT64_MAX, &joined)) {
+			free(g->list);
+			g->list = NULL;
+			return false;
+		}
+		m->vlan_outer = (uint16_t)vo;
+		m->vlan_inner = (uint16_t)vi;
+		m->joined_ns = (uint64_t)joined;
+	}
+	g->n_list = (uint32_t)json_array_size(list);
+	g->active = true;
+	g->level = (unsigned)level;
+	g->members = (uint32_t)members;
+	g->since = since;
+	g->last_join = last_join;
+	g->last_change = last_change;
+	return true;
+}
+
+/*
+ * The decay the outbreak would have gone through up to `wall` had the daemon
+ * run: the first step once both its last join and its last change are a
+ * decay period old, one more per period after. False if it has ended.
+ */
+static bool decay_to(struct group *g, uint64_t decay, int64_t wall)
+{
+	int64_t first = (g->last_join > g->last_change ? g->last_join : g->last_change) + (int64_t)decay;
+
+	if (wall < first)
+		return true;
+	uint64_t steps = 1 + (uint64_t)(wall - first) / decay;
+	if (steps >= g->level)
+		return false;
+	g->level -= (unsigned)steps;
+	g->last_change = first + (int64_t)((steps - 1) * decay);
+	return true;
+}
+
+/* A wall-clock time onto the caller's timeline; a time after `wall` (the clock went back) is now. */
+static int64_t rebase(int64_t t, uint64_t now, uint64_t wall)
+{
+	return t >= (int64_t)wall ? (int64_t)now : (int64_t)now - ((int64_t)wall - t);
+}
+
+int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, uint64_t wall)
+{
+	const json_t *arr = json_object_get(j, "outbreaks"), *e;
+	const json_t *ver = json_object_get(j, "version");
+	struct group *in;
+	size_t n_in = 0, k;
+
+	if (!json_is_object(j) || !json_is_integer(ver) || json_integer_value(ver) != OB_SAVE_VERSION ||
+	    !json_is_array(arr) || json_array_size(arr) > MAX_GROUPS || now > INT64_MAX || wall > INT64_MAX)
+		return -EINVAL;
+	in = calloc(json_array_size(arr) + 1, sizeof(*in));
+	if (!in)
+		return -ENOMEM;
+	/* Everything parsed and checked before anything changes: a bad file changes nothing. */
+	json_array_foreach(arr, k, e) {
+		struct group g;
+		if (!parse_outbreak(e, &g)) {
+			free_groups(in, n_in);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < n_in; i++)
+			if (sig_eq(&in[i].sig, &g.sig)) {
+				free(g.list);
+				free_groups(in, n_in);
+				return -EINVAL;
+			}
+		in[n_in++] = g;
+	}
+	/* Room for them all (candidates with the same signature give way, so this is enough). */
+	size_t keep = 0;
+	for (size_t i = 0; i < o->n; i++)
+		keep += !o->g[i].active;
+	if (keep + n_in > o->cap) {
+		struct group *v = realloc(o->g, (keep + n_in) * sizeof(*v));
+		if (!v) {
+			free_groups(in, n_in);
+			return -ENOMEM;
+		}
+		o->g = v;
+		o->cap = keep + n_in;
+	}
+
+	for (size_t i = 0; i < o->n;) {
+		bool same = false;
+		for (size_t r = 0; r < n_in && !same; r++)
+			same = sig_eq(&in[r].sig, &o->g[i].sig);
+		if (o->g[i].active || same)
+			drop_group(o, i);
+		else
+			i++;
+	}
+	for (size_t r = 0; r < n_in; r++) {
+		struct group *g = &in[r];
+		if (!decay_to(g, o->cfg.decay_ns, (int64_t)wall)) {
+			free(g->list);
+			continue;
+		}
+		g->since = rebase(g->since, now, wall);
+		g->last_join = rebase(g->last_join, now, wall);
+		g->last_change = rebase(g->last_change, now, wall);
+		/* Members' join times only inform (active outbreaks do not age by them): before boot reads as 0. */
+		for (uint32_t m = 0; m < g->n_list; m++) {
+			int64_t t = rebase((int64_t)g->list[m].joined_ns, now, wall);
+			g->list[m].joined_ns = t > 0 ? (uint64_t)t : 0;
+		}
+		/* The operator's exceptions hold across a restart: an excepted one ends at the next tick. */
+		if (excepted_sig(o, &g->sig)) {
+			g->exempted = true;
+			g->level = 1;
+		}
+		o->g[o->n++] = *g;
+	}
+	free(in);
+	return 0;
 }

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "mg_addr.h"
 
 enum mg_sig_kind {
@@ -121,5 +122,17 @@ struct mg_ob_view {
 	uint32_t n_list;
 };
 void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_view *v, void *arg), void *arg);
+
+/*
+ * Persistence, so that a restart during an outbreak keeps containment and the
+ * threat level. now is the caller's (monotonic) time, wall the wall clock at
+ * the same instant, both in ns.
+ */
+/* Active outbreaks (with their level, member count, member list and times) as JSON for a state file; times as wall-clock ns. */
+json_t *mg_ob_save_json(const struct mg_outbreaks *o, uint64_t now, uint64_t wall);
+/* Replace the active outbreaks with those saved by mg_ob_save_json (candidates and exceptions untouched). Times are re-based
+ * from wall to the caller's timeline; the decay that elapsed in wall time while nobody ran is applied (levels lowered,
+ * ended ones dropped). Returns 0, or -EINVAL with nothing changed on malformed input. */
+int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, uint64_t wall);
 
 #endif
