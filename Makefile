@@ -25,7 +25,9 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) 
 
 # Programs shipped to users.
 PROGS      := mtaguardd mtaguardctl mtaguard-replay mtaguard-loader
-# Library code shared by every program and test: user/mg_*.c.
+# Library code shared by every program and test: user/mg_*.c. The programs
+# themselves, and code only one program needs, are in tools/ (mtaguardd, the
+# daemon, stays beside its modules in user/).
 LIB_SRCS   := $(wildcard user/mg_*.c)
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 HDRS       := $(wildcard headers/*.h user/*.h tools/*.h)
@@ -63,7 +65,7 @@ $(BUILD)/libmg.a: $(LIB_OBJS)
 $(BUILD)/tools/%.o: tools/%.c $(HDRS) | $(BUILD)/tools
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/mtaguard-loader: $(BUILD)/user/mtaguard_loader.o $(BUILD)/libmg.a
+$(BUILD)/mtaguard-loader: $(BUILD)/tools/mtaguard_loader.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
@@ -72,7 +74,7 @@ $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
 $(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/libmg.a
+$(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/tools/mg_frame.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) $(PCAP_LIBS) -o $@
 
 # Test helpers that are programs of their own: selftests/tool_*.c.
@@ -81,11 +83,16 @@ TOOL_BINS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
 $(BUILD)/selftests/tool_%: selftests/tool_%.c $(HDRS) | $(BUILD)/selftests
 	$(CC) $(CFLAGS) $< $(PCAP_LIBS) -o $@
 
-# Tests.
+# Tests. -Itools: a test of code that lives with its program (test_frame).
 $(BUILD)/selftests/%.o: selftests/%.c $(HDRS) $(wildcard selftests/*.h) $(BUILD)/mg_xdp.skel.h | $(BUILD)/selftests
-	$(CC) $(CFLAGS) -Iselftests -c $< -o $@
+	$(CC) $(CFLAGS) -Iselftests -Itools -c $< -o $@
 
 $(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_OBJS) $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+# mg_frame is the replay's, not the library's: its test links it itself,
+# before the library, whose mg_addr it uses.
+$(BUILD)/selftests/test_frame: $(BUILD)/selftests/test_frame.o $(BUILD)/tools/mg_frame.o $(TLIB_OBJS) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(wildcard headers/*.h) | $(BUILD)/bench
