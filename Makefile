@@ -59,7 +59,9 @@ $(BUILD)/mg_xdp.skel.h: $(BUILD)/mtaguard.bpf.o
 $(BUILD)/user/%.o: user/%.c $(HDRS) $(BUILD)/mg_xdp.skel.h | $(BUILD)/user
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# Made afresh: ar would keep the members of files since moved or renamed.
 $(BUILD)/libmg.a: $(LIB_OBJS)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/tools/%.o: tools/%.c $(HDRS) | $(BUILD)/tools
