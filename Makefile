@@ -147,7 +147,7 @@ install: all
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' user/mtaguardd.service.in \
 		>$(DESTDIR)$(UNITDIR)/mtaguardd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/mtaguardd.service
-	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 tools/mtaguard-loader.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 user/mtaguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	test -e $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json || \
 		install -m 0640 user/mtaguard.json $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json
