@@ -25,7 +25,9 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) 
 
 # Programs shipped to users.
 PROGS      := mtaguardd mtaguardctl mtaguard-replay mtaguard-loader
-# Library code shared by every program and test: user/mg_*.c.
+# Library code shared by every program and test: user/mg_*.c. The programs
+# themselves, and code only one program needs, are in tools/ (mtaguardd, the
+# daemon, stays beside its modules in user/).
 LIB_SRCS   := $(wildcard user/mg_*.c)
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 HDRS       := $(wildcard headers/*.h user/*.h tools/*.h)
@@ -57,13 +59,15 @@ $(BUILD)/mg_xdp.skel.h: $(BUILD)/mtaguard.bpf.o
 $(BUILD)/user/%.o: user/%.c $(HDRS) $(BUILD)/mg_xdp.skel.h | $(BUILD)/user
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# Made afresh: ar would keep the members of files since moved or renamed.
 $(BUILD)/libmg.a: $(LIB_OBJS)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/tools/%.o: tools/%.c $(HDRS) | $(BUILD)/tools
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/mtaguard-loader: $(BUILD)/user/mtaguard_loader.o $(BUILD)/libmg.a
+$(BUILD)/mtaguard-loader: $(BUILD)/tools/mtaguard_loader.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
@@ -72,7 +76,8 @@ $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
 $(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/tools/capture_merge.o $(BUILD)/libmg.a
+$(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/tools/capture_merge.o \
+		$(BUILD)/tools/mg_frame.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) $(PCAP_LIBS) -o $@
 
 # Test helpers that are programs of their own: selftests/tool_*.c.
@@ -81,9 +86,9 @@ TOOL_BINS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
 $(BUILD)/selftests/tool_%: selftests/tool_%.c $(HDRS) | $(BUILD)/selftests
 	$(CC) $(CFLAGS) $< $(PCAP_LIBS) -o $@
 
-# Tests.
+# Tests. -Itools: a test of code that lives with its program (test_frame).
 $(BUILD)/selftests/%.o: selftests/%.c $(HDRS) $(wildcard selftests/*.h) $(BUILD)/mg_xdp.skel.h | $(BUILD)/selftests
-	$(CC) $(CFLAGS) -Iselftests -c $< -o $@
+	$(CC) $(CFLAGS) -Iselftests -Itools -c $< -o $@
 
 $(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_OBJS) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
@@ -94,6 +99,11 @@ $(BUILD)/selftests/test_capture_merge.o: CFLAGS += -Itools
 $(BUILD)/selftests/test_capture_merge: $(BUILD)/selftests/test_capture_merge.o $(BUILD)/tools/capture.o \
 		$(BUILD)/tools/capture_merge.o
 	$(CC) $(CFLAGS) $^ $(PCAP_LIBS) -lcmocka -o $@
+
+# mg_frame is the replay's, not the library's: its test links it itself,
+# before the library, whose mg_addr it uses.
+$(BUILD)/selftests/test_frame: $(BUILD)/selftests/test_frame.o $(BUILD)/tools/mg_frame.o $(TLIB_OBJS) $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(wildcard headers/*.h) | $(BUILD)/bench
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -145,7 +155,7 @@ install: all
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' user/mtaguardd.service.in \
 		>$(DESTDIR)$(UNITDIR)/mtaguardd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/mtaguardd.service
-	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 tools/mtaguard-loader.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 user/mtaguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	test -e $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json || \
 		install -m 0640 user/mtaguard.json $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json

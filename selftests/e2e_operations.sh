@@ -43,7 +43,7 @@ for f in usr/sbin/mtaguardd usr/sbin/mtaguardctl usr/sbin/mtaguard-replay usr/sb
 	[[ -x "$ROOT/$f" && "$(stat -c %a "$ROOT/$f")" == 755 ]] && pass "installed $f (0755)" || fail "missing $f"
 done
 for f in usr/lib/systemd/system/mtaguardd.service usr/share/man/man8/mtaguardd.8 usr/share/man/man8/mtaguardctl.8 \
-	usr/share/man/man8/mtaguard-replay.8 usr/share/man/man5/mtaguard.conf.5 usr/lib/mtaguard/mtaguard.bpf.o \
+	usr/share/man/man8/mtaguard-replay.8 usr/share/man/man8/mtaguard-loader.8 usr/share/man/man5/mtaguard.conf.5 usr/lib/mtaguard/mtaguard.bpf.o \
 	usr/share/doc/mtaguard/README.md usr/share/doc/mtaguard/LICENSE; do
 	[[ -f "$ROOT/$f" && "$(stat -c %a "$ROOT/$f")" == 644 ]] && pass "installed $f (0644)" || fail "missing $f"
 done
@@ -64,7 +64,8 @@ grep -q '"monitor": true' "$ROOT/etc/mtaguard/mtaguard.json" && pass "reinstalli
 
 # --- man pages and --help -----------------------------------------------------------
 
-for pair in mtaguardd:man8/mtaguardd.8 mtaguardctl:man8/mtaguardctl.8 mtaguard-replay:man8/mtaguard-replay.8; do
+for pair in mtaguardd:man8/mtaguardd.8 mtaguardctl:man8/mtaguardctl.8 mtaguard-replay:man8/mtaguard-replay.8 \
+	mtaguard-loader:man8/mtaguard-loader.8; do
 	prog="${pair%%:*}"
 	page="$ROOT/usr/share/man/${pair#*:}"
 	warn="$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null || true)"

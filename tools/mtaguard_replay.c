@@ -39,6 +39,7 @@
 #include "mg_frame.h"
 #include "mg_kernel_sink.h"
 #include "mg_loader.h"
+#include "mg_log.h"
 #include "mg_names.h"
 #include "mg_outbreak.h"
 #include "mg_stats.h"
@@ -96,6 +97,7 @@ static void usage(FILE *f)
 		"  -j, --json          the report as JSON (schema in the README)\n"
 		"  -V, --verdicts-only one line per blocked source: ADDRESS ACTION RULE score=N\n"
 		"  -r, --repeat N      also measure the program's cost per packet on this mix (N runs each)\n"
+		"  -v, --verbose       debug messages, libbpf's included (repeatable)\n"
 		"  -h, --help\n"
 		"\n"
 		"Link types: Ethernet, Linux cooked (SLL, SLL2), raw IP, BSD loopback.\n"
@@ -632,6 +634,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "verdicts-only", no_argument, NULL, 'V' },
 		{ "repeat", required_argument, NULL, 'r' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -641,7 +644,8 @@ int main(int argc, char **argv)
 	char err[512];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:jVr:h", opts, NULL)) != -1) {
+	mg_log_init("mtaguard-replay");
+	while ((c = getopt_long(argc, argv, "c:jVr:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 'j': json = true; break;
@@ -656,6 +660,9 @@ int main(int argc, char **argv)
 			r.repeat = (unsigned)n;
 			break;
 		}
+		case 'v':
+			mg_log_verbose();
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -698,7 +705,7 @@ int main(int argc, char **argv)
 	lo.max_sources = r.cfg.max_sources;
 	lo.max_servers = r.cfg.max_servers;
 	lo.max_policy = r.cfg.max_policy;
-	libbpf_set_print(NULL);
+	mg_log_libbpf();
 	int e = mg_load_private(&lo, &r.h);
 	if (e) {
 		if (e == -EPERM || e == -EACCES)

@@ -10,13 +10,14 @@
 #include <jansson.h>
 
 #include "mg_ctlsock.h"
+#include "mg_log.h"
 
 #define DEFAULT_SOCKET "/run/mtaguard/control.sock"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: mtaguardctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+		"Usage: mtaguardctl [-v] [-s SOCKET] [--json] COMMAND [ARGS]\n"
 		"\n"
 		"  status                         interfaces, mode, counters, sources by role, verdicts\n"
 		"  top [N]                        the N busiest SMTP sources (default 20)\n"
@@ -45,6 +46,7 @@ static void usage(FILE *f)
 		"  -a, --action WHAT     block: drop smtp (default) or all of the source's traffic\n"
 		"  -m, --comment TEXT    block, allow: a note kept with the rule (verdicts, allowlist, the log)\n"
 		"  -S, --signature SIG   quarantine release: every message held for this outbreak\n"
+		"  -v, --verbose         debug messages: the socket, the request and the answer (repeatable)\n"
 		"  -h, --help\n"
 		"\n"
 		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to.\n");
@@ -232,13 +234,15 @@ int main(int argc, char **argv)
 		{ "action", required_argument, NULL, 'a' },
 		{ "comment", required_argument, NULL, 'm' },
 		{ "signature", required_argument, NULL, 'S' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL, *signature = NULL;
 	int json = 0, c;
 
-	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:h", opts, NULL)) != -1) {
+	mg_log_init("mtaguardctl");
+	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'j': json = 1; break;
@@ -246,6 +250,7 @@ int main(int argc, char **argv)
 		case 'a': action = optarg; break;
 		case 'm': comment = optarg; break;
 		case 'S': signature = optarg; break;
+		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -298,17 +303,27 @@ int main(int argc, char **argv)
 			json_object_set_new(req, "what", json_string(what));
 	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts") && strcmp(cmd, "outbreaks") &&
 		   strcmp(cmd, "allowlist")) {
-		fprintf(stderr, "mtaguardctl: unknown command '%s'\n", cmd);
+		mg_err("unknown command '%s'", cmd);
 		usage(stderr);
 		return 2;
 	}
 
 	char err[512];
+	if (mg_log_get_level() >= MG_LOG_DEBUG) {
+		char *text = json_dumps(req, JSON_COMPACT);
+		mg_dbg("%s <- %s", sock, text ? text : "?");
+		free(text);
+	}
 	json_t *resp = mg_ctl_request(sock, req, err, sizeof(err));
 	json_decref(req);
 	if (!resp) {
-		fprintf(stderr, "mtaguardctl: %s\n", err);
+		mg_err("%s", err);
 		return 3;
+	}
+	if (mg_log_get_level() >= MG_LOG_DEBUG) {
+		char *text = json_dumps(resp, JSON_COMPACT);
+		mg_dbg("%s -> %s", sock, text ? text : "?");
+		free(text);
 	}
 	int rc = json_is_true(json_object_get(resp, "ok")) ? 0 : 1;
 	if (json) {
@@ -316,7 +331,7 @@ int main(int argc, char **argv)
 		puts(text ? text : "{}");
 		free(text);
 	} else if (rc) {
-		fprintf(stderr, "mtaguardctl: %s\n", s(resp, "error"));
+		mg_err("%s", s(resp, "error"));
 	} else {
 		print_human(cmd, resp);
 	}

@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 #include <systemd/sd-daemon.h>
 
+#include "mg_atomic_file.h"
 #include "mg_clock.h"
 #include "mg_daemon.h"
 #include "mg_metrics.h"
@@ -223,6 +224,8 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	e = mg_daemon_policy_start(d, err, errlen);
 	if (e)
 		return e;
+	if (d->cfg.metrics_textfile[0])
+		mg_atomic_clean_stale(d->cfg.metrics_textfile);
 	if (d->cfg.metrics_listen[0]) {
 		d->metrics_http = mg_metrics_http_start(d->cfg.metrics_listen, err, errlen);
 		if (!d->metrics_http)

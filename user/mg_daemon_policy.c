@@ -14,18 +14,19 @@
 
 #include <bpf/bpf.h>
 
+#include "mg_atomic_file.h"
 #include "mg_clock.h"
 #include "mg_daemon.h"
-#include "mg_qdecide.h"
+#include "mg_relay_decision.h"
 
 #define EXPIRY_EVERY_NS (60 * MG_NSEC_PER_SEC)
 
-/* Gather what is known of the client, let mg_qdecide() judge, then count and record. */
+/* Gather what is known of the client, let mg_relay_decide() judge, then count and record. */
 static void decide(const struct mg_policy_request *r, char *action, size_t len, void *arg)
 {
 	struct mg_daemon *d = arg;
 	const struct mg_config *c = &d->cfg;
-	struct mg_qd_facts f = {
+	struct mg_relay_facts f = {
 		.client = r->client_address,
 		.threat_level = d->eng.threat_level,
 		.quarantine_level = c->quarantine_level,
@@ -38,7 +39,7 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 	d->policy_requests++;
 	f.parsed = mg_addr_parse(r->client_address, addr) == 0;
 	if (f.parsed) {
-		const struct mg_qd_exceptions x = {
+		const struct mg_relay_exceptions x = {
 			.client = c->q_except_client, .n_client = c->n_q_except_client,
 			.domain = c->q_except_domain, .n_domain = c->n_q_except_domain,
 			.rcpt = c->q_except_rcpt, .n_rcpt = c->n_q_except_rcpt,
@@ -48,10 +49,10 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 		struct mg_lpm_key k = { .prefixlen = 128 };
 		struct mg_rule rule;
 		memcpy(k.addr, addr, 16);
-		f.excepted = mg_qd_excepted(&x, addr, r->sender, r->recipient);
+		f.excepted = mg_relay_excepted(&x, addr, r->sender, r->recipient);
 		f.allowlisted = bpf_map_lookup_elem(d->h.allow_fd, &k, &rule) == 0;
 		bool found = bpf_map_lookup_elem(d->h.block_fd, &k, &rule) == 0;
-		f.kernel_block = mg_qd_block_in_force(found, found ? rule.expires_ns : 0, mg_mono_ns());
+		f.kernel_block = mg_relay_block_in_force(found, found ? rule.expires_ns : 0, mg_mono_ns());
 		f.known = mg_an_get(d->eng.an, addr, &v);
 		if (f.known) {
 			f.role = v.role;
@@ -64,10 +65,10 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 		}
 	}
 	const char *reason;
-	enum mg_qd_action a = mg_qdecide(&f, action, len, &reason);
-	if (a == MG_QD_REJECT)
+	enum mg_relay_action a = mg_relay_decide(&f, action, len, &reason);
+	if (a == MG_RELAY_REJECT)
 		d->policy_rejects++;
-	if (a != MG_QD_HOLD)
+	if (a != MG_RELAY_HOLD)
 		return;
 	d->policy_holds++;
 	/* The queue ID exists from the first accepted recipient on; the end-of-data check always has it.
@@ -84,6 +85,7 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 	if (!d->cfg.policy_listen[0])
 		return 0;
 	snprintf(path, sizeof(path), "%s.quarantine.json", d->cfg.state_file);
+	mg_atomic_clean_stale(path);
 	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav);
 	d->quarantine_ready = true;
 	/* In Postfix's private/ directory (mode 0700, postfix's own), 0666 lets only Postfix in. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_atomic_file.h"
 #include "mg_clock.h"
 #include "mg_engine.h"
 #include "mg_names.h"
@@ -495,6 +496,11 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 	bool rules_ok = true;
 
 	if (e->state_file[0]) {
+		char path[300];
+		/* Temporary files a killed writer left behind (the writes are temp + rename). */
+		rules_path(e, path, sizeof(path));
+		mg_atomic_clean_stale(e->state_file);
+		mg_atomic_clean_stale(path);
 		restore_analyzer(e, now, wall);
 		rules_ok = restore_rules(e, now, wall);
 		push_exceptions(e);

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_metrics.c - Prometheus text exposition of mtaguardd's figures (see mg_metrics.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "mg_atomic_file.h"
 #include "mg_metrics.h"
 
 struct buf {
@@ -132,29 +132,6 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 
 int mg_metrics_write_file(const char *path, const char *text)
 {
-	char tmp[512];
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text), off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0) {
-			int e = -errno;
-			close(fd);
-			unlink(tmp);
-			return e;
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) || rename(tmp, path)) {
-		int e = -errno;
-		unlink(tmp);
-		return e;
-	}
-	return 0;
+	/* 0644: node_exporter reads it as another user. */
+	return mg_atomic_write(path, text, strlen(text), 0644);
 }

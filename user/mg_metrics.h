@@ -27,7 +27,7 @@ struct mg_metrics_in {
 
 /* The exposition text, malloc'd; NULL if out of memory. */
 char *mg_metrics_text(const struct mg_metrics_in *m);
-/* Write text to path through a temporary file and rename: a scraper never reads half a file. */
+/* Write text to path atomically (mg_atomic_file.h), mode 0644: a scraper never reads half a file. */
 int mg_metrics_write_file(const char *path, const char *text);
 
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mg_atomic_file.h"
 #include "mg_quarantine.h"
 
 extern char **environ;
@@ -122,7 +123,6 @@ bool mg_q_valid_id(const char *id)
 static int save(struct mg_quarantine *q)
 {
 	json_t *arr = json_array();
-	char tmp[340];
 
 	for (size_t i = 0; i < q->n; i++) {
 		const struct mg_held *h = &q->v[i];
@@ -131,9 +131,13 @@ static int save(struct mg_quarantine *q)
 						     h->reason, "signature", h->signature, "held_ns",
 						     (json_int_t)h->held_wall_ns));
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", q->path);
-	int e = json_dump_file(arr, tmp, JSON_COMPACT) || rename(tmp, q->path) ? -errno : 0;
+	char *text = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
+	if (!text)
+		return -ENOMEM;
+	/* 0600, as the state file: senders and recipients are personal data. */
+	int e = mg_atomic_write(q->path, text, strlen(text), 0600);
+	free(text);
 	return e;
 }
 

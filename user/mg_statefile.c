@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_statefile.c - atomic, checksummed, compressed state file (see mg_statefile.h). */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +8,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "mg_atomic_file.h"
 #include "mg_statefile.h"
 
 #define STATE_MAGIC   0x5453474du /* "MGST" */
@@ -23,22 +22,6 @@ struct state_header {
 	uint32_t crc;
 	uint32_t pad;
 };
-
-static int fsync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, err = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd))
-		err = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return err;
-}
 
 /* gzwrite takes an unsigned length: write in chunks. */
 static int gz_write_all(gzFile gz, const void *data, size_t len)
@@ -57,44 +40,38 @@ static int gz_write_all(gzFile gz, const void *data, size_t len)
 
 int mg_state_write(const char *path, const void *data, size_t len)
 {
-	char tmp[4096];
 	struct state_header h = {
 		.magic = STATE_MAGIC,
 		.version = STATE_VERSION,
 		.len = len,
 		.crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), data, (uInt)len),
 	};
-	int fd, err = 0;
+	struct mg_atomic_file f;
+	int err;
 	gzFile gz;
 
 	if (len > STATE_MAX)
 		return -EFBIG;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	gz = gzdopen(dup(fd), "wb6");
+	/* 0600: profiles name the network's hosts and what they did. */
+	err = mg_atomic_open(&f, path, 0600);
+	if (err)
+		return err;
+	/* gzclose closes its descriptor; the commit still needs one to fsync. */
+	gz = gzdopen(dup(f.fd), "wb6");
 	if (!gz) {
-		err = -ENOMEM;
-		goto out;
+		mg_atomic_abort(&f);
+		return -ENOMEM;
 	}
 	err = gz_write_all(gz, &h, sizeof(h));
 	if (!err)
 		err = gz_write_all(gz, data, len);
 	if (gzclose(gz) != Z_OK && !err)
 		err = -EIO;
-	if (!err && fsync(fd))
-		err = -errno;
-out:
-	close(fd);
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	else
-		fsync_dir_of(path); /* the rename is durable once the directory is */
-	return err;
+	if (err) {
+		mg_atomic_abort(&f);
+		return err;
+	}
+	return mg_atomic_commit(&f);
 }
 
 int mg_state_read(const char *path, uint8_t **data, size_t *len)

@@ -3,10 +3,9 @@
  * mg_statefile.h - the daemon's state file: a gzip stream holding a small
  * header (magic, version, length, CRC-32) and the analyzer's saved state.
  *
- * Written atomically: a temporary file in the same directory, fsync, rename
- * over the old one, fsync of the directory. A crash at any point leaves
- * either the old file or the new one, never a mix; a damaged file is refused
- * as a whole rather than half-restored.
+ * Written atomically (mg_atomic_file.h), mode 0600: a crash at any point
+ * leaves either the old file or the new one, never a mix; a damaged file is
+ * refused as a whole rather than half-restored.
  */
 #ifndef MG_STATEFILE_H
 #define MG_STATEFILE_H

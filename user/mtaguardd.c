@@ -32,7 +32,7 @@
 #include "mg_daemon.h"
 #include "mg_eventlog.h"
 #include "mg_loader.h"
-#include "mg_rulemaps.h"
+#include "mg_log.h"
 #include "mg_scan.h"
 #include "mg_statefile.h"
 #include "mg_stats.h"
@@ -51,7 +51,9 @@ static void usage(FILE *f)
 		"      --log FILE           JSON event log ('-' = stdout, the default)\n"
 		"  -m, --monitor            monitor mode: log what would be blocked, block nothing\n"
 		"      --detach             on exit, detach the program and remove the pins\n"
-		"  -q, --quiet              no readable lines on stderr\n"
+		"  -q, --quiet              no readable event lines on stderr (errors still show)\n"
+		"  -v, --verbose            debug messages, libbpf's included (repeatable); libbpf's\n"
+		"                           warnings, a verifier rejection among them, always show\n"
 		"  -h, --help\n"
 		"\n"
 		"Signals: SIGHUP reloads the config file (a bad file keeps the running config);\n"
@@ -83,6 +85,7 @@ int main(int argc, char **argv)
 		{ "monitor", no_argument, NULL, 'm' },
 		{ "detach", no_argument, NULL, 'D' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -94,15 +97,16 @@ int main(int argc, char **argv)
 	char err[512];
 	int c;
 
+	mg_log_init("mtaguardd");
 	mg_daemon_init(&d);
-	while ((c = getopt_long(argc, argv, "c:i:p:s:mqh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:p:s:mqvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			d.config_path = optarg;
 			break;
 		case 'i':
 			if (n_extra >= MG_CONFIG_MAX_IFACES || parse_iface(optarg, &extra[n_extra])) {
-				fprintf(stderr, "mtaguardd: bad interface '%s' (IF or IF:native|generic|auto)\n", optarg);
+				mg_err("bad interface '%s' (IF or IF:native|generic|auto)", optarg);
 				return 2;
 			}
 			n_extra++;
@@ -114,6 +118,7 @@ int main(int argc, char **argv)
 		case 'm': monitor = true; break;
 		case 'D': d.detach_on_exit = true; break;
 		case 'q': quiet = true; break;
+		case 'v': mg_log_verbose(); break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -129,7 +134,7 @@ int main(int argc, char **argv)
 
 	mg_config_default(&d.cfg);
 	if (d.config_path && mg_config_load(d.config_path, &d.cfg, err, sizeof(err))) {
-		fprintf(stderr, "mtaguardd: %s\n", err);
+		mg_err("%s", err);
 		return 2;
 	}
 	/* Command-line flags override the file, and survive a reload. */
@@ -142,18 +147,20 @@ int main(int argc, char **argv)
 	d.over.n_ifaces = n_extra;
 	mg_daemon_apply_overrides(&d, &d.cfg);
 	if (d.cfg.n_ifaces == 0) {
-		fprintf(stderr, "mtaguardd: no interface to attach to (use -i IF, or \"interfaces\" in the config)\n");
+		mg_err("no interface to attach to (use -i IF, or \"interfaces\" in the config)");
 		return 2;
 	}
 	if (geteuid() != 0) {
-		fprintf(stderr, "mtaguardd: must run as root (or with CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)\n");
+		mg_err("must run as root (or with CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)");
 		return 1;
 	}
-	libbpf_set_print(NULL);
+	mg_log_libbpf();
+	mg_dbg("config %s, pin directory %s, state file %s", d.config_path ? d.config_path : "(defaults)",
+	       d.cfg.pin_dir, d.cfg.state_file);
 
 	int rc = mg_daemon_start(&d, quiet ? NULL : stderr, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "mtaguardd: %s\n", err);
+		mg_err("%s", err);
 		mg_daemon_stop(&d);
 		return 1;
 	}

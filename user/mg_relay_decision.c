@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * mg_qdecide.c - what the relay's policy service tells Postfix about one
- * request, decided from gathered facts (see mg_qdecide.h). The action texts
+ * mg_relay_decision.c - what the relay's policy service tells Postfix about one
+ * request, decided from gathered facts (see mg_relay_decision.h). The action texts
  * are an interface: operators grep their mail logs for them and
  * selftests/e2e_quarantine.sh checks them, so they change only on purpose.
  */
@@ -9,10 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mg_qdecide.h"
+#include "mg_relay_decision.h"
 
-bool mg_qd_excepted(const struct mg_qd_exceptions *x, const uint8_t addr[16], const char *sender,
-		    const char *recipient)
+bool mg_relay_excepted(const struct mg_relay_exceptions *x, const uint8_t addr[16], const char *sender,
+		       const char *recipient)
 {
 	for (size_t i = 0; i < x->n_client; i++) {
 		uint8_t m[16];
@@ -33,12 +33,12 @@ bool mg_qd_excepted(const struct mg_qd_exceptions *x, const uint8_t addr[16], co
 	return false;
 }
 
-bool mg_qd_block_in_force(bool found, uint64_t expires_ns, uint64_t now_ns)
+bool mg_relay_block_in_force(bool found, uint64_t expires_ns, uint64_t now_ns)
 {
 	return found && (!expires_ns || expires_ns > now_ns);
 }
 
-enum mg_qd_action mg_qdecide(const struct mg_qd_facts *f, char *action, size_t len, const char **reason)
+enum mg_relay_action mg_relay_decide(const struct mg_relay_facts *f, char *action, size_t len, const char **reason)
 {
 	bool verdict = f->known && f->role == MG_ROLE_BLOCKED;
 	const char *why = NULL;
@@ -48,7 +48,7 @@ enum mg_qd_action mg_qdecide(const struct mg_qd_facts *f, char *action, size_t l
 	/* Fail open: what cannot be judged, or is exempt, lets Postfix's list go on. */
 	if (!f->parsed || f->excepted || f->allowlisted) {
 		snprintf(action, len, "DUNNO");
-		return MG_QD_DUNNO;
+		return MG_RELAY_DUNNO;
 	}
 	/* As for packets: a block in force is enforced whoever set it. The
 	 * analyzer's verdict rejects on its own too, so the answer does not
@@ -57,7 +57,7 @@ enum mg_qd_action mg_qdecide(const struct mg_qd_facts *f, char *action, size_t l
 	if (f->kernel_block || verdict) {
 		snprintf(action, len, "REJECT 5.7.1 mtaguard: %s is blocked (%s)", f->client,
 			 verdict ? f->verdict_rule : "by the operator");
-		return MG_QD_REJECT;
+		return MG_RELAY_REJECT;
 	}
 	/* An outbreak member is held whatever the level: the outbreak is the evidence. */
 	if (f->outbreak_member)
@@ -66,11 +66,11 @@ enum mg_qd_action mg_qdecide(const struct mg_qd_facts *f, char *action, size_t l
 		why = "suspect";
 	if (!why) {
 		snprintf(action, len, "DUNNO");
-		return MG_QD_DUNNO;
+		return MG_RELAY_DUNNO;
 	}
 	const char *sig = f->outbreak_member && f->signature ? f->signature : "";
 	snprintf(action, len, "HOLD mtaguard: %s%s%s", why, sig[0] ? " " : "", sig);
 	if (reason)
 		*reason = why;
-	return MG_QD_HOLD;
+	return MG_RELAY_HOLD;
 }

@@ -5,7 +5,7 @@
  * Captures come with other link layers (Linux cooked, raw IP, BSD loopback);
  * the program expects Ethernet, so an Ethernet header is put in front, with
  * the source MAC when the capture recorded one. Link types are libpcap's DLT
- * numbers, spelled out here so the library needs no libpcap.
+ * numbers, spelled out here so this code, and its test, need no libpcap.
  */
 #ifndef MG_FRAME_H
 #define MG_FRAME_H

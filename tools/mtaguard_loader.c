@@ -16,6 +16,7 @@
 #include "mg_addr.h"
 #include "mg_clock.h"
 #include "mg_loader.h"
+#include "mg_log.h"
 #include "mg_rulemaps.h"
 #include "mg_stats.h"
 
@@ -24,7 +25,11 @@ static const char *pin_dir = MG_DEFAULT_PIN_DIR;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: mtaguard-loader [-p PIN_DIR] COMMAND [ARGS]\n"
+		"Usage: mtaguard-loader [-v] [-p PIN_DIR] COMMAND [ARGS]\n"
+		"\n"
+		"  -p, --pin-dir DIR  where maps, program and links are pinned (default " MG_DEFAULT_PIN_DIR ")\n"
+		"  -v, --verbose      debug messages, libbpf's included (repeatable)\n"
+		"  -h, --help\n"
 		"\n"
 		"Commands:\n"
 		"  load [LOAD OPTIONS]          load the program; pin maps and program under PIN_DIR\n"
@@ -47,13 +52,13 @@ static void usage(FILE *f)
 		"  --submission-ports LIST  (default 465,587)\n"
 		"  --v6-prefix N     IPv6 per-source aggregation prefix (default 64)\n"
 		"\n"
-		"PIN_DIR defaults to " MG_DEFAULT_PIN_DIR ".\n",
+		"libbpf's warnings (a verifier rejection among them) always show; -v adds its info and debug.\n",
 		MG_DEFAULT_MAX_SOURCES);
 }
 
 static int fail(const char *what, int err)
 {
-	fprintf(stderr, "mtaguard-loader: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	mg_err("%s: %s", what, strerror(err < 0 ? -err : err));
 	return 1;
 }
 
@@ -164,7 +169,7 @@ static int parse_cmd_args(int argc, char **argv, struct cmd_args *a)
 	}
 	return 0;
 bad:
-	fprintf(stderr, "mtaguard-loader: bad value for --%s: '%s'\n", cmd_opts[c - OPT_MAX_SOURCES].name, optarg);
+	mg_err("bad value for --%s: '%s'", cmd_opts[c - OPT_MAX_SOURCES].name, optarg);
 	return -1;
 }
 
@@ -175,6 +180,7 @@ static int open_or_load(struct cmd_args *a, struct mg_handle *h, bool may_load)
 
 	if (err == 0 || !may_load)
 		return err;
+	mg_dbg("nothing usable pinned under %s (%s): loading", pin_dir, strerror(-err));
 	return mg_load(&a->load, h);
 }
 
@@ -219,13 +225,13 @@ static int cmd_source(struct cmd_args *a, struct mg_handle *h)
 	char buf[MG_ADDRSTRLEN];
 
 	if (a->npos != 1 || mg_addr_parse(a->pos[0], key)) {
-		fprintf(stderr, "mtaguard-loader: source needs one address\n");
+		mg_err("source needs one address");
 		return 2;
 	}
 	if (!mg_addr_is_v4(key))
 		mg_addr_mask(key, 64); /* the kernel's default aggregation; profiles are per /64 */
 	if (mg_source_read(h->servers_fd, h->sources_fd, key, &s, &table)) {
-		fprintf(stderr, "mtaguard-loader: no profile for %s\n", mg_addr_str(key, buf, sizeof(buf)));
+		mg_err("no profile for %s", mg_addr_str(key, buf, sizeof(buf)));
 		return 1;
 	}
 	json_t *o = mg_source_json(key, &s, table);
@@ -298,7 +304,7 @@ static int cmd_rule_edit(const char *cmd, struct cmd_args *a, struct mg_handle *
 	int err;
 
 	if (a->npos != 1 || mg_prefix_parse(a->pos[0], &p)) {
-		fprintf(stderr, "mtaguard-loader: %s needs one address or prefix\n", cmd);
+		mg_err("%s needs one address or prefix", cmd);
 		return 2;
 	}
 	if (!strcmp(cmd, "block"))
@@ -310,7 +316,7 @@ static int cmd_rule_edit(const char *cmd, struct cmd_args *a, struct mg_handle *
 	else
 		err = mg_rulemap_remove(h->block_fd, &p);
 	if (err == -ENOENT) {
-		fprintf(stderr, "mtaguard-loader: %s: no %s rule for exactly %s\n", cmd,
+		mg_err("%s: no %s rule for exactly %s", cmd,
 			strcmp(cmd, "disallow") ? "block" : "allow", a->pos[0]);
 		return 1;
 	}
@@ -321,6 +327,7 @@ int main(int argc, char **argv)
 {
 	static const struct option global_opts[] = {
 		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -328,10 +335,14 @@ int main(int argc, char **argv)
 	struct cmd_args a = {};
 	int c, err, rc = 0;
 
-	while ((c = getopt_long(argc, argv, "+p:h", global_opts, NULL)) != -1) {
+	mg_log_init("mtaguard-loader");
+	while ((c = getopt_long(argc, argv, "+p:vh", global_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			pin_dir = optarg;
+			break;
+		case 'v':
+			mg_log_verbose();
 			break;
 		case 'h':
 			usage(stdout);
@@ -350,7 +361,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	libbpf_set_print(NULL);
+	mg_log_libbpf();
+	mg_dbg("%s, pin directory %s", cmd, pin_dir);
 
 	if (!strcmp(cmd, "unload")) {
 		err = mg_unload(pin_dir);
@@ -370,7 +382,7 @@ int main(int argc, char **argv)
 		err = open_or_load(&a, &h, loads);
 	if (err) {
 		if (err == -EPERM)
-			fprintf(stderr, "mtaguard-loader: permission denied: loading BPF needs root (CAP_BPF, CAP_NET_ADMIN)\n");
+			mg_err("permission denied: loading BPF needs root (CAP_BPF, CAP_NET_ADMIN)");
 		return fail(loads ? "loading the XDP program" : "opening pinned maps (is it loaded?)", err);
 	}
 
@@ -394,13 +406,13 @@ int main(int argc, char **argv)
 		rc = cmd_rule_edit(cmd, &a, &h);
 	} else if (!strcmp(cmd, "monitor")) {
 		if (a.npos != 1 || (strcmp(a.pos[0], "on") && strcmp(a.pos[0], "off"))) {
-			fprintf(stderr, "mtaguard-loader: monitor on|off\n");
+			mg_err("monitor on|off");
 			rc = 2;
 		} else if ((err = mg_set_monitor(h.settings_fd, !strcmp(a.pos[0], "on")))) {
 			rc = fail("monitor", err);
 		}
 	} else {
-		fprintf(stderr, "mtaguard-loader: unknown command '%s'\n", cmd);
+		mg_err("unknown command '%s'", cmd);
 		usage(stderr);
 		rc = 2;
 	}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_log.c - leveled messages on stderr, libbpf's included (see mg_log.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include "mg_log.h"
+
+static const char *log_prog = "mtaguard";
+static enum mg_log_level log_level = MG_LOG_INFO;
+
+void mg_log_init(const char *prog)
+{
+	log_prog = prog;
+}
+
+void mg_log_set_level(enum mg_log_level level)
+{
+	log_level = level;
+}
+
+enum mg_log_level mg_log_get_level(void)
+{
+	return log_level;
+}
+
+void mg_log_verbose(void)
+{
+	if (log_level < MG_LOG_DEBUG)
+		log_level++;
+}
+
+void mg_log(enum mg_log_level level, const char *fmt, ...)
+{
+	static const char *const tag[] = {
+		[MG_LOG_ERROR] = "", [MG_LOG_WARN] = "warning: ", [MG_LOG_INFO] = "", [MG_LOG_DEBUG] = "debug: ",
+	};
+	size_t n = strlen(fmt);
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	fprintf(stderr, "%s: %s", log_prog, tag[level]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (!n || fmt[n - 1] != '\n')
+		fputc('\n', stderr);
+}
+
+/* libbpf's lines carry their own "libbpf: " prefix and newline: printed as they are. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	enum mg_log_level mine = level == LIBBPF_WARN ? MG_LOG_WARN : MG_LOG_DEBUG;
+
+	if (mine > log_level)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void mg_log_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}
