@@ -460,10 +460,17 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 	size_t failed = 0, nempty = 0;
 	bool an_changed = false;
 
+	/* Prefixes whose write failed are tried again at the next sync (a few, by prefix: indices move below). */
+	struct mg_prefix retry[64];
+	size_t nretry = 0;
+
 	for (size_t i = 0; i < rs->ndirty; i++) {
 		struct entry *e = &rs->e[rs->dirty[i]];
 		e->dirty = false;
-		failed += sync_entry(rs, e, sink, ctx, now, &an_changed, fail, arg);
+		size_t f = sync_entry(rs, e, sink, ctx, now, &an_changed, fail, arg);
+		failed += f;
+		if (f && nretry < sizeof(retry) / sizeof(retry[0]))
+			retry[nretry++] = e->prefix;
 		if (entry_empty(e))
 			rs->dirty[nempty++] = rs->dirty[i]; /* reuse the list: the emptied ones go below */
 	}
@@ -472,12 +479,18 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 	for (size_t i = 0; i < nempty; i++)
 		remove_entry(rs, rs->dirty[i]);
 	rs->ndirty = 0;
+	for (size_t i = 0; i < nretry; i++) {
+		struct entry *e = find(rs, &retry[i]);
+		if (e)
+			mark_dirty(rs, e);
+	}
 
 	for (size_t i = 0; i < rs->nfp;) {
 		struct fp_entry *f = &rs->fp[i];
 		int err = 0;
 		if (f->dirty) {
 			f->dirty = false;
+			err = 0;
 			if (f->want && (!f->written || f->w_level != f->level || f->w_since != f->since)) {
 				if ((err = sink->put_outbreak(ctx, f->fp, f->level, f->since)) == 0) {
 					f->written = true;
@@ -493,6 +506,7 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 			}
 			if (err) {
 				failed++;
+				f->dirty = true; /* again at the next sync */
 				if (fail)
 					fail("writing an outbreak signature", NULL, err, arg);
 			}

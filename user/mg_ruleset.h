@@ -129,7 +129,8 @@ int mg_ruleset_adopt_outbreak(struct mg_ruleset *rs, uint32_t fp, unsigned level
 /*
  * Write the difference between what the claims want at `now` and what was
  * written, for every prefix changed since the last sync. Returns the number of
- * failed writes (each also reported through `fail`, which may be NULL).
+ * failed writes (each also reported through `fail`, which may be NULL); a
+ * prefix whose write failed is tried again at the next sync.
  * *an_sets_changed tells the caller to rebuild the analyzer's sets
  * (mg_ruleset_foreach).
  */
