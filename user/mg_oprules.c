@@ -99,7 +99,7 @@ json_t *mg_oprules_to_json(const struct mg_oprules *t)
 			arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "prefix",
 				       mg_prefix_str(&r->prefix, buf, sizeof(buf)), "kind",
 				       mg_rule_kind_name(r->kind), "action",
-				       mg_action_name(r->action), "created", (json_int_t)r->created_ns,
+				       r->kind == MG_RULE_BLOCK ? mg_action_name(r->action) : "none", "created", (json_int_t)r->created_ns,
 				       "expires", (json_int_t)r->expires_ns, "comment", r->comment));
 	}
 	return json_pack("{s:i, s:o}", "version", 1, "rules", arr);
@@ -116,7 +116,8 @@ static int rule_from_json(const json_t *o, struct mg_oprule *r)
 		return -EINVAL;
 	if (mg_prefix_parse(prefix, &r->prefix) || created < 0 || expires < 0 || strlen(comment) > MG_OPRULE_COMMENT_MAX)
 		return -EINVAL;
-	if (mg_rule_kind_parse(kind, &r->kind) || mg_action_parse(action, &r->action))
+	/* An allow has no action ("none"; files before 2026-12 wrote "smtp" there). */
+	if (mg_rule_kind_parse(kind, &r->kind) || (r->kind == MG_RULE_BLOCK && mg_action_parse(action, &r->action)))
 		return -EINVAL;
 	r->created_ns = (uint64_t)created;
 	r->expires_ns = (uint64_t)expires;

@@ -1,0 +1,617 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_engine.c - the engine (mg_engine) that mtaguardd and mtaguard-replay
+ * both run, with a fake kernel: scripted hosts whose counters the fake's
+ * scan hands over, events fed as the ring buffer would, and every rule the
+ * ledger writes kept in the fake's own tables. What is checked is what ends
+ * up in the "kernel": verdicts, their hand-over between owners, allows that
+ * win, outbreaks contained, and all of it across a restart and a reboot.
+ *
+ * The timeline starts 3 s after boot (as on a CI machine that just booted),
+ * and once more at the daemon's own origin.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "mg_engine.h"
+#include "mg_names.h"
+
+#define SEC 1000000000ull
+#define BOOT (3 * SEC)                    /* a machine up for three seconds */
+#define WALL (1800000000ull * SEC)        /* the wall clock at BOOT */
+
+/* ---- a fake kernel --------------------------------------------------------------------------- */
+
+struct kblock {
+	struct mg_prefix p;
+	uint8_t action;
+	uint64_t expires;
+};
+
+struct host {
+	uint8_t addr[16];
+	struct mg_src_stats s;
+};
+
+struct fake {
+	struct kblock blocks[64];
+	size_t nblocks;
+	struct mg_prefix allows[64];
+	size_t nallows;
+	uint32_t fps[16];
+	unsigned fp_level[16];
+	size_t nfps;
+	uint32_t outbreak_count;
+	bool monitor;
+	struct host *hosts[16];
+	size_t nhosts;
+	size_t writes;
+};
+
+static struct kblock *find_block(struct fake *f, const struct mg_prefix *p)
+{
+	for (size_t i = 0; i < f->nblocks; i++)
+		if (mg_prefix_eq(&f->blocks[i].p, p))
+			return &f->blocks[i];
+	return NULL;
+}
+
+static int put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uint64_t expires)
+{
+	struct fake *f = ctx;
+	struct kblock *b = find_block(f, p);
+
+	if (!b)
+		b = &f->blocks[f->nblocks++];
+	*b = (struct kblock){ *p, action, expires };
+	f->writes++;
+	return 0;
+}
+
+static int del_block(void *ctx, const struct mg_prefix *p)
+{
+	struct fake *f = ctx;
+	struct kblock *b = find_block(f, p);
+
+	if (!b)
+		return -ENOENT;
+	*b = f->blocks[--f->nblocks];
+	f->writes++;
+	return 0;
+}
+
+static int find_allow(struct fake *f, const struct mg_prefix *p)
+{
+	for (size_t i = 0; i < f->nallows; i++)
+		if (mg_prefix_eq(&f->allows[i], p))
+			return (int)i;
+	return -1;
+}
+
+static int put_allow(void *ctx, const struct mg_prefix *p)
+{
+	struct fake *f = ctx;
+	if (find_allow(f, p) < 0)
+		f->allows[f->nallows++] = *p;
+	f->writes++;
+	return 0;
+}
+
+static int del_allow(void *ctx, const struct mg_prefix *p)
+{
+	struct fake *f = ctx;
+	int i = find_allow(f, p);
+	if (i < 0)
+		return -ENOENT;
+	f->allows[i] = f->allows[--f->nallows];
+	f->writes++;
+	return 0;
+}
+
+static int put_server(void *ctx, const uint8_t key[16]) { (void)key; ((struct fake *)ctx)->writes++; return 0; }
+static int del_server(void *ctx, const uint8_t key[16]) { (void)key; ((struct fake *)ctx)->writes++; return 0; }
+
+static int put_outbreak(void *ctx, uint32_t fp, unsigned level, uint64_t since)
+{
+	struct fake *f = ctx;
+	size_t i;
+	(void)since;
+	for (i = 0; i < f->nfps && f->fps[i] != fp; i++)
+		;
+	if (i == f->nfps)
+		f->nfps++;
+	f->fps[i] = fp;
+	f->fp_level[i] = level;
+	f->writes++;
+	return 0;
+}
+
+static int del_outbreak(void *ctx, uint32_t fp)
+{
+	struct fake *f = ctx;
+	for (size_t i = 0; i < f->nfps; i++)
+		if (f->fps[i] == fp) {
+			f->fps[i] = f->fps[--f->nfps];
+			f->fp_level[i] = f->fp_level[f->nfps];
+			f->writes++;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static int scan(void *ctx, void (*fn)(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg),
+		void *arg)
+{
+	struct fake *f = ctx;
+	for (size_t i = 0; i < f->nhosts; i++)
+		fn((const uint8_t(*)[16])f->hosts[i]->addr, &f->hosts[i]->s, 1, arg);
+	return 0;
+}
+
+static int set_monitor(void *ctx, bool on) { ((struct fake *)ctx)->monitor = on; return 0; }
+static int set_outbreak_count(void *ctx, uint32_t n) { ((struct fake *)ctx)->outbreak_count = n; return 0; }
+
+static const struct mg_engine_sink fake_sink = {
+	.rules = { put_block, del_block, put_allow, del_allow, put_server, del_server, put_outbreak, del_outbreak },
+	.scan = scan,
+	.set_monitor = set_monitor,
+	.set_outbreak_count = set_outbreak_count,
+};
+
+/* ---- what the engine tells ---------------------------------------------------------------------- */
+
+struct seen {
+	unsigned blocks, unblocks, alerts, declared, ended, threat;
+	char last_notice[256];
+};
+
+static void observe(const struct mg_engine_note *n, void *arg)
+{
+	struct seen *s = arg;
+
+	switch (n->kind) {
+	case MG_NOTE_ACTION:
+		s->blocks += n->action->kind == MG_AN_BLOCK;
+		s->unblocks += n->action->kind == MG_AN_UNBLOCK;
+		s->alerts += n->action->kind == MG_AN_ALERT;
+		break;
+	case MG_NOTE_OUTBREAK:
+		s->declared += n->ob->kind == MG_OB_DECLARE;
+		s->ended += n->ob->kind == MG_OB_END;
+		break;
+	case MG_NOTE_THREAT:
+		s->threat = n->threat_to;
+		break;
+	case MG_NOTE_NOTICE:
+		snprintf(s->last_notice, sizeof(s->last_notice), "%s", n->text);
+		break;
+	}
+}
+
+/* ---- scripted hosts ------------------------------------------------------------------------------ */
+
+static struct mg_prefix pfx(const char *text)
+{
+	struct mg_prefix p;
+	assert_int_equal(mg_prefix_parse(text, &p), 0);
+	return p;
+}
+
+static void host_init(struct host *h, const char *ip)
+{
+	memset(h, 0, sizeof(*h));
+	assert_int_equal(mg_addr_parse(ip, h->addr), 0);
+	h->s.mac[0] = 0x02;
+	h->s.mac[5] = h->addr[15];
+}
+
+static void event(struct mg_engine *e, struct host *h, uint8_t type, const char *dst, const char *helo, uint32_t fp,
+		  uint64_t now, uint64_t wall)
+{
+	struct mg_event ev = { .type = type, .dport = 25, .fp_hash = fp };
+
+	memcpy(ev.src, h->addr, 16);
+	memcpy(ev.mac, h->s.mac, 6);
+	assert_int_equal(mg_addr_parse(dst, ev.dst), 0);
+	if (helo) {
+		size_t len = strlen(helo);
+		ev.detail = MG_CMD_EHLO;
+		memcpy(ev.u.arg, helo, len);
+		ev.arg_len = (uint8_t)len;
+		ev.helo_hash = mg_helo_hash(helo, (uint32_t)len);
+		h->s.helo_hash = ev.helo_hash;
+	}
+	mg_engine_event(e, &ev, now, wall);
+}
+
+/* One SMTP session to dst as the kernel counts it, with its events. */
+static void session(struct mg_engine *e, struct host *h, const char *dst, const char *helo, uint64_t now, uint64_t wall)
+{
+	uint32_t w[4];
+	uint8_t d[16];
+
+	assert_int_equal(mg_addr_parse(dst, d), 0);
+	memcpy(w, d, 16);
+	h->s.syn_mx++;
+	if (!h->s.first_seen_ns)
+		h->s.first_seen_ns = now;
+	h->s.last_seen_ns = now;
+	h->s.mx_dst_bits |= 1ull << mg_dst_bit(w);
+	event(e, h, MG_EV_SYN_MX, dst, NULL, 0x68812a4c, now, wall);
+	event(e, h, MG_EV_HELO, dst, helo, 0, now, wall);
+	h->s.cmd[MG_CMD_EHLO]++;
+	h->s.cmd[MG_CMD_MAIL]++;
+	h->s.cmd[MG_CMD_RCPT] += 5;
+	h->s.cmd[MG_CMD_DATA]++;
+	h->s.cmd[MG_CMD_QUIT]++;
+	h->s.reply[MG_REPLY_2XX] += 9;
+	h->s.flags |= MG_SRC_F_PAYLOAD;
+}
+
+/* A bot: sessions to 12 different MXes within a few seconds, HELO an address literal. */
+static void spam(struct mg_engine *e, struct host *bot, uint64_t *now, uint64_t *wall)
+{
+	for (int i = 0; i < 12; i++) {
+		char dst[32];
+		snprintf(dst, sizeof(dst), "198.19.%d.25", i + 1);
+		session(e, bot, dst, "[198.18.0.66]", *now, *wall);
+		*now += SEC / 4;
+		*wall += SEC / 4;
+	}
+}
+
+static void config(struct mg_config *c, const char *state_file)
+{
+	mg_config_default(c);
+	c->ob.min_senders = 5;
+	if (state_file)
+		snprintf(c->state_file, sizeof(c->state_file), "%s", state_file);
+	else
+		c->state_file[0] = '\0';
+}
+
+static void add_list(struct mg_prefix_list *l, const char *text)
+{
+	l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+	assert_non_null(l->v);
+	l->v[l->n++] = pfx(text);
+}
+
+/* ---- tests ----------------------------------------------------------------------------------------- */
+
+static void run_bot_blocked(uint64_t origin)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct host bot;
+	uint64_t now = origin + BOOT, wall = WALL;
+
+	config(&c, NULL);
+	host_init(&bot, "198.18.0.66");
+	f.hosts[f.nhosts++] = &bot;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	assert_true(mg_engine_scan_due(&e, now)); /* the first scan is due at once */
+	spam(&e, &bot, &now, &wall);
+	assert_true(mg_engine_scan_due(&e, now)); /* news, and the gap passed */
+	mg_engine_tick(&e, now, wall);
+	assert_int_equal(s.blocks, 1);
+	assert_int_equal(e.verdicts_issued, 1);
+	struct mg_prefix p = pfx("198.18.0.66");
+	struct kblock *b = find_block(&f, &p);
+	assert_non_null(b);
+	assert_int_equal(b->action, MG_ACT_DROP_SMTP);
+	assert_true(b->expires > now && b->expires <= now + c.an.block_ns); /* it expires, on the engine's timeline */
+	/* Nothing new: the next ticks write nothing. */
+	size_t writes = f.writes;
+	now += SEC;
+	mg_engine_tick(&e, now, wall);
+	assert_int_equal(f.writes, writes);
+	/* The verdict ends at its expiry, and the rule with it. */
+	now = b->expires + SEC;
+	wall += c.an.block_ns + SEC;
+	mg_engine_tick(&e, now, wall);
+	assert_int_equal(s.unblocks, 1);
+	assert_null(find_block(&f, &p));
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
+static void test_bot_blocked_near_boot(void **state)
+{
+	(void)state;
+	run_bot_blocked(0);
+}
+
+static void test_bot_blocked_on_the_daemons_timeline(void **state)
+{
+	(void)state;
+	run_bot_blocked(MG_TIMELINE_ORIGIN);
+}
+
+static void test_allowlist_beats_every_verdict(void **state)
+{
+	(void)state;
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct host bot;
+	uint64_t now = BOOT, wall = WALL;
+	char err[256];
+
+	config(&c, NULL);
+	add_list(&c.allowlist, "198.18.0.0/24");
+	host_init(&bot, "198.18.0.66");
+	f.hosts[f.nhosts++] = &bot;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	assert_int_equal(f.nallows, 1);
+	spam(&e, &bot, &now, &wall);
+	mg_engine_tick(&e, now, wall);
+	assert_int_equal(s.blocks, 0);
+	assert_int_equal(f.nblocks, 0);
+	/* Even the operator's block of the allowed network waits behind the allow. */
+	struct mg_prefix net = pfx("198.18.0.0/24");
+	assert_int_equal(mg_engine_block(&e, &net, MG_ACT_DROP_ALL, 0, "test", now, wall, err, sizeof(err)), 0);
+	assert_int_equal(f.nblocks, 0);
+	assert_non_null(strstr(s.last_notice, "waits until that allow ends"));
+	/* The operator cannot disallow what the configuration allows. */
+	assert_int_equal(mg_engine_disallow(&e, &net, now, wall, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "configuration"));
+	assert_int_equal(f.nallows, 1);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
+static void test_operator_over_verdict_and_allow(void **state)
+{
+	(void)state;
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct host bot;
+	uint64_t now = BOOT, wall = WALL;
+	char err[256];
+
+	config(&c, NULL);
+	host_init(&bot, "198.18.0.66");
+	f.hosts[f.nhosts++] = &bot;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	spam(&e, &bot, &now, &wall);
+	mg_engine_tick(&e, now, wall);
+	struct mg_prefix p = pfx("198.18.0.66");
+	struct kblock *b = find_block(&f, &p);
+	assert_non_null(b);
+	uint64_t verdict_expires = b->expires;
+
+	/* The operator blocks all of its traffic for 10 s: that rule stands over the verdict... */
+	assert_int_equal(mg_engine_block(&e, &p, MG_ACT_DROP_ALL, 10 * SEC, "ticket", now, wall, err, sizeof(err)), 0);
+	b = find_block(&f, &p);
+	assert_int_equal(b->action, MG_ACT_DROP_ALL);
+	assert_true(b->expires == now + 10 * SEC);
+	/* ...and hands back to it when it ends. */
+	now += 11 * SEC;
+	wall += 11 * SEC;
+	mg_engine_tick(&e, now, wall);
+	b = find_block(&f, &p);
+	assert_non_null(b);
+	assert_int_equal(b->action, MG_ACT_DROP_SMTP);
+	assert_true(b->expires == verdict_expires);
+	assert_non_null(strstr(s.last_notice, "") );
+
+	/* An operator's allow ends the verdict at once: no block left, allowed in the kernel. */
+	assert_int_equal(mg_engine_allow(&e, &p, 0, "partner", now, wall, err, sizeof(err)), 0);
+	assert_null(find_block(&f, &p));
+	assert_true(find_allow(&f, &p) >= 0);
+	assert_int_equal(s.unblocks, 1);
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(e.an, p.addr, &v));
+	assert_true(v.allowlisted);
+	assert_int_not_equal(v.role, MG_ROLE_BLOCKED);
+	/* Disallowed: gone from the kernel and the analyzer; a second disallow has nothing to remove. */
+	assert_int_equal(mg_engine_disallow(&e, &p, now, wall, err, sizeof(err)), 0);
+	assert_true(find_allow(&f, &p) < 0);
+	assert_true(mg_an_get(e.an, p.addr, &v));
+	assert_false(v.allowlisted);
+	assert_int_equal(mg_engine_disallow(&e, &p, now, wall, err, sizeof(err)), -ENOENT);
+	/* Unblock with nothing blocked is refused, with a message. */
+	assert_int_equal(mg_engine_unblock(&e, &p, now, wall, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "no block rule"));
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
+/* Five fresh hosts with one fingerprint: an outbreak, contained in the kernel, the threat level up. */
+static void outbreak(struct mg_engine *e, struct host *h, size_t n, uint64_t *now, uint64_t *wall)
+{
+	for (size_t i = 0; i < n; i++) {
+		char helo[32];
+		snprintf(helo, sizeof(helo), "host%zu.example", i);
+		session(e, &h[i], "198.19.0.25", helo, *now, *wall);
+		*now += SEC;
+		*wall += SEC;
+	}
+}
+
+static void test_restart_keeps_containment_and_threat(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct host h[5];
+	uint64_t now = BOOT, wall = WALL;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state.gz", dir);
+	config(&c, path);
+	for (int i = 0; i < 5; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.18.3.%d", i + 1);
+		host_init(&h[i], a);
+	}
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	outbreak(&e, h, 5, &now, &wall);
+	assert_int_equal(s.declared, 1);
+	assert_int_equal(f.nfps, 1);
+	assert_int_equal(f.fps[0], 0x68812a4c);
+	assert_int_equal(f.outbreak_count, 1);
+	unsigned level = e.threat_level;
+	assert_true(level >= 2);
+	assert_int_equal(mg_engine_save(&e, now, wall), 0);
+	mg_engine_free(&e);
+
+	/* A restart 5 s later: the pinned map still holds the signature; nothing is removed or lost. */
+	struct fake f2 = { 0 };
+	struct seen s2 = { 0 };
+	now += 5 * SEC;
+	wall += 5 * SEC;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s2), 0);
+	mg_engine_adopt_outbreak(&e, 0x68812a4c, f.fp_level[0], now);
+	mg_engine_start(&e, now, wall);
+	assert_int_equal(e.threat_level, level);
+	assert_int_equal(s2.threat, level);
+	assert_int_equal(mg_ob_active(e.ob), 1);
+	assert_int_equal(f2.outbreak_count, 1);
+	mg_engine_free(&e);
+
+	/* A reboot 2 minutes later (the timeline starts again near 0, the maps empty): written again. */
+	struct fake f3 = { 0 };
+	struct seen s3 = { 0 };
+	now = BOOT;
+	wall += 120 * SEC;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f3, observe, &s3), 0);
+	mg_engine_start(&e, now, wall);
+	assert_int_equal(e.threat_level, level);
+	assert_int_equal(f3.nfps, 1);
+	assert_int_equal(f3.fps[0], 0x68812a4c);
+	/* The operator excepts the signature: it ends at the next tick, even 3 s after boot. */
+	char err[256];
+	assert_int_equal(mg_engine_except(&e, true, "fp:68812a4c", now, wall, err, sizeof(err)), 0);
+	mg_engine_tick(&e, now + SEC, wall + SEC);
+	assert_int_equal(s3.ended, 1);
+	assert_int_equal(f3.nfps, 0);
+	assert_int_equal(f3.outbreak_count, 0);
+	assert_int_equal(e.threat_level, 0);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_restart_keeps_operator_rules_and_pins_the_rest(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	char err[256];
+	struct mg_prefix blk = pfx("198.18.9.0/24"), alw = pfx("198.18.7.7"), stray = pfx("198.18.8.8"),
+			 stale_allow = pfx("198.18.6.0/24");
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state.gz", dir);
+	config(&c, path);
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	assert_int_equal(mg_engine_block(&e, &blk, MG_ACT_DROP_ALL, 0, "abuse desk ticket 4711", now, wall, err,
+					 sizeof(err)), 0);
+	assert_int_equal(mg_engine_allow(&e, &alw, 0, "partner relay", now, wall, err, sizeof(err)), 0);
+	mg_engine_free(&e);
+
+	/* A reboot: empty maps but for a block and an allow nobody recorded. */
+	struct fake f2 = { 0 };
+	now = BOOT;
+	wall += 60 * SEC;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s), 0);
+	put_block(&f2, &stray, MG_ACT_DROP_SMTP, now + 30 * SEC);
+	put_allow(&f2, &stale_allow);
+	mg_engine_adopt_rule(&e, &stray, false, MG_ACT_DROP_SMTP, now + 30 * SEC);
+	mg_engine_adopt_rule(&e, &stale_allow, true, 0, MG_TIME_NEVER);
+	mg_engine_start(&e, now, wall);
+	struct kblock *b = find_block(&f2, &blk);
+	assert_non_null(b);
+	assert_int_equal(b->action, MG_ACT_DROP_ALL);
+	assert_true(b->expires == MG_TIME_NEVER);
+	assert_true(find_allow(&f2, &alw) >= 0);
+	const struct mg_oprule *r = mg_engine_oprule(&e, &blk, MG_RULE_BLOCK);
+	assert_non_null(r);
+	assert_string_equal(r->comment, "abuse desk ticket 4711");
+	/* The stray block stays until its own expiry, as "pinned"; the stale allow goes (the rules file was fine). */
+	assert_non_null(find_block(&f2, &stray));
+	assert_true(find_allow(&f2, &stale_allow) < 0);
+	struct mg_rule_entry en;
+	assert_true(mg_ruleset_find(e.rules, &stray, &en));
+	assert_int_equal(en.written->block_by, MG_OWNER_PINNED_BLOCK);
+	/* The operator can lift a pinned block. */
+	assert_int_equal(mg_engine_unblock(&e, &stray, now, wall, err, sizeof(err)), 0);
+	assert_null(find_block(&f2, &stray));
+	mg_engine_free(&e);
+	mg_config_free(&c);
+
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_reload_reports_what_waits(void **state)
+{
+	(void)state;
+	struct mg_config c, c2;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+
+	config(&c, NULL);
+	add_list(&c.mail_servers, "198.18.1.10");
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, BOOT, WALL);
+	assert_int_equal(f.nallows, 1);
+	config(&c2, NULL);
+	c2.tunables.v6_src_prefix = 48;
+	c2.an.v6_prefix = 48;
+	c2.an.monitor = true;
+	assert_int_equal(mg_engine_configure(&e, &c2, BOOT + SEC, WALL + SEC), MG_RESTART_V6_AGGREGATION);
+	/* The analyzer keeps the kernel's aggregation; the rest applies: monitor on, the server's allow gone. */
+	assert_int_equal(e.an_cfg.v6_prefix, 64);
+	assert_true(f.monitor);
+	assert_int_equal(f.nallows, 0);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	mg_config_free(&c2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bot_blocked_near_boot),
+		cmocka_unit_test(test_bot_blocked_on_the_daemons_timeline),
+		cmocka_unit_test(test_allowlist_beats_every_verdict),
+		cmocka_unit_test(test_operator_over_verdict_and_allow),
+		cmocka_unit_test(test_restart_keeps_containment_and_threat),
+		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
+		cmocka_unit_test(test_reload_reports_what_waits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
