@@ -231,7 +231,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		if (!d->metrics_http)
 			return -EADDRINUSE;
 	}
-	d->started_ns = d->last_save_ns = mg_mono_ns();
+	d->started_ns = d->last_save_ns = d->last_watchdog_ns = mg_mono_ns();
 	uint64_t wd_usec = 0;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0)
 		d->watchdog_ns = wd_usec * 1000;
@@ -244,7 +244,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 			   d->eng.an_cfg.monitor ? " in monitor mode" : "", d->run.pin_dir, d->run.control_socket);
 	mg_daemon_metrics(d, d->started_ns);
 	/* Under systemd (Type=notify): ready only now, with the program attached and the maps pinned. */
-	sd_notifyf(0, "READY=1\nSTATUS=enforcing on %s%s", ifs, d->eng.an_cfg.monitor ? " (monitor mode)" : "");
+	sd_notifyf(0, "READY=1\nWATCHDOG=1\nSTATUS=enforcing on %s%s", ifs, d->eng.an_cfg.monitor ? " (monitor mode)" : "");
 	return 0;
 }
 

@@ -88,6 +88,7 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 	mg_atomic_clean_stale(path);
 	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav);
 	d->quarantine_ready = true;
+	d->last_expiry_ns = mg_mono_ns(); /* a time, not 0: the machine may have booted a minute ago */
 	/* In Postfix's private/ directory (mode 0700, postfix's own), 0666 lets only Postfix in. */
 	int e = mg_policyd_listen(&d->policyd, d->cfg.policy_listen, 0666);
 	if (e) {
