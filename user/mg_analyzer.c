@@ -286,7 +286,7 @@ static void pset_remove(struct pset *s, const struct mg_prefix *in)
 
 	mg_addr_mask(p.addr, p.prefixlen);
 	for (uint32_t i = 0; i < s->n; i++) {
-		if (s->v[i].prefixlen == p.prefixlen && !memcmp(s->v[i].addr, p.addr, 16)) {
+		if (mg_prefix_eq(&s->v[i], &p)) {
 			s->v[i] = s->v[--s->n];
 			memset(s->len_used, 0, sizeof(s->len_used));
 			for (uint32_t k = 0; k < s->n; k++)

@@ -160,15 +160,6 @@ static bool sig_eq(const struct mg_signature *a, const struct mg_signature *b)
 	return a->kind == b->kind && a->value == b->value;
 }
 
-static bool covers(const struct mg_prefix *p, const uint8_t addr[16])
-{
-	uint8_t m[16];
-
-	memcpy(m, addr, 16);
-	mg_addr_mask(m, p->prefixlen);
-	return !memcmp(m, p->addr, 16);
-}
-
 void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool on)
 {
 	for (size_t i = 0; i < o->n_ex_sig; i++)
@@ -200,7 +191,7 @@ void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool
 void mg_ob_except_prefix(struct mg_outbreaks *o, const struct mg_prefix *p, bool on)
 {
 	for (size_t i = 0; i < o->n_ex_pfx; i++)
-		if (o->ex_pfx[i].prefixlen == p->prefixlen && !memcmp(o->ex_pfx[i].addr, p->addr, 16)) {
+		if (mg_prefix_eq(&o->ex_pfx[i], p)) {
 			if (!on)
 				o->ex_pfx[i] = o->ex_pfx[--o->n_ex_pfx];
 			return;
@@ -239,7 +230,7 @@ static bool excepted_sig(const struct mg_outbreaks *o, const struct mg_signature
 static bool excepted_src(const struct mg_outbreaks *o, const uint8_t addr[16])
 {
 	for (size_t i = 0; i < o->n_ex_pfx; i++)
-		if (covers(&o->ex_pfx[i], addr))
+		if (mg_prefix_covers(&o->ex_pfx[i], addr))
 			return true;
 	return false;
 }
@@ -461,7 +452,7 @@ bool mg_ob_member_of(const struct mg_outbreaks *o, const uint8_t addr[16], struc
 		if (!o->g[i].active)
 			continue;
 		for (uint32_t k = 0; k < o->g[i].n_list; k++)
-			if (covers(&o->g[i].list[k].src, addr)) {
+			if (mg_prefix_covers(&o->g[i].list[k].src, addr)) {
 				if (sig)
 					*sig = o->g[i].sig;
 				return true;

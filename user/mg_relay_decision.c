@@ -14,13 +14,9 @@
 bool mg_relay_excepted(const struct mg_relay_exceptions *x, const uint8_t addr[16], const char *sender,
 		       const char *recipient)
 {
-	for (size_t i = 0; i < x->n_client; i++) {
-		uint8_t m[16];
-		memcpy(m, addr, 16);
-		mg_addr_mask(m, x->client[i].prefixlen);
-		if (!memcmp(m, x->client[i].addr, 16))
+	for (size_t i = 0; i < x->n_client; i++)
+		if (mg_prefix_covers(&x->client[i], addr))
 			return true;
-	}
 	/* The last '@': a quoted local part may contain one of its own. */
 	const char *at = sender ? strrchr(sender, '@') : NULL;
 	for (size_t i = 0; at && i < x->n_domain; i++)
