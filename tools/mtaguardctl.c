@@ -122,11 +122,16 @@ static void print_human(const char *cmd, json_t *r)
 		json_array_foreach(ifs, i, v)
 			printf(" %s (%s)", s(v, "name"), s(v, "mode"));
 		printf("\npin dir     %s\nuptime      %llds\n", s(r, "pin_dir"), n(r, "uptime_s"));
+		if (json_is_string(json_object_get(r, "pending_restart")))
+			printf("restart     the config file changes %s: running as before until a restart\n",
+			       s(r, "pending_restart"));
 		printf("sources     %lld:", n(r, "sources"));
 		json_object_foreach(roles, key, v)
 			printf(" %s %lld", key, (long long)json_integer_value(v));
 		printf("\nverdicts    %lld active, %lld issued, %lld alerts\n", n(r, "verdicts_active"),
 		       n(r, "verdicts_issued"), n(r, "alerts_issued"));
+		if (n(r, "rule_write_failures"))
+			printf("warning     %lld kernel rule write(s) failed (see the daemon's log)\n", n(r, "rule_write_failures"));
 		printf("kernel      packets %lld, passed %lld, dropped %lld (smtp %lld, all %lld), allowlisted %lld,\n"
 		       "            parse errors %lld, SYNs to SMTP %lld, commands %lld, events lost %lld\n",
 		       n(k, "packets"), n(k, "passed"), n(k, "dropped"),
