@@ -17,6 +17,7 @@
 #include "mg_clock.h"
 #include "mg_loader.h"
 #include "mg_log.h"
+#include "mg_names.h"
 #include "mg_rulemaps.h"
 #include "mg_stats.h"
 
@@ -146,11 +147,7 @@ static int parse_cmd_args(int argc, char **argv, struct cmd_args *a)
 			a->json = true;
 			break;
 		case OPT_ACTION:
-			if (!strcmp(optarg, "smtp"))
-				a->action = MG_ACT_DROP_SMTP;
-			else if (!strcmp(optarg, "all"))
-				a->action = MG_ACT_DROP_ALL;
-			else
+			if (mg_action_parse(optarg, &a->action))
 				goto bad;
 			break;
 		case OPT_TTL:
@@ -264,7 +261,7 @@ static int print_rule(const struct mg_prefix *p, const struct mg_rule *r, void *
 	struct rules_ctx *c = arg;
 	char buf[MG_ADDRSTRLEN];
 	const char *kind = r->kind == MG_RULE_ALLOW ? "allow" : "block";
-	const char *action = r->kind == MG_RULE_ALLOW ? "-" : r->action == MG_ACT_DROP_ALL ? "all" : "smtp";
+	const char *action = r->kind == MG_RULE_ALLOW ? "-" : mg_action_name(r->action);
 	long long left = r->expires_ns ? (long long)(r->expires_ns - c->now) / (long long)MG_NSEC_PER_SEC : -1;
 
 	mg_prefix_str(p, buf, sizeof(buf));
