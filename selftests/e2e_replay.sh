@@ -240,6 +240,19 @@ else
 fi
 check e "m1.pcap still replayed (.files[1].run > 0)" '.files[1].run > 0'
 
+# e2) a missing input, or one that is no capture at all: exit 1, naming it, and no report
+# (a report on part of the traffic would read as "no bots").
+replay e2 -c "$CONF" --json "$M1" "$LAB_DIR/nope.pcap"
+((RC == 1)) && pass "e2: a missing capture: exit status 1" || fail "e2: a missing capture: exit status $RC"
+grep -q "nope.pcap" "$LAB_DIR/e2.err" && [[ ! -s "$LAB_DIR/e2.out" ]] &&
+	pass "e2: the message names the file, no report" || fail "e2: $(head -3 "$LAB_DIR/e2.err")"
+printf 'not a capture\n' >"$LAB_DIR/text.pcap"
+replay e3 -c "$CONF" --json "$LAB_DIR/text.pcap"
+((RC == 1)) && grep -q "text.pcap" "$LAB_DIR/e3.err" && pass "e3: a text file: exit status 1, named" ||
+	fail "e3: a text file: exit status $RC: $(head -3 "$LAB_DIR/e3.err")"
+# The two interfaces' captures overlap in time: merged in time order, and said so.
+check a "a warning that the captures overlap" '.warnings | any(test("overlap"))'
+
 # f) --verdicts-only: one line, the bot
 replay f -c "$CONF" --verdicts-only "$M1" "$M2"
 exit_ok f

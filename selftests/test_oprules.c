@@ -22,8 +22,9 @@
 
 static struct mg_oprule rule(const char *prefix, uint8_t kind, uint64_t expires, const char *comment)
 {
-	struct mg_oprule r = { .kind = kind, .action = MG_ACT_DROP_SMTP, .created_ns = 1000 * SEC,
-			       .expires_ns = expires };
+	/* An allow has no action. */
+	struct mg_oprule r = { .kind = kind, .action = kind == MG_RULE_BLOCK ? MG_ACT_DROP_SMTP : 0,
+			       .created_ns = 1000 * SEC, .expires_ns = expires };
 	assert_int_equal(mg_prefix_parse(prefix, &r.prefix), 0);
 	snprintf(r.comment, sizeof(r.comment), "%s", comment);
 	return r;
@@ -153,6 +154,29 @@ static void test_json_round_trip(void **state)
 	mg_oprules_free(&u);
 }
 
+/* Files written before allows lost their action said "smtp" for them: still read. */
+static void test_older_allow_with_an_action(void **state)
+{
+	(void)state;
+	struct mg_oprules t;
+	json_t *j = json_loads("{\"version\":1,\"rules\":[{\"prefix\":\"198.18.7.7\",\"kind\":\"allow\","
+			       "\"action\":\"smtp\",\"created\":1,\"expires\":0,\"comment\":\"\"}]}", 0, NULL);
+
+	mg_oprules_init(&t);
+	assert_non_null(j);
+	assert_int_equal(mg_oprules_from_json(&t, j), 0);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.v[0].kind, MG_RULE_ALLOW);
+	assert_int_equal(t.v[0].action, 0);
+	/* Written again, the allow says "none". */
+	json_t *out = mg_oprules_to_json(&t);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(out, "rules"), 0), "action")),
+			    "none");
+	json_decref(out);
+	json_decref(j);
+	mg_oprules_free(&t);
+}
+
 static void test_damaged_json_refused(void **state)
 {
 	(void)state;
@@ -208,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_many_rules),
 		cmocka_unit_test(test_expiry_takes_what_is_due),
 		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_older_allow_with_an_action),
 		cmocka_unit_test(test_damaged_json_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
