@@ -110,8 +110,10 @@ lab_wait "hook ran" grep -q "\"signature\":\"$sig\"" "$LAB_DIR/hook.out" && pass
 	fail "hook output: $(cat "$LAB_DIR/hook.out" 2>/dev/null)"
 [[ "$(ctl --json status | jq -r .threat_level)" -ge 2 ]] && pass "mtaguardctl status shows the threat level" ||
 	fail "status threat level"
-ctl outbreaks | grep -q "outbreak $sig: level" && pass "mtaguardctl outbreaks lists it" || fail "ctl outbreaks: $(ctl outbreaks)"
-bpftool map dump pinned "$PIN/mg_outbreaks" 2>/dev/null | grep -q '"level"' && pass "bpftool shows the signature in mg_outbreaks" ||
+# (grep -q on captured output: in a pipe it can exit before the writer is done, and pipefail
+# then reports the writer's SIGPIPE as a failure)
+grep -q "outbreak $sig: level" <<<"$(ctl outbreaks)" && pass "mtaguardctl outbreaks lists it" || fail "ctl outbreaks: $(ctl outbreaks)"
+grep -q '"level"' <<<"$(bpftool map dump pinned "$PIN/mg_outbreaks" 2>/dev/null)" && pass "bpftool shows the signature in mg_outbreaks" ||
 	fail "mg_outbreaks: $(bpftool map dump pinned "$PIN/mg_outbreaks" 2>&1 | head -5)"
 
 # --- a further host with the same fingerprint: its very first SYN is dropped ----------------
