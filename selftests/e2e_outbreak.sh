@@ -6,10 +6,13 @@
 # (alert with every member's MAC and VLAN, the operator's hook run), puts the
 # fingerprint into the kernel, and a further host with that fingerprint has
 # its very first SYN to port 25 dropped, while a configured mail server with
-# the same OS keeps delivering. Exceptions and the end of the outbreak too.
+# the same OS keeps delivering. A restart of mtaguardd during the outbreak,
+# graceful (SIGTERM) and not (SIGKILL, after a periodic save), keeps the
+# containment and the threat level. Exceptions and the end of the outbreak too.
 #
 #   bot1..bot4 198.18.1-4.2 ─ in1..in4 ┐
-#   relay      198.18.5.2  ─ in5      ├ EDGE (mtaguardd, XDP on in1..in5) ─ out0 ─ MX 198.19.0.25 (Postfix)
+#   relay      198.18.5.2  ─ in5      ├ EDGE (mtaguardd, XDP on in1..in7) ─ out0 ─ MX 198.19.0.25 (Postfix)
+#   bot5, bot6 198.18.6-7.2 ─ in6, in7 ┘  (fresh hosts tried after each restart)
 #
 # All namespaces run Linux, so all SYNs share one fingerprint: exactly the
 # situation of a bot kit on one OS next to a mail server on the same OS.
@@ -38,9 +41,9 @@ EVENTS="$LAB_DIR/events.jsonl"
 ctl() { "$BUILD/mtaguardctl" -s "$SOCK" "$@"; }
 
 lab_bpffs
-lab_netns edge bot1 bot2 bot3 bot4 relay mx
+lab_netns edge bot1 bot2 bot3 bot4 relay bot5 bot6 mx
 i=1
-for h in bot1 bot2 bot3 bot4 relay; do
+for h in bot1 bot2 bot3 bot4 relay bot5 bot6; do
 	lab_veth edge "in$i" "$h" eth0
 	lab_addr edge "in$i" "198.18.$i.1/24"
 	lab_addr "$h" eth0 "198.18.$i.2/24"
@@ -63,17 +66,22 @@ EOF
 chmod 755 "$LAB_DIR/hook.sh"
 cat >"$LAB_DIR/mtaguard.json" <<EOF
 {
-  "interfaces": [ "in1", "in2", "in3", "in4", "in5" ],
+  "interfaces": [ "in1", "in2", "in3", "in4", "in5", "in6", "in7" ],
   "pin_dir": "$PIN",
   "mail_servers": [ "198.18.5.2" ],
   "state_file": "$LAB_DIR/state.gz",
+  "state_interval": "2s",
   "log_file": "$EVENTS",
   "control_socket": "$SOCK",
   "outbreak": { "min_senders": 3, "window": "10m", "decay": "30m", "alert_hook": "$LAB_DIR/hook.sh" }
 }
 EOF
-nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/daemon.err" &
-DPID=$!
+# nsenter only enters the network namespace and execs: $! is mtaguardd itself.
+start_daemon() {
+	nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>>"$LAB_DIR/daemon.err" &
+	DPID=$!
+}
+start_daemon
 cleanup_daemon() {
 	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	[[ -d "$PIN" ]] && "$BUILD/mtaguard-loader" -p "$PIN" unload 2>/dev/null
@@ -110,8 +118,10 @@ lab_wait "hook ran" grep -q "\"signature\":\"$sig\"" "$LAB_DIR/hook.out" && pass
 	fail "hook output: $(cat "$LAB_DIR/hook.out" 2>/dev/null)"
 [[ "$(ctl --json status | jq -r .threat_level)" -ge 2 ]] && pass "mtaguardctl status shows the threat level" ||
 	fail "status threat level"
-ctl outbreaks | grep -q "outbreak $sig: level" && pass "mtaguardctl outbreaks lists it" || fail "ctl outbreaks: $(ctl outbreaks)"
-bpftool map dump pinned "$PIN/mg_outbreaks" 2>/dev/null | grep -q '"level"' && pass "bpftool shows the signature in mg_outbreaks" ||
+# (grep -q on captured output: in a pipe it can exit before the writer is done, and pipefail
+# then reports the writer's SIGPIPE as a failure)
+grep -q "outbreak $sig: level" <<<"$(ctl outbreaks)" && pass "mtaguardctl outbreaks lists it" || fail "ctl outbreaks: $(ctl outbreaks)"
+grep -q '"level"' <<<"$(bpftool map dump pinned "$PIN/mg_outbreaks" 2>/dev/null)" && pass "bpftool shows the signature in mg_outbreaks" ||
 	fail "mg_outbreaks: $(bpftool map dump pinned "$PIN/mg_outbreaks" 2>&1 | head -5)"
 
 # --- a further host with the same fingerprint: its very first SYN is dropped ----------------
@@ -133,6 +143,99 @@ lab_run bot4 ping -c1 -W2 198.19.0.25 >/dev/null && pass "bot4's other traffic f
 # --- the mail server, same OS fingerprint, keeps delivering ---------------------------------
 mail relay relay-2 relay.lab.test && lab_wait_mail mx "X-Tag: relay-2" 1 &&
 	pass "the configured mail server (same fingerprint) keeps delivering" || fail "the mail server was stopped"
+
+# --- a restart during the outbreak keeps the containment and the threat level ---------------
+# What the operator sees of the outbreaks: level, signatures, members (join times aside).
+ob_view() {
+	ctl --json outbreaks | jq -c '{threat_level, outbreaks: ([.outbreaks[] | {signature, level, members,
+		member_list: ([.member_list[] | {source, mac, vlan, vlan_inner}] | sort)}] | sort_by(.signature))}'
+}
+# The kernel's entry for the signature (empty when there is none).
+kernel_sig() {
+	bpftool -j map dump pinned "$PIN/mg_outbreaks" 2>/dev/null |
+		jq -c --argjson fp "$((16#${sig#fp:}))" '.[] | (.formatted // .) | select(.key == $fp) | .value'
+}
+kernel_has_sig() { [[ -n "$(kernel_sig)" ]]; }
+# A child that exited but was not reaped yet is a zombie: gone too.
+daemon_gone() {
+	local st
+	st="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 0
+	[[ -z "$st" || "$st" == Z ]]
+}
+obdrops() { ctl --json status | jq -r '.kernel.drop_reason.outbreak // 0'; }
+# restart_check HOW (TERM|KILL) HOST ADDR N: restart mtaguardd and check that the outbreak
+# survived; HOST (a fresh one at ADDR, same fingerprint) then has its first SYN dropped.
+# N: the number of "in force after the restore" notices in the log before this restart.
+restart_check() {
+	local how="$1" host="$2" addr="$3" n="$4" before_ob before_status lvl nob after_ob line d0 before klvl
+	before_ob="$(ob_view)"
+	before_status="$(ctl --json status)"
+	lvl="$(jq -r .threat_level <<<"$before_ob")"
+	nob="$(jq -r '.outbreaks | length' <<<"$before_ob")"
+	[[ "$(jq -r .threat_level <<<"$before_status")" == "$lvl" ]] && ((lvl >= 2 && nob >= 1)) &&
+		jq -e --arg s "$sig" '.outbreaks | any(.signature == $s)' <<<"$before_ob" >/dev/null ||
+		fail "$how: before the restart: $before_ob / threat level $(jq -r .threat_level <<<"$before_status")"
+
+	kill "-$how" "$DPID"
+	if lab_wait -t 15 "mtaguardd to exit after SIG$how" daemon_gone "$DPID"; then
+		local rc=0
+		wait "$DPID" 2>/dev/null || rc=$?
+		if [[ "$how" == TERM ]]; then
+			((rc == 0)) && pass "SIGTERM: mtaguardd stopped (exit 0)" || fail "SIGTERM: exit status $rc"
+			grep -q "keeps enforcing" <<<"$(grep '"event":"stopped"' "$EVENTS" | tail -1)" &&
+				pass "it said the data plane keeps enforcing" || fail "no 'stopped' notice: $(tail -3 "$EVENTS")"
+		else
+			((rc == 137)) && pass "SIGKILL: mtaguardd killed" || fail "SIGKILL: exit status $rc"
+		fi
+	else
+		fatal "$how: mtaguardd did not exit"
+	fi
+	! ctl status >/dev/null 2>&1 && pass "$how: the control socket does not answer while it is down" ||
+		fail "$how: something answers on the control socket"
+	grep -q 'prog/xdp' <<<"$(ip -n "$(lab_ns edge)" link show in1)" && pass "$how: XDP stays attached while it is down" ||
+		fail "$how: XDP detached: $(ip -n "$(lab_ns edge)" link show in1)"
+	kernel_has_sig && pass "$how: the kernel keeps $sig while it is down" ||
+		fail "$how: mg_outbreaks while down: $(bpftool map dump pinned "$PIN/mg_outbreaks" 2>&1 | head -5)"
+
+	start_daemon
+	lab_wait "mtaguardd to start again" ctl status || fatal "$how: mtaguardd did not start again"
+	after_ob="$(ob_view)"
+	[[ "$after_ob" == "$before_ob" ]] && pass "$how: after the restart, outbreaks lists the same signature, level and members" ||
+		fail "$how: outbreaks before: $before_ob; after: $after_ob"
+	[[ "$(ctl --json status | jq -r .threat_level)" == "$lvl" ]] && pass "$how: status shows threat level $lvl again" ||
+		fail "$how: status threat level $(ctl --json status | jq -r .threat_level), was $lvl"
+	klvl="$(kernel_sig | jq -r .level)"
+	[[ -n "$klvl" && "$klvl" == "$(jq -r --arg s "$sig" '.outbreaks[] | select(.signature == $s) | .level' <<<"$before_ob")" ]] &&
+		pass "$how: the kernel still contains $sig at its level" ||
+		fail "$how: mg_outbreaks after the restart: $(kernel_sig) / $(bpftool map dump pinned "$PIN/mg_outbreaks" 2>&1 | head -5)"
+	if lab_wait -t 5 "the restore notice" lab_lines_gt "$EVENTS" "in force after the restore" "$n"; then
+		line="$(grep -F "in force after the restore" "$EVENTS" | tail -1)"
+		jq -e --arg m "$nob outbreak(s), threat level $lvl" '.event == "notice" and (.message | endswith($m))' <<<"$line" >/dev/null &&
+			pass "$how: the log says what is in force: $(jq -r .message <<<"$line")" || fail "$how: restore notice: $line"
+	else
+		fail "$how: no 'in force after the restore' notice: $(tail -5 "$EVENTS")"
+	fi
+
+	# A fresh host with the fingerprint: its very first SYN is still dropped.
+	d0="$(obdrops)"
+	before="$(lab_mail_count mx "X-Tag: $host-1")"
+	mail "$host" "$host-1" && fail "$how: $host delivered after the restart" || pass "$how: $host's first SMTP connection fails"
+	[[ "$(lab_mail_count mx "X-Tag: $host-1")" == "$before" ]] && pass "$how: nothing from $host arrived" ||
+		fail "$how: $host's mail arrived"
+	(($(obdrops) > d0)) && pass "$how: its SYNs were dropped by the outbreak ($d0 -> $(obdrops))" ||
+		fail "$how: outbreak drops $d0 -> $(obdrops)"
+	ctl --json show "$addr" | jq -e '.known == false or .evidence.sessions == 0' >/dev/null &&
+		pass "$how: $host never got to send a command" || fail "$how: $host profile: $(ctl --json show "$addr")"
+}
+
+restart_check TERM bot5 198.18.6.2 "$(grep -cF "in force after the restore" "$EVENTS" || true)"
+
+# SIGKILL saves nothing: what survives is the last periodic save (state_interval 2s) -
+# wait for one made after bot5's attempt, so the saved members are the current ones.
+touch "$LAB_DIR/mark"
+lab_wait -t 10 "a periodic save of the rules file" test "$LAB_DIR/state.gz.rules" -nt "$LAB_DIR/mark" &&
+	pass "a periodic save wrote the outbreaks" || fail "no periodic save of $LAB_DIR/state.gz.rules"
+restart_check KILL bot6 198.18.7.2 "$(grep -cF "in force after the restore" "$EVENTS" || true)"
 
 # --- an exception lifts it for a host ------------------------------------------------------
 ctl except add "$sig" >/dev/null && ctl --json except list | jq -e --arg s "$sig" '.exceptions | index($s)' >/dev/null &&
