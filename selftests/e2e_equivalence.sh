@@ -4,8 +4,9 @@
 # e2e_equivalence.sh - mtaguard-replay and mtaguardd reach the same verdicts,
 # alerts and outbreaks on the same traffic. Both are shells over one engine
 # (user/mg_engine.c); this runs one scripted capture (selftests/tool_scenario.c:
-# two bots, an end host, a configured mail server, five fresh hosts making an
-# outbreak, one latecomer contained) through both:
+# three bots, one of them on IPv6 hopping inside its /64, an end host, a
+# configured mail server, five fresh hosts making an outbreak, one latecomer
+# contained) through both:
 #
 #   a) mtaguard-replay -c CONF --json scenario.pcap  (BPF_PROG_TEST_RUN, capture time)
 #   b) mtaguardd with the same CONF, XDP on mg0; tcpreplay sends the same frames,
@@ -186,14 +187,14 @@ same "active outbreaks and their members (ctl outbreaks)" "$r_final" "$d_final"
 same "SYNs dropped by the containment (kernel)" "$(jq -c '.totals.kernel.drop_reason.outbreak' "$R")" \
 	"$(jq -c '.kernel.drop_reason.outbreak' "$S")"
 
-# The roles of the cast.
-cast=$(jq -r '[.bots[], .pc, .mail_server, .fresh[]] | .[]' "$CAST")
+# The roles of the cast: the report's name of each source, and an address in it for mtaguardctl show.
+cast=$(jq -r '([.bots, .bot_addrs] | transpose[]), ([.pc, .mail_server] + .fresh | .[] | [., .]) | join(" ")' "$CAST")
 r_roles=""
 d_roles=""
-for a in $cast; do
-	r_roles+="$a=$(jq -r --arg a "$a" '(.sources[] | select(.source == $a) | .role) // "absent"' "$R") "
-	d_roles+="$a=$(ctl --json show "$a" | jq -r '.role // "absent"') "
-done
+while read -r name addr; do
+	r_roles+="$name=$(jq -r --arg a "$name" '(.sources[] | select(.source == $a) | .role) // "absent"' "$R") "
+	d_roles+="$name=$(ctl --json show "$addr" | jq -r '.role // "absent"') "
+done <<<"$cast"
 same "roles of the cast" "$r_roles" "$d_roles"
 
 # --- the scenario's intended outcome (checked on the replay; the daemon equals it above) ------------
@@ -201,7 +202,7 @@ same "roles of the cast" "$r_roles" "$d_roles"
 check() { # WHAT JQ_FILTER FILE
 	if jq -e "$2" "$3" >/dev/null 2>&1; then pass "$1"; else fail "$1 ($2)"; fi
 }
-check "both bots, and nobody else, have verdicts" "[.sources[] | select(.verdict != null) | .source] | sort == $BOTS" "$R"
+check "the bots (the IPv6 one as its /64), and nobody else, have verdicts" "[.sources[] | select(.verdict != null) | .source] | sort == $BOTS" "$R"
 check "the bots' rule is direct-to-mx:new-sender" \
 	'[.sources[] | select(.verdict != null) | .verdict.rule] | unique == ["direct-to-mx:new-sender"]' "$R"
 check "the bots were alerted on before their verdicts" "[.alerts[] | select(.event == \"alert\") | .source] | unique == $BOTS" "$R"
@@ -215,7 +216,8 @@ check "one outbreak, a fingerprint, with the five fresh hosts as members" \
 check "the latecomer is no member, and its two SYNs were contained" \
 	"([.alerts[] | (.member_list[]?.source), (.member.source? // empty)] | index(\"$LATE\") == null) and
 	 .totals.kernel.drop_reason.outbreak == 2" "$R"
-check "the daemon: two verdicts in force, one outbreak" '.verdicts_active == 2 and .threat_level == 2' "$S"
+NB=$(jq length <<<"$BOTS")
+check "the daemon: $NB verdicts in force, threat level 2 (one outbreak)" ".verdicts_active == $NB and .threat_level == 2" "$S"
 
 if ((FAILS)); then
 	echo "--- daemon log (tail):"

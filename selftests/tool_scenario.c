@@ -14,20 +14,27 @@
  * client ACK, "220" greeting, then one command per client segment, each
  * answered by the server ("EHLO"/"250", "MAIL FROM"/"250", "RCPT TO"/"250",
  * "DATA"/"354", the message, "250", "QUIT"/"221"), then FINs. Inside hosts
- * are in 198.18.0.0/16, outside MX hosts in 198.19.0.0/16.
+ * are in 198.18.0.0/16 and 2001:db8:2::/64, outside hosts in 198.19.0.0/16 and
+ * 2001:db8:ffff::/48.
  *
  * The cast, and the outcome mtaguard must reach (thresholds: user/mg_analyzer.c,
  * mg_an_config_default; block at score 10, alert at 5):
  *
- *   bots      198.18.2.2, 198.18.3.2: 24 sessions each, every 250 ms from
+ *   bots      198.18.2.2, 198.18.3.2: 22 sessions each, every 300 ms from
  *             t = 0.5 s / 0.6 s, each to a different MX (198.19.1.x /
  *             198.19.2.x), "EHLO [own address]" (an IP literal: +4), 3 RCPTs,
- *             nothing but SMTP (+2). A Windows-like SYN (TTL 128; MSS, NOP,
- *             WS 8, NOP, NOP, SACK-permitted). Score 6 after the first
- *             session (alert "suspect:score"), about 10 after five (distinct
- *             MX and SYN rate): a verdict "direct-to-mx:new-sender" well
- *             before their last session; the later sessions' frames to
+ *             nothing but SMTP (+2), the own address's octets in the HELO
+ *             (+3). A Windows-like SYN (TTL 128; MSS, NOP, WS 8, NOP, NOP,
+ *             SACK-permitted). Score 9 after the first session (alert
+ *             "suspect:score"), 10 after the third (distinct MX): a verdict
+ *             "direct-to-mx:new-sender" at about t = 1.1 s, long before their
+ *             last session (at 6.8 / 6.9 s); the later sessions' frames to
  *             port 25 are dropped.
+ *   bot6      2001:db8:2::/64: the same on IPv6 from t = 0.7 s (MX hosts
+ *             2001:db8:ffff:3::x), every session from another address inside
+ *             its /64, each greeting with its own "[IPv6:...]" literal (a name
+ *             that varies, too). Profiles aggregate IPv6 per /64: one alert
+ *             and one verdict, for 2001:db8:2::/64.
  *   pc        198.18.1.10: an end host. SYNs to port 443 of web servers
  *             (198.19.200.x) every 500 ms and three submission sessions to
  *             its relay 198.18.0.25:587 (commands on 587 are not counted).
@@ -103,7 +110,8 @@ static int cmp_frame(const void *a, const void *b)
 enum os { LINUX, WINDOWS };
 
 struct host {
-	const char *addr;
+	const char *addr; /* IPv4, or an IPv6 /64 ("2001:db8:2::") whose sessions each come from another address in it */
+	int v6;
 	uint8_t mac[6];
 	enum os os;
 	uint16_t ip_id;
@@ -116,6 +124,7 @@ static void host_init(struct host *h, const char *addr, uint8_t mac_tail, enum o
 {
 	memset(h, 0, sizeof(*h));
 	h->addr = addr;
+	h->v6 = strchr(addr, ':') != NULL;
 	memcpy(h->mac, (uint8_t[6]){ 0x02, 0x00, 0x5e, 0x10, 0x00, mac_tail }, 6);
 	h->os = os;
 	h->ip_id = (uint16_t)(mac_tail * 977u + 1);
@@ -150,6 +159,7 @@ static void syn_opts(const struct host *h, struct pb_tcp_opts *o, uint32_t isn, 
 /* One TCP segment; from_client says which way it goes. */
 struct conn {
 	struct host *c;
+	char caddr[48];        /* the client's address for this connection */
 	const char *srv;
 	uint8_t srv_mac[6];
 	uint16_t sport, dport;
@@ -157,6 +167,16 @@ struct conn {
 	uint16_t srv_ip_id;
 	uint64_t t;            /* microseconds */
 };
+
+static void ip(struct pb *p, const struct conn *k, int from_client, uint8_t ttl, uint16_t id)
+{
+	const char *src = from_client ? k->caddr : k->srv, *dst = from_client ? k->srv : k->caddr;
+
+	if (k->c->v6)
+		pb_ipv6(p, src, dst, &(struct pb_ip_opts){ .ttl = ttl });
+	else
+		pb_ipv4(p, src, dst, &(struct pb_ip_opts){ .ttl = ttl, .df = 1, .id = id });
+}
 
 static void seg(struct conn *k, int from_client, uint8_t flags, const char *payload)
 {
@@ -168,8 +188,7 @@ static void seg(struct conn *k, int from_client, uint8_t flags, const char *payl
 	pb_init(&p);
 	if (from_client) {
 		pb_eth(&p, k->c->mac, ROUTER_MAC);
-		pb_ipv4(&p, k->c->addr, k->srv,
-			&(struct pb_ip_opts){ .ttl = k->c->os == LINUX ? 64 : 128, .df = 1, .id = k->c->ip_id++ });
+		ip(&p, k, 1, k->c->os == LINUX ? 64 : 128, k->c->ip_id++);
 		o.window = k->c->os == LINUX ? 502 : 1026;
 		o.seq = k->cseq;
 		o.ack = k->sseq;
@@ -177,7 +196,7 @@ static void seg(struct conn *k, int from_client, uint8_t flags, const char *payl
 		k->cseq += (uint32_t)plen + ((flags & PB_TCP_FIN) ? 1 : 0);
 	} else {
 		pb_eth(&p, ROUTER_MAC, k->c->mac);
-		pb_ipv4(&p, k->srv, k->c->addr, &(struct pb_ip_opts){ .ttl = 52, .df = 1, .id = k->srv_ip_id++ });
+		ip(&p, k, 0, 52, k->srv_ip_id++);
 		o.window = 509;
 		o.seq = k->sseq;
 		o.ack = k->cseq;
@@ -200,8 +219,7 @@ static void handshake(struct conn *k)
 	syn_opts(k->c, &o, isn, (uint32_t)(k->t / 1000) + 4000000u);
 	pb_init(&p);
 	pb_eth(&p, k->c->mac, ROUTER_MAC);
-	pb_ipv4(&p, k->c->addr, k->srv,
-		&(struct pb_ip_opts){ .ttl = k->c->os == LINUX ? 64 : 128, .df = 1, .id = k->c->ip_id++ });
+	ip(&p, k, 1, k->c->os == LINUX ? 64 : 128, k->c->ip_id++);
 	pb_tcp(&p, k->sport, k->dport, PB_TCP_SYN, &o);
 	add(k->t, &p);
 	k->cseq = isn + 1;
@@ -214,7 +232,7 @@ static void handshake(struct conn *k)
 	o.ack = k->cseq;
 	pb_init(&p);
 	pb_eth(&p, ROUTER_MAC, k->c->mac);
-	pb_ipv4(&p, k->srv, k->c->addr, &(struct pb_ip_opts){ .ttl = 52, .df = 1, .id = k->srv_ip_id++ });
+	ip(&p, k, 0, 52, k->srv_ip_id++);
 	pb_tcp(&p, k->dport, k->sport, PB_TCP_SYN | PB_TCP_ACK, &o);
 	add(k->t, &p);
 	k->sseq = sisn + 1;
@@ -225,8 +243,14 @@ static void handshake(struct conn *k)
 
 static void conn_open(struct conn *k, struct host *c, const char *srv, uint16_t dport, uint64_t t_us)
 {
+	static unsigned hop;
+
 	memset(k, 0, sizeof(*k));
 	k->c = c;
+	if (c->v6) /* a new address inside the /64 for every connection */
+		snprintf(k->caddr, sizeof(k->caddr), "%s%x:%x", c->addr, 0x1000 + hop * 37, 0xa000 + hop * 101), hop++;
+	else
+		snprintf(k->caddr, sizeof(k->caddr), "%s", c->addr);
 	k->srv = srv;
 	k->sport = c->next_port;
 	c->next_port = (uint16_t)(c->next_port + 3);
@@ -254,7 +278,7 @@ static void close_conn(struct conn *k)
 	seg(k, 1, PB_TCP_ACK, NULL);
 }
 
-/* A whole SMTP session from c to the MX at srv (port 25, or 587 for submission). */
+/* A whole SMTP session from c to the MX at srv (port 25, or 587 for submission); helo NULL: the client's own address literal. */
 static void smtp_session(struct host *c, const char *srv, uint16_t port, uint64_t t_us, const char *helo,
 			 const char *from, unsigned rcpts, unsigned tag)
 {
@@ -268,7 +292,10 @@ static void smtp_session(struct host *c, const char *srv, uint16_t port, uint64_
 	seg(&k, 0, PB_TCP_ACK | PB_TCP_PSH, buf);
 	k.t += 400;
 	seg(&k, 1, PB_TCP_ACK, NULL);
-	snprintf(buf, sizeof(buf), "EHLO %s\r\n", helo);
+	if (helo)
+		snprintf(buf, sizeof(buf), "EHLO %s\r\n", helo);
+	else
+		snprintf(buf, sizeof(buf), "EHLO [%s%s]\r\n", c->v6 ? "IPv6:" : "", k.caddr);
 	exchange(&k, buf, "250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
 	snprintf(buf, sizeof(buf), "MAIL FROM:<%s>\r\n", from);
 	exchange(&k, buf, "250 2.1.0 Ok\r\n");
@@ -316,8 +343,8 @@ int main(int argc, char **argv)
 	static const char *fresh_addr[5] = { "198.18.4.1", "198.18.4.2", "198.18.4.3", "198.18.4.4", "198.18.4.5" };
 	static const char *fresh_helo[5] = { "ws-anna.branch.lab.test", "laptop-bert.lab.test", "kiosk3.shop.lab.test",
 					     "nas.home-carl.lab.test", "printer-2nd-floor.lab.test" };
-	struct host bot[2], pc, ms, fresh[5], late;
-	char mx[32], helo[64], from[64];
+	struct host bot[3], pc, ms, fresh[5], late;
+	char mx[48], from[64];
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: tool_scenario OUT.pcap\n");
@@ -325,6 +352,7 @@ int main(int argc, char **argv)
 	}
 	host_init(&bot[0], "198.18.2.2", 0x22, WINDOWS);
 	host_init(&bot[1], "198.18.3.2", 0x32, WINDOWS);
+	host_init(&bot[2], "2001:db8:2::", 0x62, WINDOWS);
 	host_init(&pc, "198.18.1.10", 0x10, LINUX);
 	host_init(&ms, "198.18.0.10", 0x0a, LINUX);
 	for (int i = 0; i < 5; i++)
@@ -346,12 +374,14 @@ int main(int argc, char **argv)
 	}
 
 	/* The bots: a new MX every 250 ms, an IP literal for a name. */
-	for (int b = 0; b < 2; b++)
+	for (int b = 0; b < 3; b++)
 		for (unsigned k = 0; k < 22; k++) {
-			snprintf(mx, sizeof(mx), "198.19.%d.%u", b + 1, k + 1);
-			snprintf(helo, sizeof(helo), "[%s]", bot[b].addr);
+			if (bot[b].v6)
+				snprintf(mx, sizeof(mx), "2001:db8:ffff:%d::%x", b + 1, k + 1);
+			else
+				snprintf(mx, sizeof(mx), "198.19.%d.%u", b + 1, k + 1);
 			snprintf(from, sizeof(from), "promo%u@offers%u.example.test", k, b);
-			smtp_session(&bot[b], mx, 25, MS(500 + 100 * b + 300 * k), helo, from, 3, 200 + 100 * b + k);
+			smtp_session(&bot[b], mx, 25, MS(500 + 100 * b + 300 * k), NULL, from, 3, 200 + 100 * b + k);
 		}
 
 	/* Fresh hosts, one fingerprint: the fifth one's SYN (t = 3.6 s) makes five. */
@@ -390,7 +420,9 @@ int main(int argc, char **argv)
 	}
 
 	printf("{\"frames\": %u, \"duration_s\": %.3f,\n", nframes, (double)frames[nframes - 1].t_us / 1e6);
-	printf(" \"bots\": [\"%s\", \"%s\"],\n", bot[0].addr, bot[1].addr);
+	/* Sources as the reports name them (the IPv6 bot's /64), and an address of each for mtaguardctl show. */
+	printf(" \"bots\": [\"%s\", \"%s\", \"%s/64\"],\n", bot[0].addr, bot[1].addr, bot[2].addr);
+	printf(" \"bot_addrs\": [\"%s\", \"%s\", \"%s1\"],\n", bot[0].addr, bot[1].addr, bot[2].addr);
 	printf(" \"pc\": \"%s\", \"mail_server\": \"%s\",\n", pc.addr, ms.addr);
 	printf(" \"fresh\": [");
 	for (int i = 0; i < 5; i++)
