@@ -86,6 +86,10 @@ TOOL_BINS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
 $(BUILD)/selftests/tool_%: selftests/tool_%.c $(HDRS) | $(BUILD)/selftests
 	$(CC) $(CFLAGS) $< $(PCAP_LIBS) -o $@
 
+# tool_scenario writes its frames with the test frame builder (selftests/pktbuild.h).
+$(BUILD)/selftests/tool_scenario: selftests/tool_scenario.c selftests/pktbuild.h $(BUILD)/selftests/lib_pktbuild.o | $(BUILD)/selftests
+	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/selftests/lib_pktbuild.o -o $@
+
 # Tests. -Itools: a test of code that lives with its program (test_frame).
 $(BUILD)/selftests/%.o: selftests/%.c $(HDRS) $(wildcard selftests/*.h) $(BUILD)/mg_xdp.skel.h | $(BUILD)/selftests
 	$(CC) $(CFLAGS) -Iselftests -Itools -c $< -o $@
@@ -133,7 +137,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev \
              libcmocka-dev pkg-config make gcc
-DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump jq xdp-tools procps socat curl
+DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
