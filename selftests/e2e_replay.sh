@@ -250,8 +250,13 @@ printf 'not a capture\n' >"$LAB_DIR/text.pcap"
 replay e3 -c "$CONF" --json "$LAB_DIR/text.pcap"
 ((RC == 1)) && grep -q "text.pcap" "$LAB_DIR/e3.err" && pass "e3: a text file: exit status 1, named" ||
 	fail "e3: a text file: exit status $RC: $(head -3 "$LAB_DIR/e3.err")"
-# The two interfaces' captures overlap in time: merged in time order, and said so.
-check a "a warning that the captures overlap" '.warnings | any(test("overlap"))'
+# Two captures of the same stretch of time (here one file and its copy): merged in time
+# order, and said so.
+cp "$M1" "$LAB_DIR/m1-copy.pcap"
+replay e4 -c "$CONF" --json "$M1" "$LAB_DIR/m1-copy.pcap"
+exit_ok e4
+check e4 "a warning that the captures overlap" '.warnings | any(test("overlap"))'
+check e4 "both files' frames run" ".totals.run == $((2 * N_M1))"
 
 # f) --verdicts-only: one line, the bot
 replay f -c "$CONF" --verdicts-only "$M1" "$M2"

@@ -244,9 +244,9 @@ static void advance(struct replay *r, uint64_t now, uint64_t wall)
 	unsigned n = 0;
 	uint64_t next;
 
-	while (r->started && (next = mg_engine_next_scan(&r->eng)) < now && n++ < MAX_CATCHUP_TICKS) {
-		if (next <= r->now)
-			next = r->now + 1;
+	/* Only instants between the last one and this frame's: the engine's clock never goes back. */
+	while (r->eng.scanned_once && (next = mg_engine_next_scan(&r->eng)) < now && next > r->now &&
+	       n++ < MAX_CATCHUP_TICKS) {
 		mg_engine_tick(&r->eng, next, wall - (now - next));
 		r->now = next;
 	}

@@ -141,7 +141,7 @@ int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall);
 void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall);
 /* Is a scan due: news waiting and the gap since the last scan passed, or the timer interval passed? */
 bool mg_engine_scan_due(const struct mg_engine *e, uint64_t now);
-/* When the next scan falls due (for an epoll timeout); MG_TIME_NEVER never happens: the timer always runs. */
+/* When the next scan falls due: the last scan plus 100 ms after news, plus the scan interval otherwise. */
 uint64_t mg_engine_next_scan(const struct mg_engine *e);
 /*
  * Everything the daemon's timer does: outbreak decay, the operator's rules
