@@ -6,7 +6,9 @@
  * refused with the file, line and column where they stand, e.g.
  *   /etc/mtaguard/mtaguard.json:12:5: unknown key "treshold" in "detection"
  *
- * Schema (durations: a number of seconds or a string "90s", "10m", "1h", "7d"):
+ * Schema (durations: a number of seconds or a string "250ms", "90s", "10m", "1h", "7d";
+ * modes also "drv" = native, "skb" = generic; each key's kind and limits are
+ * one line of a table in mg_config.c):
  * {
  *   "interfaces":   [ "eth1", { "name": "eth2", "mode": "native|generic|auto" } ],
  *   "pin_dir":      "/sys/fs/bpf/mtaguard",
