@@ -309,6 +309,170 @@ static void test_errors_placed(void **state)
 	expect_error("", "t.json:1:1:", "end of file");
 }
 
+/* Every section refuses unknown keys and values of the wrong type, each with its path; the checks of each kind. */
+static void test_errors_every_section(void **state)
+{
+	static const struct {
+		const char *text, *where, *what;
+	} cases[] = {
+		{ "{\"smtp_ports\": {\"lmtp\": [24]}}", "t.json:1:17:", "unknown key \"lmtp\" in \"smtp_ports\"" },
+		{ "{\"smtp_ports\": [25]}", "t.json:1:16:", "\"smtp_ports\": must be an object, not an array" },
+		{ "{\"smtp_ports\": {\"mx\": 25}}", "t.json:1:23:", "\"smtp_ports.mx\": must be an array of ports, not an integer" },
+		{ "{\"smtp_ports\": {\"mx\": [25, 25]}}", "t.json:1:28:", "\"smtp_ports.mx[1]\": port 25 listed twice" },
+		{ "{\"smtp_ports\": {\"submission\": [1, 2, 3, 4, 5]}}", "t.json:1:31:", "\"smtp_ports.submission\": at most 4 ports" },
+		{ "{\"map_sizes\": {\"flows\": 2048}}", "t.json:1:16:", "unknown key \"flows\" in \"map_sizes\"" },
+		{ "{\"map_sizes\": {\"servers\": 67108865}}", "t.json:1:27:",
+		  "\"map_sizes.servers\": must be 1024..67108864, not 67108865" },
+		{ "{\"map_sizes\": 7}", "t.json:1:15:", "\"map_sizes\": must be an object, not an integer" },
+		{ "{\"detection\": {\"weights\": []}}", "t.json:1:27:", "\"detection.weights\": must be an object, not an array" },
+		{ "{\"detection\": {\"window\": 0}}", "t.json:1:26:", "\"detection.window\": must be longer than zero" },
+		{ "{\"detection\": {\"free_distinct_mx\": 1001}}", "t.json:1:36:", "must be 0..1000, not 1001" },
+		{ "{\"detection\": {\"free_syn_per_min\": 100001}}", "t.json:1:36:", "must be 0..100000, not 100001" },
+		{ "{\"detection\": {\"block_score\": 1000001}}", "t.json:1:31:",
+		  "\"detection.block_score\": must be a number from 0 to 1000000" },
+		{ "{\"detection\": {\"alert_score\": \"5\"}}", "t.json:1:31:", "must be a number, not a string" },
+		{ "{\"detection\": {\"learning_period\": \"12h\", \"learning_active_days\": 2}}", "t.json:1:66:",
+		  "\"detection.learning_active_days\": 2 active days do not fit in a learning period of 1 days" },
+		{ "{\"block\": {\"ttl\": \"1h\"}}", "t.json:1:12:", "unknown key \"ttl\" in \"block\"" },
+		{ "{\"block\": {\"action\": 1}}", "t.json:1:22:", "\"block.action\": action is \"smtp\" or \"all\"" },
+		/* Only max_duration set, below the default duration: placed at max_duration. */
+		{ "{\"block\": {\"max_duration\": \"1m\"}}", "t.json:1:28:",
+		  "\"block.max_duration\": max_duration must not be shorter than duration" },
+		{ "{\"block\": {\"duration\": 18446744074}}", "t.json:1:24:", "not a duration: 18446744074" },
+		{ "{\"block\": {\"duration\": \"18446744074s\"}}", "t.json:1:24:", "not a duration: \"18446744074s\"" },
+		{ "{\"state_interval\": true}", "t.json:1:20:",
+		  "\"state_interval\": must be a duration (seconds, or a string like \"10m\"), not a boolean" },
+		{ "{\"log_file\": 1}", "t.json:1:14:", "\"log_file\": must be a string, not an integer" },
+		{ "{\"metrics\": {\"interval\": \"0\"}}", "t.json:1:26:", "\"metrics.interval\": must be longer than zero" },
+		{ "{\"metrics\": {\"listen\": 9477}}", "t.json:1:24:", "\"metrics.listen\": must be a string, not an integer" },
+		{ "{\"outbreak\": {\"size\": 3}}", "t.json:1:15:", "unknown key \"size\" in \"outbreak\"" },
+		{ "{\"outbreak\": {\"contain\": 1}}", "t.json:1:26:", "\"outbreak.contain\": must be true or false" },
+		{ "{\"outbreak\": {\"exceptions\": {\"clients\": []}}}", "t.json:1:30:",
+		  "unknown key \"clients\" in \"outbreak.exceptions\"" },
+		{ "{\"outbreak\": {\"exceptions\": {\"signatures\": \"fp:1\"}}}", "t.json:1:44:",
+		  "\"outbreak.exceptions.signatures\": must be an array of signatures, not a string" },
+		{ "{\"outbreak\": {\"exceptions\": {\"prefixes\": [\"198.18.0.0/15\", 5]}}}", "t.json:1:60:",
+		  "\"outbreak.exceptions.prefixes[1]\": not an address or prefix" },
+		{ "{\"outbreak\": {\"exceptions\": []}}", "t.json:1:29:", "\"outbreak.exceptions\": must be an object" },
+		{ "{\"quarantine\": {\"level\": 3}}", "t.json:1:17:", "unknown key \"level\" in \"quarantine\"" },
+		{ "{\"quarantine\": {\"postfix_config\": \"\"}}", "t.json:1:35:", "\"quarantine.postfix_config\": must not be empty" },
+		{ "{\"quarantine\": {\"policy_listen\": \"unix:relative\"}}", "t.json:1:34:", "\"unix:/PATH\" or \"inet:ADDRESS:PORT\"" },
+		{ "{\"quarantine\": {\"retention\": {\"suspect\": \"0\"}}}", "t.json:1:42:",
+		  "\"quarantine.retention.suspect\": must be longer than zero" },
+		{ "{\"quarantine\": {\"on_expiry\": {\"outbreak\": true}}}", "t.json:1:43:",
+		  "\"quarantine.on_expiry.outbreak\": is \"release\" or \"delete\"" },
+		{ "{\"quarantine\": {\"on_expiry\": {\"later\": \"delete\"}}}", "t.json:1:31:",
+		  "unknown key \"later\" in \"quarantine.on_expiry\"" },
+		{ "{\"quarantine\": {\"exceptions\": {\"senders\": []}}}", "t.json:1:32:",
+		  "unknown key \"senders\" in \"quarantine.exceptions\"" },
+		{ "{\"quarantine\": {\"exceptions\": {\"sender_domains\": \"example.org\"}}}", "t.json:1:50:",
+		  "\"quarantine.exceptions.sender_domains\": must be an array of domains, not a string" },
+		{ "{\"quarantine\": {\"exceptions\": {\"sender_domains\": [\"exa mple.org\"]}}}", "t.json:1:51:",
+		  "\"quarantine.exceptions.sender_domains[0]\": not domains" },
+		{ "{\"quarantine\": {\"exceptions\": {\"recipients\": [1]}}}", "t.json:1:47:",
+		  "\"quarantine.exceptions.recipients[0]\": must be a string, not an integer" },
+		{ "{\"quarantine\": {\"exceptions\": {\"clients\": [\"x\"]}}}", "t.json:1:44:",
+		  "\"quarantine.exceptions.clients[0]\": not an address or prefix" },
+		{ "{\"scan_interval\": \"61s\"}", "t.json:1:19:", "\"scan_interval\": must be from 100ms to 60s" },
+		{ "{\"interfaces\": \"eth0\"}", "t.json:1:16:", "\"interfaces\": must be an array of interfaces, not a string" },
+		{ "{\"interfaces\": [{\"name\": 1}]}", "t.json:1:26:", "\"interfaces[0].name\": must be a string, not an integer" },
+		{ "{\"interfaces\": [{\"name\": \"eth0:x\"}]}", "t.json:1:26:", "not an interface name: \"eth0:x\"" },
+		{ "{\"interfaces\": [{\"name\": \"eth0\"}, \"eth0:native\"]}", "t.json:1:35:",
+		  "\"interfaces[1]\": interface eth0 listed twice" },
+		{ "{\"interfaces\": [\"eth 0\"]}", "t.json:1:17:", "not an interface name: \"eth 0\"" },
+		{ "{\"interfaces\": [\"eth0:\"]}", "t.json:1:17:", "mode is \"native\", \"generic\" or \"auto\", not \"\"" },
+		{ "{\"protected_networks\": [1]}", "t.json:1:25:",
+		  "\"protected_networks[0]\": must be an address or prefix string, not an integer" },
+		{ "{\"ipv6_aggregation\": \"64\"}", "t.json:1:22:", "\"ipv6_aggregation\": must be an integer, not a string" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_error(cases[i].text, cases[i].where, cases[i].what);
+}
+
+/* Exception lists hold at most MG_CONFIG_MAX_EXCEPTIONS entries, strings at most their buffer. */
+static void test_exception_limits(void **state)
+{
+	static const char *const lists[] = { "outbreak\": {\"exceptions\": {\"signatures",
+					     "outbreak\": {\"exceptions\": {\"prefixes",
+					     "quarantine\": {\"exceptions\": {\"clients",
+					     "quarantine\": {\"exceptions\": {\"sender_domains",
+					     "quarantine\": {\"exceptions\": {\"recipients" };
+	static const char *const entry[] = { "\"fp:0000abcd\"", "\"198.18.0.0/15\"", "\"198.18.0.0/15\"", "\"d.org\"",
+					     "\"a@d.org\"" };
+	char text[8192];
+
+	(void)state;
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
+		for (int n = MG_CONFIG_MAX_EXCEPTIONS; n <= MG_CONFIG_MAX_EXCEPTIONS + 1; n++) {
+			size_t o = (size_t)snprintf(text, sizeof(text), "{\"%s\": [", lists[l]);
+			for (int i = 0; i < n; i++)
+				o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", i ? "," : "", entry[l]);
+			snprintf(text + o, sizeof(text) - o, "]}}}");
+			if (n == MG_CONFIG_MAX_EXCEPTIONS)
+				assert_int_equal(mg_config_parse(text, "t.json", &cfg, err, sizeof(err)), 0);
+			else
+				expect_error(text, "t.json:1:", "at most 64 entries");
+		}
+	assert_int_equal(cfg.n_ob_except_sig, MG_CONFIG_MAX_EXCEPTIONS);
+	assert_int_equal(cfg.n_ob_except_pfx, MG_CONFIG_MAX_EXCEPTIONS);
+	assert_int_equal(cfg.n_q_except_client, MG_CONFIG_MAX_EXCEPTIONS);
+	assert_int_equal(cfg.n_q_except_domain, MG_CONFIG_MAX_EXCEPTIONS);
+	assert_int_equal(cfg.n_q_except_rcpt, MG_CONFIG_MAX_EXCEPTIONS);
+	/* A domain fills its 128-byte buffer with 127 bytes; one more is refused. */
+	char dom[200];
+	memset(dom, 'd', 127);
+	dom[127] = '\0';
+	snprintf(text, sizeof(text), "{\"quarantine\": {\"exceptions\": {\"sender_domains\": [\"%s\"]}}}", dom);
+	assert_int_equal(mg_config_parse(text, "t.json", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.q_except_domain[0], dom);
+	strcat(dom, "d");
+	snprintf(text, sizeof(text), "{\"quarantine\": {\"exceptions\": {\"sender_domains\": [\"%s\"]}}}", dom);
+	expect_error(text, "t.json:1:51:", "too long (at most 127 bytes)");
+}
+
+/* IF[:MODE], as mtaguardd -i and "interfaces" take it. */
+static void test_parse_iface(void **state)
+{
+	static const struct {
+		const char *s;
+		const char *name;
+		enum mg_xdp_mode mode;
+	} good[] = {
+		{ "eth0", "eth0", MG_MODE_AUTO },
+		{ "eth0:native", "eth0", MG_MODE_NATIVE },
+		{ "eth0:drv", "eth0", MG_MODE_NATIVE },
+		{ "eth0:generic", "eth0", MG_MODE_GENERIC },
+		{ "eth0:skb", "eth0", MG_MODE_GENERIC },
+		{ "eth0:auto", "eth0", MG_MODE_AUTO },
+		{ "eth0123456789ab", "eth0123456789ab", MG_MODE_AUTO },
+		{ "veth-a.100", "veth-a.100", MG_MODE_AUTO },
+	};
+	static const char *const bad_name[] = { "", ":native", ".", "..", "..:auto", "eth/0", "eth 0", "eth\t0",
+						"eth0123456789abc", "eth0123456789abc:auto" };
+	static const char *const bad_mode[] = { "eth0:", "eth0:turbo", "eth0:Native", "eth0:native:x", "eth0::" };
+	struct mg_config_iface ifc;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		memset(&ifc, 0x55, sizeof(ifc));
+		assert_int_equal(mg_config_parse_iface(good[i].s, &ifc), 0);
+		assert_string_equal(ifc.name, good[i].name);
+		assert_int_equal(ifc.mode, good[i].mode);
+	}
+	/* A refusal says which half is wrong, and leaves *out alone. */
+	for (size_t i = 0; i < sizeof(bad_name) / sizeof(bad_name[0]); i++) {
+		memset(&ifc, 0x55, sizeof(ifc));
+		if (mg_config_parse_iface(bad_name[i], &ifc) != -EINVAL)
+			fail_msg("name '%s' not refused as a name", bad_name[i]);
+		assert_int_equal((unsigned char)ifc.name[0], 0x55);
+	}
+	for (size_t i = 0; i < sizeof(bad_mode) / sizeof(bad_mode[0]); i++)
+		if (mg_config_parse_iface(bad_mode[i], &ifc) != -ENOTSUP)
+			fail_msg("'%s' not refused for its mode", bad_mode[i]);
+}
+
 /* Positions survive what a simple scanner could trip on: escapes, UTF-8, brackets in strings. */
 static void test_positions(void **state)
 {
@@ -471,7 +635,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_placed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors_every_section, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exception_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_positions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edges_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_keeps_old, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_file, setup, teardown),

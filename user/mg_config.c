@@ -28,6 +28,7 @@
 #define MAX_FILE (1u << 20)
 #define MAX_DEPTH 8
 #define NS_PER_SEC 1000000000ull
+#define IFNAME_LEN sizeof(((struct mg_config_iface *)0)->name) /* IFNAMSIZ */
 
 /* ---- where a path stands in the text ----------------------------------------------- */
 
@@ -293,7 +294,7 @@ static int unknown_key(struct ctx *c, const char *key)
 	return report(c, at, msg);
 }
 
-/* ---- typed readers ----------------------------------------------------------------- */
+/* ---- typed readers: one JSON value into one C type ----------------------------------- */
 
 static const char *type_name(const json_t *v)
 {
@@ -315,33 +316,25 @@ static int want_object(struct ctx *c, const json_t *v)
 	return json_is_object(v) ? 0 : fail_at(c, "must be an object, not %s", type_name(v));
 }
 
-static int read_uint(struct ctx *c, const json_t *v, long long lo, long long hi, uint64_t *out)
+static int read_u32(struct ctx *c, const json_t *v, long long lo, long long hi, uint32_t *out)
 {
 	if (!json_is_integer(v))
 		return fail_at(c, "must be an integer, not %s", type_name(v));
 	long long x = json_integer_value(v);
 	if (x < lo || x > hi)
 		return fail_at(c, "must be %lld..%lld, not %lld", lo, hi, x);
-	*out = (uint64_t)x;
+	*out = (uint32_t)x;
 	return 0;
 }
 
-static int read_u32(struct ctx *c, const json_t *v, long long lo, long long hi, uint32_t *out)
-{
-	uint64_t x = 0;
-	int e = read_uint(c, v, lo, hi, &x);
-	if (!e)
-		*out = (uint32_t)x;
-	return e;
-}
-
-static int read_weight(struct ctx *c, const json_t *v, double *out)
+/* Integers are numbers too: "block_score": 12 is as good as 12.0. */
+static int read_number(struct ctx *c, const json_t *v, long long lo, long long hi, double *out)
 {
 	if (!json_is_number(v))
 		return fail_at(c, "must be a number, not %s", type_name(v));
 	double x = json_number_value(v);
-	if (!isfinite(x) || x < 0 || x > 1e6)
-		return fail_at(c, "must be a number from 0 to 1000000");
+	if (!isfinite(x) || x < lo || x > hi)
+		return fail_at(c, "must be a number from %lld to %lld", lo, hi);
 	*out = x;
 	return 0;
 }
@@ -367,7 +360,8 @@ static int read_string(struct ctx *c, const json_t *v, char *out, size_t outlen)
 	return 0;
 }
 
-static int read_duration(struct ctx *c, const json_t *v, bool zero_ok, uint64_t *ns)
+/* Seconds, or a string for mg_parse_duration(); never zero (no period of the daemon can be). */
+static int read_duration(struct ctx *c, const json_t *v, uint64_t *ns)
 {
 	if (json_is_integer(v)) {
 		long long x = json_integer_value(v);
@@ -380,11 +374,12 @@ static int read_duration(struct ctx *c, const json_t *v, bool zero_ok, uint64_t 
 	} else {
 		return fail_at(c, "must be a duration (seconds, or a string like \"10m\"), not %s", type_name(v));
 	}
-	if (!zero_ok && *ns == 0)
+	if (*ns == 0)
 		return fail_at(c, "must be longer than zero");
 	return 0;
 }
 
+/* A list of any length (allocated): protected networks, mail servers, the allowlist. */
 static int read_prefixes(struct ctx *c, const json_t *v, struct mg_prefix_list *out)
 {
 	size_t i;
@@ -403,6 +398,51 @@ static int read_prefixes(struct ctx *c, const json_t *v, struct mg_prefix_list *
 		if (mg_prefix_parse(json_string_value(e), &out->v[out->n]))
 			return fail_at(c, "not an address or prefix: \"%s\"", json_string_value(e));
 		out->n++;
+		pop(c);
+	}
+	return 0;
+}
+
+/* A fixed-size array of prefixes (exceptions): at most max. */
+static int read_prefix_array(struct ctx *c, const json_t *v, struct mg_prefix *arr, size_t max, size_t *n)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return fail_at(c, "must be an array of addresses or prefixes, not %s", type_name(v));
+	if (json_array_size(v) > max)
+		return fail_at(c, "at most %zu entries", max);
+	*n = 0;
+	json_array_foreach(v, i, e) {
+		push_index(c, i);
+		if (!json_is_string(e) || mg_prefix_parse(json_string_value(e), &arr[*n]))
+			return fail_at(c, "not an address or prefix");
+		(*n)++;
+		pop(c);
+	}
+	return 0;
+}
+
+/* A fixed-size array of at most max strings of at most len-1 bytes, without spaces. */
+static int read_string_array(struct ctx *c, const json_t *v, char *arr, size_t len, size_t max, size_t *n,
+			     const char *what)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return fail_at(c, "must be an array of %s, not %s", what, type_name(v));
+	if (json_array_size(v) > max)
+		return fail_at(c, "at most %zu entries", max);
+	*n = 0;
+	json_array_foreach(v, i, e) {
+		push_index(c, i);
+		if (read_string(c, e, arr + *n * len, len))
+			return -EINVAL;
+		if (strchr(arr + *n * len, ' '))
+			return fail_at(c, "not %s", what);
+		(*n)++;
 		pop(c);
 	}
 	return 0;
@@ -434,34 +474,202 @@ static int read_ports(struct ctx *c, const json_t *v, uint16_t ports[MG_PORTS_PE
 	return 0;
 }
 
-/* ---- sections ------------------------------------------------------------------------ */
+/* ---- sections as tables ---------------------------------------------------------------- */
 
 /*
- * Copy an interface name of n bytes into out, refusing what the kernel would
- * (dev_valid_name): empty, over 15 bytes, ".", "..", or holding '/', ':' or
- * white space. Refusing here gives a placed message instead of a failed
- * attach at start-up.
+ * Every object of the file is a section: a table of the keys it takes, each
+ * with the kind of value, where it goes in struct mg_config and its limits.
+ * One walker (read_section) reads any section with its table, so a key is
+ * added with one line, and every key gets the same errors: unknown keys
+ * placed at the key, bad values at the value, with the path to it.
+ *
+ * Offsets are all into struct mg_config, also for nested structs
+ * (an.window_ns), so a table never needs to know which struct it fills.
  */
-static int set_ifname(struct ctx *c, const char *s, size_t n, char out[16])
+struct field;
+struct section;
+
+/* K_CUSTOM: reads v itself; f gives its offset and limits, if it uses them. */
+typedef int field_reader(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f);
+/* After a typed read: what the type does not say ("an absolute path"); dst is the value read. */
+typedef int field_check(struct ctx *c, const void *dst);
+
+enum field_kind {
+	K_U32,          /* uint32_t, lo..hi */
+	K_NUMBER,       /* double, lo..hi */
+	K_DURATION,     /* uint64_t nanoseconds, above zero */
+	K_BOOL,         /* bool */
+	K_STRING,       /* char[size], not empty */
+	K_PREFIXES,     /* struct mg_prefix_list, any length */
+	K_PREFIX_ARRAY, /* struct mg_prefix[hi], count at n_off */
+	K_STRING_ARRAY, /* char[hi][size], count at n_off; `what` names the entries */
+	K_PORTS,        /* uint16_t[MG_PORTS_PER_CLASS]; lo 1: at least one */
+	K_SECTION,      /* an object read with table `sub` */
+	K_CUSTOM,       /* read with `read` */
+};
+
+struct field {
+	const char *key;
+	enum field_kind kind;
+	size_t off;                 /* of the value in struct mg_config */
+	size_t n_off;               /* K_*_ARRAY: of the count */
+	size_t size;                /* K_STRING, K_STRING_ARRAY: bytes per string, NUL included */
+	long long lo, hi;           /* see the kinds */
+	const char *what;
+	const struct section *sub;
+	field_reader *read;
+	field_check *check;         /* optional, after a successful typed read */
+};
+
+struct section {
+	const struct field *fields;
+	size_t n;
+	/*
+	 * Optional, after all keys: checks across keys (a maximum not below a
+	 * minimum). v is the section's object, to place the message at a key
+	 * the file set rather than at one it left to its default.
+	 */
+	int (*finish)(struct ctx *c, const json_t *v, struct mg_config *cfg);
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define SECTION_OF(t, ...) { .fields = t, .n = N_OF(t), __VA_ARGS__ }
+
+/*
+ * offsetof(struct mg_config, m), refused at build time unless m is a T (a
+ * negative array size): a table line cannot write a double into a uint32_t.
+ */
+#define MEMBER(m) (((struct mg_config *)0)->m)
+#define AT(m, T) \
+	(offsetof(struct mg_config, m) + 0 * sizeof(char[__builtin_types_compatible_p(__typeof__(MEMBER(m)), T) ? 1 : -1]))
+
+/* Table lines; more designated initializers may follow (.check = ...). */
+#define U32(k, m, min, max, ...) { .key = k, .kind = K_U32, .off = AT(m, uint32_t), .lo = min, .hi = max, __VA_ARGS__ }
+#define NUMBER(k, m, min, max) { .key = k, .kind = K_NUMBER, .off = AT(m, double), .lo = min, .hi = max }
+#define DURATION(k, m, ...) { .key = k, .kind = K_DURATION, .off = AT(m, uint64_t), __VA_ARGS__ }
+#define BOOL(k, m) { .key = k, .kind = K_BOOL, .off = AT(m, bool) }
+#define STRING(k, m, ...) \
+	{ .key = k, .kind = K_STRING, .off = AT(m[0], char), .size = sizeof(MEMBER(m)), __VA_ARGS__ }
+#define PREFIXES(k, m) { .key = k, .kind = K_PREFIXES, .off = AT(m, struct mg_prefix_list) }
+#define PREFIX_ARRAY(k, m, n) \
+	{ .key = k, .kind = K_PREFIX_ARRAY, .off = AT(m[0], struct mg_prefix), .n_off = AT(n, size_t), \
+	  .hi = N_OF(MEMBER(m)) }
+#define STRING_ARRAY(k, m, n, w) \
+	{ .key = k, .kind = K_STRING_ARRAY, .off = AT(m[0][0], char), .n_off = AT(n, size_t), \
+	  .size = sizeof(MEMBER(m)[0]), .hi = N_OF(MEMBER(m)), .what = w }
+#define PORTS(k, m, min) { .key = k, .kind = K_PORTS, .off = AT(m, uint16_t[MG_PORTS_PER_CLASS]), .lo = min }
+#define SUB(k, s) { .key = k, .kind = K_SECTION, .sub = &s }
+#define CUSTOM(k, fn, ...) { .key = k, .kind = K_CUSTOM, .read = fn, __VA_ARGS__ }
+
+static int read_section(struct ctx *c, const json_t *v, const struct section *s, struct mg_config *cfg);
+
+static int read_field(struct ctx *c, const json_t *v, const struct field *f, struct mg_config *cfg)
 {
-	bool bad = n == 0 || n >= 16 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.');
+	void *dst = (char *)cfg + f->off;
+	size_t *n = (size_t *)((char *)cfg + f->n_off);
+	int e = -EINVAL;
+
+	switch (f->kind) {
+	case K_U32: e = read_u32(c, v, f->lo, f->hi, dst); break;
+	case K_NUMBER: e = read_number(c, v, f->lo, f->hi, dst); break;
+	case K_DURATION: e = read_duration(c, v, dst); break;
+	case K_BOOL: e = read_bool(c, v, dst); break;
+	case K_STRING: e = read_string(c, v, dst, f->size); break;
+	case K_PREFIXES: e = read_prefixes(c, v, dst); break;
+	case K_PREFIX_ARRAY: e = read_prefix_array(c, v, dst, (size_t)f->hi, n); break;
+	case K_STRING_ARRAY: e = read_string_array(c, v, dst, f->size, (size_t)f->hi, n, f->what); break;
+	case K_PORTS: e = read_ports(c, v, dst, f->lo > 0); break;
+	case K_SECTION: e = read_section(c, v, f->sub, cfg); break;
+	case K_CUSTOM: e = f->read(c, v, cfg, f); break;
+	}
+	if (!e && f->check)
+		e = f->check(c, dst);
+	return e;
+}
+
+/* Read object v with table s: each key with its line, an unknown key refused. */
+static int read_section(struct ctx *c, const json_t *v, const struct section *s, struct mg_config *cfg)
+{
+	const char *key;
+	json_t *x;
+
+	if (want_object(c, v))
+		return -EINVAL;
+	json_object_foreach((json_t *)v, key, x) {
+		const struct field *f = NULL;
+		for (size_t i = 0; i < s->n && !f; i++)
+			if (!strcmp(s->fields[i].key, key))
+				f = &s->fields[i];
+		if (!f)
+			return unknown_key(c, key);
+		push_key(c, key);
+		int e = read_field(c, x, f, cfg);
+		if (e)
+			return e;
+		pop(c);
+	}
+	return s->finish ? s->finish(c, v, cfg) : 0;
+}
+
+/* ---- custom readers and checks ----------------------------------------------------------- */
+
+/*
+ * Would the kernel take [s, s+n) as an interface name (dev_valid_name)? Not
+ * empty, at most 15 bytes, not "." or "..", no '/', ':' or white space.
+ * Refusing here gives a placed message instead of a failed attach at start-up.
+ */
+static bool iface_name_ok(const char *s, size_t n)
+{
+	bool bad = n == 0 || n >= IFNAME_LEN || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.');
 
 	for (size_t i = 0; i < n && !bad; i++)
 		bad = s[i] == '/' || s[i] == ':' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f;
-	if (bad)
-		return fail_at(c, "not an interface name: \"%.*s\" (1 to 15 characters, no '/', ':' or spaces)",
-			       (int)(n > 40 ? 40 : n), s);
-	memcpy(out, s, n);
-	out[n] = '\0';
-	return 0;
+	return !bad;
 }
 
-/* Interfaces: "eth1", "eth1:generic" or { "name": "eth1", "mode": "generic" }. */
-static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg)
+static int bad_iface_name(struct ctx *c, const char *s, size_t n)
+{
+	return fail_at(c, "not an interface name: \"%.*s\" (1 to 15 characters, no '/', ':' or spaces)",
+		       (int)(n > 40 ? 40 : n), s);
+}
+
+/* One interface object: { "name": "eth1", "mode": "generic" }, the name required. */
+static int read_iface_object(struct ctx *c, const json_t *v, struct mg_config_iface *ifc)
+{
+	const char *key;
+	json_t *x;
+	bool have_name = false;
+
+	json_object_foreach((json_t *)v, key, x) {
+		if (!strcmp(key, "name")) {
+			push_key(c, key);
+			if (!json_is_string(x))
+				return fail_at(c, "must be a string, not %s", type_name(x));
+			const char *s = json_string_value(x);
+			if (!iface_name_ok(s, strlen(s)))
+				return bad_iface_name(c, s, strlen(s));
+			memcpy(ifc->name, s, strlen(s) + 1);
+			have_name = true;
+			pop(c);
+		} else if (!strcmp(key, "mode")) {
+			push_key(c, key);
+			if (!json_is_string(x) || mg_xdp_mode_parse(json_string_value(x), &ifc->mode))
+				return fail_at(c, "mode is \"native\", \"generic\" or \"auto\"");
+			pop(c);
+		} else {
+			return unknown_key(c, key);
+		}
+	}
+	return have_name ? 0 : fail_at(c, "an interface object needs a \"name\"");
+}
+
+/* Interfaces: "eth1", "eth1:generic" (as mtaguardd -i) or { "name": "eth1", "mode": "generic" }. */
+static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
 {
 	size_t i;
 	json_t *e;
 
+	(void)f;
 	if (!json_is_array(v))
 		return fail_at(c, "must be an array of interfaces, not %s", type_name(v));
 	if (json_array_size(v) > MG_CONFIG_MAX_IFACES)
@@ -474,34 +682,14 @@ static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg
 		ifc->mode = MG_MODE_AUTO;
 		if (json_is_string(e)) {
 			const char *s = json_string_value(e), *colon = strchr(s, ':');
-			if (set_ifname(c, s, colon ? (size_t)(colon - s) : strlen(s), ifc->name))
-				return -EINVAL;
-			if (colon && mg_parse_mode(colon + 1, &ifc->mode))
+			int r = mg_config_parse_iface(s, ifc);
+			if (r == -EINVAL)
+				return bad_iface_name(c, s, colon ? (size_t)(colon - s) : strlen(s));
+			if (r)
 				return fail_at(c, "mode is \"native\", \"generic\" or \"auto\", not \"%.40s\"", colon + 1);
 		} else if (json_is_object(e)) {
-			const char *key;
-			json_t *x;
-			bool have_name = false;
-			json_object_foreach((json_t *)e, key, x) {
-				if (!strcmp(key, "name")) {
-					push_key(c, key);
-					if (!json_is_string(x))
-						return fail_at(c, "must be a string, not %s", type_name(x));
-					if (set_ifname(c, json_string_value(x), strlen(json_string_value(x)), ifc->name))
-						return -EINVAL;
-					have_name = true;
-					pop(c);
-				} else if (!strcmp(key, "mode")) {
-					push_key(c, key);
-					if (!json_is_string(x) || mg_parse_mode(json_string_value(x), &ifc->mode))
-						return fail_at(c, "mode is \"native\", \"generic\" or \"auto\"");
-					pop(c);
-				} else {
-					return unknown_key(c, key);
-				}
-			}
-			if (!have_name)
-				return fail_at(c, "an interface object needs a \"name\"");
+			if (read_iface_object(c, e, ifc))
+				return -EINVAL;
 		} else {
 			return fail_at(c, "must be an interface name or {\"name\", \"mode\"}, not %s", type_name(e));
 		}
@@ -514,127 +702,139 @@ static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg
 	return 0;
 }
 
-static int read_smtp_ports(struct ctx *c, const json_t *v, struct mg_config *cfg)
+/* The kernel's and the analyzer's copy of the IPv6 aggregation must agree. */
+static int read_v6_aggregation(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
 {
-	const char *key;
-	json_t *x;
+	uint32_t p = 0;
 
-	if (want_object(c, v))
+	if (read_u32(c, v, f->lo, f->hi, &p))
 		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		push_key(c, key);
-		if (!strcmp(key, "mx")) {
-			if (read_ports(c, x, cfg->tunables.mx_ports, true))
-				return -EINVAL;
-		} else if (!strcmp(key, "submission")) {
-			if (read_ports(c, x, cfg->tunables.submission_ports, false))
-				return -EINVAL;
-		} else {
-			pop(c);
-			return unknown_key(c, key);
-		}
+	cfg->tunables.v6_src_prefix = (uint8_t)p;
+	cfg->an.v6_prefix = (uint8_t)p;
+	return 0;
+}
+
+/* An octal string: a JSON number 600 would be decimal, a mode nobody meant. */
+static int read_file_mode(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
+{
+	const char *s;
+	char *end;
+
+	if (!json_is_string(v))
+		return fail_at(c, "must be an octal string like \"0600\", not %s", type_name(v));
+	s = json_string_value(v);
+	/* Digits only: strtoul alone would also take " 600", "+600" or "-0". */
+	size_t n = strspn(s, "01234567");
+	errno = 0;
+	unsigned long m = strtoul(s, &end, 8);
+	if (!*s || n > 4 || s[n] || *end || errno || m > 0777)
+		return fail_at(c, "must be an octal permission like \"0600\", not \"%s\"", s);
+	*(unsigned *)((char *)cfg + f->off) = (unsigned)m;
+	return 0;
+}
+
+/* What a block drops, in mg_names' words. */
+static int read_action(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+	if (mg_action_parse(s, (uint8_t *)((char *)cfg + f->off)))
+		return fail_at(c, "action is \"smtp\" or \"all\"");
+	return 0;
+}
+
+/* What quarantine does with held mail at expiry: "release" (true) or "delete". */
+static int read_expiry_choice(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	bool *release = (bool *)((char *)cfg + f->off);
+
+	if (!strcmp(s, "release"))
+		*release = true;
+	else if (!strcmp(s, "delete"))
+		*release = false;
+	else
+		return fail_at(c, "is \"release\" or \"delete\"");
+	return 0;
+}
+
+static int read_signatures(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
+{
+	size_t i;
+	json_t *e;
+
+	(void)f;
+	if (!json_is_array(v))
+		return fail_at(c, "must be an array of signatures, not %s", type_name(v));
+	if (json_array_size(v) > MG_CONFIG_MAX_EXCEPTIONS)
+		return fail_at(c, "at most %d entries", MG_CONFIG_MAX_EXCEPTIONS);
+	cfg->n_ob_except_sig = 0;
+	json_array_foreach(v, i, e) {
+		push_index(c, i);
+		if (!json_is_string(e) || mg_sig_parse(json_string_value(e), &cfg->ob_except_sig[cfg->n_ob_except_sig]))
+			return fail_at(c, "not a signature (\"fp:1a2b3c4d\", \"helo:...\", \"shape:bare-word/ehlo\")");
+		cfg->n_ob_except_sig++;
 		pop(c);
 	}
+	return 0;
+}
+
+/* The hook runs from the daemon, whose working directory and PATH are not the operator's. */
+static int check_absolute_path(struct ctx *c, const void *dst)
+{
+	return ((const char *)dst)[0] == '/' ? 0 : fail_at(c, "must be an absolute path");
+}
+
+/* Checked here, not at bind time, so a reload with a typo is refused with its place. */
+static int check_listen(struct ctx *c, const void *dst)
+{
+	struct sockaddr_storage ss;
+
+	if (mg_parse_listen(dst, &ss))
+		return fail_at(c, "not ADDRESS:PORT (e.g. \"127.0.0.1:9477\", \"[::1]:9477\")");
+	return 0;
+}
+
+/* Postfix's own spelling of a policy service's address. */
+static int check_policy_listen(struct ctx *c, const void *dst)
+{
+	const char *s = dst;
+
+	if (strncmp(s, "unix:/", 6) && strncmp(s, "inet:", 5))
+		return fail_at(c, "is \"unix:/PATH\" or \"inet:ADDRESS:PORT\"");
+	return 0;
+}
+
+/* Faster wastes CPU on kernel map walks; slower blocks a bot too late. */
+static int check_scan_interval(struct ctx *c, const void *dst)
+{
+	uint64_t ns = *(const uint64_t *)dst;
+
+	if (ns < NS_PER_SEC / 10 || ns > 60 * NS_PER_SEC)
+		return fail_at(c, "must be from 100ms to 60s");
+	return 0;
+}
+
+/* ---- checks across the keys of a section ------------------------------------------------- */
+
+static int finish_smtp_ports(struct ctx *c, const json_t *v, struct mg_config *cfg)
+{
+	const struct mg_tunables *t = &cfg->tunables;
+
 	for (int i = 0; i < MG_PORTS_PER_CLASS; i++)
 		for (int k = 0; k < MG_PORTS_PER_CLASS; k++)
-			if (cfg->tunables.mx_ports[i] && cfg->tunables.mx_ports[i] == cfg->tunables.submission_ports[k]) {
+			if (t->mx_ports[i] && t->mx_ports[i] == t->submission_ports[k]) {
 				/* Point at whichever class the file set (it set at least one). */
 				push_key(c, json_object_get(v, "submission") ? "submission" : "mx");
-				return fail_at(c, "port %u is both an MX and a submission port", cfg->tunables.mx_ports[i]);
+				return fail_at(c, "port %u is both an MX and a submission port", t->mx_ports[i]);
 			}
 	return 0;
 }
 
-static int read_map_sizes(struct ctx *c, const json_t *v, struct mg_config *cfg)
+static int finish_detection(struct ctx *c, const json_t *v, struct mg_config *cfg)
 {
-	const char *key;
-	json_t *x;
+	const struct mg_an_config *an = &cfg->an;
 
-	if (want_object(c, v))
-		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		uint32_t *dst = !strcmp(key, "sources") ? &cfg->max_sources
-				: !strcmp(key, "servers") ? &cfg->max_servers
-				: !strcmp(key, "policy") ? &cfg->max_policy : NULL;
-		if (!dst)
-			return unknown_key(c, key);
-		push_key(c, key);
-		if (read_u32(c, x, 1024, 1 << 26, dst))
-			return -EINVAL;
-		pop(c);
-	}
-	return 0;
-}
-
-static int read_weights(struct ctx *c, const json_t *v, struct mg_an_config *an)
-{
-	static const struct {
-		const char *key;
-		size_t off;
-	} w[] = {
-		{ "distinct_mx", offsetof(struct mg_an_config, w_distinct_mx) },
-		{ "syn_rate", offsetof(struct mg_an_config, w_syn_rate) },
-		{ "helo_ip_literal", offsetof(struct mg_an_config, w_helo_ip_literal) },
-		{ "helo_bare_word", offsetof(struct mg_an_config, w_helo_bare_word) },
-		{ "helo_own_octets", offsetof(struct mg_an_config, w_helo_own_octets) },
-		{ "helo_varies", offsetof(struct mg_an_config, w_helo_varies) },
-		{ "rcpt_per_session", offsetof(struct mg_an_config, w_rcpt_per_session) },
-		{ "reject_ratio", offsetof(struct mg_an_config, w_reject_ratio) },
-		{ "no_other_activity", offsetof(struct mg_an_config, w_no_other_activity) },
-	};
-	const char *key;
-	json_t *x;
-
-	if (want_object(c, v))
-		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		size_t i;
-		for (i = 0; i < sizeof(w) / sizeof(w[0]) && strcmp(w[i].key, key); i++)
-			;
-		if (i == sizeof(w) / sizeof(w[0]))
-			return unknown_key(c, key);
-		push_key(c, key);
-		if (read_weight(c, x, (double *)((char *)an + w[i].off)))
-			return -EINVAL;
-		pop(c);
-	}
-	return 0;
-}
-
-static int read_detection(struct ctx *c, const json_t *v, struct mg_an_config *an)
-{
-	const char *key;
-	json_t *x;
-
-	if (want_object(c, v))
-		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		int e;
-		push_key(c, key);
-		if (!strcmp(key, "window"))
-			e = read_duration(c, x, false, &an->window_ns);
-		else if (!strcmp(key, "learning_period"))
-			e = read_duration(c, x, false, &an->learning_ns);
-		else if (!strcmp(key, "learning_active_days"))
-			e = read_u32(c, x, 1, 365, &an->learn_min_active_days);
-		else if (!strcmp(key, "block_score"))
-			e = read_weight(c, x, &an->block_score);
-		else if (!strcmp(key, "alert_score"))
-			e = read_weight(c, x, &an->alert_score);
-		else if (!strcmp(key, "free_distinct_mx"))
-			e = read_u32(c, x, 0, 1000, &an->free_distinct_mx);
-		else if (!strcmp(key, "free_syn_per_min"))
-			e = read_u32(c, x, 0, 100000, &an->free_syn_per_min);
-		else if (!strcmp(key, "weights"))
-			e = read_weights(c, x, an);
-		else {
-			pop(c);
-			return unknown_key(c, key);
-		}
-		if (e)
-			return e;
-		pop(c);
-	}
 	if (an->block_score <= 0) {
 		push_key(c, "block_score");
 		return fail_at(c, "must be above zero");
@@ -655,358 +855,151 @@ static int read_detection(struct ctx *c, const json_t *v, struct mg_an_config *a
 	return 0;
 }
 
-static int read_block(struct ctx *c, const json_t *v, struct mg_an_config *an)
+static int finish_block(struct ctx *c, const json_t *v, struct mg_config *cfg)
 {
-	const char *key;
-	json_t *x;
-
-	if (want_object(c, v))
-		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		int e = 0;
-		push_key(c, key);
-		if (!strcmp(key, "action")) {
-			const char *s = json_is_string(x) ? json_string_value(x) : "";
-			if (mg_action_parse(s, &an->block_action))
-				e = fail_at(c, "action is \"smtp\" or \"all\"");
-		} else if (!strcmp(key, "duration")) {
-			e = read_duration(c, x, false, &an->block_ns);
-		} else if (!strcmp(key, "repeat_factor")) {
-			e = read_u32(c, x, 1, 100, &an->repeat_factor);
-		} else if (!strcmp(key, "max_duration")) {
-			e = read_duration(c, x, false, &an->max_block_ns);
-		} else if (!strcmp(key, "max_new_per_minute")) {
-			e = read_u32(c, x, 0, 100000, &an->max_new_blocks_per_min);
-		} else {
-			pop(c);
-			return unknown_key(c, key);
-		}
-		if (e)
-			return e;
-		pop(c);
-	}
-	if (an->max_block_ns < an->block_ns) {
+	if (cfg->an.max_block_ns < cfg->an.block_ns) {
 		push_key(c, json_object_get(v, "max_duration") ? "max_duration" : "duration");
 		return fail_at(c, "max_duration must not be shorter than duration");
 	}
 	return 0;
 }
 
-static int read_metrics(struct ctx *c, const json_t *v, struct mg_config *cfg)
-{
-	const char *key;
-	json_t *x;
+/* ---- the tables: the schema of mg_config.h, key by key ----------------------------------- */
 
-	if (want_object(c, v))
-		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		int e;
-		push_key(c, key);
-		if (!strcmp(key, "textfile")) {
-			e = read_string(c, x, cfg->metrics_textfile, sizeof(cfg->metrics_textfile));
-		} else if (!strcmp(key, "listen")) {
-			struct sockaddr_storage ss;
-			e = read_string(c, x, cfg->metrics_listen, sizeof(cfg->metrics_listen));
-			if (!e && mg_parse_listen(cfg->metrics_listen, &ss))
-				e = fail_at(c, "not ADDRESS:PORT (e.g. \"127.0.0.1:9477\", \"[::1]:9477\")");
-		} else if (!strcmp(key, "interval")) {
-			e = read_duration(c, x, false, &cfg->metrics_interval_ns);
-		} else {
-			pop(c);
-			return unknown_key(c, key);
-		}
-		if (e)
-			return e;
-		pop(c);
-	}
-	return 0;
-}
+/* Scores and weights: 0 turns a signal off; above a million is a typo. */
+#define MAX_WEIGHT 1000000
 
-/* A fixed-size array of prefixes (exceptions): at most max. */
-static int read_prefix_array(struct ctx *c, const json_t *v, struct mg_prefix *arr, size_t max, size_t *n)
-{
-	size_t i;
-	json_t *e;
+static const struct field smtp_ports_keys[] = {
+	PORTS("mx", tunables.mx_ports, 1),
+	PORTS("submission", tunables.submission_ports, 0),
+};
+static const struct section smtp_ports = SECTION_OF(smtp_ports_keys, .finish = finish_smtp_ports);
 
-	if (!json_is_array(v))
-		return fail_at(c, "must be an array of addresses or prefixes, not %s", type_name(v));
-	if (json_array_size(v) > max)
-		return fail_at(c, "at most %zu entries", max);
-	*n = 0;
-	json_array_foreach(v, i, e) {
-		push_index(c, i);
-		if (!json_is_string(e) || mg_prefix_parse(json_string_value(e), &arr[*n]))
-			return fail_at(c, "not an address or prefix");
-		(*n)++;
-		pop(c);
-	}
-	return 0;
-}
+/* Below 1024 entries a map is useless; above 2^26 it takes gigabytes of kernel memory. */
+static const struct field map_sizes_keys[] = {
+	U32("sources", max_sources, 1024, 1 << 26),
+	U32("servers", max_servers, 1024, 1 << 26),
+	U32("policy", max_policy, 1024, 1 << 26),
+};
+static const struct section map_sizes = SECTION_OF(map_sizes_keys);
 
-/* A fixed-size array of strings of at most len-1 bytes, each checked by ok() when given. */
-static int read_string_array(struct ctx *c, const json_t *v, char *arr, size_t len, size_t max, size_t *n,
-			     const char *what)
-{
-	size_t i;
-	json_t *e;
+static const struct field weights_keys[] = {
+	NUMBER("distinct_mx", an.w_distinct_mx, 0, MAX_WEIGHT),
+	NUMBER("syn_rate", an.w_syn_rate, 0, MAX_WEIGHT),
+	NUMBER("helo_ip_literal", an.w_helo_ip_literal, 0, MAX_WEIGHT),
+	NUMBER("helo_bare_word", an.w_helo_bare_word, 0, MAX_WEIGHT),
+	NUMBER("helo_own_octets", an.w_helo_own_octets, 0, MAX_WEIGHT),
+	NUMBER("helo_varies", an.w_helo_varies, 0, MAX_WEIGHT),
+	NUMBER("rcpt_per_session", an.w_rcpt_per_session, 0, MAX_WEIGHT),
+	NUMBER("reject_ratio", an.w_reject_ratio, 0, MAX_WEIGHT),
+	NUMBER("no_other_activity", an.w_no_other_activity, 0, MAX_WEIGHT),
+};
+static const struct section weights = SECTION_OF(weights_keys);
 
-	if (!json_is_array(v))
-		return fail_at(c, "must be an array of %s, not %s", what, type_name(v));
-	if (json_array_size(v) > max)
-		return fail_at(c, "at most %zu entries", max);
-	*n = 0;
-	json_array_foreach(v, i, e) {
-		push_index(c, i);
-		if (read_string(c, e, arr + *n * len, len))
-			return -EINVAL;
-		if (strchr(arr + *n * len, ' '))
-			return fail_at(c, "not %s", what);
-		(*n)++;
-		pop(c);
-	}
-	return 0;
-}
+static const struct field detection_keys[] = {
+	DURATION("window", an.window_ns),
+	DURATION("learning_period", an.learning_ns),
+	U32("learning_active_days", an.learn_min_active_days, 1, 365),
+	NUMBER("block_score", an.block_score, 0, MAX_WEIGHT),
+	NUMBER("alert_score", an.alert_score, 0, MAX_WEIGHT),
+	U32("free_distinct_mx", an.free_distinct_mx, 0, 1000),
+	U32("free_syn_per_min", an.free_syn_per_min, 0, 100000),
+	SUB("weights", weights),
+};
+static const struct section detection = SECTION_OF(detection_keys, .finish = finish_detection);
 
-static int read_outbreak_exceptions(struct ctx *c, const json_t *v, struct mg_config *cfg)
-{
-	const char *key;
-	json_t *x;
+static const struct field block_keys[] = {
+	CUSTOM("action", read_action, .off = AT(an.block_action, uint8_t)),
+	DURATION("duration", an.block_ns),
+	U32("repeat_factor", an.repeat_factor, 1, 100),
+	DURATION("max_duration", an.max_block_ns),
+	U32("max_new_per_minute", an.max_new_blocks_per_min, 0, 100000),
+};
+static const struct section block = SECTION_OF(block_keys, .finish = finish_block);
 
-	if (want_object(c, v))
-		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		push_key(c, key);
-		if (!strcmp(key, "signatures")) {
-			size_t i;
-			json_t *e;
-			if (!json_is_array(x))
-				return fail_at(c, "must be an array of signatures, not %s", type_name(x));
-			if (json_array_size(x) > MG_CONFIG_MAX_EXCEPTIONS)
-				return fail_at(c, "at most %d entries", MG_CONFIG_MAX_EXCEPTIONS);
-			cfg->n_ob_except_sig = 0;
-			json_array_foreach(x, i, e) {
-				push_index(c, i);
-				if (!json_is_string(e) ||
-				    mg_sig_parse(json_string_value(e), &cfg->ob_except_sig[cfg->n_ob_except_sig]))
-					return fail_at(c, "not a signature (\"fp:1a2b3c4d\", \"helo:...\", \"shape:bare-word/ehlo\")");
-				cfg->n_ob_except_sig++;
-				pop(c);
-			}
-		} else if (!strcmp(key, "prefixes")) {
-			if (read_prefix_array(c, x, cfg->ob_except_pfx, MG_CONFIG_MAX_EXCEPTIONS, &cfg->n_ob_except_pfx))
-				return -EINVAL;
-		} else {
-			pop(c);
-			return unknown_key(c, key);
-		}
-		pop(c);
-	}
-	return 0;
-}
+static const struct field metrics_keys[] = {
+	STRING("textfile", metrics_textfile),
+	STRING("listen", metrics_listen, .check = check_listen),
+	DURATION("interval", metrics_interval_ns),
+};
+static const struct section metrics = SECTION_OF(metrics_keys);
 
-static int read_outbreak(struct ctx *c, const json_t *v, struct mg_config *cfg)
-{
-	const char *key;
-	json_t *x;
+static const struct field outbreak_exceptions_keys[] = {
+	CUSTOM("signatures", read_signatures),
+	PREFIX_ARRAY("prefixes", ob_except_pfx, n_ob_except_pfx),
+};
+static const struct section outbreak_exceptions = SECTION_OF(outbreak_exceptions_keys);
 
-	if (want_object(c, v))
-		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		int e;
-		push_key(c, key);
-		if (!strcmp(key, "min_senders"))
-			e = read_u32(c, x, 2, 100000, &cfg->ob.min_senders);
-		else if (!strcmp(key, "window"))
-			e = read_duration(c, x, false, &cfg->ob.window_ns);
-		else if (!strcmp(key, "decay"))
-			e = read_duration(c, x, false, &cfg->ob.decay_ns);
-		else if (!strcmp(key, "contain"))
-			e = read_bool(c, x, &cfg->contain);
-		else if (!strcmp(key, "alert_hook")) {
-			e = read_string(c, x, cfg->alert_hook, sizeof(cfg->alert_hook));
-			if (!e && cfg->alert_hook[0] != '/')
-				e = fail_at(c, "must be an absolute path");
-		} else if (!strcmp(key, "exceptions"))
-			e = read_outbreak_exceptions(c, x, cfg);
-		else {
-			pop(c);
-			return unknown_key(c, key);
-		}
-		if (e)
-			return e;
-		pop(c);
-	}
-	return 0;
-}
+static const struct field outbreak_keys[] = {
+	U32("min_senders", ob.min_senders, 2, 100000),
+	DURATION("window", ob.window_ns),
+	DURATION("decay", ob.decay_ns),
+	BOOL("contain", contain),
+	STRING("alert_hook", alert_hook, .check = check_absolute_path),
+	SUB("exceptions", outbreak_exceptions),
+};
+static const struct section outbreak = SECTION_OF(outbreak_keys);
 
-static int read_expiry_choice(struct ctx *c, const json_t *v, bool *release)
-{
-	const char *s = json_is_string(v) ? json_string_value(v) : "";
+static const struct field retention_keys[] = {
+	DURATION("suspect", hold_suspect_ns),
+	DURATION("outbreak", hold_outbreak_ns),
+};
+static const struct section retention = SECTION_OF(retention_keys);
 
-	if (!strcmp(s, "release"))
-		*release = true;
-	else if (!strcmp(s, "delete"))
-		*release = false;
-	else
-		return fail_at(c, "is \"release\" or \"delete\"");
-	return 0;
-}
+static const struct field on_expiry_keys[] = {
+	CUSTOM("suspect", read_expiry_choice, .off = AT(expire_release_suspect, bool)),
+	CUSTOM("outbreak", read_expiry_choice, .off = AT(expire_release_outbreak, bool)),
+};
+static const struct section on_expiry = SECTION_OF(on_expiry_keys);
 
-static int read_quarantine(struct ctx *c, const json_t *v, struct mg_config *cfg)
-{
-	const char *key, *k2;
-	json_t *x, *y;
+static const struct field quarantine_exceptions_keys[] = {
+	PREFIX_ARRAY("clients", q_except_client, n_q_except_client),
+	STRING_ARRAY("sender_domains", q_except_domain, n_q_except_domain, "domains"),
+	STRING_ARRAY("recipients", q_except_rcpt, n_q_except_rcpt, "addresses"),
+};
+static const struct section quarantine_exceptions = SECTION_OF(quarantine_exceptions_keys);
 
-	if (want_object(c, v))
-		return -EINVAL;
-	json_object_foreach((json_t *)v, key, x) {
-		int e = 0;
-		push_key(c, key);
-		if (!strcmp(key, "policy_listen")) {
-			e = read_string(c, x, cfg->policy_listen, sizeof(cfg->policy_listen));
-			if (!e && strncmp(cfg->policy_listen, "unix:/", 6) && strncmp(cfg->policy_listen, "inet:", 5))
-				e = fail_at(c, "is \"unix:/PATH\" or \"inet:ADDRESS:PORT\"");
-		} else if (!strcmp(key, "threshold")) {
-			e = read_u32(c, x, 0, 5, &cfg->quarantine_level);
-		} else if (!strcmp(key, "postfix_config")) {
-			e = read_string(c, x, cfg->postfix_config, sizeof(cfg->postfix_config));
-		} else if (!strcmp(key, "clamav")) {
-			e = read_bool(c, x, &cfg->clamav);
-		} else if (!strcmp(key, "retention") || !strcmp(key, "on_expiry")) {
-			bool ret = key[0] == 'r';
-			if (want_object(c, x))
-				return -EINVAL;
-			json_object_foreach(x, k2, y) {
-				push_key(c, k2);
-				if (strcmp(k2, "suspect") && strcmp(k2, "outbreak")) {
-					pop(c);
-					return unknown_key(c, k2);
-				}
-				bool sus = k2[0] == 's';
-				if (ret)
-					e = read_duration(c, y, false, sus ? &cfg->hold_suspect_ns : &cfg->hold_outbreak_ns);
-				else
-					e = read_expiry_choice(c, y, sus ? &cfg->expire_release_suspect
-									: &cfg->expire_release_outbreak);
-				if (e)
-					return e;
-				pop(c);
-			}
-		} else if (!strcmp(key, "exceptions")) {
-			if (want_object(c, x))
-				return -EINVAL;
-			json_object_foreach(x, k2, y) {
-				push_key(c, k2);
-				if (!strcmp(k2, "clients"))
-					e = read_prefix_array(c, y, cfg->q_except_client, MG_CONFIG_MAX_EXCEPTIONS,
-							      &cfg->n_q_except_client);
-				else if (!strcmp(k2, "sender_domains"))
-					e = read_string_array(c, y, &cfg->q_except_domain[0][0], sizeof(cfg->q_except_domain[0]),
-							      MG_CONFIG_MAX_EXCEPTIONS, &cfg->n_q_except_domain, "domains");
-				else if (!strcmp(k2, "recipients"))
-					e = read_string_array(c, y, &cfg->q_except_rcpt[0][0], sizeof(cfg->q_except_rcpt[0]),
-							      MG_CONFIG_MAX_EXCEPTIONS, &cfg->n_q_except_rcpt, "addresses");
-				else {
-					pop(c);
-					return unknown_key(c, k2);
-				}
-				if (e)
-					return e;
-				pop(c);
-			}
-		} else {
-			pop(c);
-			return unknown_key(c, key);
-		}
-		if (e)
-			return e;
-		pop(c);
-	}
-	return 0;
-}
+static const struct field quarantine_keys[] = {
+	STRING("policy_listen", policy_listen, .check = check_policy_listen),
+	U32("threshold", quarantine_level, 0, 5),
+	STRING("postfix_config", postfix_config),
+	BOOL("clamav", clamav),
+	SUB("retention", retention),
+	SUB("on_expiry", on_expiry),
+	SUB("exceptions", quarantine_exceptions),
+};
+static const struct section quarantine = SECTION_OF(quarantine_keys);
 
-static int read_mode(struct ctx *c, const json_t *v, unsigned *mode)
-{
-	const char *s;
-	char *end;
-
-	if (!json_is_string(v))
-		return fail_at(c, "must be an octal string like \"0600\", not %s", type_name(v));
-	s = json_string_value(v);
-	/* Digits only: strtoul alone would also take " 600", "+600" or "-0". */
-	size_t n = strspn(s, "01234567");
-	errno = 0;
-	unsigned long m = strtoul(s, &end, 8);
-	if (!*s || n > 4 || s[n] || *end || errno || m > 0777)
-		return fail_at(c, "must be an octal permission like \"0600\", not \"%s\"", s);
-	*mode = (unsigned)m;
-	return 0;
-}
+static const struct field top_keys[] = {
+	CUSTOM("interfaces", read_interfaces),
+	STRING("pin_dir", pin_dir),
+	SUB("smtp_ports", smtp_ports),
+	PREFIXES("protected_networks", protected_nets),
+	PREFIXES("mail_servers", mail_servers),
+	PREFIXES("allowlist", allowlist),
+	CUSTOM("ipv6_aggregation", read_v6_aggregation, .lo = 48, .hi = 128),
+	BOOL("monitor", an.monitor),
+	SUB("map_sizes", map_sizes),
+	SUB("detection", detection),
+	SUB("block", block),
+	STRING("state_file", state_file),
+	DURATION("state_interval", state_interval_ns),
+	STRING("log_file", log_file),
+	STRING("control_socket", control_socket),
+	CUSTOM("control_mode", read_file_mode, .off = AT(control_mode, unsigned)),
+	DURATION("scan_interval", scan_interval_ns, .check = check_scan_interval),
+	SUB("metrics", metrics),
+	SUB("outbreak", outbreak),
+	SUB("quarantine", quarantine),
+};
+static const struct section top = SECTION_OF(top_keys);
 
 static int read_top(struct ctx *c, const json_t *root, struct mg_config *cfg)
 {
-	const char *key;
-	json_t *x;
-
+	/* The whole file is no key's value: it gets a message of its own. */
 	if (!json_is_object(root))
 		return fail_at(c, "the configuration must be a JSON object, not %s", type_name(root));
-	json_object_foreach((json_t *)root, key, x) {
-		int e;
-		push_key(c, key);
-		if (!strcmp(key, "interfaces"))
-			e = read_interfaces(c, x, cfg);
-		else if (!strcmp(key, "pin_dir"))
-			e = read_string(c, x, cfg->pin_dir, sizeof(cfg->pin_dir));
-		else if (!strcmp(key, "smtp_ports"))
-			e = read_smtp_ports(c, x, cfg);
-		else if (!strcmp(key, "protected_networks"))
-			e = read_prefixes(c, x, &cfg->protected_nets);
-		else if (!strcmp(key, "mail_servers"))
-			e = read_prefixes(c, x, &cfg->mail_servers);
-		else if (!strcmp(key, "allowlist"))
-			e = read_prefixes(c, x, &cfg->allowlist);
-		else if (!strcmp(key, "ipv6_aggregation")) {
-			uint32_t p = cfg->tunables.v6_src_prefix;
-			e = read_u32(c, x, 48, 128, &p);
-			cfg->tunables.v6_src_prefix = (uint8_t)p;
-			cfg->an.v6_prefix = (uint8_t)p;
-		} else if (!strcmp(key, "monitor"))
-			e = read_bool(c, x, &cfg->an.monitor);
-		else if (!strcmp(key, "map_sizes"))
-			e = read_map_sizes(c, x, cfg);
-		else if (!strcmp(key, "detection"))
-			e = read_detection(c, x, &cfg->an);
-		else if (!strcmp(key, "block"))
-			e = read_block(c, x, &cfg->an);
-		else if (!strcmp(key, "state_file"))
-			e = read_string(c, x, cfg->state_file, sizeof(cfg->state_file));
-		else if (!strcmp(key, "state_interval"))
-			e = read_duration(c, x, false, &cfg->state_interval_ns);
-		else if (!strcmp(key, "log_file"))
-			e = read_string(c, x, cfg->log_file, sizeof(cfg->log_file));
-		else if (!strcmp(key, "control_socket"))
-			e = read_string(c, x, cfg->control_socket, sizeof(cfg->control_socket));
-		else if (!strcmp(key, "metrics"))
-			e = read_metrics(c, x, cfg);
-		else if (!strcmp(key, "outbreak"))
-			e = read_outbreak(c, x, cfg);
-		else if (!strcmp(key, "quarantine"))
-			e = read_quarantine(c, x, cfg);
-		else if (!strcmp(key, "control_mode"))
-			e = read_mode(c, x, &cfg->control_mode);
-		else if (!strcmp(key, "scan_interval")) {
-			e = read_duration(c, x, false, &cfg->scan_interval_ns);
-			if (!e && (cfg->scan_interval_ns < NS_PER_SEC / 10 || cfg->scan_interval_ns > 60 * NS_PER_SEC))
-				e = fail_at(c, "must be from 100ms to 60s");
-		} else {
-			pop(c);
-			return unknown_key(c, key);
-		}
-		if (e)
-			return e;
-		pop(c);
-	}
-	return 0;
+	return read_section(c, root, &top, cfg);
 }
 
 /* ---- public ------------------------------------------------------------------------ */
@@ -1210,5 +1203,20 @@ int mg_parse_duration(const char *s, uint64_t *ns)
 	if (v > UINT64_MAX / unit)
 		return -EINVAL;
 	*ns = v * unit;
+	return 0;
+}
+
+int mg_config_parse_iface(const char *text, struct mg_config_iface *out)
+{
+	const char *colon = strchr(text, ':');
+	size_t n = colon ? (size_t)(colon - text) : strlen(text);
+	struct mg_config_iface ifc = { .mode = MG_MODE_AUTO };
+
+	if (!iface_name_ok(text, n))
+		return -EINVAL;
+	memcpy(ifc.name, text, n);
+	if (colon && mg_xdp_mode_parse(colon + 1, &ifc.mode))
+		return -ENOTSUP;
+	*out = ifc;
 	return 0;
 }

@@ -6,7 +6,9 @@
  * refused with the file, line and column where they stand, e.g.
  *   /etc/mtaguard/mtaguard.json:12:5: unknown key "treshold" in "detection"
  *
- * Schema (durations: a number of seconds or a string "90s", "10m", "1h", "7d"):
+ * Schema (durations: a number of seconds or a string "250ms", "90s", "10m", "1h", "7d";
+ * modes also "drv" = native, "skb" = generic; each key's kind and limits are
+ * one line of a table in mg_config.c):
  * {
  *   "interfaces":   [ "eth1", { "name": "eth2", "mode": "native|generic|auto" } ],
  *   "pin_dir":      "/sys/fs/bpf/mtaguard",
@@ -124,7 +126,19 @@ int mg_config_load(const char *path, struct mg_config *c, char *err, size_t errl
 int mg_config_parse(const char *text, const char *name, struct mg_config *c, char *err, size_t errlen);
 void mg_config_free(struct mg_config *c);
 
-/* "90s", "10m", "1h", "7d", or plain seconds; -EINVAL otherwise. */
+/*
+ * The words of the config file, also for the command lines, so that
+ * "mtaguardd -i" and "interfaces" take the same things.
+ */
+/* "90s", "10m", "1h", "7d", "250ms", or plain seconds; -EINVAL otherwise. */
 int mg_parse_duration(const char *s, uint64_t *ns);
+/*
+ * "IF" or "IF:MODE", MODE a word of mg_xdp_mode_parse() (native, generic,
+ * auto, drv, skb; auto without one). IF is refused as the kernel would
+ * refuse it: empty, over 15 bytes, ".", "..", or holding '/', ':' or white
+ * space. Returns 0, -EINVAL for a bad name or -ENOTSUP for a bad mode;
+ * *out is written only on success.
+ */
+int mg_config_parse_iface(const char *text, struct mg_config_iface *out);
 
 #endif

@@ -60,19 +60,6 @@ static void usage(FILE *f)
 		"SIGINT/SIGTERM save state and exit, leaving the data plane enforcing.\n");
 }
 
-static int parse_iface(const char *arg, struct mg_config_iface *ifc)
-{
-	const char *colon = strchr(arg, ':');
-	size_t n = colon ? (size_t)(colon - arg) : strlen(arg);
-
-	if (n == 0 || n >= sizeof(ifc->name))
-		return -EINVAL;
-	memcpy(ifc->name, arg, n);
-	ifc->name[n] = '\0';
-	ifc->mode = MG_MODE_AUTO;
-	return colon ? mg_parse_mode(colon + 1, &ifc->mode) : 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -105,7 +92,7 @@ int main(int argc, char **argv)
 			d.config_path = optarg;
 			break;
 		case 'i':
-			if (n_extra >= MG_CONFIG_MAX_IFACES || parse_iface(optarg, &extra[n_extra])) {
+			if (n_extra >= MG_CONFIG_MAX_IFACES || mg_config_parse_iface(optarg, &extra[n_extra])) {
 				mg_err("bad interface '%s' (IF or IF:native|generic|auto)", optarg);
 				return 2;
 			}
