@@ -431,54 +431,48 @@ static int claim_from_profile(const struct mg_an_profile_view *v, void *arg)
 	return 0;
 }
 
-struct pin_ctx {
-	struct mg_engine *e;
-	uint64_t now;
-	bool keep_allows;
-	struct mg_prefix *blocks, *allows;
-	uint8_t *actions;
-	uint64_t *expires;
-	size_t nb, na, capb, capa;
+/* A rule the kernel holds that no record accounts for (the state was lost or damaged). */
+struct unclaimed {
+	struct mg_prefix prefix;
+	bool allow;
+	uint8_t action;
+	uint64_t expires;
 };
 
-/* Rules the kernel holds that no record accounts for (the state was lost or damaged). */
+struct pin_ctx {
+	uint64_t now;
+	bool keep_allows;
+	struct unclaimed *v;
+	size_t n, cap, blocks, allows;
+};
+
+static void pin_push(struct pin_ctx *c, const struct unclaimed *u)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct unclaimed *v = realloc(c->v, cap * sizeof(*v));
+		if (!v)
+			return; /* not kept: the next sync removes it, which errs toward passing traffic */
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = *u;
+	c->blocks += !u->allow;
+	c->allows += u->allow;
+}
+
 static void find_unclaimed(const struct mg_rule_entry *r, void *arg)
 {
 	struct pin_ctx *c = arg;
 	const struct mg_claim *cl = r->claims;
+	const struct mg_rule_want *w = r->written;
 
-	if (r->written->block && !cl[MG_OWNER_OPERATOR_BLOCK].present && !cl[MG_OWNER_VERDICT].present &&
-	    (r->written->block_expires == MG_TIME_NEVER || r->written->block_expires > c->now)) {
-		if (c->nb == c->capb) {
-			size_t cap = c->capb ? c->capb * 2 : 64;
-			void *b = realloc(c->blocks, cap * sizeof(*c->blocks));
-			void *a = b ? realloc(c->actions, cap * sizeof(*c->actions)) : NULL;
-			void *x = a ? realloc(c->expires, cap * sizeof(*c->expires)) : NULL;
-			if (b)
-				c->blocks = b;
-			if (a)
-				c->actions = a;
-			if (!x)
-				return;
-			c->expires = x;
-			c->capb = cap;
-		}
-		c->blocks[c->nb] = r->prefix;
-		c->actions[c->nb] = r->written->action;
-		c->expires[c->nb++] = r->written->block_expires;
-	}
-	if (c->keep_allows && r->written->allow && !cl[MG_OWNER_OPERATOR_ALLOW].present &&
-	    !cl[MG_OWNER_CONFIG_ALLOW].present && !cl[MG_OWNER_CONFIG_SERVER].present) {
-		if (c->na == c->capa) {
-			size_t cap = c->capa ? c->capa * 2 : 64;
-			void *a = realloc(c->allows, cap * sizeof(*c->allows));
-			if (!a)
-				return;
-			c->allows = a;
-			c->capa = cap;
-		}
-		c->allows[c->na++] = r->prefix;
-	}
+	if (w->block && !cl[MG_OWNER_OPERATOR_BLOCK].present && !cl[MG_OWNER_VERDICT].present &&
+	    (w->block_expires == MG_TIME_NEVER || w->block_expires > c->now))
+		pin_push(c, &(struct unclaimed){ r->prefix, false, w->action, w->block_expires });
+	if (c->keep_allows && w->allow && !cl[MG_OWNER_OPERATOR_ALLOW].present && !cl[MG_OWNER_CONFIG_ALLOW].present &&
+	    !cl[MG_OWNER_CONFIG_SERVER].present)
+		pin_push(c, &(struct unclaimed){ r->prefix, true, 0, MG_TIME_NEVER });
 }
 
 void mg_engine_adopt_rule(struct mg_engine *e, const struct mg_prefix *p, bool allow, uint8_t action, uint64_t expires)
@@ -519,21 +513,17 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 	 * only when the rules file was damaged (otherwise the configuration and
 	 * the file are the truth, and a stale allow would exempt a source forever).
 	 */
-	struct pin_ctx pc = { .e = e, .now = now, .keep_allows = !rules_ok };
+	struct pin_ctx pc = { .now = now, .keep_allows = !rules_ok };
 	mg_ruleset_foreach(e->rules, find_unclaimed, &pc);
-	for (size_t i = 0; i < pc.nb; i++)
-		mg_ruleset_claim(e->rules, &pc.blocks[i], MG_OWNER_PINNED_BLOCK, pc.actions[i], pc.expires[i]);
-	for (size_t i = 0; i < pc.na; i++)
-		mg_ruleset_claim(e->rules, &pc.allows[i], MG_OWNER_PINNED_ALLOW, 0, MG_TIME_NEVER);
-	if (pc.nb || pc.na)
+	for (size_t i = 0; i < pc.n; i++)
+		mg_ruleset_claim(e->rules, &pc.v[i].prefix, pc.v[i].allow ? MG_OWNER_PINNED_ALLOW : MG_OWNER_PINNED_BLOCK,
+				 pc.v[i].action, pc.v[i].expires);
+	if (pc.n)
 		notice(e, now, wall, true, "notice",
 		       "%zu block(s) and %zu allow(s) in the kernel that no record accounts for are kept (as \"pinned\"; "
 		       "blocks until they expire, or mtaguardctl unblock/disallow)",
-		       pc.nb, pc.na);
-	free(pc.blocks);
-	free(pc.actions);
-	free(pc.expires);
-	free(pc.allows);
+		       pc.blocks, pc.allows);
+	free(pc.v);
 
 	if (e->sink->set_monitor)
 		e->sink->set_monitor(e->sink_ctx, e->an_cfg.monitor);
