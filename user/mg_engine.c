@@ -648,32 +648,53 @@ static void allowed_by(const struct mg_engine *e, const struct mg_prefix *p, uin
 		*by = mg_owner_name(w.allow_by);
 }
 
-int mg_engine_block(struct mg_engine *e, const struct mg_prefix *p, uint8_t action, uint64_t ttl_ns,
-		    const char *comment, uint64_t now, uint64_t wall, char *err, size_t errlen)
+/* An operator's block or allow: its record (comment, wall-clock times) and its claim in the ledger. */
+static int set_oprule(struct mg_engine *e, const struct mg_prefix *p, uint8_t kind, uint8_t action, uint64_t ttl_ns,
+		      const char *comment, uint64_t now, uint64_t wall, char *err, size_t errlen)
 {
-	struct mg_oprule r = { .prefix = *p, .kind = MG_RULE_BLOCK, .action = action, .created_ns = wall,
+	struct mg_oprule r = { .prefix = *p, .kind = kind, .action = action, .created_ns = wall,
 			       .expires_ns = ttl_ns ? wall + ttl_ns : 0 };
-	char buf[MG_ADDRSTRLEN], until[48] = "";
-	const char *by;
+	enum mg_owner o = kind == MG_RULE_ALLOW ? MG_OWNER_OPERATOR_ALLOW : MG_OWNER_OPERATOR_BLOCK;
 
 	if (comment)
 		snprintf(r.comment, sizeof(r.comment), "%s", comment);
 	if (mg_oprules_set(&e->oprules, &r) ||
-	    mg_ruleset_claim(e->rules, p, MG_OWNER_OPERATOR_BLOCK, action, ttl_ns ? now + ttl_ns : MG_TIME_NEVER)) {
+	    mg_ruleset_claim(e->rules, p, o, action, ttl_ns ? now + ttl_ns : MG_TIME_NEVER)) {
 		err_msg(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	sync(e, now, wall);
 	e->rules_dirty = true;
-	save_rules_if_needed(e, now, wall);
-	mg_prefix_str(p, buf, sizeof(buf));
+	return 0;
+}
+
+/* "operator block 198.18.9.0/24 for 3600s: abuse desk ticket 4711" */
+static void oprule_notice(struct mg_engine *e, uint8_t kind, const struct mg_prefix *p, uint64_t ttl_ns,
+			  const char *comment, uint64_t now, uint64_t wall)
+{
+	char buf[MG_ADDRSTRLEN], until[48] = "";
+
 	if (ttl_ns)
 		snprintf(until, sizeof(until), " for %llus", (unsigned long long)(ttl_ns / MG_NSEC_PER_SEC));
-	notice(e, now, wall, false, "operator", "operator block %s%s%s%s", buf, until, comment ? ": " : "",
-	       comment ? comment : "");
+	notice(e, now, wall, false, "operator", "operator %s %s%s%s%s", mg_rule_kind_name(kind),
+	       mg_prefix_str(p, buf, sizeof(buf)), until, comment ? ": " : "", comment ? comment : "");
+}
+
+int mg_engine_block(struct mg_engine *e, const struct mg_prefix *p, uint8_t action, uint64_t ttl_ns,
+		    const char *comment, uint64_t now, uint64_t wall, char *err, size_t errlen)
+{
+	char buf[MG_ADDRSTRLEN];
+	const char *by;
+	int rc = set_oprule(e, p, MG_RULE_BLOCK, action, ttl_ns, comment, now, wall, err, errlen);
+
+	if (rc)
+		return rc;
+	save_rules_if_needed(e, now, wall);
+	oprule_notice(e, MG_RULE_BLOCK, p, ttl_ns, comment, now, wall);
 	allowed_by(e, p, now, &by);
 	if (by)
-		notice(e, now, wall, true, "notice", "%s is allowed (%s): the block waits until that allow ends", buf, by);
+		notice(e, now, wall, true, "notice", "%s is allowed (%s): the block waits until that allow ends",
+		       mg_prefix_str(p, buf, sizeof(buf)), by);
 	return 0;
 }
 
@@ -705,30 +726,17 @@ int mg_engine_unblock(struct mg_engine *e, const struct mg_prefix *p, uint64_t n
 int mg_engine_allow(struct mg_engine *e, const struct mg_prefix *p, uint64_t ttl_ns, const char *comment,
 		    uint64_t now, uint64_t wall, char *err, size_t errlen)
 {
-	struct mg_oprule r = { .prefix = *p, .kind = MG_RULE_ALLOW, .created_ns = wall,
-			       .expires_ns = ttl_ns ? wall + ttl_ns : 0 };
-	char buf[MG_ADDRSTRLEN], until[48] = "";
+	int rc = set_oprule(e, p, MG_RULE_ALLOW, 0, ttl_ns, comment, now, wall, err, errlen);
 
-	if (comment)
-		snprintf(r.comment, sizeof(r.comment), "%s", comment);
-	if (mg_oprules_set(&e->oprules, &r) ||
-	    mg_ruleset_claim(e->rules, p, MG_OWNER_OPERATOR_ALLOW, 0, ttl_ns ? now + ttl_ns : MG_TIME_NEVER)) {
-		err_msg(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	sync(e, now, wall);
-	e->rules_dirty = true;
+	if (rc)
+		return rc;
 	/*
 	 * The verdicts it covers end now, not at the next tick: a disallow right
 	 * after must find the source unblocked, and the unblock line is logged
 	 * with the allow.
 	 */
 	mg_engine_tick(e, now, wall);
-	mg_prefix_str(p, buf, sizeof(buf));
-	if (ttl_ns)
-		snprintf(until, sizeof(until), " for %llus", (unsigned long long)(ttl_ns / MG_NSEC_PER_SEC));
-	notice(e, now, wall, false, "operator", "operator allow %s%s%s%s", buf, until, comment ? ": " : "",
-	       comment ? comment : "");
+	oprule_notice(e, MG_RULE_ALLOW, p, ttl_ns, comment, now, wall);
 	return 0;
 }
 
