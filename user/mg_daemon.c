@@ -78,12 +78,18 @@ static bool same_ifaces(const struct mg_daemon_running *r, const struct mg_confi
 	return true;
 }
 
+/* The SMTP ports the program was built with (the other tunables are not the file's). */
+static bool ports_differ(const struct mg_tunables *a, const struct mg_tunables *b)
+{
+	return memcmp(a->mx_ports, b->mx_ports, sizeof(a->mx_ports)) ||
+	       memcmp(a->submission_ports, b->submission_ports, sizeof(a->submission_ports));
+}
+
 /* What the file asks for and only a restart can give, as a list of words ("" = nothing). */
 static void what_waits(const struct mg_daemon *d, const struct mg_config *c, unsigned engine_restart, char *buf,
 		       size_t len)
 {
 	const struct mg_daemon_running *r = &d->run;
-	struct mg_tunables ports = c->tunables, run_ports = r->tunables;
 	const struct {
 		bool differs;
 		const char *what;
@@ -96,8 +102,7 @@ static void what_waits(const struct mg_daemon *d, const struct mg_config *c, uns
 		{ (engine_restart & MG_RESTART_V6_AGGREGATION) != 0, "ipv6_aggregation" },
 		{ r->max_sources != c->max_sources || r->max_servers != c->max_servers || r->max_policy != c->max_policy,
 		  "map_sizes" },
-		{ (ports.v6_src_prefix = run_ports.v6_src_prefix, memcmp(&ports, &run_ports, sizeof(ports)) != 0),
-		  "smtp_ports" },
+		{ ports_differ(&r->tunables, &c->tunables), "smtp_ports" },
 	};
 
 	buf[0] = '\0';

@@ -69,7 +69,7 @@ static void count_in_force(const struct mg_rule_entry *r, void *arg)
 {
 	struct in_force *c = arg;
 
-	c->n += r->written->block && (r->written->block_expires == MG_TIME_NEVER || r->written->block_expires > c->now);
+	c->n += mg_rule_block_in_force(r->written, c->now);
 }
 
 size_t mg_daemon_blocks_in_force(struct mg_daemon *d)
@@ -314,7 +314,7 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 	char buf[MG_ADDRSTRLEN];
 	struct mg_an_profile_view v;
 
-	if (!w->block || (w->block_expires != MG_TIME_NEVER && w->block_expires <= c->now))
+	if (!mg_rule_block_in_force(w, c->now))
 		return;
 	json_t *o = json_object();
 	json_object_set_new(o, "source", json_string(mg_prefix_str(&e->prefix, buf, sizeof(buf))));

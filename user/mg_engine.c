@@ -95,8 +95,13 @@ static void sync(struct mg_engine *e, uint64_t now, uint64_t wall)
 		mg_an_clear_configured(e->an);
 		mg_ruleset_foreach(e->rules, an_set_one, e->an);
 	}
-	if (e->sink->set_outbreak_count)
-		e->sink->set_outbreak_count(e->sink_ctx, (uint32_t)mg_ruleset_contained(e->rules));
+	/* The program's cheap gate in front of the fingerprint lookup: written when it changes. */
+	uint32_t n = (uint32_t)mg_ruleset_contained(e->rules);
+	if (e->sink->set_outbreak_count && (!e->outbreak_count_set || n != e->outbreak_count) &&
+	    e->sink->set_outbreak_count(e->sink_ctx, n) == 0) {
+		e->outbreak_count = n;
+		e->outbreak_count_set = true;
+	}
 }
 
 /* ---- analyzer actions -------------------------------------------------------------------- */
@@ -230,14 +235,15 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 	e->v6_key_len = c->tunables.v6_src_prefix;
 	mg_oprules_init(&e->oprules);
 	e->rules = mg_ruleset_new(e->v6_key_len);
-	e->an = mg_an_new(&c->an);
-	e->ob = mg_ob_new(&c->ob);
-	if (!e->rules || !e->an || !e->ob) {
+	if (!e->rules)
+		return -ENOMEM;
+	take_config(e, c);
+	e->an = mg_an_new(&e->an_cfg);
+	e->ob = mg_ob_new(&e->ob_cfg);
+	if (!e->an || !e->ob) {
 		mg_engine_free(e);
 		return -ENOMEM;
 	}
-	take_config(e, c);
-	mg_an_set_config(e->an, &e->an_cfg);
 	push_exceptions(e);
 	return 0;
 }
@@ -394,17 +400,10 @@ static bool restore_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
 	return true;
 }
 
-/* An instant on the engine's timeline for a wall-clock instant. */
-static uint64_t from_wall(uint64_t t_wall, uint64_t now, uint64_t wall)
-{
-	if (t_wall >= wall)
-		return now + (t_wall - wall);
-	return now > wall - t_wall ? now - (wall - t_wall) : 0;
-}
-
+/* An operator's rule still in force (its expiry, in wall-clock time, is to come) into the ledger. */
 static void claim_oprule(struct mg_engine *e, const struct mg_oprule *r, uint64_t now, uint64_t wall)
 {
-	uint64_t exp = r->expires_ns ? from_wall(r->expires_ns, now, wall) : MG_TIME_NEVER;
+	uint64_t exp = r->expires_ns ? now + (r->expires_ns - wall) : MG_TIME_NEVER;
 
 	mg_ruleset_claim(e->rules, &r->prefix, r->kind == MG_RULE_ALLOW ? MG_OWNER_OPERATOR_ALLOW : MG_OWNER_OPERATOR_BLOCK,
 			 r->action, exp);
@@ -467,8 +466,7 @@ static void find_unclaimed(const struct mg_rule_entry *r, void *arg)
 	const struct mg_claim *cl = r->claims;
 	const struct mg_rule_want *w = r->written;
 
-	if (w->block && !cl[MG_OWNER_OPERATOR_BLOCK].present && !cl[MG_OWNER_VERDICT].present &&
-	    (w->block_expires == MG_TIME_NEVER || w->block_expires > c->now))
+	if (mg_rule_block_in_force(w, c->now) && !cl[MG_OWNER_OPERATOR_BLOCK].present && !cl[MG_OWNER_VERDICT].present)
 		pin_push(c, &(struct unclaimed){ r->prefix, false, w->action, w->block_expires });
 	if (c->keep_allows && w->allow && !cl[MG_OWNER_OPERATOR_ALLOW].present && !cl[MG_OWNER_CONFIG_ALLOW].present &&
 	    !cl[MG_OWNER_CONFIG_SERVER].present)
@@ -528,13 +526,12 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 	if (e->sink->set_monitor)
 		e->sink->set_monitor(e->sink_ctx, e->an_cfg.monitor);
 	sync(e, now, wall);
-	/* Start-up always rebuilds the analyzer's sets: they may equal what sync wrote last time. */
-	mg_an_clear_configured(e->an);
-	mg_ruleset_foreach(e->rules, an_set_one, e->an);
 	set_threat(e, now, wall);
-	if (rc.verdicts || mg_ob_active(e->ob))
-		notice(e, now, wall, false, "notice", "in force after the restore: %zu verdict(s), %zu outbreak(s), threat level %u",
-		       rc.verdicts, mg_ob_active(e->ob), e->threat_level);
+	if (rc.verdicts || rc.learned || mg_ob_active(e->ob))
+		notice(e, now, wall, false, "notice",
+		       "in force after the restore: %zu verdict(s), %zu outbreak(s), threat level %u; %zu learned mail "
+		       "server(s)",
+		       rc.verdicts, mg_ob_active(e->ob), e->threat_level, rc.learned);
 }
 
 /* ---- inputs ------------------------------------------------------------------------------------ */
@@ -648,6 +645,24 @@ static void allowed_by(const struct mg_engine *e, const struct mg_prefix *p, uin
 		*by = mg_owner_name(w.allow_by);
 }
 
+/* After an operator's change: written into the kernel and into the rules file at once. */
+static void commit_change(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	sync(e, now, wall);
+	e->rules_dirty = true;
+	save_rules_if_needed(e, now, wall);
+}
+
+/* Take out the operator's rule of that kind on exactly p, and a pinned one; false if there was none. */
+static bool drop_oprule(struct mg_engine *e, const struct mg_prefix *p, uint8_t kind)
+{
+	bool allow = kind == MG_RULE_ALLOW, had = mg_oprules_remove(&e->oprules, p, kind);
+
+	had |= mg_ruleset_release(e->rules, p, allow ? MG_OWNER_OPERATOR_ALLOW : MG_OWNER_OPERATOR_BLOCK);
+	had |= mg_ruleset_release(e->rules, p, allow ? MG_OWNER_PINNED_ALLOW : MG_OWNER_PINNED_BLOCK);
+	return had;
+}
+
 /* An operator's block or allow: its record (comment, wall-clock times) and its claim in the ledger. */
 static int set_oprule(struct mg_engine *e, const struct mg_prefix *p, uint8_t kind, uint8_t action, uint64_t ttl_ns,
 		      const char *comment, uint64_t now, uint64_t wall, char *err, size_t errlen)
@@ -663,8 +678,7 @@ static int set_oprule(struct mg_engine *e, const struct mg_prefix *p, uint8_t ki
 		err_msg(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	sync(e, now, wall);
-	e->rules_dirty = true;
+	commit_change(e, now, wall);
 	return 0;
 }
 
@@ -689,7 +703,6 @@ int mg_engine_block(struct mg_engine *e, const struct mg_prefix *p, uint8_t acti
 
 	if (rc)
 		return rc;
-	save_rules_if_needed(e, now, wall);
 	oprule_notice(e, MG_RULE_BLOCK, p, ttl_ns, comment, now, wall);
 	allowed_by(e, p, now, &by);
 	if (by)
@@ -702,11 +715,9 @@ int mg_engine_unblock(struct mg_engine *e, const struct mg_prefix *p, uint64_t n
 		      size_t errlen)
 {
 	char buf[MG_ADDRSTRLEN];
-	bool had = mg_oprules_remove(&e->oprules, p, MG_RULE_BLOCK);
+	bool had = drop_oprule(e, p, MG_RULE_BLOCK);
 
 	mg_prefix_str(p, buf, sizeof(buf));
-	had |= mg_ruleset_release(e->rules, p, MG_OWNER_OPERATOR_BLOCK);
-	had |= mg_ruleset_release(e->rules, p, MG_OWNER_PINNED_BLOCK);
 	/* The analyzer's verdict ends too, with its evidence, or the next tick would write it again. */
 	if (mg_an_pardon(e->an, p, now)) {
 		mg_ruleset_release(e->rules, p, MG_OWNER_VERDICT);
@@ -716,9 +727,7 @@ int mg_engine_unblock(struct mg_engine *e, const struct mg_prefix *p, uint64_t n
 		err_msg(err, errlen, "no block rule for exactly %s", buf);
 		return -ENOENT;
 	}
-	sync(e, now, wall);
-	e->rules_dirty = true;
-	save_rules_if_needed(e, now, wall);
+	commit_change(e, now, wall);
 	notice(e, now, wall, false, "operator", "operator unblock %s", buf);
 	return 0;
 }
@@ -744,12 +753,9 @@ int mg_engine_disallow(struct mg_engine *e, const struct mg_prefix *p, uint64_t 
 		       size_t errlen)
 {
 	char buf[MG_ADDRSTRLEN];
-	bool had = mg_oprules_remove(&e->oprules, p, MG_RULE_ALLOW);
 
 	mg_prefix_str(p, buf, sizeof(buf));
-	had |= mg_ruleset_release(e->rules, p, MG_OWNER_OPERATOR_ALLOW);
-	had |= mg_ruleset_release(e->rules, p, MG_OWNER_PINNED_ALLOW);
-	if (!had) {
+	if (!drop_oprule(e, p, MG_RULE_ALLOW)) {
 		if (mg_ruleset_get(e->rules, p, MG_OWNER_CONFIG_ALLOW) || mg_ruleset_get(e->rules, p, MG_OWNER_CONFIG_SERVER))
 			err_msg(err, errlen, "%s is allowed by the configuration file, not by the operator: edit the file "
 				"and reload", buf);
@@ -757,9 +763,7 @@ int mg_engine_disallow(struct mg_engine *e, const struct mg_prefix *p, uint64_t 
 			err_msg(err, errlen, "no allow rule for exactly %s", buf);
 		return -ENOENT;
 	}
-	sync(e, now, wall);
-	e->rules_dirty = true;
-	save_rules_if_needed(e, now, wall);
+	commit_change(e, now, wall);
 	notice(e, now, wall, false, "operator", "operator disallow %s", buf);
 	return 0;
 }

@@ -102,6 +102,8 @@ struct mg_engine {
 	uint64_t last_scan, scan_duration_ns;
 	bool scanned_once, news;     /* news: events since the last scan */
 	bool rules_dirty;            /* the rules file needs writing */
+	bool outbreak_count_set;     /* outbreak_count is what the kernel's mg_settings holds */
+	uint32_t outbreak_count;
 
 	const struct mg_engine_sink *sink;
 	void *sink_ctx;

@@ -65,6 +65,11 @@ void mg_rules_resolve(const struct mg_claim claims[MG_OWNER_MAX], bool profile_k
 	out->an_server = live(&claims[MG_OWNER_CONFIG_SERVER], now);
 }
 
+bool mg_rule_block_in_force(const struct mg_rule_want *w, uint64_t now)
+{
+	return w->block && (w->block_expires == MG_TIME_NEVER || w->block_expires > now);
+}
+
 /* ---- the ledger ------------------------------------------------------------------------ */
 
 struct entry {
@@ -391,16 +396,18 @@ static int cmp_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-#define REPORT(what, p, err)                                   \
-	do {                                                   \
-		failed++;                                      \
-		if (fail)                                      \
-			fail((what), (p), (err), arg);         \
-	} while (0)
+typedef void (*fail_fn)(const char *what, const struct mg_prefix *p, int err, void *arg);
+
+/* A write that failed: counted, and told to whoever asked. */
+static void report(size_t *failed, fail_fn fail, void *arg, const char *what, const struct mg_prefix *p, int err)
+{
+	(*failed)++;
+	if (fail)
+		fail(what, p, err, arg);
+}
 
 static size_t sync_entry(struct mg_ruleset *rs, struct entry *e, const struct mg_rule_sink *sink, void *ctx,
-			 uint64_t now, bool *an_changed,
-			 void (*fail)(const char *, const struct mg_prefix *, int, void *), void *arg)
+			 uint64_t now, bool *an_changed, fail_fn fail, void *arg)
 {
 	struct mg_rule_want want, *w = &e->written;
 	size_t failed = 0;
@@ -410,13 +417,13 @@ static size_t sync_entry(struct mg_ruleset *rs, struct entry *e, const struct mg
 	/* Allow first, block removal before allow removal: at no moment is a wanted allow missing. */
 	if (want.allow && !w->allow) {
 		if ((err = sink->put_allow(ctx, &e->prefix)))
-			REPORT("writing an allow rule", &e->prefix, err);
+			report(&failed, fail, arg, "writing an allow rule", &e->prefix, err);
 		else
 			w->allow = true;
 	}
 	if (want.block && (!w->block || w->action != want.action || w->block_expires != want.block_expires)) {
 		if ((err = sink->put_block(ctx, &e->prefix, want.action, want.block_expires)))
-			REPORT("writing a block rule", &e->prefix, err);
+			report(&failed, fail, arg, "writing a block rule", &e->prefix, err);
 		else {
 			w->block = true;
 			w->action = want.action;
@@ -425,21 +432,21 @@ static size_t sync_entry(struct mg_ruleset *rs, struct entry *e, const struct mg
 	} else if (!want.block && w->block) {
 		err = sink->del_block(ctx, &e->prefix);
 		if (err && err != -ENOENT)
-			REPORT("removing a block rule", &e->prefix, err);
+			report(&failed, fail, arg, "removing a block rule", &e->prefix, err);
 		else
 			w->block = false;
 	}
 	if (!want.allow && w->allow) {
 		err = sink->del_allow(ctx, &e->prefix);
 		if (err && err != -ENOENT)
-			REPORT("removing an allow rule", &e->prefix, err);
+			report(&failed, fail, arg, "removing an allow rule", &e->prefix, err);
 		else
 			w->allow = false;
 	}
 	if (want.server != w->server) {
 		err = want.server ? sink->put_server(ctx, e->prefix.addr) : sink->del_server(ctx, e->prefix.addr);
 		if (err && !(err == -ENOENT && !want.server))
-			REPORT(want.server ? "moving a profile to mg_servers" : "moving a profile out of mg_servers",
+			report(&failed, fail, arg, want.server ? "moving a profile to mg_servers" : "moving a profile out of mg_servers",
 			       &e->prefix, err);
 		else
 			w->server = want.server;
@@ -505,10 +512,8 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 				}
 			}
 			if (err) {
-				failed++;
 				f->dirty = true; /* again at the next sync */
-				if (fail)
-					fail("writing an outbreak signature", NULL, err, arg);
+				report(&failed, fail, arg, "writing an outbreak signature", NULL, err);
 			}
 		}
 		if (!f->want && !f->written) {

@@ -81,6 +81,8 @@ struct mg_rule_want {
  */
 void mg_rules_resolve(const struct mg_claim claims[MG_OWNER_MAX], bool profile_key, uint64_t now,
 		      struct mg_rule_want *out);
+/* Is there a block in w that the kernel enforces at `now` (present and not expired)? */
+bool mg_rule_block_in_force(const struct mg_rule_want *w, uint64_t now);
 
 /* Where the ledger's writes go. Every call returns 0 or -errno. Times are on the caller's timeline. */
 struct mg_rule_sink {
