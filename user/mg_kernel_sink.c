@@ -7,15 +7,23 @@
 #include "mg_kernel_sink.h"
 #include "mg_rulemaps.h"
 
-static uint64_t to_kernel(const struct mg_kernel_sink *k, uint64_t t)
+/* An instant of the engine's as the kernel's clock reads it (on another timeline: as it is, for show). */
+static uint64_t kernel_time(const struct mg_kernel_sink *k, uint64_t t)
 {
-	if (t == MG_TIME_NEVER || !k->kernel_expiry)
-		return 0; /* the map's "no expiry" */
-	/* Never 0 (that would mean "never") and never in the kernel's past by accident of arithmetic. */
+	if (!k->kernel_clock)
+		return t;
+	/* Never 0 (an expiry of 0 means "never"), and no wrap-around. */
 	return t > k->origin + 1 ? t - k->origin : 1;
 }
 
-static uint64_t from_kernel(const struct mg_kernel_sink *k, uint64_t t)
+/* A rule's expiry for the kernel: 0 is the map's "no expiry". */
+static uint64_t kernel_expiry(const struct mg_kernel_sink *k, uint64_t t)
+{
+	return t == MG_TIME_NEVER || !k->kernel_clock ? 0 : kernel_time(k, t);
+}
+
+/* A kernel rule's expiry on the engine's timeline (0 is "no expiry"). */
+static uint64_t from_kernel_expiry(const struct mg_kernel_sink *k, uint64_t t)
 {
 	return t ? t + k->origin : MG_TIME_NEVER;
 }
@@ -23,7 +31,7 @@ static uint64_t from_kernel(const struct mg_kernel_sink *k, uint64_t t)
 static int put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uint64_t expires)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_block_until(k->h->block_fd, p, action, to_kernel(k, expires));
+	return mg_rulemap_block_until(k->h->block_fd, p, action, kernel_expiry(k, expires));
 }
 
 static int del_block(void *ctx, const struct mg_prefix *p)
@@ -85,7 +93,7 @@ static int put_outbreak(void *ctx, uint32_t fp, unsigned level, uint64_t since)
 	/* Keep the kernel's drop count across level changes. */
 	bpf_map_lookup_elem(k->h->outbreaks_fd, &fp, &ks);
 	ks.level = level;
-	ks.since_ns = k->kernel_expiry ? to_kernel(k, since) : since;
+	ks.since_ns = kernel_time(k, since);
 	return bpf_map_update_elem(k->h->outbreaks_fd, &fp, &ks, BPF_ANY) ? -errno : 0;
 }
 
@@ -133,12 +141,12 @@ const struct mg_engine_sink mg_kernel_sink_ops = {
 	.set_outbreak_count = set_outbreak_count,
 };
 
-int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t origin, bool kernel_expiry)
+int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t origin, bool kernel_clock)
 {
 	memset(k, 0, sizeof(*k));
 	k->h = h;
 	k->origin = origin;
-	k->kernel_expiry = kernel_expiry;
+	k->kernel_clock = kernel_clock;
 	return mg_scan_init(&k->scan, 8192);
 }
 
@@ -157,7 +165,7 @@ static int adopt_rule(const struct mg_prefix *p, const struct mg_rule *r, void *
 {
 	struct adopt_ctx *c = arg;
 
-	mg_engine_adopt_rule(c->e, p, c->allow, r->action, from_kernel(c->k, r->expires_ns));
+	mg_engine_adopt_rule(c->e, p, c->allow, r->action, from_kernel_expiry(c->k, r->expires_ns));
 	return 0;
 }
 
@@ -172,7 +180,7 @@ void mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e)
 	mg_rulemap_foreach(k->h->allow_fd, adopt_rule, &c);
 	while (bpf_map_get_next_key(k->h->outbreaks_fd, prev, &next) == 0) {
 		if (bpf_map_lookup_elem(k->h->outbreaks_fd, &next, &ks) == 0)
-			mg_engine_adopt_outbreak(e, next, ks.level, from_kernel(k, ks.since_ns));
+			mg_engine_adopt_outbreak(e, next, ks.level, ks.since_ns + k->origin);
 		key = next;
 		prev = &key;
 	}

@@ -19,19 +19,19 @@ struct mg_kernel_sink {
 	struct mg_handle *h;
 	struct mg_scan scan;
 	/*
-	 * The engine's timeline minus this is the kernel's clock (mtaguardd:
-	 * MG_TIMELINE_ORIGIN). With kernel_expiry false (mtaguard-replay, whose
-	 * timeline is the capture's, not the kernel's), blocks are written
-	 * without an expiry: the analyzer ends them on the capture's time.
+	 * kernel_clock: the engine's timeline minus origin is the kernel's clock
+	 * (mtaguardd: MG_TIMELINE_ORIGIN). Without it (mtaguard-replay, whose
+	 * timeline is the capture's), blocks are written without an expiry and
+	 * the analyzer ends them on the capture's time.
 	 */
 	uint64_t origin;
-	bool kernel_expiry;
+	bool kernel_clock;
 };
 
 extern const struct mg_engine_sink mg_kernel_sink_ops;
 
 /* 0 or -ENOMEM. */
-int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t origin, bool kernel_expiry);
+int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t origin, bool kernel_clock);
 void mg_kernel_sink_free(struct mg_kernel_sink *k);
 /* Tell the engine what the kernel holds already (rules and outbreak signatures a previous run left pinned). */
 void mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e);
