@@ -124,7 +124,8 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-void mg_daemon_tick(struct mg_daemon *d)
+/* The engine's tick (the timer's and the news' job), timed for status and metrics. */
+static void tick(struct mg_daemon *d)
 {
 	uint64_t mono = mg_mono_ns();
 
@@ -381,7 +382,7 @@ int mg_daemon_run(struct mg_daemon *d)
 		/* Events first: they are older than the counters a scan reads. */
 		ring_buffer__consume(d->rb);
 		if (timer || mg_engine_scan_due(&d->eng, mg_daemon_timeline(mg_mono_ns())))
-			mg_daemon_tick(d);
+			tick(d);
 		if (timer)
 			on_timer(d);
 	}

@@ -94,8 +94,6 @@ int mg_daemon_run(struct mg_daemon *d);
 /* Save state; detach if asked; free everything. */
 void mg_daemon_stop(struct mg_daemon *d);
 
-/* Run the engine's tick now (the timer's and the news' job), timing it for status and metrics. */
-void mg_daemon_tick(struct mg_daemon *d);
 /* Answer one control request (mg_ctl_handler). */
 json_t *mg_daemon_control(json_t *req, void *arg);
 /* The engine's observer: the event log, readable lines, alert hooks. */

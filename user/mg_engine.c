@@ -529,9 +529,9 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 	set_threat(e, now, wall);
 	if (rc.verdicts || rc.learned || mg_ob_active(e->ob))
 		notice(e, now, wall, false, "notice",
-		       "in force after the restore: %zu verdict(s), %zu outbreak(s), threat level %u; %zu learned mail "
-		       "server(s)",
-		       rc.verdicts, mg_ob_active(e->ob), e->threat_level, rc.learned);
+		       "in force after the restore: %zu verdict(s), %zu learned mail server(s), %zu outbreak(s), "
+		       "threat level %u",
+		       rc.verdicts, rc.learned, mg_ob_active(e->ob), e->threat_level);
 }
 
 /* ---- inputs ------------------------------------------------------------------------------------ */
