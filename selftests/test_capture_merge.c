@@ -418,7 +418,7 @@ static void test_skip_midway(void **state)
 
 /*
  * Many files, one after another but for one that starts inside another late
- * in the run: found by the narrowed check as by a full one.
+ * in the run: that one pair, and only it, is warned about.
  */
 static void test_many_files(void **state)
 {
@@ -449,9 +449,9 @@ static void test_many_files(void **state)
 }
 
 /*
- * Random files, time going back now and then: the warnings given while
- * merging are exactly the pairs whose whole ranges overlap, and each file
- * keeps its own order.
+ * Random files, time going back now and then: the warnings at the end are
+ * exactly the pairs whose whole ranges overlap, and each file keeps its own
+ * order.
  */
 static void test_overlap_random(void **state)
 {

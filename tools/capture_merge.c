@@ -26,7 +26,6 @@ struct mfile {
 	uint64_t read;                 /* frames read so far */
 	uint64_t prev_ts;              /* capture time of the last frame read */
 	uint64_t off;                  /* sum of the file's backward jumps */
-	uint64_t lo, hi;               /* range of capture times read: for overlaps */
 };
 
 struct capture_merge {
@@ -38,10 +37,7 @@ struct capture_merge {
 	bool primed;   /* the first frame of every file has been read */
 	bool have_cur; /* cur's frame was handed out; cur is read on at the next call, not before, */
 	size_t cur;    /* so that frame's data stays valid until then */
-	uint8_t *pairs; /* a bit per pair of files already warned about */
-	size_t *by_lo;  /* files read from, by the start of their range: see check_overlaps() */
-	size_t nby_lo;
-	bool by_lo_stale;
+	bool ended;    /* every file is done: the overlaps are known */
 	char **warn;
 	size_t nwarn, capwarn;
 };
@@ -108,89 +104,29 @@ static void add_warning(struct capture_merge *m, char *text)
 }
 
 /* Overlap as the header defines it: neither ends at or before the other begins (touching is how rotated files meet). */
-static bool overlap(const struct mfile *a, const struct mfile *b)
+static bool overlap(const struct capture_merge_file *a, const struct capture_merge_file *b)
 {
-	return a->read && b->read && a->hi > b->lo && b->hi > a->lo;
+	return a->frames && b->frames && a->max_ns > b->min_ns && b->max_ns > a->min_ns;
 }
 
-/* Warn about files i and j once. */
-static void check_pair(struct capture_merge *m, size_t i, size_t j)
+/* At the end of the merge, when every range is whole: one warning per overlapping pair. */
+static void warn_overlaps(struct capture_merge *m)
 {
-	size_t lo = i < j ? i : j, hi = i < j ? j : i, bit = lo * m->n + hi;
-
-	if (i == j || (m->pairs[bit / 8] & (1u << (bit % 8))) || !overlap(&m->f[i], &m->f[j]))
-		return;
-	m->pairs[bit / 8] |= (uint8_t)(1u << (bit % 8));
-
-	const struct mfile *x = &m->f[lo], *y = &m->f[hi];
-	char t[4][64];
-
-	fmt_time(t[0], sizeof(t[0]), x->lo);
-	fmt_time(t[1], sizeof(t[1]), x->hi);
-	fmt_time(t[2], sizeof(t[2]), y->lo);
-	fmt_time(t[3], sizeof(t[3]), y->hi);
-	add_warning(m, format("%s and %s overlap in time (%s .. %s and %s .. %s so far): "
-			      "their frames are interleaved by timestamp",
-			      x->path, y->path, t[0], t[1], t[2], t[3]));
-}
-
-static const struct capture_merge *sort_m; /* qsort has no context argument; single-threaded use */
-
-static int cmp_lo(const void *a, const void *b)
-{
-	uint64_t x = sort_m->f[*(const size_t *)a].lo, y = sort_m->f[*(const size_t *)b].lo;
-
-	return x < y ? -1 : x > y;
-}
-
-static void sort_by_lo(struct capture_merge *m)
-{
-	m->nby_lo = 0;
 	for (size_t i = 0; i < m->n; i++)
-		if (m->f[i].read)
-			m->by_lo[m->nby_lo++] = i;
-	sort_m = m;
-	qsort(m->by_lo, m->nby_lo, sizeof(*m->by_lo), cmp_lo);
-	sort_m = NULL;
-	m->by_lo_stale = false;
-}
+		for (size_t j = i + 1; j < m->n; j++) {
+			const struct capture_merge_file *x = &m->f[i].info, *y = &m->f[j].info;
+			char t[4][64];
 
-/*
- * File i's range just went from [old_lo, old_hi] to [lo, hi] (first frame:
- * fresh).  Comparing it with every other file on every frame would cost
- * files x frames - too much for a directory of rotated captures - so only
- * pairs that can have just started to overlap are looked at.  When only hi
- * grew (the usual case: time goes on), those are the files beginning in
- * [old_hi, hi): a binary search over the files sorted by where they begin.
- * A first frame or a lower lo (time went back) is rare: compare with all.
- */
-static void check_overlaps(struct capture_merge *m, size_t i, bool fresh, uint64_t old_lo, uint64_t old_hi)
-{
-	const struct mfile *f = &m->f[i];
-
-	if (fresh || f->lo < old_lo) {
-		m->by_lo_stale = true; /* a new start, or a start moved */
-		for (size_t j = 0; j < m->n; j++)
-			check_pair(m, i, j);
-		return;
-	}
-	if (f->hi == old_hi)
-		return;
-	if (m->by_lo_stale)
-		sort_by_lo(m);
-
-	size_t a = 0, b = m->nby_lo; /* first file beginning at or after old_hi */
-
-	while (a < b) {
-		size_t mid = a + (b - a) / 2;
-
-		if (m->f[m->by_lo[mid]].lo < old_hi)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	for (; a < m->nby_lo && m->f[m->by_lo[a]].lo < f->hi; a++)
-		check_pair(m, i, m->by_lo[a]);
+			if (!overlap(x, y))
+				continue;
+			fmt_time(t[0], sizeof(t[0]), x->min_ns);
+			fmt_time(t[1], sizeof(t[1]), x->max_ns);
+			fmt_time(t[2], sizeof(t[2]), y->min_ns);
+			fmt_time(t[3], sizeof(t[3]), y->max_ns);
+			add_warning(m, format("%s and %s overlap in time (%s .. %s and %s .. %s): "
+					      "their frames are interleaved by timestamp",
+					      x->path, y->path, t[0], t[1], t[2], t[3]));
+		}
 }
 
 static void stop(struct mfile *f, const char *why)
@@ -224,16 +160,7 @@ static bool read_ahead(struct capture_merge *m, size_t i)
 	f->off = sat_add(f->off, f->back_by);
 	f->key = sat_add(f->next.ts_ns, f->off);
 	f->prev_ts = f->next.ts_ns;
-
-	bool fresh = !f->read;
-	uint64_t old_lo = f->lo, old_hi = f->hi;
-
-	if (fresh || f->next.ts_ns < f->lo)
-		f->lo = f->next.ts_ns;
-	if (fresh || f->next.ts_ns > f->hi)
-		f->hi = f->next.ts_ns;
 	f->read++;
-	check_overlaps(m, i, fresh, old_lo, old_hi);
 	return true;
 }
 
@@ -303,8 +230,7 @@ struct capture_merge *capture_merge_open(const char *const *paths, size_t n, cha
 		return NULL;
 	}
 	m = calloc(1, sizeof(*m));
-	if (!m || !(m->f = calloc(n, sizeof(*m->f))) || !(m->heap = calloc(n, sizeof(*m->heap))) ||
-	    !(m->by_lo = calloc(n, sizeof(*m->by_lo))) || n > SIZE_MAX / n - 7 || !(m->pairs = calloc((n * n + 7) / 8, 1)))
+	if (!m || !(m->f = calloc(n, sizeof(*m->f))) || !(m->heap = calloc(n, sizeof(*m->heap))))
 		goto oom;
 	m->n = n;
 	for (size_t i = 0; i < n; i++) {
@@ -366,8 +292,12 @@ int capture_merge_next(struct capture_merge *m, struct capture_merge_frame *out)
 	m->have_cur = false;
 	while (m->nheap && m->f[m->heap[0]].info.skipped)
 		pop(m);
-	if (!m->nheap)
+	if (!m->nheap) {
+		if (!m->ended)
+			warn_overlaps(m);
+		m->ended = true;
 		return 0;
+	}
 
 	size_t i = m->heap[0];
 	struct mfile *f = &m->f[i];
@@ -424,8 +354,6 @@ void capture_merge_close(struct capture_merge *m)
 	for (size_t i = 0; i < m->nwarn; i++)
 		free(m->warn[i]);
 	free(m->warn);
-	free(m->pairs);
-	free(m->by_lo);
 	free(m->heap);
 	free(m->f);
 	free(m);

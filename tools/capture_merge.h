@@ -36,14 +36,11 @@
  * out at once, ahead of the other files' frames.)
  *
  * Overlap: two files overlap when their time ranges (earliest to latest
- * frame read, capture times) share more than an edge - neither file ends
- * at or before the other one begins.  It is found during the merge, as soon
- * as the frames read prove it, not in a first pass: one pass reads each file
- * once (large captures, pipes), and a damaged file needs handling once.  A
- * warning per overlapping pair is added to the warning list the moment it
- * is seen (it may come some frames before the interleaved frames
- * themselves, as each file's next frame is read ahead).  Ranges only grow,
- * so at the end the warnings are exactly those a first pass would give.
+ * frame handed out, capture times) share more than an edge - neither file
+ * ends at or before the other one begins.  The ranges are whole only when
+ * the merge ends, so the warnings (one per overlapping pair) are made then,
+ * when capture_merge_next() first returns 0: one pass reads each file once
+ * (large captures, pipes), and a damaged file needs handling once.
  *
  * A damaged file (libpcap cannot read a record) stops there: its error
  * ("frame N: why", N counting from 1 in that file) is kept in its
@@ -103,11 +100,7 @@ void capture_merge_skip(struct capture_merge *m, size_t i);
 /* 1: *f holds the next frame in time order; 0: every file is done. */
 int capture_merge_next(struct capture_merge *m, struct capture_merge_frame *f);
 
-/*
- * Warnings (overlapping files) raised so far, oldest first: a caller prints
- * those from index "already printed" to capture_merge_warnings() after each
- * capture_merge_next().  Texts are valid until close.
- */
+/* Warnings (overlapping files), known once capture_merge_next() has returned 0. Valid until close. */
 size_t capture_merge_warnings(const struct capture_merge *m);
 const char *capture_merge_warning(const struct capture_merge *m, size_t i);
 

@@ -351,7 +351,7 @@ static int to_frame(int dlt, const uint8_t *data, uint32_t caplen, uint32_t len,
 static void replay_all(struct replay *r, struct capture_merge *m)
 {
 	static uint8_t frame[65536 + 64];
-	size_t nf = capture_merge_files(m), nwarn = 0;
+	size_t nf = capture_merge_files(m);
 	struct file_totals *t = calloc(nf ? nf : 1, sizeof(*t));
 	struct capture_merge_frame cf;
 
@@ -387,11 +387,9 @@ static void replay_all(struct replay *r, struct capture_merge *m)
 			continue;
 		}
 		ft->run++;
-		for (; nwarn < capture_merge_warnings(m); nwarn++)
-			warn(r->warnings, NULL, "%s", capture_merge_warning(m, nwarn));
 	}
-	for (; nwarn < capture_merge_warnings(m); nwarn++)
-		warn(r->warnings, NULL, "%s", capture_merge_warning(m, nwarn));
+	for (size_t i = 0; i < capture_merge_warnings(m); i++)
+		warn(r->warnings, NULL, "%s", capture_merge_warning(m, i));
 	for (size_t i = 0; i < nf; i++) {
 		const struct capture_merge_file *f = capture_merge_file(m, i);
 		if (f->error)
