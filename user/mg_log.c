@@ -15,11 +15,6 @@ void mg_log_init(const char *prog)
 	log_prog = prog;
 }
 
-void mg_log_set_level(enum mg_log_level level)
-{
-	log_level = level;
-}
-
 enum mg_log_level mg_log_get_level(void)
 {
 	return log_level;

@@ -25,7 +25,6 @@ enum mg_log_level {
 
 /* The name every message starts with ("mtaguard-loader"); until set, "mtaguard". */
 void mg_log_init(const char *prog);
-void mg_log_set_level(enum mg_log_level level);
 enum mg_log_level mg_log_get_level(void);
 /* One -v: one level up, to MG_LOG_DEBUG at most. */
 void mg_log_verbose(void);
