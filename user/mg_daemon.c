@@ -141,6 +141,18 @@ static int save_state(struct mg_daemon *d)
 	return mg_engine_save(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 }
 
+/* The timer ticks at the engine's scan interval: armed at start and again when a reload changes it. */
+static void arm_timer(struct mg_daemon *d)
+{
+	uint64_t iv = d->eng.scan_interval;
+	struct itimerspec its = {
+		.it_interval = { .tv_sec = (time_t)(iv / MG_NSEC_PER_SEC), .tv_nsec = (long)(iv % MG_NSEC_PER_SEC) },
+		.it_value = { .tv_sec = 0, .tv_nsec = 1000000 },
+	};
+
+	timerfd_settime(d->timerfd, 0, &its, NULL);
+}
+
 static int epoll_add(int epfd, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
@@ -215,12 +227,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		snprintf(err, errlen, "setting up the event loop: %s", strerror(errno));
 		return -errno;
 	}
-	uint64_t iv = d->cfg.scan_interval_ns;
-	struct itimerspec its = {
-		.it_interval = { .tv_sec = (time_t)(iv / MG_NSEC_PER_SEC), .tv_nsec = (long)(iv % MG_NSEC_PER_SEC) },
-		.it_value = { .tv_sec = 0, .tv_nsec = 1000000 },
-	};
-	timerfd_settime(d->timerfd, 0, &its, NULL);
+	arm_timer(d);
 	if (epoll_add(d->epfd, d->sigfd) || epoll_add(d->epfd, d->timerfd) ||
 	    epoll_add(d->epfd, ring_buffer__epoll_fd(d->rb)) || epoll_add(d->epfd, d->ctl.fd)) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
@@ -303,8 +310,10 @@ static void reload(struct mg_daemon *d)
 	mg_daemon_apply_overrides(d, &c);
 	mg_config_free(&d->cfg);
 	d->cfg = c;
-	uint64_t mono = mg_mono_ns();
+	uint64_t mono = mg_mono_ns(), interval = d->eng.scan_interval;
 	unsigned restart = mg_engine_configure(&d->eng, &d->cfg, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+	if (d->eng.scan_interval != interval)
+		arm_timer(d);
 	what_waits(d, &d->cfg, restart, d->pending_restart, sizeof(d->pending_restart));
 	if (d->pending_restart[0])
 		mg_eventlog_notice(&d->log, "notice", "changed in %s but running as before until a restart: %s",
