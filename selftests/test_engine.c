@@ -285,6 +285,16 @@ static void add_list(struct mg_prefix_list *l, const char *text)
 	l->v[l->n++] = pfx(text);
 }
 
+/* An engine on the fake kernel, started, with one host the fake's scan reports: the bot to be. */
+static void start_with_bot(const struct mg_config *c, struct mg_engine *e, struct fake *f, struct seen *s,
+			   struct host *bot, uint64_t now, uint64_t wall)
+{
+	host_init(bot, "198.18.0.66");
+	f->hosts[f->nhosts++] = bot;
+	assert_int_equal(mg_engine_init(e, c, &fake_sink, f, observe, s), 0);
+	mg_engine_start(e, now, wall);
+}
+
 /* A private directory for state files, and its removal. */
 static void state_dir(char dir[], char *path, size_t len)
 {
@@ -312,10 +322,7 @@ static void run_bot_blocked(uint64_t origin)
 	uint64_t now = origin + BOOT, wall = WALL;
 
 	config(&c, NULL);
-	host_init(&bot, "198.18.0.66");
-	f.hosts[f.nhosts++] = &bot;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	start_with_bot(&c, &e, &f, &s, &bot, now, wall);
 	assert_true(mg_engine_scan_due(&e, now)); /* the first scan is due at once */
 	spam(&e, &bot, &now, &wall);
 	assert_true(mg_engine_scan_due(&e, now)); /* news, and the gap passed */
@@ -367,10 +374,7 @@ static void test_allowlist_beats_every_verdict(void **state)
 
 	config(&c, NULL);
 	add_list(&c.allowlist, "198.18.0.0/24");
-	host_init(&bot, "198.18.0.66");
-	f.hosts[f.nhosts++] = &bot;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	start_with_bot(&c, &e, &f, &s, &bot, now, wall);
 	assert_int_equal(f.nallows, 1);
 	spam(&e, &bot, &now, &wall);
 	mg_engine_tick(&e, now, wall);
@@ -401,10 +405,7 @@ static void test_operator_over_verdict_and_allow(void **state)
 	char err[256];
 
 	config(&c, NULL);
-	host_init(&bot, "198.18.0.66");
-	f.hosts[f.nhosts++] = &bot;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	start_with_bot(&c, &e, &f, &s, &bot, now, wall);
 	spam(&e, &bot, &now, &wall);
 	mg_engine_tick(&e, now, wall);
 	struct mg_prefix p = pfx("198.18.0.66");
