@@ -2,7 +2,19 @@
 # mtaguard build. Layout after libbpf-bootstrap: BPF objects -> skeletons ->
 # userspace programs, everything under build/.
 
+# SANITIZE=1: everything built with AddressSanitizer and UBSan (any finding
+# aborts), in its own build directory. FUZZ=1 (used by `make fuzz`): the
+# library built for libFuzzer with clang, in build-fuzz.
+SANITIZE   ?= 0
+FUZZ       ?= 0
+ifeq ($(FUZZ),1)
+BUILD      ?= build-fuzz
+CC         := clang
+else ifeq ($(SANITIZE),1)
+BUILD      ?= build-san
+else
 BUILD      ?= build
+endif
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 SBINDIR    ?= $(PREFIX)/sbin
@@ -21,6 +33,12 @@ CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread
 PCAP_LIBS  := -lpcap
+SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ifeq ($(FUZZ),1)
+CFLAGS     += $(SAN_FLAGS) -fsanitize=fuzzer-no-link
+else ifeq ($(SANITIZE),1)
+CFLAGS     += $(SAN_FLAGS)
+endif
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) -D__TARGET_ARCH_x86
 
 # Programs shipped to users.
@@ -39,7 +57,7 @@ TLIB_SRCS  := $(wildcard selftests/lib_*.c)
 TLIB_OBJS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%.o,$(TLIB_SRCS))
 BENCH_BPF  := $(patsubst selftests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard selftests/bench/*.bpf.c))
 
-.PHONY: all clean check bench install deps demo
+.PHONY: all clean check test fuzz fuzz-build bench install deps demo
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -122,8 +140,41 @@ demo: deps all
 $(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
-check: deps all $(TEST_BINS) $(TOOL_BINS)
-	selftests/run.sh $(BUILD)
+# The tests of one build (this one: plain, or SANITIZE=1).
+# Sanitizers: a finding aborts the program, leaks included.
+test: deps all $(TEST_BINS) $(TOOL_BINS)
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		selftests/run.sh $(BUILD)
+
+# What CI runs (the README's test command): the plain build's tests, the same
+# tests built with sanitizers, then every fuzzer for FUZZ_SECONDS.
+# `make check SANITIZE=1` runs the sanitizer build's tests alone.
+check: test
+ifneq ($(SANITIZE),1)
+	$(MAKE) --no-print-directory test SANITIZE=1
+	$(MAKE) --no-print-directory fuzz
+endif
+
+# libFuzzer harnesses: selftests/fuzz/fuzz_NAME.c, seeds in
+# selftests/fuzz/corpus/NAME/. `make fuzz [FUZZ_TARGET=NAME] [FUZZ_SECONDS=60]`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGET  ?=
+FUZZ_SRCS  := $(wildcard selftests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(patsubst selftests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+fuzz:
+	$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	selftests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGET)
+
+fuzz-build: $(FUZZ_BINS)
+
+$(BUILD)/fuzz:
+	@mkdir -p $@
+
+# Harnesses link the library and the replay's frame and capture code.
+$(BUILD)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $(BUILD)/tools/mg_frame.o $(BUILD)/tools/capture.o \
+		$(BUILD)/libmg.a $(HDRS) $(wildcard selftests/fuzz/*.h) | $(BUILD)/fuzz
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Iselftests -Itools $< $(BUILD)/tools/mg_frame.o $(BUILD)/tools/capture.o \
+		$(BUILD)/libmg.a $(LDLIBS) $(PCAP_LIBS) -o $@
 
 bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer
 	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
@@ -135,7 +186,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 	$(BUILD)/mtaguard-replay --repeat 100000 $(BUILD)/bench/mix.pcap | grep '^Cost:'
 
 # Debian packages the build, the tests and the benchmark need.
-DEB_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev \
+DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev \
              libcmocka-dev pkg-config make gcc
 DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl
 deps:
@@ -166,4 +217,4 @@ install: all
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build build-san build-fuzz
