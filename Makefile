@@ -104,8 +104,9 @@ TOOL_BINS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
 $(BUILD)/selftests/tool_%: selftests/tool_%.c $(HDRS) | $(BUILD)/selftests
 	$(CC) $(CFLAGS) $< $(PCAP_LIBS) -o $@
 
-# tool_scenario writes its frames with the test frame builder (selftests/pktbuild.h).
-$(BUILD)/selftests/tool_scenario: selftests/tool_scenario.c selftests/pktbuild.h $(BUILD)/selftests/lib_pktbuild.o | $(BUILD)/selftests
+# tool_scenario and tool_flood write their frames with the test frame builder (selftests/pktbuild.h).
+$(BUILD)/selftests/tool_scenario $(BUILD)/selftests/tool_flood: $(BUILD)/selftests/tool_%: selftests/tool_%.c \
+		selftests/pktbuild.h $(BUILD)/selftests/lib_pktbuild.o | $(BUILD)/selftests
 	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/selftests/lib_pktbuild.o -o $@
 
 # Tests. -Itools: a test of code that lives with its program (test_frame).
@@ -176,7 +177,8 @@ $(BUILD)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $(BUILD)/tools/mg_frame.o $(BUILD)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -Iselftests -Itools $< $(BUILD)/tools/mg_frame.o $(BUILD)/tools/capture.o \
 		$(BUILD)/libmg.a $(LDLIBS) $(PCAP_LIBS) -o $@
 
-bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer
+bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer $(BUILD)/selftests/tool_flood \
+		$(BUILD)/selftests/tool_adversary
 	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
 	$(BUILD)/bench/bench-analyzer
 	@# The worst case for memory: every tracked source an MX sender.
@@ -184,6 +186,8 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 	@# The program's cost on a traffic mix, as mtaguard-replay measures it for an operator's capture.
 	$(BUILD)/bench/mtaguard-bench --write-mix $(BUILD)/bench/mix.pcap
 	$(BUILD)/mtaguard-replay --repeat 100000 $(BUILD)/bench/mix.pcap | grep '^Cost:'
+	@# The policy service's answer time under floods and slow clients (root: namespaces, XDP).
+	bash selftests/bench/bench_latency.sh $(BUILD)
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev \
