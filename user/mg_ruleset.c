@@ -482,7 +482,8 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 			rs->dirty[nempty++] = rs->dirty[i]; /* reuse the list: the emptied ones go below */
 	}
 	/* Highest index first: removing one moves the last entry into its place. */
-	qsort(rs->dirty, nempty, sizeof(*rs->dirty), cmp_desc);
+	if (nempty) /* rs->dirty may still be NULL: qsort's pointer must not be */
+		qsort(rs->dirty, nempty, sizeof(*rs->dirty), cmp_desc);
 	for (size_t i = 0; i < nempty; i++)
 		remove_entry(rs, rs->dirty[i]);
 	rs->ndirty = 0;
