@@ -143,9 +143,15 @@ $(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a
 
 # The tests of one build (this one: plain, or SANITIZE=1).
 # Sanitizers: a finding aborts the program, leaks included.
+SAN_LOGS   := $(abspath $(BUILD))/sanitizer
 test: deps all $(TEST_BINS) $(TOOL_BINS)
-	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		selftests/run.sh $(BUILD)
+ifeq ($(SANITIZE),1)
+	rm -rf $(SAN_LOGS) $(SAN_LOGS).seen && mkdir -p $(SAN_LOGS)
+	MG_SANITIZER_LOGS=$(SAN_LOGS) ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:log_path=$(SAN_LOGS)/asan \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan selftests/run.sh $(BUILD)
+else
+	selftests/run.sh $(BUILD)
+endif
 
 # What CI runs (the README's test command): the plain build's tests, the same
 # tests built with sanitizers, then every fuzzer for FUZZ_SECONDS.

@@ -14,6 +14,11 @@
 # seconds (default 600) is killed and counted as failed.  With MG_NO_SKIP=1
 # (CI) a skip counts as a failure: there, every test is expected to run.
 #
+# With MG_SANITIZER_LOGS=DIR (the SANITIZE=1 build), ASan/UBSan/LSan write
+# their reports there (ASAN_OPTIONS/UBSAN_OPTIONS log_path) instead of to a
+# stderr nobody reads (a daemon in the background): a report written while a
+# test ran fails that test, printed, whatever its exit status.
+#
 # Output of each test is streamed as it runs; the last line is the summary
 #   selftests: N passed, N failed, N skipped
 # and the exit status is nonzero if any test failed.
@@ -88,6 +93,13 @@ for t in "${tests[@]}"; do
 	fi
 	rc=$?
 	dur=$((SECONDS - start))
+	if [[ -n "${MG_SANITIZER_LOGS:-}" ]] && compgen -G "$MG_SANITIZER_LOGS/*" >/dev/null; then
+		echo "sanitizer reports during $name:"
+		cat "$MG_SANITIZER_LOGS"/*
+		mkdir -p "$MG_SANITIZER_LOGS.seen/$name"
+		mv "$MG_SANITIZER_LOGS"/* "$MG_SANITIZER_LOGS.seen/$name/"
+		((rc == 0 || rc == SKIP_CODE)) && rc=1
+	fi
 	if ((rc == 0)); then
 		echo "--- PASS  $name (${dur}s)"
 		passed=$((passed + 1))

@@ -122,6 +122,7 @@ int main(int argc, char **argv)
 	mg_config_default(&d.cfg);
 	if (d.config_path && mg_config_load(d.config_path, &d.cfg, err, sizeof(err))) {
 		mg_err("%s", err);
+		mg_config_free(&d.cfg); /* what was read before the error */
 		return 2;
 	}
 	/* Command-line flags override the file, and survive a reload. */
@@ -135,10 +136,12 @@ int main(int argc, char **argv)
 	mg_daemon_apply_overrides(&d, &d.cfg);
 	if (d.cfg.n_ifaces == 0) {
 		mg_err("no interface to attach to (use -i IF, or \"interfaces\" in the config)");
+		mg_config_free(&d.cfg);
 		return 2;
 	}
 	if (geteuid() != 0) {
 		mg_err("must run as root (or with CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON)");
+		mg_config_free(&d.cfg);
 		return 1;
 	}
 	mg_log_libbpf();
