@@ -183,6 +183,21 @@ static void policy_service_tick(struct mg_daemon *d, uint64_t mono)
 				   "(latest: %s)", (unsigned long long)n, n == 1 ? "" : "s", what);
 }
 
+json_t *mg_daemon_policy_status(struct mg_daemon *d)
+{
+	const struct mg_policyd_stats *st = &d->policyd.stats;
+
+	if (!d->policyd_on)
+		return json_null();
+	return json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			 "clients", (int)d->policyd.n_conn, "max_clients", (int)d->policyd.max_clients,
+			 "connections", (json_int_t)st->connections, "evicted", (json_int_t)st->evicted,
+			 "idle_closed", (json_int_t)st->idle_closed, "stalled_closed", (json_int_t)st->stalled_closed,
+			 "requests", (json_int_t)st->requests, "malformed", (json_int_t)st->malformed,
+			 "oversized", (json_int_t)st->oversized, "decided", (json_int_t)d->policy_requests,
+			 "rejects", (json_int_t)d->policy_rejects, "holds", (json_int_t)d->policy_holds);
+}
+
 /* Retention: held mail past its time is released (after a fresh scan) or deleted, as configured. */
 void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono)
 {
