@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "mg_config.h"
 #include "mg_policyd.h"
 
 #define SEC 1000000000ull
@@ -676,6 +677,45 @@ static void test_timeouts(void **state)
 	free(expect);
 }
 
+/* The keys that configure it: Postfix's socket and nobody else's by default, limits from Postfix's own. */
+static void test_config_keys(void **state)
+{
+	struct mg_config c;
+	char err[256];
+
+	(void)state;
+	mg_config_default(&c);
+	assert_int_equal(c.policy_socket_mode, 0660);
+	assert_string_equal(c.policy_socket_group, "postfix");
+	assert_int_equal(c.policy_max_clients, 1024);
+	assert_true(c.policy_idle_timeout_ns > 300 * SEC); /* Postfix's max_idle: it closes first */
+	assert_int_equal(c.policy_io_timeout_ns, 30 * SEC);
+	mg_config_free(&c);
+	mg_config_default(&c);
+	assert_int_equal(mg_config_parse("{\"quarantine\": {\"policy_socket_mode\": \"0600\", \"policy_socket_group\": \"mail\",\n"
+					 " \"policy_max_clients\": 300, \"policy_idle_timeout\": \"10m\", \"policy_io_timeout\": \"5s\"}}",
+					 "t.json", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.policy_socket_mode, 0600);
+	assert_string_equal(c.policy_socket_group, "mail");
+	assert_int_equal(c.policy_max_clients, 300);
+	assert_int_equal(c.policy_idle_timeout_ns, 600 * SEC);
+	assert_int_equal(c.policy_io_timeout_ns, 5 * SEC);
+	mg_config_free(&c);
+	static const char *const bad[][2] = {
+		{ "{\"quarantine\": {\"policy_max_clients\": 8}}", "policy_max_clients" },
+		{ "{\"quarantine\": {\"policy_io_timeout\": \"500ms\"}}", "at least 1s" },
+		{ "{\"quarantine\": {\"policy_socket_mode\": 660}}", "octal" },
+		{ "{\"quarantine\": {\"policy_socket_group\": \"\"}}", "policy_socket_group" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		mg_config_default(&c);
+		assert_int_equal(mg_config_parse(bad[i][0], "t.json", &c, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i][1]))
+			fail_msg("%s: \"%s\" does not say %s", bad[i][0], err, bad[i][1]);
+		mg_config_free(&c);
+	}
+}
+
 /* Malformed requests for the log: the first at once, then at most one line per period. */
 static void test_problem_reports(void **state)
 {
@@ -711,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_cap_closes_the_longest_idle),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_problem_reports),
+		cmocka_unit_test(test_config_keys),
 	};
 	signal(SIGPIPE, SIG_IGN); /* a client the server closed fails an assertion, not the whole program */
 	return cmocka_run_group_tests(tests, setup, teardown);
