@@ -92,6 +92,8 @@ cleanup_daemon() {
 lab_defer cleanup_daemon
 lab_wait "mtaguardd" ctl status || fatal "mtaguardd did not start"
 lab_wait "policy socket" test -S "$POLICY" || fatal "no policy socket"
+[[ "$(stat -c '%a %G' "$POLICY")" == "660 postfix" ]] && pass "the policy socket is Postfix's alone (0660, group postfix)" ||
+	fail "policy socket: $(stat -c '%a %G' "$POLICY")"
 lab_run edge postfix -c "$RELAY_CF" reload >/dev/null 2>&1 || fatal "relay reload"
 
 direct() { # NS TAG: straight to the outside MX, as a bot does
@@ -157,6 +159,9 @@ ctl block 198.18.9.9 -d 1h >/dev/null
 	pass "policy: a blocked client gets REJECT 5.7.1" || fail "policy for a blocked client: $(policy client_address=198.18.9.9)"
 reply="$(printf 'this is not a policy request\n\n' | timeout 5 socat -t 2 - "UNIX-CONNECT:$POLICY" | head -1)"
 [[ "$reply" == "action=DUNNO" ]] && pass "a malformed request gets DUNNO" || fail "malformed: '$reply'"
+reply="$(printf 'request=smtpd_access_policy\nclient_address=198.18.9.9\0\n\n' | timeout 5 socat -t 2 - "UNIX-CONNECT:$POLICY" | head -1)"
+[[ "$reply" == "action=DUNNO" ]] && pass "a request with a NUL byte gets DUNNO" || fail "NUL: '$reply'"
+lab_wait "policy log" grep -q '"event":"policy"' "$EVENTS" && pass "malformed requests are logged" || fail "not logged"
 [[ "$(policy client_address=198.18.4.2)" == "action=DUNNO" ]] && pass "the policy service still serves" || fail "policy stopped"
 submit pc pc-3 && lab_wait_mail edge "X-Tag: pc-3" 1 && pass "the relay still delivers" || fail "pc-3"
 

@@ -24,6 +24,7 @@
 #include "mg_config.h"
 #include "mg_names.h"
 #include "mg_metrics_http.h"
+#include "mg_policyd.h"
 
 #define MAX_FILE (1u << 20)
 #define MAX_DEPTH 8
@@ -805,6 +806,12 @@ static int check_policy_listen(struct ctx *c, const void *dst)
 	return 0;
 }
 
+/* Below a second, a busy Postfix host's smtpd could be cut off between two writes of its own. */
+static int check_policy_timeout(struct ctx *c, const void *dst)
+{
+	return *(const uint64_t *)dst >= NS_PER_SEC ? 0 : fail_at(c, "must be at least 1s");
+}
+
 /* Faster wastes CPU on kernel map walks; slower blocks a bot too late. */
 static int check_scan_interval(struct ctx *c, const void *dst)
 {
@@ -961,6 +968,12 @@ static const struct section quarantine_exceptions = SECTION_OF(quarantine_except
 
 static const struct field quarantine_keys[] = {
 	STRING("policy_listen", policy_listen, .check = check_policy_listen),
+	/* Fewer than 16 and a handful of smtpd processes would keep closing each other's connections. */
+	U32("policy_max_clients", policy_max_clients, 16, 65536),
+	DURATION("policy_idle_timeout", policy_idle_timeout_ns, .check = check_policy_timeout),
+	DURATION("policy_io_timeout", policy_io_timeout_ns, .check = check_policy_timeout),
+	CUSTOM("policy_socket_mode", read_file_mode, .off = AT(policy_socket_mode, unsigned)),
+	STRING("policy_socket_group", policy_socket_group),
 	U32("threshold", quarantine_level, 0, 5),
 	STRING("postfix_config", postfix_config),
 	BOOL("clamav", clamav),
@@ -1026,6 +1039,11 @@ void mg_config_default(struct mg_config *c)
 	mg_ob_config_default(&c->ob);
 	c->contain = true;
 	c->quarantine_level = 3;
+	c->policy_max_clients = MG_POLICYD_DEFAULT_MAX_CLIENTS;
+	c->policy_idle_timeout_ns = MG_POLICYD_DEFAULT_IDLE_S * NS_PER_SEC;
+	c->policy_io_timeout_ns = MG_POLICYD_DEFAULT_IO_S * NS_PER_SEC;
+	c->policy_socket_mode = 0660; /* smtpd (user postfix) connects; no other user may */
+	snprintf(c->policy_socket_group, sizeof(c->policy_socket_group), "postfix");
 	c->hold_suspect_ns = 2 * 86400 * NS_PER_SEC;
 	c->hold_outbreak_ns = 5 * 86400 * NS_PER_SEC;
 	c->expire_release_suspect = true;  /* a suspect is not a verdict: its mail goes out after a fresh scan */

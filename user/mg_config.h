@@ -41,6 +41,8 @@
  *                 "alert_hook": "/usr/local/sbin/page-the-noc",
  *                 "exceptions": { "signatures": ["fp:1a2b3c4d"], "prefixes": ["198.18.7.0/24"] } },
  *   "quarantine": { "policy_listen": "unix:/var/spool/postfix/private/mtaguard",
+ *                   "policy_socket_mode": "0660", "policy_socket_group": "postfix",
+ *                   "policy_max_clients": 1024, "policy_idle_timeout": "330s", "policy_io_timeout": "30s",
  *                   "threshold": 3, "postfix_config": "/etc/postfix", "clamav": true,
  *                   "retention": { "suspect": "2d", "outbreak": "5d" },
  *                   "on_expiry": { "suspect": "release", "outbreak": "delete" },
@@ -101,6 +103,10 @@ struct mg_config {
 	size_t n_ob_except_pfx;
 	/* quarantine on a relay: the Postfix policy service */
 	char policy_listen[128];          /* "" = off; "unix:/path" or "inet:ADDR:PORT" */
+	uint32_t policy_max_clients;      /* connections at once; at the cap the longest idle makes room */
+	uint64_t policy_idle_timeout_ns, policy_io_timeout_ns; /* idle; a request or answers stuck */
+	unsigned policy_socket_mode;      /* the unix socket's permissions and group: Postfix's, nobody else's */
+	char policy_socket_group[64];
 	unsigned quarantine_level;        /* from this threat level on, suspects' mail is held (3) */
 	uint64_t hold_suspect_ns, hold_outbreak_ns; /* retention per reason */
 	bool expire_release_suspect, expire_release_outbreak; /* at expiry: release (true) or delete */

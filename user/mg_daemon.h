@@ -106,6 +106,8 @@ bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events);
 void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_policy_stop(struct mg_daemon *d);
 json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
+/* The policy service's clients and counters for status (null when it is off). */
+json_t *mg_daemon_policy_status(struct mg_daemon *d);
 /* Blocks in force in the kernel (status and metrics). */
 size_t mg_daemon_blocks_in_force(struct mg_daemon *d);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */

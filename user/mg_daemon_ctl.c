@@ -114,6 +114,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "alerts_issued", json_integer((json_int_t)d->eng.alerts_issued));
 	json_object_set_new(o, "rule_write_failures", json_integer((json_int_t)d->eng.write_failures));
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
+	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
 	return o;
 }
 

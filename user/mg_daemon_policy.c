@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <bpf/bpf.h>
 
@@ -20,6 +21,10 @@
 #include "mg_relay_decision.h"
 
 #define EXPIRY_EVERY_NS (60 * MG_NSEC_PER_SEC)
+/* Malformed requests: the first logged at once, the rest summed up once a minute (a broken client can send thousands). */
+#define PROBLEM_LOG_EVERY_NS (60 * MG_NSEC_PER_SEC)
+/* Descriptors the daemon needs beside the policy clients: maps, links, sockets, the log, hooks. */
+#define FDS_BESIDE_CLIENTS 256
 
 /* Gather what is known of the client, let mg_relay_decide() judge, then count and record. */
 static void decide(const struct mg_policy_request *r, char *action, size_t len, void *arg)
@@ -78,6 +83,38 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 			    sigtext, mg_mono_to_wall_ns(mg_mono_ns()));
 }
 
+static struct mg_policyd_options policy_options(const struct mg_config *c)
+{
+	return (struct mg_policyd_options){
+		.max_clients = c->policy_max_clients,
+		.idle_timeout_ns = c->policy_idle_timeout_ns,
+		.io_timeout_ns = c->policy_io_timeout_ns,
+		.mode = c->policy_socket_mode,
+		.group = c->policy_socket_group,
+	};
+}
+
+/*
+ * The soft descriptor limit is often 1024: raised (up to the hard limit) so
+ * that policy_max_clients is what limits Postfix's connections. Where it
+ * cannot be, the service still works: out of descriptors, it closes the
+ * longest idle client for a new one, as at the cap.
+ */
+static void fit_descriptor_limit(struct mg_daemon *d)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)d->cfg.policy_max_clients + FDS_BESIDE_CLIENTS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < want)
+		mg_eventlog_notice(&d->log, "notice", "policy service: descriptor limit %llu is below %u clients "
+				   "(quarantine.policy_max_clients) and %d for the rest; beyond it the longest idle "
+				   "client is closed for a new one", (unsigned long long)rl.rlim_cur,
+				   d->cfg.policy_max_clients, FDS_BESIDE_CLIENTS);
+}
+
 int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 {
 	char path[340];
@@ -89,12 +126,12 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav);
 	d->quarantine_ready = true;
 	d->last_expiry_ns = mg_mono_ns(); /* a time, not 0: the machine may have booted a minute ago */
-	/* In Postfix's private/ directory (mode 0700, postfix's own), 0666 lets only Postfix in. */
-	int e = mg_policyd_listen(&d->policyd, d->cfg.policy_listen, 0666);
-	if (e) {
-		snprintf(err, errlen, "policy service %s: %s", d->cfg.policy_listen, strerror(-e));
+	fit_descriptor_limit(d);
+	/* Postfix's smtpd connects as the postfix group: 0660 and that group let it in, and no other local user. */
+	struct mg_policyd_options o = policy_options(&d->cfg);
+	int e = mg_policyd_listen(&d->policyd, d->cfg.policy_listen, &o, err, errlen);
+	if (e)
 		return e;
-	}
 	d->policyd_on = true;
 	return mg_policyd_epoll_add(&d->policyd, d->epfd);
 }
@@ -103,14 +140,70 @@ bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events)
 {
 	if (!d->policyd_on || !mg_policyd_owns(&d->policyd, fd))
 		return false;
-	mg_policyd_handle(&d->policyd, d->epfd, fd, events, decide, d);
+	mg_policyd_handle(&d->policyd, d->epfd, fd, events, mg_mono_ns(), decide, d);
 	return true;
+}
+
+/*
+ * The policy service at every tick: clients past their timeouts closed,
+ * malformed requests logged (rate-limited), and a reload's limits, mode and
+ * group applied (they need no new socket, so no restart).
+ */
+static void policy_service_tick(struct mg_daemon *d, uint64_t mono)
+{
+	struct mg_policyd *p = &d->policyd;
+	const struct mg_config *c = &d->cfg;
+	char what[128], err[256];
+
+	if (!d->policyd_on)
+		return;
+	if (p->max_clients != c->policy_max_clients || p->idle_timeout_ns != c->policy_idle_timeout_ns ||
+	    p->io_timeout_ns != c->policy_io_timeout_ns) {
+		struct mg_policyd_options o = policy_options(c);
+		if (p->max_clients < c->policy_max_clients)
+			fit_descriptor_limit(d);
+		if (mg_policyd_set_limits(p, d->epfd, &o)) {
+			mg_eventlog_notice(&d->log, "notice", "policy service: no memory for %u clients, keeping %u",
+					   c->policy_max_clients, p->max_clients);
+			/* Said once: the running value stands for the file's until the next reload. */
+			d->cfg.policy_max_clients = p->max_clients;
+		}
+	}
+	if (p->path[0] && (p->mode != c->policy_socket_mode || strcmp(p->group, c->policy_socket_group))) {
+		if (mg_policyd_socket_access(p, c->policy_socket_group, c->policy_socket_mode, err, sizeof(err))) {
+			mg_eventlog_notice(&d->log, "notice", "%s; keeping mode %04o, group %s", err, p->mode, p->group);
+			d->cfg.policy_socket_mode = p->mode;
+			snprintf(d->cfg.policy_socket_group, sizeof(d->cfg.policy_socket_group), "%s", p->group);
+		}
+	}
+	mg_policyd_expire(p, d->epfd, mono);
+	uint64_t n = mg_policyd_problems(p, mono, PROBLEM_LOG_EVERY_NS, what, sizeof(what));
+	if (n)
+		mg_eventlog_notice(&d->log, "policy", "policy service: %llu malformed or oversized request%s answered DUNNO "
+				   "(latest: %s)", (unsigned long long)n, n == 1 ? "" : "s", what);
+}
+
+json_t *mg_daemon_policy_status(struct mg_daemon *d)
+{
+	const struct mg_policyd_stats *st = &d->policyd.stats;
+
+	if (!d->policyd_on)
+		return json_null();
+	return json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+			 "clients", (int)d->policyd.n_conn, "max_clients", (int)d->policyd.max_clients,
+			 "connections", (json_int_t)st->connections, "evicted", (json_int_t)st->evicted,
+			 "idle_closed", (json_int_t)st->idle_closed, "stalled_closed", (json_int_t)st->stalled_closed,
+			 "requests", (json_int_t)st->requests, "malformed", (json_int_t)st->malformed,
+			 "oversized", (json_int_t)st->oversized, "decided", (json_int_t)d->policy_requests,
+			 "rejects", (json_int_t)d->policy_rejects, "holds", (json_int_t)d->policy_holds);
 }
 
 /* Retention: held mail past its time is released (after a fresh scan) or deleted, as configured. */
 void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono)
 {
 	char err[256], scan[64];
+
+	policy_service_tick(d, mono);
 
 	/* Once a minute, or more often when a retention is shorter than four minutes. */
 	uint64_t every = EXPIRY_EVERY_NS, shortest = d->cfg.hold_suspect_ns < d->cfg.hold_outbreak_ns
