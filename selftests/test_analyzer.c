@@ -868,6 +868,21 @@ static void test_idle_profiles_forgotten(void **state)
 	assert_false(mg_an_get(an, pc.addr, &v));
 }
 
+/*
+ * The daemon ticks every second whether anything happened or not: a tick on
+ * an analyzer that never had a profile to evaluate must be clean (the
+ * sanitizer build aborts on a memmove from a NULL pointer, even of 0 bytes).
+ */
+static void test_idle_tick_of_an_empty_analyzer(void **state)
+{
+	struct mg_an_action out[4];
+
+	(void)state;
+	for (int i = 1; i <= 3; i++)
+		assert_int_equal(mg_an_tick(an, T0 + (uint64_t)i * SEC, out, 4), 0);
+	assert_int_equal(mg_an_count(an, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+}
+
 /* ---- persistence --------------------------------------------------------------------- */
 
 static void test_save_restore(void **state)
@@ -1105,6 +1120,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counter_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_buffer_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_tick_of_an_empty_analyzer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_block_expiry_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_breaker, setup, teardown),

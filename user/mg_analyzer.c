@@ -1292,9 +1292,15 @@ size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out,
 			break;
 		p->flags &= (uint8_t)~PF_DIRTY;
 	}
-	/* What did not fit waits for the next tick. */
-	memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
-	a->ndirty -= i;
+	/*
+	 * What did not fit waits for the next tick. Only when something was
+	 * taken: an analyzer that never had a dirty profile has no array at all,
+	 * and memmove with a NULL pointer is undefined even for 0 bytes.
+	 */
+	if (i) {
+		memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
+		a->ndirty -= i;
+	}
 	sweep(a, now);
 	return o.n;
 }
