@@ -15,7 +15,10 @@
 
 /* Returns 0 or -errno. */
 int mg_state_write(const char *path, const void *data, size_t len);
-/* Returns 0 (with *data from malloc), -ENOENT if there is no file, -EINVAL if it is damaged. */
+/*
+ * Returns 0 (with *data from malloc), -ENOENT if there is no file, -EINVAL if
+ * it is damaged or not a regular file, or another -errno it could not be opened with.
+ */
 int mg_state_read(const char *path, uint8_t **data, size_t *len);
 /* mkdir -p (mode 0750) of the directories above path: state, rules and socket files. */
 void mg_make_parent_dirs(const char *path);
