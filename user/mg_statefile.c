@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_statefile.c - atomic, checksummed, compressed state file (see mg_statefile.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -196,6 +200,91 @@ out:
 	}
 	*data = buf;
 	*len = h.len;
+	return 0;
+}
+
+/* The names of kept copies: <base>.unreadable-<UTC time>[-N]; they sort oldest first. */
+#define KEEP_TAG ".unreadable-"
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Remove the oldest kept copies of path beyond MG_STATE_COPIES_MAX. */
+static void prune_copies(const char *dir, const char *base)
+{
+	char prefix[NAME_MAX + 1];
+	char *names[MG_STATE_COPIES_MAX + 64];
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (snprintf(prefix, sizeof(prefix), "%s" KEEP_TAG, base) >= (int)sizeof(prefix) || !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d)) && n < sizeof(names) / sizeof(names[0]))
+		if (!strncmp(de->d_name, prefix, strlen(prefix)) && (names[n] = strdup(de->d_name)))
+			n++;
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i + MG_STATE_COPIES_MAX < n)
+			unlinkat(dirfd(d), names[i], 0);
+		free(names[i]);
+	}
+	closedir(d);
+}
+
+/* A copy of the bytes, for a filesystem that refuses hard links. */
+static int copy_bytes(const char *from, const char *to)
+{
+	int fd = open(from, O_RDONLY | O_CLOEXEC | O_NONBLOCK), err = 0;
+	struct mg_atomic_file f;
+	char buf[64 * 1024];
+	ssize_t r;
+
+	if (fd < 0)
+		return -errno;
+	err = mg_atomic_open(&f, to, 0600);
+	while (!err && (r = read(fd, buf, sizeof(buf))) != 0)
+		err = r < 0 ? (errno == EINTR ? 0 : -errno) : mg_atomic_append(&f, buf, (size_t)r);
+	close(fd);
+	if (err) {
+		mg_atomic_abort(&f);
+		return err;
+	}
+	return mg_atomic_commit(&f);
+}
+
+int mg_state_keep_copy(const char *path, uint64_t wall_ns, char *copy, size_t len)
+{
+	char dir[PATH_MAX], base[PATH_MAX], a[PATH_MAX], b[PATH_MAX], stamp[32];
+	time_t secs = (time_t)(wall_ns / 1000000000ull);
+	struct tm tm;
+	int err = -EEXIST;
+
+	if (!gmtime_r(&secs, &tm) || !strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm))
+		snprintf(stamp, sizeof(stamp), "%llu", (unsigned long long)secs);
+	/*
+	 * A hard link: instant, no space taken, and the next save's rename
+	 * gives the file's name to the new content while the link keeps the
+	 * old. Two in one second get -2, -3, ...
+	 */
+	for (int i = 1; i < 10 && err == -EEXIST; i++) {
+		if (i == 1)
+			snprintf(copy, len, "%s" KEEP_TAG "%s", path, stamp);
+		else
+			snprintf(copy, len, "%s" KEEP_TAG "%s-%d", path, stamp, i);
+		err = link(path, copy) ? -errno : 0;
+		if (err && err != -EEXIST && err != -ENOENT)
+			err = copy_bytes(path, copy);
+	}
+	if (err)
+		return err;
+	snprintf(a, sizeof(a), "%s", path);
+	snprintf(b, sizeof(b), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(a));
+	snprintf(base, sizeof(base), "%s", basename(b));
+	prune_copies(dir, base);
 	return 0;
 }
 
