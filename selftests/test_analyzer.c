@@ -868,6 +868,21 @@ static void test_idle_profiles_forgotten(void **state)
 	assert_false(mg_an_get(an, pc.addr, &v));
 }
 
+/*
+ * The daemon ticks every second whether anything happened or not: a tick on
+ * an analyzer that never had a profile to evaluate must be clean (the
+ * sanitizer build aborts on a memmove from a NULL pointer, even of 0 bytes).
+ */
+static void test_idle_tick_of_an_empty_analyzer(void **state)
+{
+	struct mg_an_action out[4];
+
+	(void)state;
+	for (int i = 1; i <= 3; i++)
+		assert_int_equal(mg_an_tick(an, T0 + (uint64_t)i * SEC, out, 4), 0);
+	assert_int_equal(mg_an_count(an, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+}
+
 /* ---- persistence --------------------------------------------------------------------- */
 
 static void test_save_restore(void **state)
@@ -892,7 +907,7 @@ static void test_save_restore(void **state)
 	/* A reboot: the monotonic clock starts again near zero; ten minutes of wall time passed. */
 	struct mg_analyzer *b2 = mg_an_new(&cfg);
 	const uint64_t boot_now = 50 * SEC;
-	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall + 10 * MIN), 0);
+	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall + 10 * MIN, NULL), 0);
 	struct mg_an_profile_view v;
 	assert_true(mg_an_get(b2, bot.addr, &v));
 	assert_int_equal(v.role, MG_ROLE_BLOCKED);
@@ -911,26 +926,198 @@ static void test_save_restore(void **state)
 
 	/* Damaged buffers are refused and change nothing. */
 	size_t before = mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 });
-	assert_int_equal(mg_an_restore(b2, buf, len - 1, boot_now, wall), -EINVAL);
-	assert_int_equal(mg_an_restore(b2, buf, 10, boot_now, wall), -EINVAL);
+	assert_int_equal(mg_an_restore(b2, buf, len - 1, boot_now, wall, NULL), -EINVAL);
+	assert_int_equal(mg_an_restore(b2, buf, 10, boot_now, wall, NULL), -EINVAL);
 	buf[0] ^= 0xff;
-	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall), -EINVAL);
+	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall, NULL), -EINVAL);
 	buf[0] ^= 0xff;
 	uint8_t *longer = malloc(len + 4);
 	memcpy(longer, buf, len);
 	memset(longer + len, 0, 4);
-	assert_int_equal(mg_an_restore(b2, longer, len + 4, boot_now, wall), -EINVAL);
+	assert_int_equal(mg_an_restore(b2, longer, len + 4, boot_now, wall, NULL), -EINVAL);
 	free(longer);
 	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), before);
 	assert_true(mg_an_get(b2, pc.addr, &v));
 
 	/* And a restored profile keeps counting from the kernel's counters, not from zero. */
-	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall), 0);
+	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall, NULL), 0);
 	mg_an_on_counters(b2, pc.key, &pc.s, boot_now + SEC);
 	assert_true(mg_an_get(b2, pc.addr, &v));
 	assert_int_equal(v.ev.sessions, 0);
 	free(buf);
 	mg_an_free(b2);
+}
+
+/*
+ * The saved format, as far as these tests reach into it (mg_analyzer.c,
+ * "persistence"): a 40-byte header (count at 32, saved_mono at 16), then per
+ * source a 64-byte profile (key at 0, first_seen at 16, smtp at 56, role at
+ * 60, flags at 62), followed by the SMTP record (smtp_size, at 12 in the
+ * header) when smtp is 1. In the SMTP record, the HELO text is preceded by
+ * its length 15 bytes before it and the role-change count 3 bytes before it.
+ */
+#define HDR_SIZE 40
+#define PROF_SIZE 64
+
+static uint32_t u32_at(const uint8_t *b, size_t off)
+{
+	uint32_t v;
+	memcpy(&v, b + off, 4);
+	return v;
+}
+
+/* Offsets of addr's profile and SMTP record (0 if none) in a saved buffer. */
+static size_t record_of(const uint8_t *buf, size_t len, const uint8_t key[16], size_t *smtp_off)
+{
+	size_t off = HDR_SIZE, smtp_size = u32_at(buf, 12);
+
+	for (uint32_t i = 0; i < u32_at(buf, 32); i++) {
+		assert_true(off + PROF_SIZE <= len);
+		bool has = u32_at(buf, off + 56) != 0;
+		if (!memcmp(buf + off, key, 16)) {
+			*smtp_off = has ? off + PROF_SIZE : 0;
+			return off;
+		}
+		off += PROF_SIZE + (has ? smtp_size : 0);
+	}
+	fail_msg("no record for that key");
+	return 0;
+}
+
+/* Where the HELO text of the SMTP record at smtp_off is. */
+static size_t helo_of(const uint8_t *buf, size_t smtp_off, size_t smtp_size, const char *helo)
+{
+	for (size_t i = smtp_off; i + strlen(helo) <= smtp_off + smtp_size; i++)
+		if (!memcmp(buf + i, helo, strlen(helo))) {
+			assert_int_equal(buf[i - 15], strlen(helo)); /* the layout the comment above describes */
+			return i;
+		}
+	fail_msg("HELO not found");
+	return 0;
+}
+
+/*
+ * A state with a valid checksum can still hold any bytes. Every field of
+ * every record is checked before use: a bad record is refused and counted,
+ * the others restored, and nothing reads past a buffer (a HELO length over
+ * 64 was copied into the 65-byte evidence buffer; a role-change count over 4
+ * was stored before it was checked).
+ */
+static void test_restore_refuses_bad_records(void **state)
+{
+	struct host bot, pc;
+	struct host *hs[] = { &bot, &pc };
+	uint8_t *buf;
+	size_t len, so, smtp_size;
+	const uint64_t wall = 1800000000ull * SEC;
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	host_init(&pc, "198.18.1.2", 1);
+	browse(&pc, 10, 1, T0);
+	bot_burst(&bot, 6, T0);
+	scan(hs, 2, T0 + SEC);
+	assert_non_null(find_action(MG_AN_BLOCK, &bot));
+	assert_int_equal(mg_an_save(an, T0 + 2 * SEC, wall, &buf, &len), 0);
+	smtp_size = u32_at(buf, 12);
+	size_t bot_off = record_of(buf, len, bot.key, &so), pc_so;
+	size_t pc_off = record_of(buf, len, pc.key, &pc_so);
+	assert_true(so != 0);
+	size_t helo = helo_of(buf, so, smtp_size, "[198.18.4.9]");
+	uint64_t saved_mono;
+	memcpy(&saved_mono, buf + 16, 8);
+
+	struct {
+		const char *what, *says;
+		size_t off;
+		uint8_t byte; /* the byte written at off, or (when 0) a time two days after the save */
+	} cases[] = {
+		{ "HELO length 200", "HELO length", helo - 15, 200 },
+		{ "HELO length 65", "HELO length", helo - 15, 65 },
+		{ "200 role changes", "role changes", helo - 3, 200 },
+		{ "role 9", "role out of range", bot_off + 60, 9 },
+		{ "flags without in-use", "not marked in use", bot_off + 62, 0x04 },
+		{ "unknown flag bits", "unknown flags", bot_off + 62, 0x81 },
+		{ "first seen after the save", "after the save", bot_off + 16, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t *b = malloc(len);
+		struct mg_an_restore_report rep;
+		struct mg_an_profile_view v;
+		memcpy(b, buf, len);
+		if (cases[i].byte) {
+			b[cases[i].off] = cases[i].byte;
+		} else {
+			uint64_t t = saved_mono + 2 * DAY;
+			memcpy(b + cases[i].off, &t, 8);
+		}
+		struct mg_analyzer *b2 = mg_an_new(&cfg);
+		assert_int_equal(mg_an_restore(b2, b, len, 3 * SEC, wall + MIN, &rep), 0);
+		if (rep.refused != 1 || rep.restored != 1 || !strstr(rep.first_refusal, cases[i].says) ||
+		    !strstr(rep.first_refusal, "198.18.4.9"))
+			fail_msg("%s: refused %zu, restored %zu, said '%s'", cases[i].what, rep.refused, rep.restored,
+				 rep.first_refusal);
+		assert_false(mg_an_get(b2, bot.addr, &v));
+		assert_true(mg_an_get(b2, pc.addr, &v));
+		assert_int_equal(v.role, MG_ROLE_END_HOST);
+		/* Ticks and views over what was restored are clean. */
+		struct mg_an_action out[8];
+		mg_an_tick(b2, 4 * SEC, out, 8);
+		mg_an_free(b2);
+		free(b);
+	}
+
+	/* A record for a source already restored: the second is refused. */
+	uint8_t *dup = malloc(len + PROF_SIZE);
+	memcpy(dup, buf, len);
+	memcpy(dup + len, buf + pc_off, PROF_SIZE);
+	assert_int_equal(pc_so, 0); /* the end host spoke no SMTP: a profile alone */
+	uint32_t count = u32_at(buf, 32) + 1;
+	memcpy(dup + 32, &count, 4);
+	struct mg_an_restore_report rep;
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, dup, len + PROF_SIZE, 3 * SEC, wall + MIN, &rep), 0);
+	assert_int_equal(rep.refused, 1);
+	assert_int_equal(rep.restored, 2);
+	assert_non_null(strstr(rep.first_refusal, "second record"));
+	mg_an_free(b2);
+	free(dup);
+
+	/* A record whose length cannot be told (smtp neither 0 nor 1): the file is refused whole. */
+	b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, buf, len, 3 * SEC, wall, NULL), 0);
+	buf[bot_off + 56] = 2;
+	assert_int_equal(mg_an_restore(b2, buf, len, 3 * SEC, wall, &rep), -EINVAL);
+	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), 2); /* unchanged */
+	mg_an_free(b2);
+	free(buf);
+}
+
+/* An IPv6 key saved at another aggregation than the one configured now is refused, not half-matched. */
+static void test_restore_refuses_other_aggregation(void **state)
+{
+	struct host h;
+	struct host *hs[] = { &h };
+	uint8_t *buf;
+	size_t len;
+	struct mg_an_restore_report rep;
+
+	(void)state;
+	cfg.v6_prefix = 128;
+	reconfigure();
+	host_init(&h, "2001:db8:1:2::77", 7);
+	memcpy(h.key, h.addr, 16); /* the kernel keys at /128 too */
+	browse(&h, 3, 0, T0);
+	scan(hs, 1, T0 + SEC);
+	assert_int_equal(mg_an_save(an, T0 + 2 * SEC, 1800000000ull * SEC, &buf, &len), 0);
+	struct mg_an_config c64 = cfg;
+	c64.v6_prefix = 64;
+	struct mg_analyzer *b2 = mg_an_new(&c64);
+	assert_int_equal(mg_an_restore(b2, buf, len, 3 * SEC, 1800000000ull * SEC, &rep), 0);
+	assert_int_equal(rep.refused, 1);
+	assert_non_null(strstr(rep.first_refusal, "aggregation"));
+	mg_an_free(b2);
+	free(buf);
 }
 
 /* ---- a few seconds after boot: CLOCK_MONOTONIC is small, 0 is not "long ago" ---------------- */
@@ -1058,7 +1245,7 @@ static void test_boot_save_restore(void **state)
 
 	/* Ten minutes down: the block keeps its remaining time. */
 	struct mg_analyzer *b2 = mg_an_new(&cfg);
-	assert_int_equal(mg_an_restore(b2, buf, len, 2 * SEC, wall + 10 * MIN), 0);
+	assert_int_equal(mg_an_restore(b2, buf, len, 2 * SEC, wall + 10 * MIN, NULL), 0);
 	assert_true(mg_an_get(b2, bot.addr, &v));
 	assert_int_equal(v.role, MG_ROLE_BLOCKED);
 	assert_int_equal(v.blocked_until_ns, 2 * SEC + HOUR - SEC - 10 * MIN);
@@ -1070,7 +1257,7 @@ static void test_boot_save_restore(void **state)
 
 	/* Thirty minutes down: the suspect's figures aged out during the downtime, none come back. */
 	b2 = mg_an_new(&cfg);
-	assert_int_equal(mg_an_restore(b2, buf, len, 2 * SEC, wall + 30 * MIN), 0);
+	assert_int_equal(mg_an_restore(b2, buf, len, 2 * SEC, wall + 30 * MIN, NULL), 0);
 	assert_true(mg_an_get(b2, sus.addr, &v));
 	assert_true(v.score == 0);
 	assert_int_equal(v.ev.sessions, 0);
@@ -1105,7 +1292,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counter_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_buffer_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_tick_of_an_empty_analyzer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_refuses_other_aggregation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_block_expiry_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_breaker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_learning_not_early, setup, teardown),

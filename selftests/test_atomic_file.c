@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fullfs.h"
 #include "mg_atomic_file.h"
 
 static char dir[64];
@@ -237,6 +238,108 @@ static void test_clean_stale(void **state)
 	assert_int_equal(mg_atomic_clean_stale(rules), 0);
 }
 
+static void make_decoy(char decoy[320])
+{
+	snprintf(decoy, 320, "%s/decoy", dir);
+	FILE *f = fopen(decoy, "w");
+	assert_non_null(f);
+	fputs("decoy", f);
+	fclose(f);
+}
+
+static void assert_decoy_untouched(const char *decoy)
+{
+	char got[16] = "";
+	FILE *f = fopen(decoy, "r");
+
+	assert_non_null(f);
+	assert_int_equal(fread(got, 1, sizeof(got) - 1, f), 5);
+	fclose(f);
+	assert_string_equal(got, "decoy");
+}
+
+/*
+ * Links planted where a writer might put its temporary (the fixed names
+ * older versions used: <file>.tmp, <file>.tmp.<pid>) and at the file itself
+ * are never written through: the decoy they point to keeps its content, and
+ * the file becomes a regular file of its own.
+ */
+static void test_planted_links_not_followed(void **state)
+{
+	char decoy[320], link[340];
+	struct stat st;
+
+	(void)state;
+	make_decoy(decoy);
+	snprintf(link, sizeof(link), "%s.tmp", path);
+	assert_int_equal(symlink(decoy, link), 0);
+	snprintf(link, sizeof(link), "%s.tmp.%d", path, (int)getpid());
+	assert_int_equal(symlink(decoy, link), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(mg_atomic_write(path, "mine", 4, 0600), 0);
+	assert_decoy_untouched(decoy);
+	assert_content("mine", 4);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+
+	/* A link at the file's own name: replaced, not written through. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(decoy, path), 0);
+	assert_int_equal(mg_atomic_write(path, "mine", 4, 0600), 0);
+	assert_decoy_untouched(decoy);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_content("mine", 4);
+}
+
+/* No name to plant a link at in advance: two temporaries of one file never share a name. */
+static void test_temp_names_unpredictable(void **state)
+{
+	struct mg_atomic_file a, b;
+
+	(void)state;
+	assert_int_equal(mg_atomic_open(&a, path, 0600), 0);
+	assert_int_equal(mg_atomic_open(&b, path, 0600), 0);
+	assert_string_not_equal(a.tmp, b.tmp);
+	mg_atomic_abort(&a);
+	mg_atomic_abort(&b);
+	assert_int_equal(files_in_dir(), 0);
+}
+
+/*
+ * A full disk: the error is ENOSPC as the kernel said it (the operator reads
+ * "No space left on device", not "Input/output error"), the old file stays,
+ * and no temporary is left taking what little room there is.
+ */
+static void test_full_disk_is_enospc(void **state)
+{
+	char fs[64], file[128];
+	static char big[64 * 1024];
+
+	(void)state;
+	FULLFS_MOUNT_OR_SKIP(fs, 64 * 1024);
+	snprintf(file, sizeof(file), "%s/state.gz", fs);
+	assert_int_equal(mg_atomic_write(file, "old", 3, 0600), 0);
+	assert_int_equal(fullfs_fill(fs), 0);
+	assert_int_equal(mg_atomic_write(file, big, sizeof(big), 0600), -ENOSPC);
+
+	struct mg_atomic_file f;
+	assert_int_equal(mg_atomic_open(&f, file, 0600), 0);
+	assert_int_equal(mg_atomic_append(&f, big, sizeof(big)), -ENOSPC);
+	mg_atomic_abort(&f);
+
+	FILE *in = fopen(file, "r");
+	char got[8] = "";
+	assert_non_null(in);
+	assert_int_equal(fread(got, 1, sizeof(got), in), 3);
+	fclose(in);
+	assert_memory_equal(got, "old", 3);
+	assert_int_equal(mg_atomic_clean_stale(file), 0); /* nothing left behind */
+	fullfs_drain(fs);
+	assert_int_equal(mg_atomic_write(file, big, sizeof(big) / 2, 0600), 0);
+	fullfs_unmount(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +349,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failure_keeps_old, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_temp_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clean_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_links_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_temp_names_unpredictable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_is_enospc, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("atomic_file", tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -560,6 +561,45 @@ static void test_load_file(void **state)
 	assert_memory_equal(err, want, strlen(want));
 }
 
+/*
+ * A FIFO at the configuration path hung the daemon at start and at every
+ * SIGHUP (both load through mg_config_load): opening it waited for a writer.
+ * It is refused at once with the reason; so is any other non-regular file,
+ * while a symlink to a regular file still loads.
+ */
+static void test_load_refuses_non_regular(void **state)
+{
+	char dir[] = "/tmp/mg-config-XXXXXX", fifo[64], link[64], real[64], want[160];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo.json", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10); /* a hang is this test's failure, not a stuck run */
+	assert_int_equal(mg_config_load(fifo, &cfg, err, sizeof(err)), -EINVAL);
+	alarm(0);
+	snprintf(want, sizeof(want), "%s: not a regular file (a FIFO): refusing to read it", fifo);
+	assert_string_equal(err, want);
+
+	assert_int_equal(mg_config_load("/dev/null", &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/dev/null: not a regular file (a character device): refusing to read it");
+	assert_false(cfg.an.monitor); /* nothing changed */
+
+	snprintf(real, sizeof(real), "%s/real.json", dir);
+	snprintf(link, sizeof(link), "%s/link.json", dir);
+	FILE *f = fopen(real, "w");
+	assert_non_null(f);
+	fputs("{ \"monitor\": true }", f);
+	fclose(f);
+	assert_int_equal(symlink(real, link), 0);
+	assert_int_equal(mg_config_load(link, &cfg, err, sizeof(err)), 0);
+	assert_true(cfg.an.monitor);
+	unlink(link);
+	unlink(real);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 static void test_durations(void **state)
 {
 	static const struct {
@@ -642,6 +682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edges_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_keeps_old, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses_non_regular, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_twice, setup, teardown),
 	};

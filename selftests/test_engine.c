@@ -18,11 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fullfs.h"
 #include "mg_engine.h"
 #include "mg_names.h"
+#include "mg_statefile.h"
 
 #define SEC 1000000000ull
 #define BOOT (3 * SEC)                    /* a machine up for three seconds */
@@ -171,6 +175,7 @@ static const struct mg_engine_sink fake_sink = {
 struct seen {
 	unsigned blocks, unblocks, alerts, declared, ended, threat;
 	char last_notice[256];
+	char notices[8192]; /* every notice, one a line */
 };
 
 static void observe(const struct mg_engine_note *n, void *arg)
@@ -192,6 +197,10 @@ static void observe(const struct mg_engine_note *n, void *arg)
 		break;
 	case MG_NOTE_NOTICE:
 		snprintf(s->last_notice, sizeof(s->last_notice), "%s", n->text);
+		if (strlen(s->notices) + strlen(n->text) + 2 < sizeof(s->notices)) {
+			strcat(s->notices, n->text);
+			strcat(s->notices, "\n");
+		}
 		break;
 	}
 }
@@ -612,6 +621,260 @@ static void test_reload_reports_what_waits(void **state)
 	mg_config_free(&c2);
 }
 
+/* ---- the state files: damage, refusals, leftovers, a full disk -------------------------------------- */
+
+/* How many files in dir start with prefix. */
+static int count_files(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += !strncmp(de->d_name, prefix, strlen(prefix));
+	closedir(d);
+	return n;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/*
+ * A state file that cannot be restored at all: the daemon starts without it,
+ * says so, and keeps the file under another name before its next save
+ * overwrites the original; copies are bounded in number.
+ */
+static void test_unrestorable_state_kept(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
+	struct mg_config c;
+	struct mg_engine e;
+	uint64_t now = BOOT, wall = WALL;
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	for (int run = 0; run < 8; run++) {
+		struct fake f = { 0 };
+		struct seen s = { 0 };
+		write_file(path, "not a state file, whatever it is\n");
+		assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+		mg_engine_start(&e, now, wall);
+		if (!strstr(s.notices, "is damaged") || !strstr(s.notices, "is kept as"))
+			fail_msg("run %d said:\n%s", run, s.notices);
+		assert_int_equal(mg_engine_save(&e, now, wall), 0);
+		mg_engine_free(&e);
+		wall += SEC; /* one copy a second at most, by name */
+	}
+	/* The newest copies, no more than the bound; each holds the damaged bytes. */
+	assert_int_equal(count_files(dir, "state.gz.unreadable-"), MG_STATE_COPIES_MAX);
+	/* And the file itself is a good state again: the next start restores it without a word of damage. */
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	assert_null(strstr(s.notices, "damaged"));
+	assert_non_null(strstr(s.notices, "restored state from"));
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
+/*
+ * A state with a valid checksum and one bad record: that record is refused,
+ * the notice says how many and why, the rest is restored (another source's
+ * verdict still in the kernel), and the file as it was is kept.
+ */
+static void test_bad_record_refused_rest_restored(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct host h;
+	uint64_t now = BOOT, wall = WALL;
+	uint8_t *buf;
+	size_t len;
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	/* The bot is blocked; a second source (an end host) has a profile too. */
+	host_init(&h, "198.18.1.2");
+	h.s.syn_other = 20;
+	struct fake f0 = { .hosts = { &h }, .nhosts = 1 };
+	struct seen s0 = { 0 };
+	struct host bot;
+	start_with_bot(&c, &e, &f0, &s0, &bot, now, wall);
+	spam(&e, &bot, &now, &wall);
+	mg_engine_tick(&e, now, wall);
+	assert_int_equal(s0.blocks, 1);
+	assert_int_equal(mg_engine_save(&e, now, wall), 0);
+	mg_engine_free(&e);
+
+	/* The end host's record gets role 9: a valid file (the checksum is made anew), one bad record. */
+	assert_int_equal(mg_state_read(path, &buf, &len), 0);
+	uint8_t key[16];
+	assert_int_equal(mg_addr_parse("198.18.1.2", key), 0);
+	size_t off = 0;
+	for (size_t i = 40; i + 16 <= len && !off; i++)
+		if (!memcmp(buf + i, key, 16))
+			off = i;
+	assert_true(off > 0);
+	buf[off + 60] = 9; /* the role byte of a profile (mg_analyzer.c's layout) */
+	assert_int_equal(mg_state_write(path, buf, len), 0);
+	free(buf);
+
+	now += 5 * SEC;
+	wall += 5 * SEC;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	if (!strstr(s.notices, "1 record(s) refused as invalid (the first: 198.18.1.2: role out of range)") ||
+	    !strstr(s.notices, "1 restored") || !strstr(s.notices, "is kept as"))
+		fail_msg("said:\n%s", s.notices);
+	struct mg_prefix bp = pfx("198.18.0.66");
+	assert_non_null(find_block(&f, &bp));
+	assert_int_equal(count_files(dir, "state.gz.unreadable-"), 1);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
+/*
+ * A rules file with a malformed rule, a bad exception and a malformed
+ * outbreak beside good ones: each is refused alone, the good ones are in
+ * force, the notice counts them, and the file is kept.
+ */
+static void test_bad_rules_refused_rest_restored(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], rules[160];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	const char *text =
+		"{\"version\":1,\"rules\":["
+		"{\"prefix\":\"198.18.9.0/24\",\"kind\":\"block\",\"action\":\"all\",\"created\":1,\"expires\":0,"
+		"\"comment\":\"good\"},"
+		"{\"prefix\":\"198.18.300.0/24\",\"kind\":\"block\",\"action\":\"all\",\"created\":1,\"expires\":0,"
+		"\"comment\":\"bad prefix\"}],"
+		"\"outbreak_exceptions\":[\"fp:1a2b3c4d\",\"no such thing\",42],"
+		"\"outbreaks\":{\"version\":1,\"outbreaks\":[{\"sig\":\"fp:68812a4c\",\"level\":\"high\"}]}}";
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	snprintf(rules, sizeof(rules), "%s.rules", path);
+	assert_int_equal(mg_state_write(rules, text, strlen(text)), 0);
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	if (!strstr(s.notices, "refused as invalid: 1 operator rule(s), 2 exception(s), 1 outbreak(s)") ||
+	    !strstr(s.notices, "is kept as"))
+		fail_msg("said:\n%s", s.notices);
+	struct mg_prefix good = pfx("198.18.9.0/24");
+	assert_non_null(find_block(&f, &good));
+	assert_int_equal(e.n_op_except, 1);
+	assert_int_equal(count_files(dir, "state.gz.rules.unreadable-"), 1);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
+/* What writers killed half-way (kill -9) left beside the state files is removed at start; nothing else is. */
+static void test_stale_temps_removed_at_start(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], p[200];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	const char *left[] = { "state.gz.tmp.a1B2c3", "state.gz.tmp.Zz9Yy8", "state.gz.rules.tmp.q1w2e3" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, left[i]);
+		write_file(p, "half a file");
+	}
+	snprintf(p, sizeof(p), "%s/state.gz.unreadable-20260101T000000Z", dir);
+	write_file(p, "a kept copy stays");
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, BOOT, WALL);
+	assert_int_equal(count_files(dir, "state.gz.tmp"), 0);
+	assert_int_equal(count_files(dir, "state.gz.rules.tmp"), 0);
+	assert_int_equal(count_files(dir, "state.gz.unreadable-"), 1);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
+/*
+ * The disk is full when the operator blocks: the answer is a failure that
+ * says the block is in force but not saved, and why (ENOSPC's own words);
+ * the kernel has the block. Once there is room, the next tick saves it, and
+ * a restart finds it.
+ */
+static void test_block_on_a_full_disk(void **state)
+{
+	(void)state;
+	char fs[64], path[128], err[512];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	struct mg_prefix blk = pfx("198.18.9.0/24"), alw = pfx("198.18.7.7");
+
+	FULLFS_MOUNT_OR_SKIP(fs, 64 * 1024);
+	snprintf(path, sizeof(path), "%s/state.gz", fs);
+	config(&c, path);
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	assert_int_equal(mg_engine_allow(&e, &alw, 0, "saved before the disk filled", now, wall, err, sizeof(err)), 0);
+	assert_int_equal(fullfs_fill(fs), 0);
+
+	assert_int_equal(mg_engine_block(&e, &blk, MG_ACT_DROP_ALL, 0, "ticket 4711", now, wall, err, sizeof(err)),
+			 -ENOSPC);
+	if (!strstr(err, "block 198.18.9.0/24 is in force now but NOT saved") ||
+	    !strstr(err, "No space left on device"))
+		fail_msg("said: %s", err);
+	assert_non_null(find_block(&f, &blk));
+	/* The other operator commands say the same. */
+	assert_int_equal(mg_engine_except(&e, true, "fp:1a2b3c4d", now, wall, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "No space left on device"));
+	/* Retried every tick, said once in the log. */
+	mg_engine_tick(&e, now + SEC, wall + SEC);
+	mg_engine_tick(&e, now + 2 * SEC, wall + 2 * SEC);
+	const char *first = strstr(s.notices, "failed: No space left on device (retried at every scan)");
+	assert_non_null(first);
+	assert_null(strstr(first + 1, "failed: No space left on device (retried at every scan)"));
+
+	fullfs_drain(fs);
+	mg_engine_tick(&e, now + 3 * SEC, wall + 3 * SEC);
+	assert_non_null(strstr(s.notices, "saved to"));
+	mg_engine_free(&e);
+
+	struct fake f2 = { 0 };
+	struct seen s2 = { 0 };
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s2), 0);
+	mg_engine_start(&e, BOOT, wall + 10 * SEC);
+	assert_non_null(find_block(&f2, &blk));
+	assert_true(find_allow(&f2, &alw) >= 0);
+	assert_int_equal(e.n_op_except, 1);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	fullfs_unmount(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -622,6 +885,11 @@ int main(void)
 		cmocka_unit_test(test_restart_keeps_containment_and_threat),
 		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
 		cmocka_unit_test(test_reload_reports_what_waits),
+		cmocka_unit_test(test_unrestorable_state_kept),
+		cmocka_unit_test(test_bad_record_refused_rest_restored),
+		cmocka_unit_test(test_bad_rules_refused_rest_restored),
+		cmocka_unit_test(test_stale_temps_removed_at_start),
+		cmocka_unit_test(test_block_on_a_full_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,6 +129,44 @@ static void test_file_atomic(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/*
+ * Links planted where a textfile writer could be expected to put its
+ * temporary (<file>.tmp.<pid>, the name older versions used, and <file>.tmp)
+ * point to a decoy: the metrics go to the textfile, the decoy is untouched.
+ */
+static void test_file_not_written_through_links(void **state)
+{
+	char dir[] = "/tmp/mg-metrics-XXXXXX", path[128], decoy[128], link[160], cmd[160], buf[16] = "";
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mtaguard.prom", dir);
+	snprintf(decoy, sizeof(decoy), "%s/decoy", dir);
+	FILE *f = fopen(decoy, "w");
+	assert_non_null(f);
+	fputs("decoy\n", f);
+	fclose(f);
+	snprintf(link, sizeof(link), "%s.tmp.%d", path, (int)getpid());
+	assert_int_equal(symlink(decoy, link), 0);
+	snprintf(link, sizeof(link), "%s.tmp", path);
+	assert_int_equal(symlink(decoy, link), 0);
+
+	assert_int_equal(mg_metrics_write_file(path, "a 1\n"), 0);
+	f = fopen(decoy, "r");
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "decoy\n");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	f = fopen(path, "r");
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "a 1\n");
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_parse_listen(void **state)
 {
 	struct sockaddr_storage ss;
@@ -217,6 +255,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_file_atomic),
+		cmocka_unit_test(test_file_not_written_through_links),
 		cmocka_unit_test(test_parse_listen),
 		cmocka_unit_test(test_http_endpoint),
 	};

@@ -127,7 +127,7 @@ static void test_json_round_trip(void **state)
 	struct mg_oprule a = rule("198.18.9.0/24", MG_RULE_BLOCK, 5000 * SEC, "abuse desk \"ticket\" 4711");
 	a.action = MG_ACT_DROP_ALL;
 	struct mg_oprule b = rule("2001:db8:1::/64", MG_RULE_ALLOW, 0, "");
-	struct mg_oprule c = rule("198.18.7.7", MG_RULE_ALLOW, 7 * SEC, "partner relay");
+	struct mg_oprule c = rule("198.18.7.7", MG_RULE_ALLOW, 7000 * SEC, "partner relay");
 	assert_int_equal(mg_oprules_set(&t, &a), 0);
 	assert_int_equal(mg_oprules_set(&t, &b), 0);
 	assert_int_equal(mg_oprules_set(&t, &c), 0);
@@ -137,7 +137,7 @@ static void test_json_round_trip(void **state)
 	json_decref(j);
 	j = json_loads(text, 0, NULL);
 	free(text);
-	assert_int_equal(mg_oprules_from_json(&u, j), 0);
+	assert_int_equal(mg_oprules_from_json(&u, j, NULL), 0);
 	json_decref(j);
 
 	assert_int_equal(u.n, 3);
@@ -164,7 +164,7 @@ static void test_older_allow_with_an_action(void **state)
 
 	mg_oprules_init(&t);
 	assert_non_null(j);
-	assert_int_equal(mg_oprules_from_json(&t, j), 0);
+	assert_int_equal(mg_oprules_from_json(&t, j, NULL), 0);
 	assert_int_equal(t.n, 1);
 	assert_int_equal(t.v[0].kind, MG_RULE_ALLOW);
 	assert_int_equal(t.v[0].action, 0);
@@ -177,6 +177,7 @@ static void test_older_allow_with_an_action(void **state)
 	mg_oprules_free(&t);
 }
 
+/* A document that is not a rules table is refused whole: the table is unchanged. */
 static void test_damaged_json_refused(void **state)
 {
 	(void)state;
@@ -185,16 +186,7 @@ static void test_damaged_json_refused(void **state)
 		"{\"version\":2,\"rules\":[]}",
 		"{\"version\":1}",
 		"{\"version\":1,\"rules\":{}}",
-		"{\"version\":1,\"rules\":[{\"prefix\":\"not-an-address\",\"kind\":\"block\",\"action\":\"smtp\","
-		"\"created\":1,\"expires\":0,\"comment\":\"\"}]}",
-		"{\"version\":1,\"rules\":[{\"prefix\":\"198.18.0.1\",\"kind\":\"deny\",\"action\":\"smtp\","
-		"\"created\":1,\"expires\":0,\"comment\":\"\"}]}",
-		"{\"version\":1,\"rules\":[{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"some\","
-		"\"created\":1,\"expires\":0,\"comment\":\"\"}]}",
-		"{\"version\":1,\"rules\":[{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"smtp\","
-		"\"created\":-1,\"expires\":0,\"comment\":\"\"}]}",
-		"{\"version\":1,\"rules\":[{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"smtp\","
-		"\"created\":1,\"comment\":\"\"}]}",
+		"{\"version\":\"1\",\"rules\":[]}",
 	};
 	struct mg_oprules t;
 	mg_oprules_init(&t);
@@ -204,24 +196,63 @@ static void test_damaged_json_refused(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t *j = json_loads(bad[i], 0, NULL);
 		assert_non_null(j);
-		assert_int_equal(mg_oprules_from_json(&t, j), -EINVAL);
+		assert_int_equal(mg_oprules_from_json(&t, j, NULL), -EINVAL);
 		json_decref(j);
 		assert_int_equal(t.n, 1);
 		assert_string_equal(t.v[0].comment, "keep me");
 	}
+	mg_oprules_free(&t);
+}
 
-	/* A comment longer than the limit is refused, not cut. */
-	char big[MG_OPRULE_COMMENT_MAX + 100], doc[sizeof(big) + 200];
+/*
+ * A malformed rule (wrong types, a prefix that is not one, an unknown kind or
+ * action, times out of range, a comment too long) is refused alone and
+ * counted: the good rule beside it is restored.
+ */
+static void test_malformed_rule_refused_alone(void **state)
+{
+	(void)state;
+	char big[MG_OPRULE_COMMENT_MAX + 100], longc[sizeof(big) + 100];
 	memset(big, 'c', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	snprintf(doc, sizeof(doc),
-		 "{\"version\":1,\"rules\":[{\"prefix\":\"198.18.0.1\",\"kind\":\"allow\",\"action\":\"smtp\","
-		 "\"created\":1,\"expires\":0,\"comment\":\"%s\"}]}",
-		 big);
-	json_t *j = json_loads(doc, 0, NULL);
-	assert_int_equal(mg_oprules_from_json(&t, j), -EINVAL);
-	json_decref(j);
-	assert_int_equal(t.n, 1);
+	snprintf(longc, sizeof(longc),
+		 "{\"prefix\":\"198.18.0.1\",\"kind\":\"allow\",\"action\":\"none\",\"created\":1,\"expires\":0,"
+		 "\"comment\":\"%s\"}", big);
+	const char *bad[] = {
+		"{\"prefix\":\"not-an-address\",\"kind\":\"block\",\"action\":\"smtp\",\"created\":1,\"expires\":0,\"comment\":\"\"}",
+		"{\"prefix\":\"198.18.0.1/33\",\"kind\":\"block\",\"action\":\"smtp\",\"created\":1,\"expires\":0,\"comment\":\"\"}",
+		"{\"prefix\":\"198.18.0.1\",\"kind\":\"deny\",\"action\":\"smtp\",\"created\":1,\"expires\":0,\"comment\":\"\"}",
+		"{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"some\",\"created\":1,\"expires\":0,\"comment\":\"\"}",
+		"{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"smtp\",\"created\":-1,\"expires\":0,\"comment\":\"\"}",
+		"{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"smtp\",\"created\":1,\"comment\":\"\"}",
+		"{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"smtp\",\"created\":1.5,\"expires\":0,\"comment\":\"\"}",
+		"{\"prefix\":7,\"kind\":\"block\",\"action\":\"smtp\",\"created\":1,\"expires\":0,\"comment\":\"\"}",
+		/* ends before it was made; ends after 2^62 ns (2116) */
+		"{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"smtp\",\"created\":10,\"expires\":5,\"comment\":\"\"}",
+		"{\"prefix\":\"198.18.0.1\",\"kind\":\"block\",\"action\":\"smtp\",\"created\":1,"
+		"\"expires\":9223372036854775807,\"comment\":\"\"}",
+		"\"198.18.0.1\"",
+		longc,
+		/* a second block for the good rule's prefix */
+		"{\"prefix\":\"198.18.5.0/24\",\"kind\":\"block\",\"action\":\"all\",\"created\":3,\"expires\":0,\"comment\":\"again\"}",
+	};
+	struct mg_oprules t;
+	mg_oprules_init(&t);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char doc[1024];
+		size_t refused = 99;
+		snprintf(doc, sizeof(doc),
+			 "{\"version\":1,\"rules\":[{\"prefix\":\"198.18.5.0/24\",\"kind\":\"block\",\"action\":\"smtp\","
+			 "\"created\":2,\"expires\":0,\"comment\":\"good\"},%s]}", bad[i]);
+		json_t *j = json_loads(doc, 0, NULL);
+		assert_non_null(j);
+		assert_int_equal(mg_oprules_from_json(&t, j, &refused), 0);
+		json_decref(j);
+		if (refused != 1 || t.n != 1)
+			fail_msg("case %zu: refused %zu, kept %zu: %s", i, refused, t.n, bad[i]);
+		assert_string_equal(t.v[0].comment, "good");
+		assert_int_equal(t.v[0].action, MG_ACT_DROP_SMTP);
+	}
 	mg_oprules_free(&t);
 }
 
@@ -234,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_older_allow_with_an_action),
 		cmocka_unit_test(test_damaged_json_refused),
+		cmocka_unit_test(test_malformed_rule_refused_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -355,7 +355,7 @@ static struct mg_outbreaks *save_restore(uint64_t now, uint64_t rnow, uint64_t g
 	assert_non_null(j);
 	struct mg_outbreaks *o2 = mg_ob_new(&cfg);
 	assert_non_null(o2);
-	*rc = mg_ob_restore_json(o2, j, rnow, WALL + gap);
+	*rc = mg_ob_restore_json(o2, j, rnow, WALL + gap, NULL);
 	json_decref(j);
 	return o2;
 }
@@ -471,7 +471,7 @@ static void test_save_restore_exception_and_candidates(void **state)
 		mg_ob_observe(o2, &p, NULL, 0, 0, &mine, SEC, acts, 64);
 	}
 	assert_int_equal(mg_ob_active(o2), 1);
-	assert_int_equal(mg_ob_restore_json(o2, j, BOOT, WALL + MIN), 0);
+	assert_int_equal(mg_ob_restore_json(o2, j, BOOT, WALL + MIN, NULL), 0);
 	json_decref(j);
 	/* Replaced: the two saved ones, not its own. */
 	assert_int_equal(mg_ob_active(o2), 2);
@@ -489,8 +489,8 @@ static void test_save_restore_exception_and_candidates(void **state)
 	mg_ob_free(o2);
 }
 
-/* Malformed input is refused and changes nothing. */
-static void test_restore_malformed(void **state)
+/* A document that is not a saved outbreak list is refused whole and changes nothing. */
+static void test_restore_malformed_document(void **state)
 {
 	static const char *const bad[] = {
 		"[]",
@@ -498,6 +498,32 @@ static void test_restore_malformed(void **state)
 		"{\"version\": 2, \"outbreaks\": []}",
 		"{\"version\": 1}",
 		"{\"version\": 1, \"outbreaks\": {}}",
+	};
+
+	(void)state;
+	for (unsigned i = 0; i < 10; i++)
+		see(i, &BOT_FP, BOOT + i * SEC);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *j = json_loads(bad[i], 0, NULL);
+		assert_non_null(j);
+		if (mg_ob_restore_json(ob, j, BOOT + MIN, WALL, NULL) != -EINVAL)
+			fail_msg("accepted: %s", bad[i]);
+		json_decref(j);
+		assert_int_equal(mg_ob_active(ob), 1);
+		assert_int_equal(mg_ob_threat_level(ob), 3);
+		assert_true(mg_ob_member_of(ob, host(9).addr, NULL));
+	}
+}
+
+/*
+ * A malformed outbreak in a good list (wrong types, out-of-range values,
+ * prefix strings that are not prefixes, times past 2^62) is refused alone,
+ * counted, and the others are restored: one bad entry does not lift the
+ * containment of every outbreak.
+ */
+static void test_restore_malformed_outbreak_refused_alone(void **state)
+{
+	static const char *const bad[] = {
 		"{\"version\": 1, \"outbreaks\": [1]}",
 		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"bogus\", \"level\": 2, \"members\": 1, \"since\": 1,"
 		" \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
@@ -527,29 +553,43 @@ static void test_restore_malformed(void **state)
 		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
 		" \"last_join\": 1, \"last_change\": 1, \"list\": []}, {\"sig\": \"fp:1\", \"level\": 2, \"members\": 1,"
 		" \"since\": 1, \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
+		/* times past 2^62 ns (2116) */
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 4611686018427387904, \"last_change\": 1, \"list\": []}]}",
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 9223372036854775807, \"last_change\": 1, \"list\": []}]}",
+		/* a VLAN ID past 12 bits */
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": [{\"src\": \"198.18.0.1\", \"vlan_outer\": 4096,"
+		" \"vlan_inner\": 0, \"joined\": 1}]}]}",
+		/* a level that is not an integer */
+		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": \"2\", \"members\": 1, \"since\": 1,"
+		" \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
 	};
+	/* The good one appended to each: at level 4, joined a minute before the restore. */
+	json_t *good = json_loads("{\"sig\": \"fp:2\", \"level\": 4, \"members\": 1, \"since\": 1,"
+				  " \"last_join\": 1, \"last_change\": 1, \"list\": [{\"src\": \"198.18.7.7\","
+				  " \"vlan_outer\": 0, \"vlan_inner\": 0, \"joined\": 1}]}", 0, NULL);
 
 	(void)state;
-	for (unsigned i = 0; i < 10; i++)
-		see(i, &BOT_FP, BOOT + i * SEC);
+	assert_non_null(good);
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		json_t *j = json_loads(bad[i], 0, NULL);
+		size_t refused = 99;
 		assert_non_null(j);
-		if (mg_ob_restore_json(ob, j, BOOT + MIN, WALL) != -EINVAL)
-			fail_msg("accepted: %s", bad[i]);
+		json_t *arr = json_object_get(j, "outbreaks");
+		json_array_append(arr, good);
+		size_t wanted = json_array_size(arr) - 1; /* all but the bad one */
+		if (mg_ob_restore_json(ob, j, BOOT + MIN, 1 + MIN, &refused) != 0 || refused != 1)
+			fail_msg("case %u: refused %zu, want 1: %s", i, refused, bad[i]);
 		json_decref(j);
-		assert_int_equal(mg_ob_active(ob), 1);
-		assert_int_equal(mg_ob_threat_level(ob), 3);
-		assert_true(mg_ob_member_of(ob, host(9).addr, NULL));
+		assert_int_equal(mg_ob_active(ob), wanted);
+		assert_true(mg_ob_threat_level(ob) >= 4); /* the good one's level, or more with a second outbreak */
+		uint8_t a[16];
+		assert_int_equal(mg_addr_parse("198.18.7.7", a), 0);
+		assert_true(mg_ob_member_of(ob, a, NULL));
 	}
-	/* The good one of the last case alone is taken (and replaces the active outbreak). */
-	json_t *j = json_loads("{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": 2, \"members\": 1,"
-			       " \"since\": 1, \"last_join\": 1, \"last_change\": 1, \"list\": []}]}", 0, NULL);
-	assert_int_equal(mg_ob_restore_json(ob, j, BOOT + MIN, 1 + MIN), 0);
-	json_decref(j);
-	assert_int_equal(mg_ob_active(ob), 1);
-	assert_int_equal(mg_ob_threat_level(ob), 2);
-	assert_false(mg_ob_member_of(ob, host(9).addr, NULL));
+	json_decref(good);
 }
 
 int main(void)
@@ -571,7 +611,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_restore_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore_decay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore_exception_and_candidates, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restore_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_malformed_document, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_malformed_outbreak_refused_alone, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -148,12 +148,60 @@ static void test_records_list_release_delete(void **state)
 	mg_q_free(&q);
 }
 
+static void assert_file_is(const char *p, const char *want)
+{
+	char got[64] = "";
+	FILE *f = fopen(p, "r");
+
+	assert_non_null(f);
+	assert_non_null(fgets(got, sizeof(got), f));
+	fclose(f);
+	assert_string_equal(got, want);
+}
+
+/*
+ * Links planted at the names a records writer could be expected to use
+ * (<records>.tmp, the fixed name of older versions, and <records>.tmp.<pid>)
+ * point to a decoy: recording a held message writes the records file, never
+ * the decoy.
+ */
+static void test_records_not_written_through_links(void **state)
+{
+	struct mg_quarantine q;
+	char decoy[300], link[340], records[300];
+	struct stat st;
+
+	(void)state;
+	snprintf(records, sizeof(records), "%s/held.json", dir);
+	snprintf(decoy, sizeof(decoy), "%s/decoy", dir);
+	FILE *f = fopen(decoy, "w");
+	assert_non_null(f);
+	fputs("decoy\n", f);
+	fclose(f);
+	snprintf(link, sizeof(link), "%s.tmp", records);
+	assert_int_equal(symlink(decoy, link), 0);
+	snprintf(link, sizeof(link), "%s.tmp.%d", records, (int)getpid());
+	assert_int_equal(symlink(decoy, link), 0);
+
+	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	mg_q_record(&q, "EEE555", "198.18.5.2", "e@x", "r@lab.test", "suspect", "", 140 * SEC);
+	mg_q_free(&q);
+	assert_file_is(decoy, "decoy\n");
+	assert_int_equal(lstat(records, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	assert_int_equal(q.n, 1);
+	mg_q_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_records_list_release_delete),
+		cmocka_unit_test(test_records_not_written_through_links),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fullfs.h"
 #include "mg_statefile.h"
 
 static char dir[] = "/tmp/mg-statefile-XXXXXX";
@@ -139,6 +140,51 @@ static void test_failed_write_keeps_old(void **state)
 	free(back);
 }
 
+/*
+ * A full disk fails the write with ENOSPC, as the kernel reported it (zlib's
+ * file layer would have turned it into a bare error, shown as "Input/output
+ * error"), and the old state file is still whole.
+ */
+static void test_full_disk_says_enospc(void **state)
+{
+	char fs[64], file[128];
+	uint8_t *back, *big = malloc(256 * 1024);
+	size_t len;
+
+	(void)state;
+	assert_non_null(big);
+	FULLFS_MOUNT_OR_SKIP(fs, 64 * 1024);
+	/* Incompressible, so the stream is as large as the payload. */
+	for (size_t i = 0; i < 256 * 1024; i++)
+		big[i] = (uint8_t)(rand() >> 7);
+	snprintf(file, sizeof(file), "%s/state.gz", fs);
+	assert_int_equal(mg_state_write(file, "old state", 9), 0);
+	assert_int_equal(fullfs_fill(fs), 0);
+	assert_int_equal(mg_state_write(file, big, 256 * 1024), -ENOSPC);
+	assert_int_equal(mg_state_read(file, &back, &len), 0);
+	assert_int_equal(len, 9);
+	assert_memory_equal(back, "old state", 9);
+	free(back);
+	fullfs_unmount(fs);
+	free(big);
+}
+
+/* A FIFO where the state file should be: refused at once, not waited on. */
+static void test_fifo_refused(void **state)
+{
+	char fifo[300];
+	uint8_t *back;
+	size_t len;
+
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/fifo.gz", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10); /* a hang is a failure, not a stuck test run */
+	assert_int_equal(mg_state_read(fifo, &back, &len), -EINVAL);
+	alarm(0);
+	unlink(fifo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -146,6 +192,8 @@ int main(void)
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_damage_refused),
 		cmocka_unit_test(test_failed_write_keeps_old),
+		cmocka_unit_test(test_full_disk_says_enospc),
+		cmocka_unit_test(test_fifo_refused),
 	};
 	return cmocka_run_group_tests_name("statefile", tests, setup, teardown);
 }

@@ -8,6 +8,9 @@
 
 #include "mg_analyzer.h"
 
+#define MG_STR_(x) #x
+#define MG_STR(x) MG_STR_(x)
+
 #define NS_PER_SEC 1000000000ull
 #define NS_PER_MIN (60 * NS_PER_SEC)
 #define NS_PER_HOUR (60 * NS_PER_MIN)
@@ -1292,10 +1295,15 @@ size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out,
 			break;
 		p->flags &= (uint8_t)~PF_DIRTY;
 	}
-	/* What did not fit waits for the next tick. */
-	if (i < a->ndirty) /* a->dirty is NULL until the first news: no memmove from NULL, even of 0 bytes */
+	/*
+	 * What did not fit waits for the next tick. Only when something was
+	 * taken: an analyzer that never had a dirty profile has no array at all,
+	 * and memmove with a NULL pointer is undefined even for 0 bytes.
+	 */
+	if (i) {
 		memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
-	a->ndirty -= i;
+		a->ndirty -= i;
+	}
 	sweep(a, now);
 	return o.n;
 }
@@ -1399,13 +1407,16 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 /*
  * 0 stays 0 ("never"); a time that would fall at or before this timeline's 0
  * becomes 1, the earliest time there is (see the degradation described in
- * mg_analyzer.h).
+ * mg_analyzer.h). Saturating: a shift never wraps a time around.
  */
 static uint64_t shift_time(uint64_t t, int64_t by)
 {
+	int64_t v;
+
 	if (!t)
 		return 0;
-	int64_t v = (int64_t)t + by;
+	if (t > INT64_MAX || __builtin_add_overflow((int64_t)t, by, &v))
+		return by > 0 ? INT64_MAX : 1;
 	return v > 0 ? (uint64_t)v : 1;
 }
 
@@ -1415,13 +1426,23 @@ static uint64_t shift_time(uint64_t t, int64_t by)
  * reboot, which shifts times by a few ms either way, keeps the day). A day
  * that began more than half a day before this timeline's 0 gets a negative
  * number (kept modulo 2^32, compared for equality only): it equals no day to
- * come, so the next activity counts as a new active day.
+ * come, so the next activity counts as a new active day. Whole days move by
+ * whole days, so this is the day plus the shift rounded to days, in modulo
+ * arithmetic: any saved number is fine, none can overflow.
  */
 static uint32_t shift_day(uint32_t day, int64_t by)
 {
 	const int64_t d = (int64_t)NS_PER_DAY;
-	int64_t t = (int64_t)((uint64_t)day * NS_PER_DAY) + by + d / 2;
-	return (uint32_t)(t >= 0 ? t / d : -((-t + d - 1) / d));
+	int64_t t = by / d, rem = by % d;
+
+	/* floor((by + d/2) / d), without computing by + d/2. */
+	if (rem < 0) {
+		rem += d;
+		t--;
+	}
+	if (rem >= d / 2)
+		t++;
+	return day + (uint32_t)t;
 }
 
 static void drop_profiles(struct mg_analyzer *a)
@@ -1430,18 +1451,94 @@ static void drop_profiles(struct mg_analyzer *a)
 	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
 }
 
-int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall)
+/*
+ * Bounds for the saved times. Past times (first seen, a window's start, a
+ * role change) are at most the save's own moment, with a day's slack for
+ * inputs stamped a little after it; a block's end lies ahead, at most a
+ * century. The save's moment itself is below 2^62 ns (the daemon's timeline
+ * starts at 2^60): with these, no shift can overflow.
+ */
+#define SAVED_MONO_MAX (1ull << 62)
+#define PAST_SLACK_NS NS_PER_DAY
+#define AHEAD_MAX_NS (100 * 365 * NS_PER_DAY)
+#define PF_KNOWN (PF_USED | PF_DIRTY | PF_LEARNED | PF_ALERTED | PF_BLOCKLIST)
+#define HELO_SHAPES_ALL (MG_HELO_FQDN | MG_HELO_IP_LITERAL | MG_HELO_BARE_WORD | MG_HELO_OWN_OCTETS | MG_HELO_EMPTY)
+#define VLAN_ID_MAX 4095
+
+/*
+ * Every field of one saved record checked before any of it is used; NULL if
+ * it may be restored, else what is wrong with it, for the operator. A record
+ * refused here is skipped: one bad record costs that source's history, not
+ * the daemon or everyone else's.
+ */
+static const char *record_fault(const struct mg_analyzer *a, const struct prof *p, const struct smtp *m,
+				uint64_t saved_mono)
 {
+	const uint64_t past = saved_mono + PAST_SLACK_NS, ahead = saved_mono + AHEAD_MAX_NS;
+	uint8_t key[16];
+
+	if (!(p->flags & PF_USED))
+		return "a record not marked in use";
+	if (p->flags & ~PF_KNOWN)
+		return "unknown flags";
+	if (p->role >= MG_ROLE_MAX)
+		return "role out of range";
+	profile_key(a, p->key, key);
+	if (memcmp(key, p->key, 16))
+		return "an IPv6 key not at the configured aggregation (sources.ipv6_prefix)";
+	if (find_prof(a, p->key))
+		return "a second record for one source";
+	if (p->first_seen > past || p->last_seen > past)
+		return "a time after the save";
+	if (!m)
+		return p->role == MG_ROLE_BLOCKED ? "blocked without SMTP figures" : NULL;
+	if (m->helo_len > MG_HELO_ARG_MAX)
+		return "HELO length over " MG_STR(MG_HELO_ARG_MAX);
+	if (m->nhist > MG_AN_HISTORY)
+		return "more role changes than kept (" MG_STR(MG_AN_HISTORY) ")";
+	for (unsigned k = 0; k < m->nhist; k++)
+		if (m->hist[k].from >= MG_ROLE_MAX || m->hist[k].to >= MG_ROLE_MAX || m->hist[k].at > past)
+			return "a role change out of range";
+	if (m->role_before > MG_ROLE_MAX)
+		return "role before the block out of range";
+	if ((m->shape_cur | m->shape_prev) & ~HELO_SHAPES_ALL)
+		return "unknown HELO shapes";
+	if (m->helo_bad_ever > 1)
+		return "anomalous-HELO mark neither 0 nor 1";
+	if (m->vlan_outer > VLAN_ID_MAX || m->vlan_inner > VLAN_ID_MAX)
+		return "VLAN ID over 4095";
+	if (m->win_start > past || m->first_evidence > past || m->first_smtp > past || m->last_block_end > past)
+		return "a time after the save";
+	if (m->blocked_until > ahead)
+		return "a block ending more than a century after the save";
+	if (p->role == MG_ROLE_BLOCKED && !m->blocked_until)
+		return "blocked with no end";
+	return NULL;
+}
+
+int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall,
+		  struct mg_an_restore_report *rep)
+{
+	struct mg_an_restore_report scratch;
 	struct an_hdr h;
 	const uint8_t *r = buf, *end = buf + len;
+	int64_t by;
 
+	if (!rep)
+		rep = &scratch;
+	memset(rep, 0, sizeof(*rep));
 	if (len < sizeof(h))
 		return -EINVAL;
 	memcpy(&h, buf, sizeof(h));
 	if (memcmp(h.magic, AN_MAGIC, 4) || h.version != AN_VERSION || h.prof_size != sizeof(struct prof) ||
-	    h.smtp_size != sizeof(struct smtp))
+	    h.smtp_size != sizeof(struct smtp) || h.saved_mono > SAVED_MONO_MAX)
 		return -EINVAL;
-	/* Validate the whole buffer before touching the profiles: a bad file changes nothing. */
+	/*
+	 * The framing first, over the whole buffer: where one record ends
+	 * depends on its smtp field, so a record whose framing cannot be
+	 * followed makes the rest unreadable, and the file is refused whole,
+	 * changing nothing. Field checks come per record, below.
+	 */
 	r += sizeof(h);
 	for (uint32_t i = 0; i < h.count; i++) {
 		struct prof p;
@@ -1449,7 +1546,7 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			return -EINVAL;
 		memcpy(&p, r, sizeof(p));
 		r += sizeof(p);
-		if (!(p.flags & PF_USED) || p.role >= MG_ROLE_MAX || p.smtp > 1)
+		if (p.smtp > 1)
 			return -EINVAL;
 		if (p.smtp) {
 			if ((size_t)(end - r) < sizeof(struct smtp))
@@ -1460,18 +1557,35 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 	if (r != end)
 		return -EINVAL;
 
+	/* How far every saved time moves: this moment less the wall time passed, from the save's. */
 	uint64_t wall_passed = wall > h.saved_wall ? wall - h.saved_wall : 0;
-	int64_t by = (int64_t)(now - wall_passed) - (int64_t)h.saved_mono;
+	int64_t base = (int64_t)(now - wall_passed);
+	if (now > INT64_MAX || __builtin_sub_overflow(base, (int64_t)h.saved_mono, &by))
+		return -EINVAL;
 	drop_profiles(a);
 	r = buf + sizeof(h);
 	for (uint32_t i = 0; i < h.count; i++) {
 		struct prof in;
+		struct smtp min;
 		memcpy(&in, r, sizeof(in));
 		r += sizeof(in);
+		bool had_smtp = in.smtp;
+		if (had_smtp) {
+			memcpy(&min, r, sizeof(min));
+			r += sizeof(min);
+		}
+		const char *fault = record_fault(a, &in, had_smtp ? &min : NULL, h.saved_mono);
+		if (fault) {
+			if (!rep->refused++) {
+				char addr[MG_ADDRSTRLEN];
+				snprintf(rep->first_refusal, sizeof(rep->first_refusal), "%s: %s",
+					 mg_addr_str(in.key, addr, sizeof(addr)), fault);
+			}
+			continue;
+		}
 		struct prof *p = get_prof(a, in.key, now);
 		if (!p)
 			return -ENOMEM;
-		uint32_t had_smtp = in.smtp;
 		in.smtp = 0;
 		in.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
 		in.first_seen = shift_time(in.first_seen, by);
@@ -1481,8 +1595,7 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			struct smtp *m = get_smtp(a, p, now);
 			if (!m)
 				return -ENOMEM;
-			memcpy(m, r, sizeof(*m));
-			r += sizeof(*m);
+			*m = min;
 			/*
 			 * Move the windows on to this moment while still in the saved
 			 * timeline, where every time is representable: figures that
@@ -1496,14 +1609,13 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->blocked_until = shift_time(m->blocked_until, by);
 			m->last_block_end = shift_time(m->last_block_end, by);
 			m->active_day = shift_day(m->active_day, by);
-			if (m->nhist > MG_AN_HISTORY)
-				return -EINVAL;
 			for (unsigned k = 0; k < m->nhist; k++)
 				m->hist[k].at = shift_time(m->hist[k].at, by);
 		}
 		if (p->role == MG_ROLE_BLOCKED &&
 		    push_u32(&a->blocked, &a->nblocked, &a->capblocked, prof_idx(a, p)) == 0)
 			p->flags |= PF_BLOCKLIST;
+		rep->restored++;
 	}
 	if (now > a->now)
 		a->now = now;

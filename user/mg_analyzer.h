@@ -190,8 +190,23 @@ size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out,
  * itself is correct for any now, small ones included.
  */
 int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len); /* *buf from malloc */
-/* -EINVAL on a bad buffer, which then changes nothing. */
-int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall);
+/* What a restore took and what it refused. */
+struct mg_an_restore_report {
+	size_t restored, refused;
+	char first_refusal[160]; /* "198.18.0.66: HELO length over 64": the first refused record and why */
+};
+/*
+ * -EINVAL when the buffer as a whole cannot be used (not a saved state,
+ * another version, cut short or too long, a record whose length cannot be
+ * told, times that cannot be carried over): nothing changes. Otherwise the
+ * profiles are replaced by every record that passes all checks (lengths,
+ * counts, roles and other enumerations, flags, times, the key's
+ * aggregation, VLAN IDs); a record that fails one is skipped and counted in
+ * *rep (may be NULL), so one bad record never stops the others nor the
+ * daemon. -ENOMEM part-way leaves the records restored so far.
+ */
+int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall,
+		  struct mg_an_restore_report *rep);
 
 /* Read access for status and show. */
 #define MG_AN_HISTORY 4 /* role changes kept per source that spoke SMTP */

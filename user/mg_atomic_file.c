@@ -48,7 +48,12 @@ int mg_atomic_open(struct mg_atomic_file *f, const char *path, mode_t mode)
 	f->path = path;
 	if (snprintf(f->tmp, sizeof(f->tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(f->tmp))
 		return -ENAMETOOLONG;
-	f->fd = mkostemp(f->tmp, O_CLOEXEC);
+	/*
+	 * mkostemp: O_CREAT|O_EXCL on a random name, so nothing planted in the
+	 * directory (a symlink to a decoy, a file of ours from a killed run) is
+	 * ever opened or followed; O_NOFOLLOW says so once more.
+	 */
+	f->fd = mkostemp(f->tmp, O_CLOEXEC | O_NOFOLLOW);
 	if (f->fd < 0)
 		return -errno;
 	/* mkostemp makes it 0600; the final file's readers may be others. */
@@ -91,25 +96,36 @@ int mg_atomic_commit(struct mg_atomic_file *f)
 	return fsync_dir_of(f->path);
 }
 
+int mg_atomic_append(struct mg_atomic_file *f, const void *data, size_t len)
+{
+	const char *p = data;
+
+	if (f->fd < 0)
+		return -EBADF;
+	while (len) {
+		ssize_t w = write(f->fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 int mg_atomic_write(const char *path, const void *data, size_t len, mode_t mode)
 {
 	struct mg_atomic_file f;
-	const char *p = data;
 	int err = mg_atomic_open(&f, path, mode);
 
 	if (err)
 		return err;
-	while (len) {
-		ssize_t w = write(f.fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			mg_atomic_abort(&f);
-			return err;
-		}
-		p += w;
-		len -= (size_t)w;
+	err = mg_atomic_append(&f, data, len);
+	if (err) {
+		mg_atomic_abort(&f);
+		return err;
 	}
 	return mg_atomic_commit(&f);
 }

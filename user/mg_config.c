@@ -1142,7 +1142,12 @@ int mg_config_load(const char *path, struct mg_config *c, char *err, size_t errl
 	struct stat st;
 	char *buf;
 	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading waits for a writer, and would
+	 * hang the start or a reload (SIGHUP) right here. A symlink is followed:
+	 * configuration management links configuration files on purpose.
+	 */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0 || fstat(fd, &st)) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
@@ -1153,6 +1158,14 @@ int mg_config_load(const char *path, struct mg_config *c, char *err, size_t errl
 	/* read() of a directory fails with EISDIR, but say so before allocating. */
 	if (S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(EISDIR));
+		close(fd);
+		return -EINVAL;
+	}
+	/* A FIFO, a socket or a device is no configuration file: refused rather than read (or waited on). */
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file (%s): refusing to read it", path,
+			 S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device"
+			 : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket" : "not a file");
 		close(fd);
 		return -EINVAL;
 	}

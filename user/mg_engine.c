@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_engine.c - from events and profiles to kernel rules, for every shell (see mg_engine.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,10 +309,15 @@ static int save_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
 	mg_make_parent_dirs(path);
 	int err = text ? mg_state_write(path, text, strlen(text)) : -ENOMEM;
 	free(text);
-	if (err)
-		notice(e, now, wall, true, "notice", "saving the operator's rules and outbreaks to %s failed: %s", path,
+	/* Retried at every tick while it fails: said once per cause, and once when it works again. */
+	if (err && err != e->rules_save_err)
+		notice(e, now, wall, true, "notice",
+		       "saving the operator's rules and outbreaks to %s failed: %s (retried at every scan)", path,
 		       strerror(-err));
-	else
+	else if (!err && e->rules_save_err)
+		notice(e, now, wall, false, "notice", "the operator's rules and outbreaks are saved to %s again", path);
+	e->rules_save_err = err;
+	if (!err)
 		e->rules_dirty = false;
 	return err;
 }
@@ -342,8 +348,27 @@ static void save_rules_if_needed(struct mg_engine *e, uint64_t now, uint64_t wal
 		save_rules(e, now, wall);
 }
 
+/*
+ * A state file that could not be restored, or only in part, is kept under
+ * another name before the next save overwrites it: what was refused is
+ * otherwise lost for good (for a bug report, or to be recovered by hand).
+ * The text to append to the restore's notice.
+ */
+static void keep_copy(const char *path, uint64_t wall, char *said, size_t len)
+{
+	char copy[PATH_MAX];
+	int err = mg_state_keep_copy(path, wall, copy, sizeof(copy));
+
+	if (err)
+		snprintf(said, len, "; keeping a copy failed (%s): the next save replaces it", strerror(-err));
+	else
+		snprintf(said, len, "; the file as it was is kept as %s", copy);
+}
+
 static void restore_analyzer(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
+	struct mg_an_restore_report rep;
+	char kept[PATH_MAX + 64];
 	uint8_t *buf;
 	size_t len;
 	int err = mg_state_read(e->state_file, &buf, &len);
@@ -351,22 +376,32 @@ static void restore_analyzer(struct mg_engine *e, uint64_t now, uint64_t wall)
 	if (err == -ENOENT)
 		return;
 	if (err) {
-		notice(e, now, wall, true, "notice", "state file %s is damaged; starting without it", e->state_file);
+		keep_copy(e->state_file, wall, kept, sizeof(kept));
+		notice(e, now, wall, true, "notice", "state file %s %s; starting without it%s", e->state_file,
+		       err == -EINVAL ? "is damaged or not a regular file" : strerror(-err), kept);
 		return;
 	}
-	err = mg_an_restore(e->an, buf, len, now, wall);
+	err = mg_an_restore(e->an, buf, len, now, wall, &rep);
 	free(buf);
-	if (err)
-		notice(e, now, wall, true, "notice", "state file %s could not be restored; starting without it",
-		       e->state_file);
-	else
-		notice(e, now, wall, false, "notice", "restored state from %s", e->state_file);
+	if (err) {
+		keep_copy(e->state_file, wall, kept, sizeof(kept));
+		notice(e, now, wall, true, "notice", "state file %s could not be restored (%s); starting without it%s",
+		       e->state_file, err == -EINVAL ? "not a state of this version, or cut up" : strerror(-err), kept);
+	} else if (rep.refused) {
+		keep_copy(e->state_file, wall, kept, sizeof(kept));
+		notice(e, now, wall, true, "notice",
+		       "state file %s: %zu record(s) refused as invalid (the first: %s); %zu restored%s", e->state_file,
+		       rep.refused, rep.first_refusal, rep.restored, kept);
+	} else {
+		notice(e, now, wall, false, "notice", "restored state from %s (%zu sources)", e->state_file, rep.restored);
+	}
 }
 
 /* Returns false when the file exists but cannot be used. */
 static bool restore_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
-	char path[300];
+	char path[300], kept[PATH_MAX + 64];
+	size_t bad_rules = 0, bad_except = 0, bad_ob = 0;
 	uint8_t *buf;
 	size_t len;
 
@@ -377,14 +412,17 @@ static bool restore_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
 	json_t *j = err ? NULL : json_loadb((const char *)buf, len, 0, NULL);
 	if (!err)
 		free(buf);
-	if (!j || mg_oprules_from_json(&e->oprules, j)) {
+	if (!json_is_object(j) || mg_oprules_from_json(&e->oprules, j, &bad_rules)) {
+		keep_copy(path, wall, kept, sizeof(kept));
 		notice(e, now, wall, true, "notice",
-		       "%s is damaged; the operator's rules in the kernel stay as they are", path);
+		       "%s is damaged; the operator's rules in the kernel stay as they are%s", path, kept);
 		json_decref(j);
 		return false;
 	}
 	json_t *ex = json_object_get(j, "outbreak_exceptions"), *x;
 	size_t k;
+	if (ex && !json_is_array(ex))
+		bad_except++;
 	json_array_foreach(ex, k, x) {
 		struct mg_signature sig;
 		struct mg_prefix p;
@@ -392,11 +430,20 @@ static bool restore_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
 		if (text && (mg_sig_parse(text, &sig) == 0 || mg_prefix_parse(text, &p) == 0) &&
 		    e->n_op_except < MG_CONFIG_MAX_EXCEPTIONS && strlen(text) < sizeof(e->op_except[0]))
 			snprintf(e->op_except[e->n_op_except++], sizeof(e->op_except[0]), "%s", text);
+		else
+			bad_except++;
 	}
 	json_t *ob = json_object_get(j, "outbreaks");
-	if (ob && mg_ob_restore_json(e->ob, ob, now, wall))
-		notice(e, now, wall, true, "notice", "%s: the saved outbreaks are damaged; starting without them", path);
+	if (ob && mg_ob_restore_json(e->ob, ob, now, wall, &bad_ob))
+		bad_ob = 1; /* the list as a whole; counted as one */
 	json_decref(j);
+	if (bad_rules || bad_except || bad_ob) {
+		keep_copy(path, wall, kept, sizeof(kept));
+		notice(e, now, wall, true, "notice",
+		       "%s: refused as invalid: %zu operator rule(s), %zu exception(s), %zu outbreak(s); the rest "
+		       "restored%s",
+		       path, bad_rules, bad_except, bad_ob, kept);
+	}
 	return true;
 }
 
@@ -653,6 +700,27 @@ static void commit_change(struct mg_engine *e, uint64_t now, uint64_t wall)
 	save_rules_if_needed(e, now, wall);
 }
 
+/*
+ * The operator's answer when the change could not be saved. The change
+ * stays in force (the kernel has it; undoing what the operator just asked
+ * for would surprise more than it protects), but it is not durable, and the
+ * operator must know both: the answer is a failure that says so, with the
+ * system's reason. 0 when the rules file has the change.
+ */
+static int unsaved(struct mg_engine *e, const char *what, char *err, size_t errlen)
+{
+	char path[300];
+
+	if (!e->rules_dirty || !e->state_file[0])
+		return 0;
+	rules_path(e, path, sizeof(path));
+	err_msg(err, errlen,
+		"%s is in force now but NOT saved: writing %s failed: %s. A restart would undo it unless a later "
+		"write succeeds (retried at every scan)",
+		what, path, strerror(e->rules_save_err ? -e->rules_save_err : EIO));
+	return e->rules_save_err ? e->rules_save_err : -EIO;
+}
+
 /* Take out the operator's rule of that kind on exactly p, and a pinned one; false if there was none. */
 static bool drop_oprule(struct mg_engine *e, const struct mg_prefix *p, uint8_t kind)
 {
@@ -697,7 +765,7 @@ static void oprule_notice(struct mg_engine *e, uint8_t kind, const struct mg_pre
 int mg_engine_block(struct mg_engine *e, const struct mg_prefix *p, uint8_t action, uint64_t ttl_ns,
 		    const char *comment, uint64_t now, uint64_t wall, char *err, size_t errlen)
 {
-	char buf[MG_ADDRSTRLEN];
+	char buf[MG_ADDRSTRLEN], what[MG_ADDRSTRLEN + 16];
 	const char *by;
 	int rc = set_oprule(e, p, MG_RULE_BLOCK, action, ttl_ns, comment, now, wall, err, errlen);
 
@@ -708,13 +776,14 @@ int mg_engine_block(struct mg_engine *e, const struct mg_prefix *p, uint8_t acti
 	if (by)
 		notice(e, now, wall, true, "notice", "%s is allowed (%s): the block waits until that allow ends",
 		       mg_prefix_str(p, buf, sizeof(buf)), by);
-	return 0;
+	snprintf(what, sizeof(what), "block %s", mg_prefix_str(p, buf, sizeof(buf)));
+	return unsaved(e, what, err, errlen);
 }
 
 int mg_engine_unblock(struct mg_engine *e, const struct mg_prefix *p, uint64_t now, uint64_t wall, char *err,
 		      size_t errlen)
 {
-	char buf[MG_ADDRSTRLEN];
+	char buf[MG_ADDRSTRLEN], what[MG_ADDRSTRLEN + 16];
 	bool had = drop_oprule(e, p, MG_RULE_BLOCK);
 
 	mg_prefix_str(p, buf, sizeof(buf));
@@ -729,12 +798,14 @@ int mg_engine_unblock(struct mg_engine *e, const struct mg_prefix *p, uint64_t n
 	}
 	commit_change(e, now, wall);
 	notice(e, now, wall, false, "operator", "operator unblock %s", buf);
-	return 0;
+	snprintf(what, sizeof(what), "unblock %s", buf);
+	return unsaved(e, what, err, errlen);
 }
 
 int mg_engine_allow(struct mg_engine *e, const struct mg_prefix *p, uint64_t ttl_ns, const char *comment,
 		    uint64_t now, uint64_t wall, char *err, size_t errlen)
 {
+	char buf[MG_ADDRSTRLEN], what[MG_ADDRSTRLEN + 16];
 	int rc = set_oprule(e, p, MG_RULE_ALLOW, 0, ttl_ns, comment, now, wall, err, errlen);
 
 	if (rc)
@@ -746,13 +817,14 @@ int mg_engine_allow(struct mg_engine *e, const struct mg_prefix *p, uint64_t ttl
 	 */
 	mg_engine_tick(e, now, wall);
 	oprule_notice(e, MG_RULE_ALLOW, p, ttl_ns, comment, now, wall);
-	return 0;
+	snprintf(what, sizeof(what), "allow %s", mg_prefix_str(p, buf, sizeof(buf)));
+	return unsaved(e, what, err, errlen);
 }
 
 int mg_engine_disallow(struct mg_engine *e, const struct mg_prefix *p, uint64_t now, uint64_t wall, char *err,
 		       size_t errlen)
 {
-	char buf[MG_ADDRSTRLEN];
+	char buf[MG_ADDRSTRLEN], what[MG_ADDRSTRLEN + 16];
 
 	mg_prefix_str(p, buf, sizeof(buf));
 	if (!drop_oprule(e, p, MG_RULE_ALLOW)) {
@@ -765,7 +837,8 @@ int mg_engine_disallow(struct mg_engine *e, const struct mg_prefix *p, uint64_t 
 	}
 	commit_change(e, now, wall);
 	notice(e, now, wall, false, "operator", "operator disallow %s", buf);
-	return 0;
+	snprintf(what, sizeof(what), "disallow %s", buf);
+	return unsaved(e, what, err, errlen);
 }
 
 /* Keep the operator's exception list (canonical text) in step with an add or remove. */
@@ -813,7 +886,9 @@ int mg_engine_except(struct mg_engine *e, bool add, const char *what, uint64_t n
 	e->rules_dirty = true;
 	save_rules_if_needed(e, now, wall);
 	notice(e, now, wall, false, "operator", "operator except %s %s", add ? "add" : "remove", what);
-	return 0;
+	char said[96];
+	snprintf(said, sizeof(said), "except %s %s", add ? "add" : "remove", canon);
+	return unsaved(e, said, err, errlen);
 }
 
 void mg_engine_set_monitor(struct mg_engine *e, bool on, uint64_t now, uint64_t wall)

@@ -102,6 +102,7 @@ struct mg_engine {
 	uint64_t last_scan, scan_duration_ns;
 	bool scanned_once, news;     /* news: events since the last scan */
 	bool rules_dirty;            /* the rules file needs writing */
+	int rules_save_err;          /* the last write of the rules file: 0 or -errno */
 	bool outbreak_count_set;     /* outbreak_count is what the kernel's mg_settings holds */
 	uint32_t outbreak_count;
 
@@ -153,7 +154,10 @@ uint64_t mg_engine_next_scan(const struct mg_engine *e);
 void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall);
 
 /*
- * The operator. Each returns 0, or -errno with a message in err.
+ * The operator. Each returns 0, or -errno with a message in err. A change
+ * that is made (in the kernel) but could not be saved to the rules file
+ * (a full disk, say) returns the write's -errno, and the message says that
+ * it is in force, not saved, and why; the write is retried at every tick.
  * block: ttl_ns 0 = until removed; unblock ends the operator's block and the
  * analyzer's verdict on exactly p; allow: ttl_ns 0 = until removed.
  */

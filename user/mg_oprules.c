@@ -105,6 +105,8 @@ json_t *mg_oprules_to_json(const struct mg_oprules *t)
 	return json_pack("{s:i, s:o}", "version", 1, "rules", arr);
 }
 
+#define OPRULE_TIME_MAX ((json_int_t)1 << 62)
+
 static int rule_from_json(const json_t *o, struct mg_oprule *r)
 {
 	const char *prefix, *kind, *action, *comment;
@@ -114,7 +116,12 @@ static int rule_from_json(const json_t *o, struct mg_oprule *r)
 	if (json_unpack((json_t *)o, "{s:s, s:s, s:s, s:I, s:I, s:s}", "prefix", &prefix, "kind", &kind, "action",
 			&action, "created", &created, "expires", &expires, "comment", &comment))
 		return -EINVAL;
-	if (mg_prefix_parse(prefix, &r->prefix) || created < 0 || expires < 0 || strlen(comment) > MG_OPRULE_COMMENT_MAX)
+	/*
+	 * Wall-clock ns below 2^62 (the year 2116): later arithmetic on them
+	 * cannot overflow. A rule cannot end before it was made.
+	 */
+	if (mg_prefix_parse(prefix, &r->prefix) || created < 0 || expires < 0 || created >= OPRULE_TIME_MAX ||
+	    expires >= OPRULE_TIME_MAX || (expires && expires < created) || strlen(comment) > MG_OPRULE_COMMENT_MAX)
 		return -EINVAL;
 	/* An allow has no action ("none"; files before 2026-12 wrote "smtp" there). */
 	if (mg_rule_kind_parse(kind, &r->kind) || (r->kind == MG_RULE_BLOCK && mg_action_parse(action, &r->action)))
@@ -125,25 +132,34 @@ static int rule_from_json(const json_t *o, struct mg_oprule *r)
 	return 0;
 }
 
-int mg_oprules_from_json(struct mg_oprules *t, const json_t *j)
+int mg_oprules_from_json(struct mg_oprules *t, const json_t *j, size_t *refused)
 {
 	const json_t *arr = json_object_get(j, "rules");
 	json_t *ver = json_object_get(j, "version");
 	struct mg_oprules fresh;
 	struct mg_oprule r;
 	const json_t *o;
-	size_t i;
+	size_t i, bad = 0;
 
+	if (refused)
+		*refused = 0;
 	if (!json_is_integer(ver) || json_integer_value(ver) != 1 || !json_is_array(arr))
 		return -EINVAL;
 	mg_oprules_init(&fresh);
 	json_array_foreach(arr, i, o) {
-		if (rule_from_json(o, &r) || mg_oprules_set(&fresh, &r)) {
+		/* A malformed rule, or a second one of a kind for one prefix, is refused alone. */
+		if (rule_from_json(o, &r) || mg_oprules_find(&fresh, &r.prefix, r.kind)) {
+			bad++;
+			continue;
+		}
+		if (mg_oprules_set(&fresh, &r)) {
 			mg_oprules_free(&fresh);
-			return -EINVAL;
+			return -ENOMEM;
 		}
 	}
 	mg_oprules_free(t);
 	*t = fresh;
+	if (refused)
+		*refused = bad;
 	return 0;
 }

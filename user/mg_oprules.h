@@ -52,7 +52,13 @@ size_t mg_oprules_expire(struct mg_oprules *t, uint64_t now, struct mg_oprule *o
 
 /* {"version":1,"rules":[{"prefix","kind","action","created","expires","comment"}]}, times in ns. */
 json_t *mg_oprules_to_json(const struct mg_oprules *t);
-/* Replaces the table's content. -EINVAL (and the table unchanged) on anything malformed. */
-int mg_oprules_from_json(struct mg_oprules *t, const json_t *j);
+/*
+ * Replaces the table's content with every well-formed rule; a malformed one
+ * (types, prefix, kind, action, times, comment length) or a second rule of
+ * one kind for one prefix is skipped and counted in *refused (may be NULL).
+ * -EINVAL (and the table unchanged) when the document itself is not a rules
+ * table; -ENOMEM.
+ */
+int mg_oprules_from_json(struct mg_oprules *t, const json_t *j, size_t *refused);
 
 #endif

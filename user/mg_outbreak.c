@@ -555,6 +555,12 @@ static void free_groups(struct group *v, size_t n)
 }
 
 /*
+ * Saved times are wall-clock ns below 2^62 (the year 2116): the decay and
+ * re-basing arithmetic on them cannot overflow.
+ */
+#define OB_TIME_MAX (((json_int_t)1 << 62) - 1)
+
+/*
  * One saved outbreak into g (its list allocated), times still wall-clock.
  * False on anything malformed.
  */
@@ -568,8 +574,8 @@ static bool parse_outbreak(const json_t *e, struct group *g)
 	if (!json_is_object(e) || !json_is_string(json_object_get(e, "sig")) ||
 	    mg_sig_parse(json_string_value(json_object_get(e, "sig")), &g->sig) || !g->sig.value ||
 	    !get_int(e, "level", 1, 5, &level) || !get_int(e, "members", 1, UINT32_MAX, &members) ||
-	    !get_int(e, "since", 0, INT64_MAX, &since) || !get_int(e, "last_join", 0, INT64_MAX, &last_join) ||
-	    !get_int(e, "last_change", 0, INT64_MAX, &last_change) || !json_is_array(list) ||
+	    !get_int(e, "since", 0, OB_TIME_MAX, &since) || !get_int(e, "last_join", 0, OB_TIME_MAX, &last_join) ||
+	    !get_int(e, "last_change", 0, OB_TIME_MAX, &last_change) || !json_is_array(list) ||
 	    json_array_size(list) > MG_OB_MAX_MEMBERS || json_array_size(list) > (size_t)members)
 		return false;
 	g->list = calloc(MG_OB_MAX_MEMBERS, sizeof(*g->list));
@@ -581,8 +587,8 @@ static bool parse_outbreak(const json_t *e, struct group *g)
 		const json_t *src = json_object_get(x, "src"), *mac = json_object_get(x, "mac");
 		if (!json_is_object(x) || !json_is_string(src) || mg_prefix_parse(json_string_value(src), &m->src) ||
 		    (mac && (!json_is_string(mac) || !parse_mac(json_string_value(mac), m->mac))) ||
-		    !get_int(x, "vlan_outer", 0, UINT16_MAX, &vo) || !get_int(x, "vlan_inner", 0, UINT16_MAX, &vi) ||
-		    !get_int(x, "joined", 0, INT64_MAX, &joined)) {
+		    !get_int(x, "vlan_outer", 0, 4095, &vo) || !get_int(x, "vlan_inner", 0, 4095, &vi) ||
+		    !get_int(x, "joined", 0, OB_TIME_MAX, &joined)) {
 			free(g->list);
 			g->list = NULL;
 			return false;
@@ -608,9 +614,12 @@ static bool parse_outbreak(const json_t *e, struct group *g)
  */
 static bool decay_to(struct group *g, uint64_t decay, int64_t wall)
 {
-	int64_t first = (g->last_join > g->last_change ? g->last_join : g->last_change) + (int64_t)decay;
+	int64_t first;
 
-	if (wall < first)
+	/* A decay period too long to add to the time: not one has passed. */
+	if (decay > INT64_MAX ||
+	    __builtin_add_overflow(g->last_join > g->last_change ? g->last_join : g->last_change, (int64_t)decay, &first) ||
+	    wall < first)
 		return true;
 	uint64_t steps = 1 + (uint64_t)(wall - first) / decay;
 	if (steps >= g->level)
@@ -626,34 +635,44 @@ static int64_t rebase(int64_t t, uint64_t now, uint64_t wall)
 	return t >= (int64_t)wall ? (int64_t)now : (int64_t)now - ((int64_t)wall - t);
 }
 
-int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, uint64_t wall)
+int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, uint64_t wall, size_t *refused)
 {
 	const json_t *arr = json_object_get(j, "outbreaks"), *e;
 	const json_t *ver = json_object_get(j, "version");
 	struct group *in;
-	size_t n_in = 0, k;
+	size_t n_in = 0, k, bad = 0;
 
+	if (refused)
+		*refused = 0;
 	if (!json_is_object(j) || !json_is_integer(ver) || json_integer_value(ver) != OB_SAVE_VERSION ||
 	    !json_is_array(arr) || json_array_size(arr) > MAX_GROUPS || now > INT64_MAX || wall > INT64_MAX)
 		return -EINVAL;
 	in = calloc(json_array_size(arr) + 1, sizeof(*in));
 	if (!in)
 		return -ENOMEM;
-	/* Everything parsed and checked before anything changes: a bad file changes nothing. */
+	/*
+	 * Every outbreak parsed and checked before anything changes. A malformed
+	 * one, or a second one for a signature, is refused alone: the others
+	 * are still contained.
+	 */
 	json_array_foreach(arr, k, e) {
 		struct group g;
+		bool dup = false;
 		if (!parse_outbreak(e, &g)) {
-			free_groups(in, n_in);
-			return -EINVAL;
+			bad++;
+			continue;
 		}
-		for (size_t i = 0; i < n_in; i++)
-			if (sig_eq(&in[i].sig, &g.sig)) {
-				free(g.list);
-				free_groups(in, n_in);
-				return -EINVAL;
-			}
+		for (size_t i = 0; i < n_in && !dup; i++)
+			dup = sig_eq(&in[i].sig, &g.sig);
+		if (dup) {
+			free(g.list);
+			bad++;
+			continue;
+		}
 		in[n_in++] = g;
 	}
+	if (refused)
+		*refused = bad;
 	/* Room for them all (candidates with the same signature give way, so this is enough). */
 	size_t keep = 0;
 	for (size_t i = 0; i < o->n; i++)

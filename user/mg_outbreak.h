@@ -132,7 +132,9 @@ void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_v
 json_t *mg_ob_save_json(const struct mg_outbreaks *o, uint64_t now, uint64_t wall);
 /* Replace the active outbreaks with those saved by mg_ob_save_json (candidates and exceptions untouched). Times are re-based
  * from wall to the caller's timeline; the decay that elapsed in wall time while nobody ran is applied (levels lowered,
- * ended ones dropped). Returns 0, or -EINVAL with nothing changed on malformed input. */
-int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, uint64_t wall);
+ * ended ones dropped). A malformed outbreak (types, signature, level, counts, times, members' prefixes, MACs, VLANs) or a
+ * second one for a signature is skipped and counted in *refused (may be NULL). Returns 0; -EINVAL with nothing changed
+ * when the document itself is not a saved outbreak list; -ENOMEM. */
+int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, uint64_t wall, size_t *refused);
 
 #endif

@@ -481,8 +481,12 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 		if (entry_empty(e))
 			rs->dirty[nempty++] = rs->dirty[i]; /* reuse the list: the emptied ones go below */
 	}
-	/* Highest index first: removing one moves the last entry into its place. */
-	if (nempty) /* rs->dirty may still be NULL: qsort's pointer must not be */
+	/*
+	 * Highest index first: removing one moves the last entry into its place.
+	 * Only with something to sort: the list is NULL before the first change,
+	 * and qsort of a NULL array is undefined even for 0 elements.
+	 */
+	if (nempty)
 		qsort(rs->dirty, nempty, sizeof(*rs->dirty), cmp_desc);
 	for (size_t i = 0; i < nempty; i++)
 		remove_entry(rs, rs->dirty[i]);

@@ -15,8 +15,20 @@
 
 /* Returns 0 or -errno. */
 int mg_state_write(const char *path, const void *data, size_t len);
-/* Returns 0 (with *data from malloc), -ENOENT if there is no file, -EINVAL if it is damaged. */
+/*
+ * Returns 0 (with *data from malloc), -ENOENT if there is no file, -EINVAL if
+ * it is damaged or not a regular file, or another -errno it could not be opened with.
+ */
 int mg_state_read(const char *path, uint8_t **data, size_t *len);
+/*
+ * Keep the file at path as it is, under <path>.unreadable-<UTC time>, before
+ * the next save replaces it: for a file that could not be restored, or only
+ * in part, the copy is all that is left of what was refused. At most
+ * MG_STATE_COPIES_MAX copies of one file are kept (the oldest go). Returns 0
+ * with the copy's name in copy, or -errno.
+ */
+#define MG_STATE_COPIES_MAX 5
+int mg_state_keep_copy(const char *path, uint64_t wall_ns, char *copy, size_t len);
 /* mkdir -p (mode 0750) of the directories above path: state, rules and socket files. */
 void mg_make_parent_dirs(const char *path);
 
