@@ -195,6 +195,23 @@ static void test_records_not_written_through_links(void **state)
 	mg_q_free(&q);
 }
 
+/* A FIFO at the records path: the start goes on, with no records (it would wait for a writer forever). */
+static void test_records_fifo_refused(void **state)
+{
+	struct mg_quarantine q;
+	char records[300];
+
+	(void)state;
+	snprintf(records, sizeof(records), "%s/fifo.json", dir);
+	assert_int_equal(mkfifo(records, 0600), 0);
+	alarm(10); /* a hang is a failure, not a stuck test run */
+	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	alarm(0);
+	assert_int_equal(q.n, 0);
+	mg_q_free(&q);
+	unlink(records);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_records_list_release_delete),
 		cmocka_unit_test(test_records_not_written_through_links),
+		cmocka_unit_test(test_records_fifo_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

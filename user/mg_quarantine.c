@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,6 +147,25 @@ static void copy(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src ? src : "");
 }
 
+/*
+ * The saved records, or NULL. Opened without blocking and read only if a
+ * regular file: a FIFO planted at the path would otherwise hold the daemon's
+ * start until someone writes to it.
+ */
+static json_t *load_records(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	struct stat st;
+	json_t *arr = NULL;
+
+	if (fd < 0)
+		return NULL;
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode))
+		arr = json_loadfd(fd, 0, NULL);
+	close(fd);
+	return arr;
+}
+
 int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *postfix_config, bool clamav)
 {
 	memset(q, 0, sizeof(*q));
@@ -153,7 +173,7 @@ int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *pos
 	copy(q->postfix_config, sizeof(q->postfix_config), postfix_config);
 	copy(q->sbin, sizeof(q->sbin), "/usr/sbin");
 	q->clamav = clamav;
-	json_t *arr = json_load_file(q->path, 0, NULL), *v;
+	json_t *arr = load_records(q->path), *v;
 	size_t i;
 	json_array_foreach(arr, i, v) {
 		const char *id = json_string_value(json_object_get(v, "queue_id"));
