@@ -223,6 +223,8 @@ lab_wait "comment logged" grep -q "operator block 198.18.9.8" "$LAB_DIR/daemon.e
 	fail "readable log: $(grep -A1 '198.18.9.8' "$LAB_DIR/daemon.err")"
 grep '"event":"operator"' "$LAB_DIR/events.jsonl" | jq -e 'select(.message | endswith("ticket 7\nmtaguardd: operator allow ::/0: forged"))' \
 	>/dev/null && pass "the JSON log holds the comment as written" || fail "JSON log lost the comment"
+octl verdicts | grep -qF 'ticket 7\nmtaguardd: operator allow ::/0: forged' && ! octl verdicts | grep -q '^mtaguardd: operator allow' &&
+	pass "mtaguardctl verdicts keeps the comment on its row" || fail "verdicts table: $(octl verdicts)"
 
 kill -TERM "$DPID"
 wait "$DPID" 2>/dev/null || true

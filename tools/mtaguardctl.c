@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "mg_ctlsock.h"
+#include "mg_eventlog.h"
 #include "mg_log.h"
 
 #define DEFAULT_SOCKET "/run/mtaguard/control.sock"
@@ -60,6 +61,12 @@ static const char *s(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
 	return json_is_string(v) ? json_string_value(v) : "-";
+}
+
+/* An operator's comment, kept on its row of the table (mg_escape_line). */
+static const char *note(json_t *o, char *buf, size_t len)
+{
+	return mg_escape_line(json_object_get(o, "comment") ? s(o, "comment") : "", buf, len);
 }
 
 static long long n(json_t *o, const char *k)
@@ -211,6 +218,7 @@ static void print_human(const char *cmd, json_t *r)
 			       n(rule, "expires_in_s"));
 	} else if (!strcmp(cmd, "verdicts")) {
 		json_t *arr = json_object_get(r, "verdicts"), *v;
+		char buf[1024];
 		size_t i;
 		printf("%-28s %-5s %10s  %-21s %s\n", "SOURCE", "DROP", "HITS", "EXPIRES", "BY");
 		json_array_foreach(arr, i, v) {
@@ -219,16 +227,17 @@ static void print_human(const char *cmd, json_t *r)
 			if (json_object_get(v, "evidence"))
 				print_evidence(json_object_get(v, "evidence"), "    ");
 			else if (json_object_get(v, "created"))
-				printf("    since %s: %s\n", s(v, "created"), s(v, "comment"));
+				printf("    since %s: %s\n", s(v, "created"), note(v, buf, sizeof(buf)));
 		}
 	} else if (!strcmp(cmd, "allowlist")) {
 		json_t *arr = json_object_get(r, "allowlist"), *v;
+		char buf[1024];
 		size_t i;
 		printf("%-28s %10s  %-21s %-20s %s\n", "SOURCE", "HITS", "EXPIRES", "BY", "COMMENT");
 		json_array_foreach(arr, i, v)
 			printf("%-28s %10lld  %-21s %-20s %s\n", s(v, "source"), n(v, "hits"),
 			       json_is_null(json_object_get(v, "expires")) ? "never" : s(v, "expires"), s(v, "by"),
-			       json_object_get(v, "comment") ? s(v, "comment") : "");
+			       note(v, buf, sizeof(buf)));
 	} else {
 		printf("ok\n");
 	}
