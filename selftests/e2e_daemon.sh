@@ -242,6 +242,26 @@ lab_wait "reloaded" monitor_is true &&
 cp "$CONF.good" "$CONF"
 kill -HUP "$DPID"
 lab_wait "reloaded back" monitor_is false || fail "reload back failed"
+# A reload that changes what only a restart can: accepted, not applied, and
+# said so; status goes on naming what is attached.
+reloads="$(grep -cF '"event":"reloaded"' "$EVENTS")"
+sed -e 's/{ "name": "in1", "mode": "native" }, { "name": "in2", "mode": "native" }/"in1"/' \
+	-e "s|\"log_file\": \"$EVENTS\"|\"log_file\": \"$EVENTS.other\"|" "$CONF.good" >"$CONF"
+kill -HUP "$DPID"
+lab_wait "reloaded with restart-only changes" lab_lines_gt "$EVENTS" '"event":"reloaded"' "$reloads" &&
+	grep '"event":"reloaded"' "$EVENTS" | tail -1 |
+	grep -q 'not applied, running as before until a restart: interfaces, log_file"' &&
+	pass "a reload changing interfaces and log_file: the notice names both as not applied" ||
+	fail "reload notice: $(grep '"event":"reloaded"' "$EVENTS" | tail -1)"
+ctl --json status | jq -e '[.interfaces[].name] == ["in1", "in2"] and .pending_restart == "interfaces, log_file"' \
+	>/dev/null && pass "status: the attached interfaces, and what waits for a restart" ||
+	fail "status after a restart-only reload: $(ctl --json status | jq -c '{interfaces, pending_restart}')"
+[[ -e "$PIN/link_in2" ]] && pass "in2 stays attached until a restart" || fail "in2 detached by a reload"
+cp "$CONF.good" "$CONF"
+kill -HUP "$DPID"
+nothing_pending() { ctl --json status | jq -e '.pending_restart == null' >/dev/null; }
+lab_wait "reloaded back, nothing pending" nothing_pending ||
+	fail "pending restart not cleared: $(ctl --json status | jq -c .pending_restart)"
 
 # A malformed request on the live socket gets an error reply, and the daemon keeps serving.
 reply="$(printf '{garbage\n' | timeout 3 socat - "UNIX-CONNECT:$SOCK" 2>/dev/null || true)"

@@ -6,7 +6,9 @@
 # systemd unit (systemd-analyze verify; started for real when PID 1 is
 # systemd), the sd_notify protocol (READY only once attached and pinned,
 # watchdog pings, reload, stop) and the metrics (textfile and HTTP, read with
-# curl).
+# curl), and what the daemon refuses from an operator: prefixes wider than
+# the limits without --force, durations out of bounds, comments that would
+# forge lines in the readable log.
 #
 #   selftests/e2e_operations.sh BUILD_DIR
 #
@@ -84,7 +86,7 @@ warn="$(MANWIDTH=80 man --warnings -l "$ROOT/usr/share/man/man5/mtaguard.conf.5"
 [[ -z "$warn" ]] && pass "mtaguard.conf(5) renders without warnings" || fail "mtaguard.conf(5): $warn"
 # Every top-level key the parser knows is documented in mtaguard.conf(5).
 MANWIDTH=200 man -l "$ROOT/usr/share/man/man5/mtaguard.conf.5" 2>/dev/null | sed 's/\x08.//g' >"$LAB_DIR/conf5"
-for key in interfaces pin_dir smtp_ports protected_networks mail_servers allowlist ipv6_aggregation monitor map_sizes \
+for key in interfaces pin_dir limits smtp_ports protected_networks mail_servers allowlist ipv6_aggregation monitor map_sizes \
 	detection block state_file state_interval log_file control_socket control_mode scan_interval metrics outbreak \
 	quarantine; do
 	grep -qE "(^| )$key([. ,]|$)" "$LAB_DIR/conf5" || fail "mtaguard.conf(5) does not document \"$key\""
@@ -138,7 +140,7 @@ cleanup_daemon() {
 lab_defer cleanup_daemon
 # WATCHDOG_PID must be the daemon's own: the shell execs it, keeping its PID.
 NOTIFY_SOCKET="$LAB_DIR/notify.sock" WATCHDOG_USEC=2000000 \
-	nsenter --net="/run/netns/$(lab_ns edge)" -- bash -c 'export WATCHDOG_PID=$$; exec "$0" -c "$1" -q' \
+	nsenter --net="/run/netns/$(lab_ns edge)" -- bash -c 'export WATCHDOG_PID=$$; exec "$0" -c "$1"' \
 	"$ROOT/usr/sbin/mtaguardd" "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/daemon.err" &
 DPID=$!
 if lab_wait "READY=1" grep -q "READY=1" "$LAB_DIR/notify.log"; then
@@ -175,6 +177,54 @@ lab_wait -t 5 "verdicts_active 1" bash -c \
 	"curl -s http://127.0.0.1:$PORT/metrics 2>/dev/null | grep -q '^mtaguard_verdicts_active 1$' ||
 	 nsenter --net=/run/netns/$(lab_ns edge) curl -s http://127.0.0.1:$PORT/metrics | grep -q '^mtaguard_verdicts_active 1$'" &&
 	pass "an operator block shows as mtaguard_verdicts_active 1" || fail "verdicts_active did not move"
+
+# --- what the daemon refuses from an operator -------------------------------------------
+
+octl() { "$ROOT/usr/sbin/mtaguardctl" -s "$LAB_DIR/control.sock" "$@"; }
+# refused WHAT WANT CMD...: mtaguardctl exits 1 and says WANT
+refused() {
+	local what="$1" want="$2" out rc
+	shift 2
+	out="$(octl "$@" 2>&1)" && rc=0 || rc=$?
+	[[ $rc == 1 && "$out" == *"$want"* ]] && pass "$what" || fail "$what: exit $rc: $out"
+}
+kernel_has() { "$BUILD/mtaguard-loader" -p "$PIN" rules --json | jq -e --arg p "$1" '[.. | objects | select(.prefix? == $p)] | length > 0' >/dev/null; }
+refused "block 0.0.0.0/0 refused without --force" "wider than /8, the limit for IPv4" block 0.0.0.0/0 -a all
+refused "block ::/0 refused without --force" "--force" block ::/0
+refused "allow ::/0 refused without --force, pointing at monitor mode" "is every source: nothing would be enforced" allow ::/0
+refused "allow 0.0.0.0/0 refused without --force" "use 'monitor on'" allow 0.0.0.0/0
+kernel_has 0.0.0.0/0 || kernel_has ::/0 && fail "a refused rule reached the kernel" || pass "nothing refused reached the kernel"
+if octl block 0.0.0.0/0 -a all -d 1h --force -m "drill" >/dev/null 2>&1 && kernel_has 0.0.0.0/0; then
+	pass "block 0.0.0.0/0 --force: in the kernel"
+else
+	fail "forced block not applied"
+fi
+grep '"event":"operator-forced"' "$LAB_DIR/events.jsonl" | jq -e 'select(.level == "warning" and
+	(.message | test("operator block 0.0.0.0/0 forced past the limit /8.*requested by root \\(uid 0\\)")))' >/dev/null &&
+	grep -q "^mtaguardd: warning: operator block 0.0.0.0/0 forced" "$LAB_DIR/daemon.err" &&
+	pass "the forced block is a warning in both logs, naming who asked" ||
+	fail "forced block not logged: $(grep operator-forced "$LAB_DIR/events.jsonl")"
+octl unblock 0.0.0.0/0 >/dev/null && ! kernel_has 0.0.0.0/0 && pass "and undone without --force" || fail "unblock 0.0.0.0/0"
+octl allow ::/0 --force >/dev/null 2>&1 && kernel_has ::/0 && pass "allow ::/0 --force: in the kernel" || fail "forced allow"
+grep -q '"message":"operator allow ::/0 forced past the limit /32' "$LAB_DIR/events.jsonl" && pass "the forced allow is logged" ||
+	fail "forced allow not logged"
+octl disallow ::/0 >/dev/null && ! kernel_has ::/0 && pass "and undone" || fail "disallow ::/0"
+for d in 999ms 200000d 18446744073s 367d; do
+	refused "block -d $d refused" "out of range: from 1s to 366d, or 0 for until removed" block 198.18.9.7 -d "$d"
+done
+refused "block -d 1.5h refused" "bad duration '1.5h'" block 198.18.9.7 -d 1.5h
+refused "allow -d -5s refused" "bad duration" allow 198.18.9.7 -d -5s
+kernel_has 198.18.9.7 && fail "a refused duration reached the kernel" || pass "no rule from a refused duration"
+octl block 198.18.9.8 -d 1h -m $'ticket 7\nmtaguardd: operator allow ::/0: forged' >/dev/null || fail "block with a comment"
+lab_wait "comment logged" grep -q "operator block 198.18.9.8" "$LAB_DIR/daemon.err" &&
+	grep -qF 'operator block 198.18.9.8 for 3600s: ticket 7\nmtaguardd: operator allow ::/0: forged' "$LAB_DIR/daemon.err" &&
+	! grep -q '^mtaguardd: operator allow ::/0: forged' "$LAB_DIR/daemon.err" &&
+	pass "a comment's newline is escaped in the readable log: no forged line" ||
+	fail "readable log: $(grep -A1 '198.18.9.8' "$LAB_DIR/daemon.err")"
+grep '"event":"operator"' "$LAB_DIR/events.jsonl" | jq -e 'select(.message | endswith("ticket 7\nmtaguardd: operator allow ::/0: forged"))' \
+	>/dev/null && pass "the JSON log holds the comment as written" || fail "JSON log lost the comment"
+octl verdicts | grep -qF 'ticket 7\nmtaguardd: operator allow ::/0: forged' && ! octl verdicts | grep -q '^mtaguardd: operator allow' &&
+	pass "mtaguardctl verdicts keeps the comment on its row" || fail "verdicts table: $(octl verdicts)"
 
 kill -TERM "$DPID"
 wait "$DPID" 2>/dev/null || true

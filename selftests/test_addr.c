@@ -90,6 +90,29 @@ static void test_prefix_eq(void **state)
 	assert_false(mg_prefix_eq(&a, &d));
 }
 
+/* A prefix's length as its family counts it: what the operator's limits compare. */
+static void test_family_len(void **state)
+{
+	static const struct {
+		const char *text;
+		bool v4;
+		unsigned len;
+	} cases[] = {
+		{ "0.0.0.0/0", true, 0 }, { "10.0.0.0/8", true, 8 }, { "198.18.0.1", true, 32 },
+		{ "::/0", false, 0 }, { "2001:db8::/32", false, 32 }, { "2001:db8::1", false, 128 },
+		/* ::ffff:0:0/96 is all of IPv4; shorter covers more than IPv4: an IPv6 prefix. */
+		{ "::ffff:0:0/96", true, 0 }, { "::ffff:0:0/95", false, 95 }, { "::/8", false, 8 },
+	};
+	struct mg_prefix p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(mg_prefix_parse(cases[i].text, &p), 0);
+		if (mg_prefix_is_v4(&p) != cases[i].v4 || mg_prefix_family_len(&p) != cases[i].len)
+			fail_msg("%s: v4 %d len %u", cases[i].text, mg_prefix_is_v4(&p), mg_prefix_family_len(&p));
+	}
+}
+
 static void test_distinct_estimate(void **state)
 {
 	(void)state;
@@ -115,6 +138,7 @@ int main(void)
 		cmocka_unit_test(test_v4_mapped),
 		cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_prefix_eq),
+		cmocka_unit_test(test_family_len),
 		cmocka_unit_test(test_distinct_estimate),
 		cmocka_unit_test(test_helo_hash_folds_case),
 	};

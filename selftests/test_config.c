@@ -244,7 +244,7 @@ static void test_errors_placed(void **state)
 	expect_error("{\"monitor\": \"yes\"}", "t.json:1:13:", "\"monitor\": must be true or false");
 	expect_error("{\"ipv6_aggregation\": 40}", "t.json:1:22:", "must be 48..128");
 	expect_error("{\"block\": {\"duration\": \"1x\"}}", "t.json:1:24:", "not a duration: \"1x\"");
-	expect_error("{\"block\": {\"duration\": 0}}", "t.json:1:24:", "longer than zero");
+	expect_error("{\"block\": {\"duration\": 0}}", "t.json:1:24:", "must be from 1s to 366d");
 	expect_error("{\"block\": {\"action\": \"drop\"}}", "t.json:1:22:", "\"smtp\" or \"all\"");
 	expect_error("{\"block\": {\"duration\": \"2d\", \"max_duration\": \"1d\"}}", "t.json:1:46:",
 		     "must not be shorter");
@@ -290,7 +290,7 @@ static void test_errors_placed(void **state)
 		     "t.json:1:20:", "too long (at most 107 bytes)");
 	expect_error("{\"map_sizes\": {\"sources\": 10}}", "t.json:1:27:", "must be 1024..");
 	expect_error("{\"state_file\": \"\"}", "t.json:1:16:", "must not be empty");
-	expect_error("{\"scan_interval\": \"10ms\"}", "t.json:1:19:", "from 100ms to 60s");
+	expect_error("{\"scan_interval\": \"10ms\"}", "t.json:1:19:", "from 100ms to 1m");
 	expect_error("{\"metrics\": {\"listen\": \"localhost\"}}", "t.json:1:24:", "not ADDRESS:PORT");
 	expect_error("{\"metrics\": {\"listen\": \"127.0.0.1:0\"}}", "t.json:1:24:", "not ADDRESS:PORT");
 	expect_error("{\"metrics\": {\"path\": \"/m\"}}", "t.json:1:14:", "unknown key \"path\" in \"metrics\"");
@@ -326,7 +326,7 @@ static void test_errors_every_section(void **state)
 		  "\"map_sizes.servers\": must be 1024..67108864, not 67108865" },
 		{ "{\"map_sizes\": 7}", "t.json:1:15:", "\"map_sizes\": must be an object, not an integer" },
 		{ "{\"detection\": {\"weights\": []}}", "t.json:1:27:", "\"detection.weights\": must be an object, not an array" },
-		{ "{\"detection\": {\"window\": 0}}", "t.json:1:26:", "\"detection.window\": must be longer than zero" },
+		{ "{\"detection\": {\"window\": 0}}", "t.json:1:26:", "\"detection.window\": must be from 1m to 1d" },
 		{ "{\"detection\": {\"free_distinct_mx\": 1001}}", "t.json:1:36:", "must be 0..1000, not 1001" },
 		{ "{\"detection\": {\"free_syn_per_min\": 100001}}", "t.json:1:36:", "must be 0..100000, not 100001" },
 		{ "{\"detection\": {\"block_score\": 1000001}}", "t.json:1:31:",
@@ -339,12 +339,12 @@ static void test_errors_every_section(void **state)
 		/* Only max_duration set, below the default duration: placed at max_duration. */
 		{ "{\"block\": {\"max_duration\": \"1m\"}}", "t.json:1:28:",
 		  "\"block.max_duration\": max_duration must not be shorter than duration" },
-		{ "{\"block\": {\"duration\": 18446744074}}", "t.json:1:24:", "not a duration: 18446744074" },
-		{ "{\"block\": {\"duration\": \"18446744074s\"}}", "t.json:1:24:", "not a duration: \"18446744074s\"" },
+		{ "{\"block\": {\"duration\": 18446744074}}", "t.json:1:24:", "must be from 1s to 366d" },
+		{ "{\"block\": {\"duration\": \"18446744074s\"}}", "t.json:1:24:", "must be from 1s to 366d" },
 		{ "{\"state_interval\": true}", "t.json:1:20:",
 		  "\"state_interval\": must be a duration (seconds, or a string like \"10m\"), not a boolean" },
 		{ "{\"log_file\": 1}", "t.json:1:14:", "\"log_file\": must be a string, not an integer" },
-		{ "{\"metrics\": {\"interval\": \"0\"}}", "t.json:1:26:", "\"metrics.interval\": must be longer than zero" },
+		{ "{\"metrics\": {\"interval\": \"0\"}}", "t.json:1:26:", "\"metrics.interval\": must be from 1s to 1h" },
 		{ "{\"metrics\": {\"listen\": 9477}}", "t.json:1:24:", "\"metrics.listen\": must be a string, not an integer" },
 		{ "{\"outbreak\": {\"size\": 3}}", "t.json:1:15:", "unknown key \"size\" in \"outbreak\"" },
 		{ "{\"outbreak\": {\"contain\": 1}}", "t.json:1:26:", "\"outbreak.contain\": must be true or false" },
@@ -359,7 +359,7 @@ static void test_errors_every_section(void **state)
 		{ "{\"quarantine\": {\"postfix_config\": \"\"}}", "t.json:1:35:", "\"quarantine.postfix_config\": must not be empty" },
 		{ "{\"quarantine\": {\"policy_listen\": \"unix:relative\"}}", "t.json:1:34:", "\"unix:/PATH\" or \"inet:ADDRESS:PORT\"" },
 		{ "{\"quarantine\": {\"retention\": {\"suspect\": \"0\"}}}", "t.json:1:42:",
-		  "\"quarantine.retention.suspect\": must be longer than zero" },
+		  "\"quarantine.retention.suspect\": must be from 1s to 366d" },
 		{ "{\"quarantine\": {\"on_expiry\": {\"outbreak\": true}}}", "t.json:1:43:",
 		  "\"quarantine.on_expiry.outbreak\": is \"release\" or \"delete\"" },
 		{ "{\"quarantine\": {\"on_expiry\": {\"later\": \"delete\"}}}", "t.json:1:31:",
@@ -374,7 +374,7 @@ static void test_errors_every_section(void **state)
 		  "\"quarantine.exceptions.recipients[0]\": must be a string, not an integer" },
 		{ "{\"quarantine\": {\"exceptions\": {\"clients\": [\"x\"]}}}", "t.json:1:44:",
 		  "\"quarantine.exceptions.clients[0]\": not an address or prefix" },
-		{ "{\"scan_interval\": \"61s\"}", "t.json:1:19:", "\"scan_interval\": must be from 100ms to 60s" },
+		{ "{\"scan_interval\": \"61s\"}", "t.json:1:19:", "\"scan_interval\": must be from 100ms to 1m" },
 		{ "{\"interfaces\": \"eth0\"}", "t.json:1:16:", "\"interfaces\": must be an array of interfaces, not a string" },
 		{ "{\"interfaces\": [{\"name\": 1}]}", "t.json:1:26:", "\"interfaces[0].name\": must be a string, not an integer" },
 		{ "{\"interfaces\": [{\"name\": \"eth0:x\"}]}", "t.json:1:26:", "not an interface name: \"eth0:x\"" },
@@ -607,10 +607,16 @@ static void test_durations(void **state)
 		uint64_t ns;
 	} good[] = {
 		{ "0", 0 }, { "90", 90 * SEC }, { "90s", 90 * SEC }, { "250ms", 250000000ull }, { "10m", 600 * SEC },
-		{ "1h", 3600 * SEC }, { "7d", 7 * 86400 * SEC },
+		{ "1h", 3600 * SEC }, { "7d", 7 * 86400 * SEC }, { "007s", 7 * SEC },
+		/* The largest that fit in 64 bits: parsed; their bounds are the caller's. */
+		{ "18446744073s", 18446744073ull * SEC }, { "200000d", 200000ull * 86400 * SEC },
+		{ "18446744073709ms", 18446744073709ull * 1000000 },
 	};
-	static const char *const bad[] = { "", "s", "1x", "-5s", "1.5h", "10 m", "h1", "99999999999999999999",
-					   "9999999999999d" };
+	static const char *const bad[] = { "", "s", "1x", "-5s", "-1", "+5", " 5", "5 ", "1.5h", "10 m", "h1", "1S",
+					   "1sec", "5ms5", "0x10", "1e3", "2d1h", "5s\n" };
+	/* Past 2^64 nanoseconds, by the unit or by strtoull itself. */
+	static const char *const too_big[] = { "18446744074s", "18446744073710ms", "213504d", "99999999999999999999",
+					       "18446744073709551616", "9999999999999d" };
 	uint64_t ns;
 
 	(void)state;
@@ -621,7 +627,251 @@ static void test_durations(void **state)
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (mg_parse_duration(bad[i], &ns) != -EINVAL)
-			fail_msg("duration '%s' accepted", bad[i]);
+			fail_msg("duration '%s' not refused as a bad spelling", bad[i]);
+	for (size_t i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++) {
+		ns = 12345;
+		if (mg_parse_duration(too_big[i], &ns) != -ERANGE)
+			fail_msg("duration '%s' not refused as too large", too_big[i]);
+		assert_int_equal(ns, 12345);
+	}
+	assert_int_equal(mg_parse_duration(NULL, &ns), -EINVAL);
+}
+
+/* An operator's rule: 0 is "until removed" when written so, never by rounding; 1 s to 366 d otherwise. */
+static void test_rule_durations(void **state)
+{
+	static const struct {
+		const char *s;
+		int rc;
+		uint64_t ns;
+	} cases[] = {
+		{ "0", 0, 0 }, { "0s", 0, 0 }, { "0ms", 0, 0 }, { "1s", 0, SEC }, { "1000ms", 0, SEC }, { "1", 0, SEC },
+		{ "366d", 0, 366 * 86400 * SEC }, { "8784h", 0, 366 * 86400 * SEC },
+		/* Below a second: refused, not rounded to 0 (which is forever). */
+		{ "999ms", -ERANGE, 0 }, { "1ms", -ERANGE, 0 },
+		/* Past the maximum, and what once wrapped around the clock. */
+		{ "367d", -ERANGE, 0 }, { "31622401s", -ERANGE, 0 }, { "200000d", -ERANGE, 0 }, { "18446744073s", -ERANGE, 0 },
+		{ "18446744074s", -ERANGE, 0 }, { "99999999999999999999", -ERANGE, 0 },
+		{ "-1s", -EINVAL, 0 }, { "1x", -EINVAL, 0 }, { "", -EINVAL, 0 }, { "1.5s", -EINVAL, 0 }, { "5 s", -EINVAL, 0 },
+	};
+	uint64_t ns;
+
+	(void)state;
+	assert_int_equal(MG_DURATION_MAX_NS, 366 * 86400 * SEC);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ns = 12345;
+		int rc = mg_parse_rule_duration(cases[i].s, &ns);
+		if (rc != cases[i].rc)
+			fail_msg("rule duration '%s': %d, expected %d", cases[i].s, rc, cases[i].rc);
+		assert_int_equal(ns, rc ? 12345 : cases[i].ns);
+	}
+}
+
+/* Messages name durations in the unit that says them exactly. */
+static void test_duration_str(void **state)
+{
+	static const struct {
+		uint64_t ns;
+		const char *s;
+	} cases[] = {
+		{ 0, "0" }, { 100 * 1000000ull, "100ms" }, { 1500 * 1000000ull, "1500ms" }, { SEC, "1s" },
+		{ 90 * SEC, "90s" }, { 60 * SEC, "1m" }, { 3600 * SEC, "1h" }, { 36 * 3600 * SEC, "36h" },
+		{ 366 * 86400 * SEC, "366d" }, { 1, "1ns" },
+	};
+	char buf[32];
+	uint64_t back;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_string_equal(mg_duration_str(cases[i].ns, buf, sizeof(buf)), cases[i].s);
+		/* And the parser reads it back (all but the nanoseconds it never makes). */
+		if (cases[i].ns % 1000000 == 0) {
+			assert_int_equal(mg_parse_duration(buf, &back), 0);
+			assert_int_equal(back, cases[i].ns);
+		}
+	}
+}
+
+/* Every duration key has bounds: nothing wraps, and 0 or a sub-second value never means "forever". */
+static void test_config_duration_bounds(void **state)
+{
+	static const struct {
+		const char *key; /* the path, as JSON up to the value */
+		const char *close;
+		const char *lo, *hi;
+	} keys[] = {
+		{ "{\"detection\": {\"window\": ", "}}", "1m", "1d" },
+		{ "{\"detection\": {\"learning_active_days\": 1, \"learning_period\": ", "}}", "1h", "366d" },
+		{ "{\"block\": {\"max_duration\": \"366d\", \"duration\": ", "}}", "1s", "366d" },
+		{ "{\"block\": {\"duration\": \"1s\", \"max_duration\": ", "}}", "1s", "366d" },
+		{ "{\"state_interval\": ", "}", "1s", "1d" },
+		{ "{\"scan_interval\": ", "}", "100ms", "1m" },
+		{ "{\"metrics\": {\"interval\": ", "}}", "1s", "1h" },
+		{ "{\"outbreak\": {\"window\": ", "}}", "1m", "1d" },
+		{ "{\"outbreak\": {\"decay\": ", "}}", "1m", "7d" },
+		{ "{\"quarantine\": {\"retention\": {\"suspect\": ", "}}}", "1s", "366d" },
+		{ "{\"quarantine\": {\"retention\": {\"outbreak\": ", "}}}", "1s", "366d" },
+	};
+	static const char *const always_bad[] = { "0", "\"0\"", "\"999ms\"", "\"200000d\"", "\"18446744073s\"",
+						  "18446744073", "\"18446744074s\"", "9223372036854775807" };
+	char text[256], what[64], where[32];
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		uint64_t lo, hi;
+		assert_int_equal(mg_parse_duration(keys[k].lo, &lo), 0);
+		assert_int_equal(mg_parse_duration(keys[k].hi, &hi), 0);
+		snprintf(what, sizeof(what), "must be from %s to %s", keys[k].lo, keys[k].hi);
+		snprintf(where, sizeof(where), "t.json:1:%zu:", strlen(keys[k].key) + 1);
+		/* The edges are accepted... */
+		snprintf(text, sizeof(text), "%s\"%s\"%s", keys[k].key, keys[k].lo, keys[k].close);
+		if (mg_config_parse(text, "t.json", &cfg, err, sizeof(err)))
+			fail_msg("%s: %s", text, err);
+		snprintf(text, sizeof(text), "%s\"%s\"%s", keys[k].key, keys[k].hi, keys[k].close);
+		if (mg_config_parse(text, "t.json", &cfg, err, sizeof(err)))
+			fail_msg("%s: %s", text, err);
+		/* ...one millisecond past either is not... */
+		snprintf(text, sizeof(text), "%s\"%llums\"%s", keys[k].key, (unsigned long long)(lo / 1000000 - 1),
+			 keys[k].close);
+		expect_error(text, where, what);
+		snprintf(text, sizeof(text), "%s\"%llums\"%s", keys[k].key, (unsigned long long)(hi / 1000000 + 1),
+			 keys[k].close);
+		expect_error(text, where, what);
+		/* ...nor zero, a second too little, or what once wrapped. */
+		for (size_t i = 0; i < sizeof(always_bad) / sizeof(always_bad[0]); i++) {
+			snprintf(text, sizeof(text), "%s%s%s", keys[k].key, always_bad[i], keys[k].close);
+			if (strcmp(keys[k].lo, "100ms") || strcmp(always_bad[i], "\"999ms\""))
+				expect_error(text, where, what);
+		}
+	}
+}
+
+/* Paths are absolute, files are not spelled as directories, listen addresses bind: all refused at parse time. */
+static void test_paths_and_addresses(void **state)
+{
+	static const struct {
+		const char *text, *where, *what;
+	} bad[] = {
+		{ "{\"pin_dir\": \"sys/fs/bpf/mtaguard\"}", "t.json:1:13:", "\"pin_dir\": must be an absolute path" },
+		{ "{\"state_file\": \"state.gz\"}", "t.json:1:16:", "\"state_file\": must be an absolute path" },
+		{ "{\"state_file\": \"/var/lib/mtaguard/\"}", "t.json:1:16:", "must name a file, not a directory" },
+		{ "{\"log_file\": \"events.jsonl\"}", "t.json:1:14:", "must be \"-\" (standard output) or an absolute path" },
+		{ "{\"log_file\": \"/\"}", "t.json:1:14:", "must name a file, not a directory: \"/\"" },
+		{ "{\"control_socket\": \"control.sock\"}", "t.json:1:20:", "must be an absolute path" },
+		{ "{\"control_socket\": \"/run/mtaguard/.\"}", "t.json:1:20:", "must name a file" },
+		{ "{\"metrics\": {\"textfile\": \"mtaguard.prom\"}}", "t.json:1:26:", "\"metrics.textfile\": must be an absolute" },
+		{ "{\"outbreak\": {\"alert_hook\": \"/\"}}", "t.json:1:29:",
+		  "\"outbreak.alert_hook\": must name a file, not a directory: \"/\"" },
+		{ "{\"outbreak\": {\"alert_hook\": \"/usr/local/sbin/\"}}", "t.json:1:29:", "must name a file" },
+		{ "{\"outbreak\": {\"alert_hook\": \"/usr/..\"}}", "t.json:1:29:", "must name a file" },
+		{ "{\"outbreak\": {\"alert_hook\": \"sbin/page\"}}", "t.json:1:29:", "must be an absolute path" },
+		{ "{\"quarantine\": {\"postfix_config\": \"etc/postfix\"}}", "t.json:1:35:", "must be an absolute path" },
+		/* Postfix's policy service address: a port, and one that binds. */
+		{ "{\"quarantine\": {\"policy_listen\": \"inet:127.0.0.1\"}}", "t.json:1:34:",
+		  "\"quarantine.policy_listen\": \"inet:\" takes ADDRESS:PORT with a port 1..65535" },
+		{ "{\"quarantine\": {\"policy_listen\": \"inet:127.0.0.1:\"}}", "t.json:1:34:", "with a port 1..65535" },
+		{ "{\"quarantine\": {\"policy_listen\": \"inet:127.0.0.1:0\"}}", "t.json:1:34:", "with a port 1..65535" },
+		{ "{\"quarantine\": {\"policy_listen\": \"inet:127.0.0.1:65536\"}}", "t.json:1:34:", "with a port 1..65535" },
+		{ "{\"quarantine\": {\"policy_listen\": \"inet:10040\"}}", "t.json:1:34:", "with a port 1..65535" },
+		{ "{\"quarantine\": {\"policy_listen\": \"inet:::1:10040\"}}", "t.json:1:34:", "inet:[::1]:10040" },
+		{ "{\"quarantine\": {\"policy_listen\": \"unix:/\"}}", "t.json:1:34:", "PATH absolute" },
+		{ "{\"quarantine\": {\"policy_listen\": \"unix:private/mtaguard\"}}", "t.json:1:34:", "PATH absolute" },
+		{ "{\"quarantine\": {\"policy_listen\": \"unix:/var/spool/postfix/private/a-policy-socket-path-that-is-"
+		  "longer-than-a-unix-socket-address-can-hold-which-is-107-bytes\"}}", "t.json:1:34:",
+		  "socket path too long (at most 107 bytes)" },
+		{ "{\"metrics\": {\"listen\": \"127.0.0.1:65536\"}}", "t.json:1:24:", "not ADDRESS:PORT" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_error(bad[i].text, bad[i].where, bad[i].what);
+	assert_int_equal(mg_config_parse("{\"log_file\": \"-\", \"outbreak\": {\"alert_hook\": \"/usr/local/sbin/page\"},\n"
+					 " \"quarantine\": {\"policy_listen\": \"inet:[::1]:65535\"}, \"pin_dir\": \"/sys/fs/bpf/mg/\"}",
+					 "t.json", &cfg, err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg.policy_listen, "inet:[::1]:65535");
+	assert_int_equal(mg_config_parse("{\"quarantine\": {\"policy_listen\": \"unix:/var/spool/postfix/private/mtaguard\"}}",
+					 "t.json", &cfg, err, sizeof(err)),
+			 0);
+}
+
+/* The widest prefix the lists that exempt sources may hold: the limits, and never everything. */
+static void test_prefix_limits(void **state)
+{
+	static const struct {
+		const char *text, *where, *what;
+	} bad[] = {
+		{ "{\"allowlist\": [\"0.0.0.0/0\"]}", "t.json:1:16:",
+		  "\"allowlist[0]\": 0.0.0.0/0 is every IPv4 source: nothing would be enforced against any of them; "
+		  "to stop enforcing, set \"monitor\": true" },
+		{ "{\"allowlist\": [\"::/0\"]}", "t.json:1:16:", "\"allowlist[0]\": ::/0 is every source" },
+		{ "{\"allowlist\": [\"198.18.0.0/15\",\n  \"10.0.0.0/7\"]}", "t.json:2:3:",
+		  "\"allowlist[1]\": 10.0.0.0/7 is wider than limits.min_prefix_v4 (/8); lower the limit if you mean it" },
+		{ "{\"mail_servers\": [\"2001:db8::/31\"]}", "t.json:1:19:",
+		  "\"mail_servers[0]\": 2001:db8::/31 is wider than limits.min_prefix_v6 (/32)" },
+		{ "{\"outbreak\": {\"exceptions\": {\"prefixes\": [\"198.18.7.0/24\", \"0.0.0.0/0\"]}}}", "t.json:1:60:",
+		  "\"outbreak.exceptions.prefixes[1]\": 0.0.0.0/0 is every IPv4 source" },
+		{ "{\"quarantine\": {\"exceptions\": {\"clients\": [\"2000::/3\"]}}}", "t.json:1:44:",
+		  "\"quarantine.exceptions.clients[0]\": 2000::/3 is wider than limits.min_prefix_v6 (/32)" },
+		/* The limits apply wherever they stand in the file. */
+		{ "{\"allowlist\": [\"198.18.0.0/15\"], \"limits\": {\"min_prefix_v4\": 16}}", "t.json:1:16:",
+		  "198.18.0.0/15 is wider than limits.min_prefix_v4 (/16)" },
+		{ "{\"limits\": {\"min_prefix_v4\": 0}}", "t.json:1:30:", "\"limits.min_prefix_v4\": must be 1..32" },
+		{ "{\"limits\": {\"min_prefix_v4\": 33}}", "t.json:1:30:", "must be 1..32" },
+		{ "{\"limits\": {\"min_prefix_v6\": 129}}", "t.json:1:30:", "must be 1..128" },
+		{ "{\"limits\": {\"min_prefix\": 8}}", "t.json:1:13:", "unknown key \"min_prefix\" in \"limits\"" },
+		/* Not longer than the analyzer's own IPv6 blocks: placed at whichever the file set. */
+		{ "{\"limits\": {\"min_prefix_v6\": 65}}", "t.json:1:30:",
+		  "\"limits.min_prefix_v6\": limits.min_prefix_v6 (/65) must not be longer than ipv6_aggregation (/64)" },
+		{ "{\"ipv6_aggregation\": 48, \"limits\": {\"min_prefix_v6\": 56}}", "t.json:1:54:", "(/56) must not be longer" },
+	};
+	struct mg_prefix p;
+	unsigned min = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_error(bad[i].text, bad[i].where, bad[i].what);
+	/* The defaults, and the query the control socket asks. */
+	assert_int_equal(cfg.min_prefix_v4, MG_MIN_PREFIX_V4_DEFAULT);
+	assert_int_equal(cfg.min_prefix_v6, MG_MIN_PREFIX_V6_DEFAULT);
+	assert_int_equal(mg_prefix_parse("10.0.0.0/8", &p), 0);
+	assert_false(mg_config_prefix_too_wide(&cfg, &p, &min));
+	assert_int_equal(min, 8);
+	assert_int_equal(mg_prefix_parse("10.0.0.0/7", &p), 0);
+	assert_true(mg_config_prefix_too_wide(&cfg, &p, &min));
+	assert_int_equal(mg_prefix_parse("0.0.0.0/0", &p), 0);
+	assert_true(mg_config_prefix_too_wide(&cfg, &p, &min));
+	assert_int_equal(min, 8);
+	assert_int_equal(mg_prefix_parse("::/0", &p), 0);
+	assert_true(mg_config_prefix_too_wide(&cfg, &p, &min));
+	assert_int_equal(min, 32);
+	/* ::ffff:0:0/96 is 0.0.0.0/0 spelled in IPv6: the IPv4 limit. */
+	assert_int_equal(mg_prefix_parse("::ffff:0:0/96", &p), 0);
+	assert_true(mg_config_prefix_too_wide(&cfg, &p, &min));
+	assert_int_equal(min, 8);
+	assert_int_equal(mg_prefix_parse("2001:db8::/32", &p), 0);
+	assert_false(mg_config_prefix_too_wide(&cfg, &p, &min));
+	/* A lower limit lets a wide allowlist entry through; protected networks never had one. */
+	assert_int_equal(mg_config_parse("{\"allowlist\": [\"10.0.0.0/7\", \"2001:db8::/31\"],\n"
+					 " \"limits\": {\"min_prefix_v4\": 7, \"min_prefix_v6\": 31},\n"
+					 " \"protected_networks\": [\"0.0.0.0/0\", \"::/0\"]}",
+					 "t.json", &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.min_prefix_v4, 7);
+	assert_int_equal(cfg.min_prefix_v6, 31);
+	assert_int_equal(cfg.allowlist.n, 2);
+	/* A file lowering the aggregation below the limit in force: placed at the aggregation. */
+	mg_config_free(&cfg);
+	mg_config_default(&cfg);
+	assert_int_equal(mg_config_parse("{\"limits\": {\"min_prefix_v6\": 56}}", "t.json", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(mg_config_parse("{\"ipv6_aggregation\": 48}", "t.json", &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.json:1:22: \"ipv6_aggregation\": limits.min_prefix_v6 (/56) must not be longer than "
+				 "ipv6_aggregation (/48), the prefix the analyzer blocks IPv6 sources at");
+	/* But everything is refused at any limit. */
+	expect_error("{\"limits\": {\"min_prefix_v4\": 1}, \"allowlist\": [\"0.0.0.0/0\"]}", "t.json:1:48:", "is every IPv4 source");
+	assert_int_equal(mg_config_parse("{\"ipv6_aggregation\": 48, \"limits\": {\"min_prefix_v6\": 48}}", "t.json", &cfg, err,
+					 sizeof(err)),
+			 0);
 }
 
 /* Values at the edges of their ranges are accepted. */
@@ -632,7 +882,7 @@ static void test_edges_accepted(void **state)
 					 " \"ipv6_aggregation\": 128, \"map_sizes\": {\"sources\": 1024, \"policy\": 67108864},\n"
 					 " \"detection\": {\"learning_period\": \"36h\", \"learning_active_days\": 2,\n"
 					 "   \"block_score\": 5, \"alert_score\": 5},\n"
-					 " \"block\": {\"repeat_factor\": 100, \"max_new_per_minute\": 100000, \"duration\": \"250ms\"},\n"
+					 " \"block\": {\"repeat_factor\": 100, \"max_new_per_minute\": 100000, \"duration\": \"1s\"},\n"
 					 " \"control_mode\": \"640\", \"interfaces\": [\"eth0123456789ab\"]}",
 					 "edges.json", &cfg, err, sizeof(err)),
 			 0);
@@ -649,7 +899,7 @@ static void test_edges_accepted(void **state)
 	assert_int_equal(cfg.an.learn_min_active_days, 2);
 	assert_int_equal(cfg.an.repeat_factor, 100);
 	assert_int_equal(cfg.an.max_new_blocks_per_min, 100000);
-	assert_int_equal(cfg.an.block_ns, 250000000ull);
+	assert_int_equal(cfg.an.block_ns, SEC);
 	assert_int_equal(cfg.control_mode, 0640);
 	assert_int_equal(cfg.n_ifaces, 1);
 	assert_string_equal(cfg.ifaces[0].name, "eth0123456789ab");
@@ -678,6 +928,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors_every_section, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exception_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_positions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rule_durations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duration_str, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_duration_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_paths_and_addresses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edges_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_keeps_old, setup, teardown),

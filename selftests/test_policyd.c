@@ -703,7 +703,7 @@ static void test_config_keys(void **state)
 	mg_config_free(&c);
 	static const char *const bad[][2] = {
 		{ "{\"quarantine\": {\"policy_max_clients\": 8}}", "policy_max_clients" },
-		{ "{\"quarantine\": {\"policy_io_timeout\": \"500ms\"}}", "at least 1s" },
+		{ "{\"quarantine\": {\"policy_io_timeout\": \"500ms\"}}", "from 1s to 1h" },
 		{ "{\"quarantine\": {\"policy_socket_mode\": 660}}", "octal" },
 		{ "{\"quarantine\": {\"policy_socket_group\": \"\"}}", "policy_socket_group" },
 	};

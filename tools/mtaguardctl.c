@@ -4,12 +4,15 @@
  * Tables for people by default; --json prints the daemon's answer as is.
  */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <jansson.h>
 
 #include "mg_ctlsock.h"
+#include "mg_eventlog.h"
 #include "mg_log.h"
 
 #define DEFAULT_SOCKET "/run/mtaguard/control.sock"
@@ -24,9 +27,9 @@ static void usage(FILE *f)
 		"  show ADDR                      a source's profile, role, and why it is or is not blocked\n"
 		"  roles                          the inventory: mail servers, end hosts, suspects, blocked\n"
 		"  verdicts                       blocks in force, with their evidence or the operator's comment\n"
-		"  block PREFIX [-d DURATION] [-a smtp|all] [-m COMMENT]\n"
+		"  block PREFIX [-d DURATION] [-a smtp|all] [-m COMMENT] [-f]\n"
 		"  unblock PREFIX\n"
-		"  allow PREFIX [-d DURATION] [-m COMMENT]\n"
+		"  allow PREFIX [-d DURATION] [-m COMMENT] [-f]\n"
 		"                                 never drop, never block (for DURATION, or until disallowed)\n"
 		"  disallow PREFIX\n"
 		"  allowlist                      every allow rule: configured, known mail servers, the operator's\n"
@@ -41,8 +44,10 @@ static void usage(FILE *f)
 		"\n"
 		"  -s, --socket PATH     control socket (default " DEFAULT_SOCKET ")\n"
 		"  -j, --json            print the daemon's JSON answer\n"
-		"  -d, --duration TIME   block, allow: how long (90s, 10m, 1h, 7d; 0 = until removed;\n"
+		"  -d, --duration TIME   block, allow: how long, 1s to 366d (90s, 10m, 1h, 7d; 0 = until removed;\n"
 		"                        block default: the configured block duration; allow: until removed)\n"
+		"  -f, --force           block, allow, except add: a prefix wider than the configured limit\n"
+		"                        (limits.min_prefix_v4/v6, /8 and /32 by default); logged as a warning\n"
 		"  -a, --action WHAT     block: drop smtp (default) or all of the source's traffic\n"
 		"  -m, --comment TEXT    block, allow: a note kept with the rule (verdicts, allowlist, the log)\n"
 		"  -S, --signature SIG   quarantine release: every message held for this outbreak\n"
@@ -56,6 +61,12 @@ static const char *s(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
 	return json_is_string(v) ? json_string_value(v) : "-";
+}
+
+/* An operator's comment, kept on its row of the table (mg_escape_line). */
+static const char *note(json_t *o, char *buf, size_t len)
+{
+	return mg_escape_line(json_object_get(o, "comment") ? s(o, "comment") : "", buf, len);
 }
 
 static long long n(json_t *o, const char *k)
@@ -207,6 +218,7 @@ static void print_human(const char *cmd, json_t *r)
 			       n(rule, "expires_in_s"));
 	} else if (!strcmp(cmd, "verdicts")) {
 		json_t *arr = json_object_get(r, "verdicts"), *v;
+		char buf[1024];
 		size_t i;
 		printf("%-28s %-5s %10s  %-21s %s\n", "SOURCE", "DROP", "HITS", "EXPIRES", "BY");
 		json_array_foreach(arr, i, v) {
@@ -215,16 +227,17 @@ static void print_human(const char *cmd, json_t *r)
 			if (json_object_get(v, "evidence"))
 				print_evidence(json_object_get(v, "evidence"), "    ");
 			else if (json_object_get(v, "created"))
-				printf("    since %s: %s\n", s(v, "created"), s(v, "comment"));
+				printf("    since %s: %s\n", s(v, "created"), note(v, buf, sizeof(buf)));
 		}
 	} else if (!strcmp(cmd, "allowlist")) {
 		json_t *arr = json_object_get(r, "allowlist"), *v;
+		char buf[1024];
 		size_t i;
 		printf("%-28s %10s  %-21s %-20s %s\n", "SOURCE", "HITS", "EXPIRES", "BY", "COMMENT");
 		json_array_foreach(arr, i, v)
 			printf("%-28s %10lld  %-21s %-20s %s\n", s(v, "source"), n(v, "hits"),
 			       json_is_null(json_object_get(v, "expires")) ? "never" : s(v, "expires"), s(v, "by"),
-			       json_object_get(v, "comment") ? s(v, "comment") : "");
+			       note(v, buf, sizeof(buf)));
 	} else {
 		printf("ok\n");
 	}
@@ -239,15 +252,16 @@ int main(int argc, char **argv)
 		{ "action", required_argument, NULL, 'a' },
 		{ "comment", required_argument, NULL, 'm' },
 		{ "signature", required_argument, NULL, 'S' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL, *signature = NULL;
-	int json = 0, c;
+	int json = 0, force = 0, c;
 
 	mg_log_init("mtaguardctl");
-	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:fvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'j': json = 1; break;
@@ -255,6 +269,7 @@ int main(int argc, char **argv)
 		case 'a': action = optarg; break;
 		case 'm': comment = optarg; break;
 		case 'S': signature = optarg; break;
+		case 'f': force = 1; break;
 		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -267,6 +282,17 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
 	json_t *req = json_pack("{s:s}", "cmd", cmd);
+
+	/* Who forced it, for the daemon's warning: the user behind sudo, too. */
+	if (force) {
+		const struct passwd *pw = getpwuid(getuid());
+		const char *sudo = getenv("SUDO_USER");
+		char who[128];
+		snprintf(who, sizeof(who), "%s (uid %u)%s%s", pw ? pw->pw_name : "?", (unsigned)getuid(),
+			 sudo ? " via sudo from " : "", sudo ? sudo : "");
+		json_object_set_new(req, "force", json_true());
+		json_object_set_new(req, "user", json_string(who));
+	}
 
 	if (!strcmp(cmd, "show")) {
 		if (!arg)

@@ -21,6 +21,16 @@ bool mg_addr_is_v4(const uint8_t addr[16])
 	return memcmp(addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0;
 }
 
+bool mg_prefix_is_v4(const struct mg_prefix *p)
+{
+	return mg_addr_is_v4(p->addr) && p->prefixlen >= 96;
+}
+
+unsigned mg_prefix_family_len(const struct mg_prefix *p)
+{
+	return mg_prefix_is_v4(p) ? p->prefixlen - 96u : p->prefixlen;
+}
+
 void mg_addr_from_v4(uint8_t addr[16], uint32_t v4_be)
 {
 	memcpy(addr, v4_mapped_prefix, sizeof(v4_mapped_prefix));
@@ -104,13 +114,12 @@ const char *mg_addr_str(const uint8_t addr[16], char *buf, size_t len)
 const char *mg_prefix_str(const struct mg_prefix *p, char *buf, size_t len)
 {
 	char a[MG_ADDRSTRLEN];
-	bool v4 = mg_addr_is_v4(p->addr) && p->prefixlen >= 96;
 
 	mg_addr_str(p->addr, a, sizeof(a));
 	if (p->prefixlen == 128)
 		snprintf(buf, len, "%s", a);
 	else
-		snprintf(buf, len, "%s/%u", a, v4 ? p->prefixlen - 96u : p->prefixlen);
+		snprintf(buf, len, "%s/%u", a, mg_prefix_family_len(p));
 	return buf;
 }
 

@@ -22,6 +22,10 @@ int mg_prefix_parse(const char *text, struct mg_prefix *out);
 int mg_addr_parse(const char *text, uint8_t addr[16]);
 
 bool mg_addr_is_v4(const uint8_t addr[16]);
+/* An IPv4 prefix: v4-mapped and at least /96 of the 16-byte form (0.0.0.0/0 is ::ffff:0:0/96). */
+bool mg_prefix_is_v4(const struct mg_prefix *p);
+/* The length as its family counts it: 0..32 for IPv4, 0..128 for IPv6 ("/8", not 104). */
+unsigned mg_prefix_family_len(const struct mg_prefix *p);
 /* The same prefix: same length and same (masked) address. */
 bool mg_prefix_eq(const struct mg_prefix *a, const struct mg_prefix *b);
 /* Does p cover addr (addr's first prefixlen bits equal p's)? */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <jansson.h>
 
 #include "mg_config.h"
@@ -29,6 +30,10 @@
 #define MAX_FILE (1u << 20)
 #define MAX_DEPTH 8
 #define NS_PER_SEC 1000000000ull
+#define MS (NS_PER_SEC / 1000)
+#define MINUTE (60 * NS_PER_SEC)
+#define HOUR (3600 * NS_PER_SEC)
+#define DAY (86400 * NS_PER_SEC)
 #define IFNAME_LEN sizeof(((struct mg_config_iface *)0)->name) /* IFNAMSIZ */
 
 /* ---- where a path stands in the text ----------------------------------------------- */
@@ -361,22 +366,34 @@ static int read_string(struct ctx *c, const json_t *v, char *out, size_t outlen)
 	return 0;
 }
 
-/* Seconds, or a string for mg_parse_duration(); never zero (no period of the daemon can be). */
-static int read_duration(struct ctx *c, const json_t *v, uint64_t *ns)
+/*
+ * Seconds, or a string for mg_parse_duration(), from lo to hi. Never zero:
+ * no period of the daemon can be, and no key means "forever" by 0.
+ */
+static int read_duration(struct ctx *c, const json_t *v, uint64_t lo, uint64_t hi, uint64_t *out)
 {
+	char a[32], b[32];
+	uint64_t ns;
+
 	if (json_is_integer(v)) {
 		long long x = json_integer_value(v);
-		if (x < 0 || (unsigned long long)x > UINT64_MAX / NS_PER_SEC)
+		if (x < 0)
 			return fail_at(c, "not a duration: %lld", x);
-		*ns = (uint64_t)x * NS_PER_SEC;
+		/* Past the maximum anyway; saturate rather than wrap. */
+		ns = (unsigned long long)x > UINT64_MAX / NS_PER_SEC ? UINT64_MAX : (uint64_t)x * NS_PER_SEC;
 	} else if (json_is_string(v)) {
-		if (mg_parse_duration(json_string_value(v), ns))
+		int e = mg_parse_duration(json_string_value(v), &ns);
+		if (e == -ERANGE)
+			ns = UINT64_MAX;
+		else if (e)
 			return fail_at(c, "not a duration: \"%s\" (e.g. 90s, 10m, 1h, 7d)", json_string_value(v));
 	} else {
 		return fail_at(c, "must be a duration (seconds, or a string like \"10m\"), not %s", type_name(v));
 	}
-	if (*ns == 0)
-		return fail_at(c, "must be longer than zero");
+	if (ns < lo || ns > hi)
+		return fail_at(c, "must be from %s to %s", mg_duration_str(lo, a, sizeof(a)),
+			       mg_duration_str(hi, b, sizeof(b)));
+	*out = ns;
 	return 0;
 }
 
@@ -498,7 +515,7 @@ typedef int field_check(struct ctx *c, const void *dst);
 enum field_kind {
 	K_U32,          /* uint32_t, lo..hi */
 	K_NUMBER,       /* double, lo..hi */
-	K_DURATION,     /* uint64_t nanoseconds, above zero */
+	K_DURATION,     /* uint64_t nanoseconds, lo..hi (both 0: 1s..MG_DURATION_MAX_NS) */
 	K_BOOL,         /* bool */
 	K_STRING,       /* char[size], not empty */
 	K_PREFIXES,     /* struct mg_prefix_list, any length */
@@ -548,6 +565,8 @@ struct section {
 #define U32(k, m, min, max, ...) { .key = k, .kind = K_U32, .off = AT(m, uint32_t), .lo = min, .hi = max, __VA_ARGS__ }
 #define NUMBER(k, m, min, max) { .key = k, .kind = K_NUMBER, .off = AT(m, double), .lo = min, .hi = max }
 #define DURATION(k, m, ...) { .key = k, .kind = K_DURATION, .off = AT(m, uint64_t), __VA_ARGS__ }
+/* A duration's bounds, in nanoseconds. */
+#define BOUNDS(min, max) .lo = (long long)(min), .hi = (long long)(max)
 #define BOOL(k, m) { .key = k, .kind = K_BOOL, .off = AT(m, bool) }
 #define STRING(k, m, ...) \
 	{ .key = k, .kind = K_STRING, .off = AT(m[0], char), .size = sizeof(MEMBER(m)), __VA_ARGS__ }
@@ -573,7 +592,10 @@ static int read_field(struct ctx *c, const json_t *v, const struct field *f, str
 	switch (f->kind) {
 	case K_U32: e = read_u32(c, v, f->lo, f->hi, dst); break;
 	case K_NUMBER: e = read_number(c, v, f->lo, f->hi, dst); break;
-	case K_DURATION: e = read_duration(c, v, dst); break;
+	case K_DURATION:
+		e = f->hi ? read_duration(c, v, (uint64_t)f->lo, (uint64_t)f->hi, dst)
+			  : read_duration(c, v, NS_PER_SEC, MG_DURATION_MAX_NS, dst);
+		break;
 	case K_BOOL: e = read_bool(c, v, dst); break;
 	case K_STRING: e = read_string(c, v, dst, f->size); break;
 	case K_PREFIXES: e = read_prefixes(c, v, dst); break;
@@ -780,10 +802,44 @@ static int read_signatures(struct ctx *c, const json_t *v, struct mg_config *cfg
 	return 0;
 }
 
-/* The hook runs from the daemon, whose working directory and PATH are not the operator's. */
+/*
+ * The daemon's working directory is "/" under systemd and whatever the shell
+ * had otherwise: a relative path would name another file in each. Existence
+ * is left to the start and to the use: a file may be created by then, and a
+ * reload must not depend on what a hook's deployment has got to yet.
+ */
 static int check_absolute_path(struct ctx *c, const void *dst)
 {
 	return ((const char *)dst)[0] == '/' ? 0 : fail_at(c, "must be an absolute path");
+}
+
+/* Does the path name a directory by its spelling alone: "/", "/x/", "/x/." or "/x/.."? */
+static bool dir_shaped(const char *s)
+{
+	const char *last = strrchr(s, '/');
+	const char *base = last ? last + 1 : s;
+
+	return !*base || !strcmp(base, ".") || !strcmp(base, "..");
+}
+
+/* An absolute path to a file (a hook, a log, a socket), not to a directory like "/". */
+static int check_file_path(struct ctx *c, const void *dst)
+{
+	if (check_absolute_path(c, dst))
+		return -EINVAL;
+	if (dir_shaped(dst))
+		return fail_at(c, "must name a file, not a directory: \"%s\"", (const char *)dst);
+	return 0;
+}
+
+/* "-" (standard output) or a file path. */
+static int check_log_file(struct ctx *c, const void *dst)
+{
+	if (!strcmp(dst, "-"))
+		return 0;
+	if (((const char *)dst)[0] != '/')
+		return fail_at(c, "must be \"-\" (standard output) or an absolute path");
+	return check_file_path(c, dst);
 }
 
 /* Checked here, not at bind time, so a reload with a typo is refused with its place. */
@@ -796,30 +852,30 @@ static int check_listen(struct ctx *c, const void *dst)
 	return 0;
 }
 
-/* Postfix's own spelling of a policy service's address. */
+/*
+ * Postfix's own spelling of a policy service's address, checked as far as
+ * binding it would: a typo found at start comes after the program is pinned.
+ */
 static int check_policy_listen(struct ctx *c, const void *dst)
 {
 	const char *s = dst;
+	struct sockaddr_storage ss;
 
-	if (strncmp(s, "unix:/", 6) && strncmp(s, "inet:", 5))
-		return fail_at(c, "is \"unix:/PATH\" or \"inet:ADDRESS:PORT\"");
-	return 0;
-}
-
-/* Below a second, a busy Postfix host's smtpd could be cut off between two writes of its own. */
-static int check_policy_timeout(struct ctx *c, const void *dst)
-{
-	return *(const uint64_t *)dst >= NS_PER_SEC ? 0 : fail_at(c, "must be at least 1s");
-}
-
-/* Faster wastes CPU on kernel map walks; slower blocks a bot too late. */
-static int check_scan_interval(struct ctx *c, const void *dst)
-{
-	uint64_t ns = *(const uint64_t *)dst;
-
-	if (ns < NS_PER_SEC / 10 || ns > 60 * NS_PER_SEC)
-		return fail_at(c, "must be from 100ms to 60s");
-	return 0;
+	if (!strncmp(s, "unix:", 5)) {
+		if (s[5] != '/' || dir_shaped(s + 5))
+			return fail_at(c, "is \"unix:/PATH\" or \"inet:ADDRESS:PORT\", PATH absolute");
+		if (strlen(s + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return fail_at(c, "socket path too long (at most %zu bytes)",
+				       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return 0;
+	}
+	if (!strncmp(s, "inet:", 5)) {
+		if (mg_parse_listen(s + 5, &ss))
+			return fail_at(c, "\"inet:\" takes ADDRESS:PORT with a port 1..65535 (e.g. \"inet:127.0.0.1:10040\", "
+				       "\"inet:[::1]:10040\")");
+		return 0;
+	}
+	return fail_at(c, "is \"unix:/PATH\" or \"inet:ADDRESS:PORT\"");
 }
 
 /* ---- checks across the keys of a section ------------------------------------------------- */
@@ -871,6 +927,78 @@ static int finish_block(struct ctx *c, const json_t *v, struct mg_config *cfg)
 	return 0;
 }
 
+/*
+ * The lists that exempt sources from blocking, holding or outbreak handling:
+ * each entry no wider than the limits, and never everything (checked when
+ * the whole file is read: "limits" may come after the lists).
+ */
+static const struct {
+	const char *key, *sub, *list; /* the path: key[.sub.list][i] */
+	size_t off, n_off;            /* a K_PREFIXES list (n_off 0) or a K_PREFIX_ARRAY */
+} allowing_lists[] = {
+	{ "allowlist", NULL, NULL, AT(allowlist, struct mg_prefix_list), 0 },
+	{ "mail_servers", NULL, NULL, AT(mail_servers, struct mg_prefix_list), 0 },
+	{ "outbreak", "exceptions", "prefixes", AT(ob_except_pfx[0], struct mg_prefix), AT(n_ob_except_pfx, size_t) },
+	{ "quarantine", "exceptions", "clients", AT(q_except_client[0], struct mg_prefix), AT(n_q_except_client, size_t) },
+};
+
+static int check_allowing_entry(struct ctx *c, const struct mg_config *cfg, const struct mg_prefix *p)
+{
+	char buf[MG_ADDRSTRLEN];
+	unsigned min;
+
+	mg_prefix_str(p, buf, sizeof(buf));
+	if (mg_prefix_family_len(p) == 0)
+		return fail_at(c, "%s is every %ssource: nothing would be enforced against any of them; to stop "
+			       "enforcing, set \"monitor\": true", buf, mg_prefix_is_v4(p) ? "IPv4 " : "");
+	if (mg_config_prefix_too_wide(cfg, p, &min))
+		return fail_at(c, "%s is wider than limits.min_prefix_%s (/%u); lower the limit if you mean it", buf,
+			       mg_prefix_is_v4(p) ? "v4" : "v6", min);
+	return 0;
+}
+
+static int finish_top(struct ctx *c, const json_t *v, struct mg_config *cfg)
+{
+	/* The operator must be able to block and allow what the analyzer blocks: an IPv6 source at its aggregation. */
+	if (cfg->min_prefix_v6 > cfg->tunables.v6_src_prefix) {
+		/* At the limit when the file sets it: the limit is the newer idea of the two. */
+		const json_t *l = json_object_get(v, "limits");
+		if (l && json_object_get(l, "min_prefix_v6")) {
+			push_key(c, "limits");
+			push_key(c, "min_prefix_v6");
+		} else {
+			push_key(c, "ipv6_aggregation");
+		}
+		return fail_at(c, "limits.min_prefix_v6 (/%u) must not be longer than ipv6_aggregation (/%u), the prefix "
+			       "the analyzer blocks IPv6 sources at", cfg->min_prefix_v6, cfg->tunables.v6_src_prefix);
+	}
+	for (size_t k = 0; k < N_OF(allowing_lists); k++) {
+		const char *base = (const char *)cfg + allowing_lists[k].off;
+		const struct mg_prefix *p;
+		size_t n;
+		if (allowing_lists[k].n_off) {
+			p = (const struct mg_prefix *)base;
+			n = *(const size_t *)((const char *)cfg + allowing_lists[k].n_off);
+		} else {
+			p = ((const struct mg_prefix_list *)base)->v;
+			n = ((const struct mg_prefix_list *)base)->n;
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t depth = c->depth;
+			push_key(c, allowing_lists[k].key);
+			if (allowing_lists[k].sub) {
+				push_key(c, allowing_lists[k].sub);
+				push_key(c, allowing_lists[k].list);
+			}
+			push_index(c, i);
+			if (check_allowing_entry(c, cfg, &p[i]))
+				return -EINVAL;
+			c->depth = depth;
+		}
+	}
+	return 0;
+}
+
 /* ---- the tables: the schema of mg_config.h, key by key ----------------------------------- */
 
 /* Scores and weights: 0 turns a signal off; above a million is a typo. */
@@ -904,8 +1032,9 @@ static const struct field weights_keys[] = {
 static const struct section weights = SECTION_OF(weights_keys);
 
 static const struct field detection_keys[] = {
-	DURATION("window", an.window_ns),
-	DURATION("learning_period", an.learning_ns),
+	/* Rates are per minute; a day is the longest a bot's burst should be remembered as one. */
+	DURATION("window", an.window_ns, BOUNDS(MINUTE, DAY)),
+	DURATION("learning_period", an.learning_ns, BOUNDS(HOUR, MG_DURATION_MAX_NS)),
 	U32("learning_active_days", an.learn_min_active_days, 1, 365),
 	NUMBER("block_score", an.block_score, 0, MAX_WEIGHT),
 	NUMBER("alert_score", an.alert_score, 0, MAX_WEIGHT),
@@ -917,17 +1046,24 @@ static const struct section detection = SECTION_OF(detection_keys, .finish = fin
 
 static const struct field block_keys[] = {
 	CUSTOM("action", read_action, .off = AT(an.block_action, uint8_t)),
-	DURATION("duration", an.block_ns),
+	DURATION("duration", an.block_ns, BOUNDS(NS_PER_SEC, MG_DURATION_MAX_NS)),
 	U32("repeat_factor", an.repeat_factor, 1, 100),
-	DURATION("max_duration", an.max_block_ns),
+	DURATION("max_duration", an.max_block_ns, BOUNDS(NS_PER_SEC, MG_DURATION_MAX_NS)),
 	U32("max_new_per_minute", an.max_new_blocks_per_min, 0, 100000),
 };
 static const struct section block = SECTION_OF(block_keys, .finish = finish_block);
 
+/* In the family's bits; the IPv6 one is also held to ipv6_aggregation (finish_top). */
+static const struct field limits_keys[] = {
+	U32("min_prefix_v4", min_prefix_v4, 1, 32),
+	U32("min_prefix_v6", min_prefix_v6, 1, 128),
+};
+static const struct section limits = SECTION_OF(limits_keys);
+
 static const struct field metrics_keys[] = {
-	STRING("textfile", metrics_textfile),
+	STRING("textfile", metrics_textfile, .check = check_file_path),
 	STRING("listen", metrics_listen, .check = check_listen),
-	DURATION("interval", metrics_interval_ns),
+	DURATION("interval", metrics_interval_ns, BOUNDS(NS_PER_SEC, HOUR)),
 };
 static const struct section metrics = SECTION_OF(metrics_keys);
 
@@ -939,17 +1075,17 @@ static const struct section outbreak_exceptions = SECTION_OF(outbreak_exceptions
 
 static const struct field outbreak_keys[] = {
 	U32("min_senders", ob.min_senders, 2, 100000),
-	DURATION("window", ob.window_ns),
-	DURATION("decay", ob.decay_ns),
+	DURATION("window", ob.window_ns, BOUNDS(MINUTE, DAY)),
+	DURATION("decay", ob.decay_ns, BOUNDS(MINUTE, 7 * DAY)),
 	BOOL("contain", contain),
-	STRING("alert_hook", alert_hook, .check = check_absolute_path),
+	STRING("alert_hook", alert_hook, .check = check_file_path),
 	SUB("exceptions", outbreak_exceptions),
 };
 static const struct section outbreak = SECTION_OF(outbreak_keys);
 
 static const struct field retention_keys[] = {
-	DURATION("suspect", hold_suspect_ns),
-	DURATION("outbreak", hold_outbreak_ns),
+	DURATION("suspect", hold_suspect_ns, BOUNDS(NS_PER_SEC, MG_DURATION_MAX_NS)),
+	DURATION("outbreak", hold_outbreak_ns, BOUNDS(NS_PER_SEC, MG_DURATION_MAX_NS)),
 };
 static const struct section retention = SECTION_OF(retention_keys);
 
@@ -970,12 +1106,13 @@ static const struct field quarantine_keys[] = {
 	STRING("policy_listen", policy_listen, .check = check_policy_listen),
 	/* Fewer than 16 and a handful of smtpd processes would keep closing each other's connections. */
 	U32("policy_max_clients", policy_max_clients, 16, 65536),
-	DURATION("policy_idle_timeout", policy_idle_timeout_ns, .check = check_policy_timeout),
-	DURATION("policy_io_timeout", policy_io_timeout_ns, .check = check_policy_timeout),
+	/* Below a second, a busy Postfix host's smtpd could be cut off between two writes of its own. */
+	DURATION("policy_idle_timeout", policy_idle_timeout_ns, BOUNDS(NS_PER_SEC, DAY)),
+	DURATION("policy_io_timeout", policy_io_timeout_ns, BOUNDS(NS_PER_SEC, HOUR)),
 	CUSTOM("policy_socket_mode", read_file_mode, .off = AT(policy_socket_mode, unsigned)),
 	STRING("policy_socket_group", policy_socket_group),
 	U32("threshold", quarantine_level, 0, 5),
-	STRING("postfix_config", postfix_config),
+	STRING("postfix_config", postfix_config, .check = check_absolute_path),
 	BOOL("clamav", clamav),
 	SUB("retention", retention),
 	SUB("on_expiry", on_expiry),
@@ -985,7 +1122,8 @@ static const struct section quarantine = SECTION_OF(quarantine_keys);
 
 static const struct field top_keys[] = {
 	CUSTOM("interfaces", read_interfaces),
-	STRING("pin_dir", pin_dir),
+	STRING("pin_dir", pin_dir, .check = check_absolute_path),
+	SUB("limits", limits),
 	SUB("smtp_ports", smtp_ports),
 	PREFIXES("protected_networks", protected_nets),
 	PREFIXES("mail_servers", mail_servers),
@@ -995,17 +1133,18 @@ static const struct field top_keys[] = {
 	SUB("map_sizes", map_sizes),
 	SUB("detection", detection),
 	SUB("block", block),
-	STRING("state_file", state_file),
-	DURATION("state_interval", state_interval_ns),
-	STRING("log_file", log_file),
-	STRING("control_socket", control_socket),
+	STRING("state_file", state_file, .check = check_file_path),
+	DURATION("state_interval", state_interval_ns, BOUNDS(NS_PER_SEC, DAY)),
+	STRING("log_file", log_file, .check = check_log_file),
+	STRING("control_socket", control_socket, .check = check_file_path),
 	CUSTOM("control_mode", read_file_mode, .off = AT(control_mode, unsigned)),
-	DURATION("scan_interval", scan_interval_ns, .check = check_scan_interval),
+	/* Faster wastes CPU on kernel map walks; slower blocks a bot too late. */
+	DURATION("scan_interval", scan_interval_ns, BOUNDS(100 * MS, MINUTE)),
 	SUB("metrics", metrics),
 	SUB("outbreak", outbreak),
 	SUB("quarantine", quarantine),
 };
-static const struct section top = SECTION_OF(top_keys);
+static const struct section top = SECTION_OF(top_keys, .finish = finish_top);
 
 static int read_top(struct ctx *c, const json_t *root, struct mg_config *cfg)
 {
@@ -1027,6 +1166,8 @@ void mg_config_default(struct mg_config *c)
 	c->max_sources = MG_DEFAULT_MAX_SOURCES;
 	c->max_servers = MG_DEFAULT_MAX_SERVERS;
 	c->max_policy = MG_DEFAULT_MAX_POLICY;
+	c->min_prefix_v4 = MG_MIN_PREFIX_V4_DEFAULT;
+	c->min_prefix_v6 = MG_MIN_PREFIX_V6_DEFAULT;
 	mg_an_config_default(&c->an);
 	c->an.v6_prefix = c->tunables.v6_src_prefix;
 	snprintf(c->state_file, sizeof(c->state_file), "/var/lib/mtaguard/state.gz");
@@ -1064,7 +1205,12 @@ void mg_config_free(struct mg_config *c)
 	free_lists(c);
 }
 
-/* Deep copy of the lists, so a parse can work on its own copy of *c. */
+bool mg_config_prefix_too_wide(const struct mg_config *c, const struct mg_prefix *p, unsigned *min)
+{
+	*min = mg_prefix_is_v4(p) ? c->min_prefix_v4 : c->min_prefix_v6;
+	return mg_prefix_family_len(p) < *min;
+}
+
 bool mg_prefix_list_has(const struct mg_prefix_list *l, const struct mg_prefix *p)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -1073,6 +1219,7 @@ bool mg_prefix_list_has(const struct mg_prefix_list *l, const struct mg_prefix *
 	return false;
 }
 
+/* Deep copy of the lists, so a parse can work on its own copy of *c. */
 static int copy_list(struct mg_prefix_list *dst, const struct mg_prefix_list *src)
 {
 	dst->v = NULL;
@@ -1208,33 +1355,61 @@ int mg_config_load(const char *path, struct mg_config *c, char *err, size_t errl
 	return e;
 }
 
+/* The units of a duration, largest first (the order mg_duration_str() tries them in). */
+static const struct {
+	const char *suffix;
+	uint64_t ns;
+} duration_units[] = {
+	{ "d", DAY }, { "h", HOUR }, { "m", MINUTE }, { "s", NS_PER_SEC }, { "ms", MS },
+};
+
 int mg_parse_duration(const char *s, uint64_t *ns)
 {
+	uint64_t unit = 0;
 	char *end;
-	uint64_t unit;
 
+	/* A digit first: strtoull alone would take " 5", "+5" and "-5" (as 2^64 - 5). */
 	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	if (!strcmp(end, "") || !strcmp(end, "s"))
+	if (!*end)
 		unit = NS_PER_SEC;
-	else if (!strcmp(end, "ms"))
-		unit = 1000000ull;
-	else if (!strcmp(end, "m"))
-		unit = 60 * NS_PER_SEC;
-	else if (!strcmp(end, "h"))
-		unit = 3600 * NS_PER_SEC;
-	else if (!strcmp(end, "d"))
-		unit = 86400 * NS_PER_SEC;
-	else
+	for (size_t i = 0; i < N_OF(duration_units) && !unit; i++)
+		if (!strcmp(end, duration_units[i].suffix))
+			unit = duration_units[i].ns;
+	if (!unit)
 		return -EINVAL;
-	if (v > UINT64_MAX / unit)
-		return -EINVAL;
+	if (errno == ERANGE || v > UINT64_MAX / unit)
+		return -ERANGE;
 	*ns = v * unit;
 	return 0;
+}
+
+int mg_parse_rule_duration(const char *s, uint64_t *ns)
+{
+	uint64_t v;
+	int e = mg_parse_duration(s, &v);
+
+	if (e)
+		return e;
+	if (v && (v < NS_PER_SEC || v > MG_DURATION_MAX_NS))
+		return -ERANGE;
+	*ns = v;
+	return 0;
+}
+
+const char *mg_duration_str(uint64_t ns, char *buf, size_t len)
+{
+	for (size_t i = 0; i < N_OF(duration_units); i++)
+		if (ns && ns % duration_units[i].ns == 0) {
+			snprintf(buf, len, "%llu%s", (unsigned long long)(ns / duration_units[i].ns),
+				 duration_units[i].suffix);
+			return buf;
+		}
+	/* 0, or finer than a millisecond (never from the parser). */
+	snprintf(buf, len, ns ? "%lluns" : "%llu", (unsigned long long)ns);
+	return buf;
 }
 
 int mg_config_parse_iface(const char *text, struct mg_config_iface *out)

@@ -6,12 +6,14 @@
  * refused with the file, line and column where they stand, e.g.
  *   /etc/mtaguard/mtaguard.json:12:5: unknown key "treshold" in "detection"
  *
- * Schema (durations: a number of seconds or a string "250ms", "90s", "10m", "1h", "7d";
- * modes also "drv" = native, "skb" = generic; each key's kind and limits are
- * one line of a table in mg_config.c):
+ * Schema (durations: a number of seconds or a string "250ms", "90s", "10m", "1h", "7d",
+ * each key with its own bounds, none beyond 366d; paths absolute; modes also
+ * "drv" = native, "skb" = generic; each key's kind and limits are one line of
+ * a table in mg_config.c):
  * {
  *   "interfaces":   [ "eth1", { "name": "eth2", "mode": "native|generic|auto" } ],
  *   "pin_dir":      "/sys/fs/bpf/mtaguard",
+ *   "limits":       { "min_prefix_v4": 8, "min_prefix_v6": 32 },    the widest prefix one may block or allow
  *   "smtp_ports":   { "mx": [25], "submission": [465, 587] },          up to 4 each
  *   "protected_networks": [ "198.18.0.0/15", "2001:db8::/32" ],          the networks it protects
  *   "mail_servers": [ "198.18.1.10", ... ],                              known mail servers: never blocked
@@ -40,7 +42,7 @@
  *   "outbreak": { "min_senders": 5, "window": "10m", "decay": "30m", "contain": true,
  *                 "alert_hook": "/usr/local/sbin/page-the-noc",
  *                 "exceptions": { "signatures": ["fp:1a2b3c4d"], "prefixes": ["198.18.7.0/24"] } },
- *   "quarantine": { "policy_listen": "unix:/var/spool/postfix/private/mtaguard",
+ *   "quarantine": { "policy_listen": "unix:/var/spool/postfix/private/mtaguard",   or "inet:127.0.0.1:10040"
  *                   "policy_socket_mode": "0660", "policy_socket_group": "postfix",
  *                   "policy_max_clients": 1024, "policy_idle_timeout": "330s", "policy_io_timeout": "30s",
  *                   "threshold": 3, "postfix_config": "/etc/postfix", "clamav": true,
@@ -64,6 +66,22 @@
 #define MG_CONFIG_MAX_IFACES 16
 #define MG_CONFIG_MAX_EXCEPTIONS 64
 
+/*
+ * The widest prefix an operator may block or allow without forcing it, and
+ * the config file's lists may name at all. IPv4 /8: the largest block ever
+ * held by one organisation, so anything wider spans unrelated networks.
+ * IPv6 /32: an ISP's (an LIR's) usual allocation. Neither stops a real
+ * block of one hostile network; both stop "0.0.0.0/0" and typos like "/3".
+ */
+#define MG_MIN_PREFIX_V4_DEFAULT 8
+#define MG_MIN_PREFIX_V6_DEFAULT 32
+
+/*
+ * The longest finite duration anywhere (a year and a leap day): longer is
+ * "until removed" (0) said outright, and wall + duration cannot wrap.
+ */
+#define MG_DURATION_MAX_NS (366ull * 86400 * 1000000000ull)
+
 struct mg_config_iface {
 	char name[16]; /* IFNAMSIZ */
 	enum mg_xdp_mode mode;
@@ -83,6 +101,7 @@ struct mg_config {
 	struct mg_tunables tunables;      /* ports and v6 aggregation for the kernel */
 	uint32_t max_sources, max_servers, max_policy;
 	struct mg_prefix_list protected_nets, mail_servers, allowlist;
+	uint32_t min_prefix_v4, min_prefix_v6; /* in the family's bits: see MG_MIN_PREFIX_V4_DEFAULT */
 	struct mg_an_config an;           /* detection and block settings for the analyzer */
 	char state_file[256];
 	uint64_t state_interval_ns;
@@ -136,8 +155,26 @@ void mg_config_free(struct mg_config *c);
  * The words of the config file, also for the command lines, so that
  * "mtaguardd -i" and "interfaces" take the same things.
  */
-/* "90s", "10m", "1h", "7d", "250ms", or plain seconds; -EINVAL otherwise. */
+/*
+ * "90s", "10m", "1h", "7d", "250ms", or plain seconds. -EINVAL for anything
+ * else (signs, spaces, fractions, unknown units), -ERANGE when the
+ * nanoseconds would not fit in 64 bits; *ns is written only on success.
+ */
 int mg_parse_duration(const char *s, uint64_t *ns);
+/*
+ * How long an operator's rule lasts: 0 (in any unit) is "until removed",
+ * anything else from 1 s to MG_DURATION_MAX_NS. Shorter is refused rather
+ * than rounded: rounding down would make it 0, forever. -EINVAL for a bad
+ * spelling, -ERANGE for a duration out of bounds.
+ */
+int mg_parse_rule_duration(const char *s, uint64_t *ns);
+/* ns in the largest unit that says it exactly: "250ms", "90s", "10m", "366d". */
+const char *mg_duration_str(uint64_t ns, char *buf, size_t len);
+/*
+ * Is p wider than the configured minimum for its family (the "limits"
+ * section)? *min gets that minimum, in the family's bits.
+ */
+bool mg_config_prefix_too_wide(const struct mg_config *c, const struct mg_prefix *p, unsigned *min);
 /*
  * "IF" or "IF:MODE", MODE a word of mg_xdp_mode_parse() (native, generic,
  * auto, drv, skb; auto without one). IF is refused as the kernel would

@@ -62,6 +62,8 @@ static void take_running(struct mg_daemon *d)
 	snprintf(r->control_socket, sizeof(r->control_socket), "%s", d->cfg.control_socket);
 	snprintf(r->metrics_listen, sizeof(r->metrics_listen), "%s", d->cfg.metrics_listen);
 	snprintf(r->policy_listen, sizeof(r->policy_listen), "%s", d->cfg.policy_listen);
+	snprintf(r->log_file, sizeof(r->log_file), "%s", d->cfg.log_file);
+	r->control_mode = d->cfg.control_mode;
 	r->tunables = d->cfg.tunables;
 	r->max_sources = d->cfg.max_sources;
 	r->max_servers = d->cfg.max_servers;
@@ -97,6 +99,8 @@ static void what_waits(const struct mg_daemon *d, const struct mg_config *c, uns
 		{ !same_ifaces(r, c), "interfaces" },
 		{ strcmp(r->pin_dir, c->pin_dir) != 0, "pin_dir" },
 		{ strcmp(r->control_socket, c->control_socket) != 0, "control_socket" },
+		{ r->control_mode != c->control_mode, "control_mode" },
+		{ strcmp(r->log_file, c->log_file) != 0, "log_file" },
 		{ strcmp(r->metrics_listen, c->metrics_listen) != 0, "metrics.listen" },
 		{ strcmp(r->policy_listen, c->policy_listen) != 0, "quarantine.policy_listen" },
 		{ (engine_restart & MG_RESTART_V6_AGGREGATION) != 0, "ipv6_aggregation" },
@@ -315,10 +319,12 @@ static void reload(struct mg_daemon *d)
 	if (d->eng.scan_interval != interval)
 		arm_timer(d);
 	what_waits(d, &d->cfg, restart, d->pending_restart, sizeof(d->pending_restart));
+	/* One line saying both: what took effect, and what did not. */
 	if (d->pending_restart[0])
-		mg_eventlog_notice(&d->log, "notice", "changed in %s but running as before until a restart: %s",
+		mg_eventlog_notice(&d->log, "reloaded", "reloaded %s; not applied, running as before until a restart: %s",
 				   d->config_path, d->pending_restart);
-	mg_eventlog_notice(&d->log, "reloaded", "reloaded %s", d->config_path);
+	else
+		mg_eventlog_notice(&d->log, "reloaded", "reloaded %s", d->config_path);
 }
 
 /* Housekeeping at every timer tick, beside the engine's own. */

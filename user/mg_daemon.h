@@ -44,6 +44,8 @@ struct mg_daemon_running {
 	char control_socket[108];
 	char metrics_listen[64];
 	char policy_listen[128];
+	char log_file[256];
+	unsigned control_mode;
 	struct mg_tunables tunables;
 	uint32_t max_sources, max_servers, max_policy;
 };

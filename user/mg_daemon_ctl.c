@@ -245,30 +245,76 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 
 /* ---- operator rules --------------------------------------------------------------- */
 
+/*
+ * A block, allow or exception wider than limits.min_prefix_v4/v6 needs the
+ * request's "force"; NULL if p may go ahead, else the refusal. Allowing a
+ * whole family is named for what it is: enforcement off.
+ */
+static json_t *too_wide(const struct mg_daemon *d, const char *what, const struct mg_prefix *p, bool allowing,
+			bool force)
+{
+	char buf[MG_ADDRSTRLEN];
+	unsigned min;
+	bool v4 = mg_prefix_is_v4(p);
+
+	if (force || !mg_config_prefix_too_wide(&d->cfg, p, &min))
+		return NULL;
+	mg_prefix_str(p, buf, sizeof(buf));
+	if (allowing && mg_prefix_family_len(p) == 0)
+		return mg_ctl_error("%s %s is every %ssource: nothing would be enforced against any of them; to stop "
+				    "enforcing, use 'monitor on'; repeat with --force if you mean it",
+				    what, buf, v4 ? "IPv4 " : "");
+	return mg_ctl_error("%s %s is wider than /%u, the limit for %s (limits.min_prefix_%s in the config file); "
+			    "repeat with --force if you mean it", what, buf, min, v4 ? "IPv4" : "IPv6", v4 ? "v4" : "v6");
+}
+
+/* Past the limits by force: a warning naming who asked (the client's word: the socket is root's). */
+static void log_forced(struct mg_daemon *d, const char *what, const struct mg_prefix *p, json_t *req)
+{
+	char buf[MG_ADDRSTRLEN];
+	unsigned min;
+	const char *who = str_arg(req, "user");
+
+	if (!mg_config_prefix_too_wide(&d->cfg, p, &min))
+		return;
+	mg_eventlog_warning(&d->log, "operator-forced", "operator %s %s forced past the limit /%u (limits.min_prefix_%s)%s; "
+			    "requested by %s", what, mg_prefix_str(p, buf, sizeof(buf)), min,
+			    mg_prefix_is_v4(p) ? "v4" : "v6", mg_prefix_family_len(p) == 0 ? ", every source of the family" : "",
+			    who ? who : "an unnamed client");
+}
+
 static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 {
 	const char *prefix = str_arg(req, "prefix"), *dur = str_arg(req, "duration");
 	const char *action = str_arg(req, "action"), *comment = str_arg(req, "comment");
 	bool blocking = !strcmp(cmd, "block"), allowing = !strcmp(cmd, "allow");
+	bool force = json_is_true(json_object_get(req, "force"));
 	uint64_t mono = mg_mono_ns(), now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 	struct mg_prefix p;
 	uint64_t ttl_ns = 0;
 	uint8_t act = MG_ACT_DROP_SMTP;
-	char err[256];
+	char err[256], max[32];
+	json_t *refused;
 	int e;
 
 	if (!prefix || mg_prefix_parse(prefix, &p))
 		return mg_ctl_error("%s needs an address or prefix, got '%s'", cmd, prefix ? prefix : "");
 	if (dur && !blocking && !allowing)
 		return mg_ctl_error("%s takes no duration", cmd);
-	if (dur && mg_parse_duration(dur, &ttl_ns))
-		return mg_ctl_error("bad duration '%s' (e.g. 90s, 10m, 1h, 7d)", dur);
+	e = dur ? mg_parse_rule_duration(dur, &ttl_ns) : 0;
+	if (e == -ERANGE)
+		return mg_ctl_error("duration '%s' out of range: from 1s to %s, or 0 for until removed", dur,
+				    mg_duration_str(MG_DURATION_MAX_NS, max, sizeof(max)));
+	if (e)
+		return mg_ctl_error("bad duration '%s' (e.g. 90s, 10m, 1h, 7d; 0 = until removed)", dur);
 	if (action && (!blocking || mg_action_parse(action, &act)))
 		return mg_ctl_error(blocking ? "action is smtp or all, got '%s'" : "only block takes an action", action);
 	if (comment && strlen(comment) > MG_OPRULE_COMMENT_MAX)
 		return mg_ctl_error("comment longer than %d bytes", MG_OPRULE_COMMENT_MAX);
 	if (blocking && !dur)
 		ttl_ns = d->eng.default_block_ns; /* operator blocks expire too, unless asked for 0 */
+	if ((blocking || allowing) && (refused = too_wide(d, cmd, &p, allowing, force)))
+		return refused;
 
 	if (blocking)
 		e = mg_engine_block(&d->eng, &p, act, ttl_ns, comment, now, wall, err, sizeof(err));
@@ -280,6 +326,8 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 		e = mg_engine_disallow(&d->eng, &p, now, wall, err, sizeof(err));
 	if (e)
 		return mg_ctl_error("%s", err);
+	if (blocking || allowing)
+		log_forced(d, cmd, &p, req);
 	return ok();
 }
 
@@ -405,15 +453,23 @@ static json_t *cmd_except(struct mg_daemon *d, json_t *req)
 {
 	const char *op = str_arg(req, "op"), *what = str_arg(req, "what");
 	uint64_t mono = mg_mono_ns();
+	struct mg_prefix p;
+	json_t *refused;
 	char err[256];
 
 	if (op && !strcmp(op, "list"))
 		return json_pack("{s:b,s:o}", "ok", 1, "exceptions", mg_engine_exceptions_json(&d->eng));
 	if (!op || (strcmp(op, "add") && strcmp(op, "remove")) || !what)
 		return mg_ctl_error("except add|remove SIGNATURE|PREFIX, or except list");
+	/* An exempted prefix is allowed past outbreak handling: the same limits as an allow. */
+	bool adding_prefix = !strcmp(op, "add") && mg_prefix_parse(what, &p) == 0;
+	if (adding_prefix && (refused = too_wide(d, "except add", &p, true, json_is_true(json_object_get(req, "force")))))
+		return refused;
 	if (mg_engine_except(&d->eng, !strcmp(op, "add"), what, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono), err,
 			     sizeof(err)))
 		return mg_ctl_error("%s", err);
+	if (adding_prefix)
+		log_forced(d, "except add", &p, req);
 	return ok();
 }
 

@@ -119,7 +119,7 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 {
 	json_t *o = mg_action_json(a, now_mono, now_wall);
 	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	char src[MG_ADDRSTRLEN], mac[32], shape[64];
+	char src[MG_ADDRSTRLEN], mac[32], shape[64], helo[4 * MG_HELO_ARG_MAX + 1];
 
 	if (line && l->json) {
 		fprintf(l->json, "%s\n", line);
@@ -132,6 +132,8 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 	mg_prefix_str(&a->prefix, src, sizeof(src));
 	mg_mac_str(a->ev.mac, mac, sizeof(mac));
 	mg_helo_shape_names(a->ev.helo_shape, shape, sizeof(shape));
+	/* The HELO name is the peer's to choose, control bytes and all. */
+	mg_escape_line(a->ev.helo, helo, sizeof(helo));
 	switch (a->kind) {
 	case MG_AN_BLOCK:
 	case MG_AN_ALERT:
@@ -140,7 +142,7 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 			"%u sessions, %u RCPT, HELO \"%s\" (%s)%s\n",
 			a->kind == MG_AN_BLOCK ? "BLOCK" : (a->would_block ? "WOULD BLOCK" : "ALERT"), src,
 			mg_role_name(a->ev.role_before), mac, a->ev.vlan_outer, a->ev.rule, a->ev.score,
-			a->ev.distinct_mx, a->ev.syn_mx_per_min, a->ev.sessions, a->ev.rcpts, a->ev.helo, shape,
+			a->ev.distinct_mx, a->ev.syn_mx_per_min, a->ev.sessions, a->ev.rcpts, helo, shape,
 			a->kind == MG_AN_BLOCK ? "" : " (not enforced)");
 		if (a->kind == MG_AN_BLOCK)
 			fprintf(l->human, "mtaguardd:   offence %u, %s blocked for %llus\n", a->offence,
@@ -156,19 +158,51 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 	}
 }
 
-void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
+/* Escape s into buf; `ascii`: bytes above 0x7f too, for text that is not valid UTF-8. */
+static const char *escape(const char *s, char *buf, size_t len, bool ascii)
 {
-	char msg[1024], when[32];
-	va_list ap;
+	size_t o = 0;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+	if (!len)
+		return buf;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char e[5];
+		if (c == '\n' || c == '\r' || c == '\t' || c == '\\')
+			snprintf(e, sizeof(e), "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\');
+		else if (c < 0x20 || c == 0x7f || (ascii && c > 0x7f))
+			snprintf(e, sizeof(e), "\\x%02x", c);
+		else
+			e[0] = (char)c, e[1] = '\0';
+		size_t n = strlen(e);
+		if (o + n >= len)
+			break;
+		memcpy(buf + o, e, n);
+		o += n;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+const char *mg_escape_line(const char *s, char *buf, size_t len)
+{
+	return escape(s, buf, len, false);
+}
+
+static void log_notice(struct mg_eventlog *l, const char *level, const char *kind, const char *msg)
+{
+	char when[32], safe[4096];
+
 	if (l->json && kind) {
-		json_t *o = json_pack("{s:s,s:s,s:s}", "time", mg_iso_time(mg_mono_to_wall_ns(mg_mono_ns()), when,
-									   sizeof(when)),
-				      "event", kind, "message", msg);
-		char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		mg_iso_time(mg_mono_to_wall_ns(mg_mono_ns()), when, sizeof(when));
+		json_t *o = json_pack("{s:s,s:s,s:s}", "time", when, "event", kind, "message", msg);
+		/* jansson takes only UTF-8: a message that is not is kept, escaped, rather than lost. */
+		if (!o)
+			o = json_pack("{s:s,s:s,s:s}", "time", when, "event", kind, "message",
+				      escape(msg, safe, sizeof(safe), true));
+		if (o && level)
+			json_object_set_new(o, "level", json_string(level));
+		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		if (line)
 			fprintf(l->json, "%s\n", line);
 		fflush(l->json);
@@ -176,7 +210,30 @@ void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt
 		json_decref(o);
 	}
 	if (l->human)
-		fprintf(l->human, "mtaguardd: %s\n", msg);
+		fprintf(l->human, "mtaguardd: %s%s%s\n", level ? level : "", level ? ": " : "",
+			mg_escape_line(msg, safe, sizeof(safe)));
+}
+
+void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_notice(l, NULL, kind, msg);
+}
+
+void mg_eventlog_warning(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_notice(l, "warning", kind, msg);
 }
 
 void mg_eventlog_json(struct mg_eventlog *l, json_t *o)

@@ -33,9 +33,24 @@ json_t *mg_ob_action_json(const struct mg_ob_action *a, bool contained, uint64_t
 json_t *mg_ob_member_json(const struct mg_ob_member *m, uint64_t now_mono, uint64_t now_wall);
 /* One JSON line as is. */
 void mg_eventlog_json(struct mg_eventlog *l, json_t *o);
-/* A notice: JSON {"event": kind, "message"} and a readable line; kind NULL: the readable line only. */
+/*
+ * A notice: JSON {"event": kind, "message"} and a readable line; kind NULL:
+ * the readable line only. Messages carry what operators and peers wrote
+ * (comments, HELO names): the readable line escapes it (mg_escape_line), and
+ * the JSON line holds it as written, or escaped when it is not UTF-8.
+ */
 void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same at warning level: "level": "warning" in JSON, "warning: " in the readable line. */
+void mg_eventlog_warning(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * s as text that stays on its line: control bytes as \xNN (\n, \r and \t
+ * by name) and a backslash doubled, so no comment can forge a line of the
+ * log or a table row. Cut short at a whole character to fit len; returns buf.
+ */
+const char *mg_escape_line(const char *s, char *buf, size_t len);
 
 /* "2026-11-22T23:01:02Z" */
 const char *mg_iso_time(uint64_t wall_ns, char *buf, size_t len);

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_daemon_ctl.c - the control socket's operator commands (block, allow,
+ * except) as the daemon answers them, over an engine whose kernel is a
+ * recording fake: what is refused, what needs force, what reaches the kernel
+ * and what the readable log says.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "mg_clock.h"
+#include "mg_daemon.h"
+
+#define SEC 1000000000ull
+
+/* The kernel as the engine writes it: the block rules, with their expiries. */
+struct fake_kernel {
+	struct mg_prefix blocks[32];
+	uint64_t expires[32];
+	size_t nblocks, nallows;
+};
+
+static int find_block(struct fake_kernel *k, const struct mg_prefix *p)
+{
+	for (size_t i = 0; i < k->nblocks; i++)
+		if (mg_prefix_eq(&k->blocks[i], p))
+			return (int)i;
+	return -1;
+}
+
+static int put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uint64_t expires)
+{
+	struct fake_kernel *k = ctx;
+	int i = find_block(k, p);
+
+	(void)action;
+	if (i < 0)
+		i = (int)k->nblocks++;
+	k->blocks[i] = *p;
+	k->expires[i] = expires;
+	return 0;
+}
+
+static int del_block(void *ctx, const struct mg_prefix *p)
+{
+	struct fake_kernel *k = ctx;
+	int i = find_block(k, p);
+
+	if (i < 0)
+		return -ENOENT;
+	k->blocks[i] = k->blocks[--k->nblocks];
+	k->expires[i] = k->expires[k->nblocks];
+	return 0;
+}
+
+static int put_allow(void *ctx, const struct mg_prefix *p) { (void)p; ((struct fake_kernel *)ctx)->nallows++; return 0; }
+static int del_allow(void *ctx, const struct mg_prefix *p) { (void)p; ((struct fake_kernel *)ctx)->nallows--; return 0; }
+static int put_server(void *ctx, const uint8_t key[16]) { (void)ctx; (void)key; return 0; }
+static int del_server(void *ctx, const uint8_t key[16]) { (void)ctx; (void)key; return 0; }
+static int put_outbreak(void *ctx, uint32_t fp, unsigned level, uint64_t since)
+{
+	(void)ctx, (void)fp, (void)level, (void)since;
+	return 0;
+}
+static int del_outbreak(void *ctx, uint32_t fp) { (void)ctx; (void)fp; return 0; }
+
+static const struct mg_engine_sink fake_sink = {
+	.rules = { put_block, del_block, put_allow, del_allow, put_server, del_server, put_outbreak, del_outbreak },
+};
+
+struct fixture {
+	struct mg_daemon d;
+	struct fake_kernel k;
+	char dir[64];
+	char *human;
+	size_t human_len;
+	FILE *human_f;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char path[128];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/mg-ctl-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	mg_daemon_init(&f->d);
+	mg_config_default(&f->d.cfg);
+	snprintf(f->d.cfg.state_file, sizeof(f->d.cfg.state_file), "%s/state.gz", f->dir);
+	snprintf(path, sizeof(path), "%s/events.jsonl", f->dir);
+	f->human_f = open_memstream(&f->human, &f->human_len);
+	if (!f->human_f || mg_eventlog_open(&f->d.log, path, f->human_f))
+		return -1;
+	if (mg_engine_init(&f->d.eng, &f->d.cfg, &fake_sink, &f->k, mg_daemon_observe, &f->d))
+		return -1;
+	uint64_t mono = mg_mono_ns();
+	mg_engine_start(&f->d.eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	mg_engine_free(&f->d.eng);
+	mg_eventlog_close(&f->d.log);
+	mg_config_free(&f->d.cfg);
+	fclose(f->human_f);
+	free(f->human);
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", f->dir);
+	if (system(cmd))
+		return -1;
+	free(f);
+	return 0;
+}
+
+/*
+ * Send {"cmd": cmd, "prefix"/"what": arg, ...} (the rest as key, value pairs
+ * of strings; "force" as JSON true); NULL if answered ok, else the error
+ * (kept until the next call).
+ */
+static const char *ask(struct fixture *f, const char *cmd, const char *arg, ...)
+{
+	static char error[512];
+	json_t *req = json_pack("{s:s}", "cmd", cmd);
+	const char *k;
+	va_list ap;
+
+	if (!strcmp(cmd, "except")) {
+		json_object_set_new(req, "op", json_string("add"));
+		json_object_set_new(req, "what", json_string(arg));
+	} else {
+		json_object_set_new(req, "prefix", json_string(arg));
+	}
+	va_start(ap, arg);
+	while ((k = va_arg(ap, const char *))) {
+		if (!strcmp(k, "force"))
+			json_object_set_new(req, "force", json_true());
+		else
+			json_object_set_new(req, k, json_string(va_arg(ap, const char *)));
+	}
+	va_end(ap);
+	json_t *resp = mg_daemon_control(req, &f->d);
+	json_decref(req);
+	bool ok = json_is_true(json_object_get(resp, "ok"));
+	snprintf(error, sizeof(error), "%s", ok ? "" : json_string_value(json_object_get(resp, "error")));
+	json_decref(resp);
+	return ok ? NULL : error;
+}
+
+static const char *human(struct fixture *f)
+{
+	fflush(f->human_f);
+	return f->human ? f->human : "";
+}
+
+static bool blocked(struct fixture *f, const char *text, uint64_t *expires)
+{
+	struct mg_prefix p;
+	int i;
+
+	assert_int_equal(mg_prefix_parse(text, &p), 0);
+	i = find_block(&f->k, &p);
+	if (i >= 0 && expires)
+		*expires = f->k.expires[i];
+	return i >= 0;
+}
+
+/* Blocking everything needs force; with it, it happens and the log warns, naming who asked. */
+static void test_block_everything_needs_force(void **state)
+{
+	struct fixture *f = *state;
+	const char *e;
+
+	e = ask(f, "block", "0.0.0.0/0", "action", "all", NULL);
+	assert_non_null(e);
+	assert_non_null(strstr(e, "0.0.0.0/0 is wider than /8, the limit for IPv4 (limits.min_prefix_v4"));
+	assert_non_null(strstr(e, "--force"));
+	assert_false(blocked(f, "0.0.0.0/0", NULL));
+	e = ask(f, "block", "::/0", NULL);
+	assert_non_null(e);
+	assert_non_null(strstr(e, "the limit for IPv6 (limits.min_prefix_v6"));
+	assert_null(strstr(human(f), "::/0"));
+
+	assert_null(ask(f, "block", "0.0.0.0/0", "force", "user", "alice", NULL));
+	assert_true(blocked(f, "0.0.0.0/0", NULL));
+	assert_non_null(strstr(human(f), "mtaguardd: warning: operator block 0.0.0.0/0 forced past the limit /8 "
+					 "(limits.min_prefix_v4), every source of the family; requested by alice\n"));
+	/* Taking it back needs no force. */
+	assert_null(ask(f, "unblock", "0.0.0.0/0", NULL));
+	assert_false(blocked(f, "0.0.0.0/0", NULL));
+}
+
+/* At the limit is fine; one bit wider is not; the limit is the config's. */
+static void test_block_limits(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_null(ask(f, "block", "10.0.0.0/8", NULL));
+	assert_non_null(ask(f, "block", "10.0.0.0/7", NULL));
+	assert_null(ask(f, "block", "2001:db8::/32", NULL));
+	assert_non_null(ask(f, "block", "2001:db8::/31", NULL));
+	assert_null(ask(f, "block", "198.18.2.2", NULL));
+	f->d.cfg.min_prefix_v4 = 16;
+	assert_non_null(ask(f, "block", "172.16.0.0/12", NULL));
+	assert_null(ask(f, "block", "172.16.0.0/12", "force", NULL));
+	/* No name given: the warning says so. */
+	assert_non_null(strstr(human(f), "requested by an unnamed client"));
+	assert_null(strstr(human(f), "10.0.0.0/8 forced"));
+}
+
+/* Allowing everything is enforcement off: refused with the way to do that, and loud when forced. */
+static void test_allow_everything_needs_force(void **state)
+{
+	struct fixture *f = *state;
+	const char *e;
+
+	e = ask(f, "allow", "::/0", NULL);
+	assert_non_null(e);
+	assert_non_null(strstr(e, "::/0 is every source: nothing would be enforced against any of them; to stop enforcing, "
+				  "use 'monitor on'"));
+	assert_non_null(strstr(e, "--force"));
+	assert_int_equal(f->k.nallows, 0);
+	assert_non_null(ask(f, "allow", "0.0.0.0/0", NULL));
+	assert_non_null(ask(f, "allow", "64.0.0.0/2", NULL));
+	assert_int_equal(f->k.nallows, 0);
+
+	assert_null(ask(f, "allow", "::/0", "force", "user", "root (sudo from bob)", NULL));
+	assert_int_equal(f->k.nallows, 1);
+	assert_non_null(strstr(human(f), "mtaguardd: warning: operator allow ::/0 forced past the limit /32 "
+					 "(limits.min_prefix_v6), every source of the family; requested by root (sudo from bob)"));
+	assert_null(ask(f, "disallow", "::/0", NULL));
+	/* An outbreak exception is an allow too. */
+	assert_non_null(ask(f, "except", "0.0.0.0/0", NULL));
+	assert_null(ask(f, "except", "198.18.7.0/24", NULL));
+	assert_null(ask(f, "except", "0.0.0.0/0", "force", NULL));
+	assert_non_null(strstr(human(f), "warning: operator except add 0.0.0.0/0 forced"));
+}
+
+/* Durations: 0 is "until removed" when asked for; nothing below 1 s or past 366 d; nothing wraps. */
+static void test_durations(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const out_of_range[] = { "999ms", "1ms", "367d", "200000d", "18446744073s", "18446744074s",
+						    "99999999999999999999" };
+	static const char *const bad[] = { "-5s", "1.5h", "5 s", "1x", "", "s" };
+	uint64_t exp, now;
+	const char *e;
+
+	for (size_t i = 0; i < sizeof(out_of_range) / sizeof(out_of_range[0]); i++) {
+		e = ask(f, "block", "198.18.3.3", "duration", out_of_range[i], NULL);
+		if (!e || !strstr(e, "out of range: from 1s to 366d, or 0 for until removed"))
+			fail_msg("block -d %s: %s", out_of_range[i], e ? e : "accepted");
+		e = ask(f, "allow", "198.18.3.3", "duration", out_of_range[i], NULL);
+		if (!e || !strstr(e, "out of range"))
+			fail_msg("allow -d %s: %s", out_of_range[i], e ? e : "accepted");
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		e = ask(f, "block", "198.18.3.3", "duration", bad[i], NULL);
+		if (!e || !strstr(e, "bad duration"))
+			fail_msg("block -d '%s': %s", bad[i], e ? e : "accepted");
+	}
+	assert_false(blocked(f, "198.18.3.3", NULL));
+	assert_int_equal(f->k.nallows, 0);
+
+	/* The edges: a second and 366 days from now, and forever only by 0. */
+	now = mg_daemon_timeline(mg_mono_ns());
+	assert_null(ask(f, "block", "198.18.3.3", "duration", "1s", NULL));
+	assert_true(blocked(f, "198.18.3.3", &exp));
+	assert_true(exp >= now + SEC && exp < now + 2 * SEC);
+	assert_null(ask(f, "block", "198.18.3.4", "duration", "366d", NULL));
+	assert_true(blocked(f, "198.18.3.4", &exp));
+	assert_true(exp >= now + 366 * 86400 * SEC && exp != MG_TIME_NEVER);
+	assert_null(ask(f, "block", "198.18.3.5", "duration", "0", NULL));
+	assert_true(blocked(f, "198.18.3.5", &exp));
+	assert_true(exp == MG_TIME_NEVER);
+	/* Without -d: the configured block duration. */
+	assert_null(ask(f, "block", "198.18.3.6", NULL));
+	assert_true(blocked(f, "198.18.3.6", &exp));
+	assert_true(exp >= now + f->d.cfg.an.block_ns && exp < now + f->d.cfg.an.block_ns + 2 * SEC);
+}
+
+/* A comment with a newline or control bytes is one line in the readable log. */
+static void test_comment_escaped(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_null(ask(f, "block", "198.18.4.4", "duration", "1h", "comment",
+			"ticket 9\nmtaguardd: operator allow ::/0\x1b[1A", NULL));
+	const char *line = strstr(human(f), "operator block 198.18.4.4");
+	assert_non_null(line);
+	assert_non_null(strstr(line, ": ticket 9\\nmtaguardd: operator allow ::/0\\x1b[1A\n"));
+	assert_null(strstr(human(f), "\nmtaguardd: operator allow ::/0"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_block_everything_needs_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allow_everything_needs_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_comment_escaped, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* test_eventlog.c - the event log: what operators and peers wrote stays on its line, in both logs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "mg_eventlog.h"
+
+struct logs {
+	struct mg_eventlog log;
+	char json_path[64];
+	char *human;
+	size_t human_len;
+	FILE *human_f;
+};
+
+static int setup(void **state)
+{
+	struct logs *t = calloc(1, sizeof(*t));
+
+	snprintf(t->json_path, sizeof(t->json_path), "/tmp/mg-eventlog-XXXXXX");
+	int fd = mkstemp(t->json_path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	t->human_f = open_memstream(&t->human, &t->human_len);
+	if (!t->human_f || mg_eventlog_open(&t->log, t->json_path, t->human_f))
+		return -1;
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct logs *t = *state;
+
+	mg_eventlog_close(&t->log);
+	fclose(t->human_f);
+	free(t->human);
+	unlink(t->json_path);
+	free(t);
+	return 0;
+}
+
+/* The readable log so far. */
+static const char *human(struct logs *t)
+{
+	fflush(t->human_f);
+	return t->human;
+}
+
+static size_t lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* The JSON log's lines, each parsed; NULL past the last. */
+static json_t *json_line(struct logs *t, size_t i)
+{
+	FILE *f = fopen(t->json_path, "r");
+	char line[8192];
+	json_t *j = NULL;
+
+	assert_non_null(f);
+	for (size_t k = 0; k <= i && fgets(line, sizeof(line), f); k++)
+		if (k == i)
+			j = json_loads(line, 0, NULL);
+	fclose(f);
+	return j;
+}
+
+static void test_escape_line(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "abuse desk ticket 4711", "abuse desk ticket 4711" },
+		{ "x\nmtaguardd: BLOCK 6.6.6.6", "x\\nmtaguardd: BLOCK 6.6.6.6" },
+		{ "a\rb\tc", "a\\rb\\tc" },
+		{ "esc \x1b[2J bel \x07 del \x7f", "esc \\x1b[2J bel \\x07 del \\x7f" },
+		{ "back\\slash", "back\\\\slash" },
+		{ "caf\xc3\xa9", "caf\xc3\xa9" }, /* UTF-8 stays readable */
+		{ "", "" },
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(mg_escape_line(cases[i].in, buf, sizeof(buf)), cases[i].out);
+	/* Cut short at a whole escape, never half of one. */
+	assert_string_equal(mg_escape_line("ab\ncd", buf, 4), "ab");
+	assert_string_equal(mg_escape_line("ab\ncd", buf, 5), "ab\\n");
+	assert_string_equal(mg_escape_line("\x01\x02", buf, 6), "\\x01");
+}
+
+/* A comment with a newline: one readable line with the newline escaped; the JSON holds it as written. */
+static void test_notice_escaped(void **state)
+{
+	struct logs *t = *state;
+	const char *comment = "ticket 1\nmtaguardd: operator allow ::/0: forged";
+
+	mg_eventlog_notice(&t->log, "operator", "operator block 198.18.9.0/24 for 3600s: %s", comment);
+	assert_int_equal(lines(human(t)), 1);
+	assert_string_equal(human(t), "mtaguardd: operator block 198.18.9.0/24 for 3600s: ticket 1\\nmtaguardd: "
+				      "operator allow ::/0: forged\n");
+	json_t *j = json_line(t, 0);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "event")), "operator");
+	assert_non_null(strstr(json_string_value(json_object_get(j, "message")), comment));
+	assert_null(json_object_get(j, "level"));
+	json_decref(j);
+	assert_null(json_line(t, 1));
+}
+
+/* A warning says so in both logs. */
+static void test_warning(void **state)
+{
+	struct logs *t = *state;
+
+	mg_eventlog_warning(&t->log, "operator-forced", "forced: allow %s by %s", "::/0", "root\r");
+	assert_string_equal(human(t), "mtaguardd: warning: forced: allow ::/0 by root\\r\n");
+	json_t *j = json_line(t, 0);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "level")), "warning");
+	assert_string_equal(json_string_value(json_object_get(j, "message")), "forced: allow ::/0 by root\r");
+	json_decref(j);
+}
+
+/* Not UTF-8: jansson refuses the string; the line is kept, escaped, rather than lost. */
+static void test_not_utf8_kept(void **state)
+{
+	struct logs *t = *state;
+
+	mg_eventlog_notice(&t->log, "notice", "helo \xff\xfe\n");
+	json_t *j = json_line(t, 0);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "message")), "helo \\xff\\xfe\\n");
+	json_decref(j);
+	assert_int_equal(lines(human(t)), 1);
+}
+
+/* A bot's HELO with control bytes does not break the verdict's readable lines. */
+static void test_action_helo_escaped(void **state)
+{
+	struct logs *t = *state;
+	struct mg_an_action a = { .kind = MG_AN_ALERT };
+
+	assert_int_equal(mg_prefix_parse("198.18.2.2", &a.prefix), 0);
+	snprintf(a.ev.rule, sizeof(a.ev.rule), "volume");
+	snprintf(a.ev.helo, sizeof(a.ev.helo), "x\r\nmtaguardd: forged\x1b[2J");
+	mg_eventlog_action(&t->log, &a, 1000, 1000);
+	assert_int_equal(lines(human(t)), 1);
+	assert_non_null(strstr(human(t), "HELO \"x\\r\\nmtaguardd: forged\\x1b[2J\""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_escape_line),
+		cmocka_unit_test_setup_teardown(test_notice_escaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warning, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_utf8_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_action_helo_escaped, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
