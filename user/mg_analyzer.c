@@ -1293,7 +1293,8 @@ size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out,
 		p->flags &= (uint8_t)~PF_DIRTY;
 	}
 	/* What did not fit waits for the next tick. */
-	memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
+	if (i)
+		memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
 	a->ndirty -= i;
 	sweep(a, now);
 	return o.n;

@@ -158,7 +158,8 @@ static json_t *cmd_top(struct mg_daemon *d, json_t *req)
 	if (limit <= 0)
 		limit = 20;
 	mg_an_foreach(d->eng.an, collect_view, &c);
-	qsort(c.v, c.n, sizeof(*c.v), busier);
+	if (c.n) /* no profiles, no array: qsort of NULL is undefined even for none */
+		qsort(c.v, c.n, sizeof(*c.v), busier);
 	for (size_t i = 0; i < c.n && (json_int_t)i < limit; i++)
 		json_array_append_new(arr, view_json(&c.v[i], now, wall));
 	free(c.v);

@@ -481,8 +481,10 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 		if (entry_empty(e))
 			rs->dirty[nempty++] = rs->dirty[i]; /* reuse the list: the emptied ones go below */
 	}
-	/* Highest index first: removing one moves the last entry into its place. */
-	qsort(rs->dirty, nempty, sizeof(*rs->dirty), cmp_desc);
+	/* Highest index first: removing one moves the last entry into its place. (A ledger never
+	 * dirtied has no list yet: qsort of NULL is undefined even for no elements.) */
+	if (nempty)
+		qsort(rs->dirty, nempty, sizeof(*rs->dirty), cmp_desc);
 	for (size_t i = 0; i < nempty; i++)
 		remove_entry(rs, rs->dirty[i]);
 	rs->ndirty = 0;
