@@ -132,9 +132,9 @@ big="$(head -c 300000 /dev/zero | tr '\0' ' ' | socat - "UNIX-CONNECT:$SOCK" 2>&
 	pass "a request over 64 KiB: the JSON error, read whole" || fail "a request over 64 KiB: '$big'"
 # The same from mtaguardctl: a refusal by the daemon (exit 1) with its reason, not a failed send.
 rc=0
-out="$("${CTL[@]}" block 198.18.200.1 -m "$(head -c 100000 /dev/zero | tr '\0' x)" 2>&1)" || rc=$?
-((rc == 1)) && grep -q "request larger than 65536 bytes" <<<"$out" &&
-	pass "mtaguardctl with a 100 kB comment: exit 1, the daemon's reason" || fail "mtaguardctl, 100 kB comment: exit $rc: $out"
+reply="$("${CTL[@]}" block 198.18.200.1 -m "$(head -c 100000 /dev/zero | tr '\0' x)" 2>&1)" || rc=$?
+((rc == 1)) && grep -q "request larger than 65536 bytes" <<<"$reply" &&
+	pass "mtaguardctl with a 100 kB comment: exit 1, the daemon's reason" || fail "mtaguardctl, 100 kB comment: exit $rc: $reply"
 trail="$(printf '{"cmd":"status"} {"cmd":"status"}\n' | socat - "UNIX-CONNECT:$SOCK" 2>&1 || true)"
 jq -e '.ok == false and (.error | startswith("trailing bytes"))' <<<"$trail" >/dev/null &&
 	pass "trailing bytes after the request refused" || fail "trailing bytes: '$trail'"
