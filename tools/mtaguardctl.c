@@ -54,7 +54,24 @@ static void usage(FILE *f)
 		"  -v, --verbose         debug messages: the socket, the request and the answer (repeatable)\n"
 		"  -h, --help\n"
 		"\n"
-		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to.\n");
+		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to, 4 permission\n"
+		"denied on the socket, 5 the answer was cut off, unreadable or too late (%d s).\n",
+		MG_CTL_CLIENT_TIMEOUT_MS / 1000);
+}
+
+/* Exit status for a request that got no answer: who is to blame tells the operator what to do. */
+static int exit_code(enum mg_ctl_status st)
+{
+	switch (st) {
+	case MG_CTL_DENIED:
+		return 4;
+	case MG_CTL_TRUNCATED:
+	case MG_CTL_UNREADABLE:
+	case MG_CTL_TIMEOUT:
+		return 5;
+	default:
+		return 3; /* no daemon there, or we could not even try */
+	}
 }
 
 static const char *s(json_t *o, const char *k)
@@ -345,11 +362,12 @@ int main(int argc, char **argv)
 		mg_dbg("%s <- %s", sock, text ? text : "?");
 		free(text);
 	}
-	json_t *resp = mg_ctl_request(sock, req, err, sizeof(err));
+	enum mg_ctl_status st;
+	json_t *resp = mg_ctl_request(sock, req, MG_CTL_CLIENT_TIMEOUT_MS, &st, err, sizeof(err));
 	json_decref(req);
 	if (!resp) {
-		mg_err("%s", err);
-		return 3;
+		mg_err("%s: %s", mg_ctl_status_name(st), err);
+		return exit_code(st);
 	}
 	if (mg_log_get_level() >= MG_LOG_DEBUG) {
 		char *text = json_dumps(resp, JSON_COMPACT);

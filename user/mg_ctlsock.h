@@ -3,38 +3,123 @@
  * mg_ctlsock.h - the control socket: a UNIX stream socket carrying one JSON
  * request and one JSON response per connection.
  *
- *   request:  {"cmd": "status", ...}\n          at most MG_CTL_MAX_REQUEST bytes
- *   response: {"ok": true, ...}\n  or  {"ok": false, "error": "why"}\n
+ *   request:  {"cmd": "status", ...}\n          one line, at most MG_CTL_MAX_REQUEST bytes
+ *   response: {"ok": true, ...}\n  or  {"ok": false, "error": "why"}\n    any size
  *
- * A malformed, oversized or slow request gets an error response (or, for a
- * client that sends nothing, a closed connection after MG_CTL_TIMEOUT_MS);
- * the daemon goes on serving either way.
+ * The server lives in the daemon's epoll loop and never blocks it: each
+ * connection is a small state machine (read the request, answer it, linger)
+ * driven by readiness and by deadlines the loop passes the time for. A
+ * malformed, oversized, trailing-garbage or slow request gets an error
+ * response; the daemon goes on serving either way, and a client that is slow
+ * to send or to take its answer delays nobody but itself.
  */
 #ifndef MG_CTLSOCK_H
 #define MG_CTLSOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #define MG_CTL_MAX_REQUEST 65536
-#define MG_CTL_TIMEOUT_MS  1000
-
-struct mg_ctlsock {
-	int fd;
-	char path[108];
-};
+/*
+ * Connections served at once. At the cap a new connection is answered
+ * {"ok":false,"error":"busy: ..."} and closed, rather than the oldest being
+ * dropped: the oldest may be an operator's answer on its way out, while a
+ * connection that hogs a slot is gone by MG_CTL_REQUEST_NS at the latest.
+ */
+#define MG_CTL_MAX_CONN 16
+/* The whole request must have arrived this long after accept. */
+#define MG_CTL_REQUEST_NS (2ull * 1000000000ull)
+/* An answer the client stops taking for this long is dropped. */
+#define MG_CTL_ANSWER_STALL_NS (30ull * 1000000000ull)
+/* After the answer: what the client still sends is read and discarded this long, so it reads
+ * the answer rather than ECONNRESET (a UNIX socket closed with unread input resets its peer). */
+#define MG_CTL_LINGER_NS (2ull * 1000000000ull)
+/* No deadline pending (mg_ctlsock_next_deadline). */
+#define MG_CTL_NO_DEADLINE UINT64_MAX
+/* The client's default for the whole exchange, connect to the answer's last byte. */
+#define MG_CTL_CLIENT_TIMEOUT_MS 60000
 
 /* The handler gets the parsed request object and returns a new response object. */
 typedef json_t *(*mg_ctl_handler)(json_t *req, void *arg);
 
+enum mg_ctl_conn_state {
+	MG_CTL_CONN_FREE = 0,
+	MG_CTL_CONN_READING,   /* the request, until a newline or EOF */
+	MG_CTL_CONN_WRITING,   /* the answer, as the client takes it */
+	MG_CTL_CONN_LINGERING, /* answered and shut for writing; input discarded until EOF */
+};
+
+struct mg_ctl_conn {
+	int fd;
+	enum mg_ctl_conn_state state;
+	char *in;            /* MG_CTL_MAX_REQUEST + 1 bytes: one more tells an oversized request */
+	size_t inlen;
+	char *out;           /* the whole answer, newline included */
+	size_t outlen, outoff;
+	bool want_out;       /* registered for EPOLLOUT */
+	uint64_t deadline;   /* CLOCK_MONOTONIC ns: what this state must be done by */
+};
+
+struct mg_ctl_stats {
+	uint64_t accepted, busy, answered, malformed, oversized, timed_out, stalled;
+};
+
+struct mg_ctlsock {
+	int fd;
+	int epfd;            /* -1 until mg_ctlsock_epoll_add */
+	char path[108];
+	mg_ctl_handler handler;
+	void *arg;
+	struct mg_ctl_conn conn[MG_CTL_MAX_CONN];
+	struct mg_ctl_stats stats;
+};
+
 /* Listen at path (a stale socket file is replaced) with permissions `mode`. Returns 0 or -errno. */
 int mg_ctlsock_listen(struct mg_ctlsock *s, const char *path, unsigned mode);
-/* Accept and answer every pending connection (the fd is non-blocking: call when it polls readable). */
-void mg_ctlsock_serve(struct mg_ctlsock *s, mg_ctl_handler h, void *arg);
+/* Serve in epfd: the listener now, each client as it comes (epoll data.fd is the socket). 0 or -errno. */
+int mg_ctlsock_epoll_add(struct mg_ctlsock *s, int epfd, mg_ctl_handler h, void *arg);
+/* Is fd the listener or one of its clients? */
+bool mg_ctlsock_owns(const struct mg_ctlsock *s, int fd);
+/* Readiness on one of its fds; now: CLOCK_MONOTONIC ns. Never blocks. */
+void mg_ctlsock_handle(struct mg_ctlsock *s, int fd, uint32_t events, uint64_t now);
+/* Enforce the deadlines that have passed by now. */
+void mg_ctlsock_expire(struct mg_ctlsock *s, uint64_t now);
+/* The earliest deadline of any connection, MG_CTL_NO_DEADLINE if none. */
+uint64_t mg_ctlsock_next_deadline(const struct mg_ctlsock *s);
+/* Connections open now. */
+unsigned mg_ctlsock_open_connections(const struct mg_ctlsock *s);
+/* Close every connection and the listener, remove the socket file. */
 void mg_ctlsock_close(struct mg_ctlsock *s);
 
-/* Client side: send `req`, return the response object, or NULL with a reason in err. */
-json_t *mg_ctl_request(const char *path, json_t *req, char *err, size_t errlen);
+/*
+ * One request's bytes as received (up to its newline, or all of them at EOF)
+ * to a request object: exactly one JSON object with a "cmd" string, then
+ * nothing but whitespace. Returns the object, or NULL with the reason in err.
+ * Pure: the fuzzer's and the tests' way in.
+ */
+json_t *mg_ctl_parse_request(const char *buf, size_t len, char *err, size_t errlen);
+
+/* What became of a client's request (mg_ctl_request). */
+enum mg_ctl_status {
+	MG_CTL_OK = 0,
+	MG_CTL_NO_DAEMON,   /* no socket there, or nobody listening (ENOENT, ECONNREFUSED, ...) */
+	MG_CTL_DENIED,      /* EACCES, EPERM: the socket's permissions keep us out */
+	MG_CTL_TRUNCATED,   /* the connection ended before the whole answer */
+	MG_CTL_UNREADABLE,  /* an answer arrived whole but is not one JSON object */
+	MG_CTL_TIMEOUT,     /* no whole answer within the client's timeout */
+	MG_CTL_FAILED,      /* anything else on our side (path too long, out of memory) */
+	MG_CTL_STATUS_MAX,
+};
+const char *mg_ctl_status_name(enum mg_ctl_status st);
+
+/*
+ * Client side: send `req`, read the answer to EOF, all within timeout_ms.
+ * Returns the response object, or NULL with *st saying why and the details in err.
+ */
+json_t *mg_ctl_request(const char *path, json_t *req, int timeout_ms, enum mg_ctl_status *st, char *err,
+		       size_t errlen);
 
 /* {"ok": false, "error": msg} */
 json_t *mg_ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

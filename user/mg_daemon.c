@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_daemon.c - mtaguardd's start-up, main loop, reload and shutdown (see mg_daemon.h). */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ void mg_daemon_init(struct mg_daemon *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->epfd = d->timerfd = d->sigfd = -1;
-	d->ctl.fd = -1;
+	d->ctl.fd = d->ctl.epfd = -1;
 }
 
 void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c)
@@ -205,7 +206,11 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	uint64_t mono = mg_mono_ns();
 	mg_engine_start(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 
-	d->rb = ring_buffer__new(d->h.events_fd, on_event, d, NULL);
+	d->events = (struct mg_event_slice){
+		.fn = on_event, .ctx = d, .clock = mg_mono_ns,
+		.max_records = MG_EVENT_SLICE_RECORDS, .max_ns = MG_EVENT_SLICE_NS,
+	};
+	d->rb = ring_buffer__new(d->h.events_fd, mg_event_slice_sample, &d->events, NULL);
 	if (!d->rb) {
 		snprintf(err, errlen, "ring buffer: %s", strerror(errno));
 		return -errno;
@@ -233,7 +238,8 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	}
 	arm_timer(d);
 	if (epoll_add(d->epfd, d->sigfd) || epoll_add(d->epfd, d->timerfd) ||
-	    epoll_add(d->epfd, ring_buffer__epoll_fd(d->rb)) || epoll_add(d->epfd, d->ctl.fd)) {
+	    epoll_add(d->epfd, ring_buffer__epoll_fd(d->rb)) ||
+	    mg_ctlsock_epoll_add(&d->ctl, d->epfd, mg_daemon_control, d)) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
 		return -errno;
 	}
@@ -338,30 +344,77 @@ static void on_timer(struct mg_daemon *d)
 		save_state(d);
 	if (mono - d->last_metrics_ns >= d->cfg.metrics_interval_ns)
 		mg_daemon_metrics(d, mono);
-	/* The watchdog hears from the loop itself: a wedged loop gets restarted. */
+}
+
+/*
+ * The watchdog hears from the loop itself, at every turn once half its
+ * interval has passed (not from the timer, whose scan interval may be
+ * longer): a wedged loop gets restarted, a busy one does not.
+ */
+static void beat_watchdog(struct mg_daemon *d, uint64_t mono)
+{
 	if (d->watchdog_ns && mono - d->last_watchdog_ns >= d->watchdog_ns / 2) {
 		sd_notify(0, "WATCHDOG=1");
 		d->last_watchdog_ns = mono;
 	}
 }
 
-/* Milliseconds until the engine wants a scan (-1: the timer will say). */
-static int scan_timeout_ms(struct mg_daemon *d)
+/* Milliseconds from mono until `when` (CLOCK_MONOTONIC ns), rounded up: waking early only spins. */
+static int ms_until(uint64_t when, uint64_t mono)
 {
-	uint64_t now = mg_daemon_timeline(mg_mono_ns()), next = mg_engine_next_scan(&d->eng);
+	if (when <= mono)
+		return 0;
+	uint64_t ms = (when - mono) / 1000000 + 1;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
 
-	if (!d->eng.news)
-		return -1; /* the timer fires at the scan interval */
-	return next <= now ? 0 : (int)((next - now) / 1000000 + 1);
+static int earliest(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/*
+ * How long the loop may sleep (-1: until something happens): not at all
+ * while events wait, else until the engine wants a scan, a control
+ * connection's deadline, or the watchdog's next beat. The timer covers the
+ * scan interval itself.
+ */
+static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
+{
+	int t = -1;
+
+	if (d->events_pending)
+		return 0;
+	if (d->eng.news) {
+		uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);
+		t = next <= now ? 0 : ms_until(next - now + mono, mono);
+	}
+	uint64_t ctl = mg_ctlsock_next_deadline(&d->ctl);
+	if (ctl != MG_CTL_NO_DEADLINE)
+		t = earliest(t, ms_until(ctl, mono));
+	if (d->watchdog_ns)
+		t = earliest(t, ms_until(d->last_watchdog_ns + d->watchdog_ns / 2, mono));
+	return t;
+}
+
+/* One slice of ring-buffer events: a flood waits for the sockets served between slices. */
+static void consume_events(struct mg_daemon *d)
+{
+	bool more = false;
+	int r = mg_event_slice_consume(&d->events, d->rb, &more);
+
+	d->events_pending = more;
+	if (r < 0)
+		mg_eventlog_notice(&d->log, "notice", "ring buffer: %s", strerror(-r));
 }
 
 int mg_daemon_run(struct mg_daemon *d)
 {
-	struct epoll_event evs[8];
+	struct epoll_event evs[32];
 
 	d->running = true;
 	while (d->running) {
-		int n = epoll_wait(d->epfd, evs, 8, scan_timeout_ms(d));
+		int n = epoll_wait(d->epfd, evs, 32, loop_timeout_ms(d, mg_mono_ns()));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -387,19 +440,21 @@ int mg_daemon_run(struct mg_daemon *d)
 				} else {
 					d->running = false;
 				}
-			} else if (fd == d->ctl.fd) {
-				mg_ctlsock_serve(&d->ctl, mg_daemon_control, d);
+			} else if (mg_ctlsock_owns(&d->ctl, fd)) {
+				mg_ctlsock_handle(&d->ctl, fd, evs[i].events, mg_mono_ns());
 			} else if (mg_daemon_policy_event(d, fd, evs[i].events)) {
 				/* a Postfix policy request answered */
 			}
 			/* the ring buffer: consumed below, whoever woke us */
 		}
+		mg_ctlsock_expire(&d->ctl, mg_mono_ns());
 		/* Events first: they are older than the counters a scan reads. */
-		ring_buffer__consume(d->rb);
+		consume_events(d);
 		if (timer || mg_engine_scan_due(&d->eng, mg_daemon_timeline(mg_mono_ns())))
 			tick(d);
 		if (timer)
 			on_timer(d);
+		beat_watchdog(d, mg_mono_ns());
 	}
 	return 0;
 }

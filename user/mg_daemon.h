@@ -15,6 +15,7 @@
 #include "mg_config.h"
 #include "mg_ctlsock.h"
 #include "mg_engine.h"
+#include "mg_event_slice.h"
 #include "mg_eventlog.h"
 #include "mg_kernel_sink.h"
 #include "mg_loader.h"
@@ -63,6 +64,8 @@ struct mg_daemon {
 	struct mg_engine eng;
 	bool engine_ready;
 	struct ring_buffer *rb;
+	struct mg_event_slice events;  /* the ring consumed a slice per loop iteration */
+	bool events_pending;           /* the last slice was cut short: do not sleep */
 	struct mg_ctlsock ctl;
 	struct mg_eventlog log;
 	int epfd, timerfd, sigfd;
