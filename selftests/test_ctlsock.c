@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -452,6 +453,43 @@ static void test_connection_cap(void **state)
 }
 
 /*
+ * Out of descriptors: accept fails with EMFILE while the listener stays
+ * readable, so a level-triggered epoll would return it at once, forever (a
+ * loop at 100 % CPU). The listener leaves the epoll set for a second; the
+ * client waits in the backlog and is served once descriptors are back.
+ */
+static void test_out_of_descriptors(void **state)
+{
+	struct rlimit old, low;
+	char buf[4096];
+	size_t len = 0;
+
+	(void)state;
+	int fd = client(1);
+	int lowest = dup(0); /* the lowest free descriptor: with the limit there, accept has none */
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	turn(0);
+	int again = turn(0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(S.stats.accept_paused, 1);
+	assert_int_equal(again, 0); /* no readiness reported over and over */
+	assert_int_equal(S.stats.accepted, 0);
+
+	/* Descriptors are back; a second later the listener is in the set again and the client is served. */
+	NOW += MG_CTL_ACCEPT_PAUSE_NS;
+	turns(3);
+	send_str(fd, "{\"cmd\":\"status\"}\n");
+	turns(3);
+	assert_int_equal(take(fd, buf, sizeof(buf), &len), -1);
+	assert_string_equal(buf, "{\"ok\":true,\"cmd\":\"status\"}\n");
+	close(fd);
+}
+
+/*
  * Every deadline, 3 s after boot: the request's (2 s from accept), the
  * linger after the answer, and the answer's stall (30 s without progress).
  * None is mistaken for "long ago" or "never".
@@ -791,6 +829,7 @@ int main(void)
 		T(test_socket_permissions),
 		T(test_slow_clients_delay_nobody),
 		T(test_connection_cap),
+		T(test_out_of_descriptors),
 		T(test_deadlines_after_boot),
 		T(test_large_answer_to_slow_reader),
 		T(test_client_no_daemon),

@@ -108,6 +108,7 @@ int mg_ctlsock_listen(struct mg_ctlsock *s, const char *path, unsigned mode)
 
 	memset(s, 0, sizeof(*s));
 	s->fd = s->epfd = -1;
+	s->accept_resume = MG_CTL_NO_DEADLINE;
 	for (int i = 0; i < MG_CTL_MAX_CONN; i++)
 		s->conn[i].fd = -1;
 	if (err)
@@ -336,7 +337,13 @@ static void accept_clients(struct mg_ctlsock *s, uint64_t now)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			return; /* EAGAIN: none pending; EMFILE and the like: the next readiness tries again */
+			if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) && s->epfd >= 0 &&
+			    !epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->fd, NULL)) {
+				/* The connection waits in the backlog; the loop goes on meanwhile. */
+				s->accept_resume = now + MG_CTL_ACCEPT_PAUSE_NS;
+				s->stats.accept_paused++;
+			}
+			return; /* EAGAIN: none pending */
 		}
 		struct mg_ctl_conn *c = NULL;
 		for (int i = 0; i < MG_CTL_MAX_CONN && !c; i++)
@@ -391,6 +398,13 @@ void mg_ctlsock_handle(struct mg_ctlsock *s, int fd, uint32_t events, uint64_t n
 
 void mg_ctlsock_expire(struct mg_ctlsock *s, uint64_t now)
 {
+	if (s->accept_resume != MG_CTL_NO_DEADLINE && now >= s->accept_resume && s->fd >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = s->fd };
+		if (!epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->fd, &ev) || errno == EEXIST)
+			s->accept_resume = MG_CTL_NO_DEADLINE;
+		else
+			s->accept_resume = now + MG_CTL_ACCEPT_PAUSE_NS;
+	}
 	for (int i = 0; i < MG_CTL_MAX_CONN; i++) {
 		struct mg_ctl_conn *c = &s->conn[i];
 		if (c->state == MG_CTL_CONN_FREE || now < c->deadline)
@@ -416,7 +430,7 @@ void mg_ctlsock_expire(struct mg_ctlsock *s, uint64_t now)
 
 uint64_t mg_ctlsock_next_deadline(const struct mg_ctlsock *s)
 {
-	uint64_t next = MG_CTL_NO_DEADLINE;
+	uint64_t next = s->accept_resume;
 
 	for (int i = 0; i < MG_CTL_MAX_CONN; i++)
 		if (s->conn[i].state != MG_CTL_CONN_FREE && s->conn[i].deadline < next)

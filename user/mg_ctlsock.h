@@ -36,6 +36,8 @@
 /* After the answer: what the client still sends is read and discarded this long, so it reads
  * the answer rather than ECONNRESET (a UNIX socket closed with unread input resets its peer). */
 #define MG_CTL_LINGER_NS (2ull * 1000000000ull)
+/* How long accepting pauses when the process is out of descriptors. */
+#define MG_CTL_ACCEPT_PAUSE_NS (1000000000ull)
 /* No deadline pending (mg_ctlsock_next_deadline). */
 #define MG_CTL_NO_DEADLINE UINT64_MAX
 /* The client's default for the whole exchange, connect to the answer's last byte. */
@@ -63,7 +65,7 @@ struct mg_ctl_conn {
 };
 
 struct mg_ctl_stats {
-	uint64_t accepted, busy, answered, malformed, oversized, timed_out, stalled;
+	uint64_t accepted, busy, answered, malformed, oversized, timed_out, stalled, accept_paused;
 };
 
 struct mg_ctlsock {
@@ -74,6 +76,9 @@ struct mg_ctlsock {
 	void *arg;
 	struct mg_ctl_conn conn[MG_CTL_MAX_CONN];
 	struct mg_ctl_stats stats;
+	/* Out of descriptors, the listener stays readable and epoll would spin:
+	 * it leaves the epoll set until this instant (MG_CTL_NO_DEADLINE: it is in). */
+	uint64_t accept_resume;
 };
 
 /* Listen at path (a stale socket file is replaced) with permissions `mode`. Returns 0 or -errno. */
