@@ -62,8 +62,7 @@ lab_postfix_submission edge || fatal "no submission port on the relay"
 RELAY_CF="$(lab_postfix_dir edge)/etc"
 postconf -c "$RELAY_CF" -e \
 	"smtpd_recipient_restrictions = check_policy_service unix:$POLICY, permit_mynetworks, reject_unauth_destination" \
-	"smtpd_end_of_data_restrictions = check_policy_service unix:$POLICY" \
-	"relayhost = [198.19.0.1]"
+	"smtpd_end_of_data_restrictions = check_policy_service unix:$POLICY"
 pass "lab up: a PC, a bot, an edge router that is also the Postfix relay, an MX outside"
 
 cat >"$LAB_DIR/mtaguard.json" <<JSON
@@ -122,15 +121,27 @@ mail() { # NS TAG SERVER HELO
 		--ehlo "$4" --header "X-Tag: $2" >"$LAB_DIR/swaks-$2.log" 2>&1
 }
 bot_blocked() { ctl --json verdicts | jq -e '.verdicts[] | select(.source == "198.18.2.2")' >/dev/null; }
+# A poller notes the moment the verdict is visible (the session it cuts hangs
+# until swaks gives up, so the mails cannot time it).
+poll_block() {
+	for _ in $(seq 1 1500); do
+		if bot_blocked; then
+			date +%s%N >"$LAB_DIR/blocked_at"
+			return 0
+		fi
+		sleep 0.02
+	done
+}
+poll_block &
+POLLER=$!
 t0=$(date +%s%N)
-blocked_ms=""
 for i in $(seq 1 18); do
+	[[ -s "$LAB_DIR/blocked_at" ]] && break
 	mail bot "spam-$i" "198.19.0.$(((i - 1) % 6 + 1))" "[198.18.2.2]" || true
-	if bot_blocked; then
-		blocked_ms=$((($(date +%s%N) - t0) / 1000000))
-		break
-	fi
 done
+wait "$POLLER" || true
+blocked_ms=""
+[[ -s "$LAB_DIR/blocked_at" ]] && blocked_ms=$((($(cat "$LAB_DIR/blocked_at") - t0) / 1000000))
 # Without load the bot is blocked within about a second (e2e_daemon). A loop
 # held by a slow client made it 24 s; 5 s is far from both.
 if [[ -n "$blocked_ms" ]] && ((blocked_ms < 5000)); then
@@ -153,7 +164,7 @@ for i in 1 2 3; do
 		--ehlo "pc.$DOMAIN" --header "X-Tag: pc-$i" >"$LAB_DIR/swaks-pc-$i.log" 2>&1 ||
 		fail "the relay refused pc-$i: $(tail -3 "$LAB_DIR/swaks-pc-$i.log")"
 done
-if lab_wait_mail inet "X-Tag: pc-3" 1 && lab_wait_mail inet "X-Tag: pc-1" 1; then
+if lab_wait_mail edge "X-Tag: pc-3" 1 && lab_wait_mail edge "X-Tag: pc-1" 1; then
 	pass "the PC's three messages went through the relay, the policy service asked each time"
 else
 	fail "the PC's mail did not arrive"
@@ -163,8 +174,9 @@ fi
 for pid in "${ADV_PIDS[@]}"; do wait "$pid" || true; done
 ADV_PIDS=()
 cat "$LAB_DIR"/adv-* | sed 's/^/  /'
-if grep -q "^pipeline: 20000 requests sent without reading, 20000 answers, 0 malformed" "$LAB_DIR/adv-pol-pipeline"; then
-	pass "a client pipelining 20 000 requests without reading gets 20 000 answers"
+if grep -qE "^pipeline: 20000 requests, [0-9]+ sent before reading anything, 20000 answers, 0 malformed" \
+	"$LAB_DIR/adv-pol-pipeline"; then
+	pass "a client pipelining without reading for 10 s, then reading, gets its 20 000 answers"
 else
 	fail "pipelining client: $(cat "$LAB_DIR/adv-pol-pipeline")"
 fi

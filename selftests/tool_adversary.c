@@ -15,9 +15,10 @@
  *       ends every INTERVAL_MS (0: send nothing at all); a connection the
  *       server closes is opened again. Prints how many times that happened.
  *   tool_adversary pipeline SOCK REQUESTS HOLD_SECONDS
- *       One policy client sends REQUESTS requests without reading, holds for
- *       HOLD_SECONDS, then reads: exit 0 only if exactly REQUESTS well-formed
- *       answers arrive.
+ *       One policy client sends requests without reading for HOLD_SECONDS
+ *       (as many as the server takes before it pushes back), then reads while
+ *       it sends the rest: exit 0 only if all REQUESTS get exactly one
+ *       well-formed answer each.
  *   tool_adversary noread   SOCK CONNS SECONDS JSON
  *       CONNS control connections that send the request JSON and never read
  *       the answer; held open for SECONDS.
@@ -249,6 +250,33 @@ static int slow(const char *spec, unsigned conns, unsigned seconds, unsigned int
 	return 0;
 }
 
+/*
+ * Count whole answers in what was read: each is "action=...\n\n". carry
+ * holds the answer cut by the end of the last read.
+ */
+struct answers {
+	unsigned good, bad;
+	char carry[64];
+	size_t clen;
+};
+
+static void count_answers(struct answers *a, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (a->clen < sizeof(a->carry))
+			a->carry[a->clen] = buf[i];
+		a->clen++;
+		if (a->clen >= 2 && a->clen <= sizeof(a->carry) && a->carry[a->clen - 1] == '\n' &&
+		    a->carry[a->clen - 2] == '\n') {
+			if (!strncmp(a->carry, "action=", 7))
+				a->good++;
+			else
+				a->bad++;
+			a->clen = 0;
+		}
+	}
+}
+
 static int pipeline(const char *spec, unsigned requests, unsigned hold_seconds)
 {
 	int fd = dial(spec, true);
@@ -256,12 +284,13 @@ static int pipeline(const char *spec, unsigned requests, unsigned hold_seconds)
 		fprintf(stderr, "pipeline: cannot connect to %s\n", spec);
 		return 1;
 	}
-	unsigned sent = 0;
+	unsigned sent = 0, unread_sent;
 	size_t off = 0;
 	const char *req = request_text("198.18.200.1", 0);
 	size_t rlen = strlen(req);
 	uint64_t hold_end = now_ms() + (uint64_t)hold_seconds * 1000;
-	/* Send everything, never reading: when the socket is full, wait for room (the server reads on). */
+	/* Phase 1: send, never reading, for the hold time. The server answers into its buffers and, once
+	 * they are full, stops reading this client (back-pressure): the sends then wait. */
 	while (sent < requests && now_ms() < hold_end) {
 		ssize_t w = send(fd, req + off, rlen - off, MSG_NOSIGNAL);
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -271,7 +300,8 @@ static int pipeline(const char *spec, unsigned requests, unsigned hold_seconds)
 		}
 		if (w <= 0) {
 			fprintf(stderr, "pipeline: send failed after %u requests: %s\n", sent, strerror(errno));
-			break;
+			close(fd);
+			return 1;
 		}
 		off += (size_t)w;
 		if (off == rlen) {
@@ -282,34 +312,36 @@ static int pipeline(const char *spec, unsigned requests, unsigned hold_seconds)
 	uint64_t t = now_ms();
 	if (t < hold_end)
 		sleep_ms((unsigned)(hold_end - t));
-	/* Now read: every request must have its answer. */
-	unsigned answers = 0, bad = 0;
-	char buf[65536], carry[64];
-	size_t clen = 0;
+	unread_sent = sent;
+	/* Phase 2: read, and send the rest meanwhile: every request must get its answer. */
+	struct answers a = { 0 };
+	char buf[65536];
 	uint64_t deadline = now_ms() + ANSWER_WAIT_MS;
-	while (answers + bad < sent && now_ms() < deadline) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+	while (a.good + a.bad < requests && now_ms() < deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLIN | (sent < requests ? POLLOUT : 0) };
 		if (poll(&p, 1, 1000) <= 0)
 			continue;
-		ssize_t r = recv(fd, buf, sizeof(buf), 0);
-		if (r <= 0)
-			break;
-		for (ssize_t i = 0; i < r; i++) {
-			if (clen < sizeof(carry))
-				carry[clen] = buf[i];
-			clen++;
-			if (clen >= 2 && clen <= sizeof(carry) && carry[clen - 1] == '\n' && carry[clen - 2] == '\n') {
-				if (!strncmp(carry, "action=", 7))
-					answers++;
-				else
-					bad++;
-				clen = 0;
+		if (p.revents & POLLIN) {
+			ssize_t r = recv(fd, buf, sizeof(buf), 0);
+			if (r <= 0)
+				break;
+			count_answers(&a, buf, (size_t)r);
+		}
+		if ((p.revents & POLLOUT) && sent < requests) {
+			ssize_t w = send(fd, req + off, rlen - off, MSG_NOSIGNAL);
+			if (w > 0) {
+				off += (size_t)w;
+				if (off == rlen) {
+					off = 0;
+					sent++;
+				}
 			}
 		}
 	}
 	close(fd);
-	printf("pipeline: %u requests sent without reading, %u answers, %u malformed\n", sent, answers, bad);
-	return sent == requests && answers == sent && !bad ? 0 : 1;
+	printf("pipeline: %u requests, %u sent before reading anything, %u answers, %u malformed\n", sent,
+	       unread_sent, a.good, a.bad);
+	return sent == requests && a.good == sent && !a.bad ? 0 : 1;
 }
 
 static int noread(const char *spec, unsigned conns, unsigned seconds, const char *json)

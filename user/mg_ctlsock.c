@@ -330,6 +330,26 @@ static void refuse_busy(struct mg_ctlsock *s, int fd)
 	close(fd);
 }
 
+/* At the cap: the slot a newcomer may take (see MG_CTL_MAX_CONN), emptied; NULL if none. */
+static struct mg_ctl_conn *evict_for_newcomer(struct mg_ctlsock *s)
+{
+	static const enum mg_ctl_conn_state order[] = { MG_CTL_CONN_LINGERING, MG_CTL_CONN_READING };
+
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		struct mg_ctl_conn *oldest = NULL;
+		/* In one state, the earliest deadline is the earliest start of that state. */
+		for (int i = 0; i < MG_CTL_MAX_CONN; i++)
+			if (s->conn[i].state == order[k] && (!oldest || s->conn[i].deadline < oldest->deadline))
+				oldest = &s->conn[i];
+		if (oldest) {
+			s->stats.evicted++;
+			conn_close(s, oldest);
+			return oldest;
+		}
+	}
+	return NULL;
+}
+
 static void accept_clients(struct mg_ctlsock *s, uint64_t now)
 {
 	for (int round = 0; round < ACCEPT_ROUND; round++) {
@@ -349,6 +369,8 @@ static void accept_clients(struct mg_ctlsock *s, uint64_t now)
 		for (int i = 0; i < MG_CTL_MAX_CONN && !c; i++)
 			if (s->conn[i].state == MG_CTL_CONN_FREE)
 				c = &s->conn[i];
+		if (!c)
+			c = evict_for_newcomer(s);
 		if (!c) {
 			refuse_busy(s, fd);
 			continue;

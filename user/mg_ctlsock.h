@@ -23,10 +23,13 @@
 
 #define MG_CTL_MAX_REQUEST 65536
 /*
- * Connections served at once. At the cap a new connection is answered
- * {"ok":false,"error":"busy: ..."} and closed, rather than the oldest being
- * dropped: the oldest may be an operator's answer on its way out, while a
- * connection that hogs a slot is gone by MG_CTL_REQUEST_NS at the latest.
+ * Connections served at once. At the cap a newcomer takes the slot of the
+ * oldest connection that is only lingering after its answer, or else of the
+ * oldest one whose request is still unfinished: a client sends its request
+ * the moment it connects, so whoever is still sending is the slowest there
+ * is, and slow clients holding every slot must not lock the operator out.
+ * Answers on their way out are never dropped for a newcomer; only when all
+ * slots hold one is the newcomer answered {"ok":false,"error":"busy: ..."}.
  */
 #define MG_CTL_MAX_CONN 16
 /* The whole request must have arrived this long after accept. */
@@ -65,7 +68,7 @@ struct mg_ctl_conn {
 };
 
 struct mg_ctl_stats {
-	uint64_t accepted, busy, answered, malformed, oversized, timed_out, stalled, accept_paused;
+	uint64_t accepted, busy, answered, malformed, oversized, timed_out, stalled, accept_paused, evicted;
 };
 
 struct mg_ctlsock {

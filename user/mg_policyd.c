@@ -533,10 +533,17 @@ static int flush(struct mg_policyd_conn *c, uint64_t now)
 static void serve_client(struct mg_policyd *p, int epfd, struct mg_policyd_conn *c, uint32_t events, uint64_t now,
 			 mg_policy_decide_fn decide, void *arg)
 {
-	/* Hung up both ways, or an error: no answer can reach it any more. */
+	/* Hung up both ways, or an error: no answer can reach it any more. Unless the event is stale: a
+	 * client evicted earlier in this batch of events can have its descriptor number reused by the
+	 * newcomer, which must not pay for it (a live, quiet socket has nothing to read yet). */
 	if (events & (EPOLLERR | EPOLLHUP)) {
-		drop(p, epfd, c);
-		return;
+		char b;
+		ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (!(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+			drop(p, epfd, c);
+			return;
+		}
+		events &= ~(uint32_t)(EPOLLERR | EPOLLHUP);
 	}
 	if (flush(c, now)) {
 		drop(p, epfd, c);
