@@ -791,13 +791,17 @@ static int run_ctl(const char *path, bool as_nobody)
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		/* Opened while still root: the build tree may sit in a directory nobody cannot enter (a
+		 * mktemp clone is 0700), and exec through the descriptor needs no path walk. */
+		int exe = open(ctl_bin, O_RDONLY | O_CLOEXEC);
 		struct passwd *pw = getpwnam("nobody");
-		if (as_nobody && getuid() == 0 && (!pw || setgid(pw->pw_gid) || setuid(pw->pw_uid)))
+		if (exe < 0 || (as_nobody && getuid() == 0 && (!pw || setgid(pw->pw_gid) || setuid(pw->pw_uid))))
 			_exit(100);
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 1);
 		dup2(null, 2);
-		execl(ctl_bin, "mtaguardctl", "-s", path, "--json", "verdicts", (char *)NULL);
+		char *const argv[] = { "mtaguardctl", "-s", (char *)path, "--json", "verdicts", NULL };
+		fexecve(exe, argv, environ);
 		_exit(101);
 	}
 	int ws;
