@@ -26,7 +26,8 @@ failed=()
 summary=()
 shopt -s nullglob
 for bin in "$BUILD"/fuzz/fuzz_*; do
-	[[ -x "$bin" && "$bin" != *.* ]] || continue
+	# Executables only, by their own name (the build's path may hold dots: /tmp/ci.XXXX).
+	[[ -x "$bin" && "${bin##*/}" != *.* ]] || continue
 	name="${bin##*/fuzz_}"
 	[[ -z "$TARGET" || "$TARGET" == "$name" ]] || continue
 	seeds="$HERE/corpus/$name"
