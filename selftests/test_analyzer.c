@@ -181,43 +181,6 @@ static void reconfigure(void)
 	mg_an_set_config(an, &cfg);
 }
 
-/* ---- HELO shapes --------------------------------------------------------------------- */
-
-static void test_helo_shapes(void **state)
-{
-	uint8_t src[16];
-	static const struct {
-		const char *arg;
-		unsigned shape;
-	} cases[] = {
-		{ "mail.example.net", MG_HELO_FQDN },
-		{ "[198.18.0.2]", MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS },
-		{ "[198.18.7.7]", MG_HELO_IP_LITERAL },
-		{ "198.18.0.2", MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS },
-		{ "[IPv6:2001:db8::1]", MG_HELO_IP_LITERAL },
-		{ "2001:db8::1", MG_HELO_IP_LITERAL },
-		{ "DESKTOP-4F3K", MG_HELO_BARE_WORD },
-		{ "localhost", MG_HELO_BARE_WORD },
-		{ "198-18-0-2.dsl.example.net", MG_HELO_FQDN | MG_HELO_OWN_OCTETS },
-		{ "2.0.18.198.in-addr.example", MG_HELO_FQDN | MG_HELO_OWN_OCTETS },
-		{ "host198-18-0-22.example.net", MG_HELO_FQDN }, /* 22 is not 2 */
-		{ "", MG_HELO_EMPTY },
-		{ "  ", MG_HELO_EMPTY },
-		{ "mx.example.org\r\n", MG_HELO_FQDN },
-	};
-
-	(void)state;
-	assert_int_equal(mg_addr_parse("198.18.0.2", src), 0);
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		unsigned got = mg_helo_shape(cases[i].arg, strlen(cases[i].arg), src);
-		if (got != cases[i].shape)
-			fail_msg("HELO '%s': shape %#x, expected %#x", cases[i].arg, got, cases[i].shape);
-	}
-	/* Own octets are an IPv4 notion: an IPv6 source never matches. */
-	assert_int_equal(mg_addr_parse("2001:db8::2", src), 0);
-	assert_int_equal(mg_helo_shape("198-18-0-2.example", 18, src), MG_HELO_FQDN);
-}
-
 /* ---- roles --------------------------------------------------------------------------- */
 
 static void test_end_host_learned(void **state)
@@ -1270,7 +1233,6 @@ static void test_boot_save_restore(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_helo_shapes),
 		cmocka_unit_test_setup_teardown(test_end_host_learned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_role_change_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_occasional_direct_mail_not_blocked, setup, teardown),

@@ -65,140 +65,6 @@ void mg_an_config_default(struct mg_an_config *c)
 	c->monitor = false;
 }
 
-/* ---- HELO shapes ------------------------------------------------------------------ */
-
-static bool is_dotted_quad(const char *s, size_t n)
-{
-	int dots = 0, digits = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (!digits)
-				return false;
-			dots++;
-			digits = 0;
-		} else if (s[i] >= '0' && s[i] <= '9') {
-			if (++digits > 3)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return dots == 3 && digits;
-}
-
-static bool is_v6_literal(const char *s, size_t n)
-{
-	int colons = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == ':')
-			colons++;
-		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.'))
-			return false;
-	}
-	return colons >= 2;
-}
-
-/*
- * Does the argument spell the source's IPv4 octets, forwards or backwards, as
- * four consecutive decimal runs ("198-18-0-2.dsl.example", "2.0.18.198")?
- * Dynamic-pool reverse names and bots that derive their HELO from their own
- * address both look like this; a mail server's name rarely does.
- */
-static bool has_own_octets(const char *s, size_t n, const uint8_t src[16])
-{
-	int runs[64], nr = 0;
-
-	if (!mg_addr_is_v4(src))
-		return false;
-	for (size_t i = 0; i < n && nr < 64;) {
-		if (s[i] < '0' || s[i] > '9') {
-			i++;
-			continue;
-		}
-		int v = 0, len = 0;
-		while (i < n && s[i] >= '0' && s[i] <= '9') {
-			if (len < 4)
-				v = v * 10 + (s[i] - '0');
-			len++;
-			i++;
-		}
-		runs[nr++] = len <= 3 ? v : -1;
-	}
-	const uint8_t *o = src + 12;
-	for (int i = 0; i + 4 <= nr; i++) {
-		bool fwd = true, rev = true;
-		for (int k = 0; k < 4; k++) {
-			fwd &= runs[i + k] == o[k];
-			rev &= runs[i + k] == o[3 - k];
-		}
-		if (fwd || rev)
-			return true;
-	}
-	return false;
-}
-
-unsigned mg_helo_shape(const char *arg, size_t len, const uint8_t src[16])
-{
-	unsigned shape = 0;
-
-	while (len && (arg[len - 1] == ' ' || arg[len - 1] == '\r' || arg[len - 1] == '\n'))
-		len--;
-	if (len == 0)
-		return MG_HELO_EMPTY;
-	if (arg[0] == '[' && arg[len - 1] == ']') {
-		shape |= MG_HELO_IP_LITERAL;
-	} else if (is_dotted_quad(arg, len) || is_v6_literal(arg, len)) {
-		shape |= MG_HELO_IP_LITERAL;
-	} else if (memchr(arg, '.', len)) {
-		shape |= MG_HELO_FQDN;
-	} else {
-		shape |= MG_HELO_BARE_WORD;
-	}
-	if (has_own_octets(arg, len, src))
-		shape |= MG_HELO_OWN_OCTETS;
-	return shape;
-}
-
-static const char *const shape_names[] = { "fqdn", "ip-literal", "bare-word", "own-octets", "empty" };
-
-void mg_helo_shape_names(unsigned shape, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	if (len)
-		buf[0] = '\0';
-	for (unsigned i = 0; i < 5; i++)
-		if (shape & (1u << i)) {
-			int w = snprintf(buf + o, len > o ? len - o : 0, "%s%s", o ? "," : "", shape_names[i]);
-			if (w > 0)
-				o += (size_t)w;
-		}
-}
-
-int mg_helo_shape_parse(const char *names)
-{
-	int bits = 0;
-	const char *p = names;
-
-	while (*p) {
-		size_t n = strcspn(p, ",");
-		unsigned i;
-		for (i = 0; i < 5; i++)
-			if (strlen(shape_names[i]) == n && !strncmp(p, shape_names[i], n))
-				break;
-		if (i == 5)
-			return -EINVAL;
-		bits |= 1 << i;
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return bits ? bits : -EINVAL;
-}
-
 /* ---- configured prefixes: a hash set per prefix length in use ---------------------- */
 
 /*
@@ -1462,7 +1328,6 @@ static void drop_profiles(struct mg_analyzer *a)
 #define PAST_SLACK_NS NS_PER_DAY
 #define AHEAD_MAX_NS (100 * 365 * NS_PER_DAY)
 #define PF_KNOWN (PF_USED | PF_DIRTY | PF_LEARNED | PF_ALERTED | PF_BLOCKLIST)
-#define HELO_SHAPES_ALL (MG_HELO_FQDN | MG_HELO_IP_LITERAL | MG_HELO_BARE_WORD | MG_HELO_OWN_OCTETS | MG_HELO_EMPTY)
 #define VLAN_ID_MAX 4095
 
 /*
@@ -1501,7 +1366,7 @@ static const char *record_fault(const struct mg_analyzer *a, const struct prof *
 			return "a role change out of range";
 	if (m->role_before > MG_ROLE_MAX)
 		return "role before the block out of range";
-	if ((m->shape_cur | m->shape_prev) & ~HELO_SHAPES_ALL)
+	if ((m->shape_cur | m->shape_prev) & ~MG_HELO_SHAPES_ALL)
 		return "unknown HELO shapes";
 	if (m->helo_bad_ever > 1)
 		return "anomalous-HELO mark neither 0 nor 1";

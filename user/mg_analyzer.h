@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include "mtaguard.h"
 #include "mg_addr.h"
+#include "mg_helo_shape.h"
 
 enum mg_role {
 	MG_ROLE_UNKNOWN = 0,
@@ -46,20 +47,6 @@ enum mg_role {
 	MG_ROLE_MAX,
 };
 const char *mg_role_name(enum mg_role r); /* "unknown", "end_host", "mail_server", "suspect", "blocked" */
-
-/* HELO argument shapes (a bit set: an argument can be several). */
-enum mg_helo_shape {
-	MG_HELO_FQDN = 1 << 0,        /* has a dot, is not an address literal */
-	MG_HELO_IP_LITERAL = 1 << 1,  /* "[198.18.0.2]" or a bare dotted quad / IPv6 literal */
-	MG_HELO_BARE_WORD = 1 << 2,   /* no dot at all ("localhost", "DESKTOP-4F3K") */
-	MG_HELO_OWN_OCTETS = 1 << 3,  /* contains the source's own address octets ("198-18-0-2.dsl...") */
-	MG_HELO_EMPTY = 1 << 4,
-};
-/* Classify a HELO argument sent by `src`. */
-unsigned mg_helo_shape(const char *arg, size_t len, const uint8_t src[16]);
-/* "ip-literal,own-octets" and back (-EINVAL for an unknown name). */
-void mg_helo_shape_names(unsigned shape, char *buf, size_t len);
-int mg_helo_shape_parse(const char *names);
 
 /* Tunables; mg_an_config_default() fills in the defaults the README justifies. */
 struct mg_an_config {
