@@ -77,10 +77,10 @@ static const char full[] =
 	"  \"detection\": {\n"
 	"    \"window\": \"5m\", \"learning_period\": \"3d\", \"learning_active_days\": 2,\n"
 	"    \"block_score\": 12, \"alert_score\": 6.5,\n"
-	"    \"free_distinct_mx\": 3, \"free_syn_per_min\": 4,\n"
+	"    \"free_distinct_mx\": 3, \"free_syn_per_min\": 4, \"long_half_life\": \"4h\", \"free_long_mx\": 5,\n"
 	"    \"weights\": { \"distinct_mx\": 1.5, \"syn_rate\": 0.25, \"helo_ip_literal\": 5, \"helo_bare_word\": 2,\n"
 	"                 \"helo_own_octets\": 1, \"helo_varies\": 0, \"rcpt_per_session\": 0.5,\n"
-	"                 \"reject_ratio\": 3, \"no_other_activity\": 1 }\n"
+	"                 \"reject_ratio\": 3, \"no_other_activity\": 1, \"long_mx\": 2 }\n"
 	"  },\n"
 	"  \"block\": { \"action\": \"all\", \"duration\": 600, \"repeat_factor\": 2, \"max_duration\": \"1d\",\n"
 	"             \"max_new_per_minute\": 0 },\n"
@@ -159,6 +159,9 @@ static void test_full_config(void **state)
 	assert_true(cfg.an.w_rcpt_per_session == 0.5);
 	assert_true(cfg.an.w_reject_ratio == 3);
 	assert_true(cfg.an.w_no_other_activity == 1);
+	assert_int_equal(cfg.an.long_half_life_ns, 4 * 3600 * SEC);
+	assert_true(cfg.an.free_long_mx == 5);
+	assert_true(cfg.an.w_long_mx == 2);
 	assert_int_equal(cfg.an.block_action, MG_ACT_DROP_ALL);
 	assert_int_equal(cfg.an.block_ns, 600 * SEC);
 	assert_int_equal(cfg.an.repeat_factor, 2);
@@ -328,6 +331,9 @@ static void test_errors_every_section(void **state)
 		{ "{\"detection\": {\"weights\": []}}", "t.json:1:27:", "\"detection.weights\": must be an object, not an array" },
 		{ "{\"detection\": {\"window\": 0}}", "t.json:1:26:", "\"detection.window\": must be from 1m to 1d" },
 		{ "{\"detection\": {\"free_distinct_mx\": 1001}}", "t.json:1:36:", "must be 0..1000, not 1001" },
+		{ "{\"detection\": {\"long_half_life\": \"31d\"}}", "t.json:1:34:", "long_half_life" },
+		{ "{\"detection\": {\"long_half_life\": 0}}", "t.json:1:34:", "long_half_life" },
+		{ "{\"detection\": {\"weights\": {\"long_mx\": -1}}}", "t.json:1:39:", "long_mx" },
 		{ "{\"detection\": {\"free_syn_per_min\": 100001}}", "t.json:1:36:", "must be 0..100000, not 100001" },
 		{ "{\"detection\": {\"block_score\": 1000001}}", "t.json:1:31:",
 		  "\"detection.block_score\": must be a number from 0 to 1000000" },

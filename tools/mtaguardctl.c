@@ -117,6 +117,10 @@ static void print_evidence(json_t *ev, const char *indent)
 	       n(r, "2xx"), n(r, "4xx"), n(r, "5xx"));
 	printf("%sHELO \"%s\" (%s), %lld different HELOs\n", indent, s(ev, "helo"), s(ev, "helo_shape"),
 	       n(ev, "distinct_helos"));
+	if (json_is_string(json_object_get(ev, "helo_absurd")))
+		printf("%sHELO names no mail host: %s\n", indent, s(ev, "helo_absurd"));
+	printf("%slonger memory: %.1f new MX hosts, %.1f sessions\n", indent,
+	       json_number_value(json_object_get(ev, "long_mx")), json_number_value(json_object_get(ev, "long_sessions")));
 	printf("%sMAC %s, VLAN %lld, first evidence %s, role before %s\n", indent, s(ev, "mac"), n(ev, "vlan"),
 	       s(ev, "first_evidence"), s(ev, "role_before"));
 }

@@ -57,6 +57,9 @@ void mg_an_config_default(struct mg_an_config *c)
 	c->w_rcpt_per_session = 0.2;
 	c->w_reject_ratio = 4;
 	c->w_no_other_activity = 2;
+	c->long_half_life_ns = 2 * NS_PER_HOUR;
+	c->free_long_mx = 3;
+	c->w_long_mx = 1.5;
 	c->block_action = MG_ACT_DROP_SMTP;
 	c->block_ns = NS_PER_HOUR;
 	c->repeat_factor = 4;
@@ -232,6 +235,13 @@ struct smtp {
 	uint64_t first_smtp;           /* first SMTP activity ever (learning) */
 	uint64_t blocked_until, last_block_end;
 	uint32_t active_day, active_days;
+	/*
+	 * Longer memory than the window: new MX destinations and sessions,
+	 * decayed with cfg.long_half_life_ns as of long_at. A patient bot that
+	 * stays under the window's free allowance adds up here.
+	 */
+	uint64_t long_at;
+	float long_mx, long_sessions;
 	uint8_t shape_cur, shape_prev; /* HELO shapes seen in each bucket */
 	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
 	uint8_t helo_len;
@@ -239,7 +249,7 @@ struct smtp {
 	uint16_t vlan_outer, vlan_inner;
 	uint8_t role_before;
 	uint8_t nhist;                 /* role changes recorded in hist (the last MG_AN_HISTORY) */
-	uint8_t pad[2];
+	uint8_t absurd_cur, absurd_prev; /* enum mg_helo_absurd of the last absurd HELO in each bucket */
 	char helo[MG_HELO_ARG_MAX];
 	struct {
 		uint64_t at;
@@ -443,16 +453,19 @@ static void win_roll(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
 		memcpy(m->prev, m->cur, sizeof(m->prev));
 		m->bits_prev = m->bits_cur;
 		m->shape_prev = m->shape_cur;
+		m->absurd_prev = m->absurd_cur;
 		m->win_start += w;
 	} else {
 		memset(m->prev, 0, sizeof(m->prev));
 		m->bits_prev = 0;
 		m->shape_prev = 0;
+		m->absurd_prev = 0;
 		m->win_start = now;
 	}
 	memset(m->cur, 0, sizeof(m->cur));
 	m->bits_cur = 0;
 	m->shape_cur = 0;
+	m->absurd_cur = 0;
 }
 
 static void win_clear(struct smtp *m, uint64_t now)
@@ -461,8 +474,10 @@ static void win_clear(struct smtp *m, uint64_t now)
 	memset(m->prev, 0, sizeof(m->prev));
 	m->bits_cur = m->bits_prev = 0;
 	m->shape_cur = m->shape_prev = 0;
+	m->absurd_cur = m->absurd_prev = 0;
 	m->win_start = now;
 	m->first_evidence = 0;
+	m->long_mx = m->long_sessions = 0;
 }
 
 static bool win_empty(const struct smtp *m)
@@ -473,11 +488,60 @@ static bool win_empty(const struct smtp *m)
 	return !m->bits_cur && !m->bits_prev;
 }
 
+/* ---- the longer memory: exponentially decayed counts ---------------------------------- */
+
+static double long_decay(const struct mg_analyzer *a, const struct smtp *m, uint64_t now)
+{
+	uint64_t h = a->cfg.long_half_life_ns;
+
+	if (!h || !m->long_at || now <= m->long_at)
+		return 1;
+	return exp2(-(double)(now - m->long_at) / (double)h);
+}
+
+static void long_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, double *mx, double *sessions)
+{
+	double d = long_decay(a, m, now);
+
+	*mx = m->long_mx * d;
+	*sessions = m->long_sessions * d;
+}
+
+/* New MX destinations and sessions into the memory, everything in it decayed to now first. */
+static void long_add(const struct mg_analyzer *a, struct smtp *m, uint64_t now, uint32_t new_mx, uint32_t sessions)
+{
+	double mx, ses;
+
+	if (!new_mx && !sessions)
+		return;
+	long_read(a, m, now, &mx, &ses);
+	m->long_mx = (float)(mx + new_mx);
+	m->long_sessions = (float)(ses + sessions);
+	if (now > m->long_at)
+		m->long_at = now;
+}
+
+/* The memory decayed to now, nothing added (a restore ages it over the downtime this way). */
+static void long_age(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
+{
+	double mx, ses;
+
+	if (!m->long_at)
+		return;
+	long_read(a, m, now, &mx, &ses);
+	m->long_mx = (float)mx;
+	m->long_sessions = (float)ses;
+	if (now > m->long_at)
+		m->long_at = now;
+}
+
 /* Figures over the last window as of `now`, read without moving the buckets. */
 struct figures {
 	double v[W_MAX];
 	uint64_t bits;
 	unsigned shapes;
+	enum mg_helo_absurd absurd; /* the latest absurd HELO identity in the window, if any */
+	double long_mx, long_sessions; /* the longer memory, decayed to now */
 };
 
 static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, struct figures *f)
@@ -487,8 +551,10 @@ static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t
 	static const uint32_t zero[W_MAX];
 	uint64_t bcur = m->bits_cur, bprev = m->bits_prev;
 	unsigned scur = m->shape_cur, sprev = m->shape_prev;
+	unsigned acur = m->absurd_cur, aprev = m->absurd_prev;
 
 	memset(f, 0, sizeof(*f));
+	long_read(a, m, now, &f->long_mx, &f->long_sessions);
 	if (now >= start + 2 * w)
 		return;
 	if (now >= start + w) { /* cur has become prev */
@@ -498,6 +564,8 @@ static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t
 		bcur = 0;
 		sprev = scur;
 		scur = 0;
+		aprev = acur;
+		acur = 0;
 		start += w;
 	}
 	double age = now > start ? (double)(now - start) / (double)w : 0;
@@ -507,6 +575,7 @@ static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t
 	/* Destinations and HELO shapes: the older bucket counts whole while it lasts. */
 	f->bits = bcur | bprev;
 	f->shapes = scur | sprev;
+	f->absurd = (enum mg_helo_absurd)(acur ? acur : aprev);
 }
 
 /* Linear counting: distinct destinations from the share of zero bits in 64. */
@@ -665,6 +734,12 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 		m->shape_cur |= (uint8_t)shape;
 		if (shape & ~MG_HELO_FQDN)
 			m->helo_bad_ever = 1;
+		/* Judged on the full address: a key aggregated to a prefix is no host's own. */
+		enum mg_helo_absurd absurd = mg_helo_absurd(ev->u.arg, len, ev->src);
+		if (absurd != MG_ABSURD_NONE) {
+			m->absurd_cur = (uint8_t)absurd;
+			m->helo_bad_ever = 1;
+		}
 		smtp_activity(m, now);
 	}
 	mark_dirty(a, p);
@@ -717,6 +792,12 @@ static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, co
 		m->cur[W_R4] += d_r[MG_REPLY_4XX];
 		m->cur[W_R5] += d_r[MG_REPLY_5XX];
 		m->bits_cur |= new_bits;
+		/*
+		 * The memory counts a destination when the kernel first marks its
+		 * bit (so a reconnection to the same MX adds nothing), and every
+		 * MAIL command as a session.
+		 */
+		long_add(a, m, now, (uint32_t)__builtin_popcountll(new_bits), d_mail);
 		/* A HELO whose event was lost still shows as a changed hash. */
 		if (s->helo_hash && s->helo_hash != m->helo_hash) {
 			if (m->helo_hash)
@@ -853,6 +934,9 @@ static void score(const struct mg_analyzer *a, const struct prof *p, const struc
 			s += c->w_rcpt_per_session * (f->v[W_RCPT] / mails - 10);
 		if (!p->other_total && !p->sub_total && (f->v[W_SYN] >= 1 || helos >= 1))
 			s += c->w_no_other_activity;
+		/* A patient sender: a new MX every few minutes adds up over hours, not within one window. */
+		if (f->long_mx > c->free_long_mx)
+			s += c->w_long_mx * (f->long_mx - c->free_long_mx);
 	}
 	if (f->shapes & MG_HELO_IP_LITERAL)
 		s += c->w_helo_ip_literal;
@@ -884,6 +968,9 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	ev->replies_4xx = (uint32_t)lround(in->f.v[W_R4]);
 	ev->replies_5xx = (uint32_t)lround(in->f.v[W_R5]);
 	ev->distinct_helos = in->distinct_helos;
+	ev->helo_absurd = in->f.absurd;
+	ev->long_mx = in->f.long_mx;
+	ev->long_sessions = in->f.long_sessions;
 	ev->role_before = (enum mg_role)p->role;
 	if (!m)
 		return;
@@ -896,6 +983,19 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	ev->vlan_inner = m->vlan_inner;
 	if (m->role_before && p->role == MG_ROLE_BLOCKED)
 		ev->role_before = (enum mg_role)(m->role_before - 1);
+}
+
+/*
+ * Why a source is a suspect short of a verdict: an absurd HELO identity
+ * names itself (one session is enough), else the score.
+ */
+static const char *suspect_rule(const struct verdict_in *in, char *buf, size_t len)
+{
+	if (in->f.absurd != MG_ABSURD_NONE) {
+		snprintf(buf, len, "helo-absurd:%s", mg_helo_absurd_name(in->f.absurd));
+		return buf;
+	}
+	return in->sessions_seen ? "suspect:score" : "suspect:syn-only";
 }
 
 static const char *verdict_rule(enum mg_role before)
@@ -1056,10 +1156,16 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 			p->flags |= PF_BLOCKLIST;
 		return true;
 	}
-	if (in.score >= alert_at) {
+	/*
+	 * An absurd identity makes a suspect at once, from one session, but
+	 * never a verdict by itself; a mail server's own name is no bot's.
+	 */
+	bool absurd = in.f.absurd != MG_ABSURD_NONE && base != MG_ROLE_MAIL_SERVER;
+	if (in.score >= alert_at || absurd) {
 		if (!(p->flags & PF_ALERTED)) {
+			char rule[sizeof(x->ev.rule)];
 			x = emit(o, MG_AN_ALERT, a, p);
-			fill_evidence(a, p, m, &in, in.sessions_seen ? "suspect:score" : "suspect:syn-only", &x->ev);
+			fill_evidence(a, p, m, &in, suspect_rule(&in, rule, sizeof(rule)), &x->ev);
 			p->flags |= PF_ALERTED;
 		}
 		set_role(a, p, MG_ROLE_SUSPECT, now);
@@ -1227,7 +1333,15 @@ bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t n
  * block keeps its remaining time across a reboot, less the downtime.
  */
 #define AN_MAGIC "MGAN"
-#define AN_VERSION 2
+/*
+ * 3: struct smtp carries the longer memory (long_at, long_mx, long_sessions)
+ * and the absurd HELO identities of the window (absurd_cur, absurd_prev).
+ * A version-2 state is refused whole: the daemon says so, keeps the file and
+ * starts fresh (what it forgets, the hours of memory and the windows, is
+ * relearned in hours; learned mail servers are relearned over the learning
+ * period, configured ones are not affected).
+ */
+#define AN_VERSION 3
 
 struct an_hdr {
 	char magic[4];
@@ -1329,6 +1443,8 @@ static void drop_profiles(struct mg_analyzer *a)
 #define AHEAD_MAX_NS (100 * 365 * NS_PER_DAY)
 #define PF_KNOWN (PF_USED | PF_DIRTY | PF_LEARNED | PF_ALERTED | PF_BLOCKLIST)
 #define VLAN_ID_MAX 4095
+/* More than any source can reach: a new MX or a session per millisecond for a half-life of a year. */
+#define LONG_COUNT_MAX 4e10
 
 /*
  * Every field of one saved record checked before any of it is used; NULL if
@@ -1368,11 +1484,18 @@ static const char *record_fault(const struct mg_analyzer *a, const struct prof *
 		return "role before the block out of range";
 	if ((m->shape_cur | m->shape_prev) & ~MG_HELO_SHAPES_ALL)
 		return "unknown HELO shapes";
+	if (m->absurd_cur >= MG_ABSURD_MAX || m->absurd_prev >= MG_ABSURD_MAX)
+		return "absurd-HELO reason out of range";
+	/* Written as "!(x >= 0 && x <= max)" so that a NaN fails too. */
+	if (!(m->long_mx >= 0 && m->long_mx <= LONG_COUNT_MAX) ||
+	    !(m->long_sessions >= 0 && m->long_sessions <= LONG_COUNT_MAX))
+		return "a memory count negative, too large or not a number";
 	if (m->helo_bad_ever > 1)
 		return "anomalous-HELO mark neither 0 nor 1";
 	if (m->vlan_outer > VLAN_ID_MAX || m->vlan_inner > VLAN_ID_MAX)
 		return "VLAN ID over 4095";
-	if (m->win_start > past || m->first_evidence > past || m->first_smtp > past || m->last_block_end > past)
+	if (m->win_start > past || m->first_evidence > past || m->first_smtp > past || m->last_block_end > past ||
+	    m->long_at > past)
 		return "a time after the save";
 	if (m->blocked_until > ahead)
 		return "a block ending more than a century after the save";
@@ -1468,11 +1591,13 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			 * if shift_time then has to clamp their times.
 			 */
 			win_roll(a, m, h.saved_mono + wall_passed);
+			long_age(a, m, h.saved_mono + wall_passed);
 			m->win_start = shift_time(m->win_start, by);
 			m->first_evidence = shift_time(m->first_evidence, by);
 			m->first_smtp = shift_time(m->first_smtp, by);
 			m->blocked_until = shift_time(m->blocked_until, by);
 			m->last_block_end = shift_time(m->last_block_end, by);
+			m->long_at = shift_time(m->long_at, by);
 			m->active_day = shift_day(m->active_day, by);
 			for (unsigned k = 0; k < m->nhist; k++)
 				m->hist[k].at = shift_time(m->hist[k].at, by);
@@ -1504,8 +1629,13 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->last_seen_ns = p->last_seen;
 	v->offences = p->offences;
 	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? m->blocked_until : 0;
-	fill_evidence(a, p, m, &in, m && p->role == MG_ROLE_BLOCKED ? verdict_rule((enum mg_role)(m->role_before - 1)) : "",
-		      &v->ev);
+	char rule[sizeof(v->ev.rule)];
+	const char *why = "";
+	if (m && p->role == MG_ROLE_BLOCKED)
+		why = verdict_rule((enum mg_role)(m->role_before - 1));
+	else if (p->role == MG_ROLE_SUSPECT)
+		why = suspect_rule(&in, rule, sizeof(rule));
+	fill_evidence(a, p, m, &in, why, &v->ev);
 	if (m) {
 		v->n_history = m->nhist;
 		for (unsigned i = 0; i < m->nhist; i++) {

@@ -65,6 +65,10 @@ struct mg_an_config {
 	double w_rcpt_per_session;         /* per RCPT per session beyond 10 */
 	double w_reject_ratio;             /* times the 4xx+5xx share of replies */
 	double w_no_other_activity;        /* the source does nothing but SMTP */
+	/* Longer memory: new MX destinations decayed with this half-life (2 h); weight 0 turns it off. */
+	uint64_t long_half_life_ns;
+	double free_long_mx;               /* that many in the memory are free (3) */
+	double w_long_mx;                  /* per one beyond (1.5) */
 	/* Verdicts */
 	uint8_t block_action;              /* MG_ACT_DROP_SMTP */
 	uint64_t block_ns;                 /* first block (1 h) */
@@ -84,7 +88,7 @@ enum mg_an_action_kind {
 
 /* Why: the rule that fired and the figures behind it. */
 struct mg_an_evidence {
-	char rule[48];              /* e.g. "role-change:direct-to-mx" */
+	char rule[48];              /* e.g. "role-change:direct-to-mx", "helo-absurd:dynamic-pool" */
 	double score;
 	uint32_t distinct_mx;       /* in the window */
 	uint32_t syn_mx_per_min;
@@ -93,6 +97,8 @@ struct mg_an_evidence {
 	uint32_t replies_2xx, replies_4xx, replies_5xx;
 	unsigned helo_shape;        /* enum mg_helo_shape bits of the last HELO */
 	uint32_t distinct_helos;    /* in the window */
+	enum mg_helo_absurd helo_absurd; /* an absurd HELO identity in the window (MG_ABSURD_NONE if none) */
+	double long_mx, long_sessions;   /* new MX destinations and sessions in the longer memory, decayed */
 	char helo[MG_HELO_ARG_MAX + 1];
 	uint64_t first_evidence_ns; /* first port-25 activity that counted */
 	uint8_t mac[6];

@@ -1028,6 +1028,7 @@ static const struct field weights_keys[] = {
 	NUMBER("rcpt_per_session", an.w_rcpt_per_session, 0, MAX_WEIGHT),
 	NUMBER("reject_ratio", an.w_reject_ratio, 0, MAX_WEIGHT),
 	NUMBER("no_other_activity", an.w_no_other_activity, 0, MAX_WEIGHT),
+	NUMBER("long_mx", an.w_long_mx, 0, MAX_WEIGHT),
 };
 static const struct section weights = SECTION_OF(weights_keys);
 
@@ -1040,6 +1041,9 @@ static const struct field detection_keys[] = {
 	NUMBER("alert_score", an.alert_score, 0, MAX_WEIGHT),
 	U32("free_distinct_mx", an.free_distinct_mx, 0, 1000),
 	U32("free_syn_per_min", an.free_syn_per_min, 0, 100000),
+	/* The longer memory: past a month it would outlive the profile itself (idle hosts go after 30 days). */
+	DURATION("long_half_life", an.long_half_life_ns, BOUNDS(MINUTE, 30 * DAY)),
+	NUMBER("free_long_mx", an.free_long_mx, 0, 100000),
 	SUB("weights", weights),
 };
 static const struct section detection = SECTION_OF(detection_keys, .finish = finish_detection);

@@ -25,9 +25,10 @@
  *     "window": "10m", "learning_period": "7d", "learning_active_days": 3,
  *     "block_score": 10, "alert_score": 5,
  *     "free_distinct_mx": 2, "free_syn_per_min": 3,
+ *     "long_half_life": "2h", "free_long_mx": 3,
  *     "weights": { "distinct_mx": 1.0, "syn_rate": 0.5, "helo_ip_literal": 4, "helo_bare_word": 3,
  *                  "helo_own_octets": 3, "helo_varies": 3, "rcpt_per_session": 0.2,
- *                  "reject_ratio": 4, "no_other_activity": 2 }
+ *                  "reject_ratio": 4, "no_other_activity": 2, "long_mx": 1.5 }
  *   },
  *   "block": { "action": "smtp|all", "duration": "1h", "repeat_factor": 4, "max_duration": "7d",
  *              "max_new_per_minute": 10 },
