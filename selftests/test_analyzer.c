@@ -976,6 +976,54 @@ static void test_ipv6_aggregation(void **state)
 	(void)hs;
 }
 
+/*
+ * A bot on an office LAN (a protected /64, keyed per host as the kernel keys
+ * it too): its verdict covers the bot, not the PC beside it; a source in an
+ * ISP's range (no protected network) is still one /64.
+ */
+static void test_ipv6_lan_verdict_covers_only_the_host(void **state)
+{
+	struct host bot, pc, isp;
+	struct host *hs[] = { &bot, &pc, &isp };
+	struct mg_an_profile_view v;
+	char buf[MG_ADDRSTRLEN];
+
+	(void)state;
+	struct mg_v6_net lan = { .prefixlen = 64, .aggregation = 128 };
+	assert_int_equal(mg_addr_parse("2001:db8:10::", lan.addr), 0);
+	cfg.v6_nets[0] = lan;
+	cfg.n_v6_nets = 1;
+	reconfigure();
+	host_init(&bot, "2001:db8:10::3", 3);
+	host_init(&pc, "2001:db8:10::2", 2);
+	host_init(&isp, "2001:db8:99::7", 7);
+	/* The kernel's keys, by the same rule. */
+	memcpy(bot.key, bot.addr, 16);
+	memcpy(pc.key, pc.addr, 16);
+	browse(&pc, 30, 2, T0);
+	browse(&bot, 30, 2, T0);
+	scan(hs, 3, T0);
+	bot_burst(&bot, 8, T0 + MIN);
+	bot_burst(&isp, 8, T0 + MIN);
+	scan(hs, 3, T0 + MIN + 10 * SEC);
+	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+	assert_non_null(b);
+	assert_int_equal(b->prefix.prefixlen, 128);
+	assert_string_equal(mg_prefix_str(&b->prefix, buf, sizeof(buf)), "2001:db8:10::3");
+	assert_null(find_action(MG_AN_BLOCK, &pc));
+	assert_int_equal(role_of(&pc), MG_ROLE_END_HOST);
+	assert_true(mg_an_get(an, pc.addr, &v));
+	assert_int_equal(v.prefix.prefixlen, 128);
+	/* Outside the LAN: per /64, as before. */
+	const struct mg_an_action *bi = find_action(MG_AN_BLOCK, &isp);
+	assert_non_null(bi);
+	assert_string_equal(mg_prefix_str(&bi->prefix, buf, sizeof(buf)), "2001:db8:99::/64");
+	/* A pardon names the profile as the verdict printed it. */
+	struct mg_prefix pp;
+	assert_int_equal(mg_prefix_parse("2001:db8:10::3", &pp), 0);
+	assert_true(mg_an_pardon(an, &pp, T0 + 2 * MIN));
+}
+
 static void test_ipv6_aggregation_configurable(void **state)
 {
 	struct host a;
@@ -1507,6 +1555,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pardon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_aggregation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_aggregation_configurable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_lan_verdict_covers_only_the_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_buffer_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),

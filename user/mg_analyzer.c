@@ -304,17 +304,27 @@ static int push_u32(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
 	return 0;
 }
 
-/* The profile key of an address: IPv4 as is, IPv6 aggregated to the configured prefix. */
+unsigned mg_an_key_len(const struct mg_an_config *c, const uint8_t addr[16])
+{
+	return mg_addr_is_v4(addr) ? 128 : mg_v6_key_len(c->v6_prefix, c->v6_nets, c->n_v6_nets, addr);
+}
+
+/* The profile key of an address: IPv4 as is, IPv6 aggregated as mg_an_key_len() says. */
 static void profile_key(const struct mg_analyzer *a, const uint8_t addr[16], uint8_t key[16])
 {
 	memcpy(key, addr, 16);
 	if (!mg_addr_is_v4(addr))
-		mg_addr_mask(key, a->cfg.v6_prefix);
+		mg_addr_mask(key, mg_an_key_len(&a->cfg, addr));
 }
 
+/*
+ * A key's own length. A network's aggregation is never shorter than its
+ * prefix (the config sees to it), so the key stays inside the network that
+ * chose its length and gets the same answer as the address it came from.
+ */
 static unsigned key_plen(const struct mg_analyzer *a, const uint8_t key[16])
 {
-	return mg_addr_is_v4(key) ? 128 : a->cfg.v6_prefix;
+	return mg_an_key_len(&a->cfg, key);
 }
 
 static int table_resize(struct mg_analyzer *a, uint32_t nslots)

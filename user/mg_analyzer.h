@@ -50,7 +50,9 @@ const char *mg_role_name(enum mg_role r); /* "unknown", "end_host", "mail_server
 
 /* Tunables; mg_an_config_default() fills in the defaults the README justifies. */
 struct mg_an_config {
-	uint8_t v6_prefix;                 /* profiles aggregate IPv6 to this prefix (64) */
+	uint8_t v6_prefix;                 /* profiles aggregate IPv6 to this prefix (64) ... */
+	uint8_t n_v6_nets;                 /* ... but inside these protected networks to theirs */
+	struct mg_v6_net v6_nets[MG_V6_NETS_MAX]; /* the kernel's table (mg_tunables.v6_nets), the same rule */
 	uint64_t window_ns;                /* sliding window for rates and distinct counts (10 min) */
 	uint64_t learning_ns;              /* how long steady sending must last to learn a mail server (7 days) */
 	uint32_t learn_min_active_days;    /* days with port-25 sending within the learning period (3) */
@@ -78,6 +80,12 @@ struct mg_an_config {
 	bool monitor;                      /* verdicts become MG_ACT_ALERT with would_block set */
 };
 void mg_an_config_default(struct mg_an_config *c);
+/*
+ * The length an IPv6 source is keyed by: the aggregation of the longest
+ * network in c->v6_nets that covers it, else c->v6_prefix; 128 for IPv4.
+ * The kernel's mg_src_key_of() decides alike.
+ */
+unsigned mg_an_key_len(const struct mg_an_config *c, const uint8_t addr[16]);
 
 enum mg_an_action_kind {
 	MG_AN_BLOCK = 1,    /* write a block rule */

@@ -207,7 +207,8 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 
 	memcpy(key, a, 16);
 	if (!mg_addr_is_v4(key))
-		mg_addr_mask(key, d->run.tunables.v6_src_prefix);
+		mg_addr_mask(key, mg_v6_key_len(d->run.tunables.v6_src_prefix, d->run.tunables.v6_nets,
+						 d->run.tunables.n_v6_nets, a));
 	if (mg_source_read(d->h.servers_fd, d->h.sources_fd, key, &s, &table) == 0)
 		json_object_set_new(o, "kernel", mg_source_json(key, &s, table));
 
