@@ -24,7 +24,7 @@ static void usage(FILE *f)
 		"\n"
 		"  status                         interfaces, mode, counters, sources by role, verdicts\n"
 		"  top [N]                        the N busiest SMTP sources (default 20)\n"
-		"  show ADDR                      a source's profile, role, and why it is or is not blocked\n"
+		"  show ADDR|PREFIX               a source's profile, role, and why it is or is not blocked\n"
 		"  roles                          the inventory: mail servers, end hosts, suspects, blocked\n"
 		"  verdicts                       blocks in force, with their evidence or the operator's comment\n"
 		"  block PREFIX [-d DURATION] [-a smtp|all] [-m COMMENT] [-f]\n"
