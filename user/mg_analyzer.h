@@ -142,7 +142,8 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 /*
  * A counter snapshot of one kernel profile (key as the kernel keys it). The
  * analyzer keeps the previous snapshot and counts the growth since, so the
- * kernel and the analyzer must aggregate IPv6 alike (one config key sets both).
+ * kernel and the analyzer must aggregate IPv6 alike (ipv6_aggregation and the
+ * protected networks' own set both: mg_an_key_len()).
  */
 void mg_an_on_counters(struct mg_analyzer *a, const uint8_t key[16], const struct mg_src_stats *s, uint64_t now);
 /* The same for n snapshots at once, as a batched map read delivers them: faster on big tables. */
