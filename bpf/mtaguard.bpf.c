@@ -144,12 +144,25 @@ static __always_inline struct mg_budget *mg_budget_get(void)
 	return bpf_map_lookup_elem(&mg_budget, &zero);
 }
 
-/* The per-source key: the address, IPv6 aggregated to v6_src_prefix. */
+/*
+ * The per-source key: the address, IPv6 aggregated to v6_src_prefix or to
+ * the aggregation of the longest protected network in v6_nets that covers it
+ * (the analyzer keys its profiles by the same rule: mg_an_v6_key_len).
+ */
 static __always_inline void mg_src_key_of(const union mg_addr *a, __u8 ip_version, union mg_addr *key)
 {
 	*key = *a;
-	if (ip_version == 6)
-		mg_mask_prefix(key->b, mg_cfg.v6_src_prefix);
+	if (ip_version != 6)
+		return;
+	__u32 plen = mg_cfg.v6_src_prefix, best = 0;
+	for (__u32 i = 0; i < MG_V6_NETS_MAX && i < mg_cfg.n_v6_nets; i++) {
+		struct mg_v6_net n = mg_cfg.v6_nets[i];
+		if (n.prefixlen >= best && mg_v6_net_covers(&n, a->b)) {
+			best = n.prefixlen;
+			plen = n.aggregation;
+		}
+	}
+	mg_mask_prefix(key->b, plen);
 }
 
 /*

@@ -267,6 +267,53 @@ struct mg_event {
 _Static_assert(sizeof(struct mg_event) == 136, "mg_event layout");
 
 /*
+ * A protected IPv6 network with its own aggregation: sources inside it are
+ * keyed by `aggregation` bits instead of v6_src_prefix. An office LAN (a /64
+ * of SLAAC hosts) is per host (128), so that one bot's verdict does not cut
+ * off its neighbours; an ISP's customer prefixes stay per /64. prefixlen and
+ * aggregation count bits of the 16-byte address; aggregation >= prefixlen.
+ */
+struct mg_v6_net {
+	__u8 addr[MG_ADDR_LEN];
+	__u8 prefixlen;
+	__u8 aggregation;
+};
+_Static_assert(sizeof(struct mg_v6_net) == 18, "mg_v6_net layout");
+#define MG_V6_NETS_MAX 16
+
+/* Does the network cover addr? Both sides choose a source's key length with it. */
+static inline int mg_v6_net_covers(const struct mg_v6_net *n, const __u8 a[MG_ADDR_LEN])
+{
+	__u32 plen = n->prefixlen;
+
+	for (int i = 0; i < MG_ADDR_LEN; i++) {
+		if (plen <= (__u32)i * 8)
+			break;
+		__u8 mask = plen >= (__u32)(i + 1) * 8 ? 0xff : (__u8)(0xff << (8 - (plen - i * 8)));
+		if ((a[i] ^ n->addr[i]) & mask)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The length an IPv6 source is keyed by: the aggregation of the longest
+ * network in nets that covers it, else dflt. (The program runs the same loop
+ * over its const volatile copy in mg_src_key_of(), which this cannot take.)
+ */
+static inline __u32 mg_v6_key_len(__u32 dflt, const struct mg_v6_net *nets, __u32 n, const __u8 a[MG_ADDR_LEN])
+{
+	__u32 plen = dflt, best = 0;
+
+	for (__u32 i = 0; i < n && i < MG_V6_NETS_MAX; i++)
+		if (nets[i].prefixlen >= best && mg_v6_net_covers(&nets[i], a)) {
+			best = nets[i].prefixlen;
+			plen = nets[i].aggregation;
+		}
+	return plen;
+}
+
+/*
  * Load-time tunables: one const volatile struct in the program's .rodata,
  * set by the loader before load. The verifier folds them into constants.
  */
@@ -279,9 +326,12 @@ struct mg_tunables {
 	__u32 payload_new_burst;
 	__u32 drop_events_per_sec; /* per CPU */
 	__u8 v6_src_prefix;        /* IPv6 per-source profiles aggregate to this prefix (64) */
-	__u8 pad[3];
+	__u8 n_v6_nets;            /* entries in v6_nets */
+	__u8 pad[2];
+	/* Protected IPv6 networks with their own aggregation: the longest that covers a source wins. */
+	struct mg_v6_net v6_nets[MG_V6_NETS_MAX];
 };
-_Static_assert(sizeof(struct mg_tunables) == 40, "mg_tunables layout");
+_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18, "mg_tunables layout");
 
 #define MG_TUNABLES_DEFAULT { \
 	.mx_ports = { 25 }, \

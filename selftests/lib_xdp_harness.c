@@ -151,8 +151,10 @@ int xh_source(struct xh *h, const char *addr, struct mg_src_stats *out)
 
 	if (mg_addr_parse(addr, key))
 		return -EINVAL;
-	if (!mg_addr_is_v4(key))
-		mg_addr_mask(key, h->skel->rodata->mg_cfg.v6_src_prefix);
+	if (!mg_addr_is_v4(key)) {
+		const struct mg_tunables *t = (const struct mg_tunables *)&h->skel->rodata->mg_cfg;
+		mg_addr_mask(key, mg_v6_key_len(t->v6_src_prefix, t->v6_nets, t->n_v6_nets, key));
+	}
 	return mg_source_read(h->servers_fd, h->sources_fd, key, out, NULL);
 }
 

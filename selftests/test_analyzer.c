@@ -8,6 +8,7 @@
  * clock, so a week of learning takes milliseconds here.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -181,43 +182,6 @@ static void reconfigure(void)
 	mg_an_set_config(an, &cfg);
 }
 
-/* ---- HELO shapes --------------------------------------------------------------------- */
-
-static void test_helo_shapes(void **state)
-{
-	uint8_t src[16];
-	static const struct {
-		const char *arg;
-		unsigned shape;
-	} cases[] = {
-		{ "mail.example.net", MG_HELO_FQDN },
-		{ "[198.18.0.2]", MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS },
-		{ "[198.18.7.7]", MG_HELO_IP_LITERAL },
-		{ "198.18.0.2", MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS },
-		{ "[IPv6:2001:db8::1]", MG_HELO_IP_LITERAL },
-		{ "2001:db8::1", MG_HELO_IP_LITERAL },
-		{ "DESKTOP-4F3K", MG_HELO_BARE_WORD },
-		{ "localhost", MG_HELO_BARE_WORD },
-		{ "198-18-0-2.dsl.example.net", MG_HELO_FQDN | MG_HELO_OWN_OCTETS },
-		{ "2.0.18.198.in-addr.example", MG_HELO_FQDN | MG_HELO_OWN_OCTETS },
-		{ "host198-18-0-22.example.net", MG_HELO_FQDN }, /* 22 is not 2 */
-		{ "", MG_HELO_EMPTY },
-		{ "  ", MG_HELO_EMPTY },
-		{ "mx.example.org\r\n", MG_HELO_FQDN },
-	};
-
-	(void)state;
-	assert_int_equal(mg_addr_parse("198.18.0.2", src), 0);
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		unsigned got = mg_helo_shape(cases[i].arg, strlen(cases[i].arg), src);
-		if (got != cases[i].shape)
-			fail_msg("HELO '%s': shape %#x, expected %#x", cases[i].arg, got, cases[i].shape);
-	}
-	/* Own octets are an IPv4 notion: an IPv6 source never matches. */
-	assert_int_equal(mg_addr_parse("2001:db8::2", src), 0);
-	assert_int_equal(mg_helo_shape("198-18-0-2.example", 18, src), MG_HELO_FQDN);
-}
-
 /* ---- roles --------------------------------------------------------------------------- */
 
 static void test_end_host_learned(void **state)
@@ -336,6 +300,236 @@ static void test_occasional_direct_mail_not_blocked(void **state)
 		assert_int_equal(count_actions(MG_AN_ALERT), 0);
 	}
 	assert_int_equal(role_of(&pc), MG_ROLE_END_HOST);
+}
+
+/* ---- slow bots, home servers, first sessions ----------------------------------------- */
+
+/* A small deterministic generator: the same "random" timeline on every run. */
+static uint32_t lcg(uint32_t *s)
+{
+	*s = *s * 1664525u + 1013904223u;
+	return *s >> 8;
+}
+
+/*
+ * A patient bot: one session every 3 to 5 minutes, each to a new MX, with a
+ * HELO spelled from its own address, for two hours from `start`; a scan and
+ * a tick every 10 s. Returns when the verdict came (0: never) and the highest
+ * score it reached.
+ */
+static uint64_t slow_bot(uint64_t start, double *peak)
+{
+	struct host bot;
+	struct host *hs[] = { &bot };
+	struct mg_an_profile_view v;
+	uint32_t rnd = 7;
+	uint64_t next = start, blocked_at = 0;
+	unsigned n = 0;
+
+	host_init(&bot, "198.18.5.7", 5);
+	*peak = 0;
+	for (uint64_t t = start; t <= start + 2 * HOUR && !blocked_at; t += 10 * SEC) {
+		if (t >= next) {
+			session(&bot, mx(100 + n++), "198-18-5-7.example.net", 1, t);
+			next = t + 3 * MIN + (lcg(&rnd) % 121) * SEC;
+		}
+		scan(hs, 1, t);
+		if (find_action(MG_AN_BLOCK, &bot))
+			blocked_at = t;
+		assert_true(mg_an_get(an, bot.addr, &v));
+		if (v.score > *peak)
+			*peak = v.score;
+	}
+	return blocked_at ? blocked_at - start : 0;
+}
+
+static void test_slow_bot_blocked_within_30_minutes(void **state)
+{
+	double peak;
+
+	(void)state;
+	uint64_t took = slow_bot(T0, &peak);
+	print_message("slow bot (a session every 3-5 min, own-octets HELO): verdict after %llu s, score %.1f\n",
+		      (unsigned long long)(took / SEC), peak);
+	assert_true(took > 0);
+	assert_true(took <= 30 * MIN);
+	const struct mg_an_action *b = &acts[0];
+	assert_int_equal(b->kind, MG_AN_BLOCK);
+	assert_true(b->ev.long_mx > cfg.free_long_mx);
+	assert_true(b->ev.long_sessions >= b->ev.long_mx - 0.5);
+}
+
+/* The same bot a few seconds after boot: times near 0 are times, not "never". */
+static void test_slow_bot_blocked_soon_after_boot(void **state)
+{
+	double peak;
+
+	(void)state;
+	uint64_t took = slow_bot(3 * SEC, &peak);
+	assert_true(took > 0);
+	assert_true(took <= 30 * MIN);
+}
+
+/* Without the longer memory the same bot stays a suspect for two hours: what the memory is for. */
+static void test_slow_bot_only_suspect_without_memory(void **state)
+{
+	double peak;
+
+	(void)state;
+	cfg.w_long_mx = 0;
+	reconfigure();
+	assert_int_equal(slow_bot(T0, &peak), 0);
+	assert_true(peak >= cfg.alert_score);
+	assert_true(peak < cfg.block_score);
+}
+
+/*
+ * A home server: 3 to 10 mails a day at any waking hour, to its owners'
+ * correspondents (40 of them, new ones on the first days), with its proper
+ * name, for 10 days, and nothing else on the network (the strictest case:
+ * no other activity to vouch for it). Never an alert, never a block.
+ */
+static void test_home_server_clean_for_10_days(void **state)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	uint32_t rnd = 11;
+	struct mg_an_profile_view v;
+	double peak = 0;
+
+	(void)state;
+	host_init(&srv, "198.18.6.20", 6);
+	for (unsigned day = 0; day < 10; day++) {
+		uint64_t day0 = T0 + day * DAY;
+		unsigned mails = 3 + lcg(&rnd) % 8;
+		uint64_t at[10];
+		for (unsigned i = 0; i < mails; i++)
+			at[i] = day0 + 8 * HOUR + (lcg(&rnd) % (15 * 3600)) * SEC; /* 08:00 to 23:00 */
+		for (unsigned i = 0; i < mails; i++) /* in time order */
+			for (unsigned k = i + 1; k < mails; k++)
+				if (at[k] < at[i]) {
+					uint64_t x = at[i];
+					at[i] = at[k];
+					at[k] = x;
+				}
+		for (unsigned i = 0; i < mails; i++) {
+			session(&srv, mx(200 + lcg(&rnd) % 40), "mail.home.example.org", 1 + lcg(&rnd) % 3, at[i]);
+			/* Scans every 10 s for the next 20 minutes: the score at its highest after each mail. */
+			for (uint64_t t = at[i]; t < at[i] + 20 * MIN && (i + 1 == mails || t < at[i + 1]); t += 10 * SEC) {
+				scan(hs, 1, t);
+				assert_int_equal(count_actions(MG_AN_BLOCK), 0);
+				assert_int_equal(count_actions(MG_AN_ALERT), 0);
+				assert_true(mg_an_get(an, srv.addr, &v));
+				if (v.score > peak)
+					peak = v.score;
+			}
+		}
+	}
+	print_message("home server, 10 days: highest score %.1f\n", peak);
+	assert_true(peak < cfg.alert_score);
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_true(v.role == MG_ROLE_MAIL_SERVER || v.role == MG_ROLE_UNKNOWN);
+}
+
+/* A first session with an absurd identity: a suspect at the next evaluation, the reason named, no verdict. */
+static void test_first_session_absurd_helo_suspect(void **state)
+{
+	static const struct {
+		const char *src, *helo, *rule;
+	} cases[] = {
+		{ "198.18.8.1", "[0.0.0.0]", "helo-absurd:unspecified-literal" },
+		{ "198.18.8.2", "[203.0.113.9]", "helo-absurd:foreign-literal" },
+		{ "198.18.8.3", "c-198-18-5-7.hsd1.example-cable.net", "helo-absurd:dynamic-pool" },
+		{ "198.18.8.4", "173-66-46-112.wash.fios.verizon.net", "helo-absurd:dynamic-pool" },
+		{ "2001:db8:8::5", "[IPv6:2001:db8:8::6]", "helo-absurd:foreign-literal" },
+	};
+	struct mg_an_profile_view v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct host h;
+		struct host *hs[] = { &h };
+		uint64_t t = T0 + i * HOUR;
+		host_init(&h, cases[i].src, (uint8_t)i);
+		browse(&h, 20, 1, t); /* an ordinary host until now: nothing else against it */
+		scan(hs, 1, t);
+		session(&h, mx(1), cases[i].helo, 1, t + SEC);
+		scan(hs, 1, t + SEC);
+		const struct mg_an_action *x = find_action(MG_AN_ALERT, &h);
+		if (!x)
+			fail_msg("%s HELO '%s': no alert", cases[i].src, cases[i].helo);
+		assert_string_equal(x->ev.rule, cases[i].rule);
+		assert_true(x->ev.score < cfg.alert_score); /* the identity alone, not the score */
+		assert_false(x->would_block);
+		assert_int_equal(role_of(&h), MG_ROLE_SUSPECT);
+		assert_true(mg_an_get(an, h.addr, &v));
+		assert_string_equal(v.ev.rule, cases[i].rule);
+		assert_int_not_equal(v.ev.helo_absurd, MG_ABSURD_NONE);
+		/* Never a verdict from the identity alone: the same session again later. */
+		session(&h, mx(1), cases[i].helo, 1, t + 5 * MIN);
+		scan(hs, 1, t + 5 * MIN);
+		assert_null(find_action(MG_AN_BLOCK, &h));
+		assert_int_equal(role_of(&h), MG_ROLE_SUSPECT);
+	}
+}
+
+/* An ordinary name is no reason for suspicion; its own address as a literal is no absurd identity (the score judges it). */
+static void test_first_session_sane_helo_not_suspect(void **state)
+{
+	static const char *const helos[] = { "mail.example.com", "smtp-out-3.example.net", "[198.18.8.9]" };
+	struct mg_an_profile_view v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(helos) / sizeof(helos[0]); i++) {
+		struct host h;
+		struct host *hs[] = { &h };
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.18.8.%zu", 9 + i);
+		host_init(&h, ip, 9);
+		browse(&h, 20, 1, T0);
+		session(&h, mx(1), i == 2 ? "[198.18.8.11]" : helos[i], 1, T0);
+		scan(hs, 1, T0);
+		assert_true(mg_an_get(an, h.addr, &v));
+		assert_int_equal(v.ev.helo_absurd, MG_ABSURD_NONE);
+		if (i < 2) {
+			assert_int_equal(count_actions(MG_AN_ALERT), 0);
+			assert_int_equal(role_of(&h), MG_ROLE_END_HOST);
+		} else if (role_of(&h) == MG_ROLE_SUSPECT) {
+			assert_string_equal(v.ev.rule, "suspect:score");
+		}
+	}
+}
+
+/* Configured, learned and allowlisted mail servers are never suspects for their name. */
+static void test_absurd_helo_spares_mail_servers(void **state)
+{
+	struct host conf, allowed, learned;
+	struct host *hs[] = { &conf, &allowed, &learned };
+	struct mg_prefix p;
+	uint64_t t = T0;
+
+	(void)state;
+	host_init(&conf, "198.18.9.1", 1);
+	host_init(&allowed, "198.18.9.2", 2);
+	host_init(&learned, "198.18.9.3", 3);
+	assert_int_equal(mg_prefix_parse("198.18.9.1", &p), 0);
+	mg_an_add_mail_server(an, &p);
+	assert_int_equal(mg_prefix_parse("198.18.9.2", &p), 0);
+	mg_an_add_allow(an, &p);
+	/* Learned: a week of steady sending under a proper name. */
+	for (unsigned d = 0; d < 8; d++, t += DAY) {
+		session(&learned, mx(d), "mx.example.org", 1, t);
+		scan(hs, 3, t);
+	}
+	assert_int_equal(role_of(&learned), MG_ROLE_MAIL_SERVER);
+	session(&conf, mx(1), "[0.0.0.0]", 1, t);
+	session(&allowed, mx(1), "dsl-198-18-9-2.pool.example.net", 1, t);
+	session(&learned, mx(9), "[203.0.113.9]", 1, t);
+	scan(hs, 3, t);
+	assert_int_equal(count_actions(MG_AN_ALERT), 0);
+	assert_int_equal(role_of(&conf), MG_ROLE_MAIL_SERVER);
+	assert_int_equal(role_of(&learned), MG_ROLE_MAIL_SERVER);
+	assert_int_not_equal(role_of(&allowed), MG_ROLE_SUSPECT);
 }
 
 /* A mail server sending steadily for a week is learned, then survives a volume spike. */
@@ -782,6 +976,54 @@ static void test_ipv6_aggregation(void **state)
 	(void)hs;
 }
 
+/*
+ * A bot on an office LAN (a protected /64, keyed per host as the kernel keys
+ * it too): its verdict covers the bot, not the PC beside it; a source in an
+ * ISP's range (no protected network) is still one /64.
+ */
+static void test_ipv6_lan_verdict_covers_only_the_host(void **state)
+{
+	struct host bot, pc, isp;
+	struct host *hs[] = { &bot, &pc, &isp };
+	struct mg_an_profile_view v;
+	char buf[MG_ADDRSTRLEN];
+
+	(void)state;
+	struct mg_v6_net lan = { .prefixlen = 64, .aggregation = 128 };
+	assert_int_equal(mg_addr_parse("2001:db8:10::", lan.addr), 0);
+	cfg.v6_nets[0] = lan;
+	cfg.n_v6_nets = 1;
+	reconfigure();
+	host_init(&bot, "2001:db8:10::3", 3);
+	host_init(&pc, "2001:db8:10::2", 2);
+	host_init(&isp, "2001:db8:99::7", 7);
+	/* The kernel's keys, by the same rule. */
+	memcpy(bot.key, bot.addr, 16);
+	memcpy(pc.key, pc.addr, 16);
+	browse(&pc, 30, 2, T0);
+	browse(&bot, 30, 2, T0);
+	scan(hs, 3, T0);
+	bot_burst(&bot, 8, T0 + MIN);
+	bot_burst(&isp, 8, T0 + MIN);
+	scan(hs, 3, T0 + MIN + 10 * SEC);
+	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+	assert_non_null(b);
+	assert_int_equal(b->prefix.prefixlen, 128);
+	assert_string_equal(mg_prefix_str(&b->prefix, buf, sizeof(buf)), "2001:db8:10::3");
+	assert_null(find_action(MG_AN_BLOCK, &pc));
+	assert_int_equal(role_of(&pc), MG_ROLE_END_HOST);
+	assert_true(mg_an_get(an, pc.addr, &v));
+	assert_int_equal(v.prefix.prefixlen, 128);
+	/* Outside the LAN: per /64, as before. */
+	const struct mg_an_action *bi = find_action(MG_AN_BLOCK, &isp);
+	assert_non_null(bi);
+	assert_string_equal(mg_prefix_str(&bi->prefix, buf, sizeof(buf)), "2001:db8:99::/64");
+	/* A pardon names the profile as the verdict printed it. */
+	struct mg_prefix pp;
+	assert_int_equal(mg_prefix_parse("2001:db8:10::3", &pp), 0);
+	assert_true(mg_an_pardon(an, &pp, T0 + 2 * MIN));
+}
+
 static void test_ipv6_aggregation_configurable(void **state)
 {
 	struct host a;
@@ -902,6 +1144,9 @@ static void test_save_restore(void **state)
 	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
 	assert_non_null(b);
 	uint64_t until = b->expires_ns;
+	struct mg_an_profile_view before_save;
+	assert_true(mg_an_get(an, bot.addr, &before_save));
+	assert_true(before_save.ev.long_mx >= 5);
 	assert_int_equal(mg_an_save(an, T0 + 2 * SEC, wall, &buf, &len), 0);
 
 	/* A reboot: the monotonic clock starts again near zero; ten minutes of wall time passed. */
@@ -913,6 +1158,10 @@ static void test_save_restore(void **state)
 	assert_int_equal(v.role, MG_ROLE_BLOCKED);
 	assert_int_equal(v.offences, 1);
 	assert_string_equal(v.ev.helo, "[198.18.4.9]");
+	/* The longer memory comes back, aged by the ten minutes down (and the second before the save). */
+	double aged = before_save.ev.long_mx * exp2(-(double)(10 * MIN + SEC) / (double)cfg.long_half_life_ns);
+	assert_true(fabs(v.ev.long_mx - aged) < 0.01);
+	assert_true(v.ev.long_sessions > 0);
 	/* The block keeps what was left of it, less the ten minutes down. */
 	assert_int_equal(v.blocked_until_ns - boot_now, until - (T0 + 2 * SEC) - 10 * MIN);
 	assert_true(mg_an_get(b2, pc.addr, &v));
@@ -923,6 +1172,14 @@ static void test_save_restore(void **state)
 	size_t n = mg_an_tick(b2, boot_now + HOUR - 10 * MIN - SEC, out, 8);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0].kind, MG_AN_UNBLOCK);
+
+	/* A state of the previous version (2: no longer memory) is refused whole, changing nothing. */
+	uint32_t version = 2;
+	memcpy(buf + 4, &version, 4);
+	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall + 10 * MIN, NULL), -EINVAL);
+	assert_true(mg_an_get(b2, bot.addr, &v));
+	version = 3;
+	memcpy(buf + 4, &version, 4);
 
 	/* Damaged buffers are refused and change nothing. */
 	size_t before = mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 });
@@ -1039,6 +1296,9 @@ static void test_restore_refuses_bad_records(void **state)
 		{ "flags without in-use", "not marked in use", bot_off + 62, 0x04 },
 		{ "unknown flag bits", "unknown flags", bot_off + 62, 0x81 },
 		{ "first seen after the save", "after the save", bot_off + 16, 0 },
+		{ "absurd-HELO reason 9", "absurd-HELO reason", helo - 2, 9 },
+		/* The top byte of the float long_sessions (8 bytes before the HELO shapes, which precede helo_len). */
+		{ "a negative memory count", "memory count", helo - 18 - 1, 0xff },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint8_t *b = malloc(len);
@@ -1270,10 +1530,16 @@ static void test_boot_save_restore(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_helo_shapes),
 		cmocka_unit_test_setup_teardown(test_end_host_learned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_role_change_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_occasional_direct_mail_not_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_bot_blocked_within_30_minutes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_bot_blocked_soon_after_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_bot_only_suspect_without_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_home_server_clean_for_10_days, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_session_absurd_helo_suspect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_session_sane_helo_not_suspect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_absurd_helo_spares_mail_servers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mail_server_learned_then_spike, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_learning_refused_for_bad_helo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_configured_server_never_blocked, setup, teardown),
@@ -1289,6 +1555,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pardon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_aggregation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_aggregation_configurable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_lan_verdict_covers_only_the_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_buffer_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),

@@ -77,10 +77,10 @@ static const char full[] =
 	"  \"detection\": {\n"
 	"    \"window\": \"5m\", \"learning_period\": \"3d\", \"learning_active_days\": 2,\n"
 	"    \"block_score\": 12, \"alert_score\": 6.5,\n"
-	"    \"free_distinct_mx\": 3, \"free_syn_per_min\": 4,\n"
+	"    \"free_distinct_mx\": 3, \"free_syn_per_min\": 4, \"long_half_life\": \"4h\", \"free_long_mx\": 5,\n"
 	"    \"weights\": { \"distinct_mx\": 1.5, \"syn_rate\": 0.25, \"helo_ip_literal\": 5, \"helo_bare_word\": 2,\n"
 	"                 \"helo_own_octets\": 1, \"helo_varies\": 0, \"rcpt_per_session\": 0.5,\n"
-	"                 \"reject_ratio\": 3, \"no_other_activity\": 1 }\n"
+	"                 \"reject_ratio\": 3, \"no_other_activity\": 1, \"long_mx\": 2 }\n"
 	"  },\n"
 	"  \"block\": { \"action\": \"all\", \"duration\": 600, \"repeat_factor\": 2, \"max_duration\": \"1d\",\n"
 	"             \"max_new_per_minute\": 0 },\n"
@@ -159,6 +159,9 @@ static void test_full_config(void **state)
 	assert_true(cfg.an.w_rcpt_per_session == 0.5);
 	assert_true(cfg.an.w_reject_ratio == 3);
 	assert_true(cfg.an.w_no_other_activity == 1);
+	assert_int_equal(cfg.an.long_half_life_ns, 4 * 3600 * SEC);
+	assert_true(cfg.an.free_long_mx == 5);
+	assert_true(cfg.an.w_long_mx == 2);
 	assert_int_equal(cfg.an.block_action, MG_ACT_DROP_ALL);
 	assert_int_equal(cfg.an.block_ns, 600 * SEC);
 	assert_int_equal(cfg.an.repeat_factor, 2);
@@ -328,6 +331,9 @@ static void test_errors_every_section(void **state)
 		{ "{\"detection\": {\"weights\": []}}", "t.json:1:27:", "\"detection.weights\": must be an object, not an array" },
 		{ "{\"detection\": {\"window\": 0}}", "t.json:1:26:", "\"detection.window\": must be from 1m to 1d" },
 		{ "{\"detection\": {\"free_distinct_mx\": 1001}}", "t.json:1:36:", "must be 0..1000, not 1001" },
+		{ "{\"detection\": {\"long_half_life\": \"31d\"}}", "t.json:1:34:", "long_half_life" },
+		{ "{\"detection\": {\"long_half_life\": 0}}", "t.json:1:34:", "long_half_life" },
+		{ "{\"detection\": {\"weights\": {\"long_mx\": -1}}}", "t.json:1:39:", "long_mx" },
 		{ "{\"detection\": {\"free_syn_per_min\": 100001}}", "t.json:1:36:", "must be 0..100000, not 100001" },
 		{ "{\"detection\": {\"block_score\": 1000001}}", "t.json:1:31:",
 		  "\"detection.block_score\": must be a number from 0 to 1000000" },
@@ -905,6 +911,74 @@ static void test_edges_accepted(void **state)
 	assert_string_equal(cfg.ifaces[0].name, "eth0123456789ab");
 }
 
+/* Protected IPv6 networks: a LAN is keyed per host by default, wider networks as the global value or their own. */
+static void test_protected_v6_aggregation(void **state)
+{
+	char buf[MG_ADDRSTRLEN];
+	uint8_t a[16];
+
+	(void)state;
+	assert_int_equal(mg_config_parse("{\"protected_networks\": [\"198.18.0.0/15\", \"2001:db8::/32\", \"2001:db8:10::/64\",\n"
+					 "  {\"prefix\": \"2001:db8:20::/48\", \"ipv6_aggregation\": 56},\n"
+					 "  {\"prefix\": \"2001:db8:30::/64\", \"ipv6_aggregation\": 64}]}",
+					 "t.json", &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.protected_nets.n, 5);
+	/* The /32 and the /64 that asks for 64 are keyed as around them: no entry. */
+	assert_int_equal(cfg.tunables.n_v6_nets, 2);
+	struct mg_prefix p = { .prefixlen = cfg.tunables.v6_nets[0].prefixlen };
+	memcpy(p.addr, cfg.tunables.v6_nets[0].addr, 16);
+	assert_string_equal(mg_prefix_str(&p, buf, sizeof(buf)), "2001:db8:10::/64");
+	assert_int_equal(cfg.tunables.v6_nets[0].aggregation, 128);
+	assert_int_equal(cfg.tunables.v6_nets[1].aggregation, 56);
+	/* The analyzer gets the same table as the kernel. */
+	assert_int_equal(cfg.an.n_v6_nets, 2);
+	assert_memory_equal(cfg.an.v6_nets, cfg.tunables.v6_nets, sizeof(cfg.an.v6_nets));
+	assert_int_equal(mg_addr_parse("2001:db8:10::3", a), 0);
+	assert_int_equal(mg_an_key_len(&cfg.an, a), 128);
+	assert_int_equal(mg_addr_parse("2001:db8:20:ff::3", a), 0);
+	assert_int_equal(mg_an_key_len(&cfg.an, a), 56);
+	assert_int_equal(mg_addr_parse("2001:db8:30::3", a), 0);
+	assert_int_equal(mg_an_key_len(&cfg.an, a), 64);
+	assert_int_equal(mg_addr_parse("2001:db8:40::3", a), 0);
+	assert_int_equal(mg_an_key_len(&cfg.an, a), 64);
+	assert_int_equal(mg_addr_parse("198.18.1.1", a), 0);
+	assert_int_equal(mg_an_key_len(&cfg.an, a), 128);
+	/* A reload without protected networks drops the table. */
+	assert_int_equal(mg_config_parse("{\"protected_networks\": []}", "t.json", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.tunables.n_v6_nets, 0);
+	assert_int_equal(cfg.an.n_v6_nets, 0);
+
+	static const struct {
+		const char *text, *where, *what;
+	} bad[] = {
+		{ "{\"protected_networks\": [{\"prefix\": \"198.18.0.0/15\", \"ipv6_aggregation\": 64}]}", "t.json:1:73:",
+		  "IPv4 sources are always keyed per address" },
+		{ "{\"protected_networks\": [{\"prefix\": \"2001:db8::/48\", \"ipv6_aggregation\": 40}]}", "t.json:1:73:",
+		  "must be 48..128" },
+		{ "{\"protected_networks\": [{\"prefix\": \"2001:db8::/64\", \"ipv6_aggregation\": 56}]}", "t.json:1:73:",
+		  "/56 is shorter than the network's own /64" },
+		{ "{\"protected_networks\": [{\"prefix\": \"2001:db8::/64\", \"aggregation\": 128}]}", "t.json:1:", 
+		  "unknown key \"aggregation\"" },
+		{ "{\"protected_networks\": [{\"ipv6_aggregation\": 128}]}", "t.json:1:", "needs a \"prefix\"" },
+		{ "{\"protected_networks\": [{\"prefix\": 5}]}", "t.json:1:", "must be an address or prefix string" },
+		{ "{\"protected_networks\": [\"2001:db8::/80\"]}", "t.json:1:", "lies inside per-/64 keys (ipv6_aggregation)" },
+		{ "{\"protected_networks\": [{\"prefix\": \"2001:db8::/48\", \"ipv6_aggregation\": 56}, \"2001:db8::/64\"]}",
+		  "t.json:1:", "lies inside per-/56 keys (an enclosing protected network)" },
+		{ "{\"protected_networks\": [\"2001:db8::/64\", \"2001:db8::/64\"]}", "t.json:1:", "listed twice" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_error(bad[i].text, bad[i].where, bad[i].what);
+
+	/* More LANs than the kernel's table holds. */
+	char text[4096];
+	size_t o = (size_t)snprintf(text, sizeof(text), "{\"protected_networks\": [");
+	for (int i = 0; i <= MG_V6_NETS_MAX; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s\"2001:db8:%x::/64\"", i ? ", " : "", i + 1);
+	snprintf(text + o, sizeof(text) - o, "]}");
+	expect_error(text, "t.json:1:", "more than 16 IPv6 protected networks");
+}
+
 static void test_free_twice(void **state)
 {
 	(void)state;
@@ -940,6 +1014,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_refuses_non_regular, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_protected_v6_aggregation, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -977,6 +977,52 @@ static void test_drop_events_rate_limited(void **state)
 	assert_int_equal(xh_rule_hits(&H, "198.18.0.2/32"), 150);
 }
 
+/* ---- group with a protected IPv6 LAN keyed per host ------------------------------ */
+
+static struct xh H_outer;
+
+static int load_lan(void **state)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+
+	(void)state;
+	t.n_v6_nets = 1;
+	t.v6_nets[0].prefixlen = 64;
+	t.v6_nets[0].aggregation = 128;
+	assert_int_equal(mg_addr_parse("2001:db8:10::", t.v6_nets[0].addr), 0);
+	H_outer = H;
+	return xh_load(&H, &t);
+}
+
+static int unload_lan(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_outer;
+	return 0;
+}
+
+/* Inside the LAN each host is its own profile; outside it a /64 is still one. */
+static void test_lan_keyed_per_host(void **state)
+{
+	struct pb p;
+	struct mg_src_stats s;
+	uint8_t key[16];
+
+	(void)state;
+	assert_int_equal(run(&p, syn(&p, "2001:db8:10::3", SERVER6, 25, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, syn(&p, "2001:db8:10::3", SERVER6, 25, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, syn(&p, "2001:db8:10::2", SERVER6, 25, NULL)), XDP_PASS);
+	assert_int_equal(profile("2001:db8:10::3").syn_mx, 2);
+	assert_int_equal(profile("2001:db8:10::2").syn_mx, 1);
+	/* Keyed by the full address: the /64's own key holds nothing. */
+	assert_int_equal(mg_addr_parse("2001:db8:10::", key), 0);
+	assert_int_equal(mg_source_read(H.servers_fd, H.sources_fd, key, &s, NULL), -ENOENT);
+	assert_int_equal(run(&p, syn(&p, "2001:db8:99::1", SERVER6, 25, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, syn(&p, "2001:db8:99::2", SERVER6, 25, NULL)), XDP_PASS);
+	assert_int_equal(profile("2001:db8:99::77").syn_mx, 2);
+}
+
 /* ---- group with a tight creation budget ---------------------------------------- */
 
 static struct xh H_default;
@@ -1087,6 +1133,9 @@ int main(void)
 		cmocka_unit_test_setup(test_drop_smtp_versus_all, reset),
 		cmocka_unit_test_setup(test_drop_events_rate_limited, reset),
 	};
+	const struct CMUnitTest lan_tests[] = {
+		cmocka_unit_test_setup(test_lan_keyed_per_host, reset),
+	};
 	const struct CMUnitTest budget_tests[] = {
 		cmocka_unit_test_setup(test_syn_flood_capped, reset),
 		cmocka_unit_test_setup(test_payload_creation_capped, reset),
@@ -1102,6 +1151,7 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_parse", parse_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("xdp_smtp", smtp_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("xdp_enforce", enforce_tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("xdp_lan", lan_tests, load_lan, unload_lan);
 	failed += cmocka_run_group_tests_name("xdp_budget", budget_tests, load_tight, unload_tight);
 	xh_unload(&H);
 	return failed ? 1 : 0;

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 		"\n"
 		"  status                         interfaces, mode, counters, sources by role, verdicts\n"
 		"  top [N]                        the N busiest SMTP sources (default 20)\n"
-		"  show ADDR                      a source's profile, role, and why it is or is not blocked\n"
+		"  show ADDR|PREFIX               a source's profile, role, and why it is or is not blocked\n"
 		"  roles                          the inventory: mail servers, end hosts, suspects, blocked\n"
 		"  verdicts                       blocks in force, with their evidence or the operator's comment\n"
 		"  block PREFIX [-d DURATION] [-a smtp|all] [-m COMMENT] [-f]\n"
@@ -117,6 +117,10 @@ static void print_evidence(json_t *ev, const char *indent)
 	       n(r, "2xx"), n(r, "4xx"), n(r, "5xx"));
 	printf("%sHELO \"%s\" (%s), %lld different HELOs\n", indent, s(ev, "helo"), s(ev, "helo_shape"),
 	       n(ev, "distinct_helos"));
+	if (json_is_string(json_object_get(ev, "helo_absurd")))
+		printf("%sHELO names no mail host: %s\n", indent, s(ev, "helo_absurd"));
+	printf("%slonger memory: %.1f new MX hosts, %.1f sessions\n", indent,
+	       json_number_value(json_object_get(ev, "long_mx")), json_number_value(json_object_get(ev, "long_sessions")));
 	printf("%sMAC %s, VLAN %lld, first evidence %s, role before %s\n", indent, s(ev, "mac"), n(ev, "vlan"),
 	       s(ev, "first_evidence"), s(ev, "role_before"));
 }

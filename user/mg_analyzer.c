@@ -57,146 +57,15 @@ void mg_an_config_default(struct mg_an_config *c)
 	c->w_rcpt_per_session = 0.2;
 	c->w_reject_ratio = 4;
 	c->w_no_other_activity = 2;
+	c->long_half_life_ns = 2 * NS_PER_HOUR;
+	c->free_long_mx = 3;
+	c->w_long_mx = 1.5;
 	c->block_action = MG_ACT_DROP_SMTP;
 	c->block_ns = NS_PER_HOUR;
 	c->repeat_factor = 4;
 	c->max_block_ns = 7 * NS_PER_DAY;
 	c->max_new_blocks_per_min = 10;
 	c->monitor = false;
-}
-
-/* ---- HELO shapes ------------------------------------------------------------------ */
-
-static bool is_dotted_quad(const char *s, size_t n)
-{
-	int dots = 0, digits = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (!digits)
-				return false;
-			dots++;
-			digits = 0;
-		} else if (s[i] >= '0' && s[i] <= '9') {
-			if (++digits > 3)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return dots == 3 && digits;
-}
-
-static bool is_v6_literal(const char *s, size_t n)
-{
-	int colons = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == ':')
-			colons++;
-		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.'))
-			return false;
-	}
-	return colons >= 2;
-}
-
-/*
- * Does the argument spell the source's IPv4 octets, forwards or backwards, as
- * four consecutive decimal runs ("198-18-0-2.dsl.example", "2.0.18.198")?
- * Dynamic-pool reverse names and bots that derive their HELO from their own
- * address both look like this; a mail server's name rarely does.
- */
-static bool has_own_octets(const char *s, size_t n, const uint8_t src[16])
-{
-	int runs[64], nr = 0;
-
-	if (!mg_addr_is_v4(src))
-		return false;
-	for (size_t i = 0; i < n && nr < 64;) {
-		if (s[i] < '0' || s[i] > '9') {
-			i++;
-			continue;
-		}
-		int v = 0, len = 0;
-		while (i < n && s[i] >= '0' && s[i] <= '9') {
-			if (len < 4)
-				v = v * 10 + (s[i] - '0');
-			len++;
-			i++;
-		}
-		runs[nr++] = len <= 3 ? v : -1;
-	}
-	const uint8_t *o = src + 12;
-	for (int i = 0; i + 4 <= nr; i++) {
-		bool fwd = true, rev = true;
-		for (int k = 0; k < 4; k++) {
-			fwd &= runs[i + k] == o[k];
-			rev &= runs[i + k] == o[3 - k];
-		}
-		if (fwd || rev)
-			return true;
-	}
-	return false;
-}
-
-unsigned mg_helo_shape(const char *arg, size_t len, const uint8_t src[16])
-{
-	unsigned shape = 0;
-
-	while (len && (arg[len - 1] == ' ' || arg[len - 1] == '\r' || arg[len - 1] == '\n'))
-		len--;
-	if (len == 0)
-		return MG_HELO_EMPTY;
-	if (arg[0] == '[' && arg[len - 1] == ']') {
-		shape |= MG_HELO_IP_LITERAL;
-	} else if (is_dotted_quad(arg, len) || is_v6_literal(arg, len)) {
-		shape |= MG_HELO_IP_LITERAL;
-	} else if (memchr(arg, '.', len)) {
-		shape |= MG_HELO_FQDN;
-	} else {
-		shape |= MG_HELO_BARE_WORD;
-	}
-	if (has_own_octets(arg, len, src))
-		shape |= MG_HELO_OWN_OCTETS;
-	return shape;
-}
-
-static const char *const shape_names[] = { "fqdn", "ip-literal", "bare-word", "own-octets", "empty" };
-
-void mg_helo_shape_names(unsigned shape, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	if (len)
-		buf[0] = '\0';
-	for (unsigned i = 0; i < 5; i++)
-		if (shape & (1u << i)) {
-			int w = snprintf(buf + o, len > o ? len - o : 0, "%s%s", o ? "," : "", shape_names[i]);
-			if (w > 0)
-				o += (size_t)w;
-		}
-}
-
-int mg_helo_shape_parse(const char *names)
-{
-	int bits = 0;
-	const char *p = names;
-
-	while (*p) {
-		size_t n = strcspn(p, ",");
-		unsigned i;
-		for (i = 0; i < 5; i++)
-			if (strlen(shape_names[i]) == n && !strncmp(p, shape_names[i], n))
-				break;
-		if (i == 5)
-			return -EINVAL;
-		bits |= 1 << i;
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return bits ? bits : -EINVAL;
 }
 
 /* ---- configured prefixes: a hash set per prefix length in use ---------------------- */
@@ -366,6 +235,13 @@ struct smtp {
 	uint64_t first_smtp;           /* first SMTP activity ever (learning) */
 	uint64_t blocked_until, last_block_end;
 	uint32_t active_day, active_days;
+	/*
+	 * Longer memory than the window: new MX destinations and sessions,
+	 * decayed with cfg.long_half_life_ns as of long_at. A patient bot that
+	 * stays under the window's free allowance adds up here.
+	 */
+	uint64_t long_at;
+	float long_mx, long_sessions;
 	uint8_t shape_cur, shape_prev; /* HELO shapes seen in each bucket */
 	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
 	uint8_t helo_len;
@@ -373,7 +249,7 @@ struct smtp {
 	uint16_t vlan_outer, vlan_inner;
 	uint8_t role_before;
 	uint8_t nhist;                 /* role changes recorded in hist (the last MG_AN_HISTORY) */
-	uint8_t pad[2];
+	uint8_t absurd_cur, absurd_prev; /* enum mg_helo_absurd of the last absurd HELO in each bucket */
 	char helo[MG_HELO_ARG_MAX];
 	struct {
 		uint64_t at;
@@ -428,17 +304,27 @@ static int push_u32(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x)
 	return 0;
 }
 
-/* The profile key of an address: IPv4 as is, IPv6 aggregated to the configured prefix. */
+unsigned mg_an_key_len(const struct mg_an_config *c, const uint8_t addr[16])
+{
+	return mg_addr_is_v4(addr) ? 128 : mg_v6_key_len(c->v6_prefix, c->v6_nets, c->n_v6_nets, addr);
+}
+
+/* The profile key of an address: IPv4 as is, IPv6 aggregated as mg_an_key_len() says. */
 static void profile_key(const struct mg_analyzer *a, const uint8_t addr[16], uint8_t key[16])
 {
 	memcpy(key, addr, 16);
 	if (!mg_addr_is_v4(addr))
-		mg_addr_mask(key, a->cfg.v6_prefix);
+		mg_addr_mask(key, mg_an_key_len(&a->cfg, addr));
 }
 
+/*
+ * A key's own length. A network's aggregation is never shorter than its
+ * prefix (the config sees to it), so the key stays inside the network that
+ * chose its length and gets the same answer as the address it came from.
+ */
 static unsigned key_plen(const struct mg_analyzer *a, const uint8_t key[16])
 {
-	return mg_addr_is_v4(key) ? 128 : a->cfg.v6_prefix;
+	return mg_an_key_len(&a->cfg, key);
 }
 
 static int table_resize(struct mg_analyzer *a, uint32_t nslots)
@@ -577,16 +463,19 @@ static void win_roll(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
 		memcpy(m->prev, m->cur, sizeof(m->prev));
 		m->bits_prev = m->bits_cur;
 		m->shape_prev = m->shape_cur;
+		m->absurd_prev = m->absurd_cur;
 		m->win_start += w;
 	} else {
 		memset(m->prev, 0, sizeof(m->prev));
 		m->bits_prev = 0;
 		m->shape_prev = 0;
+		m->absurd_prev = 0;
 		m->win_start = now;
 	}
 	memset(m->cur, 0, sizeof(m->cur));
 	m->bits_cur = 0;
 	m->shape_cur = 0;
+	m->absurd_cur = 0;
 }
 
 static void win_clear(struct smtp *m, uint64_t now)
@@ -595,8 +484,10 @@ static void win_clear(struct smtp *m, uint64_t now)
 	memset(m->prev, 0, sizeof(m->prev));
 	m->bits_cur = m->bits_prev = 0;
 	m->shape_cur = m->shape_prev = 0;
+	m->absurd_cur = m->absurd_prev = 0;
 	m->win_start = now;
 	m->first_evidence = 0;
+	m->long_mx = m->long_sessions = 0;
 }
 
 static bool win_empty(const struct smtp *m)
@@ -607,11 +498,60 @@ static bool win_empty(const struct smtp *m)
 	return !m->bits_cur && !m->bits_prev;
 }
 
+/* ---- the longer memory: exponentially decayed counts ---------------------------------- */
+
+static double long_decay(const struct mg_analyzer *a, const struct smtp *m, uint64_t now)
+{
+	uint64_t h = a->cfg.long_half_life_ns;
+
+	if (!h || !m->long_at || now <= m->long_at)
+		return 1;
+	return exp2(-(double)(now - m->long_at) / (double)h);
+}
+
+static void long_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, double *mx, double *sessions)
+{
+	double d = long_decay(a, m, now);
+
+	*mx = m->long_mx * d;
+	*sessions = m->long_sessions * d;
+}
+
+/* New MX destinations and sessions into the memory, everything in it decayed to now first. */
+static void long_add(const struct mg_analyzer *a, struct smtp *m, uint64_t now, uint32_t new_mx, uint32_t sessions)
+{
+	double mx, ses;
+
+	if (!new_mx && !sessions)
+		return;
+	long_read(a, m, now, &mx, &ses);
+	m->long_mx = (float)(mx + new_mx);
+	m->long_sessions = (float)(ses + sessions);
+	if (now > m->long_at)
+		m->long_at = now;
+}
+
+/* The memory decayed to now, nothing added (a restore ages it over the downtime this way). */
+static void long_age(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
+{
+	double mx, ses;
+
+	if (!m->long_at)
+		return;
+	long_read(a, m, now, &mx, &ses);
+	m->long_mx = (float)mx;
+	m->long_sessions = (float)ses;
+	if (now > m->long_at)
+		m->long_at = now;
+}
+
 /* Figures over the last window as of `now`, read without moving the buckets. */
 struct figures {
 	double v[W_MAX];
 	uint64_t bits;
 	unsigned shapes;
+	enum mg_helo_absurd absurd; /* the latest absurd HELO identity in the window, if any */
+	double long_mx, long_sessions; /* the longer memory, decayed to now */
 };
 
 static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, struct figures *f)
@@ -621,8 +561,10 @@ static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t
 	static const uint32_t zero[W_MAX];
 	uint64_t bcur = m->bits_cur, bprev = m->bits_prev;
 	unsigned scur = m->shape_cur, sprev = m->shape_prev;
+	unsigned acur = m->absurd_cur, aprev = m->absurd_prev;
 
 	memset(f, 0, sizeof(*f));
+	long_read(a, m, now, &f->long_mx, &f->long_sessions);
 	if (now >= start + 2 * w)
 		return;
 	if (now >= start + w) { /* cur has become prev */
@@ -632,6 +574,8 @@ static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t
 		bcur = 0;
 		sprev = scur;
 		scur = 0;
+		aprev = acur;
+		acur = 0;
 		start += w;
 	}
 	double age = now > start ? (double)(now - start) / (double)w : 0;
@@ -641,6 +585,7 @@ static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t
 	/* Destinations and HELO shapes: the older bucket counts whole while it lasts. */
 	f->bits = bcur | bprev;
 	f->shapes = scur | sprev;
+	f->absurd = (enum mg_helo_absurd)(acur ? acur : aprev);
 }
 
 /* Linear counting: distinct destinations from the share of zero bits in 64. */
@@ -799,6 +744,12 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 		m->shape_cur |= (uint8_t)shape;
 		if (shape & ~MG_HELO_FQDN)
 			m->helo_bad_ever = 1;
+		/* Judged on the full address: a key aggregated to a prefix is no host's own. */
+		enum mg_helo_absurd absurd = mg_helo_absurd(ev->u.arg, len, ev->src);
+		if (absurd != MG_ABSURD_NONE) {
+			m->absurd_cur = (uint8_t)absurd;
+			m->helo_bad_ever = 1;
+		}
 		smtp_activity(m, now);
 	}
 	mark_dirty(a, p);
@@ -851,6 +802,12 @@ static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, co
 		m->cur[W_R4] += d_r[MG_REPLY_4XX];
 		m->cur[W_R5] += d_r[MG_REPLY_5XX];
 		m->bits_cur |= new_bits;
+		/*
+		 * The memory counts a destination when the kernel first marks its
+		 * bit (so a reconnection to the same MX adds nothing), and every
+		 * MAIL command as a session.
+		 */
+		long_add(a, m, now, (uint32_t)__builtin_popcountll(new_bits), d_mail);
 		/* A HELO whose event was lost still shows as a changed hash. */
 		if (s->helo_hash && s->helo_hash != m->helo_hash) {
 			if (m->helo_hash)
@@ -987,6 +944,9 @@ static void score(const struct mg_analyzer *a, const struct prof *p, const struc
 			s += c->w_rcpt_per_session * (f->v[W_RCPT] / mails - 10);
 		if (!p->other_total && !p->sub_total && (f->v[W_SYN] >= 1 || helos >= 1))
 			s += c->w_no_other_activity;
+		/* A patient sender: a new MX every few minutes adds up over hours, not within one window. */
+		if (f->long_mx > c->free_long_mx)
+			s += c->w_long_mx * (f->long_mx - c->free_long_mx);
 	}
 	if (f->shapes & MG_HELO_IP_LITERAL)
 		s += c->w_helo_ip_literal;
@@ -1018,6 +978,9 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	ev->replies_4xx = (uint32_t)lround(in->f.v[W_R4]);
 	ev->replies_5xx = (uint32_t)lround(in->f.v[W_R5]);
 	ev->distinct_helos = in->distinct_helos;
+	ev->helo_absurd = in->f.absurd;
+	ev->long_mx = in->f.long_mx;
+	ev->long_sessions = in->f.long_sessions;
 	ev->role_before = (enum mg_role)p->role;
 	if (!m)
 		return;
@@ -1030,6 +993,19 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	ev->vlan_inner = m->vlan_inner;
 	if (m->role_before && p->role == MG_ROLE_BLOCKED)
 		ev->role_before = (enum mg_role)(m->role_before - 1);
+}
+
+/*
+ * Why a source is a suspect short of a verdict: an absurd HELO identity
+ * names itself (one session is enough), else the score.
+ */
+static const char *suspect_rule(const struct verdict_in *in, char *buf, size_t len)
+{
+	if (in->f.absurd != MG_ABSURD_NONE) {
+		snprintf(buf, len, "helo-absurd:%s", mg_helo_absurd_name(in->f.absurd));
+		return buf;
+	}
+	return in->sessions_seen ? "suspect:score" : "suspect:syn-only";
 }
 
 static const char *verdict_rule(enum mg_role before)
@@ -1190,10 +1166,16 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 			p->flags |= PF_BLOCKLIST;
 		return true;
 	}
-	if (in.score >= alert_at) {
+	/*
+	 * An absurd identity makes a suspect at once, from one session, but
+	 * never a verdict by itself; a mail server's own name is no bot's.
+	 */
+	bool absurd = in.f.absurd != MG_ABSURD_NONE && base != MG_ROLE_MAIL_SERVER;
+	if (in.score >= alert_at || absurd) {
 		if (!(p->flags & PF_ALERTED)) {
+			char rule[sizeof(x->ev.rule)];
 			x = emit(o, MG_AN_ALERT, a, p);
-			fill_evidence(a, p, m, &in, in.sessions_seen ? "suspect:score" : "suspect:syn-only", &x->ev);
+			fill_evidence(a, p, m, &in, suspect_rule(&in, rule, sizeof(rule)), &x->ev);
 			p->flags |= PF_ALERTED;
 		}
 		set_role(a, p, MG_ROLE_SUSPECT, now);
@@ -1361,7 +1343,15 @@ bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t n
  * block keeps its remaining time across a reboot, less the downtime.
  */
 #define AN_MAGIC "MGAN"
-#define AN_VERSION 2
+/*
+ * 3: struct smtp carries the longer memory (long_at, long_mx, long_sessions)
+ * and the absurd HELO identities of the window (absurd_cur, absurd_prev).
+ * A version-2 state is refused whole: the daemon says so, keeps the file and
+ * starts fresh (what it forgets, the hours of memory and the windows, is
+ * relearned in hours; learned mail servers are relearned over the learning
+ * period, configured ones are not affected).
+ */
+#define AN_VERSION 3
 
 struct an_hdr {
 	char magic[4];
@@ -1462,8 +1452,9 @@ static void drop_profiles(struct mg_analyzer *a)
 #define PAST_SLACK_NS NS_PER_DAY
 #define AHEAD_MAX_NS (100 * 365 * NS_PER_DAY)
 #define PF_KNOWN (PF_USED | PF_DIRTY | PF_LEARNED | PF_ALERTED | PF_BLOCKLIST)
-#define HELO_SHAPES_ALL (MG_HELO_FQDN | MG_HELO_IP_LITERAL | MG_HELO_BARE_WORD | MG_HELO_OWN_OCTETS | MG_HELO_EMPTY)
 #define VLAN_ID_MAX 4095
+/* More than any source can reach: a new MX or a session per millisecond for a half-life of a year. */
+#define LONG_COUNT_MAX 4e10
 
 /*
  * Every field of one saved record checked before any of it is used; NULL if
@@ -1501,13 +1492,20 @@ static const char *record_fault(const struct mg_analyzer *a, const struct prof *
 			return "a role change out of range";
 	if (m->role_before > MG_ROLE_MAX)
 		return "role before the block out of range";
-	if ((m->shape_cur | m->shape_prev) & ~HELO_SHAPES_ALL)
+	if ((m->shape_cur | m->shape_prev) & ~MG_HELO_SHAPES_ALL)
 		return "unknown HELO shapes";
+	if (m->absurd_cur >= MG_ABSURD_MAX || m->absurd_prev >= MG_ABSURD_MAX)
+		return "absurd-HELO reason out of range";
+	/* Written as "!(x >= 0 && x <= max)" so that a NaN fails too. */
+	if (!(m->long_mx >= 0 && m->long_mx <= LONG_COUNT_MAX) ||
+	    !(m->long_sessions >= 0 && m->long_sessions <= LONG_COUNT_MAX))
+		return "a memory count negative, too large or not a number";
 	if (m->helo_bad_ever > 1)
 		return "anomalous-HELO mark neither 0 nor 1";
 	if (m->vlan_outer > VLAN_ID_MAX || m->vlan_inner > VLAN_ID_MAX)
 		return "VLAN ID over 4095";
-	if (m->win_start > past || m->first_evidence > past || m->first_smtp > past || m->last_block_end > past)
+	if (m->win_start > past || m->first_evidence > past || m->first_smtp > past || m->last_block_end > past ||
+	    m->long_at > past)
 		return "a time after the save";
 	if (m->blocked_until > ahead)
 		return "a block ending more than a century after the save";
@@ -1603,11 +1601,13 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			 * if shift_time then has to clamp their times.
 			 */
 			win_roll(a, m, h.saved_mono + wall_passed);
+			long_age(a, m, h.saved_mono + wall_passed);
 			m->win_start = shift_time(m->win_start, by);
 			m->first_evidence = shift_time(m->first_evidence, by);
 			m->first_smtp = shift_time(m->first_smtp, by);
 			m->blocked_until = shift_time(m->blocked_until, by);
 			m->last_block_end = shift_time(m->last_block_end, by);
+			m->long_at = shift_time(m->long_at, by);
 			m->active_day = shift_day(m->active_day, by);
 			for (unsigned k = 0; k < m->nhist; k++)
 				m->hist[k].at = shift_time(m->hist[k].at, by);
@@ -1639,8 +1639,13 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->last_seen_ns = p->last_seen;
 	v->offences = p->offences;
 	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? m->blocked_until : 0;
-	fill_evidence(a, p, m, &in, m && p->role == MG_ROLE_BLOCKED ? verdict_rule((enum mg_role)(m->role_before - 1)) : "",
-		      &v->ev);
+	char rule[sizeof(v->ev.rule)];
+	const char *why = "";
+	if (m && p->role == MG_ROLE_BLOCKED)
+		why = verdict_rule((enum mg_role)(m->role_before - 1));
+	else if (p->role == MG_ROLE_SUSPECT)
+		why = suspect_rule(&in, rule, sizeof(rule));
+	fill_evidence(a, p, m, &in, why, &v->ev);
 	if (m) {
 		v->n_history = m->nhist;
 		for (unsigned i = 0; i < m->nhist; i++) {

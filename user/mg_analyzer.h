@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include "mtaguard.h"
 #include "mg_addr.h"
+#include "mg_helo_shape.h"
 
 enum mg_role {
 	MG_ROLE_UNKNOWN = 0,
@@ -47,23 +48,11 @@ enum mg_role {
 };
 const char *mg_role_name(enum mg_role r); /* "unknown", "end_host", "mail_server", "suspect", "blocked" */
 
-/* HELO argument shapes (a bit set: an argument can be several). */
-enum mg_helo_shape {
-	MG_HELO_FQDN = 1 << 0,        /* has a dot, is not an address literal */
-	MG_HELO_IP_LITERAL = 1 << 1,  /* "[198.18.0.2]" or a bare dotted quad / IPv6 literal */
-	MG_HELO_BARE_WORD = 1 << 2,   /* no dot at all ("localhost", "DESKTOP-4F3K") */
-	MG_HELO_OWN_OCTETS = 1 << 3,  /* contains the source's own address octets ("198-18-0-2.dsl...") */
-	MG_HELO_EMPTY = 1 << 4,
-};
-/* Classify a HELO argument sent by `src`. */
-unsigned mg_helo_shape(const char *arg, size_t len, const uint8_t src[16]);
-/* "ip-literal,own-octets" and back (-EINVAL for an unknown name). */
-void mg_helo_shape_names(unsigned shape, char *buf, size_t len);
-int mg_helo_shape_parse(const char *names);
-
 /* Tunables; mg_an_config_default() fills in the defaults the README justifies. */
 struct mg_an_config {
-	uint8_t v6_prefix;                 /* profiles aggregate IPv6 to this prefix (64) */
+	uint8_t v6_prefix;                 /* profiles aggregate IPv6 to this prefix (64) ... */
+	uint8_t n_v6_nets;                 /* ... but inside these protected networks to theirs */
+	struct mg_v6_net v6_nets[MG_V6_NETS_MAX]; /* the kernel's table (mg_tunables.v6_nets), the same rule */
 	uint64_t window_ns;                /* sliding window for rates and distinct counts (10 min) */
 	uint64_t learning_ns;              /* how long steady sending must last to learn a mail server (7 days) */
 	uint32_t learn_min_active_days;    /* days with port-25 sending within the learning period (3) */
@@ -78,6 +67,10 @@ struct mg_an_config {
 	double w_rcpt_per_session;         /* per RCPT per session beyond 10 */
 	double w_reject_ratio;             /* times the 4xx+5xx share of replies */
 	double w_no_other_activity;        /* the source does nothing but SMTP */
+	/* Longer memory: new MX destinations decayed with this half-life (2 h); weight 0 turns it off. */
+	uint64_t long_half_life_ns;
+	double free_long_mx;               /* that many in the memory are free (3) */
+	double w_long_mx;                  /* per one beyond (1.5) */
 	/* Verdicts */
 	uint8_t block_action;              /* MG_ACT_DROP_SMTP */
 	uint64_t block_ns;                 /* first block (1 h) */
@@ -87,6 +80,12 @@ struct mg_an_config {
 	bool monitor;                      /* verdicts become MG_ACT_ALERT with would_block set */
 };
 void mg_an_config_default(struct mg_an_config *c);
+/*
+ * The length an IPv6 source is keyed by: the aggregation of the longest
+ * network in c->v6_nets that covers it, else c->v6_prefix; 128 for IPv4.
+ * The kernel's mg_src_key_of() decides alike.
+ */
+unsigned mg_an_key_len(const struct mg_an_config *c, const uint8_t addr[16]);
 
 enum mg_an_action_kind {
 	MG_AN_BLOCK = 1,    /* write a block rule */
@@ -97,7 +96,7 @@ enum mg_an_action_kind {
 
 /* Why: the rule that fired and the figures behind it. */
 struct mg_an_evidence {
-	char rule[48];              /* e.g. "role-change:direct-to-mx" */
+	char rule[48];              /* e.g. "role-change:direct-to-mx", "helo-absurd:dynamic-pool" */
 	double score;
 	uint32_t distinct_mx;       /* in the window */
 	uint32_t syn_mx_per_min;
@@ -106,6 +105,8 @@ struct mg_an_evidence {
 	uint32_t replies_2xx, replies_4xx, replies_5xx;
 	unsigned helo_shape;        /* enum mg_helo_shape bits of the last HELO */
 	uint32_t distinct_helos;    /* in the window */
+	enum mg_helo_absurd helo_absurd; /* an absurd HELO identity in the window (MG_ABSURD_NONE if none) */
+	double long_mx, long_sessions;   /* new MX destinations and sessions in the longer memory, decayed */
 	char helo[MG_HELO_ARG_MAX + 1];
 	uint64_t first_evidence_ns; /* first port-25 activity that counted */
 	uint8_t mac[6];
@@ -141,7 +142,8 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 /*
  * A counter snapshot of one kernel profile (key as the kernel keys it). The
  * analyzer keeps the previous snapshot and counts the growth since, so the
- * kernel and the analyzer must aggregate IPv6 alike (one config key sets both).
+ * kernel and the analyzer must aggregate IPv6 alike (ipv6_aggregation and the
+ * protected networks' own set both: mg_an_key_len()).
  */
 void mg_an_on_counters(struct mg_analyzer *a, const uint8_t key[16], const struct mg_src_stats *s, uint64_t now);
 /* The same for n snapshots at once, as a batched map read delivers them: faster on big tables. */

@@ -725,6 +725,147 @@ static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg
 	return 0;
 }
 
+/*
+ * Protected networks: "198.18.0.0/15", or { "prefix": "2001:db8:10::/64",
+ * "ipv6_aggregation": 128 } for an IPv6 network keyed otherwise than the
+ * global ipv6_aggregation (finish_top resolves the defaults and builds the
+ * kernel's table, once the global value is known).
+ */
+static int read_protected(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
+{
+	size_t i;
+	json_t *e;
+
+	(void)f;
+	if (!json_is_array(v))
+		return fail_at(c, "must be an array of prefixes or {\"prefix\", \"ipv6_aggregation\"} objects, not %s",
+			       type_name(v));
+	size_t n = json_array_size(v) ? json_array_size(v) : 1;
+	cfg->protected_nets.v = calloc(n, sizeof(*cfg->protected_nets.v));
+	cfg->protected_agg = calloc(n, 1);
+	cfg->protected_nets.n = 0;
+	if (!cfg->protected_nets.v || !cfg->protected_agg)
+		return fail_at(c, "out of memory");
+	json_array_foreach(v, i, e) {
+		struct mg_prefix *p = &cfg->protected_nets.v[i];
+		const json_t *pfx = e, *agg = NULL;
+		push_index(c, i);
+		if (json_is_object(e)) {
+			const char *key;
+			json_t *x;
+			pfx = NULL;
+			json_object_foreach((json_t *)e, key, x) {
+				if (!strcmp(key, "prefix"))
+					pfx = x;
+				else if (!strcmp(key, "ipv6_aggregation"))
+					agg = x;
+				else
+					return unknown_key(c, key);
+			}
+			if (!pfx)
+				return fail_at(c, "a protected network object needs a \"prefix\"");
+			push_key(c, "prefix");
+		}
+		if (!json_is_string(pfx))
+			return fail_at(c, "must be an address or prefix string, not %s", type_name(pfx));
+		if (mg_prefix_parse(json_string_value(pfx), p))
+			return fail_at(c, "not an address or prefix: \"%s\"", json_string_value(pfx));
+		if (pfx != e)
+			pop(c);
+		if (agg) {
+			uint32_t a = 0;
+			push_key(c, "ipv6_aggregation");
+			if (mg_prefix_is_v4(p))
+				return fail_at(c, "IPv4 sources are always keyed per address: only an IPv6 network takes "
+					       "an aggregation");
+			if (read_u32(c, agg, 48, 128, &a))
+				return -EINVAL;
+			if (a < p->prefixlen)
+				return fail_at(c, "/%u is shorter than the network's own /%u: its keys would reach beyond it",
+					       a, p->prefixlen);
+			cfg->protected_agg[i] = (uint8_t)a;
+			pop(c);
+		}
+		cfg->protected_nets.n++;
+		pop(c);
+	}
+	return 0;
+}
+
+/*
+ * The aggregation inside each protected IPv6 network, into the kernel's table
+ * (tunables.v6_nets) and the analyzer's copy. Default: per host (128) in a
+ * /64 or longer, a LAN where SLAAC neighbours are different machines; the
+ * global ipv6_aggregation in anything wider (an ISP's customer prefixes).
+ */
+static int build_v6_nets(struct ctx *c, struct mg_config *cfg)
+{
+	const struct mg_prefix_list *l = &cfg->protected_nets;
+	unsigned global = cfg->tunables.v6_src_prefix, n = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct mg_prefix *p = &l->v[i];
+		if (mg_prefix_is_v4(p))
+			continue;
+		unsigned agg = cfg->protected_agg && cfg->protected_agg[i] ? cfg->protected_agg[i]
+									 : (p->prefixlen >= 64 ? 128 : global);
+		/* What applies around it: the longest other listed network covering it, or the global value. */
+		unsigned outer = global, best = 0;
+		bool nested = false;
+		for (size_t k = 0; k < l->n; k++) {
+			const struct mg_prefix *q = &l->v[k];
+			if (k == i || mg_prefix_is_v4(q) || q->prefixlen > p->prefixlen || !mg_prefix_covers(q, p->addr))
+				continue;
+			if (q->prefixlen == p->prefixlen) {
+				if (k < i) {
+					push_key(c, "protected_networks");
+					push_index(c, i);
+					return fail_at(c, "listed twice");
+				}
+				continue;
+			}
+			if (q->prefixlen >= best) {
+				best = q->prefixlen;
+				outer = cfg->protected_agg && cfg->protected_agg[k] ? cfg->protected_agg[k]
+										   : (q->prefixlen >= 64 ? 128 : global);
+				nested = true;
+			}
+		}
+		char buf[MG_ADDRSTRLEN];
+		if (p->prefixlen > outer) {
+			push_key(c, "protected_networks");
+			push_index(c, i);
+			return fail_at(c, "%s lies inside per-/%u keys (%s): sources around it would share a key with "
+				       "hosts inside it; list a /%u or wider, or key its surroundings finer",
+				       mg_prefix_str(p, buf, sizeof(buf)), outer,
+				       nested ? "an enclosing protected network" : "ipv6_aggregation", outer);
+		}
+		if (agg < cfg->min_prefix_v6) {
+			push_key(c, "protected_networks");
+			push_index(c, i);
+			return fail_at(c, "per-/%u keys in %s are wider than limits.min_prefix_v6 (/%u): the operator could "
+				       "not block or allow what the analyzer blocks", agg, mg_prefix_str(p, buf, sizeof(buf)),
+				       cfg->min_prefix_v6);
+		}
+		if (agg == outer)
+			continue; /* keyed as its surroundings: no entry needed */
+		if (n == MG_V6_NETS_MAX) {
+			push_key(c, "protected_networks");
+			push_index(c, i);
+			return fail_at(c, "more than %d IPv6 protected networks with an aggregation of their own",
+				       MG_V6_NETS_MAX);
+		}
+		struct mg_v6_net *t = &cfg->tunables.v6_nets[n++];
+		memcpy(t->addr, p->addr, 16);
+		t->prefixlen = p->prefixlen;
+		t->aggregation = (uint8_t)agg;
+	}
+	cfg->tunables.n_v6_nets = (uint8_t)n;
+	cfg->an.n_v6_nets = (uint8_t)n;
+	memcpy(cfg->an.v6_nets, cfg->tunables.v6_nets, sizeof(cfg->an.v6_nets));
+	return 0;
+}
+
 /* The kernel's and the analyzer's copy of the IPv6 aggregation must agree. */
 static int read_v6_aggregation(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
 {
@@ -959,6 +1100,8 @@ static int check_allowing_entry(struct ctx *c, const struct mg_config *cfg, cons
 
 static int finish_top(struct ctx *c, const json_t *v, struct mg_config *cfg)
 {
+	if (build_v6_nets(c, cfg))
+		return -EINVAL;
 	/* The operator must be able to block and allow what the analyzer blocks: an IPv6 source at its aggregation. */
 	if (cfg->min_prefix_v6 > cfg->tunables.v6_src_prefix) {
 		/* At the limit when the file sets it: the limit is the newer idea of the two. */
@@ -1028,6 +1171,7 @@ static const struct field weights_keys[] = {
 	NUMBER("rcpt_per_session", an.w_rcpt_per_session, 0, MAX_WEIGHT),
 	NUMBER("reject_ratio", an.w_reject_ratio, 0, MAX_WEIGHT),
 	NUMBER("no_other_activity", an.w_no_other_activity, 0, MAX_WEIGHT),
+	NUMBER("long_mx", an.w_long_mx, 0, MAX_WEIGHT),
 };
 static const struct section weights = SECTION_OF(weights_keys);
 
@@ -1040,6 +1184,9 @@ static const struct field detection_keys[] = {
 	NUMBER("alert_score", an.alert_score, 0, MAX_WEIGHT),
 	U32("free_distinct_mx", an.free_distinct_mx, 0, 1000),
 	U32("free_syn_per_min", an.free_syn_per_min, 0, 100000),
+	/* The longer memory: past a month it would outlive the profile itself (idle hosts go after 30 days). */
+	DURATION("long_half_life", an.long_half_life_ns, BOUNDS(MINUTE, 30 * DAY)),
+	NUMBER("free_long_mx", an.free_long_mx, 0, 100000),
 	SUB("weights", weights),
 };
 static const struct section detection = SECTION_OF(detection_keys, .finish = finish_detection);
@@ -1125,7 +1272,7 @@ static const struct field top_keys[] = {
 	STRING("pin_dir", pin_dir, .check = check_absolute_path),
 	SUB("limits", limits),
 	SUB("smtp_ports", smtp_ports),
-	PREFIXES("protected_networks", protected_nets),
+	CUSTOM("protected_networks", read_protected),
 	PREFIXES("mail_servers", mail_servers),
 	PREFIXES("allowlist", allowlist),
 	CUSTOM("ipv6_aggregation", read_v6_aggregation, .lo = 48, .hi = 128),
@@ -1195,9 +1342,11 @@ void mg_config_default(struct mg_config *c)
 static void free_lists(struct mg_config *c)
 {
 	free(c->protected_nets.v);
+	free(c->protected_agg);
 	free(c->mail_servers.v);
 	free(c->allowlist.v);
 	c->protected_nets = c->mail_servers = c->allowlist = (struct mg_prefix_list){ 0 };
+	c->protected_agg = NULL;
 }
 
 void mg_config_free(struct mg_config *c)
@@ -1239,8 +1388,11 @@ int mg_config_parse(const char *text, const char *name, struct mg_config *c, cha
 	struct mg_config work = *c;
 	json_error_t jerr;
 
+	work.protected_agg = NULL;
+	if (c->protected_nets.n && (work.protected_agg = calloc(c->protected_nets.n, 1)) && c->protected_agg)
+		memcpy(work.protected_agg, c->protected_agg, c->protected_nets.n);
 	if (copy_list(&work.protected_nets, &c->protected_nets) || copy_list(&work.mail_servers, &c->mail_servers) ||
-	    copy_list(&work.allowlist, &c->allowlist)) {
+	    copy_list(&work.allowlist, &c->allowlist) || (c->protected_nets.n && !work.protected_agg)) {
 		free_lists(&work);
 		snprintf(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
@@ -1262,7 +1414,9 @@ int mg_config_parse(const char *text, const char *name, struct mg_config *c, cha
 	if (json_is_object(root)) {
 		if (json_object_get(root, "protected_networks")) {
 			free(work.protected_nets.v);
+			free(work.protected_agg);
 			work.protected_nets = (struct mg_prefix_list){ 0 };
+			work.protected_agg = NULL;
 		}
 		if (json_object_get(root, "mail_servers")) {
 			free(work.mail_servers.v);

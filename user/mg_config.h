@@ -15,7 +15,10 @@
  *   "pin_dir":      "/sys/fs/bpf/mtaguard",
  *   "limits":       { "min_prefix_v4": 8, "min_prefix_v6": 32 },    the widest prefix one may block or allow
  *   "smtp_ports":   { "mx": [25], "submission": [465, 587] },          up to 4 each
- *   "protected_networks": [ "198.18.0.0/15", "2001:db8::/32" ],          the networks it protects
+ *   "protected_networks": [ "198.18.0.0/15", "2001:db8::/32",            the networks it protects; an IPv6
+ *                           { "prefix": "2001:db8:10::/64", "ipv6_aggregation": 128 } ],   one may set its own
+ *                                                                        aggregation (48..128, default: 128 in a
+ *                                                                        /64 or longer, a LAN; else the global)
  *   "mail_servers": [ "198.18.1.10", ... ],                              known mail servers: never blocked
  *   "allowlist":    [ "198.18.5.0/24", ... ],                            never dropped, never blocked
  *   "ipv6_aggregation": 64,                                              48..128
@@ -25,9 +28,10 @@
  *     "window": "10m", "learning_period": "7d", "learning_active_days": 3,
  *     "block_score": 10, "alert_score": 5,
  *     "free_distinct_mx": 2, "free_syn_per_min": 3,
+ *     "long_half_life": "2h", "free_long_mx": 3,
  *     "weights": { "distinct_mx": 1.0, "syn_rate": 0.5, "helo_ip_literal": 4, "helo_bare_word": 3,
  *                  "helo_own_octets": 3, "helo_varies": 3, "rcpt_per_session": 0.2,
- *                  "reject_ratio": 4, "no_other_activity": 2 }
+ *                  "reject_ratio": 4, "no_other_activity": 2, "long_mx": 1.5 }
  *   },
  *   "block": { "action": "smtp|all", "duration": "1h", "repeat_factor": 4, "max_duration": "7d",
  *              "max_new_per_minute": 10 },
@@ -101,6 +105,7 @@ struct mg_config {
 	struct mg_tunables tunables;      /* ports and v6 aggregation for the kernel */
 	uint32_t max_sources, max_servers, max_policy;
 	struct mg_prefix_list protected_nets, mail_servers, allowlist;
+	uint8_t *protected_agg;           /* per protected network: its "ipv6_aggregation", 0 if not given */
 	uint32_t min_prefix_v4, min_prefix_v6; /* in the family's bits: see MG_MIN_PREFIX_V4_DEFAULT */
 	struct mg_an_config an;           /* detection and block settings for the analyzer */
 	char state_file[256];

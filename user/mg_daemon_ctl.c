@@ -194,12 +194,16 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 	uint8_t a[16], key[16];
 	struct mg_an_profile_view v;
 	struct mg_src_stats s;
+	struct mg_prefix asked;
 	const char *table;
 	uint64_t mono = mg_mono_ns(), now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 
-	if (!addr || mg_addr_parse(addr, a))
-		return mg_ctl_error("show needs an address, got '%s'", addr ? addr : "");
-	bool known = mg_an_get(d->eng.an, a, &v);
+	/* An address, or a profile as `verdicts` prints it ("2001:db8:1:2::/64"). */
+	if (!addr || mg_prefix_parse(addr, &asked))
+		return mg_ctl_error("show needs an address or a profile's prefix, got '%s'", addr ? addr : "");
+	memcpy(a, asked.addr, 16);
+	/* The profile that holds the address, or the whole prefix asked for: not one inside it. */
+	bool known = mg_an_get(d->eng.an, a, &v) && v.prefix.prefixlen <= asked.prefixlen;
 	json_t *o = known ? view_json(&v, now, wall) : json_object();
 	json_object_set_new(o, "ok", json_true());
 	json_object_set_new(o, "addr", json_string(addr));
@@ -207,7 +211,8 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 
 	memcpy(key, a, 16);
 	if (!mg_addr_is_v4(key))
-		mg_addr_mask(key, d->run.tunables.v6_src_prefix);
+		mg_addr_mask(key, mg_v6_key_len(d->run.tunables.v6_src_prefix, d->run.tunables.v6_nets,
+						 d->run.tunables.n_v6_nets, a));
 	if (mg_source_read(d->h.servers_fd, d->h.sources_fd, key, &s, &table) == 0)
 		json_object_set_new(o, "kernel", mg_source_json(key, &s, table));
 
@@ -233,6 +238,8 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 					      : "blocked by a rule no record accounts for (pinned)";
 	} else if (known && (v.role == MG_ROLE_MAIL_SERVER || v.configured_server))
 		why = "a mail server: never blocked for volume";
+	else if (known && v.role == MG_ROLE_SUSPECT && v.ev.helo_absurd != MG_ABSURD_NONE)
+		why = "suspect: its HELO names no mail host (see evidence.helo_absurd); never blocked for that alone";
 	else if (known && v.role == MG_ROLE_SUSPECT)
 		why = "suspect: scored above the alert threshold, below the block threshold";
 	else if (known)

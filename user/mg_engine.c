@@ -211,7 +211,9 @@ static void claim_list(struct mg_engine *e, const struct mg_prefix_list *l, enum
 static void take_config(struct mg_engine *e, const struct mg_config *c)
 {
 	e->an_cfg = c->an;
-	e->an_cfg.v6_prefix = e->v6_key_len; /* the kernel keys profiles at this length until a restart */
+	e->an_cfg.v6_prefix = e->v6_key_len; /* the kernel keys profiles at these lengths until a restart */
+	e->an_cfg.n_v6_nets = e->n_v6_nets;
+	memcpy(e->an_cfg.v6_nets, e->v6_nets, sizeof(e->v6_nets));
 	e->ob_cfg = c->ob;
 	e->scan_interval = c->scan_interval_ns ? c->scan_interval_ns : MG_NSEC_PER_SEC;
 	e->default_block_ns = c->an.block_ns;
@@ -234,10 +236,13 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 	e->observe_arg = observe_arg;
 	e->contain = c->contain;
 	e->v6_key_len = c->tunables.v6_src_prefix;
+	e->n_v6_nets = c->tunables.n_v6_nets;
+	memcpy(e->v6_nets, c->tunables.v6_nets, sizeof(e->v6_nets));
 	mg_oprules_init(&e->oprules);
 	e->rules = mg_ruleset_new(e->v6_key_len);
 	if (!e->rules)
 		return -ENOMEM;
+	mg_ruleset_set_v6_nets(e->rules, e->v6_nets, e->n_v6_nets);
 	take_config(e, c);
 	e->an = mg_an_new(&e->an_cfg);
 	e->ob = mg_ob_new(&e->ob_cfg);
@@ -265,7 +270,8 @@ unsigned mg_engine_configure(struct mg_engine *e, const struct mg_config *c, uin
 {
 	unsigned restart = 0;
 
-	if (c->tunables.v6_src_prefix != e->v6_key_len)
+	if (c->tunables.v6_src_prefix != e->v6_key_len || c->tunables.n_v6_nets != e->n_v6_nets ||
+	    memcmp(c->tunables.v6_nets, e->v6_nets, e->n_v6_nets * sizeof(e->v6_nets[0])))
 		restart |= MG_RESTART_V6_AGGREGATION;
 	take_config(e, c);
 	mg_an_set_config(e->an, &e->an_cfg);
@@ -597,7 +603,7 @@ void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t no
 	if (!mg_an_new_sender(e->an, ev->src, now))
 		return;
 	memcpy(src.addr, ev->src, 16);
-	src.prefixlen = mg_addr_is_v4(ev->src) ? 128 : e->v6_key_len;
+	src.prefixlen = (uint8_t)mg_an_key_len(&e->an_cfg, ev->src);
 	mg_addr_mask(src.addr, src.prefixlen);
 	size_t nsig = mg_ob_event_signatures(ev, sigs);
 	for (size_t i = 0; i < nsig; i++) {

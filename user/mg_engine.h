@@ -82,6 +82,8 @@ struct mg_engine {
 	struct mg_ob_config ob_cfg;
 	bool contain;
 	uint8_t v6_key_len;          /* the kernel's (fixed at load) */
+	uint8_t n_v6_nets;           /* the kernel's per-network IPv6 aggregation (fixed at load) */
+	struct mg_v6_net v6_nets[MG_V6_NETS_MAX];
 	uint64_t scan_interval;      /* timer scans */
 	uint64_t default_block_ns;   /* an operator block without a duration */
 	char state_file[256];        /* "" = no persistence (the replay) */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_eventlog.c - JSON lines for machines, readable lines for people (see mg_eventlog.h). */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -78,6 +79,13 @@ json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uin
 	mg_helo_shape_names(ev->helo_shape, buf, sizeof(buf));
 	json_object_set_new(o, "helo_shape", json_string(buf));
 	json_object_set_new(o, "distinct_helos", json_integer(ev->distinct_helos));
+	/* Why the HELO names no real mail host ("dynamic-pool"), null when it is not absurd. */
+	json_object_set_new(o, "helo_absurd", ev->helo_absurd != MG_ABSURD_NONE
+						      ? json_string(mg_helo_absurd_name(ev->helo_absurd))
+						      : json_null());
+	/* The longer memory, decayed: one decimal says enough. */
+	json_object_set_new(o, "long_mx", json_real(round(ev->long_mx * 10) / 10));
+	json_object_set_new(o, "long_sessions", json_real(round(ev->long_sessions * 10) / 10));
 	if (ev->first_evidence_ns)
 		json_object_set_new(o, "first_evidence",
 				    json_string(mg_iso_time(to_wall(ev->first_evidence_ns, now_mono, now_wall), buf,

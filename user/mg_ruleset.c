@@ -88,6 +88,8 @@ struct fp_entry {
 
 struct mg_ruleset {
 	uint8_t v6_key_len;
+	uint8_t n_v6_nets;                        /* protected networks keyed otherwise (mg_tunables.v6_nets) */
+	struct mg_v6_net v6_nets[MG_V6_NETS_MAX];
 	struct entry *e;
 	size_t n, cap;
 	uint32_t *slot; /* open addressing, linear probing: entry index + 1, 0 = empty */
@@ -378,7 +380,14 @@ int mg_ruleset_adopt_outbreak(struct mg_ruleset *rs, uint32_t fp, unsigned level
 
 static bool is_profile_key(const struct mg_ruleset *rs, const struct mg_prefix *p)
 {
-	return mg_addr_is_v4(p->addr) ? p->prefixlen == 128 : p->prefixlen == rs->v6_key_len;
+	return mg_addr_is_v4(p->addr) ? p->prefixlen == 128
+				       : p->prefixlen == mg_v6_key_len(rs->v6_key_len, rs->v6_nets, rs->n_v6_nets, p->addr);
+}
+
+void mg_ruleset_set_v6_nets(struct mg_ruleset *rs, const struct mg_v6_net *nets, unsigned n)
+{
+	rs->n_v6_nets = n < MG_V6_NETS_MAX ? (uint8_t)n : MG_V6_NETS_MAX;
+	memcpy(rs->v6_nets, nets, rs->n_v6_nets * sizeof(*nets));
 }
 
 static bool entry_empty(const struct entry *e)

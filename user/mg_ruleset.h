@@ -101,6 +101,8 @@ struct mg_ruleset;
 
 /* v6_key_len: the length the kernel keys IPv6 profiles by (its v6_src_prefix); IPv4 profiles are /128. */
 struct mg_ruleset *mg_ruleset_new(uint8_t v6_key_len);
+/* The protected IPv6 networks keyed at their own length inside (the kernel's table, fixed at load). */
+void mg_ruleset_set_v6_nets(struct mg_ruleset *rs, const struct mg_v6_net *nets, unsigned n);
 void mg_ruleset_free(struct mg_ruleset *rs);
 
 /* Add or replace owner's claim on exactly p. 0 or -ENOMEM. */

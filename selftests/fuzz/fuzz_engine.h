@@ -22,7 +22,7 @@
 
 struct fuzz_engine {
 	char dir[64], state[128], rules[160];
-	uint32_t prof_size, smtp_size; /* the analyzer's record sizes, as its own save writes them */
+	uint32_t version, prof_size, smtp_size; /* the analyzer's format and record sizes, as its own save writes them */
 };
 
 /* The fake kernel takes every write and holds no profiles. */
@@ -51,7 +51,7 @@ static void fz_cleanup(void)
 		fprintf(stderr, "fuzz: could not remove %s\n", fz_engine.dir);
 }
 
-/* The record sizes, from a save of an analyzer with one source that spoke SMTP. */
+/* The format version and record sizes, from a save of an analyzer with one source that spoke SMTP. */
 static void fz_record_sizes(struct fuzz_engine *fe)
 {
 	struct mg_an_config c;
@@ -66,6 +66,7 @@ static void fz_record_sizes(struct fuzz_engine *fe)
 	mg_an_on_event(a, &ev, 1000);
 	if (!a || mg_an_save(a, 1000, 1000, &buf, &len) || len < 16)
 		abort();
+	memcpy(&fe->version, buf + 4, 4);
 	memcpy(&fe->prof_size, buf + 8, 4);
 	memcpy(&fe->smtp_size, buf + 12, 4);
 	free(buf);

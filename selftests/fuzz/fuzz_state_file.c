@@ -35,8 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *payload = malloc(len ? len : 1);
 	memcpy(payload, data + 1, len);
 	if ((mode & 1) && len >= 16) {
-		/* "MGAN", version 2, sizeof(struct prof), sizeof(struct smtp): what mg_an_save writes. */
-		uint32_t v[3] = { 2, fe->prof_size, fe->smtp_size };
+		/* "MGAN", the version, sizeof(struct prof), sizeof(struct smtp): what mg_an_save writes. */
+		uint32_t v[3] = { fe->version, fe->prof_size, fe->smtp_size };
 		memcpy(payload, "MGAN", 4);
 		memcpy(payload + 4, v, sizeof(v));
 	}
