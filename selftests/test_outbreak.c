@@ -46,8 +46,8 @@ static struct mg_prefix host(unsigned i)
 	return p;
 }
 
-static const struct mg_signature BOT_FP = { MG_SIG_FP, 0xb07b07 };
-static const struct mg_signature OTHER_FP = { MG_SIG_FP, 0x1e617 };
+static const struct mg_signature BOT_FP = { MG_SIG_FP, 0xb07b07, MG_SIGCLASS_BY_KIND };
+static const struct mg_signature OTHER_FP = { MG_SIG_FP, 0x1e617, MG_SIGCLASS_BY_KIND };
 
 static size_t see(unsigned i, const struct mg_signature *sig, uint64_t t)
 {
@@ -73,7 +73,8 @@ static void test_signature_text(void **state)
 	assert_string_equal(mg_sig_str(&BOT_FP, buf, sizeof(buf)), "fp:00b07b07");
 	assert_int_equal(mg_sig_parse("fp:00b07b07", &s), 0);
 	assert_true(s.kind == MG_SIG_FP && s.value == 0xb07b07);
-	struct mg_signature shape = { MG_SIG_SHAPE, MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS | 0x100 };
+	struct mg_signature shape = { MG_SIG_SHAPE, MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS | 0x100,
+				      MG_SIGCLASS_BY_KIND };
 	assert_string_equal(mg_sig_str(&shape, buf, sizeof(buf)), "shape:ip-literal,own-octets/ehlo");
 	assert_int_equal(mg_sig_parse(buf, &s), 0);
 	assert_true(s.kind == MG_SIG_SHAPE && s.value == shape.value);
@@ -178,7 +179,7 @@ static void test_two_outbreaks_raise_level(void **state)
 	for (unsigned i = 0; i < 5; i++)
 		see(i, &BOT_FP, T0 + i * SEC);
 	assert_int_equal(mg_ob_threat_level(ob), 2);
-	struct mg_signature helo = { MG_SIG_HELO, 0x12345 };
+	struct mg_signature helo = { MG_SIG_HELO, 0x12345, MG_SIGCLASS_BY_KIND };
 	for (unsigned i = 10; i < 15; i++)
 		see(i, &helo, T0 + i * SEC);
 	assert_int_equal(mg_ob_threat_level(ob), 3);
@@ -189,8 +190,8 @@ static void test_two_outbreaks_raise_level(void **state)
 static void test_one_campaign_many_signatures(void **state)
 {
 	(void)state;
-	struct mg_signature helo = { MG_SIG_HELO, 0x12345 };
-	struct mg_signature shape = { MG_SIG_SHAPE, 0x101 };
+	struct mg_signature helo = { MG_SIG_HELO, 0x12345, MG_SIGCLASS_BY_KIND };
+	struct mg_signature shape = { MG_SIG_SHAPE, 0x101, MG_SIGCLASS_BY_KIND };
 	for (unsigned i = 0; i < 5; i++) {
 		see(i, &BOT_FP, T0 + i * SEC);
 		see(i, &helo, T0 + i * SEC);
@@ -199,7 +200,7 @@ static void test_one_campaign_many_signatures(void **state)
 	assert_int_equal(mg_ob_active(ob), 3);
 	assert_int_equal(mg_ob_threat_level(ob), 2);
 	/* Mostly the same hosts (3 of 5) is still the same campaign... */
-	struct mg_signature other = { MG_SIG_HELO, 0x777 };
+	struct mg_signature other = { MG_SIG_HELO, 0x777, MG_SIGCLASS_BY_KIND };
 	for (unsigned i = 2; i < 7; i++)
 		see(i, &other, T0 + 10 * SEC + i * SEC);
 	assert_int_equal(mg_ob_active(ob), 4);
@@ -263,7 +264,7 @@ static void test_exception_ends_active(void **state)
 /* A zero characteristic (a fingerprint the kernel could not take) is never a signature. */
 static void test_zero_value_ignored(void **state)
 {
-	struct mg_signature none = { MG_SIG_FP, 0 };
+	struct mg_signature none = { MG_SIG_FP, 0, MG_SIGCLASS_BY_KIND };
 
 	(void)state;
 	for (unsigned i = 0; i < 20; i++)
@@ -339,7 +340,7 @@ static void test_boot_candidate(void **state)
 
 #define WALL (1800000000ull * SEC) /* a wall clock in 2027 */
 
-static const struct mg_signature BOT_HELO = { MG_SIG_HELO, 0x12345 };
+static const struct mg_signature BOT_HELO = { MG_SIG_HELO, 0x12345, MG_SIGCLASS_BY_KIND };
 
 /* ob's active outbreaks, saved at `now` (wall WALL), restored into a fresh instance at rnow, wall WALL + gap. */
 static struct mg_outbreaks *save_restore(uint64_t now, uint64_t rnow, uint64_t gap, int *rc)
@@ -465,7 +466,7 @@ static void test_save_restore_exception_and_candidates(void **state)
 		struct mg_prefix p = host(i);
 		assert_int_equal(mg_ob_observe(o2, &p, NULL, 0, 0, &OTHER_FP, SEC, acts, 64), 0);
 	}
-	struct mg_signature mine = { MG_SIG_HELO, 0x999 };
+	struct mg_signature mine = { MG_SIG_HELO, 0x999, MG_SIGCLASS_BY_KIND };
 	for (unsigned i = 400; i < 405; i++) {
 		struct mg_prefix p = host(i);
 		mg_ob_observe(o2, &p, NULL, 0, 0, &mine, SEC, acts, 64);

@@ -81,6 +81,7 @@ struct mg_engine {
 	struct mg_an_config an_cfg;
 	struct mg_ob_config ob_cfg;
 	bool contain;
+	size_t n_protected;          /* protected networks configured (0: every source is ours) */
 	uint8_t v6_key_len;          /* the kernel's (fixed at load) */
 	uint64_t scan_interval;      /* timer scans */
 	uint64_t default_block_ns;   /* an operator block without a duration */
