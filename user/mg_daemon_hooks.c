@@ -106,7 +106,8 @@ static void outbreak(struct mg_daemon *d, const struct mg_engine_note *n)
 	else if (a->kind == MG_OB_END)
 		mg_eventlog_notice(&d->log, NULL, "outbreak %s ended %s; threat level %u", sig,
 				   a->exempted ? "(its signature exempted)" : "after quiet", a->threat_level);
-	if (a->kind == MG_OB_DECLARE || a->kind == MG_OB_END)
+	/* The operator's hook hears when something is done or undone: declared, contained or released, ended. */
+	if (a->kind == MG_OB_DECLARE || a->kind == MG_OB_DECIDE || a->kind == MG_OB_END)
 		run_hook(d, o);
 	json_decref(o);
 }
