@@ -425,14 +425,23 @@ unsigned mg_ob_threat_level(const struct mg_outbreaks *o)
 {
 	unsigned top = 0;
 	bool distinct = false;
+	size_t counted[64], n_counted = 0;
 
+	/* The active outbreaks that count, each decided once (a decision looks at all the others). */
 	for (size_t i = 0; i < o->n; i++) {
 		if (!counts_for_threat(o, &o->g[i]))
 			continue;
 		if (o->g[i].level > top)
 			top = o->g[i].level;
-		for (size_t j = i + 1; j < o->n && !distinct; j++)
-			if (counts_for_threat(o, &o->g[j]) && !same_hosts(&o->g[i], &o->g[j]))
+		if (n_counted < sizeof(counted) / sizeof(counted[0]))
+			counted[n_counted++] = i;
+		else
+			distinct = true; /* more than 64 at once are not one campaign's few signatures */
+	}
+	for (size_t a = 0; a < n_counted; a++) {
+		const struct group *g = &o->g[counted[a]];
+		for (size_t b = a + 1; b < n_counted && !distinct; b++)
+			if (!same_hosts(g, &o->g[counted[b]]))
 				distinct = true;
 	}
 	if (distinct && top < 5)
