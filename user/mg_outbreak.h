@@ -73,7 +73,7 @@ enum mg_sig_class {
 };
 /* "by-kind", "stock-os-fingerprint", "rare-fingerprint", "helo-shape", "same-helo", "application-helo"; NULL-safe "?" */
 const char *mg_sig_class_name(enum mg_sig_class c);
-/* The class's score (MG_SIGCLASS_BY_KIND resolved by kind first). */
+/* The class's score; MG_SIGCLASS_BY_KIND scores 0 (the module resolves it by kind when it groups). */
 unsigned mg_sig_class_score(enum mg_sig_class c);
 
 #define MG_OB_SPEC_ACT 2     /* counted in the threat level, members held at the relay */
