@@ -500,7 +500,10 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 /*
  * Containment at the first SYN: during an outbreak, a SYN to an MX port
  * whose fingerprint is an active signature is dropped unless the source is
- * allowlisted or a known/learned mail server (mg_servers). Costs nothing
+ * allowlisted or a known/learned mail server (mg_servers), or the
+ * destination is one of those mail servers: that is mail to us (on an
+ * uplink, outside MTAs delivering to our relay share the stock fingerprints
+ * of our own hosts), judged by the relay, never dropped here. Costs nothing
  * while no outbreak is active (the caller checks mg_settings.outbreaks).
  */
 __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *p, struct mg_settings *set,
@@ -518,6 +521,9 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	if (bpf_map_lookup_elem(&mg_servers, &key))
 		return XDP_PASS; /* a mail server keeps sending, whatever OS it runs */
+	mg_src_key_of(&p->dst, p->ip_version, &key);
+	if (bpf_map_lookup_elem(&mg_servers, &key))
+		return XDP_PASS; /* inbound mail to our own mail server */
 	struct mg_lpm_key akey = { .prefixlen = 128 };
 	__builtin_memcpy(akey.addr, p->src.b, 16);
 	if (bpf_map_lookup_elem(&mg_allowlist, &akey)) {

@@ -16,6 +16,9 @@
 #
 # All namespaces run Linux, so all SYNs share one fingerprint: exactly the
 # situation of a bot kit on one OS next to a mail server on the same OS.
+# That stock fingerprint alone is too common to contain (an alert); the bots'
+# address-literal HELOs (one shape) among the same hosts make it specific
+# enough, and it is contained from then on.
 #
 #   selftests/e2e_outbreak.sh BUILD_DIR       exit 0 pass, 1 fail, 77 skip
 set -euo pipefail
@@ -112,15 +115,27 @@ sig="$(jq -r .signature <<<"$ob")"
 jq -e '.member_list | length == 3 and all(.[]; .mac | test("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"))' <<<"$ob" >/dev/null &&
 	jq -e '[.member_list[].source] | sort == ["198.18.1.2","198.18.2.2","198.18.3.2"]' <<<"$ob" >/dev/null &&
 	pass "the alert names every member with its MAC" || fail "members: $ob"
-jq -e '.threat_level >= 2 and .contained_in_kernel' <<<"$ob" >/dev/null && pass "threat level raised, contained in kernel" ||
-	fail "level/containment: $ob"
+# The fingerprint is declared at the third bot's SYN, before its HELO: a stock Linux fingerprint
+# alone is shared by most of the world's MTAs, too common to act on (an alert). The bots' HELO
+# shape (their own address literals) among the same hosts makes it specific enough: then it is
+# contained, announced as an "outbreak-decision".
+jq -e '.decision == "alert-only" and (.contained_in_kernel | not)' <<<"$ob" >/dev/null &&
+	pass "the bare stock fingerprint alone: an alert, not contained" || fail "declaration: $ob"
+contained_line() { grep "\"event\":\"outbreak-decision\",\"signature\":\"$sig\"" "$EVENTS" | grep '"contained_in_kernel":true' | head -1; }
+lab_wait "containment with the HELO shape" bash -c "grep '\"event\":\"outbreak-decision\",\"signature\":\"$sig\"' '$EVENTS' | grep -q '\"contained_in_kernel\":true'" &&
+	jq -e '.threat_level >= 2 and .decision == "contained" and .specificity >= 3 and (.with | startswith("shape:"))' \
+		<<<"$(contained_line)" >/dev/null && pass "with the HELO shape: threat level raised, contained in kernel" ||
+	fail "level/containment: $(grep '"outbreak' "$EVENTS" | tail -5)"
 lab_wait "hook ran" grep -q "\"signature\":\"$sig\"" "$LAB_DIR/hook.out" && pass "the alert hook got the alert on stdin" ||
 	fail "hook output: $(cat "$LAB_DIR/hook.out" 2>/dev/null)"
 [[ "$(ctl --json status | jq -r .threat_level)" -ge 2 ]] && pass "mtaguardctl status shows the threat level" ||
 	fail "status threat level"
 # (grep -q on captured output: in a pipe it can exit before the writer is done, and pipefail
 # then reports the writer's SIGPIPE as a failure)
-grep -q "outbreak $sig: level" <<<"$(ctl outbreaks)" && pass "mtaguardctl outbreaks lists it" || fail "ctl outbreaks: $(ctl outbreaks)"
+grep -q "outbreak $sig: level" <<<"$(ctl outbreaks)" && grep -q "specificity 3 (stock-os-fingerprint 1 + shape:" <<<"$(ctl outbreaks)" &&
+	pass "mtaguardctl outbreaks lists it, with its specificity" || fail "ctl outbreaks: $(ctl outbreaks)"
+ctl --json outbreaks | jq -e --arg s "$sig" '.outbreaks[] | select(.signature == $s) | .contained and .decision == "contained" and .direction == "outbound"' >/dev/null &&
+	pass "mtaguardctl --json outbreaks: contained, outbound" || fail "ctl --json outbreaks: $(ctl --json outbreaks | jq -c '.outbreaks[] | del(.member_list)')"
 grep -q '"level"' <<<"$(bpftool map dump pinned "$PIN/mg_outbreaks" 2>/dev/null)" && pass "bpftool shows the signature in mg_outbreaks" ||
 	fail "mg_outbreaks: $(bpftool map dump pinned "$PIN/mg_outbreaks" 2>&1 | head -5)"
 

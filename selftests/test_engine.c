@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "fullfs.h"
 #include "mg_engine.h"
 #include "mg_names.h"
+#include "mg_osfp.h"
 #include "mg_statefile.h"
 
 #define SEC 1000000000ull
@@ -875,6 +877,345 @@ static void test_block_on_a_full_disk(void **state)
 	fullfs_unmount(fs);
 }
 
+/* ---- inbound mail, identical office PCs, a campaign: what outbreak detection does about each ---------- */
+
+/* The SYN fingerprint a stock OS sends (window and MSS as on Ethernet), as the XDP program records it. */
+static struct mg_syn_fp stock_fp(enum mg_osfp os)
+{
+	struct mg_syn_fp fp = { .ip_version = 4, .df = 1, .mss = 1460 };
+	static const uint8_t linux_opts[] = { 2, 4, 8, 1, 3 }, windows_opts[] = { 2, 1, 3, 1, 1, 4 };
+	const uint8_t *o = os == MG_OSFP_WINDOWS ? windows_opts : linux_opts;
+
+	fp.ttl_initial = os == MG_OSFP_WINDOWS ? 128 : 64;
+	fp.window = os == MG_OSFP_WINDOWS ? 65535 : 64240;
+	fp.wscale = os == MG_OSFP_WINDOWS ? 8 : 7;
+	fp.n_opts = os == MG_OSFP_WINDOWS ? sizeof(windows_opts) : sizeof(linux_opts);
+	memcpy(fp.opt_kinds, o, fp.n_opts);
+	return fp;
+}
+
+/* What the run came to: the closing figures. */
+struct figures {
+	unsigned messages, declared, named, syns_dropped, max_threat, max_contained, held_members, blocks;
+};
+
+struct fig_ctx {
+	struct seen *s;
+	struct figures *fig;
+};
+
+static void count_outbreaks(const struct mg_engine_note *n, void *arg)
+{
+	struct fig_ctx *c = arg;
+
+	observe(n, c->s);
+	if (n->kind == MG_NOTE_OUTBREAK && n->ob->kind == MG_OB_DECLARE)
+		c->fig->declared++, c->fig->named += n->ob->n_list;
+	if (n->kind == MG_NOTE_OUTBREAK && n->ob->kind == MG_OB_JOIN)
+		c->fig->named++;
+}
+
+static bool contained(const struct fake *f, uint32_t fp)
+{
+	for (size_t i = 0; i < f->nfps; i++)
+		if (f->fps[i] == fp)
+			return true;
+	return false;
+}
+
+/*
+ * One message from h to dst: its SYN (dropped, and counted, if the kernel
+ * holds its fingerprint: then no event, no session), its EHLO, RCPTs.
+ */
+static void one_message(struct mg_engine *e, struct fake *f, struct figures *fig, struct host *h, const char *dst,
+			enum mg_osfp os, const char *helo, unsigned rcpts, uint64_t now, uint64_t wall)
+{
+	struct mg_event ev = { .type = MG_EV_SYN_MX, .dport = 25 };
+	uint32_t w[4];
+
+	fig->messages++;
+	ev.u.fp = stock_fp(os);
+	ev.fp_hash = mg_fp_hash(&ev.u.fp);
+	if (contained(f, ev.fp_hash)) {
+		fig->syns_dropped++;
+		return;
+	}
+	memcpy(ev.src, h->addr, 16);
+	memcpy(ev.mac, h->s.mac, 6);
+	assert_int_equal(mg_addr_parse(dst, ev.dst), 0);
+	memcpy(w, ev.dst, 16);
+	h->s.syn_mx++;
+	if (!h->s.first_seen_ns)
+		h->s.first_seen_ns = now;
+	h->s.last_seen_ns = now;
+	h->s.mx_dst_bits |= 1ull << mg_dst_bit(w);
+	h->s.syn_fp_hash = ev.fp_hash;
+	mg_engine_event(e, &ev, now, wall);
+	memset(&ev.u, 0, sizeof(ev.u));
+	ev.type = MG_EV_HELO;
+	ev.detail = MG_CMD_EHLO;
+	ev.arg_len = (uint8_t)strlen(helo);
+	memcpy(ev.u.arg, helo, ev.arg_len);
+	ev.helo_hash = mg_helo_hash(helo, ev.arg_len);
+	h->s.helo_hash = ev.helo_hash;
+	mg_engine_event(e, &ev, now, wall);
+	h->s.cmd[MG_CMD_EHLO]++;
+	h->s.cmd[MG_CMD_MAIL]++;
+	h->s.cmd[MG_CMD_RCPT] += rcpts;
+	h->s.cmd[MG_CMD_DATA]++;
+	h->s.cmd[MG_CMD_QUIT]++;
+	h->s.reply[MG_REPLY_2XX] += 4 + rcpts;
+	h->s.flags |= MG_SRC_F_PAYLOAD;
+}
+
+static void track(const struct mg_engine *e, const struct fake *f, struct figures *fig)
+{
+	if (e->threat_level > fig->max_threat)
+		fig->max_threat = e->threat_level;
+	if (f->nfps > fig->max_contained)
+		fig->max_contained = (unsigned)f->nfps;
+}
+
+static void print_figures(const char *what, const struct figures *fig)
+{
+	printf("# %s: %u messages; %u outbreak(s) declared, %u address(es) named, %u SYN(s) dropped, "
+	       "%u fingerprint(s) contained, threat level up to %u, %u member(s) held, %u block(s)\n",
+	       what, fig->messages, fig->declared, fig->named, fig->syns_dropped, fig->max_contained, fig->max_threat,
+	       fig->held_members, fig->blocks);
+}
+
+/*
+ * Four hours of inbound mail only, on a router at the uplink: never-seen
+ * outside Linux MTAs (198.19.x.y, each with its own FQDN HELO) deliver to
+ * our relay 198.18.0.25 (protected network 198.18.0.0/16, the relay a
+ * configured mail server), one message each, at `per_hour`.
+ */
+static void run_inbound(unsigned per_hour, struct figures *fig)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct fig_ctx fc = { &s, fig };
+	static struct host mta[240];
+	uint64_t now = BOOT, wall = WALL, mean = 3600 * SEC / per_hour;
+	uint32_t rnd = 0x2545f491u; /* fixed: the same arrivals every run */
+
+	memset(fig, 0, sizeof(*fig));
+	config(&c, NULL);
+	add_list(&c.protected_nets, "198.18.0.0/16");
+	add_list(&c.mail_servers, "198.18.0.25");
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, count_outbreaks, &fc), 0);
+	mg_engine_start(&e, now, wall);
+	for (unsigned i = 0; i < 4 * per_hour; i++) {
+		char a[32], helo[64];
+		snprintf(a, sizeof(a), "198.19.%u.%u", 1 + i / 200, 1 + i % 200);
+		snprintf(helo, sizeof(helo), "mx%u.sender%u.example.net", i % 3, i);
+		host_init(&mta[i], a);
+		one_message(&e, &f, fig, &mta[i], "198.18.0.25", MG_OSFP_LINUX, helo, 1, now, wall);
+		fig->held_members += mg_ob_member_of(e.ob, mta[i].addr, NULL);
+		mg_engine_tick(&e, now, wall);
+		track(&e, &f, fig);
+		/* Mail arrives at random (exponential gaps), so bursts of five within ten minutes happen. */
+		rnd ^= rnd << 13, rnd ^= rnd >> 17, rnd ^= rnd << 5;
+		uint64_t gap = (uint64_t)(-log(((double)(rnd >> 8) + 1) / 16777217.0) * (double)mean);
+		now += gap;
+		wall += gap;
+	}
+	fig->blocks = s.blocks;
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
+static void test_inbound_mail_declares_no_outbreak(void **state)
+{
+	static const unsigned rates[] = { 6, 20, 60 };
+	struct figures fig;
+	char what[64];
+
+	(void)state;
+	for (size_t r = 0; r < sizeof(rates) / sizeof(rates[0]); r++) {
+		run_inbound(rates[r], &fig);
+		snprintf(what, sizeof(what), "inbound mail, %u/hour for 4 hours", rates[r]);
+		print_figures(what, &fig);
+		assert_int_equal(fig.declared, 0);
+		assert_int_equal(fig.syns_dropped, 0);
+		assert_int_equal(fig.max_contained, 0);
+		assert_int_equal(fig.max_threat, 0);
+		assert_int_equal(fig.held_members, 0); /* a stock fingerprint alone holds nobody's mail either */
+	}
+}
+
+/*
+ * Outside bots converging on our relay with one IP-literal HELO: specific
+ * enough for the relay to hold their mail (HOLD), never contained in the
+ * kernel, never raising our hosts' threat level.
+ */
+static void test_inbound_bots_held_at_relay_only(void **state)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct figures fig = { 0 };
+	struct fig_ctx fc = { &s, &fig };
+	struct host bot[8];
+	uint64_t now = BOOT, wall = WALL;
+
+	(void)state;
+	config(&c, NULL);
+	add_list(&c.protected_nets, "198.18.0.0/16");
+	add_list(&c.mail_servers, "198.18.0.25");
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, count_outbreaks, &fc), 0);
+	mg_engine_start(&e, now, wall);
+	for (int i = 0; i < 8; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.19.66.%d", i + 1);
+		host_init(&bot[i], a);
+		one_message(&e, &f, &fig, &bot[i], "198.18.0.25", MG_OSFP_LINUX, "[198.19.0.1]", 1, now, wall);
+		mg_engine_tick(&e, now, wall);
+		track(&e, &f, &fig);
+		now += 20 * SEC;
+		wall += 20 * SEC;
+	}
+	for (int i = 0; i < 8; i++)
+		fig.held_members += mg_ob_member_of(e.ob, bot[i].addr, NULL);
+	print_figures("outside bots with one IP-literal HELO, to our relay", &fig);
+	assert_true(fig.declared >= 1);
+	assert_int_equal(fig.held_members, 8);
+	assert_int_equal(fig.max_contained, 0);
+	assert_int_equal(fig.syns_dropped, 0);
+	assert_int_equal(fig.max_threat, 0);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
+/*
+ * Five PCs of one Windows image, each sending one well-formed message (one
+ * recipient, the same configured FQDN HELO) straight to an outside MX within
+ * a minute: a scanner-to-mail application. An alert, nothing more: nothing
+ * contained, no threshold lowered, nobody blocked or held.
+ */
+static void test_identical_office_pcs_are_an_application(void **state)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct figures fig = { 0 };
+	struct fig_ctx fc = { &s, &fig };
+	struct host pc[6];
+	uint64_t now = BOOT, wall = WALL;
+
+	(void)state;
+	config(&c, NULL);
+	add_list(&c.protected_nets, "198.18.0.0/16");
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, count_outbreaks, &fc), 0);
+	for (int i = 0; i < 5; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.18.7.%d", i + 1);
+		host_init(&pc[i], a);
+		f.hosts[f.nhosts++] = &pc[i];
+	}
+	mg_engine_start(&e, now, wall);
+	for (int i = 0; i < 5; i++) {
+		one_message(&e, &f, &fig, &pc[i], "198.19.40.25", MG_OSFP_WINDOWS, "scan2mail.office.example", 1, now,
+			    wall);
+		mg_engine_tick(&e, now, wall);
+		track(&e, &f, &fig);
+		now += 12 * SEC;
+		wall += 12 * SEC;
+	}
+	/* A sixth PC of the image, later: its SYN is not dropped. */
+	host_init(&pc[5], "198.18.7.6");
+	one_message(&e, &f, &fig, &pc[5], "198.19.40.25", MG_OSFP_WINDOWS, "scan2mail.office.example", 1, now, wall);
+	for (int k = 0; k < 10; k++) {
+		now += SEC;
+		wall += SEC;
+		mg_engine_tick(&e, now, wall);
+		track(&e, &f, &fig);
+	}
+	for (int i = 0; i < 6; i++)
+		fig.held_members += mg_ob_member_of(e.ob, pc[i].addr, NULL);
+	fig.blocks = s.blocks;
+	print_figures("five identical office PCs, one message each", &fig);
+	assert_true(fig.declared >= 1); /* the operator is told */
+	assert_int_equal(fig.syns_dropped, 0);
+	assert_int_equal(fig.max_contained, 0);
+	assert_int_equal(fig.max_threat, 0);
+	assert_int_equal(fig.held_members, 0);
+	assert_int_equal(fig.blocks, 0);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
+/*
+ * A campaign among our own hosts (the e2e_outbreak case): stock Linux SYNs,
+ * each greeting with its own address literal. The fingerprint alone is too
+ * common; with the HELO shape among the same hosts it is contained, and a
+ * latecomer's first SYN is dropped. Fresh Linux hosts with ordinary FQDN
+ * HELOs (new servers) are an alert only.
+ */
+static void test_campaign_contained_bare_fingerprint_not(void **state)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct figures fig = { 0 };
+	struct fig_ctx fc = { &s, &fig };
+	struct host h[11];
+	uint64_t now = BOOT, wall = WALL;
+	uint32_t linux_fp;
+
+	(void)state;
+	{
+		struct mg_syn_fp fp = stock_fp(MG_OSFP_LINUX);
+		linux_fp = mg_fp_hash(&fp);
+	}
+	config(&c, NULL);
+	add_list(&c.protected_nets, "198.18.0.0/16");
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, count_outbreaks, &fc), 0);
+	mg_engine_start(&e, now, wall);
+	/* Five new servers: distinct FQDN HELOs. */
+	for (int i = 0; i < 5; i++) {
+		char a[32], helo[64];
+		snprintf(a, sizeof(a), "198.18.8.%d", i + 1);
+		snprintf(helo, sizeof(helo), "app%d.lab.example", i + 1);
+		host_init(&h[i], a);
+		one_message(&e, &f, &fig, &h[i], "198.19.40.25", MG_OSFP_LINUX, helo, 1, now, wall);
+		track(&e, &f, &fig);
+		now += SEC;
+		wall += SEC;
+	}
+	assert_int_equal(fig.declared, 1);
+	assert_int_equal(f.nfps, 0);
+	assert_int_equal(e.threat_level, 0);
+	/* Ten minutes later, five bots: their own address literals. */
+	now += 11 * 60 * SEC;
+	wall += 11 * 60 * SEC;
+	mg_engine_tick(&e, now, wall);
+	for (int i = 5; i < 10; i++) {
+		char a[32], helo[64];
+		snprintf(a, sizeof(a), "198.18.9.%d", i + 1);
+		snprintf(helo, sizeof(helo), "[%s]", a);
+		host_init(&h[i], a);
+		one_message(&e, &f, &fig, &h[i], "198.19.40.25", MG_OSFP_LINUX, helo, 3, now, wall);
+		track(&e, &f, &fig);
+		now += SEC;
+		wall += SEC;
+	}
+	assert_true(contained(&f, linux_fp));
+	assert_true(e.threat_level >= 2);
+	assert_true(mg_ob_member_of(e.ob, h[5].addr, NULL));
+	host_init(&h[10], "198.18.9.99");
+	one_message(&e, &f, &fig, &h[10], "198.19.40.25", MG_OSFP_LINUX, "[198.18.9.99]", 1, now, wall);
+	assert_int_equal(fig.syns_dropped, 1);
+	print_figures("five new servers, then five bots with address-literal HELOs", &fig);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -890,6 +1231,10 @@ int main(void)
 		cmocka_unit_test(test_bad_rules_refused_rest_restored),
 		cmocka_unit_test(test_stale_temps_removed_at_start),
 		cmocka_unit_test(test_block_on_a_full_disk),
+		cmocka_unit_test(test_inbound_mail_declares_no_outbreak),
+		cmocka_unit_test(test_inbound_bots_held_at_relay_only),
+		cmocka_unit_test(test_identical_office_pcs_are_an_application),
+		cmocka_unit_test(test_campaign_contained_bare_fingerprint_not),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,8 +46,8 @@ static struct mg_prefix host(unsigned i)
 	return p;
 }
 
-static const struct mg_signature BOT_FP = { MG_SIG_FP, 0xb07b07 };
-static const struct mg_signature OTHER_FP = { MG_SIG_FP, 0x1e617 };
+static const struct mg_signature BOT_FP = { MG_SIG_FP, 0xb07b07, MG_SIGCLASS_BY_KIND };
+static const struct mg_signature OTHER_FP = { MG_SIG_FP, 0x1e617, MG_SIGCLASS_BY_KIND };
 
 static size_t see(unsigned i, const struct mg_signature *sig, uint64_t t)
 {
@@ -73,7 +73,8 @@ static void test_signature_text(void **state)
 	assert_string_equal(mg_sig_str(&BOT_FP, buf, sizeof(buf)), "fp:00b07b07");
 	assert_int_equal(mg_sig_parse("fp:00b07b07", &s), 0);
 	assert_true(s.kind == MG_SIG_FP && s.value == 0xb07b07);
-	struct mg_signature shape = { MG_SIG_SHAPE, MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS | 0x100 };
+	struct mg_signature shape = { MG_SIG_SHAPE, MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS | 0x100,
+				      MG_SIGCLASS_BY_KIND };
 	assert_string_equal(mg_sig_str(&shape, buf, sizeof(buf)), "shape:ip-literal,own-octets/ehlo");
 	assert_int_equal(mg_sig_parse(buf, &s), 0);
 	assert_true(s.kind == MG_SIG_SHAPE && s.value == shape.value);
@@ -178,7 +179,7 @@ static void test_two_outbreaks_raise_level(void **state)
 	for (unsigned i = 0; i < 5; i++)
 		see(i, &BOT_FP, T0 + i * SEC);
 	assert_int_equal(mg_ob_threat_level(ob), 2);
-	struct mg_signature helo = { MG_SIG_HELO, 0x12345 };
+	struct mg_signature helo = { MG_SIG_HELO, 0x12345, MG_SIGCLASS_BY_KIND };
 	for (unsigned i = 10; i < 15; i++)
 		see(i, &helo, T0 + i * SEC);
 	assert_int_equal(mg_ob_threat_level(ob), 3);
@@ -189,8 +190,8 @@ static void test_two_outbreaks_raise_level(void **state)
 static void test_one_campaign_many_signatures(void **state)
 {
 	(void)state;
-	struct mg_signature helo = { MG_SIG_HELO, 0x12345 };
-	struct mg_signature shape = { MG_SIG_SHAPE, 0x101 };
+	struct mg_signature helo = { MG_SIG_HELO, 0x12345, MG_SIGCLASS_BY_KIND };
+	struct mg_signature shape = { MG_SIG_SHAPE, 0x101, MG_SIGCLASS_BY_KIND };
 	for (unsigned i = 0; i < 5; i++) {
 		see(i, &BOT_FP, T0 + i * SEC);
 		see(i, &helo, T0 + i * SEC);
@@ -199,7 +200,7 @@ static void test_one_campaign_many_signatures(void **state)
 	assert_int_equal(mg_ob_active(ob), 3);
 	assert_int_equal(mg_ob_threat_level(ob), 2);
 	/* Mostly the same hosts (3 of 5) is still the same campaign... */
-	struct mg_signature other = { MG_SIG_HELO, 0x777 };
+	struct mg_signature other = { MG_SIG_HELO, 0x777, MG_SIGCLASS_BY_KIND };
 	for (unsigned i = 2; i < 7; i++)
 		see(i, &other, T0 + 10 * SEC + i * SEC);
 	assert_int_equal(mg_ob_active(ob), 4);
@@ -263,7 +264,7 @@ static void test_exception_ends_active(void **state)
 /* A zero characteristic (a fingerprint the kernel could not take) is never a signature. */
 static void test_zero_value_ignored(void **state)
 {
-	struct mg_signature none = { MG_SIG_FP, 0 };
+	struct mg_signature none = { MG_SIG_FP, 0, MG_SIGCLASS_BY_KIND };
 
 	(void)state;
 	for (unsigned i = 0; i < 20; i++)
@@ -339,7 +340,7 @@ static void test_boot_candidate(void **state)
 
 #define WALL (1800000000ull * SEC) /* a wall clock in 2027 */
 
-static const struct mg_signature BOT_HELO = { MG_SIG_HELO, 0x12345 };
+static const struct mg_signature BOT_HELO = { MG_SIG_HELO, 0x12345, MG_SIGCLASS_BY_KIND };
 
 /* ob's active outbreaks, saved at `now` (wall WALL), restored into a fresh instance at rnow, wall WALL + gap. */
 static struct mg_outbreaks *save_restore(uint64_t now, uint64_t rnow, uint64_t gap, int *rc)
@@ -465,7 +466,7 @@ static void test_save_restore_exception_and_candidates(void **state)
 		struct mg_prefix p = host(i);
 		assert_int_equal(mg_ob_observe(o2, &p, NULL, 0, 0, &OTHER_FP, SEC, acts, 64), 0);
 	}
-	struct mg_signature mine = { MG_SIG_HELO, 0x999 };
+	struct mg_signature mine = { MG_SIG_HELO, 0x999, MG_SIGCLASS_BY_KIND };
 	for (unsigned i = 400; i < 405; i++) {
 		struct mg_prefix p = host(i);
 		mg_ob_observe(o2, &p, NULL, 0, 0, &mine, SEC, acts, 64);
@@ -592,6 +593,226 @@ static void test_restore_malformed_outbreak_refused_alone(void **state)
 	json_decref(good);
 }
 
+/* ---- which sources, and specificity ------------------------------------------------------------- */
+
+static const struct mg_signature STOCK_FP = { MG_SIG_FP, 0x5eed1, MG_SIGCLASS_STOCK_OS_FP };
+static const struct mg_signature LITERAL_SHAPE = { MG_SIG_SHAPE, MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS | 0x100,
+						    MG_SIGCLASS_HELO_SHAPE };
+static const struct mg_signature APP_HELO = { MG_SIG_HELO, 0xa99, MG_SIGCLASS_APP_HELO };
+
+struct decided {
+	struct mg_signature key;
+	enum mg_ob_decision d;
+	enum mg_ob_direction dir;
+	unsigned spec;
+	struct mg_signature with;
+	bool found;
+};
+
+static void decided_fn(const struct mg_ob_view *v, void *arg)
+{
+	struct decided *w = arg;
+	if (v->sig.kind == w->key.kind && v->sig.value == w->key.value) {
+		w->d = v->decision;
+		w->dir = v->direction;
+		w->spec = v->specificity;
+		w->found = true;
+		w->with = v->with;
+	}
+}
+
+static struct decided decision_of(const struct mg_signature *sig)
+{
+	struct decided w = { .key = *sig };
+	mg_ob_foreach(ob, decided_fn, &w);
+	assert_true(w.found);
+	return w;
+}
+
+/* Names and scores: one table. */
+static void test_class_names_and_scores(void **state)
+{
+	(void)state;
+	assert_string_equal(mg_sig_class_name(MG_SIGCLASS_STOCK_OS_FP), "stock-os-fingerprint");
+	assert_string_equal(mg_sig_class_name(MG_SIGCLASS_APP_HELO), "application-helo");
+	assert_string_equal(mg_sig_class_name(MG_SIGCLASS_MAX), "?");
+	assert_int_equal(mg_sig_class_score(MG_SIGCLASS_STOCK_OS_FP), 1);
+	assert_int_equal(mg_sig_class_score(MG_SIGCLASS_HELO_SHAPE), 2);
+	assert_int_equal(mg_sig_class_score(MG_SIGCLASS_RARE_FP), 3);
+	assert_int_equal(mg_sig_class_score(MG_SIGCLASS_SAME_HELO), 3);
+	assert_int_equal(mg_sig_class_score(MG_SIGCLASS_APP_HELO), 0);
+	assert_string_equal(mg_ob_decision_name(MG_OB_CONTAINED), "contained");
+	assert_string_equal(mg_ob_decision_name(MG_OB_INBOUND_HOLD), "inbound-hold");
+	assert_string_equal(mg_ob_direction_name(MG_OB_INBOUND), "inbound");
+}
+
+/*
+ * A stock fingerprint alone: declared (an alert), no threat level, nobody
+ * held. The same hosts' address-literal shape joins it: 1 + 2 = 3, contained
+ * (announced as a decision), the threat level up.
+ */
+static void test_stock_fingerprint_needs_a_co_signature(void **state)
+{
+	size_t n;
+	char why[400];
+
+	(void)state;
+	for (unsigned i = 0; i < 5; i++)
+		n = see(i, &STOCK_FP, T0 + i * SEC);
+	const struct mg_ob_action *a = find(n, MG_OB_DECLARE);
+	assert_non_null(a);
+	assert_int_equal(a->decision, MG_OB_ALERT_ONLY);
+	assert_int_equal(a->specificity, 1);
+	assert_int_equal(a->threat_level, 0);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+	struct mg_prefix p = host(0);
+	assert_false(mg_ob_member_of(ob, p.addr, NULL));
+	for (unsigned i = 0; i < 5; i++)
+		n = see(i, &LITERAL_SHAPE, T0 + (5 + i) * SEC);
+	assert_non_null(find(n, MG_OB_DECLARE));
+	a = find(n, MG_OB_DECIDE);
+	assert_non_null(a);
+	assert_int_equal(a->sig.value, STOCK_FP.value);
+	assert_int_equal(a->decision, MG_OB_CONTAINED);
+	assert_int_equal(a->specificity, 3);
+	assert_int_equal(a->with.kind, MG_SIG_SHAPE);
+	assert_true(a->threat_level >= 2);
+	assert_true(mg_ob_member_of(ob, p.addr, NULL));
+	assert_string_equal(mg_ob_explain(&a->sig, a->direction, a->decision, a->specificity, &a->with, why, sizeof(why)),
+			    "outbound, specificity 3 (stock-os-fingerprint 1 + shape:ip-literal,own-octets/ehlo helo-shape "
+			    "2): counted in the threat level, members held at the relay, contained in the kernel");
+	/* The shape ends (exempted): the fingerprint is common again, released. */
+	mg_ob_except_sig(ob, &LITERAL_SHAPE, true);
+	n = mg_ob_tick(ob, T0 + 11 * SEC, acts, 64);
+	a = find(n, MG_OB_DECIDE);
+	assert_non_null(a);
+	assert_int_equal(a->decision, MG_OB_ALERT_ONLY);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+}
+
+/* A rare fingerprint is specific alone. */
+static void test_rare_fingerprint_contained_alone(void **state)
+{
+	size_t n;
+	struct mg_signature rare = { MG_SIG_FP, 0xb07b07, MG_SIGCLASS_RARE_FP };
+
+	(void)state;
+	for (unsigned i = 0; i < 5; i++)
+		n = see(i, &rare, T0 + i * SEC);
+	const struct mg_ob_action *a = find(n, MG_OB_DECLARE);
+	assert_non_null(a);
+	assert_int_equal(a->decision, MG_OB_CONTAINED);
+	assert_int_equal(a->specificity, 3);
+	assert_int_equal(a->threat_level, 2);
+}
+
+/* Identical proper-FQDN HELOs: the whole group is an application, whatever else its hosts share. */
+static void test_application_helo(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 5; i++) {
+		see(i, &STOCK_FP, T0 + i * SEC);
+		see(i, &APP_HELO, T0 + i * SEC);
+	}
+	assert_int_equal(mg_ob_active(ob), 2);
+	assert_int_equal(decision_of(&APP_HELO).d, MG_OB_APPLICATION);
+	struct decided fp = decision_of(&STOCK_FP);
+	assert_int_equal(fp.d, MG_OB_APPLICATION);
+	assert_int_equal(fp.with.value, APP_HELO.value);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+	struct mg_prefix p = host(3);
+	assert_false(mg_ob_member_of(ob, p.addr, NULL));
+}
+
+/*
+ * With protected networks, outside senders are grouped apart: a stock
+ * fingerprint among them is not even declared; a specific one is, for the
+ * relay only (never contained, no threat level). Inside hosts with the same
+ * fingerprint are their own group.
+ */
+static void test_inbound_grouped_apart(void **state)
+{
+	struct mg_prefix prot;
+	size_t n, declared = 0;
+
+	(void)state;
+	assert_int_equal(mg_prefix_parse("198.18.0.0/16", &prot), 0);
+	assert_int_equal(mg_ob_set_protected(ob, &prot, 1), 0);
+	for (unsigned i = 0; i < 40; i++) {
+		struct mg_prefix p;
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.19.1.%u", i + 1);
+		assert_int_equal(mg_prefix_parse(ip, &p), 0);
+		n = mg_ob_observe(ob, &p, NULL, 0, 0, &STOCK_FP, T0 + i * SEC, acts, 64);
+		declared += find(n, MG_OB_DECLARE) != NULL;
+	}
+	assert_int_equal(declared, 0);
+	assert_int_equal(mg_ob_active(ob), 0);
+	/* Outside senders with one literal HELO (not an FQDN): the relay holds their mail. */
+	struct mg_signature lit = { MG_SIG_HELO, 0x11, MG_SIGCLASS_SAME_HELO };
+	for (unsigned i = 0; i < 5; i++) {
+		struct mg_prefix p;
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.19.1.%u", i + 1);
+		assert_int_equal(mg_prefix_parse(ip, &p), 0);
+		n = mg_ob_observe(ob, &p, NULL, 0, 0, &lit, T0 + (40 + i) * SEC, acts, 64);
+	}
+	const struct mg_ob_action *a = find(n, MG_OB_DECLARE);
+	assert_non_null(a);
+	assert_int_equal(a->direction, MG_OB_INBOUND);
+	assert_int_equal(a->decision, MG_OB_INBOUND_HOLD);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+	struct mg_prefix outside;
+	assert_int_equal(mg_prefix_parse("198.19.1.2", &outside), 0);
+	assert_true(mg_ob_member_of(ob, outside.addr, NULL));
+	/* The stock fingerprint, co-signature of the literal HELO among the same outside hosts: held, not contained. */
+	struct decided fp = decision_of(&lit);
+	assert_int_equal(fp.dir, MG_OB_INBOUND);
+	/* Our own hosts with the stock fingerprint: a group of their own, outbound. */
+	for (unsigned i = 0; i < 5; i++)
+		n = see(i, &STOCK_FP, T0 + (50 + i) * SEC);
+	a = find(n, MG_OB_DECLARE);
+	assert_non_null(a);
+	assert_int_equal(a->direction, MG_OB_OUTBOUND);
+	assert_int_equal(a->members, 5);
+}
+
+/* Class and direction survive a save and restore (and so the decision). */
+static void test_save_restore_keeps_class_and_direction(void **state)
+{
+	struct mg_prefix prot;
+	int rc;
+
+	(void)state;
+	assert_int_equal(mg_prefix_parse("198.18.0.0/16", &prot), 0);
+	for (unsigned i = 0; i < 5; i++)
+		see(i, &STOCK_FP, T0 + i * SEC);
+	struct mg_outbreaks *o2 = save_restore(T0 + 5 * SEC, 3 * SEC, 60 * SEC, &rc);
+	assert_int_equal(rc, 0);
+	struct mg_outbreaks *keep = ob;
+	ob = o2;
+	struct decided d = decision_of(&STOCK_FP);
+	assert_int_equal(d.d, MG_OB_ALERT_ONLY); /* still a stock fingerprint, not a "rare" one */
+	assert_int_equal(d.spec, 1);
+	assert_int_equal(d.dir, MG_OB_OUTBOUND);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+	ob = keep;
+	mg_ob_free(o2);
+	/* A file from before classes: a fingerprint is taken as rare (contained, as it was), outbound. */
+	json_t *j = json_loads("{\"version\":1,\"outbreaks\":[{\"sig\":\"fp:00b07b07\",\"level\":2,\"members\":5,"
+			       "\"since\":1,\"last_join\":1,\"last_change\":1,\"list\":[]}]}", 0, NULL);
+	assert_non_null(j);
+	o2 = mg_ob_new(&cfg);
+	assert_int_equal(mg_ob_restore_json(o2, j, 3 * SEC, 2 * SEC, NULL), 0);
+	json_decref(j);
+	ob = o2;
+	struct mg_signature old = { MG_SIG_FP, 0xb07b07, MG_SIGCLASS_BY_KIND };
+	d = decision_of(&old);
+	assert_int_equal(d.d, MG_OB_CONTAINED);
+	ob = keep;
+	mg_ob_free(o2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -613,6 +834,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_restore_exception_and_candidates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_malformed_document, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_malformed_outbreak_refused_alone, setup, teardown),
+		cmocka_unit_test(test_class_names_and_scores),
+		cmocka_unit_test_setup_teardown(test_stock_fingerprint_needs_a_co_signature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rare_fingerprint_contained_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_application_helo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbound_grouped_apart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore_keeps_class_and_direction, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

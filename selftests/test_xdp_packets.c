@@ -480,9 +480,9 @@ static void test_submission_commands_not_counted(void **state)
 
 /*
  * Containment at the first SYN: an active outbreak fingerprint drops a SYN
- * to port 25 from anyone but allowlisted sources and mail servers; SYNs to
- * other ports, other fingerprints and everything while no outbreak is
- * announced pass.
+ * to port 25 from anyone but allowlisted sources and mail servers, unless it
+ * goes to one of our mail servers; SYNs to other ports, other fingerprints
+ * and everything while no outbreak is announced pass.
  */
 static void test_outbreak_containment(void **state)
 {
@@ -522,12 +522,20 @@ static void test_outbreak_containment(void **state)
 	xh_allow(&H, "198.18.9.4");
 	assert_int_equal(run(&p, syn(&p, "198.18.9.4", SERVER4, 25, NULL)), XDP_PASS);
 	assert_int_equal(xh_outbreak_drops(&H, fp), 2);
+	/*
+	 * Mail to one of our mail servers is inbound mail, for the relay to
+	 * judge: an outside MTA with the same stock fingerprint delivering to
+	 * 198.18.9.1 passes; the same SYN to an outside MX is dropped.
+	 */
+	assert_int_equal(run(&p, syn(&p, "198.19.30.1", "198.18.9.1", 25, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, syn(&p, "198.19.30.1", "198.19.7.7", 25, NULL)), XDP_DROP);
+	assert_int_equal(xh_outbreak_drops(&H, fp), 3);
 	/* Monitor mode: counted, not dropped. */
 	xh_monitor(&H, true);
 	assert_int_equal(run(&p, syn(&p, "198.18.9.5", SERVER4, 25, NULL)), XDP_PASS);
-	assert_int_equal(xh_outbreak_drops(&H, fp), 3);
+	assert_int_equal(xh_outbreak_drops(&H, fp), 4);
 	assert_int_equal(stats().monitor_would_drop, 1);
-	assert_int_equal(stats().dropped, 2);
+	assert_int_equal(stats().dropped, 3);
 	/* The outbreak ends: SYNs pass again. */
 	xh_monitor(&H, false);
 	xh_outbreak(&H, fp, false, true);

@@ -41,17 +41,19 @@
  *             Never talks to port 25: no score, no verdict.
  *   mailsrv   198.18.0.10: in the configuration's "mail_servers". 27
  *             sessions every 300 ms from t = 0.2 s, each to another MX
- *             (198.19.100.x), "EHLO mail.lab.test". Never blocked, and its
- *             SYNs (Linux fingerprint) pass the outbreak containment.
- *   fresh     198.18.4.1-5: new senders, a Linux SYN each (MSS, SACK-permitted,
- *             timestamps, NOP, WS 7; TTL 64), one session each at t = 2.0,
+ *             (198.19.100.x), "EHLO mail.lab.test". Never blocked; a Linux
+ *             SYN.
+ *   fresh     198.18.4.1-5: new senders, a SYN of a kit's own stack each (MSS,
+ *             WS 2; TTL 64: no stock OS layout, so a rare fingerprint, specific
+ *             enough alone to contain; a stock Linux SYN with these FQDN HELOs
+ *             would be an alert only), one session each at t = 2.0,
  *             2.4, 2.8, 3.2, 3.6 s (the first two a second one at 2.9 and
  *             3.1 s, to another MX), each with its own FQDN HELO (distinct
  *             HELO hashes, no shape signature). Score 2 each: no alert. With
  *             "outbreak": {"min_senders": 5} the fifth one's SYN declares an
- *             outbreak "fp:<linux fingerprint>" with exactly these five as
+ *             outbreak "fp:<the kit's fingerprint>" with exactly these five as
  *             members; the fingerprint goes into the kernel.
- *   latecomer 198.18.4.6: the same Linux SYN at t = 5.0 s, retransmitted at
+ *   latecomer 198.18.4.6: the same kit's SYN at t = 5.0 s, retransmitted at
  *             6.0 s, 1.4 s after the declaration: both dropped by the
  *             containment (kernel drop reason "outbreak" = 2); never a member.
  *
@@ -107,7 +109,8 @@ static int cmp_frame(const void *a, const void *b)
 
 /* ---- hosts ------------------------------------------------------------------------ */
 
-enum os { LINUX, WINDOWS };
+/* KIT: a bot kit's own stack (MSS and window scale only): no stock OS layout (user/mg_osfp.c). */
+enum os { LINUX, WINDOWS, KIT };
 
 struct host {
 	const char *addr; /* IPv4, or an IPv6 /64 ("2001:db8:2::") whose sessions each come from another address in it */
@@ -128,7 +131,7 @@ static void host_init(struct host *h, const char *addr, uint8_t mac_tail, enum o
 	memcpy(h->mac, (uint8_t[6]){ 0x02, 0x00, 0x5e, 0x10, 0x00, mac_tail }, 6);
 	h->os = os;
 	h->ip_id = (uint16_t)(mac_tail * 977u + 1);
-	h->next_port = (uint16_t)(os == LINUX ? 40000 + mac_tail * 13 : 50000 + mac_tail * 7);
+	h->next_port = (uint16_t)(os != WINDOWS ? 40000 + mac_tail * 13 : 50000 + mac_tail * 7);
 }
 
 static void syn_opts(const struct host *h, struct pb_tcp_opts *o, uint32_t isn, uint32_t tsval)
@@ -143,6 +146,11 @@ static void syn_opts(const struct host *h, struct pb_tcp_opts *o, uint32_t isn, 
 		pb_tcp_opt_ts(o, tsval, 0);
 		pb_tcp_opt_nop(o);
 		pb_tcp_opt_ws(o, 7);
+	} else if (h->os == KIT) {
+		memset(o, 0, sizeof(*o));
+		o->window = 5840;
+		pb_tcp_opt_mss(o, 1460);
+		pb_tcp_opt_ws(o, 2);
 	} else {
 		memset(o, 0, sizeof(*o));
 		o->window = 64240;
@@ -188,8 +196,8 @@ static void seg(struct conn *k, int from_client, uint8_t flags, const char *payl
 	pb_init(&p);
 	if (from_client) {
 		pb_eth(&p, k->c->mac, ROUTER_MAC);
-		ip(&p, k, 1, k->c->os == LINUX ? 64 : 128, k->c->ip_id++);
-		o.window = k->c->os == LINUX ? 502 : 1026;
+		ip(&p, k, 1, k->c->os != WINDOWS ? 64 : 128, k->c->ip_id++);
+		o.window = k->c->os != WINDOWS ? 502 : 1026;
 		o.seq = k->cseq;
 		o.ack = k->sseq;
 		pb_tcp(&p, k->sport, k->dport, flags, &o);
@@ -219,7 +227,7 @@ static void handshake(struct conn *k)
 	syn_opts(k->c, &o, isn, (uint32_t)(k->t / 1000) + 4000000u);
 	pb_init(&p);
 	pb_eth(&p, k->c->mac, ROUTER_MAC);
-	ip(&p, k, 1, k->c->os == LINUX ? 64 : 128, k->c->ip_id++);
+	ip(&p, k, 1, k->c->os != WINDOWS ? 64 : 128, k->c->ip_id++);
 	pb_tcp(&p, k->sport, k->dport, PB_TCP_SYN, &o);
 	add(k->t, &p);
 	k->cseq = isn + 1;
@@ -356,8 +364,8 @@ int main(int argc, char **argv)
 	host_init(&pc, "198.18.1.10", 0x10, LINUX);
 	host_init(&ms, "198.18.0.10", 0x0a, LINUX);
 	for (int i = 0; i < 5; i++)
-		host_init(&fresh[i], fresh_addr[i], (uint8_t)(0x41 + i), LINUX);
-	host_init(&late, "198.18.4.6", 0x46, LINUX);
+		host_init(&fresh[i], fresh_addr[i], (uint8_t)(0x41 + i), KIT);
+	host_init(&late, "198.18.4.6", 0x46, KIT);
 
 	/* The PC: web every 500 ms, mail through its relay on 587 three times. */
 	for (unsigned k = 0; k < 17; k++) {

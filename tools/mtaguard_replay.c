@@ -596,6 +596,8 @@ static void print_human(json_t *rep)
 			       json_is_true(json_object_get(v, "contained_in_kernel")) ? ", SYNs dropped in the kernel" : "");
 			json_t *m;
 			size_t k;
+			if (json_object_get(v, "why"))
+				printf("      %s\n", s(v, "why"));
 			json_array_foreach(json_object_get(v, "member_list"), k, m)
 				printf("      %-28s MAC %s VLAN %lld\n", s(m, "source"), s(m, "mac"), num(m, "vlan"));
 			continue;

@@ -135,7 +135,9 @@ static void print_outbreaks(json_t *arr)
 		       s(o, "since"));
 		if (json_object_get(o, "syns_dropped"))
 			printf(", %lld SYNs dropped in the kernel", n(o, "syns_dropped"));
-		printf("\n");
+		printf("\n    %s%s\n", s(o, "why"),
+		       !strcmp(s(o, "decision"), "contained") && !json_is_true(json_object_get(o, "contained"))
+			       ? " (but outbreak.contain is off)" : "");
 		json_array_foreach(json_object_get(o, "member_list"), k, m)
 			printf("    %-28s MAC %s VLAN %lld, joined %s\n", s(m, "source"), s(m, "mac"), n(m, "vlan"),
 			       s(m, "joined"));
@@ -170,6 +172,11 @@ static void print_human(const char *cmd, json_t *r)
 		       n(json_object_get(k, "drop_reason"), "block_smtp"), n(json_object_get(k, "drop_reason"), "block_all"),
 		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "syn_smtp"), n(k, "smtp_cmds"), n(k, "events_lost"));
 		printf("last scan   %.1f ms\n", json_real_value(json_object_get(r, "scan_ms")));
+		if (n(r, "protected_networks") > 0)
+			printf("protected   %lld network(s): senders outside them are inbound (held at the relay, never "
+			       "contained)\n", n(r, "protected_networks"));
+		else
+			printf("protected   none configured: every source is taken as one of ours\n");
 		printf("threat      level %lld, %zu outbreak(s) active\n", n(r, "threat_level"),
 		       json_array_size(json_object_get(r, "outbreaks")));
 		print_outbreaks(json_object_get(r, "outbreaks"));

@@ -110,6 +110,8 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "verdicts_active", json_integer((json_int_t)mg_daemon_blocks_in_force(d)));
 	json_object_set_new(o, "verdicts_issued", json_integer((json_int_t)d->eng.verdicts_issued));
 	json_object_set_new(o, "threat_level", json_integer(d->eng.threat_level));
+	/* 0: every source is taken as one of ours (outside MTAs delivering to us count as our new senders). */
+	json_object_set_new(o, "protected_networks", json_integer((json_int_t)d->eng.n_protected));
 	json_object_set_new(o, "outbreaks", outbreaks_json(d, now, wall));
 	json_object_set_new(o, "alerts_issued", json_integer((json_int_t)d->eng.alerts_issued));
 	json_object_set_new(o, "rule_write_failures", json_integer((json_int_t)d->eng.write_failures));
@@ -442,6 +444,10 @@ static void one_outbreak(const struct mg_ob_view *v, void *arg)
 	json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o}", "signature", mg_sig_str(&v->sig, sig, sizeof(sig)), "level",
 			      (int)v->level, "members", (json_int_t)v->members, "since",
 			      mg_iso_time(c->wall - (c->now - v->since_ns), t, sizeof(t)), "member_list", members);
+	mg_ob_decision_json(o, &v->sig, v->direction, v->decision, v->specificity, &v->with);
+	/* Decided and in force: outbreak.contain false keeps every fingerprint out of the kernel. */
+	json_object_set_new(o, "contained", json_boolean(v->sig.kind == MG_SIG_FP && v->decision == MG_OB_CONTAINED &&
+							c->d->eng.contain));
 	if (v->sig.kind == MG_SIG_FP && bpf_map_lookup_elem(c->d->h.outbreaks_fd, &v->sig.value, &ks) == 0)
 		json_object_set_new(o, "syns_dropped", json_integer((json_int_t)ks.drops));
 	json_array_append_new(c->arr, o);

@@ -90,15 +90,24 @@ static void outbreak(struct mg_daemon *d, const struct mg_engine_note *n)
 
 	mg_sig_str(&a->sig, sig, sizeof(sig));
 	mg_eventlog_json(&d->log, o);
-	if (a->kind == MG_OB_DECLARE)
-		mg_eventlog_notice(&d->log, NULL,
-				   "OUTBREAK %s: %u new senders within %llus, level %u, threat level %u%s", sig, a->members,
-				   (unsigned long long)(d->eng.ob_cfg.window_ns / MG_NSEC_PER_SEC), a->level, a->threat_level,
-				   n->contained ? "; matching SYNs to port 25 are dropped in the kernel" : "");
+	if (a->kind == MG_OB_DECLARE || a->kind == MG_OB_DECIDE) {
+		char why[400];
+		mg_ob_explain(&a->sig, a->direction, a->decision, a->specificity, &a->with, why, sizeof(why));
+		if (a->kind == MG_OB_DECLARE)
+			mg_eventlog_notice(&d->log, NULL, "OUTBREAK %s: %u new senders within %llus, level %u, threat level %u; %s%s",
+					   sig, a->members, (unsigned long long)(d->eng.ob_cfg.window_ns / MG_NSEC_PER_SEC),
+					   a->level, a->threat_level, why,
+					   n->contained ? "; matching SYNs to port 25 are dropped in the kernel" : "");
+		else
+			mg_eventlog_notice(&d->log, NULL, "outbreak %s now %s: %s; threat level %u%s", sig,
+					   mg_ob_decision_name(a->decision), why, a->threat_level,
+					   n->contained ? "; matching SYNs to port 25 are dropped in the kernel" : "");
+	}
 	else if (a->kind == MG_OB_END)
 		mg_eventlog_notice(&d->log, NULL, "outbreak %s ended %s; threat level %u", sig,
 				   a->exempted ? "(its signature exempted)" : "after quiet", a->threat_level);
-	if (a->kind == MG_OB_DECLARE || a->kind == MG_OB_END)
+	/* The operator's hook hears when something is done or undone: declared, contained or released, ended. */
+	if (a->kind == MG_OB_DECLARE || a->kind == MG_OB_DECIDE || a->kind == MG_OB_END)
 		run_hook(d, o);
 	json_decref(o);
 }

@@ -144,40 +144,42 @@ static void set_threat(struct mg_engine *e, uint64_t now, uint64_t wall)
 	mg_an_set_threat(e->an, level);
 }
 
+/* Which fingerprints the kernel must contain follows from the active outbreaks and what is decided about each. */
+static void contain_from_outbreaks_one(const struct mg_ob_view *v, void *arg)
+{
+	struct mg_engine *e = arg;
+
+	if (v->sig.kind == MG_SIG_FP && v->decision == MG_OB_CONTAINED && e->contain)
+		mg_ruleset_contain(e->rules, v->sig.value, v->level, v->since_ns);
+}
+
+/*
+ * Recomputed whole after every change: one outbreak's decision depends on
+ * the others (a co-signature among the same hosts makes a fingerprint
+ * specific enough; its end makes it common again). The ledger writes only
+ * what differs.
+ */
+static void contain_from_outbreaks(struct mg_engine *e)
+{
+	mg_ruleset_uncontain_all(e->rules);
+	mg_ob_foreach(e->ob, contain_from_outbreaks_one, e);
+}
+
 static void apply_outbreak(struct mg_engine *e, const struct mg_ob_action *a, size_t n, uint64_t now, uint64_t wall)
 {
+	if (!n)
+		return;
+	contain_from_outbreaks(e);
 	for (size_t i = 0; i < n; i++) {
-		bool kernel = a[i].sig.kind == MG_SIG_FP && e->contain;
-		if (kernel) {
-			if (a[i].kind == MG_OB_END)
-				mg_ruleset_uncontain(e->rules, a[i].sig.value);
-			else
-				mg_ruleset_contain(e->rules, a[i].sig.value, a[i].level, a[i].since_ns);
-		}
+		bool kernel = a[i].sig.kind == MG_SIG_FP && e->contain && a[i].kind != MG_OB_END &&
+			      a[i].decision == MG_OB_CONTAINED;
 		if (a[i].kind != MG_OB_JOIN)
 			e->rules_dirty = true; /* the saved outbreaks change */
 		note(e, &(struct mg_engine_note){ .kind = MG_NOTE_OUTBREAK, .now = now, .wall = wall, .ob = &a[i],
 						  .contained = kernel });
 	}
-	if (n) {
-		sync(e, now, wall);
-		set_threat(e, now, wall);
-	}
-}
-
-/* Which fingerprints the kernel must contain follows from the active outbreaks (start, or contain toggled). */
-static void contain_from_outbreaks_one(const struct mg_ob_view *v, void *arg)
-{
-	struct mg_engine *e = arg;
-
-	if (v->sig.kind == MG_SIG_FP && e->contain)
-		mg_ruleset_contain(e->rules, v->sig.value, v->level, v->since_ns);
-}
-
-static void contain_from_outbreaks(struct mg_engine *e)
-{
-	mg_ruleset_uncontain_all(e->rules);
-	mg_ob_foreach(e->ob, contain_from_outbreaks_one, e);
+	sync(e, now, wall);
+	set_threat(e, now, wall);
 }
 
 static void push_exceptions(struct mg_engine *e)
@@ -246,10 +248,11 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 	take_config(e, c);
 	e->an = mg_an_new(&e->an_cfg);
 	e->ob = mg_ob_new(&e->ob_cfg);
-	if (!e->an || !e->ob) {
+	if (!e->an || !e->ob || mg_ob_set_protected(e->ob, c->protected_nets.v, c->protected_nets.n)) {
 		mg_engine_free(e);
 		return -ENOMEM;
 	}
+	e->n_protected = c->protected_nets.n;
 	push_exceptions(e);
 	return 0;
 }
@@ -276,6 +279,10 @@ unsigned mg_engine_configure(struct mg_engine *e, const struct mg_config *c, uin
 	take_config(e, c);
 	mg_an_set_config(e->an, &e->an_cfg);
 	mg_ob_set_config(e->ob, &e->ob_cfg);
+	if (mg_ob_set_protected(e->ob, c->protected_nets.v, c->protected_nets.n))
+		notice(e, now, wall, true, "notice", "out of memory: the protected networks are kept as they were");
+	else
+		e->n_protected = c->protected_nets.n;
 	push_exceptions(e);
 	if (c->contain != e->contain) {
 		e->contain = c->contain;
@@ -580,6 +587,10 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 		e->sink->set_monitor(e->sink_ctx, e->an_cfg.monitor);
 	sync(e, now, wall);
 	set_threat(e, now, wall);
+	if (!e->n_protected)
+		notice(e, now, wall, false, "notice",
+		       "no protected_networks configured: every source is taken as one of ours, so outside MTAs "
+		       "delivering to your mail servers count as your own new senders; list your networks");
 	if (rc.verdicts || rc.learned || mg_ob_active(e->ob))
 		notice(e, now, wall, false, "notice",
 		       "in force after the restore: %zu verdict(s), %zu learned mail server(s), %zu outbreak(s), "

@@ -81,6 +81,7 @@ struct mg_engine {
 	struct mg_an_config an_cfg;
 	struct mg_ob_config ob_cfg;
 	bool contain;
+	size_t n_protected;          /* protected networks configured (0: every source is ours) */
 	uint8_t v6_key_len;          /* the kernel's (fixed at load) */
 	uint8_t n_v6_nets;           /* the kernel's per-network IPv6 aggregation (fixed at load) */
 	struct mg_v6_net v6_nets[MG_V6_NETS_MAX];

@@ -271,7 +271,8 @@ json_t *mg_ob_action_json(const struct mg_ob_action *a, bool contained, uint64_t
 {
 	char sig[64], when[40];
 	const char *kind = a->kind == MG_OB_DECLARE ? "outbreak" : a->kind == MG_OB_JOIN ? "outbreak-member"
-			 : a->kind == MG_OB_LEVEL ? "outbreak-level" : "outbreak-end";
+			 : a->kind == MG_OB_LEVEL ? "outbreak-level" : a->kind == MG_OB_DECIDE ? "outbreak-decision"
+			 : "outbreak-end";
 	json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:b}", "time", mg_iso_time(now_wall, when, sizeof(when)),
 			      "event", kind, "signature", mg_sig_str(&a->sig, sig, sizeof(sig)), "level", (int)a->level,
 			      "threat_level", (int)a->threat_level, "members", (json_int_t)a->members,
@@ -287,5 +288,22 @@ json_t *mg_ob_action_json(const struct mg_ob_action *a, bool contained, uint64_t
 	} else if (a->kind == MG_OB_END) {
 		json_object_set_new(o, "reason", json_string(a->exempted ? "exempted" : "quiet"));
 	}
+	if (a->kind != MG_OB_END)
+		mg_ob_decision_json(o, &a->sig, a->direction, a->decision, a->specificity, &a->with);
 	return o;
+}
+
+void mg_ob_decision_json(json_t *o, const struct mg_signature *sig, int direction, int decision, unsigned specificity,
+			 const struct mg_signature *with)
+{
+	char buf[400];
+
+	json_object_set_new(o, "direction", json_string(mg_ob_direction_name((enum mg_ob_direction)direction)));
+	json_object_set_new(o, "specificity", json_integer(specificity));
+	json_object_set_new(o, "decision", json_string(mg_ob_decision_name((enum mg_ob_decision)decision)));
+	if (with->kind)
+		json_object_set_new(o, "with", json_string(mg_sig_str(with, buf, sizeof(buf))));
+	json_object_set_new(o, "why", json_string(mg_ob_explain(sig, (enum mg_ob_direction)direction,
+								 (enum mg_ob_decision)decision, specificity, with, buf,
+								 sizeof(buf))));
 }

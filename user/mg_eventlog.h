@@ -28,8 +28,13 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 /* A free-form notice ("started", "reloaded", "config refused: ..."). */
 struct mg_ob_action;
 struct mg_ob_member;
-/* An outbreak action as a log line: "outbreak", "outbreak-member", "outbreak-level", "outbreak-end". */
+/* An outbreak action as a log line: "outbreak", "outbreak-member", "outbreak-level", "outbreak-end",
+ * "outbreak-decision", with what is decided about it (mg_ob_decision_json). */
 json_t *mg_ob_action_json(const struct mg_ob_action *a, bool contained, uint64_t now_mono, uint64_t now_wall);
+struct mg_signature;
+/* Into o: "direction", "specificity", "decision", "with" (a co-signature counted in, if any) and "why". */
+void mg_ob_decision_json(json_t *o, const struct mg_signature *sig, int direction, int decision, unsigned specificity,
+			 const struct mg_signature *with);
 json_t *mg_ob_member_json(const struct mg_ob_member *m, uint64_t now_mono, uint64_t now_wall);
 /* One JSON line as is. */
 void mg_eventlog_json(struct mg_eventlog *l, json_t *o);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mg_analyzer.h"
+#include "mg_osfp.h"
 #include "mg_outbreak.h"
 
 #define NS_PER_MIN (60ull * 1000000000ull)
@@ -20,7 +21,9 @@
  * and its quiet time must still count toward its decay.
  */
 struct group {
-	struct mg_signature sig;
+	struct mg_signature sig;      /* its class resolved (never MG_SIGCLASS_BY_KIND) */
+	enum mg_ob_direction dir;     /* grouped apart: our hosts' and outside senders' */
+	enum mg_ob_decision told;     /* the decision last announced (DECLARE or DECIDE) */
 	bool active;
 	bool exempted; /* the operator exempted its signature: it ends at the next tick, whatever the time */
 	unsigned level;
@@ -38,7 +41,63 @@ struct mg_outbreaks {
 	size_t n_ex_sig;
 	struct mg_prefix *ex_pfx;
 	size_t n_ex_pfx;
+	struct mg_prefix *protected_nets; /* none: every source is ours */
+	size_t n_protected;
 };
+
+static const struct {
+	const char *name;
+	unsigned score;
+} sig_class[MG_SIGCLASS_MAX] = {
+	[MG_SIGCLASS_BY_KIND] = { "by-kind", 0 },
+	[MG_SIGCLASS_STOCK_OS_FP] = { "stock-os-fingerprint", 1 },
+	[MG_SIGCLASS_RARE_FP] = { "rare-fingerprint", 3 },
+	[MG_SIGCLASS_HELO_SHAPE] = { "helo-shape", 2 },
+	[MG_SIGCLASS_SAME_HELO] = { "same-helo", 3 },
+	[MG_SIGCLASS_APP_HELO] = { "application-helo", 0 },
+};
+
+const char *mg_sig_class_name(enum mg_sig_class c)
+{
+	return (unsigned)c < MG_SIGCLASS_MAX ? sig_class[c].name : "?";
+}
+
+static enum mg_sig_class resolve_class(const struct mg_signature *s)
+{
+	if (s->spec_class > MG_SIGCLASS_BY_KIND && s->spec_class < MG_SIGCLASS_MAX)
+		return (enum mg_sig_class)s->spec_class;
+	/* Not told (an older state file, a caller without the event): what the kind says without a layout. */
+	return s->kind == MG_SIG_FP ? MG_SIGCLASS_RARE_FP : s->kind == MG_SIG_HELO ? MG_SIGCLASS_SAME_HELO
+										   : MG_SIGCLASS_HELO_SHAPE;
+}
+
+unsigned mg_sig_class_score(enum mg_sig_class c)
+{
+	return (unsigned)c < MG_SIGCLASS_MAX ? sig_class[c].score : 0;
+}
+
+static const char *const direction_names[MG_OB_DIRECTION_MAX] = {
+	[MG_OB_OUTBOUND] = "outbound",
+	[MG_OB_INBOUND] = "inbound",
+};
+
+const char *mg_ob_direction_name(enum mg_ob_direction d)
+{
+	return (unsigned)d < MG_OB_DIRECTION_MAX ? direction_names[d] : "?";
+}
+
+static const char *const decision_names[MG_OB_DECISION_MAX] = {
+	[MG_OB_ALERT_ONLY] = "alert-only",
+	[MG_OB_APPLICATION] = "application",
+	[MG_OB_COUNTED] = "counted",
+	[MG_OB_CONTAINED] = "contained",
+	[MG_OB_INBOUND_HOLD] = "inbound-hold",
+};
+
+const char *mg_ob_decision_name(enum mg_ob_decision d)
+{
+	return (unsigned)d < MG_OB_DECISION_MAX ? decision_names[d] : "?";
+}
 
 void mg_ob_config_default(struct mg_ob_config *c)
 {
@@ -81,6 +140,7 @@ int mg_sig_parse(const char *text, struct mg_signature *out)
 			return -EINVAL;
 		out->kind = text[0] == 'f' ? MG_SIG_FP : MG_SIG_HELO;
 		out->value = (uint32_t)v;
+		out->spec_class = MG_SIGCLASS_BY_KIND;
 		return 0;
 	}
 	if (!strncmp(text, "shape:", 6)) {
@@ -95,6 +155,7 @@ int mg_sig_parse(const char *text, struct mg_signature *out)
 			return -EINVAL;
 		out->kind = MG_SIG_SHAPE;
 		out->value = (uint32_t)bits | (!strcmp(slash + 1, "ehlo") ? 0x100u : 0);
+		out->spec_class = MG_SIGCLASS_HELO_SHAPE;
 		return 0;
 	}
 	return -EINVAL;
@@ -105,14 +166,24 @@ size_t mg_ob_event_signatures(const struct mg_event *ev, struct mg_signature out
 	size_t n = 0;
 
 	if (ev->type == MG_EV_SYN_MX) {
-		out[n++] = (struct mg_signature){ MG_SIG_FP, ev->fp_hash };
+		/* A stock OS layout is what most of the world's hosts send: it says little on its own. */
+		bool stock = mg_osfp_classify(&ev->u.fp) != MG_OSFP_NONE;
+		out[n++] = (struct mg_signature){ MG_SIG_FP, ev->fp_hash,
+						  stock ? MG_SIGCLASS_STOCK_OS_FP : MG_SIGCLASS_RARE_FP };
 	} else if (ev->type == MG_EV_HELO) {
 		size_t len = ev->arg_len <= MG_HELO_ARG_MAX ? ev->arg_len : MG_HELO_ARG_MAX;
 		unsigned shape = mg_helo_shape(ev->u.arg, len, ev->src);
-		out[n++] = (struct mg_signature){ MG_SIG_HELO, ev->helo_hash };
+		/*
+		 * One proper FQDN, the same from many hosts, is how one application
+		 * installed on many hosts greets (a configured name), not how a kit
+		 * hides: it makes an alert, not a campaign.
+		 */
+		out[n++] = (struct mg_signature){ MG_SIG_HELO, ev->helo_hash,
+						  shape == MG_HELO_FQDN ? MG_SIGCLASS_APP_HELO : MG_SIGCLASS_SAME_HELO };
 		/* Shape with the verb: a plain FQDN greeting is what everyone sends, not a signature. */
 		if (shape & ~MG_HELO_FQDN)
-			out[n++] = (struct mg_signature){ MG_SIG_SHAPE, shape | (ev->detail == MG_CMD_EHLO ? 0x100u : 0) };
+			out[n++] = (struct mg_signature){ MG_SIG_SHAPE, shape | (ev->detail == MG_CMD_EHLO ? 0x100u : 0),
+							  MG_SIGCLASS_HELO_SHAPE };
 	}
 	return n;
 }
@@ -152,6 +223,7 @@ void mg_ob_free(struct mg_outbreaks *o)
 	free(o->g);
 	free(o->ex_sig);
 	free(o->ex_pfx);
+	free(o->protected_nets);
 	free(o);
 }
 
@@ -186,6 +258,30 @@ void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool
 		return;
 	o->ex_sig = v;
 	o->ex_sig[o->n_ex_sig++] = *s;
+}
+
+int mg_ob_set_protected(struct mg_outbreaks *o, const struct mg_prefix *v, size_t n)
+{
+	struct mg_prefix *copy = NULL;
+
+	if (n && !(copy = malloc(n * sizeof(*copy))))
+		return -ENOMEM;
+	if (n)
+		memcpy(copy, v, n * sizeof(*copy));
+	free(o->protected_nets);
+	o->protected_nets = copy;
+	o->n_protected = n;
+	return 0;
+}
+
+static enum mg_ob_direction direction_of(const struct mg_outbreaks *o, const uint8_t addr[16])
+{
+	if (!o->n_protected)
+		return MG_OB_OUTBOUND; /* nothing configured: every source is ours, as before protected networks */
+	for (size_t i = 0; i < o->n_protected; i++)
+		if (mg_prefix_covers(&o->protected_nets[i], addr))
+			return MG_OB_OUTBOUND;
+	return MG_OB_INBOUND;
 }
 
 void mg_ob_except_prefix(struct mg_outbreaks *o, const struct mg_prefix *p, bool on)
@@ -272,18 +368,80 @@ static bool same_hosts(const struct group *a, const struct group *b)
 	return s->n_list && 2 * shared >= s->n_list;
 }
 
+struct decision {
+	enum mg_ob_decision d;
+	unsigned spec;
+	struct mg_signature with;
+};
+
+/*
+ * What to do about g (active, or a candidate about to be declared): its own
+ * score plus the best of the other active outbreaks of its direction among
+ * the same hosts; an application HELO among them makes it an application.
+ */
+static struct decision decide(const struct mg_outbreaks *o, const struct group *g)
+{
+	struct decision r = { .d = MG_OB_ALERT_ONLY, .spec = mg_sig_class_score(g->sig.spec_class) };
+	bool app = g->sig.spec_class == MG_SIGCLASS_APP_HELO;
+	unsigned best = 0;
+
+	for (size_t i = 0; i < o->n; i++) {
+		const struct group *h = &o->g[i];
+		if (h == g || !h->active || h->exempted || h->dir != g->dir || !same_hosts(g, h))
+			continue;
+		if (h->sig.spec_class == MG_SIGCLASS_APP_HELO) {
+			if (!app)
+				r.with = h->sig;
+			app = true;
+		} else if (!app && mg_sig_class_score(h->sig.spec_class) > best) {
+			best = mg_sig_class_score(h->sig.spec_class);
+			r.with = h->sig;
+		}
+	}
+	r.spec += best;
+	if (app)
+		r.d = MG_OB_APPLICATION;
+	else if (r.spec < MG_OB_SPEC_ACT)
+		r.d = MG_OB_ALERT_ONLY;
+	else if (g->dir == MG_OB_INBOUND)
+		r.d = MG_OB_INBOUND_HOLD;
+	else if (g->sig.kind == MG_SIG_FP && r.spec >= MG_OB_SPEC_CONTAIN)
+		r.d = MG_OB_CONTAINED;
+	else
+		r.d = MG_OB_COUNTED;
+	return r;
+}
+
+/* Only our own hosts' outbreaks specific enough to act on lower thresholds. */
+static bool counts_for_threat(const struct mg_outbreaks *o, const struct group *g)
+{
+	if (!g->active || g->dir != MG_OB_OUTBOUND)
+		return false;
+	enum mg_ob_decision d = decide(o, g).d;
+	return d == MG_OB_COUNTED || d == MG_OB_CONTAINED;
+}
+
 unsigned mg_ob_threat_level(const struct mg_outbreaks *o)
 {
 	unsigned top = 0;
 	bool distinct = false;
+	size_t counted[64], n_counted = 0;
 
+	/* The active outbreaks that count, each decided once (a decision looks at all the others). */
 	for (size_t i = 0; i < o->n; i++) {
-		if (!o->g[i].active)
+		if (!counts_for_threat(o, &o->g[i]))
 			continue;
 		if (o->g[i].level > top)
 			top = o->g[i].level;
-		for (size_t j = i + 1; j < o->n && !distinct; j++)
-			if (o->g[j].active && !same_hosts(&o->g[i], &o->g[j]))
+		if (n_counted < sizeof(counted) / sizeof(counted[0]))
+			counted[n_counted++] = i;
+		else
+			distinct = true; /* more than 64 at once are not one campaign's few signatures */
+	}
+	for (size_t a = 0; a < n_counted; a++) {
+		const struct group *g = &o->g[counted[a]];
+		for (size_t b = a + 1; b < n_counted && !distinct; b++)
+			if (!same_hosts(g, &o->g[counted[b]]))
 				distinct = true;
 	}
 	if (distinct && top < 5)
@@ -312,7 +470,27 @@ static struct mg_ob_action *emit(struct mg_ob_action *out, size_t max, size_t *n
 	a->threat_level = mg_ob_threat_level(o);
 	a->members = g->members;
 	a->since_ns = g->since > 0 ? (uint64_t)g->since : 0;
+	a->direction = g->dir;
+	struct decision d = decide(o, g);
+	a->decision = d.d;
+	a->specificity = d.spec;
+	a->with = d.with;
 	return a;
+}
+
+/* Announce every active outbreak whose decision changed (a co-signature came or went). */
+static void redecide(struct mg_outbreaks *o, struct mg_ob_action *out, size_t max, size_t *n)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		struct group *g = &o->g[i];
+		if (!g->active || g->exempted)
+			continue;
+		enum mg_ob_decision d = decide(o, g).d;
+		if (d != g->told) {
+			g->told = d;
+			emit(out, max, n, MG_OB_DECIDE, o, g);
+		}
+	}
 }
 
 size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const uint8_t mac[6], uint16_t vlan_outer,
@@ -321,11 +499,12 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 {
 	size_t n = 0;
 	struct group *g = NULL;
+	enum mg_ob_direction dir = direction_of(o, src->addr);
 
 	if (!sig->value || excepted_sig(o, sig) || excepted_src(o, src->addr))
 		return 0;
 	for (size_t i = 0; i < o->n && !g; i++)
-		if (sig_eq(&o->g[i].sig, sig))
+		if (sig_eq(&o->g[i].sig, sig) && o->g[i].dir == dir)
 			g = &o->g[i];
 	if (!g) {
 		if (o->n >= MAX_GROUPS)
@@ -341,6 +520,8 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		g = &o->g[o->n++];
 		memset(g, 0, sizeof(*g));
 		g->sig = *sig;
+		g->sig.spec_class = (uint8_t)resolve_class(sig);
+		g->dir = dir;
 		g->list = calloc(MG_OB_MAX_MEMBERS, sizeof(*g->list));
 		if (!g->list) {
 			o->n--;
@@ -371,6 +552,7 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 			g->last_change = (int64_t)now;
 			emit(out, max, &n, MG_OB_LEVEL, o, g);
 		}
+		redecide(o, out, max, &n);
 		return n;
 	}
 
@@ -384,15 +566,24 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		g->list[g->n_list++] = m;
 	if (g->n_list < o->cfg.min_senders)
 		return 0;
+	/*
+	 * Outside senders converging on our relay are what a relay sees all day
+	 * (the world's MTAs share a few stock fingerprints): declared only when
+	 * specific enough for the relay to hold their mail.
+	 */
+	if (dir == MG_OB_INBOUND && decide(o, g).d != MG_OB_INBOUND_HOLD)
+		return 0;
 	g->active = true;
 	g->members = g->n_list;
 	g->since = g->last_join = g->last_change = (int64_t)now;
 	g->level = level_for(g->members, o->cfg.min_senders);
+	g->told = decide(o, g).d;
 	struct mg_ob_action *a = emit(out, max, &n, MG_OB_DECLARE, o, g);
 	if (a) {
 		a->list = g->list;
 		a->n_list = g->n_list;
 	}
+	redecide(o, out, max, &n);
 	return n;
 }
 
@@ -443,13 +634,57 @@ size_t mg_ob_tick(struct mg_outbreaks *o, uint64_t now, struct mg_ob_action *out
 		}
 		i++;
 	}
+	redecide(o, out, max, &n);
 	return n;
+}
+
+const char *mg_ob_explain(const struct mg_signature *sig, enum mg_ob_direction dir, enum mg_ob_decision d,
+			  unsigned specificity, const struct mg_signature *with, char *buf, size_t len)
+{
+	char wsig[64], parts[160];
+	const char *what;
+
+	if (with && with->kind)
+		snprintf(parts, sizeof(parts), "%s %u + %s %s %u", mg_sig_class_name((enum mg_sig_class)sig->spec_class),
+			 mg_sig_class_score((enum mg_sig_class)sig->spec_class), mg_sig_str(with, wsig, sizeof(wsig)),
+			 mg_sig_class_name((enum mg_sig_class)with->spec_class),
+			 mg_sig_class_score((enum mg_sig_class)with->spec_class));
+	else
+		snprintf(parts, sizeof(parts), "%s %u", mg_sig_class_name((enum mg_sig_class)sig->spec_class),
+			 mg_sig_class_score((enum mg_sig_class)sig->spec_class));
+	switch (d) {
+	case MG_OB_APPLICATION:
+		what = "one identical proper-FQDN HELO among these hosts: an application, not a campaign; an alert only";
+		break;
+	case MG_OB_ALERT_ONLY:
+		what = "too common a signature to act on (from 2): an alert only";
+		break;
+	case MG_OB_INBOUND_HOLD:
+		what = "outside senders: their mail held at the relay, never contained in the kernel";
+		break;
+	case MG_OB_CONTAINED:
+		what = "counted in the threat level, members held at the relay, contained in the kernel";
+		break;
+	case MG_OB_COUNTED:
+		what = sig->kind == MG_SIG_FP ? "counted in the threat level, members held at the relay; "
+						"not contained (a fingerprint needs 3)"
+					      : "counted in the threat level, members held at the relay";
+		break;
+	default:
+		what = "?";
+	}
+	snprintf(buf, len, "%s, specificity %u (%s): %s", mg_ob_direction_name(dir), specificity, parts, what);
+	return buf;
 }
 
 bool mg_ob_member_of(const struct mg_outbreaks *o, const uint8_t addr[16], struct mg_signature *sig)
 {
 	for (size_t i = 0; i < o->n; i++) {
 		if (!o->g[i].active)
+			continue;
+		/* Too common a signature, or an application: its members' mail is not held for it. */
+		enum mg_ob_decision d = decide(o, &o->g[i]).d;
+		if (d != MG_OB_COUNTED && d != MG_OB_CONTAINED && d != MG_OB_INBOUND_HOLD)
 			continue;
 		for (uint32_t k = 0; k < o->g[i].n_list; k++)
 			if (mg_prefix_covers(&o->g[i].list[k].src, addr)) {
@@ -468,7 +703,9 @@ void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_v
 		if (!g->active)
 			continue;
 		/* Times from before this boot (restored) show as 0, the earliest the caller's clock can say. */
-		struct mg_ob_view v = { .sig = g->sig, .level = g->level, .members = g->members,
+		struct decision d = decide(o, g);
+		struct mg_ob_view v = { .sig = g->sig, .direction = g->dir, .decision = d.d, .specificity = d.spec,
+					.with = d.with, .level = g->level, .members = g->members,
 					.since_ns = g->since > 0 ? (uint64_t)g->since : 0,
 					.last_join_ns = g->last_join > 0 ? (uint64_t)g->last_join : 0,
 					.list = g->list, .n_list = g->n_list };
@@ -479,10 +716,13 @@ void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_v
 /* ---- persistence -------------------------------------------------------------------- */
 
 /*
- * {"version": 1, "outbreaks": [{"sig": "fp:00b07b07", "level": 3, "members": 12,
+ * {"version": 1, "outbreaks": [{"sig": "fp:00b07b07", "class": "rare-fingerprint", "direction": "outbound",
+ *   "level": 3, "members": 12,
  *   "since": W, "last_join": W, "last_change": W,
  *   "list": [{"src": "198.18.0.1", "mac": "02:00:00:00:00:01", "vlan_outer": 100, "vlan_inner": 0, "joined": W}]}]}
- * W: wall-clock ns. An exempted outbreak is not saved: it is ending.
+ * W: wall-clock ns. An exempted outbreak is not saved: it is ending. "class" and "direction" came later: a
+ * file without them restores each outbreak as its kind says (a fingerprint rare, so contained as before) and
+ * outbound.
  */
 #define OB_SAVE_VERSION 1
 
@@ -515,8 +755,10 @@ json_t *mg_ob_save_json(const struct mg_outbreaks *o, uint64_t now, uint64_t wal
 							      (int)m->vlan_outer, "vlan_inner", (int)m->vlan_inner,
 							      "joined", wall_of((int64_t)m->joined_ns, now, wall)));
 		}
-		json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:o, s:o, s:o, s:o}", "sig",
-						     mg_sig_str(&g->sig, buf, sizeof(buf)), "level", (int)g->level,
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:I, s:o, s:o, s:o, s:o}", "sig",
+						     mg_sig_str(&g->sig, buf, sizeof(buf)), "class",
+						     mg_sig_class_name((enum mg_sig_class)g->sig.spec_class), "direction",
+						     mg_ob_direction_name(g->dir), "level", (int)g->level,
 						     "members", (json_int_t)g->members, "since", wall_of(g->since, now, wall),
 						     "last_join", wall_of(g->last_join, now, wall), "last_change",
 						     wall_of(g->last_change, now, wall), "list", list));
@@ -578,6 +820,25 @@ static bool parse_outbreak(const json_t *e, struct group *g)
 	    !get_int(e, "last_change", 0, OB_TIME_MAX, &last_change) || !json_is_array(list) ||
 	    json_array_size(list) > MG_OB_MAX_MEMBERS || json_array_size(list) > (size_t)members)
 		return false;
+	const json_t *cls = json_object_get(e, "class"), *dir = json_object_get(e, "direction");
+	if (cls) {
+		int c = -1;
+		for (int i = MG_SIGCLASS_BY_KIND + 1; i < MG_SIGCLASS_MAX && json_is_string(cls); i++)
+			if (!strcmp(json_string_value(cls), mg_sig_class_name((enum mg_sig_class)i)))
+				c = i;
+		if (c < 0)
+			return false;
+		g->sig.spec_class = (uint8_t)c;
+	}
+	g->sig.spec_class = (uint8_t)resolve_class(&g->sig);
+	if (dir) {
+		if (!json_is_string(dir))
+			return false;
+		if (!strcmp(json_string_value(dir), mg_ob_direction_name(MG_OB_INBOUND)))
+			g->dir = MG_OB_INBOUND;
+		else if (strcmp(json_string_value(dir), mg_ob_direction_name(MG_OB_OUTBOUND)))
+			return false;
+	}
 	g->list = calloc(MG_OB_MAX_MEMBERS, sizeof(*g->list));
 	if (!g->list)
 		return false;
@@ -663,7 +924,7 @@ int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, ui
 			continue;
 		}
 		for (size_t i = 0; i < n_in && !dup; i++)
-			dup = sig_eq(&in[i].sig, &g.sig);
+			dup = sig_eq(&in[i].sig, &g.sig) && in[i].dir == g.dir;
 		if (dup) {
 			free(g.list);
 			bad++;
@@ -718,5 +979,9 @@ int mg_ob_restore_json(struct mg_outbreaks *o, const json_t *j, uint64_t now, ui
 		o->g[o->n++] = *g;
 	}
 	free(in);
+	/* What is done about each follows from them all (co-signatures): as it stands now, not announced again. */
+	for (size_t i = 0; i < o->n; i++)
+		if (o->g[i].active)
+			o->g[i].told = decide(o, &o->g[i]).d;
 	return 0;
 }

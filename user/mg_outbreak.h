@@ -14,9 +14,33 @@
  *   one level less per `decay` without a new member; ended at 0.
  *
  * The global threat level (0..5) is the highest outbreak level, one more
- * when two or more signatures are active at once. Fingerprint signatures go
- * into the kernel (containment at the first SYN); all of them feed the
- * relay's quarantine and tighten the analyzer's thresholds.
+ * when two or more signatures are active at once, counting only the
+ * outbreaks that are specific enough to act on (below).
+ *
+ * Which sources: with protected networks configured, a source inside them is
+ * one of ours (outbound: kernel containment is for these), a source outside
+ * is an outside sender (inbound mail to our relay, most of the time). The two
+ * are grouped apart. An inbound outbreak is never contained in the kernel and
+ * never raises the threat level that lowers our own hosts' thresholds; it is
+ * declared only when specific enough, and then only the relay acts on it
+ * (HOLD through the policy service). Without protected networks every source
+ * is taken as one of ours.
+ *
+ * Specificity: how few legitimate hosts would share a signature (enum
+ * mg_sig_class has the scores). An outbreak's specificity is its own score
+ * plus the best score of another active outbreak of the same direction among
+ * the same hosts (one kit shows its fingerprint, HELO and shape together).
+ *   - at MG_OB_SPEC_ACT (2) or more: counted in the threat level (outbound),
+ *     its members held at the relay;
+ *   - at MG_OB_SPEC_CONTAIN (3) or more, a fingerprint, outbound: contained
+ *     in the kernel (its SYNs to MX ports dropped at the first SYN);
+ *   - an outbreak whose hosts all greet with one identical proper FQDN
+ *     (its own signature, or one among the same hosts) is an application on
+ *     many hosts (a scanner-to-mail, a monitoring agent), not a campaign:
+ *     an alert, nothing more. Each host is still judged by the analyzer, at
+ *     its ordinary thresholds.
+ * So a bare stock OS fingerprint (1) is an alert only; with a bot-like HELO
+ * shape among the same hosts (1 + 2) it is contained.
  */
 #ifndef MG_OUTBREAK_H
 #define MG_OUTBREAK_H
@@ -33,10 +57,53 @@ enum mg_sig_kind {
 	MG_SIG_SHAPE = 3, /* HELO shape bits, with the verb: value = shape | (ehlo ? 0x100 : 0) */
 };
 
+/*
+ * Why a signature is (not) specific: its class, with a score. A signature's
+ * identity is kind and value; the class comes with it from the event that
+ * showed it (the SYN's layout, the HELO's shape).
+ */
+enum mg_sig_class {
+	MG_SIGCLASS_BY_KIND = 0, /* not told: by its kind (a fingerprint: rare; a HELO: same-helo; a shape: helo-shape) */
+	MG_SIGCLASS_STOCK_OS_FP, /* 1: a stock OS SYN fingerprint (mg_osfp.h): most of the world's hosts */
+	MG_SIGCLASS_RARE_FP,     /* 3: any other fingerprint: a tool's or a kit's own stack */
+	MG_SIGCLASS_HELO_SHAPE,  /* 2: a HELO shape no mail server uses (IP literal, bare word, own octets, empty) */
+	MG_SIGCLASS_SAME_HELO,   /* 3: one identical HELO argument that is no proper FQDN */
+	MG_SIGCLASS_APP_HELO,    /* 0: one identical proper-FQDN HELO: an application on many hosts */
+	MG_SIGCLASS_MAX,
+};
+/* "by-kind", "stock-os-fingerprint", "rare-fingerprint", "helo-shape", "same-helo", "application-helo"; NULL-safe "?" */
+const char *mg_sig_class_name(enum mg_sig_class c);
+/* The class's score; MG_SIGCLASS_BY_KIND scores 0 (the module resolves it by kind when it groups). */
+unsigned mg_sig_class_score(enum mg_sig_class c);
+
+#define MG_OB_SPEC_ACT 2     /* counted in the threat level, members held at the relay */
+#define MG_OB_SPEC_CONTAIN 3 /* a fingerprint contained in the kernel (outbound only) */
+
 struct mg_signature {
 	uint8_t kind;
 	uint32_t value;
+	uint8_t spec_class; /* enum mg_sig_class; not part of its identity */
 };
+
+/* Where an outbreak's senders are, as the protected networks tell. */
+enum mg_ob_direction {
+	MG_OB_OUTBOUND = 0, /* our own hosts (inside the protected networks, or none configured) */
+	MG_OB_INBOUND,      /* outside senders: mail to us, handled at the relay */
+	MG_OB_DIRECTION_MAX,
+};
+const char *mg_ob_direction_name(enum mg_ob_direction d); /* "outbound", "inbound" */
+
+/* What is done about an active outbreak, and why. */
+enum mg_ob_decision {
+	MG_OB_ALERT_ONLY = 0, /* below MG_OB_SPEC_ACT: too common a signature to act on */
+	MG_OB_APPLICATION,    /* one identical proper-FQDN HELO: an application, alert only */
+	MG_OB_COUNTED,        /* counted in the threat level, members held at the relay; not contained */
+	MG_OB_CONTAINED,      /* as COUNTED, and the fingerprint contained in the kernel */
+	MG_OB_INBOUND_HOLD,   /* inbound: members held at the relay only */
+	MG_OB_DECISION_MAX,
+};
+/* "alert-only", "application", "counted", "contained", "inbound-hold" */
+const char *mg_ob_decision_name(enum mg_ob_decision d);
 
 /* "fp:1a2b3c4d", "helo:0badc0de", "shape:ip-literal,own-octets/ehlo" */
 const char *mg_sig_str(const struct mg_signature *s, char *buf, size_t len);
@@ -44,7 +111,8 @@ const char *mg_sig_str(const struct mg_signature *s, char *buf, size_t len);
 int mg_sig_parse(const char *text, struct mg_signature *out);
 
 struct mg_event;
-/* The characteristics an event shows: a SYN's fingerprint; a HELO's hash and (unless a plain FQDN) shape+verb. */
+/* The characteristics an event shows, with their classes: a SYN's fingerprint; a HELO's hash and (unless a plain
+ * FQDN) shape+verb. */
 size_t mg_ob_event_signatures(const struct mg_event *ev, struct mg_signature out[2]);
 
 struct mg_ob_config {
@@ -68,6 +136,7 @@ enum mg_ob_action_kind {
 	MG_OB_JOIN,        /* one more member of an active outbreak */
 	MG_OB_LEVEL,       /* an outbreak's level changed (up with members, down with quiet) */
 	MG_OB_END,         /* quiet long enough: remove it everywhere */
+	MG_OB_DECIDE,      /* its decision changed (a co-signature came or went): contain or release, count or not */
 };
 
 struct mg_ob_action {
@@ -81,6 +150,10 @@ struct mg_ob_action {
 	const struct mg_ob_member *list;   /* DECLARE: all members (n_list), valid until the next call */
 	uint32_t n_list;
 	bool exempted;           /* END: because the operator exempted the signature, not after quiet */
+	enum mg_ob_direction direction;
+	enum mg_ob_decision decision; /* DECLARE, JOIN, LEVEL, DECIDE: what is done about it now */
+	unsigned specificity;    /* its own score plus the best co-signature's */
+	struct mg_signature with; /* the co-signature counted in (kind 0: none) */
 };
 
 struct mg_outbreaks;
@@ -88,6 +161,12 @@ struct mg_outbreaks;
 struct mg_outbreaks *mg_ob_new(const struct mg_ob_config *c);
 void mg_ob_free(struct mg_outbreaks *o);
 void mg_ob_set_config(struct mg_outbreaks *o, const struct mg_ob_config *c);
+
+/*
+ * The protected networks (copied): sources inside are ours, outside inbound.
+ * None: every source is ours. Outbreaks already active keep their direction.
+ */
+int mg_ob_set_protected(struct mg_outbreaks *o, const struct mg_prefix *v, size_t n);
 
 /* Exceptions: never grouped, never declared (a signature), never counted as a member (a prefix). */
 void mg_ob_except_sig(struct mg_outbreaks *o, const struct mg_signature *s, bool on);
@@ -110,11 +189,24 @@ size_t mg_ob_tick(struct mg_outbreaks *o, uint64_t now, struct mg_ob_action *out
 
 unsigned mg_ob_threat_level(const struct mg_outbreaks *o);
 size_t mg_ob_active(const struct mg_outbreaks *o);
-/* Is src a member of an active outbreak? Its signature into *sig if so. */
+/* Is src a member of an active outbreak specific enough to hold its mail (decision COUNTED, CONTAINED or
+ * INBOUND_HOLD)? Its signature into *sig if so. */
 bool mg_ob_member_of(const struct mg_outbreaks *o, const uint8_t addr[16], struct mg_signature *sig);
+
+/*
+ * Why: a sentence for operators on what is done about an outbreak and what its
+ * specificity is made of ("specificity 3 (stock-os-fingerprint 1 + shape:...
+ * helo-shape 2): contained in the kernel").
+ */
+const char *mg_ob_explain(const struct mg_signature *sig, enum mg_ob_direction dir, enum mg_ob_decision d,
+			  unsigned specificity, const struct mg_signature *with, char *buf, size_t len);
 
 struct mg_ob_view {
 	struct mg_signature sig;
+	enum mg_ob_direction direction;
+	enum mg_ob_decision decision;
+	unsigned specificity;
+	struct mg_signature with; /* the co-signature counted in (kind 0: none) */
 	unsigned level;
 	uint32_t members;
 	uint64_t since_ns, last_join_ns;
