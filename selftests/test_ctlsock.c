@@ -55,12 +55,46 @@ static int served;
  * {"cmd":"status"} -> {"ok":true,"cmd":"status"}
  * {"cmd":"blob","size":N} -> {"ok":true,"blob":"xxx..."} with N x's, for answers of any size
  */
-static json_t *test_handler(json_t *req, void *arg)
+/* {"cmd":"stream","pieces":N}: N pieces "[0," "1," ... then "N]\n", each given only when asked for. */
+struct test_stream {
+	int next, pieces;
+	int *asked;
+};
+
+static char *test_stream_next(void *ctx, size_t *len)
+{
+	struct test_stream *t = ctx;
+	char *piece;
+
+	if (t->next > t->pieces)
+		return NULL;
+	(*t->asked)++;
+	*len = (size_t)asprintf(&piece, t->next == 0 ? "[0," : t->next == t->pieces ? "%d]\n" : "%d,", t->next);
+	t->next++;
+	return piece;
+}
+
+static int stream_pieces_asked, stream_freed;
+
+static void test_stream_free(void *ctx)
+{
+	stream_freed++;
+	free(ctx);
+}
+
+static json_t *test_handler(json_t *req, void *arg, struct mg_ctl_stream *stream)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 
 	(void)arg;
 	served++;
+	if (!strcmp(cmd, "stream") && stream) {
+		struct test_stream *t = calloc(1, sizeof(*t));
+		t->pieces = (int)json_integer_value(json_object_get(req, "pieces"));
+		t->asked = &stream_pieces_asked;
+		*stream = (struct mg_ctl_stream){ .ctx = t, .next = test_stream_next, .free = test_stream_free };
+		return NULL;
+	}
 	if (!strcmp(cmd, "blob")) {
 		size_t n = (size_t)json_integer_value(json_object_get(req, "size"));
 		char *blob = malloc(n + 1);
@@ -469,6 +503,51 @@ static void test_connection_cap(void **state)
 }
 
 /*
+ * A streamed answer (every profile, tens of MB in the daemon): one piece
+ * rendered per loop iteration at most, whatever the client reads, so the
+ * loop's other work goes on between pieces; the pieces arrive whole and in
+ * order; a client that leaves mid-answer frees what was left.
+ */
+static void test_streamed_answer(void **state)
+{
+	char *buf = calloc(1, 1 << 16), want[1 << 16];
+	size_t len = 0, wlen = 0;
+	int fd = client(1);
+
+	(void)state;
+	stream_pieces_asked = stream_freed = 0;
+	send_str(fd, "{\"cmd\":\"stream\",\"pieces\":1000}\n");
+	for (int i = 0; i < 5; i++)
+		turn(0);
+	assert_in_range(stream_pieces_asked, 1, 5); /* not the thousand pieces at once */
+	int rc = 0;
+	for (int i = 0; i < 5000 && rc != -1; i++) {
+		turn(0);
+		rc = take(fd, buf, 1 << 16, &len);
+	}
+	assert_int_equal(rc, -1);
+	wlen += (size_t)snprintf(want + wlen, sizeof(want) - wlen, "[");
+	for (int i = 0; i <= 1000; i++)
+		wlen += (size_t)snprintf(want + wlen, sizeof(want) - wlen, i < 1000 ? "%d," : "%d]\n", i);
+	assert_string_equal(buf, want);
+	assert_int_equal(stream_pieces_asked, 1001);
+	assert_int_equal(stream_freed, 1);
+	close(fd);
+
+	/* A client that leaves after the first pieces: the rest is never rendered, and is freed. */
+	stream_pieces_asked = stream_freed = 0;
+	fd = client(1);
+	send_str(fd, "{\"cmd\":\"stream\",\"pieces\":1000}\n");
+	turns(3);
+	close(fd);
+	turns(5);
+	assert_in_range(stream_pieces_asked, 1, 8);
+	assert_int_equal(stream_freed, 1);
+	assert_int_equal(S.stats.streamed, 2);
+	free(buf);
+}
+
+/*
  * Out of descriptors: accept fails with EMFILE while the listener stays
  * readable, so a level-triggered epoll would return it at once, forever (a
  * loop at 100 % CPU). The listener leaves the epoll set for a second; the
@@ -850,6 +929,7 @@ int main(void)
 		T(test_slow_clients_delay_nobody),
 		T(test_connection_cap),
 		T(test_out_of_descriptors),
+		T(test_streamed_answer),
 		T(test_deadlines_after_boot),
 		T(test_large_answer_to_slow_reader),
 		T(test_client_no_daemon),

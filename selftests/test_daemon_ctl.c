@@ -152,7 +152,7 @@ static const char *ask(struct fixture *f, const char *cmd, const char *arg, ...)
 			json_object_set_new(req, k, json_string(va_arg(ap, const char *)));
 	}
 	va_end(ap);
-	json_t *resp = mg_daemon_control(req, &f->d);
+	json_t *resp = mg_daemon_control(req, &f->d, NULL);
 	json_decref(req);
 	bool ok = json_is_true(json_object_get(resp, "ok"));
 	snprintf(error, sizeof(error), "%s", ok ? "" : json_string_value(json_object_get(resp, "error")));

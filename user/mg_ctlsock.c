@@ -165,8 +165,16 @@ unsigned mg_ctlsock_open_connections(const struct mg_ctlsock *s)
 	return n;
 }
 
+static void stream_end(struct mg_ctl_conn *c)
+{
+	if (c->stream.next && c->stream.free)
+		c->stream.free(c->stream.ctx);
+	c->stream = (struct mg_ctl_stream){ 0 };
+}
+
 static void conn_close(struct mg_ctlsock *s, struct mg_ctl_conn *c)
 {
+	stream_end(c);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->in);
@@ -204,7 +212,31 @@ static void conn_linger(struct mg_ctlsock *s, struct mg_ctl_conn *c)
 /* Send what the client takes now; all of it sent: shut our side and linger. */
 static void conn_write(struct mg_ctlsock *s, struct mg_ctl_conn *c, uint64_t now)
 {
-	while (c->outoff < c->outlen) {
+	bool rendered = false;
+
+	for (;;) {
+		if (c->outoff == c->outlen && c->stream.next) {
+			/* One piece per call: a fast reader comes back through EPOLLOUT, after the
+			 * loop's other work, rather than having the whole answer rendered now. */
+			if (rendered) {
+				if (!c->want_out)
+					conn_watch(s, c, EPOLLOUT);
+				return;
+			}
+			size_t len = 0;
+			char *piece = c->stream.next(c->stream.ctx, &len);
+			if (!piece) {
+				stream_end(c);
+			} else {
+				free(c->out);
+				c->out = piece;
+				c->outlen = len;
+				c->outoff = 0;
+				rendered = true;
+			}
+		}
+		if (c->outoff >= c->outlen)
+			break;
 		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			c->outoff += (size_t)n;
@@ -261,6 +293,21 @@ static void conn_answer(struct mg_ctlsock *s, struct mg_ctl_conn *c, json_t *res
 	conn_write(s, c, now);
 }
 
+/* A streamed answer: its pieces go out as conn_write asks for them. */
+static void conn_stream(struct mg_ctlsock *s, struct mg_ctl_conn *c, const struct mg_ctl_stream *st, uint64_t now)
+{
+	free(c->in);
+	c->in = NULL;
+	free(c->out);
+	c->out = NULL;
+	c->outlen = c->outoff = 0;
+	c->stream = *st;
+	c->state = MG_CTL_CONN_WRITING;
+	c->deadline = now + MG_CTL_ANSWER_STALL_NS;
+	s->stats.streamed++;
+	conn_write(s, c, now);
+}
+
 /* The request is whole (newline or EOF): parse, ask the handler, answer. */
 static void conn_request(struct mg_ctlsock *s, struct mg_ctl_conn *c, uint64_t now)
 {
@@ -272,9 +319,14 @@ static void conn_request(struct mg_ctlsock *s, struct mg_ctl_conn *c, uint64_t n
 		s->stats.malformed++;
 		resp = mg_ctl_error("%s", err);
 	} else {
+		struct mg_ctl_stream st = { 0 };
 		s->stats.answered++;
-		resp = s->handler(req, s->arg);
+		resp = s->handler(req, s->arg, &st);
 		json_decref(req);
+		if (!resp && st.next) {
+			conn_stream(s, c, &st, now);
+			return;
+		}
 		if (!resp)
 			resp = mg_ctl_error("internal error");
 	}

@@ -46,8 +46,26 @@
 /* The client's default for the whole exchange, connect to the answer's last byte. */
 #define MG_CTL_CLIENT_TIMEOUT_MS 60000
 
-/* The handler gets the parsed request object and returns a new response object. */
-typedef json_t *(*mg_ctl_handler)(json_t *req, void *arg);
+/*
+ * An answer too big to build in one go (a listing of every profile: tens of
+ * MB): produced one piece at a time, each piece only once the client has
+ * taken the one before. No loop iteration renders more than one piece, and
+ * a client that stops reading costs the pieces it was sent, not the whole.
+ */
+struct mg_ctl_stream {
+	void *ctx;
+	/* The next piece of the answer's text (malloc'd, *len > 0 bytes), or NULL once it is whole
+	 * (the last piece ends with the answer's newline). */
+	char *(*next)(void *ctx, size_t *len);
+	void (*free)(void *ctx);
+};
+
+/*
+ * The handler gets the parsed request object and returns a new response
+ * object, or (for a big answer, when stream is not NULL) fills *stream and
+ * returns NULL.
+ */
+typedef json_t *(*mg_ctl_handler)(json_t *req, void *arg, struct mg_ctl_stream *stream);
 
 enum mg_ctl_conn_state {
 	MG_CTL_CONN_FREE = 0,
@@ -64,11 +82,12 @@ struct mg_ctl_conn {
 	char *out;           /* the whole answer, newline included */
 	size_t outlen, outoff;
 	bool want_out;       /* registered for EPOLLOUT */
+	struct mg_ctl_stream stream; /* the rest of a streamed answer (next == NULL: none) */
 	uint64_t deadline;   /* CLOCK_MONOTONIC ns: what this state must be done by */
 };
 
 struct mg_ctl_stats {
-	uint64_t accepted, busy, answered, malformed, oversized, timed_out, stalled, accept_paused, evicted;
+	uint64_t accepted, busy, answered, malformed, oversized, timed_out, stalled, accept_paused, evicted, streamed;
 };
 
 struct mg_ctlsock {

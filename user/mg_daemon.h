@@ -100,7 +100,7 @@ int mg_daemon_run(struct mg_daemon *d);
 void mg_daemon_stop(struct mg_daemon *d);
 
 /* Answer one control request (mg_ctl_handler). */
-json_t *mg_daemon_control(json_t *req, void *arg);
+json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream);
 /* The engine's observer: the event log, readable lines, alert hooks. */
 void mg_daemon_observe(const struct mg_engine_note *n, void *arg);
 /* Alert hooks still running: reaped, or killed after 30 s (mg_daemon_hooks.c). */

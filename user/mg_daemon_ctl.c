@@ -188,6 +188,160 @@ static json_t *cmd_roles(struct mg_daemon *d)
 	return o;
 }
 
+/*
+ * roles, streamed (mg_ctl_stream): the same answer as cmd_roles, rendered a
+ * piece at a time as the client reads. What is kept meanwhile is the list of
+ * profile keys grouped by role when the request came (17 bytes a profile,
+ * not a rendered answer of about 600 bytes a profile); each profile is
+ * looked up again when its piece is rendered, and one that has gone since is
+ * left out.
+ */
+#define ROLES_PER_PIECE 256
+
+struct roles_entry {
+	uint8_t key[16];
+	uint8_t role;
+};
+
+struct roles_stream {
+	struct mg_daemon *d;
+	struct roles_entry *e; /* grouped by role, in enum order */
+	size_t n, i;
+	int group;             /* the role whose array is open; -1 before the first */
+	bool first_in_group, done;
+	uint64_t now, wall;
+};
+
+struct roles_collect {
+	struct roles_entry *e;
+	size_t n, cap;
+};
+
+static int collect_key(const struct mg_an_profile_view *v, void *arg)
+{
+	struct roles_collect *c = arg;
+
+	if (v->role >= MG_ROLE_MAX)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 1024;
+		void *ne = realloc(c->e, cap * sizeof(*c->e));
+		if (!ne)
+			return 1;
+		c->e = ne;
+		c->cap = cap;
+	}
+	memcpy(c->e[c->n].key, v->prefix.addr, 16);
+	c->e[c->n].role = (uint8_t)v->role;
+	c->n++;
+	return 0;
+}
+
+/* Append text to a growing piece; false when out of memory. */
+static bool piece_add(char **buf, size_t *len, size_t *cap, const char *text, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t nc = (*cap ? *cap : 4096);
+		while (nc < *len + n + 1)
+			nc *= 2;
+		char *nb = realloc(*buf, nc);
+		if (!nb)
+			return false;
+		*buf = nb;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, text, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+static char *roles_next(void *ctx, size_t *len)
+{
+	struct roles_stream *rs = ctx;
+	char *buf = NULL, head[64];
+	size_t cap = 0, rendered = 0;
+	bool okay = true;
+
+	*len = 0;
+	if (rs->done)
+		return NULL;
+	if (rs->group < 0)
+		okay = piece_add(&buf, len, &cap, "{\"ok\":true", 10);
+	while (okay && rendered < ROLES_PER_PIECE && !rs->done) {
+		if (rs->group < 0 || rs->i == rs->n || rs->e[rs->i].role != rs->group) {
+			/* The open role's profiles are all out: close its array, open the next. */
+			if (rs->group >= 0)
+				okay = piece_add(&buf, len, &cap, "]", 1);
+			if (++rs->group >= MG_ROLE_MAX) {
+				okay = okay && piece_add(&buf, len, &cap, "}\n", 2);
+				rs->done = true;
+				break;
+			}
+			int n = snprintf(head, sizeof(head), ",\"%s\":[", mg_role_name(rs->group));
+			okay = okay && piece_add(&buf, len, &cap, head, (size_t)n);
+			rs->first_in_group = true;
+			continue;
+		}
+		struct mg_an_profile_view v;
+		bool found = mg_an_get(rs->d->eng.an, rs->e[rs->i].key, &v);
+		rs->i++;
+		if (!found)
+			continue;
+		json_t *j = view_json(&v, rs->now, rs->wall);
+		char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(j);
+		okay = text && (rs->first_in_group || piece_add(&buf, len, &cap, ",", 1)) &&
+		       piece_add(&buf, len, &cap, text, strlen(text));
+		free(text);
+		rs->first_in_group = false;
+		rendered++;
+	}
+	if (!okay) {
+		/* Out of memory mid-answer: the client gets a cut answer, which mtaguardctl reports as such. */
+		free(buf);
+		rs->done = true;
+		return NULL;
+	}
+	return buf;
+}
+
+static void roles_free(void *ctx)
+{
+	struct roles_stream *rs = ctx;
+
+	free(rs->e);
+	free(rs);
+}
+
+static json_t *roles_stream(struct mg_daemon *d, struct mg_ctl_stream *st)
+{
+	struct roles_collect c = { 0 };
+	struct roles_stream *rs = calloc(1, sizeof(*rs));
+	uint64_t mono = mg_mono_ns();
+
+	if (!rs)
+		return mg_ctl_error("out of memory");
+	mg_an_foreach(d->eng.an, collect_key, &c);
+	/* Grouped by role, in enum order, each group in the analyzer's order: a stable counting sort. */
+	struct roles_entry *sorted = malloc((c.n ? c.n : 1) * sizeof(*sorted));
+	if (!sorted) {
+		free(c.e);
+		free(rs);
+		return mg_ctl_error("out of memory");
+	}
+	size_t at = 0;
+	for (int r = 0; r < MG_ROLE_MAX; r++)
+		for (size_t i = 0; i < c.n; i++)
+			if (c.e[i].role == r)
+				sorted[at++] = c.e[i];
+	free(c.e);
+	*rs = (struct roles_stream){ .d = d, .e = sorted, .n = at, .group = -1, .now = mg_daemon_timeline(mono),
+				     .wall = mg_mono_to_wall_ns(mono) };
+	*st = (struct mg_ctl_stream){ .ctx = rs, .next = roles_next, .free = roles_free };
+	return NULL;
+}
+
 /* ---- one source ---------------------------------------------------------------- */
 
 static json_t *cmd_show(struct mg_daemon *d, json_t *req)
@@ -497,7 +651,7 @@ static json_t *cmd_monitor(struct mg_daemon *d, json_t *req)
 	return ok();
 }
 
-json_t *mg_daemon_control(json_t *req, void *arg)
+json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 {
 	struct mg_daemon *d = arg;
 	const char *cmd = str_arg(req, "cmd");
@@ -509,7 +663,7 @@ json_t *mg_daemon_control(json_t *req, void *arg)
 	if (!strcmp(cmd, "top"))
 		return cmd_top(d, req);
 	if (!strcmp(cmd, "roles"))
-		return cmd_roles(d);
+		return stream ? roles_stream(d, stream) : cmd_roles(d);
 	if (!strcmp(cmd, "show"))
 		return cmd_show(d, req);
 	if (!strcmp(cmd, "verdicts"))

@@ -132,7 +132,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	assert(json_is_object(req) && json_is_string(json_object_get(req, "cmd")));
-	json_t *resp = mg_daemon_control(req, daemon_for_fuzzing());
+	struct mg_ctl_stream st = { 0 };
+	json_t *resp = mg_daemon_control(req, daemon_for_fuzzing(), &st);
+	if (!resp) {
+		/* A streamed answer: its pieces, joined, are one JSON object and a newline, and the same
+		 * object the daemon builds whole for a caller that cannot stream. */
+		assert(st.next);
+		char *all = NULL, *piece;
+		size_t len = 0, n;
+		while ((piece = st.next(st.ctx, &n))) {
+			assert(n > 0);
+			all = realloc(all, len + n + 1);
+			memcpy(all + len, piece, n);
+			len += n;
+			free(piece);
+		}
+		st.free(st.ctx);
+		assert(len && all[len - 1] == '\n');
+		json_error_t je;
+		resp = json_loadb(all, len, 0, &je);
+		free(all);
+		json_t *whole = mg_daemon_control(req, daemon_for_fuzzing(), NULL);
+		assert(resp && json_equal(resp, whole));
+		json_decref(whole);
+	}
 	assert(json_is_object(resp) && json_is_boolean(json_object_get(resp, "ok")));
 	/* What the server sends: the answer must serialize. */
 	char *text = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
