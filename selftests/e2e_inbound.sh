@@ -96,7 +96,7 @@ direct() { # NS TAG: an inside host straight to the outside MX, with its address
 	lab_run "$1" swaks --server 198.19.0.25 --timeout 4 --from "x@$1.$DOMAIN" --to "rcpt@$DOMAIN" \
 		--ehlo "[$a]" --header "X-Tag: $2" >"$LAB_DIR/swaks-$2.log" 2>&1
 }
-outbreak_members() { ctl --json outbreaks | jq -r '[.outbreaks[].members[]?.source // empty] | unique | .[]' 2>/dev/null; }
+outbreak_members() { ctl --json outbreaks | jq -r '[.outbreaks[].member_list[]?.source // empty] | unique | .[]'; }
 
 # --- inbound mail alone: six never-seen outside MTAs within a minute --------------------------
 for n in 1 2 3 4 5 6; do
