@@ -112,6 +112,19 @@ mail pc pc-1 198.19.0.1 "pc.$DOMAIN" || fail "the PC's mail was refused"
 lab_wait_mail inet pc-1 1 || fail "the PC's mail did not arrive"
 sleep 2
 
+# --- the bot-to-be browses first: known before it ever speaks SMTP -----------------
+
+# An infected PC is a PC: it used the web for hours before its first SMTP
+# session. Its protected address's activity record says so; no profile yet.
+for port in 443 80 443; do
+	lab_run bot timeout 1 bash -c "exec 3<>/dev/tcp/198.19.0.2/$port" 2>/dev/null || true
+done
+browsed() { ctl --json roles | jq -e '.end_host[] | select(.source == "198.18.2.2" and .profile == false and
+	.activity.protected.flows.web >= 3)' >/dev/null; }
+lab_wait "the browsing bot-to-be listed" browsed && pass "ctl roles lists a protected host that only browsed, as end_host" ||
+	fail "ctl roles without the browsing host: $(ctl --json roles)"
+ctl roles | grep -q "198.18.2.2 .*web 3" && pass "ctl roles (text) shows its web flows" || fail "ctl roles text: $(ctl roles)"
+
 # --- the bot: direct-to-MX spam with a forged HELO ----------------------------------
 
 # A poller notes the moment the verdict is visible; the mails themselves
@@ -156,6 +169,9 @@ jq -e '.verdicts[] | select(.source == "198.18.2.2") | .evidence.distinct_mx >= 
 	pass "verdict counts the MX hosts reached" || fail "verdict lacks distinct MX figures: $v"
 jq -e '.verdicts[] | select(.source == "198.18.2.2") | .evidence.mac | test("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")' <<<"$v" >/dev/null &&
 	pass "verdict names the MAC" || fail "verdict lacks the MAC: $v"
+jq -e '.verdicts[] | select(.source == "198.18.2.2") | .evidence.rule == "role-change:end-host-to-mta" and
+	.evidence.role_before == "end_host"' <<<"$v" >/dev/null &&
+	pass "verdict: a role change of a PC that browsed first, not a new sender" || fail "verdict's rule: $v"
 grep -q '"event":"verdict"' "$EVENTS" && pass "JSON verdict line in the event log" || fail "no verdict in $EVENTS"
 [[ "$(jq -r '.verdicts | length' <<<"$v")" == 1 ]] && pass "no other host blocked" || fail "other blocks: $v"
 
