@@ -262,14 +262,16 @@ lab_wait "reloaded back" monitor_is false || fail "reload back failed"
 # said so; status goes on naming what is attached.
 reloads="$(grep -cF '"event":"reloaded"' "$EVENTS")"
 sed -e 's/{ "name": "in1", "mode": "native" }, { "name": "in2", "mode": "native" }/"in1"/' \
-	-e "s|\"log_file\": \"$EVENTS\"|\"log_file\": \"$EVENTS.other\"|" "$CONF.good" >"$CONF"
+	-e "s|\"log_file\": \"$EVENTS\"|\"log_file\": \"$EVENTS.other\"|" \
+	-e 's|"protected_networks": \[ "198.18.0.0/16" \]|"protected_networks": [ "198.18.0.0/17" ]|' "$CONF.good" >"$CONF"
 kill -HUP "$DPID"
 lab_wait "reloaded with restart-only changes" lab_lines_gt "$EVENTS" '"event":"reloaded"' "$reloads" &&
 	grep '"event":"reloaded"' "$EVENTS" | tail -1 |
-	grep -q 'not applied, running as before until a restart: interfaces, log_file"' &&
-	pass "a reload changing interfaces and log_file: the notice names both as not applied" ||
+	grep -q 'not applied, running as before until a restart: interfaces, log_file, protected_networks"' &&
+	pass "a reload changing interfaces, log_file and protected_networks: the notice names them as not applied" ||
 	fail "reload notice: $(grep '"event":"reloaded"' "$EVENTS" | tail -1)"
-ctl --json status | jq -e '[.interfaces[].name] == ["in1", "in2"] and .pending_restart == "interfaces, log_file"' \
+ctl --json status | jq -e '[.interfaces[].name] == ["in1", "in2"] and
+	.pending_restart == "interfaces, log_file, protected_networks"' \
 	>/dev/null && pass "status: the attached interfaces, and what waits for a restart" ||
 	fail "status after a restart-only reload: $(ctl --json status | jq -c '{interfaces, pending_restart}')"
 [[ -e "$PIN/link_in2" ]] && pass "in2 stays attached until a restart" || fail "in2 detached by a reload"
