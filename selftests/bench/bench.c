@@ -472,7 +472,8 @@ int main(int argc, char **argv)
 	       cases[1].ns[P_MTAGUARD] / cases[1].ns[P_XDPFILTER], cases[9].ns[P_MTAGUARD] - cases[11].ns[P_MTAGUARD]);
 	printf("\ngoal: bulk TCP <= 0.6x xdp-filter: %s\n", ok_bulk ? "PASS" : "MISS");
 	printf("goal: every case <= 1.5x xdp-filter: %s\n", ok_all ? "PASS" : "MISS");
-	printf("\nmtaguard during the flood case: profiles created %llu, creation refused %llu, SYNs to the sketch %llu\n",
+	printf("\nmtaguard after the run: profiles created %llu, creation refused %llu (the flood rows), SYNs to the "
+	       "sketch %llu (those, and the SYN-to-443 row without an activity record)\n",
 	       (unsigned long long)st.src_created, (unsigned long long)st.src_throttled,
 	       (unsigned long long)st.syn_sketched);
 	(void)prog_names;
