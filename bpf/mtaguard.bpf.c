@@ -9,7 +9,8 @@
  *
  * Costs are kept where they belong:
  *  - an ordinary packet (not a SYN, not an SMTP segment) from an unlisted
- *    source costs parsing plus one LPM lookup; it never touches per-source state;
+ *    source costs parsing plus one LPM lookup; it never touches per-source
+ *    state, but for a protected source's fixed activity record (activity.h);
  *  - per-source entries are created only on SMTP commands in payload or, for
  *    SYNs, at a capped rate per CPU, so a spoofed SYN flood cannot flush the
  *    LRU of real profiles; SYNs it may not profile go to a count-min sketch;
@@ -25,6 +26,7 @@
 #include "policy.h"
 #include "smtp.h"
 #include "fingerprint.h"
+#include "activity.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -95,6 +97,19 @@ struct {
 	__type(value, struct mg_outbreak_sig);
 	__uint(max_entries, MG_DEFAULT_MAX_OUTBREAKS);
 } mg_outbreaks SEC(".maps");
+
+/*
+ * Ordinary activity per protected address (bpf/activity.h). Sized by the
+ * loader to the protected networks (one record when there are none), and
+ * mmapable: the daemon reads every record each scan without a syscall.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mg_activity);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} mg_activity SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -566,6 +581,8 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	struct mg_rule *rule = bpf_map_lookup_elem(&mg_blocklist, &pkey);
 	if (rule && mg_enforce(ctx, &p, rule, st) == XDP_DROP)
 		return XDP_DROP;
+	/* What it passes, a protected source's record notes: its ordinary use is what makes it an end host. */
+	mg_activity_note(&mg_activity, mg_cfg.act, &p, p.has_tcp && mg_port_class(p.dport) == MG_PORT_MX);
 	if (!p.has_tcp)
 		goto pass;
 

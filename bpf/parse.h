@@ -75,7 +75,8 @@ struct mg_pkt {
 	__u8 ttl;
 	__u8 df;
 	__u8 fragment;       /* a non-first fragment: no L4 header here */
-	__u8 pad[5];
+	__u8 has_udp;        /* sport/dport are a UDP datagram's (the activity record's DNS and QUIC) */
+	__u8 pad[4];
 };
 
 #define MG_TCP_FIN 0x01
@@ -230,7 +231,20 @@ static __always_inline int mg_parse_tcp(struct mg_cursor *c, struct mg_pkt *p, v
 	return MG_PARSE_OK;
 }
 
-/* Parse a frame down to TCP. MG_PARSE_OK with !p->has_tcp: IP, but no TCP to look at. */
+/* UDP: the ports only. A short header leaves has_udp clear; it is no parse error (the packet is not ours to judge). */
+static __always_inline int mg_parse_udp(struct mg_cursor *c, struct mg_pkt *p, void *pos)
+{
+	__be16 *ports = pos;
+
+	if ((void *)(ports + 2) > c->data_end)
+		return MG_PARSE_OK;
+	p->has_udp = 1;
+	p->sport = bpf_ntohs(ports[0]);
+	p->dport = bpf_ntohs(ports[1]);
+	return MG_PARSE_OK;
+}
+
+/* Parse a frame down to TCP (or UDP's ports). MG_PARSE_OK with !p->has_tcp: IP, but no TCP to look at. */
 static __always_inline int mg_parse(struct xdp_md *ctx, struct mg_pkt *p)
 {
 	struct mg_cursor c = {
@@ -252,7 +266,11 @@ static __always_inline int mg_parse(struct xdp_md *ctx, struct mg_pkt *p)
 		return MG_PARSE_NOT_IP;
 	if (ret != MG_PARSE_OK)
 		return ret;
-	if (p->l4_proto != IPPROTO_TCP || p->fragment)
+	if (p->fragment)
+		return MG_PARSE_OK;
+	if (p->l4_proto == IPPROTO_UDP)
+		return mg_parse_udp(&c, p, pos);
+	if (p->l4_proto != IPPROTO_TCP)
 		return MG_PARSE_OK;
 	return mg_parse_tcp(&c, p, pos);
 }

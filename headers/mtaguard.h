@@ -314,6 +314,62 @@ static inline __u32 mg_v6_key_len(__u32 dflt, const struct mg_v6_net *nets, __u3
 }
 
 /*
+ * Ordinary activity of every protected address (mg_activity, an array the
+ * daemon maps into its memory). Profiles in mg_sources are created by SMTP
+ * only, to resist floods; this record is what tells a PC that browsed for
+ * hours from a source never seen before. One record per IPv4 address and one
+ * per IPv6 /64 of the protected networks, at a fixed index: no insertion, no
+ * eviction, so no flood can push anything out, and a spoofed protected
+ * source only moves the counters of the address it forges.
+ */
+enum mg_act_class {
+	MG_ACT_WEB = 0,   /* TCP SYNs to 80 and 443, UDP to 443 (QUIC) */
+	MG_ACT_DNS,       /* UDP datagrams and TCP SYNs to 53 */
+	MG_ACT_OTHER_TCP, /* TCP SYNs to any other port, submission (465, 587) included */
+	MG_ACT_MX,        /* TCP SYNs to an MX port (25) */
+	MG_ACT_CLASS_MAX,
+};
+/* mg_activity.classes: a bit per class ever seen, and one for any packet at all. */
+#define MG_ACT_F_SEEN (1u << 7)
+/* Web or other TCP: what an ordinary host does. DNS alone is no sign of it: a spam engine resolves MX hosts. */
+#define MG_ACT_ORDINARY ((1u << MG_ACT_WEB) | (1u << MG_ACT_OTHER_TCP))
+
+struct mg_activity {
+	__u32 last_seen;                /* coarse CLOCK_MONOTONIC >> MG_ACT_TIME_SHIFT; valid once classes has MG_ACT_F_SEEN */
+	__u16 flows[MG_ACT_CLASS_MAX];  /* per class; wrap (readers take differences) */
+	__u16 hosts;                    /* IPv6: a bit per hashed interface ID seen in the /64 (linear counting); IPv4: 0 */
+	__u8 classes;                   /* 1 << enum mg_act_class ever seen, and MG_ACT_F_SEEN */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct mg_activity) == 16, "mg_activity layout");
+/* The bit of mg_activity.hosts an IPv6 interface ID (address words 2 and 3, as stored) sets. */
+static inline __u16 mg_act_host_bit(__u32 w2, __u32 w3)
+{
+	return (__u16)(1u << (((w2 ^ w3) * 0x9e3779b1u) >> 28));
+}
+/* About a second (2^30 ns): a shift, not a division, on every packet of a protected source. */
+#define MG_ACT_TIME_SHIFT 30
+
+/*
+ * Where the protected networks' records lie in mg_activity: `size` records
+ * from `offset`, for IPv4 addresses from `base` (host order) or IPv6 /64
+ * networks from `base` (the upper 64 bits, host order). Ranges never
+ * overlap; unused slots have size 0 and come after the used ones.
+ */
+struct mg_act_range {
+	__u64 base;
+	__u32 size;
+	__u32 offset;
+	__u8 family;  /* 4 or 6 */
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct mg_act_range) == 24, "mg_act_range layout");
+/* Every packet of a protected family walks the ranges: a handful, checked one compare each. */
+#define MG_ACT_MAX_RANGES 8
+/* 16 MiB of records in all: an IPv4 /12, or an IPv6 /44 of /64s. */
+#define MG_ACT_MAX_RECORDS (1u << 20)
+
+/*
  * Load-time tunables: one const volatile struct in the program's .rodata,
  * set by the loader before load. The verifier folds them into constants.
  */
@@ -330,8 +386,9 @@ struct mg_tunables {
 	__u8 pad[2];
 	/* Protected IPv6 networks with their own aggregation: the longest that covers a source wins. */
 	struct mg_v6_net v6_nets[MG_V6_NETS_MAX];
+	struct mg_act_range act[MG_ACT_MAX_RANGES]; /* protected networks' records in mg_activity */
 };
-_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18, "mg_tunables layout");
+_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES, "mg_tunables layout");
 
 #define MG_TUNABLES_DEFAULT { \
 	.mx_ports = { 25 }, \

@@ -112,6 +112,19 @@ mail pc pc-1 198.19.0.1 "pc.$DOMAIN" || fail "the PC's mail was refused"
 lab_wait_mail inet pc-1 1 || fail "the PC's mail did not arrive"
 sleep 2
 
+# --- the bot-to-be browses first: known before it ever speaks SMTP -----------------
+
+# An infected PC is a PC: it used the web for hours before its first SMTP
+# session. Its protected address's activity record says so; no profile yet.
+for port in 443 80 443; do
+	lab_run bot timeout 1 bash -c "exec 3<>/dev/tcp/198.19.0.2/$port" 2>/dev/null || true
+done
+browsed() { ctl --json roles | jq -e '.end_host[] | select(.source == "198.18.2.2" and .profile == false and
+	.activity.protected.flows.web >= 3)' >/dev/null; }
+lab_wait "the browsing bot-to-be listed" browsed && pass "ctl roles lists a protected host that only browsed, as end_host" ||
+	fail "ctl roles without the browsing host: $(ctl --json roles)"
+ctl roles | grep -q "198.18.2.2 .*web 3" && pass "ctl roles (text) shows its web flows" || fail "ctl roles text: $(ctl roles)"
+
 # --- the bot: direct-to-MX spam with a forged HELO ----------------------------------
 
 # A poller notes the moment the verdict is visible; the mails themselves
@@ -156,6 +169,9 @@ jq -e '.verdicts[] | select(.source == "198.18.2.2") | .evidence.distinct_mx >= 
 	pass "verdict counts the MX hosts reached" || fail "verdict lacks distinct MX figures: $v"
 jq -e '.verdicts[] | select(.source == "198.18.2.2") | .evidence.mac | test("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")' <<<"$v" >/dev/null &&
 	pass "verdict names the MAC" || fail "verdict lacks the MAC: $v"
+jq -e '.verdicts[] | select(.source == "198.18.2.2") | .evidence.rule == "role-change:end-host-to-mta" and
+	.evidence.role_before == "end_host"' <<<"$v" >/dev/null &&
+	pass "verdict: a role change of a PC that browsed first, not a new sender" || fail "verdict's rule: $v"
 grep -q '"event":"verdict"' "$EVENTS" && pass "JSON verdict line in the event log" || fail "no verdict in $EVENTS"
 [[ "$(jq -r '.verdicts | length' <<<"$v")" == 1 ]] && pass "no other host blocked" || fail "other blocks: $v"
 
@@ -246,14 +262,16 @@ lab_wait "reloaded back" monitor_is false || fail "reload back failed"
 # said so; status goes on naming what is attached.
 reloads="$(grep -cF '"event":"reloaded"' "$EVENTS")"
 sed -e 's/{ "name": "in1", "mode": "native" }, { "name": "in2", "mode": "native" }/"in1"/' \
-	-e "s|\"log_file\": \"$EVENTS\"|\"log_file\": \"$EVENTS.other\"|" "$CONF.good" >"$CONF"
+	-e "s|\"log_file\": \"$EVENTS\"|\"log_file\": \"$EVENTS.other\"|" \
+	-e 's|"protected_networks": \[ "198.18.0.0/16" \]|"protected_networks": [ "198.18.0.0/17" ]|' "$CONF.good" >"$CONF"
 kill -HUP "$DPID"
 lab_wait "reloaded with restart-only changes" lab_lines_gt "$EVENTS" '"event":"reloaded"' "$reloads" &&
 	grep '"event":"reloaded"' "$EVENTS" | tail -1 |
-	grep -q 'not applied, running as before until a restart: interfaces, log_file"' &&
-	pass "a reload changing interfaces and log_file: the notice names both as not applied" ||
+	grep -q 'not applied, running as before until a restart: interfaces, log_file, protected_networks"' &&
+	pass "a reload changing interfaces, log_file and protected_networks: the notice names them as not applied" ||
 	fail "reload notice: $(grep '"event":"reloaded"' "$EVENTS" | tail -1)"
-ctl --json status | jq -e '[.interfaces[].name] == ["in1", "in2"] and .pending_restart == "interfaces, log_file"' \
+ctl --json status | jq -e '[.interfaces[].name] == ["in1", "in2"] and
+	.pending_restart == "interfaces, log_file, protected_networks"' \
 	>/dev/null && pass "status: the attached interfaces, and what waits for a restart" ||
 	fail "status after a restart-only reload: $(ctl --json status | jq -c '{interfaces, pending_restart}')"
 [[ -e "$PIN/link_in2" ]] && pass "in2 stays attached until a restart" || fail "in2 detached by a reload"

@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "mg_activity.h"
 #include "mg_addr.h"
 #include "mg_clock.h"
 #include "mg_rulemaps.h"
@@ -49,6 +50,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	bpf_map__set_max_entries(h->skel->maps.mg_servers, 256);
 	bpf_map__set_max_entries(h->skel->maps.mg_blocklist, 4096);
 	bpf_map__set_max_entries(h->skel->maps.mg_allowlist, 256);
+	uint32_t records = mg_act_records(h->skel->rodata->mg_cfg.act);
+	bpf_map__set_max_entries(h->skel->maps.mg_activity, records ? records : 1);
 	err = mg_xdp__load(h->skel);
 	if (err) {
 		mg_xdp__destroy(h->skel);
@@ -65,6 +68,7 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	h->sketch_fd = bpf_map__fd(h->skel->maps.mg_syn_sketch);
 	h->budget_fd = bpf_map__fd(h->skel->maps.mg_budget);
 	h->outbreaks_fd = bpf_map__fd(h->skel->maps.mg_outbreaks);
+	h->activity_fd = bpf_map__fd(h->skel->maps.mg_activity);
 	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.mg_events), on_event, h, NULL);
 	if (!h->rb) {
 		err = -errno;
@@ -120,8 +124,41 @@ void xh_reset(struct xh *h)
 	zero_percpu(h->sketch_fd, sizeof(struct mg_sketch));
 	zero_percpu(h->budget_fd, sizeof(struct mg_budget));
 	bpf_map_update_elem(h->settings_fd, &zero, &s, BPF_ANY);
+	struct mg_activity blank = {};
+	for (uint32_t i = 0; i < xh_activity_records(h); i++)
+		bpf_map_update_elem(h->activity_fd, &i, &blank, BPF_ANY);
 	xh_events(h);
 	h->nevents = 0;
+}
+
+uint32_t xh_activity_records(struct xh *h)
+{
+	return bpf_map__max_entries(h->skel->maps.mg_activity);
+}
+
+int xh_activity(struct xh *h, const char *addr, struct mg_activity *out)
+{
+	struct mg_act_view v = { 0 };
+	uint8_t a[16];
+
+	if (mg_addr_parse(addr, a))
+		return -EINVAL;
+	memcpy(v.ranges, (const void *)h->skel->rodata->mg_cfg.act, sizeof(v.ranges));
+	int64_t i = mg_act_index(&v, a);
+	if (i < 0)
+		return -ENOENT;
+	uint32_t key = (uint32_t)i;
+	return bpf_map_lookup_elem(h->activity_fd, &key, out) ? -errno : 0;
+}
+
+bool xh_activity_any(struct xh *h)
+{
+	struct mg_activity r, blank = {};
+
+	for (uint32_t i = 0; i < xh_activity_records(h); i++)
+		if (bpf_map_lookup_elem(h->activity_fd, &i, &r) || memcmp(&r, &blank, sizeof(r)))
+			return true;
+	return false;
 }
 
 int xh_run(struct xh *h, const void *frame, size_t len)

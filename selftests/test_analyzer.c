@@ -1527,6 +1527,168 @@ static void test_boot_save_restore(void **state)
 	mg_an_free(b2);
 }
 
+/* ---- protected addresses' activity records ------------------------------------------ */
+
+/*
+ * The kernel's activity records as the daemon maps them: 198.18.1.0/24 and
+ * 2001:db8:5::/60 are protected. A PC that only browses has no kernel
+ * profile at all (its SYNs to other ports are never profiled): its record
+ * is all there is of it.
+ */
+static struct mg_activity act_recs[256 + 16];
+static struct mg_act_view act_view;
+#define ACT_NOW 100000u /* the kernel's clock in record units at the scan */
+
+static void protect_networks(void)
+{
+	struct mg_prefix nets[2];
+	char why[256];
+	size_t bad;
+
+	memset(act_recs, 0, sizeof(act_recs));
+	memset(&act_view, 0, sizeof(act_view));
+	assert_int_equal(mg_prefix_parse("198.18.1.0/24", &nets[0]), 0);
+	assert_int_equal(mg_prefix_parse("2001:db8:5::/60", &nets[1]), 0);
+	assert_int_equal(mg_act_plan(nets, 2, act_view.ranges, &bad, why, sizeof(why)), 0);
+	act_view.rec = act_recs;
+	act_view.n = mg_act_records(act_view.ranges);
+	assert_int_equal(act_view.n, 256 + 16);
+	act_view.now = ACT_NOW;
+	mg_an_set_activity(an, &act_view);
+}
+
+/* What the XDP program notes for `ip`: flows by class, seen `ago` record units before the scan. */
+static void note_activity(const char *ip, unsigned web, unsigned dns, unsigned other, uint32_t ago)
+{
+	uint8_t a[16];
+
+	assert_int_equal(mg_addr_parse(ip, a), 0);
+	int64_t i = mg_act_index(&act_view, a);
+	assert_true(i >= 0);
+	struct mg_activity *r = &act_recs[i];
+	r->flows[MG_ACT_WEB] += (uint16_t)web;
+	r->flows[MG_ACT_DNS] += (uint16_t)dns;
+	r->flows[MG_ACT_OTHER_TCP] += (uint16_t)other;
+	r->classes |= MG_ACT_F_SEEN | (web ? 1u << MG_ACT_WEB : 0) | (dns ? 1u << MG_ACT_DNS : 0) |
+		      (other ? 1u << MG_ACT_OTHER_TCP : 0);
+	r->last_seen = ACT_NOW - ago;
+}
+
+struct listed {
+	struct mg_an_profile_view v[8];
+	size_t n;
+};
+
+static int collect_listed(const struct mg_an_profile_view *v, void *arg)
+{
+	struct listed *l = arg;
+
+	if (l->n < 8)
+		l->v[l->n++] = *v;
+	return 0;
+}
+
+/*
+ * A PC that browsed for hours before its first SMTP session: an end host
+ * from its activity alone, and when it starts spamming, a role change
+ * without no_other_activity's points. Its twin, whose record shows only DNS
+ * (what any spam engine does to find MX hosts), is a new sender and gets them.
+ */
+static void test_browsed_pc_role_change(void **state)
+{
+	struct host pc, twin;
+	struct host *hs[] = { &pc, &twin };
+	struct mg_an_profile_view v, w;
+	uint64_t t = T0;
+
+	(void)state;
+	protect_networks();
+	host_init(&pc, "198.18.1.2", 7);
+	host_init(&twin, "198.18.1.3", 8);
+	note_activity("198.18.1.2", 400, 120, 6, 0);
+	note_activity("198.18.1.3", 0, 40, 0, 0);
+	assert_int_equal(scan(hs, 0, t), 0);
+	/* No profile yet, listed all the same. */
+	assert_false(mg_an_get(an, pc.addr, &v));
+	struct listed l = { .n = 0 };
+	mg_an_foreach_activity_only(an, collect_listed, &l);
+	assert_int_equal(l.n, 2);
+	assert_memory_equal(l.v[0].prefix.addr, pc.addr, 16);
+	assert_int_equal(l.v[0].prefix.prefixlen, 128);
+	assert_int_equal(l.v[0].role, MG_ROLE_END_HOST);
+	assert_true(l.v[0].activity_only);
+	assert_int_equal(l.v[0].activity.flows[MG_ACT_WEB], 400);
+	assert_int_equal(l.v[0].last_seen_ns, T0);
+	assert_int_equal(l.v[1].role, MG_ROLE_UNKNOWN);
+
+	/* Three quiet sessions each, alike: the scores differ by no_other_activity alone. */
+	t += HOUR;
+	for (unsigned i = 0; i < 3; i++, t += SEC) {
+		session(&pc, mx(i), "pc.example.net", 1, t);
+		session(&twin, mx(i), "pc.example.net", 1, t);
+		assert_int_equal(scan(hs, 2, t), 0);
+	}
+	assert_true(mg_an_get(an, pc.addr, &v));
+	assert_true(mg_an_get(an, twin.addr, &w));
+	assert_int_equal(v.role, MG_ROLE_END_HOST);
+	assert_int_equal(w.role, MG_ROLE_UNKNOWN);
+	assert_true(v.has_activity && !v.activity_only);
+	assert_true(w.score - v.score > cfg.w_no_other_activity - 1e-9 &&
+		    w.score - v.score < cfg.w_no_other_activity + 1e-9);
+	/* Profiles now: neither is listed from its record alone. */
+	l.n = 0;
+	mg_an_foreach_activity_only(an, collect_listed, &l);
+	assert_int_equal(l.n, 0);
+
+	/* Then both spam: the PC's verdict is a role change. */
+	const struct mg_an_action *b = NULL, *c = NULL;
+	for (unsigned i = 3; i < 40 && !(b && c); i++, t += SEC) {
+		session(&pc, mx(i), "DESKTOP-4F3K", 5, t);
+		session(&twin, mx(i), "DESKTOP-4F3K", 5, t);
+		scan(hs, 2, t);
+		if (!b && (b = find_action(MG_AN_BLOCK, &pc)))
+			assert_string_equal(b->ev.rule, "role-change:end-host-to-mta");
+		if (!c && (c = find_action(MG_AN_BLOCK, &twin)))
+			assert_string_equal(c->ev.rule, "direct-to-mx:new-sender");
+		if (b)
+			assert_int_equal(b->ev.role_before, MG_ROLE_END_HOST);
+	}
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_true(mg_an_get(an, pc.addr, &v));
+	assert_int_equal(v.ev.role_before, MG_ROLE_END_HOST);
+}
+
+/* Listed from records alone: active within 30 days (in the kernel clock's units), IPv6 by /64. */
+static void test_activity_only_listing(void **state)
+{
+	(void)state;
+	protect_networks();
+	note_activity("198.18.1.10", 5, 0, 0, 0);
+	note_activity("198.18.1.11", 0, 0, 0, 29u * 24 * 3600); /* seen (a ping) a good 30 days of record units ago */
+	note_activity("198.18.1.12", 0, 0, 3, 20u * 24 * 3600);
+	note_activity("2001:db8:5:3::99", 7, 2, 0, 1);
+	assert_int_equal(mg_an_tick(an, T0 + DAY * 40, acts, 16), 0);
+	struct listed l = { .n = 0 };
+	mg_an_foreach_activity_only(an, collect_listed, &l);
+	/* 29 days of 2^30 ns units is over 30 days: the ping is past the horizon. */
+	assert_int_equal(l.n, 3);
+	char buf[MG_ADDRSTRLEN];
+	assert_string_equal(mg_prefix_str(&l.v[0].prefix, buf, sizeof(buf)), "198.18.1.10");
+	assert_string_equal(mg_prefix_str(&l.v[1].prefix, buf, sizeof(buf)), "198.18.1.12");
+	assert_int_equal(l.v[1].role, MG_ROLE_END_HOST);
+	assert_string_equal(mg_prefix_str(&l.v[2].prefix, buf, sizeof(buf)), "2001:db8:5:3::/64");
+	assert_int_equal(l.v[2].role, MG_ROLE_END_HOST);
+	size_t by[MG_ROLE_MAX] = { 0 };
+	assert_int_equal(mg_an_count_activity_only(an, by), 3);
+	assert_int_equal(by[MG_ROLE_END_HOST], 3);
+	/* Without the view, nothing. */
+	mg_an_set_activity(an, NULL);
+	l.n = 0;
+	mg_an_foreach_activity_only(an, collect_listed, &l);
+	assert_int_equal(l.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1568,6 +1730,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_boot_learning_not_early, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_new_sender, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_save_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_browsed_pc_role_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_activity_only_listing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

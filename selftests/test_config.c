@@ -68,7 +68,7 @@ static const char full[] =
 	"  \"interfaces\": [ \"eth1\", \"eth2:generic\", { \"name\": \"eth3\", \"mode\": \"native\" } ],\n"
 	"  \"pin_dir\": \"/sys/fs/bpf/mg-test\",\n"
 	"  \"smtp_ports\": { \"mx\": [25, 2525], \"submission\": [587] },\n"
-	"  \"protected_networks\": [ \"198.18.0.0/15\", \"2001:db8::/32\" ],\n"
+	"  \"protected_networks\": [ \"198.18.0.0/15\", \"2001:db8::/48\" ],\n"
 	"  \"mail_servers\": [ \"198.18.1.10\", \"2001:db8:25::/64\" ],\n"
 	"  \"allowlist\": [ \"198.18.5.0/24\" ],\n"
 	"  \"ipv6_aggregation\": 56,\n"
@@ -122,7 +122,7 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.tunables.submission_ports[1], 0);
 	assert_int_equal(cfg.protected_nets.n, 2);
 	assert_int_equal(cfg.protected_nets.v[0].prefixlen, 96 + 15);
-	assert_int_equal(cfg.protected_nets.v[1].prefixlen, 32);
+	assert_int_equal(cfg.protected_nets.v[1].prefixlen, 48);
 	assert_int_equal(cfg.mail_servers.n, 2);
 	assert_string_equal(mg_prefix_str(&cfg.mail_servers.v[0], buf, sizeof(buf)), "198.18.1.10");
 	assert_int_equal(cfg.mail_servers.v[0].prefixlen, 128);
@@ -857,10 +857,13 @@ static void test_prefix_limits(void **state)
 	assert_int_equal(min, 8);
 	assert_int_equal(mg_prefix_parse("2001:db8::/32", &p), 0);
 	assert_false(mg_config_prefix_too_wide(&cfg, &p, &min));
-	/* A lower limit lets a wide allowlist entry through; protected networks never had one. */
+	/*
+	 * A lower limit lets a wide allowlist entry through; protected networks
+	 * never had one (theirs is the activity records' cap: test_protected_networks).
+	 */
 	assert_int_equal(mg_config_parse("{\"allowlist\": [\"10.0.0.0/7\", \"2001:db8::/31\"],\n"
 					 " \"limits\": {\"min_prefix_v4\": 7, \"min_prefix_v6\": 31},\n"
-					 " \"protected_networks\": [\"0.0.0.0/0\", \"::/0\"]}",
+					 " \"protected_networks\": [\"198.18.0.0/13\", \"2001:db8::/45\"]}",
 					 "t.json", &cfg, err, sizeof(err)),
 			 0);
 	assert_int_equal(cfg.min_prefix_v4, 7);
@@ -881,6 +884,40 @@ static void test_prefix_limits(void **state)
 }
 
 /* Values at the edges of their ranges are accepted. */
+/* protected_networks become the kernel's activity ranges, within their cap, or are refused at the entry that breaks it. */
+static void test_protected_networks(void **state)
+{
+	struct mg_config c;
+
+	(void)state;
+	mg_config_default(&c);
+	assert_int_equal(mg_config_parse("{\"protected_networks\": [\"198.18.0.0/16\", \"198.18.7.0/24\", "
+					 "\"2001:db8:1::/48\", \"2001:db8:2::/64\"]}",
+					 "t.json", &c, err, sizeof(err)),
+			 0);
+	/* The /24 lies in the /16 and shares its records; a /64 is one record. */
+	assert_int_equal(c.tunables.act[0].family, 4);
+	assert_int_equal(c.tunables.act[0].base, 0xc6120000u);
+	assert_int_equal(c.tunables.act[0].size, 65536);
+	assert_int_equal(c.tunables.act[1].family, 6);
+	assert_int_equal(c.tunables.act[1].base, 0x20010db800010000ull);
+	assert_int_equal(c.tunables.act[1].size, 65536);
+	assert_int_equal(c.tunables.act[1].offset, 65536);
+	assert_int_equal(c.tunables.act[2].size, 1);
+	assert_int_equal(c.tunables.act[2].offset, 131072);
+	assert_int_equal(c.tunables.act[3].size, 0);
+	mg_config_free(&c);
+
+	expect_error("{\"protected_networks\": [\"198.18.0.0/15\", \"10.0.0.0/8\"]}", "t.json:1:42:",
+		     "\"protected_networks[1]\": 10.0.0.0/8 needs 16777216 activity records");
+	expect_error("{\"protected_networks\": [\"2001:db8::/32\"]}", "t.json:1:25:", "may have 1048576 in all");
+	expect_error("{\"protected_networks\": [\"::/0\"]}", "t.json:1:25:", "needs over");
+	expect_error("{\"protected_networks\": [\"198.18.0.0/24\", \"198.18.1.0/24\", \"198.18.2.0/24\", "
+		     "\"198.18.3.0/24\", \"198.18.4.0/24\", \"198.18.5.0/24\", \"198.18.6.0/24\", \"198.18.7.0/24\", "
+		     "\"198.18.8.0/24\"]}",
+		     "t.json:1:", "198.18.8.0/24: more than 8 protected networks");
+}
+
 static void test_edges_accepted(void **state)
 {
 	(void)state;
@@ -918,13 +955,13 @@ static void test_protected_v6_aggregation(void **state)
 	uint8_t a[16];
 
 	(void)state;
-	assert_int_equal(mg_config_parse("{\"protected_networks\": [\"198.18.0.0/15\", \"2001:db8::/32\", \"2001:db8:10::/64\",\n"
+	assert_int_equal(mg_config_parse("{\"protected_networks\": [\"198.18.0.0/15\", \"2001:db8::/48\", \"2001:db8:10::/64\",\n"
 					 "  {\"prefix\": \"2001:db8:20::/48\", \"ipv6_aggregation\": 56},\n"
 					 "  {\"prefix\": \"2001:db8:30::/64\", \"ipv6_aggregation\": 64}]}",
 					 "t.json", &cfg, err, sizeof(err)),
 			 0);
 	assert_int_equal(cfg.protected_nets.n, 5);
-	/* The /32 and the /64 that asks for 64 are keyed as around them: no entry. */
+	/* The /48 and the /64 that asks for 64 are keyed as around them: no entry. */
 	assert_int_equal(cfg.tunables.n_v6_nets, 2);
 	struct mg_prefix p = { .prefixlen = cfg.tunables.v6_nets[0].prefixlen };
 	memcpy(p.addr, cfg.tunables.v6_nets[0].addr, 16);
@@ -1009,6 +1046,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prefix_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edges_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_protected_networks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_keeps_old, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_non_regular, setup, teardown),

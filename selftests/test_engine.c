@@ -172,11 +172,30 @@ static const struct mg_engine_sink fake_sink = {
 	.set_outbreak_count = set_outbreak_count,
 };
 
+/* The same fake with activity records: the protected network 198.18.0.0/24, as the kernel's mapped array. */
+static struct mg_activity fake_act_recs[256];
+static struct mg_act_view fake_act;
+
+static const struct mg_act_view *activity(void *ctx)
+{
+	(void)ctx;
+	return &fake_act;
+}
+
+static const struct mg_engine_sink fake_sink_with_activity = {
+	.rules = { put_block, del_block, put_allow, del_allow, put_server, del_server, put_outbreak, del_outbreak },
+	.scan = scan,
+	.set_monitor = set_monitor,
+	.set_outbreak_count = set_outbreak_count,
+	.activity = activity,
+};
+
 /* ---- what the engine tells ---------------------------------------------------------------------- */
 
 struct seen {
 	unsigned blocks, unblocks, alerts, declared, ended, threat;
 	char last_notice[256];
+	char last_block_rule[48];
 	char notices[8192]; /* every notice, one a line */
 };
 
@@ -187,6 +206,8 @@ static void observe(const struct mg_engine_note *n, void *arg)
 	switch (n->kind) {
 	case MG_NOTE_ACTION:
 		s->blocks += n->action->kind == MG_AN_BLOCK;
+		if (n->action->kind == MG_AN_BLOCK)
+			snprintf(s->last_block_rule, sizeof(s->last_block_rule), "%s", n->action->ev.rule);
 		s->unblocks += n->action->kind == MG_AN_UNBLOCK;
 		s->alerts += n->action->kind == MG_AN_ALERT;
 		break;
@@ -370,6 +391,53 @@ static void test_bot_blocked_on_the_daemons_timeline(void **state)
 {
 	(void)state;
 	run_bot_blocked(MG_TIMELINE_ORIGIN);
+}
+
+/*
+ * The engine hands its sink's activity records to the analyzer (the daemon's
+ * and the replay's shared path): a bot whose address browsed before it ever
+ * spoke SMTP is an end host gone MTA, not a new sender.
+ */
+static void test_browsed_bot_is_a_role_change(void **state)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct host bot;
+	uint64_t now = MG_TIMELINE_ORIGIN + BOOT, wall = WALL;
+	struct mg_prefix net = pfx("198.18.0.0/24");
+	char why[256];
+	size_t bad;
+
+	(void)state;
+	memset(fake_act_recs, 0, sizeof(fake_act_recs));
+	memset(&fake_act, 0, sizeof(fake_act));
+	assert_int_equal(mg_act_plan(&net, 1, fake_act.ranges, &bad, why, sizeof(why)), 0);
+	fake_act.rec = fake_act_recs;
+	fake_act.n = 256;
+	fake_act.now = 5000;
+	struct mg_activity *r = &fake_act_recs[66];
+	r->flows[MG_ACT_WEB] = 250;
+	r->classes = MG_ACT_F_SEEN | 1u << MG_ACT_WEB;
+	r->last_seen = 4990;
+
+	config(&c, NULL);
+	host_init(&bot, "198.18.0.66");
+	f.hosts[f.nhosts++] = &bot;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink_with_activity, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	mg_engine_tick(&e, now, wall);
+	struct mg_an_profile_view v;
+	/* The fake reports its (empty) kernel profile from the start: an end host by its record alone. */
+	assert_true(mg_an_get(e.an, bot.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_END_HOST);
+	spam(&e, &bot, &now, &wall);
+	mg_engine_tick(&e, now, wall);
+	assert_int_equal(s.blocks, 1);
+	assert_string_equal(s.last_block_rule, "role-change:end-host-to-mta");
+	mg_engine_free(&e);
+	mg_config_free(&c);
 }
 
 static void test_allowlist_beats_every_verdict(void **state)
@@ -1221,6 +1289,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bot_blocked_near_boot),
 		cmocka_unit_test(test_bot_blocked_on_the_daemons_timeline),
+		cmocka_unit_test(test_browsed_bot_is_a_role_change),
 		cmocka_unit_test(test_allowlist_beats_every_verdict),
 		cmocka_unit_test(test_operator_over_verdict_and_allow),
 		cmocka_unit_test(test_restart_keeps_containment_and_threat),

@@ -10,10 +10,12 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <stdio.h>
 #include <cmocka.h>
 #include <linux/bpf.h>
 
+#include "mg_activity.h"
 #include "mg_addr.h"
 #include "mg_stats.h"
 #include "pktbuild.h"
@@ -1095,6 +1097,173 @@ static void test_payload_creation_capped(void **state)
 	assert_int_equal(s.smtp_cmds, 3);
 }
 
+/* ---- activity of protected addresses ---------------------------------------- */
+
+/*
+ * The activity group loads with two protected networks: 198.18.0.0/24
+ * (CLIENT4, OTHER4 inside; SERVER4 outside) and 2001:db8::/60 (CLIENT6's
+ * /64 inside; SERVER6's /64 too, one record each).
+ */
+static struct xh H_plain;
+
+static int load_protected(void **state)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+	struct mg_prefix nets[2];
+	char why[256];
+	size_t bad;
+
+	(void)state;
+	assert_int_equal(mg_prefix_parse("198.18.0.0/24", &nets[0]), 0);
+	assert_int_equal(mg_prefix_parse("2001:db8::/60", &nets[1]), 0);
+	assert_int_equal(mg_act_plan(nets, 2, t.act, &bad, why, sizeof(why)), 0);
+	H_plain = H;
+	return xh_load(&H, &t);
+}
+
+static int unload_protected(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_plain;
+	return 0;
+}
+
+static size_t udp(struct pb *p, const char *src, const char *dst, uint16_t dport)
+{
+	pb_init(p);
+	put_l2(p, NULL);
+	put_ip(p, src, dst);
+	pb_udp(p, 50000, dport);
+	pb_payload_str(p, "query");
+	return pb_finish(p);
+}
+
+static struct mg_activity activity(const char *addr)
+{
+	struct mg_activity r;
+
+	assert_int_equal(xh_activity(&H, addr, &r), 0);
+	return r;
+}
+
+static uint32_t kernel_now_units(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)(((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >> MG_ACT_TIME_SHIFT);
+}
+
+/* Without protected networks, nothing is ever written: the table is one idle record. */
+static void test_activity_off_without_protected_networks(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	assert_int_equal(xh_activity_records(&H), 1);
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 443, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 443, "GET / HTTP/1.1\r\n")), XDP_PASS);
+	assert_false(xh_activity_any(&H));
+}
+
+/* Each class counts its flow starts; data segments and ICMP only mark the address seen, now. */
+static void test_activity_classes(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	assert_int_equal(xh_activity_records(&H), 256 + 16);
+	uint32_t before = kernel_now_units();
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 443, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 80, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, udp(&p, CLIENT4, SERVER4, 443)), XDP_PASS);
+	assert_int_equal(run(&p, udp(&p, CLIENT4, SERVER4, 53)), XDP_PASS);
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 22, NULL)), XDP_PASS);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 443, "GET / HTTP/1.1\r\n")), XDP_PASS);
+	struct mg_activity r = activity(CLIENT4);
+	assert_int_equal(r.flows[MG_ACT_WEB], 3);
+	assert_int_equal(r.flows[MG_ACT_DNS], 1);
+	assert_int_equal(r.flows[MG_ACT_OTHER_TCP], 1);
+	assert_int_equal(r.flows[MG_ACT_MX], 0);
+	assert_int_equal(r.classes, MG_ACT_F_SEEN | (1u << MG_ACT_WEB) | (1u << MG_ACT_DNS) | (1u << MG_ACT_OTHER_TCP));
+	assert_true(r.last_seen >= before && r.last_seen <= kernel_now_units());
+	assert_int_equal(r.hosts, 0);
+	/* An MX SYN is its own class: not ordinary use. */
+	assert_int_equal(run(&p, syn(&p, OTHER4, SERVER4, 25, NULL)), XDP_PASS);
+	r = activity(OTHER4);
+	assert_int_equal(r.flows[MG_ACT_MX], 1);
+	assert_int_equal(r.classes, MG_ACT_F_SEEN | (1u << MG_ACT_MX));
+	/* A ping: seen, no flow. */
+	pb_init(&p);
+	put_l2(&p, NULL);
+	put_ip(&p, "198.18.0.9", SERVER4);
+	pb_icmp_echo(&p, 1, 1);
+	assert_int_equal(run(&p, pb_finish(&p)), XDP_PASS);
+	r = activity("198.18.0.9");
+	assert_int_equal(r.classes, MG_ACT_F_SEEN);
+	assert_int_equal(r.flows[MG_ACT_WEB] + r.flows[MG_ACT_DNS] + r.flows[MG_ACT_OTHER_TCP] + r.flows[MG_ACT_MX], 0);
+	/* Submission to a relay is ordinary use: other TCP. */
+	assert_int_equal(run(&p, syn(&p, "198.18.0.6", SERVER4, 587, NULL)), XDP_PASS);
+	assert_int_equal(activity("198.18.0.6").flows[MG_ACT_OTHER_TCP], 1);
+	/* Ordinary traffic still creates no profile: the record is all it costs. */
+	assert_no_profile(CLIENT4);
+	assert_int_equal(stats().src_created, 2); /* OTHER4's MX SYN, 198.18.0.6's submission SYN */
+}
+
+/* IPv6: one record per /64, a bit per host in it; other /64s of the network have their own. */
+static void test_activity_ipv6_per_64(void **state)
+{
+	struct pb p;
+	uint8_t a[16], b[16];
+	uint32_t wa[4], wb[4];
+
+	(void)state;
+	assert_int_equal(run(&p, syn(&p, "2001:db8:0:1::2", SERVER6, 443, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, syn(&p, "2001:db8:0:1::77", SERVER6, 443, NULL)), XDP_PASS);
+	mg_addr_parse("2001:db8:0:1::2", a);
+	mg_addr_parse("2001:db8:0:1::77", b);
+	memcpy(wa, a, 16);
+	memcpy(wb, b, 16);
+	struct mg_activity r = activity("2001:db8:0:1::ffff");
+	assert_int_equal(r.flows[MG_ACT_WEB], 2);
+	assert_int_equal(r.hosts, mg_act_host_bit(wa[2], wa[3]) | mg_act_host_bit(wb[2], wb[3]));
+	assert_int_equal(activity("2001:db8:0:2::1").classes, 0);
+	assert_int_equal(run(&p, syn(&p, "2001:db8:0:2::1", SERVER6, 22, NULL)), XDP_PASS);
+	assert_int_equal(activity("2001:db8:0:2::1").flows[MG_ACT_OTHER_TCP], 1);
+	assert_int_equal(activity("2001:db8:0:1::2").flows[MG_ACT_OTHER_TCP], 0);
+}
+
+/*
+ * Floods: sources outside the protected networks touch no record, whatever
+ * they send; spoofed protected sources touch only the records of the
+ * addresses they forge; a dropped packet is no activity.
+ */
+static void test_activity_floods_and_drops(void **state)
+{
+	struct pb p;
+	char src[64];
+
+	(void)state;
+	for (int i = 0; i < 500; i++) {
+		snprintf(src, sizeof(src), "198.19.%d.%d", i / 250, i % 250 + 1);
+		assert_int_equal(run(&p, syn(&p, src, SERVER4, 443, NULL)), XDP_PASS);
+		snprintf(src, sizeof(src), "2001:db8:0:%x::1", 0x10 + i);
+		assert_int_equal(run(&p, syn(&p, src, SERVER6, 443, NULL)), XDP_PASS);
+	}
+	assert_int_equal(run(&p, syn(&p, SERVER4, CLIENT4, 443, NULL)), XDP_PASS); /* 198.18.1.1: outside the /24 */
+	assert_false(xh_activity_any(&H));
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(run(&p, syn(&p, "198.18.0.200", SERVER4, 1000 + i, NULL)), XDP_PASS);
+	assert_int_equal(activity("198.18.0.200").flows[MG_ACT_OTHER_TCP], 300);
+	assert_int_equal(activity(CLIENT4).classes, 0);
+	assert_int_equal(stats().src_created, 0);
+	xh_block(&H, CLIENT4, MG_ACT_DROP_ALL, 3600);
+	assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, 443, NULL)), XDP_DROP);
+	assert_int_equal(activity(CLIENT4).classes, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest parse_tests[] = {
@@ -1116,6 +1285,7 @@ int main(void)
 		cmocka_unit_test_setup(test_submission_commands_not_counted, reset),
 		cmocka_unit_test_setup(test_outbreak_containment, reset),
 		cmocka_unit_test_setup(test_syn_classes_and_destinations, reset),
+		cmocka_unit_test_setup(test_activity_off_without_protected_networks, reset),
 	};
 	const struct CMUnitTest smtp_tests[] = {
 		cmocka_unit_test_setup(test_commands_any_case, reset),
@@ -1148,6 +1318,11 @@ int main(void)
 		cmocka_unit_test_setup(test_syn_flood_capped, reset),
 		cmocka_unit_test_setup(test_payload_creation_capped, reset),
 	};
+	const struct CMUnitTest activity_tests[] = {
+		cmocka_unit_test_setup(test_activity_classes, reset),
+		cmocka_unit_test_setup(test_activity_ipv6_per_64, reset),
+		cmocka_unit_test_setup(test_activity_floods_and_drops, reset),
+	};
 	int failed = 0, err;
 
 	xh_require_privileges();
@@ -1161,6 +1336,7 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_enforce", enforce_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("xdp_lan", lan_tests, load_lan, unload_lan);
 	failed += cmocka_run_group_tests_name("xdp_budget", budget_tests, load_tight, unload_tight);
+	failed += cmocka_run_group_tests_name("xdp_activity", activity_tests, load_protected, unload_protected);
 	xh_unload(&H);
 	return failed ? 1 : 0;
 }

@@ -21,6 +21,7 @@ struct xh {
 	struct mg_xdp *skel;
 	int prog_fd;
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, outbreaks_fd;
+	int activity_fd; /* mg_activity, sized to the tunables' protected ranges */
 	struct ring_buffer *rb;
 	struct mg_event events[XH_MAX_EVENTS];
 	int nevents;
@@ -54,6 +55,12 @@ void xh_outbreak(struct xh *h, uint32_t fp_hash, bool on, bool announce);
 uint64_t xh_outbreak_drops(struct xh *h, uint32_t fp_hash);
 /* Move a profile into mg_servers, as the daemon does for mail servers. */
 void xh_make_server(struct xh *h, const char *addr);
+
+/* The activity record of `addr` (its /64 for IPv6). 0, or -ENOENT outside the protected ranges. */
+int xh_activity(struct xh *h, const char *addr, struct mg_activity *out);
+/* Records in mg_activity, and whether any of them was ever touched. */
+uint32_t xh_activity_records(struct xh *h);
+bool xh_activity_any(struct xh *h);
 
 /* Drain the ring buffer into h->events; returns how many are there now. */
 int xh_events(struct xh *h);

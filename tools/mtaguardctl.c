@@ -107,6 +107,20 @@ static void print_sources(json_t *arr)
 	}
 }
 
+/* " web 40, dns 12, other_tcp 3, mx 0 (~2 hosts)": flows a protected address started; "" without a record. */
+static void print_protected_flows(json_t *prot, char *buf, size_t len)
+{
+	json_t *f = json_object_get(prot, "flows");
+
+	buf[0] = '\0';
+	if (!prot)
+		return;
+	int w = snprintf(buf, len, "  web %lld, dns %lld, other_tcp %lld, mx %lld", n(f, "web"), n(f, "dns"),
+			 n(f, "other_tcp"), n(f, "mx"));
+	if (w > 0 && (size_t)w < len && json_object_get(prot, "hosts_estimate"))
+		snprintf(buf + w, len - (size_t)w, " (~%lld hosts)", n(prot, "hosts_estimate"));
+}
+
 static void print_evidence(json_t *ev, const char *indent)
 {
 	json_t *r = json_object_get(ev, "replies");
@@ -211,9 +225,13 @@ static void print_human(const char *cmd, json_t *r)
 			printf("%s (%zu)\n", order[i], json_array_size(arr));
 			size_t j;
 			json_t *v;
-			json_array_foreach(arr, j, v)
-				printf("  %-28s score %.1f%s\n", s(v, "source"), json_real_value(json_object_get(v, "score")),
-				       json_is_true(json_object_get(v, "configured_mail_server")) ? " (configured)" : "");
+			json_array_foreach(arr, j, v) {
+				char flows[128] = "";
+				print_protected_flows(json_object_get(json_object_get(v, "activity"), "protected"), flows,
+						      sizeof(flows));
+				printf("  %-28s score %.1f%s%s\n", s(v, "source"), json_real_value(json_object_get(v, "score")),
+				       json_is_true(json_object_get(v, "configured_mail_server")) ? " (configured)" : "", flows);
+			}
 		}
 	} else if (!strcmp(cmd, "show")) {
 		printf("%s: %s\n", s(r, "addr"), s(r, "why"));
@@ -228,6 +246,16 @@ static void print_human(const char *cmd, json_t *r)
 			printf("  since first seen: %lld SYNs to submission ports, %lld to other ports; %s\n",
 			       n(act, "submission_syns"), n(act, "other_syns"),
 			       n(act, "serves_smtp") ? "serves SMTP itself" : "serves no SMTP");
+		}
+		if (json_object_get(r, "role") && !json_is_true(json_object_get(r, "known")))
+			printf("  role %s (from its activity record; no profile), last seen %s\n", s(r, "role"), s(r, "last_seen"));
+		json_t *prot = json_object_get(json_object_get(r, "activity"), "protected");
+		if (prot) {
+			char flows[128];
+			print_protected_flows(prot, flows, sizeof(flows));
+			printf("  protected network activity:%s\n", flows);
+		}
+		if (json_is_true(json_object_get(r, "known"))) {
 			json_t *hist = json_object_get(r, "history"), *h;
 			size_t i;
 			json_array_foreach(hist, i, h)

@@ -279,6 +279,7 @@ struct mg_analyzer {
 	uint64_t now;              /* latest time seen */
 	unsigned threat;           /* global threat level 0..5 (outbreaks) */
 	uint32_t sweep_pos;
+	const struct mg_act_view *act; /* protected addresses' activity records, the shell's; NULL: none */
 };
 
 static int grow(void **v, uint32_t *cap, uint32_t need, size_t elem)
@@ -893,11 +894,21 @@ struct verdict_in {
 	bool sessions_seen; /* SMTP commands from completed handshakes in the window */
 };
 
+/*
+ * Does the source use the network for anything but SMTP: SYNs to other ports
+ * or to submission in its profile, or ordinary use in its protected
+ * address's activity record (which also saw what it did before its profile).
+ */
+static bool other_activity(const struct mg_analyzer *a, const struct prof *p)
+{
+	return p->other_total || p->sub_total || mg_act_ordinary(mg_act_find(a->act, p->key));
+}
+
 static enum mg_role base_role(const struct mg_analyzer *a, const struct prof *p)
 {
 	if ((p->flags & PF_LEARNED) || pset_covers(&a->servers, p->key))
 		return MG_ROLE_MAIL_SERVER;
-	if (p->other_total || p->sub_total)
+	if (other_activity(a, p))
 		return MG_ROLE_END_HOST;
 	return MG_ROLE_UNKNOWN;
 }
@@ -942,7 +953,7 @@ static void score(const struct mg_analyzer *a, const struct prof *p, const struc
 		double mails = f->v[W_MAIL];
 		if (mails >= 1 && f->v[W_RCPT] / mails > 10)
 			s += c->w_rcpt_per_session * (f->v[W_RCPT] / mails - 10);
-		if (!p->other_total && !p->sub_total && (f->v[W_SYN] >= 1 || helos >= 1))
+		if (!other_activity(a, p) && (f->v[W_SYN] >= 1 || helos >= 1))
 			s += c->w_no_other_activity;
 		/* A patient sender: a new MX every few minutes adds up over hours, not within one window. */
 		if (f->long_mx > c->free_long_mx)
@@ -1660,6 +1671,11 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->submission_syns = p->sub_total;
 	v->other_syns = p->other_total;
 	v->serves_smtp = p->serve_total;
+	const struct mg_activity *r = mg_act_find(a->act, p->key);
+	if (r) {
+		v->has_activity = true;
+		v->activity = *r;
+	}
 }
 
 bool mg_an_get(const struct mg_analyzer *a, const uint8_t addr[16], struct mg_an_profile_view *out)
@@ -1694,4 +1710,72 @@ void mg_an_foreach(const struct mg_analyzer *a, int (*fn)(const struct mg_an_pro
 		if (fn(&v, arg))
 			return;
 	}
+}
+
+/* ---- protected addresses known from their activity alone ------------------------------ */
+
+void mg_an_set_activity(struct mg_analyzer *a, const struct mg_act_view *v)
+{
+	a->act = v;
+}
+
+/* Record i as a view, if it stands for an address active within the horizon and without a profile. */
+static bool activity_only_view(const struct mg_analyzer *a, uint32_t i, struct mg_an_profile_view *v)
+{
+	const struct mg_activity *r = &a->act->rec[i];
+	uint8_t key[16];
+
+	if (!mg_act_seen(r))
+		return false;
+	uint64_t idle = mg_act_age_ns(a->act, r);
+	if (idle > IDLE_HOST_NS)
+		return false;
+	memset(v, 0, sizeof(*v));
+	if (!mg_act_prefix_of(a->act, i, &v->prefix))
+		return false;
+	profile_key(a, v->prefix.addr, key);
+	if (find_prof(a, key))
+		return false;
+	v->role = mg_act_ordinary(r) ? MG_ROLE_END_HOST : MG_ROLE_UNKNOWN;
+	/* The record keeps the kernel's clock: its age carried over to the analyzer's. */
+	v->last_seen_ns = a->now > idle ? a->now - idle : 0;
+	v->ev.role_before = v->role;
+	v->has_activity = v->activity_only = true;
+	v->activity = *r;
+	return true;
+}
+
+void mg_an_foreach_activity_only(const struct mg_analyzer *a,
+				 int (*fn)(const struct mg_an_profile_view *v, void *arg), void *arg)
+{
+	struct mg_an_profile_view v;
+
+	if (!a->act || !a->act->rec)
+		return;
+	for (uint32_t i = 0; i < a->act->n; i++)
+		if (activity_only_view(a, i, &v) && fn(&v, arg))
+			return;
+}
+
+bool mg_an_get_activity_only(const struct mg_analyzer *a, const uint8_t addr[16], struct mg_an_profile_view *out)
+{
+	if (!a->act || !a->act->rec)
+		return false;
+	int64_t i = mg_act_index(a->act, addr);
+	return i >= 0 && (uint64_t)i < a->act->n && activity_only_view(a, (uint32_t)i, out);
+}
+
+size_t mg_an_count_activity_only(const struct mg_analyzer *a, size_t by_role[MG_ROLE_MAX])
+{
+	struct mg_an_profile_view v;
+	size_t n = 0;
+
+	if (!a->act || !a->act->rec)
+		return 0;
+	for (uint32_t i = 0; i < a->act->n; i++)
+		if (activity_only_view(a, i, &v)) {
+			by_role[v.role]++;
+			n++;
+		}
+	return n;
 }

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "mtaguard.h"
+#include "mg_activity.h"
 #include "mg_addr.h"
 #include "mg_helo_shape.h"
 
@@ -137,6 +138,15 @@ void mg_an_add_allow(struct mg_analyzer *a, const struct mg_prefix *p);
 void mg_an_remove_allow(struct mg_analyzer *a, const struct mg_prefix *p); /* mtaguardctl disallow */
 void mg_an_clear_configured(struct mg_analyzer *a); /* before re-adding on reload */
 
+/*
+ * The protected addresses' activity records (NULL: none), read where the
+ * shell keeps them: the analyzer holds the pointer, the shell refreshes the
+ * view in place each scan. A source whose record shows ordinary use (web,
+ * other TCP) is an end host before it ever speaks SMTP, and never gets
+ * no_other_activity's points. Its cost: no profile and no copy per address.
+ */
+void mg_an_set_activity(struct mg_analyzer *a, const struct mg_act_view *v);
+
 /* Inputs. Addresses are the kernel's (full; the analyzer aggregates). */
 void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t now);
 /*
@@ -230,10 +240,24 @@ struct mg_an_profile_view {
 		enum mg_role from, to;
 	} history[MG_AN_HISTORY];    /* oldest first */
 	unsigned n_history;
+	/* Its protected address's activity record, if it has one (activity_only: and no profile at all). */
+	bool has_activity, activity_only;
+	struct mg_activity activity;
 };
 bool mg_an_get(const struct mg_analyzer *a, const uint8_t addr[16], struct mg_an_profile_view *out);
 size_t mg_an_count(const struct mg_analyzer *a, size_t by_role[MG_ROLE_MAX]);
 /* Visit every profile; stop when fn returns nonzero. */
 void mg_an_foreach(const struct mg_analyzer *a, int (*fn)(const struct mg_an_profile_view *v, void *arg), void *arg);
+/*
+ * Visit every protected address (IPv6: /64) without a profile that was
+ * active within the idle horizon of hosts (30 days), as its activity record
+ * tells it: end_host when it shows ordinary use, unknown otherwise.
+ */
+void mg_an_foreach_activity_only(const struct mg_analyzer *a,
+				 int (*fn)(const struct mg_an_profile_view *v, void *arg), void *arg);
+/* The same view for one address (IPv6: its /64), if it is one of those. */
+bool mg_an_get_activity_only(const struct mg_analyzer *a, const uint8_t addr[16], struct mg_an_profile_view *out);
+/* How many of those, added to by_role. */
+size_t mg_an_count_activity_only(const struct mg_analyzer *a, size_t by_role[MG_ROLE_MAX]);
 
 #endif

@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <jansson.h>
 
+#include "mg_activity.h"
 #include "mg_config.h"
 #include "mg_names.h"
 #include "mg_metrics_http.h"
@@ -1102,6 +1103,14 @@ static int finish_top(struct ctx *c, const json_t *v, struct mg_config *cfg)
 {
 	if (build_v6_nets(c, cfg))
 		return -EINVAL;
+	/* The protected networks' activity records, laid out for the kernel (its read-only data: a restart applies them). */
+	char why[320];
+	size_t bad;
+	if (mg_act_plan(cfg->protected_nets.v, cfg->protected_nets.n, cfg->tunables.act, &bad, why, sizeof(why))) {
+		push_key(c, "protected_networks");
+		push_index(c, bad);
+		return fail_at(c, "%s", why);
+	}
 	/* The operator must be able to block and allow what the analyzer blocks: an IPv6 source at its aggregation. */
 	if (cfg->min_prefix_v6 > cfg->tunables.v6_src_prefix) {
 		/* At the limit when the file sets it: the limit is the newer idea of the two. */

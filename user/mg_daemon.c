@@ -108,6 +108,8 @@ static void what_waits(const struct mg_daemon *d, const struct mg_config *c, uns
 		{ r->max_sources != c->max_sources || r->max_servers != c->max_servers || r->max_policy != c->max_policy,
 		  "map_sizes" },
 		{ ports_differ(&r->tunables, &c->tunables), "smtp_ports" },
+		/* The activity records' layout is in the program's read-only data. */
+		{ !mg_act_ranges_eq(r->tunables.act, c->tunables.act), "protected_networks" },
 	};
 
 	buf[0] = '\0';
@@ -280,6 +282,7 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 		return;
 	m.have_kernel = mg_stats_read(d->h.stats_fd, &m.kernel) == 0;
 	mg_an_count(d->eng.an, m.sources_by_role);
+	mg_an_count_activity_only(d->eng.an, m.sources_by_role); /* protected hosts known by their activity alone */
 	m.verdicts_active = mg_daemon_blocks_in_force(d);
 	m.verdicts_issued = d->eng.verdicts_issued;
 	m.alerts_issued = d->eng.alerts_issued;

@@ -26,6 +26,24 @@ static json_t *ok(void)
 	return json_pack("{s:b}", "ok", 1);
 }
 
+/* A protected address's activity record: flows started per class, what it was seen doing, hosts in an IPv6 /64. */
+static json_t *protected_activity_json(const struct mg_an_profile_view *v)
+{
+	json_t *o = json_object(), *flows = json_object(), *seen = json_array();
+
+	for (int c = 0; c < MG_ACT_CLASS_MAX; c++) {
+		json_object_set_new(flows, mg_act_class_name(c), json_integer(v->activity.flows[c]));
+		if (v->activity.classes & (1u << c))
+			json_array_append_new(seen, json_string(mg_act_class_name(c)));
+	}
+	json_object_set_new(o, "flows", flows);
+	json_object_set_new(o, "seen", seen);
+	json_object_set_new(o, "ordinary_use", json_boolean(mg_act_ordinary(&v->activity)));
+	if (!mg_prefix_is_v4(&v->prefix))
+		json_object_set_new(o, "hosts_estimate", json_integer(mg_act_hosts(&v->activity)));
+	return o;
+}
+
 static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint64_t wall)
 {
 	char buf[MG_ADDRSTRLEN];
@@ -45,9 +63,13 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
 		json_object_set_new(o, "blocked_until",
 				    json_string(mg_iso_time(wall + (v->blocked_until_ns - now), buf, sizeof(buf))));
 	json_object_set_new(o, "evidence", mg_evidence_json(&v->ev, now, wall));
-	json_object_set_new(o, "activity", json_pack("{s:I,s:I,s:I}", "submission_syns", (json_int_t)v->submission_syns,
-						     "other_syns", (json_int_t)v->other_syns, "serves_smtp",
-						     (json_int_t)v->serves_smtp));
+	json_t *act = json_pack("{s:I,s:I,s:I}", "submission_syns", (json_int_t)v->submission_syns, "other_syns",
+				(json_int_t)v->other_syns, "serves_smtp", (json_int_t)v->serves_smtp);
+	if (v->has_activity)
+		json_object_set_new(act, "protected", protected_activity_json(v));
+	json_object_set_new(o, "activity", act);
+	if (v->activity_only)
+		json_object_set_new(o, "profile", json_false());
 	json_t *hist = json_array();
 	for (unsigned i = 0; i < v->n_history; i++)
 		json_array_append_new(hist, json_pack("{s:s,s:s,s:s}", "time",
@@ -103,6 +125,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	if (mg_stats_read(d->h.stats_fd, &st) == 0)
 		json_object_set_new(o, "kernel", mg_stats_json(&st));
 	size_t total = mg_an_count(d->eng.an, by_role);
+	total += mg_an_count_activity_only(d->eng.an, by_role); /* protected hosts known by their activity alone */
 	for (int r = 0; r < MG_ROLE_MAX; r++)
 		json_object_set_new(roles, mg_role_name(r), json_integer((json_int_t)by_role[r]));
 	json_object_set_new(o, "sources", json_integer((json_int_t)total));
@@ -179,6 +202,8 @@ static json_t *cmd_roles(struct mg_daemon *d)
 	for (int r = 0; r < MG_ROLE_MAX; r++)
 		by[r] = json_array();
 	mg_an_foreach(d->eng.an, collect_view, &c);
+	/* Every active protected host, also those that never spoke SMTP: their activity records say what they are. */
+	mg_an_foreach_activity_only(d->eng.an, collect_view, &c);
 	for (size_t i = 0; i < c.n; i++)
 		if (c.v[i].role < MG_ROLE_MAX)
 			json_array_append_new(by[c.v[i].role], view_json(&c.v[i], now, wall));
@@ -360,7 +385,9 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 	memcpy(a, asked.addr, 16);
 	/* The profile that holds the address, or the whole prefix asked for: not one inside it. */
 	bool known = mg_an_get(d->eng.an, a, &v) && v.prefix.prefixlen <= asked.prefixlen;
-	json_t *o = known ? view_json(&v, now, wall) : json_object();
+	/* A protected host that never spoke SMTP has no profile, but its activity record tells its role. */
+	bool by_activity = !known && mg_an_get_activity_only(d->eng.an, a, &v);
+	json_t *o = known || by_activity ? view_json(&v, now, wall) : json_object();
 	json_object_set_new(o, "ok", json_true());
 	json_object_set_new(o, "addr", json_string(addr));
 	json_object_set_new(o, "known", json_boolean(known));
@@ -400,6 +427,10 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 		why = "suspect: scored above the alert threshold, below the block threshold";
 	else if (known)
 		why = "not blocked: score below the threshold";
+	else if (by_activity)
+		why = v.role == MG_ROLE_END_HOST ? "a protected end host (its activity record shows ordinary use); never seen "
+						   "sending SMTP"
+						 : "a protected address seen on the wire; never seen sending SMTP";
 	else
 		why = "never seen sending SMTP";
 	json_object_set_new(o, "why", json_string(why));

@@ -678,6 +678,8 @@ void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 	expire_oprules(e, now, wall);
 	/* What ended above hands over before the analyzer judges: its allow set may have changed. */
 	sync(e, now, wall);
+	if (e->sink->activity)
+		mg_an_set_activity(e->an, e->sink->activity(e->sink_ctx));
 	if (e->sink->scan) {
 		int err = e->sink->scan(e->sink_ctx, feed, &f);
 		if (err)

@@ -49,6 +49,8 @@ struct mg_engine_sink {
 		    void *arg);
 	int (*set_monitor)(void *ctx, bool on);
 	int (*set_outbreak_count)(void *ctx, uint32_t n);
+	/* The protected addresses' activity records, refreshed for this scan (optional; NULL: none). */
+	const struct mg_act_view *(*activity)(void *ctx);
 };
 
 enum mg_note_kind {

@@ -2,6 +2,7 @@
 /* mg_kernel_sink.c - the engine's writes into the BPF maps (see mg_kernel_sink.h). */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 
 #include "mg_kernel_sink.h"
@@ -125,6 +126,23 @@ static int set_outbreak_count(void *ctx, uint32_t n)
 	return mg_set_outbreaks(k->h->settings_fd, n);
 }
 
+/*
+ * The records are the kernel's pages, mapped: only the clock to judge their
+ * age by is read here. It is the kernel's own (the records' time), on the
+ * replay's capture timeline as well as on the daemon's.
+ */
+static const struct mg_act_view *activity(void *ctx)
+{
+	struct mg_kernel_sink *k = ctx;
+	struct timespec ts;
+
+	if (!k->act.rec)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	k->act.now = (uint32_t)(((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >> MG_ACT_TIME_SHIFT);
+	return &k->act;
+}
+
 const struct mg_engine_sink mg_kernel_sink_ops = {
 	.rules = {
 		.put_block = put_block,
@@ -139,6 +157,7 @@ const struct mg_engine_sink mg_kernel_sink_ops = {
 	.scan = scan,
 	.set_monitor = set_monitor,
 	.set_outbreak_count = set_outbreak_count,
+	.activity = activity,
 };
 
 int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t origin, bool kernel_clock)
@@ -147,6 +166,11 @@ int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t 
 	k->h = h;
 	k->origin = origin;
 	k->kernel_clock = kernel_clock;
+	if (h->activity && mg_act_records(h->act_ranges)) {
+		k->act.rec = h->activity;
+		k->act.n = h->activity_n;
+		memcpy(k->act.ranges, h->act_ranges, sizeof(k->act.ranges));
+	}
 	return mg_scan_init(&k->scan, 8192);
 }
 

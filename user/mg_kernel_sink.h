@@ -26,6 +26,7 @@ struct mg_kernel_sink {
 	 */
 	uint64_t origin;
 	bool kernel_clock;
+	struct mg_act_view act; /* the handle's mapped activity records, for the analyzer */
 };
 
 extern const struct mg_engine_sink mg_kernel_sink_ops;

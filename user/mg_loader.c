@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "mg_activity.h"
 #include "mg_loader.h"
 #include "mg_names.h"
 #include "mg_xdp.skel.h"
@@ -83,6 +85,32 @@ static void fill_fds(struct mg_handle *h)
 	h->outbreaks_fd = bpf_map__fd(s->maps.mg_outbreaks);
 }
 
+/* mg_activity holds a record per protected address: as many as the range table asks, at least one (an array's minimum). */
+static void size_activity(struct mg_xdp *skel, const struct mg_load_opts *o)
+{
+	uint32_t n = mg_act_records(o->tunables.act);
+
+	bpf_map__set_max_entries(skel->maps.mg_activity, n ? n : 1);
+}
+
+/* Map the records read-only: the daemon reads every one each scan, without a syscall. */
+static int map_activity(struct mg_handle *h, const struct mg_load_opts *o)
+{
+	uint32_t n = bpf_map__max_entries(h->skel->maps.mg_activity);
+	size_t len = (size_t)n * sizeof(struct mg_activity);
+	long page = sysconf(_SC_PAGESIZE);
+	void *m;
+
+	len = (len + (size_t)page - 1) & ~((size_t)page - 1);
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, bpf_map__fd(h->skel->maps.mg_activity), 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	h->activity = m;
+	h->activity_n = n;
+	memcpy(h->act_ranges, o->tunables.act, sizeof(h->act_ranges));
+	return 0;
+}
+
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 {
 	const char *dir = pin_dir_or_default(o->pin_dir);
@@ -111,10 +139,15 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 		bpf_map__set_max_entries(skel->maps.mg_allowlist, o->max_allow);
 	if (o->ringbuf_size)
 		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
+	size_activity(skel, o);
 
-	/* Named maps are pinned, and reused if already pinned: a reload keeps state. */
+	/*
+	 * Named maps are pinned, and reused if already pinned: a reload keeps
+	 * state. Not mg_activity: its layout is this load's protected networks,
+	 * and a start after they changed must not read another layout's records.
+	 */
 	bpf_object__for_each_map(map, skel->obj) {
-		if (bpf_map__is_internal(map))
+		if (bpf_map__is_internal(map) || map == skel->maps.mg_activity)
 			continue;
 		err = pin_path(path, sizeof(path), dir, bpf_map__name(map));
 		if (!err)
@@ -136,6 +169,11 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 
 	h->skel = skel;
 	fill_fds(h);
+	err = map_activity(h, o);
+	if (err) {
+		mg_close(h);
+		return err;
+	}
 	return 0;
 fail:
 	mg_xdp__destroy(skel);
@@ -162,6 +200,7 @@ int mg_load_private(const struct mg_load_opts *o, struct mg_handle *h)
 		bpf_map__set_max_entries(skel->maps.mg_allowlist, o->max_allow);
 	if (o->ringbuf_size)
 		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
+	size_activity(skel, o);
 	err = mg_xdp__load(skel);
 	if (err) {
 		mg_xdp__destroy(skel);
@@ -169,6 +208,11 @@ int mg_load_private(const struct mg_load_opts *o, struct mg_handle *h)
 	}
 	h->skel = skel;
 	fill_fds(h);
+	err = map_activity(h, o);
+	if (err) {
+		mg_close(h);
+		return err;
+	}
 	return 0;
 }
 
@@ -209,6 +253,11 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 
 void mg_close(struct mg_handle *h)
 {
+	if (h->activity) {
+		size_t len = (size_t)h->activity_n * sizeof(struct mg_activity);
+		long page = sysconf(_SC_PAGESIZE);
+		munmap((void *)h->activity, (len + (size_t)page - 1) & ~((size_t)page - 1));
+	}
 	if (h->skel) {
 		mg_xdp__destroy(h->skel); /* closes the fds it owns */
 	} else {

@@ -32,6 +32,14 @@ struct mg_handle {
 	int prog_fd;
 	/* map fds, valid while the handle lives */
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd, outbreaks_fd;
+	/*
+	 * mg_activity mapped read-only, activity_n records laid out as
+	 * act_ranges says (loaded handles only; NULL from mg_open_pinned). It is
+	 * not pinned: its layout is the protected networks', fixed at load.
+	 */
+	const struct mg_activity *activity;
+	uint32_t activity_n;
+	struct mg_act_range act_ranges[MG_ACT_MAX_RANGES];
 };
 
 /* Load the program (reusing pinned maps if present) and pin maps and program. */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * activity.h - the ordinary activity of every protected address.
+ *
+ * Every packet whose source lies in a protected network touches that
+ * address's record in mg_activity (an IPv6 source: its /64's record): the
+ * coarse time, the classes it was ever seen in, a flow counter per class on
+ * flow starts, and for IPv6 a bit for its hashed interface ID. The record's
+ * index is computed from the address and the range table in the program's
+ * read-only data, so there is nothing to insert and nothing to evict: a
+ * flood of any size moves counters, never memory, and a spoofed protected
+ * source can only move the counters of the address it forges.
+ *
+ * Cost on ordinary traffic: the range compares (folded to constants by the
+ * verifier: no protected networks, no code), one inlined array access and,
+ * at most once a second per address, a store. Counters move on flow starts
+ * only (SYNs, UDP datagrams to 53 and 443), not on every data segment.
+ */
+#ifndef MG_BPF_ACTIVITY_H
+#define MG_BPF_ACTIVITY_H
+
+#include "mtaguard.h"
+#include "parse.h"
+
+/* Well-known ports of the ordinary classes; a port is not configuration here, it is what browsers and resolvers use. */
+#define MG_PORT_HTTP  80
+#define MG_PORT_HTTPS 443
+#define MG_PORT_DNS   53
+
+/*
+ * The record index of `p`'s source, or -1 if it lies in no protected
+ * network. `ranges` is the rodata table: every read is a constant to the
+ * verifier, so unused slots and the other family's ranges cost nothing.
+ */
+static __always_inline __s64 mg_activity_index(const volatile struct mg_act_range *ranges, const struct mg_pkt *p)
+{
+	__u64 n;
+
+	if (p->ip_version == 4)
+		n = bpf_ntohl(p->src.w[3]);
+	else
+		n = ((__u64)bpf_ntohl(p->src.w[0]) << 32) | bpf_ntohl(p->src.w[1]);
+#pragma unroll
+	for (int i = 0; i < MG_ACT_MAX_RANGES; i++) {
+		if (ranges[i].size == 0)
+			break;
+		if (ranges[i].family != p->ip_version)
+			continue;
+		__u64 d = n - ranges[i].base;
+		if (d < ranges[i].size)
+			return (__s64)(ranges[i].offset + d);
+	}
+	return -1;
+}
+
+/* The class of a flow start, or MG_ACT_CLASS_MAX when the packet starts none. */
+static __always_inline int mg_activity_class(const struct mg_pkt *p, int dport_class_mx)
+{
+	if (p->has_tcp) {
+		if ((p->tcp_flags & (MG_TCP_SYN | MG_TCP_ACK)) != MG_TCP_SYN)
+			return MG_ACT_CLASS_MAX;
+		if (p->dport == MG_PORT_HTTPS || p->dport == MG_PORT_HTTP)
+			return MG_ACT_WEB;
+		if (p->dport == MG_PORT_DNS)
+			return MG_ACT_DNS;
+		return dport_class_mx ? MG_ACT_MX : MG_ACT_OTHER_TCP;
+	}
+	if (p->has_udp) {
+		if (p->dport == MG_PORT_DNS)
+			return MG_ACT_DNS;
+		if (p->dport == MG_PORT_HTTPS)
+			return MG_ACT_WEB;
+	}
+	return MG_ACT_CLASS_MAX;
+}
+
+/*
+ * Note `p` in its source's record. Plain stores, not atomics: RSS keeps a
+ * flow on one CPU, a lost increment when two CPUs meet costs nothing the
+ * reader relies on, and the time and class bits are written only when they
+ * change, so a busy host's record is not a cache line every CPU keeps dirty.
+ */
+static __always_inline void mg_activity_note(void *map, const volatile struct mg_act_range *ranges,
+					     const struct mg_pkt *p, int dport_class_mx)
+{
+	__s64 idx = mg_activity_index(ranges, p);
+
+	if (idx < 0)
+		return;
+	__u32 key = (__u32)idx;
+	struct mg_activity *rec = bpf_map_lookup_elem(map, &key);
+	if (!rec)
+		return;
+	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() >> MG_ACT_TIME_SHIFT);
+	if (rec->last_seen != now)
+		rec->last_seen = now;
+	__u8 classes = MG_ACT_F_SEEN;
+	int klass = mg_activity_class(p, dport_class_mx);
+	if (klass < MG_ACT_CLASS_MAX) {
+		rec->flows[klass]++;
+		classes |= (__u8)(1u << klass);
+	}
+	if ((rec->classes & classes) != classes)
+		rec->classes |= classes;
+	if (p->ip_version == 6) {
+		/* The interface ID's hash picks one of 16 bits: how many hosts share the /64, estimated. */
+		__u16 bit = mg_act_host_bit(p->src.w[2], p->src.w[3]);
+		if (!(rec->hosts & bit))
+			rec->hosts |= bit;
+	}
+}
+
+#endif
