@@ -108,6 +108,7 @@ static void what_waits(const struct mg_daemon *d, const struct mg_config *c, uns
 		{ r->max_sources != c->max_sources || r->max_servers != c->max_servers || r->max_policy != c->max_policy,
 		  "map_sizes" },
 		{ ports_differ(&r->tunables, &c->tunables), "smtp_ports" },
+		{ r->tunables.handshake != c->tunables.handshake, "handshake" }, /* a load-time tunable too */
 	};
 
 	buf[0] = '\0';
