@@ -127,8 +127,8 @@ static void print_outbreaks(json_t *arr)
 	size_t i, k;
 
 	json_array_foreach(arr, i, o) {
-		printf("  outbreak %s: level %lld, %lld members since %s", s(o, "signature"), n(o, "level"), n(o, "members"),
-		       s(o, "since"));
+		printf("  outbreak %s: level %lld, %lld members (%lld proven) since %s", s(o, "signature"), n(o, "level"),
+		       n(o, "members"), n(o, "proven_members"), s(o, "since"));
 		if (json_object_get(o, "syns_dropped"))
 			printf(", %lld SYNs dropped in the kernel", n(o, "syns_dropped"));
 		printf("\n");

@@ -432,8 +432,8 @@ static void one_outbreak(const struct mg_ob_view *v, void *arg)
 
 	for (uint32_t i = 0; i < v->n_list; i++)
 		json_array_append_new(members, mg_ob_member_json(&v->list[i], c->now, c->wall));
-	json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o}", "signature", mg_sig_str(&v->sig, sig, sizeof(sig)), "level",
-			      (int)v->level, "members", (json_int_t)v->members, "since",
+	json_t *o = json_pack("{s:s,s:i,s:I,s:I,s:s,s:o}", "signature", mg_sig_str(&v->sig, sig, sizeof(sig)), "level",
+			      (int)v->level, "members", (json_int_t)v->members, "proven_members", (json_int_t)v->proven, "since",
 			      mg_iso_time(c->wall - (c->now - v->since_ns), t, sizeof(t)), "member_list", members);
 	if (v->sig.kind == MG_SIG_FP && bpf_map_lookup_elem(c->d->h.outbreaks_fd, &v->sig.value, &ks) == 0)
 		json_object_set_new(o, "syns_dropped", json_integer((json_int_t)ks.drops));

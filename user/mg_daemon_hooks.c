@@ -92,8 +92,10 @@ static void outbreak(struct mg_daemon *d, const struct mg_engine_note *n)
 	mg_eventlog_json(&d->log, o);
 	if (a->kind == MG_OB_DECLARE)
 		mg_eventlog_notice(&d->log, NULL,
-				   "OUTBREAK %s: %u new senders within %llus, level %u, threat level %u%s", sig, a->members,
-				   (unsigned long long)(d->eng.ob_cfg.window_ns / MG_NSEC_PER_SEC), a->level, a->threat_level,
+				   "OUTBREAK %s: %u new senders within %llus (%u proven by their commands), level %u, "
+				   "threat level %u%s", sig, a->members,
+				   (unsigned long long)(d->eng.ob_cfg.window_ns / MG_NSEC_PER_SEC), a->proven, a->level,
+				   a->threat_level,
 				   n->contained ? "; matching SYNs to port 25 are dropped in the kernel" : "");
 	else if (a->kind == MG_OB_END)
 		mg_eventlog_notice(&d->log, NULL, "outbreak %s ended %s; threat level %u", sig,
