@@ -165,6 +165,8 @@ static void print_human(const char *cmd, json_t *r)
 		       n(k, "packets"), n(k, "passed"), n(k, "dropped"),
 		       n(json_object_get(k, "drop_reason"), "block_smtp"), n(json_object_get(k, "drop_reason"), "block_all"),
 		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "syn_smtp"), n(k, "smtp_cmds"), n(k, "events_lost"));
+		printf("handshake   %s: %lld MX-port handshakes seen complete, %lld commands not counted without one\n",
+		       s(r, "handshake"), n(k, "flows_established"), n(k, "cmds_unproven"));
 		printf("last scan   %.1f ms\n", json_real_value(json_object_get(r, "scan_ms")));
 		printf("threat      level %lld, %zu outbreak(s) active\n", n(r, "threat_level"),
 		       json_array_size(json_object_get(r, "outbreaks")));

@@ -97,6 +97,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "interfaces", ifs);
 	mg_get_monitor(d->h.settings_fd, &mon);
 	json_object_set_new(o, "monitor", json_boolean(mon));
+	json_object_set_new(o, "handshake", json_string(mg_handshake_name(d->run.tunables.handshake)));
 	json_object_set_new(o, "pin_dir", json_string(d->run.pin_dir));
 	json_object_set_new(o, "pending_restart", d->pending_restart[0] ? json_string(d->pending_restart) : json_null());
 	json_object_set_new(o, "uptime_s", json_integer((json_int_t)((mono - d->started_ns) / MG_NSEC_PER_SEC)));
