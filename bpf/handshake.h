@@ -75,17 +75,15 @@ static __always_inline void mg_flow_synack(const struct mg_pkt *p, __u64 now)
 }
 
 /*
- * A client segment to an MX port with ACK set: if it acknowledges exactly the
- * pending SYN-ACK (ISN + 1), the handshake completed. Returns 1 then.
- * Exactly, not "at least": later segments acknowledge the server's data
- * too, and by then the bare ACK that completed the handshake was seen.
+ * The client's segment acknowledging `pend` (the pending SYN-ACK of this
+ * connection): if it acknowledges exactly ISN + 1, the handshake completed.
+ * Returns 1 then. Exactly, not "at least": later segments acknowledge the
+ * server's data too, and by then the bare ACK that completed it was seen.
  */
-static __always_inline int mg_flow_ack(const struct mg_flow_key *k, const struct mg_pkt *p, __u64 now,
-				       struct mg_global_stats *st)
+static __always_inline int mg_flow_complete(const struct mg_flow_key *k, const struct mg_flow *pend,
+					    const struct mg_pkt *p, __u64 now, struct mg_global_stats *st)
 {
-	struct mg_flow *pend = bpf_map_lookup_elem(&mg_flows_pending, k);
-
-	if (!pend || p->ack_seq != pend->server_isn + 1)
+	if (p->ack_seq != pend->server_isn + 1)
 		return 0;
 	struct mg_flow est = { .since_ns = now, .server_isn = pend->server_isn };
 	if (bpf_map_update_elem(&mg_flows_established, k, &est, BPF_ANY))
@@ -95,9 +93,19 @@ static __always_inline int mg_flow_ack(const struct mg_flow_key *k, const struct
 	return 1;
 }
 
+/* A client segment to an MX port with ACK set: does it complete a pending handshake? */
+static __always_inline int mg_flow_ack(const struct mg_flow_key *k, const struct mg_pkt *p, __u64 now,
+				       struct mg_global_stats *st)
+{
+	struct mg_flow *pend = bpf_map_lookup_elem(&mg_flows_pending, k);
+
+	return pend && mg_flow_complete(k, pend, p, now, st);
+}
+
 /*
  * How far commands in the client segment `p` are proven (enum mg_proof), under
- * `mode` (enum mg_handshake). MG_PROOF_NONE: they must not count.
+ * `mode` (enum mg_handshake). MG_PROOF_NONE: they must not count. Two lookups
+ * at most: established, then pending.
  */
 static __always_inline int mg_flow_proof(const struct mg_pkt *p, int mode, __u64 now, struct mg_global_stats *st)
 {
@@ -108,19 +116,19 @@ static __always_inline int mg_flow_proof(const struct mg_pkt *p, int mode, __u64
 	mg_flow_key_of(p, 0, &k);
 	if (bpf_map_lookup_elem(&mg_flows_established, &k))
 		return MG_PROOF_HANDSHAKE;
-	/* An early talker's first command may itself carry the ACK of ISN + 1. */
-	if (mg_flow_ack(&k, p, now, st))
-		return MG_PROOF_HANDSHAKE;
-	if (mode == MG_HS_REQUIRED)
+	struct mg_flow *pend = bpf_map_lookup_elem(&mg_flows_pending, &k);
+	if (pend) {
+		/* An early talker's first command may itself carry the ACK of ISN + 1. */
+		if (mg_flow_complete(&k, pend, p, now, st))
+			return MG_PROOF_HANDSHAKE;
+		/*
+		 * A SYN-ACK this box saw, never acknowledged by the client: a
+		 * spoofer racing a real server's answer, in either mode.
+		 */
 		return MG_PROOF_NONE;
-	/*
-	 * When seen: a connection whose SYN-ACK this box saw but whose client
-	 * never acknowledged it is a spoofer racing a real server's answer; one
-	 * with no SYN-ACK at all is what a box that sees one direction sees.
-	 */
-	if (bpf_map_lookup_elem(&mg_flows_pending, &k))
-		return MG_PROOF_NONE;
-	return MG_PROOF_PAYLOAD;
+	}
+	/* No SYN-ACK seen at all: what a box that sees one direction sees. */
+	return mode == MG_HS_REQUIRED ? MG_PROOF_NONE : MG_PROOF_PAYLOAD;
 }
 
 #endif
