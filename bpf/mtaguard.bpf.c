@@ -15,7 +15,10 @@
  *    SYNs, at a capped rate per CPU, so a spoofed SYN flood cannot flush the
  *    LRU of real profiles; SYNs it may not profile go to a count-min sketch;
  *  - mail servers' profiles live in mg_servers, a plain hash the program only
- *    updates in place: no packet can evict them.
+ *    updates in place: no packet can evict them;
+ *  - commands count as evidence only as far as they are proven (handshake.h):
+ *    where the box sees both directions, only on connections whose handshake
+ *    it saw complete, so spoofed payload neither profiles nor reports anyone.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -27,6 +30,7 @@
 #include "smtp.h"
 #include "fingerprint.h"
 #include "activity.h"
+#include "handshake.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -377,6 +381,9 @@ __attribute__((noinline)) int mg_handle_synack(struct mg_pkt *p, struct mg_globa
 		return 0;
 	__u64 now = bpf_ktime_get_coarse_ns();
 
+	/* The server's ISN, before any budget can refuse the profile: the handshake is the client's proof. */
+	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX)
+		mg_flow_synack(p, now);
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_SYN, st);
 	if (!e)
@@ -400,6 +407,12 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 
 	__u64 now = bpf_ktime_get_coarse_ns();
 
+	/* Unproven commands neither create a profile nor add to one: a spoofer could have sent them. */
+	int proof = mg_flow_proof(p, mg_cfg.handshake, now, st);
+	if (proof == MG_PROOF_NONE) {
+		st->cmds_unproven += scan.total;
+		return 0;
+	}
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_PAYLOAD, st);
 	if (!e)
@@ -421,6 +434,7 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 	if (!ev)
 		return 0;
 	ev->detail = scan.helo_kind;
+	ev->proof = proof;
 	ev->helo_hash = h;
 	ev->fp_hash = e->syn_fp_hash;
 	/* Copy the argument from the frame; bpf_xdp_load_bytes needs a nonzero, bounded length. */
@@ -430,6 +444,18 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 			ev->arg_len = arg_len;
 	}
 	mg_event_send(ev, st);
+	return 0;
+}
+
+/* A bare ACK to an MX port: the client's acknowledgement of the server's SYN-ACK completes a handshake. */
+__attribute__((noinline)) int mg_handle_client_ack(struct mg_pkt *p, struct mg_global_stats *st)
+{
+	struct mg_flow_key k;
+
+	if (!p || !st)
+		return 0;
+	mg_flow_key_of(p, 0, &k);
+	mg_flow_ack(&k, p, bpf_ktime_get_coarse_ns(), st);
 	return 0;
 }
 
@@ -599,8 +625,13 @@ int mtaguard_xdp(struct xdp_md *ctx)
 			mg_handle_synack(&p, st);
 		goto pass;
 	}
-	if (p.payload_len == 0)
-		goto pass; /* bulk: ACKs, FINs, RSTs */
+	if (p.payload_len == 0) {
+		/* Bulk: ACKs, FINs, RSTs. Only a bare ACK to an MX port may complete a handshake. */
+		if (mg_cfg.handshake != MG_HS_OFF && (p.tcp_flags & (MG_TCP_ACK | MG_TCP_RST)) == MG_TCP_ACK &&
+		    mg_port_class(p.dport) == MG_PORT_MX)
+			mg_handle_client_ack(&p, st);
+		goto pass;
+	}
 	/*
 	 * Commands and replies count only on MX ports: they are the evidence
 	 * of direct-to-MX delivery. Submission to a relay is what ordinary

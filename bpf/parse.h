@@ -68,6 +68,7 @@ struct mg_pkt {
 	__u16 tcp_off;       /* TCP header offset from the frame start */
 	__u16 payload_off;   /* TCP payload offset from the frame start */
 	__u16 payload_len;   /* by the IP length, not the frame: Ethernet padding is not payload */
+	__u32 seq, ack_seq;  /* host order; valid when has_tcp */
 	__u8 tcp_flags;      /* the TCP flags byte (FIN 0x01 ... CWR 0x80) */
 	__u8 has_tcp;        /* a full TCP header was parsed */
 	__u8 ip_version;
@@ -225,6 +226,8 @@ static __always_inline int mg_parse_tcp(struct mg_cursor *c, struct mg_pkt *p, v
 	p->sport = bpf_ntohs(tcp->source);
 	p->dport = bpf_ntohs(tcp->dest);
 	p->tcp_flags = ((__u8 *)tcp)[13];
+	p->seq = bpf_ntohl(tcp->seq);
+	p->ack_seq = bpf_ntohl(tcp->ack_seq);
 	p->tcp_off = pos - c->data;
 	p->payload_off = pos + doff - c->data;
 	p->payload_len = c->l3_end - (pos + doff);

@@ -82,6 +82,34 @@ enum mg_event_type {
 	MG_EV_DROP = 3,   /* a packet dropped (rate-limited); reason says why */
 };
 
+/*
+ * How much an event proves about its source (mg_event.proof). A SYN proves
+ * nothing: anyone can send one with any source address. Commands in payload
+ * prove a little more, and only where nobody can inject segments with a
+ * forged source; commands on a connection whose handshake this box saw
+ * complete prove that the source received the server's SYN-ACK, which a
+ * spoofer elsewhere never does.
+ */
+enum mg_proof {
+	MG_PROOF_NONE = 0,      /* a SYN, or anything a spoofer can send blind */
+	MG_PROOF_PAYLOAD = 1,   /* commands on a connection whose handshake this box did not see */
+	MG_PROOF_HANDSHAKE = 2, /* commands on a connection whose handshake this box saw complete */
+	MG_PROOF_MAX,
+};
+
+/*
+ * When commands count as evidence (mg_tunables.handshake). Only a box that
+ * sees both directions (attached to the uplink too) sees the server's
+ * SYN-ACK; one that does not must take payload on trust.
+ */
+enum mg_handshake {
+	MG_HS_WHEN_SEEN = 0, /* a connection whose SYN-ACK was seen counts once its handshake completed;
+			      * one with no SYN-ACK seen counts as MG_PROOF_PAYLOAD */
+	MG_HS_REQUIRED = 1,  /* only connections whose handshake this box saw complete count */
+	MG_HS_OFF = 2,       /* no tracking: every command counts, as MG_PROOF_PAYLOAD */
+	MG_HS_MAX,
+};
+
 /* Per-source flags (mg_src_stats.flags). */
 enum mg_src_flags {
 	MG_SRC_F_PAYLOAD = 1 << 0,    /* sent SMTP commands after a handshake */
@@ -177,8 +205,10 @@ struct mg_global_stats {
 	__u64 monitor_would_drop;     /* drops not done because of monitor mode */
 	__u64 expired_rules;          /* block-rule hits ignored because expired */
 	__u64 drop_reason[MG_DROP_REASON_MAX];
+	__u64 flows_established;      /* MX-port handshakes seen complete (SYN-ACK, then the client's ACK of it) */
+	__u64 cmds_unproven;          /* commands not counted: no handshake seen where one is required or began */
 };
-_Static_assert(sizeof(struct mg_global_stats) == 22 * 8, "mg_global_stats layout");
+_Static_assert(sizeof(struct mg_global_stats) == 24 * 8, "mg_global_stats layout");
 
 /* Runtime settings (mg_settings, one entry), changed by userspace while attached. */
 struct mg_settings {
@@ -258,7 +288,8 @@ struct mg_event {
 	__u32 ifindex;
 	__u8 arg_len;     /* HELO: bytes valid in u.arg */
 	__u8 monitor;     /* DROP: monitor mode was on, the packet passed */
-	__u8 pad[2];
+	__u8 proof;       /* enum mg_proof: how far the source is proven to be who it claims */
+	__u8 pad;
 	union {
 		char arg[MG_HELO_ARG_MAX];
 		struct mg_syn_fp fp;
@@ -382,8 +413,9 @@ struct mg_tunables {
 	__u32 payload_new_burst;
 	__u32 drop_events_per_sec; /* per CPU */
 	__u8 v6_src_prefix;        /* IPv6 per-source profiles aggregate to this prefix (64) */
+	__u8 handshake;            /* enum mg_handshake: when commands count as evidence */
 	__u8 n_v6_nets;            /* entries in v6_nets */
-	__u8 pad[2];
+	__u8 pad[1];
 	/* Protected IPv6 networks with their own aggregation: the longest that covers a source wins. */
 	struct mg_v6_net v6_nets[MG_V6_NETS_MAX];
 	struct mg_act_range act[MG_ACT_MAX_RANGES]; /* protected networks' records in mg_activity */
@@ -399,7 +431,29 @@ _Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_
 	.payload_new_burst = 2000, \
 	.drop_events_per_sec = 100, \
 	.v6_src_prefix = 64, \
+	.handshake = MG_HS_WHEN_SEEN, \
 }
+
+/*
+ * Key of mg_flows_pending and mg_flows_established: one TCP connection to an
+ * MX port, client side first whichever way the packet goes. Full addresses
+ * (no IPv6 aggregation): this is one connection, not one source.
+ */
+struct mg_flow_key {
+	__u8 client[MG_ADDR_LEN];
+	__u8 server[MG_ADDR_LEN];
+	__u16 client_port; /* host order */
+	__u16 server_port; /* host order */
+};
+_Static_assert(sizeof(struct mg_flow_key) == 36, "mg_flow_key layout");
+
+/* Value of both flow maps. */
+struct mg_flow {
+	__u64 since_ns;   /* pending: when the SYN-ACK was seen; established: when the client acknowledged it */
+	__u32 server_isn; /* the server's initial sequence number: the client's ACK must carry it + 1 */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct mg_flow) == 16, "mg_flow layout");
 
 /* Default map sizes (the loader can change them before load). */
 #define MG_DEFAULT_MAX_SOURCES  262144
@@ -407,5 +461,6 @@ _Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_
 #define MG_DEFAULT_MAX_POLICY   1048576 /* blocklist */
 #define MG_DEFAULT_MAX_ALLOW    65536
 #define MG_DEFAULT_RINGBUF_SIZE (1U << 20)
+#define MG_DEFAULT_MAX_FLOWS    65536 /* each of pending and established MX-port connections */
 
 #endif /* MTAGUARD_H */

@@ -67,6 +67,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	h->settings_fd = bpf_map__fd(h->skel->maps.mg_settings);
 	h->sketch_fd = bpf_map__fd(h->skel->maps.mg_syn_sketch);
 	h->budget_fd = bpf_map__fd(h->skel->maps.mg_budget);
+	h->flows_pending_fd = bpf_map__fd(h->skel->maps.mg_flows_pending);
+	h->flows_established_fd = bpf_map__fd(h->skel->maps.mg_flows_established);
 	h->outbreaks_fd = bpf_map__fd(h->skel->maps.mg_outbreaks);
 	h->activity_fd = bpf_map__fd(h->skel->maps.mg_activity);
 	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.mg_events), on_event, h, NULL);
@@ -120,6 +122,8 @@ void xh_reset(struct xh *h)
 	clear_hash(h->sources_fd, sizeof(struct mg_src_key));
 	clear_hash(h->servers_fd, sizeof(struct mg_src_key));
 	clear_hash(h->outbreaks_fd, sizeof(uint32_t));
+	clear_hash(h->flows_pending_fd, sizeof(struct mg_flow_key));
+	clear_hash(h->flows_established_fd, sizeof(struct mg_flow_key));
 	zero_percpu(h->stats_fd, sizeof(struct mg_global_stats));
 	zero_percpu(h->sketch_fd, sizeof(struct mg_sketch));
 	zero_percpu(h->budget_fd, sizeof(struct mg_budget));

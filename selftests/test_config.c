@@ -46,6 +46,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.tunables.mx_ports[1], 0);
 	assert_int_equal(cfg.tunables.submission_ports[0], 465);
 	assert_int_equal(cfg.tunables.submission_ports[1], 587);
+	assert_int_equal(cfg.tunables.handshake, MG_HS_WHEN_SEEN);
 	assert_int_equal(cfg.tunables.v6_src_prefix, 64);
 	assert_int_equal(cfg.an.v6_prefix, 64);
 	assert_int_equal(cfg.max_sources, MG_DEFAULT_MAX_SOURCES);
@@ -73,6 +74,7 @@ static const char full[] =
 	"  \"allowlist\": [ \"198.18.5.0/24\" ],\n"
 	"  \"ipv6_aggregation\": 56,\n"
 	"  \"monitor\": true,\n"
+	"  \"handshake\": \"required\",\n"
 	"  \"map_sizes\": { \"sources\": 100000, \"servers\": 2048, \"policy\": 65536 },\n"
 	"  \"detection\": {\n"
 	"    \"window\": \"5m\", \"learning_period\": \"3d\", \"learning_active_days\": 2,\n"
@@ -120,6 +122,7 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.tunables.mx_ports[2], 0);
 	assert_int_equal(cfg.tunables.submission_ports[0], 587);
 	assert_int_equal(cfg.tunables.submission_ports[1], 0);
+	assert_int_equal(cfg.tunables.handshake, MG_HS_REQUIRED);
 	assert_int_equal(cfg.protected_nets.n, 2);
 	assert_int_equal(cfg.protected_nets.v[0].prefixlen, 96 + 15);
 	assert_int_equal(cfg.protected_nets.v[1].prefixlen, 48);
@@ -246,6 +249,8 @@ static void test_errors_placed(void **state)
 	expect_error("{\"allowlist\": \"198.18.0.0/16\"}", "t.json:1:15:", "must be an array");
 	expect_error("{\"monitor\": \"yes\"}", "t.json:1:13:", "\"monitor\": must be true or false");
 	expect_error("{\"ipv6_aggregation\": 40}", "t.json:1:22:", "must be 48..128");
+	expect_error("{\"handshake\": \"always\"}", "t.json:1:15:", "is \"when-seen\", \"required\" or \"off\"");
+	expect_error("{\"handshake\": true}", "t.json:1:15:", "is \"when-seen\", \"required\" or \"off\"");
 	expect_error("{\"block\": {\"duration\": \"1x\"}}", "t.json:1:24:", "not a duration: \"1x\"");
 	expect_error("{\"block\": {\"duration\": 0}}", "t.json:1:24:", "must be from 1s to 366d");
 	expect_error("{\"block\": {\"action\": \"drop\"}}", "t.json:1:22:", "\"smtp\" or \"all\"");

@@ -194,6 +194,7 @@ static const struct mg_engine_sink fake_sink_with_activity = {
 
 struct seen {
 	unsigned blocks, unblocks, alerts, declared, ended, threat;
+	unsigned named; /* outbreak members named: in a declaration's list or a join */
 	char last_notice[256];
 	char last_block_rule[48];
 	char notices[8192]; /* every notice, one a line */
@@ -214,6 +215,8 @@ static void observe(const struct mg_engine_note *n, void *arg)
 	case MG_NOTE_OUTBREAK:
 		s->declared += n->ob->kind == MG_OB_DECLARE;
 		s->ended += n->ob->kind == MG_OB_END;
+		s->named += n->ob->kind == MG_OB_DECLARE ? n->ob->n_list : 0;
+		s->named += n->ob->kind == MG_OB_JOIN && n->ob->member;
 		break;
 	case MG_NOTE_THREAT:
 		s->threat = n->threat_to;
@@ -245,10 +248,11 @@ static void host_init(struct host *h, const char *ip)
 	h->s.mac[5] = h->addr[15];
 }
 
-static void event(struct mg_engine *e, struct host *h, uint8_t type, const char *dst, const char *helo, uint32_t fp,
-		  uint64_t now, uint64_t wall)
+/* An event as the kernel sends it; a HELO's proof is `proof`, a SYN's always none. */
+static void event_proven(struct mg_engine *e, struct host *h, uint8_t type, const char *dst, const char *helo,
+			 uint32_t fp, uint8_t proof, uint64_t now, uint64_t wall)
 {
-	struct mg_event ev = { .type = type, .dport = 25, .fp_hash = fp };
+	struct mg_event ev = { .type = type, .dport = 25, .fp_hash = fp, .proof = type == MG_EV_HELO ? proof : 0 };
 
 	memcpy(ev.src, h->addr, 16);
 	memcpy(ev.mac, h->s.mac, 6);
@@ -262,6 +266,13 @@ static void event(struct mg_engine *e, struct host *h, uint8_t type, const char 
 		h->s.helo_hash = ev.helo_hash;
 	}
 	mg_engine_event(e, &ev, now, wall);
+}
+
+/* The same for a session whose handshake the kernel saw complete. */
+static void event(struct mg_engine *e, struct host *h, uint8_t type, const char *dst, const char *helo, uint32_t fp,
+		  uint64_t now, uint64_t wall)
+{
+	event_proven(e, h, type, dst, helo, fp, MG_PROOF_HANDSHAKE, now, wall);
 }
 
 /* One SMTP session to dst as the kernel counts it, with its events. */
@@ -278,7 +289,7 @@ static void session(struct mg_engine *e, struct host *h, const char *dst, const 
 	h->s.last_seen_ns = now;
 	h->s.mx_dst_bits |= 1ull << mg_dst_bit(w);
 	event(e, h, MG_EV_SYN_MX, dst, NULL, 0x68812a4c, now, wall);
-	event(e, h, MG_EV_HELO, dst, helo, 0, now, wall);
+	event(e, h, MG_EV_HELO, dst, helo, 0x68812a4c, now, wall); /* the kernel adds the source's SYN fingerprint */
 	h->s.cmd[MG_CMD_EHLO]++;
 	h->s.cmd[MG_CMD_MAIL]++;
 	h->s.cmd[MG_CMD_RCPT] += 5;
@@ -539,6 +550,99 @@ static void outbreak(struct mg_engine *e, struct host *h, size_t n, uint64_t *no
 		*now += SEC;
 		*wall += SEC;
 	}
+}
+
+/*
+ * Issue 13: a flood of SYNs to port 25 from spoofed inside addresses, all with
+ * one fingerprint, none completing a handshake. The fingerprint may be
+ * contained; no source is named, nothing is held, the threat level stays 0.
+ */
+static void test_spoofed_syn_flood_names_no_member(void **state)
+{
+	(void)state;
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	struct host h;
+	char a[32];
+
+	config(&c, NULL);
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	srand(13);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(a, sizeof(a), "198.%d.%d.%d", 18 + rand() % 2, rand() % 256, 1 + rand() % 254);
+		host_init(&h, a);
+		event(&e, &h, MG_EV_SYN_MX, "198.19.200.25", NULL, 0x68812a4c, now, wall);
+		now += SEC / 1000;
+		wall += SEC / 1000;
+		assert_false(mg_ob_member_of(e.ob, h.addr, NULL));
+		if (i % 500 == 0)
+			mg_engine_tick(&e, now, wall);
+	}
+	mg_engine_tick(&e, now, wall);
+	/* Containing what spoofed SYNs carry harms no one. */
+	assert_int_equal(s.declared, 1);
+	assert_int_equal(f.nfps, 1);
+	/* Naming innocents, or cutting every host's thresholds, takes proof. */
+	assert_int_equal(s.named, 0);
+	assert_int_equal(e.threat_level, 0);
+	assert_int_equal(s.threat, 0);
+	assert_int_equal(s.alerts, 0);
+	assert_int_equal(s.blocks, 0);
+
+	/* Five real bots with that fingerprint, proven by their sessions: named, and the threat level rises. */
+	struct host bots[5];
+	for (int i = 0; i < 5; i++) {
+		snprintf(a, sizeof(a), "198.18.250.%d", i + 1);
+		host_init(&bots[i], a);
+	}
+	outbreak(&e, bots, 5, &now, &wall);
+	assert_int_equal(s.named, 5);
+	assert_true(mg_ob_member_of(e.ob, bots[0].addr, NULL));
+	assert_true(e.threat_level >= 2);
+	mg_engine_free(&e);
+}
+
+/*
+ * Commands the kernel did not count (no handshake where one is required):
+ * from random spoofed sources, they name no member and make no suspect.
+ */
+static void test_spoofed_payload_names_no_suspect(void **state)
+{
+	(void)state;
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	struct host h;
+	char a[32], dst[32];
+
+	config(&c, NULL);
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(a, sizeof(a), "198.19.%d.%d", i / 250, i % 250 + 1);
+		snprintf(dst, sizeof(dst), "198.18.%d.25", i % 40);
+		host_init(&h, a);
+		event_proven(&e, &h, MG_EV_HELO, dst, "[198.19.0.1]", 0, MG_PROOF_NONE, now, wall);
+		now += SEC / 100;
+		wall += SEC / 100;
+	}
+	mg_engine_tick(&e, now, wall);
+	assert_int_equal(s.declared, 0);
+	assert_int_equal(s.named, 0);
+	assert_int_equal(s.alerts, 0);
+	assert_int_equal(s.blocks, 0);
+	assert_int_equal(e.threat_level, 0);
+	/* Not even a profile: the analyzer never heard of them. */
+	struct mg_an_profile_view v;
+	assert_int_equal(mg_addr_parse("198.19.0.1", h.addr), 0);
+	assert_false(mg_an_get(e.an, h.addr, &v));
+	mg_engine_free(&e);
 }
 
 static void test_restart_keeps_containment_and_threat(void **state)
@@ -1021,6 +1125,7 @@ static void one_message(struct mg_engine *e, struct fake *f, struct figures *fig
 	mg_engine_event(e, &ev, now, wall);
 	memset(&ev.u, 0, sizeof(ev.u));
 	ev.type = MG_EV_HELO;
+	ev.proof = MG_PROOF_HANDSHAKE; /* a real session: the kernel saw its handshake */
 	ev.detail = MG_CMD_EHLO;
 	ev.arg_len = (uint8_t)strlen(helo);
 	memcpy(ev.u.arg, helo, ev.arg_len);
@@ -1292,6 +1397,8 @@ int main(void)
 		cmocka_unit_test(test_browsed_bot_is_a_role_change),
 		cmocka_unit_test(test_allowlist_beats_every_verdict),
 		cmocka_unit_test(test_operator_over_verdict_and_allow),
+		cmocka_unit_test(test_spoofed_syn_flood_names_no_member),
+		cmocka_unit_test(test_spoofed_payload_names_no_suspect),
 		cmocka_unit_test(test_restart_keeps_containment_and_threat),
 		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
 		cmocka_unit_test(test_reload_reports_what_waits),

@@ -56,6 +56,14 @@ static size_t see(unsigned i, const struct mg_signature *sig, uint64_t t)
 	return mg_ob_observe(ob, &p, mac, 100, 0, sig, t, acts, 64);
 }
 
+/* Source i seen through a SYN only: anyone could have sent it with that address. */
+static size_t see_syn(unsigned i, const struct mg_signature *sig, uint64_t t)
+{
+	struct mg_prefix p = host(i);
+	uint8_t mac[6] = { 2, 0, 0, 0, 0xee, 0xee }; /* the attacker's */
+	return mg_ob_observe_unproven(ob, &p, mac, 100, 0, sig, t, acts, 64);
+}
+
 static const struct mg_ob_action *find(size_t n, enum mg_ob_action_kind k)
 {
 	for (size_t i = 0; i < n; i++)
@@ -567,8 +575,8 @@ static void test_restore_malformed_outbreak_refused_alone(void **state)
 		"{\"version\": 1, \"outbreaks\": [{\"sig\": \"fp:1\", \"level\": \"2\", \"members\": 1, \"since\": 1,"
 		" \"last_join\": 1, \"last_change\": 1, \"list\": []}]}",
 	};
-	/* The good one appended to each: at level 4, joined a minute before the restore. */
-	json_t *good = json_loads("{\"sig\": \"fp:2\", \"level\": 4, \"members\": 1, \"since\": 1,"
+	/* The good one appended to each: at level 4 with 20 proven members (4K), joined a minute before the restore. */
+	json_t *good = json_loads("{\"sig\": \"fp:2\", \"level\": 4, \"members\": 20, \"proven\": 20, \"since\": 1,"
 				  " \"last_join\": 1, \"last_change\": 1, \"list\": [{\"src\": \"198.18.7.7\","
 				  " \"vlan_outer\": 0, \"vlan_inner\": 0, \"joined\": 1}]}", 0, NULL);
 
@@ -813,11 +821,113 @@ static void test_save_restore_keeps_class_and_direction(void **state)
 	mg_ob_free(o2);
 }
 
+/*
+ * Issue 13: a spoofed SYN flood, thousands of random sources with the flood
+ * tool's fingerprint, none proven. The signature may be declared (the kernel
+ * contains it); no source is named, and the threat level stays 0.
+ */
+static void test_spoofed_syn_flood_names_no_member(void **state)
+{
+	(void)state;
+	size_t declared = 0, named = 0;
+	for (unsigned i = 0; i < 5000; i++) {
+		size_t n = see_syn(i, &BOT_FP, T0 + i * (SEC / 1000));
+		for (size_t k = 0; k < n; k++) {
+			declared += acts[k].kind == MG_OB_DECLARE;
+			named += acts[k].kind == MG_OB_DECLARE ? acts[k].n_list : 0;
+			named += acts[k].kind == MG_OB_JOIN;
+			assert_int_equal(acts[k].threat_level, 0);
+		}
+	}
+	assert_int_equal(declared, 1);
+	assert_int_equal(named, 0);
+	assert_int_equal(mg_ob_active(ob), 1);
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+	for (unsigned i = 0; i < 5000; i += 97)
+		assert_false(mg_ob_member_of(ob, host(i).addr, NULL));
+	/* Its level (for the kernel's containment) follows the count; the threat level does not. */
+	for (unsigned i = 6000; i < 6010; i++)
+		see_syn(i, &OTHER_FP, T0 + SEC);
+	assert_int_equal(mg_ob_active(ob), 2);
+	assert_int_equal(mg_ob_threat_level(ob), 0); /* two "campaigns" of nobody are still nobody */
+}
+
+/*
+ * Sources first seen through SYNs that then prove themselves (commands on a
+ * connection) are named then, and only the proven ones carry the threat level.
+ */
+static void test_proven_members_named_and_carry_the_threat(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 300; i++) /* fills the member list with unproven sources */
+		see_syn(i, &BOT_FP, T0 + i * (SEC / 100));
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+	/* Four of them prove themselves: named, but fewer than K proven carry no threat. */
+	for (unsigned i = 0; i < 4; i++) {
+		size_t n = see(i * 50, &BOT_FP, T0 + 10 * SEC);
+		const struct mg_ob_action *j = find(n, MG_OB_JOIN);
+		assert_non_null(j);
+		assert_non_null(j->member);
+		assert_int_equal(j->member->mac[5], (uint8_t)(i * 50));
+		assert_int_equal(j->proven, i + 1);
+		assert_int_equal(j->members, 300); /* counted already */
+		assert_true(mg_ob_member_of(ob, host(i * 50).addr, NULL));
+	}
+	assert_false(mg_ob_member_of(ob, host(1).addr, NULL));
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+	/* A fifth, never seen before and past the list's room for unproven ones: listed all the same. */
+	size_t n = see(999, &BOT_FP, T0 + 11 * SEC);
+	const struct mg_ob_action *j = find(n, MG_OB_JOIN);
+	assert_non_null(j);
+	assert_non_null(j->member);
+	assert_int_equal(j->members, 301);
+	assert_true(mg_ob_member_of(ob, host(999).addr, NULL));
+	/* K proven: level 2 for the threat, though 301 sources make the signature's own level 5. */
+	assert_int_equal(mg_ob_threat_level(ob), 2);
+}
+
+/* A candidate group declared from proven sources names exactly those, however many SYN-only ones came before. */
+static void test_declaration_lists_proven_only(void **state)
+{
+	(void)state;
+	see_syn(100, &BOT_FP, T0);
+	see_syn(101, &BOT_FP, T0);
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(see(i, &BOT_FP, T0 + SEC), 0);
+	see_syn(0, &BOT_FP, T0 + SEC); /* a proven source's SYN later changes nothing */
+	size_t n = see_syn(102, &BOT_FP, T0 + 2 * SEC);
+	const struct mg_ob_action *d = find(n, MG_OB_DECLARE);
+	assert_non_null(d);
+	assert_int_equal(d->members, 5);
+	assert_int_equal(d->proven, 2);
+	assert_int_equal(d->n_list, 2);
+	assert_true(d->list[0].mac[5] == 0 || d->list[0].mac[5] == 1);
+	assert_true(d->list[1].mac[5] == 0 || d->list[1].mac[5] == 1);
+	assert_int_equal(d->threat_level, 0);
+	assert_true(mg_ob_member_of(ob, host(1).addr, NULL));
+	assert_false(mg_ob_member_of(ob, host(100).addr, NULL));
+
+	/* Saved and restored: the named stay named, the unproven stay unnamed and out of the threat level. */
+	json_t *j = mg_ob_save_json(ob, T0 + 3 * SEC, 1000 * SEC);
+	assert_non_null(j);
+	mg_ob_free(ob);
+	ob = mg_ob_new(&cfg);
+	assert_int_equal(mg_ob_restore_json(ob, j, T0 + 4 * SEC, 1001 * SEC, NULL), 0);
+	json_decref(j);
+	assert_int_equal(mg_ob_active(ob), 1);
+	assert_true(mg_ob_member_of(ob, host(0).addr, NULL));
+	assert_false(mg_ob_member_of(ob, host(101).addr, NULL));
+	assert_int_equal(mg_ob_threat_level(ob), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signature_text),
 		cmocka_unit_test_setup_teardown(test_declared_at_k, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spoofed_syn_flood_names_no_member, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proven_members_named_and_carry_the_threat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_declaration_lists_proven_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spread_out_not_declared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_rises, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decay_and_end, setup, teardown),

@@ -1264,6 +1264,251 @@ static void test_activity_floods_and_drops(void **state)
 	assert_int_equal(activity(CLIENT4).classes, 0);
 }
 
+/* ---- handshake tracking: evidence a spoofer cannot fake --------------------- */
+
+#define SERVER_ISN 0xfffffff0u /* near the wrap: ISN + 1 + data crosses zero */
+#define CLIENT_ISN 1000u
+#define BANNER_LEN 30u         /* bytes of the server's 220 greeting the client acknowledges */
+
+/* Any TCP segment with explicit sequence and acknowledgement numbers. */
+static size_t tcp_frame(struct pb *p, const char *src, const char *dst, uint16_t sport, uint16_t dport,
+			uint8_t flags, uint32_t seq, uint32_t ack, const char *payload)
+{
+	pb_init(p);
+	put_l2(p, NULL);
+	put_ip(p, src, dst);
+	pb_tcp(p, sport, dport, flags, &(struct pb_tcp_opts){ .seq = seq, .ack = ack });
+	if (payload)
+		pb_payload_str(p, payload);
+	return pb_finish(p);
+}
+
+/* The server's SYN-ACK, from port 25 to the client's port 40000. */
+static void server_synack(const char *client, const char *server, uint32_t isn)
+{
+	struct pb p;
+
+	assert_int_equal(run(&p, tcp_frame(&p, server, client, 25, 40000, PB_TCP_SYN | PB_TCP_ACK, isn,
+					   CLIENT_ISN + 1, NULL)), XDP_PASS);
+}
+
+/* A bare ACK from the client acknowledging `ack`. */
+static void client_ack(const char *client, const char *server, uint32_t ack)
+{
+	struct pb p;
+
+	assert_int_equal(run(&p, tcp_frame(&p, client, server, 40000, 25, PB_TCP_ACK, CLIENT_ISN + 1, ack, NULL)),
+			 XDP_PASS);
+}
+
+/* Client commands acknowledging `ack`. */
+static void client_cmds(const char *client, const char *server, uint32_t ack, const char *cmds)
+{
+	struct pb p;
+
+	assert_int_equal(run(&p, tcp_frame(&p, client, server, 40000, 25, PB_TCP_ACK | PB_TCP_PSH, CLIENT_ISN + 1,
+					   ack, cmds)), XDP_PASS);
+}
+
+/* The whole of a real connection: SYN, SYN-ACK, ACK of ISN + 1, then the greeting acknowledged. */
+static void real_session(const char *client, const char *server, const char *cmds)
+{
+	struct pb p;
+
+	assert_int_equal(run(&p, syn(&p, client, server, 25, NULL)), XDP_PASS);
+	server_synack(client, server, SERVER_ISN);
+	client_ack(client, server, SERVER_ISN + 1);
+	client_cmds(client, server, SERVER_ISN + 1 + BANNER_LEN, cmds);
+}
+
+/* The HELO event among those drained; fails if there is none. */
+static const struct mg_event *helo_event(void)
+{
+	xh_events(&H);
+	for (int i = 0; i < H.nevents; i++)
+		if (H.events[i].type == MG_EV_HELO)
+			return &H.events[i];
+	fail_msg("no HELO event");
+	return NULL;
+}
+
+static void handshake_counts(const char *client, const char *server)
+{
+	real_session(client, server, "EHLO mx.example.org\r\nMAIL FROM:<a@example.org>\r\n");
+	struct mg_global_stats s = stats();
+	assert_int_equal(s.flows_established, 1);
+	assert_int_equal(s.cmds_unproven, 0);
+	assert_int_equal(s.smtp_cmds, 2);
+	struct mg_src_stats e = profile(client);
+	assert_int_equal(e.cmd[MG_CMD_EHLO], 1);
+	assert_int_equal(e.cmd[MG_CMD_MAIL], 1);
+	const struct mg_event *ev = helo_event();
+	assert_int_equal(ev->proof, MG_PROOF_HANDSHAKE);
+	/* The SYN's event proves nothing, whatever came after. */
+	assert_int_equal(H.events[0].type, MG_EV_SYN_MX);
+	assert_int_equal(H.events[0].proof, MG_PROOF_NONE);
+}
+
+static void test_handshake_v4_commands_count(void **state)
+{
+	(void)state;
+	handshake_counts(CLIENT4, SERVER4);
+}
+
+static void test_handshake_v6_commands_count(void **state)
+{
+	(void)state;
+	handshake_counts(CLIENT6, SERVER6);
+}
+
+/* The flood: EHLO/MAIL/RCPT from random spoofed sources, no handshake anywhere. */
+static void test_spoofed_payload_not_counted(void **state)
+{
+	char src[64];
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		snprintf(src, sizeof(src), i % 2 ? "198.19.%d.%d" : "2001:db8:%x::%x", i / 100 + 1, i % 100 + 1);
+		client_cmds(src, i % 2 ? SERVER4 : SERVER6, (uint32_t)i * 7919u,
+			    "EHLO [198.19.0.1]\r\nMAIL FROM:<x@example.org>\r\nRCPT TO:<y@example.org>\r\n");
+	}
+	struct mg_global_stats s = stats();
+	assert_int_equal(s.cmds_unproven, 600);
+	assert_int_equal(s.smtp_cmds, 0);
+	assert_int_equal(s.src_created, 0);
+	assert_int_equal(s.events_sent, 0);
+	assert_int_equal(xh_events(&H), 0);
+	assert_no_profile("198.19.1.2");
+	assert_no_profile("2001:db8:1::1");
+}
+
+/* An ACK that is not of ISN + 1 completes nothing; the right one still does. */
+static void test_wrong_ack_not_established(void **state)
+{
+	(void)state;
+	server_synack(CLIENT4, SERVER4, SERVER_ISN);
+	client_ack(CLIENT4, SERVER4, SERVER_ISN);     /* one short */
+	client_ack(CLIENT4, SERVER4, SERVER_ISN + 2); /* one past */
+	client_ack(CLIENT4, SERVER4, 0);
+	assert_int_equal(stats().flows_established, 0);
+	client_cmds(CLIENT4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "EHLO pc\r\n");
+	assert_int_equal(stats().cmds_unproven, 1);
+	assert_no_profile(CLIENT4);
+
+	/* Another connection's ACK (other client port) does not complete this one. */
+	struct pb p;
+	assert_int_equal(run(&p, tcp_frame(&p, CLIENT4, SERVER4, 40001, 25, PB_TCP_ACK, CLIENT_ISN + 1,
+					   SERVER_ISN + 1, NULL)), XDP_PASS);
+	assert_int_equal(stats().flows_established, 0);
+
+	client_ack(CLIENT4, SERVER4, SERVER_ISN + 1);
+	assert_int_equal(stats().flows_established, 1);
+	client_cmds(CLIENT4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "EHLO pc\r\n");
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_EHLO], 1);
+}
+
+/* A client that speaks first puts the ACK of ISN + 1 on its first command: that completes it too. */
+static void test_early_talker_established(void **state)
+{
+	(void)state;
+	server_synack(CLIENT6, SERVER6, SERVER_ISN);
+	client_cmds(CLIENT6, SERVER6, SERVER_ISN + 1, "EHLO pc.example.org\r\n");
+	assert_int_equal(stats().flows_established, 1);
+	assert_int_equal(profile(CLIENT6).cmd[MG_CMD_EHLO], 1);
+	assert_int_equal(helo_event()->proof, MG_PROOF_HANDSHAKE);
+}
+
+/* A new SYN-ACK on the same four-tuple is a new connection: what was established there is gone. */
+static void test_new_handshake_starts_over(void **state)
+{
+	(void)state;
+	real_session(CLIENT4, SERVER4, "EHLO pc.example.org\r\n");
+	server_synack(CLIENT4, SERVER4, 12345);
+	client_cmds(CLIENT4, SERVER4, 99, "EHLO pc.example.org\r\n");
+	assert_int_equal(stats().cmds_unproven, 1);
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_EHLO], 1);
+}
+
+/* Only MX ports: a submission server's SYN-ACK starts no flow, its clients' commands are not counted anyway. */
+static void test_submission_synack_no_flow(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	assert_int_equal(run(&p, tcp_frame(&p, SERVER4, CLIENT4, 587, 40000, PB_TCP_SYN | PB_TCP_ACK, SERVER_ISN,
+					   CLIENT_ISN + 1, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, tcp_frame(&p, CLIENT4, SERVER4, 40000, 587, PB_TCP_ACK, CLIENT_ISN + 1,
+					   SERVER_ISN + 1, NULL)), XDP_PASS);
+	assert_int_equal(stats().flows_established, 0);
+}
+
+/* When seen (the default): proof is marked per connection. */
+static void test_when_seen_marks_proof(void **state)
+{
+	(void)state;
+	/* No SYN-ACK seen for it: a box that sees one direction takes it, marked as payload only. */
+	client_cmds(CLIENT4, SERVER4, 777, "EHLO pc.example.org\r\n");
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_EHLO], 1);
+	assert_int_equal(helo_event()->proof, MG_PROOF_PAYLOAD);
+	H.nevents = 0;
+
+	/* A SYN-ACK seen but never acknowledged: a spoofer racing the server's answer. */
+	server_synack(OTHER4, SERVER4, SERVER_ISN);
+	client_cmds(OTHER4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "EHLO pc.example.org\r\n");
+	assert_int_equal(stats().cmds_unproven, 1);
+	assert_no_profile(OTHER4);
+
+	/* A completed handshake: proven. */
+	client_ack(OTHER4, SERVER4, SERVER_ISN + 1);
+	client_cmds(OTHER4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "EHLO pc.example.org\r\n");
+	assert_int_equal(profile(OTHER4).cmd[MG_CMD_EHLO], 1);
+	assert_int_equal(helo_event()->proof, MG_PROOF_HANDSHAKE);
+}
+
+/* Off: nothing tracked, every command counts as payload. */
+static void test_off_counts_everything(void **state)
+{
+	(void)state;
+	server_synack(CLIENT4, SERVER4, SERVER_ISN);
+	client_cmds(CLIENT4, SERVER4, 5, "EHLO pc.example.org\r\n");
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_EHLO], 1);
+	assert_int_equal(helo_event()->proof, MG_PROOF_PAYLOAD);
+	client_ack(CLIENT4, SERVER4, SERVER_ISN + 1);
+	assert_int_equal(stats().flows_established, 0);
+	assert_int_equal(stats().cmds_unproven, 0);
+}
+
+static struct xh H_saved;
+
+static int load_handshake(uint8_t mode)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+
+	t.handshake = mode;
+	H_saved = H;
+	return xh_load(&H, &t);
+}
+
+static int load_required(void **state)
+{
+	(void)state;
+	return load_handshake(MG_HS_REQUIRED);
+}
+
+static int load_off(void **state)
+{
+	(void)state;
+	return load_handshake(MG_HS_OFF);
+}
+
+static int unload_handshake(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_saved;
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest parse_tests[] = {
@@ -1323,6 +1568,21 @@ int main(void)
 		cmocka_unit_test_setup(test_activity_ipv6_per_64, reset),
 		cmocka_unit_test_setup(test_activity_floods_and_drops, reset),
 	};
+	const struct CMUnitTest handshake_required_tests[] = {
+		cmocka_unit_test_setup(test_handshake_v4_commands_count, reset),
+		cmocka_unit_test_setup(test_handshake_v6_commands_count, reset),
+		cmocka_unit_test_setup(test_spoofed_payload_not_counted, reset),
+		cmocka_unit_test_setup(test_wrong_ack_not_established, reset),
+		cmocka_unit_test_setup(test_early_talker_established, reset),
+		cmocka_unit_test_setup(test_new_handshake_starts_over, reset),
+		cmocka_unit_test_setup(test_submission_synack_no_flow, reset),
+	};
+	const struct CMUnitTest handshake_when_seen_tests[] = {
+		cmocka_unit_test_setup(test_when_seen_marks_proof, reset),
+	};
+	const struct CMUnitTest handshake_off_tests[] = {
+		cmocka_unit_test_setup(test_off_counts_everything, reset),
+	};
 	int failed = 0, err;
 
 	xh_require_privileges();
@@ -1337,6 +1597,10 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_lan", lan_tests, load_lan, unload_lan);
 	failed += cmocka_run_group_tests_name("xdp_budget", budget_tests, load_tight, unload_tight);
 	failed += cmocka_run_group_tests_name("xdp_activity", activity_tests, load_protected, unload_protected);
+	failed += cmocka_run_group_tests_name("xdp_handshake_required", handshake_required_tests, load_required,
+					      unload_handshake);
+	failed += cmocka_run_group_tests_name("xdp_handshake_when_seen", handshake_when_seen_tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("xdp_handshake_off", handshake_off_tests, load_off, unload_handshake);
 	xh_unload(&H);
 	return failed ? 1 : 0;
 }

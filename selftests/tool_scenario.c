@@ -52,7 +52,9 @@
  *             HELO hashes, no shape signature). Score 2 each: no alert. With
  *             "outbreak": {"min_senders": 5} the fifth one's SYN declares an
  *             outbreak "fp:<the kit's fingerprint>" with exactly these five as
- *             members; the fingerprint goes into the kernel.
+ *             members (the first four named in the declaration, proven by
+ *             their sessions; the fifth once its EHLO proves it); the
+ *             fingerprint goes into the kernel.
  *   latecomer 198.18.4.6: the same kit's SYN at t = 5.0 s, retransmitted at
  *             6.0 s, 1.4 s after the declaration: both dropped by the
  *             containment (kernel drop reason "outbreak" = 2); never a member.

@@ -22,6 +22,7 @@ struct xh {
 	int prog_fd;
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, outbreaks_fd;
 	int activity_fd; /* mg_activity, sized to the tunables' protected ranges */
+	int flows_pending_fd, flows_established_fd;
 	struct ring_buffer *rb;
 	struct mg_event events[XH_MAX_EVENTS];
 	int nevents;

@@ -145,8 +145,8 @@ static void print_outbreaks(json_t *arr)
 	size_t i, k;
 
 	json_array_foreach(arr, i, o) {
-		printf("  outbreak %s: level %lld, %lld members since %s", s(o, "signature"), n(o, "level"), n(o, "members"),
-		       s(o, "since"));
+		printf("  outbreak %s: level %lld, %lld members (%lld proven) since %s", s(o, "signature"), n(o, "level"),
+		       n(o, "members"), n(o, "proven_members"), s(o, "since"));
 		if (json_object_get(o, "syns_dropped"))
 			printf(", %lld SYNs dropped in the kernel", n(o, "syns_dropped"));
 		printf("\n    %s%s\n", s(o, "why"),
@@ -185,6 +185,8 @@ static void print_human(const char *cmd, json_t *r)
 		       n(k, "packets"), n(k, "passed"), n(k, "dropped"),
 		       n(json_object_get(k, "drop_reason"), "block_smtp"), n(json_object_get(k, "drop_reason"), "block_all"),
 		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "syn_smtp"), n(k, "smtp_cmds"), n(k, "events_lost"));
+		printf("handshake   %s: %lld MX-port handshakes seen complete, %lld commands not counted without one\n",
+		       s(r, "handshake"), n(k, "flows_established"), n(k, "cmds_unproven"));
 		printf("last scan   %.1f ms\n", json_real_value(json_object_get(r, "scan_ms")));
 		if (n(r, "protected_networks") > 0)
 			printf("protected   %lld network(s): senders outside them are inbound (held at the relay, never "

@@ -908,6 +908,17 @@ static int read_action(struct ctx *c, const json_t *v, struct mg_config *cfg, co
 	return 0;
 }
 
+/* When commands count as evidence: a word of enum mg_handshake, into the program's tunables. */
+static int read_handshake(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
+{
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+
+	(void)f;
+	if (mg_handshake_parse(s, &cfg->tunables.handshake))
+		return fail_at(c, "is \"when-seen\", \"required\" or \"off\"");
+	return 0;
+}
+
 /* What quarantine does with held mail at expiry: "release" (true) or "delete". */
 static int read_expiry_choice(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
 {
@@ -1286,6 +1297,7 @@ static const struct field top_keys[] = {
 	PREFIXES("allowlist", allowlist),
 	CUSTOM("ipv6_aggregation", read_v6_aggregation, .lo = 48, .hi = 128),
 	BOOL("monitor", an.monitor),
+	CUSTOM("handshake", read_handshake),
 	SUB("map_sizes", map_sizes),
 	SUB("detection", detection),
 	SUB("block", block),

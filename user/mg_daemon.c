@@ -110,6 +110,7 @@ static void what_waits(const struct mg_daemon *d, const struct mg_config *c, uns
 		{ ports_differ(&r->tunables, &c->tunables), "smtp_ports" },
 		/* The activity records' layout is in the program's read-only data. */
 		{ !mg_act_ranges_eq(r->tunables.act, c->tunables.act), "protected_networks" },
+		{ r->tunables.handshake != c->tunables.handshake, "handshake" }, /* a load-time tunable too */
 	};
 
 	buf[0] = '\0';

@@ -119,6 +119,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "interfaces", ifs);
 	mg_get_monitor(d->h.settings_fd, &mon);
 	json_object_set_new(o, "monitor", json_boolean(mon));
+	json_object_set_new(o, "handshake", json_string(mg_handshake_name(d->run.tunables.handshake)));
 	json_object_set_new(o, "pin_dir", json_string(d->run.pin_dir));
 	json_object_set_new(o, "pending_restart", d->pending_restart[0] ? json_string(d->pending_restart) : json_null());
 	json_object_set_new(o, "uptime_s", json_integer((json_int_t)((mono - d->started_ns) / MG_NSEC_PER_SEC)));
@@ -626,8 +627,8 @@ static void one_outbreak(const struct mg_ob_view *v, void *arg)
 
 	for (uint32_t i = 0; i < v->n_list; i++)
 		json_array_append_new(members, mg_ob_member_json(&v->list[i], c->now, c->wall));
-	json_t *o = json_pack("{s:s,s:i,s:I,s:s,s:o}", "signature", mg_sig_str(&v->sig, sig, sizeof(sig)), "level",
-			      (int)v->level, "members", (json_int_t)v->members, "since",
+	json_t *o = json_pack("{s:s,s:i,s:I,s:I,s:s,s:o}", "signature", mg_sig_str(&v->sig, sig, sizeof(sig)), "level",
+			      (int)v->level, "members", (json_int_t)v->members, "proven_members", (json_int_t)v->proven, "since",
 			      mg_iso_time(c->wall - (c->now - v->since_ns), t, sizeof(t)), "member_list", members);
 	mg_ob_decision_json(o, &v->sig, v->direction, v->decision, v->specificity, &v->with);
 	/* Decided and in force: outbreak.contain false keeps every fingerprint out of the kernel. */

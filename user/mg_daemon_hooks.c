@@ -94,9 +94,10 @@ static void outbreak(struct mg_daemon *d, const struct mg_engine_note *n)
 		char why[400];
 		mg_ob_explain(&a->sig, a->direction, a->decision, a->specificity, &a->with, why, sizeof(why));
 		if (a->kind == MG_OB_DECLARE)
-			mg_eventlog_notice(&d->log, NULL, "OUTBREAK %s: %u new senders within %llus, level %u, threat level %u; %s%s",
+			mg_eventlog_notice(&d->log, NULL, "OUTBREAK %s: %u new senders within %llus (%u proven by their commands), "
+					   "level %u, threat level %u; %s%s",
 					   sig, a->members, (unsigned long long)(d->eng.ob_cfg.window_ns / MG_NSEC_PER_SEC),
-					   a->level, a->threat_level, why,
+					   a->proven, a->level, a->threat_level, why,
 					   n->contained ? "; matching SYNs to port 25 are dropped in the kernel" : "");
 		else
 			mg_eventlog_notice(&d->log, NULL, "outbreak %s now %s: %s; threat level %u%s", sig,

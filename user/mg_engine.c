@@ -603,9 +603,16 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall)
 {
 	struct mg_ob_action acts[MAX_OB_ACTIONS];
-	struct mg_signature sigs[2];
+	struct mg_signature sigs[3];
 	struct mg_prefix src;
 
+	/*
+	 * Commands the kernel did not count (a spoofer's, where a handshake is
+	 * required) are no evidence; the kernel sends none, and a replayed or
+	 * older producer's must not slip past either.
+	 */
+	if (ev->type == MG_EV_HELO && ev->proof == MG_PROOF_NONE)
+		return;
 	mg_an_on_event(e->an, ev, now);
 	e->news = true;
 	if (ev->type != MG_EV_SYN_MX && ev->type != MG_EV_HELO)
@@ -616,10 +623,21 @@ void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t no
 	memcpy(src.addr, ev->src, 16);
 	src.prefixlen = (uint8_t)mg_an_key_len(&e->an_cfg, ev->src);
 	mg_addr_mask(src.addr, src.prefixlen);
+	/*
+	 * Only commands the kernel counted (proof at least "payload"; "handshake"
+	 * where it requires one) name a member. A SYN proves nothing: it may
+	 * make a signature to contain, never a member or a threat level. Proven
+	 * commands vouch for the fingerprint of the source's SYN as well.
+	 */
+	bool proven = ev->type == MG_EV_HELO && ev->proof >= MG_PROOF_PAYLOAD;
 	size_t nsig = mg_ob_event_signatures(ev, sigs);
+	if (proven && ev->fp_hash)
+		sigs[nsig++] = (struct mg_signature){ MG_SIG_FP, ev->fp_hash, MG_SIGCLASS_BY_KIND };
 	for (size_t i = 0; i < nsig; i++) {
-		size_t n = mg_ob_observe(e->ob, &src, ev->mac, ev->vlan_outer, ev->vlan_inner, &sigs[i], now, acts,
-					 MAX_OB_ACTIONS);
+		size_t n = proven ? mg_ob_observe(e->ob, &src, ev->mac, ev->vlan_outer, ev->vlan_inner, &sigs[i], now,
+						  acts, MAX_OB_ACTIONS)
+				  : mg_ob_observe_unproven(e->ob, &src, ev->mac, ev->vlan_outer, ev->vlan_inner,
+							   &sigs[i], now, acts, MAX_OB_ACTIONS);
 		apply_outbreak(e, acts, n, now, wall);
 	}
 }

@@ -273,10 +273,10 @@ json_t *mg_ob_action_json(const struct mg_ob_action *a, bool contained, uint64_t
 	const char *kind = a->kind == MG_OB_DECLARE ? "outbreak" : a->kind == MG_OB_JOIN ? "outbreak-member"
 			 : a->kind == MG_OB_LEVEL ? "outbreak-level" : a->kind == MG_OB_DECIDE ? "outbreak-decision"
 			 : "outbreak-end";
-	json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:b}", "time", mg_iso_time(now_wall, when, sizeof(when)),
+	json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:I,s:b}", "time", mg_iso_time(now_wall, when, sizeof(when)),
 			      "event", kind, "signature", mg_sig_str(&a->sig, sig, sizeof(sig)), "level", (int)a->level,
 			      "threat_level", (int)a->threat_level, "members", (json_int_t)a->members,
-			      "contained_in_kernel", contained);
+			      "proven_members", (json_int_t)a->proven, "contained_in_kernel", contained);
 
 	if (a->kind == MG_OB_DECLARE) {
 		json_t *arr = json_array();

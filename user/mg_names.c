@@ -30,6 +30,16 @@ static const struct name xdp_modes[] = {
 	{ MG_MODE_NATIVE, "drv" },
 	{ MG_MODE_GENERIC, "skb" },
 };
+static const struct name proofs[] = {
+	{ MG_PROOF_NONE, "none" },
+	{ MG_PROOF_PAYLOAD, "payload" },
+	{ MG_PROOF_HANDSHAKE, "handshake" },
+};
+static const struct name handshakes[] = {
+	{ MG_HS_WHEN_SEEN, "when-seen" },
+	{ MG_HS_REQUIRED, "required" },
+	{ MG_HS_OFF, "off" },
+};
 
 #define N(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -98,5 +108,25 @@ int mg_xdp_mode_parse(const char *s, enum mg_xdp_mode *m)
 
 	if (!e)
 		*m = (enum mg_xdp_mode)v;
+	return e;
+}
+
+const char *mg_proof_name(uint8_t proof)
+{
+	return lookup(proofs, N(proofs), proof);
+}
+
+const char *mg_handshake_name(uint8_t mode)
+{
+	return lookup(handshakes, N(handshakes), mode);
+}
+
+int mg_handshake_parse(const char *s, uint8_t *mode)
+{
+	unsigned v;
+	int e = parse(handshakes, N(handshakes), s, &v);
+
+	if (!e)
+		*mode = (uint8_t)v;
 	return e;
 }

@@ -26,4 +26,11 @@ int mg_rule_kind_parse(const char *s, uint8_t *kind);
 const char *mg_xdp_mode_name(enum mg_xdp_mode m);
 int mg_xdp_mode_parse(const char *s, enum mg_xdp_mode *m);
 
+/* How proven an event's source is (enum mg_proof): "none", "payload", "handshake" - logs, reports. */
+const char *mg_proof_name(uint8_t proof);
+
+/* When commands count as evidence (enum mg_handshake): "when-seen", "required", "off" - config, status. */
+const char *mg_handshake_name(uint8_t mode);
+int mg_handshake_parse(const char *s, uint8_t *mode);
+
 #endif

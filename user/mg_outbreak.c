@@ -29,8 +29,13 @@ struct group {
 	unsigned level;
 	int64_t since, last_join, last_change;
 	uint32_t members; /* distinct members counted (the list holds the first MG_OB_MAX_MEMBERS) */
+	uint32_t proven;  /* of them, proven to be who they claim (see mg_ob_observe) */
+	/*
+	 * Proven members first, [0, n_proven); then sources seen only through
+	 * what anyone can forge. Only the first part is ever named.
+	 */
 	struct mg_ob_member *list;
-	uint32_t n_list;
+	uint32_t n_list, n_proven;
 };
 
 struct mg_outbreaks {
@@ -356,16 +361,30 @@ static unsigned level_for(uint32_t members, uint32_t k)
  */
 static bool same_hosts(const struct group *a, const struct group *b)
 {
-	const struct group *s = a->n_list <= b->n_list ? a : b, *l = s == a ? b : a;
+	const struct group *s = a->n_proven <= b->n_proven ? a : b, *l = s == a ? b : a;
 	uint32_t shared = 0;
 
-	for (uint32_t i = 0; i < s->n_list; i++)
-		for (uint32_t j = 0; j < l->n_list; j++)
+	for (uint32_t i = 0; i < s->n_proven; i++)
+		for (uint32_t j = 0; j < l->n_proven; j++)
 			if (!memcmp(&s->list[i].src, &l->list[j].src, sizeof(s->list[i].src))) {
 				shared++;
 				break;
 			}
-	return s->n_list && 2 * shared >= s->n_list;
+	return s->n_proven && 2 * shared >= s->n_proven;
+}
+
+/*
+ * What an outbreak adds to the threat level: its level, as far as its proven
+ * members carry it. A spoofed SYN flood can make thousands of "members" of a
+ * fingerprint; it cannot make one proven member, so it cannot cut every
+ * host's thresholds.
+ */
+static unsigned threat_of(const struct mg_outbreaks *o, const struct group *g)
+{
+	if (!g->active || g->proven < o->cfg.min_senders)
+		return 0;
+	unsigned l = level_for(g->proven, o->cfg.min_senders);
+	return l < g->level ? l : g->level;
 }
 
 struct decision {
@@ -429,10 +448,12 @@ unsigned mg_ob_threat_level(const struct mg_outbreaks *o)
 
 	/* The active outbreaks that count, each decided once (a decision looks at all the others). */
 	for (size_t i = 0; i < o->n; i++) {
-		if (!counts_for_threat(o, &o->g[i]))
+		/* Counted when its decision says so, and no higher than its proven members carry it. */
+		unsigned t = counts_for_threat(o, &o->g[i]) ? threat_of(o, &o->g[i]) : 0;
+		if (!t)
 			continue;
-		if (o->g[i].level > top)
-			top = o->g[i].level;
+		if (t > top)
+			top = t;
 		if (n_counted < sizeof(counted) / sizeof(counted[0]))
 			counted[n_counted++] = i;
 		else
@@ -469,6 +490,7 @@ static struct mg_ob_action *emit(struct mg_ob_action *out, size_t max, size_t *n
 	a->level = g->level;
 	a->threat_level = mg_ob_threat_level(o);
 	a->members = g->members;
+	a->proven = g->proven;
 	a->since_ns = g->since > 0 ? (uint64_t)g->since : 0;
 	a->direction = g->dir;
 	struct decision d = decide(o, g);
@@ -493,9 +515,35 @@ static void redecide(struct mg_outbreaks *o, struct mg_ob_action *out, size_t ma
 	}
 }
 
-size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const uint8_t mac[6], uint16_t vlan_outer,
-		     uint16_t vlan_inner, const struct mg_signature *sig, uint64_t now, struct mg_ob_action *out,
-		     size_t max)
+/*
+ * Put m in g's list as proven: after the proven ones, in the place of an
+ * unproven one when the list is full (that one is still counted, no longer
+ * listed). False if the list holds only proven members already.
+ */
+static bool list_proven(struct group *g, const struct mg_ob_member *m)
+{
+	if (g->n_proven >= MG_OB_MAX_MEMBERS)
+		return false;
+	if (g->n_list < MG_OB_MAX_MEMBERS)
+		g->list[g->n_list++] = g->list[g->n_proven];
+	g->list[g->n_proven++] = *m;
+	return true;
+}
+
+/*
+ * A listed unproven source at i has now proven itself: into the named part,
+ * with what the proof showed (its MAC and VLANs: a spoofer's SYN carried the
+ * spoofer's) and the time it was proven.
+ */
+static void promote(struct group *g, uint32_t i, const struct mg_ob_member *m)
+{
+	g->list[i] = g->list[g->n_proven];
+	g->list[g->n_proven++] = *m;
+}
+
+static size_t observe(struct mg_outbreaks *o, const struct mg_prefix *src, const uint8_t mac[6], uint16_t vlan_outer,
+		      uint16_t vlan_inner, const struct mg_signature *sig, bool proven, uint64_t now,
+		      struct mg_ob_action *out, size_t max)
 {
 	size_t n = 0;
 	struct group *g = NULL;
@@ -528,24 +576,39 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 			return 0;
 		}
 	}
+	struct mg_ob_member m = { .src = *src, .vlan_outer = vlan_outer, .vlan_inner = vlan_inner, .joined_ns = now };
+	if (mac)
+		memcpy(m.mac, mac, 6);
 	for (uint32_t i = 0; i < g->n_list; i++)
 		if (!memcmp(&g->list[i].src, src, sizeof(*src))) {
 			if (!g->active)
 				g->list[i].joined_ns = now; /* still a candidate: its latest sign counts */
-			return 0;
+			if (!proven || i < g->n_proven)
+				return 0;
+			/* Seen before through a SYN only; now proven: it may be named. */
+			promote(g, i, &m);
+			if (!g->active)
+				return 0;
+			g->proven++;
+			struct mg_ob_action *a = emit(out, max, &n, MG_OB_JOIN, o, g);
+			if (a)
+				a->member = &g->list[g->n_proven - 1];
+			return n;
 		}
-	struct mg_ob_member m = { .src = *src, .vlan_outer = vlan_outer, .vlan_inner = vlan_inner, .joined_ns = now };
-	if (mac)
-		memcpy(m.mac, mac, 6);
 
 	if (g->active) {
-		if (g->n_list < MG_OB_MAX_MEMBERS)
+		bool listed = proven ? list_proven(g, &m) : g->n_list < MG_OB_MAX_MEMBERS;
+		if (listed && !proven)
 			g->list[g->n_list++] = m;
 		g->members++;
 		g->last_join = (int64_t)now;
-		struct mg_ob_action *a = emit(out, max, &n, MG_OB_JOIN, o, g);
-		if (a)
-			a->member = &g->list[g->n_list - 1];
+		/* A source only a SYN vouches for counts toward the signature, but is never named. */
+		if (proven) {
+			g->proven++;
+			struct mg_ob_action *a = emit(out, max, &n, MG_OB_JOIN, o, g);
+			if (a)
+				a->member = listed ? &g->list[g->n_proven - 1] : NULL;
+		}
 		unsigned l = level_for(g->members, o->cfg.min_senders);
 		if (l > g->level) {
 			g->level = l;
@@ -556,17 +619,26 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		return n;
 	}
 
-	/* A candidate group: keep the senders of the last window only. */
-	uint32_t kept = 0;
+	/* A candidate group: keep the senders of the last window only (proven ones stay first). */
+	uint32_t kept = 0, kept_proven = 0;
 	for (uint32_t i = 0; i < g->n_list; i++)
-		if (since_ns(now, (int64_t)g->list[i].joined_ns) < o->cfg.window_ns)
+		if (since_ns(now, (int64_t)g->list[i].joined_ns) < o->cfg.window_ns) {
+			kept_proven += i < g->n_proven;
 			g->list[kept++] = g->list[i];
+		}
 	g->n_list = kept;
-	if (g->n_list < MG_OB_MAX_MEMBERS)
+	g->n_proven = kept_proven;
+	if (proven)
+		list_proven(g, &m);
+	else if (g->n_list < MG_OB_MAX_MEMBERS)
 		g->list[g->n_list++] = m;
 	if (g->n_list < o->cfg.min_senders)
 		return 0;
 	/*
+	 * Declared even when no sender is proven: containing a fingerprint that
+	 * spoofed SYNs carry harms no one, and the kernel drops them from then on.
+	 * Naming a source, or raising the threat level, takes proof.
+	 *
 	 * Outside senders converging on our relay are what a relay sees all day
 	 * (the world's MTAs share a few stock fingerprints): declared only when
 	 * specific enough for the relay to hold their mail.
@@ -575,16 +647,31 @@ size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const 
 		return 0;
 	g->active = true;
 	g->members = g->n_list;
+	g->proven = g->n_proven;
 	g->since = g->last_join = g->last_change = (int64_t)now;
 	g->level = level_for(g->members, o->cfg.min_senders);
 	g->told = decide(o, g).d;
 	struct mg_ob_action *a = emit(out, max, &n, MG_OB_DECLARE, o, g);
 	if (a) {
 		a->list = g->list;
-		a->n_list = g->n_list;
+		a->n_list = g->n_proven;
 	}
 	redecide(o, out, max, &n);
 	return n;
+}
+
+size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const uint8_t mac[6], uint16_t vlan_outer,
+		     uint16_t vlan_inner, const struct mg_signature *sig, uint64_t now, struct mg_ob_action *out,
+		     size_t max)
+{
+	return observe(o, src, mac, vlan_outer, vlan_inner, sig, true, now, out, max);
+}
+
+size_t mg_ob_observe_unproven(struct mg_outbreaks *o, const struct mg_prefix *src, const uint8_t mac[6],
+			      uint16_t vlan_outer, uint16_t vlan_inner, const struct mg_signature *sig, uint64_t now,
+			      struct mg_ob_action *out, size_t max)
+{
+	return observe(o, src, mac, vlan_outer, vlan_inner, sig, false, now, out, max);
 }
 
 size_t mg_ob_tick(struct mg_outbreaks *o, uint64_t now, struct mg_ob_action *out, size_t max)
@@ -686,7 +773,7 @@ bool mg_ob_member_of(const struct mg_outbreaks *o, const uint8_t addr[16], struc
 		enum mg_ob_decision d = decide(o, &o->g[i]).d;
 		if (d != MG_OB_COUNTED && d != MG_OB_CONTAINED && d != MG_OB_INBOUND_HOLD)
 			continue;
-		for (uint32_t k = 0; k < o->g[i].n_list; k++)
+		for (uint32_t k = 0; k < o->g[i].n_proven; k++)
 			if (mg_prefix_covers(&o->g[i].list[k].src, addr)) {
 				if (sig)
 					*sig = o->g[i].sig;
@@ -705,10 +792,10 @@ void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_v
 		/* Times from before this boot (restored) show as 0, the earliest the caller's clock can say. */
 		struct decision d = decide(o, g);
 		struct mg_ob_view v = { .sig = g->sig, .direction = g->dir, .decision = d.d, .specificity = d.spec,
-					.with = d.with, .level = g->level, .members = g->members,
+					.with = d.with, .level = g->level, .members = g->members, .proven = g->proven,
 					.since_ns = g->since > 0 ? (uint64_t)g->since : 0,
 					.last_join_ns = g->last_join > 0 ? (uint64_t)g->last_join : 0,
-					.list = g->list, .n_list = g->n_list };
+					.list = g->list, .n_list = g->n_proven };
 		fn(&v, arg);
 	}
 }
@@ -746,7 +833,7 @@ json_t *mg_ob_save_json(const struct mg_outbreaks *o, uint64_t now, uint64_t wal
 		if (!g->active || g->exempted)
 			continue;
 		json_t *list = json_array();
-		for (uint32_t k = 0; k < g->n_list; k++) {
+		for (uint32_t k = 0; k < g->n_proven; k++) {
 			const struct mg_ob_member *m = &g->list[k];
 			char mac[24];
 			json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i, s:o}", "src",
@@ -755,11 +842,11 @@ json_t *mg_ob_save_json(const struct mg_outbreaks *o, uint64_t now, uint64_t wal
 							      (int)m->vlan_outer, "vlan_inner", (int)m->vlan_inner,
 							      "joined", wall_of((int64_t)m->joined_ns, now, wall)));
 		}
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:I, s:o, s:o, s:o, s:o}", "sig",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:o, s:o, s:o, s:o}", "sig",
 						     mg_sig_str(&g->sig, buf, sizeof(buf)), "class",
 						     mg_sig_class_name((enum mg_sig_class)g->sig.spec_class), "direction",
 						     mg_ob_direction_name(g->dir), "level", (int)g->level,
-						     "members", (json_int_t)g->members, "since", wall_of(g->since, now, wall),
+						     "members", (json_int_t)g->members, "proven", (json_int_t)g->proven, "since", wall_of(g->since, now, wall),
 						     "last_join", wall_of(g->last_join, now, wall), "last_change",
 						     wall_of(g->last_change, now, wall), "list", list));
 	}
@@ -808,7 +895,7 @@ static void free_groups(struct group *v, size_t n)
  */
 static bool parse_outbreak(const json_t *e, struct group *g)
 {
-	json_int_t level, members, since, last_join, last_change;
+	json_int_t level, members, proven, since, last_join, last_change;
 	const json_t *list = json_object_get(e, "list"), *x;
 	size_t k;
 
@@ -839,6 +926,15 @@ static bool parse_outbreak(const json_t *e, struct group *g)
 		else if (strcmp(json_string_value(dir), mg_ob_direction_name(MG_OB_OUTBOUND)))
 			return false;
 	}
+	/*
+	 * The saved list holds the proven members only. A file from before
+	 * proof was recorded has no "proven": only what it lists counts as
+	 * proven, since its other members may have been no more than SYNs.
+	 */
+	if (!json_object_get(e, "proven"))
+		proven = (json_int_t)json_array_size(list);
+	else if (!get_int(e, "proven", 0, members, &proven) || (size_t)proven < json_array_size(list))
+		return false;
 	g->list = calloc(MG_OB_MAX_MEMBERS, sizeof(*g->list));
 	if (!g->list)
 		return false;
@@ -858,10 +954,11 @@ static bool parse_outbreak(const json_t *e, struct group *g)
 		m->vlan_inner = (uint16_t)vi;
 		m->joined_ns = (uint64_t)joined;
 	}
-	g->n_list = (uint32_t)json_array_size(list);
+	g->n_list = g->n_proven = (uint32_t)json_array_size(list);
 	g->active = true;
 	g->level = (unsigned)level;
 	g->members = (uint32_t)members;
+	g->proven = (uint32_t)proven;
 	g->since = since;
 	g->last_join = last_join;
 	g->last_change = last_change;

@@ -15,7 +15,8 @@
  *
  * The global threat level (0..5) is the highest outbreak level, one more
  * when two or more signatures are active at once, counting only the
- * outbreaks that are specific enough to act on (below).
+ * outbreaks that are specific enough to act on (below), each only with K
+ * proven members (mg_ob_observe) and no higher than they carry it.
  *
  * Which sources: with protected networks configured, a source inside them is
  * one of ours (outbound: kernel containment is for these), a source outside
@@ -144,10 +145,11 @@ struct mg_ob_action {
 	struct mg_signature sig;
 	unsigned level;          /* the outbreak's level after this action */
 	unsigned threat_level;   /* the global level after this action */
-	uint32_t members;        /* distinct members so far */
+	uint32_t members;        /* distinct members so far, proven or not */
+	uint32_t proven;         /* of them, proven (mg_ob_observe); only these are ever named */
 	uint64_t since_ns;
-	const struct mg_ob_member *member; /* JOIN: the new one; DECLARE: the list below */
-	const struct mg_ob_member *list;   /* DECLARE: all members (n_list), valid until the next call */
+	const struct mg_ob_member *member; /* JOIN: the new (proven) one, NULL if past the list's room */
+	const struct mg_ob_member *list;   /* DECLARE: the proven members (n_list), valid until the next call */
 	uint32_t n_list;
 	bool exempted;           /* END: because the operator exempted the signature, not after quiet */
 	enum mg_ob_direction direction;
@@ -177,13 +179,23 @@ void mg_ob_foreach_exception(const struct mg_outbreaks *o,
 			     void (*fn)(const struct mg_signature *sig, const struct mg_prefix *pfx, void *arg), void *arg);
 
 /*
- * A new sender shows a characteristic. Writes actions (declarations, joins,
- * level changes) into out, returns how many. Reporting the same source and
- * characteristic twice counts once.
+ * A new sender shows a characteristic, on evidence that proves the source is
+ * who it claims (commands on a connection, enum mg_proof). Writes actions
+ * (declarations, joins, level changes) into out, returns how many. Reporting
+ * the same source and characteristic twice counts once.
  */
 size_t mg_ob_observe(struct mg_outbreaks *o, const struct mg_prefix *src, const uint8_t mac[6], uint16_t vlan_outer,
 		     uint16_t vlan_inner, const struct mg_signature *sig, uint64_t now, struct mg_ob_action *out,
 		     size_t max);
+/*
+ * The same on evidence anyone could forge (a SYN): the source counts toward
+ * the signature, so it can be declared and contained in the kernel, but it is
+ * never named (not in member lists, joins, mg_ob_member_of) and adds nothing
+ * to the threat level until the same source is observed proven.
+ */
+size_t mg_ob_observe_unproven(struct mg_outbreaks *o, const struct mg_prefix *src, const uint8_t mac[6],
+			      uint16_t vlan_outer, uint16_t vlan_inner, const struct mg_signature *sig, uint64_t now,
+			      struct mg_ob_action *out, size_t max);
 /* Decay and end quiet outbreaks; forget stale candidates. */
 size_t mg_ob_tick(struct mg_outbreaks *o, uint64_t now, struct mg_ob_action *out, size_t max);
 
@@ -208,9 +220,9 @@ struct mg_ob_view {
 	unsigned specificity;
 	struct mg_signature with; /* the co-signature counted in (kind 0: none) */
 	unsigned level;
-	uint32_t members;
+	uint32_t members, proven;
 	uint64_t since_ns, last_join_ns;
-	const struct mg_ob_member *list;
+	const struct mg_ob_member *list; /* the proven members */
 	uint32_t n_list;
 };
 void mg_ob_foreach(const struct mg_outbreaks *o, void (*fn)(const struct mg_ob_view *v, void *arg), void *arg);
