@@ -220,13 +220,15 @@ static json_t *cmd_roles(struct mg_daemon *d)
  * profile keys grouped by role when the request came (17 bytes a profile,
  * not a rendered answer of about 600 bytes a profile); each profile is
  * looked up again when its piece is rendered, and one that has gone since is
- * left out.
+ * left out (or that got a profile since, for a host listed by its activity
+ * record alone: it is then listed with its profile by the next request).
  */
 #define ROLES_PER_PIECE 256
 
 struct roles_entry {
 	uint8_t key[16];
 	uint8_t role;
+	bool activity_only; /* a protected host known by its activity record alone (no profile) */
 };
 
 struct roles_stream {
@@ -241,6 +243,7 @@ struct roles_stream {
 struct roles_collect {
 	struct roles_entry *e;
 	size_t n, cap;
+	bool activity_only; /* what the foreach in progress lists */
 };
 
 static int collect_key(const struct mg_an_profile_view *v, void *arg)
@@ -259,6 +262,7 @@ static int collect_key(const struct mg_an_profile_view *v, void *arg)
 	}
 	memcpy(c->e[c->n].key, v->prefix.addr, 16);
 	c->e[c->n].role = (uint8_t)v->role;
+	c->e[c->n].activity_only = c->activity_only;
 	c->n++;
 	return 0;
 }
@@ -310,7 +314,9 @@ static char *roles_next(void *ctx, size_t *len)
 			continue;
 		}
 		struct mg_an_profile_view v;
-		bool found = mg_an_get(rs->d->eng.an, rs->e[rs->i].key, &v);
+		const struct roles_entry *re = &rs->e[rs->i];
+		bool found = re->activity_only ? mg_an_get_activity_only(rs->d->eng.an, re->key, &v)
+					       : mg_an_get(rs->d->eng.an, re->key, &v);
 		rs->i++;
 		if (!found)
 			continue;
@@ -349,6 +355,9 @@ static json_t *roles_stream(struct mg_daemon *d, struct mg_ctl_stream *st)
 	if (!rs)
 		return mg_ctl_error("out of memory");
 	mg_an_foreach(d->eng.an, collect_key, &c);
+	/* Every active protected host, also those that never spoke SMTP: their activity records say what they are. */
+	c.activity_only = true;
+	mg_an_foreach_activity_only(d->eng.an, collect_key, &c);
 	/* Grouped by role, in enum order, each group in the analyzer's order: a stable counting sort. */
 	struct roles_entry *sorted = malloc((c.n ? c.n : 1) * sizeof(*sorted));
 	if (!sorted) {
