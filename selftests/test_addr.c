@@ -98,7 +98,7 @@ static void test_family_len(void **state)
 		bool v4;
 		unsigned len;
 	} cases[] = {
-		{ "0.0.0.0/0", true, 0 }, { "10.0.0.0/8", true, 8 }, { "198.18.0.1", true, 32 },
+		{ "0.0.0.0/0", true, 0 }, { "100.0.0.0/8", true, 8 }, { "198.18.0.1", true, 32 },
 		{ "::/0", false, 0 }, { "2001:db8::/32", false, 32 }, { "2001:db8::1", false, 128 },
 		/* ::ffff:0:0/96 is all of IPv4; shorter covers more than IPv4: an IPv6 prefix. */
 		{ "::ffff:0:0/96", true, 0 }, { "::ffff:0:0/95", false, 95 }, { "::/8", false, 8 },

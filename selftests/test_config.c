@@ -816,8 +816,8 @@ static void test_prefix_limits(void **state)
 		  "\"allowlist[0]\": 0.0.0.0/0 is every IPv4 source: nothing would be enforced against any of them; "
 		  "to stop enforcing, set \"monitor\": true" },
 		{ "{\"allowlist\": [\"::/0\"]}", "t.json:1:16:", "\"allowlist[0]\": ::/0 is every source" },
-		{ "{\"allowlist\": [\"198.18.0.0/15\",\n  \"10.0.0.0/7\"]}", "t.json:2:3:",
-		  "\"allowlist[1]\": 10.0.0.0/7 is wider than limits.min_prefix_v4 (/8); lower the limit if you mean it" },
+		{ "{\"allowlist\": [\"198.18.0.0/15\",\n  \"100.0.0.0/7\"]}", "t.json:2:3:",
+		  "\"allowlist[1]\": 100.0.0.0/7 is wider than limits.min_prefix_v4 (/8); lower the limit if you mean it" },
 		{ "{\"mail_servers\": [\"2001:db8::/31\"]}", "t.json:1:19:",
 		  "\"mail_servers[0]\": 2001:db8::/31 is wider than limits.min_prefix_v6 (/32)" },
 		{ "{\"outbreak\": {\"exceptions\": {\"prefixes\": [\"198.18.7.0/24\", \"0.0.0.0/0\"]}}}", "t.json:1:60:",
@@ -845,10 +845,10 @@ static void test_prefix_limits(void **state)
 	/* The defaults, and the query the control socket asks. */
 	assert_int_equal(cfg.min_prefix_v4, MG_MIN_PREFIX_V4_DEFAULT);
 	assert_int_equal(cfg.min_prefix_v6, MG_MIN_PREFIX_V6_DEFAULT);
-	assert_int_equal(mg_prefix_parse("10.0.0.0/8", &p), 0);
+	assert_int_equal(mg_prefix_parse("100.0.0.0/8", &p), 0);
 	assert_false(mg_config_prefix_too_wide(&cfg, &p, &min));
 	assert_int_equal(min, 8);
-	assert_int_equal(mg_prefix_parse("10.0.0.0/7", &p), 0);
+	assert_int_equal(mg_prefix_parse("100.0.0.0/7", &p), 0);
 	assert_true(mg_config_prefix_too_wide(&cfg, &p, &min));
 	assert_int_equal(mg_prefix_parse("0.0.0.0/0", &p), 0);
 	assert_true(mg_config_prefix_too_wide(&cfg, &p, &min));
@@ -866,7 +866,7 @@ static void test_prefix_limits(void **state)
 	 * A lower limit lets a wide allowlist entry through; protected networks
 	 * never had one (theirs is the activity records' cap: test_protected_networks).
 	 */
-	assert_int_equal(mg_config_parse("{\"allowlist\": [\"10.0.0.0/7\", \"2001:db8::/31\"],\n"
+	assert_int_equal(mg_config_parse("{\"allowlist\": [\"100.0.0.0/7\", \"2001:db8::/31\"],\n"
 					 " \"limits\": {\"min_prefix_v4\": 7, \"min_prefix_v6\": 31},\n"
 					 " \"protected_networks\": [\"198.18.0.0/13\", \"2001:db8::/45\"]}",
 					 "t.json", &cfg, err, sizeof(err)),
@@ -913,8 +913,8 @@ static void test_protected_networks(void **state)
 	assert_int_equal(c.tunables.act[3].size, 0);
 	mg_config_free(&c);
 
-	expect_error("{\"protected_networks\": [\"198.18.0.0/15\", \"10.0.0.0/8\"]}", "t.json:1:42:",
-		     "\"protected_networks[1]\": 10.0.0.0/8 needs 16777216 activity records");
+	expect_error("{\"protected_networks\": [\"198.18.0.0/15\", \"100.0.0.0/8\"]}", "t.json:1:42:",
+		     "\"protected_networks[1]\": 100.0.0.0/8 needs 16777216 activity records");
 	expect_error("{\"protected_networks\": [\"2001:db8::/32\"]}", "t.json:1:25:", "may have 1048576 in all");
 	expect_error("{\"protected_networks\": [\"::/0\"]}", "t.json:1:25:", "needs over");
 	expect_error("{\"protected_networks\": [\"198.18.0.0/24\", \"198.18.1.0/24\", \"198.18.2.0/24\", "

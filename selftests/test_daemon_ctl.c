@@ -208,17 +208,17 @@ static void test_block_limits(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_null(ask(f, "block", "10.0.0.0/8", NULL));
-	assert_non_null(ask(f, "block", "10.0.0.0/7", NULL));
+	assert_null(ask(f, "block", "100.0.0.0/8", NULL));
+	assert_non_null(ask(f, "block", "100.0.0.0/7", NULL));
 	assert_null(ask(f, "block", "2001:db8::/32", NULL));
 	assert_non_null(ask(f, "block", "2001:db8::/31", NULL));
 	assert_null(ask(f, "block", "198.18.2.2", NULL));
 	f->d.cfg.min_prefix_v4 = 16;
-	assert_non_null(ask(f, "block", "172.16.0.0/12", NULL));
-	assert_null(ask(f, "block", "172.16.0.0/12", "force", NULL));
+	assert_non_null(ask(f, "block", "100.64.0.0/12", NULL));
+	assert_null(ask(f, "block", "100.64.0.0/12", "force", NULL));
 	/* No name given: the warning says so. */
 	assert_non_null(strstr(human(f), "requested by an unnamed client"));
-	assert_null(strstr(human(f), "10.0.0.0/8 forced"));
+	assert_null(strstr(human(f), "100.0.0.0/8 forced"));
 }
 
 /* Allowing everything is enforcement off: refused with the way to do that, and loud when forced. */
