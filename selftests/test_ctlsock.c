@@ -547,6 +547,21 @@ static void test_streamed_answer(void **state)
 	free(buf);
 }
 
+/* An error quoting the client's text, cut mid-character by the message buffer, is still an answer. */
+static void test_error_cut_mid_character(void **state)
+{
+	char text[1200] = "";
+
+	(void)state;
+	for (int i = 0; i < 500; i++)
+		strcat(text, "\xc3\xa9"); /* é */
+	json_t *e = mg_ctl_error("no such signature: %s", text);
+	assert_non_null(e);
+	assert_true(json_is_false(json_object_get(e, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(e, "error")), "no such signature: "));
+	json_decref(e);
+}
+
 /*
  * Out of descriptors: accept fails with EMFILE while the listener stays
  * readable, so a level-triggered epoll would return it at once, forever (a
@@ -930,6 +945,7 @@ int main(void)
 		T(test_connection_cap),
 		T(test_out_of_descriptors),
 		T(test_streamed_answer),
+		T(test_error_cut_mid_character),
 		T(test_deadlines_after_boot),
 		T(test_large_answer_to_slow_reader),
 		T(test_client_no_daemon),

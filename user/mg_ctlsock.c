@@ -28,7 +28,16 @@ json_t *mg_ctl_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+	json_t *o = json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+	if (!o) {
+		/* Not UTF-8: a message quoting the client's text, cut mid-character by the buffer. The error
+		 * is still owed: the bytes that may not go into a JSON string are replaced. */
+		for (char *c = msg; *c; c++)
+			if ((unsigned char)*c >= 0x80)
+				*c = '?';
+		o = json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+	}
+	return o;
 }
 
 static int make_addr(struct sockaddr_un *a, const char *path)
