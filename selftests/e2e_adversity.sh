@@ -76,15 +76,8 @@ cat >"$LAB_DIR/mtaguard.json" <<JSON
   "quarantine": { "policy_listen": "unix:$POLICY", "postfix_config": "$RELAY_CF", "clamav": false }
 }
 JSON
-nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/daemon.err" &
-DPID=$!
-cleanup_daemon() {
-	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	[[ -d "$PIN" ]] && "$BUILD/mtaguard-loader" -p "$PIN" unload 2>/dev/null
-	rm -rf -- "$PIN"
-	return 0
-}
-lab_defer cleanup_daemon
+lab_mtaguardd edge "$BUILD" "$PIN" "$LAB_DIR/mtaguard.json"
+DPID=$LAB_DPID
 lab_wait "mtaguardd" ctl status >/dev/null || fatal "mtaguardd did not start"
 lab_wait "policy socket" test -S "$POLICY" || fatal "no policy socket"
 lab_run edge postfix -c "$RELAY_CF" reload >/dev/null 2>&1 || fatal "relay reload"

@@ -74,15 +74,8 @@ cat >"$LAB_DIR/mtaguard.json" <<JSON
   "outbreak": { "min_senders": 3, "window": "10m", "decay": "30m" }
 }
 JSON
-nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/daemon.err" &
-DPID=$!
-cleanup_daemon() {
-	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	[[ -d "$PIN" ]] && "$BUILD/mtaguard-loader" -p "$PIN" unload 2>/dev/null
-	rm -rf -- "$PIN"
-	return 0
-}
-lab_defer cleanup_daemon
+lab_mtaguardd edge "$BUILD" "$PIN" "$LAB_DIR/mtaguard.json"
+DPID=$LAB_DPID
 lab_wait "mtaguardd" ctl status >/dev/null || fatal "mtaguardd did not start"
 
 inbound() { # N TAG: outside MTA number N delivers to the relay, as MTAs do (a proper HELO name)

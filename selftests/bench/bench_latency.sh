@@ -43,15 +43,8 @@ cat >"$LAB_DIR/mtaguard.json" <<JSON
   "quarantine": { "policy_listen": "unix:$POLICY", "clamav": false }
 }
 JSON
-nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/daemon.err" &
-DPID=$!
-stop_daemon() {
-	kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	[[ -d "$PIN" ]] && "$BUILD/mtaguard-loader" -p "$PIN" unload 2>/dev/null
-	rm -rf -- "$PIN"
-	return 0
-}
-lab_defer stop_daemon
+lab_mtaguardd edge "$BUILD" "$PIN" "$LAB_DIR/mtaguard.json"
+DPID=$LAB_DPID
 lab_wait "mtaguardd" "$BUILD/mtaguardctl" -s "$SOCK" status >/dev/null ||
 	{ tail "$LAB_DIR/daemon.err"; echo "bench_latency: mtaguardd did not start" >&2; exit 1; }
 lab_wait "policy socket" test -S "$POLICY" || { echo "bench_latency: no policy socket" >&2; exit 1; }
