@@ -219,6 +219,19 @@ check "one outbreak, a fingerprint, with the five fresh hosts as members" \
 check "the latecomer is no member, and its two SYNs were contained" \
 	"([.alerts[] | (.member_list[]?.source), (.member.source? // empty)] | index(\"$LATE\") == null) and
 	 .totals.kernel.drop_reason.outbreak == 2" "$R"
+# The IPv6 bot hops inside its /64: the verdict on the prefix names the hosts seen in it, all inside it.
+B6=$(jq -r '.bots[] | select(contains(":"))' "$CAST")
+B6NET=${B6%::/64}:
+hostsq='[.[] | select(.event == "verdict" and .source == "'"$B6"'") | .evidence.hosts] |
+	length == 1 and (.[0] | length >= 2 and all(.addr | startswith("'"$B6NET"'")) and all(.sessions >= 1))'
+check "the replay's verdict on $B6 names the hosts seen in it" ".verdicts | $hostsq" "$R"
+jq -e -s "$hostsq" "$EVENTS" >/dev/null && pass "the daemon's verdict log on $B6 names the hosts seen in it" ||
+	fail "the daemon's verdict log on $B6 without its hosts: $(ev '[.[] | select(.event == "verdict")]')"
+B6SHOW=$(ctl --json show "$B6")
+jq -e '(.evidence.hosts | length >= 2 and all(.addr | startswith("'"$B6NET"'"))) and .evidence.hosts_more >= 0' \
+	<<<"$B6SHOW" >/dev/null && pass "ctl show $B6 lists the hosts seen in it" || fail "ctl show $B6: $B6SHOW"
+ctl show "$B6" | grep -q "hosts seen in this prefix" && pass "ctl show $B6 (text) lists them" ||
+	fail "ctl show $B6 text: $(ctl show "$B6")"
 NB=$(jq length <<<"$BOTS")
 check "the daemon: $NB verdicts in force, threat level 2 (one outbreak)" ".verdicts_active == $NB and .threat_level == 2" "$S"
 

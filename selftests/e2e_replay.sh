@@ -9,7 +9,7 @@
 #
 #   selftests/e2e_replay.sh BUILD_DIR        (or MG_BUILD=BUILD_DIR)
 #
-#   PC   198.18.1.2 eth0 ── m1 198.18.1.1 ┐
+#   PC   198.18.1.2 eth0 ── m1 198.18.1.1 ┐    (and 198.18.1.3, a host that only browses)
 #                                         MX  (Postfix; 198.19.0.1-6/32 on m1)
 #   BOT  198.18.2.2 eth0 ── m2 198.18.2.1 ┘   tcpdump -i m1, -i m2, -i any
 #
@@ -26,11 +26,12 @@ MERGE="$BUILD/selftests/tool_pcapng_merge"
 DOMAIN="$LAB_MAIL_DOMAIN"
 BOT=198.18.2.2
 PC=198.18.1.2
+WEBONLY=198.18.1.3 # a second host on the PC's LAN: it browses, never speaks SMTP
 MXS=(198.19.0.1 198.19.0.2 198.19.0.3 198.19.0.4 198.19.0.5 198.19.0.6)
 BOT_SESSIONS="${BOT_SESSIONS:-20}" # bounded: about 4 s of capture at 0.15 s apart
 
 lab_require_root
-lab_require_cmds ip tcpdump swaks jq postfix postconf timeout ss stat head
+lab_require_cmds ip tcpdump swaks jq postfix postconf timeout ss stat head socat
 [[ -x "$REPLAY" ]] || { echo "FAIL: $REPLAY missing (run 'make' first)"; exit 1; }
 [[ -x "$MERGE" ]] || { echo "FAIL: $MERGE missing (run 'make $MERGE')"; exit 1; }
 
@@ -53,7 +54,7 @@ lab_veth mx m1 pc eth0
 lab_veth mx m2 bot eth0
 lab_addr mx m1 198.18.1.1/24
 lab_addr mx m2 198.18.2.1/24
-lab_addr pc eth0 "$PC/24"
+lab_addr pc eth0 "$PC/24" "$WEBONLY/24"
 lab_addr bot eth0 "$BOT/24"
 # The six MX addresses are /32s on m1 (this kernel has no dummy devices);
 # Linux answers for them on any interface, so the bot reaches them via m2.
@@ -97,6 +98,10 @@ mail() { # NS TAG SERVER HELO RCPTS [SWAKS_ARGS...]
 
 for port in 80 443 443 80; do
 	lab_run pc timeout 1 bash -c "exec 3<>/dev/tcp/${MXS[0]}/$port" 2>/dev/null || true
+done
+# The browsing-only host: SYNs to web ports from its own address (nothing listens; the SYNs are what counts).
+for port in 443 80 443; do
+	lab_run pc socat -T1 /dev/null "TCP:${MXS[1]}:$port,bind=$WEBONLY,connect-timeout=1" 2>/dev/null || true
 done
 mail pc pc-sub 198.18.1.1 "pc.$DOMAIN" "someone@$DOMAIN" --port 587 ||
 	fail "the PC's submission on 587 was refused: $(tail -3 "$LAB_DIR/swaks-pc-sub.log")"
@@ -189,6 +194,14 @@ check a "dropped > 0 (the bot's later packets)" '.totals.dropped > 0'
 check a "frames == $((N_M1 + N_M2))" ".totals.frames == $((N_M1 + N_M2))"
 check a "bot evidence: HELO [$BOT]" "$BOTQ | .evidence.helo == \"[$BOT]\""
 check a "bot evidence: distinct_mx >= 2" "$BOTQ | .evidence.distinct_mx >= 2"
+# Every active protected host is in the report, also one known by its activity record alone.
+check a "$WEBONLY (browsed only) listed: no profile, end host, its web flows" \
+	"$(src "$WEBONLY") | .profile == false and .role == \"end_host\" and .activity.flows.web >= 3 and .verdict == null"
+check a "$PC has a profile" "$PCQ | .profile == true"
+replay a-text -c "$CONF" "$M1" "$M2"
+grep -A3 "known by their activity alone" "$LAB_DIR/a-text.out" | grep -q "$WEBONLY .*end_host" &&
+	pass "a-text: the report lists $WEBONLY among hosts known by their activity alone" ||
+	fail "a-text: no activity-only section with $WEBONLY: $(tail -8 "$LAB_DIR/a-text.out")"
 
 # b) the Linux cooked capture alone
 replay b -c "$CONF" --json "$ANY"

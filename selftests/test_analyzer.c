@@ -34,6 +34,7 @@ struct host {
 };
 
 static struct mg_analyzer *an;
+static uint32_t u32_at(const uint8_t *b, size_t off);
 static struct mg_an_config cfg;
 static struct mg_an_action acts[1024];
 static size_t nacts;
@@ -973,7 +974,106 @@ static void test_ipv6_aggregation(void **state)
 	char buf[MG_ADDRSTRLEN];
 	assert_string_equal(mg_prefix_str(&b->prefix, buf, sizeof(buf)), "2001:db8:1:2::/64");
 	assert_null(find_action(MG_AN_BLOCK, &other));
+	/* The verdict on the /64 names the hosts seen in it, the most recent first. */
+	assert_int_equal(b->ev.hosts.n, 2);
+	assert_memory_equal(b->ev.hosts.host[0].addr, a2.addr, 16);
+	assert_memory_equal(b->ev.hosts.host[1].addr, a1.addr, 16);
+	assert_int_equal(b->ev.hosts.host[1].sessions, 4);
+	assert_int_equal(b->ev.hosts.host[1].mac[5], 1);
+	assert_int_equal(b->ev.hosts.more, 0);
 	(void)hs;
+}
+
+/*
+ * The hosts inside a profile keyed by a prefix: most recent first, each with
+ * its sessions, MAC and times; past MG_AN_HOSTS the least recent is let go
+ * and counted. A profile of one address (IPv4, a LAN keyed per host) lists
+ * none: the profile is the host.
+ */
+static void test_prefix_profile_lists_its_hosts(void **state)
+{
+	struct host h[MG_AN_HOSTS + 3], v4, lanpc;
+	struct mg_an_profile_view v;
+	char ip[MG_ADDRSTRLEN];
+
+	(void)state;
+	struct mg_v6_net lan = { .prefixlen = 64, .aggregation = 128 };
+	assert_int_equal(mg_addr_parse("2001:db8:10::", lan.addr), 0);
+	cfg.v6_nets[0] = lan;
+	cfg.n_v6_nets = 1;
+	reconfigure();
+	for (unsigned i = 0; i < MG_AN_HOSTS + 3; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:1:2::%x", i + 1);
+		host_init(&h[i], ip, (uint8_t)(i + 1));
+	}
+	/* Near boot on purpose: times are small and must not read as "never". */
+	const uint64_t t0 = 2 * SEC;
+	session(&h[0], mx(0), "a.example", 1, t0);
+	session(&h[1], mx(1), "b.example", 1, t0 + SEC);
+	session(&h[0], mx(2), "a.example", 1, t0 + 2 * SEC);
+	session(&h[2], mx(3), "c.example", 1, t0 + 3 * SEC);
+	assert_true(mg_an_get(an, h[1].addr, &v));
+	assert_int_equal(v.prefix.prefixlen, 64);
+	assert_int_equal(v.ev.hosts.n, 3);
+	assert_memory_equal(v.ev.hosts.host[0].addr, h[2].addr, 16);
+	assert_memory_equal(v.ev.hosts.host[1].addr, h[0].addr, 16);
+	assert_memory_equal(v.ev.hosts.host[2].addr, h[1].addr, 16);
+	assert_int_equal(v.ev.hosts.host[1].sessions, 2);
+	assert_int_equal(v.ev.hosts.host[1].first_seen_ns, t0);
+	assert_int_equal(v.ev.hosts.host[1].last_seen_ns, t0 + 2 * SEC);
+	assert_int_equal(v.ev.hosts.host[1].mac[5], 1);
+	assert_int_equal(v.ev.hosts.host[1].vlan_outer, 42);
+	assert_int_equal(v.ev.hosts.more, 0);
+
+	/* Eight more hosts: eleven in all, the eight most recent listed, three let go. */
+	for (unsigned i = 3; i < MG_AN_HOSTS + 3; i++)
+		session(&h[i], mx(i % 6), "d.example", 1, t0 + (10 + i) * SEC);
+	assert_true(mg_an_get(an, h[0].addr, &v));
+	assert_int_equal(v.ev.hosts.n, MG_AN_HOSTS);
+	assert_int_equal(v.ev.hosts.more, 3);
+	assert_memory_equal(v.ev.hosts.host[0].addr, h[MG_AN_HOSTS + 2].addr, 16);
+	assert_memory_equal(v.ev.hosts.host[MG_AN_HOSTS - 1].addr, h[3].addr, 16);
+
+	/* A saved state carries the list (version 4); a restore after a reboot moves its times. */
+	uint8_t *buf;
+	size_t len;
+	const uint64_t wall = 1800000000ull * SEC;
+	assert_int_equal(mg_an_save(an, t0 + MIN, wall, &buf, &len), 0);
+	assert_int_equal(u32_at(buf, 4), 4);
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, buf, len, 30 * SEC, wall + MIN, NULL), 0);
+	struct mg_an_profile_view r;
+	assert_true(mg_an_get(b2, h[0].addr, &r));
+	assert_int_equal(r.ev.hosts.n, MG_AN_HOSTS);
+	assert_int_equal(r.ev.hosts.more, 3);
+	assert_memory_equal(r.ev.hosts.host[0].addr, h[MG_AN_HOSTS + 2].addr, 16);
+	/* Saved a minute after t0, restored at 30 s after a minute down: two minutes earlier on this clock. */
+	uint64_t before = v.ev.hosts.host[0].last_seen_ns, after = r.ev.hosts.host[0].last_seen_ns;
+	assert_true(after >= 1 && after < before);
+	/* A host outside the profile's prefix is refused with the record, and said so. */
+	for (size_t off = 0; off + 16 <= len; off++)
+		if (!memcmp(buf + off, h[MG_AN_HOSTS + 2].addr, 16)) {
+			buf[off + 5] ^= 0x40; /* 2001:db8:1:2:: becomes 2001:db8:41:2:: */
+			break;
+		}
+	struct mg_an_restore_report rep;
+	assert_int_equal(mg_an_restore(b2, buf, len, 30 * SEC, wall + MIN, &rep), 0);
+	assert_int_equal(rep.refused, 1);
+	assert_non_null(strstr(rep.first_refusal, "outside its profile's prefix"));
+	assert_false(mg_an_get(b2, h[0].addr, &r));
+	free(buf);
+	mg_an_free(b2);
+
+	/* A profile of one address has no list. */
+	host_init(&v4, "198.18.4.9", 9);
+	host_init(&lanpc, "2001:db8:10::2", 2);
+	session(&v4, mx(0), "v4.example", 1, t0);
+	session(&lanpc, mx(0), "pc.example", 1, t0);
+	assert_true(mg_an_get(an, v4.addr, &v));
+	assert_int_equal(v.ev.hosts.n, 0);
+	assert_true(mg_an_get(an, lanpc.addr, &v));
+	assert_int_equal(v.prefix.prefixlen, 128);
+	assert_int_equal(v.ev.hosts.n, 0);
 }
 
 /*
@@ -1718,6 +1818,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ipv6_aggregation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_aggregation_configurable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_lan_verdict_covers_only_the_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefix_profile_lists_its_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_buffer_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "mg_clock.h"
 #include "mg_eventlog.h"
 
 struct logs {
@@ -164,6 +165,51 @@ static void test_action_helo_escaped(void **state)
 	assert_non_null(strstr(human(t), "HELO \"x\\r\\nmtaguardd: forged\\x1b[2J\""));
 }
 
+/* A verdict on a prefix names the hosts seen in it, in the JSON log and the readable one. */
+static void test_action_names_hosts_in_prefix(void **state)
+{
+	struct logs *t = *state;
+	struct mg_an_action a = { .kind = MG_AN_BLOCK, .block_action = MG_ACT_DROP_SMTP, .offence = 1 };
+	const uint64_t now = 5 * MG_NSEC_PER_SEC; /* near boot */
+
+	assert_int_equal(mg_prefix_parse("2001:db8:1:2::/64", &a.prefix), 0);
+	a.expires_ns = now + 3600 * MG_NSEC_PER_SEC;
+	snprintf(a.ev.rule, sizeof(a.ev.rule), "volume");
+	a.ev.hosts.n = 2;
+	a.ev.hosts.more = 5;
+	assert_int_equal(mg_addr_parse("2001:db8:1:2::3", a.ev.hosts.host[0].addr), 0);
+	assert_int_equal(mg_addr_parse("2001:db8:1:2::7", a.ev.hosts.host[1].addr), 0);
+	for (int i = 0; i < 2; i++) {
+		a.ev.hosts.host[i].first_seen_ns = now - 2 * MG_NSEC_PER_SEC;
+		a.ev.hosts.host[i].last_seen_ns = now - MG_NSEC_PER_SEC;
+		a.ev.hosts.host[i].sessions = (uint32_t)(3 + i);
+		a.ev.hosts.host[i].mac[5] = (uint8_t)(0x10 + i);
+		a.ev.hosts.host[i].vlan_outer = 7;
+	}
+	mg_eventlog_action(&t->log, &a, now, 1800000000ull * MG_NSEC_PER_SEC);
+	assert_non_null(strstr(human(t), "hosts seen in 2001:db8:1:2::/64: 2001:db8:1:2::3 (MAC 00:00:00:00:00:10, VLAN 7, 3 sessions)"));
+	assert_non_null(strstr(human(t), "2001:db8:1:2::7"));
+	assert_non_null(strstr(human(t), "and 5 more"));
+	json_t *j = json_line(t, 0);
+	assert_non_null(j);
+	json_t *hosts = json_object_get(json_object_get(j, "evidence"), "hosts");
+	assert_int_equal(json_array_size(hosts), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(hosts, 1), "addr")), "2001:db8:1:2::7");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(hosts, 1), "sessions")), 4);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(hosts, 0), "vlan")), 7);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "evidence"), "hosts_more")), 5);
+	json_decref(j);
+
+	/* A profile of one address: no list at all. */
+	struct mg_an_action b = { .kind = MG_AN_ALERT };
+	assert_int_equal(mg_prefix_parse("198.18.2.2", &b.prefix), 0);
+	mg_eventlog_action(&t->log, &b, now, 1800000000ull * MG_NSEC_PER_SEC);
+	j = json_line(t, 1);
+	assert_non_null(j);
+	assert_null(json_object_get(json_object_get(j, "evidence"), "hosts"));
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +218,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_utf8_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_helo_escaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_action_names_hosts_in_prefix, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

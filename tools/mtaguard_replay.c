@@ -468,6 +468,10 @@ static int collect_source(const struct mg_an_profile_view *v, void *arg)
 	json_object_set_new(o, "allowlisted", json_boolean(v->allowlisted));
 	json_object_set_new(o, "evidence", mg_evidence_json(&v->ev, c->r->now, c->r->wall));
 	json_object_set_new(o, "dropped", json_integer((json_int_t)drops));
+	/* Its protected address's activity record, if any; "profile": false when that is all there is of it. */
+	if (v->has_activity)
+		json_object_set_new(o, "activity", mg_act_json(&v->activity, !mg_prefix_is_v4(&v->prefix)));
+	json_object_set_new(o, "profile", json_boolean(!v->activity_only));
 	json_array_append_new(c->arr, o);
 	c->by_role[v->role < MG_ROLE_MAX ? v->role : 0]++;
 	return 0;
@@ -510,6 +514,8 @@ static json_t *build_report(struct replay *r)
 	char a[64], b[64];
 
 	mg_an_foreach(r->eng.an, collect_source, &c);
+	/* Every active protected host, also those that never spoke SMTP (as mtaguardctl roles lists them). */
+	mg_an_foreach_activity_only(r->eng.an, collect_source, &c);
 	json_t *roles = json_object();
 	for (int i = 0; i < MG_ROLE_MAX; i++)
 		json_object_set_new(roles, mg_role_name((enum mg_role)i), json_integer((json_int_t)c.by_role[i]));
@@ -607,19 +613,47 @@ static void print_human(json_t *rep)
 		       json_real_value(json_object_get(json_object_get(v, "evidence"), "score")),
 		       json_is_true(json_object_get(v, "would_block")) ? " (would block)" : "");
 	}
-	if (json_array_size(src) > 20)
-		printf("\nSources (%zu; the 20 busiest):\n", json_array_size(src));
+	size_t nact = 0, nprof;
+	json_array_foreach(src, i, v)
+		nact += json_is_false(json_object_get(v, "profile"));
+	nprof = json_array_size(src) - nact;
+	if (nprof > 20)
+		printf("\nSources (%zu; the 20 busiest):\n", nprof);
 	else
-		printf("\nSources (%zu):\n", json_array_size(src));
+		printf("\nSources (%zu):\n", nprof);
 	printf("  %-28s %-12s %6s %5s %8s %8s %6s  %s\n", "SOURCE", "ROLE", "SCORE", "MX", "SYN/MIN", "SESSIONS", "RCPT",
 	       "HELO");
+	size_t shown_prof = 0;
 	json_array_foreach(src, i, v) {
-		if (i >= 20)
+		if (json_is_false(json_object_get(v, "profile")))
+			continue; /* listed below */
+		if (++shown_prof > 20)
 			break;
 		json_t *ev = json_object_get(v, "evidence");
 		printf("  %-28s %-12s %6.1f %5lld %8lld %8lld %6lld  %s\n", s(v, "source"), s(v, "role"),
 		       json_real_value(json_object_get(v, "score")), num(ev, "distinct_mx"), num(ev, "syn_mx_per_min"),
 		       num(ev, "sessions"), num(ev, "rcpts"), s(ev, "helo"));
+	}
+	if (nact) {
+		printf("\nProtected hosts known by their activity alone (%zu; they never spoke SMTP):\n", nact);
+		printf("  %-28s %-12s %6s %6s %9s  %s\n", "SOURCE", "ROLE", "WEB", "DNS", "OTHER_TCP", "SEEN");
+		size_t shown = 0;
+		json_array_foreach(src, i, v) {
+			json_t *act = json_object_get(v, "activity"), *fl = json_object_get(act, "flows"), *c;
+			if (!json_is_false(json_object_get(v, "profile")))
+				continue;
+			if (++shown > 20) {
+				printf("  ... and %zu more (--json lists them all)\n", nact - 20);
+				break;
+			}
+			char seen[64] = "";
+			size_t k;
+			json_array_foreach(json_object_get(act, "seen"), k, c)
+				snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s%s", k ? "," : "",
+					 json_string_value(c));
+			printf("  %-28s %-12s %6lld %6lld %9lld  %s\n", s(v, "source"), s(v, "role"), num(fl, "web"),
+			       num(fl, "dns"), num(fl, "other_tcp"), seen);
+		}
 	}
 	json_t *cost = json_object_get(rep, "cost");
 	if (cost)

@@ -137,6 +137,16 @@ static void print_evidence(json_t *ev, const char *indent)
 	       json_number_value(json_object_get(ev, "long_mx")), json_number_value(json_object_get(ev, "long_sessions")));
 	printf("%sMAC %s, VLAN %lld, first evidence %s, role before %s\n", indent, s(ev, "mac"), n(ev, "vlan"),
 	       s(ev, "first_evidence"), s(ev, "role_before"));
+	json_t *hosts = json_object_get(ev, "hosts"), *h;
+	size_t i;
+	if (json_array_size(hosts))
+		printf("%shosts seen in this prefix (most recent first%s):\n", indent,
+		       n(ev, "hosts_more") ? "; older ones let go" : "");
+	json_array_foreach(hosts, i, h)
+		printf("%s  %-28s MAC %s, VLAN %lld, %lld sessions, last seen %s\n", indent, s(h, "addr"), s(h, "mac"),
+		       n(h, "vlan"), n(h, "sessions"), s(h, "last_seen"));
+	if (n(ev, "hosts_more"))
+		printf("%s  and %lld more\n", indent, n(ev, "hosts_more"));
 }
 
 static void print_outbreaks(json_t *arr)

@@ -178,3 +178,20 @@ unsigned mg_act_hosts(const struct mg_activity *r)
 		return 44; /* 16 ln 16: the most 16 bits can tell */
 	return (unsigned)lround(-16.0 * log((16.0 - ones) / 16.0));
 }
+
+json_t *mg_act_json(const struct mg_activity *r, bool v6)
+{
+	json_t *o = json_object(), *flows = json_object(), *seen = json_array();
+
+	for (int c = 0; c < MG_ACT_CLASS_MAX; c++) {
+		json_object_set_new(flows, mg_act_class_name(c), json_integer(r->flows[c]));
+		if (r->classes & (1u << c))
+			json_array_append_new(seen, json_string(mg_act_class_name(c)));
+	}
+	json_object_set_new(o, "flows", flows);
+	json_object_set_new(o, "seen", seen);
+	json_object_set_new(o, "ordinary_use", json_boolean(mg_act_ordinary(r)));
+	if (v6)
+		json_object_set_new(o, "hosts_estimate", json_integer(mg_act_hosts(r)));
+	return o;
+}

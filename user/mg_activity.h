@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "mtaguard.h"
 #include "mg_addr.h"
 
@@ -67,5 +68,11 @@ static inline bool mg_act_ordinary(const struct mg_activity *r)
 uint64_t mg_act_age_ns(const struct mg_act_view *v, const struct mg_activity *r);
 /* Hosts in an IPv6 /64, estimated from the record's 16 hashed bits (linear counting). */
 unsigned mg_act_hosts(const struct mg_activity *r);
+/*
+ * A record as the control socket and the replay report show it: flows
+ * started per class, the classes seen, ordinary use, and (IPv6 /64) the
+ * estimated number of hosts in it.
+ */
+json_t *mg_act_json(const struct mg_activity *r, bool v6);
 
 #endif

@@ -269,6 +269,13 @@ struct mg_analyzer {
 	uint32_t nsmtp, capsmtp;
 	uint32_t *free_smtp;
 	uint32_t nfree_smtp, capfree_smtp;
+	/*
+	 * Per smtp record, the hosts seen inside a profile keyed by a prefix
+	 * (NULL for the others, and until one speaks): kept beside the record,
+	 * so a profile of one address pays a pointer, not the list.
+	 */
+	struct mg_an_hosts **hosts;
+	uint32_t caphosts;
 	uint32_t *dirty;
 	uint32_t ndirty, capdirty;
 	uint32_t *blocked;
@@ -421,6 +428,68 @@ static struct smtp *get_smtp(struct mg_analyzer *a, struct prof *p, uint64_t now
 	return m;
 }
 
+/* The hosts list of smtp record idx, if it has one. */
+static struct mg_an_hosts *hosts_of(const struct mg_analyzer *a, uint32_t idx)
+{
+	return idx < a->caphosts ? a->hosts[idx] : NULL;
+}
+
+static void drop_hosts(struct mg_analyzer *a, uint32_t idx)
+{
+	if (idx < a->caphosts) {
+		free(a->hosts[idx]);
+		a->hosts[idx] = NULL;
+	}
+}
+
+/* The hosts list of smtp record idx, made empty when it has none yet; NULL without memory. */
+static struct mg_an_hosts *get_hosts(struct mg_analyzer *a, uint32_t idx)
+{
+	if (idx >= a->caphosts) {
+		uint32_t old = a->caphosts;
+		if (grow((void **)&a->hosts, &a->caphosts, idx + 1, sizeof(*a->hosts)))
+			return NULL;
+		memset(a->hosts + old, 0, (size_t)(a->caphosts - old) * sizeof(*a->hosts));
+	}
+	if (!a->hosts[idx])
+		a->hosts[idx] = calloc(1, sizeof(struct mg_an_hosts));
+	return a->hosts[idx];
+}
+
+/*
+ * A session (HELO) from host addr inside a profile keyed by a prefix. The
+ * list keeps the MG_AN_HOSTS most recent hosts, most recent first; a host
+ * pushed out is counted in `more`, and counted again if it comes back (the
+ * figure is "at least this many others", never fewer).
+ */
+static void note_host(struct mg_an_hosts *h, const uint8_t addr[16], const uint8_t mac[6], uint16_t vlan,
+		      uint64_t now)
+{
+	struct mg_an_host cur = { 0 };
+	unsigned i;
+
+	for (i = 0; i < h->n; i++)
+		if (!memcmp(h->host[i].addr, addr, 16))
+			break;
+	if (i < h->n) {
+		cur = h->host[i];
+	} else {
+		memcpy(cur.addr, addr, 16);
+		cur.first_seen_ns = now;
+		if (h->n < MG_AN_HOSTS)
+			h->n++;
+		else
+			h->more++;
+		i = h->n - 1; /* the least recent (or the new slot) makes room */
+	}
+	memmove(&h->host[1], &h->host[0], i * sizeof(h->host[0]));
+	cur.last_seen_ns = now;
+	cur.sessions++;
+	memcpy(cur.mac, mac, 6);
+	cur.vlan_outer = vlan;
+	h->host[0] = cur;
+}
+
 /* Remove a profile: backward-shift deletion keeps linear probing correct without tombstones. */
 static void del_prof(struct mg_analyzer *a, struct prof *p)
 {
@@ -436,8 +505,10 @@ static void del_prof(struct mg_analyzer *a, struct prof *p)
 			i = j;
 		}
 	}
-	if (p->smtp)
+	if (p->smtp) {
+		drop_hosts(a, p->smtp - 1);
 		push_u32(&a->free_smtp, &a->nfree_smtp, &a->capfree_smtp, p->smtp - 1);
+	}
 	push_u32(&a->free_prof, &a->nfree_prof, &a->capfree_prof, prof_idx(a, p));
 	memset(p, 0, sizeof(*p));
 	a->live--;
@@ -639,6 +710,9 @@ void mg_an_free(struct mg_analyzer *a)
 	free(a->slots);
 	free(a->smtp);
 	free(a->free_smtp);
+	for (uint32_t i = 0; i < a->caphosts; i++)
+		free(a->hosts[i]);
+	free(a->hosts);
 	free(a->dirty);
 	free(a->blocked);
 	free(a->brk);
@@ -743,6 +817,11 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 		memcpy(m->helo, ev->u.arg, len);
 		m->helo_len = (uint8_t)len;
 		m->shape_cur |= (uint8_t)shape;
+		if (key_plen(a, key) < 128) {
+			struct mg_an_hosts *h = get_hosts(a, p->smtp - 1);
+			if (h)
+				note_host(h, ev->src, ev->mac, ev->vlan_outer, now);
+		}
 		if (shape & ~MG_HELO_FQDN)
 			m->helo_bad_ever = 1;
 		/* Judged on the full address: a key aggregated to a prefix is no host's own. */
@@ -977,7 +1056,6 @@ static void score(const struct mg_analyzer *a, const struct prof *p, const struc
 static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, const struct smtp *m,
 			  const struct verdict_in *in, const char *rule, struct mg_an_evidence *ev)
 {
-	(void)a;
 	memset(ev, 0, sizeof(*ev));
 	snprintf(ev->rule, sizeof(ev->rule), "%s", rule);
 	ev->score = in->score;
@@ -1004,6 +1082,9 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	ev->vlan_inner = m->vlan_inner;
 	if (m->role_before && p->role == MG_ROLE_BLOCKED)
 		ev->role_before = (enum mg_role)(m->role_before - 1);
+	const struct mg_an_hosts *h = hosts_of(a, p->smtp - 1);
+	if (h)
+		ev->hosts = *h;
 }
 
 /*
@@ -1348,7 +1429,8 @@ bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t n
 /*
  * Layout (little-endian host order; the state file is local to one machine):
  *   "MGAN" u32 version, u32 sizeof(prof), u32 sizeof(smtp), u64 saved_mono, u64 saved_wall, u32 count
- *   count x { struct prof, then struct smtp if prof.smtp != 0 }
+ *   count x { struct prof, then struct smtp if prof.smtp != 0,
+ *             then struct mg_an_hosts if prof.smtp == 2 (version 4) }
  * Times are monotonic and the clock starts again at boot, so restore moves
  * every time by (now - saved_mono) - (wall time passed since the save): a
  * block keeps its remaining time across a reboot, less the downtime.
@@ -1363,6 +1445,8 @@ bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t n
  * period, configured ones are not affected).
  */
 #define AN_VERSION 3
+/* 4: version 3 plus, after a record's smtp, the hosts seen in a prefix (prof.smtp == 2). 3 is still read. */
+#define AN_VERSION_HOSTS 4
 
 struct an_hdr {
 	char magic[4];
@@ -1377,11 +1461,11 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 
 	for (uint32_t i = 0; i < a->nprof; i++)
 		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
-			n += sizeof(struct smtp);
+			n += sizeof(struct smtp) + (hosts_of(a, a->prof[i].smtp - 1) ? sizeof(struct mg_an_hosts) : 0);
 	uint8_t *b = malloc(n), *w = b;
 	if (!b)
 		return -ENOMEM;
-	struct an_hdr h = { .version = AN_VERSION, .prof_size = sizeof(struct prof), .smtp_size = sizeof(struct smtp),
+	struct an_hdr h = { .version = AN_VERSION_HOSTS, .prof_size = sizeof(struct prof), .smtp_size = sizeof(struct smtp),
 			    .saved_mono = now, .saved_wall = wall, .count = a->live };
 	memcpy(h.magic, AN_MAGIC, 4);
 	memcpy(w, &h, sizeof(h));
@@ -1391,13 +1475,18 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 		if (!(p.flags & PF_USED))
 			continue;
 		const struct smtp *m = smtp_of(a, &a->prof[i]);
-		p.smtp = m ? 1 : 0;
+		const struct mg_an_hosts *hs = m ? hosts_of(a, a->prof[i].smtp - 1) : NULL;
+		p.smtp = hs ? 2 : m ? 1 : 0;
 		p.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
 		memcpy(w, &p, sizeof(p));
 		w += sizeof(p);
 		if (m) {
 			memcpy(w, m, sizeof(*m));
 			w += sizeof(*m);
+		}
+		if (hs) {
+			memcpy(w, hs, sizeof(*hs));
+			w += sizeof(*hs);
 		}
 	}
 	*buf = b;
@@ -1448,6 +1537,8 @@ static uint32_t shift_day(uint32_t day, int64_t by)
 
 static void drop_profiles(struct mg_analyzer *a)
 {
+	for (uint32_t i = 0; i < a->caphosts; i++)
+		drop_hosts(a, i);
 	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
 	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
 }
@@ -1473,6 +1564,32 @@ static void drop_profiles(struct mg_analyzer *a)
  * refused here is skipped: one bad record costs that source's history, not
  * the daemon or everyone else's.
  */
+/* Why a saved hosts list cannot be taken for the profile p, or NULL. */
+static const char *hosts_fault(const struct mg_analyzer *a, const struct prof *p, const struct mg_an_hosts *h,
+			       uint64_t saved_mono)
+{
+	const uint64_t past = saved_mono + PAST_SLACK_NS;
+	unsigned plen = key_plen(a, p->key);
+	uint8_t key[16];
+
+	if (plen >= 128)
+		return "a hosts list for a profile of one address";
+	if (h->n > MG_AN_HOSTS)
+		return "more hosts than kept (" MG_STR(MG_AN_HOSTS) ")";
+	for (unsigned i = 0; i < h->n; i++) {
+		const struct mg_an_host *x = &h->host[i];
+		memcpy(key, x->addr, 16);
+		mg_addr_mask(key, plen);
+		if (memcmp(key, p->key, 16))
+			return "a host outside its profile's prefix";
+		if (!x->first_seen_ns || x->first_seen_ns > x->last_seen_ns || x->last_seen_ns > past)
+			return "a host's times out of order or after the save";
+		if (x->vlan_outer > VLAN_ID_MAX)
+			return "a host's VLAN ID over 4095";
+	}
+	return NULL;
+}
+
 static const char *record_fault(const struct mg_analyzer *a, const struct prof *p, const struct smtp *m,
 				uint64_t saved_mono)
 {
@@ -1539,7 +1656,7 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 	if (len < sizeof(h))
 		return -EINVAL;
 	memcpy(&h, buf, sizeof(h));
-	if (memcmp(h.magic, AN_MAGIC, 4) || h.version != AN_VERSION || h.prof_size != sizeof(struct prof) ||
+	if (memcmp(h.magic, AN_MAGIC, 4) || (h.version != AN_VERSION && h.version != AN_VERSION_HOSTS) || h.prof_size != sizeof(struct prof) ||
 	    h.smtp_size != sizeof(struct smtp) || h.saved_mono > SAVED_MONO_MAX)
 		return -EINVAL;
 	/*
@@ -1555,13 +1672,12 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			return -EINVAL;
 		memcpy(&p, r, sizeof(p));
 		r += sizeof(p);
-		if (p.smtp > 1)
+		if (p.smtp > (h.version == AN_VERSION_HOSTS ? 2 : 1))
 			return -EINVAL;
-		if (p.smtp) {
-			if ((size_t)(end - r) < sizeof(struct smtp))
-				return -EINVAL;
-			r += sizeof(struct smtp);
-		}
+		size_t more = p.smtp ? sizeof(struct smtp) + (p.smtp == 2 ? sizeof(struct mg_an_hosts) : 0) : 0;
+		if ((size_t)(end - r) < more)
+			return -EINVAL;
+		r += more;
 	}
 	if (r != end)
 		return -EINVAL;
@@ -1576,14 +1692,21 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 	for (uint32_t i = 0; i < h.count; i++) {
 		struct prof in;
 		struct smtp min;
+		struct mg_an_hosts hin;
 		memcpy(&in, r, sizeof(in));
 		r += sizeof(in);
-		bool had_smtp = in.smtp;
+		bool had_smtp = in.smtp, had_hosts = in.smtp == 2;
 		if (had_smtp) {
 			memcpy(&min, r, sizeof(min));
 			r += sizeof(min);
 		}
+		if (had_hosts) {
+			memcpy(&hin, r, sizeof(hin));
+			r += sizeof(hin);
+		}
 		const char *fault = record_fault(a, &in, had_smtp ? &min : NULL, h.saved_mono);
+		if (!fault && had_hosts)
+			fault = hosts_fault(a, &in, &hin, h.saved_mono);
 		if (fault) {
 			if (!rep->refused++) {
 				char addr[MG_ADDRSTRLEN];
@@ -1622,6 +1745,18 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->active_day = shift_day(m->active_day, by);
 			for (unsigned k = 0; k < m->nhist; k++)
 				m->hist[k].at = shift_time(m->hist[k].at, by);
+			if (had_hosts && hin.n) {
+				struct mg_an_hosts *hs = get_hosts(a, p->smtp - 1);
+				if (!hs)
+					return -ENOMEM;
+				*hs = hin;
+				for (unsigned k = 0; k < hs->n; k++) {
+					hs->host[k].first_seen_ns = shift_time(hs->host[k].first_seen_ns, by);
+					hs->host[k].last_seen_ns = shift_time(hs->host[k].last_seen_ns, by);
+				}
+				/* Slots past n carry nothing from the file. */
+				memset(&hs->host[hs->n], 0, (MG_AN_HOSTS - hs->n) * sizeof(hs->host[0]));
+			}
 		}
 		if (p->role == MG_ROLE_BLOCKED &&
 		    push_u32(&a->blocked, &a->nblocked, &a->capblocked, prof_idx(a, p)) == 0)

@@ -95,6 +95,25 @@ enum mg_an_action_kind {
 	MG_AN_PROMOTE,      /* learned mail server: move the profile to mg_servers */
 };
 
+/*
+ * A host seen inside a profile keyed by a prefix (IPv6 aggregated to /64, or
+ * what its protected network says): who spoke SMTP from it, so the operator
+ * knows whom a verdict on the whole prefix concerns, and where it sits.
+ */
+#define MG_AN_HOSTS 8 /* the most recent ones kept per profile */
+struct mg_an_host {
+	uint8_t addr[16];
+	uint64_t first_seen_ns, last_seen_ns;
+	uint32_t sessions;      /* HELO/EHLO commands from it */
+	uint8_t mac[6];
+	uint16_t vlan_outer;
+};
+struct mg_an_hosts {
+	uint32_t more;          /* hosts seen beyond the ones listed (the least recent were let go) */
+	uint8_t n;              /* listed in host[] */
+	struct mg_an_host host[MG_AN_HOSTS]; /* most recent first */
+};
+
 /* Why: the rule that fired and the figures behind it. */
 struct mg_an_evidence {
 	char rule[48];              /* e.g. "role-change:direct-to-mx", "helo-absurd:dynamic-pool" */
@@ -113,6 +132,7 @@ struct mg_an_evidence {
 	uint8_t mac[6];
 	uint16_t vlan_outer, vlan_inner;
 	enum mg_role role_before;
+	struct mg_an_hosts hosts;   /* a profile keyed by a prefix: the hosts seen in it (n = 0 otherwise) */
 };
 
 struct mg_an_action {

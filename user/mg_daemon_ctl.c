@@ -26,24 +26,6 @@ static json_t *ok(void)
 	return json_pack("{s:b}", "ok", 1);
 }
 
-/* A protected address's activity record: flows started per class, what it was seen doing, hosts in an IPv6 /64. */
-static json_t *protected_activity_json(const struct mg_an_profile_view *v)
-{
-	json_t *o = json_object(), *flows = json_object(), *seen = json_array();
-
-	for (int c = 0; c < MG_ACT_CLASS_MAX; c++) {
-		json_object_set_new(flows, mg_act_class_name(c), json_integer(v->activity.flows[c]));
-		if (v->activity.classes & (1u << c))
-			json_array_append_new(seen, json_string(mg_act_class_name(c)));
-	}
-	json_object_set_new(o, "flows", flows);
-	json_object_set_new(o, "seen", seen);
-	json_object_set_new(o, "ordinary_use", json_boolean(mg_act_ordinary(&v->activity)));
-	if (!mg_prefix_is_v4(&v->prefix))
-		json_object_set_new(o, "hosts_estimate", json_integer(mg_act_hosts(&v->activity)));
-	return o;
-}
-
 static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint64_t wall)
 {
 	char buf[MG_ADDRSTRLEN];
@@ -66,7 +48,7 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
 	json_t *act = json_pack("{s:I,s:I,s:I}", "submission_syns", (json_int_t)v->submission_syns, "other_syns",
 				(json_int_t)v->other_syns, "serves_smtp", (json_int_t)v->serves_smtp);
 	if (v->has_activity)
-		json_object_set_new(act, "protected", protected_activity_json(v));
+		json_object_set_new(act, "protected", mg_act_json(&v->activity, !mg_prefix_is_v4(&v->prefix)));
 	json_object_set_new(o, "activity", act);
 	if (v->activity_only)
 		json_object_set_new(o, "profile", json_false());

@@ -96,6 +96,23 @@ json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uin
 	json_object_set_new(o, "vlan", json_integer(ev->vlan_outer));
 	json_object_set_new(o, "vlan_inner", json_integer(ev->vlan_inner));
 	json_object_set_new(o, "role_before", json_string(mg_role_name(ev->role_before)));
+	/* A verdict on a prefix concerns every host in it: name the ones seen, most recent first. */
+	if (ev->hosts.n) {
+		json_t *arr = json_array();
+		for (unsigned i = 0; i < ev->hosts.n && i < MG_AN_HOSTS; i++) {
+			const struct mg_an_host *h = &ev->hosts.host[i];
+			char addr[MG_ADDRSTRLEN], first[32], last[32];
+			json_array_append_new(
+				arr, json_pack("{s:s,s:s,s:i,s:I,s:s,s:s}", "addr", mg_addr_str(h->addr, addr, sizeof(addr)),
+					       "mac", mg_mac_str(h->mac, buf, sizeof(buf)), "vlan", h->vlan_outer, "sessions",
+					       (json_int_t)h->sessions, "first_seen",
+					       mg_iso_time(to_wall(h->first_seen_ns, now_mono, now_wall), first, sizeof(first)),
+					       "last_seen",
+					       mg_iso_time(to_wall(h->last_seen_ns, now_mono, now_wall), last, sizeof(last))));
+		}
+		json_object_set_new(o, "hosts", arr);
+		json_object_set_new(o, "hosts_more", json_integer(ev->hosts.more));
+	}
 	return o;
 }
 
@@ -121,6 +138,22 @@ json_t *mg_action_json(const struct mg_an_action *a, uint64_t now_mono, uint64_t
 	}
 	json_object_set_new(o, "evidence", mg_evidence_json(&a->ev, now_mono, now_wall));
 	return o;
+}
+
+/* The hosts seen in a prefix, one line: whom the verdict on it concerns. */
+static void human_hosts(FILE *f, const char *prefix, const struct mg_an_hosts *hs)
+{
+	if (!hs->n)
+		return;
+	fprintf(f, "mtaguardd:   hosts seen in %s:", prefix);
+	for (unsigned i = 0; i < hs->n && i < MG_AN_HOSTS; i++) {
+		char addr[MG_ADDRSTRLEN], mac[32];
+		fprintf(f, "%s %s (MAC %s, VLAN %u, %u sessions)", i ? "," : "", mg_addr_str(hs->host[i].addr, addr, sizeof(addr)),
+			mg_mac_str(hs->host[i].mac, mac, sizeof(mac)), hs->host[i].vlan_outer, hs->host[i].sessions);
+	}
+	if (hs->more)
+		fprintf(f, " and %u more", hs->more);
+	fputc('\n', f);
 }
 
 void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall)
@@ -156,6 +189,7 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 			fprintf(l->human, "mtaguardd:   offence %u, %s blocked for %llus\n", a->offence,
 				a->block_action == MG_ACT_DROP_ALL ? "all traffic" : "SMTP",
 				(unsigned long long)((a->expires_ns > now_mono ? a->expires_ns - now_mono : 0) / MG_NSEC_PER_SEC));
+		human_hosts(l->human, src, &a->ev.hosts);
 		break;
 	case MG_AN_UNBLOCK:
 		fprintf(l->human, "mtaguardd: block on %s ended: %s\n", src, a->ev.rule);
