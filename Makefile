@@ -141,6 +141,9 @@ demo: deps all
 $(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
+$(BUILD)/bench/bench-verdict: selftests/bench/bench_verdict.c $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
+	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(LDLIBS) -o $@
+
 # The tests of one build (this one: plain, or SANITIZE=1).
 # Sanitizers: a finding aborts the program, leaks included.
 SAN_LOGS   := $(abspath $(BUILD))/sanitizer
@@ -184,7 +187,7 @@ $(BUILD)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $(BUILD)/tools/mg_frame.o $(BUILD)
 		$(BUILD)/libmg.a $(LDLIBS) $(PCAP_LIBS) -o $@
 
 bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer $(BUILD)/selftests/tool_flood \
-		$(BUILD)/selftests/tool_adversary
+		$(BUILD)/selftests/tool_adversary $(BUILD)/bench/bench-verdict
 	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
 	$(BUILD)/bench/bench-analyzer
 	@# The worst case for memory: every tracked source an MX sender.
@@ -192,6 +195,8 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 	@# The program's cost on a traffic mix, as mtaguard-replay measures it for an operator's capture.
 	$(BUILD)/bench/mtaguard-bench --write-mix $(BUILD)/bench/mix.pcap
 	$(BUILD)/mtaguard-replay --repeat 100000 $(BUILD)/bench/mix.pcap | grep '^Cost:'
+	@# Time to verdict: from the deciding kernel event to the block in the kernel, through the ring buffer (root).
+	$(BUILD)/bench/bench-verdict
 	@# The policy service's answer time under floods and slow clients (root: namespaces, XDP).
 	bash selftests/bench/bench_latency.sh $(BUILD)
 

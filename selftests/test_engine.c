@@ -60,6 +60,7 @@ struct fake {
 	struct host *hosts[16];
 	size_t nhosts;
 	size_t writes;
+	size_t reads; /* single-profile reads (read_one) */
 };
 
 static struct kblock *find_block(struct fake *f, const struct mg_prefix *p)
@@ -168,6 +169,27 @@ static int set_outbreak_count(void *ctx, uint32_t n) { ((struct fake *)ctx)->out
 static const struct mg_engine_sink fake_sink = {
 	.rules = { put_block, del_block, put_allow, del_allow, put_server, del_server, put_outbreak, del_outbreak },
 	.scan = scan,
+	.set_monitor = set_monitor,
+	.set_outbreak_count = set_outbreak_count,
+};
+
+/* One host's counters by its key, as the kernel's per-source lookup gives them. */
+static int read_one(void *ctx, const uint8_t key[16], struct mg_src_stats *out)
+{
+	struct fake *f = ctx;
+	for (size_t i = 0; i < f->nhosts; i++)
+		if (!memcmp(f->hosts[i]->addr, key, 16)) {
+			*out = f->hosts[i]->s;
+			f->reads++;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static const struct mg_engine_sink fake_sink_read_one = {
+	.rules = { put_block, del_block, put_allow, del_allow, put_server, del_server, put_outbreak, del_outbreak },
+	.scan = scan,
+	.read_one = read_one,
 	.set_monitor = set_monitor,
 	.set_outbreak_count = set_outbreak_count,
 };
@@ -388,6 +410,99 @@ static void run_bot_blocked(uint64_t origin)
 	mg_engine_tick(&e, now, wall);
 	assert_int_equal(s.unblocks, 1);
 	assert_null(find_block(&f, &p));
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
+/*
+ * A verdict lands when the event that decides it arrives: after each batch
+ * of events the engine reads those sources' counters and judges them
+ * (mg_engine_settle), with no scan in between. The block is in the kernel
+ * right after the settle that follows the deciding session, at the same
+ * session the scan would have found it; settling without events reads and
+ * writes nothing.
+ */
+static void test_verdict_at_the_deciding_event(void **state)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct host bot;
+	uint64_t now = BOOT, wall = WALL;
+	struct mg_prefix p = pfx("198.18.0.66");
+	int blocked_at = -1;
+
+	(void)state;
+	config(&c, NULL);
+	host_init(&bot, "198.18.0.66");
+	f.hosts[f.nhosts++] = &bot;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink_read_one, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	mg_engine_tick(&e, now, wall); /* the first scan; from here on, no scan */
+	size_t reads = f.reads, writes = f.writes;
+	mg_engine_settle(&e, now, wall);
+	assert_int_equal(f.reads, reads);
+	assert_int_equal(f.writes, writes);
+	for (int i = 0; i < 12 && blocked_at < 0; i++) {
+		char dst[32];
+		snprintf(dst, sizeof(dst), "198.19.%d.25", i + 1);
+		now += SEC / 20;
+		wall += SEC / 20;
+		/* The session's events; its commands are in the kernel's counters by the next one. */
+		session(&e, &bot, dst, "[198.18.0.66]", now, wall);
+		mg_engine_settle(&e, now, wall);
+		if (find_block(&f, &p))
+			blocked_at = i;
+	}
+	assert_true(blocked_at >= 1 && blocked_at <= 3);
+	assert_int_equal(s.blocks, 1);
+	assert_true(f.reads > reads);
+	assert_true(e.settles >= 2);
+	assert_false(e.last_scan > BOOT); /* no scan ran */
+
+	/* The same bot on an engine that only scans: the scan after the same session finds the same verdict. */
+	struct mg_engine e2;
+	struct fake f2 = { 0 };
+	struct seen s2 = { 0 };
+	struct host bot2;
+	uint64_t now2 = BOOT, wall2 = WALL;
+	host_init(&bot2, "198.18.0.66");
+	f2.hosts[f2.nhosts++] = &bot2;
+	assert_int_equal(mg_engine_init(&e2, &c, &fake_sink, &f2, observe, &s2), 0);
+	mg_engine_start(&e2, now2, wall2);
+	mg_engine_tick(&e2, now2, wall2);
+	int scan_blocked_at = -1;
+	for (int i = 0; i < 12 && scan_blocked_at < 0; i++) {
+		char dst[32];
+		snprintf(dst, sizeof(dst), "198.19.%d.25", i + 1);
+		now2 += SEC / 20;
+		wall2 += SEC / 20;
+		session(&e2, &bot2, dst, "[198.18.0.66]", now2, wall2);
+		mg_engine_tick(&e2, now2, wall2);
+		if (find_block(&f2, &p))
+			scan_blocked_at = i;
+	}
+	assert_int_equal(scan_blocked_at, blocked_at);
+	mg_engine_free(&e2);
+
+	/*
+	 * A burst of events from more sources than a settle reads: the first
+	 * MG_ENGINE_HOT_MAX are read, the rest are counted and left to the
+	 * scan; nobody is judged on counters it does not have.
+	 */
+	for (unsigned i = 0; i < MG_ENGINE_HOT_MAX + 44; i++) {
+		struct host h;
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.18.%u.%u", 1 + i / 250, 1 + i % 250);
+		host_init(&h, ip);
+		event(&e, &h, MG_EV_SYN_MX, "198.19.0.25", NULL, 0x68812a4c, now, wall);
+	}
+	assert_int_equal(e.hot_missed, 44);
+	reads = f.reads;
+	mg_engine_settle(&e, now, wall);
+	assert_int_equal(s.blocks, 1);
+	assert_int_equal(e.nhot, 0);
 	mg_engine_free(&e);
 	mg_config_free(&c);
 }
@@ -1393,6 +1508,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bot_blocked_near_boot),
+		cmocka_unit_test(test_verdict_at_the_deciding_event),
 		cmocka_unit_test(test_bot_blocked_on_the_daemons_timeline),
 		cmocka_unit_test(test_browsed_bot_is_a_role_change),
 		cmocka_unit_test(test_allowlist_beats_every_verdict),

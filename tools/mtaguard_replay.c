@@ -299,6 +299,7 @@ static int run_frame(struct replay *r, uint8_t *f, size_t len, uint64_t now, uin
 	else
 		r->passed++;
 	ring_buffer__consume(r->rb);
+	mg_engine_settle(&r->eng, r->now, r->wall);
 	if (mg_engine_scan_due(&r->eng, r->now))
 		mg_engine_tick(&r->eng, r->now, r->wall);
 	return 0;

@@ -1353,19 +1353,16 @@ static void sweep(struct mg_analyzer *a, uint64_t now)
 	}
 }
 
-size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max)
+/* Judge the profiles with news since they were last judged, into o. */
+static void evaluate_dirty(struct mg_analyzer *a, uint64_t now, struct out *o)
 {
-	struct out o = { .v = out, .max = max };
 	uint32_t i;
 
-	if (now > a->now)
-		a->now = now;
-	check_blocked(a, now, &o);
 	for (i = 0; i < a->ndirty; i++) {
 		struct prof *p = &a->prof[a->dirty[i]];
 		if (!(p->flags & PF_USED))
 			continue;
-		if (!evaluate(a, p, now, &o))
+		if (!evaluate(a, p, now, o))
 			break;
 		p->flags &= (uint8_t)~PF_DIRTY;
 	}
@@ -1378,6 +1375,26 @@ size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out,
 		memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
 		a->ndirty -= i;
 	}
+}
+
+size_t mg_an_evaluate(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max)
+{
+	struct out o = { .v = out, .max = max };
+
+	if (now > a->now)
+		a->now = now;
+	evaluate_dirty(a, now, &o);
+	return o.n;
+}
+
+size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max)
+{
+	struct out o = { .v = out, .max = max };
+
+	if (now > a->now)
+		a->now = now;
+	check_blocked(a, now, &o);
+	evaluate_dirty(a, now, &o);
 	sweep(a, now);
 	return o.n;
 }

@@ -200,6 +200,13 @@ bool mg_an_new_sender(const struct mg_analyzer *a, const uint8_t addr[16], uint6
 
 /* Evaluate; writes up to `max` actions, returns how many. Call every second or so. */
 size_t mg_an_tick(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max);
+/*
+ * Only the part of a tick that judges the profiles with news (events or
+ * counters since they were last judged): no expiries, no idle sweep. Cheap
+ * enough to call after every batch of events, so a verdict need not wait
+ * for the next tick; what does not fit in `max` waits for the next call.
+ */
+size_t mg_an_evaluate(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max);
 
 /*
  * Persistence: every profile and verdict into a versioned byte buffer (the

@@ -410,6 +410,9 @@ static void consume_events(struct mg_daemon *d)
 	d->events_pending = more;
 	if (r < 0)
 		mg_eventlog_notice(&d->log, "notice", "ring buffer: %s", strerror(-r));
+	/* The sources those events concern are judged now, not at the next scan. */
+	uint64_t mono = mg_mono_ns();
+	mg_engine_settle(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 }
 
 int mg_daemon_run(struct mg_daemon *d)

@@ -600,6 +600,44 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 
 /* ---- inputs ------------------------------------------------------------------------------------ */
 
+/* The source of an event that may change its verdict: judged at the next settle (its kernel key, deduplicated). */
+static void mark_hot(struct mg_engine *e, const uint8_t addr[16])
+{
+	uint8_t key[16];
+
+	memcpy(key, addr, 16);
+	mg_addr_mask(key, mg_an_key_len(&e->an_cfg, addr));
+	for (uint32_t i = 0; i < e->nhot; i++)
+		if (!memcmp(e->hot[i], key, 16))
+			return;
+	if (e->nhot == MG_ENGINE_HOT_MAX) {
+		e->hot_missed++; /* the analyzer has the event: the next scan judges it */
+		return;
+	}
+	memcpy(e->hot[e->nhot++], key, 16);
+}
+
+void mg_engine_settle(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	static struct mg_an_action actions[MAX_ACTIONS];
+	struct mg_src_stats s;
+	size_t n;
+
+	if (!e->nhot)
+		return;
+	/* Their counters as of now: the commands of sessions since the last scan count too. */
+	for (uint32_t i = 0; e->sink->read_one && i < e->nhot; i++)
+		if (e->sink->read_one(e->sink_ctx, e->hot[i], &s) == 0)
+			mg_an_on_counters(e->an, e->hot[i], &s, now);
+	e->nhot = 0;
+	e->settles++;
+	do {
+		n = mg_an_evaluate(e->an, now, actions, MAX_ACTIONS);
+		apply_actions(e, actions, n, now, wall);
+	} while (n == MAX_ACTIONS);
+	sync(e, now, wall);
+}
+
 void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall)
 {
 	struct mg_ob_action acts[MAX_OB_ACTIONS];
@@ -617,6 +655,7 @@ void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t no
 	e->news = true;
 	if (ev->type != MG_EV_SYN_MX && ev->type != MG_EV_HELO)
 		return;
+	mark_hot(e, ev->src);
 	/* New senders' characteristics into outbreak detection. */
 	if (!mg_an_new_sender(e->an, ev->src, now))
 		return;
@@ -712,6 +751,7 @@ void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 	e->last_scan = now;
 	e->scanned_once = true;
 	e->news = false;
+	e->nhot = 0; /* the scan read them all */
 }
 
 /* ---- the operator ------------------------------------------------------------------------------- */

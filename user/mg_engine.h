@@ -47,6 +47,8 @@ struct mg_engine_sink {
 	/* Every kernel profile (mg_sources, then mg_servers), in batches; -errno on failure. */
 	int (*scan)(void *ctx, void (*fn)(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg),
 		    void *arg);
+	/* One kernel profile by its key (mg_servers, then mg_sources): 0 or -ENOENT (optional; NULL: none). */
+	int (*read_one)(void *ctx, const uint8_t key[16], struct mg_src_stats *out);
 	int (*set_monitor)(void *ctx, bool on);
 	int (*set_outbreak_count)(void *ctx, uint32_t n);
 	/* The protected addresses' activity records, refreshed for this scan (optional; NULL: none). */
@@ -106,6 +108,17 @@ struct mg_engine {
 	uint64_t verdicts_issued, alerts_issued, write_failures;
 	uint64_t last_scan, scan_duration_ns;
 	bool scanned_once, news;     /* news: events since the last scan */
+	/*
+	 * Sources whose events since the last settle can change their verdict
+	 * (a new MX destination, a HELO): judged at once by mg_engine_settle,
+	 * not at the next scan. Bounded: past the bound, the scan judges the
+	 * rest (hot_missed counts them), so a flood of events costs no more
+	 * than this many profile reads per settle.
+	 */
+#define MG_ENGINE_HOT_MAX 256
+	uint8_t hot[MG_ENGINE_HOT_MAX][16];
+	uint32_t nhot;
+	uint64_t hot_missed, settles;
 	bool rules_dirty;            /* the rules file needs writing */
 	int rules_save_err;          /* the last write of the rules file: 0 or -errno */
 	bool outbreak_count_set;     /* outbreak_count is what the kernel's mg_settings holds */
@@ -147,6 +160,14 @@ int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall);
 
 /* Inputs. */
 void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall);
+/*
+ * After a batch of events (the daemon: every slice it takes from the ring
+ * buffer; the replay: after every frame): read the kernel profiles of the
+ * sources those events concern, judge them, and write any verdict now, so a
+ * block lands within milliseconds of the evidence that decides it instead of
+ * at the next scan. Nothing to do when no such event came.
+ */
+void mg_engine_settle(struct mg_engine *e, uint64_t now, uint64_t wall);
 /* Is a scan due: news waiting and the gap since the last scan passed, or the timer interval passed? */
 bool mg_engine_scan_due(const struct mg_engine *e, uint64_t now);
 /* When the next scan falls due: the last scan plus 100 ms after news, plus the scan interval otherwise. */

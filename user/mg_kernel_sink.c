@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 
 #include "mg_kernel_sink.h"
+#include "mg_stats.h"
 #include "mg_rulemaps.h"
 
 /* An instant of the engine's as the kernel's clock reads it (on another timeline: as it is, for show). */
@@ -114,6 +115,13 @@ static int scan(void *ctx, void (*fn)(const uint8_t (*keys)[16], const struct mg
 	return a < 0 ? (int)a : b < 0 ? (int)b : 0;
 }
 
+static int read_one(void *ctx, const uint8_t key[16], struct mg_src_stats *out)
+{
+	struct mg_kernel_sink *k = ctx;
+	const char *table;
+	return mg_source_read(k->h->servers_fd, k->h->sources_fd, key, out, &table);
+}
+
 static int set_monitor(void *ctx, bool on)
 {
 	struct mg_kernel_sink *k = ctx;
@@ -155,6 +163,7 @@ const struct mg_engine_sink mg_kernel_sink_ops = {
 		.del_outbreak = del_outbreak,
 	},
 	.scan = scan,
+	.read_one = read_one,
 	.set_monitor = set_monitor,
 	.set_outbreak_count = set_outbreak_count,
 	.activity = activity,
