@@ -287,6 +287,8 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.verdicts_active = mg_daemon_blocks_in_force(d);
 	m.verdicts_issued = d->eng.verdicts_issued;
 	m.alerts_issued = d->eng.alerts_issued;
+	m.settles = d->eng.settles;
+	m.settle_missed = d->eng.hot_missed;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;
 	m.uptime_seconds = (double)(mono - d->started_ns) / 1e9;
 	m.monitor = d->eng.an_cfg.monitor;

@@ -122,6 +122,11 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	one(&b, "mtaguard_verdicts_issued_total", "counter", "Verdicts issued by the analyzer since start.",
 	    (double)m->verdicts_issued);
 	one(&b, "mtaguard_alerts_issued_total", "counter", "Alerts issued since start.", (double)m->alerts_issued);
+	one(&b, "mtaguard_settles_total", "counter",
+	    "Batches of events whose sources were judged at once, not at the next scan.", (double)m->settles);
+	one(&b, "mtaguard_settle_missed_total", "counter",
+	    "Sources left to the next scan because a batch of events concerned more than a settle reads (256).",
+	    (double)m->settle_missed);
 	one(&b, "mtaguard_threat_level", "gauge", "Global threat level, 0 to 5.", (double)m->threat_level);
 	one(&b, "mtaguard_outbreaks_active", "gauge", "Outbreak signatures in force.", (double)m->outbreaks_active);
 	one(&b, "mtaguard_scan_duration_seconds", "gauge", "Duration of the last full scan of the kernel profiles.",

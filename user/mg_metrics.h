@@ -18,6 +18,7 @@ struct mg_metrics_in {
 	struct mg_global_stats kernel;
 	size_t sources_by_role[MG_ROLE_MAX];
 	uint64_t verdicts_active, verdicts_issued, alerts_issued;
+	uint64_t settles, settle_missed; /* judged at once after events; left to the scan past the bound */
 	unsigned threat_level;       /* 0..5 */
 	uint64_t outbreaks_active;
 	double scan_seconds;         /* the last full scan + tick */
