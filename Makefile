@@ -91,7 +91,7 @@ $(BUILD)/mtaguard-loader: $(BUILD)/tools/mtaguard_loader.o $(BUILD)/libmg.a
 $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/libmg.a
+$(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/tools/ctl_feed.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/tools/capture_merge.o \

@@ -389,7 +389,7 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 {
 	int t = -1;
 
-	if (d->events_pending)
+	if (d->events_pending || d->feed_pending)
 		return 0;
 	if (d->eng.news) {
 		uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);
@@ -463,6 +463,8 @@ int mg_daemon_run(struct mg_daemon *d)
 			tick(d);
 		if (timer)
 			on_timer(d);
+		/* An import's next slice, after the sockets and the events of this turn. */
+		d->feed_pending = mg_daemon_feed_work(d, mg_mono_ns());
 		beat_watchdog(d, mg_mono_ns());
 	}
 	return 0;

@@ -53,6 +53,23 @@ struct mg_daemon_running {
 
 #define MG_DAEMON_MAX_HOOKS 8
 
+/* An import in progress over the control socket (mg_daemon_feed.c). */
+#define MG_IMPORT_SESSIONS 4
+#define MG_IMPORT_IDLE_NS (30ull * 1000000000ull) /* a session nobody touched this long is dropped */
+/* Imported prefixes carried into the ledger and the kernel per loop iteration (about 5 ms of map writes). */
+#define MG_FEED_STEP 2048
+struct mg_import_session {
+	uint64_t id; /* 0: free */
+	char origin[MG_FEED_NAME_MAX + 1];
+	uint8_t action;
+	uint64_t ttl_ns;
+	bool sync, committed;
+	struct mg_prefix *v; /* staged until the commit */
+	size_t n, cap;
+	uint64_t last_ns;     /* CLOCK_MONOTONIC: the last request */
+	uint64_t start, ticket; /* after the commit: the engine's feed queue positions it spans */
+};
+
 struct mg_daemon {
 	const char *config_path;
 	struct mg_daemon_overrides over;
@@ -82,6 +99,8 @@ struct mg_daemon {
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
+	struct mg_import_session imports[MG_IMPORT_SESSIONS];
+	bool feed_pending;             /* imported prefixes still to carry into the kernel: do not sleep */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
@@ -113,6 +132,12 @@ void mg_daemon_policy_stop(struct mg_daemon *d);
 json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
 /* The policy service's clients and counters for status (null when it is off). */
 json_t *mg_daemon_policy_status(struct mg_daemon *d);
+/* Imports and exports of prefix lists (mg_daemon_feed.c). */
+json_t *mg_daemon_import(struct mg_daemon *d, json_t *req);
+json_t *mg_daemon_export(struct mg_daemon *d, json_t *req);
+json_t *mg_daemon_feeds_json(struct mg_daemon *d);
+/* One bounded slice of an import's work; true while more is left. */
+bool mg_daemon_feed_work(struct mg_daemon *d, uint64_t mono);
 /* Blocks in force in the kernel (status and metrics). */
 size_t mg_daemon_blocks_in_force(struct mg_daemon *d);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */

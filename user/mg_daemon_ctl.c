@@ -123,6 +123,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "rule_write_failures", json_integer((json_int_t)d->eng.write_failures));
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
+	json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
 	return o;
 }
 
@@ -410,7 +411,13 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 							 r.expires_ns ? (json_int_t)((r.expires_ns - mono) / MG_NSEC_PER_SEC) : -1));
 		why = !strcmp(by, "analyzer") ? "blocked by a verdict of the analyzer (see evidence)"
 		    : !strcmp(by, "operator") ? "blocked by the operator (mtaguardctl block)"
+		    : !strcmp(by, "feed")     ? "blocked by an imported list (see origins)"
 					      : "blocked by a rule no record accounts for (pinned)";
+		if (!strcmp(by, "feed")) {
+			char origins[256];
+			mg_feeds_origins_of(&d->eng.feeds, &rp, origins, sizeof(origins));
+			json_object_set_new(o, "origins", json_string(origins));
+		}
 	} else if (known && (v.role == MG_ROLE_MAIL_SERVER || v.configured_server))
 		why = "a mail server: never blocked for volume";
 	else if (known && v.role == MG_ROLE_SUSPECT && v.ev.helo_absurd != MG_ABSURD_NONE)
@@ -523,6 +530,7 @@ struct list_ctx {
 	struct mg_daemon *d;
 	json_t *arr;
 	uint64_t mono, now, wall;
+	size_t feed_blocks;
 };
 
 /* The operator's note on a rule, if the rule is the operator's. */
@@ -552,6 +560,11 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 
 	if (!mg_rule_block_in_force(w, c->now))
 		return;
+	/* An imported list's blocks are counted by origin (status, export list them): 100 000 rows help nobody here. */
+	if (w->block_by == MG_OWNER_FEED) {
+		c->feed_blocks++;
+		return;
+	}
 	json_t *o = json_object();
 	json_object_set_new(o, "source", json_string(mg_prefix_str(&e->prefix, buf, sizeof(buf))));
 	json_object_set_new(o, "action", json_string(mg_action_name(w->action)));
@@ -598,6 +611,10 @@ static json_t *list_rules(struct mg_daemon *d, void (*visit)(const struct mg_rul
 	c.wall = mg_mono_to_wall_ns(c.mono);
 	mg_ruleset_foreach(d->eng.rules, visit, &c);
 	json_object_set_new(o, key, c.arr);
+	if (visit == verdict_json) {
+		json_object_set_new(o, "feed_blocks", json_integer((json_int_t)c.feed_blocks));
+		json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
+	}
 	return o;
 }
 
@@ -706,6 +723,10 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 		return cmd_except(d, req);
 	if (!strcmp(cmd, "quarantine"))
 		return mg_daemon_quarantine(d, req);
+	if (!strcmp(cmd, "import"))
+		return mg_daemon_import(d, req);
+	if (!strcmp(cmd, "export"))
+		return mg_daemon_export(d, req);
 	if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") || !strcmp(cmd, "disallow"))
 		return cmd_rule(d, cmd, req);
 	return mg_ctl_error("unknown command '%s'", cmd);

@@ -43,6 +43,7 @@ enum mg_owner {
 	MG_OWNER_VERDICT,          /* "analyzer" - a verdict in force */
 	MG_OWNER_PINNED_BLOCK,     /* "pinned" - a block found in the kernel at start that no record accounts for */
 	MG_OWNER_PINNED_ALLOW,     /* "pinned" - likewise an allow, kept only when the rules file was damaged */
+	MG_OWNER_FEED,             /* "feed" - an imported list (mtaguardctl import; mg_feeds.h), all origins in one claim */
 	MG_OWNER_MAX,
 };
 const char *mg_owner_name(enum mg_owner o);
@@ -72,8 +73,8 @@ struct mg_rule_want {
  *   - allow = configured allowlist, configured mail server or operator allow
  *     (or a pinned allow); an allow always wins: no block is written beside it;
  *   - block = the operator's block if any, else the analyzer's verdict, else
- *     a pinned block: an operator's block stands over a verdict and hands back
- *     to it when it ends;
+ *     an imported feed's, else a pinned block: an operator's block stands over
+ *     a verdict and hands back to it when it ends;
  *   - mg_servers = a configured or learned mail server, when `profile_key`
  *     (the prefix is exactly what the kernel keys a profile by);
  *   - the analyzer's allow set = configured allowlist and operator allows;
@@ -152,5 +153,7 @@ void mg_ruleset_foreach(const struct mg_ruleset *rs, void (*fn)(const struct mg_
 /* The entry of exactly p, if any. */
 bool mg_ruleset_find(const struct mg_ruleset *rs, const struct mg_prefix *p, struct mg_rule_entry *out);
 size_t mg_ruleset_size(const struct mg_ruleset *rs);
+/* Counts the writes into the sink that succeeded: what the kernel holds changed when it moved (DNSBL zone). */
+uint64_t mg_ruleset_generation(const struct mg_ruleset *rs);
 
 #endif
