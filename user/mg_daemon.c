@@ -465,6 +465,7 @@ int mg_daemon_run(struct mg_daemon *d)
 			on_timer(d);
 		/* An import's next slice, after the sockets and the events of this turn. */
 		d->feed_pending = mg_daemon_feed_work(d, mg_mono_ns());
+		mg_daemon_dnsbl(d, mg_mono_ns());
 		beat_watchdog(d, mg_mono_ns());
 	}
 	return 0;

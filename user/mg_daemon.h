@@ -100,6 +100,14 @@ struct mg_daemon {
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
 	struct mg_import_session imports[MG_IMPORT_SESSIONS];
+	struct {                       /* the DNSBL datasets (mg_daemon_dnsbl.c) */
+		bool written;
+		uint64_t gen, ob_gen;      /* the ledger's and the outbreaks' generations written */
+		uint64_t next_expiry;      /* the earliest listed block's end (the engine's timeline) */
+		uint64_t last_ns, writes;  /* CLOCK_MONOTONIC of the last write; how many */
+		int err;
+		char cfg[600];             /* the settings written with */
+	} dnsbl;
 	bool feed_pending;             /* imported prefixes still to carry into the kernel: do not sleep */
 };
 
@@ -138,6 +146,8 @@ json_t *mg_daemon_export(struct mg_daemon *d, json_t *req);
 json_t *mg_daemon_feeds_json(struct mg_daemon *d);
 /* One bounded slice of an import's work; true while more is left. */
 bool mg_daemon_feed_work(struct mg_daemon *d, uint64_t mono);
+/* Rewrite the DNSBL datasets if anything listed changed (at most once a second). */
+void mg_daemon_dnsbl(struct mg_daemon *d, uint64_t mono);
 /* Blocks in force in the kernel (status and metrics). */
 size_t mg_daemon_blocks_in_force(struct mg_daemon *d);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */
