@@ -61,7 +61,7 @@ awk 'BEGIN {
 		printf "198.%d.%d.%d/32 ; SBL%06d\n", 18 + int(i / 65536), int(i / 256) % 256, i % 256, i
 		if (i % 20000 == 0) print "# a comment line among the prefixes"
 	}
-	for (i = 0; i < 1000; i++) printf "2001:db8:%x::/48\n", i
+	for (i = 1; i <= 1000; i++) printf "2001:db8:%x::/48\n", i
 }' >"$LAB_DIR/drop.txt"
 grep -cv '^[;#]\|^$' "$LAB_DIR/drop.txt" | grep -qx 100000 || { fail "test list is not 100000 prefixes"; exit 1; }
 
@@ -100,13 +100,13 @@ fi
 ) &
 POLLER=$!
 t0="$(date +%s%N)"
-if "${CTL[@]}" import "$LAB_DIR/drop.txt" --origin drop --ttl 2d >"$LAB_DIR/import.out" 2>"$LAB_DIR/import.err"; then
+if "${CTL[@]}" --json import "$LAB_DIR/drop.txt" --origin drop --ttl 2d >"$LAB_DIR/import.out" 2>"$LAB_DIR/import.err"; then
 	ms=$((($(date +%s%N) - t0) / 1000000))
 	touch "$LAB_DIR/import.done"
 	wait "$POLLER"
-	printf '# import of 100 000 prefixes: %d ms (in force in the kernel); status answered within %s ms meanwhile\n' \
-		"$ms" "$(cat "$LAB_DIR/status.max")"
-	cat "$LAB_DIR/import.out"
+	printf '# import of 100 000 prefixes: %d ms until in force in the kernel (the commit, sort and save: %s ms); ' \
+		"$ms" "$(jq .commit_ms "$LAB_DIR/import.out")"
+	printf 'mtaguardctl status answered within %s ms meanwhile\n' "$(cat "$LAB_DIR/status.max")"
 	((ms < 10000)) && pass "100 000 prefixes imported in $ms ms" || fail "100 000 prefixes took $ms ms"
 else
 	touch "$LAB_DIR/import.done"
@@ -123,8 +123,8 @@ by="$("${CTL[@]}" --json show 2001:db8:3e7::1 | jq -r '.rule.by')"
 why="$("${CTL[@]}" --json show 198.18.7.9 | jq -r '.why')"
 [[ "$why" == allowlisted* ]] && pass "an allowlisted address inside the list stays allowed" || fail "198.18.7.9: $why"
 fb="$("${CTL[@]}" --json verdicts | jq '[.feed_blocks, (.verdicts | length)] | join(" ")' -r)"
-# 256 of the list's hosts are in the allowlisted 198.18.7.0/24: no block is written for them.
-[[ "$fb" == "99744 0" ]] && pass "verdicts counts the feed's blocks (99744: the allowlisted /24 has none)" ||
+# The allowlisted /24's hosts have their blocks too: the kernel's allowlist wins over them, whatever the lengths.
+[[ "$fb" == "100000 0" ]] && pass "verdicts counts the feed's blocks by origin, not one row each" ||
 	fail "verdicts: feed_blocks and rows $fb"
 
 # --- export: what was imported, back; and into another origin, identically ----------

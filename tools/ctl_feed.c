@@ -163,6 +163,7 @@ int ctl_import(const struct ctl_import_opts *o)
 		  removed = json_integer_value(json_object_get(r, "removed")),
 		  total = json_integer_value(json_object_get(r, "total")),
 		  unique = json_integer_value(json_object_get(r, "unique"));
+	double commit_ms = json_real_value(json_object_get(r, "commit_ms"));
 	/* In force once the daemon has carried every touched prefix into the kernel. */
 	while (!json_is_true(json_object_get(r, "done"))) {
 		if (talk)
@@ -178,8 +179,8 @@ int ctl_import(const struct ctl_import_opts *o)
 	json_decref(r);
 	if (o->json)
 		printf("{\"ok\":true,\"origin\":\"%s\",\"read\":%zu,\"unique\":%lld,\"added\":%lld,\"kept\":%lld,"
-		       "\"removed\":%lld,\"total\":%lld,\"seconds\":%.3f}\n",
-		       o->origin, p.n, unique, added, kept, removed, total, secs(t0));
+		       "\"removed\":%lld,\"total\":%lld,\"commit_ms\":%.1f,\"seconds\":%.3f}\n",
+		       o->origin, p.n, unique, added, kept, removed, total, commit_ms, secs(t0));
 	else
 		printf("imported %lld prefixes into '%s' (%lld new, %lld already there, %lld removed; %lld in all) in %.2f s\n",
 		       unique, o->origin, added, kept, removed, total, secs(t0));

@@ -618,6 +618,50 @@ static json_t *list_rules(struct mg_daemon *d, void (*visit)(const struct mg_rul
 	return o;
 }
 
+/*
+ * {"cmd":"blocks","generation":G,"feeds":false}: every block the kernel
+ * holds, compactly, for programs that follow them (mtaguard-flowspec): the
+ * prefix, action, whose, and milliseconds left (-1: none). When the ledger
+ * wrote nothing since generation G, only {"unchanged":true} (a follower can
+ * ask often, cheaply; it ends routes at their expiry by itself). Imported
+ * lists' blocks only with "feeds": true.
+ */
+struct blocks_ctx {
+	json_t *arr;
+	uint64_t now;
+	bool feeds;
+};
+
+static void block_brief(const struct mg_rule_entry *e, void *arg)
+{
+	struct blocks_ctx *c = arg;
+	const struct mg_rule_want *w = e->written;
+	char buf[MG_ADDRSTRLEN];
+
+	if (!mg_rule_block_in_force(w, c->now) || (w->block_by == MG_OWNER_FEED && !c->feeds))
+		return;
+	json_array_append_new(c->arr, json_pack("{s:s,s:s,s:s,s:I}", "prefix", mg_prefix_str(&e->prefix, buf, sizeof(buf)),
+						"action", mg_action_name(w->action), "by", mg_owner_name(w->block_by),
+						"expires_in_ms", w->block_expires == MG_TIME_NEVER ? (json_int_t)-1
+						: (json_int_t)((w->block_expires - c->now) / 1000000)));
+}
+
+static json_t *cmd_blocks(struct mg_daemon *d, json_t *req)
+{
+	uint64_t gen = mg_ruleset_generation(d->eng.rules);
+	json_t *g = json_object_get(req, "generation");
+	struct blocks_ctx c = { .now = mg_daemon_timeline(mg_mono_ns()), .feeds = json_is_true(json_object_get(req, "feeds")) };
+
+	/* The generation is a string: a JSON integer is signed, and a follower compares it for equality only. */
+	char gs[24];
+	snprintf(gs, sizeof(gs), "%llu", (unsigned long long)gen);
+	if (json_is_string(g) && !strcmp(json_string_value(g), gs))
+		return json_pack("{s:b,s:s,s:b}", "ok", 1, "generation", gs, "unchanged", 1);
+	c.arr = json_array();
+	mg_ruleset_foreach(d->eng.rules, block_brief, &c);
+	return json_pack("{s:b,s:s,s:o}", "ok", 1, "generation", gs, "blocks", c.arr);
+}
+
 /* ---- outbreaks -------------------------------------------------------------------- */
 
 struct ob_json_ctx {
@@ -723,6 +767,8 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 		return cmd_except(d, req);
 	if (!strcmp(cmd, "quarantine"))
 		return mg_daemon_quarantine(d, req);
+	if (!strcmp(cmd, "blocks"))
+		return cmd_blocks(d, req);
 	if (!strcmp(cmd, "import"))
 		return mg_daemon_import(d, req);
 	if (!strcmp(cmd, "export"))

@@ -20,6 +20,7 @@
 struct gather {
 	struct mg_dnsbl_entry *v;
 	size_t n, cap;
+	size_t nallow;          /* v[0..nallow) are the exclusions */
 	bool ok, feeds, blocks; /* blocks: this pass takes blocks (else allows) */
 	uint64_t now, next_expiry;
 };
@@ -39,6 +40,20 @@ static void push(struct gather *g, const struct mg_prefix *p, uint8_t code)
 	g->v[g->n++] = (struct mg_dnsbl_entry){ .prefix = *p, .code = code };
 }
 
+/*
+ * Inside an allowed prefix? rbldnsd answers the longest match, so a /32
+ * block inside an allowed /24 would be listed over the /24's exclusion: it is
+ * left out instead, as the kernel lets it pass (the allowlist wins whatever
+ * the lengths). Allows are few (configured lists, the operator's).
+ */
+static bool allowed(const struct gather *g, const struct mg_prefix *p)
+{
+	for (size_t i = 0; i < g->nallow; i++)
+		if (g->v[i].prefix.prefixlen <= p->prefixlen && mg_prefix_covers(&g->v[i].prefix, p->addr))
+			return true;
+	return false;
+}
+
 static void from_ledger(const struct mg_rule_entry *r, void *arg)
 {
 	struct gather *g = arg;
@@ -54,7 +69,7 @@ static void from_ledger(const struct mg_rule_entry *r, void *arg)
 	uint8_t code = w->block_by == MG_OWNER_OPERATOR_BLOCK ? MG_DNSBL_OPERATOR
 		     : w->block_by == MG_OWNER_FEED	  ? MG_DNSBL_FEED
 							  : MG_DNSBL_VERDICT;
-	if (code == MG_DNSBL_FEED && !g->feeds)
+	if ((code == MG_DNSBL_FEED && !g->feeds) || allowed(g, &r->prefix))
 		return;
 	push(g, &r->prefix, code);
 	if (w->block_expires < g->next_expiry)
@@ -66,7 +81,8 @@ static void from_outbreak(const struct mg_ob_view *v, void *arg)
 	struct gather *g = arg;
 
 	for (uint32_t i = 0; i < v->n_list; i++)
-		push(g, &v->list[i].src, MG_DNSBL_OUTBREAK);
+		if (!allowed(g, &v->list[i].src))
+			push(g, &v->list[i].src, MG_DNSBL_OUTBREAK);
 }
 
 static int write_one(const char *path, const struct gather *g, bool v6, unsigned ttl_s)
@@ -100,6 +116,7 @@ void mg_daemon_dnsbl(struct mg_daemon *d, uint64_t mono)
 
 	struct gather g = { .ok = true, .feeds = d->cfg.dnsbl_feeds, .now = now, .next_expiry = MG_TIME_NEVER };
 	mg_ruleset_foreach(d->eng.rules, from_ledger, &g); /* exclusions first: an allow wins */
+	g.nallow = g.n;
 	g.blocks = true;
 	mg_ruleset_foreach(d->eng.rules, from_ledger, &g);
 	mg_ob_foreach(d->eng.ob, from_outbreak, &g);
