@@ -143,6 +143,7 @@ json_t *mg_daemon_policy_status(struct mg_daemon *d);
 /* Imports and exports of prefix lists (mg_daemon_feed.c). */
 json_t *mg_daemon_import(struct mg_daemon *d, json_t *req);
 json_t *mg_daemon_export(struct mg_daemon *d, json_t *req);
+json_t *mg_daemon_export_stream(struct mg_daemon *d, json_t *req, struct mg_ctl_stream *st);
 json_t *mg_daemon_feeds_json(struct mg_daemon *d);
 /* One bounded slice of an import's work; true while more is left. */
 bool mg_daemon_feed_work(struct mg_daemon *d, uint64_t mono);

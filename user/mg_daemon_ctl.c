@@ -772,7 +772,7 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 	if (!strcmp(cmd, "import"))
 		return mg_daemon_import(d, req);
 	if (!strcmp(cmd, "export"))
-		return mg_daemon_export(d, req);
+		return stream ? mg_daemon_export_stream(d, req, stream) : mg_daemon_export(d, req);
 	if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") || !strcmp(cmd, "disallow"))
 		return cmd_rule(d, cmd, req);
 	return mg_ctl_error("unknown command '%s'", cmd);

@@ -161,11 +161,16 @@ static json_t *op_add(struct mg_daemon *d, struct mg_import_session *s, json_t *
 	return json_pack("{s:b,s:I}", "ok", 1, "staged", (json_int_t)s->n);
 }
 
-static json_t *progress(const struct mg_daemon *d, const struct mg_import_session *s)
+static json_t *progress(struct mg_daemon *d, const struct mg_import_session *s)
 {
 	uint64_t applied = mg_engine_feed_applied(&d->eng);
 	uint64_t total = s->ticket - s->start, done = applied >= s->ticket ? total : applied - s->start;
+	char err[512], what[64];
 
+	/* In force, but the file could not be written: the operator must know (as for mtaguardctl block). */
+	snprintf(what, sizeof(what), "import %s", s->origin);
+	if (done == total && mg_engine_feeds_unsaved(&d->eng, what, err, sizeof(err)))
+		return mg_ctl_error("%s", err);
 	return json_pack("{s:b,s:s,s:I,s:I,s:b}", "ok", 1, "origin", s->origin, "applied", (json_int_t)done, "to_apply",
 			 (json_int_t)total, "done", done == total);
 }
@@ -187,19 +192,19 @@ static json_t *op_commit(struct mg_daemon *d, struct mg_import_session *s, uint6
 		return mg_ctl_error("the imported lists would hold more than %zu prefixes (3/4 of map_sizes.policy %u); "
 				    "nothing of this import is applied", feed_capacity(d), d->run.max_policy);
 	}
-	s->start = mg_engine_feed_applied(&d->eng) + (d->eng.feed_queued - mg_engine_feed_applied(&d->eng));
+	s->start = d->eng.feed_queued; /* what is queued before this import */
 	int e = mg_engine_import(&d->eng, s->origin, s->action, s->v, s->n, s->ttl_ns, s->sync, now, wall, &ch,
 				 &s->ticket, err, sizeof(err));
 	free(s->v);
 	s->v = NULL;
 	s->cap = 0;
-	if (e && !ch.total && !s->ticket) {
+	if (e) {
 		session_end(s);
-		return mg_ctl_error("%s", err);
+		return mg_ctl_error("%s; nothing of this import is applied", err);
 	}
 	s->committed = true;
 	s->last_ns = mono;
-	json_t *r = e ? mg_ctl_error("%s", err) : progress(d, s);
+	json_t *r = progress(d, s);
 	json_object_set_new(r, "listed", json_integer((json_int_t)listed));
 	json_object_set_new(r, "unique", json_integer((json_int_t)s->n));
 	json_object_set_new(r, "added", json_integer((json_int_t)ch.added));
@@ -250,6 +255,84 @@ json_t *mg_daemon_import(struct mg_daemon *d, json_t *req)
 	}
 	session_end(s); /* abort */
 	return ok();
+}
+
+/*
+ * Export, streamed (mg_ctl_stream): the same answer as below, rendered
+ * EXPORT_PER_PIECE prefixes at a time as the client reads, from a copy of
+ * the list taken when the request came (a later import changes nothing of
+ * this answer). 100 000 prefixes are about 6 MB of JSON: built in one go,
+ * they would hold the loop for the time of building it.
+ */
+#define EXPORT_PER_PIECE 4096
+
+struct export_stream {
+	struct mg_feed_item *v;
+	size_t n, i;
+	char head[256];
+	bool started, done;
+};
+
+static char *export_next(void *ctx, size_t *len)
+{
+	struct export_stream *x = ctx;
+	size_t end = x->i + EXPORT_PER_PIECE < x->n ? x->i + EXPORT_PER_PIECE : x->n;
+	size_t cap = sizeof(x->head) + (end - x->i) * (MG_ADDRSTRLEN + 64) + 8, at = 0;
+	char *buf, p[MG_ADDRSTRLEN], t[40];
+
+	*len = 0;
+	if (x->done || !(buf = malloc(cap)))
+		return NULL;
+	if (!x->started)
+		at += (size_t)snprintf(buf + at, cap - at, "%s", x->head);
+	for (; x->i < end; x->i++) {
+		const struct mg_feed_item *it = &x->v[x->i];
+		mg_prefix_str(&it->prefix, p, sizeof(p));
+		if (it->expires == MG_TIME_NEVER)
+			at += (size_t)snprintf(buf + at, cap - at, "%s{\"prefix\":\"%s\",\"expires\":null}",
+					       x->i ? "," : "", p);
+		else
+			at += (size_t)snprintf(buf + at, cap - at, "%s{\"prefix\":\"%s\",\"expires\":\"%s\"}",
+					       x->i ? "," : "", p, mg_iso_time(it->expires, t, sizeof(t)));
+	}
+	if (x->i == x->n) {
+		at += (size_t)snprintf(buf + at, cap - at, "]}\n");
+		x->done = true;
+	}
+	x->started = true;
+	*len = at;
+	return buf;
+}
+
+static void export_free(void *ctx)
+{
+	struct export_stream *x = ctx;
+
+	free(x->v);
+	free(x);
+}
+
+json_t *mg_daemon_export_stream(struct mg_daemon *d, json_t *req, struct mg_ctl_stream *st)
+{
+	const char *origin = json_string_value(json_object_get(req, "origin"));
+	const struct mg_feed_origin *o = mg_feeds_find(&d->eng.feeds, origin);
+	struct export_stream *x;
+	char t[40];
+
+	if (!o)
+		return mg_ctl_error("no imported list from origin '%s'", origin ? origin : "");
+	if (!(x = calloc(1, sizeof(*x))) || !(x->v = malloc((o->n + 1) * sizeof(*x->v)))) {
+		free(x);
+		return mg_ctl_error("out of memory");
+	}
+	memcpy(x->v, o->v, o->n * sizeof(*x->v));
+	x->n = o->n;
+	/* The name is [A-Za-z0-9._-] (mg_feed_name_ok): nothing to escape. */
+	snprintf(x->head, sizeof(x->head),
+		 "{\"ok\":true,\"origin\":\"%s\",\"action\":\"%s\",\"updated\":\"%s\",\"count\":%zu,\"prefixes\":[",
+		 o->name, mg_action_name(o->action), mg_iso_time(o->updated, t, sizeof(t)), o->n);
+	*st = (struct mg_ctl_stream){ .ctx = x, .next = export_next, .free = export_free };
+	return NULL;
 }
 
 json_t *mg_daemon_export(struct mg_daemon *d, json_t *req)

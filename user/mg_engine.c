@@ -350,14 +350,13 @@ static void feeds_path(const struct mg_engine *e, char *buf, size_t len)
 static int save_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
 	char path[300];
-	json_t *j = mg_feeds_save_json(&e->feeds);
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	size_t len;
+	char *text = mg_feeds_save_text(&e->feeds, &len);
 	int err;
 
-	json_decref(j);
 	feeds_path(e, path, sizeof(path));
 	mg_make_parent_dirs(path);
-	err = text ? mg_state_write(path, text, strlen(text)) : -ENOMEM;
+	err = text ? mg_state_write(path, text, len) : -ENOMEM;
 	free(text);
 	if (err && err != e->feeds_save_err)
 		notice(e, now, wall, true, "notice", "saving the imported lists to %s failed: %s (retried at every scan)",
@@ -868,6 +867,7 @@ size_t mg_engine_feed_step(struct mg_engine *e, size_t budget, uint64_t now, uin
 		free(e->feedq);
 		e->feedq = NULL;
 		e->feedq_n = e->feedq_head = e->feedq_cap = 0;
+		save_rules_if_needed(e, now, wall); /* the lists as they are now in force */
 	}
 	return e->feedq_n - e->feedq_head;
 }
@@ -901,11 +901,15 @@ static int feeds_unsaved(struct mg_engine *e, const char *what, char *err, size_
 	return e->feeds_save_err ? e->feeds_save_err : -EIO;
 }
 
+int mg_engine_feeds_unsaved(struct mg_engine *e, const char *what, char *err, size_t errlen)
+{
+	return feeds_unsaved(e, what, err, errlen);
+}
+
 int mg_engine_import(struct mg_engine *e, const char *origin, uint8_t action, const struct mg_prefix *v, size_t n,
 		     uint64_t ttl_ns, bool sync_, uint64_t now, uint64_t wall, struct mg_feed_change *ch,
 		     uint64_t *ticket, char *err, size_t errlen)
 {
-	char what[96];
 	int rc = mg_feeds_import(&e->feeds, origin, action, v, n, ttl_ns ? wall + ttl_ns : MG_TIME_NEVER, sync_, wall, ch);
 
 	if (rc == -ENOSPC) {
@@ -923,13 +927,14 @@ int mg_engine_import(struct mg_engine *e, const char *origin, uint8_t action, co
 		err_msg(err, errlen, "out of memory");
 		return rc;
 	}
+	/* Saved when the steps have carried it into the kernel (mg_engine_feed_step): two shorter pauses of the loop, not one. */
 	e->feeds_dirty = true;
-	save_rules_if_needed(e, now, wall);
+	if (e->feedq_head == e->feedq_n) /* nothing to carry: no step will come */
+		save_rules_if_needed(e, now, wall);
 	notice(e, now, wall, false, "feed-import",
 	       "import %s: %zu prefix(es), %zu new, %zu removed, %zu in all, action %s%s", origin, n, ch->added,
 	       ch->removed, ch->total, mg_action_name(action), sync_ ? " (sync)" : "");
-	snprintf(what, sizeof(what), "import %s", origin);
-	return feeds_unsaved(e, what, err, errlen);
+	return 0;
 }
 
 int mg_engine_feed_drop(struct mg_engine *e, const char *origin, uint64_t now, uint64_t wall, uint64_t *ticket,

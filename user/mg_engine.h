@@ -218,14 +218,16 @@ void mg_engine_set_monitor(struct mg_engine *e, bool on, uint64_t now, uint64_t 
 /*
  * Feeds. Import `v` (sorted without repeats, each prefix checked by the
  * caller: limits, family) into `origin`; ttl_ns 0 = until removed. The lists
- * change at once and are saved; the ledger and the kernel follow through
- * mg_engine_feed_step. *ticket: in force once mg_engine_feed_applied()
- * reaches it. 0 or -errno with a message in err (a save that failed, as for
- * the operator's rules: the import stands, the message says it is not saved).
+ * change at once; the ledger and the kernel follow through
+ * mg_engine_feed_step, which saves the lists when it has carried everything.
+ * *ticket: in force once mg_engine_feed_applied() reaches it. 0 or -errno
+ * with a message in err (too many origins, out of memory: nothing changed).
  */
 int mg_engine_import(struct mg_engine *e, const char *origin, uint8_t action, const struct mg_prefix *v, size_t n,
 		     uint64_t ttl_ns, bool sync, uint64_t now, uint64_t wall, struct mg_feed_change *ch,
 		     uint64_t *ticket, char *err, size_t errlen);
+/* 0 when the lists are saved, else -errno and a message saying `what` is in force but not saved, and why. */
+int mg_engine_feeds_unsaved(struct mg_engine *e, const char *what, char *err, size_t errlen);
 /* Forget an origin and its prefixes (their blocks end through the steps). */
 int mg_engine_feed_drop(struct mg_engine *e, const char *origin, uint64_t now, uint64_t wall, uint64_t *ticket,
 			char *err, size_t errlen);

