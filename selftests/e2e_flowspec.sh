@@ -72,7 +72,9 @@ neighbor 198.18.100.2 {
 	api { processes [ mtaguard ]; }
 }
 EOF
-printf '#!/bin/sh\nexec cat >>%s\n' "$LAB_DIR/router.jsonl" >"$LAB_DIR/router-log.sh"
+# The router's process: every line ExaBGP hands it, appended to a file (cat there is restarted by ExaBGP at once).
+printf '#!/bin/sh\nwhile IFS= read -r line; do printf "%%s\\n" "$line" >>%s; done\n' "$LAB_DIR/router.jsonl" \
+	>"$LAB_DIR/router-log.sh"
 chmod +x "$LAB_DIR/router-log.sh"
 cat >"$LAB_DIR/router.conf" <<EOF
 process log {
@@ -143,8 +145,9 @@ else
 fi
 # The route as the router got it: TCP to port 25, discard (ExaBGP shows it as rate-limit 0).
 line="$(grep -F '198.18.0.66/32' "$LAB_DIR/router.jsonl" | head -1)"
-if grep -q '"destination-port": \[ "=25" \]' <<<"$line" && grep -q '"protocol": \[ "=tcp" \]' <<<"$line" &&
-	grep -q 'rate-limit:0' <<<"$line"; then
+flow="$(jq -c '.neighbor.message.update.announce[]?[]?[]? | select(.["source-ipv4"] == ["198.18.0.66/32"]) |
+	[.["destination-port"], .protocol]' <<<"$line" 2>/dev/null)"
+if [[ "$flow" == '[["=25"],["=tcp"]]' ]] && grep -q 'rate-limit:0' <<<"$line"; then
 	pass "the route matches TCP to port 25 and discards"
 else
 	fail "route as received: $line"

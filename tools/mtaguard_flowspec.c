@@ -19,6 +19,7 @@
  * dropped, errors logged; its end (EOF on stdin) ends this program.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -286,6 +287,14 @@ int main(int argc, char **argv)
 	}
 	/* ExaBGP gone mid-write: an error to see, not a signal to die of silently. */
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Our end of ExaBGP's pipe may come non-blocking: a burst of routes
+	 * larger than the pipe would then fail with EAGAIN and end us. Writes
+	 * wait for ExaBGP instead; stdin is read only when poll says so.
+	 */
+	int fl = fcntl(STDOUT_FILENO, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		fcntl(STDOUT_FILENO, F_SETFL, fl & ~O_NONBLOCK);
 
 	struct routes cur = { 0 }, want = { 0 };
 	char gen[32] = "", in[8192];
