@@ -81,10 +81,14 @@ static json_t *op_begin(struct mg_daemon *d, json_t *req, uint64_t mono)
 	if (e)
 		return mg_ctl_error("bad ttl '%s' (e.g. 90s, 10m, 1h, 7d; 0 = until removed)", ttl);
 	for (int i = 0; i < MG_IMPORT_SESSIONS; i++) {
-		if (d->imports[i].id && !strcmp(d->imports[i].origin, origin) && !d->imports[i].committed)
+		struct mg_import_session *x = &d->imports[i];
+		if (x->id && !strcmp(x->origin, origin) && !x->committed)
 			return mg_ctl_error("an import into '%s' is already under way", origin);
-		if (!d->imports[i].id && !s)
-			s = &d->imports[i];
+		/* A session whose import is in force is kept only for a late status: its slot can go. */
+		if (x->id && x->committed && mg_engine_feed_applied(&d->eng) >= x->ticket)
+			session_end(x);
+		if (!x->id && !s)
+			s = x;
 	}
 	if (!s)
 		return mg_ctl_error("busy: %d imports under way; retry when one has finished", MG_IMPORT_SESSIONS);
