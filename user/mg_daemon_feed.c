@@ -84,12 +84,15 @@ static json_t *op_begin(struct mg_daemon *d, json_t *req, uint64_t mono)
 		struct mg_import_session *x = &d->imports[i];
 		if (x->id && !strcmp(x->origin, origin) && !x->committed)
 			return mg_ctl_error("an import into '%s' is already under way", origin);
-		/* A session whose import is in force is kept only for a late status: its slot can go. */
-		if (x->id && x->committed && mg_engine_feed_applied(&d->eng) >= x->ticket)
-			session_end(x);
 		if (!x->id && !s)
 			s = x;
 	}
+	/* None free: a session whose import is in force is kept only for a late status, and its slot can go. */
+	for (int i = 0; i < MG_IMPORT_SESSIONS && !s; i++)
+		if (d->imports[i].committed && mg_engine_feed_applied(&d->eng) >= d->imports[i].ticket) {
+			session_end(&d->imports[i]);
+			s = &d->imports[i];
+		}
 	if (!s)
 		return mg_ctl_error("busy: %d imports under way; retry when one has finished", MG_IMPORT_SESSIONS);
 	memset(s, 0, sizeof(*s));
