@@ -24,6 +24,7 @@
 
 struct ring_buffer;
 struct mg_metrics_http;
+struct mg_cluster;
 
 /* Command-line settings that win over the config file, also after a reload. */
 struct mg_daemon_overrides {
@@ -82,6 +83,13 @@ struct mg_daemon {
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
+	/* other nodes over NATS (mg_daemon_cluster.c); NULL when no cluster is configured */
+	struct mg_cluster *cluster;
+	json_t *cluster_published;     /* key -> what this node last wrote there */
+	bool cluster_dirty;            /* a verdict came or went: reconcile before the next scan */
+	bool cluster_more;             /* received entries wait: do not sleep */
+	uint64_t cluster_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome, then unreadable ones */
+	uint64_t cluster_last_complaint;
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
@@ -113,6 +121,12 @@ void mg_daemon_policy_stop(struct mg_daemon *d);
 json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
 /* The policy service's clients and counters for status (null when it is off). */
 json_t *mg_daemon_policy_status(struct mg_daemon *d);
+/* Other nodes (mg_daemon_cluster.c): start the link, take what it received, write what this node holds. */
+int mg_daemon_cluster_start(struct mg_daemon *d, char *err, size_t errlen);
+bool mg_daemon_cluster_event(struct mg_daemon *d, int fd);
+void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono);
+void mg_daemon_cluster_stop(struct mg_daemon *d);
+json_t *mg_daemon_cluster_status(struct mg_daemon *d);
 /* Blocks in force in the kernel (status and metrics). */
 size_t mg_daemon_blocks_in_force(struct mg_daemon *d);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */

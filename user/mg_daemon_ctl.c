@@ -123,6 +123,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "rule_write_failures", json_integer((json_int_t)d->eng.write_failures));
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
+	json_object_set_new(o, "cluster", mg_daemon_cluster_status(d));
 	return o;
 }
 
@@ -564,6 +565,11 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 		json_object_set_new(o, "evidence", mg_evidence_json(&v.ev, c->now, c->wall));
 	} else if (w->block_by == MG_OWNER_OPERATOR_BLOCK) {
 		add_oprule_json(o, mg_engine_oprule(&c->d->eng, &e->prefix, MG_RULE_BLOCK));
+	} else if (w->block_by == MG_OWNER_CLUSTER_BLOCK && c->d->eng.clrecv) {
+		/* The origin nodes, each with what its rule is there. */
+		char origins[512];
+		json_object_set_new(o, "origin", json_string(mg_clrecv_origins(c->d->eng.clrecv, &e->prefix, origins,
+									      sizeof(origins))));
 	}
 	json_array_append_new(c->arr, o);
 }
