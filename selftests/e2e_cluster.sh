@@ -163,6 +163,8 @@ lab_wait -t 10 "the bot's block at B" blocked_by b "$BOT" cluster || fatal "B ne
 t_b=$(ms)
 pass "bot $BOT blocked at A ($((t_a - t_start)) ms after its first session) and at B, by the cluster"
 echo "propagation A -> B: $((t_b - t_a)) ms (verdict visible at A to block visible at B, polled)"
+echo "A's verdict: $(ctl a --json verdicts | jq -c --arg s "$BOT" '.verdicts[] | select(.source == $s) | .evidence |
+	{rule, score, sessions, distinct_mx, helo}')"
 ctl b verdicts | grep -q "from other nodes: edge-a verdict" && pass "B's verdicts name the origin (edge-a verdict)" ||
 	fail "B's verdicts without the origin: $(ctl b verdicts)"
 

@@ -41,6 +41,10 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		/* One line whatever it quotes (a parser's text of the input, too): it goes into logs. */
+		for (char *c = err; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	}
 	return -EINVAL;
 }
@@ -103,38 +107,46 @@ int mg_cl_parse_key(const char *key, struct mg_cl_entry *e, char *err, size_t er
 	char kind[16], text[MG_CL_KEY_MAX];
 	const char *dot1 = strchr(key, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
 
+	/* Quoted in messages as the alphabet keys allow, at most 80 bytes: a key comes from the network. */
+	char shown[84];
+	size_t n = 0;
+	for (const char *c = key; *c && n < 80; c++, n++)
+		shown[n] = strchr("-/_=.:", *c) || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+					   (*c >= '0' && *c <= '9') ? *c : '?';
+	shown[n] = '\0';
+
 	memset(e, 0, sizeof(*e));
 	if (strlen(key) >= MG_CL_KEY_MAX)
 		return fail(err, errlen, "key longer than %d bytes", MG_CL_KEY_MAX - 1);
 	if (!dot1 || !dot2)
-		return fail(err, errlen, "key \"%s\" is not KIND.NODE.PREFIX", key);
+		return fail(err, errlen, "key \"%s\" is not KIND.NODE.PREFIX", shown);
 	if ((size_t)(dot1 - key) >= sizeof(kind))
-		return fail(err, errlen, "unknown kind in key \"%s\"", key);
+		return fail(err, errlen, "unknown kind in key \"%s\"", shown);
 	memcpy(kind, key, (size_t)(dot1 - key));
 	kind[dot1 - key] = '\0';
 	if (mg_cl_kind_parse(kind, &e->kind))
-		return fail(err, errlen, "unknown kind \"%s\" in key \"%s\"", kind, key);
+		return fail(err, errlen, "unknown kind in key \"%s\"", shown);
 	size_t nl = (size_t)(dot2 - dot1 - 1);
 	if (nl == 0 || nl >= MG_CL_NODE_MAX)
-		return fail(err, errlen, "bad node name in key \"%s\"", key);
+		return fail(err, errlen, "bad node name in key \"%s\"", shown);
 	memcpy(e->node, dot1 + 1, nl);
 	e->node[nl] = '\0';
 	if (!mg_cl_node_valid(e->node))
-		return fail(err, errlen, "bad node name in key \"%s\"", key);
+		return fail(err, errlen, "bad node name in key \"%s\"", shown);
 	snprintf(text, sizeof(text), "%s", dot2 + 1);
 	/* An IPv6 prefix was written with '-' for ':'; an IPv4 one holds no '-'. */
 	for (char *c = text; *c; c++)
 		if (*c == '-')
 			*c = ':';
 	if (!strchr(text, '/'))
-		return fail(err, errlen, "prefix without a length in key \"%s\"", key);
+		return fail(err, errlen, "prefix without a length in key \"%s\"", shown);
 	if (mg_prefix_parse(text, &e->prefix))
-		return fail(err, errlen, "bad prefix in key \"%s\"", key);
+		return fail(err, errlen, "bad prefix in key \"%s\"", shown);
 	/* One spelling per entry (no host bits, no other text of the address): else two keys could name one rule. */
 	char canon[MG_CL_KEY_MAX];
 	if (mg_cl_key(e, canon, sizeof(canon)) || strcmp(canon, key))
 		return fail(err, errlen, "key \"%s\" is not as mtaguard writes it (host bits set, or another spelling)",
-			    key);
+			    shown);
 	return 0;
 }
 
