@@ -212,6 +212,9 @@ ctl a status | grep -q "NOT connected" && pass "A's status says the cluster is d
 for i in 1 2 3; do start_nats "$i"; done
 lab_wait -t 30 "the NATS cluster back" js_ready || fatal "NATS did not come back"
 t_back=$(ms)
+gap_logged() { grep -q 'connected to .* again after .* s on its own' "$LAB_DIR/a.events.jsonl"; }
+lab_wait -t 30 "A logs the gap" gap_logged && pass "A's log: $(grep -o 'connected to [^;]* on its own' "$LAB_DIR/a.events.jsonl" | tail -1)" ||
+	fail "A's log says nothing of the gap: $(grep cluster "$LAB_DIR/a.events.jsonl" | tail -3)"
 lab_wait -t 30 "B received what A decided during the outage" blocked_by b 198.18.1.77 cluster &&
 	pass "NATS back: B holds A's block from the outage ($(($(ms) - t_back)) ms after the servers answered)" ||
 	fail "B never received 198.18.1.77: $(ctl a --json status | jq -c .cluster)"

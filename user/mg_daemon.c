@@ -291,6 +291,7 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.verdicts_active = mg_daemon_blocks_in_force(d);
 	m.verdicts_issued = d->eng.verdicts_issued;
 	m.alerts_issued = d->eng.alerts_issued;
+	mg_daemon_cluster_metrics(d, &m);
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;

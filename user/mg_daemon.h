@@ -90,6 +90,9 @@ struct mg_daemon {
 	bool cluster_more;             /* received entries wait: do not sleep */
 	uint64_t cluster_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome, then unreadable ones */
 	uint64_t cluster_last_complaint;
+	bool cluster_was_up;           /* the link's state at the last look: its changes are logged */
+	uint64_t cluster_down_at;      /* CLOCK_MONOTONIC when it went down, for the gap */
+	uint64_t cluster_gaps, cluster_gap_ns; /* outages since start, and their time in all */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
@@ -127,6 +130,8 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd);
 void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_cluster_stop(struct mg_daemon *d);
 json_t *mg_daemon_cluster_status(struct mg_daemon *d);
+struct mg_metrics_in;
+void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
 /* Blocks in force in the kernel (status and metrics). */
 size_t mg_daemon_blocks_in_force(struct mg_daemon *d);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */

@@ -21,6 +21,7 @@
 #include "mg_clock.h"
 #include "mg_cluster.h"
 #include "mg_daemon.h"
+#include "mg_metrics.h"
 #include "mg_names.h"
 
 #define TAKE_PER_TURN 1024
@@ -124,10 +125,36 @@ static void entry_for(struct mg_daemon *d, const char *key, json_t *w, uint64_t 
 	}
 }
 
+/* The link's ups and downs, in the log with the length of each gap: the time this node was on its own. */
+static void watch_link(struct mg_daemon *d, uint64_t mono)
+{
+	struct mg_cluster_status st;
+
+	mg_cluster_status(d->cluster, &st);
+	if (st.connected == d->cluster_was_up)
+		return;
+	d->cluster_was_up = st.connected;
+	if (!st.connected) {
+		d->cluster_down_at = mono;
+		mg_eventlog_warning(&d->log, "cluster", "cluster: no NATS server answers (%s); this node goes on alone, "
+				    "with what it holds", st.last_error[0] ? st.last_error : "disconnected");
+	} else if (d->cluster_down_at) {
+		uint64_t gap = mono - d->cluster_down_at;
+		d->cluster_gaps++;
+		d->cluster_gap_ns += gap;
+		d->cluster_down_at = 0;
+		mg_eventlog_notice(&d->log, "cluster", "cluster: connected to %s again after %.1f s on its own; reading "
+				   "what is in force and writing this node's rules again", st.server, gap / 1e9);
+	} else {
+		mg_eventlog_notice(&d->log, "cluster", "cluster: connected to %s", st.server);
+	}
+}
+
 void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono)
 {
 	if (!d->cluster)
 		return;
+	watch_link(d, mono);
 	uint64_t now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 	struct want_ctx w = { .d = d, .want = json_object(), .now = now };
 	const char *key;
@@ -171,6 +198,7 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 
 	if (!d->cluster || fd != mg_cluster_fd(d->cluster))
 		return false;
+	watch_link(d, mg_mono_ns());
 	size_t n = mg_cluster_take(d->cluster, rx, TAKE_PER_TURN, &more);
 	uint64_t mono = mg_mono_ns(), now = mg_daemon_timeline(mono), wall = mg_mono_to_wall_ns(mono);
 	for (size_t i = 0; i < n; i++) {
@@ -224,4 +252,23 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 			 "outcomes", out, "held_from_others", "verdicts", (json_int_t)by[MG_CL_VERDICT], "blocks",
 			 (json_int_t)by[MG_CL_BLOCK], "allows", (json_int_t)by[MG_CL_ALLOW], "published",
 			 (json_int_t)json_object_size(d->cluster_published), "last_error", st.last_error);
+}
+
+void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m)
+{
+	struct mg_cluster_status st;
+
+	if (!d->cluster)
+		return;
+	mg_cluster_status(d->cluster, &st);
+	m->cluster_on = true;
+	m->cluster_connected = st.connected;
+	m->cluster_sent = st.sent;
+	m->cluster_send_errors = st.send_errors;
+	m->cluster_received = st.received;
+	m->cluster_taken = d->cluster_outcomes[MG_CL_TAKEN];
+	for (int o = MG_CL_OWN + 1; o <= MG_CL_OUTCOME_MAX; o++)
+		m->cluster_refused += d->cluster_outcomes[o];
+	m->cluster_lag_seconds = st.last_lag_ns / 1e9;
+	m->cluster_gap_seconds = (d->cluster_gap_ns + (d->cluster_down_at ? mg_mono_ns() - d->cluster_down_at : 0)) / 1e9;
 }
