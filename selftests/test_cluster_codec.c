@@ -45,6 +45,7 @@ static void test_keys_round_trip(void **state)
 		{ MG_CL_ALLOW, "n1", "2001:db8:1:2::/64", "allow.n1.2001-db8-1-2--/64" },
 		{ MG_CL_VERDICT, "x", "2001:db8::1", "verdict.x.2001-db8--1/128" },
 		{ MG_CL_BLOCK, "ab", "2001:db8:ff00::/40", "block.ab.2001-db8-ff00--/40" },
+		{ MG_CL_SERVER, "relay-1", "198.18.0.25", "server.relay-1.198.18.0.25/32" },
 	};
 	char key[MG_CL_KEY_MAX], err[128];
 

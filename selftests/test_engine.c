@@ -622,7 +622,18 @@ static void test_cluster_receipt_rules(void **state)
 	assert_null(find_block(&f, &p));
 	assert_true(find_allow(&f, &p) >= 0);
 
+	/* A mail server another node learned is one here: never blocked, in mg_servers, never judged. */
+	x = cl_entry(MG_CL_SERVER, "edge-c", "198.18.4.1", 0, MG_CL_NO_EXPIRY, wall + 62 * SEC);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 62 * SEC, wall + 62 * SEC), MG_CL_TAKEN);
+	struct mg_prefix srv = pfx("198.18.4.1");
+	assert_null(find_block(&f, &srv)); /* edge-a's verdict on it gives way */
+	assert_true(find_allow(&f, &srv) >= 0);
+	assert_true(mg_ruleset_find(e.rules, &srv, &re));
+	assert_true(re.written->server && re.written->an_server);
+	assert_string_equal(mg_owner_name(re.written->allow_by), "cluster:mail_servers");
+
 	/* Deleted at its origin: gone here, whatever else this node holds. */
+	x = cl_entry(MG_CL_ALLOW, "edge-c", "198.18.2.2", 0, 0, 0);
 	assert_int_equal(mg_engine_cluster_apply(&e, &x, true, now + 63 * SEC, wall + 63 * SEC), MG_CL_REMOVED);
 	assert_true(find_allow(&f, &p) < 0);
 	assert_non_null(find_block(&f, &p));

@@ -15,6 +15,7 @@ static const char *const kind_names[MG_CL_KIND_MAX] = {
 	[MG_CL_VERDICT] = "verdict",
 	[MG_CL_BLOCK] = "block",
 	[MG_CL_ALLOW] = "allow",
+	[MG_CL_SERVER] = "server",
 };
 
 const char *mg_cl_kind_name(enum mg_cl_kind k)
@@ -81,11 +82,11 @@ int mg_cl_key(const struct mg_cl_entry *e, char *buf, size_t len)
 
 int mg_cl_value(const struct mg_cl_entry *e, char *buf, size_t len)
 {
-	if ((unsigned)e->kind >= MG_CL_KIND_MAX || (e->kind != MG_CL_ALLOW && e->action != MG_ACT_DROP_SMTP &&
+	if ((unsigned)e->kind >= MG_CL_KIND_MAX || (mg_cl_kind_blocks(e->kind) && e->action != MG_ACT_DROP_SMTP &&
 						     e->action != MG_ACT_DROP_ALL))
 		return -EINVAL;
 	json_t *o = json_pack("{s:i,s:s?,s:o,s:I,s:s}", "v", 1, "action",
-			      e->kind == MG_CL_ALLOW ? NULL : mg_action_name(e->action), "expires",
+			      mg_cl_kind_blocks(e->kind) ? mg_action_name(e->action) : NULL, "expires",
 			      e->expires_wall == MG_CL_NO_EXPIRY ? json_null() : json_integer((json_int_t)e->expires_wall),
 			      "at", (json_int_t)e->at_wall, "why", e->why);
 	if (!o)
@@ -192,7 +193,7 @@ int mg_cl_parse_value(const void *value, size_t len, struct mg_cl_entry *e, char
 		fail(err, errlen, "value is not a version-1 entry");
 		goto out;
 	}
-	if (e->kind == MG_CL_ALLOW) {
+	if (!mg_cl_kind_blocks(e->kind)) {
 		e->action = 0;
 	} else if (!json_is_string(act) || mg_action_parse(json_string_value(act), &e->action)) {
 		fail(err, errlen, "action must be \"smtp\" or \"all\"");

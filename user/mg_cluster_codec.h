@@ -34,6 +34,7 @@ enum mg_cl_kind {
 	MG_CL_VERDICT = 0, /* "verdict": the analyzer's */
 	MG_CL_BLOCK,       /* "block": an operator's block */
 	MG_CL_ALLOW,       /* "allow": an operator's allow */
+	MG_CL_SERVER,      /* "server": a mail server the analyzer learned */
 	MG_CL_KIND_MAX,
 };
 const char *mg_cl_kind_name(enum mg_cl_kind k);
@@ -54,6 +55,12 @@ struct mg_cl_entry {
 	uint64_t at_wall;      /* when the origin wrote it */
 	char why[MG_CL_WHY_MAX];
 };
+
+/* Does an entry of this kind carry an action (verdicts and blocks do; allows and servers do not)? */
+static inline bool mg_cl_kind_blocks(enum mg_cl_kind k)
+{
+	return k == MG_CL_VERDICT || k == MG_CL_BLOCK;
+}
 
 /* Is s a usable node name? */
 bool mg_cl_node_valid(const char *s);

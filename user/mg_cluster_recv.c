@@ -103,6 +103,12 @@ static void want_of(const struct slot *s, struct mg_cl_want *out)
 			out->allow = true;
 			continue;
 		}
+		if (o->kind == MG_CL_SERVER) {
+			if (!out->server || o->expires > out->server_expires)
+				out->server_expires = o->expires;
+			out->server = true;
+			continue;
+		}
 		if (!out->block || o->expires > out->block_expires)
 			out->block_expires = o->expires;
 		if (!out->block || o->action == MG_ACT_DROP_ALL)

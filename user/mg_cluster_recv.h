@@ -28,6 +28,8 @@ struct mg_cl_want {
 	uint64_t block_expires;  /* the latest, or MG_TIME_NEVER */
 	bool allow;
 	uint64_t allow_expires;
+	bool server;             /* a mail server another node learned */
+	uint64_t server_expires;
 	unsigned origins;        /* entries on the prefix */
 };
 

@@ -1301,9 +1301,12 @@ static int kinds_of(struct ctx *c, const char (*names)[16], size_t n, const char
 			k = MG_CL_BLOCK;
 		else if (!strcmp(name, "allows"))
 			k = MG_CL_ALLOW;
+		else if (!strcmp(name, "mail_servers"))
+			k = MG_CL_SERVER;
 		else {
 			push_key(c, key);
-			return fail_at(c, "unknown kind \"%s\": \"verdicts\", \"blocks\" or \"allows\"", name);
+			return fail_at(c, "unknown kind \"%s\": \"verdicts\", \"blocks\", \"allows\" or \"mail_servers\"",
+				       name);
 		}
 		*out |= 1u << k;
 	}
@@ -1430,7 +1433,8 @@ void mg_config_default(struct mg_config *c)
 	c->policy_socket_mode = 0660; /* smtpd (user postfix) connects; no other user may */
 	snprintf(c->policy_socket_group, sizeof(c->policy_socket_group), "postfix");
 	snprintf(c->cluster_bucket, sizeof(c->cluster_bucket), "mtaguard");
-	c->cluster_publish = c->cluster_accept = (1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW);
+	c->cluster_publish = c->cluster_accept =
+		(1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER);
 	c->cluster_max_accept_per_min = 600;
 	c->hold_suspect_ns = 2 * 86400 * NS_PER_SEC;
 	c->hold_outbreak_ns = 5 * 86400 * NS_PER_SEC;

@@ -78,6 +78,7 @@ static const enum mg_owner kind_owner[MG_CL_KIND_MAX] = {
 	[MG_CL_VERDICT] = MG_OWNER_VERDICT,
 	[MG_CL_BLOCK] = MG_OWNER_OPERATOR_BLOCK,
 	[MG_CL_ALLOW] = MG_OWNER_OPERATOR_ALLOW,
+	[MG_CL_SERVER] = MG_OWNER_LEARNED_SERVER,
 };
 
 static void want_one(const struct mg_rule_entry *re, void *arg)
@@ -90,7 +91,7 @@ static void want_one(const struct mg_rule_entry *re, void *arg)
 		if (!(publish & (1u << k)) || !cl->present || (cl->expires != MG_TIME_NEVER && cl->expires <= w->now))
 			continue;
 		struct mg_cl_entry e = { .kind = (enum mg_cl_kind)k, .prefix = re->prefix,
-					 .action = k == MG_CL_ALLOW ? 0 : cl->action };
+					 .action = mg_cl_kind_blocks((enum mg_cl_kind)k) ? cl->action : 0 };
 		snprintf(e.node, sizeof(e.node), "%s", w->d->cfg.cluster_node);
 		char key[MG_CL_KEY_MAX], sig[64];
 		if (mg_cl_key(&e, key, sizeof(key)))
@@ -113,11 +114,13 @@ static void entry_for(struct mg_daemon *d, const char *key, json_t *w, uint64_t 
 	snprintf(e->node, sizeof(e->node), "%s", d->cfg.cluster_node);
 	struct mg_rule_entry re;
 	if (mg_ruleset_find(d->eng.rules, &e->prefix, &re))
-		e->action = e->kind == MG_CL_ALLOW ? 0 : re.claims[kind_owner[e->kind]].action;
+		e->action = mg_cl_kind_blocks(e->kind) ? re.claims[kind_owner[e->kind]].action : 0;
 	e->expires_wall = expires == MG_TIME_NEVER ? MG_CL_NO_EXPIRY : wall + (expires > now ? expires - now : 0);
 	e->at_wall = wall;
 	if (e->kind == MG_CL_VERDICT && mg_an_get(d->eng.an, e->prefix.addr, &v))
 		snprintf(e->why, sizeof(e->why), "%s score %.1f", v.ev.rule, v.score);
+	else if (e->kind == MG_CL_SERVER)
+		snprintf(e->why, sizeof(e->why), "learned: steady direct-to-MX sending over the learning period");
 	else if (e->kind != MG_CL_VERDICT) {
 		const struct mg_oprule *r = mg_engine_oprule(&d->eng, &e->prefix,
 							     e->kind == MG_CL_ALLOW ? MG_RULE_ALLOW : MG_RULE_BLOCK);
@@ -213,7 +216,7 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 		}
 		enum mg_cl_outcome o = mg_engine_cluster_apply(&d->eng, &rx[i].e, rx[i].deleted, now, wall);
 		d->cluster_outcomes[o]++;
-		if (o == MG_CL_TAKEN && rx[i].e.kind != MG_CL_ALLOW)
+		if (o == MG_CL_TAKEN && mg_cl_kind_blocks(rx[i].e.kind))
 			mg_eventlog_notice(&d->log, NULL, "cluster: %s %s from %s (%s)", mg_cl_kind_name(rx[i].e.kind),
 					   mg_prefix_str(&rx[i].e.prefix, buf, sizeof(buf)), rx[i].e.node, rx[i].e.why);
 		else if (o == MG_CL_BREAKER && mono - d->cluster_last_complaint > 60 * MG_NSEC_PER_SEC) {
@@ -243,14 +246,15 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 	for (int o = 0; o < MG_CL_OUTCOME_MAX; o++)
 		json_object_set_new(out, mg_cl_outcome_name((enum mg_cl_outcome)o), json_integer((json_int_t)d->cluster_outcomes[o]));
 	json_object_set_new(out, "unreadable", json_integer((json_int_t)d->cluster_outcomes[MG_CL_OUTCOME_MAX]));
-	return json_pack("{s:s,s:s,s:b,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:{s:I,s:I,s:I},s:I,s:s}",
+	return json_pack("{s:s,s:s,s:b,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:{s:I,s:I,s:I,s:I},s:I,s:s}",
 			 "node", d->cfg.cluster_node, "bucket", d->cfg.cluster_bucket, "connected", st.connected,
 			 "synced", st.synced, "server", st.server, "connects", (json_int_t)st.connects, "sent",
 			 (json_int_t)st.sent, "send_errors", (json_int_t)st.send_errors, "received",
 			 (json_int_t)st.received, "lag_ms", st.last_lag_ns / 1e6, "max_lag_ms", st.max_lag_ns / 1e6,
 			 "down_for_s", st.down_since_wall && wall > st.down_since_wall ? (wall - st.down_since_wall) / 1e9 : 0.0,
 			 "outcomes", out, "held_from_others", "verdicts", (json_int_t)by[MG_CL_VERDICT], "blocks",
-			 (json_int_t)by[MG_CL_BLOCK], "allows", (json_int_t)by[MG_CL_ALLOW], "published",
+			 (json_int_t)by[MG_CL_BLOCK], "allows", (json_int_t)by[MG_CL_ALLOW], "mail_servers",
+			 (json_int_t)by[MG_CL_SERVER], "published",
 			 (json_int_t)json_object_size(d->cluster_published), "last_error", st.last_error);
 }
 

@@ -792,6 +792,10 @@ static void cl_claim(struct mg_engine *e, const struct mg_prefix *p, const struc
 		mg_ruleset_claim(e->rules, p, MG_OWNER_CLUSTER_ALLOW, 0, w->allow_expires);
 	else
 		mg_ruleset_release(e->rules, p, MG_OWNER_CLUSTER_ALLOW);
+	if (w->server)
+		mg_ruleset_claim(e->rules, p, MG_OWNER_CLUSTER_SERVER, 0, w->server_expires);
+	else
+		mg_ruleset_release(e->rules, p, MG_OWNER_CLUSTER_SERVER);
 }
 
 #define MG_CL_MAX_LEFT_NS (366ull * 86400 * MG_NSEC_PER_SEC)

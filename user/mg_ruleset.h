@@ -45,6 +45,7 @@ enum mg_owner {
 	MG_OWNER_PINNED_ALLOW,     /* "pinned" - likewise an allow, kept only when the rules file was damaged */
 	MG_OWNER_CLUSTER_BLOCK,    /* "cluster" - other nodes' verdicts and blocks, received (mg_cluster_recv) */
 	MG_OWNER_CLUSTER_ALLOW,    /* "cluster" - other nodes' operator allows, received */
+	MG_OWNER_CLUSTER_SERVER,   /* "cluster:mail_servers" - mail servers other nodes learned, received */
 	MG_OWNER_MAX,
 };
 const char *mg_owner_name(enum mg_owner o);
@@ -78,7 +79,9 @@ struct mg_rule_want {
  *     stands over a verdict and hands back to it when it ends; what this
  *     node decided stands over what it received;
  *   - a received allow is an allow (a network-wide decision of an operator),
- *     listed after this node's own;
+ *     listed after this node's own; a mail server another node learned is
+ *     one here too (an allow, in mg_servers, in the analyzer's mail-server
+ *     set): a mail server always wins;
  *   - mg_servers = a configured or learned mail server, when `profile_key`
  *     (the prefix is exactly what the kernel keys a profile by);
  *   - the analyzer's allow set = configured allowlist, operator allows and received allows;
