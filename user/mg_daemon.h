@@ -93,6 +93,10 @@ struct mg_daemon {
 	bool cluster_was_up;           /* the link's state at the last look: its changes are logged */
 	uint64_t cluster_down_at;      /* CLOCK_MONOTONIC when it went down, for the gap */
 	uint64_t cluster_gaps, cluster_gap_ns; /* outages since start, and their time in all */
+	/* Propagation: from the origin's write to the rule in this node's kernel, for the last entries taken. */
+#define MG_DAEMON_PROPAGATION_KEPT 1024
+	uint32_t propagation_us[MG_DAEMON_PROPAGATION_KEPT];
+	uint32_t n_propagation, propagation_next;
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
@@ -193,6 +194,44 @@ void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono)
 
 /* ---- in: received entries into the engine ------------------------------------------------- */
 
+/*
+ * From the origin's write (its wall clock, in the entry) to the rule written
+ * here, now: the lag an operator sees between two edges (their clocks kept
+ * by NTP). Entries written before the last minute are a resync, not news:
+ * not counted.
+ */
+static void note_propagation(struct mg_daemon *d, const struct mg_cl_entry *e)
+{
+	uint64_t wall = mg_mono_to_wall_ns(mg_mono_ns());
+
+	if (e->at_wall > wall || wall - e->at_wall > 60 * MG_NSEC_PER_SEC)
+		return;
+	d->propagation_us[d->propagation_next] = (uint32_t)((wall - e->at_wall) / 1000);
+	d->propagation_next = (d->propagation_next + 1) % MG_DAEMON_PROPAGATION_KEPT;
+	if (d->n_propagation < MG_DAEMON_PROPAGATION_KEPT)
+		d->n_propagation++;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The kept propagation times as {"n", "p50_ms", "p90_ms", "max_ms"}. */
+static json_t *propagation_json(const struct mg_daemon *d)
+{
+	uint32_t v[MG_DAEMON_PROPAGATION_KEPT];
+	uint32_t n = d->n_propagation;
+
+	if (!n)
+		return json_pack("{s:i}", "n", 0);
+	memcpy(v, d->propagation_us, n * sizeof(v[0]));
+	qsort(v, n, sizeof(v[0]), cmp_u32);
+	return json_pack("{s:i,s:f,s:f,s:f}", "n", (int)n, "p50_ms", v[n / 2] / 1e3, "p90_ms", v[n * 9 / 10] / 1e3,
+			 "max_ms", v[n - 1] / 1e3);
+}
+
 bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 {
 	static struct mg_cl_rx rx[TAKE_PER_TURN];
@@ -216,6 +255,8 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 		}
 		enum mg_cl_outcome o = mg_engine_cluster_apply(&d->eng, &rx[i].e, rx[i].deleted, now, wall);
 		d->cluster_outcomes[o]++;
+		if (o == MG_CL_TAKEN)
+			note_propagation(d, &rx[i].e);
 		if (o == MG_CL_TAKEN && mg_cl_kind_blocks(rx[i].e.kind))
 			mg_eventlog_notice(&d->log, NULL, "cluster: %s %s from %s (%s)", mg_cl_kind_name(rx[i].e.kind),
 					   mg_prefix_str(&rx[i].e.prefix, buf, sizeof(buf)), rx[i].e.node, rx[i].e.why);
@@ -246,7 +287,7 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 	for (int o = 0; o < MG_CL_OUTCOME_MAX; o++)
 		json_object_set_new(out, mg_cl_outcome_name((enum mg_cl_outcome)o), json_integer((json_int_t)d->cluster_outcomes[o]));
 	json_object_set_new(out, "unreadable", json_integer((json_int_t)d->cluster_outcomes[MG_CL_OUTCOME_MAX]));
-	return json_pack("{s:s,s:s,s:b,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:{s:I,s:I,s:I,s:I},s:I,s:s}",
+	return json_pack("{s:s,s:s,s:b,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:{s:I,s:I,s:I,s:I},s:I,s:s,s:o}",
 			 "node", d->cfg.cluster_node, "bucket", d->cfg.cluster_bucket, "connected", st.connected,
 			 "synced", st.synced, "server", st.server, "connects", (json_int_t)st.connects, "sent",
 			 (json_int_t)st.sent, "send_errors", (json_int_t)st.send_errors, "received",
@@ -255,7 +296,8 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 			 "outcomes", out, "held_from_others", "verdicts", (json_int_t)by[MG_CL_VERDICT], "blocks",
 			 (json_int_t)by[MG_CL_BLOCK], "allows", (json_int_t)by[MG_CL_ALLOW], "mail_servers",
 			 (json_int_t)by[MG_CL_SERVER], "published",
-			 (json_int_t)json_object_size(d->cluster_published), "last_error", st.last_error);
+			 (json_int_t)json_object_size(d->cluster_published), "last_error", st.last_error, "propagation",
+			 propagation_json(d));
 }
 
 void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m)

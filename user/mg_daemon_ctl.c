@@ -511,6 +511,8 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 		e = mg_engine_unblock(&d->eng, &p, now, wall, err, sizeof(err));
 	else
 		e = mg_engine_disallow(&d->eng, &p, now, wall, err, sizeof(err));
+	/* The other nodes hear of it now, not at the next scan (also when the rules file could not be written). */
+	d->cluster_dirty = true;
 	if (e)
 		return mg_ctl_error("%s", err);
 	if (blocking || allowing)
