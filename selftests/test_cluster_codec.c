@@ -59,6 +59,27 @@ static void test_keys_round_trip(void **state)
 		assert_string_equal(back.node, e.node);
 		assert_true(mg_prefix_eq(&back.prefix, &e.prefix));
 	}
+	/* Outbreaks are named by their signature, not a prefix. */
+	struct mg_cl_entry ob = { .kind = MG_CL_OUTBREAK, .sig = { MG_SIG_FP, 0x68812a4c, 0 }, .level = 2, .members = 5,
+				  .expires_wall = WALL + 3600 * SEC, .at_wall = WALL }, obback;
+	snprintf(ob.node, sizeof(ob.node), "edge-a");
+	assert_int_equal(mg_cl_key(&ob, key, sizeof(key)), 0);
+	assert_string_equal(key, "outbreak.edge-a.fp-68812a4c");
+	assert_int_equal(mg_cl_parse_key(key, &obback, err, sizeof(err)), 0);
+	assert_int_equal(obback.sig.kind, MG_SIG_FP);
+	assert_int_equal(obback.sig.value, 0x68812a4c);
+	char v[MG_CL_VALUE_MAX];
+	assert_int_equal(mg_cl_value(&ob, v, sizeof(v)), 0);
+	assert_int_equal(mg_cl_parse_value(v, strlen(v), &obback, err, sizeof(err)), 0);
+	assert_int_equal(obback.level, 2);
+	assert_int_equal(obback.members, 5);
+	ob.sig.kind = MG_SIG_SHAPE;
+	ob.sig.value = 0x103;
+	assert_int_equal(mg_cl_key(&ob, key, sizeof(key)), 0);
+	assert_string_equal(key, "outbreak.edge-a.shape-00000103");
+	ob.level = 0;
+	assert_int_equal(mg_cl_value(&ob, v, sizeof(v)), -EINVAL);
+
 	/* A key that does not fit is refused, never cut. */
 	struct mg_cl_entry e = entry(MG_CL_VERDICT, "edge-a", "198.18.2.2", MG_ACT_DROP_SMTP, WALL);
 	assert_int_equal(mg_cl_key(&e, key, 10), -ENOSPC);
@@ -86,6 +107,12 @@ static void test_bad_keys(void **state)
 		{ "verdict.edge-a.2001-0db8--1/128", "another spelling" },
 		{ "verdict.edge-a.2001-db8--1/64", "host bits" },
 		{ "verdict.edge-a.not-an-address/32", "bad prefix" },
+		{ "outbreak.edge-a.fp-0000000g", "bad signature" },
+		{ "outbreak.edge-a.xx-00000001", "bad signature" },
+		{ "outbreak.edge-a.fp-", "bad signature" },
+		{ "outbreak.edge-a.fp-1", "not as mtaguard writes it" },
+		{ "outbreak.edge-a.fp-+0000001", "not as mtaguard writes it" },
+		{ "outbreak.edge-a.fp-123456789", "bad signature" },
 	};
 	struct mg_cl_entry e;
 	char err[160];
@@ -147,6 +174,20 @@ static void test_values(void **state)
 		{ "{\"v\":1,\"action\":\"smtp\",\"expires\":null,\"at\":1,\"why\":5}", "why" },
 		{ "{\"v\":1,\"v\":1,\"action\":\"smtp\",\"expires\":null,\"at\":1}", "not JSON" },
 	};
+	struct mg_cl_entry o;
+	assert_int_equal(mg_cl_parse_key("outbreak.edge-a.fp-68812a4c", &o, err, sizeof(err)), 0);
+	static const char *const bad_ob[] = {
+		"{\"v\":1,\"expires\":null,\"at\":1}",
+		"{\"v\":1,\"expires\":null,\"at\":1,\"level\":0,\"members\":1}",
+		"{\"v\":1,\"expires\":null,\"at\":1,\"level\":6,\"members\":1}",
+		"{\"v\":1,\"expires\":null,\"at\":1,\"level\":2,\"members\":-1}",
+	};
+	for (size_t i = 0; i < sizeof(bad_ob) / sizeof(bad_ob[0]); i++) {
+		err[0] = '\0';
+		if (mg_cl_parse_value(bad_ob[i], strlen(bad_ob[i]), &o, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, "level 1..5"))
+			fail_msg("%s: said '%s'", bad_ob[i], err);
+	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct mg_cl_entry x = entry(MG_CL_VERDICT, "edge-a", "198.18.2.2", 0, 0);
 		err[0] = '\0';

@@ -818,8 +818,8 @@ static void test_cluster_section(void **state)
 		{ "{\"cluster\": {\"servers\": [\"nats://127.0.0.1:4222\"],\n \"node\": \"edge.a\"}}", "t.json:2:",
 		  "node name \"edge.a\": letters, digits" },
 		{ "{\"cluster\": {\"bucket\": \"mt guard\"}}", "t.json:1:", "bucket name \"mt guard\"" },
-		{ "{\"cluster\": {\"publish\": [\"verdicts\", \"outbreaks\"]}}", "t.json:1:",
-		  "unknown kind \"outbreaks\": \"verdicts\", \"blocks\", \"allows\" or \"mail_servers\"" },
+		{ "{\"cluster\": {\"publish\": [\"verdicts\", \"outbreak\"]}}", "t.json:1:",
+		  "unknown kind \"outbreak\": \"verdicts\", \"blocks\", \"allows\", \"mail_servers\" or \"outbreaks\"" },
 		{ "{\"cluster\": {\"max_accept_per_minute\": 0}}", "t.json:1:", "must be 1..1000000" },
 		{ "{\"cluster\": {\"credentials\": \"relative.creds\"}}", "t.json:1:", "absolute" },
 		{ "{\"cluster\": {\"server\": []}}", "t.json:1:", "unknown key \"server\" in \"cluster\"" },
@@ -842,7 +842,8 @@ static void test_cluster_section(void **state)
 	assert_true(mg_cl_node_valid(c.cluster_node));
 	assert_int_equal(c.cluster_accept, 1u << MG_CL_VERDICT);
 	assert_int_equal(c.cluster_publish,
-			 (1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER));
+			 (1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER) |
+				 (1u << MG_CL_OUTBREAK));
 	assert_int_equal(c.cluster_max_accept_per_min, 50);
 	mg_config_free(&c);
 }

@@ -646,6 +646,33 @@ static void test_cluster_receipt_rules(void **state)
 	p = pfx("198.18.5.1");
 	assert_null(find_block(&f, &p));
 
+	/*
+	 * Other nodes' outbreaks raise the threat level here (capped at
+	 * MG_CL_THREAT_MAX: the highest levels need evidence seen here) and go
+	 * when deleted or when their time is up.
+	 */
+	struct mg_cl_entry ob = { .kind = MG_CL_OUTBREAK, .sig = { MG_SIG_FP, 0x68812a4c, 0 }, .level = 2, .members = 7,
+				  .expires_wall = wall + 65 * SEC + 3600 * SEC, .at_wall = wall + 65 * SEC };
+	snprintf(ob.node, sizeof(ob.node), "edge-a");
+	assert_int_equal(e.threat_level, 0);
+	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_TAKEN);
+	assert_int_equal(e.threat_level, 2);
+	assert_int_equal(s.threat, 2);
+	ob.level = 5;
+	snprintf(ob.node, sizeof(ob.node), "edge-c");
+	ob.expires_wall = wall + 65 * SEC + 100 * SEC;
+	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_TAKEN);
+	assert_int_equal(e.threat_level, MG_CL_THREAT_MAX);
+	assert_int_equal(e.local_threat, 0);
+	snprintf(ob.node, sizeof(ob.node), "edge-b"); /* its own, come back */
+	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_OWN);
+	mg_engine_tick(&e, now + 166 * SEC, wall + 166 * SEC); /* edge-c's has run out */
+	assert_int_equal(e.threat_level, 2);
+	snprintf(ob.node, sizeof(ob.node), "edge-a");
+	assert_int_equal(mg_engine_cluster_apply(&e, &ob, true, now + 167 * SEC, wall + 167 * SEC), MG_CL_REMOVED);
+	assert_int_equal(e.threat_level, 0);
+	assert_int_equal(e.n_cl_ob, 0);
+
 	/* With no word from their origin, received blocks end on their own time. */
 	p = pfx("198.18.4.2");
 	assert_non_null(find_block(&f, &p));

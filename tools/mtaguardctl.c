@@ -149,6 +149,21 @@ static void print_evidence(json_t *ev, const char *indent)
 		printf("%s  and %lld more\n", indent, n(ev, "hosts_more"));
 }
 
+/* Other nodes' outbreaks and the threat level they carry here (a cluster only). */
+static void print_elsewhere(json_t *r)
+{
+	json_t *arr = json_object_get(r, "outbreaks_elsewhere"), *o;
+	size_t i;
+
+	if (!json_is_array(arr))
+		return;
+	printf("            here %lld, from other nodes' outbreaks %lld (at most %lld from them)\n", n(r, "threat_level_here"),
+	       n(r, "threat_level_elsewhere"), n(r, "threat_level_elsewhere_max"));
+	json_array_foreach(arr, i, o)
+		printf("  elsewhere %s at %s: level %lld, %lld members\n", s(o, "signature"), s(o, "node"), n(o, "level"),
+		       n(o, "members"));
+}
+
 static void print_outbreaks(json_t *arr)
 {
 	json_t *o, *m;
@@ -205,6 +220,7 @@ static void print_human(const char *cmd, json_t *r)
 			printf("protected   none configured: every source is taken as one of ours\n");
 		printf("threat      level %lld, %zu outbreak(s) active\n", n(r, "threat_level"),
 		       json_array_size(json_object_get(r, "outbreaks")));
+		print_elsewhere(r);
 		json_t *cl = json_object_get(r, "cluster");
 		if (json_is_object(cl)) {
 			json_t *held = json_object_get(cl, "held_from_others"), *oc = json_object_get(cl, "outcomes");
@@ -230,6 +246,7 @@ static void print_human(const char *cmd, json_t *r)
 		print_outbreaks(json_object_get(r, "outbreaks"));
 	} else if (!strcmp(cmd, "outbreaks")) {
 		printf("threat level %lld\n", n(r, "threat_level"));
+		print_elsewhere(r);
 		print_outbreaks(json_object_get(r, "outbreaks"));
 	} else if (!strcmp(cmd, "quarantine") && json_object_get(r, "held")) {
 		json_t *v;

@@ -16,7 +16,11 @@ static const char *const kind_names[MG_CL_KIND_MAX] = {
 	[MG_CL_BLOCK] = "block",
 	[MG_CL_ALLOW] = "allow",
 	[MG_CL_SERVER] = "server",
+	[MG_CL_OUTBREAK] = "outbreak",
 };
+
+/* Signature kinds as a key spells them (enum mg_sig_kind). */
+static const char *const sig_kinds[] = { [MG_SIG_FP] = "fp", [MG_SIG_HELO] = "helo", [MG_SIG_SHAPE] = "shape" };
 
 const char *mg_cl_kind_name(enum mg_cl_kind k)
 {
@@ -70,6 +74,12 @@ int mg_cl_key(const struct mg_cl_entry *e, char *buf, size_t len)
 
 	if ((unsigned)e->kind >= MG_CL_KIND_MAX || !mg_cl_node_valid(e->node))
 		return -EINVAL;
+	if (e->kind == MG_CL_OUTBREAK) {
+		if (e->sig.kind < MG_SIG_FP || e->sig.kind > MG_SIG_SHAPE)
+			return -EINVAL;
+		int n = snprintf(buf, len, "outbreak.%s.%s-%08x", e->node, sig_kinds[e->sig.kind], e->sig.value);
+		return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+	}
 	/* The length always spelled out: a key names exactly one prefix, whatever prints shorter. */
 	mg_addr_str(e->prefix.addr, a, sizeof(a));
 	snprintf(p, sizeof(p), "%s/%u", a, mg_prefix_family_len(&e->prefix));
@@ -85,12 +95,18 @@ int mg_cl_value(const struct mg_cl_entry *e, char *buf, size_t len)
 	if ((unsigned)e->kind >= MG_CL_KIND_MAX || (mg_cl_kind_blocks(e->kind) && e->action != MG_ACT_DROP_SMTP &&
 						     e->action != MG_ACT_DROP_ALL))
 		return -EINVAL;
+	if (e->kind == MG_CL_OUTBREAK && (e->level < 1 || e->level > 5))
+		return -EINVAL;
 	json_t *o = json_pack("{s:i,s:s?,s:o,s:I,s:s}", "v", 1, "action",
 			      mg_cl_kind_blocks(e->kind) ? mg_action_name(e->action) : NULL, "expires",
 			      e->expires_wall == MG_CL_NO_EXPIRY ? json_null() : json_integer((json_int_t)e->expires_wall),
 			      "at", (json_int_t)e->at_wall, "why", e->why);
 	if (!o)
 		return -EINVAL; /* a "why" that is not UTF-8: the caller's text */
+	if (e->kind == MG_CL_OUTBREAK) {
+		json_object_set_new(o, "level", json_integer(e->level));
+		json_object_set_new(o, "members", json_integer(e->members));
+	}
 	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!text)
@@ -135,6 +151,23 @@ int mg_cl_parse_key(const char *key, struct mg_cl_entry *e, char *err, size_t er
 	if (!mg_cl_node_valid(e->node))
 		return fail(err, errlen, "bad node name in key \"%s\"", shown);
 	snprintf(text, sizeof(text), "%s", dot2 + 1);
+	if (e->kind == MG_CL_OUTBREAK) {
+		char *dash = strchr(text, '-'), *end;
+		e->sig.kind = 0;
+		for (int k = MG_SIG_FP; dash && k <= MG_SIG_SHAPE; k++)
+			if ((size_t)(dash - text) == strlen(sig_kinds[k]) && !strncmp(text, sig_kinds[k], (size_t)(dash - text)))
+				e->sig.kind = (uint8_t)k;
+		if (!e->sig.kind || !dash[1])
+			return fail(err, errlen, "bad signature in key \"%s\"", shown);
+		unsigned long v = strtoul(dash + 1, &end, 16);
+		if (*end || v > UINT32_MAX)
+			return fail(err, errlen, "bad signature in key \"%s\"", shown);
+		e->sig.value = (uint32_t)v;
+		char canon[MG_CL_KEY_MAX];
+		if (mg_cl_key(e, canon, sizeof(canon)) || strcmp(canon, key))
+			return fail(err, errlen, "key \"%s\" is not as mtaguard writes it", shown);
+		return 0;
+	}
 	/* An IPv6 prefix was written with '-' for ':'; an IPv4 one holds no '-'. */
 	for (char *c = text; *c; c++)
 		if (*c == '-')
@@ -208,6 +241,16 @@ int mg_cl_parse_value(const void *value, size_t len, struct mg_cl_entry *e, char
 	if (wall_time(json_object_get(o, "at"), &e->at_wall)) {
 		fail(err, errlen, "at must be nanoseconds since the epoch");
 		goto out;
+	}
+	if (e->kind == MG_CL_OUTBREAK) {
+		json_t *lv = json_object_get(o, "level"), *mb = json_object_get(o, "members");
+		if (!json_is_integer(lv) || json_integer_value(lv) < 1 || json_integer_value(lv) > 5 ||
+		    !json_is_integer(mb) || json_integer_value(mb) < 0 || json_integer_value(mb) > UINT32_MAX) {
+			fail(err, errlen, "an outbreak needs a level 1..5 and a member count");
+			goto out;
+		}
+		e->level = (uint8_t)json_integer_value(lv);
+		e->members = (uint32_t)json_integer_value(mb);
 	}
 	if (why && !json_is_string(why)) {
 		fail(err, errlen, "why must be a string");

@@ -7,6 +7,7 @@
  *
  *   key    KIND.NODE.PREFIX      "verdict.edge-a.198.18.2.2/32",
  *                                "block.edge-b.2001-db8-1-2--/64"
+ *          outbreak.NODE.SIG     "outbreak.edge-a.fp-68812a4c" (SIG: fp, helo or shape, 8 hex digits)
  *   value  {"v":1, "action":"smtp", "expires":1800003600000000000,
  *           "at":1800000000000000000, "why":"direct-to-mx:new-sender score 10.0"}
  *
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "mg_addr.h"
+#include "mg_outbreak.h"
 
 /* What a shared entry is on its origin (one vocabulary: mg_cl_kind_name). */
 enum mg_cl_kind {
@@ -35,6 +37,7 @@ enum mg_cl_kind {
 	MG_CL_BLOCK,       /* "block": an operator's block */
 	MG_CL_ALLOW,       /* "allow": an operator's allow */
 	MG_CL_SERVER,      /* "server": a mail server the analyzer learned */
+	MG_CL_OUTBREAK,    /* "outbreak": an outbreak that counts in its origin's threat level */
 	MG_CL_KIND_MAX,
 };
 const char *mg_cl_kind_name(enum mg_cl_kind k);
@@ -54,6 +57,10 @@ struct mg_cl_entry {
 	uint64_t expires_wall; /* ns since the epoch, or MG_CL_NO_EXPIRY */
 	uint64_t at_wall;      /* when the origin wrote it */
 	char why[MG_CL_WHY_MAX];
+	/* Outbreaks only (no prefix): the signature, its level there, its members. */
+	struct mg_signature sig;
+	uint8_t level;         /* 1..5 */
+	uint32_t members;
 };
 
 /* Does an entry of this kind carry an action (verdicts and blocks do; allows and servers do not)? */

@@ -1303,10 +1303,12 @@ static int kinds_of(struct ctx *c, const char (*names)[16], size_t n, const char
 			k = MG_CL_ALLOW;
 		else if (!strcmp(name, "mail_servers"))
 			k = MG_CL_SERVER;
+		else if (!strcmp(name, "outbreaks"))
+			k = MG_CL_OUTBREAK;
 		else {
 			push_key(c, key);
-			return fail_at(c, "unknown kind \"%s\": \"verdicts\", \"blocks\", \"allows\" or \"mail_servers\"",
-				       name);
+			return fail_at(c, "unknown kind \"%s\": \"verdicts\", \"blocks\", \"allows\", \"mail_servers\" or "
+				       "\"outbreaks\"", name);
 		}
 		*out |= 1u << k;
 	}
@@ -1434,7 +1436,8 @@ void mg_config_default(struct mg_config *c)
 	snprintf(c->policy_socket_group, sizeof(c->policy_socket_group), "postfix");
 	snprintf(c->cluster_bucket, sizeof(c->cluster_bucket), "mtaguard");
 	c->cluster_publish = c->cluster_accept =
-		(1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER);
+		(1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER) |
+		(1u << MG_CL_OUTBREAK);
 	c->cluster_max_accept_per_min = 600;
 	c->hold_suspect_ns = 2 * 86400 * NS_PER_SEC;
 	c->hold_outbreak_ns = 5 * 86400 * NS_PER_SEC;

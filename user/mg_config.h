@@ -150,7 +150,7 @@ struct mg_config {
 	char cluster_bucket[64];          /* the key-value bucket ("mtaguard") */
 	char cluster_credentials[256];    /* a NATS .creds file; "" = none */
 	char cluster_tls_ca[256];         /* a CA file for tls:// servers; "" = the system's */
-	char cluster_publish_names[4][16], cluster_accept_names[4][16];
+	char cluster_publish_names[5][16], cluster_accept_names[5][16];
 	size_t n_cluster_publish_names, n_cluster_accept_names;
 	unsigned cluster_publish, cluster_accept; /* bits of enum mg_cl_kind (finish_cluster) */
 	uint32_t cluster_max_accept_per_min; /* received verdicts taken per minute: this node's own breaker */

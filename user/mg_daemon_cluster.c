@@ -80,6 +80,7 @@ static const enum mg_owner kind_owner[MG_CL_KIND_MAX] = {
 	[MG_CL_BLOCK] = MG_OWNER_OPERATOR_BLOCK,
 	[MG_CL_ALLOW] = MG_OWNER_OPERATOR_ALLOW,
 	[MG_CL_SERVER] = MG_OWNER_LEARNED_SERVER,
+	[MG_CL_OUTBREAK] = MG_OWNER_MAX, /* not a ledger owner: from outbreak detection */
 };
 
 static void want_one(const struct mg_rule_entry *re, void *arg)
@@ -88,6 +89,8 @@ static void want_one(const struct mg_rule_entry *re, void *arg)
 	unsigned publish = w->d->cfg.cluster_publish;
 
 	for (int k = 0; k < MG_CL_KIND_MAX; k++) {
+		if (kind_owner[k] == MG_OWNER_MAX)
+			continue;
 		const struct mg_claim *cl = &re->claims[kind_owner[k]];
 		if (!(publish & (1u << k)) || !cl->present || (cl->expires != MG_TIME_NEVER && cl->expires <= w->now))
 			continue;
@@ -103,6 +106,35 @@ static void want_one(const struct mg_rule_entry *re, void *arg)
 	}
 }
 
+/*
+ * This node's outbreaks that count in its threat level. Their entries last
+ * two decay periods and are written again every period (the period is in
+ * what identifies the content): a node that goes away leaves nothing behind
+ * for long.
+ */
+static void want_outbreak(const struct mg_ob_view *v, void *arg)
+{
+	struct want_ctx *w = arg;
+	struct mg_daemon *d = w->d;
+	uint64_t decay = d->eng.ob_cfg.decay_ns ? d->eng.ob_cfg.decay_ns : 1800 * MG_NSEC_PER_SEC;
+	char key[MG_CL_KEY_MAX], sig[96], text[64];
+
+	if (v->decision != MG_OB_COUNTED && v->decision != MG_OB_CONTAINED)
+		return;
+	struct mg_cl_entry e = { .kind = MG_CL_OUTBREAK, .sig = v->sig, .level = (uint8_t)(v->level > 5 ? 5 : v->level),
+				 .members = v->members };
+	if (!e.level)
+		return;
+	snprintf(e.node, sizeof(e.node), "%s", d->cfg.cluster_node);
+	if (mg_cl_key(&e, key, sizeof(key)))
+		return;
+	snprintf(sig, sizeof(sig), "%u/%u/%llu", e.level, e.members, (unsigned long long)(w->now / decay));
+	json_object_set_new(w->want, key, json_pack("{s:s,s:i,s:I,s:i,s:I,s:s}", "sig", sig, "kind", MG_CL_OUTBREAK,
+						    "expires", (json_int_t)(w->now + 2 * decay), "level", e.level,
+						    "members", (json_int_t)e.members, "text",
+						    mg_sig_str(&v->sig, text, sizeof(text))));
+}
+
 /* The entry for key as this node holds it now, ready to write. */
 static void entry_for(struct mg_daemon *d, const char *key, json_t *w, uint64_t now, uint64_t wall,
 		      struct mg_cl_entry *e)
@@ -113,6 +145,15 @@ static void entry_for(struct mg_daemon *d, const char *key, json_t *w, uint64_t 
 
 	mg_cl_parse_key(key, e, err, sizeof(err));
 	snprintf(e->node, sizeof(e->node), "%s", d->cfg.cluster_node);
+	if (e->kind == MG_CL_OUTBREAK) {
+		e->level = (uint8_t)json_integer_value(json_object_get(w, "level"));
+		e->members = (uint32_t)json_integer_value(json_object_get(w, "members"));
+		e->expires_wall = wall + (expires > now ? expires - now : 0);
+		e->at_wall = wall;
+		snprintf(e->why, sizeof(e->why), "outbreak %s, level %u, %u members", json_string_value(json_object_get(w, "text")),
+			 e->level, e->members);
+		return;
+	}
 	struct mg_rule_entry re;
 	if (mg_ruleset_find(d->eng.rules, &e->prefix, &re))
 		e->action = mg_cl_kind_blocks(e->kind) ? re.claims[kind_owner[e->kind]].action : 0;
@@ -170,6 +211,8 @@ void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono)
 	if (mg_cluster_want_republish(d->cluster))
 		json_object_clear(d->cluster_published);
 	mg_ruleset_foreach(d->eng.rules, want_one, &w);
+	if (d->cfg.cluster_publish & (1u << MG_CL_OUTBREAK))
+		mg_ob_foreach(d->eng.ob, want_outbreak, &w);
 	json_object_foreach(w.want, key, v) {
 		json_t *had = json_object_get(d->cluster_published, key);
 		if (had && json_equal(json_object_get(had, "sig"), json_object_get(v, "sig")))
@@ -257,7 +300,10 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 		d->cluster_outcomes[o]++;
 		if (o == MG_CL_TAKEN)
 			note_propagation(d, &rx[i].e);
-		if (o == MG_CL_TAKEN && mg_cl_kind_blocks(rx[i].e.kind))
+		if (o == MG_CL_TAKEN && rx[i].e.kind == MG_CL_OUTBREAK)
+			mg_eventlog_notice(&d->log, "cluster", "cluster: %s from %s; threat level here %u", rx[i].e.why,
+					   rx[i].e.node, d->eng.threat_level);
+		else if (o == MG_CL_TAKEN && mg_cl_kind_blocks(rx[i].e.kind))
 			mg_eventlog_notice(&d->log, NULL, "cluster: %s %s from %s (%s)", mg_cl_kind_name(rx[i].e.kind),
 					   mg_prefix_str(&rx[i].e.prefix, buf, sizeof(buf)), rx[i].e.node, rx[i].e.why);
 		else if (o == MG_CL_BREAKER && mono - d->cluster_last_complaint > 60 * MG_NSEC_PER_SEC) {
@@ -287,7 +333,7 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 	for (int o = 0; o < MG_CL_OUTCOME_MAX; o++)
 		json_object_set_new(out, mg_cl_outcome_name((enum mg_cl_outcome)o), json_integer((json_int_t)d->cluster_outcomes[o]));
 	json_object_set_new(out, "unreadable", json_integer((json_int_t)d->cluster_outcomes[MG_CL_OUTCOME_MAX]));
-	return json_pack("{s:s,s:s,s:b,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:{s:I,s:I,s:I,s:I},s:I,s:s,s:o}",
+	return json_pack("{s:s,s:s,s:b,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:s,s:o}",
 			 "node", d->cfg.cluster_node, "bucket", d->cfg.cluster_bucket, "connected", st.connected,
 			 "synced", st.synced, "server", st.server, "connects", (json_int_t)st.connects, "sent",
 			 (json_int_t)st.sent, "send_errors", (json_int_t)st.send_errors, "received",
@@ -295,7 +341,7 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 			 "down_for_s", st.down_since_wall && wall > st.down_since_wall ? (wall - st.down_since_wall) / 1e9 : 0.0,
 			 "outcomes", out, "held_from_others", "verdicts", (json_int_t)by[MG_CL_VERDICT], "blocks",
 			 (json_int_t)by[MG_CL_BLOCK], "allows", (json_int_t)by[MG_CL_ALLOW], "mail_servers",
-			 (json_int_t)by[MG_CL_SERVER], "published",
+			 (json_int_t)by[MG_CL_SERVER], "outbreaks", (json_int_t)d->eng.n_cl_ob, "published",
 			 (json_int_t)json_object_size(d->cluster_published), "last_error", st.last_error, "propagation",
 			 propagation_json(d));
 }

@@ -64,6 +64,31 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
 
 /* ---- status ---------------------------------------------------------------- */
 
+/*
+ * With a cluster: the threat level this node's own outbreaks carry, the one
+ * other nodes' carry here (capped), and those outbreaks.
+ */
+static void add_elsewhere(struct mg_daemon *d, json_t *o, uint64_t now)
+{
+	json_t *arr = json_array();
+	char sig[64];
+
+	if (!d->cluster)
+		return;
+	for (size_t i = 0; i < d->eng.n_cl_ob; i++) {
+		const struct mg_cl_outbreak *x = &d->eng.cl_ob[i];
+		if (x->expires <= now)
+			continue;
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:I}", "node", x->node, "signature",
+						     mg_sig_str(&x->sig, sig, sizeof(sig)), "level", x->level, "members",
+						     (json_int_t)x->members));
+	}
+	json_object_set_new(o, "threat_level_here", json_integer(d->eng.local_threat));
+	json_object_set_new(o, "threat_level_elsewhere", json_integer(d->eng.cl_threat));
+	json_object_set_new(o, "threat_level_elsewhere_max", json_integer(MG_CL_THREAT_MAX));
+	json_object_set_new(o, "outbreaks_elsewhere", arr);
+}
+
 struct in_force {
 	uint64_t now;
 	size_t n;
@@ -116,6 +141,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "verdicts_active", json_integer((json_int_t)mg_daemon_blocks_in_force(d)));
 	json_object_set_new(o, "verdicts_issued", json_integer((json_int_t)d->eng.verdicts_issued));
 	json_object_set_new(o, "threat_level", json_integer(d->eng.threat_level));
+	add_elsewhere(d, o, now);
 	/* 0: every source is taken as one of ours (outside MTAs delivering to us count as our new senders). */
 	json_object_set_new(o, "protected_networks", json_integer((json_int_t)d->eng.n_protected));
 	json_object_set_new(o, "outbreaks", outbreaks_json(d, now, wall));
@@ -707,6 +733,7 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 		uint64_t mono = mg_mono_ns();
 		json_t *o = ok();
 		json_object_set_new(o, "threat_level", json_integer(d->eng.threat_level));
+		add_elsewhere(d, o, mg_daemon_timeline(mono));
 		json_object_set_new(o, "outbreaks", outbreaks_json(d, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono)));
 		return o;
 	}

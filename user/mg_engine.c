@@ -134,8 +134,11 @@ static void apply_actions(struct mg_engine *e, const struct mg_an_action *a, siz
 
 static void set_threat(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
-	unsigned level = mg_ob_threat_level(e->ob);
+	unsigned level = e->local_threat = mg_ob_threat_level(e->ob);
 
+	/* Other nodes' outbreaks raise it, but only so far: the highest levels need evidence seen here. */
+	if (e->cl_threat > level)
+		level = e->cl_threat;
 	if (level == e->threat_level)
 		return;
 	note(e, &(struct mg_engine_note){ .kind = MG_NOTE_THREAT, .now = now, .wall = wall,
@@ -731,7 +734,7 @@ static void expire_oprules(struct mg_engine *e, uint64_t now, uint64_t wall)
 	}
 }
 
-static void expire_cluster(struct mg_engine *e, uint64_t now);
+static void expire_cluster(struct mg_engine *e, uint64_t now, uint64_t wall);
 
 void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
@@ -742,7 +745,7 @@ void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 
 	apply_outbreak(e, oa, mg_ob_tick(e->ob, now, oa, MAX_OB_ACTIONS), now, wall);
 	expire_oprules(e, now, wall);
-	expire_cluster(e, now);
+	expire_cluster(e, now, wall);
 	/* What ended above hands over before the analyzer judges: its allow set may have changed. */
 	sync(e, now, wall);
 	if (e->sink->activity)
@@ -811,18 +814,77 @@ static void cl_expired(const struct mg_prefix *p, const struct mg_cl_want *w, vo
 }
 
 /* Received entries whose time is up go, and their claims with them: at every tick, with no word from their origin. */
-static void expire_cluster(struct mg_engine *e, uint64_t now)
+static void cl_threat_update(struct mg_engine *e, uint64_t now, uint64_t wall);
+
+static void expire_cluster(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
 	struct cl_expiry x = { e };
 
 	if (e->clrecv)
 		e->cl_removed += mg_clrecv_expire(e->clrecv, now, cl_expired, &x);
+	size_t before = e->n_cl_ob;
+	for (size_t i = 0; i < e->n_cl_ob;)
+		if (e->cl_ob[i].expires <= now)
+			e->cl_ob[i] = e->cl_ob[--e->n_cl_ob];
+		else
+			i++;
+	e->cl_removed += before - e->n_cl_ob;
+	if (e->n_cl_ob != before)
+		cl_threat_update(e, now, wall);
 }
 
 static enum mg_cl_outcome cl_refuse(struct mg_engine *e, enum mg_cl_outcome o)
 {
 	e->cl_refused++;
 	return o;
+}
+
+/* The threat level other nodes' outbreaks carry here: the highest live one, capped. */
+static void cl_threat_update(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	unsigned top = 0;
+
+	for (size_t i = 0; i < e->n_cl_ob; i++)
+		if (e->cl_ob[i].expires > now && e->cl_ob[i].level > top)
+			top = e->cl_ob[i].level;
+	e->cl_threat = top > MG_CL_THREAT_MAX ? MG_CL_THREAT_MAX : top;
+	set_threat(e, now, wall);
+}
+
+static enum mg_cl_outcome cl_outbreak(struct mg_engine *e, const struct mg_cl_entry *ent, bool gone, uint64_t now,
+				      uint64_t wall)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_cl_ob; i++)
+		if (!strcmp(e->cl_ob[i].node, ent->node) && e->cl_ob[i].sig.kind == ent->sig.kind &&
+		    e->cl_ob[i].sig.value == ent->sig.value)
+			break;
+	if (gone) {
+		if (i < e->n_cl_ob) {
+			e->cl_ob[i] = e->cl_ob[--e->n_cl_ob];
+			e->cl_removed++;
+			cl_threat_update(e, now, wall);
+		}
+		return MG_CL_REMOVED;
+	}
+	if (!(e->cl_accept & (1u << MG_CL_OUTBREAK)))
+		return cl_refuse(e, MG_CL_NOT_ACCEPTED);
+	if (i == e->n_cl_ob) {
+		if (e->n_cl_ob == MG_CL_OUTBREAKS_MAX)
+			return cl_refuse(e, MG_CL_FULL);
+		e->n_cl_ob++;
+	}
+	struct mg_cl_outbreak *o = &e->cl_ob[i];
+	snprintf(o->node, sizeof(o->node), "%s", ent->node);
+	o->sig = ent->sig;
+	o->level = ent->level;
+	o->members = ent->members;
+	uint64_t left = ent->expires_wall == MG_CL_NO_EXPIRY ? MG_CL_MAX_LEFT_NS : ent->expires_wall - wall;
+	o->expires = now + (left > MG_CL_MAX_LEFT_NS ? MG_CL_MAX_LEFT_NS : left);
+	e->cl_received++;
+	cl_threat_update(e, now, wall);
+	return MG_CL_TAKEN;
 }
 
 enum mg_cl_outcome mg_engine_cluster_apply(struct mg_engine *e, const struct mg_cl_entry *ent, bool deleted,
@@ -834,6 +896,9 @@ enum mg_cl_outcome mg_engine_cluster_apply(struct mg_engine *e, const struct mg_
 		return cl_refuse(e, MG_CL_FULL);
 	if (!strcmp(ent->node, e->cl_node))
 		return MG_CL_OWN;
+	if (ent->kind == MG_CL_OUTBREAK)
+		return cl_outbreak(e, ent, deleted || (ent->expires_wall != MG_CL_NO_EXPIRY && ent->expires_wall <= wall),
+				   now, wall);
 	/* Gone at the origin, or ended on its own: the entry goes, whatever this node accepts now. */
 	if (deleted || (ent->expires_wall != MG_CL_NO_EXPIRY && ent->expires_wall <= wall)) {
 		if (mg_clrecv_del(e->clrecv, ent->kind, ent->node, &ent->prefix, &w)) {

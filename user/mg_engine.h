@@ -138,6 +138,22 @@ struct mg_engine {
 	uint32_t cl_minute_count;
 	uint64_t cl_received, cl_refused, cl_removed;
 	uint32_t cl_min_v4, cl_min_v6; /* limits.min_prefix_v4/v6: nothing wider is taken */
+	/*
+	 * Outbreaks other nodes count in their threat level: the network-wide
+	 * threat level derives from them (this node's own, or theirs capped at
+	 * MG_CL_THREAT_MAX, whichever is higher).
+	 */
+#define MG_CL_OUTBREAKS_MAX 256
+#define MG_CL_THREAT_MAX 3
+	struct mg_cl_outbreak {
+		char node[MG_CL_NODE_MAX];
+		struct mg_signature sig;
+		uint8_t level;
+		uint32_t members;
+		uint64_t expires;       /* on this timeline */
+	} cl_ob[MG_CL_OUTBREAKS_MAX];
+	size_t n_cl_ob;
+	unsigned cl_threat, local_threat;
 
 	const struct mg_engine_sink *sink;
 	void *sink_ctx;
