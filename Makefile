@@ -31,7 +31,7 @@ ARCH_INC   := /usr/include/$(shell uname -m)-linux-gnu
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread
 PCAP_LIBS  := -lpcap
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ifeq ($(FUZZ),1)
@@ -106,6 +106,10 @@ TOOL_SRCS  := $(wildcard selftests/tool_*.c)
 TOOL_BINS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TOOL_SRCS))
 $(BUILD)/selftests/tool_%: selftests/tool_%.c $(HDRS) | $(BUILD)/selftests
 	$(CC) $(CFLAGS) $< $(PCAP_LIBS) -o $@
+
+# tool_cluster_fill writes entries with the cluster codec, through libnats.
+$(BUILD)/selftests/tool_cluster_fill: selftests/tool_cluster_fill.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/selftests
+	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
 # tool_scenario and tool_flood write their frames with the test frame builder (selftests/pktbuild.h).
 $(BUILD)/selftests/tool_scenario $(BUILD)/selftests/tool_flood: $(BUILD)/selftests/tool_%: selftests/tool_%.c \
@@ -194,7 +198,7 @@ $(BUILD)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $(BUILD)/tools/mg_frame.o $(BUILD)
 		$(BUILD)/libmg.a $(LDLIBS) $(PCAP_LIBS) -o $@
 
 bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer $(BUILD)/selftests/tool_flood \
-		$(BUILD)/selftests/tool_adversary $(BUILD)/bench/bench-verdict
+		$(BUILD)/selftests/tool_adversary $(BUILD)/bench/bench-verdict $(BUILD)/selftests/tool_cluster_fill
 	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
 	$(BUILD)/bench/bench-analyzer
 	@# The worst case for memory: every tracked source an MX sender.
@@ -204,13 +208,15 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 	$(BUILD)/mtaguard-replay --repeat 100000 $(BUILD)/bench/mix.pcap | grep '^Cost:'
 	@# Time to verdict: from the deciding kernel event to the block in the kernel, through the ring buffer (root).
 	$(BUILD)/bench/bench-verdict
+	@# Rules between nodes over NATS: propagation of a few hundred, resync of 100 000 (root, nats-server).
+	bash selftests/bench/bench_cluster.sh $(BUILD)
 	@# The policy service's answer time under floods and slow clients (root: namespaces, XDP).
 	bash selftests/bench/bench_latency.sh $(BUILD)
 
 # Debian packages the build, the tests and the benchmark need.
-DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev \
+DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev libnats-dev \
              libcmocka-dev pkg-config make gcc
-DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl \
+DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server \
              rbldnsd unbound bind9-dnsutils exabgp gobgpd bird2
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \

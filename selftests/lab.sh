@@ -185,19 +185,21 @@ lab_defer() {
 	LAB_DEFERRED+=("$q")
 }
 
-# lab_mtaguardd NS BUILD PIN CONF: start BUILD/mtaguardd with CONF in NS's
-# network namespace only (nsenter keeps the root mount namespace, so the pins
-# under PIN stay visible), its stderr in LAB_DIR/daemon.err; LAB_DPID is the
-# daemon itself. The cleanup (stop it, unload and remove PIN) is deferred.
+# lab_mtaguardd NS BUILD PIN CONF [NAME]: start BUILD/mtaguardd with CONF in
+# NS's network namespace only (nsenter keeps the root mount namespace, so the
+# pins under PIN stay visible), its stderr in LAB_DIR/daemon.err (or
+# daemon-NAME.err: several daemons, one each); LAB_DPID is the daemon itself.
+# The cleanup (stop it, unload and remove PIN) is deferred.
 lab_mtaguardd() {
-	nsenter --net="/run/netns/$(lab_ns "$1")" -- "$2/mtaguardd" -c "$4" 2>"$LAB_DIR/daemon.err" &
+	local err="$LAB_DIR/daemon${5:+-$5}.err"
+	nsenter --net="/run/netns/$(lab_ns "$1")" -- "$2/mtaguardd" -c "$4" 2>"$err" &
 	LAB_DPID=$!
-	lab_defer lab_mtaguardd_stop "$2" "$3"
+	lab_defer lab_mtaguardd_stop "$2" "$3" "$LAB_DPID"
 }
 
-# lab_mtaguardd_stop BUILD PIN: what lab_mtaguardd defers.
+# lab_mtaguardd_stop BUILD PIN PID: what lab_mtaguardd defers.
 lab_mtaguardd_stop() {
-	kill "$LAB_DPID" 2>/dev/null && wait "$LAB_DPID" 2>/dev/null
+	kill "$3" 2>/dev/null && wait "$3" 2>/dev/null
 	[[ -d "$2" ]] && "$1/mtaguard-loader" -p "$2" unload 2>/dev/null
 	rm -rf -- "$2"
 	return 0

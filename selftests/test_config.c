@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "mg_cluster_codec.h"
 #include "mg_config.h"
 
 #define SEC 1000000000ull
@@ -806,6 +807,47 @@ static void test_paths_and_addresses(void **state)
 			 0);
 }
 
+/* The cluster section: servers as URLs, names in NATS's alphabet, kinds by name; refused with where and why. */
+static void test_cluster_section(void **state)
+{
+	static const struct {
+		const char *text, *where, *what;
+	} bad[] = {
+		{ "{\"cluster\": {\"servers\": [\"nats://127.0.0.1:4222\", \"127.0.0.1:4223\"]}}", "t.json:1:",
+		  "server \"127.0.0.1:4223\" must be a nats:// or tls:// URL" },
+		{ "{\"cluster\": {\"servers\": [\"nats://127.0.0.1:4222\"],\n \"node\": \"edge.a\"}}", "t.json:2:",
+		  "node name \"edge.a\": letters, digits" },
+		{ "{\"cluster\": {\"bucket\": \"mt guard\"}}", "t.json:1:", "bucket name \"mt guard\"" },
+		{ "{\"cluster\": {\"publish\": [\"verdicts\", \"outbreak\"]}}", "t.json:1:",
+		  "unknown kind \"outbreak\": \"verdicts\", \"blocks\", \"allows\", \"mail_servers\" or \"outbreaks\"" },
+		{ "{\"cluster\": {\"max_accept_per_minute\": 0}}", "t.json:1:", "must be 1..1000000" },
+		{ "{\"cluster\": {\"credentials\": \"relative.creds\"}}", "t.json:1:", "absolute" },
+		{ "{\"cluster\": {\"server\": []}}", "t.json:1:", "unknown key \"server\" in \"cluster\"" },
+	};
+	struct mg_config c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_error(bad[i].text, bad[i].where, bad[i].what);
+	/* Off by default; every kind shared both ways once on; the node named after the host. */
+	mg_config_default(&c);
+	assert_int_equal(c.n_cluster_servers, 0);
+	assert_int_equal(mg_config_parse("{\"cluster\": {\"servers\": [\"nats://198.18.0.1:4222\", \"tls://198.18.0.2:4222\"],"
+					 " \"accept\": [\"verdicts\"], \"max_accept_per_minute\": 50}}",
+					 "t.json", &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.n_cluster_servers, 2);
+	assert_string_equal(c.cluster_servers[1], "tls://198.18.0.2:4222");
+	assert_string_equal(c.cluster_bucket, "mtaguard");
+	assert_true(mg_cl_node_valid(c.cluster_node));
+	assert_int_equal(c.cluster_accept, 1u << MG_CL_VERDICT);
+	assert_int_equal(c.cluster_publish,
+			 (1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER) |
+				 (1u << MG_CL_OUTBREAK));
+	assert_int_equal(c.cluster_max_accept_per_min, 50);
+	mg_config_free(&c);
+}
+
 /* The widest prefix the lists that exempt sources may hold: the limits, and never everything. */
 static void test_prefix_limits(void **state)
 {
@@ -1048,6 +1090,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duration_str, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_duration_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths_and_addresses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_section, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edges_accepted, setup, teardown),

@@ -508,6 +508,181 @@ static void test_verdict_at_the_deciding_event(void **state)
 	mg_config_free(&c);
 }
 
+/* ---- other nodes' rules ------------------------------------------------------------------------- */
+
+static struct mg_cl_entry cl_entry(enum mg_cl_kind kind, const char *node, const char *prefix, uint8_t action,
+				   uint64_t expires_wall, uint64_t at_wall)
+{
+	struct mg_cl_entry e = { .kind = kind, .action = action, .expires_wall = expires_wall, .at_wall = at_wall };
+
+	snprintf(e.node, sizeof(e.node), "%s", node);
+	e.prefix = pfx(prefix);
+	return e;
+}
+
+/*
+ * Rules received from other nodes go through the ledger as the "cluster"
+ * owners: written with their wall-clock expiry moved to this timeline (a
+ * machine up three seconds), removed when their origin deletes them or their
+ * time is up, never over this node's allowlist or its own verdict, never
+ * this node's own entries, never wider than the limits, and fresh verdicts
+ * only at the breaker's pace while a resync of older ones is taken whole.
+ */
+static void test_cluster_receipt_rules(void **state)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	struct mg_cl_entry x;
+
+	(void)state;
+	config(&c, NULL);
+	add_list(&c.allowlist, "198.18.9.7");
+	snprintf(c.cluster_node, sizeof(c.cluster_node), "edge-b");
+	c.cluster_max_accept_per_min = 3;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+
+	/* A verdict from edge-a, an hour left: blocked here, until this timeline's now + 1 h. */
+	x = cl_entry(MG_CL_VERDICT, "edge-a", "198.18.2.2", MG_ACT_DROP_SMTP, wall + 3600 * SEC, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	struct mg_prefix p = pfx("198.18.2.2");
+	struct kblock *b = find_block(&f, &p);
+	assert_non_null(b);
+	assert_int_equal(b->expires, now + 3600 * SEC);
+	struct mg_rule_entry re;
+	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_int_equal(re.written->block_by, MG_OWNER_CLUSTER_BLOCK);
+	assert_string_equal(mg_owner_name(re.written->block_by), "cluster");
+
+	/* Its own entries, come back from the bucket, are not taken. */
+	x = cl_entry(MG_CL_VERDICT, "edge-b", "198.18.3.3", MG_ACT_DROP_SMTP, wall + 3600 * SEC, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_OWN);
+	p = pfx("198.18.3.3");
+	assert_null(find_block(&f, &p));
+
+	/*
+	 * This node's allowlist wins over a received block: on the same prefix
+	 * nothing is written; under a wider allow (198.18.9.0/24) the kernel's
+	 * allowlist lookup wins at every packet (the packet tests show it).
+	 */
+	x = cl_entry(MG_CL_BLOCK, "edge-a", "198.18.9.7", MG_ACT_DROP_ALL, MG_CL_NO_EXPIRY, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	p = pfx("198.18.9.7");
+	assert_null(find_block(&f, &p));
+
+	/* Too wide for the limits (/8 for IPv4 by default): refused; /0 never. */
+	x = cl_entry(MG_CL_BLOCK, "edge-a", "100.0.0.0/7", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TOO_WIDE);
+	x = cl_entry(MG_CL_BLOCK, "edge-a", "::/0", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TOO_WIDE);
+
+	/* A kind this node does not take. */
+	e.cl_accept &= ~(1u << MG_CL_ALLOW);
+	x = cl_entry(MG_CL_ALLOW, "edge-a", "198.18.2.2", 0, MG_CL_NO_EXPIRY, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_NOT_ACCEPTED);
+	p = pfx("198.18.2.2");
+	assert_non_null(find_block(&f, &p));
+	e.cl_accept |= 1u << MG_CL_ALLOW;
+
+	/* The breaker: three fresh verdicts this minute (one taken above), the fourth refused... */
+	for (int i = 0; i < 2; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.18.4.%d", i + 1);
+		x = cl_entry(MG_CL_VERDICT, "edge-a", a, MG_ACT_DROP_SMTP, wall + 600 * SEC, wall);
+		assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	}
+	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.4.9", MG_ACT_DROP_SMTP, wall + 600 * SEC, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_BREAKER);
+	/* ... but a resync of verdicts written long ago is taken whole, and so is an update of one kept. */
+	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.5.1", MG_ACT_DROP_SMTP, wall + 600 * SEC, wall - 300 * SEC);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	x = cl_entry(MG_CL_VERDICT, "edge-a", "198.18.4.1", MG_ACT_DROP_ALL, wall + 900 * SEC, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	/* A minute on, the breaker takes fresh ones again. */
+	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.4.9", MG_ACT_DROP_SMTP, wall + 660 * SEC, wall + 60 * SEC);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 60 * SEC, wall + 60 * SEC), MG_CL_TAKEN);
+	assert_int_equal(e.cl_refused, 4); /* too wide twice, a kind not taken, the breaker */
+
+	/* This node's own verdict stands over the received one, and hands back to it. */
+	p = pfx("198.18.2.2");
+	mg_ruleset_claim(e.rules, &p, MG_OWNER_VERDICT, MG_ACT_DROP_ALL, now + 7200 * SEC);
+	mg_engine_tick(&e, now + 61 * SEC, wall + 61 * SEC);
+	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_int_equal(re.written->block_by, MG_OWNER_VERDICT);
+	mg_ruleset_release(e.rules, &p, MG_OWNER_VERDICT);
+	mg_engine_tick(&e, now + 62 * SEC, wall + 62 * SEC);
+	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_int_equal(re.written->block_by, MG_OWNER_CLUSTER_BLOCK);
+
+	/* A received allow is an allow: the received block on the prefix is lifted while it lasts. */
+	x = cl_entry(MG_CL_ALLOW, "edge-c", "198.18.2.2", 0, wall + 62 * SEC + 100 * SEC, wall + 62 * SEC);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 62 * SEC, wall + 62 * SEC), MG_CL_TAKEN);
+	assert_null(find_block(&f, &p));
+	assert_true(find_allow(&f, &p) >= 0);
+
+	/* A mail server another node learned is one here: never blocked, in mg_servers, never judged. */
+	x = cl_entry(MG_CL_SERVER, "edge-c", "198.18.4.1", 0, MG_CL_NO_EXPIRY, wall + 62 * SEC);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 62 * SEC, wall + 62 * SEC), MG_CL_TAKEN);
+	struct mg_prefix srv = pfx("198.18.4.1");
+	assert_null(find_block(&f, &srv)); /* edge-a's verdict on it gives way */
+	assert_true(find_allow(&f, &srv) >= 0);
+	assert_true(mg_ruleset_find(e.rules, &srv, &re));
+	assert_true(re.written->server && re.written->an_server);
+	assert_string_equal(mg_owner_name(re.written->allow_by), "cluster:mail_servers");
+
+	/* Deleted at its origin: gone here, whatever else this node holds. */
+	x = cl_entry(MG_CL_ALLOW, "edge-c", "198.18.2.2", 0, 0, 0);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, true, now + 63 * SEC, wall + 63 * SEC), MG_CL_REMOVED);
+	assert_true(find_allow(&f, &p) < 0);
+	assert_non_null(find_block(&f, &p));
+	x = cl_entry(MG_CL_VERDICT, "edge-a", "198.18.2.2", 0, 0, 0);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, true, now + 64 * SEC, wall + 64 * SEC), MG_CL_REMOVED);
+	assert_null(find_block(&f, &p));
+	/* An entry whose time is up when it arrives is a removal. */
+	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.5.1", MG_ACT_DROP_SMTP, wall + 64 * SEC, wall - 300 * SEC);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_REMOVED);
+	p = pfx("198.18.5.1");
+	assert_null(find_block(&f, &p));
+
+	/*
+	 * Other nodes' outbreaks raise the threat level here (capped at
+	 * MG_CL_THREAT_MAX: the highest levels need evidence seen here) and go
+	 * when deleted or when their time is up.
+	 */
+	struct mg_cl_entry ob = { .kind = MG_CL_OUTBREAK, .sig = { MG_SIG_FP, 0x68812a4c, 0 }, .level = 2, .members = 7,
+				  .expires_wall = wall + 65 * SEC + 3600 * SEC, .at_wall = wall + 65 * SEC };
+	snprintf(ob.node, sizeof(ob.node), "edge-a");
+	assert_int_equal(e.threat_level, 0);
+	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_TAKEN);
+	assert_int_equal(e.threat_level, 2);
+	assert_int_equal(s.threat, 2);
+	ob.level = 5;
+	snprintf(ob.node, sizeof(ob.node), "edge-c");
+	ob.expires_wall = wall + 65 * SEC + 100 * SEC;
+	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_TAKEN);
+	assert_int_equal(e.threat_level, MG_CL_THREAT_MAX);
+	assert_int_equal(e.local_threat, 0);
+	snprintf(ob.node, sizeof(ob.node), "edge-b"); /* its own, come back */
+	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_OWN);
+	mg_engine_tick(&e, now + 166 * SEC, wall + 166 * SEC); /* edge-c's has run out */
+	assert_int_equal(e.threat_level, 2);
+	snprintf(ob.node, sizeof(ob.node), "edge-a");
+	assert_int_equal(mg_engine_cluster_apply(&e, &ob, true, now + 167 * SEC, wall + 167 * SEC), MG_CL_REMOVED);
+	assert_int_equal(e.threat_level, 0);
+	assert_int_equal(e.n_cl_ob, 0);
+
+	/* With no word from their origin, received blocks end on their own time. */
+	p = pfx("198.18.4.2");
+	assert_non_null(find_block(&f, &p));
+	mg_engine_tick(&e, now + 601 * SEC, wall + 601 * SEC);
+	assert_null(find_block(&f, &p));
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
 static void test_bot_blocked_near_boot(void **state)
 {
 	(void)state;
@@ -1584,6 +1759,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bot_blocked_near_boot),
 		cmocka_unit_test(test_verdict_at_the_deciding_event),
+		cmocka_unit_test(test_cluster_receipt_rules),
 		cmocka_unit_test(test_bot_blocked_on_the_daemons_timeline),
 		cmocka_unit_test(test_browsed_bot_is_a_role_change),
 		cmocka_unit_test(test_allowlist_beats_every_verdict),

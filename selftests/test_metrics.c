@@ -99,6 +99,22 @@ static void test_text(void **state)
 	check_exposition(t);
 	assert_null(strstr(t, "mtaguard_xdp_"));
 	assert_non_null(strstr(t, "mtaguard_sources{role=\"end_host\"} 12"));
+	assert_null(strstr(t, "mtaguard_cluster_")); /* no cluster configured: no cluster family */
+	free(t);
+
+	/* With a cluster: its link, what went out and came in, the time on its own. */
+	m.cluster_on = true;
+	m.cluster_sent = 5;
+	m.cluster_taken = 4;
+	m.cluster_refused = 1;
+	m.cluster_gap_seconds = 9.5;
+	t = mg_metrics_text(&m);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\nmtaguard_cluster_connected 0\n"));
+	assert_non_null(strstr(t, "\nmtaguard_cluster_sent_total 5\n"));
+	assert_non_null(strstr(t, "\nmtaguard_cluster_taken_total 4\n"));
+	assert_non_null(strstr(t, "\nmtaguard_cluster_refused_total 1\n"));
+	assert_non_null(strstr(t, "\nmtaguard_cluster_disconnected_seconds_total 9.5"));
 	free(t);
 }
 

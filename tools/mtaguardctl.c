@@ -160,6 +160,21 @@ static void print_evidence(json_t *ev, const char *indent)
 		printf("%s  and %lld more\n", indent, n(ev, "hosts_more"));
 }
 
+/* Other nodes' outbreaks and the threat level they carry here (a cluster only). */
+static void print_elsewhere(json_t *r)
+{
+	json_t *arr = json_object_get(r, "outbreaks_elsewhere"), *o;
+	size_t i;
+
+	if (!json_is_array(arr))
+		return;
+	printf("            here %lld, from other nodes' outbreaks %lld (at most %lld from them)\n", n(r, "threat_level_here"),
+	       n(r, "threat_level_elsewhere"), n(r, "threat_level_elsewhere_max"));
+	json_array_foreach(arr, i, o)
+		printf("  elsewhere %s at %s: level %lld, %lld members\n", s(o, "signature"), s(o, "node"), n(o, "level"),
+		       n(o, "members"));
+}
+
 static void print_outbreaks(json_t *arr)
 {
 	json_t *o, *m;
@@ -227,10 +242,34 @@ static void print_human(const char *cmd, json_t *r)
 			printf("protected   none configured: every source is taken as one of ours\n");
 		printf("threat      level %lld, %zu outbreak(s) active\n", n(r, "threat_level"),
 		       json_array_size(json_object_get(r, "outbreaks")));
+		print_elsewhere(r);
+		json_t *cl = json_object_get(r, "cluster");
+		if (json_is_object(cl)) {
+			json_t *held = json_object_get(cl, "held_from_others"), *oc = json_object_get(cl, "outcomes");
+			if (json_is_true(json_object_get(cl, "connected")))
+				printf("cluster     node %s, bucket %s, connected to %s%s; lag %.1f ms (max %.1f)\n", s(cl, "node"),
+				       s(cl, "bucket"), s(cl, "server"),
+				       json_is_true(json_object_get(cl, "synced")) ? "" : ", still reading what is in force",
+				       json_number_value(json_object_get(cl, "lag_ms")),
+				       json_number_value(json_object_get(cl, "max_lag_ms")));
+			else
+				printf("cluster     node %s, bucket %s, NOT connected for %.0f s (this node goes on alone): %s\n",
+				       s(cl, "node"), s(cl, "bucket"), json_number_value(json_object_get(cl, "down_for_s")),
+				       s(cl, "last_error"));
+			printf("            %lld written (%lld failed), %lld received: %lld taken, %lld refused "
+			       "(breaker %lld, too wide %lld, kinds not taken %lld); held from others: %lld verdicts, "
+			       "%lld blocks, %lld allows\n",
+			       n(cl, "sent"), n(cl, "send_errors"), n(cl, "received"), n(oc, "taken"),
+			       n(oc, "breaker") + n(oc, "too-wide") + n(oc, "not-accepted") + n(oc, "full") +
+				       n(oc, "unreadable"),
+			       n(oc, "breaker"), n(oc, "too-wide"), n(oc, "not-accepted"), n(held, "verdicts"),
+			       n(held, "blocks"), n(held, "allows"));
+		}
 		print_outbreaks(json_object_get(r, "outbreaks"));
 		print_feeds(json_object_get(r, "feeds"));
 	} else if (!strcmp(cmd, "outbreaks")) {
 		printf("threat level %lld\n", n(r, "threat_level"));
+		print_elsewhere(r);
 		print_outbreaks(json_object_get(r, "outbreaks"));
 	} else if (!strcmp(cmd, "quarantine") && json_object_get(r, "held")) {
 		json_t *v;
@@ -317,6 +356,8 @@ static void print_human(const char *cmd, json_t *r)
 			       json_is_null(json_object_get(v, "expires")) ? "never" : s(v, "expires"), s(v, "by"));
 			if (json_object_get(v, "evidence"))
 				print_evidence(json_object_get(v, "evidence"), "    ");
+			else if (json_object_get(v, "origin"))
+				printf("    from other nodes: %s\n", s(v, "origin"));
 			else if (json_object_get(v, "created"))
 				printf("    since %s: %s\n", s(v, "created"), note(v, buf, sizeof(buf)));
 		}

@@ -24,6 +24,7 @@
 
 #include "mg_activity.h"
 #include "mg_config.h"
+#include "mg_cluster_codec.h"
 #include "mg_names.h"
 #include "mg_metrics_http.h"
 #include "mg_policyd.h"
@@ -1296,6 +1297,85 @@ static const struct field quarantine_keys[] = {
 };
 static const struct section quarantine = SECTION_OF(quarantine_keys);
 
+/* The cluster section: servers as URLs, names in NATS's alphabets, the kinds shared both ways. */
+static int kinds_of(struct ctx *c, const char (*names)[16], size_t n, const char *key, unsigned *out)
+{
+	*out = 0;
+	for (size_t i = 0; i < n; i++) {
+		enum mg_cl_kind k;
+		const char *name = names[i];
+		if (!strcmp(name, "verdicts"))
+			k = MG_CL_VERDICT;
+		else if (!strcmp(name, "blocks"))
+			k = MG_CL_BLOCK;
+		else if (!strcmp(name, "allows"))
+			k = MG_CL_ALLOW;
+		else if (!strcmp(name, "mail_servers"))
+			k = MG_CL_SERVER;
+		else if (!strcmp(name, "outbreaks"))
+			k = MG_CL_OUTBREAK;
+		else {
+			push_key(c, key);
+			return fail_at(c, "unknown kind \"%s\": \"verdicts\", \"blocks\", \"allows\", \"mail_servers\" or "
+				       "\"outbreaks\"", name);
+		}
+		*out |= 1u << k;
+	}
+	return 0;
+}
+
+static int finish_cluster(struct ctx *c, const json_t *v, struct mg_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_cluster_servers; i++) {
+		const char *s = cfg->cluster_servers[i];
+		if (strncmp(s, "nats://", 7) && strncmp(s, "tls://", 6)) {
+			push_key(c, "servers");
+			return fail_at(c, "server \"%s\" must be a nats:// or tls:// URL", s);
+		}
+	}
+	if (!cfg->cluster_node[0]) {
+		/* The host name, in the alphabet keys allow: one name per edge without configuring it. */
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		size_t o = 0;
+		for (const char *h = host; *h && *h != '.' && o < sizeof(cfg->cluster_node) - 1; h++)
+			cfg->cluster_node[o++] = mg_cl_node_valid((char[]){ *h, 0 }) ? *h : '-';
+		cfg->cluster_node[o] = '\0';
+		if (!o)
+			snprintf(cfg->cluster_node, sizeof(cfg->cluster_node), "node");
+	} else if (!mg_cl_node_valid(cfg->cluster_node)) {
+		push_key(c, "node");
+		return fail_at(c, "node name \"%s\": letters, digits, '-' and '_' only, at most %d", cfg->cluster_node,
+			       MG_CL_NODE_MAX - 1);
+	}
+	if (!mg_cl_node_valid(cfg->cluster_bucket)) {
+		push_key(c, "bucket");
+		return fail_at(c, "bucket name \"%s\": letters, digits, '-' and '_' only", cfg->cluster_bucket);
+	}
+	if (json_object_get(v, "publish") &&
+	    kinds_of(c, (const char(*)[16])cfg->cluster_publish_names, cfg->n_cluster_publish_names, "publish",
+		     &cfg->cluster_publish))
+		return -EINVAL;
+	if (json_object_get(v, "accept") &&
+	    kinds_of(c, (const char(*)[16])cfg->cluster_accept_names, cfg->n_cluster_accept_names, "accept",
+		     &cfg->cluster_accept))
+		return -EINVAL;
+	return 0;
+}
+
+static const struct field cluster_keys[] = {
+	STRING_ARRAY("servers", cluster_servers, n_cluster_servers, "servers"),
+	STRING("node", cluster_node),
+	STRING("bucket", cluster_bucket),
+	STRING("credentials", cluster_credentials, .check = check_absolute_path),
+	STRING("tls_ca", cluster_tls_ca, .check = check_absolute_path),
+	STRING_ARRAY("publish", cluster_publish_names, n_cluster_publish_names, "kinds"),
+	STRING_ARRAY("accept", cluster_accept_names, n_cluster_accept_names, "kinds"),
+	/* Received verdicts per minute: a resync of a big bucket comes in at this pace, never as a wave. */
+	U32("max_accept_per_minute", cluster_max_accept_per_min, 1, 1000000),
+};
+static const struct section cluster = SECTION_OF(cluster_keys, .finish = finish_cluster);
+
 static const struct field top_keys[] = {
 	CUSTOM("interfaces", read_interfaces),
 	STRING("pin_dir", pin_dir, .check = check_absolute_path),
@@ -1321,6 +1401,7 @@ static const struct field top_keys[] = {
 	SUB("dnsbl", dnsbl),
 	SUB("outbreak", outbreak),
 	SUB("quarantine", quarantine),
+	SUB("cluster", cluster),
 };
 static const struct section top = SECTION_OF(top_keys, .finish = finish_top);
 
@@ -1365,6 +1446,11 @@ void mg_config_default(struct mg_config *c)
 	c->policy_io_timeout_ns = MG_POLICYD_DEFAULT_IO_S * NS_PER_SEC;
 	c->policy_socket_mode = 0660; /* smtpd (user postfix) connects; no other user may */
 	snprintf(c->policy_socket_group, sizeof(c->policy_socket_group), "postfix");
+	snprintf(c->cluster_bucket, sizeof(c->cluster_bucket), "mtaguard");
+	c->cluster_publish = c->cluster_accept =
+		(1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER) |
+		(1u << MG_CL_OUTBREAK);
+	c->cluster_max_accept_per_min = 600;
 	c->hold_suspect_ns = 2 * 86400 * NS_PER_SEC;
 	c->hold_outbreak_ns = 5 * 86400 * NS_PER_SEC;
 	c->expire_release_suspect = true;  /* a suspect is not a verdict: its mail goes out after a fresh scan */

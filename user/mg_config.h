@@ -71,6 +71,7 @@
 
 #define MG_CONFIG_MAX_IFACES 16
 #define MG_CONFIG_MAX_EXCEPTIONS 64
+#define MG_CONFIG_MAX_CLUSTER_SERVERS 8
 
 /*
  * The widest prefix an operator may block or allow without forcing it, and
@@ -147,6 +148,17 @@ struct mg_config {
 	size_t n_q_except_domain;
 	char q_except_rcpt[MG_CONFIG_MAX_EXCEPTIONS][256];
 	size_t n_q_except_rcpt;
+	/* many edges, one view: rules shared with other nodes over NATS JetStream (off without servers) */
+	char cluster_servers[MG_CONFIG_MAX_CLUSTER_SERVERS][256]; /* "nats://host:port", "tls://host:port" */
+	size_t n_cluster_servers;
+	char cluster_node[64];            /* this node's name in keys and listings; default: the host name */
+	char cluster_bucket[64];          /* the key-value bucket ("mtaguard") */
+	char cluster_credentials[256];    /* a NATS .creds file; "" = none */
+	char cluster_tls_ca[256];         /* a CA file for tls:// servers; "" = the system's */
+	char cluster_publish_names[5][16], cluster_accept_names[5][16];
+	size_t n_cluster_publish_names, n_cluster_accept_names;
+	unsigned cluster_publish, cluster_accept; /* bits of enum mg_cl_kind (finish_cluster) */
+	uint32_t cluster_max_accept_per_min; /* received verdicts taken per minute: this node's own breaker */
 };
 
 /* Defaults for everything (no interfaces). */

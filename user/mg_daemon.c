@@ -15,6 +15,7 @@
 
 #include "mg_atomic_file.h"
 #include "mg_clock.h"
+#include "mg_cluster.h"
 #include "mg_daemon.h"
 #include "mg_metrics.h"
 #include "mg_metrics_http.h"
@@ -250,6 +251,9 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	e = mg_daemon_policy_start(d, err, errlen);
 	if (e)
 		return e;
+	e = mg_daemon_cluster_start(d, err, errlen);
+	if (e)
+		return e;
 	if (d->cfg.metrics_textfile[0])
 		mg_atomic_clean_stale(d->cfg.metrics_textfile);
 	if (d->cfg.metrics_listen[0]) {
@@ -287,6 +291,7 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.verdicts_active = mg_daemon_blocks_in_force(d);
 	m.verdicts_issued = d->eng.verdicts_issued;
 	m.alerts_issued = d->eng.alerts_issued;
+	mg_daemon_cluster_metrics(d, &m);
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;
@@ -389,7 +394,7 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 {
 	int t = -1;
 
-	if (d->events_pending || d->feed_pending)
+	if (d->events_pending || d->cluster_more || d->feed_pending)
 		return 0;
 	if (d->eng.news) {
 		uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);
@@ -453,14 +458,22 @@ int mg_daemon_run(struct mg_daemon *d)
 				mg_ctlsock_handle(&d->ctl, fd, evs[i].events, mg_mono_ns());
 			} else if (mg_daemon_policy_event(d, fd, evs[i].events)) {
 				/* a Postfix policy request answered */
+			} else if (mg_daemon_cluster_event(d, fd)) {
+				/* other nodes' entries taken */
 			}
 			/* the ring buffer: consumed below, whoever woke us */
 		}
 		mg_ctlsock_expire(&d->ctl, mg_mono_ns());
 		/* Events first: they are older than the counters a scan reads. */
 		consume_events(d);
-		if (timer || mg_engine_scan_due(&d->eng, mg_daemon_timeline(mg_mono_ns())))
+		if (d->cluster_more)
+			mg_daemon_cluster_event(d, mg_cluster_fd(d->cluster));
+		bool scanned = timer || mg_engine_scan_due(&d->eng, mg_daemon_timeline(mg_mono_ns()));
+		if (scanned)
 			tick(d);
+		/* What this node decided goes to the others right after a verdict, and at every scan. */
+		if (scanned || d->cluster_dirty)
+			mg_daemon_cluster_reconcile(d, mg_mono_ns());
 		if (timer)
 			on_timer(d);
 		/* An import's next slice, after the sockets and the events of this turn. */
@@ -482,6 +495,7 @@ void mg_daemon_stop(struct mg_daemon *d)
 				   "detaching and removing the pins" : "the data plane keeps enforcing");
 	}
 	mg_daemon_policy_stop(d);
+	mg_daemon_cluster_stop(d);
 	mg_ctlsock_close(&d->ctl);
 	ring_buffer__free(d->rb);
 	d->rb = NULL;

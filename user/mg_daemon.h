@@ -24,6 +24,7 @@
 
 struct ring_buffer;
 struct mg_metrics_http;
+struct mg_cluster;
 
 /* Command-line settings that win over the config file, also after a reload. */
 struct mg_daemon_overrides {
@@ -99,6 +100,20 @@ struct mg_daemon {
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
+	/* other nodes over NATS (mg_daemon_cluster.c); NULL when no cluster is configured */
+	struct mg_cluster *cluster;
+	json_t *cluster_published;     /* key -> what this node last wrote there */
+	bool cluster_dirty;            /* a verdict came or went: reconcile before the next scan */
+	bool cluster_more;             /* received entries wait: do not sleep */
+	uint64_t cluster_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome, then unreadable ones */
+	uint64_t cluster_last_complaint;
+	bool cluster_was_up;           /* the link's state at the last look: its changes are logged */
+	uint64_t cluster_down_at;      /* CLOCK_MONOTONIC when it went down, for the gap */
+	uint64_t cluster_gaps, cluster_gap_ns; /* outages since start, and their time in all */
+	/* Propagation: from the origin's write to the rule in this node's kernel, for the last entries taken. */
+#define MG_DAEMON_PROPAGATION_KEPT 1024
+	uint32_t propagation_us[MG_DAEMON_PROPAGATION_KEPT];
+	uint32_t n_propagation, propagation_next;
 	struct mg_import_session imports[MG_IMPORT_SESSIONS];
 	struct {                       /* the DNSBL datasets (mg_daemon_dnsbl.c) */
 		bool written;
@@ -140,6 +155,14 @@ void mg_daemon_policy_stop(struct mg_daemon *d);
 json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
 /* The policy service's clients and counters for status (null when it is off). */
 json_t *mg_daemon_policy_status(struct mg_daemon *d);
+/* Other nodes (mg_daemon_cluster.c): start the link, take what it received, write what this node holds. */
+int mg_daemon_cluster_start(struct mg_daemon *d, char *err, size_t errlen);
+bool mg_daemon_cluster_event(struct mg_daemon *d, int fd);
+void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono);
+void mg_daemon_cluster_stop(struct mg_daemon *d);
+json_t *mg_daemon_cluster_status(struct mg_daemon *d);
+struct mg_metrics_in;
+void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
 /* Imports and exports of prefix lists (mg_daemon_feed.c). */
 json_t *mg_daemon_import(struct mg_daemon *d, json_t *req);
 json_t *mg_daemon_export(struct mg_daemon *d, json_t *req);

@@ -64,6 +64,31 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
 
 /* ---- status ---------------------------------------------------------------- */
 
+/*
+ * With a cluster: the threat level this node's own outbreaks carry, the one
+ * other nodes' carry here (capped), and those outbreaks.
+ */
+static void add_elsewhere(struct mg_daemon *d, json_t *o, uint64_t now)
+{
+	json_t *arr = json_array();
+	char sig[64];
+
+	if (!d->cluster)
+		return;
+	for (size_t i = 0; i < d->eng.n_cl_ob; i++) {
+		const struct mg_cl_outbreak *x = &d->eng.cl_ob[i];
+		if (x->expires <= now)
+			continue;
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:I}", "node", x->node, "signature",
+						     mg_sig_str(&x->sig, sig, sizeof(sig)), "level", x->level, "members",
+						     (json_int_t)x->members));
+	}
+	json_object_set_new(o, "threat_level_here", json_integer(d->eng.local_threat));
+	json_object_set_new(o, "threat_level_elsewhere", json_integer(d->eng.cl_threat));
+	json_object_set_new(o, "threat_level_elsewhere_max", json_integer(MG_CL_THREAT_MAX));
+	json_object_set_new(o, "outbreaks_elsewhere", arr);
+}
+
 struct in_force {
 	uint64_t now;
 	size_t n;
@@ -116,6 +141,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "verdicts_active", json_integer((json_int_t)mg_daemon_blocks_in_force(d)));
 	json_object_set_new(o, "verdicts_issued", json_integer((json_int_t)d->eng.verdicts_issued));
 	json_object_set_new(o, "threat_level", json_integer(d->eng.threat_level));
+	add_elsewhere(d, o, now);
 	/* 0: every source is taken as one of ours (outside MTAs delivering to us count as our new senders). */
 	json_object_set_new(o, "protected_networks", json_integer((json_int_t)d->eng.n_protected));
 	json_object_set_new(o, "outbreaks", outbreaks_json(d, now, wall));
@@ -123,6 +149,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "rule_write_failures", json_integer((json_int_t)d->eng.write_failures));
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
+	json_object_set_new(o, "cluster", mg_daemon_cluster_status(d));
 	json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
 	return o;
 }
@@ -517,6 +544,8 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 		e = mg_engine_unblock(&d->eng, &p, now, wall, err, sizeof(err));
 	else
 		e = mg_engine_disallow(&d->eng, &p, now, wall, err, sizeof(err));
+	/* The other nodes hear of it now, not at the next scan (also when the rules file could not be written). */
+	d->cluster_dirty = true;
 	if (e)
 		return mg_ctl_error("%s", err);
 	if (blocking || allowing)
@@ -577,6 +606,11 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 		json_object_set_new(o, "evidence", mg_evidence_json(&v.ev, c->now, c->wall));
 	} else if (w->block_by == MG_OWNER_OPERATOR_BLOCK) {
 		add_oprule_json(o, mg_engine_oprule(&c->d->eng, &e->prefix, MG_RULE_BLOCK));
+	} else if (w->block_by == MG_OWNER_CLUSTER_BLOCK && c->d->eng.clrecv) {
+		/* The origin nodes, each with what its rule is there. */
+		char origins[512];
+		json_object_set_new(o, "origin", json_string(mg_clrecv_origins(c->d->eng.clrecv, &e->prefix, origins,
+									      sizeof(origins))));
 	}
 	json_array_append_new(c->arr, o);
 }
@@ -760,6 +794,7 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 		uint64_t mono = mg_mono_ns();
 		json_t *o = ok();
 		json_object_set_new(o, "threat_level", json_integer(d->eng.threat_level));
+		add_elsewhere(d, o, mg_daemon_timeline(mono));
 		json_object_set_new(o, "outbreaks", outbreaks_json(d, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono)));
 		return o;
 	}

@@ -120,6 +120,8 @@ void mg_daemon_observe(const struct mg_engine_note *n, void *arg)
 	switch (n->kind) {
 	case MG_NOTE_ACTION:
 		mg_eventlog_action(&d->log, n->action, n->now, n->wall);
+		if (n->action->kind == MG_AN_BLOCK || n->action->kind == MG_AN_UNBLOCK)
+			d->cluster_dirty = true;
 		break;
 	case MG_NOTE_OUTBREAK:
 		outbreak(d, n);

@@ -5,8 +5,10 @@
  * and MX hosts that do not run mtaguard refuse what it blocks.
  *
  * Return codes (the A record; the TXT says the same in words):
- *   127.0.0.2  an analyzer verdict (and a block the kernel held that no record
- *              accounts for, "pinned": most are verdicts whose state was lost)
+ *   127.0.0.2  an analyzer verdict, this node's or another node's received over
+ *              the cluster (which also carries their operators' blocks), and a
+ *              block the kernel held that no record accounts for ("pinned": most
+ *              are verdicts whose state was lost)
  *   127.0.0.3  a proven member of an active outbreak (not blocked, or not yet)
  *   127.0.0.4  an operator's block (mtaguardctl block)
  *   127.0.0.5  an imported list (mtaguardctl import), when dnsbl.feeds is on

@@ -134,8 +134,11 @@ static void apply_actions(struct mg_engine *e, const struct mg_an_action *a, siz
 
 static void set_threat(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
-	unsigned level = mg_ob_threat_level(e->ob);
+	unsigned level = e->local_threat = mg_ob_threat_level(e->ob);
 
+	/* Other nodes' outbreaks raise it, but only so far: the highest levels need evidence seen here. */
+	if (e->cl_threat > level)
+		level = e->cl_threat;
 	if (level == e->threat_level)
 		return;
 	note(e, &(struct mg_engine_note){ .kind = MG_NOTE_THREAT, .now = now, .wall = wall,
@@ -227,6 +230,11 @@ static void take_config(struct mg_engine *e, const struct mg_config *c)
 	memcpy(e->cfg_except_pfx, c->ob_except_pfx, sizeof(e->cfg_except_pfx));
 	claim_list(e, &c->allowlist, MG_OWNER_CONFIG_ALLOW);
 	claim_list(e, &c->mail_servers, MG_OWNER_CONFIG_SERVER);
+	snprintf(e->cl_node, sizeof(e->cl_node), "%s", c->cluster_node);
+	e->cl_accept = c->cluster_accept;
+	e->cl_max_per_min = c->cluster_max_accept_per_min;
+	e->cl_min_v4 = c->min_prefix_v4;
+	e->cl_min_v6 = c->min_prefix_v6;
 }
 
 int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct mg_engine_sink *sink, void *sink_ctx,
@@ -261,6 +269,8 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 
 void mg_engine_free(struct mg_engine *e)
 {
+	mg_clrecv_free(e->clrecv);
+	e->clrecv = NULL;
 	mg_ruleset_free(e->rules);
 	if (e->an)
 		mg_an_free(e->an);
@@ -815,6 +825,7 @@ static void expire_oprules(struct mg_engine *e, uint64_t now, uint64_t wall)
 	}
 }
 
+static void expire_cluster(struct mg_engine *e, uint64_t now, uint64_t wall);
 /* ---- feeds --------------------------------------------------------------------------------- */
 
 /* Queue prefixes whose feed claim may change (taken over: freed here). */
@@ -971,6 +982,7 @@ void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 	apply_outbreak(e, oa, mg_ob_tick(e->ob, now, oa, MAX_OB_ACTIONS), now, wall);
 	expire_oprules(e, now, wall);
 	expire_feeds(e, now, wall);
+	expire_cluster(e, now, wall);
 	/* What ended above hands over before the analyzer judges: its allow set may have changed. */
 	sync(e, now, wall);
 	if (e->sink->activity)
@@ -990,6 +1002,177 @@ void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 	e->scanned_once = true;
 	e->news = false;
 	e->nhot = 0; /* the scan read them all */
+}
+
+/* ---- other nodes ------------------------------------------------------------------------------- */
+
+static const char *const cl_outcome_names[MG_CL_OUTCOME_MAX] = {
+	[MG_CL_TAKEN] = "taken",
+	[MG_CL_REMOVED] = "removed",
+	[MG_CL_OWN] = "own",
+	[MG_CL_NOT_ACCEPTED] = "not-accepted",
+	[MG_CL_TOO_WIDE] = "too-wide",
+	[MG_CL_BREAKER] = "breaker",
+	[MG_CL_FULL] = "full",
+};
+
+const char *mg_cl_outcome_name(enum mg_cl_outcome o)
+{
+	return (unsigned)o < MG_CL_OUTCOME_MAX ? cl_outcome_names[o] : "?";
+}
+
+/* The cluster owners' claims on p, as the received entries on it add up. */
+static void cl_claim(struct mg_engine *e, const struct mg_prefix *p, const struct mg_cl_want *w)
+{
+	if (w->block)
+		mg_ruleset_claim(e->rules, p, MG_OWNER_CLUSTER_BLOCK, w->action, w->block_expires);
+	else
+		mg_ruleset_release(e->rules, p, MG_OWNER_CLUSTER_BLOCK);
+	if (w->allow)
+		mg_ruleset_claim(e->rules, p, MG_OWNER_CLUSTER_ALLOW, 0, w->allow_expires);
+	else
+		mg_ruleset_release(e->rules, p, MG_OWNER_CLUSTER_ALLOW);
+	if (w->server)
+		mg_ruleset_claim(e->rules, p, MG_OWNER_CLUSTER_SERVER, 0, w->server_expires);
+	else
+		mg_ruleset_release(e->rules, p, MG_OWNER_CLUSTER_SERVER);
+}
+
+#define MG_CL_MAX_LEFT_NS (366ull * 86400 * MG_NSEC_PER_SEC)
+
+struct cl_expiry {
+	struct mg_engine *e;
+};
+
+static void cl_expired(const struct mg_prefix *p, const struct mg_cl_want *w, void *arg)
+{
+	struct cl_expiry *x = arg;
+	cl_claim(x->e, p, w);
+}
+
+/* Received entries whose time is up go, and their claims with them: at every tick, with no word from their origin. */
+static void cl_threat_update(struct mg_engine *e, uint64_t now, uint64_t wall);
+
+static void expire_cluster(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	struct cl_expiry x = { e };
+
+	if (e->clrecv)
+		e->cl_removed += mg_clrecv_expire(e->clrecv, now, cl_expired, &x);
+	size_t before = e->n_cl_ob;
+	for (size_t i = 0; i < e->n_cl_ob;)
+		if (e->cl_ob[i].expires <= now)
+			e->cl_ob[i] = e->cl_ob[--e->n_cl_ob];
+		else
+			i++;
+	e->cl_removed += before - e->n_cl_ob;
+	if (e->n_cl_ob != before)
+		cl_threat_update(e, now, wall);
+}
+
+static enum mg_cl_outcome cl_refuse(struct mg_engine *e, enum mg_cl_outcome o)
+{
+	e->cl_refused++;
+	return o;
+}
+
+/* The threat level other nodes' outbreaks carry here: the highest live one, capped. */
+static void cl_threat_update(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	unsigned top = 0;
+
+	for (size_t i = 0; i < e->n_cl_ob; i++)
+		if (e->cl_ob[i].expires > now && e->cl_ob[i].level > top)
+			top = e->cl_ob[i].level;
+	e->cl_threat = top > MG_CL_THREAT_MAX ? MG_CL_THREAT_MAX : top;
+	set_threat(e, now, wall);
+}
+
+static enum mg_cl_outcome cl_outbreak(struct mg_engine *e, const struct mg_cl_entry *ent, bool gone, uint64_t now,
+				      uint64_t wall)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_cl_ob; i++)
+		if (!strcmp(e->cl_ob[i].node, ent->node) && e->cl_ob[i].sig.kind == ent->sig.kind &&
+		    e->cl_ob[i].sig.value == ent->sig.value)
+			break;
+	if (gone) {
+		if (i < e->n_cl_ob) {
+			e->cl_ob[i] = e->cl_ob[--e->n_cl_ob];
+			e->cl_removed++;
+			cl_threat_update(e, now, wall);
+		}
+		return MG_CL_REMOVED;
+	}
+	if (!(e->cl_accept & (1u << MG_CL_OUTBREAK)))
+		return cl_refuse(e, MG_CL_NOT_ACCEPTED);
+	if (i == e->n_cl_ob) {
+		if (e->n_cl_ob == MG_CL_OUTBREAKS_MAX)
+			return cl_refuse(e, MG_CL_FULL);
+		e->n_cl_ob++;
+	}
+	struct mg_cl_outbreak *o = &e->cl_ob[i];
+	snprintf(o->node, sizeof(o->node), "%s", ent->node);
+	o->sig = ent->sig;
+	o->level = ent->level;
+	o->members = ent->members;
+	uint64_t left = ent->expires_wall == MG_CL_NO_EXPIRY ? MG_CL_MAX_LEFT_NS : ent->expires_wall - wall;
+	o->expires = now + (left > MG_CL_MAX_LEFT_NS ? MG_CL_MAX_LEFT_NS : left);
+	e->cl_received++;
+	cl_threat_update(e, now, wall);
+	return MG_CL_TAKEN;
+}
+
+enum mg_cl_outcome mg_engine_cluster_apply(struct mg_engine *e, const struct mg_cl_entry *ent, bool deleted,
+					   uint64_t now, uint64_t wall)
+{
+	struct mg_cl_want w;
+
+	if (!e->clrecv && !(e->clrecv = mg_clrecv_new()))
+		return cl_refuse(e, MG_CL_FULL);
+	if (!strcmp(ent->node, e->cl_node))
+		return MG_CL_OWN;
+	if (ent->kind == MG_CL_OUTBREAK)
+		return cl_outbreak(e, ent, deleted || (ent->expires_wall != MG_CL_NO_EXPIRY && ent->expires_wall <= wall),
+				   now, wall);
+	/* Gone at the origin, or ended on its own: the entry goes, whatever this node accepts now. */
+	if (deleted || (ent->expires_wall != MG_CL_NO_EXPIRY && ent->expires_wall <= wall)) {
+		if (mg_clrecv_del(e->clrecv, ent->kind, ent->node, &ent->prefix, &w)) {
+			e->cl_removed++;
+			cl_claim(e, &ent->prefix, &w);
+			sync(e, now, wall);
+		}
+		return MG_CL_REMOVED;
+	}
+	if (!(e->cl_accept & (1u << ent->kind)))
+		return cl_refuse(e, MG_CL_NOT_ACCEPTED);
+	bool v4 = mg_prefix_is_v4(&ent->prefix);
+	if (mg_prefix_family_len(&ent->prefix) < (v4 ? e->cl_min_v4 : e->cl_min_v6) ||
+	    mg_prefix_family_len(&ent->prefix) == 0)
+		return cl_refuse(e, MG_CL_TOO_WIDE);
+	bool is_new = !mg_clrecv_has(e->clrecv, ent->kind, ent->node, &ent->prefix);
+	/* The breaker: verdicts new here and written within the last minute (a wave, not a resync). */
+	if (ent->kind == MG_CL_VERDICT && is_new && ent->at_wall + 60 * MG_NSEC_PER_SEC > wall) {
+		if (now - e->cl_minute_start >= 60 * MG_NSEC_PER_SEC || !e->cl_minute_count) {
+			e->cl_minute_start = now;
+			e->cl_minute_count = 0;
+		}
+		if (e->cl_minute_count >= e->cl_max_per_min)
+			return cl_refuse(e, MG_CL_BREAKER);
+		e->cl_minute_count++;
+	}
+	/* Its wall-clock end as an instant on this timeline: the time left, from now. */
+	uint64_t left = ent->expires_wall == MG_CL_NO_EXPIRY ? 0 : ent->expires_wall - wall;
+	if (left > MG_CL_MAX_LEFT_NS)
+		left = MG_CL_MAX_LEFT_NS; /* no received rule lasts longer than this node's own could */
+	uint64_t expires = ent->expires_wall == MG_CL_NO_EXPIRY ? MG_TIME_NEVER : now + left;
+	if (mg_clrecv_put(e->clrecv, ent, expires, &w))
+		return cl_refuse(e, MG_CL_FULL);
+	e->cl_received++;
+	cl_claim(e, &ent->prefix, &w);
+	sync(e, now, wall);
+	return MG_CL_TAKEN;
 }
 
 /* ---- the operator ------------------------------------------------------------------------------- */

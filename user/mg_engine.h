@@ -28,6 +28,8 @@
 
 #include "mtaguard.h"
 #include "mg_analyzer.h"
+#include "mg_cluster_codec.h"
+#include "mg_cluster_recv.h"
 #include "mg_config.h"
 #include "mg_feeds.h"
 #include "mg_oprules.h"
@@ -138,6 +140,34 @@ struct mg_engine {
 	bool feeds_dirty;            /* the feeds file needs writing */
 	int feeds_save_err;
 	uint64_t ob_generation;      /* outbreak actions seen: members joined or left (DNSBL zone) */
+	/*
+	 * Other nodes' rules, received (mg_engine_cluster_apply): what each
+	 * origin holds, added up per prefix into the "cluster" owners' claims.
+	 */
+	struct mg_clrecv *clrecv;
+	char cl_node[MG_CL_NODE_MAX]; /* this node: its own entries come back from the bucket, and are not taken */
+	unsigned cl_accept;           /* bits of enum mg_cl_kind */
+	uint32_t cl_max_per_min;      /* new received verdicts taken per minute */
+	uint64_t cl_minute_start;     /* the current minute of that count, on the timeline */
+	uint32_t cl_minute_count;
+	uint64_t cl_received, cl_refused, cl_removed;
+	uint32_t cl_min_v4, cl_min_v6; /* limits.min_prefix_v4/v6: nothing wider is taken */
+	/*
+	 * Outbreaks other nodes count in their threat level: the network-wide
+	 * threat level derives from them (this node's own, or theirs capped at
+	 * MG_CL_THREAT_MAX, whichever is higher).
+	 */
+#define MG_CL_OUTBREAKS_MAX 256
+#define MG_CL_THREAT_MAX 3
+	struct mg_cl_outbreak {
+		char node[MG_CL_NODE_MAX];
+		struct mg_signature sig;
+		uint8_t level;
+		uint32_t members;
+		uint64_t expires;       /* on this timeline */
+	} cl_ob[MG_CL_OUTBREAKS_MAX];
+	size_t n_cl_ob;
+	unsigned cl_threat, local_threat;
 
 	const struct mg_engine_sink *sink;
 	void *sink_ctx;
@@ -237,6 +267,32 @@ static inline uint64_t mg_engine_feed_applied(const struct mg_engine *e)
 {
 	return e->feed_applied;
 }
+/* What became of a received entry (mg_engine_cluster_apply); mg_cl_outcome_name() names it. */
+enum mg_cl_outcome {
+	MG_CL_TAKEN = 0,    /* "taken": in the ledger as the cluster's claim */
+	MG_CL_REMOVED,      /* "removed": a deletion, or an entry that has expired */
+	MG_CL_OWN,          /* "own": this node's own entry, come back */
+	MG_CL_NOT_ACCEPTED, /* "not-accepted": a kind this node does not take (cluster.accept) */
+	MG_CL_TOO_WIDE,     /* "too-wide": wider than limits.min_prefix_v4/v6 */
+	MG_CL_BREAKER,      /* "breaker": over cluster.max_accept_per_minute new verdicts this minute */
+	MG_CL_FULL,         /* "full": too many origins on one prefix, or no memory */
+	MG_CL_OUTCOME_MAX,
+};
+const char *mg_cl_outcome_name(enum mg_cl_outcome o);
+
+/*
+ * A received entry (deleted: its key was deleted or purged at the origin),
+ * under the rules of receipt: this node's allowlist and mail servers win
+ * (the ledger's precedence), its own decisions stand over received ones,
+ * monitor mode applies as to anything (the kernel's), entries expire on
+ * their own time with no word from their origin (wall-clock expiry moved to
+ * this timeline), and at most cluster.max_accept_per_minute verdicts new to
+ * this node and written in the last minute are taken per minute, so a
+ * runaway node cannot make all its peers block the world; a resync of older
+ * entries is not held back.
+ */
+enum mg_cl_outcome mg_engine_cluster_apply(struct mg_engine *e, const struct mg_cl_entry *ent, bool deleted,
+					   uint64_t now, uint64_t wall);
 
 /* Reading. */
 /* The operator's rule of that kind on exactly p, with its comment, or NULL. */

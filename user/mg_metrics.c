@@ -124,6 +124,25 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	one(&b, "mtaguard_alerts_issued_total", "counter", "Alerts issued since start.", (double)m->alerts_issued);
 	one(&b, "mtaguard_settles_total", "counter",
 	    "Batches of events whose sources were judged at once, not at the next scan.", (double)m->settles);
+	if (m->cluster_on) {
+		one(&b, "mtaguard_cluster_connected", "gauge", "1 when a NATS server answers, 0 while this node is on its own.",
+		    m->cluster_connected ? 1 : 0);
+		one(&b, "mtaguard_cluster_sent_total", "counter", "Entries written to the shared bucket.",
+		    (double)m->cluster_sent);
+		one(&b, "mtaguard_cluster_send_errors_total", "counter", "Writes to the shared bucket that failed.",
+		    (double)m->cluster_send_errors);
+		one(&b, "mtaguard_cluster_received_total", "counter", "Entries read from the shared bucket.",
+		    (double)m->cluster_received);
+		one(&b, "mtaguard_cluster_taken_total", "counter", "Other nodes' entries taken into the ledger.",
+		    (double)m->cluster_taken);
+		one(&b, "mtaguard_cluster_refused_total", "counter",
+		    "Other nodes' entries refused (kind not taken, too wide, breaker, full, unreadable).",
+		    (double)m->cluster_refused);
+		one(&b, "mtaguard_cluster_lag_seconds", "gauge", "Receipt less the server's time of the last entry.",
+		    m->cluster_lag_seconds);
+		one(&b, "mtaguard_cluster_disconnected_seconds_total", "counter",
+		    "Time this node spent with no NATS server answering.", m->cluster_gap_seconds);
+	}
 	one(&b, "mtaguard_settle_missed_total", "counter",
 	    "Sources left to the next scan because a batch of events concerned more than a settle reads (256).",
 	    (double)m->settle_missed);

@@ -19,6 +19,10 @@ struct mg_metrics_in {
 	size_t sources_by_role[MG_ROLE_MAX];
 	uint64_t verdicts_active, verdicts_issued, alerts_issued;
 	uint64_t settles, settle_missed; /* judged at once after events; left to the scan past the bound */
+	/* The cluster link (cluster_on: configured) */
+	bool cluster_on, cluster_connected;
+	uint64_t cluster_sent, cluster_send_errors, cluster_received, cluster_taken, cluster_refused;
+	double cluster_lag_seconds, cluster_gap_seconds;
 	unsigned threat_level;       /* 0..5 */
 	uint64_t outbreaks_active;
 	double scan_seconds;         /* the last full scan + tick */

@@ -16,6 +16,9 @@ static const char *const owner_names[MG_OWNER_MAX] = {
 	[MG_OWNER_VERDICT] = "analyzer",
 	[MG_OWNER_PINNED_BLOCK] = "pinned",
 	[MG_OWNER_PINNED_ALLOW] = "pinned",
+	[MG_OWNER_CLUSTER_BLOCK] = "cluster",
+	[MG_OWNER_CLUSTER_ALLOW] = "cluster",
+	[MG_OWNER_CLUSTER_SERVER] = "cluster:mail_servers",
 	[MG_OWNER_FEED] = "feed",
 };
 
@@ -36,14 +39,15 @@ void mg_rules_resolve(const struct mg_claim claims[MG_OWNER_MAX], bool profile_k
 {
 	/* Listing order for "who allows it": the most specific statement first. */
 	static const enum mg_owner allow_order[] = { MG_OWNER_OPERATOR_ALLOW, MG_OWNER_CONFIG_SERVER,
-						     MG_OWNER_CONFIG_ALLOW, MG_OWNER_PINNED_ALLOW };
+						     MG_OWNER_CONFIG_ALLOW, MG_OWNER_CLUSTER_SERVER, MG_OWNER_CLUSTER_ALLOW,
+						     MG_OWNER_PINNED_ALLOW };
 	/*
-	 * The operator's block stands over a verdict; a verdict over an imported
-	 * list (its evidence is this network's own, and `verdicts` explains it);
-	 * a pinned block is the last resort.
+	 * The operator's block stands over a verdict, this node's over a received
+	 * one; both over an imported list (third parties' word, where `verdicts`
+	 * explains the others); a pinned block is the last resort.
 	 */
-	static const enum mg_owner block_order[] = { MG_OWNER_OPERATOR_BLOCK, MG_OWNER_VERDICT, MG_OWNER_FEED,
-						     MG_OWNER_PINNED_BLOCK };
+	static const enum mg_owner block_order[] = { MG_OWNER_OPERATOR_BLOCK, MG_OWNER_VERDICT, MG_OWNER_CLUSTER_BLOCK,
+						     MG_OWNER_FEED, MG_OWNER_PINNED_BLOCK };
 
 	memset(out, 0, sizeof(*out));
 	out->block_expires = MG_TIME_NEVER;
@@ -66,9 +70,11 @@ void mg_rules_resolve(const struct mg_claim claims[MG_OWNER_MAX], bool profile_k
 			break;
 		}
 	out->server = profile_key && (live(&claims[MG_OWNER_CONFIG_SERVER], now) ||
-				      live(&claims[MG_OWNER_LEARNED_SERVER], now));
-	out->an_allow = live(&claims[MG_OWNER_CONFIG_ALLOW], now) || live(&claims[MG_OWNER_OPERATOR_ALLOW], now);
-	out->an_server = live(&claims[MG_OWNER_CONFIG_SERVER], now);
+				      live(&claims[MG_OWNER_LEARNED_SERVER], now) ||
+				      live(&claims[MG_OWNER_CLUSTER_SERVER], now));
+	out->an_allow = live(&claims[MG_OWNER_CONFIG_ALLOW], now) || live(&claims[MG_OWNER_OPERATOR_ALLOW], now) ||
+			live(&claims[MG_OWNER_CLUSTER_ALLOW], now);
+	out->an_server = live(&claims[MG_OWNER_CONFIG_SERVER], now) || live(&claims[MG_OWNER_CLUSTER_SERVER], now);
 }
 
 bool mg_rule_block_in_force(const struct mg_rule_want *w, uint64_t now)

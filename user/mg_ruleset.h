@@ -43,6 +43,9 @@ enum mg_owner {
 	MG_OWNER_VERDICT,          /* "analyzer" - a verdict in force */
 	MG_OWNER_PINNED_BLOCK,     /* "pinned" - a block found in the kernel at start that no record accounts for */
 	MG_OWNER_PINNED_ALLOW,     /* "pinned" - likewise an allow, kept only when the rules file was damaged */
+	MG_OWNER_CLUSTER_BLOCK,    /* "cluster" - other nodes' verdicts and blocks, received (mg_cluster_recv) */
+	MG_OWNER_CLUSTER_ALLOW,    /* "cluster" - other nodes' operator allows, received */
+	MG_OWNER_CLUSTER_SERVER,   /* "cluster:mail_servers" - mail servers other nodes learned, received */
 	MG_OWNER_FEED,             /* "feed" - an imported list (mtaguardctl import; mg_feeds.h), all origins in one claim */
 	MG_OWNER_MAX,
 };
@@ -73,11 +76,17 @@ struct mg_rule_want {
  *   - allow = configured allowlist, configured mail server or operator allow
  *     (or a pinned allow); an allow always wins: no block is written beside it;
  *   - block = the operator's block if any, else the analyzer's verdict, else
- *     an imported feed's, else a pinned block: an operator's block stands over
- *     a verdict and hands back to it when it ends;
+ *     one received from other nodes, else an imported list's, else a pinned
+ *     block: an operator's block stands over a verdict and hands back to it
+ *     when it ends; what this network decided stands over what it received,
+ *     and over third parties' lists;
+ *   - a received allow is an allow (a network-wide decision of an operator),
+ *     listed after this node's own; a mail server another node learned is
+ *     one here too (an allow, in mg_servers, in the analyzer's mail-server
+ *     set): a mail server always wins;
  *   - mg_servers = a configured or learned mail server, when `profile_key`
  *     (the prefix is exactly what the kernel keys a profile by);
- *   - the analyzer's allow set = configured allowlist and operator allows;
+ *   - the analyzer's allow set = configured allowlist, operator allows and received allows;
  *     its mail-server set = configured mail servers.
  */
 void mg_rules_resolve(const struct mg_claim claims[MG_OWNER_MAX], bool profile_key, uint64_t now,

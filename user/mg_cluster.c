@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* mg_cluster.c - the NATS JetStream key-value link to the other nodes, on a thread of its own (see the header). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <nats/nats.h>
+
+#include "mg_cluster.h"
+
+#define OUT_MAX 262144     /* writes waiting; past it one is dropped and everything is written again later */
+#define IN_MAX 262144      /* received entries waiting for the loop; past it the watch pauses */
+#define OUT_BATCH 256      /* writes per round, between two looks at the watch */
+#define WATCH_WAIT_MS 20   /* the longest a write waits behind a quiet watch */
+#define RETRY_MS 1000      /* between two tries at the bucket while the servers are there but not ready */
+
+struct op {
+	bool del;
+	char key[MG_CL_KEY_MAX];
+	char value[MG_CL_VALUE_MAX];
+};
+
+struct mg_cluster {
+	pthread_t th;
+	bool th_started;
+	int efd;
+	atomic_bool stop;
+	/* Settings, copied. */
+	char **servers;
+	size_t n_servers;
+	char node[MG_CL_NODE_MAX], bucket[64], creds[256], tls_ca[256];
+
+	pthread_mutex_t mu;        /* everything below, between the loop and the thread */
+	struct op **out;           /* a ring of writes */
+	size_t out_head, out_n;
+	struct mg_cl_rx *in;       /* received, oldest first from in_head */
+	size_t in_head, in_n, in_cap;
+	bool republish;
+	struct mg_cluster_status st;
+
+	/* The thread's own. */
+	natsOptions *opts;
+	natsConnection *nc;
+	jsCtx *js;
+	kvStore *kv;
+	kvWatcher *w;
+	atomic_bool reconnected, disconnected;
+};
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set_error(struct mg_cluster *c, const char *what, natsStatus s)
+{
+	pthread_mutex_lock(&c->mu);
+	snprintf(c->st.last_error, sizeof(c->st.last_error), "%s: %s", what, natsStatus_GetText(s));
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* libnats's callbacks run on its threads: they only raise flags the link's thread reads. */
+static void on_disconnected(natsConnection *nc, void *arg)
+{
+	struct mg_cluster *c = arg;
+	(void)nc;
+	atomic_store(&c->disconnected, true);
+}
+
+static void on_reconnected(natsConnection *nc, void *arg)
+{
+	struct mg_cluster *c = arg;
+	(void)nc;
+	atomic_store(&c->reconnected, true);
+}
+
+static void link_down(struct mg_cluster *c)
+{
+	kvWatcher_Destroy(c->w);
+	c->w = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->st.connected) {
+		c->st.disconnects++;
+		c->st.down_since_wall = wall_ns();
+	}
+	c->st.connected = c->st.synced = false;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static natsStatus make_options(struct mg_cluster *c)
+{
+	natsStatus s = natsOptions_Create(&c->opts);
+	char name[128];
+
+	if (s != NATS_OK)
+		return s;
+	snprintf(name, sizeof(name), "mtaguardd %s", c->node);
+	if ((s = natsOptions_SetServers(c->opts, (const char **)c->servers, (int)c->n_servers)) != NATS_OK ||
+	    (s = natsOptions_SetName(c->opts, name)) != NATS_OK ||
+	    /* Forever: the servers coming back must find this node trying. */
+	    (s = natsOptions_SetMaxReconnect(c->opts, -1)) != NATS_OK ||
+	    (s = natsOptions_SetReconnectWait(c->opts, 500)) != NATS_OK ||
+	    (s = natsOptions_SetTimeout(c->opts, 2000)) != NATS_OK ||
+	    (s = natsOptions_SetDisconnectedCB(c->opts, on_disconnected, c)) != NATS_OK ||
+	    (s = natsOptions_SetReconnectedCB(c->opts, on_reconnected, c)) != NATS_OK)
+		return s;
+	if (c->creds[0] && (s = natsOptions_SetUserCredentialsFromFiles(c->opts, c->creds, NULL)) != NATS_OK)
+		return s;
+	if (c->tls_ca[0] && (s = natsOptions_LoadCATrustedCertificates(c->opts, c->tls_ca)) != NATS_OK)
+		return s;
+	return NATS_OK;
+}
+
+/* The bucket, made if no node has yet: one value per key (no history), replicated on up to 3 servers. */
+static natsStatus open_bucket(struct mg_cluster *c)
+{
+	natsStatus s;
+
+	if (!c->js && (s = natsConnection_JetStream(&c->js, c->nc, NULL)) != NATS_OK)
+		return s;
+	s = js_KeyValue(&c->kv, c->js, c->bucket);
+	if (s == NATS_NOT_FOUND) {
+		kvConfig kc;
+		kvConfig_Init(&kc);
+		kc.Bucket = c->bucket;
+		kc.History = 1;
+		kc.Replicas = c->n_servers >= 3 ? 3 : 1;
+		s = js_CreateKeyValue(&c->kv, c->js, &kc);
+		if (s == NATS_ERR && c->n_servers >= 3) {
+			/* Fewer servers in the cluster than listed: one replica rather than none. */
+			kc.Replicas = 1;
+			s = js_CreateKeyValue(&c->kv, c->js, &kc);
+		}
+	}
+	return s;
+}
+
+/* Watch the whole bucket from the start: every value in force first (the resync), then each change. */
+static natsStatus watch(struct mg_cluster *c)
+{
+	kvWatchOptions wo;
+
+	kvWatcher_Destroy(c->w);
+	c->w = NULL;
+	kvWatchOptions_Init(&wo);
+	natsStatus s = kvStore_WatchAll(&c->w, c->kv, &wo);
+	if (s == NATS_OK) {
+		pthread_mutex_lock(&c->mu);
+		if (!c->st.connected)
+			c->st.connects++;
+		c->st.connected = true;
+		c->st.synced = false;
+		c->st.down_since_wall = 0;
+		c->republish = true;
+		const char *url = NULL;
+		char buf[128];
+		if (natsConnection_GetConnectedUrl(c->nc, buf, sizeof(buf)) == NATS_OK)
+			url = buf;
+		snprintf(c->st.server, sizeof(c->st.server), "%s", url ? url : "");
+		pthread_mutex_unlock(&c->mu);
+	}
+	return s;
+}
+
+static void push_rx(struct mg_cluster *c, const struct mg_cl_rx *rx)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->in_head + c->in_n == c->in_cap) {
+		/* Move the waiting ones to the front, or make room. */
+		if (c->in_head) {
+			memmove(c->in, c->in + c->in_head, c->in_n * sizeof(*c->in));
+			c->in_head = 0;
+		} else {
+			size_t cap = c->in_cap ? c->in_cap * 2 : 1024;
+			void *n = realloc(c->in, cap * sizeof(*c->in));
+			if (!n) {
+				c->st.bad++;
+				pthread_mutex_unlock(&c->mu);
+				return;
+			}
+			c->in = n;
+			c->in_cap = cap;
+		}
+	}
+	c->in[c->in_head + c->in_n++] = *rx;
+	if (rx->bad)
+		c->st.bad++;
+	else
+		c->st.received++;
+	uint64_t now = wall_ns();
+	if (!rx->bad && rx->created_wall && now > rx->created_wall) {
+		c->st.last_lag_ns = now - rx->created_wall;
+		if (c->st.last_lag_ns > c->st.max_lag_ns)
+			c->st.max_lag_ns = c->st.last_lag_ns;
+	}
+	pthread_mutex_unlock(&c->mu);
+	uint64_t one = 1;
+	if (write(c->efd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the loop is reading anyway */
+	}
+}
+
+static void entry_in(struct mg_cluster *c, kvEntry *ke)
+{
+	struct mg_cl_rx rx;
+	const char *key = kvEntry_Key(ke);
+	kvOperation op = kvEntry_Operation(ke);
+
+	memset(&rx, 0, sizeof(rx));
+	rx.created_wall = (uint64_t)kvEntry_Created(ke);
+	if (mg_cl_parse_key(key ? key : "", &rx.e, rx.err, sizeof(rx.err))) {
+		rx.bad = true;
+	} else if (op == kvOp_Delete || op == kvOp_Purge) {
+		rx.deleted = true;
+	} else if (mg_cl_parse_value(kvEntry_Value(ke), (size_t)kvEntry_ValueLen(ke), &rx.e, rx.err, sizeof(rx.err))) {
+		rx.bad = true;
+	}
+	if (rx.bad) {
+		char why[sizeof(rx.err)];
+		memcpy(why, rx.err, sizeof(why));
+		snprintf(rx.err, sizeof(rx.err), "%.60s: %.90s", key ? key : "(no key)", why);
+	}
+	push_rx(c, &rx);
+}
+
+/* Up to OUT_BATCH queued writes; a failure asks the daemon to write everything again once the link is back. */
+static void send_some(struct mg_cluster *c)
+{
+	for (int i = 0; i < OUT_BATCH; i++) {
+		pthread_mutex_lock(&c->mu);
+		if (!c->out_n) {
+			pthread_mutex_unlock(&c->mu);
+			return;
+		}
+		struct op *op = c->out[c->out_head];
+		c->out[c->out_head] = NULL;
+		c->out_head = (c->out_head + 1) % OUT_MAX;
+		c->out_n--;
+		pthread_mutex_unlock(&c->mu);
+		natsStatus s = op->del ? kvStore_Delete(c->kv, op->key) : kvStore_PutString(NULL, c->kv, op->key, op->value);
+		pthread_mutex_lock(&c->mu);
+		if (s == NATS_OK) {
+			c->st.sent++;
+		} else {
+			c->st.send_errors++;
+			c->republish = true;
+			snprintf(c->st.last_error, sizeof(c->st.last_error), "writing %.60s: %s", op->key, natsStatus_GetText(s));
+		}
+		pthread_mutex_unlock(&c->mu);
+		free(op);
+	}
+}
+
+static void sleep_ms(struct mg_cluster *c, int ms)
+{
+	for (int i = 0; i < ms / 10 && !atomic_load(&c->stop); i++)
+		usleep(10000);
+}
+
+static void *run(void *arg)
+{
+	struct mg_cluster *c = arg;
+	natsStatus s;
+
+	while (!atomic_load(&c->stop)) {
+		if (!c->nc) {
+			s = natsConnection_Connect(&c->nc, c->opts);
+			if (s != NATS_OK) {
+				c->nc = NULL;
+				set_error(c, "connecting", s);
+				sleep_ms(c, RETRY_MS);
+				continue;
+			}
+		}
+		if (atomic_exchange(&c->disconnected, false))
+			link_down(c);
+		if (!c->kv) {
+			if ((s = open_bucket(c)) != NATS_OK) {
+				set_error(c, "opening the bucket", s);
+				sleep_ms(c, RETRY_MS);
+				continue;
+			}
+		}
+		/* After a reconnection the server may have lost the watch: read everything again. */
+		if (atomic_exchange(&c->reconnected, false) || !c->w) {
+			if (natsConnection_Status(c->nc) != NATS_CONN_STATUS_CONNECTED) {
+				sleep_ms(c, 100);
+				continue;
+			}
+			if ((s = watch(c)) != NATS_OK) {
+				set_error(c, "watching the bucket", s);
+				link_down(c);
+				sleep_ms(c, RETRY_MS);
+				continue;
+			}
+		}
+		send_some(c);
+		pthread_mutex_lock(&c->mu);
+		bool room = c->in_n < IN_MAX;
+		pthread_mutex_unlock(&c->mu);
+		if (!room) {
+			sleep_ms(c, 10); /* the loop is behind: let it catch up before reading on */
+			continue;
+		}
+		kvEntry *ke = NULL;
+		s = kvWatcher_Next(&ke, c->w, WATCH_WAIT_MS);
+		if (s == NATS_OK && !ke) {
+			pthread_mutex_lock(&c->mu);
+			c->st.synced = true;
+			pthread_mutex_unlock(&c->mu);
+		} else if (s == NATS_OK) {
+			entry_in(c, ke);
+			kvEntry_Destroy(ke);
+		} else if (s != NATS_TIMEOUT) {
+			set_error(c, "reading the watch", s);
+			link_down(c);
+			sleep_ms(c, 100);
+		}
+	}
+	return NULL;
+}
+
+int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, char *err, size_t errlen)
+{
+	struct mg_cluster *c = calloc(1, sizeof(*c));
+	natsStatus s;
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	c->servers = calloc(o->n_servers ? o->n_servers : 1, sizeof(*c->servers));
+	c->out = calloc(OUT_MAX, sizeof(*c->out));
+	pthread_mutex_init(&c->mu, NULL);
+	if (c->efd < 0 || !c->servers || !c->out) {
+		snprintf(err, errlen, "cluster: %s", strerror(c->efd < 0 ? errno : ENOMEM));
+		mg_cluster_stop(c);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < o->n_servers; i++)
+		if (!(c->servers[c->n_servers++] = strdup(o->servers[i]))) {
+			mg_cluster_stop(c);
+			return -ENOMEM;
+		}
+	snprintf(c->node, sizeof(c->node), "%s", o->node);
+	snprintf(c->bucket, sizeof(c->bucket), "%s", o->bucket);
+	snprintf(c->creds, sizeof(c->creds), "%s", o->credentials ? o->credentials : "");
+	snprintf(c->tls_ca, sizeof(c->tls_ca), "%s", o->tls_ca ? o->tls_ca : "");
+	if ((s = make_options(c)) != NATS_OK) {
+		/* A credentials or CA file that cannot be read: the operator's to fix, said at start. */
+		snprintf(err, errlen, "cluster: %s", natsStatus_GetText(s));
+		const char *more = nats_GetLastError(NULL);
+		if (more)
+			snprintf(err + strlen(err), errlen - strlen(err), " (%s)", more);
+		mg_cluster_stop(c);
+		return -EINVAL;
+	}
+	c->st.down_since_wall = wall_ns();
+	if (pthread_create(&c->th, NULL, run, c)) {
+		snprintf(err, errlen, "cluster: cannot start its thread");
+		mg_cluster_stop(c);
+		return -EAGAIN;
+	}
+	c->th_started = true;
+	*out = c;
+	return 0;
+}
+
+void mg_cluster_stop(struct mg_cluster *c)
+{
+	if (!c)
+		return;
+	atomic_store(&c->stop, true);
+	if (c->th_started)
+		pthread_join(c->th, NULL);
+	kvWatcher_Destroy(c->w);
+	kvStore_Destroy(c->kv);
+	jsCtx_Destroy(c->js);
+	natsConnection_Destroy(c->nc);
+	natsOptions_Destroy(c->opts);
+	for (size_t i = 0; c->out && i < OUT_MAX; i++)
+		free(c->out[i]);
+	free(c->out);
+	free(c->in);
+	for (size_t i = 0; c->servers && i < c->n_servers; i++)
+		free(c->servers[i]);
+	free(c->servers);
+	if (c->efd >= 0)
+		close(c->efd);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	/* libnats's own threads and memory: the daemon has one link, stopped once at exit. */
+	nats_Close();
+}
+
+int mg_cluster_fd(const struct mg_cluster *c)
+{
+	return c->efd;
+}
+
+size_t mg_cluster_take(struct mg_cluster *c, struct mg_cl_rx *out, size_t max, bool *more)
+{
+	uint64_t v;
+	size_t n;
+
+	if (read(c->efd, &v, sizeof(v)) < 0) {
+		/* nothing signalled: entries may still wait from a cut-short take */
+	}
+	pthread_mutex_lock(&c->mu);
+	n = c->in_n < max ? c->in_n : max;
+	memcpy(out, c->in + c->in_head, n * sizeof(*out));
+	c->in_head += n;
+	c->in_n -= n;
+	if (!c->in_n)
+		c->in_head = 0;
+	*more = c->in_n > 0;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+static void queue(struct mg_cluster *c, const struct mg_cl_entry *e, bool del)
+{
+	struct op *op = malloc(sizeof(*op));
+
+	if (!op || mg_cl_key(e, op->key, sizeof(op->key)) || (!del && mg_cl_value(e, op->value, sizeof(op->value)))) {
+		free(op);
+		pthread_mutex_lock(&c->mu);
+		c->st.dropped_out++;
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	op->del = del;
+	pthread_mutex_lock(&c->mu);
+	if (c->out_n == OUT_MAX) {
+		c->st.dropped_out++;
+		c->republish = true;
+		pthread_mutex_unlock(&c->mu);
+		free(op);
+		return;
+	}
+	c->out[(c->out_head + c->out_n++) % OUT_MAX] = op;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void mg_cluster_put(struct mg_cluster *c, const struct mg_cl_entry *e)
+{
+	queue(c, e, false);
+}
+
+void mg_cluster_del(struct mg_cluster *c, const struct mg_cl_entry *e)
+{
+	queue(c, e, true);
+}
+
+bool mg_cluster_want_republish(struct mg_cluster *c)
+{
+	pthread_mutex_lock(&c->mu);
+	bool r = c->republish && c->st.connected;
+	if (r)
+		c->republish = false;
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+void mg_cluster_status(struct mg_cluster *c, struct mg_cluster_status *out)
+{
+	pthread_mutex_lock(&c->mu);
+	*out = c->st;
+	pthread_mutex_unlock(&c->mu);
+}
