@@ -127,8 +127,10 @@ router_state() {
 		( ($u.withdraw // {}) | to_entries[] | select(.key | test("flow")) | .value[] |
 		  "W " + ((.["source-ipv4"] // .["source-ipv6"] // ["?"])[0]) )' "$LAB_DIR/router.jsonl" 2>/dev/null
 }
-# at_router SRC A|W: the router's last word on SRC is that.
-at_router() { [[ "$(router_state | awk -v s="$1" '$2 == s { last = $1 } END { print last }')" == "$2" ]]; }
+# at_router SRC A|W: the router's last word on SRC is that (ExaBGP writes an IPv6 source with its offset, /0).
+at_router() {
+	[[ "$(router_state | awk -v s="$1" '$2 == s || $2 == s "/0" { last = $1 } END { print last }')" == "$2" ]]
+}
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 start_edge() {
