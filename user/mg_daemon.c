@@ -294,6 +294,9 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	mg_daemon_cluster_metrics(d, &m);
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;
+	m.feed_prefixes = mg_feeds_total(&d->eng.feeds);
+	m.dnsbl_on = d->cfg.dnsbl_ip4[0] || d->cfg.dnsbl_ip6[0];
+	m.dnsbl_writes = d->dnsbl.writes;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;
 	m.uptime_seconds = (double)(mono - d->started_ns) / 1e9;
 	m.monitor = d->eng.an_cfg.monitor;
