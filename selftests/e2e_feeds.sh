@@ -160,7 +160,7 @@ by="$("${CTL[@]}" --json show 198.19.200.3 | jq -r '.rule.by // "none"')"
 [[ "$by" == feed ]] && pass "a new prefix is blocked after --sync" || fail "198.19.200.3: $by"
 
 # --- a restart keeps the lists --------------------------------------------------------
-lab_mtaguardd_stop "$BUILD" "$PIN" # the pins go too: everything must come back from the feeds file
+lab_mtaguardd_stop "$BUILD" "$PIN" "$LAB_DPID" # the pins go too: everything must come back from the feeds file
 start_daemon
 count="$("${CTL[@]}" --json status | jq -r '.feeds[] | select(.origin == "drop") | .prefixes')"
 by="$("${CTL[@]}" --json show 198.19.200.3 | jq -r '.rule.by // "none"')"
