@@ -133,10 +133,14 @@ at_router() {
 }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
+# ExaBGP writes its own PID: lab_bg's is the shell running ip netns exec, and killing that leaves ExaBGP running.
 start_edge() {
-	lab_bg edge exabgp "$LAB_DIR/edge.conf"
-	EDGE=$LAB_LAST_PID
+	rm -f "$LAB_DIR/edge.pid"
+	exabgp_daemon_pid="$LAB_DIR/edge.pid" lab_bg edge exabgp "$LAB_DIR/edge.conf"
+	lab_wait "ExaBGP's PID file" test -s "$LAB_DIR/edge.pid"
+	EDGE="$(cat "$LAB_DIR/edge.pid")"
 }
+gone() { ! kill -0 "$1" 2>/dev/null; }
 t0="$(date +%s%N)"
 start_edge
 if lab_wait -t 60 "the block made before the helper at the router" at_router 198.18.0.66/32 A; then
@@ -171,7 +175,7 @@ lab_wait -t 10 "198.18.0.67 withdrawn at its expiry" at_router 198.18.0.67/32 W 
 
 # ExaBGP on the node goes away: the reflector withdraws its routes; started again, the helper announces them all.
 kill "$EDGE"
-wait "$EDGE" 2>/dev/null || true
+lab_wait "ExaBGP on the node to end" gone "$EDGE" || fail "ExaBGP did not end"
 lab_wait "the reflector's withdrawal at the router" at_router 2001:db8:66::/64 W ||
 	fail "routes stayed at the router with ExaBGP gone"
 t0="$(date +%s%N)"
