@@ -361,6 +361,7 @@ static int save_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
 	char path[300];
 	size_t len;
+	uint64_t t0 = mg_mono_ns();
 	char *text = mg_feeds_save_text(&e->feeds, &len);
 	int err;
 
@@ -376,6 +377,7 @@ static int save_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
 	e->feeds_save_err = err;
 	if (!err)
 		e->feeds_dirty = false;
+	e->feeds_save_ns = mg_mono_ns() - t0;
 	return err;
 }
 
@@ -836,6 +838,7 @@ static int feed_enqueue(struct mg_engine *e, struct mg_prefix *v, size_t n)
 		return 0;
 	}
 	if (e->feedq_head == e->feedq_n) { /* empty: take the list as the queue */
+		e->feed_step_max_ns = 0;
 		free(e->feedq);
 		e->feedq = v;
 		e->feedq_n = e->feedq_cap = n;
@@ -869,11 +872,14 @@ size_t mg_engine_feed_step(struct mg_engine *e, size_t budget, uint64_t now, uin
 
 	if (e->feedq_head == e->feedq_n)
 		return 0;
+	uint64_t t0 = mg_mono_ns();
 	for (size_t i = e->feedq_head; i < end; i++)
 		feed_claim(e, &e->feedq[i], now, wall);
 	e->feed_applied += end - e->feedq_head;
 	e->feedq_head = end;
 	sync(e, now, wall);
+	if (mg_mono_ns() - t0 > e->feed_step_max_ns)
+		e->feed_step_max_ns = mg_mono_ns() - t0;
 	if (e->feedq_head == e->feedq_n) {
 		free(e->feedq);
 		e->feedq = NULL;
