@@ -223,8 +223,11 @@ lab_wait -t 30 "B received what A decided during the outage" blocked_by b 198.18
 
 ctl a unblock "$OPBLOCK" >/dev/null || fail "ctl a unblock $OPBLOCK refused"
 gone_c() { ! blocked_by c "$OPBLOCK" cluster; }
-lab_wait -t 10 "C withdrew $OPBLOCK" gone_c && pass "A's unblock of $OPBLOCK withdrawn at C" || fail "C still blocks $OPBLOCK"
+lab_wait -t 10 "C withdrew $OPBLOCK" gone_c && pass "A's unblock of $OPBLOCK withdrawn at C" ||
+	fail "C still blocks $OPBLOCK: A $(ctl a --json status | jq -c .cluster) C $(ctl c --json status | jq -c .cluster)"
 
+echo "A's link: $(ctl a --json status | jq -c '.cluster | {connects, sent, send_errors, received, published, last_error}')"
+echo "C's link: $(ctl c --json status | jq -c '.cluster | {connects, sent, received, outcomes, last_error}')"
 for n in a b c; do
 	if grep -iE 'sanitizer|segfault|assert' "$LAB_DIR/daemon-$n.err" >/dev/null 2>&1; then
 		fail "daemon $n reported: $(grep -iE 'sanitizer|segfault|assert' "$LAB_DIR/daemon-$n.err" | head -3)"

@@ -15,8 +15,9 @@
 
 #define OUT_MAX 262144     /* writes waiting; past it one is dropped and everything is written again later */
 #define IN_MAX 262144      /* received entries waiting for the loop; past it the watch pauses */
-#define OUT_BATCH 256      /* writes per round, between two looks at the watch */
-#define WATCH_WAIT_MS 20   /* the longest a write waits behind a quiet watch */
+#define OUT_BATCH 256      /* writes per round */
+#define WATCH_WAIT_MS 200  /* one look at the watch; a stop or a reconnection is seen within it */
+#define WATCH_STUCK_MS 3000 /* a look at the watch that has not returned by then is cancelled */
 #define RETRY_MS 1000      /* between two tries at the bucket while the servers are there but not ready */
 
 struct op {
@@ -26,8 +27,11 @@ struct op {
 };
 
 struct mg_cluster {
-	pthread_t th;
-	bool th_started;
+	pthread_t th, sender;
+	bool th_started, sender_started;
+	pthread_cond_t more;       /* a write was queued */
+	atomic_uint_fast64_t watch_beat; /* CLOCK_MONOTONIC ms when the watch last returned */
+	atomic_bool watching;      /* the watcher thread is inside kvWatcher_Next */
 	int efd;
 	atomic_bool stop;
 	/* Settings, copied. */
@@ -51,6 +55,13 @@ struct mg_cluster {
 	kvWatcher *w;
 	atomic_bool reconnected, disconnected;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static uint64_t wall_ns(void)
 {
@@ -81,10 +92,19 @@ static void on_reconnected(natsConnection *nc, void *arg)
 	atomic_store(&c->reconnected, true);
 }
 
+/* The watch goes; under the lock, since the writes' thread may be cancelling a look at it. */
+static void drop_watch(struct mg_cluster *c)
+{
+	pthread_mutex_lock(&c->mu);
+	kvWatcher *w = c->w;
+	c->w = NULL;
+	pthread_mutex_unlock(&c->mu);
+	kvWatcher_Destroy(w);
+}
+
 static void link_down(struct mg_cluster *c)
 {
-	kvWatcher_Destroy(c->w);
-	c->w = NULL;
+	drop_watch(c);
 	pthread_mutex_lock(&c->mu);
 	if (c->st.connected) {
 		c->st.disconnects++;
@@ -147,12 +167,14 @@ static natsStatus watch(struct mg_cluster *c)
 {
 	kvWatchOptions wo;
 
-	kvWatcher_Destroy(c->w);
-	c->w = NULL;
+	kvWatcher *w = NULL;
+
+	drop_watch(c);
 	kvWatchOptions_Init(&wo);
-	natsStatus s = kvStore_WatchAll(&c->w, c->kv, &wo);
+	natsStatus s = kvStore_WatchAll(&w, c->kv, &wo);
 	if (s == NATS_OK) {
 		pthread_mutex_lock(&c->mu);
+		c->w = w;
 		if (!c->st.connected)
 			c->st.connects++;
 		c->st.connected = true;
@@ -301,7 +323,6 @@ static void *run(void *arg)
 				continue;
 			}
 		}
-		send_some(c);
 		pthread_mutex_lock(&c->mu);
 		bool room = c->in_n < IN_MAX;
 		pthread_mutex_unlock(&c->mu);
@@ -310,7 +331,10 @@ static void *run(void *arg)
 			continue;
 		}
 		kvEntry *ke = NULL;
+		atomic_store(&c->watch_beat, mono_ms());
+		atomic_store(&c->watching, true);
 		s = kvWatcher_Next(&ke, c->w, WATCH_WAIT_MS);
+		atomic_store(&c->watching, false);
 		if (s == NATS_OK && !ke) {
 			pthread_mutex_lock(&c->mu);
 			c->st.synced = true;
@@ -327,6 +351,40 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/*
+ * The writes, on a thread of their own: a write never waits behind the
+ * watch, and the watch never behind a write that waits for its answer. It
+ * also minds the watch: a look at it that does not return (a server that
+ * lost the consumer behind it) is cancelled, and the watch made again.
+ */
+static void *send_loop(void *arg)
+{
+	struct mg_cluster *c = arg;
+
+	while (!atomic_load(&c->stop)) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&c->mu);
+		if (!c->out_n && !atomic_load(&c->stop))
+			pthread_cond_timedwait(&c->more, &c->mu, &until);
+		bool up = c->st.connected;
+		if (c->w && atomic_load(&c->watching) && mono_ms() - atomic_load(&c->watch_beat) > WATCH_STUCK_MS) {
+			kvWatcher_Stop(c->w);
+			c->st.watch_restarts++;
+		}
+		pthread_mutex_unlock(&c->mu);
+		/* Down: writes wait in the queue (a write that failed asks for everything again anyway). */
+		if (up)
+			send_some(c);
+	}
+	return NULL;
+}
+
 int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, char *err, size_t errlen)
 {
 	struct mg_cluster *c = calloc(1, sizeof(*c));
@@ -339,6 +397,7 @@ int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, c
 	c->servers = calloc(o->n_servers ? o->n_servers : 1, sizeof(*c->servers));
 	c->out = calloc(OUT_MAX, sizeof(*c->out));
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->more, NULL);
 	if (c->efd < 0 || !c->servers || !c->out) {
 		snprintf(err, errlen, "cluster: %s", strerror(c->efd < 0 ? errno : ENOMEM));
 		mg_cluster_stop(c);
@@ -369,6 +428,12 @@ int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, c
 		return -EAGAIN;
 	}
 	c->th_started = true;
+	if (pthread_create(&c->sender, NULL, send_loop, c)) {
+		snprintf(err, errlen, "cluster: cannot start its thread");
+		mg_cluster_stop(c);
+		return -EAGAIN;
+	}
+	c->sender_started = true;
 	*out = c;
 	return 0;
 }
@@ -378,6 +443,11 @@ void mg_cluster_stop(struct mg_cluster *c)
 	if (!c)
 		return;
 	atomic_store(&c->stop, true);
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_signal(&c->more);
+	pthread_mutex_unlock(&c->mu);
+	if (c->sender_started)
+		pthread_join(c->sender, NULL);
 	if (c->th_started)
 		pthread_join(c->th, NULL);
 	kvWatcher_Destroy(c->w);
@@ -395,6 +465,7 @@ void mg_cluster_stop(struct mg_cluster *c)
 	if (c->efd >= 0)
 		close(c->efd);
 	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->more);
 	free(c);
 	/* libnats's own threads and memory: the daemon has one link, stopped once at exit. */
 	nats_Close();
@@ -446,6 +517,7 @@ static void queue(struct mg_cluster *c, const struct mg_cl_entry *e, bool del)
 		return;
 	}
 	c->out[(c->out_head + c->out_n++) % OUT_MAX] = op;
+	pthread_cond_signal(&c->more);
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -48,6 +48,7 @@ struct mg_cluster_status {
 	bool synced;                /* the watch has read every value in force since the last (re)connection */
 	uint64_t connects, disconnects;
 	uint64_t sent, send_errors, received, bad, dropped_out;
+	uint64_t watch_restarts;    /* looks at the watch that never returned, cancelled */
 	uint64_t last_lag_ns, max_lag_ns; /* receipt less the server's time of the entry, wall clock */
 	uint64_t down_since_wall;   /* when the link went down (0: it is up, or never was) */
 	char server[128];           /* the server in use */

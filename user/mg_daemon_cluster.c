@@ -275,6 +275,30 @@ static json_t *propagation_json(const struct mg_daemon *d)
 			 "max_ms", v[n - 1] / 1e3);
 }
 
+/*
+ * One of this node's own entries, as the bucket holds it: if this node no
+ * longer holds the rule (it ended while a delete failed, or before a restart,
+ * or the node crashed), delete it now. The bucket heals itself this way,
+ * without bookkeeping of failed writes.
+ */
+static void own_entry(struct mg_daemon *d, const struct mg_cl_entry *e, uint64_t now)
+{
+	struct mg_rule_entry re;
+
+	if (e->kind == MG_CL_OUTBREAK)
+		return; /* they run out on their own within two decay periods */
+	if (mg_ruleset_find(d->eng.rules, &e->prefix, &re)) {
+		const struct mg_claim *cl = &re.claims[kind_owner[e->kind]];
+		if (cl->present && (cl->expires == MG_TIME_NEVER || cl->expires > now) &&
+		    (d->cfg.cluster_publish & (1u << e->kind)))
+			return;
+	}
+	char key[MG_CL_KEY_MAX];
+	if (!mg_cl_key(e, key, sizeof(key)))
+		json_object_del(d->cluster_published, key);
+	mg_cluster_del(d->cluster, e);
+}
+
 bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 {
 	static struct mg_cl_rx rx[TAKE_PER_TURN];
@@ -298,6 +322,8 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 		}
 		enum mg_cl_outcome o = mg_engine_cluster_apply(&d->eng, &rx[i].e, rx[i].deleted, now, wall);
 		d->cluster_outcomes[o]++;
+		if (o == MG_CL_OWN && !rx[i].deleted)
+			own_entry(d, &rx[i].e, now);
 		if (o == MG_CL_TAKEN)
 			note_propagation(d, &rx[i].e);
 		if (o == MG_CL_TAKEN && rx[i].e.kind == MG_CL_OUTBREAK)
