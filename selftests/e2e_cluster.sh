@@ -165,6 +165,15 @@ pass "bot $BOT blocked at A ($((t_a - t_start)) ms after its first session) and 
 echo "propagation A -> B: $((t_b - t_a)) ms (verdict visible at A to block visible at B, polled)"
 echo "A's verdict: $(ctl a --json verdicts | jq -c --arg s "$BOT" '.verdicts[] | select(.source == $s) | .evidence |
 	{rule, score, sessions, distinct_mx, helo}')"
+# A's events went into the stream every node's events go to (for a SIEM), as its log has them.
+stream_msgs() {
+	lab_run edge curl -sf "http://127.0.0.1:18222/jsz?accounts=true&streams=true" |
+		jq -r '[.account_details[]?.stream_detail[]? | select(.name == "MTAGUARD_EVENTS") | .state.messages] | max // 0'
+}
+has_events() { (($(stream_msgs) > 0)); }
+lab_wait -t 10 "events in the stream" has_events &&
+	pass "the events stream MTAGUARD_EVENTS holds $(stream_msgs) events (A sent $(ctl a --json status | jq .cluster.events_sent))" ||
+	fail "no events in the stream: $(lab_run edge curl -s "http://127.0.0.1:18222/jsz?accounts=true&streams=true" | head -c 300)"
 ctl b verdicts | grep -q "from other nodes: edge-a verdict" && pass "B's verdicts name the origin (edge-a verdict)" ||
 	fail "B's verdicts without the origin: $(ctl b verdicts)"
 

@@ -21,9 +21,9 @@
 #define RETRY_MS 1000      /* between two tries at the bucket while the servers are there but not ready */
 
 struct op {
-	bool del;
-	char key[MG_CL_KEY_MAX];
-	char value[MG_CL_VALUE_MAX];
+	enum { OP_PUT, OP_DEL, OP_EVENT } what;
+	char key[MG_CL_KEY_MAX + 64]; /* the entry's key, or an event's subject */
+	char *data;                   /* the value or the event, malloc'd */
 };
 
 struct mg_cluster {
@@ -37,7 +37,9 @@ struct mg_cluster {
 	/* Settings, copied. */
 	char **servers;
 	size_t n_servers;
-	char node[MG_CL_NODE_MAX], bucket[64], creds[256], tls_ca[256];
+	char node[MG_CL_NODE_MAX], bucket[64], creds[256], tls_ca[256], stream[64];
+	uint64_t stream_max_age_ns;
+	bool stream_ready;         /* the watcher's thread made sure it exists */
 
 	pthread_mutex_t mu;        /* everything below, between the loop and the thread */
 	struct op **out;           /* a ring of writes */
@@ -159,6 +161,23 @@ static natsStatus open_bucket(struct mg_cluster *c)
 			s = js_CreateKeyValue(&c->kv, c->js, &kc);
 		}
 	}
+	if (s != NATS_OK || !c->stream[0] || c->stream_ready)
+		return s;
+	/* The events stream, made if no node has yet: every node's events, kept for a while, for whoever reads them. */
+	jsStreamConfig sc;
+	jsErrCode ec = 0;
+	const char *subjects[] = { "mtaguard.events.>" };
+	jsStreamConfig_Init(&sc);
+	sc.Name = c->stream;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.MaxAge = (int64_t)c->stream_max_age_ns;
+	sc.Replicas = c->n_servers >= 3 ? 3 : 1;
+	natsStatus e = js_AddStream(NULL, c->js, &sc, NULL, &ec);
+	if (e == NATS_OK || ec == JSStreamNameExistErr)
+		c->stream_ready = true;
+	else
+		set_error(c, "making the events stream", e);
 	return s;
 }
 
@@ -266,16 +285,27 @@ static void send_some(struct mg_cluster *c)
 		c->out_head = (c->out_head + 1) % OUT_MAX;
 		c->out_n--;
 		pthread_mutex_unlock(&c->mu);
-		natsStatus s = op->del ? kvStore_Delete(c->kv, op->key) : kvStore_PutString(NULL, c->kv, op->key, op->value);
+		natsStatus s;
+		if (op->what == OP_EVENT)
+			s = js_Publish(NULL, c->js, op->key, op->data, (int)strlen(op->data), NULL, NULL);
+		else if (op->what == OP_DEL)
+			s = kvStore_Delete(c->kv, op->key);
+		else
+			s = kvStore_PutString(NULL, c->kv, op->key, op->data);
 		pthread_mutex_lock(&c->mu);
 		if (s == NATS_OK) {
 			c->st.sent++;
+			if (op->what == OP_EVENT)
+				c->st.events_sent++;
+		} else if (op->what == OP_EVENT) {
+			c->st.events_dropped++; /* an event is news: not written again later */
 		} else {
 			c->st.send_errors++;
 			c->republish = true;
 			snprintf(c->st.last_error, sizeof(c->st.last_error), "writing %.60s: %s", op->key, natsStatus_GetText(s));
 		}
 		pthread_mutex_unlock(&c->mu);
+		free(op->data);
 		free(op);
 	}
 }
@@ -412,6 +442,8 @@ int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, c
 	snprintf(c->bucket, sizeof(c->bucket), "%s", o->bucket);
 	snprintf(c->creds, sizeof(c->creds), "%s", o->credentials ? o->credentials : "");
 	snprintf(c->tls_ca, sizeof(c->tls_ca), "%s", o->tls_ca ? o->tls_ca : "");
+	snprintf(c->stream, sizeof(c->stream), "%s", o->events_stream ? o->events_stream : "");
+	c->stream_max_age_ns = o->events_max_age_ns;
 	if ((s = make_options(c)) != NATS_OK) {
 		/* A credentials or CA file that cannot be read: the operator's to fix, said at start. */
 		snprintf(err, errlen, "cluster: %s", natsStatus_GetText(s));
@@ -456,7 +488,10 @@ void mg_cluster_stop(struct mg_cluster *c)
 	natsConnection_Destroy(c->nc);
 	natsOptions_Destroy(c->opts);
 	for (size_t i = 0; c->out && i < OUT_MAX; i++)
-		free(c->out[i]);
+		if (c->out[i]) {
+			free(c->out[i]->data);
+			free(c->out[i]);
+		}
 	free(c->out);
 	free(c->in);
 	for (size_t i = 0; c->servers && i < c->n_servers; i++)
@@ -496,29 +531,39 @@ size_t mg_cluster_take(struct mg_cluster *c, struct mg_cl_rx *out, size_t max, b
 	return n;
 }
 
-static void queue(struct mg_cluster *c, const struct mg_cl_entry *e, bool del)
+/* Into the queue; a full one drops it (and asks for everything again: the ledger is the truth). */
+static void push_op(struct mg_cluster *c, struct op *op)
 {
-	struct op *op = malloc(sizeof(*op));
-
-	if (!op || mg_cl_key(e, op->key, sizeof(op->key)) || (!del && mg_cl_value(e, op->value, sizeof(op->value)))) {
-		free(op);
-		pthread_mutex_lock(&c->mu);
-		c->st.dropped_out++;
-		pthread_mutex_unlock(&c->mu);
-		return;
-	}
-	op->del = del;
 	pthread_mutex_lock(&c->mu);
 	if (c->out_n == OUT_MAX) {
 		c->st.dropped_out++;
-		c->republish = true;
+		if (op->what != OP_EVENT)
+			c->republish = true;
 		pthread_mutex_unlock(&c->mu);
+		free(op->data);
 		free(op);
 		return;
 	}
 	c->out[(c->out_head + c->out_n++) % OUT_MAX] = op;
 	pthread_cond_signal(&c->more);
 	pthread_mutex_unlock(&c->mu);
+}
+
+static void queue(struct mg_cluster *c, const struct mg_cl_entry *e, bool del)
+{
+	struct op *op = calloc(1, sizeof(*op));
+	char value[MG_CL_VALUE_MAX];
+
+	if (!op || mg_cl_key(e, op->key, sizeof(op->key)) || (!del && mg_cl_value(e, value, sizeof(value))) ||
+	    (!del && !(op->data = strdup(value)))) {
+		free(op);
+		pthread_mutex_lock(&c->mu);
+		c->st.dropped_out++;
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	op->what = del ? OP_DEL : OP_PUT;
+	push_op(c, op);
 }
 
 void mg_cluster_put(struct mg_cluster *c, const struct mg_cl_entry *e)
@@ -529,6 +574,21 @@ void mg_cluster_put(struct mg_cluster *c, const struct mg_cl_entry *e)
 void mg_cluster_del(struct mg_cluster *c, const struct mg_cl_entry *e)
 {
 	queue(c, e, true);
+}
+
+void mg_cluster_event(struct mg_cluster *c, const char *kind, const char *json)
+{
+	struct op *op;
+
+	if (!c->stream[0])
+		return;
+	if (!(op = calloc(1, sizeof(*op))) || !(op->data = strdup(json))) {
+		free(op);
+		return;
+	}
+	op->what = OP_EVENT;
+	snprintf(op->key, sizeof(op->key), "mtaguard.events.%s.%s", c->node, kind);
+	push_op(c, op);
 }
 
 bool mg_cluster_want_republish(struct mg_cluster *c)
