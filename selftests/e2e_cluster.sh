@@ -165,6 +165,15 @@ pass "bot $BOT blocked at A ($((t_a - t_start)) ms after its first session) and 
 echo "propagation A -> B: $((t_b - t_a)) ms (verdict visible at A to block visible at B, polled)"
 echo "A's verdict: $(ctl a --json verdicts | jq -c --arg s "$BOT" '.verdicts[] | select(.source == $s) | .evidence |
 	{rule, score, sessions, distinct_mx, helo}')"
+# A's events went into the stream every node's events go to (for a SIEM), as its log has them.
+stream_msgs() {
+	lab_run edge curl -sf "http://127.0.0.1:18222/jsz?accounts=true&streams=true" |
+		jq -r '[.account_details[]?.stream_detail[]? | select(.name == "MTAGUARD_EVENTS") | .state.messages] | max // 0'
+}
+has_events() { (($(stream_msgs) > 0)); }
+lab_wait -t 10 "events in the stream" has_events &&
+	pass "the events stream MTAGUARD_EVENTS holds $(stream_msgs) events (A sent $(ctl a --json status | jq .cluster.events_sent))" ||
+	fail "no events in the stream: $(lab_run edge curl -s "http://127.0.0.1:18222/jsz?accounts=true&streams=true" | head -c 300)"
 ctl b verdicts | grep -q "from other nodes: edge-a verdict" && pass "B's verdicts name the origin (edge-a verdict)" ||
 	fail "B's verdicts without the origin: $(ctl b verdicts)"
 
@@ -223,8 +232,11 @@ lab_wait -t 30 "B received what A decided during the outage" blocked_by b 198.18
 
 ctl a unblock "$OPBLOCK" >/dev/null || fail "ctl a unblock $OPBLOCK refused"
 gone_c() { ! blocked_by c "$OPBLOCK" cluster; }
-lab_wait -t 10 "C withdrew $OPBLOCK" gone_c && pass "A's unblock of $OPBLOCK withdrawn at C" || fail "C still blocks $OPBLOCK"
+lab_wait -t 10 "C withdrew $OPBLOCK" gone_c && pass "A's unblock of $OPBLOCK withdrawn at C" ||
+	fail "C still blocks $OPBLOCK: A $(ctl a --json status | jq -c .cluster) C $(ctl c --json status | jq -c .cluster)"
 
+echo "A's link: $(ctl a --json status | jq -c '.cluster | {connects, sent, send_errors, received, published, last_error}')"
+echo "C's link: $(ctl c --json status | jq -c '.cluster | {connects, sent, received, outcomes, last_error}')"
 for n in a b c; do
 	if grep -iE 'sanitizer|segfault|assert' "$LAB_DIR/daemon-$n.err" >/dev/null 2>&1; then
 		fail "daemon $n reported: $(grep -iE 'sanitizer|segfault|assert' "$LAB_DIR/daemon-$n.err" | head -3)"

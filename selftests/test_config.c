@@ -818,6 +818,8 @@ static void test_cluster_section(void **state)
 		{ "{\"cluster\": {\"servers\": [\"nats://127.0.0.1:4222\"],\n \"node\": \"edge.a\"}}", "t.json:2:",
 		  "node name \"edge.a\": letters, digits" },
 		{ "{\"cluster\": {\"bucket\": \"mt guard\"}}", "t.json:1:", "bucket name \"mt guard\"" },
+		{ "{\"cluster\": {\"events_stream\": \"a.b\"}}", "t.json:1:", "stream name \"a.b\"" },
+		{ "{\"cluster\": {\"events_max_age\": \"10s\"}}", "t.json:1:", "events_max_age" },
 		{ "{\"cluster\": {\"publish\": [\"verdicts\", \"outbreak\"]}}", "t.json:1:",
 		  "unknown kind \"outbreak\": \"verdicts\", \"blocks\", \"allows\", \"mail_servers\" or \"outbreaks\"" },
 		{ "{\"cluster\": {\"max_accept_per_minute\": 0}}", "t.json:1:", "must be 1..1000000" },

@@ -15,25 +15,31 @@
 
 #define OUT_MAX 262144     /* writes waiting; past it one is dropped and everything is written again later */
 #define IN_MAX 262144      /* received entries waiting for the loop; past it the watch pauses */
-#define OUT_BATCH 256      /* writes per round, between two looks at the watch */
-#define WATCH_WAIT_MS 20   /* the longest a write waits behind a quiet watch */
+#define OUT_BATCH 256      /* writes per round */
+#define WATCH_WAIT_MS 200  /* one look at the watch; a stop or a reconnection is seen within it */
+#define WATCH_STUCK_MS 3000 /* a look at the watch that has not returned by then is cancelled */
 #define RETRY_MS 1000      /* between two tries at the bucket while the servers are there but not ready */
 
 struct op {
-	bool del;
-	char key[MG_CL_KEY_MAX];
-	char value[MG_CL_VALUE_MAX];
+	enum { OP_PUT, OP_DEL, OP_EVENT } what;
+	char key[MG_CL_KEY_MAX + 64]; /* the entry's key, or an event's subject */
+	char *data;                   /* the value or the event, malloc'd */
 };
 
 struct mg_cluster {
-	pthread_t th;
-	bool th_started;
+	pthread_t th, sender;
+	bool th_started, sender_started;
+	pthread_cond_t more;       /* a write was queued */
+	atomic_uint_fast64_t watch_beat; /* CLOCK_MONOTONIC ms when the watch last returned */
+	atomic_bool watching;      /* the watcher thread is inside kvWatcher_Next */
 	int efd;
 	atomic_bool stop;
 	/* Settings, copied. */
 	char **servers;
 	size_t n_servers;
-	char node[MG_CL_NODE_MAX], bucket[64], creds[256], tls_ca[256];
+	char node[MG_CL_NODE_MAX], bucket[64], creds[256], tls_ca[256], stream[64];
+	uint64_t stream_max_age_ns;
+	bool stream_ready;         /* the watcher's thread made sure it exists */
 
 	pthread_mutex_t mu;        /* everything below, between the loop and the thread */
 	struct op **out;           /* a ring of writes */
@@ -51,6 +57,13 @@ struct mg_cluster {
 	kvWatcher *w;
 	atomic_bool reconnected, disconnected;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static uint64_t wall_ns(void)
 {
@@ -81,10 +94,19 @@ static void on_reconnected(natsConnection *nc, void *arg)
 	atomic_store(&c->reconnected, true);
 }
 
+/* The watch goes; under the lock, since the writes' thread may be cancelling a look at it. */
+static void drop_watch(struct mg_cluster *c)
+{
+	pthread_mutex_lock(&c->mu);
+	kvWatcher *w = c->w;
+	c->w = NULL;
+	pthread_mutex_unlock(&c->mu);
+	kvWatcher_Destroy(w);
+}
+
 static void link_down(struct mg_cluster *c)
 {
-	kvWatcher_Destroy(c->w);
-	c->w = NULL;
+	drop_watch(c);
 	pthread_mutex_lock(&c->mu);
 	if (c->st.connected) {
 		c->st.disconnects++;
@@ -139,6 +161,23 @@ static natsStatus open_bucket(struct mg_cluster *c)
 			s = js_CreateKeyValue(&c->kv, c->js, &kc);
 		}
 	}
+	if (s != NATS_OK || !c->stream[0] || c->stream_ready)
+		return s;
+	/* The events stream, made if no node has yet: every node's events, kept for a while, for whoever reads them. */
+	jsStreamConfig sc;
+	jsErrCode ec = 0;
+	const char *subjects[] = { "mtaguard.events.>" };
+	jsStreamConfig_Init(&sc);
+	sc.Name = c->stream;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.MaxAge = (int64_t)c->stream_max_age_ns;
+	sc.Replicas = c->n_servers >= 3 ? 3 : 1;
+	natsStatus e = js_AddStream(NULL, c->js, &sc, NULL, &ec);
+	if (e == NATS_OK || ec == JSStreamNameExistErr)
+		c->stream_ready = true;
+	else
+		set_error(c, "making the events stream", e);
 	return s;
 }
 
@@ -147,12 +186,14 @@ static natsStatus watch(struct mg_cluster *c)
 {
 	kvWatchOptions wo;
 
-	kvWatcher_Destroy(c->w);
-	c->w = NULL;
+	kvWatcher *w = NULL;
+
+	drop_watch(c);
 	kvWatchOptions_Init(&wo);
-	natsStatus s = kvStore_WatchAll(&c->w, c->kv, &wo);
+	natsStatus s = kvStore_WatchAll(&w, c->kv, &wo);
 	if (s == NATS_OK) {
 		pthread_mutex_lock(&c->mu);
+		c->w = w;
 		if (!c->st.connected)
 			c->st.connects++;
 		c->st.connected = true;
@@ -244,16 +285,27 @@ static void send_some(struct mg_cluster *c)
 		c->out_head = (c->out_head + 1) % OUT_MAX;
 		c->out_n--;
 		pthread_mutex_unlock(&c->mu);
-		natsStatus s = op->del ? kvStore_Delete(c->kv, op->key) : kvStore_PutString(NULL, c->kv, op->key, op->value);
+		natsStatus s;
+		if (op->what == OP_EVENT)
+			s = js_Publish(NULL, c->js, op->key, op->data, (int)strlen(op->data), NULL, NULL);
+		else if (op->what == OP_DEL)
+			s = kvStore_Delete(c->kv, op->key);
+		else
+			s = kvStore_PutString(NULL, c->kv, op->key, op->data);
 		pthread_mutex_lock(&c->mu);
 		if (s == NATS_OK) {
 			c->st.sent++;
+			if (op->what == OP_EVENT)
+				c->st.events_sent++;
+		} else if (op->what == OP_EVENT) {
+			c->st.events_dropped++; /* an event is news: not written again later */
 		} else {
 			c->st.send_errors++;
 			c->republish = true;
 			snprintf(c->st.last_error, sizeof(c->st.last_error), "writing %.60s: %s", op->key, natsStatus_GetText(s));
 		}
 		pthread_mutex_unlock(&c->mu);
+		free(op->data);
 		free(op);
 	}
 }
@@ -301,7 +353,6 @@ static void *run(void *arg)
 				continue;
 			}
 		}
-		send_some(c);
 		pthread_mutex_lock(&c->mu);
 		bool room = c->in_n < IN_MAX;
 		pthread_mutex_unlock(&c->mu);
@@ -310,7 +361,10 @@ static void *run(void *arg)
 			continue;
 		}
 		kvEntry *ke = NULL;
+		atomic_store(&c->watch_beat, mono_ms());
+		atomic_store(&c->watching, true);
 		s = kvWatcher_Next(&ke, c->w, WATCH_WAIT_MS);
+		atomic_store(&c->watching, false);
 		if (s == NATS_OK && !ke) {
 			pthread_mutex_lock(&c->mu);
 			c->st.synced = true;
@@ -327,6 +381,40 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/*
+ * The writes, on a thread of their own: a write never waits behind the
+ * watch, and the watch never behind a write that waits for its answer. It
+ * also minds the watch: a look at it that does not return (a server that
+ * lost the consumer behind it) is cancelled, and the watch made again.
+ */
+static void *send_loop(void *arg)
+{
+	struct mg_cluster *c = arg;
+
+	while (!atomic_load(&c->stop)) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&c->mu);
+		if (!c->out_n && !atomic_load(&c->stop))
+			pthread_cond_timedwait(&c->more, &c->mu, &until);
+		bool up = c->st.connected;
+		if (c->w && atomic_load(&c->watching) && mono_ms() - atomic_load(&c->watch_beat) > WATCH_STUCK_MS) {
+			kvWatcher_Stop(c->w);
+			c->st.watch_restarts++;
+		}
+		pthread_mutex_unlock(&c->mu);
+		/* Down: writes wait in the queue (a write that failed asks for everything again anyway). */
+		if (up)
+			send_some(c);
+	}
+	return NULL;
+}
+
 int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, char *err, size_t errlen)
 {
 	struct mg_cluster *c = calloc(1, sizeof(*c));
@@ -339,6 +427,7 @@ int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, c
 	c->servers = calloc(o->n_servers ? o->n_servers : 1, sizeof(*c->servers));
 	c->out = calloc(OUT_MAX, sizeof(*c->out));
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->more, NULL);
 	if (c->efd < 0 || !c->servers || !c->out) {
 		snprintf(err, errlen, "cluster: %s", strerror(c->efd < 0 ? errno : ENOMEM));
 		mg_cluster_stop(c);
@@ -353,6 +442,8 @@ int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, c
 	snprintf(c->bucket, sizeof(c->bucket), "%s", o->bucket);
 	snprintf(c->creds, sizeof(c->creds), "%s", o->credentials ? o->credentials : "");
 	snprintf(c->tls_ca, sizeof(c->tls_ca), "%s", o->tls_ca ? o->tls_ca : "");
+	snprintf(c->stream, sizeof(c->stream), "%s", o->events_stream ? o->events_stream : "");
+	c->stream_max_age_ns = o->events_max_age_ns;
 	if ((s = make_options(c)) != NATS_OK) {
 		/* A credentials or CA file that cannot be read: the operator's to fix, said at start. */
 		snprintf(err, errlen, "cluster: %s", natsStatus_GetText(s));
@@ -369,6 +460,12 @@ int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, c
 		return -EAGAIN;
 	}
 	c->th_started = true;
+	if (pthread_create(&c->sender, NULL, send_loop, c)) {
+		snprintf(err, errlen, "cluster: cannot start its thread");
+		mg_cluster_stop(c);
+		return -EAGAIN;
+	}
+	c->sender_started = true;
 	*out = c;
 	return 0;
 }
@@ -378,6 +475,11 @@ void mg_cluster_stop(struct mg_cluster *c)
 	if (!c)
 		return;
 	atomic_store(&c->stop, true);
+	pthread_mutex_lock(&c->mu);
+	pthread_cond_signal(&c->more);
+	pthread_mutex_unlock(&c->mu);
+	if (c->sender_started)
+		pthread_join(c->sender, NULL);
 	if (c->th_started)
 		pthread_join(c->th, NULL);
 	kvWatcher_Destroy(c->w);
@@ -386,7 +488,10 @@ void mg_cluster_stop(struct mg_cluster *c)
 	natsConnection_Destroy(c->nc);
 	natsOptions_Destroy(c->opts);
 	for (size_t i = 0; c->out && i < OUT_MAX; i++)
-		free(c->out[i]);
+		if (c->out[i]) {
+			free(c->out[i]->data);
+			free(c->out[i]);
+		}
 	free(c->out);
 	free(c->in);
 	for (size_t i = 0; c->servers && i < c->n_servers; i++)
@@ -395,6 +500,7 @@ void mg_cluster_stop(struct mg_cluster *c)
 	if (c->efd >= 0)
 		close(c->efd);
 	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->more);
 	free(c);
 	/* libnats's own threads and memory: the daemon has one link, stopped once at exit. */
 	nats_Close();
@@ -425,28 +531,39 @@ size_t mg_cluster_take(struct mg_cluster *c, struct mg_cl_rx *out, size_t max, b
 	return n;
 }
 
+/* Into the queue; a full one drops it (and asks for everything again: the ledger is the truth). */
+static void push_op(struct mg_cluster *c, struct op *op)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->out_n == OUT_MAX) {
+		c->st.dropped_out++;
+		if (op->what != OP_EVENT)
+			c->republish = true;
+		pthread_mutex_unlock(&c->mu);
+		free(op->data);
+		free(op);
+		return;
+	}
+	c->out[(c->out_head + c->out_n++) % OUT_MAX] = op;
+	pthread_cond_signal(&c->more);
+	pthread_mutex_unlock(&c->mu);
+}
+
 static void queue(struct mg_cluster *c, const struct mg_cl_entry *e, bool del)
 {
-	struct op *op = malloc(sizeof(*op));
+	struct op *op = calloc(1, sizeof(*op));
+	char value[MG_CL_VALUE_MAX];
 
-	if (!op || mg_cl_key(e, op->key, sizeof(op->key)) || (!del && mg_cl_value(e, op->value, sizeof(op->value)))) {
+	if (!op || mg_cl_key(e, op->key, sizeof(op->key)) || (!del && mg_cl_value(e, value, sizeof(value))) ||
+	    (!del && !(op->data = strdup(value)))) {
 		free(op);
 		pthread_mutex_lock(&c->mu);
 		c->st.dropped_out++;
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	op->del = del;
-	pthread_mutex_lock(&c->mu);
-	if (c->out_n == OUT_MAX) {
-		c->st.dropped_out++;
-		c->republish = true;
-		pthread_mutex_unlock(&c->mu);
-		free(op);
-		return;
-	}
-	c->out[(c->out_head + c->out_n++) % OUT_MAX] = op;
-	pthread_mutex_unlock(&c->mu);
+	op->what = del ? OP_DEL : OP_PUT;
+	push_op(c, op);
 }
 
 void mg_cluster_put(struct mg_cluster *c, const struct mg_cl_entry *e)
@@ -457,6 +574,21 @@ void mg_cluster_put(struct mg_cluster *c, const struct mg_cl_entry *e)
 void mg_cluster_del(struct mg_cluster *c, const struct mg_cl_entry *e)
 {
 	queue(c, e, true);
+}
+
+void mg_cluster_event(struct mg_cluster *c, const char *kind, const char *json)
+{
+	struct op *op;
+
+	if (!c->stream[0])
+		return;
+	if (!(op = calloc(1, sizeof(*op))) || !(op->data = strdup(json))) {
+		free(op);
+		return;
+	}
+	op->what = OP_EVENT;
+	snprintf(op->key, sizeof(op->key), "mtaguard.events.%s.%s", c->node, kind);
+	push_op(c, op);
 }
 
 bool mg_cluster_want_republish(struct mg_cluster *c)

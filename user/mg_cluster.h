@@ -32,6 +32,8 @@ struct mg_cluster_opts {
 	const char *bucket;
 	const char *credentials;    /* a .creds file, or NULL */
 	const char *tls_ca;         /* a CA file, or NULL */
+	const char *events_stream;  /* the JetStream stream for events ("MTAGUARD_EVENTS"), or NULL: none */
+	uint64_t events_max_age_ns; /* how long the stream keeps them */
 };
 
 /* One entry another node wrote, or deleted; or one the link could not read (bad). */
@@ -48,6 +50,8 @@ struct mg_cluster_status {
 	bool synced;                /* the watch has read every value in force since the last (re)connection */
 	uint64_t connects, disconnects;
 	uint64_t sent, send_errors, received, bad, dropped_out;
+	uint64_t watch_restarts;    /* looks at the watch that never returned, cancelled */
+	uint64_t events_sent, events_dropped;
 	uint64_t last_lag_ns, max_lag_ns; /* receipt less the server's time of the entry, wall clock */
 	uint64_t down_since_wall;   /* when the link went down (0: it is up, or never was) */
 	char server[128];           /* the server in use */
@@ -69,6 +73,12 @@ void mg_cluster_put(struct mg_cluster *c, const struct mg_cl_entry *e);
 void mg_cluster_del(struct mg_cluster *c, const struct mg_cl_entry *e);
 /* True once after each (re)connection, and after writes that failed: write everything held again. */
 bool mg_cluster_want_republish(struct mg_cluster *c);
+/*
+ * An event (the JSON line the daemon logs: a verdict, an alert, an outbreak)
+ * into the events stream, under "mtaguard.events.NODE.KIND" (queued; dropped
+ * and counted when the queue is full or no stream is configured).
+ */
+void mg_cluster_event(struct mg_cluster *c, const char *kind, const char *json);
 void mg_cluster_status(struct mg_cluster *c, struct mg_cluster_status *out);
 
 #endif

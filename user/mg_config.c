@@ -1348,6 +1348,10 @@ static int finish_cluster(struct ctx *c, const json_t *v, struct mg_config *cfg)
 		return fail_at(c, "node name \"%s\": letters, digits, '-' and '_' only, at most %d", cfg->cluster_node,
 			       MG_CL_NODE_MAX - 1);
 	}
+	if (cfg->cluster_events_stream[0] && !mg_cl_node_valid(cfg->cluster_events_stream)) {
+		push_key(c, "events_stream");
+		return fail_at(c, "stream name \"%s\": letters, digits, '-' and '_' only", cfg->cluster_events_stream);
+	}
 	if (!mg_cl_node_valid(cfg->cluster_bucket)) {
 		push_key(c, "bucket");
 		return fail_at(c, "bucket name \"%s\": letters, digits, '-' and '_' only", cfg->cluster_bucket);
@@ -1373,6 +1377,8 @@ static const struct field cluster_keys[] = {
 	STRING_ARRAY("accept", cluster_accept_names, n_cluster_accept_names, "kinds"),
 	/* Received verdicts per minute: a resync of a big bucket comes in at this pace, never as a wave. */
 	U32("max_accept_per_minute", cluster_max_accept_per_min, 1, 1000000),
+	STRING("events_stream", cluster_events_stream),
+	DURATION("events_max_age", cluster_events_max_age_ns, BOUNDS(MINUTE, 366 * DAY)),
 };
 static const struct section cluster = SECTION_OF(cluster_keys, .finish = finish_cluster);
 
@@ -1451,6 +1457,8 @@ void mg_config_default(struct mg_config *c)
 		(1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER) |
 		(1u << MG_CL_OUTBREAK);
 	c->cluster_max_accept_per_min = 600;
+	snprintf(c->cluster_events_stream, sizeof(c->cluster_events_stream), "MTAGUARD_EVENTS");
+	c->cluster_events_max_age_ns = 7 * 86400 * NS_PER_SEC;
 	c->hold_suspect_ns = 2 * 86400 * NS_PER_SEC;
 	c->hold_outbreak_ns = 5 * 86400 * NS_PER_SEC;
 	c->expire_release_suspect = true;  /* a suspect is not a verdict: its mail goes out after a fresh scan */

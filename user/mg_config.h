@@ -159,6 +159,8 @@ struct mg_config {
 	size_t n_cluster_publish_names, n_cluster_accept_names;
 	unsigned cluster_publish, cluster_accept; /* bits of enum mg_cl_kind (finish_cluster) */
 	uint32_t cluster_max_accept_per_min; /* received verdicts taken per minute: this node's own breaker */
+	char cluster_events_stream[64];   /* the JetStream stream every node's events go to; "" = none */
+	uint64_t cluster_events_max_age_ns;
 };
 
 /* Defaults for everything (no interfaces). */

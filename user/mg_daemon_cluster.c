@@ -43,6 +43,8 @@ int mg_daemon_cluster_start(struct mg_daemon *d, char *err, size_t errlen)
 		.bucket = c->cluster_bucket,
 		.credentials = c->cluster_credentials[0] ? c->cluster_credentials : NULL,
 		.tls_ca = c->cluster_tls_ca[0] ? c->cluster_tls_ca : NULL,
+		.events_stream = c->cluster_events_stream[0] ? c->cluster_events_stream : NULL,
+		.events_max_age_ns = c->cluster_events_max_age_ns,
 	};
 	int e = mg_cluster_start(&o, &d->cluster, err, errlen);
 	if (e)
@@ -275,6 +277,30 @@ static json_t *propagation_json(const struct mg_daemon *d)
 			 "max_ms", v[n - 1] / 1e3);
 }
 
+/*
+ * One of this node's own entries, as the bucket holds it: if this node no
+ * longer holds the rule (it ended while a delete failed, or before a restart,
+ * or the node crashed), delete it now. The bucket heals itself this way,
+ * without bookkeeping of failed writes.
+ */
+static void own_entry(struct mg_daemon *d, const struct mg_cl_entry *e, uint64_t now)
+{
+	struct mg_rule_entry re;
+
+	if (e->kind == MG_CL_OUTBREAK)
+		return; /* they run out on their own within two decay periods */
+	if (mg_ruleset_find(d->eng.rules, &e->prefix, &re)) {
+		const struct mg_claim *cl = &re.claims[kind_owner[e->kind]];
+		if (cl->present && (cl->expires == MG_TIME_NEVER || cl->expires > now) &&
+		    (d->cfg.cluster_publish & (1u << e->kind)))
+			return;
+	}
+	char key[MG_CL_KEY_MAX];
+	if (!mg_cl_key(e, key, sizeof(key)))
+		json_object_del(d->cluster_published, key);
+	mg_cluster_del(d->cluster, e);
+}
+
 bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 {
 	static struct mg_cl_rx rx[TAKE_PER_TURN];
@@ -298,6 +324,8 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 		}
 		enum mg_cl_outcome o = mg_engine_cluster_apply(&d->eng, &rx[i].e, rx[i].deleted, now, wall);
 		d->cluster_outcomes[o]++;
+		if (o == MG_CL_OWN && !rx[i].deleted)
+			own_entry(d, &rx[i].e, now);
 		if (o == MG_CL_TAKEN)
 			note_propagation(d, &rx[i].e);
 		if (o == MG_CL_TAKEN && rx[i].e.kind == MG_CL_OUTBREAK)
@@ -333,7 +361,7 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 	for (int o = 0; o < MG_CL_OUTCOME_MAX; o++)
 		json_object_set_new(out, mg_cl_outcome_name((enum mg_cl_outcome)o), json_integer((json_int_t)d->cluster_outcomes[o]));
 	json_object_set_new(out, "unreadable", json_integer((json_int_t)d->cluster_outcomes[MG_CL_OUTCOME_MAX]));
-	return json_pack("{s:s,s:s,s:b,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:s,s:o}",
+	json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:s,s:o}",
 			 "node", d->cfg.cluster_node, "bucket", d->cfg.cluster_bucket, "connected", st.connected,
 			 "synced", st.synced, "server", st.server, "connects", (json_int_t)st.connects, "sent",
 			 (json_int_t)st.sent, "send_errors", (json_int_t)st.send_errors, "received",
@@ -344,6 +372,9 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 			 (json_int_t)by[MG_CL_SERVER], "outbreaks", (json_int_t)d->eng.n_cl_ob, "published",
 			 (json_int_t)json_object_size(d->cluster_published), "last_error", st.last_error, "propagation",
 			 propagation_json(d));
+	json_object_set_new(o, "events_sent", json_integer((json_int_t)st.events_sent));
+	json_object_set_new(o, "events_dropped", json_integer((json_int_t)st.events_dropped));
+	return o;
 }
 
 void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m)

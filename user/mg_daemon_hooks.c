@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mg_clock.h"
+#include "mg_cluster.h"
 #include "mg_daemon.h"
 
 #define HOOK_TIMEOUT_NS (30 * MG_NSEC_PER_SEC)
@@ -82,6 +83,18 @@ void mg_daemon_hooks_reap(struct mg_daemon *d, uint64_t mono)
 	}
 }
 
+/* The same JSON line into the cluster's events stream, when there is one. */
+static void cluster_event(struct mg_daemon *d, json_t *o)
+{
+	if (!d->cluster || !o)
+		return;
+	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	const char *kind = json_string_value(json_object_get(o, "event"));
+	if (text && kind)
+		mg_cluster_event(d->cluster, kind, text);
+	free(text);
+}
+
 static void outbreak(struct mg_daemon *d, const struct mg_engine_note *n)
 {
 	const struct mg_ob_action *a = n->ob;
@@ -90,6 +103,7 @@ static void outbreak(struct mg_daemon *d, const struct mg_engine_note *n)
 
 	mg_sig_str(&a->sig, sig, sizeof(sig));
 	mg_eventlog_json(&d->log, o);
+	cluster_event(d, o);
 	if (a->kind == MG_OB_DECLARE || a->kind == MG_OB_DECIDE) {
 		char why[400];
 		mg_ob_explain(&a->sig, a->direction, a->decision, a->specificity, &a->with, why, sizeof(why));
@@ -120,6 +134,11 @@ void mg_daemon_observe(const struct mg_engine_note *n, void *arg)
 	switch (n->kind) {
 	case MG_NOTE_ACTION:
 		mg_eventlog_action(&d->log, n->action, n->now, n->wall);
+		if (d->cluster) {
+			json_t *o = mg_action_json(n->action, n->now, n->wall);
+			cluster_event(d, o);
+			json_decref(o);
+		}
 		if (n->action->kind == MG_AN_BLOCK || n->action->kind == MG_AN_UNBLOCK)
 			d->cluster_dirty = true;
 		break;
