@@ -297,7 +297,7 @@ int main(int argc, char **argv)
 		fcntl(STDOUT_FILENO, F_SETFL, fl & ~O_NONBLOCK);
 
 	struct routes cur = { 0 }, want = { 0 };
-	char gen[32] = "", in[8192];
+	char gen[64] = "", in[8192];
 	size_t inlen = 0;
 	bool down = false;
 	uint64_t next_ask = 0;

@@ -687,9 +687,13 @@ static json_t *cmd_blocks(struct mg_daemon *d, json_t *req)
 	json_t *g = json_object_get(req, "generation");
 	struct blocks_ctx c = { .now = mg_daemon_timeline(mg_mono_ns()), .feeds = json_is_true(json_object_get(req, "feeds")) };
 
-	/* The generation is a string: a JSON integer is signed, and a follower compares it for equality only. */
-	char gs[24];
-	snprintf(gs, sizeof(gs), "%llu", (unsigned long long)gen);
+	/*
+	 * The generation is a string, compared for equality only; it names this
+	 * run of the daemon too: a restarted daemon counts from 0 again, and the
+	 * same count must not pass for the same rules.
+	 */
+	char gs[48];
+	snprintf(gs, sizeof(gs), "%llx.%llu", (unsigned long long)d->started_ns, (unsigned long long)gen);
 	if (json_is_string(g) && !strcmp(json_string_value(g), gs))
 		return json_pack("{s:b,s:s,s:b}", "ok", 1, "generation", gs, "unchanged", 1);
 	c.arr = json_array();
