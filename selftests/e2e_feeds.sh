@@ -106,7 +106,8 @@ if "${CTL[@]}" --json import "$LAB_DIR/drop.txt" --origin drop --ttl 2d >"$LAB_D
 	wait "$POLLER"
 	printf '# import of 100 000 prefixes: %d ms until in force in the kernel (the loop held by the commit %s ms, ' \
 		"$ms" "$(jq .commit_ms "$LAB_DIR/import.out")"
-	printf 'by the save of the lists %s ms, by the longest slice of 2048 %s ms); ' "$(jq .save_ms "$LAB_DIR/import.out")" \
+	printf 'by the save of the lists %s ms, by its longest slice %s ms, longest step of 256 prefixes %s ms); ' \
+		"$(jq .save_ms "$LAB_DIR/import.out")" "$(jq .slice_max_ms "$LAB_DIR/import.out")" \
 		"$(jq .step_max_ms "$LAB_DIR/import.out")"
 	printf 'mtaguardctl status answered within %s ms meanwhile\n' "$(cat "$LAB_DIR/status.max")"
 	((ms < 10000)) && pass "100 000 prefixes imported in $ms ms" || fail "100 000 prefixes took $ms ms"

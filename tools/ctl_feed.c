@@ -165,7 +165,7 @@ int ctl_import(const struct ctl_import_opts *o)
 		  unique = json_integer_value(json_object_get(r, "unique"));
 	double commit_ms = json_real_value(json_object_get(r, "commit_ms"));
 	/* In force once the daemon has carried every touched prefix into the kernel. */
-	double save_ms = 0, step_ms = 0;
+	double save_ms = 0, step_ms = 0, slice_ms = 0;
 	while (!json_is_true(json_object_get(r, "done"))) {
 		if (talk)
 			fprintf(stderr, "import: applied %lld/%lld\n", (long long)json_integer_value(json_object_get(r, "applied")),
@@ -179,12 +179,13 @@ int ctl_import(const struct ctl_import_opts *o)
 	}
 	save_ms = json_real_value(json_object_get(r, "save_ms"));
 	step_ms = json_real_value(json_object_get(r, "step_max_ms"));
+	slice_ms = json_real_value(json_object_get(r, "slice_max_ms"));
 	json_decref(r);
 	if (o->json)
 		printf("{\"ok\":true,\"origin\":\"%s\",\"read\":%zu,\"unique\":%lld,\"added\":%lld,\"kept\":%lld,"
 		       "\"removed\":%lld,\"total\":%lld,\"commit_ms\":%.1f,\"save_ms\":%.1f,\"step_max_ms\":%.1f,"
-		       "\"seconds\":%.3f}\n",
-		       o->origin, p.n, unique, added, kept, removed, total, commit_ms, save_ms, step_ms, secs(t0));
+		       "\"slice_max_ms\":%.1f,\"seconds\":%.3f}\n",
+		       o->origin, p.n, unique, added, kept, removed, total, commit_ms, save_ms, step_ms, slice_ms, secs(t0));
 	else
 		printf("imported %lld prefixes into '%s' (%lld new, %lld already there, %lld removed; %lld in all) in %.2f s\n",
 		       unique, o->origin, added, kept, removed, total, secs(t0));

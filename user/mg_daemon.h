@@ -57,8 +57,14 @@ struct mg_daemon_running {
 /* An import in progress over the control socket (mg_daemon_feed.c). */
 #define MG_IMPORT_SESSIONS 4
 #define MG_IMPORT_IDLE_NS (30ull * 1000000000ull) /* a session nobody touched this long is dropped */
-/* Imported prefixes carried into the ledger and the kernel per loop iteration (about 5 ms of map writes). */
-#define MG_FEED_STEP 2048
+/*
+ * Imported prefixes are carried into the ledger and the kernel MG_FEED_STEP
+ * at a time, steps following each other within one loop iteration until
+ * MG_FEED_SLICE_NS have passed: bounded by time, not by count, since a map
+ * write costs what the machine's load makes it cost.
+ */
+#define MG_FEED_STEP 256
+#define MG_FEED_SLICE_NS (3ull * 1000000ull)
 struct mg_import_session {
 	uint64_t id; /* 0: free */
 	char origin[MG_FEED_NAME_MAX + 1];
@@ -124,6 +130,7 @@ struct mg_daemon {
 		char cfg[600];             /* the settings written with */
 	} dnsbl;
 	bool feed_pending;             /* imported prefixes still to carry into the kernel: do not sleep */
+	uint64_t feed_slice_max_ns;    /* the longest slice since the last commit: what an import held the loop */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */

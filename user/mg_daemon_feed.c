@@ -22,10 +22,10 @@
  * Nothing reaches the lists before the commit: a prefix the daemon refuses
  * (wider than limits.min_prefix_v4/v6) ends the session with its line, and
  * nothing is applied. At the commit the lists change at once and are
- * saved; the ledger and the kernel follow in slices (mg_daemon_feed_work,
- * MG_FEED_STEP prefixes per loop iteration), so the policy service and the
- * ring buffer are served between them; `status` tells the client when the
- * import is in force.
+ * saved; the ledger and the kernel follow in slices (mg_daemon_feed_work:
+ * steps of MG_FEED_STEP prefixes for about MG_FEED_SLICE_NS per loop
+ * iteration), so the policy service and the ring buffer are served between
+ * them; `status` tells the client when the import is in force.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -179,9 +179,10 @@ static json_t *progress(struct mg_daemon *d, const struct mg_import_session *s)
 	if (done == total && mg_engine_feeds_unsaved(&d->eng, what, err, sizeof(err)))
 		return mg_ctl_error("%s", err);
 	/* save_ms: the last write of the lists (when done, this import's), a pause of the loop worth knowing. */
-	return json_pack("{s:b,s:s,s:I,s:I,s:b,s:f,s:f}", "ok", 1, "origin", s->origin, "applied", (json_int_t)done,
+	return json_pack("{s:b,s:s,s:I,s:I,s:b,s:f,s:f,s:f}", "ok", 1, "origin", s->origin, "applied", (json_int_t)done,
 			 "to_apply", (json_int_t)total, "done", done == total, "save_ms",
-			 (double)d->eng.feeds_save_ns / 1e6, "step_max_ms", (double)d->eng.feed_step_max_ns / 1e6);
+			 (double)d->eng.feeds_save_ns / 1e6, "step_max_ms", (double)d->eng.feed_step_max_ns / 1e6,
+			 "slice_max_ms", (double)d->feed_slice_max_ns / 1e6);
 }
 
 static json_t *op_commit(struct mg_daemon *d, struct mg_import_session *s, uint64_t mono)
@@ -202,6 +203,7 @@ static json_t *op_commit(struct mg_daemon *d, struct mg_import_session *s, uint6
 				    "nothing of this import is applied", feed_capacity(d), d->run.max_policy);
 	}
 	s->start = d->eng.feed_queued; /* what is queued before this import */
+	d->feed_slice_max_ns = 0;
 	int e = mg_engine_import(&d->eng, s->origin, s->action, s->v, s->n, s->ttl_ns, s->sync, now, wall, &ch,
 				 &s->ticket, err, sizeof(err));
 	free(s->v);
@@ -383,5 +385,12 @@ bool mg_daemon_feed_work(struct mg_daemon *d, uint64_t mono)
 	for (int i = 0; i < MG_IMPORT_SESSIONS; i++)
 		if (d->imports[i].id && mono - d->imports[i].last_ns > MG_IMPORT_IDLE_NS)
 			session_end(&d->imports[i]);
-	return mg_engine_feed_step(&d->eng, MG_FEED_STEP, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono)) > 0;
+	size_t left;
+	do {
+		uint64_t now = mg_mono_ns();
+		left = mg_engine_feed_step(&d->eng, MG_FEED_STEP, mg_daemon_timeline(now), mg_mono_to_wall_ns(now));
+	} while (left && mg_mono_ns() - mono < MG_FEED_SLICE_NS);
+	if (mg_mono_ns() - mono > d->feed_slice_max_ns)
+		d->feed_slice_max_ns = mg_mono_ns() - mono;
+	return left > 0;
 }

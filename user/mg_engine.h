@@ -140,7 +140,7 @@ struct mg_engine {
 	bool feeds_dirty;            /* the feeds file needs writing */
 	int feeds_save_err;
 	uint64_t feeds_save_ns;      /* how long the last write of the feeds file held the caller (the daemon's loop) */
-	uint64_t feed_step_max_ns;   /* the longest step of the last import (reset when a queue starts) */
+	uint64_t feed_step_max_ns;   /* the longest step of the last import (reset when a queue starts): map writes' cost */
 	uint64_t ob_generation;      /* outbreak actions seen: members joined or left (DNSBL zone) */
 	/*
 	 * Other nodes' rules, received (mg_engine_cluster_apply): what each
