@@ -65,7 +65,7 @@ static void usage(FILE *f)
 		"  -v, --verbose         debug messages: the socket, the request and the answer (repeatable)\n"
 		"  -h, --help\n"
 		"\n"
-		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to, 4 permission\n"
+		"Exit status: 0 done, 1 the daemon refused, 2 usage (import: a bad list), 3 no daemon to talk to, 4 permission\n"
 		"denied on the socket, 5 the answer was cut off, unreadable or too late (%d s).\n",
 		MG_CTL_CLIENT_TIMEOUT_MS / 1000);
 }
