@@ -70,11 +70,11 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
  */
 static void add_elsewhere(struct mg_daemon *d, json_t *o, uint64_t now)
 {
-	json_t *arr = json_array();
 	char sig[64];
 
 	if (!d->cluster)
 		return;
+	json_t *arr = json_array();
 	for (size_t i = 0; i < d->eng.n_cl_ob; i++) {
 		const struct mg_cl_outbreak *x = &d->eng.cl_ob[i];
 		if (x->expires <= now)
