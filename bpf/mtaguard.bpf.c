@@ -2,14 +2,15 @@
 /*
  * mtaguard.bpf.c - the XDP data plane.
  *
- * Per packet: parse; one blocklist lookup (by source prefix); then,
+ * Per packet: parse; the rule index (by source address); then,
  * only for SYNs and SMTP segments, per-source accounting and events. Anything
  * we cannot parse passes: the program must never break a network it does not
  * understand.
  *
  * Costs are kept where they belong:
  *  - an ordinary packet (not a SYN, not an SMTP segment) from an unlisted
- *    source costs parsing plus one LPM lookup; it never touches per-source
+ *    source costs parsing plus two inlined array reads (the rule index,
+ *    policy.h), whatever the number of rules; it never touches per-source
  *    state, but for a protected source's fixed activity record (activity.h);
  *  - per-source entries are created only on SMTP commands in payload or, for
  *    SYNs, at a capped rate per CPU, so a spoofed SYN flood cannot flush the
@@ -36,22 +37,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Load-time tunables; the loader writes them before load. */
 const volatile struct mg_tunables mg_cfg = MG_TUNABLES_DEFAULT;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct mg_lpm_key);
-	__type(value, struct mg_rule);
-	__uint(max_entries, MG_DEFAULT_MAX_POLICY);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} mg_blocklist SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct mg_lpm_key);
-	__type(value, struct mg_rule);
-	__uint(max_entries, MG_DEFAULT_MAX_ALLOW);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} mg_allowlist SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -504,37 +489,61 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 }
 
 /*
- * Enforce the block rule `r` that matched this packet's source: XDP_DROP, or
- * XDP_PASS (allowlisted, expired, not covered by the rule's action, or
- * monitor mode).
+ * Could a block rule cover `a`? Its index bucket holds a length, or a block
+ * too short for a bucket exists in its family. Exact lengths are mg_enforce's.
  */
-__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_rule *r,
-					 struct mg_global_stats *st)
+static __always_inline int mg_may_be_listed(const union mg_addr *a)
 {
-	if (!p || !st || !r)
-		return XDP_PASS;
+	__u32 zero = 0;
+	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
 
-	struct mg_policy_verdict v = mg_policy_decide(&mg_blocklist, &mg_allowlist, r, &p->src, st);
-	if (v.kind == MG_V_ALLOW) {
+	if (!lens)
+		return 0;
+	if (mg_addr_v4mapped(a))
+		/* Lengths /0 to /96 covering v4-mapped space are the short ones. */
+		return mg_index_word(&mg_rule_index4, mg_rule_bucket4(bpf_ntohl(a->w[3]),
+								      mg_rule_bits4(mg_cfg.rule_v4_bits))) ||
+		       lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
+	return mg_index_word(&mg_rule_index6, mg_rule_bucket6(bpf_ntohl(a->w[0]), mg_rule_bits6(mg_cfg.rule_v6_bits))) ||
+	       (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull);
+}
+
+/*
+ * Enforce the rules on a source the index says may be listed: XDP_DROP, or
+ * XDP_PASS (no block in force, allowlisted, not covered by the rule's action,
+ * or monitor mode).
+ */
+__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+{
+	__u32 zero = 0;
+	__u64 c[3];
+
+	if (!p || !st)
+		return XDP_PASS;
+	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
+	if (!lens)
+		return XDP_PASS;
+	mg_block_lens(&p->src, lens, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits), c);
+	struct mg_rule *r = mg_block_find(&p->src, c, bpf_ktime_get_coarse_ns(), st);
+	if (!r)
+		return XDP_PASS;
+	if (mg_allowed(&p->src, lens)) {
 		st->allowlisted++;
 		return XDP_PASS;
 	}
-	if (v.kind != MG_V_BLOCK || !v.rule)
-		return XDP_PASS;
 
 	int reason;
-	if (v.rule->action == MG_ACT_DROP_ALL)
+	if (r->action == MG_ACT_DROP_ALL)
 		reason = MG_DROP_BLOCK_ALL;
-	else if (v.rule->action == MG_ACT_DROP_SMTP && p->has_tcp && mg_port_class(p->dport) != MG_PORT_NONE)
+	else if (r->action == MG_ACT_DROP_SMTP && p->has_tcp && mg_port_class(p->dport) != MG_PORT_NONE)
 		reason = MG_DROP_BLOCK_SMTP;
 	else
 		return XDP_PASS;
 
-	__u32 zero = 0;
 	struct mg_settings *set = bpf_map_lookup_elem(&mg_settings, &zero);
 	int monitor = set && set->monitor;
 
-	__sync_fetch_and_add(&v.rule->hits, 1);
+	__sync_fetch_and_add(&r->hits, 1);
 	return mg_drop(ctx, p, reason, monitor, st);
 }
 
@@ -565,9 +574,9 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 	mg_src_key_of(&p->dst, p->ip_version, &key);
 	if (bpf_map_lookup_elem(&mg_servers, &key))
 		return XDP_PASS; /* inbound mail to our own mail server */
-	struct mg_lpm_key akey = { .prefixlen = 128 };
-	__builtin_memcpy(akey.addr, p->src.b, 16);
-	if (bpf_map_lookup_elem(&mg_allowlist, &akey)) {
+	__u32 zero = 0;
+	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
+	if (lens && mg_allowed(&p->src, lens)) {
 		st->allowlisted++;
 		return XDP_PASS;
 	}
@@ -599,13 +608,11 @@ int mtaguard_xdp(struct xdp_md *ctx)
 		st->fragments++;
 
 	/*
-	 * The policy lookup happens here, inline: most sources have no rule, and
-	 * for them the packet costs this one lookup and no subprogram call.
+	 * The rule index is read here, inline: most sources have no rule, and
+	 * for them the packet costs two array reads the verifier inlines and no
+	 * subprogram call, however many rules there are.
 	 */
-	struct mg_lpm_key pkey = { .prefixlen = 128 };
-	__builtin_memcpy(pkey.addr, p.src.b, 16);
-	struct mg_rule *rule = bpf_map_lookup_elem(&mg_blocklist, &pkey);
-	if (rule && mg_enforce(ctx, &p, rule, st) == XDP_DROP)
+	if (mg_may_be_listed(&p.src) && mg_enforce(ctx, &p, st) == XDP_DROP)
 		return XDP_DROP;
 	/* What it passes, a protected source's record notes: its ordinary use is what makes it an end host. */
 	mg_activity_note(&mg_activity, mg_cfg.act, &p, p.has_tcp && mg_port_class(p.dport) == MG_PORT_MX);

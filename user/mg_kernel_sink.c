@@ -33,25 +33,25 @@ static uint64_t from_kernel_expiry(const struct mg_kernel_sink *k, uint64_t t)
 static int put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uint64_t expires)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_block_until(k->h->block_fd, p, action, kernel_expiry(k, expires));
+	return mg_rulemap_block_until(&k->h->rules, p, action, kernel_expiry(k, expires));
 }
 
 static int del_block(void *ctx, const struct mg_prefix *p)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_remove(k->h->block_fd, p);
+	return mg_rulemap_unblock(&k->h->rules, p);
 }
 
 static int put_allow(void *ctx, const struct mg_prefix *p)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_allow(k->h->allow_fd, p);
+	return mg_rulemap_allow(&k->h->rules, p);
 }
 
 static int del_allow(void *ctx, const struct mg_prefix *p)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_remove(k->h->allow_fd, p);
+	return mg_rulemap_unallow(&k->h->rules, p);
 }
 
 /* Move one profile between the two profile maps, counters and all; an absent one starts at zero. */
