@@ -52,6 +52,15 @@ struct {
 	__uint(max_entries, MG_DEFAULT_MAX_SERVERS);
 } mg_servers SEC(".maps");
 
+/* The profile filter (mtaguard.h): sized by the loader to its tunable; mmapable for the daemon's refresh. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, mg_src_filter_entries(MG_SRC_FILTER_BITS_DEFAULT));
+	__uint(map_flags, BPF_F_MMAPABLE);
+} mg_src_filter SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -169,12 +178,57 @@ static __always_inline void mg_src_key_of(const union mg_addr *a, __u8 ip_versio
 	mg_mask_prefix(key->b, plen);
 }
 
+/* Where a key's bit lies in the profile filter: word index in generation 0 (the other is `words` on), and the bit. */
+static __always_inline __u32 mg_filter_pos(const union mg_addr *key, __u32 *words, __u64 *bit)
+{
+	__u32 bits = mg_src_filter_bits(mg_cfg.src_filter_bits);
+	__u32 b = mg_src_filter_bit(key->w, bits);
+
+	*words = 1u << (bits - 6);
+	*bit = 1ull << (b & 63);
+	return b >> 6;
+}
+
+/* May `key` have a profile? No, for certain, when its bit in the selected generation is clear. */
+static __always_inline int mg_profile_maybe(const union mg_addr *key)
+{
+	__u32 words, sel_idx;
+	__u64 bit;
+	__u32 i = mg_filter_pos(key, &words, &bit);
+
+	sel_idx = 2 * words;
+	__u64 *sel = bpf_map_lookup_elem(&mg_src_filter, &sel_idx);
+	if (!sel)
+		return 1;
+	i += (*sel & 1) * words;
+	__u64 *w = bpf_map_lookup_elem(&mg_src_filter, &i);
+	return !w || (*w & bit);
+}
+
+/* A profile is about to be created for `key`: its bit, in both generations, before anyone can find it. */
+static __always_inline void mg_profile_mark(const union mg_addr *key)
+{
+	__u32 words;
+	__u64 bit;
+	__u32 i = mg_filter_pos(key, &words, &bit), j = i + words;
+	__u64 *w = bpf_map_lookup_elem(&mg_src_filter, &i);
+
+	if (w && !(*w & bit))
+		__sync_fetch_and_or(w, bit);
+	w = bpf_map_lookup_elem(&mg_src_filter, &j);
+	if (w && !(*w & bit))
+		__sync_fetch_and_or(w, bit);
+}
+
 /*
  * An existing profile: the LRU first (end hosts are the many), then the
  * mail servers. The daemon moves a profile between them, never keeps both.
+ * The filter answers first for a source that has neither.
  */
 static __always_inline struct mg_src_stats *mg_profile_find(const union mg_addr *key)
 {
+	if (!mg_profile_maybe(key))
+		return NULL;
 	struct mg_src_stats *e = bpf_map_lookup_elem(&mg_sources, key);
 	if (e)
 		return e;
@@ -189,6 +243,7 @@ static __always_inline struct mg_src_stats *mg_profile_create(const union mg_add
 	init.first_seen_ns = now;
 	init.last_seen_ns = now;
 	init.flags = ip_version == 6 ? MG_SRC_F_IPV6 : 0;
+	mg_profile_mark(key);
 	/* BPF_NOEXIST: another CPU may have created it first; then use theirs. */
 	if (bpf_map_update_elem(&mg_sources, key, &init, BPF_NOEXIST) == 0)
 		st->src_created++;
@@ -241,7 +296,13 @@ static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct 
 		st->events_lost++;
 		return NULL;
 	}
-	__builtin_memset(ev, 0, sizeof(*ev));
+	/*
+	 * The header only: the tail is written by the event that uses it (a
+	 * SYN's fingerprint whole, a HELO's argument up to arg_len, which is all
+	 * a reader may read), so its 64 bytes are not cleared for nothing. What
+	 * lies beyond is an older event's, from this same ring.
+	 */
+	__builtin_memset(ev, 0, __builtin_offsetof(struct mg_event, u));
 	ev->ts_ns = now;
 	ev->type = type;
 	ev->vlan_outer = p->vlan_outer;

@@ -481,9 +481,40 @@ struct mg_tunables {
 	/* The rule index's geometry (mg_rule_index4/6 hold 2^bits words); 0: the default. See mg_rule_bits4/6. */
 	__u8 rule_v4_bits; /* 8..24 */
 	__u8 rule_v6_bits; /* 8..24 */
-	__u8 pad2[6];
+	__u8 src_filter_bits; /* mg_src_filter: 2^bits bits per generation, 14..28; 0: the default */
+	__u8 pad2[5];
 };
 _Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8, "mg_tunables layout");
+
+/*
+ * The profile filter (mg_src_filter): a bit per hashed source key, set
+ * whenever a profile is created in mg_sources or moved into either profile
+ * map, before it is there. A clear bit proves the source has no profile, so
+ * a packet from a new source (a spoofed flood's every packet) skips both
+ * profile lookups, a miss in a million-entry table among them. Bits of
+ * evicted profiles stay set until userspace refreshes the filter: two
+ * generations, the kernel setting bits in both, the lookup reading the one
+ * the last entry selects; userspace clears the other, sets the bits of every
+ * profile its scan then reads, and selects it. A stale bit costs the two
+ * lookups; no bit is ever missing for a profile that exists.
+ * Entries: 2 * 2^(bits - 6) words, then the selector (0 or 1).
+ */
+#define MG_SRC_FILTER_BITS_DEFAULT 22 /* 4 Mi bits, 512 KiB per generation */
+static inline __u32 mg_src_filter_bits(__u32 bits)
+{
+	return bits >= 14 && bits <= 28 ? bits : MG_SRC_FILTER_BITS_DEFAULT;
+}
+#define mg_src_filter_entries(bits) (2u * (1u << ((bits) - 6)) + 1)
+/* The filter bit of a profile key (its four words as stored), for `bits` filter bits. */
+static inline __u32 mg_src_filter_bit(const __u32 w[4], __u32 bits)
+{
+	__u32 h = (w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^ (w[3] * 0x27d4eb2fu);
+
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	h ^= h >> 12;
+	return h >> (32 - bits);
+}
 
 /* Entries of mg_rule_index4/6 for `bits` bucket bits: two 32-bit words to an 8-byte entry. */
 #define mg_rule_entries(bits) (1u << ((bits) - 1))
@@ -509,6 +540,7 @@ static inline __u32 mg_rule_bits6(__u32 bits)
 	.handshake = MG_HS_WHEN_SEEN, \
 	.rule_v4_bits = MG_RULE_V4_BITS_DEFAULT, \
 	.rule_v6_bits = MG_RULE_V6_BITS_DEFAULT, \
+	.src_filter_bits = MG_SRC_FILTER_BITS_DEFAULT, \
 }
 
 /*

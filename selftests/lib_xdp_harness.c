@@ -52,6 +52,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	bpf_map__set_max_entries(h->skel->maps.mg_allowlist, 256);
 	bpf_map__set_max_entries(h->skel->maps.mg_rule_index4, mg_rule_entries(mg_rule_bits4(h->skel->rodata->mg_cfg.rule_v4_bits)));
 	bpf_map__set_max_entries(h->skel->maps.mg_rule_index6, mg_rule_entries(mg_rule_bits6(h->skel->rodata->mg_cfg.rule_v6_bits)));
+	bpf_map__set_max_entries(h->skel->maps.mg_src_filter,
+				 mg_src_filter_entries(mg_src_filter_bits(h->skel->rodata->mg_cfg.src_filter_bits)));
 	uint32_t records = mg_act_records(h->skel->rodata->mg_cfg.act);
 	bpf_map__set_max_entries(h->skel->maps.mg_activity, records ? records : 1);
 	err = mg_xdp__load(h->skel);
@@ -75,6 +77,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	h->activity_fd = bpf_map__fd(h->skel->maps.mg_activity);
 	err = mg_rulemaps_open(&h->rules, h->block_fd, h->allow_fd, bpf_map__fd(h->skel->maps.mg_rule_index4),
 			       bpf_map__fd(h->skel->maps.mg_rule_index6), bpf_map__fd(h->skel->maps.mg_rule_lens));
+	if (!err)
+		err = mg_srcfilter_open(&h->src_filter, bpf_map__fd(h->skel->maps.mg_src_filter));
 	if (err) {
 		xh_unload(h);
 		return err;
@@ -91,6 +95,7 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 void xh_unload(struct xh *h)
 {
 	mg_rulemaps_close(&h->rules);
+	mg_srcfilter_close(&h->src_filter);
 	ring_buffer__free(h->rb);
 	if (h->skel)
 		mg_xdp__destroy(h->skel);
@@ -305,6 +310,7 @@ void xh_make_server(struct xh *h, const char *addr)
 		abort();
 	if (bpf_map_lookup_elem(h->sources_fd, key, &s) == 0)
 		bpf_map_delete_elem(h->sources_fd, key);
+	mg_srcfilter_note(&h->src_filter, key);
 	if (bpf_map_update_elem(h->servers_fd, key, &s, BPF_ANY))
 		abort();
 }
