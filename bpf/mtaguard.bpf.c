@@ -136,7 +136,11 @@ static __always_inline int mg_bucket_take(struct mg_bucket *b, __u64 now, __u32 
 {
 	if (rate == 0)
 		return 0;
-	__u64 cost = 1000000000ull / rate;
+	if (b->rate != rate) {
+		b->cost_ns = 1000000000ull / rate;
+		b->rate = rate;
+	}
+	__u64 cost = b->cost_ns;
 	__u64 cap = cost * (burst ? burst : 1);
 	__u64 credit = b->credit_ns + (now - b->last_ns);
 
@@ -525,7 +529,7 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 }
 
 /* Count a drop (or a would-be drop in monitor mode) and report it, rate-limited. */
-static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor,
+static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor, __u64 now,
 				   struct mg_global_stats *st)
 {
 	if (monitor) {
@@ -535,7 +539,6 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 		st->drop_reason[reason & (MG_DROP_REASON_MAX - 1)]++;
 	}
 	struct mg_budget *b = mg_budget_get();
-	__u64 now = bpf_ktime_get_coarse_ns();
 	if (b && mg_bucket_take(&b->drop_events, now, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
 		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, now, st);
 		if (ev) {
@@ -585,7 +588,8 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 	if (!lens)
 		return XDP_PASS;
 	mg_block_lens(&p->src, lens, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits), c);
-	struct mg_rule *r = mg_block_find(&p->src, c, bpf_ktime_get_coarse_ns(), st);
+	__u64 now = bpf_ktime_get_coarse_ns(); /* once: the expiry check and the drop event share it */
+	struct mg_rule *r = mg_block_find(&p->src, c, now, st);
 	if (!r)
 		return XDP_PASS;
 	if (mg_allowed(&p->src, lens)) {
@@ -605,7 +609,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 	int monitor = set && set->monitor;
 
 	__sync_fetch_and_add(&r->hits, 1);
-	return mg_drop(ctx, p, reason, monitor, st);
+	return mg_drop(ctx, p, reason, monitor, now, st);
 }
 
 /*
@@ -642,7 +646,7 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 		return XDP_PASS;
 	}
 	__sync_fetch_and_add(&sig->drops, 1);
-	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, st);
+	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, bpf_ktime_get_coarse_ns(), st);
 }
 
 SEC("xdp")

@@ -281,17 +281,26 @@ struct mg_sketch {
 	__u32 cell[MG_SKETCH_ROWS][MG_SKETCH_COLS];
 };
 
-/* Per-CPU token buckets (mg_budget, one entry): credit in nanoseconds. */
+/*
+ * Per-CPU token buckets (mg_budget, one entry): credit in nanoseconds. A
+ * token costs 1e9 / rate ns; that division is kept with the rate it came
+ * from, so a spoofed flood's every refused SYN does not pay a 64-bit
+ * division (tens of cycles), and a program loaded with another rate over the
+ * same pinned map computes its own.
+ */
 struct mg_bucket {
 	__u64 last_ns;
 	__u64 credit_ns;
+	__u64 cost_ns; /* 1e9 / rate, for rate */
+	__u32 rate;
+	__u32 pad;
 };
 struct mg_budget {
 	struct mg_bucket syn_new;     /* creating profiles on a SYN */
 	struct mg_bucket payload_new; /* creating profiles on SMTP payload */
 	struct mg_bucket drop_events;
 };
-_Static_assert(sizeof(struct mg_budget) == 48, "mg_budget layout");
+_Static_assert(sizeof(struct mg_budget) == 96, "mg_budget layout");
 
 /* The SYN's TCP/IP fingerprint, hashed with mg_fp_hash(). */
 struct mg_syn_fp {
