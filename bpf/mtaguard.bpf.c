@@ -592,7 +592,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 	struct mg_rule *r = mg_block_find(&p->src, c, now, st);
 	if (!r)
 		return XDP_PASS;
-	if (mg_allowed(&p->src, lens)) {
+	if (mg_allowed(&p->src, lens, 1)) {
 		st->allowlisted++;
 		return XDP_PASS;
 	}
@@ -641,7 +641,7 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 		return XDP_PASS; /* inbound mail to our own mail server */
 	__u32 zero = 0;
 	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
-	if (lens && mg_allowed(&p->src, lens)) {
+	if (lens && mg_allowed(&p->src, lens, 0)) {
 		st->allowlisted++;
 		return XDP_PASS;
 	}

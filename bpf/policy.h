@@ -196,8 +196,11 @@ static __always_inline struct mg_rule *mg_block_find(const union mg_addr *a, __u
 	return NULL;
 }
 
-/* Does an allow rule of any length cover `a`? Counts the hit on the longest. */
-static __always_inline int mg_allowed(const union mg_addr *a, const struct mg_rule_lens *lens)
+/*
+ * Does an allow rule of any length cover `a`? count: a block in force was
+ * overridden, which the longest allow's hits count (not a containment spared).
+ */
+static __always_inline int mg_allowed(const union mg_addr *a, const struct mg_rule_lens *lens, int count)
 {
 	const __u64 *m = lens->mask[mg_addr_v4mapped(a) ? MG_LENS_ALLOW4 : MG_LENS_ALLOW6];
 	__u64 c[3] = { m[0], m[1], m[2] };
@@ -205,7 +208,8 @@ static __always_inline int mg_allowed(const union mg_addr *a, const struct mg_ru
 	for (int i = 0; i < MG_RULE_LENS && (c[0] | c[1] | c[2]); i++) {
 		struct mg_rule *r = mg_rule_probe(&mg_allowlist, a, mg_lens_pop(c));
 		if (r) {
-			__sync_fetch_and_add(&r->hits, 1);
+			if (count)
+				__sync_fetch_and_add(&r->hits, 1);
 			return 1;
 		}
 	}
