@@ -22,7 +22,8 @@
  * Costs: a SYN-ACK from an MX port pays one update and one delete; a bare ACK
  * to an MX port pays one lookup; a segment holding commands to an MX port
  * pays one lookup (two when it is on no established connection). Ordinary
- * traffic, message bodies and every other port pay nothing.
+ * traffic, message bodies and every other port pay nothing, and neither does
+ * anything on a box that never saw a SYN-ACK (mg_flows_seen).
  */
 #ifndef MG_BPF_HANDSHAKE_H
 #define MG_BPF_HANDSHAKE_H
@@ -47,6 +48,28 @@ struct {
 	__uint(max_entries, MG_DEFAULT_MAX_FLOWS);
 } mg_flows_established SEC(".maps");
 
+/*
+ * Whether this instance ever saw a SYN-ACK from an MX port (entry 0, 0 or
+ * 1). Until it has, both flow maps are empty (pending entries come only from
+ * SYN-ACKs, established ones only from pending ones), so every lookup would
+ * miss: a box that sees one direction, the common deployment, skips them.
+ * Set once, never cleared: on a box that sees both directions nothing changes.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} mg_flows_seen SEC(".maps");
+
+static __always_inline int mg_flows_any(void)
+{
+	__u32 zero = 0;
+	__u32 *seen = bpf_map_lookup_elem(&mg_flows_seen, &zero);
+
+	return !seen || *seen;
+}
+
 /* The connection `p` belongs to; from_server: p travels from the MX port to the client. */
 static __always_inline void mg_flow_key_of(const struct mg_pkt *p, int from_server, struct mg_flow_key *k)
 {
@@ -68,7 +91,12 @@ static __always_inline void mg_flow_synack(const struct mg_pkt *p, __u64 now)
 {
 	struct mg_flow_key k;
 	struct mg_flow f = { .since_ns = now, .server_isn = p->seq };
+	__u32 zero = 0;
+	__u32 *seen = bpf_map_lookup_elem(&mg_flows_seen, &zero);
 
+	/* Before the entry exists: a reader that finds the flag clear may rightly assume the maps empty. */
+	if (seen && !*seen)
+		*seen = 1;
 	mg_flow_key_of(p, 1, &k);
 	bpf_map_update_elem(&mg_flows_pending, &k, &f, BPF_ANY);
 	bpf_map_delete_elem(&mg_flows_established, &k);
@@ -97,6 +125,8 @@ static __always_inline int mg_flow_complete(const struct mg_flow_key *k, const s
 static __always_inline int mg_flow_ack(const struct mg_flow_key *k, const struct mg_pkt *p, __u64 now,
 				       struct mg_global_stats *st)
 {
+	if (!mg_flows_any())
+		return 0;
 	struct mg_flow *pend = bpf_map_lookup_elem(&mg_flows_pending, k);
 
 	return pend && mg_flow_complete(k, pend, p, now, st);
@@ -113,6 +143,8 @@ static __always_inline int mg_flow_proof(const struct mg_pkt *p, int mode, __u64
 
 	if (mode == MG_HS_OFF)
 		return MG_PROOF_PAYLOAD;
+	if (!mg_flows_any())
+		return mode == MG_HS_REQUIRED ? MG_PROOF_NONE : MG_PROOF_PAYLOAD; /* no SYN-ACK ever seen: as below */
 	mg_flow_key_of(p, 0, &k);
 	if (bpf_map_lookup_elem(&mg_flows_established, &k))
 		return MG_PROOF_HANDSHAKE;

@@ -2,14 +2,15 @@
 /*
  * mtaguard.bpf.c - the XDP data plane.
  *
- * Per packet: parse; one blocklist lookup (by source prefix); then,
+ * Per packet: parse; the rule index (by source address); then,
  * only for SYNs and SMTP segments, per-source accounting and events. Anything
  * we cannot parse passes: the program must never break a network it does not
  * understand.
  *
  * Costs are kept where they belong:
  *  - an ordinary packet (not a SYN, not an SMTP segment) from an unlisted
- *    source costs parsing plus one LPM lookup; it never touches per-source
+ *    source costs parsing plus two inlined array reads (the rule index,
+ *    policy.h), whatever the number of rules; it never touches per-source
  *    state, but for a protected source's fixed activity record (activity.h);
  *  - per-source entries are created only on SMTP commands in payload or, for
  *    SYNs, at a capped rate per CPU, so a spoofed SYN flood cannot flush the
@@ -38,22 +39,6 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile struct mg_tunables mg_cfg = MG_TUNABLES_DEFAULT;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct mg_lpm_key);
-	__type(value, struct mg_rule);
-	__uint(max_entries, MG_DEFAULT_MAX_POLICY);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} mg_blocklist SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct mg_lpm_key);
-	__type(value, struct mg_rule);
-	__uint(max_entries, MG_DEFAULT_MAX_ALLOW);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} mg_allowlist SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct mg_src_key);
 	__type(value, struct mg_src_stats);
@@ -66,6 +51,15 @@ struct {
 	__type(value, struct mg_src_stats);
 	__uint(max_entries, MG_DEFAULT_MAX_SERVERS);
 } mg_servers SEC(".maps");
+
+/* The profile filter (mtaguard.h): sized by the loader to its tunable; mmapable for the daemon's refresh. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, mg_src_filter_entries(MG_SRC_FILTER_BITS_DEFAULT));
+	__uint(map_flags, BPF_F_MMAPABLE);
+} mg_src_filter SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -142,7 +136,11 @@ static __always_inline int mg_bucket_take(struct mg_bucket *b, __u64 now, __u32 
 {
 	if (rate == 0)
 		return 0;
-	__u64 cost = 1000000000ull / rate;
+	if (b->rate != rate) {
+		b->cost_ns = 1000000000ull / rate;
+		b->rate = rate;
+	}
+	__u64 cost = b->cost_ns;
 	__u64 cap = cost * (burst ? burst : 1);
 	__u64 credit = b->credit_ns + (now - b->last_ns);
 
@@ -184,12 +182,57 @@ static __always_inline void mg_src_key_of(const union mg_addr *a, __u8 ip_versio
 	mg_mask_prefix(key->b, plen);
 }
 
+/* Where a key's bit lies in the profile filter: word index in generation 0 (the other is `words` on), and the bit. */
+static __always_inline __u32 mg_filter_pos(const union mg_addr *key, __u32 *words, __u64 *bit)
+{
+	__u32 bits = mg_src_filter_bits(mg_cfg.src_filter_bits);
+	__u32 b = mg_src_filter_bit(key->w, bits);
+
+	*words = 1u << (bits - 6);
+	*bit = 1ull << (b & 63);
+	return b >> 6;
+}
+
+/* May `key` have a profile? No, for certain, when its bit in the selected generation is clear. */
+static __always_inline int mg_profile_maybe(const union mg_addr *key)
+{
+	__u32 words, sel_idx;
+	__u64 bit;
+	__u32 i = mg_filter_pos(key, &words, &bit);
+
+	sel_idx = 2 * words;
+	__u64 *sel = bpf_map_lookup_elem(&mg_src_filter, &sel_idx);
+	if (!sel)
+		return 1;
+	i += (*sel & 1) * words;
+	__u64 *w = bpf_map_lookup_elem(&mg_src_filter, &i);
+	return !w || (*w & bit);
+}
+
+/* A profile is about to be created for `key`: its bit, in both generations, before anyone can find it. */
+static __always_inline void mg_profile_mark(const union mg_addr *key)
+{
+	__u32 words;
+	__u64 bit;
+	__u32 i = mg_filter_pos(key, &words, &bit), j = i + words;
+	__u64 *w = bpf_map_lookup_elem(&mg_src_filter, &i);
+
+	if (w && !(*w & bit))
+		__sync_fetch_and_or(w, bit);
+	w = bpf_map_lookup_elem(&mg_src_filter, &j);
+	if (w && !(*w & bit))
+		__sync_fetch_and_or(w, bit);
+}
+
 /*
  * An existing profile: the LRU first (end hosts are the many), then the
  * mail servers. The daemon moves a profile between them, never keeps both.
+ * The filter answers first for a source that has neither.
  */
 static __always_inline struct mg_src_stats *mg_profile_find(const union mg_addr *key)
 {
+	if (!mg_profile_maybe(key))
+		return NULL;
 	struct mg_src_stats *e = bpf_map_lookup_elem(&mg_sources, key);
 	if (e)
 		return e;
@@ -204,6 +247,7 @@ static __always_inline struct mg_src_stats *mg_profile_create(const union mg_add
 	init.first_seen_ns = now;
 	init.last_seen_ns = now;
 	init.flags = ip_version == 6 ? MG_SRC_F_IPV6 : 0;
+	mg_profile_mark(key);
 	/* BPF_NOEXIST: another CPU may have created it first; then use theirs. */
 	if (bpf_map_update_elem(&mg_sources, key, &init, BPF_NOEXIST) == 0)
 		st->src_created++;
@@ -256,7 +300,13 @@ static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct 
 		st->events_lost++;
 		return NULL;
 	}
-	__builtin_memset(ev, 0, sizeof(*ev));
+	/*
+	 * The header only: the tail is written by the event that uses it (a
+	 * SYN's fingerprint whole, a HELO's argument up to arg_len, which is all
+	 * a reader may read), so its 64 bytes are not cleared for nothing. What
+	 * lies beyond is an older event's, from this same ring.
+	 */
+	__builtin_memset(ev, 0, __builtin_offsetof(struct mg_event, u));
 	ev->ts_ns = now;
 	ev->type = type;
 	ev->vlan_outer = p->vlan_outer;
@@ -479,7 +529,7 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 }
 
 /* Count a drop (or a would-be drop in monitor mode) and report it, rate-limited. */
-static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor,
+static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor, __u64 now,
 				   struct mg_global_stats *st)
 {
 	if (monitor) {
@@ -489,7 +539,6 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 		st->drop_reason[reason & (MG_DROP_REASON_MAX - 1)]++;
 	}
 	struct mg_budget *b = mg_budget_get();
-	__u64 now = bpf_ktime_get_coarse_ns();
 	if (b && mg_bucket_take(&b->drop_events, now, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
 		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, now, st);
 		if (ev) {
@@ -504,38 +553,63 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 }
 
 /*
- * Enforce the block rule `r` that matched this packet's source: XDP_DROP, or
- * XDP_PASS (allowlisted, expired, not covered by the rule's action, or
- * monitor mode).
+ * Could a block rule cover `a`? Its index bucket holds a length, or a block
+ * too short for a bucket exists in its family. Exact lengths are mg_enforce's.
  */
-__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_rule *r,
-					 struct mg_global_stats *st)
+static __always_inline int mg_may_be_listed(const union mg_addr *a)
 {
-	if (!p || !st || !r)
-		return XDP_PASS;
+	__u32 zero = 0;
+	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
 
-	struct mg_policy_verdict v = mg_policy_decide(&mg_blocklist, &mg_allowlist, r, &p->src, st);
-	if (v.kind == MG_V_ALLOW) {
+	if (!lens)
+		return 0;
+	if (mg_addr_v4mapped(a))
+		/* Lengths /0 to /96 covering v4-mapped space are the short ones. */
+		return mg_index_word(&mg_rule_index4, mg_rule_bucket4(bpf_ntohl(a->w[3]),
+								      mg_rule_bits4(mg_cfg.rule_v4_bits))) ||
+		       lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
+	return mg_index_word(&mg_rule_index6, mg_rule_bucket6(bpf_ntohl(a->w[0]), mg_rule_bits6(mg_cfg.rule_v6_bits))) ||
+	       (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull);
+}
+
+/*
+ * Enforce the rules on a source the index says may be listed: XDP_DROP, or
+ * XDP_PASS (no block in force, allowlisted, not covered by the rule's action,
+ * or monitor mode).
+ */
+__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+{
+	__u32 zero = 0;
+	__u64 c[3];
+
+	if (!p || !st)
+		return XDP_PASS;
+	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
+	if (!lens)
+		return XDP_PASS;
+	mg_block_lens(&p->src, lens, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits), c);
+	__u64 now = bpf_ktime_get_coarse_ns(); /* once: the expiry check and the drop event share it */
+	struct mg_rule *r = mg_block_find(&p->src, c, now, st);
+	if (!r)
+		return XDP_PASS;
+	if (mg_allowed(&p->src, lens, 1)) {
 		st->allowlisted++;
 		return XDP_PASS;
 	}
-	if (v.kind != MG_V_BLOCK || !v.rule)
-		return XDP_PASS;
 
 	int reason;
-	if (v.rule->action == MG_ACT_DROP_ALL)
+	if (r->action == MG_ACT_DROP_ALL)
 		reason = MG_DROP_BLOCK_ALL;
-	else if (v.rule->action == MG_ACT_DROP_SMTP && p->has_tcp && mg_port_class(p->dport) != MG_PORT_NONE)
+	else if (r->action == MG_ACT_DROP_SMTP && p->has_tcp && mg_port_class(p->dport) != MG_PORT_NONE)
 		reason = MG_DROP_BLOCK_SMTP;
 	else
 		return XDP_PASS;
 
-	__u32 zero = 0;
 	struct mg_settings *set = bpf_map_lookup_elem(&mg_settings, &zero);
 	int monitor = set && set->monitor;
 
-	__sync_fetch_and_add(&v.rule->hits, 1);
-	return mg_drop(ctx, p, reason, monitor, st);
+	__sync_fetch_and_add(&r->hits, 1);
+	return mg_drop(ctx, p, reason, monitor, now, st);
 }
 
 /*
@@ -565,14 +639,14 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 	mg_src_key_of(&p->dst, p->ip_version, &key);
 	if (bpf_map_lookup_elem(&mg_servers, &key))
 		return XDP_PASS; /* inbound mail to our own mail server */
-	struct mg_lpm_key akey = { .prefixlen = 128 };
-	__builtin_memcpy(akey.addr, p->src.b, 16);
-	if (bpf_map_lookup_elem(&mg_allowlist, &akey)) {
+	__u32 zero = 0;
+	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
+	if (lens && mg_allowed(&p->src, lens, 0)) {
 		st->allowlisted++;
 		return XDP_PASS;
 	}
 	__sync_fetch_and_add(&sig->drops, 1);
-	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, st);
+	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, bpf_ktime_get_coarse_ns(), st);
 }
 
 SEC("xdp")
@@ -599,13 +673,11 @@ int mtaguard_xdp(struct xdp_md *ctx)
 		st->fragments++;
 
 	/*
-	 * The policy lookup happens here, inline: most sources have no rule, and
-	 * for them the packet costs this one lookup and no subprogram call.
+	 * The rule index is read here, inline: most sources have no rule, and
+	 * for them the packet costs two array reads the verifier inlines and no
+	 * subprogram call, however many rules there are.
 	 */
-	struct mg_lpm_key pkey = { .prefixlen = 128 };
-	__builtin_memcpy(pkey.addr, p.src.b, 16);
-	struct mg_rule *rule = bpf_map_lookup_elem(&mg_blocklist, &pkey);
-	if (rule && mg_enforce(ctx, &p, rule, st) == XDP_DROP)
+	if (mg_may_be_listed(&p.src) && mg_enforce(ctx, &p, st) == XDP_DROP)
 		return XDP_DROP;
 	/* What it passes, a protected source's record notes: its ordinary use is what makes it an end host. */
 	mg_activity_note(&mg_activity, mg_cfg.act, &p, p.has_tcp && mg_port_class(p.dport) == MG_PORT_MX);

@@ -2,69 +2,218 @@
 /*
  * policy.h - the allow/block decision for a source address.
  *
- * Two LPM tries: mg_blocklist, looked up for every packet (the one lookup an
- * ordinary packet pays), and mg_allowlist, looked up only when a block rule
- * matched. So the allowlist always wins, whatever the prefix lengths, and a
- * large blocklist is walked once per packet, never twice.
- *
- * When the longest matching block has expired, a shorter block that is still
- * active applies: we walk up the covering block rules (a lookup with a shorter
- * prefixlen finds the next one) for up to MG_POLICY_MAX_NEST levels. The
- * daemon removes expired rules promptly, so this walk is rare.
+ * Rules are exact entries in two hashes (mg_blocklist, mg_allowlist), keyed
+ * by prefix length and masked address; the rule index (mg_rule_index4,
+ * mg_rule_index6, mg_rule_lens: see struct mg_rule_lens in mtaguard.h) says
+ * which lengths can match an address. So an unlisted source costs two array
+ * reads the verifier inlines, whatever the number of rules, and a listed one
+ * an exact probe per length its bucket holds, longest first:
+ *  - the first block in force wins: an expired block is skipped, so a longer
+ *    expired block never hides a shorter one in force (the daemon removes
+ *    expired rules promptly; the kernel does not rely on it);
+ *  - then every allow length in use is probed, and any allow rule covering
+ *    the address wins, whatever the two lengths. Allows cost nothing unless
+ *    a block in force matched.
+ * Only userspace writes these maps (mg_rulemaps.c, for the engine).
  */
 #ifndef MG_BPF_POLICY_H
 #define MG_BPF_POLICY_H
 
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
 #include "mtaguard.h"
 #include "parse.h"
 
-enum mg_verdict_kind {
-	MG_V_NONE = 0,
-	MG_V_ALLOW,  /* a block matched, the allowlist overrode it */
-	MG_V_BLOCK,
-};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mg_lpm_key);
+	__type(value, struct mg_rule);
+	__uint(max_entries, MG_DEFAULT_MAX_POLICY);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} mg_blocklist SEC(".maps");
 
-struct mg_policy_verdict {
-	int kind;
-	struct mg_rule *rule; /* the block rule to enforce */
-};
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mg_lpm_key);
+	__type(value, struct mg_rule);
+	__uint(max_entries, MG_DEFAULT_MAX_ALLOW);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} mg_allowlist SEC(".maps");
 
-static __always_inline struct mg_policy_verdict
-mg_policy_decide(void *blocklist, void *allowlist, struct mg_rule *r, const union mg_addr *src,
-		 struct mg_global_stats *st)
+/*
+ * 2^rule_v4_bits and 2^rule_v6_bits 32-bit words, two to an entry (an
+ * array's entries are 8 bytes apart whatever the value size: 32-bit values
+ * would double the memory); mmapable, so the writer sets bits in place.
+ * Sized by the loader (mg_rule_entries).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1 << (MG_RULE_V4_BITS_DEFAULT - 1));
+	__uint(map_flags, BPF_F_MMAPABLE);
+} mg_rule_index4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1 << (MG_RULE_V6_BITS_DEFAULT - 1));
+	__uint(map_flags, BPF_F_MMAPABLE);
+} mg_rule_index6 SEC(".maps");
+
+/* Index word `b` of one of the two arrays (0 when out of range: the loader sized it, so never). */
+static __always_inline __u32 mg_index_word(void *map, __u32 b)
 {
-	struct mg_policy_verdict v = { .kind = MG_V_NONE };
-	struct mg_lpm_key key = { .prefixlen = 128 };
-	__u64 now = bpf_ktime_get_coarse_ns();
-	struct mg_rule *active = NULL;
+	__u32 entry = b >> 1;
+	__u32 *pair = bpf_map_lookup_elem(map, &entry);
 
-	__builtin_memcpy(key.addr, src->b, 16);
-	for (int i = 0; i < MG_POLICY_MAX_NEST; i++) {
-		if (r->expires_ns == 0 || now < r->expires_ns) {
-			active = r;
-			break;
-		}
-		st->expired_rules++;
-		if (r->prefixlen == 0 || r->prefixlen > 128)
-			break;
-		key.prefixlen = r->prefixlen - 1;
-		r = bpf_map_lookup_elem(blocklist, &key);
+	return pair ? pair[b & 1] : 0;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mg_rule_lens);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} mg_rule_lens SEC(".maps");
+
+static __always_inline int mg_addr_v4mapped(const union mg_addr *a)
+{
+	return a->w[0] == 0 && a->w[1] == 0 && a->w[2] == bpf_htonl(0xffff);
+}
+
+/*
+ * The index of the highest set bit of x (nonzero). The BPF backend has no
+ * count-leading-zeros: smear the top bit down, then count the ones, with no
+ * branch (branches would multiply the verifier's paths in the probe loops).
+ */
+static __always_inline __u32 mg_fls64(__u64 x)
+{
+	x |= x >> 1;
+	x |= x >> 2;
+	x |= x >> 4;
+	x |= x >> 8;
+	x |= x >> 16;
+	x |= x >> 32;
+	x = x - ((x >> 1) & 0x5555555555555555ull);
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (__u32)((x * 0x0101010101010101ull) >> 56) - 1;
+}
+
+/*
+ * The lengths a lookup of `a` must probe for a block, as a 129-bit mask
+ * (bit L of c[L / 64]); all zero for an unlisted source, the common case.
+ * bits4/bits6: the index geometry (mg_rule_bits4/6 of the tunables).
+ */
+static __always_inline void mg_block_lens(const union mg_addr *a, const struct mg_rule_lens *lens, __u32 bits4,
+					  __u32 bits6, __u64 c[3])
+{
+	if (mg_addr_v4mapped(a)) {
+		const __u64 *m = lens->mask[MG_LENS_BLOCK4];
+		__u32 cls = mg_index_word(&mg_rule_index4, mg_rule_bucket4(bpf_ntohl(a->w[3]), bits4));
+		/* Bucket bit k is IPv4 length k + 1, 16-byte length 97 + k; shorter lengths are probed for all. */
+		c[0] = m[0];
+		c[1] = m[1] & (((__u64)cls << 33) | ((1ull << 33) - 1));
+		c[2] = m[2] & (cls >> 31);
+		return;
+	}
+	const __u64 *m = lens->mask[MG_LENS_BLOCK6];
+	__u32 cls = mg_index_word(&mg_rule_index6, mg_rule_bucket6(bpf_ntohl(a->w[0]), bits6));
+	c[0] = m[0] & 0xffffffffull; /* below /32: probed for every IPv6 address */
+	c[1] = 0;
+	c[2] = 0;
+	/* Each class bit stands for three lengths (the last for four): spread it, then keep the lengths in use. */
+	for (int i = 0; i < 32 && cls; i++) {
+		__u32 k = mg_fls64(cls);
+		cls &= ~(1u << k);
+		__u32 lo = MG_RULE_V6_MIN_LEN + 3 * k, n = k == 31 ? 4 : 3;
+		__u64 bits = (1ull << n) - 1;
+		/* lo is 32..125: the run may straddle words 0/1 and 1/2. */
+		if (lo < 64)
+			c[0] |= bits << lo;
+		if (lo + n > 64 && lo < 128)
+			c[1] |= lo >= 64 ? bits << (lo - 64) : bits >> (64 - lo);
+		if (lo + n > 128)
+			c[2] |= bits >> (128 - lo);
+	}
+	c[0] &= m[0];
+	c[1] &= m[1];
+	c[2] &= m[2];
+}
+
+/* The rule for exactly `a` masked to `len`, if any. */
+static __always_inline struct mg_rule *mg_rule_probe(void *map, const union mg_addr *a, __u32 len)
+{
+	struct mg_lpm_key k;
+
+	k.prefixlen = len;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u32 w = a->w[i], lo = 32 * i;
+		if (len <= lo)
+			w = 0;
+		else if (len < lo + 32)
+			w &= bpf_htonl(~0u << (lo + 32 - len));
+		__builtin_memcpy(&k.addr[4 * i], &w, 4);
+	}
+	return bpf_map_lookup_elem(map, &k);
+}
+
+/* Take the longest length left in c (nonzero): its value, cleared from c. */
+static __always_inline __u32 mg_lens_pop(__u64 c[3])
+{
+	if (c[2]) {
+		c[2] = 0; /* only bit 0 (/128) exists in the last word */
+		return 128;
+	}
+	if (c[1]) {
+		__u32 b = mg_fls64(c[1]);
+		c[1] &= ~(1ull << b);
+		return 64 + b;
+	}
+	__u32 b = mg_fls64(c[0]);
+	c[0] &= ~(1ull << b);
+	return b;
+}
+
+/* The longest block in force among the lengths in c, or NULL; expired ones passed over are counted. */
+static __always_inline struct mg_rule *mg_block_find(const union mg_addr *a, __u64 c[3], __u64 now,
+						    struct mg_global_stats *st)
+{
+	for (int i = 0; i < MG_RULE_LENS && (c[0] | c[1] | c[2]); i++) {
+		struct mg_rule *r = mg_rule_probe(&mg_blocklist, a, mg_lens_pop(c));
 		if (!r)
-			break;
+			continue;
+		if (r->expires_ns == 0 || now < r->expires_ns)
+			return r;
+		st->expired_rules++;
 	}
-	if (!active)
-		return v;
+	return NULL;
+}
 
-	key.prefixlen = 128;
-	struct mg_rule *allow = bpf_map_lookup_elem(allowlist, &key);
-	if (allow) {
-		__sync_fetch_and_add(&allow->hits, 1);
-		v.kind = MG_V_ALLOW;
-		return v;
+/*
+ * Does an allow rule of any length cover `a`? count: a block in force was
+ * overridden, which the longest allow's hits count (not a containment spared).
+ */
+static __always_inline int mg_allowed(const union mg_addr *a, const struct mg_rule_lens *lens, int count)
+{
+	const __u64 *m = lens->mask[mg_addr_v4mapped(a) ? MG_LENS_ALLOW4 : MG_LENS_ALLOW6];
+	__u64 c[3] = { m[0], m[1], m[2] };
+
+	for (int i = 0; i < MG_RULE_LENS && (c[0] | c[1] | c[2]); i++) {
+		struct mg_rule *r = mg_rule_probe(&mg_allowlist, a, mg_lens_pop(c));
+		if (r) {
+			if (count)
+				__sync_fetch_and_add(&r->hits, 1);
+			return 1;
+		}
 	}
-	v.kind = MG_V_BLOCK;
-	v.rule = active;
-	return v;
+	return 0;
 }
 
 #endif

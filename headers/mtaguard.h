@@ -30,7 +30,6 @@
 #define MG_PORTS_PER_CLASS 4   /* configurable SMTP ports per class; 0 = unused */
 #define MG_HELO_ARG_MAX    64  /* bytes of HELO/EHLO argument copied into events */
 #define MG_FP_MAX_OPTS     12  /* TCP option kinds kept, in order, in a SYN fingerprint */
-#define MG_POLICY_MAX_NEST 8   /* covering block rules walked past expired ones */
 
 /* Kinds of SMTP client command counted per source. */
 enum mg_cmd {
@@ -139,7 +138,11 @@ struct mg_src_key {
 };
 _Static_assert(sizeof(struct mg_src_key) == 16, "mg_src_key layout");
 
-/* Key of the mg_blocklist and mg_allowlist LPM tries: prefixlen counts bits of the 16-byte address. */
+/*
+ * Key of the mg_blocklist and mg_allowlist hashes: one exact entry per rule,
+ * prefixlen (bits of the 16-byte address) and the address masked to it.
+ * (The name is from when these were LPM tries; the layout is the same.)
+ */
 struct mg_lpm_key {
 	__u32 prefixlen;
 	__u8 addr[MG_ADDR_LEN];
@@ -148,9 +151,8 @@ _Static_assert(sizeof(struct mg_lpm_key) == 20, "mg_lpm_key layout");
 
 /*
  * Value of mg_blocklist and mg_allowlist. In the blocklist the longest active
- * prefix wins; a match in the allowlist overrides any block. prefixlen (equal
- * to the key's) lets the kernel walk up to a shorter block when the longest
- * has expired.
+ * prefix wins (an expired one is skipped, so a shorter block still in force
+ * applies); a match in the allowlist overrides any block.
  */
 struct mg_rule {
 	__u64 expires_ns; /* CLOCK_MONOTONIC (coarse); 0 = never. Expired rules are not enforced. */
@@ -162,6 +164,63 @@ struct mg_rule {
 	__u8 pad[5];
 };
 _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
+
+/*
+ * The rule index: which prefix lengths a lookup must probe, so that a
+ * packet's cost does not grow with the number of rules (an LPM trie is a
+ * chain of dependent cache misses, about 100 ns at 100 000 prefixes).
+ *
+ *  - mg_rule_index4: one 32-bit word per IPv4 bucket (the address's top
+ *    rule_v4_bits bits); bit k set: a block rule of IPv4 length k + 1 (16-byte
+ *    length 97 + k) covers part of the bucket. A rule no longer than the
+ *    bucket sets its bit in every bucket it covers.
+ *  - mg_rule_index6: one word per IPv6 bucket, the hash of the address's top
+ *    32 bits (mg_rule_bucket6); bit c: a block rule of length in class c
+ *    (mg_rule_class6: three lengths per class, /32 to /128) lies in it.
+ *  - mg_rule_lens: per family, the lengths in use (bit L of a 129-bit mask,
+ *    L in 16-byte bits), for blocks and for allows. Block lengths too short
+ *    for a bucket (IPv4 /0 and anything shorter than /96 that covers the
+ *    v4-mapped space; IPv6 shorter than /32) are probed for every address of
+ *    the family; allows are probed by these masks alone, and only when a
+ *    block in force matched.
+ *
+ * An unlisted source thus costs two array reads the verifier inlines; a
+ * listed one, one hash probe per length its bucket holds, longest first.
+ * A set bit whose rules are gone costs a probe that misses, never a wrong
+ * answer: the writer (userspace, mg_rulemaps.c) leaves such bits behind on
+ * some deletions and counts them in `stale` until it rebuilds the index.
+ */
+#define MG_RULE_LENS 129 /* prefix lengths 0..128 */
+#define MG_RULE_V4_BITS_DEFAULT 23 /* 2^23 buckets (IPv4 /23s) of 4 bytes: 32 MiB */
+#define MG_RULE_V6_BITS_DEFAULT 20 /* 2^20 buckets of 4 bytes: 4 MiB */
+#define MG_RULE_V6_MIN_LEN 32      /* shorter IPv6 blocks are probed for every IPv6 address */
+enum { MG_LENS_BLOCK4 = 0, MG_LENS_BLOCK6, MG_LENS_ALLOW4, MG_LENS_ALLOW6, MG_LENS_MAX };
+struct mg_rule_lens {
+	__u64 mask[MG_LENS_MAX][3];            /* bit L of word L / 64: some rule of length L may cover this family */
+	__u32 count[MG_LENS_MAX][MG_RULE_LENS]; /* rules behind each bit (the writer's bookkeeping; the program reads masks) */
+	__u32 stale;                           /* index bits the writer left set over deleted rules */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct mg_rule_lens) == MG_LENS_MAX * 24 + MG_LENS_MAX * MG_RULE_LENS * 4 + 8, "mg_rule_lens layout");
+
+/* The IPv4 bucket of a v4 address (host order) with `bits` bucket bits (1..24). */
+static inline __u32 mg_rule_bucket4(__u32 v4, __u32 bits)
+{
+	return v4 >> (32 - bits);
+}
+
+/* The IPv6 bucket of an address's top 32 bits (host order): a multiplicative hash. */
+static inline __u32 mg_rule_bucket6(__u32 top32, __u32 bits)
+{
+	return (top32 * 0x9e3779b1u) >> (32 - bits);
+}
+
+/* The IPv6 class (index bit) of a 16-byte length in 32..128: three lengths each, the last four. */
+static inline __u32 mg_rule_class6(__u32 len)
+{
+	__u32 c = (len - MG_RULE_V6_MIN_LEN) / 3;
+	return c > 31 ? 31 : c;
+}
 
 /* Per-source profile counters: value of mg_sources (LRU) and mg_servers (hash). */
 struct mg_src_stats {
@@ -222,17 +281,26 @@ struct mg_sketch {
 	__u32 cell[MG_SKETCH_ROWS][MG_SKETCH_COLS];
 };
 
-/* Per-CPU token buckets (mg_budget, one entry): credit in nanoseconds. */
+/*
+ * Per-CPU token buckets (mg_budget, one entry): credit in nanoseconds. A
+ * token costs 1e9 / rate ns; that division is kept with the rate it came
+ * from, so a spoofed flood's every refused SYN does not pay a 64-bit
+ * division (tens of cycles), and a program loaded with another rate over the
+ * same pinned map computes its own.
+ */
 struct mg_bucket {
 	__u64 last_ns;
 	__u64 credit_ns;
+	__u64 cost_ns; /* 1e9 / rate, for rate */
+	__u32 rate;
+	__u32 pad;
 };
 struct mg_budget {
 	struct mg_bucket syn_new;     /* creating profiles on a SYN */
 	struct mg_bucket payload_new; /* creating profiles on SMTP payload */
 	struct mg_bucket drop_events;
 };
-_Static_assert(sizeof(struct mg_budget) == 48, "mg_budget layout");
+_Static_assert(sizeof(struct mg_budget) == 96, "mg_budget layout");
 
 /* The SYN's TCP/IP fingerprint, hashed with mg_fp_hash(). */
 struct mg_syn_fp {
@@ -419,8 +487,55 @@ struct mg_tunables {
 	/* Protected IPv6 networks with their own aggregation: the longest that covers a source wins. */
 	struct mg_v6_net v6_nets[MG_V6_NETS_MAX];
 	struct mg_act_range act[MG_ACT_MAX_RANGES]; /* protected networks' records in mg_activity */
+	/* The rule index's geometry (mg_rule_index4/6 hold 2^bits words); 0: the default. See mg_rule_bits4/6. */
+	__u8 rule_v4_bits; /* 8..24 */
+	__u8 rule_v6_bits; /* 8..24 */
+	__u8 src_filter_bits; /* mg_src_filter: 2^bits bits per generation, 14..28; 0: the default */
+	__u8 pad2[5];
 };
-_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES, "mg_tunables layout");
+_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8, "mg_tunables layout");
+
+/*
+ * The profile filter (mg_src_filter): a bit per hashed source key, set
+ * whenever a profile is created in mg_sources or moved into either profile
+ * map, before it is there. A clear bit proves the source has no profile, so
+ * a packet from a new source (a spoofed flood's every packet) skips both
+ * profile lookups, a miss in a million-entry table among them. Bits of
+ * evicted profiles stay set until userspace refreshes the filter: two
+ * generations, the kernel setting bits in both, the lookup reading the one
+ * the last entry selects; userspace clears the other, sets the bits of every
+ * profile its scan then reads, and selects it. A stale bit costs the two
+ * lookups; no bit is ever missing for a profile that exists.
+ * Entries: 2 * 2^(bits - 6) words, then the selector (0 or 1).
+ */
+#define MG_SRC_FILTER_BITS_DEFAULT 22 /* 4 Mi bits, 512 KiB per generation */
+static inline __u32 mg_src_filter_bits(__u32 bits)
+{
+	return bits >= 14 && bits <= 28 ? bits : MG_SRC_FILTER_BITS_DEFAULT;
+}
+#define mg_src_filter_entries(bits) (2u * (1u << ((bits) - 6)) + 1)
+/* The filter bit of a profile key (its four words as stored), for `bits` filter bits. */
+static inline __u32 mg_src_filter_bit(const __u32 w[4], __u32 bits)
+{
+	__u32 h = (w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^ (w[3] * 0x27d4eb2fu);
+
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	h ^= h >> 12;
+	return h >> (32 - bits);
+}
+
+/* Entries of mg_rule_index4/6 for `bits` bucket bits: two 32-bit words to an 8-byte entry. */
+#define mg_rule_entries(bits) (1u << ((bits) - 1))
+/* The bucket bits in force: out of range (or 0) is the default. The loader sizes the maps by the same rule. */
+static inline __u32 mg_rule_bits4(__u32 bits)
+{
+	return bits >= 8 && bits <= 24 ? bits : MG_RULE_V4_BITS_DEFAULT;
+}
+static inline __u32 mg_rule_bits6(__u32 bits)
+{
+	return bits >= 8 && bits <= 24 ? bits : MG_RULE_V6_BITS_DEFAULT;
+}
 
 #define MG_TUNABLES_DEFAULT { \
 	.mx_ports = { 25 }, \
@@ -432,6 +547,9 @@ _Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_
 	.drop_events_per_sec = 100, \
 	.v6_src_prefix = 64, \
 	.handshake = MG_HS_WHEN_SEEN, \
+	.rule_v4_bits = MG_RULE_V4_BITS_DEFAULT, \
+	.rule_v6_bits = MG_RULE_V6_BITS_DEFAULT, \
+	.src_filter_bits = MG_SRC_FILTER_BITS_DEFAULT, \
 }
 
 /*

@@ -134,8 +134,11 @@ EOF
 node_conf a inA
 node_conf b inB "[ \"$OPBLOCK\" ]"
 node_conf c inC
+declare -A NODE_PID
 start_node() { # NAME
+	rm -f "$LAB_DIR/$1.sock"
 	lab_mtaguardd edge "$BUILD" "/sys/fs/bpf/mg-e2ecl-$1-$$" "$LAB_DIR/$1.json" "$1"
+	NODE_PID[$1]=$LAB_DPID
 	lab_wait "node $1's control socket" test -S "$LAB_DIR/$1.sock" || fatal "node $1 did not start"
 }
 connected() { ctl "$1" --json status | jq -e '.cluster.connected and .cluster.synced' >/dev/null; }
@@ -234,6 +237,24 @@ ctl a unblock "$OPBLOCK" >/dev/null || fail "ctl a unblock $OPBLOCK refused"
 gone_c() { ! blocked_by c "$OPBLOCK" cluster; }
 lab_wait -t 10 "C withdrew $OPBLOCK" gone_c && pass "A's unblock of $OPBLOCK withdrawn at C" ||
 	fail "C still blocks $OPBLOCK: A $(ctl a --json status | jq -c .cluster) C $(ctl c --json status | jq -c .cluster)"
+
+# --- A dies: what it sent expires on its own time elsewhere; back, it writes its rules again -------------
+
+ctl a block 198.18.1.99 -d 4s -m "short (e2e)" >/dev/null || fail "ctl a block 198.18.1.99 refused"
+lab_wait -t 5 "B holds the short block" blocked_by b 198.18.1.99 cluster || fail "B never received the short block"
+kill -KILL "${NODE_PID[a]}" 2>/dev/null || true
+t_kill=$(ms)
+gone_short() { ! blocked_by b 198.18.1.99 cluster; }
+lab_wait -t 10 "B lets the short block expire" gone_short &&
+	pass "A killed: its 4 s block ended at B on its own time ($(($(ms) - t_kill)) ms after the kill)" ||
+	fail "B still holds A's expired block"
+blocked_by b "$BOT" cluster && pass "A killed: its verdict on the bot stays in force at B" || fail "B lost the bot's block when A died"
+start_node a
+lab_wait -t 30 "node a connected again" connected a || fail "A did not reconnect after its restart"
+republished() { (($(ctl a --json status | jq '.cluster.sent') >= 2)); }
+lab_wait -t 10 "A republished" republished &&
+	pass "A restarted: it wrote its rules again ($(ctl a --json status | jq '.cluster.sent') entries), and B still holds them" ||
+	fail "A restarted without writing its rules: $(ctl a --json status | jq -c .cluster)"
 
 echo "A's link: $(ctl a --json status | jq -c '.cluster | {connects, sent, send_errors, received, published, last_error}')"
 echo "C's link: $(ctl c --json status | jq -c '.cluster | {connects, sent, received, outcomes, last_error}')"

@@ -50,6 +50,10 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	bpf_map__set_max_entries(h->skel->maps.mg_servers, 256);
 	bpf_map__set_max_entries(h->skel->maps.mg_blocklist, 4096);
 	bpf_map__set_max_entries(h->skel->maps.mg_allowlist, 256);
+	bpf_map__set_max_entries(h->skel->maps.mg_rule_index4, mg_rule_entries(mg_rule_bits4(h->skel->rodata->mg_cfg.rule_v4_bits)));
+	bpf_map__set_max_entries(h->skel->maps.mg_rule_index6, mg_rule_entries(mg_rule_bits6(h->skel->rodata->mg_cfg.rule_v6_bits)));
+	bpf_map__set_max_entries(h->skel->maps.mg_src_filter,
+				 mg_src_filter_entries(mg_src_filter_bits(h->skel->rodata->mg_cfg.src_filter_bits)));
 	uint32_t records = mg_act_records(h->skel->rodata->mg_cfg.act);
 	bpf_map__set_max_entries(h->skel->maps.mg_activity, records ? records : 1);
 	err = mg_xdp__load(h->skel);
@@ -71,6 +75,14 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	h->flows_established_fd = bpf_map__fd(h->skel->maps.mg_flows_established);
 	h->outbreaks_fd = bpf_map__fd(h->skel->maps.mg_outbreaks);
 	h->activity_fd = bpf_map__fd(h->skel->maps.mg_activity);
+	err = mg_rulemaps_open(&h->rules, h->block_fd, h->allow_fd, bpf_map__fd(h->skel->maps.mg_rule_index4),
+			       bpf_map__fd(h->skel->maps.mg_rule_index6), bpf_map__fd(h->skel->maps.mg_rule_lens));
+	if (!err)
+		err = mg_srcfilter_open(&h->src_filter, bpf_map__fd(h->skel->maps.mg_src_filter));
+	if (err) {
+		xh_unload(h);
+		return err;
+	}
 	h->rb = ring_buffer__new(bpf_map__fd(h->skel->maps.mg_events), on_event, h, NULL);
 	if (!h->rb) {
 		err = -errno;
@@ -82,6 +94,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 
 void xh_unload(struct xh *h)
 {
+	mg_rulemaps_close(&h->rules);
+	mg_srcfilter_close(&h->src_filter);
 	ring_buffer__free(h->rb);
 	if (h->skel)
 		mg_xdp__destroy(h->skel);
@@ -119,6 +133,7 @@ void xh_reset(struct xh *h)
 
 	clear_hash(h->block_fd, sizeof(struct mg_lpm_key));
 	clear_hash(h->allow_fd, sizeof(struct mg_lpm_key));
+	mg_rulemaps_rebuild(&h->rules); /* an index of no rules */
 	clear_hash(h->sources_fd, sizeof(struct mg_src_key));
 	clear_hash(h->servers_fd, sizeof(struct mg_src_key));
 	clear_hash(h->outbreaks_fd, sizeof(uint32_t));
@@ -214,23 +229,16 @@ void xh_block(struct xh *h, const char *prefix, uint8_t action, uint64_t ttl_sec
 {
 	struct mg_prefix p = prefix_or_die(prefix);
 
-	if (mg_rulemap_block(h->block_fd, &p, action, ttl_sec))
+	if (mg_rulemap_block(&h->rules, &p, action, ttl_sec))
 		abort();
 }
 
 void xh_block_expired(struct xh *h, const char *prefix, uint8_t action)
 {
 	struct mg_prefix p = prefix_or_die(prefix);
-	struct mg_lpm_key k;
-	struct mg_rule r = {
-		.kind = MG_RULE_BLOCK,
-		.action = action,
-		.prefixlen = p.prefixlen,
-		.expires_ns = mg_mono_ns() - 1, /* expired a nanosecond ago */
-	};
 
-	mg_lpm_key_from_prefix(&k, &p);
-	if (bpf_map_update_elem(h->block_fd, &k, &r, BPF_ANY))
+	/* Expired a nanosecond ago, as a rule the daemon has not yet removed. */
+	if (mg_rulemap_block_until(&h->rules, &p, action, mg_mono_ns() - 1))
 		abort();
 }
 
@@ -238,7 +246,7 @@ void xh_allow(struct xh *h, const char *prefix)
 {
 	struct mg_prefix p = prefix_or_die(prefix);
 
-	if (mg_rulemap_allow(h->allow_fd, &p))
+	if (mg_rulemap_allow(&h->rules, &p))
 		abort();
 }
 
@@ -302,6 +310,7 @@ void xh_make_server(struct xh *h, const char *addr)
 		abort();
 	if (bpf_map_lookup_elem(h->sources_fd, key, &s) == 0)
 		bpf_map_delete_elem(h->sources_fd, key);
+	mg_srcfilter_note(&h->src_filter, key);
 	if (bpf_map_update_elem(h->servers_fd, key, &s, BPF_ANY))
 		abort();
 }

@@ -17,6 +17,7 @@
 
 #include "mg_activity.h"
 #include "mg_addr.h"
+#include "mg_clock.h"
 #include "mg_stats.h"
 #include "pktbuild.h"
 #include "xdp_harness.h"
@@ -914,6 +915,230 @@ static void test_expiry(void **state)
 	assert_int_equal(stats().drop_reason[MG_DROP_BLOCK_SMTP], 1);
 }
 
+/* ---- the rule index: every length pair, expiry, both families -------------- */
+
+/* S masked to len (16-byte bits). */
+static struct mg_prefix prefix_of(const char *addr, unsigned len)
+{
+	struct mg_prefix p = { .prefixlen = (uint8_t)len };
+
+	assert_int_equal(mg_addr_parse(addr, p.addr), 0);
+	mg_addr_mask(p.addr, len);
+	return p;
+}
+
+/* A data segment to 443: no profile, no event, so thousands of runs only test the rules. */
+static int verdict_of(const char *src)
+{
+	struct pb p;
+
+	return run(&p, seg(&p, src, strchr(src, ':') ? SERVER6 : SERVER4, 40000, 443, "x"));
+}
+
+/*
+ * An allow rule wins over a block rule whatever the two lengths: every pair
+ * of 16-byte lengths 0..128 over one IPv4 and one IPv6 source (for the IPv4
+ * one, lengths up to /96 are the v6-shaped prefixes that cover v4-mapped
+ * space, ::/0 included). Each pair goes in and out through the writer, so
+ * deleting a rule is tested with every neighbour length too.
+ */
+static void test_allow_wins_every_length_pair(void **state)
+{
+	static const char *const srcs[] = { CLIENT4, CLIENT6 };
+
+	(void)state;
+	for (size_t s = 0; s < 2; s++)
+		for (unsigned b = 0; b <= 128; b++)
+			for (unsigned a = 0; a <= 128; a++) {
+				struct mg_prefix bp = prefix_of(srcs[s], b), ap = prefix_of(srcs[s], a);
+				assert_int_equal(mg_rulemap_block(&H.rules, &bp, MG_ACT_DROP_ALL, 0), 0);
+				assert_int_equal(mg_rulemap_allow(&H.rules, &ap), 0);
+				if (verdict_of(srcs[s]) != XDP_PASS)
+					fail_msg("%s: block /%u, allow /%u: dropped", srcs[s], b, a);
+				assert_int_equal(mg_rulemap_unallow(&H.rules, &ap), 0);
+				if (verdict_of(srcs[s]) != XDP_DROP)
+					fail_msg("%s: block /%u alone: passed", srcs[s], b);
+				assert_int_equal(mg_rulemap_unblock(&H.rules, &bp), 0);
+				if (verdict_of(srcs[s]) != XDP_PASS)
+					fail_msg("%s: no rules after block /%u: dropped", srcs[s], b);
+			}
+	struct mg_global_stats st = stats();
+	assert_int_equal(st.allowlisted, 2 * 129 * 129);
+	assert_int_equal(st.dropped, 2 * 129 * 129);
+}
+
+/*
+ * A longer expired block never hides a shorter one in force: every pair of
+ * lengths, for both sources. Two expired blocks let the packet through.
+ */
+static void test_expired_longer_block_every_length_pair(void **state)
+{
+	static const char *const srcs[] = { CLIENT4, CLIENT6 };
+	uint64_t expired = 0;
+
+	(void)state;
+	for (size_t s = 0; s < 2; s++)
+		for (unsigned lx = 1; lx <= 128; lx++)
+			for (unsigned ls = 0; ls < lx; ls++) {
+				struct mg_prefix xp = prefix_of(srcs[s], lx), sp = prefix_of(srcs[s], ls);
+				assert_int_equal(mg_rulemap_block_until(&H.rules, &xp, MG_ACT_DROP_ALL, mg_mono_ns() - 1), 0);
+				assert_int_equal(mg_rulemap_block(&H.rules, &sp, MG_ACT_DROP_ALL, 3600), 0);
+				if (verdict_of(srcs[s]) != XDP_DROP)
+					fail_msg("%s: /%u expired over /%u in force: passed", srcs[s], lx, ls);
+				expired++;
+				assert_int_equal(mg_rulemap_block_until(&H.rules, &sp, MG_ACT_DROP_ALL, mg_mono_ns() - 1), 0);
+				if (verdict_of(srcs[s]) != XDP_PASS)
+					fail_msg("%s: /%u and /%u both expired: dropped", srcs[s], lx, ls);
+				expired += 2;
+				assert_int_equal(mg_rulemap_unblock(&H.rules, &xp), 0);
+				assert_int_equal(mg_rulemap_unblock(&H.rules, &sp), 0);
+			}
+	assert_int_equal(stats().expired_rules, expired);
+}
+
+static struct xh H_big_index;
+
+/*
+ * The same tests on a small index: 2^12 IPv4 buckets (/12s) and 2^8 IPv6
+ * ones, so that short IPv4 rules set thousands of bits, not millions, for
+ * every pair of lengths, and IPv6 networks share buckets far more often.
+ */
+static int load_small_index(void **state)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+
+	(void)state;
+	t.rule_v4_bits = 12;
+	t.rule_v6_bits = 8;
+	H_big_index = H;
+	return xh_load(&H, &t);
+}
+
+static int unload_small_index(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_big_index;
+	return 0;
+}
+
+/* Rule sets and the verdict on one source, Katran-style: what the index must get right beyond single pairs. */
+struct rule_case {
+	const char *name;
+	const char *block[4];   /* in force, drop all */
+	const char *expired[4]; /* expired a nanosecond ago */
+	const char *allow[4];
+	const char *unblock[4]; /* added as blocks, then removed again */
+	const char *src;
+	int verdict;
+};
+
+static const struct rule_case rule_cases[] = {
+	{ "v4 /32", { "198.18.0.2/32" }, {}, {}, {}, CLIENT4, XDP_DROP },
+	{ "v4 /32 of a neighbour in the same bucket", { "198.18.0.3/32" }, {}, {}, {}, CLIENT4, XDP_PASS },
+	{ "v4 /25 beside the source in its bucket", { "198.18.0.128/25" }, {}, {}, {}, CLIENT4, XDP_PASS },
+	{ "v4 shorter than a bucket (/12)", { "198.16.0.0/12" }, {}, {}, {}, CLIENT4, XDP_DROP },
+	{ "v4 /0", { "0.0.0.0/0" }, {}, {}, {}, CLIENT4, XDP_DROP },
+	{ "v4 /0 never covers IPv6", { "0.0.0.0/0" }, {}, {}, {}, CLIENT6, XDP_PASS },
+	{ "IPv6 ::/0 covers v4-mapped sources", { "::/0" }, {}, {}, {}, CLIENT4, XDP_DROP },
+	{ "IPv6 ::/0 covers IPv6", { "::/0" }, {}, {}, {}, CLIENT6, XDP_DROP },
+	{ "v6 /128", { "2001:db8:0:1::2/128" }, {}, {}, {}, CLIENT6, XDP_DROP },
+	{ "v6 /64 of another network in the same /32", { "2001:db8:0:2::/64" }, {}, {}, {}, CLIENT6, XDP_PASS },
+	{ "v6 shorter than a bucket (/16)", { "2001::/16" }, {}, {}, {}, CLIENT6, XDP_DROP },
+	{ "v6 /47 and /49 share a class, only /49 covers", { "2001:db8:0:1::/64", "2001:db8:1::/48" }, {}, {}, {},
+	  "2001:db8:0:1::9", XDP_DROP },
+	{ "stale bit of a removed neighbour", { "198.18.0.2/32" }, {}, {}, { "198.18.0.3/32" }, OTHER4, XDP_PASS },
+	{ "removed /32, neighbour stays", { "198.18.0.3/32" }, {}, {}, { "198.18.0.2/32" }, OTHER4, XDP_DROP },
+	{ "removed /24 under a /16 in force", { "198.18.0.0/16" }, {}, {}, { "198.18.0.0/24" }, CLIENT4, XDP_DROP },
+	{ "removed v6 /64 under a /48 in force", { "2001:db8::/48" }, {}, {}, { "2001:db8:0:1::/64" }, CLIENT6,
+	  XDP_DROP },
+	{ "expired /32 over a /24 in force", { "198.18.0.0/24" }, { "198.18.0.2/32" }, {}, {}, CLIENT4, XDP_DROP },
+	{ "expired /24 over /16, allow /31 over all", { "198.18.0.0/16" }, { "198.18.0.0/24" }, { "198.18.0.2/31" },
+	  {}, CLIENT4, XDP_PASS },
+	{ "expired v6 /128 over an expired /64: nothing in force", {}, { "2001:db8:0:1::2/128", "2001:db8:0:1::/64" },
+	  {}, {}, CLIENT6, XDP_PASS },
+	{ "allow of another source does not help", { "198.18.0.0/24" }, {}, { "198.18.0.3/32" }, {}, CLIENT4, XDP_DROP },
+	{ "allow ::/0 over a v4 /32", { "198.18.0.2/32" }, {}, { "::/0" }, {}, CLIENT4, XDP_PASS },
+	{ "allow 0.0.0.0/0 does not cover IPv6", { "2001:db8::/32" }, {}, { "0.0.0.0/0" }, {}, CLIENT6, XDP_DROP },
+};
+
+static void add_rules(const char *const *list, int kind)
+{
+	for (int i = 0; i < 4 && list[i]; i++) {
+		struct mg_prefix p;
+		assert_int_equal(mg_prefix_parse(list[i], &p), 0);
+		if (kind == 0)
+			assert_int_equal(mg_rulemap_block(&H.rules, &p, MG_ACT_DROP_ALL, 0), 0);
+		else if (kind == 1)
+			assert_int_equal(mg_rulemap_block_until(&H.rules, &p, MG_ACT_DROP_ALL, mg_mono_ns() - 1), 0);
+		else if (kind == 2)
+			assert_int_equal(mg_rulemap_allow(&H.rules, &p), 0);
+		else {
+			assert_int_equal(mg_rulemap_block(&H.rules, &p, MG_ACT_DROP_ALL, 0), 0);
+			assert_int_equal(mg_rulemap_unblock(&H.rules, &p), 0);
+		}
+	}
+}
+
+static void test_rule_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++) {
+		const struct rule_case *c = &rule_cases[i];
+		xh_reset(&H);
+		add_rules(c->unblock, 3);
+		add_rules(c->block, 0);
+		add_rules(c->expired, 1);
+		add_rules(c->allow, 2);
+		int v = verdict_of(c->src);
+		if (v != c->verdict)
+			fail_msg("%s: %s, expected %s", c->name, v == XDP_DROP ? "dropped" : "passed",
+				 c->verdict == XDP_DROP ? "drop" : "pass");
+		/* The userspace reader finds what the kernel applied. */
+		uint8_t a[16];
+		struct mg_rule r;
+		mg_addr_parse(c->src, a);
+		bool blocked = mg_rulemap_find(&H.rules, false, a, mg_mono_ns(), NULL, &r) == 0 &&
+			       mg_rulemap_find(&H.rules, true, a, 0, NULL, &r) != 0;
+		if (blocked != (c->verdict == XDP_DROP))
+			fail_msg("%s: mg_rulemap_find disagrees with the kernel", c->name);
+	}
+}
+
+/*
+ * Bits over deleted rules are rebuilt away once they pile up: 2 000 IPv6
+ * hosts in one /32 (one bucket), all removed, leave the index as if they had
+ * never been there, and a neighbour's rule still applies through it all.
+ */
+static void test_index_rebuilt_after_deletions(void **state)
+{
+	char text[64];
+	struct mg_prefix p;
+
+	(void)state;
+	xh_block(&H, "2001:db8:0:1::2/128", MG_ACT_DROP_ALL, 0);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(text, sizeof(text), "2001:db8:0:2::%x", i + 1);
+		assert_int_equal(mg_prefix_parse(text, &p), 0);
+		assert_int_equal(mg_rulemap_block(&H.rules, &p, MG_ACT_DROP_ALL, 0), 0);
+	}
+	for (int i = 0; i < 2000; i++) {
+		snprintf(text, sizeof(text), "2001:db8:0:2::%x", i + 1);
+		assert_int_equal(mg_prefix_parse(text, &p), 0);
+		assert_int_equal(mg_rulemap_unblock(&H.rules, &p), 0);
+		if (i % 250 == 0 && verdict_of(CLIENT6) != XDP_DROP)
+			fail_msg("the remaining /128 stopped applying after %d deletions", i + 1);
+	}
+	/* Rebuilt at least once: fewer stale bits than deletions, and the survivor's bit intact. */
+	assert_true(H.rules.ix.lens->stale < 2000);
+	assert_int_equal(verdict_of(CLIENT6), XDP_DROP);
+	assert_int_equal(verdict_of("2001:db8:0:2::1"), XDP_PASS);
+	assert_int_equal(mg_rulemaps_rebuild(&H.rules), 0);
+	assert_int_equal(H.rules.ix.lens->stale, 0);
+	assert_int_equal(H.rules.ix.lens->count[MG_LENS_BLOCK6][128], 1);
+	assert_int_equal(verdict_of(CLIENT6), XDP_DROP);
+}
+
 static void test_monitor_mode(void **state)
 {
 	(void)state;
@@ -1555,6 +1780,14 @@ int main(void)
 		cmocka_unit_test_setup(test_monitor_mode, reset),
 		cmocka_unit_test_setup(test_drop_smtp_versus_all, reset),
 		cmocka_unit_test_setup(test_drop_events_rate_limited, reset),
+		cmocka_unit_test_setup(test_rule_cases, reset),
+		cmocka_unit_test_setup(test_index_rebuilt_after_deletions, reset),
+	};
+	const struct CMUnitTest index_tests[] = {
+		cmocka_unit_test_setup(test_allow_wins_every_length_pair, reset),
+		cmocka_unit_test_setup(test_expired_longer_block_every_length_pair, reset),
+		cmocka_unit_test_setup(test_rule_cases, reset),
+		cmocka_unit_test_setup(test_index_rebuilt_after_deletions, reset),
 	};
 	const struct CMUnitTest lan_tests[] = {
 		cmocka_unit_test_setup(test_lan_keyed_per_host, reset),
@@ -1594,6 +1827,7 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_parse", parse_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("xdp_smtp", smtp_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("xdp_enforce", enforce_tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("xdp_rule_index_small", index_tests, load_small_index, unload_small_index);
 	failed += cmocka_run_group_tests_name("xdp_lan", lan_tests, load_lan, unload_lan);
 	failed += cmocka_run_group_tests_name("xdp_budget", budget_tests, load_tight, unload_tight);
 	failed += cmocka_run_group_tests_name("xdp_activity", activity_tests, load_protected, unload_protected);

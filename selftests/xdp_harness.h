@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "mtaguard.h"
+#include "mg_rulemaps.h"
+#include "mg_srcfilter.h"
 
 struct mg_xdp;
 struct ring_buffer;
@@ -23,6 +25,8 @@ struct xh {
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, outbreaks_fd;
 	int activity_fd; /* mg_activity, sized to the tunables' protected ranges */
 	int flows_pending_fd, flows_established_fd;
+	struct mg_rulemaps rules; /* rules are written as the daemon writes them, index and all */
+	struct mg_srcfilter src_filter; /* profiles moved by the harness get their bit first, as the daemon's */
 	struct ring_buffer *rb;
 	struct mg_event events[XH_MAX_EVENTS];
 	int nevents;

@@ -305,13 +305,13 @@ static int cmd_rule_edit(const char *cmd, struct cmd_args *a, struct mg_handle *
 		return 2;
 	}
 	if (!strcmp(cmd, "block"))
-		err = mg_rulemap_block(h->block_fd, &p, a->action, a->ttl);
+		err = mg_rulemap_block(&h->rules, &p, a->action, a->ttl);
 	else if (!strcmp(cmd, "allow"))
-		err = mg_rulemap_allow(h->allow_fd, &p);
+		err = mg_rulemap_allow(&h->rules, &p);
 	else if (!strcmp(cmd, "disallow"))
-		err = mg_rulemap_remove(h->allow_fd, &p);
+		err = mg_rulemap_unallow(&h->rules, &p);
 	else
-		err = mg_rulemap_remove(h->block_fd, &p);
+		err = mg_rulemap_unblock(&h->rules, &p);
 	if (err == -ENOENT) {
 		mg_err("%s: no %s rule for exactly %s", cmd,
 			strcmp(cmd, "disallow") ? "block" : "allow", a->pos[0]);

@@ -56,6 +56,10 @@ struct mg_cluster {
 	kvStore *kv;
 	kvWatcher *w;
 	atomic_bool reconnected, disconnected;
+	/* Is the watch keeping up? (the watcher's thread's own) */
+	uint64_t last_rev;         /* the stream sequence of the last entry the watch gave */
+	uint64_t behind_rev;       /* last_rev when the stream was first seen ahead of it; 0: not behind */
+	uint64_t next_check_ms;
 };
 
 static uint64_t mono_ms(void)
@@ -179,6 +183,41 @@ static natsStatus open_bucket(struct mg_cluster *c)
 	else
 		set_error(c, "making the events stream", e);
 	return s;
+}
+
+/*
+ * A watch can go quiet for good without an error: after the servers
+ * restart, the consumer behind it may be gone on their side while the
+ * client waits on. Every few seconds the stream's last sequence is compared
+ * with the last entry the watch gave: still behind at two looks in a row,
+ * with nothing come in between, and the watch is made again (a resync).
+ */
+#define WATCH_CHECK_MS 2500
+static bool watch_stalled(struct mg_cluster *c)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode ec = 0;
+	char stream[80];
+	uint64_t now = mono_ms();
+
+	if (now < c->next_check_ms)
+		return false;
+	c->next_check_ms = now + WATCH_CHECK_MS;
+	snprintf(stream, sizeof(stream), "KV_%s", c->bucket);
+	if (js_GetStreamInfo(&si, c->js, stream, NULL, &ec) != NATS_OK)
+		return false; /* the server cannot say: the reconnection logic has this case */
+	uint64_t last = si->State.LastSeq;
+	jsStreamInfo_Destroy(si);
+	if (last <= c->last_rev) {
+		c->behind_rev = 0;
+		return false;
+	}
+	if (!c->behind_rev || c->behind_rev != c->last_rev + 1) {
+		c->behind_rev = c->last_rev + 1; /* +1: 0 stays "not behind" */
+		return false;
+	}
+	c->behind_rev = 0;
+	return true;
 }
 
 /* Watch the whole bucket from the start: every value in force first (the resync), then each change. */
@@ -370,12 +409,23 @@ static void *run(void *arg)
 			c->st.synced = true;
 			pthread_mutex_unlock(&c->mu);
 		} else if (s == NATS_OK) {
+			if (kvEntry_Revision(ke) > c->last_rev)
+				c->last_rev = kvEntry_Revision(ke);
 			entry_in(c, ke);
 			kvEntry_Destroy(ke);
 		} else if (s != NATS_TIMEOUT) {
 			set_error(c, "reading the watch", s);
 			link_down(c);
 			sleep_ms(c, 100);
+		} else if (watch_stalled(c)) {
+			pthread_mutex_lock(&c->mu);
+			c->st.watch_restarts++;
+			snprintf(c->st.last_error, sizeof(c->st.last_error), "the watch fell behind the bucket: made again");
+			pthread_mutex_unlock(&c->mu);
+			if ((s = watch(c)) != NATS_OK) {
+				set_error(c, "watching the bucket", s);
+				link_down(c);
+			}
 		}
 	}
 	return NULL;

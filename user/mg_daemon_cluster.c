@@ -209,9 +209,15 @@ void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono)
 
 	if (!w.want)
 		return;
-	/* After a reconnection (or writes that failed): everything again, from an empty slate. */
+	/*
+	 * After a reconnection (or writes that failed): everything written
+	 * again, and everything this node wrote but no longer holds deleted
+	 * again (a delete may have been lost), so what was written is only
+	 * marked as unsure, never forgotten.
+	 */
 	if (mg_cluster_want_republish(d->cluster))
-		json_object_clear(d->cluster_published);
+		json_object_foreach(d->cluster_published, key, v)
+			json_object_set_new(d->cluster_published, key, json_pack("{s:s}", "sig", ""));
 	mg_ruleset_foreach(d->eng.rules, want_one, &w);
 	if (d->cfg.cluster_publish & (1u << MG_CL_OUTBREAK))
 		mg_ob_foreach(d->eng.ob, want_outbreak, &w);

@@ -70,12 +70,11 @@ static json_t *view_json(const struct mg_an_profile_view *v, uint64_t now, uint6
  */
 static void add_elsewhere(struct mg_daemon *d, json_t *o, uint64_t now)
 {
-	json_t *arr;
 	char sig[64];
 
 	if (!d->cluster)
 		return;
-	arr = json_array(); /* only now: without a cluster it was never attached, and leaked at every status */
+	json_t *arr = json_array();
 	for (size_t i = 0; i < d->eng.n_cl_ob; i++) {
 		const struct mg_cl_outbreak *x = &d->eng.cl_ob[i];
 		if (x->expires <= now)
@@ -421,17 +420,13 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 		json_object_set_new(o, "kernel", mg_source_json(key, &s, table));
 
 	/* The rule the kernel would apply, if any (kernel times: coarse CLOCK_MONOTONIC). */
-	struct mg_lpm_key k = { .prefixlen = 128 };
 	struct mg_rule r;
-	memcpy(k.addr, a, 16);
+	struct mg_prefix rp;
 	const char *why;
-	if (bpf_map_lookup_elem(d->h.allow_fd, &k, &r) == 0)
+	if (mg_rulemap_find(&d->h.rules, true, a, mono, NULL, &r) == 0)
 		why = "allowlisted: never dropped, never blocked";
-	else if (bpf_map_lookup_elem(d->h.block_fd, &k, &r) == 0 && (!r.expires_ns || r.expires_ns > mono)) {
-		struct mg_prefix rp = { .prefixlen = r.prefixlen };
+	else if (mg_rulemap_find(&d->h.rules, false, a, mono, &rp, &r) == 0) {
 		struct mg_rule_entry re;
-		memcpy(rp.addr, a, 16);
-		mg_addr_mask(rp.addr, rp.prefixlen);
 		const char *by = mg_ruleset_find(d->eng.rules, &rp, &re) && re.written->block
 				 ? mg_owner_name(re.written->block_by) : "unknown";
 		json_object_set_new(o, "rule", json_pack("{s:s,s:s,s:I,s:I}", "action", mg_action_name(r.action), "by", by,

@@ -51,13 +51,12 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 		};
 		/* All facts every time: a few lookups are nothing next to an SMTP
 		 * transaction, and the precedence then lives in one place only. */
-		struct mg_lpm_key k = { .prefixlen = 128 };
 		struct mg_rule rule;
-		memcpy(k.addr, addr, 16);
+		uint64_t mono = mg_mono_ns();
 		f.excepted = mg_relay_excepted(&x, addr, r->sender, r->recipient);
-		f.allowlisted = bpf_map_lookup_elem(d->h.allow_fd, &k, &rule) == 0;
-		bool found = bpf_map_lookup_elem(d->h.block_fd, &k, &rule) == 0;
-		f.kernel_block = mg_relay_block_in_force(found, found ? rule.expires_ns : 0, mg_mono_ns());
+		f.allowlisted = mg_rulemap_find(&d->h.rules, true, addr, mono, NULL, &rule) == 0;
+		bool found = mg_rulemap_find(&d->h.rules, false, addr, mono, NULL, &rule) == 0;
+		f.kernel_block = mg_relay_block_in_force(found, found ? rule.expires_ns : 0, mono);
 		f.known = mg_an_get(d->eng.an, addr, &v);
 		if (f.known) {
 			f.role = v.role;

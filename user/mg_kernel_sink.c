@@ -33,29 +33,29 @@ static uint64_t from_kernel_expiry(const struct mg_kernel_sink *k, uint64_t t)
 static int put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uint64_t expires)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_block_until(k->h->block_fd, p, action, kernel_expiry(k, expires));
+	return mg_rulemap_block_until(&k->h->rules, p, action, kernel_expiry(k, expires));
 }
 
 static int del_block(void *ctx, const struct mg_prefix *p)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_remove(k->h->block_fd, p);
+	return mg_rulemap_unblock(&k->h->rules, p);
 }
 
 static int put_allow(void *ctx, const struct mg_prefix *p)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_allow(k->h->allow_fd, p);
+	return mg_rulemap_allow(&k->h->rules, p);
 }
 
 static int del_allow(void *ctx, const struct mg_prefix *p)
 {
 	struct mg_kernel_sink *k = ctx;
-	return mg_rulemap_remove(k->h->allow_fd, p);
+	return mg_rulemap_unallow(&k->h->rules, p);
 }
 
 /* Move one profile between the two profile maps, counters and all; an absent one starts at zero. */
-static int move_profile(int from_fd, int to_fd, const uint8_t key[16])
+static int move_profile(struct mg_srcfilter *f, int from_fd, int to_fd, const uint8_t key[16])
 {
 	struct mg_src_stats s;
 
@@ -65,6 +65,7 @@ static int move_profile(int from_fd, int to_fd, const uint8_t key[16])
 	}
 	if (bpf_map_lookup_elem(from_fd, key, &s))
 		memset(&s, 0, sizeof(s));
+	mg_srcfilter_note(f, key); /* before the profile is there: the program must never miss it */
 	if (bpf_map_update_elem(to_fd, key, &s, BPF_NOEXIST) && errno != EEXIST)
 		return -errno;
 	bpf_map_delete_elem(from_fd, key);
@@ -74,7 +75,7 @@ static int move_profile(int from_fd, int to_fd, const uint8_t key[16])
 static int put_server(void *ctx, const uint8_t key[16])
 {
 	struct mg_kernel_sink *k = ctx;
-	return move_profile(k->h->sources_fd, k->h->servers_fd, key);
+	return move_profile(&k->h->src_filter, k->h->sources_fd, k->h->servers_fd, key);
 }
 
 static int del_server(void *ctx, const uint8_t key[16])
@@ -84,7 +85,7 @@ static int del_server(void *ctx, const uint8_t key[16])
 
 	if (bpf_map_lookup_elem(k->h->servers_fd, key, &s))
 		return -ENOENT;
-	return move_profile(k->h->servers_fd, k->h->sources_fd, key);
+	return move_profile(&k->h->src_filter, k->h->servers_fd, k->h->sources_fd, key);
 }
 
 static int put_outbreak(void *ctx, uint32_t fp, unsigned level, uint64_t since)
@@ -105,13 +106,52 @@ static int del_outbreak(void *ctx, uint32_t fp)
 	return bpf_map_delete_elem(k->h->outbreaks_fd, &fp) ? -errno : 0;
 }
 
+static uint64_t coarse_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The profile filter is refreshed once a minute: a flood's evicted profiles leave bits for that long at most. */
+#define FILTER_REFRESH_NS (60ull * 1000000000ull)
+
+struct scan_wrap {
+	void (*fn)(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg);
+	void *arg;
+	struct mg_srcfilter *f;
+};
+
+/* Every profile the scan reads gets its bit in the generation being refreshed. */
+static void scan_and_mark(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg)
+{
+	struct scan_wrap *w = arg;
+
+	for (size_t i = 0; i < n; i++)
+		mg_srcfilter_note(w->f, keys[i]);
+	w->fn(keys, s, n, w->arg);
+}
+
 static int scan(void *ctx, void (*fn)(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg),
 		void *arg)
 {
 	struct mg_kernel_sink *k = ctx;
-	long a = mg_scan_map(&k->scan, k->h->sources_fd, fn, arg);
-	long b = mg_scan_map(&k->scan, k->h->servers_fd, fn, arg);
+	uint64_t now = coarse_now();
+	bool refresh = k->h->src_filter.w &&
+		       (!k->filter_refreshed || now - k->filter_refreshed_ns >= FILTER_REFRESH_NS);
+	struct scan_wrap w = { .fn = fn, .arg = arg, .f = &k->h->src_filter };
 
+	/* The scan reads every profile anyway: refreshing the filter costs it a bit per profile. */
+	if (refresh)
+		mg_srcfilter_refresh_begin(&k->h->src_filter);
+	long a = mg_scan_map(&k->scan, k->h->sources_fd, refresh ? scan_and_mark : fn, refresh ? (void *)&w : arg);
+	long b = mg_scan_map(&k->scan, k->h->servers_fd, refresh ? scan_and_mark : fn, refresh ? (void *)&w : arg);
+	if (refresh && a >= 0 && b >= 0) {
+		mg_srcfilter_refresh_end(&k->h->src_filter);
+		k->filter_refreshed = true;
+		k->filter_refreshed_ns = now;
+	}
 	return a < 0 ? (int)a : b < 0 ? (int)b : 0;
 }
 

@@ -27,6 +27,9 @@ struct mg_kernel_sink {
 	uint64_t origin;
 	bool kernel_clock;
 	struct mg_act_view act; /* the handle's mapped activity records, for the analyzer */
+	/* The profile filter's last refresh (coarse CLOCK_MONOTONIC); none yet at the first scan. */
+	uint64_t filter_refreshed_ns;
+	bool filter_refreshed;
 };
 
 extern const struct mg_engine_sink mg_kernel_sink_ops;

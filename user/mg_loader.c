@@ -83,6 +83,26 @@ static void fill_fds(struct mg_handle *h)
 	h->budget_fd = bpf_map__fd(s->maps.mg_budget);
 	h->events_fd = bpf_map__fd(s->maps.mg_events);
 	h->outbreaks_fd = bpf_map__fd(s->maps.mg_outbreaks);
+	h->index4_fd = bpf_map__fd(s->maps.mg_rule_index4);
+	h->index6_fd = bpf_map__fd(s->maps.mg_rule_index6);
+	h->lens_fd = bpf_map__fd(s->maps.mg_rule_lens);
+	h->src_filter_fd = bpf_map__fd(s->maps.mg_src_filter);
+}
+
+/* The rule index holds 2^bits words per family, the geometry the program computes buckets with. */
+static void size_rule_index(struct mg_xdp *skel, const struct mg_load_opts *o)
+{
+	bpf_map__set_max_entries(skel->maps.mg_rule_index4, mg_rule_entries(mg_rule_bits4(o->tunables.rule_v4_bits)));
+	bpf_map__set_max_entries(skel->maps.mg_rule_index6, mg_rule_entries(mg_rule_bits6(o->tunables.rule_v6_bits)));
+	bpf_map__set_max_entries(skel->maps.mg_src_filter,
+				 mg_src_filter_entries(mg_src_filter_bits(o->tunables.src_filter_bits)));
+}
+
+static int open_rules(struct mg_handle *h)
+{
+	int err = mg_rulemaps_open(&h->rules, h->block_fd, h->allow_fd, h->index4_fd, h->index6_fd, h->lens_fd);
+
+	return err ? err : mg_srcfilter_open(&h->src_filter, h->src_filter_fd);
 }
 
 /* mg_activity holds a record per protected address: as many as the range table asks, at least one (an array's minimum). */
@@ -140,6 +160,7 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	if (o->ringbuf_size)
 		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
 	size_activity(skel, o);
+	size_rule_index(skel, o);
 
 	/*
 	 * Named maps are pinned, and reused if already pinned: a reload keeps
@@ -170,6 +191,8 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	h->skel = skel;
 	fill_fds(h);
 	err = map_activity(h, o);
+	if (!err)
+		err = open_rules(h);
 	if (err) {
 		mg_close(h);
 		return err;
@@ -201,6 +224,7 @@ int mg_load_private(const struct mg_load_opts *o, struct mg_handle *h)
 	if (o->ringbuf_size)
 		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
 	size_activity(skel, o);
+	size_rule_index(skel, o);
 	err = mg_xdp__load(skel);
 	if (err) {
 		mg_xdp__destroy(skel);
@@ -209,6 +233,8 @@ int mg_load_private(const struct mg_load_opts *o, struct mg_handle *h)
 	h->skel = skel;
 	fill_fds(h);
 	err = map_activity(h, o);
+	if (!err)
+		err = open_rules(h);
 	if (err) {
 		mg_close(h);
 		return err;
@@ -242,17 +268,27 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	h->budget_fd = obj_get(dir, "mg_budget");
 	h->events_fd = obj_get(dir, "mg_events");
 	h->outbreaks_fd = obj_get(dir, "mg_outbreaks");
+	h->index4_fd = obj_get(dir, "mg_rule_index4");
+	h->index6_fd = obj_get(dir, "mg_rule_index6");
+	h->lens_fd = obj_get(dir, "mg_rule_lens");
+	h->src_filter_fd = obj_get(dir, "mg_src_filter");
 	if (h->prog_fd < 0 || h->block_fd < 0 || h->allow_fd < 0 || h->sources_fd < 0 || h->servers_fd < 0 || h->stats_fd < 0 ||
-	    h->settings_fd < 0 || h->sketch_fd < 0 || h->budget_fd < 0 || h->events_fd < 0 || h->outbreaks_fd < 0) {
+	    h->settings_fd < 0 || h->sketch_fd < 0 || h->budget_fd < 0 || h->events_fd < 0 || h->outbreaks_fd < 0 ||
+	    h->index4_fd < 0 || h->index6_fd < 0 || h->lens_fd < 0 || h->src_filter_fd < 0) {
 		int err = -errno;
 		mg_close(h);
 		return err ? err : -ENOENT;
 	}
-	return 0;
+	int err = open_rules(h);
+	if (err)
+		mg_close(h);
+	return err;
 }
 
 void mg_close(struct mg_handle *h)
 {
+	mg_rulemaps_close(&h->rules);
+	mg_srcfilter_close(&h->src_filter);
 	if (h->activity) {
 		size_t len = (size_t)h->activity_n * sizeof(struct mg_activity);
 		long page = sysconf(_SC_PAGESIZE);
@@ -262,7 +298,8 @@ void mg_close(struct mg_handle *h)
 		mg_xdp__destroy(h->skel); /* closes the fds it owns */
 	} else {
 		int *fds[] = { &h->prog_fd, &h->block_fd, &h->allow_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
-			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd, &h->outbreaks_fd };
+			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd, &h->outbreaks_fd,
+			       &h->index4_fd, &h->index6_fd, &h->lens_fd, &h->src_filter_fd };
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (*fds[i] > 0)
 				close(*fds[i]);

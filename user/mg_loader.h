@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "mtaguard.h"
+#include "mg_rulemaps.h"
+#include "mg_srcfilter.h"
 
 #define MG_DEFAULT_PIN_DIR "/sys/fs/bpf/mtaguard"
 
@@ -32,6 +34,12 @@ struct mg_handle {
 	int prog_fd;
 	/* map fds, valid while the handle lives */
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd, outbreaks_fd;
+	int index4_fd, index6_fd, lens_fd; /* the rule index: written through `rules` only */
+	/* The rule maps with their index mapped: the one way to write rules (mg_rulemaps.h). */
+	struct mg_rulemaps rules;
+	int src_filter_fd;
+	/* The profile filter, mapped: whoever writes a profile map sets its bit first (mg_srcfilter.h). */
+	struct mg_srcfilter src_filter;
 	/*
 	 * mg_activity mapped read-only, activity_n records laid out as
 	 * act_ranges says (loaded handles only; NULL from mg_open_pinned). It is

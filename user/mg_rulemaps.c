@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* mg_rulemaps.c - writing and reading block and allow rules in the two LPM tries (see mg_rulemaps.h). */
+/* mg_rulemaps.c - block and allow rules in the kernel's maps and their index (see mg_rulemaps.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 
 #include "mg_clock.h"
@@ -15,15 +18,90 @@ void mg_lpm_key_from_prefix(struct mg_lpm_key *k, const struct mg_prefix *p)
 	mg_addr_mask(k->addr, p->prefixlen);
 }
 
-static int rule_put(int fd, const struct mg_prefix *p, const struct mg_rule *r)
+static size_t page_round(size_t len)
 {
-	struct mg_lpm_key k;
-
-	mg_lpm_key_from_prefix(&k, p);
-	return bpf_map_update_elem(fd, &k, r, BPF_ANY) ? -errno : 0;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (len + page - 1) & ~(page - 1);
 }
 
-int mg_rulemap_block_until(int fd, const struct mg_prefix *p, uint8_t action, uint64_t expires_ns)
+/* Map an mmapable array; *words: how many 32-bit words it holds (entries are 8 bytes apart). */
+static void *map_array(int fd, size_t *len, uint32_t *words)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t info_len = sizeof(info);
+	void *p;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len))
+		return NULL;
+	*words = info.max_entries * 2;
+	*len = page_round((size_t)info.max_entries * ((info.value_size + 7) & ~7u));
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static uint32_t log2_exact(uint32_t n)
+{
+	uint32_t b = 0;
+
+	while (b < 31 && (1u << b) < n)
+		b++;
+	return (1u << b) == n ? b : 0;
+}
+
+int mg_rulemaps_open(struct mg_rulemaps *m, int block_fd, int allow_fd, int index4_fd, int index6_fd, int lens_fd)
+{
+	uint32_t n4 = 0, n6 = 0, nl = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->block_fd = block_fd;
+	m->allow_fd = allow_fd;
+	m->ix.v4 = map_array(index4_fd, &m->len4, &n4);
+	m->ix.v6 = map_array(index6_fd, &m->len6, &n6);
+	m->ix.lens = map_array(lens_fd, &m->lens_len, &nl);
+	/* The geometry is the maps' own: the program was loaded with the same bits (mg_rule_bits4/6). */
+	m->ix.v4_bits = log2_exact(n4);
+	m->ix.v6_bits = log2_exact(n6);
+	if (!m->ix.v4 || !m->ix.v6 || !m->ix.lens || m->ix.v4_bits < 8 || m->ix.v4_bits > 24 ||
+	    m->ix.v6_bits < 8 || m->ix.v6_bits > 24) {
+		int err = errno ? -errno : -EINVAL;
+		mg_rulemaps_close(m);
+		return err;
+	}
+	return 0;
+}
+
+void mg_rulemaps_close(struct mg_rulemaps *m)
+{
+	if (m->ix.v4)
+		munmap(m->ix.v4, m->len4);
+	if (m->ix.v6)
+		munmap(m->ix.v6, m->len6);
+	if (m->ix.lens)
+		munmap(m->ix.lens, m->lens_len);
+	memset(&m->ix, 0, sizeof(m->ix));
+}
+
+/* Write a rule; a new one enters the index after its entry exists, so a probe the index allows finds it. */
+static int rule_put(struct mg_rulemaps *m, bool allow, const struct mg_prefix *p, const struct mg_rule *r)
+{
+	int fd = allow ? m->allow_fd : m->block_fd;
+	struct mg_prefix q = *p;
+	struct mg_lpm_key k;
+
+	if (!m->ix.lens)
+		return -EBADF;
+	mg_lpm_key_from_prefix(&k, p);
+	mg_addr_mask(q.addr, q.prefixlen);
+	if (bpf_map_update_elem(fd, &k, r, BPF_NOEXIST) == 0) {
+		mg_ruleindex_add(&m->ix, &q, allow);
+		return 0;
+	}
+	if (errno != EEXIST)
+		return -errno;
+	return bpf_map_update_elem(fd, &k, r, BPF_EXIST) ? -errno : 0;
+}
+
+int mg_rulemap_block_until(struct mg_rulemaps *m, const struct mg_prefix *p, uint8_t action, uint64_t expires_ns)
 {
 	struct mg_rule r = {
 		.kind = MG_RULE_BLOCK,
@@ -34,27 +112,56 @@ int mg_rulemap_block_until(int fd, const struct mg_prefix *p, uint8_t action, ui
 
 	if (action != MG_ACT_DROP_SMTP && action != MG_ACT_DROP_ALL)
 		return -EINVAL;
-	return rule_put(fd, p, &r);
+	return rule_put(m, false, p, &r);
 }
 
-int mg_rulemap_block(int fd, const struct mg_prefix *p, uint8_t action, uint64_t ttl_sec)
+int mg_rulemap_block(struct mg_rulemaps *m, const struct mg_prefix *p, uint8_t action, uint64_t ttl_sec)
 {
-	return mg_rulemap_block_until(fd, p, action, ttl_sec ? mg_mono_ns() + ttl_sec * MG_NSEC_PER_SEC : 0);
+	return mg_rulemap_block_until(m, p, action, ttl_sec ? mg_mono_ns() + ttl_sec * MG_NSEC_PER_SEC : 0);
 }
 
-int mg_rulemap_allow(int fd, const struct mg_prefix *p)
+int mg_rulemap_allow(struct mg_rulemaps *m, const struct mg_prefix *p)
 {
 	struct mg_rule r = { .kind = MG_RULE_ALLOW, .prefixlen = p->prefixlen };
 
-	return rule_put(fd, p, &r);
+	return rule_put(m, true, p, &r);
 }
 
-int mg_rulemap_remove(int fd, const struct mg_prefix *p)
+static int rule_del(struct mg_rulemaps *m, bool allow, const struct mg_prefix *p)
 {
+	struct mg_prefix q = *p;
 	struct mg_lpm_key k;
 
+	if (!m->ix.lens)
+		return -EBADF;
 	mg_lpm_key_from_prefix(&k, p);
-	return bpf_map_delete_elem(fd, &k) ? -errno : 0;
+	mg_addr_mask(q.addr, q.prefixlen);
+	if (bpf_map_delete_elem(allow ? m->allow_fd : m->block_fd, &k))
+		return -errno;
+	mg_ruleindex_del(&m->ix, &q, allow);
+	return 0;
+}
+
+int mg_rulemap_unblock(struct mg_rulemaps *m, const struct mg_prefix *p)
+{
+	int err = rule_del(m, false, p);
+
+	/*
+	 * Bits left over deleted rules only cost probes that miss; rebuild once
+	 * they are a quarter of the rules (and more than a few), so the cost of
+	 * a rebuild is shared among many deletions.
+	 */
+	if (!err) {
+		uint32_t stale = __atomic_load_n(&m->ix.lens->stale, __ATOMIC_RELAXED);
+		if (stale > 1024 && stale > mg_ruleindex_blocks(&m->ix) / 4)
+			mg_rulemaps_rebuild(m);
+	}
+	return err;
+}
+
+int mg_rulemap_unallow(struct mg_rulemaps *m, const struct mg_prefix *p)
+{
+	return rule_del(m, true, p);
 }
 
 int mg_rulemap_get(int fd, const struct mg_prefix *p, struct mg_rule *out)
@@ -63,6 +170,123 @@ int mg_rulemap_get(int fd, const struct mg_prefix *p, struct mg_rule *out)
 
 	mg_lpm_key_from_prefix(&k, p);
 	return bpf_map_lookup_elem(fd, &k, out) ? -errno : 0;
+}
+
+int mg_rulemap_find(const struct mg_rulemaps *m, bool allow, const uint8_t addr[16], uint64_t now,
+		    struct mg_prefix *pfx, struct mg_rule *out)
+{
+	uint8_t lens[MG_RULE_LENS];
+	unsigned n;
+
+	if (!m->ix.lens)
+		return -ENOENT;
+	n = mg_ruleindex_lens(&m->ix, addr, allow, lens);
+	for (unsigned i = 0; i < n; i++) {
+		struct mg_prefix p = { .prefixlen = lens[i] };
+		memcpy(p.addr, addr, 16);
+		mg_addr_mask(p.addr, p.prefixlen);
+		if (mg_rulemap_get(allow ? m->allow_fd : m->block_fd, &p, out))
+			continue;
+		if (!allow && out->expires_ns && now >= out->expires_ns)
+			continue; /* expired: a shorter block in force applies, as in the kernel */
+		if (pfx)
+			*pfx = p;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Every key of one map, in batches (get_next_key is several times slower on a million rules). */
+static int for_each_key(int fd, void (*fn)(const struct mg_lpm_key *k, void *arg), void *arg)
+{
+	enum { BATCH = 4096 };
+	struct mg_lpm_key *keys = calloc(BATCH, sizeof(*keys));
+	struct mg_rule *vals = calloc(BATCH, sizeof(*vals));
+	uint32_t in = 0, out = 0;
+	bool first = true;
+	int err = 0;
+
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	for (;;) {
+		uint32_t count = BATCH;
+		int r = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
+		if (r && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+		for (uint32_t i = 0; i < count; i++)
+			fn(&keys[i], arg);
+		if (r)
+			break; /* ENOENT: that was the last batch */
+		in = out;
+		first = false;
+	}
+	free(keys);
+	free(vals);
+	return err;
+}
+
+struct rebuild_ctx {
+	struct mg_ruleindex *x;
+	bool allow;
+};
+
+static void rebuild_one(const struct mg_lpm_key *k, void *arg)
+{
+	struct rebuild_ctx *c = arg;
+	struct mg_prefix p = { .prefixlen = (uint8_t)k->prefixlen };
+
+	memcpy(p.addr, k->addr, 16);
+	mg_ruleindex_add(c->x, &p, c->allow);
+}
+
+int mg_rulemaps_rebuild(struct mg_rulemaps *m)
+{
+	struct mg_ruleindex fresh = { .v4_bits = m->ix.v4_bits, .v6_bits = m->ix.v6_bits };
+	size_t n4 = (size_t)1 << m->ix.v4_bits, n6 = (size_t)1 << m->ix.v6_bits;
+	int err = -ENOMEM;
+
+	if (!m->ix.lens)
+		return -EBADF;
+	fresh.v4 = calloc(n4, sizeof(uint32_t));
+	fresh.v6 = calloc(n6, sizeof(uint32_t));
+	fresh.lens = calloc(1, sizeof(*fresh.lens));
+	if (!fresh.v4 || !fresh.v6 || !fresh.lens)
+		goto out;
+	struct rebuild_ctx c = { .x = &fresh, .allow = false };
+	err = for_each_key(m->block_fd, rebuild_one, &c);
+	c.allow = true;
+	if (!err)
+		err = for_each_key(m->allow_fd, rebuild_one, &c);
+	if (err)
+		goto out;
+	/*
+	 * Word by word, only where it changed: the fresh index holds every bit
+	 * a rule needs (rules are written by this process alone), so the program
+	 * never sees a needed bit missing, only stale ones going.
+	 */
+	for (size_t i = 0; i < n4; i++)
+		if (m->ix.v4[i] != fresh.v4[i])
+			__atomic_store_n(&m->ix.v4[i], fresh.v4[i], __ATOMIC_RELAXED);
+	for (size_t i = 0; i < n6; i++)
+		if (m->ix.v6[i] != fresh.v6[i])
+			__atomic_store_n(&m->ix.v6[i], fresh.v6[i], __ATOMIC_RELAXED);
+	for (int w = 0; w < MG_LENS_MAX; w++) {
+		for (int l = 0; l < MG_RULE_LENS; l++)
+			__atomic_store_n(&m->ix.lens->count[w][l], fresh.lens->count[w][l], __ATOMIC_RELAXED);
+		for (int j = 0; j < 3; j++)
+			__atomic_store_n(&m->ix.lens->mask[w][j], fresh.lens->mask[w][j], __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&m->ix.lens->stale, 0, __ATOMIC_RELAXED);
+out:
+	free(fresh.v4);
+	free(fresh.v6);
+	free(fresh.lens);
+	return err;
 }
 
 int mg_rulemap_foreach(int fd, mg_rulemap_visit_fn fn, void *arg)

@@ -1,15 +1,32 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * mg_rulemaps.h - block and allow rules in the mg_blocklist and mg_allowlist
- * LPM tries. The kernel looks up the blocklist for every packet and the
- * allowlist only when a block matched, so an allow rule always wins.
+ * mg_rulemaps.h - block and allow rules in the kernel's maps: one exact
+ * entry per rule in mg_blocklist or mg_allowlist (hashes keyed by prefix),
+ * and the rule index the program consults first (mg_rule_index4,
+ * mg_rule_index6, mg_rule_lens; see struct mg_rule_lens in mtaguard.h). The
+ * layout is this file's alone: every write goes through here, for the engine
+ * (mg_kernel_sink.c); readers use mg_rulemap_get/foreach/find.
  */
 #ifndef MG_POLICY_H
 #define MG_POLICY_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "mtaguard.h"
 #include "mg_addr.h"
+#include "mg_ruleindex.h"
+
+/* The maps of one instance, the index mapped into this process. */
+struct mg_rulemaps {
+	int block_fd, allow_fd;
+	struct mg_ruleindex ix; /* pointers into the kernel's maps; NULL when not open */
+	size_t len4, len6, lens_len;
+};
+
+/* Map the index of an instance (the fds of its five rule maps; the fds stay the caller's). 0 or -errno. */
+int mg_rulemaps_open(struct mg_rulemaps *m, int block_fd, int allow_fd, int index4_fd, int index6_fd, int lens_fd);
+void mg_rulemaps_close(struct mg_rulemaps *m);
 
 /*
  * Block `p` with `action` (MG_ACT_*) until expires_ns on the kernel's clock
@@ -17,17 +34,33 @@
  * always later than the moment it is written, so it is never 0. Replaces an
  * existing block.
  */
-int mg_rulemap_block_until(int block_fd, const struct mg_prefix *p, uint8_t action, uint64_t expires_ns);
+int mg_rulemap_block_until(struct mg_rulemaps *m, const struct mg_prefix *p, uint8_t action, uint64_t expires_ns);
 /* The same for ttl_sec seconds from now (0 = no expiry). */
-int mg_rulemap_block(int block_fd, const struct mg_prefix *p, uint8_t action, uint64_t ttl_sec);
+int mg_rulemap_block(struct mg_rulemaps *m, const struct mg_prefix *p, uint8_t action, uint64_t ttl_sec);
 /* Allowlist `p` (never expires). */
-int mg_rulemap_allow(int allow_fd, const struct mg_prefix *p);
-/* Remove the rule for exactly `p` from one trie. Returns 0, or -ENOENT. */
-int mg_rulemap_remove(int fd, const struct mg_prefix *p);
-/* Read the rule for exactly `p` from one trie. */
+int mg_rulemap_allow(struct mg_rulemaps *m, const struct mg_prefix *p);
+/* Remove the block (or allow) rule for exactly `p`. Returns 0, or -ENOENT. */
+int mg_rulemap_unblock(struct mg_rulemaps *m, const struct mg_prefix *p);
+int mg_rulemap_unallow(struct mg_rulemaps *m, const struct mg_prefix *p);
+
+/*
+ * Recompute the index from the rules (bits left over deleted rules go).
+ * Done by mg_rulemap_unblock once such bits pile up; 0 or -errno.
+ */
+int mg_rulemaps_rebuild(struct mg_rulemaps *m);
+
+/* Read the rule for exactly `p` from one map (block_fd or allow_fd). */
 int mg_rulemap_get(int fd, const struct mg_prefix *p, struct mg_rule *out);
 
-/* Visit every rule of one trie; stops and returns the callback's value when nonzero. */
+/*
+ * The rule the program would apply to `addr`, found as it finds it: for
+ * blocks, the longest in force at `now` (kernel clock); for allows, the
+ * longest. 0 (with its prefix in *pfx if not NULL), or -ENOENT.
+ */
+int mg_rulemap_find(const struct mg_rulemaps *m, bool allow, const uint8_t addr[16], uint64_t now,
+		    struct mg_prefix *pfx, struct mg_rule *out);
+
+/* Visit every rule of one map; stops and returns the callback's value when nonzero. */
 typedef int (*mg_rulemap_visit_fn)(const struct mg_prefix *p, const struct mg_rule *r, void *arg);
 int mg_rulemap_foreach(int fd, mg_rulemap_visit_fn fn, void *arg);
 

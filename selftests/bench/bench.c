@@ -32,8 +32,12 @@
 #include "pktbuild.h"
 
 #define BLOCKED_SRC "198.18.250.1"
-#define N_PREFIXES 100000
-#define N_CASES 12
+/* The blocklist sizes of the phases after the first (one rule, as xdp-filter has). */
+static const unsigned phase_rules[] = { 1, 100000, 1000000 };
+#define N_PHASES 3
+#define N_CASES 17
+/* Events a run may leave in the ring buffer before it is drained: well under its 1 MiB. */
+#define EVENT_RUN 4096
 /*
  * The rows marked `protected` run on a second instance of mtaguard loaded
  * with these protected networks (a /16 of PCs and a /48 of SLAAC LANs,
@@ -51,7 +55,9 @@ struct bench_case {
 	struct pb frame;
 	size_t len;
 	int via_randsrc; /* run through the random-source wrapper */
-	int big_rules;   /* measured after the 100 000 prefixes are loaded */
+	int phase;       /* measured with phase_rules[phase] rules loaded */
+	int events;      /* sends an event each run: runs of EVENT_RUN, the ring buffer drained between */
+	double goal;     /* issue 15's goal for mg/filter (0: none) */
 	int protected;   /* on the instance with protected networks: the source has an activity record */
 	double ns[P_MAX];
 	int retval[P_MAX];
@@ -128,16 +134,43 @@ static int load_obj_prog(const char *path, const char *prog, struct bpf_object *
 	return p ? bpf_program__fd(p) : -1;
 }
 
-static double run_avg(int fd, const struct bench_case *c, unsigned repeat, int *retval)
+static int drop_event(void *ctx, void *data, size_t len)
+{
+	(void)ctx, (void)data, (void)len;
+	return 0;
+}
+
+static double run_avg(int fd, const struct bench_case *c, unsigned repeat, int *retval, struct ring_buffer *rb)
 {
 	uint8_t frame[2048];
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)c->len, .repeat = repeat);
 
 	memcpy(frame, c->frame.buf, c->len);
-	if (bpf_prog_test_run_opts(fd, &o))
-		return -1;
+	if (!c->events || !rb) {
+		if (bpf_prog_test_run_opts(fd, &o))
+			return -1;
+		*retval = (int)o.retval;
+		return (double)o.duration;
+	}
+	/*
+	 * A run that sends an event each time would fill the ring buffer after a
+	 * few thousand and then measure the cheap failure to reserve: run in
+	 * slices that fit, drained between (as the daemon drains it), and
+	 * weigh the slices' averages.
+	 */
+	double sum = 0;
+	unsigned done = 0;
+	while (done < repeat) {
+		o.repeat = repeat - done < EVENT_RUN ? repeat - done : EVENT_RUN;
+		ring_buffer__consume(rb);
+		if (bpf_prog_test_run_opts(fd, &o))
+			return -1;
+		sum += (double)o.duration * o.repeat;
+		done += o.repeat;
+	}
+	ring_buffer__consume(rb);
 	*retval = (int)o.retval;
-	return (double)o.duration;
+	return sum / done;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -146,27 +179,95 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void add_blocked_src(int block_fd)
+static void add_blocked_src(struct mg_rulemaps *m)
 {
 	struct mg_prefix p;
 
 	mg_prefix_parse(BLOCKED_SRC, &p);
-	mg_rulemap_block(block_fd, &p, MG_ACT_DROP_ALL, 0);
+	mg_rulemap_block(m, &p, MG_ACT_DROP_ALL, 0);
 }
 
-static void add_prefixes(int block_fd)
+/* Not unicast, or private: no real list holds them. */
+static int v4_usable(uint32_t a)
 {
+	uint32_t o1 = a >> 24;
+
+	return !(o1 == 0 || o1 == 10 || o1 == 127 || o1 >= 224 || (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8);
+}
+
+/*
+ * Rules must neither cover the benchmark's fixed hosts (198.18.0.0/23 holds
+ * the client and server, 198.18.250.0/23 the blocked source) nor share their
+ * index buckets: those rows stay what their names say. The flood's other
+ * sources see rules at the density the rest of the space does.
+ */
+static int v4_clear_of_fixed(uint32_t a, unsigned len4)
+{
+	static const uint32_t fixed[] = { 0xc6120000u, 0xc612fa00u };
+	unsigned n = len4 < 23 ? len4 : 23;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (n == 0 || (a >> (32 - n)) == (fixed[i] >> (32 - n)))
+			return 0;
+	return 1;
+}
+
+/*
+ * Grow the blocklist to `upto` rules, the way a feed would fill it: 60 %
+ * IPv4 (/32 and /24 most, /22-/23 some, /16 few: short ones cover many buckets)
+ * and 40 % IPv6 (/32 to /64 allocations and /128 hosts), random over the
+ * unicast space.
+ */
+static void add_prefixes(struct mg_rulemaps *m, unsigned from, unsigned upto)
+{
+	static const uint8_t v6_lens[] = { 32, 40, 48, 48, 56, 64, 64, 64, 128, 128 };
 	struct mg_prefix p;
-	srandom(42);
-	for (int i = 0; i < N_PREFIXES; i++) {
-		/* Random /24 and /32 rules over the unicast IPv4 space: a realistically deep trie. */
-		uint32_t a = (uint32_t)((1 + random() % 223) << 24 | (random() & 0xffffff));
-		int plen = (i & 1) ? 24 : 32;
-		mg_addr_from_v4(p.addr, htonl(a));
-		p.prefixlen = (uint8_t)(96 + plen);
+
+	srandom(42 + from);
+	for (unsigned i = from; i < upto; i++) {
+		memset(&p, 0, sizeof(p));
+		if (random() % 10 < 6) {
+			/* Per mille: /32 550, /24 350, /23 49, /22 50, /16 1 (a /16 covers 256 /24s: few lists hold many). */
+			long w = random() % 1000;
+			unsigned len4 = w < 550 ? 32 : w < 900 ? 24 : w < 949 ? 23 : w < 999 ? 22 : 16;
+			uint32_t a;
+			do
+				a = ((uint32_t)random() << 1 ^ (uint32_t)random()) & (~0u << (32 - len4));
+			while (!v4_usable(a) || !v4_clear_of_fixed(a, len4));
+			mg_addr_from_v4(p.addr, htonl(a));
+			p.prefixlen = (uint8_t)(96 + len4);
+		} else {
+			for (int b = 0; b < 16; b += 2) {
+				uint32_t r = (uint32_t)random();
+				p.addr[b] = (uint8_t)r;
+				p.addr[b + 1] = (uint8_t)(r >> 8);
+			}
+			p.addr[0] = (uint8_t)(0x20 | (p.addr[0] & 0x1f)); /* 2000::/3 */
+			if (p.addr[0] == 0x20 && p.addr[1] == 0x01 && p.addr[2] == 0x0d && p.addr[3] == 0xb8)
+				p.addr[3] = 0xb9; /* never the documentation /32 the protected rows use */
+			p.prefixlen = v6_lens[random() % sizeof(v6_lens)];
+		}
 		mg_addr_mask(p.addr, p.prefixlen);
-		mg_rulemap_block(block_fd, &p, MG_ACT_DROP_ALL, 0);
+		if (mg_rulemap_block(m, &p, MG_ACT_DROP_ALL, 0))
+			i--; /* the same prefix drawn twice: draw another */
 	}
+}
+
+/* What the kernel says a map's memory is (fdinfo memlock: its real usage on this kernel). */
+static unsigned long long map_memory(int fd)
+{
+	char path[64], line[128];
+	unsigned long long v = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
 }
 
 static void build_cases(struct bench_case *c)
@@ -204,12 +305,13 @@ static void build_cases(struct bench_case *c)
 	pb_tcp(&c[3].frame, 40000, 25, PB_TCP_ACK | PB_TCP_PSH, NULL);
 	pb_payload_str(&c[3].frame, "RCPT TO:<user@example.org>\r\n");
 
-	c[4].name = "blocklisted source, 100k rules";
-	c[4].big_rules = 1;
+	c[4].name = "EHLO segment (its event)";
+	c[4].events = 1;
 	pb_init(&c[4].frame);
 	pb_eth(&c[4].frame, NULL, NULL);
-	pb_ipv4(&c[4].frame, BLOCKED_SRC, "198.18.1.1", NULL);
-	pb_tcp(&c[4].frame, 40000, 25, PB_TCP_SYN, &syn);
+	pb_ipv4(&c[4].frame, "198.18.0.2", "198.18.1.1", NULL);
+	pb_tcp(&c[4].frame, 40000, 25, PB_TCP_ACK | PB_TCP_PSH, NULL);
+	pb_payload_str(&c[4].frame, "EHLO mail.example.org\r\n");
 
 	c[5].name = "SYN flood, new source each";
 	pb_init(&c[5].frame);
@@ -218,37 +320,66 @@ static void build_cases(struct bench_case *c)
 	pb_tcp(&c[5].frame, 40000, 25, PB_TCP_SYN, &syn);
 	c[5].via_randsrc = 1;
 
-	/* Not asked for, shown for honesty: bulk traffic and a flood when the blocklist is big. */
+	/* The same frames with a big blocklist: bulk traffic, a listed source, a flood. */
 	c[6] = c[1];
 	c[6].name = "TCP data to 443, 100k rules";
-	c[6].big_rules = 1;
-	c[7] = c[5];
-	c[7].name = "SYN flood, 100k rules";
-	c[7].big_rules = 1;
+	c[6].phase = 1;
+	c[7].name = "blocklisted source, 100k rules";
+	c[7].phase = 1;
+	pb_init(&c[7].frame);
+	pb_eth(&c[7].frame, NULL, NULL);
+	pb_ipv4(&c[7].frame, BLOCKED_SRC, "198.18.1.1", NULL);
+	pb_tcp(&c[7].frame, 40000, 25, PB_TCP_SYN, &syn);
+	c[8] = c[5];
+	c[8].name = "SYN flood, 100k rules";
+	c[8].phase = 1;
+	c[9] = c[6];
+	c[9].name = "TCP data to 443, 1M rules";
+	c[9].phase = 2;
+	c[10] = c[7];
+	c[10].name = "blocklisted source, 1M rules";
+	c[10].phase = 2;
+	c[11] = c[8];
+	c[11].name = "SYN flood, 1M rules";
+	c[11].phase = 2;
 
 	/* The activity record's cost: the bulk row's very frame from a protected source, a flow start, and IPv6. */
-	c[8] = c[1];
-	c[8].name = "TCP data to 443, protected src";
-	c[8].protected = 1;
-	c[9].name = "SYN to 443, protected src";
-	c[9].protected = 1;
-	pb_init(&c[9].frame);
-	pb_eth(&c[9].frame, NULL, NULL);
+	c[12] = c[1];
+	c[12].name = "TCP data to 443, protected src";
+	c[12].protected = 1;
+	c[13].name = "SYN to 443, protected src";
+	c[13].protected = 1;
+	pb_init(&c[13].frame);
+	pb_eth(&c[13].frame, NULL, NULL);
 	/* A source no other row gives a profile, in either instance: both twins miss it and go to the sketch. */
-	pb_ipv4(&c[9].frame, "198.18.0.3", "198.18.1.1", NULL);
-	pb_tcp(&c[9].frame, 40000, 443, PB_TCP_SYN, &syn);
-	c[10].name = "TCP data to 443, protected v6";
-	c[10].protected = 1;
-	pb_init(&c[10].frame);
-	pb_eth(&c[10].frame, NULL, NULL);
-	pb_ipv6(&c[10].frame, "2001:db8:0:1::2", "2001:db8:ffff::1", NULL);
-	pb_tcp(&c[10].frame, 40000, 443, PB_TCP_ACK | PB_TCP_PSH, NULL);
-	pb_payload(&c[10].frame, payload, sizeof(payload));
+	pb_ipv4(&c[13].frame, "198.18.0.3", "198.18.1.1", NULL);
+	pb_tcp(&c[13].frame, 40000, 443, PB_TCP_SYN, &syn);
+	c[14].name = "TCP data to 443, protected v6";
+	c[14].protected = 1;
+	pb_init(&c[14].frame);
+	pb_eth(&c[14].frame, NULL, NULL);
+	pb_ipv6(&c[14].frame, "2001:db8:0:1::2", "2001:db8:ffff::1", NULL);
+	pb_tcp(&c[14].frame, 40000, 443, PB_TCP_ACK | PB_TCP_PSH, NULL);
+	pb_payload(&c[14].frame, payload, sizeof(payload));
 
 	/* The flow start's twin without an activity record: a SYN to another port goes to the sketch. */
-	c[11] = c[9];
-	c[11].name = "SYN to 443 (no activity record)";
-	c[11].protected = 0;
+	c[15] = c[13];
+	c[15].name = "SYN to 443 (no activity record)";
+	c[15].protected = 0;
+
+	/* Issue 15's goals, as ratios to xdp-filter. */
+	c[1].goal = 0.5;
+	c[2].goal = c[3].goal = c[4].goal = c[5].goal = 1.2;
+	c[6].goal = c[9].goal = 0.6;
+	c[7].goal = c[10].goal = 1.0;
+	c[8].goal = c[11].goal = 1.2;
+
+	/* An unlisted IPv6 source with the big blocklist, for the IPv6 half of the index. */
+	c[16] = c[14];
+	c[16].name = "TCP data to 443 v6, 1M rules";
+	c[16].protected = 0;
+	c[16].phase = 2;
+	c[16].goal = 0.6;
 
 	for (int i = 0; i < N_CASES; i++)
 		c[i].len = pb_finish(&c[i].frame);
@@ -366,9 +497,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fds[P_MTAGUARD] = bpf_program__fd(skel->progs.mtaguard_xdp);
-	int block_fd = bpf_map__fd(skel->maps.mg_blocklist);
-	/* Phase 1: one deny rule, as xdp-filter has. Phase 2: 100 000 prefixes. */
-	add_blocked_src(block_fd);
+	struct mg_rulemaps rules;
+	if (mg_rulemaps_open(&rules, bpf_map__fd(skel->maps.mg_blocklist), bpf_map__fd(skel->maps.mg_allowlist),
+			     bpf_map__fd(skel->maps.mg_rule_index4), bpf_map__fd(skel->maps.mg_rule_index6),
+			     bpf_map__fd(skel->maps.mg_rule_lens))) {
+		fprintf(stderr, "bench: cannot map the rule index\n");
+		return 1;
+	}
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.mg_events), drop_event, NULL, NULL);
+	if (!rb)
+		return 1;
+	/* Phase 0: one deny rule, as xdp-filter has. Then 100 000 prefixes, then a million. */
+	add_blocked_src(&rules);
 
 	/* The instance with protected networks, sized as the loader sizes it. */
 	struct mg_xdp *skel_prot = mg_xdp__open();
@@ -390,7 +530,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int prot_fd = bpf_program__fd(skel_prot->progs.mtaguard_xdp);
-	add_blocked_src(bpf_map__fd(skel_prot->maps.mg_blocklist));
+	struct mg_rulemaps rules_prot;
+	if (mg_rulemaps_open(&rules_prot, bpf_map__fd(skel_prot->maps.mg_blocklist),
+			     bpf_map__fd(skel_prot->maps.mg_allowlist), bpf_map__fd(skel_prot->maps.mg_rule_index4),
+			     bpf_map__fd(skel_prot->maps.mg_rule_index6), bpf_map__fd(skel_prot->maps.mg_rule_lens)))
+		return 1;
+	add_blocked_src(&rules_prot);
 
 	struct bench_case cases[N_CASES] = {};
 	build_cases(cases);
@@ -398,12 +543,14 @@ int main(int argc, char **argv)
 	double *samples = calloc(ncases * P_MAX * rounds, sizeof(double));
 	int filter_tailcall_ok = 1;
 
-	for (int phase = 0; phase < 2; phase++) {
-	if (phase == 1)
-		add_prefixes(block_fd);
+	unsigned long long rule_mem[N_PHASES] = { 0 };
+	for (int phase = 0; phase < N_PHASES; phase++) {
+	if (phase > 0)
+		add_prefixes(&rules, phase_rules[phase - 1], phase_rules[phase]);
+	rule_mem[phase] = map_memory(bpf_map__fd(skel->maps.mg_blocklist));
 	for (unsigned r = 0; r < rounds; r++) {
 		for (size_t i = 0; i < ncases; i++) {
-			if (cases[i].big_rules != phase)
+			if (cases[i].phase != phase)
 				continue;
 			for (int p = 0; p < P_MAX; p++) {
 				int fd = p == P_MTAGUARD && cases[i].protected ? prot_fd : fds[p];
@@ -418,7 +565,7 @@ int main(int argc, char **argv)
 					}
 					fd = wrap_fd;
 				}
-				ns = run_avg(fd, &cases[i], repeat, &cases[i].retval[p]);
+				ns = run_avg(fd, &cases[i], repeat, &cases[i].retval[p], p == P_MTAGUARD ? rb : NULL);
 				samples[(i * P_MAX + p) * rounds + r] = ns;
 			}
 		}
@@ -447,36 +594,49 @@ int main(int argc, char **argv)
 	}
 
 	printf("mtaguard benchmark: BPF_PROG_TEST_RUN, median of %u rounds x %u runs, ns per packet\n", rounds, repeat);
-	printf("(SYN flood: each run through a wrapper that sets a random source, in every column;\n"
-	       " cases without '100k rules' run with one blocklist rule, as xdp-filter has one deny rule)\n\n");
-	printf("%-32s %8s %11s %9s %10s %8s  %s\n", "case", "pass", "xdp-filter", "mtaguard", "mg/filter", "mg/pass",
-	       "verdicts (filter, mtaguard)");
-	int ok_bulk = 1, ok_all = 1;
+	printf("(SYN flood: each run through a wrapper that sets a random source in 198.18.0.0/15, in every column;\n"
+	       " rows without '100k rules' or '1M rules' run with one blocklist rule, as xdp-filter has one deny rule;\n"
+	       " the big blocklists are 60 %% IPv4 /16-/32 and 40 %% IPv6 /32-/128, random over the unicast space)\n\n");
+	printf("%-32s %7s %10s %8s %9s %7s  %-11s %s\n", "case", "pass", "xdp-filter", "mtaguard", "mg/filter", "mg/pass",
+	       "goal", "verdicts (filter, mtaguard)");
+	int missed = 0;
 	for (size_t i = 0; i < ncases; i++) {
 		struct bench_case *k = &cases[i];
-		double rf = k->ns[P_MTAGUARD] / k->ns[P_XDPFILTER];
-		printf("%-32s %8.1f %11.1f %9.1f %9.2fx %7.2fx  %s, %s\n", k->name, k->ns[P_PASS],
-		       k->ns[P_XDPFILTER], k->ns[P_MTAGUARD], rf, k->ns[P_MTAGUARD] / k->ns[P_PASS],
+		double rf = k->ns[P_MTAGUARD] / k->ns[P_XDPFILTER], rp = k->ns[P_MTAGUARD] / k->ns[P_PASS];
+		char goal[32] = "";
+		/* The bulk row has a second goal: at most twice a bare XDP_PASS. */
+		int ok = !k->goal || (rf <= k->goal && (i != 1 || rp <= 2.0));
+		if (k->goal)
+			snprintf(goal, sizeof(goal), "<=%.1fx %s", k->goal, ok ? "ok" : "MISS");
+		missed += !ok;
+		printf("%-32s %7.1f %10.1f %8.1f %8.2fx %6.2fx  %-11s %s, %s\n", k->name, k->ns[P_PASS],
+		       k->ns[P_XDPFILTER], k->ns[P_MTAGUARD], rf, rp, goal,
 		       verdict(k->retval[P_XDPFILTER]), verdict(k->retval[P_MTAGUARD]));
-		if (i == 1 && !(rf <= 0.6))
-			ok_bulk = 0;
-		if (i < 6 && !(rf <= 1.5))
-			ok_all = 0;
 	}
 	if (!filter_tailcall_ok)
 		printf("\nnote: xdp-filter's program could not be tail-called from the wrapper\n");
+	printf("\ngoals (issue 15; TCP data to 443 also <= 2x pass): %d missed\n", missed);
 	printf("\nactivity record (protected %s and %s, %u records of %zu bytes): %+.1f ns on TCP data to 443 "
 	       "(%.2fx xdp-filter instead of %.2fx), %+.1f ns on a SYN to 443\n",
 	       PROTECTED_V4, PROTECTED_V6, mg_act_records(tun.act), sizeof(struct mg_activity),
-	       cases[8].ns[P_MTAGUARD] - cases[1].ns[P_MTAGUARD], cases[8].ns[P_MTAGUARD] / cases[8].ns[P_XDPFILTER],
-	       cases[1].ns[P_MTAGUARD] / cases[1].ns[P_XDPFILTER], cases[9].ns[P_MTAGUARD] - cases[11].ns[P_MTAGUARD]);
-	printf("\ngoal: bulk TCP <= 0.6x xdp-filter: %s\n", ok_bulk ? "PASS" : "MISS");
-	printf("goal: every case <= 1.5x xdp-filter: %s\n", ok_all ? "PASS" : "MISS");
+	       cases[12].ns[P_MTAGUARD] - cases[1].ns[P_MTAGUARD], cases[12].ns[P_MTAGUARD] / cases[12].ns[P_XDPFILTER],
+	       cases[1].ns[P_MTAGUARD] / cases[1].ns[P_XDPFILTER], cases[13].ns[P_MTAGUARD] - cases[15].ns[P_MTAGUARD]);
+	/* Rules cost their hash entries; the index is fixed, whatever the rules. */
+	unsigned long long idx_mem = map_memory(bpf_map__fd(skel->maps.mg_rule_index4)) +
+				     map_memory(bpf_map__fd(skel->maps.mg_rule_index6)) +
+				     map_memory(bpf_map__fd(skel->maps.mg_rule_lens));
+	printf("\nrule memory (kernel's own count): blocklist %.1f MB with 1 rule, %.1f MB with 100k (%.0f bytes per prefix), "
+	       "%.1f MB with 1M (%.0f bytes per prefix); index %.1f MB, fixed\n",
+	       rule_mem[0] / 1e6, rule_mem[1] / 1e6, (double)(rule_mem[1] - rule_mem[0]) / (phase_rules[1] - 1),
+	       rule_mem[2] / 1e6, (double)(rule_mem[2] - rule_mem[0]) / (phase_rules[2] - 1), idx_mem / 1e6);
 	printf("\nmtaguard after the run: profiles created %llu, creation refused %llu (the flood rows), SYNs to the "
 	       "sketch %llu (those, and the SYN-to-443 row without an activity record)\n",
 	       (unsigned long long)st.src_created, (unsigned long long)st.src_throttled,
 	       (unsigned long long)st.syn_sketched);
 	(void)prog_names;
+	ring_buffer__free(rb);
+	mg_rulemaps_close(&rules);
+	mg_rulemaps_close(&rules_prot);
 	mg_xdp__destroy(skel);
 	mg_xdp__destroy(skel_prot);
 	bpf_object__close(pass_obj);

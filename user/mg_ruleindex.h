@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_ruleindex.h - the rule index's bookkeeping (struct mg_rule_lens in
+ * mtaguard.h says what the program reads): which bits a rule sets, which a
+ * deletion may clear, and which lengths a lookup of an address probes. Pure:
+ * it works on whatever memory it is given, the kernel's maps mapped by
+ * mg_rulemaps.c or plain buffers in a test or a rebuild.
+ */
+#ifndef MG_RULEINDEX_H
+#define MG_RULEINDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "mtaguard.h"
+#include "mg_addr.h"
+
+struct mg_ruleindex {
+	uint32_t *v4;  /* 2^v4_bits words */
+	uint32_t *v6;  /* 2^v6_bits words */
+	struct mg_rule_lens *lens;
+	uint32_t v4_bits, v6_bits;
+};
+
+/* Does a rule for p (masked) cover some v4-mapped address? Some other address? */
+bool mg_ruleindex_covers4(const struct mg_prefix *p);
+bool mg_ruleindex_covers6(const struct mg_prefix *p);
+
+/* Note a rule for p (masked), added or removed. Call once per rule that enters or leaves the map. */
+void mg_ruleindex_add(struct mg_ruleindex *x, const struct mg_prefix *p, bool allow);
+void mg_ruleindex_del(struct mg_ruleindex *x, const struct mg_prefix *p, bool allow);
+
+/*
+ * The lengths a lookup of addr probes, longest first, as the program
+ * computes them (bpf/policy.h): for blocks (allow false) or allows. Returns
+ * how many were written to out.
+ */
+unsigned mg_ruleindex_lens(const struct mg_ruleindex *x, const uint8_t addr[16], bool allow,
+			   uint8_t out[MG_RULE_LENS]);
+
+/* Rules counted behind the block masks (a rule covering both families counts twice). */
+uint64_t mg_ruleindex_blocks(const struct mg_ruleindex *x);
+
+#endif
