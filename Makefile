@@ -31,7 +31,7 @@ ARCH_INC   := /usr/include/$(shell uname -m)-linux-gnu
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread -lcares -lspf2
 PCAP_LIBS  := -lpcap
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ifeq ($(FUZZ),1)
@@ -208,8 +208,8 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev libnats-dev \
-             libcmocka-dev pkg-config make gcc
-DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server
+             libcmocka-dev pkg-config make gcc libc-ares-dev libspf2-dev
+DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server nsd unbound
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
