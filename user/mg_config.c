@@ -1439,6 +1439,7 @@ static const struct field verify_weights_keys[] = {
 	NUMBER("ptr_dynamic", an.vw.ptr_dynamic, 0, MAX_WEIGHT),
 	NUMBER("helo_unresolved", an.vw.helo_unresolved, 0, MAX_WEIGHT),
 	NUMBER("helo_not_source", an.vw.helo_not_source, 0, MAX_WEIGHT),
+	NUMBER("max_total", an.vw.max_total, 0, MAX_WEIGHT),
 };
 static const struct section verify_weights = SECTION_OF(verify_weights_keys);
 

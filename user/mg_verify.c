@@ -368,14 +368,15 @@ void mg_verify_explain(const struct mg_verify_summary *s, const char *helo, bool
 void mg_verify_weights_default(struct mg_verify_weights *w)
 {
 	*w = (struct mg_verify_weights){
-		.spf_fail = 5,
-		.spf_softfail = 2,
-		.helo_forged = 5,
-		.no_ptr = 1.5,
+		.spf_fail = 4,
+		.spf_softfail = 1.5,
+		.helo_forged = 3,
+		.no_ptr = 1,
 		.not_fcrdns = 1,
-		.ptr_dynamic = 2,
+		.ptr_dynamic = 1,
 		.helo_unresolved = 1,
 		.helo_not_source = 1,
+		.max_total = 7,
 	};
 }
 
@@ -401,5 +402,5 @@ double mg_verify_score(const struct mg_verify_summary *s, const struct mg_verify
 		x += w->helo_unresolved;
 	else if (r[MG_CHK_HELO_ADDR] == MG_CR_FAIL && r[MG_CHK_HELO_PTR] != MG_CR_PASS)
 		x += w->helo_not_source;
-	return x;
+	return x > w->max_total ? w->max_total : x;
 }

@@ -116,6 +116,7 @@ void mg_verify_explain(const struct mg_verify_summary *s, const char *helo, bool
 struct mg_verify_weights {
 	double spf_fail, spf_softfail, helo_forged, no_ptr, not_fcrdns, ptr_dynamic, helo_unresolved,
 		helo_not_source;
+	double max_total; /* the checks together add at most this: one session is never a verdict by them alone */
 };
 void mg_verify_weights_default(struct mg_verify_weights *w);
 double mg_verify_score(const struct mg_verify_summary *s, const struct mg_verify_weights *w);
