@@ -133,6 +133,12 @@ static void print_evidence(json_t *ev, const char *indent)
 	       n(ev, "distinct_helos"));
 	if (json_is_string(json_object_get(ev, "helo_absurd")))
 		printf("%sHELO names no mail host: %s\n", indent, s(ev, "helo_absurd"));
+	/* Source verification: each check named with its result, and what it adds to the score. */
+	json_t *vf = json_object_get(ev, "verification");
+	if (json_is_object(vf))
+		printf("%schecks: %s (score +%.1f%s)\n", indent, s(vf, "explanation"),
+		       json_number_value(json_object_get(vf, "score")),
+		       json_is_string(json_object_get(vf, "forged")) ? ", forged identity" : "");
 	printf("%slonger memory: %.1f new MX hosts, %.1f sessions\n", indent,
 	       json_number_value(json_object_get(ev, "long_mx")), json_number_value(json_object_get(ev, "long_sessions")));
 	printf("%sMAC %s, VLAN %lld, first evidence %s, role before %s\n", indent, s(ev, "mac"), n(ev, "vlan"),

@@ -254,6 +254,9 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	e = mg_daemon_cluster_start(d, err, errlen);
 	if (e)
 		return e;
+	e = mg_daemon_verify_start(d, err, errlen);
+	if (e)
+		return e;
 	if (d->cfg.metrics_textfile[0])
 		mg_atomic_clean_stale(d->cfg.metrics_textfile);
 	if (d->cfg.metrics_listen[0]) {
@@ -405,6 +408,9 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 		t = earliest(t, ms_until(ctl, mono));
 	if (d->watchdog_ns)
 		t = earliest(t, ms_until(d->last_watchdog_ns + d->watchdog_ns / 2, mono));
+	int v = mg_daemon_verify_timeout_ms(d, mono);
+	if (v >= 0)
+		t = earliest(t, v);
 	return t;
 }
 
@@ -456,6 +462,8 @@ int mg_daemon_run(struct mg_daemon *d)
 				}
 			} else if (mg_ctlsock_owns(&d->ctl, fd)) {
 				mg_ctlsock_handle(&d->ctl, fd, evs[i].events, mg_mono_ns());
+			} else if (mg_daemon_verify_event(d, fd, evs[i].events)) {
+				/* a resolver's answer: the jobs waiting for it moved on */
 			} else if (mg_daemon_policy_event(d, fd, evs[i].events)) {
 				/* a Postfix policy request answered */
 			} else if (mg_daemon_cluster_event(d, fd)) {
@@ -464,6 +472,7 @@ int mg_daemon_run(struct mg_daemon *d)
 			/* the ring buffer: consumed below, whoever woke us */
 		}
 		mg_ctlsock_expire(&d->ctl, mg_mono_ns());
+		mg_daemon_verify_tick(d);
 		/* Events first: they are older than the counters a scan reads. */
 		consume_events(d);
 		if (d->cluster_more)
@@ -493,6 +502,8 @@ void mg_daemon_stop(struct mg_daemon *d)
 	}
 	mg_daemon_policy_stop(d);
 	mg_daemon_cluster_stop(d);
+	if (d->engine_ready)
+		mg_daemon_verify_stop(d);
 	mg_ctlsock_close(&d->ctl);
 	ring_buffer__free(d->rb);
 	d->rb = NULL;

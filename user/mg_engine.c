@@ -704,6 +704,7 @@ void mg_engine_verified(struct mg_engine *e, const uint8_t who[16], const struct
 	(void)wall;
 	mg_an_on_verify(e->an, who, s, now);
 	e->news = true;
+	mark_hot(e, who); /* judged at the next settle, not at the next scan */
 }
 
 void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall)
