@@ -693,6 +693,11 @@ static void test_forgery_suspect_then_verdict(void **state)
 	assert_string_equal(b->ev.rule, "forgery:spf-fail");
 	assert_int_equal(b->ev.forged_sessions, 2);
 	assert_int_equal(role_of(&bot), MG_ROLE_BLOCKED);
+	/* show (and the policy service) name the verdict's rule while it lasts. */
+	struct mg_an_profile_view pv;
+	assert_true(mg_an_get(an, bot.addr, &pv));
+	assert_string_equal(pv.ev.rule, "forgery:spf-fail");
+	assert_true(pv.ev.verified);
 	/* Blocked: not verified again. */
 	t += MIN;
 	session(&bot, "173-66-46-112.wash.fios.verizon.net", "<zz@other.test>", t);
@@ -759,6 +764,25 @@ static void test_legit_and_servers_never_for_forgery(void **state)
 	mg_an_free(an);
 }
 
+static void test_forgery_reported_after_absurd_helo(void **state)
+{
+	struct mg_an_config c;
+	struct host bot = { 0 };
+
+	(void)state;
+	mg_an_config_default(&c);
+	an = mg_an_new(&c);
+	mg_addr_parse("198.18.1.2", bot.addr);
+	session(&bot, "173-66-46-112.wash.fios.verizon.net", "<ab12@dhl.test>", T0);
+	size_t n = tick(&bot, T0 + SEC); /* before the DNS answers: the HELO alone */
+	assert_string_equal(find_act(n, MG_AN_ALERT)->ev.rule, "helo-absurd:dynamic-pool");
+	assert_true(verify(&bot, T0 + 2 * SEC));
+	n = tick(&bot, T0 + 3 * SEC);
+	assert_non_null(find_act(n, MG_AN_ALERT));
+	assert_string_equal(find_act(n, MG_AN_ALERT)->ev.rule, "forgery:spf-fail");
+	mg_an_free(an);
+}
+
 static void test_forgery_verdict_configurable(void **state)
 {
 	struct mg_an_config c;
@@ -803,6 +827,7 @@ int main(void)
 		cmocka_unit_test(test_runner_timeout_and_budget),
 		cmocka_unit_test(test_forgery_suspect_then_verdict),
 		cmocka_unit_test(test_legit_and_servers_never_for_forgery),
+		cmocka_unit_test(test_forgery_reported_after_absurd_helo),
 		cmocka_unit_test(test_forgery_verdict_configurable),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);

@@ -1066,6 +1066,9 @@ void mg_an_on_verify(struct mg_analyzer *a, const uint8_t addr[16], const struct
 		return;
 	bool recent = r->has_result && age(now, r->at) < a->cfg.window_ns;
 	if (s->forged) {
+		/* A forgery is news for the operator even if the source was reported already (for its HELO, say). */
+		if (!(recent && r->s.forged))
+			p->flags &= (uint8_t)~PF_ALERTED;
 		r->forged_sessions = (uint16_t)(recent && r->s.forged && r->forged_sessions < UINT16_MAX ? r->forged_sessions + 1 : 1);
 	} else if (recent && r->s.forged) {
 		/* A clean identity after a forged one in the window: the forgery stays the evidence. */
@@ -1382,6 +1385,10 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 		if (in.score < block_at) {
 			snprintf(frule, sizeof(frule), "forgery:%s", mg_forgery_name(in.forged));
 			rule = frule;
+			/* Remembered for show and the policy service while the verdict lasts. */
+			struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
+			if (vr)
+				vr->verdict_forgery = (uint8_t)in.forged;
 		}
 		bool may_block = !c->monitor && breaker_allows(a, now);
 		if (!may_block) {
@@ -1447,6 +1454,9 @@ static void end_block(struct mg_analyzer *a, struct prof *p, uint64_t now, struc
 	struct mg_an_action *x = emit(o, MG_AN_UNBLOCK, a, p);
 	if (x)
 		fill_evidence(a, p, m, &in, rule, &x->ev);
+	struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
+	if (vr)
+		vr->verdict_forgery = 0;
 	if (m) {
 		m->blocked_until = 0;
 		m->last_block_end = now;
@@ -1964,7 +1974,11 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? m->blocked_until : 0;
 	char rule[sizeof(v->ev.rule)];
 	const char *why = "";
-	if (m && p->role == MG_ROLE_BLOCKED)
+	const struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
+	if (m && p->role == MG_ROLE_BLOCKED && vr && vr->verdict_forgery) {
+		snprintf(rule, sizeof(rule), "forgery:%s", mg_forgery_name(vr->verdict_forgery));
+		why = rule;
+	} else if (m && p->role == MG_ROLE_BLOCKED)
 		why = verdict_rule((enum mg_role)(m->role_before - 1));
 	else if (p->role == MG_ROLE_SUSPECT)
 		why = suspect_rule(&in, rule, sizeof(rule));

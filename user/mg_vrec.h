@@ -25,6 +25,8 @@ struct mg_vrec {
 	uint8_t used;
 	uint8_t has_result;         /* s holds a verification's outcome */
 	uint16_t forged_sessions;   /* sessions with a forged identity in a row (the verified one included) */
+	uint8_t verdict_forgery;    /* enum mg_forgery bits of the verdict in force, if forgery made it */
+	uint8_t pad[3];
 	uint32_t ident;             /* hash of the HELO and domain last sent for verification */
 	uint64_t requested;         /* when it was last sent for verification (valid once ident != 0) */
 	uint64_t at;                /* when the outcome came (valid with has_result) */
