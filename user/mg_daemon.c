@@ -70,6 +70,11 @@ static void take_running(struct mg_daemon *d)
 	r->max_sources = d->cfg.max_sources;
 	r->max_servers = d->cfg.max_servers;
 	r->max_policy = d->cfg.max_policy;
+	r->verify_enabled = d->cfg.verify_enabled;
+	snprintf(r->verify_resolvers, sizeof(r->verify_resolvers), "%s", d->cfg.verify_resolvers);
+	r->verify_timeout_ns = d->cfg.verify_timeout_ns;
+	r->verify_qps = d->cfg.verify_qps;
+	r->verify_cache_entries = d->cfg.verify_cache_entries;
 }
 
 static bool same_ifaces(const struct mg_daemon_running *r, const struct mg_config *c)
@@ -112,6 +117,11 @@ static void what_waits(const struct mg_daemon *d, const struct mg_config *c, uns
 		/* The activity records' layout is in the program's read-only data. */
 		{ !mg_act_ranges_eq(r->tunables.act, c->tunables.act), "protected_networks" },
 		{ r->tunables.handshake != c->tunables.handshake, "handshake" }, /* a load-time tunable too */
+		/* The verifier and its resolver are made at start; turning it off applies at once (nothing is asked). */
+		{ (c->verify_enabled && !r->verify_enabled) || strcmp(r->verify_resolvers, c->verify_resolvers) ||
+			  r->verify_timeout_ns != c->verify_timeout_ns || r->verify_qps != c->verify_qps ||
+			  r->verify_cache_entries != c->verify_cache_entries,
+		  "verify" },
 	};
 
 	buf[0] = '\0';

@@ -50,6 +50,11 @@ struct mg_daemon_running {
 	unsigned control_mode;
 	struct mg_tunables tunables;
 	uint32_t max_sources, max_servers, max_policy;
+	/* the verifier and its resolver are made at start (mg_daemon_verify.c) */
+	bool verify_enabled;
+	char verify_resolvers[256];
+	uint64_t verify_timeout_ns;
+	uint32_t verify_qps, verify_cache_entries;
 };
 
 #define MG_DAEMON_MAX_HOOKS 8
