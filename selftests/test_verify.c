@@ -19,6 +19,7 @@
 
 #include "mg_addr.h"
 #include "mg_analyzer.h"
+#include "mg_config.h"
 #include "mg_dns.h"
 #include "mg_dns_cache.h"
 #include "mg_spf.h"
@@ -805,6 +806,52 @@ static void test_forgery_verdict_configurable(void **state)
 	mg_an_free(an);
 }
 
+/* The verify section: read as written, refused with its place when wrong. */
+static void test_config(void **state)
+{
+	struct mg_config c;
+	char err[512];
+
+	(void)state;
+	mg_config_default(&c);
+	assert_true(c.verify_enabled);
+	assert_int_equal(c.an.forgery_verdict_sessions, 2);
+	assert_int_equal(mg_config_parse("{ \"verify\": { \"resolvers\": \"198.19.0.54:5353\", \"timeout\": \"500ms\",\n"
+					 "  \"nat\": [ { \"inside\": \"198.18.0.0/16\", \"public\": \"198.19.7.7\" } ],\n"
+					 "  \"off\": [ \"198.18.9.0/24\" ], \"forgery_verdict_sessions\": 0,\n"
+					 "  \"weights\": { \"spf_fail\": 6, \"max_total\": 9 } } }",
+					 "v.json", &c, err, sizeof(err)),
+			 0);
+	assert_string_equal(c.verify_resolvers, "198.19.0.54:5353");
+	assert_int_equal(c.verify_timeout_ns, 500000000ull);
+	assert_int_equal(c.n_verify_nat, 1);
+	assert_int_equal(c.n_verify_off, 1);
+	assert_int_equal(c.an.forgery_verdict_sessions, 0);
+	assert_true(c.an.vw.spf_fail == 6 && c.an.vw.max_total == 9);
+	mg_config_free(&c);
+
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{ "{ \"verify\": { \"nat\": [ { \"inside\": \"198.18.0.0/16\" } ] } }", "v.json:1:" },
+		{ "{ \"verify\": {\n \"nat\": [ { \"inside\": \"198.18.0.0/16\", \"public\": \"2001:db8::1\" } ] } }",
+		  "v.json:2:" },
+		{ "{ \"verify\": { \"nat\": [ { \"inside\": \"198.18.0.0/16\", \"public\": \"198.19.0.1\", \"x\": 1 } ] } }",
+		  "unknown key \"x\"" },
+		{ "{ \"verify\": { \"resolvers\": \"ns1.example.net\" } }", "numeric addresses" },
+		{ "{ \"verify\": { \"timeout\": \"0s\" } }", "v.json:1:" },
+		{ "{ \"verify\": { \"treshold\": 1 } }", "unknown key" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		mg_config_default(&c);
+		err[0] = '\0';
+		assert_int_not_equal(mg_config_parse(bad[i].text, "v.json", &c, err, sizeof(err)), 0);
+		if (!strstr(err, bad[i].msg))
+			fail_msg("%s: %s", bad[i].text, err);
+		mg_config_free(&c);
+	}
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -829,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_legit_and_servers_never_for_forgery),
 		cmocka_unit_test(test_forgery_reported_after_absurd_helo),
 		cmocka_unit_test(test_forgery_verdict_configurable),
+		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }
