@@ -740,6 +740,20 @@ static void print_human(json_t *rep)
 			       num(fl, "dns"), num(fl, "other_tcp"), seen);
 		}
 	}
+	/* What source verification found, for the sources it checked (the same 20). */
+	bool header = false;
+	json_array_foreach(src, i, v) {
+		if (i >= 20)
+			break;
+		json_t *vf = json_object_get(json_object_get(v, "evidence"), "verification");
+		if (!json_is_object(vf))
+			continue;
+		if (!header)
+			printf("\nSource verification%s:\n",
+			       json_is_true(json_object_get(vf, "dns")) ? "" : " (offline: --dns SERVER runs the DNS checks)");
+		header = true;
+		printf("  %-28s %s\n", s(v, "source"), s(vf, "explanation"));
+	}
 	json_t *cost = json_object_get(rep, "cost");
 	if (cost)
 		printf("\nCost: %.1f ns per packet on this mix (BPF_PROG_TEST_RUN, %lld runs of each of %lld frames)\n",
