@@ -96,6 +96,7 @@ server:
 	port: 53
 	username: ""
 	chroot: ""
+	database: ""
 	zonesdir: "$DNS/nsd"
 	pidfile: "$DNS/nsd/nsd.pid"
 	zonelistfile: "$DNS/nsd/zone.list"
