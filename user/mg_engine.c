@@ -691,6 +691,7 @@ static void mail_event(struct mg_engine *e, const struct mg_event *ev, uint64_t 
 
 	mg_an_on_event(e->an, ev, now);
 	e->news = true;
+	mark_hot(e, ev->src); /* a forged identity used again may decide a verdict */
 	if (verify_off(e, ev->src) || !mg_an_verify_wanted(e->an, ev->src, now, &in))
 		return;
 	public_addr(e, ev->src, in.addr);
