@@ -134,7 +134,6 @@ stub-zone:
 EOF
 lab_bg inet nsd -d -c "$DNS/nsd/nsd.conf"
 lab_bg inet unbound -d -c "$DNS/unbound/unbound.conf"
-UNBOUND_PID=$LAB_LAST_PID
 dns_up() { # both listen on port 53
 	local n
 	n="$(lab_run inet ss -Hlun 'sport = :53' | wc -l)"
@@ -223,8 +222,8 @@ ctl --json status | jq -c .verify >"$LAB_DIR/verify-status.json"
 pass "verifier: $(cat "$LAB_DIR/verify-status.json")"
 
 # --- the resolver stops ----------------------------------------------------------------------
-kill "$UNBOUND_PID" 2>/dev/null || true
-wait "$UNBOUND_PID" 2>/dev/null || true
+# lab_bg's PID is the shell around "ip netns exec": unbound's own is in its pidfile.
+kill "$(cat "$DNS/unbound/unbound.pid")" 2>/dev/null || fail "no unbound to stop"
 lab_wait "unbound to stop" bash -c "! ip netns exec $(lab_ns inet) ss -Hlun 'sport = :53' | grep -q 198.19.0.54" ||
 	fail "unbound did not stop"
 t0=$(date +%s%N)
