@@ -145,6 +145,9 @@ demo: deps all
 $(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
+$(BUILD)/bench/bench-verify: selftests/bench/bench_verify.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
+
 $(BUILD)/bench/bench-verdict: selftests/bench/bench_verdict.c $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(LDLIBS) -o $@
 
@@ -191,9 +194,12 @@ $(BUILD)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $(BUILD)/tools/mg_frame.o $(BUILD)
 		$(BUILD)/libmg.a $(LDLIBS) $(PCAP_LIBS) -o $@
 
 bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer $(BUILD)/selftests/tool_flood \
-		$(BUILD)/selftests/tool_adversary $(BUILD)/bench/bench-verdict $(BUILD)/selftests/tool_cluster_fill
+		$(BUILD)/selftests/tool_adversary $(BUILD)/bench/bench-verdict $(BUILD)/selftests/tool_cluster_fill \
+		$(BUILD)/bench/bench-verify
 	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
 	$(BUILD)/bench/bench-analyzer
+	@# Source verification: queries per checked source, cache hits, memory per cached name.
+	$(BUILD)/bench/bench-verify
 	@# The worst case for memory: every tracked source an MX sender.
 	$(BUILD)/bench/bench-analyzer 1000000 100
 	@# The program's cost on a traffic mix, as mtaguard-replay measures it for an operator's capture.
