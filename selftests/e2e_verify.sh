@@ -235,7 +235,7 @@ role_is 198.18.2.10 suspect || role_is 198.18.2.10 blocked && fail "the legitima
 	pass "the legitimate host is unchanged ($(show 198.18.2.10 | jq -r .evidence.verification.checks.spf): its verification stands)"
 # A new bot with an absurd HELO: a suspect at once, DNS or not.
 t0=$(date +%s%N)
-mail bot2 bot2-1 198.19.0.4 "[0.0.0.0]" "q@dhl.test" || true
+mail bot2 bot2-1 198.19.0.4 "[0.0.0.0]" "q@bot2-sender.test" || true
 if lab_wait -t 5 "bot2 a suspect" role_is 198.18.3.3 suspect; then
 	pass "a new bot with HELO [0.0.0.0] is a suspect $((($(date +%s%N) - t0) / 1000000)) ms after its mail began, resolver down"
 else

@@ -784,6 +784,28 @@ static void test_forgery_reported_after_absurd_helo(void **state)
 	mg_an_free(an);
 }
 
+/* Other evidence plus the checks: still a suspect after one message, a verdict at the second. */
+static void test_checks_never_tip_one_message(void **state)
+{
+	struct mg_an_config c;
+	struct host bot = { 0 };
+
+	(void)state;
+	mg_an_config_default(&c);
+	c.forgery_verdict_sessions = 0; /* the score alone decides here */
+	an = mg_an_new(&c);
+	mg_addr_parse("198.18.3.3", bot.addr);
+	session(&bot, "[0.0.0.0]", "<q@dhl.test>", T0); /* 4 (literal) + 2 (SMTP only): 6 */
+	assert_true(verify(&bot, T0));                /* + spf=fail, no PTR, foreign literal: 7 more */
+	size_t n = tick(&bot, T0 + SEC);
+	assert_null(find_act(n, MG_AN_BLOCK));
+	assert_int_equal(role_of(&bot), MG_ROLE_SUSPECT);
+	session(&bot, "[0.0.0.0]", "<q@dhl.test>", T0 + 20 * SEC);
+	n = tick(&bot, T0 + 21 * SEC);
+	assert_non_null(find_act(n, MG_AN_BLOCK));
+	mg_an_free(an);
+}
+
 static void test_forgery_verdict_configurable(void **state)
 {
 	struct mg_an_config c;
@@ -875,6 +897,7 @@ int main(void)
 		cmocka_unit_test(test_forgery_suspect_then_verdict),
 		cmocka_unit_test(test_legit_and_servers_never_for_forgery),
 		cmocka_unit_test(test_forgery_reported_after_absurd_helo),
+		cmocka_unit_test(test_checks_never_tip_one_message),
 		cmocka_unit_test(test_forgery_verdict_configurable),
 		cmocka_unit_test(test_config),
 	};

@@ -1379,7 +1379,13 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 	 */
 	bool forgery_verdict = in.forged && c->forgery_verdict_sessions && in.sessions_seen &&
 			       in.vr->forged_sessions >= c->forgery_verdict_sessions;
-	if ((in.score >= block_at && in.sessions_seen) || forgery_verdict) {
+	/*
+	 * Verification's points may tip a source over block_score only from its
+	 * second session in the window on: one message is never a verdict by
+	 * what DNS says of it (SPF breaks on forwarding, records are badly kept).
+	 */
+	bool tipped_by_checks = in.score >= block_at && in.score - in.vscore < block_at && in.f.v[W_MAIL] < 1.5;
+	if ((in.score >= block_at && in.sessions_seen && !tipped_by_checks) || forgery_verdict) {
 		char frule[48];
 		const char *rule = verdict_rule(base);
 		if (in.score < block_at) {
