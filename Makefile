@@ -31,7 +31,7 @@ ARCH_INC   := /usr/include/$(shell uname -m)-linux-gnu
 
 CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread -lcares -lspf2
 PCAP_LIBS  := -lpcap
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ifeq ($(FUZZ),1)
@@ -152,6 +152,9 @@ demo: deps all
 $(BUILD)/bench/bench-analyzer: selftests/bench/bench_analyzer.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
 
+$(BUILD)/bench/bench-verify: selftests/bench/bench_verify.c $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $< $(BUILD)/libmg.a $(LDLIBS) -o $@
+
 $(BUILD)/bench/bench-verdict: selftests/bench/bench_verdict.c $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(HDRS) | $(BUILD)/bench
 	$(CC) $(CFLAGS) -Iselftests $< $(BUILD)/selftests/lib_pktbuild.o $(BUILD)/libmg.a $(LDLIBS) -o $@
 
@@ -198,9 +201,12 @@ $(BUILD)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $(BUILD)/tools/mg_frame.o $(BUILD)
 		$(BUILD)/libmg.a $(LDLIBS) $(PCAP_LIBS) -o $@
 
 bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analyzer $(BUILD)/selftests/tool_flood \
-		$(BUILD)/selftests/tool_adversary $(BUILD)/bench/bench-verdict $(BUILD)/selftests/tool_cluster_fill
+		$(BUILD)/selftests/tool_adversary $(BUILD)/bench/bench-verdict $(BUILD)/selftests/tool_cluster_fill \
+		$(BUILD)/bench/bench-verify
 	$(BUILD)/bench/mtaguard-bench --build $(BUILD)
 	$(BUILD)/bench/bench-analyzer
+	@# Source verification: queries per checked source, cache hits, memory per cached name.
+	$(BUILD)/bench/bench-verify
 	@# The worst case for memory: every tracked source an MX sender.
 	$(BUILD)/bench/bench-analyzer 1000000 100
 	@# The program's cost on a traffic mix, as mtaguard-replay measures it for an operator's capture.
@@ -215,9 +221,9 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev libnats-dev \
-             libcmocka-dev pkg-config make gcc
-DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server \
-             rbldnsd unbound bind9-dnsutils exabgp gobgpd bird2
+             libcmocka-dev pkg-config make gcc libc-ares-dev libspf2-dev
+DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server nsd unbound \
+             rbldnsd bind9-dnsutils exabgp gobgpd bird2
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

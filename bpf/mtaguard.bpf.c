@@ -474,26 +474,51 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 		e->cmd[i] += scan.count[i];
 	st->smtp_cmds += scan.total;
 
-	if (scan.helo_kind == MG_CMD_MAX)
-		return 0;
-	__u32 arg_off = scan.helo_off, arg_len = 0;
-	__u32 h = mg_helo_arg_hash(ctx, p->payload_off, p->payload_len, &arg_off, &arg_len);
-	e->helo_hash = h;
+	if (scan.helo_kind != MG_CMD_MAX) {
+		__u32 arg_off = scan.helo_off, arg_len = 0;
+		__u32 h = mg_helo_arg_hash(ctx, p->payload_off, p->payload_len, &arg_off, &arg_len);
+		e->helo_hash = h;
 
-	struct mg_event *ev = mg_event_new(ctx, p, MG_EV_HELO, now, st);
-	if (!ev)
-		return 0;
-	ev->detail = scan.helo_kind;
-	ev->proof = proof;
-	ev->helo_hash = h;
-	ev->fp_hash = e->syn_fp_hash;
-	/* Copy the argument from the frame; bpf_xdp_load_bytes needs a nonzero, bounded length. */
-	if (arg_len > 0 && arg_len <= MG_HELO_ARG_MAX) {
-		__u32 start = p->payload_off + arg_off;
-		if (bpf_xdp_load_bytes(ctx, start, ev->u.arg, arg_len) == 0)
-			ev->arg_len = arg_len;
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_HELO, now, st);
+		if (ev) {
+			ev->detail = scan.helo_kind;
+			ev->proof = proof;
+			ev->helo_hash = h;
+			ev->fp_hash = e->syn_fp_hash;
+			/* Copy the argument from the frame; bpf_xdp_load_bytes needs a nonzero, bounded length. */
+			if (arg_len > 0 && arg_len <= MG_HELO_ARG_MAX) {
+				__u32 start = p->payload_off + arg_off;
+				if (bpf_xdp_load_bytes(ctx, start, ev->u.arg, arg_len) == 0)
+					ev->arg_len = arg_len;
+			}
+			mg_event_send(ev, st);
+		}
 	}
-	mg_event_send(ev, st);
+	/*
+	 * The envelope sender, for source verification (SPF of its domain):
+	 * only segments that carry a MAIL command pay for it, with one copy of
+	 * up to MG_HELO_ARG_MAX bytes after "MAIL FROM:" and no scan (userspace
+	 * finds where the address ends: '>', a space, the line's end).
+	 */
+	if (scan.count[MG_CMD_MAIL]) {
+		__u32 moff = scan.mail_off, mlen = p->payload_len;
+		mg_barrier_var(moff);
+		if (moff >= mlen)
+			return 0;
+		mlen -= moff;
+		mg_barrier_var(mlen);
+		if (mlen > MG_HELO_ARG_MAX)
+			mlen = MG_HELO_ARG_MAX;
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_MAIL, now, st);
+		if (!ev)
+			return 0;
+		ev->proof = proof;
+		ev->fp_hash = e->syn_fp_hash;
+		if (mlen > 0 && mlen <= MG_HELO_ARG_MAX &&
+		    bpf_xdp_load_bytes(ctx, p->payload_off + moff, ev->u.arg, mlen) == 0)
+			ev->arg_len = mlen;
+		mg_event_send(ev, st);
+	}
 	return 0;
 }
 

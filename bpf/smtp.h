@@ -28,12 +28,13 @@
 #define MG_W4(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
 #define MG_FOLD4 0x20202020u /* ASCII letters to lower case; no non-letter becomes a letter */
 
-/* A command's verb position in the segment, for the HELO argument. */
+/* A command's verb position in the segment, for the HELO and MAIL arguments. */
 struct mg_cmd_scan {
 	__u8 count[MG_CMD_MAX];
 	__u8 total;
 	__u8 helo_kind;   /* MG_CMD_HELO or MG_CMD_EHLO if one was seen, else MG_CMD_MAX */
 	__u16 helo_off;   /* offset of the HELO/EHLO argument from the payload start */
+	__u16 mail_off;   /* offset of the first MAIL command's argument (after "FROM:"), if count[MG_CMD_MAIL] */
 	__u32 cursor;     /* scan position, kept in memory on purpose (see mg_smtp_scan) */
 };
 
@@ -178,6 +179,8 @@ __attribute__((noinline)) int mg_smtp_scan(struct xdp_md *ctx, __u32 payload_off
 			s->helo_kind = cmd;
 			s->helo_off = off + 5;
 		}
+		if (cmd == MG_CMD_MAIL && s->count[MG_CMD_MAIL] == 1)
+			s->mail_off = off + 10;
 		if (stop)
 			break;
 		off = mg_next_line(payload, data_end, off, len);

@@ -79,6 +79,7 @@ enum mg_event_type {
 	MG_EV_SYN_MX = 1, /* a SYN to an MX port (25) from a profiled source */
 	MG_EV_HELO = 2,   /* a HELO or EHLO command; arg holds its argument */
 	MG_EV_DROP = 3,   /* a packet dropped (rate-limited); reason says why */
+	MG_EV_MAIL = 4,   /* a MAIL command; arg holds what follows "MAIL FROM:" (up to MG_HELO_ARG_MAX bytes) */
 };
 
 /*
@@ -343,7 +344,7 @@ static inline __u32 mg_fp_hash(const struct mg_syn_fp *fp)
 struct mg_event {
 	__u64 ts_ns;
 	__u8 type;        /* enum mg_event_type */
-	__u8 detail;      /* HELO: enum mg_cmd (HELO/EHLO); DROP: enum mg_drop_reason */
+	__u8 detail;      /* HELO: enum mg_cmd (HELO/EHLO); DROP: enum mg_drop_reason; MAIL: 0 */
 	__u16 vlan_outer;
 	__u16 vlan_inner;
 	__u16 dport;      /* host order */
@@ -354,7 +355,7 @@ struct mg_event {
 	__u32 fp_hash;
 	__u32 helo_hash;
 	__u32 ifindex;
-	__u8 arg_len;     /* HELO: bytes valid in u.arg */
+	__u8 arg_len;     /* HELO, MAIL: bytes valid in u.arg */
 	__u8 monitor;     /* DROP: monitor mode was on, the packet passed */
 	__u8 proof;       /* enum mg_proof: how far the source is proven to be who it claims */
 	__u8 pad;

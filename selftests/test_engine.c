@@ -897,6 +897,94 @@ static void test_spoofed_syn_flood_names_no_member(void **state)
 	mg_engine_free(&e);
 }
 
+/* What the engine asked the verifier: the source, and the address to check. */
+struct asked {
+	unsigned n;
+	uint8_t who[16], addr[16];
+	char domain[MG_VERIFY_NAME];
+};
+
+static void verify_hook(void *arg, const uint8_t who[16], const struct mg_verify_input *in)
+{
+	struct asked *a = arg;
+	a->n++;
+	memcpy(a->who, who, 16);
+	memcpy(a->addr, in->addr, 16);
+	memcpy(a->domain, in->mail_domain, sizeof(a->domain));
+}
+
+static void mail_from(struct mg_engine *e, struct host *h, const char *arg, uint8_t proof, uint64_t now, uint64_t wall)
+{
+	struct mg_event ev = { .type = MG_EV_MAIL, .dport = 25, .proof = proof };
+
+	memcpy(ev.src, h->addr, 16);
+	assert_int_equal(mg_addr_parse("198.19.0.1", ev.dst), 0);
+	ev.arg_len = (uint8_t)strlen(arg);
+	memcpy(ev.u.arg, arg, ev.arg_len);
+	mg_engine_event(e, &ev, now, wall);
+}
+
+/*
+ * Source verification through the engine: a MAIL event asks the verifier
+ * once per identity; a NATed host is checked as its public address; a
+ * network turned off, a configured mail server and unproven commands are
+ * never checked.
+ */
+static void test_verify_requests(void **state)
+{
+	(void)state;
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct asked a = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	struct host nat, off, relay, plain;
+	uint8_t pub[16];
+
+	config(&c, NULL);
+	c.verify_nat[0].inside = pfx("198.18.64.0/18");
+	assert_int_equal(mg_addr_parse("198.19.64.1", c.verify_nat[0].public_addr), 0);
+	c.n_verify_nat = 1;
+	c.verify_off[0] = pfx("198.18.128.0/24");
+	c.n_verify_off = 1;
+	add_list(&c.mail_servers, "198.18.1.25/32");
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_set_verifier(&e, verify_hook, &a);
+	mg_engine_start(&e, now, wall);
+
+	host_init(&plain, "198.18.2.2");
+	session(&e, &plain, "198.19.0.1", "pc.example.org", now, wall);
+	mail_from(&e, &plain, " <jo@Example.ORG> SIZE=1\r\n", MG_PROOF_PAYLOAD, now, wall);
+	assert_int_equal(a.n, 1);
+	assert_memory_equal(a.addr, plain.addr, 16);
+	assert_string_equal(a.domain, "example.org");
+	/* The same identity again: not asked again. */
+	mail_from(&e, &plain, "<jo@example.org>\r\n", MG_PROOF_PAYLOAD, now + 40 * SEC, wall + 40 * SEC);
+	assert_int_equal(a.n, 1);
+
+	host_init(&nat, "198.18.70.7");
+	session(&e, &nat, "198.19.0.1", "pc7.example.org", now, wall);
+	mail_from(&e, &nat, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
+	assert_int_equal(a.n, 2);
+	assert_memory_equal(a.who, nat.addr, 16);
+	assert_int_equal(mg_addr_parse("198.19.64.1", pub), 0);
+	assert_memory_equal(a.addr, pub, 16);
+
+	host_init(&off, "198.18.128.9");
+	session(&e, &off, "198.19.0.1", "x.example.org", now, wall);
+	mail_from(&e, &off, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
+	host_init(&relay, "198.18.1.25");
+	session(&e, &relay, "198.19.0.1", "relay.example.org", now, wall);
+	mail_from(&e, &relay, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
+	/* A spoofer's MAIL (no proof) is not even looked at. */
+	host_init(&plain, "198.18.3.3");
+	mail_from(&e, &plain, "<a@other.example>", MG_PROOF_NONE, now, wall);
+	assert_int_equal(a.n, 2);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
 /*
  * Commands the kernel did not count (no handshake where one is required):
  * from random spoofed sources, they name no member and make no suspect.
@@ -1766,6 +1854,7 @@ int main(void)
 		cmocka_unit_test(test_operator_over_verdict_and_allow),
 		cmocka_unit_test(test_spoofed_syn_flood_names_no_member),
 		cmocka_unit_test(test_spoofed_payload_names_no_suspect),
+		cmocka_unit_test(test_verify_requests),
 		cmocka_unit_test(test_restart_keeps_containment_and_threat),
 		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
 		cmocka_unit_test(test_feed_import_steps_allow_restart),

@@ -121,6 +121,13 @@ static void test_verdict_without_kernel_rule_rejects(void **state)
 	f.verdict_rule = RULE;
 	assert_int_equal(run(&f), MG_RELAY_REJECT);
 	assert_string_equal(action, "REJECT 5.7.1 mtaguard: 198.18.9.10 is blocked (" RULE ")");
+	/* Source verification's findings, named after the rule. */
+	f.verdict_rule = "forgery:spf-fail";
+	f.checks = "spf=fail domain=dhl.com, ptr=fail, helo=x.example (not FCrDNS)";
+	assert_int_equal(run(&f), MG_RELAY_REJECT);
+	assert_string_equal(action, "REJECT 5.7.1 mtaguard: 198.18.9.10 is blocked (forgery:spf-fail) checks: "
+				    "spf=fail domain=dhl.com, ptr=fail, helo=x.example (not FCrDNS)");
+	f.checks = NULL;
 
 	/* Unknown to the analyzer, the role field means nothing. */
 	f.known = false;
@@ -197,6 +204,11 @@ static void test_suspect_held_from_threshold(void **state)
 		assert_string_equal(action, "HOLD mtaguard: suspect");
 		assert_string_equal(reason, "suspect");
 	}
+
+	f.checks = "spf=fail domain=dhl.com";
+	assert_int_equal(run(&f), MG_RELAY_HOLD);
+	assert_string_equal(action, "HOLD mtaguard: suspect checks: spf=fail domain=dhl.com");
+	f.checks = NULL;
 
 	/* The threshold is the configured one, not a constant. */
 	f.quarantine_level = 5;

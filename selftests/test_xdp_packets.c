@@ -697,6 +697,35 @@ static void test_helo_event(void **state)
 	assert_int_equal(H.events[1].arg_len, MG_HELO_ARG_MAX);
 }
 
+/* The envelope sender: what follows "MAIL FROM:", copied once per segment that has a MAIL command, nothing else. */
+static void test_mail_event(void **state)
+{
+	(void)state;
+	client_says("RCPT TO:<a@example.org>\r\n");
+	assert_int_equal(xh_events(&H), 0);
+	client_says("MAIL FROM:<jo@dhl.example> SIZE=10\r\n");
+	assert_int_equal(xh_events(&H), 1);
+	struct mg_event *ev = &H.events[0];
+	assert_int_equal(ev->type, MG_EV_MAIL);
+	assert_int_equal(ev->proof, MG_PROOF_PAYLOAD);
+	assert_int_equal(ev->arg_len, strlen("<jo@dhl.example> SIZE=10\r\n"));
+	assert_memory_equal(ev->u.arg, "<jo@dhl.example> SIZE=10", 24);
+	/* Pipelined after an EHLO in one segment: both events, HELO first. */
+	client_says("EHLO pc.example.org\r\nMAIL FROM:<>\r\n");
+	assert_int_equal(xh_events(&H), 3);
+	assert_int_equal(H.events[1].type, MG_EV_HELO);
+	assert_int_equal(H.events[2].type, MG_EV_MAIL);
+	assert_memory_equal(H.events[2].u.arg, "<>", 2);
+	/* A long sender is cut at 64 bytes. */
+	char line[200], addr[120];
+	memset(addr, 'a', 100);
+	memcpy(addr + 100, "@dhl.example", 13);
+	snprintf(line, sizeof(line), "MAIL FROM:<%s>\r\n", addr);
+	client_says(line);
+	assert_int_equal(xh_events(&H), 4);
+	assert_int_equal(H.events[3].arg_len, MG_HELO_ARG_MAX);
+}
+
 static void test_ethernet_padding_is_not_payload(void **state)
 {
 	struct pb p;
@@ -1764,6 +1793,7 @@ int main(void)
 		cmocka_unit_test_setup(test_split_commands, reset),
 		cmocka_unit_test_setup(test_starttls_and_auth, reset),
 		cmocka_unit_test_setup(test_body_text_not_commands, reset),
+		cmocka_unit_test_setup(test_mail_event, reset),
 		cmocka_unit_test_setup(test_helo_event, reset),
 		cmocka_unit_test_setup(test_ethernet_padding_is_not_payload, reset),
 		cmocka_unit_test_setup(test_replies, reset),

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -43,6 +44,9 @@
 #include "mg_names.h"
 #include "mg_outbreak.h"
 #include "mg_stats.h"
+#include "mg_ares.h"
+#include "mg_spf.h"
+#include "mg_verifier.h"
 
 /*
  * BPF_PROG_TEST_RUN runs an XDP program on one page: 4096 bytes less the
@@ -80,6 +84,10 @@ struct replay {
 	size_t nblocked;
 	struct mg_global_stats kstats; /* the kernel's counters after the replay, before any cost pass */
 	bool have_kstats;
+	/* source verification: offline (shape checks only), or against --dns SERVER */
+	const char *dns;
+	struct mg_verifier *verifier;
+	struct mg_ares *ares;
 	/* cost pass */
 	unsigned repeat;
 	uint64_t cost_ns_sum, cost_frames;
@@ -98,6 +106,8 @@ static void usage(FILE *f)
 		"  -V, --verdicts-only one line per blocked source: ADDRESS ACTION RULE score=N\n"
 		"  -r, --repeat N      also measure the program's cost per packet on this mix (N runs each)\n"
 		"  -v, --verbose       debug messages, libbpf's included (repeatable)\n"
+		"  -d, --dns SERVER    verify sources (PTR, FCrDNS, HELO, SPF) against this resolver\n"
+		"                      (ADDR[:PORT][,...]); without it, offline: those checks are not-run\n"
 		"  -h, --help\n"
 		"\n"
 		"Link types: Ethernet, Linux cooked (SLL, SLL2), raw IP, BSD loopback.\n"
@@ -222,6 +232,68 @@ static void observe(const struct mg_engine_note *n, void *arg)
 								     "message", n->text));
 		}
 		break;
+	}
+}
+
+/* ---- source verification ---------------------------------------------------------------- */
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The outcome lands at the capture's instant of the MAIL command: the replay waits for DNS, the capture does not. */
+static void verified(void *arg, const uint8_t who[16], const struct mg_verify_summary *sum, uint64_t now)
+{
+	struct replay *r = arg;
+
+	(void)now;
+	mg_engine_verified(&r->eng, who, sum, r->now, r->wall);
+}
+
+static void on_answer(void *arg, const char *name, uint16_t type, struct mg_dns_answer *ans)
+{
+	struct replay *r = arg;
+	mg_verifier_answer(r->verifier, name, type, ans, mono_now());
+}
+
+static int ares_query_op(void *ctx, const char *name, uint16_t type)
+{
+	struct replay *r = ctx;
+	return mg_ares_query(r->ares, name, type);
+}
+
+static const struct mg_resolver_ops replay_ops = { .query = ares_query_op };
+
+/*
+ * Offline (the default): no DNS at all; the DNS checks are not-run and the
+ * shape checks (address literals) still apply. With --dns, the verification
+ * runs to its end before the next frame (the replay may wait; the daemon
+ * never does), against the resolver the operator named.
+ */
+static void verify_request(void *arg, const uint8_t who[16], const struct mg_verify_input *in)
+{
+	struct replay *r = arg;
+	struct mg_verifier_stats st;
+
+	if (!r->verifier) {
+		struct mg_verify_input off = *in;
+		struct mg_verify_summary sum;
+		off.dns = false;
+		mg_verify_eval(&off, NULL, NULL, &sum);
+		mg_engine_verified(&r->eng, who, &sum, r->now, r->wall);
+		return;
+	}
+	if (mg_verifier_submit(r->verifier, who, in, mono_now()))
+		return;
+	for (;;) {
+		mg_verifier_stats(r->verifier, &st);
+		if (!st.jobs_pending)
+			break;
+		mg_ares_wait(r->ares, 100);
+		mg_verifier_expire(r->verifier, mono_now());
 	}
 }
 
@@ -552,6 +624,16 @@ static long long num(json_t *o, const char *k)
 	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
 }
 
+/* The source-verification line of an evidence object, when it has one. */
+static void print_checks(json_t *ev, const char *indent)
+{
+	json_t *vf = json_object_get(ev, "verification");
+
+	if (json_is_object(vf))
+		printf("%schecks: %s (score +%.1f)\n", indent, s(vf, "explanation"),
+		       json_number_value(json_object_get(vf, "score")));
+}
+
 static void print_human(json_t *rep)
 {
 	json_t *t = json_object_get(rep, "totals"), *v, *k = json_object_get(t, "kernel");
@@ -593,6 +675,7 @@ static void print_human(json_t *rep)
 		       num(ev, "rcpts"), s(ev, "helo"), s(ev, "helo_shape"));
 		printf("      MAC %s, VLAN %lld, first evidence %s; %lld later frames dropped\n", s(ev, "mac"),
 		       num(ev, "vlan"), s(ev, "first_evidence"), num(v, "dropped"));
+		print_checks(ev, "      ");
 	}
 	json_t *alerts = json_object_get(rep, "alerts");
 	printf("\nAlerts (%zu):\n", json_array_size(alerts));
@@ -613,6 +696,7 @@ static void print_human(json_t *rep)
 		       s(json_object_get(v, "evidence"), "rule"),
 		       json_real_value(json_object_get(json_object_get(v, "evidence"), "score")),
 		       json_is_true(json_object_get(v, "would_block")) ? " (would block)" : "");
+		print_checks(json_object_get(v, "evidence"), "      ");
 	}
 	size_t nact = 0, nprof;
 	json_array_foreach(src, i, v)
@@ -656,6 +740,20 @@ static void print_human(json_t *rep)
 			       num(fl, "dns"), num(fl, "other_tcp"), seen);
 		}
 	}
+	/* What source verification found, for the sources it checked (the same 20). */
+	bool header = false;
+	json_array_foreach(src, i, v) {
+		if (i >= 20)
+			break;
+		json_t *vf = json_object_get(json_object_get(v, "evidence"), "verification");
+		if (!json_is_object(vf))
+			continue;
+		if (!header)
+			printf("\nSource verification%s:\n",
+			       json_is_true(json_object_get(vf, "dns")) ? "" : " (offline: --dns SERVER runs the DNS checks)");
+		header = true;
+		printf("  %-28s %s\n", s(v, "source"), s(vf, "explanation"));
+	}
 	json_t *cost = json_object_get(rep, "cost");
 	if (cost)
 		printf("\nCost: %.1f ns per packet on this mix (BPF_PROG_TEST_RUN, %lld runs of each of %lld frames)\n",
@@ -670,6 +768,7 @@ int main(int argc, char **argv)
 		{ "verdicts-only", no_argument, NULL, 'V' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "dns", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -680,8 +779,9 @@ int main(int argc, char **argv)
 	int c;
 
 	mg_log_init("mtaguard-replay");
-	while ((c = getopt_long(argc, argv, "c:jVr:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jVr:vd:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'd': r.dns = optarg; break;
 		case 'c': config = optarg; break;
 		case 'j': json = true; break;
 		case 'V': verdicts_only = true; break;
@@ -762,6 +862,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mtaguard-replay: out of memory\n");
 		return 1;
 	}
+	if (r.dns) {
+		struct mg_verifier_config vc;
+		mg_verifier_config_default(&vc);
+		vc.cache_entries = r.cfg.verify_cache_entries;
+		/* The replay's queries are its operator's to spend: no rate bound beyond the resolver's own pace. */
+		vc.queries_per_sec = vc.query_burst = 1000000;
+		vc.job_timeout_ns = 2 * r.cfg.verify_timeout_ns + 1000000000ull;
+		r.verifier = mg_verifier_new(&vc, &replay_ops, &r, verified, &r);
+		r.ares = r.verifier ? mg_ares_new(r.dns, (unsigned)(r.cfg.verify_timeout_ns / 1000000), 2, on_answer, &r,
+						  NULL, NULL, err, sizeof(err))
+				    : NULL;
+		if (!r.ares) {
+			fprintf(stderr, "mtaguard-replay: --dns %s: %s\n", r.dns, r.verifier ? err : "out of memory");
+			return 2;
+		}
+	}
+	if (r.cfg.verify_enabled)
+		mg_engine_set_verifier(&r.eng, verify_request, &r);
 	r.rb = ring_buffer__new(r.h.events_fd, on_event, &r, NULL);
 	if (!r.rb) {
 		fprintf(stderr, "mtaguard-replay: ring buffer: %s\n", strerror(errno));
@@ -803,6 +921,9 @@ int main(int argc, char **argv)
 	json_decref(r.by_source);
 	free(r.blocked);
 	ring_buffer__free(r.rb);
+	mg_ares_free(r.ares);
+	mg_verifier_free(r.verifier);
+	mg_spf_cleanup();
 	mg_engine_free(&r.eng);
 	mg_kernel_sink_free(&r.sink);
 	mg_close(&r.h);

@@ -144,6 +144,12 @@ static void print_evidence(json_t *ev, const char *indent)
 	       n(ev, "distinct_helos"));
 	if (json_is_string(json_object_get(ev, "helo_absurd")))
 		printf("%sHELO names no mail host: %s\n", indent, s(ev, "helo_absurd"));
+	/* Source verification: each check named with its result, and what it adds to the score. */
+	json_t *vf = json_object_get(ev, "verification");
+	if (json_is_object(vf))
+		printf("%schecks: %s (score +%.1f%s)\n", indent, s(vf, "explanation"),
+		       json_number_value(json_object_get(vf, "score")),
+		       json_is_string(json_object_get(vf, "forged")) ? ", forged identity" : "");
 	printf("%slonger memory: %.1f new MX hosts, %.1f sessions\n", indent,
 	       json_number_value(json_object_get(ev, "long_mx")), json_number_value(json_object_get(ev, "long_sessions")));
 	printf("%sMAC %s, VLAN %lld, first evidence %s, role before %s\n", indent, s(ev, "mac"), n(ev, "vlan"),
@@ -243,6 +249,19 @@ static void print_human(const char *cmd, json_t *r)
 		printf("threat      level %lld, %zu outbreak(s) active\n", n(r, "threat_level"),
 		       json_array_size(json_object_get(r, "outbreaks")));
 		print_elsewhere(r);
+		json_t *vf = json_object_get(r, "verify");
+		if (json_is_true(json_object_get(vf, "enabled"))) {
+			json_t *vc = json_object_get(vf, "cache");
+			printf("verify      resolvers %s; %lld checked (%lld in progress, %lld refused, %lld timed out), "
+			       "%.1f queries each, %lld sent (%lld over the rate bound); cache %lld answers, %lld bytes, "
+			       "%.0f %% of lookups answered from it\n",
+			       s(vf, "resolvers"), n(vf, "jobs_done"), n(vf, "jobs_pending"), n(vf, "jobs_refused"),
+			       n(vf, "jobs_timed_out"), json_number_value(json_object_get(vf, "queries_per_job")),
+			       n(vf, "queries_sent"), n(vf, "queries_refused"), n(vc, "entries"), n(vc, "bytes"),
+			       100 * json_number_value(json_object_get(vc, "job_hit_rate")));
+		} else if (json_is_object(vf)) {
+			printf("verify      off\n");
+		}
 		json_t *cl = json_object_get(r, "cluster");
 		if (json_is_object(cl)) {
 			json_t *held = json_object_get(cl, "held_from_others"), *oc = json_object_get(cl, "outcomes");

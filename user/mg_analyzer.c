@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mg_analyzer.h"
+#include "mg_vrec.h"
 
 #define MG_STR_(x) #x
 #define MG_STR(x) MG_STR_(x)
@@ -66,6 +67,9 @@ void mg_an_config_default(struct mg_an_config *c)
 	c->max_block_ns = 7 * NS_PER_DAY;
 	c->max_new_blocks_per_min = 10;
 	c->monitor = false;
+	mg_verify_weights_default(&c->vw);
+	c->forgery_verdict_sessions = 2;
+	c->reverify_ns = NS_PER_HOUR;
 }
 
 /* ---- configured prefixes: a hash set per prefix length in use ---------------------- */
@@ -287,6 +291,7 @@ struct mg_analyzer {
 	unsigned threat;           /* global threat level 0..5 (outbreaks) */
 	uint32_t sweep_pos;
 	const struct mg_act_view *act; /* protected addresses' activity records, the shell's; NULL: none */
+	struct mg_vrecs vrecs;     /* source verification, by profile key (mg_vrec.h) */
 };
 
 static int grow(void **v, uint32_t *cap, uint32_t need, size_t elem)
@@ -509,6 +514,7 @@ static void del_prof(struct mg_analyzer *a, struct prof *p)
 		drop_hosts(a, p->smtp - 1);
 		push_u32(&a->free_smtp, &a->nfree_smtp, &a->capfree_smtp, p->smtp - 1);
 	}
+	mg_vrec_del(&a->vrecs, p->key);
 	push_u32(&a->free_prof, &a->nfree_prof, &a->capfree_prof, prof_idx(a, p));
 	memset(p, 0, sizeof(*p));
 	a->live--;
@@ -718,6 +724,7 @@ void mg_an_free(struct mg_analyzer *a)
 	free(a->brk);
 	pset_clear(&a->servers);
 	pset_clear(&a->allow);
+	mg_vrec_clear(&a->vrecs);
 	free(a);
 }
 
@@ -783,10 +790,43 @@ static void take_l2(struct smtp *m, const uint8_t mac[6], uint16_t outer, uint16
 	m->vlan_inner = inner;
 }
 
+/* A MAIL FROM: its domain is what SPF checks; a forged identity used again adds a session. */
+static void on_mail(struct mg_analyzer *a, const struct mg_event *ev, uint64_t now)
+{
+	char dom[MG_VERIFY_NAME];
+	uint8_t key[16];
+
+	profile_key(a, ev->src, key);
+	struct prof *p = get_prof(a, key, now);
+	if (!p)
+		return;
+	struct mg_vrec *r = mg_vrec_get(&a->vrecs, key);
+	if (!r)
+		return;
+	size_t len = ev->arg_len <= MG_HELO_ARG_MAX ? ev->arg_len : MG_HELO_ARG_MAX;
+	if (mg_mail_from_domain(ev->u.arg, len, dom, sizeof(dom)) < 0)
+		dom[0] = '\0'; /* cut off or unreadable: nothing to check */
+	memcpy(r->mail_domain, dom, sizeof(dom));
+	/* The same forged identity again (the same domain for SPF; any session for a forged HELO). */
+	if (r->has_result && r->s.forged && age(now, r->at) < a->cfg.window_ns &&
+	    ((r->s.forged & ~MG_FORGED_SPF) || !strcmp(dom, r->s.mail_domain))) {
+		if (r->forged_sessions < UINT16_MAX)
+			r->forged_sessions++;
+		r->at = now;
+	}
+	mark_dirty(a, p);
+}
+
 void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t now)
 {
 	uint8_t key[16];
 
+	if (ev->type == MG_EV_MAIL) {
+		if (now > a->now)
+			a->now = now;
+		on_mail(a, ev, now);
+		return;
+	}
 	if (ev->type != MG_EV_SYN_MX && ev->type != MG_EV_HELO)
 		return; /* drops are the kernel's own report; nothing to learn */
 	if (now > a->now)
@@ -964,6 +1004,90 @@ void mg_an_on_counters_batch(struct mg_analyzer *a, const uint8_t (*keys)[16], c
 	}
 }
 
+/* ---- source verification ------------------------------------------------------------ */
+
+#define VERIFY_MIN_GAP_NS (30 * NS_PER_SEC) /* one verification per source at most this often */
+
+static uint32_t ident_hash(const char *helo, size_t hlen, const char *dom)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < hlen; i++)
+		h = (h ^ (uint8_t)(helo[i] | 0x20)) * 16777619u;
+	h = (h ^ 0xff) * 16777619u;
+	for (const char *d = dom; *d; d++)
+		h = (h ^ (uint8_t)*d) * 16777619u;
+	return h | 1;
+}
+
+static enum mg_role base_role(const struct mg_analyzer *a, const struct prof *p);
+
+bool mg_an_verify_wanted(struct mg_analyzer *a, const uint8_t addr[16], uint64_t now, struct mg_verify_input *in)
+{
+	uint8_t key[16];
+
+	profile_key(a, addr, key);
+	struct prof *p = find_prof(a, key);
+	if (!p || p->role == MG_ROLE_BLOCKED || base_role(a, p) == MG_ROLE_MAIL_SERVER ||
+	    pset_covers(&a->allow, key))
+		return false;
+	struct mg_vrec *r = mg_vrec_find(&a->vrecs, key);
+	struct smtp *m = smtp_of(a, p);
+	if (!r)
+		return false;
+	size_t hl = m ? m->helo_len : 0;
+	uint32_t ident = ident_hash(m ? m->helo : "", hl, r->mail_domain);
+	if (r->ident && age(now, r->requested) < VERIFY_MIN_GAP_NS)
+		return false;
+	if (r->ident == ident && age(now, r->requested) < a->cfg.reverify_ns)
+		return false;
+	r->ident = ident;
+	r->requested = now;
+	memset(in, 0, sizeof(*in));
+	memcpy(in->addr, addr, 16);
+	if (m)
+		memcpy(in->helo, m->helo, hl);
+	memcpy(in->mail_domain, r->mail_domain, sizeof(in->mail_domain));
+	in->mail_domain[sizeof(in->mail_domain) - 1] = '\0';
+	in->dns = true;
+	return true;
+}
+
+void mg_an_on_verify(struct mg_analyzer *a, const uint8_t addr[16], const struct mg_verify_summary *s, uint64_t now)
+{
+	uint8_t key[16];
+
+	profile_key(a, addr, key);
+	struct prof *p = find_prof(a, key);
+	if (!p)
+		return;
+	struct mg_vrec *r = mg_vrec_get(&a->vrecs, key);
+	if (!r)
+		return;
+	bool recent = r->has_result && age(now, r->at) < a->cfg.window_ns;
+	if (s->forged) {
+		/* A forgery is news for the operator even if the source was reported already (for its HELO, say). */
+		if (!(recent && r->s.forged))
+			p->flags &= (uint8_t)~PF_ALERTED;
+		r->forged_sessions = (uint16_t)(recent && r->s.forged && r->forged_sessions < UINT16_MAX ? r->forged_sessions + 1 : 1);
+	} else if (recent && r->s.forged) {
+		/* A clean identity after a forged one in the window: the forgery stays the evidence. */
+		mark_dirty(a, p);
+		return;
+	} else {
+		r->forged_sessions = 0;
+	}
+	r->s = *s;
+	r->at = now;
+	r->has_result = 1;
+	mark_dirty(a, p);
+}
+
+size_t mg_an_verify_records(const struct mg_analyzer *a)
+{
+	return a->vrecs.n;
+}
+
 /* ---- scoring ------------------------------------------------------------------------ */
 
 struct verdict_in {
@@ -971,6 +1095,9 @@ struct verdict_in {
 	double score;
 	uint32_t distinct_mx, syn_per_min, distinct_helos;
 	bool sessions_seen; /* SMTP commands from completed handshakes in the window */
+	const struct mg_vrec *vr; /* source verification in the window, if any */
+	double vscore;            /* its part of score */
+	unsigned forged;          /* enum mg_forgery bits (not for mail servers) */
 };
 
 /*
@@ -1050,6 +1177,18 @@ static void score(const struct mg_analyzer *a, const struct prof *p, const struc
 	double replies = f->v[W_R2] + f->v[W_R4] + f->v[W_R5];
 	if (replies >= 4)
 		s += c->w_reject_ratio * (f->v[W_R4] + f->v[W_R5]) / replies;
+	/*
+	 * Source verification: what the checks found within the window. A
+	 * mail server's is shown but weighs nothing: forwarding breaks SPF, and
+	 * servers are judged on anomalies of their own.
+	 */
+	const struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
+	if (vr && vr->has_result && age(now, vr->at) < c->window_ns) {
+		in->vr = vr;
+		in->vscore = server ? 0 : mg_verify_score(&vr->s, &c->vw);
+		in->forged = server ? 0 : vr->s.forged;
+		s += in->vscore;
+	}
 	in->score = s;
 }
 
@@ -1085,6 +1224,12 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	const struct mg_an_hosts *h = hosts_of(a, p->smtp - 1);
 	if (h)
 		ev->hosts = *h;
+	if (in->vr) {
+		ev->verified = true;
+		ev->verify = in->vr->s;
+		ev->verify_score = in->vscore;
+		ev->forged_sessions = in->vr->forged_sessions;
+	}
 }
 
 /*
@@ -1093,6 +1238,10 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
  */
 static const char *suspect_rule(const struct verdict_in *in, char *buf, size_t len)
 {
+	if (in->forged) {
+		snprintf(buf, len, "forgery:%s", mg_forgery_name(in->forged));
+		return buf;
+	}
 	if (in->f.absurd != MG_ABSURD_NONE) {
 		snprintf(buf, len, "helo-absurd:%s", mg_helo_absurd_name(in->f.absurd));
 		return buf;
@@ -1223,7 +1372,30 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 	double tighten = base == MG_ROLE_MAIL_SERVER ? 1.0 : 1.0 - 0.1 * a->threat;
 	double block_at = c->block_score * tighten, alert_at = c->alert_score * tighten;
 
-	if (in.score >= block_at && in.sessions_seen) {
+	/*
+	 * A forged identity used again and again, by a host that delivers
+	 * straight to MX hosts: a verdict of its own (verify.forgery_verdict_sessions),
+	 * never for a mail server (in.forged is 0 for one).
+	 */
+	bool forgery_verdict = in.forged && c->forgery_verdict_sessions && in.sessions_seen &&
+			       in.vr->forged_sessions >= c->forgery_verdict_sessions;
+	/*
+	 * Verification's points may tip a source over block_score only from its
+	 * second session in the window on: one message is never a verdict by
+	 * what DNS says of it (SPF breaks on forwarding, records are badly kept).
+	 */
+	bool tipped_by_checks = in.score >= block_at && in.score - in.vscore < block_at && in.f.v[W_MAIL] < 1.5;
+	if ((in.score >= block_at && in.sessions_seen && !tipped_by_checks) || forgery_verdict) {
+		char frule[48];
+		const char *rule = verdict_rule(base);
+		if (in.score < block_at) {
+			snprintf(frule, sizeof(frule), "forgery:%s", mg_forgery_name(in.forged));
+			rule = frule;
+			/* Remembered for show and the policy service while the verdict lasts. */
+			struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
+			if (vr)
+				vr->verdict_forgery = (uint8_t)in.forged;
+		}
 		bool may_block = !c->monitor && breaker_allows(a, now);
 		if (!may_block) {
 			/* Monitor mode or breaker open: tell the operator once per episode. */
@@ -1245,7 +1417,7 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 			p->offences++;
 		m->role_before = (uint8_t)(base + 1);
 		x = emit(o, MG_AN_BLOCK, a, p);
-		fill_evidence(a, p, m, &in, verdict_rule(base), &x->ev);
+		fill_evidence(a, p, m, &in, rule, &x->ev);
 		x->ev.role_before = base;
 		x->block_action = c->block_action ? c->block_action : MG_ACT_DROP_SMTP;
 		x->offence = p->offences;
@@ -1262,7 +1434,7 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 	 * An absurd identity makes a suspect at once, from one session, but
 	 * never a verdict by itself; a mail server's own name is no bot's.
 	 */
-	bool absurd = in.f.absurd != MG_ABSURD_NONE && base != MG_ROLE_MAIL_SERVER;
+	bool absurd = (in.f.absurd != MG_ABSURD_NONE || in.forged) && base != MG_ROLE_MAIL_SERVER;
 	if (in.score >= alert_at || absurd) {
 		if (!(p->flags & PF_ALERTED)) {
 			char rule[sizeof(x->ev.rule)];
@@ -1288,6 +1460,9 @@ static void end_block(struct mg_analyzer *a, struct prof *p, uint64_t now, struc
 	struct mg_an_action *x = emit(o, MG_AN_UNBLOCK, a, p);
 	if (x)
 		fill_evidence(a, p, m, &in, rule, &x->ev);
+	struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
+	if (vr)
+		vr->verdict_forgery = 0;
 	if (m) {
 		m->blocked_until = 0;
 		m->last_block_end = now;
@@ -1558,6 +1733,7 @@ static void drop_profiles(struct mg_analyzer *a)
 		drop_hosts(a, i);
 	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
 	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
+	mg_vrec_clear(&a->vrecs);
 }
 
 /*
@@ -1804,7 +1980,11 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? m->blocked_until : 0;
 	char rule[sizeof(v->ev.rule)];
 	const char *why = "";
-	if (m && p->role == MG_ROLE_BLOCKED)
+	const struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
+	if (m && p->role == MG_ROLE_BLOCKED && vr && vr->verdict_forgery) {
+		snprintf(rule, sizeof(rule), "forgery:%s", mg_forgery_name(vr->verdict_forgery));
+		why = rule;
+	} else if (m && p->role == MG_ROLE_BLOCKED)
 		why = verdict_rule((enum mg_role)(m->role_before - 1));
 	else if (p->role == MG_ROLE_SUSPECT)
 		why = suspect_rule(&in, rule, sizeof(rule));

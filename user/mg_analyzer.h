@@ -38,6 +38,7 @@
 #include "mg_activity.h"
 #include "mg_addr.h"
 #include "mg_helo_shape.h"
+#include "mg_verify.h"
 
 enum mg_role {
 	MG_ROLE_UNKNOWN = 0,
@@ -79,6 +80,10 @@ struct mg_an_config {
 	uint64_t max_block_ns;             /* cap (7 days) */
 	uint32_t max_new_blocks_per_min;   /* circuit breaker (10) */
 	bool monitor;                      /* verdicts become MG_ACT_ALERT with would_block set */
+	/* Source verification (mg_verify.h): the checks' weights, and forgery's own verdict. */
+	struct mg_verify_weights vw;
+	uint32_t forgery_verdict_sessions; /* sessions with a forged identity that make a verdict (2; 0: never) */
+	uint64_t reverify_ns;              /* the same HELO and domain are checked again after this (1 h) */
 };
 void mg_an_config_default(struct mg_an_config *c);
 /*
@@ -133,6 +138,11 @@ struct mg_an_evidence {
 	uint16_t vlan_outer, vlan_inner;
 	enum mg_role role_before;
 	struct mg_an_hosts hosts;   /* a profile keyed by a prefix: the hosts seen in it (n = 0 otherwise) */
+	/* Source verification: the last outcome in the window, if any. */
+	bool verified;
+	struct mg_verify_summary verify;
+	double verify_score;        /* its part of score */
+	uint32_t forged_sessions;   /* sessions with a forged identity in a row */
 };
 
 struct mg_an_action {
@@ -179,6 +189,20 @@ void mg_an_on_counters(struct mg_analyzer *a, const uint8_t key[16], const struc
 /* The same for n snapshots at once, as a batched map read delivers them: faster on big tables. */
 void mg_an_on_counters_batch(struct mg_analyzer *a, const uint8_t (*keys)[16], const struct mg_src_stats *s,
 			     size_t n, uint64_t now);
+/*
+ * Source verification. mg_an_verify_wanted: should the shell verify the
+ * source that sent this MAIL event now? True (and *in filled in: its full
+ * address, last HELO, MAIL FROM domain) for a source that is no configured,
+ * learned or allowlisted mail source, is not blocked, and sent a HELO and
+ * domain not checked within reverify_ns, and at most once per 30 s per
+ * source (so random senders cannot make it a query generator).
+ * mg_an_on_verify: the outcome, for the full address it was asked for.
+ */
+bool mg_an_verify_wanted(struct mg_analyzer *a, const uint8_t addr[16], uint64_t now, struct mg_verify_input *in);
+void mg_an_on_verify(struct mg_analyzer *a, const uint8_t addr[16], const struct mg_verify_summary *s, uint64_t now);
+/* Verification records held (memory figures). */
+size_t mg_an_verify_records(const struct mg_analyzer *a);
+
 /*
  * The operator lifted a block (mtaguardctl unblock) of exactly this profile:
  * the verdict ends and the evidence behind it is cleared, so the next tick

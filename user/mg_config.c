@@ -1163,6 +1163,64 @@ static int finish_top(struct ctx *c, const json_t *v, struct mg_config *cfg)
 	return 0;
 }
 
+/* verify.nat: [ { "inside": PREFIX, "public": ADDRESS } ]: the longest inside prefix wins. */
+static int read_nat(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
+{
+	size_t i;
+	json_t *e;
+
+	(void)f;
+	if (!json_is_array(v))
+		return fail_at(c, "must be an array of {\"inside\": PREFIX, \"public\": ADDRESS}, not %s", type_name(v));
+	if (json_array_size(v) > MG_CONFIG_MAX_EXCEPTIONS)
+		return fail_at(c, "at most %d entries", MG_CONFIG_MAX_EXCEPTIONS);
+	cfg->n_verify_nat = 0;
+	json_array_foreach(v, i, e) {
+		struct mg_config_nat *n = &cfg->verify_nat[cfg->n_verify_nat];
+		const char *key;
+		json_t *x;
+		bool in = false, pub = false;
+
+		push_index(c, i);
+		if (!json_is_object(e))
+			return fail_at(c, "must be {\"inside\": PREFIX, \"public\": ADDRESS}, not %s", type_name(e));
+		json_object_foreach(e, key, x) {
+			push_key(c, key);
+			if (!strcmp(key, "inside")) {
+				if (!json_is_string(x) || mg_prefix_parse(json_string_value(x), &n->inside))
+					return fail_at(c, "not an address or prefix");
+				in = true;
+			} else if (!strcmp(key, "public")) {
+				if (!json_is_string(x) || mg_addr_parse(json_string_value(x), n->public_addr))
+					return fail_at(c, "not an address");
+				pub = true;
+			} else {
+				return fail_at(c, "unknown key \"%s\" (\"inside\", \"public\")", key);
+			}
+			pop(c);
+		}
+		if (!in || !pub)
+			return fail_at(c, "needs both \"inside\" and \"public\"");
+		if (mg_addr_is_v4(n->public_addr) != mg_prefix_is_v4(&n->inside))
+			return fail_at(c, "\"inside\" and \"public\" must be of one family (SPF checks the address mail comes from)");
+		cfg->n_verify_nat++;
+		pop(c);
+	}
+	return 0;
+}
+
+/* verify.resolvers: "ADDR[:PORT],...", as c-ares takes them; checked for shape here, by c-ares at start. */
+static int check_resolvers(struct ctx *c, const void *dst)
+{
+	const char *s = dst;
+
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') || strchr(".:[],", *p)))
+			return fail_at(c, "is a list of numeric addresses with optional ports "
+				       "(\"198.18.0.53\", \"198.18.0.53:5353,[2001:db8::53]:53\")");
+	return 0;
+}
+
 /* ---- the tables: the schema of mg_config.h, key by key ----------------------------------- */
 
 /* Scores and weights: 0 turns a signal off; above a million is a typo. */
@@ -1381,6 +1439,33 @@ static const struct field cluster_keys[] = {
 	DURATION("events_max_age", cluster_events_max_age_ns, BOUNDS(MINUTE, 366 * DAY)),
 };
 static const struct section cluster = SECTION_OF(cluster_keys, .finish = finish_cluster);
+static const struct field verify_weights_keys[] = {
+	NUMBER("spf_fail", an.vw.spf_fail, 0, MAX_WEIGHT),
+	NUMBER("spf_softfail", an.vw.spf_softfail, 0, MAX_WEIGHT),
+	NUMBER("helo_forged", an.vw.helo_forged, 0, MAX_WEIGHT),
+	NUMBER("no_ptr", an.vw.no_ptr, 0, MAX_WEIGHT),
+	NUMBER("not_fcrdns", an.vw.not_fcrdns, 0, MAX_WEIGHT),
+	NUMBER("ptr_dynamic", an.vw.ptr_dynamic, 0, MAX_WEIGHT),
+	NUMBER("helo_unresolved", an.vw.helo_unresolved, 0, MAX_WEIGHT),
+	NUMBER("helo_not_source", an.vw.helo_not_source, 0, MAX_WEIGHT),
+	NUMBER("max_total", an.vw.max_total, 0, MAX_WEIGHT),
+};
+static const struct section verify_weights = SECTION_OF(verify_weights_keys);
+
+static const struct field verify_keys[] = {
+	BOOL("enabled", verify_enabled),
+	STRING("resolvers", verify_resolvers, .check = check_resolvers),
+	/* Per try, two tries: a resolver slower than a minute is down. */
+	DURATION("timeout", verify_timeout_ns, BOUNDS(100 * MS, MINUTE)),
+	U32("queries_per_second", verify_qps, 1, 100000),
+	U32("cache_entries", verify_cache_entries, 16, 10000000),
+	U32("forgery_verdict_sessions", an.forgery_verdict_sessions, 0, 1000),
+	DURATION("reverify", an.reverify_ns, BOUNDS(MINUTE, 7 * DAY)),
+	CUSTOM("nat", read_nat),
+	PREFIX_ARRAY("off", verify_off, n_verify_off),
+	SUB("weights", verify_weights),
+};
+static const struct section verify = SECTION_OF(verify_keys);
 
 static const struct field top_keys[] = {
 	CUSTOM("interfaces", read_interfaces),
@@ -1408,6 +1493,7 @@ static const struct field top_keys[] = {
 	SUB("outbreak", outbreak),
 	SUB("quarantine", quarantine),
 	SUB("cluster", cluster),
+	SUB("verify", verify),
 };
 static const struct section top = SECTION_OF(top_keys, .finish = finish_top);
 
@@ -1464,6 +1550,10 @@ void mg_config_default(struct mg_config *c)
 	c->expire_release_suspect = true;  /* a suspect is not a verdict: its mail goes out after a fresh scan */
 	c->expire_release_outbreak = false; /* an outbreak member's mail is the outbreak: deleted */
 	c->clamav = true;
+	c->verify_enabled = true;
+	c->verify_timeout_ns = 2 * NS_PER_SEC;
+	c->verify_qps = 20;
+	c->verify_cache_entries = 10000;
 }
 
 static void free_lists(struct mg_config *c)

@@ -101,6 +101,12 @@ struct mg_prefix_list {
 /* Does the list hold exactly this prefix (not merely one covering it)? */
 bool mg_prefix_list_has(const struct mg_prefix_list *l, const struct mg_prefix *p);
 
+/* verify.nat: hosts inside a prefix reach the Internet from one public address. */
+struct mg_config_nat {
+	struct mg_prefix inside;
+	uint8_t public_addr[16];
+};
+
 struct mg_config {
 	struct mg_config_iface ifaces[MG_CONFIG_MAX_IFACES];
 	size_t n_ifaces;
@@ -161,6 +167,16 @@ struct mg_config {
 	uint32_t cluster_max_accept_per_min; /* received verdicts taken per minute: this node's own breaker */
 	char cluster_events_stream[64];   /* the JetStream stream every node's events go to; "" = none */
 	uint64_t cluster_events_max_age_ns;
+	/* Source verification (mg_verify.h); weights and the forgery verdict are in an. */
+	bool verify_enabled;
+	char verify_resolvers[256];       /* "ADDR[:PORT],..." for c-ares; "" = /etc/resolv.conf's */
+	uint64_t verify_timeout_ns;       /* per try (2 tries) */
+	uint32_t verify_qps;              /* queries per second at most */
+	uint32_t verify_cache_entries;
+	struct mg_config_nat verify_nat[MG_CONFIG_MAX_EXCEPTIONS]; /* inside prefix -> public address */
+	size_t n_verify_nat;
+	struct mg_prefix verify_off[MG_CONFIG_MAX_EXCEPTIONS];     /* never verified */
+	size_t n_verify_off;
 };
 
 /* Defaults for everything (no interfaces). */

@@ -70,6 +70,11 @@ static void take_running(struct mg_daemon *d)
 	r->max_sources = d->cfg.max_sources;
 	r->max_servers = d->cfg.max_servers;
 	r->max_policy = d->cfg.max_policy;
+	r->verify_enabled = d->cfg.verify_enabled;
+	snprintf(r->verify_resolvers, sizeof(r->verify_resolvers), "%s", d->cfg.verify_resolvers);
+	r->verify_timeout_ns = d->cfg.verify_timeout_ns;
+	r->verify_qps = d->cfg.verify_qps;
+	r->verify_cache_entries = d->cfg.verify_cache_entries;
 }
 
 static bool same_ifaces(const struct mg_daemon_running *r, const struct mg_config *c)
@@ -112,6 +117,11 @@ static void what_waits(const struct mg_daemon *d, const struct mg_config *c, uns
 		/* The activity records' layout is in the program's read-only data. */
 		{ !mg_act_ranges_eq(r->tunables.act, c->tunables.act), "protected_networks" },
 		{ r->tunables.handshake != c->tunables.handshake, "handshake" }, /* a load-time tunable too */
+		/* The verifier and its resolver are made at start; turning it off applies at once (nothing is asked). */
+		{ (c->verify_enabled && !r->verify_enabled) || strcmp(r->verify_resolvers, c->verify_resolvers) ||
+			  r->verify_timeout_ns != c->verify_timeout_ns || r->verify_qps != c->verify_qps ||
+			  r->verify_cache_entries != c->verify_cache_entries,
+		  "verify" },
 	};
 
 	buf[0] = '\0';
@@ -252,6 +262,9 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	if (e)
 		return e;
 	e = mg_daemon_cluster_start(d, err, errlen);
+	if (e)
+		return e;
+	e = mg_daemon_verify_start(d, err, errlen);
 	if (e)
 		return e;
 	if (d->cfg.metrics_textfile[0])
@@ -408,6 +421,9 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 		t = earliest(t, ms_until(ctl, mono));
 	if (d->watchdog_ns)
 		t = earliest(t, ms_until(d->last_watchdog_ns + d->watchdog_ns / 2, mono));
+	int v = mg_daemon_verify_timeout_ms(d, mono);
+	if (v >= 0)
+		t = earliest(t, v);
 	return t;
 }
 
@@ -459,6 +475,8 @@ int mg_daemon_run(struct mg_daemon *d)
 				}
 			} else if (mg_ctlsock_owns(&d->ctl, fd)) {
 				mg_ctlsock_handle(&d->ctl, fd, evs[i].events, mg_mono_ns());
+			} else if (mg_daemon_verify_event(d, fd, evs[i].events)) {
+				/* a resolver's answer: the jobs waiting for it moved on */
 			} else if (mg_daemon_policy_event(d, fd, evs[i].events)) {
 				/* a Postfix policy request answered */
 			} else if (mg_daemon_cluster_event(d, fd)) {
@@ -467,6 +485,7 @@ int mg_daemon_run(struct mg_daemon *d)
 			/* the ring buffer: consumed below, whoever woke us */
 		}
 		mg_ctlsock_expire(&d->ctl, mg_mono_ns());
+		mg_daemon_verify_tick(d);
 		/* Events first: they are older than the counters a scan reads. */
 		consume_events(d);
 		if (d->cluster_more)
@@ -499,6 +518,8 @@ void mg_daemon_stop(struct mg_daemon *d)
 	}
 	mg_daemon_policy_stop(d);
 	mg_daemon_cluster_stop(d);
+	if (d->engine_ready)
+		mg_daemon_verify_stop(d);
 	mg_ctlsock_close(&d->ctl);
 	ring_buffer__free(d->rb);
 	d->rb = NULL;

@@ -50,9 +50,17 @@ struct mg_daemon_running {
 	unsigned control_mode;
 	struct mg_tunables tunables;
 	uint32_t max_sources, max_servers, max_policy;
+	/* the verifier and its resolver are made at start (mg_daemon_verify.c) */
+	bool verify_enabled;
+	char verify_resolvers[256];
+	uint64_t verify_timeout_ns;
+	uint32_t verify_qps, verify_cache_entries;
 };
 
 #define MG_DAEMON_MAX_HOOKS 8
+#define MG_DAEMON_MAX_ARES_FDS 16 /* c-ares sockets: one UDP socket per server, and TCP ones for truncated answers */
+struct mg_verifier;
+struct mg_ares;
 
 /* An import in progress over the control socket (mg_daemon_feed.c). */
 #define MG_IMPORT_SESSIONS 4
@@ -120,6 +128,12 @@ struct mg_daemon {
 #define MG_DAEMON_PROPAGATION_KEPT 1024
 	uint32_t propagation_us[MG_DAEMON_PROPAGATION_KEPT];
 	uint32_t n_propagation, propagation_next;
+	/* source verification (mg_daemon_verify.c): NULL when verify.enabled is false */
+	struct mg_verifier *verifier;
+	struct mg_ares *ares;
+	int ares_fds[MG_DAEMON_MAX_ARES_FDS];
+	unsigned n_ares_fds;
+	char verify_resolvers[256];    /* as started, for status */
 	struct mg_import_session imports[MG_IMPORT_SESSIONS];
 	struct {                       /* the DNSBL datasets (mg_daemon_dnsbl.c) */
 		bool written;
@@ -170,6 +184,14 @@ void mg_daemon_cluster_stop(struct mg_daemon *d);
 json_t *mg_daemon_cluster_status(struct mg_daemon *d);
 struct mg_metrics_in;
 void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
+/* Source verification in the loop (mg_daemon_verify.c). start: 0, or -errno with err (a bad resolver list). */
+int mg_daemon_verify_start(struct mg_daemon *d, char *err, size_t errlen);
+bool mg_daemon_verify_event(struct mg_daemon *d, int fd, uint32_t events);
+/* How long the loop may sleep for the resolver's retries and the jobs' deadlines (-1: no limit). */
+int mg_daemon_verify_timeout_ms(struct mg_daemon *d, uint64_t mono);
+void mg_daemon_verify_tick(struct mg_daemon *d);
+void mg_daemon_verify_stop(struct mg_daemon *d);
+json_t *mg_daemon_verify_status(struct mg_daemon *d);
 /* Imports and exports of prefix lists (mg_daemon_feed.c). */
 json_t *mg_daemon_import(struct mg_daemon *d, json_t *req);
 json_t *mg_daemon_export(struct mg_daemon *d, json_t *req);

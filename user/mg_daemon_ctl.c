@@ -150,6 +150,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
 	json_object_set_new(o, "cluster", mg_daemon_cluster_status(d));
+	json_object_set_new(o, "verify", mg_daemon_verify_status(d));
 	json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
 	return o;
 }
@@ -443,6 +444,8 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 		}
 	} else if (known && (v.role == MG_ROLE_MAIL_SERVER || v.configured_server))
 		why = "a mail server: never blocked for volume";
+	else if (known && v.role == MG_ROLE_SUSPECT && v.ev.verified && v.ev.verify.forged)
+		why = "suspect: a forged identity (see evidence.verification); a verdict if it goes on sending with it";
 	else if (known && v.role == MG_ROLE_SUSPECT && v.ev.helo_absurd != MG_ABSURD_NONE)
 		why = "suspect: its HELO names no mail host (see evidence.helo_absurd); never blocked for that alone";
 	else if (known && v.role == MG_ROLE_SUSPECT)

@@ -40,6 +40,7 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 	struct mg_signature sig;
 	uint8_t addr[16];
 	char sigtext[64] = "";
+	char checks[320];
 
 	d->policy_requests++;
 	f.parsed = mg_addr_parse(r->client_address, addr) == 0;
@@ -61,6 +62,15 @@ static void decide(const struct mg_policy_request *r, char *action, size_t len, 
 		if (f.known) {
 			f.role = v.role;
 			f.verdict_rule = v.ev.rule;
+			/* The checks, named, when they found something: a timeout or a clean record says nothing. */
+			if (v.ev.verified && (v.ev.verify.forged || v.ev.verify_score > 0)) {
+				mg_verify_line(&v.ev, checks, sizeof(checks));
+				/* The HELO is the peer's text: nothing but printable ASCII goes into Postfix's reply. */
+				for (char *q = checks; *q; q++)
+					if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+						*q = '?';
+				f.checks = checks;
+			}
 		}
 		if (mg_ob_member_of(d->eng.ob, addr, &sig)) {
 			f.outbreak_member = true;

@@ -235,6 +235,11 @@ static void take_config(struct mg_engine *e, const struct mg_config *c)
 	e->cl_max_per_min = c->cluster_max_accept_per_min;
 	e->cl_min_v4 = c->min_prefix_v4;
 	e->cl_min_v6 = c->min_prefix_v6;
+	e->verify_enabled = c->verify_enabled;
+	e->n_verify_nat = c->n_verify_nat;
+	memcpy(e->verify_nat, c->verify_nat, sizeof(e->verify_nat));
+	e->n_verify_off = c->n_verify_off;
+	memcpy(e->verify_off, c->verify_off, sizeof(e->verify_off));
 }
 
 int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct mg_engine_sink *sink, void *sink_ctx,
@@ -741,6 +746,61 @@ void mg_engine_settle(struct mg_engine *e, uint64_t now, uint64_t wall)
 	sync(e, now, wall);
 }
 
+void mg_engine_set_verifier(struct mg_engine *e, mg_engine_verify_fn fn, void *arg)
+{
+	e->verify = fn;
+	e->verify_arg = arg;
+}
+
+/* Is verification off for this source: off altogether, or in a network the config turns it off for? */
+static bool verify_off(const struct mg_engine *e, const uint8_t addr[16])
+{
+	if (!e->verify_enabled || !e->verify)
+		return true;
+	for (size_t i = 0; i < e->n_verify_off; i++)
+		if (mg_prefix_covers(&e->verify_off[i], addr))
+			return true;
+	return false;
+}
+
+/* The address the world sees: the NAT's public one for hosts inside a mapped prefix (the longest wins). */
+static void public_addr(const struct mg_engine *e, const uint8_t inside[16], uint8_t out[16])
+{
+	int best = -1;
+
+	memcpy(out, inside, 16);
+	for (size_t i = 0; i < e->n_verify_nat; i++)
+		if (mg_prefix_covers(&e->verify_nat[i].inside, inside) &&
+		    (best < 0 || e->verify_nat[i].inside.prefixlen > e->verify_nat[best].inside.prefixlen))
+			best = (int)i;
+	if (best >= 0)
+		memcpy(out, e->verify_nat[best].public_addr, 16);
+}
+
+/* A MAIL event: into the analyzer, then to the verifier if the analyzer wants this source checked. */
+static void mail_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now)
+{
+	struct mg_verify_input in;
+
+	mg_an_on_event(e->an, ev, now);
+	e->news = true;
+	mark_hot(e, ev->src); /* a forged identity used again may decide a verdict */
+	if (verify_off(e, ev->src) || !mg_an_verify_wanted(e->an, ev->src, now, &in))
+		return;
+	public_addr(e, ev->src, in.addr);
+	e->verify_requests++;
+	e->verify(e->verify_arg, ev->src, &in);
+}
+
+void mg_engine_verified(struct mg_engine *e, const uint8_t who[16], const struct mg_verify_summary *s, uint64_t now,
+			uint64_t wall)
+{
+	(void)wall;
+	mg_an_on_verify(e->an, who, s, now);
+	e->news = true;
+	mark_hot(e, who); /* judged at the next settle, not at the next scan */
+}
+
 void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall)
 {
 	struct mg_ob_action acts[MAX_OB_ACTIONS];
@@ -752,8 +812,12 @@ void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t no
 	 * required) are no evidence; the kernel sends none, and a replayed or
 	 * older producer's must not slip past either.
 	 */
-	if (ev->type == MG_EV_HELO && ev->proof == MG_PROOF_NONE)
+	if ((ev->type == MG_EV_HELO || ev->type == MG_EV_MAIL) && ev->proof == MG_PROOF_NONE)
 		return;
+	if (ev->type == MG_EV_MAIL) {
+		mail_event(e, ev, now);
+		return;
+	}
 	mg_an_on_event(e->an, ev, now);
 	e->news = true;
 	if (ev->type != MG_EV_SYN_MX && ev->type != MG_EV_HELO)

@@ -83,6 +83,14 @@ enum mg_engine_restart {
 	MG_RESTART_V6_AGGREGATION = 1 << 0, /* the kernel keys profiles at the running length */
 };
 
+/*
+ * The shell's verifier: check `in` (the public address already put in for
+ * NATed hosts) and later hand the outcome to mg_engine_verified() with the
+ * same `who`. Called from mg_engine_event() for a MAIL event the analyzer
+ * wants verified; must not block.
+ */
+typedef void (*mg_engine_verify_fn)(void *arg, const uint8_t who[16], const struct mg_verify_input *in);
+
 struct mg_engine {
 	/* Running settings: the engine's copy of what it uses from the configuration. */
 	struct mg_an_config an_cfg;
@@ -175,6 +183,16 @@ struct mg_engine {
 	void *sink_ctx;
 	mg_engine_observer observe;
 	void *observe_arg;
+
+	/* Source verification: the configuration's part, and the shell's verifier (NULL: none). */
+	bool verify_enabled;
+	struct mg_config_nat verify_nat[MG_CONFIG_MAX_EXCEPTIONS];
+	size_t n_verify_nat;
+	struct mg_prefix verify_off[MG_CONFIG_MAX_EXCEPTIONS];
+	size_t n_verify_off;
+	mg_engine_verify_fn verify;
+	void *verify_arg;
+	uint64_t verify_requests;
 };
 
 /*
@@ -215,6 +233,11 @@ void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t no
  * at the next scan. Nothing to do when no such event came.
  */
 void mg_engine_settle(struct mg_engine *e, uint64_t now, uint64_t wall);
+/* Give the engine a verifier (the daemon's, the replay's); NULL: no verification. */
+void mg_engine_set_verifier(struct mg_engine *e, mg_engine_verify_fn fn, void *arg);
+/* A verification's outcome for `who` (the full source address the request named). */
+void mg_engine_verified(struct mg_engine *e, const uint8_t who[16], const struct mg_verify_summary *s, uint64_t now,
+			uint64_t wall);
 /* Is a scan due: news waiting and the gap since the last scan passed, or the timer interval passed? */
 bool mg_engine_scan_due(const struct mg_engine *e, uint64_t now);
 /* When the next scan falls due: the last scan plus 100 ms after news, plus the scan interval otherwise. */

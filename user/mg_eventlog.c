@@ -62,6 +62,37 @@ static const char *kind_name(enum mg_an_action_kind k)
 }
 
 
+/* The explanation line of the checks: "spf=fail domain=dhl.com, ptr=..., helo=... (dynamic, not FCrDNS)". */
+void mg_verify_line(const struct mg_an_evidence *ev, char *buf, size_t len)
+{
+	bool dynamic = mg_helo_dynamic_pool(ev->helo, strlen(ev->helo)) != MG_POOL_NONE;
+
+	mg_verify_explain(&ev->verify, ev->helo, dynamic, buf, len);
+}
+
+json_t *mg_verify_json(const struct mg_an_evidence *ev)
+{
+	const struct mg_verify_summary *s = &ev->verify;
+	char buf[512];
+	json_t *o = json_object(), *checks = json_object();
+
+	for (int i = 0; i < MG_CHK_MAX; i++)
+		json_object_set_new(checks, mg_check_name((enum mg_check)i),
+				    json_string(mg_check_result_name((enum mg_check_result)s->res[i])));
+	json_object_set_new(o, "checks", checks);
+	json_object_set_new(o, "address", json_string(mg_addr_str(s->public_addr, buf, sizeof(buf))));
+	json_object_set_new(o, "ptr", s->ptr[0] ? json_string(s->ptr) : json_null());
+	json_object_set_new(o, "mail_from_domain", s->mail_domain[0] ? json_string(s->mail_domain) : json_null());
+	json_object_set_new(o, "provider", s->provider[0] ? json_string(s->provider) : json_null());
+	json_object_set_new(o, "forged", s->forged ? json_string(mg_forgery_name(s->forged)) : json_null());
+	json_object_set_new(o, "forged_sessions", json_integer(ev->forged_sessions));
+	json_object_set_new(o, "score", json_real(round(ev->verify_score * 10) / 10));
+	json_object_set_new(o, "dns", json_boolean(s->dns));
+	mg_verify_line(ev, buf, sizeof(buf));
+	json_object_set_new(o, "explanation", json_string(buf));
+	return o;
+}
+
 json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uint64_t now_wall)
 {
 	char buf[64];
@@ -113,6 +144,7 @@ json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uin
 		json_object_set_new(o, "hosts", arr);
 		json_object_set_new(o, "hosts_more", json_integer(ev->hosts.more));
 	}
+	json_object_set_new(o, "verification", ev->verified ? mg_verify_json(ev) : json_null());
 	return o;
 }
 
@@ -185,6 +217,12 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 			mg_role_name(a->ev.role_before), mac, a->ev.vlan_outer, a->ev.rule, a->ev.score,
 			a->ev.distinct_mx, a->ev.syn_mx_per_min, a->ev.sessions, a->ev.rcpts, helo, shape,
 			a->kind == MG_AN_BLOCK ? "" : " (not enforced)");
+		if (a->ev.verified) {
+			char line[512], esc[600];
+			mg_verify_line(&a->ev, line, sizeof(line));
+			mg_escape_line(line, esc, sizeof(esc)); /* names from the peer and from DNS: control bytes escaped */
+			fprintf(l->human, "mtaguardd:   checks: %s\n", esc);
+		}
 		if (a->kind == MG_AN_BLOCK)
 			fprintf(l->human, "mtaguardd:   offence %u, %s blocked for %llus\n", a->offence,
 				a->block_action == MG_ACT_DROP_ALL ? "all traffic" : "SMTP",

@@ -24,6 +24,10 @@ void mg_eventlog_close(struct mg_eventlog *l);
 /* The action as the JSON object the log and the control socket share. wall_ns converts kernel times. */
 json_t *mg_action_json(const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall);
 json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uint64_t now_wall);
+/* Source verification's part of the evidence (ev->verified): each check and its result, and the line below. */
+json_t *mg_verify_json(const struct mg_an_evidence *ev);
+/* Its readable line: "spf=fail domain=dhl.com, ptr=..., helo=NAME (dynamic, not FCrDNS)". */
+void mg_verify_line(const struct mg_an_evidence *ev, char *buf, size_t len);
 void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall);
 /* A free-form notice ("started", "reloaded", "config refused: ..."). */
 struct mg_ob_action;

@@ -322,3 +322,32 @@ enum mg_helo_absurd mg_helo_absurd(const char *arg, size_t len, const uint8_t sr
 	}
 	return mg_helo_dynamic_pool(arg, len) != MG_POOL_NONE ? MG_ABSURD_DYNAMIC_POOL : MG_ABSURD_NONE;
 }
+
+/* ---- big providers ------------------------------------------------------------------- */
+
+/*
+ * The providers whose names bots borrow most, because receivers trust them.
+ * Their outbound hosts have forward-confirmed reverse DNS inside these
+ * domains, so a claim that does not confirm is a forgery.
+ */
+static const char *const providers[] = {
+	"google.com",   "gmail.com",    "googlemail.com", "outlook.com",   "hotmail.com", "live.com",
+	"microsoft.com", "yahoo.com",   "yahoodns.net",   "aol.com",       "icloud.com",  "apple.com",
+	"amazonses.com", "amazon.com",  "mail.ru",        "yandex.ru",     "yandex.net",  "gmx.net",
+	"web.de",       "zoho.com",     "protonmail.ch",  "sendgrid.net",  "facebook.com", "paypal.com",
+};
+
+const char *mg_helo_provider(const char *name, size_t len)
+{
+	len = trimmed_len(name, len);
+	if (len && name[len - 1] == '.')
+		len--;
+	for (size_t i = 0; i < N_OF(providers); i++) {
+		size_t n = strlen(providers[i]);
+		if (len < n || strncasecmp(name + len - n, providers[i], n))
+			continue;
+		if (len == n || name[len - n - 1] == '.')
+			return providers[i];
+	}
+	return NULL;
+}

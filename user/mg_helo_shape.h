@@ -78,4 +78,12 @@ const char *mg_helo_absurd_name(enum mg_helo_absurd r); /* "unspecified-literal"
 /* Is the HELO argument `arg`, sent by `src` (its full address), absurd, and why? */
 enum mg_helo_absurd mg_helo_absurd(const char *arg, size_t len, const uint8_t src[16]);
 
+/*
+ * Big mail providers' domains, one table: a HELO (or PTR) name that is one
+ * of them or under one ("mail-ed1-f41.google.com") claims to be that
+ * provider's host, which source verification can confirm or refute. The
+ * provider's domain, or NULL if the name claims none.
+ */
+const char *mg_helo_provider(const char *name, size_t len);
+
 #endif

@@ -51,8 +51,9 @@ enum mg_relay_action mg_relay_decide(const struct mg_relay_facts *f, char *actio
 	 * depend on whether its rule has reached the kernel. Only a verdict
 	 * names a rule; a kernel rule alone was the operator's. */
 	if (f->kernel_block || verdict) {
-		snprintf(action, len, "REJECT 5.7.1 mtaguard: %s is blocked (%s)", f->client,
-			 verdict ? f->verdict_rule : "by the operator");
+		snprintf(action, len, "REJECT 5.7.1 mtaguard: %s is blocked (%s)%s%s", f->client,
+			 verdict ? f->verdict_rule : "by the operator", verdict && f->checks ? " checks: " : "",
+			 verdict && f->checks ? f->checks : "");
 		return MG_RELAY_REJECT;
 	}
 	/* An outbreak member is held whatever the level: the outbreak is the evidence. */
@@ -65,7 +66,8 @@ enum mg_relay_action mg_relay_decide(const struct mg_relay_facts *f, char *actio
 		return MG_RELAY_DUNNO;
 	}
 	const char *sig = f->outbreak_member && f->signature ? f->signature : "";
-	snprintf(action, len, "HOLD mtaguard: %s%s%s", why, sig[0] ? " " : "", sig);
+	snprintf(action, len, "HOLD mtaguard: %s%s%s%s%s", why, sig[0] ? " " : "", sig,
+		 f->checks && !f->outbreak_member ? " checks: " : "", f->checks && !f->outbreak_member ? f->checks : "");
 	if (reason)
 		*reason = why;
 	return MG_RELAY_HOLD;

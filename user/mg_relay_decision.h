@@ -49,6 +49,7 @@ struct mg_relay_facts {
 	bool known;                /* the analyzer has a profile for the client */
 	enum mg_role role;         /* its role, if known */
 	const char *verdict_rule;  /* its evidence's rule ("role-change:direct-to-mx"), if known */
+	const char *checks;        /* source verification's line when it found something ("spf=fail domain=…"), or NULL */
 	bool outbreak_member;      /* a member of an active outbreak */
 	const char *signature;     /* that outbreak's signature ("fp:68812a4c"), if a member */
 	unsigned threat_level;     /* the global level, 0..5 */
