@@ -42,7 +42,7 @@ endif
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Iheaders -I$(ARCH_INC) -D__TARGET_ARCH_x86
 
 # Programs shipped to users.
-PROGS      := mtaguardd mtaguardctl mtaguard-replay mtaguard-loader
+PROGS      := mtaguardd mtaguardctl mtaguard-replay mtaguard-loader mtaguard-flowspec
 # Library code shared by every program and test: user/mg_*.c. The programs
 # themselves, and code only one program needs, are in tools/ (mtaguardd, the
 # daemon, stays beside its modules in user/).
@@ -91,7 +91,10 @@ $(BUILD)/mtaguard-loader: $(BUILD)/tools/mtaguard_loader.o $(BUILD)/libmg.a
 $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/libmg.a
+$(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/tools/ctl_feed.o $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/mtaguard-flowspec: $(BUILD)/tools/mtaguard_flowspec.o $(BUILD)/tools/mg_flowspec.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/tools/capture_merge.o \
@@ -126,6 +129,10 @@ $(BUILD)/selftests/test_capture_merge.o: CFLAGS += -Itools
 $(BUILD)/selftests/test_capture_merge: $(BUILD)/selftests/test_capture_merge.o $(BUILD)/tools/capture.o \
 		$(BUILD)/tools/capture_merge.o
 	$(CC) $(CFLAGS) $^ $(PCAP_LIBS) -lcmocka -o $@
+
+# mg_flowspec is mtaguard-flowspec's: its test links it, as test_frame does mg_frame.
+$(BUILD)/selftests/test_flowspec: $(BUILD)/selftests/test_flowspec.o $(BUILD)/tools/mg_flowspec.o $(TLIB_OBJS) $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 # mg_frame is the replay's, not the library's: its test links it itself,
 # before the library, whose mg_addr it uses.
@@ -215,7 +222,8 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 # Debian packages the build, the tests and the benchmark need.
 DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev libnats-dev \
              libcmocka-dev pkg-config make gcc libc-ares-dev libspf2-dev
-DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server nsd unbound
+DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server nsd unbound \
+             rbldnsd bind9-dnsutils exabgp gobgpd bird2
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -237,7 +245,8 @@ install: all
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' user/mtaguardd.service.in \
 		>$(DESTDIR)$(UNITDIR)/mtaguardd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/mtaguardd.service
-	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 tools/mtaguard-loader.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 tools/mtaguard-loader.8 \
+		tools/mtaguard-flowspec.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 user/mtaguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	test -e $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json || \
 		install -m 0640 user/mtaguard.json $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json

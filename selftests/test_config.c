@@ -43,6 +43,11 @@ static void test_defaults(void **state)
 	mg_an_config_default(&an);
 	assert_int_equal(cfg.n_ifaces, 0);
 	assert_string_equal(cfg.pin_dir, "/sys/fs/bpf/mtaguard");
+	/* No DNSBL files unless asked for; a short TTL, imported lists in the zone. */
+	assert_string_equal(cfg.dnsbl_ip4, "");
+	assert_string_equal(cfg.dnsbl_ip6, "");
+	assert_int_equal(cfg.dnsbl_ttl_ns, 300 * SEC);
+	assert_true(cfg.dnsbl_feeds);
 	assert_int_equal(cfg.tunables.mx_ports[0], 25);
 	assert_int_equal(cfg.tunables.mx_ports[1], 0);
 	assert_int_equal(cfg.tunables.submission_ports[0], 465);
@@ -94,6 +99,7 @@ static const char full[] =
 	"  \"control_mode\": \"0660\",\n"
 	"  \"scan_interval\": \"500ms\",\n"
 	"  \"metrics\": { \"textfile\": \"/tmp/mg.prom\", \"listen\": \"[::1]:9477\", \"interval\": \"30s\" },\n"
+	"  \"dnsbl\": { \"ip4trie\": \"/tmp/dnsbl4\", \"ip6trie\": \"/tmp/dnsbl6\", \"ttl\": \"1m\", \"feeds\": false },\n"
 	"  \"outbreak\": { \"min_senders\": 3, \"window\": \"5m\", \"decay\": \"1h\", \"contain\": false,\n"
 	"                \"alert_hook\": \"/usr/local/bin/page\",\n"
 	"                \"exceptions\": { \"signatures\": [\"fp:0000abcd\", \"shape:bare-word/ehlo\"], \"prefixes\": [\"198.18.7.0/24\"] } },\n"
@@ -180,6 +186,10 @@ static void test_full_config(void **state)
 	assert_string_equal(cfg.metrics_textfile, "/tmp/mg.prom");
 	assert_string_equal(cfg.metrics_listen, "[::1]:9477");
 	assert_int_equal(cfg.metrics_interval_ns, 30 * SEC);
+	assert_string_equal(cfg.dnsbl_ip4, "/tmp/dnsbl4");
+	assert_string_equal(cfg.dnsbl_ip6, "/tmp/dnsbl6");
+	assert_int_equal(cfg.dnsbl_ttl_ns, 60 * SEC);
+	assert_false(cfg.dnsbl_feeds);
 	assert_int_equal(cfg.ob.min_senders, 3);
 	assert_int_equal(cfg.ob.window_ns, 300 * SEC);
 	assert_int_equal(cfg.ob.decay_ns, 3600 * SEC);
@@ -303,6 +313,9 @@ static void test_errors_placed(void **state)
 	expect_error("{\"metrics\": {\"listen\": \"localhost\"}}", "t.json:1:24:", "not ADDRESS:PORT");
 	expect_error("{\"metrics\": {\"listen\": \"127.0.0.1:0\"}}", "t.json:1:24:", "not ADDRESS:PORT");
 	expect_error("{\"metrics\": {\"path\": \"/m\"}}", "t.json:1:14:", "unknown key \"path\" in \"metrics\"");
+	expect_error("{\"dnsbl\": {\"ip4trie\": \"dnsbl4\"}}", "t.json:1:23:", "absolute");
+	expect_error("{\"dnsbl\": {\"ttl\": \"2d\"}}", "t.json:1:19:", "from 1s to 1d");
+	expect_error("{\"dnsbl\": {\"zone\": \"x\"}}", "t.json:1:12:", "unknown key \"zone\" in \"dnsbl\"");
 	expect_error("{\"outbreak\": {\"min_senders\": 1}}", "t.json:1:30:", "must be 2..100000");
 	expect_error("{\"outbreak\": {\"alert_hook\": \"page.sh\"}}", "t.json:1:29:", "absolute path");
 	expect_error("{\"outbreak\": {\"exceptions\": {\"signatures\": [\"fp:xyz\"]}}}", "t.json:1:45:", "not a signature");

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "fullfs.h"
+#include "mg_cidr_list.h"
 #include "mg_engine.h"
 #include "mg_names.h"
 #include "mg_osfp.h"
@@ -1146,6 +1147,80 @@ static void test_restart_keeps_operator_rules_and_pins_the_rest(void **state)
 	remove_dir(dir);
 }
 
+/* Imported lists: owners in the ledger, carried into the kernel in bounded steps; allows win; they survive a restart. */
+static void test_feed_import_steps_allow_restart(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], err[256];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL, ticket = 0;
+	struct mg_prefix v[40];
+	struct mg_feed_change ch;
+	char text[32];
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	add_list(&c.allowlist, "198.18.1.3");
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	for (int i = 0; i < 40; i++) {
+		snprintf(text, sizeof(text), "198.18.1.%d", i);
+		v[i] = pfx(text);
+	}
+	size_t n = mg_prefix_sort_unique(v, 40);
+	assert_int_equal(mg_engine_import(&e, "drop", MG_ACT_DROP_SMTP, v, n, 60 * SEC, false, now, wall, &ch, &ticket,
+					  err, sizeof(err)), 0);
+	assert_int_equal(ch.added, 40);
+	/* Nothing in the kernel before the steps; each step writes at most its budget. */
+	assert_int_equal(f.nblocks, 0);
+	assert_int_equal(mg_engine_feed_step(&e, 16, now, wall), 24);
+	assert_int_equal(f.nblocks, 15); /* .0 to .15, but the allowlisted .3 */
+	assert_true(mg_engine_feed_applied(&e) < ticket);
+	assert_int_equal(mg_engine_feed_step(&e, 16, now, wall), 8);
+	assert_int_equal(mg_engine_feed_step(&e, 16, now, wall), 0);
+	assert_int_equal(mg_engine_feed_applied(&e), ticket);
+	/* The allowlisted host gets no block: 39. */
+	assert_int_equal(f.nblocks, 39);
+	struct mg_rule_entry en;
+	struct mg_prefix one = pfx("198.18.1.7");
+	assert_true(mg_ruleset_find(e.rules, &one, &en));
+	assert_int_equal(en.written->block_by, MG_OWNER_FEED);
+	/* An operator's block stands over the feed's and hands back to it. */
+	assert_int_equal(mg_engine_block(&e, &one, MG_ACT_DROP_ALL, 0, "x", now, wall, err, sizeof(err)), 0);
+	assert_true(mg_ruleset_find(e.rules, &one, &en));
+	assert_int_equal(en.written->block_by, MG_OWNER_OPERATOR_BLOCK);
+	assert_int_equal(mg_engine_unblock(&e, &one, now, wall, err, sizeof(err)), 0);
+	assert_true(mg_ruleset_find(e.rules, &one, &en));
+	assert_int_equal(en.written->block_by, MG_OWNER_FEED);
+	assert_int_equal(find_block(&f, &one)->action, MG_ACT_DROP_SMTP);
+	mg_engine_free(&e);
+
+	/* A reboot: empty maps; the feeds file brings the blocks back, with the time they had left. */
+	struct fake f2 = { 0 };
+	now = BOOT;
+	wall += 10 * SEC;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	assert_int_equal(f2.nblocks, 39);
+	struct kblock *b = find_block(&f2, &one);
+	assert_non_null(b);
+	assert_true(b->expires == now + 50 * SEC);
+	/* The expiry ends them, through the steps. */
+	now += 51 * SEC;
+	wall += 51 * SEC;
+	mg_engine_tick(&e, now, wall);
+	while (mg_engine_feed_step(&e, 16, now, wall))
+		;
+	assert_int_equal(f2.nblocks, 0);
+	assert_int_equal(mg_feeds_total(&e.feeds), 0);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
 static void test_reload_reports_what_waits(void **state)
 {
 	(void)state;
@@ -1782,6 +1857,7 @@ int main(void)
 		cmocka_unit_test(test_verify_requests),
 		cmocka_unit_test(test_restart_keeps_containment_and_threat),
 		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
+		cmocka_unit_test(test_feed_import_steps_allow_restart),
 		cmocka_unit_test(test_reload_reports_what_waits),
 		cmocka_unit_test(test_unrestorable_state_kept),
 		cmocka_unit_test(test_bad_record_refused_rest_restored),

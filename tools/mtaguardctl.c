@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "ctl_feed.h"
 #include "mg_ctlsock.h"
 #include "mg_eventlog.h"
 #include "mg_log.h"
@@ -41,6 +42,12 @@ static void usage(FILE *f)
 		"  quarantine list                mail held on the relay by mtaguard (ID, client, sender, reason, age)\n"
 		"  quarantine release|delete ID   release (after a ClamAV scan, if installed) or delete one\n"
 		"  quarantine release -S SIG      release every held message of an outbreak signature\n"
+		"  import FILE|- -o ORIGIN [-a smtp|all] [-t TTL] [--sync]\n"
+		"                                 block every prefix of a CIDR list (one a line, ';'/'#' comments:\n"
+		"                                 the DROP format) as ORIGIN; --sync removes ORIGIN's prefixes\n"
+		"                                 the list no longer has\n"
+		"  import --drop -o ORIGIN        forget ORIGIN's list and lift its blocks\n"
+		"  export -o ORIGIN [-F cidr|json] ORIGIN's list as imported\n"
 		"\n"
 		"  -s, --socket PATH     control socket (default " DEFAULT_SOCKET ")\n"
 		"  -j, --json            print the daemon's JSON answer\n"
@@ -51,10 +58,14 @@ static void usage(FILE *f)
 		"  -a, --action WHAT     block: drop smtp (default) or all of the source's traffic\n"
 		"  -m, --comment TEXT    block, allow: a note kept with the rule (verdicts, allowlist, the log)\n"
 		"  -S, --signature SIG   quarantine release: every message held for this outbreak\n"
+		"  -o, --origin NAME     import, export: the list's name (letters, digits, '.', '_', '-')\n"
+		"  -t, --ttl TIME        import: the list's prefixes expire after TIME unless imported again\n"
+		"      --sync            import: ORIGIN becomes exactly the list\n"
+		"  -F, --format FMT      export: cidr (default; import reads it back) or json\n"
 		"  -v, --verbose         debug messages: the socket, the request and the answer (repeatable)\n"
 		"  -h, --help\n"
 		"\n"
-		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to, 4 permission\n"
+		"Exit status: 0 done, 1 the daemon refused, 2 usage (import: a bad list), 3 no daemon to talk to, 4 permission\n"
 		"denied on the socket, 5 the answer was cut off, unreadable or too late (%d s).\n",
 		MG_CTL_CLIENT_TIMEOUT_MS / 1000);
 }
@@ -189,6 +200,17 @@ static void print_outbreaks(json_t *arr)
 	}
 }
 
+/* Imported lists by origin, with their counts. */
+static void print_feeds(json_t *arr)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		printf("feed        %-20s %8lld prefixes, drop %s, imported %s\n", s(v, "origin"), n(v, "prefixes"),
+		       s(v, "action"), s(v, "updated"));
+}
+
 static void print_human(const char *cmd, json_t *r)
 {
 	if (!strcmp(cmd, "status")) {
@@ -263,6 +285,7 @@ static void print_human(const char *cmd, json_t *r)
 			       n(held, "blocks"), n(held, "allows"));
 		}
 		print_outbreaks(json_object_get(r, "outbreaks"));
+		print_feeds(json_object_get(r, "feeds"));
 	} else if (!strcmp(cmd, "outbreaks")) {
 		printf("threat level %lld\n", n(r, "threat_level"));
 		print_elsewhere(r);
@@ -357,6 +380,10 @@ static void print_human(const char *cmd, json_t *r)
 			else if (json_object_get(v, "created"))
 				printf("    since %s: %s\n", s(v, "created"), note(v, buf, sizeof(buf)));
 		}
+		if (n(r, "feed_blocks"))
+			printf("and %lld blocks from imported lists (mtaguardctl export -o ORIGIN lists them):\n",
+			       n(r, "feed_blocks"));
+		print_feeds(json_object_get(r, "feeds"));
 	} else if (!strcmp(cmd, "allowlist")) {
 		json_t *arr = json_object_get(r, "allowlist"), *v;
 		char buf[1024];
@@ -381,15 +408,21 @@ int main(int argc, char **argv)
 		{ "comment", required_argument, NULL, 'm' },
 		{ "signature", required_argument, NULL, 'S' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "origin", required_argument, NULL, 'o' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "sync", no_argument, NULL, 'Y' },
+		{ "drop", no_argument, NULL, 'D' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL, *signature = NULL;
-	int json = 0, force = 0, c;
+	const char *origin = NULL, *ttl = NULL, *format = "cidr";
+	int json = 0, force = 0, sync = 0, drop = 0, c;
 
 	mg_log_init("mtaguardctl");
-	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:fvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:fvho:t:F:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'j': json = 1; break;
@@ -398,6 +431,11 @@ int main(int argc, char **argv)
 		case 'm': comment = optarg; break;
 		case 'S': signature = optarg; break;
 		case 'f': force = 1; break;
+		case 'o': origin = optarg; break;
+		case 't': ttl = optarg; break;
+		case 'Y': sync = 1; break;
+		case 'D': drop = 1; break;
+		case 'F': format = optarg; break;
 		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -409,6 +447,22 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind];
 	const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
+	if (!strcmp(cmd, "import")) {
+		if (!origin || (!arg && !drop)) {
+			mg_err("import needs a file (or - for stdin) and --origin NAME");
+			return 2;
+		}
+		return ctl_import(&(struct ctl_import_opts){ .sock = sock, .file = arg, .origin = origin,
+							     .action = action, .ttl = ttl, .sync = sync, .drop = drop,
+							     .json = json });
+	}
+	if (!strcmp(cmd, "export")) {
+		if (!origin || (strcmp(format, "cidr") && strcmp(format, "json"))) {
+			mg_err("export needs --origin NAME, and --format cidr or json");
+			return 2;
+		}
+		return ctl_export(sock, origin, json ? "json" : format);
+	}
 	json_t *req = json_pack("{s:s}", "cmd", cmd);
 
 	/* Who forced it, for the daemon's warning: the user behind sudo, too. */

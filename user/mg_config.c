@@ -1293,6 +1293,15 @@ static const struct field metrics_keys[] = {
 };
 static const struct section metrics = SECTION_OF(metrics_keys);
 
+/* A DNS TTL: under a second is no cache at all; past a day a lifted block stays listed too long. */
+static const struct field dnsbl_keys[] = {
+	STRING("ip4trie", dnsbl_ip4, .check = check_file_path),
+	STRING("ip6trie", dnsbl_ip6, .check = check_file_path),
+	DURATION("ttl", dnsbl_ttl_ns, BOUNDS(NS_PER_SEC, DAY)),
+	BOOL("feeds", dnsbl_feeds),
+};
+static const struct section dnsbl = SECTION_OF(dnsbl_keys);
+
 static const struct field outbreak_exceptions_keys[] = {
 	CUSTOM("signatures", read_signatures),
 	PREFIX_ARRAY("prefixes", ob_except_pfx, n_ob_except_pfx),
@@ -1480,6 +1489,7 @@ static const struct field top_keys[] = {
 	/* Faster wastes CPU on kernel map walks; slower blocks a bot too late. */
 	DURATION("scan_interval", scan_interval_ns, BOUNDS(100 * MS, MINUTE)),
 	SUB("metrics", metrics),
+	SUB("dnsbl", dnsbl),
 	SUB("outbreak", outbreak),
 	SUB("quarantine", quarantine),
 	SUB("cluster", cluster),
@@ -1518,6 +1528,8 @@ void mg_config_default(struct mg_config *c)
 	c->control_mode = 0600;
 	c->scan_interval_ns = NS_PER_SEC;
 	c->metrics_interval_ns = 15 * NS_PER_SEC;
+	c->dnsbl_ttl_ns = 300 * NS_PER_SEC; /* Spamhaus' zones use minutes too: a lifted block is out of caches soon */
+	c->dnsbl_feeds = true;
 	mg_ob_config_default(&c->ob);
 	c->contain = true;
 	c->quarantine_level = 3;

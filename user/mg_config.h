@@ -43,6 +43,8 @@
  *   "scan_interval":  "1s",
  *   "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom",
  *                "listen": "127.0.0.1:9477", "interval": "15s" },  both off by default
+ *   "dnsbl": { "ip4trie": "/var/lib/rbldnsd/mtaguard/ip4", "ip6trie": "/var/lib/rbldnsd/mtaguard/ip6",
+ *              "ttl": "5m", "feeds": true },                both files off by default
  *   "outbreak": { "min_senders": 5, "window": "10m", "decay": "30m", "contain": true,
  *                 "alert_hook": "/usr/local/sbin/page-the-noc",
  *                 "exceptions": { "signatures": ["fp:1a2b3c4d"], "prefixes": ["198.18.7.0/24"] } },
@@ -124,6 +126,9 @@ struct mg_config {
 	char metrics_textfile[256];       /* "" = none */
 	char metrics_listen[64];          /* "" = no HTTP endpoint */
 	uint64_t metrics_interval_ns;
+	char dnsbl_ip4[256], dnsbl_ip6[256]; /* rbldnsd datasets written on change ("" = none) */
+	uint64_t dnsbl_ttl_ns;
+	bool dnsbl_feeds;                    /* imported lists in the zone too */
 	/* outbreak detection */
 	struct mg_ob_config ob;
 	bool contain;                     /* drop SYNs matching fingerprint signatures in the kernel */

@@ -307,6 +307,9 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	mg_daemon_cluster_metrics(d, &m);
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;
+	m.feed_prefixes = mg_feeds_total(&d->eng.feeds);
+	m.dnsbl_on = d->cfg.dnsbl_ip4[0] || d->cfg.dnsbl_ip6[0];
+	m.dnsbl_writes = d->dnsbl.writes;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;
 	m.uptime_seconds = (double)(mono - d->started_ns) / 1e9;
 	m.monitor = d->eng.an_cfg.monitor;
@@ -407,7 +410,7 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 {
 	int t = -1;
 
-	if (d->events_pending || d->cluster_more)
+	if (d->events_pending || d->cluster_more || d->feed_pending)
 		return 0;
 	if (d->eng.news) {
 		uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);
@@ -495,6 +498,9 @@ int mg_daemon_run(struct mg_daemon *d)
 			mg_daemon_cluster_reconcile(d, mg_mono_ns());
 		if (timer)
 			on_timer(d);
+		/* An import's next slice, after the sockets and the events of this turn. */
+		d->feed_pending = mg_daemon_feed_work(d, mg_mono_ns());
+		mg_daemon_dnsbl(d, mg_mono_ns());
 		beat_watchdog(d, mg_mono_ns());
 	}
 	return 0;

@@ -62,6 +62,29 @@ struct mg_daemon_running {
 struct mg_verifier;
 struct mg_ares;
 
+/* An import in progress over the control socket (mg_daemon_feed.c). */
+#define MG_IMPORT_SESSIONS 4
+#define MG_IMPORT_IDLE_NS (30ull * 1000000000ull) /* a session nobody touched this long is dropped */
+/*
+ * Imported prefixes are carried into the ledger and the kernel MG_FEED_STEP
+ * at a time, steps following each other within one loop iteration until
+ * MG_FEED_SLICE_NS have passed: bounded by time, not by count, since a map
+ * write costs what the machine's load makes it cost.
+ */
+#define MG_FEED_STEP 256
+#define MG_FEED_SLICE_NS (3ull * 1000000ull)
+struct mg_import_session {
+	uint64_t id; /* 0: free */
+	char origin[MG_FEED_NAME_MAX + 1];
+	uint8_t action;
+	uint64_t ttl_ns;
+	bool sync, committed;
+	struct mg_prefix *v; /* staged until the commit */
+	size_t n, cap;
+	uint64_t last_ns;     /* CLOCK_MONOTONIC: the last request */
+	uint64_t start, ticket; /* after the commit: the engine's feed queue positions it spans */
+};
+
 struct mg_daemon {
 	const char *config_path;
 	struct mg_daemon_overrides over;
@@ -111,6 +134,17 @@ struct mg_daemon {
 	int ares_fds[MG_DAEMON_MAX_ARES_FDS];
 	unsigned n_ares_fds;
 	char verify_resolvers[256];    /* as started, for status */
+	struct mg_import_session imports[MG_IMPORT_SESSIONS];
+	struct {                       /* the DNSBL datasets (mg_daemon_dnsbl.c) */
+		bool written;
+		uint64_t gen, ob_gen;      /* the ledger's and the outbreaks' generations written */
+		uint64_t next_expiry;      /* the earliest listed block's end (the engine's timeline) */
+		uint64_t last_ns, writes;  /* CLOCK_MONOTONIC of the last write; how many */
+		int err;
+		char cfg[600];             /* the settings written with */
+	} dnsbl;
+	bool feed_pending;             /* imported prefixes still to carry into the kernel: do not sleep */
+	uint64_t feed_slice_max_ns;    /* the longest slice since the last commit: what an import held the loop */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
@@ -158,6 +192,15 @@ int mg_daemon_verify_timeout_ms(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_verify_tick(struct mg_daemon *d);
 void mg_daemon_verify_stop(struct mg_daemon *d);
 json_t *mg_daemon_verify_status(struct mg_daemon *d);
+/* Imports and exports of prefix lists (mg_daemon_feed.c). */
+json_t *mg_daemon_import(struct mg_daemon *d, json_t *req);
+json_t *mg_daemon_export(struct mg_daemon *d, json_t *req);
+json_t *mg_daemon_export_stream(struct mg_daemon *d, json_t *req, struct mg_ctl_stream *st);
+json_t *mg_daemon_feeds_json(struct mg_daemon *d);
+/* One bounded slice of an import's work; true while more is left. */
+bool mg_daemon_feed_work(struct mg_daemon *d, uint64_t mono);
+/* Rewrite the DNSBL datasets if anything listed changed (at most once a second). */
+void mg_daemon_dnsbl(struct mg_daemon *d, uint64_t mono);
 /* Blocks in force in the kernel (status and metrics). */
 size_t mg_daemon_blocks_in_force(struct mg_daemon *d);
 /* Write the metrics file and publish to the HTTP endpoint (whichever are configured). */

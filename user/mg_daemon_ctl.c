@@ -151,6 +151,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
 	json_object_set_new(o, "cluster", mg_daemon_cluster_status(d));
 	json_object_set_new(o, "verify", mg_daemon_verify_status(d));
+	json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
 	return o;
 }
 
@@ -434,7 +435,13 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 							 r.expires_ns ? (json_int_t)((r.expires_ns - mono) / MG_NSEC_PER_SEC) : -1));
 		why = !strcmp(by, "analyzer") ? "blocked by a verdict of the analyzer (see evidence)"
 		    : !strcmp(by, "operator") ? "blocked by the operator (mtaguardctl block)"
+		    : !strcmp(by, "feed")     ? "blocked by an imported list (see origins)"
 					      : "blocked by a rule no record accounts for (pinned)";
+		if (!strcmp(by, "feed")) {
+			char origins[256];
+			mg_feeds_origins_of(&d->eng.feeds, &rp, origins, sizeof(origins));
+			json_object_set_new(o, "origins", json_string(origins));
+		}
 	} else if (known && (v.role == MG_ROLE_MAIL_SERVER || v.configured_server))
 		why = "a mail server: never blocked for volume";
 	else if (known && v.role == MG_ROLE_SUSPECT && v.ev.verified && v.ev.verify.forged)
@@ -551,6 +558,7 @@ struct list_ctx {
 	struct mg_daemon *d;
 	json_t *arr;
 	uint64_t mono, now, wall;
+	size_t feed_blocks;
 };
 
 /* The operator's note on a rule, if the rule is the operator's. */
@@ -580,6 +588,11 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 
 	if (!mg_rule_block_in_force(w, c->now))
 		return;
+	/* An imported list's blocks are counted by origin (status, export list them): 100 000 rows help nobody here. */
+	if (w->block_by == MG_OWNER_FEED) {
+		c->feed_blocks++;
+		return;
+	}
 	json_t *o = json_object();
 	json_object_set_new(o, "source", json_string(mg_prefix_str(&e->prefix, buf, sizeof(buf))));
 	json_object_set_new(o, "action", json_string(mg_action_name(w->action)));
@@ -631,7 +644,59 @@ static json_t *list_rules(struct mg_daemon *d, void (*visit)(const struct mg_rul
 	c.wall = mg_mono_to_wall_ns(c.mono);
 	mg_ruleset_foreach(d->eng.rules, visit, &c);
 	json_object_set_new(o, key, c.arr);
+	if (visit == verdict_json) {
+		json_object_set_new(o, "feed_blocks", json_integer((json_int_t)c.feed_blocks));
+		json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
+	}
 	return o;
+}
+
+/*
+ * {"cmd":"blocks","generation":G,"feeds":false}: every block the kernel
+ * holds, compactly, for programs that follow them (mtaguard-flowspec): the
+ * prefix, action, whose, and milliseconds left (-1: none). When the ledger
+ * wrote nothing since generation G, only {"unchanged":true} (a follower can
+ * ask often, cheaply; it ends routes at their expiry by itself). Imported
+ * lists' blocks only with "feeds": true.
+ */
+struct blocks_ctx {
+	json_t *arr;
+	uint64_t now;
+	bool feeds;
+};
+
+static void block_brief(const struct mg_rule_entry *e, void *arg)
+{
+	struct blocks_ctx *c = arg;
+	const struct mg_rule_want *w = e->written;
+	char buf[MG_ADDRSTRLEN];
+
+	if (!mg_rule_block_in_force(w, c->now) || (w->block_by == MG_OWNER_FEED && !c->feeds))
+		return;
+	json_array_append_new(c->arr, json_pack("{s:s,s:s,s:s,s:I}", "prefix", mg_prefix_str(&e->prefix, buf, sizeof(buf)),
+						"action", mg_action_name(w->action), "by", mg_owner_name(w->block_by),
+						"expires_in_ms", w->block_expires == MG_TIME_NEVER ? (json_int_t)-1
+						: (json_int_t)((w->block_expires - c->now) / 1000000)));
+}
+
+static json_t *cmd_blocks(struct mg_daemon *d, json_t *req)
+{
+	uint64_t gen = mg_ruleset_generation(d->eng.rules);
+	json_t *g = json_object_get(req, "generation");
+	struct blocks_ctx c = { .now = mg_daemon_timeline(mg_mono_ns()), .feeds = json_is_true(json_object_get(req, "feeds")) };
+
+	/*
+	 * The generation is a string, compared for equality only; it names this
+	 * run of the daemon too: a restarted daemon counts from 0 again, and the
+	 * same count must not pass for the same rules.
+	 */
+	char gs[48];
+	snprintf(gs, sizeof(gs), "%llx.%llu", (unsigned long long)d->started_ns, (unsigned long long)gen);
+	if (json_is_string(g) && !strcmp(json_string_value(g), gs))
+		return json_pack("{s:b,s:s,s:b}", "ok", 1, "generation", gs, "unchanged", 1);
+	c.arr = json_array();
+	mg_ruleset_foreach(d->eng.rules, block_brief, &c);
+	return json_pack("{s:b,s:s,s:o}", "ok", 1, "generation", gs, "blocks", c.arr);
 }
 
 /* ---- outbreaks -------------------------------------------------------------------- */
@@ -740,6 +805,12 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 		return cmd_except(d, req);
 	if (!strcmp(cmd, "quarantine"))
 		return mg_daemon_quarantine(d, req);
+	if (!strcmp(cmd, "blocks"))
+		return cmd_blocks(d, req);
+	if (!strcmp(cmd, "import"))
+		return mg_daemon_import(d, req);
+	if (!strcmp(cmd, "export"))
+		return stream ? mg_daemon_export_stream(d, req, stream) : mg_daemon_export(d, req);
 	if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") || !strcmp(cmd, "disallow"))
 		return cmd_rule(d, cmd, req);
 	return mg_ctl_error("unknown command '%s'", cmd);

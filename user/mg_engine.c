@@ -172,6 +172,7 @@ static void apply_outbreak(struct mg_engine *e, const struct mg_ob_action *a, si
 {
 	if (!n)
 		return;
+	e->ob_generation++;
 	contain_from_outbreaks(e);
 	for (size_t i = 0; i < n; i++) {
 		bool kernel = a[i].sig.kind == MG_SIG_FP && e->contain && a[i].kind != MG_OB_END &&
@@ -254,6 +255,7 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 	e->n_v6_nets = c->tunables.n_v6_nets;
 	memcpy(e->v6_nets, c->tunables.v6_nets, sizeof(e->v6_nets));
 	mg_oprules_init(&e->oprules);
+	mg_feeds_init(&e->feeds);
 	e->rules = mg_ruleset_new(e->v6_key_len);
 	if (!e->rules)
 		return -ENOMEM;
@@ -279,6 +281,10 @@ void mg_engine_free(struct mg_engine *e)
 		mg_an_free(e->an);
 	mg_ob_free(e->ob);
 	mg_oprules_free(&e->oprules);
+	mg_feeds_free(&e->feeds);
+	free(e->feedq);
+	e->feedq = NULL;
+	e->feedq_n = e->feedq_head = e->feedq_cap = 0;
 	e->rules = NULL;
 	e->an = NULL;
 	e->ob = NULL;
@@ -350,6 +356,36 @@ static int save_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
 	return err;
 }
 
+static void feeds_path(const struct mg_engine *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.feeds", e->state_file);
+}
+
+/* The imported lists: the feeds file (apart from the rules file: a list of 100 000 is megabytes). */
+static int save_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	char path[300];
+	size_t len;
+	uint64_t t0 = mg_mono_ns();
+	char *text = mg_feeds_save_text(&e->feeds, &len);
+	int err;
+
+	feeds_path(e, path, sizeof(path));
+	mg_make_parent_dirs(path);
+	err = text ? mg_state_write(path, text, len) : -ENOMEM;
+	free(text);
+	if (err && err != e->feeds_save_err)
+		notice(e, now, wall, true, "notice", "saving the imported lists to %s failed: %s (retried at every scan)",
+		       path, strerror(-err));
+	else if (!err && e->feeds_save_err)
+		notice(e, now, wall, false, "notice", "the imported lists are saved to %s again", path);
+	e->feeds_save_err = err;
+	if (!err)
+		e->feeds_dirty = false;
+	e->feeds_save_ns = mg_mono_ns() - t0;
+	return err;
+}
+
 int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
 	uint8_t *buf;
@@ -367,6 +403,11 @@ int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
 			notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
 	}
 	err2 = save_rules(e, now, wall);
+	if (e->feeds_dirty || e->feeds.n) {
+		int err3 = save_feeds(e, now, wall);
+		if (!err2)
+			err2 = err3;
+	}
 	return err ? err : err2;
 }
 
@@ -374,6 +415,8 @@ static void save_rules_if_needed(struct mg_engine *e, uint64_t now, uint64_t wal
 {
 	if (e->rules_dirty && e->state_file[0])
 		save_rules(e, now, wall);
+	if (e->feeds_dirty && e->state_file[0])
+		save_feeds(e, now, wall);
 }
 
 /*
@@ -475,6 +518,47 @@ static bool restore_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
 	return true;
 }
 
+static void restore_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	char path[300], kept[PATH_MAX + 64];
+	uint8_t *buf;
+	size_t len, refused = 0;
+
+	feeds_path(e, path, sizeof(path));
+	int err = mg_state_read(path, &buf, &len);
+	if (err == -ENOENT)
+		return;
+	json_t *j = err ? NULL : json_loadb((const char *)buf, len, 0, NULL);
+	if (!err)
+		free(buf);
+	if (!json_is_object(j) || mg_feeds_restore_json(&e->feeds, j, wall, &refused)) {
+		keep_copy(path, wall, kept, sizeof(kept));
+		notice(e, now, wall, true, "notice", "%s is damaged; no imported list is restored (import them again)%s",
+		       path, kept);
+		mg_feeds_free(&e->feeds);
+		json_decref(j);
+		return;
+	}
+	json_decref(j);
+	if (refused) {
+		keep_copy(path, wall, kept, sizeof(kept));
+		notice(e, now, wall, true, "notice", "%s: %zu record(s) refused as invalid; the rest restored%s", path,
+		       refused, kept);
+	}
+}
+
+/* The ledger's feed claim on p, from what the origins listing it add up to now. */
+static void feed_claim(struct mg_engine *e, const struct mg_prefix *p, uint64_t now, uint64_t wall)
+{
+	uint8_t action;
+	uint64_t exp;
+
+	if (mg_feeds_want(&e->feeds, p, wall, &action, &exp))
+		mg_ruleset_claim(e->rules, p, MG_OWNER_FEED, action, exp == MG_TIME_NEVER ? MG_TIME_NEVER : now + (exp - wall));
+	else
+		mg_ruleset_release(e->rules, p, MG_OWNER_FEED);
+}
+
 /* An operator's rule still in force (its expiry, in wall-clock time, is to come) into the ledger. */
 static void claim_oprule(struct mg_engine *e, const struct mg_oprule *r, uint64_t now, uint64_t wall)
 {
@@ -541,7 +625,8 @@ static void find_unclaimed(const struct mg_rule_entry *r, void *arg)
 	const struct mg_claim *cl = r->claims;
 	const struct mg_rule_want *w = r->written;
 
-	if (mg_rule_block_in_force(w, c->now) && !cl[MG_OWNER_OPERATOR_BLOCK].present && !cl[MG_OWNER_VERDICT].present)
+	if (mg_rule_block_in_force(w, c->now) && !cl[MG_OWNER_OPERATOR_BLOCK].present && !cl[MG_OWNER_VERDICT].present &&
+	    !cl[MG_OWNER_FEED].present)
 		pin_push(c, &(struct unclaimed){ r->prefix, false, w->action, w->block_expires });
 	if (c->keep_allows && w->allow && !cl[MG_OWNER_OPERATOR_ALLOW].present && !cl[MG_OWNER_CONFIG_ALLOW].present &&
 	    !cl[MG_OWNER_CONFIG_SERVER].present)
@@ -568,10 +653,18 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 		rules_path(e, path, sizeof(path));
 		mg_atomic_clean_stale(e->state_file);
 		mg_atomic_clean_stale(path);
+		feeds_path(e, path, sizeof(path));
+		mg_atomic_clean_stale(path);
 		restore_analyzer(e, now, wall);
 		rules_ok = restore_rules(e, now, wall);
+		restore_feeds(e, now, wall);
 		push_exceptions(e);
 	}
+	/* The imported lists at once: at start nothing else waits, and what the kernel holds is adopted. */
+	size_t nfeed = 0;
+	for (size_t i = 0; i < e->feeds.n; i++)
+		for (size_t k = 0; k < e->feeds.o[i].n; k++, nfeed++)
+			feed_claim(e, &e->feeds.o[i].v[k].prefix, now, wall);
 	/* The operator's rules in force; those that ended while nobody ran end at the first tick, with a line. */
 	for (size_t i = 0; i < e->oprules.n; i++)
 		if (!e->oprules.v[i].expires_ns || e->oprules.v[i].expires_ns > wall)
@@ -606,11 +699,11 @@ void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)
 		notice(e, now, wall, false, "notice",
 		       "no protected_networks configured: every source is taken as one of ours, so outside MTAs "
 		       "delivering to your mail servers count as your own new senders; list your networks");
-	if (rc.verdicts || rc.learned || mg_ob_active(e->ob))
+	if (rc.verdicts || rc.learned || mg_ob_active(e->ob) || nfeed)
 		notice(e, now, wall, false, "notice",
 		       "in force after the restore: %zu verdict(s), %zu learned mail server(s), %zu outbreak(s), "
-		       "threat level %u",
-		       rc.verdicts, rc.learned, mg_ob_active(e->ob), e->threat_level);
+		       "threat level %u, %zu imported prefix(es) from %zu origin(s)",
+		       rc.verdicts, rc.learned, mg_ob_active(e->ob), e->threat_level, nfeed, e->feeds.n);
 }
 
 /* ---- inputs ------------------------------------------------------------------------------------ */
@@ -799,6 +892,155 @@ static void expire_oprules(struct mg_engine *e, uint64_t now, uint64_t wall)
 }
 
 static void expire_cluster(struct mg_engine *e, uint64_t now, uint64_t wall);
+/* ---- feeds --------------------------------------------------------------------------------- */
+
+/* Queue prefixes whose feed claim may change (taken over: freed here). */
+static int feed_enqueue(struct mg_engine *e, struct mg_prefix *v, size_t n)
+{
+	if (!n) {
+		free(v);
+		return 0;
+	}
+	if (e->feedq_head == e->feedq_n) { /* empty: take the list as the queue */
+		e->feed_step_max_ns = 0;
+		free(e->feedq);
+		e->feedq = v;
+		e->feedq_n = e->feedq_cap = n;
+		e->feedq_head = 0;
+	} else {
+		size_t left = e->feedq_n - e->feedq_head;
+		if (left + n > e->feedq_cap || e->feedq_head) {
+			struct mg_prefix *q = malloc((left + n) * sizeof(*q));
+			if (!q) {
+				free(v);
+				return -ENOMEM;
+			}
+			memcpy(q, e->feedq + e->feedq_head, left * sizeof(*q));
+			free(e->feedq);
+			e->feedq = q;
+			e->feedq_cap = left + n;
+			e->feedq_head = 0;
+			e->feedq_n = left;
+		}
+		memcpy(e->feedq + e->feedq_n, v, n * sizeof(*v));
+		e->feedq_n += n;
+		free(v);
+	}
+	e->feed_queued += n;
+	return 0;
+}
+
+size_t mg_engine_feed_step(struct mg_engine *e, size_t budget, uint64_t now, uint64_t wall)
+{
+	size_t end = e->feedq_head + budget < e->feedq_n ? e->feedq_head + budget : e->feedq_n;
+
+	if (e->feedq_head == e->feedq_n)
+		return 0;
+	uint64_t t0 = mg_mono_ns();
+	for (size_t i = e->feedq_head; i < end; i++)
+		feed_claim(e, &e->feedq[i], now, wall);
+	e->feed_applied += end - e->feedq_head;
+	e->feedq_head = end;
+	sync(e, now, wall);
+	if (mg_mono_ns() - t0 > e->feed_step_max_ns)
+		e->feed_step_max_ns = mg_mono_ns() - t0;
+	if (e->feedq_head == e->feedq_n) {
+		free(e->feedq);
+		e->feedq = NULL;
+		e->feedq_n = e->feedq_head = e->feedq_cap = 0;
+		save_rules_if_needed(e, now, wall); /* the lists as they are now in force */
+	}
+	return e->feedq_n - e->feedq_head;
+}
+
+static void expire_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	struct mg_prefix *gone;
+	size_t n = mg_feeds_expire(&e->feeds, wall, &gone);
+
+	if (!n) {
+		free(gone);
+		return;
+	}
+	notice(e, now, wall, false, "feed-expired", "%zu imported prefix(es) reached their expiry", n);
+	feed_enqueue(e, gone, n);
+	e->feeds_dirty = true;
+}
+
+/* An import's answer when the feeds file could not be written: in force, not saved. */
+static int feeds_unsaved(struct mg_engine *e, const char *what, char *err, size_t errlen)
+{
+	char path[300];
+
+	if (!e->feeds_dirty || !e->state_file[0])
+		return 0;
+	feeds_path(e, path, sizeof(path));
+	err_msg(err, errlen,
+		"%s is in force now but NOT saved: writing %s failed: %s. A restart would undo it unless a later "
+		"write succeeds (retried at every scan)",
+		what, path, strerror(e->feeds_save_err ? -e->feeds_save_err : EIO));
+	return e->feeds_save_err ? e->feeds_save_err : -EIO;
+}
+
+int mg_engine_feeds_unsaved(struct mg_engine *e, const char *what, char *err, size_t errlen)
+{
+	return feeds_unsaved(e, what, err, errlen);
+}
+
+int mg_engine_import(struct mg_engine *e, const char *origin, uint8_t action, const struct mg_prefix *v, size_t n,
+		     uint64_t ttl_ns, bool sync_, uint64_t now, uint64_t wall, struct mg_feed_change *ch,
+		     uint64_t *ticket, char *err, size_t errlen)
+{
+	int rc = mg_feeds_import(&e->feeds, origin, action, v, n, ttl_ns ? wall + ttl_ns : MG_TIME_NEVER, sync_, wall, ch);
+
+	if (rc == -ENOSPC) {
+		err_msg(err, errlen, "too many origins (%d): drop one first (mtaguardctl import --drop)", MG_FEED_ORIGINS_MAX);
+		return rc;
+	}
+	if (rc) {
+		err_msg(err, errlen, "out of memory");
+		return rc;
+	}
+	rc = feed_enqueue(e, ch->touched, ch->ntouched);
+	ch->touched = NULL;
+	*ticket = e->feed_queued;
+	if (rc) {
+		err_msg(err, errlen, "out of memory");
+		return rc;
+	}
+	/* Saved when the steps have carried it into the kernel (mg_engine_feed_step): two shorter pauses of the loop, not one. */
+	e->feeds_dirty = true;
+	if (e->feedq_head == e->feedq_n) /* nothing to carry: no step will come */
+		save_rules_if_needed(e, now, wall);
+	notice(e, now, wall, false, "feed-import",
+	       "import %s: %zu prefix(es), %zu new, %zu removed, %zu in all, action %s%s", origin, n, ch->added,
+	       ch->removed, ch->total, mg_action_name(action), sync_ ? " (sync)" : "");
+	return 0;
+}
+
+int mg_engine_feed_drop(struct mg_engine *e, const char *origin, uint64_t now, uint64_t wall, uint64_t *ticket,
+			char *err, size_t errlen)
+{
+	struct mg_prefix *t;
+	size_t n;
+	char what[96];
+	int rc = mg_feeds_drop(&e->feeds, origin, &t, &n);
+
+	if (rc == -ENOENT) {
+		err_msg(err, errlen, "no imported list from origin '%s'", origin);
+		return rc;
+	}
+	if (rc || (rc = feed_enqueue(e, t, n))) {
+		err_msg(err, errlen, "out of memory");
+		return rc;
+	}
+	*ticket = e->feed_queued;
+	e->feeds_dirty = true;
+	save_rules_if_needed(e, now, wall);
+	notice(e, now, wall, false, "feed-drop", "imported list %s dropped: %zu prefix(es)", origin, n);
+	snprintf(what, sizeof(what), "dropping %s", origin);
+	return feeds_unsaved(e, what, err, errlen);
+}
 
 void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
@@ -809,6 +1051,7 @@ void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 
 	apply_outbreak(e, oa, mg_ob_tick(e->ob, now, oa, MAX_OB_ACTIONS), now, wall);
 	expire_oprules(e, now, wall);
+	expire_feeds(e, now, wall);
 	expire_cluster(e, now, wall);
 	/* What ended above hands over before the analyzer judges: its allow set may have changed. */
 	sync(e, now, wall);

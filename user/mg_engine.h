@@ -31,6 +31,7 @@
 #include "mg_cluster_codec.h"
 #include "mg_cluster_recv.h"
 #include "mg_config.h"
+#include "mg_feeds.h"
 #include "mg_oprules.h"
 #include "mg_outbreak.h"
 #include "mg_ruleset.h"
@@ -134,6 +135,21 @@ struct mg_engine {
 	bool outbreak_count_set;     /* outbreak_count is what the kernel's mg_settings holds */
 	uint32_t outbreak_count;
 
+	/*
+	 * Imported lists (mg_feeds.h). An import changes the lists at once and
+	 * queues the prefixes whose claim may change; mg_engine_feed_step
+	 * carries a bounded number of them into the ledger and the kernel per
+	 * call, so a list of 100 000 never holds the daemon's loop for long.
+	 */
+	struct mg_feeds feeds;
+	struct mg_prefix *feedq;     /* prefixes to carry into the ledger, from feedq_head on */
+	size_t feedq_n, feedq_head, feedq_cap;
+	uint64_t feed_queued, feed_applied; /* ever queued and carried: an import is in force once applied reaches its ticket */
+	bool feeds_dirty;            /* the feeds file needs writing */
+	int feeds_save_err;
+	uint64_t feeds_save_ns;      /* how long the last write of the feeds file held the caller (the daemon's loop) */
+	uint64_t feed_step_max_ns;   /* the longest step of the last import (reset when a queue starts): map writes' cost */
+	uint64_t ob_generation;      /* outbreak actions seen: members joined or left (DNSBL zone) */
 	/*
 	 * Other nodes' rules, received (mg_engine_cluster_apply): what each
 	 * origin holds, added up per prefix into the "cluster" owners' claims.
@@ -254,6 +270,28 @@ int mg_engine_except(struct mg_engine *e, bool add, const char *what, uint64_t n
 		     size_t errlen);
 void mg_engine_set_monitor(struct mg_engine *e, bool on, uint64_t now, uint64_t wall);
 
+/*
+ * Feeds. Import `v` (sorted without repeats, each prefix checked by the
+ * caller: limits, family) into `origin`; ttl_ns 0 = until removed. The lists
+ * change at once; the ledger and the kernel follow through
+ * mg_engine_feed_step, which saves the lists when it has carried everything.
+ * *ticket: in force once mg_engine_feed_applied() reaches it. 0 or -errno
+ * with a message in err (too many origins, out of memory: nothing changed).
+ */
+int mg_engine_import(struct mg_engine *e, const char *origin, uint8_t action, const struct mg_prefix *v, size_t n,
+		     uint64_t ttl_ns, bool sync, uint64_t now, uint64_t wall, struct mg_feed_change *ch,
+		     uint64_t *ticket, char *err, size_t errlen);
+/* 0 when the lists are saved, else -errno and a message saying `what` is in force but not saved, and why. */
+int mg_engine_feeds_unsaved(struct mg_engine *e, const char *what, char *err, size_t errlen);
+/* Forget an origin and its prefixes (their blocks end through the steps). */
+int mg_engine_feed_drop(struct mg_engine *e, const char *origin, uint64_t now, uint64_t wall, uint64_t *ticket,
+			char *err, size_t errlen);
+/* Carry at most `budget` queued prefixes into the ledger and write the kernel. Returns how many are left. */
+size_t mg_engine_feed_step(struct mg_engine *e, size_t budget, uint64_t now, uint64_t wall);
+static inline uint64_t mg_engine_feed_applied(const struct mg_engine *e)
+{
+	return e->feed_applied;
+}
 /* What became of a received entry (mg_engine_cluster_apply); mg_cl_outcome_name() names it. */
 enum mg_cl_outcome {
 	MG_CL_TAKEN = 0,    /* "taken": in the ledger as the cluster's claim */

@@ -124,6 +124,11 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	one(&b, "mtaguard_alerts_issued_total", "counter", "Alerts issued since start.", (double)m->alerts_issued);
 	one(&b, "mtaguard_settles_total", "counter",
 	    "Batches of events whose sources were judged at once, not at the next scan.", (double)m->settles);
+	one(&b, "mtaguard_feed_prefixes", "gauge", "Prefixes of imported lists (mtaguardctl import), all origins.",
+	    (double)m->feed_prefixes);
+	if (m->dnsbl_on)
+		one(&b, "mtaguard_dnsbl_writes_total", "counter", "Times the DNSBL datasets were rewritten.",
+		    (double)m->dnsbl_writes);
 	if (m->cluster_on) {
 		one(&b, "mtaguard_cluster_connected", "gauge", "1 when a NATS server answers, 0 while this node is on its own.",
 		    m->cluster_connected ? 1 : 0);

@@ -19,6 +19,9 @@ struct mg_metrics_in {
 	size_t sources_by_role[MG_ROLE_MAX];
 	uint64_t verdicts_active, verdicts_issued, alerts_issued;
 	uint64_t settles, settle_missed; /* judged at once after events; left to the scan past the bound */
+	uint64_t feed_prefixes;          /* imported lists' prefixes, all origins */
+	uint64_t dnsbl_writes;           /* DNSBL datasets written (0 and no line when off) */
+	bool dnsbl_on;
 	/* The cluster link (cluster_on: configured) */
 	bool cluster_on, cluster_connected;
 	uint64_t cluster_sent, cluster_send_errors, cluster_received, cluster_taken, cluster_refused;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mg_dnsbl.h"
 #include "mg_names.h"
 
 struct name {
@@ -39,6 +40,14 @@ static const struct name handshakes[] = {
 	{ MG_HS_WHEN_SEEN, "when-seen" },
 	{ MG_HS_REQUIRED, "required" },
 	{ MG_HS_OFF, "off" },
+};
+
+static const struct name dnsbl_codes[] = {
+	{ MG_DNSBL_EXCLUDED, "allowed" },
+	{ MG_DNSBL_VERDICT, "verdict" },
+	{ MG_DNSBL_OUTBREAK, "outbreak member" },
+	{ MG_DNSBL_OPERATOR, "operator block" },
+	{ MG_DNSBL_FEED, "imported list" },
 };
 
 #define N(t) (sizeof(t) / sizeof((t)[0]))
@@ -129,4 +138,9 @@ int mg_handshake_parse(const char *s, uint8_t *mode)
 	if (!e)
 		*mode = (uint8_t)v;
 	return e;
+}
+
+const char *mg_dnsbl_code_name(uint8_t code)
+{
+	return lookup(dnsbl_codes, N(dnsbl_codes), code);
 }

@@ -33,4 +33,7 @@ const char *mg_proof_name(uint8_t proof);
 const char *mg_handshake_name(uint8_t mode);
 int mg_handshake_parse(const char *s, uint8_t *mode);
 
+/* DNSBL return codes (enum mg_dnsbl_code): "verdict", "outbreak member", "operator block", "imported list" - the zone's TXT, README. */
+const char *mg_dnsbl_code_name(uint8_t code);
+
 #endif

@@ -19,6 +19,7 @@ static const char *const owner_names[MG_OWNER_MAX] = {
 	[MG_OWNER_CLUSTER_BLOCK] = "cluster",
 	[MG_OWNER_CLUSTER_ALLOW] = "cluster",
 	[MG_OWNER_CLUSTER_SERVER] = "cluster:mail_servers",
+	[MG_OWNER_FEED] = "feed",
 };
 
 const char *mg_owner_name(enum mg_owner o)
@@ -40,9 +41,13 @@ void mg_rules_resolve(const struct mg_claim claims[MG_OWNER_MAX], bool profile_k
 	static const enum mg_owner allow_order[] = { MG_OWNER_OPERATOR_ALLOW, MG_OWNER_CONFIG_SERVER,
 						     MG_OWNER_CONFIG_ALLOW, MG_OWNER_CLUSTER_SERVER, MG_OWNER_CLUSTER_ALLOW,
 						     MG_OWNER_PINNED_ALLOW };
-	/* The operator's block stands over a verdict, this node's over a received one; a pinned block is the last resort. */
+	/*
+	 * The operator's block stands over a verdict, this node's over a received
+	 * one; both over an imported list (third parties' word, where `verdicts`
+	 * explains the others); a pinned block is the last resort.
+	 */
 	static const enum mg_owner block_order[] = { MG_OWNER_OPERATOR_BLOCK, MG_OWNER_VERDICT, MG_OWNER_CLUSTER_BLOCK,
-						     MG_OWNER_PINNED_BLOCK };
+						     MG_OWNER_FEED, MG_OWNER_PINNED_BLOCK };
 
 	memset(out, 0, sizeof(*out));
 	out->block_expires = MG_TIME_NEVER;
@@ -105,6 +110,7 @@ struct mg_ruleset {
 	size_t ndirty, capdirty;
 	struct fp_entry *fp;
 	size_t nfp, capfp;
+	uint64_t generation; /* successful sink writes */
 };
 
 struct mg_ruleset *mg_ruleset_new(uint8_t v6_key_len)
@@ -434,8 +440,10 @@ static size_t sync_entry(struct mg_ruleset *rs, struct entry *e, const struct mg
 	if (want.allow && !w->allow) {
 		if ((err = sink->put_allow(ctx, &e->prefix)))
 			report(&failed, fail, arg, "writing an allow rule", &e->prefix, err);
-		else
+		else {
 			w->allow = true;
+			rs->generation++;
+		}
 	}
 	if (want.block && (!w->block || w->action != want.action || w->block_expires != want.block_expires)) {
 		if ((err = sink->put_block(ctx, &e->prefix, want.action, want.block_expires)))
@@ -444,20 +452,25 @@ static size_t sync_entry(struct mg_ruleset *rs, struct entry *e, const struct mg
 			w->block = true;
 			w->action = want.action;
 			w->block_expires = want.block_expires;
+			rs->generation++;
 		}
 	} else if (!want.block && w->block) {
 		err = sink->del_block(ctx, &e->prefix);
 		if (err && err != -ENOENT)
 			report(&failed, fail, arg, "removing a block rule", &e->prefix, err);
-		else
+		else {
 			w->block = false;
+			rs->generation++;
+		}
 	}
 	if (!want.allow && w->allow) {
 		err = sink->del_allow(ctx, &e->prefix);
 		if (err && err != -ENOENT)
 			report(&failed, fail, arg, "removing an allow rule", &e->prefix, err);
-		else
+		else {
 			w->allow = false;
+			rs->generation++;
+		}
 	}
 	if (want.server != w->server) {
 		err = want.server ? sink->put_server(ctx, e->prefix.addr) : sink->del_server(ctx, e->prefix.addr);
@@ -572,4 +585,9 @@ bool mg_ruleset_find(const struct mg_ruleset *rs, const struct mg_prefix *p, str
 size_t mg_ruleset_size(const struct mg_ruleset *rs)
 {
 	return rs->n;
+}
+
+uint64_t mg_ruleset_generation(const struct mg_ruleset *rs)
+{
+	return rs->generation;
 }

@@ -46,6 +46,7 @@ enum mg_owner {
 	MG_OWNER_CLUSTER_BLOCK,    /* "cluster" - other nodes' verdicts and blocks, received (mg_cluster_recv) */
 	MG_OWNER_CLUSTER_ALLOW,    /* "cluster" - other nodes' operator allows, received */
 	MG_OWNER_CLUSTER_SERVER,   /* "cluster:mail_servers" - mail servers other nodes learned, received */
+	MG_OWNER_FEED,             /* "feed" - an imported list (mtaguardctl import; mg_feeds.h), all origins in one claim */
 	MG_OWNER_MAX,
 };
 const char *mg_owner_name(enum mg_owner o);
@@ -75,9 +76,10 @@ struct mg_rule_want {
  *   - allow = configured allowlist, configured mail server or operator allow
  *     (or a pinned allow); an allow always wins: no block is written beside it;
  *   - block = the operator's block if any, else the analyzer's verdict, else
- *     one received from other nodes, else a pinned block: an operator's block
- *     stands over a verdict and hands back to it when it ends; what this
- *     node decided stands over what it received;
+ *     one received from other nodes, else an imported list's, else a pinned
+ *     block: an operator's block stands over a verdict and hands back to it
+ *     when it ends; what this network decided stands over what it received,
+ *     and over third parties' lists;
  *   - a received allow is an allow (a network-wide decision of an operator),
  *     listed after this node's own; a mail server another node learned is
  *     one here too (an allow, in mg_servers, in the analyzer's mail-server
@@ -160,5 +162,7 @@ void mg_ruleset_foreach(const struct mg_ruleset *rs, void (*fn)(const struct mg_
 /* The entry of exactly p, if any. */
 bool mg_ruleset_find(const struct mg_ruleset *rs, const struct mg_prefix *p, struct mg_rule_entry *out);
 size_t mg_ruleset_size(const struct mg_ruleset *rs);
+/* Counts the writes into the sink that succeeded: what the kernel holds changed when it moved (DNSBL zone). */
+uint64_t mg_ruleset_generation(const struct mg_ruleset *rs);
 
 #endif
