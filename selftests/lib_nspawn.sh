@@ -1,0 +1,146 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# lib_nspawn.sh - a Debian 12 machine booted with real systemd as PID 1, for
+# the tests that need the shipped unit to run as an operator's would
+# (e2e_systemd.sh, e2e_clamav.sh). Sourced after lab.sh (lab_init,
+# lab_defer, lab_wait).
+#
+#   nspawn_root                    # the cached root file system (built once)
+#   nspawn_boot                    # overlay on it, boot it; torn down by lab_cleanup
+#   ns_run CMD...                  # run a command inside (all of its namespaces)
+#   ns_install_deb FILE            # dpkg -i inside
+#
+# The root comes from mmdebstrap with the machine's own apt sources (the only
+# network the test uses) and is cached under $NSPAWN_CACHE, keyed by what
+# goes into it, so only the first run on a machine pays for it (~80 s with
+# Postfix and ClamAV). Each boot writes to an overlay in the lab's temp dir:
+# the cached root is never changed. The container has its own network
+# namespace (--private-network) and its own bpffs: XDP programs are
+# host-wide objects, and the test must never touch anything of the host's.
+
+NSPAWN_CACHE="${NSPAWN_CACHE:-/var/cache/mtaguard-test}"
+NSPAWN_SUITE=bookworm
+# What the tests run inside: systemd, Postfix, ClamAV, swaks, and the
+# libraries the package depends on (the container has no network, so
+# dpkg -i cannot fetch them).
+NSPAWN_PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,passwd,jq,socat,swaks,postfix,clamav-daemon,clamdscan,\
+libbpf1,libelf1,zlib1g,libjansson4,libmicrohttpd12,libsystemd0,libpcap0.8"
+# Postfix installed unconfigured (the test writes its main.cf). freshclam
+# never runs: the tests use a locally written signature and no network;
+# Debian's clamav-daemon unit is masked too (it refuses to start without
+# the official databases; the tests start clamd with their own config).
+NSPAWN_ESSENTIAL_HOOK='echo "postfix postfix/main_mailer_type select No configuration" | chroot "$1" debconf-set-selections'
+NSPAWN_CUSTOMIZE_HOOK='chroot "$1" systemctl mask clamav-freshclam.service clamav-daemon.service'
+NSPAWN_BOOT_TIMEOUT="${NSPAWN_BOOT_TIMEOUT:-60}"
+
+NSPAWN_PID=""   # systemd-nspawn on the host
+NSPAWN_LEADER="" # the container's PID 1, as the host sees it
+NSPAWN_DIR=""   # the merged overlay the container runs on
+NSPAWN_NAME=""
+
+# The machine's apt sources, as files mmdebstrap reads.
+_nspawn_sources() {
+	local f
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[[ -s "$f" ]] && printf '%s\n' "$f"
+	done
+	return 0
+}
+
+# nspawn_root: print the cached root's path, building it first if needed.
+nspawn_root() {
+	local key dir srcs=()
+	mapfile -t srcs < <(_nspawn_sources)
+	((${#srcs[@]})) || lab_die "no apt sources on this machine"
+	key="$( { echo "$NSPAWN_SUITE $NSPAWN_PACKAGES"; echo "$NSPAWN_ESSENTIAL_HOOK"; echo "$NSPAWN_CUSTOMIZE_HOOK"
+		cat "${srcs[@]}"; } | sha256sum | cut -c1-16)"
+	dir="$NSPAWN_CACHE/root-$key"
+	mkdir -p "$NSPAWN_CACHE"
+	# One builder at a time; a half-built root is never seen under its final name.
+	(
+		flock 9
+		[[ -d "$dir" ]] && exit 0
+		rm -rf "$dir.tmp"
+		lab_log "building the container root (first run on this machine): $dir"
+		mmdebstrap --quiet --variant=minbase --include="$NSPAWN_PACKAGES" \
+			--essential-hook="$NSPAWN_ESSENTIAL_HOOK" --customize-hook="$NSPAWN_CUSTOMIZE_HOOK" \
+			"$NSPAWN_SUITE" "$dir.tmp" "${srcs[@]}" >"$LAB_DIR/mmdebstrap.log" 2>&1 ||
+			{ tail -20 "$LAB_DIR/mmdebstrap.log" >&2; rm -rf "$dir.tmp"; exit 1; }
+		mv "$dir.tmp" "$dir"
+	) 9>"$NSPAWN_CACHE/.lock" || return 1
+	printf '%s\n' "$dir"
+}
+
+# The container's PID 1: the "systemd" process below systemd-nspawn.
+_nspawn_leader() {
+	local p kids
+	p="$NSPAWN_PID"
+	for _ in 1 2 3 4; do
+		kids="$(ps -o pid= --ppid "$p" | tr -d ' ' | head -1)"
+		[[ -n "$kids" ]] || return 1
+		p="$kids"
+		[[ "$(cat "/proc/$p/comm" 2>/dev/null)" == systemd ]] && { printf '%s\n' "$p"; return 0; }
+	done
+	return 1
+}
+
+ns_run() { nsenter -t "$NSPAWN_LEADER" -a -- "$@"; }
+
+_nspawn_stop() {
+	if [[ -n "$NSPAWN_PID" ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+		# SIGTERM: nspawn asks the container's systemd to power off.
+		kill -TERM "$NSPAWN_PID" 2>/dev/null
+		for _ in $(seq 1 100); do
+			kill -0 "$NSPAWN_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$NSPAWN_PID" 2>/dev/null
+		wait "$NSPAWN_PID" 2>/dev/null
+	fi
+	if [[ -n "$NSPAWN_DIR" ]]; then
+		umount "$NSPAWN_DIR" 2>/dev/null || umount -l "$NSPAWN_DIR" 2>/dev/null
+	fi
+	return 0
+}
+
+# nspawn_boot: boot the cached root (on an overlay) and wait until systemd says it is up.
+nspawn_boot() {
+	local root
+	root="$(nspawn_root)" || lab_die "could not build the container root"
+	NSPAWN_DIR="$LAB_DIR/machine"
+	NSPAWN_NAME="mgtest$$"
+	mkdir -p "$LAB_DIR/upper" "$LAB_DIR/work" "$NSPAWN_DIR"
+	mount -t overlay overlay -o "lowerdir=$root,upperdir=$LAB_DIR/upper,workdir=$LAB_DIR/work" "$NSPAWN_DIR" ||
+		lab_die "overlay mount"
+	lab_defer _nspawn_stop
+	# --register=no --keep-unit: the host has no systemd (no machined, no bus).
+	# --system-call-filter=bpf: nspawn's own seccomp filter refuses bpf() to
+	# everything PID 1 starts (only a process entered from outside escapes
+	# it), so without it no service inside could load a program.
+	systemd-nspawn -q -D "$NSPAWN_DIR" -M "$NSPAWN_NAME" -b --register=no --keep-unit --private-network \
+		--capability=CAP_BPF,CAP_NET_ADMIN,CAP_PERFMON,CAP_SYS_ADMIN --system-call-filter=bpf >"$LAB_DIR/nspawn.log" 2>&1 </dev/null &
+	NSPAWN_PID=$!
+	lab_wait "the container's systemd" _nspawn_found || { tail -20 "$LAB_DIR/nspawn.log" >&2; return 1; }
+	local state
+	# systemctl speaks to PID 1 on its private socket, there once systemd is past its first steps.
+	lab_wait -t "$NSPAWN_BOOT_TIMEOUT" "systemd's socket" ns_run test -S /run/systemd/private ||
+		{ tail -20 "$LAB_DIR/nspawn.log" >&2; return 1; }
+	state="$(timeout "$NSPAWN_BOOT_TIMEOUT" nsenter -t "$NSPAWN_LEADER" -a -- systemctl is-system-running --wait 2>&1)"
+	case "$state" in
+	running | degraded) ;;
+	*) tail -20 "$LAB_DIR/nspawn.log" >&2; lab_die "the container did not boot: '$state'" ;;
+	esac
+	# A private bpffs where the unit expects it: pins made inside stay inside,
+	# and vanish with the container. nspawn's /sys is a read-only tmpfs with
+	# no fs/bpf in it: the mount point is made in a moment of read-write.
+	ns_run sh -c 'mountpoint -q /sys/fs/bpf && exit 0; mount -o remount,rw /sys && mkdir -p /sys/fs/bpf &&
+		mount -o remount,ro /sys && mount -t bpf bpf /sys/fs/bpf'
+}
+_nspawn_found() { NSPAWN_LEADER="$(_nspawn_leader)" && [[ -n "$NSPAWN_LEADER" ]]; }
+
+# ns_install_deb FILE: the package, installed inside as an operator would.
+ns_install_deb() {
+	cp "$1" "$NSPAWN_DIR/root/mtaguard.deb"
+	ns_run env DEBIAN_FRONTEND=noninteractive dpkg -i /root/mtaguard.deb
+}
