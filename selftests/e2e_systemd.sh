@@ -128,7 +128,7 @@ for i in $(seq 1 18); do
 done
 lab_wait "verdict" blocked && pass "the bot is blocked by a verdict" || fatal "no verdict: $(ctl verdicts)"
 lab_wait "journal" bash -c "nsenter -t $NSPAWN_LEADER -a -- journalctl -u mtaguardd -p warning --no-pager -o cat |
-	grep -q '198.18.4.2.*blocked'" && pass "journalctl -p warning shows the block" ||
+	grep -q 'BLOCK 198.18.4.2'" && pass "journalctl -p warning shows the block" ||
 	fail "journal -p warning: $(ns_run journalctl -u mtaguardd -p warning --no-pager -o cat | tail -5)"
 dups="$(ns_run journalctl -u mtaguardd -p info --no-pager -o cat | grep -c '198.18.4.2' || true)"
 jsons="$(ns_run journalctl -u mtaguardd -p info --no-pager -o cat | grep -c '^{' || true)"

@@ -278,9 +278,14 @@ static void print_human(const char *cmd, json_t *r)
 	} else if (!strcmp(cmd, "quarantine")) {
 		json_t *v;
 		size_t i;
-		json_array_foreach(json_object_get(r, "done"), i, v)
-			printf("%s: %s%s\n", s(v, "queue_id"), json_object_get(v, "error") ? "failed: " : "done, scan: ",
-			       json_object_get(v, "error") ? s(v, "error") : s(v, "scan"));
+		json_array_foreach(json_object_get(r, "done"), i, v) {
+			const char *id = s(v, "queue_id"), *e = s(v, "error");
+			/* A failure's reason, which names the message itself when it can. */
+			if (json_object_get(v, "error"))
+				printf("%s%s%s\n", strncmp(e, id, strlen(id)) ? id : "", strncmp(e, id, strlen(id)) ? ": " : "", e);
+			else
+				printf("%s: done, scan: %s\n", id, s(v, "scan"));
+		}
 	} else if (!strcmp(cmd, "except") && json_object_get(r, "exceptions")) {
 		json_t *v;
 		size_t i;
@@ -490,6 +495,9 @@ int main(int argc, char **argv)
 		char *text = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(text ? text : "{}");
 		free(text);
+	} else if (rc && !strcmp(cmd, "quarantine") && json_object_get(resp, "done")) {
+		/* What happened to each message, the refused ones with why (the reason itself, not a pointer to it). */
+		print_human(cmd, resp);
 	} else if (rc) {
 		mg_err("%s", s(resp, "error"));
 	} else {
