@@ -10,7 +10,7 @@
 # block shows in `journalctl -p warning`, and `systemctl reload` and
 # `restart` keep enforcing it.
 #
-#   (container) pc 198.18.4.2 ─ eth0 ══ in1 198.18.4.1 the relay: Postfix on :25, mtaguardd (XDP on in1),
+#   (container) pc 198.18.4.2 ─ eth0 ══ in4 198.18.4.1 the relay: Postfix on :25, mtaguardd (XDP on in4),
 #                                                      "MX" addresses 198.19.0.1-6 on lo
 #
 #   selftests/e2e_systemd.sh BUILD_DIR       exit 0 pass, 1 fail (no skip as root)
@@ -57,35 +57,18 @@ v="$(ns_run systemd-analyze verify /lib/systemd/system/mtaguardd.service 2>&1 | 
 [[ -z "$v" ]] && pass "systemd-analyze verify: the unit is clean" || fail "systemd-analyze verify: $v"
 
 # --- the relay: Postfix, the drop-in, the config ---------------------------------------------
-ns_run ip netns add pc
-ns_run ip link add in1 type veth peer name eth0 netns pc
-ns_run ip addr add 198.18.4.1/24 dev in1
-ns_run ip link set in1 up
-ns_run ip link set lo up
-for i in 1 2 3 4 5 6; do ns_run ip addr add "198.19.0.$i/32" dev lo; done
-ns_run ip netns exec pc sh -c 'ip link set lo up && ip addr add 198.18.4.2/24 dev eth0 && ip link set eth0 up &&
-	ip route add default via 198.18.4.1'
-ns_run useradd -m rcpt
-ns_run sh -c 'cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf && postconf -e \
-	"myhostname = relay.lab.test" "mydestination = lab.test, localhost" "inet_interfaces = all" \
-	"inet_protocols = ipv4" "mynetworks = 127.0.0.0/8" "maillog_file = /var/log/postfix.log" \
-	"smtpd_recipient_restrictions = check_policy_service unix:mtaguard/policy, permit_mynetworks, reject_unauth_destination" \
-	"smtpd_end_of_data_restrictions = check_policy_service unix:mtaguard/policy" &&
-	newaliases && postfix check'
-ns_run mkdir -p /etc/systemd/system/mtaguardd.service.d
-ns_run ln -s /usr/share/mtaguard/postfix-relay.conf /etc/systemd/system/mtaguardd.service.d/
-cat >"$NSPAWN_DIR/etc/mtaguard/mtaguard.json" <<'EOF'
+ns_host pc 4
+ns_postfix_relay || fatal "Postfix"
+ns_run grep -q 'check_policy_service unix:mtaguard/policy' /etc/postfix/main.cf ||
+	fatal "the packaged Postfix example was not taken: $(ns_run postconf smtpd_recipient_restrictions)"
+ns_run mkdir -p /var/lib/prometheus/node-exporter
+ns_mtaguard_relay <<'EOF' && pass "systemctl enable --now mtaguardd (relay drop-in)" || fatal "the unit did not start"
 {
-  "interfaces": [ "in1" ],
+  "interfaces": [ "in4" ],
   "quarantine": { "policy_listen": "unix:/var/spool/postfix/mtaguard/policy", "threshold": 0, "clamav": false },
   "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom" }
 }
 EOF
-ns_run mkdir -p /var/lib/prometheus/node-exporter
-ns_run systemctl daemon-reload
-ns_run systemctl enable --now mtaguardd >"$LAB_DIR/start.log" 2>&1 && pass "systemctl enable --now mtaguardd (relay drop-in)" ||
-	fatal "the unit did not start: $(cat "$LAB_DIR/start.log")"
-ns_run systemctl restart postfix >/dev/null 2>&1 || fatal "Postfix did not start"
 [[ "$(ns_run stat -c '%a %G' /var/spool/postfix/mtaguard/policy)" == "660 postfix" ]] &&
 	[[ "$(ns_run stat -c '%a %U %G' /var/spool/postfix/mtaguard)" == "750 root postfix" ]] &&
 	pass "the policy socket: 0660 group postfix, in a root:postfix 0750 directory in Postfix's queue" ||

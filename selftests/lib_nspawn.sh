@@ -10,6 +10,9 @@
 #   nspawn_boot                    # overlay on it, boot it; torn down by lab_cleanup
 #   ns_run CMD...                  # run a command inside (all of its namespaces)
 #   ns_install_deb FILE            # dpkg -i inside
+#   ns_host NAME N                 # a host in a namespace inside: 198.18.N.2, its relay 198.18.N.1 on inN
+#   ns_postfix_relay               # Postfix on the container asking mtaguardd; "MX" hosts 198.19.0.1-6
+#   ns_mtaguard_relay < CONFIG     # the unit with the relay drop-in and this mtaguard.json, started
 #
 # The root comes from mmdebstrap with the machine's own apt sources (the only
 # network the test uses) and is cached under $NSPAWN_CACHE, keyed by what
@@ -143,4 +146,43 @@ _nspawn_found() { NSPAWN_LEADER="$(_nspawn_leader)" && [[ -n "$NSPAWN_LEADER" ]]
 ns_install_deb() {
 	cp "$1" "$NSPAWN_DIR/root/mtaguard.deb"
 	ns_run env DEBIAN_FRONTEND=noninteractive dpkg -i /root/mtaguard.deb
+}
+
+# ns_host NAME N: a network namespace NAME inside the container, 198.18.N.2/24,
+# routed through the container's inN (198.18.N.1), where mtaguardd attaches.
+ns_host() {
+	ns_run ip netns add "$1"
+	ns_run ip link add "in$2" type veth peer name eth0 netns "$1"
+	ns_run ip addr add "198.18.$2.1/24" dev "in$2"
+	ns_run ip link set "in$2" up
+	ns_run ip netns exec "$1" sh -c "ip link set lo up && ip addr add 198.18.$2.2/24 dev eth0 && ip link set eth0 up &&
+		ip route add default via 198.18.$2.1"
+}
+
+# ns_postfix_relay: the container's own Postfix as the relay, delivering
+# lab.test to the local user rcpt (/var/mail/rcpt), asking mtaguardd at RCPT
+# and at end of data as the packaged examples/postfix-main.cf says. Six more
+# addresses on lo stand for outside MX hosts (a bot's direct delivery).
+ns_postfix_relay() {
+	local i
+	ns_run ip link set lo up
+	for i in 1 2 3 4 5 6; do ns_run ip addr add "198.19.0.$i/32" dev lo; done
+	ns_run useradd -m rcpt
+	ns_run sh -c 'cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf && postconf -e \
+		"myhostname = relay.lab.test" "mydestination = lab.test, localhost" "inet_interfaces = all" \
+		"inet_protocols = ipv4" "mynetworks = 127.0.0.0/8" "maillog_file = /var/log/postfix.log" &&
+		grep -v "^#" /usr/share/doc/mtaguard/examples/postfix-main.cf >>/etc/postfix/main.cf &&
+		newaliases && postfix check'
+}
+
+# ns_mtaguard_relay < CONFIG: the relay drop-in enabled as the README says,
+# the config written, the unit enabled and started, then Postfix (re)started
+# so its smtpd finds the policy socket.
+ns_mtaguard_relay() {
+	ns_run mkdir -p /etc/systemd/system/mtaguardd.service.d
+	ns_run ln -sf /usr/share/mtaguard/postfix-relay.conf /etc/systemd/system/mtaguardd.service.d/
+	cat >"$NSPAWN_DIR/etc/mtaguard/mtaguard.json"
+	ns_run systemctl daemon-reload
+	ns_run systemctl enable --now mtaguardd >"$LAB_DIR/start.log" 2>&1 || { cat "$LAB_DIR/start.log"; return 1; }
+	ns_run systemctl restart postfix >/dev/null 2>&1
 }
