@@ -5,12 +5,14 @@
  */
 #include <getopt.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <jansson.h>
 
+#include "mg_addr.h"
 #include "mg_ctlsock.h"
 #include "mg_eventlog.h"
 #include "mg_log.h"
@@ -376,6 +378,44 @@ static void print_human(const char *cmd, json_t *r)
 	}
 }
 
+/* A usage error: one line that says what is wrong (not the whole help), and exit status 2. */
+static int usage_error(json_t *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(json_t *req, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	mg_err("%s (mtaguardctl --help)", msg);
+	json_decref(req);
+	return 2;
+}
+
+/*
+ * A prefix with bits set beyond its length ("198.18.10.5/24") is refused:
+ * the daemon would take it as the network 198.18.10.0/24, 256 hosts, when
+ * the operator most likely meant the one host. Said with both readings.
+ */
+static int check_prefix(json_t *req, const char *text)
+{
+	struct mg_prefix net;
+	uint8_t host[16];
+	char a[MG_ADDRSTRLEN], b[MG_ADDRSTRLEN], addr[MG_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+
+	/* mg_prefix_parse masks: the address as written is compared with the network it gives. */
+	if (!slash || (size_t)(slash - text) >= sizeof(addr) || mg_prefix_parse(text, &net))
+		return 0; /* a host, or not a prefix at all: the daemon's error says which */
+	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - text), text);
+	if (mg_addr_parse(addr, host) || !memcmp(net.addr, host, sizeof(host)))
+		return 0;
+	mg_prefix_str(&net, a, sizeof(a));
+	mg_addr_str(host, b, sizeof(b));
+	return usage_error(req, "%s has host bits set: write %s for the network, or %s for the one host", text, a, b);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -429,12 +469,14 @@ int main(int argc, char **argv)
 
 	if (!strcmp(cmd, "show")) {
 		if (!arg)
-			return usage(stderr), 2;
+			return usage_error(req, "show needs an address");
 		json_object_set_new(req, "addr", json_string(arg));
 	} else if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") ||
 		   !strcmp(cmd, "disallow")) {
 		if (!arg)
-			return usage(stderr), 2;
+			return usage_error(req, "%s needs a prefix", cmd);
+		if (check_prefix(req, arg))
+			return 2;
 		json_object_set_new(req, "prefix", json_string(arg));
 		if (dur)
 			json_object_set_new(req, "duration", json_string(dur));
@@ -444,15 +486,20 @@ int main(int argc, char **argv)
 			json_object_set_new(req, "comment", json_string(comment));
 	} else if (!strcmp(cmd, "monitor")) {
 		if (!arg)
-			return usage(stderr), 2;
+			return usage_error(req, "monitor on|off");
 		json_object_set_new(req, "state", json_string(arg));
 	} else if (!strcmp(cmd, "top")) {
-		if (arg)
-			json_object_set_new(req, "limit", json_integer(atoi(arg)));
+		if (arg) {
+			char *end;
+			long n = strtol(arg, &end, 10);
+			if (*end || end == arg || n < 1 || n > 100000)
+				return usage_error(req, "top N: N is a count of sources, 1 to 100000, not '%s'", arg);
+			json_object_set_new(req, "limit", json_integer(n));
+		}
 	} else if (!strcmp(cmd, "quarantine")) {
 		const char *id = optind + 2 < argc ? argv[optind + 2] : NULL;
 		if (!arg || (strcmp(arg, "list") && !id && !signature))
-			return usage(stderr), 2;
+			return usage_error(req, "quarantine list | release ID | delete ID | release --signature SIG");
 		json_object_set_new(req, "op", json_string(arg));
 		if (id)
 			json_object_set_new(req, "id", json_string(id));
@@ -461,15 +508,13 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "except")) {
 		const char *what = optind + 2 < argc ? argv[optind + 2] : NULL;
 		if (!arg || (strcmp(arg, "list") && !what))
-			return usage(stderr), 2;
+			return usage_error(req, "except list | add SIG|PREFIX | remove SIG|PREFIX");
 		json_object_set_new(req, "op", json_string(arg));
 		if (what)
 			json_object_set_new(req, "what", json_string(what));
 	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts") && strcmp(cmd, "outbreaks") &&
 		   strcmp(cmd, "allowlist")) {
-		mg_err("unknown command '%s'", cmd);
-		usage(stderr);
-		return 2;
+		return usage_error(req, "unknown command '%s'", cmd);
 	}
 
 	char err[512];
