@@ -242,7 +242,8 @@ install: all
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
 		user/mtaguardd.service.in >$(DESTDIR)$(UNITDIR)/mtaguardd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/mtaguardd.service
-	install -m 0644 user/postfix-relay.conf $(DESTDIR)$(DATADIR)/mtaguard/
+	install -m 0644 user/postfix-relay.conf tools/monitoring/grafana-dashboard.json tools/monitoring/prometheus-alerts.yml \
+		$(DESTDIR)$(DATADIR)/mtaguard/
 	install -m 0644 user/postfix-main.cf $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 tools/mtaguard-loader.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 user/mtaguard.conf.5 $(DESTDIR)$(MANDIR)/man5/

@@ -66,7 +66,7 @@ ns_mtaguard_relay <<'EOF' && pass "systemctl enable --now mtaguardd (relay drop-
 {
   "interfaces": [ "in4" ],
   "quarantine": { "policy_listen": "unix:/var/spool/postfix/mtaguard/policy", "threshold": 0, "clamav": false },
-  "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom" }
+  "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom", "listen": "127.0.0.1:9477" }
 }
 EOF
 [[ "$(ns_run stat -c '%a %G' /var/spool/postfix/mtaguard/policy)" == "660 postfix" ]] &&
@@ -81,6 +81,21 @@ score="$(grep -o 'Overall exposure level for mtaguardd.service: .*' "$LAB_DIR/se
 lab_wait "metrics textfile" ns_run test -s /var/lib/prometheus/node-exporter/mtaguard.prom &&
 	[[ "$(ns_run stat -c %a /var/lib/prometheus/node-exporter/mtaguard.prom)" == 644 ]] &&
 	pass "metrics.textfile written where node_exporter reads it (0644)" || fail "no metrics textfile"
+
+# --- monitoring: the alert rules are valid, the dashboard asks only for metrics that exist ---------
+ns_run promtool check rules /usr/share/mtaguard/prometheus-alerts.yml >"$LAB_DIR/promtool" 2>&1 &&
+	pass "promtool check rules: $(grep -o 'SUCCESS: [0-9]* rules found' "$LAB_DIR/promtool")" ||
+	fail "promtool: $(cat "$LAB_DIR/promtool")"
+scrape() { ns_run bash -c 'exec 3<>/dev/tcp/127.0.0.1/9477 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3'; }
+lab_wait "metrics served" bash -c "nsenter -t $NSPAWN_LEADER -a -- bash -c 'exec 3<>/dev/tcp/127.0.0.1/9477'" || fail "no metrics endpoint"
+scrape >"$LAB_DIR/scrape" 2>&1 || true
+missing=""
+for m in $(grep -oh 'mtaguard_[a-z_]*' "$REPO/tools/monitoring/grafana-dashboard.json" "$REPO/tools/monitoring/prometheus-alerts.yml" |
+	sort -u); do
+	grep -qE "^$m[ {]" "$LAB_DIR/scrape" || missing="$missing $m"
+done
+[[ -z "$missing" ]] && pass "every metric the dashboard and the alert rules use is in a live scrape ($(grep -c '^mtaguard_' "$LAB_DIR/scrape") samples)" ||
+	fail "not in the scrape:$missing"
 
 # --- a suspect's mail: held, listed, released ---------------------------------------------------
 smtp() { # TAG SERVER HELO: one message from the PC

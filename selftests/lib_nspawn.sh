@@ -24,17 +24,18 @@
 
 NSPAWN_CACHE="${NSPAWN_CACHE:-/var/cache/mtaguard-test}"
 NSPAWN_SUITE=bookworm
-# What the tests run inside: systemd, Postfix, ClamAV, swaks, and the
+# What the tests run inside: systemd, Postfix, ClamAV, swaks, promtool (from
+# prometheus: its server never runs), and the
 # libraries the package depends on (the container has no network, so
 # dpkg -i cannot fetch them).
-NSPAWN_PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,passwd,jq,socat,swaks,postfix,clamav-daemon,clamdscan,\
+NSPAWN_PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,passwd,jq,socat,swaks,postfix,clamav-daemon,clamdscan,prometheus,\
 libbpf1,libelf1,zlib1g,libjansson4,libmicrohttpd12,libsystemd0,libpcap0.8"
 # Postfix installed unconfigured (the test writes its main.cf). freshclam
 # never runs: the tests use a locally written signature and no network;
 # Debian's clamav-daemon unit is masked too (it refuses to start without
 # the official databases; the tests start clamd with their own config).
 NSPAWN_ESSENTIAL_HOOK='echo "postfix postfix/main_mailer_type select No configuration" | chroot "$1" debconf-set-selections'
-NSPAWN_CUSTOMIZE_HOOK='chroot "$1" systemctl mask clamav-freshclam.service clamav-daemon.service'
+NSPAWN_CUSTOMIZE_HOOK='chroot "$1" systemctl mask clamav-freshclam.service clamav-daemon.service prometheus.service prometheus-node-exporter.service'
 NSPAWN_BOOT_TIMEOUT="${NSPAWN_BOOT_TIMEOUT:-60}"
 
 NSPAWN_PID=""   # systemd-nspawn on the host
