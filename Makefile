@@ -30,7 +30,10 @@ CLANG      ?= clang
 BPFTOOL    ?= bpftool
 ARCH_INC   := /usr/include/$(shell uname -m)-linux-gnu
 
+# The release, as every program's --version and the metric mtaguard_build_info say.
+VERSION    ?= 0.1.0
 CFLAGS     ?= -O2 -g
+CFLAGS     += -DMG_VERSION='"$(VERSION)"'
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread -lcares -lspf2
 PCAP_LIBS  := -lpcap
@@ -252,7 +255,6 @@ install: all
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 # A Debian package of the install tree (tools/debian/build-deb.sh): build/mtaguard_VERSION_ARCH.deb.
-VERSION    ?= 0.1.0
 DEB_VERSION ?= $(VERSION)-1
 deb: all
 	bash tools/debian/build-deb.sh $(BUILD) $(DEB_VERSION)

@@ -55,6 +55,7 @@ static void usage(FILE *f)
 		"  -S, --signature SIG   quarantine release: every message held for this outbreak\n"
 		"  -v, --verbose         debug messages: the socket, the request and the answer (repeatable)\n"
 		"  -h, --help\n"
+		"  -V, --version\n"
 		"\n"
 		"Exit status: 0 done, 1 the daemon refused, 2 usage, 3 no daemon to talk to, 4 permission\n"
 		"denied on the socket, 5 the answer was cut off, unreadable or too late (%d s).\n",
@@ -428,13 +429,14 @@ int main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL, *signature = NULL;
 	int json = 0, force = 0, c;
 
 	mg_log_init("mtaguardctl");
-	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:fvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:fvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'j': json = 1; break;
@@ -445,6 +447,7 @@ int main(int argc, char **argv)
 		case 'f': force = 1; break;
 		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': puts("mtaguardctl " MG_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
