@@ -26,7 +26,7 @@ REPO="$(cd "$SELFTESTS/.." && pwd)"
 BUILD="$(cd "${1:-${MG_BUILD:-build}}" && pwd)"
 lab_require_root
 # As root nothing is skipped: `make deps` installs these.
-for c in systemd-nspawn mmdebstrap dpkg-deb dpkg-shlibdeps nsenter; do
+for c in systemd-nspawn mmdebstrap dpkg-deb dpkg-shlibdeps lintian nsenter; do
 	command -v "$c" >/dev/null || { echo "FAIL: $c missing (make deps)"; exit 1; }
 done
 FAILS=0
@@ -42,6 +42,11 @@ T0=$SECONDS
 
 deb="$(make -s -C "$REPO" deb BUILD="$BUILD" 2>"$LAB_DIR/deb.err" | tail -1)" || { cat "$LAB_DIR/deb.err"; fatal "make deb"; }
 [[ -f "$deb" ]] && pass "make deb: $(basename "$deb")" || fatal "no package: $deb"
+# Errors fail; the warnings are printed (README says which are expected).
+lintian --fail-on error --tag-display-limit 0 "$deb" >"$LAB_DIR/lintian" 2>&1 &&
+	pass "lintian: no errors$(grep -c '^W:' "$LAB_DIR/lintian" | sed 's/^/, warnings: /')" ||
+	fail "lintian: $(grep -v 'root privileges' "$LAB_DIR/lintian")"
+grep '^[WE]:' "$LAB_DIR/lintian" | sed 's/^/      /' || true
 nspawn_boot || fatal "the container did not boot"
 pass "a Debian 12 container booted with systemd as PID 1 ($((SECONDS - T0)) s)"
 
