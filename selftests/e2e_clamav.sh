@@ -46,7 +46,8 @@ T0=$SECONDS
 deb="$(make -s -C "$REPO" deb BUILD="$BUILD" 2>"$LAB_DIR/deb.err" | tail -1)" || { cat "$LAB_DIR/deb.err"; fatal "make deb"; }
 nspawn_boot || fatal "the container did not boot"
 ns_install_deb "$deb" >"$LAB_DIR/dpkg.log" 2>&1 || { cat "$LAB_DIR/dpkg.log"; fatal "dpkg -i"; }
-ns_run systemctl is-enabled clamav-freshclam 2>/dev/null | grep -qx masked && ! ns_run pgrep -x freshclam >/dev/null &&
+fc="$(ns_run systemctl is-enabled clamav-freshclam 2>&1 || true)" # exit 1 for masked
+[[ "$fc" == masked ]] && ! ns_run pgrep -x freshclam >/dev/null &&
 	pass "freshclam is masked and not running: ClamAV stays offline" || fail "freshclam is not kept from running"
 
 # --- clamd, offline, with a signature written here ------------------------------------------------

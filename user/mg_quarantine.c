@@ -181,6 +181,7 @@ int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *pos
 	copy(q->path, sizeof(q->path), records_path);
 	copy(q->postfix_config, sizeof(q->postfix_config), postfix_config);
 	copy(q->sbin, sizeof(q->sbin), "/usr/sbin");
+	copy(q->postcat_user, sizeof(q->postcat_user), "postfix");
 	q->clamav = clamav;
 	mg_clamav_init(&q->clam, clamd_config);
 	json_t *arr = load_records(q->path), *v;
@@ -252,11 +253,26 @@ void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *clie
 static int postfix(struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, const void *in,
 		   size_t inlen, char *out, size_t outlen, size_t *got)
 {
-	char path[128];
-	char *argv[8];
+	char path[128], reuid[80], regid[80];
+	char *argv[12];
 	int n = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", q->sbin, tool);
+	/*
+	 * postcat opens queue files as whoever runs it, and they are the mail
+	 * owner's alone: root would need CAP_DAC_READ_SEARCH (read anything).
+	 * Run as root, it runs as the mail owner instead (setpriv: setuid and
+	 * setgid, the rights the relay drop-in gives for postsuper anyway).
+	 * postsuper switches by itself; postqueue needs only group postdrop.
+	 */
+	if (!strcmp(tool, "postcat") && q->postcat_user[0] && geteuid() == 0) {
+		snprintf(reuid, sizeof(reuid), "--reuid=%s", q->postcat_user);
+		snprintf(regid, sizeof(regid), "--regid=%s", q->postcat_user);
+		argv[n++] = MG_SETPRIV;
+		argv[n++] = reuid;
+		argv[n++] = regid;
+		argv[n++] = "--clear-groups";
+	}
 	argv[n++] = path;
 	if (q->postfix_config[0]) {
 		argv[n++] = "-c";

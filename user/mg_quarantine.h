@@ -21,6 +21,8 @@
 
 #include "mg_clamav.h"
 
+#define MG_SETPRIV "/usr/bin/setpriv" /* util-linux, essential in Debian */
+
 struct mg_held {
 	char queue_id[32];
 	char client[64];
@@ -43,6 +45,7 @@ struct mg_quarantine {
 	bool clamav;
 	struct mg_clamav clam;    /* the scanner (quarantine.clamd_config) */
 	char sbin[64];            /* where postsuper and friends live (/usr/sbin) */
+	char postcat_user[32];    /* run as root, postcat runs as this user, the mail owner ("postfix"; "": as is) */
 };
 
 /* Set up; load the records file if there is one. */
