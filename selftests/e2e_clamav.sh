@@ -33,15 +33,16 @@ for c in systemd-nspawn mmdebstrap dpkg-deb dpkg-shlibdeps nsenter; do
 	command -v "$c" >/dev/null || { echo "FAIL: $c missing (make deps)"; exit 1; }
 done
 FAILS=0
-pass() { printf 'ok:   %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
+T0=$SECONDS
+# Each line with the seconds since the start: where a run's time goes.
+pass() { printf 'ok:   [%3ds] %s\n' "$((SECONDS - T0))" "$*"; }
+fail() { printf 'FAIL: [%3ds] %s\n' "$((SECONDS - T0))" "$*"; FAILS=$((FAILS + 1)); }
 fatal() {
 	printf 'FAIL: %s\n' "$*"
 	[[ -n "$NSPAWN_LEADER" ]] && ns_run journalctl -u mtaguardd -u mg-clamd --no-pager -n 30 2>/dev/null
 	exit 1
 }
 lab_init
-T0=$SECONDS
 
 deb="$(make -s -C "$REPO" deb BUILD="$BUILD" 2>"$LAB_DIR/deb.err" | tail -1)" || { cat "$LAB_DIR/deb.err"; fatal "make deb"; }
 nspawn_boot || fatal "the container did not boot"

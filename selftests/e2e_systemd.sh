@@ -30,15 +30,16 @@ for c in systemd-nspawn mmdebstrap dpkg-deb dpkg-shlibdeps lintian nsenter; do
 	command -v "$c" >/dev/null || { echo "FAIL: $c missing (make deps)"; exit 1; }
 done
 FAILS=0
-pass() { printf 'ok:   %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
+T0=$SECONDS
+# Each line with the seconds since the start: where a run's time goes.
+pass() { printf 'ok:   [%3ds] %s\n' "$((SECONDS - T0))" "$*"; }
+fail() { printf 'FAIL: [%3ds] %s\n' "$((SECONDS - T0))" "$*"; FAILS=$((FAILS + 1)); }
 fatal() {
 	printf 'FAIL: %s\n' "$*"
 	[[ -n "$NSPAWN_LEADER" ]] && ns_run journalctl -u mtaguardd --no-pager -n 30 2>/dev/null
 	exit 1
 }
 lab_init
-T0=$SECONDS
 
 deb="$(make -s -C "$REPO" deb BUILD="$BUILD" 2>"$LAB_DIR/deb.err" | tail -1)" || { cat "$LAB_DIR/deb.err"; fatal "make deb"; }
 [[ -f "$deb" ]] && pass "make deb: $(basename "$deb")" || fatal "no package: $deb"
@@ -71,7 +72,7 @@ ns_mtaguard_relay <<'EOF' && pass "systemctl enable --now mtaguardd (relay drop-
 {
   "interfaces": [ "in4" ],
   "quarantine": { "policy_listen": "unix:/var/spool/postfix/mtaguard/policy", "threshold": 0, "clamav": false },
-  "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom", "listen": "127.0.0.1:9477" }
+  "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom", "listen": "127.0.0.1:9477", "interval": "1s" }
 }
 EOF
 [[ "$(ns_run stat -c '%a %G' /var/spool/postfix/mtaguard/policy)" == "660 postfix" ]] &&
