@@ -68,7 +68,7 @@ SelfCheck 3600
 ConcurrentDatabaseReload no
 EOF
 clamd_start() {
-	ns_run systemd-run -q --unit=mg-clamd -p RuntimeDirectory=mg-clamd /usr/sbin/clamd -c /etc/mg-clamd/clamd.conf
+	ns_run systemd-run -q --collect --unit=mg-clamd -p RuntimeDirectory=mg-clamd /usr/sbin/clamd -c /etc/mg-clamd/clamd.conf
 	lab_wait -t 60 "clamd" ns_run sh -c 'echo PING | socat -t 2 - UNIX-CONNECT:/run/mg-clamd/clamd.ctl | grep -q PONG'
 }
 clamd_start && pass "clamd runs with a private config and only a local .hdb" ||
@@ -96,9 +96,9 @@ message() { # TAG PAYLOAD
 	printf -- '--B\nContent-Type: application/octet-stream; name="a.com"\nContent-Transfer-Encoding: base64\n'
 	printf 'Content-Disposition: attachment; filename="a.com"\n\n%s\n--B--\n' "$(printf '%s' "$2" | base64 -w0)"
 }
-send() { # NS N TAG PAYLOAD SERVER
+send() { # NS N TAG PAYLOAD [SERVER [PORT]]
 	message "$3" "$4" >"$NSPAWN_DIR/root/$3.eml"
-	ns_run ip netns exec "$1" swaks --server "${5:-198.18.$2.1}" --port 25 --timeout 6 --from user@lab.test \
+	ns_run ip netns exec "$1" swaks --server "${5:-198.18.$2.1}" --port "${6:-25}" --timeout 6 --from user@lab.test \
 		--to rcpt@lab.test --ehlo "[198.18.$2.2]" --data "/root/$3.eml" >"$LAB_DIR/swaks-$3.log" 2>&1
 }
 delivered() { ns_run grep -qs "X-Tag: $1" /var/mail/rcpt; }
@@ -136,8 +136,8 @@ send pc 4 clean-2 "another ordinary attachment" || true
 wait_held clean-2 || fail "clean-2 not held"
 ns_run systemctl stop mg-clamd
 id="$(held_id clean-2)"
-out="$(ctl quarantine release "$id" 2>&1)"
-rc=$?
+rc=0
+out="$(ctl quarantine release "$id" 2>&1)" || rc=$?
 ((rc != 0)) && grep -q "not released: clamd is not running" <<<"$out" && ! grep -q 'done\[\]' <<<"$out" &&
 	pass "clamd stopped: refused with the reason (text mode): $out" || fail "clamd stopped: rc $rc, '$out'"
 ctl --json quarantine release "$id" | jq -e '.error | test("clamd is not running")' >/dev/null &&
@@ -165,8 +165,9 @@ for i in 1 2 3; do send "bot$i" "$i" "direct-$i" "x" "198.19.0.$i" || true; done
 lab_wait "outbreak" bash -c "nsenter -t $NSPAWN_LEADER -a -- mtaguardctl --json outbreaks | jq -e '.outbreaks | length > 0'" ||
 	fatal "no outbreak: $(ctl outbreaks)"
 sig="$(ctl --json outbreaks | jq -r '.outbreaks[0].signature')"
-send bot1 1 ob-clean "nothing bad" || true
-send bot2 2 ob-virus "$EICAR" || true
+# Through the relay's submission port: port 25 SYNs of the contained fingerprint are dropped in the kernel.
+send bot1 1 ob-clean "nothing bad" 198.18.1.1 587 || true
+send bot2 2 ob-virus "$EICAR" 198.18.2.1 587 || true
 wait_held ob-clean && wait_held ob-virus && pass "outbreak members' mail held ($sig)" || fail "members' mail not held"
 for s in $(ctl --json outbreaks | jq -r '.outbreaks[].signature'); do ctl except add "$s" >/dev/null; done
 lab_wait "ob-clean delivered" delivered ob-clean && pass "the outbreak ended: its clean held mail is released by itself" ||

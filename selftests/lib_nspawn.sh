@@ -167,7 +167,8 @@ ns_host() {
 
 # ns_postfix_relay: the container's own Postfix as the relay, delivering
 # lab.test to the local user rcpt (/var/mail/rcpt), asking mtaguardd at RCPT
-# and at end of data as the packaged examples/postfix-main.cf says. Six more
+# and at end of data as the packaged examples/postfix-main.cf says, on ports
+# 25 and 587 (submission, with the same restrictions). Six more
 # addresses on lo stand for outside MX hosts (a bot's direct delivery).
 ns_postfix_relay() {
 	local i
@@ -178,7 +179,7 @@ ns_postfix_relay() {
 		"myhostname = relay.lab.test" "mydestination = lab.test, localhost" "inet_interfaces = all" \
 		"inet_protocols = ipv4" "mynetworks = 127.0.0.0/8" "maillog_file = /var/log/postfix.log" &&
 		grep -v "^#" /usr/share/doc/mtaguard/examples/postfix-main.cf >>/etc/postfix/main.cf &&
-		newaliases && postfix check'
+		postconf -M "submission/inet=submission inet n - y - - smtpd" && newaliases && postfix check'
 }
 
 # ns_mtaguard_relay < CONFIG: the relay drop-in enabled as the README says,
