@@ -103,9 +103,11 @@ send() { # NS N TAG PAYLOAD [SERVER [PORT]]
 }
 delivered() { ns_run grep -qs "X-Tag: $1" /var/mail/rcpt; }
 held_id() { # TAG: the queue ID of the held message with this tag
-	local id
+	local id head
 	for id in $(ctl --json quarantine list | jq -r '.held[].queue_id'); do
-		ns_run postcat -hq "$id" 2>/dev/null | grep -qx "X-Tag: $1" && { echo "$id"; return 0; }
+		# Read whole, then matched: grep -q leaving early would kill postcat (SIGPIPE fails the pipe).
+		head="$(ns_run postcat -hq "$id" 2>/dev/null || true)"
+		grep -qx "X-Tag: $1" <<<"$head" && { echo "$id"; return 0; }
 	done
 	return 1
 }
@@ -154,9 +156,9 @@ printf '%s:%s:MG.LATER.TEST\n' "$(md5 "$LATER")" "${#LATER}" >"$NSPAWN_DIR/var/l
 rescanned() { ctl --json quarantine list | jq -e --arg id "$id" '.held[] | select(.queue_id == $id) | .scan | startswith("infected: MG.LATER")'; }
 lab_wait -t 40 "re-scan" rescanned && pass "a new signature: the held message was scanned again and convicted" ||
 	fail "no re-scan: $(ctl --json quarantine list); $(ns_run journalctl -u mtaguardd -o cat --no-pager | grep -i clam | tail -3)"
-ns_run journalctl -u mtaguardd -p warning -o cat --no-pager | grep -q "re-scan: held message $id .*infected (MG.LATER" &&
+ns_run journalctl -u mtaguardd -p warning -o cat --no-pager | grep -c "re-scan: held message $id .*infected (MG.LATER" >/dev/null &&
 	pass "logged at warning" || fail "re-scan not in journalctl -p warning"
-ns_run journalctl -u mtaguardd -o cat --no-pager | grep -q "signatures in /var/lib/mg-clamdb changed" &&
+ns_run journalctl -u mtaguardd -o cat --no-pager | grep -c "signatures in /var/lib/mg-clamdb changed" >/dev/null &&
 	pass "the database change is logged" || fail "database change not logged"
 ctl quarantine release "$id" >/dev/null 2>&1 && fail "released after the conviction" || pass "and it is not released"
 
@@ -175,7 +177,7 @@ lab_wait "ob-clean delivered" delivered ob-clean && pass "the outbreak ended: it
 lab_wait "logged" ns_run sh -c "journalctl -u mtaguardd -o cat --no-pager | grep -q 'is over: held message .* released (clean)'" &&
 	pass "the release is logged" || fail "release not logged"
 held_id ob-virus >/dev/null && ! delivered ob-virus && pass "its infected held mail stays on hold" || fail "ob-virus left the hold"
-ns_run journalctl -u mtaguardd -p warning -o cat --no-pager | grep -q "is over, but held message .* stays on hold: .*MG.EICAR" &&
+ns_run journalctl -u mtaguardd -p warning -o cat --no-pager | grep -c "is over, but held message .* stays on hold: .*MG.EICAR" >/dev/null &&
 	pass "logged at warning, with the malware's name" || fail "infected at the outbreak's end: not logged"
 
 echo "e2e_clamav: $((SECONDS - T0)) s"

@@ -54,7 +54,7 @@ pass "a Debian 12 container booted with systemd as PID 1 ($((SECONDS - T0)) s)"
 # --- the package --------------------------------------------------------------------------
 ns_install_deb "$deb" >"$LAB_DIR/dpkg.log" 2>&1 && pass "dpkg -i installs the package" ||
 	{ cat "$LAB_DIR/dpkg.log"; fatal "dpkg -i"; }
-ns_run dpkg-query -W -f '${Conffiles}\n' mtaguard | grep -q /etc/mtaguard/mtaguard.json &&
+ns_run dpkg-query -W -f '${Conffiles}\n' mtaguard | grep -c /etc/mtaguard/mtaguard.json >/dev/null &&
 	pass "the config is a conffile" || fail "conffile: $(ns_run dpkg-query -W -f '${Conffiles}' mtaguard)"
 [[ "$(ns_run systemctl is-enabled mtaguardd 2>&1)" == disabled ]] && [[ "$(ns_run systemctl is-active mtaguardd 2>&1)" == inactive ]] &&
 	pass "installed, not started: the default config names no interface" || fail "unit state after install"
@@ -117,7 +117,7 @@ smtp direct-2 198.18.4.1 "[198.18.4.2]" || true
 held() { ctl --json quarantine list | jq -e '.held[] | select(.client == "198.18.4.2")' >/dev/null; }
 lab_wait "held" held && pass "its next message is held (Postfix asked through the socket; postqueue -j works)" ||
 	fail "not held: $(ctl --json quarantine list 2>&1); $(ns_run tail -5 /var/log/postfix.log)"
-ctl quarantine list | grep -q 198.18.4.2 && pass "mtaguardctl quarantine list (text)" || fail "text list"
+ctl quarantine list | grep -c 198.18.4.2 >/dev/null && pass "mtaguardctl quarantine list (text)" || fail "text list"
 id="$(ctl --json quarantine list | jq -r '.held[] | select(.client == "198.18.4.2") | .queue_id' | tail -1)"
 tag="$(ns_run postcat -hq "$id" 2>/dev/null | sed -n 's/^X-Tag: //p')"
 out="$(ctl quarantine release "$id" 2>&1)" && lab_wait "delivered" delivered "$tag" &&
