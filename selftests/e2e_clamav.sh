@@ -153,7 +153,7 @@ ctl quarantine release "$id" >/dev/null && lab_wait "clean-2 delivered" delivere
 
 # --- new signatures: held mail is scanned again ---------------------------------------------------------
 send pc 4 later-1 "$LATER" 198.18.4.1 587 || true
-wait_held later-1 || fail "later-1 not held"
+wait_held later-1 || fail "later-1 not held: $(tail -3 "$LAB_DIR/swaks-later-1.log"); role $(ctl --json show 198.18.4.2 | jq -r .role)"
 id="$(held_id later-1)"
 printf '%s:%s:MG.LATER.TEST\n' "$(md5 "$LATER")" "${#LATER}" >"$NSPAWN_DIR/var/lib/mg-clamdb/later.hdb"
 rescanned() { ctl --json quarantine list | jq -e --arg id "$id" '.held[] | select(.queue_id == $id) | .scan | startswith("infected: MG.LATER")'; }
@@ -173,7 +173,8 @@ sig="$(ctl --json outbreaks | jq -r '.outbreaks[0].signature')"
 # Through the relay's submission port: port 25 SYNs of the contained fingerprint are dropped in the kernel.
 send bot1 1 ob-clean "nothing bad" 198.18.1.1 587 || true
 send bot2 2 ob-virus "$EICAR" 198.18.2.1 587 || true
-wait_held ob-clean && wait_held ob-virus && pass "outbreak members' mail held ($sig)" || fail "members' mail not held"
+wait_held ob-clean && wait_held ob-virus && pass "outbreak members' mail held ($sig)" ||
+	fail "members' mail not held: $(tail -2 "$LAB_DIR/swaks-ob-clean.log"); $(ctl quarantine list)"
 for s in $(ctl --json outbreaks | jq -r '.outbreaks[].signature'); do ctl except add "$s" >/dev/null; done
 lab_wait "ob-clean delivered" delivered ob-clean && pass "the outbreak ended: its clean held mail is released by itself" ||
 	fail "not released at the outbreak's end: $(ctl --json quarantine list)"
