@@ -17,6 +17,9 @@
 #
 #   (container) pc 198.18.4.2, bot1..bot3 198.18.1-3.2 ═ in1..in4 ═ the relay (Postfix, mtaguardd, clamd)
 #
+# Verdicts are alerts only here (block.max_new_per_minute 0): a blocked host's
+# mail is rejected, not held, and this test is about held mail.
+#
 #   selftests/e2e_clamav.sh BUILD_DIR       exit 0 pass, 1 fail (no skip as root)
 set -euo pipefail
 
@@ -82,6 +85,7 @@ ns_mtaguard_relay <<'EOF' || fatal "the unit did not start"
 {
   "interfaces": [ "in1", "in2", "in3", "in4" ],
   "outbreak": { "min_senders": 3 },
+  "block": { "max_new_per_minute": 0 },
   "quarantine": { "policy_listen": "unix:/var/spool/postfix/mtaguard/policy", "threshold": 0,
                   "clamav": true, "clamd_config": "/etc/mg-clamd/clamd.conf", "release_on_outbreak_end": true }
 }
@@ -174,7 +178,8 @@ sig="$(ctl --json outbreaks | jq -r '.outbreaks[0].signature')"
 send bot1 1 ob-clean "nothing bad" 198.18.1.1 587 || true
 send bot2 2 ob-virus "$EICAR" 198.18.2.1 587 || true
 wait_held ob-clean && wait_held ob-virus && pass "outbreak members' mail held ($sig)" ||
-	fail "members' mail not held: $(tail -2 "$LAB_DIR/swaks-ob-clean.log"); $(ctl quarantine list)"
+	fail "members' mail not held: $(tail -2 "$LAB_DIR/swaks-ob-clean.log"); $(ctl quarantine list); $(ctl show 198.18.1.2);
+		drops $(ctl --json status | jq -c .kernel.drop_reason)"
 for s in $(ctl --json outbreaks | jq -r '.outbreaks[].signature'); do ctl except add "$s" >/dev/null; done
 lab_wait "ob-clean delivered" delivered ob-clean && pass "the outbreak ended: its clean held mail is released by itself" ||
 	fail "not released at the outbreak's end: $(ctl --json quarantine list)"

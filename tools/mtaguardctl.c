@@ -277,10 +277,11 @@ static void print_human(const char *cmd, json_t *r)
 		json_array_foreach(json_object_get(r, "held"), i, v)
 			printf("%-14s %-18s %-28s %-9s %7llds  %s%s%s%s%s%s\n", s(v, "queue_id"), s(v, "client"),
 			       s(v, "sender"), s(v, "reason"), n(v, "age_s"), s(v, "recipients"),
-			       json_object_get(v, "signature") ? "  " : "",
-			       json_object_get(v, "signature") ? s(v, "signature") : "",
-			       json_object_get(v, "scan") ? "  [scan: " : "", json_object_get(v, "scan") ? s(v, "scan") : "",
-			       json_object_get(v, "scan") ? "]" : "");
+			       json_is_string(json_object_get(v, "signature")) ? "  " : "",
+			       json_is_string(json_object_get(v, "signature")) ? s(v, "signature") : "",
+			       json_is_string(json_object_get(v, "scan")) ? "  [scan: " : "",
+			       json_is_string(json_object_get(v, "scan")) ? s(v, "scan") : "",
+			       json_is_string(json_object_get(v, "scan")) ? "]" : "");
 	} else if (!strcmp(cmd, "quarantine")) {
 		json_t *v;
 		size_t i;
