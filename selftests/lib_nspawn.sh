@@ -140,6 +140,10 @@ nspawn_boot() {
 	running | degraded) ;;
 	*) tail -20 "$LAB_DIR/nspawn.log" >&2; lab_die "the container did not boot: '$state'" ;;
 	esac
+	# No DNS behind the private network: names resolve locally, and any query
+	# is refused at once rather than timed out (swaks and Postfix look up
+	# the host's own name; each lookup would wait ~20 s).
+	ns_run sh -c 'echo "127.0.1.1 $(hostname)" >>/etc/hosts && echo "nameserver 127.0.0.1" >/etc/resolv.conf'
 	# A private bpffs where the unit expects it: pins made inside stay inside,
 	# and vanish with the container. nspawn's /sys is a read-only tmpfs with
 	# no fs/bpf in it: the mount point is made in a moment of read-write.
