@@ -29,7 +29,7 @@ NSPAWN_SUITE=bookworm
 # libraries the package depends on (the container has no network, so
 # dpkg -i cannot fetch them).
 NSPAWN_PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,passwd,jq,socat,swaks,postfix,clamav-daemon,clamdscan,prometheus,\
-libbpf1,libelf1,zlib1g,libjansson4,libmicrohttpd12,libsystemd0,libpcap0.8,libnats3.4"
+libbpf1,libelf1,zlib1g,libjansson4,libmicrohttpd12,libsystemd0,libpcap0.8,libnats3.4,libc-ares2,libspf2-2"
 # Postfix installed unconfigured (the test writes its main.cf). freshclam
 # never runs: the tests use a locally written signature and no network;
 # Debian's clamav-daemon unit is masked too (it refuses to start without
