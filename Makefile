@@ -19,7 +19,8 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
-DOCDIR     ?= $(PREFIX)/share/doc/mtaguard
+DATADIR    ?= $(PREFIX)/share
+DOCDIR     ?= $(DATADIR)/doc/mtaguard
 MANDIR     ?= $(PREFIX)/share/man
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
@@ -29,7 +30,10 @@ CLANG      ?= clang
 BPFTOOL    ?= bpftool
 ARCH_INC   := /usr/include/$(shell uname -m)-linux-gnu
 
+# The release, as every program's --version and the metric mtaguard_build_info say.
+VERSION    ?= 0.1.0
 CFLAGS     ?= -O2 -g
+CFLAGS     += -DMG_VERSION='"$(VERSION)"'
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread -lcares -lspf2
 PCAP_LIBS  := -lpcap
@@ -57,7 +61,7 @@ TLIB_SRCS  := $(wildcard selftests/lib_*.c)
 TLIB_OBJS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%.o,$(TLIB_SRCS))
 BENCH_BPF  := $(patsubst selftests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard selftests/bench/*.bpf.c))
 
-.PHONY: all clean check test fuzz fuzz-build bench install deps demo
+.PHONY: all clean check test fuzz fuzz-build bench install deps demo deb
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -219,11 +223,13 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 	@# The policy service's answer time under floods and slow clients (root: namespaces, XDP).
 	bash selftests/bench/bench_latency.sh $(BUILD)
 
-# Debian packages the build, the tests and the benchmark need.
+# Debian packages the build, the tests and the benchmark need. ClamAV is not
+# among them: its tests run it inside the container e2e_systemd boots (a host
+# install would start freshclam where nothing stops it).
 DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev libnats-dev \
              libcmocka-dev pkg-config make gcc libc-ares-dev libspf2-dev
 DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server nsd unbound \
-             rbldnsd bind9-dnsutils exabgp gobgpd bird2
+             rbldnsd bind9-dnsutils exabgp gobgpd bird2 systemd-container mmdebstrap dpkg-dev lintian
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -237,20 +243,29 @@ deps:
 
 # A tree a distribution package can take as is. The configuration file is
 # installed only if absent: an operator's edits are never overwritten.
+# postfix-relay.conf is a drop-in for the unit, enabled by the operator of a
+# relay (README, "Quarantine on a Postfix relay"); not active by itself.
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/mtaguard $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/mtaguard \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/mtaguard
 	install -m 0755 $(addprefix $(BUILD)/,$(PROGS)) $(DESTDIR)$(SBINDIR)/
-	install -m 0644 $(BUILD)/mtaguard.bpf.o $(DESTDIR)$(LIBDIR)/mtaguard/
-	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' user/mtaguardd.service.in \
-		>$(DESTDIR)$(UNITDIR)/mtaguardd.service
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+		user/mtaguardd.service.in >$(DESTDIR)$(UNITDIR)/mtaguardd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/mtaguardd.service
+	install -m 0644 user/postfix-relay.conf tools/monitoring/grafana-dashboard.json tools/monitoring/prometheus-alerts.yml \
+		$(DESTDIR)$(DATADIR)/mtaguard/
+	install -m 0644 user/postfix-main.cf $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 tools/mtaguard-loader.8 \
 		tools/mtaguard-flowspec.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 user/mtaguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	test -e $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json || \
 		install -m 0640 user/mtaguard.json $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+
+# A Debian package of the install tree (tools/debian/build-deb.sh): build/mtaguard_VERSION_ARCH.deb.
+DEB_VERSION ?= $(VERSION)-1
+deb: all
+	bash tools/debian/build-deb.sh $(BUILD) $(DEB_VERSION)
 
 clean:
 	rm -rf $(BUILD) build build-san build-fuzz

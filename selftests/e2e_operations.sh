@@ -45,7 +45,9 @@ for f in usr/sbin/mtaguardd usr/sbin/mtaguardctl usr/sbin/mtaguard-replay usr/sb
 	[[ -x "$ROOT/$f" && "$(stat -c %a "$ROOT/$f")" == 755 ]] && pass "installed $f (0755)" || fail "missing $f"
 done
 for f in usr/lib/systemd/system/mtaguardd.service usr/share/man/man8/mtaguardd.8 usr/share/man/man8/mtaguardctl.8 \
-	usr/share/man/man8/mtaguard-replay.8 usr/share/man/man8/mtaguard-loader.8 usr/share/man/man5/mtaguard.conf.5 usr/lib/mtaguard/mtaguard.bpf.o \
+	usr/share/man/man8/mtaguard-replay.8 usr/share/man/man8/mtaguard-loader.8 usr/share/man/man5/mtaguard.conf.5 usr/share/mtaguard/postfix-relay.conf \
+	usr/share/mtaguard/grafana-dashboard.json usr/share/mtaguard/prometheus-alerts.yml \
+	usr/share/doc/mtaguard/examples/postfix-main.cf \
 	usr/share/doc/mtaguard/README.md usr/share/doc/mtaguard/LICENSE; do
 	[[ -f "$ROOT/$f" && "$(stat -c %a "$ROOT/$f")" == 644 ]] && pass "installed $f (0644)" || fail "missing $f"
 done

@@ -97,7 +97,7 @@ static void test_records_list_release_delete(void **state)
 	snprintf(buf, sizeof(buf), "echo \"$*\" >> '%s'", log);
 	script("postsuper", buf);
 
-	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
 	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
 	mg_q_record(&q, "AAA111", "198.18.1.2", "a@x", "r1@lab.test", "outbreak", "fp:00b07b07", 100 * SEC);
 	mg_q_record(&q, "AAA111", "198.18.1.2", "a@x", "r2@lab.test", "outbreak", "fp:00b07b07", 100 * SEC);
@@ -108,7 +108,7 @@ static void test_records_list_release_delete(void **state)
 
 	/* The records survive a restart. */
 	mg_q_free(&q);
-	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
 	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
 	assert_int_equal(q.n, 3);
 
@@ -183,14 +183,14 @@ static void test_records_not_written_through_links(void **state)
 	snprintf(link, sizeof(link), "%s.tmp.%d", records, (int)getpid());
 	assert_int_equal(symlink(decoy, link), 0);
 
-	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
 	mg_q_record(&q, "EEE555", "198.18.5.2", "e@x", "r@lab.test", "suspect", "", 140 * SEC);
 	mg_q_free(&q);
 	assert_file_is(decoy, "decoy\n");
 	assert_int_equal(lstat(records, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
 	assert_int_equal(q.n, 1);
 	mg_q_free(&q);
 }
@@ -205,11 +205,107 @@ static void test_records_fifo_refused(void **state)
 	snprintf(records, sizeof(records), "%s/fifo.json", dir);
 	assert_int_equal(mkfifo(records, 0600), 0);
 	alarm(10); /* a hang is a failure, not a stuck test run */
-	assert_int_equal(mg_q_init(&q, records, "", false), 0);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
 	alarm(0);
 	assert_int_equal(q.n, 0);
 	mg_q_free(&q);
 	unlink(records);
+}
+
+/*
+ * ClamAV before a release, with a stand-in clamdscan that answers as the
+ * real one does (exit 0 "stream: OK", 1 "stream: NAME FOUND", 2 with the
+ * connection error on standard error): only a clean scan releases, the
+ * refusal says why, and a conviction outlives a restart and a later clean
+ * scan (e2e_clamav runs the real clamd).
+ */
+static void test_scan_before_release(void **state)
+{
+	struct mg_quarantine q;
+	char err[256], scan[128], what[256], clam[100], records[300];
+
+	(void)state;
+	snprintf(records, sizeof(records), "%s/scanned.json", dir);
+	script("postqueue", "echo '{\"queue_name\":\"hold\",\"queue_id\":\"VVV111\"}'");
+	script("postsuper", "exit 0");
+	script("postcat", "echo 'Subject: x'; echo; echo body");
+	snprintf(clam, sizeof(clam), "%s/clamdscan", dir);
+	assert_int_equal(mg_q_init(&q, records, "", true, "/etc/mg-test/clamd.conf"), 0);
+	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
+	q.postcat_user[0] = '\0'; /* the stand-in runs as the test does */
+	snprintf(q.clam.clamdscan, sizeof(q.clam.clamdscan), "%s", clam);
+	mg_q_record(&q, "VVV111", "198.18.1.2", "a@x", "r@lab.test", "outbreak", "fp:00b07b07", 100 * SEC);
+
+	/* clamd down: refused, and the reason is clamdscan's, not an exit status. */
+	script("clamdscan", "echo 'ERROR: Could not connect to clamd on LocalSocket /run/x.ctl: No such file or directory' >&2\n"
+			    "exit 2");
+	assert_int_equal(mg_q_release(&q, "VVV111", scan, sizeof(scan), err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "not released: clamd is not running"));
+	assert_non_null(strstr(err, "/run/x.ctl"));
+	assert_int_equal(q.n, 1);
+
+	/* The configured clamd.conf is passed on. */
+	script("clamdscan", "case \"$1\" in --config-file=/etc/mg-test/clamd.conf) ;; *) exit 2;; esac\n"
+			    "cat >/dev/null; echo 'stream: MG.EICAR.UNOFFICIAL FOUND'; exit 1");
+	assert_int_equal(mg_q_release(&q, "VVV111", scan, sizeof(scan), err, sizeof(err)), -EPERM);
+	assert_string_equal(scan, "infected: MG.EICAR.UNOFFICIAL");
+	assert_non_null(strstr(err, "ClamAV found MG.EICAR.UNOFFICIAL"));
+
+	/* Convicted: a clean scan later (signatures removed) does not release it, nor does a restart forget it. */
+	script("clamdscan", "cat >/dev/null; echo 'stream: OK'; exit 0");
+	mg_q_free(&q);
+	assert_int_equal(mg_q_init(&q, records, "", true, ""), 0);
+	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
+	q.postcat_user[0] = '\0'; /* the stand-in runs as the test does */
+	snprintf(q.clam.clamdscan, sizeof(q.clam.clamdscan), "%s", clam);
+	assert_int_equal(mg_q_release(&q, "VVV111", scan, sizeof(scan), err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "MG.EICAR.UNOFFICIAL"));
+
+	/* A clean message is released, after the scan. */
+	mg_q_record(&q, "WWW222", "198.18.1.3", "b@x", "r@lab.test", "suspect", "", 110 * SEC);
+	assert_int_equal(mg_q_rescan(&q, "WWW222", what, sizeof(what)), 0);
+	assert_int_equal(mg_q_release(&q, "WWW222", scan, sizeof(scan), err, sizeof(err)), 0);
+	assert_string_equal(scan, "clean");
+	assert_null(mg_q_find(&q, "WWW222"));
+	mg_q_free(&q);
+	unlink(records);
+}
+
+/* The database stamp changes when a signature file is added or rewritten, not otherwise. */
+static void test_clamav_db_stamp(void **state)
+{
+	char db[300], f[340], conf[300];
+	uint64_t a, b, c;
+	struct mg_clamav cl;
+
+	(void)state;
+	snprintf(db, sizeof(db), "%s/db", dir);
+	assert_int_equal(mkdir(db, 0700), 0);
+	assert_true(mg_clamav_db_stamp(db, &a));
+	assert_true(mg_clamav_db_stamp(db, &b));
+	assert_true(a == b);
+	snprintf(f, sizeof(f), "%s/local.hdb", db);
+	FILE *fp = fopen(f, "w");
+	assert_non_null(fp);
+	fputs("44d88612fea8a8f36de82e1278abb02f:68:MG.EICAR\n", fp);
+	fclose(fp);
+	assert_true(mg_clamav_db_stamp(db, &c));
+	assert_true(c != a);
+	assert_false(mg_clamav_db_stamp("/nonexistent/mg", &a));
+
+	/* DatabaseDirectory from the clamd.conf clamdscan is given. */
+	snprintf(conf, sizeof(conf), "%s/clamd.conf", dir);
+	fp = fopen(conf, "w");
+	assert_non_null(fp);
+	fprintf(fp, "# test\nLocalSocket /tmp/x.ctl\nDatabaseDirectory %s\n", db);
+	fclose(fp);
+	mg_clamav_init(&cl, conf);
+	char got[256];
+	mg_clamav_db_dir(&cl, got, sizeof(got));
+	assert_string_equal(got, db);
+	mg_clamav_init(&cl, "/nonexistent/clamd.conf");
+	mg_clamav_db_dir(&cl, got, sizeof(got));
+	assert_string_equal(got, "/var/lib/clamav");
 }
 
 int main(void)
@@ -220,6 +316,8 @@ int main(void)
 		cmocka_unit_test(test_records_list_release_delete),
 		cmocka_unit_test(test_records_not_written_through_links),
 		cmocka_unit_test(test_records_fifo_refused),
+		cmocka_unit_test(test_scan_before_release),
+		cmocka_unit_test(test_clamav_db_stamp),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

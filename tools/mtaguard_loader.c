@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"  -p, --pin-dir DIR  where maps, program and links are pinned (default " MG_DEFAULT_PIN_DIR ")\n"
 		"  -v, --verbose      debug messages, libbpf's included (repeatable)\n"
 		"  -h, --help\n"
+		"  -V, --version\n"
 		"\n"
 		"Commands:\n"
 		"  load [LOAD OPTIONS]          load the program; pin maps and program under PIN_DIR\n"
@@ -326,6 +327,7 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mg_handle h;
@@ -333,7 +335,7 @@ int main(int argc, char **argv)
 	int c, err, rc = 0;
 
 	mg_log_init("mtaguard-loader");
-	while ((c = getopt_long(argc, argv, "+p:vh", global_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:vhV", global_opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			pin_dir = optarg;
@@ -343,6 +345,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			puts("mtaguard-loader " MG_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -5,6 +5,7 @@
  */
 #include <getopt.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <jansson.h>
 
 #include "ctl_feed.h"
+#include "mg_addr.h"
 #include "mg_ctlsock.h"
 #include "mg_eventlog.h"
 #include "mg_log.h"
@@ -64,6 +66,7 @@ static void usage(FILE *f)
 		"  -F, --format FMT      export: cidr (default; import reads it back) or json\n"
 		"  -v, --verbose         debug messages: the socket, the request and the answer (repeatable)\n"
 		"  -h, --help\n"
+		"  -V, --version\n"
 		"\n"
 		"Exit status: 0 done, 1 the daemon refused, 2 usage (import: a bad list), 3 no daemon to talk to, 4 permission\n"
 		"denied on the socket, 5 the answer was cut off, unreadable or too late (%d s).\n",
@@ -295,15 +298,24 @@ static void print_human(const char *cmd, json_t *r)
 		size_t i;
 		printf("%-14s %-18s %-28s %-9s %8s  %s\n", "QUEUE ID", "CLIENT", "SENDER", "REASON", "AGE", "RECIPIENTS");
 		json_array_foreach(json_object_get(r, "held"), i, v)
-			printf("%-14s %-18s %-28s %-9s %7llds  %s%s%s\n", s(v, "queue_id"), s(v, "client"), s(v, "sender"),
-			       s(v, "reason"), n(v, "age_s"), s(v, "recipients"), json_object_get(v, "signature") ? "  " : "",
-			       json_object_get(v, "signature") ? s(v, "signature") : "");
+			printf("%-14s %-18s %-28s %-9s %7llds  %s%s%s%s%s%s\n", s(v, "queue_id"), s(v, "client"),
+			       s(v, "sender"), s(v, "reason"), n(v, "age_s"), s(v, "recipients"),
+			       json_is_string(json_object_get(v, "signature")) ? "  " : "",
+			       json_is_string(json_object_get(v, "signature")) ? s(v, "signature") : "",
+			       json_is_string(json_object_get(v, "scan")) ? "  [scan: " : "",
+			       json_is_string(json_object_get(v, "scan")) ? s(v, "scan") : "",
+			       json_is_string(json_object_get(v, "scan")) ? "]" : "");
 	} else if (!strcmp(cmd, "quarantine")) {
 		json_t *v;
 		size_t i;
-		json_array_foreach(json_object_get(r, "done"), i, v)
-			printf("%s: %s%s\n", s(v, "queue_id"), json_object_get(v, "error") ? "failed: " : "done, scan: ",
-			       json_object_get(v, "error") ? s(v, "error") : s(v, "scan"));
+		json_array_foreach(json_object_get(r, "done"), i, v) {
+			const char *id = s(v, "queue_id"), *e = s(v, "error");
+			/* A failure's reason, which names the message itself when it can. */
+			if (json_object_get(v, "error"))
+				printf("%s%s%s\n", strncmp(e, id, strlen(id)) ? id : "", strncmp(e, id, strlen(id)) ? ": " : "", e);
+			else
+				printf("%s: done, scan: %s\n", id, s(v, "scan"));
+		}
 	} else if (!strcmp(cmd, "except") && json_object_get(r, "exceptions")) {
 		json_t *v;
 		size_t i;
@@ -398,6 +410,44 @@ static void print_human(const char *cmd, json_t *r)
 	}
 }
 
+/* A usage error: one line that says what is wrong (not the whole help), and exit status 2. */
+static int usage_error(json_t *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(json_t *req, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	mg_err("%s (mtaguardctl --help)", msg);
+	json_decref(req);
+	return 2;
+}
+
+/*
+ * A prefix with bits set beyond its length ("198.18.10.5/24") is refused:
+ * the daemon would take it as the network 198.18.10.0/24, 256 hosts, when
+ * the operator most likely meant the one host. Said with both readings.
+ */
+static int check_prefix(json_t *req, const char *text)
+{
+	struct mg_prefix net;
+	uint8_t host[16];
+	char a[MG_ADDRSTRLEN], b[MG_ADDRSTRLEN], addr[MG_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+
+	/* mg_prefix_parse masks: the address as written is compared with the network it gives. */
+	if (!slash || (size_t)(slash - text) >= sizeof(addr) || mg_prefix_parse(text, &net))
+		return 0; /* a host, or not a prefix at all: the daemon's error says which */
+	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - text), text);
+	if (mg_addr_parse(addr, host) || !memcmp(net.addr, host, sizeof(host)))
+		return 0;
+	mg_prefix_str(&net, a, sizeof(a));
+	mg_addr_str(host, b, sizeof(b));
+	return usage_error(req, "%s has host bits set: write %s for the network, or %s for the one host", text, a, b);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -415,6 +465,7 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL, *signature = NULL;
@@ -422,7 +473,7 @@ int main(int argc, char **argv)
 	int json = 0, force = 0, sync = 0, drop = 0, c;
 
 	mg_log_init("mtaguardctl");
-	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:fvho:t:F:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:fvhVo:t:F:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'j': json = 1; break;
@@ -438,6 +489,7 @@ int main(int argc, char **argv)
 		case 'F': format = optarg; break;
 		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': puts("mtaguardctl " MG_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -478,12 +530,14 @@ int main(int argc, char **argv)
 
 	if (!strcmp(cmd, "show")) {
 		if (!arg)
-			return usage(stderr), 2;
+			return usage_error(req, "show needs an address");
 		json_object_set_new(req, "addr", json_string(arg));
 	} else if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") ||
 		   !strcmp(cmd, "disallow")) {
 		if (!arg)
-			return usage(stderr), 2;
+			return usage_error(req, "%s needs a prefix", cmd);
+		if (check_prefix(req, arg))
+			return 2;
 		json_object_set_new(req, "prefix", json_string(arg));
 		if (dur)
 			json_object_set_new(req, "duration", json_string(dur));
@@ -493,15 +547,20 @@ int main(int argc, char **argv)
 			json_object_set_new(req, "comment", json_string(comment));
 	} else if (!strcmp(cmd, "monitor")) {
 		if (!arg)
-			return usage(stderr), 2;
+			return usage_error(req, "monitor on|off");
 		json_object_set_new(req, "state", json_string(arg));
 	} else if (!strcmp(cmd, "top")) {
-		if (arg)
-			json_object_set_new(req, "limit", json_integer(atoi(arg)));
+		if (arg) {
+			char *end;
+			long n = strtol(arg, &end, 10);
+			if (*end || end == arg || n < 1 || n > 100000)
+				return usage_error(req, "top N: N is a count of sources, 1 to 100000, not '%s'", arg);
+			json_object_set_new(req, "limit", json_integer(n));
+		}
 	} else if (!strcmp(cmd, "quarantine")) {
 		const char *id = optind + 2 < argc ? argv[optind + 2] : NULL;
 		if (!arg || (strcmp(arg, "list") && !id && !signature))
-			return usage(stderr), 2;
+			return usage_error(req, "quarantine list | release ID | delete ID | release --signature SIG");
 		json_object_set_new(req, "op", json_string(arg));
 		if (id)
 			json_object_set_new(req, "id", json_string(id));
@@ -510,15 +569,13 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "except")) {
 		const char *what = optind + 2 < argc ? argv[optind + 2] : NULL;
 		if (!arg || (strcmp(arg, "list") && !what))
-			return usage(stderr), 2;
+			return usage_error(req, "except list | add SIG|PREFIX | remove SIG|PREFIX");
 		json_object_set_new(req, "op", json_string(arg));
 		if (what)
 			json_object_set_new(req, "what", json_string(what));
 	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts") && strcmp(cmd, "outbreaks") &&
 		   strcmp(cmd, "allowlist")) {
-		mg_err("unknown command '%s'", cmd);
-		usage(stderr);
-		return 2;
+		return usage_error(req, "unknown command '%s'", cmd);
 	}
 
 	char err[512];
@@ -544,6 +601,9 @@ int main(int argc, char **argv)
 		char *text = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(text ? text : "{}");
 		free(text);
+	} else if (rc && !strcmp(cmd, "quarantine") && json_object_get(resp, "done")) {
+		/* What happened to each message, the refused ones with why (the reason itself, not a pointer to it). */
+		print_human(cmd, resp);
 	} else if (rc) {
 		mg_err("%s", s(resp, "error"));
 	} else {

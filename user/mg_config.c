@@ -1349,6 +1349,8 @@ static const struct field quarantine_keys[] = {
 	U32("threshold", quarantine_level, 0, 5),
 	STRING("postfix_config", postfix_config, .check = check_absolute_path),
 	BOOL("clamav", clamav),
+	STRING("clamd_config", clamd_config, .check = check_absolute_path),
+	BOOL("release_on_outbreak_end", release_on_outbreak_end),
 	SUB("retention", retention),
 	SUB("on_expiry", on_expiry),
 	SUB("exceptions", quarantine_exceptions),

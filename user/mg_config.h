@@ -148,6 +148,8 @@ struct mg_config {
 	bool expire_release_suspect, expire_release_outbreak; /* at expiry: release (true) or delete */
 	char postfix_config[256];         /* "" = Postfix's default */
 	bool clamav;                      /* scan with clamdscan before release, when installed */
+	char clamd_config[256];           /* clamd.conf naming clamd's socket and database; "" = Debian's */
+	bool release_on_outbreak_end;     /* an ended outbreak's held mail that scans clean is released (off) */
 	struct mg_prefix q_except_client[MG_CONFIG_MAX_EXCEPTIONS];
 	size_t n_q_except_client;
 	char q_except_domain[MG_CONFIG_MAX_EXCEPTIONS][128];

@@ -111,6 +111,10 @@ struct mg_daemon {
 	bool policyd_on, quarantine_ready;
 	struct mg_quarantine quarantine;
 	uint64_t policy_requests, policy_rejects, policy_holds, last_expiry_ns;
+	/* ClamAV's signature database, watched so held mail is scanned again when it changes */
+	uint64_t clam_stamp, clam_next_check_ns, rescan_at_ns;
+	bool clam_stamp_known, rescan_due;
+	uint64_t auto_release_next_ns;
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */

@@ -108,7 +108,7 @@ static void outbreak(struct mg_daemon *d, const struct mg_engine_note *n)
 		char why[400];
 		mg_ob_explain(&a->sig, a->direction, a->decision, a->specificity, &a->with, why, sizeof(why));
 		if (a->kind == MG_OB_DECLARE)
-			mg_eventlog_notice(&d->log, NULL, "OUTBREAK %s: %u new senders within %llus (%u proven by their commands), "
+			mg_eventlog_notice_at(&d->log, MG_EV_WARNING, NULL, "OUTBREAK %s: %u new senders within %llus (%u proven by their commands), "
 					   "level %u, threat level %u; %s%s",
 					   sig, a->members, (unsigned long long)(d->eng.ob_cfg.window_ns / MG_NSEC_PER_SEC),
 					   a->proven, a->level, a->threat_level, why,

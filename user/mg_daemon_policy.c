@@ -21,6 +21,17 @@
 #include "mg_relay_decision.h"
 
 #define EXPIRY_EVERY_NS (60 * MG_NSEC_PER_SEC)
+/* ClamAV's database directory is looked at this often (a stat per file). */
+#define CLAM_CHECK_EVERY_NS (5 * MG_NSEC_PER_SEC)
+/* After clamd is told to reload: time for it to load the new signatures before held mail is scanned again
+ * (clamd keeps scanning with the old ones while it loads the new, ConcurrentDatabaseReload). */
+#define RESCAN_AFTER_RELOAD_NS (5 * MG_NSEC_PER_SEC)
+/* Held messages scanned per tick, by a re-scan or the release at an outbreak's end: bounded work per tick. */
+#define SCANS_PER_TICK 32
+/* An automatic release that failed (clamd down) is tried again this much later. */
+#define AUTO_RETRY_NS (60 * MG_NSEC_PER_SEC)
+/* The end of outbreaks is looked for this often. */
+#define AUTO_CHECK_EVERY_NS (2 * MG_NSEC_PER_SEC)
 /* Malformed requests: the first logged at once, the rest summed up once a minute (a broken client can send thousands). */
 #define PROBLEM_LOG_EVERY_NS (60 * MG_NSEC_PER_SEC)
 /* Descriptors the daemon needs beside the policy clients: maps, links, sockets, the log, hooks. */
@@ -132,9 +143,11 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 		return 0;
 	snprintf(path, sizeof(path), "%s.quarantine.json", d->cfg.state_file);
 	mg_atomic_clean_stale(path);
-	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav);
+	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav, d->cfg.clamd_config);
 	d->quarantine_ready = true;
 	d->last_expiry_ns = mg_mono_ns(); /* a time, not 0: the machine may have booted a minute ago */
+	d->clam_next_check_ns = d->auto_release_next_ns = d->last_expiry_ns;
+	d->clam_stamp_known = d->rescan_due = false;
 	fit_descriptor_limit(d);
 	/* Postfix's smtpd connects as the postfix group: 0660 and that group let it in, and no other local user. */
 	struct mg_policyd_options o = policy_options(&d->cfg);
@@ -207,12 +220,153 @@ json_t *mg_daemon_policy_status(struct mg_daemon *d)
 			 "rejects", (json_int_t)d->policy_rejects, "holds", (json_int_t)d->policy_holds);
 }
 
+/*
+ * ClamAV's signatures changed (new ones may convict held mail, or clear it):
+ * clamd is told to reload, and a little later every held message is scanned
+ * again. The first look only learns the database as it is.
+ */
+static void clamav_watch(struct mg_daemon *d, uint64_t mono)
+{
+	struct mg_quarantine *q = &d->quarantine;
+	char dir[256], err[256];
+	uint64_t stamp;
+
+	if (!q->clamav || mono < d->clam_next_check_ns || !mg_clamav_present(&q->clam))
+		return;
+	d->clam_next_check_ns = mono + CLAM_CHECK_EVERY_NS;
+	mg_clamav_db_dir(&q->clam, dir, sizeof(dir));
+	if (!mg_clamav_db_stamp(dir, &stamp))
+		return;
+	bool changed = d->clam_stamp_known && stamp != d->clam_stamp;
+	d->clam_stamp = stamp;
+	d->clam_stamp_known = true;
+	if (!changed)
+		return;
+	if (mg_clamav_reload(&q->clam, err, sizeof(err)))
+		mg_eventlog_notice(&d->log, "quarantine", "ClamAV's signatures in %s changed, but clamd could not be told: %s",
+				   dir, err);
+	mg_eventlog_notice(&d->log, "quarantine", "ClamAV's signatures in %s changed: the %zu held message%s will be "
+			   "scanned again", dir, q->n, q->n == 1 ? "" : "s");
+	d->rescan_due = true;
+	d->rescan_at_ns = mono + RESCAN_AFTER_RELOAD_NS;
+}
+
+static void rescan_held(struct mg_daemon *d, uint64_t mono)
+{
+	struct mg_quarantine *q = &d->quarantine;
+	char err[256], what[256];
+
+	if (!d->rescan_due || mono < d->rescan_at_ns)
+		return;
+	d->rescan_due = false;
+	json_t *held = mg_q_list(q, mg_mono_to_wall_ns(mono), err, sizeof(err)), *m;
+	size_t i;
+	if (!held) {
+		mg_eventlog_notice(&d->log, "quarantine", "re-scan of held mail not done: %s", err);
+		return;
+	}
+	json_array_foreach(held, i, m) {
+		const char *id = json_string_value(json_object_get(m, "queue_id"));
+		if (i >= SCANS_PER_TICK) {
+			/* The rest at the next tick: one tick never spends minutes scanning. */
+			d->rescan_due = true;
+			break;
+		}
+		struct mg_held *h = mg_q_find(q, id);
+		if (!h || h->infected)
+			continue; /* convicted already: it stays so */
+		int r = mg_q_rescan(q, id, what, sizeof(what));
+		if (r == 1)
+			mg_eventlog_warning(&d->log, "quarantine", "re-scan: held message %s from %s is infected (%s): kept on "
+					    "hold, never released", id, h->client, what);
+		else if (r == 0)
+			mg_eventlog_notice(&d->log, "quarantine", "re-scan: held message %s from %s is clean", id, h->client);
+		else
+			mg_eventlog_notice(&d->log, "quarantine", "re-scan of held message %s failed: %s", id, what);
+	}
+	json_decref(held);
+}
+
+struct active_sigs {
+	char sig[64][64];
+	size_t n;
+};
+
+static void note_active(const struct mg_ob_view *v, void *arg)
+{
+	struct active_sigs *a = arg;
+
+	if (a->n < sizeof(a->sig) / sizeof(a->sig[0]))
+		mg_sig_str(&v->sig, a->sig[a->n++], sizeof(a->sig[0]));
+}
+
+/*
+ * quarantine.release_on_outbreak_end: mail held for an outbreak that has
+ * ended is released once it scans clean (infected mail stays; a failed scan
+ * is tried again a minute later). Suspects' mail is not touched: it waits for
+ * the operator or its retention.
+ */
+static void release_ended(struct mg_daemon *d, uint64_t mono)
+{
+	struct mg_quarantine *q = &d->quarantine;
+	struct active_sigs act = { .n = 0 };
+	char err[256], scan[128];
+	unsigned done = 0;
+
+	if (!d->cfg.release_on_outbreak_end || mono < d->auto_release_next_ns)
+		return;
+	d->auto_release_next_ns = mono + AUTO_CHECK_EVERY_NS;
+	mg_ob_foreach(d->eng.ob, note_active, &act);
+	/* Backwards: a release takes the record out (the last is moved into its place). */
+	for (size_t i = q->n; i-- > 0 && done < SCANS_PER_TICK;) {
+		struct mg_held *h = &q->v[i];
+		bool active = false;
+		if (strcmp(h->reason, "outbreak") || !h->signature[0] || h->infected ||
+		    (h->auto_tried && mono < h->auto_next_ns))
+			continue;
+		for (size_t k = 0; k < act.n && !active; k++)
+			active = !strcmp(act.sig[k], h->signature);
+		if (active)
+			continue;
+		char id[sizeof(h->queue_id)], sig[sizeof(h->signature)];
+		snprintf(id, sizeof(id), "%s", h->queue_id);
+		snprintf(sig, sizeof(sig), "%s", h->signature);
+		done++;
+		int e = mg_q_release(q, id, scan, sizeof(scan), err, sizeof(err));
+		if (!e) {
+			mg_eventlog_notice(&d->log, "quarantine", "outbreak %s is over: held message %s released (%s)", sig,
+					   id, scan);
+			continue;
+		}
+		struct mg_held *still = mg_q_find(q, id);
+		if (still) {
+			still->auto_tried = true;
+			still->auto_next_ns = mono + AUTO_RETRY_NS;
+		}
+		if (e == -EPERM)
+			mg_eventlog_warning(&d->log, "quarantine", "outbreak %s is over, but held message %s stays on hold: %s",
+					    sig, id, err);
+		else
+			mg_eventlog_notice(&d->log, "quarantine", "outbreak %s is over; held message %s not released yet "
+					   "(tried again in %llu s): %s", sig, id,
+					   (unsigned long long)(AUTO_RETRY_NS / MG_NSEC_PER_SEC), err);
+	}
+}
+
 /* Retention: held mail past its time is released (after a fresh scan) or deleted, as configured. */
 void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono)
 {
-	char err[256], scan[64];
+	char err[256], scan[128];
 
 	policy_service_tick(d, mono);
+	if (d->quarantine_ready) {
+		/* A reload's ClamAV settings, for the next scan. */
+		d->quarantine.clamav = d->cfg.clamav;
+		mg_clamav_init(&d->quarantine.clam, d->cfg.clamd_config);
+		clamav_watch(d, mono);
+		rescan_held(d, mono);
+		release_ended(d, mono);
+	}
 
 	/* Once a minute, or more often when a retention is shorter than four minutes. */
 	uint64_t every = EXPIRY_EVERY_NS, shortest = d->cfg.hold_suspect_ns < d->cfg.hold_outbreak_ns
@@ -259,7 +413,7 @@ json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req)
 	const char *op = json_string_value(json_object_get(req, "op"));
 	const char *id = json_string_value(json_object_get(req, "id"));
 	const char *sig = json_string_value(json_object_get(req, "signature"));
-	char err[256], scan[64];
+	char err[256], scan[128];
 	uint64_t wall = mg_mono_to_wall_ns(mg_mono_ns());
 
 	if (!d->quarantine_ready)
@@ -274,6 +428,7 @@ json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req)
 	json_t *done = json_array(), *m;
 	size_t i;
 	int failed = 0;
+	char first_err[256] = "";
 	json_array_foreach(held, i, m) {
 		const char *qid = json_string_value(json_object_get(m, "queue_id"));
 		const char *msig = json_string_value(json_object_get(m, "signature"));
@@ -289,6 +444,8 @@ json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req)
 		json_array_append_new(done, e ? json_pack("{s:s,s:s}", "queue_id", qid, "error", err)
 					      : json_pack("{s:s,s:s}", "queue_id", qid, "scan",
 							  !strcmp(op, "release") ? scan : "-"));
+		if (e && !failed)
+			snprintf(first_err, sizeof(first_err), "%s", err);
 		failed += e != 0;
 		mg_eventlog_notice(&d->log, "operator", "operator quarantine %s %s%s%s", op, qid, e ? ": " : "", e ? err : "");
 	}
@@ -298,7 +455,10 @@ json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req)
 		return mg_ctl_error("no held message %s %s", id ? "with queue ID" : "of signature", id ? id : sig ? sig : "?");
 	}
 	json_t *o = json_pack("{s:b,s:o}", "ok", failed == 0, "done", done);
-	if (failed)
-		json_object_set_new(o, "error", json_string("some messages were not handled (see done[].error)"));
+	/* The reason itself, as a client shows "error": one message's, or the first of several. */
+	if (failed == 1)
+		json_object_set_new(o, "error", json_string(first_err));
+	else if (failed)
+		json_object_set_new(o, "error", json_sprintf("%d messages not handled; the first: %s", failed, first_err));
 	return o;
 }

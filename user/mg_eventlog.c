@@ -9,6 +9,7 @@
 #include "mg_addr.h"
 #include "mg_clock.h"
 #include "mg_eventlog.h"
+#include "mg_log.h"
 #include "mg_names.h"
 #include "mg_outbreak.h"
 
@@ -16,8 +17,10 @@ int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human)
 {
 	memset(l, 0, sizeof(*l));
 	l->human = human;
+	l->human_journal = human && mg_log_fd_is_journal(fileno(human));
 	if (!path || !strcmp(path, "-")) {
 		l->json = stdout;
+		l->json_journal = mg_log_fd_is_journal(fileno(stdout));
 		return 0;
 	}
 	l->json = fopen(path, "a");
@@ -48,6 +51,21 @@ const char *mg_iso_time(uint64_t wall_ns, char *buf, size_t len)
 static uint64_t to_wall(uint64_t mono, uint64_t now_mono, uint64_t now_wall)
 {
 	return mono > now_mono ? now_wall + (mono - now_mono) : now_wall - (now_mono - mono);
+}
+
+/* One JSON line; at debug priority in the journal (the readable line is the event there). */
+static void json_line(struct mg_eventlog *l, const char *line)
+{
+	fprintf(l->json, "%s%s\n", l->json_journal ? "<7>" : "", line);
+	fflush(l->json);
+}
+
+/* "<N>" before a readable line that goes to the journal, else "". */
+static const char *prio(const struct mg_eventlog *l, int p)
+{
+	static const char *const text[] = { "<0>", "<1>", "<2>", "<3>", "<4>", "<5>", "<6>", "<7>" };
+
+	return l->human_journal && p >= 0 && p <= 7 ? text[p] : "";
 }
 
 static const char *kind_name(enum mg_an_action_kind k)
@@ -194,10 +212,8 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	char src[MG_ADDRSTRLEN], mac[32], shape[64], helo[4 * MG_HELO_ARG_MAX + 1];
 
-	if (line && l->json) {
-		fprintf(l->json, "%s\n", line);
-		fflush(l->json);
-	}
+	if (line && l->json)
+		json_line(l, line);
 	free(line);
 	json_decref(o);
 	if (!l->human)
@@ -211,9 +227,9 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 	case MG_AN_BLOCK:
 	case MG_AN_ALERT:
 		fprintf(l->human,
-			"mtaguardd: %s %s (%s, MAC %s, VLAN %u): %s, score %.1f: %u MX hosts and %u SYNs/min to port 25, "
+			"%smtaguardd: %s %s (%s, MAC %s, VLAN %u): %s, score %.1f: %u MX hosts and %u SYNs/min to port 25, "
 			"%u sessions, %u RCPT, HELO \"%s\" (%s)%s\n",
-			a->kind == MG_AN_BLOCK ? "BLOCK" : (a->would_block ? "WOULD BLOCK" : "ALERT"), src,
+			prio(l, a->kind == MG_AN_BLOCK ? MG_EV_WARNING : MG_EV_NOTICE), a->kind == MG_AN_BLOCK ? "BLOCK" : (a->would_block ? "WOULD BLOCK" : "ALERT"), src,
 			mg_role_name(a->ev.role_before), mac, a->ev.vlan_outer, a->ev.rule, a->ev.score,
 			a->ev.distinct_mx, a->ev.syn_mx_per_min, a->ev.sessions, a->ev.rcpts, helo, shape,
 			a->kind == MG_AN_BLOCK ? "" : " (not enforced)");
@@ -224,16 +240,16 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 			fprintf(l->human, "mtaguardd:   checks: %s\n", esc);
 		}
 		if (a->kind == MG_AN_BLOCK)
-			fprintf(l->human, "mtaguardd:   offence %u, %s blocked for %llus\n", a->offence,
+			fprintf(l->human, "%smtaguardd:   offence %u, %s blocked for %llus\n", prio(l, MG_EV_WARNING), a->offence,
 				a->block_action == MG_ACT_DROP_ALL ? "all traffic" : "SMTP",
 				(unsigned long long)((a->expires_ns > now_mono ? a->expires_ns - now_mono : 0) / MG_NSEC_PER_SEC));
 		human_hosts(l->human, src, &a->ev.hosts);
 		break;
 	case MG_AN_UNBLOCK:
-		fprintf(l->human, "mtaguardd: block on %s ended: %s\n", src, a->ev.rule);
+		fprintf(l->human, "%smtaguardd: block on %s ended: %s\n", prio(l, MG_EV_INFO), src, a->ev.rule);
 		break;
 	case MG_AN_PROMOTE:
-		fprintf(l->human, "mtaguardd: %s learned as a mail server\n", src);
+		fprintf(l->human, "%smtaguardd: %s learned as a mail server\n", prio(l, MG_EV_INFO), src);
 		break;
 	}
 }
@@ -269,7 +285,7 @@ const char *mg_escape_line(const char *s, char *buf, size_t len)
 	return escape(s, buf, len, false);
 }
 
-static void log_notice(struct mg_eventlog *l, const char *level, const char *kind, const char *msg)
+static void log_notice(struct mg_eventlog *l, int p, const char *level, const char *kind, const char *msg)
 {
 	char when[32], safe[4096];
 
@@ -284,13 +300,12 @@ static void log_notice(struct mg_eventlog *l, const char *level, const char *kin
 			json_object_set_new(o, "level", json_string(level));
 		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		if (line)
-			fprintf(l->json, "%s\n", line);
-		fflush(l->json);
+			json_line(l, line);
 		free(line);
 		json_decref(o);
 	}
 	if (l->human)
-		fprintf(l->human, "mtaguardd: %s%s%s\n", level ? level : "", level ? ": " : "",
+		fprintf(l->human, "%smtaguardd: %s%s%s\n", prio(l, p), level ? level : "", level ? ": " : "",
 			mg_escape_line(msg, safe, sizeof(safe)));
 }
 
@@ -302,7 +317,18 @@ void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_notice(l, NULL, kind, msg);
+	log_notice(l, MG_EV_NOTICE, NULL, kind, msg);
+}
+
+void mg_eventlog_notice_at(struct mg_eventlog *l, int p, const char *kind, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_notice(l, p, NULL, kind, msg);
 }
 
 void mg_eventlog_warning(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
@@ -313,7 +339,7 @@ void mg_eventlog_warning(struct mg_eventlog *l, const char *kind, const char *fm
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_notice(l, "warning", kind, msg);
+	log_notice(l, MG_EV_WARNING, "warning", kind, msg);
 }
 
 void mg_eventlog_json(struct mg_eventlog *l, json_t *o)
@@ -323,10 +349,8 @@ void mg_eventlog_json(struct mg_eventlog *l, json_t *o)
 	if (!l->json)
 		return;
 	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (line) {
-		fprintf(l->json, "%s\n", line);
-		fflush(l->json);
-	}
+	if (line)
+		json_line(l, line);
 	free(line);
 }
 

@@ -11,11 +11,23 @@
 #include <jansson.h>
 #include "mg_analyzer.h"
 
+/*
+ * Under systemd both streams may be the journal's: then each readable line
+ * carries its syslog priority (a block and an outbreak at warning, an alert
+ * and a notice at notice, the rest at info), and each JSON line debug, so
+ * that `journalctl -p info` shows every event once and `-p warning` what
+ * needs a look, while the JSON stays in the journal for log shippers
+ * (and in log_file, when set, as ever).
+ */
 struct mg_eventlog {
 	FILE *json;   /* JSON lines */
 	FILE *human;  /* readable lines; NULL to keep quiet */
 	bool own_json;
+	bool json_journal, human_journal; /* the stream is the journal's: priorities go with the lines */
 };
+
+/* Syslog priorities of the readable lines (as in <syslog.h>). */
+enum { MG_EV_WARNING = 4, MG_EV_NOTICE = 5, MG_EV_INFO = 6 };
 
 /* path "-" = stdout. Returns 0 or -errno. */
 int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human);
@@ -50,6 +62,9 @@ void mg_eventlog_json(struct mg_eventlog *l, json_t *o);
  */
 void mg_eventlog_notice(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A notice whose readable line goes to the journal at priority prio (MG_EV_*); mg_eventlog_notice is MG_EV_NOTICE. */
+void mg_eventlog_notice_at(struct mg_eventlog *l, int prio, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* The same at warning level: "level": "warning" in JSON, "warning: " in the readable line. */
 void mg_eventlog_warning(struct mg_eventlog *l, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_log.c - leveled messages on stderr, libbpf's included (see mg_log.h). */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <bpf/libbpf.h>
 
 #include "mg_log.h"
@@ -26,6 +29,30 @@ void mg_log_verbose(void)
 		log_level++;
 }
 
+bool mg_log_fd_is_journal(int fd)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	uintmax_t dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%ju:%ju", &dev, &ino) != 2 || fstat(fd, &st))
+		return false;
+	return (uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
+}
+
+/* "<N>" before a line on stderr when it is the journal's (see mg_log_fd_is_journal), else "". */
+static const char *journal_prio(enum mg_log_level level)
+{
+	static const char *const prio[] = {
+		[MG_LOG_ERROR] = "<3>", [MG_LOG_WARN] = "<4>", [MG_LOG_INFO] = "<6>", [MG_LOG_DEBUG] = "<7>",
+	};
+	static int journal = -1; /* asked once: stderr does not change under a running program */
+
+	if (journal < 0)
+		journal = mg_log_fd_is_journal(2);
+	return journal ? prio[level] : "";
+}
+
 void mg_log(enum mg_log_level level, const char *fmt, ...)
 {
 	static const char *const tag[] = {
@@ -36,7 +63,7 @@ void mg_log(enum mg_log_level level, const char *fmt, ...)
 
 	if (level > log_level)
 		return;
-	fprintf(stderr, "%s: %s", log_prog, tag[level]);
+	fprintf(stderr, "%s%s: %s", journal_prio(level), log_prog, tag[level]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -51,6 +78,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 	if (mine > log_level)
 		return 0;
+	fputs(journal_prio(mine), stderr);
 	return vfprintf(stderr, fmt, ap);
 }
 

@@ -16,6 +16,8 @@
 #ifndef MG_LOG_H
 #define MG_LOG_H
 
+#include <stdbool.h>
+
 enum mg_log_level {
 	MG_LOG_ERROR,
 	MG_LOG_WARN,
@@ -35,6 +37,15 @@ void mg_log(enum mg_log_level level, const char *fmt, ...) __attribute__((format
 #define mg_warn(...) mg_log(MG_LOG_WARN, __VA_ARGS__)
 #define mg_info(...) mg_log(MG_LOG_INFO, __VA_ARGS__)
 #define mg_dbg(...)  mg_log(MG_LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Whether fd is a stream into the systemd journal (systemd says which in
+ * $JOURNAL_STREAM, "DEVICE:INODE"). Lines written there may start with a
+ * syslog priority, "<4>" for a warning, which the journal takes as the
+ * line's priority and strips: `journalctl -p warning` then shows what
+ * matters. mg_log() does it for stderr, mg_eventlog for its lines.
+ */
+bool mg_log_fd_is_journal(int fd);
 
 /* Route libbpf's messages here (libbpf_set_print); call before opening any BPF object. */
 void mg_log_libbpf(void);

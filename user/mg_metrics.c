@@ -157,6 +157,8 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	    m->scan_seconds);
 	one(&b, "mtaguard_monitor_mode", "gauge", "1 if nothing is dropped (monitor mode).", m->monitor ? 1 : 0);
 	one(&b, "mtaguard_uptime_seconds", "gauge", "Seconds since the daemon started.", m->uptime_seconds);
+	head(&b, "mtaguard_build_info", "gauge", "The running daemon's version, as a label; always 1.");
+	put(&b, "mtaguard_build_info{version=\"%s\"} 1\n", MG_VERSION);
 	if (b.oom) {
 		free(b.p);
 		return NULL;

@@ -30,6 +30,12 @@ static uint64_t mono_ms(void)
 
 int mg_run(char *const argv[], const void *in, size_t inlen, char *out, size_t outlen, size_t *outgot, int timeout_s)
 {
+	return mg_run_ex(argv, in, inlen, out, outlen, outgot, timeout_s, false);
+}
+
+int mg_run_ex(char *const argv[], const void *in, size_t inlen, char *out, size_t outlen, size_t *outgot, int timeout_s,
+	      bool with_stderr)
+{
 	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, status = 0;
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
@@ -48,6 +54,8 @@ int mg_run(char *const argv[], const void *in, size_t inlen, char *out, size_t o
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+	if (with_stderr)
+		posix_spawn_file_actions_adddup2(&fa, pout[1], 2);
 	int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pin[0]);
@@ -127,10 +135,10 @@ static int save(struct mg_quarantine *q)
 
 	for (size_t i = 0; i < q->n; i++) {
 		const struct mg_held *h = &q->v[i];
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "queue_id", h->queue_id, "client",
-						     h->client, "sender", h->sender, "recipients", h->rcpts, "reason",
-						     h->reason, "signature", h->signature, "held_ns",
-						     (json_int_t)h->held_wall_ns));
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:b}", "queue_id", h->queue_id,
+						     "client", h->client, "sender", h->sender, "recipients", h->rcpts,
+						     "reason", h->reason, "signature", h->signature, "held_ns",
+						     (json_int_t)h->held_wall_ns, "scan", h->scan, "infected", h->infected));
 	}
 	char *text = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
@@ -166,13 +174,16 @@ static json_t *load_records(const char *path)
 	return arr;
 }
 
-int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *postfix_config, bool clamav)
+int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *postfix_config, bool clamav,
+	      const char *clamd_config)
 {
 	memset(q, 0, sizeof(*q));
 	copy(q->path, sizeof(q->path), records_path);
 	copy(q->postfix_config, sizeof(q->postfix_config), postfix_config);
 	copy(q->sbin, sizeof(q->sbin), "/usr/sbin");
+	copy(q->postcat_user, sizeof(q->postcat_user), "postfix");
 	q->clamav = clamav;
+	mg_clamav_init(&q->clam, clamd_config);
 	json_t *arr = load_records(q->path), *v;
 	size_t i;
 	json_array_foreach(arr, i, v) {
@@ -185,6 +196,12 @@ int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *pos
 			    json_string_value(json_object_get(v, "reason")),
 			    json_string_value(json_object_get(v, "signature")),
 			    (uint64_t)json_integer_value(json_object_get(v, "held_ns")));
+		/* A verdict of malware outlives a restart: such a message is never released. */
+		struct mg_held *h = mg_q_find(q, id);
+		if (h) {
+			copy(h->scan, sizeof(h->scan), json_string_value(json_object_get(v, "scan")));
+			h->infected = json_is_true(json_object_get(v, "infected"));
+		}
 	}
 	json_decref(arr);
 	return 0;
@@ -236,11 +253,26 @@ void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *clie
 static int postfix(struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, const void *in,
 		   size_t inlen, char *out, size_t outlen, size_t *got)
 {
-	char path[128];
-	char *argv[8];
+	char path[128], reuid[80], regid[80];
+	char *argv[12];
 	int n = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", q->sbin, tool);
+	/*
+	 * postcat opens queue files as whoever runs it, and they are the mail
+	 * owner's alone: root would need CAP_DAC_READ_SEARCH (read anything).
+	 * Run as root, it runs as the mail owner instead (setpriv: setuid and
+	 * setgid, the rights the relay drop-in gives for postsuper anyway).
+	 * postsuper switches by itself; postqueue needs only group postdrop.
+	 */
+	if (!strcmp(tool, "postcat") && q->postcat_user[0] && geteuid() == 0) {
+		snprintf(reuid, sizeof(reuid), "--reuid=%s", q->postcat_user);
+		snprintf(regid, sizeof(regid), "--regid=%s", q->postcat_user);
+		argv[n++] = MG_SETPRIV;
+		argv[n++] = reuid;
+		argv[n++] = regid;
+		argv[n++] = "--clear-groups";
+	}
 	argv[n++] = path;
 	if (q->postfix_config[0]) {
 		argv[n++] = "-c";
@@ -281,10 +313,11 @@ json_t *mg_q_list(struct mg_quarantine *q, uint64_t now_wall, char *err, size_t 
 		if (!held[i])
 			continue; /* released, delivered or deleted since: no longer ours to show */
 		const struct mg_held *h = &q->v[i];
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I}", "queue_id", h->queue_id, "client",
-						     h->client, "sender", h->sender, "recipients", h->rcpts, "reason",
-						     h->reason, "signature", h->signature[0] ? h->signature : NULL, "age_s",
-						     (json_int_t)((now_wall - h->held_wall_ns) / 1000000000ull)));
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:s?}", "queue_id", h->queue_id,
+						     "client", h->client, "sender", h->sender, "recipients", h->rcpts,
+						     "reason", h->reason, "signature", h->signature[0] ? h->signature : NULL,
+						     "age_s", (json_int_t)((now_wall - h->held_wall_ns) / 1000000000ull),
+						     "scan", h->scan[0] ? h->scan : NULL));
 		q->v[kept++] = *h;
 	}
 	if (kept != q->n) {
@@ -305,12 +338,61 @@ static void forget(struct mg_quarantine *q, const char *id)
 		}
 }
 
-static bool ours(const struct mg_quarantine *q, const char *id)
+struct mg_held *mg_q_find(struct mg_quarantine *q, const char *queue_id)
 {
 	for (size_t i = 0; i < q->n; i++)
-		if (!strcmp(q->v[i].queue_id, id))
-			return true;
-	return false;
+		if (!strcmp(q->v[i].queue_id, queue_id))
+			return &q->v[i];
+	return NULL;
+}
+
+static bool ours(struct mg_quarantine *q, const char *id)
+{
+	return mg_q_find(q, id) != NULL;
+}
+
+/* Scan a held message (postcat -bhq: headers and body, as delivered); the verdict is recorded. */
+static enum mg_scan_result scan_held(struct mg_quarantine *q, struct mg_held *h, char *what, size_t wlen)
+{
+	size_t got;
+	char *msg = malloc(MAX_MESSAGE);
+	enum mg_scan_result r;
+
+	if (!msg) {
+		snprintf(what, wlen, "out of memory");
+		return MG_SCAN_FAILED;
+	}
+	int rc = postfix(q, "postcat", "-bhq", h->queue_id, NULL, 0, msg, MAX_MESSAGE, &got);
+	if (rc) {
+		snprintf(what, wlen, "postcat -q %s failed (%d)", h->queue_id, rc);
+		r = MG_SCAN_FAILED;
+	} else {
+		r = mg_clamav_scan(&q->clam, msg, got, what, wlen);
+	}
+	free(msg);
+	if (r == MG_SCAN_CLEAN || r == MG_SCAN_INFECTED) {
+		snprintf(h->scan, sizeof(h->scan), "%s%s", r == MG_SCAN_INFECTED ? "infected: " : "",
+			 r == MG_SCAN_INFECTED ? what : "clean");
+		h->infected = r == MG_SCAN_INFECTED;
+		save(q);
+	}
+	return r;
+}
+
+int mg_q_rescan(struct mg_quarantine *q, const char *queue_id, char *what, size_t wlen)
+{
+	struct mg_held *h = mg_q_find(q, queue_id);
+
+	if (!h) {
+		snprintf(what, wlen, "%s is not a message mtaguard holds", queue_id);
+		return -1;
+	}
+	if (!q->clamav || !mg_clamav_present(&q->clam)) {
+		snprintf(what, wlen, "not scanned: %s", q->clamav ? "clamdscan is not installed" : "quarantine.clamav is off");
+		return -1;
+	}
+	enum mg_scan_result r = scan_held(q, h, what, wlen);
+	return r == MG_SCAN_INFECTED ? 1 : r == MG_SCAN_CLEAN ? 0 : -1;
 }
 
 int mg_q_release(struct mg_quarantine *q, const char *queue_id, char *scan, size_t scanlen, char *err, size_t errlen)
@@ -320,27 +402,25 @@ int mg_q_release(struct mg_quarantine *q, const char *queue_id, char *scan, size
 		snprintf(err, errlen, "%s is not a message mtaguard holds", queue_id);
 		return -ENOENT;
 	}
-	if (q->clamav && access("/usr/bin/clamdscan", X_OK) == 0) {
-		size_t got;
-		char *msg = malloc(MAX_MESSAGE);
-		char *argv[] = { "/usr/bin/clamdscan", "--no-summary", "-", NULL };
-		char res[512];
-		if (!msg) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		int rc = postfix(q, "postcat", "-bhq", queue_id, NULL, 0, msg, MAX_MESSAGE, &got);
-		if (rc == 0)
-			rc = mg_run(argv, msg, got, res, sizeof(res), NULL, 60);
-		free(msg);
-		/* clamdscan: 0 clean, 1 infected, 2 error. Only a clean scan releases. */
-		if (rc == 1) {
-			snprintf(scan, scanlen, "infected");
-			snprintf(err, errlen, "%s: ClamAV found malware; not released (delete it)", queue_id);
+	struct mg_held *h = mg_q_find(q, queue_id);
+	if (h->infected) {
+		/* Convicted before (at a release or a re-scan): never released, whatever a later scan says. */
+		snprintf(scan, scanlen, "%s", h->scan);
+		snprintf(err, errlen, "%s: not released: ClamAV found %s (delete it)", queue_id, h->scan + strlen("infected: "));
+		return -EPERM;
+	}
+	if (q->clamav && mg_clamav_present(&q->clam)) {
+		char what[256];
+		enum mg_scan_result r = scan_held(q, h, what, sizeof(what));
+		/* Only a clean scan releases. */
+		if (r == MG_SCAN_INFECTED) {
+			snprintf(scan, scanlen, "infected: %s", what);
+			snprintf(err, errlen, "%s: not released: ClamAV found %s (delete it)", queue_id, what);
 			return -EPERM;
 		}
-		if (rc != 0) {
-			snprintf(err, errlen, "%s: the scan failed (%d); not released", queue_id, rc);
+		if (r != MG_SCAN_CLEAN) {
+			snprintf(scan, scanlen, "failed");
+			snprintf(err, errlen, "%s: not released: %s", queue_id, what);
 			return -EIO;
 		}
 		snprintf(scan, scanlen, "clean");

@@ -55,6 +55,7 @@ static void usage(FILE *f)
 		"  -v, --verbose            debug messages, libbpf's included (repeatable); libbpf's\n"
 		"                           warnings, a verifier rejection among them, always show\n"
 		"  -h, --help\n"
+		"  -V, --version\n"
 		"\n"
 		"Signals: SIGHUP reloads the config file (a bad file keeps the running config);\n"
 		"SIGINT/SIGTERM save state and exit, leaving the data plane enforcing.\n");
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mg_daemon d;
@@ -86,7 +88,7 @@ int main(int argc, char **argv)
 
 	mg_log_init("mtaguardd");
 	mg_daemon_init(&d);
-	while ((c = getopt_long(argc, argv, "c:i:p:s:mqvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:p:s:mqvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			d.config_path = optarg;
@@ -108,6 +110,9 @@ int main(int argc, char **argv)
 		case 'v': mg_log_verbose(); break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			puts("mtaguardd " MG_VERSION);
 			return 0;
 		default:
 			usage(stderr);

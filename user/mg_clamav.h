@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * mg_clamav.h - ClamAV as the quarantine's scanner: a message scanned by
+ * clamd through clamdscan (streamed on its standard input, so clamd needs
+ * no access to Postfix's queue), clamd told to reload its signatures, and
+ * a stamp of clamd's signature database, so that held mail can be scanned
+ * again when the signatures change.
+ *
+ * clamdscan finds clamd through a clamd.conf (LocalSocket or TCPSocket):
+ * Debian's /etc/clamav/clamd.conf unless quarantine.clamd_config names
+ * another. The same file says where the database is (DatabaseDirectory).
+ */
+#ifndef MG_CLAMAV_H
+#define MG_CLAMAV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MG_CLAMDSCAN "/usr/bin/clamdscan"
+#define MG_CLAMD_CONF "/etc/clamav/clamd.conf"
+
+struct mg_clamav {
+	char clamdscan[128]; /* the client; MG_CLAMDSCAN (a test points it elsewhere) */
+	char config[256];    /* clamd.conf for clamdscan --config-file; "" = MG_CLAMD_CONF */
+};
+
+enum mg_scan_result {
+	MG_SCAN_CLEAN,
+	MG_SCAN_INFECTED, /* what: the signature's name */
+	MG_SCAN_FAILED,   /* what: why, e.g. "clamd is not running" */
+};
+
+void mg_clamav_init(struct mg_clamav *c, const char *clamd_config);
+/* Whether the client is installed. */
+bool mg_clamav_present(const struct mg_clamav *c);
+/* Scan len bytes (a whole message) with clamd; what (a name, or the reason for a failure) into what. */
+enum mg_scan_result mg_clamav_scan(const struct mg_clamav *c, const void *msg, size_t len, char *what, size_t wlen);
+/* Ask clamd to load its signatures again (clamdscan --reload). 0, or -1 with err. */
+int mg_clamav_reload(const struct mg_clamav *c, char *err, size_t errlen);
+/* The database directory clamd.conf names (DatabaseDirectory), or ClamAV's default /var/lib/clamav. */
+void mg_clamav_db_dir(const struct mg_clamav *c, char *dir, size_t len);
+/*
+ * A stamp of the database directory: names, sizes and modification times of
+ * its files (the first 4096), hashed. Equal stamps: the same signatures.
+ * false when the directory cannot be read.
+ */
+bool mg_clamav_db_stamp(const char *dir, uint64_t *stamp);
+
+#endif
