@@ -49,9 +49,9 @@ static const struct rr zone[] = {
 	{ "173-66-46-112.wash.fios.verizon.net", MG_DNS_A, MG_DNS_OK, { "173.66.46.112" }, 3600 },
 	/* An SPF-protected domain whose mail comes from 198.19.0.0/24 only. */
 	{ "dhl.test", MG_DNS_TXT, MG_DNS_OK, { "v=spf1 ip4:198.19.0.0/24 -all" }, 3600 },
-	/* A legitimate server at 198.18.2.10 with FCrDNS and an SPF pass through a:. */
-	{ "10.2.18.198.in-addr.arpa", MG_DNS_PTR, MG_DNS_OK, { "mail.example.test" }, 3600 },
-	{ "mail.example.test", MG_DNS_A, MG_DNS_OK, { "198.18.2.10" }, 3600 },
+	/* A legitimate server at 198.18.2.25 with FCrDNS and an SPF pass through a:. */
+	{ "25.2.18.198.in-addr.arpa", MG_DNS_PTR, MG_DNS_OK, { "mail.example.test" }, 3600 },
+	{ "mail.example.test", MG_DNS_A, MG_DNS_OK, { "198.18.2.25" }, 3600 },
 	{ "example.test", MG_DNS_TXT, MG_DNS_OK, { "google-site-verification=x", "v=spf1 a:mail.example.test include:_spf.example.test -all" }, 3600 },
 	{ "_spf.example.test", MG_DNS_TXT, MG_DNS_OK, { "v=spf1 ip4:198.19.9.0/24 ~all" }, 3600 },
 	/* softfail: a domain with ~all. */
@@ -182,7 +182,7 @@ static void test_legitimate_server(void **state)
 	struct mg_verify_weights w;
 
 	(void)state;
-	input(&in, "198.18.2.10", "mail.example.test", "example.test");
+	input(&in, "198.18.2.25", "mail.example.test", "example.test");
 	eval_all(&d, &in, &s);
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_PASS);
 	assert_int_equal(s.res[MG_CHK_PTR], MG_CR_PASS);
@@ -194,15 +194,15 @@ static void test_legitimate_server(void **state)
 	mg_verify_weights_default(&w);
 	assert_true(mg_verify_score(&s, &w) == 0);
 	/* The same host for a domain with ~all, and one without SPF. */
-	input(&in, "198.18.2.10", "mail.example.test", "soft.test");
+	input(&in, "198.18.2.25", "mail.example.test", "soft.test");
 	eval_all(&d, &in, &s);
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_SOFTFAIL);
 	assert_int_equal(s.forged, 0);
-	input(&in, "198.18.2.10", "mail.example.test", "nospf.test");
+	input(&in, "198.18.2.25", "mail.example.test", "nospf.test");
 	eval_all(&d, &in, &s);
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_NONE);
 	/* The null sender: SPF not run. */
-	input(&in, "198.18.2.10", "mail.example.test", "");
+	input(&in, "198.18.2.25", "mail.example.test", "");
 	eval_all(&d, &in, &s);
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_NOT_RUN);
 	mg_dns_cache_free(d.cache);
@@ -513,7 +513,7 @@ static void test_runner_async(void **state)
 	memset(&r, 0, sizeof(r));
 	r.sync = true;
 	r.v = mg_verifier_new(&c, &fake_ops, &r, on_done, NULL);
-	input(&in, "198.18.2.10", "mail.example.test", "example.test");
+	input(&in, "198.18.2.25", "mail.example.test", "example.test");
 	done_n = 0;
 	assert_int_equal(mg_verifier_submit(r.v, who, &in, T0), 0);
 	assert_int_equal(done_n, 1);
@@ -568,7 +568,7 @@ static void test_runner_timeout_and_budget(void **state)
 	c.max_jobs = 2;
 	r.v = mg_verifier_new(&c, &fake_ops, &r, on_done, NULL);
 	assert_int_equal(mg_verifier_submit(r.v, who, &in, T0), 0);
-	input(&in, "198.18.2.10", "mail.example.test", "example.test");
+	input(&in, "198.18.2.25", "mail.example.test", "example.test");
 	assert_int_equal(mg_verifier_submit(r.v, who, &in, T0), 0);
 	assert_int_equal(mg_verifier_submit(r.v, who, &in, T0), -EBUSY);
 	mg_verifier_free(r.v);
@@ -715,7 +715,7 @@ static void test_legit_and_servers_never_for_forgery(void **state)
 	(void)state;
 	mg_an_config_default(&c);
 	an = mg_an_new(&c);
-	mg_addr_parse("198.18.2.10", good.addr);
+	mg_addr_parse("198.18.2.25", good.addr);
 	uint64_t t = T0;
 	session(&good, "mail.example.test", "<news@example.test>", t);
 	assert_true(verify(&good, t));
