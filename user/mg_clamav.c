@@ -12,8 +12,14 @@
 #include "mg_clamav.h"
 #include "mg_quarantine.h"
 
-#define SCAN_TIMEOUT_S 60
-#define RELOAD_TIMEOUT_S 30
+/*
+ * Scans and reloads run in the daemon's loop and wait for clamdscan: each
+ * must end well within the watchdog's 30 s (WatchdogSec) whatever clamd
+ * does, or systemd kills the daemon (seen in CI: clamd busy reloading, a
+ * 60 s wait). A message scans in milliseconds; 15 s is plenty.
+ */
+#define SCAN_TIMEOUT_S 15
+#define RELOAD_TIMEOUT_S 15
 #define DB_FILES_MAX 4096 /* a database directory holds a handful; a bound, not a limit anyone meets */
 
 void mg_clamav_init(struct mg_clamav *c, const char *clamd_config)

@@ -114,6 +114,8 @@ struct mg_daemon {
 	/* ClamAV's signature database, watched so held mail is scanned again when it changes */
 	uint64_t clam_stamp, clam_next_check_ns, rescan_at_ns;
 	bool clam_stamp_known, rescan_due;
+	json_t *rescan_done;           /* queue IDs scanned again in this round, so the next tick goes on from there */
+	unsigned rescan_failures;      /* in this round: past RESCAN_MAX_FAILURES it is given up */
 	uint64_t auto_release_next_ns;
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;

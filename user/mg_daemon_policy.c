@@ -26,8 +26,17 @@
 /* After clamd is told to reload: time for it to load the new signatures before held mail is scanned again
  * (clamd keeps scanning with the old ones while it loads the new, ConcurrentDatabaseReload). */
 #define RESCAN_AFTER_RELOAD_NS (5 * MG_NSEC_PER_SEC)
-/* Held messages scanned per tick, by a re-scan or the release at an outbreak's end: bounded work per tick. */
+/*
+ * Held messages scanned per tick, by a re-scan or the release at an
+ * outbreak's end: bounded work per tick, in count and in time (a tick that
+ * has spent this long stops, the rest waits for the next one), so the loop
+ * keeps serving Postfix and beating the watchdog.
+ */
 #define SCANS_PER_TICK 32
+#define SCAN_BUDGET_NS (2 * MG_NSEC_PER_SEC)
+/* A re-scan that failed (clamd still loading, or down) is tried again this much later. */
+#define RESCAN_RETRY_NS (10 * MG_NSEC_PER_SEC)
+#define RESCAN_MAX_FAILURES 30
 /* An automatic release that failed (clamd down) is tried again this much later. */
 #define AUTO_RETRY_NS (60 * MG_NSEC_PER_SEC)
 /* The end of outbreaks is looked for this often. */
@@ -249,6 +258,9 @@ static void clamav_watch(struct mg_daemon *d, uint64_t mono)
 			   "scanned again", dir, q->n, q->n == 1 ? "" : "s");
 	d->rescan_due = true;
 	d->rescan_at_ns = mono + RESCAN_AFTER_RELOAD_NS;
+	json_decref(d->rescan_done); /* a new round: every held message again */
+	d->rescan_done = json_object();
+	d->rescan_failures = 0;
 }
 
 static void rescan_held(struct mg_daemon *d, uint64_t mono)
@@ -265,24 +277,41 @@ static void rescan_held(struct mg_daemon *d, uint64_t mono)
 		mg_eventlog_notice(&d->log, "quarantine", "re-scan of held mail not done: %s", err);
 		return;
 	}
+	uint64_t started = mg_mono_ns();
+	size_t scanned = 0;
 	json_array_foreach(held, i, m) {
 		const char *id = json_string_value(json_object_get(m, "queue_id"));
-		if (i >= SCANS_PER_TICK) {
-			/* The rest at the next tick: one tick never spends minutes scanning. */
+		struct mg_held *h = id ? mg_q_find(q, id) : NULL;
+		if (!h || h->infected || json_object_get(d->rescan_done, id))
+			continue; /* convicted already (it stays so), or scanned in this round */
+		if (scanned >= SCANS_PER_TICK || (scanned && mg_mono_ns() - started > SCAN_BUDGET_NS)) {
+			/* The rest at the next tick: one tick never spends long scanning. */
 			d->rescan_due = true;
 			break;
 		}
-		struct mg_held *h = mg_q_find(q, id);
-		if (!h || h->infected)
-			continue; /* convicted already: it stays so */
+		scanned++;
+		json_object_set_new(d->rescan_done, id, json_true());
 		int r = mg_q_rescan(q, id, what, sizeof(what));
 		if (r == 1)
 			mg_eventlog_warning(&d->log, "quarantine", "re-scan: held message %s from %s is infected (%s): kept on "
 					    "hold, never released", id, h->client, what);
 		else if (r == 0)
 			mg_eventlog_notice(&d->log, "quarantine", "re-scan: held message %s from %s is clean", id, h->client);
-		else
-			mg_eventlog_notice(&d->log, "quarantine", "re-scan of held message %s failed: %s", id, what);
+		else {
+			/* clamd busy (still loading) or down: this message again later in the round, not at once. */
+			mg_eventlog_notice(&d->log, "quarantine", "re-scan of held message %s failed: %s; tried again in %llu s",
+					   id, what, (unsigned long long)(RESCAN_RETRY_NS / MG_NSEC_PER_SEC));
+			json_object_del(d->rescan_done, id);
+			if (++d->rescan_failures >= RESCAN_MAX_FAILURES) {
+				mg_eventlog_warning(&d->log, "quarantine", "re-scan of held mail given up after %u failures: "
+						    "the messages keep their last verdict until the next signature change",
+						    d->rescan_failures);
+				break;
+			}
+			d->rescan_due = true;
+			d->rescan_at_ns = mg_mono_ns() + RESCAN_RETRY_NS;
+			break;
+		}
 	}
 	json_decref(held);
 }
@@ -405,6 +434,8 @@ void mg_daemon_policy_stop(struct mg_daemon *d)
 	if (d->quarantine_ready)
 		mg_q_free(&d->quarantine);
 	d->quarantine_ready = false;
+	json_decref(d->rescan_done);
+	d->rescan_done = NULL;
 }
 
 /* {"cmd":"quarantine","op":"list|release|delete","id":"…"} or {"op":"release","signature":"fp:…"} */
