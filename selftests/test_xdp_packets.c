@@ -1287,6 +1287,56 @@ static void test_lan_keyed_per_host(void **state)
 	assert_int_equal(profile("2001:db8:99::77").syn_mx, 2);
 }
 
+/* ---- group with every port slot in use ------------------------------------------ */
+
+static struct xh H_ports_outer;
+
+/* Ports in all four slots of each class (the program compares a class's four at once), and port 0 as a destination. */
+static int load_ports(void **state)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+	static const uint16_t mx[4] = { 25, 2525, 2526, 1 }, sub[4] = { 465, 587, 10587, 0 };
+
+	(void)state;
+	memcpy(t.mx_ports, mx, sizeof(mx));
+	memcpy(t.submission_ports, sub, sizeof(sub));
+	H_ports_outer = H;
+	return xh_load(&H, &t);
+}
+
+static int unload_ports(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_ports_outer;
+	return 0;
+}
+
+static void test_port_classes_every_slot(void **state)
+{
+	static const uint16_t mx[] = { 25, 2525, 2526, 1 }, sub[] = { 465, 587, 10587 },
+			      other[] = { 0, 24, 26, 2524, 2527, 586, 588, 10586, 443, 0x19 << 8, 0xffff };
+	struct pb p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(mx) / sizeof(mx[0]); i++)
+		assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, mx[i], NULL)), XDP_PASS);
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
+		assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, sub[i], NULL)), XDP_PASS);
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, other[i], NULL)), XDP_PASS);
+	struct mg_src_stats e = profile(CLIENT4);
+	assert_int_equal(e.syn_mx, 4);
+	assert_int_equal(e.syn_submission, 3);
+	assert_int_equal(e.syn_other, sizeof(other) / sizeof(other[0]));
+	/* Commands count on every MX port, on no other. */
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 2526, "QUIT\r\n")), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 1, "QUIT\r\n")), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 10587, "QUIT\r\n")), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 0, "QUIT\r\n")), XDP_PASS);
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_QUIT], 2);
+}
+
 /* ---- group with a tight creation budget ---------------------------------------- */
 
 static struct xh H_default;
@@ -1822,6 +1872,9 @@ int main(void)
 	const struct CMUnitTest lan_tests[] = {
 		cmocka_unit_test_setup(test_lan_keyed_per_host, reset),
 	};
+	const struct CMUnitTest port_tests[] = {
+		cmocka_unit_test_setup(test_port_classes_every_slot, reset),
+	};
 	const struct CMUnitTest budget_tests[] = {
 		cmocka_unit_test_setup(test_syn_flood_capped, reset),
 		cmocka_unit_test_setup(test_payload_creation_capped, reset),
@@ -1859,6 +1912,7 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_enforce", enforce_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("xdp_rule_index_small", index_tests, load_small_index, unload_small_index);
 	failed += cmocka_run_group_tests_name("xdp_lan", lan_tests, load_lan, unload_lan);
+	failed += cmocka_run_group_tests_name("xdp_ports", port_tests, load_ports, unload_ports);
 	failed += cmocka_run_group_tests_name("xdp_budget", budget_tests, load_tight, unload_tight);
 	failed += cmocka_run_group_tests_name("xdp_activity", activity_tests, load_protected, unload_protected);
 	failed += cmocka_run_group_tests_name("xdp_handshake_required", handshake_required_tests, load_required,
