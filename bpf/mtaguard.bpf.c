@@ -600,10 +600,11 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 }
 
 /*
- * Could a block rule cover `a`? Its index bucket holds a length, or a block
- * too short for a bucket exists in its family. Exact lengths are mg_enforce's.
+ * Is there a block in a's family too short for a bucket (probed for every
+ * address)? With the source's index word (mg_rule_word) this says whether
+ * any block rule could cover it; exact lengths are mg_enforce's.
  */
-static __always_inline int mg_may_be_listed(const union mg_addr *a)
+static __always_inline int mg_short_blocks(const union mg_addr *a)
 {
 	__u32 zero = 0;
 	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
@@ -612,19 +613,16 @@ static __always_inline int mg_may_be_listed(const union mg_addr *a)
 		return 0;
 	if (mg_addr_v4mapped(a))
 		/* Lengths /0 to /96 covering v4-mapped space are the short ones. */
-		return mg_index_word(&mg_rule_index4, mg_rule_bucket4(bpf_ntohl(a->w[3]),
-								      mg_rule_bits4(mg_cfg.rule_v4_bits))) ||
-		       lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
-	return mg_index_word(&mg_rule_index6, mg_rule_bucket6(bpf_ntohl(a->w[0]), mg_rule_bits6(mg_cfg.rule_v6_bits))) ||
-	       (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull);
+		return lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
+	return (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull) != 0;
 }
 
 /*
- * Enforce the rules on a source the index says may be listed: XDP_DROP, or
- * XDP_PASS (no block in force, allowlisted, not covered by the rule's action,
- * or monitor mode).
+ * Enforce the rules on a source the index says may be listed (`word`: its
+ * index word, mg_rule_word): XDP_DROP, or XDP_PASS (no block in force,
+ * allowlisted, not covered by the rule's action, or monitor mode).
  */
-__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, __u32 word, struct mg_global_stats *st)
 {
 	__u32 zero = 0;
 	__u64 c[3];
@@ -634,7 +632,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
 	if (!lens)
 		return XDP_PASS;
-	mg_block_lens(&p->src, lens, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits), c);
+	mg_block_lens(&p->src, lens, word, c);
 	__u64 now = bpf_ktime_get_coarse_ns(); /* once: the expiry check and the drop event share it */
 	struct mg_rule *r = mg_block_find(&p->src, c, now, st);
 	if (!r)
@@ -722,9 +720,11 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	/*
 	 * The rule index is read here, inline: most sources have no rule, and
 	 * for them the packet costs two array reads the verifier inlines and no
-	 * subprogram call, however many rules there are.
+	 * subprogram call, however many rules there are. The word goes on to
+	 * mg_enforce, which does not read it again.
 	 */
-	if (mg_may_be_listed(&p.src) && mg_enforce(ctx, &p, st) == XDP_DROP)
+	__u32 word = mg_rule_word(&p.src, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits));
+	if ((word || mg_short_blocks(&p.src)) && mg_enforce(ctx, &p, word, st) == XDP_DROP)
 		return XDP_DROP;
 	/* The destination port's class, once: every branch below asks for it. */
 	int dclass = p.has_tcp ? mg_port_class(p.dport) : MG_PORT_NONE;

@@ -171,10 +171,16 @@ _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
  * packet's cost does not grow with the number of rules (an LPM trie is a
  * chain of dependent cache misses, about 100 ns at 100 000 prefixes).
  *
- *  - mg_rule_index4: one 32-bit word per IPv4 bucket (the address's top
- *    rule_v4_bits bits); bit k set: a block rule of IPv4 length k + 1 (16-byte
- *    length 97 + k) covers part of the bucket. A rule no longer than the
- *    bucket sets its bit in every bucket it covers.
+ *  - mg_rule_index4: one 8-byte entry per IPv4 bucket (the address's top
+ *    rule_v4_bits bits). Its low word: bit k set, a block rule of IPv4
+ *    length k + 1 (16-byte length 97 + k) covers part of the bucket; a rule
+ *    no longer than the bucket sets its bit in every bucket it covers. Its
+ *    high word: the bucket in 32 sub-buckets (the next five address bits),
+ *    bit j set, a rule longer than the bucket covers part of sub-bucket j.
+ *    A clear sub-bucket bit drops the long lengths: a source that only
+ *    shares its bucket with longer rules (a /32 listed beside it) is known
+ *    unlisted without a probe, and a probe that misses in a table of a
+ *    million rules is a chain of cache misses, the cost of a spoofed flood.
  *  - mg_rule_index6: one word per IPv6 bucket, the hash of the address's top
  *    32 bits (mg_rule_bucket6); bit c: a block rule of length in class c
  *    (mg_rule_class6: three lengths per class, /32 to /128) lies in it.
@@ -192,7 +198,7 @@ _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
  * some deletions and counts them in `stale` until it rebuilds the index.
  */
 #define MG_RULE_LENS 129 /* prefix lengths 0..128 */
-#define MG_RULE_V4_BITS_DEFAULT 23 /* 2^23 buckets (IPv4 /23s) of 4 bytes: 32 MiB */
+#define MG_RULE_V4_BITS_DEFAULT 22 /* 2^22 buckets (IPv4 /22s, sub-buckets /27s) of 8 bytes: 32 MiB */
 #define MG_RULE_V6_BITS_DEFAULT 20 /* 2^20 buckets of 4 bytes: 4 MiB */
 #define MG_RULE_V6_MIN_LEN 32      /* shorter IPv6 blocks are probed for every IPv6 address */
 enum { MG_LENS_BLOCK4 = 0, MG_LENS_BLOCK6, MG_LENS_ALLOW4, MG_LENS_ALLOW6, MG_LENS_MAX };
@@ -208,6 +214,26 @@ _Static_assert(sizeof(struct mg_rule_lens) == MG_LENS_MAX * 24 + MG_LENS_MAX * M
 static inline __u32 mg_rule_bucket4(__u32 v4, __u32 bits)
 {
 	return v4 >> (32 - bits);
+}
+
+/* Its sub-bucket (0..31): the five address bits after the bucket's. */
+static inline __u32 mg_rule_sub4(__u32 v4, __u32 bits)
+{
+	return (v4 >> (32 - bits - 5)) & 31;
+}
+
+/*
+ * The lengths an IPv4 source's bucket entry leaves to probe (bit k: IPv4
+ * length k + 1): the long ones only if its sub-bucket holds a long rule.
+ * Both sides compute it alike.
+ */
+static inline __u32 mg_rule_cls4(__u64 entry, __u32 v4, __u32 bits)
+{
+	__u32 cls = (__u32)entry;
+
+	if (!((entry >> 32) >> mg_rule_sub4(v4, bits) & 1))
+		cls &= (1u << bits) - 1;
+	return cls;
 }
 
 /* The IPv6 bucket of an address's top 32 bits (host order): a multiplicative hash. */
@@ -526,8 +552,9 @@ static inline __u32 mg_src_filter_bit(const __u32 w[4], __u32 bits)
 	return h >> (32 - bits);
 }
 
-/* Entries of mg_rule_index4/6 for `bits` bucket bits: two 32-bit words to an 8-byte entry. */
-#define mg_rule_entries(bits) (1u << ((bits) - 1))
+/* Entries for `bits` bucket bits: mg_rule_index4, one 8-byte entry a bucket; mg_rule_index6, two 32-bit words to one. */
+#define mg_rule_entries4(bits) (1u << (bits))
+#define mg_rule_entries6(bits) (1u << ((bits) - 1))
 /* The bucket bits in force: out of range (or 0) is the default. The loader sizes the maps by the same rule. */
 static inline __u32 mg_rule_bits4(__u32 bits)
 {

@@ -996,6 +996,74 @@ static void test_allow_wins_every_length_pair(void **state)
 	assert_int_equal(st.dropped, 2 * 129 * 129);
 }
 
+/* The text of a 16-byte address. */
+static const char *addr_text(const uint8_t a[16])
+{
+	static char buf[2][64];
+	static int k;
+
+	k ^= 1;
+	return mg_addr_str(a, buf[k], sizeof(buf[k]));
+}
+
+/* a + d (d = 1 or -1), as a 128-bit number. */
+static void addr_step(uint8_t a[16], int d)
+{
+	for (int i = 15; i >= 0; i--) {
+		a[i] = (uint8_t)(a[i] + d);
+		if (a[i] != (d > 0 ? 0 : 0xff))
+			return;
+	}
+}
+
+/*
+ * A block covers the whole of its prefix and nothing beside it, at every
+ * length, whatever bucket or sub-bucket of the index each address falls in:
+ * the rule is the prefix of the test range's last address, checked at its
+ * first and last addresses (those inside the test range: 198.18.0.0/15,
+ * 2001:db8::/32) and at the addresses just outside, where they are in range.
+ */
+static void test_block_covers_whole_prefix_every_length(void **state)
+{
+	static const struct { const char *lo, *hi; unsigned min_len; } fam[] = {
+		{ "198.18.0.0", "198.19.255.255", 96 + 15 },
+		{ "2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 32 },
+	};
+
+	(void)state;
+	for (size_t f = 0; f < 2; f++) {
+		uint8_t lo[16], hi[16];
+		assert_int_equal(mg_addr_parse(fam[f].lo, lo), 0);
+		assert_int_equal(mg_addr_parse(fam[f].hi, hi), 0);
+		for (unsigned len = f ? 1 : 97; len <= 128; len++) {
+			struct mg_prefix bp = prefix_of(fam[f].hi, len);
+			uint8_t first[16], last[16], before[16];
+			memcpy(first, len >= fam[f].min_len ? bp.addr : lo, 16);
+			memcpy(last, hi, 16);
+			memcpy(before, first, 16);
+			addr_step(before, -1);
+			assert_int_equal(mg_rulemap_block(&H.rules, &bp, MG_ACT_DROP_ALL, 0), 0);
+			if (verdict_of(addr_text(first)) != XDP_DROP || verdict_of(addr_text(last)) != XDP_DROP)
+				fail_msg("/%u: %s or %s passed", len, addr_text(first), addr_text(last));
+			if (len > fam[f].min_len && verdict_of(addr_text(before)) != XDP_PASS)
+				fail_msg("/%u: %s, outside, dropped", len, addr_text(before));
+			/* Beside a rule of the next length up in the other half: both halves still right. */
+			if (len < 128) {
+				struct mg_prefix lower = prefix_of(fam[f].lo, len + 1);
+				if (len >= fam[f].min_len)
+					lower = prefix_of(addr_text(bp.addr), len + 1);
+				assert_int_equal(mg_rulemap_block(&H.rules, &lower, MG_ACT_DROP_ALL, 0), 0);
+				if (verdict_of(addr_text(first)) != XDP_DROP || verdict_of(addr_text(last)) != XDP_DROP)
+					fail_msg("/%u beside /%u: %s or %s passed", len, len + 1, addr_text(first), addr_text(last));
+				assert_int_equal(mg_rulemap_unblock(&H.rules, &lower), 0);
+			}
+			assert_int_equal(mg_rulemap_unblock(&H.rules, &bp), 0);
+			if (verdict_of(addr_text(first)) != XDP_PASS || verdict_of(addr_text(last)) != XDP_PASS)
+				fail_msg("/%u removed: %s or %s dropped", len, addr_text(first), addr_text(last));
+		}
+	}
+}
+
 /*
  * A longer expired block never hides a shorter one in force: every pair of
  * lengths, for both sources. Two expired blocks let the packet through.
@@ -1862,8 +1930,10 @@ int main(void)
 		cmocka_unit_test_setup(test_drop_events_rate_limited, reset),
 		cmocka_unit_test_setup(test_rule_cases, reset),
 		cmocka_unit_test_setup(test_index_rebuilt_after_deletions, reset),
+		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),
 	};
 	const struct CMUnitTest index_tests[] = {
+		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),
 		cmocka_unit_test_setup(test_allow_wins_every_length_pair, reset),
 		cmocka_unit_test_setup(test_expired_longer_block_every_length_pair, reset),
 		cmocka_unit_test_setup(test_rule_cases, reset),

@@ -204,7 +204,7 @@ static int v4_usable(uint32_t a)
 static int v4_clear_of_fixed(uint32_t a, unsigned len4)
 {
 	static const uint32_t fixed[] = { 0xc6120000u, 0xc612fa00u };
-	unsigned n = len4 < 23 ? len4 : 23;
+	unsigned n = len4 < MG_RULE_V4_BITS_DEFAULT ? len4 : MG_RULE_V4_BITS_DEFAULT;
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (n == 0 || (a >> (32 - n)) == (fixed[i] >> (32 - n)))
