@@ -466,6 +466,34 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 	return 0;
 }
 
+/*
+ * What a HELO event said, for one source: the name (its window's hash,
+ * mg_helo_window_hash) and the host (its full address, MAC and VLANs: an
+ * IPv6 profile holds a /64 of hosts), hashed together to 15 bits, the
+ * proof, and the second (2^30 ns, 14 bits). A HELO whose mark equals the
+ * last event's sends none and is not hashed byte by byte: the analyzer
+ * learns nothing from a repeat within the second (the commands are counted
+ * in the profile all the same, and the daemon reads them), so a source
+ * repeating one name sends at most one event a second, and a new name,
+ * host or proof is reported at once (but for a 2^-15 chance that a change
+ * within the second waits for the next). Bit 16 is set: 0 is no event yet.
+ */
+static __always_inline __u32 mg_helo_mark(struct xdp_md *ctx, const struct mg_pkt *p, int proof, __u64 now,
+					  __u32 name)
+{
+	__u8 mac[8] = {};
+
+	mg_frame_mac(ctx, mac);
+	__u64 m;
+	__builtin_memcpy(&m, mac, 8);
+	__u32 host = (p->src.w[0] * 0x9e3779b1u) ^ (p->src.w[1] * 0x85ebca77u) ^ (p->src.w[2] * 0xc2b2ae3du) ^
+		     (p->src.w[3] * 0x27d4eb2fu) ^ ((__u32)m * 0x165667b1u) ^ ((__u32)(m >> 32) * 0xd3a2646cu) ^
+		     ((__u32)p->vlan_outer << 16 | p->vlan_inner) * 0xfd7046c5u ^ name * 0xb55a4f09u;
+	host ^= host >> 15;
+	host *= 0x2c1b3c6du;
+	return (host & 0xfffe0000u) | 1u << 16 | ((__u32)proof & 3) << 14 | ((__u32)(now >> 30) & 0x3fff);
+}
+
 /* Payload to an SMTP port: count the client's commands. */
 __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
 {
@@ -496,13 +524,18 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 		e->cmd[i] += scan.count[i];
 	st->smtp_cmds += scan.total;
 
-	if (scan.helo_kind != MG_CMD_MAX) {
+	__u32 mark = 0;
+	if (scan.helo_kind != MG_CMD_MAX)
+		mark = mg_helo_mark(ctx, p, proof, now,
+				    mg_helo_window_hash(ctx, p->payload_off, p->payload_len, scan.helo_off));
+	if (scan.helo_kind != MG_CMD_MAX && mark != e->helo_mark) {
 		__u32 arg_off = scan.helo_off, arg_len = 0;
 		__u32 h = mg_helo_arg_hash(ctx, p->payload_off, p->payload_len, &arg_off, &arg_len);
 		e->helo_hash = h;
 
 		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_HELO, now, st);
 		if (ev) {
+			e->helo_mark = mark; /* a lost event is no repeat to skip */
 			ev->detail = scan.helo_kind;
 			ev->proof = proof;
 			ev->helo_hash = h;

@@ -266,7 +266,7 @@ struct mg_src_stats {
 	__u16 vlan_outer;          /* last outer VLAN ID (0 = untagged) */
 	__u16 vlan_inner;          /* last inner VLAN ID (QinQ; 0 = none) */
 	__u16 flags;               /* enum mg_src_flags */
-	__u32 pad;
+	__u32 helo_mark;           /* the program's own: what the last HELO event said besides its name (mg_helo_mark) */
 };
 _Static_assert(sizeof(struct mg_src_stats) == 120, "mg_src_stats layout");
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <cmocka.h>
 #include <linux/bpf.h>
@@ -695,6 +696,55 @@ static void test_helo_event(void **state)
 	assert_int_equal(e.helo_hash, mg_helo_hash(arg, MG_HELO_ARG_MAX));
 	assert_int_equal(xh_events(&H), 2);
 	assert_int_equal(H.events[1].arg_len, MG_HELO_ARG_MAX);
+}
+
+/*
+ * A source repeating the same HELO sends one event a second; its commands
+ * count every time. A new name, or another host of an IPv6 profile's /64,
+ * is reported at once.
+ */
+static void test_helo_event_repeats(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	client_says("EHLO pc.example.org\r\n");
+	client_says("EHLO pc.example.org\r\n");
+	struct mg_src_stats e = client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(e.cmd[MG_CMD_EHLO], 3);
+	assert_int_equal(xh_events(&H), 1);
+	e = client_says("EHLO other.example.org\r\n");
+	assert_int_equal(xh_events(&H), 2);
+	assert_memory_equal(H.events[1].u.arg, "other.example.org", 17);
+	client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(xh_events(&H), 3);
+	/* Names that differ in their last byte only (one of 60 bytes, near the 64 kept), and in length. */
+	static const char *const names[] = {
+		"EHLO a123456789b123456789c123456789d123456789e123456789f123456789\r\n",
+		"EHLO a123456789b123456789c123456789d123456789e123456789f12345678X\r\n",
+		"EHLO a123456789b123456789c123456789d123456789e12\r\n",
+		"EHLO a123456789b123456789c123456789d123456789e1X\r\n",
+		"EHLO a123456789b123456789c123456789d123456789e1\r\n",
+		"EHLO ab\r\n", "EHLO aX\r\n", "EHLO a\r\n",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		e = client_says(names[i]);
+		assert_int_equal(xh_events(&H), 4 + (int)i);
+		assert_int_equal(H.events[3 + i].helo_hash, e.helo_hash);
+	}
+	/* Gone back to the first name: reported, the stored mark being the last name's. */
+	client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(xh_events(&H), 12);
+	/* Two hosts of one /64 with one name: both reported, each once (the mark is the last event's: alternating hosts each send). */
+	static const char *const hosts[] = { "2001:db8:0:1::2", "2001:db8:0:1::2", "2001:db8:0:1::3", "2001:db8:0:1::3" };
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(run(&p, seg(&p, hosts[i], SERVER6, 40000, 25, "EHLO pc.example.org\r\n")), XDP_PASS);
+	assert_int_equal(xh_events(&H), 14);
+	assert_int_equal(profile("2001:db8:0:1::9").cmd[MG_CMD_EHLO], 4);
+	/* A second later the repeat is reported again (the mark's clock is 2^30 ns). */
+	usleep(1200 * 1000);
+	client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(xh_events(&H), 15);
 }
 
 /* The envelope sender: what follows "MAIL FROM:", copied once per segment that has a MAIL command, nothing else. */
@@ -1913,6 +1963,7 @@ int main(void)
 		cmocka_unit_test_setup(test_body_text_not_commands, reset),
 		cmocka_unit_test_setup(test_mail_event, reset),
 		cmocka_unit_test_setup(test_helo_event, reset),
+		cmocka_unit_test_setup(test_helo_event_repeats, reset),
 		cmocka_unit_test_setup(test_ethernet_padding_is_not_payload, reset),
 		cmocka_unit_test_setup(test_replies, reset),
 		cmocka_unit_test_setup(test_synack_marks_server, reset),
