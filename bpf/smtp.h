@@ -121,7 +121,27 @@ static __always_inline __u32 mg_next_line(void *payload, void *data_end, __u32 o
 		}
 		off += 8;
 	}
-	/* Fewer than eight bytes left: byte by byte. */
+	/*
+	 * Fewer than eight bytes left: the segment's last eight bytes as one
+	 * word, shifted so that it starts at off (the bytes before it, the
+	 * line's own, are gone, and with them any borrow a false flag could
+	 * come from; the zero bytes shifted in are no '\n').
+	 */
+	if (off < len && len >= 8 && off + 8 > len) {
+		__u32 last = len - 8;
+		mg_barrier_var(last);
+		last &= MG_OFF_MASK;
+		__u8 *p = payload + last;
+		if ((void *)(p + 8) <= data_end) {
+			__u64 w = (*(__u64 *)p >> (8 * ((off - last) & 7))) ^ 0x0a0a0a0a0a0a0a0aull;
+			__u64 z = (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
+			if (!z)
+				return 0;
+			__u64 bit = z & -z;
+			return off + (__u32)(((bit >> 7) * 0x0001020304050607ull) >> 56) + 1;
+		}
+	}
+	/* A segment under eight bytes: byte by byte. */
 #pragma clang loop unroll(disable)
 	for (int j = 0; j < 8; j++) {
 		mg_barrier_var(off);

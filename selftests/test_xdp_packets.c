@@ -613,6 +613,31 @@ static void test_pipelined(void **state)
 	assert_int_equal(stats().smtp_cmds, 5);
 }
 
+/* Line ends in a segment's last eight bytes (read as one word from the segment's end), with every line length. */
+static void test_pipelined_short_tails(void **state)
+{
+	static const struct { const char *seg; unsigned rset, quit, other; } t[] = {
+		{ "RSET\r\nQUIT\r\n", 1, 1, 0 },
+		{ "RSET\nQUIT\n", 1, 1, 0 },
+		{ "NOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n", 0, 1, 3 },
+		{ "RSET\r\n\x0bQUIT\r\n", 1, 0, 0 },     /* a vertical tab just after the line end: no command */
+		{ "RSET\r\nQUIT\r\nRSET", 1, 1, 0 },       /* the last line has no end: not looked for past it */
+		{ "RSET xxxxxxxxxx\r\nQUIT\r\n", 1, 1, 0 },
+		{ "RSET xxxxxxxxxxx\r\nQUIT\n", 1, 1, 0 },
+		{ "RSET xxxxxxxxxxxx\nQUIT\n", 1, 1, 0 },
+		{ "RSET\r", 1, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		xh_reset(&H);
+		struct mg_src_stats e = client_says(t[i].seg);
+		if (e.cmd[MG_CMD_RSET] != t[i].rset || e.cmd[MG_CMD_QUIT] != t[i].quit || e.cmd[MG_CMD_OTHER] != t[i].other)
+			fail_msg("segment %zu: RSET %u QUIT %u other %u", i, e.cmd[MG_CMD_RSET], e.cmd[MG_CMD_QUIT],
+				 e.cmd[MG_CMD_OTHER]);
+	}
+}
+
 static void test_pipelined_bounded(void **state)
 {
 	char buf[1024] = "";
@@ -1957,6 +1982,7 @@ int main(void)
 	const struct CMUnitTest smtp_tests[] = {
 		cmocka_unit_test_setup(test_commands_any_case, reset),
 		cmocka_unit_test_setup(test_pipelined, reset),
+		cmocka_unit_test_setup(test_pipelined_short_tails, reset),
 		cmocka_unit_test_setup(test_pipelined_bounded, reset),
 		cmocka_unit_test_setup(test_split_commands, reset),
 		cmocka_unit_test_setup(test_starttls_and_auth, reset),
