@@ -525,10 +525,10 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 	st->smtp_cmds += scan.total;
 
 	__u32 mark = 0;
-	if (scan.helo_kind != MG_CMD_MAX)
+	if (scan.helo_kind != MG_CMD_MAX && !mg_cfg.helo_every)
 		mark = mg_helo_mark(ctx, p, proof, now,
 				    mg_helo_window_hash(ctx, p->payload_off, p->payload_len, scan.helo_off));
-	if (scan.helo_kind != MG_CMD_MAX && mark != e->helo_mark) {
+	if (scan.helo_kind != MG_CMD_MAX && (mg_cfg.helo_every || mark != e->helo_mark)) {
 		__u32 arg_off = scan.helo_off, arg_len = 0;
 		__u32 h = mg_helo_arg_hash(ctx, p->payload_off, p->payload_len, &arg_off, &arg_len);
 		e->helo_hash = h;

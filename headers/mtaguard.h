@@ -77,7 +77,7 @@ enum mg_drop_reason {
 /* Ring-buffer event types. */
 enum mg_event_type {
 	MG_EV_SYN_MX = 1, /* a SYN to an MX port (25) from a profiled source */
-	MG_EV_HELO = 2,   /* a HELO or EHLO command; arg holds its argument */
+	MG_EV_HELO = 2,   /* a HELO or EHLO command; arg holds its argument (a repeat within the second: none) */
 	MG_EV_DROP = 3,   /* a packet dropped (rate-limited); reason says why */
 	MG_EV_MAIL = 4,   /* a MAIL command; arg holds what follows "MAIL FROM:" (up to MG_HELO_ARG_MAX bytes) */
 };
@@ -518,7 +518,8 @@ struct mg_tunables {
 	__u8 rule_v4_bits; /* 8..24 */
 	__u8 rule_v6_bits; /* 8..24 */
 	__u8 src_filter_bits; /* mg_src_filter: 2^bits bits per generation, 14..28; 0: the default */
-	__u8 pad2[5];
+	__u8 helo_every;      /* nonzero: every HELO sends its event, repeats within the second too (the replay's: kernel time is not the capture's) */
+	__u8 pad2[4];
 };
 _Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8, "mg_tunables layout");
 

@@ -1480,6 +1480,38 @@ static void test_port_classes_every_slot(void **state)
 	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_QUIT], 2);
 }
 
+/* ---- group where every HELO sends its event (the replay's tunable) ------------- */
+
+static struct xh H_helo_outer;
+
+static int load_helo_every(void **state)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+
+	(void)state;
+	t.helo_every = 1;
+	H_helo_outer = H;
+	return xh_load(&H, &t);
+}
+
+static int unload_helo_every(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_helo_outer;
+	return 0;
+}
+
+static void test_helo_every_repeat_reported(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(xh_events(&H), 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(H.events[i].helo_hash, mg_helo_hash("pc.example.org", 14));
+}
+
 /* ---- group with a tight creation budget ---------------------------------------- */
 
 static struct xh H_default;
@@ -2022,6 +2054,9 @@ int main(void)
 	const struct CMUnitTest port_tests[] = {
 		cmocka_unit_test_setup(test_port_classes_every_slot, reset),
 	};
+	const struct CMUnitTest helo_every_tests[] = {
+		cmocka_unit_test_setup(test_helo_every_repeat_reported, reset),
+	};
 	const struct CMUnitTest budget_tests[] = {
 		cmocka_unit_test_setup(test_syn_flood_capped, reset),
 		cmocka_unit_test_setup(test_payload_creation_capped, reset),
@@ -2060,6 +2095,7 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_rule_index_small", index_tests, load_small_index, unload_small_index);
 	failed += cmocka_run_group_tests_name("xdp_lan", lan_tests, load_lan, unload_lan);
 	failed += cmocka_run_group_tests_name("xdp_ports", port_tests, load_ports, unload_ports);
+	failed += cmocka_run_group_tests_name("xdp_helo_every", helo_every_tests, load_helo_every, unload_helo_every);
 	failed += cmocka_run_group_tests_name("xdp_budget", budget_tests, load_tight, unload_tight);
 	failed += cmocka_run_group_tests_name("xdp_activity", activity_tests, load_protected, unload_protected);
 	failed += cmocka_run_group_tests_name("xdp_handshake_required", handshake_required_tests, load_required,
