@@ -147,10 +147,15 @@ static __always_inline void mg_frame_mac(struct xdp_md *ctx, __u8 mac[6])
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 
-	if (data + 12 <= data_end)
-		__builtin_memcpy(mac, data + 6, 6);
-	else
+	if (data + 12 <= data_end) {
+		/* Two loads, not six: the copies below are the compiler's to merge where it knows the alignment. */
+		__u32 hi = *(__u32 *)(data + 6);
+		__u16 lo = *(__u16 *)(data + 10);
+		__builtin_memcpy(mac, &hi, 4);
+		__builtin_memcpy(mac + 4, &lo, 2);
+	} else {
 		__builtin_memset(mac, 0, 6);
+	}
 }
 
 /* Token bucket with credit kept in nanoseconds: cost per token is 1e9/rate. */
@@ -383,14 +388,13 @@ static __always_inline __u32 mg_syn_fp_of(struct xdp_md *ctx, struct mg_pkt *p, 
  * own, instead of once for every way the caller could have reached it.
  */
 
-/* A SYN (no ACK): count it per source, or in the sketch when we may not profile it. */
-__attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+/* A SYN (no ACK) to a port of class dclass: count it per source, or in the sketch when we may not profile it. */
+__attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p, int dclass, struct mg_global_stats *st)
 {
 	union mg_addr key;
 
 	if (!p || !st)
 		return 0;
-	int dclass = mg_port_class(p->dport);
 	__u64 now = bpf_ktime_get_coarse_ns();
 
 	if (dclass != MG_PORT_NONE)
@@ -773,7 +777,7 @@ int mtaguard_xdp(struct xdp_md *ctx)
 				if (set && set->outbreaks && mg_contain_syn(ctx, &p, set, st) == XDP_DROP)
 					return XDP_DROP;
 			}
-			mg_handle_syn(ctx, &p, st);
+			mg_handle_syn(ctx, &p, dclass, st);
 		}
 		else if (mg_port_class(p.sport) != MG_PORT_NONE)
 			mg_handle_synack(ctx, &p, st);
