@@ -110,7 +110,7 @@ const char *mg_ob_decision_name(enum mg_ob_decision d);
 const char *mg_sig_str(const struct mg_signature *s, char *buf, size_t len);
 /*
  * Parse the "fp:" (hex), "helo:" and "shape:" forms; 0 or -EINVAL. "helo:"
- * takes the hash (exactly 8 hex digits; fewer for older files) or the HELO's
+ * takes the hash (exactly 8 hex digits, as mg_sig_str writes it) or the HELO's
  * text, hashed as the data plane does ("helo:mail.example.net"; quoted when
  * it is 8 hex digits itself: helo:"deadbeef").
  */
