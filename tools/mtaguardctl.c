@@ -274,10 +274,8 @@ static void print_human(const char *cmd, json_t *r)
 		json_array_foreach(ifs, i, v) {
 			if (!json_is_string(json_object_get(v, "attached")))
 				printf(" %s (NOT attached)", s(v, "name"));
-			else if (!strcmp(s(v, "mode"), "auto"))
-				printf(" %s (%s)", s(v, "name"), s(v, "attached"));
 			else
-				printf(" %s (%s, as configured)", s(v, "name"), s(v, "attached"));
+				printf(" %s (%s)", s(v, "name"), s(v, "attached"));
 		}
 		printf("\npin dir     %s\nuptime      %s\n", s(r, "pin_dir"), dur(n(r, "uptime_s"), t, sizeof(t)));
 		if (json_is_string(json_object_get(r, "pending_restart")))
