@@ -113,7 +113,7 @@ static const char *note(json_t *o, char *buf, size_t len)
 static long long n(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
-	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
+	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_number_value(v) : 0;
 }
 
 /* The client's clock when the answer came: the daemon's times are read against it. */
@@ -151,7 +151,7 @@ static void print_sources(json_t *arr)
 	json_array_foreach(arr, i, v) {
 		json_t *ev = json_object_get(v, "evidence");
 		printf("%-28s %-12s %6.1f %6lld %8lld %8lld %6lld  %s\n", s(v, "source"), s(v, "role"),
-		       json_real_value(json_object_get(v, "score")), n(ev, "distinct_mx"), n(ev, "syn_mx_per_min"),
+		       json_number_value(json_object_get(v, "score")), n(ev, "distinct_mx"), n(ev, "syn_mx_per_min"),
 		       n(ev, "sessions"), n(ev, "rcpts"), s(ev, "helo"));
 	}
 }
@@ -178,15 +178,15 @@ static void print_evidence(json_t *ev, const char *indent)
 
 	/* No rule fired (a score below every threshold): say so, not "rule , score". */
 	if (json_is_string(json_object_get(ev, "rule")) && *s(ev, "rule"))
-		printf("%srule %s, score %.1f\n", indent, s(ev, "rule"), json_real_value(json_object_get(ev, "score")));
+		printf("%srule %s, score %.1f\n", indent, s(ev, "rule"), json_number_value(json_object_get(ev, "score")));
 	else
-		printf("%sno rule fired, score %.1f\n", indent, json_real_value(json_object_get(ev, "score")));
+		printf("%sno rule fired, score %.1f\n", indent, json_number_value(json_object_get(ev, "score")));
 	printf("%s%lld %s, %lld %s/min to port 25, %lld %s, %lld %s; replies 2xx %lld 4xx %lld 5xx %lld\n", indent,
 	       CNT(n(ev, "distinct_mx"), "MX host", "MX hosts"), CNT(n(ev, "syn_mx_per_min"), "SYN", "SYNs"),
 	       CNT(n(ev, "sessions"), "session", "sessions"), CNT(n(ev, "rcpts"), "RCPT", "RCPTs"), n(r, "2xx"),
 	       n(r, "4xx"), n(r, "5xx"));
 	printf("%sHELO \"%s\" (%s), %lld %s\n", indent, s(ev, "helo"), s(ev, "helo_shape"),
-	       CNT(n(ev, "distinct_helos"), "different HELO", "different HELOs"));
+	       CNT(n(ev, "distinct_helos"), "HELO name in all", "HELO names in all"));
 	if (json_is_string(json_object_get(ev, "helo_absurd")))
 		printf("%sHELO names no mail host: %s\n", indent, s(ev, "helo_absurd"));
 	/* Source verification: each check named with its result, and what it adds to the score. */
@@ -296,7 +296,7 @@ static void print_human(const char *cmd, json_t *r)
 		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "syn_smtp"), n(k, "smtp_cmds"), n(k, "events_lost"));
 		printf("handshake   %s: %lld MX-port handshakes seen complete, %lld commands not counted without one\n",
 		       s(r, "handshake"), n(k, "flows_established"), n(k, "cmds_unproven"));
-		printf("last scan   %.1f ms\n", json_real_value(json_object_get(r, "scan_ms")));
+		printf("last scan   %.1f ms\n", json_number_value(json_object_get(r, "scan_ms")));
 		if (n(r, "protected_networks") > 0)
 			printf("protected   %lld %s: senders outside them are inbound (held at the relay, never "
 			       "contained)\n", CNT(n(r, "protected_networks"), "network", "networks"));
@@ -389,7 +389,7 @@ static void print_human(const char *cmd, json_t *r)
 				char flows[128] = "";
 				print_protected_flows(json_object_get(json_object_get(v, "activity"), "protected"), flows,
 						      sizeof(flows));
-				printf("  %-28s score %.1f%s%s\n", s(v, "source"), json_real_value(json_object_get(v, "score")),
+				printf("  %-28s score %.1f%s%s\n", s(v, "source"), json_number_value(json_object_get(v, "score")),
 				       json_is_true(json_object_get(v, "configured_mail_server")) ? " (configured)" : "", flows);
 			}
 		}
@@ -398,7 +398,7 @@ static void print_human(const char *cmd, json_t *r)
 		printf("%s: %s\n", s(r, "addr"), s(r, "why"));
 		if (json_is_true(json_object_get(r, "known"))) {
 			printf("  role %s, score %.1f, %lld %s, first seen %s, last seen %s\n", s(r, "role"),
-			       json_real_value(json_object_get(r, "score")), CNT(n(r, "offences"), "offence", "offences"),
+			       json_number_value(json_object_get(r, "score")), CNT(n(r, "offences"), "offence", "offences"),
 			       when(r, "first_seen", t1, sizeof(t1)), when(r, "last_seen", t2, sizeof(t2)));
 			if (json_object_get(r, "blocked_until"))
 				printf("  the analyzer's block ends %s\n", when(r, "blocked_until", t1, sizeof(t1)));
