@@ -113,7 +113,7 @@ static const char *note(json_t *o, char *buf, size_t len)
 static long long n(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
-	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_number_value(v) : 0;
+	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
 }
 
 /* The client's clock when the answer came: the daemon's times are read against it. */
@@ -173,7 +173,6 @@ static void print_protected_flows(json_t *prot, char *buf, size_t len)
 static void print_evidence(json_t *ev, const char *indent)
 {
 	json_t *r = json_object_get(ev, "replies");
-
 	char t1[32], t2[32];
 
 	/* No rule fired (a score below every threshold): say so, not "rule , score". */
@@ -230,7 +229,6 @@ static void print_outbreaks(json_t *arr)
 {
 	json_t *o, *m;
 	size_t i, k;
-
 	char t[32];
 
 	json_array_foreach(arr, i, o) {
@@ -252,7 +250,6 @@ static void print_feeds(json_t *arr)
 {
 	json_t *v;
 	size_t i;
-
 	char t[32];
 
 	json_array_foreach(arr, i, v)
