@@ -95,7 +95,7 @@ $(BUILD)/mtaguard-loader: $(BUILD)/tools/mtaguard_loader.o $(BUILD)/libmg.a
 $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/tools/ctl_feed.o $(BUILD)/libmg.a
+$(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/tools/ctl_feed.o $(BUILD)/tools/ctl_fail.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/mtaguard-flowspec: $(BUILD)/tools/mtaguard_flowspec.o $(BUILD)/tools/mg_flowspec.o $(BUILD)/libmg.a
