@@ -411,8 +411,15 @@ struct mg_analyzer {
 	 */
 	struct hosts **hosts;
 	uint32_t caphosts;
-	uint32_t *dirty;
-	uint32_t ndirty, capdirty;
+	/*
+	 * Profiles with news, one bit each by index (PF_DIRTY says the same per
+	 * profile): a bit, not a list entry, since a full scan can make every
+	 * profile dirty at once. Judged in index order from dirty_pos, where
+	 * the last round stopped for want of room.
+	 */
+	uint64_t *dirty;
+	uint32_t ndirty, capdirty;  /* bits set, words allocated */
+	uint32_t dirty_pos;
 	uint32_t *blocked;
 	uint32_t nblocked, capblocked;
 	struct pset servers, allow;
@@ -696,6 +703,31 @@ static void note_host(struct mg_analyzer *a, uint32_t idx, const uint8_t addr[16
 	h->host[0] = cur;
 }
 
+static void mark_dirty(struct mg_analyzer *a, struct prof *p)
+{
+	uint32_t i = prof_idx(a, p), old = a->capdirty;
+
+	if (p->flags & PF_DIRTY)
+		return;
+	if (grow((void **)&a->dirty, &a->capdirty, i / 64 + 1, sizeof(*a->dirty)))
+		return;
+	memset(a->dirty + old, 0, (size_t)(a->capdirty - old) * sizeof(*a->dirty));
+	a->dirty[i / 64] |= 1ull << (i % 64);
+	a->ndirty++;
+	p->flags |= PF_DIRTY;
+}
+
+static void clear_dirty(struct mg_analyzer *a, struct prof *p)
+{
+	uint32_t i = prof_idx(a, p);
+
+	if (!(p->flags & PF_DIRTY))
+		return;
+	a->dirty[i / 64] &= ~(1ull << (i % 64));
+	a->ndirty--;
+	p->flags &= (uint8_t)~PF_DIRTY;
+}
+
 /* Remove a profile: backward-shift deletion keeps linear probing correct without tombstones. */
 static void del_prof(struct mg_analyzer *a, struct prof *p)
 {
@@ -717,17 +749,10 @@ static void del_prof(struct mg_analyzer *a, struct prof *p)
 		push_u32(&a->free_smtp, &a->nfree_smtp, &a->capfree_smtp, p->smtp - 1);
 	}
 	mg_vrec_del(&a->vrecs, p->key);
+	clear_dirty(a, p);
 	push_u32(&a->free_prof, &a->nfree_prof, &a->capfree_prof, prof_idx(a, p));
 	memset(p, 0, sizeof(*p));
 	a->live--;
-}
-
-static void mark_dirty(struct mg_analyzer *a, struct prof *p)
-{
-	if (p->flags & PF_DIRTY)
-		return;
-	if (push_u32(&a->dirty, &a->ndirty, &a->capdirty, prof_idx(a, p)) == 0)
-		p->flags |= PF_DIRTY;
 }
 
 /* ---- sliding windows --------------------------------------------------------------- */
@@ -1752,25 +1777,27 @@ static void sweep(struct mg_analyzer *a, uint64_t now)
 /* Judge the profiles with news since they were last judged, into o. */
 static void evaluate_dirty(struct mg_analyzer *a, uint64_t now, struct out *o)
 {
-	uint32_t i;
+	uint32_t nwords = (a->nprof + 63) / 64;
 
-	for (i = 0; i < a->ndirty; i++) {
-		struct prof *p = &a->prof[a->dirty[i]];
-		if (!(p->flags & PF_USED))
-			continue;
-		if (!evaluate(a, p, now, o))
-			break;
-		p->flags &= (uint8_t)~PF_DIRTY;
+	if (!a->ndirty || !nwords)
+		return;
+	/* One round over the bitmap from where the last stopped; the word at the start is seen twice at most. */
+	uint32_t w0 = a->dirty_pos / 64 < nwords ? a->dirty_pos / 64 : 0;
+	for (uint32_t k = 0; k <= nwords && a->ndirty; k++) {
+		uint32_t w = (w0 + k) % nwords;
+		uint64_t bits = a->dirty[w];
+		while (bits) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			struct prof *p = &a->prof[i];
+			if (!evaluate(a, p, now, o)) {
+				a->dirty_pos = i;
+				return;
+			}
+			clear_dirty(a, p);
+		}
 	}
-	/*
-	 * What did not fit waits for the next tick. Only when something was
-	 * taken: an analyzer that never had a dirty profile has no array at all,
-	 * and memmove with a NULL pointer is undefined even for 0 bytes.
-	 */
-	if (i) {
-		memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
-		a->ndirty -= i;
-	}
+	a->dirty_pos = 0;
 }
 
 size_t mg_an_evaluate(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max)
@@ -2026,6 +2053,9 @@ static void drop_profiles(struct mg_analyzer *a)
 		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
 			mg_intern_put(a->helos, a->smtp[a->prof[i].smtp - 1].helo);
 	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
+	if (a->dirty)
+		memset(a->dirty, 0, (size_t)a->capdirty * sizeof(*a->dirty));
+	a->dirty_pos = 0;
 	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
 	mg_vrec_clear(&a->vrecs);
 }
