@@ -772,6 +772,118 @@ static void test_allowlist_wins(void **state)
 	assert_non_null(find_action(MG_AN_BLOCK, &bot2));
 }
 
+/* ---- compact storage: history ring, coarse times near boot, shared HELO names ---------- */
+
+/*
+ * The role history keeps the last MG_AN_HISTORY changes, oldest first, each
+ * with its time to the second (never later than it was), near boot too: a
+ * time in the first second after boot reads as 1 ns, not as "never".
+ */
+static void test_history_ring_near_boot(void **state)
+{
+	struct host bot, early;
+	struct host *hs[] = { &bot, &early };
+	uint64_t t = 2 * SEC + SEC / 2, last_change = 0;
+	struct mg_an_profile_view v;
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	host_init(&early, "198.18.1.2", 2);
+	browse(&early, 3, 0, SEC / 4);
+	scan(&hs[1], 1, SEC / 4);
+	assert_true(mg_an_get(an, early.addr, &v));
+	assert_int_equal(v.first_seen_ns, 1);
+	assert_int_equal(v.last_seen_ns, 1);
+	for (unsigned k = 0; k < 3; k++) {
+		bot_burst(&bot, 6, t);
+		t += SEC;
+		scan(hs, 1, t);
+		const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+		assert_non_null(b);
+		t = b->expires_ns;
+		scan(hs, 1, t);
+		assert_non_null(find_action(MG_AN_UNBLOCK, &bot));
+		last_change = t;
+		t += SEC / 3;
+	}
+	assert_true(mg_an_get(an, bot.addr, &v));
+	assert_int_equal(v.n_history, MG_AN_HISTORY);
+	assert_int_equal(v.history[MG_AN_HISTORY - 1].to, v.role);
+	assert_int_equal(v.history[MG_AN_HISTORY - 2].to, MG_ROLE_BLOCKED);
+	for (unsigned i = 0; i < MG_AN_HISTORY; i++) {
+		assert_true(v.history[i].at_ns > 0 && v.history[i].at_ns <= last_change);
+		if (i) {
+			assert_int_equal(v.history[i].from, v.history[i - 1].to);
+			assert_true(v.history[i].at_ns >= v.history[i - 1].at_ns);
+		}
+	}
+	/* To the second: the last change (an expiry at a fraction of a second) reads as its second's start. */
+	assert_int_equal(v.history[MG_AN_HISTORY - 1].at_ns, last_change / SEC * SEC);
+	/* First seen 2.5 s after boot reads as 2 s. */
+	assert_int_equal(v.first_seen_ns, 2 * SEC);
+
+	/* A save and restore keep the ring as it was. */
+	uint8_t *buf;
+	size_t len;
+	struct mg_an_profile_view r;
+	const uint64_t wall = 1800000000ull * SEC;
+	assert_int_equal(mg_an_save(an, t, wall, &buf, &len), 0);
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, buf, len, t, wall, NULL), 0);
+	assert_true(mg_an_get(b2, bot.addr, &r));
+	assert_int_equal(r.n_history, MG_AN_HISTORY);
+	for (unsigned i = 0; i < MG_AN_HISTORY; i++) {
+		assert_int_equal(r.history[i].at_ns, v.history[i].at_ns);
+		assert_int_equal(r.history[i].from, v.history[i].from);
+		assert_int_equal(r.history[i].to, v.history[i].to);
+	}
+	assert_true(mg_an_get(b2, early.addr, &r));
+	assert_int_equal(r.first_seen_ns, 1);
+	mg_an_free(b2);
+	free(buf);
+}
+
+/* Sources that send one HELO name share it; one forgotten, the other keeps the name. */
+static void test_shared_helo_names(void **state)
+{
+	struct host a, b;
+	struct host *hs[] = { &a, &b };
+	struct mg_an_profile_view v;
+
+	(void)state;
+	host_init(&a, "198.18.1.2", 2);
+	host_init(&b, "198.18.1.3", 3);
+	browse(&a, 20, 1, T0);
+	browse(&b, 20, 1, T0);
+	session(&a, mx(0), "relay.example.net", 1, T0);
+	session(&b, mx(1), "relay.example.net", 1, T0);
+	scan(hs, 2, T0 + SEC);
+	assert_true(mg_an_get(an, a.addr, &v));
+	assert_string_equal(v.ev.helo, "relay.example.net");
+	/* A renames itself: B's name stays. */
+	session(&a, mx(0), "pc-a.example.net", 1, T0 + 2 * SEC);
+	scan(hs, 2, T0 + 3 * SEC);
+	assert_true(mg_an_get(an, a.addr, &v));
+	assert_string_equal(v.ev.helo, "pc-a.example.net");
+	assert_true(mg_an_get(an, b.addr, &v));
+	assert_string_equal(v.ev.helo, "relay.example.net");
+	/* A month on, only B is active: A is forgotten, B keeps its name. */
+	uint64_t later = T0 + 31 * DAY;
+	browse(&b, 5, 0, later);
+	session(&b, mx(2), "relay.example.net", 1, later);
+	scan(&hs[1], 1, later);
+	assert_false(mg_an_get(an, a.addr, &v));
+	assert_true(mg_an_get(an, b.addr, &v));
+	assert_string_equal(v.ev.helo, "relay.example.net");
+	/* A back with its old name: its own again, B's untouched. */
+	session(&a, mx(0), "pc-a.example.net", 1, later + SEC);
+	scan(hs, 2, later + 2 * SEC);
+	assert_true(mg_an_get(an, a.addr, &v));
+	assert_string_equal(v.ev.helo, "pc-a.example.net");
+	assert_true(mg_an_get(an, b.addr, &v));
+	assert_string_equal(v.ev.helo, "relay.example.net");
+}
+
 /* ---- expiry and repeat offenders ----------------------------------------------------- */
 
 static void test_expiry_and_escalation(void **state)
@@ -1806,6 +1918,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_learning_refused_for_bad_helo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_configured_server_never_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spoofed_syn_only_not_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_ring_near_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_helo_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_zero_means_alerts_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_mode, setup, teardown),
