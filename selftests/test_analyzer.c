@@ -884,6 +884,54 @@ static void test_shared_helo_names(void **state)
 	assert_string_equal(v.ev.helo, "relay.example.net");
 }
 
+/*
+ * Counts past 16 bits (a busy server's kernel counters, a flood within one
+ * window) are kept whole: the record widens, and a save and restore keep
+ * them whole too (no jump in the next scan's deltas).
+ */
+static void test_wide_counts(void **state)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	struct mg_an_profile_view v;
+	struct mg_prefix pfx = { .prefixlen = 128 };
+
+	(void)state;
+	host_init(&srv, "198.18.2.25", 5);
+	memcpy(pfx.addr, srv.addr, 16);
+	mg_an_add_mail_server(an, &pfx);
+	browse(&srv, 10, 0, T0);
+	session(&srv, mx(0), "mx.example.net", 2, T0);
+	scan(hs, 1, T0 + SEC);
+	srv.s.cmd[MG_CMD_MAIL] += 99999;
+	srv.s.cmd[MG_CMD_RCPT] += 150000;
+	srv.s.syn_mx += 70000;
+	scan(hs, 1, T0 + 2 * SEC);
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_MAIL_SERVER);
+	assert_int_equal(v.ev.sessions, 100000);
+	assert_int_equal(v.ev.rcpts, 150002);
+	srv.s.cmd[MG_CMD_MAIL] += 5;
+	scan(hs, 1, T0 + 3 * SEC);
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_int_equal(v.ev.sessions, 100005);
+
+	uint8_t *buf;
+	size_t len;
+	const uint64_t wall = 1800000000ull * SEC;
+	assert_int_equal(mg_an_save(an, T0 + 3 * SEC, wall, &buf, &len), 0);
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	mg_an_add_mail_server(b2, &pfx);
+	assert_int_equal(mg_an_restore(b2, buf, len, T0 + 3 * SEC, wall, NULL), 0);
+	srv.s.cmd[MG_CMD_MAIL] += 1;
+	mg_an_on_counters(b2, srv.key, &srv.s, T0 + 4 * SEC);
+	assert_true(mg_an_get(b2, srv.addr, &v));
+	assert_int_equal(v.ev.sessions, 100006);
+	assert_int_equal(v.ev.rcpts, 150002);
+	mg_an_free(b2);
+	free(buf);
+}
+
 /* ---- expiry and repeat offenders ----------------------------------------------------- */
 
 static void test_expiry_and_escalation(void **state)
@@ -1920,6 +1968,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spoofed_syn_only_not_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_ring_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_helo_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wide_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_zero_means_alerts_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_mode, setup, teardown),

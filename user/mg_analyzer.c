@@ -202,6 +202,14 @@ static void pset_clear(struct pset *s)
 
 /* Windowed figures: two buckets of one window each, the older one weighted down as it ages. */
 enum { W_SYN = 0, W_MAIL, W_RCPT, W_HELO, W_HELO_CHG, W_R2, W_R4, W_R5, W_MAX };
+/* The kernel's SMTP counters, as seen at the last scan (replies: K_REPLY + enum mg_reply_class). */
+enum { K_SYN_MX = 0, K_HELO, K_MAIL, K_RCPT, K_SYNACK, K_REPLY, K_MAX = K_REPLY + MG_REPLY_MAX };
+
+/* The counts of an SMTP record at full width, as worked on (and as a wide record keeps them). */
+struct counts {
+	uint32_t cur[W_MAX], prev[W_MAX];
+	uint32_t k[K_MAX];
+};
 
 /*
  * Coarse times: whole seconds in a uint32_t, for the times that are shown to
@@ -308,9 +316,16 @@ struct smtp {
 	uint64_t long_at;
 	uint64_t bits_cur, bits_prev;  /* MX destinations, one bit each (mg_dst_bit) */
 	uint64_t k_mx_bits;
-	uint32_t cur[W_MAX], prev[W_MAX];
-	uint32_t k_syn_mx, k_helo, k_mail, k_rcpt, k_reply[MG_REPLY_MAX];
-	uint32_t k_synack, serve_total; /* SYN-ACKs from its own SMTP ports: it serves mail */
+	/*
+	 * The window counts and the kernel's counters at the last scan, 16 bits
+	 * each while they fit (they nearly always do); a record where one does
+	 * not moves them to a wide record of 32 bits each (wide, 1-based, 0 =
+	 * none). Read and written through wide_load() and wide_store().
+	 */
+	uint16_t cur[W_MAX], prev[W_MAX];
+	uint16_t k[K_MAX];
+	uint32_t wide;
+	uint32_t serve_total;          /* SYN-ACKs from its own SMTP ports: it serves mail */
 	uint32_t helo_hash;
 	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
 	uint32_t active_day;
@@ -402,6 +417,10 @@ struct mg_analyzer {
 	uint32_t nslots, live;
 	struct smtp *smtp;
 	uint32_t nsmtp, capsmtp;
+	struct counts *wide;       /* SMTP records' counts that outgrew 16 bits (struct smtp.wide) */
+	uint32_t nwide, capwide;
+	uint32_t *free_wide;
+	uint32_t nfree_wide, capfree_wide;
 	uint32_t *free_smtp;
 	uint32_t nfree_smtp, capfree_smtp;
 	/*
@@ -601,6 +620,66 @@ static struct smtp *get_smtp(struct mg_analyzer *a, struct prof *p, uint64_t now
 	return m;
 }
 
+static void wide_load(const struct mg_analyzer *a, const struct smtp *m, struct counts *c)
+{
+	if (m->wide) {
+		*c = a->wide[m->wide - 1];
+		return;
+	}
+	for (int i = 0; i < W_MAX; i++) {
+		c->cur[i] = m->cur[i];
+		c->prev[i] = m->prev[i];
+	}
+	for (int i = 0; i < K_MAX; i++)
+		c->k[i] = m->k[i];
+}
+
+static uint16_t sat16(uint32_t v)
+{
+	return v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
+}
+
+/*
+ * The counts back into the record: 16 bits each while all fit, else into
+ * its wide record (made now if need be; it stays). Without memory for one,
+ * counts saturate at 65535: figures far past every threshold anyway.
+ */
+static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct counts *c)
+{
+	bool fits = !m->wide;
+
+	for (int i = 0; fits && i < W_MAX; i++)
+		fits = c->cur[i] <= UINT16_MAX && c->prev[i] <= UINT16_MAX;
+	for (int i = 0; fits && i < K_MAX; i++)
+		fits = c->k[i] <= UINT16_MAX;
+	if (!fits && !m->wide) {
+		uint32_t idx;
+		if (a->nfree_wide) {
+			idx = a->free_wide[--a->nfree_wide];
+			m->wide = idx + 1;
+		} else if (!grow((void **)&a->wide, &a->capwide, a->nwide + 1, sizeof(*a->wide))) {
+			idx = a->nwide++;
+			m->wide = idx + 1;
+		}
+	}
+	if (m->wide) {
+		a->wide[m->wide - 1] = *c;
+		return;
+	}
+	for (int i = 0; i < W_MAX; i++) {
+		m->cur[i] = sat16(c->cur[i]);
+		m->prev[i] = sat16(c->prev[i]);
+	}
+	for (int i = 0; i < K_MAX; i++)
+		m->k[i] = sat16(c->k[i]);
+}
+
+static void drop_wide(struct mg_analyzer *a, struct smtp *m)
+{
+	if (m->wide && !push_u32(&a->free_wide, &a->nfree_wide, &a->capfree_wide, m->wide - 1))
+		m->wide = 0;
+}
+
 /* The hosts list of smtp record idx, if it has one. */
 static const struct hosts *hosts_of(const struct mg_analyzer *a, uint32_t idx)
 {
@@ -746,6 +825,7 @@ static void del_prof(struct mg_analyzer *a, struct prof *p)
 	if (p->smtp) {
 		drop_hosts(a, p->smtp - 1);
 		mg_intern_put(a->helos, a->smtp[p->smtp - 1].helo);
+		drop_wide(a, &a->smtp[p->smtp - 1]);
 		push_u32(&a->free_smtp, &a->nfree_smtp, &a->capfree_smtp, p->smtp - 1);
 	}
 	mg_vrec_del(&a->vrecs, p->key);
@@ -758,35 +838,43 @@ static void del_prof(struct mg_analyzer *a, struct prof *p)
 /* ---- sliding windows --------------------------------------------------------------- */
 
 /* Move the buckets on to `now` before adding to them. */
-static void win_roll(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
+static void win_roll(struct mg_analyzer *a, struct smtp *m, uint64_t now)
 {
 	uint64_t w = a->cfg.window_ns;
 
+	struct counts c;
+
 	if (now < m->win_start + w)
 		return;
+	wide_load(a, m, &c);
 	if (now < m->win_start + 2 * w) {
-		memcpy(m->prev, m->cur, sizeof(m->prev));
+		memcpy(c.prev, c.cur, sizeof(c.prev));
 		m->bits_prev = m->bits_cur;
 		m->shape_prev = m->shape_cur;
 		m->absurd_prev = m->absurd_cur;
 		m->win_start += w;
 	} else {
-		memset(m->prev, 0, sizeof(m->prev));
+		memset(c.prev, 0, sizeof(c.prev));
 		m->bits_prev = 0;
 		m->shape_prev = 0;
 		m->absurd_prev = 0;
 		m->win_start = now;
 	}
-	memset(m->cur, 0, sizeof(m->cur));
+	memset(c.cur, 0, sizeof(c.cur));
+	wide_store(a, m, &c);
 	m->bits_cur = 0;
 	m->shape_cur = 0;
 	m->absurd_cur = 0;
 }
 
-static void win_clear(struct smtp *m, uint64_t now)
+static void win_clear(struct mg_analyzer *a, struct smtp *m, uint64_t now)
 {
-	memset(m->cur, 0, sizeof(m->cur));
-	memset(m->prev, 0, sizeof(m->prev));
+	struct counts c;
+
+	wide_load(a, m, &c);
+	memset(c.cur, 0, sizeof(c.cur));
+	memset(c.prev, 0, sizeof(c.prev));
+	wide_store(a, m, &c);
 	m->bits_cur = m->bits_prev = 0;
 	m->shape_cur = m->shape_prev = 0;
 	m->absurd_cur = m->absurd_prev = 0;
@@ -795,10 +883,13 @@ static void win_clear(struct smtp *m, uint64_t now)
 	m->long_mx = m->long_sessions = 0;
 }
 
-static bool win_empty(const struct smtp *m)
+static bool win_empty(const struct mg_analyzer *a, const struct smtp *m)
 {
+	struct counts c;
+
+	wide_load(a, m, &c);
 	for (int i = 0; i < W_MAX; i++)
-		if (m->cur[i] || m->prev[i])
+		if (c.cur[i] || c.prev[i])
 			return false;
 	return !m->bits_cur && !m->bits_prev;
 }
@@ -862,7 +953,9 @@ struct figures {
 static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, struct figures *f)
 {
 	uint64_t w = a->cfg.window_ns, start = m->win_start;
-	const uint32_t *cur = m->cur, *prev = m->prev;
+	struct counts c;
+	wide_load(a, m, &c);
+	const uint32_t *cur = c.cur, *prev = c.prev;
 	static const uint32_t zero[W_MAX];
 	uint64_t bcur = m->bits_cur, bprev = m->bits_prev;
 	unsigned scur = m->shape_cur, sprev = m->shape_prev;
@@ -944,6 +1037,8 @@ void mg_an_free(struct mg_analyzer *a)
 	free(a->slots);
 	free(a->smtp);
 	free(a->free_smtp);
+	free(a->wide);
+	free(a->free_wide);
 	for (uint32_t i = 0; i < a->caphosts; i++)
 		free(a->hosts[i]);
 	free(a->hosts);
@@ -996,9 +1091,9 @@ void mg_an_clear_configured(struct mg_analyzer *a)
 /* ---- inputs ------------------------------------------------------------------------- */
 
 /* Port-25 activity: opens an episode, counts toward the learning period's active days. */
-static void smtp_activity(struct smtp *m, uint64_t now)
+static void smtp_activity(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
 {
-	if (!m->first_evidence || win_empty(m))
+	if (!m->first_evidence || win_empty(a, m))
 		m->first_evidence = now;
 	if (!m->first_smtp)
 		m->first_smtp = now;
@@ -1094,13 +1189,17 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 	if (ev->type == MG_EV_SYN_MX) {
 		uint32_t w[4];
 		memcpy(w, ev->dst, 16);
-		smtp_activity(m, now);
+		smtp_activity(a, m, now);
 		m->bits_cur |= 1ull << mg_dst_bit(w);
 	} else {
 		size_t len = ev->arg_len <= MG_HELO_ARG_MAX ? ev->arg_len : MG_HELO_ARG_MAX;
 		unsigned shape = mg_helo_shape(ev->u.arg, len, ev->src);
-		if (m->helo_hash && ev->helo_hash != m->helo_hash)
-			m->cur[W_HELO_CHG]++;
+		if (m->helo_hash && ev->helo_hash != m->helo_hash) {
+			struct counts c;
+			wide_load(a, m, &c);
+			c.cur[W_HELO_CHG]++;
+			wide_store(a, m, &c);
+		}
 		m->helo_hash = ev->helo_hash;
 		set_helo(a, m, ev->u.arg, len);
 		m->shape_cur |= (uint8_t)shape;
@@ -1115,7 +1214,7 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 			m->absurd_cur = (uint8_t)absurd;
 			m->helo_bad_ever = 1;
 		}
-		smtp_activity(m, now);
+		smtp_activity(a, m, now);
 	}
 	mark_dirty(a, p);
 }
@@ -1146,29 +1245,31 @@ static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, co
 	if (!m && smtp_seen)
 		m = get_smtp(a, p, now);
 	if (m) {
+		struct counts c;
+		win_roll(a, m, now);
+		wide_load(a, m, &c);
 		/* Its SYN-ACKs make the record (smtp_seen): a source without one has sent none. */
-		d_serve = delta(&m->k_synack, s->synack_smtp);
+		d_serve = delta(&c.k[K_SYNACK], s->synack_smtp);
 		m->serve_total += d_serve;
 		news |= d_serve != 0;
-		win_roll(a, m, now);
-		uint32_t d_syn = delta(&m->k_syn_mx, s->syn_mx);
-		uint32_t d_helo = delta(&m->k_helo, helo);
-		uint32_t d_mail = delta(&m->k_mail, s->cmd[MG_CMD_MAIL]);
-		uint32_t d_rcpt = delta(&m->k_rcpt, s->cmd[MG_CMD_RCPT]);
+		uint32_t d_syn = delta(&c.k[K_SYN_MX], s->syn_mx);
+		uint32_t d_helo = delta(&c.k[K_HELO], helo);
+		uint32_t d_mail = delta(&c.k[K_MAIL], s->cmd[MG_CMD_MAIL]);
+		uint32_t d_rcpt = delta(&c.k[K_RCPT], s->cmd[MG_CMD_RCPT]);
 		uint32_t d_r[MG_REPLY_MAX];
 		for (int i = 0; i < MG_REPLY_MAX; i++)
-			d_r[i] = delta(&m->k_reply[i], s->reply[i]);
+			d_r[i] = delta(&c.k[K_REPLY + i], s->reply[i]);
 		/* Destinations the kernel marked since the last scan (all of them if it started over). */
 		uint64_t new_bits = (s->mx_dst_bits & m->k_mx_bits) == m->k_mx_bits ? s->mx_dst_bits & ~m->k_mx_bits
 										     : s->mx_dst_bits;
 		m->k_mx_bits = s->mx_dst_bits;
-		m->cur[W_SYN] += d_syn;
-		m->cur[W_HELO] += d_helo;
-		m->cur[W_MAIL] += d_mail;
-		m->cur[W_RCPT] += d_rcpt;
-		m->cur[W_R2] += d_r[MG_REPLY_2XX];
-		m->cur[W_R4] += d_r[MG_REPLY_4XX];
-		m->cur[W_R5] += d_r[MG_REPLY_5XX];
+		c.cur[W_SYN] += d_syn;
+		c.cur[W_HELO] += d_helo;
+		c.cur[W_MAIL] += d_mail;
+		c.cur[W_RCPT] += d_rcpt;
+		c.cur[W_R2] += d_r[MG_REPLY_2XX];
+		c.cur[W_R4] += d_r[MG_REPLY_4XX];
+		c.cur[W_R5] += d_r[MG_REPLY_5XX];
 		m->bits_cur |= new_bits;
 		/*
 		 * The memory counts a destination when the kernel first marks its
@@ -1179,11 +1280,12 @@ static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, co
 		/* A HELO whose event was lost still shows as a changed hash. */
 		if (s->helo_hash && s->helo_hash != m->helo_hash) {
 			if (m->helo_hash)
-				m->cur[W_HELO_CHG]++;
+				c.cur[W_HELO_CHG]++;
 			m->helo_hash = s->helo_hash;
 		}
+		wide_store(a, m, &c);
 		if (d_syn || d_helo || d_mail || new_bits || d_serve)
-			smtp_activity(m, now);
+			smtp_activity(a, m, now);
 		take_l2(m, s->mac, s->vlan_outer, s->vlan_inner);
 		news |= d_syn || d_helo || d_mail || d_rcpt || d_r[0] || d_r[1] || d_r[2] || new_bits;
 	}
@@ -1712,7 +1814,7 @@ static void end_block(struct mg_analyzer *a, struct prof *p, uint64_t now, struc
 		m->blocked_until = 0;
 		m->last_block_end = now;
 		/* Evidence from before the block must not block it again by itself. */
-		win_clear(m, now);
+		win_clear(a, m, now);
 	}
 	set_role(a, p, base_role(a, p), now);
 	p->flags &= (uint8_t)~(PF_ALERTED | PF_BLOCKLIST);
@@ -1911,21 +2013,23 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	pr->flags = p->flags;
 	if (!m)
 		return;
-	pr->k_synack = m->k_synack;
+	struct counts c;
+	wide_load(a, m, &c);
+	pr->k_synack = c.k[K_SYNACK];
 	pr->serve_total = m->serve_total;
 	pr->offences = m->offences;
 	memset(mr, 0, sizeof(*mr));
 	mr->win_start = m->win_start;
-	memcpy(mr->cur, m->cur, sizeof(mr->cur));
-	memcpy(mr->prev, m->prev, sizeof(mr->prev));
+	memcpy(mr->cur, c.cur, sizeof(mr->cur));
+	memcpy(mr->prev, c.prev, sizeof(mr->prev));
 	mr->bits_cur = m->bits_cur;
 	mr->bits_prev = m->bits_prev;
 	mr->k_mx_bits = m->k_mx_bits;
-	mr->k_syn_mx = m->k_syn_mx;
-	mr->k_helo = m->k_helo;
-	mr->k_mail = m->k_mail;
-	mr->k_rcpt = m->k_rcpt;
-	memcpy(mr->k_reply, m->k_reply, sizeof(mr->k_reply));
+	mr->k_syn_mx = c.k[K_SYN_MX];
+	mr->k_helo = c.k[K_HELO];
+	mr->k_mail = c.k[K_MAIL];
+	mr->k_rcpt = c.k[K_RCPT];
+	memcpy(mr->k_reply, &c.k[K_REPLY], sizeof(mr->k_reply));
 	mr->helo_hash = m->helo_hash;
 	mr->first_evidence = m->first_evidence;
 	mr->first_smtp = m->first_smtp;
@@ -2053,6 +2157,7 @@ static void drop_profiles(struct mg_analyzer *a)
 		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
 			mg_intern_put(a->helos, a->smtp[a->prof[i].smtp - 1].helo);
 	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
+	a->nwide = a->nfree_wide = 0;
 	if (a->dirty)
 		memset(a->dirty, 0, (size_t)a->capdirty * sizeof(*a->dirty));
 	a->dirty_pos = 0;
@@ -2250,17 +2355,19 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			if (!m)
 				return -ENOMEM;
 			m->win_start = min.win_start;
-			memcpy(m->cur, min.cur, sizeof(m->cur));
-			memcpy(m->prev, min.prev, sizeof(m->prev));
+			struct counts c;
+			memcpy(c.cur, min.cur, sizeof(c.cur));
+			memcpy(c.prev, min.prev, sizeof(c.prev));
+			c.k[K_SYN_MX] = min.k_syn_mx;
+			c.k[K_HELO] = min.k_helo;
+			c.k[K_MAIL] = min.k_mail;
+			c.k[K_RCPT] = min.k_rcpt;
+			memcpy(&c.k[K_REPLY], min.k_reply, sizeof(min.k_reply));
+			c.k[K_SYNACK] = in.k_synack;
+			wide_store(a, m, &c);
 			m->bits_cur = min.bits_cur;
 			m->bits_prev = min.bits_prev;
 			m->k_mx_bits = min.k_mx_bits;
-			m->k_syn_mx = min.k_syn_mx;
-			m->k_helo = min.k_helo;
-			m->k_mail = min.k_mail;
-			m->k_rcpt = min.k_rcpt;
-			memcpy(m->k_reply, min.k_reply, sizeof(m->k_reply));
-			m->k_synack = in.k_synack;
 			m->serve_total = in.serve_total;
 			m->offences = in.offences;
 			m->helo_hash = min.helo_hash;
