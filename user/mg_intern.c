@@ -1,17 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_intern.c - a shared table of short strings, counted by reference (see mg_intern.h). */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mg_intern.h"
 
-/* One text: allocated to its length, so a 20-byte name costs about 48 bytes with malloc's header. */
+/*
+ * One text, allocated to its length: 5 bytes and the text, so a 33-byte
+ * name takes a 48-byte chunk of malloc's. The hash is not kept: it is
+ * computed again when the table grows or a text leaves it.
+ */
 struct entry {
-	uint32_t refs, hash;
+	uint32_t refs;
 	uint8_t len;
 	char s[];
 };
+#define ENTRY_SIZE(len) (offsetof(struct entry, s) + (len))
 
 struct mg_intern {
 	struct entry **e;   /* by id - 1; NULL: free */
@@ -72,7 +78,7 @@ static int rehash(struct mg_intern *t, uint32_t nslots)
 	for (uint32_t i = 0; i < t->n; i++) {
 		if (!t->e[i])
 			continue;
-		uint32_t j = t->e[i]->hash & (nslots - 1);
+		uint32_t j = text_hash(t->e[i]->s, t->e[i]->len) & (nslots - 1);
 		while (slots[j])
 			j = (j + 1) & (nslots - 1);
 		slots[j] = i + 1;
@@ -90,7 +96,7 @@ static uint32_t slot_of(const struct mg_intern *t, const char *s, size_t len, ui
 
 	for (; t->slots[j]; j = (j + 1) & (t->nslots - 1)) {
 		const struct entry *x = t->e[t->slots[j] - 1];
-		if (x->hash == hash && x->len == len && !memcmp(x->s, s, len))
+		if (x->len == len && !memcmp(x->s, s, len))
 			break;
 	}
 	return j;
@@ -126,7 +132,7 @@ uint32_t mg_intern_get(struct mg_intern *t, const char *s, size_t len)
 		id = ++t->n;
 		t->e[id - 1] = NULL;
 	}
-	struct entry *x = malloc(sizeof(*x) + len);
+	struct entry *x = malloc(ENTRY_SIZE(len));
 	if (!x) {
 		if (reused)
 			t->nfree++; /* still in the list, where it was */
@@ -135,7 +141,6 @@ uint32_t mg_intern_get(struct mg_intern *t, const char *s, size_t len)
 		return 0;
 	}
 	x->refs = 1;
-	x->hash = hash;
 	x->len = (uint8_t)len;
 	memcpy(x->s, s, len);
 	t->e[id - 1] = x;
@@ -157,10 +162,11 @@ void mg_intern_put(struct mg_intern *t, uint32_t id)
 	if (--x->refs)
 		return;
 	/* Out of the hash: backward-shift deletion keeps linear probing correct without tombstones. */
-	uint32_t mask = t->nslots - 1, i = slot_of(t, x->s, x->len, x->hash);
+	uint32_t mask = t->nslots - 1, i = slot_of(t, x->s, x->len, text_hash(x->s, x->len));
 	t->slots[i] = 0;
 	for (uint32_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
-		uint32_t home = t->e[t->slots[j] - 1]->hash & mask;
+		const struct entry *y = t->e[t->slots[j] - 1];
+		uint32_t home = text_hash(y->s, y->len) & mask;
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			t->slots[i] = t->slots[j];
 			t->slots[j] = 0;
