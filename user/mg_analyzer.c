@@ -355,10 +355,39 @@ struct host_rec {
 };
 
 struct hosts {
-	uint32_t more;
-	uint8_t n, cap;
-	struct host_rec host[]; /* cap of them, n in use, most recent first */
+	uint32_t n_more;        /* hosts listed in the top 4 bits; below, hosts seen beyond them (saturates) */
+	struct host_rec host[]; /* hosts_cap(n) of them, n in use, most recent first */
 };
+/* A list of one host is 40 bytes: a 48-byte chunk of malloc's. */
+_Static_assert(sizeof(struct hosts) + sizeof(struct host_rec) == 40, "hosts list of one");
+#define HOSTS_N_SHIFT 28
+#define HOSTS_MORE_MAX ((1u << HOSTS_N_SHIFT) - 1)
+_Static_assert(MG_AN_HOSTS < 16, "hosts count in 4 bits");
+
+static unsigned hosts_n(const struct hosts *h)
+{
+	return h->n_more >> HOSTS_N_SHIFT;
+}
+
+static uint32_t hosts_more(const struct hosts *h)
+{
+	return h->n_more & HOSTS_MORE_MAX;
+}
+
+static void hosts_set(struct hosts *h, unsigned n, uint32_t more)
+{
+	h->n_more = (uint32_t)n << HOSTS_N_SHIFT | (more < HOSTS_MORE_MAX ? more : HOSTS_MORE_MAX);
+}
+
+/* Room a list of n hosts has: 1, 2, 4, then MG_AN_HOSTS. */
+static unsigned hosts_cap(unsigned n)
+{
+	unsigned cap = 1;
+
+	while (cap < n)
+		cap *= 2;
+	return cap < MG_AN_HOSTS ? cap : MG_AN_HOSTS;
+}
 
 /*
  * The saved records (state format 3 and 4, mg_an_save()): the layout the
@@ -707,21 +736,14 @@ static struct hosts *get_hosts(struct mg_analyzer *a, uint32_t idx, unsigned roo
 		memset(a->hosts + old, 0, (size_t)(a->caphosts - old) * sizeof(*a->hosts));
 	}
 	struct hosts *h = a->hosts[idx];
-	if (room > MG_AN_HOSTS)
-		room = MG_AN_HOSTS;
-	if (h && h->cap >= room)
+	unsigned cap = hosts_cap(room);
+	if (h && hosts_cap(hosts_n(h)) >= cap)
 		return h;
-	unsigned cap = h && h->cap ? h->cap : 1;
-	while (cap < room)
-		cap *= 2;
-	if (cap > MG_AN_HOSTS)
-		cap = MG_AN_HOSTS;
 	struct hosts *n = realloc(h, sizeof(*n) + cap * sizeof(n->host[0]));
 	if (!n)
 		return NULL;
 	if (!h)
 		memset(n, 0, sizeof(*n));
-	n->cap = (uint8_t)cap;
 	a->hosts[idx] = n;
 	return n;
 }
@@ -730,9 +752,9 @@ static struct hosts *get_hosts(struct mg_analyzer *a, uint32_t idx, unsigned roo
 static void hosts_export(const struct hosts *h, struct mg_an_hosts *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->more = h->more;
-	out->n = h->n;
-	for (unsigned i = 0; i < h->n; i++) {
+	out->more = hosts_more(h);
+	out->n = (uint8_t)hosts_n(h);
+	for (unsigned i = 0; i < out->n; i++) {
 		const struct host_rec *x = &h->host[i];
 		struct mg_an_host *y = &out->host[i];
 		memcpy(y->addr, x->addr, 16);
@@ -754,7 +776,7 @@ static void note_host(struct mg_analyzer *a, uint32_t idx, const uint8_t addr[16
 		      uint16_t vlan, uint64_t now)
 {
 	const struct hosts *old = hosts_of(a, idx);
-	unsigned n = old ? old->n : 0, i = 0;
+	unsigned n = old ? hosts_n(old) : 0, i = 0;
 
 	for (; i < n; i++)
 		if (!memcmp(old->host[i].addr, addr, 16))
@@ -763,16 +785,16 @@ static void note_host(struct mg_analyzer *a, uint32_t idx, const uint8_t addr[16
 	if (!h)
 		return;
 	struct host_rec cur = { 0 };
-	if (i < h->n) {
+	if (i < n) {
 		cur = h->host[i];
 	} else {
 		memcpy(cur.addr, addr, 16);
 		cur.first_seen = ct_of(now);
-		if (h->n < MG_AN_HOSTS)
-			h->n++;
+		if (n < MG_AN_HOSTS)
+			hosts_set(h, ++n, hosts_more(h));
 		else
-			h->more++;
-		i = h->n - 1; /* the least recent (or the new slot) makes room */
+			hosts_set(h, n, hosts_more(h) + 1);
+		i = n - 1; /* the least recent (or the new slot) makes room */
 	}
 	memmove(&h->host[1], &h->host[0], i * sizeof(h->host[0]));
 	cur.last_seen = ct_of(now);
@@ -2412,8 +2434,7 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 				if (!hs)
 					return -ENOMEM;
 				/* Only the n listed: slots past n carry nothing from the file. */
-				hs->more = hin.more;
-				hs->n = hin.n;
+				hosts_set(hs, hin.n, hin.more);
 				for (unsigned k = 0; k < hin.n; k++) {
 					const struct mg_an_host *x = &hin.host[k];
 					struct host_rec *y = &hs->host[k];
