@@ -307,7 +307,6 @@ struct smtp {
 	uint64_t win_start;
 	uint64_t first_evidence;       /* first port-25 activity of the current episode */
 	uint64_t first_smtp;           /* first SMTP activity ever (learning) */
-	uint64_t blocked_until, last_block_end;
 	/*
 	 * Longer memory than the window: new MX destinations and sessions,
 	 * decayed with cfg.long_half_life_ns as of long_at. A patient bot that
@@ -325,6 +324,7 @@ struct smtp {
 	uint16_t cur[W_MAX], prev[W_MAX];
 	uint16_t k[K_MAX];
 	uint32_t wide;
+	uint32_t verdict;              /* its verdicts (struct verdict), 1-based, 0 = never blocked */
 	uint32_t serve_total;          /* SYN-ACKs from its own SMTP ports: it serves mail */
 	uint32_t helo_hash;
 	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
@@ -337,8 +337,13 @@ struct smtp {
 	uint8_t shape_cur, shape_prev; /* HELO shapes seen in each bucket */
 	uint8_t absurd_cur, absurd_prev; /* enum mg_helo_absurd of the last absurd HELO in each bucket */
 	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
-	uint8_t role_before;
+};
+
+/* What only a source ever blocked needs, beside its SMTP record. */
+struct verdict {
+	uint64_t blocked_until, last_block_end;
 	uint8_t offences;
+	uint8_t role_before;           /* enum mg_role + 1 before the block in force, 0 = none */
 };
 
 /*
@@ -446,6 +451,8 @@ struct mg_analyzer {
 	uint32_t nslots, live;
 	struct smtp *smtp;
 	uint32_t nsmtp, capsmtp;
+	struct verdict *verdicts;  /* SMTP records' verdicts (struct smtp.verdict) */
+	uint32_t nverdicts, capverdicts;
 	struct counts *wide;       /* SMTP records' counts that outgrew 16 bits (struct smtp.wide) */
 	uint32_t nwide, capwide;
 	uint32_t *free_wide;
@@ -634,9 +641,10 @@ static struct smtp *get_smtp(struct mg_analyzer *a, struct prof *p, uint64_t now
 {
 	if (p->smtp)
 		return &a->smtp[p->smtp - 1];
-	uint32_t idx;
+	uint32_t idx, vd = 0;
 	if (a->nfree_smtp) {
 		idx = a->free_smtp[--a->nfree_smtp];
+		vd = a->smtp[idx].verdict; /* a freed record's verdict record comes with it, emptied */
 	} else {
 		if (grow((void **)&a->smtp, &a->capsmtp, a->nsmtp + 1, sizeof(*a->smtp)))
 			return NULL;
@@ -644,6 +652,10 @@ static struct smtp *get_smtp(struct mg_analyzer *a, struct prof *p, uint64_t now
 	}
 	struct smtp *m = &a->smtp[idx];
 	memset(m, 0, sizeof(*m));
+	if (vd) {
+		memset(&a->verdicts[vd - 1], 0, sizeof(a->verdicts[0]));
+		m->verdict = vd;
+	}
 	m->win_start = now;
 	p->smtp = idx + 1;
 	return m;
@@ -701,6 +713,30 @@ static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct count
 	}
 	for (int i = 0; i < K_MAX; i++)
 		m->k[i] = sat16(c->k[i]);
+}
+
+static const struct verdict no_verdict;
+
+/* The verdicts of m: its record, or one of zeros if it was never blocked. */
+static const struct verdict *verdict_of(const struct mg_analyzer *a, const struct smtp *m)
+{
+	return m && m->verdict ? &a->verdicts[m->verdict - 1] : &no_verdict;
+}
+
+/*
+ * The verdict record of m, made at its first block; NULL without memory. It
+ * is kept with the record (repeat offenders), so none is ever freed but
+ * with the profile; a freed one goes with its SMTP record to the next.
+ */
+static struct verdict *get_verdict(struct mg_analyzer *a, struct smtp *m)
+{
+	if (!m->verdict) {
+		if (grow((void **)&a->verdicts, &a->capverdicts, a->nverdicts + 1, sizeof(*a->verdicts)))
+			return NULL;
+		memset(&a->verdicts[a->nverdicts], 0, sizeof(a->verdicts[0]));
+		m->verdict = ++a->nverdicts;
+	}
+	return &a->verdicts[m->verdict - 1];
 }
 
 static void drop_wide(struct mg_analyzer *a, struct smtp *m)
@@ -1061,6 +1097,7 @@ void mg_an_free(struct mg_analyzer *a)
 	free(a->free_smtp);
 	free(a->wide);
 	free(a->free_wide);
+	free(a->verdicts);
 	for (uint32_t i = 0; i < a->caphosts; i++)
 		free(a->hosts[i]);
 	free(a->hosts);
@@ -1596,8 +1633,9 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	memcpy(ev->mac, m->mac, 6);
 	ev->vlan_outer = m->vlan_outer;
 	ev->vlan_inner = m->vlan_inner;
-	if (m->role_before && p->role == MG_ROLE_BLOCKED)
-		ev->role_before = (enum mg_role)(m->role_before - 1);
+	const struct verdict *vd = verdict_of(a, m);
+	if (vd->role_before && p->role == MG_ROLE_BLOCKED)
+		ev->role_before = (enum mg_role)(vd->role_before - 1);
 	const struct hosts *h = hosts_of(a, p->smtp - 1);
 	if (h)
 		hosts_export(h, &ev->hosts);
@@ -1779,18 +1817,21 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 			set_role(a, p, MG_ROLE_SUSPECT, now);
 			return true;
 		}
+		struct verdict *vd = get_verdict(a, m);
+		if (!vd)
+			return true; /* no memory to keep it: judged again with the next news */
 		/* offences > 0: there was a block, so last_block_end is a time, not "never". */
-		if (m->offences && m->last_block_end && age(now, m->last_block_end) > c->max_block_ns)
-			m->offences = 0; /* a clean record for as long as the longest block: forgiven */
-		if (m->offences < 255)
-			m->offences++;
-		m->role_before = (uint8_t)(base + 1);
+		if (vd->offences && vd->last_block_end && age(now, vd->last_block_end) > c->max_block_ns)
+			vd->offences = 0; /* a clean record for as long as the longest block: forgiven */
+		if (vd->offences < 255)
+			vd->offences++;
+		vd->role_before = (uint8_t)(base + 1);
 		x = emit(o, MG_AN_BLOCK, a, p);
 		fill_evidence(a, p, m, &in, rule, &x->ev);
 		x->ev.role_before = base;
 		x->block_action = c->block_action ? c->block_action : MG_ACT_DROP_SMTP;
-		x->offence = m->offences;
-		m->blocked_until = x->expires_ns = now + block_duration(c, m->offences);
+		x->offence = vd->offences;
+		vd->blocked_until = x->expires_ns = now + block_duration(c, vd->offences);
 		set_role(a, p, MG_ROLE_BLOCKED, now);
 		p->flags &= (uint8_t)~PF_ALERTED;
 		breaker_record(a, now);
@@ -1833,8 +1874,11 @@ static void end_block(struct mg_analyzer *a, struct prof *p, uint64_t now, struc
 	if (vr)
 		vr->verdict_forgery = 0;
 	if (m) {
-		m->blocked_until = 0;
-		m->last_block_end = now;
+		struct verdict *vd = get_verdict(a, m); /* it has one: it was blocked */
+		if (vd) {
+			vd->blocked_until = 0;
+			vd->last_block_end = now;
+		}
 		/* Evidence from before the block must not block it again by itself. */
 		win_clear(a, m, now);
 	}
@@ -1859,7 +1903,7 @@ static void check_blocked(struct mg_analyzer *a, uint64_t now, struct out *o)
 			why = "unblocked:allowlisted";
 		else if (pset_covers(&a->servers, p->key))
 			why = "unblocked:configured-mail-server";
-		else if (now >= m->blocked_until)
+		else if (now >= verdict_of(a, m)->blocked_until)
 			why = "expired";
 		if (!why) {
 			i++;
@@ -2039,7 +2083,8 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	wide_load(a, m, &c);
 	pr->k_synack = c.k[K_SYNACK];
 	pr->serve_total = m->serve_total;
-	pr->offences = m->offences;
+	const struct verdict *vd = verdict_of(a, m);
+	pr->offences = vd->offences;
 	memset(mr, 0, sizeof(*mr));
 	mr->win_start = m->win_start;
 	memcpy(mr->cur, c.cur, sizeof(mr->cur));
@@ -2055,8 +2100,8 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	mr->helo_hash = m->helo_hash;
 	mr->first_evidence = m->first_evidence;
 	mr->first_smtp = m->first_smtp;
-	mr->blocked_until = m->blocked_until;
-	mr->last_block_end = m->last_block_end;
+	mr->blocked_until = vd->blocked_until;
+	mr->last_block_end = vd->last_block_end;
 	mr->active_day = m->active_day;
 	mr->active_days = m->active_days;
 	mr->long_at = m->long_at;
@@ -2072,7 +2117,7 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	memcpy(mr->mac, m->mac, 6);
 	mr->vlan_outer = m->vlan_outer;
 	mr->vlan_inner = m->vlan_inner;
-	mr->role_before = m->role_before;
+	mr->role_before = vd->role_before;
 	mr->absurd_cur = m->absurd_cur;
 	mr->absurd_prev = m->absurd_prev;
 	mr->nhist = (uint8_t)hist_n(&m->hist);
@@ -2179,7 +2224,7 @@ static void drop_profiles(struct mg_analyzer *a)
 		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
 			mg_intern_put(a->helos, a->smtp[a->prof[i].smtp - 1].helo);
 	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
-	a->nwide = a->nfree_wide = 0;
+	a->nwide = a->nfree_wide = a->nverdicts = 0;
 	if (a->dirty)
 		memset(a->dirty, 0, (size_t)a->capdirty * sizeof(*a->dirty));
 	a->dirty_pos = 0;
@@ -2391,12 +2436,11 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->bits_prev = min.bits_prev;
 			m->k_mx_bits = min.k_mx_bits;
 			m->serve_total = in.serve_total;
-			m->offences = in.offences;
+
 			m->helo_hash = min.helo_hash;
 			m->first_evidence = min.first_evidence;
 			m->first_smtp = min.first_smtp;
-			m->blocked_until = min.blocked_until;
-			m->last_block_end = min.last_block_end;
+
 			m->active_day = min.active_day;
 			m->active_days = (uint16_t)(min.active_days < UINT16_MAX ? min.active_days : UINT16_MAX);
 			m->long_at = min.long_at;
@@ -2409,7 +2453,15 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			memcpy(m->mac, min.mac, 6);
 			m->vlan_outer = min.vlan_outer;
 			m->vlan_inner = min.vlan_inner;
-			m->role_before = min.role_before;
+			if (in.offences || min.blocked_until || min.last_block_end || min.role_before) {
+				struct verdict *vd = get_verdict(a, m);
+				if (!vd)
+					return -ENOMEM;
+				vd->offences = in.offences;
+				vd->role_before = min.role_before;
+				vd->blocked_until = shift_time(min.blocked_until, by);
+				vd->last_block_end = shift_time(min.last_block_end, by);
+			}
 			m->absurd_cur = min.absurd_cur;
 			m->absurd_prev = min.absurd_prev;
 			/*
@@ -2423,8 +2475,7 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->win_start = shift_time(m->win_start, by);
 			m->first_evidence = shift_time(m->first_evidence, by);
 			m->first_smtp = shift_time(m->first_smtp, by);
-			m->blocked_until = shift_time(m->blocked_until, by);
-			m->last_block_end = shift_time(m->last_block_end, by);
+
 			m->long_at = shift_time(m->long_at, by);
 			m->active_day = shift_day(m->active_day, by);
 			for (unsigned k = 0; k < min.nhist; k++)
@@ -2472,8 +2523,9 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->score = in.score;
 	v->first_seen_ns = ns_of(p->first_seen);
 	v->last_seen_ns = ns_of(p->last_seen);
-	v->offences = m ? m->offences : 0;
-	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? m->blocked_until : 0;
+	const struct verdict *vd = verdict_of(a, m);
+	v->offences = vd->offences;
+	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? vd->blocked_until : 0;
 	char rule[sizeof(v->ev.rule)];
 	const char *why = "";
 	const struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
@@ -2481,7 +2533,7 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 		snprintf(rule, sizeof(rule), "forgery:%s", mg_forgery_name(vr->verdict_forgery));
 		why = rule;
 	} else if (m && p->role == MG_ROLE_BLOCKED)
-		why = verdict_rule((enum mg_role)(m->role_before - 1));
+		why = verdict_rule((enum mg_role)(vd->role_before - 1));
 	else if (p->role == MG_ROLE_SUSPECT)
 		why = suspect_rule(&in, rule, sizeof(rule));
 	fill_evidence(a, p, m, &in, why, &v->ev);
