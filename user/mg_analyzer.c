@@ -2036,9 +2036,12 @@ bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t n
 
 /*
  * Layout (little-endian host order; the state file is local to one machine):
- *   "MGAN" u32 version, u32 sizeof(prof), u32 sizeof(smtp), u64 saved_mono, u64 saved_wall, u32 count
- *   count x { struct prof, then struct smtp if prof.smtp != 0,
- *             then struct mg_an_hosts if prof.smtp == 2 (version 4) }
+ *   "MGAN" u32 version, u32 sizeof(prof_rec), u32 sizeof(smtp_rec), u64 saved_mono, u64 saved_wall, u32 count
+ *   count x { struct prof_rec, then struct smtp_rec if prof_rec.smtp != 0,
+ *             then struct mg_an_hosts if prof_rec.smtp == 2 (version 4) }
+ * The records are the wide layout the profiles had before they were packed
+ * in memory: save widens, restore checks and packs, so the format did not
+ * change with the packing (a state of version 3 or 4 restores as before).
  * Times are monotonic and the clock starts again at boot, so restore moves
  * every time by (now - saved_mono) - (wall time passed since the save): a
  * block keeps its remaining time across a reboot, less the downtime.
