@@ -1603,6 +1603,22 @@ static void test_restore_refuses_bad_records(void **state)
 	mg_an_free(b2);
 	free(dup);
 
+	/*
+	 * Offences or SMTP service without SMTP figures: such a profile keeps
+	 * them in its SMTP record, so a record claiming them without one is
+	 * refused (the end host's: offences at 61).
+	 */
+	uint8_t *odd = malloc(len);
+	memcpy(odd, buf, len);
+	odd[pc_off + 61] = 2;
+	b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, odd, len, 3 * SEC, wall + MIN, &rep), 0);
+	assert_int_equal(rep.refused, 1);
+	assert_non_null(strstr(rep.first_refusal, "without SMTP figures"));
+	assert_non_null(strstr(rep.first_refusal, "198.18.1.2"));
+	mg_an_free(b2);
+	free(odd);
+
 	/* A record whose length cannot be told (smtp neither 0 nor 1): the file is refused whole. */
 	b2 = mg_an_new(&cfg);
 	assert_int_equal(mg_an_restore(b2, buf, len, 3 * SEC, wall, NULL), 0);
