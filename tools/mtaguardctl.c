@@ -389,6 +389,8 @@ static void print_human(const char *cmd, json_t *r)
 				print_evidence(json_object_get(v, "evidence"), "    ");
 			else if (json_object_get(v, "origin"))
 				printf("    from other nodes: %s\n", s(v, "origin"));
+			else if (json_object_get(v, "peer"))
+				printf("    FlowSpec route from BGP peer(s): %s\n", s(v, "peer"));
 			else if (json_object_get(v, "created"))
 				printf("    since %s: %s\n", s(v, "created"), note(v, buf, sizeof(buf)));
 		}

@@ -26,6 +26,9 @@ struct mg_metrics_in {
 	bool cluster_on, cluster_connected;
 	uint64_t cluster_sent, cluster_send_errors, cluster_received, cluster_taken, cluster_refused;
 	double cluster_lag_seconds, cluster_gap_seconds;
+	/* FlowSpec routes from BGP peers (bgp_on: a helper has handed some over) */
+	bool bgp_on;
+	uint64_t bgp_routes, bgp_taken, bgp_refused;
 	unsigned threat_level;       /* 0..5 */
 	uint64_t outbreaks_active;
 	double scan_seconds;         /* the last full scan + tick */
