@@ -78,8 +78,13 @@ static uint64_t wall_ns(void)
 
 static void set_error(struct mg_cluster *c, const char *what, natsStatus s)
 {
+	/* libnats's own words for this thread's last failure: "SSL Error" alone does not say which certificate. */
+	const char *more = nats_GetLastError(NULL);
+	bool say_more = more && *more && strcmp(more, natsStatus_GetText(s));
+
 	pthread_mutex_lock(&c->mu);
-	snprintf(c->st.last_error, sizeof(c->st.last_error), "%s: %s", what, natsStatus_GetText(s));
+	snprintf(c->st.last_error, sizeof(c->st.last_error), "%s: %s%s%s%s", what, natsStatus_GetText(s),
+		 say_more ? " (" : "", say_more ? more : "", say_more ? ")" : "");
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -244,6 +249,10 @@ static natsStatus watch(struct mg_cluster *c)
 		if (natsConnection_GetConnectedUrl(c->nc, buf, sizeof(buf)) == NATS_OK)
 			url = buf;
 		snprintf(c->st.server, sizeof(c->st.server), "%s", url ? url : "");
+		/* A user and password in the URL stay out of status and the log: "tls://127.0.0.1:4222". */
+		char *scheme = strstr(c->st.server, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+		if (at)
+			memmove(scheme + 3, at + 1, strlen(at + 1) + 1);
 		pthread_mutex_unlock(&c->mu);
 	}
 	return s;

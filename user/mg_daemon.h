@@ -128,6 +128,7 @@ struct mg_daemon {
 	uint64_t cluster_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome, then unreadable ones */
 	uint64_t cluster_last_complaint;
 	bool cluster_was_up;           /* the link's state at the last look: its changes are logged */
+	bool cluster_ever_up, cluster_said_unreachable; /* a first connection failing is logged once */
 	uint64_t cluster_down_at;      /* CLOCK_MONOTONIC when it went down, for the gap */
 	uint64_t cluster_gaps, cluster_gap_ns; /* outages since start, and their time in all */
 	/* Propagation: from the origin's write to the rule in this node's kernel, for the last entries taken. */

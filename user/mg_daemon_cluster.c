@@ -178,8 +178,19 @@ static void watch_link(struct mg_daemon *d, uint64_t mono)
 	struct mg_cluster_status st;
 
 	mg_cluster_status(d->cluster, &st);
+	/*
+	 * Never connected yet, and the first attempt failed (a server's
+	 * certificate from another CA, a wrong password, nothing listening):
+	 * said once, with libnats's reason, since no change of state would say it.
+	 */
+	if (!st.connected && !d->cluster_was_up && !d->cluster_ever_up && st.last_error[0] && !d->cluster_said_unreachable) {
+		d->cluster_said_unreachable = true;
+		mg_eventlog_warning(&d->log, "cluster", "cluster: cannot reach a NATS server (%s); this node goes on alone, "
+				    "and tries again every few seconds", st.last_error);
+	}
 	if (st.connected == d->cluster_was_up)
 		return;
+	d->cluster_ever_up |= st.connected;
 	d->cluster_was_up = st.connected;
 	if (!st.connected) {
 		d->cluster_down_at = mono;
