@@ -76,6 +76,23 @@ static uint64_t wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+const char *mg_cluster_url_public(const char *url, char *buf, size_t len)
+{
+	const char *scheme = strstr(url, "://"), *host = scheme ? scheme + 3 : url;
+	size_t authority = strcspn(host, "/");
+	const char *at = NULL;
+
+	/* The user information ends at the last '@' of the authority: a password may hold one too. */
+	for (size_t i = 0; i < authority; i++)
+		if (host[i] == '@')
+			at = host + i;
+	if (at)
+		snprintf(buf, len, "%.*s%s", (int)(host - url), url, at + 1);
+	else
+		snprintf(buf, len, "%s", url);
+	return buf;
+}
+
 static void set_error(struct mg_cluster *c, const char *what, natsStatus s)
 {
 	/* libnats's own words for this thread's last failure: "SSL Error" alone does not say which certificate. */
@@ -248,11 +265,7 @@ static natsStatus watch(struct mg_cluster *c)
 		char buf[128];
 		if (natsConnection_GetConnectedUrl(c->nc, buf, sizeof(buf)) == NATS_OK)
 			url = buf;
-		snprintf(c->st.server, sizeof(c->st.server), "%s", url ? url : "");
-		/* A user and password in the URL stay out of status and the log: "tls://127.0.0.1:4222". */
-		char *scheme = strstr(c->st.server, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
-		if (at)
-			memmove(scheme + 3, at + 1, strlen(at + 1) + 1);
+		mg_cluster_url_public(url ? url : "", c->st.server, sizeof(c->st.server));
 		pthread_mutex_unlock(&c->mu);
 	}
 	return s;

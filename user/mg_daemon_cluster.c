@@ -55,9 +55,10 @@ int mg_daemon_cluster_start(struct mg_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cluster: %s", strerror(errno ? errno : ENOMEM));
 		return -EIO;
 	}
+	char first[256];
 	mg_eventlog_notice(&d->log, "cluster", "cluster: node %s, bucket %s, %zu server(s) from %s on; this node goes on "
 			   "alone while none answers", c->cluster_node, c->cluster_bucket, c->n_cluster_servers,
-			   c->cluster_servers[0]);
+			   mg_cluster_url_public(c->cluster_servers[0], first, sizeof(first)));
 	return 0;
 }
 
