@@ -98,7 +98,8 @@ $(BUILD)/mtaguardd: $(BUILD)/user/mtaguardd.o $(BUILD)/libmg.a
 $(BUILD)/mtaguardctl: $(BUILD)/tools/mtaguardctl.o $(BUILD)/tools/ctl_feed.o $(BUILD)/tools/ctl_fail.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/mtaguard-flowspec: $(BUILD)/tools/mtaguard_flowspec.o $(BUILD)/tools/mg_flowspec.o $(BUILD)/libmg.a
+$(BUILD)/mtaguard-flowspec: $(BUILD)/tools/mtaguard_flowspec.o $(BUILD)/tools/mg_flowspec.o \
+		$(BUILD)/tools/mg_flowspec_recv.o $(BUILD)/tools/mg_flowspec_held.o $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/mtaguard-replay: $(BUILD)/tools/mtaguard_replay.o $(BUILD)/tools/capture.o $(BUILD)/tools/capture_merge.o \
@@ -136,6 +137,11 @@ $(BUILD)/selftests/test_capture_merge: $(BUILD)/selftests/test_capture_merge.o $
 
 # mg_flowspec is mtaguard-flowspec's: its test links it, as test_frame does mg_frame.
 $(BUILD)/selftests/test_flowspec: $(BUILD)/selftests/test_flowspec.o $(BUILD)/tools/mg_flowspec.o $(TLIB_OBJS) $(BUILD)/libmg.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+# The receive side's parser and table, likewise.
+$(BUILD)/selftests/test_flowspec_recv: $(BUILD)/selftests/test_flowspec_recv.o $(BUILD)/tools/mg_flowspec_recv.o \
+		$(BUILD)/tools/mg_flowspec_held.o $(TLIB_OBJS) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 # mg_frame is the replay's, not the library's: its test links it itself,

@@ -838,6 +838,8 @@ static void test_cluster_section(void **state)
 		{ "{\"cluster\": {\"max_accept_per_minute\": 0}}", "t.json:1:", "must be 1..1000000" },
 		{ "{\"cluster\": {\"credentials\": \"relative.creds\"}}", "t.json:1:", "absolute" },
 		{ "{\"cluster\": {\"server\": []}}", "t.json:1:", "unknown key \"server\" in \"cluster\"" },
+		{ "{\"bgp\": {\"max_accept_per_minute\": 0}}", "t.json:1:", "must be 1..1000000" },
+		{ "{\"bgp\": {\"ttl\": \"5m\"}}", "t.json:1:", "unknown key \"ttl\" in \"bgp\"" },
 	};
 	struct mg_config c;
 
@@ -860,6 +862,11 @@ static void test_cluster_section(void **state)
 			 (1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER) |
 				 (1u << MG_CL_OUTBREAK));
 	assert_int_equal(c.cluster_max_accept_per_min, 50);
+	assert_int_equal(c.bgp_max_accept_per_min, 600); /* FlowSpec routes from BGP peers: a breaker of their own */
+	mg_config_free(&c);
+	mg_config_default(&c);
+	assert_int_equal(mg_config_parse("{\"bgp\": {\"max_accept_per_minute\": 20}}", "t.json", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.bgp_max_accept_per_min, 20);
 	mg_config_free(&c);
 }
 

@@ -314,6 +314,15 @@ static json_t *answer(struct fixture *f, json_t *req)
 	return resp;
 }
 
+/* One "bgp" request (ROUTES is its JSON array); the answer, to be freed. */
+static json_t *bgp(struct fixture *f, long long ttl_ms, const char *routes)
+{
+	json_error_t jerr;
+	json_t *req = json_pack("{s:s,s:I,s:o}", "cmd", "bgp", "ttl_ms", (json_int_t)ttl_ms, "routes",
+				json_loads(routes, 0, &jerr));
+	return answer(f, req);
+}
+
 static void set_list(struct mg_prefix_list *l, const char *const *texts, size_t n)
 {
 	free(l->v);
@@ -455,6 +464,93 @@ static void test_verdicts_filtered(void **state)
 	json_decref(r);
 }
 
+static const char *outcome(json_t *resp, size_t i)
+{
+	return json_string_value(json_array_get(json_object_get(resp, "outcomes"), i));
+}
+
+/*
+ * The FlowSpec helper's routes: taken as the owner bgp with the peer named
+ * in verdicts, refreshed, withdrawn; unusable items answered as such and
+ * the rest taken; never listed in the blocks the helper announces; bounds
+ * on the TTL and the request refused as a whole.
+ */
+static void test_bgp_routes(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t exp1, exp2;
+	json_t *r;
+
+	r = bgp(f, 60000, "[{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.7\",\"action\":\"smtp\"},"
+			  "{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.300\",\"action\":\"smtp\"},"
+			  "{\"peer\":\"bad peer\",\"prefix\":\"198.18.7.8\",\"action\":\"smtp\"},"
+			  "{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.9\",\"action\":\"none\"},"
+			  "{\"peer\":\"198.18.100.2\",\"prefix\":\"100.0.0.0/7\",\"action\":\"all\"},"
+			  "{\"prefix\":\"198.18.7.10\",\"action\":\"all\"}]");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(outcome(r, 0), "taken");
+	assert_string_equal(outcome(r, 1), "unusable");
+	assert_string_equal(outcome(r, 2), "unusable");
+	assert_string_equal(outcome(r, 3), "unusable");
+	assert_string_equal(outcome(r, 4), "too-wide");
+	assert_string_equal(outcome(r, 5), "unusable");
+	json_decref(r);
+	assert_true(blocked(f, "198.18.7.7", &exp1));
+	assert_false(blocked(f, "198.18.7.8", NULL));
+	assert_non_null(strstr(human(f), "bgp: FlowSpec discard 198.18.7.7 (smtp) from 198.18.100.2 taken"));
+	assert_non_null(strstr(human(f), "bgp: FlowSpec route 100.0.0.0/7 from 198.18.100.2 refused: too-wide"));
+
+	/* verdicts names the owner and the peer; blocks (the helper's announcements) leaves it out. */
+	json_t *req = json_pack("{s:s}", "cmd", "verdicts");
+	r = mg_daemon_control(req, &f->d, NULL);
+	json_decref(req);
+	json_t *v = json_array_get(json_object_get(r, "verdicts"), 0);
+	assert_string_equal(json_string_value(json_object_get(v, "source")), "198.18.7.7");
+	assert_string_equal(json_string_value(json_object_get(v, "by")), "bgp");
+	assert_string_equal(json_string_value(json_object_get(v, "peer")), "198.18.100.2");
+	json_decref(r);
+	req = json_pack("{s:s}", "cmd", "blocks");
+	r = mg_daemon_control(req, &f->d, NULL);
+	json_decref(req);
+	assert_int_equal(json_array_size(json_object_get(r, "blocks")), 0);
+	json_decref(r);
+
+	/* Announced again: refreshed, its expiry from now. */
+	usleep(20000);
+	r = bgp(f, 60000, "[{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.7\",\"action\":\"smtp\"}]");
+	assert_string_equal(outcome(r, 0), "refreshed");
+	json_decref(r);
+	assert_true(blocked(f, "198.18.7.7", &exp2));
+	assert_true(exp2 > exp1);
+
+	/* Withdrawn: gone, and said. */
+	r = bgp(f, 60000, "[{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.7\",\"withdraw\":true}]");
+	assert_string_equal(outcome(r, 0), "removed");
+	json_decref(r);
+	assert_false(blocked(f, "198.18.7.7", NULL));
+	assert_non_null(strstr(human(f), "bgp: FlowSpec route 198.18.7.7 withdrawn by 198.18.100.2"));
+
+	/* The request's own bounds. */
+	r = bgp(f, 10, "[]");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	req = json_pack("{s:s,s:I}", "cmd", "bgp", "ttl_ms", (json_int_t)60000);
+	r = mg_daemon_control(req, &f->d, NULL);
+	json_decref(req);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+
+	req = json_pack("{s:s}", "cmd", "status");
+	r = mg_daemon_control(req, &f->d, NULL);
+	json_decref(req);
+	json_t *st = json_object_get(json_object_get(r, "bgp"), "outcomes");
+	assert_int_equal(json_integer_value(json_object_get(st, "taken")), 1);
+	assert_int_equal(json_integer_value(json_object_get(st, "refreshed")), 1);
+	assert_int_equal(json_integer_value(json_object_get(st, "unusable")), 4);
+	assert_int_equal(json_integer_value(json_object_get(st, "too-wide")), 1);
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +562,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_block_reaching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutations_say_what, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verdicts_filtered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bgp_routes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

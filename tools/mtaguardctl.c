@@ -462,6 +462,8 @@ static void print_human(const char *cmd, json_t *r)
 				printf("    from other nodes: %s\n", s(v, "origin"));
 			else if (json_object_get(v, "origins"))
 				printf("    from imported lists: %s\n", s(v, "origins"));
+			else if (json_object_get(v, "peer"))
+				printf("    FlowSpec route from BGP peer(s): %s\n", s(v, "peer"));
 			else if (json_object_get(v, "created"))
 				printf("    set %s: %s\n", when(v, "created", t, sizeof(t)), note(v, buf, sizeof(buf)));
 		}

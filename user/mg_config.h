@@ -167,6 +167,7 @@ struct mg_config {
 	size_t n_cluster_publish_names, n_cluster_accept_names;
 	unsigned cluster_publish, cluster_accept; /* bits of enum mg_cl_kind (finish_cluster) */
 	uint32_t cluster_max_accept_per_min; /* received verdicts taken per minute: this node's own breaker */
+	uint32_t bgp_max_accept_per_min;  /* FlowSpec routes received from BGP peers taken per minute (new ones) */
 	char cluster_events_stream[64];   /* the JetStream stream every node's events go to; "" = none */
 	uint64_t cluster_events_max_age_ns;
 	/* Source verification (mg_verify.h); weights and the forgery verdict are in an. */

@@ -305,6 +305,7 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.verdicts_issued = d->eng.verdicts_issued;
 	m.alerts_issued = d->eng.alerts_issued;
 	mg_daemon_cluster_metrics(d, &m);
+	mg_daemon_bgp_metrics(d, &m);
 	mg_daemon_verify_metrics(d, &m);
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;

@@ -128,6 +128,7 @@ struct mg_daemon {
 	uint64_t cluster_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome, then unreadable ones */
 	uint64_t cluster_last_complaint;
 	bool cluster_was_up;           /* the link's state at the last look: its changes are logged */
+	bool cluster_ever_up, cluster_said_unreachable; /* a first connection failing is logged once */
 	uint64_t cluster_down_at;      /* CLOCK_MONOTONIC when it went down, for the gap */
 	uint64_t cluster_gaps, cluster_gap_ns; /* outages since start, and their time in all */
 	/* Propagation: from the origin's write to the rule in this node's kernel, for the last entries taken. */
@@ -151,6 +152,11 @@ struct mg_daemon {
 	} dnsbl;
 	bool feed_pending;             /* imported prefixes still to carry into the kernel: do not sleep */
 	uint64_t feed_slice_max_ns;    /* the longest slice since the last commit: what an import held the loop */
+	/* FlowSpec routes from BGP peers, handed over by mtaguard-flowspec --accept (mg_daemon_bgp.c) */
+	uint64_t bgp_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome (taken: new here), then unusable items */
+	uint64_t bgp_refreshed;        /* announcements of routes already held (the helper's refreshes) */
+	bool bgp_seen, bgp_complained;  /* a helper spoke; a refusal was logged (at bgp_last_complaint) */
+	uint64_t bgp_last_complaint, bgp_last_request; /* CLOCK_MONOTONIC, valid once the flags say so */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
@@ -201,6 +207,14 @@ int mg_daemon_verify_timeout_ms(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_verify_tick(struct mg_daemon *d);
 void mg_daemon_verify_stop(struct mg_daemon *d);
 json_t *mg_daemon_verify_status(struct mg_daemon *d);
+/*
+ * FlowSpec routes received over BGP (mg_daemon_bgp.c): the "bgp" control
+ * command, and what status and the metrics say of it.
+ */
+json_t *mg_daemon_bgp(struct mg_daemon *d, json_t *req);
+json_t *mg_daemon_bgp_status(struct mg_daemon *d);
+void mg_daemon_bgp_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
+
 /* Imports and exports of prefix lists (mg_daemon_feed.c). */
 json_t *mg_daemon_import(struct mg_daemon *d, json_t *req);
 json_t *mg_daemon_export(struct mg_daemon *d, json_t *req);

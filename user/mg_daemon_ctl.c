@@ -157,6 +157,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
 	json_object_set_new(o, "cluster", mg_daemon_cluster_status(d));
+	json_object_set_new(o, "bgp", mg_daemon_bgp_status(d));
 	json_object_set_new(o, "verify", mg_daemon_verify_status(d));
 	json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
 	return o;
@@ -715,6 +716,8 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 		mg_feeds_origins_of(&c->d->eng.feeds, &e->prefix, origins, sizeof(origins));
 	else if (w->block_by == MG_OWNER_CLUSTER_BLOCK && c->d->eng.clrecv)
 		mg_clrecv_origins(c->d->eng.clrecv, &e->prefix, origins, sizeof(origins));
+	else if (w->block_by == MG_OWNER_BGP_BLOCK && c->d->eng.bgprecv)
+		mg_clrecv_nodes(c->d->eng.bgprecv, &e->prefix, origins, sizeof(origins)); /* the peers */
 	else
 		snprintf(origins, sizeof(origins), "%s", c->d->eng.cl_node);
 	if (filtering && !mg_rule_filter_match(c->filter, &e->prefix, mg_owner_name(w->block_by), origins))
@@ -739,6 +742,9 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 	} else if (w->block_by == MG_OWNER_CLUSTER_BLOCK && c->d->eng.clrecv) {
 		/* The origin nodes, each with what its rule is there. */
 		json_object_set_new(o, "origin", json_string(origins));
+	} else if (w->block_by == MG_OWNER_BGP_BLOCK && c->d->eng.bgprecv) {
+		/* The BGP peers that announce it, "198.18.100.2, 198.18.101.2". */
+		json_object_set_new(o, "peer", json_string(origins));
 	} else if (feed) {
 		json_object_set_new(o, "origins", json_string(origins));
 	}
@@ -799,7 +805,8 @@ static json_t *list_rules(struct mg_daemon *d, void (*visit)(const struct mg_rul
 /*
  * {"cmd":"blocks","generation":G,"feeds":false}: every block the kernel
  * holds, compactly, for programs that follow them (mtaguard-flowspec): the
- * prefix, action, whose, and milliseconds left (-1: none). When the ledger
+ * prefix, action, whose, and milliseconds left (-1: none); never the routes
+ * received over BGP (owner "bgp"), which would go back out. When the ledger
  * wrote nothing since generation G, only {"unchanged":true} (a follower can
  * ask often, cheaply; it ends routes at their expiry by itself). Imported
  * lists' blocks only with "feeds": true.
@@ -816,7 +823,9 @@ static void block_brief(const struct mg_rule_entry *e, void *arg)
 	const struct mg_rule_want *w = e->written;
 	char buf[MG_ADDRSTRLEN];
 
-	if (!mg_rule_block_in_force(w, c->now) || (w->block_by == MG_OWNER_FEED && !c->feeds))
+	/* A route received over BGP is never announced again from here: that would loop between edges. */
+	if (!mg_rule_block_in_force(w, c->now) || (w->block_by == MG_OWNER_FEED && !c->feeds) ||
+	    w->block_by == MG_OWNER_BGP_BLOCK)
 		return;
 	json_array_append_new(c->arr, json_pack("{s:s,s:s,s:s,s:I}", "prefix", mg_prefix_str(&e->prefix, buf, sizeof(buf)),
 						"action", mg_action_name(w->action), "by", mg_owner_name(w->block_by),
@@ -971,6 +980,8 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 		return cmd_blocks(d, req);
 	if (!strcmp(cmd, "import"))
 		return mg_daemon_import(d, req);
+	if (!strcmp(cmd, "bgp"))
+		return mg_daemon_bgp(d, req);
 	if (!strcmp(cmd, "export"))
 		return stream ? mg_daemon_export_stream(d, req, stream) : mg_daemon_export(d, req);
 	if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") || !strcmp(cmd, "disallow"))

@@ -148,6 +148,14 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 		one(&b, "mtaguard_cluster_disconnected_seconds_total", "counter",
 		    "Time this node spent with no NATS server answering.", m->cluster_gap_seconds);
 	}
+	if (m->bgp_on) {
+		one(&b, "mtaguard_bgp_routes", "gauge", "FlowSpec routes from BGP peers held (peer and prefix).",
+		    (double)m->bgp_routes);
+		one(&b, "mtaguard_bgp_taken_total", "counter", "FlowSpec routes from BGP peers taken, new here.",
+		    (double)m->bgp_taken);
+		one(&b, "mtaguard_bgp_refused_total", "counter",
+		    "FlowSpec routes from BGP peers refused (too wide, breaker, full, unusable).", (double)m->bgp_refused);
+	}
 	if (m->verify_on) {
 		static const struct {
 			const char *name, *type, *help;

@@ -26,6 +26,9 @@ struct mg_metrics_in {
 	bool cluster_on, cluster_connected;
 	uint64_t cluster_sent, cluster_send_errors, cluster_received, cluster_taken, cluster_refused;
 	double cluster_lag_seconds, cluster_gap_seconds;
+	/* FlowSpec routes from BGP peers (bgp_on: a helper has handed some over) */
+	bool bgp_on;
+	uint64_t bgp_routes, bgp_taken, bgp_refused;
 	/* Source verification (verify_on: the verifier runs) */
 	bool verify_on;
 	uint64_t verify_jobs_done, verify_jobs_refused, verify_jobs_timed_out;

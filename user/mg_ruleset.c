@@ -20,6 +20,7 @@ static const char *const owner_names[MG_OWNER_MAX] = {
 	[MG_OWNER_CLUSTER_ALLOW] = "cluster",
 	[MG_OWNER_CLUSTER_SERVER] = "cluster:mail_servers",
 	[MG_OWNER_FEED] = "feed",
+	[MG_OWNER_BGP_BLOCK] = "bgp",
 };
 
 const char *mg_owner_name(enum mg_owner o)
@@ -44,10 +45,11 @@ void mg_rules_resolve(const struct mg_claim claims[MG_OWNER_MAX], bool profile_k
 	/*
 	 * The operator's block stands over a verdict, this node's over a received
 	 * one; both over an imported list (third parties' word, where `verdicts`
-	 * explains the others); a pinned block is the last resort.
+	 * explains the others); a route from a BGP peer is a router's word
+	 * without evidence here, before a list's; a pinned block is the last resort.
 	 */
 	static const enum mg_owner block_order[] = { MG_OWNER_OPERATOR_BLOCK, MG_OWNER_VERDICT, MG_OWNER_CLUSTER_BLOCK,
-						     MG_OWNER_FEED, MG_OWNER_PINNED_BLOCK };
+						     MG_OWNER_BGP_BLOCK, MG_OWNER_FEED, MG_OWNER_PINNED_BLOCK };
 
 	memset(out, 0, sizeof(*out));
 	out->block_expires = MG_TIME_NEVER;

@@ -47,6 +47,7 @@ enum mg_owner {
 	MG_OWNER_CLUSTER_ALLOW,    /* "cluster" - other nodes' operator allows, received */
 	MG_OWNER_CLUSTER_SERVER,   /* "cluster:mail_servers" - mail servers other nodes learned, received */
 	MG_OWNER_FEED,             /* "feed" - an imported list (mtaguardctl import; mg_feeds.h), all origins in one claim */
+	MG_OWNER_BGP_BLOCK,        /* "bgp" - FlowSpec discard routes received from BGP peers (mtaguard-flowspec --accept) */
 	MG_OWNER_MAX,
 };
 const char *mg_owner_name(enum mg_owner o);
@@ -79,7 +80,8 @@ struct mg_rule_want {
  *     one received from other nodes, else an imported list's, else a pinned
  *     block: an operator's block stands over a verdict and hands back to it
  *     when it ends; what this network decided stands over what it received,
- *     and over third parties' lists;
+ *     and over third parties' lists; a FlowSpec route received over BGP
+ *     comes after other nodes' entries and before imported lists;
  *   - a received allow is an allow (a network-wide decision of an operator),
  *     listed after this node's own; a mail server another node learned is
  *     one here too (an allow, in mg_servers, in the analyzer's mail-server
