@@ -68,7 +68,8 @@ static void usage(FILE *f)
 		"  -r, --rtbh NEXT_HOP   also a black hole route per block (RFC 7999 BLACKHOLE, NO_EXPORT):\n"
 		"                        it cuts ALL of the host's traffic where routers drop by source (uRPF)\n"
 		"  -v, --verbose         log every route on stderr (ExaBGP's log)\n"
-		"  -h, --help\n");
+		"  -h, --help\n"
+		"  -V, --version\n");
 }
 
 static int cmp_route(const void *a, const void *b)
@@ -242,7 +243,7 @@ int main(int argc, char **argv)
 		{ "ports", required_argument, NULL, 'p' },  { "then", required_argument, NULL, 't' },
 		{ "feeds", no_argument, NULL, 'f' },	     { "rtbh", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET;
 	long interval_ms = 200;
@@ -250,7 +251,7 @@ int main(int argc, char **argv)
 	int c;
 
 	mg_log_init("mtaguard-flowspec");
-	while ((c = getopt_long(argc, argv, "s:i:p:t:fr:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:i:p:t:fr:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'i':
@@ -282,6 +283,7 @@ int main(int argc, char **argv)
 			break;
 		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': puts("mtaguard-flowspec " MG_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
