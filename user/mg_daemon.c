@@ -304,6 +304,10 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.verdicts_active = mg_daemon_blocks_in_force(d);
 	m.verdicts_issued = d->eng.verdicts_issued;
 	m.alerts_issued = d->eng.alerts_issued;
+	for (int o = 0; o < MG_OWNER_MAX; o++)
+		m.verdicts_by[o] = mg_ruleset_blocks_new(d->eng.rules, (enum mg_owner)o);
+	m.verdicts_contained = mg_ruleset_contained_new(d->eng.rules);
+	m.time_to_block = &d->eng.time_to_block;
 	mg_daemon_cluster_metrics(d, &m);
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;

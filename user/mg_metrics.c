@@ -62,6 +62,28 @@ static void one(struct buf *b, const char *name, const char *type, const char *h
 		put(b, "%s %.9g\n", name, v);
 }
 
+/* A number in Prometheus' text: whole ones in full, others with the precision a gauge needs. */
+static void value(struct buf *b, double v)
+{
+	if (v == (double)(unsigned long long)v && v < 9007199254740992.0)
+		put(b, "%llu\n", (unsigned long long)v);
+	else
+		put(b, "%.9g\n", v);
+}
+
+static void histogram(struct buf *b, const char *name, const char *help, const struct mg_histogram *h)
+{
+	head(b, name, "histogram", help);
+	for (size_t i = 0; i < h->n_bounds; i++) {
+		put(b, "%s_bucket{le=\"%g\"} ", name, h->bounds[i]);
+		value(b, (double)mg_histogram_cumulative(h, i));
+	}
+	put(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
+	put(b, "%s_sum ", name);
+	value(b, h->sum);
+	put(b, "%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
 char *mg_metrics_text(const struct mg_metrics_in *m)
 {
 	struct buf b = { 0 };
@@ -122,6 +144,17 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	one(&b, "mtaguard_verdicts_issued_total", "counter", "Verdicts issued by the analyzer since start.",
 	    (double)m->verdicts_issued);
 	one(&b, "mtaguard_alerts_issued_total", "counter", "Alerts issued since start.", (double)m->alerts_issued);
+	/* by: the owners' names of `mtaguardctl verdicts`, and outbreak for fingerprints contained at the first SYN. */
+	head(&b, "mtaguard_verdicts_total", "counter",
+	     "Blocks that came into force in the kernel since start, by whose claim put them there.");
+	for (int o = 0; o < MG_OWNER_MAX; o++)
+		if (mg_owner_blocks((enum mg_owner)o))
+			put(&b, "mtaguard_verdicts_total{by=\"%s\"} %llu\n", mg_owner_name((enum mg_owner)o),
+			    (unsigned long long)m->verdicts_by[o]);
+	put(&b, "mtaguard_verdicts_total{by=\"outbreak\"} %llu\n", (unsigned long long)m->verdicts_contained);
+	if (m->time_to_block)
+		histogram(&b, "mtaguard_time_to_block_seconds",
+			  "From a source's first SMTP evidence to the analyzer's block of it in the kernel.", m->time_to_block);
 	one(&b, "mtaguard_settles_total", "counter",
 	    "Batches of events whose sources were judged at once, not at the next scan.", (double)m->settles);
 	one(&b, "mtaguard_feed_prefixes", "gauge", "Prefixes of imported lists (mtaguardctl import), all origins.",
