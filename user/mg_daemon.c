@@ -544,9 +544,7 @@ void mg_daemon_stop(struct mg_daemon *d)
 		close(d->timerfd);
 	if (d->sigfd >= 0)
 		close(d->sigfd);
-	for (int i = 0; i < MG_DAEMON_MAX_HOOKS; i++)
-		if (d->hook_pids[i] > 0)
-			waitpid(d->hook_pids[i], NULL, WNOHANG);
+	mg_daemon_hooks_stop(d);
 	mg_eventlog_close(&d->log);
 	mg_config_free(&d->cfg);
 }
