@@ -197,6 +197,11 @@ fi
 mail pc pc-2 198.19.0.1 "pc.$DOMAIN" && pass "the PC still sends mail" || fail "the PC's mail failed after the bot's block"
 lab_run bot ping -c1 -W2 198.19.0.1 >/dev/null && pass "the bot still pings (SMTP-only block)" ||
 	fail "the bot's other traffic is dropped too"
+# The drops are the bot's interface's (in2), not the PC's (in1).
+in_drops() { [[ "$(metric "mtaguard_xdp_drops_total{interface=\"$1\",reason=\"block_smtp\"}")" -ge "$2" ]]; }
+lab_wait "metrics per interface" in_drops in2 1 && [[ "$(metric 'mtaguard_xdp_drops_total{interface="in1",reason="block_smtp"}')" == 0 ]] &&
+	pass "metrics: drops by interface, $(metric 'mtaguard_xdp_drops_total{interface="in2",reason="block_smtp"}') on in2, 0 on in1" ||
+	fail "metrics by interface: $(grep -E 'xdp_(packets|drops)_total\{' "$LAB_DIR/metrics.prom")"
 
 # --- mtaguardctl, text and JSON -------------------------------------------------------
 

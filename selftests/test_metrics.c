@@ -125,6 +125,45 @@ static void test_text(void **state)
 	free(t);
 }
 
+/*
+ * Per attached interface: packets by verdict and drops by reason carry an
+ * interface label, and what no attached interface's slot holds is "other",
+ * so the families still add up to the whole.
+ */
+static void test_interface_label(void **state)
+{
+	(void)state;
+	struct mg_metrics_in m = sample(); /* 1000 passed, 42 dropped (40 smtp, 2 all) */
+	m.n_ifaces = 2;
+	snprintf(m.ifaces[0].name, sizeof(m.ifaces[0].name), "in1");
+	m.ifaces[0].s.passed = 600;
+	m.ifaces[0].s.dropped = 40;
+	m.ifaces[0].s.drop_reason[MG_DROP_BLOCK_SMTP] = 40;
+	snprintf(m.ifaces[1].name, sizeof(m.ifaces[1].name), "eth\"9+eth265");
+	m.ifaces[1].s.passed = 300;
+	char *t = mg_metrics_text(&m);
+	assert_non_null(t);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{interface=\"in1\",verdict=\"pass\"} 600\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{interface=\"in1\",verdict=\"drop\"} 40\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_drops_total{interface=\"in1\",reason=\"block_smtp\"} 40\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{interface=\"eth\\\"9+eth265\",verdict=\"pass\"} 300\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{interface=\"other\",verdict=\"pass\"} 100\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_drops_total{interface=\"other\",reason=\"block_all\"} 2\n"));
+	assert_null(strstr(t, "\nmtaguard_xdp_packets_total{verdict=")); /* every line has its interface */
+	free(t);
+
+	/* Everything in the attached interfaces' slots: no "other". */
+	m.kernel.passed = 900;
+	m.kernel.dropped = 40;
+	m.kernel.drop_reason[MG_DROP_BLOCK_ALL] = 0;
+	memset(&m.kernel.packets, 0, sizeof(m.kernel.packets));
+	m.kernel.events_lost = 0;
+	t = mg_metrics_text(&m);
+	assert_null(strstr(t, "interface=\"other\""));
+	free(t);
+}
+
 /* Verdicts by whose claim put them in the kernel: every block owner's name, zeros included, and outbreak. */
 static void test_verdicts_by_origin(void **state)
 {
@@ -408,6 +447,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_interface_label),
 		cmocka_unit_test(test_verdicts_by_origin),
 		cmocka_unit_test(test_time_to_block_histogram),
 		cmocka_unit_test(test_ledger_counts_new_blocks),

@@ -84,22 +84,84 @@ static void histogram(struct buf *b, const char *name, const char *help, const s
 	put(b, "%s_count %llu\n", name, (unsigned long long)h->count);
 }
 
+static const char *const drop_reason_label[] = {
+	[MG_DROP_BLOCK_SMTP] = "block_smtp",
+	[MG_DROP_BLOCK_ALL] = "block_all",
+	[MG_DROP_OUTBREAK] = "outbreak",
+};
+
+/* One interface's (or the whole's, iface NULL) packets by verdict or drops by reason. */
+static void iface_lines(struct buf *b, const char *family, const char *iface, const struct mg_global_stats *k, bool drops)
+{
+	char label[300] = "";
+
+	if (iface) {
+		/* A label value escapes backslash, quote and newline (Linux allows the first two in a name). */
+		size_t n = snprintf(label, sizeof(label), "interface=\"");
+		for (const char *c = iface; *c && n + 4 < sizeof(label); c++) {
+			if (*c == '\\' || *c == '"' || *c == '\n')
+				label[n++] = '\\';
+			label[n++] = *c == '\n' ? 'n' : *c;
+		}
+		snprintf(label + n, sizeof(label) - n, "\",");
+	}
+	if (!drops) {
+		put(b, "%s{%sverdict=\"pass\"} %llu\n", family, label, (unsigned long long)k->passed);
+		put(b, "%s{%sverdict=\"drop\"} %llu\n", family, label, (unsigned long long)k->dropped);
+		return;
+	}
+	for (size_t r = 0; r < sizeof(drop_reason_label) / sizeof(drop_reason_label[0]); r++)
+		put(b, "%s{%sreason=\"%s\"} %llu\n", family, label, drop_reason_label[r],
+		    (unsigned long long)k->drop_reason[r]);
+}
+
+/* What the attached interfaces' slots do not hold: interfaces since detached, other slots. */
+static bool unattached(const struct mg_metrics_in *m, struct mg_global_stats *rest)
+{
+	uint64_t *r = (uint64_t *)rest;
+	bool any = false;
+
+	*rest = m->kernel;
+	for (size_t i = 0; i < m->n_ifaces; i++) {
+		const uint64_t *one = (const uint64_t *)&m->ifaces[i].s;
+		for (size_t j = 0; j < sizeof(*rest) / 8; j++)
+			r[j] = r[j] >= one[j] ? r[j] - one[j] : 0; /* slots read one after the other: never below 0 */
+	}
+	for (size_t j = 0; j < sizeof(*rest) / 8; j++)
+		any |= r[j] != 0;
+	return any;
+}
+
+static void packets_and_drops(struct buf *b, const struct mg_metrics_in *m)
+{
+	static const struct {
+		const char *name, *help;
+		bool drops;
+	} fam[] = {
+		{ "mtaguard_xdp_packets_total", "Packets seen by the XDP program, by interface and verdict.", false },
+		{ "mtaguard_xdp_drops_total", "Packets dropped, by interface and reason.", true },
+	};
+	struct mg_global_stats rest;
+	bool other = m->n_ifaces && unattached(m, &rest);
+
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		head(b, fam[f].name, "counter", fam[f].help);
+		if (!m->n_ifaces)
+			iface_lines(b, fam[f].name, NULL, &m->kernel, fam[f].drops);
+		for (size_t i = 0; i < m->n_ifaces; i++)
+			iface_lines(b, fam[f].name, m->ifaces[i].name, &m->ifaces[i].s, fam[f].drops);
+		if (other)
+			iface_lines(b, fam[f].name, "other", &rest, fam[f].drops);
+	}
+}
+
 char *mg_metrics_text(const struct mg_metrics_in *m)
 {
 	struct buf b = { 0 };
 	const struct mg_global_stats *k = &m->kernel;
 
 	if (m->have_kernel) {
-		head(&b, "mtaguard_xdp_packets_total", "counter", "Packets seen by the XDP program, by verdict.");
-		put(&b, "mtaguard_xdp_packets_total{verdict=\"pass\"} %llu\n", (unsigned long long)k->passed);
-		put(&b, "mtaguard_xdp_packets_total{verdict=\"drop\"} %llu\n", (unsigned long long)k->dropped);
-		head(&b, "mtaguard_xdp_drops_total", "counter", "Packets dropped, by reason.");
-		put(&b, "mtaguard_xdp_drops_total{reason=\"block_smtp\"} %llu\n",
-		    (unsigned long long)k->drop_reason[MG_DROP_BLOCK_SMTP]);
-		put(&b, "mtaguard_xdp_drops_total{reason=\"block_all\"} %llu\n",
-		    (unsigned long long)k->drop_reason[MG_DROP_BLOCK_ALL]);
-		put(&b, "mtaguard_xdp_drops_total{reason=\"outbreak\"} %llu\n",
-		    (unsigned long long)k->drop_reason[MG_DROP_OUTBREAK]);
+		packets_and_drops(&b, m);
 		static const struct {
 			const char *name, *help;
 			size_t off;
