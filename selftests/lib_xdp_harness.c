@@ -128,12 +128,17 @@ static void zero_percpu(int fd, size_t value_size, uint32_t entries)
 
 void xh_reset(struct xh *h)
 {
-	struct mg_settings s = {};
-	uint32_t zero = 0;
-
 	clear_hash(h->block_fd, sizeof(struct mg_lpm_key));
 	clear_hash(h->allow_fd, sizeof(struct mg_lpm_key));
 	mg_rulemaps_rebuild(&h->rules); /* an index of no rules */
+	xh_reset_traffic(h);
+}
+
+void xh_reset_traffic(struct xh *h)
+{
+	struct mg_settings s = {};
+	uint32_t zero = 0;
+
 	clear_hash(h->sources_fd, sizeof(struct mg_src_key));
 	clear_hash(h->servers_fd, sizeof(struct mg_src_key));
 	clear_hash(h->outbreaks_fd, sizeof(uint32_t));

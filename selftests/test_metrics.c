@@ -122,6 +122,21 @@ static void test_text(void **state)
 	assert_non_null(strstr(t, "\nmtaguard_cluster_taken_total 4\n"));
 	assert_non_null(strstr(t, "\nmtaguard_cluster_refused_total 1\n"));
 	assert_non_null(strstr(t, "\nmtaguard_cluster_disconnected_seconds_total 9.5"));
+	assert_null(strstr(t, "mtaguard_verify_")); /* verification off: no verify family */
+	free(t);
+
+	/* With the verifier: jobs, queries, and the two counters whose ratio is the cache's hit rate. */
+	m.verify_on = true;
+	m.verify_jobs_done = 3;
+	m.verify_lookups = 10;
+	m.verify_lookup_queries = 4;
+	m.verify_cache_entries = 7;
+	t = mg_metrics_text(&m);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\nmtaguard_verify_jobs_total 3\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verify_lookups_total 10\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verify_lookup_queries_total 4\n"));
+	assert_non_null(strstr(t, "# TYPE mtaguard_verify_cache_entries gauge\nmtaguard_verify_cache_entries 7\n"));
 	free(t);
 }
 

@@ -1450,6 +1450,7 @@ static const struct section cluster = SECTION_OF(cluster_keys, .finish = finish_
 static const struct field verify_weights_keys[] = {
 	NUMBER("spf_fail", an.vw.spf_fail, 0, MAX_WEIGHT),
 	NUMBER("spf_softfail", an.vw.spf_softfail, 0, MAX_WEIGHT),
+	NUMBER("sender_unknown", an.vw.sender_unknown, 0, MAX_WEIGHT),
 	NUMBER("helo_forged", an.vw.helo_forged, 0, MAX_WEIGHT),
 	NUMBER("no_ptr", an.vw.no_ptr, 0, MAX_WEIGHT),
 	NUMBER("not_fcrdns", an.vw.not_fcrdns, 0, MAX_WEIGHT),

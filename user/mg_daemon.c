@@ -342,6 +342,7 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.verdicts_contained = mg_ruleset_contained_new(d->eng.rules);
 	m.time_to_block = &d->eng.time_to_block;
 	mg_daemon_cluster_metrics(d, &m);
+	mg_daemon_verify_metrics(d, &m);
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;
 	m.feed_prefixes = mg_feeds_total(&d->eng.feeds);

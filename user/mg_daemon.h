@@ -200,6 +200,9 @@ void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
 /* Source verification in the loop (mg_daemon_verify.c). start: 0, or -errno with err (a bad resolver list). */
 int mg_daemon_verify_start(struct mg_daemon *d, char *err, size_t errlen);
 bool mg_daemon_verify_event(struct mg_daemon *d, int fd, uint32_t events);
+/* The verifier's counters for the metrics (nothing when it is off). */
+struct mg_metrics_in;
+void mg_daemon_verify_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
 /* How long the loop may sleep for the resolver's retries and the jobs' deadlines (-1: no limit). */
 int mg_daemon_verify_timeout_ms(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_verify_tick(struct mg_daemon *d);

@@ -243,6 +243,40 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 		one(&b, "mtaguard_cluster_disconnected_seconds_total", "counter",
 		    "Time this node spent with no NATS server answering.", m->cluster_gap_seconds);
 	}
+	if (m->verify_on) {
+		static const struct {
+			const char *name, *type, *help;
+			size_t off;
+		} verify[] = {
+			{ "mtaguard_verify_jobs_total", "counter", "Source verifications finished.",
+			  offsetof(struct mg_metrics_in, verify_jobs_done) },
+			{ "mtaguard_verify_jobs_refused_total", "counter", "Verifications not started: too many in progress.",
+			  offsetof(struct mg_metrics_in, verify_jobs_refused) },
+			{ "mtaguard_verify_jobs_timed_out_total", "counter",
+			  "Verifications ended by their deadline (their open checks are temperror).",
+			  offsetof(struct mg_metrics_in, verify_jobs_timed_out) },
+			{ "mtaguard_verify_queries_total", "counter", "DNS queries sent to the resolvers.",
+			  offsetof(struct mg_metrics_in, verify_queries_sent) },
+			{ "mtaguard_verify_queries_refused_total", "counter",
+			  "DNS queries not sent: over verify.queries_per_second or too many in flight.",
+			  offsetof(struct mg_metrics_in, verify_queries_refused) },
+			{ "mtaguard_verify_answers_tempfail_total", "counter",
+			  "DNS answers that were failures (timeout, SERVFAIL): cached briefly, never evidence.",
+			  offsetof(struct mg_metrics_in, verify_answers_tempfail) },
+			{ "mtaguard_verify_lookups_total", "counter",
+			  "DNS names finished verifications needed; 1 - lookup_queries/lookups is the cache hit rate.",
+			  offsetof(struct mg_metrics_in, verify_lookups) },
+			{ "mtaguard_verify_lookup_queries_total", "counter", "DNS queries finished verifications sent.",
+			  offsetof(struct mg_metrics_in, verify_lookup_queries) },
+			{ "mtaguard_verify_cache_entries", "gauge", "DNS answers in the verifier's cache.",
+			  offsetof(struct mg_metrics_in, verify_cache_entries) },
+			{ "mtaguard_verify_cache_bytes", "gauge", "Memory of the verifier's DNS cache.",
+			  offsetof(struct mg_metrics_in, verify_cache_bytes) },
+		};
+		for (size_t i = 0; i < sizeof(verify) / sizeof(verify[0]); i++)
+			one(&b, verify[i].name, verify[i].type, verify[i].help,
+			    (double)*(const uint64_t *)((const char *)m + verify[i].off));
+	}
 	one(&b, "mtaguard_settle_missed_total", "counter",
 	    "Sources left to the next scan because a batch of events concerned more than a settle reads (256).",
 	    (double)m->settle_missed);

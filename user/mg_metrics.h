@@ -43,6 +43,13 @@ struct mg_metrics_in {
 	bool cluster_on, cluster_connected;
 	uint64_t cluster_sent, cluster_send_errors, cluster_received, cluster_taken, cluster_refused;
 	double cluster_lag_seconds, cluster_gap_seconds;
+	/* Source verification (verify_on: the verifier runs) */
+	bool verify_on;
+	uint64_t verify_jobs_done, verify_jobs_refused, verify_jobs_timed_out;
+	uint64_t verify_queries_sent, verify_queries_refused, verify_answers_tempfail;
+	uint64_t verify_lookups;   /* (name, type) pairs finished jobs needed: 1 - queries/lookups = cache hit rate */
+	uint64_t verify_lookup_queries; /* queries those jobs sent */
+	uint64_t verify_cache_entries, verify_cache_bytes;
 	unsigned threat_level;       /* 0..5 */
 	uint64_t outbreaks_active;
 	double scan_seconds;         /* the last full scan + tick */
