@@ -234,7 +234,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev libnats-dev \
              libcmocka-dev pkg-config make gcc libc-ares-dev libspf2-dev
 DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server nsd unbound \
-             rbldnsd bind9-dnsutils exabgp gobgpd bird2 systemd-container mmdebstrap dpkg-dev lintian
+             rbldnsd bind9-dnsutils exabgp gobgpd bird2 systemd-container mmdebstrap dpkg-dev debhelper lintian
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -252,7 +252,8 @@ deps:
 # relay (README, "Quarantine on a Postfix relay"); not active by itself.
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/mtaguard \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/mtaguard
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/mtaguard \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions
 	install -m 0755 $(addprefix $(BUILD)/,$(PROGS)) $(DESTDIR)$(SBINDIR)/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
 		user/mtaguardd.service.in >$(DESTDIR)$(UNITDIR)/mtaguardd.service
@@ -263,14 +264,39 @@ install: all
 	install -m 0644 user/mtaguardd.8 tools/mtaguardctl.8 tools/mtaguard-replay.8 tools/mtaguard-loader.8 \
 		tools/mtaguard-flowspec.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 user/mtaguard.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 tools/completion/mtaguardctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/mtaguardctl
+	install -m 0644 tools/completion/_mtaguardctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_mtaguardctl
 	test -e $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json || \
 		install -m 0640 user/mtaguard.json $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
-# A Debian package of the install tree (tools/debian/build-deb.sh): build/mtaguard_VERSION_ARCH.deb.
-DEB_VERSION ?= $(VERSION)-1
-deb: all
-	bash tools/debian/build-deb.sh $(BUILD) $(DEB_VERSION)
+# The Debian package: the source (what the build needs) and tools/debian as
+# debian/ in a tree of their own under $(BUILD)/deb, where dpkg-buildpackage
+# builds it from scratch (make all, make install; no tests: DEB_BUILD_OPTIONS
+# nocheck), then lintian: errors fail, warnings are listed in
+# $(BUILD)/deb/lintian.txt. Built again only when a source changed, so the
+# tests that install it share one build. MAKEFLAGS and BUILD are not passed
+# on: the package's make writes its own build/, never this one.
+DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_FILE   := $(BUILD)/mtaguard_$(VERSION)_$(DEB_ARCH).deb
+DEB_SRCS   := Makefile README.md LICENSE $(wildcard bpf/* headers/* user/* tools/*.[ch8] tools/*.sh tools/monitoring/* \
+              tools/completion/* tools/debian/* tools/debian/source/*)
+deb: $(DEB_FILE)
+	@echo $(abspath $(DEB_FILE))
+
+$(DEB_FILE): $(DEB_SRCS)
+	@v="$$(dpkg-parsechangelog -l tools/debian/changelog -S Version)"; [ "$$v" = "$(VERSION)" ] || \
+		{ echo "tools/debian/changelog says $$v, the Makefile's VERSION $(VERSION): make them agree" >&2; exit 1; }
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/mtaguard-$(VERSION)
+	cp -a Makefile README.md LICENSE bpf headers user tools $(BUILD)/deb/mtaguard-$(VERSION)/
+	mv $(BUILD)/deb/mtaguard-$(VERSION)/tools/debian $(BUILD)/deb/mtaguard-$(VERSION)/debian
+	cd $(BUILD)/deb/mtaguard-$(VERSION) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZE -u FUZZ \
+		DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+		{ tail -30 ../build.log; exit 1; }
+	lintian --fail-on error --tag-display-limit 0 $(BUILD)/deb/mtaguard_$(VERSION)_$(DEB_ARCH).deb \
+		>$(BUILD)/deb/lintian.txt 2>&1 || { cat $(BUILD)/deb/lintian.txt; exit 1; }
+	@grep '^[WE]:' $(BUILD)/deb/lintian.txt >&2 || true
+	cp $(BUILD)/deb/mtaguard_$(VERSION)_$(DEB_ARCH).deb $@
 
 clean:
 	rm -rf $(BUILD) build build-san build-fuzz

@@ -805,6 +805,9 @@ static void test_paths_and_addresses(void **state)
 		  "longer-than-a-unix-socket-address-can-hold-which-is-107-bytes\"}}", "t.json:1:34:",
 		  "socket path too long (at most 107 bytes)" },
 		{ "{\"metrics\": {\"listen\": \"127.0.0.1:65536\"}}", "t.json:1:24:", "not ADDRESS:PORT" },
+		{ "{\"hooks\": {\"verdict\": \"ticket.sh\"}}", "t.json:1:23:", "must be an absolute path" },
+		{ "{\"hooks\": {\"verdict\": \"/usr/local/sbin/\"}}", "t.json:1:23:", "must name a file" },
+		{ "{\"hooks\": {\"verdcit\": \"/usr/local/sbin/t\"}}", "t.json:1:", "unknown key \"verdcit\" in \"hooks\"" },
 	};
 
 	(void)state;
@@ -815,6 +818,11 @@ static void test_paths_and_addresses(void **state)
 					 "t.json", &cfg, err, sizeof(err)),
 			 0);
 	assert_string_equal(cfg.policy_listen, "inet:[::1]:65535");
+	assert_string_equal(cfg.verdict_hook, ""); /* none by default */
+	assert_int_equal(mg_config_parse("{\"hooks\": {\"verdict\": \"/usr/local/sbin/open-ticket\"}}", "t.json", &cfg, err,
+					 sizeof(err)),
+			 0);
+	assert_string_equal(cfg.verdict_hook, "/usr/local/sbin/open-ticket");
 	assert_int_equal(mg_config_parse("{\"quarantine\": {\"policy_listen\": \"unix:/var/spool/postfix/private/mtaguard\"}}",
 					 "t.json", &cfg, err, sizeof(err)),
 			 0);

@@ -390,11 +390,19 @@ static void run_bot_blocked(uint64_t origin)
 	config(&c, NULL);
 	start_with_bot(&c, &e, &f, &s, &bot, now, wall);
 	assert_true(mg_engine_scan_due(&e, now)); /* the first scan is due at once */
+	uint64_t spam_start = now;
 	spam(&e, &bot, &now, &wall);
 	assert_true(mg_engine_scan_due(&e, now)); /* news, and the gap passed */
+	assert_int_equal(e.time_to_block.count, 0);
 	mg_engine_tick(&e, now, wall);
 	assert_int_equal(s.blocks, 1);
 	assert_int_equal(e.verdicts_issued, 1);
+	/* Metrics: one block in force by the analyzer, its time from the first evidence to the write. */
+	assert_int_equal(mg_ruleset_blocks_new(e.rules, MG_OWNER_VERDICT), 1);
+	assert_int_equal(mg_ruleset_blocks_new(e.rules, MG_OWNER_OPERATOR_BLOCK), 0);
+	assert_int_equal(e.time_to_block.count, 1);
+	assert_true(e.time_to_block.sum > 0 && e.time_to_block.sum <= (double)(now - spam_start) / 1e9);
+	assert_int_equal(e.n_ttb, 0);
 	struct mg_prefix p = pfx("198.18.0.66");
 	struct kblock *b = find_block(&f, &p);
 	assert_non_null(b);

@@ -109,7 +109,8 @@ static void usage(FILE *f)
 		"                        30 to 86400; refreshed every third of it while held)\n"
 		"      --accept-max N    routes held from all peers (default 10000)\n"
 		"  -v, --verbose         log every route on stderr (ExaBGP's log)\n"
-		"  -h, --help\n");
+		"  -h, --help\n"
+		"  -V, --version\n");
 }
 
 static int cmp_route(const void *a, const void *b)
@@ -438,7 +439,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ "tag", required_argument, NULL, 'T' },    { "accept", no_argument, NULL, 'a' },
 		{ "accept-ttl", required_argument, NULL, 'L' }, { "accept-max", required_argument, NULL, 'M' },
-		{ NULL, 0, NULL, 0 },
+		{ "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET;
 	long interval_ms = 200;
@@ -448,7 +449,7 @@ int main(int argc, char **argv)
 	mg_log_init("mtaguard-flowspec");
 	acc.ttl_ms = 300000;
 	acc.max_routes = 10000;
-	while ((c = getopt_long(argc, argv, "s:i:p:t:fr:vhT:a", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:i:p:t:fr:vhVT:a", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'i':
@@ -506,6 +507,7 @@ int main(int argc, char **argv)
 		}
 		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': puts("mtaguard-flowspec " MG_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

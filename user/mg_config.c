@@ -1318,6 +1318,12 @@ static const struct field outbreak_keys[] = {
 };
 static const struct section outbreak = SECTION_OF(outbreak_keys);
 
+/* The operator's programs run on the daemon's doings (mg_daemon_hooks.c); outbreak.alert_hook is the outbreaks' own. */
+static const struct field hooks_keys[] = {
+	STRING("verdict", verdict_hook, .check = check_file_path),
+};
+static const struct section hooks = SECTION_OF(hooks_keys);
+
 static const struct field retention_keys[] = {
 	DURATION("suspect", hold_suspect_ns, BOUNDS(NS_PER_SEC, MG_DURATION_MAX_NS)),
 	DURATION("outbreak", hold_outbreak_ns, BOUNDS(NS_PER_SEC, MG_DURATION_MAX_NS)),
@@ -1499,6 +1505,7 @@ static const struct field top_keys[] = {
 	SUB("metrics", metrics),
 	SUB("dnsbl", dnsbl),
 	SUB("outbreak", outbreak),
+	SUB("hooks", hooks),
 	SUB("quarantine", quarantine),
 	SUB("cluster", cluster),
 	SUB("bgp", bgp),

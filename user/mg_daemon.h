@@ -57,7 +57,13 @@ struct mg_daemon_running {
 	uint32_t verify_qps, verify_cache_entries;
 };
 
-#define MG_DAEMON_MAX_HOOKS 8
+#define MG_DAEMON_MAX_HOOKS 8 /* runs at once, per hook */
+enum mg_daemon_hook { MG_HOOK_ALERT, MG_HOOK_VERDICT, MG_HOOK_MAX };
+struct mg_hook_runs {
+	int pids[MG_DAEMON_MAX_HOOKS];      /* still running; 0: a free slot */
+	uint64_t started[MG_DAEMON_MAX_HOOKS];
+	uint64_t skipped;                   /* lines not passed on since the last reap: every slot busy */
+};
 #define MG_DAEMON_MAX_ARES_FDS 16 /* c-ares sockets: one UDP socket per server, and TCP ones for truncated answers */
 struct mg_verifier;
 struct mg_ares;
@@ -104,8 +110,7 @@ struct mg_daemon {
 	bool detach_on_exit;
 	bool running;
 	uint64_t started_ns, last_save_ns, scan_duration_ns; /* CLOCK_MONOTONIC */
-	int hook_pids[MG_DAEMON_MAX_HOOKS]; /* alert hooks still running */
-	uint64_t hook_started[MG_DAEMON_MAX_HOOKS];
+	struct mg_hook_runs hooks[MG_HOOK_MAX]; /* the operator's programs (mg_daemon_hooks.c) */
 	/* the relay's policy service and quarantine (mg_daemon_policy.c) */
 	struct mg_policyd policyd;
 	bool policyd_on, quarantine_ready;
@@ -178,8 +183,10 @@ void mg_daemon_stop(struct mg_daemon *d);
 json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream);
 /* The engine's observer: the event log, readable lines, alert hooks. */
 void mg_daemon_observe(const struct mg_engine_note *n, void *arg);
-/* Alert hooks still running: reaped, or killed after 30 s (mg_daemon_hooks.c). */
+/* Hooks still running: reaped, or killed after 30 s; lines not passed on said (mg_daemon_hooks.c). */
 void mg_daemon_hooks_reap(struct mg_daemon *d, uint64_t mono);
+/* At exit: the hooks that ended reaped, the others left to finish by themselves. */
+void mg_daemon_hooks_stop(struct mg_daemon *d);
 /* The Postfix policy service and the quarantine (mg_daemon_policy.c). */
 int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen);
 bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events);

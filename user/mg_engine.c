@@ -85,6 +85,43 @@ static void an_set_one(const struct mg_rule_entry *r, void *arg)
 		mg_an_add_mail_server(an, &r->prefix);
 }
 
+/* Time to block: 0.5 s to 2 h (a patient bot's verdict takes 15-20 min; README, detection.long_half_life). */
+static const double ttb_bounds[] = { 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200 };
+
+/*
+ * The analyzer's verdicts claimed since the last sync, counted into the
+ * time-to-block histogram once their block is in the kernel (a write that
+ * failed is not a block; it is counted at the retry that makes it, if one
+ * comes before the bound pushes it out).
+ */
+static void time_to_block(struct mg_engine *e, uint64_t now)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < e->n_ttb; i++) {
+		struct mg_rule_entry re;
+		if (mg_ruleset_find(e->rules, &e->ttb[i].prefix, &re) && re.written->block) {
+			uint64_t first = e->ttb[i].first_evidence;
+			mg_histogram_observe(&e->time_to_block, now > first ? (double)(now - first) / 1e9 : 0);
+		} else if (mg_ruleset_get(e->rules, &e->ttb[i].prefix, MG_OWNER_VERDICT)) {
+			e->ttb[keep++] = e->ttb[i]; /* claimed, not yet written: the next sync */
+		}
+	}
+	e->n_ttb = keep;
+}
+
+static void ttb_pending(struct mg_engine *e, const struct mg_an_action *a, uint64_t now)
+{
+	uint64_t first = a->ev.first_evidence_ns;
+
+	if (!first)
+		return;
+	if (e->n_ttb < MG_ENGINE_TTB_MAX)
+		e->ttb[e->n_ttb++] = (struct mg_ttb){ .prefix = a->prefix, .first_evidence = first };
+	else /* a wave of verdicts in one scan: the sync that ends this step writes them, at this same `now` */
+		mg_histogram_observe(&e->time_to_block, now > first ? (double)(now - first) / 1e9 : 0);
+}
+
 /* Write what the ledger wants; keep the analyzer's configured sets and the outbreak count in step. */
 static void sync(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
@@ -92,6 +129,7 @@ static void sync(struct mg_engine *e, uint64_t now, uint64_t wall)
 	bool an_changed = false;
 
 	mg_ruleset_sync(e->rules, &e->sink->rules, e->sink_ctx, now, &an_changed, write_failed, &f);
+	time_to_block(e, now);
 	if (an_changed) {
 		mg_an_clear_configured(e->an);
 		mg_ruleset_foreach(e->rules, an_set_one, e->an);
@@ -114,6 +152,7 @@ static void apply_actions(struct mg_engine *e, const struct mg_an_action *a, siz
 		case MG_AN_BLOCK:
 			mg_ruleset_claim(e->rules, &a[i].prefix, MG_OWNER_VERDICT, a[i].block_action, a[i].expires_ns);
 			e->verdicts_issued++;
+			ttb_pending(e, &a[i], now);
 			break;
 		case MG_AN_UNBLOCK:
 			mg_ruleset_release(e->rules, &a[i].prefix, MG_OWNER_VERDICT);
@@ -251,6 +290,7 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 	e->sink_ctx = sink_ctx;
 	e->observe = observe;
 	e->observe_arg = observe_arg;
+	mg_histogram_init(&e->time_to_block, ttb_bounds, sizeof(ttb_bounds) / sizeof(ttb_bounds[0]));
 	e->contain = c->contain;
 	e->v6_key_len = c->tunables.v6_src_prefix;
 	e->n_v6_nets = c->tunables.n_v6_nets;

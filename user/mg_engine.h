@@ -32,6 +32,7 @@
 #include "mg_cluster_recv.h"
 #include "mg_config.h"
 #include "mg_feeds.h"
+#include "mg_histogram.h"
 #include "mg_oprules.h"
 #include "mg_outbreak.h"
 #include "mg_ruleset.h"
@@ -117,6 +118,19 @@ struct mg_engine {
 
 	unsigned threat_level;
 	uint64_t verdicts_issued, alerts_issued, write_failures;
+	/*
+	 * Time to block: from a source's first SMTP evidence (the analyzer's
+	 * first_evidence) to its verdict's block written into the kernel, in
+	 * seconds, for the analyzer's verdicts (the others have no evidence of
+	 * their own here). ttb: verdicts claimed, waiting for their write.
+	 */
+	struct mg_histogram time_to_block;
+#define MG_ENGINE_TTB_MAX 64
+	struct mg_ttb {
+		struct mg_prefix prefix;
+		uint64_t first_evidence;
+	} ttb[MG_ENGINE_TTB_MAX];
+	size_t n_ttb;
 	uint64_t last_scan, scan_duration_ns;
 	bool scanned_once, news;     /* news: events since the last scan */
 	/*

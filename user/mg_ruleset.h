@@ -51,6 +51,8 @@ enum mg_owner {
 	MG_OWNER_MAX,
 };
 const char *mg_owner_name(enum mg_owner o);
+/* Is o one of the owners whose claims are blocks (operator, analyzer, cluster, feed, pinned)? */
+bool mg_owner_blocks(enum mg_owner o);
 
 struct mg_claim {
 	bool present;
@@ -166,5 +168,13 @@ bool mg_ruleset_find(const struct mg_ruleset *rs, const struct mg_prefix *p, str
 size_t mg_ruleset_size(const struct mg_ruleset *rs);
 /* Counts the writes into the sink that succeeded: what the kernel holds changed when it moved (DNSBL zone). */
 uint64_t mg_ruleset_generation(const struct mg_ruleset *rs);
+/*
+ * Blocks written into the kernel where it held none for the prefix, by the
+ * owner whose claim the precedence chose (a block handed from one owner to
+ * another is not new), and fingerprints contained likewise: the metrics'
+ * verdicts by origin. A write that failed counts when a later sync makes it.
+ */
+uint64_t mg_ruleset_blocks_new(const struct mg_ruleset *rs, enum mg_owner o);
+uint64_t mg_ruleset_contained_new(const struct mg_ruleset *rs);
 
 #endif
