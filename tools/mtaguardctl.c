@@ -69,7 +69,7 @@ static void usage(FILE *f)
 		"  -S, --signature SIG   quarantine release: every message held for this outbreak\n"
 		"  -o, --origin NAME     import, export: the list's name (letters, digits, '.', '_', '-');\n"
 		"                        verdicts: only blocks from that cluster node or imported list\n"
-		"      --by OWNER        verdicts: only blocks by analyzer, operator, cluster, feed or pinned\n"
+		"      --by OWNER        verdicts: only blocks by analyzer, operator, cluster, bgp, feed or pinned\n"
 		"      --source PREFIX   verdicts: only blocks that hold that address or lie inside that prefix\n"
 		"  -t, --ttl TIME        import: the list's prefixes expire after TIME unless imported again\n"
 		"      --sync            import: ORIGIN becomes exactly the list\n"

@@ -12,7 +12,7 @@ _mtaguardctl()
 		cword=$COMP_CWORD
 	}
 	local commands="status top show roles verdicts block unblock allow disallow allowlist monitor outbreaks except quarantine import export"
-	local opts="--socket --json --duration --action --comment --signature --force --origin --ttl --sync --drop --format --verbose --help --version"
+	local opts="--socket --json --duration --action --comment --signature --force --origin --by --source --ttl --sync --drop --format --verbose --help --version"
 
 	# An option's argument.
 	case "$prev" in
@@ -25,7 +25,10 @@ _mtaguardctl()
 	-F | --format)
 		COMPREPLY=($(compgen -W "cidr json" -- "$cur"))
 		return ;;
-	-d | --duration | -m | --comment | -S | --signature | -o | --origin | -t | --ttl)
+	--by)
+		COMPREPLY=($(compgen -W "analyzer operator cluster bgp feed pinned" -- "$cur"))
+		return ;;
+	-d | --duration | -m | --comment | -S | --signature | -o | --origin | -t | --ttl | --source)
 		return ;;
 	esac
 	if [[ "$cur" == -* ]]; then
@@ -38,7 +41,7 @@ _mtaguardctl()
 	for ((i = 1; i < cword; i++)); do
 		case "${words[i]}" in
 		-s | --socket | -d | --duration | -a | --action | -m | --comment | -S | --signature | -o | --origin | \
-			-t | --ttl | -F | --format)
+			-t | --ttl | -F | --format | --by | --source)
 			((i++)) ;;
 		-*) ;;
 		*)
