@@ -65,7 +65,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct mg_global_stats);
-	__uint(max_entries, 1);
+	__uint(max_entries, MG_IFACE_SLOTS);
 } mg_stats SEC(".maps");
 
 struct {
@@ -734,8 +734,8 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 SEC("xdp")
 int mtaguard_xdp(struct xdp_md *ctx)
 {
-	__u32 zero = 0;
-	struct mg_global_stats *st = bpf_map_lookup_elem(&mg_stats, &zero);
+	__u32 zero = 0, slot = ctx->ingress_ifindex & (MG_IFACE_SLOTS - 1);
+	struct mg_global_stats *st = bpf_map_lookup_elem(&mg_stats, &slot);
 	struct mg_pkt p = {};
 
 	if (!st)

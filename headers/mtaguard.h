@@ -270,7 +270,16 @@ struct mg_src_stats {
 };
 _Static_assert(sizeof(struct mg_src_stats) == 120, "mg_src_stats layout");
 
-/* Global per-CPU counters (mg_stats, one entry). */
+/*
+ * Per-CPU counters (mg_stats), one entry per interface slot: a frame counts
+ * in the slot of the interface it arrived on, its ifindex modulo
+ * MG_IFACE_SLOTS. The program pays for that what it paid for one entry (the
+ * key is read from the frame's context instead of being 0); readers sum the
+ * slots for the whole, and the daemon reads the slots of the interfaces it
+ * attached to for its per-interface metrics (interfaces whose ifindexes
+ * share a slot share its counts, and are named together).
+ */
+#define MG_IFACE_SLOTS 256
 struct mg_global_stats {
 	__u64 packets;
 	__u64 passed;

@@ -32,7 +32,7 @@ REPO="$(cd "$SELFTESTS/.." && pwd)"
 
 BUILD="$(cd "${1:-${MG_BUILD:-build}}" && pwd)"
 lab_require_root
-for c in systemd-nspawn mmdebstrap dpkg-deb dpkg-shlibdeps nsenter; do
+for c in systemd-nspawn mmdebstrap dpkg-buildpackage dh lintian nsenter; do
 	command -v "$c" >/dev/null || { echo "FAIL: $c missing (make deps)"; exit 1; }
 done
 FAILS=0

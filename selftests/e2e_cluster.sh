@@ -15,7 +15,10 @@
 # receives it all when it starts (the figures are printed, not asserted as
 # timings); an operator's block at A does not override B's allowlist; the
 # NATS servers stopped changes nothing locally, and what A decided meanwhile
-# reaches B when they return; an unblock at A is withdrawn everywhere.
+# reaches B when they return; an unblock at A is withdrawn everywhere; C
+# moved to a NATS server with TLS and a password connects with the CA of
+# cluster.tls_ca, and is refused, with a line in its log, for a certificate
+# from another CA or a wrong password, blocking locally all the same.
 #
 # Exit 0 pass, 1 fail, 77 skip (not root, tool missing).
 set -euo pipefail
@@ -31,7 +34,7 @@ BOT=198.18.1.2
 OPBLOCK=198.18.2.3 # the operator's block at A, allowlisted at B
 
 lab_require_root
-lab_require_cmds ip nsenter swaks jq postfix timeout socat nats-server curl
+lab_require_cmds ip nsenter swaks jq postfix timeout socat nats-server curl openssl
 [[ -x "$BUILD/mtaguardd" && -x "$CTL" ]] || { echo "FAIL: mtaguardd or mtaguardctl missing (run make first)"; exit 1; }
 
 T0=$SECONDS
@@ -255,6 +258,72 @@ republished() { (($(ctl a --json status | jq '.cluster.sent') >= 2)); }
 lab_wait -t 10 "A republished" republished &&
 	pass "A restarted: it wrote its rules again ($(ctl a --json status | jq '.cluster.sent') entries), and B still holds them" ||
 	fail "A restarted without writing its rules: $(ctl a --json status | jq -c .cluster)"
+
+# --- TLS and a password: C moves to a server of its own that asks for both ---------------------------
+# (A .creds file needs an operator's JWTs signed with nkeys, which nothing offline here makes: user and
+# password in the URL stand for the credentials; cluster.credentials is left to the NATS tools.)
+openssl_q() { openssl "$@" >/dev/null 2>&1; }
+mkcert() { # NAME SUBJECT [CA]: an EC key and a certificate, self-signed (a CA) or signed by CA for 127.0.0.1
+	if [[ -z "${3:-}" ]]; then
+		openssl_q req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=$2" \
+			-keyout "$LAB_DIR/$1.key" -out "$LAB_DIR/$1.pem"
+	else
+		openssl_q req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$2" \
+			-keyout "$LAB_DIR/$1.key" -out "$LAB_DIR/$1.csr" &&
+			openssl_q x509 -req -in "$LAB_DIR/$1.csr" -CA "$LAB_DIR/$3.pem" -CAkey "$LAB_DIR/$3.key" -CAcreateserial \
+				-days 2 -out "$LAB_DIR/$1.pem" -extfile <(printf 'subjectAltName=IP:127.0.0.1\n')
+	fi
+}
+mkcert ca "mtaguard e2e CA" && mkcert srv 127.0.0.1 ca && mkcert wrongca "another CA" ||
+	fatal "openssl could not make the certificates"
+cat >"$LAB_DIR/nats-tls.conf" <<EOF
+server_name: tls1
+listen: 127.0.0.1:14225
+http: 127.0.0.1:18225
+jetstream { store_dir: "$LAB_DIR/nats-tls" }
+tls { cert_file: "$LAB_DIR/srv.pem", key_file: "$LAB_DIR/srv.key" }
+authorization { user: mtaguard, password: "e2e-secret" }
+EOF
+nsenter --net="/run/netns/$(lab_ns edge)" -- nats-server -c "$LAB_DIR/nats-tls.conf" >"$LAB_DIR/nats-tls.log" 2>&1 &
+NATS_TLS_PID=$!
+lab_defer kill "$NATS_TLS_PID"
+tls_ready() { lab_run edge curl -sf "http://127.0.0.1:18225/healthz?js-enabled-only=true" >/dev/null; }
+lab_wait -t 20 "the TLS NATS server" tls_ready || fatal "TLS NATS server: $(tail -5 "$LAB_DIR/nats-tls.log")"
+restart_c_with() { # URL CA_FILE
+	kill "${NODE_PID[c]}" 2>/dev/null && wait "${NODE_PID[c]}" 2>/dev/null || true
+	jq --arg u "$1" --arg ca "$2" '.cluster.servers = [$u] | .cluster.tls_ca = $ca' "$LAB_DIR/c.json" >"$LAB_DIR/c.json.new"
+	mv "$LAB_DIR/c.json.new" "$LAB_DIR/c.json"
+	: >"$LAB_DIR/c.events.jsonl"
+	start_node c
+}
+t_tls=$(ms)
+restart_c_with "tls://mtaguard:e2e-secret@127.0.0.1:14225" "$LAB_DIR/ca.pem"
+lab_wait -t 20 "C over TLS" connected c &&
+	pass "C connects over TLS (CA from cluster.tls_ca) with a user and password ($(($(ms) - t_tls)) ms from its start)" ||
+	fail "C not connected over TLS: $(ctl c --json status | jq -c '.cluster | {connected, last_error}')"
+ctl c block 198.18.3.77 -d 1h -m "over TLS (e2e)" >/dev/null || fail "ctl c block refused"
+sent_c() { (($(ctl c --json status | jq '.cluster.sent') >= 1)); }
+lab_wait -t 10 "C writes over TLS" sent_c && pass "C writes its rules to the TLS server" ||
+	fail "C wrote nothing over TLS: $(ctl c --json status | jq -c .cluster)"
+! grep -q e2e-secret "$LAB_DIR/c.events.jsonl" && ! ctl c --json status | grep -q e2e-secret &&
+	pass "the password is in neither C's log nor its status (server $(ctl c --json status | jq -r .cluster.server))" ||
+	fail "the password shows: $(grep -o '[^"]*e2e-secret[^"]*' "$LAB_DIR/c.events.jsonl" | head -1)"
+# Refused: the server's certificate from a CA not given; then a wrong password.
+refused_with() { # PATTERN: C not connected, and its log says why
+	! connected c && grep -E 'cluster: cannot reach a NATS server' "$LAB_DIR/c.events.jsonl" | grep -qiE "$1"
+}
+said() { grep -o 'cluster: cannot reach[^"]*' "$LAB_DIR/c.events.jsonl" | head -1; }
+restart_c_with "tls://mtaguard:e2e-secret@127.0.0.1:14225" "$LAB_DIR/wrongca.pem"
+if lab_wait -t 15 "C refusing the server's certificate" refused_with 'certificate|ssl|tls'; then
+	pass "a server certificate from another CA is refused: $(said)"
+else
+	fail "wrong CA: $(ctl c --json status | jq -c '.cluster | {connected, last_error}'); log: $(grep cluster "$LAB_DIR/c.events.jsonl" | tail -2)"
+fi
+ctl c block 198.18.3.78 -d 1h -m "alone (e2e)" >/dev/null && blocked_by c 198.18.3.78 operator &&
+	pass "refused by the cluster, C blocks locally all the same" || fail "C's local block failed with the cluster refused"
+restart_c_with "tls://mtaguard:wrong@127.0.0.1:14225" "$LAB_DIR/ca.pem"
+lab_wait -t 15 "C refused for its password" refused_with 'author' && pass "a wrong password is refused: $(said)" ||
+	fail "wrong password: $(ctl c --json status | jq -c '.cluster | {connected, last_error}')"
 
 echo "A's link: $(ctl a --json status | jq -c '.cluster | {connects, sent, send_errors, received, published, last_error}')"
 echo "C's link: $(ctl c --json status | jq -c '.cluster | {connects, sent, received, outcomes, last_error}')"

@@ -71,9 +71,14 @@ cat >"$CONF" <<EOF
   "state_interval": "2s",
   "log_file": "$EVENTS",
   "control_socket": "$SOCK",
+  "hooks": { "verdict": "$LAB_DIR/verdict-hook.sh" },
+  "metrics": { "textfile": "$LAB_DIR/metrics.prom", "interval": "1s" },
   "scan_interval": "1s"
 }
 EOF
+# The verdict hook keeps what it is given on stdin (one line each; O_APPEND keeps them whole).
+printf '#!/bin/sh\ncat >>"%s"\n' "$LAB_DIR/verdict-hook.out" >"$LAB_DIR/verdict-hook.sh"
+chmod +x "$LAB_DIR/verdict-hook.sh"
 
 DPID=""
 start_daemon() {
@@ -174,6 +179,15 @@ jq -e '.verdicts[] | select(.source == "198.18.2.2") | .evidence.rule == "role-c
 	pass "verdict: a role change of a PC that browsed first, not a new sender" || fail "verdict's rule: $v"
 grep -q '"event":"verdict"' "$EVENTS" && pass "JSON verdict line in the event log" || fail "no verdict in $EVENTS"
 [[ "$(jq -r '.verdicts | length' <<<"$v")" == 1 ]] && pass "no other host blocked" || fail "other blocks: $v"
+hooked() { [[ -s "$LAB_DIR/verdict-hook.out" ]]; }
+lab_wait "the verdict hook" hooked && [[ "$(head -1 "$LAB_DIR/verdict-hook.out")" == "$(grep -m1 '"event":"verdict"' "$EVENTS")" ]] &&
+	pass "the verdict hook ran with the log's JSON line on stdin" ||
+	fail "verdict hook: '$(cat "$LAB_DIR/verdict-hook.out" 2>&1)' vs '$(grep -m1 '"event":"verdict"' "$EVENTS")'"
+metric() { sed -n "s/^$1 //p" "$LAB_DIR/metrics.prom"; }
+lab_wait "metrics" grep -q '^mtaguard_time_to_block_seconds_count 1$' "$LAB_DIR/metrics.prom" &&
+	[[ "$(metric 'mtaguard_verdicts_total{by="analyzer"}')" == 1 ]] &&
+	pass "metrics: mtaguard_verdicts_total{by=\"analyzer\"} 1, time to block $(metric mtaguard_time_to_block_seconds_sum) s from the first SMTP evidence" ||
+	fail "metrics: $(grep -E 'verdicts_total|time_to_block' "$LAB_DIR/metrics.prom")"
 
 if mail bot after-block 198.19.0.1 "[198.18.2.2]"; then
 	fail "the bot still delivers after the block"
@@ -183,6 +197,11 @@ fi
 mail pc pc-2 198.19.0.1 "pc.$DOMAIN" && pass "the PC still sends mail" || fail "the PC's mail failed after the bot's block"
 lab_run bot ping -c1 -W2 198.19.0.1 >/dev/null && pass "the bot still pings (SMTP-only block)" ||
 	fail "the bot's other traffic is dropped too"
+# The drops are the bot's interface's (in2), not the PC's (in1).
+in_drops() { [[ "$(metric "mtaguard_xdp_drops_total{interface=\"$1\",reason=\"block_smtp\"}")" -ge "$2" ]]; }
+lab_wait "metrics per interface" in_drops in2 1 && [[ "$(metric 'mtaguard_xdp_drops_total{interface="in1",reason="block_smtp"}')" == 0 ]] &&
+	pass "metrics: drops by interface, $(metric 'mtaguard_xdp_drops_total{interface="in2",reason="block_smtp"}') on in2, 0 on in1" ||
+	fail "metrics by interface: $(grep -E 'xdp_(packets|drops)_total\{' "$LAB_DIR/metrics.prom")"
 
 # --- mtaguardctl, text and JSON -------------------------------------------------------
 
@@ -199,6 +218,8 @@ ctl --json roles | jq -e '.blocked | length == 1' >/dev/null && pass "ctl roles"
 ctl block 198.18.9.0/24 -d 1h -a all -m "test rule" >/dev/null && pass "ctl block" || fail "ctl block"
 ctl --json verdicts | jq -e '.verdicts[] | select(.source == "198.18.9.0/24" and .by == "operator")' >/dev/null &&
 	pass "operator block listed" || fail "operator block not listed"
+lab_wait "metrics by operator" grep -q '^mtaguard_verdicts_total{by="operator"} 1$' "$LAB_DIR/metrics.prom" &&
+	pass "metrics: the operator's block counted by=\"operator\"" || fail "metrics: $(grep verdicts_total "$LAB_DIR/metrics.prom")"
 ctl unblock 198.18.9.0/24 >/dev/null && pass "ctl unblock" || fail "ctl unblock"
 ctl unblock 198.18.9.0/24 >/dev/null 2>&1 && fail "unblocking twice succeeded" || pass "ctl unblock of a missing rule refused"
 ctl block not-an-address >/dev/null 2>&1 && fail "ctl block accepted garbage" || pass "ctl block refuses garbage"

@@ -9,6 +9,12 @@
 # new block appears at the router (time printed), IPv6 too; an unblock and
 # an expiry withdraw it (time printed); ExaBGP on the node restarted (the
 # reflector withdraws all its routes) gets them all back at the router.
+# The receive side (mtaguard-flowspec --accept): the router announces discard
+# routes; the node's daemon takes one as a "bgp" block with the peer, and its
+# kernel drops that source's SYNs to port 25 from a namespace pc (time from
+# the announcement printed); an allowlisted source stays allowed, a route with
+# a destination (unsupported) or a rate limit (no discard) is not taken, the
+# received block is not announced back; the withdrawal at the router ends it.
 #
 #   selftests/e2e_flowspec.sh BUILD_DIR
 #
@@ -23,16 +29,17 @@ BUILD="$(cd "${1:-${MG_BUILD:-build}}" && pwd)"
 PIN="/sys/fs/bpf/mg-e2efs-$$"
 
 lab_require_root
-lab_require_cmds ip nsenter jq exabgp gobgpd
+lab_require_cmds ip nsenter jq exabgp gobgpd python3
 FAILS=0
 pass() { printf 'ok:   %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
 
 lab_init
 lab_bpffs
-lab_netns edge rr router
-lab_veth edge in0 edge peer0
+lab_netns edge rr router pc
+lab_veth edge in0 pc peer0
 lab_addr edge in0 198.18.9.1/24
+lab_addr pc peer0 198.18.9.66/24 198.18.9.77/24
 lab_veth edge up0 rr e0
 lab_addr edge up0 198.18.100.1/24
 lab_addr rr e0 198.18.100.2/24
@@ -45,6 +52,7 @@ CTL=("$BUILD/mtaguardctl" -s "$SOCK")
 cat >"$LAB_DIR/mtaguard.json" <<EOF
 {
   "interfaces": [ "in0" ],
+  "allowlist": [ "198.18.9.77" ],
   "pin_dir": "$PIN",
   "state_file": "$LAB_DIR/state.gz",
   "log_file": "$LAB_DIR/events.jsonl",
@@ -60,7 +68,7 @@ lab_wait "the daemon's socket" "${CTL[@]}" status || { fail "daemon: $(cat "$LAB
 export exabgp_daemon_user=root exabgp_daemon_drop=false exabgp_api_cli=false exabgp_log_level=INFO
 cat >"$LAB_DIR/edge.conf" <<EOF
 process mtaguard {
-	run $BUILD/mtaguard-flowspec -s $SOCK -i 50 -v;
+	run $BUILD/mtaguard-flowspec -s $SOCK -i 50 --tag 65000:1 --accept --accept-ttl 30 -v;
 	encoder json;
 }
 neighbor 198.18.100.2 {
@@ -69,12 +77,14 @@ neighbor 198.18.100.2 {
 	local-as 65000;
 	peer-as 65000;
 	family { ipv4 flow; ipv6 flow; }
-	api { processes [ mtaguard ]; }
+	api { processes [ mtaguard ]; neighbor-changes; receive { parsed; update; } }
 }
 EOF
-# The router's process: every line ExaBGP hands it, appended to a file (cat there is restarted by ExaBGP at once).
-printf '#!/bin/sh\nwhile IFS= read -r line; do printf "%%s\\n" "$line" >>%s; done\n' "$LAB_DIR/router.jsonl" \
-	>"$LAB_DIR/router-log.sh"
+# The router's process: every line ExaBGP hands it, appended to a file; the commands the test appends to
+# router.cmd, to ExaBGP (the router announces and withdraws routes of its own).
+: >"$LAB_DIR/router.cmd"
+printf '#!/bin/sh\ntail -n 0 -f %s &\nwhile IFS= read -r line; do printf "%%s\\n" "$line" >>%s; done\nkill $!\n' \
+	"$LAB_DIR/router.cmd" "$LAB_DIR/router.jsonl" >"$LAB_DIR/router-log.sh"
 chmod +x "$LAB_DIR/router-log.sh"
 cat >"$LAB_DIR/router.conf" <<EOF
 process log {
@@ -136,7 +146,9 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # ExaBGP writes its own PID: lab_bg's is the shell running ip netns exec, and killing that leaves ExaBGP running.
 start_edge() {
 	rm -f "$LAB_DIR/edge.pid"
-	exabgp_daemon_pid="$LAB_DIR/edge.pid" lab_bg edge exabgp "$LAB_DIR/edge.conf"
+	# Its log (and the helper's lines in it) to a file, read when a check fails.
+	exabgp_daemon_pid="$LAB_DIR/edge.pid" lab_bg edge sh -c 'exec exabgp "$1" >>"$2" 2>&1' _ "$LAB_DIR/edge.conf" \
+		"$LAB_DIR/edge.log"
 	lab_wait "ExaBGP's PID file" test -s "$LAB_DIR/edge.pid"
 	EDGE="$(cat "$LAB_DIR/edge.pid")"
 }
@@ -185,4 +197,65 @@ lab_wait -t 60 "the IPv6 route back" at_router 2001:db8:66::/64 A &&
 	fail "not re-announced"
 at_router 198.18.0.66/32 W && pass "what was lifted meanwhile stays withdrawn" || fail "198.18.0.66 came back"
 
-((FAILS == 0)) || { echo "$FAILS check(s) failed"; tail -20 "$LAB_DIR/router.jsonl"; exit 1; }
+# ---- The receive side: the router's routes become the node's "bgp" blocks ----
+# SRC's TCP SYN to the node's port 25 (nothing listens): "refused" (the kernel answered), "dropped" (XDP), "open".
+syn_from() {
+	lab_run pc /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(); s.settimeout(1.5); s.bind((sys.argv[1], 0))
+try:
+    s.connect(("198.18.9.1", 25)); print("open")
+except ConnectionRefusedError:
+    print("refused")
+except (socket.timeout, TimeoutError):
+    print("dropped")' "$1"
+}
+# The daemon's block on SRC from BGP: "PEER ACTION", or nothing.
+bgp_block() {
+	"${CTL[@]}" --json verdicts | jq -r --arg s "$1" '.verdicts[] | select(.source == $s and .by == "bgp") |
+		"\(.peer) \(.action)"'
+}
+has_bgp_block() { [[ -n "$(bgp_block "$1")" ]]; }
+no_bgp_block() { [[ -z "$(bgp_block "$1")" ]]; }
+router_says() { printf '%s\n' "$@" >>"$LAB_DIR/router.cmd"; }
+
+[[ "$(syn_from 198.18.9.66)" == refused ]] || fail "before any route, 198.18.9.66's SYN: $(syn_from 198.18.9.66)"
+t0="$(date +%s%N)"
+router_says "announce flow route { match { source 198.18.9.66/32; destination-port =25; protocol tcp; } then { discard; } }" \
+	"announce flow route { match { source 198.18.9.77/32; destination-port =25; protocol tcp; } then { discard; } }" \
+	"announce flow route { match { source 198.18.9.68/32; destination 198.18.1.1/32; } then { discard; } }" \
+	"announce flow route { match { source 198.18.9.69/32; } then { rate-limit 1000; } }"
+if lab_wait "the router's route as a bgp block" has_bgp_block 198.18.9.66; then
+	ms="$(ms_since "$t0")"
+	got="$(bgp_block 198.18.9.66)"
+	[[ "$got" == "198.18.100.2 smtp" ]] && pass "a discard route announced at the router is a bgp block of peer 198.18.100.2, in force $ms ms after the announcement (router, reflector, ExaBGP, helper, daemon, kernel)" ||
+		fail "bgp block on 198.18.9.66: $got"
+	[[ "$(syn_from 198.18.9.66)" == dropped ]] && pass "the kernel drops 198.18.9.66's SYN to port 25" ||
+		fail "198.18.9.66's SYN with the bgp block: $(syn_from 198.18.9.66)"
+else
+	fail "no bgp block for 198.18.9.66: $(grep -F accept "$LAB_DIR/edge.log" | tail -5)"
+fi
+# The allowlisted source: the route is received (a ledger claim) but the allow wins: its SYN reaches the node.
+[[ "$(syn_from 198.18.9.77)" == refused ]] && no_bgp_block 198.18.9.77 &&
+	pass "an allowlisted source announced the same way stays allowed" || fail "198.18.9.77: $(syn_from 198.18.9.77)"
+no_bgp_block 198.18.9.68 && no_bgp_block 198.18.9.69 &&
+	pass "a route with a destination (unsupported) or a rate limit (no discard) is not taken" ||
+	fail "unsupported routes taken: $("${CTL[@]}" verdicts)"
+# Received here, never sent back out: the router hears nothing of 198.18.9.66 (GoBGP does not reflect to the origin).
+sleep 0.5
+[[ -z "$(router_state | awk '$2 == "198.18.9.66/32"')" ]] && pass "the received block is not announced back" ||
+	fail "198.18.9.66 came back to the router: $(router_state | grep -F 198.18.9.66)"
+st="$("${CTL[@]}" --json status | jq -c '.bgp')"
+jq -e '.outcomes.taken >= 2 and .routes_held >= 2' <<<"$st" >/dev/null && pass "status counts the routes: $st" ||
+	fail "status.bgp: $st"
+t0="$(date +%s%N)"
+router_says "withdraw flow route { match { source 198.18.9.66/32; destination-port =25; protocol tcp; } }"
+if lab_wait "the withdrawal to end the bgp block" no_bgp_block 198.18.9.66; then
+	pass "the route withdrawn at the router ends the block in $(ms_since "$t0") ms"
+	[[ "$(syn_from 198.18.9.66)" == refused ]] && pass "198.18.9.66's SYN reaches the node again" ||
+		fail "198.18.9.66 after the withdrawal: $(syn_from 198.18.9.66)"
+else
+	fail "the bgp block on 198.18.9.66 stayed after the withdrawal"
+fi
+
+((FAILS == 0)) || { echo "$FAILS check(s) failed"; tail -20 "$LAB_DIR/router.jsonl"; tail -20 "$LAB_DIR/edge.log"; exit 1; }

@@ -8,7 +8,12 @@
 # watchdog pings, reload, stop) and the metrics (textfile and HTTP, read with
 # curl), and what the daemon refuses from an operator: prefixes wider than
 # the limits without --force, durations out of bounds, comments that would
-# forge lines in the readable log.
+# forge lines in the readable log; and what mtaguardctl does to spare an
+# operator mistakes: blocks that reach the protected network, a mail server
+# or an allow refused without --force, naming what they reach; changes that
+# say what was done, times for people, one-line usage errors, JSON failures
+# with --json, the attach mode in use, monitor's state, HELO exceptions by
+# name, verdicts filtered with a total, show naming the covering rule.
 #
 #   selftests/e2e_operations.sh BUILD_DIR
 #
@@ -124,6 +129,9 @@ cat >"$LAB_DIR/mtaguard.json" <<EOF
   "state_file": "$LAB_DIR/state.gz",
   "log_file": "$LAB_DIR/events.jsonl",
   "control_socket": "$LAB_DIR/control.sock",
+  "protected_networks": [ "198.19.0.0/16" ],
+  "mail_servers": [ "198.19.1.25" ],
+  "allowlist": [ "198.19.5.0/24" ],
   "metrics": { "textfile": "$LAB_DIR/mtaguard.prom", "listen": "127.0.0.1:$PORT", "interval": "1s" }
 }
 EOF
@@ -201,7 +209,7 @@ if octl block 0.0.0.0/0 -a all -d 1h --force -m "drill" >/dev/null 2>&1 && kerne
 else
 	fail "forced block not applied"
 fi
-grep '"event":"operator-forced"' "$LAB_DIR/events.jsonl" | jq -e 'select(.level == "warning" and
+grep '"event":"operator-forced"' "$LAB_DIR/events.jsonl" | jq -s -e 'any(.[]; .level == "warning" and
 	(.message | test("operator block 0.0.0.0/0 forced past the limit /8.*requested by root \\(uid 0\\)")))' >/dev/null &&
 	grep -q "^mtaguardd: warning: operator block 0.0.0.0/0 forced" "$LAB_DIR/daemon.err" &&
 	pass "the forced block is a warning in both logs, naming who asked" ||
@@ -227,6 +235,103 @@ grep '"event":"operator"' "$LAB_DIR/events.jsonl" | jq -e 'select(.message | end
 	>/dev/null && pass "the JSON log holds the comment as written" || fail "JSON log lost the comment"
 octl verdicts | grep -qF 'ticket 7\nmtaguardd: operator allow ::/0: forged' && ! octl verdicts | grep -q '^mtaguardd: operator allow' &&
 	pass "mtaguardctl verdicts keeps the comment on its row" || fail "verdicts table: $(octl verdicts)"
+
+# --- what mtaguardctl spares an operator --------------------------------------------------
+
+# The LAN 198.19.0.0/16, its mail server 198.19.1.25 and the allowlisted 198.19.5.0/24 (the config above).
+refused "block over the whole protected network refused, naming it" "covers protected network 198.19.0.0/16" \
+	block 198.19.0.0/16 -d 1h
+refused "block over the mail server refused, naming whose it is" \
+	"covers mail server 198.19.1.25 (config:mail_servers); repeat with --force" block 198.19.1.0/24
+refused "block inside the allowlist refused: it would drop nothing" \
+	"lies inside allowlisted 198.19.5.0/24 (config:allowlist), which wins" block 198.19.5.7
+kernel_has 198.19.0.0/16 || kernel_has 198.19.1.0/24 || kernel_has 198.19.5.7 && fail "a refused block reached the kernel" ||
+	pass "no refused block reached the kernel"
+out="$(octl block 198.19.1.0/24 -d 10m --force 2>&1)" && kernel_has 198.19.1.0/24 &&
+	[[ "$out" == *"blocked 198.19.1.0/24 (drop smtp) for 10m, until "*"forced: it covers mail server 198.19.1.25"* ]] &&
+	grep -q "^mtaguardd: warning: operator block 198.19.1.0/24 forced: it covers mail server 198.19.1.25 (config:mail_servers); requested by root" \
+		"$LAB_DIR/daemon.err" && pass "forced: done, said, and a warning in the log naming who" ||
+	fail "forced block over the mail server: $out"
+octl unblock 198.19.1.0/24 | grep -qx "unblocked 198.19.1.0/24" && pass "unblock says what it did" || fail "unblock echo"
+# Inside the LAN, away from the server and the allow: a zombie PC's block, said back in full.
+out="$(octl block 198.19.7.0/24 -d 2h -a all -m "ticket 8")"
+[[ "$out" =~ ^blocked\ 198\.19\.7\.0/24\ \(drop\ all\)\ for\ (2h|1h59m),\ until\ 20[0-9-]+T[0-9:]+Z:\ ticket\ 8$ ]] &&
+	pass "block says what it did: $out" || fail "block echo: $out"
+out="$(octl allow 198.19.8.8 -m "partner")" && [[ "$out" == "allowed 198.19.8.8 until removed: partner" ]] &&
+	pass "allow says what it did" || fail "allow echo: $out"
+octl disallow 198.19.8.8 | grep -qx "disallowed 198.19.8.8" && pass "disallow says what it did" || fail "disallow echo"
+
+# show names the operator's rule that covers the address, with its note and end, in human time.
+out="$(octl show 198.19.7.9)"
+grep -qE "^  rule: 198\.19\.7\.0/24 by operator, drop all, 0 hits, ends in (2h|1h59m); set (now|[0-9]+s ago): ticket 8$" <<<"$out" &&
+	pass "show names the covering rule, its note and end" || fail "show: $out"
+octl show 198.19.5.9 | grep -q "^  allow: 198.19.5.0/24 by config:allowlist" && pass "show names the allow that covers it" ||
+	fail "show allow: $(octl show 198.19.5.9)"
+grep -qE "expires in [0-9]+s|rule ,|[0-9]{4}-[0-9]{2}-[0-9]{2}T" <<<"$(octl show 198.19.7.9; octl verdicts; octl allowlist)" &&
+	fail "a time in seconds or ISO form, or 'rule ,', in text: $(octl verdicts)" || pass "text mode: times for people, no 'rule ,'"
+
+# verdicts: filters and a total line.
+octl block 198.19.9.9 -d 1h >/dev/null || fail "block 198.19.9.9"
+printf '198.18.200.0/24\n198.18.201.0/24\n' | octl import - -o e2elist >/dev/null || fail "import e2elist"
+all="$(octl verdicts | tail -n +2)"
+total="$(octl --json verdicts | jq .total)"
+grep -qx "$total verdicts, $((total - 2)) shown" <<<"$all" && pass "verdicts: a total line ($total verdicts, $((total - 2)) shown)" ||
+	fail "verdicts total: $all"
+out="$(octl verdicts --source 198.19.7.9)"
+grep -q "^198.19.7.0/24 " <<<"$out" && ! grep -q "^198.19.9.9 " <<<"$out" && grep -qx "$total verdicts, 1 shown" <<<"$out" &&
+	pass "verdicts --source: the rule holding the address" || fail "verdicts --source: $out"
+out="$(octl verdicts --by operator --source 198.19.0.0/16)"
+grep -qx "$total verdicts, 2 shown" <<<"$out" && pass "verdicts --by operator --source PREFIX: the two inside" ||
+	fail "verdicts --by --source: $out"
+out="$(octl verdicts -o e2elist)"
+grep -q "^198.18.201.0/24 .* feed$" <<<"$out" && grep -q "from imported lists: e2elist" <<<"$out" &&
+	grep -qx "$total verdicts, 2 shown" <<<"$out" && pass "verdicts -o LIST: that list's blocks" || fail "verdicts -o: $out"
+refused "verdicts --by with an owner of no blocks refused" "blocks are by operator, analyzer" verdicts --by config:allowlist
+octl import --drop -o e2elist >/dev/null || fail "import --drop"
+
+# Usage errors: one line, exit 2, also from the client's own checks; with --json, JSON on stdout.
+for args in "top abc" "--bogus status" "block 198.18.10.5/24" "monitor maybe" "show"; do
+	# shellcheck disable=SC2086
+	out="$(octl $args 2>&1)" && rc=0 || rc=$?
+	[[ $rc == 2 && $(wc -l <<<"$out") == 1 ]] && pass "mtaguardctl $args: exit 2, one line" || fail "mtaguardctl $args: exit $rc: $out"
+	# shellcheck disable=SC2086
+	out="$(octl --json $args 2>/dev/null)" && rc=0 || rc=$?
+	[[ $rc == 2 ]] && jq -e '.ok == false and .exit == 2 and (.error | length > 0)' <<<"$out" >/dev/null &&
+		pass "mtaguardctl --json $args: a JSON failure, exit 2" || fail "mtaguardctl --json $args: exit $rc: $out"
+done
+out="$("$ROOT/usr/sbin/mtaguardctl" -s "$LAB_DIR/nothing.sock" --json status 2>/dev/null)" && rc=0 || rc=$?
+[[ $rc == 3 ]] && jq -e '.ok == false and .exit == 3 and (.error | test("no daemon"))' <<<"$out" >/dev/null &&
+	pass "--json with no daemon: a JSON failure, exit 3" || fail "--json no daemon: exit $rc: $out"
+out="$(octl --json block 198.19.0.0/16 2>/dev/null)" && rc=0 || rc=$?
+[[ $rc == 1 ]] && jq -e '.ok == false and (.error | test("covers protected network"))' <<<"$out" >/dev/null &&
+	pass "--json refusal: JSON, exit 1" || fail "--json refusal: exit $rc: $out"
+
+# status: the attach mode in use ("auto" asked; the kernel says native or generic).
+out="$(octl status)"
+grep -qE "^interfaces  in0 \((native|generic)\)$" <<<"$out" &&
+	octl --json status | jq -e '.interfaces[0] | .mode == "auto" and (.attached == "native" or .attached == "generic")' >/dev/null &&
+	pass "status: in0 attached $(octl --json status | jq -r '.interfaces[0].attached') (auto asked)" || fail "status: $out"
+grep -qE "^uptime      [0-9]+(s|m|m[0-9]+s)$" <<<"$out" && pass "status: uptime for people" || fail "uptime: $out"
+
+# monitor alone: the state; on and off say what they did.
+octl monitor | grep -qx "monitor mode is off: enforcing" && pass "monitor alone: the state (off)" || fail "monitor: $(octl monitor)"
+octl monitor on | grep -q "^monitor mode on: " && octl monitor | grep -q "^monitor mode is on: " &&
+	octl --json monitor | jq -e '.monitor == true' >/dev/null && pass "monitor on, then alone: on" || fail "monitor on"
+octl monitor off | grep -qx "monitor mode off: enforcing" && pass "monitor off says so" || fail "monitor off"
+
+# except add helo:NAME: the HELO's text, hashed as the data plane does (FNV-1a, case folded).
+name=bulk.mailer.example h=$((0x811c9dc5))
+for ((i = 0; i < ${#name}; i++)); do
+	printf -v c '%d' "'${name:i:1}"
+	h=$((((h ^ c) * 0x01000193) & 0xffffffff))
+done
+printf -v want 'helo:%08x' "$h"
+out="$(octl except add helo:Bulk.Mailer.Example)"
+[[ "$out" == "excepted from outbreak handling: $want (helo:Bulk.Mailer.Example)" ]] &&
+	octl --json except list | jq -e --arg s "$want" '.exceptions | index($s)' >/dev/null &&
+	pass "except add helo:NAME: kept as $want" || fail "except helo:NAME: $out (want $want)"
+octl except remove helo:bulk.mailer.example | grep -qx "no longer excepted: $want (helo:bulk.mailer.example)" &&
+	pass "except remove by the same name" || fail "except remove helo:NAME"
 
 kill -TERM "$DPID"
 wait "$DPID" 2>/dev/null || true

@@ -26,7 +26,7 @@ REPO="$(cd "$SELFTESTS/.." && pwd)"
 BUILD="$(cd "${1:-${MG_BUILD:-build}}" && pwd)"
 lab_require_root
 # As root nothing is skipped: `make deps` installs these.
-for c in systemd-nspawn mmdebstrap dpkg-deb dpkg-shlibdeps lintian nsenter; do
+for c in systemd-nspawn mmdebstrap dpkg-buildpackage dh lintian nsenter; do
 	command -v "$c" >/dev/null || { echo "FAIL: $c missing (make deps)"; exit 1; }
 done
 FAILS=0
@@ -41,13 +41,22 @@ fatal() {
 }
 lab_init
 
+# make deb: dpkg-buildpackage in a tree of its own, then lintian (errors fail it; its warnings are listed).
 deb="$(make -s -C "$REPO" deb BUILD="$BUILD" 2>"$LAB_DIR/deb.err" | tail -1)" || { cat "$LAB_DIR/deb.err"; fatal "make deb"; }
-[[ -f "$deb" ]] && pass "make deb: $(basename "$deb")" || fatal "no package: $deb"
-# Errors fail; the warnings are printed (README says which are expected).
-lintian --fail-on error --tag-display-limit 0 "$deb" >"$LAB_DIR/lintian" 2>&1 &&
-	pass "lintian: no errors$(grep -c '^W:' "$LAB_DIR/lintian" | sed 's/^/, warnings: /')" ||
-	fail "lintian: $(grep -v 'root privileges' "$LAB_DIR/lintian")"
-grep '^[WE]:' "$LAB_DIR/lintian" | sed 's/^/      /' || true
+[[ -f "$deb" ]] && pass "make deb (dpkg-buildpackage -us -uc -b): $(basename "$deb")" || fatal "no package: $deb"
+pass "lintian: no errors, warnings: $(grep -c '^W:' "$BUILD/deb/lintian.txt")"
+grep '^[WE]:' "$BUILD/deb/lintian.txt" | sed 's/^/      /' || true
+# The completion offers what mtaguardctl --help lists: every command and every long option.
+words="$(bash -c '. "$1"; for w in "" --; do COMP_WORDS=(mtaguardctl "$w"); COMP_CWORD=1; _mtaguardctl; echo "${COMPREPLY[*]}"; done' \
+	_ "$REPO/tools/completion/mtaguardctl.bash")"
+missing=""
+for w in $("$BUILD/mtaguardctl" --help | sed -n 's/^  \([a-z][a-z]*\) .*/\1/p; s/^  \([a-z][a-z]*\)$/\1/p' | sort -u) \
+	$("$BUILD/mtaguardctl" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+	[[ " ${words//$'\n'/ } " == *" $w "* ]] || missing="$missing $w"
+done
+[[ -z "$missing" ]] && grep -q "'$(echo "$words" | head -1 | cut -d' ' -f1):" "$REPO/tools/completion/_mtaguardctl" &&
+	pass "bash completion: the $(echo "$words" | head -1 | wc -w) commands and $(echo "$words" | tail -1 | wc -w) options of --help" ||
+	fail "bash completion lacks:$missing"
 nspawn_boot || fatal "the container did not boot"
 pass "a Debian 12 container booted with systemd as PID 1 ($((SECONDS - T0)) s)"
 
@@ -59,6 +68,13 @@ ns_run dpkg-query -W -f '${Conffiles}\n' mtaguard | grep -c /etc/mtaguard/mtagua
 [[ "$(ns_run systemctl is-enabled mtaguardd 2>&1)" == disabled ]] && [[ "$(ns_run systemctl is-active mtaguardd 2>&1)" == inactive ]] &&
 	pass "installed, not started: the default config names no interface" || fail "unit state after install"
 # (minbase has no man: the Documentation= lines cannot be checked in it.)
+version="$(basename "$deb" | cut -d_ -f2)"
+versions="$(ns_run sh -c 'for p in mtaguardd mtaguardctl mtaguard-replay mtaguard-loader mtaguard-flowspec; do $p --version; done')"
+[[ "$versions" == "$(printf '%s '"$version"'\n' mtaguardd mtaguardctl mtaguard-replay mtaguard-loader mtaguard-flowspec | head -c -1)" ]] &&
+	pass "--version on every program says the package's $version" || fail "--version: $versions"
+got="$(ns_run bash -c '. /usr/share/bash-completion/completions/mtaguardctl; COMP_WORDS=(mtaguardctl monitor o); COMP_CWORD=2; _mtaguardctl; echo "${COMPREPLY[*]}"')"
+[[ "$got" == "on off" ]] && ns_run test -s /usr/share/zsh/vendor-completions/_mtaguardctl &&
+	pass "bash and zsh completion installed (mtaguardctl monitor <TAB>: $got)" || fail "completion: '$got'"
 v="$(ns_run systemd-analyze verify /lib/systemd/system/mtaguardd.service 2>&1 | grep -v "Command 'man " || true)"
 [[ -z "$v" ]] && pass "systemd-analyze verify: the unit is clean" || fail "systemd-analyze verify: $v"
 

@@ -114,34 +114,39 @@ static void clear_hash(int fd, size_t key_size)
 	}
 }
 
-static void zero_percpu(int fd, size_t value_size)
+/* Every entry of a per-CPU array zeroed (mg_stats has one per interface slot). */
+static void zero_percpu(int fd, size_t value_size, uint32_t entries)
 {
 	int n = libbpf_num_possible_cpus();
 	size_t stride = (value_size + 7) & ~(size_t)7;
 	void *buf = calloc((size_t)n, stride);
-	uint32_t zero = 0;
 
-	if (buf)
-		bpf_map_update_elem(fd, &zero, buf, BPF_ANY);
+	for (uint32_t k = 0; buf && k < entries; k++)
+		bpf_map_update_elem(fd, &k, buf, BPF_ANY);
 	free(buf);
 }
 
 void xh_reset(struct xh *h)
 {
-	struct mg_settings s = {};
-	uint32_t zero = 0;
-
 	clear_hash(h->block_fd, sizeof(struct mg_lpm_key));
 	clear_hash(h->allow_fd, sizeof(struct mg_lpm_key));
 	mg_rulemaps_rebuild(&h->rules); /* an index of no rules */
+	xh_reset_traffic(h);
+}
+
+void xh_reset_traffic(struct xh *h)
+{
+	struct mg_settings s = {};
+	uint32_t zero = 0;
+
 	clear_hash(h->sources_fd, sizeof(struct mg_src_key));
 	clear_hash(h->servers_fd, sizeof(struct mg_src_key));
 	clear_hash(h->outbreaks_fd, sizeof(uint32_t));
 	clear_hash(h->flows_pending_fd, sizeof(struct mg_flow_key));
 	clear_hash(h->flows_established_fd, sizeof(struct mg_flow_key));
-	zero_percpu(h->stats_fd, sizeof(struct mg_global_stats));
-	zero_percpu(h->sketch_fd, sizeof(struct mg_sketch));
-	zero_percpu(h->budget_fd, sizeof(struct mg_budget));
+	zero_percpu(h->stats_fd, sizeof(struct mg_global_stats), MG_IFACE_SLOTS);
+	zero_percpu(h->sketch_fd, sizeof(struct mg_sketch), 1);
+	zero_percpu(h->budget_fd, sizeof(struct mg_budget), 1);
 	bpf_map_update_elem(h->settings_fd, &zero, &s, BPF_ANY);
 	struct mg_activity blank = {};
 	for (uint32_t i = 0; i < xh_activity_records(h); i++)

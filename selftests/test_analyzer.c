@@ -772,6 +772,166 @@ static void test_allowlist_wins(void **state)
 	assert_non_null(find_action(MG_AN_BLOCK, &bot2));
 }
 
+/* ---- compact storage: history ring, coarse times near boot, shared HELO names ---------- */
+
+/*
+ * The role history keeps the last MG_AN_HISTORY changes, oldest first, each
+ * with its time to the second (never later than it was), near boot too: a
+ * time in the first second after boot reads as 1 ns, not as "never".
+ */
+static void test_history_ring_near_boot(void **state)
+{
+	struct host bot, early;
+	struct host *hs[] = { &bot, &early };
+	uint64_t t = 2 * SEC + SEC / 2, last_change = 0;
+	struct mg_an_profile_view v;
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	host_init(&early, "198.18.1.2", 2);
+	browse(&early, 3, 0, SEC / 4);
+	scan(&hs[1], 1, SEC / 4);
+	assert_true(mg_an_get(an, early.addr, &v));
+	assert_int_equal(v.first_seen_ns, 1);
+	assert_int_equal(v.last_seen_ns, 1);
+	for (unsigned k = 0; k < 3; k++) {
+		bot_burst(&bot, 6, t);
+		t += SEC;
+		scan(hs, 1, t);
+		const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
+		assert_non_null(b);
+		t = b->expires_ns;
+		scan(hs, 1, t);
+		assert_non_null(find_action(MG_AN_UNBLOCK, &bot));
+		last_change = t;
+		t += SEC / 3;
+	}
+	assert_true(mg_an_get(an, bot.addr, &v));
+	assert_int_equal(v.n_history, MG_AN_HISTORY);
+	assert_int_equal(v.history[MG_AN_HISTORY - 1].to, v.role);
+	assert_int_equal(v.history[MG_AN_HISTORY - 2].to, MG_ROLE_BLOCKED);
+	for (unsigned i = 0; i < MG_AN_HISTORY; i++) {
+		assert_true(v.history[i].at_ns > 0 && v.history[i].at_ns <= last_change);
+		if (i) {
+			assert_int_equal(v.history[i].from, v.history[i - 1].to);
+			assert_true(v.history[i].at_ns >= v.history[i - 1].at_ns);
+		}
+	}
+	/* To the second: the last change (an expiry at a fraction of a second) reads as its second's start. */
+	assert_int_equal(v.history[MG_AN_HISTORY - 1].at_ns, last_change / SEC * SEC);
+	/* First seen 2.5 s after boot reads as 2 s. */
+	assert_int_equal(v.first_seen_ns, 2 * SEC);
+
+	/* A save and restore keep the ring as it was. */
+	uint8_t *buf;
+	size_t len;
+	struct mg_an_profile_view r;
+	const uint64_t wall = 1800000000ull * SEC;
+	assert_int_equal(mg_an_save(an, t, wall, &buf, &len), 0);
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, buf, len, t, wall, NULL), 0);
+	assert_true(mg_an_get(b2, bot.addr, &r));
+	assert_int_equal(r.n_history, MG_AN_HISTORY);
+	for (unsigned i = 0; i < MG_AN_HISTORY; i++) {
+		assert_int_equal(r.history[i].at_ns, v.history[i].at_ns);
+		assert_int_equal(r.history[i].from, v.history[i].from);
+		assert_int_equal(r.history[i].to, v.history[i].to);
+	}
+	assert_true(mg_an_get(b2, early.addr, &r));
+	assert_int_equal(r.first_seen_ns, 1);
+	mg_an_free(b2);
+	free(buf);
+}
+
+/* Sources that send one HELO name share it; one forgotten, the other keeps the name. */
+static void test_shared_helo_names(void **state)
+{
+	struct host a, b;
+	struct host *hs[] = { &a, &b };
+	struct mg_an_profile_view v;
+
+	(void)state;
+	host_init(&a, "198.18.1.2", 2);
+	host_init(&b, "198.18.1.3", 3);
+	browse(&a, 20, 1, T0);
+	browse(&b, 20, 1, T0);
+	session(&a, mx(0), "relay.example.net", 1, T0);
+	session(&b, mx(1), "relay.example.net", 1, T0);
+	scan(hs, 2, T0 + SEC);
+	assert_true(mg_an_get(an, a.addr, &v));
+	assert_string_equal(v.ev.helo, "relay.example.net");
+	/* A renames itself: B's name stays. */
+	session(&a, mx(0), "pc-a.example.net", 1, T0 + 2 * SEC);
+	scan(hs, 2, T0 + 3 * SEC);
+	assert_true(mg_an_get(an, a.addr, &v));
+	assert_string_equal(v.ev.helo, "pc-a.example.net");
+	assert_true(mg_an_get(an, b.addr, &v));
+	assert_string_equal(v.ev.helo, "relay.example.net");
+	/* A month on, only B is active: A is forgotten, B keeps its name. */
+	uint64_t later = T0 + 31 * DAY;
+	browse(&b, 5, 0, later);
+	session(&b, mx(2), "relay.example.net", 1, later);
+	scan(&hs[1], 1, later);
+	assert_false(mg_an_get(an, a.addr, &v));
+	assert_true(mg_an_get(an, b.addr, &v));
+	assert_string_equal(v.ev.helo, "relay.example.net");
+	/* A back with its old name: its own again, B's untouched. */
+	session(&a, mx(0), "pc-a.example.net", 1, later + SEC);
+	scan(hs, 2, later + 2 * SEC);
+	assert_true(mg_an_get(an, a.addr, &v));
+	assert_string_equal(v.ev.helo, "pc-a.example.net");
+	assert_true(mg_an_get(an, b.addr, &v));
+	assert_string_equal(v.ev.helo, "relay.example.net");
+}
+
+/*
+ * Counts past 16 bits (a busy server's kernel counters, a flood within one
+ * window) are kept whole: the record widens, and a save and restore keep
+ * them whole too (no jump in the next scan's deltas).
+ */
+static void test_wide_counts(void **state)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	struct mg_an_profile_view v;
+	struct mg_prefix pfx = { .prefixlen = 128 };
+
+	(void)state;
+	host_init(&srv, "198.18.2.25", 5);
+	memcpy(pfx.addr, srv.addr, 16);
+	mg_an_add_mail_server(an, &pfx);
+	browse(&srv, 10, 0, T0);
+	session(&srv, mx(0), "mx.example.net", 2, T0);
+	scan(hs, 1, T0 + SEC);
+	srv.s.cmd[MG_CMD_MAIL] += 99999;
+	srv.s.cmd[MG_CMD_RCPT] += 150000;
+	srv.s.syn_mx += 70000;
+	scan(hs, 1, T0 + 2 * SEC);
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_MAIL_SERVER);
+	assert_int_equal(v.ev.sessions, 100000);
+	assert_int_equal(v.ev.rcpts, 150002);
+	srv.s.cmd[MG_CMD_MAIL] += 5;
+	scan(hs, 1, T0 + 3 * SEC);
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_int_equal(v.ev.sessions, 100005);
+
+	uint8_t *buf;
+	size_t len;
+	const uint64_t wall = 1800000000ull * SEC;
+	assert_int_equal(mg_an_save(an, T0 + 3 * SEC, wall, &buf, &len), 0);
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	mg_an_add_mail_server(b2, &pfx);
+	assert_int_equal(mg_an_restore(b2, buf, len, T0 + 3 * SEC, wall, NULL), 0);
+	srv.s.cmd[MG_CMD_MAIL] += 1;
+	mg_an_on_counters(b2, srv.key, &srv.s, T0 + 4 * SEC);
+	assert_true(mg_an_get(b2, srv.addr, &v));
+	assert_int_equal(v.ev.sessions, 100006);
+	assert_int_equal(v.ev.rcpts, 150002);
+	mg_an_free(b2);
+	free(buf);
+}
+
 /* ---- expiry and repeat offenders ----------------------------------------------------- */
 
 static void test_expiry_and_escalation(void **state)
@@ -1443,6 +1603,22 @@ static void test_restore_refuses_bad_records(void **state)
 	mg_an_free(b2);
 	free(dup);
 
+	/*
+	 * Offences or SMTP service without SMTP figures: such a profile keeps
+	 * them in its SMTP record, so a record claiming them without one is
+	 * refused (the end host's: offences at 61).
+	 */
+	uint8_t *odd = malloc(len);
+	memcpy(odd, buf, len);
+	odd[pc_off + 61] = 2;
+	b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, odd, len, 3 * SEC, wall + MIN, &rep), 0);
+	assert_int_equal(rep.refused, 1);
+	assert_non_null(strstr(rep.first_refusal, "without SMTP figures"));
+	assert_non_null(strstr(rep.first_refusal, "198.18.1.2"));
+	mg_an_free(b2);
+	free(odd);
+
 	/* A record whose length cannot be told (smtp neither 0 nor 1): the file is refused whole. */
 	b2 = mg_an_new(&cfg);
 	assert_int_equal(mg_an_restore(b2, buf, len, 3 * SEC, wall, NULL), 0);
@@ -1806,6 +1982,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_learning_refused_for_bad_helo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_configured_server_never_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spoofed_syn_only_not_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_ring_near_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_helo_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wide_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_zero_means_alerts_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_mode, setup, teardown),

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "mtaguard.h"
+#include "mg_cluster.h"
 #include "mg_cluster_codec.h"
 #include "mg_cluster_recv.h"
 #include "mg_ruleset.h"
@@ -295,6 +296,24 @@ static void test_recv_adds_up(void **state)
 	mg_clrecv_free(r);
 }
 
+/* A server's URL as logs and status show it: never its user and password. */
+static void test_url_public(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "tls://mtaguard:e2e-secret@127.0.0.1:14225", "tls://127.0.0.1:14225" },
+		{ "nats://token@nats1.example.net:4222", "nats://nats1.example.net:4222" },
+		{ "nats://u:p@ss@198.18.0.1:4222", "nats://198.18.0.1:4222" },
+		{ "nats://198.18.0.1:4222", "nats://198.18.0.1:4222" },
+		{ "nats://198.18.0.1:4222/x@y", "nats://198.18.0.1:4222/x@y" },
+		{ "", "" },
+	};
+	char buf[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(mg_cluster_url_public(cases[i][0], buf, sizeof(buf)), cases[i][1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_bad_keys),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_recv_adds_up),
+		cmocka_unit_test(test_url_public),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -805,6 +805,9 @@ static void test_paths_and_addresses(void **state)
 		  "longer-than-a-unix-socket-address-can-hold-which-is-107-bytes\"}}", "t.json:1:34:",
 		  "socket path too long (at most 107 bytes)" },
 		{ "{\"metrics\": {\"listen\": \"127.0.0.1:65536\"}}", "t.json:1:24:", "not ADDRESS:PORT" },
+		{ "{\"hooks\": {\"verdict\": \"ticket.sh\"}}", "t.json:1:23:", "must be an absolute path" },
+		{ "{\"hooks\": {\"verdict\": \"/usr/local/sbin/\"}}", "t.json:1:23:", "must name a file" },
+		{ "{\"hooks\": {\"verdcit\": \"/usr/local/sbin/t\"}}", "t.json:1:", "unknown key \"verdcit\" in \"hooks\"" },
 	};
 
 	(void)state;
@@ -815,6 +818,11 @@ static void test_paths_and_addresses(void **state)
 					 "t.json", &cfg, err, sizeof(err)),
 			 0);
 	assert_string_equal(cfg.policy_listen, "inet:[::1]:65535");
+	assert_string_equal(cfg.verdict_hook, ""); /* none by default */
+	assert_int_equal(mg_config_parse("{\"hooks\": {\"verdict\": \"/usr/local/sbin/open-ticket\"}}", "t.json", &cfg, err,
+					 sizeof(err)),
+			 0);
+	assert_string_equal(cfg.verdict_hook, "/usr/local/sbin/open-ticket");
 	assert_int_equal(mg_config_parse("{\"quarantine\": {\"policy_listen\": \"unix:/var/spool/postfix/private/mtaguard\"}}",
 					 "t.json", &cfg, err, sizeof(err)),
 			 0);
@@ -838,6 +846,8 @@ static void test_cluster_section(void **state)
 		{ "{\"cluster\": {\"max_accept_per_minute\": 0}}", "t.json:1:", "must be 1..1000000" },
 		{ "{\"cluster\": {\"credentials\": \"relative.creds\"}}", "t.json:1:", "absolute" },
 		{ "{\"cluster\": {\"server\": []}}", "t.json:1:", "unknown key \"server\" in \"cluster\"" },
+		{ "{\"bgp\": {\"max_accept_per_minute\": 0}}", "t.json:1:", "must be 1..1000000" },
+		{ "{\"bgp\": {\"ttl\": \"5m\"}}", "t.json:1:", "unknown key \"ttl\" in \"bgp\"" },
 	};
 	struct mg_config c;
 
@@ -860,6 +870,11 @@ static void test_cluster_section(void **state)
 			 (1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER) |
 				 (1u << MG_CL_OUTBREAK));
 	assert_int_equal(c.cluster_max_accept_per_min, 50);
+	assert_int_equal(c.bgp_max_accept_per_min, 600); /* FlowSpec routes from BGP peers: a breaker of their own */
+	mg_config_free(&c);
+	mg_config_default(&c);
+	assert_int_equal(mg_config_parse("{\"bgp\": {\"max_accept_per_minute\": 20}}", "t.json", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.bgp_max_accept_per_min, 20);
 	mg_config_free(&c);
 }
 

@@ -305,6 +305,252 @@ static void test_comment_escaped(void **state)
 	assert_null(strstr(human(f), "\nmtaguardd: operator allow ::/0"));
 }
 
+/* The whole answer to a request (kept by the caller). */
+static json_t *answer(struct fixture *f, json_t *req)
+{
+	json_t *resp = mg_daemon_control(req, &f->d, NULL);
+
+	json_decref(req);
+	return resp;
+}
+
+/* One "bgp" request (ROUTES is its JSON array); the answer, to be freed. */
+static json_t *bgp(struct fixture *f, long long ttl_ms, const char *routes)
+{
+	json_error_t jerr;
+	json_t *req = json_pack("{s:s,s:I,s:o}", "cmd", "bgp", "ttl_ms", (json_int_t)ttl_ms, "routes",
+				json_loads(routes, 0, &jerr));
+	return answer(f, req);
+}
+
+static void set_list(struct mg_prefix_list *l, const char *const *texts, size_t n)
+{
+	free(l->v);
+	l->v = calloc(n, sizeof(*l->v));
+	l->n = n;
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(mg_prefix_parse(texts[i], &l->v[i]), 0);
+}
+
+/* The LAN 198.18.0.0/16, a mail server in it, an allowlisted /24: what the cover check knows. */
+static void configure_lan(struct fixture *f)
+{
+	static const char *const lan[] = { "198.18.0.0/16" }, *const mx[] = { "198.18.1.25" },
+			  *const allow[] = { "198.18.5.0/24" };
+	uint64_t mono = mg_mono_ns();
+
+	set_list(&f->d.cfg.protected_nets, lan, 1);
+	set_list(&f->d.cfg.mail_servers, mx, 1);
+	set_list(&f->d.cfg.allowlist, allow, 1);
+	mg_engine_configure(&f->d.eng, &f->d.cfg, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+}
+
+/* A block that reaches the LAN, a mail server or an allow is refused, named, unless forced (and then logged). */
+static void test_block_reaching(void **state)
+{
+	struct fixture *f = *state;
+	const char *e;
+
+	configure_lan(f);
+	e = ask(f, "block", "198.18.0.0/15", NULL);
+	assert_non_null(e);
+	assert_string_equal(e, "block 198.18.0.0/15 covers protected network 198.18.0.0/16, covers allowlisted "
+			       "198.18.5.0/24 (config:allowlist), covers mail server 198.18.1.25 (config:mail_servers); "
+			       "repeat with --force if you mean it");
+	assert_false(blocked(f, "198.18.0.0/15", NULL));
+	e = ask(f, "block", "198.18.1.0/24", NULL);
+	assert_non_null(e);
+	assert_non_null(strstr(e, "covers mail server 198.18.1.25 (config:mail_servers)"));
+	assert_null(strstr(e, "protected network"));
+	e = ask(f, "block", "198.18.5.7", "duration", "1h", NULL);
+	assert_non_null(e);
+	assert_non_null(strstr(e, "lies inside allowlisted 198.18.5.0/24 (config:allowlist), which wins"));
+	assert_false(blocked(f, "198.18.5.7", NULL));
+	/* Inside the LAN, away from the server and the allow: the ordinary block of a zombie PC. */
+	assert_null(ask(f, "block", "198.18.7.0/24", NULL));
+	assert_true(blocked(f, "198.18.7.0/24", NULL));
+	/* An operator's own allow counts, named as theirs. */
+	assert_null(ask(f, "allow", "100.64.1.0/24", NULL));
+	e = ask(f, "block", "100.64.0.0/16", NULL);
+	assert_non_null(e);
+	assert_non_null(strstr(e, "covers allowlisted 100.64.1.0/24 (operator)"));
+	/* Unblocking never needs force. */
+	assert_null(ask(f, "unblock", "198.18.7.0/24", NULL));
+
+	json_t *r = answer(f, json_pack("{s:s,s:s,s:b,s:s}", "cmd", "block", "prefix", "198.18.0.0/15", "force", 1, "user",
+					"alice"));
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(r, "forced_over")), "covers protected network 198.18.0.0/16"));
+	json_decref(r);
+	assert_true(blocked(f, "198.18.0.0/15", NULL));
+	assert_non_null(strstr(human(f), "mtaguardd: warning: operator block 198.18.0.0/15 forced: it covers protected "
+					 "network 198.18.0.0/16, covers allowlisted 198.18.5.0/24 (config:allowlist), covers "
+					 "mail server 198.18.1.25 (config:mail_servers); requested by alice\n"));
+}
+
+/* A change answers with what was done: the prefix as taken, the action, the end, the note. */
+static void test_mutations_say_what(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r;
+
+	r = answer(f, json_pack("{s:s,s:s,s:s,s:s,s:s}", "cmd", "block", "prefix", "198.18.9.7", "duration", "1h", "action",
+				"all", "comment", "ticket 8"));
+	assert_string_equal(json_string_value(json_object_get(r, "done")), "block");
+	assert_string_equal(json_string_value(json_object_get(r, "prefix")), "198.18.9.7");
+	assert_string_equal(json_string_value(json_object_get(r, "action")), "all");
+	assert_string_equal(json_string_value(json_object_get(r, "comment")), "ticket 8");
+	json_int_t left = json_integer_value(json_object_get(r, "expires_in_s"));
+	assert_true(left >= 3598 && left <= 3600);
+	assert_true(json_is_string(json_object_get(r, "expires")));
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s,s:s}", "cmd", "allow", "prefix", "198.18.9.8", "duration", "0"));
+	assert_string_equal(json_string_value(json_object_get(r, "done")), "allow");
+	assert_true(json_is_null(json_object_get(r, "expires")));
+	assert_int_equal(json_integer_value(json_object_get(r, "expires_in_s")), -1);
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s}", "cmd", "unblock", "prefix", "198.18.9.7"));
+	assert_string_equal(json_string_value(json_object_get(r, "done")), "unblock");
+	assert_string_equal(json_string_value(json_object_get(r, "prefix")), "198.18.9.7");
+	json_decref(r);
+	/* A HELO given by its text is kept (and said) as its hash. */
+	r = answer(f, json_pack("{s:s,s:s,s:s}", "cmd", "except", "op", "add", "what", "helo:Mail.Example.NET"));
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(json_string_value(json_object_get(r, "what")), "helo:0b9cd3bb");
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s}", "cmd", "except", "op", "list"));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(r, "exceptions"), 0)), "helo:0b9cd3bb");
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s,s:s}", "cmd", "except", "op", "remove", "what", "helo:0b9cd3bb"));
+	assert_string_equal(json_string_value(json_object_get(r, "op")), "remove");
+	json_decref(r);
+}
+
+/* verdicts --by/--origin/--source: the rows that match, every block counted. */
+static void test_verdicts_filtered(void **state)
+{
+	struct fixture *f = *state;
+	json_t *r, *rows;
+
+	assert_null(ask(f, "block", "198.18.7.0/24", "comment", "lab 7", NULL));
+	assert_null(ask(f, "block", "198.18.8.8", NULL));
+	assert_null(ask(f, "block", "100.64.0.0/10", NULL));
+
+	r = answer(f, json_pack("{s:s}", "cmd", "verdicts"));
+	assert_int_equal(json_integer_value(json_object_get(r, "total")), 3);
+	assert_int_equal(json_integer_value(json_object_get(r, "shown")), 3);
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s}", "cmd", "verdicts", "source", "198.18.7.9"));
+	rows = json_object_get(r, "verdicts");
+	assert_int_equal(json_array_size(rows), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "source")), "198.18.7.0/24");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "comment")), "lab 7");
+	assert_int_equal(json_integer_value(json_object_get(r, "total")), 3);
+	assert_int_equal(json_integer_value(json_object_get(r, "shown")), 1);
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s}", "cmd", "verdicts", "source", "198.18.0.0/16"));
+	assert_int_equal(json_integer_value(json_object_get(r, "shown")), 2);
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s}", "cmd", "verdicts", "by", "analyzer"));
+	assert_int_equal(json_integer_value(json_object_get(r, "shown")), 0);
+	assert_int_equal(json_integer_value(json_object_get(r, "total")), 3);
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s,s:s}", "cmd", "verdicts", "by", "operator", "origin", "edge-a"));
+	assert_int_equal(json_integer_value(json_object_get(r, "shown")), 0); /* no cluster: nothing came from edge-a */
+	json_decref(r);
+	r = answer(f, json_pack("{s:s,s:s}", "cmd", "verdicts", "by", "config:allowlist"));
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "blocks are by operator, analyzer"));
+	json_decref(r);
+}
+
+static const char *outcome(json_t *resp, size_t i)
+{
+	return json_string_value(json_array_get(json_object_get(resp, "outcomes"), i));
+}
+
+/*
+ * The FlowSpec helper's routes: taken as the owner bgp with the peer named
+ * in verdicts, refreshed, withdrawn; unusable items answered as such and
+ * the rest taken; never listed in the blocks the helper announces; bounds
+ * on the TTL and the request refused as a whole.
+ */
+static void test_bgp_routes(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t exp1, exp2;
+	json_t *r;
+
+	r = bgp(f, 60000, "[{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.7\",\"action\":\"smtp\"},"
+			  "{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.300\",\"action\":\"smtp\"},"
+			  "{\"peer\":\"bad peer\",\"prefix\":\"198.18.7.8\",\"action\":\"smtp\"},"
+			  "{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.9\",\"action\":\"none\"},"
+			  "{\"peer\":\"198.18.100.2\",\"prefix\":\"100.0.0.0/7\",\"action\":\"all\"},"
+			  "{\"prefix\":\"198.18.7.10\",\"action\":\"all\"}]");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(outcome(r, 0), "taken");
+	assert_string_equal(outcome(r, 1), "unusable");
+	assert_string_equal(outcome(r, 2), "unusable");
+	assert_string_equal(outcome(r, 3), "unusable");
+	assert_string_equal(outcome(r, 4), "too-wide");
+	assert_string_equal(outcome(r, 5), "unusable");
+	json_decref(r);
+	assert_true(blocked(f, "198.18.7.7", &exp1));
+	assert_false(blocked(f, "198.18.7.8", NULL));
+	assert_non_null(strstr(human(f), "bgp: FlowSpec discard 198.18.7.7 (smtp) from 198.18.100.2 taken"));
+	assert_non_null(strstr(human(f), "bgp: FlowSpec route 100.0.0.0/7 from 198.18.100.2 refused: too-wide"));
+
+	/* verdicts names the owner and the peer; blocks (the helper's announcements) leaves it out. */
+	json_t *req = json_pack("{s:s}", "cmd", "verdicts");
+	r = mg_daemon_control(req, &f->d, NULL);
+	json_decref(req);
+	json_t *v = json_array_get(json_object_get(r, "verdicts"), 0);
+	assert_string_equal(json_string_value(json_object_get(v, "source")), "198.18.7.7");
+	assert_string_equal(json_string_value(json_object_get(v, "by")), "bgp");
+	assert_string_equal(json_string_value(json_object_get(v, "peer")), "198.18.100.2");
+	json_decref(r);
+	req = json_pack("{s:s}", "cmd", "blocks");
+	r = mg_daemon_control(req, &f->d, NULL);
+	json_decref(req);
+	assert_int_equal(json_array_size(json_object_get(r, "blocks")), 0);
+	json_decref(r);
+
+	/* Announced again: refreshed, its expiry from now. */
+	usleep(20000);
+	r = bgp(f, 60000, "[{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.7\",\"action\":\"smtp\"}]");
+	assert_string_equal(outcome(r, 0), "refreshed");
+	json_decref(r);
+	assert_true(blocked(f, "198.18.7.7", &exp2));
+	assert_true(exp2 > exp1);
+
+	/* Withdrawn: gone, and said. */
+	r = bgp(f, 60000, "[{\"peer\":\"198.18.100.2\",\"prefix\":\"198.18.7.7\",\"withdraw\":true}]");
+	assert_string_equal(outcome(r, 0), "removed");
+	json_decref(r);
+	assert_false(blocked(f, "198.18.7.7", NULL));
+	assert_non_null(strstr(human(f), "bgp: FlowSpec route 198.18.7.7 withdrawn by 198.18.100.2"));
+
+	/* The request's own bounds. */
+	r = bgp(f, 10, "[]");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	req = json_pack("{s:s,s:I}", "cmd", "bgp", "ttl_ms", (json_int_t)60000);
+	r = mg_daemon_control(req, &f->d, NULL);
+	json_decref(req);
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+
+	req = json_pack("{s:s}", "cmd", "status");
+	r = mg_daemon_control(req, &f->d, NULL);
+	json_decref(req);
+	json_t *st = json_object_get(json_object_get(r, "bgp"), "outcomes");
+	assert_int_equal(json_integer_value(json_object_get(st, "taken")), 1);
+	assert_int_equal(json_integer_value(json_object_get(st, "refreshed")), 1);
+	assert_int_equal(json_integer_value(json_object_get(st, "unusable")), 4);
+	assert_int_equal(json_integer_value(json_object_get(st, "too-wide")), 1);
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +559,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_allow_everything_needs_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_comment_escaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_reaching, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mutations_say_what, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verdicts_filtered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bgp_routes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

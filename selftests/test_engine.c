@@ -390,11 +390,19 @@ static void run_bot_blocked(uint64_t origin)
 	config(&c, NULL);
 	start_with_bot(&c, &e, &f, &s, &bot, now, wall);
 	assert_true(mg_engine_scan_due(&e, now)); /* the first scan is due at once */
+	uint64_t spam_start = now;
 	spam(&e, &bot, &now, &wall);
 	assert_true(mg_engine_scan_due(&e, now)); /* news, and the gap passed */
+	assert_int_equal(e.time_to_block.count, 0);
 	mg_engine_tick(&e, now, wall);
 	assert_int_equal(s.blocks, 1);
 	assert_int_equal(e.verdicts_issued, 1);
+	/* Metrics: one block in force by the analyzer, its time from the first evidence to the write. */
+	assert_int_equal(mg_ruleset_blocks_new(e.rules, MG_OWNER_VERDICT), 1);
+	assert_int_equal(mg_ruleset_blocks_new(e.rules, MG_OWNER_OPERATOR_BLOCK), 0);
+	assert_int_equal(e.time_to_block.count, 1);
+	assert_true(e.time_to_block.sum > 0 && e.time_to_block.sum <= (double)(now - spam_start) / 1e9);
+	assert_int_equal(e.n_ttb, 0);
 	struct mg_prefix p = pfx("198.18.0.66");
 	struct kblock *b = find_block(&f, &p);
 	assert_non_null(b);
@@ -679,6 +687,117 @@ static void test_cluster_receipt_rules(void **state)
 	assert_non_null(find_block(&f, &p));
 	mg_engine_tick(&e, now + 601 * SEC, wall + 601 * SEC);
 	assert_null(find_block(&f, &p));
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
+/*
+ * FlowSpec routes from BGP peers (mg_engine_bgp_apply), under the cluster's
+ * rules of receipt, on a machine up three seconds: a route is the owner
+ * "bgp"'s block until its TTL unless refreshed; this node's allowlist and
+ * mail servers win; nothing wider than the limits; new routes at the
+ * breaker's pace, refreshes always; several peers on one prefix add up and
+ * each one's withdrawal leaves the others'; this node's own verdicts and
+ * other nodes' entries stand over it; monitor mode is the kernel's, as for
+ * every block.
+ */
+static void test_bgp_receipt_rules(void **state)
+{
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL, ttl = 30 * SEC;
+	struct mg_prefix p;
+	struct mg_rule_entry re;
+	struct kblock *b;
+
+	(void)state;
+	config(&c, NULL);
+	add_list(&c.allowlist, "198.18.9.7");
+	add_list(&c.mail_servers, "198.18.9.25");
+	c.bgp_max_accept_per_min = 3;
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+
+	/* A route from a peer: blocked here until its TTL, the owner "bgp". */
+	p = pfx("198.18.2.2");
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now, wall), MG_CL_TAKEN);
+	b = find_block(&f, &p);
+	assert_non_null(b);
+	assert_int_equal(b->action, MG_ACT_DROP_SMTP);
+	assert_int_equal(b->expires, now + ttl);
+	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_string_equal(mg_owner_name(re.written->block_by), "bgp");
+
+	/* The allowlist and the configured mail servers win: taken into the ledger, nothing written. */
+	struct mg_prefix allowed = pfx("198.18.9.7"), server = pfx("198.18.9.25");
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &allowed, MG_ACT_DROP_ALL, ttl, false, now, wall),
+			 MG_CL_TAKEN);
+	assert_null(find_block(&f, &allowed));
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &server, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+			 MG_CL_TAKEN);
+	assert_null(find_block(&f, &server));
+
+	/* Too wide for the limits: refused, /0 never. */
+	struct mg_prefix wide = pfx("100.0.0.0/7"), all = pfx("::/0");
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &wide, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+			 MG_CL_TOO_WIDE);
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &all, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+			 MG_CL_TOO_WIDE);
+
+	/* The breaker: three new routes this minute taken above, the fourth refused; a refresh passes. */
+	struct mg_prefix q = pfx("198.18.4.4");
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &q, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+			 MG_CL_BREAKER);
+	assert_null(find_block(&f, &q));
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now + 20 * SEC,
+					     wall + 20 * SEC), MG_CL_TAKEN);
+	assert_int_equal(find_block(&f, &p)->expires, now + 20 * SEC + ttl); /* refreshed: the TTL from now */
+	assert_int_equal(e.bgp_refused, 3);
+	/* A minute on, new routes are taken again. */
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &q, MG_ACT_DROP_SMTP, ttl, false, now + 61 * SEC,
+					     wall + 61 * SEC), MG_CL_TAKEN);
+	assert_non_null(find_block(&f, &q));
+
+	/* A second peer on the same prefix, all traffic: the strongest; its withdrawal leaves the first's. */
+	now += 61 * SEC, wall += 61 * SEC;
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now, wall), MG_CL_TAKEN);
+	assert_int_equal(mg_engine_bgp_apply(&e, "2001:db8::2", &p, MG_ACT_DROP_ALL, ttl, false, now, wall), MG_CL_TAKEN);
+	assert_int_equal(find_block(&f, &p)->action, MG_ACT_DROP_ALL);
+	char peers[128];
+	assert_string_equal(mg_clrecv_nodes(e.bgprecv, &p, peers, sizeof(peers)), "198.18.100.2, 2001:db8::2");
+	assert_int_equal(mg_engine_bgp_apply(&e, "2001:db8::2", &p, 0, 0, true, now, wall), MG_CL_REMOVED);
+	assert_int_equal(find_block(&f, &p)->action, MG_ACT_DROP_SMTP);
+
+	/* This node's verdict and another node's entry stand over a route, and hand back to it. */
+	mg_ruleset_claim(e.rules, &p, MG_OWNER_VERDICT, MG_ACT_DROP_ALL, now + 7200 * SEC);
+	mg_engine_tick(&e, now + SEC, wall + SEC);
+	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_int_equal(re.written->block_by, MG_OWNER_VERDICT);
+	mg_ruleset_release(e.rules, &p, MG_OWNER_VERDICT);
+	struct mg_cl_entry x = cl_entry(MG_CL_BLOCK, "edge-a", "198.18.2.2", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + SEC, wall + SEC), MG_CL_TAKEN);
+	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_int_equal(re.written->block_by, MG_OWNER_CLUSTER_BLOCK);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, true, now + SEC, wall + SEC), MG_CL_REMOVED);
+	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_int_equal(re.written->block_by, MG_OWNER_BGP_BLOCK);
+
+	/* Monitor mode is the kernel's switch: the block stays written, the kernel only counts. */
+	mg_engine_set_monitor(&e, true, now + SEC, wall + SEC);
+	assert_true(f.monitor);
+	assert_non_null(find_block(&f, &p));
+	mg_engine_set_monitor(&e, false, now + SEC, wall + SEC);
+
+	/* The peer withdraws: gone. With no word (helper or session gone), a route ends at its TTL. */
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, 0, 0, true, now + 2 * SEC, wall + 2 * SEC),
+			 MG_CL_REMOVED);
+	assert_null(find_block(&f, &p));
+	assert_non_null(find_block(&f, &q));
+	mg_engine_tick(&e, now + ttl, wall + ttl);
+	assert_null(find_block(&f, &q));
+	assert_int_equal(mg_clrecv_count(e.bgprecv, NULL), 0);
 	mg_engine_free(&e);
 	mg_config_free(&c);
 }
@@ -1848,6 +1967,7 @@ int main(void)
 		cmocka_unit_test(test_bot_blocked_near_boot),
 		cmocka_unit_test(test_verdict_at_the_deciding_event),
 		cmocka_unit_test(test_cluster_receipt_rules),
+		cmocka_unit_test(test_bgp_receipt_rules),
 		cmocka_unit_test(test_bot_blocked_on_the_daemons_timeline),
 		cmocka_unit_test(test_browsed_bot_is_a_role_change),
 		cmocka_unit_test(test_allowlist_beats_every_verdict),

@@ -40,7 +40,10 @@ static struct mg_metrics_in sample(void)
 	return m;
 }
 
-/* Every line is a comment or `name{labels} value`, and every sample's family has HELP and TYPE. */
+/*
+ * Every line is a comment or `name{labels} value`, and every sample's family
+ * has HELP and TYPE (a histogram's samples: its _bucket, _sum and _count).
+ */
 static void check_exposition(const char *text)
 {
 	char *copy = strdup(text), *save = NULL;
@@ -53,7 +56,7 @@ static void check_exposition(const char *text)
 		if (!strncmp(line, "# TYPE ", 7)) {
 			char name[96], type[16];
 			assert_int_equal(sscanf(line + 7, "%95s %15s", name, type), 2);
-			assert_true(!strcmp(type, "counter") || !strcmp(type, "gauge"));
+			assert_true(!strcmp(type, "counter") || !strcmp(type, "gauge") || !strcmp(type, "histogram"));
 			assert_true(ntyped < 64);
 			snprintf(typed[ntyped++], sizeof(typed[0]), "%s", name);
 			continue;
@@ -68,8 +71,12 @@ static void check_exposition(const char *text)
 		assert_non_null(val);
 		assert_int_equal(sscanf(val + 1, "%lf", &v), 1);
 		bool found = false;
-		for (int i = 0; i < ntyped; i++)
-			found |= !strcmp(typed[i], name);
+		for (int i = 0; i < ntyped; i++) {
+			size_t l = strlen(typed[i]);
+			found |= !strcmp(typed[i], name) ||
+				 (!strncmp(typed[i], name, l) && (!strcmp(name + l, "_bucket") || !strcmp(name + l, "_sum") ||
+								  !strcmp(name + l, "_count")));
+		}
 		if (!found)
 			fail_msg("sample '%s' without # TYPE", line);
 	}
@@ -115,7 +122,192 @@ static void test_text(void **state)
 	assert_non_null(strstr(t, "\nmtaguard_cluster_taken_total 4\n"));
 	assert_non_null(strstr(t, "\nmtaguard_cluster_refused_total 1\n"));
 	assert_non_null(strstr(t, "\nmtaguard_cluster_disconnected_seconds_total 9.5"));
+	assert_null(strstr(t, "mtaguard_verify_")); /* verification off: no verify family */
 	free(t);
+
+	/* With the verifier: jobs, queries, and the two counters whose ratio is the cache's hit rate. */
+	m.verify_on = true;
+	m.verify_jobs_done = 3;
+	m.verify_lookups = 10;
+	m.verify_lookup_queries = 4;
+	m.verify_cache_entries = 7;
+	t = mg_metrics_text(&m);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\nmtaguard_verify_jobs_total 3\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verify_lookups_total 10\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verify_lookup_queries_total 4\n"));
+	assert_non_null(strstr(t, "# TYPE mtaguard_verify_cache_entries gauge\nmtaguard_verify_cache_entries 7\n"));
+	free(t);
+}
+
+/*
+ * Per attached interface: packets by verdict and drops by reason carry an
+ * interface label, and what no attached interface's slot holds is "other",
+ * so the families still add up to the whole.
+ */
+static void test_interface_label(void **state)
+{
+	(void)state;
+	struct mg_metrics_in m = sample(); /* 1000 passed, 42 dropped (40 smtp, 2 all) */
+	m.n_ifaces = 2;
+	snprintf(m.ifaces[0].name, sizeof(m.ifaces[0].name), "in1");
+	m.ifaces[0].s.passed = 600;
+	m.ifaces[0].s.dropped = 40;
+	m.ifaces[0].s.drop_reason[MG_DROP_BLOCK_SMTP] = 40;
+	snprintf(m.ifaces[1].name, sizeof(m.ifaces[1].name), "eth\"9+eth265");
+	m.ifaces[1].s.passed = 300;
+	char *t = mg_metrics_text(&m);
+	assert_non_null(t);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{interface=\"in1\",verdict=\"pass\"} 600\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{interface=\"in1\",verdict=\"drop\"} 40\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_drops_total{interface=\"in1\",reason=\"block_smtp\"} 40\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{interface=\"eth\\\"9+eth265\",verdict=\"pass\"} 300\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_packets_total{interface=\"other\",verdict=\"pass\"} 100\n"));
+	assert_non_null(strstr(t, "\nmtaguard_xdp_drops_total{interface=\"other\",reason=\"block_all\"} 2\n"));
+	assert_null(strstr(t, "\nmtaguard_xdp_packets_total{verdict=")); /* every line has its interface */
+	free(t);
+
+	/* Everything in the attached interfaces' slots: no "other". */
+	m.kernel.passed = 900;
+	m.kernel.dropped = 40;
+	m.kernel.drop_reason[MG_DROP_BLOCK_ALL] = 0;
+	memset(&m.kernel.packets, 0, sizeof(m.kernel.packets));
+	m.kernel.events_lost = 0;
+	t = mg_metrics_text(&m);
+	assert_null(strstr(t, "interface=\"other\""));
+	free(t);
+}
+
+/* Verdicts by whose claim put them in the kernel: every block owner's name, zeros included, and outbreak. */
+static void test_verdicts_by_origin(void **state)
+{
+	(void)state;
+	struct mg_metrics_in m = sample();
+	m.verdicts_by[MG_OWNER_VERDICT] = 3;
+	m.verdicts_by[MG_OWNER_OPERATOR_BLOCK] = 2;
+	m.verdicts_by[MG_OWNER_FEED] = 100000;
+	m.verdicts_contained = 1;
+	char *t = mg_metrics_text(&m);
+	assert_non_null(t);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"analyzer\"} 3\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"operator\"} 2\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"feed\"} 100000\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"cluster\"} 0\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"pinned\"} 0\n"));
+	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"outbreak\"} 1\n"));
+	/* Allow owners are no verdict's origin. */
+	assert_null(strstr(t, "by=\"config"));
+	assert_null(strstr(t, "by=\"analyzer:learned\""));
+	free(t);
+}
+
+/* The time-to-block histogram: cumulative buckets, +Inf, sum and count, as Prometheus reads them. */
+static void test_time_to_block_histogram(void **state)
+{
+	static const double bounds[] = { 1, 10, 60 };
+	struct mg_histogram h;
+
+	(void)state;
+	mg_histogram_init(&h, bounds, 3);
+	struct mg_metrics_in m = sample();
+	m.time_to_block = &h;
+	char *t = mg_metrics_text(&m);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\nmtaguard_time_to_block_seconds_bucket{le=\"1\"} 0\n"));
+	assert_non_null(strstr(t, "\nmtaguard_time_to_block_seconds_count 0\n"));
+	free(t);
+
+	mg_histogram_observe(&h, 0.25);
+	mg_histogram_observe(&h, 10); /* on a bound: in that bucket (le) */
+	mg_histogram_observe(&h, 42);
+	mg_histogram_observe(&h, 900);
+	t = mg_metrics_text(&m);
+	check_exposition(t);
+	assert_non_null(strstr(t, "# TYPE mtaguard_time_to_block_seconds histogram\n"));
+	assert_non_null(strstr(t, "\nmtaguard_time_to_block_seconds_bucket{le=\"1\"} 1\n"
+				  "mtaguard_time_to_block_seconds_bucket{le=\"10\"} 2\n"
+				  "mtaguard_time_to_block_seconds_bucket{le=\"60\"} 3\n"
+				  "mtaguard_time_to_block_seconds_bucket{le=\"+Inf\"} 4\n"
+				  "mtaguard_time_to_block_seconds_sum 952.25\n"
+				  "mtaguard_time_to_block_seconds_count 4\n"));
+	free(t);
+	m.time_to_block = NULL;
+	t = mg_metrics_text(&m);
+	assert_null(strstr(t, "time_to_block"));
+	free(t);
+}
+
+static int ok_put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uint64_t expires)
+{
+	(void)ctx, (void)p, (void)action, (void)expires;
+	return 0;
+}
+static int ok_prefix(void *ctx, const struct mg_prefix *p)
+{
+	(void)ctx, (void)p;
+	return 0;
+}
+static int ok_key(void *ctx, const uint8_t key[16])
+{
+	(void)ctx, (void)key;
+	return 0;
+}
+static int ok_put_outbreak(void *ctx, uint32_t fp, unsigned level, uint64_t since)
+{
+	(void)ctx, (void)fp, (void)level, (void)since;
+	return 0;
+}
+static int ok_del_outbreak(void *ctx, uint32_t fp)
+{
+	(void)ctx, (void)fp;
+	return 0;
+}
+
+/*
+ * What the daemon reads for mtaguard_verdicts_total: the ledger counts a
+ * block when the kernel gets one where it held none, under the owner the
+ * precedence chose; a block handed from one owner to another, or refreshed,
+ * is not a new one. Times near boot (3 s).
+ */
+static void test_ledger_counts_new_blocks(void **state)
+{
+	const struct mg_rule_sink sink = { ok_put_block, ok_prefix, ok_prefix, ok_prefix, ok_key, ok_key,
+					   ok_put_outbreak, ok_del_outbreak };
+	const uint64_t now = 3000000000ull;
+	struct mg_prefix a, b;
+
+	(void)state;
+	assert_int_equal(mg_prefix_parse("100.64.0.66", &a), 0);
+	assert_int_equal(mg_prefix_parse("100.64.9.0/24", &b), 0);
+	struct mg_ruleset *rs = mg_ruleset_new(64);
+	assert_non_null(rs);
+	mg_ruleset_claim(rs, &a, MG_OWNER_VERDICT, MG_ACT_DROP_SMTP, now + 3600000000000ull);
+	mg_ruleset_sync(rs, &sink, NULL, now, NULL, NULL, NULL);
+	assert_int_equal(mg_ruleset_blocks_new(rs, MG_OWNER_VERDICT), 1);
+	/* The operator's block over the verdict: the same block in the kernel, now the operator's. */
+	mg_ruleset_claim(rs, &a, MG_OWNER_OPERATOR_BLOCK, MG_ACT_DROP_ALL, MG_TIME_NEVER);
+	mg_ruleset_sync(rs, &sink, NULL, now, NULL, NULL, NULL);
+	assert_int_equal(mg_ruleset_blocks_new(rs, MG_OWNER_OPERATOR_BLOCK), 0);
+	/* Gone, then claimed again: a new block. */
+	mg_ruleset_release(rs, &a, MG_OWNER_OPERATOR_BLOCK);
+	mg_ruleset_release(rs, &a, MG_OWNER_VERDICT);
+	mg_ruleset_sync(rs, &sink, NULL, now, NULL, NULL, NULL);
+	mg_ruleset_claim(rs, &a, MG_OWNER_OPERATOR_BLOCK, MG_ACT_DROP_ALL, MG_TIME_NEVER);
+	mg_ruleset_claim(rs, &b, MG_OWNER_FEED, MG_ACT_DROP_SMTP, MG_TIME_NEVER);
+	mg_ruleset_claim(rs, &b, MG_OWNER_CONFIG_ALLOW, 0, MG_TIME_NEVER); /* allowed: no block, no count */
+	mg_ruleset_contain(rs, 0x1a2b3c4d, 2, now);
+	mg_ruleset_sync(rs, &sink, NULL, now, NULL, NULL, NULL);
+	assert_int_equal(mg_ruleset_blocks_new(rs, MG_OWNER_OPERATOR_BLOCK), 1);
+	assert_int_equal(mg_ruleset_blocks_new(rs, MG_OWNER_FEED), 0);
+	assert_int_equal(mg_ruleset_contained_new(rs), 1);
+	/* A fingerprint's level raised is the same containment. */
+	mg_ruleset_contain(rs, 0x1a2b3c4d, 3, now);
+	mg_ruleset_sync(rs, &sink, NULL, now, NULL, NULL, NULL);
+	assert_int_equal(mg_ruleset_contained_new(rs), 1);
+	assert_int_equal(mg_ruleset_blocks_new(rs, MG_OWNER_VERDICT), 1);
+	mg_ruleset_free(rs);
 }
 
 static void test_file_atomic(void **state)
@@ -270,6 +462,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_interface_label),
+		cmocka_unit_test(test_verdicts_by_origin),
+		cmocka_unit_test(test_time_to_block_histogram),
+		cmocka_unit_test(test_ledger_counts_new_blocks),
 		cmocka_unit_test(test_file_atomic),
 		cmocka_unit_test(test_file_not_written_through_links),
 		cmocka_unit_test(test_parse_listen),

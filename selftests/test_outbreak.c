@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "mg_analyzer.h"
+#include "mg_hash.h"
 #include "mg_outbreak.h"
 
 #define SEC 1000000000ull
@@ -88,7 +89,24 @@ static void test_signature_text(void **state)
 	assert_true(s.kind == MG_SIG_SHAPE && s.value == shape.value);
 	assert_int_equal(mg_sig_parse("helo:deadbeef", &s), 0);
 	assert_true(s.kind == MG_SIG_HELO && s.value == 0xdeadbeef);
-	const char *bad[] = { "", "fp:", "fp:xyz", "fp:123456789", "shape:bogus/ehlo", "shape:fqdn/smtp", "ip:1" };
+	/* A HELO by its text: hashed as the data plane hashes it (case-folded FNV-1a); quoted when it looks like a hash. */
+	assert_int_equal(mg_sig_parse("helo:mail.example.net", &s), 0);
+	assert_true(s.kind == MG_SIG_HELO && s.value == 0x0b9cd3bb);
+	assert_int_equal(mg_sig_parse("helo:MAIL.Example.NET", &s), 0);
+	assert_true(s.value == 0x0b9cd3bb);
+	assert_int_equal(mg_sig_parse("helo:\"deadbeef\"", &s), 0);
+	assert_true(s.kind == MG_SIG_HELO && s.value == mg_helo_hash("deadbeef", 8));
+	assert_int_equal(mg_sig_parse("helo:DEADBEEF", &s), 0);
+	assert_true(s.value == 0xdeadbeef);
+	char longer[MG_HELO_ARG_MAX + 16];
+	memset(longer, 'a', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	char named[sizeof(longer) + 8];
+	snprintf(named, sizeof(named), "helo:%s", longer);
+	assert_int_equal(mg_sig_parse(named, &s), 0);
+	assert_true(s.value == mg_helo_hash(longer, MG_HELO_ARG_MAX)); /* the kernel hashes at most that much */
+	const char *bad[] = { "", "fp:", "fp:xyz", "fp:123456789", "shape:bogus/ehlo", "shape:fqdn/smtp", "ip:1", "helo:",
+			      "helo:\"\"", "helo:a\r\nb" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (mg_sig_parse(bad[i], &s) != -EINVAL)
 			fail_msg("'%s' accepted", bad[i]);

@@ -174,6 +174,72 @@ static void test_bot_forging_spf(void **state)
 	mg_dns_cache_free(d.cache);
 }
 
+/*
+ * A sender domain that does not exist (the dhl-spoof capture's bot forges
+ * random subdomains of a protected domain: they have no SPF record of their
+ * own, so SPF says none): a forgery, read from SPF's own TXT answer, no
+ * query of its own. A domain without SPF that exists passes; no answer is
+ * no evidence.
+ */
+static void test_sender_domain_that_does_not_exist(void **state)
+{
+	struct sync_dns d = { .cache = mg_dns_cache_new(100, 86400, 900) };
+	struct mg_verify_input in;
+	struct mg_verify_summary s;
+	struct mg_verify_weights w;
+	char text[512];
+
+	(void)state;
+	mg_verify_weights_default(&w);
+	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "x7k2q.dhl.test");
+	eval_all(&d, &in, &s);
+	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_NONE);
+	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_FAIL);
+	assert_true(s.forged & MG_FORGED_SENDER_UNKNOWN);
+	assert_false(s.forged & MG_FORGED_SPF);
+	assert_string_equal(mg_forgery_name(s.forged), "sender-unknown");
+	/* PTR, its name's A, the HELO's A, the domain's TXT: nothing more for the existence check. */
+	assert_int_equal(d.asked, 4);
+	/* 3 (sender unknown) + 1 (dynamic PTR) + 1 (not FCrDNS) + 1 (HELO elsewhere) */
+	assert_true(mg_verify_score(&s, &w) > 5.9 && mg_verify_score(&s, &w) < 6.1);
+	mg_verify_explain(&s, "173-66-46-112.wash.fios.verizon.net", true, text, sizeof(text));
+	assert_non_null(strstr(text, "spf=none domain=x7k2q.dhl.test (does not exist)"));
+	/* SPF fail names the stronger forgery first. */
+	assert_string_equal(mg_forgery_name(MG_FORGED_SPF | MG_FORGED_SENDER_UNKNOWN), "spf-fail");
+
+	/* It exists, without SPF: no evidence either way. */
+	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "nospf.test");
+	eval_all(&d, &in, &s);
+	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_NONE);
+	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_PASS);
+	assert_false(s.forged & MG_FORGED_SENDER_UNKNOWN);
+	mg_verify_explain(&s, "173-66-46-112.wash.fios.verizon.net", true, text, sizeof(text));
+	assert_null(strstr(text, "does not exist"));
+	/* An SPF-protected domain exists. */
+	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "dhl.test");
+	eval_all(&d, &in, &s);
+	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_PASS);
+	mg_dns_cache_free(d.cache);
+
+	/* A dead resolver: temperror, no forgery. */
+	struct sync_dns dead = { .cache = mg_dns_cache_new(100, 86400, 900), .dead = true };
+	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "x7k2q.dhl.test");
+	eval_all(&dead, &in, &s);
+	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_TEMPERROR);
+	assert_int_equal(s.forged, 0);
+	assert_true(mg_verify_score(&s, &w) < 0.1);
+	mg_dns_cache_free(dead.cache);
+
+	/* Offline (the replay without --dns): not-run. */
+	struct sync_dns off = { .cache = mg_dns_cache_new(100, 86400, 900) };
+	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "x7k2q.dhl.test");
+	in.dns = false;
+	eval_all(&off, &in, &s);
+	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_NOT_RUN);
+	assert_int_equal(off.asked, 0);
+	mg_dns_cache_free(off.cache);
+}
+
 static void test_legitimate_server(void **state)
 {
 	struct sync_dns d = { .cache = mg_dns_cache_new(100, 86400, 900) };
@@ -841,7 +907,7 @@ static void test_config(void **state)
 	assert_int_equal(mg_config_parse("{ \"verify\": { \"resolvers\": \"198.19.0.54:5353\", \"timeout\": \"500ms\",\n"
 					 "  \"nat\": [ { \"inside\": \"198.18.0.0/16\", \"public\": \"198.19.7.7\" } ],\n"
 					 "  \"off\": [ \"198.18.9.0/24\" ], \"forgery_verdict_sessions\": 0,\n"
-					 "  \"weights\": { \"spf_fail\": 6, \"max_total\": 9 } } }",
+					 "  \"weights\": { \"spf_fail\": 6, \"sender_unknown\": 2.5, \"max_total\": 9 } } }",
 					 "v.json", &c, err, sizeof(err)),
 			 0);
 	assert_string_equal(c.verify_resolvers, "198.19.0.54:5353");
@@ -849,7 +915,7 @@ static void test_config(void **state)
 	assert_int_equal(c.n_verify_nat, 1);
 	assert_int_equal(c.n_verify_off, 1);
 	assert_int_equal(c.an.forgery_verdict_sessions, 0);
-	assert_true(c.an.vw.spf_fail == 6 && c.an.vw.max_total == 9);
+	assert_true(c.an.vw.spf_fail == 6 && c.an.vw.sender_unknown == 2.5 && c.an.vw.max_total == 9);
 	mg_config_free(&c);
 
 	static const struct {
@@ -885,6 +951,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bot_forging_spf),
+		cmocka_unit_test(test_sender_domain_that_does_not_exist),
 		cmocka_unit_test(test_legitimate_server),
 		cmocka_unit_test(test_provider_and_literal_forgery),
 		cmocka_unit_test(test_dead_resolver_is_no_evidence),

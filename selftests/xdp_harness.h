@@ -40,6 +40,12 @@ int xh_load(struct xh *h, const struct mg_tunables *tun);
 void xh_unload(struct xh *h);
 /* Empty every map (rules, profiles, counters, settings, buckets, sketch, events). */
 void xh_reset(struct xh *h);
+/*
+ * The same but the rules: what traffic left (profiles, counters, settings,
+ * buckets, sketch, events). Rewriting the rule index is most of a reset's
+ * cost, and a loop of frames that changes no rule need not pay it each time.
+ */
+void xh_reset_traffic(struct xh *h);
 
 /* Run one frame; returns the XDP verdict (XDP_PASS, XDP_DROP, ...) or -errno. */
 int xh_run(struct xh *h, const void *frame, size_t len);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "ctl_fail.h"
 #include "ctl_feed.h"
 #include "mg_cidr_list.h"
 #include "mg_clock.h"
@@ -38,15 +39,13 @@ static json_t *ask(const char *sock, json_t *req, int *rc)
 
 	json_decref(req);
 	if (!r) {
-		mg_err("%s: %s", mg_ctl_status_name(st), err);
-		*rc = status_exit(st);
+		*rc = ctl_fail(status_exit(st), "%s: %s", mg_ctl_status_name(st), err);
 		return NULL;
 	}
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		const char *e = json_string_value(json_object_get(r, "error"));
-		mg_err("%s", e ? e : "refused");
+		*rc = ctl_fail(1, "%s", e ? e : "refused");
 		json_decref(r);
-		*rc = 1;
 		return NULL;
 	}
 	return r;
@@ -65,16 +64,14 @@ static int read_list(const char *file, struct mg_cidr_parser *p)
 	int fd = strcmp(file, "-") ? open(file, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 	ssize_t n;
 
-	if (fd < 0) {
-		mg_err("%s: %s", file, strerror(errno));
-		return 2;
-	}
+	if (fd < 0)
+		return ctl_fail(2, "%s: %s", file, strerror(errno));
 	mg_cidr_parser_init(p);
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			mg_err("%s: %s", file, strerror(errno));
+			ctl_fail(2, "%s: %s", file, strerror(errno));
 			goto fail;
 		}
 		if (mg_cidr_parser_feed(p, buf, (size_t)n, &e))
@@ -86,7 +83,7 @@ static int read_list(const char *file, struct mg_cidr_parser *p)
 		close(fd);
 	return 0;
 bad:
-	mg_err("%s:%u:%u: %s; nothing imported", strcmp(file, "-") ? file : "(stdin)", e.line, e.column, e.msg);
+	ctl_fail(2, "%s:%u:%u: %s; nothing imported", strcmp(file, "-") ? file : "(stdin)", e.line, e.column, e.msg);
 fail:
 	if (fd != STDIN_FILENO)
 		close(fd);
@@ -101,7 +98,10 @@ static int drop(const struct ctl_import_opts *o)
 
 	if (!r)
 		return rc;
-	printf("dropped the imported list '%s'\n", o->origin);
+	if (o->json)
+		printf("{\"ok\":true,\"done\":\"drop\",\"origin\":\"%s\"}\n", o->origin); /* a checked name: no quoting needed */
+	else
+		printf("dropped the imported list '%s'\n", o->origin);
 	json_decref(r);
 	return 0;
 }

@@ -124,12 +124,16 @@ int mg_fs_flow_line(char *buf, size_t len, bool announce, const struct mg_prefix
 			snprintf(ports + at, sizeof(ports) - at, "]");
 	}
 	if (announce) {
+		char tag[40] = "";
+		/* The node's own community: its peers' helpers ignore nothing for it, its own helper knows it back. */
+		if (c->tag[0])
+			snprintf(tag, sizeof(tag), " community [ %s ];", c->tag);
 		if (c->then == MG_FS_RATE_LIMIT)
-			snprintf(then, sizeof(then), " then { rate-limit %u; }", c->rate_limit);
+			snprintf(then, sizeof(then), " then { rate-limit %u;%s }", c->rate_limit, tag);
 		else if (c->then == MG_FS_REDIRECT)
-			snprintf(then, sizeof(then), " then { redirect %s; }", c->redirect);
+			snprintf(then, sizeof(then), " then { redirect %s;%s }", c->redirect, tag);
 		else
-			snprintf(then, sizeof(then), " then { discard; }");
+			snprintf(then, sizeof(then), " then { discard;%s }", tag);
 	}
 	if (action == MG_ACT_DROP_ALL)
 		n = snprintf(buf, len, "%s flow route { match { source %s; }%s }", announce ? "announce" : "withdraw", src,

@@ -40,6 +40,7 @@ struct mg_fs_config {
 	uint16_t ports[MG_FS_PORTS_MAX];     /* destination ports of an "smtp" block (default 25) */
 	unsigned n_ports;
 	char rtbh_next_hop[48];              /* "": no RTBH routes (the default) */
+	char tag[16];                        /* "ASN:NN": a community on every FlowSpec route (this node's own); "": none */
 };
 
 /*

@@ -15,8 +15,19 @@
  * back. RTBH routes only with --rtbh: a black hole cuts all of a host's
  * traffic, not only its spam.
  *
- * ExaBGP's answers ("done", "error") and JSON messages are read and
- * dropped, errors logged; its end (EOF on stdin) ends this program.
+ * ExaBGP's answers ("done", "error") are read, errors logged; its end
+ * (EOF on stdin) ends this program.
+ *
+ * With --accept it also takes the FlowSpec routes ExaBGP receives from its
+ * peers (api `receive { parsed; update; }` and `neighbor-changes`): a
+ * discard route for a source prefix becomes the daemon's block of owner
+ * "bgp" ({"cmd":"bgp"}), a withdrawal or the peer's session going down
+ * ends it. Each route handed over lives --accept-ttl in the daemon and is
+ * refreshed while held here, so when this program, ExaBGP or a session is
+ * gone, nothing received outlives that time. A route this node announces
+ * itself (the same source and match, or carrying its --tag community) is
+ * never taken back; and the daemon never lists a received block among the
+ * blocks this program announces, so routes do not loop between edges.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +44,8 @@
 #include "mg_clock.h"
 #include "mg_ctlsock.h"
 #include "mg_flowspec.h"
+#include "mg_flowspec_held.h"
+#include "mg_flowspec_recv.h"
 #include "mg_log.h"
 #include "mg_names.h"
 
@@ -53,10 +66,32 @@ struct routes {
 static struct mg_fs_config cfg;
 static bool feeds;
 
+/* The receive side (--accept); off by default. */
+#define ACCEPT_ROUTES_PER_MESSAGE 4096
+#define ACCEPT_ROUTES_PER_REQUEST 256 /* about 20 KB a request: well under the socket's 64 KiB a line */
+#define ACCEPT_LINE_MAX (1u << 20)    /* an UPDATE's JSON line; longer ones are dropped and counted */
+static struct accept_state {
+	bool on;
+	struct mg_fsr_opts opts;
+	uint64_t ttl_ms;
+	size_t max_routes;
+	struct mg_fsh *held;
+	struct mg_fsr_route *v;          /* one message's routes */
+	struct mg_fsh_op *ops;           /* for the daemon, not sent yet */
+	size_t n_ops, cap_ops;
+	bool ops_failed;                 /* the last request failed: a refresh is due when the daemon answers */
+	uint64_t next_refresh;           /* CLOCK_MONOTONIC */
+	uint64_t seen[MG_FSR_STATUS_MAX], bad_messages, full, sent, refused;
+	unsigned complaints;             /* lines logged in the current minute */
+	uint64_t complaint_minute;
+	bool complained;
+} acc;
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: mtaguard-flowspec [-s SOCKET] [-i MS] [--ports LIST] [--then ACTION] [--feeds] [--rtbh NEXT_HOP] [-v]\n"
+		"Usage: mtaguard-flowspec [-s SOCKET] [-i MS] [--ports LIST] [--then ACTION] [--feeds] [--rtbh NEXT_HOP]\n"
+		"                         [--tag ASN:NN] [--accept [--accept-ttl S] [--accept-max N]] [-v]\n"
 		"Run by ExaBGP as a process (encoder json): announces a BGP FlowSpec route for every block\n"
 		"mtaguardd holds, and withdraws it when the block ends.\n"
 		"\n"
@@ -67,8 +102,15 @@ static void usage(FILE *f)
 		"  -f, --feeds           imported lists' blocks too (off: routers hold few FlowSpec routes)\n"
 		"  -r, --rtbh NEXT_HOP   also a black hole route per block (RFC 7999 BLACKHOLE, NO_EXPORT):\n"
 		"                        it cuts ALL of the host's traffic where routers drop by source (uRPF)\n"
+		"  -T, --tag ASN:NN      a community on every route announced: this node's own (received back, ignored)\n"
+		"  -a, --accept          take peers' FlowSpec discard routes for a source prefix as blocks (owner bgp);\n"
+		"                        ExaBGP's api needs receive { parsed; update; } and neighbor-changes\n"
+		"      --accept-ttl S    a route handed to the daemon lives S seconds unless refreshed (default 300;\n"
+		"                        30 to 86400; refreshed every third of it while held)\n"
+		"      --accept-max N    routes held from all peers (default 10000)\n"
 		"  -v, --verbose         log every route on stderr (ExaBGP's log)\n"
-		"  -h, --help\n");
+		"  -h, --help\n"
+		"  -V, --version\n");
 }
 
 static int cmp_route(const void *a, const void *b)
@@ -208,8 +250,154 @@ static int ask(const char *sock, char *gen, size_t genlen, struct routes *want, 
 	return 0;
 }
 
-/* ExaBGP's messages on stdin: dropped, its errors logged. false at EOF (ExaBGP is gone). */
-static bool drain_stdin(char *buf, size_t cap, size_t *len)
+/* A route this helper announces right now (the same source and action), come back through a reflector? */
+static bool announced_here(const struct routes *cur, const struct mg_fsr_route *r)
+{
+	struct route key = { .prefix = r->prefix };
+	const struct route *x = cur->n ? bsearch(&key, cur->v, cur->n, sizeof(*cur->v), cmp_route) : NULL;
+
+	return x && (x->action == MG_ACT_DROP_ALL) == (r->action == MG_ACT_DROP_ALL);
+}
+
+/* At most 10 lines a minute of routes not taken: a peer sending thousands must not drown ExaBGP's log. */
+static bool may_complain(void)
+{
+	uint64_t mono = mg_mono_ns();
+
+	if (!acc.complained || mono - acc.complaint_minute >= 60 * MG_NSEC_PER_SEC) {
+		if (acc.complained && acc.complaints > 10)
+			mg_warn("accept: %u more routes not taken in the last minute (not logged)", acc.complaints - 10);
+		acc.complained = true;
+		acc.complaint_minute = mono;
+		acc.complaints = 0;
+	}
+	return ++acc.complaints <= 10;
+}
+
+static void queue_op(const struct mg_fsh_op *op, void *arg)
+{
+	(void)arg;
+	if (acc.n_ops == acc.cap_ops) {
+		size_t cap = acc.cap_ops ? acc.cap_ops * 2 : 256;
+		struct mg_fsh_op *v = realloc(acc.ops, cap * sizeof(*v));
+		if (!v) {
+			acc.ops_failed = true; /* the refresh sends the sums again */
+			return;
+		}
+		acc.ops = v;
+		acc.cap_ops = cap;
+	}
+	acc.ops[acc.n_ops++] = *op;
+}
+
+/* The queued operations to the daemon, in requests of ACCEPT_ROUTES_PER_REQUEST. */
+static void send_ops(const char *sock)
+{
+	char pfx[MG_ADDRSTRLEN], err[256];
+	enum mg_ctl_status st;
+
+	for (size_t at = 0; at < acc.n_ops;) {
+		json_t *routes = json_array();
+		size_t n = acc.n_ops - at < ACCEPT_ROUTES_PER_REQUEST ? acc.n_ops - at : ACCEPT_ROUTES_PER_REQUEST;
+		for (size_t i = at; i < at + n; i++) {
+			const struct mg_fsh_op *op = &acc.ops[i];
+			json_t *r = json_pack("{s:s,s:s}", "peer", op->peer, "prefix",
+					      mg_prefix_str(&op->prefix, pfx, sizeof(pfx)));
+			if (op->withdraw)
+				json_object_set_new(r, "withdraw", json_true());
+			else
+				json_object_set_new(r, "action", json_string(mg_action_name(op->action)));
+			json_array_append_new(routes, r);
+		}
+		json_t *req = json_pack("{s:s,s:I,s:o}", "cmd", "bgp", "ttl_ms", (json_int_t)acc.ttl_ms, "routes", routes);
+		json_t *ans = mg_ctl_request(sock, req, REQUEST_TIMEOUT_MS, &st, err, sizeof(err));
+		json_decref(req);
+		if (!ans || !json_is_true(json_object_get(ans, "ok"))) {
+			if (!acc.ops_failed)
+				mg_warn("accept: mtaguardd at %s: %s; received routes are handed over again when it answers", sock,
+					ans ? json_string_value(json_object_get(ans, "error")) : err);
+			acc.ops_failed = true;
+			json_decref(ans);
+			break;
+		}
+		size_t k;
+		json_t *o;
+		json_array_foreach(json_object_get(ans, "outcomes"), k, o) {
+			const char *s = json_string_value(o);
+			acc.sent++;
+			if (s && strcmp(s, "taken") && strcmp(s, "refreshed") && strcmp(s, "removed")) {
+				acc.refused++;
+				if (at + k < acc.n_ops && may_complain())
+					mg_warn("accept: mtaguardd refused %s from %s: %s",
+						mg_prefix_str(&acc.ops[at + k].prefix, pfx, sizeof(pfx)), acc.ops[at + k].peer, s);
+			} else if (s && at + k < acc.n_ops) {
+				mg_dbg("accept: %s %s from %s: %s", acc.ops[at + k].withdraw ? "withdraw" : "block",
+				       mg_prefix_str(&acc.ops[at + k].prefix, pfx, sizeof(pfx)), acc.ops[at + k].peer, s);
+			}
+		}
+		json_decref(ans);
+		at += n;
+	}
+	acc.n_ops = 0;
+}
+
+/* Everything held, to the daemon again: its routes live on, and a restarted daemon gets them back. */
+static void refresh(const char *sock)
+{
+	bool failed = acc.ops_failed;
+
+	acc.n_ops = 0;
+	acc.ops_failed = false;
+	mg_fsh_foreach(acc.held, queue_op, NULL);
+	send_ops(sock);
+	if (failed && !acc.ops_failed)
+		mg_info("accept: mtaguardd answers again; %zu received routes handed over", mg_fsh_sums(acc.held));
+	acc.next_refresh = mg_mono_ns() + acc.ttl_ms * 1000000 / 3;
+}
+
+/* One line of ExaBGP's JSON: routes into the held table, changes queued for the daemon. */
+static void accept_line(const char *line, size_t len, const struct routes *cur)
+{
+	char pfx[MG_ADDRSTRLEN];
+	struct mg_fsr_msg m;
+
+	mg_fsr_parse(line, len, &acc.opts, &m, acc.v, ACCEPT_ROUTES_PER_MESSAGE);
+	if (m.kind == MG_FSR_BAD) {
+		acc.bad_messages++;
+		if (may_complain())
+			mg_warn("accept: a line from ExaBGP that is not its JSON, ignored (%zu bytes)", len);
+		return;
+	}
+	if (m.kind == MG_FSR_PEER_DOWN) {
+		size_t gone = mg_fsh_peer_down(acc.held, m.peer, queue_op, NULL);
+		if (gone)
+			mg_info("accept: session with %s down: its %zu routes withdrawn", m.peer, gone);
+		return;
+	}
+	if (m.dropped && may_complain())
+		mg_warn("accept: an UPDATE from %s with more than %d routes: %zu not read", m.peer,
+			ACCEPT_ROUTES_PER_MESSAGE, m.dropped);
+	acc.seen[MG_FSR_MALFORMED] += m.dropped;
+	for (size_t i = 0; i < m.n; i++) {
+		struct mg_fsr_route *r = &acc.v[i];
+		if (!r->withdraw && r->status == MG_FSR_USABLE && announced_here(cur, r))
+			r->status = MG_FSR_OWN;
+		acc.seen[r->status]++;
+		if (!r->withdraw && r->status != MG_FSR_USABLE && r->status != MG_FSR_OWN && may_complain())
+			mg_warn("accept: route from %s not taken (%s): %s", m.peer, mg_fsr_status_name(r->status),
+				r->match[0] ? r->match : "(no match)");
+		int e = mg_fsh_route(acc.held, m.peer, r, queue_op, NULL);
+		if (e) {
+			acc.full++;
+			if (may_complain())
+				mg_warn("accept: %s from %s not held: %s", mg_prefix_str(&r->prefix, pfx, sizeof(pfx)), m.peer,
+					e == -ENOSPC ? "--accept-max routes held already" : "out of memory");
+		}
+	}
+}
+
+/* ExaBGP's messages on stdin: its errors logged, with --accept its routes read. false at EOF (ExaBGP is gone). */
+static bool drain_stdin(char *buf, size_t cap, size_t *len, const struct routes *cur)
 {
 	ssize_t n = read(STDIN_FILENO, buf + *len, cap - 1 - *len);
 
@@ -226,12 +414,19 @@ static bool drain_stdin(char *buf, size_t cap, size_t *len)
 			mg_warn("ExaBGP refused a command (see its log)");
 		else if (strstr(line, "\"shutdown\""))
 			return false;
+		else if (acc.on && line[0] == '{')
+			accept_line(line, (size_t)(nl - line), cur);
 		line = nl + 1;
 	}
 	*len = strlen(line);
 	memmove(buf, line, *len);
-	if (*len == cap - 1) /* a line longer than the buffer (a big UPDATE): dropped */
+	if (*len == cap - 1) { /* a line longer than the buffer (a huge UPDATE): dropped */
+		if (acc.on) {
+			acc.bad_messages++;
+			mg_warn("accept: a line from ExaBGP longer than %zu bytes, dropped", cap - 1);
+		}
 		*len = 0;
+	}
 	return true;
 }
 
@@ -242,7 +437,9 @@ int main(int argc, char **argv)
 		{ "ports", required_argument, NULL, 'p' },  { "then", required_argument, NULL, 't' },
 		{ "feeds", no_argument, NULL, 'f' },	     { "rtbh", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "tag", required_argument, NULL, 'T' },    { "accept", no_argument, NULL, 'a' },
+		{ "accept-ttl", required_argument, NULL, 'L' }, { "accept-max", required_argument, NULL, 'M' },
+		{ "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET;
 	long interval_ms = 200;
@@ -250,7 +447,9 @@ int main(int argc, char **argv)
 	int c;
 
 	mg_log_init("mtaguard-flowspec");
-	while ((c = getopt_long(argc, argv, "s:i:p:t:fr:vh", opts, NULL)) != -1) {
+	acc.ttl_ms = 300000;
+	acc.max_routes = 10000;
+	while ((c = getopt_long(argc, argv, "s:i:p:t:fr:vhVT:a", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'i':
@@ -280,8 +479,35 @@ int main(int argc, char **argv)
 			}
 			snprintf(cfg.rtbh_next_hop, sizeof(cfg.rtbh_next_hop), "%s", optarg);
 			break;
+		case 'T':
+			if (mg_fsr_parse_community(optarg, &acc.opts) || strlen(optarg) >= sizeof(cfg.tag)) {
+				mg_err("--tag takes a community, ASN:NN (each 0 to 65535)");
+				return 2;
+			}
+			snprintf(cfg.tag, sizeof(cfg.tag), "%s", optarg);
+			break;
+		case 'a': acc.on = true; break;
+		case 'L': {
+			long v = strtol(optarg, NULL, 10);
+			if (v < 30 || v > 86400) {
+				mg_err("--accept-ttl is 30 to 86400 seconds");
+				return 2;
+			}
+			acc.ttl_ms = (uint64_t)v * 1000;
+			break;
+		}
+		case 'M': {
+			long v = strtol(optarg, NULL, 10);
+			if (v < 1 || v > 1000000) {
+				mg_err("--accept-max is 1 to 1000000 routes");
+				return 2;
+			}
+			acc.max_routes = (size_t)v;
+			break;
+		}
 		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': puts("mtaguard-flowspec " MG_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -297,32 +523,79 @@ int main(int argc, char **argv)
 		fcntl(STDOUT_FILENO, F_SETFL, fl & ~O_NONBLOCK);
 
 	struct routes cur = { 0 }, want = { 0 };
-	char gen[64] = "", in[8192];
-	size_t inlen = 0;
+	char gen[64] = "", *in;
+	size_t inlen = 0, incap = acc.on ? ACCEPT_LINE_MAX : 8192;
+
+	in = malloc(incap);
+	if (acc.on) {
+		acc.held = mg_fsh_new(acc.max_routes);
+		acc.v = calloc(ACCEPT_ROUTES_PER_MESSAGE, sizeof(*acc.v));
+	}
+	if (!in || (acc.on && (!acc.held || !acc.v))) {
+		mg_err("out of memory");
+		return 1;
+	}
 	bool down = false;
 	uint64_t next_ask = 0;
 	mg_info("following %s every %ld ms; smtp blocks as TCP to port(s) %u%s, then %s%s%s", sock, interval_ms,
 		cfg.n_ports ? cfg.ports[0] : 25, cfg.n_ports > 1 ? " and more" : "", mg_fs_then_name(cfg.then),
 		cfg.rtbh_next_hop[0] ? ", with RTBH routes to " : "", cfg.rtbh_next_hop);
+	if (acc.on)
+		mg_info("accepting peers' FlowSpec discard routes as blocks (owner bgp), each for %llu s unless refreshed, "
+			"at most %zu%s%s", (unsigned long long)(acc.ttl_ms / 1000), acc.max_routes,
+			cfg.tag[0] ? "; own community " : "", cfg.tag);
+	acc.next_refresh = mg_mono_ns() + acc.ttl_ms * 1000000 / 3;
 	for (;;) {
 		uint64_t mono = mg_mono_ns();
 		if (mono >= next_ask) {
 			int r = ask(sock, gen, sizeof(gen), &want, &down);
 			if (r == 0 && !apply(&cur, &want))
 				break;
+			/* The daemon answers again after a failed hand-over (restarted, perhaps): everything held, now. */
+			if (acc.on && r >= 0 && acc.ops_failed)
+				acc.next_refresh = 0;
 			next_ask = mg_mono_ns() + (uint64_t)interval_ms * 1000000;
 		}
+		if (acc.on && mg_mono_ns() >= acc.next_refresh)
+			refresh(sock);
 		if (!expire(&cur, mg_mono_ns()))
 			break;
 		uint64_t until = next_ask, e = next_expiry(&cur);
 		if (e < until)
 			until = e;
+		if (acc.on && acc.next_refresh < until)
+			until = acc.next_refresh;
 		mono = mg_mono_ns();
 		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 		int t = until <= mono ? 0 : (int)((until - mono) / 1000000 + 1);
-		if (poll(&pfd, 1, t) > 0 && !drain_stdin(in, sizeof(in), &inlen))
+		if (poll(&pfd, 1, t) > 0 && !drain_stdin(in, incap, &inlen, &cur))
 			break; /* ExaBGP ended: its routes go with its sessions */
+		if (acc.on && acc.n_ops) {
+			if (acc.ops_failed)
+				acc.n_ops = 0; /* the daemon is away: the refresh hands everything over when it answers */
+			else
+				send_ops(sock);
+		}
 	}
+	if (acc.on) {
+		/* ExaBGP's sessions end with it: what this node took from them goes now, not at its TTL. */
+		acc.n_ops = 0;
+		mg_fsh_foreach(acc.held, queue_op, NULL);
+		for (size_t i = 0; i < acc.n_ops; i++)
+			acc.ops[i].withdraw = true;
+		if (acc.n_ops && !acc.ops_failed)
+			send_ops(sock);
+		mg_info("accept: %llu routes read (%llu usable, %llu not discard, %llu unsupported, %llu own, %llu malformed), "
+			"%llu unreadable messages, %llu refused by mtaguardd", (unsigned long long)(acc.seen[0] +
+			acc.seen[1] + acc.seen[2] + acc.seen[3] + acc.seen[4]), (unsigned long long)acc.seen[MG_FSR_USABLE],
+			(unsigned long long)acc.seen[MG_FSR_NOT_DISCARD], (unsigned long long)acc.seen[MG_FSR_UNSUPPORTED],
+			(unsigned long long)acc.seen[MG_FSR_OWN], (unsigned long long)acc.seen[MG_FSR_MALFORMED],
+			(unsigned long long)acc.bad_messages, (unsigned long long)acc.refused);
+		mg_fsh_free(acc.held);
+		free(acc.v);
+		free(acc.ops);
+	}
+	free(in);
 	free(cur.v);
 	free(want.v);
 	return 0;

@@ -109,6 +109,7 @@ static void usage(FILE *f)
 		"  -d, --dns SERVER    verify sources (PTR, FCrDNS, HELO, SPF) against this resolver\n"
 		"                      (ADDR[:PORT][,...]); without it, offline: those checks are not-run\n"
 		"  -h, --help\n"
+		"      --version       the release (-V is --verdicts-only, as it always was)\n"
 		"\n"
 		"Link types: Ethernet, Linux cooked (SLL, SLL2), raw IP, BSD loopback.\n"
 		"Exit status: 0 report written; 1 a capture is missing or unreadable, or the program\n"
@@ -770,6 +771,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "dns", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'R' }, /* no short form: -V predates it */
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct replay r;
@@ -800,6 +802,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'R':
+			puts("mtaguard-replay " MG_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -9,13 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 
+#include "ctl_fail.h"
 #include "ctl_feed.h"
 #include "mg_addr.h"
 #include "mg_ctlsock.h"
 #include "mg_eventlog.h"
+#include "mg_human.h"
 #include "mg_log.h"
 
 #define DEFAULT_SOCKET "/run/mtaguard/control.sock"
@@ -29,17 +32,20 @@ static void usage(FILE *f)
 		"  top [N]                        the N busiest SMTP sources (default 20)\n"
 		"  show ADDR|PREFIX               a source's profile, role, and why it is or is not blocked\n"
 		"  roles                          the inventory: mail servers, end hosts, suspects, blocked\n"
-		"  verdicts                       blocks in force, with their evidence or the operator's comment\n"
+		"  verdicts [--by OWNER] [-o NODE|LIST] [--source PREFIX]\n"
+		"                                 blocks in force, with their evidence or the operator's comment\n"
 		"  block PREFIX [-d DURATION] [-a smtp|all] [-m COMMENT] [-f]\n"
+		"                                 refused without -f when it covers a protected network, or covers\n"
+		"                                 or lies inside a mail server or an allowlisted prefix\n"
 		"  unblock PREFIX\n"
 		"  allow PREFIX [-d DURATION] [-m COMMENT] [-f]\n"
 		"                                 never drop, never block (for DURATION, or until disallowed)\n"
 		"  disallow PREFIX\n"
 		"  allowlist                      every allow rule: configured, known mail servers, the operator's\n"
-		"  monitor on|off                 log what would be blocked instead of blocking\n"
+		"  monitor [on|off]               log what would be blocked instead of blocking; alone: the state\n"
 		"  outbreaks                      the threat level and each active outbreak, with its members\n"
-		"  except add|remove SIG|PREFIX   exempt a signature (fp:1a2b3c4d, helo:..., shape:.../ehlo)\n"
-		"                                 or a prefix from outbreak handling\n"
+		"  except add|remove SIG|PREFIX   exempt a signature (fp:1a2b3c4d, helo:NAME or its hash helo:1a2b3c4d,\n"
+		"                                 shape:.../ehlo) or a prefix from outbreak handling\n"
 		"  except list\n"
 		"  quarantine list                mail held on the relay by mtaguard (ID, client, sender, reason, age)\n"
 		"  quarantine release|delete ID   release (after a ClamAV scan, if installed) or delete one\n"
@@ -52,15 +58,19 @@ static void usage(FILE *f)
 		"  export -o ORIGIN [-F cidr|json] ORIGIN's list as imported\n"
 		"\n"
 		"  -s, --socket PATH     control socket (default " DEFAULT_SOCKET ")\n"
-		"  -j, --json            print the daemon's JSON answer\n"
+		"  -j, --json            print the daemon's JSON answer; failures too, as {\"ok\":false,\"error\":...}\n"
 		"  -d, --duration TIME   block, allow: how long, 1s to 366d (90s, 10m, 1h, 7d; 0 = until removed;\n"
 		"                        block default: the configured block duration; allow: until removed)\n"
 		"  -f, --force           block, allow, except add: a prefix wider than the configured limit\n"
-		"                        (limits.min_prefix_v4/v6, /8 and /32 by default); logged as a warning\n"
+		"                        (limits.min_prefix_v4/v6, /8 and /32 by default); block: one that reaches\n"
+		"                        protected networks, mail servers or allows; logged as a warning\n"
 		"  -a, --action WHAT     block: drop smtp (default) or all of the source's traffic\n"
 		"  -m, --comment TEXT    block, allow: a note kept with the rule (verdicts, allowlist, the log)\n"
 		"  -S, --signature SIG   quarantine release: every message held for this outbreak\n"
-		"  -o, --origin NAME     import, export: the list's name (letters, digits, '.', '_', '-')\n"
+		"  -o, --origin NAME     import, export: the list's name (letters, digits, '.', '_', '-');\n"
+		"                        verdicts: only blocks from that cluster node or imported list\n"
+		"      --by OWNER        verdicts: only blocks by analyzer, operator, cluster, bgp, feed or pinned\n"
+		"      --source PREFIX   verdicts: only blocks that hold that address or lie inside that prefix\n"
 		"  -t, --ttl TIME        import: the list's prefixes expire after TIME unless imported again\n"
 		"      --sync            import: ORIGIN becomes exactly the list\n"
 		"  -F, --format FMT      export: cidr (default; import reads it back) or json\n"
@@ -106,6 +116,31 @@ static long long n(json_t *o, const char *k)
 	return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
 }
 
+/* The client's clock when the answer came: the daemon's times are read against it. */
+static int64_t now_s;
+
+/*
+ * An instant the daemon names ("2026-12-02T10:00:00Z") as people read it:
+ * "in 1h59m", "3m ago"; "-" when there is none. --json keeps the exact time.
+ */
+static const char *when(json_t *o, const char *k, char *buf, size_t len)
+{
+	int64_t t;
+
+	if (mg_iso_parse(s(o, k), &t))
+		return s(o, k);
+	return mg_human_when(t - now_s, buf, len);
+}
+
+/* A count of seconds as "1h59m". */
+static const char *dur(long long secs, char *buf, size_t len)
+{
+	return mg_human_duration(secs > 0 ? (uint64_t)secs : 0, buf, len);
+}
+
+/* "N thing" or "N things": the count and its word. */
+#define CNT(v, one, many) (v), mg_plural((v), one, many)
+
 static void print_sources(json_t *arr)
 {
 	size_t i;
@@ -116,7 +151,7 @@ static void print_sources(json_t *arr)
 	json_array_foreach(arr, i, v) {
 		json_t *ev = json_object_get(v, "evidence");
 		printf("%-28s %-12s %6.1f %6lld %8lld %8lld %6lld  %s\n", s(v, "source"), s(v, "role"),
-		       json_real_value(json_object_get(v, "score")), n(ev, "distinct_mx"), n(ev, "syn_mx_per_min"),
+		       json_number_value(json_object_get(v, "score")), n(ev, "distinct_mx"), n(ev, "syn_mx_per_min"),
 		       n(ev, "sessions"), n(ev, "rcpts"), s(ev, "helo"));
 	}
 }
@@ -138,13 +173,19 @@ static void print_protected_flows(json_t *prot, char *buf, size_t len)
 static void print_evidence(json_t *ev, const char *indent)
 {
 	json_t *r = json_object_get(ev, "replies");
+	char t1[32], t2[32];
 
-	printf("%srule %s, score %.1f\n", indent, s(ev, "rule"), json_real_value(json_object_get(ev, "score")));
-	printf("%s%lld MX hosts, %lld SYNs/min to port 25, %lld sessions, %lld RCPT; replies 2xx %lld 4xx %lld 5xx %lld\n",
-	       indent, n(ev, "distinct_mx"), n(ev, "syn_mx_per_min"), n(ev, "sessions"), n(ev, "rcpts"),
-	       n(r, "2xx"), n(r, "4xx"), n(r, "5xx"));
-	printf("%sHELO \"%s\" (%s), %lld different HELOs\n", indent, s(ev, "helo"), s(ev, "helo_shape"),
-	       n(ev, "distinct_helos"));
+	/* No rule fired (a score below every threshold): say so, not "rule , score". */
+	if (json_is_string(json_object_get(ev, "rule")) && *s(ev, "rule"))
+		printf("%srule %s, score %.1f\n", indent, s(ev, "rule"), json_number_value(json_object_get(ev, "score")));
+	else
+		printf("%sno rule fired, score %.1f\n", indent, json_number_value(json_object_get(ev, "score")));
+	printf("%s%lld %s, %lld %s/min to port 25, %lld %s, %lld %s; replies 2xx %lld 4xx %lld 5xx %lld\n", indent,
+	       CNT(n(ev, "distinct_mx"), "MX host", "MX hosts"), CNT(n(ev, "syn_mx_per_min"), "SYN", "SYNs"),
+	       CNT(n(ev, "sessions"), "session", "sessions"), CNT(n(ev, "rcpts"), "RCPT", "RCPTs"), n(r, "2xx"),
+	       n(r, "4xx"), n(r, "5xx"));
+	printf("%sHELO \"%s\" (%s), %lld %s\n", indent, s(ev, "helo"), s(ev, "helo_shape"),
+	       CNT(n(ev, "distinct_helos"), "HELO name in all", "HELO names in all"));
 	if (json_is_string(json_object_get(ev, "helo_absurd")))
 		printf("%sHELO names no mail host: %s\n", indent, s(ev, "helo_absurd"));
 	/* Source verification: each check named with its result, and what it adds to the score. */
@@ -156,15 +197,15 @@ static void print_evidence(json_t *ev, const char *indent)
 	printf("%slonger memory: %.1f new MX hosts, %.1f sessions\n", indent,
 	       json_number_value(json_object_get(ev, "long_mx")), json_number_value(json_object_get(ev, "long_sessions")));
 	printf("%sMAC %s, VLAN %lld, first evidence %s, role before %s\n", indent, s(ev, "mac"), n(ev, "vlan"),
-	       s(ev, "first_evidence"), s(ev, "role_before"));
+	       when(ev, "first_evidence", t1, sizeof(t1)), s(ev, "role_before"));
 	json_t *hosts = json_object_get(ev, "hosts"), *h;
 	size_t i;
 	if (json_array_size(hosts))
 		printf("%shosts seen in this prefix (most recent first%s):\n", indent,
 		       n(ev, "hosts_more") ? "; older ones let go" : "");
 	json_array_foreach(hosts, i, h)
-		printf("%s  %-28s MAC %s, VLAN %lld, %lld sessions, last seen %s\n", indent, s(h, "addr"), s(h, "mac"),
-		       n(h, "vlan"), n(h, "sessions"), s(h, "last_seen"));
+		printf("%s  %-28s MAC %s, VLAN %lld, %lld %s, last seen %s\n", indent, s(h, "addr"), s(h, "mac"),
+		       n(h, "vlan"), CNT(n(h, "sessions"), "session", "sessions"), when(h, "last_seen", t2, sizeof(t2)));
 	if (n(ev, "hosts_more"))
 		printf("%s  and %lld more\n", indent, n(ev, "hosts_more"));
 }
@@ -180,26 +221,27 @@ static void print_elsewhere(json_t *r)
 	printf("            here %lld, from other nodes' outbreaks %lld (at most %lld from them)\n", n(r, "threat_level_here"),
 	       n(r, "threat_level_elsewhere"), n(r, "threat_level_elsewhere_max"));
 	json_array_foreach(arr, i, o)
-		printf("  elsewhere %s at %s: level %lld, %lld members\n", s(o, "signature"), s(o, "node"), n(o, "level"),
-		       n(o, "members"));
+		printf("  elsewhere %s at %s: level %lld, %lld %s\n", s(o, "signature"), s(o, "node"), n(o, "level"),
+		       CNT(n(o, "members"), "member", "members"));
 }
 
 static void print_outbreaks(json_t *arr)
 {
 	json_t *o, *m;
 	size_t i, k;
+	char t[32];
 
 	json_array_foreach(arr, i, o) {
-		printf("  outbreak %s: level %lld, %lld members (%lld proven) since %s", s(o, "signature"), n(o, "level"),
-		       n(o, "members"), n(o, "proven_members"), s(o, "since"));
+		printf("  outbreak %s: level %lld, %lld %s (%lld proven), began %s", s(o, "signature"), n(o, "level"),
+		       CNT(n(o, "members"), "member", "members"), n(o, "proven_members"), when(o, "since", t, sizeof(t)));
 		if (json_object_get(o, "syns_dropped"))
-			printf(", %lld SYNs dropped in the kernel", n(o, "syns_dropped"));
+			printf(", %lld %s dropped in the kernel", CNT(n(o, "syns_dropped"), "SYN", "SYNs"));
 		printf("\n    %s%s\n", s(o, "why"),
 		       !strcmp(s(o, "decision"), "contained") && !json_is_true(json_object_get(o, "contained"))
 			       ? " (but outbreak.contain is off)" : "");
 		json_array_foreach(json_object_get(o, "member_list"), k, m)
 			printf("    %-28s MAC %s VLAN %lld, joined %s\n", s(m, "source"), s(m, "mac"), n(m, "vlan"),
-			       s(m, "joined"));
+			       when(m, "joined", t, sizeof(t)));
 	}
 }
 
@@ -208,10 +250,11 @@ static void print_feeds(json_t *arr)
 {
 	json_t *v;
 	size_t i;
+	char t[32];
 
 	json_array_foreach(arr, i, v)
-		printf("feed        %-20s %8lld prefixes, drop %s, imported %s\n", s(v, "origin"), n(v, "prefixes"),
-		       s(v, "action"), s(v, "updated"));
+		printf("feed        %-20s %8lld %s, drop %s, imported %s\n", s(v, "origin"),
+		       CNT(n(v, "prefixes"), "prefix", "prefixes"), s(v, "action"), when(v, "updated", t, sizeof(t)));
 }
 
 static void print_human(const char *cmd, json_t *r)
@@ -221,21 +264,28 @@ static void print_human(const char *cmd, json_t *r)
 		const char *key;
 		size_t i;
 		printf("mode        %s\n", json_is_true(json_object_get(r, "monitor")) ? "monitor (nothing is dropped)" : "enforcing");
+		char t[32];
 		printf("interfaces ");
 		ifs = json_object_get(r, "interfaces");
-		json_array_foreach(ifs, i, v)
-			printf(" %s (%s)", s(v, "name"), s(v, "mode"));
-		printf("\npin dir     %s\nuptime      %llds\n", s(r, "pin_dir"), n(r, "uptime_s"));
+		/* The mode in use, as the kernel reports it ("auto" is what was asked for, not what runs). */
+		json_array_foreach(ifs, i, v) {
+			if (!json_is_string(json_object_get(v, "attached")))
+				printf(" %s (NOT attached)", s(v, "name"));
+			else
+				printf(" %s (%s)", s(v, "name"), s(v, "attached"));
+		}
+		printf("\npin dir     %s\nuptime      %s\n", s(r, "pin_dir"), dur(n(r, "uptime_s"), t, sizeof(t)));
 		if (json_is_string(json_object_get(r, "pending_restart")))
 			printf("restart     the config file changes %s: running as before until a restart\n",
 			       s(r, "pending_restart"));
 		printf("sources     %lld:", n(r, "sources"));
 		json_object_foreach(roles, key, v)
 			printf(" %s %lld", key, (long long)json_integer_value(v));
-		printf("\nverdicts    %lld active, %lld issued, %lld alerts\n", n(r, "verdicts_active"),
-		       n(r, "verdicts_issued"), n(r, "alerts_issued"));
+		printf("\nverdicts    %lld active, %lld issued, %lld %s\n", n(r, "verdicts_active"),
+		       n(r, "verdicts_issued"), CNT(n(r, "alerts_issued"), "alert", "alerts"));
 		if (n(r, "rule_write_failures"))
-			printf("warning     %lld kernel rule write(s) failed (see the daemon's log)\n", n(r, "rule_write_failures"));
+			printf("warning     %lld kernel rule %s failed (see the daemon's log)\n",
+			       CNT(n(r, "rule_write_failures"), "write", "writes"));
 		printf("kernel      packets %lld, passed %lld, dropped %lld (smtp %lld, all %lld), allowlisted %lld,\n"
 		       "            parse errors %lld, SYNs to SMTP %lld, commands %lld, events lost %lld\n",
 		       n(k, "packets"), n(k, "passed"), n(k, "dropped"),
@@ -243,14 +293,14 @@ static void print_human(const char *cmd, json_t *r)
 		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "syn_smtp"), n(k, "smtp_cmds"), n(k, "events_lost"));
 		printf("handshake   %s: %lld MX-port handshakes seen complete, %lld commands not counted without one\n",
 		       s(r, "handshake"), n(k, "flows_established"), n(k, "cmds_unproven"));
-		printf("last scan   %.1f ms\n", json_real_value(json_object_get(r, "scan_ms")));
+		printf("last scan   %.1f ms\n", json_number_value(json_object_get(r, "scan_ms")));
 		if (n(r, "protected_networks") > 0)
-			printf("protected   %lld network(s): senders outside them are inbound (held at the relay, never "
-			       "contained)\n", n(r, "protected_networks"));
+			printf("protected   %lld %s: senders outside them are inbound (held at the relay, never "
+			       "contained)\n", CNT(n(r, "protected_networks"), "network", "networks"));
 		else
 			printf("protected   none configured: every source is taken as one of ours\n");
-		printf("threat      level %lld, %zu outbreak(s) active\n", n(r, "threat_level"),
-		       json_array_size(json_object_get(r, "outbreaks")));
+		long long nob = (long long)json_array_size(json_object_get(r, "outbreaks"));
+		printf("threat      level %lld, %lld %s active\n", n(r, "threat_level"), CNT(nob, "outbreak", "outbreaks"));
 		print_elsewhere(r);
 		json_t *vf = json_object_get(r, "verify");
 		if (json_is_true(json_object_get(vf, "enabled"))) {
@@ -275,8 +325,9 @@ static void print_human(const char *cmd, json_t *r)
 				       json_number_value(json_object_get(cl, "lag_ms")),
 				       json_number_value(json_object_get(cl, "max_lag_ms")));
 			else
-				printf("cluster     node %s, bucket %s, NOT connected for %.0f s (this node goes on alone): %s\n",
-				       s(cl, "node"), s(cl, "bucket"), json_number_value(json_object_get(cl, "down_for_s")),
+				printf("cluster     node %s, bucket %s, NOT connected for %s (this node goes on alone): %s\n",
+				       s(cl, "node"), s(cl, "bucket"),
+				       dur((long long)json_number_value(json_object_get(cl, "down_for_s")), t, sizeof(t)),
 				       s(cl, "last_error"));
 			printf("            %lld written (%lld failed), %lld received: %lld taken, %lld refused "
 			       "(breaker %lld, too wide %lld, kinds not taken %lld); held from others: %lld verdicts, "
@@ -296,10 +347,11 @@ static void print_human(const char *cmd, json_t *r)
 	} else if (!strcmp(cmd, "quarantine") && json_object_get(r, "held")) {
 		json_t *v;
 		size_t i;
+		char age[32];
 		printf("%-14s %-18s %-28s %-9s %8s  %s\n", "QUEUE ID", "CLIENT", "SENDER", "REASON", "AGE", "RECIPIENTS");
 		json_array_foreach(json_object_get(r, "held"), i, v)
-			printf("%-14s %-18s %-28s %-9s %7llds  %s%s%s%s%s%s\n", s(v, "queue_id"), s(v, "client"),
-			       s(v, "sender"), s(v, "reason"), n(v, "age_s"), s(v, "recipients"),
+			printf("%-14s %-18s %-28s %-9s %8s  %s%s%s%s%s%s\n", s(v, "queue_id"), s(v, "client"),
+			       s(v, "sender"), s(v, "reason"), dur(n(v, "age_s"), age, sizeof(age)), s(v, "recipients"),
 			       json_is_string(json_object_get(v, "signature")) ? "  " : "",
 			       json_is_string(json_object_get(v, "signature")) ? s(v, "signature") : "",
 			       json_is_string(json_object_get(v, "scan")) ? "  [scan: " : "",
@@ -334,18 +386,19 @@ static void print_human(const char *cmd, json_t *r)
 				char flows[128] = "";
 				print_protected_flows(json_object_get(json_object_get(v, "activity"), "protected"), flows,
 						      sizeof(flows));
-				printf("  %-28s score %.1f%s%s\n", s(v, "source"), json_real_value(json_object_get(v, "score")),
+				printf("  %-28s score %.1f%s%s\n", s(v, "source"), json_number_value(json_object_get(v, "score")),
 				       json_is_true(json_object_get(v, "configured_mail_server")) ? " (configured)" : "", flows);
 			}
 		}
 	} else if (!strcmp(cmd, "show")) {
+		char t1[32], t2[32], buf[1024];
 		printf("%s: %s\n", s(r, "addr"), s(r, "why"));
 		if (json_is_true(json_object_get(r, "known"))) {
-			printf("  role %s, score %.1f, offences %lld, first seen %s, last seen %s\n", s(r, "role"),
-			       json_real_value(json_object_get(r, "score")), n(r, "offences"), s(r, "first_seen"),
-			       s(r, "last_seen"));
+			printf("  role %s, score %.1f, %lld %s, first seen %s, last seen %s\n", s(r, "role"),
+			       json_number_value(json_object_get(r, "score")), CNT(n(r, "offences"), "offence", "offences"),
+			       when(r, "first_seen", t1, sizeof(t1)), when(r, "last_seen", t2, sizeof(t2)));
 			if (json_object_get(r, "blocked_until"))
-				printf("  blocked until %s\n", s(r, "blocked_until"));
+				printf("  the analyzer's block ends %s\n", when(r, "blocked_until", t1, sizeof(t1)));
 			print_evidence(json_object_get(r, "evidence"), "  ");
 			json_t *act = json_object_get(r, "activity");
 			printf("  since first seen: %lld SYNs to submission ports, %lld to other ports; %s\n",
@@ -353,7 +406,8 @@ static void print_human(const char *cmd, json_t *r)
 			       n(act, "serves_smtp") ? "serves SMTP itself" : "serves no SMTP");
 		}
 		if (json_object_get(r, "role") && !json_is_true(json_object_get(r, "known")))
-			printf("  role %s (from its activity record; no profile), last seen %s\n", s(r, "role"), s(r, "last_seen"));
+			printf("  role %s (from its activity record; no profile), last seen %s\n", s(r, "role"),
+			       when(r, "last_seen", t1, sizeof(t1)));
 		json_t *prot = json_object_get(json_object_get(r, "activity"), "protected");
 		if (prot) {
 			char flows[128];
@@ -364,7 +418,7 @@ static void print_human(const char *cmd, json_t *r)
 			json_t *hist = json_object_get(r, "history"), *h;
 			size_t i;
 			json_array_foreach(hist, i, h)
-				printf("  %s  %s -> %s\n", s(h, "time"), s(h, "from"), s(h, "to"));
+				printf("  %-10s %s -> %s\n", when(h, "time", t1, sizeof(t1)), s(h, "from"), s(h, "to"));
 		}
 		json_t *k = json_object_get(r, "kernel");
 		if (k) {
@@ -373,38 +427,98 @@ static void print_human(const char *cmd, json_t *r)
 			       n(k, "syn_mx"), n(k, "syn_submission"), n(k, "syn_other"), n(c, "helo"), n(c, "ehlo"),
 			       n(c, "mail"), n(c, "rcpt"), n(c, "data"), n(c, "quit"));
 		}
+		/* The rule that covers it: which prefix, whose, and the operator's note when it is theirs. */
 		json_t *rule = json_object_get(r, "rule");
-		if (rule)
-			printf("  rule: drop %s, %lld hits, expires in %llds\n", s(rule, "action"), n(rule, "hits"),
-			       n(rule, "expires_in_s"));
+		if (rule) {
+			printf("  rule: %s by %s, drop %s, %lld %s, ", s(rule, "prefix"), s(rule, "by"), s(rule, "action"),
+			       CNT(n(rule, "hits"), "hit", "hits"));
+			if (n(rule, "expires_in_s") < 0)
+				printf("until removed");
+			else
+				printf("ends in %s", dur(n(rule, "expires_in_s"), t1, sizeof(t1)));
+			if (json_object_get(rule, "created"))
+				printf("; set %s: %s", when(rule, "created", t2, sizeof(t2)), note(rule, buf, sizeof(buf)));
+			printf("\n");
+		}
+		json_t *allow = json_object_get(r, "allow");
+		if (allow) {
+			printf("  allow: %s by %s", s(allow, "prefix"), s(allow, "by"));
+			if (json_object_get(allow, "created"))
+				printf("; set %s: %s", when(allow, "created", t2, sizeof(t2)), note(allow, buf, sizeof(buf)));
+			printf("\n");
+		}
 	} else if (!strcmp(cmd, "verdicts")) {
 		json_t *arr = json_object_get(r, "verdicts"), *v;
-		char buf[1024];
+		char buf[1024], t[32];
 		size_t i;
-		printf("%-28s %-5s %10s  %-21s %s\n", "SOURCE", "DROP", "HITS", "EXPIRES", "BY");
+		printf("%-28s %-5s %10s  %-12s %s\n", "SOURCE", "DROP", "HITS", "ENDS", "BY");
 		json_array_foreach(arr, i, v) {
-			printf("%-28s %-5s %10lld  %-21s %s\n", s(v, "source"), s(v, "action"), n(v, "hits"),
-			       json_is_null(json_object_get(v, "expires")) ? "never" : s(v, "expires"), s(v, "by"));
+			printf("%-28s %-5s %10lld  %-12s %s\n", s(v, "source"), s(v, "action"), n(v, "hits"),
+			       json_is_null(json_object_get(v, "expires")) ? "never" : when(v, "expires", t, sizeof(t)),
+			       s(v, "by"));
 			if (json_object_get(v, "evidence"))
 				print_evidence(json_object_get(v, "evidence"), "    ");
 			else if (json_object_get(v, "origin"))
 				printf("    from other nodes: %s\n", s(v, "origin"));
+			else if (json_object_get(v, "origins"))
+				printf("    from imported lists: %s\n", s(v, "origins"));
+			else if (json_object_get(v, "peer"))
+				printf("    FlowSpec route from BGP peer(s): %s\n", s(v, "peer"));
 			else if (json_object_get(v, "created"))
-				printf("    since %s: %s\n", s(v, "created"), note(v, buf, sizeof(buf)));
+				printf("    set %s: %s\n", when(v, "created", t, sizeof(t)), note(v, buf, sizeof(buf)));
 		}
+		printf("%lld %s, %lld shown\n", CNT(n(r, "total"), "verdict", "verdicts"), n(r, "shown"));
 		if (n(r, "feed_blocks"))
-			printf("and %lld blocks from imported lists (mtaguardctl export -o ORIGIN lists them):\n",
-			       n(r, "feed_blocks"));
+			printf("and %lld %s from imported lists (mtaguardctl export -o ORIGIN lists them):\n",
+			       CNT(n(r, "feed_blocks"), "block", "blocks"));
 		print_feeds(json_object_get(r, "feeds"));
 	} else if (!strcmp(cmd, "allowlist")) {
 		json_t *arr = json_object_get(r, "allowlist"), *v;
-		char buf[1024];
+		char buf[1024], t[32];
 		size_t i;
-		printf("%-28s %10s  %-21s %-20s %s\n", "SOURCE", "HITS", "EXPIRES", "BY", "COMMENT");
+		printf("%-28s %10s  %-12s %-20s %s\n", "SOURCE", "HITS", "ENDS", "BY", "COMMENT");
 		json_array_foreach(arr, i, v)
-			printf("%-28s %10lld  %-21s %-20s %s\n", s(v, "source"), n(v, "hits"),
-			       json_is_null(json_object_get(v, "expires")) ? "never" : s(v, "expires"), s(v, "by"),
-			       note(v, buf, sizeof(buf)));
+			printf("%-28s %10lld  %-12s %-20s %s\n", s(v, "source"), n(v, "hits"),
+			       json_is_null(json_object_get(v, "expires")) ? "never" : when(v, "expires", t, sizeof(t)),
+			       s(v, "by"), note(v, buf, sizeof(buf)));
+	} else {
+		printf("ok\n");
+	}
+}
+
+/*
+ * What a change did, in one line, from the daemon's account of it (the
+ * prefix as it took it, the end it set); `what` is what was asked for.
+ */
+static void print_done(const char *cmd, json_t *r, const char *what)
+{
+	char t[32], buf[1024];
+	const char *done = s(r, "done");
+
+	if (!strcmp(cmd, "monitor")) {
+		bool on = json_is_true(json_object_get(r, "monitor"));
+		printf("monitor mode %s%s\n", json_object_get(r, "done") ? "" : "is ",
+		       on ? "on: what would be blocked is logged, nothing is dropped" : "off: enforcing");
+	} else if (!strcmp(done, "block") || !strcmp(done, "allow")) {
+		printf("%s %s", !strcmp(done, "block") ? "blocked" : "allowed", s(r, "prefix"));
+		if (json_object_get(r, "action"))
+			printf(" (drop %s)", s(r, "action"));
+		if (json_is_string(json_object_get(r, "expires")))
+			printf(" for %s, until %s", dur(n(r, "expires_in_s"), t, sizeof(t)), s(r, "expires"));
+		else
+			printf(" until removed");
+		if (json_object_get(r, "comment"))
+			printf(": %s", note(r, buf, sizeof(buf)));
+		printf("\n");
+		if (json_object_get(r, "forced_over"))
+			printf("forced: it %s\n", s(r, "forced_over"));
+	} else if (!strcmp(done, "unblock") || !strcmp(done, "disallow")) {
+		printf("%s %s\n", !strcmp(done, "unblock") ? "unblocked" : "disallowed", s(r, "prefix"));
+	} else if (!strcmp(done, "except")) {
+		/* A HELO given by its text is kept as its hash: both are said. */
+		bool named = what && strcmp(what, s(r, "what")) && !strncmp(what, "helo:", 5);
+		printf("%s %s%s%s%s\n", !strcmp(s(r, "op"), "add") ? "excepted from outbreak handling:" : "no longer excepted:",
+		       s(r, "what"), named ? " (" : "", named ? what : "", named ? ")" : "");
 	} else {
 		printf("ok\n");
 	}
@@ -420,9 +534,8 @@ static int usage_error(json_t *req, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	mg_err("%s (mtaguardctl --help)", msg);
 	json_decref(req);
-	return 2;
+	return ctl_fail(2, ctl_fail_is_json() ? "%s" : "%s (mtaguardctl --help)", msg);
 }
 
 /*
@@ -463,17 +576,22 @@ int main(int argc, char **argv)
 		{ "sync", no_argument, NULL, 'Y' },
 		{ "drop", no_argument, NULL, 'D' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "by", required_argument, NULL, 'B' },
+		{ "source", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *dur = NULL, *action = NULL, *comment = NULL, *signature = NULL;
-	const char *origin = NULL, *ttl = NULL, *format = "cidr";
+	const char *origin = NULL, *ttl = NULL, *format = "cidr", *by = NULL, *source = NULL;
 	int json = 0, force = 0, sync = 0, drop = 0, c;
+	char bad_opt[128] = "";
 
 	mg_log_init("mtaguardctl");
-	while ((c = getopt_long(argc, argv, "s:jd:a:m:S:fvhVo:t:F:", opts, NULL)) != -1) {
+	now_s = (int64_t)time(NULL);
+	opterr = 0; /* a bad option is said once, in one line, after --json is known */
+	while ((c = getopt_long(argc, argv, ":s:jd:a:m:S:fvhVo:t:F:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'j': json = 1; break;
@@ -487,32 +605,40 @@ int main(int argc, char **argv)
 		case 'Y': sync = 1; break;
 		case 'D': drop = 1; break;
 		case 'F': format = optarg; break;
+		case 'B': by = optarg; break;
+		case 'R': source = optarg; break;
 		case 'v': mg_log_verbose(); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("mtaguardctl " MG_VERSION); return 0;
-		default: usage(stderr); return 2;
+		case ':':
+			if (!bad_opt[0])
+				snprintf(bad_opt, sizeof(bad_opt), "%s needs a value", argv[optind - 1]);
+			break;
+		default:
+			if (!bad_opt[0] && optopt)
+				snprintf(bad_opt, sizeof(bad_opt), "unknown option '-%c'", optopt);
+			else if (!bad_opt[0])
+				snprintf(bad_opt, sizeof(bad_opt), "unknown option '%s'", argv[optind - 1]);
+			break;
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
-	}
+	ctl_fail_json(json);
+	if (bad_opt[0])
+		return usage_error(NULL, "%s", bad_opt);
+	if (optind >= argc)
+		return usage_error(NULL, "which command? status, top, show, roles, verdicts, block, allow, monitor, ...");
 	const char *cmd = argv[optind];
 	const char *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
 	if (!strcmp(cmd, "import")) {
-		if (!origin || (!arg && !drop)) {
-			mg_err("import needs a file (or - for stdin) and --origin NAME");
-			return 2;
-		}
+		if (!origin || (!arg && !drop))
+			return usage_error(NULL, "import needs a file (or - for stdin) and --origin NAME");
 		return ctl_import(&(struct ctl_import_opts){ .sock = sock, .file = arg, .origin = origin,
 							     .action = action, .ttl = ttl, .sync = sync, .drop = drop,
 							     .json = json });
 	}
 	if (!strcmp(cmd, "export")) {
-		if (!origin || (strcmp(format, "cidr") && strcmp(format, "json"))) {
-			mg_err("export needs --origin NAME, and --format cidr or json");
-			return 2;
-		}
+		if (!origin || (strcmp(format, "cidr") && strcmp(format, "json")))
+			return usage_error(NULL, "export needs --origin NAME, and --format cidr or json");
 		return ctl_export(sock, origin, json ? "json" : format);
 	}
 	json_t *req = json_pack("{s:s}", "cmd", cmd);
@@ -546,9 +672,19 @@ int main(int argc, char **argv)
 		if (comment)
 			json_object_set_new(req, "comment", json_string(comment));
 	} else if (!strcmp(cmd, "monitor")) {
-		if (!arg)
-			return usage_error(req, "monitor on|off");
-		json_object_set_new(req, "state", json_string(arg));
+		/* Alone: the state it is in. */
+		if (arg && strcmp(arg, "on") && strcmp(arg, "off"))
+			return usage_error(req, "monitor on|off, or monitor alone for the state it is in; not '%s'", arg);
+		if (arg)
+			json_object_set_new(req, "state", json_string(arg));
+	} else if (!strcmp(cmd, "verdicts")) {
+		/* Filters: the daemon picks the rows, and counts them all. */
+		if (by)
+			json_object_set_new(req, "by", json_string(by));
+		if (origin)
+			json_object_set_new(req, "origin", json_string(origin));
+		if (source)
+			json_object_set_new(req, "source", json_string(source));
 	} else if (!strcmp(cmd, "top")) {
 		if (arg) {
 			char *end;
@@ -573,8 +709,7 @@ int main(int argc, char **argv)
 		json_object_set_new(req, "op", json_string(arg));
 		if (what)
 			json_object_set_new(req, "what", json_string(what));
-	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "verdicts") && strcmp(cmd, "outbreaks") &&
-		   strcmp(cmd, "allowlist")) {
+	} else if (strcmp(cmd, "status") && strcmp(cmd, "roles") && strcmp(cmd, "outbreaks") && strcmp(cmd, "allowlist")) {
 		return usage_error(req, "unknown command '%s'", cmd);
 	}
 
@@ -587,10 +722,8 @@ int main(int argc, char **argv)
 	enum mg_ctl_status st;
 	json_t *resp = mg_ctl_request(sock, req, MG_CTL_CLIENT_TIMEOUT_MS, &st, err, sizeof(err));
 	json_decref(req);
-	if (!resp) {
-		mg_err("%s: %s", mg_ctl_status_name(st), err);
-		return exit_code(st);
-	}
+	if (!resp)
+		return ctl_fail(exit_code(st), "%s: %s", mg_ctl_status_name(st), err);
 	if (mg_log_get_level() >= MG_LOG_DEBUG) {
 		char *text = json_dumps(resp, JSON_COMPACT);
 		mg_dbg("%s -> %s", sock, text ? text : "?");
@@ -606,6 +739,8 @@ int main(int argc, char **argv)
 		print_human(cmd, resp);
 	} else if (rc) {
 		mg_err("%s", s(resp, "error"));
+	} else if (json_object_get(resp, "done") || !strcmp(cmd, "monitor")) {
+		print_done(cmd, resp, !strcmp(cmd, "except") && optind + 2 < argc ? argv[optind + 2] : NULL);
 	} else {
 		print_human(cmd, resp);
 	}

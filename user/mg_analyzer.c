@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mg_analyzer.h"
+#include "mg_intern.h"
 #include "mg_vrec.h"
 
 #define MG_STR_(x) #x
@@ -201,24 +202,54 @@ static void pset_clear(struct pset *s)
 
 /* Windowed figures: two buckets of one window each, the older one weighted down as it ages. */
 enum { W_SYN = 0, W_MAIL, W_RCPT, W_HELO, W_HELO_CHG, W_R2, W_R4, W_R5, W_MAX };
+/* The kernel's SMTP counters, as seen at the last scan (replies: K_REPLY + enum mg_reply_class). */
+enum { K_SYN_MX = 0, K_HELO, K_MAIL, K_RCPT, K_SYNACK, K_REPLY, K_MAX = K_REPLY + MG_REPLY_MAX };
+
+/* The counts of an SMTP record at full width, as worked on (and as a wide record keeps them). */
+struct counts {
+	uint32_t cur[W_MAX], prev[W_MAX];
+	uint32_t k[K_MAX];
+};
 
 /*
- * What every source costs: 64 bytes. Most sources an edge router sees never
+ * Coarse times: whole seconds in a uint32_t, for the times that are shown to
+ * the second or judged in hours and days (first and last seen, role
+ * changes). 0 stays "never"; any other time keeps a nonzero value (a time in
+ * the timeline's first second reads back as 1 ns, not as "never"), so this
+ * works for a timeline that starts at boot. Read back, a time is the start
+ * of its second: never later than it was. Saturates 136 years into the
+ * timeline (the daemon's starts 36.5 years in: mg_clock.h).
+ */
+static uint32_t ct_of(uint64_t t)
+{
+	if (!t)
+		return 0;
+	uint64_t s = t / NS_PER_SEC + 1;
+	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+static uint64_t ns_of(uint32_t c)
+{
+	return c <= 1 ? c : (uint64_t)(c - 1) * NS_PER_SEC;
+}
+
+/*
+ * What every source costs: 48 bytes. Most sources an edge router sees never
  * speak SMTP to an MX; the SMTP figures live in a separate record (struct
- * smtp) that only those which do get.
+ * smtp) that only those which do get, and what only those need (serving
+ * SMTP, offences) lives there too.
  */
 struct prof {
 	uint8_t key[16];
-	uint64_t first_seen, last_seen;
-	uint32_t k_syn_sub, k_syn_other, k_synack; /* the kernel's counters at the last scan */
-	uint32_t sub_total, other_total, serve_total;
+	uint32_t first_seen, last_seen; /* coarse (ct_of) */
+	uint32_t k_syn_sub, k_syn_other; /* the kernel's counters at the last scan */
+	uint32_t sub_total, other_total;
 	uint32_t smtp;  /* 1-based index into analyzer.smtp, 0 = none yet */
 	uint8_t role;   /* enum mg_role */
-	uint8_t offences;
 	uint8_t flags;  /* PF_* */
-	uint8_t pad;
+	uint16_t pad;
 };
-_Static_assert(sizeof(struct prof) == 64, "profile size");
+_Static_assert(sizeof(struct prof) == 48, "profile size");
 
 enum {
 	PF_USED = 1 << 0,
@@ -228,32 +259,181 @@ enum {
 	PF_BLOCKLIST = 1 << 4, /* on the blocked list */
 };
 
+/*
+ * Role changes, the last MG_AN_HISTORY: their coarse times, and the roles
+ * packed 3 bits each (from, to per change) with the count in the top bits.
+ */
+#define HIST_COUNT_SHIFT 24
+struct hist {
+	uint32_t at[MG_AN_HISTORY];
+	uint32_t roles;
+};
+_Static_assert(MG_AN_HISTORY * 6 <= HIST_COUNT_SHIFT && MG_ROLE_MAX <= 8, "history packing");
+
+static unsigned hist_n(const struct hist *h)
+{
+	return h->roles >> HIST_COUNT_SHIFT;
+}
+
+static void hist_get(const struct hist *h, unsigned k, uint64_t *at, enum mg_role *from, enum mg_role *to)
+{
+	*at = ns_of(h->at[k]);
+	*from = (enum mg_role)((h->roles >> (6 * k)) & 7);
+	*to = (enum mg_role)((h->roles >> (6 * k + 3)) & 7);
+}
+
+/* Append a change; the oldest makes room when all MG_AN_HISTORY are taken. */
+static void hist_push(struct hist *h, uint64_t at, unsigned from, unsigned to)
+{
+	unsigned n = hist_n(h);
+	uint32_t bits = h->roles & ((1u << HIST_COUNT_SHIFT) - 1);
+
+	if (n == MG_AN_HISTORY) {
+		memmove(&h->at[0], &h->at[1], sizeof(h->at[0]) * (MG_AN_HISTORY - 1));
+		bits >>= 6;
+		n--;
+	}
+	h->at[n] = ct_of(at);
+	bits |= (uint32_t)((from & 7) | (to & 7) << 3) << (6 * n);
+	h->roles = bits | (uint32_t)(n + 1) << HIST_COUNT_SHIFT;
+}
+
+/*
+ * A source that spoke SMTP to an MX: its windows, the kernel's SMTP counters
+ * at the last scan, its episode and verdict. The HELO text is in the shared
+ * table (a.helos), by id.
+ */
 struct smtp {
 	uint64_t win_start;
-	uint32_t cur[W_MAX], prev[W_MAX];
-	uint64_t bits_cur, bits_prev;  /* MX destinations, one bit each (mg_dst_bit) */
-	uint64_t k_mx_bits;
-	uint32_t k_syn_mx, k_helo, k_mail, k_rcpt, k_reply[MG_REPLY_MAX];
-	uint32_t helo_hash, fp_hash;
 	uint64_t first_evidence;       /* first port-25 activity of the current episode */
 	uint64_t first_smtp;           /* first SMTP activity ever (learning) */
-	uint64_t blocked_until, last_block_end;
-	uint32_t active_day, active_days;
 	/*
 	 * Longer memory than the window: new MX destinations and sessions,
 	 * decayed with cfg.long_half_life_ns as of long_at. A patient bot that
 	 * stays under the window's free allowance adds up here.
 	 */
 	uint64_t long_at;
+	uint64_t bits_cur, bits_prev;  /* MX destinations, one bit each (mg_dst_bit) */
+	uint64_t k_mx_bits;
+	/*
+	 * The window counts and the kernel's counters at the last scan, 16 bits
+	 * each while they fit (they nearly always do); a record where one does
+	 * not moves them to a wide record of 32 bits each (wide, 1-based, 0 =
+	 * none). Read and written through wide_load() and wide_store().
+	 */
+	uint16_t cur[W_MAX], prev[W_MAX];
+	uint16_t k[K_MAX];
+	uint32_t wide;
+	uint32_t verdict;              /* its verdicts (struct verdict), 1-based, 0 = never blocked */
+	uint32_t serve_total;          /* SYN-ACKs from its own SMTP ports: it serves mail */
+	uint32_t helo_hash;
+	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
+	uint32_t active_day;
 	float long_mx, long_sessions;
+	struct hist hist;
+	uint16_t active_days;          /* saturates (learning asks for a few) */
+	uint16_t vlan_outer, vlan_inner;
+	uint8_t mac[6];
 	uint8_t shape_cur, shape_prev; /* HELO shapes seen in each bucket */
+	uint8_t absurd_cur, absurd_prev; /* enum mg_helo_absurd of the last absurd HELO in each bucket */
 	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
+};
+
+/* What only a source ever blocked needs, beside its SMTP record. */
+struct verdict {
+	uint64_t blocked_until, last_block_end;
+	uint8_t offences;
+	uint8_t role_before;           /* enum mg_role + 1 before the block in force, 0 = none */
+};
+
+/*
+ * The hosts seen inside a profile keyed by a prefix (struct mg_an_hosts as
+ * kept): allocated to the hosts it holds, one at first, doubled up to
+ * MG_AN_HOSTS, times coarse. Most prefixes only ever show one host.
+ */
+struct host_rec {
+	uint8_t addr[16];
+	uint32_t first_seen, last_seen; /* coarse (ct_of) */
+	uint32_t sessions;
+	uint8_t mac[6];
+	uint16_t vlan_outer;
+};
+
+struct hosts {
+	uint32_t n_more;        /* hosts listed in the top 4 bits; below, hosts seen beyond them (saturates) */
+	struct host_rec host[]; /* hosts_cap(n) of them, n in use, most recent first */
+};
+/* A list of one host is 40 bytes: a 48-byte chunk of malloc's. */
+_Static_assert(sizeof(struct hosts) + sizeof(struct host_rec) == 40, "hosts list of one");
+#define HOSTS_N_SHIFT 28
+#define HOSTS_MORE_MAX ((1u << HOSTS_N_SHIFT) - 1)
+_Static_assert(MG_AN_HOSTS < 16, "hosts count in 4 bits");
+
+static unsigned hosts_n(const struct hosts *h)
+{
+	return h->n_more >> HOSTS_N_SHIFT;
+}
+
+static uint32_t hosts_more(const struct hosts *h)
+{
+	return h->n_more & HOSTS_MORE_MAX;
+}
+
+static void hosts_set(struct hosts *h, unsigned n, uint32_t more)
+{
+	h->n_more = (uint32_t)n << HOSTS_N_SHIFT | (more < HOSTS_MORE_MAX ? more : HOSTS_MORE_MAX);
+}
+
+/* Room a list of n hosts has: 1, 2, 4, then MG_AN_HOSTS. */
+static unsigned hosts_cap(unsigned n)
+{
+	unsigned cap = 1;
+
+	while (cap < n)
+		cap *= 2;
+	return cap < MG_AN_HOSTS ? cap : MG_AN_HOSTS;
+}
+
+/*
+ * The saved records (state format 3 and 4, mg_an_save()): the layout the
+ * profile and its SMTP record had before they were packed, kept as the
+ * file's format. Save and restore convert; every field is checked before a
+ * restored one is used.
+ */
+struct prof_rec {
+	uint8_t key[16];
+	uint64_t first_seen, last_seen;
+	uint32_t k_syn_sub, k_syn_other, k_synack;
+	uint32_t sub_total, other_total, serve_total;
+	uint32_t smtp;  /* 0: no SMTP record follows, 1: one does, 2: one and a hosts list (version 4) */
+	uint8_t role;
+	uint8_t offences;
+	uint8_t flags;
+	uint8_t pad;
+};
+_Static_assert(sizeof(struct prof_rec) == 64, "saved profile size");
+
+struct smtp_rec {
+	uint64_t win_start;
+	uint32_t cur[W_MAX], prev[W_MAX];
+	uint64_t bits_cur, bits_prev;
+	uint64_t k_mx_bits;
+	uint32_t k_syn_mx, k_helo, k_mail, k_rcpt, k_reply[MG_REPLY_MAX];
+	uint32_t helo_hash, fp_hash;   /* fp_hash: never read, written as 0 */
+	uint64_t first_evidence;
+	uint64_t first_smtp;
+	uint64_t blocked_until, last_block_end;
+	uint32_t active_day, active_days;
+	uint64_t long_at;
+	float long_mx, long_sessions;
+	uint8_t shape_cur, shape_prev;
+	uint8_t helo_bad_ever;
 	uint8_t helo_len;
 	uint8_t mac[6];
 	uint16_t vlan_outer, vlan_inner;
 	uint8_t role_before;
-	uint8_t nhist;                 /* role changes recorded in hist (the last MG_AN_HISTORY) */
-	uint8_t absurd_cur, absurd_prev; /* enum mg_helo_absurd of the last absurd HELO in each bucket */
+	uint8_t nhist;
+	uint8_t absurd_cur, absurd_prev;
 	char helo[MG_HELO_ARG_MAX];
 	struct {
 		uint64_t at;
@@ -267,10 +447,16 @@ struct mg_analyzer {
 	uint32_t nprof, capprof;   /* slots used (including freed), allocated */
 	uint32_t *free_prof;
 	uint32_t nfree_prof, capfree_prof;
-	uint32_t *slots;           /* open addressing: 1-based profile index, 0 = empty */
+	uint32_t *slots;           /* open addressing: slot_tag | 1-based profile index, 0 = empty */
 	uint32_t nslots, live;
 	struct smtp *smtp;
 	uint32_t nsmtp, capsmtp;
+	struct verdict *verdicts;  /* SMTP records' verdicts (struct smtp.verdict) */
+	uint32_t nverdicts, capverdicts;
+	struct counts *wide;       /* SMTP records' counts that outgrew 16 bits (struct smtp.wide) */
+	uint32_t nwide, capwide;
+	uint32_t *free_wide;
+	uint32_t nfree_wide, capfree_wide;
 	uint32_t *free_smtp;
 	uint32_t nfree_smtp, capfree_smtp;
 	/*
@@ -278,10 +464,17 @@ struct mg_analyzer {
 	 * (NULL for the others, and until one speaks): kept beside the record,
 	 * so a profile of one address pays a pointer, not the list.
 	 */
-	struct mg_an_hosts **hosts;
+	struct hosts **hosts;
 	uint32_t caphosts;
-	uint32_t *dirty;
-	uint32_t ndirty, capdirty;
+	/*
+	 * Profiles with news, one bit each by index (PF_DIRTY says the same per
+	 * profile): a bit, not a list entry, since a full scan can make every
+	 * profile dirty at once. Judged in index order from dirty_pos, where
+	 * the last round stopped for want of room.
+	 */
+	uint64_t *dirty;
+	uint32_t ndirty, capdirty;  /* bits set, words allocated */
+	uint32_t dirty_pos;
 	uint32_t *blocked;
 	uint32_t nblocked, capblocked;
 	struct pset servers, allow;
@@ -292,6 +485,7 @@ struct mg_analyzer {
 	uint32_t sweep_pos;
 	const struct mg_act_view *act; /* protected addresses' activity records, the shell's; NULL: none */
 	struct mg_vrecs vrecs;     /* source verification, by profile key (mg_vrec.h) */
+	struct mg_intern *helos;   /* the HELO names the SMTP records hold, by id */
 };
 
 static int grow(void **v, uint32_t *cap, uint32_t need, size_t elem)
@@ -340,6 +534,26 @@ static unsigned key_plen(const struct mg_analyzer *a, const uint8_t key[16])
 	return mg_an_key_len(&a->cfg, key);
 }
 
+/*
+ * The table's slots hold a profile's index and, above it, a few bits of its
+ * key's hash: a probe that meets another key's slot moves on without reading
+ * that profile (a cache miss), so the table may be fuller (up to 3/4) and
+ * cost fewer bytes a profile.
+ */
+#define SLOT_IDX_BITS 27
+#define SLOT_IDX_MASK ((1u << SLOT_IDX_BITS) - 1)
+#define PROF_MAX (SLOT_IDX_MASK - 1) /* profiles at most: 134 million */
+
+static uint32_t slot_tag(uint64_t h)
+{
+	return (uint32_t)(h >> (64 - (32 - SLOT_IDX_BITS))) << SLOT_IDX_BITS;
+}
+
+static bool table_full(const struct mg_analyzer *a, uint32_t live)
+{
+	return (uint64_t)live * 4 > (uint64_t)a->nslots * 3;
+}
+
 static int table_resize(struct mg_analyzer *a, uint32_t nslots)
 {
 	uint32_t *slots = calloc(nslots, sizeof(*slots));
@@ -349,10 +563,11 @@ static int table_resize(struct mg_analyzer *a, uint32_t nslots)
 	for (uint32_t i = 0; i < a->nprof; i++) {
 		if (!(a->prof[i].flags & PF_USED))
 			continue;
-		uint32_t j = (uint32_t)key_hash(a->prof[i].key, 0) & (nslots - 1);
+		uint64_t h = key_hash(a->prof[i].key, 0);
+		uint32_t j = (uint32_t)h & (nslots - 1);
 		while (slots[j])
 			j = (j + 1) & (nslots - 1);
-		slots[j] = i + 1;
+		slots[j] = slot_tag(h) | (i + 1);
 	}
 	free(a->slots);
 	a->slots = slots;
@@ -360,21 +575,27 @@ static int table_resize(struct mg_analyzer *a, uint32_t nslots)
 	return 0;
 }
 
-/* Slot holding key, or the empty slot where it would go. */
-static uint32_t table_slot(const struct mg_analyzer *a, const uint8_t key[16])
+/* Slot holding key (its hash h), or the empty slot where it would go. */
+static uint32_t table_slot_h(const struct mg_analyzer *a, const uint8_t key[16], uint64_t h)
 {
-	uint32_t j = (uint32_t)key_hash(key, 0) & (a->nslots - 1);
+	uint32_t j = (uint32_t)h & (a->nslots - 1), tag = slot_tag(h), s;
 
-	while (a->slots[j] && memcmp(a->prof[a->slots[j] - 1].key, key, 16))
+	while ((s = a->slots[j]) &&
+	       ((s & ~SLOT_IDX_MASK) != tag || memcmp(a->prof[(s & SLOT_IDX_MASK) - 1].key, key, 16)))
 		j = (j + 1) & (a->nslots - 1);
 	return j;
+}
+
+static uint32_t table_slot(const struct mg_analyzer *a, const uint8_t key[16])
+{
+	return table_slot_h(a, key, key_hash(key, 0));
 }
 
 static struct prof *find_prof(const struct mg_analyzer *a, const uint8_t key[16])
 {
 	if (!a->nslots)
 		return NULL;
-	uint32_t s = a->slots[table_slot(a, key)];
+	uint32_t s = a->slots[table_slot(a, key)] & SLOT_IDX_MASK;
 	return s ? &a->prof[s - 1] : NULL;
 }
 
@@ -384,13 +605,14 @@ static struct prof *get_prof(struct mg_analyzer *a, const uint8_t key[16], uint6
 
 	if (p)
 		return p;
-	if ((a->live + 1) * 2 > a->nslots && table_resize(a, a->nslots ? a->nslots * 2 : 2048))
+	if (table_full(a, a->live + 1) && table_resize(a, a->nslots ? a->nslots * 2 : 2048))
 		return NULL;
 	uint32_t idx;
 	if (a->nfree_prof) {
 		idx = a->free_prof[--a->nfree_prof];
 	} else {
-		if (grow((void **)&a->prof, &a->capprof, a->nprof + 1, sizeof(*a->prof)))
+		if (a->nprof >= PROF_MAX ||
+		    grow((void **)&a->prof, &a->capprof, a->nprof + 1, sizeof(*a->prof)))
 			return NULL;
 		idx = a->nprof++;
 	}
@@ -398,8 +620,9 @@ static struct prof *get_prof(struct mg_analyzer *a, const uint8_t key[16], uint6
 	memset(p, 0, sizeof(*p));
 	memcpy(p->key, key, 16);
 	p->flags = PF_USED;
-	p->first_seen = p->last_seen = now;
-	a->slots[table_slot(a, key)] = idx + 1;
+	p->first_seen = p->last_seen = ct_of(now);
+	uint64_t h = key_hash(key, 0);
+	a->slots[table_slot_h(a, key, h)] = slot_tag(h) | (idx + 1);
 	a->live++;
 	return p;
 }
@@ -418,9 +641,10 @@ static struct smtp *get_smtp(struct mg_analyzer *a, struct prof *p, uint64_t now
 {
 	if (p->smtp)
 		return &a->smtp[p->smtp - 1];
-	uint32_t idx;
+	uint32_t idx, vd = 0;
 	if (a->nfree_smtp) {
 		idx = a->free_smtp[--a->nfree_smtp];
+		vd = a->smtp[idx].verdict; /* a freed record's verdict record comes with it, emptied */
 	} else {
 		if (grow((void **)&a->smtp, &a->capsmtp, a->nsmtp + 1, sizeof(*a->smtp)))
 			return NULL;
@@ -428,13 +652,101 @@ static struct smtp *get_smtp(struct mg_analyzer *a, struct prof *p, uint64_t now
 	}
 	struct smtp *m = &a->smtp[idx];
 	memset(m, 0, sizeof(*m));
+	if (vd) {
+		memset(&a->verdicts[vd - 1], 0, sizeof(a->verdicts[0]));
+		m->verdict = vd;
+	}
 	m->win_start = now;
 	p->smtp = idx + 1;
 	return m;
 }
 
+static void wide_load(const struct mg_analyzer *a, const struct smtp *m, struct counts *c)
+{
+	if (m->wide) {
+		*c = a->wide[m->wide - 1];
+		return;
+	}
+	for (int i = 0; i < W_MAX; i++) {
+		c->cur[i] = m->cur[i];
+		c->prev[i] = m->prev[i];
+	}
+	for (int i = 0; i < K_MAX; i++)
+		c->k[i] = m->k[i];
+}
+
+static uint16_t sat16(uint32_t v)
+{
+	return v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
+}
+
+/*
+ * The counts back into the record: 16 bits each while all fit, else into
+ * its wide record (made now if need be; it stays). Without memory for one,
+ * counts saturate at 65535: figures far past every threshold anyway.
+ */
+static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct counts *c)
+{
+	bool fits = !m->wide;
+
+	for (int i = 0; fits && i < W_MAX; i++)
+		fits = c->cur[i] <= UINT16_MAX && c->prev[i] <= UINT16_MAX;
+	for (int i = 0; fits && i < K_MAX; i++)
+		fits = c->k[i] <= UINT16_MAX;
+	if (!fits && !m->wide) {
+		uint32_t idx;
+		if (a->nfree_wide) {
+			idx = a->free_wide[--a->nfree_wide];
+			m->wide = idx + 1;
+		} else if (!grow((void **)&a->wide, &a->capwide, a->nwide + 1, sizeof(*a->wide))) {
+			idx = a->nwide++;
+			m->wide = idx + 1;
+		}
+	}
+	if (m->wide) {
+		a->wide[m->wide - 1] = *c;
+		return;
+	}
+	for (int i = 0; i < W_MAX; i++) {
+		m->cur[i] = sat16(c->cur[i]);
+		m->prev[i] = sat16(c->prev[i]);
+	}
+	for (int i = 0; i < K_MAX; i++)
+		m->k[i] = sat16(c->k[i]);
+}
+
+static const struct verdict no_verdict;
+
+/* The verdicts of m: its record, or one of zeros if it was never blocked. */
+static const struct verdict *verdict_of(const struct mg_analyzer *a, const struct smtp *m)
+{
+	return m && m->verdict ? &a->verdicts[m->verdict - 1] : &no_verdict;
+}
+
+/*
+ * The verdict record of m, made at its first block; NULL without memory. It
+ * is kept with the record (repeat offenders), so none is ever freed but
+ * with the profile; a freed one goes with its SMTP record to the next.
+ */
+static struct verdict *get_verdict(struct mg_analyzer *a, struct smtp *m)
+{
+	if (!m->verdict) {
+		if (grow((void **)&a->verdicts, &a->capverdicts, a->nverdicts + 1, sizeof(*a->verdicts)))
+			return NULL;
+		memset(&a->verdicts[a->nverdicts], 0, sizeof(a->verdicts[0]));
+		m->verdict = ++a->nverdicts;
+	}
+	return &a->verdicts[m->verdict - 1];
+}
+
+static void drop_wide(struct mg_analyzer *a, struct smtp *m)
+{
+	if (m->wide && !push_u32(&a->free_wide, &a->nfree_wide, &a->capfree_wide, m->wide - 1))
+		m->wide = 0;
+}
+
 /* The hosts list of smtp record idx, if it has one. */
-static struct mg_an_hosts *hosts_of(const struct mg_analyzer *a, uint32_t idx)
+static const struct hosts *hosts_of(const struct mg_analyzer *a, uint32_t idx)
 {
 	return idx < a->caphosts ? a->hosts[idx] : NULL;
 }
@@ -447,8 +759,11 @@ static void drop_hosts(struct mg_analyzer *a, uint32_t idx)
 	}
 }
 
-/* The hosts list of smtp record idx, made empty when it has none yet; NULL without memory. */
-static struct mg_an_hosts *get_hosts(struct mg_analyzer *a, uint32_t idx)
+/*
+ * The hosts list of smtp record idx with room for `room` hosts (made when it
+ * has none yet); NULL without memory, the list as it was.
+ */
+static struct hosts *get_hosts(struct mg_analyzer *a, uint32_t idx, unsigned room)
 {
 	if (idx >= a->caphosts) {
 		uint32_t old = a->caphosts;
@@ -456,43 +771,98 @@ static struct mg_an_hosts *get_hosts(struct mg_analyzer *a, uint32_t idx)
 			return NULL;
 		memset(a->hosts + old, 0, (size_t)(a->caphosts - old) * sizeof(*a->hosts));
 	}
-	if (!a->hosts[idx])
-		a->hosts[idx] = calloc(1, sizeof(struct mg_an_hosts));
-	return a->hosts[idx];
+	struct hosts *h = a->hosts[idx];
+	unsigned cap = hosts_cap(room);
+	if (h && hosts_cap(hosts_n(h)) >= cap)
+		return h;
+	struct hosts *n = realloc(h, sizeof(*n) + cap * sizeof(n->host[0]));
+	if (!n)
+		return NULL;
+	if (!h)
+		memset(n, 0, sizeof(*n));
+	a->hosts[idx] = n;
+	return n;
+}
+
+/* The list as the API shows it. */
+static void hosts_export(const struct hosts *h, struct mg_an_hosts *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->more = hosts_more(h);
+	out->n = (uint8_t)hosts_n(h);
+	for (unsigned i = 0; i < out->n; i++) {
+		const struct host_rec *x = &h->host[i];
+		struct mg_an_host *y = &out->host[i];
+		memcpy(y->addr, x->addr, 16);
+		y->first_seen_ns = ns_of(x->first_seen);
+		y->last_seen_ns = ns_of(x->last_seen);
+		y->sessions = x->sessions;
+		memcpy(y->mac, x->mac, 6);
+		y->vlan_outer = x->vlan_outer;
+	}
 }
 
 /*
- * A session (HELO) from host addr inside a profile keyed by a prefix. The
- * list keeps the MG_AN_HOSTS most recent hosts, most recent first; a host
- * pushed out is counted in `more`, and counted again if it comes back (the
- * figure is "at least this many others", never fewer).
+ * A session (HELO) from host addr inside a profile keyed by a prefix (smtp
+ * record idx). The list keeps the MG_AN_HOSTS most recent hosts, most
+ * recent first; a host pushed out is counted in `more`, and counted again if
+ * it comes back (the figure is "at least this many others", never fewer).
  */
-static void note_host(struct mg_an_hosts *h, const uint8_t addr[16], const uint8_t mac[6], uint16_t vlan,
-		      uint64_t now)
+static void note_host(struct mg_analyzer *a, uint32_t idx, const uint8_t addr[16], const uint8_t mac[6],
+		      uint16_t vlan, uint64_t now)
 {
-	struct mg_an_host cur = { 0 };
-	unsigned i;
+	const struct hosts *old = hosts_of(a, idx);
+	unsigned n = old ? hosts_n(old) : 0, i = 0;
 
-	for (i = 0; i < h->n; i++)
-		if (!memcmp(h->host[i].addr, addr, 16))
+	for (; i < n; i++)
+		if (!memcmp(old->host[i].addr, addr, 16))
 			break;
-	if (i < h->n) {
+	struct hosts *h = get_hosts(a, idx, i < n ? n : n + 1);
+	if (!h)
+		return;
+	struct host_rec cur = { 0 };
+	if (i < n) {
 		cur = h->host[i];
 	} else {
 		memcpy(cur.addr, addr, 16);
-		cur.first_seen_ns = now;
-		if (h->n < MG_AN_HOSTS)
-			h->n++;
+		cur.first_seen = ct_of(now);
+		if (n < MG_AN_HOSTS)
+			hosts_set(h, ++n, hosts_more(h));
 		else
-			h->more++;
-		i = h->n - 1; /* the least recent (or the new slot) makes room */
+			hosts_set(h, n, hosts_more(h) + 1);
+		i = n - 1; /* the least recent (or the new slot) makes room */
 	}
 	memmove(&h->host[1], &h->host[0], i * sizeof(h->host[0]));
-	cur.last_seen_ns = now;
+	cur.last_seen = ct_of(now);
 	cur.sessions++;
 	memcpy(cur.mac, mac, 6);
 	cur.vlan_outer = vlan;
 	h->host[0] = cur;
+}
+
+static void mark_dirty(struct mg_analyzer *a, struct prof *p)
+{
+	uint32_t i = prof_idx(a, p), old = a->capdirty;
+
+	if (p->flags & PF_DIRTY)
+		return;
+	if (grow((void **)&a->dirty, &a->capdirty, i / 64 + 1, sizeof(*a->dirty)))
+		return;
+	memset(a->dirty + old, 0, (size_t)(a->capdirty - old) * sizeof(*a->dirty));
+	a->dirty[i / 64] |= 1ull << (i % 64);
+	a->ndirty++;
+	p->flags |= PF_DIRTY;
+}
+
+static void clear_dirty(struct mg_analyzer *a, struct prof *p)
+{
+	uint32_t i = prof_idx(a, p);
+
+	if (!(p->flags & PF_DIRTY))
+		return;
+	a->dirty[i / 64] &= ~(1ull << (i % 64));
+	a->ndirty--;
+	p->flags &= (uint8_t)~PF_DIRTY;
 }
 
 /* Remove a profile: backward-shift deletion keeps linear probing correct without tombstones. */
@@ -502,7 +872,7 @@ static void del_prof(struct mg_analyzer *a, struct prof *p)
 
 	a->slots[i] = 0;
 	for (uint32_t j = (i + 1) & mask; a->slots[j]; j = (j + 1) & mask) {
-		uint32_t home = (uint32_t)key_hash(a->prof[a->slots[j] - 1].key, 0) & mask;
+		uint32_t home = (uint32_t)key_hash(a->prof[(a->slots[j] & SLOT_IDX_MASK) - 1].key, 0) & mask;
 		/* Move slot j back to the hole at i if its home is not in (i, j]. */
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			a->slots[i] = a->slots[j];
@@ -512,54 +882,57 @@ static void del_prof(struct mg_analyzer *a, struct prof *p)
 	}
 	if (p->smtp) {
 		drop_hosts(a, p->smtp - 1);
+		mg_intern_put(a->helos, a->smtp[p->smtp - 1].helo);
+		drop_wide(a, &a->smtp[p->smtp - 1]);
 		push_u32(&a->free_smtp, &a->nfree_smtp, &a->capfree_smtp, p->smtp - 1);
 	}
 	mg_vrec_del(&a->vrecs, p->key);
+	clear_dirty(a, p);
 	push_u32(&a->free_prof, &a->nfree_prof, &a->capfree_prof, prof_idx(a, p));
 	memset(p, 0, sizeof(*p));
 	a->live--;
 }
 
-static void mark_dirty(struct mg_analyzer *a, struct prof *p)
-{
-	if (p->flags & PF_DIRTY)
-		return;
-	if (push_u32(&a->dirty, &a->ndirty, &a->capdirty, prof_idx(a, p)) == 0)
-		p->flags |= PF_DIRTY;
-}
-
 /* ---- sliding windows --------------------------------------------------------------- */
 
 /* Move the buckets on to `now` before adding to them. */
-static void win_roll(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
+static void win_roll(struct mg_analyzer *a, struct smtp *m, uint64_t now)
 {
 	uint64_t w = a->cfg.window_ns;
 
+	struct counts c;
+
 	if (now < m->win_start + w)
 		return;
+	wide_load(a, m, &c);
 	if (now < m->win_start + 2 * w) {
-		memcpy(m->prev, m->cur, sizeof(m->prev));
+		memcpy(c.prev, c.cur, sizeof(c.prev));
 		m->bits_prev = m->bits_cur;
 		m->shape_prev = m->shape_cur;
 		m->absurd_prev = m->absurd_cur;
 		m->win_start += w;
 	} else {
-		memset(m->prev, 0, sizeof(m->prev));
+		memset(c.prev, 0, sizeof(c.prev));
 		m->bits_prev = 0;
 		m->shape_prev = 0;
 		m->absurd_prev = 0;
 		m->win_start = now;
 	}
-	memset(m->cur, 0, sizeof(m->cur));
+	memset(c.cur, 0, sizeof(c.cur));
+	wide_store(a, m, &c);
 	m->bits_cur = 0;
 	m->shape_cur = 0;
 	m->absurd_cur = 0;
 }
 
-static void win_clear(struct smtp *m, uint64_t now)
+static void win_clear(struct mg_analyzer *a, struct smtp *m, uint64_t now)
 {
-	memset(m->cur, 0, sizeof(m->cur));
-	memset(m->prev, 0, sizeof(m->prev));
+	struct counts c;
+
+	wide_load(a, m, &c);
+	memset(c.cur, 0, sizeof(c.cur));
+	memset(c.prev, 0, sizeof(c.prev));
+	wide_store(a, m, &c);
 	m->bits_cur = m->bits_prev = 0;
 	m->shape_cur = m->shape_prev = 0;
 	m->absurd_cur = m->absurd_prev = 0;
@@ -568,10 +941,13 @@ static void win_clear(struct smtp *m, uint64_t now)
 	m->long_mx = m->long_sessions = 0;
 }
 
-static bool win_empty(const struct smtp *m)
+static bool win_empty(const struct mg_analyzer *a, const struct smtp *m)
 {
+	struct counts c;
+
+	wide_load(a, m, &c);
 	for (int i = 0; i < W_MAX; i++)
-		if (m->cur[i] || m->prev[i])
+		if (c.cur[i] || c.prev[i])
 			return false;
 	return !m->bits_cur && !m->bits_prev;
 }
@@ -635,7 +1011,9 @@ struct figures {
 static void win_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, struct figures *f)
 {
 	uint64_t w = a->cfg.window_ns, start = m->win_start;
-	const uint32_t *cur = m->cur, *prev = m->prev;
+	struct counts c;
+	wide_load(a, m, &c);
+	const uint32_t *cur = c.cur, *prev = c.prev;
 	static const uint32_t zero[W_MAX];
 	uint64_t bcur = m->bits_cur, bprev = m->bits_prev;
 	unsigned scur = m->shape_cur, sprev = m->shape_prev;
@@ -700,7 +1078,8 @@ struct mg_analyzer *mg_an_new(const struct mg_an_config *c)
 	if (!a->cfg.window_ns)
 		a->cfg.window_ns = 10 * NS_PER_MIN;
 	breaker_setup(a);
-	if (table_resize(a, 2048)) {
+	a->helos = mg_intern_new();
+	if (!a->helos || table_resize(a, 2048)) {
 		mg_an_free(a);
 		return NULL;
 	}
@@ -716,6 +1095,9 @@ void mg_an_free(struct mg_analyzer *a)
 	free(a->slots);
 	free(a->smtp);
 	free(a->free_smtp);
+	free(a->wide);
+	free(a->free_wide);
+	free(a->verdicts);
 	for (uint32_t i = 0; i < a->caphosts; i++)
 		free(a->hosts[i]);
 	free(a->hosts);
@@ -725,6 +1107,7 @@ void mg_an_free(struct mg_analyzer *a)
 	pset_clear(&a->servers);
 	pset_clear(&a->allow);
 	mg_vrec_clear(&a->vrecs);
+	mg_intern_free(a->helos);
 	free(a);
 }
 
@@ -767,17 +1150,37 @@ void mg_an_clear_configured(struct mg_analyzer *a)
 /* ---- inputs ------------------------------------------------------------------------- */
 
 /* Port-25 activity: opens an episode, counts toward the learning period's active days. */
-static void smtp_activity(struct smtp *m, uint64_t now)
+static void smtp_activity(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
 {
-	if (!m->first_evidence || win_empty(m))
+	if (!m->first_evidence || win_empty(a, m))
 		m->first_evidence = now;
 	if (!m->first_smtp)
 		m->first_smtp = now;
 	uint32_t day = (uint32_t)(now / NS_PER_DAY);
 	if (day != m->active_day || !m->active_days) {
 		m->active_day = day;
-		m->active_days++;
+		if (m->active_days < UINT16_MAX)
+			m->active_days++;
 	}
+}
+
+/* The last HELO name: the new one taken before the old one is let go (they may be the same). */
+static void set_helo(struct mg_analyzer *a, struct smtp *m, const char *s, size_t len)
+{
+	uint32_t id = mg_intern_get(a->helos, s, len);
+
+	mg_intern_put(a->helos, m->helo);
+	m->helo = id;
+}
+
+/* The last HELO name of m ("" if none), its length in *len. */
+static const char *helo_of(const struct mg_analyzer *a, const struct smtp *m, size_t *len)
+{
+	const char *s = m ? mg_intern_str(a->helos, m->helo, len) : NULL;
+
+	if (!s)
+		*len = 0;
+	return s ? s : "";
 }
 
 static void take_l2(struct smtp *m, const uint8_t mac[6], uint16_t outer, uint16_t inner)
@@ -838,29 +1241,29 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 	struct smtp *m = get_smtp(a, p, now);
 	if (!m)
 		return;
-	p->last_seen = now;
+	p->last_seen = ct_of(now);
 	win_roll(a, m, now);
 	take_l2(m, ev->mac, ev->vlan_outer, ev->vlan_inner);
 
 	if (ev->type == MG_EV_SYN_MX) {
 		uint32_t w[4];
 		memcpy(w, ev->dst, 16);
-		smtp_activity(m, now);
+		smtp_activity(a, m, now);
 		m->bits_cur |= 1ull << mg_dst_bit(w);
-		m->fp_hash = ev->fp_hash;
 	} else {
 		size_t len = ev->arg_len <= MG_HELO_ARG_MAX ? ev->arg_len : MG_HELO_ARG_MAX;
 		unsigned shape = mg_helo_shape(ev->u.arg, len, ev->src);
-		if (m->helo_hash && ev->helo_hash != m->helo_hash)
-			m->cur[W_HELO_CHG]++;
+		if (m->helo_hash && ev->helo_hash != m->helo_hash) {
+			struct counts c;
+			wide_load(a, m, &c);
+			c.cur[W_HELO_CHG]++;
+			wide_store(a, m, &c);
+		}
 		m->helo_hash = ev->helo_hash;
-		memcpy(m->helo, ev->u.arg, len);
-		m->helo_len = (uint8_t)len;
+		set_helo(a, m, ev->u.arg, len);
 		m->shape_cur |= (uint8_t)shape;
 		if (key_plen(a, key) < 128) {
-			struct mg_an_hosts *h = get_hosts(a, p->smtp - 1);
-			if (h)
-				note_host(h, ev->src, ev->mac, ev->vlan_outer, now);
+			note_host(a, p->smtp - 1, ev->src, ev->mac, ev->vlan_outer, now);
 		}
 		if (shape & ~MG_HELO_FQDN)
 			m->helo_bad_ever = 1;
@@ -870,7 +1273,7 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 			m->absurd_cur = (uint8_t)absurd;
 			m->helo_bad_ever = 1;
 		}
-		smtp_activity(m, now);
+		smtp_activity(a, m, now);
 	}
 	mark_dirty(a, p);
 }
@@ -890,11 +1293,10 @@ static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, co
 
 	uint32_t d_sub = delta(&p->k_syn_sub, s->syn_submission);
 	uint32_t d_other = delta(&p->k_syn_other, s->syn_other);
-	uint32_t d_serve = delta(&p->k_synack, s->synack_smtp);
+	uint32_t d_serve = 0;
 	p->sub_total += d_sub;
 	p->other_total += d_other;
-	p->serve_total += d_serve;
-	news = d_sub || d_other || d_serve || fresh;
+	news = d_sub || d_other || fresh;
 
 	uint32_t helo = s->cmd[MG_CMD_HELO] + s->cmd[MG_CMD_EHLO];
 	bool smtp_seen = s->syn_mx || helo || s->cmd[MG_CMD_MAIL] || s->synack_smtp || s->mx_dst_bits;
@@ -902,25 +1304,31 @@ static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, co
 	if (!m && smtp_seen)
 		m = get_smtp(a, p, now);
 	if (m) {
+		struct counts c;
 		win_roll(a, m, now);
-		uint32_t d_syn = delta(&m->k_syn_mx, s->syn_mx);
-		uint32_t d_helo = delta(&m->k_helo, helo);
-		uint32_t d_mail = delta(&m->k_mail, s->cmd[MG_CMD_MAIL]);
-		uint32_t d_rcpt = delta(&m->k_rcpt, s->cmd[MG_CMD_RCPT]);
+		wide_load(a, m, &c);
+		/* Its SYN-ACKs make the record (smtp_seen): a source without one has sent none. */
+		d_serve = delta(&c.k[K_SYNACK], s->synack_smtp);
+		m->serve_total += d_serve;
+		news |= d_serve != 0;
+		uint32_t d_syn = delta(&c.k[K_SYN_MX], s->syn_mx);
+		uint32_t d_helo = delta(&c.k[K_HELO], helo);
+		uint32_t d_mail = delta(&c.k[K_MAIL], s->cmd[MG_CMD_MAIL]);
+		uint32_t d_rcpt = delta(&c.k[K_RCPT], s->cmd[MG_CMD_RCPT]);
 		uint32_t d_r[MG_REPLY_MAX];
 		for (int i = 0; i < MG_REPLY_MAX; i++)
-			d_r[i] = delta(&m->k_reply[i], s->reply[i]);
+			d_r[i] = delta(&c.k[K_REPLY + i], s->reply[i]);
 		/* Destinations the kernel marked since the last scan (all of them if it started over). */
 		uint64_t new_bits = (s->mx_dst_bits & m->k_mx_bits) == m->k_mx_bits ? s->mx_dst_bits & ~m->k_mx_bits
 										     : s->mx_dst_bits;
 		m->k_mx_bits = s->mx_dst_bits;
-		m->cur[W_SYN] += d_syn;
-		m->cur[W_HELO] += d_helo;
-		m->cur[W_MAIL] += d_mail;
-		m->cur[W_RCPT] += d_rcpt;
-		m->cur[W_R2] += d_r[MG_REPLY_2XX];
-		m->cur[W_R4] += d_r[MG_REPLY_4XX];
-		m->cur[W_R5] += d_r[MG_REPLY_5XX];
+		c.cur[W_SYN] += d_syn;
+		c.cur[W_HELO] += d_helo;
+		c.cur[W_MAIL] += d_mail;
+		c.cur[W_RCPT] += d_rcpt;
+		c.cur[W_R2] += d_r[MG_REPLY_2XX];
+		c.cur[W_R4] += d_r[MG_REPLY_4XX];
+		c.cur[W_R5] += d_r[MG_REPLY_5XX];
 		m->bits_cur |= new_bits;
 		/*
 		 * The memory counts a destination when the kernel first marks its
@@ -931,16 +1339,17 @@ static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, co
 		/* A HELO whose event was lost still shows as a changed hash. */
 		if (s->helo_hash && s->helo_hash != m->helo_hash) {
 			if (m->helo_hash)
-				m->cur[W_HELO_CHG]++;
+				c.cur[W_HELO_CHG]++;
 			m->helo_hash = s->helo_hash;
 		}
+		wide_store(a, m, &c);
 		if (d_syn || d_helo || d_mail || new_bits || d_serve)
-			smtp_activity(m, now);
+			smtp_activity(a, m, now);
 		take_l2(m, s->mac, s->vlan_outer, s->vlan_inner);
 		news |= d_syn || d_helo || d_mail || d_rcpt || d_r[0] || d_r[1] || d_r[2] || new_bits;
 	}
 	if (news) {
-		p->last_seen = now;
+		p->last_seen = ct_of(now);
 		mark_dirty(a, p);
 	}
 }
@@ -970,7 +1379,7 @@ void mg_an_on_counters_batch(struct mg_analyzer *a, const uint8_t (*keys)[16], c
 			     size_t n, uint64_t now)
 {
 	uint8_t key[CHUNK][16];
-	uint32_t slot[CHUNK], idx[CHUNK];
+	uint32_t slot[CHUNK], idx[CHUNK], tag[CHUNK];
 
 	if (now > a->now)
 		a->now = now;
@@ -979,11 +1388,14 @@ void mg_an_on_counters_batch(struct mg_analyzer *a, const uint8_t (*keys)[16], c
 		uint32_t mask = a->nslots - 1;
 		for (size_t i = 0; i < m; i++) {
 			profile_key(a, keys[base + i], key[i]);
-			slot[i] = (uint32_t)key_hash(key[i], 0) & mask;
+			uint64_t h = key_hash(key[i], 0);
+			slot[i] = (uint32_t)h & mask;
+			tag[i] = slot_tag(h);
 			__builtin_prefetch(&a->slots[slot[i]]);
 		}
 		for (size_t i = 0; i < m; i++) {
-			idx[i] = a->slots[slot[i]];
+			uint32_t sv = a->slots[slot[i]];
+			idx[i] = (sv & ~SLOT_IDX_MASK) == tag[i] ? sv & SLOT_IDX_MASK : 0;
 			if (idx[i])
 				__builtin_prefetch(&a->prof[idx[i] - 1]);
 		}
@@ -1035,8 +1447,9 @@ bool mg_an_verify_wanted(struct mg_analyzer *a, const uint8_t addr[16], uint64_t
 	struct smtp *m = smtp_of(a, p);
 	if (!r)
 		return false;
-	size_t hl = m ? m->helo_len : 0;
-	uint32_t ident = ident_hash(m ? m->helo : "", hl, r->mail_domain);
+	size_t hl;
+	const char *helo = helo_of(a, m, &hl);
+	uint32_t ident = ident_hash(helo, hl, r->mail_domain);
 	if (r->ident && age(now, r->requested) < VERIFY_MIN_GAP_NS)
 		return false;
 	if (r->ident == ident && age(now, r->requested) < a->cfg.reverify_ns)
@@ -1045,8 +1458,7 @@ bool mg_an_verify_wanted(struct mg_analyzer *a, const uint8_t addr[16], uint64_t
 	r->requested = now;
 	memset(in, 0, sizeof(*in));
 	memcpy(in->addr, addr, 16);
-	if (m)
-		memcpy(in->helo, m->helo, hl);
+	memcpy(in->helo, helo, hl);
 	memcpy(in->mail_domain, r->mail_domain, sizeof(in->mail_domain));
 	in->mail_domain[sizeof(in->mail_domain) - 1] = '\0';
 	in->dns = true;
@@ -1212,18 +1624,21 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	ev->role_before = (enum mg_role)p->role;
 	if (!m)
 		return;
-	ev->helo_shape = m->helo_len ? mg_helo_shape(m->helo, m->helo_len, p->key) : in->f.shapes;
-	memcpy(ev->helo, m->helo, m->helo_len);
-	ev->helo[m->helo_len] = '\0';
+	size_t hl;
+	const char *helo = helo_of(a, m, &hl);
+	ev->helo_shape = hl ? mg_helo_shape(helo, hl, p->key) : in->f.shapes;
+	memcpy(ev->helo, helo, hl);
+	ev->helo[hl] = '\0';
 	ev->first_evidence_ns = m->first_evidence;
 	memcpy(ev->mac, m->mac, 6);
 	ev->vlan_outer = m->vlan_outer;
 	ev->vlan_inner = m->vlan_inner;
-	if (m->role_before && p->role == MG_ROLE_BLOCKED)
-		ev->role_before = (enum mg_role)(m->role_before - 1);
-	const struct mg_an_hosts *h = hosts_of(a, p->smtp - 1);
+	const struct verdict *vd = verdict_of(a, m);
+	if (vd->role_before && p->role == MG_ROLE_BLOCKED)
+		ev->role_before = (enum mg_role)(vd->role_before - 1);
+	const struct hosts *h = hosts_of(a, p->smtp - 1);
 	if (h)
-		ev->hosts = *h;
+		hosts_export(h, &ev->hosts);
 	if (in->vr) {
 		ev->verified = true;
 		ev->verify = in->vr->s;
@@ -1288,16 +1703,8 @@ static void set_role(struct mg_analyzer *a, struct prof *p, enum mg_role r, uint
 
 	if (p->role == r)
 		return;
-	if (m) {
-		if (m->nhist == MG_AN_HISTORY) {
-			memmove(&m->hist[0], &m->hist[1], sizeof(m->hist[0]) * (MG_AN_HISTORY - 1));
-			m->nhist--;
-		}
-		m->hist[m->nhist].at = now;
-		m->hist[m->nhist].from = p->role;
-		m->hist[m->nhist].to = (uint8_t)r;
-		m->nhist++;
-	}
+	if (m)
+		hist_push(&m->hist, now, p->role, r);
 	p->role = (uint8_t)r;
 }
 
@@ -1410,18 +1817,21 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 			set_role(a, p, MG_ROLE_SUSPECT, now);
 			return true;
 		}
+		struct verdict *vd = get_verdict(a, m);
+		if (!vd)
+			return true; /* no memory to keep it: judged again with the next news */
 		/* offences > 0: there was a block, so last_block_end is a time, not "never". */
-		if (p->offences && m->last_block_end && age(now, m->last_block_end) > c->max_block_ns)
-			p->offences = 0; /* a clean record for as long as the longest block: forgiven */
-		if (p->offences < 255)
-			p->offences++;
-		m->role_before = (uint8_t)(base + 1);
+		if (vd->offences && vd->last_block_end && age(now, vd->last_block_end) > c->max_block_ns)
+			vd->offences = 0; /* a clean record for as long as the longest block: forgiven */
+		if (vd->offences < 255)
+			vd->offences++;
+		vd->role_before = (uint8_t)(base + 1);
 		x = emit(o, MG_AN_BLOCK, a, p);
 		fill_evidence(a, p, m, &in, rule, &x->ev);
 		x->ev.role_before = base;
 		x->block_action = c->block_action ? c->block_action : MG_ACT_DROP_SMTP;
-		x->offence = p->offences;
-		m->blocked_until = x->expires_ns = now + block_duration(c, p->offences);
+		x->offence = vd->offences;
+		vd->blocked_until = x->expires_ns = now + block_duration(c, vd->offences);
 		set_role(a, p, MG_ROLE_BLOCKED, now);
 		p->flags &= (uint8_t)~PF_ALERTED;
 		breaker_record(a, now);
@@ -1464,10 +1874,13 @@ static void end_block(struct mg_analyzer *a, struct prof *p, uint64_t now, struc
 	if (vr)
 		vr->verdict_forgery = 0;
 	if (m) {
-		m->blocked_until = 0;
-		m->last_block_end = now;
+		struct verdict *vd = get_verdict(a, m); /* it has one: it was blocked */
+		if (vd) {
+			vd->blocked_until = 0;
+			vd->last_block_end = now;
+		}
 		/* Evidence from before the block must not block it again by itself. */
-		win_clear(m, now);
+		win_clear(a, m, now);
 	}
 	set_role(a, p, base_role(a, p), now);
 	p->flags &= (uint8_t)~(PF_ALERTED | PF_BLOCKLIST);
@@ -1490,7 +1903,7 @@ static void check_blocked(struct mg_analyzer *a, uint64_t now, struct out *o)
 			why = "unblocked:allowlisted";
 		else if (pset_covers(&a->servers, p->key))
 			why = "unblocked:configured-mail-server";
-		else if (now >= m->blocked_until)
+		else if (now >= verdict_of(a, m)->blocked_until)
 			why = "expired";
 		if (!why) {
 			i++;
@@ -1523,7 +1936,8 @@ static void sweep(struct mg_analyzer *a, uint64_t now)
 		if (!(p->flags & PF_USED) || (p->flags & (PF_DIRTY | PF_BLOCKLIST)) || p->role == MG_ROLE_BLOCKED)
 			continue;
 		uint64_t idle = p->flags & PF_LEARNED ? IDLE_SERVER_NS : IDLE_HOST_NS;
-		if (now > p->last_seen && now - p->last_seen > idle)
+		uint64_t last = ns_of(p->last_seen);
+		if (now > last && now - last > idle)
 			del_prof(a, p);
 	}
 }
@@ -1531,25 +1945,27 @@ static void sweep(struct mg_analyzer *a, uint64_t now)
 /* Judge the profiles with news since they were last judged, into o. */
 static void evaluate_dirty(struct mg_analyzer *a, uint64_t now, struct out *o)
 {
-	uint32_t i;
+	uint32_t nwords = (a->nprof + 63) / 64;
 
-	for (i = 0; i < a->ndirty; i++) {
-		struct prof *p = &a->prof[a->dirty[i]];
-		if (!(p->flags & PF_USED))
-			continue;
-		if (!evaluate(a, p, now, o))
-			break;
-		p->flags &= (uint8_t)~PF_DIRTY;
+	if (!a->ndirty || !nwords)
+		return;
+	/* One round over the bitmap from where the last stopped; the word at the start is seen twice at most. */
+	uint32_t w0 = a->dirty_pos / 64 < nwords ? a->dirty_pos / 64 : 0;
+	for (uint32_t k = 0; k <= nwords && a->ndirty; k++) {
+		uint32_t w = (w0 + k) % nwords;
+		uint64_t bits = a->dirty[w];
+		while (bits) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			struct prof *p = &a->prof[i];
+			if (!evaluate(a, p, now, o)) {
+				a->dirty_pos = i;
+				return;
+			}
+			clear_dirty(a, p);
+		}
 	}
-	/*
-	 * What did not fit waits for the next tick. Only when something was
-	 * taken: an analyzer that never had a dirty profile has no array at all,
-	 * and memmove with a NULL pointer is undefined even for 0 bytes.
-	 */
-	if (i) {
-		memmove(a->dirty, a->dirty + i, (a->ndirty - i) * sizeof(*a->dirty));
-		a->ndirty -= i;
-	}
+	a->dirty_pos = 0;
 }
 
 size_t mg_an_evaluate(struct mg_analyzer *a, uint64_t now, struct mg_an_action *out, size_t max)
@@ -1620,9 +2036,12 @@ bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t n
 
 /*
  * Layout (little-endian host order; the state file is local to one machine):
- *   "MGAN" u32 version, u32 sizeof(prof), u32 sizeof(smtp), u64 saved_mono, u64 saved_wall, u32 count
- *   count x { struct prof, then struct smtp if prof.smtp != 0,
- *             then struct mg_an_hosts if prof.smtp == 2 (version 4) }
+ *   "MGAN" u32 version, u32 sizeof(prof_rec), u32 sizeof(smtp_rec), u64 saved_mono, u64 saved_wall, u32 count
+ *   count x { struct prof_rec, then struct smtp_rec if prof_rec.smtp != 0,
+ *             then struct mg_an_hosts if prof_rec.smtp == 2 (version 4) }
+ * The records are the wide layout the profiles had before they were packed
+ * in memory: save widens, restore checks and packs, so the format did not
+ * change with the packing (a state of version 3 or 4 restores as before).
  * Times are monotonic and the clock starts again at boot, so restore moves
  * every time by (now - saved_mono) - (wall time passed since the save): a
  * block keeps its remaining time across a reboot, less the downtime.
@@ -1647,38 +2066,111 @@ struct an_hdr {
 	uint32_t count, pad;
 };
 
+/* A profile and its SMTP record (m may be NULL) as the saved records have them. */
+static void to_rec(const struct mg_analyzer *a, const struct prof *p, const struct smtp *m, struct prof_rec *pr,
+		   struct smtp_rec *mr)
+{
+	memset(pr, 0, sizeof(*pr));
+	memcpy(pr->key, p->key, 16);
+	pr->first_seen = ns_of(p->first_seen);
+	pr->last_seen = ns_of(p->last_seen);
+	pr->k_syn_sub = p->k_syn_sub;
+	pr->k_syn_other = p->k_syn_other;
+	pr->sub_total = p->sub_total;
+	pr->other_total = p->other_total;
+	pr->role = p->role;
+	pr->flags = p->flags;
+	if (!m)
+		return;
+	struct counts c;
+	wide_load(a, m, &c);
+	pr->k_synack = c.k[K_SYNACK];
+	pr->serve_total = m->serve_total;
+	const struct verdict *vd = verdict_of(a, m);
+	pr->offences = vd->offences;
+	memset(mr, 0, sizeof(*mr));
+	mr->win_start = m->win_start;
+	memcpy(mr->cur, c.cur, sizeof(mr->cur));
+	memcpy(mr->prev, c.prev, sizeof(mr->prev));
+	mr->bits_cur = m->bits_cur;
+	mr->bits_prev = m->bits_prev;
+	mr->k_mx_bits = m->k_mx_bits;
+	mr->k_syn_mx = c.k[K_SYN_MX];
+	mr->k_helo = c.k[K_HELO];
+	mr->k_mail = c.k[K_MAIL];
+	mr->k_rcpt = c.k[K_RCPT];
+	memcpy(mr->k_reply, &c.k[K_REPLY], sizeof(mr->k_reply));
+	mr->helo_hash = m->helo_hash;
+	mr->first_evidence = m->first_evidence;
+	mr->first_smtp = m->first_smtp;
+	mr->blocked_until = vd->blocked_until;
+	mr->last_block_end = vd->last_block_end;
+	mr->active_day = m->active_day;
+	mr->active_days = m->active_days;
+	mr->long_at = m->long_at;
+	mr->long_mx = m->long_mx;
+	mr->long_sessions = m->long_sessions;
+	mr->shape_cur = m->shape_cur;
+	mr->shape_prev = m->shape_prev;
+	mr->helo_bad_ever = m->helo_bad_ever;
+	size_t hl;
+	const char *helo = helo_of(a, m, &hl);
+	mr->helo_len = (uint8_t)hl;
+	memcpy(mr->helo, helo, hl);
+	memcpy(mr->mac, m->mac, 6);
+	mr->vlan_outer = m->vlan_outer;
+	mr->vlan_inner = m->vlan_inner;
+	mr->role_before = vd->role_before;
+	mr->absurd_cur = m->absurd_cur;
+	mr->absurd_prev = m->absurd_prev;
+	mr->nhist = (uint8_t)hist_n(&m->hist);
+	for (unsigned k = 0; k < mr->nhist; k++) {
+		enum mg_role from, to;
+		hist_get(&m->hist, k, &mr->hist[k].at, &from, &to);
+		mr->hist[k].from = (uint8_t)from;
+		mr->hist[k].to = (uint8_t)to;
+	}
+}
+
 int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len)
 {
-	size_t n = sizeof(struct an_hdr) + (size_t)a->live * sizeof(struct prof);
+	size_t n = sizeof(struct an_hdr) + (size_t)a->live * sizeof(struct prof_rec);
 
 	for (uint32_t i = 0; i < a->nprof; i++)
 		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
-			n += sizeof(struct smtp) + (hosts_of(a, a->prof[i].smtp - 1) ? sizeof(struct mg_an_hosts) : 0);
+			n += sizeof(struct smtp_rec) +
+			     (hosts_of(a, a->prof[i].smtp - 1) ? sizeof(struct mg_an_hosts) : 0);
 	uint8_t *b = malloc(n), *w = b;
 	if (!b)
 		return -ENOMEM;
-	struct an_hdr h = { .version = AN_VERSION_HOSTS, .prof_size = sizeof(struct prof), .smtp_size = sizeof(struct smtp),
-			    .saved_mono = now, .saved_wall = wall, .count = a->live };
+	struct an_hdr h = { .version = AN_VERSION_HOSTS, .prof_size = sizeof(struct prof_rec),
+			    .smtp_size = sizeof(struct smtp_rec), .saved_mono = now, .saved_wall = wall,
+			    .count = a->live };
 	memcpy(h.magic, AN_MAGIC, 4);
 	memcpy(w, &h, sizeof(h));
 	w += sizeof(h);
 	for (uint32_t i = 0; i < a->nprof; i++) {
-		struct prof p = a->prof[i];
-		if (!(p.flags & PF_USED))
+		const struct prof *p = &a->prof[i];
+		struct prof_rec pr;
+		struct smtp_rec mr;
+		if (!(p->flags & PF_USED))
 			continue;
-		const struct smtp *m = smtp_of(a, &a->prof[i]);
-		const struct mg_an_hosts *hs = m ? hosts_of(a, a->prof[i].smtp - 1) : NULL;
-		p.smtp = hs ? 2 : m ? 1 : 0;
-		p.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
-		memcpy(w, &p, sizeof(p));
-		w += sizeof(p);
+		const struct smtp *m = smtp_of(a, p);
+		const struct hosts *hs = m ? hosts_of(a, p->smtp - 1) : NULL;
+		to_rec(a, p, m, &pr, &mr);
+		pr.smtp = hs ? 2 : m ? 1 : 0;
+		pr.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
+		memcpy(w, &pr, sizeof(pr));
+		w += sizeof(pr);
 		if (m) {
-			memcpy(w, m, sizeof(*m));
-			w += sizeof(*m);
+			memcpy(w, &mr, sizeof(mr));
+			w += sizeof(mr);
 		}
 		if (hs) {
-			memcpy(w, hs, sizeof(*hs));
-			w += sizeof(*hs);
+			struct mg_an_hosts out;
+			hosts_export(hs, &out);
+			memcpy(w, &out, sizeof(out));
+			w += sizeof(out);
 		}
 	}
 	*buf = b;
@@ -1731,7 +2223,14 @@ static void drop_profiles(struct mg_analyzer *a)
 {
 	for (uint32_t i = 0; i < a->caphosts; i++)
 		drop_hosts(a, i);
+	for (uint32_t i = 0; i < a->nprof; i++)
+		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
+			mg_intern_put(a->helos, a->smtp[a->prof[i].smtp - 1].helo);
 	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
+	a->nwide = a->nfree_wide = a->nverdicts = 0;
+	if (a->dirty)
+		memset(a->dirty, 0, (size_t)a->capdirty * sizeof(*a->dirty));
+	a->dirty_pos = 0;
 	memset(a->slots, 0, a->nslots * sizeof(*a->slots));
 	mg_vrec_clear(&a->vrecs);
 }
@@ -1758,7 +2257,7 @@ static void drop_profiles(struct mg_analyzer *a)
  * the daemon or everyone else's.
  */
 /* Why a saved hosts list cannot be taken for the profile p, or NULL. */
-static const char *hosts_fault(const struct mg_analyzer *a, const struct prof *p, const struct mg_an_hosts *h,
+static const char *hosts_fault(const struct mg_analyzer *a, const struct prof_rec *p, const struct mg_an_hosts *h,
 			       uint64_t saved_mono)
 {
 	const uint64_t past = saved_mono + PAST_SLACK_NS;
@@ -1783,7 +2282,7 @@ static const char *hosts_fault(const struct mg_analyzer *a, const struct prof *p
 	return NULL;
 }
 
-static const char *record_fault(const struct mg_analyzer *a, const struct prof *p, const struct smtp *m,
+static const char *record_fault(const struct mg_analyzer *a, const struct prof_rec *p, const struct smtp_rec *m,
 				uint64_t saved_mono)
 {
 	const uint64_t past = saved_mono + PAST_SLACK_NS, ahead = saved_mono + AHEAD_MAX_NS;
@@ -1802,6 +2301,8 @@ static const char *record_fault(const struct mg_analyzer *a, const struct prof *
 		return "a second record for one source";
 	if (p->first_seen > past || p->last_seen > past)
 		return "a time after the save";
+	if (!m && (p->k_synack || p->serve_total || p->offences))
+		return "SMTP service or offences without SMTP figures";
 	if (!m)
 		return p->role == MG_ROLE_BLOCKED ? "blocked without SMTP figures" : NULL;
 	if (m->helo_len > MG_HELO_ARG_MAX)
@@ -1849,8 +2350,8 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 	if (len < sizeof(h))
 		return -EINVAL;
 	memcpy(&h, buf, sizeof(h));
-	if (memcmp(h.magic, AN_MAGIC, 4) || (h.version != AN_VERSION && h.version != AN_VERSION_HOSTS) || h.prof_size != sizeof(struct prof) ||
-	    h.smtp_size != sizeof(struct smtp) || h.saved_mono > SAVED_MONO_MAX)
+	if (memcmp(h.magic, AN_MAGIC, 4) || (h.version != AN_VERSION && h.version != AN_VERSION_HOSTS) || h.prof_size != sizeof(struct prof_rec) ||
+	    h.smtp_size != sizeof(struct smtp_rec) || h.saved_mono > SAVED_MONO_MAX)
 		return -EINVAL;
 	/*
 	 * The framing first, over the whole buffer: where one record ends
@@ -1860,14 +2361,14 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 	 */
 	r += sizeof(h);
 	for (uint32_t i = 0; i < h.count; i++) {
-		struct prof p;
+		struct prof_rec p;
 		if ((size_t)(end - r) < sizeof(p))
 			return -EINVAL;
 		memcpy(&p, r, sizeof(p));
 		r += sizeof(p);
 		if (p.smtp > (h.version == AN_VERSION_HOSTS ? 2 : 1))
 			return -EINVAL;
-		size_t more = p.smtp ? sizeof(struct smtp) + (p.smtp == 2 ? sizeof(struct mg_an_hosts) : 0) : 0;
+		size_t more = p.smtp ? sizeof(struct smtp_rec) + (p.smtp == 2 ? sizeof(struct mg_an_hosts) : 0) : 0;
 		if ((size_t)(end - r) < more)
 			return -EINVAL;
 		r += more;
@@ -1883,8 +2384,8 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 	drop_profiles(a);
 	r = buf + sizeof(h);
 	for (uint32_t i = 0; i < h.count; i++) {
-		struct prof in;
-		struct smtp min;
+		struct prof_rec in;
+		struct smtp_rec min;
 		struct mg_an_hosts hin;
 		memcpy(&in, r, sizeof(in));
 		r += sizeof(in);
@@ -1911,16 +2412,61 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 		struct prof *p = get_prof(a, in.key, now);
 		if (!p)
 			return -ENOMEM;
-		in.smtp = 0;
-		in.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
-		in.first_seen = shift_time(in.first_seen, by);
-		in.last_seen = shift_time(in.last_seen, by);
-		*p = in;
+		p->first_seen = ct_of(shift_time(in.first_seen, by));
+		p->last_seen = ct_of(shift_time(in.last_seen, by));
+		p->k_syn_sub = in.k_syn_sub;
+		p->k_syn_other = in.k_syn_other;
+		p->sub_total = in.sub_total;
+		p->other_total = in.other_total;
+		p->role = in.role;
+		p->flags = in.flags & (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
 		if (had_smtp) {
 			struct smtp *m = get_smtp(a, p, now);
 			if (!m)
 				return -ENOMEM;
-			*m = min;
+			m->win_start = min.win_start;
+			struct counts c;
+			memcpy(c.cur, min.cur, sizeof(c.cur));
+			memcpy(c.prev, min.prev, sizeof(c.prev));
+			c.k[K_SYN_MX] = min.k_syn_mx;
+			c.k[K_HELO] = min.k_helo;
+			c.k[K_MAIL] = min.k_mail;
+			c.k[K_RCPT] = min.k_rcpt;
+			memcpy(&c.k[K_REPLY], min.k_reply, sizeof(min.k_reply));
+			c.k[K_SYNACK] = in.k_synack;
+			wide_store(a, m, &c);
+			m->bits_cur = min.bits_cur;
+			m->bits_prev = min.bits_prev;
+			m->k_mx_bits = min.k_mx_bits;
+			m->serve_total = in.serve_total;
+
+			m->helo_hash = min.helo_hash;
+			m->first_evidence = min.first_evidence;
+			m->first_smtp = min.first_smtp;
+
+			m->active_day = min.active_day;
+			m->active_days = (uint16_t)(min.active_days < UINT16_MAX ? min.active_days : UINT16_MAX);
+			m->long_at = min.long_at;
+			m->long_mx = min.long_mx;
+			m->long_sessions = min.long_sessions;
+			m->shape_cur = min.shape_cur;
+			m->shape_prev = min.shape_prev;
+			m->helo_bad_ever = min.helo_bad_ever;
+			set_helo(a, m, min.helo, min.helo_len);
+			memcpy(m->mac, min.mac, 6);
+			m->vlan_outer = min.vlan_outer;
+			m->vlan_inner = min.vlan_inner;
+			if (in.offences || min.blocked_until || min.last_block_end || min.role_before) {
+				struct verdict *vd = get_verdict(a, m);
+				if (!vd)
+					return -ENOMEM;
+				vd->offences = in.offences;
+				vd->role_before = min.role_before;
+				vd->blocked_until = shift_time(min.blocked_until, by);
+				vd->last_block_end = shift_time(min.last_block_end, by);
+			}
+			m->absurd_cur = min.absurd_cur;
+			m->absurd_prev = min.absurd_prev;
 			/*
 			 * Move the windows on to this moment while still in the saved
 			 * timeline, where every time is representable: figures that
@@ -1932,23 +2478,27 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->win_start = shift_time(m->win_start, by);
 			m->first_evidence = shift_time(m->first_evidence, by);
 			m->first_smtp = shift_time(m->first_smtp, by);
-			m->blocked_until = shift_time(m->blocked_until, by);
-			m->last_block_end = shift_time(m->last_block_end, by);
+
 			m->long_at = shift_time(m->long_at, by);
 			m->active_day = shift_day(m->active_day, by);
-			for (unsigned k = 0; k < m->nhist; k++)
-				m->hist[k].at = shift_time(m->hist[k].at, by);
+			for (unsigned k = 0; k < min.nhist; k++)
+				hist_push(&m->hist, shift_time(min.hist[k].at, by), min.hist[k].from, min.hist[k].to);
 			if (had_hosts && hin.n) {
-				struct mg_an_hosts *hs = get_hosts(a, p->smtp - 1);
+				struct hosts *hs = get_hosts(a, p->smtp - 1, hin.n);
 				if (!hs)
 					return -ENOMEM;
-				*hs = hin;
-				for (unsigned k = 0; k < hs->n; k++) {
-					hs->host[k].first_seen_ns = shift_time(hs->host[k].first_seen_ns, by);
-					hs->host[k].last_seen_ns = shift_time(hs->host[k].last_seen_ns, by);
+				/* Only the n listed: slots past n carry nothing from the file. */
+				hosts_set(hs, hin.n, hin.more);
+				for (unsigned k = 0; k < hin.n; k++) {
+					const struct mg_an_host *x = &hin.host[k];
+					struct host_rec *y = &hs->host[k];
+					memcpy(y->addr, x->addr, 16);
+					y->first_seen = ct_of(shift_time(x->first_seen_ns, by));
+					y->last_seen = ct_of(shift_time(x->last_seen_ns, by));
+					y->sessions = x->sessions;
+					memcpy(y->mac, x->mac, 6);
+					y->vlan_outer = x->vlan_outer;
 				}
-				/* Slots past n carry nothing from the file. */
-				memset(&hs->host[hs->n], 0, (MG_AN_HOSTS - hs->n) * sizeof(hs->host[0]));
 			}
 		}
 		if (p->role == MG_ROLE_BLOCKED &&
@@ -1974,10 +2524,11 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->role = (enum mg_role)p->role;
 	score(a, p, m, a->now, &in);
 	v->score = in.score;
-	v->first_seen_ns = p->first_seen;
-	v->last_seen_ns = p->last_seen;
-	v->offences = p->offences;
-	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? m->blocked_until : 0;
+	v->first_seen_ns = ns_of(p->first_seen);
+	v->last_seen_ns = ns_of(p->last_seen);
+	const struct verdict *vd = verdict_of(a, m);
+	v->offences = vd->offences;
+	v->blocked_until_ns = m && p->role == MG_ROLE_BLOCKED ? vd->blocked_until : 0;
 	char rule[sizeof(v->ev.rule)];
 	const char *why = "";
 	const struct mg_vrec *vr = mg_vrec_find(&a->vrecs, p->key);
@@ -1985,24 +2536,21 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 		snprintf(rule, sizeof(rule), "forgery:%s", mg_forgery_name(vr->verdict_forgery));
 		why = rule;
 	} else if (m && p->role == MG_ROLE_BLOCKED)
-		why = verdict_rule((enum mg_role)(m->role_before - 1));
+		why = verdict_rule((enum mg_role)(vd->role_before - 1));
 	else if (p->role == MG_ROLE_SUSPECT)
 		why = suspect_rule(&in, rule, sizeof(rule));
 	fill_evidence(a, p, m, &in, why, &v->ev);
 	if (m) {
-		v->n_history = m->nhist;
-		for (unsigned i = 0; i < m->nhist; i++) {
-			v->history[i].at_ns = m->hist[i].at;
-			v->history[i].from = (enum mg_role)m->hist[i].from;
-			v->history[i].to = (enum mg_role)m->hist[i].to;
-		}
+		v->n_history = hist_n(&m->hist);
+		for (unsigned i = 0; i < v->n_history; i++)
+			hist_get(&m->hist, i, &v->history[i].at_ns, &v->history[i].from, &v->history[i].to);
 	}
 	v->configured_server = pset_covers(&a->servers, p->key);
 	v->learned = (p->flags & PF_LEARNED) != 0;
 	v->allowlisted = pset_covers(&a->allow, p->key);
 	v->submission_syns = p->sub_total;
 	v->other_syns = p->other_total;
-	v->serves_smtp = p->serve_total;
+	v->serves_smtp = m ? m->serve_total : 0;
 	const struct mg_activity *r = mg_act_find(a->act, p->key);
 	if (r) {
 		v->has_activity = true;

@@ -76,10 +76,32 @@ static uint64_t wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+const char *mg_cluster_url_public(const char *url, char *buf, size_t len)
+{
+	const char *scheme = strstr(url, "://"), *host = scheme ? scheme + 3 : url;
+	size_t authority = strcspn(host, "/");
+	const char *at = NULL;
+
+	/* The user information ends at the last '@' of the authority: a password may hold one too. */
+	for (size_t i = 0; i < authority; i++)
+		if (host[i] == '@')
+			at = host + i;
+	if (at)
+		snprintf(buf, len, "%.*s%s", (int)(host - url), url, at + 1);
+	else
+		snprintf(buf, len, "%s", url);
+	return buf;
+}
+
 static void set_error(struct mg_cluster *c, const char *what, natsStatus s)
 {
+	/* libnats's own words for this thread's last failure: "SSL Error" alone does not say which certificate. */
+	const char *more = nats_GetLastError(NULL);
+	bool say_more = more && *more && strcmp(more, natsStatus_GetText(s));
+
 	pthread_mutex_lock(&c->mu);
-	snprintf(c->st.last_error, sizeof(c->st.last_error), "%s: %s", what, natsStatus_GetText(s));
+	snprintf(c->st.last_error, sizeof(c->st.last_error), "%s: %s%s%s%s", what, natsStatus_GetText(s),
+		 say_more ? " (" : "", say_more ? more : "", say_more ? ")" : "");
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -243,7 +265,7 @@ static natsStatus watch(struct mg_cluster *c)
 		char buf[128];
 		if (natsConnection_GetConnectedUrl(c->nc, buf, sizeof(buf)) == NATS_OK)
 			url = buf;
-		snprintf(c->st.server, sizeof(c->st.server), "%s", url ? url : "");
+		mg_cluster_url_public(url ? url : "", c->st.server, sizeof(c->st.server));
 		pthread_mutex_unlock(&c->mu);
 	}
 	return s;

@@ -60,6 +60,9 @@ struct mg_cluster_status {
 
 struct mg_cluster;
 
+/* url without its user and password ("tls://user:pw@host:4222" -> "tls://host:4222"), for logs and status. */
+const char *mg_cluster_url_public(const char *url, char *buf, size_t len);
+
 /* Start the link's thread (it connects in the background). 0, or -errno with err set. */
 int mg_cluster_start(const struct mg_cluster_opts *o, struct mg_cluster **out, char *err, size_t errlen);
 /* Stop the thread, close the connection, free everything. */

@@ -256,6 +256,22 @@ const char *mg_clrecv_origins(const struct mg_clrecv *r, const struct mg_prefix 
 	return buf;
 }
 
+const char *mg_clrecv_nodes(const struct mg_clrecv *r, const struct mg_prefix *p, char *buf, size_t len)
+{
+	const struct slot *s = find(r, p);
+	size_t o = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (unsigned i = 0; s->used && i < s->n && o < len; i++) {
+		int n = snprintf(buf + o, len - o, "%s%s", i ? ", " : "", s->o[i].node);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return buf;
+}
+
 size_t mg_clrecv_count(const struct mg_clrecv *r, size_t by_kind[MG_CL_KIND_MAX])
 {
 	if (by_kind)

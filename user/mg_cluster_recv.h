@@ -60,6 +60,8 @@ size_t mg_clrecv_expire(struct mg_clrecv *r, uint64_t now,
 void mg_clrecv_want(const struct mg_clrecv *r, const struct mg_prefix *p, struct mg_cl_want *out);
 /* The origins of the entries on p, "edge-a verdict, edge-b block", into buf; "" if none. */
 const char *mg_clrecv_origins(const struct mg_clrecv *r, const struct mg_prefix *p, char *buf, size_t len);
+/* The origins alone, "198.18.100.2, 198.18.100.3" (the peers of BGP routes, all of one kind). */
+const char *mg_clrecv_nodes(const struct mg_clrecv *r, const struct mg_prefix *p, char *buf, size_t len);
 /* Entries kept, by kind (may be NULL). */
 size_t mg_clrecv_count(const struct mg_clrecv *r, size_t by_kind[MG_CL_KIND_MAX]);
 

@@ -1318,6 +1318,12 @@ static const struct field outbreak_keys[] = {
 };
 static const struct section outbreak = SECTION_OF(outbreak_keys);
 
+/* The operator's programs run on the daemon's doings (mg_daemon_hooks.c); outbreak.alert_hook is the outbreaks' own. */
+static const struct field hooks_keys[] = {
+	STRING("verdict", verdict_hook, .check = check_file_path),
+};
+static const struct section hooks = SECTION_OF(hooks_keys);
+
 static const struct field retention_keys[] = {
 	DURATION("suspect", hold_suspect_ns, BOUNDS(NS_PER_SEC, MG_DURATION_MAX_NS)),
 	DURATION("outbreak", hold_outbreak_ns, BOUNDS(NS_PER_SEC, MG_DURATION_MAX_NS)),
@@ -1441,9 +1447,15 @@ static const struct field cluster_keys[] = {
 	DURATION("events_max_age", cluster_events_max_age_ns, BOUNDS(MINUTE, 366 * DAY)),
 };
 static const struct section cluster = SECTION_OF(cluster_keys, .finish = finish_cluster);
+static const struct field bgp_keys[] = {
+	/* Routes new here per minute: a peer announcing the world's address space is refused past this. */
+	U32("max_accept_per_minute", bgp_max_accept_per_min, 1, 1000000),
+};
+static const struct section bgp = SECTION_OF(bgp_keys);
 static const struct field verify_weights_keys[] = {
 	NUMBER("spf_fail", an.vw.spf_fail, 0, MAX_WEIGHT),
 	NUMBER("spf_softfail", an.vw.spf_softfail, 0, MAX_WEIGHT),
+	NUMBER("sender_unknown", an.vw.sender_unknown, 0, MAX_WEIGHT),
 	NUMBER("helo_forged", an.vw.helo_forged, 0, MAX_WEIGHT),
 	NUMBER("no_ptr", an.vw.no_ptr, 0, MAX_WEIGHT),
 	NUMBER("not_fcrdns", an.vw.not_fcrdns, 0, MAX_WEIGHT),
@@ -1493,8 +1505,10 @@ static const struct field top_keys[] = {
 	SUB("metrics", metrics),
 	SUB("dnsbl", dnsbl),
 	SUB("outbreak", outbreak),
+	SUB("hooks", hooks),
 	SUB("quarantine", quarantine),
 	SUB("cluster", cluster),
+	SUB("bgp", bgp),
 	SUB("verify", verify),
 };
 static const struct section top = SECTION_OF(top_keys, .finish = finish_top);
@@ -1545,6 +1559,7 @@ void mg_config_default(struct mg_config *c)
 		(1u << MG_CL_VERDICT) | (1u << MG_CL_BLOCK) | (1u << MG_CL_ALLOW) | (1u << MG_CL_SERVER) |
 		(1u << MG_CL_OUTBREAK);
 	c->cluster_max_accept_per_min = 600;
+	c->bgp_max_accept_per_min = 600;
 	snprintf(c->cluster_events_stream, sizeof(c->cluster_events_stream), "MTAGUARD_EVENTS");
 	c->cluster_events_max_age_ns = 7 * 86400 * NS_PER_SEC;
 	c->hold_suspect_ns = 2 * 86400 * NS_PER_SEC;

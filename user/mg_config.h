@@ -48,6 +48,7 @@
  *   "outbreak": { "min_senders": 5, "window": "10m", "decay": "30m", "contain": true,
  *                 "alert_hook": "/usr/local/sbin/page-the-noc",
  *                 "exceptions": { "signatures": ["fp:1a2b3c4d"], "prefixes": ["198.18.7.0/24"] } },
+ *   "hooks": { "verdict": "/usr/local/sbin/open-ticket" },   off by default
  *   "quarantine": { "policy_listen": "unix:/var/spool/postfix/private/mtaguard",   or "inet:127.0.0.1:10040"
  *                   "policy_socket_mode": "0660", "policy_socket_group": "postfix",
  *                   "policy_max_clients": 1024, "policy_idle_timeout": "330s", "policy_io_timeout": "30s",
@@ -133,6 +134,7 @@ struct mg_config {
 	struct mg_ob_config ob;
 	bool contain;                     /* drop SYNs matching fingerprint signatures in the kernel */
 	char alert_hook[256];             /* "" = none; run with the alert as JSON on stdin */
+	char verdict_hook[256];           /* "" = none; run with each verdict's log line (JSON) on stdin */
 	struct mg_signature ob_except_sig[MG_CONFIG_MAX_EXCEPTIONS];
 	size_t n_ob_except_sig;
 	struct mg_prefix ob_except_pfx[MG_CONFIG_MAX_EXCEPTIONS];
@@ -167,6 +169,7 @@ struct mg_config {
 	size_t n_cluster_publish_names, n_cluster_accept_names;
 	unsigned cluster_publish, cluster_accept; /* bits of enum mg_cl_kind (finish_cluster) */
 	uint32_t cluster_max_accept_per_min; /* received verdicts taken per minute: this node's own breaker */
+	uint32_t bgp_max_accept_per_min;  /* FlowSpec routes received from BGP peers taken per minute (new ones) */
 	char cluster_events_stream[64];   /* the JetStream stream every node's events go to; "" = none */
 	uint64_t cluster_events_max_age_ns;
 	/* Source verification (mg_verify.h); weights and the forgery verdict are in an. */

@@ -2,6 +2,7 @@
 /* mg_daemon.c - mtaguardd's start-up, main loop, reload and shutdown (see mg_daemon.h). */
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +292,36 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The attached interfaces' slots of mg_stats (ifindex modulo
+ * MG_IFACE_SLOTS, looked up now: an interface made again has a new one),
+ * interfaces that share a slot under one label.
+ */
+static void iface_metrics(struct mg_daemon *d, struct mg_metrics_in *m)
+{
+	uint32_t slots[MG_METRICS_MAX_IFACES];
+
+	for (size_t i = 0; i < d->run.n_ifaces; i++) {
+		unsigned idx = if_nametoindex(d->run.ifaces[i].name);
+		if (!idx)
+			continue; /* gone: its counts show under "other" */
+		uint32_t slot = idx % MG_IFACE_SLOTS;
+		size_t j = 0;
+		while (j < m->n_ifaces && slots[j] != slot)
+			j++;
+		struct mg_metrics_iface *f = &m->ifaces[j];
+		if (j < m->n_ifaces) {
+			size_t len = strlen(f->name);
+			snprintf(f->name + len, sizeof(f->name) - len, "+%s", d->run.ifaces[i].name);
+			continue;
+		}
+		if (j == MG_METRICS_MAX_IFACES || mg_stats_read_slot(d->h.stats_fd, slot, &f->s))
+			continue;
+		snprintf(f->name, sizeof(f->name), "%s", d->run.ifaces[i].name);
+		slots[m->n_ifaces++] = slot;
+	}
+}
+
 void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 {
 	struct mg_metrics_in m = { 0 };
@@ -299,12 +330,20 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	if (!d->cfg.metrics_textfile[0] && !d->metrics_http)
 		return;
 	m.have_kernel = mg_stats_read(d->h.stats_fd, &m.kernel) == 0;
+	if (m.have_kernel)
+		iface_metrics(d, &m);
 	mg_an_count(d->eng.an, m.sources_by_role);
 	mg_an_count_activity_only(d->eng.an, m.sources_by_role); /* protected hosts known by their activity alone */
 	m.verdicts_active = mg_daemon_blocks_in_force(d);
 	m.verdicts_issued = d->eng.verdicts_issued;
 	m.alerts_issued = d->eng.alerts_issued;
+	for (int o = 0; o < MG_OWNER_MAX; o++)
+		m.verdicts_by[o] = mg_ruleset_blocks_new(d->eng.rules, (enum mg_owner)o);
+	m.verdicts_contained = mg_ruleset_contained_new(d->eng.rules);
+	m.time_to_block = &d->eng.time_to_block;
 	mg_daemon_cluster_metrics(d, &m);
+	mg_daemon_bgp_metrics(d, &m);
+	mg_daemon_verify_metrics(d, &m);
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;
 	m.feed_prefixes = mg_feeds_total(&d->eng.feeds);
@@ -540,9 +579,7 @@ void mg_daemon_stop(struct mg_daemon *d)
 		close(d->timerfd);
 	if (d->sigfd >= 0)
 		close(d->sigfd);
-	for (int i = 0; i < MG_DAEMON_MAX_HOOKS; i++)
-		if (d->hook_pids[i] > 0)
-			waitpid(d->hook_pids[i], NULL, WNOHANG);
+	mg_daemon_hooks_stop(d);
 	mg_eventlog_close(&d->log);
 	mg_config_free(&d->cfg);
 }

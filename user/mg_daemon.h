@@ -57,7 +57,13 @@ struct mg_daemon_running {
 	uint32_t verify_qps, verify_cache_entries;
 };
 
-#define MG_DAEMON_MAX_HOOKS 8
+#define MG_DAEMON_MAX_HOOKS 8 /* runs at once, per hook */
+enum mg_daemon_hook { MG_HOOK_ALERT, MG_HOOK_VERDICT, MG_HOOK_MAX };
+struct mg_hook_runs {
+	int pids[MG_DAEMON_MAX_HOOKS];      /* still running; 0: a free slot */
+	uint64_t started[MG_DAEMON_MAX_HOOKS];
+	uint64_t skipped;                   /* lines not passed on since the last reap: every slot busy */
+};
 #define MG_DAEMON_MAX_ARES_FDS 16 /* c-ares sockets: one UDP socket per server, and TCP ones for truncated answers */
 struct mg_verifier;
 struct mg_ares;
@@ -104,8 +110,7 @@ struct mg_daemon {
 	bool detach_on_exit;
 	bool running;
 	uint64_t started_ns, last_save_ns, scan_duration_ns; /* CLOCK_MONOTONIC */
-	int hook_pids[MG_DAEMON_MAX_HOOKS]; /* alert hooks still running */
-	uint64_t hook_started[MG_DAEMON_MAX_HOOKS];
+	struct mg_hook_runs hooks[MG_HOOK_MAX]; /* the operator's programs (mg_daemon_hooks.c) */
 	/* the relay's policy service and quarantine (mg_daemon_policy.c) */
 	struct mg_policyd policyd;
 	bool policyd_on, quarantine_ready;
@@ -128,6 +133,7 @@ struct mg_daemon {
 	uint64_t cluster_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome, then unreadable ones */
 	uint64_t cluster_last_complaint;
 	bool cluster_was_up;           /* the link's state at the last look: its changes are logged */
+	bool cluster_ever_up, cluster_said_unreachable; /* a first connection failing is logged once */
 	uint64_t cluster_down_at;      /* CLOCK_MONOTONIC when it went down, for the gap */
 	uint64_t cluster_gaps, cluster_gap_ns; /* outages since start, and their time in all */
 	/* Propagation: from the origin's write to the rule in this node's kernel, for the last entries taken. */
@@ -151,6 +157,11 @@ struct mg_daemon {
 	} dnsbl;
 	bool feed_pending;             /* imported prefixes still to carry into the kernel: do not sleep */
 	uint64_t feed_slice_max_ns;    /* the longest slice since the last commit: what an import held the loop */
+	/* FlowSpec routes from BGP peers, handed over by mtaguard-flowspec --accept (mg_daemon_bgp.c) */
+	uint64_t bgp_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome (taken: new here), then unusable items */
+	uint64_t bgp_refreshed;        /* announcements of routes already held (the helper's refreshes) */
+	bool bgp_seen, bgp_complained;  /* a helper spoke; a refusal was logged (at bgp_last_complaint) */
+	uint64_t bgp_last_complaint, bgp_last_request; /* CLOCK_MONOTONIC, valid once the flags say so */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
@@ -172,8 +183,10 @@ void mg_daemon_stop(struct mg_daemon *d);
 json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream);
 /* The engine's observer: the event log, readable lines, alert hooks. */
 void mg_daemon_observe(const struct mg_engine_note *n, void *arg);
-/* Alert hooks still running: reaped, or killed after 30 s (mg_daemon_hooks.c). */
+/* Hooks still running: reaped, or killed after 30 s; lines not passed on said (mg_daemon_hooks.c). */
 void mg_daemon_hooks_reap(struct mg_daemon *d, uint64_t mono);
+/* At exit: the hooks that ended reaped, the others left to finish by themselves. */
+void mg_daemon_hooks_stop(struct mg_daemon *d);
 /* The Postfix policy service and the quarantine (mg_daemon_policy.c). */
 int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen);
 bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events);
@@ -193,11 +206,22 @@ void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
 /* Source verification in the loop (mg_daemon_verify.c). start: 0, or -errno with err (a bad resolver list). */
 int mg_daemon_verify_start(struct mg_daemon *d, char *err, size_t errlen);
 bool mg_daemon_verify_event(struct mg_daemon *d, int fd, uint32_t events);
+/* The verifier's counters for the metrics (nothing when it is off). */
+struct mg_metrics_in;
+void mg_daemon_verify_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
 /* How long the loop may sleep for the resolver's retries and the jobs' deadlines (-1: no limit). */
 int mg_daemon_verify_timeout_ms(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_verify_tick(struct mg_daemon *d);
 void mg_daemon_verify_stop(struct mg_daemon *d);
 json_t *mg_daemon_verify_status(struct mg_daemon *d);
+/*
+ * FlowSpec routes received over BGP (mg_daemon_bgp.c): the "bgp" control
+ * command, and what status and the metrics say of it.
+ */
+json_t *mg_daemon_bgp(struct mg_daemon *d, json_t *req);
+json_t *mg_daemon_bgp_status(struct mg_daemon *d);
+void mg_daemon_bgp_metrics(struct mg_daemon *d, struct mg_metrics_in *m);
+
 /* Imports and exports of prefix lists (mg_daemon_feed.c). */
 json_t *mg_daemon_import(struct mg_daemon *d, json_t *req);
 json_t *mg_daemon_export(struct mg_daemon *d, json_t *req);

@@ -55,9 +55,10 @@ int mg_daemon_cluster_start(struct mg_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cluster: %s", strerror(errno ? errno : ENOMEM));
 		return -EIO;
 	}
+	char first[256];
 	mg_eventlog_notice(&d->log, "cluster", "cluster: node %s, bucket %s, %zu server(s) from %s on; this node goes on "
 			   "alone while none answers", c->cluster_node, c->cluster_bucket, c->n_cluster_servers,
-			   c->cluster_servers[0]);
+			   mg_cluster_url_public(c->cluster_servers[0], first, sizeof(first)));
 	return 0;
 }
 
@@ -178,8 +179,19 @@ static void watch_link(struct mg_daemon *d, uint64_t mono)
 	struct mg_cluster_status st;
 
 	mg_cluster_status(d->cluster, &st);
+	/*
+	 * Never connected yet, and the first attempt failed (a server's
+	 * certificate from another CA, a wrong password, nothing listening):
+	 * said once, with libnats's reason, since no change of state would say it.
+	 */
+	if (!st.connected && !d->cluster_was_up && !d->cluster_ever_up && st.last_error[0] && !d->cluster_said_unreachable) {
+		d->cluster_said_unreachable = true;
+		mg_eventlog_warning(&d->log, "cluster", "cluster: cannot reach a NATS server (%s); this node goes on alone, "
+				    "and tries again every few seconds", st.last_error);
+	}
 	if (st.connected == d->cluster_was_up)
 		return;
+	d->cluster_ever_up |= st.connected;
 	d->cluster_was_up = st.connected;
 	if (!st.connected) {
 		d->cluster_down_at = mono;

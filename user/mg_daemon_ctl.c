@@ -10,8 +10,10 @@
 
 #include "mg_addr.h"
 #include "mg_clock.h"
+#include "mg_cover.h"
 #include "mg_daemon.h"
 #include "mg_names.h"
+#include "mg_rule_filter.h"
 #include "mg_rulemaps.h"
 #include "mg_stats.h"
 
@@ -120,9 +122,14 @@ static json_t *cmd_status(struct mg_daemon *d)
 	bool mon = false;
 
 	/* What is attached, not what the file says since a reload. */
-	for (size_t i = 0; i < d->run.n_ifaces; i++)
-		json_array_append_new(ifs, json_pack("{s:s,s:s}", "name", d->run.ifaces[i].name, "mode",
-						     mg_xdp_mode_name(d->run.ifaces[i].mode)));
+	for (size_t i = 0; i < d->run.n_ifaces; i++) {
+		/* "mode" as configured; "attached" as the kernel reports it (what "auto" became), or null. */
+		enum mg_xdp_mode m;
+		int e = mg_xdp_attached(d->run.ifaces[i].name, d->h.prog_fd, &m);
+		json_array_append_new(ifs, json_pack("{s:s,s:s,s:o}", "name", d->run.ifaces[i].name, "mode",
+						     mg_xdp_mode_name(d->run.ifaces[i].mode), "attached",
+						     e ? json_null() : json_string(mg_xdp_mode_name(m))));
+	}
 	json_object_set_new(o, "interfaces", ifs);
 	mg_get_monitor(d->h.settings_fd, &mon);
 	json_object_set_new(o, "monitor", json_boolean(mon));
@@ -150,6 +157,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
 	json_object_set_new(o, "cluster", mg_daemon_cluster_status(d));
+	json_object_set_new(o, "bgp", mg_daemon_bgp_status(d));
 	json_object_set_new(o, "verify", mg_daemon_verify_status(d));
 	json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
 	return o;
@@ -390,6 +398,8 @@ static json_t *roles_stream(struct mg_daemon *d, struct mg_ctl_stream *st)
 
 /* ---- one source ---------------------------------------------------------------- */
 
+static void add_oprule_json(json_t *o, const struct mg_oprule *r);
+
 static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 {
 	const char *addr = str_arg(req, "addr");
@@ -424,15 +434,33 @@ static json_t *cmd_show(struct mg_daemon *d, json_t *req)
 	struct mg_rule r;
 	struct mg_prefix rp;
 	const char *why;
-	if (mg_rulemap_find(&d->h.rules, true, a, mono, NULL, &r) == 0)
+	struct mg_rule_entry re;
+	if (mg_rulemap_find(&d->h.rules, true, a, mono, &rp, &r) == 0) {
+		/* Which allow, whose, and the operator's note on it. */
+		const char *by = mg_ruleset_find(d->eng.rules, &rp, &re) && re.written->allow
+				 ? mg_owner_name(re.written->allow_by) : "unknown";
+		char pb[MG_ADDRSTRLEN];
+		json_t *al = json_pack("{s:s,s:s}", "prefix", mg_prefix_str(&rp, pb, sizeof(pb)), "by", by);
+		const struct mg_oprule *op = mg_engine_oprule(&d->eng, &rp, MG_RULE_ALLOW);
+		if (op && !strcmp(by, "operator"))
+			add_oprule_json(al, op);
+		json_object_set_new(o, "allow", al);
 		why = "allowlisted: never dropped, never blocked";
-	else if (mg_rulemap_find(&d->h.rules, false, a, mono, &rp, &r) == 0) {
-		struct mg_rule_entry re;
+	} else if (mg_rulemap_find(&d->h.rules, false, a, mono, &rp, &r) == 0) {
 		const char *by = mg_ruleset_find(d->eng.rules, &rp, &re) && re.written->block
 				 ? mg_owner_name(re.written->block_by) : "unknown";
-		json_object_set_new(o, "rule", json_pack("{s:s,s:s,s:I,s:I}", "action", mg_action_name(r.action), "by", by,
-							 "hits", (json_int_t)r.hits, "expires_in_s",
-							 r.expires_ns ? (json_int_t)((r.expires_ns - mono) / MG_NSEC_PER_SEC) : -1));
+		char pb[MG_ADDRSTRLEN];
+		json_t *rj = json_pack("{s:s,s:s,s:s,s:I,s:I}", "prefix", mg_prefix_str(&rp, pb, sizeof(pb)), "action",
+				       mg_action_name(r.action), "by", by, "hits", (json_int_t)r.hits, "expires_in_s",
+				       r.expires_ns ? (json_int_t)((r.expires_ns - mono) / MG_NSEC_PER_SEC) : -1);
+		/* The operator's block that covers the address: its note, when it was set, when it ends. */
+		const struct mg_oprule *op = mg_engine_oprule(&d->eng, &rp, MG_RULE_BLOCK);
+		if (op && !strcmp(by, "operator")) {
+			add_oprule_json(rj, op);
+			json_object_set_new(rj, "expires", op->expires_ns ? json_string(mg_iso_time(op->expires_ns, pb, sizeof(pb)))
+									  : json_null());
+		}
+		json_object_set_new(o, "rule", rj);
 		why = !strcmp(by, "analyzer") ? "blocked by a verdict of the analyzer (see evidence)"
 		    : !strcmp(by, "operator") ? "blocked by the operator (mtaguardctl block)"
 		    : !strcmp(by, "feed")     ? "blocked by an imported list (see origins)"
@@ -502,6 +530,73 @@ static void log_forced(struct mg_daemon *d, const char *what, const struct mg_pr
 			    who ? who : "an unnamed client");
 }
 
+static bool claim_live(const struct mg_claim *c, uint64_t now)
+{
+	return c->present && (c->expires == MG_TIME_NEVER || c->expires > now);
+}
+
+struct cover_ctx {
+	struct mg_cover *c;
+	uint64_t now;
+};
+
+/* A ledger entry's mail server or allow, if it holds one: named by the owner that holds it. */
+static void cover_entry(const struct mg_rule_entry *e, void *arg)
+{
+	static const enum mg_owner servers[] = { MG_OWNER_CONFIG_SERVER, MG_OWNER_LEARNED_SERVER, MG_OWNER_CLUSTER_SERVER };
+	static const enum mg_owner allows[] = { MG_OWNER_OPERATOR_ALLOW, MG_OWNER_CONFIG_ALLOW, MG_OWNER_CLUSTER_ALLOW,
+						MG_OWNER_PINNED_ALLOW };
+	struct cover_ctx *c = arg;
+
+	for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++)
+		if (claim_live(&e->claims[servers[i]], c->now)) {
+			mg_cover_add(c->c, MG_COVER_MAIL_SERVER, &e->prefix, mg_owner_name(servers[i]));
+			return;
+		}
+	for (size_t i = 0; i < sizeof(allows) / sizeof(allows[0]); i++)
+		if (claim_live(&e->claims[allows[i]], c->now)) {
+			mg_cover_add(c->c, MG_COVER_ALLOW, &e->prefix, mg_owner_name(allows[i]));
+			return;
+		}
+}
+
+/*
+ * What a block of p would reach that should not be blocked: protected
+ * networks it covers whole, mail servers and allows it covers or lies inside
+ * (the ledger knows every one, whoever set it). Into buf, "" if nothing.
+ */
+static const char *block_reaches(struct mg_daemon *d, const struct mg_prefix *p, uint64_t now, char *buf, size_t len)
+{
+	struct mg_cover c;
+	struct cover_ctx cc = { .c = &c, .now = now };
+
+	mg_cover_init(&c, p);
+	for (size_t i = 0; i < d->cfg.protected_nets.n; i++)
+		mg_cover_add(&c, MG_COVER_PROTECTED, &d->cfg.protected_nets.v[i], NULL);
+	mg_ruleset_foreach(d->eng.rules, cover_entry, &cc);
+	return mg_cover_str(&c, buf, len);
+}
+
+/* What was done, for the client to say (every client gets the same account). */
+static json_t *rule_done(struct mg_daemon *d, const char *cmd, const struct mg_prefix *p, uint64_t wall)
+{
+	char buf[MG_ADDRSTRLEN];
+	json_t *o = json_pack("{s:b,s:s,s:s}", "ok", 1, "done", cmd, "prefix", mg_prefix_str(p, buf, sizeof(buf)));
+	uint8_t kind = !strcmp(cmd, "block") ? MG_RULE_BLOCK : MG_RULE_ALLOW;
+	const struct mg_oprule *r = !strcmp(cmd, "block") || !strcmp(cmd, "allow") ? mg_engine_oprule(&d->eng, p, kind) : NULL;
+
+	if (!r)
+		return o;
+	if (kind == MG_RULE_BLOCK)
+		json_object_set_new(o, "action", json_string(mg_action_name(r->action)));
+	json_object_set_new(o, "expires", r->expires_ns ? json_string(mg_iso_time(r->expires_ns, buf, sizeof(buf))) : json_null());
+	json_object_set_new(o, "expires_in_s", json_integer(r->expires_ns > wall ? (json_int_t)((r->expires_ns - wall) / MG_NSEC_PER_SEC)
+										  : r->expires_ns ? 0 : -1));
+	if (r->comment[0])
+		json_object_set_new(o, "comment", json_string(r->comment));
+	return o;
+}
+
 static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 {
 	const char *prefix = str_arg(req, "prefix"), *dur = str_arg(req, "duration");
@@ -534,6 +629,9 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 		ttl_ns = d->eng.default_block_ns; /* operator blocks expire too, unless asked for 0 */
 	if ((blocking || allowing) && (refused = too_wide(d, cmd, &p, allowing, force)))
 		return refused;
+	char reaches[768] = "";
+	if (blocking && *block_reaches(d, &p, now, reaches, sizeof(reaches)) && !force)
+		return mg_ctl_error("block %s %s; repeat with --force if you mean it", prefix, reaches);
 
 	if (blocking)
 		e = mg_engine_block(&d->eng, &p, act, ttl_ns, comment, now, wall, err, sizeof(err));
@@ -549,7 +647,16 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 		return mg_ctl_error("%s", err);
 	if (blocking || allowing)
 		log_forced(d, cmd, &p, req);
-	return ok();
+	if (reaches[0]) {
+		const char *who = str_arg(req, "user");
+		char buf[MG_ADDRSTRLEN];
+		mg_eventlog_warning(&d->log, "operator-forced", "operator block %s forced: it %s; requested by %s",
+				    mg_prefix_str(&p, buf, sizeof(buf)), reaches, who ? who : "an unnamed client");
+	}
+	json_t *done = rule_done(d, cmd, &p, wall);
+	if (reaches[0])
+		json_object_set_new(done, "forced_over", json_string(reaches));
+	return done;
 }
 
 /* ---- listings of the ledger ------------------------------------------------------- */
@@ -558,8 +665,13 @@ struct list_ctx {
 	struct mg_daemon *d;
 	json_t *arr;
 	uint64_t mono, now, wall;
-	size_t feed_blocks;
+	size_t feed_blocks;             /* imported lists' blocks in force and not listed */
+	const struct mg_rule_filter *filter; /* verdicts --by/--origin/--source; NULL: every block */
+	size_t total, shown;            /* blocks in force; rows listed */
 };
+
+/* Imported lists' blocks listed at most, when a filter picks them (a list can hold 100 000). */
+#define VERDICTS_FEED_ROWS_MAX 1000
 
 /* The operator's note on a rule, if the rule is the operator's. */
 static void add_oprule_json(json_t *o, const struct mg_oprule *r)
@@ -588,11 +700,33 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 
 	if (!mg_rule_block_in_force(w, c->now))
 		return;
-	/* An imported list's blocks are counted by origin (status, export list them): 100 000 rows help nobody here. */
-	if (w->block_by == MG_OWNER_FEED) {
+	c->total++;
+	bool filtering = c->filter && mg_rule_filter_any(c->filter), feed = w->block_by == MG_OWNER_FEED;
+	/*
+	 * An imported list's blocks are counted by origin (status, export list
+	 * them): 100 000 rows help nobody here, unless a filter picks a few.
+	 */
+	if (feed && !filtering) {
 		c->feed_blocks++;
 		return;
 	}
+	/* Where it came from: the nodes that sent it, the lists that hold it, else this node. */
+	char origins[512] = "";
+	if (feed)
+		mg_feeds_origins_of(&c->d->eng.feeds, &e->prefix, origins, sizeof(origins));
+	else if (w->block_by == MG_OWNER_CLUSTER_BLOCK && c->d->eng.clrecv)
+		mg_clrecv_origins(c->d->eng.clrecv, &e->prefix, origins, sizeof(origins));
+	else if (w->block_by == MG_OWNER_BGP_BLOCK && c->d->eng.bgprecv)
+		mg_clrecv_nodes(c->d->eng.bgprecv, &e->prefix, origins, sizeof(origins)); /* the peers */
+	else
+		snprintf(origins, sizeof(origins), "%s", c->d->eng.cl_node);
+	if (filtering && !mg_rule_filter_match(c->filter, &e->prefix, mg_owner_name(w->block_by), origins))
+		return;
+	if (feed && c->shown >= VERDICTS_FEED_ROWS_MAX) {
+		c->feed_blocks++;
+		return;
+	}
+	c->shown++;
 	json_t *o = json_object();
 	json_object_set_new(o, "source", json_string(mg_prefix_str(&e->prefix, buf, sizeof(buf))));
 	json_object_set_new(o, "action", json_string(mg_action_name(w->action)));
@@ -607,9 +741,12 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 		add_oprule_json(o, mg_engine_oprule(&c->d->eng, &e->prefix, MG_RULE_BLOCK));
 	} else if (w->block_by == MG_OWNER_CLUSTER_BLOCK && c->d->eng.clrecv) {
 		/* The origin nodes, each with what its rule is there. */
-		char origins[512];
-		json_object_set_new(o, "origin", json_string(mg_clrecv_origins(c->d->eng.clrecv, &e->prefix, origins,
-									      sizeof(origins))));
+		json_object_set_new(o, "origin", json_string(origins));
+	} else if (w->block_by == MG_OWNER_BGP_BLOCK && c->d->eng.bgprecv) {
+		/* The BGP peers that announce it, "198.18.100.2, 198.18.101.2". */
+		json_object_set_new(o, "peer", json_string(origins));
+	} else if (feed) {
+		json_object_set_new(o, "origins", json_string(origins));
 	}
 	json_array_append_new(c->arr, o);
 }
@@ -635,16 +772,30 @@ static void allow_json(const struct mg_rule_entry *e, void *arg)
 	json_array_append_new(c->arr, o);
 }
 
-static json_t *list_rules(struct mg_daemon *d, void (*visit)(const struct mg_rule_entry *, void *), const char *key)
+static json_t *list_rules(struct mg_daemon *d, void (*visit)(const struct mg_rule_entry *, void *), const char *key,
+			  json_t *req)
 {
-	struct list_ctx c = { .d = d, .arr = json_array(), .mono = mg_mono_ns() };
-	json_t *o = ok();
+	struct list_ctx c = { .d = d, .mono = mg_mono_ns() };
+	struct mg_rule_filter f;
+	char err[256];
+	json_t *o;
+
+	if (visit == verdict_json) {
+		if (mg_rule_filter_parse(&f, str_arg(req, "by"), str_arg(req, "origin"), str_arg(req, "source"), err,
+					 sizeof(err)))
+			return mg_ctl_error("%s", err);
+		c.filter = &f;
+	}
+	o = ok();
+	c.arr = json_array();
 
 	c.now = mg_daemon_timeline(c.mono);
 	c.wall = mg_mono_to_wall_ns(c.mono);
 	mg_ruleset_foreach(d->eng.rules, visit, &c);
 	json_object_set_new(o, key, c.arr);
 	if (visit == verdict_json) {
+		json_object_set_new(o, "total", json_integer((json_int_t)c.total));
+		json_object_set_new(o, "shown", json_integer((json_int_t)c.shown));
 		json_object_set_new(o, "feed_blocks", json_integer((json_int_t)c.feed_blocks));
 		json_object_set_new(o, "feeds", mg_daemon_feeds_json(d));
 	}
@@ -654,7 +805,8 @@ static json_t *list_rules(struct mg_daemon *d, void (*visit)(const struct mg_rul
 /*
  * {"cmd":"blocks","generation":G,"feeds":false}: every block the kernel
  * holds, compactly, for programs that follow them (mtaguard-flowspec): the
- * prefix, action, whose, and milliseconds left (-1: none). When the ledger
+ * prefix, action, whose, and milliseconds left (-1: none); never the routes
+ * received over BGP (owner "bgp"), which would go back out. When the ledger
  * wrote nothing since generation G, only {"unchanged":true} (a follower can
  * ask often, cheaply; it ends routes at their expiry by itself). Imported
  * lists' blocks only with "feeds": true.
@@ -671,7 +823,9 @@ static void block_brief(const struct mg_rule_entry *e, void *arg)
 	const struct mg_rule_want *w = e->written;
 	char buf[MG_ADDRSTRLEN];
 
-	if (!mg_rule_block_in_force(w, c->now) || (w->block_by == MG_OWNER_FEED && !c->feeds))
+	/* A route received over BGP is never announced again from here: that would loop between edges. */
+	if (!mg_rule_block_in_force(w, c->now) || (w->block_by == MG_OWNER_FEED && !c->feeds) ||
+	    w->block_by == MG_OWNER_BGP_BLOCK)
 		return;
 	json_array_append_new(c->arr, json_pack("{s:s,s:s,s:s,s:I}", "prefix", mg_prefix_str(&e->prefix, buf, sizeof(buf)),
 						"action", mg_action_name(w->action), "by", mg_owner_name(w->block_by),
@@ -758,7 +912,16 @@ static json_t *cmd_except(struct mg_daemon *d, json_t *req)
 		return mg_ctl_error("%s", err);
 	if (adding_prefix)
 		log_forced(d, "except add", &p, req);
-	return ok();
+	/* What the exception is kept as: a HELO given by its text is its hash. */
+	struct mg_signature sig;
+	char canon[MG_ADDRSTRLEN];
+	if (mg_sig_parse(what, &sig) == 0)
+		mg_sig_str(&sig, canon, sizeof(canon));
+	else if (mg_prefix_parse(what, &p) == 0)
+		mg_prefix_str(&p, canon, sizeof(canon));
+	else
+		snprintf(canon, sizeof(canon), "%s", what);
+	return json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "done", "except", "op", op, "what", canon);
 }
 
 static json_t *cmd_monitor(struct mg_daemon *d, json_t *req)
@@ -766,10 +929,18 @@ static json_t *cmd_monitor(struct mg_daemon *d, json_t *req)
 	const char *state = str_arg(req, "state");
 	uint64_t mono = mg_mono_ns();
 
-	if (!state || (strcmp(state, "on") && strcmp(state, "off")))
-		return mg_ctl_error("monitor on|off");
-	mg_engine_set_monitor(&d->eng, !strcmp(state, "on"), mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
-	return ok();
+	bool on = false;
+
+	/* No state asked for: the state it is in (the kernel's setting, which is what counts). */
+	if (!state) {
+		mg_get_monitor(d->h.settings_fd, &on);
+		return json_pack("{s:b,s:b}", "ok", 1, "monitor", on);
+	}
+	if (strcmp(state, "on") && strcmp(state, "off"))
+		return mg_ctl_error("monitor on|off, or monitor alone for the state it is in; got '%s'", state);
+	on = !strcmp(state, "on");
+	mg_engine_set_monitor(&d->eng, on, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+	return json_pack("{s:b,s:s,s:b}", "ok", 1, "done", "monitor", "monitor", on);
 }
 
 json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
@@ -788,9 +959,9 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 	if (!strcmp(cmd, "show"))
 		return cmd_show(d, req);
 	if (!strcmp(cmd, "verdicts"))
-		return list_rules(d, verdict_json, "verdicts");
+		return list_rules(d, verdict_json, "verdicts", req);
 	if (!strcmp(cmd, "allowlist"))
-		return list_rules(d, allow_json, "allowlist");
+		return list_rules(d, allow_json, "allowlist", req);
 	if (!strcmp(cmd, "monitor"))
 		return cmd_monitor(d, req);
 	if (!strcmp(cmd, "outbreaks")) {
@@ -809,6 +980,8 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 		return cmd_blocks(d, req);
 	if (!strcmp(cmd, "import"))
 		return mg_daemon_import(d, req);
+	if (!strcmp(cmd, "bgp"))
+		return mg_daemon_bgp(d, req);
 	if (!strcmp(cmd, "export"))
 		return stream ? mg_daemon_export_stream(d, req, stream) : mg_daemon_export(d, req);
 	if (!strcmp(cmd, "block") || !strcmp(cmd, "unblock") || !strcmp(cmd, "allow") || !strcmp(cmd, "disallow"))

@@ -2,7 +2,9 @@
 /*
  * mg_daemon_hooks.c - what mtaguardd tells the operator of the engine's
  * doings: the JSON event log, readable lines (stderr, the journal), and the
- * operator's alert hook, run for every outbreak declared and ended.
+ * operator's hooks: the alert hook, run for every outbreak declared, decided
+ * and ended, and the verdict hook, run for every verdict, each with the
+ * JSON line the log holds.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
@@ -22,43 +24,61 @@
 
 extern char **environ;
 
-/* The operator's hook: the alert as JSON on its stdin; never waited for here (reaped at ticks). */
-static void run_hook(struct mg_daemon *d, json_t *alert)
+static const char *const hook_names[MG_HOOK_MAX] = {
+	[MG_HOOK_ALERT] = "alert hook",
+	[MG_HOOK_VERDICT] = "verdict hook",
+};
+
+static const char *hook_path(const struct mg_daemon *d, enum mg_daemon_hook k)
 {
+	return k == MG_HOOK_ALERT ? d->cfg.alert_hook : d->cfg.verdict_hook;
+}
+
+/*
+ * The operator's hook: the JSON line on its stdin. Never waited for here
+ * (reaped at ticks, killed past the timeout); at most MG_DAEMON_MAX_HOOKS
+ * of each hook at once, past that the line is not passed on (counted, and
+ * said once at the next reap). The pipe's write end does not block: a
+ * line longer than the pipe holds is cut, and said so.
+ */
+static void run_hook(struct mg_daemon *d, enum mg_daemon_hook k, json_t *o)
+{
+	struct mg_hook_runs *h = &d->hooks[k];
+	const char *path = hook_path(d, k);
 	int slot = -1, pipefd[2];
 	posix_spawn_file_actions_t fa;
 
-	if (!d->cfg.alert_hook[0])
+	if (!path[0] || !o)
 		return;
 	for (int i = 0; i < MG_DAEMON_MAX_HOOKS && slot < 0; i++)
-		if (d->hook_pids[i] <= 0)
+		if (h->pids[i] <= 0)
 			slot = i;
 	if (slot < 0) {
-		mg_eventlog_notice(&d->log, "notice", "alert hook %s: %d still running, this alert not passed on",
-				   d->cfg.alert_hook, MG_DAEMON_MAX_HOOKS);
+		h->skipped++;
 		return;
 	}
-	char *text = json_dumps(alert, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!text || pipe2(pipefd, O_CLOEXEC)) {
 		free(text);
 		return;
 	}
-	char *argv[] = { d->cfg.alert_hook, NULL };
+	fcntl(pipefd[1], F_SETFL, O_NONBLOCK); /* the hook's end stays blocking: it reads as any program does */
+	char *argv[] = { (char *)path, NULL };
 	pid_t pid;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[0], 0);
-	int e = posix_spawn(&pid, d->cfg.alert_hook, &fa, NULL, argv, environ);
+	int e = posix_spawn(&pid, path, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[0]);
 	if (e) {
-		mg_eventlog_notice(&d->log, "notice", "alert hook %s: %s", d->cfg.alert_hook, strerror(e));
+		mg_eventlog_notice(&d->log, "notice", "%s %s: %s", hook_names[k], path, strerror(e));
 	} else {
-		/* Alerts are small (well under a pipe's buffer): this write does not block. */
 		size_t len = strlen(text);
-		if (write(pipefd[1], text, len) != (ssize_t)len || write(pipefd[1], "\n", 1) != 1)
-			mg_eventlog_notice(&d->log, "notice", "alert hook %s: could not pass the alert", d->cfg.alert_hook);
-		d->hook_pids[slot] = pid;
-		d->hook_started[slot] = mg_mono_ns();
+		text[len] = '\n'; /* json_dumps' terminator becomes the line's end */
+		if (write(pipefd[1], text, len + 1) != (ssize_t)len + 1)
+			mg_eventlog_notice(&d->log, "notice", "%s %s: could not pass the whole line", hook_names[k], path);
+		h->pids[slot] = pid;
+		h->started[slot] = mg_mono_ns();
 	}
 	close(pipefd[1]);
 	free(text);
@@ -66,21 +86,38 @@ static void run_hook(struct mg_daemon *d, json_t *alert)
 
 void mg_daemon_hooks_reap(struct mg_daemon *d, uint64_t mono)
 {
-	for (int i = 0; i < MG_DAEMON_MAX_HOOKS; i++) {
-		int status;
-		if (d->hook_pids[i] <= 0)
-			continue;
-		pid_t r = waitpid(d->hook_pids[i], &status, WNOHANG);
-		if (r == d->hook_pids[i] || r < 0) {
-			if (r > 0 && (!WIFEXITED(status) || WEXITSTATUS(status)))
-				mg_eventlog_notice(&d->log, "notice", "alert hook %s failed (status %d)", d->cfg.alert_hook,
-						   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-			d->hook_pids[i] = 0;
-		} else if (mono - d->hook_started[i] > HOOK_TIMEOUT_NS) {
-			kill(d->hook_pids[i], SIGKILL);
-			mg_eventlog_notice(&d->log, "notice", "alert hook %s killed after 30 s", d->cfg.alert_hook);
+	for (int k = 0; k < MG_HOOK_MAX; k++) {
+		struct mg_hook_runs *h = &d->hooks[k];
+		const char *path = hook_path(d, (enum mg_daemon_hook)k);
+		for (int i = 0; i < MG_DAEMON_MAX_HOOKS; i++) {
+			int status;
+			if (h->pids[i] <= 0)
+				continue;
+			pid_t r = waitpid(h->pids[i], &status, WNOHANG);
+			if (r == h->pids[i] || r < 0) {
+				if (r > 0 && (!WIFEXITED(status) || WEXITSTATUS(status)))
+					mg_eventlog_notice(&d->log, "notice", "%s %s failed (status %d)", hook_names[k], path,
+							   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+				h->pids[i] = 0;
+			} else if (mono - h->started[i] > HOOK_TIMEOUT_NS) {
+				kill(h->pids[i], SIGKILL);
+				mg_eventlog_notice(&d->log, "notice", "%s %s killed after 30 s", hook_names[k], path);
+			}
+		}
+		if (h->skipped) {
+			mg_eventlog_notice(&d->log, "notice", "%s %s: %llu line(s) not passed on, %d runs were still going",
+					   hook_names[k], path, (unsigned long long)h->skipped, MG_DAEMON_MAX_HOOKS);
+			h->skipped = 0;
 		}
 	}
+}
+
+void mg_daemon_hooks_stop(struct mg_daemon *d)
+{
+	for (int k = 0; k < MG_HOOK_MAX; k++)
+		for (int i = 0; i < MG_DAEMON_MAX_HOOKS; i++)
+			if (d->hooks[k].pids[i] > 0)
+				waitpid(d->hooks[k].pids[i], NULL, WNOHANG);
 }
 
 /* The same JSON line into the cluster's events stream, when there is one. */
@@ -123,7 +160,7 @@ static void outbreak(struct mg_daemon *d, const struct mg_engine_note *n)
 				   a->exempted ? "(its signature exempted)" : "after quiet", a->threat_level);
 	/* The operator's hook hears when something is done or undone: declared, contained or released, ended. */
 	if (a->kind == MG_OB_DECLARE || a->kind == MG_OB_DECIDE || a->kind == MG_OB_END)
-		run_hook(d, o);
+		run_hook(d, MG_HOOK_ALERT, o);
 	json_decref(o);
 }
 
@@ -132,16 +169,22 @@ void mg_daemon_observe(const struct mg_engine_note *n, void *arg)
 	struct mg_daemon *d = arg;
 
 	switch (n->kind) {
-	case MG_NOTE_ACTION:
+	case MG_NOTE_ACTION: {
 		mg_eventlog_action(&d->log, n->action, n->now, n->wall);
-		if (d->cluster) {
+		/* A verdict, enforced or not (monitor mode, the breaker open): the verdict hook hears of it too. */
+		bool verdict = n->action->kind == MG_AN_BLOCK || (n->action->kind == MG_AN_ALERT && n->action->would_block);
+		bool hook = verdict && d->cfg.verdict_hook[0];
+		if (d->cluster || hook) {
 			json_t *o = mg_action_json(n->action, n->now, n->wall);
 			cluster_event(d, o);
+			if (hook)
+				run_hook(d, MG_HOOK_VERDICT, o);
 			json_decref(o);
 		}
 		if (n->action->kind == MG_AN_BLOCK || n->action->kind == MG_AN_UNBLOCK)
 			d->cluster_dirty = true;
 		break;
+	}
 	case MG_NOTE_OUTBREAK:
 		outbreak(d, n);
 		break;

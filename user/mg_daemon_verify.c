@@ -17,6 +17,7 @@
 #include "mg_ares.h"
 #include "mg_clock.h"
 #include "mg_daemon.h"
+#include "mg_metrics.h"
 #include "mg_spf.h"
 #include "mg_verifier.h"
 
@@ -157,6 +158,26 @@ void mg_daemon_verify_stop(struct mg_daemon *d)
 	d->verifier = NULL;
 	d->n_ares_fds = 0;
 	mg_spf_cleanup();
+}
+
+void mg_daemon_verify_metrics(struct mg_daemon *d, struct mg_metrics_in *m)
+{
+	struct mg_verifier_stats s;
+
+	if (!d->verifier)
+		return;
+	mg_verifier_stats(d->verifier, &s);
+	m->verify_on = true;
+	m->verify_jobs_done = s.jobs_done;
+	m->verify_jobs_refused = s.jobs_refused;
+	m->verify_jobs_timed_out = s.jobs_timed_out;
+	m->verify_queries_sent = s.queries_sent;
+	m->verify_queries_refused = s.queries_refused;
+	m->verify_answers_tempfail = s.answers_tempfail;
+	m->verify_lookups = s.lookups_done_jobs;
+	m->verify_lookup_queries = s.queries_done_jobs;
+	m->verify_cache_entries = s.cache.entries;
+	m->verify_cache_bytes = s.cache.bytes;
 }
 
 json_t *mg_daemon_verify_status(struct mg_daemon *d)

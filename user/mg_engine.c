@@ -85,6 +85,43 @@ static void an_set_one(const struct mg_rule_entry *r, void *arg)
 		mg_an_add_mail_server(an, &r->prefix);
 }
 
+/* Time to block: 0.5 s to 2 h (a patient bot's verdict takes 15-20 min; README, detection.long_half_life). */
+static const double ttb_bounds[] = { 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200 };
+
+/*
+ * The analyzer's verdicts claimed since the last sync, counted into the
+ * time-to-block histogram once their block is in the kernel (a write that
+ * failed is not a block; it is counted at the retry that makes it, if one
+ * comes before the bound pushes it out).
+ */
+static void time_to_block(struct mg_engine *e, uint64_t now)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < e->n_ttb; i++) {
+		struct mg_rule_entry re;
+		if (mg_ruleset_find(e->rules, &e->ttb[i].prefix, &re) && re.written->block) {
+			uint64_t first = e->ttb[i].first_evidence;
+			mg_histogram_observe(&e->time_to_block, now > first ? (double)(now - first) / 1e9 : 0);
+		} else if (mg_ruleset_get(e->rules, &e->ttb[i].prefix, MG_OWNER_VERDICT)) {
+			e->ttb[keep++] = e->ttb[i]; /* claimed, not yet written: the next sync */
+		}
+	}
+	e->n_ttb = keep;
+}
+
+static void ttb_pending(struct mg_engine *e, const struct mg_an_action *a, uint64_t now)
+{
+	uint64_t first = a->ev.first_evidence_ns;
+
+	if (!first)
+		return;
+	if (e->n_ttb < MG_ENGINE_TTB_MAX)
+		e->ttb[e->n_ttb++] = (struct mg_ttb){ .prefix = a->prefix, .first_evidence = first };
+	else /* a wave of verdicts in one scan: the sync that ends this step writes them, at this same `now` */
+		mg_histogram_observe(&e->time_to_block, now > first ? (double)(now - first) / 1e9 : 0);
+}
+
 /* Write what the ledger wants; keep the analyzer's configured sets and the outbreak count in step. */
 static void sync(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
@@ -92,6 +129,7 @@ static void sync(struct mg_engine *e, uint64_t now, uint64_t wall)
 	bool an_changed = false;
 
 	mg_ruleset_sync(e->rules, &e->sink->rules, e->sink_ctx, now, &an_changed, write_failed, &f);
+	time_to_block(e, now);
 	if (an_changed) {
 		mg_an_clear_configured(e->an);
 		mg_ruleset_foreach(e->rules, an_set_one, e->an);
@@ -114,6 +152,7 @@ static void apply_actions(struct mg_engine *e, const struct mg_an_action *a, siz
 		case MG_AN_BLOCK:
 			mg_ruleset_claim(e->rules, &a[i].prefix, MG_OWNER_VERDICT, a[i].block_action, a[i].expires_ns);
 			e->verdicts_issued++;
+			ttb_pending(e, &a[i], now);
 			break;
 		case MG_AN_UNBLOCK:
 			mg_ruleset_release(e->rules, &a[i].prefix, MG_OWNER_VERDICT);
@@ -235,6 +274,7 @@ static void take_config(struct mg_engine *e, const struct mg_config *c)
 	e->cl_max_per_min = c->cluster_max_accept_per_min;
 	e->cl_min_v4 = c->min_prefix_v4;
 	e->cl_min_v6 = c->min_prefix_v6;
+	e->bgp_max_per_min = c->bgp_max_accept_per_min;
 	e->verify_enabled = c->verify_enabled;
 	e->n_verify_nat = c->n_verify_nat;
 	memcpy(e->verify_nat, c->verify_nat, sizeof(e->verify_nat));
@@ -250,6 +290,7 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 	e->sink_ctx = sink_ctx;
 	e->observe = observe;
 	e->observe_arg = observe_arg;
+	mg_histogram_init(&e->time_to_block, ttb_bounds, sizeof(ttb_bounds) / sizeof(ttb_bounds[0]));
 	e->contain = c->contain;
 	e->v6_key_len = c->tunables.v6_src_prefix;
 	e->n_v6_nets = c->tunables.n_v6_nets;
@@ -276,6 +317,8 @@ void mg_engine_free(struct mg_engine *e)
 {
 	mg_clrecv_free(e->clrecv);
 	e->clrecv = NULL;
+	mg_clrecv_free(e->bgprecv);
+	e->bgprecv = NULL;
 	mg_ruleset_free(e->rules);
 	if (e->an)
 		mg_an_free(e->an);
@@ -1120,6 +1163,21 @@ static void cl_expired(const struct mg_prefix *p, const struct mg_cl_want *w, vo
 	cl_claim(x->e, p, w);
 }
 
+/* The "bgp" owner's claim on p, as the peers' routes on it add up. */
+static void bgp_claim(struct mg_engine *e, const struct mg_prefix *p, const struct mg_cl_want *w)
+{
+	if (w->block)
+		mg_ruleset_claim(e->rules, p, MG_OWNER_BGP_BLOCK, w->action, w->block_expires);
+	else
+		mg_ruleset_release(e->rules, p, MG_OWNER_BGP_BLOCK);
+}
+
+static void bgp_expired(const struct mg_prefix *p, const struct mg_cl_want *w, void *arg)
+{
+	struct cl_expiry *x = arg;
+	bgp_claim(x->e, p, w);
+}
+
 /* Received entries whose time is up go, and their claims with them: at every tick, with no word from their origin. */
 static void cl_threat_update(struct mg_engine *e, uint64_t now, uint64_t wall);
 
@@ -1129,6 +1187,8 @@ static void expire_cluster(struct mg_engine *e, uint64_t now, uint64_t wall)
 
 	if (e->clrecv)
 		e->cl_removed += mg_clrecv_expire(e->clrecv, now, cl_expired, &x);
+	if (e->bgprecv)
+		e->bgp_removed += mg_clrecv_expire(e->bgprecv, now, bgp_expired, &x);
 	size_t before = e->n_cl_ob;
 	for (size_t i = 0; i < e->n_cl_ob;)
 		if (e->cl_ob[i].expires <= now)
@@ -1241,6 +1301,56 @@ enum mg_cl_outcome mg_engine_cluster_apply(struct mg_engine *e, const struct mg_
 		return cl_refuse(e, MG_CL_FULL);
 	e->cl_received++;
 	cl_claim(e, &ent->prefix, &w);
+	sync(e, now, wall);
+	return MG_CL_TAKEN;
+}
+
+enum mg_cl_outcome mg_engine_bgp_apply(struct mg_engine *e, const char *peer, const struct mg_prefix *p,
+				       uint8_t action, uint64_t ttl_ns, bool withdraw, uint64_t now, uint64_t wall)
+{
+	struct mg_cl_entry ent = { .kind = MG_CL_BLOCK, .prefix = *p,
+				   .action = action == MG_ACT_DROP_ALL ? MG_ACT_DROP_ALL : MG_ACT_DROP_SMTP };
+	struct mg_cl_want w;
+
+	if (!e->bgprecv && !(e->bgprecv = mg_clrecv_new())) {
+		e->bgp_refused++;
+		return MG_CL_FULL;
+	}
+	snprintf(ent.node, sizeof(ent.node), "%s", peer);
+	if (withdraw) {
+		if (mg_clrecv_del(e->bgprecv, MG_CL_BLOCK, ent.node, p, &w)) {
+			e->bgp_removed++;
+			bgp_claim(e, p, &w);
+			sync(e, now, wall);
+		}
+		return MG_CL_REMOVED;
+	}
+	bool v4 = mg_prefix_is_v4(p);
+	if (mg_prefix_family_len(p) < (v4 ? e->cl_min_v4 : e->cl_min_v6) || mg_prefix_family_len(p) == 0) {
+		e->bgp_refused++;
+		return MG_CL_TOO_WIDE;
+	}
+	/* The breaker counts routes new here: the helper's refreshes of what it holds pass. */
+	if (!mg_clrecv_has(e->bgprecv, MG_CL_BLOCK, ent.node, p)) {
+		if (now - e->bgp_minute_start >= 60 * MG_NSEC_PER_SEC || !e->bgp_minute_count) {
+			e->bgp_minute_start = now;
+			e->bgp_minute_count = 0;
+		}
+		if (e->bgp_minute_count >= e->bgp_max_per_min) {
+			e->bgp_refused++;
+			return MG_CL_BREAKER;
+		}
+		e->bgp_minute_count++;
+	}
+	/* A route has no end of its own: it lives while its peer keeps it announced, and the helper refreshes it. */
+	if (!ttl_ns || ttl_ns > MG_CL_MAX_LEFT_NS)
+		ttl_ns = MG_CL_MAX_LEFT_NS;
+	if (mg_clrecv_put(e->bgprecv, &ent, now + ttl_ns, &w)) {
+		e->bgp_refused++;
+		return MG_CL_FULL;
+	}
+	e->bgp_received++;
+	bgp_claim(e, p, &w);
 	sync(e, now, wall);
 	return MG_CL_TAKEN;
 }

@@ -32,6 +32,7 @@
 #include "mg_cluster_recv.h"
 #include "mg_config.h"
 #include "mg_feeds.h"
+#include "mg_histogram.h"
 #include "mg_oprules.h"
 #include "mg_outbreak.h"
 #include "mg_ruleset.h"
@@ -117,6 +118,19 @@ struct mg_engine {
 
 	unsigned threat_level;
 	uint64_t verdicts_issued, alerts_issued, write_failures;
+	/*
+	 * Time to block: from a source's first SMTP evidence (the analyzer's
+	 * first_evidence) to its verdict's block written into the kernel, in
+	 * seconds, for the analyzer's verdicts (the others have no evidence of
+	 * their own here). ttb: verdicts claimed, waiting for their write.
+	 */
+	struct mg_histogram time_to_block;
+#define MG_ENGINE_TTB_MAX 64
+	struct mg_ttb {
+		struct mg_prefix prefix;
+		uint64_t first_evidence;
+	} ttb[MG_ENGINE_TTB_MAX];
+	size_t n_ttb;
 	uint64_t last_scan, scan_duration_ns;
 	bool scanned_once, news;     /* news: events since the last scan */
 	/*
@@ -162,6 +176,16 @@ struct mg_engine {
 	uint32_t cl_minute_count;
 	uint64_t cl_received, cl_refused, cl_removed;
 	uint32_t cl_min_v4, cl_min_v6; /* limits.min_prefix_v4/v6: nothing wider is taken */
+	/*
+	 * FlowSpec routes received from BGP peers (mg_engine_bgp_apply): per
+	 * prefix, each peer's route kept apart (the "node" of an entry is the
+	 * peer), added up into the "bgp" owner's claim.
+	 */
+	struct mg_clrecv *bgprecv;
+	uint32_t bgp_max_per_min;     /* bgp.max_accept_per_minute: routes new here taken per minute */
+	uint64_t bgp_minute_start;
+	uint32_t bgp_minute_count;
+	uint64_t bgp_received, bgp_refused, bgp_removed;
 	/*
 	 * Outbreaks other nodes count in their threat level: the network-wide
 	 * threat level derives from them (this node's own, or theirs capped at
@@ -318,6 +342,20 @@ const char *mg_cl_outcome_name(enum mg_cl_outcome o);
  */
 enum mg_cl_outcome mg_engine_cluster_apply(struct mg_engine *e, const struct mg_cl_entry *ent, bool deleted,
 					   uint64_t now, uint64_t wall);
+
+/*
+ * A FlowSpec route received from a BGP peer (the helper mtaguard-flowspec
+ * hands it over): announced (withdraw false) it becomes or refreshes the
+ * peer's block on p with `action`, expiring ttl_ns from now unless
+ * announced again; withdrawn, the peer's block on p goes. The rules of
+ * receipt are the cluster's: allowlist and mail servers win (the ledger's
+ * precedence), monitor mode applies, nothing wider than
+ * limits.min_prefix_v4/v6 is taken, and at most bgp.max_accept_per_minute
+ * routes new here are taken per minute (a refresh is not new).
+ * Returns MG_CL_TAKEN, _REMOVED, _TOO_WIDE, _BREAKER or _FULL.
+ */
+enum mg_cl_outcome mg_engine_bgp_apply(struct mg_engine *e, const char *peer, const struct mg_prefix *p,
+				       uint8_t action, uint64_t ttl_ns, bool withdraw, uint64_t now, uint64_t wall);
 
 /* Reading. */
 /* The operator's rule of that kind on exactly p, with its comment, or NULL. */

@@ -358,6 +358,28 @@ int mg_attach(struct mg_handle *h, const char *ifname, enum mg_xdp_mode mode)
 	return err;
 }
 
+int mg_xdp_attached(const char *ifname, int prog_fd, enum mg_xdp_mode *mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	unsigned ifindex = if_nametoindex(ifname);
+
+	if (!ifindex)
+		return -ENODEV;
+	if (bpf_xdp_query((int)ifindex, 0, &q))
+		return -errno;
+	/* Ours, when we know which program is ours: another one there is not what enforces. */
+	__u32 id = prog_fd > 0 && bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0 ? info.id : 0;
+	if (q.drv_prog_id && (!id || q.drv_prog_id == id))
+		*mode = MG_MODE_NATIVE;
+	else if (q.skb_prog_id && (!id || q.skb_prog_id == id))
+		*mode = MG_MODE_GENERIC;
+	else
+		return -ENOENT;
+	return 0;
+}
+
 static int detach_path(const char *path)
 {
 	int fd = bpf_obj_get(path);

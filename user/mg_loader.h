@@ -63,6 +63,12 @@ void mg_close(struct mg_handle *h);
 
 /* Attach the pinned program to ifname in mode; pins the link. Returns 0 or -errno. */
 int mg_attach(struct mg_handle *h, const char *ifname, enum mg_xdp_mode mode);
+/*
+ * How the program of prog_fd (any XDP program when prog_fd <= 0) is attached
+ * to ifname as the kernel reports it: MG_MODE_NATIVE or MG_MODE_GENERIC
+ * (what "auto" became). 0, -ENOENT if it is not attached there, -ENODEV, -errno.
+ */
+int mg_xdp_attached(const char *ifname, int prog_fd, enum mg_xdp_mode *mode);
 /* Remove the attachment made by mg_attach (unpins and detaches). */
 int mg_detach(const char *pin_dir, const char *ifname);
 /* Remove every pin under pin_dir (detaching links) and the directory. */

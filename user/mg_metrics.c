@@ -62,22 +62,106 @@ static void one(struct buf *b, const char *name, const char *type, const char *h
 		put(b, "%s %.9g\n", name, v);
 }
 
+/* A number in Prometheus' text: whole ones in full, others with the precision a gauge needs. */
+static void value(struct buf *b, double v)
+{
+	if (v == (double)(unsigned long long)v && v < 9007199254740992.0)
+		put(b, "%llu\n", (unsigned long long)v);
+	else
+		put(b, "%.9g\n", v);
+}
+
+static void histogram(struct buf *b, const char *name, const char *help, const struct mg_histogram *h)
+{
+	head(b, name, "histogram", help);
+	for (size_t i = 0; i < h->n_bounds; i++) {
+		put(b, "%s_bucket{le=\"%g\"} ", name, h->bounds[i]);
+		value(b, (double)mg_histogram_cumulative(h, i));
+	}
+	put(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
+	put(b, "%s_sum ", name);
+	value(b, h->sum);
+	put(b, "%s_count %llu\n", name, (unsigned long long)h->count);
+}
+
+static const char *const drop_reason_label[] = {
+	[MG_DROP_BLOCK_SMTP] = "block_smtp",
+	[MG_DROP_BLOCK_ALL] = "block_all",
+	[MG_DROP_OUTBREAK] = "outbreak",
+};
+
+/* One interface's (or the whole's, iface NULL) packets by verdict or drops by reason. */
+static void iface_lines(struct buf *b, const char *family, const char *iface, const struct mg_global_stats *k, bool drops)
+{
+	char label[300] = "";
+
+	if (iface) {
+		/* A label value escapes backslash, quote and newline (Linux allows the first two in a name). */
+		size_t n = snprintf(label, sizeof(label), "interface=\"");
+		for (const char *c = iface; *c && n + 4 < sizeof(label); c++) {
+			if (*c == '\\' || *c == '"' || *c == '\n')
+				label[n++] = '\\';
+			label[n++] = *c == '\n' ? 'n' : *c;
+		}
+		snprintf(label + n, sizeof(label) - n, "\",");
+	}
+	if (!drops) {
+		put(b, "%s{%sverdict=\"pass\"} %llu\n", family, label, (unsigned long long)k->passed);
+		put(b, "%s{%sverdict=\"drop\"} %llu\n", family, label, (unsigned long long)k->dropped);
+		return;
+	}
+	for (size_t r = 0; r < sizeof(drop_reason_label) / sizeof(drop_reason_label[0]); r++)
+		put(b, "%s{%sreason=\"%s\"} %llu\n", family, label, drop_reason_label[r],
+		    (unsigned long long)k->drop_reason[r]);
+}
+
+/* What the attached interfaces' slots do not hold: interfaces since detached, other slots. */
+static bool unattached(const struct mg_metrics_in *m, struct mg_global_stats *rest)
+{
+	uint64_t *r = (uint64_t *)rest;
+	bool any = false;
+
+	*rest = m->kernel;
+	for (size_t i = 0; i < m->n_ifaces; i++) {
+		const uint64_t *one = (const uint64_t *)&m->ifaces[i].s;
+		for (size_t j = 0; j < sizeof(*rest) / 8; j++)
+			r[j] = r[j] >= one[j] ? r[j] - one[j] : 0; /* slots read one after the other: never below 0 */
+	}
+	for (size_t j = 0; j < sizeof(*rest) / 8; j++)
+		any |= r[j] != 0;
+	return any;
+}
+
+static void packets_and_drops(struct buf *b, const struct mg_metrics_in *m)
+{
+	static const struct {
+		const char *name, *help;
+		bool drops;
+	} fam[] = {
+		{ "mtaguard_xdp_packets_total", "Packets seen by the XDP program, by interface and verdict.", false },
+		{ "mtaguard_xdp_drops_total", "Packets dropped, by interface and reason.", true },
+	};
+	struct mg_global_stats rest;
+	bool other = m->n_ifaces && unattached(m, &rest);
+
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		head(b, fam[f].name, "counter", fam[f].help);
+		if (!m->n_ifaces)
+			iface_lines(b, fam[f].name, NULL, &m->kernel, fam[f].drops);
+		for (size_t i = 0; i < m->n_ifaces; i++)
+			iface_lines(b, fam[f].name, m->ifaces[i].name, &m->ifaces[i].s, fam[f].drops);
+		if (other)
+			iface_lines(b, fam[f].name, "other", &rest, fam[f].drops);
+	}
+}
+
 char *mg_metrics_text(const struct mg_metrics_in *m)
 {
 	struct buf b = { 0 };
 	const struct mg_global_stats *k = &m->kernel;
 
 	if (m->have_kernel) {
-		head(&b, "mtaguard_xdp_packets_total", "counter", "Packets seen by the XDP program, by verdict.");
-		put(&b, "mtaguard_xdp_packets_total{verdict=\"pass\"} %llu\n", (unsigned long long)k->passed);
-		put(&b, "mtaguard_xdp_packets_total{verdict=\"drop\"} %llu\n", (unsigned long long)k->dropped);
-		head(&b, "mtaguard_xdp_drops_total", "counter", "Packets dropped, by reason.");
-		put(&b, "mtaguard_xdp_drops_total{reason=\"block_smtp\"} %llu\n",
-		    (unsigned long long)k->drop_reason[MG_DROP_BLOCK_SMTP]);
-		put(&b, "mtaguard_xdp_drops_total{reason=\"block_all\"} %llu\n",
-		    (unsigned long long)k->drop_reason[MG_DROP_BLOCK_ALL]);
-		put(&b, "mtaguard_xdp_drops_total{reason=\"outbreak\"} %llu\n",
-		    (unsigned long long)k->drop_reason[MG_DROP_OUTBREAK]);
+		packets_and_drops(&b, m);
 		static const struct {
 			const char *name, *help;
 			size_t off;
@@ -122,6 +206,17 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	one(&b, "mtaguard_verdicts_issued_total", "counter", "Verdicts issued by the analyzer since start.",
 	    (double)m->verdicts_issued);
 	one(&b, "mtaguard_alerts_issued_total", "counter", "Alerts issued since start.", (double)m->alerts_issued);
+	/* by: the owners' names of `mtaguardctl verdicts`, and outbreak for fingerprints contained at the first SYN. */
+	head(&b, "mtaguard_verdicts_total", "counter",
+	     "Blocks that came into force in the kernel since start, by whose claim put them there.");
+	for (int o = 0; o < MG_OWNER_MAX; o++)
+		if (mg_owner_blocks((enum mg_owner)o))
+			put(&b, "mtaguard_verdicts_total{by=\"%s\"} %llu\n", mg_owner_name((enum mg_owner)o),
+			    (unsigned long long)m->verdicts_by[o]);
+	put(&b, "mtaguard_verdicts_total{by=\"outbreak\"} %llu\n", (unsigned long long)m->verdicts_contained);
+	if (m->time_to_block)
+		histogram(&b, "mtaguard_time_to_block_seconds",
+			  "From a source's first SMTP evidence to the analyzer's block of it in the kernel.", m->time_to_block);
 	one(&b, "mtaguard_settles_total", "counter",
 	    "Batches of events whose sources were judged at once, not at the next scan.", (double)m->settles);
 	one(&b, "mtaguard_feed_prefixes", "gauge", "Prefixes of imported lists (mtaguardctl import), all origins.",
@@ -147,6 +242,48 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 		    m->cluster_lag_seconds);
 		one(&b, "mtaguard_cluster_disconnected_seconds_total", "counter",
 		    "Time this node spent with no NATS server answering.", m->cluster_gap_seconds);
+	}
+	if (m->bgp_on) {
+		one(&b, "mtaguard_bgp_routes", "gauge", "FlowSpec routes from BGP peers held (peer and prefix).",
+		    (double)m->bgp_routes);
+		one(&b, "mtaguard_bgp_taken_total", "counter", "FlowSpec routes from BGP peers taken, new here.",
+		    (double)m->bgp_taken);
+		one(&b, "mtaguard_bgp_refused_total", "counter",
+		    "FlowSpec routes from BGP peers refused (too wide, breaker, full, unusable).", (double)m->bgp_refused);
+	}
+	if (m->verify_on) {
+		static const struct {
+			const char *name, *type, *help;
+			size_t off;
+		} verify[] = {
+			{ "mtaguard_verify_jobs_total", "counter", "Source verifications finished.",
+			  offsetof(struct mg_metrics_in, verify_jobs_done) },
+			{ "mtaguard_verify_jobs_refused_total", "counter", "Verifications not started: too many in progress.",
+			  offsetof(struct mg_metrics_in, verify_jobs_refused) },
+			{ "mtaguard_verify_jobs_timed_out_total", "counter",
+			  "Verifications ended by their deadline (their open checks are temperror).",
+			  offsetof(struct mg_metrics_in, verify_jobs_timed_out) },
+			{ "mtaguard_verify_queries_total", "counter", "DNS queries sent to the resolvers.",
+			  offsetof(struct mg_metrics_in, verify_queries_sent) },
+			{ "mtaguard_verify_queries_refused_total", "counter",
+			  "DNS queries not sent: over verify.queries_per_second or too many in flight.",
+			  offsetof(struct mg_metrics_in, verify_queries_refused) },
+			{ "mtaguard_verify_answers_tempfail_total", "counter",
+			  "DNS answers that were failures (timeout, SERVFAIL): cached briefly, never evidence.",
+			  offsetof(struct mg_metrics_in, verify_answers_tempfail) },
+			{ "mtaguard_verify_lookups_total", "counter",
+			  "DNS names finished verifications needed; 1 - lookup_queries/lookups is the cache hit rate.",
+			  offsetof(struct mg_metrics_in, verify_lookups) },
+			{ "mtaguard_verify_lookup_queries_total", "counter", "DNS queries finished verifications sent.",
+			  offsetof(struct mg_metrics_in, verify_lookup_queries) },
+			{ "mtaguard_verify_cache_entries", "gauge", "DNS answers in the verifier's cache.",
+			  offsetof(struct mg_metrics_in, verify_cache_entries) },
+			{ "mtaguard_verify_cache_bytes", "gauge", "Memory of the verifier's DNS cache.",
+			  offsetof(struct mg_metrics_in, verify_cache_bytes) },
+		};
+		for (size_t i = 0; i < sizeof(verify) / sizeof(verify[0]); i++)
+			one(&b, verify[i].name, verify[i].type, verify[i].help,
+			    (double)*(const uint64_t *)((const char *)m + verify[i].off));
 	}
 	one(&b, "mtaguard_settle_missed_total", "counter",
 	    "Sources left to the next scan because a batch of events concerned more than a settle reads (256).",

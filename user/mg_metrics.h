@@ -12,12 +12,29 @@
 #include <stdint.h>
 #include "mtaguard.h"
 #include "mg_analyzer.h"
+#include "mg_histogram.h"
+#include "mg_ruleset.h"
 
 struct mg_metrics_in {
 	bool have_kernel;
 	struct mg_global_stats kernel;
+	/*
+	 * The kernel's counts per attached interface (its slot of mg_stats;
+	 * interfaces sharing a slot named together, "eth1+eth9"): packets and
+	 * drops get an interface label, with "other" for what the slots of no
+	 * attached interface hold. None: those families without the label.
+	 */
+#define MG_METRICS_MAX_IFACES 16
+	struct mg_metrics_iface {
+		char name[128];
+		struct mg_global_stats s;
+	} ifaces[MG_METRICS_MAX_IFACES];
+	size_t n_ifaces;
 	size_t sources_by_role[MG_ROLE_MAX];
 	uint64_t verdicts_active, verdicts_issued, alerts_issued;
+	/* Blocks that came into force in the kernel, by whose claim (block owners only), and fingerprints contained. */
+	uint64_t verdicts_by[MG_OWNER_MAX], verdicts_contained;
+	const struct mg_histogram *time_to_block; /* seconds; NULL: none */
 	uint64_t settles, settle_missed; /* judged at once after events; left to the scan past the bound */
 	uint64_t feed_prefixes;          /* imported lists' prefixes, all origins */
 	uint64_t dnsbl_writes;           /* DNSBL datasets written (0 and no line when off) */
@@ -26,6 +43,16 @@ struct mg_metrics_in {
 	bool cluster_on, cluster_connected;
 	uint64_t cluster_sent, cluster_send_errors, cluster_received, cluster_taken, cluster_refused;
 	double cluster_lag_seconds, cluster_gap_seconds;
+	/* FlowSpec routes from BGP peers (bgp_on: a helper has handed some over) */
+	bool bgp_on;
+	uint64_t bgp_routes, bgp_taken, bgp_refused;
+	/* Source verification (verify_on: the verifier runs) */
+	bool verify_on;
+	uint64_t verify_jobs_done, verify_jobs_refused, verify_jobs_timed_out;
+	uint64_t verify_queries_sent, verify_queries_refused, verify_answers_tempfail;
+	uint64_t verify_lookups;   /* (name, type) pairs finished jobs needed: 1 - queries/lookups = cache hit rate */
+	uint64_t verify_lookup_queries; /* queries those jobs sent */
+	uint64_t verify_cache_entries, verify_cache_bytes;
 	unsigned threat_level;       /* 0..5 */
 	uint64_t outbreaks_active;
 	double scan_seconds;         /* the last full scan + tick */

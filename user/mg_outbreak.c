@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mg_analyzer.h"
+#include "mg_hash.h"
 #include "mg_osfp.h"
 #include "mg_outbreak.h"
 
@@ -132,10 +133,41 @@ const char *mg_sig_str(const struct mg_signature *s, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * "helo:NAME" names a HELO by its text: hashed as the data plane hashes the
+ * argument (mg_helo_hash: case-folded, at most MG_HELO_ARG_MAX bytes), so an
+ * operator need not know the hash. Exactly 8 hex digits are the hash itself
+ * (what mg_sig_str writes); a HELO that looks like one is written in quotes,
+ * helo:"deadbeef". -EINVAL when the text is no HELO (empty, control bytes),
+ * or is the hash form, which the caller parses.
+ */
+static int helo_text(const char *t, struct mg_signature *out)
+{
+	size_t n = strlen(t);
+
+	if (n == 8 && strspn(t, "0123456789abcdefABCDEF") == 8)
+		return -EINVAL;
+	if (n >= 2 && t[0] == '"' && t[n - 1] == '"') {
+		t++;
+		n -= 2;
+	}
+	if (!n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
+			return -EINVAL;
+	out->kind = MG_SIG_HELO;
+	out->value = mg_helo_hash(t, (uint32_t)(n < MG_HELO_ARG_MAX ? n : MG_HELO_ARG_MAX));
+	out->spec_class = MG_SIGCLASS_BY_KIND;
+	return 0;
+}
+
 int mg_sig_parse(const char *text, struct mg_signature *out)
 {
 	char *end;
 
+	if (!strncmp(text, "helo:", 5) && helo_text(text + 5, out) == 0)
+		return 0;
 	if (!strncmp(text, "fp:", 3) || !strncmp(text, "helo:", 5)) {
 		const char *hex = strchr(text, ':') + 1;
 		if (!*hex)

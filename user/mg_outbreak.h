@@ -108,7 +108,12 @@ const char *mg_ob_decision_name(enum mg_ob_decision d);
 
 /* "fp:1a2b3c4d", "helo:0badc0de", "shape:ip-literal,own-octets/ehlo" */
 const char *mg_sig_str(const struct mg_signature *s, char *buf, size_t len);
-/* Parse the "fp:" and "helo:" forms (hex) and "shape:" forms; 0 or -EINVAL. */
+/*
+ * Parse the "fp:" (hex), "helo:" and "shape:" forms; 0 or -EINVAL. "helo:"
+ * takes the hash (exactly 8 hex digits, as mg_sig_str writes it) or the HELO's
+ * text, hashed as the data plane does ("helo:mail.example.net"; quoted when
+ * it is 8 hex digits itself: helo:"deadbeef").
+ */
 int mg_sig_parse(const char *text, struct mg_signature *out);
 
 struct mg_event;

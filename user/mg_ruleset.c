@@ -20,11 +20,18 @@ static const char *const owner_names[MG_OWNER_MAX] = {
 	[MG_OWNER_CLUSTER_ALLOW] = "cluster",
 	[MG_OWNER_CLUSTER_SERVER] = "cluster:mail_servers",
 	[MG_OWNER_FEED] = "feed",
+	[MG_OWNER_BGP_BLOCK] = "bgp",
 };
 
 const char *mg_owner_name(enum mg_owner o)
 {
 	return (unsigned)o < MG_OWNER_MAX ? owner_names[o] : "?";
+}
+
+bool mg_owner_blocks(enum mg_owner o)
+{
+	return o == MG_OWNER_OPERATOR_BLOCK || o == MG_OWNER_VERDICT || o == MG_OWNER_CLUSTER_BLOCK ||
+	       o == MG_OWNER_FEED || o == MG_OWNER_PINNED_BLOCK;
 }
 
 /* ---- the precedence ------------------------------------------------------------------ */
@@ -44,10 +51,11 @@ void mg_rules_resolve(const struct mg_claim claims[MG_OWNER_MAX], bool profile_k
 	/*
 	 * The operator's block stands over a verdict, this node's over a received
 	 * one; both over an imported list (third parties' word, where `verdicts`
-	 * explains the others); a pinned block is the last resort.
+	 * explains the others); a route from a BGP peer is a router's word
+	 * without evidence here, before a list's; a pinned block is the last resort.
 	 */
 	static const enum mg_owner block_order[] = { MG_OWNER_OPERATOR_BLOCK, MG_OWNER_VERDICT, MG_OWNER_CLUSTER_BLOCK,
-						     MG_OWNER_FEED, MG_OWNER_PINNED_BLOCK };
+						     MG_OWNER_BGP_BLOCK, MG_OWNER_FEED, MG_OWNER_PINNED_BLOCK };
 
 	memset(out, 0, sizeof(*out));
 	out->block_expires = MG_TIME_NEVER;
@@ -111,6 +119,8 @@ struct mg_ruleset {
 	struct fp_entry *fp;
 	size_t nfp, capfp;
 	uint64_t generation; /* successful sink writes */
+	uint64_t blocks_new[MG_OWNER_MAX]; /* blocks written where the kernel held none, by whose */
+	uint64_t contained_new;            /* fingerprints written where the kernel held none */
 };
 
 struct mg_ruleset *mg_ruleset_new(uint8_t v6_key_len)
@@ -449,6 +459,8 @@ static size_t sync_entry(struct mg_ruleset *rs, struct entry *e, const struct mg
 		if ((err = sink->put_block(ctx, &e->prefix, want.action, want.block_expires)))
 			report(&failed, fail, arg, "writing a block rule", &e->prefix, err);
 		else {
+			if (!w->block)
+				rs->blocks_new[want.block_by]++;
 			w->block = true;
 			w->action = want.action;
 			w->block_expires = want.block_expires;
@@ -534,6 +546,8 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 			err = 0;
 			if (f->want && (!f->written || f->w_level != f->level || f->w_since != f->since)) {
 				if ((err = sink->put_outbreak(ctx, f->fp, f->level, f->since)) == 0) {
+					if (!f->written)
+						rs->contained_new++;
 					f->written = true;
 					f->w_level = f->level;
 					f->w_since = f->since;
@@ -585,6 +599,16 @@ bool mg_ruleset_find(const struct mg_ruleset *rs, const struct mg_prefix *p, str
 size_t mg_ruleset_size(const struct mg_ruleset *rs)
 {
 	return rs->n;
+}
+
+uint64_t mg_ruleset_blocks_new(const struct mg_ruleset *rs, enum mg_owner o)
+{
+	return (unsigned)o < MG_OWNER_MAX ? rs->blocks_new[o] : 0;
+}
+
+uint64_t mg_ruleset_contained_new(const struct mg_ruleset *rs)
+{
+	return rs->contained_new;
 }
 
 uint64_t mg_ruleset_generation(const struct mg_ruleset *rs)

@@ -47,9 +47,12 @@ enum mg_owner {
 	MG_OWNER_CLUSTER_ALLOW,    /* "cluster" - other nodes' operator allows, received */
 	MG_OWNER_CLUSTER_SERVER,   /* "cluster:mail_servers" - mail servers other nodes learned, received */
 	MG_OWNER_FEED,             /* "feed" - an imported list (mtaguardctl import; mg_feeds.h), all origins in one claim */
+	MG_OWNER_BGP_BLOCK,        /* "bgp" - FlowSpec discard routes received from BGP peers (mtaguard-flowspec --accept) */
 	MG_OWNER_MAX,
 };
 const char *mg_owner_name(enum mg_owner o);
+/* Is o one of the owners whose claims are blocks (operator, analyzer, cluster, feed, pinned)? */
+bool mg_owner_blocks(enum mg_owner o);
 
 struct mg_claim {
 	bool present;
@@ -79,7 +82,8 @@ struct mg_rule_want {
  *     one received from other nodes, else an imported list's, else a pinned
  *     block: an operator's block stands over a verdict and hands back to it
  *     when it ends; what this network decided stands over what it received,
- *     and over third parties' lists;
+ *     and over third parties' lists; a FlowSpec route received over BGP
+ *     comes after other nodes' entries and before imported lists;
  *   - a received allow is an allow (a network-wide decision of an operator),
  *     listed after this node's own; a mail server another node learned is
  *     one here too (an allow, in mg_servers, in the analyzer's mail-server
@@ -164,5 +168,13 @@ bool mg_ruleset_find(const struct mg_ruleset *rs, const struct mg_prefix *p, str
 size_t mg_ruleset_size(const struct mg_ruleset *rs);
 /* Counts the writes into the sink that succeeded: what the kernel holds changed when it moved (DNSBL zone). */
 uint64_t mg_ruleset_generation(const struct mg_ruleset *rs);
+/*
+ * Blocks written into the kernel where it held none for the prefix, by the
+ * owner whose claim the precedence chose (a block handed from one owner to
+ * another is not new), and fingerprints contained likewise: the metrics'
+ * verdicts by origin. A write that failed counts when a later sync makes it.
+ */
+uint64_t mg_ruleset_blocks_new(const struct mg_ruleset *rs, enum mg_owner o);
+uint64_t mg_ruleset_contained_new(const struct mg_ruleset *rs);
 
 #endif

@@ -25,9 +25,8 @@ const char *mg_cmd_name(unsigned cmd)
 }
 
 /* Per-CPU map values come back as one slot per possible CPU, each rounded to 8 bytes. */
-static void *percpu_lookup(int fd, size_t value_size, int *ncpu, size_t *stride)
+static void *percpu_lookup(int fd, uint32_t key, size_t value_size, int *ncpu, size_t *stride)
 {
-	uint32_t zero = 0;
 	int n = libbpf_num_possible_cpus();
 	size_t st = (value_size + 7) & ~(size_t)7;
 	void *buf;
@@ -37,7 +36,7 @@ static void *percpu_lookup(int fd, size_t value_size, int *ncpu, size_t *stride)
 	buf = calloc((size_t)n, st);
 	if (!buf)
 		return NULL;
-	if (bpf_map_lookup_elem(fd, &zero, buf)) {
+	if (bpf_map_lookup_elem(fd, &key, buf)) {
 		free(buf);
 		return NULL;
 	}
@@ -46,15 +45,15 @@ static void *percpu_lookup(int fd, size_t value_size, int *ncpu, size_t *stride)
 	return buf;
 }
 
-int mg_stats_read(int fd, struct mg_global_stats *out)
+/* One slot of mg_stats, summed over the CPUs, added to *out. */
+static int add_slot(int fd, uint32_t slot, struct mg_global_stats *out)
 {
 	int n;
 	size_t stride;
-	uint8_t *buf = percpu_lookup(fd, sizeof(*out), &n, &stride);
+	uint8_t *buf = percpu_lookup(fd, slot, sizeof(*out), &n, &stride);
 
 	if (!buf)
-		return -errno ? -errno : -ENOMEM;
-	memset(out, 0, sizeof(*out));
+		return errno ? -errno : -ENOMEM;
 	for (int c = 0; c < n; c++) {
 		const uint64_t *src = (const uint64_t *)(buf + (size_t)c * stride);
 		uint64_t *dst = (uint64_t *)out;
@@ -63,6 +62,23 @@ int mg_stats_read(int fd, struct mg_global_stats *out)
 	}
 	free(buf);
 	return 0;
+}
+
+int mg_stats_read(int fd, struct mg_global_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint32_t slot = 0; slot < MG_IFACE_SLOTS; slot++) {
+		int e = add_slot(fd, slot, out);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+int mg_stats_read_slot(int fd, uint32_t slot, struct mg_global_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	return add_slot(fd, slot % MG_IFACE_SLOTS, out);
 }
 
 int mg_source_read(int servers_fd, int sources_fd, const uint8_t key[16], struct mg_src_stats *out,
@@ -85,7 +101,7 @@ uint64_t mg_sketch_estimate(int fd, const uint8_t addr[16], uint8_t klass)
 {
 	int n;
 	size_t stride;
-	uint8_t *buf = percpu_lookup(fd, sizeof(struct mg_sketch), &n, &stride);
+	uint8_t *buf = percpu_lookup(fd, 0, sizeof(struct mg_sketch), &n, &stride);
 	uint32_t w[4];
 	uint64_t best = UINT64_MAX;
 

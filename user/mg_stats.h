@@ -7,8 +7,10 @@
 #include <jansson.h>
 #include "mtaguard.h"
 
-/* Sum mg_stats over all CPUs. */
+/* Sum mg_stats over all CPUs and interface slots. */
 int mg_stats_read(int stats_fd, struct mg_global_stats *out);
+/* One interface slot's counts (MG_IFACE_SLOTS: an ifindex modulo it), summed over the CPUs. */
+int mg_stats_read_slot(int stats_fd, uint32_t slot, struct mg_global_stats *out);
 /* Look up a source (per-source key, i.e. IPv6 masked to the aggregation prefix) in mg_servers then mg_sources.
  * *table is set to "servers" or "sources". Returns 0 or -ENOENT. */
 int mg_source_read(int servers_fd, int sources_fd, const uint8_t key[16], struct mg_src_stats *out, const char **table);

@@ -23,6 +23,7 @@ static const char *const check_names[MG_CHK_MAX] = {
 	[MG_CHK_HELO_PROVIDER] = "helo_provider",
 	[MG_CHK_HELO_LITERAL] = "helo_literal",
 	[MG_CHK_SPF] = "spf",
+	[MG_CHK_SENDER_DOMAIN] = "sender_domain",
 };
 
 static const char *const result_names[MG_CR_MAX] = {
@@ -53,6 +54,8 @@ const char *mg_forgery_name(unsigned forged)
 {
 	if (forged & MG_FORGED_SPF)
 		return "spf-fail";
+	if (forged & MG_FORGED_SENDER_UNKNOWN)
+		return "sender-unknown";
 	if (forged & MG_FORGED_HELO_PROVIDER)
 		return "helo-provider";
 	if (forged & MG_FORGED_HELO_LITERAL)
@@ -314,6 +317,21 @@ unsigned mg_verify_eval(const struct mg_verify_input *in, mg_verify_lookup looku
 			out->res[MG_CHK_SPF] = (uint8_t)r;
 		if (!l && r == MG_CR_FAIL)
 			out->forged |= MG_FORGED_SPF;
+		/*
+		 * Does the domain exist? SPF asked for its TXT records already, so
+		 * the answer is in the cache: no query of its own. NXDOMAIN is the
+		 * only failure (a domain with no TXT, MX or A exists all the same):
+		 * the forgers' trick of random subdomains under a protected domain
+		 * (which have no SPF record, so spf=none) ends here.
+		 */
+		const struct mg_dns_answer *t = ask(&c, in->mail_domain, MG_DNS_TXT);
+		if (t) {
+			out->res[MG_CHK_SENDER_DOMAIN] = t->status == MG_DNS_TEMPFAIL  ? MG_CR_TEMPERROR
+							 : t->status == MG_DNS_NXDOMAIN ? MG_CR_FAIL
+											: MG_CR_PASS;
+			if (t->status == MG_DNS_NXDOMAIN)
+				out->forged |= MG_FORGED_SENDER_UNKNOWN;
+		}
 	}
 	return c.lacking;
 }
@@ -338,8 +356,11 @@ void mg_verify_explain(const struct mg_verify_summary *s, const char *helo, bool
 	if (!len)
 		return;
 	buf[0] = '\0';
-	if (s->mail_domain[0])
-		n = add(buf, len, n, "%sspf=%s domain=%s", mg_check_result_name(r[MG_CHK_SPF]), s->mail_domain);
+	if (s->mail_domain[0]) {
+		snprintf(note, sizeof(note), "%s%s", s->mail_domain,
+			 r[MG_CHK_SENDER_DOMAIN] == MG_CR_FAIL ? " (does not exist)" : "");
+		n = add(buf, len, n, "%sspf=%s domain=%s", mg_check_result_name(r[MG_CHK_SPF]), note);
+	}
 	/* The PTR: its name, and what is wrong with it. */
 	if (r[MG_CHK_PTR] == MG_CR_PASS) {
 		snprintf(note, sizeof(note), "%s (%s%s)", s->ptr, r[MG_CHK_PTR_SHAPE] == MG_CR_FAIL ? "dynamic, " : "",
@@ -370,6 +391,7 @@ void mg_verify_weights_default(struct mg_verify_weights *w)
 	*w = (struct mg_verify_weights){
 		.spf_fail = 4,
 		.spf_softfail = 1.5,
+		.sender_unknown = 3,
 		.helo_forged = 3,
 		.no_ptr = 1,
 		.not_fcrdns = 1,
@@ -390,6 +412,8 @@ double mg_verify_score(const struct mg_verify_summary *s, const struct mg_verify
 		x += w->spf_fail;
 	else if (r[MG_CHK_SPF] == MG_CR_SOFTFAIL)
 		x += w->spf_softfail;
+	if (r[MG_CHK_SENDER_DOMAIN] == MG_CR_FAIL)
+		x += w->sender_unknown;
 	if (s->forged & (MG_FORGED_HELO_PROVIDER | MG_FORGED_HELO_LITERAL))
 		x += w->helo_forged;
 	if (r[MG_CHK_PTR] == MG_CR_FAIL)

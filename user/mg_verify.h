@@ -40,6 +40,7 @@ enum mg_check {
 	MG_CHK_HELO_PROVIDER, /* a big provider's name in the HELO: confirmed (pass) or claimed falsely (fail) */
 	MG_CHK_HELO_LITERAL,  /* an address literal: the source's own public address (pass) or not (fail) */
 	MG_CHK_SPF,           /* SPF of the MAIL FROM domain for the public address (RFC 7208 results) */
+	MG_CHK_SENDER_DOMAIN, /* the MAIL FROM domain exists (fail: NXDOMAIN, read from SPF's own TXT query) */
 	MG_CHK_MAX,
 };
 
@@ -60,8 +61,9 @@ enum mg_forgery {
 	MG_FORGED_SPF = 1 << 0,           /* spf=fail: the sender domain says this address may not use it */
 	MG_FORGED_HELO_PROVIDER = 1 << 1, /* a big provider's name the source is not in */
 	MG_FORGED_HELO_LITERAL = 1 << 2,  /* an address literal that is not the source's public address */
+	MG_FORGED_SENDER_UNKNOWN = 1 << 3, /* a sender domain that does not exist: no mail system sends as one */
 };
-/* "spf-fail", "helo-provider", "helo-literal": the rule names the strongest one (forgery:spf-fail). */
+/* "spf-fail", "sender-unknown", "helo-provider", "helo-literal": the rule names the strongest one (forgery:spf-fail). */
 const char *mg_forgery_name(unsigned forged);
 
 #define MG_VERIFY_NAME 64 /* bytes of a PTR name or domain kept for explanations (cut beyond) */
@@ -114,8 +116,8 @@ void mg_verify_explain(const struct mg_verify_summary *s, const char *helo, bool
 
 /* Score weights (the config's verify.weights) and the score of a summary. */
 struct mg_verify_weights {
-	double spf_fail, spf_softfail, helo_forged, no_ptr, not_fcrdns, ptr_dynamic, helo_unresolved,
-		helo_not_source;
+	double spf_fail, spf_softfail, sender_unknown, helo_forged, no_ptr, not_fcrdns, ptr_dynamic,
+		helo_unresolved, helo_not_source;
 	double max_total; /* the checks together add at most this: one session is never a verdict by them alone */
 };
 void mg_verify_weights_default(struct mg_verify_weights *w);

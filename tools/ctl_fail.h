@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ctl_fail.h - how mtaguardctl reports what went wrong on its side (a usage
+ * error, no daemon to talk to, a refusal): one line on stderr, or with
+ * --json one object on stdout, {"ok":false,"error":"...","exit":N}, that a
+ * script reads like any answer. The exit status is the same either way.
+ */
+#ifndef CTL_FAIL_H
+#define CTL_FAIL_H
+
+#include <stdbool.h>
+
+/* --json given: failures are JSON objects on stdout from now on. */
+void ctl_fail_json(bool on);
+bool ctl_fail_is_json(void);
+/* Report msg (printf-style) and return code, the exit status to give. */
+int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
