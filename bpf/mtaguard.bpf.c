@@ -117,18 +117,45 @@ struct {
 /* Which class of SMTP port `port` is: MX (25), submission (465, 587), or none. */
 enum { MG_PORT_NONE = 0, MG_PORT_MX, MG_PORT_SUBMISSION };
 
+/*
+ * Is `port` in one of the four 16-bit lanes of `lanes` (a class's ports as
+ * one word; unused lanes are 0, never a port)? The XOR zeroes a matching
+ * lane and the has-zero-lane test finds it: a few ALU operations instead of
+ * a load and a compare per slot, on every TCP packet.
+ */
+static __always_inline int mg_port_in(__u64 lanes, __u16 port)
+{
+	__u64 x = lanes ^ ((__u64)port * 0x0001000100010001ull);
+
+	return port != 0 && ((x - 0x0001000100010001ull) & ~x & 0x8000800080008000ull) != 0;
+}
+
 static __always_inline int mg_port_class(__u16 port)
 {
-	/* Unused slots are 0; the verifier folds these rodata reads to constants. */
-#pragma unroll
-	for (int i = 0; i < MG_PORTS_PER_CLASS; i++)
-		if (mg_cfg.mx_ports[i] && port == mg_cfg.mx_ports[i])
-			return MG_PORT_MX;
-#pragma unroll
-	for (int i = 0; i < MG_PORTS_PER_CLASS; i++)
-		if (mg_cfg.submission_ports[i] && port == mg_cfg.submission_ports[i])
-			return MG_PORT_SUBMISSION;
+	if (mg_port_in(*(const volatile __u64 *)mg_cfg.mx_ports, port))
+		return MG_PORT_MX;
+	if (mg_port_in(*(const volatile __u64 *)mg_cfg.submission_ports, port))
+		return MG_PORT_SUBMISSION;
 	return MG_PORT_NONE;
+}
+_Static_assert(MG_PORTS_PER_CLASS == 4 && __builtin_offsetof(struct mg_tunables, submission_ports) == 8,
+	       "a class's ports are one 8-byte word");
+
+/* The frame's source MAC: read where a profile or an event keeps it, not parsed for every packet. */
+static __always_inline void mg_frame_mac(struct xdp_md *ctx, __u8 mac[6])
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (data + 12 <= data_end) {
+		/* Two loads, not six: the copies below are the compiler's to merge where it knows the alignment. */
+		__u32 hi = *(__u32 *)(data + 6);
+		__u16 lo = *(__u16 *)(data + 10);
+		__builtin_memcpy(mac, &hi, 4);
+		__builtin_memcpy(mac + 4, &lo, 2);
+	} else {
+		__builtin_memset(mac, 0, 6);
+	}
 }
 
 /* Token bucket with credit kept in nanoseconds: cost per token is 1e9/rate. */
@@ -260,10 +287,10 @@ static __always_inline struct mg_src_stats *mg_profile_create(const union mg_add
  * and a lost increment in that case costs less than a locked instruction on
  * every SYN and command segment. Rule hit counters, on the drop path, stay atomic.
  */
-static __always_inline void mg_profile_touch(struct mg_src_stats *e, struct mg_pkt *p, __u64 now)
+static __always_inline void mg_profile_touch(struct mg_src_stats *e, struct xdp_md *ctx, struct mg_pkt *p, __u64 now)
 {
 	e->last_seen_ns = now;
-	__builtin_memcpy(e->mac, p->mac, 6);
+	mg_frame_mac(ctx, e->mac);
 	e->vlan_outer = p->vlan_outer;
 	e->vlan_inner = p->vlan_inner;
 }
@@ -313,7 +340,7 @@ static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct 
 	ev->vlan_inner = p->vlan_inner;
 	__builtin_memcpy(ev->src, p->src.b, 16);
 	__builtin_memcpy(ev->dst, p->dst.b, 16);
-	__builtin_memcpy(ev->mac, p->mac, 6);
+	mg_frame_mac(ctx, ev->mac);
 	ev->sport = p->sport;
 	ev->dport = p->dport;
 	ev->ifindex = ctx->ingress_ifindex;
@@ -361,14 +388,13 @@ static __always_inline __u32 mg_syn_fp_of(struct xdp_md *ctx, struct mg_pkt *p, 
  * own, instead of once for every way the caller could have reached it.
  */
 
-/* A SYN (no ACK): count it per source, or in the sketch when we may not profile it. */
-__attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+/* A SYN (no ACK) to a port of class dclass: count it per source, or in the sketch when we may not profile it. */
+__attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p, int dclass, struct mg_global_stats *st)
 {
 	union mg_addr key;
 
 	if (!p || !st)
 		return 0;
-	int dclass = mg_port_class(p->dport);
 	__u64 now = bpf_ktime_get_coarse_ns();
 
 	if (dclass != MG_PORT_NONE)
@@ -383,7 +409,7 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 		return 0;
 	}
 
-	mg_profile_touch(e, p, now);
+	mg_profile_touch(e, ctx, p, now);
 	if (dclass == MG_PORT_SUBMISSION) {
 		e->syn_submission++;
 	} else if (dclass == MG_PORT_NONE) {
@@ -423,7 +449,7 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 }
 
 /* A SYN-ACK from an SMTP port: the source serves mail. */
-__attribute__((noinline)) int mg_handle_synack(struct mg_pkt *p, struct mg_global_stats *st)
+__attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
 {
 	union mg_addr key;
 
@@ -438,10 +464,38 @@ __attribute__((noinline)) int mg_handle_synack(struct mg_pkt *p, struct mg_globa
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_SYN, st);
 	if (!e)
 		return 0;
-	mg_profile_touch(e, p, now);
+	mg_profile_touch(e, ctx, p, now);
 	e->synack_smtp++;
 	e->flags |= MG_SRC_F_SERVES_SMTP;
 	return 0;
+}
+
+/*
+ * What a HELO event said, for one source: the name (its window's hash,
+ * mg_helo_window_hash) and the host (its full address, MAC and VLANs: an
+ * IPv6 profile holds a /64 of hosts), hashed together to 15 bits, the
+ * proof, and the second (2^30 ns, 14 bits). A HELO whose mark equals the
+ * last event's sends none and is not hashed byte by byte: the analyzer
+ * learns nothing from a repeat within the second (the commands are counted
+ * in the profile all the same, and the daemon reads them), so a source
+ * repeating one name sends at most one event a second, and a new name,
+ * host or proof is reported at once (but for a 2^-15 chance that a change
+ * within the second waits for the next). Bit 16 is set: 0 is no event yet.
+ */
+static __always_inline __u32 mg_helo_mark(struct xdp_md *ctx, const struct mg_pkt *p, int proof, __u64 now,
+					  __u32 name)
+{
+	__u8 mac[8] = {};
+
+	mg_frame_mac(ctx, mac);
+	__u64 m;
+	__builtin_memcpy(&m, mac, 8);
+	__u32 host = (p->src.w[0] * 0x9e3779b1u) ^ (p->src.w[1] * 0x85ebca77u) ^ (p->src.w[2] * 0xc2b2ae3du) ^
+		     (p->src.w[3] * 0x27d4eb2fu) ^ ((__u32)m * 0x165667b1u) ^ ((__u32)(m >> 32) * 0xd3a2646cu) ^
+		     ((__u32)p->vlan_outer << 16 | p->vlan_inner) * 0xfd7046c5u ^ name * 0xb55a4f09u;
+	host ^= host >> 15;
+	host *= 0x2c1b3c6du;
+	return (host & 0xfffe0000u) | 1u << 16 | ((__u32)proof & 3) << 14 | ((__u32)(now >> 30) & 0x3fff);
 }
 
 /* Payload to an SMTP port: count the client's commands. */
@@ -467,20 +521,25 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_PAYLOAD, st);
 	if (!e)
 		return 0;
-	mg_profile_touch(e, p, now);
+	mg_profile_touch(e, ctx, p, now);
 	e->flags |= MG_SRC_F_PAYLOAD;
 #pragma unroll
 	for (int i = 0; i < MG_CMD_MAX; i++)
 		e->cmd[i] += scan.count[i];
 	st->smtp_cmds += scan.total;
 
-	if (scan.helo_kind != MG_CMD_MAX) {
+	__u32 mark = 0;
+	if (scan.helo_kind != MG_CMD_MAX && !mg_cfg.helo_every)
+		mark = mg_helo_mark(ctx, p, proof, now,
+				    mg_helo_window_hash(ctx, p->payload_off, p->payload_len, scan.helo_off));
+	if (scan.helo_kind != MG_CMD_MAX && (mg_cfg.helo_every || mark != e->helo_mark)) {
 		__u32 arg_off = scan.helo_off, arg_len = 0;
 		__u32 h = mg_helo_arg_hash(ctx, p->payload_off, p->payload_len, &arg_off, &arg_len);
 		e->helo_hash = h;
 
 		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_HELO, now, st);
 		if (ev) {
+			e->helo_mark = mark; /* a lost event is no repeat to skip */
 			ev->detail = scan.helo_kind;
 			ev->proof = proof;
 			ev->helo_hash = h;
@@ -578,10 +637,11 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 }
 
 /*
- * Could a block rule cover `a`? Its index bucket holds a length, or a block
- * too short for a bucket exists in its family. Exact lengths are mg_enforce's.
+ * Is there a block in a's family too short for a bucket (probed for every
+ * address)? With the source's index word (mg_rule_word) this says whether
+ * any block rule could cover it; exact lengths are mg_enforce's.
  */
-static __always_inline int mg_may_be_listed(const union mg_addr *a)
+static __always_inline int mg_short_blocks(const union mg_addr *a)
 {
 	__u32 zero = 0;
 	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
@@ -590,19 +650,16 @@ static __always_inline int mg_may_be_listed(const union mg_addr *a)
 		return 0;
 	if (mg_addr_v4mapped(a))
 		/* Lengths /0 to /96 covering v4-mapped space are the short ones. */
-		return mg_index_word(&mg_rule_index4, mg_rule_bucket4(bpf_ntohl(a->w[3]),
-								      mg_rule_bits4(mg_cfg.rule_v4_bits))) ||
-		       lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
-	return mg_index_word(&mg_rule_index6, mg_rule_bucket6(bpf_ntohl(a->w[0]), mg_rule_bits6(mg_cfg.rule_v6_bits))) ||
-	       (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull);
+		return lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
+	return (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull) != 0;
 }
 
 /*
- * Enforce the rules on a source the index says may be listed: XDP_DROP, or
- * XDP_PASS (no block in force, allowlisted, not covered by the rule's action,
- * or monitor mode).
+ * Enforce the rules on a source the index says may be listed (`word`: its
+ * index word, mg_rule_word): XDP_DROP, or XDP_PASS (no block in force,
+ * allowlisted, not covered by the rule's action, or monitor mode).
  */
-__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
+__attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, __u32 word, struct mg_global_stats *st)
 {
 	__u32 zero = 0;
 	__u64 c[3];
@@ -612,7 +669,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, s
 	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
 	if (!lens)
 		return XDP_PASS;
-	mg_block_lens(&p->src, lens, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits), c);
+	mg_block_lens(&p->src, lens, word, c);
 	__u64 now = bpf_ktime_get_coarse_ns(); /* once: the expiry check and the drop event share it */
 	struct mg_rule *r = mg_block_find(&p->src, c, now, st);
 	if (!r)
@@ -700,32 +757,36 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	/*
 	 * The rule index is read here, inline: most sources have no rule, and
 	 * for them the packet costs two array reads the verifier inlines and no
-	 * subprogram call, however many rules there are.
+	 * subprogram call, however many rules there are. The word goes on to
+	 * mg_enforce, which does not read it again.
 	 */
-	if (mg_may_be_listed(&p.src) && mg_enforce(ctx, &p, st) == XDP_DROP)
+	__u32 word = mg_rule_word(&p.src, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits));
+	if ((word || mg_short_blocks(&p.src)) && mg_enforce(ctx, &p, word, st) == XDP_DROP)
 		return XDP_DROP;
+	/* The destination port's class, once: every branch below asks for it. */
+	int dclass = p.has_tcp ? mg_port_class(p.dport) : MG_PORT_NONE;
 	/* What it passes, a protected source's record notes: its ordinary use is what makes it an end host. */
-	mg_activity_note(&mg_activity, mg_cfg.act, &p, p.has_tcp && mg_port_class(p.dport) == MG_PORT_MX);
+	mg_activity_note(&mg_activity, mg_cfg.act, &p, dclass == MG_PORT_MX);
 	if (!p.has_tcp)
 		goto pass;
 
 	if (p.tcp_flags & MG_TCP_SYN) {
 		if (!(p.tcp_flags & MG_TCP_ACK)) {
-			if (mg_port_class(p.dport) == MG_PORT_MX) {
+			if (dclass == MG_PORT_MX) {
 				struct mg_settings *set = bpf_map_lookup_elem(&mg_settings, &zero);
 				if (set && set->outbreaks && mg_contain_syn(ctx, &p, set, st) == XDP_DROP)
 					return XDP_DROP;
 			}
-			mg_handle_syn(ctx, &p, st);
+			mg_handle_syn(ctx, &p, dclass, st);
 		}
 		else if (mg_port_class(p.sport) != MG_PORT_NONE)
-			mg_handle_synack(&p, st);
+			mg_handle_synack(ctx, &p, st);
 		goto pass;
 	}
 	if (p.payload_len == 0) {
 		/* Bulk: ACKs, FINs, RSTs. Only a bare ACK to an MX port may complete a handshake. */
 		if (mg_cfg.handshake != MG_HS_OFF && (p.tcp_flags & (MG_TCP_ACK | MG_TCP_RST)) == MG_TCP_ACK &&
-		    mg_port_class(p.dport) == MG_PORT_MX)
+		    dclass == MG_PORT_MX)
 			mg_handle_client_ack(&p, st);
 		goto pass;
 	}
@@ -735,9 +796,9 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	 * hosts do (its SYNs are counted), and after STARTTLS or on 465 its
 	 * commands are encrypted anyway.
 	 */
-	if (mg_port_class(p.dport) == MG_PORT_MX)
+	if (dclass == MG_PORT_MX)
 		mg_handle_client(ctx, &p, st);
-	else if (mg_port_class(p.sport) == MG_PORT_MX)
+	else if (mg_port_in(*(const volatile __u64 *)mg_cfg.mx_ports, p.sport))
 		mg_handle_server(ctx, &p, st);
 pass:
 	st->passed++;

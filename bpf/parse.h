@@ -62,7 +62,6 @@ union mg_addr {
  */
 struct mg_pkt {
 	union mg_addr src, dst;
-	__u8 mac[6];         /* source MAC */
 	__u16 vlan_outer, vlan_inner;
 	__u16 sport, dport;  /* host order; valid when has_tcp */
 	__u16 tcp_off;       /* TCP header offset from the frame start */
@@ -77,7 +76,7 @@ struct mg_pkt {
 	__u8 df;
 	__u8 fragment;       /* a non-first fragment: no L4 header here */
 	__u8 has_udp;        /* sport/dport are a UDP datagram's (the activity record's DNS and QUIC) */
-	__u8 pad[4];
+	__u8 pad[2];
 };
 
 #define MG_TCP_FIN 0x01
@@ -106,7 +105,6 @@ static __always_inline int mg_parse_l2(struct mg_cursor *c, struct mg_pkt *p, vo
 
 	if ((void *)(eth + 1) > c->data_end)
 		return MG_PARSE_ERROR;
-	__builtin_memcpy(p->mac, eth->h_source, 6);
 	*proto = eth->h_proto;
 	*pos = eth + 1;
 

@@ -43,16 +43,17 @@ struct {
 } mg_allowlist SEC(".maps");
 
 /*
- * 2^rule_v4_bits and 2^rule_v6_bits 32-bit words, two to an entry (an
- * array's entries are 8 bytes apart whatever the value size: 32-bit values
- * would double the memory); mmapable, so the writer sets bits in place.
- * Sized by the loader (mg_rule_entries).
+ * 2^rule_v4_bits 8-byte entries (length word and sub-bucket word, read as
+ * one), and 2^rule_v6_bits 32-bit words two to an entry (an array's entries
+ * are 8 bytes apart whatever the value size: 32-bit values would double the
+ * memory); mmapable, so the writer sets bits in place. Sized by the loader
+ * (mg_rule_entries4/6).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, 1 << (MG_RULE_V4_BITS_DEFAULT - 1));
+	__uint(max_entries, mg_rule_entries4(MG_RULE_V4_BITS_DEFAULT));
 	__uint(map_flags, BPF_F_MMAPABLE);
 } mg_rule_index4 SEC(".maps");
 
@@ -60,17 +61,26 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, 1 << (MG_RULE_V6_BITS_DEFAULT - 1));
+	__uint(max_entries, mg_rule_entries6(MG_RULE_V6_BITS_DEFAULT));
 	__uint(map_flags, BPF_F_MMAPABLE);
 } mg_rule_index6 SEC(".maps");
 
-/* Index word `b` of one of the two arrays (0 when out of range: the loader sized it, so never). */
-static __always_inline __u32 mg_index_word(void *map, __u32 b)
+/* Index word `b` of mg_rule_index6 (0 when out of range: the loader sized it, so never). */
+static __always_inline __u32 mg_index_word6(__u32 b)
 {
 	__u32 entry = b >> 1;
-	__u32 *pair = bpf_map_lookup_elem(map, &entry);
+	__u32 *pair = bpf_map_lookup_elem(&mg_rule_index6, &entry);
 
 	return pair ? pair[b & 1] : 0;
+}
+
+/* The IPv4 lengths (bit k: length k + 1) bucket entry and sub-bucket leave to probe for v4 (host order). */
+static __always_inline __u32 mg_index_cls4(__u32 v4, __u32 bits)
+{
+	__u32 b = mg_rule_bucket4(v4, bits);
+	__u64 *e = bpf_map_lookup_elem(&mg_rule_index4, &b);
+
+	return e ? mg_rule_cls4(*e, v4, bits) : 0;
 }
 
 struct {
@@ -106,16 +116,28 @@ static __always_inline __u32 mg_fls64(__u64 x)
 }
 
 /*
- * The lengths a lookup of `a` must probe for a block, as a 129-bit mask
- * (bit L of c[L / 64]); all zero for an unlisted source, the common case.
- * bits4/bits6: the index geometry (mg_rule_bits4/6 of the tunables).
+ * The source's index word, read once per packet: for IPv4 the lengths its
+ * bucket and sub-bucket leave (mg_index_cls4), for IPv6 its bucket's
+ * classes. Zero for an unlisted source but where a block too short for a
+ * bucket exists. bits4/bits6: the index geometry (mg_rule_bits4/6 of the tunables).
  */
-static __always_inline void mg_block_lens(const union mg_addr *a, const struct mg_rule_lens *lens, __u32 bits4,
-					  __u32 bits6, __u64 c[3])
+static __always_inline __u32 mg_rule_word(const union mg_addr *a, __u32 bits4, __u32 bits6)
+{
+	if (mg_addr_v4mapped(a))
+		return mg_index_cls4(bpf_ntohl(a->w[3]), bits4);
+	return mg_index_word6(mg_rule_bucket6(bpf_ntohl(a->w[0]), bits6));
+}
+
+/*
+ * The lengths a lookup of `a` must probe for a block, as a 129-bit mask
+ * (bit L of c[L / 64]), from its index word `cls` (mg_rule_word); all zero
+ * for an unlisted source, the common case.
+ */
+static __always_inline void mg_block_lens(const union mg_addr *a, const struct mg_rule_lens *lens, __u32 cls,
+					  __u64 c[3])
 {
 	if (mg_addr_v4mapped(a)) {
 		const __u64 *m = lens->mask[MG_LENS_BLOCK4];
-		__u32 cls = mg_index_word(&mg_rule_index4, mg_rule_bucket4(bpf_ntohl(a->w[3]), bits4));
 		/* Bucket bit k is IPv4 length k + 1, 16-byte length 97 + k; shorter lengths are probed for all. */
 		c[0] = m[0];
 		c[1] = m[1] & (((__u64)cls << 33) | ((1ull << 33) - 1));
@@ -123,7 +145,6 @@ static __always_inline void mg_block_lens(const union mg_addr *a, const struct m
 		return;
 	}
 	const __u64 *m = lens->mask[MG_LENS_BLOCK6];
-	__u32 cls = mg_index_word(&mg_rule_index6, mg_rule_bucket6(bpf_ntohl(a->w[0]), bits6));
 	c[0] = m[0] & 0xffffffffull; /* below /32: probed for every IPv6 address */
 	c[1] = 0;
 	c[2] = 0;

@@ -121,7 +121,27 @@ static __always_inline __u32 mg_next_line(void *payload, void *data_end, __u32 o
 		}
 		off += 8;
 	}
-	/* Fewer than eight bytes left: byte by byte. */
+	/*
+	 * Fewer than eight bytes left: the segment's last eight bytes as one
+	 * word, shifted so that it starts at off (the bytes before it, the
+	 * line's own, are gone, and with them any borrow a false flag could
+	 * come from; the zero bytes shifted in are no '\n').
+	 */
+	if (off < len && len >= 8 && off + 8 > len) {
+		__u32 last = len - 8;
+		mg_barrier_var(last);
+		last &= MG_OFF_MASK;
+		__u8 *p = payload + last;
+		if ((void *)(p + 8) <= data_end) {
+			__u64 w = (*(__u64 *)p >> (8 * ((off - last) & 7))) ^ 0x0a0a0a0a0a0a0a0aull;
+			__u64 z = (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
+			if (!z)
+				return 0;
+			__u64 bit = z & -z;
+			return off + (__u32)(((bit >> 7) * 0x0001020304050607ull) >> 56) + 1;
+		}
+	}
+	/* A segment under eight bytes: byte by byte. */
 #pragma clang loop unroll(disable)
 	for (int j = 0; j < 8; j++) {
 		mg_barrier_var(off);
@@ -267,6 +287,76 @@ __attribute__((noinline)) __u32 mg_helo_arg_hash(struct xdp_md *ctx, __u32 paylo
 	}
 	*arg_len = n;
 	return h;
+}
+
+/*
+ * A hash of the HELO argument's window: the bytes from arg_off (just after
+ * the verb) to the segment's end, at most MG_HELO_ARG_MAX, word at a time.
+ * Whatever name mg_helo_arg_hash() would read lies in this window, so
+ * equal windows mean an equal name: a repeated HELO is recognised in a few
+ * operations instead of a hash step per byte. The window's length is mixed
+ * in; a short last stretch is read as the window's last eight bytes
+ * (overlapping), or byte by byte under eight. A global subprogram.
+ */
+__attribute__((noinline)) __u32 mg_helo_window_hash(struct xdp_md *ctx, __u32 payload_off, __u32 len, __u32 arg_off)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	mg_barrier_var(payload_off);
+	if (payload_off > MG_OFF_MASK)
+		return 0;
+	mg_barrier_var(len);
+	if (len > MG_OFF_MASK)
+		return 0;
+	mg_barrier_var(arg_off);
+	if (arg_off > len)
+		return 0;
+	__u32 win = len - arg_off;
+	if (win > MG_HELO_ARG_MAX)
+		win = MG_HELO_ARG_MAX;
+	void *base = data + payload_off;
+	__u64 h = (win + 1) * 0x9e3779b97f4a7c15ull;
+	__u32 done = 0;
+
+#pragma clang loop unroll(disable)
+	for (int k = 0; k < MG_HELO_ARG_MAX / 8; k++) {
+		if (done + 8 > win)
+			break;
+		__u32 o = arg_off + done;
+		mg_barrier_var(o);
+		o &= MG_OFF_MASK;
+		__u8 *w = base + o;
+		if ((void *)(w + 8) > data_end)
+			return 0;
+		h = (h ^ *(__u64 *)w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+		done += 8;
+	}
+	if (done < win && win >= 8) {
+		__u32 o = arg_off + win - 8;
+		mg_barrier_var(o);
+		o &= MG_OFF_MASK;
+		__u8 *w = base + o;
+		if ((void *)(w + 8) > data_end)
+			return 0;
+		h = (h ^ *(__u64 *)w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	} else if (done < win) {
+#pragma clang loop unroll(disable)
+		for (int j = 0; j < 7; j++) {
+			if (j >= win)
+				break;
+			__u32 o = arg_off + j;
+			mg_barrier_var(o);
+			o &= MG_OFF_MASK;
+			__u8 *b = base + o;
+			if ((void *)(b + 1) > data_end)
+				return 0;
+			h = (h ^ *b) * 0xff51afd7ed558ccdull;
+		}
+	}
+	return (__u32)(h ^ (h >> 29));
 }
 
 #endif

@@ -77,7 +77,7 @@ enum mg_drop_reason {
 /* Ring-buffer event types. */
 enum mg_event_type {
 	MG_EV_SYN_MX = 1, /* a SYN to an MX port (25) from a profiled source */
-	MG_EV_HELO = 2,   /* a HELO or EHLO command; arg holds its argument */
+	MG_EV_HELO = 2,   /* a HELO or EHLO command; arg holds its argument (a repeat within the second: none) */
 	MG_EV_DROP = 3,   /* a packet dropped (rate-limited); reason says why */
 	MG_EV_MAIL = 4,   /* a MAIL command; arg holds what follows "MAIL FROM:" (up to MG_HELO_ARG_MAX bytes) */
 };
@@ -171,10 +171,16 @@ _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
  * packet's cost does not grow with the number of rules (an LPM trie is a
  * chain of dependent cache misses, about 100 ns at 100 000 prefixes).
  *
- *  - mg_rule_index4: one 32-bit word per IPv4 bucket (the address's top
- *    rule_v4_bits bits); bit k set: a block rule of IPv4 length k + 1 (16-byte
- *    length 97 + k) covers part of the bucket. A rule no longer than the
- *    bucket sets its bit in every bucket it covers.
+ *  - mg_rule_index4: one 8-byte entry per IPv4 bucket (the address's top
+ *    rule_v4_bits bits). Its low word: bit k set, a block rule of IPv4
+ *    length k + 1 (16-byte length 97 + k) covers part of the bucket; a rule
+ *    no longer than the bucket sets its bit in every bucket it covers. Its
+ *    high word: the bucket in 32 sub-buckets (the next five address bits),
+ *    bit j set, a rule longer than the bucket covers part of sub-bucket j.
+ *    A clear sub-bucket bit drops the long lengths: a source that only
+ *    shares its bucket with longer rules (a /32 listed beside it) is known
+ *    unlisted without a probe, and a probe that misses in a table of a
+ *    million rules is a chain of cache misses, the cost of a spoofed flood.
  *  - mg_rule_index6: one word per IPv6 bucket, the hash of the address's top
  *    32 bits (mg_rule_bucket6); bit c: a block rule of length in class c
  *    (mg_rule_class6: three lengths per class, /32 to /128) lies in it.
@@ -192,7 +198,7 @@ _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
  * some deletions and counts them in `stale` until it rebuilds the index.
  */
 #define MG_RULE_LENS 129 /* prefix lengths 0..128 */
-#define MG_RULE_V4_BITS_DEFAULT 23 /* 2^23 buckets (IPv4 /23s) of 4 bytes: 32 MiB */
+#define MG_RULE_V4_BITS_DEFAULT 22 /* 2^22 buckets (IPv4 /22s, sub-buckets /27s) of 8 bytes: 32 MiB */
 #define MG_RULE_V6_BITS_DEFAULT 20 /* 2^20 buckets of 4 bytes: 4 MiB */
 #define MG_RULE_V6_MIN_LEN 32      /* shorter IPv6 blocks are probed for every IPv6 address */
 enum { MG_LENS_BLOCK4 = 0, MG_LENS_BLOCK6, MG_LENS_ALLOW4, MG_LENS_ALLOW6, MG_LENS_MAX };
@@ -208,6 +214,26 @@ _Static_assert(sizeof(struct mg_rule_lens) == MG_LENS_MAX * 24 + MG_LENS_MAX * M
 static inline __u32 mg_rule_bucket4(__u32 v4, __u32 bits)
 {
 	return v4 >> (32 - bits);
+}
+
+/* Its sub-bucket (0..31): the five address bits after the bucket's. */
+static inline __u32 mg_rule_sub4(__u32 v4, __u32 bits)
+{
+	return (v4 >> (32 - bits - 5)) & 31;
+}
+
+/*
+ * The lengths an IPv4 source's bucket entry leaves to probe (bit k: IPv4
+ * length k + 1): the long ones only if its sub-bucket holds a long rule.
+ * Both sides compute it alike.
+ */
+static inline __u32 mg_rule_cls4(__u64 entry, __u32 v4, __u32 bits)
+{
+	__u32 cls = (__u32)entry;
+
+	if (!((entry >> 32) >> mg_rule_sub4(v4, bits) & 1))
+		cls &= (1u << bits) - 1;
+	return cls;
 }
 
 /* The IPv6 bucket of an address's top 32 bits (host order): a multiplicative hash. */
@@ -240,7 +266,7 @@ struct mg_src_stats {
 	__u16 vlan_outer;          /* last outer VLAN ID (0 = untagged) */
 	__u16 vlan_inner;          /* last inner VLAN ID (QinQ; 0 = none) */
 	__u16 flags;               /* enum mg_src_flags */
-	__u32 pad;
+	__u32 helo_mark;           /* the program's own: what the last HELO event said besides its name (mg_helo_mark) */
 };
 _Static_assert(sizeof(struct mg_src_stats) == 120, "mg_src_stats layout");
 
@@ -501,7 +527,8 @@ struct mg_tunables {
 	__u8 rule_v4_bits; /* 8..24 */
 	__u8 rule_v6_bits; /* 8..24 */
 	__u8 src_filter_bits; /* mg_src_filter: 2^bits bits per generation, 14..28; 0: the default */
-	__u8 pad2[5];
+	__u8 helo_every;      /* nonzero: every HELO sends its event, repeats within the second too (the replay's: kernel time is not the capture's) */
+	__u8 pad2[4];
 };
 _Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8, "mg_tunables layout");
 
@@ -535,8 +562,9 @@ static inline __u32 mg_src_filter_bit(const __u32 w[4], __u32 bits)
 	return h >> (32 - bits);
 }
 
-/* Entries of mg_rule_index4/6 for `bits` bucket bits: two 32-bit words to an 8-byte entry. */
-#define mg_rule_entries(bits) (1u << ((bits) - 1))
+/* Entries for `bits` bucket bits: mg_rule_index4, one 8-byte entry a bucket; mg_rule_index6, two 32-bit words to one. */
+#define mg_rule_entries4(bits) (1u << (bits))
+#define mg_rule_entries6(bits) (1u << ((bits) - 1))
 /* The bucket bits in force: out of range (or 0) is the default. The loader sizes the maps by the same rule. */
 static inline __u32 mg_rule_bits4(__u32 bits)
 {

@@ -50,8 +50,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	bpf_map__set_max_entries(h->skel->maps.mg_servers, 256);
 	bpf_map__set_max_entries(h->skel->maps.mg_blocklist, 4096);
 	bpf_map__set_max_entries(h->skel->maps.mg_allowlist, 256);
-	bpf_map__set_max_entries(h->skel->maps.mg_rule_index4, mg_rule_entries(mg_rule_bits4(h->skel->rodata->mg_cfg.rule_v4_bits)));
-	bpf_map__set_max_entries(h->skel->maps.mg_rule_index6, mg_rule_entries(mg_rule_bits6(h->skel->rodata->mg_cfg.rule_v6_bits)));
+	bpf_map__set_max_entries(h->skel->maps.mg_rule_index4, mg_rule_entries4(mg_rule_bits4(h->skel->rodata->mg_cfg.rule_v4_bits)));
+	bpf_map__set_max_entries(h->skel->maps.mg_rule_index6, mg_rule_entries6(mg_rule_bits6(h->skel->rodata->mg_cfg.rule_v6_bits)));
 	bpf_map__set_max_entries(h->skel->maps.mg_src_filter,
 				 mg_src_filter_entries(mg_src_filter_bits(h->skel->rodata->mg_cfg.src_filter_bits)));
 	uint32_t records = mg_act_records(h->skel->rodata->mg_cfg.act);

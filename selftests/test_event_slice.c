@@ -60,13 +60,16 @@ static void helo_burst(unsigned n)
 {
 	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0xaa, 0x01 };
 	struct pb p;
+	char ehlo[64];
 
 	for (unsigned i = 1; i <= n; i++) {
 		pb_init(&p);
 		pb_eth(&p, mac, NULL);
 		pb_ipv4(&p, "198.18.0.2", "198.18.1.1", NULL);
 		pb_tcp(&p, (uint16_t)i, 25, PB_TCP_ACK | PB_TCP_PSH, NULL);
-		pb_payload_str(&p, "EHLO bot.example\r\n");
+		/* A new name each time: the program sends no event for a repeat within the second. */
+		snprintf(ehlo, sizeof(ehlo), "EHLO bot%u.example\r\n", i);
+		pb_payload_str(&p, ehlo);
 		assert_int_equal(xh_run(&H, p.buf, pb_finish(&p)), XDP_PASS);
 	}
 }

@@ -12,7 +12,7 @@
 #include "mg_addr.h"
 #include "mg_ruleindex.h"
 
-/* A small index in plain memory: 2^12 IPv4 buckets (/12s), 2^8 IPv6 ones. */
+/* A small index in plain memory: 2^12 IPv4 buckets (/12s, sub-buckets /17s), 2^8 IPv6 ones. */
 static struct mg_ruleindex X;
 
 static int setup(void **state)
@@ -20,7 +20,7 @@ static int setup(void **state)
 	(void)state;
 	X.v4_bits = 12;
 	X.v6_bits = 8;
-	X.v4 = calloc((size_t)1 << X.v4_bits, sizeof(uint32_t));
+	X.v4 = calloc((size_t)1 << X.v4_bits, sizeof(uint64_t));
 	X.v6 = calloc((size_t)1 << X.v6_bits, sizeof(uint32_t));
 	X.lens = calloc(1, sizeof(*X.lens));
 	return X.v4 && X.v6 && X.lens ? 0 : -1;
@@ -112,21 +112,29 @@ static void test_classes(void **state)
 	assert_int_equal(mg_rule_bits4(0), MG_RULE_V4_BITS_DEFAULT);
 	assert_int_equal(mg_rule_bits4(25), MG_RULE_V4_BITS_DEFAULT);
 	assert_int_equal(mg_rule_bits4(12), 12);
-	assert_int_equal(mg_rule_entries(12), 2048);
+	assert_int_equal(mg_rule_entries4(12), 4096);
+	assert_int_equal(mg_rule_entries6(12), 2048);
+	/* Sub-buckets: the five bits after the bucket's; the long lengths go where the sub-bucket has no long rule. */
+	assert_int_equal(mg_rule_sub4(0xc6120002u, 12), 4);
+	assert_int_equal(mg_rule_sub4(0xc61fffffu, 12), 31);
+	assert_int_equal(mg_rule_cls4(1ull << 31 | 1ull << 7 | 1ull << (32 + 4), 0xc6120002u, 12), 1u << 31 | 1u << 7);
+	assert_int_equal(mg_rule_cls4(1ull << 31 | 1ull << 7 | 1ull << (32 + 4), 0xc6180001u, 12), 1u << 7);
 }
 
 static void test_v4_buckets(void **state)
 {
 	(void)state;
-	/* A /32 sets one bit in its /12 bucket; a /8 sets its bit in the 16 buckets it covers. */
+	/* A /32 sets its length's bit in its /12 bucket and its sub-bucket's; a /8 sets its bit in the 16 buckets it covers. */
 	add("198.18.0.2/32", false);
-	assert_int_equal(X.v4[0xc61], 1u << 31);
+	assert_true(X.v4[0xc61] == (1u << 31 | 1ull << (32 + 4)));
 	add("198.0.0.0/8", false);
 	for (unsigned b = 0xc60; b <= 0xc6f; b++)
 		assert_true(X.v4[b] & 1u << 7);
 	assert_false(X.v4[0xc5f] & 1u << 7);
 	assert_false(X.v4[0xc70] & 1u << 7);
 	assert_string_equal(probes("198.18.0.2", false), "128 104");
+	/* Same bucket, another sub-bucket: the /32 is not probed. */
+	assert_string_equal(probes("198.24.0.1", false), "104");
 	assert_string_equal(probes("198.1.0.1", false), "104");
 	assert_string_equal(probes("199.0.0.1", false), "");
 	/* Lengths no bucket holds never become probes, bit or no bit. */
@@ -141,10 +149,43 @@ static void test_v4_buckets(void **state)
 	assert_int_equal(X.lens->stale, 0);
 	/* ...a longer one leaves its bit (others of its length may share the bucket), counted as stale, never probed. */
 	del("198.18.0.2/32", false);
-	assert_int_equal(X.v4[0xc61], 1u << 31);
+	assert_true(X.v4[0xc61] == (1u << 31 | 1ull << (32 + 4)));
 	assert_int_equal(X.lens->stale, 1);
 	assert_string_equal(probes("198.18.0.2", false), "");
 	assert_int_equal(X.lens->mask[MG_LENS_BLOCK4][2], 0);
+}
+
+/* A rule between the bucket and the sub-bucket sets the sub-buckets it covers; one no longer than the bucket sets none. */
+static void test_v4_sub_buckets(void **state)
+{
+	(void)state;
+	add("198.18.0.0/15", false); /* /17s 4 to 7 of 198.16.0.0/12 */
+	assert_true(X.v4[0xc61] == (1u << 14 | 0xfull << (32 + 4)));
+	add("198.16.0.0/12", false); /* the bucket itself: its length only */
+	assert_true(X.v4[0xc61] == (1u << 14 | 1u << 11 | 0xfull << (32 + 4)));
+	add("198.30.0.0/16", false); /* /17s 28 and 29 */
+	assert_true(X.v4[0xc61] == (1u << 15 | 1u << 14 | 1u << 11 | 0xfull << (32 + 4) | 3ull << (32 + 28)));
+	assert_string_equal(probes("198.19.255.255", false), "112 111 108");
+	assert_string_equal(probes("198.20.0.0", false), "108");
+	assert_string_equal(probes("198.30.128.1", false), "112 111 108");
+	/* Every length between the bucket and the sub-bucket and beyond, each where it covers and nowhere else. */
+	for (unsigned l = 13; l <= 32; l++) {
+		char pfx[40], in[40], out[40];
+		memset(X.v4, 0, sizeof(uint64_t) << X.v4_bits);
+		memset(X.lens, 0, sizeof(*X.lens));
+		uint32_t base = 0xc6100000u | (l < 32 ? 1u << (32 - l) : 1u); /* inside 198.16.0.0/12, not at its start */
+		uint32_t last = base | (l < 32 ? (1u << (32 - l)) - 1 : 0), beyond = last + 1;
+		snprintf(pfx, sizeof(pfx), "%u.%u.%u.%u/%u", base >> 24, base >> 16 & 255, base >> 8 & 255, base & 255, l);
+		add(pfx, false);
+		snprintf(in, sizeof(in), "%u.%u.%u.%u", last >> 24, last >> 16 & 255, last >> 8 & 255, last & 255);
+		snprintf(out, sizeof(out), "%u.%u.%u.%u", beyond >> 24, beyond >> 16 & 255, beyond >> 8 & 255, beyond & 255);
+		char want[8];
+		snprintf(want, sizeof(want), "%u", 96 + l);
+		assert_string_equal(probes(in, false), want);
+		/* The address just past it: probed only when it shares the rule's sub-bucket. */
+		bool same_sub = mg_rule_sub4(beyond, 12) == mg_rule_sub4(last, 12);
+		assert_string_equal(probes(out, false), same_sub ? want : "");
+	}
 }
 
 static void test_short_lengths_probed_for_all(void **state)
@@ -190,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_families),
 		cmocka_unit_test(test_classes),
 		cmocka_unit_test_setup_teardown(test_v4_buckets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v4_sub_buckets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_lengths_probed_for_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v6_classes_and_counts, setup, teardown),
 	};

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <cmocka.h>
 #include <linux/bpf.h>
@@ -625,6 +626,31 @@ static void test_pipelined(void **state)
 	assert_int_equal(stats().smtp_cmds, 5);
 }
 
+/* Line ends in a segment's last eight bytes (read as one word from the segment's end), with every line length. */
+static void test_pipelined_short_tails(void **state)
+{
+	static const struct { const char *seg; unsigned rset, quit, other; } t[] = {
+		{ "RSET\r\nQUIT\r\n", 1, 1, 0 },
+		{ "RSET\nQUIT\n", 1, 1, 0 },
+		{ "NOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n", 0, 1, 3 },
+		{ "RSET\r\n\x0bQUIT\r\n", 1, 0, 0 },     /* a vertical tab just after the line end: no command */
+		{ "RSET\r\nQUIT\r\nRSET", 1, 1, 0 },       /* the last line has no end: not looked for past it */
+		{ "RSET xxxxxxxxxx\r\nQUIT\r\n", 1, 1, 0 },
+		{ "RSET xxxxxxxxxxx\r\nQUIT\n", 1, 1, 0 },
+		{ "RSET xxxxxxxxxxxx\nQUIT\n", 1, 1, 0 },
+		{ "RSET\r", 1, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		xh_reset(&H);
+		struct mg_src_stats e = client_says(t[i].seg);
+		if (e.cmd[MG_CMD_RSET] != t[i].rset || e.cmd[MG_CMD_QUIT] != t[i].quit || e.cmd[MG_CMD_OTHER] != t[i].other)
+			fail_msg("segment %zu: RSET %u QUIT %u other %u", i, e.cmd[MG_CMD_RSET], e.cmd[MG_CMD_QUIT],
+				 e.cmd[MG_CMD_OTHER]);
+	}
+}
+
 static void test_pipelined_bounded(void **state)
 {
 	char buf[1024] = "";
@@ -708,6 +734,55 @@ static void test_helo_event(void **state)
 	assert_int_equal(e.helo_hash, mg_helo_hash(arg, MG_HELO_ARG_MAX));
 	assert_int_equal(xh_events(&H), 2);
 	assert_int_equal(H.events[1].arg_len, MG_HELO_ARG_MAX);
+}
+
+/*
+ * A source repeating the same HELO sends one event a second; its commands
+ * count every time. A new name, or another host of an IPv6 profile's /64,
+ * is reported at once.
+ */
+static void test_helo_event_repeats(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	client_says("EHLO pc.example.org\r\n");
+	client_says("EHLO pc.example.org\r\n");
+	struct mg_src_stats e = client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(e.cmd[MG_CMD_EHLO], 3);
+	assert_int_equal(xh_events(&H), 1);
+	e = client_says("EHLO other.example.org\r\n");
+	assert_int_equal(xh_events(&H), 2);
+	assert_memory_equal(H.events[1].u.arg, "other.example.org", 17);
+	client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(xh_events(&H), 3);
+	/* Names that differ in their last byte only (one of 60 bytes, near the 64 kept), and in length. */
+	static const char *const names[] = {
+		"EHLO a123456789b123456789c123456789d123456789e123456789f123456789\r\n",
+		"EHLO a123456789b123456789c123456789d123456789e123456789f12345678X\r\n",
+		"EHLO a123456789b123456789c123456789d123456789e12\r\n",
+		"EHLO a123456789b123456789c123456789d123456789e1X\r\n",
+		"EHLO a123456789b123456789c123456789d123456789e1\r\n",
+		"EHLO ab\r\n", "EHLO aX\r\n", "EHLO a\r\n",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		e = client_says(names[i]);
+		assert_int_equal(xh_events(&H), 4 + (int)i);
+		assert_int_equal(H.events[3 + i].helo_hash, e.helo_hash);
+	}
+	/* Gone back to the first name: reported, the stored mark being the last name's. */
+	client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(xh_events(&H), 12);
+	/* Two hosts of one /64 with one name: both reported, each once (the mark is the last event's: alternating hosts each send). */
+	static const char *const hosts[] = { "2001:db8:0:1::2", "2001:db8:0:1::2", "2001:db8:0:1::3", "2001:db8:0:1::3" };
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(run(&p, seg(&p, hosts[i], SERVER6, 40000, 25, "EHLO pc.example.org\r\n")), XDP_PASS);
+	assert_int_equal(xh_events(&H), 14);
+	assert_int_equal(profile("2001:db8:0:1::9").cmd[MG_CMD_EHLO], 4);
+	/* A second later the repeat is reported again (the mark's clock is 2^30 ns). */
+	usleep(1200 * 1000);
+	client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(xh_events(&H), 15);
 }
 
 /* The envelope sender: what follows "MAIL FROM:", copied once per segment that has a MAIL command, nothing else. */
@@ -1009,6 +1084,74 @@ static void test_allow_wins_every_length_pair(void **state)
 	assert_int_equal(st.dropped, 2 * 129 * 129);
 }
 
+/* The text of a 16-byte address. */
+static const char *addr_text(const uint8_t a[16])
+{
+	static char buf[2][64];
+	static int k;
+
+	k ^= 1;
+	return mg_addr_str(a, buf[k], sizeof(buf[k]));
+}
+
+/* a + d (d = 1 or -1), as a 128-bit number. */
+static void addr_step(uint8_t a[16], int d)
+{
+	for (int i = 15; i >= 0; i--) {
+		a[i] = (uint8_t)(a[i] + d);
+		if (a[i] != (d > 0 ? 0 : 0xff))
+			return;
+	}
+}
+
+/*
+ * A block covers the whole of its prefix and nothing beside it, at every
+ * length, whatever bucket or sub-bucket of the index each address falls in:
+ * the rule is the prefix of the test range's last address, checked at its
+ * first and last addresses (those inside the test range: 198.18.0.0/15,
+ * 2001:db8::/32) and at the addresses just outside, where they are in range.
+ */
+static void test_block_covers_whole_prefix_every_length(void **state)
+{
+	static const struct { const char *lo, *hi; unsigned min_len; } fam[] = {
+		{ "198.18.0.0", "198.19.255.255", 96 + 15 },
+		{ "2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 32 },
+	};
+
+	(void)state;
+	for (size_t f = 0; f < 2; f++) {
+		uint8_t lo[16], hi[16];
+		assert_int_equal(mg_addr_parse(fam[f].lo, lo), 0);
+		assert_int_equal(mg_addr_parse(fam[f].hi, hi), 0);
+		for (unsigned len = f ? 1 : 97; len <= 128; len++) {
+			struct mg_prefix bp = prefix_of(fam[f].hi, len);
+			uint8_t first[16], last[16], before[16];
+			memcpy(first, len >= fam[f].min_len ? bp.addr : lo, 16);
+			memcpy(last, hi, 16);
+			memcpy(before, first, 16);
+			addr_step(before, -1);
+			assert_int_equal(mg_rulemap_block(&H.rules, &bp, MG_ACT_DROP_ALL, 0), 0);
+			if (verdict_of(addr_text(first)) != XDP_DROP || verdict_of(addr_text(last)) != XDP_DROP)
+				fail_msg("/%u: %s or %s passed", len, addr_text(first), addr_text(last));
+			if (len > fam[f].min_len && verdict_of(addr_text(before)) != XDP_PASS)
+				fail_msg("/%u: %s, outside, dropped", len, addr_text(before));
+			/* Beside a rule of the next length up in the other half: both halves still right. */
+			if (len < 128) {
+				struct mg_prefix lower = prefix_of(fam[f].lo, len + 1);
+				if (len >= fam[f].min_len)
+					lower = prefix_of(addr_text(bp.addr), len + 1);
+				assert_int_equal(mg_rulemap_block(&H.rules, &lower, MG_ACT_DROP_ALL, 0), 0);
+				if (verdict_of(addr_text(first)) != XDP_DROP || verdict_of(addr_text(last)) != XDP_DROP)
+					fail_msg("/%u beside /%u: %s or %s passed", len, len + 1, addr_text(first), addr_text(last));
+				assert_int_equal(mg_rulemap_unblock(&H.rules, &lower), 0);
+			}
+			assert_int_equal(mg_rulemap_unblock(&H.rules, &bp), 0);
+			if (verdict_of(addr_text(first)) != XDP_PASS || verdict_of(addr_text(last)) != XDP_PASS)
+				fail_msg("/%u removed: %s or %s dropped", len, addr_text(first), addr_text(last));
+		}
+	}
+}
+
 /*
  * A longer expired block never hides a shorter one in force: every pair of
  * lengths, for both sources. Two expired blocks let the packet through.
@@ -1298,6 +1441,88 @@ static void test_lan_keyed_per_host(void **state)
 	assert_int_equal(run(&p, syn(&p, "2001:db8:99::1", SERVER6, 25, NULL)), XDP_PASS);
 	assert_int_equal(run(&p, syn(&p, "2001:db8:99::2", SERVER6, 25, NULL)), XDP_PASS);
 	assert_int_equal(profile("2001:db8:99::77").syn_mx, 2);
+}
+
+/* ---- group with every port slot in use ------------------------------------------ */
+
+static struct xh H_ports_outer;
+
+/* Ports in all four slots of each class (the program compares a class's four at once), and port 0 as a destination. */
+static int load_ports(void **state)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+	static const uint16_t mx[4] = { 25, 2525, 2526, 1 }, sub[4] = { 465, 587, 10587, 0 };
+
+	(void)state;
+	memcpy(t.mx_ports, mx, sizeof(mx));
+	memcpy(t.submission_ports, sub, sizeof(sub));
+	H_ports_outer = H;
+	return xh_load(&H, &t);
+}
+
+static int unload_ports(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_ports_outer;
+	return 0;
+}
+
+static void test_port_classes_every_slot(void **state)
+{
+	static const uint16_t mx[] = { 25, 2525, 2526, 1 }, sub[] = { 465, 587, 10587 },
+			      other[] = { 0, 24, 26, 2524, 2527, 586, 588, 10586, 443, 0x19 << 8, 0xffff };
+	struct pb p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(mx) / sizeof(mx[0]); i++)
+		assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, mx[i], NULL)), XDP_PASS);
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
+		assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, sub[i], NULL)), XDP_PASS);
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		assert_int_equal(run(&p, syn(&p, CLIENT4, SERVER4, other[i], NULL)), XDP_PASS);
+	struct mg_src_stats e = profile(CLIENT4);
+	assert_int_equal(e.syn_mx, 4);
+	assert_int_equal(e.syn_submission, 3);
+	assert_int_equal(e.syn_other, sizeof(other) / sizeof(other[0]));
+	/* Commands count on every MX port, on no other. */
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 2526, "QUIT\r\n")), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 1, "QUIT\r\n")), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 10587, "QUIT\r\n")), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40000, 0, "QUIT\r\n")), XDP_PASS);
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_QUIT], 2);
+}
+
+/* ---- group where every HELO sends its event (the replay's tunable) ------------- */
+
+static struct xh H_helo_outer;
+
+static int load_helo_every(void **state)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+
+	(void)state;
+	t.helo_every = 1;
+	H_helo_outer = H;
+	return xh_load(&H, &t);
+}
+
+static int unload_helo_every(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_helo_outer;
+	return 0;
+}
+
+static void test_helo_every_repeat_reported(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		client_says("EHLO pc.example.org\r\n");
+	assert_int_equal(xh_events(&H), 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(H.events[i].helo_hash, mg_helo_hash("pc.example.org", 14));
 }
 
 /* ---- group with a tight creation budget ---------------------------------------- */
@@ -1802,12 +2027,14 @@ int main(void)
 	const struct CMUnitTest smtp_tests[] = {
 		cmocka_unit_test_setup(test_commands_any_case, reset),
 		cmocka_unit_test_setup(test_pipelined, reset),
+		cmocka_unit_test_setup(test_pipelined_short_tails, reset),
 		cmocka_unit_test_setup(test_pipelined_bounded, reset),
 		cmocka_unit_test_setup(test_split_commands, reset),
 		cmocka_unit_test_setup(test_starttls_and_auth, reset),
 		cmocka_unit_test_setup(test_body_text_not_commands, reset),
 		cmocka_unit_test_setup(test_mail_event, reset),
 		cmocka_unit_test_setup(test_helo_event, reset),
+		cmocka_unit_test_setup(test_helo_event_repeats, reset),
 		cmocka_unit_test_setup(test_ethernet_padding_is_not_payload, reset),
 		cmocka_unit_test_setup(test_replies, reset),
 		cmocka_unit_test_setup(test_synack_marks_server, reset),
@@ -1825,8 +2052,10 @@ int main(void)
 		cmocka_unit_test_setup(test_drop_events_rate_limited, reset),
 		cmocka_unit_test_setup(test_rule_cases, reset),
 		cmocka_unit_test_setup(test_index_rebuilt_after_deletions, reset),
+		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),
 	};
 	const struct CMUnitTest index_tests[] = {
+		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),
 		cmocka_unit_test_setup(test_allow_wins_every_length_pair, reset),
 		cmocka_unit_test_setup(test_expired_longer_block_every_length_pair, reset),
 		cmocka_unit_test_setup(test_rule_cases, reset),
@@ -1834,6 +2063,12 @@ int main(void)
 	};
 	const struct CMUnitTest lan_tests[] = {
 		cmocka_unit_test_setup(test_lan_keyed_per_host, reset),
+	};
+	const struct CMUnitTest port_tests[] = {
+		cmocka_unit_test_setup(test_port_classes_every_slot, reset),
+	};
+	const struct CMUnitTest helo_every_tests[] = {
+		cmocka_unit_test_setup(test_helo_every_repeat_reported, reset),
 	};
 	const struct CMUnitTest budget_tests[] = {
 		cmocka_unit_test_setup(test_syn_flood_capped, reset),
@@ -1872,6 +2107,8 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_enforce", enforce_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("xdp_rule_index_small", index_tests, load_small_index, unload_small_index);
 	failed += cmocka_run_group_tests_name("xdp_lan", lan_tests, load_lan, unload_lan);
+	failed += cmocka_run_group_tests_name("xdp_ports", port_tests, load_ports, unload_ports);
+	failed += cmocka_run_group_tests_name("xdp_helo_every", helo_every_tests, load_helo_every, unload_helo_every);
 	failed += cmocka_run_group_tests_name("xdp_budget", budget_tests, load_tight, unload_tight);
 	failed += cmocka_run_group_tests_name("xdp_activity", activity_tests, load_protected, unload_protected);
 	failed += cmocka_run_group_tests_name("xdp_handshake_required", handshake_required_tests, load_required,

@@ -835,13 +835,15 @@ int main(int argc, char **argv)
 	 * The kernel's rate budgets (profiles created per second, drop events per
 	 * second) count in kernel time, and a capture replays far faster than it
 	 * was recorded: lift them, or a minute of traffic squeezed into a few
-	 * milliseconds would look like a flood.
+	 * milliseconds would look like a flood. So does the skipping of a
+	 * repeated HELO's event within a (kernel) second: every HELO is reported.
 	 */
 	struct mg_load_opts lo;
 	mg_load_opts_default(&lo);
 	lo.tunables = r.cfg.tunables;
 	lo.tunables.syn_new_per_sec = lo.tunables.payload_new_per_sec = lo.tunables.drop_events_per_sec = 1000000000u;
 	lo.tunables.syn_new_burst = lo.tunables.payload_new_burst = 1000000000u;
+	lo.tunables.helo_every = 1;
 	lo.max_sources = r.cfg.max_sources;
 	lo.max_servers = r.cfg.max_servers;
 	lo.max_policy = r.cfg.max_policy;

@@ -92,8 +92,8 @@ static void fill_fds(struct mg_handle *h)
 /* The rule index holds 2^bits words per family, the geometry the program computes buckets with. */
 static void size_rule_index(struct mg_xdp *skel, const struct mg_load_opts *o)
 {
-	bpf_map__set_max_entries(skel->maps.mg_rule_index4, mg_rule_entries(mg_rule_bits4(o->tunables.rule_v4_bits)));
-	bpf_map__set_max_entries(skel->maps.mg_rule_index6, mg_rule_entries(mg_rule_bits6(o->tunables.rule_v6_bits)));
+	bpf_map__set_max_entries(skel->maps.mg_rule_index4, mg_rule_entries4(mg_rule_bits4(o->tunables.rule_v4_bits)));
+	bpf_map__set_max_entries(skel->maps.mg_rule_index6, mg_rule_entries6(mg_rule_bits6(o->tunables.rule_v6_bits)));
 	bpf_map__set_max_entries(skel->maps.mg_src_filter,
 				 mg_src_filter_entries(mg_src_filter_bits(o->tunables.src_filter_bits)));
 }

@@ -15,9 +15,14 @@ static void word_or(uint32_t *w, uint32_t bit)
 	__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
 }
 
-static void word_andnot(uint32_t *w, uint32_t bit)
+static void entry_or(uint64_t *e, uint64_t bits)
 {
-	__atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
+	__atomic_fetch_or(e, bits, __ATOMIC_RELAXED);
+}
+
+static void entry_andnot(uint64_t *e, uint64_t bits)
+{
+	__atomic_fetch_and(e, ~bits, __ATOMIC_RELAXED);
 }
 
 static uint32_t be32_at(const uint8_t *b)
@@ -63,12 +68,23 @@ static void count_down(struct mg_rule_lens *l, int which, unsigned len)
 		__atomic_fetch_and(&l->mask[which][len / 64], ~(1ull << (len % 64)), __ATOMIC_RELAXED);
 }
 
-/* The IPv4 buckets a v4 rule of 16-byte length len (97..128) covers: first, and how many. */
-static void v4_range(const struct mg_ruleindex *x, const struct mg_prefix *p, uint32_t *first, uint32_t *n)
+/*
+ * The IPv4 buckets a v4 rule of 16-byte length len (97..128) covers: first,
+ * and how many; and the bits it sets in each: its length's, and for a rule
+ * longer than the bucket the sub-buckets it covers (mtaguard.h).
+ */
+static void v4_range(const struct mg_ruleindex *x, const struct mg_prefix *p, uint32_t *first, uint32_t *n,
+		     uint64_t *bits)
 {
 	uint32_t v4 = be32_at(p->addr + 12), l4 = p->prefixlen - 96u;
 
-	if (l4 >= x->v4_bits) {
+	*bits = 1ull << (l4 - 1);
+	if (l4 > x->v4_bits) {
+		uint32_t sub = mg_rule_sub4(v4, x->v4_bits), nsub = l4 >= x->v4_bits + 5 ? 1 : 1u << (x->v4_bits + 5 - l4);
+		*first = mg_rule_bucket4(v4, x->v4_bits);
+		*n = 1;
+		*bits |= ((nsub == 32 ? ~0ull : (1ull << nsub) - 1) << sub) << 32;
+	} else if (l4 == x->v4_bits) {
 		*first = mg_rule_bucket4(v4, x->v4_bits);
 		*n = 1;
 	} else {
@@ -94,9 +110,10 @@ void mg_ruleindex_add(struct mg_ruleindex *x, const struct mg_prefix *p, bool al
 	if (mg_ruleindex_covers4(p)) {
 		if (len >= 97) {
 			uint32_t first, n;
-			v4_range(x, p, &first, &n);
+			uint64_t bits;
+			v4_range(x, p, &first, &n, &bits);
 			for (uint32_t i = 0; i < n; i++)
-				word_or(&x->v4[first + i], 1u << (len - 97));
+				entry_or(&x->v4[first + i], bits);
 		}
 		count_up(x->lens, MG_LENS_BLOCK4, len);
 	}
@@ -124,16 +141,17 @@ void mg_ruleindex_del(struct mg_ruleindex *x, const struct mg_prefix *p, bool al
 		count_down(x->lens, MG_LENS_BLOCK4, len);
 		if (len >= 97) {
 			uint32_t first, n;
-			v4_range(x, p, &first, &n);
+			uint64_t bits;
+			v4_range(x, p, &first, &n, &bits);
 			/*
 			 * A rule no longer than the bucket is the only one of its
 			 * length over each bucket it covers: its bit goes with it.
-			 * A longer one may share its bucket with others of its
-			 * length, which the index does not count: the bit stays.
+			 * A longer one may share its bucket (and sub-buckets) with
+			 * others, which the index does not count: its bits stay.
 			 */
 			if (len - 96u <= x->v4_bits)
 				for (uint32_t i = 0; i < n; i++)
-					word_andnot(&x->v4[first + i], 1u << (len - 97));
+					entry_andnot(&x->v4[first + i], bits);
 			else
 				__atomic_fetch_add(&x->lens->stale, 1, __ATOMIC_RELAXED);
 		}
@@ -165,7 +183,8 @@ unsigned mg_ruleindex_lens(const struct mg_ruleindex *x, const uint8_t addr[16],
 		return n;
 	}
 	const __u64 *m = x->lens->mask[v4 ? MG_LENS_BLOCK4 : MG_LENS_BLOCK6];
-	uint32_t cls = v4 ? x->v4[mg_rule_bucket4(be32_at(addr + 12), x->v4_bits)]
+	uint32_t a4 = be32_at(addr + 12);
+	uint32_t cls = v4 ? mg_rule_cls4(x->v4[mg_rule_bucket4(a4, x->v4_bits)], a4, x->v4_bits)
 			  : x->v6[mg_rule_bucket6(be32_at(addr), x->v6_bits)];
 	for (int len = 128; len >= 0; len--) {
 		unsigned l = (unsigned)len;

@@ -15,7 +15,7 @@
 #include "mg_addr.h"
 
 struct mg_ruleindex {
-	uint32_t *v4;  /* 2^v4_bits words */
+	uint64_t *v4;  /* 2^v4_bits entries: length word, sub-bucket word (mtaguard.h) */
 	uint32_t *v6;  /* 2^v6_bits words */
 	struct mg_rule_lens *lens;
 	uint32_t v4_bits, v6_bits;

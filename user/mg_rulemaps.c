@@ -24,8 +24,8 @@ static size_t page_round(size_t len)
 	return (len + page - 1) & ~(page - 1);
 }
 
-/* Map an mmapable array; *words: how many 32-bit words it holds (entries are 8 bytes apart). */
-static void *map_array(int fd, size_t *len, uint32_t *words)
+/* Map an mmapable array; *entries: how many it holds (8 bytes apart, whatever the value size). */
+static void *map_array(int fd, size_t *len, uint32_t *entries)
 {
 	struct bpf_map_info info = { 0 };
 	uint32_t info_len = sizeof(info);
@@ -33,7 +33,7 @@ static void *map_array(int fd, size_t *len, uint32_t *words)
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &info_len))
 		return NULL;
-	*words = info.max_entries * 2;
+	*entries = info.max_entries;
 	*len = page_round((size_t)info.max_entries * ((info.value_size + 7) & ~7u));
 	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	return p == MAP_FAILED ? NULL : p;
@@ -60,7 +60,7 @@ int mg_rulemaps_open(struct mg_rulemaps *m, int block_fd, int allow_fd, int inde
 	m->ix.lens = map_array(lens_fd, &m->lens_len, &nl);
 	/* The geometry is the maps' own: the program was loaded with the same bits (mg_rule_bits4/6). */
 	m->ix.v4_bits = log2_exact(n4);
-	m->ix.v6_bits = log2_exact(n6);
+	m->ix.v6_bits = log2_exact(n6 * 2);
 	if (!m->ix.v4 || !m->ix.v6 || !m->ix.lens || m->ix.v4_bits < 8 || m->ix.v4_bits > 24 ||
 	    m->ix.v6_bits < 8 || m->ix.v6_bits > 24) {
 		int err = errno ? -errno : -EINVAL;
@@ -252,7 +252,7 @@ int mg_rulemaps_rebuild(struct mg_rulemaps *m)
 
 	if (!m->ix.lens)
 		return -EBADF;
-	fresh.v4 = calloc(n4, sizeof(uint32_t));
+	fresh.v4 = calloc(n4, sizeof(uint64_t));
 	fresh.v6 = calloc(n6, sizeof(uint32_t));
 	fresh.lens = calloc(1, sizeof(*fresh.lens));
 	if (!fresh.v4 || !fresh.v6 || !fresh.lens)
