@@ -170,7 +170,7 @@ lab_wait "RELOADING=1" grep -q "RELOADING=1" "$LAB_DIR/notify.log" && pass "relo
 
 # Metrics: the textfile, and the HTTP endpoint read by a real client.
 lab_wait "metrics file" test -s "$LAB_DIR/mtaguard.prom" && pass "metrics textfile written" || fail "no metrics file"
-grep -q '^mtaguard_xdp_packets_total{verdict="pass"} [0-9]' "$LAB_DIR/mtaguard.prom" &&
+grep -q '^mtaguard_xdp_packets_total{interface="in0",verdict="pass"} [0-9]' "$LAB_DIR/mtaguard.prom" &&
 	grep -q '^mtaguard_sources{role="end_host"} [0-9]' "$LAB_DIR/mtaguard.prom" &&
 	grep -q '^mtaguard_threat_level [0-5]$' "$LAB_DIR/mtaguard.prom" &&
 	pass "textfile: kernel, analyzer and threat-level figures" || fail "textfile content: $(head -c 400 "$LAB_DIR/mtaguard.prom")"

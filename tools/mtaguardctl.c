@@ -739,7 +739,8 @@ int main(int argc, char **argv)
 		print_human(cmd, resp);
 	} else if (rc) {
 		mg_err("%s", s(resp, "error"));
-	} else if (json_object_get(resp, "done") || !strcmp(cmd, "monitor")) {
+	} else if (json_is_string(json_object_get(resp, "done")) || !strcmp(cmd, "monitor")) {
+		/* A change said back; quarantine's "done" is its list of messages, printed as such below. */
 		print_done(cmd, resp, !strcmp(cmd, "except") && optind + 2 < argc ? argv[optind + 2] : NULL);
 	} else {
 		print_human(cmd, resp);
