@@ -19,6 +19,7 @@
 #include "mg_eventlog.h"
 #include "mg_kernel_sink.h"
 #include "mg_loader.h"
+#include "mg_log_gate.h"
 #include "mg_policyd.h"
 #include "mg_quarantine.h"
 
@@ -131,10 +132,11 @@ struct mg_daemon {
 	bool cluster_dirty;            /* a verdict came or went: reconcile before the next scan */
 	bool cluster_more;             /* received entries wait: do not sleep */
 	uint64_t cluster_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome, then unreadable ones */
-	uint64_t cluster_last_complaint;
+	struct mg_log_gate cluster_complaints; /* one line a minute at most */
 	bool cluster_was_up;           /* the link's state at the last look: its changes are logged */
 	bool cluster_ever_up, cluster_said_unreachable; /* a first connection failing is logged once */
-	uint64_t cluster_down_at;      /* CLOCK_MONOTONIC when it went down, for the gap */
+	bool cluster_down;             /* the link went down after being up, at cluster_down_at (CLOCK_MONOTONIC) */
+	uint64_t cluster_down_at;
 	uint64_t cluster_gaps, cluster_gap_ns; /* outages since start, and their time in all */
 	/* Propagation: from the origin's write to the rule in this node's kernel, for the last entries taken. */
 #define MG_DAEMON_PROPAGATION_KEPT 1024
@@ -160,8 +162,9 @@ struct mg_daemon {
 	/* FlowSpec routes from BGP peers, handed over by mtaguard-flowspec --accept (mg_daemon_bgp.c) */
 	uint64_t bgp_outcomes[MG_CL_OUTCOME_MAX + 1]; /* per enum mg_cl_outcome (taken: new here), then unusable items */
 	uint64_t bgp_refreshed;        /* announcements of routes already held (the helper's refreshes) */
-	bool bgp_seen, bgp_complained;  /* a helper spoke; a refusal was logged (at bgp_last_complaint) */
-	uint64_t bgp_last_complaint, bgp_last_request; /* CLOCK_MONOTONIC, valid once the flags say so */
+	bool bgp_seen;                  /* a helper spoke (at bgp_last_request) */
+	uint64_t bgp_last_request;      /* CLOCK_MONOTONIC, valid once bgp_seen */
+	struct mg_log_gate bgp_complaints; /* refusals: one line a minute at most */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */

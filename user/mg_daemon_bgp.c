@@ -45,10 +45,8 @@ static void complain(struct mg_daemon *d, uint64_t mono, const char *peer, const
 {
 	char buf[MG_ADDRSTRLEN];
 
-	if (d->bgp_complained && mono - d->bgp_last_complaint < 60 * MG_NSEC_PER_SEC)
+	if (!mg_log_gate_pass(&d->bgp_complaints, mono, 60 * MG_NSEC_PER_SEC))
 		return;
-	d->bgp_complained = true;
-	d->bgp_last_complaint = mono;
 	if (o == MG_CL_BREAKER)
 		mg_eventlog_warning(&d->log, "bgp", "bgp: more than %u new FlowSpec routes a minute: %s from %s refused "
 				    "(bgp.max_accept_per_minute; one line a minute at most)",

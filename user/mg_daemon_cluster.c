@@ -194,14 +194,15 @@ static void watch_link(struct mg_daemon *d, uint64_t mono)
 	d->cluster_ever_up |= st.connected;
 	d->cluster_was_up = st.connected;
 	if (!st.connected) {
+		d->cluster_down = true;
 		d->cluster_down_at = mono;
 		mg_eventlog_warning(&d->log, "cluster", "cluster: no NATS server answers (%s); this node goes on alone, "
 				    "with what it holds", st.last_error[0] ? st.last_error : "disconnected");
-	} else if (d->cluster_down_at) {
+	} else if (d->cluster_down) {
 		uint64_t gap = mono - d->cluster_down_at;
 		d->cluster_gaps++;
 		d->cluster_gap_ns += gap;
-		d->cluster_down_at = 0;
+		d->cluster_down = false;
 		mg_eventlog_notice(&d->log, "cluster", "cluster: connected to %s again after %.1f s on its own; reading "
 				   "what is in force and writing this node's rules again", st.server, gap / 1e9);
 	} else {
@@ -333,8 +334,7 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 	for (size_t i = 0; i < n; i++) {
 		if (rx[i].bad) {
 			d->cluster_outcomes[MG_CL_OUTCOME_MAX]++;
-			if (mono - d->cluster_last_complaint > 60 * MG_NSEC_PER_SEC) {
-				d->cluster_last_complaint = mono;
+			if (mg_log_gate_pass(&d->cluster_complaints, mono, 60 * MG_NSEC_PER_SEC)) {
 				mg_eventlog_warning(&d->log, "cluster", "cluster: an entry that cannot be used, ignored: %s "
 						    "(one line a minute at most)", rx[i].err);
 			}
@@ -352,8 +352,7 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 		else if (o == MG_CL_TAKEN && mg_cl_kind_blocks(rx[i].e.kind))
 			mg_eventlog_notice(&d->log, NULL, "cluster: %s %s from %s (%s)", mg_cl_kind_name(rx[i].e.kind),
 					   mg_prefix_str(&rx[i].e.prefix, buf, sizeof(buf)), rx[i].e.node, rx[i].e.why);
-		else if (o == MG_CL_BREAKER && mono - d->cluster_last_complaint > 60 * MG_NSEC_PER_SEC) {
-			d->cluster_last_complaint = mono;
+		else if (o == MG_CL_BREAKER && mg_log_gate_pass(&d->cluster_complaints, mono, 60 * MG_NSEC_PER_SEC)) {
 			mg_eventlog_warning(&d->log, "cluster", "cluster: more than %u fresh verdicts a minute from other "
 					    "nodes: %s from %s refused (cluster.max_accept_per_minute)",
 					    d->cfg.cluster_max_accept_per_min, mg_prefix_str(&rx[i].e.prefix, buf, sizeof(buf)),
@@ -411,5 +410,5 @@ void mg_daemon_cluster_metrics(struct mg_daemon *d, struct mg_metrics_in *m)
 	for (int o = MG_CL_OWN + 1; o <= MG_CL_OUTCOME_MAX; o++)
 		m->cluster_refused += d->cluster_outcomes[o];
 	m->cluster_lag_seconds = st.last_lag_ns / 1e9;
-	m->cluster_gap_seconds = (d->cluster_gap_ns + (d->cluster_down_at ? mg_mono_ns() - d->cluster_down_at : 0)) / 1e9;
+	m->cluster_gap_seconds = (d->cluster_gap_ns + (d->cluster_down ? mg_mono_ns() - d->cluster_down_at : 0)) / 1e9;
 }
