@@ -258,6 +258,17 @@ bot_rule | jq -e '.action == "smtp" and .expires_in_s > 3600' >/dev/null &&
 	pass "when it ends, the analyzer's verdict is back in the kernel" || fail "after the operator's block: $(bot_rule)"
 lab_run bot ping -c1 -W2 198.19.0.1 >/dev/null && pass "the bot pings again (SMTP-only verdict)" ||
 	fail "the bot's ping still dropped"
+# While the daemon runs its engine is the one writer of the rules: the
+# loader's edits and a second daemon on the same pins are refused, and change nothing.
+out="$(lab_nsenter edge "$BUILD/mtaguard-loader" -p "$PIN" block 198.18.9.77 2>&1)" && fail "the loader wrote a rule beside the daemon"
+grep -q "mtaguardd runs with $PIN" <<<"$out" &&
+	! kernel_rules | jq -e '[.. | objects | select(.prefix? == "198.18.9.77")] | length > 0' >/dev/null &&
+	pass "mtaguard-loader block beside a running daemon: refused (use mtaguardctl), nothing written" ||
+	fail "loader block beside the daemon: '$out', rules $(kernel_rules)"
+out="$(lab_nsenter edge timeout 30 "$DAEMON" -c "$CONF" 2>&1)" && fail "a second mtaguardd started on the same pins"
+grep -q "another mtaguardd runs with the pin dir $PIN" <<<"$out" && ctl status >/dev/null &&
+	pass "a second mtaguardd on the same pins exits with why; the first goes on" ||
+	fail "second daemon: '$out'"
 ctl monitor on >/dev/null && [[ "$(ctl --json status | jq -r .monitor)" == true ]] && pass "ctl monitor on" || fail "monitor on"
 ctl monitor off >/dev/null && [[ "$(ctl --json status | jq -r .monitor)" == false ]] && pass "ctl monitor off" || fail "monitor off"
 # SIGHUP: a bad file is refused with its line and column, and the running

@@ -171,6 +171,25 @@ bad:
 	return -1;
 }
 
+/*
+ * Commands that write (load, attach, rules, monitor) take the pin directory's
+ * lock. A running mtaguardd holds it: its engine is then the one writer of
+ * the rules, and a rule written beside it would be unknown to its ledger (and
+ * could race its writes to the rule index). detach and unload do not ask:
+ * they are the way out, and must work whatever runs.
+ */
+static int take_pin_lock(const char *cmd)
+{
+	int fd = mg_pin_lock(pin_dir, 0);
+
+	if (fd == -EWOULDBLOCK)
+		mg_err("%s: mtaguardd runs with %s and its engine owns the rules and settings there; "
+		       "use mtaguardctl (block, allow, monitor...), or stop the daemon first", cmd, pin_dir);
+	else if (fd < 0)
+		mg_err("%s: cannot lock %s: %s", cmd, pin_dir, strerror(-fd));
+	return fd;
+}
+
 /* Open the pinned instance, or load it if nothing is pinned yet. */
 static int open_or_load(struct cmd_args *a, struct mg_handle *h, bool may_load)
 {
@@ -378,14 +397,26 @@ int main(int argc, char **argv)
 	}
 
 	bool loads = !strcmp(cmd, "load") || !strcmp(cmd, "attach");
+	bool edits = !strcmp(cmd, "block") || !strcmp(cmd, "allow") || !strcmp(cmd, "unblock") ||
+		     !strcmp(cmd, "disallow") || !strcmp(cmd, "monitor");
+	int lock = -1;
+	/* A loading command locks first (it may create the pins); an edit once it found them. */
+	if (loads && (lock = take_pin_lock(cmd)) < 0)
+		return 1;
 	if (!strcmp(cmd, "load"))
 		err = mg_load(&a.load, &h);
 	else
 		err = open_or_load(&a, &h, loads);
 	if (err) {
+		if (lock >= 0)
+			close(lock);
 		if (err == -EPERM)
 			mg_err("permission denied: loading BPF needs root (CAP_BPF, CAP_NET_ADMIN)");
 		return fail(loads ? "loading the XDP program" : "opening pinned maps (is it loaded?)", err);
+	}
+	if (edits && (lock = take_pin_lock(cmd)) < 0) {
+		mg_close(&h);
+		return 1;
 	}
 
 	if (!strcmp(cmd, "load")) {
@@ -419,5 +450,7 @@ int main(int argc, char **argv)
 		rc = 2;
 	}
 	mg_close(&h);
+	if (lock >= 0)
+		close(lock);
 	return rc;
 }

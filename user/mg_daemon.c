@@ -27,7 +27,7 @@
 void mg_daemon_init(struct mg_daemon *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->epfd = d->timerfd = d->sigfd = -1;
+	d->epfd = d->timerfd = d->sigfd = d->pin_lock = -1;
 	d->ctl.fd = d->ctl.epfd = -1;
 }
 
@@ -53,6 +53,9 @@ void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c)
 			c->ifaces[c->n_ifaces++] = o->ifaces[i];
 	}
 }
+
+/* A restart's old process may still be saving its state: wait this long for it to let go of the pins. */
+#define PIN_LOCK_WAIT_NS (10 * MG_NSEC_PER_SEC)
 
 /* What is running is what the configuration said at start. */
 static void take_running(struct mg_daemon *d)
@@ -190,6 +193,18 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		return e;
 	}
 	take_running(d);
+	/* Before loading: a second daemon must not replace the first one's program or write its rules. */
+	e = mg_pin_lock(d->cfg.pin_dir, PIN_LOCK_WAIT_NS);
+	if (e == -EWOULDBLOCK) {
+		snprintf(err, errlen, "another mtaguardd runs with the pin dir %s (it holds the dir's lock); stop it first",
+			 d->cfg.pin_dir);
+		return e;
+	}
+	if (e < 0) {
+		snprintf(err, errlen, "cannot lock the pin dir %s: %s", d->cfg.pin_dir, strerror(-e));
+		return e;
+	}
+	d->pin_lock = e;
 	mg_load_opts_default(&lo);
 	lo.pin_dir = d->cfg.pin_dir;
 	lo.tunables = d->cfg.tunables;
@@ -579,6 +594,9 @@ void mg_daemon_stop(struct mg_daemon *d)
 		close(d->timerfd);
 	if (d->sigfd >= 0)
 		close(d->sigfd);
+	if (d->pin_lock >= 0)
+		close(d->pin_lock);
+	d->pin_lock = -1;
 	mg_daemon_hooks_stop(d);
 	mg_eventlog_close(&d->log);
 	mg_config_free(&d->cfg);

@@ -99,6 +99,7 @@ struct mg_daemon {
 	struct mg_daemon_running run;  /* what is running */
 	char pending_restart[256];     /* what the file changes that waits for a restart ("" = nothing) */
 	struct mg_handle h;
+	int pin_lock;                  /* the pin directory's writer lock, held while running (mg_pin_lock) */
 	struct mg_kernel_sink sink;
 	struct mg_engine eng;
 	bool engine_ready;

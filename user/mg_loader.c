@@ -8,12 +8,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
@@ -129,6 +132,30 @@ static int map_activity(struct mg_handle *h, const struct mg_load_opts *o)
 	h->activity_n = n;
 	memcpy(h->act_ranges, o->tunables.act, sizeof(h->act_ranges));
 	return 0;
+}
+
+int mg_pin_lock(const char *pin_dir, uint64_t wait_ns)
+{
+	const char *dir = pin_dir_or_default(pin_dir);
+	const struct timespec pause = { .tv_nsec = 50 * 1000 * 1000 };
+	uint64_t waited = 0;
+	int fd, err = mkdir_p(dir);
+
+	if (err)
+		return err;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno;
+		if (err != EWOULDBLOCK || waited >= wait_ns) {
+			close(fd);
+			return -err;
+		}
+		nanosleep(&pause, NULL);
+		waited += (uint64_t)pause.tv_nsec;
+	}
+	return fd;
 }
 
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h)

@@ -50,6 +50,19 @@ struct mg_handle {
 	struct mg_act_range act_ranges[MG_ACT_MAX_RANGES];
 };
 
+/*
+ * The pin directory's writer lock (flock on the directory, created if
+ * missing). While mtaguardd runs it holds the lock: its engine is then the
+ * only writer of the rule maps and settings there, and a second daemon or a
+ * loader command that loads, attaches or edits rules is refused instead of
+ * racing it (two writers of the rule index could leave it disagreeing with
+ * the rules). Waits up to wait_ns for a holder to let go (a restart's old
+ * process still exiting). Returns the descriptor to hold (close-on-exec, so
+ * hooks do not inherit it; closing it releases the lock), -EWOULDBLOCK if
+ * another process still holds it, or -errno.
+ */
+int mg_pin_lock(const char *pin_dir, uint64_t wait_ns);
+
 /* Load the program (reusing pinned maps if present) and pin maps and program. */
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h);
 /*
