@@ -299,11 +299,11 @@ static void test_clamav_db_stamp(void **state)
 	assert_non_null(fp);
 	fprintf(fp, "# test\nLocalSocket /tmp/x.ctl\nDatabaseDirectory %s\n", db);
 	fclose(fp);
-	mg_clamav_init(&cl, conf);
+	mg_clamav_init(&cl, conf, NULL);
 	char got[256];
 	mg_clamav_db_dir(&cl, got, sizeof(got));
 	assert_string_equal(got, db);
-	mg_clamav_init(&cl, "/nonexistent/clamd.conf");
+	mg_clamav_init(&cl, "/nonexistent/clamd.conf", NULL);
 	mg_clamav_db_dir(&cl, got, sizeof(got));
 	assert_string_equal(got, "/var/lib/clamav");
 }
