@@ -117,17 +117,20 @@ static void note_active(const struct mg_ob_view *v, void *arg)
  * is tried again a minute later). Suspects' mail is not touched: it waits for
  * the operator or its retention.
  */
-static bool release_due(struct mg_daemon *d, const struct mg_held *h, uint64_t mono)
+static bool release_due(const struct active_sigs *act, const struct mg_held *h, uint64_t mono)
 {
-	struct active_sigs act = { .n = 0 };
-
 	if (strcmp(h->reason, "outbreak") || !h->signature[0] || h->infected || (h->auto_tried && mono < h->auto_next_ns))
 		return false;
-	mg_ob_foreach(d->eng.ob, note_active, &act);
-	for (size_t k = 0; k < act.n; k++)
-		if (!strcmp(act.sig[k], h->signature))
+	for (size_t k = 0; k < act->n; k++)
+		if (!strcmp(act->sig[k], h->signature))
 			return false;
 	return true;
+}
+
+static void active_outbreaks(struct mg_daemon *d, struct active_sigs *act)
+{
+	act->n = 0;
+	mg_ob_foreach(d->eng.ob, note_active, act);
 }
 
 /* Held mail past its retention: {"id", "release"} for each, from the list postqueue -j gave. */
@@ -183,9 +186,11 @@ static bool pick_round(struct mg_daemon *d, uint64_t mono)
 	}
 	if (d->cfg.release_on_outbreak_end && mono >= d->auto_release_next_ns) {
 		d->auto_release_next_ns = mono + AUTO_CHECK_EVERY_NS;
+		struct active_sigs act;
+		active_outbreaks(d, &act);
 		d->q_items = json_array();
 		for (size_t i = 0; i < q->n; i++)
-			if (release_due(d, &q->v[i], mono))
+			if (release_due(&act, &q->v[i], mono))
 				json_array_append_new(d->q_items, json_string(q->v[i].queue_id));
 		if (json_array_size(d->q_items)) {
 			d->q_round = MG_QROUND_RELEASE_ENDED;
@@ -226,11 +231,14 @@ static int next_op(struct mg_daemon *d, uint64_t mono, struct mg_qop_result *now
 				continue; /* convicted already (it stays so), or scanned in this round */
 			json_object_set_new(d->rescan_done, id, json_true());
 			return mg_qwork_rescan(w, id, op_done, d, now);
-		case MG_QROUND_RELEASE_ENDED:
-			if (!release_due(d, h, mono))
+		case MG_QROUND_RELEASE_ENDED: {
+			struct active_sigs act;
+			active_outbreaks(d, &act); /* now: an outbreak may have come back since the round began */
+			if (!release_due(&act, h, mono))
 				continue; /* the outbreak came back, or the message was convicted meanwhile */
 			snprintf(d->q_sig, sizeof(d->q_sig), "%s", h->signature); /* for the log: a release forgets the record */
 			return mg_qwork_release(w, id, op_done, d, now);
+		}
 		case MG_QROUND_EXPIRY:
 			return json_is_true(json_object_get(item, "release")) ? mg_qwork_release(w, id, op_done, d, now)
 									       : mg_qwork_delete(w, id, op_done, d, now);

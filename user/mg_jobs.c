@@ -229,9 +229,11 @@ int mg_jobs_start(struct mg_jobs *r, const struct mg_job_spec *s, uint64_t now, 
 	pid_t pid = 0;
 	if (!e)
 		e = spawn(s, pin, pout, &pid);
-	for (int i = 0; i < 2; i++)
-		if (i == 0 ? pin[0] >= 0 : pout[1] >= 0)
-			close(i == 0 ? pin[0] : pout[1]);
+	/* The child's ends are the child's alone now. */
+	if (pin[0] >= 0)
+		close(pin[0]);
+	if (pout[1] >= 0)
+		close(pout[1]);
 	int pidfd = e ? -1 : pidfd_open(pid, 0);
 	if (!e && pidfd < 0) {
 		e = -errno;
