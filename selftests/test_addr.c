@@ -50,6 +50,43 @@ static void test_bad_prefixes(void **state)
 	assert_int_equal(mg_prefix_parse(NULL, &p), -EINVAL);
 }
 
+/* Host bits below the length: refused with both readings, never cleared silently. */
+static void test_exact_prefixes(void **state)
+{
+	static const struct {
+		const char *in;
+		int want;
+		const char *why;
+	} cases[] = {
+		{ "198.18.10.0/24", 0, NULL },
+		{ "198.18.10.5", 0, NULL },
+		{ "198.18.10.5/32", 0, NULL },
+		{ "198.18.10.5/24", -EDOM,
+		  "198.18.10.5/24 has host bits set: write 198.18.10.0/24 for the network, or 198.18.10.5 for the one host" },
+		{ "198.18.0.1/0", -EDOM, "198.18.0.1/0 has host bits set: write 0.0.0.0/0 for the network, or 198.18.0.1 for the one host" },
+		{ "2001:db8::/32", 0, NULL },
+		{ "2001:db8::1/64", -EDOM,
+		  "2001:db8::1/64 has host bits set: write 2001:db8::/64 for the network, or 2001:db8::1 for the one host" },
+		{ "2001:db8::1/128", 0, NULL },
+		{ "198.18.10.5/33", -EINVAL, NULL },
+		{ "not a prefix", -EINVAL, NULL },
+	};
+	struct mg_prefix p;
+	char why[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		why[0] = '\0';
+		int got = mg_prefix_parse_exact(cases[i].in, &p, why, sizeof(why));
+		if (got != cases[i].want)
+			fail_msg("%s: %d, not %d", cases[i].in, got, cases[i].want);
+		if (cases[i].why && strcmp(why, cases[i].why))
+			fail_msg("%s: '%s'", cases[i].in, why);
+	}
+	/* Without room for the reason, the answer is the same. */
+	assert_int_equal(mg_prefix_parse_exact("198.18.10.5/24", &p, NULL, 0), -EDOM);
+}
+
 static void test_v4_mapped(void **state)
 {
 	uint8_t a[16];
@@ -135,6 +172,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_bad_prefixes),
+		cmocka_unit_test(test_exact_prefixes),
 		cmocka_unit_test(test_v4_mapped),
 		cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_prefix_eq),

@@ -221,6 +221,23 @@ static void test_block_limits(void **state)
 	assert_null(strstr(human(f), "100.0.0.0/8 forced"));
 }
 
+/* Host bits below the length are refused for any client (raw JSON too), never cleared into the network. */
+static void test_host_bits_refused(void **state)
+{
+	static const char *const cmds[] = { "block", "allow", "unblock", "disallow" };
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		const char *e = ask(f, cmds[i], "198.18.10.5/24", NULL);
+		assert_non_null(e);
+		assert_string_equal(e, "198.18.10.5/24 has host bits set: write 198.18.10.0/24 for the network, "
+				       "or 198.18.10.5 for the one host");
+	}
+	assert_false(blocked(f, "198.18.10.0/24", NULL));
+	assert_null(ask(f, "block", "198.18.10.0/24", NULL));
+	assert_true(blocked(f, "198.18.10.0/24", NULL));
+}
+
 /* Allowing everything is enforcement off: refused with the way to do that, and loud when forced. */
 static void test_allow_everything_needs_force(void **state)
 {
@@ -556,6 +573,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_block_everything_needs_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_bits_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allow_everything_needs_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_comment_escaped, setup, teardown),

@@ -3,6 +3,7 @@
  * mtaguardctl - inspect and steer a running mtaguardd over its control socket.
  * Tables for people by default; --json prints the daemon's answer as is.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -539,26 +540,17 @@ static int usage_error(json_t *req, const char *fmt, ...)
 }
 
 /*
- * A prefix with bits set beyond its length ("198.18.10.5/24") is refused:
- * the daemon would take it as the network 198.18.10.0/24, 256 hosts, when
- * the operator most likely meant the one host. Said with both readings.
+ * A prefix with bits set beyond its length ("198.18.10.5/24") is refused
+ * here too, before asking: a usage error, with both readings.
  */
 static int check_prefix(json_t *req, const char *text)
 {
-	struct mg_prefix net;
-	uint8_t host[16];
-	char a[MG_ADDRSTRLEN], b[MG_ADDRSTRLEN], addr[MG_ADDRSTRLEN];
-	const char *slash = strchr(text, '/');
+	struct mg_prefix p;
+	char why[256];
 
-	/* mg_prefix_parse masks: the address as written is compared with the network it gives. */
-	if (!slash || (size_t)(slash - text) >= sizeof(addr) || mg_prefix_parse(text, &net))
-		return 0; /* a host, or not a prefix at all: the daemon's error says which */
-	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - text), text);
-	if (mg_addr_parse(addr, host) || !memcmp(net.addr, host, sizeof(host)))
-		return 0;
-	mg_prefix_str(&net, a, sizeof(a));
-	mg_addr_str(host, b, sizeof(b));
-	return usage_error(req, "%s has host bits set: write %s for the network, or %s for the one host", text, a, b);
+	if (mg_prefix_parse_exact(text, &p, why, sizeof(why)) != -EDOM)
+		return 0; /* a prefix, or not one at all: the daemon's error says which */
+	return usage_error(req, "%s", why);
 }
 
 int main(int argc, char **argv)

@@ -102,6 +102,27 @@ int mg_prefix_parse(const char *text, struct mg_prefix *out)
 	return 0;
 }
 
+int mg_prefix_parse_exact(const char *text, struct mg_prefix *out, char *why, size_t whylen)
+{
+	char addr[MG_ADDRSTRLEN], net[MG_ADDRSTRLEN], host_s[MG_ADDRSTRLEN];
+	const char *slash;
+	uint8_t host[16];
+
+	if (mg_prefix_parse(text, out))
+		return -EINVAL;
+	slash = strchr(text, '/');
+	if (!slash)
+		return 0;
+	/* mg_prefix_parse cleared the host bits: the address as written is compared with the network. */
+	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - text), text);
+	if (mg_addr_parse(addr, host) || !memcmp(out->addr, host, sizeof(host)))
+		return 0;
+	if (why)
+		snprintf(why, whylen, "%s has host bits set: write %s for the network, or %s for the one host", text,
+			 mg_prefix_str(out, net, sizeof(net)), mg_addr_str(host, host_s, sizeof(host_s)));
+	return -EDOM;
+}
+
 const char *mg_addr_str(const uint8_t addr[16], char *buf, size_t len)
 {
 	if (mg_addr_is_v4(addr))

@@ -18,6 +18,13 @@ struct mg_prefix {
 /* Parse "198.18.0.1", "198.18.0.0/15", "2001:db8::1", "2001:db8::/32".
  * Host bits below the prefix are cleared. Returns 0 or -EINVAL. */
 int mg_prefix_parse(const char *text, struct mg_prefix *out);
+/*
+ * As mg_prefix_parse, but bits set below the length ("198.18.10.5/24") are
+ * refused with -EDOM rather than cleared: taken as the network, a rule would
+ * cover 256 hosts where the one host was most likely meant. why (when not
+ * NULL) then gives both readings, for the person who wrote it.
+ */
+int mg_prefix_parse_exact(const char *text, struct mg_prefix *out, char *why, size_t whylen);
 /* Parse a single address (no "/len"). */
 int mg_addr_parse(const char *text, uint8_t addr[16]);
 

@@ -612,7 +612,11 @@ static json_t *cmd_rule(struct mg_daemon *d, const char *cmd, json_t *req)
 	json_t *refused;
 	int e;
 
-	if (!prefix || mg_prefix_parse(prefix, &p))
+	/* Host bits below the length are refused for every client, not cleared: the one host was meant, or the network. */
+	e = prefix ? mg_prefix_parse_exact(prefix, &p, err, sizeof(err)) : -EINVAL;
+	if (e == -EDOM)
+		return mg_ctl_error("%s", err);
+	if (e)
 		return mg_ctl_error("%s needs an address or prefix, got '%s'", cmd, prefix ? prefix : "");
 	if (dur && !blocking && !allowing)
 		return mg_ctl_error("%s takes no duration", cmd);

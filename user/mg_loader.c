@@ -158,6 +158,46 @@ int mg_pin_lock(const char *pin_dir, uint64_t wait_ns)
 	return fd;
 }
 
+/* Open the object with the options' tunables and map sizes, not loaded yet; NULL with errno. */
+static struct mg_xdp *open_sized(const struct mg_load_opts *o)
+{
+	struct mg_xdp *skel = mg_xdp__open();
+
+	if (!skel)
+		return NULL;
+	skel->rodata->mg_cfg = o->tunables;
+	if (o->max_sources)
+		bpf_map__set_max_entries(skel->maps.mg_sources, o->max_sources);
+	if (o->max_servers)
+		bpf_map__set_max_entries(skel->maps.mg_servers, o->max_servers);
+	if (o->max_policy)
+		bpf_map__set_max_entries(skel->maps.mg_blocklist, o->max_policy);
+	if (o->max_allow)
+		bpf_map__set_max_entries(skel->maps.mg_allowlist, o->max_allow);
+	if (o->ringbuf_size)
+		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
+	size_activity(skel, o);
+	size_rule_index(skel, o);
+	return skel;
+}
+
+/* The handle takes the loaded object: its descriptors, the activity records and the rule maps. */
+static int take_loaded(const struct mg_load_opts *o, struct mg_handle *h, struct mg_xdp *skel)
+{
+	int err;
+
+	h->skel = skel;
+	fill_fds(h);
+	err = map_activity(h, o);
+	if (!err)
+		err = open_rules(h);
+	if (err) {
+		mg_close(h);
+		return err;
+	}
+	return 0;
+}
+
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 {
 	const char *dir = pin_dir_or_default(o->pin_dir);
@@ -172,22 +212,9 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	if (err)
 		return err;
 
-	skel = mg_xdp__open();
+	skel = open_sized(o);
 	if (!skel)
 		return -errno ? -errno : -EINVAL;
-	skel->rodata->mg_cfg = o->tunables;
-	if (o->max_sources)
-		bpf_map__set_max_entries(skel->maps.mg_sources, o->max_sources);
-	if (o->max_servers)
-		bpf_map__set_max_entries(skel->maps.mg_servers, o->max_servers);
-	if (o->max_policy)
-		bpf_map__set_max_entries(skel->maps.mg_blocklist, o->max_policy);
-	if (o->max_allow)
-		bpf_map__set_max_entries(skel->maps.mg_allowlist, o->max_allow);
-	if (o->ringbuf_size)
-		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
-	size_activity(skel, o);
-	size_rule_index(skel, o);
 
 	/*
 	 * Named maps are pinned, and reused if already pinned: a reload keeps
@@ -215,16 +242,7 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	if (err)
 		goto fail;
 
-	h->skel = skel;
-	fill_fds(h);
-	err = map_activity(h, o);
-	if (!err)
-		err = open_rules(h);
-	if (err) {
-		mg_close(h);
-		return err;
-	}
-	return 0;
+	return take_loaded(o, h, skel);
 fail:
 	mg_xdp__destroy(skel);
 	return err < 0 ? err : -err;
@@ -236,37 +254,15 @@ int mg_load_private(const struct mg_load_opts *o, struct mg_handle *h)
 	int err;
 
 	memset(h, 0, sizeof(*h));
-	skel = mg_xdp__open();
+	skel = open_sized(o);
 	if (!skel)
 		return -errno ? -errno : -EINVAL;
-	skel->rodata->mg_cfg = o->tunables;
-	if (o->max_sources)
-		bpf_map__set_max_entries(skel->maps.mg_sources, o->max_sources);
-	if (o->max_servers)
-		bpf_map__set_max_entries(skel->maps.mg_servers, o->max_servers);
-	if (o->max_policy)
-		bpf_map__set_max_entries(skel->maps.mg_blocklist, o->max_policy);
-	if (o->max_allow)
-		bpf_map__set_max_entries(skel->maps.mg_allowlist, o->max_allow);
-	if (o->ringbuf_size)
-		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
-	size_activity(skel, o);
-	size_rule_index(skel, o);
 	err = mg_xdp__load(skel);
 	if (err) {
 		mg_xdp__destroy(skel);
 		return err < 0 ? err : -err;
 	}
-	h->skel = skel;
-	fill_fds(h);
-	err = map_activity(h, o);
-	if (!err)
-		err = open_rules(h);
-	if (err) {
-		mg_close(h);
-		return err;
-	}
-	return 0;
+	return take_loaded(o, h, skel);
 }
 
 static int obj_get(const char *dir, const char *name)
