@@ -374,12 +374,22 @@ static void test_operations_without_waiting(void **state)
 	mg_q_record(&q, "CCC333", "198.18.3.2", "c@x", "r@lab.test", "suspect", "", 120 * SEC);
 	assert_int_equal(mg_qwork_init(&w, &q), 0);
 
+	/*
+	 * A message held while the list runs (recorded after it began, not in
+	 * its output: Postfix holds it only after the answer) is kept, not
+	 * forgotten; one recorded long before and not listed is forgotten.
+	 */
+	mg_q_record(&q, "OLD999", "198.18.9.2", "o@x", "r@lab.test", "suspect", "", 100 * SEC);
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(mg_qwork_list(&w, 160 * SEC, qop_done, &o, &now), 0);
+	mg_q_record(&q, "NEW999", "198.18.9.3", "n@x", "r@lab.test", "suspect", "", 161 * SEC);
 	drive(&w, &o);
 	assert_int_equal(o.r.rc, 0);
 	assert_int_equal(json_array_size(o.r.held), 3);
 	json_decref(o.r.held);
+	assert_null(mg_q_find(&q, "OLD999"));
+	assert_non_null(mg_q_find(&q, "NEW999"));
+	mg_q_forget(&q, "NEW999");
 
 	/* A re-scan convicts BBB222: remembered when the answer is in. */
 	memset(&o, 0, sizeof(o));

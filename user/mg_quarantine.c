@@ -215,14 +215,24 @@ json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, uint64_t now
 		json_decref(m);
 	}
 	for (size_t i = 0; i < q->n; i++) {
-		if (!held[i])
-			continue; /* released, delivered or deleted since: no longer ours to show */
 		const struct mg_held *h = &q->v[i];
+		if (!held[i]) {
+			/*
+			 * Released, delivered or deleted since: no longer ours to show,
+			 * and forgotten. Unless just recorded: Postfix puts a message on
+			 * hold only after our answer, and a list begun before (it runs
+			 * while the loop answers Postfix) cannot show it yet.
+			 */
+			if (h->held_wall_ns + MG_Q_UNLISTED_GRACE_NS > now_wall)
+				q->v[kept++] = *h;
+			continue;
+		}
+		/* Recorded after the list began: age 0, not an unsigned wrap that would expire it at once. */
+		uint64_t age = now_wall > h->held_wall_ns ? now_wall - h->held_wall_ns : 0;
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:s?}", "queue_id", h->queue_id,
 						     "client", h->client, "sender", h->sender, "recipients", h->rcpts,
 						     "reason", h->reason, "signature", h->signature[0] ? h->signature : NULL,
-						     "age_s", (json_int_t)((now_wall - h->held_wall_ns) / 1000000000ull),
-						     "scan", h->scan[0] ? h->scan : NULL));
+						     "age_s", (json_int_t)(age / 1000000000ull), "scan", h->scan[0] ? h->scan : NULL));
 		q->v[kept++] = *h;
 	}
 	if (kept != q->n) {

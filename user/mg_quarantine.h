@@ -26,6 +26,8 @@
 #define MG_Q_TOOL_TIMEOUT_S 30          /* postqueue, postsuper, postcat: each killed past this */
 #define MG_Q_MESSAGE_MAX (64u << 20)    /* what postcat may hand the scanner */
 #define MG_Q_LIST_MAX (1u << 20)        /* what is read of postqueue -j */
+/* A record this young is kept though postqueue did not list it: its message may not be on hold yet (see mg_q_list_parse). */
+#define MG_Q_UNLISTED_GRACE_NS (30ull * 1000000000ull)
 
 /* A Postfix tool's command line, with the storage it points into. */
 struct mg_q_argv {
