@@ -35,7 +35,7 @@ struct mg_job_result {
 typedef void mg_job_done_fn(struct mg_job_result *r, void *arg);
 
 struct mg_job_spec {
-	char *const *argv;  /* argv[0] an absolute path; copied at the start */
+	char *const *argv;  /* argv[0] an absolute path; read only by mg_jobs_start() */
 	const void *in;     /* standard input, or NULL: closed at once */
 	size_t inlen;
 	bool in_owned;      /* in is malloc'd and the runner's from the start on (freed when the job ends, or on failure) */
