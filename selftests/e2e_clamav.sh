@@ -161,7 +161,9 @@ wait_held later-1 || fail "later-1 not held: $(tail -3 "$LAB_DIR/swaks-later-1.l
 id="$(held_id later-1)"
 printf '%s:%s:MG.LATER.TEST\n' "$(md5 "$LATER")" "${#LATER}" >"$NSPAWN_DIR/var/lib/mg-clamdb/later.hdb"
 rescanned() { ctl --json quarantine list | jq -e --arg id "$id" '.held[] | select(.queue_id == $id) | .scan | startswith("infected: MG.LATER")'; }
-lab_wait -t 40 "re-scan" rescanned && pass "a new signature: the held message was scanned again and convicted" ||
+# 75 s: the first scan after clamd's reload can hang to its 15 s timeout while
+# clamd swaps databases, and is tried again 10 s later (32-38 s seen, 40 was too close).
+lab_wait -t 75 "re-scan" rescanned && pass "a new signature: the held message was scanned again and convicted" ||
 	fail "no re-scan: $(ctl --json quarantine list); $(ns_run journalctl -u mtaguardd -o cat --no-pager | grep -i clam | tail -3)"
 ns_run journalctl -u mtaguardd -p warning -o cat --no-pager | grep -c "re-scan: held message $id .*infected (MG.LATER" >/dev/null &&
 	pass "logged at warning" || fail "re-scan not in journalctl -p warning"

@@ -225,6 +225,63 @@ id3="$(ctl --json quarantine list | jq -r '.held[] | select(.client == "198.18.4
 ctl quarantine release "$id3" >/dev/null && lab_wait_mail edge "X-Tag: pc-direct-3" 1 &&
 	pass "released, the suspect's message is delivered" || fail "release $id3"
 
+# --- a hung scanner: the automatic work waits for it, the loop does not --------------------------
+# A stand-in clamdscan (quarantine.clamdscan) that answers nothing: it sleeps
+# past its 15 s timeout, for the reload and the re-scan alike. A change in its
+# clamd.conf's database directory makes mtaguardd tell clamd to reload, then
+# scan the held message again: about 35 s of hung commands, during which
+# Postfix's policy requests and mtaguardctl must be answered as ever.
+HANG="$LAB_DIR/clamdscan-hang"
+printf '#!/bin/sh\nsleep 60\n' >"$HANG"
+chmod 0755 "$HANG"
+mkdir -p "$LAB_DIR/clamdb"
+echo "first" >"$LAB_DIR/clamdb/local.hdb"
+printf 'LocalSocket %s/clamd.ctl\nDatabaseDirectory %s/clamdb\n' "$LAB_DIR" "$LAB_DIR" >"$LAB_DIR/clamd.conf"
+to25 pc pc-direct-4 "[198.18.4.2]" || true
+lab_wait "suspect's mail held" suspect_held || fail "pc-direct-4 not held: $(ctl --json quarantine list)"
+reloads="$(grep -cF '"event":"reloaded"' "$EVENTS")"
+sed -i "s|\"clamav\": false,|\"clamav\": true, \"clamdscan\": \"$HANG\", \"clamd_config\": \"$LAB_DIR/clamd.conf\",|" \
+	"$LAB_DIR/mtaguard.json"
+kill -HUP "$DPID"
+lab_wait "reloaded" lab_lines_gt "$EVENTS" '"event":"reloaded"' "$reloads" || fail "reload with the stand-in scanner"
+sleep 6 # the watcher's first look (every 5 s) learns the database as it is
+echo "second" >"$LAB_DIR/clamdb/later.hdb"
+lab_wait "signature change seen" grep -q "signatures in $LAB_DIR/clamdb changed" "$EVENTS" ||
+	fail "the database change was not seen"
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+worst_policy=0 worst_ctl=0 probes=0 unanswered=0 hung_seen=0
+t_end=$(($(ms_now) + 32000))
+while (($(ms_now) < t_end)); do
+	t0=$(ms_now)
+	[[ "$(policy client_address=198.18.9.9 sender=a@b recipient=c@d)" == "action=REJECT"* ]] || unanswered=$((unanswered + 1))
+	t1=$(ms_now)
+	st="$(timeout 5 "$BUILD/mtaguardctl" -s "$SOCK" --json status)" || unanswered=$((unanswered + 1))
+	t2=$(ms_now)
+	jq -e '.quarantine_work.busy and .quarantine_work.commands >= 1' <<<"$st" >/dev/null && hung_seen=$((hung_seen + 1))
+	((t1 - t0 > worst_policy)) && worst_policy=$((t1 - t0))
+	((t2 - t1 > worst_ctl)) && worst_ctl=$((t2 - t1))
+	probes=$((probes + 1))
+	sleep 0.3
+done
+echo "info: $probes probes while clamdscan hung ($hung_seen saw it running): slowest policy answer ${worst_policy} ms, slowest status ${worst_ctl} ms"
+((unanswered == 0)) && pass "while clamdscan hangs, every policy request and mtaguardctl status is answered ($probes each)" ||
+	fail "$unanswered of $probes probes unanswered while clamdscan hung"
+# Generous: a probe is a process or two and a socket; a loop waiting for clamdscan took 15 s.
+((hung_seen > 0 && worst_policy < 2000 && worst_ctl < 2000)) &&
+	pass "promptly (slowest ${worst_policy} ms and ${worst_ctl} ms) while the hung command ran ($hung_seen probes saw it)" ||
+	fail "slow or not overlapping: policy ${worst_policy} ms, status ${worst_ctl} ms, hung seen $hung_seen"
+grep -q '"event":"quarantine".*clamd could not be told: clamd did not answer within 15 s' "$EVENTS" &&
+	pass "the reload that hung is reported as timed out" || fail "no timed-out reload: $(grep quarantine "$EVENTS" | tail -3)"
+lab_wait -t 30 "re-scan timed out" grep -q '"event":"quarantine".*re-scan of held message .* failed: clamd did not answer within 15 s' "$EVENTS" &&
+	pass "the re-scan that hung is reported as timed out, and tried again later" ||
+	fail "no timed-out re-scan: $(grep quarantine "$EVENTS" | tail -3)"
+# Shutdown: a bounded wait, then what still runs is killed, its children with it.
+kill "$DPID"
+for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.2; done
+! kill -0 "$DPID" 2>/dev/null && pass "mtaguardd stops within 10 s with a hung command running" || fail "mtaguardd did not stop"
+sleep 0.5
+! pgrep -f "$HANG" >/dev/null && pass "no stand-in scanner left behind" || fail "left behind: $(pgrep -af "$HANG")"
+
 if ((FAILS)); then
 	echo "e2e_quarantine: $FAILS check(s) failed"
 	tail -20 "$LAB_DIR/daemon.err"

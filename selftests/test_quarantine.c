@@ -16,6 +16,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <poll.h>
+
+#include "mg_clock.h"
+#include "mg_qwork.h"
 #include "mg_quarantine.h"
 
 #define SEC 1000000000ull
@@ -299,13 +303,147 @@ static void test_clamav_db_stamp(void **state)
 	assert_non_null(fp);
 	fprintf(fp, "# test\nLocalSocket /tmp/x.ctl\nDatabaseDirectory %s\n", db);
 	fclose(fp);
-	mg_clamav_init(&cl, conf);
+	mg_clamav_init(&cl, conf, NULL);
 	char got[256];
 	mg_clamav_db_dir(&cl, got, sizeof(got));
 	assert_string_equal(got, db);
-	mg_clamav_init(&cl, "/nonexistent/clamd.conf");
+	mg_clamav_init(&cl, "/nonexistent/clamd.conf", NULL);
 	mg_clamav_db_dir(&cl, got, sizeof(got));
 	assert_string_equal(got, "/var/lib/clamav");
+}
+
+struct qop_seen {
+	bool done;
+	struct mg_qop_result r;
+};
+
+static void qop_done(struct mg_qop_result *r, void *arg)
+{
+	struct qop_seen *o = arg;
+
+	o->done = true;
+	o->r = *r;
+	r->held = NULL; /* taken */
+}
+
+/* The runner's descriptor driven as the daemon's loop does, until the operation ended (a generous bound). */
+static void drive(struct mg_qwork *w, struct qop_seen *o)
+{
+	uint64_t end = mg_mono_ns() + 30 * SEC;
+
+	while (!o->done && mg_mono_ns() < end) {
+		struct pollfd p = { .fd = mg_qwork_fd(w), .events = POLLIN };
+		poll(&p, 1, 100);
+		mg_qwork_work(w, mg_mono_ns());
+	}
+	assert_true(o->done);
+}
+
+/*
+ * The same operations without waiting (mg_qwork): list, re-scan, release,
+ * delete and clamd's reload through the stand-ins, each begun and then
+ * driven to its end; refusals end at once; the records change only as the
+ * answers come, and a message released by hand meanwhile is not touched.
+ */
+static void test_operations_without_waiting(void **state)
+{
+	struct mg_quarantine q;
+	struct mg_qwork w;
+	struct qop_seen o;
+	struct mg_qop_result now;
+	char records[300], log[300], buf[512], clam[300];
+
+	(void)state;
+	snprintf(records, sizeof(records), "%s/async.json", dir);
+	snprintf(log, sizeof(log), "%s/postsuper-async.log", dir);
+	script("postqueue", "echo '{\"queue_name\":\"hold\",\"queue_id\":\"AAA111\"}'\n"
+			    "echo '{\"queue_name\":\"hold\",\"queue_id\":\"BBB222\"}'\n"
+			    "echo '{\"queue_name\":\"hold\",\"queue_id\":\"CCC333\"}'");
+	snprintf(buf, sizeof(buf), "echo \"$*\" >> '%s'", log);
+	script("postsuper", buf);
+	script("postcat", "echo 'Subject: x'; echo; if [ \"$2\" = BBB222 ]; then echo EVIL; else echo fine; fi");
+	script("clamdscan", "case \"$2\" in --reload) exit 0;; esac\n"
+			    "if grep -q EVIL; then echo 'stream: MG.EVIL FOUND'; exit 1; fi; echo 'stream: OK'; exit 0");
+	snprintf(clam, sizeof(clam), "%s/clamdscan", dir);
+	assert_int_equal(mg_q_init(&q, records, "", true, ""), 0);
+	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
+	q.postcat_user[0] = '\0';
+	mg_clamav_init(&q.clam, "", clam);
+	mg_q_record(&q, "AAA111", "198.18.1.2", "a@x", "r@lab.test", "outbreak", "fp:00b07b07", 100 * SEC);
+	mg_q_record(&q, "BBB222", "198.18.2.2", "b@x", "r@lab.test", "suspect", "", 110 * SEC);
+	mg_q_record(&q, "CCC333", "198.18.3.2", "c@x", "r@lab.test", "suspect", "", 120 * SEC);
+	assert_int_equal(mg_qwork_init(&w, &q), 0);
+
+	/*
+	 * A message held while the list runs (recorded after it began, not in
+	 * its output: Postfix holds it only after the answer) is kept, not
+	 * forgotten; one recorded long before and not listed is forgotten.
+	 */
+	mg_q_record(&q, "OLD999", "198.18.9.2", "o@x", "r@lab.test", "suspect", "", 100 * SEC);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mg_qwork_list(&w, 160 * SEC, qop_done, &o, &now), 0);
+	mg_q_record(&q, "NEW999", "198.18.9.3", "n@x", "r@lab.test", "suspect", "", 161 * SEC);
+	drive(&w, &o);
+	assert_int_equal(o.r.rc, 0);
+	assert_int_equal(json_array_size(o.r.held), 3);
+	json_decref(o.r.held);
+	assert_null(mg_q_find(&q, "OLD999"));
+	assert_non_null(mg_q_find(&q, "NEW999"));
+	mg_q_forget(&q, "NEW999");
+
+	/* A re-scan convicts BBB222: remembered when the answer is in. */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mg_qwork_rescan(&w, "BBB222", qop_done, &o, &now), 0);
+	assert_false(mg_q_find(&q, "BBB222")->infected);
+	drive(&w, &o);
+	assert_int_equal(o.r.rc, 1);
+	assert_string_equal(o.r.text, "MG.EVIL");
+	assert_true(mg_q_find(&q, "BBB222")->infected);
+
+	/* Convicted: a release ends at once, refused. Not ours: likewise. */
+	assert_int_equal(mg_qwork_release(&w, "BBB222", qop_done, &o, &now), 1);
+	assert_int_equal(now.rc, -EPERM);
+	assert_non_null(strstr(now.text, "ClamAV found MG.EVIL"));
+	assert_int_equal(mg_qwork_delete(&w, "NOSUCH1", qop_done, &o, &now), 1);
+	assert_int_equal(now.rc, -ENOENT);
+
+	/* A clean message: scanned, postsuper -H, postqueue -i, forgotten. */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mg_qwork_release(&w, "AAA111", qop_done, &o, &now), 0);
+	drive(&w, &o);
+	assert_int_equal(o.r.rc, 0);
+	assert_string_equal(o.r.scan, "clean");
+	assert_null(mg_q_find(&q, "AAA111"));
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mg_qwork_delete(&w, "BBB222", qop_done, &o, &now), 0);
+	drive(&w, &o);
+	assert_int_equal(o.r.rc, 0);
+	assert_null(mg_q_find(&q, "BBB222"));
+	FILE *f = fopen(log, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	assert_string_equal(buf, "-H AAA111\n");
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	assert_string_equal(buf, "-d BBB222\n");
+	fclose(f);
+
+	/* Released by hand while its scan ran: the verdict finds no record and changes nothing. */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mg_qwork_rescan(&w, "CCC333", qop_done, &o, &now), 0);
+	mg_q_forget(&q, "CCC333");
+	drive(&w, &o);
+	assert_int_equal(o.r.rc, 0);
+	assert_int_equal(q.n, 0);
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mg_qwork_reload(&w, qop_done, &o, &now), 0);
+	drive(&w, &o);
+	assert_int_equal(o.r.rc, 0);
+
+	mg_qwork_stop(&w, 0);
+	mg_q_free(&q);
+	unlink(records);
 }
 
 int main(void)
@@ -318,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_records_fifo_refused),
 		cmocka_unit_test(test_scan_before_release),
 		cmocka_unit_test(test_clamav_db_stamp),
+		cmocka_unit_test(test_operations_without_waiting),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,21 +10,13 @@
 #include <unistd.h>
 
 #include "mg_clamav.h"
-#include "mg_quarantine.h"
+#include "mg_jobs.h"
 
-/*
- * Scans and reloads run in the daemon's loop and wait for clamdscan: each
- * must end well within the watchdog's 30 s (WatchdogSec) whatever clamd
- * does, or systemd kills the daemon (seen in CI: clamd busy reloading, a
- * 60 s wait). A message scans in milliseconds; 15 s is plenty.
- */
-#define SCAN_TIMEOUT_S 15
-#define RELOAD_TIMEOUT_S 15
 #define DB_FILES_MAX 4096 /* a database directory holds a handful; a bound, not a limit anyone meets */
 
-void mg_clamav_init(struct mg_clamav *c, const char *clamd_config)
+void mg_clamav_init(struct mg_clamav *c, const char *clamd_config, const char *clamdscan)
 {
-	snprintf(c->clamdscan, sizeof(c->clamdscan), "%s", MG_CLAMDSCAN);
+	snprintf(c->clamdscan, sizeof(c->clamdscan), "%s", clamdscan && *clamdscan ? clamdscan : MG_CLAMDSCAN);
 	snprintf(c->config, sizeof(c->config), "%s", clamd_config ? clamd_config : "");
 }
 
@@ -46,15 +38,20 @@ static void first_line(const char *out, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)(n < 200 ? n : 200), out);
 }
 
-enum mg_scan_result mg_clamav_scan(const struct mg_clamav *c, const void *msg, size_t len, char *what, size_t wlen)
+void mg_clamav_scan_argv(const struct mg_clamav *c, struct mg_clamav_argv *a)
 {
-	char opt[300], out[2048], line[256];
-	size_t got = 0;
+	snprintf(a->opt, sizeof(a->opt), "--config-file=%s", config_path(c));
+	a->argv[0] = (char *)c->clamdscan;
+	a->argv[1] = a->opt;
+	a->argv[2] = "--no-summary";
+	a->argv[3] = "-";
+	a->argv[4] = NULL;
+}
 
-	snprintf(opt, sizeof(opt), "--config-file=%s", config_path(c));
-	char *argv[] = { (char *)c->clamdscan, opt, "--no-summary", "-", NULL };
-	/* Its errors come on standard error: taken with the rest, to say why a scan failed. */
-	int rc = mg_run_ex(argv, msg, len, out, sizeof(out), &got, SCAN_TIMEOUT_S, true);
+enum mg_scan_result mg_clamav_scan_verdict(const struct mg_clamav *c, int rc, const char *out, size_t got,
+					   char *what, size_t wlen)
+{
+	char line[256];
 
 	/* clamdscan: 0 clean, 1 infected ("stream: NAME FOUND"), 2 an error. */
 	if (rc == 0) {
@@ -71,7 +68,7 @@ enum mg_scan_result mg_clamav_scan(const struct mg_clamav *c, const void *msg, s
 	}
 	first_line(out, line, sizeof(line));
 	if (rc == -ETIMEDOUT)
-		snprintf(what, wlen, "clamd did not answer within %d s", SCAN_TIMEOUT_S);
+		snprintf(what, wlen, "clamd did not answer within %d s (clamdscan killed)", MG_CLAMAV_SCAN_TIMEOUT_S);
 	else if (rc < 0)
 		snprintf(what, wlen, "%s cannot be run: %s", c->clamdscan, strerror(-rc));
 	else if (strstr(out, "Could not connect") || strstr(out, "Can't connect"))
@@ -82,19 +79,50 @@ enum mg_scan_result mg_clamav_scan(const struct mg_clamav *c, const void *msg, s
 	return MG_SCAN_FAILED;
 }
 
-int mg_clamav_reload(const struct mg_clamav *c, char *err, size_t errlen)
+enum mg_scan_result mg_clamav_scan(const struct mg_clamav *c, const void *msg, size_t len, char *what, size_t wlen)
 {
-	char opt[300], out[1024], line[256];
+	struct mg_clamav_argv a;
+	char out[MG_CLAMAV_OUT_MAX + 1];
 	size_t got = 0;
 
-	snprintf(opt, sizeof(opt), "--config-file=%s", config_path(c));
-	char *argv[] = { (char *)c->clamdscan, opt, "--reload", NULL };
-	int rc = mg_run_ex(argv, NULL, 0, out, sizeof(out), &got, RELOAD_TIMEOUT_S, true);
+	mg_clamav_scan_argv(c, &a);
+	/* Its errors come on standard error: taken with the rest, to say why a scan failed. */
+	int rc = mg_run_ex(a.argv, msg, len, out, sizeof(out), &got, MG_CLAMAV_SCAN_TIMEOUT_S, true);
+	return mg_clamav_scan_verdict(c, rc, out, got, what, wlen);
+}
+
+void mg_clamav_reload_argv(const struct mg_clamav *c, struct mg_clamav_argv *a)
+{
+	snprintf(a->opt, sizeof(a->opt), "--config-file=%s", config_path(c));
+	a->argv[0] = (char *)c->clamdscan;
+	a->argv[1] = a->opt;
+	a->argv[2] = "--reload";
+	a->argv[3] = NULL;
+}
+
+int mg_clamav_reload_verdict(int rc, const char *out, size_t got, char *err, size_t errlen)
+{
+	char line[256];
+
 	if (rc == 0)
 		return 0;
 	first_line(out, line, sizeof(line));
-	snprintf(err, errlen, "clamdscan --reload failed (%d)%s%s", rc, got ? ": " : "", got ? line : "");
+	if (rc == -ETIMEDOUT)
+		snprintf(err, errlen, "clamd did not answer within %d s (clamdscan --reload killed)", MG_CLAMAV_RELOAD_TIMEOUT_S);
+	else
+		snprintf(err, errlen, "clamdscan --reload failed (%d)%s%s", rc, got ? ": " : "", got ? line : "");
 	return -1;
+}
+
+int mg_clamav_reload(const struct mg_clamav *c, char *err, size_t errlen)
+{
+	struct mg_clamav_argv a;
+	char out[MG_CLAMAV_OUT_MAX + 1];
+	size_t got = 0;
+
+	mg_clamav_reload_argv(c, &a);
+	int rc = mg_run_ex(a.argv, NULL, 0, out, sizeof(out), &got, MG_CLAMAV_RELOAD_TIMEOUT_S, true);
+	return mg_clamav_reload_verdict(rc, out, got, err, errlen);
 }
 
 void mg_clamav_db_dir(const struct mg_clamav *c, char *dir, size_t len)

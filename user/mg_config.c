@@ -1356,6 +1356,7 @@ static const struct field quarantine_keys[] = {
 	STRING("postfix_config", postfix_config, .check = check_absolute_path),
 	BOOL("clamav", clamav),
 	STRING("clamd_config", clamd_config, .check = check_absolute_path),
+	STRING("clamdscan", clamdscan, .check = check_absolute_path),
 	BOOL("release_on_outbreak_end", release_on_outbreak_end),
 	SUB("retention", retention),
 	SUB("on_expiry", on_expiry),

@@ -151,6 +151,7 @@ struct mg_config {
 	char postfix_config[256];         /* "" = Postfix's default */
 	bool clamav;                      /* scan with clamdscan before release, when installed */
 	char clamd_config[256];           /* clamd.conf naming clamd's socket and database; "" = Debian's */
+	char clamdscan[128];              /* the ClamAV client; "" = /usr/bin/clamdscan */
 	bool release_on_outbreak_end;     /* an ended outbreak's held mail that scans clean is released (off) */
 	struct mg_prefix q_except_client[MG_CONFIG_MAX_EXCEPTIONS];
 	size_t n_q_except_client;

@@ -478,6 +478,9 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 	int v = mg_daemon_verify_timeout_ms(d, mono);
 	if (v >= 0)
 		t = earliest(t, v);
+	uint64_t job = mg_daemon_qauto_next_deadline(d); /* a quarantine command to kill at its deadline */
+	if (job != MG_JOBS_NO_DEADLINE)
+		t = earliest(t, ms_until(job, mono));
 	return t;
 }
 
@@ -540,6 +543,7 @@ int mg_daemon_run(struct mg_daemon *d)
 		}
 		mg_ctlsock_expire(&d->ctl, mg_mono_ns());
 		mg_daemon_verify_tick(d);
+		mg_daemon_qauto_deadlines(d, mg_mono_ns());
 		/* Events first: they are older than the counters a scan reads. */
 		consume_events(d);
 		if (d->cluster_more)

@@ -22,6 +22,7 @@
 #include "mg_log_gate.h"
 #include "mg_policyd.h"
 #include "mg_quarantine.h"
+#include "mg_qwork.h"
 
 struct ring_buffer;
 struct mg_metrics_http;
@@ -80,6 +81,10 @@ struct mg_ares;
  */
 #define MG_FEED_STEP 256
 #define MG_FEED_SLICE_NS (3ull * 1000000ull)
+/* What the quarantine's automatic work is doing (mg_daemon_qauto.c). */
+enum mg_qround { MG_QROUND_NONE, MG_QROUND_RELOAD, MG_QROUND_RESCAN, MG_QROUND_RELEASE_ENDED, MG_QROUND_EXPIRY,
+		 MG_QROUND_MAX };
+
 struct mg_import_session {
 	uint64_t id; /* 0: free */
 	char origin[MG_FEED_NAME_MAX + 1];
@@ -118,11 +123,20 @@ struct mg_daemon {
 	bool policyd_on, quarantine_ready;
 	struct mg_quarantine quarantine;
 	uint64_t policy_requests, policy_rejects, policy_holds, last_expiry_ns;
+	/* the quarantine's automatic work, its commands run as jobs (mg_daemon_qauto.c) */
+	struct mg_qwork qwork;
+	bool qwork_on;
+	enum mg_qround q_round;        /* the round under way */
+	bool q_busy;                   /* an operation waits for a command: the round goes on when it ends */
+	bool q_stopping;               /* shutting down: nothing new begins */
+	json_t *q_items;               /* the round's queue IDs (or {"id","release"}), q_next the next one */
+	size_t q_next;
+	char q_sig[48];                /* the outbreak of the message an ended outbreak's round releases */
 	/* ClamAV's signature database, watched so held mail is scanned again when it changes */
 	uint64_t clam_stamp, clam_next_check_ns, rescan_at_ns;
-	bool clam_stamp_known, rescan_due;
-	json_t *rescan_done;           /* queue IDs scanned again in this round, so the next tick goes on from there */
-	unsigned rescan_failures;      /* in this round: past RESCAN_MAX_FAILURES it is given up */
+	bool clam_stamp_known, rescan_due, clam_reload_due;
+	json_t *rescan_done;           /* queue IDs scanned again since the signatures changed, so a round goes on from there */
+	unsigned rescan_failures;      /* in this re-scan: past RESCAN_MAX_FAILURES it is given up */
 	uint64_t auto_release_next_ns;
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
@@ -197,6 +211,19 @@ bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events);
 void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_policy_stop(struct mg_daemon *d);
 json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
+/*
+ * The quarantine's automatic work (mg_daemon_qauto.c): started with the
+ * policy service, a tick from the timer, the runner's descriptor served by
+ * the loop (event: true if fd is it), its commands' deadlines enforced and
+ * told to the loop's sleep, and at the end a bounded wait for what runs.
+ */
+int mg_daemon_qauto_start(struct mg_daemon *d);
+void mg_daemon_qauto_tick(struct mg_daemon *d, uint64_t mono);
+bool mg_daemon_qauto_event(struct mg_daemon *d, int fd);
+void mg_daemon_qauto_deadlines(struct mg_daemon *d, uint64_t mono);
+uint64_t mg_daemon_qauto_next_deadline(struct mg_daemon *d);
+json_t *mg_daemon_qauto_status(struct mg_daemon *d);
+void mg_daemon_qauto_stop(struct mg_daemon *d);
 /* The policy service's clients and counters for status (null when it is off). */
 json_t *mg_daemon_policy_status(struct mg_daemon *d);
 /* Other nodes (mg_daemon_cluster.c): start the link, take what it received, write what this node holds. */

@@ -156,6 +156,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "rule_write_failures", json_integer((json_int_t)d->eng.write_failures));
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
+	json_object_set_new(o, "quarantine_work", mg_daemon_qauto_status(d));
 	json_object_set_new(o, "cluster", mg_daemon_cluster_status(d));
 	json_object_set_new(o, "bgp", mg_daemon_bgp_status(d));
 	json_object_set_new(o, "verify", mg_daemon_verify_status(d));

@@ -4,8 +4,9 @@
  * what it knows of a client address becomes REJECT (blocked), HOLD (an
  * outbreak member, or a suspect while the threat level is at the quarantine
  * threshold or above) or DUNNO; held messages are remembered (mg_quarantine)
- * for mtaguardctl quarantine, and released or deleted when their retention
- * ends.
+ * for mtaguardctl quarantine (whose commands run here, waited for: the
+ * control socket has no deferred answers), and released or deleted by
+ * themselves off the loop (mg_daemon_qauto.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -20,27 +21,6 @@
 #include "mg_daemon.h"
 #include "mg_relay_decision.h"
 
-#define EXPIRY_EVERY_NS (60 * MG_NSEC_PER_SEC)
-/* ClamAV's database directory is looked at this often (a stat per file). */
-#define CLAM_CHECK_EVERY_NS (5 * MG_NSEC_PER_SEC)
-/* After clamd is told to reload: time for it to load the new signatures before held mail is scanned again
- * (clamd keeps scanning with the old ones while it loads the new, ConcurrentDatabaseReload). */
-#define RESCAN_AFTER_RELOAD_NS (5 * MG_NSEC_PER_SEC)
-/*
- * Held messages scanned per tick, by a re-scan or the release at an
- * outbreak's end: bounded work per tick, in count and in time (a tick that
- * has spent this long stops, the rest waits for the next one), so the loop
- * keeps serving Postfix and beating the watchdog.
- */
-#define SCANS_PER_TICK 32
-#define SCAN_BUDGET_NS (2 * MG_NSEC_PER_SEC)
-/* A re-scan that failed (clamd still loading, or down) is tried again this much later. */
-#define RESCAN_RETRY_NS (10 * MG_NSEC_PER_SEC)
-#define RESCAN_MAX_FAILURES 30
-/* An automatic release that failed (clamd down) is tried again this much later. */
-#define AUTO_RETRY_NS (60 * MG_NSEC_PER_SEC)
-/* The end of outbreaks is looked for this often. */
-#define AUTO_CHECK_EVERY_NS (2 * MG_NSEC_PER_SEC)
 /* Malformed requests: the first logged at once, the rest summed up once a minute (a broken client can send thousands). */
 #define PROBLEM_LOG_EVERY_NS (60 * MG_NSEC_PER_SEC)
 /* Descriptors the daemon needs beside the policy clients: maps, links, sockets, the log, hooks. */
@@ -153,14 +133,17 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s.quarantine.json", d->cfg.state_file);
 	mg_atomic_clean_stale(path);
 	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav, d->cfg.clamd_config);
+	mg_clamav_init(&d->quarantine.clam, d->cfg.clamd_config, d->cfg.clamdscan);
 	d->quarantine_ready = true;
-	d->last_expiry_ns = mg_mono_ns(); /* a time, not 0: the machine may have booted a minute ago */
-	d->clam_next_check_ns = d->auto_release_next_ns = d->last_expiry_ns;
-	d->clam_stamp_known = d->rescan_due = false;
+	int e = mg_daemon_qauto_start(d);
+	if (e) {
+		snprintf(err, errlen, "the quarantine's job runner: %s", strerror(-e));
+		return e;
+	}
 	fit_descriptor_limit(d);
 	/* Postfix's smtpd connects as the postfix group: 0660 and that group let it in, and no other local user. */
 	struct mg_policyd_options o = policy_options(&d->cfg);
-	int e = mg_policyd_listen(&d->policyd, d->cfg.policy_listen, &o, err, errlen);
+	e = mg_policyd_listen(&d->policyd, d->cfg.policy_listen, &o, err, errlen);
 	if (e)
 		return e;
 	d->policyd_on = true;
@@ -169,6 +152,8 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 
 bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events)
 {
+	if (mg_daemon_qauto_event(d, fd))
+		return true; /* a command of the quarantine's work wrote, read or ended */
 	if (!d->policyd_on || !mg_policyd_owns(&d->policyd, fd))
 		return false;
 	mg_policyd_handle(&d->policyd, d->epfd, fd, events, mg_mono_ns(), decide, d);
@@ -229,201 +214,16 @@ json_t *mg_daemon_policy_status(struct mg_daemon *d)
 			 "rejects", (json_int_t)d->policy_rejects, "holds", (json_int_t)d->policy_holds);
 }
 
-/*
- * ClamAV's signatures changed (new ones may convict held mail, or clear it):
- * clamd is told to reload, and a little later every held message is scanned
- * again. The first look only learns the database as it is.
- */
-static void clamav_watch(struct mg_daemon *d, uint64_t mono)
-{
-	struct mg_quarantine *q = &d->quarantine;
-	char dir[256], err[256];
-	uint64_t stamp;
-
-	if (!q->clamav || mono < d->clam_next_check_ns || !mg_clamav_present(&q->clam))
-		return;
-	d->clam_next_check_ns = mono + CLAM_CHECK_EVERY_NS;
-	mg_clamav_db_dir(&q->clam, dir, sizeof(dir));
-	if (!mg_clamav_db_stamp(dir, &stamp))
-		return;
-	bool changed = d->clam_stamp_known && stamp != d->clam_stamp;
-	d->clam_stamp = stamp;
-	d->clam_stamp_known = true;
-	if (!changed)
-		return;
-	if (mg_clamav_reload(&q->clam, err, sizeof(err)))
-		mg_eventlog_notice(&d->log, "quarantine", "ClamAV's signatures in %s changed, but clamd could not be told: %s",
-				   dir, err);
-	mg_eventlog_notice(&d->log, "quarantine", "ClamAV's signatures in %s changed: the %zu held message%s will be "
-			   "scanned again", dir, q->n, q->n == 1 ? "" : "s");
-	d->rescan_due = true;
-	d->rescan_at_ns = mono + RESCAN_AFTER_RELOAD_NS;
-	json_decref(d->rescan_done); /* a new round: every held message again */
-	d->rescan_done = json_object();
-	d->rescan_failures = 0;
-}
-
-static void rescan_held(struct mg_daemon *d, uint64_t mono)
-{
-	struct mg_quarantine *q = &d->quarantine;
-	char err[256], what[256];
-
-	if (!d->rescan_due || mono < d->rescan_at_ns)
-		return;
-	d->rescan_due = false;
-	json_t *held = mg_q_list(q, mg_mono_to_wall_ns(mono), err, sizeof(err)), *m;
-	size_t i;
-	if (!held) {
-		mg_eventlog_notice(&d->log, "quarantine", "re-scan of held mail not done: %s", err);
-		return;
-	}
-	uint64_t started = mg_mono_ns();
-	size_t scanned = 0;
-	json_array_foreach(held, i, m) {
-		const char *id = json_string_value(json_object_get(m, "queue_id"));
-		struct mg_held *h = id ? mg_q_find(q, id) : NULL;
-		if (!h || h->infected || json_object_get(d->rescan_done, id))
-			continue; /* convicted already (it stays so), or scanned in this round */
-		if (scanned >= SCANS_PER_TICK || (scanned && mg_mono_ns() - started > SCAN_BUDGET_NS)) {
-			/* The rest at the next tick: one tick never spends long scanning. */
-			d->rescan_due = true;
-			break;
-		}
-		scanned++;
-		json_object_set_new(d->rescan_done, id, json_true());
-		int r = mg_q_rescan(q, id, what, sizeof(what));
-		if (r == 1)
-			mg_eventlog_warning(&d->log, "quarantine", "re-scan: held message %s from %s is infected (%s): kept on "
-					    "hold, never released", id, h->client, what);
-		else if (r == 0)
-			mg_eventlog_notice(&d->log, "quarantine", "re-scan: held message %s from %s is clean", id, h->client);
-		else {
-			/* clamd busy (still loading) or down: this message again later in the round, not at once. */
-			mg_eventlog_notice(&d->log, "quarantine", "re-scan of held message %s failed: %s; tried again in %llu s",
-					   id, what, (unsigned long long)(RESCAN_RETRY_NS / MG_NSEC_PER_SEC));
-			json_object_del(d->rescan_done, id);
-			if (++d->rescan_failures >= RESCAN_MAX_FAILURES) {
-				mg_eventlog_warning(&d->log, "quarantine", "re-scan of held mail given up after %u failures: "
-						    "the messages keep their last verdict until the next signature change",
-						    d->rescan_failures);
-				break;
-			}
-			d->rescan_due = true;
-			d->rescan_at_ns = mg_mono_ns() + RESCAN_RETRY_NS;
-			break;
-		}
-	}
-	json_decref(held);
-}
-
-struct active_sigs {
-	char sig[64][64];
-	size_t n;
-};
-
-static void note_active(const struct mg_ob_view *v, void *arg)
-{
-	struct active_sigs *a = arg;
-
-	if (a->n < sizeof(a->sig) / sizeof(a->sig[0]))
-		mg_sig_str(&v->sig, a->sig[a->n++], sizeof(a->sig[0]));
-}
-
-/*
- * quarantine.release_on_outbreak_end: mail held for an outbreak that has
- * ended is released once it scans clean (infected mail stays; a failed scan
- * is tried again a minute later). Suspects' mail is not touched: it waits for
- * the operator or its retention.
- */
-static void release_ended(struct mg_daemon *d, uint64_t mono)
-{
-	struct mg_quarantine *q = &d->quarantine;
-	struct active_sigs act = { .n = 0 };
-	char err[256], scan[128];
-	unsigned done = 0;
-
-	if (!d->cfg.release_on_outbreak_end || mono < d->auto_release_next_ns)
-		return;
-	d->auto_release_next_ns = mono + AUTO_CHECK_EVERY_NS;
-	mg_ob_foreach(d->eng.ob, note_active, &act);
-	/* Backwards: a release takes the record out (the last is moved into its place). */
-	for (size_t i = q->n; i-- > 0 && done < SCANS_PER_TICK;) {
-		struct mg_held *h = &q->v[i];
-		bool active = false;
-		if (strcmp(h->reason, "outbreak") || !h->signature[0] || h->infected ||
-		    (h->auto_tried && mono < h->auto_next_ns))
-			continue;
-		for (size_t k = 0; k < act.n && !active; k++)
-			active = !strcmp(act.sig[k], h->signature);
-		if (active)
-			continue;
-		char id[sizeof(h->queue_id)], sig[sizeof(h->signature)];
-		snprintf(id, sizeof(id), "%s", h->queue_id);
-		snprintf(sig, sizeof(sig), "%s", h->signature);
-		done++;
-		int e = mg_q_release(q, id, scan, sizeof(scan), err, sizeof(err));
-		if (!e) {
-			mg_eventlog_notice(&d->log, "quarantine", "outbreak %s is over: held message %s released (%s)", sig,
-					   id, scan);
-			continue;
-		}
-		struct mg_held *still = mg_q_find(q, id);
-		if (still) {
-			still->auto_tried = true;
-			still->auto_next_ns = mono + AUTO_RETRY_NS;
-		}
-		if (e == -EPERM)
-			mg_eventlog_warning(&d->log, "quarantine", "outbreak %s is over, but held message %s stays on hold: %s",
-					    sig, id, err);
-		else
-			mg_eventlog_notice(&d->log, "quarantine", "outbreak %s is over; held message %s not released yet "
-					   "(tried again in %llu s): %s", sig, id,
-					   (unsigned long long)(AUTO_RETRY_NS / MG_NSEC_PER_SEC), err);
-	}
-}
-
-/* Retention: held mail past its time is released (after a fresh scan) or deleted, as configured. */
+/* The policy service's upkeep, and the quarantine's automatic work (mg_daemon_qauto.c), at every timer tick. */
 void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono)
 {
-	char err[256], scan[128];
-
 	policy_service_tick(d, mono);
-	if (d->quarantine_ready) {
-		/* A reload's ClamAV settings, for the next scan. */
-		d->quarantine.clamav = d->cfg.clamav;
-		mg_clamav_init(&d->quarantine.clam, d->cfg.clamd_config);
-		clamav_watch(d, mono);
-		rescan_held(d, mono);
-		release_ended(d, mono);
-	}
-
-	/* Once a minute, or more often when a retention is shorter than four minutes. */
-	uint64_t every = EXPIRY_EVERY_NS, shortest = d->cfg.hold_suspect_ns < d->cfg.hold_outbreak_ns
-							      ? d->cfg.hold_suspect_ns : d->cfg.hold_outbreak_ns;
-	if (shortest / 4 < every)
-		every = shortest / 4;
-	if (!d->quarantine_ready || mono - d->last_expiry_ns < every)
+	if (!d->quarantine_ready)
 		return;
-	d->last_expiry_ns = mono;
-	uint64_t wall = mg_mono_to_wall_ns(mono);
-	json_t *held = mg_q_list(&d->quarantine, wall, err, sizeof(err)), *m;
-	size_t i;
-	json_array_foreach(held, i, m) {
-		const char *id = json_string_value(json_object_get(m, "queue_id"));
-		bool outbreak = !strcmp(json_string_value(json_object_get(m, "reason")), "outbreak");
-		uint64_t age = (uint64_t)json_integer_value(json_object_get(m, "age_s")) * MG_NSEC_PER_SEC;
-		if (age < (outbreak ? d->cfg.hold_outbreak_ns : d->cfg.hold_suspect_ns))
-			continue;
-		bool release = outbreak ? d->cfg.expire_release_outbreak : d->cfg.expire_release_suspect;
-		int e = release ? mg_q_release(&d->quarantine, id, scan, sizeof(scan), err, sizeof(err))
-				: mg_q_delete(&d->quarantine, id, err, sizeof(err));
-		if (e)
-			mg_eventlog_notice(&d->log, "quarantine", "retention over for %s: %s", id, err);
-		else
-			mg_eventlog_notice(&d->log, "quarantine", "retention over for %s: %s%s%s", id,
-					   release ? "released" : "deleted", release ? ", " : "", release ? scan : "");
-	}
-	json_decref(held);
+	/* A reload's ClamAV settings, for the next scan. */
+	d->quarantine.clamav = d->cfg.clamav;
+	mg_clamav_init(&d->quarantine.clam, d->cfg.clamd_config, d->cfg.clamdscan);
+	mg_daemon_qauto_tick(d, mono);
 }
 
 void mg_daemon_policy_stop(struct mg_daemon *d)
@@ -431,11 +231,10 @@ void mg_daemon_policy_stop(struct mg_daemon *d)
 	if (d->policyd_on)
 		mg_policyd_close(&d->policyd, d->epfd);
 	d->policyd_on = false;
+	mg_daemon_qauto_stop(d); /* before the records go: outcomes still coming in are recorded */
 	if (d->quarantine_ready)
 		mg_q_free(&d->quarantine);
 	d->quarantine_ready = false;
-	json_decref(d->rescan_done);
-	d->rescan_done = NULL;
 }
 
 /* {"cmd":"quarantine","op":"list|release|delete","id":"…"} or {"op":"release","signature":"fp:…"} */

@@ -1,123 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_quarantine.c - mtaguard's held mail on a Postfix relay (see mg_quarantine.h). */
-#define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mg_atomic_file.h"
 #include "mg_quarantine.h"
-
-extern char **environ;
-
-#define MAX_MESSAGE (64u << 20) /* what postcat may hand the scanner */
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-int mg_run(char *const argv[], const void *in, size_t inlen, char *out, size_t outlen, size_t *outgot, int timeout_s)
-{
-	return mg_run_ex(argv, in, inlen, out, outlen, outgot, timeout_s, false);
-}
-
-int mg_run_ex(char *const argv[], const void *in, size_t inlen, char *out, size_t outlen, size_t *outgot, int timeout_s,
-	      bool with_stderr)
-{
-	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, status = 0;
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	size_t got = 0, sent = 0;
-
-	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC)) {
-		int e = -errno;
-		for (int i = 0; i < 2; i++) {
-			if (pin[i] >= 0)
-				close(pin[i]);
-			if (pout[i] >= 0)
-				close(pout[i]);
-		}
-		return e;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-	if (with_stderr)
-		posix_spawn_file_actions_adddup2(&fa, pout[1], 2);
-	int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pin[0]);
-	close(pout[1]);
-	if (e) {
-		close(pin[1]);
-		close(pout[0]);
-		return -e;
-	}
-	fcntl(pin[1], F_SETFL, O_NONBLOCK);
-	fcntl(pout[0], F_SETFL, O_NONBLOCK);
-	if (!in || !inlen) {
-		close(pin[1]);
-		pin[1] = -1;
-	}
-	/* Feed stdin and drain stdout together: a big message must not deadlock the two pipes. */
-	uint64_t deadline = mono_ms() + (uint64_t)timeout_s * 1000;
-	while (pout[0] >= 0) {
-		struct pollfd p[2] = { { .fd = pout[0], .events = POLLIN }, { .fd = pin[1], .events = POLLOUT } };
-		uint64_t now = mono_ms();
-		if (now >= deadline) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(p, pin[1] >= 0 ? 2 : 1, (int)(deadline - now)) < 0 && errno != EINTR)
-			break;
-		if (pin[1] >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			ssize_t w = write(pin[1], (const char *)in + sent, inlen - sent);
-			if (w > 0)
-				sent += (size_t)w;
-			if (w < 0 || sent == inlen) {
-				close(pin[1]);
-				pin[1] = -1;
-			}
-		}
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			char sink[4096];
-			char *dst = out && got + 1 < outlen ? out + got : sink;
-			size_t room = out && got + 1 < outlen ? outlen - got - 1 : sizeof(sink);
-			ssize_t r = read(pout[0], dst, room);
-			if (r > 0 && dst != sink)
-				got += (size_t)r;
-			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-				close(pout[0]);
-				pout[0] = -1;
-			}
-		}
-	}
-	if (pin[1] >= 0)
-		close(pin[1]);
-	if (pout[0] >= 0)
-		close(pout[0]);
-	if (out && outlen)
-		out[got] = '\0';
-	if (outgot)
-		*outgot = got;
-	if (waitpid(pid, &status, 0) < 0)
-		return -errno;
-	if (!WIFEXITED(status))
-		return -ETIMEDOUT;
-	return WEXITSTATUS(status);
-}
 
 bool mg_q_valid_id(const char *id)
 {
@@ -183,7 +75,7 @@ int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *pos
 	copy(q->sbin, sizeof(q->sbin), "/usr/sbin");
 	copy(q->postcat_user, sizeof(q->postcat_user), "postfix");
 	q->clamav = clamav;
-	mg_clamav_init(&q->clam, clamd_config);
+	mg_clamav_init(&q->clam, clamd_config, NULL);
 	json_t *arr = load_records(q->path), *v;
 	size_t i;
 	json_array_foreach(arr, i, v) {
@@ -249,15 +141,11 @@ void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *clie
 	save(q);
 }
 
-/* argv for a Postfix tool, with -c DIR when a config directory is set. */
-static int postfix(struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, const void *in,
-		   size_t inlen, char *out, size_t outlen, size_t *got)
+void mg_q_tool_argv(const struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, struct mg_q_argv *a)
 {
-	char path[128], reuid[80], regid[80];
-	char *argv[12];
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", q->sbin, tool);
+	snprintf(a->path, sizeof(a->path), "%s/%s", q->sbin, tool);
 	/*
 	 * postcat opens queue files as whoever runs it, and they are the mail
 	 * owner's alone: root would need CAP_DAC_READ_SEARCH (read anything).
@@ -266,34 +154,51 @@ static int postfix(struct mg_quarantine *q, const char *tool, const char *a1, co
 	 * postsuper switches by itself; postqueue needs only group postdrop.
 	 */
 	if (!strcmp(tool, "postcat") && q->postcat_user[0] && geteuid() == 0) {
-		snprintf(reuid, sizeof(reuid), "--reuid=%s", q->postcat_user);
-		snprintf(regid, sizeof(regid), "--regid=%s", q->postcat_user);
-		argv[n++] = MG_SETPRIV;
-		argv[n++] = reuid;
-		argv[n++] = regid;
-		argv[n++] = "--clear-groups";
+		snprintf(a->reuid, sizeof(a->reuid), "--reuid=%s", q->postcat_user);
+		snprintf(a->regid, sizeof(a->regid), "--regid=%s", q->postcat_user);
+		a->argv[n++] = MG_SETPRIV;
+		a->argv[n++] = a->reuid;
+		a->argv[n++] = a->regid;
+		a->argv[n++] = "--clear-groups";
 	}
-	argv[n++] = path;
+	a->argv[n++] = a->path;
 	if (q->postfix_config[0]) {
-		argv[n++] = "-c";
-		argv[n++] = q->postfix_config;
+		a->argv[n++] = "-c";
+		a->argv[n++] = (char *)q->postfix_config;
 	}
+	snprintf(a->a1, sizeof(a->a1), "%s", a1 ? a1 : "");
+	snprintf(a->a2, sizeof(a->a2), "%s", a2 ? a2 : "");
 	if (a1)
-		argv[n++] = (char *)a1;
+		a->argv[n++] = a->a1;
 	if (a2)
-		argv[n++] = (char *)a2;
-	argv[n] = NULL;
-	return mg_run(argv, in, inlen, out, outlen, got, 30);
+		a->argv[n++] = a->a2;
+	a->argv[n] = NULL;
+}
+
+/* A Postfix tool, waited for. */
+static int postfix(struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, char *out, size_t outlen,
+		   size_t *got)
+{
+	struct mg_q_argv a;
+
+	mg_q_tool_argv(q, tool, a1, a2, &a);
+	return mg_run(a.argv, NULL, 0, out, outlen, got, MG_Q_TOOL_TIMEOUT_S);
 }
 
 json_t *mg_q_list(struct mg_quarantine *q, uint64_t now_wall, char *err, size_t errlen)
 {
-	static char out[1 << 20];
+	static char out[MG_Q_LIST_MAX + 1];
 	size_t got;
-	int rc = postfix(q, "postqueue", "-j", NULL, NULL, 0, out, sizeof(out), &got);
+	int rc = postfix(q, "postqueue", "-j", NULL, out, sizeof(out), &got);
 
+	return mg_q_list_parse(q, rc, out, now_wall, err, errlen);
+}
+
+json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, uint64_t now_wall, char *err, size_t errlen)
+{
 	if (rc) {
-		snprintf(err, errlen, "postqueue -j failed (%d)%s", rc, rc == -ENOENT ? ": is Postfix installed?" : "");
+		snprintf(err, errlen, "postqueue -j failed (%d)%s", rc,
+			 rc == -ENOENT ? ": is Postfix installed?" : rc == -ETIMEDOUT ? ": it did not answer in time" : "");
 		return NULL;
 	}
 	/* One JSON object per line; keep our records whose message is still in the hold queue. */
@@ -310,14 +215,24 @@ json_t *mg_q_list(struct mg_quarantine *q, uint64_t now_wall, char *err, size_t 
 		json_decref(m);
 	}
 	for (size_t i = 0; i < q->n; i++) {
-		if (!held[i])
-			continue; /* released, delivered or deleted since: no longer ours to show */
 		const struct mg_held *h = &q->v[i];
+		if (!held[i]) {
+			/*
+			 * Released, delivered or deleted since: no longer ours to show,
+			 * and forgotten. Unless just recorded: Postfix puts a message on
+			 * hold only after our answer, and a list begun before (it runs
+			 * while the loop answers Postfix) cannot show it yet.
+			 */
+			if (h->held_wall_ns + MG_Q_UNLISTED_GRACE_NS > now_wall)
+				q->v[kept++] = *h;
+			continue;
+		}
+		/* Recorded after the list began: age 0, not an unsigned wrap that would expire it at once. */
+		uint64_t age = now_wall > h->held_wall_ns ? now_wall - h->held_wall_ns : 0;
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:s?}", "queue_id", h->queue_id,
 						     "client", h->client, "sender", h->sender, "recipients", h->rcpts,
 						     "reason", h->reason, "signature", h->signature[0] ? h->signature : NULL,
-						     "age_s", (json_int_t)((now_wall - h->held_wall_ns) / 1000000000ull),
-						     "scan", h->scan[0] ? h->scan : NULL));
+						     "age_s", (json_int_t)(age / 1000000000ull), "scan", h->scan[0] ? h->scan : NULL));
 		q->v[kept++] = *h;
 	}
 	if (kept != q->n) {
@@ -328,7 +243,7 @@ json_t *mg_q_list(struct mg_quarantine *q, uint64_t now_wall, char *err, size_t 
 	return arr;
 }
 
-static void forget(struct mg_quarantine *q, const char *id)
+void mg_q_forget(struct mg_quarantine *q, const char *id)
 {
 	for (size_t i = 0; i < q->n; i++)
 		if (!strcmp(q->v[i].queue_id, id)) {
@@ -351,57 +266,90 @@ static bool ours(struct mg_quarantine *q, const char *id)
 	return mg_q_find(q, id) != NULL;
 }
 
+void mg_q_scan_record(struct mg_quarantine *q, const char *queue_id, enum mg_scan_result r, const char *what)
+{
+	struct mg_held *h = mg_q_find(q, queue_id);
+
+	if (!h || (r != MG_SCAN_CLEAN && r != MG_SCAN_INFECTED))
+		return; /* gone meanwhile (released, deleted), or no verdict: nothing to remember */
+	snprintf(h->scan, sizeof(h->scan), "%s%s", r == MG_SCAN_INFECTED ? "infected: " : "",
+		 r == MG_SCAN_INFECTED ? what : "clean");
+	h->infected = r == MG_SCAN_INFECTED;
+	save(q);
+}
+
+enum mg_scan_result mg_q_postcat_verdict(const char *queue_id, int status, char *what, size_t wlen)
+{
+	if (!status)
+		return MG_SCAN_CLEAN; /* the message is there: on to the scan */
+	snprintf(what, wlen, "postcat -q %s failed (%d)%s", queue_id, status,
+		 status == -ETIMEDOUT ? ": it did not answer in time" : "");
+	return MG_SCAN_FAILED;
+}
+
 /* Scan a held message (postcat -bhq: headers and body, as delivered); the verdict is recorded. */
 static enum mg_scan_result scan_held(struct mg_quarantine *q, struct mg_held *h, char *what, size_t wlen)
 {
 	size_t got;
-	char *msg = malloc(MAX_MESSAGE);
+	char *msg = malloc(MG_Q_MESSAGE_MAX + 1), id[sizeof(h->queue_id)];
 	enum mg_scan_result r;
 
 	if (!msg) {
 		snprintf(what, wlen, "out of memory");
 		return MG_SCAN_FAILED;
 	}
-	int rc = postfix(q, "postcat", "-bhq", h->queue_id, NULL, 0, msg, MAX_MESSAGE, &got);
-	if (rc) {
-		snprintf(what, wlen, "postcat -q %s failed (%d)", h->queue_id, rc);
-		r = MG_SCAN_FAILED;
-	} else {
+	snprintf(id, sizeof(id), "%s", h->queue_id);
+	int rc = postfix(q, "postcat", "-bhq", id, msg, MG_Q_MESSAGE_MAX + 1, &got);
+	r = mg_q_postcat_verdict(id, rc, what, wlen);
+	if (r == MG_SCAN_CLEAN)
 		r = mg_clamav_scan(&q->clam, msg, got, what, wlen);
-	}
 	free(msg);
-	if (r == MG_SCAN_CLEAN || r == MG_SCAN_INFECTED) {
-		snprintf(h->scan, sizeof(h->scan), "%s%s", r == MG_SCAN_INFECTED ? "infected: " : "",
-			 r == MG_SCAN_INFECTED ? what : "clean");
-		h->infected = r == MG_SCAN_INFECTED;
-		save(q);
-	}
+	mg_q_scan_record(q, id, r, what);
 	return r;
+}
+
+int mg_q_held_check(struct mg_quarantine *q, const char *queue_id, char *err, size_t errlen)
+{
+	if (mg_q_valid_id(queue_id) && ours(q, queue_id))
+		return 0;
+	snprintf(err, errlen, "%s is not a message mtaguard holds", queue_id);
+	return -ENOENT;
+}
+
+int mg_q_rescan_check(struct mg_quarantine *q, const char *queue_id, char *what, size_t wlen)
+{
+	if (mg_q_held_check(q, queue_id, what, wlen))
+		return -1;
+	if (!mg_q_scans(q)) {
+		snprintf(what, wlen, "not scanned: %s", q->clamav ? "clamdscan is not installed" : "quarantine.clamav is off");
+		return -1;
+	}
+	return 0;
 }
 
 int mg_q_rescan(struct mg_quarantine *q, const char *queue_id, char *what, size_t wlen)
 {
-	struct mg_held *h = mg_q_find(q, queue_id);
+	if (mg_q_rescan_check(q, queue_id, what, wlen))
+		return -1;
+	return mg_q_rescan_result(scan_held(q, mg_q_find(q, queue_id), what, wlen));
+}
 
-	if (!h) {
-		snprintf(what, wlen, "%s is not a message mtaguard holds", queue_id);
-		return -1;
-	}
-	if (!q->clamav || !mg_clamav_present(&q->clam)) {
-		snprintf(what, wlen, "not scanned: %s", q->clamav ? "clamdscan is not installed" : "quarantine.clamav is off");
-		return -1;
-	}
-	enum mg_scan_result r = scan_held(q, h, what, wlen);
+bool mg_q_scans(const struct mg_quarantine *q)
+{
+	return q->clamav && mg_clamav_present(&q->clam);
+}
+
+int mg_q_rescan_result(enum mg_scan_result r)
+{
 	return r == MG_SCAN_INFECTED ? 1 : r == MG_SCAN_CLEAN ? 0 : -1;
 }
 
-int mg_q_release(struct mg_quarantine *q, const char *queue_id, char *scan, size_t scanlen, char *err, size_t errlen)
+int mg_q_release_check(struct mg_quarantine *q, const char *queue_id, char *scan, size_t scanlen, char *err,
+		       size_t errlen)
 {
 	snprintf(scan, scanlen, "not scanned");
-	if (!mg_q_valid_id(queue_id) || !ours(q, queue_id)) {
-		snprintf(err, errlen, "%s is not a message mtaguard holds", queue_id);
+	if (mg_q_held_check(q, queue_id, err, errlen))
 		return -ENOENT;
-	}
 	struct mg_held *h = mg_q_find(q, queue_id);
 	if (h->infected) {
 		/* Convicted before (at a release or a re-scan): never released, whatever a later scan says. */
@@ -409,46 +357,65 @@ int mg_q_release(struct mg_quarantine *q, const char *queue_id, char *scan, size
 		snprintf(err, errlen, "%s: not released: ClamAV found %s (delete it)", queue_id, h->scan + strlen("infected: "));
 		return -EPERM;
 	}
-	if (q->clamav && mg_clamav_present(&q->clam)) {
-		char what[256];
-		enum mg_scan_result r = scan_held(q, h, what, sizeof(what));
-		/* Only a clean scan releases. */
-		if (r == MG_SCAN_INFECTED) {
-			snprintf(scan, scanlen, "infected: %s", what);
-			snprintf(err, errlen, "%s: not released: ClamAV found %s (delete it)", queue_id, what);
-			return -EPERM;
-		}
-		if (r != MG_SCAN_CLEAN) {
-			snprintf(scan, scanlen, "failed");
-			snprintf(err, errlen, "%s: not released: %s", queue_id, what);
-			return -EIO;
-		}
-		snprintf(scan, scanlen, "clean");
-	} else if (q->clamav) {
+	if (q->clamav && !mg_clamav_present(&q->clam))
 		snprintf(scan, scanlen, "not scanned: clamdscan is not installed");
+	return 0;
+}
+
+int mg_q_release_scanned(const char *queue_id, enum mg_scan_result r, const char *what, char *scan, size_t scanlen,
+			 char *err, size_t errlen)
+{
+	/* Only a clean scan releases. */
+	if (r == MG_SCAN_INFECTED) {
+		snprintf(scan, scanlen, "infected: %s", what);
+		snprintf(err, errlen, "%s: not released: ClamAV found %s (delete it)", queue_id, what);
+		return -EPERM;
 	}
-	int rc = postfix(q, "postsuper", "-H", queue_id, NULL, 0, NULL, 0, NULL);
-	if (rc) {
-		snprintf(err, errlen, "postsuper -H %s failed (%d)", queue_id, rc);
+	if (r != MG_SCAN_CLEAN) {
+		snprintf(scan, scanlen, "failed");
+		snprintf(err, errlen, "%s: not released: %s", queue_id, what);
 		return -EIO;
 	}
-	/* Released mail lands in the deferred queue; ask for delivery now, not at the next queue run. */
-	postfix(q, "postqueue", "-i", queue_id, NULL, 0, NULL, 0, NULL);
-	forget(q, queue_id);
+	snprintf(scan, scanlen, "clean");
 	return 0;
+}
+
+int mg_q_tool_done(struct mg_quarantine *q, const char *queue_id, const char *what, int status, char *err, size_t errlen)
+{
+	if (status) {
+		snprintf(err, errlen, "%s %s failed (%d)%s", what, queue_id, status,
+			 status == -ETIMEDOUT ? ": it did not answer in time" : "");
+		return -EIO;
+	}
+	mg_q_forget(q, queue_id);
+	return 0;
+}
+
+int mg_q_release(struct mg_quarantine *q, const char *queue_id, char *scan, size_t scanlen, char *err, size_t errlen)
+{
+	int e = mg_q_release_check(q, queue_id, scan, scanlen, err, errlen);
+
+	if (e)
+		return e;
+	if (mg_q_scans(q)) {
+		char what[256];
+		enum mg_scan_result r = scan_held(q, mg_q_find(q, queue_id), what, sizeof(what));
+		e = mg_q_release_scanned(queue_id, r, what, scan, scanlen, err, errlen);
+		if (e)
+			return e;
+	}
+	int rc = postfix(q, "postsuper", "-H", queue_id, NULL, 0, NULL);
+	if (rc)
+		return mg_q_tool_done(q, queue_id, "postsuper -H", rc, err, errlen);
+	/* Released mail lands in the deferred queue; ask for delivery now, not at the next queue run. */
+	postfix(q, "postqueue", "-i", queue_id, NULL, 0, NULL);
+	return mg_q_tool_done(q, queue_id, "postsuper -H", 0, err, errlen);
 }
 
 int mg_q_delete(struct mg_quarantine *q, const char *queue_id, char *err, size_t errlen)
 {
-	if (!mg_q_valid_id(queue_id) || !ours(q, queue_id)) {
-		snprintf(err, errlen, "%s is not a message mtaguard holds", queue_id);
+	if (mg_q_held_check(q, queue_id, err, errlen))
 		return -ENOENT;
-	}
-	int rc = postfix(q, "postsuper", "-d", queue_id, NULL, 0, NULL, 0, NULL);
-	if (rc) {
-		snprintf(err, errlen, "postsuper -d %s failed (%d)", queue_id, rc);
-		return -EIO;
-	}
-	forget(q, queue_id);
-	return 0;
+	return mg_q_tool_done(q, queue_id, "postsuper -d", postfix(q, "postsuper", "-d", queue_id, NULL, 0, NULL), err,
+			      errlen);
 }

@@ -20,8 +20,20 @@
 #include <jansson.h>
 
 #include "mg_clamav.h"
+#include "mg_jobs.h"
 
 #define MG_SETPRIV "/usr/bin/setpriv" /* util-linux, essential in Debian */
+#define MG_Q_TOOL_TIMEOUT_S 30          /* postqueue, postsuper, postcat: each killed past this */
+#define MG_Q_MESSAGE_MAX (64u << 20)    /* what postcat may hand the scanner */
+#define MG_Q_LIST_MAX (1u << 20)        /* what is read of postqueue -j */
+/* A record this young is kept though postqueue did not list it: its message may not be on hold yet (see mg_q_list_parse). */
+#define MG_Q_UNLISTED_GRACE_NS (30ull * 1000000000ull)
+
+/* A Postfix tool's command line, with the storage it points into. */
+struct mg_q_argv {
+	char path[128], reuid[80], regid[80], a1[64], a2[64];
+	char *argv[12];
+};
 
 struct mg_held {
 	char queue_id[32];
@@ -72,10 +84,37 @@ int mg_q_rescan(struct mg_quarantine *q, const char *queue_id, char *what, size_
 /* The record of a held message, or NULL. */
 struct mg_held *mg_q_find(struct mg_quarantine *q, const char *queue_id);
 
-/* Run a program (argv[0] an absolute path) with optional stdin; capture stdout. Exit status, or -errno. */
-int mg_run(char *const argv[], const void *in, size_t inlen, char *out, size_t outlen, size_t *outgot, int timeout_s);
-/* The same; with_stderr: its standard error captured too (a tool that explains a failure only there). */
-int mg_run_ex(char *const argv[], const void *in, size_t inlen, char *out, size_t outlen, size_t *outgot, int timeout_s,
-	      bool with_stderr);
+
+/*
+ * The same steps in pieces, for a caller that runs the tools without
+ * waiting (mg_qwork.h) and so changes the records only when each answer is
+ * in. Each piece is what the functions above do between two commands.
+ */
+/* postqueue, postsuper or postcat with two arguments (or NULL), as the records' settings say. */
+void mg_q_tool_argv(const struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, struct mg_q_argv *a);
+/* postqueue -j's status and output (changed: split into lines) made the list, as mg_q_list(). */
+json_t *mg_q_list_parse(struct mg_quarantine *q, int status, char *out, uint64_t now_wall, char *err, size_t errlen);
+/* 0 if queue_id is a message of ours, else -ENOENT and err says so. */
+int mg_q_held_check(struct mg_quarantine *q, const char *queue_id, char *err, size_t errlen);
+/* May it be scanned again? 0, or -1 and what says why not (not ours, no scanner). */
+int mg_q_rescan_check(struct mg_quarantine *q, const char *queue_id, char *what, size_t wlen);
+/* Whether releases scan: quarantine.clamav on and clamdscan installed. */
+bool mg_q_scans(const struct mg_quarantine *q);
+/* May it be released? 0 (then scan it if mg_q_scans()), -ENOENT not ours, -EPERM convicted before; scan and err say. */
+int mg_q_release_check(struct mg_quarantine *q, const char *queue_id, char *scan, size_t scanlen, char *err,
+		       size_t errlen);
+/* postcat's status for the scan: MG_SCAN_CLEAN (go on to clamdscan) or MG_SCAN_FAILED, what says why. */
+enum mg_scan_result mg_q_postcat_verdict(const char *queue_id, int status, char *what, size_t wlen);
+/* A scan's verdict remembered with the record, if it still is one of ours and the scan gave a verdict. */
+void mg_q_scan_record(struct mg_quarantine *q, const char *queue_id, enum mg_scan_result r, const char *what);
+/* mg_q_rescan()'s answer for a scan's result. */
+int mg_q_rescan_result(enum mg_scan_result r);
+/* After the scan: 0 may be released (scan "clean"), -EPERM infected, -EIO the scan failed. */
+int mg_q_release_scanned(const char *queue_id, enum mg_scan_result r, const char *what, char *scan, size_t scanlen,
+			 char *err, size_t errlen);
+/* postsuper -H or -d ended with status: 0 and the record forgotten, or -EIO and err. what: "postsuper -d". */
+int mg_q_tool_done(struct mg_quarantine *q, const char *queue_id, const char *what, int status, char *err, size_t errlen);
+/* The record dropped (the message left the hold queue). */
+void mg_q_forget(struct mg_quarantine *q, const char *queue_id);
 
 #endif
