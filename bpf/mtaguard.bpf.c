@@ -141,22 +141,38 @@ static __always_inline int mg_port_class(__u16 port)
 _Static_assert(MG_PORTS_PER_CLASS == 4 && __builtin_offsetof(struct mg_tunables, submission_ports) == 8,
 	       "a class's ports are one 8-byte word");
 
-/* The frame's source MAC: read where a profile or an event keeps it, not parsed for every packet. */
-static __always_inline void mg_frame_mac(struct xdp_md *ctx, __u8 mac[6])
+/*
+ * The frame's source MAC as the low 48 bits of a word (byte i of the
+ * address is byte i of the word, as it lies in memory; 0 if the frame is too
+ * short): read where a profile or an event keeps it, not parsed for every
+ * packet. A word, so that the callers store it with the 16-bit field that
+ * follows it in one 8-byte store, not six byte stores (the compiler cannot
+ * know a byte array's alignment).
+ */
+static __always_inline __u64 mg_frame_mac(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 
-	if (data + 12 <= data_end) {
-		/* Two loads, not six: the copies below are the compiler's to merge where it knows the alignment. */
-		__u32 hi = *(__u32 *)(data + 6);
-		__u16 lo = *(__u16 *)(data + 10);
-		__builtin_memcpy(mac, &hi, 4);
-		__builtin_memcpy(mac + 4, &lo, 2);
-	} else {
-		__builtin_memset(mac, 0, 6);
-	}
+	if (data + 12 > data_end)
+		return 0;
+	return (__u64)*(__u32 *)(data + 6) | (__u64)*(__u16 *)(data + 10) << 32;
 }
+
+/* Store a MAC word (mg_frame_mac) and the 16-bit field after it as one 8-byte word at `mac`, 8-aligned. */
+static __always_inline void mg_store_mac(__u8 *mac, __u64 mac48, __u16 next)
+{
+	*(__u64 *)mac = mac48 | (__u64)next << 48;
+}
+_Static_assert(__builtin_offsetof(struct mg_src_stats, mac) % 8 == 0 &&
+	       __builtin_offsetof(struct mg_src_stats, vlan_outer) == __builtin_offsetof(struct mg_src_stats, mac) + 6,
+	       "a profile's MAC and outer VLAN are one aligned word");
+_Static_assert(__builtin_offsetof(struct mg_event, mac) % 8 == 0 &&
+	       __builtin_offsetof(struct mg_event, sport) == __builtin_offsetof(struct mg_event, mac) + 6,
+	       "an event's MAC and source port are one aligned word");
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "mg_store_mac lays the MAC out little-endian"
+#endif
 
 /* Token bucket with credit kept in nanoseconds: cost per token is 1e9/rate. */
 static __always_inline int mg_bucket_take(struct mg_bucket *b, __u64 now, __u32 rate, __u32 burst)
@@ -290,8 +306,7 @@ static __always_inline struct mg_src_stats *mg_profile_create(const union mg_add
 static __always_inline void mg_profile_touch(struct mg_src_stats *e, struct xdp_md *ctx, struct mg_pkt *p, __u64 now)
 {
 	e->last_seen_ns = now;
-	mg_frame_mac(ctx, e->mac);
-	e->vlan_outer = p->vlan_outer;
+	mg_store_mac(e->mac, mg_frame_mac(ctx), p->vlan_outer);
 	e->vlan_inner = p->vlan_inner;
 }
 
@@ -340,8 +355,7 @@ static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct 
 	ev->vlan_inner = p->vlan_inner;
 	__builtin_memcpy(ev->src, p->src.b, 16);
 	__builtin_memcpy(ev->dst, p->dst.b, 16);
-	mg_frame_mac(ctx, ev->mac);
-	ev->sport = p->sport;
+	mg_store_mac(ev->mac, mg_frame_mac(ctx), p->sport);
 	ev->dport = p->dport;
 	ev->ifindex = ctx->ingress_ifindex;
 	return ev;
@@ -485,11 +499,7 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 static __always_inline __u32 mg_helo_mark(struct xdp_md *ctx, const struct mg_pkt *p, int proof, __u64 now,
 					  __u32 name)
 {
-	__u8 mac[8] = {};
-
-	mg_frame_mac(ctx, mac);
-	__u64 m;
-	__builtin_memcpy(&m, mac, 8);
+	__u64 m = mg_frame_mac(ctx);
 	__u32 host = (p->src.w[0] * 0x9e3779b1u) ^ (p->src.w[1] * 0x85ebca77u) ^ (p->src.w[2] * 0xc2b2ae3du) ^
 		     (p->src.w[3] * 0x27d4eb2fu) ^ ((__u32)m * 0x165667b1u) ^ ((__u32)(m >> 32) * 0xd3a2646cu) ^
 		     ((__u32)p->vlan_outer << 16 | p->vlan_inner) * 0xfd7046c5u ^ name * 0xb55a4f09u;
@@ -523,9 +533,11 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 		return 0;
 	mg_profile_touch(e, ctx, p, now);
 	e->flags |= MG_SRC_F_PAYLOAD;
+	/* A segment holds one or a few kinds: the others' counters are neither read nor written. */
 #pragma unroll
 	for (int i = 0; i < MG_CMD_MAX; i++)
-		e->cmd[i] += scan.count[i];
+		if (scan.kinds & (1u << i))
+			e->cmd[i] += scan.count[i];
 	st->smtp_cmds += scan.total;
 
 	__u32 mark = 0;
@@ -637,18 +649,18 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 }
 
 /*
- * Is there a block in a's family too short for a bucket (probed for every
- * address)? With the source's index word (mg_rule_word) this says whether
+ * Is there a block in the source's family (v4: its address is v4-mapped)
+ * too short for a bucket (probed for every address)? With the source's index word (mg_rule_word) this says whether
  * any block rule could cover it; exact lengths are mg_enforce's.
  */
-static __always_inline int mg_short_blocks(const union mg_addr *a)
+static __always_inline int mg_short_blocks(int v4)
 {
 	__u32 zero = 0;
 	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
 
 	if (!lens)
 		return 0;
-	if (mg_addr_v4mapped(a))
+	if (v4)
 		/* Lengths /0 to /96 covering v4-mapped space are the short ones. */
 		return lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
 	return (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull) != 0;
@@ -760,8 +772,10 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	 * subprogram call, however many rules there are. The word goes on to
 	 * mg_enforce, which does not read it again.
 	 */
-	__u32 word = mg_rule_word(&p.src, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits));
-	if ((word || mg_short_blocks(&p.src)) && mg_enforce(ctx, &p, word, st) == XDP_DROP)
+	/* The family, once, in a register: the two index reads below would each reload the address after their lookups. */
+	int v4 = mg_addr_v4mapped(&p.src);
+	__u32 word = mg_rule_word(&p.src, v4, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits));
+	if ((word || mg_short_blocks(v4)) && mg_enforce(ctx, &p, word, st) == XDP_DROP)
 		return XDP_DROP;
 	/* The destination port's class, once: every branch below asks for it. */
 	int dclass = p.has_tcp ? mg_port_class(p.dport) : MG_PORT_NONE;

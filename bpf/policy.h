@@ -119,11 +119,12 @@ static __always_inline __u32 mg_fls64(__u64 x)
  * The source's index word, read once per packet: for IPv4 the lengths its
  * bucket and sub-bucket leave (mg_index_cls4), for IPv6 its bucket's
  * classes. Zero for an unlisted source but where a block too short for a
- * bucket exists. bits4/bits6: the index geometry (mg_rule_bits4/6 of the tunables).
+ * bucket exists. v4: mg_addr_v4mapped(a), which the caller keeps for mg_short_blocks too;
+ * bits4/bits6: the index geometry (mg_rule_bits4/6 of the tunables).
  */
-static __always_inline __u32 mg_rule_word(const union mg_addr *a, __u32 bits4, __u32 bits6)
+static __always_inline __u32 mg_rule_word(const union mg_addr *a, int v4, __u32 bits4, __u32 bits6)
 {
-	if (mg_addr_v4mapped(a))
+	if (v4)
 		return mg_index_cls4(bpf_ntohl(a->w[3]), bits4);
 	return mg_index_word6(mg_rule_bucket6(bpf_ntohl(a->w[0]), bits6));
 }
