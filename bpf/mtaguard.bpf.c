@@ -174,11 +174,32 @@ _Static_assert(__builtin_offsetof(struct mg_event, mac) % 8 == 0 &&
 #error "mg_store_mac lays the MAC out little-endian"
 #endif
 
+/* The kernel's HZ, from its config (libbpf fills it in); 0 where the config cannot be read. */
+extern const unsigned int CONFIG_HZ __kconfig __weak;
+
+/*
+ * Now, on a token bucket's clock: the tick count in nanoseconds, one load
+ * the verifier inlines, where bpf_ktime_get_coarse_ns() is a helper call (a
+ * tick is the coarse clock's resolution too). A flood's refused SYN and a
+ * drop whose event is suppressed then read no other clock. Buckets compare
+ * these times only with each other; a kernel whose HZ the loader cannot
+ * read (no config) uses the coarse clock.
+ */
+static __always_inline __u64 mg_bucket_now(struct mg_bucket *b)
+{
+	if (!CONFIG_HZ)
+		return bpf_ktime_get_coarse_ns();
+	if (b->tick_ns == 0)
+		b->tick_ns = 1000000000u / CONFIG_HZ;
+	return bpf_jiffies64() * b->tick_ns;
+}
+
 /* Token bucket with credit kept in nanoseconds: cost per token is 1e9/rate. */
-static __always_inline int mg_bucket_take(struct mg_bucket *b, __u64 now, __u32 rate, __u32 burst)
+static __always_inline int mg_bucket_take(struct mg_bucket *b, __u32 rate, __u32 burst)
 {
 	if (rate == 0)
 		return 0;
+	__u64 now = mg_bucket_now(b);
 	if (b->rate != rate) {
 		b->cost_ns = 1000000000ull / rate;
 		b->rate = rate;
@@ -314,7 +335,7 @@ enum mg_budget_kind { MG_BUDGET_NONE, MG_BUDGET_SYN, MG_BUDGET_PAYLOAD };
 
 /* A profile for `key`, created if absent and the budget allows it; NULL otherwise. */
 static __always_inline struct mg_src_stats *mg_profile_get(const union mg_addr *key, __u8 ip_version,
-							   __u64 now, int budget, struct mg_global_stats *st)
+							   int budget, struct mg_global_stats *st)
 {
 	struct mg_src_stats *e = mg_profile_find(key);
 
@@ -324,13 +345,14 @@ static __always_inline struct mg_src_stats *mg_profile_get(const union mg_addr *
 	if (!b)
 		return NULL;
 	int ok = budget == MG_BUDGET_SYN ?
-		mg_bucket_take(&b->syn_new, now, mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst) :
-		mg_bucket_take(&b->payload_new, now, mg_cfg.payload_new_per_sec, mg_cfg.payload_new_burst);
+		mg_bucket_take(&b->syn_new, mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst) :
+		mg_bucket_take(&b->payload_new, mg_cfg.payload_new_per_sec, mg_cfg.payload_new_burst);
 	if (!ok) {
 		st->src_throttled++;
 		return NULL;
 	}
-	return mg_profile_create(key, ip_version, now, st);
+	/* The profile's times are the coarse clock's: read only now that there is one to create. */
+	return mg_profile_create(key, ip_version, bpf_ktime_get_coarse_ns(), st);
 }
 
 static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct mg_pkt *p, __u8 type,
@@ -409,13 +431,11 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 
 	if (!p || !st)
 		return 0;
-	__u64 now = bpf_ktime_get_coarse_ns();
-
 	if (dclass != MG_PORT_NONE)
 		st->syn_smtp++;
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	/* Only SYNs to SMTP ports may create a profile, and only within the budget. */
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now,
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version,
 						dclass != MG_PORT_NONE ? MG_BUDGET_SYN : MG_BUDGET_NONE, st);
 	if (!e) {
 		mg_sketch_add(&key, dclass != MG_PORT_NONE);
@@ -423,6 +443,8 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 		return 0;
 	}
 
+	/* Read only for a SYN that has a profile: a flood's SYNs, sketched above, need no clock but the budget's. */
+	__u64 now = bpf_ktime_get_coarse_ns();
 	mg_profile_touch(e, ctx, p, now);
 	if (dclass == MG_PORT_SUBMISSION) {
 		e->syn_submission++;
@@ -475,7 +497,7 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX)
 		mg_flow_synack(p, now);
 	mg_src_key_of(&p->src, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_SYN, st);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_SYN, st);
 	if (!e)
 		return 0;
 	mg_profile_touch(e, ctx, p, now);
@@ -528,7 +550,7 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 		return 0;
 	}
 	mg_src_key_of(&p->src, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_PAYLOAD, st);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_PAYLOAD, st);
 	if (!e)
 		return 0;
 	mg_profile_touch(e, ctx, p, now);
@@ -625,7 +647,7 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 }
 
 /* Count a drop (or a would-be drop in monitor mode) and report it, rate-limited. */
-static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor, __u64 now,
+static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor,
 				   struct mg_global_stats *st)
 {
 	if (monitor) {
@@ -635,8 +657,8 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 		st->drop_reason[reason & (MG_DROP_REASON_MAX - 1)]++;
 	}
 	struct mg_budget *b = mg_budget_get();
-	if (b && mg_bucket_take(&b->drop_events, now, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
-		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, now, st);
+	if (b && mg_bucket_take(&b->drop_events, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, bpf_ktime_get_coarse_ns(), st);
 		if (ev) {
 			ev->detail = reason;
 			ev->monitor = monitor;
@@ -682,8 +704,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, _
 	if (!lens)
 		return XDP_PASS;
 	mg_block_lens(&p->src, lens, word, c);
-	__u64 now = bpf_ktime_get_coarse_ns(); /* once: the expiry check and the drop event share it */
-	struct mg_rule *r = mg_block_find(&p->src, c, now, st);
+	struct mg_rule *r = mg_block_find(&p->src, c, st);
 	if (!r)
 		return XDP_PASS;
 	if (mg_allowed(&p->src, lens, 1)) {
@@ -703,7 +724,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, _
 	int monitor = set && set->monitor;
 
 	__sync_fetch_and_add(&r->hits, 1);
-	return mg_drop(ctx, p, reason, monitor, now, st);
+	return mg_drop(ctx, p, reason, monitor, st);
 }
 
 /*
@@ -740,7 +761,7 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 		return XDP_PASS;
 	}
 	__sync_fetch_and_add(&sig->drops, 1);
-	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, bpf_ktime_get_coarse_ns(), st);
+	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, st);
 }
 
 SEC("xdp")

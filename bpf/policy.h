@@ -203,15 +203,18 @@ static __always_inline __u32 mg_lens_pop(__u64 c[3])
 	return b;
 }
 
-/* The longest block in force among the lengths in c, or NULL; expired ones passed over are counted. */
-static __always_inline struct mg_rule *mg_block_find(const union mg_addr *a, __u64 c[3], __u64 now,
-						    struct mg_global_stats *st)
+/*
+ * The longest block in force among the lengths in c, or NULL; expired ones
+ * passed over are counted. The clock is read only for a rule that expires
+ * (a helper call, where most blocks a drop meets are permanent list entries).
+ */
+static __always_inline struct mg_rule *mg_block_find(const union mg_addr *a, __u64 c[3], struct mg_global_stats *st)
 {
 	for (int i = 0; i < MG_RULE_LENS && (c[0] | c[1] | c[2]); i++) {
 		struct mg_rule *r = mg_rule_probe(&mg_blocklist, a, mg_lens_pop(c));
 		if (!r)
 			continue;
-		if (r->expires_ns == 0 || now < r->expires_ns)
+		if (r->expires_ns == 0 || bpf_ktime_get_coarse_ns() < r->expires_ns)
 			return r;
 		st->expired_rules++;
 	}

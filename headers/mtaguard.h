@@ -322,14 +322,18 @@ struct mg_sketch {
  * token costs 1e9 / rate ns; that division is kept with the rate it came
  * from, so a spoofed flood's every refused SYN does not pay a 64-bit
  * division (tens of cycles), and a program loaded with another rate over the
- * same pinned map computes its own.
+ * same pinned map computes its own. The buckets' clock is the kernel's tick
+ * count in nanoseconds where the program knows HZ (a load the verifier
+ * inlines, where the coarse clock is a helper call: a refused SYN or a drop
+ * whose event is suppressed reads no other clock); their times are compared
+ * with nothing else.
  */
 struct mg_bucket {
-	__u64 last_ns;
+	__u64 last_ns;   /* on the buckets' own clock (the program's mg_budget_now), not a profile time */
 	__u64 credit_ns;
 	__u64 cost_ns; /* 1e9 / rate, for rate */
 	__u32 rate;
-	__u32 pad;
+	__u32 tick_ns;   /* 1e9 / the kernel's HZ, kept once computed; 0 until then */
 };
 struct mg_budget {
 	struct mg_bucket syn_new;     /* creating profiles on a SYN */
