@@ -558,12 +558,7 @@ static inline __u32 mg_src_filter_bits(__u32 bits)
 /* The filter bit of a profile key (its four words as stored), for `bits` filter bits. */
 static inline __u32 mg_src_filter_bit(const __u32 w[4], __u32 bits)
 {
-	__u32 h = (w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^ (w[3] * 0x27d4eb2fu);
-
-	h ^= h >> 15;
-	h *= 0x2c1b3c6du;
-	h ^= h >> 12;
-	return h >> (32 - bits);
+	return mg_addr_mix(w, 0) >> (32 - bits);
 }
 
 /* Entries for `bits` bucket bits: mg_rule_index4, one 8-byte entry a bucket; mg_rule_index6, two 32-bit words to one. */
