@@ -174,24 +174,20 @@ _Static_assert(__builtin_offsetof(struct mg_event, mac) % 8 == 0 &&
 #error "mg_store_mac lays the MAC out little-endian"
 #endif
 
-/* The kernel's HZ, from its config (libbpf fills it in); 0 where the config cannot be read. */
-extern const unsigned int CONFIG_HZ __kconfig __weak;
-
 /*
- * Now, on a token bucket's clock: the tick count in nanoseconds, one load
+ * Now, on the token buckets' clock: the tick count in nanoseconds, one load
  * the verifier inlines, where bpf_ktime_get_coarse_ns() is a helper call (a
  * tick is the coarse clock's resolution too). A flood's refused SYN and a
  * drop whose event is suppressed then read no other clock. Buckets compare
- * these times only with each other; a kernel whose HZ the loader cannot
- * read (no config) uses the coarse clock.
+ * these times only with each other. The tick's length comes from the
+ * loader (clock_getres of the coarse clock; HZ is not the program's to
+ * read without the kernel's config file); without it, the coarse clock.
  */
-static __always_inline __u64 mg_bucket_now(struct mg_bucket *b)
+static __always_inline __u64 mg_bucket_now(void)
 {
-	if (!CONFIG_HZ)
+	if (!mg_cfg.tick_ns)
 		return bpf_ktime_get_coarse_ns();
-	if (b->tick_ns == 0)
-		b->tick_ns = 1000000000u / CONFIG_HZ;
-	return bpf_jiffies64() * b->tick_ns;
+	return bpf_jiffies64() * mg_cfg.tick_ns;
 }
 
 /* Token bucket with credit kept in nanoseconds: cost per token is 1e9/rate. */
@@ -199,7 +195,7 @@ static __always_inline int mg_bucket_take(struct mg_bucket *b, __u32 rate, __u32
 {
 	if (rate == 0)
 		return 0;
-	__u64 now = mg_bucket_now(b);
+	__u64 now = mg_bucket_now();
 	if (b->rate != rate) {
 		b->cost_ns = 1000000000ull / rate;
 		b->rate = rate;

@@ -26,6 +26,7 @@
 
 #include "mg_activity.h"
 #include "mg_addr.h"
+#include "mg_clock.h"
 #include "mg_rulemaps.h"
 #include "mg_stats.h"
 #include "mg_xdp.skel.h"
@@ -523,8 +524,9 @@ int main(int argc, char **argv)
 	struct mg_xdp *skel = mg_xdp__open();
 	if (!skel)
 		return 1;
-	/* A big deployment's profile table. */
+	/* A big deployment's profile table, and the tick the loader gives the token buckets. */
 	bpf_map__set_max_entries(skel->maps.mg_sources, 1048576);
+	skel->rodata->mg_cfg.tick_ns = mg_tick_ns();
 	if (mg_xdp__load(skel)) {
 		fprintf(stderr, "bench: cannot load mtaguard\n");
 		return 1;
@@ -551,6 +553,7 @@ int main(int argc, char **argv)
 	if (!skel_prot || mg_prefix_parse(PROTECTED_V4, &nets[0]) || mg_prefix_parse(PROTECTED_V6, &nets[1]))
 		return 1;
 	struct mg_tunables tun = MG_TUNABLES_DEFAULT;
+	tun.tick_ns = mg_tick_ns();
 	if (mg_act_plan(nets, 2, tun.act, &bad, why, sizeof(why))) {
 		fprintf(stderr, "bench: %s\n", why);
 		return 1;
