@@ -36,6 +36,9 @@ static __always_inline __s64 mg_activity_index(const volatile struct mg_act_rang
 {
 	__u64 n;
 
+	/* First, before the address is read: without protected networks the verifier then drops it all. */
+	if (ranges[0].size == 0)
+		return -1;
 	if (p->ip_version == 4)
 		n = bpf_ntohl(p->src.w[3]);
 	else

@@ -141,28 +141,61 @@ static __always_inline int mg_port_class(__u16 port)
 _Static_assert(MG_PORTS_PER_CLASS == 4 && __builtin_offsetof(struct mg_tunables, submission_ports) == 8,
 	       "a class's ports are one 8-byte word");
 
-/* The frame's source MAC: read where a profile or an event keeps it, not parsed for every packet. */
-static __always_inline void mg_frame_mac(struct xdp_md *ctx, __u8 mac[6])
+/*
+ * The frame's source MAC as the low 48 bits of a word (byte i of the
+ * address is byte i of the word, as it lies in memory; 0 if the frame is too
+ * short): read where a profile or an event keeps it, not parsed for every
+ * packet. A word, so that the callers store it with the 16-bit field that
+ * follows it in one 8-byte store, not six byte stores (the compiler cannot
+ * know a byte array's alignment).
+ */
+static __always_inline __u64 mg_frame_mac(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 
-	if (data + 12 <= data_end) {
-		/* Two loads, not six: the copies below are the compiler's to merge where it knows the alignment. */
-		__u32 hi = *(__u32 *)(data + 6);
-		__u16 lo = *(__u16 *)(data + 10);
-		__builtin_memcpy(mac, &hi, 4);
-		__builtin_memcpy(mac + 4, &lo, 2);
-	} else {
-		__builtin_memset(mac, 0, 6);
-	}
+	if (data + 12 > data_end)
+		return 0;
+	return (__u64)*(__u32 *)(data + 6) | (__u64)*(__u16 *)(data + 10) << 32;
+}
+
+/* Store a MAC word (mg_frame_mac) and the 16-bit field after it as one 8-byte word at `mac`, 8-aligned. */
+static __always_inline void mg_store_mac(__u8 *mac, __u64 mac48, __u16 next)
+{
+	*(__u64 *)mac = mac48 | (__u64)next << 48;
+}
+_Static_assert(__builtin_offsetof(struct mg_src_stats, mac) % 8 == 0 &&
+	       __builtin_offsetof(struct mg_src_stats, vlan_outer) == __builtin_offsetof(struct mg_src_stats, mac) + 6,
+	       "a profile's MAC and outer VLAN are one aligned word");
+_Static_assert(__builtin_offsetof(struct mg_event, mac) % 8 == 0 &&
+	       __builtin_offsetof(struct mg_event, sport) == __builtin_offsetof(struct mg_event, mac) + 6,
+	       "an event's MAC and source port are one aligned word");
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "mg_store_mac lays the MAC out little-endian"
+#endif
+
+/*
+ * Now, on the token buckets' clock: the tick count in nanoseconds, one load
+ * the verifier inlines, where bpf_ktime_get_coarse_ns() is a helper call (a
+ * tick is the coarse clock's resolution too). A flood's refused SYN and a
+ * drop whose event is suppressed then read no other clock. Buckets compare
+ * these times only with each other. The tick's length comes from the
+ * loader (clock_getres of the coarse clock; HZ is not the program's to
+ * read without the kernel's config file); without it, the coarse clock.
+ */
+static __always_inline __u64 mg_bucket_now(void)
+{
+	if (!mg_cfg.tick_ns)
+		return bpf_ktime_get_coarse_ns();
+	return bpf_jiffies64() * mg_cfg.tick_ns;
 }
 
 /* Token bucket with credit kept in nanoseconds: cost per token is 1e9/rate. */
-static __always_inline int mg_bucket_take(struct mg_bucket *b, __u64 now, __u32 rate, __u32 burst)
+static __always_inline int mg_bucket_take(struct mg_bucket *b, __u32 rate, __u32 burst)
 {
 	if (rate == 0)
 		return 0;
+	__u64 now = mg_bucket_now();
 	if (b->rate != rate) {
 		b->cost_ns = 1000000000ull / rate;
 		b->rate = rate;
@@ -290,8 +323,7 @@ static __always_inline struct mg_src_stats *mg_profile_create(const union mg_add
 static __always_inline void mg_profile_touch(struct mg_src_stats *e, struct xdp_md *ctx, struct mg_pkt *p, __u64 now)
 {
 	e->last_seen_ns = now;
-	mg_frame_mac(ctx, e->mac);
-	e->vlan_outer = p->vlan_outer;
+	mg_store_mac(e->mac, mg_frame_mac(ctx), p->vlan_outer);
 	e->vlan_inner = p->vlan_inner;
 }
 
@@ -299,7 +331,7 @@ enum mg_budget_kind { MG_BUDGET_NONE, MG_BUDGET_SYN, MG_BUDGET_PAYLOAD };
 
 /* A profile for `key`, created if absent and the budget allows it; NULL otherwise. */
 static __always_inline struct mg_src_stats *mg_profile_get(const union mg_addr *key, __u8 ip_version,
-							   __u64 now, int budget, struct mg_global_stats *st)
+							   int budget, struct mg_global_stats *st)
 {
 	struct mg_src_stats *e = mg_profile_find(key);
 
@@ -309,13 +341,14 @@ static __always_inline struct mg_src_stats *mg_profile_get(const union mg_addr *
 	if (!b)
 		return NULL;
 	int ok = budget == MG_BUDGET_SYN ?
-		mg_bucket_take(&b->syn_new, now, mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst) :
-		mg_bucket_take(&b->payload_new, now, mg_cfg.payload_new_per_sec, mg_cfg.payload_new_burst);
+		mg_bucket_take(&b->syn_new, mg_cfg.syn_new_per_sec, mg_cfg.syn_new_burst) :
+		mg_bucket_take(&b->payload_new, mg_cfg.payload_new_per_sec, mg_cfg.payload_new_burst);
 	if (!ok) {
 		st->src_throttled++;
 		return NULL;
 	}
-	return mg_profile_create(key, ip_version, now, st);
+	/* The profile's times are the coarse clock's: read only now that there is one to create. */
+	return mg_profile_create(key, ip_version, bpf_ktime_get_coarse_ns(), st);
 }
 
 static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct mg_pkt *p, __u8 type,
@@ -340,8 +373,7 @@ static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct 
 	ev->vlan_inner = p->vlan_inner;
 	__builtin_memcpy(ev->src, p->src.b, 16);
 	__builtin_memcpy(ev->dst, p->dst.b, 16);
-	mg_frame_mac(ctx, ev->mac);
-	ev->sport = p->sport;
+	mg_store_mac(ev->mac, mg_frame_mac(ctx), p->sport);
 	ev->dport = p->dport;
 	ev->ifindex = ctx->ingress_ifindex;
 	return ev;
@@ -395,13 +427,11 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 
 	if (!p || !st)
 		return 0;
-	__u64 now = bpf_ktime_get_coarse_ns();
-
 	if (dclass != MG_PORT_NONE)
 		st->syn_smtp++;
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	/* Only SYNs to SMTP ports may create a profile, and only within the budget. */
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now,
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version,
 						dclass != MG_PORT_NONE ? MG_BUDGET_SYN : MG_BUDGET_NONE, st);
 	if (!e) {
 		mg_sketch_add(&key, dclass != MG_PORT_NONE);
@@ -409,6 +439,8 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 		return 0;
 	}
 
+	/* Read only for a SYN that has a profile: a flood's SYNs, sketched above, need no clock but the budget's. */
+	__u64 now = bpf_ktime_get_coarse_ns();
 	mg_profile_touch(e, ctx, p, now);
 	if (dclass == MG_PORT_SUBMISSION) {
 		e->syn_submission++;
@@ -461,7 +493,7 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX)
 		mg_flow_synack(p, now);
 	mg_src_key_of(&p->src, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_SYN, st);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_SYN, st);
 	if (!e)
 		return 0;
 	mg_profile_touch(e, ctx, p, now);
@@ -485,11 +517,7 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 static __always_inline __u32 mg_helo_mark(struct xdp_md *ctx, const struct mg_pkt *p, int proof, __u64 now,
 					  __u32 name)
 {
-	__u8 mac[8] = {};
-
-	mg_frame_mac(ctx, mac);
-	__u64 m;
-	__builtin_memcpy(&m, mac, 8);
+	__u64 m = mg_frame_mac(ctx);
 	__u32 host = (p->src.w[0] * 0x9e3779b1u) ^ (p->src.w[1] * 0x85ebca77u) ^ (p->src.w[2] * 0xc2b2ae3du) ^
 		     (p->src.w[3] * 0x27d4eb2fu) ^ ((__u32)m * 0x165667b1u) ^ ((__u32)(m >> 32) * 0xd3a2646cu) ^
 		     ((__u32)p->vlan_outer << 16 | p->vlan_inner) * 0xfd7046c5u ^ name * 0xb55a4f09u;
@@ -518,14 +546,16 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 		return 0;
 	}
 	mg_src_key_of(&p->src, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, now, MG_BUDGET_PAYLOAD, st);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_PAYLOAD, st);
 	if (!e)
 		return 0;
 	mg_profile_touch(e, ctx, p, now);
 	e->flags |= MG_SRC_F_PAYLOAD;
+	/* A segment holds one or a few kinds: the others' counters are neither read nor written. */
 #pragma unroll
 	for (int i = 0; i < MG_CMD_MAX; i++)
-		e->cmd[i] += scan.count[i];
+		if (scan.kinds & (1u << i))
+			e->cmd[i] += scan.count[i];
 	st->smtp_cmds += scan.total;
 
 	__u32 mark = 0;
@@ -613,7 +643,7 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 }
 
 /* Count a drop (or a would-be drop in monitor mode) and report it, rate-limited. */
-static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor, __u64 now,
+static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int reason, int monitor,
 				   struct mg_global_stats *st)
 {
 	if (monitor) {
@@ -623,8 +653,8 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 		st->drop_reason[reason & (MG_DROP_REASON_MAX - 1)]++;
 	}
 	struct mg_budget *b = mg_budget_get();
-	if (b && mg_bucket_take(&b->drop_events, now, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
-		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, now, st);
+	if (b && mg_bucket_take(&b->drop_events, mg_cfg.drop_events_per_sec, mg_cfg.drop_events_per_sec)) {
+		struct mg_event *ev = mg_event_new(ctx, p, MG_EV_DROP, bpf_ktime_get_coarse_ns(), st);
 		if (ev) {
 			ev->detail = reason;
 			ev->monitor = monitor;
@@ -637,18 +667,18 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 }
 
 /*
- * Is there a block in a's family too short for a bucket (probed for every
- * address)? With the source's index word (mg_rule_word) this says whether
+ * Is there a block in the source's family (v4: its address is v4-mapped)
+ * too short for a bucket (probed for every address)? With the source's index word (mg_rule_word) this says whether
  * any block rule could cover it; exact lengths are mg_enforce's.
  */
-static __always_inline int mg_short_blocks(const union mg_addr *a)
+static __always_inline int mg_short_blocks(int v4)
 {
 	__u32 zero = 0;
 	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
 
 	if (!lens)
 		return 0;
-	if (mg_addr_v4mapped(a))
+	if (v4)
 		/* Lengths /0 to /96 covering v4-mapped space are the short ones. */
 		return lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
 	return (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull) != 0;
@@ -670,8 +700,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, _
 	if (!lens)
 		return XDP_PASS;
 	mg_block_lens(&p->src, lens, word, c);
-	__u64 now = bpf_ktime_get_coarse_ns(); /* once: the expiry check and the drop event share it */
-	struct mg_rule *r = mg_block_find(&p->src, c, now, st);
+	struct mg_rule *r = mg_block_find(&p->src, c, st);
 	if (!r)
 		return XDP_PASS;
 	if (mg_allowed(&p->src, lens, 1)) {
@@ -691,7 +720,7 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, _
 	int monitor = set && set->monitor;
 
 	__sync_fetch_and_add(&r->hits, 1);
-	return mg_drop(ctx, p, reason, monitor, now, st);
+	return mg_drop(ctx, p, reason, monitor, st);
 }
 
 /*
@@ -728,7 +757,7 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 		return XDP_PASS;
 	}
 	__sync_fetch_and_add(&sig->drops, 1);
-	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, bpf_ktime_get_coarse_ns(), st);
+	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, st);
 }
 
 SEC("xdp")
@@ -760,8 +789,10 @@ int mtaguard_xdp(struct xdp_md *ctx)
 	 * subprogram call, however many rules there are. The word goes on to
 	 * mg_enforce, which does not read it again.
 	 */
-	__u32 word = mg_rule_word(&p.src, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits));
-	if ((word || mg_short_blocks(&p.src)) && mg_enforce(ctx, &p, word, st) == XDP_DROP)
+	/* The family, once, in a register: the two index reads below would each reload the address after their lookups. */
+	int v4 = mg_addr_v4mapped(&p.src);
+	__u32 word = mg_rule_word(&p.src, v4, mg_rule_bits4(mg_cfg.rule_v4_bits), mg_rule_bits6(mg_cfg.rule_v6_bits));
+	if ((word || mg_short_blocks(v4)) && mg_enforce(ctx, &p, word, st) == XDP_DROP)
 		return XDP_DROP;
 	/* The destination port's class, once: every branch below asks for it. */
 	int dclass = p.has_tcp ? mg_port_class(p.dport) : MG_PORT_NONE;

@@ -119,11 +119,12 @@ static __always_inline __u32 mg_fls64(__u64 x)
  * The source's index word, read once per packet: for IPv4 the lengths its
  * bucket and sub-bucket leave (mg_index_cls4), for IPv6 its bucket's
  * classes. Zero for an unlisted source but where a block too short for a
- * bucket exists. bits4/bits6: the index geometry (mg_rule_bits4/6 of the tunables).
+ * bucket exists. v4: mg_addr_v4mapped(a), which the caller keeps for mg_short_blocks too;
+ * bits4/bits6: the index geometry (mg_rule_bits4/6 of the tunables).
  */
-static __always_inline __u32 mg_rule_word(const union mg_addr *a, __u32 bits4, __u32 bits6)
+static __always_inline __u32 mg_rule_word(const union mg_addr *a, int v4, __u32 bits4, __u32 bits6)
 {
-	if (mg_addr_v4mapped(a))
+	if (v4)
 		return mg_index_cls4(bpf_ntohl(a->w[3]), bits4);
 	return mg_index_word6(mg_rule_bucket6(bpf_ntohl(a->w[0]), bits6));
 }
@@ -202,15 +203,18 @@ static __always_inline __u32 mg_lens_pop(__u64 c[3])
 	return b;
 }
 
-/* The longest block in force among the lengths in c, or NULL; expired ones passed over are counted. */
-static __always_inline struct mg_rule *mg_block_find(const union mg_addr *a, __u64 c[3], __u64 now,
-						    struct mg_global_stats *st)
+/*
+ * The longest block in force among the lengths in c, or NULL; expired ones
+ * passed over are counted. The clock is read only for a rule that expires
+ * (a helper call, where most blocks a drop meets are permanent list entries).
+ */
+static __always_inline struct mg_rule *mg_block_find(const union mg_addr *a, __u64 c[3], struct mg_global_stats *st)
 {
 	for (int i = 0; i < MG_RULE_LENS && (c[0] | c[1] | c[2]); i++) {
 		struct mg_rule *r = mg_rule_probe(&mg_blocklist, a, mg_lens_pop(c));
 		if (!r)
 			continue;
-		if (r->expires_ns == 0 || now < r->expires_ns)
+		if (r->expires_ns == 0 || bpf_ktime_get_coarse_ns() < r->expires_ns)
 			return r;
 		st->expired_rules++;
 	}

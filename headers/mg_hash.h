@@ -80,12 +80,27 @@ static inline __u32 mg_dst_bit(const __u32 w[4])
 }
 
 /*
+ * Hash of a 16-byte address with the four words multiplied independently,
+ * then mixed: on the flood path, where the cells' updates wait for it, a
+ * few cycles instead of mg_addr_hash's chain of four dependent multiplies.
+ * With seed 0 it is the profile filter's (mg_src_filter_bit).
+ */
+static inline __u32 mg_addr_mix(const __u32 w[4], __u32 seed)
+{
+	__u32 h = seed ^ (w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^ (w[3] * 0x27d4eb2fu);
+
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	return h ^ (h >> 12);
+}
+
+/*
  * Sketch cells of a source: one hash, then double hashing gives a column per
  * row. `klass` keeps SYNs to SMTP ports (1) apart from other SYNs (0).
  */
 static inline __u32 mg_sketch_hash(const __u32 w[4], __u8 klass)
 {
-	return mg_addr_hash(w, 0x27d4eb2fu + klass);
+	return mg_addr_mix(w, 0x27d4eb2fu + klass);
 }
 
 static inline __u32 mg_sketch_col(__u32 h, __u32 row)

@@ -322,10 +322,14 @@ struct mg_sketch {
  * token costs 1e9 / rate ns; that division is kept with the rate it came
  * from, so a spoofed flood's every refused SYN does not pay a 64-bit
  * division (tens of cycles), and a program loaded with another rate over the
- * same pinned map computes its own.
+ * same pinned map computes its own. The buckets' clock is the kernel's tick
+ * count in nanoseconds where the loader gave the tick's length
+ * (mg_tunables.tick_ns: a load the verifier inlines, where the coarse clock
+ * is a helper call, so a refused SYN or a drop whose event is suppressed
+ * reads no other clock); their times are compared with nothing else.
  */
 struct mg_bucket {
-	__u64 last_ns;
+	__u64 last_ns;   /* on the buckets' own clock (the program's mg_bucket_now), not a profile time */
 	__u64 credit_ns;
 	__u64 cost_ns; /* 1e9 / rate, for rate */
 	__u32 rate;
@@ -528,7 +532,8 @@ struct mg_tunables {
 	__u8 rule_v6_bits; /* 8..24 */
 	__u8 src_filter_bits; /* mg_src_filter: 2^bits bits per generation, 14..28; 0: the default */
 	__u8 helo_every;      /* nonzero: every HELO sends its event, repeats within the second too (the replay's: kernel time is not the capture's) */
-	__u8 pad2[4];
+	__u32 tick_ns;        /* the kernel's tick in ns (the loader's mg_tick_ns): the token buckets' clock is the tick count
+			       * times this, an inlined load; 0: they read the coarse clock, a helper call */
 };
 _Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8, "mg_tunables layout");
 
@@ -554,12 +559,7 @@ static inline __u32 mg_src_filter_bits(__u32 bits)
 /* The filter bit of a profile key (its four words as stored), for `bits` filter bits. */
 static inline __u32 mg_src_filter_bit(const __u32 w[4], __u32 bits)
 {
-	__u32 h = (w[0] * 0x9e3779b1u) ^ (w[1] * 0x85ebca77u) ^ (w[2] * 0xc2b2ae3du) ^ (w[3] * 0x27d4eb2fu);
-
-	h ^= h >> 15;
-	h *= 0x2c1b3c6du;
-	h ^= h >> 12;
-	return h >> (32 - bits);
+	return mg_addr_mix(w, 0) >> (32 - bits);
 }
 
 /* Entries for `bits` bucket bits: mg_rule_index4, one 8-byte entry a bucket; mg_rule_index6, two 32-bit words to one. */

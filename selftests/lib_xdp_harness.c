@@ -45,6 +45,8 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	if (!h->skel)
 		return -errno;
 	h->skel->rodata->mg_cfg = tun ? *tun : def;
+	if (!h->skel->rodata->mg_cfg.tick_ns)
+		h->skel->rodata->mg_cfg.tick_ns = mg_tick_ns(); /* as the loader does */
 	/* Small maps: the tests need few entries, and loads stay quick. */
 	bpf_map__set_max_entries(h->skel->maps.mg_sources, 4096);
 	bpf_map__set_max_entries(h->skel->maps.mg_servers, 256);

@@ -176,6 +176,39 @@ static void test_vlan_syn(void **state)
 	syn_to_25(CLIENT4, SERVER4, &l2);
 }
 
+/*
+ * The source MAC is stored as one word with the field after it (the outer
+ * VLAN in a profile, the source port in an event): six distinct bytes, so
+ * that a byte out of place shows, and neighbours that must survive the store.
+ */
+static void test_mac_stored_whole(void **state)
+{
+	static const uint8_t mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+	struct pb p;
+	struct pb_tcp_opts o;
+
+	(void)state;
+	pb_init(&p);
+	pb_eth(&p, mac, NULL);
+	pb_vlan(&p, 0x88a8, 0xabc);
+	pb_vlan(&p, 0x8100, 0x123);
+	put_ip(&p, CLIENT4, SERVER4);
+	pb_tcp_opts_linux_syn(&o);
+	pb_tcp(&p, 40001, 25, PB_TCP_SYN, &o);
+	assert_int_equal(run(&p, pb_finish(&p)), XDP_PASS);
+	struct mg_src_stats e = profile(CLIENT4);
+	assert_memory_equal(e.mac, mac, 6);
+	assert_int_equal(e.vlan_outer, 0xabc);
+	assert_int_equal(e.vlan_inner, 0x123);
+	assert_int_equal(e.flags & ~MG_SRC_F_IPV6, 0);
+	assert_int_equal(xh_events(&H), 1);
+	struct mg_event *ev = &H.events[0];
+	assert_memory_equal(ev->mac, mac, 6);
+	assert_int_equal(ev->sport, 40001);
+	assert_int_equal(ev->vlan_outer, 0xabc);
+	assert_int_equal(ev->vlan_inner, 0x123);
+}
+
 static void test_qinq_syn(void **state)
 {
 	struct l2 l2 = { .ntags = 2, .tpid = { 0x88a8, 0x8100 }, .vid = { 100, 2049 } };
@@ -2007,6 +2040,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ipv4_syn, reset),
 		cmocka_unit_test_setup(test_ipv6_syn, reset),
 		cmocka_unit_test_setup(test_vlan_syn, reset),
+		cmocka_unit_test_setup(test_mac_stored_whole, reset),
 		cmocka_unit_test_setup(test_qinq_syn, reset),
 		cmocka_unit_test_setup(test_three_tags_not_walked, reset),
 		cmocka_unit_test_setup(test_ipv4_options, reset),

@@ -17,6 +17,15 @@ uint64_t mg_mono_ns(void)
 	return clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
+uint32_t mg_tick_ns(void)
+{
+	struct timespec res;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) || res.tv_sec != 0 || res.tv_nsec <= 0)
+		return 0;
+	return (uint32_t)res.tv_nsec;
+}
+
 uint64_t mg_mono_to_wall_ns(uint64_t mono_ns)
 {
 	uint64_t now_mono = clock_ns(CLOCK_MONOTONIC_COARSE);

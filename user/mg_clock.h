@@ -16,6 +16,12 @@
 
 /* Now on CLOCK_MONOTONIC_COARSE, in ns: the clock of bpf_ktime_get_coarse_ns(). */
 uint64_t mg_mono_ns(void);
+/*
+ * The kernel's tick in ns (1e9 / HZ): the coarse clock's resolution, which
+ * is one tick. The program's token buckets run on the tick count times this
+ * (mg_tunables.tick_ns); 0 if the kernel does not say.
+ */
+uint32_t mg_tick_ns(void);
 /* Wall-clock (CLOCK_REALTIME) ns for a kernel time stamp. */
 uint64_t mg_mono_to_wall_ns(uint64_t mono_ns);
 

@@ -23,6 +23,7 @@
 #include <bpf/libbpf.h>
 
 #include "mg_activity.h"
+#include "mg_clock.h"
 #include "mg_loader.h"
 #include "mg_names.h"
 #include "mg_xdp.skel.h"
@@ -166,6 +167,8 @@ static struct mg_xdp *open_sized(const struct mg_load_opts *o)
 	if (!skel)
 		return NULL;
 	skel->rodata->mg_cfg = o->tunables;
+	if (!skel->rodata->mg_cfg.tick_ns)
+		skel->rodata->mg_cfg.tick_ns = mg_tick_ns(); /* this kernel's: the token buckets' clock */
 	if (o->max_sources)
 		bpf_map__set_max_entries(skel->maps.mg_sources, o->max_sources);
 	if (o->max_servers)
