@@ -304,7 +304,31 @@ static void hist_push(struct hist *h, uint64_t at, unsigned from, unsigned to)
  * table (a.helos), by id.
  */
 struct smtp {
+	/* What every scan reads first (counters_apply), together. */
 	uint64_t win_start;
+	uint64_t k_mx_bits;
+	uint64_t bits_cur, bits_prev;  /* MX destinations, one bit each (mg_dst_bit) */
+	/*
+	 * The window counts, 8 bits each, and the kernel's counters at the
+	 * last scan, 16 bits each, while they fit (they nearly always do: a
+	 * window is minutes, and a host that is not a mail server sends a few
+	 * messages in it); a record where one does not moves all of them, for
+	 * good, to a wide record of 32 bits each (wide, 1-based, 0 = none).
+	 * Read and written through wide_load() and wide_store() only.
+	 */
+	uint8_t cur[W_MAX], prev[W_MAX];
+	uint16_t k[K_MAX];
+	uint32_t wide;
+	uint32_t helo_hash;
+	uint32_t serve_total;          /* SYN-ACKs from its own SMTP ports: it serves mail */
+	uint16_t vlan_outer, vlan_inner;
+	uint8_t mac[6];
+	uint8_t shape_cur, shape_prev; /* HELO shapes seen in each bucket */
+	uint8_t absurd_cur, absurd_prev; /* enum mg_helo_absurd of the last absurd HELO in each bucket */
+	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
+	uint16_t active_days;          /* saturates (learning asks for a few) */
+	/* The day of its last activity, modulo 2^16 (compared for equality only: see shift_day()). */
+	uint16_t active_day;
 	uint64_t first_evidence;       /* first port-25 activity of the current episode */
 	uint64_t first_smtp;           /* first SMTP activity ever (learning) */
 	/*
@@ -313,31 +337,13 @@ struct smtp {
 	 * stays under the window's free allowance adds up here.
 	 */
 	uint64_t long_at;
-	uint64_t bits_cur, bits_prev;  /* MX destinations, one bit each (mg_dst_bit) */
-	uint64_t k_mx_bits;
-	/*
-	 * The window counts and the kernel's counters at the last scan, 16 bits
-	 * each while they fit (they nearly always do); a record where one does
-	 * not moves them to a wide record of 32 bits each (wide, 1-based, 0 =
-	 * none). Read and written through wide_load() and wide_store().
-	 */
-	uint16_t cur[W_MAX], prev[W_MAX];
-	uint16_t k[K_MAX];
-	uint32_t wide;
-	uint32_t verdict;              /* its verdicts (struct verdict), 1-based, 0 = never blocked */
-	uint32_t serve_total;          /* SYN-ACKs from its own SMTP ports: it serves mail */
-	uint32_t helo_hash;
-	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
-	uint32_t active_day;
 	float long_mx, long_sessions;
+	uint32_t verdict;              /* its verdicts (struct verdict), 1-based, 0 = never blocked */
+	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
+	uint32_t hosts;                /* its hosts list in a.hosts (hosts_of()), 0 = none */
 	struct hist hist;
-	uint16_t active_days;          /* saturates (learning asks for a few) */
-	uint16_t vlan_outer, vlan_inner;
-	uint8_t mac[6];
-	uint8_t shape_cur, shape_prev; /* HELO shapes seen in each bucket */
-	uint8_t absurd_cur, absurd_prev; /* enum mg_helo_absurd of the last absurd HELO in each bucket */
-	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
 };
+_Static_assert(sizeof(struct smtp) == 160, "SMTP record size");
 
 /* What only a source ever blocked needs, beside its SMTP record. */
 struct verdict {
@@ -348,8 +354,10 @@ struct verdict {
 
 /*
  * The hosts seen inside a profile keyed by a prefix (struct mg_an_hosts as
- * kept): allocated to the hosts it holds, one at first, doubled up to
- * MG_AN_HOSTS, times coarse. Most prefixes only ever show one host.
+ * kept): room for the hosts it holds, one at first, doubled up to
+ * MG_AN_HOSTS, times coarse. Most prefixes only ever show one host. The
+ * lists live in one pool per size (struct hosts_pool), not each in a
+ * malloc chunk of its own.
  */
 struct host_rec {
 	uint8_t addr[16];
@@ -363,7 +371,7 @@ struct hosts {
 	uint32_t n_more;        /* hosts listed in the top 4 bits; below, hosts seen beyond them (saturates) */
 	struct host_rec host[]; /* hosts_cap(n) of them, n in use, most recent first */
 };
-/* A list of one host is 40 bytes: a 48-byte chunk of malloc's. */
+/* A list of one host is 40 bytes (a malloc chunk of its own cost 48, and an 8-byte pointer). */
 _Static_assert(sizeof(struct hosts) + sizeof(struct host_rec) == 40, "hosts list of one");
 #define HOSTS_N_SHIFT 28
 #define HOSTS_MORE_MAX ((1u << HOSTS_N_SHIFT) - 1)
@@ -392,6 +400,42 @@ static unsigned hosts_cap(unsigned n)
 	while (cap < n)
 		cap *= 2;
 	return cap < MG_AN_HOSTS ? cap : MG_AN_HOSTS;
+}
+
+/*
+ * The lists of one size (hosts_cap() of 1, 2, 4 and MG_AN_HOSTS): an array
+ * of them, a freed one on a free list (its n_more holds the next free one,
+ * 1-based, 0 = none) for the next list of its size. A record names its list
+ * by size class (the top HOSTS_CLASS_SHIFT bits) and 1-based index.
+ */
+#define HOSTS_CLASSES 4
+#define HOSTS_CLASS_SHIFT 30
+#define HOSTS_IDX_MASK ((1u << HOSTS_CLASS_SHIFT) - 1)
+_Static_assert(MG_AN_HOSTS > 4 && MG_AN_HOSTS <= 8, "hosts list sizes 1, 2, 4, MG_AN_HOSTS");
+
+struct hosts_pool {
+	uint8_t *v;
+	uint32_t n, cap;  /* lists handed out (freed ones included), allocated */
+	uint32_t free_head;
+};
+
+static unsigned class_cap(unsigned k)
+{
+	return k + 1 < HOSTS_CLASSES ? 1u << k : MG_AN_HOSTS;
+}
+
+static size_t class_size(unsigned k)
+{
+	return sizeof(struct hosts) + class_cap(k) * sizeof(struct host_rec);
+}
+
+static unsigned class_of_cap(unsigned cap)
+{
+	unsigned k = 0;
+
+	while (class_cap(k) < cap)
+		k++;
+	return k;
 }
 
 /*
@@ -453,19 +497,18 @@ struct mg_analyzer {
 	uint32_t nsmtp, capsmtp;
 	struct verdict *verdicts;  /* SMTP records' verdicts (struct smtp.verdict) */
 	uint32_t nverdicts, capverdicts;
-	struct counts *wide;       /* SMTP records' counts that outgrew 16 bits (struct smtp.wide) */
+	struct counts *wide;       /* SMTP records' counts that outgrew 8 or 16 bits (struct smtp.wide) */
 	uint32_t nwide, capwide;
 	uint32_t *free_wide;
 	uint32_t nfree_wide, capfree_wide;
 	uint32_t *free_smtp;
 	uint32_t nfree_smtp, capfree_smtp;
 	/*
-	 * Per smtp record, the hosts seen inside a profile keyed by a prefix
-	 * (NULL for the others, and until one speaks): kept beside the record,
-	 * so a profile of one address pays a pointer, not the list.
+	 * The hosts seen inside profiles keyed by a prefix (struct smtp.hosts;
+	 * none for the others, and until one speaks), pooled by size: a profile
+	 * of one address pays nothing for them.
 	 */
-	struct hosts **hosts;
-	uint32_t caphosts;
+	struct hosts_pool hosts[HOSTS_CLASSES];
 	/*
 	 * Profiles with news, one bit each by index (PF_DIRTY says the same per
 	 * profile): a bit, not a list entry, since a full scan can make every
@@ -680,17 +723,24 @@ static uint16_t sat16(uint32_t v)
 	return v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
 }
 
+static uint8_t sat8(uint32_t v)
+{
+	return v > UINT8_MAX ? UINT8_MAX : (uint8_t)v;
+}
+
 /*
- * The counts back into the record: 16 bits each while all fit, else into
- * its wide record (made now if need be; it stays). Without memory for one,
- * counts saturate at 65535: figures far past every threshold anyway.
+ * The counts back into the record: window counts in 8 bits and kernel
+ * counters in 16 while all fit, else all into its wide record (made now if
+ * need be; it stays), so a count is exact at every width. Without memory
+ * for one, counts saturate (window counts at 255, kernel counters at
+ * 65535): past every default threshold, and the daemon is out of memory.
  */
 static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct counts *c)
 {
 	bool fits = !m->wide;
 
 	for (int i = 0; fits && i < W_MAX; i++)
-		fits = c->cur[i] <= UINT16_MAX && c->prev[i] <= UINT16_MAX;
+		fits = c->cur[i] <= UINT8_MAX && c->prev[i] <= UINT8_MAX;
 	for (int i = 0; fits && i < K_MAX; i++)
 		fits = c->k[i] <= UINT16_MAX;
 	if (!fits && !m->wide) {
@@ -708,8 +758,8 @@ static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct count
 		return;
 	}
 	for (int i = 0; i < W_MAX; i++) {
-		m->cur[i] = sat16(c->cur[i]);
-		m->prev[i] = sat16(c->prev[i]);
+		m->cur[i] = sat8(c->cur[i]);
+		m->prev[i] = sat8(c->prev[i]);
 	}
 	for (int i = 0; i < K_MAX; i++)
 		m->k[i] = sat16(c->k[i]);
@@ -745,42 +795,73 @@ static void drop_wide(struct mg_analyzer *a, struct smtp *m)
 		m->wide = 0;
 }
 
-/* The hosts list of smtp record idx, if it has one. */
-static const struct hosts *hosts_of(const struct mg_analyzer *a, uint32_t idx)
+static struct hosts *pool_at(const struct mg_analyzer *a, uint32_t ref)
 {
-	return idx < a->caphosts ? a->hosts[idx] : NULL;
+	unsigned k = ref >> HOSTS_CLASS_SHIFT;
+
+	return (struct hosts *)(void *)(a->hosts[k].v + (size_t)((ref & HOSTS_IDX_MASK) - 1) * class_size(k));
 }
 
-static void drop_hosts(struct mg_analyzer *a, uint32_t idx)
+/* The hosts list of m, if it has one. */
+static const struct hosts *hosts_of(const struct mg_analyzer *a, const struct smtp *m)
 {
-	if (idx < a->caphosts) {
-		free(a->hosts[idx]);
-		a->hosts[idx] = NULL;
+	return m && m->hosts ? pool_at(a, m->hosts) : NULL;
+}
+
+/* A list of size class k, its contents undefined: a freed one, else the pool grown; 0 without memory. */
+static uint32_t pool_take(struct mg_analyzer *a, unsigned k)
+{
+	struct hosts_pool *pl = &a->hosts[k];
+	uint32_t idx = pl->free_head;
+
+	if (idx) {
+		uint32_t ref = (uint32_t)k << HOSTS_CLASS_SHIFT | idx;
+		pl->free_head = pool_at(a, ref)->n_more;
+		return ref;
 	}
+	if (pl->n >= HOSTS_IDX_MASK || grow((void **)&pl->v, &pl->cap, pl->n + 1, class_size(k)))
+		return 0;
+	return (uint32_t)k << HOSTS_CLASS_SHIFT | ++pl->n;
+}
+
+static void pool_give(struct mg_analyzer *a, uint32_t ref)
+{
+	struct hosts_pool *pl = &a->hosts[ref >> HOSTS_CLASS_SHIFT];
+
+	pool_at(a, ref)->n_more = pl->free_head;
+	pl->free_head = ref & HOSTS_IDX_MASK;
+}
+
+static void drop_hosts(struct mg_analyzer *a, struct smtp *m)
+{
+	if (m->hosts)
+		pool_give(a, m->hosts);
+	m->hosts = 0;
 }
 
 /*
- * The hosts list of smtp record idx with room for `room` hosts (made when it
- * has none yet); NULL without memory, the list as it was.
+ * The hosts list of m with room for `room` hosts (made when it has none
+ * yet, moved to a larger size with its hosts when it must grow); NULL
+ * without memory, the list as it was.
  */
-static struct hosts *get_hosts(struct mg_analyzer *a, uint32_t idx, unsigned room)
+static struct hosts *get_hosts(struct mg_analyzer *a, struct smtp *m, unsigned room)
 {
-	if (idx >= a->caphosts) {
-		uint32_t old = a->caphosts;
-		if (grow((void **)&a->hosts, &a->caphosts, idx + 1, sizeof(*a->hosts)))
-			return NULL;
-		memset(a->hosts + old, 0, (size_t)(a->caphosts - old) * sizeof(*a->hosts));
-	}
-	struct hosts *h = a->hosts[idx];
-	unsigned cap = hosts_cap(room);
-	if (h && hosts_cap(hosts_n(h)) >= cap)
-		return h;
-	struct hosts *n = realloc(h, sizeof(*n) + cap * sizeof(n->host[0]));
-	if (!n)
+	unsigned k = class_of_cap(hosts_cap(room));
+
+	if (m->hosts && (m->hosts >> HOSTS_CLASS_SHIFT) >= k)
+		return pool_at(a, m->hosts);
+	uint32_t ref = pool_take(a, k);
+	if (!ref)
 		return NULL;
-	if (!h)
+	struct hosts *n = pool_at(a, ref);
+	if (m->hosts) {
+		const struct hosts *h = pool_at(a, m->hosts);
+		memcpy(n, h, sizeof(*h) + hosts_n(h) * sizeof(h->host[0]));
+		pool_give(a, m->hosts);
+	} else {
 		memset(n, 0, sizeof(*n));
-	a->hosts[idx] = n;
+	}
+	m->hosts = ref;
 	return n;
 }
 
@@ -808,16 +889,16 @@ static void hosts_export(const struct hosts *h, struct mg_an_hosts *out)
  * recent first; a host pushed out is counted in `more`, and counted again if
  * it comes back (the figure is "at least this many others", never fewer).
  */
-static void note_host(struct mg_analyzer *a, uint32_t idx, const uint8_t addr[16], const uint8_t mac[6],
+static void note_host(struct mg_analyzer *a, struct smtp *m, const uint8_t addr[16], const uint8_t mac[6],
 		      uint16_t vlan, uint64_t now)
 {
-	const struct hosts *old = hosts_of(a, idx);
+	const struct hosts *old = hosts_of(a, m);
 	unsigned n = old ? hosts_n(old) : 0, i = 0;
 
 	for (; i < n; i++)
 		if (!memcmp(old->host[i].addr, addr, 16))
 			break;
-	struct hosts *h = get_hosts(a, idx, i < n ? n : n + 1);
+	struct hosts *h = get_hosts(a, m, i < n ? n : n + 1);
 	if (!h)
 		return;
 	struct host_rec cur = { 0 };
@@ -881,7 +962,7 @@ static void del_prof(struct mg_analyzer *a, struct prof *p)
 		}
 	}
 	if (p->smtp) {
-		drop_hosts(a, p->smtp - 1);
+		drop_hosts(a, &a->smtp[p->smtp - 1]);
 		mg_intern_put(a->helos, a->smtp[p->smtp - 1].helo);
 		drop_wide(a, &a->smtp[p->smtp - 1]);
 		push_u32(&a->free_smtp, &a->nfree_smtp, &a->capfree_smtp, p->smtp - 1);
@@ -1098,9 +1179,8 @@ void mg_an_free(struct mg_analyzer *a)
 	free(a->wide);
 	free(a->free_wide);
 	free(a->verdicts);
-	for (uint32_t i = 0; i < a->caphosts; i++)
-		free(a->hosts[i]);
-	free(a->hosts);
+	for (unsigned k = 0; k < HOSTS_CLASSES; k++)
+		free(a->hosts[k].v);
 	free(a->dirty);
 	free(a->blocked);
 	free(a->brk);
@@ -1156,7 +1236,7 @@ static void smtp_activity(const struct mg_analyzer *a, struct smtp *m, uint64_t 
 		m->first_evidence = now;
 	if (!m->first_smtp)
 		m->first_smtp = now;
-	uint32_t day = (uint32_t)(now / NS_PER_DAY);
+	uint16_t day = (uint16_t)(now / NS_PER_DAY);
 	if (day != m->active_day || !m->active_days) {
 		m->active_day = day;
 		if (m->active_days < UINT16_MAX)
@@ -1263,7 +1343,7 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 		set_helo(a, m, ev->u.arg, len);
 		m->shape_cur |= (uint8_t)shape;
 		if (key_plen(a, key) < 128) {
-			note_host(a, p->smtp - 1, ev->src, ev->mac, ev->vlan_outer, now);
+			note_host(a, m, ev->src, ev->mac, ev->vlan_outer, now);
 		}
 		if (shape & ~MG_HELO_FQDN)
 			m->helo_bad_ever = 1;
@@ -1636,7 +1716,7 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	const struct verdict *vd = verdict_of(a, m);
 	if (vd->role_before && p->role == MG_ROLE_BLOCKED)
 		ev->role_before = (enum mg_role)(vd->role_before - 1);
-	const struct hosts *h = hosts_of(a, p->smtp - 1);
+	const struct hosts *h = hosts_of(a, m);
 	if (h)
 		hosts_export(h, &ev->hosts);
 	if (in->vr) {
@@ -2139,7 +2219,7 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 	for (uint32_t i = 0; i < a->nprof; i++)
 		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
 			n += sizeof(struct smtp_rec) +
-			     (hosts_of(a, a->prof[i].smtp - 1) ? sizeof(struct mg_an_hosts) : 0);
+			     (a->smtp[a->prof[i].smtp - 1].hosts ? sizeof(struct mg_an_hosts) : 0);
 	uint8_t *b = malloc(n), *w = b;
 	if (!b)
 		return -ENOMEM;
@@ -2156,7 +2236,7 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 		if (!(p->flags & PF_USED))
 			continue;
 		const struct smtp *m = smtp_of(a, p);
-		const struct hosts *hs = m ? hosts_of(a, p->smtp - 1) : NULL;
+		const struct hosts *hs = hosts_of(a, m);
 		to_rec(a, p, m, &pr, &mr);
 		pr.smtp = hs ? 2 : m ? 1 : 0;
 		pr.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
@@ -2221,8 +2301,8 @@ static uint32_t shift_day(uint32_t day, int64_t by)
 
 static void drop_profiles(struct mg_analyzer *a)
 {
-	for (uint32_t i = 0; i < a->caphosts; i++)
-		drop_hosts(a, i);
+	for (unsigned k = 0; k < HOSTS_CLASSES; k++)
+		a->hosts[k].n = a->hosts[k].free_head = 0;
 	for (uint32_t i = 0; i < a->nprof; i++)
 		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
 			mg_intern_put(a->helos, a->smtp[a->prof[i].smtp - 1].helo);
@@ -2444,7 +2524,7 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->first_evidence = min.first_evidence;
 			m->first_smtp = min.first_smtp;
 
-			m->active_day = min.active_day;
+			m->active_day = (uint16_t)min.active_day;
 			m->active_days = (uint16_t)(min.active_days < UINT16_MAX ? min.active_days : UINT16_MAX);
 			m->long_at = min.long_at;
 			m->long_mx = min.long_mx;
@@ -2480,11 +2560,11 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->first_smtp = shift_time(m->first_smtp, by);
 
 			m->long_at = shift_time(m->long_at, by);
-			m->active_day = shift_day(m->active_day, by);
+			m->active_day = (uint16_t)shift_day(min.active_day, by);
 			for (unsigned k = 0; k < min.nhist; k++)
 				hist_push(&m->hist, shift_time(min.hist[k].at, by), min.hist[k].from, min.hist[k].to);
 			if (had_hosts && hin.n) {
-				struct hosts *hs = get_hosts(a, p->smtp - 1, hin.n);
+				struct hosts *hs = get_hosts(a, m, hin.n);
 				if (!hs)
 					return -ENOMEM;
 				/* Only the n listed: slots past n carry nothing from the file. */
