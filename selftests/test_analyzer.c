@@ -949,11 +949,11 @@ static struct mg_analyzer *saved_and_restored(const struct mg_prefix *server, ui
 }
 
 /*
- * The SMTP record keeps window counts in 8 bits and the kernel's counters
- * in 16 while they fit, and all of them in 32 once one does not: every
- * figure exact on both sides of each boundary (255/256, 65535/65536), with
- * the next scan's delta exact too, and a save and restore of either tier
- * exact. t0 near boot and far from it.
+ * The SMTP record keeps window counts and the kernel's counters in 8 bits
+ * while they fit, and all of them in 32 once one does not: every figure
+ * exact on both sides of the boundary (255/256; 65535/65536 too, where it
+ * was before), with the next scan's delta exact too, and a save and restore
+ * of either tier exact. t0 near boot and far from it.
  */
 static void check_count_widths(uint64_t t0)
 {
@@ -1002,31 +1002,40 @@ static void check_count_widths(uint64_t t0)
 	assert_true(mg_an_get(an, srv.addr, &v));
 	assert_int_equal(v.ev.rcpts, 4);
 
-	/* A kernel counter across 65535 (SYN-ACKs it served: no window count grows with it). */
+	/*
+	 * A kernel counter across 255, then across 65535 (SYN-ACKs it served:
+	 * no window count grows with them, so the counter alone decides).
+	 */
 	host_init(&srv2, "198.18.2.26", 6);
 	memcpy(pfx2.addr, srv2.addr, 16);
 	mg_an_add_mail_server(an, &pfx2);
 	browse(&srv2, 10, 0, t0);
-	srv2.s.synack_smtp = 65534;
+	srv2.s.synack_smtp = 254;
 	scan(hs2, 1, t0 + SEC);
-	srv2.s.synack_smtp = 65535;
+	srv2.s.synack_smtp = 255;
 	scan(hs2, 1, t0 + 2 * SEC);
 	assert_true(mg_an_get(an, srv2.addr, &v));
-	assert_int_equal(v.serves_smtp, 65535);
+	assert_int_equal(v.serves_smtp, 255);
 	narrow = saved_and_restored(&pfx2, t0 + 2 * SEC);
-	srv2.s.synack_smtp = 65536;
+	srv2.s.synack_smtp = 256;
 	scan(hs2, 1, t0 + 3 * SEC);
-	srv2.s.synack_smtp = 65537; /* a saturated or truncated last value would make this delta wrong */
+	srv2.s.synack_smtp = 257; /* a saturated or truncated last value would make this delta wrong */
 	scan(hs2, 1, t0 + 4 * SEC);
 	assert_true(mg_an_get(an, srv2.addr, &v));
-	assert_int_equal(v.serves_smtp, 65537);
+	assert_int_equal(v.serves_smtp, 257);
 	mg_an_on_counters(narrow, srv2.key, &srv2.s, t0 + 4 * SEC);
 	assert_true(mg_an_get(narrow, srv2.addr, &v));
-	assert_int_equal(v.serves_smtp, 65537);
+	assert_int_equal(v.serves_smtp, 257);
 	mg_an_free(narrow);
-	wide = saved_and_restored(&pfx2, t0 + 4 * SEC);
+	srv2.s.synack_smtp = 65535;
+	scan(hs2, 1, t0 + 5 * SEC);
+	srv2.s.synack_smtp = 65537;
+	scan(hs2, 1, t0 + 6 * SEC);
+	assert_true(mg_an_get(an, srv2.addr, &v));
+	assert_int_equal(v.serves_smtp, 65537);
+	wide = saved_and_restored(&pfx2, t0 + 6 * SEC);
 	srv2.s.synack_smtp = 65540;
-	mg_an_on_counters(wide, srv2.key, &srv2.s, t0 + 5 * SEC);
+	mg_an_on_counters(wide, srv2.key, &srv2.s, t0 + 7 * SEC);
 	assert_true(mg_an_get(wide, srv2.addr, &v));
 	assert_int_equal(v.serves_smtp, 65540);
 	mg_an_free(wide);

@@ -309,15 +309,16 @@ struct smtp {
 	uint64_t k_mx_bits;
 	uint64_t bits_cur, bits_prev;  /* MX destinations, one bit each (mg_dst_bit) */
 	/*
-	 * The window counts, 8 bits each, and the kernel's counters at the
-	 * last scan, 16 bits each, while they fit (they nearly always do: a
-	 * window is minutes, and a host that is not a mail server sends a few
-	 * messages in it); a record where one does not moves all of them, for
-	 * good, to a wide record of 32 bits each (wide, 1-based, 0 = none).
-	 * Read and written through wide_load() and wide_store() only.
+	 * The window counts and the kernel's counters at the last scan, 8 bits
+	 * each while they fit (they nearly always do: a window is minutes, the
+	 * kernel's counters start again with its profile, and a host that is
+	 * not a mail server sends a few messages); a record where one does not
+	 * moves all of them, for good, to a wide record of 32 bits each (wide,
+	 * 1-based, 0 = none). Read and written through wide_load() and
+	 * wide_store() only.
 	 */
 	uint8_t cur[W_MAX], prev[W_MAX];
-	uint16_t k[K_MAX];
+	uint8_t k[K_MAX];
 	uint32_t wide;
 	uint32_t helo_hash;
 	uint32_t serve_total;          /* SYN-ACKs from its own SMTP ports: it serves mail */
@@ -343,7 +344,7 @@ struct smtp {
 	uint32_t hosts;                /* its hosts list in a.hosts (hosts_of()), 0 = none */
 	struct hist hist;
 };
-_Static_assert(sizeof(struct smtp) == 160, "SMTP record size");
+_Static_assert(sizeof(struct smtp) == 152, "SMTP record size");
 
 /* What only a source ever blocked needs, beside its SMTP record. */
 struct verdict {
@@ -497,7 +498,7 @@ struct mg_analyzer {
 	uint32_t nsmtp, capsmtp;
 	struct verdict *verdicts;  /* SMTP records' verdicts (struct smtp.verdict) */
 	uint32_t nverdicts, capverdicts;
-	struct counts *wide;       /* SMTP records' counts that outgrew 8 or 16 bits (struct smtp.wide) */
+	struct counts *wide;       /* SMTP records' counts that outgrew 8 bits (struct smtp.wide) */
 	uint32_t nwide, capwide;
 	uint32_t *free_wide;
 	uint32_t nfree_wide, capfree_wide;
@@ -718,22 +719,17 @@ static void wide_load(const struct mg_analyzer *a, const struct smtp *m, struct 
 		c->k[i] = m->k[i];
 }
 
-static uint16_t sat16(uint32_t v)
-{
-	return v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
-}
-
 static uint8_t sat8(uint32_t v)
 {
 	return v > UINT8_MAX ? UINT8_MAX : (uint8_t)v;
 }
 
 /*
- * The counts back into the record: window counts in 8 bits and kernel
- * counters in 16 while all fit, else all into its wide record (made now if
- * need be; it stays), so a count is exact at every width. Without memory
- * for one, counts saturate (window counts at 255, kernel counters at
- * 65535): past every default threshold, and the daemon is out of memory.
+ * The counts back into the record: 8 bits each while all fit, else all into
+ * its wide record (made now if need be; it stays), so a count is exact at
+ * either width. Only without memory for one do counts saturate at 255; a
+ * kernel counter held at 255 then counts its growth from 255 at each scan:
+ * figures too high, never too low (the daemon is out of memory).
  */
 static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct counts *c)
 {
@@ -742,7 +738,7 @@ static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct count
 	for (int i = 0; fits && i < W_MAX; i++)
 		fits = c->cur[i] <= UINT8_MAX && c->prev[i] <= UINT8_MAX;
 	for (int i = 0; fits && i < K_MAX; i++)
-		fits = c->k[i] <= UINT16_MAX;
+		fits = c->k[i] <= UINT8_MAX;
 	if (!fits && !m->wide) {
 		uint32_t idx;
 		if (a->nfree_wide) {
@@ -762,7 +758,7 @@ static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct count
 		m->prev[i] = sat8(c->prev[i]);
 	}
 	for (int i = 0; i < K_MAX; i++)
-		m->k[i] = sat16(c->k[i]);
+		m->k[i] = sat8(c->k[i]);
 }
 
 static const struct verdict no_verdict;
