@@ -843,6 +843,65 @@ static void test_history_ring_near_boot(void **state)
 	free(buf);
 }
 
+/*
+ * The time of a source's latest role change is in its SMTP record; those of
+ * earlier ones move to a side record at the second change, for a source
+ * never blocked too: the history reads the same, in order, exact to the
+ * second, before and after a save and restore, and the side record reads
+ * as no block and no offence.
+ */
+static void test_history_of_a_source_never_blocked(void **state)
+{
+	struct host h;
+	struct host *hs[] = { &h };
+	struct mg_an_profile_view v, r;
+	const uint64_t t = 3 * SEC;
+
+	(void)state;
+	host_init(&h, "198.18.8.3", 3);
+	browse(&h, 20, 1, t);
+	scan(hs, 1, t);
+	session(&h, mx(1), "c-198-18-5-7.hsd1.example-cable.net", 1, t + SEC);
+	scan(hs, 1, t + SEC);
+	assert_true(mg_an_get(an, h.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_SUSPECT);
+	assert_int_equal(v.n_history, 1);
+	assert_int_equal(v.history[0].at_ns, t + SEC);
+	assert_int_equal(v.history[0].to, MG_ROLE_SUSPECT);
+	/* Two windows later the identity has aged out: back to an end host, a second change. */
+	const uint64_t later = t + 25 * MIN + SEC / 2;
+	browse(&h, 1, 0, later); /* news, so that it is judged again */
+	scan(hs, 1, later);
+	assert_true(mg_an_get(an, h.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_END_HOST);
+	assert_int_equal(v.n_history, 2);
+	assert_int_equal(v.history[0].at_ns, t + SEC);
+	assert_int_equal(v.history[0].to, MG_ROLE_SUSPECT);
+	assert_int_equal(v.history[1].at_ns, later / SEC * SEC);
+	assert_int_equal(v.history[1].from, MG_ROLE_SUSPECT);
+	assert_int_equal(v.history[1].to, MG_ROLE_END_HOST);
+	assert_int_equal(v.offences, 0);
+	assert_int_equal(v.blocked_until_ns, 0);
+
+	uint8_t *buf;
+	size_t len;
+	const uint64_t wall = 1800000000ull * SEC;
+	assert_int_equal(mg_an_save(an, later, wall, &buf, &len), 0);
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, buf, len, later, wall, NULL), 0);
+	assert_true(mg_an_get(b2, h.addr, &r));
+	assert_int_equal(r.n_history, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(r.history[i].at_ns, v.history[i].at_ns);
+		assert_int_equal(r.history[i].from, v.history[i].from);
+		assert_int_equal(r.history[i].to, v.history[i].to);
+	}
+	assert_int_equal(r.offences, 0);
+	assert_int_equal(r.blocked_until_ns, 0);
+	mg_an_free(b2);
+	free(buf);
+}
+
 /* Sources that send one HELO name share it; one forgotten, the other keeps the name. */
 static void test_shared_helo_names(void **state)
 {
@@ -2142,6 +2201,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shared_helo_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_widths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_of_a_source_never_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_widths_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosts_lists_reuse_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),

@@ -260,12 +260,16 @@ enum {
 };
 
 /*
- * Role changes, the last MG_AN_HISTORY: their coarse times, and the roles
- * packed 3 bits each (from, to per change) with the count in the top bits.
+ * Role changes, the last MG_AN_HISTORY: the roles packed 3 bits each (from,
+ * to per change) with the count in the top bits, and the coarse time of the
+ * latest. Most sources change role once (unknown to end host, say); the
+ * times of the earlier changes of one that changed more often are in its
+ * verdict record (struct verdict.hist_at), made at the second change.
+ * Read and written through hist_get() and hist_push() only.
  */
 #define HIST_COUNT_SHIFT 24
 struct hist {
-	uint32_t at[MG_AN_HISTORY];
+	uint32_t at_last;
 	uint32_t roles;
 };
 _Static_assert(MG_AN_HISTORY * 6 <= HIST_COUNT_SHIFT && MG_ROLE_MAX <= 8, "history packing");
@@ -275,39 +279,23 @@ static unsigned hist_n(const struct hist *h)
 	return h->roles >> HIST_COUNT_SHIFT;
 }
 
-static void hist_get(const struct hist *h, unsigned k, uint64_t *at, enum mg_role *from, enum mg_role *to)
-{
-	*at = ns_of(h->at[k]);
-	*from = (enum mg_role)((h->roles >> (6 * k)) & 7);
-	*to = (enum mg_role)((h->roles >> (6 * k + 3)) & 7);
-}
-
-/* Append a change; the oldest makes room when all MG_AN_HISTORY are taken. */
-static void hist_push(struct hist *h, uint64_t at, unsigned from, unsigned to)
-{
-	unsigned n = hist_n(h);
-	uint32_t bits = h->roles & ((1u << HIST_COUNT_SHIFT) - 1);
-
-	if (n == MG_AN_HISTORY) {
-		memmove(&h->at[0], &h->at[1], sizeof(h->at[0]) * (MG_AN_HISTORY - 1));
-		bits >>= 6;
-		n--;
-	}
-	h->at[n] = ct_of(at);
-	bits |= (uint32_t)((from & 7) | (to & 7) << 3) << (6 * n);
-	h->roles = bits | (uint32_t)(n + 1) << HIST_COUNT_SHIFT;
-}
-
 /*
  * A source that spoke SMTP to an MX: its windows, the kernel's SMTP counters
  * at the last scan, its episode and verdict. The HELO text is in the shared
  * table (a.helos), by id.
  */
+/*
+ * 64-bit fields of struct smtp at 4-byte alignment, so that the record
+ * needs no padding to a multiple of 8 (x86-64 and arm64 read them at any
+ * alignment; the compiler knows the alignment it gets).
+ */
+typedef uint64_t u64_a4 __attribute__((aligned(4)));
+
 struct smtp {
 	/* What every scan reads first (counters_apply), together. */
-	uint64_t win_start;
-	uint64_t k_mx_bits;
-	uint64_t bits_cur, bits_prev;  /* MX destinations, one bit each (mg_dst_bit) */
+	u64_a4 win_start;
+	u64_a4 k_mx_bits;
+	u64_a4 bits_cur, bits_prev;    /* MX destinations, one bit each (mg_dst_bit) */
 	/*
 	 * The window counts and the kernel's counters at the last scan, 8 bits
 	 * each while they fit (they nearly always do: a window is minutes, the
@@ -330,25 +318,26 @@ struct smtp {
 	uint16_t active_days;          /* saturates (learning asks for a few) */
 	/* The day of its last activity, modulo 2^16 (compared for equality only: see shift_day()). */
 	uint16_t active_day;
-	uint64_t first_evidence;       /* first port-25 activity of the current episode */
-	uint64_t first_smtp;           /* first SMTP activity ever (learning) */
+	u64_a4 first_evidence;         /* first port-25 activity of the current episode */
+	u64_a4 first_smtp;             /* first SMTP activity ever (learning) */
 	/*
 	 * Longer memory than the window: new MX destinations and sessions,
 	 * decayed with cfg.long_half_life_ns as of long_at. A patient bot that
 	 * stays under the window's free allowance adds up here.
 	 */
-	uint64_t long_at;
+	u64_a4 long_at;
 	float long_mx, long_sessions;
 	uint32_t verdict;              /* its verdicts (struct verdict), 1-based, 0 = never blocked */
 	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
 	uint32_t hosts;                /* its hosts list in a.hosts (hosts_of()), 0 = none */
 	struct hist hist;
 };
-_Static_assert(sizeof(struct smtp) == 152, "SMTP record size");
+_Static_assert(sizeof(struct smtp) == 140 && _Alignof(struct smtp) == 4, "SMTP record size");
 
-/* What only a source ever blocked needs, beside its SMTP record. */
+/* What only a source ever blocked (or whose role changed more than once) needs, beside its SMTP record. */
 struct verdict {
 	uint64_t blocked_until, last_block_end;
+	uint32_t hist_at[MG_AN_HISTORY - 1]; /* the times of its role changes before the latest (struct hist) */
 	uint8_t offences;
 	uint8_t role_before;           /* enum mg_role + 1 before the block in force, 0 = none */
 };
@@ -783,6 +772,43 @@ static struct verdict *get_verdict(struct mg_analyzer *a, struct smtp *m)
 		m->verdict = ++a->nverdicts;
 	}
 	return &a->verdicts[m->verdict - 1];
+}
+
+static void hist_get(const struct mg_analyzer *a, const struct smtp *m, unsigned k, uint64_t *at,
+		     enum mg_role *from, enum mg_role *to)
+{
+	const struct hist *h = &m->hist;
+
+	*at = ns_of(k + 1 == hist_n(h) ? h->at_last : verdict_of(a, m)->hist_at[k]);
+	*from = (enum mg_role)((h->roles >> (6 * k)) & 7);
+	*to = (enum mg_role)((h->roles >> (6 * k + 3)) & 7);
+}
+
+/*
+ * Append a change; the oldest makes room when all MG_AN_HISTORY are taken.
+ * Without memory for a verdict record, only the latest change is kept.
+ */
+static void hist_push(struct mg_analyzer *a, struct smtp *m, uint64_t at, unsigned from, unsigned to)
+{
+	struct hist *h = &m->hist;
+	unsigned n = hist_n(h);
+	uint32_t bits = h->roles & ((1u << HIST_COUNT_SHIFT) - 1);
+	struct verdict *vd = n ? get_verdict(a, m) : NULL;
+
+	if (n && !vd) {
+		bits = 0;
+		n = 0;
+	} else if (n == MG_AN_HISTORY) {
+		memmove(&vd->hist_at[0], &vd->hist_at[1], sizeof(vd->hist_at[0]) * (MG_AN_HISTORY - 2));
+		vd->hist_at[MG_AN_HISTORY - 2] = h->at_last;
+		bits >>= 6;
+		n--;
+	} else if (n) {
+		vd->hist_at[n - 1] = h->at_last;
+	}
+	h->at_last = ct_of(at);
+	bits |= (uint32_t)((from & 7) | (to & 7) << 3) << (6 * n);
+	h->roles = bits | (uint32_t)(n + 1) << HIST_COUNT_SHIFT;
 }
 
 static void drop_wide(struct mg_analyzer *a, struct smtp *m)
@@ -1780,7 +1806,7 @@ static void set_role(struct mg_analyzer *a, struct prof *p, enum mg_role r, uint
 	if (p->role == r)
 		return;
 	if (m)
-		hist_push(&m->hist, now, p->role, r);
+		hist_push(a, m, now, p->role, r);
 	p->role = (uint8_t)r;
 }
 
@@ -2202,7 +2228,7 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	mr->nhist = (uint8_t)hist_n(&m->hist);
 	for (unsigned k = 0; k < mr->nhist; k++) {
 		enum mg_role from, to;
-		hist_get(&m->hist, k, &mr->hist[k].at, &from, &to);
+		hist_get(a, m, k, &mr->hist[k].at, &from, &to);
 		mr->hist[k].from = (uint8_t)from;
 		mr->hist[k].to = (uint8_t)to;
 	}
@@ -2558,7 +2584,7 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->long_at = shift_time(m->long_at, by);
 			m->active_day = (uint16_t)shift_day(min.active_day, by);
 			for (unsigned k = 0; k < min.nhist; k++)
-				hist_push(&m->hist, shift_time(min.hist[k].at, by), min.hist[k].from, min.hist[k].to);
+				hist_push(a, m, shift_time(min.hist[k].at, by), min.hist[k].from, min.hist[k].to);
 			if (had_hosts && hin.n) {
 				struct hosts *hs = get_hosts(a, m, hin.n);
 				if (!hs)
@@ -2619,7 +2645,7 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	if (m) {
 		v->n_history = hist_n(&m->hist);
 		for (unsigned i = 0; i < v->n_history; i++)
-			hist_get(&m->hist, i, &v->history[i].at_ns, &v->history[i].from, &v->history[i].to);
+			hist_get(a, m, i, &v->history[i].at_ns, &v->history[i].from, &v->history[i].to);
 	}
 	v->configured_server = pset_covers(&a->servers, p->key);
 	v->learned = (p->flags & PF_LEARNED) != 0;
