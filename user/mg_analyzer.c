@@ -209,6 +209,7 @@ enum { K_SYN_MX = 0, K_HELO, K_MAIL, K_RCPT, K_SYNACK, K_REPLY, K_MAX = K_REPLY 
 struct counts {
 	uint32_t cur[W_MAX], prev[W_MAX];
 	uint32_t k[K_MAX];
+	uint32_t serve_total;          /* SYN-ACKs from its own SMTP ports: it serves mail */
 };
 
 /*
@@ -297,23 +298,24 @@ struct smtp {
 	u64_a4 k_mx_bits;
 	u64_a4 bits_cur, bits_prev;    /* MX destinations, one bit each (mg_dst_bit) */
 	/*
-	 * The window counts and the kernel's counters at the last scan, 8 bits
-	 * each while they fit (they nearly always do: a window is minutes, the
-	 * kernel's counters start again with its profile, and a host that is
-	 * not a mail server sends a few messages); a record where one does not
-	 * moves all of them, for good, to a wide record of 32 bits each (wide,
-	 * 1-based, 0 = none). Read and written through wide_load() and
-	 * wide_store() only.
+	 * The window counts, the kernel's counters at the last scan and the
+	 * SYN-ACKs it served (struct counts), 8 bits each while they fit (they
+	 * nearly always do: a window is minutes, the kernel's counters start
+	 * again with its profile, and a host that is not a mail server sends a
+	 * few messages and serves none); a record where one does not moves all
+	 * of them, for good, to a wide record of 32 bits each (wide, 1-based,
+	 * 0 = none). Read and written through wide_load() and wide_store() only.
 	 */
 	uint8_t cur[W_MAX], prev[W_MAX];
 	uint8_t k[K_MAX];
 	uint32_t wide;
 	uint32_t helo_hash;
-	uint32_t serve_total;          /* SYN-ACKs from its own SMTP ports: it serves mail */
 	uint16_t vlan_outer, vlan_inner;
 	uint8_t mac[6];
+	uint8_t serve_total;
 	uint8_t shape_cur, shape_prev; /* HELO shapes seen in each bucket */
-	uint8_t absurd_cur, absurd_prev; /* enum mg_helo_absurd of the last absurd HELO in each bucket */
+	/* enum mg_helo_absurd of the last absurd HELO in each bucket */
+	uint8_t absurd_cur : 4, absurd_prev : 4;
 	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
 	uint16_t active_days;          /* saturates (learning asks for a few) */
 	/* The day of its last activity, modulo 2^16 (compared for equality only: see shift_day()). */
@@ -332,7 +334,8 @@ struct smtp {
 	uint32_t hosts;                /* its hosts list in a.hosts (hosts_of()), 0 = none */
 	struct hist hist;
 };
-_Static_assert(sizeof(struct smtp) == 140 && _Alignof(struct smtp) == 4, "SMTP record size");
+_Static_assert(sizeof(struct smtp) == 136 && _Alignof(struct smtp) == 4, "SMTP record size");
+_Static_assert(MG_ABSURD_MAX <= 16, "absurd HELO reasons in 4 bits");
 
 /* What only a source ever blocked (or whose role changed more than once) needs, beside its SMTP record. */
 struct verdict {
@@ -706,6 +709,7 @@ static void wide_load(const struct mg_analyzer *a, const struct smtp *m, struct 
 	}
 	for (int i = 0; i < K_MAX; i++)
 		c->k[i] = m->k[i];
+	c->serve_total = m->serve_total;
 }
 
 static uint8_t sat8(uint32_t v)
@@ -728,6 +732,7 @@ static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct count
 		fits = c->cur[i] <= UINT8_MAX && c->prev[i] <= UINT8_MAX;
 	for (int i = 0; fits && i < K_MAX; i++)
 		fits = c->k[i] <= UINT8_MAX;
+	fits = fits && c->serve_total <= UINT8_MAX;
 	if (!fits && !m->wide) {
 		uint32_t idx;
 		if (a->nfree_wide) {
@@ -748,6 +753,7 @@ static void wide_store(struct mg_analyzer *a, struct smtp *m, const struct count
 	}
 	for (int i = 0; i < K_MAX; i++)
 		m->k[i] = sat8(c->k[i]);
+	m->serve_total = sat8(c->serve_total);
 }
 
 static const struct verdict no_verdict;
@@ -1372,7 +1378,7 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 		/* Judged on the full address: a key aggregated to a prefix is no host's own. */
 		enum mg_helo_absurd absurd = mg_helo_absurd(ev->u.arg, len, ev->src);
 		if (absurd != MG_ABSURD_NONE) {
-			m->absurd_cur = (uint8_t)absurd;
+			m->absurd_cur = (uint8_t)absurd & 15;
 			m->helo_bad_ever = 1;
 		}
 		smtp_activity(a, m, now);
@@ -1411,7 +1417,7 @@ static void counters_apply(struct mg_analyzer *a, struct prof *p, bool fresh, co
 		wide_load(a, m, &c);
 		/* Its SYN-ACKs make the record (smtp_seen): a source without one has sent none. */
 		d_serve = delta(&c.k[K_SYNACK], s->synack_smtp);
-		m->serve_total += d_serve;
+		c.serve_total += d_serve;
 		news |= d_serve != 0;
 		uint32_t d_syn = delta(&c.k[K_SYN_MX], s->syn_mx);
 		uint32_t d_helo = delta(&c.k[K_HELO], helo);
@@ -1472,10 +1478,32 @@ void mg_an_on_counters(struct mg_analyzer *a, const uint8_t kkey[16], const stru
 
 /*
  * A full scan reads every kernel profile; on a large table nearly every
- * lookup misses the cache twice (hash slot, then profile). Working in chunks
- * and prefetching each stage for the whole chunk lets those misses overlap.
+ * lookup misses the cache two or three times (hash slot, then profile, then
+ * its SMTP record if it has one). Working in chunks and prefetching each
+ * stage for the whole chunk lets those misses overlap.
  */
 #define CHUNK 32
+
+/* Both cache lines a 48-byte profile may straddle. */
+static void prefetch_prof(const struct prof *p)
+{
+	__builtin_prefetch(p);
+	__builtin_prefetch((const char *)p + sizeof(*p) - 1);
+}
+
+/*
+ * What counters_apply() reads and writes of an SMTP record in a scan without
+ * news: the fields before active_days, on up to three cache lines (records
+ * are not line-aligned).
+ */
+static void prefetch_smtp(const struct smtp *m)
+{
+	const char *b = (const char *)m;
+
+	__builtin_prefetch(b, 1);
+	__builtin_prefetch(b + 64, 1);
+	__builtin_prefetch(b + offsetof(struct smtp, active_days) - 1, 1);
+}
 
 void mg_an_on_counters_batch(struct mg_analyzer *a, const uint8_t (*keys)[16], const struct mg_src_stats *s,
 			     size_t n, uint64_t now)
@@ -1499,7 +1527,12 @@ void mg_an_on_counters_batch(struct mg_analyzer *a, const uint8_t (*keys)[16], c
 			uint32_t sv = a->slots[slot[i]];
 			idx[i] = (sv & ~SLOT_IDX_MASK) == tag[i] ? sv & SLOT_IDX_MASK : 0;
 			if (idx[i])
-				__builtin_prefetch(&a->prof[idx[i] - 1]);
+				prefetch_prof(&a->prof[idx[i] - 1]);
+		}
+		for (size_t i = 0; i < m; i++) {
+			const struct prof *p = idx[i] ? &a->prof[idx[i] - 1] : NULL;
+			if (p && p->smtp)
+				prefetch_smtp(&a->smtp[p->smtp - 1]);
 		}
 		for (size_t i = 0; i < m; i++) {
 			/* The first probe usually hits; anything else takes the ordinary path. */
@@ -2187,7 +2220,7 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	struct counts c;
 	wide_load(a, m, &c);
 	pr->k_synack = c.k[K_SYNACK];
-	pr->serve_total = m->serve_total;
+	pr->serve_total = c.serve_total;
 	const struct verdict *vd = verdict_of(a, m);
 	pr->offences = vd->offences;
 	memset(mr, 0, sizeof(*mr));
@@ -2536,11 +2569,11 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			c.k[K_RCPT] = min.k_rcpt;
 			memcpy(&c.k[K_REPLY], min.k_reply, sizeof(min.k_reply));
 			c.k[K_SYNACK] = in.k_synack;
+			c.serve_total = in.serve_total;
 			wide_store(a, m, &c);
 			m->bits_cur = min.bits_cur;
 			m->bits_prev = min.bits_prev;
 			m->k_mx_bits = min.k_mx_bits;
-			m->serve_total = in.serve_total;
 
 			m->helo_hash = min.helo_hash;
 			m->first_evidence = min.first_evidence;
@@ -2567,8 +2600,8 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 				vd->blocked_until = shift_time(min.blocked_until, by);
 				vd->last_block_end = shift_time(min.last_block_end, by);
 			}
-			m->absurd_cur = min.absurd_cur;
-			m->absurd_prev = min.absurd_prev;
+			m->absurd_cur = min.absurd_cur & 15;
+			m->absurd_prev = min.absurd_prev & 15; /* below MG_ABSURD_MAX: record_fault() */
 			/*
 			 * Move the windows on to this moment while still in the saved
 			 * timeline, where every time is representable: figures that
@@ -2652,7 +2685,11 @@ static void view_of(const struct mg_analyzer *a, const struct prof *p, struct mg
 	v->allowlisted = pset_covers(&a->allow, p->key);
 	v->submission_syns = p->sub_total;
 	v->other_syns = p->other_total;
-	v->serves_smtp = m ? m->serve_total : 0;
+	if (m) {
+		struct counts c;
+		wide_load(a, m, &c);
+		v->serves_smtp = c.serve_total;
+	}
 	const struct mg_activity *r = mg_act_find(a->act, p->key);
 	if (r) {
 		v->has_activity = true;
