@@ -281,17 +281,18 @@ static unsigned hist_n(const struct hist *h)
 }
 
 /*
- * A source that spoke SMTP to an MX: its windows, the kernel's SMTP counters
- * at the last scan, its episode and verdict. The HELO text is in the shared
- * table (a.helos), by id.
- */
-/*
  * 64-bit fields of struct smtp at 4-byte alignment, so that the record
  * needs no padding to a multiple of 8 (x86-64 and arm64 read them at any
  * alignment; the compiler knows the alignment it gets).
  */
 typedef uint64_t u64_a4 __attribute__((aligned(4)));
 
+/*
+ * A source that spoke SMTP to an MX: its windows, the kernel's SMTP counters
+ * at the last scan, its episode and verdict: 136 bytes. The HELO text is in
+ * the shared table (a.helos), by id; its hosts list (a profile keyed by a
+ * prefix), its verdict figures and counts past 8 bits are side records.
+ */
 struct smtp {
 	/* What every scan reads first (counters_apply), together. */
 	u64_a4 win_start;
