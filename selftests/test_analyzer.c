@@ -843,6 +843,65 @@ static void test_history_ring_near_boot(void **state)
 	free(buf);
 }
 
+/*
+ * The time of a source's latest role change is in its SMTP record; those of
+ * earlier ones move to a side record at the second change, for a source
+ * never blocked too: the history reads the same, in order, exact to the
+ * second, before and after a save and restore, and the side record reads
+ * as no block and no offence.
+ */
+static void test_history_of_a_source_never_blocked(void **state)
+{
+	struct host h;
+	struct host *hs[] = { &h };
+	struct mg_an_profile_view v, r;
+	const uint64_t t = 3 * SEC;
+
+	(void)state;
+	host_init(&h, "198.18.8.3", 3);
+	browse(&h, 20, 1, t);
+	scan(hs, 1, t);
+	session(&h, mx(1), "c-198-18-5-7.hsd1.example-cable.net", 1, t + SEC);
+	scan(hs, 1, t + SEC);
+	assert_true(mg_an_get(an, h.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_SUSPECT);
+	assert_int_equal(v.n_history, 1);
+	assert_int_equal(v.history[0].at_ns, t + SEC);
+	assert_int_equal(v.history[0].to, MG_ROLE_SUSPECT);
+	/* Two windows later the identity has aged out: back to an end host, a second change. */
+	const uint64_t later = t + 25 * MIN + SEC / 2;
+	browse(&h, 1, 0, later); /* news, so that it is judged again */
+	scan(hs, 1, later);
+	assert_true(mg_an_get(an, h.addr, &v));
+	assert_int_equal(v.role, MG_ROLE_END_HOST);
+	assert_int_equal(v.n_history, 2);
+	assert_int_equal(v.history[0].at_ns, t + SEC);
+	assert_int_equal(v.history[0].to, MG_ROLE_SUSPECT);
+	assert_int_equal(v.history[1].at_ns, later / SEC * SEC);
+	assert_int_equal(v.history[1].from, MG_ROLE_SUSPECT);
+	assert_int_equal(v.history[1].to, MG_ROLE_END_HOST);
+	assert_int_equal(v.offences, 0);
+	assert_int_equal(v.blocked_until_ns, 0);
+
+	uint8_t *buf;
+	size_t len;
+	const uint64_t wall = 1800000000ull * SEC;
+	assert_int_equal(mg_an_save(an, later, wall, &buf, &len), 0);
+	struct mg_analyzer *b2 = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b2, buf, len, later, wall, NULL), 0);
+	assert_true(mg_an_get(b2, h.addr, &r));
+	assert_int_equal(r.n_history, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(r.history[i].at_ns, v.history[i].at_ns);
+		assert_int_equal(r.history[i].from, v.history[i].from);
+		assert_int_equal(r.history[i].to, v.history[i].to);
+	}
+	assert_int_equal(r.offences, 0);
+	assert_int_equal(r.blocked_until_ns, 0);
+	mg_an_free(b2);
+	free(buf);
+}
+
 /* Sources that send one HELO name share it; one forgotten, the other keeps the name. */
 static void test_shared_helo_names(void **state)
 {
@@ -930,6 +989,162 @@ static void test_wide_counts(void **state)
 	assert_int_equal(v.ev.rcpts, 150002);
 	mg_an_free(b2);
 	free(buf);
+}
+
+/* A state saved at t and restored into a new analyzer at t, on the same wall clock (no shift). */
+static struct mg_analyzer *saved_and_restored(const struct mg_prefix *server, uint64_t t)
+{
+	const uint64_t wall = 1800000000ull * SEC;
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(mg_an_save(an, t, wall, &buf, &len), 0);
+	struct mg_analyzer *b = mg_an_new(&cfg);
+	assert_non_null(b);
+	mg_an_add_mail_server(b, server);
+	assert_int_equal(mg_an_restore(b, buf, len, t, wall, NULL), 0);
+	free(buf);
+	return b;
+}
+
+/*
+ * The SMTP record keeps window counts and the kernel's counters in 8 bits
+ * while they fit, and all of them in 32 once one does not: every figure
+ * exact on both sides of the boundary (255/256; 65535/65536 too, where it
+ * was before), with the next scan's delta exact too, and a save and restore
+ * of either tier exact. t0 near boot and far from it.
+ */
+static void check_count_widths(uint64_t t0)
+{
+	struct host srv, srv2;
+	struct host *hs[] = { &srv }, *hs2[] = { &srv2 };
+	struct mg_an_profile_view v;
+	struct mg_prefix pfx = { .prefixlen = 128 }, pfx2 = { .prefixlen = 128 };
+
+	/* A window count across 255. */
+	host_init(&srv, "198.18.2.25", 5);
+	memcpy(pfx.addr, srv.addr, 16);
+	mg_an_add_mail_server(an, &pfx);
+	browse(&srv, 10, 0, t0);
+	session(&srv, mx(0), "mx.example.net", 2, t0);
+	scan(hs, 1, t0 + SEC);
+	srv.s.cmd[MG_CMD_RCPT] += 253;
+	scan(hs, 1, t0 + 2 * SEC);
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_int_equal(v.ev.rcpts, 255);
+	assert_int_equal(v.ev.sessions, 1);
+	struct mg_analyzer *narrow = saved_and_restored(&pfx, t0 + 2 * SEC);
+	srv.s.cmd[MG_CMD_RCPT] += 1;
+	scan(hs, 1, t0 + 3 * SEC);
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_int_equal(v.ev.rcpts, 256);
+	assert_int_equal(v.ev.sessions, 1);
+	assert_int_equal(v.ev.replies_2xx, 6);
+	/* The restored narrow record widens the same way. */
+	mg_an_on_counters(narrow, srv.key, &srv.s, t0 + 3 * SEC);
+	assert_true(mg_an_get(narrow, srv.addr, &v));
+	assert_int_equal(v.ev.rcpts, 256);
+	mg_an_free(narrow);
+	/* The wide record saved and restored, then counting on. */
+	struct mg_analyzer *wide = saved_and_restored(&pfx, t0 + 3 * SEC);
+	srv.s.cmd[MG_CMD_RCPT] += 1;
+	mg_an_on_counters(wide, srv.key, &srv.s, t0 + 4 * SEC);
+	assert_true(mg_an_get(wide, srv.addr, &v));
+	assert_int_equal(v.ev.rcpts, 257);
+	mg_an_free(wide);
+	/*
+	 * Past the window, the counts are back in range: figures stay exact
+	 * (four: the one only the restored copy saw, and three more).
+	 */
+	srv.s.cmd[MG_CMD_RCPT] += 3;
+	scan(hs, 1, t0 + 25 * MIN);
+	assert_true(mg_an_get(an, srv.addr, &v));
+	assert_int_equal(v.ev.rcpts, 4);
+
+	/*
+	 * A kernel counter across 255, then across 65535 (SYN-ACKs it served:
+	 * no window count grows with them, so the counter alone decides).
+	 */
+	host_init(&srv2, "198.18.2.26", 6);
+	memcpy(pfx2.addr, srv2.addr, 16);
+	mg_an_add_mail_server(an, &pfx2);
+	browse(&srv2, 10, 0, t0);
+	srv2.s.synack_smtp = 254;
+	scan(hs2, 1, t0 + SEC);
+	srv2.s.synack_smtp = 255;
+	scan(hs2, 1, t0 + 2 * SEC);
+	assert_true(mg_an_get(an, srv2.addr, &v));
+	assert_int_equal(v.serves_smtp, 255);
+	narrow = saved_and_restored(&pfx2, t0 + 2 * SEC);
+	srv2.s.synack_smtp = 256;
+	scan(hs2, 1, t0 + 3 * SEC);
+	srv2.s.synack_smtp = 257; /* a saturated or truncated last value would make this delta wrong */
+	scan(hs2, 1, t0 + 4 * SEC);
+	assert_true(mg_an_get(an, srv2.addr, &v));
+	assert_int_equal(v.serves_smtp, 257);
+	mg_an_on_counters(narrow, srv2.key, &srv2.s, t0 + 4 * SEC);
+	assert_true(mg_an_get(narrow, srv2.addr, &v));
+	assert_int_equal(v.serves_smtp, 257);
+	mg_an_free(narrow);
+	srv2.s.synack_smtp = 65535;
+	scan(hs2, 1, t0 + 5 * SEC);
+	srv2.s.synack_smtp = 65537;
+	scan(hs2, 1, t0 + 6 * SEC);
+	assert_true(mg_an_get(an, srv2.addr, &v));
+	assert_int_equal(v.serves_smtp, 65537);
+	wide = saved_and_restored(&pfx2, t0 + 6 * SEC);
+	srv2.s.synack_smtp = 65540;
+	mg_an_on_counters(wide, srv2.key, &srv2.s, t0 + 7 * SEC);
+	assert_true(mg_an_get(wide, srv2.addr, &v));
+	assert_int_equal(v.serves_smtp, 65540);
+	mg_an_free(wide);
+}
+
+static void test_count_widths(void **state)
+{
+	(void)state;
+	check_count_widths(T0);
+}
+
+static void test_count_widths_near_boot(void **state)
+{
+	(void)state;
+	check_count_widths(2 * SEC);
+}
+
+/*
+ * Hosts lists are pooled by size: a list that grows moves to a larger one
+ * with its hosts, and the room it left goes to the next list of that size,
+ * which shows its own host only.
+ */
+static void test_hosts_lists_reuse_room(void **state)
+{
+	struct host a1, a2, a3, b1;
+	struct mg_an_profile_view v;
+
+	(void)state;
+	host_init(&a1, "2001:db8:1:1::1", 1);
+	host_init(&a2, "2001:db8:1:1::2", 2);
+	host_init(&a3, "2001:db8:1:1::3", 3);
+	host_init(&b1, "2001:db8:2:2::1", 4);
+	const uint64_t t0 = 3 * SEC;
+	session(&a1, mx(0), "a1.example", 1, t0);
+	session(&a2, mx(1), "a2.example", 1, t0 + SEC);     /* one to two: the one-host room is let go */
+	session(&b1, mx(2), "b1.example", 1, t0 + 2 * SEC); /* and taken here */
+	session(&a3, mx(3), "a3.example", 1, t0 + 3 * SEC); /* two to four */
+	assert_true(mg_an_get(an, b1.addr, &v));
+	assert_int_equal(v.ev.hosts.n, 1);
+	assert_memory_equal(v.ev.hosts.host[0].addr, b1.addr, 16);
+	assert_int_equal(v.ev.hosts.host[0].sessions, 1);
+	assert_int_equal(v.ev.hosts.host[0].first_seen_ns, t0 + 2 * SEC);
+	assert_int_equal(v.ev.hosts.host[0].mac[5], 4);
+	assert_true(mg_an_get(an, a1.addr, &v));
+	assert_int_equal(v.ev.hosts.n, 3);
+	assert_memory_equal(v.ev.hosts.host[0].addr, a3.addr, 16);
+	assert_memory_equal(v.ev.hosts.host[1].addr, a2.addr, 16);
+	assert_memory_equal(v.ev.hosts.host[2].addr, a1.addr, 16);
+	assert_int_equal(v.ev.hosts.host[2].first_seen_ns, t0);
+	assert_int_equal(v.ev.hosts.host[1].mac[5], 2);
 }
 
 /* ---- expiry and repeat offenders ----------------------------------------------------- */
@@ -1985,6 +2200,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_history_ring_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_helo_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_widths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_of_a_source_never_blocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_widths_near_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hosts_lists_reuse_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_zero_means_alerts_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_mode, setup, teardown),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* test_intern.c - the shared table of HELO names: one copy a text, counted by reference (no privileges needed). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -53,10 +54,17 @@ static void test_refcounts(void **state)
 	mg_intern_put(t, 0);
 	assert_int_equal(mg_intern_refs(t, c), 1);
 
-	/* A freed id is handed out again, to whatever text comes next. */
-	uint32_t d = mg_intern_get(t, "mx1.example.net", 15);
+	/*
+	 * A freed id (its room in the arena) is handed out again, to the next
+	 * text of its size; a text of another size gets room of its own.
+	 */
+	uint32_t e = mg_intern_get(t, "mx1.example.net", 15);
+	assert_int_not_equal(e, 0);
+	assert_int_not_equal(e, a);
+	uint32_t d = mg_intern_get(t, "mx.example", 10);
 	assert_int_equal(d, a);
-	assert_text(t, d, "mx1.example.net");
+	assert_text(t, d, "mx.example");
+	assert_text(t, e, "mx1.example.net");
 	assert_text(t, c, "BOT.example");
 
 	/* No text, or too long a one: no id. */
@@ -108,11 +116,60 @@ static void test_many_in_and_out(void **state)
 	mg_intern_free(t);
 }
 
+/*
+ * The table grows (rehashing walks the arena) while freed records of other
+ * sizes lie between live ones: every live text is still found by its text,
+ * and the free records are still reused by texts of their size.
+ */
+static void test_grow_over_free_records(void **state)
+{
+	enum { N = 3000 };
+	static uint32_t shorter[N], longer[N];
+	struct mg_intern *t = mg_intern_new();
+	char name[64];
+
+	(void)state;
+	for (unsigned i = 0; i < N; i++) {
+		int len = snprintf(name, sizeof(name), "s%u", i); /* 2 to 5 bytes: one 8-byte record */
+		shorter[i] = mg_intern_get(t, name, (size_t)len);
+		assert_int_not_equal(shorter[i], 0);
+	}
+	for (unsigned i = 0; i < N; i += 2)
+		mg_intern_put(t, shorter[i]);
+	for (unsigned i = 0; i < N; i++) {
+		int len = snprintf(name, sizeof(name), "a-longer-name-%u.example.net", i);
+		longer[i] = mg_intern_get(t, name, (size_t)len);
+		assert_int_not_equal(longer[i], 0);
+	}
+	assert_int_equal(mg_intern_count(t), N / 2 + N);
+	for (unsigned i = 0; i < N; i++) {
+		int len = snprintf(name, sizeof(name), "a-longer-name-%u.example.net", i);
+		assert_int_equal(mg_intern_get(t, name, (size_t)len), longer[i]);
+		mg_intern_put(t, longer[i]);
+		assert_text(t, longer[i], name);
+		len = snprintf(name, sizeof(name), "s%u", i);
+		if (i % 2) {
+			assert_int_equal(mg_intern_refs(t, shorter[i]), 1);
+			assert_text(t, shorter[i], name);
+		} else {
+			assert_int_equal(mg_intern_refs(t, shorter[i]), 0);
+		}
+	}
+	/* A freed short record goes to the next short text. */
+	uint32_t again = mg_intern_get(t, "new", 3);
+	bool reused = false;
+	for (unsigned i = 0; i < N; i += 2)
+		reused |= again == shorter[i];
+	assert_true(reused);
+	mg_intern_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_refcounts),
 		cmocka_unit_test(test_many_in_and_out),
+		cmocka_unit_test(test_grow_over_free_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
  * an MX. Names repeat (a botnet's hosts share a handful, a mail server keeps
  * its own for years), so a source holds a 4-byte id and the text is stored
  * once, with a count of the sources holding it; the last one to let go of a
- * name frees it. Ids are never 0 (0: no name).
+ * name frees it. Ids are never 0 (0: no name). The texts are kept in one
+ * arena (mg_intern.c): 5 bytes and the text, rounded up to 8, and about 8
+ * more for its hash slot.
  */
 #ifndef MG_INTERN_H
 #define MG_INTERN_H
@@ -24,7 +26,10 @@ void mg_intern_free(struct mg_intern *t);
 uint32_t mg_intern_get(struct mg_intern *t, const char *s, size_t len);
 /* One reference less (id 0: nothing); the text is freed with the last one. */
 void mg_intern_put(struct mg_intern *t, uint32_t id);
-/* The text of a live id (not NUL-terminated) and its length; NULL for 0 or an id not in use. */
+/*
+ * The text of a live id (not NUL-terminated) and its length; NULL for 0 or an
+ * id not in use. The pointer holds until the next mg_intern_get().
+ */
 const char *mg_intern_str(const struct mg_intern *t, uint32_t id, size_t *len);
 /* References to a live id (0 if not in use), and texts held: for tests and memory figures. */
 uint32_t mg_intern_refs(const struct mg_intern *t, uint32_t id);
