@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mg_analyzer.h"
+#include "mg_keyhash.h"
 #include "mg_intern.h"
 #include "mg_vrec.h"
 
@@ -90,14 +91,7 @@ struct pset {
 
 static uint64_t key_hash(const uint8_t *k, unsigned plen)
 {
-	uint64_t a, b;
-
-	memcpy(&a, k, 8);
-	memcpy(&b, k + 8, 8);
-	uint64_t h = a * 0x9e3779b97f4a7c15ull ^ (b + plen) * 0xc2b2ae3d27d4eb4full;
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	return h ^ (h >> 32);
+	return mg_key_hash(k, plen);
 }
 
 static int pset_rehash(struct pset *s, uint32_t nslots)

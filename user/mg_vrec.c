@@ -3,16 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_keyhash.h"
 #include "mg_vrec.h"
 
 static uint32_t slot_of(const struct mg_vrecs *t, const uint8_t key[16])
 {
-	uint64_t a, b;
-
-	memcpy(&a, key, 8);
-	memcpy(&b, key + 8, 8);
-	uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
-	return (uint32_t)(h >> 32) & (t->cap - 1);
+	return (uint32_t)mg_key_hash(key, 0) & (t->cap - 1);
 }
 
 struct mg_vrec *mg_vrec_find(const struct mg_vrecs *t, const uint8_t key[16])
