@@ -249,6 +249,17 @@ echo "second" >"$LAB_DIR/clamdb/later.hdb"
 lab_wait "signature change seen" grep -q "signatures in $LAB_DIR/clamdb changed" "$EVENTS" ||
 	fail "the database change was not seen"
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
+# The operator releases the held message meanwhile: its scan hangs too. The
+# answer waits for the scan's timeout; the loop does not (the probes below).
+id4="$(ctl --json quarantine list | jq -r '.held[] | select(.client == "198.18.4.2") | .queue_id' | head -1)"
+(
+	t0=$(ms_now)
+	rc=0
+	timeout 70 "$BUILD/mtaguardctl" -s "$SOCK" --json quarantine release "$id4" >"$LAB_DIR/release-hung.json" 2>&1 ||
+		rc=$?
+	echo "$rc $(($(ms_now) - t0))" >"$LAB_DIR/release-hung.rc"
+) &
+RELEASE_PID=$!
 worst_policy=0 worst_ctl=0 probes=0 unanswered=0 hung_seen=0
 t_end=$(($(ms_now) + 32000))
 while (($(ms_now) < t_end)); do
@@ -270,6 +281,15 @@ echo "info: $probes probes while clamdscan hung ($hung_seen saw it running): slo
 ((hung_seen > 0 && worst_policy < 2000 && worst_ctl < 2000)) &&
 	pass "promptly (slowest ${worst_policy} ms and ${worst_ctl} ms) while the hung command ran ($hung_seen probes saw it)" ||
 	fail "slow or not overlapping: policy ${worst_policy} ms, status ${worst_ctl} ms, hung seen $hung_seen"
+wait "$RELEASE_PID" || true
+read -r release_rc release_ms <"$LAB_DIR/release-hung.rc"
+((release_rc == 1 && release_ms >= 10000)) &&
+	jq -e --arg id "$id4" '.ok == false and (.done[0].queue_id == $id) and (.error | test("clamd did not answer"))' \
+		"$LAB_DIR/release-hung.json" >/dev/null &&
+	pass "the operator's release waited for the hung scan (${release_ms} ms) while the probes were answered, and says why it did not release" ||
+	fail "release during the hung scan: exit $release_rc after ${release_ms} ms: $(cat "$LAB_DIR/release-hung.json")"
+ctl --json quarantine list | jq -e --arg id "$id4" '.held[] | select(.queue_id == $id)' >/dev/null &&
+	pass "and the message stays held" || fail "$id4 left the hold queue: $(ctl --json quarantine list)"
 grep -q '"event":"quarantine".*clamd could not be told: clamd did not answer within 15 s' "$EVENTS" &&
 	pass "the reload that hung is reported as timed out" || fail "no timed-out reload: $(grep quarantine "$EVENTS" | tail -3)"
 lab_wait -t 30 "re-scan timed out" grep -q '"event":"quarantine".*re-scan of held message .* failed: clamd did not answer within 15 s' "$EVENTS" &&

@@ -75,6 +75,9 @@ static char *test_stream_next(void *ctx, size_t *len)
 }
 
 static int stream_pieces_asked, stream_freed;
+static struct mg_ctl_ticket later_ticket;
+static int later_asked;
+static uint64_t NOW; /* what turn() tells the server the time is */
 
 static void test_stream_free(void *ctx)
 {
@@ -95,6 +98,17 @@ static json_t *test_handler(json_t *req, void *arg, struct mg_ctl_stream *stream
 		*stream = (struct mg_ctl_stream){ .ctx = t, .next = test_stream_next, .free = test_stream_free };
 		return NULL;
 	}
+	/* {"cmd":"later"}: answered later, through the ticket kept in later_ticket; "at_once": true answers
+	 * through it from within the handler, as a deferred operation that turns out to end at once does. */
+	if (!strcmp(cmd, "later") && stream) {
+		later_ticket = stream->ticket;
+		later_asked++;
+		stream->later_ns = (uint64_t)json_integer_value(json_object_get(req, "ns"));
+		if (json_is_true(json_object_get(req, "at_once")))
+			assert_int_equal(mg_ctlsock_answer(&S, stream->ticket, json_pack("{s:b,s:s}", "ok", 1, "said", "at once"),
+							   NOW), 0);
+		return NULL;
+	}
 	if (!strcmp(cmd, "blob")) {
 		size_t n = (size_t)json_integer_value(json_object_get(req, "size"));
 		char *blob = malloc(n + 1);
@@ -106,8 +120,6 @@ static json_t *test_handler(json_t *req, void *arg, struct mg_ctl_stream *stream
 	}
 	return json_pack("{s:b,s:O}", "ok", 1, "cmd", json_object_get(req, "cmd"));
 }
-
-static uint64_t NOW; /* what turn() tells the server the time is */
 
 /* One iteration of the daemon's loop: readiness to the server, then its deadlines. Returns events seen. */
 static int turn(int timeout_ms)
@@ -547,6 +559,116 @@ static void test_streamed_answer(void **state)
 	free(buf);
 }
 
+/*
+ * An answer that comes later (an operation running commands): the
+ * connection waits without costing the loop anything, other clients are
+ * served meanwhile, and the answer reaches its client whole; a client that
+ * hangs up frees its slot and the answer is dropped; one not answered in
+ * time is told so, and the late answer is dropped; an answer given from
+ * within the handler goes out at once. The clock starts near boot.
+ */
+static void test_answer_later(void **state)
+{
+	char buf[4096];
+	size_t len = 0;
+
+	(void)state;
+	later_asked = 0;
+	int fd = client(1);
+	send_str(fd, "{\"cmd\":\"later\",\"ns\":20000000000}\n");
+	turns(3);
+	assert_int_equal(later_asked, 1);
+	assert_int_equal(take(fd, buf, sizeof(buf), &len), 0); /* nothing yet, and no EOF */
+	assert_int_equal(len, 0);
+	/* Another client is answered meanwhile. */
+	int other = client(1);
+	size_t olen = 0;
+	char obuf[512];
+	send_str(other, "{\"cmd\":\"status\"}\n");
+	for (int i = 0; i < 5 && !strstr(obuf, "\n"); i++) {
+		turn(0);
+		take(other, obuf, sizeof(obuf), &olen);
+	}
+	assert_non_null(strstr(obuf, "\"cmd\":\"status\""));
+	close(other);
+	NOW += 19 * SEC;
+	turns(3);
+	assert_int_equal(len, 0);
+	assert_int_equal(mg_ctlsock_answer(&S, later_ticket, json_pack("{s:b,s:s}", "ok", 1, "said", "later"), NOW), 0);
+	int rc = 0;
+	for (int i = 0; i < 5 && rc != -1; i++) {
+		turn(0);
+		rc = take(fd, buf, sizeof(buf), &len);
+	}
+	assert_int_equal(rc, -1);
+	assert_string_equal(buf, "{\"ok\":true,\"said\":\"later\"}\n");
+	close(fd);
+	/* The same ticket again: that connection has had its answer. */
+	assert_int_equal(mg_ctlsock_answer(&S, later_ticket, json_pack("{s:b}", "ok", 1), NOW), -ESRCH);
+
+	/* A client that hangs up while it waits: its slot is free at once, the answer dropped. */
+	fd = client(1);
+	send_str(fd, "{\"cmd\":\"later\",\"ns\":20000000000}\n");
+	turns(3);
+	assert_int_equal(mg_ctlsock_open_connections(&S), 1);
+	close(fd);
+	turns(3);
+	assert_int_equal(mg_ctlsock_open_connections(&S), 0);
+	assert_int_equal(mg_ctlsock_answer(&S, later_ticket, json_pack("{s:b}", "ok", 1), NOW), -ESRCH);
+
+	/* A half-closed client (its request ended by EOF) still waits for its answer. */
+	fd = client(1);
+	send_str(fd, "{\"cmd\":\"later\",\"ns\":20000000000}");
+	shutdown(fd, SHUT_WR);
+	turns(3);
+	assert_int_equal(mg_ctlsock_open_connections(&S), 1);
+	assert_int_equal(mg_ctlsock_answer(&S, later_ticket, json_pack("{s:b}", "ok", 1), NOW), 0);
+	len = 0;
+	rc = 0;
+	for (int i = 0; i < 5 && rc != -1; i++) {
+		turn(0);
+		rc = take(fd, buf, sizeof(buf), &len);
+	}
+	assert_string_equal(buf, "{\"ok\":true}\n");
+	close(fd);
+
+	/* Not in time (a handler asking for more than the cap gets the cap): the client hears why. */
+	fd = client(1);
+	send_str(fd, "{\"cmd\":\"later\",\"ns\":900000000000}\n");
+	turns(3);
+	NOW += MG_CTL_LATER_MAX_NS - 1;
+	turns(2);
+	len = 0;
+	assert_int_equal(take(fd, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 0);
+	NOW += 1;
+	rc = 0;
+	for (int i = 0; i < 5 && rc != -1; i++) {
+		turn(0);
+		rc = take(fd, buf, sizeof(buf), &len);
+	}
+	assert_non_null(strstr(buf, "no answer in time"));
+	assert_int_equal(mg_ctlsock_answer(&S, later_ticket, json_pack("{s:b}", "ok", 1), NOW), -ESRCH);
+	close(fd);
+
+	/* Known at once after all: answered from within the handler. */
+	fd = client(1);
+	send_str(fd, "{\"cmd\":\"later\",\"ns\":1000,\"at_once\":true}\n");
+	len = 0;
+	rc = 0;
+	for (int i = 0; i < 5 && rc != -1; i++) {
+		turn(0);
+		rc = take(fd, buf, sizeof(buf), &len);
+	}
+	assert_string_equal(buf, "{\"ok\":true,\"said\":\"at once\"}\n");
+	close(fd);
+	NOW += MG_CTL_ANSWER_STALL_NS + MG_CTL_LINGER_NS;
+	turns(3);
+	assert_int_equal(mg_ctlsock_open_connections(&S), 0);
+	assert_int_equal(S.stats.deferred, 3);
+	assert_int_equal(S.stats.deferred_late, 1);
+}
+
 /* An error quoting the client's text, cut mid-character by the message buffer, is still an answer. */
 static void test_error_cut_mid_character(void **state)
 {
@@ -945,6 +1067,7 @@ int main(void)
 		T(test_connection_cap),
 		T(test_out_of_descriptors),
 		T(test_streamed_answer),
+		T(test_answer_later),
 		T(test_error_cut_mid_character),
 		T(test_deadlines_after_boot),
 		T(test_large_answer_to_slow_reader),

@@ -317,6 +317,21 @@ static void conn_stream(struct mg_ctlsock *s, struct mg_ctl_conn *c, const struc
 	conn_write(s, c, now);
 }
 
+/*
+ * The answer comes later (mg_ctlsock_answer): nothing to read or write
+ * meanwhile. Only a hangup is watched (epoll reports it whatever the
+ * events): a client that half-closed after its request still waits, one that
+ * closed is gone and its slot is freed. What it sends meanwhile stays unread.
+ */
+static void conn_wait(struct mg_ctlsock *s, struct mg_ctl_conn *c, uint64_t later_ns, uint64_t now)
+{
+	free(c->in);
+	c->in = NULL;
+	c->state = MG_CTL_CONN_WAITING;
+	c->deadline = now + (later_ns < MG_CTL_LATER_MAX_NS ? later_ns : MG_CTL_LATER_MAX_NS);
+	conn_watch(s, c, 0);
+}
+
 /* The request is whole (newline or EOF): parse, ask the handler, answer. */
 static void conn_request(struct mg_ctlsock *s, struct mg_ctl_conn *c, uint64_t now)
 {
@@ -328,12 +343,23 @@ static void conn_request(struct mg_ctlsock *s, struct mg_ctl_conn *c, uint64_t n
 		s->stats.malformed++;
 		resp = mg_ctl_error("%s", err);
 	} else {
-		struct mg_ctl_stream st = { 0 };
+		uint64_t serial = c->serial;
+		struct mg_ctl_stream st = { .ticket = { .slot = (uint32_t)(c - s->conn), .serial = serial } };
 		s->stats.answered++;
+		c->in_handler = true;
 		resp = s->handler(req, s->arg, &st);
+		c->in_handler = false;
 		json_decref(req);
+		if (c->state != MG_CTL_CONN_READING || c->serial != serial) {
+			json_decref(resp); /* answered from within the handler (mg_ctlsock_answer), or closed meanwhile */
+			return;
+		}
 		if (!resp && st.next) {
 			conn_stream(s, c, &st, now);
+			return;
+		}
+		if (!resp && st.later_ns) {
+			conn_wait(s, c, st.later_ns, now);
 			return;
 		}
 		if (!resp)
@@ -448,6 +474,7 @@ static void accept_clients(struct mg_ctlsock *s, uint64_t now)
 			.state = MG_CTL_CONN_READING,
 			.in = in,
 			.deadline = now + MG_CTL_REQUEST_NS,
+			.serial = ++s->serial,
 		};
 		s->stats.accepted++;
 		conn_read(s, c, now); /* a client that sent before we accepted is answered without another turn */
@@ -474,9 +501,28 @@ void mg_ctlsock_handle(struct mg_ctlsock *s, int fd, uint32_t events, uint64_t n
 	case MG_CTL_CONN_LINGERING:
 		conn_linger(s, c);
 		break;
+	case MG_CTL_CONN_WAITING:
+		if (events & (EPOLLHUP | EPOLLERR))
+			conn_close(s, c); /* nobody left to answer: the answer, when it comes, is dropped */
+		break;
 	case MG_CTL_CONN_FREE:
 		break;
 	}
+}
+
+int mg_ctlsock_answer(struct mg_ctlsock *s, struct mg_ctl_ticket t, json_t *resp, uint64_t now)
+{
+	struct mg_ctl_conn *c = t.slot < MG_CTL_MAX_CONN ? &s->conn[t.slot] : NULL;
+
+	if (!c || c->serial != t.serial ||
+	    !(c->state == MG_CTL_CONN_WAITING || (c->state == MG_CTL_CONN_READING && c->in_handler))) {
+		s->stats.deferred_gone++;
+		json_decref(resp);
+		return -ESRCH;
+	}
+	s->stats.deferred++;
+	conn_answer(s, c, resp ? resp : mg_ctl_error("internal error"), now);
+	return 0;
 }
 
 void mg_ctlsock_expire(struct mg_ctlsock *s, uint64_t now)
@@ -503,6 +549,12 @@ void mg_ctlsock_expire(struct mg_ctlsock *s, uint64_t now)
 		case MG_CTL_CONN_WRITING:
 			s->stats.stalled++;
 			conn_close(s, c);
+			break;
+		case MG_CTL_CONN_WAITING:
+			/* The answer, if it comes, finds a WRITING or closed slot and is dropped. */
+			s->stats.deferred_late++;
+			conn_answer(s, c, mg_ctl_error("no answer in time: the operation goes on, and its outcome is logged"),
+				    now);
 			break;
 		default:
 			conn_close(s, c);

@@ -47,10 +47,30 @@
 #define MG_CTL_CLIENT_TIMEOUT_MS 60000
 
 /*
+ * A connection whose answer comes later (mg_ctlsock_answer): its slot, and
+ * the serial number of the connection that held it then, so that an answer
+ * arriving after the client left, or after it was told the operation timed
+ * out, finds a different serial and is dropped.
+ */
+struct mg_ctl_ticket {
+	uint32_t slot;
+	uint64_t serial;
+};
+
+/*
  * An answer too big to build in one go (a listing of every profile: tens of
  * MB): produced one piece at a time, each piece only once the client has
  * taken the one before. No loop iteration renders more than one piece, and
  * a client that stops reading costs the pieces it was sent, not the whole.
+ *
+ * Or an answer that is not known yet (an operation that runs commands: the
+ * loop must not wait for them): the handler keeps `ticket` and sets
+ * `later_ns` to how long the answer may take, at most MG_CTL_LATER_MAX_NS.
+ * The connection then waits, costing the loop nothing, until the answer
+ * comes through mg_ctlsock_answer(); one that does not come in time is
+ * answered with an error saying so (the operation may still end, later).
+ * An answer that turns out to be known at once may go through
+ * mg_ctlsock_answer() from within the handler too.
  */
 struct mg_ctl_stream {
 	void *ctx;
@@ -58,12 +78,16 @@ struct mg_ctl_stream {
 	 * (the last piece ends with the answer's newline). */
 	char *(*next)(void *ctx, size_t *len);
 	void (*free)(void *ctx);
+	struct mg_ctl_ticket ticket; /* filled by the server before it asks the handler */
+	uint64_t later_ns;           /* set by a handler that answers later; 0: it answered now */
 };
+/* The longest a handler may defer its answer: under the client's default timeout, so it hears why. */
+#define MG_CTL_LATER_MAX_NS (50ull * 1000000000ull)
 
 /*
  * The handler gets the parsed request object and returns a new response
- * object, or (for a big answer, when stream is not NULL) fills *stream and
- * returns NULL.
+ * object, or (when stream is not NULL) fills *stream and returns NULL: for a
+ * big answer its pieces, for a later one its later_ns.
  */
 typedef json_t *(*mg_ctl_handler)(json_t *req, void *arg, struct mg_ctl_stream *stream);
 
@@ -72,6 +96,7 @@ enum mg_ctl_conn_state {
 	MG_CTL_CONN_READING,   /* the request, until a newline or EOF */
 	MG_CTL_CONN_WRITING,   /* the answer, as the client takes it */
 	MG_CTL_CONN_LINGERING, /* answered and shut for writing; input discarded until EOF */
+	MG_CTL_CONN_WAITING,   /* the request taken, its answer to come (mg_ctlsock_answer) */
 };
 
 struct mg_ctl_conn {
@@ -84,10 +109,15 @@ struct mg_ctl_conn {
 	bool want_out;       /* registered for EPOLLOUT */
 	struct mg_ctl_stream stream; /* the rest of a streamed answer (next == NULL: none) */
 	uint64_t deadline;   /* CLOCK_MONOTONIC ns: what this state must be done by */
+	uint64_t serial;     /* this connection's number (struct mg_ctl_ticket), from 1 */
+	bool in_handler;     /* its handler runs: an answer it gives through mg_ctlsock_answer is taken */
 };
 
 struct mg_ctl_stats {
 	uint64_t accepted, busy, answered, malformed, oversized, timed_out, stalled, accept_paused, evicted, streamed;
+	uint64_t deferred;        /* answers that came later (a handler's later_ns) */
+	uint64_t deferred_late;   /* of those, not in time: the client was told so */
+	uint64_t deferred_gone;   /* answers that found their client gone or already told */
 };
 
 struct mg_ctlsock {
@@ -101,6 +131,7 @@ struct mg_ctlsock {
 	/* Out of descriptors, the listener stays readable and epoll would spin:
 	 * it leaves the epoll set until this instant (MG_CTL_NO_DEADLINE: it is in). */
 	uint64_t accept_resume;
+	uint64_t serial;     /* the last connection's number */
 };
 
 /* Listen at path (a stale socket file is replaced) with permissions `mode`. Returns 0 or -errno. */
@@ -111,6 +142,12 @@ int mg_ctlsock_epoll_add(struct mg_ctlsock *s, int epfd, mg_ctl_handler h, void 
 bool mg_ctlsock_owns(const struct mg_ctlsock *s, int fd);
 /* Readiness on one of its fds; now: CLOCK_MONOTONIC ns. Never blocks. */
 void mg_ctlsock_handle(struct mg_ctlsock *s, int fd, uint32_t events, uint64_t now);
+/*
+ * The answer (consumed) to a connection that waits for it (ticket: from the
+ * handler's stream). Returns 0, or -ESRCH when that client is gone, or was
+ * already told its answer did not come in time: the answer is dropped.
+ */
+int mg_ctlsock_answer(struct mg_ctlsock *s, struct mg_ctl_ticket ticket, json_t *resp, uint64_t now);
 /* Enforce the deadlines that have passed by now. */
 void mg_ctlsock_expire(struct mg_ctlsock *s, uint64_t now);
 /* The earliest deadline of any connection, MG_CTL_NO_DEADLINE if none. */

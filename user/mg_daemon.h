@@ -210,7 +210,8 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen);
 bool mg_daemon_policy_event(struct mg_daemon *d, int fd, uint32_t events);
 void mg_daemon_policy_tick(struct mg_daemon *d, uint64_t mono);
 void mg_daemon_policy_stop(struct mg_daemon *d);
-json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req);
+/* The operator's quarantine commands (mg_daemon_qctl.c): answered later, through the stream's ticket. */
+json_t *mg_daemon_quarantine(struct mg_daemon *d, json_t *req, struct mg_ctl_stream *stream);
 /*
  * The quarantine's automatic work (mg_daemon_qauto.c): started with the
  * policy service, a tick from the timer, the runner's descriptor served by

@@ -980,7 +980,7 @@ json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream)
 	if (!strcmp(cmd, "except"))
 		return cmd_except(d, req);
 	if (!strcmp(cmd, "quarantine"))
-		return mg_daemon_quarantine(d, req);
+		return mg_daemon_quarantine(d, req, stream);
 	if (!strcmp(cmd, "blocks"))
 		return cmd_blocks(d, req);
 	if (!strcmp(cmd, "import"))
