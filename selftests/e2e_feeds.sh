@@ -42,7 +42,8 @@ cat >"$LAB_DIR/mtaguard.json" <<EOF
   "state_file": "$LAB_DIR/state.gz",
   "log_file": "$LAB_DIR/events.jsonl",
   "control_socket": "$SOCK",
-  "allowlist": [ "198.18.7.0/24" ]
+  "allowlist": [ "198.18.7.0/24" ],
+  "protected_networks": [ "198.19.250.0/24" ]
 }
 EOF
 
@@ -84,6 +85,18 @@ elif grep -q "line 3: 192.0.0.0/4 is wider than /8" <<<"$out" &&
 	pass "a prefix past limits.min_prefix_v4 refused with its line number, nothing applied"
 else
 	fail "wide prefix: $out"
+fi
+
+# A prefix covering a protected network whole (a bogon list's 198.18.0.0/15 on a campus numbered from it):
+# refused with its line; one inside it (a host of ours a list names) would be an ordinary block.
+printf '198.19.250.7/32\n198.18.0.0/15\n' >"$LAB_DIR/bogons.txt"
+if out="$("${CTL[@]}" import "$LAB_DIR/bogons.txt" --origin bogons 2>&1)"; then
+	fail "a list blocking a protected network whole was imported"
+elif grep -q "line 2: 198.18.0.0/15 covers the protected network 198.19.250.0/24 whole" <<<"$out" &&
+	[[ "$("${CTL[@]}" --json status | jq '.feeds | length')" == 0 ]]; then
+	pass "a prefix covering a protected network whole refused with its line number, nothing applied"
+else
+	fail "protected network covered: $out"
 fi
 
 # --- 100 000 prefixes, while an operator keeps asking for the status ----------------

@@ -34,6 +34,7 @@
 
 #include "mg_cidr_list.h"
 #include "mg_clock.h"
+#include "mg_cover.h"
 #include "mg_daemon.h"
 #include "mg_names.h"
 
@@ -116,6 +117,21 @@ static size_t feed_capacity(const struct mg_daemon *d)
 	return (size_t)d->run.max_policy / 4 * 3;
 }
 
+/*
+ * The protected network p covers whole, if any. A list that blocks one's
+ * own network whole is a mistake, never a wish: a bogon list holds the
+ * private and benchmarking ranges a campus numbers its hosts from, and
+ * imported there it would cut every host off mail. A prefix inside one (a
+ * host of ours a list names) is an ordinary block.
+ */
+static const struct mg_prefix *protected_covered(const struct mg_daemon *d, const struct mg_prefix *p)
+{
+	for (size_t i = 0; i < d->cfg.protected_nets.n; i++)
+		if (mg_prefix_contains(p, &d->cfg.protected_nets.v[i]))
+			return &d->cfg.protected_nets.v[i];
+	return NULL;
+}
+
 static json_t *op_add(struct mg_daemon *d, struct mg_import_session *s, json_t *req, uint64_t mono)
 {
 	json_t *pre = json_object_get(req, "prefixes"), *lines = json_object_get(req, "lines"), *x;
@@ -151,6 +167,8 @@ static json_t *op_add(struct mg_daemon *d, struct mg_import_session *s, json_t *
 		struct mg_prefix p;
 		unsigned col = 0, min;
 		json_t *r = NULL;
+		const struct mg_prefix *own;
+		char obuf[MG_ADDRSTRLEN];
 		if (!text || mg_cidr_parse_line(text, strlen(text), &p, &col, msg, sizeof(msg)) != 1)
 			r = mg_ctl_error("line %lld: %s", (long long)line, text ? msg : "not a string");
 		else if (mg_config_prefix_too_wide(&d->cfg, &p, &min))
@@ -158,6 +176,10 @@ static json_t *op_add(struct mg_daemon *d, struct mg_import_session *s, json_t *
 					 "config file); nothing of this import is applied", (long long)line,
 					 mg_prefix_str(&p, buf, sizeof(buf)), min, mg_prefix_is_v4(&p) ? "IPv4" : "IPv6",
 					 mg_prefix_is_v4(&p) ? "v4" : "v6");
+		else if ((own = protected_covered(d, &p)))
+			r = mg_ctl_error("line %lld: %s covers the protected network %s whole: a list may not block one's "
+					 "own network (remove the line); nothing of this import is applied", (long long)line,
+					 mg_prefix_str(&p, buf, sizeof(buf)), mg_prefix_str(own, obuf, sizeof(obuf)));
 		if (r) {
 			session_end(s);
 			return r;
