@@ -548,6 +548,7 @@ static void test_cluster_receipt_rules(void **state)
 	(void)state;
 	config(&c, NULL);
 	add_list(&c.allowlist, "198.18.9.7");
+	add_list(&c.protected_nets, "198.19.64.0/24");
 	snprintf(c.cluster_node, sizeof(c.cluster_node), "edge-b");
 	c.cluster_max_accept_per_min = 3;
 	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
@@ -587,6 +588,19 @@ static void test_cluster_receipt_rules(void **state)
 	x = cl_entry(MG_CL_BLOCK, "edge-a", "::/0", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
 	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TOO_WIDE);
 
+	/* A block covering this node's protected network whole: refused, whatever it is at its origin; inside it, taken. */
+	x = cl_entry(MG_CL_BLOCK, "edge-a", "198.19.0.0/16", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_PROTECTED);
+	p = pfx("198.19.0.0/16");
+	assert_null(find_block(&f, &p));
+	x = cl_entry(MG_CL_BLOCK, "edge-a", "198.19.64.0/24", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_PROTECTED);
+	x = cl_entry(MG_CL_BLOCK, "edge-a", "198.19.64.128/25", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
+	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	p = pfx("198.19.64.128/25");
+	assert_non_null(find_block(&f, &p));
+	assert_string_equal(mg_cl_outcome_name(MG_CL_PROTECTED), "protected");
+
 	/* A kind this node does not take. */
 	e.cl_accept &= ~(1u << MG_CL_ALLOW);
 	x = cl_entry(MG_CL_ALLOW, "edge-a", "198.18.2.2", 0, MG_CL_NO_EXPIRY, wall);
@@ -612,7 +626,7 @@ static void test_cluster_receipt_rules(void **state)
 	/* A minute on, the breaker takes fresh ones again. */
 	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.4.9", MG_ACT_DROP_SMTP, wall + 660 * SEC, wall + 60 * SEC);
 	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 60 * SEC, wall + 60 * SEC), MG_CL_TAKEN);
-	assert_int_equal(e.cl_refused, 4); /* too wide twice, a kind not taken, the breaker */
+	assert_int_equal(e.cl_refused, 6); /* too wide twice, a protected network twice, a kind not taken, the breaker */
 
 	/* This node's own verdict stands over the received one, and hands back to it. */
 	p = pfx("198.18.2.2");
@@ -716,6 +730,7 @@ static void test_bgp_receipt_rules(void **state)
 	config(&c, NULL);
 	add_list(&c.allowlist, "198.18.9.7");
 	add_list(&c.mail_servers, "198.18.9.25");
+	add_list(&c.protected_nets, "2001:db8:40::/48");
 	c.bgp_max_accept_per_min = 3;
 	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
 	mg_engine_start(&e, now, wall);
@@ -745,6 +760,11 @@ static void test_bgp_receipt_rules(void **state)
 			 MG_CL_TOO_WIDE);
 	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &all, MG_ACT_DROP_SMTP, ttl, false, now, wall),
 			 MG_CL_TOO_WIDE);
+	/* Covering this node's protected network whole: refused (not counted by the breaker below). */
+	struct mg_prefix own = pfx("2001:db8::/32");
+	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &own, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+			 MG_CL_PROTECTED);
+	assert_null(find_block(&f, &own));
 
 	/* The breaker: three new routes this minute taken above, the fourth refused; a refresh passes. */
 	struct mg_prefix q = pfx("198.18.4.4");
@@ -754,7 +774,7 @@ static void test_bgp_receipt_rules(void **state)
 	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now + 20 * SEC,
 					     wall + 20 * SEC), MG_CL_TAKEN);
 	assert_int_equal(find_block(&f, &p)->expires, now + 20 * SEC + ttl); /* refreshed: the TTL from now */
-	assert_int_equal(e.bgp_refused, 3);
+	assert_int_equal(e.bgp_refused, 4);
 	/* A minute on, new routes are taken again. */
 	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &q, MG_ACT_DROP_SMTP, ttl, false, now + 61 * SEC,
 					     wall + 61 * SEC), MG_CL_TAKEN);

@@ -112,7 +112,8 @@ json_t *mg_daemon_bgp_status(struct mg_daemon *d)
 	json_t *out = json_object();
 
 	for (int o = 0; o < MG_CL_OUTCOME_MAX; o++)
-		if (o == MG_CL_TAKEN || o == MG_CL_REMOVED || o == MG_CL_TOO_WIDE || o == MG_CL_BREAKER || o == MG_CL_FULL)
+		if (o == MG_CL_TAKEN || o == MG_CL_REMOVED || o == MG_CL_TOO_WIDE || o == MG_CL_BREAKER || o == MG_CL_FULL ||
+		    o == MG_CL_PROTECTED)
 			json_object_set_new(out, mg_cl_outcome_name((enum mg_cl_outcome)o),
 					    json_integer((json_int_t)d->bgp_outcomes[o]));
 	json_object_set_new(out, "unusable", json_integer((json_int_t)d->bgp_outcomes[MG_CL_OUTCOME_MAX]));
@@ -129,5 +130,5 @@ void mg_daemon_bgp_metrics(struct mg_daemon *d, struct mg_metrics_in *m)
 	m->bgp_routes = d->eng.bgprecv ? mg_clrecv_count(d->eng.bgprecv, NULL) : 0;
 	m->bgp_taken = d->bgp_outcomes[MG_CL_TAKEN];
 	m->bgp_refused = d->bgp_outcomes[MG_CL_TOO_WIDE] + d->bgp_outcomes[MG_CL_BREAKER] + d->bgp_outcomes[MG_CL_FULL] +
-			 d->bgp_outcomes[MG_CL_OUTCOME_MAX];
+			 d->bgp_outcomes[MG_CL_PROTECTED] + d->bgp_outcomes[MG_CL_OUTCOME_MAX];
 }

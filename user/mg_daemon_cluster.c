@@ -357,6 +357,10 @@ bool mg_daemon_cluster_event(struct mg_daemon *d, int fd)
 					    "nodes: %s from %s refused (cluster.max_accept_per_minute)",
 					    d->cfg.cluster_max_accept_per_min, mg_prefix_str(&rx[i].e.prefix, buf, sizeof(buf)),
 					    rx[i].e.node);
+		} else if (o == MG_CL_PROTECTED && mg_log_gate_pass(&d->cluster_complaints, mono, 60 * MG_NSEC_PER_SEC)) {
+			mg_eventlog_warning(&d->log, "cluster", "cluster: block %s from %s refused: it covers a protected "
+					    "network of this node whole (one line a minute at most)",
+					    mg_prefix_str(&rx[i].e.prefix, buf, sizeof(buf)), rx[i].e.node);
 		}
 	}
 	d->cluster_more = more;

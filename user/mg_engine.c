@@ -253,6 +253,38 @@ static void claim_list(struct mg_engine *e, const struct mg_prefix_list *l, enum
 }
 
 /* What the engine takes from a configuration, at start and at every reload. */
+/* The protected networks, copied; false (the old ones kept) without memory. */
+static bool take_protected(struct mg_engine *e, const struct mg_config *c)
+{
+	size_t n = c->protected_nets.n;
+	struct mg_prefix *v = n ? malloc(n * sizeof(*v)) : NULL;
+
+	if ((n && !v) || mg_ob_set_protected(e->ob, c->protected_nets.v, n)) {
+		free(v);
+		return false;
+	}
+	if (n)
+		memcpy(v, c->protected_nets.v, n * sizeof(*v));
+	free(e->protected_v);
+	e->protected_v = v;
+	e->n_protected = n;
+	return true;
+}
+
+/*
+ * Does a block of p cover one of this node's protected networks whole? A
+ * peer's or a router's rule may not cut this node's own network off: they
+ * do not know what it numbers its hosts from (the operator's own block is
+ * refused without --force, an imported list's line always).
+ */
+static bool covers_protected(const struct mg_engine *e, const struct mg_prefix *p)
+{
+	for (size_t i = 0; i < e->n_protected; i++)
+		if (p->prefixlen <= e->protected_v[i].prefixlen && mg_prefix_covers(p, e->protected_v[i].addr))
+			return true;
+	return false;
+}
+
 static void take_config(struct mg_engine *e, const struct mg_config *c)
 {
 	e->an_cfg = c->an;
@@ -304,17 +336,19 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 	take_config(e, c);
 	e->an = mg_an_new(&e->an_cfg);
 	e->ob = mg_ob_new(&e->ob_cfg);
-	if (!e->an || !e->ob || mg_ob_set_protected(e->ob, c->protected_nets.v, c->protected_nets.n)) {
+	if (!e->an || !e->ob || !take_protected(e, c)) {
 		mg_engine_free(e);
 		return -ENOMEM;
 	}
-	e->n_protected = c->protected_nets.n;
 	push_exceptions(e);
 	return 0;
 }
 
 void mg_engine_free(struct mg_engine *e)
 {
+	free(e->protected_v);
+	e->protected_v = NULL;
+	e->n_protected = 0;
 	mg_clrecv_free(e->clrecv);
 	e->clrecv = NULL;
 	mg_clrecv_free(e->bgprecv);
@@ -343,10 +377,8 @@ unsigned mg_engine_configure(struct mg_engine *e, const struct mg_config *c, uin
 	take_config(e, c);
 	mg_an_set_config(e->an, &e->an_cfg);
 	mg_ob_set_config(e->ob, &e->ob_cfg);
-	if (mg_ob_set_protected(e->ob, c->protected_nets.v, c->protected_nets.n))
+	if (!take_protected(e, c))
 		notice(e, now, wall, true, "notice", "out of memory: the protected networks are kept as they were");
-	else
-		e->n_protected = c->protected_nets.n;
 	push_exceptions(e);
 	if (c->contain != e->contain) {
 		e->contain = c->contain;
@@ -1127,6 +1159,7 @@ static const char *const cl_outcome_names[MG_CL_OUTCOME_MAX] = {
 	[MG_CL_TOO_WIDE] = "too-wide",
 	[MG_CL_BREAKER] = "breaker",
 	[MG_CL_FULL] = "full",
+	[MG_CL_PROTECTED] = "protected",
 };
 
 const char *mg_cl_outcome_name(enum mg_cl_outcome o)
@@ -1281,6 +1314,8 @@ enum mg_cl_outcome mg_engine_cluster_apply(struct mg_engine *e, const struct mg_
 	if (mg_prefix_family_len(&ent->prefix) < (v4 ? e->cl_min_v4 : e->cl_min_v6) ||
 	    mg_prefix_family_len(&ent->prefix) == 0)
 		return cl_refuse(e, MG_CL_TOO_WIDE);
+	if (ent->kind == MG_CL_BLOCK && covers_protected(e, &ent->prefix))
+		return cl_refuse(e, MG_CL_PROTECTED);
 	bool is_new = !mg_clrecv_has(e->clrecv, ent->kind, ent->node, &ent->prefix);
 	/* The breaker: verdicts new here and written within the last minute (a wave, not a resync). */
 	if (ent->kind == MG_CL_VERDICT && is_new && ent->at_wall + 60 * MG_NSEC_PER_SEC > wall) {
@@ -1329,6 +1364,10 @@ enum mg_cl_outcome mg_engine_bgp_apply(struct mg_engine *e, const char *peer, co
 	if (mg_prefix_family_len(p) < (v4 ? e->cl_min_v4 : e->cl_min_v6) || mg_prefix_family_len(p) == 0) {
 		e->bgp_refused++;
 		return MG_CL_TOO_WIDE;
+	}
+	if (covers_protected(e, p)) {
+		e->bgp_refused++;
+		return MG_CL_PROTECTED;
 	}
 	/* The breaker counts routes new here: the helper's refreshes of what it holds pass. */
 	if (!mg_clrecv_has(e->bgprecv, MG_CL_BLOCK, ent.node, p)) {

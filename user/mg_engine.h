@@ -98,6 +98,7 @@ struct mg_engine {
 	struct mg_ob_config ob_cfg;
 	bool contain;
 	size_t n_protected;          /* protected networks configured (0: every source is ours) */
+	struct mg_prefix *protected_v; /* the n_protected of them (received blocks may not cover one whole) */
 	uint8_t v6_key_len;          /* the kernel's (fixed at load) */
 	uint8_t n_v6_nets;           /* the kernel's per-network IPv6 aggregation (fixed at load) */
 	struct mg_v6_net v6_nets[MG_V6_NETS_MAX];
@@ -325,6 +326,7 @@ enum mg_cl_outcome {
 	MG_CL_TOO_WIDE,     /* "too-wide": wider than limits.min_prefix_v4/v6 */
 	MG_CL_BREAKER,      /* "breaker": over cluster.max_accept_per_minute new verdicts this minute */
 	MG_CL_FULL,         /* "full": too many origins on one prefix, or no memory */
+	MG_CL_PROTECTED,    /* "protected": a block covering one of this node's protected networks whole */
 	MG_CL_OUTCOME_MAX,
 };
 const char *mg_cl_outcome_name(enum mg_cl_outcome o);
