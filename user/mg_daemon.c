@@ -156,6 +156,41 @@ static void tick(struct mg_daemon *d)
 	d->scan_duration_ns = mg_mono_ns() - mono;
 }
 
+/* The engine's hand-over of a serialized state (mg_engine.state_write). */
+static int saver_submit(void *ctx, const char *path, uint8_t *buf, size_t len)
+{
+	struct mg_daemon *d = ctx;
+	return mg_state_writer_submit(&d->saver, path, buf, len);
+}
+
+/* Written state files: a failure said once per cause, and once when it works again. */
+static void saver_outcomes(struct mg_daemon *d)
+{
+	struct mg_state_outcome o[4];
+	unsigned n = mg_state_writer_take(&d->saver, o, 4);
+
+	for (unsigned i = 0; i < n; i++) {
+		if (o[i].err && o[i].err != d->save_err)
+			mg_eventlog_notice(&d->log, "notice", "saving state to %s failed: %s (tried again in %llu s)",
+					   o[i].path, strerror(-o[i].err),
+					   (unsigned long long)(d->cfg.state_interval_ns / MG_NSEC_PER_SEC));
+		else if (!o[i].err && d->save_err)
+			mg_eventlog_notice(&d->log, "notice", "state saved to %s again", o[i].path);
+		d->save_err = o[i].err;
+	}
+}
+
+/* The writer goes first: a save it has under way ends before the caller writes a newer one itself. */
+static void saver_stop(struct mg_daemon *d)
+{
+	if (d->engine_ready)
+		d->eng.state_write = NULL;
+	if (d->saver.running && d->epfd >= 0)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, mg_state_writer_fd(&d->saver), NULL);
+	mg_state_writer_stop(&d->saver);
+	saver_outcomes(d);
+}
+
 static int save_state(struct mg_daemon *d)
 {
 	uint64_t mono = mg_mono_ns();
@@ -272,6 +307,14 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	    mg_ctlsock_epoll_add(&d->ctl, d->epfd, mg_daemon_control, d)) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
 		return -errno;
+	}
+
+	/* Without the writer thread the state is written in the loop, as before: slower, not wrong. */
+	if (mg_state_writer_start(&d->saver) == 0 && epoll_add(d->epfd, mg_state_writer_fd(&d->saver)) == 0) {
+		d->eng.state_write = saver_submit;
+		d->eng.state_write_ctx = d;
+	} else {
+		mg_state_writer_stop(&d->saver);
 	}
 
 	e = mg_daemon_policy_start(d, err, errlen);
@@ -530,6 +573,8 @@ int mg_daemon_run(struct mg_daemon *d)
 				} else {
 					d->running = false;
 				}
+			} else if (d->saver.running && fd == mg_state_writer_fd(&d->saver)) {
+				saver_outcomes(d);
 			} else if (mg_ctlsock_owns(&d->ctl, fd)) {
 				mg_ctlsock_handle(&d->ctl, fd, evs[i].events, mg_mono_ns());
 			} else if (mg_daemon_verify_event(d, fd, evs[i].events)) {
@@ -569,6 +614,7 @@ void mg_daemon_stop(struct mg_daemon *d)
 	sd_notify(0, "STOPPING=1");
 	mg_metrics_http_stop(d->metrics_http);
 	d->metrics_http = NULL;
+	saver_stop(d); /* the last save is written here, waited for */
 	if (d->engine_ready && d->h.prog_fd > 0) {
 		save_state(d);
 		mg_eventlog_notice(&d->log, "stopped", "stopping; %s", d->detach_on_exit ?

@@ -23,6 +23,7 @@
 #include "mg_policyd.h"
 #include "mg_quarantine.h"
 #include "mg_qwork.h"
+#include "mg_state_writer.h"
 
 struct ring_buffer;
 struct mg_metrics_http;
@@ -117,6 +118,8 @@ struct mg_daemon {
 	bool detach_on_exit;
 	bool running;
 	uint64_t started_ns, last_save_ns, scan_duration_ns; /* CLOCK_MONOTONIC */
+	struct mg_state_writer saver;  /* the state file compressed and written beside the loop */
+	int save_err;                  /* the last written state file's outcome (said once per cause) */
 	struct mg_hook_runs hooks[MG_HOOK_MAX]; /* the operator's programs (mg_daemon_hooks.c) */
 	/* the relay's policy service and quarantine (mg_daemon_policy.c) */
 	struct mg_policyd policyd;

@@ -469,16 +469,24 @@ int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
 
 	if (!e->state_file[0])
 		return 0;
+	uint64_t t0 = mg_mono_ns();
 	err = mg_an_save(e->an, now, wall, &buf, &len);
+	e->save_serialize_ns = mg_mono_ns() - t0;
 	if (!err) {
+		e->save_bytes = len;
 		mg_make_parent_dirs(e->state_file);
-		err = mg_state_write(e->state_file, buf, len);
-		free(buf);
+		if (e->state_write) {
+			err = e->state_write(e->state_write_ctx, e->state_file, buf, len);
+		} else {
+			err = mg_state_write(e->state_file, buf, len);
+			free(buf);
+		}
 		if (err)
 			notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
 	}
 	err2 = save_rules(e, now, wall);
-	if (e->feeds_dirty || e->feeds.n) {
+	/* The lists' times are wall-clock: a file written since their last change needs no rewrite. */
+	if (e->feeds_dirty) {
 		int err3 = save_feeds(e, now, wall);
 		if (!err2)
 			err2 = err3;

@@ -97,6 +97,15 @@ struct mg_engine {
 	struct mg_an_config an_cfg;
 	struct mg_ob_config ob_cfg;
 	bool contain;
+	/*
+	 * Where the analyzer's state goes once serialized: NULL, written here
+	 * and waited for; else handed over (it takes buf, and reports its
+	 * outcome itself: the daemon's state writer, mg_state_writer.h).
+	 */
+	int (*state_write)(void *ctx, const char *path, uint8_t *buf, size_t len);
+	void *state_write_ctx;
+	uint64_t save_serialize_ns;  /* the last save's serialization, in the caller's thread */
+	size_t save_bytes;           /* its size before compression */
 	size_t n_protected;          /* protected networks configured (0: every source is ours) */
 	struct mg_prefix *protected_v; /* the n_protected of them (received blocks may not cover one whole) */
 	uint8_t v6_key_len;          /* the kernel's (fixed at load) */
