@@ -275,8 +275,8 @@ static unsigned long long map_memory(int fd)
 
 /*
  * Forget every profile, and refresh the filter as the daemon does: the
- * flood's 2^17 sources repeat (each about 80 times in a 10-million-packet
- * row), and the profiles the creation budget lets a flood make (a few
+ * flood's 2^17 sources repeat (dozens of times each in a row of a few
+ * million packets), and the profiles the creation budget lets a flood make (a few
  * thousand a second) would otherwise pile up from row to row, so that the
  * later flood rows paid for SYNs from sources with a profile (the whole
  * profile path) where the earlier did not. Each flood run starts from none.
