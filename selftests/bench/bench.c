@@ -28,6 +28,7 @@
 #include "mg_addr.h"
 #include "mg_clock.h"
 #include "mg_rulemaps.h"
+#include "mg_srcfilter.h"
 #include "mg_stats.h"
 #include "mg_xdp.skel.h"
 #include "pktbuild.h"
@@ -270,6 +271,25 @@ static unsigned long long map_memory(int fd)
 			break;
 	fclose(f);
 	return v;
+}
+
+/*
+ * Forget every profile, and refresh the filter as the daemon does: the
+ * flood's 2^17 sources repeat (dozens of times each in a row of a few
+ * million packets), and the profiles the creation budget lets a flood make (a few
+ * thousand a second) would otherwise pile up from row to row, so that the
+ * later flood rows paid for SYNs from sources with a profile (the whole
+ * profile path) where the earlier did not. Each flood run starts from none.
+ */
+static void forget_profiles(int sources_fd, struct mg_srcfilter *f)
+{
+	struct mg_src_key k;
+
+	while (bpf_map_get_next_key(sources_fd, NULL, &k) == 0)
+		if (bpf_map_delete_elem(sources_fd, &k))
+			break;
+	mg_srcfilter_refresh_begin(f);
+	mg_srcfilter_refresh_end(f);
 }
 
 static void build_cases(struct bench_case *c)
@@ -539,6 +559,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: cannot map the rule index\n");
 		return 1;
 	}
+	struct mg_srcfilter filter;
+	if (mg_srcfilter_open(&filter, bpf_map__fd(skel->maps.mg_src_filter))) {
+		fprintf(stderr, "bench: cannot map the profile filter\n");
+		return 1;
+	}
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.mg_events), drop_event, NULL, NULL);
 	if (!rb)
 		return 1;
@@ -598,6 +623,8 @@ int main(int argc, char **argv)
 			for (int p = 0; p < P_MAX; p++) {
 				int fd = p == P_MTAGUARD && cases[i].protected ? prot_fd : fds[p];
 				double ns;
+				if (cases[i].via_randsrc && p == P_MTAGUARD)
+					forget_profiles(bpf_map__fd(skel->maps.mg_sources), &filter);
 				if (cases[i].via_randsrc || cases[i].via_randname) {
 					__u32 zero = 0;
 					if (bpf_map_update_elem(target_fd, &zero, &fds[p], BPF_ANY)) {
@@ -688,6 +715,7 @@ done:
 	ring_buffer__free(rb);
 	mg_rulemaps_close(&rules);
 	mg_rulemaps_close(&rules_prot);
+	mg_srcfilter_close(&filter);
 	mg_xdp__destroy(skel);
 	mg_xdp__destroy(skel_prot);
 	bpf_object__close(pass_obj);
