@@ -362,6 +362,9 @@ restart_check() {
 }
 restart_check TERM "a graceful stop" while-down 198.19.0.2
 sleep 3 # past state_interval: a periodic save has happened
+ctl --json status | jq -e '.state_save | .beside_loop and .written >= 1 and .failed == 0 and .bytes > 0' >/dev/null &&
+	pass "the periodic save is serialized in slices and written beside the loop" ||
+	fail "state_save: $(ctl --json status | jq -c .state_save)"
 restart_check KILL "kill -9" after-kill 198.19.0.3
 ctl --json show 198.18.1.2 | jq -e '.known' >/dev/null && pass "the PC's profile survived too" || fail "PC profile lost"
 ctl --json verdicts | jq -e '.verdicts[] | select(.source == "198.18.9.0/24") | .comment == "abuse desk ticket 4711"' \

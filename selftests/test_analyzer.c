@@ -1602,6 +1602,96 @@ static void test_idle_tick_of_an_empty_analyzer(void **state)
 
 /* ---- persistence --------------------------------------------------------------------- */
 
+/*
+ * A save in slices: with nothing changing between steps it is the whole
+ * save, byte for byte; a profile changed after the save began is saved as
+ * its step found it and restores (every time in a record is at or before
+ * finish's time); one created ahead of the cursor is in it; a record saved
+ * twice (freed behind the cursor, made again ahead) restores once, the
+ * first, and the second is counted as refused. Near boot too.
+ */
+static void test_save_in_slices(void **state)
+{
+	const uint64_t wall = 1800000000ull * SEC;
+	uint64_t starts[] = { 2 * SEC, T0 };
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+		uint64_t t = starts[k];
+		struct host h[40];
+		struct host *hs[40];
+		mg_an_free(an);
+		an = mg_an_new(&cfg);
+		for (int i = 0; i < 40; i++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "198.18.6.%d", i + 1);
+			host_init(&h[i], ip, (uint8_t)(i + 1));
+			browse(&h[i], 3, 1, t);
+			if (i % 4 == 0)
+				bot_burst(&h[i], 2, t);
+			hs[i] = &h[i];
+		}
+		scan(hs, 30, t + SEC);
+
+		uint8_t *whole, *sliced;
+		size_t wlen, slen;
+		struct mg_an_saver sv;
+		assert_int_equal(mg_an_save(an, t + 2 * SEC, wall, &whole, &wlen), 0);
+		assert_int_equal(mg_an_save_begin(&sv), 0);
+		int r, steps = 0;
+		while ((r = mg_an_save_step(an, &sv, 7, t + 2 * SEC)) == 0)
+			steps++;
+		assert_int_equal(r, 1);
+		assert_true(steps >= 4);
+		mg_an_save_finish(&sv, t + 2 * SEC, wall, &sliced, &slen);
+		assert_int_equal(slen, wlen);
+		assert_memory_equal(sliced, whole, wlen);
+		free(sliced);
+		free(whole);
+
+		/* Changes between steps: a profile ahead of the cursor seen again later, ten new ones created. */
+		assert_int_equal(mg_an_save_begin(&sv), 0);
+		assert_int_equal(mg_an_save_step(an, &sv, 10, t + 2 * SEC), 0);
+		browse(&h[25], 5, 0, t + 3 * SEC);
+		scan(hs, 40, t + 3 * SEC);
+		while ((r = mg_an_save_step(an, &sv, 10, t + 3 * SEC)) == 0)
+			;
+		assert_int_equal(r, 1);
+		mg_an_save_finish(&sv, t + 3 * SEC, wall, &sliced, &slen);
+		struct mg_analyzer *b = mg_an_new(&cfg);
+		struct mg_an_restore_report rep;
+		assert_int_equal(mg_an_restore(b, sliced, slen, t + 3 * SEC, wall, &rep), 0);
+		assert_int_equal(rep.refused, 0);
+		assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 40);
+		struct mg_an_profile_view v, w;
+		assert_true(mg_an_get(b, h[25].addr, &v));
+		assert_true(mg_an_get(an, h[25].addr, &w));
+		assert_int_equal(v.last_seen_ns, w.last_seen_ns);
+		mg_an_free(b);
+
+		/* Every record twice over (the header is 40 bytes, its count at 32): restored once, the second refused. */
+		uint32_t count;
+		const size_t first = 40, rec = slen - first;
+		memcpy(&count, sliced + 32, 4);
+		assert_int_equal(count, 40);
+		uint8_t *twice = malloc(slen + rec);
+		memcpy(twice, sliced, slen);
+		memcpy(twice + slen, sliced + first, rec);
+		count *= 2;
+		memcpy(twice + 32, &count, 4);
+		b = mg_an_new(&cfg);
+		assert_int_equal(mg_an_restore(b, twice, slen + rec, t + 3 * SEC, wall, &rep), 0);
+		assert_int_equal(rep.refused, 40);
+		if (!strstr(rep.first_refusal, "a second record for one source"))
+			fail_msg("first refusal: %s", rep.first_refusal);
+		assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 40);
+		mg_an_free(b);
+		free(twice);
+		free(sliced);
+	}
+}
+
+
 static void test_save_restore(void **state)
 {
 	struct host bot, pc;
@@ -2222,6 +2312,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_tick_of_an_empty_analyzer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_in_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_other_aggregation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_block_expiry_repeat, setup, teardown),

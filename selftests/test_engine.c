@@ -1163,6 +1163,88 @@ static void test_spoofed_payload_names_no_suspect(void **state)
 	mg_engine_free(&e);
 }
 
+/* What the engine handed over to be written (mg_engine.state_write). */
+struct handed {
+	int calls;
+	uint8_t *buf;
+	size_t len;
+	char path[256];
+};
+
+static int take_state(void *ctx, const char *path, uint8_t *buf, size_t len)
+{
+	struct handed *h = ctx;
+
+	h->calls++;
+	free(h->buf);
+	h->buf = buf;
+	h->len = len;
+	snprintf(h->path, sizeof(h->path), "%s", path);
+	return 0;
+}
+
+/*
+ * The daemon's save in slices: steps until done, then the state handed to
+ * the writer once (the rules file written with it); what was handed over
+ * restores every profile. A whole save meanwhile replaces a sliced one
+ * under way. Near boot.
+ */
+static void test_save_in_slices(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	struct host h[5];
+	struct handed got = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	for (int i = 0; i < 5; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.18.3.%d", i + 1);
+		host_init(&h[i], a);
+	}
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	outbreak(&e, h, 5, &now, &wall);
+	e.state_write = take_state;
+	e.state_write_ctx = &got;
+	assert_int_equal(mg_engine_save_begin(&e), 0);
+	assert_true(e.saving);
+	assert_int_equal(mg_engine_save_begin(&e), 0); /* under way: nothing new */
+	int steps = 1;
+	while (!mg_engine_save_step(&e, 2, now, wall))
+		steps++;
+	assert_true(steps >= 3);
+	assert_false(e.saving);
+	assert_int_equal(got.calls, 1);
+	assert_string_equal(got.path, path);
+	struct mg_analyzer *b = mg_an_new(&e.an_cfg);
+	assert_int_equal(mg_an_restore(b, got.buf, got.len, now, wall, NULL), 0);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), mg_an_count(e.an, (size_t[MG_ROLE_MAX]){ 0 }));
+	mg_an_free(b);
+	char rules[160];
+	snprintf(rules, sizeof(rules), "%s.rules", path);
+	assert_int_equal(access(rules, F_OK), 0);
+
+	/* A whole save while a sliced one is under way: it replaces it, written here, waited for. */
+	assert_int_equal(mg_engine_save_begin(&e), 0);
+	assert_false(mg_engine_save_step(&e, 1, now, wall));
+	e.state_write = NULL;
+	assert_int_equal(mg_engine_save(&e, now, wall), 0);
+	assert_false(e.saving);
+	assert_true(mg_engine_save_step(&e, 1, now, wall));
+	assert_int_equal(got.calls, 1);
+	assert_int_equal(access(path, F_OK), 0);
+	free(got.buf);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
 static void test_restart_keeps_containment_and_threat(void **state)
 {
 	(void)state;
@@ -1996,6 +2078,7 @@ int main(void)
 		cmocka_unit_test(test_spoofed_payload_names_no_suspect),
 		cmocka_unit_test(test_verify_requests),
 		cmocka_unit_test(test_restart_keeps_containment_and_threat),
+		cmocka_unit_test(test_save_in_slices),
 		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
 		cmocka_unit_test(test_feed_import_steps_allow_restart),
 		cmocka_unit_test(test_reload_reports_what_waits),

@@ -2269,49 +2269,97 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	}
 }
 
-int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len)
+/* Room for `more` bytes past s->len; false (nothing changed) without memory. */
+static bool saver_room(struct mg_an_saver *s, size_t more)
 {
-	size_t n = sizeof(struct an_hdr) + (size_t)a->live * sizeof(struct prof_rec);
-
-	for (uint32_t i = 0; i < a->nprof; i++)
-		if ((a->prof[i].flags & PF_USED) && a->prof[i].smtp)
-			n += sizeof(struct smtp_rec) +
-			     (a->smtp[a->prof[i].smtp - 1].hosts ? sizeof(struct mg_an_hosts) : 0);
-	uint8_t *b = malloc(n), *w = b;
+	if (s->cap - s->len >= more)
+		return true;
+	size_t cap = s->cap ? s->cap : 1u << 16;
+	while (cap - s->len < more)
+		cap *= 2;
+	uint8_t *b = realloc(s->b, cap);
 	if (!b)
+		return false;
+	s->b = b;
+	s->cap = cap;
+	return true;
+}
+
+int mg_an_save_begin(struct mg_an_saver *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!saver_room(s, sizeof(struct an_hdr)))
 		return -ENOMEM;
-	struct an_hdr h = { .version = AN_VERSION_HOSTS, .prof_size = sizeof(struct prof_rec),
-			    .smtp_size = sizeof(struct smtp_rec), .saved_mono = now, .saved_wall = wall,
-			    .count = a->live };
-	memcpy(h.magic, AN_MAGIC, 4);
-	memcpy(w, &h, sizeof(h));
-	w += sizeof(h);
-	for (uint32_t i = 0; i < a->nprof; i++) {
-		const struct prof *p = &a->prof[i];
+	s->len = sizeof(struct an_hdr); /* written by finish, with the count */
+	return 0;
+}
+
+int mg_an_save_step(const struct mg_analyzer *a, struct mg_an_saver *s, uint32_t max, uint64_t now)
+{
+	uint32_t stop = a->nprof - s->next > max ? s->next + max : a->nprof;
+
+	for (; s->next < stop; s->next++) {
+		const struct prof *p = &a->prof[s->next];
 		struct prof_rec pr;
 		struct smtp_rec mr;
 		if (!(p->flags & PF_USED))
 			continue;
 		const struct smtp *m = smtp_of(a, p);
 		const struct hosts *hs = hosts_of(a, m);
+		if (!saver_room(s, sizeof(pr) + sizeof(mr) + sizeof(struct mg_an_hosts))) {
+			mg_an_saver_free(s);
+			return -ENOMEM;
+		}
 		to_rec(a, p, m, now, &pr, &mr);
 		pr.smtp = hs ? 2 : m ? 1 : 0;
 		pr.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
-		memcpy(w, &pr, sizeof(pr));
-		w += sizeof(pr);
+		memcpy(s->b + s->len, &pr, sizeof(pr));
+		s->len += sizeof(pr);
 		if (m) {
-			memcpy(w, &mr, sizeof(mr));
-			w += sizeof(mr);
+			memcpy(s->b + s->len, &mr, sizeof(mr));
+			s->len += sizeof(mr);
 		}
 		if (hs) {
 			struct mg_an_hosts out;
 			hosts_export(hs, &out);
-			memcpy(w, &out, sizeof(out));
-			w += sizeof(out);
+			memcpy(s->b + s->len, &out, sizeof(out));
+			s->len += sizeof(out);
 		}
+		s->count++;
 	}
-	*buf = b;
-	*len = (size_t)(w - b);
+	return s->next >= a->nprof;
+}
+
+void mg_an_save_finish(struct mg_an_saver *s, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len)
+{
+	struct an_hdr h = { .version = AN_VERSION_HOSTS, .prof_size = sizeof(struct prof_rec),
+			    .smtp_size = sizeof(struct smtp_rec), .saved_mono = now, .saved_wall = wall,
+			    .count = s->count };
+
+	memcpy(h.magic, AN_MAGIC, 4);
+	memcpy(s->b, &h, sizeof(h));
+	*buf = s->b;
+	*len = s->len;
+	s->b = NULL;
+	mg_an_saver_free(s);
+}
+
+void mg_an_saver_free(struct mg_an_saver *s)
+{
+	free(s->b);
+	memset(s, 0, sizeof(*s));
+}
+
+int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len)
+{
+	struct mg_an_saver s;
+	int e = mg_an_save_begin(&s);
+
+	if (!e)
+		e = mg_an_save_step(a, &s, UINT32_MAX, now);
+	if (e < 0)
+		return e;
+	mg_an_save_finish(&s, now, wall, buf, len);
 	return 0;
 }
 

@@ -180,6 +180,23 @@ static void saver_outcomes(struct mg_daemon *d)
 	}
 }
 
+/*
+ * One slice of a state save under way: profiles serialized for about
+ * SAVE_SLICE_NS, in steps of SAVE_STEP profiles, after this turn's sockets
+ * and events. A million ordinary profiles are a few dozen slices.
+ */
+#define SAVE_SLICE_NS (MG_NSEC_PER_SEC / 100)
+#define SAVE_STEP 1024
+static void save_slice(struct mg_daemon *d)
+{
+	uint64_t t0 = mg_mono_ns(), mono = t0;
+
+	while (d->eng.saving && mono - t0 < SAVE_SLICE_NS) {
+		mg_engine_save_step(&d->eng, SAVE_STEP, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+		mono = mg_mono_ns();
+	}
+}
+
 /* The writer goes first: a save it has under way ends before the caller writes a newer one itself. */
 static void saver_stop(struct mg_daemon *d)
 {
@@ -464,8 +481,12 @@ static void on_timer(struct mg_daemon *d)
 
 	mg_daemon_hooks_reap(d, mono);
 	mg_daemon_policy_tick(d, mono);
-	if (mono - d->last_save_ns >= d->cfg.state_interval_ns)
-		save_state(d);
+	if (mono - d->last_save_ns >= d->cfg.state_interval_ns) {
+		/* In slices (save_slice), so that ten million profiles do not hold the loop for seconds. */
+		d->last_save_ns = mono;
+		if (mg_engine_save_begin(&d->eng))
+			save_state(d); /* no memory for the sliced one: the whole save, as before */
+	}
 	if (mono - d->last_metrics_ns >= d->cfg.metrics_interval_ns)
 		mg_daemon_metrics(d, mono);
 }
@@ -507,7 +528,7 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 {
 	int t = -1;
 
-	if (d->events_pending || d->cluster_more || d->feed_pending)
+	if (d->events_pending || d->cluster_more || d->feed_pending || d->eng.saving)
 		return 0;
 	if (d->eng.news) {
 		uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);
@@ -603,6 +624,7 @@ int mg_daemon_run(struct mg_daemon *d)
 			on_timer(d);
 		/* An import's next slice, after the sockets and the events of this turn. */
 		d->feed_pending = mg_daemon_feed_work(d, mg_mono_ns());
+		save_slice(d);
 		mg_daemon_dnsbl(d, mg_mono_ns());
 		beat_watchdog(d, mg_mono_ns());
 	}

@@ -158,8 +158,9 @@ static json_t *cmd_status(struct mg_daemon *d)
 	/* The state file: serialized in the loop (serialize_ms), compressed and written beside it (write_ms). */
 	struct mg_state_writer_stats ss = mg_state_writer_stats(&d->saver);
 	json_object_set_new(o, "state_save",
-			    json_pack("{s:f,s:f,s:I,s:b,s:I,s:I,s:I,s:s?}", "serialize_ms",
-				      (double)d->eng.save_serialize_ns / 1e6, "write_ms", (double)ss.last_ns / 1e6, "bytes",
+			    json_pack("{s:b,s:f,s:f,s:f,s:I,s:b,s:I,s:I,s:I,s:s?}", "under_way", d->eng.saving, "serialize_ms",
+				      (double)d->eng.save_serialize_ns / 1e6, "slice_max_ms",
+				      (double)d->eng.save_slice_max_ns / 1e6, "write_ms", (double)ss.last_ns / 1e6, "bytes",
 				      (json_int_t)d->eng.save_bytes, "beside_loop", d->saver.running, "written",
 				      (json_int_t)ss.written, "failed", (json_int_t)ss.failed, "replaced",
 				      (json_int_t)ss.replaced, "error", d->save_err ? strerror(-d->save_err) : NULL));

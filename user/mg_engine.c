@@ -346,6 +346,8 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 
 void mg_engine_free(struct mg_engine *e)
 {
+	mg_an_saver_free(&e->saver);
+	e->saving = false;
 	free(e->protected_v);
 	e->protected_v = NULL;
 	e->n_protected = 0;
@@ -461,29 +463,21 @@ static int save_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
 	return err;
 }
 
-int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
+/* A serialized state (buf taken): written, or handed to state_write; then the rules file, and the lists if changed. */
+static int save_serialized(struct mg_engine *e, uint8_t *buf, size_t len, uint64_t now, uint64_t wall)
 {
-	uint8_t *buf;
-	size_t len;
 	int err, err2;
 
-	if (!e->state_file[0])
-		return 0;
-	uint64_t t0 = mg_mono_ns();
-	err = mg_an_save(e->an, now, wall, &buf, &len);
-	e->save_serialize_ns = mg_mono_ns() - t0;
-	if (!err) {
-		e->save_bytes = len;
-		mg_make_parent_dirs(e->state_file);
-		if (e->state_write) {
-			err = e->state_write(e->state_write_ctx, e->state_file, buf, len);
-		} else {
-			err = mg_state_write(e->state_file, buf, len);
-			free(buf);
-		}
-		if (err)
-			notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
+	e->save_bytes = len;
+	mg_make_parent_dirs(e->state_file);
+	if (e->state_write) {
+		err = e->state_write(e->state_write_ctx, e->state_file, buf, len);
+	} else {
+		err = mg_state_write(e->state_file, buf, len);
+		free(buf);
 	}
+	if (err)
+		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
 	err2 = save_rules(e, now, wall);
 	/* The lists' times are wall-clock: a file written since their last change needs no rewrite. */
 	if (e->feeds_dirty) {
@@ -492,6 +486,63 @@ int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
 			err2 = err3;
 	}
 	return err ? err : err2;
+}
+
+int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	uint8_t *buf;
+	size_t len;
+
+	if (!e->state_file[0])
+		return 0;
+	if (e->saving) { /* a sliced save under way: this one, whole, replaces it */
+		mg_an_saver_free(&e->saver);
+		e->saving = false;
+	}
+	uint64_t t0 = mg_mono_ns();
+	int err = mg_an_save(e->an, now, wall, &buf, &len);
+	e->save_serialize_ns = e->save_slice_max_ns = mg_mono_ns() - t0;
+	if (err) {
+		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
+		return err;
+	}
+	return save_serialized(e, buf, len, now, wall);
+}
+
+int mg_engine_save_begin(struct mg_engine *e)
+{
+	if (!e->state_file[0] || e->saving)
+		return 0;
+	int err = mg_an_save_begin(&e->saver);
+	if (err)
+		return err;
+	e->saving = true;
+	e->save_serialize_ns = e->save_slice_max_ns = 0;
+	return 0;
+}
+
+bool mg_engine_save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall)
+{
+	if (!e->saving)
+		return true;
+	uint64_t t0 = mg_mono_ns();
+	int r = mg_an_save_step(e->an, &e->saver, max, now);
+	uint64_t took = mg_mono_ns() - t0;
+	e->save_serialize_ns += took;
+	if (took > e->save_slice_max_ns)
+		e->save_slice_max_ns = took;
+	if (r == 0)
+		return false;
+	e->saving = false;
+	if (r < 0) {
+		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-r));
+		return true;
+	}
+	uint8_t *buf;
+	size_t len;
+	mg_an_save_finish(&e->saver, now, wall, &buf, &len);
+	save_serialized(e, buf, len, now, wall);
+	return true;
 }
 
 static void save_rules_if_needed(struct mg_engine *e, uint64_t now, uint64_t wall)

@@ -104,7 +104,10 @@ struct mg_engine {
 	 */
 	int (*state_write)(void *ctx, const char *path, uint8_t *buf, size_t len);
 	void *state_write_ctx;
-	uint64_t save_serialize_ns;  /* the last save's serialization, in the caller's thread */
+	uint64_t save_serialize_ns;  /* the last save's serialization, in the caller's thread, all slices */
+	uint64_t save_slice_max_ns;  /* its longest slice (mg_engine_save_step) */
+	struct mg_an_saver saver;    /* a sliced save under way (saving) */
+	bool saving;
 	size_t save_bytes;           /* its size before compression */
 	size_t n_protected;          /* protected networks configured (0: every source is ours) */
 	struct mg_prefix *protected_v; /* the n_protected of them (received blocks may not cover one whole) */
@@ -256,6 +259,15 @@ void mg_engine_adopt_rule(struct mg_engine *e, const struct mg_prefix *p, bool a
 void mg_engine_adopt_outbreak(struct mg_engine *e, uint32_t fp, unsigned level, uint64_t since);
 /* Write the state file and the rules file (atomically). 0 or -errno. */
 int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall);
+/*
+ * The same save in slices, for a loop that must go on between them: begin
+ * (nothing if one is under way), then a step of at most `max` profiles at a
+ * time until it returns true; the state is then written (or handed to
+ * state_write), the rules file and changed lists with it. mg_engine_save
+ * meanwhile replaces the sliced one.
+ */
+int mg_engine_save_begin(struct mg_engine *e);
+bool mg_engine_save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall);
 
 /* Inputs. */
 void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall);
