@@ -209,7 +209,15 @@ __attribute__((noinline)) int mg_smtp_scan(struct xdp_md *ctx, __u32 payload_off
 			s->mail_off = off + 10;
 		if (stop)
 			break;
-		off = mg_next_line(payload, data_end, off, len);
+		/*
+		 * The line's end lies past what the classification read: a
+		 * verb's four letters, and for RCPT, MAIL and STARTTLS the
+		 * letters and punctuation after it, none of which is a '\n'
+		 * (a '\n' folds to '*'). A RCPT or MAIL line is then searched
+		 * a word shorter.
+		 */
+		off = mg_next_line(payload, data_end,
+				   off + (cmd == MG_CMD_MAIL ? 10 : cmd == MG_CMD_RCPT || cmd == MG_CMD_STARTTLS ? 8 : 4), len);
 		if (off == 0 || off >= len)
 			break;
 	}
