@@ -379,6 +379,36 @@ static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct 
 	return ev;
 }
 
+/*
+ * Copy `len` (1..MG_HELO_ARG_MAX) bytes at frame offset `start` into an
+ * event's argument `dst` (8-aligned): a word at a time while the frame
+ * holds a whole word there, which a short argument always does but at the
+ * frame's very end, and bpf_xdp_load_bytes otherwise (a helper call the
+ * common case no longer pays). A last word's bytes past `len` are the
+ * frame's own; readers read arg_len bytes. Returns 0 once copied.
+ */
+static __always_inline int mg_event_copy(struct xdp_md *ctx, __u32 start, __u32 len, char *dst)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 from = start;
+
+	mg_barrier_var(from);
+	from &= MG_OFF_MASK;
+	__u8 *src = data + from;
+#pragma unroll
+	for (int i = 0; i < MG_HELO_ARG_MAX / 8; i++) {
+		if (i * 8 >= len)
+			return 0;
+		if ((void *)(src + i * 8 + 8) > data_end)
+			break;
+		*(__u64 *)(dst + i * 8) = *(__u64 *)(src + i * 8);
+	}
+	if (len == 0 || len > MG_HELO_ARG_MAX)
+		return -1;
+	return bpf_xdp_load_bytes(ctx, start, dst, len);
+}
+
 static __always_inline void mg_event_send(struct mg_event *ev, struct mg_global_stats *st)
 {
 	bpf_ringbuf_submit(ev, 0);
@@ -584,7 +614,7 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 			/* Copy the argument from the frame; bpf_xdp_load_bytes needs a nonzero, bounded length. */
 			if (arg_len > 0 && arg_len <= MG_HELO_ARG_MAX) {
 				__u32 start = p->payload_off + arg_off;
-				if (bpf_xdp_load_bytes(ctx, start, ev->u.arg, arg_len) == 0)
+				if (mg_event_copy(ctx, start, arg_len, ev->u.arg) == 0)
 					ev->arg_len = arg_len;
 			}
 			mg_event_send(ev, st);
@@ -611,7 +641,7 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 		ev->proof = proof;
 		ev->fp_hash = e->syn_fp_hash;
 		if (mlen > 0 && mlen <= MG_HELO_ARG_MAX &&
-		    bpf_xdp_load_bytes(ctx, p->payload_off + moff, ev->u.arg, mlen) == 0)
+		    mg_event_copy(ctx, p->payload_off + moff, mlen, ev->u.arg) == 0)
 			ev->arg_len = mlen;
 		mg_event_send(ev, st);
 	}
