@@ -364,7 +364,8 @@ static __always_inline struct mg_event *mg_event_new(struct xdp_md *ctx, struct 
 	 * The header only: the tail is written by the event that uses it (a
 	 * SYN's fingerprint whole, a HELO's argument up to arg_len, which is all
 	 * a reader may read), so its 64 bytes are not cleared for nothing. What
-	 * lies beyond is an older event's, from this same ring.
+	 * lies beyond is an older event's, from this same ring, or (up to the
+	 * next 8 bytes, mg_event_copy) the frame's bytes after the argument.
 	 */
 	__builtin_memset(ev, 0, __builtin_offsetof(struct mg_event, u));
 	ev->ts_ns = now;
