@@ -312,7 +312,7 @@ __attribute__((noinline)) __u32 mg_helo_arg_hash(struct xdp_md *ctx, __u32 paylo
  * in; a short last stretch is read as the window's last eight bytes
  * (overlapping), or byte by byte under eight. A global subprogram.
  */
-static __always_inline __u32 mg_helo_window_hash(struct xdp_md *ctx, __u32 payload_off, __u32 len, __u32 arg_off)
+__attribute__((noinline)) __u32 mg_helo_window_hash(struct xdp_md *ctx, __u32 payload_off, __u32 len, __u32 arg_off)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
