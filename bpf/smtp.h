@@ -36,7 +36,9 @@ struct mg_cmd_scan {
 	__u16 helo_off;   /* offset of the HELO/EHLO argument from the payload start */
 	__u16 mail_off;   /* offset of the first MAIL command's argument (after "FROM:"), if count[MG_CMD_MAIL] */
 	__u32 cursor;     /* scan position, kept in memory on purpose (see mg_smtp_scan) */
-	__u16 kinds;      /* bit k set: count[k] is nonzero (the profile adds only those) */
+	__u16 kinds;      /* bit k set: count[k] is nonzero */
+	__u8 n_kinds;     /* kinds seen, in kind[] in the order first seen: the profile adds only those */
+	__u8 kind[MG_SCAN_LINES];
 };
 
 static __always_inline int mg_is_eol(__u8 c)
@@ -195,6 +197,8 @@ __attribute__((noinline)) int mg_smtp_scan(struct xdp_md *ctx, __u32 payload_off
 		if (cmd < 0 || cmd >= MG_CMD_MAX)
 			break;
 		s->count[cmd]++;
+		if (!(s->kinds & (1u << cmd)))
+			s->kind[s->n_kinds++ & (MG_SCAN_LINES - 1)] = cmd;
 		s->kinds |= 1u << cmd;
 		s->total++;
 		if ((cmd == MG_CMD_HELO || cmd == MG_CMD_EHLO) && s->helo_kind == MG_CMD_MAX) {
@@ -205,7 +209,15 @@ __attribute__((noinline)) int mg_smtp_scan(struct xdp_md *ctx, __u32 payload_off
 			s->mail_off = off + 10;
 		if (stop)
 			break;
-		off = mg_next_line(payload, data_end, off, len);
+		/*
+		 * The line's end lies past what the classification read: a
+		 * verb's four letters, and for RCPT, MAIL and STARTTLS the
+		 * letters and punctuation after it, none of which is a '\n'
+		 * (a '\n' folds to '*'). A RCPT or MAIL line is then searched
+		 * a word shorter.
+		 */
+		off = mg_next_line(payload, data_end,
+				   off + (cmd == MG_CMD_MAIL ? 10 : cmd == MG_CMD_RCPT || cmd == MG_CMD_STARTTLS ? 8 : 4), len);
 		if (off == 0 || off >= len)
 			break;
 	}

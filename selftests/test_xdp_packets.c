@@ -684,6 +684,49 @@ static void test_pipelined_short_tails(void **state)
 	}
 }
 
+/* A line's end right where the classification stopped reading (the search starts there), for each verb length. */
+static void test_line_end_right_after_verb(void **state)
+{
+	static const struct { const char *seg; int kind; } t[] = {
+		{ "QUIT\nRSET\n", MG_CMD_QUIT },
+		{ "STARTTLS\nRSET\n", MG_CMD_STARTTLS },
+		{ "RCPT TO:\nRSET\n", MG_CMD_RCPT },
+		{ "MAIL FROM:\nRSET\n", MG_CMD_MAIL },
+		{ "MAIL FROM:\r\nRSET\r\n", MG_CMD_MAIL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		xh_reset(&H);
+		struct mg_src_stats e = client_says(t[i].seg);
+		if (e.cmd[t[i].kind] != 1 || e.cmd[MG_CMD_RSET] != 1)
+			fail_msg("segment %zu: its command %u, RSET %u", i, e.cmd[t[i].kind], e.cmd[MG_CMD_RSET]);
+	}
+}
+
+/* Eight kinds in one segment, some twice: each kind's counter gets its own count, the others none. */
+static void test_many_kinds_in_one_segment(void **state)
+{
+	(void)state;
+	/* Eight kinds in the eight lines read; the ninth is not read. */
+	struct mg_src_stats e = client_says("NOOP\r\nRSET\r\nHELO a.example.org\r\nEHLO a.example.org\r\n"
+					    "AUTH PLAIN x\r\nMAIL FROM:<>\r\nRCPT TO:<b@example.org>\r\nQUIT\r\nRSET\r\n");
+	for (int k = 0; k < MG_CMD_MAX; k++) {
+		unsigned want = k == MG_CMD_DATA || k == MG_CMD_STARTTLS ? 0 : 1;
+		if (e.cmd[k] != want)
+			fail_msg("kind %d: %u, not %u", k, e.cmd[k], want);
+	}
+	assert_int_equal(stats().smtp_cmds, 8);
+	/* Repeated kinds add their counts; kinds the segment lacks are not touched. */
+	e = client_says("RSET\r\nRCPT TO:<c@example.org>\r\nRSET\r\nRCPT TO:<d@example.org>\r\nDATA\r\n");
+	assert_int_equal(e.cmd[MG_CMD_RSET], 3);
+	assert_int_equal(e.cmd[MG_CMD_RCPT], 3);
+	assert_int_equal(e.cmd[MG_CMD_DATA], 1);
+	assert_int_equal(e.cmd[MG_CMD_QUIT], 1);
+	assert_int_equal(e.cmd[MG_CMD_MAIL], 1);
+	assert_int_equal(stats().smtp_cmds, 13);
+}
+
 static void test_pipelined_bounded(void **state)
 {
 	char buf[1024] = "";
@@ -845,6 +888,44 @@ static void test_mail_event(void **state)
 	client_says(line);
 	assert_int_equal(xh_events(&H), 4);
 	assert_int_equal(H.events[3].arg_len, MG_HELO_ARG_MAX);
+}
+
+/*
+ * An event's argument is copied a word at a time while the frame holds
+ * whole words, else by the helper: arguments ending at the frame's very end
+ * (no line end after them) at every remainder, and one of the full 64 bytes.
+ */
+static void test_event_argument_at_frame_end(void **state)
+{
+	char name[80], line[100];
+
+	(void)state;
+	for (unsigned len = 1; len <= MG_HELO_ARG_MAX; len++) {
+		for (unsigned i = 0; i < len; i++)
+			name[i] = (char)('a' + (i + len) % 26);
+		name[len] = '\0';
+		/* Odd lengths end at the frame's end, even ones before a line end. */
+		snprintf(line, sizeof(line), "EHLO %s%s", name, len % 2 ? "" : "\r\n");
+		client_says(line);
+		int n = xh_events(&H);
+		assert_true(n > 0);
+		const struct mg_event *ev = &H.events[n - 1];
+		assert_int_equal(ev->type, MG_EV_HELO);
+		if (ev->arg_len != len || memcmp(ev->u.arg, name, len))
+			fail_msg("name of %u bytes: event has %u bytes", len, ev->arg_len);
+		assert_int_equal(ev->helo_hash, mg_helo_hash(name, len));
+	}
+	/* A sender at the frame's end, shorter than a word and longer (the harness keeps 64 events: a fresh start). */
+	xh_reset(&H);
+	client_says("MAIL FROM:<a@b>");
+	int n = xh_events(&H);
+	assert_int_equal(H.events[n - 1].type, MG_EV_MAIL);
+	assert_int_equal(H.events[n - 1].arg_len, 5);
+	assert_memory_equal(H.events[n - 1].u.arg, "<a@b>", 5);
+	client_says("MAIL FROM:<someone@example.org>");
+	n = xh_events(&H);
+	assert_int_equal(H.events[n - 1].arg_len, 21);
+	assert_memory_equal(H.events[n - 1].u.arg, "<someone@example.org>", 21);
 }
 
 static void test_ethernet_padding_is_not_payload(void **state)
@@ -2063,12 +2144,15 @@ int main(void)
 		cmocka_unit_test_setup(test_pipelined, reset),
 		cmocka_unit_test_setup(test_pipelined_short_tails, reset),
 		cmocka_unit_test_setup(test_pipelined_bounded, reset),
+		cmocka_unit_test_setup(test_line_end_right_after_verb, reset),
+		cmocka_unit_test_setup(test_many_kinds_in_one_segment, reset),
 		cmocka_unit_test_setup(test_split_commands, reset),
 		cmocka_unit_test_setup(test_starttls_and_auth, reset),
 		cmocka_unit_test_setup(test_body_text_not_commands, reset),
 		cmocka_unit_test_setup(test_mail_event, reset),
 		cmocka_unit_test_setup(test_helo_event, reset),
 		cmocka_unit_test_setup(test_helo_event_repeats, reset),
+		cmocka_unit_test_setup(test_event_argument_at_frame_end, reset),
 		cmocka_unit_test_setup(test_ethernet_padding_is_not_payload, reset),
 		cmocka_unit_test_setup(test_replies, reset),
 		cmocka_unit_test_setup(test_synack_marks_server, reset),
