@@ -35,6 +35,7 @@ struct host {
 
 static struct mg_analyzer *an;
 static uint32_t u32_at(const uint8_t *b, size_t off);
+static struct mg_analyzer *saved_and_restored(const struct mg_prefix *server, uint64_t t);
 static struct mg_an_config cfg;
 static struct mg_an_action acts[1024];
 static size_t nacts;
@@ -941,6 +942,115 @@ static void test_shared_helo_names(void **state)
 	assert_string_equal(v.ev.helo, "pc-a.example.net");
 	assert_true(mg_an_get(an, b.addr, &v));
 	assert_string_equal(v.ev.helo, "relay.example.net");
+}
+
+/* A MAIL FROM event from h (verification's trigger). */
+static void mail_from(struct host *h, const char *arg, uint64_t t)
+{
+	struct mg_event ev;
+	size_t len = strlen(arg);
+
+	event_base(&ev, h, MG_EV_MAIL);
+	memcpy(ev.u.arg, arg, len);
+	ev.arg_len = (uint8_t)len;
+	mg_an_on_event(an, &ev, t);
+}
+
+/* The view of h in analyzer x shows HELO text `helo`, or, with helo NULL, says the text was let go. */
+static void check_helo_shown(struct mg_analyzer *x, const struct host *h, const char *helo, const char *sent)
+{
+	struct mg_an_profile_view v;
+
+	assert_true(mg_an_get(x, h->addr, &v));
+	assert_int_equal(v.ev.helo_hash, mg_helo_hash(sent, (uint32_t)strlen(sent)));
+	assert_int_equal(v.ev.helo_shape, mg_helo_shape(sent, strlen(sent), h->addr));
+	if (helo) {
+		assert_false(v.ev.helo_text_dropped);
+		assert_string_equal(v.ev.helo, helo);
+	} else {
+		assert_true(v.ev.helo_text_dropped);
+		assert_string_equal(v.ev.helo, "");
+	}
+}
+
+/*
+ * HELO texts are kept for the detection.helo_texts sources that took a name
+ * most recently, and for suspects whatever their turn: another source's
+ * text is let go, its hash and shape kept and shown as such, and its next
+ * HELO brings it back. A source without its text is not sent for
+ * verification (the check would see no name). A save and restore keeps
+ * which texts were let go. t0 near boot and far from it.
+ */
+static void check_helo_texts(uint64_t t0)
+{
+	struct host a, b, c, s;
+	struct host *hs[] = { &a, &b, &c, &s };
+	struct mg_verify_input in;
+	const struct mg_prefix none = { .prefixlen = 128 }; /* ::/128 as a "server": covers nobody here */
+
+	cfg.helo_texts = 2;
+	reconfigure();
+	host_init(&a, "198.18.3.1", 1);
+	host_init(&b, "198.18.3.2", 2);
+	host_init(&c, "198.18.3.3", 3);
+	host_init(&s, "198.18.3.4", 4);
+	for (size_t i = 0; i < 4; i++)
+		browse(hs[i], 20, 1, t0);
+	session(&a, mx(0), "pc-a.example.net", 1, t0);
+	session(&b, mx(1), "pc-b.example.net", 1, t0 + SEC);
+	scan(hs, 3, t0 + SEC);
+	check_helo_shown(an, &a, "pc-a.example.net", "pc-a.example.net");
+	check_helo_shown(an, &b, "pc-b.example.net", "pc-b.example.net");
+	/* A third name: the oldest (a's) is let go; the same name again takes no new turn. */
+	session(&b, mx(1), "pc-b.example.net", 1, t0 + 2 * SEC);
+	session(&c, mx(2), "pc-c.example.net", 1, t0 + 2 * SEC);
+	scan(hs, 3, t0 + 2 * SEC);
+	check_helo_shown(an, &a, NULL, "pc-a.example.net");
+	check_helo_shown(an, &b, "pc-b.example.net", "pc-b.example.net");
+	check_helo_shown(an, &c, "pc-c.example.net", "pc-c.example.net");
+	assert_int_equal(role_of(&a), MG_ROLE_END_HOST); /* judged as before: the text never counted */
+	/* No name to verify by: a MAIL from a is not sent for checking. */
+	mail_from(&a, "<x@example.org>", t0 + 3 * SEC);
+	assert_false(mg_an_verify_wanted(an, a.addr, t0 + 3 * SEC, &in));
+	/* a's next HELO brings its text back (b's goes), and verification with it. */
+	session(&a, mx(0), "pc-a.example.net", 1, t0 + 4 * SEC);
+	mail_from(&a, "<x@example.org>", t0 + 4 * SEC);
+	assert_true(mg_an_verify_wanted(an, a.addr, t0 + 4 * SEC, &in));
+	assert_string_equal(in.helo, "pc-a.example.net");
+	scan(hs, 3, t0 + 4 * SEC);
+	check_helo_shown(an, &a, "pc-a.example.net", "pc-a.example.net");
+	check_helo_shown(an, &b, NULL, "pc-b.example.net");
+
+	/* A suspect keeps its text past its turn: it is its evidence. */
+	const char *absurd = "c-198-18-5-7.hsd1.example-cable.net";
+	session(&s, mx(3), absurd, 1, t0 + 5 * SEC);
+	scan(hs, 4, t0 + 5 * SEC);
+	assert_int_equal(role_of(&s), MG_ROLE_SUSPECT);
+	session(&b, mx(1), "pc-b2.example.net", 1, t0 + 6 * SEC);
+	session(&c, mx(2), "pc-c2.example.net", 1, t0 + 6 * SEC);
+	scan(hs, 4, t0 + 6 * SEC);
+	check_helo_shown(an, &s, absurd, absurd);
+	check_helo_shown(an, &a, NULL, "pc-a.example.net");
+
+	/* Save and restore: what was let go stays so, what was kept is kept. */
+	struct mg_analyzer *r = saved_and_restored(&none, t0 + 6 * SEC);
+	check_helo_shown(r, &a, NULL, "pc-a.example.net");
+	check_helo_shown(r, &b, "pc-b2.example.net", "pc-b2.example.net");
+	check_helo_shown(r, &c, "pc-c2.example.net", "pc-c2.example.net");
+	check_helo_shown(r, &s, absurd, absurd);
+	mg_an_free(r);
+}
+
+static void test_helo_texts(void **state)
+{
+	(void)state;
+	check_helo_texts(T0);
+}
+
+static void test_helo_texts_near_boot(void **state)
+{
+	(void)state;
+	check_helo_texts(3 * SEC);
 }
 
 /*
@@ -2199,6 +2309,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spoofed_syn_only_not_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_ring_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_helo_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helo_texts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helo_texts_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_widths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_of_a_source_never_blocked, setup, teardown),

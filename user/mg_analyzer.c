@@ -19,6 +19,9 @@
 #define NS_PER_HOUR (60 * NS_PER_MIN)
 #define NS_PER_DAY (24 * NS_PER_HOUR)
 
+/* HELO texts kept for the sources that took a name most recently (mg_an_config.helo_texts): about 3.5 MiB. */
+#define HELO_TEXTS_DEFAULT 65536
+
 /*
  * Time from t to now, 0 if t is not earlier: inputs stamped a little apart
  * (an event, then a tick) must not wrap around into an age of centuries.
@@ -72,6 +75,7 @@ void mg_an_config_default(struct mg_an_config *c)
 	mg_verify_weights_default(&c->vw);
 	c->forgery_verdict_sessions = 2;
 	c->reverify_ns = NS_PER_HOUR;
+	c->helo_texts = HELO_TEXTS_DEFAULT;
 }
 
 /* ---- configured prefixes: a hash set per prefix length in use ---------------------- */
@@ -312,6 +316,12 @@ struct smtp {
 	/* enum mg_helo_absurd of the last absurd HELO in each bucket */
 	uint8_t absurd_cur : 4, absurd_prev : 4;
 	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
+	/*
+	 * The last HELO's shape (enum mg_helo_shape, of the name as sent, from
+	 * its source's own address), and HELO_DROPPED once its text was let go
+	 * (helo is then 0): the hash and the shape stay when the text goes.
+	 */
+	uint8_t helo_last;
 	uint16_t active_days;          /* saturates (learning asks for a few) */
 	/* The day of its last activity, modulo 2^16 (compared for equality only: see shift_day()). */
 	uint16_t active_day;
@@ -331,6 +341,8 @@ struct smtp {
 };
 _Static_assert(sizeof(struct smtp) == 136 && _Alignof(struct smtp) == 4, "SMTP record size");
 _Static_assert(MG_ABSURD_MAX <= 16, "absurd HELO reasons in 4 bits");
+#define HELO_DROPPED 0x80
+_Static_assert(!(MG_HELO_SHAPES_ALL & ~0x7f), "HELO shapes in 7 bits beside HELO_DROPPED");
 
 /* What only a source ever blocked (or whose role changed more than once) needs, beside its SMTP record. */
 struct verdict {
@@ -451,7 +463,12 @@ struct smtp_rec {
 	uint64_t bits_cur, bits_prev;
 	uint64_t k_mx_bits;
 	uint32_t k_syn_mx, k_helo, k_mail, k_rcpt, k_reply[MG_REPLY_MAX];
-	uint32_t helo_hash, fp_hash;   /* fp_hash: never read, written as 0 */
+	/*
+	 * fp_hash once held a SYN fingerprint and was written as 0; now it
+	 * carries SAVED_HELO_LAST | struct smtp.helo_last (a file from before
+	 * has 0 there: the shape is then found again from the text).
+	 */
+	uint32_t helo_hash, fp_hash;
 	uint64_t first_evidence;
 	uint64_t first_smtp;
 	uint64_t blocked_until, last_block_end;
@@ -471,6 +488,18 @@ struct smtp_rec {
 		uint64_t at;
 		uint8_t from, to, pad[6];
 	} hist[MG_AN_HISTORY];
+};
+
+#define SAVED_HELO_LAST 0x100
+
+/*
+ * A source that took a HELO name whose text is kept (mg_an_config.helo_texts):
+ * its profile and the name's id then. An entry whose source has since taken
+ * another name (or whose profile was forgotten) is stale and lets go of
+ * nothing when it leaves.
+ */
+struct text_ent {
+	uint32_t prof, helo;
 };
 
 struct mg_analyzer {
@@ -517,6 +546,9 @@ struct mg_analyzer {
 	const struct mg_act_view *act; /* protected addresses' activity records, the shell's; NULL: none */
 	struct mg_vrecs vrecs;     /* source verification, by profile key (mg_vrec.h) */
 	struct mg_intern *helos;   /* the HELO names the SMTP records hold, by id */
+	/* The sources holding a HELO text, in the order they took it (a ring, oldest at texts_head). */
+	struct text_ent *texts;
+	uint32_t ntexts, captexts, texts_head;
 };
 
 static int grow(void **v, uint32_t *cap, uint32_t need, size_t elem)
@@ -1211,6 +1243,7 @@ void mg_an_free(struct mg_analyzer *a)
 	pset_clear(&a->allow);
 	mg_vrec_clear(&a->vrecs);
 	mg_intern_free(a->helos);
+	free(a->texts);
 	free(a);
 }
 
@@ -1267,13 +1300,105 @@ static void smtp_activity(const struct mg_analyzer *a, struct smtp *m, uint64_t 
 	}
 }
 
-/* The last HELO name: the new one taken before the old one is let go (they may be the same). */
-static void set_helo(struct mg_analyzer *a, struct smtp *m, const char *s, size_t len)
+/*
+ * HELO texts: a source keeps its last name's text while it is among the
+ * cfg.helo_texts sources that took a name most recently, and for as long
+ * as it is a suspect or blocked (the text is their evidence); the hash and
+ * the shape it always keeps. The ring (struct text_ent) is that order; a
+ * source leaving it lets go of its text unless protected. Its next HELO
+ * brings the text back.
+ */
+static uint32_t helo_texts_max(const struct mg_analyzer *a)
 {
-	uint32_t id = mg_intern_get(a->helos, s, len);
+	return a->cfg.helo_texts ? a->cfg.helo_texts : HELO_TEXTS_DEFAULT;
+}
 
+static bool text_protected(const struct prof *p)
+{
+	return p->role == MG_ROLE_SUSPECT || p->role == MG_ROLE_BLOCKED;
+}
+
+static void text_drop(struct mg_analyzer *a, struct smtp *m)
+{
 	mg_intern_put(a->helos, m->helo);
+	m->helo = 0;
+	m->helo_last |= HELO_DROPPED;
+}
+
+/* The oldest entry leaves the ring, and its source's text with it if the entry is not stale. */
+static void texts_pop(struct mg_analyzer *a)
+{
+	struct text_ent e = a->texts[a->texts_head];
+
+	a->texts_head = (a->texts_head + 1) % a->captexts;
+	a->ntexts--;
+	if (e.prof >= a->nprof || !(a->prof[e.prof].flags & PF_USED))
+		return;
+	struct prof *p = &a->prof[e.prof];
+	struct smtp *m = smtp_of(a, p);
+	if (m && m->helo == e.helo && !text_protected(p))
+		text_drop(a, m);
+}
+
+/* Room for one more entry: a full ring grows (oldest first at 0) up to the most it may hold. */
+static bool texts_room(struct mg_analyzer *a, uint32_t max)
+{
+	if (a->ntexts < a->captexts)
+		return true;
+	uint32_t cap = a->captexts ? a->captexts * 2 : 1024;
+	if (cap > max)
+		cap = max;
+	struct text_ent *n = malloc((size_t)cap * sizeof(*n));
+	if (!n)
+		return false;
+	for (uint32_t i = 0; i < a->ntexts; i++)
+		n[i] = a->texts[(a->texts_head + i) % a->captexts];
+	free(a->texts);
+	a->texts = n;
+	a->captexts = cap;
+	a->texts_head = 0;
+	return true;
+}
+
+/*
+ * m (of p) holds a text now: it goes in as the newest, the oldest making
+ * room (which may be m's own older entry: then its text is gone and there
+ * is nothing to add). Without memory for the ring the text goes at once.
+ * A suspect's or blocked source's text takes no turn: it stays while they
+ * are, and joins the ring when they are no longer (set_role()).
+ */
+static void texts_push(struct mg_analyzer *a, const struct prof *p, struct smtp *m)
+{
+	uint32_t max = helo_texts_max(a);
+
+	if (text_protected(p))
+		return;
+	while (a->ntexts && a->ntexts >= max)
+		texts_pop(a);
+	if (!m->helo)
+		return;
+	if (!texts_room(a, max)) {
+		text_drop(a, m);
+		return;
+	}
+	a->texts[(a->texts_head + a->ntexts) % a->captexts] = (struct text_ent){ prof_idx(a, p), m->helo };
+	a->ntexts++;
+}
+
+/*
+ * The last HELO name and its shape: the new one taken before the old one is
+ * let go (they may be the same); a name new to the record joins the ring.
+ */
+static void set_helo(struct mg_analyzer *a, const struct prof *p, struct smtp *m, const char *s, size_t len,
+		     unsigned shape)
+{
+	uint32_t id = mg_intern_get(a->helos, s, len), old = m->helo;
+
+	mg_intern_put(a->helos, old);
 	m->helo = id;
+	m->helo_last = (uint8_t)(shape & MG_HELO_SHAPES_ALL);
+	if (id && id != old)
+		texts_push(a, p, m);
 }
 
 /* The last HELO name of m ("" if none), its length in *len. */
@@ -1363,7 +1488,7 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 			wide_store(a, m, &c);
 		}
 		m->helo_hash = ev->helo_hash;
-		set_helo(a, m, ev->u.arg, len);
+		set_helo(a, p, m, ev->u.arg, len, shape);
 		m->shape_cur |= (uint8_t)shape;
 		if (key_plen(a, key) < 128) {
 			note_host(a, m, ev->src, ev->mac, ev->vlan_outer, now);
@@ -1573,6 +1698,9 @@ bool mg_an_verify_wanted(struct mg_analyzer *a, const uint8_t addr[16], uint64_t
 	struct smtp *m = smtp_of(a, p);
 	if (!r)
 		return false;
+	/* Its HELO's text was let go: nothing to check it by; its next HELO brings the text back. */
+	if (m && (m->helo_last & HELO_DROPPED))
+		return false;
 	size_t hl;
 	const char *helo = helo_of(a, m, &hl);
 	uint32_t ident = ident_hash(helo, hl, r->mail_domain);
@@ -1755,6 +1883,11 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	ev->helo_shape = hl ? mg_helo_shape(helo, hl, p->key) : in->f.shapes;
 	memcpy(ev->helo, helo, hl);
 	ev->helo[hl] = '\0';
+	ev->helo_hash = m->helo_hash;
+	if (m->helo_last & HELO_DROPPED) {
+		ev->helo_text_dropped = true;
+		ev->helo_shape = m->helo_last & MG_HELO_SHAPES_ALL;
+	}
 	ev->first_evidence_ns = m->first_evidence;
 	memcpy(ev->mac, m->mac, 6);
 	ev->vlan_outer = m->vlan_outer;
@@ -1831,7 +1964,11 @@ static void set_role(struct mg_analyzer *a, struct prof *p, enum mg_role r, uint
 		return;
 	if (m)
 		hist_push(a, m, now, p->role, r);
+	bool was_protected = text_protected(p);
 	p->role = (uint8_t)r;
+	/* Its text may have outstayed its turn in the ring while protected: it takes a new one. */
+	if (m && m->helo && was_protected && !text_protected(p))
+		texts_push(a, p, m);
 }
 
 /* Circuit breaker: may one more block go out now? */
@@ -2238,6 +2375,7 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	mr->k_rcpt = c.k[K_RCPT];
 	memcpy(mr->k_reply, &c.k[K_REPLY], sizeof(mr->k_reply));
 	mr->helo_hash = m->helo_hash;
+	mr->fp_hash = SAVED_HELO_LAST | m->helo_last;
 	mr->first_evidence = m->first_evidence;
 	mr->first_smtp = m->first_smtp;
 	mr->blocked_until = vd->blocked_until;
@@ -2365,6 +2503,7 @@ static void drop_profiles(struct mg_analyzer *a)
 			mg_intern_put(a->helos, a->smtp[a->prof[i].smtp - 1].helo);
 	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
 	a->nwide = a->nfree_wide = a->nverdicts = 0;
+	a->ntexts = a->texts_head = 0;
 	if (a->dirty)
 		memset(a->dirty, 0, (size_t)a->capdirty * sizeof(*a->dirty));
 	a->dirty_pos = 0;
@@ -2461,6 +2600,9 @@ static const char *record_fault(const struct mg_analyzer *a, const struct prof_r
 		return "a memory count negative, too large or not a number";
 	if (m->helo_bad_ever > 1)
 		return "anomalous-HELO mark neither 0 nor 1";
+	if (m->fp_hash && ((m->fp_hash & ~(SAVED_HELO_LAST | HELO_DROPPED | MG_HELO_SHAPES_ALL)) ||
+			   !(m->fp_hash & SAVED_HELO_LAST) || ((m->fp_hash & HELO_DROPPED) && m->helo_len)))
+		return "the last HELO's shape out of range";
 	if (m->vlan_outer > VLAN_ID_MAX || m->vlan_inner > VLAN_ID_MAX)
 		return "VLAN ID over 4095";
 	if (m->win_start > past || m->first_evidence > past || m->first_smtp > past || m->last_block_end > past ||
@@ -2589,7 +2731,11 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->shape_cur = min.shape_cur;
 			m->shape_prev = min.shape_prev;
 			m->helo_bad_ever = min.helo_bad_ever;
-			set_helo(a, m, min.helo, min.helo_len);
+			/* A file from before helo_last: the shape found again from the text (from the key: no address is kept). */
+			unsigned shape = min.fp_hash ? min.fp_hash & 0xff
+				       : min.helo_hash ? mg_helo_shape(min.helo, min.helo_len, in.key) : 0;
+			set_helo(a, p, m, min.helo, min.helo_len, shape);
+			m->helo_last |= (uint8_t)(shape & HELO_DROPPED);
 			memcpy(m->mac, min.mac, 6);
 			m->vlan_outer = min.vlan_outer;
 			m->vlan_inner = min.vlan_inner;
