@@ -1054,6 +1054,128 @@ static void test_helo_texts_near_boot(void **state)
 }
 
 /*
+ * The longer memory's time is kept to the second; the counts are scaled so
+ * they read as they would from the exact time: new MX hosts at times within
+ * a second (and across second boundaries) decay from their exact times,
+ * before and after a save and restore over a downtime. t0 near boot and
+ * far from it.
+ */
+static void check_long_memory_times(uint64_t t0)
+{
+	struct host h;
+	struct host *hs[] = { &h };
+	struct mg_an_profile_view v;
+	static const uint64_t at[] = { 300000000, 999999999, 1000000000, 1700000001, 9 * SEC + 1 };
+	const double half = (double)cfg.long_half_life_ns;
+	const uint64_t wall = 1800000000ull * SEC;
+	const struct mg_prefix none = { .prefixlen = 128 };
+
+	host_init(&h, "198.18.6.1", 6);
+	browse(&h, 20, 1, t0);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		syn_mx(&h, mx(200 + (unsigned)i), t0 + at[i]);
+		mg_an_on_counters(an, h.key, &h.s, t0 + at[i]);
+	}
+	for (uint64_t t = t0 + 10 * SEC; t < t0 + 3 * HOUR; t += 37 * MIN + 123456789) {
+		double want = 0;
+		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+			want += exp2(-(double)(t - t0 - at[i]) / half);
+		mg_an_tick(an, t, acts, 1024);
+		assert_true(mg_an_get(an, h.addr, &v));
+		if (fabs(v.ev.long_mx - want) > 1e-5 * want)
+			fail_msg("at %.3f s: long_mx %.7f, want %.7f", (double)(t - t0) / SEC, v.ev.long_mx, want);
+	}
+	/* Saved at t0 + 20.25 s, restored 1.5 s later by the wall clock, on a timeline 0.4 s further on. */
+	uint8_t *buf;
+	size_t len;
+	uint64_t saved = t0 + 20 * SEC + 250000000;
+	mg_an_tick(an, saved, acts, 1024);
+	assert_int_equal(mg_an_save(an, saved, wall, &buf, &len), 0);
+	struct mg_analyzer *r = mg_an_new(&cfg);
+	mg_an_add_mail_server(r, &none);
+	uint64_t now = saved + 1900000000;
+	assert_int_equal(mg_an_restore(r, buf, len, now, wall + 1500000000, NULL), 0);
+	free(buf);
+	/* The timeline moved by 0.4 s: the memory is as it was at t - 0.4 s in the old one. */
+	for (uint64_t t = now; t < now + 2 * HOUR; t += 29 * MIN + 7654321) {
+		double want = 0;
+		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+			want += exp2(-(double)(t - 400000000 - t0 - at[i]) / half);
+		mg_an_tick(r, t, acts, 1024);
+		assert_true(mg_an_get(r, h.addr, &v));
+		if (fabs(v.ev.long_mx - want) > 1e-5 * want)
+			fail_msg("restored, at %.3f s: long_mx %.7f, want %.7f", (double)(t - t0) / SEC, v.ev.long_mx,
+				 want);
+	}
+	mg_an_free(r);
+	(void)hs;
+}
+
+static void test_long_memory_times(void **state)
+{
+	(void)state;
+	check_long_memory_times(T0);
+}
+
+static void test_long_memory_times_near_boot(void **state)
+{
+	(void)state;
+	check_long_memory_times(1); /* the first new MX 0.3 s after boot */
+}
+
+/*
+ * The first SMTP time is kept to the second, rounded up: learning is never
+ * early (at most a second late), near boot too, and across a save and
+ * restore; a new sender stays one at most a second longer.
+ */
+static void check_first_smtp_coarse(uint64_t t0)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	const uint64_t first = t0 + 400000000; /* 0.4 s into a second */
+
+	cfg.learning_ns = HOUR;
+	cfg.learn_min_active_days = 1;
+	reconfigure();
+	host_init(&srv, "198.18.3.11", 3);
+	session(&srv, mx(0), "mail.example.net", 1, first);
+	scan(hs, 1, first);
+	assert_true(mg_an_new_sender(an, srv.addr, first + cfg.window_ns - 1));
+	assert_false(mg_an_new_sender(an, srv.addr, first + cfg.window_ns + SEC));
+	/* A save and restore on the same clocks changes nothing. */
+	struct mg_prefix none = { .prefixlen = 128 };
+	struct mg_analyzer *r = saved_and_restored(&none, first + MIN);
+	mg_an_free(an);
+	an = r;
+	uint64_t learned = 0;
+	session(&srv, mx(1), "mail.example.net", 1, first + 30 * MIN);
+	scan(hs, 1, first + 30 * MIN);
+	/* News every 0.1 s around the hour (a RCPT counted: judged at each scan). */
+	for (uint64_t t = first + HOUR - 2 * SEC; t < first + HOUR + 10 * SEC && !learned; t += 100000000) {
+		srv.s.cmd[MG_CMD_RCPT]++;
+		scan(hs, 1, t);
+		if (find_action(MG_AN_PROMOTE, &srv))
+			learned = t;
+	}
+	if (learned < first + HOUR || learned > first + HOUR + SEC)
+		fail_msg("learned at %.3f s after the first SMTP", learned ? (double)(learned - first) / SEC : -1.0);
+	assert_true(learned >= first + HOUR);
+	assert_true(learned <= first + HOUR + SEC);
+}
+
+static void test_first_smtp_coarse(void **state)
+{
+	(void)state;
+	check_first_smtp_coarse(T0);
+}
+
+static void test_first_smtp_coarse_near_boot(void **state)
+{
+	(void)state;
+	check_first_smtp_coarse(0);
+}
+
+/*
  * Counts past 16 bits (a busy server's kernel counters, a flood within one
  * window) are kept whole: the record widens, and a save and restore keep
  * them whole too (no jump in the next scan's deltas).
@@ -2311,6 +2433,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shared_helo_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_helo_texts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_helo_texts_near_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_memory_times, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_memory_times_near_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_smtp_coarse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_smtp_coarse_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_widths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_of_a_source_never_blocked, setup, teardown),

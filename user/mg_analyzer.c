@@ -233,6 +233,19 @@ static uint64_t ns_of(uint32_t c)
 }
 
 /*
+ * A coarse time read back never earlier than it was (the end of its second,
+ * exact for a whole second): for a start that a span is measured from when
+ * a span too long would act early (learning a mail server).
+ */
+static uint32_t ct_up(uint64_t t)
+{
+	if (!t)
+		return 0;
+	uint64_t s = t / NS_PER_SEC + (t % NS_PER_SEC != 0) + 1;
+	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+/*
  * What every source costs: 48 bytes. Most sources an edge router sees never
  * speak SMTP to an MX; the SMTP figures live in a separate record (struct
  * smtp) that only those which do get, and what only those need (serving
@@ -326,20 +339,28 @@ struct smtp {
 	/* The day of its last activity, modulo 2^16 (compared for equality only: see shift_day()). */
 	uint16_t active_day;
 	u64_a4 first_evidence;         /* first port-25 activity of the current episode */
-	u64_a4 first_smtp;             /* first SMTP activity ever (learning) */
+	/*
+	 * First SMTP activity ever, coarse and rounded up (ct_up): learning
+	 * (days) is never early by it, a new sender (minutes) may stay one
+	 * second longer.
+	 */
+	uint32_t first_smtp;
 	/*
 	 * Longer memory than the window: new MX destinations and sessions,
 	 * decayed with cfg.long_half_life_ns as of long_at. A patient bot that
-	 * stays under the window's free allowance adds up here.
+	 * stays under the window's free allowance adds up here. long_at is
+	 * coarse (ct_of): the counts are kept as of the start of its second,
+	 * scaled up by the decay over the rest of it (long_store()), so that
+	 * they read as they would from the exact time.
 	 */
-	u64_a4 long_at;
+	uint32_t long_at;
 	float long_mx, long_sessions;
 	uint32_t verdict;              /* its verdicts (struct verdict), 1-based, 0 = never blocked */
 	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
 	uint32_t hosts;                /* its hosts list in a.hosts (hosts_of()), 0 = none */
 	struct hist hist;
 };
-_Static_assert(sizeof(struct smtp) == 136 && _Alignof(struct smtp) == 4, "SMTP record size");
+_Static_assert(sizeof(struct smtp) == 128 && _Alignof(struct smtp) == 4, "SMTP record size");
 _Static_assert(MG_ABSURD_MAX <= 16, "absurd HELO reasons in 4 bits");
 #define HELO_DROPPED 0x80
 _Static_assert(!(MG_HELO_SHAPES_ALL & ~0x7f), "HELO shapes in 7 bits beside HELO_DROPPED");
@@ -1092,11 +1113,29 @@ static bool win_empty(const struct mg_analyzer *a, const struct smtp *m)
 
 static double long_decay(const struct mg_analyzer *a, const struct smtp *m, uint64_t now)
 {
+	uint64_t h = a->cfg.long_half_life_ns, at = ns_of(m->long_at);
+
+	if (!h || !m->long_at || now <= at)
+		return 1;
+	return exp2(-(double)(now - at) / (double)h);
+}
+
+/*
+ * The memory's counts as of t: anchored at the start of t's second (or
+ * left at a later anchor, where nothing has decayed yet) and scaled up by
+ * the decay from there to t, so that read at any time from t on they are
+ * what they were at t, decayed from t (to a float's rounding).
+ */
+static void long_store(const struct mg_analyzer *a, struct smtp *m, uint64_t t, double mx, double sessions)
+{
 	uint64_t h = a->cfg.long_half_life_ns;
 
-	if (!h || !m->long_at || now <= m->long_at)
-		return 1;
-	return exp2(-(double)(now - m->long_at) / (double)h);
+	if (t > ns_of(m->long_at))
+		m->long_at = ct_of(t);
+	uint64_t at = ns_of(m->long_at);
+	double up = h && t > at ? exp2((double)(t - at) / (double)h) : 1;
+	m->long_mx = (float)(mx * up);
+	m->long_sessions = (float)(sessions * up);
 }
 
 static void long_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, double *mx, double *sessions)
@@ -1115,25 +1154,9 @@ static void long_add(const struct mg_analyzer *a, struct smtp *m, uint64_t now, 
 	if (!new_mx && !sessions)
 		return;
 	long_read(a, m, now, &mx, &ses);
-	m->long_mx = (float)(mx + new_mx);
-	m->long_sessions = (float)(ses + sessions);
-	if (now > m->long_at)
-		m->long_at = now;
+	long_store(a, m, now, mx + new_mx, ses + sessions);
 }
 
-/* The memory decayed to now, nothing added (a restore ages it over the downtime this way). */
-static void long_age(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
-{
-	double mx, ses;
-
-	if (!m->long_at)
-		return;
-	long_read(a, m, now, &mx, &ses);
-	m->long_mx = (float)mx;
-	m->long_sessions = (float)ses;
-	if (now > m->long_at)
-		m->long_at = now;
-}
 
 /* Figures over the last window as of `now`, read without moving the buckets. */
 struct figures {
@@ -1291,7 +1314,7 @@ static void smtp_activity(const struct mg_analyzer *a, struct smtp *m, uint64_t 
 	if (!m->first_evidence || win_empty(a, m))
 		m->first_evidence = now;
 	if (!m->first_smtp)
-		m->first_smtp = now;
+		m->first_smtp = ct_up(now);
 	uint16_t day = (uint16_t)(now / NS_PER_DAY);
 	if (day != m->active_day || !m->active_days) {
 		m->active_day = day;
@@ -2021,7 +2044,7 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 
 	/* Learning: steady SMTP over the learning period with a well-formed, stable HELO. */
 	if (m && !(p->flags & PF_LEARNED) && !configured && m->first_smtp &&
-	    age(now, m->first_smtp) >= c->learning_ns && m->active_days >= c->learn_min_active_days &&
+	    age(now, ns_of(m->first_smtp)) >= c->learning_ns && m->active_days >= c->learn_min_active_days &&
 	    !m->helo_bad_ever && in.score < c->alert_score) {
 		p->flags |= PF_LEARNED;
 		if ((x = emit(o, MG_AN_PROMOTE, a, p)))
@@ -2277,7 +2300,7 @@ bool mg_an_new_sender(const struct mg_analyzer *a, const uint8_t addr[16], uint6
 		return false;
 	if (pset_covers(&a->servers, key) || pset_covers(&a->allow, key))
 		return false;
-	return age(now, m->first_smtp) < a->cfg.window_ns;
+	return age(now, ns_of(m->first_smtp)) < a->cfg.window_ns;
 }
 
 /* The operator lifted a block (mtaguardctl unblock): the verdict ends, the old evidence with it. */
@@ -2377,12 +2400,12 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	mr->helo_hash = m->helo_hash;
 	mr->fp_hash = SAVED_HELO_LAST | m->helo_last;
 	mr->first_evidence = m->first_evidence;
-	mr->first_smtp = m->first_smtp;
+	mr->first_smtp = ns_of(m->first_smtp);
 	mr->blocked_until = vd->blocked_until;
 	mr->last_block_end = vd->last_block_end;
 	mr->active_day = full_day(m->active_day, now);
 	mr->active_days = m->active_days;
-	mr->long_at = m->long_at;
+	mr->long_at = ns_of(m->long_at);
 	mr->long_mx = m->long_mx;
 	mr->long_sessions = m->long_sessions;
 	mr->shape_cur = m->shape_cur;
@@ -2492,6 +2515,33 @@ static uint32_t shift_day(uint32_t day, int64_t by)
 	if (rem >= d / 2)
 		t++;
 	return day + (uint32_t)t;
+}
+
+/*
+ * A saved longer memory: aged over the downtime in the saved timeline (to
+ * `until`, where every time is representable), then anchored in this one
+ * (its time moved by `by`). Its time stays exact until then: the counts of
+ * a memory that never had a time (0) are taken as they are.
+ */
+static void long_restore(const struct mg_analyzer *a, struct smtp *m, const struct smtp_rec *r, uint64_t until,
+			 int64_t by)
+{
+	uint64_t h = a->cfg.long_half_life_ns, at = r->long_at;
+	double mx = r->long_mx, ses = r->long_sessions;
+
+	if (at && until > at) {
+		double d = h ? exp2(-(double)(until - at) / (double)h) : 1;
+		mx *= d;
+		ses *= d;
+		at = until;
+	}
+	m->long_at = 0;
+	if (at) {
+		long_store(a, m, shift_time(at, by), mx, ses);
+	} else {
+		m->long_mx = (float)mx;
+		m->long_sessions = (float)ses;
+	}
 }
 
 static void drop_profiles(struct mg_analyzer *a)
@@ -2721,13 +2771,9 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 
 			m->helo_hash = min.helo_hash;
 			m->first_evidence = min.first_evidence;
-			m->first_smtp = min.first_smtp;
 
 			m->active_day = (uint16_t)min.active_day;
 			m->active_days = (uint16_t)(min.active_days < UINT16_MAX ? min.active_days : UINT16_MAX);
-			m->long_at = min.long_at;
-			m->long_mx = min.long_mx;
-			m->long_sessions = min.long_sessions;
 			m->shape_cur = min.shape_cur;
 			m->shape_prev = min.shape_prev;
 			m->helo_bad_ever = min.helo_bad_ever;
@@ -2757,12 +2803,10 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			 * if shift_time then has to clamp their times.
 			 */
 			win_roll(a, m, h.saved_mono + wall_passed);
-			long_age(a, m, h.saved_mono + wall_passed);
+			long_restore(a, m, &min, h.saved_mono + wall_passed, by);
 			m->win_start = shift_time(m->win_start, by);
 			m->first_evidence = shift_time(m->first_evidence, by);
-			m->first_smtp = shift_time(m->first_smtp, by);
-
-			m->long_at = shift_time(m->long_at, by);
+			m->first_smtp = ct_up(shift_time(min.first_smtp, by));
 			m->active_day = (uint16_t)shift_day(min.active_day, by);
 			for (unsigned k = 0; k < min.nhist; k++)
 				hist_push(a, m, shift_time(min.hist[k].at, by), min.hist[k].from, min.hist[k].to);
