@@ -1349,6 +1349,71 @@ static void test_count_widths_near_boot(void **state)
  * with its hosts, and the room it left goes to the next list of that size,
  * which shows its own host only.
  */
+/* The list of h's profile in x: n hosts, the first (most recent) h with `sessions` sessions. */
+static void check_first_host(struct mg_analyzer *x, const struct host *h, unsigned n, uint32_t sessions,
+			     uint64_t first, uint64_t last)
+{
+	struct mg_an_profile_view v;
+
+	assert_true(mg_an_get(x, h->addr, &v));
+	assert_int_equal(v.ev.hosts.n, n);
+	assert_int_equal(v.ev.hosts.more, 0);
+	assert_memory_equal(v.ev.hosts.host[0].addr, h->addr, 16);
+	assert_int_equal(v.ev.hosts.host[0].sessions, sessions);
+	assert_int_equal(v.ev.hosts.host[0].first_seen_ns, first);
+	assert_int_equal(v.ev.hosts.host[0].last_seen_ns, last);
+	assert_memory_equal(v.ev.hosts.host[0].mac, h->s.mac, 6);
+	assert_int_equal(v.ev.hosts.host[0].vlan_outer, h->s.vlan_outer);
+}
+
+/*
+ * A one-host list is kept compact while its host's address shares its key's
+ * first 64 bits (the rest of the address and the figures), and at full width
+ * otherwise (a host of a /48 outside its ::/64): every figure shown exactly
+ * either way, across a save and restore, and when a second host widens the
+ * compact one. Near boot.
+ */
+static void test_hosts_one_host_compact(void **state)
+{
+	struct host c1, c2, f1, f2;
+	const uint64_t t0 = 2 * SEC;
+	const struct mg_prefix none = { .prefixlen = 128 };
+
+	(void)state;
+	cfg.v6_prefix = 48;
+	reconfigure();
+	host_init(&c1, "2001:db8:5::7", 1);        /* 2001:db8:5::/48, in its first /64: compact */
+	host_init(&c2, "2001:db8:5:0:ffff::9", 2); /* a second host of it */
+	host_init(&f1, "2001:db8:6:1::7", 3);      /* 2001:db8:6::/48, outside its first /64: full */
+	host_init(&f2, "2001:db8:6:2::8", 4);
+	c1.s.vlan_outer = 7;
+	session(&c1, mx(0), "c1.example.net", 1, t0);
+	session(&c1, mx(0), "c1.example.net", 1, t0 + 3 * SEC);
+	session(&f1, mx(1), "f1.example.net", 1, t0 + SEC);
+	check_first_host(an, &c1, 1, 2, t0, t0 + 3 * SEC);
+	check_first_host(an, &f1, 1, 1, t0 + SEC, t0 + SEC);
+	struct mg_analyzer *r = saved_and_restored(&none, t0 + 4 * SEC);
+	check_first_host(r, &c1, 1, 2, t0, t0 + 3 * SEC);
+	check_first_host(r, &f1, 1, 1, t0 + SEC, t0 + SEC);
+	mg_an_free(r);
+	/* A second host: the compact list widens with its host's figures whole. */
+	session(&c2, mx(2), "c2.example.net", 1, t0 + 5 * SEC);
+	session(&f2, mx(3), "f2.example.net", 1, t0 + 5 * SEC);
+	check_first_host(an, &c2, 2, 1, t0 + 5 * SEC, t0 + 5 * SEC);
+	check_first_host(an, &f2, 2, 1, t0 + 5 * SEC, t0 + 5 * SEC);
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(an, c1.addr, &v));
+	assert_memory_equal(v.ev.hosts.host[1].addr, c1.addr, 16);
+	assert_int_equal(v.ev.hosts.host[1].sessions, 2);
+	assert_int_equal(v.ev.hosts.host[1].first_seen_ns, t0);
+	assert_int_equal(v.ev.hosts.host[1].last_seen_ns, t0 + 3 * SEC);
+	assert_int_equal(v.ev.hosts.host[1].vlan_outer, 7);
+	r = saved_and_restored(&none, t0 + 6 * SEC);
+	check_first_host(r, &c2, 2, 1, t0 + 5 * SEC, t0 + 5 * SEC);
+	check_first_host(r, &f2, 2, 1, t0 + 5 * SEC, t0 + 5 * SEC);
+	mg_an_free(r);
+}
+
 static void test_hosts_lists_reuse_room(void **state)
 {
 	struct host a1, a2, a3, b1;
@@ -2442,6 +2507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_history_of_a_source_never_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_widths_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosts_lists_reuse_room, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hosts_one_host_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_zero_means_alerts_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_mode, setup, teardown),

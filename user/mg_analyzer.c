@@ -357,7 +357,7 @@ struct smtp {
 	float long_mx, long_sessions;
 	uint32_t verdict;              /* its verdicts (struct verdict), 1-based, 0 = never blocked */
 	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
-	uint32_t hosts;                /* its hosts list in a.hosts (hosts_of()), 0 = none */
+	uint32_t hosts;                /* its hosts list in a.hosts (hosts_read()), 0 = none */
 	struct hist hist;
 };
 _Static_assert(sizeof(struct smtp) == 128 && _Alignof(struct smtp) == 4, "SMTP record size");
@@ -394,23 +394,45 @@ struct hosts {
 };
 /* A list of one host is 40 bytes (a malloc chunk of its own cost 48, and an 8-byte pointer). */
 _Static_assert(sizeof(struct hosts) + sizeof(struct host_rec) == 40, "hosts list of one");
+
+/* A list as worked on (hosts_read(), hosts_write()): room for every host it may hold. */
+struct hosts_full {
+	uint32_t n_more;
+	struct host_rec host[MG_AN_HOSTS];
+};
+
+/*
+ * The usual list, kept in 28 bytes: one host, none seen beyond it, whose
+ * address's first 64 bits are its profile key's (always so at an
+ * aggregation of /64 or longer): the rest of its address and its figures.
+ * Its first field doubles as the free-list link (struct hosts_pool).
+ */
+struct host1 {
+	uint32_t first_seen, last_seen; /* coarse (ct_of) */
+	uint32_t sessions;
+	uint8_t iid[8];                 /* the address's last 64 bits */
+	uint8_t mac[6];
+	uint16_t vlan_outer;
+};
+_Static_assert(sizeof(struct host1) == 28, "compact list of one host");
 #define HOSTS_N_SHIFT 28
 #define HOSTS_MORE_MAX ((1u << HOSTS_N_SHIFT) - 1)
 _Static_assert(MG_AN_HOSTS < 16, "hosts count in 4 bits");
 
-static unsigned hosts_n(const struct hosts *h)
+/* A list's n_more: the hosts listed, those seen beyond them. */
+static unsigned hosts_n(uint32_t n_more)
 {
-	return h->n_more >> HOSTS_N_SHIFT;
+	return n_more >> HOSTS_N_SHIFT;
 }
 
-static uint32_t hosts_more(const struct hosts *h)
+static uint32_t hosts_more(uint32_t n_more)
 {
-	return h->n_more & HOSTS_MORE_MAX;
+	return n_more & HOSTS_MORE_MAX;
 }
 
-static void hosts_set(struct hosts *h, unsigned n, uint32_t more)
+static uint32_t hosts_nm(unsigned n, uint32_t more)
 {
-	h->n_more = (uint32_t)n << HOSTS_N_SHIFT | (more < HOSTS_MORE_MAX ? more : HOSTS_MORE_MAX);
+	return (uint32_t)n << HOSTS_N_SHIFT | (more < HOSTS_MORE_MAX ? more : HOSTS_MORE_MAX);
 }
 
 /* Room a list of n hosts has: 1, 2, 4, then MG_AN_HOSTS. */
@@ -424,13 +446,16 @@ static unsigned hosts_cap(unsigned n)
 }
 
 /*
- * The lists of one size (hosts_cap() of 1, 2, 4 and MG_AN_HOSTS): an array
- * of them, a freed one on a free list (its n_more holds the next free one,
- * 1-based, 0 = none) for the next list of its size. A record names its list
- * by size class (the top HOSTS_CLASS_SHIFT bits) and 1-based index.
+ * The lists of one size (hosts_cap() of 1, 2, 4 and MG_AN_HOSTS, and the
+ * compact one, HOSTS_C1): an array of them, a freed one on a free list (its
+ * first 4 bytes hold the next free one, 1-based, 0 = none) for the next
+ * list of its size. A record names its list by size class (the bits from
+ * HOSTS_CLASS_SHIFT up) and 1-based index.
  */
-#define HOSTS_CLASSES 4
-#define HOSTS_CLASS_SHIFT 30
+#define HOSTS_FULL_CLASSES 4
+#define HOSTS_C1 HOSTS_FULL_CLASSES
+#define HOSTS_CLASSES (HOSTS_C1 + 1)
+#define HOSTS_CLASS_SHIFT 29
 #define HOSTS_IDX_MASK ((1u << HOSTS_CLASS_SHIFT) - 1)
 _Static_assert(MG_AN_HOSTS > 4 && MG_AN_HOSTS <= 8, "hosts list sizes 1, 2, 4, MG_AN_HOSTS");
 
@@ -442,12 +467,12 @@ struct hosts_pool {
 
 static unsigned class_cap(unsigned k)
 {
-	return k + 1 < HOSTS_CLASSES ? 1u << k : MG_AN_HOSTS;
+	return k == HOSTS_C1 ? 1 : k + 1 < HOSTS_FULL_CLASSES ? 1u << k : MG_AN_HOSTS;
 }
 
 static size_t class_size(unsigned k)
 {
-	return sizeof(struct hosts) + class_cap(k) * sizeof(struct host_rec);
+	return k == HOSTS_C1 ? sizeof(struct host1) : sizeof(struct hosts) + class_cap(k) * sizeof(struct host_rec);
 }
 
 static unsigned class_of_cap(unsigned cap)
@@ -871,17 +896,18 @@ static void drop_wide(struct mg_analyzer *a, struct smtp *m)
 		m->wide = 0;
 }
 
-static struct hosts *pool_at(const struct mg_analyzer *a, uint32_t ref)
+/* A list's record, of whichever class. */
+static void *pool_at(const struct mg_analyzer *a, uint32_t ref)
 {
 	unsigned k = ref >> HOSTS_CLASS_SHIFT;
 
-	return (struct hosts *)(void *)(a->hosts[k].v + (size_t)((ref & HOSTS_IDX_MASK) - 1) * class_size(k));
+	return a->hosts[k].v + (size_t)((ref & HOSTS_IDX_MASK) - 1) * class_size(k);
 }
 
-/* The hosts list of m, if it has one. */
-static const struct hosts *hosts_of(const struct mg_analyzer *a, const struct smtp *m)
+/* A free list's link: the record's first 4 bytes, of any class (n_more, first_seen). */
+static uint32_t *pool_link(const struct mg_analyzer *a, uint32_t ref)
 {
-	return m && m->hosts ? pool_at(a, m->hosts) : NULL;
+	return pool_at(a, ref);
 }
 
 /* A list of size class k, its contents undefined: a freed one, else the pool grown; 0 without memory. */
@@ -892,7 +918,7 @@ static uint32_t pool_take(struct mg_analyzer *a, unsigned k)
 
 	if (idx) {
 		uint32_t ref = (uint32_t)k << HOSTS_CLASS_SHIFT | idx;
-		pl->free_head = pool_at(a, ref)->n_more;
+		pl->free_head = *pool_link(a, ref);
 		return ref;
 	}
 	if (pl->n >= HOSTS_IDX_MASK || grow((void **)&pl->v, &pl->cap, pl->n + 1, class_size(k)))
@@ -904,7 +930,7 @@ static void pool_give(struct mg_analyzer *a, uint32_t ref)
 {
 	struct hosts_pool *pl = &a->hosts[ref >> HOSTS_CLASS_SHIFT];
 
-	pool_at(a, ref)->n_more = pl->free_head;
+	*pool_link(a, ref) = pl->free_head;
 	pl->free_head = ref & HOSTS_IDX_MASK;
 }
 
@@ -915,40 +941,79 @@ static void drop_hosts(struct mg_analyzer *a, struct smtp *m)
 	m->hosts = 0;
 }
 
-/*
- * The hosts list of m with room for `room` hosts (made when it has none
- * yet, moved to a larger size with its hosts when it must grow); NULL
- * without memory, the list as it was.
- */
-static struct hosts *get_hosts(struct mg_analyzer *a, struct smtp *m, unsigned room)
+/* The hosts list of m (whose profile key is key) at full width; false if it has none. */
+static bool hosts_read(const struct mg_analyzer *a, const struct smtp *m, const uint8_t key[16],
+		       struct hosts_full *out)
 {
-	unsigned k = class_of_cap(hosts_cap(room));
-
-	if (m->hosts && (m->hosts >> HOSTS_CLASS_SHIFT) >= k)
-		return pool_at(a, m->hosts);
-	uint32_t ref = pool_take(a, k);
-	if (!ref)
-		return NULL;
-	struct hosts *n = pool_at(a, ref);
-	if (m->hosts) {
+	if (!m || !m->hosts)
+		return false;
+	if (m->hosts >> HOSTS_CLASS_SHIFT != HOSTS_C1) {
 		const struct hosts *h = pool_at(a, m->hosts);
-		memcpy(n, h, sizeof(*h) + hosts_n(h) * sizeof(h->host[0]));
-		pool_give(a, m->hosts);
-	} else {
-		memset(n, 0, sizeof(*n));
+		out->n_more = h->n_more;
+		memcpy(out->host, h->host, hosts_n(h->n_more) * sizeof(h->host[0]));
+		return true;
 	}
-	m->hosts = ref;
-	return n;
+	const struct host1 *c = pool_at(a, m->hosts);
+	struct host_rec *x = &out->host[0];
+	out->n_more = hosts_nm(1, 0);
+	memcpy(x->addr, key, 8);
+	memcpy(x->addr + 8, c->iid, 8);
+	x->first_seen = c->first_seen;
+	x->last_seen = c->last_seen;
+	x->sessions = c->sessions;
+	memcpy(x->mac, c->mac, 6);
+	x->vlan_outer = c->vlan_outer;
+	return true;
+}
+
+/*
+ * The list back into m: compact while it is one host with none beyond and
+ * its address in its key's /64, else in a list with room for its hosts
+ * (the one it had if that has room, a larger one or a first one else: a
+ * list never shrinks). Without memory for a new one the list stays as it
+ * was (false).
+ */
+static bool hosts_write(struct mg_analyzer *a, struct smtp *m, const uint8_t key[16], const struct hosts_full *in)
+{
+	unsigned n = hosts_n(in->n_more);
+	bool compact = n == 1 && !hosts_more(in->n_more) && !memcmp(in->host[0].addr, key, 8);
+	unsigned k = compact ? HOSTS_C1 : class_of_cap(hosts_cap(n));
+	unsigned have = m->hosts ? m->hosts >> HOSTS_CLASS_SHIFT : 0;
+
+	if (!m->hosts || (have == HOSTS_C1 ? k != HOSTS_C1 : k != HOSTS_C1 && have < k)) {
+		uint32_t ref = pool_take(a, k);
+		if (!ref)
+			return false;
+		drop_hosts(a, m);
+		m->hosts = ref;
+	} else {
+		k = have;
+	}
+	if (k != HOSTS_C1) {
+		struct hosts *h = pool_at(a, m->hosts);
+		h->n_more = in->n_more;
+		memcpy(h->host, in->host, n * sizeof(in->host[0]));
+		return true;
+	}
+	struct host1 *c = pool_at(a, m->hosts);
+	const struct host_rec *x = &in->host[0];
+	c->first_seen = x->first_seen;
+	c->last_seen = x->last_seen;
+	c->sessions = x->sessions;
+	memcpy(c->iid, x->addr + 8, 8);
+	memcpy(c->mac, x->mac, 6);
+	c->vlan_outer = x->vlan_outer;
+	return true;
 }
 
 /* The list as the API shows it. */
-static void hosts_export(const struct hosts *h, struct mg_an_hosts *out)
+static void hosts_export(const struct hosts_full *hf, struct mg_an_hosts *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->more = hosts_more(h);
-	out->n = (uint8_t)hosts_n(h);
+	out->more = hosts_more(hf->n_more);
+	out->n = (uint8_t)hosts_n(hf->n_more);
 	for (unsigned i = 0; i < out->n; i++) {
-		const struct host_rec *x = &h->host[i];
+		const struct host_rec *x = &hf->host[i];
 		struct mg_an_host *y = &out->host[i];
 		memcpy(y->addr, x->addr, 16);
 		y->first_seen_ns = ns_of(x->first_seen);
@@ -960,41 +1025,41 @@ static void hosts_export(const struct hosts *h, struct mg_an_hosts *out)
 }
 
 /*
- * A session (HELO) from host addr inside a profile keyed by a prefix (smtp
- * record idx). The list keeps the MG_AN_HOSTS most recent hosts, most
- * recent first; a host pushed out is counted in `more`, and counted again if
- * it comes back (the figure is "at least this many others", never fewer).
+ * A session (HELO) from host addr inside a profile keyed by a prefix (key).
+ * The list keeps the MG_AN_HOSTS most recent hosts, most recent first; a
+ * host pushed out is counted in `more`, and counted again if it comes back
+ * (the figure is "at least this many others", never fewer).
  */
-static void note_host(struct mg_analyzer *a, struct smtp *m, const uint8_t addr[16], const uint8_t mac[6],
-		      uint16_t vlan, uint64_t now)
+static void note_host(struct mg_analyzer *a, struct smtp *m, const uint8_t key[16], const uint8_t addr[16],
+		      const uint8_t mac[6], uint16_t vlan, uint64_t now)
 {
-	const struct hosts *old = hosts_of(a, m);
-	unsigned n = old ? hosts_n(old) : 0, i = 0;
+	struct hosts_full hf;
 
+	if (!hosts_read(a, m, key, &hf))
+		hf.n_more = 0;
+	unsigned n = hosts_n(hf.n_more), i = 0;
 	for (; i < n; i++)
-		if (!memcmp(old->host[i].addr, addr, 16))
+		if (!memcmp(hf.host[i].addr, addr, 16))
 			break;
-	struct hosts *h = get_hosts(a, m, i < n ? n : n + 1);
-	if (!h)
-		return;
 	struct host_rec cur = { 0 };
 	if (i < n) {
-		cur = h->host[i];
+		cur = hf.host[i];
 	} else {
 		memcpy(cur.addr, addr, 16);
 		cur.first_seen = ct_of(now);
 		if (n < MG_AN_HOSTS)
-			hosts_set(h, ++n, hosts_more(h));
+			hf.n_more = hosts_nm(++n, hosts_more(hf.n_more));
 		else
-			hosts_set(h, n, hosts_more(h) + 1);
+			hf.n_more = hosts_nm(n, hosts_more(hf.n_more) + 1);
 		i = n - 1; /* the least recent (or the new slot) makes room */
 	}
-	memmove(&h->host[1], &h->host[0], i * sizeof(h->host[0]));
+	memmove(&hf.host[1], &hf.host[0], i * sizeof(hf.host[0]));
 	cur.last_seen = ct_of(now);
 	cur.sessions++;
 	memcpy(cur.mac, mac, 6);
 	cur.vlan_outer = vlan;
-	h->host[0] = cur;
+	hf.host[0] = cur;
+	hosts_write(a, m, key, &hf);
 }
 
 static void mark_dirty(struct mg_analyzer *a, struct prof *p)
@@ -1514,7 +1579,7 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 		set_helo(a, p, m, ev->u.arg, len, shape);
 		m->shape_cur |= (uint8_t)shape;
 		if (key_plen(a, key) < 128) {
-			note_host(a, m, ev->src, ev->mac, ev->vlan_outer, now);
+			note_host(a, m, key, ev->src, ev->mac, ev->vlan_outer, now);
 		}
 		if (shape & ~MG_HELO_FQDN)
 			m->helo_bad_ever = 1;
@@ -1918,9 +1983,9 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	const struct verdict *vd = verdict_of(a, m);
 	if (vd->role_before && p->role == MG_ROLE_BLOCKED)
 		ev->role_before = (enum mg_role)(vd->role_before - 1);
-	const struct hosts *h = hosts_of(a, m);
-	if (h)
-		hosts_export(h, &ev->hosts);
+	struct hosts_full hf;
+	if (hosts_read(a, m, p->key, &hf))
+		hosts_export(&hf, &ev->hosts);
 	if (in->vr) {
 		ev->verified = true;
 		ev->verify = in->vr->s;
@@ -2454,7 +2519,8 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 		if (!(p->flags & PF_USED))
 			continue;
 		const struct smtp *m = smtp_of(a, p);
-		const struct hosts *hs = hosts_of(a, m);
+		struct hosts_full hf;
+		bool hs = hosts_read(a, m, p->key, &hf);
 		to_rec(a, p, m, now, &pr, &mr);
 		pr.smtp = hs ? 2 : m ? 1 : 0;
 		pr.flags &= (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
@@ -2466,7 +2532,7 @@ int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t
 		}
 		if (hs) {
 			struct mg_an_hosts out;
-			hosts_export(hs, &out);
+			hosts_export(&hf, &out);
 			memcpy(w, &out, sizeof(out));
 			w += sizeof(out);
 		}
@@ -2811,14 +2877,12 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			for (unsigned k = 0; k < min.nhist; k++)
 				hist_push(a, m, shift_time(min.hist[k].at, by), min.hist[k].from, min.hist[k].to);
 			if (had_hosts && hin.n) {
-				struct hosts *hs = get_hosts(a, m, hin.n);
-				if (!hs)
-					return -ENOMEM;
+				struct hosts_full hf;
 				/* Only the n listed: slots past n carry nothing from the file. */
-				hosts_set(hs, hin.n, hin.more);
+				hf.n_more = hosts_nm(hin.n, hin.more);
 				for (unsigned k = 0; k < hin.n; k++) {
 					const struct mg_an_host *x = &hin.host[k];
-					struct host_rec *y = &hs->host[k];
+					struct host_rec *y = &hf.host[k];
 					memcpy(y->addr, x->addr, 16);
 					y->first_seen = ct_of(shift_time(x->first_seen_ns, by));
 					y->last_seen = ct_of(shift_time(x->last_seen_ns, by));
@@ -2826,6 +2890,8 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 					memcpy(y->mac, x->mac, 6);
 					y->vlan_outer = x->vlan_outer;
 				}
+				if (!hosts_write(a, m, p->key, &hf))
+					return -ENOMEM;
 			}
 		}
 		if (p->role == MG_ROLE_BLOCKED &&
