@@ -2071,6 +2071,9 @@ static void test_restore_refuses_bad_records(void **state)
 		{ "absurd-HELO reason 9", "absurd-HELO reason", helo - 2, 9 },
 		/* The top byte of the float long_sessions (8 bytes before the HELO shapes, which precede helo_len). */
 		{ "a negative memory count", "memory count", helo - 18 - 1, 0xff },
+		/* The last HELO's shape (fp_hash, 128 bytes into the SMTP record): an unknown bit, and "let go" with a text. */
+		{ "last HELO shape bit 0x200", "last HELO's shape", so + 129, 0x03 },
+		{ "HELO text let go yet saved", "last HELO's shape", so + 128, 0x80 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint8_t *b = malloc(len);
