@@ -35,6 +35,7 @@ struct host {
 
 static struct mg_analyzer *an;
 static uint32_t u32_at(const uint8_t *b, size_t off);
+static struct mg_analyzer *saved_and_restored(const struct mg_prefix *server, uint64_t t);
 static struct mg_an_config cfg;
 static struct mg_an_action acts[1024];
 static size_t nacts;
@@ -943,6 +944,237 @@ static void test_shared_helo_names(void **state)
 	assert_string_equal(v.ev.helo, "relay.example.net");
 }
 
+/* A MAIL FROM event from h (verification's trigger). */
+static void mail_from(struct host *h, const char *arg, uint64_t t)
+{
+	struct mg_event ev;
+	size_t len = strlen(arg);
+
+	event_base(&ev, h, MG_EV_MAIL);
+	memcpy(ev.u.arg, arg, len);
+	ev.arg_len = (uint8_t)len;
+	mg_an_on_event(an, &ev, t);
+}
+
+/* The view of h in analyzer x shows HELO text `helo`, or, with helo NULL, says the text was let go. */
+static void check_helo_shown(struct mg_analyzer *x, const struct host *h, const char *helo, const char *sent)
+{
+	struct mg_an_profile_view v;
+
+	assert_true(mg_an_get(x, h->addr, &v));
+	assert_int_equal(v.ev.helo_hash, mg_helo_hash(sent, (uint32_t)strlen(sent)));
+	assert_int_equal(v.ev.helo_shape, mg_helo_shape(sent, strlen(sent), h->addr));
+	if (helo) {
+		assert_false(v.ev.helo_text_dropped);
+		assert_string_equal(v.ev.helo, helo);
+	} else {
+		assert_true(v.ev.helo_text_dropped);
+		assert_string_equal(v.ev.helo, "");
+	}
+}
+
+/*
+ * HELO texts are kept for the detection.helo_texts sources that took a name
+ * most recently, and for suspects whatever their turn: another source's
+ * text is let go, its hash and shape kept and shown as such, and its next
+ * HELO brings it back. A source without its text is not sent for
+ * verification (the check would see no name). A save and restore keeps
+ * which texts were let go. t0 near boot and far from it.
+ */
+static void check_helo_texts(uint64_t t0)
+{
+	struct host a, b, c, s;
+	struct host *hs[] = { &a, &b, &c, &s };
+	struct mg_verify_input in;
+	const struct mg_prefix none = { .prefixlen = 128 }; /* ::/128 as a "server": covers nobody here */
+
+	cfg.helo_texts = 2;
+	reconfigure();
+	host_init(&a, "198.18.3.1", 1);
+	host_init(&b, "198.18.3.2", 2);
+	host_init(&c, "198.18.3.3", 3);
+	host_init(&s, "198.18.3.4", 4);
+	for (size_t i = 0; i < 4; i++)
+		browse(hs[i], 20, 1, t0);
+	session(&a, mx(0), "pc-a.example.net", 1, t0);
+	session(&b, mx(1), "pc-b.example.net", 1, t0 + SEC);
+	scan(hs, 3, t0 + SEC);
+	check_helo_shown(an, &a, "pc-a.example.net", "pc-a.example.net");
+	check_helo_shown(an, &b, "pc-b.example.net", "pc-b.example.net");
+	/* A third name: the oldest (a's) is let go; the same name again takes no new turn. */
+	session(&b, mx(1), "pc-b.example.net", 1, t0 + 2 * SEC);
+	session(&c, mx(2), "pc-c.example.net", 1, t0 + 2 * SEC);
+	scan(hs, 3, t0 + 2 * SEC);
+	check_helo_shown(an, &a, NULL, "pc-a.example.net");
+	check_helo_shown(an, &b, "pc-b.example.net", "pc-b.example.net");
+	check_helo_shown(an, &c, "pc-c.example.net", "pc-c.example.net");
+	assert_int_equal(role_of(&a), MG_ROLE_END_HOST); /* judged as before: the text never counted */
+	/* No name to verify by: a MAIL from a is not sent for checking. */
+	mail_from(&a, "<x@example.org>", t0 + 3 * SEC);
+	assert_false(mg_an_verify_wanted(an, a.addr, t0 + 3 * SEC, &in));
+	/* a's next HELO brings its text back (b's goes), and verification with it. */
+	session(&a, mx(0), "pc-a.example.net", 1, t0 + 4 * SEC);
+	mail_from(&a, "<x@example.org>", t0 + 4 * SEC);
+	assert_true(mg_an_verify_wanted(an, a.addr, t0 + 4 * SEC, &in));
+	assert_string_equal(in.helo, "pc-a.example.net");
+	scan(hs, 3, t0 + 4 * SEC);
+	check_helo_shown(an, &a, "pc-a.example.net", "pc-a.example.net");
+	check_helo_shown(an, &b, NULL, "pc-b.example.net");
+
+	/* A suspect keeps its text past its turn: it is its evidence. */
+	const char *absurd = "c-198-18-5-7.hsd1.example-cable.net";
+	session(&s, mx(3), absurd, 1, t0 + 5 * SEC);
+	scan(hs, 4, t0 + 5 * SEC);
+	assert_int_equal(role_of(&s), MG_ROLE_SUSPECT);
+	session(&b, mx(1), "pc-b2.example.net", 1, t0 + 6 * SEC);
+	session(&c, mx(2), "pc-c2.example.net", 1, t0 + 6 * SEC);
+	scan(hs, 4, t0 + 6 * SEC);
+	check_helo_shown(an, &s, absurd, absurd);
+	check_helo_shown(an, &a, NULL, "pc-a.example.net");
+
+	/* Save and restore: what was let go stays so, what was kept is kept. */
+	struct mg_analyzer *r = saved_and_restored(&none, t0 + 6 * SEC);
+	check_helo_shown(r, &a, NULL, "pc-a.example.net");
+	check_helo_shown(r, &b, "pc-b2.example.net", "pc-b2.example.net");
+	check_helo_shown(r, &c, "pc-c2.example.net", "pc-c2.example.net");
+	check_helo_shown(r, &s, absurd, absurd);
+	mg_an_free(r);
+}
+
+static void test_helo_texts(void **state)
+{
+	(void)state;
+	check_helo_texts(T0);
+}
+
+static void test_helo_texts_near_boot(void **state)
+{
+	(void)state;
+	check_helo_texts(3 * SEC);
+}
+
+/*
+ * The longer memory's time is kept to the second; the counts are scaled so
+ * they read as they would from the exact time: new MX hosts at times within
+ * a second (and across second boundaries) decay from their exact times,
+ * before and after a save and restore over a downtime. t0 near boot and
+ * far from it.
+ */
+static void check_long_memory_times(uint64_t t0)
+{
+	struct host h;
+	struct host *hs[] = { &h };
+	struct mg_an_profile_view v;
+	static const uint64_t at[] = { 300000000, 999999999, 1000000000, 1700000001, 9 * SEC + 1 };
+	const double half = (double)cfg.long_half_life_ns;
+	const uint64_t wall = 1800000000ull * SEC;
+	const struct mg_prefix none = { .prefixlen = 128 };
+
+	host_init(&h, "198.18.6.1", 6);
+	browse(&h, 20, 1, t0);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		syn_mx(&h, mx(200 + (unsigned)i), t0 + at[i]);
+		mg_an_on_counters(an, h.key, &h.s, t0 + at[i]);
+	}
+	for (uint64_t t = t0 + 10 * SEC; t < t0 + 3 * HOUR; t += 37 * MIN + 123456789) {
+		double want = 0;
+		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+			want += exp2(-(double)(t - t0 - at[i]) / half);
+		mg_an_tick(an, t, acts, 1024);
+		assert_true(mg_an_get(an, h.addr, &v));
+		if (fabs(v.ev.long_mx - want) > 1e-5 * want)
+			fail_msg("at %.3f s: long_mx %.7f, want %.7f", (double)(t - t0) / SEC, v.ev.long_mx, want);
+	}
+	/* Saved at t0 + 20.25 s, restored 1.5 s later by the wall clock, on a timeline 0.4 s further on. */
+	uint8_t *buf;
+	size_t len;
+	uint64_t saved = t0 + 20 * SEC + 250000000;
+	mg_an_tick(an, saved, acts, 1024);
+	assert_int_equal(mg_an_save(an, saved, wall, &buf, &len), 0);
+	struct mg_analyzer *r = mg_an_new(&cfg);
+	mg_an_add_mail_server(r, &none);
+	uint64_t now = saved + 1900000000;
+	assert_int_equal(mg_an_restore(r, buf, len, now, wall + 1500000000, NULL), 0);
+	free(buf);
+	/* The timeline moved by 0.4 s: the memory is as it was at t - 0.4 s in the old one. */
+	for (uint64_t t = now; t < now + 2 * HOUR; t += 29 * MIN + 7654321) {
+		double want = 0;
+		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+			want += exp2(-(double)(t - 400000000 - t0 - at[i]) / half);
+		mg_an_tick(r, t, acts, 1024);
+		assert_true(mg_an_get(r, h.addr, &v));
+		if (fabs(v.ev.long_mx - want) > 1e-5 * want)
+			fail_msg("restored, at %.3f s: long_mx %.7f, want %.7f", (double)(t - t0) / SEC, v.ev.long_mx,
+				 want);
+	}
+	mg_an_free(r);
+	(void)hs;
+}
+
+static void test_long_memory_times(void **state)
+{
+	(void)state;
+	check_long_memory_times(T0);
+}
+
+static void test_long_memory_times_near_boot(void **state)
+{
+	(void)state;
+	check_long_memory_times(1); /* the first new MX 0.3 s after boot */
+}
+
+/*
+ * The first SMTP time is kept to the second, rounded up: learning is never
+ * early (at most a second late), near boot too, and across a save and
+ * restore; a new sender stays one at most a second longer.
+ */
+static void check_first_smtp_coarse(uint64_t t0)
+{
+	struct host srv;
+	struct host *hs[] = { &srv };
+	const uint64_t first = t0 + 400000000; /* 0.4 s into a second */
+
+	cfg.learning_ns = HOUR;
+	cfg.learn_min_active_days = 1;
+	reconfigure();
+	host_init(&srv, "198.18.3.11", 3);
+	session(&srv, mx(0), "mail.example.net", 1, first);
+	scan(hs, 1, first);
+	assert_true(mg_an_new_sender(an, srv.addr, first + cfg.window_ns - 1));
+	assert_false(mg_an_new_sender(an, srv.addr, first + cfg.window_ns + SEC));
+	/* A save and restore on the same clocks changes nothing. */
+	struct mg_prefix none = { .prefixlen = 128 };
+	struct mg_analyzer *r = saved_and_restored(&none, first + MIN);
+	mg_an_free(an);
+	an = r;
+	uint64_t learned = 0;
+	session(&srv, mx(1), "mail.example.net", 1, first + 30 * MIN);
+	scan(hs, 1, first + 30 * MIN);
+	/* News every 0.1 s around the hour (a RCPT counted: judged at each scan). */
+	for (uint64_t t = first + HOUR - 2 * SEC; t < first + HOUR + 10 * SEC && !learned; t += 100000000) {
+		srv.s.cmd[MG_CMD_RCPT]++;
+		scan(hs, 1, t);
+		if (find_action(MG_AN_PROMOTE, &srv))
+			learned = t;
+	}
+	if (learned < first + HOUR || learned > first + HOUR + SEC)
+		fail_msg("learned at %.3f s after the first SMTP", learned ? (double)(learned - first) / SEC : -1.0);
+	assert_true(learned >= first + HOUR);
+	assert_true(learned <= first + HOUR + SEC);
+}
+
+static void test_first_smtp_coarse(void **state)
+{
+	(void)state;
+	check_first_smtp_coarse(T0);
+}
+
+static void test_first_smtp_coarse_near_boot(void **state)
+{
+	(void)state;
+	check_first_smtp_coarse(0);
+}
+
 /*
  * Counts past 16 bits (a busy server's kernel counters, a flood within one
  * window) are kept whole: the record widens, and a save and restore keep
@@ -1117,6 +1349,71 @@ static void test_count_widths_near_boot(void **state)
  * with its hosts, and the room it left goes to the next list of that size,
  * which shows its own host only.
  */
+/* The list of h's profile in x: n hosts, the first (most recent) h with `sessions` sessions. */
+static void check_first_host(struct mg_analyzer *x, const struct host *h, unsigned n, uint32_t sessions,
+			     uint64_t first, uint64_t last)
+{
+	struct mg_an_profile_view v;
+
+	assert_true(mg_an_get(x, h->addr, &v));
+	assert_int_equal(v.ev.hosts.n, n);
+	assert_int_equal(v.ev.hosts.more, 0);
+	assert_memory_equal(v.ev.hosts.host[0].addr, h->addr, 16);
+	assert_int_equal(v.ev.hosts.host[0].sessions, sessions);
+	assert_int_equal(v.ev.hosts.host[0].first_seen_ns, first);
+	assert_int_equal(v.ev.hosts.host[0].last_seen_ns, last);
+	assert_memory_equal(v.ev.hosts.host[0].mac, h->s.mac, 6);
+	assert_int_equal(v.ev.hosts.host[0].vlan_outer, h->s.vlan_outer);
+}
+
+/*
+ * A one-host list is kept compact while its host's address shares its key's
+ * first 64 bits (the rest of the address and the figures), and at full width
+ * otherwise (a host of a /48 outside its ::/64): every figure shown exactly
+ * either way, across a save and restore, and when a second host widens the
+ * compact one. Near boot.
+ */
+static void test_hosts_one_host_compact(void **state)
+{
+	struct host c1, c2, f1, f2;
+	const uint64_t t0 = 2 * SEC;
+	const struct mg_prefix none = { .prefixlen = 128 };
+
+	(void)state;
+	cfg.v6_prefix = 48;
+	reconfigure();
+	host_init(&c1, "2001:db8:5::7", 1);        /* 2001:db8:5::/48, in its first /64: compact */
+	host_init(&c2, "2001:db8:5:0:ffff::9", 2); /* a second host of it */
+	host_init(&f1, "2001:db8:6:1::7", 3);      /* 2001:db8:6::/48, outside its first /64: full */
+	host_init(&f2, "2001:db8:6:2::8", 4);
+	c1.s.vlan_outer = 7;
+	session(&c1, mx(0), "c1.example.net", 1, t0);
+	session(&c1, mx(0), "c1.example.net", 1, t0 + 3 * SEC);
+	session(&f1, mx(1), "f1.example.net", 1, t0 + SEC);
+	check_first_host(an, &c1, 1, 2, t0, t0 + 3 * SEC);
+	check_first_host(an, &f1, 1, 1, t0 + SEC, t0 + SEC);
+	struct mg_analyzer *r = saved_and_restored(&none, t0 + 4 * SEC);
+	check_first_host(r, &c1, 1, 2, t0, t0 + 3 * SEC);
+	check_first_host(r, &f1, 1, 1, t0 + SEC, t0 + SEC);
+	mg_an_free(r);
+	/* A second host: the compact list widens with its host's figures whole. */
+	session(&c2, mx(2), "c2.example.net", 1, t0 + 5 * SEC);
+	session(&f2, mx(3), "f2.example.net", 1, t0 + 5 * SEC);
+	check_first_host(an, &c2, 2, 1, t0 + 5 * SEC, t0 + 5 * SEC);
+	check_first_host(an, &f2, 2, 1, t0 + 5 * SEC, t0 + 5 * SEC);
+	struct mg_an_profile_view v;
+	assert_true(mg_an_get(an, c1.addr, &v));
+	assert_memory_equal(v.ev.hosts.host[1].addr, c1.addr, 16);
+	assert_int_equal(v.ev.hosts.host[1].sessions, 2);
+	assert_int_equal(v.ev.hosts.host[1].first_seen_ns, t0);
+	assert_int_equal(v.ev.hosts.host[1].last_seen_ns, t0 + 3 * SEC);
+	assert_int_equal(v.ev.hosts.host[1].vlan_outer, 7);
+	r = saved_and_restored(&none, t0 + 6 * SEC);
+	check_first_host(r, &c2, 2, 1, t0 + 5 * SEC, t0 + 5 * SEC);
+	check_first_host(r, &f2, 2, 1, t0 + 5 * SEC, t0 + 5 * SEC);
+	mg_an_free(r);
+}
+
 static void test_hosts_lists_reuse_room(void **state)
 {
 	struct host a1, a2, a3, b1;
@@ -1864,6 +2161,9 @@ static void test_restore_refuses_bad_records(void **state)
 		{ "absurd-HELO reason 9", "absurd-HELO reason", helo - 2, 9 },
 		/* The top byte of the float long_sessions (8 bytes before the HELO shapes, which precede helo_len). */
 		{ "a negative memory count", "memory count", helo - 18 - 1, 0xff },
+		/* The last HELO's shape (fp_hash, 128 bytes into the SMTP record): an unknown bit, and "let go" with a text. */
+		{ "last HELO shape bit 0x200", "last HELO's shape", so + 129, 0x03 },
+		{ "HELO text let go yet saved", "last HELO's shape", so + 128, 0x80 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint8_t *b = malloc(len);
@@ -2289,11 +2589,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spoofed_syn_only_not_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_ring_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_helo_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helo_texts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helo_texts_near_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_memory_times, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_memory_times_near_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_smtp_coarse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_smtp_coarse_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_widths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_of_a_source_never_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_widths_near_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosts_lists_reuse_room, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hosts_one_host_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_breaker_zero_means_alerts_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_mode, setup, teardown),

@@ -83,7 +83,7 @@ static const char full[] =
 	"  \"handshake\": \"required\",\n"
 	"  \"map_sizes\": { \"sources\": 100000, \"servers\": 2048, \"policy\": 65536 },\n"
 	"  \"detection\": {\n"
-	"    \"window\": \"5m\", \"learning_period\": \"3d\", \"learning_active_days\": 2,\n"
+	"    \"window\": \"5m\", \"learning_period\": \"3d\", \"learning_active_days\": 2, \"helo_texts\": 4096,\n"
 	"    \"block_score\": 12, \"alert_score\": 6.5,\n"
 	"    \"free_distinct_mx\": 3, \"free_syn_per_min\": 4, \"long_half_life\": \"4h\", \"free_long_mx\": 5,\n"
 	"    \"weights\": { \"distinct_mx\": 1.5, \"syn_rate\": 0.25, \"helo_ip_literal\": 5, \"helo_bare_word\": 2,\n"
@@ -156,6 +156,7 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.an.window_ns, 300 * SEC);
 	assert_int_equal(cfg.an.learning_ns, 3 * 86400 * SEC);
 	assert_int_equal(cfg.an.learn_min_active_days, 2);
+	assert_int_equal(cfg.an.helo_texts, 4096);
 	assert_true(cfg.an.block_score == 12);
 	assert_true(cfg.an.alert_score == 6.5);
 	assert_int_equal(cfg.an.free_distinct_mx, 3);
@@ -278,6 +279,7 @@ static void test_errors_placed(void **state)
 	expect_error("{\"detection\": {\"learning_period\": \"36h\", \"learning_active_days\": 3}}", "t.json:1:66:",
 		     "3 active days do not fit in a learning period of 2 days");
 	expect_error("{\"detection\": {\"learning_active_days\": 0}}", "t.json:1:40:", "must be 1..365");
+	expect_error("{\"detection\": {\"helo_texts\": 1000}}", "t.json:1:30:", "must be 1024..100000000");
 	expect_error("{\"block\": {\"repeat_factor\": 0}}", "t.json:1:29:", "must be 1..100");
 	expect_error("{\"block\": {\"max_new_per_minute\": 100001}}", "t.json:1:34:", "must be 0..100000");
 	expect_error("{\"block\": {\"duration\": -5}}", "t.json:1:24:", "not a duration: -5");

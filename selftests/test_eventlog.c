@@ -165,6 +165,28 @@ static void test_action_helo_escaped(void **state)
 	assert_non_null(strstr(human(t), "HELO \"x\\r\\nmtaguardd: forged\\x1b[2J\""));
 }
 
+/* A verdict whose HELO text was let go says so, with the name's hash and shape, in both logs. */
+static void test_action_helo_text_not_kept(void **state)
+{
+	struct logs *t = *state;
+	struct mg_an_action a = { .kind = MG_AN_ALERT };
+
+	assert_int_equal(mg_prefix_parse("198.18.2.3", &a.prefix), 0);
+	snprintf(a.ev.rule, sizeof(a.ev.rule), "suspect:score");
+	a.ev.helo_text_dropped = true;
+	a.ev.helo_hash = 0x1a2b3c4d;
+	a.ev.helo_shape = MG_HELO_FQDN;
+	mg_eventlog_action(&t->log, &a, 1000, 1000);
+	assert_non_null(strstr(human(t), "HELO text not kept (hash 1a2b3c4d) (fqdn)"));
+	json_t *j = json_line(t, 0);
+	assert_non_null(j);
+	json_t *ev = json_object_get(j, "evidence");
+	assert_true(json_is_false(json_object_get(ev, "helo_text_kept")));
+	assert_string_equal(json_string_value(json_object_get(ev, "helo_hash")), "1a2b3c4d");
+	assert_string_equal(json_string_value(json_object_get(ev, "helo_shape")), "fqdn");
+	json_decref(j);
+}
+
 /* A verdict on a prefix names the hosts seen in it, in the JSON log and the readable one. */
 static void test_action_names_hosts_in_prefix(void **state)
 {
@@ -218,6 +240,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_utf8_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_helo_escaped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_action_helo_text_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_names_hosts_in_prefix, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -185,8 +185,13 @@ static void print_evidence(json_t *ev, const char *indent)
 	       CNT(n(ev, "distinct_mx"), "MX host", "MX hosts"), CNT(n(ev, "syn_mx_per_min"), "SYN", "SYNs"),
 	       CNT(n(ev, "sessions"), "session", "sessions"), CNT(n(ev, "rcpts"), "RCPT", "RCPTs"), n(r, "2xx"),
 	       n(r, "4xx"), n(r, "5xx"));
-	printf("%sHELO \"%s\" (%s), %lld %s\n", indent, s(ev, "helo"), s(ev, "helo_shape"),
-	       CNT(n(ev, "distinct_helos"), "HELO name in all", "HELO names in all"));
+	/* A text let go (detection.helo_texts) is said to be so, with what was kept of it. */
+	if (json_is_false(json_object_get(ev, "helo_text_kept")))
+		printf("%sHELO text not kept; hash %s, shape %s, %lld %s\n", indent, s(ev, "helo_hash"),
+		       s(ev, "helo_shape"), CNT(n(ev, "distinct_helos"), "HELO name in all", "HELO names in all"));
+	else
+		printf("%sHELO \"%s\" (%s), %lld %s\n", indent, s(ev, "helo"), s(ev, "helo_shape"),
+		       CNT(n(ev, "distinct_helos"), "HELO name in all", "HELO names in all"));
 	if (json_is_string(json_object_get(ev, "helo_absurd")))
 		printf("%sHELO names no mail host: %s\n", indent, s(ev, "helo_absurd"));
 	/* Source verification: each check named with its result, and what it adds to the score. */

@@ -19,6 +19,9 @@
 #define NS_PER_HOUR (60 * NS_PER_MIN)
 #define NS_PER_DAY (24 * NS_PER_HOUR)
 
+/* HELO texts kept for the sources that took a name most recently (mg_an_config.helo_texts): about 3.5 MiB. */
+#define HELO_TEXTS_DEFAULT 65536
+
 /*
  * Time from t to now, 0 if t is not earlier: inputs stamped a little apart
  * (an event, then a tick) must not wrap around into an age of centuries.
@@ -72,6 +75,7 @@ void mg_an_config_default(struct mg_an_config *c)
 	mg_verify_weights_default(&c->vw);
 	c->forgery_verdict_sessions = 2;
 	c->reverify_ns = NS_PER_HOUR;
+	c->helo_texts = HELO_TEXTS_DEFAULT;
 }
 
 /* ---- configured prefixes: a hash set per prefix length in use ---------------------- */
@@ -229,6 +233,19 @@ static uint64_t ns_of(uint32_t c)
 }
 
 /*
+ * A coarse time read back never earlier than it was (the end of its second,
+ * exact for a whole second): for a start that a span is measured from when
+ * a span too long would act early (learning a mail server).
+ */
+static uint32_t ct_up(uint64_t t)
+{
+	if (!t)
+		return 0;
+	uint64_t s = t / NS_PER_SEC + (t % NS_PER_SEC != 0) + 1;
+	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+/*
  * What every source costs: 48 bytes. Most sources an edge router sees never
  * speak SMTP to an MX; the SMTP figures live in a separate record (struct
  * smtp) that only those which do get, and what only those need (serving
@@ -312,25 +329,41 @@ struct smtp {
 	/* enum mg_helo_absurd of the last absurd HELO in each bucket */
 	uint8_t absurd_cur : 4, absurd_prev : 4;
 	uint8_t helo_bad_ever;         /* an anomalous HELO was ever seen: never learned */
+	/*
+	 * The last HELO's shape (enum mg_helo_shape, of the name as sent, from
+	 * its source's own address), and HELO_DROPPED once its text was let go
+	 * (helo is then 0): the hash and the shape stay when the text goes.
+	 */
+	uint8_t helo_last;
 	uint16_t active_days;          /* saturates (learning asks for a few) */
 	/* The day of its last activity, modulo 2^16 (compared for equality only: see shift_day()). */
 	uint16_t active_day;
 	u64_a4 first_evidence;         /* first port-25 activity of the current episode */
-	u64_a4 first_smtp;             /* first SMTP activity ever (learning) */
+	/*
+	 * First SMTP activity ever, coarse and rounded up (ct_up): learning
+	 * (days) is never early by it, a new sender (minutes) may stay one
+	 * second longer.
+	 */
+	uint32_t first_smtp;
 	/*
 	 * Longer memory than the window: new MX destinations and sessions,
 	 * decayed with cfg.long_half_life_ns as of long_at. A patient bot that
-	 * stays under the window's free allowance adds up here.
+	 * stays under the window's free allowance adds up here. long_at is
+	 * coarse (ct_of): the counts are kept as of the start of its second,
+	 * scaled up by the decay over the rest of it (long_store()), so that
+	 * they read as they would from the exact time.
 	 */
-	u64_a4 long_at;
+	uint32_t long_at;
 	float long_mx, long_sessions;
 	uint32_t verdict;              /* its verdicts (struct verdict), 1-based, 0 = never blocked */
 	uint32_t helo;                 /* id in a.helos, 0 = none (or empty) */
-	uint32_t hosts;                /* its hosts list in a.hosts (hosts_of()), 0 = none */
+	uint32_t hosts;                /* its hosts list in a.hosts (hosts_read()), 0 = none */
 	struct hist hist;
 };
-_Static_assert(sizeof(struct smtp) == 136 && _Alignof(struct smtp) == 4, "SMTP record size");
+_Static_assert(sizeof(struct smtp) == 128 && _Alignof(struct smtp) == 4, "SMTP record size");
 _Static_assert(MG_ABSURD_MAX <= 16, "absurd HELO reasons in 4 bits");
+#define HELO_DROPPED 0x80
+_Static_assert(!(MG_HELO_SHAPES_ALL & ~0x7f), "HELO shapes in 7 bits beside HELO_DROPPED");
 
 /* What only a source ever blocked (or whose role changed more than once) needs, beside its SMTP record. */
 struct verdict {
@@ -361,23 +394,45 @@ struct hosts {
 };
 /* A list of one host is 40 bytes (a malloc chunk of its own cost 48, and an 8-byte pointer). */
 _Static_assert(sizeof(struct hosts) + sizeof(struct host_rec) == 40, "hosts list of one");
+
+/* A list as worked on (hosts_read(), hosts_write()): room for every host it may hold. */
+struct hosts_full {
+	uint32_t n_more;
+	struct host_rec host[MG_AN_HOSTS];
+};
+
+/*
+ * The usual list, kept in 28 bytes: one host, none seen beyond it, whose
+ * address's first 64 bits are its profile key's (always so at an
+ * aggregation of /64 or longer): the rest of its address and its figures.
+ * Its first field doubles as the free-list link (struct hosts_pool).
+ */
+struct host1 {
+	uint32_t first_seen, last_seen; /* coarse (ct_of) */
+	uint32_t sessions;
+	uint8_t iid[8];                 /* the address's last 64 bits */
+	uint8_t mac[6];
+	uint16_t vlan_outer;
+};
+_Static_assert(sizeof(struct host1) == 28, "compact list of one host");
 #define HOSTS_N_SHIFT 28
 #define HOSTS_MORE_MAX ((1u << HOSTS_N_SHIFT) - 1)
 _Static_assert(MG_AN_HOSTS < 16, "hosts count in 4 bits");
 
-static unsigned hosts_n(const struct hosts *h)
+/* A list's n_more: the hosts listed, those seen beyond them. */
+static unsigned hosts_n(uint32_t n_more)
 {
-	return h->n_more >> HOSTS_N_SHIFT;
+	return n_more >> HOSTS_N_SHIFT;
 }
 
-static uint32_t hosts_more(const struct hosts *h)
+static uint32_t hosts_more(uint32_t n_more)
 {
-	return h->n_more & HOSTS_MORE_MAX;
+	return n_more & HOSTS_MORE_MAX;
 }
 
-static void hosts_set(struct hosts *h, unsigned n, uint32_t more)
+static uint32_t hosts_nm(unsigned n, uint32_t more)
 {
-	h->n_more = (uint32_t)n << HOSTS_N_SHIFT | (more < HOSTS_MORE_MAX ? more : HOSTS_MORE_MAX);
+	return (uint32_t)n << HOSTS_N_SHIFT | (more < HOSTS_MORE_MAX ? more : HOSTS_MORE_MAX);
 }
 
 /* Room a list of n hosts has: 1, 2, 4, then MG_AN_HOSTS. */
@@ -391,13 +446,16 @@ static unsigned hosts_cap(unsigned n)
 }
 
 /*
- * The lists of one size (hosts_cap() of 1, 2, 4 and MG_AN_HOSTS): an array
- * of them, a freed one on a free list (its n_more holds the next free one,
- * 1-based, 0 = none) for the next list of its size. A record names its list
- * by size class (the top HOSTS_CLASS_SHIFT bits) and 1-based index.
+ * The lists of one size (hosts_cap() of 1, 2, 4 and MG_AN_HOSTS, and the
+ * compact one, HOSTS_C1): an array of them, a freed one on a free list (its
+ * first 4 bytes hold the next free one, 1-based, 0 = none) for the next
+ * list of its size. A record names its list by size class (the bits from
+ * HOSTS_CLASS_SHIFT up) and 1-based index.
  */
-#define HOSTS_CLASSES 4
-#define HOSTS_CLASS_SHIFT 30
+#define HOSTS_FULL_CLASSES 4
+#define HOSTS_C1 HOSTS_FULL_CLASSES
+#define HOSTS_CLASSES (HOSTS_C1 + 1)
+#define HOSTS_CLASS_SHIFT 29
 #define HOSTS_IDX_MASK ((1u << HOSTS_CLASS_SHIFT) - 1)
 _Static_assert(MG_AN_HOSTS > 4 && MG_AN_HOSTS <= 8, "hosts list sizes 1, 2, 4, MG_AN_HOSTS");
 
@@ -409,12 +467,12 @@ struct hosts_pool {
 
 static unsigned class_cap(unsigned k)
 {
-	return k + 1 < HOSTS_CLASSES ? 1u << k : MG_AN_HOSTS;
+	return k == HOSTS_C1 ? 1 : k + 1 < HOSTS_FULL_CLASSES ? 1u << k : MG_AN_HOSTS;
 }
 
 static size_t class_size(unsigned k)
 {
-	return sizeof(struct hosts) + class_cap(k) * sizeof(struct host_rec);
+	return k == HOSTS_C1 ? sizeof(struct host1) : sizeof(struct hosts) + class_cap(k) * sizeof(struct host_rec);
 }
 
 static unsigned class_of_cap(unsigned cap)
@@ -451,7 +509,12 @@ struct smtp_rec {
 	uint64_t bits_cur, bits_prev;
 	uint64_t k_mx_bits;
 	uint32_t k_syn_mx, k_helo, k_mail, k_rcpt, k_reply[MG_REPLY_MAX];
-	uint32_t helo_hash, fp_hash;   /* fp_hash: never read, written as 0 */
+	/*
+	 * fp_hash once held a SYN fingerprint and was written as 0; now it
+	 * carries SAVED_HELO_LAST | struct smtp.helo_last (a file from before
+	 * has 0 there: the shape is then found again from the text).
+	 */
+	uint32_t helo_hash, fp_hash;
 	uint64_t first_evidence;
 	uint64_t first_smtp;
 	uint64_t blocked_until, last_block_end;
@@ -471,6 +534,18 @@ struct smtp_rec {
 		uint64_t at;
 		uint8_t from, to, pad[6];
 	} hist[MG_AN_HISTORY];
+};
+
+#define SAVED_HELO_LAST 0x100
+
+/*
+ * A source that took a HELO name whose text is kept (mg_an_config.helo_texts):
+ * its profile and the name's id then. An entry whose source has since taken
+ * another name (or whose profile was forgotten) is stale and lets go of
+ * nothing when it leaves.
+ */
+struct text_ent {
+	uint32_t prof, helo;
 };
 
 struct mg_analyzer {
@@ -517,6 +592,9 @@ struct mg_analyzer {
 	const struct mg_act_view *act; /* protected addresses' activity records, the shell's; NULL: none */
 	struct mg_vrecs vrecs;     /* source verification, by profile key (mg_vrec.h) */
 	struct mg_intern *helos;   /* the HELO names the SMTP records hold, by id */
+	/* The sources holding a HELO text, in the order they took it (a ring, oldest at texts_head). */
+	struct text_ent *texts;
+	uint32_t ntexts, captexts, texts_head;
 };
 
 static int grow(void **v, uint32_t *cap, uint32_t need, size_t elem)
@@ -818,17 +896,18 @@ static void drop_wide(struct mg_analyzer *a, struct smtp *m)
 		m->wide = 0;
 }
 
-static struct hosts *pool_at(const struct mg_analyzer *a, uint32_t ref)
+/* A list's record, of whichever class. */
+static void *pool_at(const struct mg_analyzer *a, uint32_t ref)
 {
 	unsigned k = ref >> HOSTS_CLASS_SHIFT;
 
-	return (struct hosts *)(void *)(a->hosts[k].v + (size_t)((ref & HOSTS_IDX_MASK) - 1) * class_size(k));
+	return a->hosts[k].v + (size_t)((ref & HOSTS_IDX_MASK) - 1) * class_size(k);
 }
 
-/* The hosts list of m, if it has one. */
-static const struct hosts *hosts_of(const struct mg_analyzer *a, const struct smtp *m)
+/* A free list's link: the record's first 4 bytes, of any class (n_more, first_seen). */
+static uint32_t *pool_link(const struct mg_analyzer *a, uint32_t ref)
 {
-	return m && m->hosts ? pool_at(a, m->hosts) : NULL;
+	return pool_at(a, ref);
 }
 
 /* A list of size class k, its contents undefined: a freed one, else the pool grown; 0 without memory. */
@@ -839,7 +918,7 @@ static uint32_t pool_take(struct mg_analyzer *a, unsigned k)
 
 	if (idx) {
 		uint32_t ref = (uint32_t)k << HOSTS_CLASS_SHIFT | idx;
-		pl->free_head = pool_at(a, ref)->n_more;
+		pl->free_head = *pool_link(a, ref);
 		return ref;
 	}
 	if (pl->n >= HOSTS_IDX_MASK || grow((void **)&pl->v, &pl->cap, pl->n + 1, class_size(k)))
@@ -851,7 +930,7 @@ static void pool_give(struct mg_analyzer *a, uint32_t ref)
 {
 	struct hosts_pool *pl = &a->hosts[ref >> HOSTS_CLASS_SHIFT];
 
-	pool_at(a, ref)->n_more = pl->free_head;
+	*pool_link(a, ref) = pl->free_head;
 	pl->free_head = ref & HOSTS_IDX_MASK;
 }
 
@@ -862,40 +941,79 @@ static void drop_hosts(struct mg_analyzer *a, struct smtp *m)
 	m->hosts = 0;
 }
 
-/*
- * The hosts list of m with room for `room` hosts (made when it has none
- * yet, moved to a larger size with its hosts when it must grow); NULL
- * without memory, the list as it was.
- */
-static struct hosts *get_hosts(struct mg_analyzer *a, struct smtp *m, unsigned room)
+/* The hosts list of m (whose profile key is key) at full width; false if it has none. */
+static bool hosts_read(const struct mg_analyzer *a, const struct smtp *m, const uint8_t key[16],
+		       struct hosts_full *out)
 {
-	unsigned k = class_of_cap(hosts_cap(room));
-
-	if (m->hosts && (m->hosts >> HOSTS_CLASS_SHIFT) >= k)
-		return pool_at(a, m->hosts);
-	uint32_t ref = pool_take(a, k);
-	if (!ref)
-		return NULL;
-	struct hosts *n = pool_at(a, ref);
-	if (m->hosts) {
+	if (!m || !m->hosts)
+		return false;
+	if (m->hosts >> HOSTS_CLASS_SHIFT != HOSTS_C1) {
 		const struct hosts *h = pool_at(a, m->hosts);
-		memcpy(n, h, sizeof(*h) + hosts_n(h) * sizeof(h->host[0]));
-		pool_give(a, m->hosts);
-	} else {
-		memset(n, 0, sizeof(*n));
+		out->n_more = h->n_more;
+		memcpy(out->host, h->host, hosts_n(h->n_more) * sizeof(h->host[0]));
+		return true;
 	}
-	m->hosts = ref;
-	return n;
+	const struct host1 *c = pool_at(a, m->hosts);
+	struct host_rec *x = &out->host[0];
+	out->n_more = hosts_nm(1, 0);
+	memcpy(x->addr, key, 8);
+	memcpy(x->addr + 8, c->iid, 8);
+	x->first_seen = c->first_seen;
+	x->last_seen = c->last_seen;
+	x->sessions = c->sessions;
+	memcpy(x->mac, c->mac, 6);
+	x->vlan_outer = c->vlan_outer;
+	return true;
+}
+
+/*
+ * The list back into m: compact while it is one host with none beyond and
+ * its address in its key's /64, else in a list with room for its hosts
+ * (the one it had if that has room, a larger one or a first one else: a
+ * list never shrinks). Without memory for a new one the list stays as it
+ * was (false).
+ */
+static bool hosts_write(struct mg_analyzer *a, struct smtp *m, const uint8_t key[16], const struct hosts_full *in)
+{
+	unsigned n = hosts_n(in->n_more);
+	bool compact = n == 1 && !hosts_more(in->n_more) && !memcmp(in->host[0].addr, key, 8);
+	unsigned k = compact ? HOSTS_C1 : class_of_cap(hosts_cap(n));
+	unsigned have = m->hosts ? m->hosts >> HOSTS_CLASS_SHIFT : 0;
+
+	if (!m->hosts || (have == HOSTS_C1 ? k != HOSTS_C1 : k != HOSTS_C1 && have < k)) {
+		uint32_t ref = pool_take(a, k);
+		if (!ref)
+			return false;
+		drop_hosts(a, m);
+		m->hosts = ref;
+	} else {
+		k = have;
+	}
+	if (k != HOSTS_C1) {
+		struct hosts *h = pool_at(a, m->hosts);
+		h->n_more = in->n_more;
+		memcpy(h->host, in->host, n * sizeof(in->host[0]));
+		return true;
+	}
+	struct host1 *c = pool_at(a, m->hosts);
+	const struct host_rec *x = &in->host[0];
+	c->first_seen = x->first_seen;
+	c->last_seen = x->last_seen;
+	c->sessions = x->sessions;
+	memcpy(c->iid, x->addr + 8, 8);
+	memcpy(c->mac, x->mac, 6);
+	c->vlan_outer = x->vlan_outer;
+	return true;
 }
 
 /* The list as the API shows it. */
-static void hosts_export(const struct hosts *h, struct mg_an_hosts *out)
+static void hosts_export(const struct hosts_full *hf, struct mg_an_hosts *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->more = hosts_more(h);
-	out->n = (uint8_t)hosts_n(h);
+	out->more = hosts_more(hf->n_more);
+	out->n = (uint8_t)hosts_n(hf->n_more);
 	for (unsigned i = 0; i < out->n; i++) {
-		const struct host_rec *x = &h->host[i];
+		const struct host_rec *x = &hf->host[i];
 		struct mg_an_host *y = &out->host[i];
 		memcpy(y->addr, x->addr, 16);
 		y->first_seen_ns = ns_of(x->first_seen);
@@ -907,41 +1025,41 @@ static void hosts_export(const struct hosts *h, struct mg_an_hosts *out)
 }
 
 /*
- * A session (HELO) from host addr inside a profile keyed by a prefix (smtp
- * record idx). The list keeps the MG_AN_HOSTS most recent hosts, most
- * recent first; a host pushed out is counted in `more`, and counted again if
- * it comes back (the figure is "at least this many others", never fewer).
+ * A session (HELO) from host addr inside a profile keyed by a prefix (key).
+ * The list keeps the MG_AN_HOSTS most recent hosts, most recent first; a
+ * host pushed out is counted in `more`, and counted again if it comes back
+ * (the figure is "at least this many others", never fewer).
  */
-static void note_host(struct mg_analyzer *a, struct smtp *m, const uint8_t addr[16], const uint8_t mac[6],
-		      uint16_t vlan, uint64_t now)
+static void note_host(struct mg_analyzer *a, struct smtp *m, const uint8_t key[16], const uint8_t addr[16],
+		      const uint8_t mac[6], uint16_t vlan, uint64_t now)
 {
-	const struct hosts *old = hosts_of(a, m);
-	unsigned n = old ? hosts_n(old) : 0, i = 0;
+	struct hosts_full hf;
 
+	if (!hosts_read(a, m, key, &hf))
+		hf.n_more = 0;
+	unsigned n = hosts_n(hf.n_more), i = 0;
 	for (; i < n; i++)
-		if (!memcmp(old->host[i].addr, addr, 16))
+		if (!memcmp(hf.host[i].addr, addr, 16))
 			break;
-	struct hosts *h = get_hosts(a, m, i < n ? n : n + 1);
-	if (!h)
-		return;
 	struct host_rec cur = { 0 };
 	if (i < n) {
-		cur = h->host[i];
+		cur = hf.host[i];
 	} else {
 		memcpy(cur.addr, addr, 16);
 		cur.first_seen = ct_of(now);
 		if (n < MG_AN_HOSTS)
-			hosts_set(h, ++n, hosts_more(h));
+			hf.n_more = hosts_nm(++n, hosts_more(hf.n_more));
 		else
-			hosts_set(h, n, hosts_more(h) + 1);
+			hf.n_more = hosts_nm(n, hosts_more(hf.n_more) + 1);
 		i = n - 1; /* the least recent (or the new slot) makes room */
 	}
-	memmove(&h->host[1], &h->host[0], i * sizeof(h->host[0]));
+	memmove(&hf.host[1], &hf.host[0], i * sizeof(hf.host[0]));
 	cur.last_seen = ct_of(now);
 	cur.sessions++;
 	memcpy(cur.mac, mac, 6);
 	cur.vlan_outer = vlan;
-	h->host[0] = cur;
+	hf.host[0] = cur;
+	hosts_write(a, m, key, &hf);
 }
 
 static void mark_dirty(struct mg_analyzer *a, struct prof *p)
@@ -1060,11 +1178,29 @@ static bool win_empty(const struct mg_analyzer *a, const struct smtp *m)
 
 static double long_decay(const struct mg_analyzer *a, const struct smtp *m, uint64_t now)
 {
+	uint64_t h = a->cfg.long_half_life_ns, at = ns_of(m->long_at);
+
+	if (!h || !m->long_at || now <= at)
+		return 1;
+	return exp2(-(double)(now - at) / (double)h);
+}
+
+/*
+ * The memory's counts as of t: anchored at the start of t's second (or
+ * left at a later anchor, where nothing has decayed yet) and scaled up by
+ * the decay from there to t, so that read at any time from t on they are
+ * what they were at t, decayed from t (to a float's rounding).
+ */
+static void long_store(const struct mg_analyzer *a, struct smtp *m, uint64_t t, double mx, double sessions)
+{
 	uint64_t h = a->cfg.long_half_life_ns;
 
-	if (!h || !m->long_at || now <= m->long_at)
-		return 1;
-	return exp2(-(double)(now - m->long_at) / (double)h);
+	if (t > ns_of(m->long_at))
+		m->long_at = ct_of(t);
+	uint64_t at = ns_of(m->long_at);
+	double up = h && t > at ? exp2((double)(t - at) / (double)h) : 1;
+	m->long_mx = (float)(mx * up);
+	m->long_sessions = (float)(sessions * up);
 }
 
 static void long_read(const struct mg_analyzer *a, const struct smtp *m, uint64_t now, double *mx, double *sessions)
@@ -1083,25 +1219,9 @@ static void long_add(const struct mg_analyzer *a, struct smtp *m, uint64_t now, 
 	if (!new_mx && !sessions)
 		return;
 	long_read(a, m, now, &mx, &ses);
-	m->long_mx = (float)(mx + new_mx);
-	m->long_sessions = (float)(ses + sessions);
-	if (now > m->long_at)
-		m->long_at = now;
+	long_store(a, m, now, mx + new_mx, ses + sessions);
 }
 
-/* The memory decayed to now, nothing added (a restore ages it over the downtime this way). */
-static void long_age(const struct mg_analyzer *a, struct smtp *m, uint64_t now)
-{
-	double mx, ses;
-
-	if (!m->long_at)
-		return;
-	long_read(a, m, now, &mx, &ses);
-	m->long_mx = (float)mx;
-	m->long_sessions = (float)ses;
-	if (now > m->long_at)
-		m->long_at = now;
-}
 
 /* Figures over the last window as of `now`, read without moving the buckets. */
 struct figures {
@@ -1211,6 +1331,7 @@ void mg_an_free(struct mg_analyzer *a)
 	pset_clear(&a->allow);
 	mg_vrec_clear(&a->vrecs);
 	mg_intern_free(a->helos);
+	free(a->texts);
 	free(a);
 }
 
@@ -1258,7 +1379,7 @@ static void smtp_activity(const struct mg_analyzer *a, struct smtp *m, uint64_t 
 	if (!m->first_evidence || win_empty(a, m))
 		m->first_evidence = now;
 	if (!m->first_smtp)
-		m->first_smtp = now;
+		m->first_smtp = ct_up(now);
 	uint16_t day = (uint16_t)(now / NS_PER_DAY);
 	if (day != m->active_day || !m->active_days) {
 		m->active_day = day;
@@ -1267,13 +1388,105 @@ static void smtp_activity(const struct mg_analyzer *a, struct smtp *m, uint64_t 
 	}
 }
 
-/* The last HELO name: the new one taken before the old one is let go (they may be the same). */
-static void set_helo(struct mg_analyzer *a, struct smtp *m, const char *s, size_t len)
+/*
+ * HELO texts: a source keeps its last name's text while it is among the
+ * cfg.helo_texts sources that took a name most recently, and for as long
+ * as it is a suspect or blocked (the text is their evidence); the hash and
+ * the shape it always keeps. The ring (struct text_ent) is that order; a
+ * source leaving it lets go of its text unless protected. Its next HELO
+ * brings the text back.
+ */
+static uint32_t helo_texts_max(const struct mg_analyzer *a)
 {
-	uint32_t id = mg_intern_get(a->helos, s, len);
+	return a->cfg.helo_texts ? a->cfg.helo_texts : HELO_TEXTS_DEFAULT;
+}
 
+static bool text_protected(const struct prof *p)
+{
+	return p->role == MG_ROLE_SUSPECT || p->role == MG_ROLE_BLOCKED;
+}
+
+static void text_drop(struct mg_analyzer *a, struct smtp *m)
+{
 	mg_intern_put(a->helos, m->helo);
+	m->helo = 0;
+	m->helo_last |= HELO_DROPPED;
+}
+
+/* The oldest entry leaves the ring, and its source's text with it if the entry is not stale. */
+static void texts_pop(struct mg_analyzer *a)
+{
+	struct text_ent e = a->texts[a->texts_head];
+
+	a->texts_head = (a->texts_head + 1) % a->captexts;
+	a->ntexts--;
+	if (e.prof >= a->nprof || !(a->prof[e.prof].flags & PF_USED))
+		return;
+	struct prof *p = &a->prof[e.prof];
+	struct smtp *m = smtp_of(a, p);
+	if (m && m->helo == e.helo && !text_protected(p))
+		text_drop(a, m);
+}
+
+/* Room for one more entry: a full ring grows (oldest first at 0) up to the most it may hold. */
+static bool texts_room(struct mg_analyzer *a, uint32_t max)
+{
+	if (a->ntexts < a->captexts)
+		return true;
+	uint32_t cap = a->captexts ? a->captexts * 2 : 1024;
+	if (cap > max)
+		cap = max;
+	struct text_ent *n = malloc((size_t)cap * sizeof(*n));
+	if (!n)
+		return false;
+	for (uint32_t i = 0; i < a->ntexts; i++)
+		n[i] = a->texts[(a->texts_head + i) % a->captexts];
+	free(a->texts);
+	a->texts = n;
+	a->captexts = cap;
+	a->texts_head = 0;
+	return true;
+}
+
+/*
+ * m (of p) holds a text now: it goes in as the newest, the oldest making
+ * room (which may be m's own older entry: then its text is gone and there
+ * is nothing to add). Without memory for the ring the text goes at once.
+ * A suspect's or blocked source's text takes no turn: it stays while they
+ * are, and joins the ring when they are no longer (set_role()).
+ */
+static void texts_push(struct mg_analyzer *a, const struct prof *p, struct smtp *m)
+{
+	uint32_t max = helo_texts_max(a);
+
+	if (text_protected(p))
+		return;
+	while (a->ntexts && a->ntexts >= max)
+		texts_pop(a);
+	if (!m->helo)
+		return;
+	if (!texts_room(a, max)) {
+		text_drop(a, m);
+		return;
+	}
+	a->texts[(a->texts_head + a->ntexts) % a->captexts] = (struct text_ent){ prof_idx(a, p), m->helo };
+	a->ntexts++;
+}
+
+/*
+ * The last HELO name and its shape: the new one taken before the old one is
+ * let go (they may be the same); a name new to the record joins the ring.
+ */
+static void set_helo(struct mg_analyzer *a, const struct prof *p, struct smtp *m, const char *s, size_t len,
+		     unsigned shape)
+{
+	uint32_t id = mg_intern_get(a->helos, s, len), old = m->helo;
+
+	mg_intern_put(a->helos, old);
 	m->helo = id;
+	m->helo_last = (uint8_t)(shape & MG_HELO_SHAPES_ALL);
+	if (id && id != old)
+		texts_push(a, p, m);
 }
 
 /* The last HELO name of m ("" if none), its length in *len. */
@@ -1363,10 +1576,10 @@ void mg_an_on_event(struct mg_analyzer *a, const struct mg_event *ev, uint64_t n
 			wide_store(a, m, &c);
 		}
 		m->helo_hash = ev->helo_hash;
-		set_helo(a, m, ev->u.arg, len);
+		set_helo(a, p, m, ev->u.arg, len, shape);
 		m->shape_cur |= (uint8_t)shape;
 		if (key_plen(a, key) < 128) {
-			note_host(a, m, ev->src, ev->mac, ev->vlan_outer, now);
+			note_host(a, m, key, ev->src, ev->mac, ev->vlan_outer, now);
 		}
 		if (shape & ~MG_HELO_FQDN)
 			m->helo_bad_ever = 1;
@@ -1573,6 +1786,9 @@ bool mg_an_verify_wanted(struct mg_analyzer *a, const uint8_t addr[16], uint64_t
 	struct smtp *m = smtp_of(a, p);
 	if (!r)
 		return false;
+	/* Its HELO's text was let go: nothing to check it by; its next HELO brings the text back. */
+	if (m && (m->helo_last & HELO_DROPPED))
+		return false;
 	size_t hl;
 	const char *helo = helo_of(a, m, &hl);
 	uint32_t ident = ident_hash(helo, hl, r->mail_domain);
@@ -1755,6 +1971,11 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	ev->helo_shape = hl ? mg_helo_shape(helo, hl, p->key) : in->f.shapes;
 	memcpy(ev->helo, helo, hl);
 	ev->helo[hl] = '\0';
+	ev->helo_hash = m->helo_hash;
+	if (m->helo_last & HELO_DROPPED) {
+		ev->helo_text_dropped = true;
+		ev->helo_shape = m->helo_last & MG_HELO_SHAPES_ALL;
+	}
 	ev->first_evidence_ns = m->first_evidence;
 	memcpy(ev->mac, m->mac, 6);
 	ev->vlan_outer = m->vlan_outer;
@@ -1762,9 +1983,9 @@ static void fill_evidence(const struct mg_analyzer *a, const struct prof *p, con
 	const struct verdict *vd = verdict_of(a, m);
 	if (vd->role_before && p->role == MG_ROLE_BLOCKED)
 		ev->role_before = (enum mg_role)(vd->role_before - 1);
-	const struct hosts *h = hosts_of(a, m);
-	if (h)
-		hosts_export(h, &ev->hosts);
+	struct hosts_full hf;
+	if (hosts_read(a, m, p->key, &hf))
+		hosts_export(&hf, &ev->hosts);
 	if (in->vr) {
 		ev->verified = true;
 		ev->verify = in->vr->s;
@@ -1831,7 +2052,11 @@ static void set_role(struct mg_analyzer *a, struct prof *p, enum mg_role r, uint
 		return;
 	if (m)
 		hist_push(a, m, now, p->role, r);
+	bool was_protected = text_protected(p);
 	p->role = (uint8_t)r;
+	/* Its text may have outstayed its turn in the ring while protected: it takes a new one. */
+	if (m && m->helo && was_protected && !text_protected(p))
+		texts_push(a, p, m);
 }
 
 /* Circuit breaker: may one more block go out now? */
@@ -1884,7 +2109,7 @@ static bool evaluate(struct mg_analyzer *a, struct prof *p, uint64_t now, struct
 
 	/* Learning: steady SMTP over the learning period with a well-formed, stable HELO. */
 	if (m && !(p->flags & PF_LEARNED) && !configured && m->first_smtp &&
-	    age(now, m->first_smtp) >= c->learning_ns && m->active_days >= c->learn_min_active_days &&
+	    age(now, ns_of(m->first_smtp)) >= c->learning_ns && m->active_days >= c->learn_min_active_days &&
 	    !m->helo_bad_ever && in.score < c->alert_score) {
 		p->flags |= PF_LEARNED;
 		if ((x = emit(o, MG_AN_PROMOTE, a, p)))
@@ -2140,7 +2365,7 @@ bool mg_an_new_sender(const struct mg_analyzer *a, const uint8_t addr[16], uint6
 		return false;
 	if (pset_covers(&a->servers, key) || pset_covers(&a->allow, key))
 		return false;
-	return age(now, m->first_smtp) < a->cfg.window_ns;
+	return age(now, ns_of(m->first_smtp)) < a->cfg.window_ns;
 }
 
 /* The operator lifted a block (mtaguardctl unblock): the verdict ends, the old evidence with it. */
@@ -2238,13 +2463,14 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	mr->k_rcpt = c.k[K_RCPT];
 	memcpy(mr->k_reply, &c.k[K_REPLY], sizeof(mr->k_reply));
 	mr->helo_hash = m->helo_hash;
+	mr->fp_hash = SAVED_HELO_LAST | m->helo_last;
 	mr->first_evidence = m->first_evidence;
-	mr->first_smtp = m->first_smtp;
+	mr->first_smtp = ns_of(m->first_smtp);
 	mr->blocked_until = vd->blocked_until;
 	mr->last_block_end = vd->last_block_end;
 	mr->active_day = full_day(m->active_day, now);
 	mr->active_days = m->active_days;
-	mr->long_at = m->long_at;
+	mr->long_at = ns_of(m->long_at);
 	mr->long_mx = m->long_mx;
 	mr->long_sessions = m->long_sessions;
 	mr->shape_cur = m->shape_cur;
@@ -2305,7 +2531,8 @@ int mg_an_save_step(const struct mg_analyzer *a, struct mg_an_saver *s, uint32_t
 		if (!(p->flags & PF_USED))
 			continue;
 		const struct smtp *m = smtp_of(a, p);
-		const struct hosts *hs = hosts_of(a, m);
+		struct hosts_full hf;
+		bool hs = hosts_read(a, m, p->key, &hf);
 		if (!saver_room(s, sizeof(pr) + sizeof(mr) + sizeof(struct mg_an_hosts))) {
 			mg_an_saver_free(s);
 			return -ENOMEM;
@@ -2321,7 +2548,7 @@ int mg_an_save_step(const struct mg_analyzer *a, struct mg_an_saver *s, uint32_t
 		}
 		if (hs) {
 			struct mg_an_hosts out;
-			hosts_export(hs, &out);
+			hosts_export(&hf, &out);
 			memcpy(s->b + s->len, &out, sizeof(out));
 			s->len += sizeof(out);
 		}
@@ -2404,6 +2631,33 @@ static uint32_t shift_day(uint32_t day, int64_t by)
 	return day + (uint32_t)t;
 }
 
+/*
+ * A saved longer memory: aged over the downtime in the saved timeline (to
+ * `until`, where every time is representable), then anchored in this one
+ * (its time moved by `by`). Its time stays exact until then: the counts of
+ * a memory that never had a time (0) are taken as they are.
+ */
+static void long_restore(const struct mg_analyzer *a, struct smtp *m, const struct smtp_rec *r, uint64_t until,
+			 int64_t by)
+{
+	uint64_t h = a->cfg.long_half_life_ns, at = r->long_at;
+	double mx = r->long_mx, ses = r->long_sessions;
+
+	if (at && until > at) {
+		double d = h ? exp2(-(double)(until - at) / (double)h) : 1;
+		mx *= d;
+		ses *= d;
+		at = until;
+	}
+	m->long_at = 0;
+	if (at) {
+		long_store(a, m, shift_time(at, by), mx, ses);
+	} else {
+		m->long_mx = (float)mx;
+		m->long_sessions = (float)ses;
+	}
+}
+
 static void drop_profiles(struct mg_analyzer *a)
 {
 	for (unsigned k = 0; k < HOSTS_CLASSES; k++)
@@ -2413,6 +2667,7 @@ static void drop_profiles(struct mg_analyzer *a)
 			mg_intern_put(a->helos, a->smtp[a->prof[i].smtp - 1].helo);
 	a->nprof = a->live = a->nsmtp = a->nfree_prof = a->nfree_smtp = a->ndirty = a->nblocked = 0;
 	a->nwide = a->nfree_wide = a->nverdicts = 0;
+	a->ntexts = a->texts_head = 0;
 	if (a->dirty)
 		memset(a->dirty, 0, (size_t)a->capdirty * sizeof(*a->dirty));
 	a->dirty_pos = 0;
@@ -2509,6 +2764,9 @@ static const char *record_fault(const struct mg_analyzer *a, const struct prof_r
 		return "a memory count negative, too large or not a number";
 	if (m->helo_bad_ever > 1)
 		return "anomalous-HELO mark neither 0 nor 1";
+	if (m->fp_hash && ((m->fp_hash & ~(SAVED_HELO_LAST | HELO_DROPPED | MG_HELO_SHAPES_ALL)) ||
+			   !(m->fp_hash & SAVED_HELO_LAST) || ((m->fp_hash & HELO_DROPPED) && m->helo_len)))
+		return "the last HELO's shape out of range";
 	if (m->vlan_outer > VLAN_ID_MAX || m->vlan_inner > VLAN_ID_MAX)
 		return "VLAN ID over 4095";
 	if (m->win_start > past || m->first_evidence > past || m->first_smtp > past || m->last_block_end > past ||
@@ -2627,17 +2885,17 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 
 			m->helo_hash = min.helo_hash;
 			m->first_evidence = min.first_evidence;
-			m->first_smtp = min.first_smtp;
 
 			m->active_day = (uint16_t)min.active_day;
 			m->active_days = (uint16_t)(min.active_days < UINT16_MAX ? min.active_days : UINT16_MAX);
-			m->long_at = min.long_at;
-			m->long_mx = min.long_mx;
-			m->long_sessions = min.long_sessions;
 			m->shape_cur = min.shape_cur;
 			m->shape_prev = min.shape_prev;
 			m->helo_bad_ever = min.helo_bad_ever;
-			set_helo(a, m, min.helo, min.helo_len);
+			/* A file from before helo_last: the shape found again from the text (from the key: no address is kept). */
+			unsigned shape = min.fp_hash ? min.fp_hash & 0xff
+				       : min.helo_hash ? mg_helo_shape(min.helo, min.helo_len, in.key) : 0;
+			set_helo(a, p, m, min.helo, min.helo_len, shape);
+			m->helo_last |= (uint8_t)(shape & HELO_DROPPED);
 			memcpy(m->mac, min.mac, 6);
 			m->vlan_outer = min.vlan_outer;
 			m->vlan_inner = min.vlan_inner;
@@ -2659,24 +2917,20 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			 * if shift_time then has to clamp their times.
 			 */
 			win_roll(a, m, h.saved_mono + wall_passed);
-			long_age(a, m, h.saved_mono + wall_passed);
+			long_restore(a, m, &min, h.saved_mono + wall_passed, by);
 			m->win_start = shift_time(m->win_start, by);
 			m->first_evidence = shift_time(m->first_evidence, by);
-			m->first_smtp = shift_time(m->first_smtp, by);
-
-			m->long_at = shift_time(m->long_at, by);
+			m->first_smtp = ct_up(shift_time(min.first_smtp, by));
 			m->active_day = (uint16_t)shift_day(min.active_day, by);
 			for (unsigned k = 0; k < min.nhist; k++)
 				hist_push(a, m, shift_time(min.hist[k].at, by), min.hist[k].from, min.hist[k].to);
 			if (had_hosts && hin.n) {
-				struct hosts *hs = get_hosts(a, m, hin.n);
-				if (!hs)
-					return -ENOMEM;
+				struct hosts_full hf;
 				/* Only the n listed: slots past n carry nothing from the file. */
-				hosts_set(hs, hin.n, hin.more);
+				hf.n_more = hosts_nm(hin.n, hin.more);
 				for (unsigned k = 0; k < hin.n; k++) {
 					const struct mg_an_host *x = &hin.host[k];
-					struct host_rec *y = &hs->host[k];
+					struct host_rec *y = &hf.host[k];
 					memcpy(y->addr, x->addr, 16);
 					y->first_seen = ct_of(shift_time(x->first_seen_ns, by));
 					y->last_seen = ct_of(shift_time(x->last_seen_ns, by));
@@ -2684,6 +2938,8 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 					memcpy(y->mac, x->mac, 6);
 					y->vlan_outer = x->vlan_outer;
 				}
+				if (!hosts_write(a, m, p->key, &hf))
+					return -ENOMEM;
 			}
 		}
 		if (p->role == MG_ROLE_BLOCKED &&

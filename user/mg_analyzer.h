@@ -84,6 +84,13 @@ struct mg_an_config {
 	struct mg_verify_weights vw;
 	uint32_t forgery_verdict_sessions; /* sessions with a forged identity that make a verdict (2; 0: never) */
 	uint64_t reverify_ns;              /* the same HELO and domain are checked again after this (1 h) */
+	/*
+	 * HELO names kept as text: those of the helo_texts sources that sent a
+	 * new one most recently (65536; 0: that default), and always those of
+	 * suspects and blocked sources. Every other source keeps its last
+	 * name's hash and shape only, until its next HELO brings the text back.
+	 */
+	uint32_t helo_texts;
 };
 void mg_an_config_default(struct mg_an_config *c);
 /*
@@ -133,6 +140,13 @@ struct mg_an_evidence {
 	enum mg_helo_absurd helo_absurd; /* an absurd HELO identity in the window (MG_ABSURD_NONE if none) */
 	double long_mx, long_sessions;   /* new MX destinations and sessions in the longer memory, decayed */
 	char helo[MG_HELO_ARG_MAX + 1];
+	/*
+	 * The last HELO's hash (mg_helo_hash, 0: none seen), and whether its
+	 * text was let go (helo is then "", helo_shape still the name's own:
+	 * see mg_an_config.helo_texts).
+	 */
+	uint32_t helo_hash;
+	bool helo_text_dropped;
 	uint64_t first_evidence_ns; /* first port-25 activity that counted */
 	uint8_t mac[6];
 	uint16_t vlan_outer, vlan_inner;

@@ -1266,6 +1266,8 @@ static const struct field detection_keys[] = {
 	/* The longer memory: past a month it would outlive the profile itself (idle hosts go after 30 days). */
 	DURATION("long_half_life", an.long_half_life_ns, BOUNDS(MINUTE, 30 * DAY)),
 	NUMBER("free_long_mx", an.free_long_mx, 0, 100000),
+	/* HELO names kept as text beyond the suspects' and blocked sources' (each about 56 bytes). */
+	U32("helo_texts", an.helo_texts, 1024, 100000000),
 	SUB("weights", weights),
 };
 static const struct section detection = SECTION_OF(detection_keys, .finish = finish_detection);

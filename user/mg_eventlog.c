@@ -125,6 +125,10 @@ json_t *mg_evidence_json(const struct mg_an_evidence *ev, uint64_t now_mono, uin
 	json_object_set_new(o, "replies", json_pack("{s:i,s:i,s:i}", "2xx", ev->replies_2xx, "4xx",
 						      ev->replies_4xx, "5xx", ev->replies_5xx));
 	json_object_set_new(o, "helo", json_string(ev->helo));
+	/* The text may have been let go (detection.helo_texts): the hash and the shape say what it was. */
+	json_object_set_new(o, "helo_text_kept", json_boolean(!ev->helo_text_dropped));
+	snprintf(buf, sizeof(buf), "%08x", ev->helo_hash);
+	json_object_set_new(o, "helo_hash", json_string(buf));
 	mg_helo_shape_names(ev->helo_shape, buf, sizeof(buf));
 	json_object_set_new(o, "helo_shape", json_string(buf));
 	json_object_set_new(o, "distinct_helos", json_integer(ev->distinct_helos));
@@ -210,7 +214,7 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 {
 	json_t *o = mg_action_json(a, now_mono, now_wall);
 	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	char src[MG_ADDRSTRLEN], mac[32], shape[64], helo[4 * MG_HELO_ARG_MAX + 1];
+	char src[MG_ADDRSTRLEN], mac[32], shape[64], helo[4 * MG_HELO_ARG_MAX + 1], hdesc[sizeof(helo) + 32];
 
 	if (line && l->json)
 		json_line(l, line);
@@ -223,15 +227,19 @@ void mg_eventlog_action(struct mg_eventlog *l, const struct mg_an_action *a, uin
 	mg_helo_shape_names(a->ev.helo_shape, shape, sizeof(shape));
 	/* The HELO name is the peer's to choose, control bytes and all. */
 	mg_escape_line(a->ev.helo, helo, sizeof(helo));
+	if (a->ev.helo_text_dropped)
+		snprintf(hdesc, sizeof(hdesc), "text not kept (hash %08x)", a->ev.helo_hash);
+	else
+		snprintf(hdesc, sizeof(hdesc), "\"%s\"", helo);
 	switch (a->kind) {
 	case MG_AN_BLOCK:
 	case MG_AN_ALERT:
 		fprintf(l->human,
 			"%smtaguardd: %s %s (%s, MAC %s, VLAN %u): %s, score %.1f: %u MX hosts and %u SYNs/min to port 25, "
-			"%u sessions, %u RCPT, HELO \"%s\" (%s)%s\n",
+			"%u sessions, %u RCPT, HELO %s (%s)%s\n",
 			prio(l, a->kind == MG_AN_BLOCK ? MG_EV_WARNING : MG_EV_NOTICE), a->kind == MG_AN_BLOCK ? "BLOCK" : (a->would_block ? "WOULD BLOCK" : "ALERT"), src,
 			mg_role_name(a->ev.role_before), mac, a->ev.vlan_outer, a->ev.rule, a->ev.score,
-			a->ev.distinct_mx, a->ev.syn_mx_per_min, a->ev.sessions, a->ev.rcpts, helo, shape,
+			a->ev.distinct_mx, a->ev.syn_mx_per_min, a->ev.sessions, a->ev.rcpts, hdesc, shape,
 			a->kind == MG_AN_BLOCK ? "" : " (not enforced)");
 		if (a->ev.verified) {
 			char line[512], esc[600];

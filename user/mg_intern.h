@@ -2,8 +2,8 @@
 /*
  * mg_intern.h - a shared table of short strings, counted by reference.
  *
- * The analyzer keeps the last HELO name of every source that spoke SMTP to
- * an MX. Names repeat (a botnet's hosts share a handful, a mail server keeps
+ * The analyzer keeps the last HELO name of the sources that spoke SMTP to
+ * an MX whose text it holds (mg_an_config.helo_texts). Names repeat (a botnet's hosts share a handful, a mail server keeps
  * its own for years), so a source holds a 4-byte id and the text is stored
  * once, with a count of the sources holding it; the last one to let go of a
  * name frees it. Ids are never 0 (0: no name). The texts are kept in one
