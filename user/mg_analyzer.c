@@ -2511,10 +2511,14 @@ static bool saver_room(struct mg_an_saver *s, size_t more)
 	return true;
 }
 
-int mg_an_save_begin(struct mg_an_saver *s)
+int mg_an_save_begin(const struct mg_analyzer *a, struct mg_an_saver *s)
 {
+	/* Room for what there is now, taken at once: growing by doubling would copy tens of MB inside a step. */
+	size_t want = sizeof(struct an_hdr) + (size_t)a->live * sizeof(struct prof_rec) +
+		      (size_t)(a->nsmtp - a->nfree_smtp) * (sizeof(struct smtp_rec) + sizeof(struct mg_an_hosts));
+
 	memset(s, 0, sizeof(*s));
-	if (!saver_room(s, sizeof(struct an_hdr)))
+	if (!saver_room(s, want))
 		return -ENOMEM;
 	s->len = sizeof(struct an_hdr); /* written by finish, with the count */
 	return 0;
@@ -2580,7 +2584,7 @@ void mg_an_saver_free(struct mg_an_saver *s)
 int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len)
 {
 	struct mg_an_saver s;
-	int e = mg_an_save_begin(&s);
+	int e = mg_an_save_begin(a, &s);
 
 	if (!e)
 		e = mg_an_save_step(a, &s, UINT32_MAX, now);

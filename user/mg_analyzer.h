@@ -286,7 +286,7 @@ struct mg_an_saver {
 	uint32_t next;   /* the next profile slot */
 	uint32_t count;  /* records written */
 };
-int mg_an_save_begin(struct mg_an_saver *s);
+int mg_an_save_begin(const struct mg_analyzer *a, struct mg_an_saver *s);
 /* 1 when every slot is done, 0 when more remain, -ENOMEM (the save abandoned and freed). now: the step's time. */
 int mg_an_save_step(const struct mg_analyzer *a, struct mg_an_saver *s, uint32_t max, uint64_t now);
 /* The whole save (*buf from malloc, the saver emptied), as of now and wall. */

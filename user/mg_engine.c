@@ -513,7 +513,7 @@ int mg_engine_save_begin(struct mg_engine *e)
 {
 	if (!e->state_file[0] || e->saving)
 		return 0;
-	int err = mg_an_save_begin(&e->saver);
+	int err = mg_an_save_begin(e->an, &e->saver);
 	if (err)
 		return err;
 	e->saving = true;

@@ -32,6 +32,7 @@
 #include "mg_addr.h"
 #include "mg_analyzer.h"
 #include "mg_hash.h"
+#include "mg_statefile.h"
 
 #define BATCH 8192 /* what the daemon reads per bpf_map_lookup_batch */
 #define SEC 1000000000ull
@@ -64,7 +65,57 @@ struct row {
 	size_t count, end_hosts;
 	double helo_ms, feed1_ms, tick1_ms, feed2_ms, tick2_ms, single_ms;
 	double bytes;
+	/* The state save (rows of up to SAVE_ROWS_MAX profiles): serialization whole, its longest step, the file. */
+	bool saved;
+	double save_ms, save_step_ms, write_ms, raw_mb, file_mb;
 };
+
+/* Saves are measured up to this many profiles: ten million worst-case profiles are 7.5 GB before compression. */
+#define SAVE_ROWS_MAX 1000000
+#define SAVE_STEP 1024 /* the daemon's step (mg_daemon.c) */
+
+/* The state save as the daemon makes it: serialized in steps, then compressed and written to a file. */
+static void measure_save(const struct mg_analyzer *a, uint64_t t, struct row *r)
+{
+	struct mg_an_saver sv;
+	char path[] = "/tmp/mg-bench-state.XXXXXX";
+	int fd = mkstemp(path);
+	uint8_t *buf;
+	size_t len;
+
+	if (fd < 0 || mg_an_save_begin(a, &sv))
+		return;
+	close(fd);
+	double t0 = now_ms();
+	for (;;) {
+		double s0 = now_ms();
+		int done = mg_an_save_step(a, &sv, SAVE_STEP, t);
+		double took = now_ms() - s0;
+		if (took > r->save_step_ms)
+			r->save_step_ms = took;
+		if (done < 0) {
+			unlink(path);
+			return;
+		}
+		if (done)
+			break;
+	}
+	mg_an_save_finish(&sv, t, 1800000000ull * 1000000000ull, &buf, &len);
+	r->save_ms = now_ms() - t0;
+	t0 = now_ms();
+	int err = mg_state_write(path, buf, len);
+	r->write_ms = now_ms() - t0;
+	free(buf);
+	FILE *f = fopen(path, "rb");
+	if (!err && f && !fseek(f, 0, SEEK_END)) {
+		r->file_mb = (double)ftell(f) / 1e6;
+		r->raw_mb = (double)len / 1e6;
+		r->saved = true;
+	}
+	if (f)
+		fclose(f);
+	unlink(path);
+}
 
 static bool speaks_smtp(unsigned i, unsigned pct)
 {
@@ -208,6 +259,8 @@ static int run_row(unsigned n, unsigned pct, bool counters_only, struct row *r)
 	}
 	r->single_ms = single;
 
+	if (n <= SAVE_ROWS_MAX)
+		measure_save(a, t, r);
 	size_t by_role[MG_ROLE_MAX];
 	r->count = mg_an_count(a, by_role);
 	r->end_hosts = by_role[MG_ROLE_END_HOST];
@@ -251,6 +304,15 @@ static void print_row(const struct row *r)
 	       r->single_ms, r->bytes, r->bytes <= goal ? "PASS" : "MISS", goal);
 }
 
+static void print_save(const struct row *r)
+{
+	if (r->saved)
+		printf("state save, %u profiles, %u %%%s: serialized in %.0f ms (its longest %u-profile step %.1f ms), "
+		       "%.0f MB; compressed, written and fsynced in %.0f ms, %.1f MB\n",
+		       r->n, r->pct, r->counters_only ? " c" : "", r->save_ms, SAVE_STEP, r->save_step_ms, r->raw_mb,
+		       r->write_ms, r->file_mb);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -258,7 +320,7 @@ int main(int argc, char **argv)
 		bool counters_only;
 	} table[] = { { 1000000, 1, false }, { 1000000, 100, false }, { 10000000, 1, false }, { 10000000, 100, false },
 		      { 1000000, 100, true } };
-	struct row r, worst = { 0 };
+	struct row r, worst = { 0 }, saves[sizeof(table) / sizeof(table[0])] = { 0 };
 
 	bool c = argc == 4 && !strcmp(argv[3], "-c");
 	if (argc > 4 || argc == 2 || (argc == 4 && !c)) {
@@ -274,18 +336,22 @@ int main(int argc, char **argv)
 		if (!n || pct > 100 || run_child(n, pct, c, &r))
 			return 1;
 		print_row(&r);
+		print_save(&r);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		if (run_child(table[i].n, table[i].pct, table[i].counters_only, &r))
 			return 1;
 		print_row(&r);
+		saves[i] = r;
 		if (r.pct == 100 && !r.counters_only && r.bytes > worst.bytes)
 			worst = r;
 	}
 	printf("first: the first scan, creating every profile (HELO events included); scan: a steady full scan;\n"
 	       "single: the same scan one profile at a time (ms); scan goal < %.0f ns a profile;\n"
 	       "c: counters only, no HELO events (as this benchmark measured 420 bytes before).\n", GOAL_SCAN_NS);
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		print_save(&saves[i]);
 	printf("A 24 GiB router holds %.1f million profiles in the worst case (%.0f bytes each), with nothing else in it.\n",
 	       (double)ROUTER_BYTES / worst.bytes / 1e6, worst.bytes);
 	return 0;
