@@ -34,7 +34,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-int xh_load(struct xh *h, const struct mg_tunables *tun)
+static int load(struct xh *h, const struct mg_tunables *tun, bool as_is)
 {
 	static const struct mg_tunables def = MG_TUNABLES_DEFAULT;
 	int err;
@@ -45,7 +45,7 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 	if (!h->skel)
 		return -errno;
 	h->skel->rodata->mg_cfg = tun ? *tun : def;
-	if (!h->skel->rodata->mg_cfg.tick_ns)
+	if (!h->skel->rodata->mg_cfg.tick_ns && !as_is)
 		h->skel->rodata->mg_cfg.tick_ns = mg_tick_ns(); /* as the loader does */
 	/* Small maps: the tests need few entries, and loads stay quick. */
 	bpf_map__set_max_entries(h->skel->maps.mg_sources, 4096);
@@ -92,6 +92,16 @@ int xh_load(struct xh *h, const struct mg_tunables *tun)
 		return err;
 	}
 	return 0;
+}
+
+int xh_load(struct xh *h, const struct mg_tunables *tun)
+{
+	return load(h, tun, false);
+}
+
+int xh_load_as_is(struct xh *h, const struct mg_tunables *tun)
+{
+	return load(h, tun, true);
 }
 
 void xh_unload(struct xh *h)

@@ -1656,6 +1656,26 @@ static int load_tight(void **state)
 	return xh_load(&H, &t);
 }
 
+/*
+ * The same budget on the fallback clock: a program loaded without the tick's
+ * length (tick_ns 0, a loader that could not read it) reads the coarse clock
+ * for its token buckets. The buckets must refuse and grant exactly as on the
+ * tick clock.
+ */
+static int load_tight_coarse(void **state)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+
+	(void)state;
+	t.syn_new_per_sec = 1;
+	t.syn_new_burst = 5;
+	t.payload_new_per_sec = 1;
+	t.payload_new_burst = 3;
+	t.tick_ns = 0;
+	H_default = H;
+	return xh_load_as_is(&H, &t);
+}
+
 static int unload_tight(void **state)
 {
 	(void)state;
@@ -2228,6 +2248,7 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_ports", port_tests, load_ports, unload_ports);
 	failed += cmocka_run_group_tests_name("xdp_helo_every", helo_every_tests, load_helo_every, unload_helo_every);
 	failed += cmocka_run_group_tests_name("xdp_budget", budget_tests, load_tight, unload_tight);
+	failed += cmocka_run_group_tests_name("xdp_budget_coarse_clock", budget_tests, load_tight_coarse, unload_tight);
 	failed += cmocka_run_group_tests_name("xdp_activity", activity_tests, load_protected, unload_protected);
 	failed += cmocka_run_group_tests_name("xdp_handshake_required", handshake_required_tests, load_required,
 					      unload_handshake);

@@ -35,8 +35,10 @@ struct xh {
 /* Exit with 77 (skip) and a reason unless we may load BPF programs. */
 void xh_require_privileges(void);
 
-/* Load the program with `tun` (NULL: defaults). Returns 0 or -errno. */
+/* Load the program with `tun` (NULL: defaults; a tick_ns of 0 filled as the loader does). Returns 0 or -errno. */
 int xh_load(struct xh *h, const struct mg_tunables *tun);
+/* The same with `tun` exactly as given: tick_ns 0 is the program's fallback to the coarse clock. */
+int xh_load_as_is(struct xh *h, const struct mg_tunables *tun);
 void xh_unload(struct xh *h);
 /* Empty every map (rules, profiles, counters, settings, buckets, sketch, events). */
 void xh_reset(struct xh *h);
