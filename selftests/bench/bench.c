@@ -256,6 +256,19 @@ static void add_prefixes(struct mg_rulemaps *m, unsigned from, unsigned upto)
 	}
 }
 
+/* The rule maps of an instance, the index mapped (the one way the bench writes rules, as the daemon's). */
+static int open_rules(struct mg_xdp *skel, struct mg_rulemaps *rules)
+{
+	struct mg_rulemap_fds fds = { .block4 = bpf_map__fd(skel->maps.mg_blocklist4),
+				      .block = bpf_map__fd(skel->maps.mg_blocklist),
+				      .allow4 = bpf_map__fd(skel->maps.mg_allowlist4),
+				      .allow = bpf_map__fd(skel->maps.mg_allowlist),
+				      .index4 = bpf_map__fd(skel->maps.mg_rule_index4),
+				      .index6 = bpf_map__fd(skel->maps.mg_rule_index6),
+				      .lens = bpf_map__fd(skel->maps.mg_rule_lens) };
+	return mg_rulemaps_open(rules, &fds);
+}
+
 /* What the kernel says a map's memory is (fdinfo memlock: its real usage on this kernel). */
 static unsigned long long map_memory(int fd)
 {
@@ -553,9 +566,7 @@ int main(int argc, char **argv)
 	}
 	fds[P_MTAGUARD] = bpf_program__fd(skel->progs.mtaguard_xdp);
 	struct mg_rulemaps rules;
-	if (mg_rulemaps_open(&rules, bpf_map__fd(skel->maps.mg_blocklist), bpf_map__fd(skel->maps.mg_allowlist),
-			     bpf_map__fd(skel->maps.mg_rule_index4), bpf_map__fd(skel->maps.mg_rule_index6),
-			     bpf_map__fd(skel->maps.mg_rule_lens))) {
+	if (open_rules(skel, &rules)) {
 		fprintf(stderr, "bench: cannot map the rule index\n");
 		return 1;
 	}
@@ -592,9 +603,7 @@ int main(int argc, char **argv)
 	}
 	int prot_fd = bpf_program__fd(skel_prot->progs.mtaguard_xdp);
 	struct mg_rulemaps rules_prot;
-	if (mg_rulemaps_open(&rules_prot, bpf_map__fd(skel_prot->maps.mg_blocklist),
-			     bpf_map__fd(skel_prot->maps.mg_allowlist), bpf_map__fd(skel_prot->maps.mg_rule_index4),
-			     bpf_map__fd(skel_prot->maps.mg_rule_index6), bpf_map__fd(skel_prot->maps.mg_rule_lens)))
+	if (open_rules(skel_prot, &rules_prot))
 		return 1;
 	add_blocked_src(&rules_prot);
 
@@ -615,7 +624,8 @@ int main(int argc, char **argv)
 	for (int phase = 0; phase <= last_phase; phase++) {
 	if (phase > 0)
 		add_prefixes(&rules, phase_rules[phase - 1], phase_rules[phase]);
-	rule_mem[phase] = map_memory(bpf_map__fd(skel->maps.mg_blocklist));
+	rule_mem[phase] = map_memory(bpf_map__fd(skel->maps.mg_blocklist)) +
+			  map_memory(bpf_map__fd(skel->maps.mg_blocklist4));
 	for (unsigned r = 0; r < rounds; r++) {
 		for (size_t i = 0; i < ncases; i++) {
 			if (cases[i].phase != phase || !chosen[i])
