@@ -43,6 +43,12 @@ static int rule_key(int fd4, int fd, const struct mg_prefix *p, union rule_key *
 	return fd;
 }
 
+/* The same for a rule of one kind (allow or block) in the maps of m. */
+static int kind_key(const struct mg_rulemaps *m, bool allow, const struct mg_prefix *p, union rule_key *k)
+{
+	return allow ? rule_key(m->fds.allow4, m->fds.allow, p, k) : rule_key(m->fds.block4, m->fds.block, p, k);
+}
+
 static size_t page_round(size_t len)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -113,7 +119,7 @@ static int rule_put(struct mg_rulemaps *m, bool allow, const struct mg_prefix *p
 
 	if (!m->ix.lens)
 		return -EBADF;
-	int fd = allow ? rule_key(m->fds.allow4, m->fds.allow, p, &k) : rule_key(m->fds.block4, m->fds.block, p, &k);
+	int fd = kind_key(m, allow, p, &k);
 	mg_addr_mask(q.addr, q.prefixlen);
 	if (bpf_map_update_elem(fd, &k, r, BPF_NOEXIST) == 0) {
 		mg_ruleindex_add(&m->ix, &q, allow);
@@ -157,7 +163,7 @@ static int rule_del(struct mg_rulemaps *m, bool allow, const struct mg_prefix *p
 
 	if (!m->ix.lens)
 		return -EBADF;
-	int fd = allow ? rule_key(m->fds.allow4, m->fds.allow, p, &k) : rule_key(m->fds.block4, m->fds.block, p, &k);
+	int fd = kind_key(m, allow, p, &k);
 	mg_addr_mask(q.addr, q.prefixlen);
 	if (bpf_map_delete_elem(fd, &k))
 		return -errno;
@@ -207,8 +213,8 @@ int mg_rulemap_find(const struct mg_rulemaps *m, bool allow, const uint8_t addr[
 		struct mg_prefix p = { .prefixlen = lens[i] };
 		memcpy(p.addr, addr, 16);
 		mg_addr_mask(p.addr, p.prefixlen);
-		if (allow ? mg_rulemap_get(m->fds.allow4, m->fds.allow, &p, out)
-			  : mg_rulemap_get(m->fds.block4, m->fds.block, &p, out))
+		union rule_key k;
+		if (bpf_map_lookup_elem(kind_key(m, allow, &p, &k), &k, out))
 			continue;
 		if (!allow && out->expires_ns && now >= out->expires_ns)
 			continue; /* expired: a shorter block in force applies, as in the kernel */
@@ -245,7 +251,7 @@ static int for_each_rule(int fd, bool v4, mg_rulemap_visit_fn fn, void *arg)
 	size_t ksize = v4 ? sizeof(struct mg_rule_key4) : sizeof(struct mg_lpm_key);
 	uint8_t *keys = calloc(BATCH, ksize);
 	struct mg_rule *vals = calloc(BATCH, sizeof(*vals));
-	union rule_key in, out;
+	uint32_t in = 0, out = 0; /* a hash's batch position is a bucket number, whatever its key */
 	bool first = true;
 	int err = 0;
 
