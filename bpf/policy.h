@@ -2,8 +2,10 @@
 /*
  * policy.h - the allow/block decision for a source address.
  *
- * Rules are exact entries in two hashes (mg_blocklist, mg_allowlist), keyed
- * by prefix length and masked address; the rule index (mg_rule_index4,
+ * Rules are exact entries in hashes keyed by prefix length and masked
+ * address: IPv4 rules in mg_blocklist4 and mg_allowlist4 (8-byte keys, the
+ * cheap hash a listed IPv4 source meets on every packet), the rest in
+ * mg_blocklist and mg_allowlist (20-byte keys); the rule index (mg_rule_index4,
  * mg_rule_index6, mg_rule_lens: see struct mg_rule_lens in mtaguard.h) says
  * which lengths can match an address. So an unlisted source costs two array
  * reads the verifier inlines, whatever the number of rules, and a listed one
@@ -14,7 +16,8 @@
  *  - then every allow length in use is probed, and any allow rule covering
  *    the address wins, whatever the two lengths. Allows cost nothing unless
  *    a block in force matched.
- * Only userspace writes these maps (mg_rulemaps.c, for the engine).
+ * Only userspace writes these maps (mg_rulemaps.c, for the engine, which
+ * picks the map by family).
  */
 #ifndef MG_BPF_POLICY_H
 #define MG_BPF_POLICY_H
@@ -41,6 +44,23 @@ struct {
 	__uint(max_entries, MG_DEFAULT_MAX_ALLOW);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } mg_allowlist SEC(".maps");
+
+/* The IPv4 rules (struct mg_rule_key4); sized by the loader with the maps above. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mg_rule_key4);
+	__type(value, struct mg_rule);
+	__uint(max_entries, MG_DEFAULT_MAX_POLICY);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} mg_blocklist4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mg_rule_key4);
+	__type(value, struct mg_rule);
+	__uint(max_entries, MG_DEFAULT_MAX_ALLOW);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} mg_allowlist4 SEC(".maps");
 
 /*
  * 2^rule_v4_bits 8-byte entries (length word and sub-bucket word, read as
@@ -168,7 +188,15 @@ static __always_inline void mg_block_lens(const union mg_addr *a, const struct m
 	c[2] &= m[2];
 }
 
-/* The rule for exactly `a` masked to `len`, if any. */
+/* The IPv4 rule for exactly `a` (v4-mapped) masked to the 16-byte length `len` (96..128), if any. */
+static __always_inline struct mg_rule *mg_rule_probe4(void *map4, const union mg_addr *a, __u32 len)
+{
+	struct mg_rule_key4 k = { .prefixlen = len, .addr = a->w[3] & bpf_htonl(mg_rule_mask4(len)) };
+
+	return bpf_map_lookup_elem(map4, &k);
+}
+
+/* The rule for exactly `a` masked to `len`, if any, in a 20-byte-keyed map. */
 static __always_inline struct mg_rule *mg_rule_probe(void *map, const union mg_addr *a, __u32 len)
 {
 	struct mg_lpm_key k;
@@ -184,6 +212,22 @@ static __always_inline struct mg_rule *mg_rule_probe(void *map, const union mg_a
 		__builtin_memcpy(&k.addr[4 * i], &w, 4);
 	}
 	return bpf_map_lookup_elem(map, &k);
+}
+
+/*
+ * For an IPv4 source (v4), move the lengths /96../128 from c to c4: they
+ * are probed in the 8-byte maps, in a loop of their own (a choice of map
+ * inside one loop multiplies the verifier's paths). c4 is empty otherwise.
+ */
+static __always_inline void mg_lens_split4(__u64 c[3], __u64 c4[3], int v4)
+{
+	__u64 hi = v4 ? ~0xffffffffull : 0; /* bits 32..63 of word 1: lengths 96..127 */
+
+	c4[0] = 0;
+	c4[1] = c[1] & hi;
+	c4[2] = v4 ? c[2] : 0;
+	c[1] &= ~hi;
+	c[2] = v4 ? 0 : c[2];
 }
 
 /* Take the longest length left in c (nonzero): its value, cleared from c. */
@@ -204,20 +248,37 @@ static __always_inline __u32 mg_lens_pop(__u64 c[3])
 }
 
 /*
+ * r if it is in force, else NULL, an expired one counted. The clock is read
+ * only for a rule that expires (a helper call, where most blocks a drop
+ * meets are permanent list entries).
+ */
+static __always_inline struct mg_rule *mg_block_in_force(struct mg_rule *r, struct mg_global_stats *st)
+{
+	if (!r)
+		return NULL;
+	if (r->expires_ns == 0 || bpf_ktime_get_coarse_ns() < r->expires_ns)
+		return r;
+	st->expired_rules++;
+	return NULL;
+}
+
+/*
  * The longest block in force among the lengths in c, or NULL; expired ones
- * passed over are counted. The clock is read only for a rule that expires
- * (a helper call, where most blocks a drop meets are permanent list entries).
+ * passed over are counted (an expired block never hides a shorter one).
  */
 static __always_inline struct mg_rule *mg_block_find(const union mg_addr *a, __u64 c[3], struct mg_global_stats *st)
 {
-	for (int i = 0; i < MG_RULE_LENS && (c[0] | c[1] | c[2]); i++) {
-		struct mg_rule *r = mg_rule_probe(&mg_blocklist, a, mg_lens_pop(c));
-		if (!r)
-			continue;
-		if (r->expires_ns == 0 || bpf_ktime_get_coarse_ns() < r->expires_ns)
+	struct mg_rule *r;
+	__u64 c4[3];
+
+	/* The IPv4 lengths are the longest: probed first, so the longest block in force still wins. */
+	mg_lens_split4(c, c4, mg_addr_v4mapped(a));
+	for (int i = 0; i < 33 && (c4[1] | c4[2]); i++)
+		if ((r = mg_block_in_force(mg_rule_probe4(&mg_blocklist4, a, mg_lens_pop(c4)), st)))
 			return r;
-		st->expired_rules++;
-	}
+	for (int i = 0; i < MG_RULE_LENS && (c[0] | c[1] | c[2]); i++)
+		if ((r = mg_block_in_force(mg_rule_probe(&mg_blocklist, a, mg_lens_pop(c)), st)))
+			return r;
 	return NULL;
 }
 
@@ -227,18 +288,19 @@ static __always_inline struct mg_rule *mg_block_find(const union mg_addr *a, __u
  */
 static __always_inline int mg_allowed(const union mg_addr *a, const struct mg_rule_lens *lens, int count)
 {
-	const __u64 *m = lens->mask[mg_addr_v4mapped(a) ? MG_LENS_ALLOW4 : MG_LENS_ALLOW6];
-	__u64 c[3] = { m[0], m[1], m[2] };
+	int v4 = mg_addr_v4mapped(a);
+	const __u64 *m = lens->mask[v4 ? MG_LENS_ALLOW4 : MG_LENS_ALLOW6];
+	__u64 c[3] = { m[0], m[1], m[2] }, c4[3];
+	struct mg_rule *r = NULL;
 
-	for (int i = 0; i < MG_RULE_LENS && (c[0] | c[1] | c[2]); i++) {
-		struct mg_rule *r = mg_rule_probe(&mg_allowlist, a, mg_lens_pop(c));
-		if (r) {
-			if (count)
-				__sync_fetch_and_add(&r->hits, 1);
-			return 1;
-		}
-	}
-	return 0;
+	mg_lens_split4(c, c4, v4);
+	for (int i = 0; i < 33 && !r && (c4[1] | c4[2]); i++)
+		r = mg_rule_probe4(&mg_allowlist4, a, mg_lens_pop(c4));
+	for (int i = 0; i < MG_RULE_LENS && !r && (c[0] | c[1] | c[2]); i++)
+		r = mg_rule_probe(&mg_allowlist, a, mg_lens_pop(c));
+	if (r && count)
+		__sync_fetch_and_add(&r->hits, 1);
+	return r != NULL;
 }
 
 #endif

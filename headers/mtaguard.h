@@ -143,12 +143,33 @@ _Static_assert(sizeof(struct mg_src_key) == 16, "mg_src_key layout");
  * Key of the mg_blocklist and mg_allowlist hashes: one exact entry per rule,
  * prefixlen (bits of the 16-byte address) and the address masked to it.
  * (The name is from when these were LPM tries; the layout is the same.)
+ * They hold every rule but the IPv4 ones (mg_rule_key4).
  */
 struct mg_lpm_key {
 	__u32 prefixlen;
 	__u8 addr[MG_ADDR_LEN];
 };
 _Static_assert(sizeof(struct mg_lpm_key) == 20, "mg_lpm_key layout");
+
+/*
+ * Key of mg_blocklist4 and mg_allowlist4, the IPv4 rules: v4-mapped
+ * prefixes of 16-byte length 96..128. A dropped packet from a listed IPv4
+ * source probes these, so the hash and compare cover 8 bytes, not 20 (half
+ * the lookup's cost was hashing and comparing the long key). Shorter
+ * prefixes that cover the v4-mapped space stay in the 20-byte maps.
+ */
+struct mg_rule_key4 {
+	__u32 prefixlen; /* bits of the 16-byte address, 96..128, as in mg_lpm_key */
+	__u32 addr;      /* the IPv4 address (network order) masked to prefixlen - 96 bits */
+};
+_Static_assert(sizeof(struct mg_rule_key4) == 8, "mg_rule_key4 layout");
+#define MG_RULE_V4_MIN_LEN 96 /* the shortest 16-byte length an mg_rule_key4 holds */
+
+/* The IPv4 mask (host order) of a 16-byte length 96..128, without a branch (/96: a 32-bit shift would be undefined). */
+static inline __u32 mg_rule_mask4(__u32 len)
+{
+	return (__u32)(0xffffffff00000000ull >> (len - MG_RULE_V4_MIN_LEN));
+}
 
 /*
  * Value of mg_blocklist and mg_allowlist. In the blocklist the longest active

@@ -52,6 +52,8 @@ static int load(struct xh *h, const struct mg_tunables *tun, bool as_is)
 	bpf_map__set_max_entries(h->skel->maps.mg_servers, 256);
 	bpf_map__set_max_entries(h->skel->maps.mg_blocklist, 4096);
 	bpf_map__set_max_entries(h->skel->maps.mg_allowlist, 256);
+	bpf_map__set_max_entries(h->skel->maps.mg_blocklist4, 4096);
+	bpf_map__set_max_entries(h->skel->maps.mg_allowlist4, 256);
 	bpf_map__set_max_entries(h->skel->maps.mg_rule_index4, mg_rule_entries4(mg_rule_bits4(h->skel->rodata->mg_cfg.rule_v4_bits)));
 	bpf_map__set_max_entries(h->skel->maps.mg_rule_index6, mg_rule_entries6(mg_rule_bits6(h->skel->rodata->mg_cfg.rule_v6_bits)));
 	bpf_map__set_max_entries(h->skel->maps.mg_src_filter,
@@ -67,6 +69,8 @@ static int load(struct xh *h, const struct mg_tunables *tun, bool as_is)
 	h->prog_fd = bpf_program__fd(h->skel->progs.mtaguard_xdp);
 	h->block_fd = bpf_map__fd(h->skel->maps.mg_blocklist);
 	h->allow_fd = bpf_map__fd(h->skel->maps.mg_allowlist);
+	h->block4_fd = bpf_map__fd(h->skel->maps.mg_blocklist4);
+	h->allow4_fd = bpf_map__fd(h->skel->maps.mg_allowlist4);
 	h->sources_fd = bpf_map__fd(h->skel->maps.mg_sources);
 	h->servers_fd = bpf_map__fd(h->skel->maps.mg_servers);
 	h->stats_fd = bpf_map__fd(h->skel->maps.mg_stats);
@@ -77,8 +81,11 @@ static int load(struct xh *h, const struct mg_tunables *tun, bool as_is)
 	h->flows_established_fd = bpf_map__fd(h->skel->maps.mg_flows_established);
 	h->outbreaks_fd = bpf_map__fd(h->skel->maps.mg_outbreaks);
 	h->activity_fd = bpf_map__fd(h->skel->maps.mg_activity);
-	err = mg_rulemaps_open(&h->rules, h->block_fd, h->allow_fd, bpf_map__fd(h->skel->maps.mg_rule_index4),
-			       bpf_map__fd(h->skel->maps.mg_rule_index6), bpf_map__fd(h->skel->maps.mg_rule_lens));
+	struct mg_rulemap_fds fds = { .block4 = h->block4_fd, .block = h->block_fd, .allow4 = h->allow4_fd,
+				      .allow = h->allow_fd, .index4 = bpf_map__fd(h->skel->maps.mg_rule_index4),
+				      .index6 = bpf_map__fd(h->skel->maps.mg_rule_index6),
+				      .lens = bpf_map__fd(h->skel->maps.mg_rule_lens) };
+	err = mg_rulemaps_open(&h->rules, &fds);
 	if (!err)
 		err = mg_srcfilter_open(&h->src_filter, bpf_map__fd(h->skel->maps.mg_src_filter));
 	if (err) {
@@ -142,6 +149,8 @@ void xh_reset(struct xh *h)
 {
 	clear_hash(h->block_fd, sizeof(struct mg_lpm_key));
 	clear_hash(h->allow_fd, sizeof(struct mg_lpm_key));
+	clear_hash(h->block4_fd, sizeof(struct mg_rule_key4));
+	clear_hash(h->allow4_fd, sizeof(struct mg_rule_key4));
 	mg_rulemaps_rebuild(&h->rules); /* an index of no rules */
 	xh_reset_traffic(h);
 }
@@ -272,7 +281,7 @@ uint64_t xh_rule_hits(struct xh *h, const char *prefix)
 	struct mg_prefix p = prefix_or_die(prefix);
 	struct mg_rule r;
 
-	return mg_rulemap_get(h->block_fd, &p, &r) ? UINT64_MAX : r.hits;
+	return mg_rulemap_get(h->block4_fd, h->block_fd, &p, &r) ? UINT64_MAX : r.hits;
 }
 
 uint64_t xh_allow_hits(struct xh *h, const char *prefix)
@@ -280,7 +289,7 @@ uint64_t xh_allow_hits(struct xh *h, const char *prefix)
 	struct mg_prefix p = prefix_or_die(prefix);
 	struct mg_rule r;
 
-	return mg_rulemap_get(h->allow_fd, &p, &r) ? UINT64_MAX : r.hits;
+	return mg_rulemap_get(h->allow4_fd, h->allow_fd, &p, &r) ? UINT64_MAX : r.hits;
 }
 
 void xh_monitor(struct xh *h, bool on)

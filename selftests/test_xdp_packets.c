@@ -15,10 +15,13 @@
 #include <stdio.h>
 #include <cmocka.h>
 #include <linux/bpf.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 
 #include "mg_activity.h"
 #include "mg_addr.h"
 #include "mg_clock.h"
+#include "mg_loader.h"
 #include "mg_stats.h"
 #include "pktbuild.h"
 #include "xdp_harness.h"
@@ -1321,6 +1324,119 @@ static int unload_small_index(void **state)
 	return 0;
 }
 
+/* Is there an entry for v4 masked to the 16-byte length len in the 8-byte map fd4? in the 20-byte map fd? */
+static bool in_map4(int fd4, const char *v4, unsigned len)
+{
+	struct mg_rule_key4 k = { .prefixlen = len };
+	struct mg_rule r;
+
+	assert_int_equal(inet_pton(AF_INET, v4, &k.addr), 1);
+	k.addr &= htonl(mg_rule_mask4(len));
+	return bpf_map_lookup_elem(fd4, &k, &r) == 0;
+}
+
+static bool in_map(int fd, const struct mg_prefix *p)
+{
+	struct mg_lpm_key k;
+	struct mg_rule r;
+
+	mg_lpm_key_from_prefix(&k, p);
+	return bpf_map_lookup_elem(fd, &k, &r) == 0;
+}
+
+static int count_rule(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
+{
+	(void)p;
+	(void)r;
+	++*(int *)arg;
+	return 0;
+}
+
+/*
+ * IPv4 rules (v4-mapped, /96../128) live in the 8-byte-keyed maps and the
+ * program finds them there, blocks and allows alike; shorter prefixes that
+ * cover v4-mapped space stay in the 20-byte maps. The every-length tests
+ * above thus pair each map with each; this shows which one holds what, and
+ * that the program reads an IPv4 rule from its own map only.
+ */
+static void test_ipv4_rules_in_their_own_maps(void **state)
+{
+	struct mg_prefix b32 = prefix_of(CLIENT4, 128), a24 = prefix_of(CLIENT4, 120), all = prefix_of(CLIENT4, 0);
+	struct mg_prefix v4all = prefix_of(CLIENT4, 96), b95 = prefix_of(CLIENT4, 95);
+	struct mg_rule r;
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(mg_rulemap_block(&H.rules, &b32, MG_ACT_DROP_ALL, 0), 0);
+	assert_true(in_map4(H.block4_fd, CLIENT4, 128));
+	assert_false(in_map(H.block_fd, &b32));
+	assert_int_equal(verdict_of(CLIENT4), XDP_DROP);
+	assert_int_equal(xh_rule_hits(&H, CLIENT4 "/32"), 1);
+
+	assert_int_equal(mg_rulemap_allow(&H.rules, &a24), 0);
+	assert_true(in_map4(H.allow4_fd, CLIENT4, 120));
+	assert_false(in_map(H.allow_fd, &a24));
+	assert_int_equal(verdict_of(CLIENT4), XDP_PASS);
+	assert_int_equal(xh_allow_hits(&H, "198.18.0.0/24"), 1);
+	assert_int_equal(mg_rulemap_unallow(&H.rules, &a24), 0);
+
+	/* 0.0.0.0/0 is ::ffff:0:0/96, an IPv4 rule; ::/0 and a /95 are not. */
+	assert_int_equal(mg_rulemap_block(&H.rules, &v4all, MG_ACT_DROP_ALL, 0), 0);
+	assert_int_equal(mg_rulemap_block(&H.rules, &all, MG_ACT_DROP_ALL, 0), 0);
+	assert_int_equal(mg_rulemap_block(&H.rules, &b95, MG_ACT_DROP_ALL, 0), 0);
+	assert_true(in_map4(H.block4_fd, "0.0.0.0", 96));
+	assert_true(in_map(H.block_fd, &all));
+	assert_true(in_map(H.block_fd, &b95));
+	assert_false(in_map(H.block_fd, &v4all));
+
+	/* The readers see every rule once, from both maps, and each where it is. */
+	assert_int_equal(mg_rulemap_foreach(H.block4_fd, H.block_fd, count_rule, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(mg_rulemap_get(H.block4_fd, H.block_fd, &v4all, &r), 0);
+	assert_int_equal(r.prefixlen, 96);
+	assert_int_equal(mg_rulemap_get(H.block4_fd, H.block_fd, &b95, &r), 0);
+	assert_int_equal(r.prefixlen, 95);
+
+	/* Only the /32 left, moved by hand to the 20-byte map: the index still names /128, but the program does not look there. */
+	assert_int_equal(mg_rulemap_unblock(&H.rules, &v4all), 0);
+	assert_int_equal(mg_rulemap_unblock(&H.rules, &all), 0);
+	assert_int_equal(mg_rulemap_unblock(&H.rules, &b95), 0);
+	assert_int_equal(verdict_of(CLIENT4), XDP_DROP);
+	struct mg_lpm_key k;
+	struct mg_rule_key4 k4 = { .prefixlen = 128 };
+	mg_lpm_key_from_prefix(&k, &b32);
+	memcpy(&k4.addr, &b32.addr[12], 4);
+	assert_int_equal(bpf_map_lookup_elem(H.block4_fd, &k4, &r), 0);
+	assert_int_equal(bpf_map_delete_elem(H.block4_fd, &k4), 0);
+	assert_int_equal(bpf_map_update_elem(H.block_fd, &k, &r, BPF_NOEXIST), 0);
+	assert_int_equal(verdict_of(CLIENT4), XDP_PASS);
+}
+
+/*
+ * A pin dir of the layout before the IPv4 maps (mg_blocklist without
+ * mg_blocklist4) is refused by name, never loaded over: its IPv4 rules would
+ * sit where the program no longer looks for them.
+ */
+static void test_old_pin_dir_refused(void **state)
+{
+	char dir[] = "/tmp/mg-oldpins-XXXXXX", file[64];
+	struct mg_handle h;
+	struct mg_load_opts o;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/mg_blocklist", dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(mg_open_pinned(dir, &h), MG_ERR_OLD_PINS);
+	mg_load_opts_default(&o);
+	o.pin_dir = dir;
+	assert_int_equal(mg_load(&o, &h), MG_ERR_OLD_PINS);
+	unlink(file);
+	rmdir(dir);
+}
+
 /* Rule sets and the verdict on one source, Katran-style: what the index must get right beyond single pairs. */
 struct rule_case {
 	const char *name;
@@ -2191,6 +2307,8 @@ int main(void)
 		cmocka_unit_test_setup(test_rule_cases, reset),
 		cmocka_unit_test_setup(test_index_rebuilt_after_deletions, reset),
 		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),
+		cmocka_unit_test_setup(test_ipv4_rules_in_their_own_maps, reset),
+		cmocka_unit_test(test_old_pin_dir_refused),
 	};
 	const struct CMUnitTest index_tests[] = {
 		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),

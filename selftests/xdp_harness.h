@@ -22,6 +22,7 @@ struct ring_buffer;
 struct xh {
 	struct mg_xdp *skel;
 	int prog_fd;
+	int block4_fd, allow4_fd; /* the IPv4 rules (8-byte keys); block_fd and allow_fd hold the rest */
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, outbreaks_fd;
 	int activity_fd; /* mg_activity, sized to the tunables' protected ranges */
 	int flows_pending_fd, flows_established_fd;

@@ -306,8 +306,8 @@ static int cmd_rules(struct cmd_args *a, struct mg_handle *h)
 
 	if (!a->json)
 		printf("%-44s %-6s %-5s %12s  %s\n", "PREFIX", "KIND", "DROP", "HITS", "EXPIRY");
-	mg_rulemap_foreach(h->allow_fd, print_rule, &c);
-	mg_rulemap_foreach(h->block_fd, print_rule, &c);
+	mg_rulemap_foreach(h->allow4_fd, h->allow_fd, print_rule, &c);
+	mg_rulemap_foreach(h->block4_fd, h->block_fd, print_rule, &c);
 	if (a->json)
 		print_json(c.arr);
 	else
@@ -412,6 +412,8 @@ int main(int argc, char **argv)
 			close(lock);
 		if (err == -EPERM)
 			mg_err("permission denied: loading BPF needs root (CAP_BPF, CAP_NET_ADMIN)");
+		if (err == MG_ERR_OLD_PINS)
+			mg_err("%s: " MG_OLD_PINS_HINT, pin_dir);
 		return fail(loads ? "loading the XDP program" : "opening pinned maps (is it loaded?)", err);
 	}
 	if (edits && (lock = take_pin_lock(cmd)) < 0) {

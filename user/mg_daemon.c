@@ -265,8 +265,10 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	lo.max_policy = d->cfg.max_policy;
 	e = mg_load(&lo, &d->h);
 	if (e) {
-		snprintf(err, errlen, "loading the XDP program (pin dir %s): %s%s", d->cfg.pin_dir, strerror(-e),
-			 e == -EINVAL ? " (pinned maps from an incompatible version or size? see --pin-dir)" : "");
+		snprintf(err, errlen, "loading the XDP program (pin dir %s): %s", d->cfg.pin_dir,
+			 e == MG_ERR_OLD_PINS ? MG_OLD_PINS_HINT
+			 : e == -EINVAL	      ? "invalid argument (pinned maps from an incompatible version or size? see --pin-dir)"
+					      : strerror(-e));
 		return e;
 	}
 	for (size_t i = 0; i < d->cfg.n_ifaces; i++) {

@@ -698,10 +698,10 @@ static void add_oprule_json(json_t *o, const struct mg_oprule *r)
 	json_object_set_new(o, "comment", json_string(r->comment));
 }
 
-static json_int_t kernel_hits(int fd, const struct mg_prefix *p)
+static json_int_t kernel_hits(int fd4, int fd, const struct mg_prefix *p)
 {
 	struct mg_rule r;
-	return mg_rulemap_get(fd, p, &r) == 0 ? (json_int_t)r.hits : 0;
+	return mg_rulemap_get(fd4, fd, p, &r) == 0 ? (json_int_t)r.hits : 0;
 }
 
 /* Every block in force, whose it is, and why. */
@@ -744,7 +744,7 @@ static void verdict_json(const struct mg_rule_entry *e, void *arg)
 	json_t *o = json_object();
 	json_object_set_new(o, "source", json_string(mg_prefix_str(&e->prefix, buf, sizeof(buf))));
 	json_object_set_new(o, "action", json_string(mg_action_name(w->action)));
-	json_object_set_new(o, "hits", json_integer(kernel_hits(c->d->h.block_fd, &e->prefix)));
+	json_object_set_new(o, "hits", json_integer(kernel_hits(c->d->h.block4_fd, c->d->h.block_fd, &e->prefix)));
 	json_object_set_new(o, "expires", w->block_expires == MG_TIME_NEVER ? json_null()
 					  : json_string(mg_iso_time(c->wall + (w->block_expires - c->now), buf, sizeof(buf))));
 	json_object_set_new(o, "by", json_string(mg_owner_name(w->block_by)));
@@ -777,7 +777,7 @@ static void allow_json(const struct mg_rule_entry *e, void *arg)
 		return;
 	json_t *o = json_object();
 	json_object_set_new(o, "source", json_string(mg_prefix_str(&e->prefix, buf, sizeof(buf))));
-	json_object_set_new(o, "hits", json_integer(kernel_hits(c->d->h.allow_fd, &e->prefix)));
+	json_object_set_new(o, "hits", json_integer(kernel_hits(c->d->h.allow4_fd, c->d->h.allow_fd, &e->prefix)));
 	op = w->allow_by == MG_OWNER_OPERATOR_ALLOW ? mg_engine_oprule(&c->d->eng, &e->prefix, MG_RULE_ALLOW) : NULL;
 	json_object_set_new(o, "expires", op && op->expires_ns ? json_string(mg_iso_time(op->expires_ns, buf, sizeof(buf)))
 							      : json_null());

@@ -248,9 +248,9 @@ void mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e)
 	uint32_t key, next, *prev = NULL;
 	struct mg_outbreak_sig ks;
 
-	mg_rulemap_foreach(k->h->block_fd, adopt_rule, &c);
+	mg_rulemap_foreach(k->h->block4_fd, k->h->block_fd, adopt_rule, &c);
 	c.allow = true;
-	mg_rulemap_foreach(k->h->allow_fd, adopt_rule, &c);
+	mg_rulemap_foreach(k->h->allow4_fd, k->h->allow_fd, adopt_rule, &c);
 	while (bpf_map_get_next_key(k->h->outbreaks_fd, prev, &next) == 0) {
 		if (bpf_map_lookup_elem(k->h->outbreaks_fd, &next, &ks) == 0)
 			mg_engine_adopt_outbreak(e, next, ks.level, ks.since_ns + k->origin);

@@ -79,6 +79,8 @@ static void fill_fds(struct mg_handle *h)
 	h->prog_fd = bpf_program__fd(s->progs.mtaguard_xdp);
 	h->block_fd = bpf_map__fd(s->maps.mg_blocklist);
 	h->allow_fd = bpf_map__fd(s->maps.mg_allowlist);
+	h->block4_fd = bpf_map__fd(s->maps.mg_blocklist4);
+	h->allow4_fd = bpf_map__fd(s->maps.mg_allowlist4);
 	h->sources_fd = bpf_map__fd(s->maps.mg_sources);
 	h->servers_fd = bpf_map__fd(s->maps.mg_servers);
 	h->stats_fd = bpf_map__fd(s->maps.mg_stats);
@@ -104,7 +106,10 @@ static void size_rule_index(struct mg_xdp *skel, const struct mg_load_opts *o)
 
 static int open_rules(struct mg_handle *h)
 {
-	int err = mg_rulemaps_open(&h->rules, h->block_fd, h->allow_fd, h->index4_fd, h->index6_fd, h->lens_fd);
+	struct mg_rulemap_fds fds = { .block = h->block_fd, .allow = h->allow_fd, .block4 = h->block4_fd,
+				      .allow4 = h->allow4_fd, .index4 = h->index4_fd, .index6 = h->index6_fd,
+				      .lens = h->lens_fd };
+	int err = mg_rulemaps_open(&h->rules, &fds);
 
 	return err ? err : mg_srcfilter_open(&h->src_filter, h->src_filter_fd);
 }
@@ -173,10 +178,15 @@ static struct mg_xdp *open_sized(const struct mg_load_opts *o)
 		bpf_map__set_max_entries(skel->maps.mg_sources, o->max_sources);
 	if (o->max_servers)
 		bpf_map__set_max_entries(skel->maps.mg_servers, o->max_servers);
-	if (o->max_policy)
+	/* Each family's map may have to hold every rule (a list may be all IPv4 or all IPv6); unused entries cost nothing. */
+	if (o->max_policy) {
 		bpf_map__set_max_entries(skel->maps.mg_blocklist, o->max_policy);
-	if (o->max_allow)
+		bpf_map__set_max_entries(skel->maps.mg_blocklist4, o->max_policy);
+	}
+	if (o->max_allow) {
 		bpf_map__set_max_entries(skel->maps.mg_allowlist, o->max_allow);
+		bpf_map__set_max_entries(skel->maps.mg_allowlist4, o->max_allow);
+	}
 	if (o->ringbuf_size)
 		bpf_map__set_max_entries(skel->maps.mg_events, o->ringbuf_size);
 	size_activity(skel, o);
@@ -201,6 +211,16 @@ static int take_loaded(const struct mg_load_opts *o, struct mg_handle *h, struct
 	return 0;
 }
 
+/* Pins of an older layout: a 20-byte rule map without its IPv4 companion (MG_ERR_OLD_PINS). */
+static bool pins_outdated(const char *dir)
+{
+	char old[512], new[512];
+
+	if (pin_path(old, sizeof(old), dir, "mg_blocklist") || pin_path(new, sizeof(new), dir, "mg_blocklist4"))
+		return false;
+	return access(old, F_OK) == 0 && access(new, F_OK) != 0;
+}
+
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 {
 	const char *dir = pin_dir_or_default(o->pin_dir);
@@ -215,6 +235,8 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	if (err)
 		return err;
 
+	if (pins_outdated(dir))
+		return MG_ERR_OLD_PINS;
 	skel = open_sized(o);
 	if (!skel)
 		return -errno ? -errno : -EINVAL;
@@ -286,6 +308,8 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	h->prog_fd = obj_get(dir, PROG_PIN_NAME);
 	h->block_fd = obj_get(dir, "mg_blocklist");
 	h->allow_fd = obj_get(dir, "mg_allowlist");
+	h->block4_fd = obj_get(dir, "mg_blocklist4");
+	h->allow4_fd = obj_get(dir, "mg_allowlist4");
 	h->sources_fd = obj_get(dir, "mg_sources");
 	h->servers_fd = obj_get(dir, "mg_servers");
 	h->stats_fd = obj_get(dir, "mg_stats");
@@ -298,7 +322,11 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	h->index6_fd = obj_get(dir, "mg_rule_index6");
 	h->lens_fd = obj_get(dir, "mg_rule_lens");
 	h->src_filter_fd = obj_get(dir, "mg_src_filter");
-	if (h->prog_fd < 0 || h->block_fd < 0 || h->allow_fd < 0 || h->sources_fd < 0 || h->servers_fd < 0 || h->stats_fd < 0 ||
+	if (pins_outdated(dir)) {
+		mg_close(h);
+		return MG_ERR_OLD_PINS;
+	}
+	if (h->prog_fd < 0 || h->block_fd < 0 || h->allow_fd < 0 || h->block4_fd < 0 || h->allow4_fd < 0 || h->sources_fd < 0 || h->servers_fd < 0 || h->stats_fd < 0 ||
 	    h->settings_fd < 0 || h->sketch_fd < 0 || h->budget_fd < 0 || h->events_fd < 0 || h->outbreaks_fd < 0 ||
 	    h->index4_fd < 0 || h->index6_fd < 0 || h->lens_fd < 0 || h->src_filter_fd < 0) {
 		int err = -errno;
@@ -323,7 +351,7 @@ void mg_close(struct mg_handle *h)
 	if (h->skel) {
 		mg_xdp__destroy(h->skel); /* closes the fds it owns */
 	} else {
-		int *fds[] = { &h->prog_fd, &h->block_fd, &h->allow_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
+		int *fds[] = { &h->prog_fd, &h->block_fd, &h->allow_fd, &h->block4_fd, &h->allow4_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
 			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd, &h->outbreaks_fd,
 			       &h->index4_fd, &h->index6_fd, &h->lens_fd, &h->src_filter_fd };
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)

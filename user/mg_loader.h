@@ -11,6 +11,7 @@
 #define MG_LOADER_H
 
 #include <stdbool.h>
+#include <errno.h>
 #include <stdint.h>
 #include "mtaguard.h"
 #include "mg_rulemaps.h"
@@ -33,6 +34,7 @@ struct mg_handle {
 	char pin_dir[256];
 	int prog_fd;
 	/* map fds, valid while the handle lives */
+	int block4_fd, allow4_fd; /* the IPv4 rules (8-byte keys); block_fd and allow_fd hold the rest */
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd, outbreaks_fd;
 	int index4_fd, index6_fd, lens_fd; /* the rule index: written through `rules` only */
 	/* The rule maps with their index mapped: the one way to write rules (mg_rulemaps.h). */
@@ -62,6 +64,16 @@ struct mg_handle {
  * another process still holds it, or -errno.
  */
 int mg_pin_lock(const char *pin_dir, uint64_t wait_ns);
+
+/*
+ * A pin dir from before the IPv4 rules had maps of their own (it has
+ * mg_blocklist, not mg_blocklist4): its IPv4 rules sit in maps this program
+ * does not probe for them, so mg_load and mg_open_pinned refuse it with
+ * MG_ERR_OLD_PINS (unload first; the daemon writes its rules again).
+ */
+#define MG_ERR_OLD_PINS (-EPROTO)
+#define MG_OLD_PINS_HINT "pinned maps from an older mtaguard (IPv4 rules now have maps of their own): " \
+			 "run `mtaguard-loader unload` first"
 
 /* Load the program (reusing pinned maps if present) and pin maps and program. */
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h);

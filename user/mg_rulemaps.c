@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* mg_rulemaps.c - block and allow rules in the kernel's maps and their index (see mg_rulemaps.h). */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,6 +17,36 @@ void mg_lpm_key_from_prefix(struct mg_lpm_key *k, const struct mg_prefix *p)
 	k->prefixlen = p->prefixlen;
 	memcpy(k->addr, p->addr, 16);
 	mg_addr_mask(k->addr, p->prefixlen);
+}
+
+/* A rule's key in either of its kind's two maps. */
+union rule_key {
+	struct mg_lpm_key k;
+	struct mg_rule_key4 k4;
+};
+
+/*
+ * The map `p` lives in and its key there: fd4 (8-byte keys) for an IPv4
+ * rule, fd for any other; the program probes the same way (bpf/policy.h).
+ */
+static int rule_key(int fd4, int fd, const struct mg_prefix *p, union rule_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (mg_prefix_is_v4(p)) {
+		uint32_t v4;
+		memcpy(&v4, &p->addr[12], 4);
+		k->k4.prefixlen = p->prefixlen;
+		k->k4.addr = v4 & htonl(mg_rule_mask4(p->prefixlen));
+		return fd4;
+	}
+	mg_lpm_key_from_prefix(&k->k, p);
+	return fd;
+}
+
+/* The same for a rule of one kind (allow or block) in the maps of m. */
+static int kind_key(const struct mg_rulemaps *m, bool allow, const struct mg_prefix *p, union rule_key *k)
+{
+	return allow ? rule_key(m->fds.allow4, m->fds.allow, p, k) : rule_key(m->fds.block4, m->fds.block, p, k);
 }
 
 static size_t page_round(size_t len)
@@ -48,16 +79,15 @@ static uint32_t log2_exact(uint32_t n)
 	return (1u << b) == n ? b : 0;
 }
 
-int mg_rulemaps_open(struct mg_rulemaps *m, int block_fd, int allow_fd, int index4_fd, int index6_fd, int lens_fd)
+int mg_rulemaps_open(struct mg_rulemaps *m, const struct mg_rulemap_fds *fds)
 {
 	uint32_t n4 = 0, n6 = 0, nl = 0;
 
 	memset(m, 0, sizeof(*m));
-	m->block_fd = block_fd;
-	m->allow_fd = allow_fd;
-	m->ix.v4 = map_array(index4_fd, &m->len4, &n4);
-	m->ix.v6 = map_array(index6_fd, &m->len6, &n6);
-	m->ix.lens = map_array(lens_fd, &m->lens_len, &nl);
+	m->fds = *fds;
+	m->ix.v4 = map_array(fds->index4, &m->len4, &n4);
+	m->ix.v6 = map_array(fds->index6, &m->len6, &n6);
+	m->ix.lens = map_array(fds->lens, &m->lens_len, &nl);
 	/* The geometry is the maps' own: the program was loaded with the same bits (mg_rule_bits4/6). */
 	m->ix.v4_bits = log2_exact(n4);
 	m->ix.v6_bits = log2_exact(n6 * 2);
@@ -84,13 +114,12 @@ void mg_rulemaps_close(struct mg_rulemaps *m)
 /* Write a rule; a new one enters the index after its entry exists, so a probe the index allows finds it. */
 static int rule_put(struct mg_rulemaps *m, bool allow, const struct mg_prefix *p, const struct mg_rule *r)
 {
-	int fd = allow ? m->allow_fd : m->block_fd;
 	struct mg_prefix q = *p;
-	struct mg_lpm_key k;
+	union rule_key k;
 
 	if (!m->ix.lens)
 		return -EBADF;
-	mg_lpm_key_from_prefix(&k, p);
+	int fd = kind_key(m, allow, p, &k);
 	mg_addr_mask(q.addr, q.prefixlen);
 	if (bpf_map_update_elem(fd, &k, r, BPF_NOEXIST) == 0) {
 		mg_ruleindex_add(&m->ix, &q, allow);
@@ -130,13 +159,13 @@ int mg_rulemap_allow(struct mg_rulemaps *m, const struct mg_prefix *p)
 static int rule_del(struct mg_rulemaps *m, bool allow, const struct mg_prefix *p)
 {
 	struct mg_prefix q = *p;
-	struct mg_lpm_key k;
+	union rule_key k;
 
 	if (!m->ix.lens)
 		return -EBADF;
-	mg_lpm_key_from_prefix(&k, p);
+	int fd = kind_key(m, allow, p, &k);
 	mg_addr_mask(q.addr, q.prefixlen);
-	if (bpf_map_delete_elem(allow ? m->allow_fd : m->block_fd, &k))
+	if (bpf_map_delete_elem(fd, &k))
 		return -errno;
 	mg_ruleindex_del(&m->ix, &q, allow);
 	return 0;
@@ -164,12 +193,11 @@ int mg_rulemap_unallow(struct mg_rulemaps *m, const struct mg_prefix *p)
 	return rule_del(m, true, p);
 }
 
-int mg_rulemap_get(int fd, const struct mg_prefix *p, struct mg_rule *out)
+int mg_rulemap_get(int fd4, int fd, const struct mg_prefix *p, struct mg_rule *out)
 {
-	struct mg_lpm_key k;
+	union rule_key k;
 
-	mg_lpm_key_from_prefix(&k, p);
-	return bpf_map_lookup_elem(fd, &k, out) ? -errno : 0;
+	return bpf_map_lookup_elem(rule_key(fd4, fd, p, &k), &k, out) ? -errno : 0;
 }
 
 int mg_rulemap_find(const struct mg_rulemaps *m, bool allow, const uint8_t addr[16], uint64_t now,
@@ -185,7 +213,8 @@ int mg_rulemap_find(const struct mg_rulemaps *m, bool allow, const uint8_t addr[
 		struct mg_prefix p = { .prefixlen = lens[i] };
 		memcpy(p.addr, addr, 16);
 		mg_addr_mask(p.addr, p.prefixlen);
-		if (mg_rulemap_get(allow ? m->allow_fd : m->block_fd, &p, out))
+		union rule_key k;
+		if (bpf_map_lookup_elem(kind_key(m, allow, &p, &k), &k, out))
 			continue;
 		if (!allow && out->expires_ns && now >= out->expires_ns)
 			continue; /* expired: a shorter block in force applies, as in the kernel */
@@ -196,13 +225,33 @@ int mg_rulemap_find(const struct mg_rulemaps *m, bool allow, const uint8_t addr[
 	return -ENOENT;
 }
 
-/* Every key of one map, in batches (get_next_key is several times slower on a million rules). */
-static int for_each_key(int fd, void (*fn)(const struct mg_lpm_key *k, void *arg), void *arg)
+/* The prefix a key of an 8-byte (v4) or 20-byte map stands for. */
+static void prefix_of_key(const void *key, bool v4, struct mg_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (v4) {
+		const struct mg_rule_key4 *k = key;
+		p->prefixlen = (uint8_t)k->prefixlen;
+		mg_addr_from_v4(p->addr, k->addr);
+		return;
+	}
+	const struct mg_lpm_key *k = key;
+	p->prefixlen = (uint8_t)k->prefixlen;
+	memcpy(p->addr, k->addr, 16);
+}
+
+/*
+ * Every rule of one map (v4: an 8-byte-keyed one), in batches
+ * (get_next_key is several times slower on a million rules); stops at the
+ * first nonzero return of fn, which it returns.
+ */
+static int for_each_rule(int fd, bool v4, mg_rulemap_visit_fn fn, void *arg)
 {
 	enum { BATCH = 4096 };
-	struct mg_lpm_key *keys = calloc(BATCH, sizeof(*keys));
+	size_t ksize = v4 ? sizeof(struct mg_rule_key4) : sizeof(struct mg_lpm_key);
+	uint8_t *keys = calloc(BATCH, ksize);
 	struct mg_rule *vals = calloc(BATCH, sizeof(*vals));
-	uint32_t in = 0, out = 0;
+	uint32_t in = 0, out = 0; /* a hash's batch position is a bucket number, whatever its key */
 	bool first = true;
 	int err = 0;
 
@@ -218,9 +267,12 @@ static int for_each_key(int fd, void (*fn)(const struct mg_lpm_key *k, void *arg
 			err = -errno;
 			break;
 		}
-		for (uint32_t i = 0; i < count; i++)
-			fn(&keys[i], arg);
-		if (r)
+		for (uint32_t i = 0; i < count && !err; i++) {
+			struct mg_prefix p;
+			prefix_of_key(keys + i * ksize, v4, &p);
+			err = fn(&p, &vals[i], arg);
+		}
+		if (r || err)
 			break; /* ENOENT: that was the last batch */
 		in = out;
 		first = false;
@@ -235,13 +287,13 @@ struct rebuild_ctx {
 	bool allow;
 };
 
-static void rebuild_one(const struct mg_lpm_key *k, void *arg)
+static int rebuild_one(const struct mg_prefix *p, const struct mg_rule *r, void *arg)
 {
 	struct rebuild_ctx *c = arg;
-	struct mg_prefix p = { .prefixlen = (uint8_t)k->prefixlen };
 
-	memcpy(p.addr, k->addr, 16);
-	mg_ruleindex_add(c->x, &p, c->allow);
+	(void)r;
+	mg_ruleindex_add(c->x, p, c->allow);
+	return 0;
 }
 
 int mg_rulemaps_rebuild(struct mg_rulemaps *m)
@@ -258,10 +310,10 @@ int mg_rulemaps_rebuild(struct mg_rulemaps *m)
 	if (!fresh.v4 || !fresh.v6 || !fresh.lens)
 		goto out;
 	struct rebuild_ctx c = { .x = &fresh, .allow = false };
-	err = for_each_key(m->block_fd, rebuild_one, &c);
+	err = mg_rulemap_foreach(m->fds.block4, m->fds.block, rebuild_one, &c);
 	c.allow = true;
 	if (!err)
-		err = for_each_key(m->allow_fd, rebuild_one, &c);
+		err = mg_rulemap_foreach(m->fds.allow4, m->fds.allow, rebuild_one, &c);
 	if (err)
 		goto out;
 	/*
@@ -289,22 +341,9 @@ out:
 	return err;
 }
 
-int mg_rulemap_foreach(int fd, mg_rulemap_visit_fn fn, void *arg)
+int mg_rulemap_foreach(int fd4, int fd, mg_rulemap_visit_fn fn, void *arg)
 {
-	struct mg_lpm_key key, next;
-	struct mg_rule r;
-	void *prev = NULL;
+	int ret = for_each_rule(fd4, true, fn, arg);
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct mg_prefix p = { .prefixlen = (uint8_t)next.prefixlen };
-		memcpy(p.addr, next.addr, 16);
-		if (bpf_map_lookup_elem(fd, &next, &r) == 0) {
-			int ret = fn(&p, &r, arg);
-			if (ret)
-				return ret;
-		}
-		key = next;
-		prev = &key;
-	}
-	return 0;
+	return ret ? ret : for_each_rule(fd, false, fn, arg);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * mg_rulemaps.h - block and allow rules in the kernel's maps: one exact
- * entry per rule in mg_blocklist or mg_allowlist (hashes keyed by prefix),
+ * entry per rule in a hash keyed by prefix (IPv4 rules in mg_blocklist4 or
+ * mg_allowlist4, 8-byte keys; the rest in mg_blocklist or mg_allowlist),
  * and the rule index the program consults first (mg_rule_index4,
  * mg_rule_index6, mg_rule_lens; see struct mg_rule_lens in mtaguard.h). The
  * layout is this file's alone: every write goes through here, for the engine
@@ -17,15 +18,21 @@
 #include "mg_addr.h"
 #include "mg_ruleindex.h"
 
+/* The descriptors of an instance's rule maps (they stay the caller's). */
+struct mg_rulemap_fds {
+	int block4, block, allow4, allow; /* per kind, the IPv4 rules' hash (8-byte keys) and the others' */
+	int index4, index6, lens;         /* the rule index */
+};
+
 /* The maps of one instance, the index mapped into this process. */
 struct mg_rulemaps {
-	int block_fd, allow_fd;
+	struct mg_rulemap_fds fds;
 	struct mg_ruleindex ix; /* pointers into the kernel's maps; NULL when not open */
 	size_t len4, len6, lens_len;
 };
 
-/* Map the index of an instance (the fds of its five rule maps; the fds stay the caller's). 0 or -errno. */
-int mg_rulemaps_open(struct mg_rulemaps *m, int block_fd, int allow_fd, int index4_fd, int index6_fd, int lens_fd);
+/* Map the index of an instance (the fds of its seven rule maps). 0 or -errno. */
+int mg_rulemaps_open(struct mg_rulemaps *m, const struct mg_rulemap_fds *fds);
 void mg_rulemaps_close(struct mg_rulemaps *m);
 
 /*
@@ -49,8 +56,8 @@ int mg_rulemap_unallow(struct mg_rulemaps *m, const struct mg_prefix *p);
  */
 int mg_rulemaps_rebuild(struct mg_rulemaps *m);
 
-/* Read the rule for exactly `p` from one map (block_fd or allow_fd). */
-int mg_rulemap_get(int fd, const struct mg_prefix *p, struct mg_rule *out);
+/* Read the rule for exactly `p` from one kind's maps (fd4: its IPv4 map, fd: the other). */
+int mg_rulemap_get(int fd4, int fd, const struct mg_prefix *p, struct mg_rule *out);
 
 /*
  * The rule the program would apply to `addr`, found as it finds it: for
@@ -60,9 +67,12 @@ int mg_rulemap_get(int fd, const struct mg_prefix *p, struct mg_rule *out);
 int mg_rulemap_find(const struct mg_rulemaps *m, bool allow, const uint8_t addr[16], uint64_t now,
 		    struct mg_prefix *pfx, struct mg_rule *out);
 
-/* Visit every rule of one map; stops and returns the callback's value when nonzero. */
+/*
+ * Visit every rule of one kind (fd4: its IPv4 map, first; fd: the other);
+ * stops and returns the callback's value when nonzero, or -errno.
+ */
 typedef int (*mg_rulemap_visit_fn)(const struct mg_prefix *p, const struct mg_rule *r, void *arg);
-int mg_rulemap_foreach(int fd, mg_rulemap_visit_fn fn, void *arg);
+int mg_rulemap_foreach(int fd4, int fd, mg_rulemap_visit_fn fn, void *arg);
 
 void mg_lpm_key_from_prefix(struct mg_lpm_key *k, const struct mg_prefix *p);
 

@@ -12,9 +12,9 @@
  * between that and what it wrote before, through a sink (the real BPF maps
  * in mtaguardd, a private instance in mtaguard-replay, a fake in the tests).
  *
- * Nothing else writes mg_blocklist, mg_allowlist, mg_servers or
- * mg_outbreaks: a new source of rules (a peer node, a feed) is a new owner
- * here, never a new write site.
+ * Nothing else writes the rule maps (mg_blocklist, mg_allowlist and their
+ * IPv4 twins), mg_servers or mg_outbreaks: a new source of rules (a peer
+ * node, a feed) is a new owner here, never a new write site.
  *
  * Times are on the caller's timeline (see mg_engine.h); MG_TIME_NEVER means
  * "no expiry", so 0 is an ordinary instant like any other.

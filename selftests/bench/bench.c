@@ -221,10 +221,12 @@ static int v4_clear_of_fixed(uint32_t a, unsigned len4)
  * and 40 % IPv6 (/32 to /64 allocations and /128 hosts), random over the
  * unicast space.
  */
-static void add_prefixes(struct mg_rulemaps *m, unsigned from, unsigned upto)
+/* Returns how many of them are IPv4 (their memory is counted apart: they have maps of their own). */
+static unsigned add_prefixes(struct mg_rulemaps *m, unsigned from, unsigned upto)
 {
 	static const uint8_t v6_lens[] = { 32, 40, 48, 48, 56, 64, 64, 64, 128, 128 };
 	struct mg_prefix p;
+	unsigned n4 = 0;
 
 	srandom(42 + from);
 	for (unsigned i = from; i < upto; i++) {
@@ -253,7 +255,23 @@ static void add_prefixes(struct mg_rulemaps *m, unsigned from, unsigned upto)
 		mg_addr_mask(p.addr, p.prefixlen);
 		if (mg_rulemap_block(m, &p, MG_ACT_DROP_ALL, 0))
 			i--; /* the same prefix drawn twice: draw another */
+		else
+			n4 += mg_prefix_is_v4(&p);
 	}
+	return n4;
+}
+
+/* The rule maps of an instance, the index mapped (the one way the bench writes rules, as the daemon's). */
+static int open_rules(struct mg_xdp *skel, struct mg_rulemaps *rules)
+{
+	struct mg_rulemap_fds fds = { .block4 = bpf_map__fd(skel->maps.mg_blocklist4),
+				      .block = bpf_map__fd(skel->maps.mg_blocklist),
+				      .allow4 = bpf_map__fd(skel->maps.mg_allowlist4),
+				      .allow = bpf_map__fd(skel->maps.mg_allowlist),
+				      .index4 = bpf_map__fd(skel->maps.mg_rule_index4),
+				      .index6 = bpf_map__fd(skel->maps.mg_rule_index6),
+				      .lens = bpf_map__fd(skel->maps.mg_rule_lens) };
+	return mg_rulemaps_open(rules, &fds);
 }
 
 /* What the kernel says a map's memory is (fdinfo memlock: its real usage on this kernel). */
@@ -464,6 +482,29 @@ static const char *verdict(int v)
 	}
 }
 
+/*
+ * Rules cost their hash entries, counted per map (the IPv4 rules' 8-byte
+ * keys against the others' 20); the index is fixed, whatever the rules.
+ * mem4/mem6/n4: per phase, as the phases left them.
+ */
+static void print_rule_memory(struct mg_xdp *skel, const unsigned long long mem4[N_PHASES],
+			      const unsigned long long mem6[N_PHASES], const unsigned n4[N_PHASES])
+{
+	unsigned long long idx_mem = map_memory(bpf_map__fd(skel->maps.mg_rule_index4)) +
+				     map_memory(bpf_map__fd(skel->maps.mg_rule_index6)) +
+				     map_memory(bpf_map__fd(skel->maps.mg_rule_lens));
+
+	printf("\nrule memory (kernel's own count): blocklists %.1f MB with 1 rule", (mem4[0] + mem6[0]) / 1e6);
+	for (int ph = 1; ph < N_PHASES; ph++) {
+		unsigned d4 = n4[ph] - n4[0], d6 = phase_rules[ph] - 1 - d4;
+		printf(", %.1f MB with %s (%.0f bytes per prefix: %.0f per IPv4 one, %.0f per IPv6 one)",
+		       (mem4[ph] + mem6[ph]) / 1e6, ph == 1 ? "100k" : "1M",
+		       (double)(mem4[ph] + mem6[ph] - mem4[0] - mem6[0]) / (phase_rules[ph] - 1),
+		       (double)(mem4[ph] - mem4[0]) / d4, (double)(mem6[ph] - mem6[0]) / d6);
+	}
+	printf("; index %.1f MB, fixed\n", idx_mem / 1e6);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -553,9 +594,7 @@ int main(int argc, char **argv)
 	}
 	fds[P_MTAGUARD] = bpf_program__fd(skel->progs.mtaguard_xdp);
 	struct mg_rulemaps rules;
-	if (mg_rulemaps_open(&rules, bpf_map__fd(skel->maps.mg_blocklist), bpf_map__fd(skel->maps.mg_allowlist),
-			     bpf_map__fd(skel->maps.mg_rule_index4), bpf_map__fd(skel->maps.mg_rule_index6),
-			     bpf_map__fd(skel->maps.mg_rule_lens))) {
+	if (open_rules(skel, &rules)) {
 		fprintf(stderr, "bench: cannot map the rule index\n");
 		return 1;
 	}
@@ -592,9 +631,7 @@ int main(int argc, char **argv)
 	}
 	int prot_fd = bpf_program__fd(skel_prot->progs.mtaguard_xdp);
 	struct mg_rulemaps rules_prot;
-	if (mg_rulemaps_open(&rules_prot, bpf_map__fd(skel_prot->maps.mg_blocklist),
-			     bpf_map__fd(skel_prot->maps.mg_allowlist), bpf_map__fd(skel_prot->maps.mg_rule_index4),
-			     bpf_map__fd(skel_prot->maps.mg_rule_index6), bpf_map__fd(skel_prot->maps.mg_rule_lens)))
+	if (open_rules(skel_prot, &rules_prot))
 		return 1;
 	add_blocked_src(&rules_prot);
 
@@ -611,11 +648,14 @@ int main(int argc, char **argv)
 			last_phase = cases[i].phase;
 	}
 
-	unsigned long long rule_mem[N_PHASES] = { 0 };
+	/* Per phase: the memory of the IPv4 rules' map and of the other's, and the IPv4 prefixes among the rules. */
+	unsigned long long rule_mem4[N_PHASES] = { 0 }, rule_mem6[N_PHASES] = { 0 };
+	unsigned rules4[N_PHASES] = { 1 }; /* phase 0: BLOCKED_SRC */
 	for (int phase = 0; phase <= last_phase; phase++) {
 	if (phase > 0)
-		add_prefixes(&rules, phase_rules[phase - 1], phase_rules[phase]);
-	rule_mem[phase] = map_memory(bpf_map__fd(skel->maps.mg_blocklist));
+		rules4[phase] = rules4[phase - 1] + add_prefixes(&rules, phase_rules[phase - 1], phase_rules[phase]);
+	rule_mem4[phase] = map_memory(bpf_map__fd(skel->maps.mg_blocklist4));
+	rule_mem6[phase] = map_memory(bpf_map__fd(skel->maps.mg_blocklist));
 	for (unsigned r = 0; r < rounds; r++) {
 		for (size_t i = 0; i < ncases; i++) {
 			if (cases[i].phase != phase || !chosen[i])
@@ -691,6 +731,8 @@ int main(int argc, char **argv)
 	/* The first-EHLO row must send an event each run: the count says whether it did. */
 	printf("\nevents sent %llu, lost to a full ring buffer %llu (the EHLO rows', the drops' and the new MX destinations')\n",
 	       (unsigned long long)st.events_sent, (unsigned long long)st.events_lost);
+	if (last_phase == 2)
+		print_rule_memory(skel, rule_mem4, rule_mem6, rules4);
 	if (only)
 		goto done;
 	printf("\nactivity record (protected %s and %s, %u records of %zu bytes): %+.1f ns on TCP data to 443 "
@@ -698,14 +740,6 @@ int main(int argc, char **argv)
 	       PROTECTED_V4, PROTECTED_V6, mg_act_records(tun.act), sizeof(struct mg_activity),
 	       cases[12].ns[P_MTAGUARD] - cases[1].ns[P_MTAGUARD], cases[12].ns[P_MTAGUARD] / cases[12].ns[P_XDPFILTER],
 	       cases[1].ns[P_MTAGUARD] / cases[1].ns[P_XDPFILTER], cases[13].ns[P_MTAGUARD] - cases[15].ns[P_MTAGUARD]);
-	/* Rules cost their hash entries; the index is fixed, whatever the rules. */
-	unsigned long long idx_mem = map_memory(bpf_map__fd(skel->maps.mg_rule_index4)) +
-				     map_memory(bpf_map__fd(skel->maps.mg_rule_index6)) +
-				     map_memory(bpf_map__fd(skel->maps.mg_rule_lens));
-	printf("\nrule memory (kernel's own count): blocklist %.1f MB with 1 rule, %.1f MB with 100k (%.0f bytes per prefix), "
-	       "%.1f MB with 1M (%.0f bytes per prefix); index %.1f MB, fixed\n",
-	       rule_mem[0] / 1e6, rule_mem[1] / 1e6, (double)(rule_mem[1] - rule_mem[0]) / (phase_rules[1] - 1),
-	       rule_mem[2] / 1e6, (double)(rule_mem[2] - rule_mem[0]) / (phase_rules[2] - 1), idx_mem / 1e6);
 	printf("\nmtaguard after the run: profiles created %llu, creation refused %llu (the flood rows), SYNs to the "
 	       "sketch %llu (those, and the SYN-to-443 row without an activity record)\n",
 	       (unsigned long long)st.src_created, (unsigned long long)st.src_throttled,

@@ -105,7 +105,7 @@ static struct mg_daemon *daemon_for_fuzzing(void)
 	/* Small tables: the fuzzer runs thousands of inputs a second on the same engine. */
 	d.cfg.max_sources = 4096;
 	d.run.max_policy = 4096; /* imports: room for 3 072 prefixes */
-	d.h.prog_fd = d.h.stats_fd = d.h.settings_fd = d.h.block_fd = d.h.allow_fd = -1;
+	d.h.prog_fd = d.h.stats_fd = d.h.settings_fd = d.h.block_fd = d.h.allow_fd = d.h.block4_fd = d.h.allow4_fd = -1;
 	d.h.sources_fd = d.h.servers_fd = d.h.sketch_fd = d.h.budget_fd = d.h.events_fd = d.h.outbreaks_fd = -1;
 	if (mg_engine_init(&d.eng, &d.cfg, &null_kernel, NULL, observe_nothing, NULL))
 		abort();
