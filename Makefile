@@ -190,8 +190,8 @@ ifneq ($(SANITIZE),1)
 endif
 
 # libFuzzer harnesses: selftests/fuzz/fuzz_NAME.c, seeds in
-# selftests/fuzz/corpus/NAME/. `make fuzz [FUZZ_TARGET=NAME] [FUZZ_SECONDS=40]`.
-FUZZ_SECONDS ?= 40
+# selftests/fuzz/corpus/NAME/. `make fuzz [FUZZ_TARGET=NAME] [FUZZ_SECONDS=25]`.
+FUZZ_SECONDS ?= 25
 FUZZ_TARGET  ?=
 FUZZ_SRCS  := $(wildcard selftests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst selftests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
