@@ -1163,6 +1163,23 @@ static void test_spoofed_payload_names_no_suspect(void **state)
 	mg_engine_free(&e);
 }
 
+/* An engine saving to path, the five hosts of 198.18.3.0/24 in an outbreak of their fingerprint (68812a4c). */
+static void engine_in_outbreak(struct mg_config *c, const char *path, struct mg_engine *e, struct fake *f,
+			       struct seen *s, uint64_t *now, uint64_t *wall)
+{
+	struct host h[5];
+
+	config(c, path);
+	for (int i = 0; i < 5; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.18.3.%d", i + 1);
+		host_init(&h[i], a);
+	}
+	assert_int_equal(mg_engine_init(e, c, &fake_sink, f, observe, s), 0);
+	mg_engine_start(e, *now, *wall);
+	outbreak(e, h, 5, now, wall);
+}
+
 /* What the engine handed over to be written (mg_engine.state_write). */
 struct handed {
 	int calls;
@@ -1197,20 +1214,11 @@ static void test_save_in_slices(void **state)
 	struct mg_engine e;
 	struct fake f = { 0 };
 	struct seen s = { 0 };
-	struct host h[5];
 	struct handed got = { 0 };
 	uint64_t now = BOOT, wall = WALL;
 
 	state_dir(dir, path, sizeof(path));
-	config(&c, path);
-	for (int i = 0; i < 5; i++) {
-		char a[32];
-		snprintf(a, sizeof(a), "198.18.3.%d", i + 1);
-		host_init(&h[i], a);
-	}
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	outbreak(&e, h, 5, &now, &wall);
+	engine_in_outbreak(&c, path, &e, &f, &s, &now, &wall);
 	e.state_write = take_state;
 	e.state_write_ctx = &got;
 	assert_int_equal(mg_engine_save_begin(&e), 0);
@@ -1253,19 +1261,10 @@ static void test_restart_keeps_containment_and_threat(void **state)
 	struct mg_engine e;
 	struct fake f = { 0 };
 	struct seen s = { 0 };
-	struct host h[5];
 	uint64_t now = BOOT, wall = WALL;
 
 	state_dir(dir, path, sizeof(path));
-	config(&c, path);
-	for (int i = 0; i < 5; i++) {
-		char a[32];
-		snprintf(a, sizeof(a), "198.18.3.%d", i + 1);
-		host_init(&h[i], a);
-	}
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	outbreak(&e, h, 5, &now, &wall);
+	engine_in_outbreak(&c, path, &e, &f, &s, &now, &wall);
 	assert_int_equal(s.declared, 1);
 	assert_int_equal(f.nfps, 1);
 	assert_int_equal(f.fps[0], 0x68812a4c);
