@@ -252,27 +252,51 @@ static __always_inline int mg_smtp_reply_class(struct xdp_md *ctx, struct mg_pkt
 }
 
 /*
- * Hash the HELO argument at payload offset *offp (case-folded, up to
- * MG_HELO_ARG_MAX bytes, ending at CR, LF or the end of the segment); *offp
- * moves past leading spaces to where the argument starts, *arg_len gets its
- * length. A global subprogram, like mg_smtp_scan().
+ * How many of a word's first n bytes (n <= 8) come before the first CR or
+ * LF in it. Each has-zero-byte test's lowest flag is exact (a false one
+ * only ever sits above a true one), so the lower of the two is the first
+ * line end; its index comes out as in mg_next_line.
+ */
+static __always_inline __u32 mg_name_bytes(__u64 w, __u32 n)
+{
+	__u64 lf = w ^ 0x0a0a0a0a0a0a0a0aull, cr = w ^ 0x0d0d0d0d0d0d0d0dull;
+	__u64 z = (((lf - 0x0101010101010101ull) & ~lf) | ((cr - 0x0101010101010101ull) & ~cr)) &
+		  0x8080808080808080ull;
+
+	if (z) {
+		__u64 bit = z & -z;
+		__u32 e = (__u32)(((bit >> 7) * 0x0001020304050607ull) >> 56);
+		if (e < n)
+			n = e;
+	}
+	return n;
+}
+
+/*
+ * Hash the HELO argument at payload offset *offp (mg_helo_hash: case-folded,
+ * up to MG_HELO_ARG_MAX bytes, ending at CR, LF or the end of the segment)
+ * a word at a time; *offp moves past leading spaces to where the argument
+ * starts, *arg_len gets its length. A word the segment holds whole is read
+ * as one; the segment's last few bytes as its last eight bytes, shifted;
+ * only a frame cut short of its IP length (or a segment under eight bytes)
+ * is read byte by byte. A global subprogram, like mg_smtp_scan().
  */
 __attribute__((noinline)) __u32 mg_helo_arg_hash(struct xdp_md *ctx, __u32 payload_off, __u32 len,
 						 __u32 *offp, __u32 *arg_len)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 h = MG_FNV_INIT;
+	__u64 h = MG_HELO_SEED;
 	__u32 n = 0;
 
 	if (!offp || !arg_len)
-		return h;
+		return 0;
 	mg_barrier_var(payload_off);
 	if (payload_off > MG_OFF_MASK)
-		return h;
+		return 0;
 	mg_barrier_var(len);
 	if (len > MG_OFF_MASK)
-		return h;
+		return 0;
 	void *payload = data + payload_off;
 	__u32 off = *offp & 0xfff;
 
@@ -286,21 +310,53 @@ __attribute__((noinline)) __u32 mg_helo_arg_hash(struct xdp_md *ctx, __u32 paylo
 		off++;
 	}
 	*offp = off;
-	for (int i = 0; i < MG_HELO_ARG_MAX; i++) {
-		__u32 o = off + i;
+#pragma clang loop unroll(disable)
+	for (int k = 0; k < MG_HELO_ARG_MAX / 8; k++) {
+		__u32 o = off + n;
 		mg_barrier_var(o);
-		o &= 0x1fff;
-		__u8 *b = payload + o;
-		if (o >= len || (void *)(b + 1) > data_end)
+		o &= MG_OFF_MASK;
+		if (o >= len)
 			break;
-		__u8 c = *b;
-		if (mg_is_eol(c))
+		__u32 avail = len - o, got = 0;
+		__u64 w = 0;
+		__u8 *p = payload + o;
+		if (avail >= 8 && (void *)(p + 8) <= data_end) {
+			w = *(__u64 *)p;
+			got = 8;
+		} else if (avail < 8 && len >= 8) {
+			__u32 last = (len - 8) & MG_OFF_MASK;
+			__u8 *q = payload + last;
+			if ((void *)(q + 8) <= data_end) {
+				w = *(__u64 *)q >> ((8 * (8 - avail)) & 63);
+				got = avail;
+			}
+		}
+		if (!got) {
+			/* Cut short by the frame's end: the bytes it holds. */
+#pragma clang loop unroll(disable)
+			for (int j = 0; j < 8; j++) {
+				__u32 bo = o + j;
+				mg_barrier_var(bo);
+				bo &= MG_OFF_MASK;
+				__u8 *b = payload + bo;
+				if ((__u32)j >= avail || (void *)(b + 1) > data_end)
+					break;
+				w |= (__u64)*b << (8 * j);
+				got++;
+			}
+		}
+		__u32 used = mg_name_bytes(w, got);
+		if (used == 0)
 			break;
-		h = mg_fnv_step(h, mg_fold(c));
-		n++;
+		if (used < 8)
+			w &= (1ull << (8 * used)) - 1;
+		h = mg_helo_mix(h, w);
+		n += used;
+		if (used < 8)
+			break;
 	}
 	*arg_len = n;
-	return h;
+	return mg_helo_final(h, n);
 }
 
 /*

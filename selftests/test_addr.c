@@ -165,6 +165,35 @@ static void test_helo_hash_folds_case(void **state)
 	(void)state;
 	assert_int_equal(mg_helo_hash("MX.Example.ORG", 14), mg_helo_hash("mx.example.org", 14));
 	assert_int_not_equal(mg_helo_hash("mx.example.org", 14), mg_helo_hash("mx.example.com", 14));
+	/* Trailing NUL bytes are no shorter name: the length is mixed in. */
+	assert_int_not_equal(mg_helo_hash("mx\0", 3), mg_helo_hash("mx", 2));
+	assert_int_not_equal(mg_helo_hash("", 0), 0);
+	/* The name's eight bytes a word: one past the word and one short of it differ from it. */
+	assert_int_not_equal(mg_helo_hash("abcdefgh", 8), mg_helo_hash("abcdefghi", 9));
+	assert_int_not_equal(mg_helo_hash("abcdefgh", 8), mg_helo_hash("abcdefg", 7));
+}
+
+/* The fold of eight bytes at once is the byte fold of each, for every byte value in every position beside any other. */
+static void test_fold8_is_the_byte_fold(void **state)
+{
+	(void)state;
+	for (unsigned pos = 0; pos < 8; pos++)
+		for (unsigned b = 0; b < 256; b++)
+			for (unsigned nb = 0; nb < 256; nb += 17) {
+				uint8_t in[8], want[8];
+				uint64_t w = 0;
+				for (unsigned i = 0; i < 8; i++)
+					in[i] = (uint8_t)(i == pos ? b : nb + i);
+				for (unsigned i = 0; i < 8; i++) {
+					want[i] = mg_fold(in[i]);
+					w |= (uint64_t)in[i] << (8 * i);
+				}
+				uint64_t f = mg_fold8(w);
+				for (unsigned i = 0; i < 8; i++)
+					if ((uint8_t)(f >> (8 * i)) != want[i])
+						fail_msg("byte %02x at %u beside %02x: folded to %02x, want %02x", b, pos,
+							 nb, (unsigned)(uint8_t)(f >> (8 * i)), want[i]);
+			}
 }
 
 int main(void)
@@ -179,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_family_len),
 		cmocka_unit_test(test_distinct_estimate),
 		cmocka_unit_test(test_helo_hash_folds_case),
+		cmocka_unit_test(test_fold8_is_the_byte_fold),
 	};
 	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
 }

@@ -2162,7 +2162,7 @@ static void test_restore_refuses_bad_records(void **state)
 		/* The top byte of the float long_sessions (8 bytes before the HELO shapes, which precede helo_len). */
 		{ "a negative memory count", "memory count", helo - 18 - 1, 0xff },
 		/* The last HELO's shape (fp_hash, 128 bytes into the SMTP record): an unknown bit, and "let go" with a text. */
-		{ "last HELO shape bit 0x200", "last HELO's shape", so + 129, 0x03 },
+		{ "last HELO shape bit 0x400", "last HELO's shape", so + 129, 0x05 },
 		{ "HELO text let go yet saved", "last HELO's shape", so + 128, 0x80 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -2188,6 +2188,29 @@ static void test_restore_refuses_bad_records(void **state)
 		/* Ticks and views over what was restored are clean. */
 		struct mg_an_action out[8];
 		mg_an_tick(b2, 4 * SEC, out, 8);
+		mg_an_free(b2);
+		free(b);
+	}
+
+	/*
+	 * A HELO hash of the kind before the word-at-a-time one (its fp_hash
+	 * without SAVED_HELO_WORDS, 0x200): found again from the saved text.
+	 * With the mark, the saved hash is taken as it is.
+	 */
+	for (int words = 0; words <= 1; words++) {
+		uint8_t *b = malloc(len);
+		struct mg_an_profile_view v;
+		uint32_t old_hash = 0x811c9dc5u;
+		memcpy(b, buf, len);
+		assert_int_equal(b[so + 129], 0x03); /* SAVED_HELO_LAST | SAVED_HELO_WORDS */
+		b[so + 129] = words ? 0x03 : 0x01;
+		memcpy(b + so + 124, &old_hash, 4);
+		struct mg_analyzer *b2 = mg_an_new(&cfg);
+		struct mg_an_restore_report rep;
+		assert_int_equal(mg_an_restore(b2, b, len, 3 * SEC, wall + MIN, &rep), 0);
+		assert_int_equal(rep.refused, 0);
+		assert_true(mg_an_get(b2, bot.addr, &v));
+		assert_int_equal(v.ev.helo_hash, words ? old_hash : mg_helo_hash("[198.18.4.9]", 12));
 		mg_an_free(b2);
 		free(b);
 	}

@@ -89,11 +89,11 @@ static void test_signature_text(void **state)
 	assert_true(s.kind == MG_SIG_SHAPE && s.value == shape.value);
 	assert_int_equal(mg_sig_parse("helo:deadbeef", &s), 0);
 	assert_true(s.kind == MG_SIG_HELO && s.value == 0xdeadbeef);
-	/* A HELO by its text: hashed as the data plane hashes it (case-folded FNV-1a); quoted when it looks like a hash. */
+	/* A HELO by its text: hashed as the data plane hashes it (case-folded, a word at a time); quoted when it looks like a hash. */
 	assert_int_equal(mg_sig_parse("helo:mail.example.net", &s), 0);
-	assert_true(s.kind == MG_SIG_HELO && s.value == 0x0b9cd3bb);
+	assert_true(s.kind == MG_SIG_HELO && s.value == 0xfab9b02b);
 	assert_int_equal(mg_sig_parse("helo:MAIL.Example.NET", &s), 0);
-	assert_true(s.value == 0x0b9cd3bb);
+	assert_true(s.value == 0xfab9b02b);
 	assert_int_equal(mg_sig_parse("helo:\"deadbeef\"", &s), 0);
 	assert_true(s.kind == MG_SIG_HELO && s.value == mg_helo_hash("deadbeef", 8));
 	assert_int_equal(mg_sig_parse("helo:DEADBEEF", &s), 0);

@@ -893,6 +893,74 @@ static void test_mail_event(void **state)
 	assert_int_equal(H.events[3].arg_len, MG_HELO_ARG_MAX);
 }
 
+/* The HELO event a segment sent: its argument's length and hash (the harness's event list starts empty). */
+static void helo_sent(const uint8_t *frame, size_t len, unsigned want_len, const char *name, const char *what)
+{
+	H.nevents = 0;
+	assert_int_equal(xh_run(&H, frame, len), XDP_PASS);
+	if (xh_events(&H) != 1 || H.events[0].type != MG_EV_HELO)
+		fail_msg("%s: %d events, no HELO", what, H.nevents);
+	if (H.events[0].arg_len != want_len || H.events[0].helo_hash != mg_helo_hash(name, want_len))
+		fail_msg("%s: %u bytes, hash %08x; want %u, %08x", what, H.events[0].arg_len, H.events[0].helo_hash,
+			 want_len, mg_helo_hash(name, want_len));
+}
+
+/*
+ * The name's hash is read from the frame a word at a time, and userspace
+ * hashes the text byte by byte into the same words: every length up to
+ * past MG_HELO_ARG_MAX, each line end (or none), leading spaces, letters
+ * at the edges of the fold ('@', 'Z', '[', '`', 'z', '{') and bytes over
+ * 0x7f whose low seven bits are letters (0xc1 is no 'A'), and frames cut
+ * short of their IP length at every byte of the name.
+ */
+static void test_helo_hash_every_shape(void **state)
+{
+	static const char alphabet[] = "Mail-@Z[`z{.9\xc1\xda\x80";
+	static const char *const ends[] = { "\r\n", "\n", "\r", "" };
+	char name[80], line[120];
+	struct pb p;
+
+	(void)state;
+	for (unsigned n = 0; n <= MG_HELO_ARG_MAX + 6; n++) {
+		for (unsigned e = 0; e < 4; e++) {
+			/* A name of its own each time: an equal one within the second sends no event. */
+			for (unsigned i = 0; i < n; i++)
+				name[i] = alphabet[(i * 7 + n * 3 + e) % (sizeof(alphabet) - 1)];
+			if (n >= 2) {
+				name[0] = (char)('a' + e);
+				name[1] = (char)('a' + n % 26);
+			}
+			name[n] = '\0';
+			unsigned want = n < MG_HELO_ARG_MAX ? n : MG_HELO_ARG_MAX;
+			/* A name that ends at the frame's end: an empty one sends nothing to hash. */
+			if (n == 0 && !*ends[e])
+				continue;
+			snprintf(line, sizeof(line), "%s%s%s", e % 2 ? "EHLO " : "HELO   ", name, ends[e]);
+			size_t len = seg(&p, CLIENT4, SERVER4, 40000, 25, line);
+			char what[64];
+			snprintf(what, sizeof(what), "name of %u bytes, end %u", n, e);
+			helo_sent(p.buf, len, want, name, what);
+		}
+	}
+	/* The frame cut inside the name (its IP length says more): the bytes the frame holds. */
+	for (unsigned n = 1; n <= 20; n++) {
+		for (unsigned i = 0; i < n; i++)
+			name[i] = alphabet[(i * 5 + n) % (sizeof(alphabet) - 1)];
+		name[0] = 'c';
+		name[1 % n] = (char)('a' + n);
+		name[n] = '\0';
+		snprintf(line, sizeof(line), "EHLO %s\r\n", name);
+		size_t len = seg(&p, CLIENT4, SERVER4, 40000, 25, line);
+		for (unsigned cut = 1; cut < n; cut++) {
+			char what[64];
+			snprintf(what, sizeof(what), "name of %u bytes cut at %u", n, cut);
+			/* A new source each time, so that the name's window (its mark) is never a repeat of the last. */
+			xh_reset_traffic(&H);
+			helo_sent(p.buf, len - 2 - (n - cut), cut, name, what);
+		}
+	}
+}
+
 /*
  * An event's argument is copied a word at a time while the frame holds
  * whole words, else by the helper: arguments ending at the frame's very end
@@ -2289,6 +2357,7 @@ int main(void)
 		cmocka_unit_test_setup(test_helo_event, reset),
 		cmocka_unit_test_setup(test_helo_event_repeats, reset),
 		cmocka_unit_test_setup(test_event_argument_at_frame_end, reset),
+		cmocka_unit_test_setup(test_helo_hash_every_shape, reset),
 		cmocka_unit_test_setup(test_ethernet_padding_is_not_payload, reset),
 		cmocka_unit_test_setup(test_replies, reset),
 		cmocka_unit_test_setup(test_synack_marks_server, reset),

@@ -511,8 +511,9 @@ struct smtp_rec {
 	uint32_t k_syn_mx, k_helo, k_mail, k_rcpt, k_reply[MG_REPLY_MAX];
 	/*
 	 * fp_hash once held a SYN fingerprint and was written as 0; now it
-	 * carries SAVED_HELO_LAST | struct smtp.helo_last (a file from before
-	 * has 0 there: the shape is then found again from the text).
+	 * carries SAVED_HELO_LAST | SAVED_HELO_WORDS | struct smtp.helo_last
+	 * (a file from before has 0 there: the shape is then found again from
+	 * the text).
 	 */
 	uint32_t helo_hash, fp_hash;
 	uint64_t first_evidence;
@@ -537,6 +538,12 @@ struct smtp_rec {
 };
 
 #define SAVED_HELO_LAST 0x100
+/*
+ * Set beside SAVED_HELO_LAST when helo_hash is the word-at-a-time hash
+ * (mg_helo_hash since it replaced byte-wise FNV-1a); a file from before has
+ * the old hash there, found again from the text when the text was kept.
+ */
+#define SAVED_HELO_WORDS 0x200
 
 /*
  * A source that took a HELO name whose text is kept (mg_an_config.helo_texts):
@@ -2463,7 +2470,7 @@ static void to_rec(const struct mg_analyzer *a, const struct prof *p, const stru
 	mr->k_rcpt = c.k[K_RCPT];
 	memcpy(mr->k_reply, &c.k[K_REPLY], sizeof(mr->k_reply));
 	mr->helo_hash = m->helo_hash;
-	mr->fp_hash = SAVED_HELO_LAST | m->helo_last;
+	mr->fp_hash = SAVED_HELO_LAST | SAVED_HELO_WORDS | m->helo_last;
 	mr->first_evidence = m->first_evidence;
 	mr->first_smtp = ns_of(m->first_smtp);
 	mr->blocked_until = vd->blocked_until;
@@ -2768,7 +2775,7 @@ static const char *record_fault(const struct mg_analyzer *a, const struct prof_r
 		return "a memory count negative, too large or not a number";
 	if (m->helo_bad_ever > 1)
 		return "anomalous-HELO mark neither 0 nor 1";
-	if (m->fp_hash && ((m->fp_hash & ~(SAVED_HELO_LAST | HELO_DROPPED | MG_HELO_SHAPES_ALL)) ||
+	if (m->fp_hash && ((m->fp_hash & ~(SAVED_HELO_LAST | SAVED_HELO_WORDS | HELO_DROPPED | MG_HELO_SHAPES_ALL)) ||
 			   !(m->fp_hash & SAVED_HELO_LAST) || ((m->fp_hash & HELO_DROPPED) && m->helo_len)))
 		return "the last HELO's shape out of range";
 	if (m->vlan_outer > VLAN_ID_MAX || m->vlan_inner > VLAN_ID_MAX)
@@ -2888,6 +2895,14 @@ int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_
 			m->k_mx_bits = min.k_mx_bits;
 
 			m->helo_hash = min.helo_hash;
+			/*
+			 * A hash of the old kind, from before SAVED_HELO_WORDS: the
+			 * new one from the text where it was kept. Where it was not,
+			 * the old hash stays, and the source's next HELO reads as a
+			 * change of name once (distinct_helos, evidence only).
+			 */
+			if (min.helo_hash && !(min.fp_hash & SAVED_HELO_WORDS) && min.helo_len)
+				m->helo_hash = mg_helo_hash(min.helo, min.helo_len);
 			m->first_evidence = min.first_evidence;
 
 			m->active_day = (uint16_t)min.active_day;
