@@ -8,6 +8,11 @@
  * large repeat count). This machine is shared and noisy, so programs are
  * interleaved round by round and each figure is the median of the rounds;
  * read the ratios, not the absolute numbers.
+ *
+ * --against OBJ puts another build of mtaguard.bpf.o (a commit before a
+ * change) in xdp-filter's column, set up as this one is: a change's cost is
+ * then measured round by round in one process on the same frames, where
+ * separate runs of the whole benchmark differ by more than it does.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +28,8 @@
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
+#include <jansson.h>
 
 #include "mg_activity.h"
 #include "mg_addr.h"
@@ -141,6 +148,98 @@ static int drop_event(void *ctx, void *data, size_t len)
 {
 	(void)ctx, (void)data, (void)len;
 	return 0;
+}
+
+/* Another build of the program (--against), in the baseline's column, with what this build's instance has. */
+struct against {
+	struct bpf_object *obj;
+	int fd, sources_fd;
+	struct mg_rulemaps rules;
+	struct mg_srcfilter filter;
+	struct ring_buffer *rb;
+};
+
+static int map_fd(struct bpf_object *obj, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+
+	return m ? bpf_map__fd(m) : -1;
+}
+
+/*
+ * Set mg_cfg.tick_ns in an object's .rodata before its load, found by BTF
+ * (the skeleton does this by name for this build; the other build's layout
+ * may differ).
+ */
+static int set_tick(struct bpf_object *obj, __u32 tick_ns)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *ro = NULL, *m;
+	size_t size = 0;
+
+	/* Its name is the object's, shortened, and ".rodata". */
+	bpf_object__for_each_map(m, obj) {
+		const char *n = bpf_map__name(m), *dot = strrchr(n, '.');
+		if (dot && !strcmp(dot, ".rodata"))
+			ro = m;
+	}
+	const void *init = ro ? bpf_map__initial_value(ro, &size) : NULL;
+	int sec = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+
+	if (!init || sec < 0)
+		return -1;
+	const struct btf_type *t = btf__type_by_id(btf, (__u32)sec);
+	const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++, vs++) {
+		const struct btf_type *var = btf__type_by_id(btf, vs->type);
+		if (strcmp(btf__name_by_offset(btf, var->name_off), "mg_cfg"))
+			continue;
+		int sid = btf__resolve_type(btf, var->type);
+		const struct btf_type *st = sid < 0 ? NULL : btf__type_by_id(btf, (__u32)sid);
+		if (!st || !btf_is_struct(st))
+			return -1;
+		const struct btf_member *mb = btf_members(st);
+		for (unsigned j = 0; j < btf_vlen(st); j++, mb++) {
+			size_t off = vs->offset + btf_member_bit_offset(st, j) / 8;
+			if (strcmp(btf__name_by_offset(btf, mb->name_off), "tick_ns"))
+				continue;
+			if (btf__resolve_size(btf, mb->type) != sizeof(tick_ns) || off + sizeof(tick_ns) > size)
+				return -1;
+			char *data = malloc(size);
+			if (!data)
+				return -1;
+			memcpy(data, init, size);
+			memcpy(data + off, &tick_ns, sizeof(tick_ns));
+			int err = bpf_map__set_initial_value(ro, data, size);
+			free(data);
+			return err;
+		}
+	}
+	return -1;
+}
+
+static int load_against(const char *path, struct against *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->obj = bpf_object__open_file(path, NULL);
+	if (!a->obj)
+		return -1;
+	struct bpf_map *src = bpf_object__find_map_by_name(a->obj, "mg_sources");
+	if (!src || bpf_map__set_max_entries(src, 1048576) || set_tick(a->obj, mg_tick_ns()) ||
+	    bpf_object__load(a->obj))
+		return -1;
+	struct bpf_program *p = bpf_object__find_program_by_name(a->obj, "mtaguard_xdp");
+	struct mg_rulemap_fds fds = { .block4 = map_fd(a->obj, "mg_blocklist4"), .block = map_fd(a->obj, "mg_blocklist"),
+				      .allow4 = map_fd(a->obj, "mg_allowlist4"), .allow = map_fd(a->obj, "mg_allowlist"),
+				      .index4 = map_fd(a->obj, "mg_rule_index4"),
+				      .index6 = map_fd(a->obj, "mg_rule_index6"), .lens = map_fd(a->obj, "mg_rule_lens") };
+	a->fd = p ? bpf_program__fd(p) : -1;
+	a->sources_fd = bpf_map__fd(src);
+	if (a->fd < 0 || mg_rulemaps_open(&a->rules, &fds) ||
+	    mg_srcfilter_open(&a->filter, map_fd(a->obj, "mg_src_filter")))
+		return -1;
+	a->rb = ring_buffer__new(map_fd(a->obj, "mg_events"), drop_event, NULL, NULL);
+	return a->rb ? 0 : -1;
 }
 
 static double run_avg(int fd, const struct bench_case *c, unsigned repeat, int *retval, struct ring_buffer *rb)
@@ -514,9 +613,10 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "write-mix", required_argument, NULL, 'w' },
 		{ "only", required_argument, NULL, 'o' },
+		{ "against", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *mix = NULL, *only = NULL;
+	const char *mix = NULL, *only = NULL, *against_obj = NULL;
 	const char *build = "build";
 	unsigned rounds = 5, repeat = 1000000;
 	int json = 0, c;
@@ -530,8 +630,10 @@ int main(int argc, char **argv)
 		case 'j': json = 1; break;
 		case 'w': mix = optarg; break;
 		case 'o': only = optarg; break;
+		case 'a': against_obj = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s [--build DIR] [--rounds N] [--repeat N] [--json] [--only WORD,...] | --write-mix FILE\n",
+			fprintf(stderr, "usage: %s [--build DIR] [--rounds N] [--repeat N] [--json] [--only WORD,...] "
+				"[--against OBJ] | --write-mix FILE\n",
 				argv[0]);
 			return 2;
 		}
@@ -576,7 +678,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	fds[P_XDPFILTER] = setup_xdp_filter();
+	struct against ag = { .fd = -1 };
+	if (against_obj) {
+		if (load_against(against_obj, &ag)) {
+			fprintf(stderr, "bench: cannot load %s as an mtaguard program to measure against\n", against_obj);
+			return 1;
+		}
+		add_blocked_src(&ag.rules);
+	}
+	fds[P_XDPFILTER] = against_obj ? ag.fd : setup_xdp_filter();
 	if (fds[P_XDPFILTER] < 0) {
 		fprintf(stderr, "bench: could not set up xdp-filter (is xdp-tools installed?)\n");
 		return 1;
@@ -643,7 +753,8 @@ int main(int argc, char **argv)
 	/* --only: the rows whose names hold one of the words; phases no chosen row needs are not filled. */
 	int chosen[N_CASES], last_phase = 0;
 	for (size_t i = 0; i < ncases; i++) {
-		chosen[i] = !only || name_matches(cases[i].name, only);
+		/* Against another build: the protected rows need a second instance of it too, and are left out. */
+		chosen[i] = (!only || name_matches(cases[i].name, only)) && !(against_obj && cases[i].protected);
 		if (chosen[i] && cases[i].phase > last_phase)
 			last_phase = cases[i].phase;
 	}
@@ -652,8 +763,11 @@ int main(int argc, char **argv)
 	unsigned long long rule_mem4[N_PHASES] = { 0 }, rule_mem6[N_PHASES] = { 0 };
 	unsigned rules4[N_PHASES] = { 1 }; /* phase 0: BLOCKED_SRC */
 	for (int phase = 0; phase <= last_phase; phase++) {
-	if (phase > 0)
+	if (phase > 0) {
 		rules4[phase] = rules4[phase - 1] + add_prefixes(&rules, phase_rules[phase - 1], phase_rules[phase]);
+		if (against_obj)
+			add_prefixes(&ag.rules, phase_rules[phase - 1], phase_rules[phase]);
+	}
 	rule_mem4[phase] = map_memory(bpf_map__fd(skel->maps.mg_blocklist4));
 	rule_mem6[phase] = map_memory(bpf_map__fd(skel->maps.mg_blocklist));
 	for (unsigned r = 0; r < rounds; r++) {
@@ -665,6 +779,8 @@ int main(int argc, char **argv)
 				double ns;
 				if (cases[i].via_randsrc && p == P_MTAGUARD)
 					forget_profiles(bpf_map__fd(skel->maps.mg_sources), &filter);
+				if (cases[i].via_randsrc && p == P_XDPFILTER && against_obj)
+					forget_profiles(ag.sources_fd, &ag.filter);
 				if (cases[i].via_randsrc || cases[i].via_randname) {
 					__u32 zero = 0;
 					if (bpf_map_update_elem(target_fd, &zero, &fds[p], BPF_ANY)) {
@@ -675,7 +791,8 @@ int main(int argc, char **argv)
 					}
 					fd = cases[i].via_randname ? name_fd : wrap_fd;
 				}
-				ns = run_avg(fd, &cases[i], repeat, &cases[i].retval[p], p == P_MTAGUARD ? rb : NULL);
+				ns = run_avg(fd, &cases[i], repeat, &cases[i].retval[p],
+					     p == P_MTAGUARD ? rb : p == P_XDPFILTER ? ag.rb : NULL);
 				samples[(i * P_MAX + p) * rounds + r] = ns;
 			}
 		}
@@ -692,7 +809,14 @@ int main(int argc, char **argv)
 	mg_stats_read(bpf_map__fd(skel->maps.mg_stats), &st);
 
 	if (json) {
-		printf("{\"repeat\": %u, \"rounds\": %u, \"cases\": [\n", repeat, rounds);
+		/* Against another build, its figures are in the xdp_filter fields, and "against" names it. */
+		printf("{\"repeat\": %u, \"rounds\": %u, \"against\": ", repeat, rounds);
+		json_t *js = against_obj ? json_string(against_obj) : json_null();
+		char *jt = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+		printf("%s", jt ? jt : "null");
+		free(jt);
+		json_decref(js);
+		printf(", \"cases\": [\n");
 		for (size_t i = 0; i < ncases; i++)
 			printf("  {\"case\": \"%s\", \"pass_ns\": %.1f, \"xdp_filter_ns\": %.1f, \"mtaguard_ns\": %.1f,"
 			       " \"ratio_xdp_filter\": %.2f, \"ratio_pass\": %.2f}%s\n",
@@ -707,8 +831,12 @@ int main(int argc, char **argv)
 	printf("(SYN flood: each run through a wrapper that sets a random source in 198.18.0.0/15, in every column;\n"
 	       " rows without '100k rules' or '1M rules' run with one blocklist rule, as xdp-filter has one deny rule;\n"
 	       " the big blocklists are 60 %% IPv4 /16-/32 and 40 %% IPv6 /32-/128, random over the unicast space)\n\n");
-	printf("%-32s %7s %10s %8s %9s %7s  %-11s %s\n", "case", "pass", "xdp-filter", "mtaguard", "mg/filter", "mg/pass",
-	       "goal", "verdicts (filter, mtaguard)");
+	if (against_obj)
+		printf("against: %s in xdp-filter's column (the goals are not judged; the protected rows are left out)\n\n",
+		       against_obj);
+	printf("%-32s %7s %10s %8s %9s %7s  %-11s %s\n", "case", "pass", against_obj ? "against" : "xdp-filter",
+	       "mtaguard", against_obj ? "mg/agnst" : "mg/filter", "mg/pass", "goal",
+	       against_obj ? "verdicts (against, mtaguard)" : "verdicts (filter, mtaguard)");
 	int missed = 0;
 	for (size_t i = 0; i < ncases; i++) {
 		struct bench_case *k = &cases[i];
@@ -717,8 +845,8 @@ int main(int argc, char **argv)
 		double rf = k->ns[P_MTAGUARD] / k->ns[P_XDPFILTER], rp = k->ns[P_MTAGUARD] / k->ns[P_PASS];
 		char goal[32] = "";
 		/* The bulk row has a second goal: at most twice a bare XDP_PASS. */
-		int ok = !k->goal || (rf <= k->goal && (i != 1 || rp <= 2.0));
-		if (k->goal)
+		int ok = !k->goal || against_obj || (rf <= k->goal && (i != 1 || rp <= 2.0));
+		if (k->goal && !against_obj)
 			snprintf(goal, sizeof(goal), "<=%.1fx %s", k->goal, ok ? "ok" : "MISS");
 		missed += !ok;
 		printf("%-32s %7.1f %10.1f %8.1f %8.2fx %6.2fx  %-11s %s, %s\n", k->name, k->ns[P_PASS],
@@ -727,13 +855,15 @@ int main(int argc, char **argv)
 	}
 	if (!filter_tailcall_ok)
 		printf("\nnote: xdp-filter's program could not be tail-called from the wrapper\n");
-	printf("\ngoals (issue 15; TCP data to 443 also <= 2x pass): %d missed%s\n", missed, only ? " (of the rows shown)" : "");
+	if (!against_obj)
+		printf("\ngoals (issue 15; TCP data to 443 also <= 2x pass): %d missed%s\n", missed,
+		       only ? " (of the rows shown)" : "");
 	/* The first-EHLO row must send an event each run: the count says whether it did. */
 	printf("\nevents sent %llu, lost to a full ring buffer %llu (the EHLO rows', the drops' and the new MX destinations')\n",
 	       (unsigned long long)st.events_sent, (unsigned long long)st.events_lost);
 	if (last_phase == 2)
 		print_rule_memory(skel, rule_mem4, rule_mem6, rules4);
-	if (only)
+	if (only || against_obj)
 		goto done;
 	printf("\nactivity record (protected %s and %s, %u records of %zu bytes): %+.1f ns on TCP data to 443 "
 	       "(%.2fx xdp-filter instead of %.2fx), %+.1f ns on a SYN to 443\n",
@@ -752,6 +882,12 @@ done:
 	mg_srcfilter_close(&filter);
 	mg_xdp__destroy(skel);
 	mg_xdp__destroy(skel_prot);
+	if (against_obj) {
+		ring_buffer__free(ag.rb);
+		mg_rulemaps_close(&ag.rules);
+		mg_srcfilter_close(&ag.filter);
+		bpf_object__close(ag.obj);
+	}
 	bpf_object__close(pass_obj);
 	bpf_object__close(wrap_obj);
 	free(samples);
