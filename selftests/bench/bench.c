@@ -817,12 +817,19 @@ int main(int argc, char **argv)
 		free(jt);
 		json_decref(js);
 		printf(", \"cases\": [\n");
-		for (size_t i = 0; i < ncases; i++)
-			printf("  {\"case\": \"%s\", \"pass_ns\": %.1f, \"xdp_filter_ns\": %.1f, \"mtaguard_ns\": %.1f,"
-			       " \"ratio_xdp_filter\": %.2f, \"ratio_pass\": %.2f}%s\n",
-			       cases[i].name, cases[i].ns[P_PASS], cases[i].ns[P_XDPFILTER], cases[i].ns[P_MTAGUARD],
+		/* Only the rows measured (--only, --against): the others have no figures, and NaN is no JSON. */
+		const char *sep = "";
+		for (size_t i = 0; i < ncases; i++) {
+			if (!chosen[i])
+				continue;
+			printf("%s  {\"case\": \"%s\", \"pass_ns\": %.1f, \"xdp_filter_ns\": %.1f, \"mtaguard_ns\": %.1f,"
+			       " \"ratio_xdp_filter\": %.2f, \"ratio_pass\": %.2f}",
+			       sep, cases[i].name, cases[i].ns[P_PASS], cases[i].ns[P_XDPFILTER], cases[i].ns[P_MTAGUARD],
 			       cases[i].ns[P_MTAGUARD] / cases[i].ns[P_XDPFILTER],
-			       cases[i].ns[P_MTAGUARD] / cases[i].ns[P_PASS], i + 1 < ncases ? "," : "");
+			       cases[i].ns[P_MTAGUARD] / cases[i].ns[P_PASS]);
+			sep = ",\n";
+		}
+		printf("\n");
 		printf("]}\n");
 		return 0;
 	}
