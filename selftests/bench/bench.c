@@ -167,6 +167,20 @@ static int map_fd(struct bpf_object *obj, const char *name)
 }
 
 /*
+ * The rule maps of an instance, the index mapped (the one way the bench
+ * writes rules, as the daemon's), found by name: this build's skeleton and
+ * another build's object (--against) alike.
+ */
+static int open_rules(struct bpf_object *obj, struct mg_rulemaps *rules)
+{
+	struct mg_rulemap_fds fds = { .block4 = map_fd(obj, "mg_blocklist4"), .block = map_fd(obj, "mg_blocklist"),
+				      .allow4 = map_fd(obj, "mg_allowlist4"), .allow = map_fd(obj, "mg_allowlist"),
+				      .index4 = map_fd(obj, "mg_rule_index4"), .index6 = map_fd(obj, "mg_rule_index6"),
+				      .lens = map_fd(obj, "mg_rule_lens") };
+	return mg_rulemaps_open(rules, &fds);
+}
+
+/*
  * Set mg_cfg.tick_ns in an object's .rodata before its load, found by BTF
  * (the skeleton does this by name for this build; the other build's layout
  * may differ).
@@ -229,13 +243,9 @@ static int load_against(const char *path, struct against *a)
 	    bpf_object__load(a->obj))
 		return -1;
 	struct bpf_program *p = bpf_object__find_program_by_name(a->obj, "mtaguard_xdp");
-	struct mg_rulemap_fds fds = { .block4 = map_fd(a->obj, "mg_blocklist4"), .block = map_fd(a->obj, "mg_blocklist"),
-				      .allow4 = map_fd(a->obj, "mg_allowlist4"), .allow = map_fd(a->obj, "mg_allowlist"),
-				      .index4 = map_fd(a->obj, "mg_rule_index4"),
-				      .index6 = map_fd(a->obj, "mg_rule_index6"), .lens = map_fd(a->obj, "mg_rule_lens") };
 	a->fd = p ? bpf_program__fd(p) : -1;
 	a->sources_fd = bpf_map__fd(src);
-	if (a->fd < 0 || mg_rulemaps_open(&a->rules, &fds) ||
+	if (a->fd < 0 || open_rules(a->obj, &a->rules) ||
 	    mg_srcfilter_open(&a->filter, map_fd(a->obj, "mg_src_filter")))
 		return -1;
 	a->rb = ring_buffer__new(map_fd(a->obj, "mg_events"), drop_event, NULL, NULL);
@@ -360,18 +370,6 @@ static unsigned add_prefixes(struct mg_rulemaps *m, unsigned from, unsigned upto
 	return n4;
 }
 
-/* The rule maps of an instance, the index mapped (the one way the bench writes rules, as the daemon's). */
-static int open_rules(struct mg_xdp *skel, struct mg_rulemaps *rules)
-{
-	struct mg_rulemap_fds fds = { .block4 = bpf_map__fd(skel->maps.mg_blocklist4),
-				      .block = bpf_map__fd(skel->maps.mg_blocklist),
-				      .allow4 = bpf_map__fd(skel->maps.mg_allowlist4),
-				      .allow = bpf_map__fd(skel->maps.mg_allowlist),
-				      .index4 = bpf_map__fd(skel->maps.mg_rule_index4),
-				      .index6 = bpf_map__fd(skel->maps.mg_rule_index6),
-				      .lens = bpf_map__fd(skel->maps.mg_rule_lens) };
-	return mg_rulemaps_open(rules, &fds);
-}
 
 /* What the kernel says a map's memory is (fdinfo memlock: its real usage on this kernel). */
 static unsigned long long map_memory(int fd)
@@ -704,7 +702,7 @@ int main(int argc, char **argv)
 	}
 	fds[P_MTAGUARD] = bpf_program__fd(skel->progs.mtaguard_xdp);
 	struct mg_rulemaps rules;
-	if (open_rules(skel, &rules)) {
+	if (open_rules(skel->obj, &rules)) {
 		fprintf(stderr, "bench: cannot map the rule index\n");
 		return 1;
 	}
@@ -741,7 +739,7 @@ int main(int argc, char **argv)
 	}
 	int prot_fd = bpf_program__fd(skel_prot->progs.mtaguard_xdp);
 	struct mg_rulemaps rules_prot;
-	if (open_rules(skel_prot, &rules_prot))
+	if (open_rules(skel_prot->obj, &rules_prot))
 		return 1;
 	add_blocked_src(&rules_prot);
 
