@@ -534,9 +534,10 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 }
 
 /*
- * What a HELO event said, for one source: the name (its window's hash,
- * mg_helo_window_hash) and the host (its full address, MAC and VLANs: an
- * IPv6 profile holds a /64 of hosts), hashed together to 15 bits, the
+ * What a HELO event said, for one source: the name (its line's hash,
+ * which the scan's search for the line's end computes: mg_next_line) and
+ * the host (its full address, MAC and VLANs: an IPv6 profile holds a /64
+ * of hosts), hashed together to 15 bits, the
  * proof, and the second (2^30 ns, 14 bits). A HELO whose mark equals the
  * last event's sends none and is not hashed byte by byte: the analyzer
  * learns nothing from a repeat within the second (the commands are counted
@@ -598,8 +599,7 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 
 	__u32 mark = 0;
 	if (scan.helo_kind != MG_CMD_MAX && !mg_cfg.helo_every)
-		mark = mg_helo_mark(ctx, p, proof, now,
-				    mg_helo_window_hash(ctx, p->payload_off, p->payload_len, scan.helo_off));
+		mark = mg_helo_mark(ctx, p, proof, now, scan.helo_line);
 	if (scan.helo_kind != MG_CMD_MAX && (mg_cfg.helo_every || mark != e->helo_mark)) {
 		__u32 arg_off = scan.helo_off, arg_len = 0;
 		__u32 h = mg_helo_arg_hash(ctx, p->payload_off, p->payload_len, &arg_off, &arg_len);

@@ -34,6 +34,7 @@ struct mg_cmd_scan {
 	__u8 total;
 	__u8 helo_kind;   /* MG_CMD_HELO or MG_CMD_EHLO if one was seen, else MG_CMD_MAX */
 	__u16 helo_off;   /* offset of the HELO/EHLO argument from the payload start */
+	__u32 helo_line;  /* the first HELO/EHLO line's hash (mg_next_line), if helo_kind is one */
 	__u16 mail_off;   /* offset of the first MAIL command's argument (after "FROM:"), if count[MG_CMD_MAIL] */
 	__u32 cursor;     /* scan position, kept in memory on purpose (see mg_smtp_scan) */
 	__u16 kinds;      /* bit k set: count[k] is nonzero */
@@ -100,14 +101,27 @@ static __always_inline int mg_smtp_classify(__u8 *pos, void *data_end, __u32 lef
 	return -1;
 }
 
+/* One step of a line's hash (mg_next_line): a word, or a byte, of what it read. */
+static __always_inline __u64 mg_line_mix(__u64 h, __u64 w)
+{
+	h = (h ^ w) * 0xff51afd7ed558ccdull;
+	return h ^ (h >> 32);
+}
+
 /*
  * Offset just past the next '\n' at or after `off`, or 0 if none within
  * MG_LINE_WORDS words. Word at a time: a byte equal to '\n' becomes zero after
  * the XOR and the classic has-zero-byte test flags it (the lowest flag is
  * exact); multiplying the isolated flag by 0x0001020304050607 moves the
  * byte's index into the top byte, as BPF has no count-trailing-zeros.
+ *
+ * With `hash`, what it read is mixed into *hash too, word by word (as
+ * XORed with '\n's), the line's end included: the search reads every byte
+ * of a HELO line up to its end or 256 bytes, so the hash of what it read
+ * tells a repeated HELO name for one multiply a word, with no second pass.
+ * A constant NULL compiles the mixing away for the other commands.
  */
-static __always_inline __u32 mg_next_line(void *payload, void *data_end, __u32 off, __u32 len)
+static __always_inline __u32 mg_next_line(void *payload, void *data_end, __u32 off, __u32 len, __u64 *hash)
 {
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < MG_LINE_WORDS; i++) {
@@ -117,6 +131,8 @@ static __always_inline __u32 mg_next_line(void *payload, void *data_end, __u32 o
 		if (off + 8 > len || (void *)(p + 8) > data_end)
 			break;
 		__u64 w = *(__u64 *)p ^ 0x0a0a0a0a0a0a0a0aull;
+		if (hash)
+			*hash = mg_line_mix(*hash, w);
 		__u64 z = (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
 		if (z) {
 			__u64 bit = z & -z;
@@ -137,6 +153,8 @@ static __always_inline __u32 mg_next_line(void *payload, void *data_end, __u32 o
 		__u8 *p = payload + last;
 		if ((void *)(p + 8) <= data_end) {
 			__u64 w = (*(__u64 *)p >> (8 * ((off - last) & 7))) ^ 0x0a0a0a0a0a0a0a0aull;
+			if (hash)
+				*hash = mg_line_mix(*hash, w);
 			__u64 z = (w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull;
 			if (!z)
 				return 0;
@@ -152,6 +170,8 @@ static __always_inline __u32 mg_next_line(void *payload, void *data_end, __u32 o
 		__u8 *b = payload + off;
 		if (off >= len || (void *)(b + 1) > data_end)
 			return 0;
+		if (hash)
+			*hash = mg_line_mix(*hash, *b);
 		if (*b == '\n')
 			return off + 1;
 		off++;
@@ -201,7 +221,8 @@ __attribute__((noinline)) int mg_smtp_scan(struct xdp_md *ctx, __u32 payload_off
 			s->kind[s->n_kinds++ & (MG_SCAN_LINES - 1)] = cmd;
 		s->kinds |= 1u << cmd;
 		s->total++;
-		if ((cmd == MG_CMD_HELO || cmd == MG_CMD_EHLO) && s->helo_kind == MG_CMD_MAX) {
+		int first_helo = (cmd == MG_CMD_HELO || cmd == MG_CMD_EHLO) && s->helo_kind == MG_CMD_MAX;
+		if (first_helo) {
 			s->helo_kind = cmd;
 			s->helo_off = off + 5;
 		}
@@ -216,8 +237,22 @@ __attribute__((noinline)) int mg_smtp_scan(struct xdp_md *ctx, __u32 payload_off
 		 * (a '\n' folds to '*'). A RCPT or MAIL line is then searched
 		 * a word shorter.
 		 */
-		off = mg_next_line(payload, data_end,
-				   off + (cmd == MG_CMD_MAIL ? 10 : cmd == MG_CMD_RCPT || cmd == MG_CMD_STARTTLS ? 8 : 4), len);
+		__u32 from = off + (cmd == MG_CMD_MAIL ? 10 : cmd == MG_CMD_RCPT || cmd == MG_CMD_STARTTLS ? 8 : 4);
+		if (first_helo) {
+			/*
+			 * The first HELO/EHLO line: its hash, from the verb's end to
+			 * the line's (or what the search read of it), and where that
+			 * end is and how long the segment is, mixed in, so that a
+			 * name cut short by the segment's end differs from one with
+			 * trailing bytes that hash alike.
+			 */
+			__u64 h = MG_HELO_SEED;
+			off = mg_next_line(payload, data_end, from, len, &h);
+			h = mg_line_mix(h, (__u64)off << 32 | len);
+			s->helo_line = (__u32)(h ^ (h >> 29));
+		} else {
+			off = mg_next_line(payload, data_end, from, len, NULL);
+		}
 		if (off == 0 || off >= len)
 			break;
 	}
@@ -357,76 +392,6 @@ __attribute__((noinline)) __u32 mg_helo_arg_hash(struct xdp_md *ctx, __u32 paylo
 	}
 	*arg_len = n;
 	return mg_helo_final(h, n);
-}
-
-/*
- * A hash of the HELO argument's window: the bytes from arg_off (just after
- * the verb) to the segment's end, at most MG_HELO_ARG_MAX, word at a time.
- * Whatever name mg_helo_arg_hash() would read lies in this window, so
- * equal windows mean an equal name: a repeated HELO is recognised in a few
- * operations instead of a hash step per byte. The window's length is mixed
- * in; a short last stretch is read as the window's last eight bytes
- * (overlapping), or byte by byte under eight. A global subprogram.
- */
-__attribute__((noinline)) __u32 mg_helo_window_hash(struct xdp_md *ctx, __u32 payload_off, __u32 len, __u32 arg_off)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-
-	mg_barrier_var(payload_off);
-	if (payload_off > MG_OFF_MASK)
-		return 0;
-	mg_barrier_var(len);
-	if (len > MG_OFF_MASK)
-		return 0;
-	mg_barrier_var(arg_off);
-	if (arg_off > len)
-		return 0;
-	__u32 win = len - arg_off;
-	if (win > MG_HELO_ARG_MAX)
-		win = MG_HELO_ARG_MAX;
-	void *base = data + payload_off;
-	__u64 h = (win + 1) * 0x9e3779b97f4a7c15ull;
-	__u32 done = 0;
-
-#pragma clang loop unroll(disable)
-	for (int k = 0; k < MG_HELO_ARG_MAX / 8; k++) {
-		if (done + 8 > win)
-			break;
-		__u32 o = arg_off + done;
-		mg_barrier_var(o);
-		o &= MG_OFF_MASK;
-		__u8 *w = base + o;
-		if ((void *)(w + 8) > data_end)
-			return 0;
-		h = (h ^ *(__u64 *)w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-		done += 8;
-	}
-	if (done < win && win >= 8) {
-		__u32 o = arg_off + win - 8;
-		mg_barrier_var(o);
-		o &= MG_OFF_MASK;
-		__u8 *w = base + o;
-		if ((void *)(w + 8) > data_end)
-			return 0;
-		h = (h ^ *(__u64 *)w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	} else if (done < win) {
-#pragma clang loop unroll(disable)
-		for (int j = 0; j < 7; j++) {
-			if (j >= win)
-				break;
-			__u32 o = arg_off + j;
-			mg_barrier_var(o);
-			o &= MG_OFF_MASK;
-			__u8 *b = base + o;
-			if ((void *)(b + 1) > data_end)
-				return 0;
-			h = (h ^ *b) * 0xff51afd7ed558ccdull;
-		}
-	}
-	return (__u32)(h ^ (h >> 29));
 }
 
 #endif
