@@ -149,10 +149,13 @@ cleanup_daemon() {
 }
 lab_defer cleanup_daemon
 # WATCHDOG_PID must be the daemon's own: the shell execs it, keeping its PID.
-NOTIFY_SOCKET="$LAB_DIR/notify.sock" WATCHDOG_USEC=2000000 \
-	nsenter --net="/run/netns/$(lab_ns edge)" -- bash -c 'export WATCHDOG_PID=$$; exec "$0" -c "$1"' \
-	"$ROOT/usr/sbin/mtaguardd" "$LAB_DIR/mtaguard.json" 2>"$LAB_DIR/daemon.err" &
-DPID=$!
+start_daemon() {
+	NOTIFY_SOCKET="$LAB_DIR/notify.sock" WATCHDOG_USEC=2000000 \
+		nsenter --net="/run/netns/$(lab_ns edge)" -- bash -c 'export WATCHDOG_PID=$$; exec "$0" -c "$1"' \
+		"$ROOT/usr/sbin/mtaguardd" "$LAB_DIR/mtaguard.json" 2>>"$LAB_DIR/daemon.err" &
+	DPID=$!
+}
+start_daemon
 if lab_wait "READY=1" grep -q "READY=1" "$LAB_DIR/notify.log"; then
 	pass "the installed daemon told the service manager READY=1"
 	# By then the program is attached and the maps are pinned.
@@ -348,6 +351,25 @@ kill -TERM "$DPID"
 wait "$DPID" 2>/dev/null || true
 DPID=""
 grep -q "STOPPING=1" "$LAB_DIR/notify.log" && pass "stop: STOPPING=1" || fail "stop not notified"
+
+# A start with saved state asks the service manager for more time before it
+# restores it (60 s and a microsecond a byte of its files), then says READY.
+bytes=$(cat "$LAB_DIR"/state.gz* 2>/dev/null | wc -c)
+# What the restarted daemon says: the log past its present end (socat appends each datagram as it comes).
+seen=$(wc -c <"$LAB_DIR/notify.log")
+start_daemon
+if lab_wait "READY=1 after a restart" bash -c "tail -c +$((seen + 1)) '$LAB_DIR/notify.log' | grep -q READY=1"; then
+	said=$(tail -c +$((seen + 1)) "$LAB_DIR/notify.log" | tr '\n' ' ')
+	ext=$(grep -o 'EXTEND_TIMEOUT_USEC=[0-9]*' <<<"$said" | head -1 | cut -d= -f2)
+	[[ "$said" == *EXTEND_TIMEOUT_USEC=*READY=1* && -n "$ext" ]] && ((bytes > 0 && ext == 60000000 + bytes)) &&
+		pass "restart with $bytes bytes of saved state: EXTEND_TIMEOUT_USEC=$ext before READY=1" ||
+		fail "no start-timeout extension before READY=1 (state $bytes bytes): $said"
+else
+	fail "no READY=1 after a restart (stderr: $(tail -5 "$LAB_DIR/daemon.err"))"
+fi
+kill -TERM "$DPID"
+wait "$DPID" 2>/dev/null || true
+DPID=""
 
 # --- the real unit, when this machine runs systemd -------------------------------------
 

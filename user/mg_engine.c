@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mg_atomic_file.h"
 #include "mg_clock.h"
@@ -775,6 +776,23 @@ void mg_engine_adopt_rule(struct mg_engine *e, const struct mg_prefix *p, bool a
 void mg_engine_adopt_outbreak(struct mg_engine *e, uint32_t fp, unsigned level, uint64_t since)
 {
 	mg_ruleset_adopt_outbreak(e->rules, fp, level, since);
+}
+
+uint64_t mg_engine_state_bytes(const struct mg_engine *e)
+{
+	char paths[3][300];
+	uint64_t bytes = 0;
+	struct stat st;
+
+	if (!e->state_file[0])
+		return 0;
+	snprintf(paths[0], sizeof(paths[0]), "%s", e->state_file);
+	rules_path(e, paths[1], sizeof(paths[1]));
+	feeds_path(e, paths[2], sizeof(paths[2]));
+	for (int i = 0; i < 3; i++)
+		if (!stat(paths[i], &st) && S_ISREG(st.st_mode))
+			bytes += (uint64_t)st.st_size;
+	return bytes;
 }
 
 void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall)

@@ -254,6 +254,8 @@ unsigned mg_engine_configure(struct mg_engine *e, const struct mg_config *c, uin
  * and write what differs. The replay calls it too, with no state file.
  */
 void mg_engine_start(struct mg_engine *e, uint64_t now, uint64_t wall);
+/* The bytes of the state files mg_engine_start() would restore (0: none, or no state file): what its time grows with. */
+uint64_t mg_engine_state_bytes(const struct mg_engine *e);
 /* A rule the kernel held at start; `expires` on the engine's timeline (MG_TIME_NEVER for none). */
 void mg_engine_adopt_rule(struct mg_engine *e, const struct mg_prefix *p, bool allow, uint8_t action, uint64_t expires);
 void mg_engine_adopt_outbreak(struct mg_engine *e, uint32_t fp, unsigned level, uint64_t since);
