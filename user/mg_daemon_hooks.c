@@ -19,6 +19,7 @@
 #include "mg_clock.h"
 #include "mg_cluster.h"
 #include "mg_daemon.h"
+#include "mg_jobs.h"
 
 #define HOOK_TIMEOUT_NS (30 * MG_NSEC_PER_SEC)
 
@@ -39,7 +40,10 @@ static const char *hook_path(const struct mg_daemon *d, enum mg_daemon_hook k)
  * (reaped at ticks, killed past the timeout); at most MG_DAEMON_MAX_HOOKS
  * of each hook at once, past that the line is not passed on (counted, and
  * said once at the next reap). The pipe's write end does not block: a
- * line longer than the pipe holds is cut, and said so.
+ * line longer than the pipe holds is cut, and said so. It starts as a
+ * job does (mg_spawnattr_init_clean): the daemon's blocked signals and
+ * ignored SIGPIPE not inherited, in a process group of its own, which the
+ * timeout kills whole.
  */
 static void run_hook(struct mg_daemon *d, enum mg_daemon_hook k, json_t *o)
 {
@@ -47,6 +51,7 @@ static void run_hook(struct mg_daemon *d, enum mg_daemon_hook k, json_t *o)
 	const char *path = hook_path(d, k);
 	int slot = -1, pipefd[2];
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
 
 	if (!path[0] || !o)
 		return;
@@ -65,10 +70,14 @@ static void run_hook(struct mg_daemon *d, enum mg_daemon_hook k, json_t *o)
 	fcntl(pipefd[1], F_SETFL, O_NONBLOCK); /* the hook's end stays blocking: it reads as any program does */
 	char *argv[] = { (char *)path, NULL };
 	pid_t pid;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[0], 0);
-	int e = posix_spawn(&pid, path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	int e = mg_spawnattr_init_clean(&at);
+	if (!e) {
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, pipefd[0], 0);
+		e = posix_spawn(&pid, path, &fa, &at, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
+	}
 	close(pipefd[0]);
 	if (e) {
 		mg_eventlog_notice(&d->log, "notice", "%s %s: %s", hook_names[k], path, strerror(e));
@@ -100,7 +109,8 @@ void mg_daemon_hooks_reap(struct mg_daemon *d, uint64_t mono)
 							   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 				h->pids[i] = 0;
 			} else if (mono - h->started[i] > HOOK_TIMEOUT_NS) {
-				kill(h->pids[i], SIGKILL);
+				/* Its whole group: a shell hook's children would otherwise live on. */
+				kill(-h->pids[i], SIGKILL);
 				mg_eventlog_notice(&d->log, "notice", "%s %s killed after 30 s", hook_names[k], path);
 			}
 		}

@@ -172,12 +172,13 @@ static void kill_job(struct mg_jobs *r, struct mg_job *j, bool cancelled)
 	close_fd(r, &j->out_fd);
 }
 
-static int spawn(const struct mg_job_spec *s, int pin[2], int pout[2], pid_t *pid)
+int mg_spawnattr_init_clean(posix_spawnattr_t *at)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
 	sigset_t none, dfl;
+	int e = posix_spawnattr_init(at);
 
+	if (e)
+		return e;
 	/* The daemon blocks the signals it reads through a signalfd and ignores SIGPIPE: the child starts afresh. */
 	sigemptyset(&none);
 	sigemptyset(&dfl);
@@ -186,17 +187,27 @@ static int spawn(const struct mg_job_spec *s, int pin[2], int pout[2], pid_t *pi
 	sigaddset(&dfl, SIGINT);
 	sigaddset(&dfl, SIGTERM);
 	sigaddset(&dfl, SIGCHLD);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(&at, 0); /* its own group, killed whole at the deadline */
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dfl);
+	posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(at, 0); /* its own group, killed whole at the deadline */
+	posix_spawnattr_setsigmask(at, &none);
+	posix_spawnattr_setsigdefault(at, &dfl);
+	return 0;
+}
+
+static int spawn(const struct mg_job_spec *s, int pin[2], int pout[2], pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+
+	int e = mg_spawnattr_init_clean(&at);
+	if (e)
+		return -e;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
 	if (s->with_stderr)
 		posix_spawn_file_actions_adddup2(&fa, pout[1], 2);
-	int e = posix_spawn(pid, s->argv[0], &fa, &at, s->argv, environ);
+	e = posix_spawn(pid, s->argv[0], &fa, &at, s->argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	return -e;

@@ -14,6 +14,7 @@
 #ifndef MG_JOBS_H
 #define MG_JOBS_H
 
+#include <spawn.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +67,18 @@ struct mg_jobs {
 	uint32_t starts;
 	struct mg_job job[MG_JOBS_MAX];
 };
+
+/*
+ * Spawn attributes for a child that starts clean, whoever spawns it (a job,
+ * the daemon's hooks): a blocked signal mask and ignored signals survive
+ * exec, and the daemon blocks SIGHUP, SIGINT and SIGTERM (its signalfd reads
+ * them) and ignores SIGPIPE; the child gets none blocked and those (with
+ * SIGCHLD) at their defaults. It is put in a process group of its own, the
+ * group's id its pid, so that kill(-pid, SIGKILL) ends it whole, a shell's
+ * children too. 0 or an errno (as posix_spawn's); posix_spawnattr_destroy()
+ * after use.
+ */
+int mg_spawnattr_init_clean(posix_spawnattr_t *at);
 
 int mg_jobs_init(struct mg_jobs *r);
 /* The descriptor to watch for readability (epoll, poll). */
