@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* test_eventlog.c - the event log: what operators and peers wrote stays on its line, in both logs. */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -187,6 +188,17 @@ static void test_action_helo_text_not_kept(void **state)
 	json_decref(j);
 }
 
+/* The log file is the daemon's alone: closed on exec, not held open by every hook and job it runs. */
+static void test_log_file_closed_on_exec(void **state)
+{
+	struct logs *t = *state;
+
+	assert_true(t->log.own_json);
+	int flags = fcntl(fileno(t->log.json), F_GETFD);
+	assert_true(flags >= 0);
+	assert_true(flags & FD_CLOEXEC);
+}
+
 /* A verdict on a prefix names the hosts seen in it, in the JSON log and the readable one. */
 static void test_action_names_hosts_in_prefix(void **state)
 {
@@ -242,6 +254,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_action_helo_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_helo_text_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_names_hosts_in_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_file_closed_on_exec, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@ int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human)
 		l->json_journal = mg_log_fd_is_journal(fileno(stdout));
 		return 0;
 	}
-	l->json = fopen(path, "a");
+	l->json = fopen(path, "ae"); /* O_CLOEXEC: not held open by every hook and job the daemon runs */
 	if (!l->json)
 		return -errno;
 	l->own_json = true;
