@@ -5,6 +5,7 @@
  * real Postfix is exercised end to end in e2e_quarantine). No privileges.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <poll.h>
 
 #include "mg_clock.h"
+#include "mg_eventlog.h"
 #include "mg_qwork.h"
 #include "mg_quarantine.h"
 
@@ -446,6 +448,115 @@ static void test_operations_without_waiting(void **state)
 	unlink(records);
 }
 
+/*
+ * The file dated long ago: a rewrite (a new file renamed over it) shows as
+ * a new time. The inode number alone cannot tell, a freed one is reused at
+ * once, nor can a time the coarse file clock may give twice.
+ */
+static void date_back(const char *path)
+{
+	struct timespec t[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+	assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+static bool rewritten(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mtim.tv_sec != 1000000000;
+}
+
+/* How many lines of the file hold the text. */
+static int lines_with(const char *path, const char *text)
+{
+	char line[2048];
+	int n = 0;
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * postqueue -j lists every queue, the hold queue last: on a relay with a big
+ * deferred queue its output passes what is read of it (MG_Q_LIST_MAX). The
+ * held messages past the cut are unseen, not gone: their records are kept
+ * (the file is not even rewritten), what was read is still listed, the
+ * cut is logged (once a minute at most), and that holds waited for
+ * (mg_q_list) and without waiting (mg_qwork_list).
+ */
+static void test_list_cut_forgets_nothing(void **state)
+{
+	struct mg_quarantine q;
+	struct mg_qwork w;
+	struct qop_seen o;
+	struct mg_qop_result now;
+	char records[300], body[600], err[256], logpath[300];
+	struct mg_eventlog log;
+
+	(void)state;
+	snprintf(records, sizeof(records), "%s/cut.json", dir);
+	snprintf(logpath, sizeof(logpath), "%s/cut.log", dir);
+	/* AAA111 first (read), then more than the cap of deferred mail, then HHH111 (past the cut). */
+	snprintf(body, sizeof(body),
+		 "echo '{\"queue_name\":\"hold\",\"queue_id\":\"AAA111\"}'\n"
+		 "yes '{\"queue_name\":\"deferred\",\"queue_id\":\"DEF000000001\",\"sender\":\"x@lab.test\"}' | "
+		 "head -c %u\n"
+		 "echo; echo '{\"queue_name\":\"hold\",\"queue_id\":\"HHH111\"}'",
+		 MG_Q_LIST_MAX + (1u << 20));
+	script("postqueue", body);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
+	assert_int_equal(mg_eventlog_open(&log, logpath, NULL), 0);
+	q.log = &log;
+	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
+	mg_q_record(&q, "AAA111", "198.18.1.2", "a@x", "r@lab.test", "suspect", "", 100 * SEC);
+	mg_q_record(&q, "HHH111", "198.18.1.3", "h@x", "r@lab.test", "outbreak", "fp:00b07b07", 100 * SEC);
+	mg_q_record(&q, "GONE99", "198.18.1.4", "g@x", "r@lab.test", "suspect", "", 100 * SEC);
+	date_back(records);
+
+	/* Waited for: AAA111 listed; HHH111 and GONE99 (unseen: past the cut, or gone) both kept. */
+	json_t *l = mg_q_list(&q, 1000 * SEC, err, sizeof(err));
+	assert_non_null(l);
+	assert_int_equal(json_array_size(l), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "queue_id")), "AAA111");
+	json_decref(l);
+	assert_int_equal(q.n, 3);
+	assert_non_null(mg_q_find(&q, "HHH111"));
+	assert_non_null(mg_q_find(&q, "GONE99"));
+
+	/* Without waiting: the same. */
+	assert_int_equal(mg_qwork_init(&w, &q), 0);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mg_qwork_list(&w, 1000 * SEC, qop_done, &o, &now), 0);
+	drive(&w, &o);
+	assert_int_equal(o.r.rc, 0);
+	assert_int_equal(json_array_size(o.r.held), 1);
+	json_decref(o.r.held);
+	assert_int_equal(q.n, 3);
+	assert_non_null(mg_q_find(&q, "HHH111"));
+	assert_non_null(mg_q_find(&q, "GONE99"));
+	assert_false(rewritten(records)); /* nothing forgotten: not rewritten */
+	assert_int_equal(lines_with(logpath, "postqueue -j wrote more than 64 MiB"), 1); /* two cuts, one line */
+
+	/* A whole list again: GONE99 is forgotten now (HHH111 listed, AAA111 not, both kept or dropped as listed). */
+	script("postqueue", "echo '{\"queue_name\":\"hold\",\"queue_id\":\"HHH111\"}'");
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mg_qwork_list(&w, 1000 * SEC, qop_done, &o, &now), 0);
+	drive(&w, &o);
+	assert_int_equal(o.r.rc, 0);
+	assert_int_equal(json_array_size(o.r.held), 1);
+	json_decref(o.r.held);
+	assert_int_equal(q.n, 1);
+	assert_non_null(mg_q_find(&q, "HHH111"));
+	mg_qwork_stop(&w, 0);
+	mg_q_free(&q);
+	mg_eventlog_close(&log);
+	unlink(records);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +568,7 @@ int main(void)
 		cmocka_unit_test(test_scan_before_release),
 		cmocka_unit_test(test_clamav_db_stamp),
 		cmocka_unit_test(test_operations_without_waiting),
+		cmocka_unit_test(test_list_cut_forgets_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -133,6 +133,7 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s.quarantine.json", d->cfg.state_file);
 	mg_atomic_clean_stale(path);
 	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav, d->cfg.clamd_config);
+	d->quarantine.log = &d->log; /* a cut list, a records file that cannot be written: the operator must know */
 	mg_clamav_init(&d->quarantine.clam, d->cfg.clamd_config, d->cfg.clamdscan);
 	d->quarantine_ready = true;
 	int e = mg_daemon_qauto_start(d);

@@ -2,6 +2,7 @@
 /* mg_quarantine.c - mtaguard's held mail on a Postfix relay (see mg_quarantine.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,26 @@
 #include <unistd.h>
 
 #include "mg_atomic_file.h"
+#include "mg_clock.h"
+#include "mg_eventlog.h"
 #include "mg_quarantine.h"
+
+#define COMPLAIN_EVERY_NS (60 * MG_NSEC_PER_SEC)
+
+/* A warning for the operator through the daemon's log, if there is one, and if this kind's gate is open. */
+__attribute__((format(printf, 3, 4))) static void complain(struct mg_quarantine *q, struct mg_log_gate *gate,
+							   const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!q->log || !mg_log_gate_pass(gate, mg_mono_ns(), COMPLAIN_EVERY_NS))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	mg_eventlog_warning(q->log, "quarantine", "%s", msg);
+}
 
 bool mg_q_valid_id(const char *id)
 {
@@ -187,14 +207,28 @@ static int postfix(struct mg_quarantine *q, const char *tool, const char *a1, co
 
 json_t *mg_q_list(struct mg_quarantine *q, uint64_t now_wall, char *err, size_t errlen)
 {
-	static char out[MG_Q_LIST_MAX + 1];
-	size_t got;
-	int rc = postfix(q, "postqueue", "-j", NULL, out, sizeof(out), &got);
+	char *out = malloc(MG_Q_LIST_MAX + 1);
+	size_t got = 0;
 
-	return mg_q_list_parse(q, rc, out, now_wall, err, errlen);
+	if (!out) {
+		snprintf(err, errlen, "postqueue -j not run: out of memory");
+		return NULL;
+	}
+	int rc = postfix(q, "postqueue", "-j", NULL, out, MG_Q_LIST_MAX + 1, &got);
+	/* A full buffer cannot tell "exactly this much" from "cut here": taken as cut, which forgets nothing. */
+	json_t *l = mg_q_list_parse(q, rc, out, got >= MG_Q_LIST_MAX, now_wall, err, errlen);
+	free(out);
+	return l;
 }
 
-json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, uint64_t now_wall, char *err, size_t errlen)
+/* Whether the line may be a message in the hold queue: most of a big queue is skipped without parsing its JSON. */
+static bool maybe_held(const char *line)
+{
+	return strstr(line, "\"hold\"") != NULL;
+}
+
+json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, bool truncated, uint64_t now_wall, char *err,
+			size_t errlen)
 {
 	if (rc) {
 		snprintf(err, errlen, "postqueue -j failed (%d)%s", rc,
@@ -206,6 +240,9 @@ json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, uint64_t now
 	size_t kept = 0;
 	bool *held = calloc(q->n ? q->n : 1, sizeof(*held));
 	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!maybe_held(line))
+			continue;
+		/* A line cut short at the end of a truncated output is no JSON: skipped as any unreadable line. */
 		json_t *m = json_loads(line, 0, NULL);
 		const char *id = json_string_value(json_object_get(m, "queue_id"));
 		const char *qn = json_string_value(json_object_get(m, "queue_name"));
@@ -221,9 +258,11 @@ json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, uint64_t now
 			 * Released, delivered or deleted since: no longer ours to show,
 			 * and forgotten. Unless just recorded: Postfix puts a message on
 			 * hold only after our answer, and a list begun before (it runs
-			 * while the loop answers Postfix) cannot show it yet.
+			 * while the loop answers Postfix) cannot show it yet. Unless the
+			 * list was cut: the message may be past the cut, still held, and
+			 * a record forgotten is a message no one releases or expires.
 			 */
-			if (h->held_wall_ns + MG_Q_UNLISTED_GRACE_NS > now_wall)
+			if (truncated || h->held_wall_ns + MG_Q_UNLISTED_GRACE_NS > now_wall)
 				q->v[kept++] = *h;
 			continue;
 		}
@@ -240,6 +279,10 @@ json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, uint64_t now
 		save(q);
 	}
 	free(held);
+	if (truncated)
+		complain(q, &q->cut_said, "postqueue -j wrote more than %u MiB (a big mail queue): held mail past that "
+			 "is not listed, re-scanned, expired or released by signature until the queue is smaller; "
+			 "no record is forgotten meanwhile", MG_Q_LIST_MAX >> 20);
 	return arr;
 }
 

@@ -21,11 +21,21 @@
 
 #include "mg_clamav.h"
 #include "mg_jobs.h"
+#include "mg_log_gate.h"
+
+struct mg_eventlog;
 
 #define MG_SETPRIV "/usr/bin/setpriv" /* util-linux, essential in Debian */
 #define MG_Q_TOOL_TIMEOUT_S 30          /* postqueue, postsuper, postcat: each killed past this */
 #define MG_Q_MESSAGE_MAX (64u << 20)    /* what postcat may hand the scanner */
-#define MG_Q_LIST_MAX (1u << 20)        /* what is read of postqueue -j */
+/*
+ * What is read of postqueue -j. It lists every queue, the hold queue last,
+ * a few hundred bytes a message: 64 MiB is about 100 000 queued messages, so
+ * a relay with a big deferred queue still has its held mail read. Beyond it
+ * the list is cut (mg_q_list_parse: nothing is forgotten then). The buffer
+ * grows only as the output comes.
+ */
+#define MG_Q_LIST_MAX (64u << 20)
 /* A record this young is kept though postqueue did not list it: its message may not be on hold yet (see mg_q_list_parse). */
 #define MG_Q_UNLISTED_GRACE_NS (30ull * 1000000000ull)
 
@@ -58,6 +68,14 @@ struct mg_quarantine {
 	struct mg_clamav clam;    /* the scanner (quarantine.clamd_config) */
 	char sbin[64];            /* where postsuper and friends live (/usr/sbin) */
 	char postcat_user[32];    /* run as root, postcat runs as this user, the mail owner ("postfix"; "": as is) */
+	/*
+	 * Where the module's own trouble is told (the daemon's event log, set
+	 * after mg_q_init; NULL: nowhere), each kind at most once a minute: a
+	 * full queue or a full disk would otherwise say it at every list or
+	 * every held message.
+	 */
+	struct mg_eventlog *log;
+	struct mg_log_gate cut_said;
 };
 
 /* Set up; load the records file if there is one. */
@@ -92,8 +110,14 @@ struct mg_held *mg_q_find(struct mg_quarantine *q, const char *queue_id);
  */
 /* postqueue, postsuper or postcat with two arguments (or NULL), as the records' settings say. */
 void mg_q_tool_argv(const struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, struct mg_q_argv *a);
-/* postqueue -j's status and output (changed: split into lines) made the list, as mg_q_list(). */
-json_t *mg_q_list_parse(struct mg_quarantine *q, int status, char *out, uint64_t now_wall, char *err, size_t errlen);
+/*
+ * postqueue -j's status and output (changed: split into lines) made the list,
+ * as mg_q_list(). truncated: the output passed MG_Q_LIST_MAX and was cut; the
+ * messages read are listed, but a record is not forgotten for being absent
+ * (its message may be past the cut), and the cut is logged.
+ */
+json_t *mg_q_list_parse(struct mg_quarantine *q, int status, char *out, bool truncated, uint64_t now_wall, char *err,
+			size_t errlen);
 /* 0 if queue_id is a message of ours, else -ENOENT and err says so. */
 int mg_q_held_check(struct mg_quarantine *q, const char *queue_id, char *err, size_t errlen);
 /* May it be scanned again? 0, or -1 and what says why not (not ours, no scanner). */

@@ -102,7 +102,8 @@ static void step_done(struct qop *op, int status, struct mg_job_result *res)
 
 	switch (op->step) {
 	case S_LIST:
-		o->held = mg_q_list_parse(q, status, out, op->now_wall, o->text, sizeof(o->text));
+		/* The runner dropped what passed MG_Q_LIST_MAX: the parse must not read the cut list as the whole. */
+		o->held = mg_q_list_parse(q, status, out, res && res->truncated, op->now_wall, o->text, sizeof(o->text));
 		o->rc = o->held ? 0 : -EIO;
 		finish(op);
 		break;
