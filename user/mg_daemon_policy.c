@@ -132,11 +132,18 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 		return 0;
 	snprintf(path, sizeof(path), "%s.quarantine.json", d->cfg.state_file);
 	mg_atomic_clean_stale(path);
-	mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav, d->cfg.clamd_config);
+	int e = mg_q_init(&d->quarantine, path, d->cfg.postfix_config, d->cfg.clamav, d->cfg.clamd_config);
+	if (e) { /* not started with part of them: the next save would forget the rest */
+		snprintf(err, errlen, "the quarantine's records %s: %s", path, strerror(-e));
+		return e;
+	}
 	d->quarantine.log = &d->log; /* a cut list, a records file that cannot be written: the operator must know */
+	if (d->quarantine.refused)
+		mg_eventlog_warning(&d->log, "quarantine", "%zu record%s in %s left out: no valid queue ID",
+				    d->quarantine.refused, d->quarantine.refused == 1 ? "" : "s", path);
 	mg_clamav_init(&d->quarantine.clam, d->cfg.clamd_config, d->cfg.clamdscan);
 	d->quarantine_ready = true;
-	int e = mg_daemon_qauto_start(d);
+	e = mg_daemon_qauto_start(d);
 	if (e) {
 		snprintf(err, errlen, "the quarantine's job runner: %s", strerror(-e));
 		return e;

@@ -86,53 +86,17 @@ static json_t *load_records(const char *path)
 	return arr;
 }
 
-int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *postfix_config, bool clamav,
-	      const char *clamd_config)
-{
-	memset(q, 0, sizeof(*q));
-	copy(q->path, sizeof(q->path), records_path);
-	copy(q->postfix_config, sizeof(q->postfix_config), postfix_config);
-	copy(q->sbin, sizeof(q->sbin), "/usr/sbin");
-	copy(q->postcat_user, sizeof(q->postcat_user), "postfix");
-	q->clamav = clamav;
-	mg_clamav_init(&q->clam, clamd_config, NULL);
-	json_t *arr = load_records(q->path), *v;
-	size_t i;
-	json_array_foreach(arr, i, v) {
-		const char *id = json_string_value(json_object_get(v, "queue_id"));
-		if (!mg_q_valid_id(id))
-			continue;
-		mg_q_record(q, id, json_string_value(json_object_get(v, "client")),
-			    json_string_value(json_object_get(v, "sender")),
-			    json_string_value(json_object_get(v, "recipients")),
-			    json_string_value(json_object_get(v, "reason")),
-			    json_string_value(json_object_get(v, "signature")),
-			    (uint64_t)json_integer_value(json_object_get(v, "held_ns")));
-		/* A verdict of malware outlives a restart: such a message is never released. */
-		struct mg_held *h = mg_q_find(q, id);
-		if (h) {
-			copy(h->scan, sizeof(h->scan), json_string_value(json_object_get(v, "scan")));
-			h->infected = json_is_true(json_object_get(v, "infected"));
-		}
-	}
-	json_decref(arr);
-	return 0;
-}
-
-void mg_q_free(struct mg_quarantine *q)
-{
-	free(q->v);
-	q->v = NULL;
-	q->n = q->cap = 0;
-}
-
-void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *client, const char *sender,
-		 const char *recipient, const char *reason, const char *signature, uint64_t wall_ns)
+/*
+ * A held message into the records, or its recipient added to its record; NULL
+ * when the ID is not one or there is no memory. Nothing is written.
+ */
+static struct mg_held *add(struct mg_quarantine *q, const char *queue_id, const char *client, const char *sender,
+			   const char *recipient, const char *reason, const char *signature, uint64_t wall_ns)
 {
 	struct mg_held *h = NULL;
 
 	if (!mg_q_valid_id(queue_id))
-		return;
+		return NULL;
 	for (size_t i = 0; i < q->n && !h; i++)
 		if (!strcmp(q->v[i].queue_id, queue_id))
 			h = &q->v[i];
@@ -141,7 +105,7 @@ void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *clie
 			size_t cap = q->cap ? q->cap * 2 : 64;
 			struct mg_held *v = realloc(q->v, cap * sizeof(*v));
 			if (!v)
-				return;
+				return NULL;
 			q->v = v;
 			q->cap = cap;
 		}
@@ -158,7 +122,70 @@ void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *clie
 		size_t l = strlen(h->rcpts);
 		snprintf(h->rcpts + l, sizeof(h->rcpts) - l, "%s%s", l ? "," : "", recipient);
 	}
-	save(q);
+	return h;
+}
+
+int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *postfix_config, bool clamav,
+	      const char *clamd_config)
+{
+	memset(q, 0, sizeof(*q));
+	copy(q->path, sizeof(q->path), records_path);
+	copy(q->postfix_config, sizeof(q->postfix_config), postfix_config);
+	copy(q->sbin, sizeof(q->sbin), "/usr/sbin");
+	copy(q->postcat_user, sizeof(q->postcat_user), "postfix");
+	q->clamav = clamav;
+	mg_clamav_init(&q->clam, clamd_config, NULL);
+	json_t *arr = load_records(q->path), *v;
+	size_t i;
+	/*
+	 * Loaded, not saved: the file already holds these records. Saving as
+	 * each came (mg_q_record) made a start O(N^2), a rename and two fsyncs
+	 * a record (3000 took a minute, systemd's start timeout), and a start
+	 * killed midway left a file of the first records only. One that is
+	 * left out (no valid queue ID) stays in the file until the next save.
+	 * The room for all comes first: a load short of memory stops at once
+	 * rather than keeping some.
+	 */
+	if (json_array_size(arr)) {
+		q->v = malloc(json_array_size(arr) * sizeof(*q->v));
+		if (!q->v) {
+			json_decref(arr);
+			return -ENOMEM;
+		}
+		q->cap = json_array_size(arr);
+	}
+	json_array_foreach(arr, i, v) {
+		const char *id = json_string_value(json_object_get(v, "queue_id"));
+		struct mg_held *h = add(q, id, json_string_value(json_object_get(v, "client")),
+					json_string_value(json_object_get(v, "sender")),
+					json_string_value(json_object_get(v, "recipients")),
+					json_string_value(json_object_get(v, "reason")),
+					json_string_value(json_object_get(v, "signature")),
+					(uint64_t)json_integer_value(json_object_get(v, "held_ns")));
+		if (!h) {
+			q->refused++;
+			continue;
+		}
+		/* A verdict of malware outlives a restart: such a message is never released. */
+		copy(h->scan, sizeof(h->scan), json_string_value(json_object_get(v, "scan")));
+		h->infected = json_is_true(json_object_get(v, "infected"));
+	}
+	json_decref(arr);
+	return 0;
+}
+
+void mg_q_free(struct mg_quarantine *q)
+{
+	free(q->v);
+	q->v = NULL;
+	q->n = q->cap = 0;
+}
+
+void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *client, const char *sender,
+		 const char *recipient, const char *reason, const char *signature, uint64_t wall_ns)
+{
+	if (add(q, queue_id, client, sender, recipient, reason, signature, wall_ns))
+		save(q);
 }
 
 void mg_q_tool_argv(const struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, struct mg_q_argv *a)

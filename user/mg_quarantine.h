@@ -76,9 +76,15 @@ struct mg_quarantine {
 	 */
 	struct mg_eventlog *log;
 	struct mg_log_gate cut_said;
+	size_t refused;           /* records in the file mg_q_init left out: no valid queue ID */
 };
 
-/* Set up; load the records file if there is one. */
+/*
+ * Set up; load the records file if there is one, without writing it. 0, or
+ * -ENOMEM with no record loaded (a start must not go on with some of them:
+ * the next save would forget the rest). Records left out (no valid queue
+ * ID) are counted in refused.
+ */
 int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *postfix_config, bool clamav,
 	      const char *clamd_config);
 void mg_q_free(struct mg_quarantine *q);
