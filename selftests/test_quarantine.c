@@ -22,6 +22,7 @@
 #include <poll.h>
 
 #include "mg_clock.h"
+#include "mg_daemon.h"
 #include "mg_eventlog.h"
 #include "mg_qwork.h"
 #include "mg_quarantine.h"
@@ -640,6 +641,48 @@ static void test_load_writes_nothing(void **state)
 	unlink(records);
 }
 
+/*
+ * quarantine.release_on_outbreak_end with more outbreaks active at once
+ * than the set of them once held (64; the outbreak store keeps up to 4096):
+ * the mail held for each active one stays held, the ended one's is due.
+ */
+static void test_release_at_end_many_outbreaks(void **state)
+{
+	struct mg_ob_config c;
+	struct mg_ob_action acts[64];
+	struct mg_qauto_active a;
+	struct mg_held h = { .reason = "outbreak" };
+	const unsigned n = 300;
+
+	(void)state;
+	mg_ob_config_default(&c);
+	struct mg_outbreaks *ob = mg_ob_new(&c);
+	assert_non_null(ob);
+	for (unsigned s = 0; s < n; s++) {
+		struct mg_signature sig = { MG_SIG_FP, 0x5100 + s, MG_SIGCLASS_RARE_FP };
+		for (unsigned k = 0; k < c.min_senders; k++) {
+			struct mg_prefix p;
+			char ip[48];
+			uint8_t mac[6] = { 2, 0, 0, (uint8_t)(s >> 8), (uint8_t)s, (uint8_t)k };
+			snprintf(ip, sizeof(ip), "198.18.%u.%u", s / 8, (s % 8) * 16 + k + 1);
+			assert_int_equal(mg_prefix_parse(ip, &p), 0);
+			mg_ob_observe(ob, &p, mac, 0, 0, &sig, 100 * SEC + k, acts, 64);
+		}
+	}
+	assert_int_equal(mg_ob_active(ob), n);
+
+	assert_int_equal(mg_qauto_active_load(&a, ob), 0);
+	for (unsigned s = 0; s < n; s++) {
+		struct mg_signature sig = { MG_SIG_FP, 0x5100 + s, MG_SIGCLASS_RARE_FP };
+		mg_sig_str(&sig, h.signature, sizeof(h.signature));
+		assert_false(mg_qauto_release_due(&a, &h, 200 * SEC));
+	}
+	snprintf(h.signature, sizeof(h.signature), "fp:0000dead"); /* over: its mail is released */
+	assert_true(mg_qauto_release_due(&a, &h, 200 * SEC));
+	mg_qauto_active_free(&a);
+	mg_ob_free(ob);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_operations_without_waiting),
 		cmocka_unit_test(test_list_cut_forgets_nothing),
 		cmocka_unit_test(test_load_writes_nothing),
+		cmocka_unit_test(test_release_at_end_many_outbreaks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -183,6 +183,7 @@ struct mg_daemon {
 	bool bgp_seen;                  /* a helper spoke (at bgp_last_request) */
 	uint64_t bgp_last_request;      /* CLOCK_MONOTONIC, valid once bgp_seen */
 	struct mg_log_gate bgp_complaints; /* refusals: one line a minute at most */
+	struct mg_log_gate q_oom_said;     /* no memory for the active outbreaks' list (mg_daemon_qauto.c) */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
@@ -228,6 +229,21 @@ void mg_daemon_qauto_deadlines(struct mg_daemon *d, uint64_t mono);
 uint64_t mg_daemon_qauto_next_deadline(struct mg_daemon *d);
 json_t *mg_daemon_qauto_status(struct mg_daemon *d);
 void mg_daemon_qauto_stop(struct mg_daemon *d);
+/*
+ * Its releases at an outbreak's end (quarantine.release_on_outbreak_end),
+ * apart so that tests can drive them: the active outbreaks' signatures as
+ * held records name them (as many as the outbreak store keeps), and whether
+ * a held message is due for release. A load that fails (-ENOMEM) knows none:
+ * the caller then releases nothing.
+ */
+struct mg_qauto_active {
+	char (*sig)[64];  /* sorted */
+	size_t n, cap;
+	bool failed;      /* no memory for all of them: the load fails */
+};
+int mg_qauto_active_load(struct mg_qauto_active *a, const struct mg_outbreaks *ob);
+void mg_qauto_active_free(struct mg_qauto_active *a);
+bool mg_qauto_release_due(const struct mg_qauto_active *a, const struct mg_held *h, uint64_t mono);
 /* The policy service's clients and counters for status (null when it is off). */
 json_t *mg_daemon_policy_status(struct mg_daemon *d);
 /* Other nodes (mg_daemon_cluster.c): start the link, take what it received, write what this node holds. */

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
@@ -98,17 +99,53 @@ static void clamav_watch(struct mg_daemon *d, uint64_t mono)
 	d->rescan_failures = 0;
 }
 
-struct active_sigs {
-	char sig[64][64];
-	size_t n;
-};
+static int sig_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
 
+/*
+ * Every active outbreak, however many: the store keeps up to 4096, and a
+ * set that stopped at a fixed size would have the mail of those past it
+ * released while they are still active. A failed growth fails the whole set.
+ */
 static void note_active(const struct mg_ob_view *v, void *arg)
 {
-	struct active_sigs *a = arg;
+	struct mg_qauto_active *a = arg;
 
-	if (a->n < sizeof(a->sig) / sizeof(a->sig[0]))
-		mg_sig_str(&v->sig, a->sig[a->n++], sizeof(a->sig[0]));
+	if (a->failed)
+		return;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		char(*sig)[sizeof(*a->sig)] = realloc(a->sig, cap * sizeof(*sig));
+		if (!sig) {
+			a->failed = true;
+			return;
+		}
+		a->sig = sig;
+		a->cap = cap;
+	}
+	mg_sig_str(&v->sig, a->sig[a->n++], sizeof(a->sig[0]));
+}
+
+void mg_qauto_active_free(struct mg_qauto_active *a)
+{
+	free(a->sig);
+	memset(a, 0, sizeof(*a));
+}
+
+int mg_qauto_active_load(struct mg_qauto_active *a, const struct mg_outbreaks *ob)
+{
+	memset(a, 0, sizeof(*a));
+	mg_ob_foreach(ob, note_active, a);
+	if (a->failed) {
+		mg_qauto_active_free(a);
+		return -ENOMEM;
+	}
+	/* Sorted: every held message is looked up in it, and thousands of both may be there. */
+	if (a->n)
+		qsort(a->sig, a->n, sizeof(a->sig[0]), sig_cmp);
+	return 0;
 }
 
 /*
@@ -117,20 +154,22 @@ static void note_active(const struct mg_ob_view *v, void *arg)
  * is tried again a minute later). Suspects' mail is not touched: it waits for
  * the operator or its retention.
  */
-static bool release_due(const struct active_sigs *act, const struct mg_held *h, uint64_t mono)
+bool mg_qauto_release_due(const struct mg_qauto_active *a, const struct mg_held *h, uint64_t mono)
 {
 	if (strcmp(h->reason, "outbreak") || !h->signature[0] || h->infected || (h->auto_tried && mono < h->auto_next_ns))
 		return false;
-	for (size_t k = 0; k < act->n; k++)
-		if (!strcmp(act->sig[k], h->signature))
-			return false;
-	return true;
+	return !a->n || !bsearch(h->signature, a->sig, a->n, sizeof(a->sig[0]), sig_cmp);
 }
 
-static void active_outbreaks(struct mg_daemon *d, struct active_sigs *act)
+/* The active outbreaks now; false (logged, at most once a minute) when there was no memory to know them. */
+static bool active_outbreaks(struct mg_daemon *d, struct mg_qauto_active *act, uint64_t mono)
 {
-	act->n = 0;
-	mg_ob_foreach(d->eng.ob, note_active, act);
+	if (!mg_qauto_active_load(act, d->eng.ob))
+		return true;
+	if (mg_log_gate_pass(&d->q_oom_said, mono, 60 * MG_NSEC_PER_SEC))
+		mg_eventlog_warning(&d->log, "quarantine", "out of memory for the list of active outbreaks: mail held "
+				    "for outbreaks stays held until it can be told which have ended");
+	return false;
 }
 
 /* Held mail past its retention: {"id", "release"} for each, from the list postqueue -j gave. */
@@ -186,12 +225,14 @@ static bool pick_round(struct mg_daemon *d, uint64_t mono)
 	}
 	if (d->cfg.release_on_outbreak_end && mono >= d->auto_release_next_ns) {
 		d->auto_release_next_ns = mono + AUTO_CHECK_EVERY_NS;
-		struct active_sigs act;
-		active_outbreaks(d, &act);
-		d->q_items = json_array();
-		for (size_t i = 0; i < q->n; i++)
-			if (release_due(&act, &q->v[i], mono))
-				json_array_append_new(d->q_items, json_string(q->v[i].queue_id));
+		struct mg_qauto_active act;
+		if (active_outbreaks(d, &act, mono)) { /* else no release this time: holding on is the safe side */
+			d->q_items = json_array();
+			for (size_t i = 0; i < q->n; i++)
+				if (mg_qauto_release_due(&act, &q->v[i], mono))
+					json_array_append_new(d->q_items, json_string(q->v[i].queue_id));
+			mg_qauto_active_free(&act);
+		}
 		if (json_array_size(d->q_items)) {
 			d->q_round = MG_QROUND_RELEASE_ENDED;
 			return true;
@@ -232,9 +273,12 @@ static int next_op(struct mg_daemon *d, uint64_t mono, struct mg_qop_result *now
 			json_object_set_new(d->rescan_done, id, json_true());
 			return mg_qwork_rescan(w, id, op_done, d, now);
 		case MG_QROUND_RELEASE_ENDED: {
-			struct active_sigs act;
-			active_outbreaks(d, &act); /* now: an outbreak may have come back since the round began */
-			if (!release_due(&act, h, mono))
+			struct mg_qauto_active act;
+			if (!active_outbreaks(d, &act, mono)) /* now: an outbreak may have come back since the round began */
+				return -1; /* not known: the round ends, the mail stays held */
+			bool due = mg_qauto_release_due(&act, h, mono);
+			mg_qauto_active_free(&act);
+			if (!due)
 				continue; /* the outbreak came back, or the message was convicted meanwhile */
 			snprintf(d->q_sig, sizeof(d->q_sig), "%s", h->signature); /* for the log: a release forgets the record */
 			return mg_qwork_release(w, id, op_done, d, now);
