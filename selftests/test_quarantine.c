@@ -24,6 +24,7 @@
 #include "mg_clock.h"
 #include "mg_daemon.h"
 #include "mg_eventlog.h"
+#include "fullfs.h"
 #include "mg_qwork.h"
 #include "mg_quarantine.h"
 
@@ -683,6 +684,83 @@ static void test_release_at_end_many_outbreaks(void **state)
 	mg_ob_free(ob);
 }
 
+/*
+ * A records file that cannot be written (a full disk): said at warning, once
+ * a minute at most, not dropped; the records stay whole in memory, and the
+ * next list writes them once there is room again.
+ */
+static void test_save_failure_told(void **state)
+{
+	struct mg_quarantine q;
+	struct mg_eventlog log;
+	char fs[64], records[128], logpath[300], err[256];
+
+	(void)state;
+	FULLFS_MOUNT_OR_SKIP(fs, 64 * 1024);
+	snprintf(records, sizeof(records), "%s/held.json", fs);
+	snprintf(logpath, sizeof(logpath), "%s/save.log", dir); /* not on the full filesystem */
+	script("postqueue", "echo '{\"queue_name\":\"hold\",\"queue_id\":\"AAA111\"}'\n"
+			    "echo '{\"queue_name\":\"hold\",\"queue_id\":\"BBB222\"}'\n"
+			    "echo '{\"queue_name\":\"hold\",\"queue_id\":\"CCC333\"}'");
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
+	assert_int_equal(mg_eventlog_open(&log, logpath, NULL), 0);
+	q.log = &log;
+	snprintf(q.sbin, sizeof(q.sbin), "%s", dir);
+	mg_q_record(&q, "AAA111", "198.18.1.2", "a@x", "r@lab.test", "suspect", "", 100 * SEC);
+	assert_int_equal(fullfs_fill(fs), 0);
+	mg_q_record(&q, "BBB222", "198.18.1.3", "b@x", "r@lab.test", "suspect", "", 100 * SEC);
+	mg_q_record(&q, "CCC333", "198.18.1.4", "c@x", "r@lab.test", "suspect", "", 100 * SEC);
+	assert_int_equal(q.n, 3);
+	assert_int_equal(lines_with(logpath, "could not be written"), 1); /* two failures, one line */
+	assert_int_equal(lines_with(logpath, "No space left on device"), 1);
+
+	/* Room again: the next list (nothing forgotten, nothing changed) writes them all. */
+	fullfs_drain(fs);
+	json_t *l = mg_q_list(&q, 110 * SEC, err, sizeof(err));
+	assert_non_null(l);
+	assert_int_equal(json_array_size(l), 3);
+	json_decref(l);
+	mg_q_free(&q);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
+	assert_int_equal(q.n, 3);
+	mg_q_free(&q);
+	mg_eventlog_close(&log);
+	fullfs_unmount(fs);
+}
+
+/*
+ * Text that is not UTF-8 (a sender in Latin-1, a recipient list cut inside a
+ * character): kept as '?', so the record is written with the others and
+ * outlives a restart (jansson refuses anything else, and such a record was
+ * left out of the file).
+ */
+static void test_record_not_utf8_kept(void **state)
+{
+	struct mg_quarantine q;
+	char records[300], rcpt[600];
+
+	(void)state;
+	snprintf(records, sizeof(records), "%s/latin1.json", dir);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
+	mg_q_record(&q, "LAT111", "198.18.1.2", "j\xe9r\xf4me@lab.test", "r\xfc@lab.test", "suspect", "", 100 * SEC);
+	mg_q_record(&q, "LAT111", "198.18.1.2", "j\xe9r\xf4me@lab.test", "r\xfc@lab.test", "suspect", "", 100 * SEC);
+	/* After "x@lab.test,", 499 bytes and a two-byte character: it does not fit whole in the 512 (with the NUL). */
+	memset(rcpt, 'a', 499);
+	memcpy(rcpt + 499, "\xc3\xa9", 3);
+	mg_q_record(&q, "UTF222", "198.18.1.3", "\xc3\xa9t\xc3\xa9@lab.test", "x@lab.test", "suspect", "", 100 * SEC);
+	mg_q_record(&q, "UTF222", "198.18.1.3", "\xc3\xa9t\xc3\xa9@lab.test", rcpt, "suspect", "", 100 * SEC);
+	mg_q_free(&q);
+
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
+	assert_int_equal(q.n, 2);
+	assert_string_equal(mg_q_find(&q, "LAT111")->sender, "j?r?me@lab.test");
+	assert_string_equal(mg_q_find(&q, "LAT111")->rcpts, "r?@lab.test");
+	assert_string_equal(mg_q_find(&q, "UTF222")->sender, "\xc3\xa9t\xc3\xa9@lab.test");
+	assert_int_equal(strlen(mg_q_find(&q, "UTF222")->rcpts), strlen("x@lab.test,") + 499);
+	mg_q_free(&q);
+	unlink(records);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -697,6 +775,8 @@ int main(void)
 		cmocka_unit_test(test_list_cut_forgets_nothing),
 		cmocka_unit_test(test_load_writes_nothing),
 		cmocka_unit_test(test_release_at_end_many_outbreaks),
+		cmocka_unit_test(test_save_failure_told),
+		cmocka_unit_test(test_record_not_utf8_kept),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

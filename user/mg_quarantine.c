@@ -45,12 +45,19 @@ static int save(struct mg_quarantine *q)
 {
 	json_t *arr = json_array();
 
+	if (!arr)
+		return -ENOMEM;
 	for (size_t i = 0; i < q->n; i++) {
 		const struct mg_held *h = &q->v[i];
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:b}", "queue_id", h->queue_id,
-						     "client", h->client, "sender", h->sender, "recipients", h->rcpts,
-						     "reason", h->reason, "signature", h->signature, "held_ns",
-						     (json_int_t)h->held_wall_ns, "scan", h->scan, "infected", h->infected));
+		/* A record short of memory fails the save: a file without it would forget it at the next start. */
+		if (json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:b}", "queue_id",
+							 h->queue_id, "client", h->client, "sender", h->sender,
+							 "recipients", h->rcpts, "reason", h->reason, "signature",
+							 h->signature, "held_ns", (json_int_t)h->held_wall_ns, "scan",
+							 h->scan, "infected", h->infected))) {
+			json_decref(arr);
+			return -ENOMEM;
+		}
 	}
 	char *text = json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
@@ -62,9 +69,80 @@ static int save(struct mg_quarantine *q)
 	return e;
 }
 
+/*
+ * The records written, or the failure told (a full disk, say): they stay
+ * in memory, whole, and the next change or list (the expiry's, once a
+ * minute) writes them again. Only a restart before that loses what changed.
+ */
+static void store(struct mg_quarantine *q)
+{
+	int e = save(q);
+
+	q->unsaved = e != 0;
+	if (e)
+		complain(q, &q->save_said, "the quarantine's records could not be written to %s: %s; kept in memory "
+			 "and written again at the next change or list", q->path, strerror(-e));
+}
+
 static void copy(char *dst, size_t len, const char *src)
 {
 	snprintf(dst, len, "%s", src ? src : "");
+}
+
+/* The length of the UTF-8 character at s (n bytes left), 0 if none: jansson's rules (no overlong forms, surrogates). */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * A record's text (what Postfix passed on from the client: sender,
+ * recipients), as valid UTF-8: a byte that is not becomes '?', and a
+ * character that does not fit whole is left out. jansson takes nothing
+ * else, and a record it refused was left out of the records file, to be
+ * forgotten at the next start.
+ */
+static void copy_text(char *dst, size_t len, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)(src ? src : "");
+	size_t o = 0, n = strlen((const char *)s);
+
+	while (*s && len && o < len - 1) {
+		size_t c = utf8_char(s, n);
+		if (!c) {
+			dst[o++] = '?';
+			s++, n--;
+			continue;
+		}
+		if (o + c > len - 1)
+			break;
+		memcpy(dst + o, s, c);
+		o += c, s += c, n -= c;
+	}
+	if (len)
+		dst[o] = '\0';
 }
 
 /*
@@ -112,15 +190,19 @@ static struct mg_held *add(struct mg_quarantine *q, const char *queue_id, const 
 		h = &q->v[q->n++];
 		memset(h, 0, sizeof(*h));
 		copy(h->queue_id, sizeof(h->queue_id), queue_id);
-		copy(h->client, sizeof(h->client), client);
-		copy(h->sender, sizeof(h->sender), sender);
-		copy(h->reason, sizeof(h->reason), reason);
-		copy(h->signature, sizeof(h->signature), signature);
+		copy_text(h->client, sizeof(h->client), client);
+		copy_text(h->sender, sizeof(h->sender), sender);
+		copy_text(h->reason, sizeof(h->reason), reason);
+		copy_text(h->signature, sizeof(h->signature), signature);
 		h->held_wall_ns = wall_ns;
 	}
-	if (recipient && *recipient && !strstr(h->rcpts, recipient)) {
+	char rcpt[sizeof(h->rcpts)];
+	copy_text(rcpt, sizeof(rcpt), recipient); /* as it would be kept: so a second call finds it */
+	if (rcpt[0] && !strstr(h->rcpts, rcpt)) {
 		size_t l = strlen(h->rcpts);
-		snprintf(h->rcpts + l, sizeof(h->rcpts) - l, "%s%s", l ? "," : "", recipient);
+		if (l && l + 1 < sizeof(h->rcpts))
+			h->rcpts[l++] = ',';
+		copy_text(h->rcpts + l, sizeof(h->rcpts) - l, rcpt);
 	}
 	return h;
 }
@@ -167,7 +249,7 @@ int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *pos
 			continue;
 		}
 		/* A verdict of malware outlives a restart: such a message is never released. */
-		copy(h->scan, sizeof(h->scan), json_string_value(json_object_get(v, "scan")));
+		copy_text(h->scan, sizeof(h->scan), json_string_value(json_object_get(v, "scan")));
 		h->infected = json_is_true(json_object_get(v, "infected"));
 	}
 	json_decref(arr);
@@ -185,7 +267,10 @@ void mg_q_record(struct mg_quarantine *q, const char *queue_id, const char *clie
 		 const char *recipient, const char *reason, const char *signature, uint64_t wall_ns)
 {
 	if (add(q, queue_id, client, sender, recipient, reason, signature, wall_ns))
-		save(q);
+		store(q);
+	else if (mg_q_valid_id(queue_id))
+		complain(q, &q->oom_said, "out of memory: held message %s not recorded (it stays in Postfix's hold "
+			 "queue, unknown to mtaguard: release or delete it with postsuper)", queue_id);
 }
 
 void mg_q_tool_argv(const struct mg_quarantine *q, const char *tool, const char *a1, const char *a2, struct mg_q_argv *a)
@@ -266,6 +351,11 @@ json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, bool truncat
 	json_t *arr = json_array();
 	size_t kept = 0;
 	bool *held = calloc(q->n ? q->n : 1, sizeof(*held));
+	if (!held) { /* which are still held cannot be told: an error, and nothing forgotten */
+		json_decref(arr);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
 		if (!maybe_held(line))
 			continue;
@@ -301,9 +391,9 @@ json_t *mg_q_list_parse(struct mg_quarantine *q, int rc, char *out, bool truncat
 						     "age_s", (json_int_t)(age / 1000000000ull), "scan", h->scan[0] ? h->scan : NULL));
 		q->v[kept++] = *h;
 	}
-	if (kept != q->n) {
+	if (kept != q->n || q->unsaved) {
 		q->n = kept;
-		save(q);
+		store(q);
 	}
 	free(held);
 	if (truncated)
@@ -318,7 +408,7 @@ void mg_q_forget(struct mg_quarantine *q, const char *id)
 	for (size_t i = 0; i < q->n; i++)
 		if (!strcmp(q->v[i].queue_id, id)) {
 			q->v[i] = q->v[--q->n];
-			save(q);
+			store(q);
 			return;
 		}
 }
@@ -342,10 +432,11 @@ void mg_q_scan_record(struct mg_quarantine *q, const char *queue_id, enum mg_sca
 
 	if (!h || (r != MG_SCAN_CLEAN && r != MG_SCAN_INFECTED))
 		return; /* gone meanwhile (released, deleted), or no verdict: nothing to remember */
-	snprintf(h->scan, sizeof(h->scan), "%s%s", r == MG_SCAN_INFECTED ? "infected: " : "",
-		 r == MG_SCAN_INFECTED ? what : "clean");
+	char scan[sizeof(h->scan)];
+	snprintf(scan, sizeof(scan), "%s%s", r == MG_SCAN_INFECTED ? "infected: " : "", r == MG_SCAN_INFECTED ? what : "clean");
+	copy_text(h->scan, sizeof(h->scan), scan);
 	h->infected = r == MG_SCAN_INFECTED;
-	save(q);
+	store(q);
 }
 
 enum mg_scan_result mg_q_postcat_verdict(const char *queue_id, int status, char *what, size_t wlen)

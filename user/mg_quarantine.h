@@ -75,7 +75,8 @@ struct mg_quarantine {
 	 * every held message.
 	 */
 	struct mg_eventlog *log;
-	struct mg_log_gate cut_said;
+	struct mg_log_gate cut_said, save_said, oom_said;
+	bool unsaved;             /* the last write failed: the file is behind the records in memory */
 	size_t refused;           /* records in the file mg_q_init left out: no valid queue ID */
 };
 
