@@ -302,6 +302,24 @@ for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.2; done
 sleep 0.5
 ! pgrep -f "$HANG" >/dev/null && pass "no stand-in scanner left behind" || fail "left behind: $(pgrep -af "$HANG")"
 
+# A damaged records file at start: the daemon starts, says so, and keeps the
+# file as it was before its next save replaces it (the held mail's queue IDs
+# are in it, for the operator to recover).
+RECORDS="$LAB_DIR/state.gz.quarantine.json"
+[[ -s "$RECORDS" ]] || fail "no records file after the run"
+printf '[{"queue_id": "%s", "client": "198.18.4.2"' "$id4" >"$RECORDS"
+nsenter --net="/run/netns/$(lab_ns edge)" -- "$BUILD/mtaguardd" -c "$LAB_DIR/mtaguard.json" 2>>"$LAB_DIR/daemon.err" &
+DPID=$!
+if lab_wait "mtaguardd again" ctl status; then
+	copy=$(ls "$RECORDS".* 2>/dev/null | grep -v '\.tmp' | head -1)
+	grep -q "quarantine.*state.gz.quarantine.json is damaged: no held message is known to mtaguard.*kept as $copy" \
+		"$EVENTS" && [[ -n "$copy" ]] && grep -q "\"queue_id\": \"$id4\"" "$copy" &&
+		pass "a damaged records file: started, said so, the file kept as $(basename "$copy")" ||
+		fail "damaged records file: $(grep quarantine "$EVENTS" | tail -2); copies: $(ls "$RECORDS".* 2>&1)"
+else
+	fail "mtaguardd did not start with a damaged records file: $(tail -5 "$LAB_DIR/daemon.err")"
+fi
+
 if ((FAILS)); then
 	echo "e2e_quarantine: $FAILS check(s) failed"
 	tail -20 "$LAB_DIR/daemon.err"

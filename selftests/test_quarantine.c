@@ -218,6 +218,47 @@ static void test_records_fifo_refused(void **state)
 	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
 	alarm(0);
 	assert_int_equal(q.n, 0);
+	assert_true(q.damaged); /* the daemon keeps it aside (a link) and says so */
+	mg_q_free(&q);
+	unlink(records);
+}
+
+/*
+ * A records file that is there but holds no array of records loads nothing
+ * and says it is damaged, so that the daemon keeps a copy before its next
+ * save replaces it; none at all is the usual first start, not damage.
+ */
+static void test_records_damaged_flagged(void **state)
+{
+	static const char *const bad[] = { "not json\n", "{\"queue_id\": \"AAA111\"}\n", "[{\"queue_id\": \"AAA1", "" };
+	struct mg_quarantine q;
+	char records[300];
+
+	(void)state;
+	snprintf(records, sizeof(records), "%s/damaged.json", dir);
+	unlink(records);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
+	assert_false(q.damaged);
+	assert_int_equal(q.n, 0);
+	mg_q_free(&q);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *f = fopen(records, "w");
+		assert_non_null(f);
+		fputs(bad[i], f);
+		fclose(f);
+		assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
+		assert_true(q.damaged);
+		assert_int_equal(q.n, 0);
+		mg_q_free(&q);
+	}
+	/* A good one after all: loaded, no damage. */
+	FILE *f = fopen(records, "w");
+	assert_non_null(f);
+	fputs("[{\"queue_id\": \"AAA111\", \"held_ns\": 1}]\n", f);
+	fclose(f);
+	assert_int_equal(mg_q_init(&q, records, "", false, ""), 0);
+	assert_false(q.damaged);
+	assert_int_equal(q.n, 1);
 	mg_q_free(&q);
 	unlink(records);
 }
@@ -769,6 +810,7 @@ int main(void)
 		cmocka_unit_test(test_records_list_release_delete),
 		cmocka_unit_test(test_records_not_written_through_links),
 		cmocka_unit_test(test_records_fifo_refused),
+		cmocka_unit_test(test_records_damaged_flagged),
 		cmocka_unit_test(test_scan_before_release),
 		cmocka_unit_test(test_clamav_db_stamp),
 		cmocka_unit_test(test_operations_without_waiting),

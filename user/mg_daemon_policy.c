@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -20,6 +21,7 @@
 #include "mg_clock.h"
 #include "mg_daemon.h"
 #include "mg_relay_decision.h"
+#include "mg_statefile.h"
 
 /* Malformed requests: the first logged at once, the rest summed up once a minute (a broken client can send thousands). */
 #define PROBLEM_LOG_EVERY_NS (60 * MG_NSEC_PER_SEC)
@@ -138,9 +140,26 @@ int mg_daemon_policy_start(struct mg_daemon *d, char *err, size_t errlen)
 		return e;
 	}
 	d->quarantine.log = &d->log; /* a cut list, a records file that cannot be written: the operator must know */
-	if (d->quarantine.refused)
-		mg_eventlog_warning(&d->log, "quarantine", "%zu record%s in %s left out: no valid queue ID",
-				    d->quarantine.refused, d->quarantine.refused == 1 ? "" : "s", path);
+	/*
+	 * What was not loaded is gone at the next save, which rewrites the
+	 * file from what is in memory: the file as it was is kept under
+	 * another name first (as the state file is), for the operator to
+	 * recover the queue IDs of held mail from.
+	 */
+	if (d->quarantine.refused || d->quarantine.damaged) {
+		char copy[PATH_MAX], kept[PATH_MAX + 64];
+		int ke = mg_state_keep_copy(path, mg_mono_to_wall_ns(mg_mono_ns()), copy, sizeof(copy));
+		if (ke)
+			snprintf(kept, sizeof(kept), "; keeping a copy failed (%s): the next save replaces it", strerror(-ke));
+		else
+			snprintf(kept, sizeof(kept), "; the file as it was is kept as %s", copy);
+		if (d->quarantine.damaged)
+			mg_eventlog_warning(&d->log, "quarantine", "%s is damaged: no held message is known to mtaguard "
+					    "(postqueue -j lists the hold queue)%s", path, kept);
+		else
+			mg_eventlog_warning(&d->log, "quarantine", "%zu record%s in %s left out: no valid queue ID%s",
+					    d->quarantine.refused, d->quarantine.refused == 1 ? "" : "s", path, kept);
+	}
 	mg_clamav_init(&d->quarantine.clam, d->cfg.clamd_config, d->cfg.clamdscan);
 	d->quarantine_ready = true;
 	e = mg_daemon_qauto_start(d);

@@ -150,17 +150,26 @@ static void copy_text(char *dst, size_t len, const char *src)
  * regular file: a FIFO planted at the path would otherwise hold the daemon's
  * start until someone writes to it.
  */
-static json_t *load_records(const char *path)
+/* The records file's array; NULL and *damaged when the file is there but is no regular file holding one. */
+static json_t *load_records(const char *path, bool *damaged)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	struct stat st;
 	json_t *arr = NULL;
 
-	if (fd < 0)
+	*damaged = false;
+	if (fd < 0) {
+		*damaged = errno != ENOENT; /* none yet is the usual first start */
 		return NULL;
+	}
 	if (!fstat(fd, &st) && S_ISREG(st.st_mode))
 		arr = json_loadfd(fd, 0, NULL);
 	close(fd);
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		*damaged = true;
+		return NULL;
+	}
 	return arr;
 }
 
@@ -217,7 +226,7 @@ int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *pos
 	copy(q->postcat_user, sizeof(q->postcat_user), "postfix");
 	q->clamav = clamav;
 	mg_clamav_init(&q->clam, clamd_config, NULL);
-	json_t *arr = load_records(q->path), *v;
+	json_t *arr = load_records(q->path, &q->damaged), *v;
 	size_t i;
 	/*
 	 * Loaded, not saved: the file already holds these records. Saving as

@@ -78,13 +78,16 @@ struct mg_quarantine {
 	struct mg_log_gate cut_said, save_said, oom_said;
 	bool unsaved;             /* the last write failed: the file is behind the records in memory */
 	size_t refused;           /* records in the file mg_q_init left out: no valid queue ID */
+	bool damaged;             /* the records file is there but no JSON array of records: none loaded */
 };
 
 /*
  * Set up; load the records file if there is one, without writing it. 0, or
  * -ENOMEM with no record loaded (a start must not go on with some of them:
  * the next save would forget the rest). Records left out (no valid queue
- * ID) are counted in refused.
+ * ID) are counted in refused; a file that is there but cannot be read as
+ * records sets damaged (nothing is loaded from it). Either way the next save
+ * replaces the file: the caller keeps a copy first (mg_state_keep_copy).
  */
 int mg_q_init(struct mg_quarantine *q, const char *records_path, const char *postfix_config, bool clamav,
 	      const char *clamd_config);
