@@ -213,6 +213,33 @@ static void test_values(void **state)
 	assert_true(strlen(back.why) >= MG_CL_WHY_MAX - 2);
 }
 
+/*
+ * An operator's comment cut to fit the "why" (mtaguardd writes
+ * "operator: %.100s") may end halfway through a character: the entry is
+ * still written, without that half (it was refused, and the block never
+ * reached the other nodes).
+ */
+static void test_value_why_cut_mid_character(void **state)
+{
+	char buf[MG_CL_VALUE_MAX], err[160], comment[161];
+	struct mg_cl_entry e = entry(MG_CL_BLOCK, "edge-a", "198.18.2.2", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY), back;
+
+	(void)state;
+	memset(comment, 'a', 99);
+	snprintf(comment + 99, sizeof(comment) - 99, "\xc3\xa9 spam run, ticket 4711");
+	snprintf(e.why, sizeof(e.why), "operator: %.100s", comment);
+	assert_int_equal(mg_cl_value(&e, buf, sizeof(buf)), 0);
+	back = entry(MG_CL_BLOCK, "edge-a", "198.18.2.2", 0, 0);
+	assert_int_equal(mg_cl_parse_value(buf, strlen(buf), &back, err, sizeof(err)), 0);
+	assert_int_equal(strlen(back.why), strlen("operator: ") + 99);
+	assert_int_equal(strncmp(back.why, e.why, strlen(back.why)), 0);
+	/* A 3-byte character cut after its second byte too. */
+	snprintf(e.why, sizeof(e.why), "operator: x\xe2\x82");
+	assert_int_equal(mg_cl_value(&e, buf, sizeof(buf)), 0);
+	assert_int_equal(mg_cl_parse_value(buf, strlen(buf), &back, err, sizeof(err)), 0);
+	assert_string_equal(back.why, "operator: x");
+}
+
 /* Per prefix, the received entries add up: the strongest action, the latest expiry; allows apart. */
 static void test_recv_adds_up(void **state)
 {
@@ -320,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_keys_round_trip),
 		cmocka_unit_test(test_bad_keys),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_value_why_cut_mid_character),
 		cmocka_unit_test(test_recv_adds_up),
 		cmocka_unit_test(test_url_public),
 	};

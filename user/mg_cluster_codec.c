@@ -90,6 +90,21 @@ int mg_cl_key(const struct mg_cl_entry *e, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
+/* A text cut short at a byte count: drop a last character left incomplete, so it stays UTF-8. */
+static void utf8_trim(char *s)
+{
+	size_t n = strlen(s), k = n;
+
+	while (k && ((unsigned char)s[k - 1] & 0xc0) == 0x80)
+		k--;
+	if (!k)
+		return;
+	unsigned char lead = (unsigned char)s[k - 1];
+	size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+	if (k - 1 + need > n)
+		s[k - 1] = '\0';
+}
+
 int mg_cl_value(const struct mg_cl_entry *e, char *buf, size_t len)
 {
 	if ((unsigned)e->kind >= MG_CL_KIND_MAX || (mg_cl_kind_blocks(e->kind) && e->action != MG_ACT_DROP_SMTP &&
@@ -97,10 +112,18 @@ int mg_cl_value(const struct mg_cl_entry *e, char *buf, size_t len)
 		return -EINVAL;
 	if (e->kind == MG_CL_OUTBREAK && (e->level < 1 || e->level > 5))
 		return -EINVAL;
+	/*
+	 * The caller's "why" is often cut at a byte count (an operator's comment
+	 * to fit): a last character left incomplete goes, or jansson refuses the
+	 * text and the entry would never be written.
+	 */
+	char why[MG_CL_WHY_MAX];
+	snprintf(why, sizeof(why), "%s", e->why);
+	utf8_trim(why);
 	json_t *o = json_pack("{s:i,s:s?,s:o,s:I,s:s}", "v", 1, "action",
 			      mg_cl_kind_blocks(e->kind) ? mg_action_name(e->action) : NULL, "expires",
 			      e->expires_wall == MG_CL_NO_EXPIRY ? json_null() : json_integer((json_int_t)e->expires_wall),
-			      "at", (json_int_t)e->at_wall, "why", e->why);
+			      "at", (json_int_t)e->at_wall, "why", why);
 	if (!o)
 		return -EINVAL; /* a "why" that is not UTF-8: the caller's text */
 	if (e->kind == MG_CL_OUTBREAK) {
@@ -182,21 +205,6 @@ int mg_cl_parse_key(const char *key, struct mg_cl_entry *e, char *err, size_t er
 		return fail(err, errlen, "key \"%s\" is not as mtaguard writes it (host bits set, or another spelling)",
 			    shown);
 	return 0;
-}
-
-/* A text cut short at a byte count: drop a last character left incomplete, so it stays UTF-8. */
-static void utf8_trim(char *s)
-{
-	size_t n = strlen(s), k = n;
-
-	while (k && ((unsigned char)s[k - 1] & 0xc0) == 0x80)
-		k--;
-	if (!k)
-		return;
-	unsigned char lead = (unsigned char)s[k - 1];
-	size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-	if (k - 1 + need > n)
-		s[k - 1] = '\0';
 }
 
 /* A wall-clock time in ns since the epoch: a non-negative integer. */
