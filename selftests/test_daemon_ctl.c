@@ -77,6 +77,24 @@ static const struct mg_engine_sink fake_sink = {
 	.rules = { put_block, del_block, put_allow, del_allow, put_server, del_server, put_outbreak, del_outbreak },
 };
 
+/*
+ * json_array_append_new as the daemon calls it (this test is linked with
+ * --wrap=json_array_append_new): armed with n, the nth call from then on
+ * fails as under memory pressure (the value is freed, as jansson does).
+ */
+int __real_json_array_append_new(json_t *array, json_t *value);
+int __wrap_json_array_append_new(json_t *array, json_t *value);
+static unsigned append_fails_at;
+
+int __wrap_json_array_append_new(json_t *array, json_t *value)
+{
+	if (append_fails_at && !--append_fails_at) {
+		json_decref(value);
+		return -1;
+	}
+	return __real_json_array_append_new(array, value);
+}
+
 struct fixture {
 	struct mg_daemon d;
 	struct fake_kernel k;
@@ -492,6 +510,32 @@ static const char *outcome(json_t *resp, size_t i)
  * the rest taken; never listed in the blocks the helper announces; bounds
  * on the TTL and the request refused as a whole.
  */
+/*
+ * The blocks as mtaguard-flowspec follows them: a list it cannot build whole
+ * is refused, never answered with blocks left out (the helper would
+ * withdraw their routes, and the next ask would say "unchanged").
+ */
+static void test_blocks_whole_or_refused(void **state)
+{
+	struct fixture *f = *state;
+	json_t *req = json_pack("{s:s}", "cmd", "blocks"), *r;
+
+	assert_null(ask(f, "block", "198.18.9.1", NULL));
+	assert_null(ask(f, "block", "198.18.9.2", NULL));
+	assert_null(ask(f, "block", "198.18.9.3", NULL));
+	append_fails_at = 2;
+	r = mg_daemon_control(req, &f->d, NULL);
+	append_fails_at = 0;
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_null(json_object_get(r, "blocks"));
+	json_decref(r);
+	r = mg_daemon_control(req, &f->d, NULL);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_int_equal(json_array_size(json_object_get(r, "blocks")), 3);
+	json_decref(r);
+	json_decref(req);
+}
+
 static void test_bgp_routes(void **state)
 {
 	struct fixture *f = *state;
@@ -580,6 +624,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_block_reaching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mutations_say_what, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verdicts_filtered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blocks_whole_or_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bgp_routes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

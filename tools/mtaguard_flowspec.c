@@ -240,8 +240,14 @@ static int ask(const char *sock, char *gen, size_t genlen, struct routes *want, 
 		    mg_action_parse(json_string_value(json_object_get(b, "action")), &x.action))
 			continue;
 		x.expires = left < 0 ? UINT64_MAX : mono + (uint64_t)left * 1000000;
-		if (!push(want, &x))
-			break;
+		if (!push(want, &x)) {
+			/* Not the whole list: taken as it is, the routes left out would be withdrawn. Asked again. */
+			mg_warn("out of memory reading mtaguardd's blocks; routes announced stay as they are");
+			want->n = 0;
+			gen[0] = '\0';
+			json_decref(r);
+			return -1;
+		}
 	}
 	snprintf(gen, genlen, "%s", json_string_value(json_object_get(r, "generation")) ?: "");
 	json_decref(r);

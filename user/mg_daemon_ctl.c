@@ -829,6 +829,7 @@ struct blocks_ctx {
 	json_t *arr;
 	uint64_t now;
 	bool feeds;
+	bool failed; /* a block could not be listed (out of memory) */
 };
 
 static void block_brief(const struct mg_rule_entry *e, void *arg)
@@ -841,10 +842,12 @@ static void block_brief(const struct mg_rule_entry *e, void *arg)
 	if (!mg_rule_block_in_force(w, c->now) || (w->block_by == MG_OWNER_FEED && !c->feeds) ||
 	    w->block_by == MG_OWNER_BGP_BLOCK)
 		return;
-	json_array_append_new(c->arr, json_pack("{s:s,s:s,s:s,s:I}", "prefix", mg_prefix_str(&e->prefix, buf, sizeof(buf)),
-						"action", mg_action_name(w->action), "by", mg_owner_name(w->block_by),
-						"expires_in_ms", w->block_expires == MG_TIME_NEVER ? (json_int_t)-1
-						: (json_int_t)((w->block_expires - c->now) / 1000000)));
+	if (json_array_append_new(c->arr, json_pack("{s:s,s:s,s:s,s:I}", "prefix",
+						    mg_prefix_str(&e->prefix, buf, sizeof(buf)), "action",
+						    mg_action_name(w->action), "by", mg_owner_name(w->block_by),
+						    "expires_in_ms", w->block_expires == MG_TIME_NEVER ? (json_int_t)-1
+						    : (json_int_t)((w->block_expires - c->now) / 1000000))))
+		c->failed = true;
 }
 
 static json_t *cmd_blocks(struct mg_daemon *d, json_t *req)
@@ -863,7 +866,16 @@ static json_t *cmd_blocks(struct mg_daemon *d, json_t *req)
 	if (json_is_string(g) && !strcmp(json_string_value(g), gs))
 		return json_pack("{s:b,s:s,s:b}", "ok", 1, "generation", gs, "unchanged", 1);
 	c.arr = json_array();
-	mg_ruleset_foreach(d->eng.rules, block_brief, &c);
+	if (c.arr)
+		mg_ruleset_foreach(d->eng.rules, block_brief, &c);
+	/*
+	 * Never a list with blocks left out: a follower takes the answer as
+	 * every block there is, and would withdraw the routes of those missing.
+	 */
+	if (!c.arr || c.failed) {
+		json_decref(c.arr);
+		return mg_ctl_error("out of memory listing the blocks; ask again");
+	}
 	return json_pack("{s:b,s:s,s:o}", "ok", 1, "generation", gs, "blocks", c.arr);
 }
 
