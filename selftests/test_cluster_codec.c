@@ -310,16 +310,33 @@ static void test_recv_adds_up(void **state)
 	}
 	assert_int_equal(mg_clrecv_count(r, NULL), 1500);
 
-	/* Past MG_CLRECV_ORIGINS entries on one prefix, the next is refused and the others stay. */
-	for (unsigned i = 0; i < MG_CLRECV_ORIGINS; i++) {
+	/*
+	 * Many nodes on one prefix (a cluster of 40 edges that all saw one bot):
+	 * every entry is kept, and an allow from one more node still counts. A
+	 * cap of 32 refused the rest for good: the watch does not send an entry
+	 * again, so when the first 32 went, the others' rule was missing here.
+	 */
+	for (unsigned i = 0; i < 40; i++) {
 		char node[16];
 		snprintf(node, sizeof(node), "n%u", i);
 		struct mg_cl_entry x = entry(MG_CL_VERDICT, node, "198.19.0.1", MG_ACT_DROP_SMTP, 0);
 		assert_int_equal(mg_clrecv_put(r, &x, SEC, &w), 0);
+		x = entry(MG_CL_BLOCK, node, "198.19.0.1", MG_ACT_DROP_SMTP, 0);
+		assert_int_equal(mg_clrecv_put(r, &x, SEC, &w), 0);
 	}
-	struct mg_cl_entry x = entry(MG_CL_VERDICT, "one-more", "198.19.0.1", MG_ACT_DROP_SMTP, 0);
-	assert_int_equal(mg_clrecv_put(r, &x, SEC, &w), -E2BIG);
-	assert_int_equal(w.origins, MG_CLRECV_ORIGINS);
+	struct mg_cl_entry x = entry(MG_CL_ALLOW, "one-more", "198.19.0.1", 0, 0);
+	assert_int_equal(mg_clrecv_put(r, &x, SEC, &w), 0);
+	assert_int_equal(w.origins, 81);
+	assert_true(w.allow && w.block);
+	for (unsigned i = 0; i < 39; i++) {
+		char node[16];
+		snprintf(node, sizeof(node), "n%u", i);
+		assert_true(mg_clrecv_del(r, MG_CL_VERDICT, node, &x.prefix, &w));
+		assert_true(mg_clrecv_del(r, MG_CL_BLOCK, node, &x.prefix, &w));
+	}
+	assert_true(w.block && w.allow);
+	assert_int_equal(w.origins, 3);
+	assert_true(mg_clrecv_has(r, MG_CL_VERDICT, "n39", &x.prefix));
 	mg_clrecv_free(r);
 }
 

@@ -133,10 +133,6 @@ int mg_clrecv_put(struct mg_clrecv *r, const struct mg_cl_entry *e, uint64_t exp
 		if (s->o[i].kind == e->kind && !strcmp(s->o[i].node, e->node))
 			break;
 	if (i == s->n) {
-		if (s->n == MG_CLRECV_ORIGINS) {
-			want_of(s, out);
-			return -E2BIG;
-		}
 		struct origin *o = realloc(s->o, (s->n + 1) * sizeof(*o));
 		if (!o)
 			return -ENOMEM;

@@ -19,8 +19,6 @@
 
 #include "mg_cluster_codec.h"
 
-#define MG_CLRECV_ORIGINS 32 /* entries kept per prefix (origins x kinds); more are refused */
-
 /* What the received entries on one prefix want here. */
 struct mg_cl_want {
 	bool block;
@@ -41,7 +39,9 @@ void mg_clrecv_free(struct mg_clrecv *r);
 /*
  * Keep e (replacing the entry of the same kind and origin on its prefix),
  * expiring at `expires` on the caller's timeline (MG_TIME_NEVER: none), and
- * say what the prefix now wants. 0, -ENOMEM, or -E2BIG past MG_CLRECV_ORIGINS.
+ * say what the prefix now wants. 0 or -ENOMEM. Entries per prefix are not
+ * capped: they are at most the nodes (or peers) times the kinds, and one
+ * refused would stay missing (an entry is not sent again while unchanged).
  */
 int mg_clrecv_put(struct mg_clrecv *r, const struct mg_cl_entry *e, uint64_t expires, struct mg_cl_want *out);
 /* Forget that entry; false if it was not kept. *out as for put. */

@@ -348,7 +348,7 @@ enum mg_cl_outcome {
 	MG_CL_NOT_ACCEPTED, /* "not-accepted": a kind this node does not take (cluster.accept) */
 	MG_CL_TOO_WIDE,     /* "too-wide": wider than limits.min_prefix_v4/v6 */
 	MG_CL_BREAKER,      /* "breaker": over cluster.max_accept_per_minute new verdicts this minute */
-	MG_CL_FULL,         /* "full": too many origins on one prefix, or no memory */
+	MG_CL_FULL,         /* "full": other nodes' outbreaks past MG_CL_OUTBREAKS_MAX, or no memory */
 	MG_CL_PROTECTED,    /* "protected": a block covering one of this node's protected networks whole */
 	MG_CL_OUTCOME_MAX,
 };
