@@ -187,6 +187,7 @@ static void test_verdicts_by_origin(void **state)
 	m.verdicts_by[MG_OWNER_VERDICT] = 3;
 	m.verdicts_by[MG_OWNER_OPERATOR_BLOCK] = 2;
 	m.verdicts_by[MG_OWNER_FEED] = 100000;
+	m.verdicts_by[MG_OWNER_BGP_BLOCK] = 4;
 	m.verdicts_contained = 1;
 	char *t = mg_metrics_text(&m);
 	assert_non_null(t);
@@ -196,6 +197,8 @@ static void test_verdicts_by_origin(void **state)
 	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"feed\"} 100000\n"));
 	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"cluster\"} 0\n"));
 	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"pinned\"} 0\n"));
+	/* FlowSpec routes from BGP peers are blocks the ledger counts like any other (it was left out). */
+	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"bgp\"} 4\n"));
 	assert_non_null(strstr(t, "\nmtaguard_verdicts_total{by=\"outbreak\"} 1\n"));
 	/* Allow owners are no verdict's origin. */
 	assert_null(strstr(t, "by=\"config"));

@@ -31,7 +31,7 @@ const char *mg_owner_name(enum mg_owner o)
 bool mg_owner_blocks(enum mg_owner o)
 {
 	return o == MG_OWNER_OPERATOR_BLOCK || o == MG_OWNER_VERDICT || o == MG_OWNER_CLUSTER_BLOCK ||
-	       o == MG_OWNER_FEED || o == MG_OWNER_PINNED_BLOCK;
+	       o == MG_OWNER_FEED || o == MG_OWNER_PINNED_BLOCK || o == MG_OWNER_BGP_BLOCK;
 }
 
 /* ---- the precedence ------------------------------------------------------------------ */

@@ -51,7 +51,7 @@ enum mg_owner {
 	MG_OWNER_MAX,
 };
 const char *mg_owner_name(enum mg_owner o);
-/* Is o one of the owners whose claims are blocks (operator, analyzer, cluster, feed, pinned)? */
+/* Is o one of the owners whose claims are blocks (operator, analyzer, cluster, feed, pinned, bgp)? */
 bool mg_owner_blocks(enum mg_owner o);
 
 struct mg_claim {
