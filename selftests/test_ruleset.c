@@ -174,6 +174,7 @@ struct fake {
 	size_t n;
 	int fail_put_block; /* -errno to return from put_block, 0 = succeed */
 	size_t failures;
+	size_t put_blocks;  /* put_block calls that succeeded */
 };
 
 static void rec(struct fake *f, const char *op, const struct mg_prefix *p, const char *extra)
@@ -191,6 +192,7 @@ static int f_put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uin
 	char x[48];
 	if (f->fail_put_block)
 		return f->fail_put_block;
+	f->put_blocks++;
 	snprintf(x, sizeof(x), " %s %s", action == MG_ACT_DROP_ALL ? "all" : "smtp",
 		 expires == NEVER ? "never" : expires == LATER ? "later" : "other");
 	rec(f, "put_block", p, x);
@@ -452,6 +454,55 @@ static struct mg_prefix many(unsigned i)
 	return pfx(a);
 }
 
+/*
+ * A full map refuses a wave of verdicts: every refused write is tried again
+ * at the next sync, however many there were (only the first 64 were, and the
+ * rest stayed out of the kernel until their claim changed), and while other
+ * entries leave the ledger in the same sync (their places are taken by
+ * others: the retries must follow them).
+ */
+static void test_every_failed_write_retried(void **state)
+{
+	(void)state;
+	struct mg_ruleset *rs = mg_ruleset_new(64);
+	struct fake f = { 0 };
+	enum { N = 1000, LEAVING = 500 };
+	bool an;
+
+	for (unsigned i = N; i < N + LEAVING; i++) {
+		struct mg_prefix p = many(i);
+		mg_ruleset_claim(rs, &p, MG_OWNER_VERDICT, SMTP, LATER);
+	}
+	assert_int_equal(mg_ruleset_sync(rs, &fake_sink, &f, NOW, &an, NULL, NULL), 0);
+	f.fail_put_block = -E2BIG;
+	for (unsigned i = N; i < N + LEAVING; i++) {
+		struct mg_prefix p = many(i);
+		assert_true(mg_ruleset_release(rs, &p, MG_OWNER_VERDICT));
+	}
+	for (unsigned i = 0; i < N; i++) {
+		struct mg_prefix p = many(i);
+		mg_ruleset_claim(rs, &p, MG_OWNER_VERDICT, SMTP, LATER);
+	}
+	assert_int_equal(mg_ruleset_sync(rs, &fake_sink, &f, NOW, &an, NULL, NULL), N);
+	assert_int_equal(mg_ruleset_size(rs), N);
+	/* Room again: no claim changed, and every one of them goes in. */
+	f.fail_put_block = 0;
+	f.put_blocks = 0;
+	assert_int_equal(mg_ruleset_sync(rs, &fake_sink, &f, NOW, &an, NULL, NULL), 0);
+	assert_int_equal(f.put_blocks, N);
+	for (unsigned i = 0; i < N; i++) {
+		struct mg_prefix p = many(i);
+		struct mg_rule_entry e;
+		assert_true(mg_ruleset_find(rs, &p, &e));
+		assert_true(e.written->block);
+	}
+	/* And nothing is left to write. */
+	f.put_blocks = 0;
+	assert_int_equal(mg_ruleset_sync(rs, &fake_sink, &f, NOW, &an, NULL, NULL), 0);
+	assert_int_equal(f.put_blocks, 0);
+	mg_ruleset_free(rs);
+}
+
 /* Many prefixes in and out: the index stays right through growth and deletions. */
 static void test_many_prefixes(void **state)
 {
@@ -496,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_outbreak_signatures),
 		cmocka_unit_test(test_failed_write_reported_and_retried),
 		cmocka_unit_test(test_many_prefixes),
+		cmocka_unit_test(test_every_failed_write_retried),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

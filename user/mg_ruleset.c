@@ -97,6 +97,7 @@ struct entry {
 	struct mg_claim claims[MG_OWNER_MAX];
 	struct mg_rule_want written;
 	bool dirty;
+	uint32_t dirty_pos; /* where in the dirty list, while dirty: an entry moved keeps its place there */
 };
 
 struct fp_entry {
@@ -202,6 +203,7 @@ static void mark_dirty(struct mg_ruleset *rs, struct entry *e)
 		rs->dirty = v;
 		rs->capdirty = cap;
 	}
+	e->dirty_pos = (uint32_t)rs->ndirty;
 	rs->dirty[rs->ndirty++] = (uint32_t)(e - rs->e);
 	e->dirty = true;
 }
@@ -254,6 +256,8 @@ static void remove_entry(struct mg_ruleset *rs, size_t idx)
 	if (idx != last) {
 		rs->e[idx] = rs->e[last];
 		rs->slot[probe(rs, &rs->e[idx].prefix)] = (uint32_t)(idx + 1);
+		if (rs->e[idx].dirty) /* a write to try again: the list follows it to its new place */
+			rs->dirty[rs->e[idx].dirty_pos] = (uint32_t)idx;
 	}
 	rs->n--;
 }
@@ -505,38 +509,44 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 		       bool *an_sets_changed,
 		       void (*fail)(const char *what, const struct mg_prefix *p, int err, void *arg), void *arg)
 {
-	size_t failed = 0, nempty = 0;
+	size_t failed = 0, nkept = 0, nretry = 0;
 	bool an_changed = false;
 
-	/* Prefixes whose write failed are tried again at the next sync (a few, by prefix: indices move below). */
-	struct mg_prefix retry[64];
-	size_t nretry = 0;
-
+	/*
+	 * The list is reused, in place: an entry whose write failed stays dirty
+	 * (tried again at the next sync, every one of them: a full map can
+	 * refuse thousands), an emptied one is removed below, the rest leave it.
+	 */
 	for (size_t i = 0; i < rs->ndirty; i++) {
 		struct entry *e = &rs->e[rs->dirty[i]];
-		e->dirty = false;
 		size_t f = sync_entry(rs, e, sink, ctx, now, &an_changed, fail, arg);
 		failed += f;
-		if (f && nretry < sizeof(retry) / sizeof(retry[0]))
-			retry[nretry++] = e->prefix;
-		if (entry_empty(e))
-			rs->dirty[nempty++] = rs->dirty[i]; /* reuse the list: the emptied ones go below */
+		e->dirty = f != 0;
+		if (f || entry_empty(e))
+			rs->dirty[nkept++] = rs->dirty[i];
 	}
+	/* The retries first, where they stay; the emptied ones after them. */
+	for (size_t i = 0; i < nkept; i++) {
+		uint32_t idx = rs->dirty[i];
+		if (rs->e[idx].dirty) {
+			rs->dirty[i] = rs->dirty[nretry];
+			rs->dirty[nretry] = idx;
+			rs->e[idx].dirty_pos = (uint32_t)nretry++;
+		}
+	}
+	rs->ndirty = nretry;
 	/*
-	 * Highest index first: removing one moves the last entry into its place.
+	 * Highest index first: removing one moves the last entry into its place
+	 * (a retry among them keeps its place in the list: remove_entry).
 	 * Only with something to sort: the list is NULL before the first change,
 	 * and qsort of a NULL array is undefined even for 0 elements.
 	 */
+	uint32_t *empty = rs->dirty ? rs->dirty + nretry : NULL;
+	size_t nempty = nkept - nretry;
 	if (nempty)
-		qsort(rs->dirty, nempty, sizeof(*rs->dirty), cmp_desc);
+		qsort(empty, nempty, sizeof(*empty), cmp_desc);
 	for (size_t i = 0; i < nempty; i++)
-		remove_entry(rs, rs->dirty[i]);
-	rs->ndirty = 0;
-	for (size_t i = 0; i < nretry; i++) {
-		struct entry *e = find(rs, &retry[i]);
-		if (e)
-			mark_dirty(rs, e);
-	}
+		remove_entry(rs, empty[i]);
 
 	for (size_t i = 0; i < rs->nfp;) {
 		struct fp_entry *f = &rs->fp[i];
