@@ -1664,6 +1664,73 @@ static void test_stale_temps_removed_at_start(void **state)
 	remove_dir(dir);
 }
 
+/* A block map that is full: every block refused (E2BIG, as the kernel says it). */
+static int put_block_full(void *ctx, const struct mg_prefix *p, uint8_t action, uint64_t expires)
+{
+	(void)ctx, (void)p, (void)action, (void)expires;
+	return -E2BIG;
+}
+
+static const struct mg_engine_sink full_map_sink = {
+	.rules = { put_block_full, del_block, put_allow, del_allow, put_server, del_server, put_outbreak, del_outbreak },
+	.scan = scan,
+	.set_monitor = set_monitor,
+	.set_outbreak_count = set_outbreak_count,
+};
+
+static size_t count_lines(const char *text, const char *what)
+{
+	size_t n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * The kernel's block map is full: every refused block is retried at every
+ * sync, and the log says so a line a minute, with how many failed, not a
+ * line per rule per sync (ten blocks were 55 lines, and a wave of thousands
+ * of verdicts as many lines at every scan).
+ */
+static void test_full_map_logged_once_a_minute(void **state)
+{
+	(void)state;
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	char err[256];
+
+	config(&c, NULL);
+	assert_int_equal(mg_engine_init(&e, &c, &full_map_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	for (int i = 0; i < 10; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.18.5.%d", i + 1);
+		struct mg_prefix p = pfx(a);
+		mg_engine_block(&e, &p, MG_ACT_DROP_ALL, 0, "ticket", now, wall, err, sizeof(err));
+	}
+	mg_engine_tick(&e, now + SEC, wall + SEC);
+	assert_int_equal(count_lines(s.notices, "writing a block rule"), 1);
+	assert_non_null(strstr(s.notices, "writing a block rule for 198.18.5.1 failed: Argument list too long\n"));
+	/* Each block's sync retried the ones before it; the tick's syncs all ten again. */
+	assert_true(e.write_failures >= 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 10);
+	uint64_t before = e.write_failures;
+	/* A minute on: one more line, counting what was not said. */
+	mg_engine_tick(&e, now + 61 * SEC, wall + 61 * SEC);
+	assert_int_equal(count_lines(s.notices, "writing a block rule"), 2);
+	assert_true(e.write_failures > before);
+	const char *second = strstr(strstr(s.notices, "writing a block rule") + 1, "writing a block rule");
+	unsigned long long more = 0;
+	assert_non_null(strstr(second, "(and "));
+	assert_int_equal(sscanf(strstr(second, "(and "), "(and %llu more rule writes failed since the last", &more), 1);
+	assert_true(more >= before - 1);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
 /*
  * The disk is full when the operator blocks: the answer is a failure that
  * says the block is in force but not saved, and why (ENOSPC's own words);
@@ -2086,6 +2153,7 @@ int main(void)
 		cmocka_unit_test(test_bad_rules_refused_rest_restored),
 		cmocka_unit_test(test_stale_temps_removed_at_start),
 		cmocka_unit_test(test_block_on_a_full_disk),
+		cmocka_unit_test(test_full_map_logged_once_a_minute),
 		cmocka_unit_test(test_inbound_mail_declares_no_outbreak),
 		cmocka_unit_test(test_inbound_bots_held_at_relay_only),
 		cmocka_unit_test(test_identical_office_pcs_are_an_application),

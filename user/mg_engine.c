@@ -60,9 +60,13 @@ static void err_msg(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- the ledger into the kernel -------------------------------------------------------- */
 
+/* A full map refuses every retry at every sync: one line a minute says so, not one per rule per sync. */
+#define WRITE_FAIL_LOG_EVERY_NS (60ull * 1000000000ull)
+
 struct fail_ctx {
 	struct mg_engine *e;
-	uint64_t now, wall;
+	size_t n;
+	char first[160]; /* the first failure of this sync, for the log */
 };
 
 static void write_failed(const char *what, const struct mg_prefix *p, int err, void *arg)
@@ -73,7 +77,22 @@ static void write_failed(const char *what, const struct mg_prefix *p, int err, v
 	if (p)
 		mg_prefix_str(p, buf, sizeof(buf));
 	f->e->write_failures++;
-	notice(f->e, f->now, f->wall, true, "notice", "%s%s%s failed: %s", what, p ? " for " : "", buf, strerror(-err));
+	if (!f->n++)
+		snprintf(f->first, sizeof(f->first), "%s%s%s failed: %s", what, p ? " for " : "", buf, strerror(-err));
+}
+
+static void say_write_failures(struct mg_engine *e, const struct fail_ctx *f, uint64_t now, uint64_t wall)
+{
+	if (!f->n || !mg_log_gate_pass(&e->write_fail_gate, now, WRITE_FAIL_LOG_EVERY_NS))
+		return;
+	uint64_t more = e->write_failures - e->write_failures_said - 1;
+	if (more)
+		notice(e, now, wall, true, "notice", "%s (and %llu more rule writes failed since the last such line; "
+		       "all are retried at every scan, this is said once a minute at most)", f->first,
+		       (unsigned long long)more);
+	else
+		notice(e, now, wall, true, "notice", "%s", f->first);
+	e->write_failures_said = e->write_failures;
 }
 
 static void an_set_one(const struct mg_rule_entry *r, void *arg)
@@ -126,10 +145,11 @@ static void ttb_pending(struct mg_engine *e, const struct mg_an_action *a, uint6
 /* Write what the ledger wants; keep the analyzer's configured sets and the outbreak count in step. */
 static void sync(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
-	struct fail_ctx f = { .e = e, .now = now, .wall = wall };
+	struct fail_ctx f = { .e = e };
 	bool an_changed = false;
 
 	mg_ruleset_sync(e->rules, &e->sink->rules, e->sink_ctx, now, &an_changed, write_failed, &f);
+	say_write_failures(e, &f, now, wall);
 	time_to_block(e, now);
 	if (an_changed) {
 		mg_an_clear_configured(e->an);

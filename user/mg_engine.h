@@ -33,6 +33,7 @@
 #include "mg_config.h"
 #include "mg_feeds.h"
 #include "mg_histogram.h"
+#include "mg_log_gate.h"
 #include "mg_oprules.h"
 #include "mg_outbreak.h"
 #include "mg_ruleset.h"
@@ -131,6 +132,9 @@ struct mg_engine {
 
 	unsigned threat_level;
 	uint64_t verdicts_issued, alerts_issued, write_failures;
+	/* Failed rule writes are retried at every sync, all of them: logged a line a minute at most. */
+	struct mg_log_gate write_fail_gate;
+	uint64_t write_failures_said;   /* write_failures when the last such line was logged */
 	/*
 	 * Time to block: from a source's first SMTP evidence (the analyzer's
 	 * first_evidence) to its verdict's block written into the kernel, in
