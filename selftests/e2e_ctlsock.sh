@@ -148,6 +148,14 @@ rc=0
 rc=0
 setpriv --reuid=nobody --regid=nogroup --clear-groups "${CTL[@]}" status 2>/dev/null || rc=$?
 ((rc == 4)) && pass "permission denied: exit 4" || fail "permission denied: exit $rc"
+# An answer that cannot be written out (a full disk under a redirect) is no success: exit 6, not 0.
+rc=0
+"${CTL[@]}" --json allowlist >/dev/full 2>/dev/null || rc=$?
+((rc == 6)) && pass "--json allowlist > /dev/full: exit 6" || fail "--json allowlist > /dev/full: exit $rc"
+rc=0
+"${CTL[@]}" status >/dev/full 2>"$LAB_DIR/full.err" || rc=$?
+((rc == 6)) && grep -q 'No space left on device' "$LAB_DIR/full.err" &&
+	pass "status > /dev/full: exit 6, and why" || fail "status > /dev/full: exit $rc: $(cat "$LAB_DIR/full.err")"
 
 kill -0 "$DPID" 2>/dev/null && pass "the daemon is still running" || fail "the daemon died: $(tail -5 "$LAB_DIR/daemon.err")"
 ((FAILS == 0)) && echo "e2e_ctlsock: all checks passed" || echo "e2e_ctlsock: $FAILS check(s) failed"

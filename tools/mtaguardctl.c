@@ -80,7 +80,8 @@ static void usage(FILE *f)
 		"  -V, --version\n"
 		"\n"
 		"Exit status: 0 done, 1 the daemon refused, 2 usage (import: a bad list), 3 no daemon to talk to, 4 permission\n"
-		"denied on the socket, 5 the answer was cut off, unreadable or too late (%d s).\n",
+		"denied on the socket, 5 the answer was cut off, unreadable or too late (%d s), 6 the answer could not be\n"
+		"written to standard output.\n",
 		MG_CTL_CLIENT_TIMEOUT_MS / 1000);
 }
 
@@ -743,5 +744,9 @@ int main(int argc, char **argv)
 		print_human(cmd, resp);
 	}
 	json_decref(resp);
+	/* A full disk or a closed pipe under a redirect: a cut answer must not exit as a whole one. */
+	errno = 0;
+	if (fflush(stdout) || ferror(stdout))
+		return ctl_fail(6, "writing the answer to standard output: %s", strerror(errno ? errno : EIO));
 	return rc;
 }
