@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE /* getgrent */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -360,6 +361,39 @@ static void test_socket_mode_and_group(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	mg_policyd_close(&q, epfd);
 	assert_int_not_equal(stat(path, &st), 0);
+}
+
+/*
+ * The socket's directory may be Postfix's (/var/spool/postfix/private):
+ * whatever took the socket's place, a link to a file of root's, is not
+ * given the socket's mode at a reload (the group was not, chmod followed).
+ */
+static void test_socket_access_follows_no_link(void **state)
+{
+	struct mg_policyd q;
+	struct mg_policyd_options o = options();
+	struct stat st;
+	char spec[140], path[120], victim[120], err[256];
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/link.sock", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	fd = open(victim, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(chmod(victim, 0600), 0);
+	assert_int_equal(mg_policyd_listen(&q, spec, &o, err, sizeof(err)), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(victim, path), 0);
+	assert_int_not_equal(mg_policyd_socket_access(&q, NULL, 0666, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, path));
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	mg_policyd_close(&q, epfd);
+	assert_int_equal(stat(victim, &st), 0); /* the link went, not what it points to */
+	unlink(victim);
 }
 
 static void test_specs(void **state)
@@ -741,6 +775,7 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_specs),
 		cmocka_unit_test(test_socket_mode_and_group),
+		cmocka_unit_test(test_socket_access_follows_no_link),
 		cmocka_unit_test(test_requests),
 		cmocka_unit_test(test_garbage_and_other_requests),
 		cmocka_unit_test(test_nul_bytes),

@@ -319,7 +319,8 @@ int mg_policyd_socket_access(struct mg_policyd *p, const char *group, unsigned m
 			return e;
 		}
 	}
-	if (chmod(p->path, mode)) {
+	/* Nor for the mode (fchmodat refuses a link with EOPNOTSUPP): the directory may be Postfix's own. */
+	if (fchmodat(AT_FDCWD, p->path, mode, AT_SYMLINK_NOFOLLOW)) {
 		int e = -errno;
 		set_err(err, errlen, "policy socket %s: mode %04o: %s", p->path, mode, strerror(-e));
 		return e;
