@@ -612,6 +612,38 @@ static void test_bgp_routes(void **state)
 	json_decref(r);
 }
 
+/*
+ * Interfaces named with -i come on top of the file's: past the cap of 16 the
+ * rest were dropped without a word, and the daemon ran unattached to them.
+ * Now refused, saying how many; names the file has already are no more.
+ */
+static void test_interfaces_over_the_cap_refused(void **state)
+{
+	struct mg_daemon *d = calloc(1, sizeof(*d));
+	struct mg_config c;
+	char err[256] = "";
+
+	(void)state;
+	assert_non_null(d);
+	mg_daemon_init(d);
+	mg_config_default(&c);
+	for (size_t i = 0; i < MG_CONFIG_MAX_IFACES - 1; i++)
+		snprintf(c.ifaces[c.n_ifaces++].name, sizeof(c.ifaces[0].name), "veth%zu", i);
+	snprintf(d->over.ifaces[0].name, sizeof(d->over.ifaces[0].name), "veth0"); /* the file's already */
+	snprintf(d->over.ifaces[1].name, sizeof(d->over.ifaces[1].name), "mg-extra1");
+	d->over.n_ifaces = 2;
+	assert_int_equal(mg_daemon_apply_overrides(d, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.n_ifaces, MG_CONFIG_MAX_IFACES);
+	c.n_ifaces--;
+	snprintf(d->over.ifaces[2].name, sizeof(d->over.ifaces[2].name), "mg-extra2");
+	d->over.n_ifaces = 3;
+	assert_int_equal(mg_daemon_apply_overrides(d, &c, err, sizeof(err)), -E2BIG);
+	assert_non_null(strstr(err, "at most 16"));
+	assert_non_null(strstr(err, "mg-extra2"));
+	mg_config_free(&c);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_verdicts_filtered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_whole_or_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bgp_routes, setup, teardown),
+		cmocka_unit_test(test_interfaces_over_the_cap_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

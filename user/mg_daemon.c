@@ -32,9 +32,10 @@ void mg_daemon_init(struct mg_daemon *d)
 	d->ctl.fd = d->ctl.epfd = -1;
 }
 
-void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c)
+int mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c, char *err, size_t errlen)
 {
 	const struct mg_daemon_overrides *o = &d->over;
+	size_t in_file = c->n_ifaces;
 
 	if (o->pin_dir)
 		snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", o->pin_dir);
@@ -46,13 +47,21 @@ void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c)
 		snprintf(c->log_file, sizeof(c->log_file), "%s", o->log);
 	if (o->monitor)
 		c->an.monitor = true;
-	for (size_t i = 0; i < o->n_ifaces && c->n_ifaces < MG_CONFIG_MAX_IFACES; i++) {
+	for (size_t i = 0; i < o->n_ifaces; i++) {
 		bool dup = false;
 		for (size_t j = 0; j < c->n_ifaces; j++)
 			dup |= !strcmp(c->ifaces[j].name, o->ifaces[i].name);
-		if (!dup)
-			c->ifaces[c->n_ifaces++] = o->ifaces[i];
+		if (dup)
+			continue;
+		/* Not dropped without a word: the daemon would run, unattached to what it was told to guard. */
+		if (c->n_ifaces == MG_CONFIG_MAX_IFACES) {
+			snprintf(err, errlen, "interface %s (-i): at most %d interfaces, the config file's %zu included",
+				 o->ifaces[i].name, MG_CONFIG_MAX_IFACES, in_file);
+			return -E2BIG;
+		}
+		c->ifaces[c->n_ifaces++] = o->ifaces[i];
 	}
+	return 0;
 }
 
 /* A restart's old process may still be saving its state: wait this long for it to let go of the pins. */
@@ -478,7 +487,11 @@ static void reload(struct mg_daemon *d)
 		mg_config_free(&c);
 		return;
 	}
-	mg_daemon_apply_overrides(d, &c);
+	if (mg_daemon_apply_overrides(d, &c, err, sizeof(err))) {
+		mg_eventlog_notice(&d->log, "config-refused", "reload refused, keeping the running config: %s", err);
+		mg_config_free(&c);
+		return;
+	}
 	mg_config_free(&d->cfg);
 	d->cfg = c;
 	uint64_t mono = mg_mono_ns(), interval = d->eng.scan_interval;

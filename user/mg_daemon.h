@@ -193,7 +193,8 @@ static inline uint64_t mg_daemon_timeline(uint64_t mono)
 }
 
 void mg_daemon_init(struct mg_daemon *d);
-void mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c);
+/* The command line's settings into c. 0, or -E2BIG with err when -i and the file name more than MG_CONFIG_MAX_IFACES. */
+int mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c, char *err, size_t errlen);
 /* Load/reuse the data plane, attach, restore state, open the socket. 0 or -errno with err set. */
 int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen);
 /* Loop until SIGINT/SIGTERM. Returns the exit status. */

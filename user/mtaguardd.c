@@ -138,7 +138,11 @@ int main(int argc, char **argv)
 	d.over.monitor = monitor;
 	memcpy(d.over.ifaces, extra, sizeof(extra));
 	d.over.n_ifaces = n_extra;
-	mg_daemon_apply_overrides(&d, &d.cfg);
+	if (mg_daemon_apply_overrides(&d, &d.cfg, err, sizeof(err))) {
+		mg_err("%s", err);
+		mg_config_free(&d.cfg);
+		return 2;
+	}
 	if (d.cfg.n_ifaces == 0) {
 		mg_err("no interface to attach to (use -i IF, or \"interfaces\" in the config)");
 		mg_config_free(&d.cfg);
