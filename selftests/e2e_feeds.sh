@@ -158,6 +158,11 @@ grep -v '^;' "$LAB_DIR/export.txt" | awk '{ print $1 }' | cmp -s - "$LAB_DIR/cop
 	pass "an export imports again as the same list" || fail "round trip through export differs"
 n="$("${CTL[@]}" export --origin copy --format json | jq '.prefixes | length')"
 [[ "$n" == 100000 ]] && pass "export --format json: 100000 entries" || fail "export json: $n"
+# An export that cannot be written out (a full disk) says so, exit 6 as for any answer; it was exit 1, silent.
+rc=0
+"${CTL[@]}" export --origin copy >/dev/full 2>"$LAB_DIR/full.err" || rc=$?
+((rc == 6)) && grep -q 'No space left on device' "$LAB_DIR/full.err" &&
+	pass "export > /dev/full: exit 6, and why" || fail "export > /dev/full: exit $rc: $(cat "$LAB_DIR/full.err")"
 "${CTL[@]}" import --drop --origin copy >/dev/null || fail "dropping origin copy"
 
 # --- sync: a shorter list, with new prefixes --------------------------------------------

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* ctl_fail.c - mtaguardctl's failures, as a line or as JSON (see ctl_fail.h). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <jansson.h>
 
 #include "ctl_fail.h"
@@ -38,4 +40,12 @@ int ctl_fail(int code, const char *fmt, ...)
 	free(text);
 	json_decref(o);
 	return code;
+}
+
+int ctl_stdout_done(int rc)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	return ctl_fail(6, "writing the answer to standard output: %s", strerror(errno ? errno : EIO));
 }

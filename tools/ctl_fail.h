@@ -15,5 +15,11 @@ void ctl_fail_json(bool on);
 bool ctl_fail_is_json(void);
 /* Report msg (printf-style) and return code, the exit status to give. */
 int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The end of an answer printed: standard output flushed, and rc returned, or
+ * 6 with why when what was printed did not all get out (a full disk, a
+ * closed pipe under a redirect): a cut answer must not exit as a whole one.
+ */
+int ctl_stdout_done(int rc);
 
 #endif

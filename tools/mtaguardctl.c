@@ -630,14 +630,14 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "import")) {
 		if (!origin || (!arg && !drop))
 			return usage_error(NULL, "import needs a file (or - for stdin) and --origin NAME");
-		return ctl_import(&(struct ctl_import_opts){ .sock = sock, .file = arg, .origin = origin,
-							     .action = action, .ttl = ttl, .sync = sync, .drop = drop,
-							     .json = json });
+		return ctl_stdout_done(ctl_import(&(struct ctl_import_opts){ .sock = sock, .file = arg, .origin = origin,
+									     .action = action, .ttl = ttl, .sync = sync,
+									     .drop = drop, .json = json }));
 	}
 	if (!strcmp(cmd, "export")) {
 		if (!origin || (strcmp(format, "cidr") && strcmp(format, "json")))
 			return usage_error(NULL, "export needs --origin NAME, and --format cidr or json");
-		return ctl_export(sock, origin, json ? "json" : format);
+		return ctl_stdout_done(ctl_export(sock, origin, json ? "json" : format));
 	}
 	json_t *req = json_pack("{s:s}", "cmd", cmd);
 
@@ -744,9 +744,5 @@ int main(int argc, char **argv)
 		print_human(cmd, resp);
 	}
 	json_decref(resp);
-	/* A full disk or a closed pipe under a redirect: a cut answer must not exit as a whole one. */
-	errno = 0;
-	if (fflush(stdout) || ferror(stdout))
-		return ctl_fail(6, "writing the answer to standard output: %s", strerror(errno ? errno : EIO));
-	return rc;
+	return ctl_stdout_done(rc);
 }
