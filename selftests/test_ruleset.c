@@ -175,6 +175,8 @@ struct fake {
 	int fail_put_block; /* -errno to return from put_block, 0 = succeed */
 	size_t failures;
 	size_t put_blocks;  /* put_block calls that succeeded */
+	size_t put_calls;   /* put_block calls */
+	unsigned refuse_below; /* 198.18.X.*: X below this refused for good (a prefix the map never takes) */
 };
 
 static void rec(struct fake *f, const char *op, const struct mg_prefix *p, const char *extra)
@@ -190,8 +192,11 @@ static int f_put_block(void *ctx, const struct mg_prefix *p, uint8_t action, uin
 {
 	struct fake *f = ctx;
 	char x[48];
+	f->put_calls++;
 	if (f->fail_put_block)
 		return f->fail_put_block;
+	if (mg_prefix_is_v4(p) && p->addr[14] < f->refuse_below)
+		return -E2BIG;
 	f->put_blocks++;
 	snprintf(x, sizeof(x), " %s %s", action == MG_ACT_DROP_ALL ? "all" : "smtp",
 		 expires == NEVER ? "never" : expires == LATER ? "later" : "other");
@@ -503,6 +508,41 @@ static void test_every_failed_write_retried(void **state)
 	mg_ruleset_free(rs);
 }
 
+/*
+ * Ten thousand refused writes: each sync tries a bounded share of them again
+ * (a sync follows every batch of events), in turns, so that retries refused
+ * for good at the front do not keep the others from ever coming round.
+ */
+static void test_retries_take_turns(void **state)
+{
+	(void)state;
+	struct mg_ruleset *rs = mg_ruleset_new(64);
+	struct fake f = { .fail_put_block = -E2BIG };
+	enum { N = 10000, FOR_GOOD = 20 * 256 }; /* 198.18.0-19.*: refused for good */
+	bool an;
+
+	for (unsigned i = 0; i < N; i++) {
+		struct mg_prefix p = many(i);
+		mg_ruleset_claim(rs, &p, MG_OWNER_VERDICT, SMTP, LATER);
+	}
+	assert_int_equal(mg_ruleset_sync(rs, &fake_sink, &f, NOW, &an, NULL, NULL), N); /* new ones: all tried */
+	f.fail_put_block = 0;
+	f.refuse_below = 20;
+	for (int round = 0; round < 10; round++) {
+		f.put_calls = 0;
+		mg_ruleset_sync(rs, &fake_sink, &f, NOW, &an, NULL, NULL);
+		assert_true(f.put_calls <= 4096);
+	}
+	assert_int_equal(f.put_blocks, N - FOR_GOOD);
+	for (unsigned i = FOR_GOOD; i < N; i++) {
+		struct mg_prefix p = many(i);
+		struct mg_rule_entry e;
+		assert_true(mg_ruleset_find(rs, &p, &e));
+		assert_true(e.written->block);
+	}
+	mg_ruleset_free(rs);
+}
+
 /* Many prefixes in and out: the index stays right through growth and deletions. */
 static void test_many_prefixes(void **state)
 {
@@ -548,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_failed_write_reported_and_retried),
 		cmocka_unit_test(test_many_prefixes),
 		cmocka_unit_test(test_every_failed_write_retried),
+		cmocka_unit_test(test_retries_take_turns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -117,6 +117,7 @@ struct mg_ruleset {
 	size_t nslot;   /* a power of two, at least twice n */
 	uint32_t *dirty;
 	size_t ndirty, capdirty;
+	size_t nretry, retry_from; /* dirty[0, nretry): writes refused before, tried from retry_from on (a ring) */
 	struct fp_entry *fp;
 	size_t nfp, capfp;
 	uint64_t generation; /* successful sink writes */
@@ -432,6 +433,9 @@ static int cmp_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* Refused writes tried again per sync: a few milliseconds of refused system calls at most. */
+#define RETRY_PER_SYNC 4096
+
 typedef void (*fail_fn)(const char *what, const struct mg_prefix *p, int err, void *arg);
 
 /* A write that failed: counted, and told to whoever asked. */
@@ -509,23 +513,35 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 		       bool *an_sets_changed,
 		       void (*fail)(const char *what, const struct mg_prefix *p, int err, void *arg), void *arg)
 {
-	size_t failed = 0, nkept = 0, nretry = 0;
+	size_t failed = 0, nkept = 0, nretry = 0, old = rs->nretry;
+	/* The first retry after this sync's turn, by its entry: where the next sync's turn begins. */
+	size_t turn_end = old > RETRY_PER_SYNC ? (rs->retry_from + RETRY_PER_SYNC) % old : SIZE_MAX;
+	uint32_t next_from = UINT32_MAX;
 	bool an_changed = false;
 
 	/*
 	 * The list is reused, in place: an entry whose write failed stays dirty
-	 * (tried again at the next sync, every one of them: a full map can
-	 * refuse thousands), an emptied one is removed below, the rest leave it.
+	 * (tried again, every one of them: a full map can refuse thousands), an
+	 * emptied one is removed below, the rest leave it. The retries at its
+	 * start take turns, RETRY_PER_SYNC a sync, so that a full map costs
+	 * every sync (one after every batch of events) a bounded number of
+	 * refused writes, and every retry comes round.
 	 */
 	for (size_t i = 0; i < rs->ndirty; i++) {
 		struct entry *e = &rs->e[rs->dirty[i]];
+		if (i < old && old > RETRY_PER_SYNC && (i + old - rs->retry_from) % old >= RETRY_PER_SYNC) {
+			if (i == turn_end)
+				next_from = rs->dirty[i];
+			rs->dirty[nkept++] = rs->dirty[i]; /* not its turn: stays dirty */
+			continue;
+		}
 		size_t f = sync_entry(rs, e, sink, ctx, now, &an_changed, fail, arg);
 		failed += f;
 		e->dirty = f != 0;
 		if (f || entry_empty(e))
 			rs->dirty[nkept++] = rs->dirty[i];
 	}
-	/* The retries first, where they stay; the emptied ones after them. */
+	/* The retries first, in their order, where they stay; the emptied ones after them. */
 	for (size_t i = 0; i < nkept; i++) {
 		uint32_t idx = rs->dirty[i];
 		if (rs->e[idx].dirty) {
@@ -534,7 +550,8 @@ size_t mg_ruleset_sync(struct mg_ruleset *rs, const struct mg_rule_sink *sink, v
 			rs->e[idx].dirty_pos = (uint32_t)nretry++;
 		}
 	}
-	rs->ndirty = nretry;
+	rs->ndirty = rs->nretry = nretry;
+	rs->retry_from = next_from != UINT32_MAX && rs->e[next_from].dirty_pos < nretry ? rs->e[next_from].dirty_pos : 0;
 	/*
 	 * Highest index first: removing one moves the last entry into its place
 	 * (a retry among them keeps its place in the list: remove_entry).
