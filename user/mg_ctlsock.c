@@ -131,7 +131,8 @@ int mg_ctlsock_listen(struct mg_ctlsock *s, const char *path, unsigned mode)
 	mode_t old = umask(0777);
 	err = bind(s->fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
 	umask(old);
-	if (!err && chmod(path, mode))
+	/* Not through a link put there since the bind (fchmodat refuses one): the mode is the socket's alone. */
+	if (!err && fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW))
 		err = -errno;
 	if (!err && listen(s->fd, 16))
 		err = -errno;
