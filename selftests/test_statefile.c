@@ -185,6 +185,50 @@ static void test_fifo_refused(void **state)
 	unlink(fifo);
 }
 
+/*
+ * A kept copy prunes the oldest down to MG_STATE_COPIES_MAX, judged among
+ * all there are: with a hundred old ones there, the one just kept and the
+ * newest before it stay, whatever order the directory lists them in.
+ */
+static void test_keep_copy_prunes_the_oldest(void **state)
+{
+	static const uint8_t data[] = "state";
+	char name[400], copy[400];
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(mg_state_write(path, data, sizeof(data)), 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "%s.unreadable-202001%02dT%02d0000Z", path, 1 + i / 24, i % 24);
+		FILE *f = fopen(name, "w");
+		assert_non_null(f);
+		fclose(f);
+	}
+	/* 2026-12-03T08:00:00Z */
+	assert_int_equal(mg_state_keep_copy(path, 1796284800ull * 1000000000ull, copy, sizeof(copy)), 0);
+	struct stat orig;
+	assert_int_equal(stat(copy, &st), 0);
+	assert_int_equal(stat(path, &orig), 0);
+	assert_true(st.st_ino == orig.st_ino); /* a hard link to the file as it was */
+	assert_non_null(strstr(copy, ".unreadable-20261203T080000Z"));
+	/* The state file and five copies: the new one and the four newest of the hundred (i = 96..99). */
+	assert_int_equal(files_in_dir(), 1 + MG_STATE_COPIES_MAX);
+	for (int i = 96; i < 100; i++) {
+		snprintf(name, sizeof(name), "%s.unreadable-202001%02dT%02d0000Z", path, 1 + i / 24, i % 24);
+		assert_int_equal(stat(name, &st), 0);
+	}
+	for (int i = 0; i < 96; i++) {
+		snprintf(name, sizeof(name), "%s.unreadable-202001%02dT%02d0000Z", path, 1 + i / 24, i % 24);
+		unlink(name);
+	}
+	for (int i = 96; i < 100; i++) {
+		snprintf(name, sizeof(name), "%s.unreadable-202001%02dT%02d0000Z", path, 1 + i / 24, i % 24);
+		unlink(name);
+	}
+	unlink(copy);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_failed_write_keeps_old),
 		cmocka_unit_test(test_full_disk_says_enospc),
 		cmocka_unit_test(test_fifo_refused),
+		cmocka_unit_test(test_keep_copy_prunes_the_oldest),
 	};
 	return cmocka_run_group_tests_name("statefile", tests, setup, teardown);
 }

@@ -215,22 +215,48 @@ static int name_cmp(const void *a, const void *b)
 static void prune_copies(const char *dir, const char *base)
 {
 	char prefix[NAME_MAX + 1];
-	char *names[MG_STATE_COPIES_MAX + 64];
-	size_t n = 0;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	bool whole = true;
 	struct dirent *de;
 	DIR *d;
 
 	if (snprintf(prefix, sizeof(prefix), "%s" KEEP_TAG, base) >= (int)sizeof(prefix) || !(d = opendir(dir)))
 		return;
-	while ((de = readdir(d)) && n < sizeof(names) / sizeof(names[0]))
-		if (!strncmp(de->d_name, prefix, strlen(prefix)) && (names[n] = strdup(de->d_name)))
-			n++;
-	qsort(names, n, sizeof(names[0]), name_cmp);
+	/*
+	 * Every copy there is, however many (put there by hand, or by a
+	 * version that kept more): a list that stopped at a fixed size would
+	 * judge "the oldest" among the ones it happened to read first and
+	 * could remove the newest, the one just kept.
+	 */
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		if (n == cap) {
+			size_t c = cap ? cap * 2 : 16;
+			char **v = realloc(names, c * sizeof(*v));
+			if (!v) {
+				whole = false;
+				break;
+			}
+			names = v;
+			cap = c;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			whole = false;
+			break;
+		}
+		n++;
+	}
+	/* Without them all, none is judged old: removing nothing loses nothing. */
+	if (whole && n)
+		qsort(names, n, sizeof(names[0]), name_cmp);
 	for (size_t i = 0; i < n; i++) {
-		if (i + MG_STATE_COPIES_MAX < n)
+		if (whole && i + MG_STATE_COPIES_MAX < n)
 			unlinkat(dirfd(d), names[i], 0);
 		free(names[i]);
 	}
+	free(names);
 	closedir(d);
 }
 
