@@ -1731,6 +1731,46 @@ static void test_full_map_logged_once_a_minute(void **state)
 	mg_config_free(&c);
 }
 
+/* The kernel's profiles cannot be read (an EIO from the map, say): every tick tries again. */
+static int scan_broken(void *ctx, void (*fn)(const uint8_t (*keys)[16], const struct mg_src_stats *s, size_t n, void *arg),
+		       void *arg)
+{
+	(void)ctx, (void)fn, (void)arg;
+	return -EIO;
+}
+
+static const struct mg_engine_sink broken_scan_sink = {
+	.rules = { put_block, del_block, put_allow, del_allow, put_server, del_server, put_outbreak, del_outbreak },
+	.scan = scan_broken,
+	.set_monitor = set_monitor,
+	.set_outbreak_count = set_outbreak_count,
+};
+
+/* A read of the profiles that fails at every tick is said a line a minute, with the count, not a line a tick. */
+static void test_scan_failure_logged_once_a_minute(void **state)
+{
+	(void)state;
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+
+	config(&c, NULL);
+	assert_int_equal(mg_engine_init(&e, &c, &broken_scan_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	for (int i = 1; i <= 30; i++)
+		mg_engine_tick(&e, now + i * SEC, wall + i * SEC);
+	assert_int_equal(count_lines(s.notices, "reading the kernel's profiles"), 1);
+	assert_non_null(strstr(s.notices, "reading the kernel's profiles: Input/output error\n"));
+	mg_engine_tick(&e, now + 62 * SEC, wall + 62 * SEC);
+	assert_int_equal(count_lines(s.notices, "reading the kernel's profiles"), 2);
+	assert_non_null(strstr(s.notices, "(and 29 more failed reads since the last such line"));
+	assert_int_equal(e.scan_failures, 31);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+}
+
 /*
  * The disk is full when the operator blocks: the answer is a failure that
  * says the block is in force but not saved, and why (ENOSPC's own words);
@@ -2154,6 +2194,7 @@ int main(void)
 		cmocka_unit_test(test_stale_temps_removed_at_start),
 		cmocka_unit_test(test_block_on_a_full_disk),
 		cmocka_unit_test(test_full_map_logged_once_a_minute),
+		cmocka_unit_test(test_scan_failure_logged_once_a_minute),
 		cmocka_unit_test(test_inbound_mail_declares_no_outbreak),
 		cmocka_unit_test(test_inbound_bots_held_at_relay_only),
 		cmocka_unit_test(test_identical_office_pcs_are_an_application),

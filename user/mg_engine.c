@@ -1231,8 +1231,18 @@ void mg_engine_tick(struct mg_engine *e, uint64_t now, uint64_t wall)
 		mg_an_set_activity(e->an, e->sink->activity(e->sink_ctx));
 	if (e->sink->scan) {
 		int err = e->sink->scan(e->sink_ctx, feed, &f);
-		if (err)
-			notice(e, now, wall, true, "notice", "reading the kernel's profiles: %s", strerror(-err));
+		/* Every tick while it lasts: said a line a minute at most, with how many since. */
+		if (err && ++e->scan_failures &&
+		    mg_log_gate_pass(&e->scan_fail_gate, now, WRITE_FAIL_LOG_EVERY_NS)) {
+			uint64_t more = e->scan_failures - e->scan_failures_said - 1;
+			if (more)
+				notice(e, now, wall, true, "notice", "reading the kernel's profiles: %s (and %llu more failed "
+				       "reads since the last such line; said once a minute at most)", strerror(-err),
+				       (unsigned long long)more);
+			else
+				notice(e, now, wall, true, "notice", "reading the kernel's profiles: %s", strerror(-err));
+			e->scan_failures_said = e->scan_failures;
+		}
 	}
 	do {
 		n = mg_an_tick(e->an, now, actions, MAX_ACTIONS);

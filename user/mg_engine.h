@@ -135,6 +135,9 @@ struct mg_engine {
 	/* Failed rule writes are retried at every sync, all of them: logged a line a minute at most. */
 	struct mg_log_gate write_fail_gate;
 	uint64_t write_failures_said;   /* write_failures when the last such line was logged */
+	/* Failed reads of the kernel's profiles (one a tick while it lasts): a line a minute at most, with the count. */
+	struct mg_log_gate scan_fail_gate;
+	uint64_t scan_failures, scan_failures_said;
 	/*
 	 * Time to block: from a source's first SMTP evidence (the analyzer's
 	 * first_evidence) to its verdict's block written into the kernel, in
