@@ -4,7 +4,8 @@
  * JSON lines (as ExaBGP 4.2 writes them, shortened) read into routes, a
  * table of good IPv4 and IPv6 routes, withdrawals, other actions and
  * matches (not taken), this node's own community, session changes and
- * input that is not ExaBGP's; then the held table: several routes of one
+ * input that is not ExaBGP's, an UPDATE of 5000 routes (more than the first
+ * room for them: all read); then the held table: several routes of one
  * peer on one source add up to one block, withdrawals and a session going
  * down end it, a refresh lists what is held, the bound refuses more.
  */
@@ -184,6 +185,98 @@ static void test_community(void **state)
 	assert_int_equal(mg_fsr_parse_community("-1:1", &o), -EINVAL);
 }
 
+/* ---- an UPDATE bigger than the first room for its routes ---- */
+
+/* An UPDATE of routes first..last-1, each a /32 of 198.18.0.0/15, announced (discard) or withdrawn. */
+static char *big_update(size_t first, size_t last, bool withdraw)
+{
+	size_t cap = 512 + (last - first) * 128, n = 0;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	n += (size_t)snprintf(s + n, cap - n, "%s", withdraw ?
+			      HEAD("update") "\"direction\": \"receive\", \"message\": { \"update\": { "
+			      "\"attribute\": { \"origin\": \"igp\" }, \"withdraw\": { \"ipv4 flow\": [ " :
+			      HEAD("update") "\"direction\": \"receive\", \"message\": { \"update\": { "
+			      "\"attribute\": { \"origin\": \"igp\", \"local-preference\": 100, " DISCARD " }, "
+			      "\"announce\": { \"ipv4 flow\": { \"no-nexthop\": [ ");
+	for (size_t i = first; i < last; i++) {
+		unsigned b = (unsigned)(i >> 8), c = (unsigned)(i & 255);
+		n += (size_t)snprintf(s + n, cap - n,
+				      "%s{ \"source-ipv4\": [ \"198.18.%u.%u/32\" ], \"string\": \"flow source-ipv4 198.18.%u.%u/32\" }",
+				      i > first ? ", " : "", b, c, b, c);
+		assert_true(n < cap);
+	}
+	n += (size_t)snprintf(s + n, cap - n, withdraw ? " ] } } } } }" : " ] } } } } } }");
+	assert_true(n < cap);
+	return s;
+}
+
+static void count_ops(const struct mg_fsh_op *op, void *arg)
+{
+	size_t *c = arg;
+	c[op->withdraw]++;
+}
+
+/* What mtaguard-flowspec --accept does with a line: every route read (the room grows), every one to the table. */
+static void take_line(struct mg_fsh *h, const char *line, struct mg_fsr_route **v, size_t *cap, size_t *ops)
+{
+	struct mg_fsr_msg m;
+
+	assert_int_equal(mg_fsr_parse_all(line, strlen(line), NULL, &m, v, cap), 0);
+	assert_int_equal(m.kind, MG_FSR_ROUTES);
+	assert_int_equal(m.dropped, 0);
+	for (size_t i = 0; i < m.n; i++) {
+		assert_int_equal((*v)[i].status, MG_FSR_USABLE);
+		assert_int_equal(mg_fsh_route(h, m.peer, &(*v)[i], count_ops, ops), 0);
+	}
+}
+
+/* 5000 routes in one UPDATE, with room for 4096 at first: all announced, then all withdrawn, none held. */
+static void test_parse_big_update(void **state)
+{
+	struct mg_fsh *h = mg_fsh_new(10000);
+	size_t cap = 4096, ops[2] = { 0 };
+	struct mg_fsr_route *v = calloc(cap, sizeof(*v));
+	char *line;
+
+	(void)state;
+	assert_non_null(h);
+	assert_non_null(v);
+	line = big_update(0, 5000, false);
+	take_line(h, line, &v, &cap, ops);
+	free(line);
+	assert_int_equal(mg_fsh_routes(h), 5000);
+	assert_int_equal(ops[0], 5000);
+	assert_true(cap >= 5000);
+	line = big_update(0, 5000, true);
+	take_line(h, line, &v, &cap, ops);
+	free(line);
+	assert_int_equal(mg_fsh_routes(h), 0);
+	assert_int_equal(mg_fsh_sums(h), 0);
+	assert_int_equal(ops[1], 5000);
+
+	/* Announced 1000 at a time, withdrawn in one UPDATE of 5000: the withdrawals past the first room too. */
+	cap = 4096;
+	v = realloc(v, cap * sizeof(*v));
+	assert_non_null(v);
+	for (size_t i = 0; i < 5000; i += 1000) {
+		line = big_update(i, i + 1000, false);
+		take_line(h, line, &v, &cap, ops);
+		free(line);
+	}
+	assert_int_equal(mg_fsh_routes(h), 5000);
+	line = big_update(0, 5000, true);
+	take_line(h, line, &v, &cap, ops);
+	free(line);
+	assert_int_equal(mg_fsh_routes(h), 0);
+	assert_int_equal(mg_fsh_sums(h), 0);
+	assert_int_equal(ops[0], 10000);
+	assert_int_equal(ops[1], 10000);
+	free(v);
+	mg_fsh_free(h);
+}
+
 /* ---- the held table ---- */
 
 struct ops {
@@ -280,6 +373,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_parse_bounds),
+		cmocka_unit_test(test_parse_big_update),
 		cmocka_unit_test(test_community),
 		cmocka_unit_test(test_held),
 	};

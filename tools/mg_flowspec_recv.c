@@ -257,3 +257,20 @@ void mg_fsr_parse(const char *line, size_t len, const struct mg_fsr_opts *o, str
 	}
 	json_decref(root);
 }
+
+int mg_fsr_parse_all(const char *line, size_t len, const struct mg_fsr_opts *o, struct mg_fsr_msg *out,
+		     struct mg_fsr_route **v, size_t *cap)
+{
+	mg_fsr_parse(line, len, o, out, *v, *cap);
+	if (!out->dropped)
+		return 0;
+	/* More routes than room: room for all of them, and the line read again. */
+	size_t want = out->n + out->dropped;
+	struct mg_fsr_route *w = want <= SIZE_MAX / sizeof(*w) ? realloc(*v, want * sizeof(*w)) : NULL;
+	if (!w)
+		return -ENOMEM;
+	*v = w;
+	*cap = want;
+	mg_fsr_parse(line, len, o, out, *v, *cap);
+	return out->dropped ? -ENOMEM : 0;
+}

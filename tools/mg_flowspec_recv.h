@@ -81,6 +81,15 @@ struct mg_fsr_opts {
 void mg_fsr_parse(const char *line, size_t len, const struct mg_fsr_opts *o, struct mg_fsr_msg *out,
 		  struct mg_fsr_route *v, size_t cap);
 
+/*
+ * mg_fsr_parse() with no route left out: when the line has more routes than
+ * *cap, *v (malloc'd, or NULL with *cap 0) grows to hold them all and the
+ * line is read again. 0, or -ENOMEM: *v and *cap unchanged, out->dropped
+ * routes not returned.
+ */
+int mg_fsr_parse_all(const char *line, size_t len, const struct mg_fsr_opts *o, struct mg_fsr_msg *out,
+		     struct mg_fsr_route **v, size_t *cap);
+
 /* "ASN:VALUE" (--tag): 0 or -EINVAL. */
 int mg_fsr_parse_community(const char *s, struct mg_fsr_opts *o);
 

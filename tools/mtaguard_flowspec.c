@@ -67,7 +67,7 @@ static struct mg_fs_config cfg;
 static bool feeds;
 
 /* The receive side (--accept); off by default. */
-#define ACCEPT_ROUTES_PER_MESSAGE 4096
+#define ACCEPT_ROUTES_PER_MESSAGE 4096 /* room for one message's routes at first; grows for bigger ones */
 #define ACCEPT_ROUTES_PER_REQUEST 256 /* about 20 KB a request: well under the socket's 64 KiB a line */
 #define ACCEPT_LINE_MAX (1u << 20)    /* an UPDATE's JSON line; longer ones are dropped and counted */
 static struct accept_state {
@@ -77,6 +77,7 @@ static struct accept_state {
 	size_t max_routes;
 	struct mg_fsh *held;
 	struct mg_fsr_route *v;          /* one message's routes */
+	size_t cap_v;
 	struct mg_fsh_op *ops;           /* for the daemon, not sent yet */
 	size_t n_ops, cap_ops;
 	bool ops_failed;                 /* the last request failed: a refresh is due when the daemon answers */
@@ -367,7 +368,8 @@ static void accept_line(const char *line, size_t len, const struct routes *cur)
 	char pfx[MG_ADDRSTRLEN];
 	struct mg_fsr_msg m;
 
-	mg_fsr_parse(line, len, &acc.opts, &m, acc.v, ACCEPT_ROUTES_PER_MESSAGE);
+	/* Every route of the UPDATE: a withdrawal left unread would stay held, refreshed, till the session ends. */
+	mg_fsr_parse_all(line, len, &acc.opts, &m, &acc.v, &acc.cap_v);
 	if (m.kind == MG_FSR_BAD) {
 		acc.bad_messages++;
 		if (may_complain())
@@ -381,8 +383,8 @@ static void accept_line(const char *line, size_t len, const struct routes *cur)
 		return;
 	}
 	if (m.dropped && may_complain())
-		mg_warn("accept: an UPDATE from %s with more than %d routes: %zu not read", m.peer,
-			ACCEPT_ROUTES_PER_MESSAGE, m.dropped);
+		mg_warn("accept: an UPDATE from %s with %zu routes: out of memory, %zu not read", m.peer,
+			m.n + m.dropped, m.dropped);
 	acc.seen[MG_FSR_MALFORMED] += m.dropped;
 	for (size_t i = 0; i < m.n; i++) {
 		struct mg_fsr_route *r = &acc.v[i];
@@ -536,6 +538,7 @@ int main(int argc, char **argv)
 	if (acc.on) {
 		acc.held = mg_fsh_new(acc.max_routes);
 		acc.v = calloc(ACCEPT_ROUTES_PER_MESSAGE, sizeof(*acc.v));
+		acc.cap_v = acc.v ? ACCEPT_ROUTES_PER_MESSAGE : 0;
 	}
 	if (!in || (acc.on && (!acc.held || !acc.v))) {
 		mg_err("out of memory");
