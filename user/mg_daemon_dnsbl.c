@@ -21,6 +21,7 @@ struct gather {
 	struct mg_dnsbl_entry *v;
 	size_t n, cap;
 	size_t nallow;          /* v[0..nallow) are the exclusions */
+	struct mg_dnsbl_allows allows; /* the same, sorted to look up */
 	bool ok, feeds, blocks; /* blocks: this pass takes blocks (else allows) */
 	uint64_t now, next_expiry;
 };
@@ -44,14 +45,13 @@ static void push(struct gather *g, const struct mg_prefix *p, uint8_t code)
  * Inside an allowed prefix? rbldnsd answers the longest match, so a /32
  * block inside an allowed /24 would be listed over the /24's exclusion: it is
  * left out instead, as the kernel lets it pass (the allowlist wins whatever
- * the lengths). Allows are few (configured lists, the operator's).
+ * the lengths). The allows are sorted once per rewrite (mg_dnsbl_allows):
+ * big allowlists and feeds cost a binary search per length in use, not
+ * allows x blocks compares.
  */
 static bool allowed(const struct gather *g, const struct mg_prefix *p)
 {
-	for (size_t i = 0; i < g->nallow; i++)
-		if (g->v[i].prefix.prefixlen <= p->prefixlen && mg_prefix_covers(&g->v[i].prefix, p->addr))
-			return true;
-	return false;
+	return mg_dnsbl_allowed(&g->allows, p);
 }
 
 static void from_ledger(const struct mg_rule_entry *r, void *arg)
@@ -118,8 +118,13 @@ void mg_daemon_dnsbl(struct mg_daemon *d, uint64_t mono)
 	mg_ruleset_foreach(d->eng.rules, from_ledger, &g); /* exclusions first: an allow wins */
 	g.nallow = g.n;
 	g.blocks = true;
-	mg_ruleset_foreach(d->eng.rules, from_ledger, &g);
-	mg_ob_foreach(d->eng.ob, from_outbreak, &g);
+	if (g.ok && mg_dnsbl_allows_init(&g.allows, g.v, g.nallow))
+		g.ok = false;
+	if (g.ok) {
+		mg_ruleset_foreach(d->eng.rules, from_ledger, &g);
+		mg_ob_foreach(d->eng.ob, from_outbreak, &g);
+	}
+	mg_dnsbl_allows_free(&g.allows);
 	unsigned ttl_s = (unsigned)(d->cfg.dnsbl_ttl_ns / MG_NSEC_PER_SEC);
 	int err = g.ok ? 0 : -ENOMEM;
 	const char *failed = NULL;

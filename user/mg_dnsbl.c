@@ -73,3 +73,54 @@ int mg_dnsbl_write(const char *path, const char *text, size_t len)
 {
 	return mg_atomic_write(path, text, len, 0644);
 }
+
+static int cmp_len_addr(const void *a, const void *b)
+{
+	const struct mg_prefix *x = a, *y = b;
+
+	if (x->prefixlen != y->prefixlen)
+		return x->prefixlen < y->prefixlen ? -1 : 1;
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+int mg_dnsbl_allows_init(struct mg_dnsbl_allows *a, const struct mg_dnsbl_entry *v, size_t n)
+{
+	memset(a, 0, sizeof(*a));
+	if (!n)
+		return 0;
+	a->v = malloc(n * sizeof(*a->v));
+	if (!a->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		a->v[i] = v[i].prefix;
+	a->n = n;
+	qsort(a->v, n, sizeof(*a->v), cmp_len_addr);
+	for (size_t i = 0; i < n; i++) {
+		if (!a->nlens || a->runs[a->nlens - 1].len != a->v[i].prefixlen) {
+			a->runs[a->nlens].len = a->v[i].prefixlen;
+			a->runs[a->nlens].lo = i;
+			a->nlens++;
+		}
+		a->runs[a->nlens - 1].hi = i + 1;
+	}
+	return 0;
+}
+
+bool mg_dnsbl_allowed(const struct mg_dnsbl_allows *a, const struct mg_prefix *p)
+{
+	/* An allow of length L covers p when L <= p's and p's address cut to L bits is the allow's (as mg_prefix_covers). */
+	for (unsigned r = 0; r < a->nlens && a->runs[r].len <= p->prefixlen; r++) {
+		struct mg_prefix k = { .prefixlen = a->runs[r].len };
+		memcpy(k.addr, p->addr, sizeof(k.addr));
+		mg_addr_mask(k.addr, k.prefixlen);
+		if (bsearch(&k, a->v + a->runs[r].lo, a->runs[r].hi - a->runs[r].lo, sizeof(*a->v), cmp_len_addr))
+			return true;
+	}
+	return false;
+}
+
+void mg_dnsbl_allows_free(struct mg_dnsbl_allows *a)
+{
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}

@@ -49,6 +49,28 @@ struct mg_dnsbl_entry {
  * *len without the NUL; NULL when out of memory.
  */
 char *mg_dnsbl_render(const struct mg_dnsbl_entry *v, size_t n, bool v6, unsigned ttl_s, size_t *len);
+/*
+ * The allowed prefixes, to ask of each block whether one covers it (rbldnsd
+ * answers the longest match, so a block inside an allow would be listed
+ * over the exclusion: it is left out instead). Sorted once by length and
+ * address: a question is one binary search per length in use, not a pass
+ * over every allow.
+ */
+struct mg_dnsbl_allows {
+	struct mg_prefix *v; /* by prefixlen, then address */
+	size_t n;
+	unsigned nlens;
+	struct {
+		uint8_t len;
+		size_t lo, hi; /* v[lo..hi): the allows of this length */
+	} runs[256];
+};
+/* From the prefixes of v[0..n) (their codes ignored). 0 or -ENOMEM. */
+int mg_dnsbl_allows_init(struct mg_dnsbl_allows *a, const struct mg_dnsbl_entry *v, size_t n);
+/* Is p inside an allow (one as long or shorter whose prefix is p's address's)? */
+bool mg_dnsbl_allowed(const struct mg_dnsbl_allows *a, const struct mg_prefix *p);
+void mg_dnsbl_allows_free(struct mg_dnsbl_allows *a);
+
 /* Write a dataset atomically, mode 0644 (rbldnsd runs as its own user). 0 or -errno. */
 int mg_dnsbl_write(const char *path, const char *text, size_t len);
 
