@@ -1441,6 +1441,98 @@ static void test_feed_import_steps_allow_restart(void **state)
 	remove_dir(dir);
 }
 
+/* Linked with -Wl,--wrap=malloc (Makefile): malloc_fail_in = k makes the k-th malloc from now fail, once. */
+void *__real_malloc(size_t size);
+void *__wrap_malloc(size_t size);
+static unsigned malloc_fail_in;
+
+void *__wrap_malloc(size_t size)
+{
+	if (malloc_fail_in && !--malloc_fail_in)
+		return NULL;
+	return __real_malloc(size);
+}
+
+/*
+ * An import or a drop that runs out of memory, at whichever allocation:
+ * refused with nothing changed (lists, queue), or done whole; the steps
+ * then bring the kernel to the lists.
+ */
+static void test_feed_import_out_of_memory_changes_nothing(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], err[256], text[32];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL, ticket = 0;
+	struct mg_prefix v[20], w[10];
+	struct mg_feed_change ch;
+	int rc = -1;
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	for (int i = 0; i < 20; i++) {
+		snprintf(text, sizeof(text), "198.18.2.%d", i);
+		v[i] = pfx(text);
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "198.18.3.%d", i);
+		w[i] = pfx(text);
+	}
+	size_t nv = mg_prefix_sort_unique(v, 20), nw = mg_prefix_sort_unique(w, 10);
+	assert_int_equal(mg_engine_import(&e, "a", MG_ACT_DROP_SMTP, v, nv, 0, false, now, wall, &ch, &ticket, err,
+					  sizeof(err)), 0);
+	assert_int_equal(mg_engine_feed_step(&e, 4, now, wall), 16); /* a queue part carried: the next import adds to it */
+
+	for (unsigned k = 1; rc; k++) {
+		uint64_t queued = e.feed_queued, left = e.feedq_n - e.feedq_head;
+		malloc_fail_in = k;
+		rc = mg_engine_import(&e, "a", MG_ACT_DROP_ALL, w, nw, 0, true, now, wall, &ch, &ticket, err,
+				      sizeof(err));
+		malloc_fail_in = 0;
+		if (!rc)
+			break;
+		assert_int_equal(rc, -ENOMEM);
+		assert_non_null(strstr(err, "out of memory"));
+		const struct mg_feed_origin *o = mg_feeds_find(&e.feeds, "a");
+		assert_non_null(o);
+		assert_int_equal(o->n, 20);
+		assert_int_equal(o->action, MG_ACT_DROP_SMTP);
+		assert_int_equal(e.feed_queued, queued);
+		assert_int_equal(e.feedq_n - e.feedq_head, left);
+		assert_true(k < 100);
+	}
+	assert_int_equal(mg_feeds_find(&e.feeds, "a")->n, 10);
+	/* The same for a drop, with a queue still waiting. */
+	rc = -1;
+	for (unsigned k = 1; rc; k++) {
+		uint64_t queued = e.feed_queued, left = e.feedq_n - e.feedq_head;
+		assert_true(left > 0);
+		malloc_fail_in = k;
+		rc = mg_engine_feed_drop(&e, "a", now, wall, &ticket, err, sizeof(err));
+		malloc_fail_in = 0;
+		if (!rc)
+			break;
+		assert_int_equal(rc, -ENOMEM);
+		assert_non_null(mg_feeds_find(&e.feeds, "a"));
+		assert_int_equal(e.feed_queued, queued);
+		assert_int_equal(e.feedq_n - e.feedq_head, left);
+		assert_true(k < 100);
+	}
+	assert_null(mg_feeds_find(&e.feeds, "a"));
+	while (mg_engine_feed_step(&e, 16, now, wall))
+		;
+	assert_int_equal(mg_engine_feed_applied(&e), ticket);
+	assert_int_equal(f.nblocks, 0);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
 static void test_reload_reports_what_waits(void **state)
 {
 	(void)state;
@@ -2187,6 +2279,7 @@ int main(void)
 		cmocka_unit_test(test_save_in_slices),
 		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
 		cmocka_unit_test(test_feed_import_steps_allow_restart),
+		cmocka_unit_test(test_feed_import_out_of_memory_changes_nothing),
 		cmocka_unit_test(test_reload_reports_what_waits),
 		cmocka_unit_test(test_unrestorable_state_kept),
 		cmocka_unit_test(test_bad_record_refused_rest_restored),

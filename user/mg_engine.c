@@ -1066,6 +1066,30 @@ static void expire_oprules(struct mg_engine *e, uint64_t now, uint64_t wall)
 static void expire_cluster(struct mg_engine *e, uint64_t now, uint64_t wall);
 /* ---- feeds --------------------------------------------------------------------------------- */
 
+/*
+ * Make room in the queue for `n` more prefixes, so that the feed_enqueue
+ * of at most n that follows cannot fail: called before the lists change,
+ * so that a want of memory leaves everything as it was. An empty queue
+ * needs none (it takes the list itself).
+ */
+static int feed_reserve(struct mg_engine *e, size_t n)
+{
+	size_t left = e->feedq_n - e->feedq_head;
+
+	if (!n || !left || (!e->feedq_head && left + n <= e->feedq_cap))
+		return 0;
+	struct mg_prefix *q = malloc((left + n) * sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	memcpy(q, e->feedq + e->feedq_head, left * sizeof(*q));
+	free(e->feedq);
+	e->feedq = q;
+	e->feedq_cap = left + n;
+	e->feedq_head = 0;
+	e->feedq_n = left;
+	return 0;
+}
+
 /* Queue prefixes whose feed claim may change (taken over: freed here). */
 static int feed_enqueue(struct mg_engine *e, struct mg_prefix *v, size_t n)
 {
@@ -1163,8 +1187,15 @@ int mg_engine_import(struct mg_engine *e, const char *origin, uint8_t action, co
 		     uint64_t ttl_ns, bool sync_, uint64_t now, uint64_t wall, struct mg_feed_change *ch,
 		     uint64_t *ticket, char *err, size_t errlen)
 {
-	int rc = mg_feeds_import(&e->feeds, origin, action, v, n, ttl_ns ? wall + ttl_ns : MG_TIME_NEVER, sync_, wall, ch);
+	const struct mg_feed_origin *o = mg_feeds_find(&e->feeds, origin);
+	/* The queue's room first (an import touches at most the origin's old prefixes and the new ones): a want of
+	 * memory after the lists changed would leave them ahead of the ledger and the kernel. */
+	int rc = feed_reserve(e, (o ? o->n : 0) + n);
 
+	memset(ch, 0, sizeof(*ch));
+	if (!rc)
+		rc = mg_feeds_import(&e->feeds, origin, action, v, n, ttl_ns ? wall + ttl_ns : MG_TIME_NEVER, sync_,
+				     wall, ch);
 	if (rc == -ENOSPC) {
 		err_msg(err, errlen, "too many origins (%d): drop one first (mtaguardctl import --drop)", MG_FEED_ORIGINS_MAX);
 		return rc;
@@ -1173,7 +1204,7 @@ int mg_engine_import(struct mg_engine *e, const char *origin, uint8_t action, co
 		err_msg(err, errlen, "out of memory");
 		return rc;
 	}
-	rc = feed_enqueue(e, ch->touched, ch->ntouched);
+	rc = feed_enqueue(e, ch->touched, ch->ntouched); /* cannot fail: the room is there */
 	ch->touched = NULL;
 	*ticket = e->feed_queued;
 	if (rc) {
@@ -1193,11 +1224,14 @@ int mg_engine_import(struct mg_engine *e, const char *origin, uint8_t action, co
 int mg_engine_feed_drop(struct mg_engine *e, const char *origin, uint64_t now, uint64_t wall, uint64_t *ticket,
 			char *err, size_t errlen)
 {
-	struct mg_prefix *t;
-	size_t n;
+	struct mg_prefix *t = NULL;
+	size_t n = 0;
 	char what[96];
-	int rc = mg_feeds_drop(&e->feeds, origin, &t, &n);
+	const struct mg_feed_origin *o = mg_feeds_find(&e->feeds, origin);
+	int rc = o ? feed_reserve(e, o->n) : -ENOENT; /* as in mg_engine_import: before anything changes */
 
+	if (!rc)
+		rc = mg_feeds_drop(&e->feeds, origin, &t, &n);
 	if (rc == -ENOENT) {
 		err_msg(err, errlen, "no imported list from origin '%s'", origin);
 		return rc;
