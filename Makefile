@@ -130,8 +130,9 @@ $(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_OBJS) $(BUILD)/lib
 
 # test_daemon_ctl makes the daemon's jansson appends fail at will (out of memory mid-answer).
 $(BUILD)/selftests/test_daemon_ctl: LDLIBS += -Wl,--wrap=json_array_append_new
-# test_engine makes the engine's mallocs fail at will (an import out of memory).
-$(BUILD)/selftests/test_engine: LDLIBS += -Wl,--wrap=malloc
+# test_engine makes the engine's mallocs and jansson builders fail at will (an import, a save out of memory).
+$(BUILD)/selftests/test_engine: LDLIBS += -Wl,--wrap=malloc -Wl,--wrap=json_string -Wl,--wrap=json_array_append_new \
+	-Wl,--wrap=json_object_set_new
 
 # test_capture_merge tests the tools' libpcap code, not libmg: it links that
 # alone (an explicit rule, so make does not use the pattern above).

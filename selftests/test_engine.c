@@ -1533,6 +1533,118 @@ static void test_feed_import_out_of_memory_changes_nothing(void **state)
 	remove_dir(dir);
 }
 
+/* Linked with --wrap for these three (Makefile): json_fail_in = k makes the k-th call from now fail, once. */
+json_t *__real_json_string(const char *value);
+json_t *__wrap_json_string(const char *value);
+int __real_json_array_append_new(json_t *array, json_t *value);
+int __wrap_json_array_append_new(json_t *array, json_t *value);
+int __real_json_object_set_new(json_t *object, const char *key, json_t *value);
+int __wrap_json_object_set_new(json_t *object, const char *key, json_t *value);
+static unsigned json_fail_in;
+static bool json_failed;
+
+static bool json_fail_now(void)
+{
+	if (json_fail_in && !--json_fail_in)
+		return json_failed = true;
+	return false;
+}
+
+json_t *__wrap_json_string(const char *value)
+{
+	return json_fail_now() ? NULL : __real_json_string(value);
+}
+
+int __wrap_json_array_append_new(json_t *array, json_t *value)
+{
+	if (json_fail_now()) {
+		json_decref(value); /* as jansson does on failure */
+		return -1;
+	}
+	return __real_json_array_append_new(array, value);
+}
+
+int __wrap_json_object_set_new(json_t *object, const char *key, json_t *value)
+{
+	if (json_fail_now()) {
+		json_decref(value);
+		return -1;
+	}
+	return __real_json_object_set_new(object, key, value);
+}
+
+/* A file's bytes (at most 64 KiB), their count in *len. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = malloc(1 << 16);
+
+	assert_non_null(f);
+	assert_non_null(buf);
+	*len = fread(buf, 1, 1 << 16, f);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * The rules file out of memory, at whichever part: not written at all (the
+ * file before stays), still to save, said to the operator; the next save
+ * writes every part, and a restart has them all.
+ */
+static void test_rules_save_out_of_memory_writes_nothing(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], rules[160], err[256];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL;
+	struct mg_prefix blk = pfx("198.18.9.0/24");
+	int rc = -1;
+
+	state_dir(dir, path, sizeof(path));
+	snprintf(rules, sizeof(rules), "%s.rules", path);
+	config(&c, path);
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	assert_int_equal(mg_engine_block(&e, &blk, MG_ACT_DROP_ALL, 0, "ticket 4711", now, wall, err, sizeof(err)), 0);
+	assert_int_equal(mg_engine_except(&e, true, "fp:1a2b3c4d", now, wall, err, sizeof(err)), 0);
+	size_t nbefore, nafter;
+	char *before = slurp(rules, &nbefore);
+
+	for (unsigned k = 1; rc; k++) {
+		json_failed = false;
+		json_fail_in = k;
+		rc = mg_engine_except(&e, true, "fp:22222222", now, wall, err, sizeof(err));
+		json_fail_in = 0;
+		if (!json_failed)
+			break;
+		assert_int_equal(rc, -ENOMEM);
+		assert_non_null(strstr(err, "NOT saved"));
+		assert_true(e.rules_dirty);
+		char *after = slurp(rules, &nafter); /* not written: the gzip stream of before, byte for byte */
+		assert_int_equal(nafter, nbefore);
+		assert_memory_equal(after, before, nbefore);
+		free(after);
+		assert_true(k < 100);
+	}
+	assert_int_equal(rc, 0);
+	assert_false(e.rules_dirty);
+	free(before);
+	mg_engine_free(&e);
+
+	struct fake f2 = { 0 };
+	struct seen s2 = { 0 };
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s2), 0);
+	mg_engine_start(&e, BOOT, wall + 10 * SEC);
+	assert_non_null(find_block(&f2, &blk));
+	assert_int_equal(e.n_op_except, 2);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
 static void test_reload_reports_what_waits(void **state)
 {
 	(void)state;
@@ -2280,6 +2392,7 @@ int main(void)
 		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
 		cmocka_unit_test(test_feed_import_steps_allow_restart),
 		cmocka_unit_test(test_feed_import_out_of_memory_changes_nothing),
+		cmocka_unit_test(test_rules_save_out_of_memory_writes_nothing),
 		cmocka_unit_test(test_reload_reports_what_waits),
 		cmocka_unit_test(test_unrestorable_state_kept),
 		cmocka_unit_test(test_bad_record_refused_rest_restored),

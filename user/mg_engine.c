@@ -425,17 +425,24 @@ static int save_rules(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
 	char path[300];
 	json_t *j = mg_oprules_to_json(&e->oprules), *ex = json_array();
+	char *text = NULL;
+	bool built = j && ex;
 
-	if (!j || !ex) {
-		json_decref(j);
-		json_decref(ex);
-		return -ENOMEM;
+	/*
+	 * Every part or nothing: a file short of the exceptions or the
+	 * outbreaks, written and marked clean, would lose them at the next
+	 * start. Out of memory: not written, still dirty, tried again.
+	 */
+	for (size_t i = 0; built && i < e->n_op_except; i++)
+		built = !json_array_append_new(ex, json_string(e->op_except[i]));
+	if (built) {
+		built = !json_object_set_new(j, "outbreak_exceptions", ex);
+		ex = NULL; /* taken, even on failure */
+		built = built && !json_object_set_new(j, "outbreaks", mg_ob_save_json(e->ob, now, wall));
 	}
-	for (size_t i = 0; i < e->n_op_except; i++)
-		json_array_append_new(ex, json_string(e->op_except[i]));
-	json_object_set_new(j, "outbreak_exceptions", ex);
-	json_object_set_new(j, "outbreaks", mg_ob_save_json(e->ob, now, wall));
-	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(ex);
+	if (built)
+		text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	rules_path(e, path, sizeof(path));
 	mg_make_parent_dirs(path);

@@ -93,16 +93,19 @@ json_t *mg_oprules_to_json(const struct mg_oprules *t)
 	json_t *arr = json_array();
 	char buf[MG_ADDRSTRLEN];
 
-	for (size_t i = 0; i < t->n; i++) {
+	for (size_t i = 0; arr && i < t->n; i++) {
 		const struct mg_oprule *r = &t->v[i];
-		json_array_append_new(
+		if (json_array_append_new(
 			arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "prefix",
 				       mg_prefix_str(&r->prefix, buf, sizeof(buf)), "kind",
 				       mg_rule_kind_name(r->kind), "action",
 				       r->kind == MG_RULE_BLOCK ? mg_action_name(r->action) : "none", "created", (json_int_t)r->created_ns,
-				       "expires", (json_int_t)r->expires_ns, "comment", r->comment));
+				       "expires", (json_int_t)r->expires_ns, "comment", r->comment))) {
+			json_decref(arr); /* out of memory: no list short of a rule */
+			return NULL;
+		}
 	}
-	return json_pack("{s:i, s:o}", "version", 1, "rules", arr);
+	return arr ? json_pack("{s:i, s:o}", "version", 1, "rules", arr) : NULL;
 }
 
 #define OPRULE_TIME_MAX ((json_int_t)1 << 62)

@@ -865,22 +865,31 @@ json_t *mg_ob_save_json(const struct mg_outbreaks *o, uint64_t now, uint64_t wal
 		if (!g->active || g->exempted)
 			continue;
 		json_t *list = json_array();
-		for (uint32_t k = 0; k < g->n_proven; k++) {
+		bool ok = list != NULL;
+		for (uint32_t k = 0; ok && k < g->n_proven; k++) {
 			const struct mg_ob_member *m = &g->list[k];
 			char mac[24];
-			json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i, s:o}", "src",
+			ok = !json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i, s:o}", "src",
 							      mg_prefix_str(&m->src, buf, sizeof(buf)), "mac",
 							      mg_mac_str(m->mac, mac, sizeof(mac)), "vlan_outer",
 							      (int)m->vlan_outer, "vlan_inner", (int)m->vlan_inner,
 							      "joined", wall_of((int64_t)m->joined_ns, now, wall)));
 		}
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:o, s:o, s:o, s:o}", "sig",
+		if (!ok) {
+			json_decref(list);
+			json_decref(root); /* out of memory: no save short of an outbreak */
+			return NULL;
+		}
+		if (json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:o, s:o, s:o, s:o}", "sig",
 						     mg_sig_str(&g->sig, buf, sizeof(buf)), "class",
 						     mg_sig_class_name((enum mg_sig_class)g->sig.spec_class), "direction",
 						     mg_ob_direction_name(g->dir), "level", (int)g->level,
 						     "members", (json_int_t)g->members, "proven", (json_int_t)g->proven, "since", wall_of(g->since, now, wall),
 						     "last_join", wall_of(g->last_join, now, wall), "last_change",
-						     wall_of(g->last_change, now, wall), "list", list));
+						     wall_of(g->last_change, now, wall), "list", list))) {
+			json_decref(root);
+			return NULL;
+		}
 	}
 	return root;
 }
