@@ -298,7 +298,13 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	d->engine_ready = true;
-	mg_kernel_sink_adopt(&d->sink, &d->eng);
+	const char *what = "";
+	e = mg_kernel_sink_adopt(&d->sink, &d->eng, &what);
+	if (e)
+		mg_eventlog_notice(&d->log, "notice",
+				   "reading the %s rules a previous run left in the kernel failed: %s; those it holds stay "
+				   "unknown to the ledger until a restart reads them",
+				   what, strerror(-e));
 	/*
 	 * Restoring the saved state takes time in proportion to its files (a
 	 * million profiles that all speak SMTP: a 40 MB state file, read and

@@ -242,19 +242,33 @@ static int adopt_rule(const struct mg_prefix *p, const struct mg_rule *r, void *
 	return 0;
 }
 
-void mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e)
+int mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e, const char **what)
 {
 	struct adopt_ctx c = { .k = k, .e = e, .allow = false };
 	uint32_t key, next, *prev = NULL;
 	struct mg_outbreak_sig ks;
+	int err = mg_rulemap_foreach(k->h->block4_fd, k->h->block_fd, adopt_rule, &c), err2;
 
-	mg_rulemap_foreach(k->h->block4_fd, k->h->block_fd, adopt_rule, &c);
+	/* A failed read: counted and said; the allows are read all the same. */
+	if (err) {
+		k->adopt_failed++;
+		if (what)
+			*what = "block";
+	}
 	c.allow = true;
-	mg_rulemap_foreach(k->h->allow4_fd, k->h->allow_fd, adopt_rule, &c);
+	err2 = mg_rulemap_foreach(k->h->allow4_fd, k->h->allow_fd, adopt_rule, &c);
+	if (err2) {
+		k->adopt_failed++;
+		if (what)
+			*what = err ? "block and allow" : "allow";
+		if (!err)
+			err = err2;
+	}
 	while (bpf_map_get_next_key(k->h->outbreaks_fd, prev, &next) == 0) {
 		if (bpf_map_lookup_elem(k->h->outbreaks_fd, &next, &ks) == 0)
 			mg_engine_adopt_outbreak(e, next, ks.level, ks.since_ns + k->origin);
 		key = next;
 		prev = &key;
 	}
+	return err;
 }

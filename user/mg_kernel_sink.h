@@ -30,6 +30,7 @@ struct mg_kernel_sink {
 	/* The profile filter's last refresh (coarse CLOCK_MONOTONIC); none yet at the first scan. */
 	uint64_t filter_refreshed_ns;
 	bool filter_refreshed;
+	uint64_t adopt_failed; /* rule map reads that failed at mg_kernel_sink_adopt */
 };
 
 extern const struct mg_engine_sink mg_kernel_sink_ops;
@@ -37,7 +38,13 @@ extern const struct mg_engine_sink mg_kernel_sink_ops;
 /* 0 or -ENOMEM. */
 int mg_kernel_sink_init(struct mg_kernel_sink *k, struct mg_handle *h, uint64_t origin, bool kernel_clock);
 void mg_kernel_sink_free(struct mg_kernel_sink *k);
-/* Tell the engine what the kernel holds already (rules and outbreak signatures a previous run left pinned). */
-void mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e);
+/*
+ * Tell the engine what the kernel holds already (rules and outbreak
+ * signatures a previous run left pinned). 0, or the first -errno of a rule
+ * map that could not be read (the rules it holds stay unknown to the
+ * ledger), with *what (if not NULL) saying which rules: "block", "allow" or
+ * "block and allow"; each failed read counts in adopt_failed.
+ */
+int mg_kernel_sink_adopt(struct mg_kernel_sink *k, struct mg_engine *e, const char **what);
 
 #endif
