@@ -1111,19 +1111,10 @@ static int feed_enqueue(struct mg_engine *e, struct mg_prefix *v, size_t n)
 		e->feedq_n = e->feedq_cap = n;
 		e->feedq_head = 0;
 	} else {
-		size_t left = e->feedq_n - e->feedq_head;
-		if (left + n > e->feedq_cap || e->feedq_head) {
-			struct mg_prefix *q = malloc((left + n) * sizeof(*q));
-			if (!q) {
-				free(v);
-				return -ENOMEM;
-			}
-			memcpy(q, e->feedq + e->feedq_head, left * sizeof(*q));
-			free(e->feedq);
-			e->feedq = q;
-			e->feedq_cap = left + n;
-			e->feedq_head = 0;
-			e->feedq_n = left;
+		/* Room behind what is left (none needed when the caller reserved it before). */
+		if (feed_reserve(e, n)) {
+			free(v);
+			return -ENOMEM;
 		}
 		memcpy(e->feedq + e->feedq_n, v, n * sizeof(*v));
 		e->feedq_n += n;
