@@ -1533,6 +1533,78 @@ static void test_feed_import_out_of_memory_changes_nothing(void **state)
 	remove_dir(dir);
 }
 
+/*
+ * An expiry that finds no room to queue what it ends (a queue part still
+ * waiting, and memory short, at whichever allocation of the tick): put off
+ * with the lists as they were, and done at a later tick, so that the origin
+ * left listing a prefix takes its claim over. Before, the expired items left
+ * the lists unqueued and the kernel kept the expired origin's action.
+ */
+static void test_feed_expiry_out_of_memory_is_put_off(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], err[256], text[32];
+	struct mg_config c;
+	struct mg_engine e;
+	struct fake f = { 0 };
+	struct seen s = { 0 };
+	uint64_t now = BOOT, wall = WALL, ticket = 0;
+	struct mg_prefix v[10], w[20];
+	struct mg_feed_change ch;
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+	mg_engine_start(&e, now, wall);
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "198.18.4.%d", i);
+		v[i] = pfx(text);
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(text, sizeof(text), "198.18.5.%d", i);
+		w[i] = pfx(text);
+	}
+	size_t nv = mg_prefix_sort_unique(v, 10), nw = mg_prefix_sort_unique(w, 20);
+	/* "a" drops everything from v for 10 s, "b" their SMTP for good: "all" wins while both list them. */
+	assert_int_equal(mg_engine_import(&e, "a", MG_ACT_DROP_ALL, v, nv, 10 * SEC, false, now, wall, &ch, &ticket,
+					  err, sizeof(err)), 0);
+	assert_int_equal(mg_engine_import(&e, "b", MG_ACT_DROP_SMTP, v, nv, 0, false, now, wall, &ch, &ticket, err,
+					  sizeof(err)), 0);
+	while (mg_engine_feed_step(&e, 16, now, wall))
+		;
+	assert_int_equal(find_block(&f, &v[3])->action, MG_ACT_DROP_ALL);
+	/* A third list, only partly applied: the expiry's prefixes must join a queue that is not empty. */
+	assert_int_equal(mg_engine_import(&e, "c", MG_ACT_DROP_SMTP, w, nw, 0, false, now, wall, &ch, &ticket, err,
+					  sizeof(err)), 0);
+	assert_int_equal(mg_engine_feed_step(&e, 4, now, wall), 16);
+
+	now += 11 * SEC;
+	wall += 11 * SEC;
+	for (unsigned k = 1;; k++) {
+		uint64_t queued = e.feed_queued, left = e.feedq_n - e.feedq_head;
+		malloc_fail_in = k;
+		mg_engine_tick(&e, now, wall);
+		malloc_fail_in = 0;
+		if (!mg_feeds_find(&e.feeds, "a")->n)
+			break; /* done, the room made */
+		/* Put off: the lists, the queue and its count as they were. */
+		assert_int_equal(mg_feeds_find(&e.feeds, "b")->n, nv);
+		assert_int_equal(mg_feeds_find(&e.feeds, "a")->n, nv);
+		assert_int_equal(e.feed_queued, queued);
+		assert_int_equal(e.feedq_n - e.feedq_head, left);
+		assert_true(k < 100);
+	}
+	assert_true(e.feed_expiry_deferred > 0); /* the loop did reach the reservation failing */
+	while (mg_engine_feed_step(&e, 16, now, wall))
+		;
+	for (size_t i = 0; i < nv; i++)
+		assert_int_equal(find_block(&f, &v[i])->action, MG_ACT_DROP_SMTP);
+	assert_int_equal(mg_engine_feed_applied(&e), e.feed_queued);
+	mg_engine_free(&e);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
 /* Linked with --wrap for these three (Makefile): json_fail_in = k makes the k-th call from now fail, once. */
 json_t *__real_json_string(const char *value);
 json_t *__wrap_json_string(const char *value);
@@ -2392,6 +2464,7 @@ int main(void)
 		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
 		cmocka_unit_test(test_feed_import_steps_allow_restart),
 		cmocka_unit_test(test_feed_import_out_of_memory_changes_nothing),
+		cmocka_unit_test(test_feed_expiry_out_of_memory_is_put_off),
 		cmocka_unit_test(test_rules_save_out_of_memory_writes_nothing),
 		cmocka_unit_test(test_reload_reports_what_waits),
 		cmocka_unit_test(test_unrestorable_state_kept),

@@ -161,10 +161,14 @@ static void test_origins_add_up(void **state)
 	assert_int_equal(mg_prefix_parse("198.18.9.0/24", &p), 0);
 	assert_false(mg_feeds_want(&f, &p, WALL, &act, &exp));
 
-	/* Expiry takes out what is due, and nothing else. */
+	/* Expiry takes out what is due, and nothing else; mg_feeds_expiring counts it first, changing nothing. */
 	struct mg_prefix *gone;
+	assert_int_equal(mg_feeds_expiring(&f, WALL + 10 * SEC), 0);
 	assert_int_equal(mg_feeds_expire(&f, WALL + 10 * SEC, &gone), 0);
 	free(gone);
+	assert_int_equal(mg_feeds_expiring(&f, WALL + 100 * SEC), 3);
+	assert_int_equal(mg_feeds_expiring(&f, WALL + 50 * SEC), 1);
+	assert_int_equal(mg_feeds_total(&f), 3);
 	assert_int_equal(mg_feeds_expire(&f, WALL + 50 * SEC, &gone), 1);
 	free(gone);
 	assert_int_equal(mg_feeds_find(&f, "b")->n, 0);

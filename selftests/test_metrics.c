@@ -37,6 +37,9 @@ static struct mg_metrics_in sample(void)
 	m.verdicts_issued = 3;
 	m.threat_level = 2;
 	m.scan_seconds = 0.075;
+	m.rule_write_failures = 5;
+	m.rule_read_failures = 2;
+	m.feed_expiries_deferred = 9;
 	return m;
 }
 
@@ -98,6 +101,9 @@ static void test_text(void **state)
 	assert_non_null(strstr(t, "\nmtaguard_verdicts_issued_total 3\n"));
 	assert_non_null(strstr(t, "\nmtaguard_threat_level 2\n"));
 	assert_non_null(strstr(t, "\nmtaguard_scan_duration_seconds 0.075"));
+	assert_non_null(strstr(t, "\nmtaguard_rule_write_failures_total 5\n"));
+	assert_non_null(strstr(t, "\nmtaguard_rule_read_failures_total 2\n"));
+	assert_non_null(strstr(t, "\nmtaguard_feed_expiries_deferred_total 9\n"));
 	free(t);
 
 	/* Without the kernel's counters, no kernel family at all (rather than zeros that would look real). */

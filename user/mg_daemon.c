@@ -457,6 +457,9 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.settles = d->eng.settles;
 	m.settle_missed = d->eng.hot_missed;
 	m.feed_prefixes = mg_feeds_total(&d->eng.feeds);
+	m.rule_write_failures = d->eng.write_failures;
+	m.rule_read_failures = d->sink.adopt_failed;
+	m.feed_expiries_deferred = d->eng.feed_expiry_deferred;
 	m.dnsbl_on = d->cfg.dnsbl_ip4[0] || d->cfg.dnsbl_ip6[0];
 	m.dnsbl_writes = d->dnsbl.writes;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;

@@ -154,6 +154,8 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "outbreaks", outbreaks_json(d, now, wall));
 	json_object_set_new(o, "alerts_issued", json_integer((json_int_t)d->eng.alerts_issued));
 	json_object_set_new(o, "rule_write_failures", json_integer((json_int_t)d->eng.write_failures));
+	json_object_set_new(o, "rule_read_failures", json_integer((json_int_t)d->sink.adopt_failed));
+	json_object_set_new(o, "feed_expiries_deferred", json_integer((json_int_t)d->eng.feed_expiry_deferred));
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	/* The state file: serialized in the loop (serialize_ms), compressed and written beside it (write_ms). */
 	struct mg_state_writer_stats ss = mg_state_writer_stats(&d->saver);

@@ -1150,6 +1150,24 @@ size_t mg_engine_feed_step(struct mg_engine *e, size_t budget, uint64_t now, uin
 static void expire_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
 	struct mg_prefix *gone;
+	size_t due = mg_feeds_expiring(&e->feeds, wall);
+
+	if (!due)
+		return;
+	/*
+	 * The queue's room first, as for an import: prefixes taken out of the
+	 * lists with no room to queue them would keep their old claim (another
+	 * origin's action or expiry never taking over). Without it nothing
+	 * changes, and the next tick tries again.
+	 */
+	if (feed_reserve(e, due)) {
+		e->feed_expiry_deferred++;
+		if (mg_log_gate_pass(&e->feed_expiry_gate, now, WRITE_FAIL_LOG_EVERY_NS))
+			notice(e, now, wall, true, "notice", "%zu imported prefix(es) reached their expiry, but there is no "
+			       "memory to apply it; they stay in force and are retried at every scan (said once a "
+			       "minute at most)", due);
+		return;
+	}
 	size_t n = mg_feeds_expire(&e->feeds, wall, &gone);
 
 	if (!n) {

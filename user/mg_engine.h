@@ -138,6 +138,9 @@ struct mg_engine {
 	/* Failed reads of the kernel's profiles (one a tick while it lasts): a line a minute at most, with the count. */
 	struct mg_log_gate scan_fail_gate;
 	uint64_t scan_failures, scan_failures_said;
+	/* Feed expiries put off for want of queue room (retried at every tick): a line a minute at most. */
+	struct mg_log_gate feed_expiry_gate;
+	uint64_t feed_expiry_deferred;
 	/*
 	 * Time to block: from a source's first SMTP evidence (the analyzer's
 	 * first_evidence) to its verdict's block written into the kernel, in

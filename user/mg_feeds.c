@@ -166,6 +166,20 @@ int mg_feeds_drop(struct mg_feeds *f, const char *origin, struct mg_prefix **tou
 	return 0;
 }
 
+size_t mg_feeds_expiring(const struct mg_feeds *f, uint64_t wall)
+{
+	size_t n = 0;
+
+	for (size_t oi = 0; oi < f->n; oi++) {
+		const struct mg_feed_origin *o = &f->o[oi];
+		if (o->next_expiry > wall)
+			continue;
+		for (size_t i = 0; i < o->n; i++)
+			n += o->v[i].expires <= wall;
+	}
+	return n;
+}
+
 size_t mg_feeds_expire(struct mg_feeds *f, uint64_t wall, struct mg_prefix **touched)
 {
 	struct mg_prefix *t = NULL;

@@ -89,6 +89,11 @@ int mg_feeds_drop(struct mg_feeds *f, const char *origin, struct mg_prefix **tou
  * come are walked). Returns how many; *touched (malloc'd) lists them.
  */
 size_t mg_feeds_expire(struct mg_feeds *f, uint64_t wall, struct mg_prefix **touched);
+/*
+ * How many items mg_feeds_expire would take out at `wall`, changing
+ * nothing: so that the caller can make room for them before the lists change.
+ */
+size_t mg_feeds_expiring(const struct mg_feeds *f, uint64_t wall);
 
 /* The claim every origin listing p adds up to at `wall`: any "all" wins over "smtp", the latest expiry. */
 bool mg_feeds_want(const struct mg_feeds *f, const struct mg_prefix *p, uint64_t wall, uint8_t *action,

@@ -221,6 +221,15 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	    "Batches of events whose sources were judged at once, not at the next scan.", (double)m->settles);
 	one(&b, "mtaguard_feed_prefixes", "gauge", "Prefixes of imported lists (mtaguardctl import), all origins.",
 	    (double)m->feed_prefixes);
+	one(&b, "mtaguard_rule_write_failures_total", "counter",
+	    "Writes into the kernel's rule maps that failed (each is retried at every scan).",
+	    (double)m->rule_write_failures);
+	one(&b, "mtaguard_rule_read_failures_total", "counter",
+	    "Reads of the kernel's rule maps that failed when the daemon started (those rules were not adopted).",
+	    (double)m->rule_read_failures);
+	one(&b, "mtaguard_feed_expiries_deferred_total", "counter",
+	    "Imported prefixes' expiries put off for want of memory (retried at every scan).",
+	    (double)m->feed_expiries_deferred);
 	if (m->dnsbl_on)
 		one(&b, "mtaguard_dnsbl_writes_total", "counter", "Times the DNSBL datasets were rewritten.",
 		    (double)m->dnsbl_writes);

@@ -37,6 +37,9 @@ struct mg_metrics_in {
 	const struct mg_histogram *time_to_block; /* seconds; NULL: none */
 	uint64_t settles, settle_missed; /* judged at once after events; left to the scan past the bound */
 	uint64_t feed_prefixes;          /* imported lists' prefixes, all origins */
+	/* Writes into the kernel's rule maps that failed (each retried), reads of them at start that failed. */
+	uint64_t rule_write_failures, rule_read_failures;
+	uint64_t feed_expiries_deferred; /* feed expiries put off for want of memory (retried at every scan) */
 	uint64_t dnsbl_writes;           /* DNSBL datasets written (0 and no line when off) */
 	bool dnsbl_on;
 	/* The cluster link (cluster_on: configured) */
