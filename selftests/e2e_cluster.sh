@@ -15,7 +15,9 @@
 # receives it all when it starts (the figures are printed, not asserted as
 # timings); an operator's block at A does not override B's allowlist; the
 # NATS servers stopped changes nothing locally, and what A decided meanwhile
-# reaches B when they return; an unblock at A is withdrawn everywhere; C
+# reaches B when they return; an unblock at A is withdrawn everywhere, also
+# when its delete failed (two servers of three down: no quorum) and is
+# made again once they are back; C
 # moved to a NATS server with TLS and a password connects with the CA of
 # cluster.tls_ca, and is refused, with a line in its log, for a certificate
 # from another CA or a wrong password, blocking locally all the same.
@@ -240,6 +242,45 @@ ctl a unblock "$OPBLOCK" >/dev/null || fail "ctl a unblock $OPBLOCK refused"
 gone_c() { ! blocked_by c "$OPBLOCK" cluster; }
 lab_wait -t 10 "C withdrew $OPBLOCK" gone_c && pass "A's unblock of $OPBLOCK withdrawn at C" ||
 	fail "C still blocks $OPBLOCK: A $(ctl a --json status | jq -c .cluster) C $(ctl c --json status | jq -c .cluster)"
+
+# --- a delete that fails is made again: two servers of three stop, so the bucket has no quorum while A,
+# still connected to the third, lifts a block; once they are back its republish deletes it again (here its
+# watch is remade too, about 30 s later, and would heal the bucket then; a delete that fails while the watch
+# stays healthy has only the republish) -------------
+
+QBLOCK=198.18.1.78
+ctl a block "$QBLOCK" -d 1h -m "lifted without quorum" >/dev/null || fail "ctl a block $QBLOCK refused"
+lab_wait -t 10 "C received $QBLOCK" blocked_by c "$QBLOCK" cluster || fail "C never received $QBLOCK"
+a_port=$(ctl a --json status | jq -r '.cluster.server' | sed 's/.*://')
+a_srv=$((a_port - 14221))
+((a_srv >= 1 && a_srv <= 3)) || fatal "A's server: $(ctl a --json status | jq -r '.cluster.server')"
+for i in 1 2 3; do
+	((i == a_srv)) && continue
+	kill "${NATS_PIDS[$i]}" 2>/dev/null && wait "${NATS_PIDS[$i]}" 2>/dev/null || true
+	NATS_PIDS[$i]=""
+done
+# Until the bucket's leader, if it was A's server, steps down for want of quorum (about 15 s): a write it took
+# meanwhile would wait for the quorum and be applied when it returns, not fail. Without a leader, A's
+# delete is refused at once ("no responders") and never applied.
+leaderless() {
+	lab_run edge curl -sf "http://127.0.0.1:$((18221 + a_srv))/jsz?accounts=true&streams=true" |
+		jq -e '[.account_details[]?.stream_detail[]? | select(.name == "KV_mtaguard")] |
+			length == 1 and (.[0].cluster.leader // "") == ""' >/dev/null
+}
+lab_wait -t 40 "the bucket without a leader" leaderless || fail "the bucket kept a leader with two servers of three down"
+errors0=$(ctl a --json status | jq '.cluster.send_errors')
+ctl a unblock "$QBLOCK" >/dev/null || fail "ctl a unblock $QBLOCK refused"
+del_failed() { (($(ctl a --json status | jq '.cluster.send_errors') > errors0)); }
+lab_wait -t 20 "A's delete refused without quorum" del_failed &&
+	pass "without quorum A's delete of $QBLOCK failed: $(ctl a --json status | jq -r '.cluster.last_error')" ||
+	fail "A's delete did not fail without quorum: $(ctl a --json status | jq -c .cluster)"
+for i in 1 2 3; do [[ -n "${NATS_PIDS[$i]}" ]] || start_nats "$i"; done
+lab_wait -t 30 "the NATS cluster back" js_ready || fatal "NATS did not come back"
+t_back=$(ms)
+gone_q() { ! blocked_by c "$QBLOCK" cluster && ! blocked_by b "$QBLOCK" cluster; }
+lab_wait -t 40 "B and C withdrew $QBLOCK" gone_q &&
+	pass "quorum back: A deleted $QBLOCK again, withdrawn at B and C ($(($(ms) - t_back)) ms after the servers answered)" ||
+	fail "B or C still hold $QBLOCK, whose delete failed: A $(ctl a --json status | jq -c .cluster)"
 
 # --- A dies: what it sent expires on its own time elsewhere; back, it writes its rules again -------------
 

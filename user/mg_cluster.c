@@ -19,11 +19,13 @@
 #define WATCH_WAIT_MS 200  /* one look at the watch; a stop or a reconnection is seen within it */
 #define WATCH_STUCK_MS 3000 /* a look at the watch that has not returned by then is cancelled */
 #define RETRY_MS 1000      /* between two tries at the bucket while the servers are there but not ready */
+#define FAILED_DEL_MAX OUT_MAX /* deletes kept to try again at the next republish; past it one is lost (counted) */
 
 struct op {
 	enum { OP_PUT, OP_DEL, OP_EVENT } what;
 	char key[MG_CL_KEY_MAX + 64]; /* the entry's key, or an event's subject */
 	char *data;                   /* the value or the event, malloc'd */
+	struct op *next;              /* on the failed deletes' list */
 };
 
 struct mg_cluster {
@@ -47,6 +49,13 @@ struct mg_cluster {
 	struct mg_cl_rx *in;       /* received, oldest first from in_head */
 	size_t in_head, in_n, in_cap;
 	bool republish;
+	/*
+	 * Deletes that failed or were dropped: a republish writes again what
+	 * the daemon holds, which cannot name what it no longer holds, so
+	 * these are handed back to it (mg_cluster_take_failed_deletes).
+	 */
+	struct op *failed_dels;
+	size_t n_failed_dels;
 	struct mg_cluster_status st;
 
 	/* The thread's own. */
@@ -332,6 +341,25 @@ static void entry_in(struct mg_cluster *c, kvEntry *ke)
 	push_rx(c, &rx);
 }
 
+/*
+ * A delete that did not reach the bucket, kept to be handed back at the
+ * next republish (c->mu held; takes op over). Without it the entry would
+ * stay in force at every other node until its own expiry.
+ */
+static void keep_failed_del(struct mg_cluster *c, struct op *op)
+{
+	c->republish = true;
+	if (c->n_failed_dels >= FAILED_DEL_MAX) {
+		c->st.deletes_lost++;
+		free(op->data);
+		free(op);
+		return;
+	}
+	op->next = c->failed_dels;
+	c->failed_dels = op;
+	c->n_failed_dels++;
+}
+
 /* Up to OUT_BATCH queued writes; a failure asks the daemon to write everything again once the link is back. */
 static void send_some(struct mg_cluster *c)
 {
@@ -363,11 +391,18 @@ static void send_some(struct mg_cluster *c)
 		} else {
 			c->st.send_errors++;
 			c->republish = true;
-			snprintf(c->st.last_error, sizeof(c->st.last_error), "writing %.60s: %s", op->key, natsStatus_GetText(s));
+			snprintf(c->st.last_error, sizeof(c->st.last_error), "%s %.60s: %s",
+				 op->what == OP_DEL ? "deleting" : "writing", op->key, natsStatus_GetText(s));
+			if (op->what == OP_DEL) {
+				keep_failed_del(c, op);
+				op = NULL;
+			}
 		}
 		pthread_mutex_unlock(&c->mu);
-		free(op->data);
-		free(op);
+		if (op) {
+			free(op->data);
+			free(op);
+		}
 	}
 }
 
@@ -565,6 +600,10 @@ void mg_cluster_stop(struct mg_cluster *c)
 			free(c->out[i]);
 		}
 	free(c->out);
+	for (struct op *op = c->failed_dels, *next; op; op = next) {
+		next = op->next;
+		free(op);
+	}
 	free(c->in);
 	for (size_t i = 0; c->servers && i < c->n_servers; i++)
 		free(c->servers[i]);
@@ -609,6 +648,11 @@ static void push_op(struct mg_cluster *c, struct op *op)
 	pthread_mutex_lock(&c->mu);
 	if (c->out_n == OUT_MAX) {
 		c->st.dropped_out++;
+		if (op->what == OP_DEL) {
+			keep_failed_del(c, op);
+			pthread_mutex_unlock(&c->mu);
+			return;
+		}
 		if (op->what != OP_EVENT)
 			c->republish = true;
 		pthread_mutex_unlock(&c->mu);
@@ -631,6 +675,9 @@ static void queue(struct mg_cluster *c, const struct mg_cl_entry *e, bool del)
 		free(op);
 		pthread_mutex_lock(&c->mu);
 		c->st.dropped_out++;
+		/* Out of memory: everything written again later (a delete the daemon no longer knows of is lost). */
+		c->republish = true;
+		c->st.deletes_lost += del;
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
@@ -661,6 +708,24 @@ void mg_cluster_event(struct mg_cluster *c, const char *kind, const char *json)
 	op->what = OP_EVENT;
 	snprintf(op->key, sizeof(op->key), "mtaguard.events.%s.%s", c->node, kind);
 	push_op(c, op);
+}
+
+size_t mg_cluster_take_failed_deletes(struct mg_cluster *c, void (*fn)(const char *key, void *arg), void *arg)
+{
+	pthread_mutex_lock(&c->mu);
+	struct op *op = c->failed_dels;
+	size_t n = c->n_failed_dels;
+	c->failed_dels = NULL;
+	c->n_failed_dels = 0;
+	pthread_mutex_unlock(&c->mu);
+	while (op) {
+		struct op *next = op->next;
+		fn(op->key, arg);
+		free(op->data);
+		free(op);
+		op = next;
+	}
+	return n;
 }
 
 bool mg_cluster_want_republish(struct mg_cluster *c)

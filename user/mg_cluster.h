@@ -50,6 +50,7 @@ struct mg_cluster_status {
 	bool synced;                /* the watch has read every value in force since the last (re)connection */
 	uint64_t connects, disconnects;
 	uint64_t sent, send_errors, received, bad, dropped_out;
+	uint64_t deletes_lost;      /* deletes neither sent nor kept for the next republish (out of memory) */
 	uint64_t watch_restarts;    /* looks at the watch that never returned, cancelled */
 	uint64_t events_sent, events_dropped;
 	uint64_t last_lag_ns, max_lag_ns; /* receipt less the server's time of the entry, wall clock */
@@ -76,6 +77,12 @@ void mg_cluster_put(struct mg_cluster *c, const struct mg_cl_entry *e);
 void mg_cluster_del(struct mg_cluster *c, const struct mg_cl_entry *e);
 /* True once after each (re)connection, and after writes that failed: write everything held again. */
 bool mg_cluster_want_republish(struct mg_cluster *c);
+/*
+ * The keys of this node's deletes that failed or were dropped since the
+ * last call, each given to fn (then forgotten here): at a republish the
+ * daemon deletes again those it still does not hold. Returns how many.
+ */
+size_t mg_cluster_take_failed_deletes(struct mg_cluster *c, void (*fn)(const char *key, void *arg), void *arg);
 /*
  * An event (the JSON line the daemon logs: a verdict, an alert, an outbreak)
  * into the events stream, under "mtaguard.events.NODE.KIND" (queued; dropped

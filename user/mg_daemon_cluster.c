@@ -76,7 +76,18 @@ struct want_ctx {
 	struct mg_daemon *d;
 	json_t *want;   /* key -> {"sig": what identifies the content, "kind", "prefix", ...} */
 	uint64_t now;
+	/*
+	 * A key could not be added (out of memory): the set is not all this
+	 * node holds, so nothing is deleted on its word this time.
+	 */
+	bool incomplete;
 };
+
+static void want_add(struct want_ctx *w, const char *key, json_t *v)
+{
+	if (!v || json_object_set_new(w->want, key, v))
+		w->incomplete = true;
+}
 
 static const enum mg_owner kind_owner[MG_CL_KIND_MAX] = {
 	[MG_CL_VERDICT] = MG_OWNER_VERDICT,
@@ -104,8 +115,7 @@ static void want_one(const struct mg_rule_entry *re, void *arg)
 		if (mg_cl_key(&e, key, sizeof(key)))
 			continue;
 		snprintf(sig, sizeof(sig), "%u/%llu", e.action, (unsigned long long)cl->expires);
-		json_object_set_new(w->want, key, json_pack("{s:s,s:i,s:I}", "sig", sig, "kind", k, "expires",
-							   (json_int_t)cl->expires));
+		want_add(w, key, json_pack("{s:s,s:i,s:I}", "sig", sig, "kind", k, "expires", (json_int_t)cl->expires));
 	}
 }
 
@@ -132,10 +142,9 @@ static void want_outbreak(const struct mg_ob_view *v, void *arg)
 	if (mg_cl_key(&e, key, sizeof(key)))
 		return;
 	snprintf(sig, sizeof(sig), "%u/%u/%llu", e.level, e.members, (unsigned long long)(w->now / decay));
-	json_object_set_new(w->want, key, json_pack("{s:s,s:i,s:I,s:i,s:I,s:s}", "sig", sig, "kind", MG_CL_OUTBREAK,
-						    "expires", (json_int_t)(w->now + 2 * decay), "level", e.level,
-						    "members", (json_int_t)e.members, "text",
-						    mg_sig_str(&v->sig, text, sizeof(text))));
+	want_add(w, key, json_pack("{s:s,s:i,s:I,s:i,s:I,s:s}", "sig", sig, "kind", MG_CL_OUTBREAK, "expires",
+				   (json_int_t)(w->now + 2 * decay), "level", e.level, "members", (json_int_t)e.members,
+				   "text", mg_sig_str(&v->sig, text, sizeof(text))));
 }
 
 /* The entry for key as this node holds it now, ready to write. */
@@ -210,6 +219,20 @@ static void watch_link(struct mg_daemon *d, uint64_t mono)
 	}
 }
 
+/*
+ * A delete of this node's that did not reach the bucket: marked as written
+ * but unsure, as a republish marks everything, so the reconciliation below
+ * deletes it again if this node still does not hold it (or writes it, if
+ * it holds it again).
+ */
+static void redo_delete(const char *key, void *arg)
+{
+	json_t *published = arg;
+
+	if (!json_object_get(published, key))
+		json_object_set_new(published, key, json_pack("{s:s}", "sig", ""));
+}
+
 void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono)
 {
 	if (!d->cluster)
@@ -228,9 +251,11 @@ void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono)
 	 * again (a delete may have been lost), so what was written is only
 	 * marked as unsure, never forgotten.
 	 */
-	if (mg_cluster_want_republish(d->cluster))
+	if (mg_cluster_want_republish(d->cluster)) {
 		json_object_foreach(d->cluster_published, key, v)
 			json_object_set_new(d->cluster_published, key, json_pack("{s:s}", "sig", ""));
+		mg_cluster_take_failed_deletes(d->cluster, redo_delete, d->cluster_published);
+	}
 	mg_ruleset_foreach(d->eng.rules, want_one, &w);
 	if (d->cfg.cluster_publish & (1u << MG_CL_OUTBREAK))
 		mg_ob_foreach(d->eng.ob, want_outbreak, &w);
@@ -244,6 +269,8 @@ void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono)
 		json_object_set(d->cluster_published, key, v);
 	}
 	json_object_foreach_safe(d->cluster_published, tmp, key, v) {
+		if (w.incomplete)
+			break;
 		if (json_object_get(w.want, key))
 			continue;
 		struct mg_cl_entry e;
@@ -253,7 +280,7 @@ void mg_daemon_cluster_reconcile(struct mg_daemon *d, uint64_t mono)
 		json_object_del(d->cluster_published, key);
 	}
 	json_decref(w.want);
-	d->cluster_dirty = false;
+	d->cluster_dirty = w.incomplete; /* again at the next turn, deletes included */
 }
 
 /* ---- in: received entries into the engine ------------------------------------------------- */
@@ -298,9 +325,11 @@ static json_t *propagation_json(const struct mg_daemon *d)
 
 /*
  * One of this node's own entries, as the bucket holds it: if this node no
- * longer holds the rule (it ended while a delete failed, or before a restart,
- * or the node crashed), delete it now. The bucket heals itself this way,
- * without bookkeeping of failed writes.
+ * longer holds the rule (it ended before a restart, or the node crashed, or
+ * its delete was lost), delete it now. The bucket heals itself this way at
+ * every resync of the watch; a delete that failed while the link stayed up
+ * (no resync to come) is made again at the republish its failure asks for
+ * (redo_delete).
  */
 static void own_entry(struct mg_daemon *d, const struct mg_cl_entry *e, uint64_t now)
 {
@@ -395,6 +424,8 @@ json_t *mg_daemon_cluster_status(struct mg_daemon *d)
 			 propagation_json(d));
 	json_object_set_new(o, "events_sent", json_integer((json_int_t)st.events_sent));
 	json_object_set_new(o, "events_dropped", json_integer((json_int_t)st.events_dropped));
+	json_object_set_new(o, "dropped_out", json_integer((json_int_t)st.dropped_out));
+	json_object_set_new(o, "deletes_lost", json_integer((json_int_t)st.deletes_lost));
 	return o;
 }
 
