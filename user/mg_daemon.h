@@ -65,6 +65,7 @@ enum mg_daemon_hook { MG_HOOK_ALERT, MG_HOOK_VERDICT, MG_HOOK_MAX };
 struct mg_hook_runs {
 	int pids[MG_DAEMON_MAX_HOOKS];      /* still running; 0: a free slot */
 	uint64_t started[MG_DAEMON_MAX_HOOKS];
+	bool killed[MG_DAEMON_MAX_HOOKS];   /* past the timeout, killed and said so: said nothing more of */
 	uint64_t skipped;                   /* lines not passed on since the last reap: every slot busy */
 };
 #define MG_DAEMON_MAX_ARES_FDS 16 /* c-ares sockets: one UDP socket per server, and TCP ones for truncated answers */

@@ -88,6 +88,7 @@ static void run_hook(struct mg_daemon *d, enum mg_daemon_hook k, json_t *o)
 			mg_eventlog_notice(&d->log, "notice", "%s %s: could not pass the whole line", hook_names[k], path);
 		h->pids[slot] = pid;
 		h->started[slot] = mg_mono_ns();
+		h->killed[slot] = false;
 	}
 	close(pipefd[1]);
 	free(text);
@@ -104,14 +105,22 @@ void mg_daemon_hooks_reap(struct mg_daemon *d, uint64_t mono)
 				continue;
 			pid_t r = waitpid(h->pids[i], &status, WNOHANG);
 			if (r == h->pids[i] || r < 0) {
-				if (r > 0 && (!WIFEXITED(status) || WEXITSTATUS(status)))
+				if (r > 0 && !h->killed[i] && (!WIFEXITED(status) || WEXITSTATUS(status)))
 					mg_eventlog_notice(&d->log, "notice", "%s %s failed (status %d)", hook_names[k], path,
 							   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 				h->pids[i] = 0;
+				h->killed[i] = false;
 			} else if (mono - h->started[i] > HOOK_TIMEOUT_NS) {
-				/* Its whole group: a shell hook's children would otherwise live on. */
+				/*
+				 * Its whole group: a shell hook's children would otherwise live on.
+				 * Said once: a process in uninterruptible sleep (a hung NFS mount)
+				 * outlives SIGKILL for as long as it waits, and its end, a status
+				 * of 137, is this kill's, not news.
+				 */
 				kill(-h->pids[i], SIGKILL);
-				mg_eventlog_notice(&d->log, "notice", "%s %s killed after 30 s", hook_names[k], path);
+				if (!h->killed[i])
+					mg_eventlog_notice(&d->log, "notice", "%s %s killed after 30 s", hook_names[k], path);
+				h->killed[i] = true;
 			}
 		}
 		if (h->skipped) {
