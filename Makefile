@@ -134,6 +134,11 @@ $(BUILD)/selftests/test_daemon_ctl: LDLIBS += -Wl,--wrap=json_array_append_new
 $(BUILD)/selftests/test_engine: LDLIBS += -Wl,--wrap=malloc -Wl,--wrap=json_string -Wl,--wrap=json_array_append_new \
 	-Wl,--wrap=json_object_set_new
 
+# test_daemon_cluster records the cluster link's calls and makes the want set's building fail at will.
+$(BUILD)/selftests/test_daemon_cluster: LDLIBS += -Wl,--wrap=mg_cluster_put -Wl,--wrap=mg_cluster_del \
+	-Wl,--wrap=mg_cluster_want_republish -Wl,--wrap=mg_cluster_take_failed_deletes -Wl,--wrap=mg_cluster_status \
+	-Wl,--wrap=json_object_set_new
+
 # test_capture_merge tests the tools' libpcap code, not libmg: it links that
 # alone (an explicit rule, so make does not use the pattern above).
 $(BUILD)/selftests/test_capture_merge.o: CFLAGS += -Itools
