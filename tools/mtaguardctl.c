@@ -293,6 +293,12 @@ static void print_human(const char *cmd, json_t *r)
 		if (n(r, "rule_write_failures"))
 			printf("warning     %lld kernel rule %s failed (see the daemon's log)\n",
 			       CNT(n(r, "rule_write_failures"), "write", "writes"));
+		if (n(r, "rule_read_failures"))
+			printf("warning     %lld %s of the kernel's rules failed at start: those rules were not adopted "
+			       "(see the daemon's log)\n", CNT(n(r, "rule_read_failures"), "read", "reads"));
+		if (n(r, "feed_expiries_deferred"))
+			printf("warning     imported prefixes' expiry put off %lld %s for want of memory (retried at every "
+			       "scan)\n", CNT(n(r, "feed_expiries_deferred"), "time", "times"));
 		printf("kernel      packets %lld, passed %lld, dropped %lld (smtp %lld, all %lld), allowlisted %lld,\n"
 		       "            parse errors %lld, SYNs to SMTP %lld, commands %lld, events lost %lld\n",
 		       n(k, "packets"), n(k, "passed"), n(k, "dropped"),
@@ -344,6 +350,10 @@ static void print_human(const char *cmd, json_t *r)
 				       n(oc, "unreadable"),
 			       n(oc, "breaker"), n(oc, "too-wide"), n(oc, "not-accepted"), n(held, "verdicts"),
 			       n(held, "blocks"), n(held, "allows"));
+			if (n(cl, "deletes_lost"))
+				printf("warning     %lld %s of this node's lifted rules could not be kept for a retry (out "
+				       "of memory): the others hold them until they expire or this node resyncs\n",
+				       CNT(n(cl, "deletes_lost"), "delete", "deletes"));
 		}
 		print_outbreaks(json_object_get(r, "outbreaks"));
 		print_feeds(json_object_get(r, "feeds"));
