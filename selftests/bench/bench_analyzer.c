@@ -59,6 +59,32 @@ static long rss_kb(void)
 	return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* VmHWM, the resident set's peak, in kB (0 if unknown). */
+static long hwm_kb(void)
+{
+	char line[128];
+	long kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* The peak brought down to the resident set now (clear_refs 5), so the next peak is one phase's own. */
+static bool hwm_reset(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+	bool ok = f && fputs("5", f) >= 0;
+
+	if (f && fclose(f))
+		ok = false;
+	return ok;
+}
+
 struct row {
 	unsigned n, pct;
 	bool counters_only;
@@ -71,6 +97,13 @@ struct row {
 	/* The restore at the daemon's start: the file read and decompressed, the profiles restored. */
 	double read_ms, restore_ms;
 	size_t restored;
+	/*
+	 * The resident set during the restore, from just before it: its peak
+	 * growth (what a start needs on top of what was there) and the growth
+	 * left after it (the restored analyzer itself). The peak is unknown
+	 * (negative) where /proc/self/clear_refs cannot be written.
+	 */
+	double restore_peak_mb, restore_kept_mb;
 };
 
 /* Saves are measured up to this many profiles: ten million worst-case profiles are 7.5 GB before compression. */
@@ -122,6 +155,8 @@ static void measure_save(const struct mg_analyzer *a, uint64_t t, struct row *r)
 		struct mg_an_config cfg;
 		struct mg_an_restore_report rep;
 		mg_an_config_default(&cfg);
+		bool peak = hwm_reset();
+		long rss0 = rss_kb();
 		struct mg_analyzer *b = mg_an_new(&cfg);
 		t0 = now_ms();
 		if (b && !mg_state_read(path, &buf, &len)) {
@@ -132,6 +167,8 @@ static void measure_save(const struct mg_analyzer *a, uint64_t t, struct row *r)
 			r->restore_ms = now_ms() - t0;
 			free(buf);
 		}
+		r->restore_kept_mb = (double)(rss_kb() - rss0) / 1024;
+		r->restore_peak_mb = peak ? (double)(hwm_kb() - rss0) / 1024 : -1;
 		mg_an_free(b);
 	}
 	unlink(path);
@@ -331,9 +368,14 @@ static void print_save(const struct row *r)
 		       "%.0f MB; compressed, written and fsynced in %.0f ms, %.1f MB\n",
 		       r->n, r->pct, r->counters_only ? " c" : "", r->save_ms, SAVE_STEP, r->save_step_ms, r->raw_mb,
 		       r->write_ms, r->file_mb);
+	char peak[32] = "an unknown amount";
+	if (r->restore_peak_mb >= 0)
+		snprintf(peak, sizeof(peak), "%.0f MB", r->restore_peak_mb);
 	if (r->restored)
-		printf("state restore, %u profiles, %u %%%s: read and decompressed in %.0f ms, %zu profiles restored in %.0f ms\n",
-		       r->n, r->pct, r->counters_only ? " c" : "", r->read_ms, r->restored, r->restore_ms);
+		printf("state restore, %u profiles, %u %%%s: read and decompressed in %.0f ms, %zu profiles restored in %.0f ms; "
+		       "resident set grew by %s at its peak, %.0f MB kept (the restored analyzer)\n",
+		       r->n, r->pct, r->counters_only ? " c" : "", r->read_ms, r->restored, r->restore_ms, peak,
+		       r->restore_kept_mb);
 }
 
 int main(int argc, char **argv)
