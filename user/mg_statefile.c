@@ -19,7 +19,10 @@
 
 #define STATE_MAGIC   0x5453474du /* "MGST" */
 #define STATE_VERSION 1u
-#define STATE_MAX     (1u << 30)  /* refuse absurd lengths from a damaged header */
+/* zlib counts in 32 bits (uInt): a larger buffer goes to it in slices of this size. */
+#define STATE_SLICE   ((size_t)1 << 30)
+
+_Static_assert(MG_STATE_CHUNK <= STATE_SLICE, "a chunk goes to zlib in one call");
 
 struct state_header {
 	uint32_t magic;
@@ -28,6 +31,19 @@ struct state_header {
 	uint32_t crc;
 	uint32_t pad;
 };
+
+uint32_t mg_state_crc32(uint32_t crc, const void *data, size_t len, size_t slice)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		size_t n = len < slice ? len : slice;
+		crc = (uint32_t)crc32(crc, p, (uInt)n);
+		p += n;
+		len -= n;
+	}
+	return crc;
+}
 
 /*
  * The compressed stream goes straight to the temporary file through
@@ -48,8 +64,7 @@ static int deflate_feed(struct deflater *d, const void *data, size_t len, bool f
 	int zr;
 
 	do {
-		/* avail_in is 32 bits: a large buffer goes in slices. */
-		uInt slice = len > (1u << 30) ? (1u << 30) : (uInt)len;
+		uInt slice = (uInt)(len > STATE_SLICE ? STATE_SLICE : len);
 		d->z.next_in = (Bytef *)(uintptr_t)p;
 		d->z.avail_in = slice;
 		p += slice;
@@ -72,18 +87,18 @@ static int deflate_feed(struct deflater *d, const void *data, size_t len, bool f
 
 int mg_state_write(const char *path, const void *data, size_t len)
 {
-	struct state_header h = {
-		.magic = STATE_MAGIC,
-		.version = STATE_VERSION,
-		.len = len,
-		.crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), data, (uInt)len),
-	};
 	struct mg_atomic_file f;
 	struct deflater *d;
 	int err;
 
-	if (len > STATE_MAX)
+	if (len > MG_STATE_LEN_MAX)
 		return -EFBIG;
+	struct state_header h = {
+		.magic = STATE_MAGIC,
+		.version = STATE_VERSION,
+		.len = len,
+		.crc = mg_state_crc32((uint32_t)crc32(0L, Z_NULL, 0), data, len, STATE_SLICE),
+	};
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -113,93 +128,175 @@ int mg_state_write(const char *path, const void *data, size_t len)
  * Opened without blocking and checked to be a regular file first: a FIFO at
  * the path would otherwise hang the start.
  */
-static gzFile open_regular(const char *path, int *err)
+static int open_regular(const char *path)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
-	if (fd < 0) {
-		*err = errno == ENOENT ? -ENOENT : -errno;
-		return NULL;
-	}
+	if (fd < 0)
+		return -errno;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		close(fd);
-		*err = -EINVAL;
-		return NULL;
+		return -EINVAL;
 	}
-	gzFile gz = gzdopen(fd, "rb");
-	if (!gz) {
+	return fd;
+}
+
+/*
+ * The reading side of the stream, by hand rather than through gzread for
+ * the same reason as the writing side (a read error is reported as itself),
+ * and so that anything after the gzip stream's end can be seen and refused.
+ */
+struct inflater {
+	z_stream z;
+	int fd;
+	bool ended; /* the gzip trailer was read and matched (its CRC and length) */
+	uint8_t in[64 * 1024];
+	uint8_t out[MG_STATE_CHUNK];
+};
+
+/*
+ * Decompress into out until want bytes are there or the stream ends; returns
+ * how many (fewer than want only at the end), -EINVAL for a stream that is
+ * broken or cut short, or -errno of a failed read.
+ */
+static ssize_t inflate_some(struct inflater *d, uint8_t *out, size_t want)
+{
+	d->z.next_out = out;
+	d->z.avail_out = (uInt)want;
+	while (d->z.avail_out && !d->ended) {
+		if (!d->z.avail_in) {
+			ssize_t r = read(d->fd, d->in, sizeof(d->in));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return -errno;
+			if (r == 0)
+				return -EINVAL; /* cut short: the file ends inside the stream */
+			d->z.next_in = d->in;
+			d->z.avail_in = (uInt)r;
+		}
+		int zr = inflate(&d->z, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END)
+			d->ended = true;
+		else if (zr == Z_MEM_ERROR)
+			return -ENOMEM;
+		else if (zr != Z_OK)
+			return -EINVAL; /* not gzip, a damaged block, or a trailer that does not match */
+	}
+	return (ssize_t)(want - d->z.avail_out);
+}
+
+/* After the stream's end: nothing may follow it in the file. */
+static int at_file_end(struct inflater *d)
+{
+	uint8_t extra;
+	ssize_t r;
+
+	if (d->z.avail_in)
+		return -EINVAL;
+	while ((r = read(d->fd, &extra, 1)) < 0 && errno == EINTR)
+		;
+	return r < 0 ? -errno : r ? -EINVAL : 0;
+}
+
+static int read_stream(struct inflater *d, mg_state_chunk_fn fn, void *ctx)
+{
+	struct state_header h;
+	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+	ssize_t got = inflate_some(d, (uint8_t *)&h, sizeof(h));
+
+	if (got < 0)
+		return (int)got;
+	/* The claimed length bounds nothing allocated here: it is only counted down. */
+	if (got != (ssize_t)sizeof(h) || h.magic != STATE_MAGIC || h.version != STATE_VERSION ||
+	    h.len > MG_STATE_LEN_MAX)
+		return -EINVAL;
+	for (uint64_t left = h.len; left;) {
+		size_t want = left < sizeof(d->out) ? (size_t)left : sizeof(d->out);
+		if ((got = inflate_some(d, d->out, want)) < 0)
+			return (int)got;
+		if ((size_t)got < want)
+			return -EINVAL; /* the stream ended before the length the header claims */
+		crc = (uint32_t)crc32(crc, d->out, (uInt)got);
+		left -= (size_t)got;
+		int err = fn(ctx, d->out, (size_t)got);
+		if (err)
+			return err;
+	}
+	if (crc != h.crc)
+		return -EINVAL;
+	/* More payload than the header claims, a stream that does not end cleanly, or bytes after it: damage. */
+	uint8_t extra;
+	if ((got = inflate_some(d, &extra, 1)) != 0)
+		return got < 0 ? (int)got : -EINVAL;
+	return at_file_end(d);
+}
+
+int mg_state_read_stream(const char *path, mg_state_chunk_fn fn, void *ctx)
+{
+	int fd = open_regular(path), err;
+	struct inflater *d;
+
+	if (fd < 0)
+		return fd;
+	if (!(d = malloc(sizeof(*d)))) {
 		close(fd);
-		*err = -ENOMEM;
+		return -ENOMEM;
 	}
-	return gz;
+	memset(&d->z, 0, sizeof(d->z));
+	d->fd = fd;
+	d->ended = false;
+	/* windowBits 15 + 16: gzip only, the wrapper mg_state_write puts on. */
+	if (inflateInit2(&d->z, 15 + 16) != Z_OK) {
+		err = -ENOMEM;
+	} else {
+		err = read_stream(d, fn, ctx);
+		inflateEnd(&d->z);
+	}
+	free(d);
+	close(fd);
+	return err;
+}
+
+/* mg_state_read's buffer, grown with what actually decompresses, never to the length a header claims. */
+struct whole {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int whole_append(void *ctx, const uint8_t *data, size_t len)
+{
+	struct whole *w = ctx;
+
+	if (w->cap - w->len < len) {
+		size_t cap = w->cap ? w->cap : 64 * 1024;
+		while (cap - w->len < len)
+			cap *= 2;
+		uint8_t *n = realloc(w->buf, cap);
+		if (!n)
+			return -ENOMEM;
+		w->buf = n;
+		w->cap = cap;
+	}
+	memcpy(w->buf + w->len, data, len);
+	w->len += len;
+	return 0;
 }
 
 int mg_state_read(const char *path, uint8_t **data, size_t *len)
 {
-	struct state_header h;
-	uint8_t *buf = NULL;
-	size_t got = 0, cap = 0;
-	int err = 0;
-	gzFile gz = open_regular(path, &err);
+	struct whole w = { 0 };
+	int err = mg_state_read_stream(path, whole_append, &w);
 
-	if (!gz)
-		return err;
-	if (gzread(gz, &h, sizeof(h)) != (int)sizeof(h) || h.magic != STATE_MAGIC ||
-	    h.version != STATE_VERSION || h.len > STATE_MAX) {
-		err = -EINVAL;
-		goto out;
-	}
-	/*
-	 * The buffer grows with what actually decompresses, not to the length
-	 * the header claims: a damaged header must not cost a gigabyte.
-	 */
-	while (got < h.len) {
-		if (got == cap) {
-			size_t ncap = cap ? cap * 2 : 64 * 1024;
-			if (ncap > h.len)
-				ncap = h.len;
-			uint8_t *n = realloc(buf, ncap);
-			if (!n) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = n;
-			cap = ncap;
-		}
-		int r = gzread(gz, buf + got, (unsigned)(cap - got));
-		if (r <= 0) {
-			err = -EINVAL; /* short or broken */
-			goto out;
-		}
-		got += (size_t)r;
-	}
-	if (!buf && !(buf = malloc(1))) {
+	if (!err && !w.buf && !(w.buf = malloc(1))) /* an empty payload still gives a buffer to free */
 		err = -ENOMEM;
-		goto out;
-	}
-	if ((uint32_t)crc32(crc32(0L, Z_NULL, 0), buf, (uInt)h.len) != h.crc) {
-		err = -EINVAL;
-		goto out;
-	}
-	/* Anything after the payload, or a stream that does not end cleanly, is damage. */
-	uint8_t extra;
-	if (gzread(gz, &extra, 1) != 0) {
-		err = -EINVAL;
-		goto out;
-	}
-	int zerr;
-	gzerror(gz, &zerr);
-	if (zerr != Z_OK && zerr != Z_STREAM_END)
-		err = -EINVAL;
-out:
-	gzclose(gz);
 	if (err) {
-		free(buf);
+		free(w.buf);
 		return err;
 	}
-	*data = buf;
-	*len = h.len;
+	*data = w.buf;
+	*len = w.len;
 	return 0;
 }
 
