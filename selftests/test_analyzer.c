@@ -2043,20 +2043,26 @@ static void test_save_restore(void **state)
 	version = 3;
 	memcpy(buf + 4, &version, 4);
 
-	/* Damaged buffers are refused and change nothing. */
+	/* Damaged buffers are refused: one whose header says so changes nothing... */
 	size_t before = mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 });
-	assert_int_equal(mg_an_restore(b2, buf, len - 1, boot_now, wall, NULL), -EINVAL);
 	assert_int_equal(mg_an_restore(b2, buf, 10, boot_now, wall, NULL), -EINVAL);
 	buf[0] ^= 0xff;
 	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall, NULL), -EINVAL);
 	buf[0] ^= 0xff;
+	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), before);
+	assert_true(mg_an_get(b2, pc.addr, &v));
+	/* ...one found cut short or too long part-way leaves no profile: what was restored of it goes. */
+	assert_int_equal(mg_an_restore(b2, buf, len - 1, boot_now, wall, NULL), -EINVAL);
+	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall, NULL), 0);
+	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), before);
 	uint8_t *longer = malloc(len + 4);
 	memcpy(longer, buf, len);
 	memset(longer + len, 0, 4);
 	assert_int_equal(mg_an_restore(b2, longer, len + 4, boot_now, wall, NULL), -EINVAL);
 	free(longer);
-	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), before);
-	assert_true(mg_an_get(b2, pc.addr, &v));
+	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+	assert_false(mg_an_get(b2, pc.addr, &v));
 
 	/* And a restored profile keeps counting from the kernel's counters, not from zero. */
 	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall, NULL), 0);
@@ -2092,12 +2098,12 @@ static size_t record_of(const uint8_t *buf, size_t len, const uint8_t key[16], s
 
 	for (uint32_t i = 0; i < u32_at(buf, 32); i++) {
 		assert_true(off + PROF_SIZE <= len);
-		bool has = u32_at(buf, off + 56) != 0;
+		uint32_t smtp = u32_at(buf, off + 56); /* 2: a hosts list follows the SMTP record */
 		if (!memcmp(buf + off, key, 16)) {
-			*smtp_off = has ? off + PROF_SIZE : 0;
+			*smtp_off = smtp ? off + PROF_SIZE : 0;
 			return off;
 		}
-		off += PROF_SIZE + (has ? smtp_size : 0);
+		off += PROF_SIZE + (smtp ? smtp_size : 0) + (smtp == 2 ? sizeof(struct mg_an_hosts) : 0);
 	}
 	fail_msg("no record for that key");
 	return 0;
@@ -2247,13 +2253,124 @@ static void test_restore_refuses_bad_records(void **state)
 	mg_an_free(b2);
 	free(odd);
 
-	/* A record whose length cannot be told (smtp neither 0 nor 1): the file is refused whole. */
+	/*
+	 * A record whose length cannot be told (smtp 3: no version has it): the
+	 * file is refused whole, any record before it restored and dropped again.
+	 */
 	b2 = mg_an_new(&cfg);
-	assert_int_equal(mg_an_restore(b2, buf, len, 3 * SEC, wall, NULL), 0);
-	buf[bot_off + 56] = 2;
+	buf[bot_off + 56] = 3;
 	assert_int_equal(mg_an_restore(b2, buf, len, 3 * SEC, wall, &rep), -EINVAL);
-	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), 2); /* unchanged */
+	assert_int_equal(rep.restored, 0);
+	assert_int_equal(mg_an_count(b2, (size_t[MG_ROLE_MAX]){ 0 }), 0);
 	mg_an_free(b2);
+	free(buf);
+}
+
+/* A restore through begin/feed/end, buf handed over in pieces of `piece` bytes (the last shorter). */
+static int restore_pieces(struct mg_analyzer *b, const uint8_t *buf, size_t len, size_t piece, uint64_t now,
+			  uint64_t wall, struct mg_an_restore_report *rep)
+{
+	struct mg_an_restorer *r = mg_an_restore_begin(b, now, wall, rep);
+
+	assert_non_null(r);
+	for (size_t off = 0; off < len; off += piece) {
+		int err = mg_an_restore_feed(r, buf + off, len - off < piece ? len - off : piece);
+		if (err) {
+			/* The failure stays: the next piece, and end, give it again. */
+			assert_int_equal(mg_an_restore_feed(r, buf, 1), err);
+			assert_int_equal(mg_an_restore_end(r), err);
+			return err;
+		}
+	}
+	return mg_an_restore_end(r);
+}
+
+/*
+ * The restore as a stream (the daemon's, from the file as it decompresses):
+ * a record may straddle any two pieces, so pieces of every small size give
+ * exactly what the whole buffer gives (the same profiles, saved again to
+ * the same bytes, and the same report). A stream cut anywhere, one too long,
+ * or one whose source fails at its end (abort) leaves no profile at all.
+ */
+static void test_restore_in_pieces(void **state)
+{
+	struct host h[4], bot, pc;
+	struct host *hs[] = { &h[0], &h[1], &h[2], &h[3], &bot, &pc };
+	const uint64_t wall = 1800000000ull * SEC, now = 30 * SEC;
+	char ip[MG_ADDRSTRLEN];
+	uint8_t *buf, *ref, *again;
+	size_t len, rlen, alen, so;
+
+	(void)state;
+	/* A /64 whose hosts spoke SMTP (a record with a hosts list), a blocked bot, an end host without SMTP. */
+	for (unsigned i = 0; i < 4; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:1:2::%x", i + 1);
+		host_init(&h[i], ip, (uint8_t)(i + 1));
+		session(&h[i], mx(i), "a.example", 1, T0 + i * SEC);
+	}
+	host_init(&bot, "198.18.4.9", 9);
+	host_init(&pc, "198.18.1.2", 1);
+	browse(&pc, 10, 1, T0);
+	bot_burst(&bot, 6, T0);
+	scan(hs, 6, T0 + 5 * SEC);
+	assert_non_null(find_action(MG_AN_BLOCK, &bot));
+	assert_int_equal(mg_an_save(an, T0 + 6 * SEC, wall, &buf, &len), 0);
+	assert_int_equal(u32_at(buf, record_of(buf, len, h[0].key, &so) + 56), 2); /* the /64's: with hosts */
+	/* And one bad record (the end host's role 9), so the report has something to say. */
+	buf[record_of(buf, len, pc.key, &so) + 60] = 9;
+
+	struct mg_an_restore_report whole, rep;
+	struct mg_analyzer *b = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b, buf, len, now, wall + MIN, &whole), 0);
+	assert_int_equal(whole.restored, 2);
+	assert_int_equal(whole.refused, 1);
+	assert_int_equal(mg_an_save(b, now, wall + MIN, &ref, &rlen), 0);
+	mg_an_free(b);
+
+	const size_t pieces[] = { 1, 2, 3, 7, 40, 63, 64, 65, 100, 701, 4096 };
+	for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+		b = mg_an_new(&cfg);
+		assert_int_equal(restore_pieces(b, buf, len, pieces[k], now, wall + MIN, &rep), 0);
+		assert_int_equal(rep.restored, whole.restored);
+		assert_int_equal(rep.refused, whole.refused);
+		assert_string_equal(rep.first_refusal, whole.first_refusal);
+		assert_int_equal(mg_an_save(b, now, wall + MIN, &again, &alen), 0);
+		assert_int_equal(alen, rlen);
+		assert_memory_equal(again, ref, rlen);
+		free(again);
+		mg_an_free(b);
+	}
+
+	/* Cut at every length: refused, nothing restored, whatever the pieces. */
+	b = mg_an_new(&cfg);
+	for (size_t cut = 0; cut < len; cut++) {
+		int err = restore_pieces(b, buf, cut, cut % 2 ? 7 : 64, now, wall + MIN, &rep);
+		if (err != -EINVAL || rep.restored || rep.refused || mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }))
+			fail_msg("cut at %zu of %zu: %d, %zu restored", cut, len, err, rep.restored);
+	}
+	/* One byte too many, after every record. */
+	uint8_t *longer = malloc(len + 1);
+	memcpy(longer, buf, len);
+	longer[len] = 0;
+	assert_int_equal(restore_pieces(b, longer, len + 1, 64, now, wall + MIN, &rep), -EINVAL);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+	free(longer);
+	/* All of it fed, then the source fails (a file's checksum at its end): abort drops it all. */
+	struct mg_an_restorer *r = mg_an_restore_begin(b, now, wall + MIN, &rep);
+	assert_non_null(r);
+	assert_int_equal(mg_an_restore_feed(r, buf, len), 0);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 2);
+	mg_an_restore_abort(r);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+	assert_int_equal(rep.restored, 0);
+	/* An abort before the header was whole changes nothing of what was there. */
+	assert_int_equal(mg_an_restore(b, buf, len, now, wall + MIN, NULL), 0);
+	r = mg_an_restore_begin(b, now, wall + MIN, NULL);
+	assert_int_equal(mg_an_restore_feed(r, buf, 39), 0);
+	mg_an_restore_abort(r);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 2);
+	mg_an_free(b);
+	free(ref);
 	free(buf);
 }
 
@@ -2645,6 +2762,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_in_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_other_aggregation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_in_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_block_expiry_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_breaker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_learning_not_early, setup, teardown),

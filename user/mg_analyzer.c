@@ -2790,185 +2790,308 @@ static const char *record_fault(const struct mg_analyzer *a, const struct prof_r
 	return NULL;
 }
 
+/*
+ * A restore under way (mg_an_restore_begin): the saved state arrives in
+ * pieces of any size, as a file is decompressed. Each part of a record (the
+ * profile, its SMTP record, its hosts list) is gathered here until it is
+ * whole, so a record that straddles two pieces costs a copy of itself, never
+ * a buffer of the file: the restore needs the analyzer it fills and this.
+ */
+struct mg_an_restorer {
+	struct mg_analyzer *a;
+	struct mg_an_restore_report *rep, scratch;
+	uint64_t now, wall, wall_passed;
+	int64_t by;                /* how far every saved time moves */
+	struct an_hdr h;
+	struct prof_rec in;
+	struct smtp_rec min;
+	struct mg_an_hosts hin;
+	enum { RS_HDR, RS_PROF, RS_SMTP, RS_HOSTS } part; /* the part being gathered */
+	size_t have;               /* its bytes so far */
+	uint32_t done;             /* records read whole */
+	bool started;              /* the header passed: the analyzer's profiles were dropped for the saved ones */
+	int err;                   /* the first failure: every later call gives it */
+};
+
+struct mg_an_restorer *mg_an_restore_begin(struct mg_analyzer *a, uint64_t now, uint64_t wall,
+					   struct mg_an_restore_report *rep)
+{
+	struct mg_an_restorer *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->a = a;
+	r->rep = rep ? rep : &r->scratch;
+	r->now = now;
+	r->wall = wall;
+	memset(r->rep, 0, sizeof(*r->rep));
+	return r;
+}
+
+/*
+ * The restore refused as a whole: once profiles were taken from it, all of
+ * them go, so that a stream found damaged part-way (or a file whose checksum
+ * fails at its end) leaves what a refusal before any record would have.
+ */
+static int restore_fail(struct mg_an_restorer *r, int err)
+{
+	if (!r->err) {
+		r->err = err;
+		if (r->started)
+			drop_profiles(r->a);
+		memset(r->rep, 0, sizeof(*r->rep));
+	}
+	return r->err;
+}
+
+static int restore_header(struct mg_an_restorer *r)
+{
+	const struct an_hdr *h = &r->h;
+
+	if (memcmp(h->magic, AN_MAGIC, 4) || (h->version != AN_VERSION && h->version != AN_VERSION_HOSTS) ||
+	    h->prof_size != sizeof(struct prof_rec) || h->smtp_size != sizeof(struct smtp_rec) ||
+	    h->saved_mono > SAVED_MONO_MAX)
+		return -EINVAL;
+	/* How far every saved time moves: this moment less the wall time passed, from the save's. */
+	r->wall_passed = r->wall > h->saved_wall ? r->wall - h->saved_wall : 0;
+	int64_t base = (int64_t)(r->now - r->wall_passed);
+	if (r->now > INT64_MAX || __builtin_sub_overflow(base, (int64_t)h->saved_mono, &r->by))
+		return -EINVAL;
+	drop_profiles(r->a);
+	r->started = true;
+	return 0;
+}
+
+/* One record, read whole: checked, then taken (0), skipped and reported (0), or -ENOMEM. */
+static int restore_record(struct mg_an_restorer *r)
+{
+	struct mg_analyzer *a = r->a;
+	const struct prof_rec *in = &r->in;
+	const struct smtp_rec *min = &r->min;
+	const struct mg_an_hosts *hin = &r->hin;
+	const bool had_smtp = in->smtp, had_hosts = in->smtp == 2;
+	const int64_t by = r->by;
+
+	const char *fault = record_fault(a, in, had_smtp ? min : NULL, r->h.saved_mono);
+	if (!fault && had_hosts)
+		fault = hosts_fault(a, in, hin, r->h.saved_mono);
+	if (fault) {
+		if (!r->rep->refused++) {
+			char addr[MG_ADDRSTRLEN];
+			snprintf(r->rep->first_refusal, sizeof(r->rep->first_refusal), "%s: %s",
+				 mg_addr_str(in->key, addr, sizeof(addr)), fault);
+		}
+		return 0;
+	}
+	struct prof *p = get_prof(a, in->key, r->now);
+	if (!p)
+		return -ENOMEM;
+	p->first_seen = ct_of(shift_time(in->first_seen, by));
+	p->last_seen = ct_of(shift_time(in->last_seen, by));
+	p->k_syn_sub = in->k_syn_sub;
+	p->k_syn_other = in->k_syn_other;
+	p->sub_total = in->sub_total;
+	p->other_total = in->other_total;
+	p->role = in->role;
+	p->flags = in->flags & (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
+	if (had_smtp) {
+		struct smtp *m = get_smtp(a, p, r->now);
+		if (!m)
+			return -ENOMEM;
+		m->win_start = min->win_start;
+		struct counts c;
+		memcpy(c.cur, min->cur, sizeof(c.cur));
+		memcpy(c.prev, min->prev, sizeof(c.prev));
+		c.k[K_SYN_MX] = min->k_syn_mx;
+		c.k[K_HELO] = min->k_helo;
+		c.k[K_MAIL] = min->k_mail;
+		c.k[K_RCPT] = min->k_rcpt;
+		memcpy(&c.k[K_REPLY], min->k_reply, sizeof(min->k_reply));
+		c.k[K_SYNACK] = in->k_synack;
+		c.serve_total = in->serve_total;
+		wide_store(a, m, &c);
+		m->bits_cur = min->bits_cur;
+		m->bits_prev = min->bits_prev;
+		m->k_mx_bits = min->k_mx_bits;
+
+		m->helo_hash = min->helo_hash;
+		/*
+		 * A hash of the old kind, from before SAVED_HELO_WORDS: the
+		 * new one from the text where it was kept. Where it was not,
+		 * the old hash stays, and the source's next HELO reads as a
+		 * change of name once (distinct_helos, evidence only).
+		 */
+		if (min->helo_hash && !(min->fp_hash & SAVED_HELO_WORDS) && min->helo_len)
+			m->helo_hash = mg_helo_hash(min->helo, min->helo_len);
+		m->first_evidence = min->first_evidence;
+
+		m->active_day = (uint16_t)min->active_day;
+		m->active_days = (uint16_t)(min->active_days < UINT16_MAX ? min->active_days : UINT16_MAX);
+		m->shape_cur = min->shape_cur;
+		m->shape_prev = min->shape_prev;
+		m->helo_bad_ever = min->helo_bad_ever;
+		/* A file from before helo_last: the shape found again from the text (from the key: no address is kept). */
+		unsigned shape = min->fp_hash ? min->fp_hash & 0xff
+			       : min->helo_hash ? mg_helo_shape(min->helo, min->helo_len, in->key) : 0;
+		set_helo(a, p, m, min->helo, min->helo_len, shape);
+		m->helo_last |= (uint8_t)(shape & HELO_DROPPED);
+		memcpy(m->mac, min->mac, 6);
+		m->vlan_outer = min->vlan_outer;
+		m->vlan_inner = min->vlan_inner;
+		if (in->offences || min->blocked_until || min->last_block_end || min->role_before) {
+			struct verdict *vd = get_verdict(a, m);
+			if (!vd)
+				return -ENOMEM;
+			vd->offences = in->offences;
+			vd->role_before = min->role_before;
+			vd->blocked_until = shift_time(min->blocked_until, by);
+			vd->last_block_end = shift_time(min->last_block_end, by);
+		}
+		m->absurd_cur = min->absurd_cur & 15;
+		m->absurd_prev = min->absurd_prev & 15; /* below MG_ABSURD_MAX: record_fault() */
+		/*
+		 * Move the windows on to this moment while still in the saved
+		 * timeline, where every time is representable: figures that
+		 * aged out during the downtime are gone before the shift, even
+		 * if shift_time then has to clamp their times.
+		 */
+		win_roll(a, m, r->h.saved_mono + r->wall_passed);
+		long_restore(a, m, min, r->h.saved_mono + r->wall_passed, by);
+		m->win_start = shift_time(m->win_start, by);
+		m->first_evidence = shift_time(m->first_evidence, by);
+		m->first_smtp = ct_up(shift_time(min->first_smtp, by));
+		m->active_day = (uint16_t)shift_day(min->active_day, by);
+		for (unsigned k = 0; k < min->nhist; k++)
+			hist_push(a, m, shift_time(min->hist[k].at, by), min->hist[k].from, min->hist[k].to);
+		if (had_hosts && hin->n) {
+			struct hosts_full hf;
+			/* Only the n listed: slots past n carry nothing from the file. */
+			hf.n_more = hosts_nm(hin->n, hin->more);
+			for (unsigned k = 0; k < hin->n; k++) {
+				const struct mg_an_host *x = &hin->host[k];
+				struct host_rec *y = &hf.host[k];
+				memcpy(y->addr, x->addr, 16);
+				y->first_seen = ct_of(shift_time(x->first_seen_ns, by));
+				y->last_seen = ct_of(shift_time(x->last_seen_ns, by));
+				y->sessions = x->sessions;
+				memcpy(y->mac, x->mac, 6);
+				y->vlan_outer = x->vlan_outer;
+			}
+			if (!hosts_write(a, m, p->key, &hf))
+				return -ENOMEM;
+		}
+	}
+	if (p->role == MG_ROLE_BLOCKED &&
+	    push_u32(&a->blocked, &a->nblocked, &a->capblocked, prof_idx(a, p)) == 0)
+		p->flags |= PF_BLOCKLIST;
+	r->rep->restored++;
+	return 0;
+}
+
+/* Where the part being gathered goes, and how long it is. */
+static uint8_t *restore_part(struct mg_an_restorer *r, size_t *size)
+{
+	switch (r->part) {
+	case RS_HDR:
+		*size = sizeof(r->h);
+		return (uint8_t *)&r->h;
+	case RS_PROF:
+		*size = sizeof(r->in);
+		return (uint8_t *)&r->in;
+	case RS_SMTP:
+		*size = sizeof(r->min);
+		return (uint8_t *)&r->min;
+	case RS_HOSTS:
+		break;
+	}
+	*size = sizeof(r->hin);
+	return (uint8_t *)&r->hin;
+}
+
+/*
+ * The part just gathered: on to the next, or the record is whole and
+ * restored. Where a record ends depends on its profile's smtp field: a value
+ * that does not say makes the rest of the stream unreadable, and the whole
+ * is refused (field checks come per record, in restore_record).
+ */
+static int restore_part_done(struct mg_an_restorer *r)
+{
+	switch (r->part) {
+	case RS_HDR:
+		r->part = RS_PROF;
+		return restore_header(r);
+	case RS_PROF:
+		if (r->in.smtp > (r->h.version == AN_VERSION_HOSTS ? 2 : 1))
+			return -EINVAL;
+		if (r->in.smtp) {
+			r->part = RS_SMTP;
+			return 0;
+		}
+		break;
+	case RS_SMTP:
+		if (r->in.smtp == 2) {
+			r->part = RS_HOSTS;
+			return 0;
+		}
+		break;
+	case RS_HOSTS:
+		break;
+	}
+	r->part = RS_PROF;
+	r->done++;
+	return restore_record(r);
+}
+
+int mg_an_restore_feed(struct mg_an_restorer *r, const uint8_t *buf, size_t len)
+{
+	while (len && !r->err) {
+		/* More than the header's count of records: too long, refused. */
+		if (r->part == RS_PROF && !r->have && r->done == r->h.count)
+			return restore_fail(r, -EINVAL);
+		size_t size;
+		uint8_t *part = restore_part(r, &size);
+		size_t n = size - r->have < len ? size - r->have : len;
+		memcpy(part + r->have, buf, n);
+		r->have += n;
+		buf += n;
+		len -= n;
+		if (r->have < size)
+			break;
+		r->have = 0;
+		int err = restore_part_done(r);
+		if (err)
+			restore_fail(r, err);
+	}
+	return r->err;
+}
+
+int mg_an_restore_end(struct mg_an_restorer *r)
+{
+	/* Cut short: inside the header, inside a record, or fewer records than the header counts. */
+	if (r->part != RS_PROF || r->have || r->done != r->h.count)
+		restore_fail(r, -EINVAL);
+	int err = r->err;
+	if (!err && r->now > r->a->now)
+		r->a->now = r->now;
+	free(r);
+	return err;
+}
+
+void mg_an_restore_abort(struct mg_an_restorer *r)
+{
+	restore_fail(r, -ECANCELED);
+	free(r);
+}
+
 int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall,
 		  struct mg_an_restore_report *rep)
 {
-	struct mg_an_restore_report scratch;
-	struct an_hdr h;
-	const uint8_t *r = buf, *end = buf + len;
-	int64_t by;
+	struct mg_an_restorer *r = mg_an_restore_begin(a, now, wall, rep);
 
-	if (!rep)
-		rep = &scratch;
-	memset(rep, 0, sizeof(*rep));
-	if (len < sizeof(h))
-		return -EINVAL;
-	memcpy(&h, buf, sizeof(h));
-	if (memcmp(h.magic, AN_MAGIC, 4) || (h.version != AN_VERSION && h.version != AN_VERSION_HOSTS) || h.prof_size != sizeof(struct prof_rec) ||
-	    h.smtp_size != sizeof(struct smtp_rec) || h.saved_mono > SAVED_MONO_MAX)
-		return -EINVAL;
-	/*
-	 * The framing first, over the whole buffer: where one record ends
-	 * depends on its smtp field, so a record whose framing cannot be
-	 * followed makes the rest unreadable, and the file is refused whole,
-	 * changing nothing. Field checks come per record, below.
-	 */
-	r += sizeof(h);
-	for (uint32_t i = 0; i < h.count; i++) {
-		struct prof_rec p;
-		if ((size_t)(end - r) < sizeof(p))
-			return -EINVAL;
-		memcpy(&p, r, sizeof(p));
-		r += sizeof(p);
-		if (p.smtp > (h.version == AN_VERSION_HOSTS ? 2 : 1))
-			return -EINVAL;
-		size_t more = p.smtp ? sizeof(struct smtp_rec) + (p.smtp == 2 ? sizeof(struct mg_an_hosts) : 0) : 0;
-		if ((size_t)(end - r) < more)
-			return -EINVAL;
-		r += more;
-	}
-	if (r != end)
-		return -EINVAL;
-
-	/* How far every saved time moves: this moment less the wall time passed, from the save's. */
-	uint64_t wall_passed = wall > h.saved_wall ? wall - h.saved_wall : 0;
-	int64_t base = (int64_t)(now - wall_passed);
-	if (now > INT64_MAX || __builtin_sub_overflow(base, (int64_t)h.saved_mono, &by))
-		return -EINVAL;
-	drop_profiles(a);
-	r = buf + sizeof(h);
-	for (uint32_t i = 0; i < h.count; i++) {
-		struct prof_rec in;
-		struct smtp_rec min;
-		struct mg_an_hosts hin;
-		memcpy(&in, r, sizeof(in));
-		r += sizeof(in);
-		bool had_smtp = in.smtp, had_hosts = in.smtp == 2;
-		if (had_smtp) {
-			memcpy(&min, r, sizeof(min));
-			r += sizeof(min);
-		}
-		if (had_hosts) {
-			memcpy(&hin, r, sizeof(hin));
-			r += sizeof(hin);
-		}
-		const char *fault = record_fault(a, &in, had_smtp ? &min : NULL, h.saved_mono);
-		if (!fault && had_hosts)
-			fault = hosts_fault(a, &in, &hin, h.saved_mono);
-		if (fault) {
-			if (!rep->refused++) {
-				char addr[MG_ADDRSTRLEN];
-				snprintf(rep->first_refusal, sizeof(rep->first_refusal), "%s: %s",
-					 mg_addr_str(in.key, addr, sizeof(addr)), fault);
-			}
-			continue;
-		}
-		struct prof *p = get_prof(a, in.key, now);
-		if (!p)
-			return -ENOMEM;
-		p->first_seen = ct_of(shift_time(in.first_seen, by));
-		p->last_seen = ct_of(shift_time(in.last_seen, by));
-		p->k_syn_sub = in.k_syn_sub;
-		p->k_syn_other = in.k_syn_other;
-		p->sub_total = in.sub_total;
-		p->other_total = in.other_total;
-		p->role = in.role;
-		p->flags = in.flags & (uint8_t)~(PF_DIRTY | PF_BLOCKLIST);
-		if (had_smtp) {
-			struct smtp *m = get_smtp(a, p, now);
-			if (!m)
-				return -ENOMEM;
-			m->win_start = min.win_start;
-			struct counts c;
-			memcpy(c.cur, min.cur, sizeof(c.cur));
-			memcpy(c.prev, min.prev, sizeof(c.prev));
-			c.k[K_SYN_MX] = min.k_syn_mx;
-			c.k[K_HELO] = min.k_helo;
-			c.k[K_MAIL] = min.k_mail;
-			c.k[K_RCPT] = min.k_rcpt;
-			memcpy(&c.k[K_REPLY], min.k_reply, sizeof(min.k_reply));
-			c.k[K_SYNACK] = in.k_synack;
-			c.serve_total = in.serve_total;
-			wide_store(a, m, &c);
-			m->bits_cur = min.bits_cur;
-			m->bits_prev = min.bits_prev;
-			m->k_mx_bits = min.k_mx_bits;
-
-			m->helo_hash = min.helo_hash;
-			/*
-			 * A hash of the old kind, from before SAVED_HELO_WORDS: the
-			 * new one from the text where it was kept. Where it was not,
-			 * the old hash stays, and the source's next HELO reads as a
-			 * change of name once (distinct_helos, evidence only).
-			 */
-			if (min.helo_hash && !(min.fp_hash & SAVED_HELO_WORDS) && min.helo_len)
-				m->helo_hash = mg_helo_hash(min.helo, min.helo_len);
-			m->first_evidence = min.first_evidence;
-
-			m->active_day = (uint16_t)min.active_day;
-			m->active_days = (uint16_t)(min.active_days < UINT16_MAX ? min.active_days : UINT16_MAX);
-			m->shape_cur = min.shape_cur;
-			m->shape_prev = min.shape_prev;
-			m->helo_bad_ever = min.helo_bad_ever;
-			/* A file from before helo_last: the shape found again from the text (from the key: no address is kept). */
-			unsigned shape = min.fp_hash ? min.fp_hash & 0xff
-				       : min.helo_hash ? mg_helo_shape(min.helo, min.helo_len, in.key) : 0;
-			set_helo(a, p, m, min.helo, min.helo_len, shape);
-			m->helo_last |= (uint8_t)(shape & HELO_DROPPED);
-			memcpy(m->mac, min.mac, 6);
-			m->vlan_outer = min.vlan_outer;
-			m->vlan_inner = min.vlan_inner;
-			if (in.offences || min.blocked_until || min.last_block_end || min.role_before) {
-				struct verdict *vd = get_verdict(a, m);
-				if (!vd)
-					return -ENOMEM;
-				vd->offences = in.offences;
-				vd->role_before = min.role_before;
-				vd->blocked_until = shift_time(min.blocked_until, by);
-				vd->last_block_end = shift_time(min.last_block_end, by);
-			}
-			m->absurd_cur = min.absurd_cur & 15;
-			m->absurd_prev = min.absurd_prev & 15; /* below MG_ABSURD_MAX: record_fault() */
-			/*
-			 * Move the windows on to this moment while still in the saved
-			 * timeline, where every time is representable: figures that
-			 * aged out during the downtime are gone before the shift, even
-			 * if shift_time then has to clamp their times.
-			 */
-			win_roll(a, m, h.saved_mono + wall_passed);
-			long_restore(a, m, &min, h.saved_mono + wall_passed, by);
-			m->win_start = shift_time(m->win_start, by);
-			m->first_evidence = shift_time(m->first_evidence, by);
-			m->first_smtp = ct_up(shift_time(min.first_smtp, by));
-			m->active_day = (uint16_t)shift_day(min.active_day, by);
-			for (unsigned k = 0; k < min.nhist; k++)
-				hist_push(a, m, shift_time(min.hist[k].at, by), min.hist[k].from, min.hist[k].to);
-			if (had_hosts && hin.n) {
-				struct hosts_full hf;
-				/* Only the n listed: slots past n carry nothing from the file. */
-				hf.n_more = hosts_nm(hin.n, hin.more);
-				for (unsigned k = 0; k < hin.n; k++) {
-					const struct mg_an_host *x = &hin.host[k];
-					struct host_rec *y = &hf.host[k];
-					memcpy(y->addr, x->addr, 16);
-					y->first_seen = ct_of(shift_time(x->first_seen_ns, by));
-					y->last_seen = ct_of(shift_time(x->last_seen_ns, by));
-					y->sessions = x->sessions;
-					memcpy(y->mac, x->mac, 6);
-					y->vlan_outer = x->vlan_outer;
-				}
-				if (!hosts_write(a, m, p->key, &hf))
-					return -ENOMEM;
-			}
-		}
-		if (p->role == MG_ROLE_BLOCKED &&
-		    push_u32(&a->blocked, &a->nblocked, &a->capblocked, prof_idx(a, p)) == 0)
-			p->flags |= PF_BLOCKLIST;
-		rep->restored++;
-	}
-	if (now > a->now)
-		a->now = now;
-	return 0;
+	if (!r)
+		return -ENOMEM;
+	mg_an_restore_feed(r, buf, len); /* a failure is kept, and given again by end */
+	return mg_an_restore_end(r);
 }
 
 /* ---- read access -------------------------------------------------------------------- */

@@ -298,17 +298,36 @@ struct mg_an_restore_report {
 	char first_refusal[160]; /* "198.18.0.66: HELO length over 64": the first refused record and why */
 };
 /*
- * -EINVAL when the buffer as a whole cannot be used (not a saved state,
- * another version, cut short or too long, a record whose length cannot be
- * told, times that cannot be carried over): nothing changes. Otherwise the
- * profiles are replaced by every record that passes all checks (lengths,
- * counts, roles and other enumerations, flags, times, the key's
- * aggregation, VLAN IDs); a record that fails one is skipped and counted in
- * *rep (may be NULL), so one bad record never stops the others nor the
- * daemon. -ENOMEM part-way leaves the records restored so far.
+ * A restore is for a start: it replaces the analyzer's profiles with the
+ * saved ones. -EINVAL when the state as a whole cannot be used: not a saved
+ * state, another version, or times that cannot be carried over (seen in its
+ * header: nothing changes), or cut short, too long, a record whose length
+ * cannot be told (seen part-way: the analyzer is left without profiles, as
+ * if the file had been refused at once). Otherwise the profiles are replaced
+ * by every record that passes all checks (lengths, counts, roles and other
+ * enumerations, flags, times, the key's aggregation, VLAN IDs); a record
+ * that fails one is skipped and counted in *rep (may be NULL), so one bad
+ * record never stops the others nor the daemon. -ENOMEM part-way leaves no
+ * profile either. *rep counts nothing after a failure.
  */
 int mg_an_restore(struct mg_analyzer *a, const uint8_t *buf, size_t len, uint64_t now, uint64_t wall,
 		  struct mg_an_restore_report *rep);
+/*
+ * The same restore as the state arrives, so that it never needs the whole
+ * of it in memory (7.5 GB for ten million profiles speaking SMTP): begin
+ * (NULL without memory), feed its bytes in pieces of any size and bounds,
+ * then end for mg_an_restore's outcome. feed returns 0 or the failure that
+ * ended the restore (the same every call after; end gives it too). A
+ * caller whose source fails (a file whose checksum does not match at its
+ * end) calls abort instead: whatever was restored goes. end and abort free
+ * the restorer.
+ */
+struct mg_an_restorer;
+struct mg_an_restorer *mg_an_restore_begin(struct mg_analyzer *a, uint64_t now, uint64_t wall,
+					   struct mg_an_restore_report *rep);
+int mg_an_restore_feed(struct mg_an_restorer *r, const uint8_t *buf, size_t len);
+int mg_an_restore_end(struct mg_an_restorer *r);
+void mg_an_restore_abort(struct mg_an_restorer *r);
 
 /* Read access for status and show. */
 #define MG_AN_HISTORY 4 /* role changes kept per source that spoke SMTP */
