@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <cmocka.h>
 
 #include "fullfs.h"
@@ -1810,6 +1811,83 @@ static void test_unrestorable_state_kept(void **state)
 }
 
 /*
+ * A state file found damaged only after its records were handed to the
+ * analyzer (it is restored as it decompresses): what was restored goes, the
+ * start goes on with no profile, says so, and keeps the file. Two kinds: a
+ * payload whose CRC does not match (the file's damage), and a payload with
+ * a byte after its last record (the analyzer's refusal).
+ */
+static void test_state_damaged_at_its_end_restores_nothing(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
+	struct mg_config c;
+	struct mg_engine e;
+	struct host h, bot;
+	uint64_t now = BOOT, wall = WALL;
+	uint8_t *buf;
+	size_t len;
+
+	state_dir(dir, path, sizeof(path));
+	config(&c, path);
+	host_init(&h, "198.18.1.2");
+	h.s.syn_other = 20;
+	struct fake f0 = { .hosts = { &h }, .nhosts = 1 };
+	struct seen s0 = { 0 };
+	start_with_bot(&c, &e, &f0, &s0, &bot, now, wall);
+	spam(&e, &bot, &now, &wall);
+	mg_engine_tick(&e, now, wall);
+	assert_int_equal(mg_engine_save(&e, now, wall), 0);
+	mg_engine_free(&e);
+	assert_int_equal(mg_state_read(path, &buf, &len), 0);
+
+	for (int kind = 0; kind < 2; kind++) {
+		if (kind == 0) {
+			/*
+			 * The payload's CRC-32 in the file's header (at byte 16)
+			 * flipped, the gzip stream made anew: a valid stream whose
+			 * every record reaches the analyzer before the check fails.
+			 */
+			uint8_t head[24];
+			assert_int_equal(mg_state_write(path, buf, len), 0);
+			gzFile gz = gzopen(path, "rb");
+			assert_non_null(gz);
+			assert_int_equal(gzread(gz, head, sizeof(head)), (int)sizeof(head));
+			gzclose(gz);
+			head[16] ^= 1;
+			gz = gzopen(path, "wb");
+			assert_non_null(gz);
+			assert_int_equal(gzwrite(gz, head, sizeof(head)), (int)sizeof(head));
+			assert_int_equal(gzwrite(gz, buf, (unsigned)len), (int)len);
+			assert_int_equal(gzclose(gz), Z_OK);
+		} else {
+			uint8_t *longer = malloc(len + 1);
+			assert_non_null(longer);
+			memcpy(longer, buf, len);
+			longer[len] = 0;
+			assert_int_equal(mg_state_write(path, longer, len + 1), 0);
+			free(longer);
+		}
+		struct fake f = { 0 };
+		struct seen s = { 0 };
+		assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
+		mg_engine_start(&e, now, wall);
+		const char *says = kind == 0 ? "is damaged" : "could not be restored (not a state of this version, or cut up)";
+		if (!strstr(s.notices, says) || !strstr(s.notices, "starting without it") || !strstr(s.notices, "is kept as"))
+			fail_msg("kind %d said:\n%s", kind, s.notices);
+		assert_int_equal(mg_an_count(e.an, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+		struct mg_prefix bp = pfx("198.18.0.66");
+		assert_null(find_block(&f, &bp));
+		mg_engine_free(&e);
+		wall += SEC; /* a copy of its own name */
+	}
+	assert_int_equal(count_files(dir, "state.gz.unreadable-"), 2);
+	free(buf);
+	mg_config_free(&c);
+	remove_dir(dir);
+}
+
+/*
  * A state with a valid checksum and one bad record: that record is refused,
  * the notice says how many and why, the rest is restored (another source's
  * verdict still in the kernel), and the file as it was is kept.
@@ -2469,6 +2547,7 @@ int main(void)
 		cmocka_unit_test(test_reload_reports_what_waits),
 		cmocka_unit_test(test_unrestorable_state_kept),
 		cmocka_unit_test(test_bad_record_refused_rest_restored),
+		cmocka_unit_test(test_state_damaged_at_its_end_restores_nothing),
 		cmocka_unit_test(test_bad_rules_refused_rest_restored),
 		cmocka_unit_test(test_stale_temps_removed_at_start),
 		cmocka_unit_test(test_block_on_a_full_disk),

@@ -598,24 +598,47 @@ static void keep_copy(const char *path, uint64_t wall, char *said, size_t len)
 		snprintf(said, len, "; the file as it was is kept as %s", copy);
 }
 
+/*
+ * The state file handed to the analyzer as it is decompressed (the file
+ * never whole in memory: 7.5 GB for ten million profiles speaking SMTP).
+ * feed_err tells the analyzer's refusal from the file's.
+ */
+struct restore_stream {
+	struct mg_an_restorer *r;
+	int feed_err;
+};
+
+static int restore_chunk(void *ctx, const uint8_t *data, size_t len)
+{
+	struct restore_stream *rs = ctx;
+
+	return rs->feed_err = mg_an_restore_feed(rs->r, data, len);
+}
+
 static void restore_analyzer(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
 	struct mg_an_restore_report rep;
+	struct restore_stream rs = { .r = mg_an_restore_begin(e->an, now, wall, &rep) };
 	char kept[PATH_MAX + 64];
-	uint8_t *buf;
-	size_t len;
-	int err = mg_state_read(e->state_file, &buf, &len);
+	int err = rs.r ? mg_state_read_stream(e->state_file, restore_chunk, &rs) : -ENOMEM;
 
+	/*
+	 * A file that fails its checks part-way or at its end was restored in
+	 * part: the abort drops that part, so the start goes on without any of
+	 * it, as when a damaged file is refused at once.
+	 */
+	if (err && rs.r)
+		mg_an_restore_abort(rs.r);
 	if (err == -ENOENT)
 		return;
-	if (err) {
+	if (err && !rs.feed_err) {
 		keep_copy(e->state_file, wall, kept, sizeof(kept));
 		notice(e, now, wall, true, "notice", "state file %s %s; starting without it%s", e->state_file,
 		       err == -EINVAL ? "is damaged or not a regular file" : strerror(-err), kept);
 		return;
 	}
-	err = mg_an_restore(e->an, buf, len, now, wall, &rep);
-	free(buf);
+	if (!err)
+		err = mg_an_restore_end(rs.r);
 	if (err) {
 		keep_copy(e->state_file, wall, kept, sizeof(kept));
 		notice(e, now, wall, true, "notice", "state file %s could not be restored (%s); starting without it%s",
