@@ -5,8 +5,8 @@
  * order, i.e. shuffled), a tick over all of them, and the daemon memory each
  * profile costs. Pure userspace: no privileges needed.
  *
- *   bench-analyzer                  the table: 1M and 10M profiles, 1 % and 100 % SMTP
- *   bench-analyzer N PERCENT [-c]   one row
+ *   bench-analyzer                     the table: 1M and 10M profiles, 1 % and 100 % SMTP
+ *   bench-analyzer N PERCENT [-c] [-s] one row
  *
  * PERCENT is the share of sources that speak SMTP to MX hosts: those carry
  * the analyzer's SMTP record, and each sends one HELO event with a name of
@@ -14,6 +14,8 @@
  * one also starts the hosts list of its /64). 100 is the worst case. With
  * -c (and in the table's last row) no HELO events, counters only: the case
  * this benchmark measured before the HELO events were added (420 bytes).
+ * With -s the state is saved and restored whatever N (by default only up
+ * to SAVE_ROWS_MAX profiles: beyond, it takes minutes).
  *
  * Each row runs in a child process of its own, so the memory figure (growth
  * of the resident set from before the analyzer exists to after the steady
@@ -94,8 +96,8 @@ struct row {
 	/* The state save (rows of up to SAVE_ROWS_MAX profiles): serialization whole, its longest step, the file. */
 	bool saved;
 	double save_ms, save_step_ms, write_ms, raw_mb, file_mb;
-	/* The restore at the daemon's start: the file read and decompressed, the profiles restored. */
-	double read_ms, restore_ms;
+	/* The restore at the daemon's start: the file read, decompressed and restored as it comes. */
+	double restore_ms;
 	size_t restored;
 	/*
 	 * The resident set during the restore, from just before it: its peak
@@ -109,6 +111,12 @@ struct row {
 /* Saves are measured up to this many profiles: ten million worst-case profiles are 7.5 GB before compression. */
 #define SAVE_ROWS_MAX 1000000
 #define SAVE_STEP 1024 /* the daemon's step (mg_daemon.c) */
+
+/* The file's chunks to the analyzer, as mg_engine.c's restore_analyzer hands them. */
+static int restore_chunk(void *restorer, const uint8_t *data, size_t len)
+{
+	return mg_an_restore_feed(restorer, data, len);
+}
 
 /* The state save as the daemon makes it: serialized in steps, then compressed and written to a file. */
 static void measure_save(const struct mg_analyzer *a, uint64_t t, struct row *r)
@@ -158,15 +166,14 @@ static void measure_save(const struct mg_analyzer *a, uint64_t t, struct row *r)
 		bool peak = hwm_reset();
 		long rss0 = rss_kb();
 		struct mg_analyzer *b = mg_an_new(&cfg);
+		struct mg_an_restorer *rs = b ? mg_an_restore_begin(b, t + SEC, 1800000000ull * 1000000000ull + SEC, &rep)
+					      : NULL;
 		t0 = now_ms();
-		if (b && !mg_state_read(path, &buf, &len)) {
-			r->read_ms = now_ms() - t0;
-			t0 = now_ms();
-			if (!mg_an_restore(b, buf, len, t + SEC, 1800000000ull * 1000000000ull + SEC, &rep))
-				r->restored = rep.restored;
-			r->restore_ms = now_ms() - t0;
-			free(buf);
-		}
+		if (rs && mg_state_read_stream(path, restore_chunk, rs))
+			mg_an_restore_abort(rs);
+		else if (rs && !mg_an_restore_end(rs))
+			r->restored = rep.restored;
+		r->restore_ms = now_ms() - t0;
 		r->restore_kept_mb = (double)(rss_kb() - rss0) / 1024;
 		r->restore_peak_mb = peak ? (double)(hwm_kb() - rss0) / 1024 : -1;
 		mg_an_free(b);
@@ -260,7 +267,7 @@ static double helos(struct mg_analyzer *a, const unsigned *order, unsigned n, un
 	return now_ms() - t0;
 }
 
-static int run_row(unsigned n, unsigned pct, bool counters_only, struct row *r)
+static int run_row(unsigned n, unsigned pct, bool counters_only, bool save_any, struct row *r)
 {
 	static struct mg_an_action actions[4096];
 	struct mg_an_config cfg;
@@ -316,7 +323,7 @@ static int run_row(unsigned n, unsigned pct, bool counters_only, struct row *r)
 	}
 	r->single_ms = single;
 
-	if (n <= SAVE_ROWS_MAX)
+	if (n <= SAVE_ROWS_MAX || save_any)
 		measure_save(a, t, r);
 	size_t by_role[MG_ROLE_MAX];
 	r->count = mg_an_count(a, by_role);
@@ -327,7 +334,7 @@ static int run_row(unsigned n, unsigned pct, bool counters_only, struct row *r)
 }
 
 /* A row in a child of its own (see the top of the file). */
-static int run_child(unsigned n, unsigned pct, bool counters_only, struct row *r)
+static int run_child(unsigned n, unsigned pct, bool counters_only, bool save_any, struct row *r)
 {
 	int fd[2];
 	pid_t pid;
@@ -337,7 +344,7 @@ static int run_child(unsigned n, unsigned pct, bool counters_only, struct row *r
 		return 1;
 	if (pid == 0) {
 		close(fd[0]);
-		int err = run_row(n, pct, counters_only, r);
+		int err = run_row(n, pct, counters_only, save_any, r);
 		if (!err && write(fd[1], r, sizeof(*r)) != (ssize_t)sizeof(*r))
 			err = 1;
 		_exit(err);
@@ -372,10 +379,9 @@ static void print_save(const struct row *r)
 	if (r->restore_peak_mb >= 0)
 		snprintf(peak, sizeof(peak), "%.0f MB", r->restore_peak_mb);
 	if (r->restored)
-		printf("state restore, %u profiles, %u %%%s: read and decompressed in %.0f ms, %zu profiles restored in %.0f ms; "
+		printf("state restore, %u profiles, %u %%%s: %zu profiles read, decompressed and restored in %.0f ms; "
 		       "resident set grew by %s at its peak, %.0f MB kept (the restored analyzer)\n",
-		       r->n, r->pct, r->counters_only ? " c" : "", r->read_ms, r->restored, r->restore_ms, peak,
-		       r->restore_kept_mb);
+		       r->n, r->pct, r->counters_only ? " c" : "", r->restored, r->restore_ms, peak, r->restore_kept_mb);
 }
 
 int main(int argc, char **argv)
@@ -387,9 +393,17 @@ int main(int argc, char **argv)
 		      { 1000000, 100, true } };
 	struct row r, worst = { 0 }, saves[sizeof(table) / sizeof(table[0])] = { 0 };
 
-	bool c = argc == 4 && !strcmp(argv[3], "-c");
-	if (argc > 4 || argc == 2 || (argc == 4 && !c)) {
-		fprintf(stderr, "usage: bench-analyzer [N PERCENT [-c]]\n");
+	bool c = false, save_any = false, bad = argc == 2;
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "-c") && !c)
+			c = true;
+		else if (!strcmp(argv[i], "-s") && !save_any)
+			save_any = true;
+		else
+			bad = true;
+	}
+	if (bad) {
+		fprintf(stderr, "usage: bench-analyzer [N PERCENT [-c] [-s]]\n");
 		return 2;
 	}
 	printf("analyzer benchmark: a full scan (feed + tick) of N profiles and the daemon memory each costs;\n"
@@ -398,14 +412,14 @@ int main(int argc, char **argv)
 	printf("|-----------:|--------:|----------:|---------:|--------:|-----------:|-------:|:-----------------------------|\n");
 	if (argc >= 3) {
 		unsigned n = (unsigned)atoi(argv[1]), pct = (unsigned)atoi(argv[2]);
-		if (!n || pct > 100 || run_child(n, pct, c, &r))
+		if (!n || pct > 100 || run_child(n, pct, c, save_any, &r))
 			return 1;
 		print_row(&r);
 		print_save(&r);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		if (run_child(table[i].n, table[i].pct, table[i].counters_only, &r))
+		if (run_child(table[i].n, table[i].pct, table[i].counters_only, false, &r))
 			return 1;
 		print_row(&r);
 		saves[i] = r;
