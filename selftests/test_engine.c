@@ -362,13 +362,7 @@ static void start_with_bot(const struct mg_config *c, struct mg_engine *e, struc
 	mg_engine_start(e, now, wall);
 }
 
-/* A private directory for state files, and its removal. */
-static void state_dir(char dir[], char *path, size_t len)
-{
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, len, "%s/state.gz", dir);
-}
-
+/* The removal of a private directory for state files, and all in it. */
 static void remove_dir(const char *dir)
 {
 	char cmd[160];
@@ -377,51 +371,110 @@ static void remove_dir(const char *dir)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* ---- tests ----------------------------------------------------------------------------------------- */
-
-static void run_bot_blocked(uint64_t origin)
-{
+/*
+ * What most tests start from: the test configuration (config()), an engine
+ * for the fake kernel, the fake, and what the engine tells. rig_setup makes
+ * the configuration for the test to add to, saving nowhere;
+ * rig_setup_saving has it save to a state file in a private directory. The
+ * test starts the engine (rig_start, or mg_engine_init with a sink or an
+ * observer of its own); rig_teardown frees both and removes the directory,
+ * after a failed assertion too (mg_engine_free takes an engine never
+ * started).
+ */
+struct rig {
 	struct mg_config c;
 	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct fake f;
+	struct seen s;
+	char dir[32], path[128]; /* with rig_setup_saving: the directory, and the state file in it */
+};
+
+static int rig_setup(void **state)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -1;
+	config(&r->c, NULL);
+	*state = r;
+	return 0;
+}
+
+static int rig_setup_saving(void **state)
+{
+	struct rig *r;
+
+	if (rig_setup(state))
+		return -1;
+	r = *state;
+	snprintf(r->dir, sizeof(r->dir), "/tmp/mg-test-engine.XXXXXX");
+	if (!mkdtemp(r->dir)) {
+		r->dir[0] = '\0';
+		return -1;
+	}
+	snprintf(r->path, sizeof(r->path), "%s/state.gz", r->dir);
+	snprintf(r->c.state_file, sizeof(r->c.state_file), "%s", r->path);
+	return 0;
+}
+
+static int rig_teardown(void **state)
+{
+	struct rig *r = *state;
+
+	mg_engine_free(&r->e);
+	mg_config_free(&r->c);
+	if (r->dir[0])
+		remove_dir(r->dir);
+	free(r);
+	return 0;
+}
+
+/* The rig's engine on the plain fake kernel, observed into r->s, started at now. */
+static void rig_start(struct rig *r, uint64_t now, uint64_t wall)
+{
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &r->f, observe, &r->s), 0);
+	mg_engine_start(&r->e, now, wall);
+}
+
+/* ---- tests ----------------------------------------------------------------------------------------- */
+
+static void run_bot_blocked(struct rig *r, uint64_t origin)
+{
 	struct host bot;
 	uint64_t now = origin + BOOT, wall = WALL;
 
-	config(&c, NULL);
-	start_with_bot(&c, &e, &f, &s, &bot, now, wall);
-	assert_true(mg_engine_scan_due(&e, now)); /* the first scan is due at once */
+	start_with_bot(&r->c, &r->e, &r->f, &r->s, &bot, now, wall);
+	assert_true(mg_engine_scan_due(&r->e, now)); /* the first scan is due at once */
 	uint64_t spam_start = now;
-	spam(&e, &bot, &now, &wall);
-	assert_true(mg_engine_scan_due(&e, now)); /* news, and the gap passed */
-	assert_int_equal(e.time_to_block.count, 0);
-	mg_engine_tick(&e, now, wall);
-	assert_int_equal(s.blocks, 1);
-	assert_int_equal(e.verdicts_issued, 1);
+	spam(&r->e, &bot, &now, &wall);
+	assert_true(mg_engine_scan_due(&r->e, now)); /* news, and the gap passed */
+	assert_int_equal(r->e.time_to_block.count, 0);
+	mg_engine_tick(&r->e, now, wall);
+	assert_int_equal(r->s.blocks, 1);
+	assert_int_equal(r->e.verdicts_issued, 1);
 	/* Metrics: one block in force by the analyzer, its time from the first evidence to the write. */
-	assert_int_equal(mg_ruleset_blocks_new(e.rules, MG_OWNER_VERDICT), 1);
-	assert_int_equal(mg_ruleset_blocks_new(e.rules, MG_OWNER_OPERATOR_BLOCK), 0);
-	assert_int_equal(e.time_to_block.count, 1);
-	assert_true(e.time_to_block.sum > 0 && e.time_to_block.sum <= (double)(now - spam_start) / 1e9);
-	assert_int_equal(e.n_ttb, 0);
+	assert_int_equal(mg_ruleset_blocks_new(r->e.rules, MG_OWNER_VERDICT), 1);
+	assert_int_equal(mg_ruleset_blocks_new(r->e.rules, MG_OWNER_OPERATOR_BLOCK), 0);
+	assert_int_equal(r->e.time_to_block.count, 1);
+	assert_true(r->e.time_to_block.sum > 0 && r->e.time_to_block.sum <= (double)(now - spam_start) / 1e9);
+	assert_int_equal(r->e.n_ttb, 0);
 	struct mg_prefix p = pfx("198.18.0.66");
-	struct kblock *b = find_block(&f, &p);
+	struct kblock *b = find_block(&r->f, &p);
 	assert_non_null(b);
 	assert_int_equal(b->action, MG_ACT_DROP_SMTP);
-	assert_true(b->expires > now && b->expires <= now + c.an.block_ns); /* it expires, on the engine's timeline */
+	/* It expires, on the engine's timeline. */
+	assert_true(b->expires > now && b->expires <= now + r->c.an.block_ns);
 	/* Nothing new: the next ticks write nothing. */
-	size_t writes = f.writes;
+	size_t writes = r->f.writes;
 	now += SEC;
-	mg_engine_tick(&e, now, wall);
-	assert_int_equal(f.writes, writes);
+	mg_engine_tick(&r->e, now, wall);
+	assert_int_equal(r->f.writes, writes);
 	/* The verdict ends at its expiry, and the rule with it. */
 	now = b->expires + SEC;
-	wall += c.an.block_ns + SEC;
-	mg_engine_tick(&e, now, wall);
-	assert_int_equal(s.unblocks, 1);
-	assert_null(find_block(&f, &p));
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	wall += r->c.an.block_ns + SEC;
+	mg_engine_tick(&r->e, now, wall);
+	assert_int_equal(r->s.unblocks, 1);
+	assert_null(find_block(&r->f, &p));
 }
 
 /*
@@ -434,42 +487,37 @@ static void run_bot_blocked(uint64_t origin)
  */
 static void test_verdict_at_the_deciding_event(void **state)
 {
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct host bot;
 	uint64_t now = BOOT, wall = WALL;
 	struct mg_prefix p = pfx("198.18.0.66");
 	int blocked_at = -1;
 
-	(void)state;
-	config(&c, NULL);
 	host_init(&bot, "198.18.0.66");
-	f.hosts[f.nhosts++] = &bot;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink_read_one, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	mg_engine_tick(&e, now, wall); /* the first scan; from here on, no scan */
-	size_t reads = f.reads, writes = f.writes;
-	mg_engine_settle(&e, now, wall);
-	assert_int_equal(f.reads, reads);
-	assert_int_equal(f.writes, writes);
+	r->f.hosts[r->f.nhosts++] = &bot;
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink_read_one, &r->f, observe, &r->s), 0);
+	mg_engine_start(&r->e, now, wall);
+	mg_engine_tick(&r->e, now, wall); /* the first scan; from here on, no scan */
+	size_t reads = r->f.reads, writes = r->f.writes;
+	mg_engine_settle(&r->e, now, wall);
+	assert_int_equal(r->f.reads, reads);
+	assert_int_equal(r->f.writes, writes);
 	for (int i = 0; i < 12 && blocked_at < 0; i++) {
 		char dst[32];
 		snprintf(dst, sizeof(dst), "198.19.%d.25", i + 1);
 		now += SEC / 20;
 		wall += SEC / 20;
 		/* The session's events; its commands are in the kernel's counters by the next one. */
-		session(&e, &bot, dst, "[198.18.0.66]", now, wall);
-		mg_engine_settle(&e, now, wall);
-		if (find_block(&f, &p))
+		session(&r->e, &bot, dst, "[198.18.0.66]", now, wall);
+		mg_engine_settle(&r->e, now, wall);
+		if (find_block(&r->f, &p))
 			blocked_at = i;
 	}
 	assert_true(blocked_at >= 1 && blocked_at <= 3);
-	assert_int_equal(s.blocks, 1);
-	assert_true(f.reads > reads);
-	assert_true(e.settles >= 2);
-	assert_false(e.last_scan > BOOT); /* no scan ran */
+	assert_int_equal(r->s.blocks, 1);
+	assert_true(r->f.reads > reads);
+	assert_true(r->e.settles >= 2);
+	assert_false(r->e.last_scan > BOOT); /* no scan ran */
 
 	/* The same bot on an engine that only scans: the scan after the same session finds the same verdict. */
 	struct mg_engine e2;
@@ -479,7 +527,7 @@ static void test_verdict_at_the_deciding_event(void **state)
 	uint64_t now2 = BOOT, wall2 = WALL;
 	host_init(&bot2, "198.18.0.66");
 	f2.hosts[f2.nhosts++] = &bot2;
-	assert_int_equal(mg_engine_init(&e2, &c, &fake_sink, &f2, observe, &s2), 0);
+	assert_int_equal(mg_engine_init(&e2, &r->c, &fake_sink, &f2, observe, &s2), 0);
 	mg_engine_start(&e2, now2, wall2);
 	mg_engine_tick(&e2, now2, wall2);
 	int scan_blocked_at = -1;
@@ -506,15 +554,13 @@ static void test_verdict_at_the_deciding_event(void **state)
 		char ip[32];
 		snprintf(ip, sizeof(ip), "198.18.%u.%u", 1 + i / 250, 1 + i % 250);
 		host_init(&h, ip);
-		event(&e, &h, MG_EV_SYN_MX, "198.19.0.25", NULL, 0x68812a4c, now, wall);
+		event(&r->e, &h, MG_EV_SYN_MX, "198.19.0.25", NULL, 0x68812a4c, now, wall);
 	}
-	assert_int_equal(e.hot_missed, 44);
-	reads = f.reads;
-	mg_engine_settle(&e, now, wall);
-	assert_int_equal(s.blocks, 1);
-	assert_int_equal(e.nhot, 0);
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	assert_int_equal(r->e.hot_missed, 44);
+	reads = r->f.reads;
+	mg_engine_settle(&r->e, now, wall);
+	assert_int_equal(r->s.blocks, 1);
+	assert_int_equal(r->e.nhot, 0);
 }
 
 /* ---- other nodes' rules ------------------------------------------------------------------------- */
@@ -539,39 +585,33 @@ static struct mg_cl_entry cl_entry(enum mg_cl_kind kind, const char *node, const
  */
 static void test_cluster_receipt_rules(void **state)
 {
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL;
 	struct mg_cl_entry x;
 
-	(void)state;
-	config(&c, NULL);
-	add_list(&c.allowlist, "198.18.9.7");
-	add_list(&c.protected_nets, "198.19.64.0/24");
-	snprintf(c.cluster_node, sizeof(c.cluster_node), "edge-b");
-	c.cluster_max_accept_per_min = 3;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	add_list(&r->c.allowlist, "198.18.9.7");
+	add_list(&r->c.protected_nets, "198.19.64.0/24");
+	snprintf(r->c.cluster_node, sizeof(r->c.cluster_node), "edge-b");
+	r->c.cluster_max_accept_per_min = 3;
+	rig_start(r, now, wall);
 
 	/* A verdict from edge-a, an hour left: blocked here, until this timeline's now + 1 h. */
 	x = cl_entry(MG_CL_VERDICT, "edge-a", "198.18.2.2", MG_ACT_DROP_SMTP, wall + 3600 * SEC, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_TAKEN);
 	struct mg_prefix p = pfx("198.18.2.2");
-	struct kblock *b = find_block(&f, &p);
+	struct kblock *b = find_block(&r->f, &p);
 	assert_non_null(b);
 	assert_int_equal(b->expires, now + 3600 * SEC);
 	struct mg_rule_entry re;
-	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_true(mg_ruleset_find(r->e.rules, &p, &re));
 	assert_int_equal(re.written->block_by, MG_OWNER_CLUSTER_BLOCK);
 	assert_string_equal(mg_owner_name(re.written->block_by), "cluster");
 
 	/* Its own entries, come back from the bucket, are not taken. */
 	x = cl_entry(MG_CL_VERDICT, "edge-b", "198.18.3.3", MG_ACT_DROP_SMTP, wall + 3600 * SEC, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_OWN);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_OWN);
 	p = pfx("198.18.3.3");
-	assert_null(find_block(&f, &p));
+	assert_null(find_block(&r->f, &p));
 
 	/*
 	 * This node's allowlist wins over a received block: on the same prefix
@@ -579,96 +619,97 @@ static void test_cluster_receipt_rules(void **state)
 	 * allowlist lookup wins at every packet (the packet tests show it).
 	 */
 	x = cl_entry(MG_CL_BLOCK, "edge-a", "198.18.9.7", MG_ACT_DROP_ALL, MG_CL_NO_EXPIRY, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_TAKEN);
 	p = pfx("198.18.9.7");
-	assert_null(find_block(&f, &p));
+	assert_null(find_block(&r->f, &p));
 
 	/* Too wide for the limits (/8 for IPv4 by default): refused; /0 never. */
 	x = cl_entry(MG_CL_BLOCK, "edge-a", "100.0.0.0/7", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TOO_WIDE);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_TOO_WIDE);
 	x = cl_entry(MG_CL_BLOCK, "edge-a", "::/0", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TOO_WIDE);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_TOO_WIDE);
 
 	/* A block covering this node's protected network whole: refused, whatever it is at its origin; inside it, taken. */
 	x = cl_entry(MG_CL_BLOCK, "edge-a", "198.19.0.0/16", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_PROTECTED);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_PROTECTED);
 	p = pfx("198.19.0.0/16");
-	assert_null(find_block(&f, &p));
+	assert_null(find_block(&r->f, &p));
 	x = cl_entry(MG_CL_BLOCK, "edge-a", "198.19.64.0/24", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_PROTECTED);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_PROTECTED);
 	x = cl_entry(MG_CL_BLOCK, "edge-a", "198.19.64.128/25", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_TAKEN);
 	p = pfx("198.19.64.128/25");
-	assert_non_null(find_block(&f, &p));
+	assert_non_null(find_block(&r->f, &p));
 	assert_string_equal(mg_cl_outcome_name(MG_CL_PROTECTED), "protected");
 
 	/* A kind this node does not take. */
-	e.cl_accept &= ~(1u << MG_CL_ALLOW);
+	r->e.cl_accept &= ~(1u << MG_CL_ALLOW);
 	x = cl_entry(MG_CL_ALLOW, "edge-a", "198.18.2.2", 0, MG_CL_NO_EXPIRY, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_NOT_ACCEPTED);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_NOT_ACCEPTED);
 	p = pfx("198.18.2.2");
-	assert_non_null(find_block(&f, &p));
-	e.cl_accept |= 1u << MG_CL_ALLOW;
+	assert_non_null(find_block(&r->f, &p));
+	r->e.cl_accept |= 1u << MG_CL_ALLOW;
 
 	/* The breaker: three fresh verdicts this minute (one taken above), the fourth refused... */
 	for (int i = 0; i < 2; i++) {
 		char a[32];
 		snprintf(a, sizeof(a), "198.18.4.%d", i + 1);
 		x = cl_entry(MG_CL_VERDICT, "edge-a", a, MG_ACT_DROP_SMTP, wall + 600 * SEC, wall);
-		assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+		assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_TAKEN);
 	}
 	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.4.9", MG_ACT_DROP_SMTP, wall + 600 * SEC, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_BREAKER);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_BREAKER);
 	/* ... but a resync of verdicts written long ago is taken whole, and so is an update of one kept. */
 	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.5.1", MG_ACT_DROP_SMTP, wall + 600 * SEC, wall - 300 * SEC);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_TAKEN);
 	x = cl_entry(MG_CL_VERDICT, "edge-a", "198.18.4.1", MG_ACT_DROP_ALL, wall + 900 * SEC, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now, wall), MG_CL_TAKEN);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now, wall), MG_CL_TAKEN);
 	/* A minute on, the breaker takes fresh ones again. */
 	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.4.9", MG_ACT_DROP_SMTP, wall + 660 * SEC, wall + 60 * SEC);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 60 * SEC, wall + 60 * SEC), MG_CL_TAKEN);
-	assert_int_equal(e.cl_refused, 6); /* too wide twice, a protected network twice, a kind not taken, the breaker */
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now + 60 * SEC, wall + 60 * SEC), MG_CL_TAKEN);
+	/* Too wide twice, a protected network twice, a kind not taken, the breaker. */
+	assert_int_equal(r->e.cl_refused, 6);
 
 	/* This node's own verdict stands over the received one, and hands back to it. */
 	p = pfx("198.18.2.2");
-	mg_ruleset_claim(e.rules, &p, MG_OWNER_VERDICT, MG_ACT_DROP_ALL, now + 7200 * SEC);
-	mg_engine_tick(&e, now + 61 * SEC, wall + 61 * SEC);
-	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	mg_ruleset_claim(r->e.rules, &p, MG_OWNER_VERDICT, MG_ACT_DROP_ALL, now + 7200 * SEC);
+	mg_engine_tick(&r->e, now + 61 * SEC, wall + 61 * SEC);
+	assert_true(mg_ruleset_find(r->e.rules, &p, &re));
 	assert_int_equal(re.written->block_by, MG_OWNER_VERDICT);
-	mg_ruleset_release(e.rules, &p, MG_OWNER_VERDICT);
-	mg_engine_tick(&e, now + 62 * SEC, wall + 62 * SEC);
-	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	mg_ruleset_release(r->e.rules, &p, MG_OWNER_VERDICT);
+	mg_engine_tick(&r->e, now + 62 * SEC, wall + 62 * SEC);
+	assert_true(mg_ruleset_find(r->e.rules, &p, &re));
 	assert_int_equal(re.written->block_by, MG_OWNER_CLUSTER_BLOCK);
 
 	/* A received allow is an allow: the received block on the prefix is lifted while it lasts. */
 	x = cl_entry(MG_CL_ALLOW, "edge-c", "198.18.2.2", 0, wall + 62 * SEC + 100 * SEC, wall + 62 * SEC);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 62 * SEC, wall + 62 * SEC), MG_CL_TAKEN);
-	assert_null(find_block(&f, &p));
-	assert_true(find_allow(&f, &p) >= 0);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now + 62 * SEC, wall + 62 * SEC), MG_CL_TAKEN);
+	assert_null(find_block(&r->f, &p));
+	assert_true(find_allow(&r->f, &p) >= 0);
 
 	/* A mail server another node learned is one here: never blocked, in mg_servers, never judged. */
 	x = cl_entry(MG_CL_SERVER, "edge-c", "198.18.4.1", 0, MG_CL_NO_EXPIRY, wall + 62 * SEC);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 62 * SEC, wall + 62 * SEC), MG_CL_TAKEN);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now + 62 * SEC, wall + 62 * SEC), MG_CL_TAKEN);
 	struct mg_prefix srv = pfx("198.18.4.1");
-	assert_null(find_block(&f, &srv)); /* edge-a's verdict on it gives way */
-	assert_true(find_allow(&f, &srv) >= 0);
-	assert_true(mg_ruleset_find(e.rules, &srv, &re));
+	assert_null(find_block(&r->f, &srv)); /* edge-a's verdict on it gives way */
+	assert_true(find_allow(&r->f, &srv) >= 0);
+	assert_true(mg_ruleset_find(r->e.rules, &srv, &re));
 	assert_true(re.written->server && re.written->an_server);
 	assert_string_equal(mg_owner_name(re.written->allow_by), "cluster:mail_servers");
 
 	/* Deleted at its origin: gone here, whatever else this node holds. */
 	x = cl_entry(MG_CL_ALLOW, "edge-c", "198.18.2.2", 0, 0, 0);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, true, now + 63 * SEC, wall + 63 * SEC), MG_CL_REMOVED);
-	assert_true(find_allow(&f, &p) < 0);
-	assert_non_null(find_block(&f, &p));
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, true, now + 63 * SEC, wall + 63 * SEC), MG_CL_REMOVED);
+	assert_true(find_allow(&r->f, &p) < 0);
+	assert_non_null(find_block(&r->f, &p));
 	x = cl_entry(MG_CL_VERDICT, "edge-a", "198.18.2.2", 0, 0, 0);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, true, now + 64 * SEC, wall + 64 * SEC), MG_CL_REMOVED);
-	assert_null(find_block(&f, &p));
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, true, now + 64 * SEC, wall + 64 * SEC), MG_CL_REMOVED);
+	assert_null(find_block(&r->f, &p));
 	/* An entry whose time is up when it arrives is a removal. */
 	x = cl_entry(MG_CL_VERDICT, "edge-c", "198.18.5.1", MG_ACT_DROP_SMTP, wall + 64 * SEC, wall - 300 * SEC);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_REMOVED);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_REMOVED);
 	p = pfx("198.18.5.1");
-	assert_null(find_block(&f, &p));
+	assert_null(find_block(&r->f, &p));
 
 	/*
 	 * Other nodes' outbreaks raise the threat level here (capped at
@@ -678,32 +719,30 @@ static void test_cluster_receipt_rules(void **state)
 	struct mg_cl_entry ob = { .kind = MG_CL_OUTBREAK, .sig = { MG_SIG_FP, 0x68812a4c, 0 }, .level = 2, .members = 7,
 				  .expires_wall = wall + 65 * SEC + 3600 * SEC, .at_wall = wall + 65 * SEC };
 	snprintf(ob.node, sizeof(ob.node), "edge-a");
-	assert_int_equal(e.threat_level, 0);
-	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_TAKEN);
-	assert_int_equal(e.threat_level, 2);
-	assert_int_equal(s.threat, 2);
+	assert_int_equal(r->e.threat_level, 0);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_TAKEN);
+	assert_int_equal(r->e.threat_level, 2);
+	assert_int_equal(r->s.threat, 2);
 	ob.level = 5;
 	snprintf(ob.node, sizeof(ob.node), "edge-c");
 	ob.expires_wall = wall + 65 * SEC + 100 * SEC;
-	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_TAKEN);
-	assert_int_equal(e.threat_level, MG_CL_THREAT_MAX);
-	assert_int_equal(e.local_threat, 0);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_TAKEN);
+	assert_int_equal(r->e.threat_level, MG_CL_THREAT_MAX);
+	assert_int_equal(r->e.local_threat, 0);
 	snprintf(ob.node, sizeof(ob.node), "edge-b"); /* its own, come back */
-	assert_int_equal(mg_engine_cluster_apply(&e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_OWN);
-	mg_engine_tick(&e, now + 166 * SEC, wall + 166 * SEC); /* edge-c's has run out */
-	assert_int_equal(e.threat_level, 2);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &ob, false, now + 65 * SEC, wall + 65 * SEC), MG_CL_OWN);
+	mg_engine_tick(&r->e, now + 166 * SEC, wall + 166 * SEC); /* edge-c's has run out */
+	assert_int_equal(r->e.threat_level, 2);
 	snprintf(ob.node, sizeof(ob.node), "edge-a");
-	assert_int_equal(mg_engine_cluster_apply(&e, &ob, true, now + 167 * SEC, wall + 167 * SEC), MG_CL_REMOVED);
-	assert_int_equal(e.threat_level, 0);
-	assert_int_equal(e.n_cl_ob, 0);
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &ob, true, now + 167 * SEC, wall + 167 * SEC), MG_CL_REMOVED);
+	assert_int_equal(r->e.threat_level, 0);
+	assert_int_equal(r->e.n_cl_ob, 0);
 
 	/* With no word from their origin, received blocks end on their own time. */
 	p = pfx("198.18.4.2");
-	assert_non_null(find_block(&f, &p));
-	mg_engine_tick(&e, now + 601 * SEC, wall + 601 * SEC);
-	assert_null(find_block(&f, &p));
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	assert_non_null(find_block(&r->f, &p));
+	mg_engine_tick(&r->e, now + 601 * SEC, wall + 601 * SEC);
+	assert_null(find_block(&r->f, &p));
 }
 
 /*
@@ -718,121 +757,116 @@ static void test_cluster_receipt_rules(void **state)
  */
 static void test_bgp_receipt_rules(void **state)
 {
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL, ttl = 30 * SEC;
 	struct mg_prefix p;
 	struct mg_rule_entry re;
 	struct kblock *b;
 
-	(void)state;
-	config(&c, NULL);
-	add_list(&c.allowlist, "198.18.9.7");
-	add_list(&c.mail_servers, "198.18.9.25");
-	add_list(&c.protected_nets, "2001:db8:40::/48");
-	c.bgp_max_accept_per_min = 3;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	add_list(&r->c.allowlist, "198.18.9.7");
+	add_list(&r->c.mail_servers, "198.18.9.25");
+	add_list(&r->c.protected_nets, "2001:db8:40::/48");
+	r->c.bgp_max_accept_per_min = 3;
+	rig_start(r, now, wall);
 
 	/* A route from a peer: blocked here until its TTL, the owner "bgp". */
 	p = pfx("198.18.2.2");
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now, wall), MG_CL_TAKEN);
-	b = find_block(&f, &p);
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+			 MG_CL_TAKEN);
+	b = find_block(&r->f, &p);
 	assert_non_null(b);
 	assert_int_equal(b->action, MG_ACT_DROP_SMTP);
 	assert_int_equal(b->expires, now + ttl);
-	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_true(mg_ruleset_find(r->e.rules, &p, &re));
 	assert_string_equal(mg_owner_name(re.written->block_by), "bgp");
 
 	/* The allowlist and the configured mail servers win: taken into the ledger, nothing written. */
 	struct mg_prefix allowed = pfx("198.18.9.7"), server = pfx("198.18.9.25");
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &allowed, MG_ACT_DROP_ALL, ttl, false, now, wall),
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &allowed, MG_ACT_DROP_ALL, ttl, false, now, wall),
 			 MG_CL_TAKEN);
-	assert_null(find_block(&f, &allowed));
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &server, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+	assert_null(find_block(&r->f, &allowed));
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &server, MG_ACT_DROP_SMTP, ttl, false, now, wall),
 			 MG_CL_TAKEN);
-	assert_null(find_block(&f, &server));
+	assert_null(find_block(&r->f, &server));
 
 	/* Too wide for the limits: refused, /0 never. */
 	struct mg_prefix wide = pfx("100.0.0.0/7"), all = pfx("::/0");
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &wide, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &wide, MG_ACT_DROP_SMTP, ttl, false, now, wall),
 			 MG_CL_TOO_WIDE);
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &all, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &all, MG_ACT_DROP_SMTP, ttl, false, now, wall),
 			 MG_CL_TOO_WIDE);
 	/* Covering this node's protected network whole: refused (not counted by the breaker below). */
 	struct mg_prefix own = pfx("2001:db8::/32");
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &own, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &own, MG_ACT_DROP_SMTP, ttl, false, now, wall),
 			 MG_CL_PROTECTED);
-	assert_null(find_block(&f, &own));
+	assert_null(find_block(&r->f, &own));
 
 	/* The breaker: three new routes this minute taken above, the fourth refused; a refresh passes. */
 	struct mg_prefix q = pfx("198.18.4.4");
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &q, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &q, MG_ACT_DROP_SMTP, ttl, false, now, wall),
 			 MG_CL_BREAKER);
-	assert_null(find_block(&f, &q));
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now + 20 * SEC,
+	assert_null(find_block(&r->f, &q));
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now + 20 * SEC,
 					     wall + 20 * SEC), MG_CL_TAKEN);
-	assert_int_equal(find_block(&f, &p)->expires, now + 20 * SEC + ttl); /* refreshed: the TTL from now */
-	assert_int_equal(e.bgp_refused, 4);
+	assert_int_equal(find_block(&r->f, &p)->expires, now + 20 * SEC + ttl); /* refreshed: the TTL from now */
+	assert_int_equal(r->e.bgp_refused, 4);
 	/* A minute on, new routes are taken again. */
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &q, MG_ACT_DROP_SMTP, ttl, false, now + 61 * SEC,
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &q, MG_ACT_DROP_SMTP, ttl, false, now + 61 * SEC,
 					     wall + 61 * SEC), MG_CL_TAKEN);
-	assert_non_null(find_block(&f, &q));
+	assert_non_null(find_block(&r->f, &q));
 
 	/* A second peer on the same prefix, all traffic: the strongest; its withdrawal leaves the first's. */
 	now += 61 * SEC, wall += 61 * SEC;
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now, wall), MG_CL_TAKEN);
-	assert_int_equal(mg_engine_bgp_apply(&e, "2001:db8::2", &p, MG_ACT_DROP_ALL, ttl, false, now, wall), MG_CL_TAKEN);
-	assert_int_equal(find_block(&f, &p)->action, MG_ACT_DROP_ALL);
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &p, MG_ACT_DROP_SMTP, ttl, false, now, wall),
+			 MG_CL_TAKEN);
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "2001:db8::2", &p, MG_ACT_DROP_ALL, ttl, false, now, wall),
+			 MG_CL_TAKEN);
+	assert_int_equal(find_block(&r->f, &p)->action, MG_ACT_DROP_ALL);
 	char peers[128];
-	assert_string_equal(mg_clrecv_nodes(e.bgprecv, &p, peers, sizeof(peers)), "198.18.100.2, 2001:db8::2");
-	assert_int_equal(mg_engine_bgp_apply(&e, "2001:db8::2", &p, 0, 0, true, now, wall), MG_CL_REMOVED);
-	assert_int_equal(find_block(&f, &p)->action, MG_ACT_DROP_SMTP);
+	assert_string_equal(mg_clrecv_nodes(r->e.bgprecv, &p, peers, sizeof(peers)), "198.18.100.2, 2001:db8::2");
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "2001:db8::2", &p, 0, 0, true, now, wall), MG_CL_REMOVED);
+	assert_int_equal(find_block(&r->f, &p)->action, MG_ACT_DROP_SMTP);
 
 	/* This node's verdict and another node's entry stand over a route, and hand back to it. */
-	mg_ruleset_claim(e.rules, &p, MG_OWNER_VERDICT, MG_ACT_DROP_ALL, now + 7200 * SEC);
-	mg_engine_tick(&e, now + SEC, wall + SEC);
-	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	mg_ruleset_claim(r->e.rules, &p, MG_OWNER_VERDICT, MG_ACT_DROP_ALL, now + 7200 * SEC);
+	mg_engine_tick(&r->e, now + SEC, wall + SEC);
+	assert_true(mg_ruleset_find(r->e.rules, &p, &re));
 	assert_int_equal(re.written->block_by, MG_OWNER_VERDICT);
-	mg_ruleset_release(e.rules, &p, MG_OWNER_VERDICT);
+	mg_ruleset_release(r->e.rules, &p, MG_OWNER_VERDICT);
 	struct mg_cl_entry x = cl_entry(MG_CL_BLOCK, "edge-a", "198.18.2.2", MG_ACT_DROP_SMTP, MG_CL_NO_EXPIRY, wall);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, false, now + SEC, wall + SEC), MG_CL_TAKEN);
-	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, false, now + SEC, wall + SEC), MG_CL_TAKEN);
+	assert_true(mg_ruleset_find(r->e.rules, &p, &re));
 	assert_int_equal(re.written->block_by, MG_OWNER_CLUSTER_BLOCK);
-	assert_int_equal(mg_engine_cluster_apply(&e, &x, true, now + SEC, wall + SEC), MG_CL_REMOVED);
-	assert_true(mg_ruleset_find(e.rules, &p, &re));
+	assert_int_equal(mg_engine_cluster_apply(&r->e, &x, true, now + SEC, wall + SEC), MG_CL_REMOVED);
+	assert_true(mg_ruleset_find(r->e.rules, &p, &re));
 	assert_int_equal(re.written->block_by, MG_OWNER_BGP_BLOCK);
 
 	/* Monitor mode is the kernel's switch: the block stays written, the kernel only counts. */
-	mg_engine_set_monitor(&e, true, now + SEC, wall + SEC);
-	assert_true(f.monitor);
-	assert_non_null(find_block(&f, &p));
-	mg_engine_set_monitor(&e, false, now + SEC, wall + SEC);
+	mg_engine_set_monitor(&r->e, true, now + SEC, wall + SEC);
+	assert_true(r->f.monitor);
+	assert_non_null(find_block(&r->f, &p));
+	mg_engine_set_monitor(&r->e, false, now + SEC, wall + SEC);
 
 	/* The peer withdraws: gone. With no word (helper or session gone), a route ends at its TTL. */
-	assert_int_equal(mg_engine_bgp_apply(&e, "198.18.100.2", &p, 0, 0, true, now + 2 * SEC, wall + 2 * SEC),
+	assert_int_equal(mg_engine_bgp_apply(&r->e, "198.18.100.2", &p, 0, 0, true, now + 2 * SEC, wall + 2 * SEC),
 			 MG_CL_REMOVED);
-	assert_null(find_block(&f, &p));
-	assert_non_null(find_block(&f, &q));
-	mg_engine_tick(&e, now + ttl, wall + ttl);
-	assert_null(find_block(&f, &q));
-	assert_int_equal(mg_clrecv_count(e.bgprecv, NULL), 0);
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	assert_null(find_block(&r->f, &p));
+	assert_non_null(find_block(&r->f, &q));
+	mg_engine_tick(&r->e, now + ttl, wall + ttl);
+	assert_null(find_block(&r->f, &q));
+	assert_int_equal(mg_clrecv_count(r->e.bgprecv, NULL), 0);
 }
 
 static void test_bot_blocked_near_boot(void **state)
 {
 	(void)state;
-	run_bot_blocked(0);
+	run_bot_blocked(*state, 0);
 }
 
 static void test_bot_blocked_on_the_daemons_timeline(void **state)
 {
 	(void)state;
-	run_bot_blocked(MG_TIMELINE_ORIGIN);
+	run_bot_blocked(*state, MG_TIMELINE_ORIGIN);
 }
 
 /*
@@ -842,133 +876,113 @@ static void test_bot_blocked_on_the_daemons_timeline(void **state)
  */
 static void test_browsed_bot_is_a_role_change(void **state)
 {
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct host bot;
 	uint64_t now = MG_TIMELINE_ORIGIN + BOOT, wall = WALL;
 	struct mg_prefix net = pfx("198.18.0.0/24");
 	char why[256];
 	size_t bad;
 
-	(void)state;
 	memset(fake_act_recs, 0, sizeof(fake_act_recs));
 	memset(&fake_act, 0, sizeof(fake_act));
 	assert_int_equal(mg_act_plan(&net, 1, fake_act.ranges, &bad, why, sizeof(why)), 0);
 	fake_act.rec = fake_act_recs;
 	fake_act.n = 256;
 	fake_act.now = 5000;
-	struct mg_activity *r = &fake_act_recs[66];
-	r->flows[MG_ACT_WEB] = 250;
-	r->classes = MG_ACT_F_SEEN | 1u << MG_ACT_WEB;
-	r->last_seen = 4990;
+	struct mg_activity *rec = &fake_act_recs[66];
+	rec->flows[MG_ACT_WEB] = 250;
+	rec->classes = MG_ACT_F_SEEN | 1u << MG_ACT_WEB;
+	rec->last_seen = 4990;
 
-	config(&c, NULL);
 	host_init(&bot, "198.18.0.66");
-	f.hosts[f.nhosts++] = &bot;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink_with_activity, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	mg_engine_tick(&e, now, wall);
+	r->f.hosts[r->f.nhosts++] = &bot;
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink_with_activity, &r->f, observe, &r->s), 0);
+	mg_engine_start(&r->e, now, wall);
+	mg_engine_tick(&r->e, now, wall);
 	struct mg_an_profile_view v;
 	/* The fake reports its (empty) kernel profile from the start: an end host by its record alone. */
-	assert_true(mg_an_get(e.an, bot.addr, &v));
+	assert_true(mg_an_get(r->e.an, bot.addr, &v));
 	assert_int_equal(v.role, MG_ROLE_END_HOST);
-	spam(&e, &bot, &now, &wall);
-	mg_engine_tick(&e, now, wall);
-	assert_int_equal(s.blocks, 1);
-	assert_string_equal(s.last_block_rule, "role-change:end-host-to-mta");
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	spam(&r->e, &bot, &now, &wall);
+	mg_engine_tick(&r->e, now, wall);
+	assert_int_equal(r->s.blocks, 1);
+	assert_string_equal(r->s.last_block_rule, "role-change:end-host-to-mta");
 }
 
 static void test_allowlist_beats_every_verdict(void **state)
 {
-	(void)state;
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct host bot;
 	uint64_t now = BOOT, wall = WALL;
 	char err[256];
 
-	config(&c, NULL);
-	add_list(&c.allowlist, "198.18.0.0/24");
-	start_with_bot(&c, &e, &f, &s, &bot, now, wall);
-	assert_int_equal(f.nallows, 1);
-	spam(&e, &bot, &now, &wall);
-	mg_engine_tick(&e, now, wall);
-	assert_int_equal(s.blocks, 0);
-	assert_int_equal(f.nblocks, 0);
+	add_list(&r->c.allowlist, "198.18.0.0/24");
+	start_with_bot(&r->c, &r->e, &r->f, &r->s, &bot, now, wall);
+	assert_int_equal(r->f.nallows, 1);
+	spam(&r->e, &bot, &now, &wall);
+	mg_engine_tick(&r->e, now, wall);
+	assert_int_equal(r->s.blocks, 0);
+	assert_int_equal(r->f.nblocks, 0);
 	/* Even the operator's block of the allowed network waits behind the allow. */
 	struct mg_prefix net = pfx("198.18.0.0/24");
-	assert_int_equal(mg_engine_block(&e, &net, MG_ACT_DROP_ALL, 0, "test", now, wall, err, sizeof(err)), 0);
-	assert_int_equal(f.nblocks, 0);
-	assert_non_null(strstr(s.last_notice, "waits until that allow ends"));
+	assert_int_equal(mg_engine_block(&r->e, &net, MG_ACT_DROP_ALL, 0, "test", now, wall, err, sizeof(err)), 0);
+	assert_int_equal(r->f.nblocks, 0);
+	assert_non_null(strstr(r->s.last_notice, "waits until that allow ends"));
 	/* The operator cannot disallow what the configuration allows. */
-	assert_int_equal(mg_engine_disallow(&e, &net, now, wall, err, sizeof(err)), -ENOENT);
+	assert_int_equal(mg_engine_disallow(&r->e, &net, now, wall, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "configuration"));
-	assert_int_equal(f.nallows, 1);
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	assert_int_equal(r->f.nallows, 1);
 }
 
 static void test_operator_over_verdict_and_allow(void **state)
 {
-	(void)state;
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct host bot;
 	uint64_t now = BOOT, wall = WALL;
 	char err[256];
 
-	config(&c, NULL);
-	start_with_bot(&c, &e, &f, &s, &bot, now, wall);
-	spam(&e, &bot, &now, &wall);
-	mg_engine_tick(&e, now, wall);
+	start_with_bot(&r->c, &r->e, &r->f, &r->s, &bot, now, wall);
+	spam(&r->e, &bot, &now, &wall);
+	mg_engine_tick(&r->e, now, wall);
 	struct mg_prefix p = pfx("198.18.0.66");
-	struct kblock *b = find_block(&f, &p);
+	struct kblock *b = find_block(&r->f, &p);
 	assert_non_null(b);
 	uint64_t verdict_expires = b->expires;
 
 	/* The operator blocks all of its traffic for 10 s: that rule stands over the verdict... */
-	assert_int_equal(mg_engine_block(&e, &p, MG_ACT_DROP_ALL, 10 * SEC, "ticket", now, wall, err, sizeof(err)), 0);
-	b = find_block(&f, &p);
+	assert_int_equal(mg_engine_block(&r->e, &p, MG_ACT_DROP_ALL, 10 * SEC, "ticket", now, wall, err, sizeof(err)),
+			 0);
+	b = find_block(&r->f, &p);
 	assert_int_equal(b->action, MG_ACT_DROP_ALL);
 	assert_true(b->expires == now + 10 * SEC);
 	/* ...and hands back to it when it ends. */
 	now += 11 * SEC;
 	wall += 11 * SEC;
-	mg_engine_tick(&e, now, wall);
-	b = find_block(&f, &p);
+	mg_engine_tick(&r->e, now, wall);
+	b = find_block(&r->f, &p);
 	assert_non_null(b);
 	assert_int_equal(b->action, MG_ACT_DROP_SMTP);
 	assert_true(b->expires == verdict_expires);
-	assert_string_equal(s.last_notice, "operator block 198.18.0.66 ended: ticket");
+	assert_string_equal(r->s.last_notice, "operator block 198.18.0.66 ended: ticket");
 
 	/* An operator's allow ends the verdict at once: no block left, allowed in the kernel. */
-	assert_int_equal(mg_engine_allow(&e, &p, 0, "partner", now, wall, err, sizeof(err)), 0);
-	assert_null(find_block(&f, &p));
-	assert_true(find_allow(&f, &p) >= 0);
-	assert_int_equal(s.unblocks, 1);
+	assert_int_equal(mg_engine_allow(&r->e, &p, 0, "partner", now, wall, err, sizeof(err)), 0);
+	assert_null(find_block(&r->f, &p));
+	assert_true(find_allow(&r->f, &p) >= 0);
+	assert_int_equal(r->s.unblocks, 1);
 	struct mg_an_profile_view v;
-	assert_true(mg_an_get(e.an, p.addr, &v));
+	assert_true(mg_an_get(r->e.an, p.addr, &v));
 	assert_true(v.allowlisted);
 	assert_int_not_equal(v.role, MG_ROLE_BLOCKED);
 	/* Disallowed: gone from the kernel and the analyzer; a second disallow has nothing to remove. */
-	assert_int_equal(mg_engine_disallow(&e, &p, now, wall, err, sizeof(err)), 0);
-	assert_true(find_allow(&f, &p) < 0);
-	assert_true(mg_an_get(e.an, p.addr, &v));
+	assert_int_equal(mg_engine_disallow(&r->e, &p, now, wall, err, sizeof(err)), 0);
+	assert_true(find_allow(&r->f, &p) < 0);
+	assert_true(mg_an_get(r->e.an, p.addr, &v));
 	assert_false(v.allowlisted);
-	assert_int_equal(mg_engine_disallow(&e, &p, now, wall, err, sizeof(err)), -ENOENT);
+	assert_int_equal(mg_engine_disallow(&r->e, &p, now, wall, err, sizeof(err)), -ENOENT);
 	/* Unblock with nothing blocked is refused, with a message. */
-	assert_int_equal(mg_engine_unblock(&e, &p, now, wall, err, sizeof(err)), -ENOENT);
+	assert_int_equal(mg_engine_unblock(&r->e, &p, now, wall, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "no block rule"));
-	mg_engine_free(&e);
-	mg_config_free(&c);
 }
 
 /* Five fresh hosts with one fingerprint: an outbreak, contained in the kernel, the threat level up. */
@@ -990,39 +1004,33 @@ static void outbreak(struct mg_engine *e, struct host *h, size_t n, uint64_t *no
  */
 static void test_spoofed_syn_flood_names_no_member(void **state)
 {
-	(void)state;
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL;
 	struct host h;
 	char a[32];
 
-	config(&c, NULL);
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	rig_start(r, now, wall);
 	srand(13);
 	for (int i = 0; i < 3000; i++) {
 		snprintf(a, sizeof(a), "198.%d.%d.%d", 18 + rand() % 2, rand() % 256, 1 + rand() % 254);
 		host_init(&h, a);
-		event(&e, &h, MG_EV_SYN_MX, "198.19.200.25", NULL, 0x68812a4c, now, wall);
+		event(&r->e, &h, MG_EV_SYN_MX, "198.19.200.25", NULL, 0x68812a4c, now, wall);
 		now += SEC / 1000;
 		wall += SEC / 1000;
-		assert_false(mg_ob_member_of(e.ob, h.addr, NULL));
+		assert_false(mg_ob_member_of(r->e.ob, h.addr, NULL));
 		if (i % 500 == 0)
-			mg_engine_tick(&e, now, wall);
+			mg_engine_tick(&r->e, now, wall);
 	}
-	mg_engine_tick(&e, now, wall);
+	mg_engine_tick(&r->e, now, wall);
 	/* Containing what spoofed SYNs carry harms no one. */
-	assert_int_equal(s.declared, 1);
-	assert_int_equal(f.nfps, 1);
+	assert_int_equal(r->s.declared, 1);
+	assert_int_equal(r->f.nfps, 1);
 	/* Naming innocents, or cutting every host's thresholds, takes proof. */
-	assert_int_equal(s.named, 0);
-	assert_int_equal(e.threat_level, 0);
-	assert_int_equal(s.threat, 0);
-	assert_int_equal(s.alerts, 0);
-	assert_int_equal(s.blocks, 0);
+	assert_int_equal(r->s.named, 0);
+	assert_int_equal(r->e.threat_level, 0);
+	assert_int_equal(r->s.threat, 0);
+	assert_int_equal(r->s.alerts, 0);
+	assert_int_equal(r->s.blocks, 0);
 
 	/* Five real bots with that fingerprint, proven by their sessions: named, and the threat level rises. */
 	struct host bots[5];
@@ -1030,11 +1038,10 @@ static void test_spoofed_syn_flood_names_no_member(void **state)
 		snprintf(a, sizeof(a), "198.18.250.%d", i + 1);
 		host_init(&bots[i], a);
 	}
-	outbreak(&e, bots, 5, &now, &wall);
-	assert_int_equal(s.named, 5);
-	assert_true(mg_ob_member_of(e.ob, bots[0].addr, NULL));
-	assert_true(e.threat_level >= 2);
-	mg_engine_free(&e);
+	outbreak(&r->e, bots, 5, &now, &wall);
+	assert_int_equal(r->s.named, 5);
+	assert_true(mg_ob_member_of(r->e.ob, bots[0].addr, NULL));
+	assert_true(r->e.threat_level >= 2);
 }
 
 /* What the engine asked the verifier: the source, and the address to check. */
@@ -1072,57 +1079,50 @@ static void mail_from(struct mg_engine *e, struct host *h, const char *arg, uint
  */
 static void test_verify_requests(void **state)
 {
-	(void)state;
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct asked a = { 0 };
 	uint64_t now = BOOT, wall = WALL;
 	struct host nat, off, relay, plain;
 	uint8_t pub[16];
 
-	config(&c, NULL);
-	c.verify_nat[0].inside = pfx("198.18.64.0/18");
-	assert_int_equal(mg_addr_parse("198.19.64.1", c.verify_nat[0].public_addr), 0);
-	c.n_verify_nat = 1;
-	c.verify_off[0] = pfx("198.18.128.0/24");
-	c.n_verify_off = 1;
-	add_list(&c.mail_servers, "198.18.1.25/32");
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_set_verifier(&e, verify_hook, &a);
-	mg_engine_start(&e, now, wall);
+	r->c.verify_nat[0].inside = pfx("198.18.64.0/18");
+	assert_int_equal(mg_addr_parse("198.19.64.1", r->c.verify_nat[0].public_addr), 0);
+	r->c.n_verify_nat = 1;
+	r->c.verify_off[0] = pfx("198.18.128.0/24");
+	r->c.n_verify_off = 1;
+	add_list(&r->c.mail_servers, "198.18.1.25/32");
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &r->f, observe, &r->s), 0);
+	mg_engine_set_verifier(&r->e, verify_hook, &a);
+	mg_engine_start(&r->e, now, wall);
 
 	host_init(&plain, "198.18.2.2");
-	session(&e, &plain, "198.19.0.1", "pc.example.org", now, wall);
-	mail_from(&e, &plain, " <jo@Example.ORG> SIZE=1\r\n", MG_PROOF_PAYLOAD, now, wall);
+	session(&r->e, &plain, "198.19.0.1", "pc.example.org", now, wall);
+	mail_from(&r->e, &plain, " <jo@Example.ORG> SIZE=1\r\n", MG_PROOF_PAYLOAD, now, wall);
 	assert_int_equal(a.n, 1);
 	assert_memory_equal(a.addr, plain.addr, 16);
 	assert_string_equal(a.domain, "example.org");
 	/* The same identity again: not asked again. */
-	mail_from(&e, &plain, "<jo@example.org>\r\n", MG_PROOF_PAYLOAD, now + 40 * SEC, wall + 40 * SEC);
+	mail_from(&r->e, &plain, "<jo@example.org>\r\n", MG_PROOF_PAYLOAD, now + 40 * SEC, wall + 40 * SEC);
 	assert_int_equal(a.n, 1);
 
 	host_init(&nat, "198.18.70.7");
-	session(&e, &nat, "198.19.0.1", "pc7.example.org", now, wall);
-	mail_from(&e, &nat, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
+	session(&r->e, &nat, "198.19.0.1", "pc7.example.org", now, wall);
+	mail_from(&r->e, &nat, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
 	assert_int_equal(a.n, 2);
 	assert_memory_equal(a.who, nat.addr, 16);
 	assert_int_equal(mg_addr_parse("198.19.64.1", pub), 0);
 	assert_memory_equal(a.addr, pub, 16);
 
 	host_init(&off, "198.18.128.9");
-	session(&e, &off, "198.19.0.1", "x.example.org", now, wall);
-	mail_from(&e, &off, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
+	session(&r->e, &off, "198.19.0.1", "x.example.org", now, wall);
+	mail_from(&r->e, &off, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
 	host_init(&relay, "198.18.1.25");
-	session(&e, &relay, "198.19.0.1", "relay.example.org", now, wall);
-	mail_from(&e, &relay, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
+	session(&r->e, &relay, "198.19.0.1", "relay.example.org", now, wall);
+	mail_from(&r->e, &relay, "<a@example.org>", MG_PROOF_PAYLOAD, now, wall);
 	/* A spoofer's MAIL (no proof) is not even looked at. */
 	host_init(&plain, "198.18.3.3");
-	mail_from(&e, &plain, "<a@other.example>", MG_PROOF_NONE, now, wall);
+	mail_from(&r->e, &plain, "<a@other.example>", MG_PROOF_NONE, now, wall);
 	assert_int_equal(a.n, 2);
-	mg_engine_free(&e);
-	mg_config_free(&c);
 }
 
 /*
@@ -1131,54 +1131,44 @@ static void test_verify_requests(void **state)
  */
 static void test_spoofed_payload_names_no_suspect(void **state)
 {
-	(void)state;
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL;
 	struct host h;
 	char a[32], dst[32];
 
-	config(&c, NULL);
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	rig_start(r, now, wall);
 	for (int i = 0; i < 2000; i++) {
 		snprintf(a, sizeof(a), "198.19.%d.%d", i / 250, i % 250 + 1);
 		snprintf(dst, sizeof(dst), "198.18.%d.25", i % 40);
 		host_init(&h, a);
-		event_proven(&e, &h, MG_EV_HELO, dst, "[198.19.0.1]", 0, MG_PROOF_NONE, now, wall);
+		event_proven(&r->e, &h, MG_EV_HELO, dst, "[198.19.0.1]", 0, MG_PROOF_NONE, now, wall);
 		now += SEC / 100;
 		wall += SEC / 100;
 	}
-	mg_engine_tick(&e, now, wall);
-	assert_int_equal(s.declared, 0);
-	assert_int_equal(s.named, 0);
-	assert_int_equal(s.alerts, 0);
-	assert_int_equal(s.blocks, 0);
-	assert_int_equal(e.threat_level, 0);
+	mg_engine_tick(&r->e, now, wall);
+	assert_int_equal(r->s.declared, 0);
+	assert_int_equal(r->s.named, 0);
+	assert_int_equal(r->s.alerts, 0);
+	assert_int_equal(r->s.blocks, 0);
+	assert_int_equal(r->e.threat_level, 0);
 	/* Not even a profile: the analyzer never heard of them. */
 	struct mg_an_profile_view v;
 	assert_int_equal(mg_addr_parse("198.19.0.1", h.addr), 0);
-	assert_false(mg_an_get(e.an, h.addr, &v));
-	mg_engine_free(&e);
+	assert_false(mg_an_get(r->e.an, h.addr, &v));
 }
 
-/* An engine saving to path, the five hosts of 198.18.3.0/24 in an outbreak of their fingerprint (68812a4c). */
-static void engine_in_outbreak(struct mg_config *c, const char *path, struct mg_engine *e, struct fake *f,
-			       struct seen *s, uint64_t *now, uint64_t *wall)
+/* The rig's engine started, the five hosts of 198.18.3.0/24 in an outbreak of their fingerprint (68812a4c). */
+static void rig_in_outbreak(struct rig *r, uint64_t *now, uint64_t *wall)
 {
 	struct host h[5];
 
-	config(c, path);
 	for (int i = 0; i < 5; i++) {
 		char a[32];
 		snprintf(a, sizeof(a), "198.18.3.%d", i + 1);
 		host_init(&h[i], a);
 	}
-	assert_int_equal(mg_engine_init(e, c, &fake_sink, f, observe, s), 0);
-	mg_engine_start(e, *now, *wall);
-	outbreak(e, h, 5, now, wall);
+	rig_start(r, *now, *wall);
+	outbreak(&r->e, h, 5, now, wall);
 }
 
 /* What the engine handed over to be written (mg_engine.state_write). */
@@ -1209,222 +1199,185 @@ static int take_state(void *ctx, const char *path, uint8_t *buf, size_t len)
  */
 static void test_save_in_slices(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct handed got = { 0 };
 	uint64_t now = BOOT, wall = WALL;
 
-	state_dir(dir, path, sizeof(path));
-	engine_in_outbreak(&c, path, &e, &f, &s, &now, &wall);
-	e.state_write = take_state;
-	e.state_write_ctx = &got;
-	assert_int_equal(mg_engine_save_begin(&e), 0);
-	assert_true(e.saving);
-	assert_int_equal(mg_engine_save_begin(&e), 0); /* under way: nothing new */
+	rig_in_outbreak(r, &now, &wall);
+	r->e.state_write = take_state;
+	r->e.state_write_ctx = &got;
+	assert_int_equal(mg_engine_save_begin(&r->e), 0);
+	assert_true(r->e.saving);
+	assert_int_equal(mg_engine_save_begin(&r->e), 0); /* under way: nothing new */
 	int steps = 1;
-	while (!mg_engine_save_step(&e, 2, now, wall))
+	while (!mg_engine_save_step(&r->e, 2, now, wall))
 		steps++;
 	assert_true(steps >= 3);
-	assert_false(e.saving);
+	assert_false(r->e.saving);
 	assert_int_equal(got.calls, 1);
-	assert_string_equal(got.path, path);
-	struct mg_analyzer *b = mg_an_new(&e.an_cfg);
+	assert_string_equal(got.path, r->path);
+	struct mg_analyzer *b = mg_an_new(&r->e.an_cfg);
 	assert_int_equal(mg_an_restore(b, got.buf, got.len, now, wall, NULL), 0);
-	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), mg_an_count(e.an, (size_t[MG_ROLE_MAX]){ 0 }));
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), mg_an_count(r->e.an, (size_t[MG_ROLE_MAX]){ 0 }));
 	mg_an_free(b);
 	char rules[160];
-	snprintf(rules, sizeof(rules), "%s.rules", path);
+	snprintf(rules, sizeof(rules), "%s.rules", r->path);
 	assert_int_equal(access(rules, F_OK), 0);
 
 	/* A whole save while a sliced one is under way: it replaces it, written here, waited for. */
-	assert_int_equal(mg_engine_save_begin(&e), 0);
-	assert_false(mg_engine_save_step(&e, 1, now, wall));
-	e.state_write = NULL;
-	assert_int_equal(mg_engine_save(&e, now, wall), 0);
-	assert_false(e.saving);
-	assert_true(mg_engine_save_step(&e, 1, now, wall));
+	assert_int_equal(mg_engine_save_begin(&r->e), 0);
+	assert_false(mg_engine_save_step(&r->e, 1, now, wall));
+	r->e.state_write = NULL;
+	assert_int_equal(mg_engine_save(&r->e, now, wall), 0);
+	assert_false(r->e.saving);
+	assert_true(mg_engine_save_step(&r->e, 1, now, wall));
 	assert_int_equal(got.calls, 1);
-	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(access(r->path, F_OK), 0);
 	free(got.buf);
-	mg_engine_free(&e);
-	mg_config_free(&c);
 }
 
 static void test_restart_keeps_containment_and_threat(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL;
 
-	state_dir(dir, path, sizeof(path));
-	engine_in_outbreak(&c, path, &e, &f, &s, &now, &wall);
-	assert_int_equal(s.declared, 1);
-	assert_int_equal(f.nfps, 1);
-	assert_int_equal(f.fps[0], 0x68812a4c);
-	assert_int_equal(f.outbreak_count, 1);
-	unsigned level = e.threat_level;
+	rig_in_outbreak(r, &now, &wall);
+	assert_int_equal(r->s.declared, 1);
+	assert_int_equal(r->f.nfps, 1);
+	assert_int_equal(r->f.fps[0], 0x68812a4c);
+	assert_int_equal(r->f.outbreak_count, 1);
+	unsigned level = r->e.threat_level;
 	assert_true(level >= 2);
-	assert_int_equal(mg_engine_save(&e, now, wall), 0);
-	mg_engine_free(&e);
+	assert_int_equal(mg_engine_save(&r->e, now, wall), 0);
+	mg_engine_free(&r->e);
 
 	/* A restart 5 s later: the pinned map still holds the signature; nothing is removed or lost. */
 	struct fake f2 = { 0 };
 	struct seen s2 = { 0 };
 	now += 5 * SEC;
 	wall += 5 * SEC;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s2), 0);
-	mg_engine_adopt_outbreak(&e, 0x68812a4c, f.fp_level[0], now);
-	mg_engine_start(&e, now, wall);
-	assert_int_equal(e.threat_level, level);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &f2, observe, &s2), 0);
+	mg_engine_adopt_outbreak(&r->e, 0x68812a4c, r->f.fp_level[0], now);
+	mg_engine_start(&r->e, now, wall);
+	assert_int_equal(r->e.threat_level, level);
 	assert_int_equal(s2.threat, level);
-	assert_int_equal(mg_ob_active(e.ob), 1);
+	assert_int_equal(mg_ob_active(r->e.ob), 1);
 	assert_int_equal(f2.outbreak_count, 1);
-	mg_engine_free(&e);
+	mg_engine_free(&r->e);
 
 	/* A reboot 2 minutes later (the timeline starts again near 0, the maps empty): written again. */
 	struct fake f3 = { 0 };
 	struct seen s3 = { 0 };
 	now = BOOT;
 	wall += 120 * SEC;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f3, observe, &s3), 0);
-	mg_engine_start(&e, now, wall);
-	assert_int_equal(e.threat_level, level);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &f3, observe, &s3), 0);
+	mg_engine_start(&r->e, now, wall);
+	assert_int_equal(r->e.threat_level, level);
 	assert_int_equal(f3.nfps, 1);
 	assert_int_equal(f3.fps[0], 0x68812a4c);
 	/* The operator excepts the signature: it ends at the next tick, even 3 s after boot. */
 	char err[256];
-	assert_int_equal(mg_engine_except(&e, true, "fp:68812a4c", now, wall, err, sizeof(err)), 0);
-	mg_engine_tick(&e, now + SEC, wall + SEC);
+	assert_int_equal(mg_engine_except(&r->e, true, "fp:68812a4c", now, wall, err, sizeof(err)), 0);
+	mg_engine_tick(&r->e, now + SEC, wall + SEC);
 	assert_int_equal(s3.ended, 1);
 	assert_int_equal(f3.nfps, 0);
 	assert_int_equal(f3.outbreak_count, 0);
-	assert_int_equal(e.threat_level, 0);
-	mg_engine_free(&e);
-	mg_config_free(&c);
-
-	remove_dir(dir);
+	assert_int_equal(r->e.threat_level, 0);
 }
 
 static void test_restart_keeps_operator_rules_and_pins_the_rest(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL;
 	char err[256];
 	struct mg_prefix blk = pfx("198.18.9.0/24"), alw = pfx("198.18.7.7"), stray = pfx("198.18.8.8"),
 			 stale_allow = pfx("198.18.6.0/24");
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	assert_int_equal(mg_engine_block(&e, &blk, MG_ACT_DROP_ALL, 0, "abuse desk ticket 4711", now, wall, err,
+	rig_start(r, now, wall);
+	assert_int_equal(mg_engine_block(&r->e, &blk, MG_ACT_DROP_ALL, 0, "abuse desk ticket 4711", now, wall, err,
 					 sizeof(err)), 0);
-	assert_int_equal(mg_engine_allow(&e, &alw, 0, "partner relay", now, wall, err, sizeof(err)), 0);
-	mg_engine_free(&e);
+	assert_int_equal(mg_engine_allow(&r->e, &alw, 0, "partner relay", now, wall, err, sizeof(err)), 0);
+	mg_engine_free(&r->e);
 
 	/* A reboot: empty maps but for a block and an allow nobody recorded. */
 	struct fake f2 = { 0 };
 	now = BOOT;
 	wall += 60 * SEC;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s), 0);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &f2, observe, &r->s), 0);
 	put_block(&f2, &stray, MG_ACT_DROP_SMTP, now + 30 * SEC);
 	put_allow(&f2, &stale_allow);
-	mg_engine_adopt_rule(&e, &stray, false, MG_ACT_DROP_SMTP, now + 30 * SEC);
-	mg_engine_adopt_rule(&e, &stale_allow, true, 0, MG_TIME_NEVER);
-	mg_engine_start(&e, now, wall);
+	mg_engine_adopt_rule(&r->e, &stray, false, MG_ACT_DROP_SMTP, now + 30 * SEC);
+	mg_engine_adopt_rule(&r->e, &stale_allow, true, 0, MG_TIME_NEVER);
+	mg_engine_start(&r->e, now, wall);
 	struct kblock *b = find_block(&f2, &blk);
 	assert_non_null(b);
 	assert_int_equal(b->action, MG_ACT_DROP_ALL);
 	assert_true(b->expires == MG_TIME_NEVER);
 	assert_true(find_allow(&f2, &alw) >= 0);
-	const struct mg_oprule *r = mg_engine_oprule(&e, &blk, MG_RULE_BLOCK);
-	assert_non_null(r);
-	assert_string_equal(r->comment, "abuse desk ticket 4711");
+	const struct mg_oprule *op = mg_engine_oprule(&r->e, &blk, MG_RULE_BLOCK);
+	assert_non_null(op);
+	assert_string_equal(op->comment, "abuse desk ticket 4711");
 	/* The stray block stays until its own expiry, as "pinned"; the stale allow goes (the rules file was fine). */
 	assert_non_null(find_block(&f2, &stray));
 	assert_true(find_allow(&f2, &stale_allow) < 0);
 	struct mg_rule_entry en;
-	assert_true(mg_ruleset_find(e.rules, &stray, &en));
+	assert_true(mg_ruleset_find(r->e.rules, &stray, &en));
 	assert_int_equal(en.written->block_by, MG_OWNER_PINNED_BLOCK);
 	/* The operator can lift a pinned block. */
-	assert_int_equal(mg_engine_unblock(&e, &stray, now, wall, err, sizeof(err)), 0);
+	assert_int_equal(mg_engine_unblock(&r->e, &stray, now, wall, err, sizeof(err)), 0);
 	assert_null(find_block(&f2, &stray));
-	mg_engine_free(&e);
-	mg_config_free(&c);
-
-	remove_dir(dir);
 }
 
 /* Imported lists: owners in the ledger, carried into the kernel in bounded steps; allows win; they survive a restart. */
 static void test_feed_import_steps_allow_restart(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], err[256];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
+	char err[256];
 	uint64_t now = BOOT, wall = WALL, ticket = 0;
 	struct mg_prefix v[40];
 	struct mg_feed_change ch;
 	char text[32];
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
-	add_list(&c.allowlist, "198.18.1.3");
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	add_list(&r->c.allowlist, "198.18.1.3");
+	rig_start(r, now, wall);
 	for (int i = 0; i < 40; i++) {
 		snprintf(text, sizeof(text), "198.18.1.%d", i);
 		v[i] = pfx(text);
 	}
 	size_t n = mg_prefix_sort_unique(v, 40);
-	assert_int_equal(mg_engine_import(&e, "drop", MG_ACT_DROP_SMTP, v, n, 60 * SEC, false, now, wall, &ch, &ticket,
-					  err, sizeof(err)), 0);
+	assert_int_equal(mg_engine_import(&r->e, "drop", MG_ACT_DROP_SMTP, v, n, 60 * SEC, false, now, wall, &ch,
+					  &ticket, err, sizeof(err)), 0);
 	assert_int_equal(ch.added, 40);
 	/* Nothing in the kernel before the steps; each step writes at most its budget. */
-	assert_int_equal(f.nblocks, 0);
-	assert_int_equal(mg_engine_feed_step(&e, 16, now, wall), 24);
-	assert_int_equal(f.nblocks, 15); /* .0 to .15, but the allowlisted .3 */
-	assert_true(mg_engine_feed_applied(&e) < ticket);
-	assert_int_equal(mg_engine_feed_step(&e, 16, now, wall), 8);
-	assert_int_equal(mg_engine_feed_step(&e, 16, now, wall), 0);
-	assert_int_equal(mg_engine_feed_applied(&e), ticket);
+	assert_int_equal(r->f.nblocks, 0);
+	assert_int_equal(mg_engine_feed_step(&r->e, 16, now, wall), 24);
+	assert_int_equal(r->f.nblocks, 15); /* .0 to .15, but the allowlisted .3 */
+	assert_true(mg_engine_feed_applied(&r->e) < ticket);
+	assert_int_equal(mg_engine_feed_step(&r->e, 16, now, wall), 8);
+	assert_int_equal(mg_engine_feed_step(&r->e, 16, now, wall), 0);
+	assert_int_equal(mg_engine_feed_applied(&r->e), ticket);
 	/* The allowlisted host gets no block: 39. */
-	assert_int_equal(f.nblocks, 39);
+	assert_int_equal(r->f.nblocks, 39);
 	struct mg_rule_entry en;
 	struct mg_prefix one = pfx("198.18.1.7");
-	assert_true(mg_ruleset_find(e.rules, &one, &en));
+	assert_true(mg_ruleset_find(r->e.rules, &one, &en));
 	assert_int_equal(en.written->block_by, MG_OWNER_FEED);
 	/* An operator's block stands over the feed's and hands back to it. */
-	assert_int_equal(mg_engine_block(&e, &one, MG_ACT_DROP_ALL, 0, "x", now, wall, err, sizeof(err)), 0);
-	assert_true(mg_ruleset_find(e.rules, &one, &en));
+	assert_int_equal(mg_engine_block(&r->e, &one, MG_ACT_DROP_ALL, 0, "x", now, wall, err, sizeof(err)), 0);
+	assert_true(mg_ruleset_find(r->e.rules, &one, &en));
 	assert_int_equal(en.written->block_by, MG_OWNER_OPERATOR_BLOCK);
-	assert_int_equal(mg_engine_unblock(&e, &one, now, wall, err, sizeof(err)), 0);
-	assert_true(mg_ruleset_find(e.rules, &one, &en));
+	assert_int_equal(mg_engine_unblock(&r->e, &one, now, wall, err, sizeof(err)), 0);
+	assert_true(mg_ruleset_find(r->e.rules, &one, &en));
 	assert_int_equal(en.written->block_by, MG_OWNER_FEED);
-	assert_int_equal(find_block(&f, &one)->action, MG_ACT_DROP_SMTP);
-	mg_engine_free(&e);
+	assert_int_equal(find_block(&r->f, &one)->action, MG_ACT_DROP_SMTP);
+	mg_engine_free(&r->e);
 
 	/* A reboot: empty maps; the feeds file brings the blocks back, with the time they had left. */
 	struct fake f2 = { 0 };
 	now = BOOT;
 	wall += 10 * SEC;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &f2, observe, &r->s), 0);
+	mg_engine_start(&r->e, now, wall);
 	assert_int_equal(f2.nblocks, 39);
 	struct kblock *b = find_block(&f2, &one);
 	assert_non_null(b);
@@ -1432,14 +1385,11 @@ static void test_feed_import_steps_allow_restart(void **state)
 	/* The expiry ends them, through the steps. */
 	now += 51 * SEC;
 	wall += 51 * SEC;
-	mg_engine_tick(&e, now, wall);
-	while (mg_engine_feed_step(&e, 16, now, wall))
+	mg_engine_tick(&r->e, now, wall);
+	while (mg_engine_feed_step(&r->e, 16, now, wall))
 		;
 	assert_int_equal(f2.nblocks, 0);
-	assert_int_equal(mg_feeds_total(&e.feeds), 0);
-	mg_engine_free(&e);
-	mg_config_free(&c);
-	remove_dir(dir);
+	assert_int_equal(mg_feeds_total(&r->e.feeds), 0);
 }
 
 /* Linked with -Wl,--wrap=malloc (Makefile): malloc_fail_in = k makes the k-th malloc from now fail, once. */
@@ -1461,21 +1411,14 @@ void *__wrap_malloc(size_t size)
  */
 static void test_feed_import_out_of_memory_changes_nothing(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], err[256], text[32];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
+	char err[256], text[32];
 	uint64_t now = BOOT, wall = WALL, ticket = 0;
 	struct mg_prefix v[20], w[10];
 	struct mg_feed_change ch;
 	int rc = -1;
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	rig_start(r, now, wall);
 	for (int i = 0; i < 20; i++) {
 		snprintf(text, sizeof(text), "198.18.2.%d", i);
 		v[i] = pfx(text);
@@ -1485,53 +1428,51 @@ static void test_feed_import_out_of_memory_changes_nothing(void **state)
 		w[i] = pfx(text);
 	}
 	size_t nv = mg_prefix_sort_unique(v, 20), nw = mg_prefix_sort_unique(w, 10);
-	assert_int_equal(mg_engine_import(&e, "a", MG_ACT_DROP_SMTP, v, nv, 0, false, now, wall, &ch, &ticket, err,
+	assert_int_equal(mg_engine_import(&r->e, "a", MG_ACT_DROP_SMTP, v, nv, 0, false, now, wall, &ch, &ticket, err,
 					  sizeof(err)), 0);
-	assert_int_equal(mg_engine_feed_step(&e, 4, now, wall), 16); /* a queue part carried: the next import adds to it */
+	/* A queue part carried: the next import adds to it. */
+	assert_int_equal(mg_engine_feed_step(&r->e, 4, now, wall), 16);
 
 	for (unsigned k = 1; rc; k++) {
-		uint64_t queued = e.feed_queued, left = e.feedq_n - e.feedq_head;
+		uint64_t queued = r->e.feed_queued, left = r->e.feedq_n - r->e.feedq_head;
 		malloc_fail_in = k;
-		rc = mg_engine_import(&e, "a", MG_ACT_DROP_ALL, w, nw, 0, true, now, wall, &ch, &ticket, err,
+		rc = mg_engine_import(&r->e, "a", MG_ACT_DROP_ALL, w, nw, 0, true, now, wall, &ch, &ticket, err,
 				      sizeof(err));
 		malloc_fail_in = 0;
 		if (!rc)
 			break;
 		assert_int_equal(rc, -ENOMEM);
 		assert_non_null(strstr(err, "out of memory"));
-		const struct mg_feed_origin *o = mg_feeds_find(&e.feeds, "a");
+		const struct mg_feed_origin *o = mg_feeds_find(&r->e.feeds, "a");
 		assert_non_null(o);
 		assert_int_equal(o->n, 20);
 		assert_int_equal(o->action, MG_ACT_DROP_SMTP);
-		assert_int_equal(e.feed_queued, queued);
-		assert_int_equal(e.feedq_n - e.feedq_head, left);
+		assert_int_equal(r->e.feed_queued, queued);
+		assert_int_equal(r->e.feedq_n - r->e.feedq_head, left);
 		assert_true(k < 100);
 	}
-	assert_int_equal(mg_feeds_find(&e.feeds, "a")->n, 10);
+	assert_int_equal(mg_feeds_find(&r->e.feeds, "a")->n, 10);
 	/* The same for a drop, with a queue still waiting. */
 	rc = -1;
 	for (unsigned k = 1; rc; k++) {
-		uint64_t queued = e.feed_queued, left = e.feedq_n - e.feedq_head;
+		uint64_t queued = r->e.feed_queued, left = r->e.feedq_n - r->e.feedq_head;
 		assert_true(left > 0);
 		malloc_fail_in = k;
-		rc = mg_engine_feed_drop(&e, "a", now, wall, &ticket, err, sizeof(err));
+		rc = mg_engine_feed_drop(&r->e, "a", now, wall, &ticket, err, sizeof(err));
 		malloc_fail_in = 0;
 		if (!rc)
 			break;
 		assert_int_equal(rc, -ENOMEM);
-		assert_non_null(mg_feeds_find(&e.feeds, "a"));
-		assert_int_equal(e.feed_queued, queued);
-		assert_int_equal(e.feedq_n - e.feedq_head, left);
+		assert_non_null(mg_feeds_find(&r->e.feeds, "a"));
+		assert_int_equal(r->e.feed_queued, queued);
+		assert_int_equal(r->e.feedq_n - r->e.feedq_head, left);
 		assert_true(k < 100);
 	}
-	assert_null(mg_feeds_find(&e.feeds, "a"));
-	while (mg_engine_feed_step(&e, 16, now, wall))
+	assert_null(mg_feeds_find(&r->e.feeds, "a"));
+	while (mg_engine_feed_step(&r->e, 16, now, wall))
 		;
-	assert_int_equal(mg_engine_feed_applied(&e), ticket);
-	assert_int_equal(f.nblocks, 0);
-	mg_engine_free(&e);
-	mg_config_free(&c);
-	remove_dir(dir);
+	assert_int_equal(mg_engine_feed_applied(&r->e), ticket);
+	assert_int_equal(r->f.nblocks, 0);
 }
 
 /*
@@ -1543,20 +1484,13 @@ static void test_feed_import_out_of_memory_changes_nothing(void **state)
  */
 static void test_feed_expiry_out_of_memory_is_put_off(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], err[256], text[32];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
+	char err[256], text[32];
 	uint64_t now = BOOT, wall = WALL, ticket = 0;
 	struct mg_prefix v[10], w[20];
 	struct mg_feed_change ch;
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	rig_start(r, now, wall);
 	for (int i = 0; i < 10; i++) {
 		snprintf(text, sizeof(text), "198.18.4.%d", i);
 		v[i] = pfx(text);
@@ -1567,43 +1501,40 @@ static void test_feed_expiry_out_of_memory_is_put_off(void **state)
 	}
 	size_t nv = mg_prefix_sort_unique(v, 10), nw = mg_prefix_sort_unique(w, 20);
 	/* "a" drops everything from v for 10 s, "b" their SMTP for good: "all" wins while both list them. */
-	assert_int_equal(mg_engine_import(&e, "a", MG_ACT_DROP_ALL, v, nv, 10 * SEC, false, now, wall, &ch, &ticket,
+	assert_int_equal(mg_engine_import(&r->e, "a", MG_ACT_DROP_ALL, v, nv, 10 * SEC, false, now, wall, &ch, &ticket,
 					  err, sizeof(err)), 0);
-	assert_int_equal(mg_engine_import(&e, "b", MG_ACT_DROP_SMTP, v, nv, 0, false, now, wall, &ch, &ticket, err,
+	assert_int_equal(mg_engine_import(&r->e, "b", MG_ACT_DROP_SMTP, v, nv, 0, false, now, wall, &ch, &ticket, err,
 					  sizeof(err)), 0);
-	while (mg_engine_feed_step(&e, 16, now, wall))
+	while (mg_engine_feed_step(&r->e, 16, now, wall))
 		;
-	assert_int_equal(find_block(&f, &v[3])->action, MG_ACT_DROP_ALL);
+	assert_int_equal(find_block(&r->f, &v[3])->action, MG_ACT_DROP_ALL);
 	/* A third list, only partly applied: the expiry's prefixes must join a queue that is not empty. */
-	assert_int_equal(mg_engine_import(&e, "c", MG_ACT_DROP_SMTP, w, nw, 0, false, now, wall, &ch, &ticket, err,
+	assert_int_equal(mg_engine_import(&r->e, "c", MG_ACT_DROP_SMTP, w, nw, 0, false, now, wall, &ch, &ticket, err,
 					  sizeof(err)), 0);
-	assert_int_equal(mg_engine_feed_step(&e, 4, now, wall), 16);
+	assert_int_equal(mg_engine_feed_step(&r->e, 4, now, wall), 16);
 
 	now += 11 * SEC;
 	wall += 11 * SEC;
 	for (unsigned k = 1;; k++) {
-		uint64_t queued = e.feed_queued, left = e.feedq_n - e.feedq_head;
+		uint64_t queued = r->e.feed_queued, left = r->e.feedq_n - r->e.feedq_head;
 		malloc_fail_in = k;
-		mg_engine_tick(&e, now, wall);
+		mg_engine_tick(&r->e, now, wall);
 		malloc_fail_in = 0;
-		if (!mg_feeds_find(&e.feeds, "a")->n)
+		if (!mg_feeds_find(&r->e.feeds, "a")->n)
 			break; /* done, the room made */
 		/* Put off: the lists, the queue and its count as they were. */
-		assert_int_equal(mg_feeds_find(&e.feeds, "b")->n, nv);
-		assert_int_equal(mg_feeds_find(&e.feeds, "a")->n, nv);
-		assert_int_equal(e.feed_queued, queued);
-		assert_int_equal(e.feedq_n - e.feedq_head, left);
+		assert_int_equal(mg_feeds_find(&r->e.feeds, "b")->n, nv);
+		assert_int_equal(mg_feeds_find(&r->e.feeds, "a")->n, nv);
+		assert_int_equal(r->e.feed_queued, queued);
+		assert_int_equal(r->e.feedq_n - r->e.feedq_head, left);
 		assert_true(k < 100);
 	}
-	assert_true(e.feed_expiry_deferred > 0); /* the loop did reach the reservation failing */
-	while (mg_engine_feed_step(&e, 16, now, wall))
+	assert_true(r->e.feed_expiry_deferred > 0); /* the loop did reach the reservation failing */
+	while (mg_engine_feed_step(&r->e, 16, now, wall))
 		;
 	for (size_t i = 0; i < nv; i++)
-		assert_int_equal(find_block(&f, &v[i])->action, MG_ACT_DROP_SMTP);
-	assert_int_equal(mg_engine_feed_applied(&e), e.feed_queued);
-	mg_engine_free(&e);
-	mg_config_free(&c);
-	remove_dir(dir);
+		assert_int_equal(find_block(&r->f, &v[i])->action, MG_ACT_DROP_SMTP);
+	assert_int_equal(mg_engine_feed_applied(&r->e), r->e.feed_queued);
 }
 
 /* Linked with --wrap for these three (Makefile): json_fail_in = k makes the k-th call from now fail, once. */
@@ -1666,36 +1597,30 @@ static char *slurp(const char *path, size_t *len)
  */
 static void test_rules_save_out_of_memory_writes_nothing(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], rules[160], err[256];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
+	char rules[160], err[256];
 	uint64_t now = BOOT, wall = WALL;
 	struct mg_prefix blk = pfx("198.18.9.0/24");
 	int rc = -1;
 
-	state_dir(dir, path, sizeof(path));
-	snprintf(rules, sizeof(rules), "%s.rules", path);
-	config(&c, path);
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	assert_int_equal(mg_engine_block(&e, &blk, MG_ACT_DROP_ALL, 0, "ticket 4711", now, wall, err, sizeof(err)), 0);
-	assert_int_equal(mg_engine_except(&e, true, "fp:1a2b3c4d", now, wall, err, sizeof(err)), 0);
+	snprintf(rules, sizeof(rules), "%s.rules", r->path);
+	rig_start(r, now, wall);
+	assert_int_equal(mg_engine_block(&r->e, &blk, MG_ACT_DROP_ALL, 0, "ticket 4711", now, wall, err, sizeof(err)),
+			 0);
+	assert_int_equal(mg_engine_except(&r->e, true, "fp:1a2b3c4d", now, wall, err, sizeof(err)), 0);
 	size_t nbefore, nafter;
 	char *before = slurp(rules, &nbefore);
 
 	for (unsigned k = 1; rc; k++) {
 		json_failed = false;
 		json_fail_in = k;
-		rc = mg_engine_except(&e, true, "fp:22222222", now, wall, err, sizeof(err));
+		rc = mg_engine_except(&r->e, true, "fp:22222222", now, wall, err, sizeof(err));
 		json_fail_in = 0;
 		if (!json_failed)
 			break;
 		assert_int_equal(rc, -ENOMEM);
 		assert_non_null(strstr(err, "NOT saved"));
-		assert_true(e.rules_dirty);
+		assert_true(r->e.rules_dirty);
 		char *after = slurp(rules, &nafter); /* not written: the gzip stream of before, byte for byte */
 		assert_int_equal(nafter, nbefore);
 		assert_memory_equal(after, before, nbefore);
@@ -1703,19 +1628,16 @@ static void test_rules_save_out_of_memory_writes_nothing(void **state)
 		assert_true(k < 100);
 	}
 	assert_int_equal(rc, 0);
-	assert_false(e.rules_dirty);
+	assert_false(r->e.rules_dirty);
 	free(before);
-	mg_engine_free(&e);
+	mg_engine_free(&r->e);
 
 	struct fake f2 = { 0 };
 	struct seen s2 = { 0 };
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s2), 0);
-	mg_engine_start(&e, BOOT, wall + 10 * SEC);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &f2, observe, &s2), 0);
+	mg_engine_start(&r->e, BOOT, wall + 10 * SEC);
 	assert_non_null(find_block(&f2, &blk));
-	assert_int_equal(e.n_op_except, 2);
-	mg_engine_free(&e);
-	mg_config_free(&c);
-	remove_dir(dir);
+	assert_int_equal(r->e.n_op_except, 2);
 }
 
 static void test_reload_reports_what_waits(void **state)
@@ -1776,38 +1698,27 @@ static void write_file(const char *path, const char *text)
  */
 static void test_unrestorable_state_kept(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
-	struct mg_config c;
-	struct mg_engine e;
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL;
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
 	for (int run = 0; run < 8; run++) {
 		struct fake f = { 0 };
 		struct seen s = { 0 };
-		write_file(path, "not a state file, whatever it is\n");
-		assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-		mg_engine_start(&e, now, wall);
+		write_file(r->path, "not a state file, whatever it is\n");
+		assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &f, observe, &s), 0);
+		mg_engine_start(&r->e, now, wall);
 		if (!strstr(s.notices, "is damaged") || !strstr(s.notices, "is kept as"))
 			fail_msg("run %d said:\n%s", run, s.notices);
-		assert_int_equal(mg_engine_save(&e, now, wall), 0);
-		mg_engine_free(&e);
+		assert_int_equal(mg_engine_save(&r->e, now, wall), 0);
+		mg_engine_free(&r->e);
 		wall += SEC; /* one copy a second at most, by name */
 	}
 	/* The newest copies, no more than the bound; each holds the damaged bytes. */
-	assert_int_equal(count_files(dir, "state.gz.unreadable-"), MG_STATE_COPIES_MAX);
+	assert_int_equal(count_files(r->dir, "state.gz.unreadable-"), MG_STATE_COPIES_MAX);
 	/* And the file itself is a good state again: the next start restores it without a word of damage. */
-	struct fake f = { 0 };
-	struct seen s = { 0 };
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	assert_null(strstr(s.notices, "damaged"));
-	assert_non_null(strstr(s.notices, "restored state from"));
-	mg_engine_free(&e);
-	mg_config_free(&c);
-	remove_dir(dir);
+	rig_start(r, now, wall);
+	assert_null(strstr(r->s.notices, "damaged"));
+	assert_non_null(strstr(r->s.notices, "restored state from"));
 }
 
 /*
@@ -1819,26 +1730,23 @@ static void test_unrestorable_state_kept(void **state)
  */
 static void test_state_damaged_at_its_end_restores_nothing(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
-	struct mg_config c;
-	struct mg_engine e;
+	struct rig *r = *state;
+	const char *path = r->path;
+	struct mg_engine *e = &r->e;
 	struct host h, bot;
 	uint64_t now = BOOT, wall = WALL;
 	uint8_t *buf;
 	size_t len;
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
 	host_init(&h, "198.18.1.2");
 	h.s.syn_other = 20;
 	struct fake f0 = { .hosts = { &h }, .nhosts = 1 };
 	struct seen s0 = { 0 };
-	start_with_bot(&c, &e, &f0, &s0, &bot, now, wall);
-	spam(&e, &bot, &now, &wall);
-	mg_engine_tick(&e, now, wall);
-	assert_int_equal(mg_engine_save(&e, now, wall), 0);
-	mg_engine_free(&e);
+	start_with_bot(&r->c, e, &f0, &s0, &bot, now, wall);
+	spam(e, &bot, &now, &wall);
+	mg_engine_tick(e, now, wall);
+	assert_int_equal(mg_engine_save(e, now, wall), 0);
+	mg_engine_free(e);
 	assert_int_equal(mg_state_read(path, &buf, &len), 0);
 
 	for (int kind = 0; kind < 2; kind++) {
@@ -1870,21 +1778,19 @@ static void test_state_damaged_at_its_end_restores_nothing(void **state)
 		}
 		struct fake f = { 0 };
 		struct seen s = { 0 };
-		assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-		mg_engine_start(&e, now, wall);
+		assert_int_equal(mg_engine_init(e, &r->c, &fake_sink, &f, observe, &s), 0);
+		mg_engine_start(e, now, wall);
 		const char *says = kind == 0 ? "is damaged" : "could not be restored (not a state of this version, or cut up)";
 		if (!strstr(s.notices, says) || !strstr(s.notices, "starting without it") || !strstr(s.notices, "is kept as"))
 			fail_msg("kind %d said:\n%s", kind, s.notices);
-		assert_int_equal(mg_an_count(e.an, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+		assert_int_equal(mg_an_count(e->an, (size_t[MG_ROLE_MAX]){ 0 }), 0);
 		struct mg_prefix bp = pfx("198.18.0.66");
 		assert_null(find_block(&f, &bp));
-		mg_engine_free(&e);
+		mg_engine_free(e);
 		wall += SEC; /* a copy of its own name */
 	}
-	assert_int_equal(count_files(dir, "state.gz.unreadable-"), 2);
+	assert_int_equal(count_files(r->dir, "state.gz.unreadable-"), 2);
 	free(buf);
-	mg_config_free(&c);
-	remove_dir(dir);
 }
 
 /*
@@ -1894,34 +1800,27 @@ static void test_state_damaged_at_its_end_restores_nothing(void **state)
  */
 static void test_bad_record_refused_rest_restored(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct host h;
 	uint64_t now = BOOT, wall = WALL;
 	uint8_t *buf;
 	size_t len;
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
 	/* The bot is blocked; a second source (an end host) has a profile too. */
 	host_init(&h, "198.18.1.2");
 	h.s.syn_other = 20;
 	struct fake f0 = { .hosts = { &h }, .nhosts = 1 };
 	struct seen s0 = { 0 };
 	struct host bot;
-	start_with_bot(&c, &e, &f0, &s0, &bot, now, wall);
-	spam(&e, &bot, &now, &wall);
-	mg_engine_tick(&e, now, wall);
+	start_with_bot(&r->c, &r->e, &f0, &s0, &bot, now, wall);
+	spam(&r->e, &bot, &now, &wall);
+	mg_engine_tick(&r->e, now, wall);
 	assert_int_equal(s0.blocks, 1);
-	assert_int_equal(mg_engine_save(&e, now, wall), 0);
-	mg_engine_free(&e);
+	assert_int_equal(mg_engine_save(&r->e, now, wall), 0);
+	mg_engine_free(&r->e);
 
 	/* The end host's record gets role 9: a valid file (the checksum is made anew), one bad record. */
-	assert_int_equal(mg_state_read(path, &buf, &len), 0);
+	assert_int_equal(mg_state_read(r->path, &buf, &len), 0);
 	uint8_t key[16];
 	assert_int_equal(mg_addr_parse("198.18.1.2", key), 0);
 	size_t off = 0;
@@ -1930,22 +1829,18 @@ static void test_bad_record_refused_rest_restored(void **state)
 			off = i;
 	assert_true(off > 0);
 	buf[off + 60] = 9; /* the role byte of a profile (mg_analyzer.c's layout) */
-	assert_int_equal(mg_state_write(path, buf, len), 0);
+	assert_int_equal(mg_state_write(r->path, buf, len), 0);
 	free(buf);
 
 	now += 5 * SEC;
 	wall += 5 * SEC;
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	if (!strstr(s.notices, "1 record(s) refused as invalid (the first: 198.18.1.2: role out of range)") ||
-	    !strstr(s.notices, "1 restored") || !strstr(s.notices, "is kept as"))
-		fail_msg("said:\n%s", s.notices);
+	rig_start(r, now, wall);
+	if (!strstr(r->s.notices, "1 record(s) refused as invalid (the first: 198.18.1.2: role out of range)") ||
+	    !strstr(r->s.notices, "1 restored") || !strstr(r->s.notices, "is kept as"))
+		fail_msg("said:\n%s", r->s.notices);
 	struct mg_prefix bp = pfx("198.18.0.66");
-	assert_non_null(find_block(&f, &bp));
-	assert_int_equal(count_files(dir, "state.gz.unreadable-"), 1);
-	mg_engine_free(&e);
-	mg_config_free(&c);
-	remove_dir(dir);
+	assert_non_null(find_block(&r->f, &bp));
+	assert_int_equal(count_files(r->dir, "state.gz.unreadable-"), 1);
 }
 
 /*
@@ -1955,12 +1850,8 @@ static void test_bad_record_refused_rest_restored(void **state)
  */
 static void test_bad_rules_refused_rest_restored(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], rules[160];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
+	char rules[160];
 	uint64_t now = BOOT, wall = WALL;
 	const char *text =
 		"{\"version\":1,\"rules\":["
@@ -1971,51 +1862,36 @@ static void test_bad_rules_refused_rest_restored(void **state)
 		"\"outbreak_exceptions\":[\"fp:1a2b3c4d\",\"no such thing\",42],"
 		"\"outbreaks\":{\"version\":1,\"outbreaks\":[{\"sig\":\"fp:68812a4c\",\"level\":\"high\"}]}}";
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
-	snprintf(rules, sizeof(rules), "%s.rules", path);
+	snprintf(rules, sizeof(rules), "%s.rules", r->path);
 	assert_int_equal(mg_state_write(rules, text, strlen(text)), 0);
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	if (!strstr(s.notices, "refused as invalid: 1 operator rule(s), 2 exception(s), 1 outbreak(s)") ||
-	    !strstr(s.notices, "is kept as"))
-		fail_msg("said:\n%s", s.notices);
+	rig_start(r, now, wall);
+	if (!strstr(r->s.notices, "refused as invalid: 1 operator rule(s), 2 exception(s), 1 outbreak(s)") ||
+	    !strstr(r->s.notices, "is kept as"))
+		fail_msg("said:\n%s", r->s.notices);
 	struct mg_prefix good = pfx("198.18.9.0/24");
-	assert_non_null(find_block(&f, &good));
-	assert_int_equal(e.n_op_except, 1);
-	assert_int_equal(count_files(dir, "state.gz.rules.unreadable-"), 1);
-	mg_engine_free(&e);
-	mg_config_free(&c);
-	remove_dir(dir);
+	assert_non_null(find_block(&r->f, &good));
+	assert_int_equal(r->e.n_op_except, 1);
+	assert_int_equal(count_files(r->dir, "state.gz.rules.unreadable-"), 1);
 }
 
 /* What writers killed half-way (kill -9) left beside the state files is removed at start; nothing else is. */
 static void test_stale_temps_removed_at_start(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/mg-test-engine.XXXXXX", path[128], p[200];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
+	char p[200];
 
-	state_dir(dir, path, sizeof(path));
-	config(&c, path);
 	const char *left[] = { "state.gz.tmp.a1B2c3", "state.gz.tmp.Zz9Yy8", "state.gz.rules.tmp.q1w2e3" };
 	for (size_t i = 0; i < 3; i++) {
-		snprintf(p, sizeof(p), "%s/%s", dir, left[i]);
+		snprintf(p, sizeof(p), "%s/%s", r->dir, left[i]);
 		write_file(p, "half a file");
 	}
-	snprintf(p, sizeof(p), "%s/state.gz.unreadable-20260101T000000Z", dir);
+	snprintf(p, sizeof(p), "%s/state.gz.unreadable-20260101T000000Z", r->dir);
 	write_file(p, "a kept copy stays");
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, BOOT, WALL);
-	assert_int_equal(count_files(dir, "state.gz.tmp"), 0);
-	assert_int_equal(count_files(dir, "state.gz.rules.tmp"), 0);
-	assert_int_equal(count_files(dir, "state.gz.unreadable-"), 1);
-	mg_engine_free(&e);
-	mg_config_free(&c);
-	remove_dir(dir);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &r->f, observe, &r->s), 0);
+	mg_engine_start(&r->e, BOOT, WALL);
+	assert_int_equal(count_files(r->dir, "state.gz.tmp"), 0);
+	assert_int_equal(count_files(r->dir, "state.gz.rules.tmp"), 0);
+	assert_int_equal(count_files(r->dir, "state.gz.unreadable-"), 1);
 }
 
 /* A block map that is full: every block refused (E2BIG, as the kernel says it). */
@@ -2049,40 +1925,33 @@ static size_t count_lines(const char *text, const char *what)
  */
 static void test_full_map_logged_once_a_minute(void **state)
 {
-	(void)state;
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL;
 	char err[256];
 
-	config(&c, NULL);
-	assert_int_equal(mg_engine_init(&e, &c, &full_map_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &full_map_sink, &r->f, observe, &r->s), 0);
+	mg_engine_start(&r->e, now, wall);
 	for (int i = 0; i < 10; i++) {
 		char a[32];
 		snprintf(a, sizeof(a), "198.18.5.%d", i + 1);
 		struct mg_prefix p = pfx(a);
-		mg_engine_block(&e, &p, MG_ACT_DROP_ALL, 0, "ticket", now, wall, err, sizeof(err));
+		mg_engine_block(&r->e, &p, MG_ACT_DROP_ALL, 0, "ticket", now, wall, err, sizeof(err));
 	}
-	mg_engine_tick(&e, now + SEC, wall + SEC);
-	assert_int_equal(count_lines(s.notices, "writing a block rule"), 1);
-	assert_non_null(strstr(s.notices, "writing a block rule for 198.18.5.1 failed: Argument list too long\n"));
+	mg_engine_tick(&r->e, now + SEC, wall + SEC);
+	assert_int_equal(count_lines(r->s.notices, "writing a block rule"), 1);
+	assert_non_null(strstr(r->s.notices, "writing a block rule for 198.18.5.1 failed: Argument list too long\n"));
 	/* Each block's sync retried the ones before it; the tick's syncs all ten again. */
-	assert_true(e.write_failures >= 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 10);
-	uint64_t before = e.write_failures;
+	assert_true(r->e.write_failures >= 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 10);
+	uint64_t before = r->e.write_failures;
 	/* A minute on: one more line, counting what was not said. */
-	mg_engine_tick(&e, now + 61 * SEC, wall + 61 * SEC);
-	assert_int_equal(count_lines(s.notices, "writing a block rule"), 2);
-	assert_true(e.write_failures > before);
-	const char *second = strstr(strstr(s.notices, "writing a block rule") + 1, "writing a block rule");
+	mg_engine_tick(&r->e, now + 61 * SEC, wall + 61 * SEC);
+	assert_int_equal(count_lines(r->s.notices, "writing a block rule"), 2);
+	assert_true(r->e.write_failures > before);
+	const char *second = strstr(strstr(r->s.notices, "writing a block rule") + 1, "writing a block rule");
 	unsigned long long more = 0;
 	assert_non_null(strstr(second, "(and "));
 	assert_int_equal(sscanf(strstr(second, "(and "), "(and %llu more rule writes failed since the last", &more), 1);
 	assert_true(more >= before - 1);
-	mg_engine_free(&e);
-	mg_config_free(&c);
 }
 
 /* The kernel's profiles cannot be read (an EIO from the map, say): every tick tries again. */
@@ -2103,26 +1972,19 @@ static const struct mg_engine_sink broken_scan_sink = {
 /* A read of the profiles that fails at every tick is said a line a minute, with the count, not a line a tick. */
 static void test_scan_failure_logged_once_a_minute(void **state)
 {
-	(void)state;
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	uint64_t now = BOOT, wall = WALL;
 
-	config(&c, NULL);
-	assert_int_equal(mg_engine_init(&e, &c, &broken_scan_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &broken_scan_sink, &r->f, observe, &r->s), 0);
+	mg_engine_start(&r->e, now, wall);
 	for (int i = 1; i <= 30; i++)
-		mg_engine_tick(&e, now + i * SEC, wall + i * SEC);
-	assert_int_equal(count_lines(s.notices, "reading the kernel's profiles"), 1);
-	assert_non_null(strstr(s.notices, "reading the kernel's profiles: Input/output error\n"));
-	mg_engine_tick(&e, now + 62 * SEC, wall + 62 * SEC);
-	assert_int_equal(count_lines(s.notices, "reading the kernel's profiles"), 2);
-	assert_non_null(strstr(s.notices, "(and 29 more failed reads since the last such line"));
-	assert_int_equal(e.scan_failures, 31);
-	mg_engine_free(&e);
-	mg_config_free(&c);
+		mg_engine_tick(&r->e, now + i * SEC, wall + i * SEC);
+	assert_int_equal(count_lines(r->s.notices, "reading the kernel's profiles"), 1);
+	assert_non_null(strstr(r->s.notices, "reading the kernel's profiles: Input/output error\n"));
+	mg_engine_tick(&r->e, now + 62 * SEC, wall + 62 * SEC);
+	assert_int_equal(count_lines(r->s.notices, "reading the kernel's profiles"), 2);
+	assert_non_null(strstr(r->s.notices, "(and 29 more failed reads since the last such line"));
+	assert_int_equal(r->e.scan_failures, 31);
 }
 
 /*
@@ -2291,6 +2153,14 @@ static void print_figures(const char *what, const struct figures *fig)
 	       fig->held_members, fig->blocks);
 }
 
+/* What containment does to innocent mail, and did not here: no SYN dropped, no fingerprint held, no threat level. */
+static void assert_nothing_contained(const struct figures *fig)
+{
+	assert_int_equal(fig->syns_dropped, 0);
+	assert_int_equal(fig->max_contained, 0);
+	assert_int_equal(fig->max_threat, 0);
+}
+
 /*
  * Four hours of inbound mail only, on a router at the uplink: never-seen
  * outside Linux MTAs (198.19.x.y, each with its own FQDN HELO) deliver to
@@ -2346,9 +2216,7 @@ static void test_inbound_mail_declares_no_outbreak(void **state)
 		snprintf(what, sizeof(what), "inbound mail, %u/hour for 4 hours", rates[r]);
 		print_figures(what, &fig);
 		assert_int_equal(fig.declared, 0);
-		assert_int_equal(fig.syns_dropped, 0);
-		assert_int_equal(fig.max_contained, 0);
-		assert_int_equal(fig.max_threat, 0);
+		assert_nothing_contained(&fig);
 		assert_int_equal(fig.held_members, 0); /* a stock fingerprint alone holds nobody's mail either */
 	}
 }
@@ -2360,41 +2228,32 @@ static void test_inbound_mail_declares_no_outbreak(void **state)
  */
 static void test_inbound_bots_held_at_relay_only(void **state)
 {
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct figures fig = { 0 };
-	struct fig_ctx fc = { &s, &fig };
+	struct fig_ctx fc = { &r->s, &fig };
 	struct host bot[8];
 	uint64_t now = BOOT, wall = WALL;
 
-	(void)state;
-	config(&c, NULL);
-	add_list(&c.protected_nets, "198.18.0.0/16");
-	add_list(&c.mail_servers, "198.18.0.25");
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, count_outbreaks, &fc), 0);
-	mg_engine_start(&e, now, wall);
+	add_list(&r->c.protected_nets, "198.18.0.0/16");
+	add_list(&r->c.mail_servers, "198.18.0.25");
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &r->f, count_outbreaks, &fc), 0);
+	mg_engine_start(&r->e, now, wall);
 	for (int i = 0; i < 8; i++) {
 		char a[32];
 		snprintf(a, sizeof(a), "198.19.66.%d", i + 1);
 		host_init(&bot[i], a);
-		one_message(&e, &f, &fig, &bot[i], "198.18.0.25", MG_OSFP_LINUX, "[198.19.0.1]", 1, now, wall);
-		mg_engine_tick(&e, now, wall);
-		track(&e, &f, &fig);
+		one_message(&r->e, &r->f, &fig, &bot[i], "198.18.0.25", MG_OSFP_LINUX, "[198.19.0.1]", 1, now, wall);
+		mg_engine_tick(&r->e, now, wall);
+		track(&r->e, &r->f, &fig);
 		now += 20 * SEC;
 		wall += 20 * SEC;
 	}
 	for (int i = 0; i < 8; i++)
-		fig.held_members += mg_ob_member_of(e.ob, bot[i].addr, NULL);
+		fig.held_members += mg_ob_member_of(r->e.ob, bot[i].addr, NULL);
 	print_figures("outside bots with one IP-literal HELO, to our relay", &fig);
 	assert_true(fig.declared >= 1);
 	assert_int_equal(fig.held_members, 8);
-	assert_int_equal(fig.max_contained, 0);
-	assert_int_equal(fig.syns_dropped, 0);
-	assert_int_equal(fig.max_threat, 0);
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	assert_nothing_contained(&fig);
 }
 
 /*
@@ -2405,55 +2264,47 @@ static void test_inbound_bots_held_at_relay_only(void **state)
  */
 static void test_identical_office_pcs_are_an_application(void **state)
 {
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct figures fig = { 0 };
-	struct fig_ctx fc = { &s, &fig };
+	struct fig_ctx fc = { &r->s, &fig };
 	struct host pc[6];
 	uint64_t now = BOOT, wall = WALL;
 
-	(void)state;
-	config(&c, NULL);
-	add_list(&c.protected_nets, "198.18.0.0/16");
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, count_outbreaks, &fc), 0);
+	add_list(&r->c.protected_nets, "198.18.0.0/16");
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &r->f, count_outbreaks, &fc), 0);
 	for (int i = 0; i < 5; i++) {
 		char a[32];
 		snprintf(a, sizeof(a), "198.18.7.%d", i + 1);
 		host_init(&pc[i], a);
-		f.hosts[f.nhosts++] = &pc[i];
+		r->f.hosts[r->f.nhosts++] = &pc[i];
 	}
-	mg_engine_start(&e, now, wall);
+	mg_engine_start(&r->e, now, wall);
 	for (int i = 0; i < 5; i++) {
-		one_message(&e, &f, &fig, &pc[i], "198.19.40.25", MG_OSFP_WINDOWS, "scan2mail.office.example", 1, now,
-			    wall);
-		mg_engine_tick(&e, now, wall);
-		track(&e, &f, &fig);
+		one_message(&r->e, &r->f, &fig, &pc[i], "198.19.40.25", MG_OSFP_WINDOWS, "scan2mail.office.example", 1,
+			    now, wall);
+		mg_engine_tick(&r->e, now, wall);
+		track(&r->e, &r->f, &fig);
 		now += 12 * SEC;
 		wall += 12 * SEC;
 	}
 	/* A sixth PC of the image, later: its SYN is not dropped. */
 	host_init(&pc[5], "198.18.7.6");
-	one_message(&e, &f, &fig, &pc[5], "198.19.40.25", MG_OSFP_WINDOWS, "scan2mail.office.example", 1, now, wall);
+	one_message(&r->e, &r->f, &fig, &pc[5], "198.19.40.25", MG_OSFP_WINDOWS, "scan2mail.office.example", 1, now,
+		    wall);
 	for (int k = 0; k < 10; k++) {
 		now += SEC;
 		wall += SEC;
-		mg_engine_tick(&e, now, wall);
-		track(&e, &f, &fig);
+		mg_engine_tick(&r->e, now, wall);
+		track(&r->e, &r->f, &fig);
 	}
 	for (int i = 0; i < 6; i++)
-		fig.held_members += mg_ob_member_of(e.ob, pc[i].addr, NULL);
-	fig.blocks = s.blocks;
+		fig.held_members += mg_ob_member_of(r->e.ob, pc[i].addr, NULL);
+	fig.blocks = r->s.blocks;
 	print_figures("five identical office PCs, one message each", &fig);
 	assert_true(fig.declared >= 1); /* the operator is told */
-	assert_int_equal(fig.syns_dropped, 0);
-	assert_int_equal(fig.max_contained, 0);
-	assert_int_equal(fig.max_threat, 0);
+	assert_nothing_contained(&fig);
 	assert_int_equal(fig.held_members, 0);
 	assert_int_equal(fig.blocks, 0);
-	mg_engine_free(&e);
-	mg_config_free(&c);
 }
 
 /*
@@ -2465,98 +2316,95 @@ static void test_identical_office_pcs_are_an_application(void **state)
  */
 static void test_campaign_contained_bare_fingerprint_not(void **state)
 {
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
 	struct figures fig = { 0 };
-	struct fig_ctx fc = { &s, &fig };
+	struct fig_ctx fc = { &r->s, &fig };
 	struct host h[11];
 	uint64_t now = BOOT, wall = WALL;
 	uint32_t linux_fp;
 
-	(void)state;
 	{
 		struct mg_syn_fp fp = stock_fp(MG_OSFP_LINUX);
 		linux_fp = mg_fp_hash(&fp);
 	}
-	config(&c, NULL);
-	add_list(&c.protected_nets, "198.18.0.0/16");
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, count_outbreaks, &fc), 0);
-	mg_engine_start(&e, now, wall);
+	add_list(&r->c.protected_nets, "198.18.0.0/16");
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &r->f, count_outbreaks, &fc), 0);
+	mg_engine_start(&r->e, now, wall);
 	/* Five new servers: distinct FQDN HELOs. */
 	for (int i = 0; i < 5; i++) {
 		char a[32], helo[64];
 		snprintf(a, sizeof(a), "198.18.8.%d", i + 1);
 		snprintf(helo, sizeof(helo), "app%d.lab.example", i + 1);
 		host_init(&h[i], a);
-		one_message(&e, &f, &fig, &h[i], "198.19.40.25", MG_OSFP_LINUX, helo, 1, now, wall);
-		track(&e, &f, &fig);
+		one_message(&r->e, &r->f, &fig, &h[i], "198.19.40.25", MG_OSFP_LINUX, helo, 1, now, wall);
+		track(&r->e, &r->f, &fig);
 		now += SEC;
 		wall += SEC;
 	}
 	assert_int_equal(fig.declared, 1);
-	assert_int_equal(f.nfps, 0);
-	assert_int_equal(e.threat_level, 0);
+	assert_int_equal(r->f.nfps, 0);
+	assert_int_equal(r->e.threat_level, 0);
 	/* Ten minutes later, five bots: their own address literals. */
 	now += 11 * 60 * SEC;
 	wall += 11 * 60 * SEC;
-	mg_engine_tick(&e, now, wall);
+	mg_engine_tick(&r->e, now, wall);
 	for (int i = 5; i < 10; i++) {
 		char a[32], helo[64];
 		snprintf(a, sizeof(a), "198.18.9.%d", i + 1);
 		snprintf(helo, sizeof(helo), "[%s]", a);
 		host_init(&h[i], a);
-		one_message(&e, &f, &fig, &h[i], "198.19.40.25", MG_OSFP_LINUX, helo, 3, now, wall);
-		track(&e, &f, &fig);
+		one_message(&r->e, &r->f, &fig, &h[i], "198.19.40.25", MG_OSFP_LINUX, helo, 3, now, wall);
+		track(&r->e, &r->f, &fig);
 		now += SEC;
 		wall += SEC;
 	}
-	assert_true(contained(&f, linux_fp));
-	assert_true(e.threat_level >= 2);
-	assert_true(mg_ob_member_of(e.ob, h[5].addr, NULL));
+	assert_true(contained(&r->f, linux_fp));
+	assert_true(r->e.threat_level >= 2);
+	assert_true(mg_ob_member_of(r->e.ob, h[5].addr, NULL));
 	host_init(&h[10], "198.18.9.99");
-	one_message(&e, &f, &fig, &h[10], "198.19.40.25", MG_OSFP_LINUX, "[198.18.9.99]", 1, now, wall);
+	one_message(&r->e, &r->f, &fig, &h[10], "198.19.40.25", MG_OSFP_LINUX, "[198.18.9.99]", 1, now, wall);
 	assert_int_equal(fig.syns_dropped, 1);
 	print_figures("five new servers, then five bots with address-literal HELOs", &fig);
-	mg_engine_free(&e);
-	mg_config_free(&c);
 }
+
+/* A test on a rig (rig_setup), and one on a rig that saves (rig_setup_saving). */
+#define rig_test(t) cmocka_unit_test_setup_teardown(t, rig_setup, rig_teardown)
+#define saving_rig_test(t) cmocka_unit_test_setup_teardown(t, rig_setup_saving, rig_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bot_blocked_near_boot),
-		cmocka_unit_test(test_verdict_at_the_deciding_event),
-		cmocka_unit_test(test_cluster_receipt_rules),
-		cmocka_unit_test(test_bgp_receipt_rules),
-		cmocka_unit_test(test_bot_blocked_on_the_daemons_timeline),
-		cmocka_unit_test(test_browsed_bot_is_a_role_change),
-		cmocka_unit_test(test_allowlist_beats_every_verdict),
-		cmocka_unit_test(test_operator_over_verdict_and_allow),
-		cmocka_unit_test(test_spoofed_syn_flood_names_no_member),
-		cmocka_unit_test(test_spoofed_payload_names_no_suspect),
-		cmocka_unit_test(test_verify_requests),
-		cmocka_unit_test(test_restart_keeps_containment_and_threat),
-		cmocka_unit_test(test_save_in_slices),
-		cmocka_unit_test(test_restart_keeps_operator_rules_and_pins_the_rest),
-		cmocka_unit_test(test_feed_import_steps_allow_restart),
-		cmocka_unit_test(test_feed_import_out_of_memory_changes_nothing),
-		cmocka_unit_test(test_feed_expiry_out_of_memory_is_put_off),
-		cmocka_unit_test(test_rules_save_out_of_memory_writes_nothing),
+		rig_test(test_bot_blocked_near_boot),
+		rig_test(test_verdict_at_the_deciding_event),
+		rig_test(test_cluster_receipt_rules),
+		rig_test(test_bgp_receipt_rules),
+		rig_test(test_bot_blocked_on_the_daemons_timeline),
+		rig_test(test_browsed_bot_is_a_role_change),
+		rig_test(test_allowlist_beats_every_verdict),
+		rig_test(test_operator_over_verdict_and_allow),
+		rig_test(test_spoofed_syn_flood_names_no_member),
+		rig_test(test_spoofed_payload_names_no_suspect),
+		rig_test(test_verify_requests),
+		saving_rig_test(test_restart_keeps_containment_and_threat),
+		saving_rig_test(test_save_in_slices),
+		saving_rig_test(test_restart_keeps_operator_rules_and_pins_the_rest),
+		saving_rig_test(test_feed_import_steps_allow_restart),
+		saving_rig_test(test_feed_import_out_of_memory_changes_nothing),
+		rig_test(test_feed_expiry_out_of_memory_is_put_off),
+		saving_rig_test(test_rules_save_out_of_memory_writes_nothing),
 		cmocka_unit_test(test_reload_reports_what_waits),
-		cmocka_unit_test(test_unrestorable_state_kept),
-		cmocka_unit_test(test_bad_record_refused_rest_restored),
-		cmocka_unit_test(test_state_damaged_at_its_end_restores_nothing),
-		cmocka_unit_test(test_bad_rules_refused_rest_restored),
-		cmocka_unit_test(test_stale_temps_removed_at_start),
+		saving_rig_test(test_unrestorable_state_kept),
+		saving_rig_test(test_bad_record_refused_rest_restored),
+		saving_rig_test(test_state_damaged_at_its_end_restores_nothing),
+		saving_rig_test(test_bad_rules_refused_rest_restored),
+		saving_rig_test(test_stale_temps_removed_at_start),
 		cmocka_unit_test(test_block_on_a_full_disk),
-		cmocka_unit_test(test_full_map_logged_once_a_minute),
-		cmocka_unit_test(test_scan_failure_logged_once_a_minute),
+		rig_test(test_full_map_logged_once_a_minute),
+		rig_test(test_scan_failure_logged_once_a_minute),
 		cmocka_unit_test(test_inbound_mail_declares_no_outbreak),
-		cmocka_unit_test(test_inbound_bots_held_at_relay_only),
-		cmocka_unit_test(test_identical_office_pcs_are_an_application),
-		cmocka_unit_test(test_campaign_contained_bare_fingerprint_not),
+		rig_test(test_inbound_bots_held_at_relay_only),
+		rig_test(test_identical_office_pcs_are_an_application),
+		rig_test(test_campaign_contained_bare_fingerprint_not),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
