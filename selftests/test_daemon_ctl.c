@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "mg_clock.h"
+#include "daemon_fixture.h"
 #include "mg_daemon.h"
 
 #define SEC 1000000000ull
@@ -96,33 +97,22 @@ int __wrap_json_array_append_new(json_t *array, json_t *value)
 }
 
 struct fixture {
-	struct mg_daemon d;
+	struct daemon_fixture df; /* the daemon, its configuration and log */
 	struct fake_kernel k;
-	char dir[64];
-	char *human;
-	size_t human_len;
-	FILE *human_f;
 };
 
+/* The daemon's engine on the fake kernel, started, saving in the fixture's directory. */
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char path[128];
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/mg-ctl-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (!f || daemon_fixture_open(&f->df, "/tmp/mg-ctl-XXXXXX"))
 		return -1;
-	mg_daemon_init(&f->d);
-	mg_config_default(&f->d.cfg);
-	snprintf(f->d.cfg.state_file, sizeof(f->d.cfg.state_file), "%s/state.gz", f->dir);
-	snprintf(path, sizeof(path), "%s/events.jsonl", f->dir);
-	f->human_f = open_memstream(&f->human, &f->human_len);
-	if (!f->human_f || mg_eventlog_open(&f->d.log, path, f->human_f))
-		return -1;
-	if (mg_engine_init(&f->d.eng, &f->d.cfg, &fake_sink, &f->k, mg_daemon_observe, &f->d))
+	snprintf(f->df.d.cfg.state_file, sizeof(f->df.d.cfg.state_file), "%s/state.gz", f->df.dir);
+	if (mg_engine_init(&f->df.d.eng, &f->df.d.cfg, &fake_sink, &f->k, mg_daemon_observe, &f->df.d))
 		return -1;
 	uint64_t mono = mg_mono_ns();
-	mg_engine_start(&f->d.eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+	mg_engine_start(&f->df.d.eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 	*state = f;
 	return 0;
 }
@@ -130,18 +120,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
+	int rc;
 
-	mg_engine_free(&f->d.eng);
-	mg_eventlog_close(&f->d.log);
-	mg_config_free(&f->d.cfg);
-	fclose(f->human_f);
-	free(f->human);
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", f->dir);
-	if (system(cmd))
-		return -1;
+	mg_engine_free(&f->df.d.eng);
+	rc = daemon_fixture_close(&f->df);
 	free(f);
-	return 0;
+	return rc;
 }
 
 /*
@@ -170,18 +154,12 @@ static const char *ask(struct fixture *f, const char *cmd, const char *arg, ...)
 			json_object_set_new(req, k, json_string(va_arg(ap, const char *)));
 	}
 	va_end(ap);
-	json_t *resp = mg_daemon_control(req, &f->d, NULL);
+	json_t *resp = mg_daemon_control(req, &f->df.d, NULL);
 	json_decref(req);
 	bool ok = json_is_true(json_object_get(resp, "ok"));
 	snprintf(error, sizeof(error), "%s", ok ? "" : json_string_value(json_object_get(resp, "error")));
 	json_decref(resp);
 	return ok ? NULL : error;
-}
-
-static const char *human(struct fixture *f)
-{
-	fflush(f->human_f);
-	return f->human ? f->human : "";
 }
 
 static bool blocked(struct fixture *f, const char *text, uint64_t *expires)
@@ -210,12 +188,13 @@ static void test_block_everything_needs_force(void **state)
 	e = ask(f, "block", "::/0", NULL);
 	assert_non_null(e);
 	assert_non_null(strstr(e, "the limit for IPv6 (limits.min_prefix_v6"));
-	assert_null(strstr(human(f), "::/0"));
+	assert_null(strstr(human_log(&f->df), "::/0"));
 
 	assert_null(ask(f, "block", "0.0.0.0/0", "force", "user", "alice", NULL));
 	assert_true(blocked(f, "0.0.0.0/0", NULL));
-	assert_non_null(strstr(human(f), "mtaguardd: warning: operator block 0.0.0.0/0 forced past the limit /8 "
-					 "(limits.min_prefix_v4), every source of the family; requested by alice\n"));
+	assert_non_null(strstr(human_log(&f->df),
+			       "mtaguardd: warning: operator block 0.0.0.0/0 forced past the limit /8 "
+			       "(limits.min_prefix_v4), every source of the family; requested by alice\n"));
 	/* Taking it back needs no force. */
 	assert_null(ask(f, "unblock", "0.0.0.0/0", NULL));
 	assert_false(blocked(f, "0.0.0.0/0", NULL));
@@ -231,12 +210,12 @@ static void test_block_limits(void **state)
 	assert_null(ask(f, "block", "2001:db8::/32", NULL));
 	assert_non_null(ask(f, "block", "2001:db8::/31", NULL));
 	assert_null(ask(f, "block", "198.18.2.2", NULL));
-	f->d.cfg.min_prefix_v4 = 16;
+	f->df.d.cfg.min_prefix_v4 = 16;
 	assert_non_null(ask(f, "block", "100.64.0.0/12", NULL));
 	assert_null(ask(f, "block", "100.64.0.0/12", "force", NULL));
 	/* No name given: the warning says so. */
-	assert_non_null(strstr(human(f), "requested by an unnamed client"));
-	assert_null(strstr(human(f), "100.0.0.0/8 forced"));
+	assert_non_null(strstr(human_log(&f->df), "requested by an unnamed client"));
+	assert_null(strstr(human_log(&f->df), "100.0.0.0/8 forced"));
 }
 
 /* Host bits below the length are refused for any client (raw JSON too), never cleared into the network. */
@@ -274,14 +253,14 @@ static void test_allow_everything_needs_force(void **state)
 
 	assert_null(ask(f, "allow", "::/0", "force", "user", "root (sudo from bob)", NULL));
 	assert_int_equal(f->k.nallows, 1);
-	assert_non_null(strstr(human(f), "mtaguardd: warning: operator allow ::/0 forced past the limit /32 "
+	assert_non_null(strstr(human_log(&f->df), "mtaguardd: warning: operator allow ::/0 forced past the limit /32 "
 					 "(limits.min_prefix_v6), every source of the family; requested by root (sudo from bob)"));
 	assert_null(ask(f, "disallow", "::/0", NULL));
 	/* An outbreak exception is an allow too. */
 	assert_non_null(ask(f, "except", "0.0.0.0/0", NULL));
 	assert_null(ask(f, "except", "198.18.7.0/24", NULL));
 	assert_null(ask(f, "except", "0.0.0.0/0", "force", NULL));
-	assert_non_null(strstr(human(f), "warning: operator except add 0.0.0.0/0 forced"));
+	assert_non_null(strstr(human_log(&f->df), "warning: operator except add 0.0.0.0/0 forced"));
 }
 
 /* Durations: 0 is "until removed" when asked for; nothing below 1 s or past 366 d; nothing wraps. */
@@ -324,7 +303,7 @@ static void test_durations(void **state)
 	/* Without -d: the configured block duration. */
 	assert_null(ask(f, "block", "198.18.3.6", NULL));
 	assert_true(blocked(f, "198.18.3.6", &exp));
-	assert_true(exp >= now + f->d.cfg.an.block_ns && exp < now + f->d.cfg.an.block_ns + 2 * SEC);
+	assert_true(exp >= now + f->df.d.cfg.an.block_ns && exp < now + f->df.d.cfg.an.block_ns + 2 * SEC);
 }
 
 /* A comment with a newline or control bytes is one line in the readable log. */
@@ -334,16 +313,16 @@ static void test_comment_escaped(void **state)
 
 	assert_null(ask(f, "block", "198.18.4.4", "duration", "1h", "comment",
 			"ticket 9\nmtaguardd: operator allow ::/0\x1b[1A", NULL));
-	const char *line = strstr(human(f), "operator block 198.18.4.4");
+	const char *line = strstr(human_log(&f->df), "operator block 198.18.4.4");
 	assert_non_null(line);
 	assert_non_null(strstr(line, ": ticket 9\\nmtaguardd: operator allow ::/0\\x1b[1A\n"));
-	assert_null(strstr(human(f), "\nmtaguardd: operator allow ::/0"));
+	assert_null(strstr(human_log(&f->df), "\nmtaguardd: operator allow ::/0"));
 }
 
 /* The whole answer to a request (kept by the caller). */
 static json_t *answer(struct fixture *f, json_t *req)
 {
-	json_t *resp = mg_daemon_control(req, &f->d, NULL);
+	json_t *resp = mg_daemon_control(req, &f->df.d, NULL);
 
 	json_decref(req);
 	return resp;
@@ -374,10 +353,10 @@ static void configure_lan(struct fixture *f)
 			  *const allow[] = { "198.18.5.0/24" };
 	uint64_t mono = mg_mono_ns();
 
-	set_list(&f->d.cfg.protected_nets, lan, 1);
-	set_list(&f->d.cfg.mail_servers, mx, 1);
-	set_list(&f->d.cfg.allowlist, allow, 1);
-	mg_engine_configure(&f->d.eng, &f->d.cfg, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+	set_list(&f->df.d.cfg.protected_nets, lan, 1);
+	set_list(&f->df.d.cfg.mail_servers, mx, 1);
+	set_list(&f->df.d.cfg.allowlist, allow, 1);
+	mg_engine_configure(&f->df.d.eng, &f->df.d.cfg, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 }
 
 /* A block that reaches the LAN, a mail server or an allow is refused, named, unless forced (and then logged). */
@@ -418,9 +397,10 @@ static void test_block_reaching(void **state)
 	assert_non_null(strstr(json_string_value(json_object_get(r, "forced_over")), "covers protected network 198.18.0.0/16"));
 	json_decref(r);
 	assert_true(blocked(f, "198.18.0.0/15", NULL));
-	assert_non_null(strstr(human(f), "mtaguardd: warning: operator block 198.18.0.0/15 forced: it covers protected "
-					 "network 198.18.0.0/16, covers allowlisted 198.18.5.0/24 (config:allowlist), covers "
-					 "mail server 198.18.1.25 (config:mail_servers); requested by alice\n"));
+	assert_non_null(strstr(human_log(&f->df),
+			       "mtaguardd: warning: operator block 198.18.0.0/15 forced: it covers protected "
+			       "network 198.18.0.0/16, covers allowlisted 198.18.5.0/24 (config:allowlist), covers "
+			       "mail server 198.18.1.25 (config:mail_servers); requested by alice\n"));
 }
 
 /* A change answers with what was done: the prefix as taken, the action, the end, the note. */
@@ -524,12 +504,12 @@ static void test_blocks_whole_or_refused(void **state)
 	assert_null(ask(f, "block", "198.18.9.2", NULL));
 	assert_null(ask(f, "block", "198.18.9.3", NULL));
 	append_fails_at = 2;
-	r = mg_daemon_control(req, &f->d, NULL);
+	r = mg_daemon_control(req, &f->df.d, NULL);
 	append_fails_at = 0;
 	assert_false(json_is_true(json_object_get(r, "ok")));
 	assert_null(json_object_get(r, "blocks"));
 	json_decref(r);
-	r = mg_daemon_control(req, &f->d, NULL);
+	r = mg_daemon_control(req, &f->df.d, NULL);
 	assert_true(json_is_true(json_object_get(r, "ok")));
 	assert_int_equal(json_array_size(json_object_get(r, "blocks")), 3);
 	json_decref(r);
@@ -558,12 +538,13 @@ static void test_bgp_routes(void **state)
 	json_decref(r);
 	assert_true(blocked(f, "198.18.7.7", &exp1));
 	assert_false(blocked(f, "198.18.7.8", NULL));
-	assert_non_null(strstr(human(f), "bgp: FlowSpec discard 198.18.7.7 (smtp) from 198.18.100.2 taken"));
-	assert_non_null(strstr(human(f), "bgp: FlowSpec route 100.0.0.0/7 from 198.18.100.2 refused: too-wide"));
+	assert_non_null(strstr(human_log(&f->df), "bgp: FlowSpec discard 198.18.7.7 (smtp) from 198.18.100.2 taken"));
+	assert_non_null(
+		strstr(human_log(&f->df), "bgp: FlowSpec route 100.0.0.0/7 from 198.18.100.2 refused: too-wide"));
 
 	/* verdicts names the owner and the peer; blocks (the helper's announcements) leaves it out. */
 	json_t *req = json_pack("{s:s}", "cmd", "verdicts");
-	r = mg_daemon_control(req, &f->d, NULL);
+	r = mg_daemon_control(req, &f->df.d, NULL);
 	json_decref(req);
 	json_t *v = json_array_get(json_object_get(r, "verdicts"), 0);
 	assert_string_equal(json_string_value(json_object_get(v, "source")), "198.18.7.7");
@@ -571,7 +552,7 @@ static void test_bgp_routes(void **state)
 	assert_string_equal(json_string_value(json_object_get(v, "peer")), "198.18.100.2");
 	json_decref(r);
 	req = json_pack("{s:s}", "cmd", "blocks");
-	r = mg_daemon_control(req, &f->d, NULL);
+	r = mg_daemon_control(req, &f->df.d, NULL);
 	json_decref(req);
 	assert_int_equal(json_array_size(json_object_get(r, "blocks")), 0);
 	json_decref(r);
@@ -589,20 +570,20 @@ static void test_bgp_routes(void **state)
 	assert_string_equal(outcome(r, 0), "removed");
 	json_decref(r);
 	assert_false(blocked(f, "198.18.7.7", NULL));
-	assert_non_null(strstr(human(f), "bgp: FlowSpec route 198.18.7.7 withdrawn by 198.18.100.2"));
+	assert_non_null(strstr(human_log(&f->df), "bgp: FlowSpec route 198.18.7.7 withdrawn by 198.18.100.2"));
 
 	/* The request's own bounds. */
 	r = bgp(f, 10, "[]");
 	assert_false(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
 	req = json_pack("{s:s,s:I}", "cmd", "bgp", "ttl_ms", (json_int_t)60000);
-	r = mg_daemon_control(req, &f->d, NULL);
+	r = mg_daemon_control(req, &f->df.d, NULL);
 	json_decref(req);
 	assert_false(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
 
 	req = json_pack("{s:s}", "cmd", "status");
-	r = mg_daemon_control(req, &f->d, NULL);
+	r = mg_daemon_control(req, &f->df.d, NULL);
 	json_decref(req);
 	json_t *st = json_object_get(json_object_get(r, "bgp"), "outcomes");
 	assert_int_equal(json_integer_value(json_object_get(st, "taken")), 1);

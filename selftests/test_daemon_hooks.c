@@ -5,7 +5,7 @@
  * SIGTERM blocked for the signalfd, SIGPIPE ignored), a hook starts with
  * none of that, and the timeout kills the hook with everything it started.
  */
-#define _GNU_SOURCE /* open_memstream, PR_SET_CHILD_SUBREAPER */
+#define _GNU_SOURCE /* PR_SET_CHILD_SUBREAPER */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "mg_clock.h"
+#include "daemon_fixture.h"
 #include "mg_daemon.h"
 
 /* Every wait here is bounded by this: a hook that does not do what it should fails the test, never hangs it. */
@@ -31,11 +32,7 @@
 #define PAST_TIMEOUT_NS (31 * MG_NSEC_PER_SEC)
 
 struct fixture {
-	struct mg_daemon d;
-	char dir[64];
-	char *human;
-	size_t human_len;
-	FILE *human_f;
+	struct daemon_fixture df; /* the daemon, its configuration and log */
 	sigset_t old_mask;
 	struct sigaction old_pipe;
 	pid_t grandchild;   /* a hook's own child, killed at teardown if the test left it alive */
@@ -45,19 +42,9 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct sigaction ignore = { .sa_handler = SIG_IGN };
-	char path[128];
 	sigset_t daemon_mask;
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/mg-hooks-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	mg_daemon_init(&f->d);
-	mg_config_default(&f->d.cfg);
-	snprintf(path, sizeof(path), "%s/events.jsonl", f->dir);
-	f->human_f = open_memstream(&f->human, &f->human_len);
-	if (!f->human_f || mg_eventlog_open(&f->d.log, path, f->human_f))
+	if (!f || daemon_fixture_open(&f->df, "/tmp/mg-hooks-XXXXXX"))
 		return -1;
 	/* As mg_daemon_start leaves the process: what a hook must not inherit. */
 	sigemptyset(&daemon_mask);
@@ -76,48 +63,36 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
+	int rc;
 
 	if (f->grandchild > 0 && kill(f->grandchild, SIGKILL) == 0)
 		waitpid(f->grandchild, NULL, 0); /* killed: at once */
 	for (int k = 0; k < MG_HOOK_MAX; k++)
 		for (int i = 0; i < MG_DAEMON_MAX_HOOKS; i++)
-			if (f->d.hooks[k].pids[i] > 0) {
-				kill(-f->d.hooks[k].pids[i], SIGKILL);
-				kill(f->d.hooks[k].pids[i], SIGKILL);
-				waitpid(f->d.hooks[k].pids[i], NULL, 0);
+			if (f->df.d.hooks[k].pids[i] > 0) {
+				kill(-f->df.d.hooks[k].pids[i], SIGKILL);
+				kill(f->df.d.hooks[k].pids[i], SIGKILL);
+				waitpid(f->df.d.hooks[k].pids[i], NULL, 0);
 			}
 	while (waitpid(-1, NULL, WNOHANG) > 0) /* anything else orphaned to us and already ended */
 		;
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	sigprocmask(SIG_SETMASK, &f->old_mask, NULL);
 	sigaction(SIGPIPE, &f->old_pipe, NULL);
-	mg_eventlog_close(&f->d.log);
-	mg_config_free(&f->d.cfg);
-	fclose(f->human_f);
-	free(f->human);
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", f->dir);
-	if (system(cmd))
-		return -1;
+	rc = daemon_fixture_close(&f->df);
 	free(f);
-	return 0;
-}
-
-static const char *human(struct fixture *f)
-{
-	fflush(f->human_f);
-	return f->human ? f->human : "";
+	return rc;
 }
 
 /* The verdict hook: a bash script (dash would be the shell for /bin/sh here) of the body given, in the test's directory. */
 static void set_verdict_hook(struct fixture *f, const char *body)
 {
-	snprintf(f->d.cfg.verdict_hook, sizeof(f->d.cfg.verdict_hook), "%s/hook.sh", f->dir);
-	FILE *s = fopen(f->d.cfg.verdict_hook, "w");
+	snprintf(f->df.d.cfg.verdict_hook, sizeof(f->df.d.cfg.verdict_hook), "%s/hook.sh", f->df.dir);
+	FILE *s = fopen(f->df.d.cfg.verdict_hook, "w");
 	assert_non_null(s);
-	fprintf(s, "#!/bin/bash\nD='%s'\n%s\n", f->dir, body);
+	fprintf(s, "#!/bin/bash\nD='%s'\n%s\n", f->df.dir, body);
 	assert_int_equal(fclose(s), 0);
-	assert_int_equal(chmod(f->d.cfg.verdict_hook, 0755), 0);
+	assert_int_equal(chmod(f->df.d.cfg.verdict_hook, 0755), 0);
 }
 
 /* A verdict as the engine tells the daemon of one: the verdict hook runs. */
@@ -130,7 +105,7 @@ static void verdict(struct fixture *f)
 	a.expires_ns = mg_daemon_timeline(mono) + 3600 * MG_NSEC_PER_SEC;
 	mg_daemon_observe(&(struct mg_engine_note){ .kind = MG_NOTE_ACTION, .now = mg_daemon_timeline(mono),
 						    .wall = mg_mono_to_wall_ns(mono), .action = &a },
-			  &f->d);
+			  &f->df.d);
 }
 
 static void pause_briefly(void)
@@ -144,7 +119,7 @@ static char *await_file(struct fixture *f, const char *name)
 	char path[128];
 	uint64_t until = mg_mono_ns() + WAIT_NS;
 
-	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	snprintf(path, sizeof(path), "%s/%s", f->df.dir, name);
 	do {
 		FILE *s = fopen(path, "r");
 		if (s) {
@@ -166,9 +141,9 @@ static bool hooks_reaped(struct fixture *f)
 
 	for (;;) {
 		bool running = false;
-		mg_daemon_hooks_reap(&f->d, mg_mono_ns());
+		mg_daemon_hooks_reap(&f->df.d, mg_mono_ns());
 		for (int i = 0; i < MG_DAEMON_MAX_HOOKS; i++)
-			running |= f->d.hooks[MG_HOOK_VERDICT].pids[i] > 0;
+			running |= f->df.d.hooks[MG_HOOK_VERDICT].pids[i] > 0;
 		if (!running)
 			return true;
 		if (mg_mono_ns() >= until)
@@ -213,7 +188,7 @@ static void test_hook_starts_with_clean_signals(void **state)
 		fail_msg("the hook started with SIGPIPE ignored: %s", status);
 	free(status);
 	assert_true(hooks_reaped(f));
-	assert_null(strstr(human(f), "failed"));
+	assert_null(strstr(human_log(&f->df), "failed"));
 }
 
 /*
@@ -224,7 +199,7 @@ static void test_hook_starts_with_clean_signals(void **state)
 static void test_hook_timeout_kills_its_children(void **state)
 {
 	struct fixture *f = *state;
-	struct mg_hook_runs *runs = &f->d.hooks[MG_HOOK_VERDICT];
+	struct mg_hook_runs *runs = &f->df.d.hooks[MG_HOOK_VERDICT];
 
 	set_verdict_hook(f, "sleep 60 &\necho $! >\"$D/child.tmp\" && mv \"$D/child.tmp\" \"$D/child\"\nwait");
 	verdict(f);
@@ -236,13 +211,14 @@ static void test_hook_timeout_kills_its_children(void **state)
 	assert_true(f->grandchild > 0);
 	assert_int_equal(kill(f->grandchild, 0), 0);
 
-	mg_daemon_hooks_reap(&f->d, runs->started[0] + PAST_TIMEOUT_NS);
-	mg_daemon_hooks_reap(&f->d, runs->started[0] + PAST_TIMEOUT_NS); /* a tick before the kill has taken */
-	assert_non_null(strstr(human(f), "verdict hook "));
-	const char *said = strstr(human(f), "/hook.sh killed after 30 s");
-	assert_non_null(said);
+	mg_daemon_hooks_reap(&f->df.d, runs->started[0] + PAST_TIMEOUT_NS);
+	mg_daemon_hooks_reap(&f->df.d, runs->started[0] + PAST_TIMEOUT_NS); /* a tick before the kill has taken */
+	assert_non_null(strstr(human_log(&f->df), "verdict hook "));
+	assert_non_null(strstr(human_log(&f->df), "/hook.sh killed after 30 s"));
 	assert_true(hooks_reaped(f));
 	/* Said once: neither again at the next tick nor as a failure (status 137) when reaped. */
+	const char *said = strstr(human_log(&f->df), "/hook.sh killed after 30 s");
+	assert_non_null(said);
 	assert_null(strstr(said + 1, "/hook.sh"));
 	assert_false(runs->killed[0]);
 
