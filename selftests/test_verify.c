@@ -138,17 +138,45 @@ static void input(struct mg_verify_input *in, const char *addr, const char *helo
 	in->dns = true;
 }
 
+/* The input (DNS on) evaluated over d's script until nothing lacks; the rounds it took. */
+static unsigned evaluate(struct sync_dns *d, struct mg_verify_input *in, struct mg_verify_summary *s, const char *addr,
+			 const char *helo, const char *domain)
+{
+	input(in, addr, helo, domain);
+	return eval_all(d, in, s);
+}
+
+/* A pure evaluation's test: the script behind a cache of its own, freed after the test whatever its outcome. */
+static int sync_dns_setup(void **state)
+{
+	struct sync_dns *d = calloc(1, sizeof(*d));
+
+	if (!d || !(d->cache = mg_dns_cache_new(100, 86400, 900))) {
+		free(d);
+		return -1;
+	}
+	*state = d;
+	return 0;
+}
+
+static int sync_dns_teardown(void **state)
+{
+	struct sync_dns *d = *state;
+
+	mg_dns_cache_free(d->cache);
+	free(d);
+	return 0;
+}
+
 static void test_bot_forging_spf(void **state)
 {
-	struct sync_dns d = { .cache = mg_dns_cache_new(100, 86400, 900) };
+	struct sync_dns *d = *state;
 	struct mg_verify_input in;
 	struct mg_verify_summary s;
 	struct mg_verify_weights w;
 	char text[512];
 
-	(void)state;
-	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "dhl.test");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "dhl.test");
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_FAIL);
 	assert_int_equal(s.res[MG_CHK_PTR], MG_CR_PASS);
 	assert_int_equal(s.res[MG_CHK_FCRDNS], MG_CR_FAIL);
@@ -168,10 +196,9 @@ static void test_bot_forging_spf(void **state)
 	assert_non_null(strstr(text, "helo=173-66-46-112.wash.fios.verizon.net (dynamic, not FCrDNS)"));
 	assert_non_null(strstr(text, "ptr=198-18-1-2.dyn.example-isp.test (dynamic, not FCrDNS)"));
 	/* Again: everything is cached now, the first round completes. */
-	unsigned asked = d.asked;
-	assert_int_equal(eval_all(&d, &in, &s), 1);
-	assert_int_equal(d.asked, asked);
-	mg_dns_cache_free(d.cache);
+	unsigned asked = d->asked;
+	assert_int_equal(eval_all(d, &in, &s), 1);
+	assert_int_equal(d->asked, asked);
 }
 
 /*
@@ -183,23 +210,21 @@ static void test_bot_forging_spf(void **state)
  */
 static void test_sender_domain_that_does_not_exist(void **state)
 {
-	struct sync_dns d = { .cache = mg_dns_cache_new(100, 86400, 900) };
+	struct sync_dns *d = *state;
 	struct mg_verify_input in;
 	struct mg_verify_summary s;
 	struct mg_verify_weights w;
 	char text[512];
 
-	(void)state;
 	mg_verify_weights_default(&w);
-	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "x7k2q.dhl.test");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "x7k2q.dhl.test");
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_NONE);
 	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_FAIL);
 	assert_true(s.forged & MG_FORGED_SENDER_UNKNOWN);
 	assert_false(s.forged & MG_FORGED_SPF);
 	assert_string_equal(mg_forgery_name(s.forged), "sender-unknown");
 	/* PTR, its name's A, the HELO's A, the domain's TXT: nothing more for the existence check. */
-	assert_int_equal(d.asked, 4);
+	assert_int_equal(d->asked, 4);
 	/* 3 (sender unknown) + 1 (dynamic PTR) + 1 (not FCrDNS) + 1 (HELO elsewhere) */
 	assert_true(mg_verify_score(&s, &w) > 5.9 && mg_verify_score(&s, &w) < 6.1);
 	mg_verify_explain(&s, "173-66-46-112.wash.fios.verizon.net", true, text, sizeof(text));
@@ -208,23 +233,19 @@ static void test_sender_domain_that_does_not_exist(void **state)
 	assert_string_equal(mg_forgery_name(MG_FORGED_SPF | MG_FORGED_SENDER_UNKNOWN), "spf-fail");
 
 	/* It exists, without SPF: no evidence either way. */
-	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "nospf.test");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "nospf.test");
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_NONE);
 	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_PASS);
 	assert_false(s.forged & MG_FORGED_SENDER_UNKNOWN);
 	mg_verify_explain(&s, "173-66-46-112.wash.fios.verizon.net", true, text, sizeof(text));
 	assert_null(strstr(text, "does not exist"));
 	/* An SPF-protected domain exists. */
-	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "dhl.test");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "dhl.test");
 	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_PASS);
-	mg_dns_cache_free(d.cache);
 
 	/* A dead resolver: temperror, no forgery. */
 	struct sync_dns dead = { .cache = mg_dns_cache_new(100, 86400, 900), .dead = true };
-	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "x7k2q.dhl.test");
-	eval_all(&dead, &in, &s);
+	evaluate(&dead, &in, &s, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "x7k2q.dhl.test");
 	assert_int_equal(s.res[MG_CHK_SENDER_DOMAIN], MG_CR_TEMPERROR);
 	assert_int_equal(s.forged, 0);
 	assert_true(mg_verify_score(&s, &w) < 0.1);
@@ -242,14 +263,12 @@ static void test_sender_domain_that_does_not_exist(void **state)
 
 static void test_legitimate_server(void **state)
 {
-	struct sync_dns d = { .cache = mg_dns_cache_new(100, 86400, 900) };
+	struct sync_dns *d = *state;
 	struct mg_verify_input in;
 	struct mg_verify_summary s;
 	struct mg_verify_weights w;
 
-	(void)state;
-	input(&in, "198.18.2.25", "mail.example.test", "example.test");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.2.25", "mail.example.test", "example.test");
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_PASS);
 	assert_int_equal(s.res[MG_CHK_PTR], MG_CR_PASS);
 	assert_int_equal(s.res[MG_CHK_FCRDNS], MG_CR_PASS);
@@ -260,66 +279,54 @@ static void test_legitimate_server(void **state)
 	mg_verify_weights_default(&w);
 	assert_true(mg_verify_score(&s, &w) == 0);
 	/* The same host for a domain with ~all, and one without SPF. */
-	input(&in, "198.18.2.25", "mail.example.test", "soft.test");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.2.25", "mail.example.test", "soft.test");
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_SOFTFAIL);
 	assert_int_equal(s.forged, 0);
-	input(&in, "198.18.2.25", "mail.example.test", "nospf.test");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.2.25", "mail.example.test", "nospf.test");
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_NONE);
 	/* The null sender: SPF not run. */
-	input(&in, "198.18.2.25", "mail.example.test", "");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.2.25", "mail.example.test", "");
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_NOT_RUN);
-	mg_dns_cache_free(d.cache);
 }
 
 static void test_provider_and_literal_forgery(void **state)
 {
-	struct sync_dns d = { .cache = mg_dns_cache_new(100, 86400, 900) };
+	struct sync_dns *d = *state;
 	struct mg_verify_input in;
 	struct mg_verify_summary s;
 
-	(void)state;
-	input(&in, "198.18.3.3", "mail-ed1-f41.google.com", "nospf.test");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.3.3", "mail-ed1-f41.google.com", "nospf.test");
 	assert_int_equal(s.res[MG_CHK_PTR], MG_CR_FAIL);
 	assert_int_equal(s.res[MG_CHK_HELO_PROVIDER], MG_CR_FAIL);
 	assert_true(s.forged & MG_FORGED_HELO_PROVIDER);
 	assert_string_equal(s.provider, "google.com");
-	input(&in, "198.18.3.3", "[0.0.0.0]", "");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.3.3", "[0.0.0.0]", "");
 	assert_int_equal(s.res[MG_CHK_HELO_LITERAL], MG_CR_FAIL);
 	assert_true(s.forged & MG_FORGED_HELO_LITERAL);
-	input(&in, "198.18.3.3", "[198.18.3.3]", "");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "198.18.3.3", "[198.18.3.3]", "");
 	assert_int_equal(s.res[MG_CHK_HELO_LITERAL], MG_CR_PASS);
 	assert_int_equal(s.forged, 0);
 	/* IPv6: PTR and FCrDNS through ip6.arpa and AAAA. */
-	input(&in, "2001:db8::", "v6.example.test", "");
-	eval_all(&d, &in, &s);
+	evaluate(d, &in, &s, "2001:db8::", "v6.example.test", "");
 	assert_int_equal(s.res[MG_CHK_FCRDNS], MG_CR_PASS);
 	assert_int_equal(s.res[MG_CHK_HELO_ADDR], MG_CR_PASS);
-	mg_dns_cache_free(d.cache);
 }
 
 static void test_dead_resolver_is_no_evidence(void **state)
 {
-	struct sync_dns d = { .cache = mg_dns_cache_new(100, 86400, 900), .dead = true };
+	struct sync_dns *d = *state;
 	struct mg_verify_input in;
 	struct mg_verify_summary s;
 	struct mg_verify_weights w;
 
-	(void)state;
-	input(&in, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "dhl.test");
-	eval_all(&d, &in, &s);
+	d->dead = true; /* every answer a timeout */
+	evaluate(d, &in, &s, "198.18.1.2", "173-66-46-112.wash.fios.verizon.net", "dhl.test");
 	assert_int_equal(s.res[MG_CHK_PTR], MG_CR_TEMPERROR);
 	assert_int_equal(s.res[MG_CHK_HELO_ADDR], MG_CR_TEMPERROR);
 	assert_int_equal(s.res[MG_CHK_SPF], MG_CR_TEMPERROR);
 	assert_int_equal(s.forged, 0);
 	mg_verify_weights_default(&w);
 	assert_true(mg_verify_score(&s, &w) == 0);
-	mg_dns_cache_free(d.cache);
 }
 
 static void test_offline(void **state)
@@ -947,14 +954,17 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A test of the pure evaluation, on a scripted resolver of its own (sync_dns_setup). */
+#define sync_dns_test(t) cmocka_unit_test_setup_teardown(t, sync_dns_setup, sync_dns_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bot_forging_spf),
-		cmocka_unit_test(test_sender_domain_that_does_not_exist),
-		cmocka_unit_test(test_legitimate_server),
-		cmocka_unit_test(test_provider_and_literal_forgery),
-		cmocka_unit_test(test_dead_resolver_is_no_evidence),
+		sync_dns_test(test_bot_forging_spf),
+		sync_dns_test(test_sender_domain_that_does_not_exist),
+		sync_dns_test(test_legitimate_server),
+		sync_dns_test(test_provider_and_literal_forgery),
+		sync_dns_test(test_dead_resolver_is_no_evidence),
 		cmocka_unit_test(test_offline),
 		cmocka_unit_test(test_mail_from_domain),
 		cmocka_unit_test(test_wire),
