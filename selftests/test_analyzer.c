@@ -130,6 +130,12 @@ static size_t scan(struct host **hs, size_t n, uint64_t t)
 	return scan_n(hs, n, t, 1024);
 }
 
+/* The same for one host. */
+static size_t scan_one(struct host *h, uint64_t t)
+{
+	return scan(&h, 1, t);
+}
+
 static const struct mg_an_action *find_action(enum mg_an_action_kind kind, const struct host *h)
 {
 	for (size_t i = 0; i < nacts; i++)
@@ -289,7 +295,6 @@ static void test_role_change_blocked(void **state)
 static void test_occasional_direct_mail_not_blocked(void **state)
 {
 	struct host pc;
-	struct host *hs[] = { &pc };
 	uint64_t t = T0;
 
 	(void)state;
@@ -297,7 +302,7 @@ static void test_occasional_direct_mail_not_blocked(void **state)
 	browse(&pc, 10, 0, t);
 	for (unsigned i = 0; i < 20; i++, t += 20 * MIN) {
 		session(&pc, mx(i % 3), "pc.example.net", 1, t);
-		scan(hs, 1, t);
+		scan_one(&pc, t);
 		assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 		assert_int_equal(count_actions(MG_AN_ALERT), 0);
 	}
@@ -394,7 +399,6 @@ static void test_slow_bot_only_suspect_without_memory(void **state)
 static void test_home_server_clean_for_10_days(void **state)
 {
 	struct host srv;
-	struct host *hs[] = { &srv };
 	uint32_t rnd = 11;
 	struct mg_an_profile_view v;
 	double peak = 0;
@@ -418,7 +422,7 @@ static void test_home_server_clean_for_10_days(void **state)
 			session(&srv, mx(200 + lcg(&rnd) % 40), "mail.home.example.org", 1 + lcg(&rnd) % 3, at[i]);
 			/* Scans every 10 s for the next 20 minutes: the score at its highest after each mail. */
 			for (uint64_t t = at[i]; t < at[i] + 20 * MIN && (i + 1 == mails || t < at[i + 1]); t += 10 * SEC) {
-				scan(hs, 1, t);
+				scan_one(&srv, t);
 				assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 				assert_int_equal(count_actions(MG_AN_ALERT), 0);
 				assert_true(mg_an_get(an, srv.addr, &v));
@@ -538,7 +542,6 @@ static void test_absurd_helo_spares_mail_servers(void **state)
 static void test_mail_server_learned_then_spike(void **state)
 {
 	struct host srv;
-	struct host *hs[] = { &srv };
 	uint64_t t = T0;
 	bool promoted = false;
 	unsigned i = 0;
@@ -547,7 +550,7 @@ static void test_mail_server_learned_then_spike(void **state)
 	host_init(&srv, "198.18.3.10", 3);
 	for (; t < T0 + 8 * DAY && !promoted; t += 30 * MIN, i++) {
 		session(&srv, mx(i % 3), "mail.example.net", 2, t);
-		scan(hs, 1, t);
+		scan_one(&srv, t);
 		assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 		const struct mg_an_action *p = find_action(MG_AN_PROMOTE, &srv);
 		if (p) {
@@ -563,7 +566,7 @@ static void test_mail_server_learned_then_spike(void **state)
 	for (i = 0; i < 300; i++) {
 		session(&srv, mx(100 + i % 120), "mail.example.net", 20, t + i * 2 * SEC);
 		if (i % 10 == 9) {
-			scan(hs, 1, t + i * 2 * SEC);
+			scan_one(&srv, t + i * 2 * SEC);
 			assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 			assert_int_equal(count_actions(MG_AN_ALERT), 0);
 		}
@@ -575,14 +578,13 @@ static void test_mail_server_learned_then_spike(void **state)
 static void test_learning_refused_for_bad_helo(void **state)
 {
 	struct host srv;
-	struct host *hs[] = { &srv };
 	uint64_t t = T0;
 
 	(void)state;
 	host_init(&srv, "198.18.3.11", 3);
 	for (unsigned i = 0; t < T0 + 9 * DAY; t += 30 * MIN, i++) {
 		session(&srv, mx(i % 2), i % 50 ? "mail.example.net" : "localhost", 1, t);
-		scan(hs, 1, t);
+		scan_one(&srv, t);
 		assert_null(find_action(MG_AN_PROMOTE, &srv));
 	}
 	assert_int_not_equal(role_of(&srv), MG_ROLE_MAIL_SERVER);
@@ -592,7 +594,6 @@ static void test_learning_refused_for_bad_helo(void **state)
 static void test_configured_server_never_blocked(void **state)
 {
 	struct host srv;
-	struct host *hs[] = { &srv };
 	struct mg_prefix p;
 
 	(void)state;
@@ -601,7 +602,7 @@ static void test_configured_server_never_blocked(void **state)
 	mg_an_add_mail_server(an, &p);
 	for (unsigned i = 0; i < 200; i++) {
 		session(&srv, mx(i), i % 2 ? "[198.18.3.20]" : "x", 50, T0 + i * SEC);
-		scan(hs, 1, T0 + i * SEC);
+		scan_one(&srv, T0 + i * SEC);
 		assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 	}
 	assert_int_equal(role_of(&srv), MG_ROLE_MAIL_SERVER);
@@ -616,7 +617,6 @@ static void test_configured_server_never_blocked(void **state)
 static void test_spoofed_syn_only_not_blocked(void **state)
 {
 	struct host victim;
-	struct host *hs[] = { &victim };
 	size_t alerts = 0;
 
 	(void)state;
@@ -624,7 +624,7 @@ static void test_spoofed_syn_only_not_blocked(void **state)
 	for (unsigned i = 0; i < 600; i++) {
 		syn_mx(&victim, mx(i % 200), T0 + i * 100000000ull);
 		if (i % 10 == 9) {
-			scan(hs, 1, T0 + i * 100000000ull);
+			scan_one(&victim, T0 + i * 100000000ull);
 			assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 			const struct mg_an_action *x = find_action(MG_AN_ALERT, &victim);
 			if (x) {
@@ -693,14 +693,13 @@ static void test_circuit_breaker(void **state)
 static void test_breaker_zero_means_alerts_only(void **state)
 {
 	struct host bot;
-	struct host *hs[] = { &bot };
 
 	(void)state;
 	cfg.max_new_blocks_per_min = 0;
 	reconfigure();
 	host_init(&bot, "198.18.4.1", 1);
 	bot_burst(&bot, 6, T0);
-	scan(hs, 1, T0 + SEC);
+	scan_one(&bot, T0 + SEC);
 	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 	assert_int_equal(count_actions(MG_AN_ALERT), 1);
 	assert_true(acts[0].would_block);
@@ -709,14 +708,13 @@ static void test_breaker_zero_means_alerts_only(void **state)
 static void test_monitor_mode(void **state)
 {
 	struct host bot;
-	struct host *hs[] = { &bot };
 
 	(void)state;
 	cfg.monitor = true;
 	reconfigure();
 	host_init(&bot, "198.18.4.1", 1);
 	bot_burst(&bot, 6, T0);
-	scan(hs, 1, T0 + SEC);
+	scan_one(&bot, T0 + SEC);
 	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 	assert_int_equal(nacts, 1);
 	assert_int_equal(acts[0].kind, MG_AN_ALERT);
@@ -724,7 +722,7 @@ static void test_monitor_mode(void **state)
 	assert_string_equal(acts[0].ev.rule, "monitor:would-block");
 	assert_int_equal(acts[0].ev.helo_shape, MG_HELO_IP_LITERAL | MG_HELO_OWN_OCTETS);
 	bot_burst(&bot, 6, T0 + 2 * SEC);
-	scan(hs, 1, T0 + 3 * SEC);
+	scan_one(&bot, T0 + 3 * SEC);
 	assert_int_equal(nacts, 0); /* said once */
 	assert_int_equal(role_of(&bot), MG_ROLE_SUSPECT);
 
@@ -732,7 +730,7 @@ static void test_monitor_mode(void **state)
 	cfg.monitor = false;
 	reconfigure();
 	bot_burst(&bot, 1, T0 + 4 * SEC);
-	scan(hs, 1, T0 + 4 * SEC);
+	scan_one(&bot, T0 + 4 * SEC);
 	assert_int_equal(count_actions(MG_AN_BLOCK), 1);
 }
 
@@ -854,16 +852,15 @@ static void test_history_ring_near_boot(void **state)
 static void test_history_of_a_source_never_blocked(void **state)
 {
 	struct host h;
-	struct host *hs[] = { &h };
 	struct mg_an_profile_view v, r;
 	const uint64_t t = 3 * SEC;
 
 	(void)state;
 	host_init(&h, "198.18.8.3", 3);
 	browse(&h, 20, 1, t);
-	scan(hs, 1, t);
+	scan_one(&h, t);
 	session(&h, mx(1), "c-198-18-5-7.hsd1.example-cable.net", 1, t + SEC);
-	scan(hs, 1, t + SEC);
+	scan_one(&h, t + SEC);
 	assert_true(mg_an_get(an, h.addr, &v));
 	assert_int_equal(v.role, MG_ROLE_SUSPECT);
 	assert_int_equal(v.n_history, 1);
@@ -872,7 +869,7 @@ static void test_history_of_a_source_never_blocked(void **state)
 	/* Two windows later the identity has aged out: back to an end host, a second change. */
 	const uint64_t later = t + 25 * MIN + SEC / 2;
 	browse(&h, 1, 0, later); /* news, so that it is judged again */
-	scan(hs, 1, later);
+	scan_one(&h, later);
 	assert_true(mg_an_get(an, h.addr, &v));
 	assert_int_equal(v.role, MG_ROLE_END_HOST);
 	assert_int_equal(v.n_history, 2);
@@ -1131,7 +1128,6 @@ static void test_long_memory_times_near_boot(void **state)
 static void check_first_smtp_coarse(uint64_t t0)
 {
 	struct host srv;
-	struct host *hs[] = { &srv };
 	const uint64_t first = t0 + 400000000; /* 0.4 s into a second */
 
 	cfg.learning_ns = HOUR;
@@ -1139,7 +1135,7 @@ static void check_first_smtp_coarse(uint64_t t0)
 	reconfigure();
 	host_init(&srv, "198.18.3.11", 3);
 	session(&srv, mx(0), "mail.example.net", 1, first);
-	scan(hs, 1, first);
+	scan_one(&srv, first);
 	assert_true(mg_an_new_sender(an, srv.addr, first + cfg.window_ns - 1));
 	assert_false(mg_an_new_sender(an, srv.addr, first + cfg.window_ns + SEC));
 	/* A save and restore on the same clocks changes nothing. */
@@ -1149,11 +1145,11 @@ static void check_first_smtp_coarse(uint64_t t0)
 	an = r;
 	uint64_t learned = 0;
 	session(&srv, mx(1), "mail.example.net", 1, first + 30 * MIN);
-	scan(hs, 1, first + 30 * MIN);
+	scan_one(&srv, first + 30 * MIN);
 	/* News every 0.1 s around the hour (a RCPT counted: judged at each scan). */
 	for (uint64_t t = first + HOUR - 2 * SEC; t < first + HOUR + 10 * SEC && !learned; t += 100000000) {
 		srv.s.cmd[MG_CMD_RCPT]++;
-		scan(hs, 1, t);
+		scan_one(&srv, t);
 		if (find_action(MG_AN_PROMOTE, &srv))
 			learned = t;
 	}
@@ -1183,7 +1179,6 @@ static void test_first_smtp_coarse_near_boot(void **state)
 static void test_wide_counts(void **state)
 {
 	struct host srv;
-	struct host *hs[] = { &srv };
 	struct mg_an_profile_view v;
 	struct mg_prefix pfx = { .prefixlen = 128 };
 
@@ -1193,17 +1188,17 @@ static void test_wide_counts(void **state)
 	mg_an_add_mail_server(an, &pfx);
 	browse(&srv, 10, 0, T0);
 	session(&srv, mx(0), "mx.example.net", 2, T0);
-	scan(hs, 1, T0 + SEC);
+	scan_one(&srv, T0 + SEC);
 	srv.s.cmd[MG_CMD_MAIL] += 99999;
 	srv.s.cmd[MG_CMD_RCPT] += 150000;
 	srv.s.syn_mx += 70000;
-	scan(hs, 1, T0 + 2 * SEC);
+	scan_one(&srv, T0 + 2 * SEC);
 	assert_true(mg_an_get(an, srv.addr, &v));
 	assert_int_equal(v.role, MG_ROLE_MAIL_SERVER);
 	assert_int_equal(v.ev.sessions, 100000);
 	assert_int_equal(v.ev.rcpts, 150002);
 	srv.s.cmd[MG_CMD_MAIL] += 5;
-	scan(hs, 1, T0 + 3 * SEC);
+	scan_one(&srv, T0 + 3 * SEC);
 	assert_true(mg_an_get(an, srv.addr, &v));
 	assert_int_equal(v.ev.sessions, 100005);
 
@@ -1449,7 +1444,6 @@ static void test_hosts_lists_reuse_room(void **state)
 static void test_expiry_and_escalation(void **state)
 {
 	struct host bot;
-	struct host *hs[] = { &bot };
 	uint64_t t = T0;
 	/* 1 h, 4 h, 16 h, 64 h, then the 7-day cap */
 	const uint64_t expect[] = { HOUR, 4 * HOUR, 16 * HOUR, 64 * HOUR, 7 * DAY, 7 * DAY };
@@ -1459,7 +1453,7 @@ static void test_expiry_and_escalation(void **state)
 	for (unsigned k = 0; k < 6; k++) {
 		bot_burst(&bot, 6, t);
 		t += SEC;
-		scan(hs, 1, t);
+		scan_one(&bot, t);
 		const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
 		assert_non_null(b);
 		assert_int_equal(b->offence, k + 1);
@@ -1467,17 +1461,17 @@ static void test_expiry_and_escalation(void **state)
 		uint64_t until = b->expires_ns;
 
 		/* Nothing happens before the expiry... */
-		scan(hs, 1, until - SEC);
+		scan_one(&bot, until - SEC);
 		assert_int_equal(nacts, 0);
 		/* ...and at it, the rule goes. */
 		t = until;
-		scan(hs, 1, t);
+		scan_one(&bot, t);
 		const struct mg_an_action *u = find_action(MG_AN_UNBLOCK, &bot);
 		assert_non_null(u);
 		assert_string_equal(u->ev.rule, "expired");
 		assert_int_not_equal(role_of(&bot), MG_ROLE_BLOCKED);
 		/* The old evidence does not block it again by itself. */
-		scan(hs, 1, t + SEC);
+		scan_one(&bot, t + SEC);
 		assert_int_equal(nacts, 0);
 		t += 2 * SEC;
 	}
@@ -1485,7 +1479,7 @@ static void test_expiry_and_escalation(void **state)
 	/* A clean week (the longest block) later, the record is forgiven. */
 	t += 7 * DAY + HOUR;
 	bot_burst(&bot, 6, t);
-	scan(hs, 1, t + SEC);
+	scan_one(&bot, t + SEC);
 	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
 	assert_non_null(b);
 	assert_int_equal(b->offence, 1);
@@ -1496,27 +1490,26 @@ static void test_expiry_and_escalation(void **state)
 static void test_short_block_old_evidence_cleared(void **state)
 {
 	struct host bot;
-	struct host *hs[] = { &bot };
 
 	(void)state;
 	cfg.block_ns = 2 * MIN;
 	reconfigure();
 	host_init(&bot, "198.18.4.9", 9);
 	bot_burst(&bot, 6, T0);
-	scan(hs, 1, T0 + SEC);
+	scan_one(&bot, T0 + SEC);
 	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
 	assert_non_null(b);
 	uint64_t until = b->expires_ns;
 	assert_int_equal(until, T0 + SEC + 2 * MIN);
-	scan(hs, 1, until);
+	scan_one(&bot, until);
 	assert_non_null(find_action(MG_AN_UNBLOCK, &bot));
 	/* One ordinary session after the block is judged on its own, not with the burst before it. */
 	session(&bot, mx(0), "bot.example.net", 1, until + SEC);
-	scan(hs, 1, until + SEC);
+	scan_one(&bot, until + SEC);
 	assert_int_equal(nacts, 0);
 	/* New spam after the block is new evidence: blocked again, as a repeat offender. */
 	bot_burst(&bot, 6, until + 2 * SEC);
-	scan(hs, 1, until + 3 * SEC);
+	scan_one(&bot, until + 3 * SEC);
 	b = find_action(MG_AN_BLOCK, &bot);
 	assert_non_null(b);
 	assert_int_equal(b->offence, 2);
@@ -1584,13 +1577,12 @@ static void test_threat_level_tightens(void **state)
 static void test_pardon(void **state)
 {
 	struct host bot;
-	struct host *hs[] = { &bot };
 	struct mg_prefix p;
 
 	(void)state;
 	host_init(&bot, "198.18.4.9", 9);
 	bot_burst(&bot, 6, T0);
-	scan(hs, 1, T0 + SEC);
+	scan_one(&bot, T0 + SEC);
 	assert_non_null(find_action(MG_AN_BLOCK, &bot));
 	assert_int_equal(mg_prefix_parse("198.18.4.0/24", &p), 0);
 	assert_false(mg_an_pardon(an, &p, T0 + 2 * SEC)); /* not that profile */
@@ -1598,7 +1590,7 @@ static void test_pardon(void **state)
 	assert_true(mg_an_pardon(an, &p, T0 + 2 * SEC));
 	assert_false(mg_an_pardon(an, &p, T0 + 2 * SEC)); /* nothing left to lift */
 	assert_int_not_equal(role_of(&bot), MG_ROLE_BLOCKED);
-	scan(hs, 1, T0 + 3 * SEC);
+	scan_one(&bot, T0 + 3 * SEC);
 	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 	assert_int_equal(count_actions(MG_AN_UNBLOCK), 0); /* the operator already removed the rule */
 }
@@ -1820,20 +1812,19 @@ static void test_ipv6_aggregation_configurable(void **state)
 static void test_counter_reset(void **state)
 {
 	struct host pc;
-	struct host *hs[] = { &pc };
 
 	(void)state;
 	host_init(&pc, "198.18.1.2", 1);
 	browse(&pc, 1000, 0, T0);
 	for (unsigned i = 0; i < 2; i++)
 		session(&pc, mx(0), "pc.example.net", 1, T0);
-	scan(hs, 1, T0);
+	scan_one(&pc, T0);
 	memset(pc.s.cmd, 0, sizeof(pc.s.cmd));
 	pc.s.syn_mx = 0;
 	pc.s.syn_other = 3;
 	pc.s.mx_dst_bits = 0;
 	session(&pc, mx(0), "pc.example.net", 1, T0 + SEC);
-	scan(hs, 1, T0 + SEC);
+	scan_one(&pc, T0 + SEC);
 	assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 	struct mg_an_profile_view v;
 	assert_true(mg_an_get(an, pc.addr, &v));
@@ -2378,7 +2369,6 @@ static void test_restore_in_pieces(void **state)
 static void test_restore_refuses_other_aggregation(void **state)
 {
 	struct host h;
-	struct host *hs[] = { &h };
 	uint8_t *buf;
 	size_t len;
 	struct mg_an_restore_report rep;
@@ -2389,7 +2379,7 @@ static void test_restore_refuses_other_aggregation(void **state)
 	host_init(&h, "2001:db8:1:2::77", 7);
 	memcpy(h.key, h.addr, 16); /* the kernel keys at /128 too */
 	browse(&h, 3, 0, T0);
-	scan(hs, 1, T0 + SEC);
+	scan_one(&h, T0 + SEC);
 	assert_int_equal(mg_an_save(an, T0 + 2 * SEC, 1800000000ull * SEC, &buf, &len), 0);
 	struct mg_an_config c64 = cfg;
 	c64.v6_prefix = 64;
@@ -2409,25 +2399,24 @@ static void test_restore_refuses_other_aggregation(void **state)
 static void test_boot_block_expiry_repeat(void **state)
 {
 	struct host bot;
-	struct host *hs[] = { &bot };
 
 	(void)state;
 	host_init(&bot, "198.18.4.9", 9);
 	bot_burst(&bot, 6, SEC);
-	scan(hs, 1, BOOT);
+	scan_one(&bot, BOOT);
 	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
 	assert_non_null(b);
 	assert_int_equal(b->offence, 1);
 	assert_int_equal(b->expires_ns, BOOT + HOUR);
-	scan(hs, 1, BOOT + HOUR - SEC);
+	scan_one(&bot, BOOT + HOUR - SEC);
 	assert_int_equal(nacts, 0);
-	scan(hs, 1, BOOT + HOUR);
+	scan_one(&bot, BOOT + HOUR);
 	assert_non_null(find_action(MG_AN_UNBLOCK, &bot));
-	scan(hs, 1, BOOT + HOUR + SEC);
+	scan_one(&bot, BOOT + HOUR + SEC);
 	assert_int_equal(nacts, 0);
 	/* Again soon after: a repeat offence (not forgiven: its clean record is seconds long). */
 	bot_burst(&bot, 6, BOOT + HOUR + 2 * SEC);
-	scan(hs, 1, BOOT + HOUR + 3 * SEC);
+	scan_one(&bot, BOOT + HOUR + 3 * SEC);
 	b = find_action(MG_AN_BLOCK, &bot);
 	assert_non_null(b);
 	assert_int_equal(b->offence, 2);
@@ -2465,7 +2454,6 @@ static void test_boot_breaker(void **state)
 static void test_boot_learning_not_early(void **state)
 {
 	struct host srv;
-	struct host *hs[] = { &srv };
 	uint64_t promoted = 0;
 	unsigned i = 0;
 
@@ -2473,7 +2461,7 @@ static void test_boot_learning_not_early(void **state)
 	host_init(&srv, "198.18.3.10", 3);
 	for (uint64_t t = SEC; t < 8 * DAY && !promoted; t += 30 * MIN, i++) {
 		session(&srv, mx(i % 3), "mail.example.net", 2, t);
-		scan(hs, 1, t + SEC);
+		scan_one(&srv, t + SEC);
 		assert_int_equal(count_actions(MG_AN_BLOCK), 0);
 		if (find_action(MG_AN_PROMOTE, &srv))
 			promoted = t + SEC;
@@ -2487,14 +2475,13 @@ static void test_boot_learning_not_early(void **state)
 static void test_boot_new_sender(void **state)
 {
 	struct host h, other;
-	struct host *hs[] = { &h };
 
 	(void)state;
 	host_init(&h, "198.18.4.20", 20);
 	host_init(&other, "198.18.4.21", 21);
 	assert_false(mg_an_new_sender(an, h.addr, BOOT));
 	session(&h, mx(1), "host.example.net", 1, 2 * SEC);
-	scan(hs, 1, BOOT);
+	scan_one(&h, BOOT);
 	assert_true(mg_an_new_sender(an, h.addr, BOOT));
 	assert_true(mg_an_new_sender(an, h.addr, 2 * SEC + cfg.window_ns - 1));
 	assert_false(mg_an_new_sender(an, h.addr, 2 * SEC + cfg.window_ns));
