@@ -1642,28 +1642,21 @@ static void test_rules_save_out_of_memory_writes_nothing(void **state)
 
 static void test_reload_reports_what_waits(void **state)
 {
-	(void)state;
-	struct mg_config c, c2;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
+	struct mg_config c2;
 
-	config(&c, NULL);
-	add_list(&c.mail_servers, "198.18.1.10");
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, BOOT, WALL);
-	assert_int_equal(f.nallows, 1);
+	add_list(&r->c.mail_servers, "198.18.1.10");
+	rig_start(r, BOOT, WALL);
+	assert_int_equal(r->f.nallows, 1);
 	config(&c2, NULL);
 	c2.tunables.v6_src_prefix = 48;
 	c2.an.v6_prefix = 48;
 	c2.an.monitor = true;
-	assert_int_equal(mg_engine_configure(&e, &c2, BOOT + SEC, WALL + SEC), MG_RESTART_V6_AGGREGATION);
+	assert_int_equal(mg_engine_configure(&r->e, &c2, BOOT + SEC, WALL + SEC), MG_RESTART_V6_AGGREGATION);
 	/* The analyzer keeps the kernel's aggregation; the rest applies: monitor on, the server's allow gone. */
-	assert_int_equal(e.an_cfg.v6_prefix, 64);
-	assert_true(f.monitor);
-	assert_int_equal(f.nallows, 0);
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	assert_int_equal(r->e.an_cfg.v6_prefix, 64);
+	assert_true(r->f.monitor);
+	assert_int_equal(r->f.nallows, 0);
 	mg_config_free(&c2);
 }
 
@@ -1995,53 +1988,47 @@ static void test_scan_failure_logged_once_a_minute(void **state)
  */
 static void test_block_on_a_full_disk(void **state)
 {
-	(void)state;
-	char fs[64], path[128], err[512];
-	struct mg_config c;
-	struct mg_engine e;
-	struct fake f = { 0 };
-	struct seen s = { 0 };
+	struct rig *r = *state;
+	char fs[64], err[512];
 	uint64_t now = BOOT, wall = WALL;
 	struct mg_prefix blk = pfx("198.18.9.0/24"), alw = pfx("198.18.7.7");
 
 	FULLFS_MOUNT_OR_SKIP(fs, 64 * 1024);
-	snprintf(path, sizeof(path), "%s/state.gz", fs);
-	config(&c, path);
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f, observe, &s), 0);
-	mg_engine_start(&e, now, wall);
-	assert_int_equal(mg_engine_allow(&e, &alw, 0, "saved before the disk filled", now, wall, err, sizeof(err)), 0);
+	snprintf(r->c.state_file, sizeof(r->c.state_file), "%s/state.gz", fs);
+	rig_start(r, now, wall);
+	assert_int_equal(mg_engine_allow(&r->e, &alw, 0, "saved before the disk filled", now, wall, err, sizeof(err)),
+			 0);
 	assert_int_equal(fullfs_fill(fs), 0);
 
-	assert_int_equal(mg_engine_block(&e, &blk, MG_ACT_DROP_ALL, 0, "ticket 4711", now, wall, err, sizeof(err)),
+	assert_int_equal(mg_engine_block(&r->e, &blk, MG_ACT_DROP_ALL, 0, "ticket 4711", now, wall, err, sizeof(err)),
 			 -ENOSPC);
 	if (!strstr(err, "block 198.18.9.0/24 is in force now but NOT saved") ||
 	    !strstr(err, "No space left on device"))
 		fail_msg("said: %s", err);
-	assert_non_null(find_block(&f, &blk));
+	assert_non_null(find_block(&r->f, &blk));
 	/* The other operator commands say the same. */
-	assert_int_equal(mg_engine_except(&e, true, "fp:1a2b3c4d", now, wall, err, sizeof(err)), -ENOSPC);
+	assert_int_equal(mg_engine_except(&r->e, true, "fp:1a2b3c4d", now, wall, err, sizeof(err)), -ENOSPC);
 	assert_non_null(strstr(err, "No space left on device"));
 	/* Retried every tick, said once in the log. */
-	mg_engine_tick(&e, now + SEC, wall + SEC);
-	mg_engine_tick(&e, now + 2 * SEC, wall + 2 * SEC);
-	const char *first = strstr(s.notices, "failed: No space left on device (retried at every scan)");
+	mg_engine_tick(&r->e, now + SEC, wall + SEC);
+	mg_engine_tick(&r->e, now + 2 * SEC, wall + 2 * SEC);
+	const char *first = strstr(r->s.notices, "failed: No space left on device (retried at every scan)");
 	assert_non_null(first);
 	assert_null(strstr(first + 1, "failed: No space left on device (retried at every scan)"));
 
 	fullfs_drain(fs);
-	mg_engine_tick(&e, now + 3 * SEC, wall + 3 * SEC);
-	assert_non_null(strstr(s.notices, "saved to"));
-	mg_engine_free(&e);
+	mg_engine_tick(&r->e, now + 3 * SEC, wall + 3 * SEC);
+	assert_non_null(strstr(r->s.notices, "saved to"));
+	mg_engine_free(&r->e);
 
 	struct fake f2 = { 0 };
 	struct seen s2 = { 0 };
-	assert_int_equal(mg_engine_init(&e, &c, &fake_sink, &f2, observe, &s2), 0);
-	mg_engine_start(&e, BOOT, wall + 10 * SEC);
+	assert_int_equal(mg_engine_init(&r->e, &r->c, &fake_sink, &f2, observe, &s2), 0);
+	mg_engine_start(&r->e, BOOT, wall + 10 * SEC);
 	assert_non_null(find_block(&f2, &blk));
 	assert_true(find_allow(&f2, &alw) >= 0);
-	assert_int_equal(e.n_op_except, 1);
-	mg_engine_free(&e);
-	mg_config_free(&c);
+	assert_int_equal(r->e.n_op_except, 1);
+	mg_engine_free(&r->e);
 	fullfs_unmount(fs);
 }
 
@@ -2392,13 +2379,13 @@ int main(void)
 		saving_rig_test(test_feed_import_out_of_memory_changes_nothing),
 		rig_test(test_feed_expiry_out_of_memory_is_put_off),
 		saving_rig_test(test_rules_save_out_of_memory_writes_nothing),
-		cmocka_unit_test(test_reload_reports_what_waits),
+		rig_test(test_reload_reports_what_waits),
 		saving_rig_test(test_unrestorable_state_kept),
 		saving_rig_test(test_bad_record_refused_rest_restored),
 		saving_rig_test(test_state_damaged_at_its_end_restores_nothing),
 		saving_rig_test(test_bad_rules_refused_rest_restored),
 		saving_rig_test(test_stale_temps_removed_at_start),
-		cmocka_unit_test(test_block_on_a_full_disk),
+		rig_test(test_block_on_a_full_disk),
 		rig_test(test_full_map_logged_once_a_minute),
 		rig_test(test_scan_failure_logged_once_a_minute),
 		cmocka_unit_test(test_inbound_mail_declares_no_outbreak),
