@@ -28,11 +28,16 @@
 	"\"peer\": \"198.18.100.2\" }, \"asn\": { \"local\": 65000, \"peer\": 65000 } , "
 /* ExaBGP writes an extended community's value as an unsigned 64-bit number: more than jansson's integers hold. */
 #define DISCARD "\"extended-community\": [ { \"value\": 9225060886715039744, \"string\": \"rate-limit:0\" } ]"
-#define ANNOUNCE(attr, fam, route) HEAD("update") "\"direction\": \"receive\", \"message\": { \"update\": { " \
+/* An UPDATE announcing routes (attr: more attributes) or withdrawing them: what comes before the routes, and after. */
+#define ANNOUNCE_OPEN(attr, fam) HEAD("update") "\"direction\": \"receive\", \"message\": { \"update\": { " \
 	"\"attribute\": { \"origin\": \"igp\", \"local-preference\": 100" attr " }, \"announce\": { \"" fam "\": " \
-	"{ \"no-nexthop\": [ " route " ] } } } } } }"
-#define WITHDRAW(fam, route) HEAD("update") "\"direction\": \"receive\", \"message\": { \"update\": { " \
-	"\"attribute\": { \"origin\": \"igp\" }, \"withdraw\": { \"" fam "\": [ " route " ] } } } } }"
+	"{ \"no-nexthop\": [ "
+#define ANNOUNCE_CLOSE " ] } } } } } }"
+#define ANNOUNCE(attr, fam, route) ANNOUNCE_OPEN(attr, fam) route ANNOUNCE_CLOSE
+#define WITHDRAW_OPEN(fam) HEAD("update") "\"direction\": \"receive\", \"message\": { \"update\": { " \
+	"\"attribute\": { \"origin\": \"igp\" }, \"withdraw\": { \"" fam "\": [ "
+#define WITHDRAW_CLOSE " ] } } } } }"
+#define WITHDRAW(fam, route) WITHDRAW_OPEN(fam) route WITHDRAW_CLOSE
 #define SMTP_ROUTE(src) "{ \"source-ipv4\": [ \"" src "\" ], \"protocol\": [ \"=tcp\" ], \"destination-port\": [ \"=25\" ], " \
 	"\"string\": \"flow source-ipv4 " src " protocol =tcp destination-port =25\" }"
 
@@ -194,12 +199,8 @@ static char *big_update(size_t first, size_t last, bool withdraw)
 	char *s = malloc(cap);
 
 	assert_non_null(s);
-	n += (size_t)snprintf(s + n, cap - n, "%s", withdraw ?
-			      HEAD("update") "\"direction\": \"receive\", \"message\": { \"update\": { "
-			      "\"attribute\": { \"origin\": \"igp\" }, \"withdraw\": { \"ipv4 flow\": [ " :
-			      HEAD("update") "\"direction\": \"receive\", \"message\": { \"update\": { "
-			      "\"attribute\": { \"origin\": \"igp\", \"local-preference\": 100, " DISCARD " }, "
-			      "\"announce\": { \"ipv4 flow\": { \"no-nexthop\": [ ");
+	n += (size_t)snprintf(s + n, cap - n, "%s",
+			      withdraw ? WITHDRAW_OPEN("ipv4 flow") : ANNOUNCE_OPEN(", " DISCARD, "ipv4 flow"));
 	for (size_t i = first; i < last; i++) {
 		unsigned b = (unsigned)(i >> 8), c = (unsigned)(i & 255);
 		n += (size_t)snprintf(s + n, cap - n,
@@ -207,7 +208,7 @@ static char *big_update(size_t first, size_t last, bool withdraw)
 				      i > first ? ", " : "", b, c, b, c);
 		assert_true(n < cap);
 	}
-	n += (size_t)snprintf(s + n, cap - n, withdraw ? " ] } } } } }" : " ] } } } } } }");
+	n += (size_t)snprintf(s + n, cap - n, "%s", withdraw ? WITHDRAW_CLOSE : ANNOUNCE_CLOSE);
 	assert_true(n < cap);
 	return s;
 }
@@ -218,9 +219,14 @@ static void count_ops(const struct mg_fsh_op *op, void *arg)
 	c[op->withdraw]++;
 }
 
-/* What mtaguard-flowspec --accept does with a line: every route read (the room grows), every one to the table. */
-static void take_line(struct mg_fsh *h, const char *line, struct mg_fsr_route **v, size_t *cap, size_t *ops)
+/*
+ * What mtaguard-flowspec --accept does with big_update(first, last,
+ * withdraw): every route read (the room grows), every one to the table.
+ */
+static void take_update(struct mg_fsh *h, size_t first, size_t last, bool withdraw, struct mg_fsr_route **v,
+			size_t *cap, size_t *ops)
 {
+	char *line = big_update(first, last, withdraw);
 	struct mg_fsr_msg m;
 
 	assert_int_equal(mg_fsr_parse_all(line, strlen(line), NULL, &m, v, cap), 0);
@@ -230,6 +236,7 @@ static void take_line(struct mg_fsh *h, const char *line, struct mg_fsr_route **
 		assert_int_equal((*v)[i].status, MG_FSR_USABLE);
 		assert_int_equal(mg_fsh_route(h, m.peer, &(*v)[i], count_ops, ops), 0);
 	}
+	free(line);
 }
 
 /* 5000 routes in one UPDATE, with room for 4096 at first: all announced, then all withdrawn, none held. */
@@ -238,20 +245,15 @@ static void test_parse_big_update(void **state)
 	struct mg_fsh *h = mg_fsh_new(10000);
 	size_t cap = 4096, ops[2] = { 0 };
 	struct mg_fsr_route *v = calloc(cap, sizeof(*v));
-	char *line;
 
 	(void)state;
 	assert_non_null(h);
 	assert_non_null(v);
-	line = big_update(0, 5000, false);
-	take_line(h, line, &v, &cap, ops);
-	free(line);
+	take_update(h, 0, 5000, false, &v, &cap, ops);
 	assert_int_equal(mg_fsh_routes(h), 5000);
 	assert_int_equal(ops[0], 5000);
 	assert_true(cap >= 5000);
-	line = big_update(0, 5000, true);
-	take_line(h, line, &v, &cap, ops);
-	free(line);
+	take_update(h, 0, 5000, true, &v, &cap, ops);
 	assert_int_equal(mg_fsh_routes(h), 0);
 	assert_int_equal(mg_fsh_sums(h), 0);
 	assert_int_equal(ops[1], 5000);
@@ -260,15 +262,10 @@ static void test_parse_big_update(void **state)
 	cap = 4096;
 	v = realloc(v, cap * sizeof(*v));
 	assert_non_null(v);
-	for (size_t i = 0; i < 5000; i += 1000) {
-		line = big_update(i, i + 1000, false);
-		take_line(h, line, &v, &cap, ops);
-		free(line);
-	}
+	for (size_t i = 0; i < 5000; i += 1000)
+		take_update(h, i, i + 1000, false, &v, &cap, ops);
 	assert_int_equal(mg_fsh_routes(h), 5000);
-	line = big_update(0, 5000, true);
-	take_line(h, line, &v, &cap, ops);
-	free(line);
+	take_update(h, 0, 5000, true, &v, &cap, ops);
 	assert_int_equal(mg_fsh_routes(h), 0);
 	assert_int_equal(mg_fsh_sums(h), 0);
 	assert_int_equal(ops[0], 10000);
