@@ -400,6 +400,18 @@ static int rig_setup(void **state)
 	return 0;
 }
 
+static int rig_teardown(void **state)
+{
+	struct rig *r = *state;
+
+	mg_engine_free(&r->e);
+	mg_config_free(&r->c);
+	if (r->dir[0])
+		remove_dir(r->dir);
+	free(r);
+	return 0;
+}
+
 static int rig_setup_saving(void **state)
 {
 	struct rig *r;
@@ -410,22 +422,11 @@ static int rig_setup_saving(void **state)
 	snprintf(r->dir, sizeof(r->dir), "/tmp/mg-test-engine.XXXXXX");
 	if (!mkdtemp(r->dir)) {
 		r->dir[0] = '\0';
+		rig_teardown(state); /* cmocka runs no teardown after a failed setup */
 		return -1;
 	}
 	snprintf(r->path, sizeof(r->path), "%s/state.gz", r->dir);
 	snprintf(r->c.state_file, sizeof(r->c.state_file), "%s", r->path);
-	return 0;
-}
-
-static int rig_teardown(void **state)
-{
-	struct rig *r = *state;
-
-	mg_engine_free(&r->e);
-	mg_config_free(&r->c);
-	if (r->dir[0])
-		remove_dir(r->dir);
-	free(r);
 	return 0;
 }
 
