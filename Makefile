@@ -59,6 +59,8 @@ TEST_SRCS  := $(wildcard selftests/test_*.c)
 TEST_BINS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%,$(TEST_SRCS))
 TLIB_SRCS  := $(wildcard selftests/lib_*.c)
 TLIB_OBJS  := $(patsubst selftests/%.c,$(BUILD)/selftests/%.o,$(TLIB_SRCS))
+# An archive, so that a test links only the helpers it calls (the daemon fixture would pull in the whole daemon).
+TLIB_A     := $(BUILD)/selftests/libmgtest.a
 BENCH_BPF  := $(patsubst selftests/bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(wildcard selftests/bench/*.bpf.c))
 
 .PHONY: all clean check test fuzz fuzz-build bench install deps demo deb
@@ -125,7 +127,11 @@ $(BUILD)/selftests/tool_scenario $(BUILD)/selftests/tool_flood: $(BUILD)/selftes
 $(BUILD)/selftests/%.o: selftests/%.c $(HDRS) $(wildcard selftests/*.h) $(BUILD)/mg_xdp.skel.h | $(BUILD)/selftests
 	$(CC) $(CFLAGS) -Iselftests -Itools -c $< -o $@
 
-$(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_OBJS) $(BUILD)/libmg.a
+$(TLIB_A): $(TLIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/selftests/test_%: $(BUILD)/selftests/test_%.o $(TLIB_A) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 # test_daemon_ctl makes the daemon's jansson appends fail at will (out of memory mid-answer).
@@ -147,17 +153,17 @@ $(BUILD)/selftests/test_capture_merge: $(BUILD)/selftests/test_capture_merge.o $
 	$(CC) $(CFLAGS) $^ $(PCAP_LIBS) -lcmocka -o $@
 
 # mg_flowspec is mtaguard-flowspec's: its test links it, as test_frame does mg_frame.
-$(BUILD)/selftests/test_flowspec: $(BUILD)/selftests/test_flowspec.o $(BUILD)/tools/mg_flowspec.o $(TLIB_OBJS) $(BUILD)/libmg.a
+$(BUILD)/selftests/test_flowspec: $(BUILD)/selftests/test_flowspec.o $(BUILD)/tools/mg_flowspec.o $(TLIB_A) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 # The receive side's parser and table, likewise.
 $(BUILD)/selftests/test_flowspec_recv: $(BUILD)/selftests/test_flowspec_recv.o $(BUILD)/tools/mg_flowspec_recv.o \
-		$(BUILD)/tools/mg_flowspec_held.o $(TLIB_OBJS) $(BUILD)/libmg.a
+		$(BUILD)/tools/mg_flowspec_held.o $(TLIB_A) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 # mg_frame is the replay's, not the library's: its test links it itself,
 # before the library, whose mg_addr it uses.
-$(BUILD)/selftests/test_frame: $(BUILD)/selftests/test_frame.o $(BUILD)/tools/mg_frame.o $(TLIB_OBJS) $(BUILD)/libmg.a
+$(BUILD)/selftests/test_frame: $(BUILD)/selftests/test_frame.o $(BUILD)/tools/mg_frame.o $(TLIB_A) $(BUILD)/libmg.a
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/bench/%.bpf.o: selftests/bench/%.bpf.c $(wildcard headers/*.h) | $(BUILD)/bench

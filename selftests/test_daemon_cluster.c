@@ -19,6 +19,7 @@
 
 #include "mg_clock.h"
 #include "mg_cluster.h"
+#include "daemon_fixture.h"
 #include "mg_daemon.h"
 
 /* ---- the link, recorded ---------------------------------------------------------------- */
@@ -97,60 +98,46 @@ int __wrap_json_object_set_new(json_t *object, const char *key, json_t *value)
 	return __real_json_object_set_new(object, key, value);
 }
 
-/* ---- the daemon: a ledger, an analyzer, a log; a link that is only ever called through the wraps ---------- */
+/* ---- the daemon (daemon_fixture.h) with a ledger and an analyzer; its link only ever called through the wraps ---- */
 
 struct fixture {
-	struct mg_daemon d;
-	char dir[64];
-	FILE *human;
+	struct daemon_fixture df;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	static char link_stands_in; /* never read: the wraps take the link's place */
-	char path[128];
 
 	if (!f)
 		return -1;
-	memset(&lk, 0, sizeof(lk));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/mg-cluster-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	mg_daemon_init(&f->d);
-	mg_config_default(&f->d.cfg);
-	snprintf(f->d.cfg.cluster_node, sizeof(f->d.cfg.cluster_node), "edge-t");
-	f->d.cfg.cluster_publish = 1u << MG_CL_BLOCK | 1u << MG_CL_ALLOW;
-	snprintf(path, sizeof(path), "%s/events.jsonl", f->dir);
-	f->human = fopen("/dev/null", "w");
-	if (!f->human || mg_eventlog_open(&f->d.log, path, f->human))
-		return -1;
-	f->d.eng.rules = mg_ruleset_new(64);
-	f->d.eng.an = mg_an_new(&f->d.cfg.an);
-	f->d.cluster_published = json_object();
-	f->d.cluster = (struct mg_cluster *)&link_stands_in;
-	if (!f->d.eng.rules || !f->d.eng.an || !f->d.cluster_published)
-		return -1;
 	*state = f;
+	memset(&lk, 0, sizeof(lk));
+	if (daemon_fixture_open(&f->df, "/tmp/mg-cluster-XXXXXX"))
+		return -1;
+	struct mg_daemon *d = &f->df.d;
+	snprintf(d->cfg.cluster_node, sizeof(d->cfg.cluster_node), "edge-t");
+	d->cfg.cluster_publish = 1u << MG_CL_BLOCK | 1u << MG_CL_ALLOW;
+	d->eng.rules = mg_ruleset_new(64);
+	d->eng.an = mg_an_new(&d->cfg.an);
+	d->cluster_published = json_object();
+	d->cluster = (struct mg_cluster *)&link_stands_in;
+	if (!d->eng.rules || !d->eng.an || !d->cluster_published)
+		return -1;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
+	struct mg_daemon *d = &f->df.d;
 
-	json_decref(f->d.cluster_published);
-	mg_an_free(f->d.eng.an);
-	mg_ruleset_free(f->d.eng.rules);
-	mg_eventlog_close(&f->d.log);
-	mg_config_free(&f->d.cfg);
-	fclose(f->human);
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", f->dir);
-	if (system(cmd))
-		return -1;
+	json_decref(d->cluster_published);
+	mg_an_free(d->eng.an);
+	mg_ruleset_free(d->eng.rules);
+	int rc = daemon_fixture_close(&f->df);
 	free(f);
-	return 0;
+	return rc;
 }
 
 static void block(struct fixture *f, const char *text)
@@ -158,7 +145,7 @@ static void block(struct fixture *f, const char *text)
 	struct mg_prefix p;
 
 	assert_int_equal(mg_prefix_parse(text, &p), 0);
-	assert_int_equal(mg_ruleset_claim(f->d.eng.rules, &p, MG_OWNER_OPERATOR_BLOCK, MG_ACT_DROP_SMTP, MG_TIME_NEVER), 0);
+	assert_int_equal(mg_ruleset_claim(f->df.d.eng.rules, &p, MG_OWNER_OPERATOR_BLOCK, MG_ACT_DROP_SMTP, MG_TIME_NEVER), 0);
 }
 
 static void unblock(struct fixture *f, const char *text)
@@ -166,13 +153,13 @@ static void unblock(struct fixture *f, const char *text)
 	struct mg_prefix p;
 
 	assert_int_equal(mg_prefix_parse(text, &p), 0);
-	assert_true(mg_ruleset_release(f->d.eng.rules, &p, MG_OWNER_OPERATOR_BLOCK));
+	assert_true(mg_ruleset_release(f->df.d.eng.rules, &p, MG_OWNER_OPERATOR_BLOCK));
 }
 
 static void reconcile(struct fixture *f)
 {
 	lk.nput = lk.ndel = 0;
-	mg_daemon_cluster_reconcile(&f->d, mg_mono_ns());
+	mg_daemon_cluster_reconcile(&f->df.d, mg_mono_ns());
 }
 
 /* A new rule is written once, a lifted one deleted once; nothing again while nothing changes. */
@@ -192,7 +179,7 @@ static void test_writes_and_deletes(void **state)
 	assert_int_equal(lk.nput, 0);
 	assert_int_equal(lk.ndel, 1);
 	assert_string_equal(lk.del[0], "block.edge-t.198.18.7.1/32");
-	assert_int_equal(json_object_size(f->d.cluster_published), 1);
+	assert_int_equal(json_object_size(f->df.d.cluster_published), 1);
 }
 
 /*
@@ -225,7 +212,7 @@ static void test_failed_delete_made_again(void **state)
 	/* Everything held is written again: 198.18.7.2 and 198.18.7.3. */
 	assert_int_equal(lk.nput, 2);
 	assert_int_equal(lk.nfailed, 0);
-	assert_null(json_object_get(f->d.cluster_published, "block.edge-t.198.18.7.1/32"));
+	assert_null(json_object_get(f->df.d.cluster_published, "block.edge-t.198.18.7.1/32"));
 	reconcile(f);
 	assert_int_equal(lk.nput + lk.ndel, 0);
 }
@@ -249,11 +236,11 @@ static void test_incomplete_want_set_deletes_nothing(void **state)
 		reconcile(f);
 		json_fail_in = 0;
 		assert_int_equal(lk.ndel, 0);
-		assert_int_equal(json_object_size(f->d.cluster_published), 2);
-		assert_true(f->d.cluster_dirty); /* again at the next turn */
+		assert_int_equal(json_object_size(f->df.d.cluster_published), 2);
+		assert_true(f->df.d.cluster_dirty); /* again at the next turn */
 		reconcile(f);
 		assert_int_equal(lk.nput + lk.ndel, 0);
-		assert_false(f->d.cluster_dirty);
+		assert_false(f->df.d.cluster_dirty);
 	}
 }
 
