@@ -33,7 +33,7 @@ struct mg_cmd_scan {
 	__u8 count[MG_CMD_MAX];
 	__u8 total;
 	__u8 helo_kind;   /* MG_CMD_HELO or MG_CMD_EHLO if one was seen, else MG_CMD_MAX */
-	__u16 helo_off;   /* offset of the HELO/EHLO argument from the payload start */
+	__u16 helo_off;   /* offset just past the HELO/EHLO verb (the argument follows its spaces) */
 	__u32 helo_line;  /* the first HELO/EHLO line's hash (mg_next_line), if helo_kind is one */
 	__u16 mail_off;   /* offset of the first MAIL command's argument (after "FROM:"), if count[MG_CMD_MAIL] */
 	__u32 cursor;     /* scan position, kept in memory on purpose (see mg_smtp_scan) */
@@ -224,7 +224,12 @@ __attribute__((noinline)) int mg_smtp_scan(struct xdp_md *ctx, __u32 payload_off
 		int first_helo = (cmd == MG_CMD_HELO || cmd == MG_CMD_EHLO) && s->helo_kind == MG_CMD_MAX;
 		if (first_helo) {
 			s->helo_kind = cmd;
-			s->helo_off = off + 5;
+			/*
+			 * Just past the verb, not past the byte after it: when that
+			 * byte is a bare LF, the next line is no part of the name.
+			 * mg_helo_arg_hash skips the space.
+			 */
+			s->helo_off = off + 4;
 		}
 		if (cmd == MG_CMD_MAIL && s->count[MG_CMD_MAIL] == 1)
 			s->mail_off = off + 10;
@@ -308,7 +313,7 @@ static __always_inline __u32 mg_name_bytes(__u64 w, __u32 n)
 }
 
 /*
- * Hash the HELO argument at payload offset *offp (mg_helo_hash: case-folded,
+ * Hash the HELO argument after payload offset *offp, the verb's end (mg_helo_hash: case-folded,
  * up to MG_HELO_ARG_MAX bytes, ending at CR, LF or the end of the segment)
  * a word at a time; *offp moves past leading spaces to where the argument
  * starts, *arg_len gets its length. A word the segment holds whole is read
@@ -335,8 +340,8 @@ __attribute__((noinline)) __u32 mg_helo_arg_hash(struct xdp_md *ctx, __u32 paylo
 	void *payload = data + payload_off;
 	__u32 off = *offp & 0xfff;
 
-	/* Skip extra spaces some bots send after the verb. */
-	for (int i = 0; i < 4; i++) {
+	/* Skip the space after the verb, and up to four more that some bots send. */
+	for (int i = 0; i < 5; i++) {
 		mg_barrier_var(off);
 		off &= 0xfff;
 		__u8 *b = payload + off;

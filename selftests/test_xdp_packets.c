@@ -816,6 +816,32 @@ static void test_helo_event(void **state)
 }
 
 /*
+ * A HELO whose line ends right after the verb (a bare LF, as some bots and
+ * scripts send) has no argument: the next pipelined line is not its name.
+ */
+static void test_helo_bare_lf_no_argument(void **state)
+{
+	(void)state;
+	struct mg_src_stats e = client_says("EHLO\nMAIL FROM:<a@example.org>\r\n");
+	assert_int_equal(e.cmd[MG_CMD_EHLO], 1);
+	assert_int_equal(e.cmd[MG_CMD_MAIL], 1);
+	assert_int_equal(xh_events(&H), 2);
+	assert_int_equal(H.events[0].type, MG_EV_HELO);
+	assert_int_equal(H.events[0].arg_len, 0);
+	assert_int_equal(H.events[0].helo_hash, mg_helo_hash("", 0));
+	assert_int_equal(e.helo_hash, mg_helo_hash("", 0));
+	/* A CR LF after the verb, and a space then a bare LF: no argument either. */
+	e = client_says("HELO\r\nQUIT\r\n");
+	assert_int_equal(H.events[xh_events(&H) - 1].arg_len, 0);
+	e = client_says("HELO \nQUIT\r\n");
+	assert_int_equal(H.events[xh_events(&H) - 1].arg_len, 0);
+	/* And the ordinary shapes keep their names. */
+	e = client_says("HELO  pc.example.org\nQUIT\n");
+	assert_int_equal(H.events[xh_events(&H) - 1].arg_len, 14);
+	assert_int_equal(e.helo_hash, mg_helo_hash("pc.example.org", 14));
+}
+
+/*
  * A source repeating the same HELO sends one event a second; its commands
  * count every time. A new name, or another host of an IPv6 profile's /64,
  * is reported at once.
@@ -2365,6 +2391,7 @@ int main(void)
 		cmocka_unit_test_setup(test_body_text_not_commands, reset),
 		cmocka_unit_test_setup(test_mail_event, reset),
 		cmocka_unit_test_setup(test_helo_event, reset),
+		cmocka_unit_test_setup(test_helo_bare_lf_no_argument, reset),
 		cmocka_unit_test_setup(test_helo_event_repeats, reset),
 		cmocka_unit_test_setup(test_event_argument_at_frame_end, reset),
 		cmocka_unit_test_setup(test_helo_hash_every_shape, reset),
