@@ -190,10 +190,18 @@ static __always_inline int mg_parse_ipv6(struct mg_cursor *c, struct mg_pkt *p, 
 			if ((void *)(ext + 8) > c->data_end)
 				return MG_PARSE_ERROR;
 			nh = ext[0];
-			/* offset is the high 13 bits of bytes 2-3 */
-			if ((bpf_ntohs(*(__be16 *)(ext + 2)) & 0xfff8) != 0)
-				p->fragment = 1;
 			cur = ext + 8;
+			/* offset is the high 13 bits of bytes 2-3 */
+			if ((bpf_ntohs(*(__be16 *)(ext + 2)) & 0xfff8) != 0) {
+				/*
+				 * A non-first fragment: the headers nh names were in the
+				 * first one; what follows here is data, not a header to walk.
+				 */
+				p->fragment = 1;
+				p->l4_proto = nh;
+				*pos = cur;
+				return MG_PARSE_OK;
+			}
 			continue;
 		default:
 			p->l4_proto = nh;

@@ -330,6 +330,33 @@ static void test_fragments(void **state)
 }
 
 /*
+ * An IPv6 non-first fragment whose fragment header names a destination
+ * options header next: that header (if any) was in the first fragment;
+ * what follows here is data, not a header to walk. Data that would read as
+ * an options header running past the frame is still a fragment, no parse
+ * error.
+ */
+static void test_ipv6_later_fragment_not_walked(void **state)
+{
+	static const uint8_t data[16] = { 60, 0xff, 1, 2, 3, 4, 5, 6 };
+	struct pb p;
+
+	(void)state;
+	pb_init(&p);
+	pb_eth(&p, NULL, NULL);
+	pb_ipv6(&p, CLIENT6, SERVER6, NULL);
+	pb_ipv6_ext(&p, 44, 185, 0);
+	pb_l4_raw(&p, 60);
+	pb_payload(&p, data, sizeof(data));
+	assert_int_equal(run(&p, pb_finish(&p)), XDP_PASS);
+	struct mg_global_stats s = stats();
+	assert_int_equal(s.fragments, 1);
+	assert_int_equal(s.parse_errors, 0);
+	assert_int_equal(s.passed, 1);
+	assert_no_profile(CLIENT6);
+}
+
+/*
  * Cut a frame at every header boundary and in the middle of every header:
  * every cut must pass, and count as a parse error exactly when a header the
  * program needed was cut. BPF_PROG_TEST_RUN refuses frames shorter than an
@@ -2368,6 +2395,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ipv6_extension_headers, reset),
 		cmocka_unit_test_setup(test_ipv6_too_many_extension_headers, reset),
 		cmocka_unit_test_setup(test_fragments, reset),
+		cmocka_unit_test_setup(test_ipv6_later_fragment_not_walked, reset),
 		cmocka_unit_test_setup(test_truncated_qinq_ipv4_options, reset),
 		cmocka_unit_test_setup(test_truncated_ipv6_ext, reset),
 		cmocka_unit_test_setup(test_malformed_headers_pass, reset),
