@@ -21,7 +21,8 @@
  *
  * Costs: a SYN-ACK from an MX port pays one update and one delete; a bare ACK
  * to an MX port pays one lookup; a segment holding commands to an MX port
- * pays one lookup (two when it is on no established connection). Ordinary
+ * pays one lookup (two when it is on no established connection), and so
+ * does a reply from an MX port toward a client that has a profile. Ordinary
  * traffic, message bodies and every other port pay nothing, and neither does
  * anything on a box that never saw a SYN-ACK (mg_flows_seen).
  */
@@ -161,6 +162,29 @@ static __always_inline int mg_flow_proof(const struct mg_pkt *p, int mode, __u64
 	}
 	/* No SYN-ACK seen at all: what a box that sees one direction sees. */
 	return mode == MG_HS_REQUIRED ? MG_PROOF_NONE : MG_PROOF_PAYLOAD;
+}
+
+/*
+ * Does the server segment `p` (from an MX port to the client) lie on a
+ * connection proven as far as `mode` asks of commands (mg_flow_proof)? A
+ * forged reply costs nothing to send and needs no handshake: without this
+ * an off-path spoofer could raise any profiled address's reject ratio. Its
+ * own connection's replies arrive only once the client's ACK established it.
+ */
+static __always_inline int mg_flow_reply_proven(const struct mg_pkt *p, int mode)
+{
+	struct mg_flow_key k;
+
+	if (mode == MG_HS_OFF)
+		return 1;
+	if (!mg_flows_any())
+		return mode != MG_HS_REQUIRED;
+	mg_flow_key_of(p, 1, &k);
+	if (bpf_map_lookup_elem(&mg_flows_established, &k))
+		return 1;
+	if (bpf_map_lookup_elem(&mg_flows_pending, &k))
+		return 0; /* a SYN-ACK never acknowledged: no client ever saw this reply's connection */
+	return mode != MG_HS_REQUIRED;
 }
 
 #endif

@@ -675,6 +675,9 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 	struct mg_src_stats *e = mg_profile_find(&key);
 	if (!e)
 		return 0; /* replies never create profiles: they are not the client's own evidence */
+	/* After the profile: a reply toward a source without one pays no flow lookup. */
+	if (!mg_flow_reply_proven(p, mg_cfg.handshake))
+		return 0;
 	e->reply[klass]++;
 	st->smtp_replies++;
 	return 0;

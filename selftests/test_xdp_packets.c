@@ -2255,6 +2255,37 @@ static void test_spoofed_payload_not_counted(void **state)
 	assert_no_profile("2001:db8:1::1");
 }
 
+/*
+ * Replies count toward a client's profile (its reject ratio) only on a
+ * connection whose handshake was seen: a spoofer on the uplink forging
+ * "550" from some MX toward a profiled inside host moves nothing.
+ */
+static void test_spoofed_replies_not_counted(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	real_session(CLIENT4, SERVER4, "EHLO pc.example.org\r\n");
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_EHLO], 1);
+	/* Forged: no connection on that 4-tuple, from another MX and from this one to another port. */
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(run(&p, seg(&p, "198.18.1.2", CLIENT4, 25, 40000, "550 5.7.1 rejected\r\n")), XDP_PASS);
+		assert_int_equal(run(&p, seg(&p, SERVER4, CLIENT4, 25, 40001, "550 5.7.1 rejected\r\n")), XDP_PASS);
+	}
+	/* A SYN-ACK seen, never acknowledged: a reply there is no proven connection's either. */
+	assert_int_equal(run(&p, tcp_frame(&p, SERVER4, CLIENT4, 25, 40002, PB_TCP_SYN | PB_TCP_ACK, SERVER_ISN,
+					   CLIENT_ISN + 1, NULL)), XDP_PASS);
+	assert_int_equal(run(&p, seg(&p, SERVER4, CLIENT4, 25, 40002, "421 4.7.0 later\r\n")), XDP_PASS);
+	struct mg_src_stats e = profile(CLIENT4);
+	assert_int_equal(e.reply[MG_REPLY_5XX], 0);
+	assert_int_equal(e.reply[MG_REPLY_4XX], 0);
+	assert_int_equal(stats().smtp_replies, 0);
+	/* The established connection's own reply counts. */
+	assert_int_equal(run(&p, seg(&p, SERVER4, CLIENT4, 25, 40000, "250 mx.example.org\r\n")), XDP_PASS);
+	assert_int_equal(profile(CLIENT4).reply[MG_REPLY_2XX], 1);
+	assert_int_equal(stats().smtp_replies, 1);
+}
+
 /* An ACK that is not of ISN + 1 completes nothing; the right one still does. */
 static void test_wrong_ack_not_established(void **state)
 {
@@ -2473,6 +2504,7 @@ int main(void)
 		cmocka_unit_test_setup(test_handshake_v4_commands_count, reset),
 		cmocka_unit_test_setup(test_handshake_v6_commands_count, reset),
 		cmocka_unit_test_setup(test_spoofed_payload_not_counted, reset),
+		cmocka_unit_test_setup(test_spoofed_replies_not_counted, reset),
 		cmocka_unit_test_setup(test_wrong_ack_not_established, reset),
 		cmocka_unit_test_setup(test_early_talker_established, reset),
 		cmocka_unit_test_setup(test_new_handshake_starts_over, reset),
