@@ -240,12 +240,16 @@ static __always_inline int mg_parse_tcp(struct mg_cursor *c, struct mg_pkt *p, v
 	return MG_PARSE_OK;
 }
 
-/* UDP: the ports only. A short header leaves has_udp clear; it is no parse error (the packet is not ours to judge). */
+/*
+ * UDP: the ports only. A short header leaves has_udp clear; it is no parse
+ * error (the packet is not ours to judge). Short by the IP length too: past
+ * the datagram's end lie the frame's padding bytes, not ports.
+ */
 static __always_inline int mg_parse_udp(struct mg_cursor *c, struct mg_pkt *p, void *pos)
 {
 	__be16 *ports = pos;
 
-	if ((void *)(ports + 2) > c->data_end)
+	if ((void *)(ports + 2) > c->data_end || (void *)(ports + 2) > c->l3_end)
 		return MG_PARSE_OK;
 	p->has_udp = 1;
 	p->sport = bpf_ntohs(ports[0]);

@@ -2085,6 +2085,36 @@ static void test_activity_classes(void **state)
 	assert_int_equal(stats().src_created, 2); /* OTHER4's MX SYN, 198.18.0.6's submission SYN */
 }
 
+/*
+ * A UDP header is read within the IP datagram, not from the frame's
+ * Ethernet padding: a datagram whose IP length ends before its UDP ports
+ * (here: none at all) starts no flow, whatever the trailer's bytes say.
+ */
+static void test_activity_udp_ports_not_in_padding(void **state)
+{
+	static const uint8_t ports[4] = { 0xc3, 0x50, 0x00, 53 }; /* 50000 -> 53 */
+	struct pb p;
+
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *src = v6 ? CLIENT6 : CLIENT4;
+		pb_init(&p);
+		put_l2(&p, NULL);
+		put_ip(&p, src, v6 ? SERVER6 : SERVER4);
+		pb_l4_raw(&p, 17);
+		size_t len = pb_finish(&p);
+		memset(p.buf + len, 0, 64);
+		memcpy(p.buf + len, ports, sizeof(ports));
+		assert_int_equal(run(&p, len + 24 > 60 ? len + 24 : 60), XDP_PASS);
+		struct mg_activity r = activity(src);
+		assert_int_equal(r.classes, MG_ACT_F_SEEN);
+		assert_int_equal(r.flows[MG_ACT_DNS], 0);
+	}
+	/* The same ports inside the datagram do start one. */
+	assert_int_equal(run(&p, udp(&p, CLIENT4, SERVER4, 53)), XDP_PASS);
+	assert_int_equal(activity(CLIENT4).flows[MG_ACT_DNS], 1);
+}
+
 /* IPv6: one record per /64, a bit per host in it; other /64s of the network have their own. */
 static void test_activity_ipv6_per_64(void **state)
 {
@@ -2497,6 +2527,7 @@ int main(void)
 	};
 	const struct CMUnitTest activity_tests[] = {
 		cmocka_unit_test_setup(test_activity_classes, reset),
+		cmocka_unit_test_setup(test_activity_udp_ports_not_in_padding, reset),
 		cmocka_unit_test_setup(test_activity_ipv6_per_64, reset),
 		cmocka_unit_test_setup(test_activity_floods_and_drops, reset),
 	};
