@@ -264,6 +264,18 @@ static struct mg_prefix pfx(const char *text)
 	return p;
 }
 
+/* Hosts .0 to .n-1 of net ("198.18.2") in v, sorted as an import takes them; returns n. */
+static size_t net_hosts(struct mg_prefix *v, int n, const char *net)
+{
+	char text[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(text, sizeof(text), "%s.%d", net, i);
+		v[i] = pfx(text);
+	}
+	return mg_prefix_sort_unique(v, (size_t)n);
+}
+
 static void host_init(struct host *h, const char *ip)
 {
 	memset(h, 0, sizeof(*h));
@@ -1337,15 +1349,10 @@ static void test_feed_import_steps_allow_restart(void **state)
 	uint64_t now = BOOT, wall = WALL, ticket = 0;
 	struct mg_prefix v[40];
 	struct mg_feed_change ch;
-	char text[32];
 
 	add_list(&r->c.allowlist, "198.18.1.3");
 	rig_start(r, now, wall);
-	for (int i = 0; i < 40; i++) {
-		snprintf(text, sizeof(text), "198.18.1.%d", i);
-		v[i] = pfx(text);
-	}
-	size_t n = mg_prefix_sort_unique(v, 40);
+	size_t n = net_hosts(v, 40, "198.18.1");
 	assert_int_equal(mg_engine_import(&r->e, "drop", MG_ACT_DROP_SMTP, v, n, 60 * SEC, false, now, wall, &ch,
 					  &ticket, err, sizeof(err)), 0);
 	assert_int_equal(ch.added, 40);
@@ -1413,22 +1420,14 @@ void *__wrap_malloc(size_t size)
 static void test_feed_import_out_of_memory_changes_nothing(void **state)
 {
 	struct rig *r = *state;
-	char err[256], text[32];
+	char err[256];
 	uint64_t now = BOOT, wall = WALL, ticket = 0;
 	struct mg_prefix v[20], w[10];
 	struct mg_feed_change ch;
 	int rc = -1;
 
 	rig_start(r, now, wall);
-	for (int i = 0; i < 20; i++) {
-		snprintf(text, sizeof(text), "198.18.2.%d", i);
-		v[i] = pfx(text);
-	}
-	for (int i = 0; i < 10; i++) {
-		snprintf(text, sizeof(text), "198.18.3.%d", i);
-		w[i] = pfx(text);
-	}
-	size_t nv = mg_prefix_sort_unique(v, 20), nw = mg_prefix_sort_unique(w, 10);
+	size_t nv = net_hosts(v, 20, "198.18.2"), nw = net_hosts(w, 10, "198.18.3");
 	assert_int_equal(mg_engine_import(&r->e, "a", MG_ACT_DROP_SMTP, v, nv, 0, false, now, wall, &ch, &ticket, err,
 					  sizeof(err)), 0);
 	/* A queue part carried: the next import adds to it. */
@@ -1486,21 +1485,13 @@ static void test_feed_import_out_of_memory_changes_nothing(void **state)
 static void test_feed_expiry_out_of_memory_is_put_off(void **state)
 {
 	struct rig *r = *state;
-	char err[256], text[32];
+	char err[256];
 	uint64_t now = BOOT, wall = WALL, ticket = 0;
 	struct mg_prefix v[10], w[20];
 	struct mg_feed_change ch;
 
 	rig_start(r, now, wall);
-	for (int i = 0; i < 10; i++) {
-		snprintf(text, sizeof(text), "198.18.4.%d", i);
-		v[i] = pfx(text);
-	}
-	for (int i = 0; i < 20; i++) {
-		snprintf(text, sizeof(text), "198.18.5.%d", i);
-		w[i] = pfx(text);
-	}
-	size_t nv = mg_prefix_sort_unique(v, 10), nw = mg_prefix_sort_unique(w, 20);
+	size_t nv = net_hosts(v, 10, "198.18.4"), nw = net_hosts(w, 20, "198.18.5");
 	/* "a" drops everything from v for 10 s, "b" their SMTP for good: "all" wins while both list them. */
 	assert_int_equal(mg_engine_import(&r->e, "a", MG_ACT_DROP_ALL, v, nv, 10 * SEC, false, now, wall, &ch, &ticket,
 					  err, sizeof(err)), 0);
