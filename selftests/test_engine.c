@@ -449,6 +449,16 @@ static void rig_start(struct rig *r, uint64_t now, uint64_t wall)
 	mg_engine_start(&r->e, now, wall);
 }
 
+/* What forged traffic must never do: name a member, alert, block, or raise the threat level. */
+static void assert_spoofer_harmed_no_one(const struct rig *r)
+{
+	assert_int_equal(r->s.named, 0);
+	assert_int_equal(r->s.alerts, 0);
+	assert_int_equal(r->s.blocks, 0);
+	assert_int_equal(r->s.threat, 0);
+	assert_int_equal(r->e.threat_level, 0);
+}
+
 /* ---- tests ----------------------------------------------------------------------------------------- */
 
 static void run_bot_blocked(struct rig *r, uint64_t origin)
@@ -1039,11 +1049,7 @@ static void test_spoofed_syn_flood_names_no_member(void **state)
 	assert_int_equal(r->s.declared, 1);
 	assert_int_equal(r->f.nfps, 1);
 	/* Naming innocents, or cutting every host's thresholds, takes proof. */
-	assert_int_equal(r->s.named, 0);
-	assert_int_equal(r->e.threat_level, 0);
-	assert_int_equal(r->s.threat, 0);
-	assert_int_equal(r->s.alerts, 0);
-	assert_int_equal(r->s.blocks, 0);
+	assert_spoofer_harmed_no_one(r);
 
 	/* Five real bots with that fingerprint, proven by their sessions: named, and the threat level rises. */
 	struct host bots[5];
@@ -1160,10 +1166,7 @@ static void test_spoofed_payload_names_no_suspect(void **state)
 	}
 	mg_engine_tick(&r->e, now, wall);
 	assert_int_equal(r->s.declared, 0);
-	assert_int_equal(r->s.named, 0);
-	assert_int_equal(r->s.alerts, 0);
-	assert_int_equal(r->s.blocks, 0);
-	assert_int_equal(r->e.threat_level, 0);
+	assert_spoofer_harmed_no_one(r);
 	/* Not even a profile: the analyzer never heard of them. */
 	struct mg_an_profile_view v;
 	assert_int_equal(mg_addr_parse("198.19.0.1", h.addr), 0);
@@ -1707,6 +1710,28 @@ static void test_unrestorable_state_kept(void **state)
 }
 
 /*
+ * A state saved by the rig's engine: a bot blocked and a second source (an
+ * end host, 198.18.1.2) with a profile; the engine freed, the file's
+ * payload in *buf (malloc'd), the times moved past the bot's sessions.
+ */
+static void save_bot_and_end_host(struct rig *r, uint64_t *now, uint64_t *wall, uint8_t **buf, size_t *len)
+{
+	struct host h, bot;
+
+	host_init(&h, "198.18.1.2");
+	h.s.syn_other = 20;
+	struct fake f0 = { .hosts = { &h }, .nhosts = 1 };
+	struct seen s0 = { 0 };
+	start_with_bot(&r->c, &r->e, &f0, &s0, &bot, *now, *wall);
+	spam(&r->e, &bot, now, wall);
+	mg_engine_tick(&r->e, *now, *wall);
+	assert_int_equal(s0.blocks, 1);
+	assert_int_equal(mg_engine_save(&r->e, *now, *wall), 0);
+	mg_engine_free(&r->e);
+	assert_int_equal(mg_state_read(r->path, buf, len), 0);
+}
+
+/*
  * A state file found damaged only after its records were handed to the
  * analyzer (it is restored as it decompresses): what was restored goes, the
  * start goes on with no profile, says so, and keeps the file. Two kinds: a
@@ -1718,21 +1743,11 @@ static void test_state_damaged_at_its_end_restores_nothing(void **state)
 	struct rig *r = *state;
 	const char *path = r->path;
 	struct mg_engine *e = &r->e;
-	struct host h, bot;
 	uint64_t now = BOOT, wall = WALL;
 	uint8_t *buf;
 	size_t len;
 
-	host_init(&h, "198.18.1.2");
-	h.s.syn_other = 20;
-	struct fake f0 = { .hosts = { &h }, .nhosts = 1 };
-	struct seen s0 = { 0 };
-	start_with_bot(&r->c, e, &f0, &s0, &bot, now, wall);
-	spam(e, &bot, &now, &wall);
-	mg_engine_tick(e, now, wall);
-	assert_int_equal(mg_engine_save(e, now, wall), 0);
-	mg_engine_free(e);
-	assert_int_equal(mg_state_read(path, &buf, &len), 0);
+	save_bot_and_end_host(r, &now, &wall, &buf, &len);
 
 	for (int kind = 0; kind < 2; kind++) {
 		if (kind == 0) {
@@ -1786,26 +1801,12 @@ static void test_state_damaged_at_its_end_restores_nothing(void **state)
 static void test_bad_record_refused_rest_restored(void **state)
 {
 	struct rig *r = *state;
-	struct host h;
 	uint64_t now = BOOT, wall = WALL;
 	uint8_t *buf;
 	size_t len;
 
-	/* The bot is blocked; a second source (an end host) has a profile too. */
-	host_init(&h, "198.18.1.2");
-	h.s.syn_other = 20;
-	struct fake f0 = { .hosts = { &h }, .nhosts = 1 };
-	struct seen s0 = { 0 };
-	struct host bot;
-	start_with_bot(&r->c, &r->e, &f0, &s0, &bot, now, wall);
-	spam(&r->e, &bot, &now, &wall);
-	mg_engine_tick(&r->e, now, wall);
-	assert_int_equal(s0.blocks, 1);
-	assert_int_equal(mg_engine_save(&r->e, now, wall), 0);
-	mg_engine_free(&r->e);
-
+	save_bot_and_end_host(r, &now, &wall, &buf, &len);
 	/* The end host's record gets role 9: a valid file (the checksum is made anew), one bad record. */
-	assert_int_equal(mg_state_read(r->path, &buf, &len), 0);
 	uint8_t key[16];
 	assert_int_equal(mg_addr_parse("198.18.1.2", key), 0);
 	size_t off = 0;
