@@ -1698,12 +1698,12 @@ static void test_prefix_profile_lists_its_hosts(void **state)
 	assert_memory_equal(v.ev.hosts.host[0].addr, h[MG_AN_HOSTS + 2].addr, 16);
 	assert_memory_equal(v.ev.hosts.host[MG_AN_HOSTS - 1].addr, h[3].addr, 16);
 
-	/* A saved state carries the list (version 4); a restore after a reboot moves its times. */
+	/* A saved state carries the list (since version 4; 5 now); a restore after a reboot moves its times. */
 	uint8_t *buf;
 	size_t len;
 	const uint64_t wall = 1800000000ull * SEC;
 	assert_int_equal(mg_an_save(an, t0 + MIN, wall, &buf, &len), 0);
-	assert_int_equal(u32_at(buf, 4), 4);
+	assert_int_equal(u32_at(buf, 4), 5);
 	struct mg_analyzer *b2 = mg_an_new(&cfg);
 	assert_int_equal(mg_an_restore(b2, buf, len, 30 * SEC, wall + MIN, NULL), 0);
 	struct mg_an_profile_view r;
@@ -1925,30 +1925,49 @@ static void test_save_in_slices(void **state)
 		size_t wlen, slen;
 		struct mg_an_saver sv;
 		assert_int_equal(mg_an_save(an, t + 2 * SEC, wall, &whole, &wlen), 0);
-		assert_int_equal(mg_an_save_begin(an, &sv), 0);
+		assert_int_equal(mg_an_save_begin(an, &sv, t + 2 * SEC, wall), 0);
 		int r, steps = 0;
 		while ((r = mg_an_save_step(an, &sv, 7, t + 2 * SEC)) == 0)
 			steps++;
 		assert_int_equal(r, 1);
 		assert_true(steps >= 4);
-		mg_an_save_finish(&sv, t + 2 * SEC, wall, &sliced, &slen);
+		assert_int_equal(mg_an_save_finish(&sv, &sliced, &slen), 0);
 		assert_int_equal(slen, wlen);
 		assert_memory_equal(sliced, whole, wlen);
 		free(sliced);
+
+		/* Taken in pieces as it is made (as the engine hands them on): the same bytes, joined. */
+		uint8_t *joined = malloc(wlen), *piece;
+		size_t have = 0, plen;
+		assert_int_equal(mg_an_save_begin(an, &sv, t + 2 * SEC, wall), 0);
+		while ((r = mg_an_save_step(an, &sv, 3, t + 2 * SEC)) == 0) {
+			mg_an_save_take(&sv, &piece, &plen);
+			assert_true(have + plen <= wlen);
+			memcpy(joined + have, piece, plen);
+			have += plen;
+			free(piece);
+		}
+		assert_int_equal(mg_an_save_finish(&sv, &piece, &plen), 0);
+		assert_int_equal(have + plen, wlen);
+		memcpy(joined + have, piece, plen);
+		assert_memory_equal(joined, whole, wlen);
+		free(piece);
+		free(joined);
 		free(whole);
 
 		/* Changes between steps: a profile ahead of the cursor seen again later, ten new ones created. */
-		assert_int_equal(mg_an_save_begin(an, &sv), 0);
+		assert_int_equal(mg_an_save_begin(an, &sv, t + 2 * SEC, wall), 0);
 		assert_int_equal(mg_an_save_step(an, &sv, 10, t + 2 * SEC), 0);
 		browse(&h[25], 5, 0, t + 3 * SEC);
 		scan(hs, 40, t + 3 * SEC);
 		while ((r = mg_an_save_step(an, &sv, 10, t + 3 * SEC)) == 0)
 			;
 		assert_int_equal(r, 1);
-		mg_an_save_finish(&sv, t + 3 * SEC, wall, &sliced, &slen);
+		assert_int_equal(mg_an_save_finish(&sv, &sliced, &slen), 0);
+		/* The save is as of its begin (t + 2 s, wall); restored a second of wall time later. */
 		struct mg_analyzer *b = mg_an_new(&cfg);
 		struct mg_an_restore_report rep;
-		assert_int_equal(mg_an_restore(b, sliced, slen, t + 3 * SEC, wall, &rep), 0);
+		assert_int_equal(mg_an_restore(b, sliced, slen, t + 3 * SEC, wall + SEC, &rep), 0);
 		assert_int_equal(rep.refused, 0);
 		assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 40);
 		struct mg_an_profile_view v, w;
@@ -1957,16 +1976,21 @@ static void test_save_in_slices(void **state)
 		assert_int_equal(v.last_seen_ns, w.last_seen_ns);
 		mg_an_free(b);
 
-		/* Every record twice over (the header is 40 bytes, its count at 32): restored once, the second refused. */
+		/*
+		 * Every record twice over (the header is 40 bytes; the end
+		 * record, 64, counts them at its byte 16): restored once, the
+		 * second refused.
+		 */
 		uint32_t count;
-		const size_t first = 40, rec = slen - first;
-		memcpy(&count, sliced + 32, 4);
+		const size_t first = 40, end = 64, rec = slen - first - end;
+		memcpy(&count, sliced + slen - end + 16, 4);
 		assert_int_equal(count, 40);
 		uint8_t *twice = malloc(slen + rec);
-		memcpy(twice, sliced, slen);
-		memcpy(twice + slen, sliced + first, rec);
+		memcpy(twice, sliced, first + rec);
+		memcpy(twice + first + rec, sliced + first, rec);
+		memcpy(twice + first + 2 * rec, sliced + first + rec, end);
 		count *= 2;
-		memcpy(twice + 32, &count, 4);
+		memcpy(twice + slen + rec - end + 16, &count, 4);
 		b = mg_an_new(&cfg);
 		assert_int_equal(mg_an_restore(b, twice, slen + rec, t + 3 * SEC, wall, &rep), 0);
 		assert_int_equal(rep.refused, 40);
@@ -2031,7 +2055,7 @@ static void test_save_restore(void **state)
 	memcpy(buf + 4, &version, 4);
 	assert_int_equal(mg_an_restore(b2, buf, len, boot_now, wall + 10 * MIN, NULL), -EINVAL);
 	assert_true(mg_an_get(b2, bot.addr, &v));
-	version = 3;
+	version = 5;
 	memcpy(buf + 4, &version, 4);
 
 	/* Damaged buffers are refused: one whose header says so changes nothing... */
@@ -2066,14 +2090,16 @@ static void test_save_restore(void **state)
 
 /*
  * The saved format, as far as these tests reach into it (mg_analyzer.c,
- * "persistence"): a 40-byte header (count at 32, saved_mono at 16), then per
- * source a 64-byte profile (key at 0, first_seen at 16, smtp at 56, role at
- * 60, flags at 62), followed by the SMTP record (smtp_size, at 12 in the
- * header) when smtp is 1. In the SMTP record, the HELO text is preceded by
+ * "persistence"): a 40-byte header (saved_mono at 16), then per source a
+ * 64-byte profile (key at 0, first_seen at 16, smtp at 56, role at 60,
+ * flags at 62), followed by the SMTP record (smtp_size, at 12 in the
+ * header) when smtp is 1, then a 64-byte end record (its kind where a
+ * profile has smtp, the count of profiles at 16). In the SMTP record, the HELO text is preceded by
  * its length 15 bytes before it and the role-change count 3 bytes before it.
  */
 #define HDR_SIZE 40
 #define PROF_SIZE 64
+#define END_SIZE 64
 
 static uint32_t u32_at(const uint8_t *b, size_t off)
 {
@@ -2082,13 +2108,82 @@ static uint32_t u32_at(const uint8_t *b, size_t off)
 	return v;
 }
 
+/*
+ * The end record of a state saved as it is made (version 5): without it,
+ * with a count that does not match, with anything after it, or with a
+ * header that counts (only version 4 does), the whole is refused and no
+ * profile is left; the same records as version 4 (the count in the header,
+ * no end record), as the daemon wrote before, still restore.
+ */
+static void test_save_end_record(void **state)
+{
+	struct host bot, pc;
+	struct host *hs[] = { &bot, &pc };
+	const uint64_t wall = 1800000000ull * SEC;
+	uint8_t *buf;
+	size_t len;
+	uint32_t v;
+
+	(void)state;
+	host_init(&bot, "198.18.4.9", 9);
+	host_init(&pc, "198.18.1.2", 1);
+	browse(&pc, 10, 1, T0);
+	bot_burst(&bot, 6, T0);
+	scan(hs, 2, T0 + SEC);
+	assert_int_equal(mg_an_save(an, T0 + 2 * SEC, wall, &buf, &len), 0);
+	assert_int_equal(u32_at(buf, 4), 5);
+	assert_int_equal(u32_at(buf, 32), 0);
+	assert_int_equal(u32_at(buf, len - END_SIZE + 16), 2);
+	struct mg_analyzer *b = mg_an_new(&cfg);
+	assert_int_equal(mg_an_restore(b, buf, len, T0 + 3 * SEC, wall + SEC, NULL), 0);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 2);
+
+	/* No end record: cut short at a record's end. */
+	assert_int_equal(mg_an_restore(b, buf, len - END_SIZE, T0 + 3 * SEC, wall + SEC, NULL), -EINVAL);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+	/* A count that does not match what came before it. */
+	v = 3;
+	memcpy(buf + len - END_SIZE + 16, &v, 4);
+	assert_int_equal(mg_an_restore(b, buf, len, T0 + 3 * SEC, wall + SEC, NULL), -EINVAL);
+	v = 2;
+	memcpy(buf + len - END_SIZE + 16, &v, 4);
+	/* A header that counts. */
+	memcpy(buf + 32, &v, 4);
+	assert_int_equal(mg_an_restore(b, buf, len, T0 + 3 * SEC, wall + SEC, NULL), -EINVAL);
+	v = 0;
+	memcpy(buf + 32, &v, 4);
+	/* Anything after the end: another record, or a second end. */
+	uint8_t *more = malloc(len + END_SIZE);
+	memcpy(more, buf, len);
+	memcpy(more + len, buf + HDR_SIZE, END_SIZE);
+	assert_int_equal(mg_an_restore(b, more, len + END_SIZE, T0 + 3 * SEC, wall + SEC, NULL), -EINVAL);
+	memcpy(more + len, buf + len - END_SIZE, END_SIZE);
+	assert_int_equal(mg_an_restore(b, more, len + END_SIZE, T0 + 3 * SEC, wall + SEC, NULL), -EINVAL);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 0);
+	free(more);
+
+	/* Version 4: the count in the header, no end record. */
+	v = 4;
+	memcpy(buf + 4, &v, 4);
+	v = 2;
+	memcpy(buf + 32, &v, 4);
+	assert_int_equal(mg_an_restore(b, buf, len, T0 + 3 * SEC, wall + SEC, NULL), -EINVAL); /* the end read as a record */
+	assert_int_equal(mg_an_restore(b, buf, len - END_SIZE, T0 + 3 * SEC, wall + SEC, NULL), 0);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), 2);
+	struct mg_an_profile_view pv;
+	assert_true(mg_an_get(b, bot.addr, &pv));
+	assert_int_equal(pv.role, MG_ROLE_BLOCKED);
+	mg_an_free(b);
+	free(buf);
+}
+
 /* Offsets of addr's profile and SMTP record (0 if none) in a saved buffer. */
 static size_t record_of(const uint8_t *buf, size_t len, const uint8_t key[16], size_t *smtp_off)
 {
 	size_t off = HDR_SIZE, smtp_size = u32_at(buf, 12);
 
-	for (uint32_t i = 0; i < u32_at(buf, 32); i++) {
-		assert_true(off + PROF_SIZE <= len);
+	for (uint32_t i = 0; i < u32_at(buf, len - END_SIZE + 16); i++) {
+		assert_true(off + PROF_SIZE <= len - END_SIZE);
 		uint32_t smtp = u32_at(buf, off + 56); /* 2: a hosts list follows the SMTP record */
 		if (!memcmp(buf + off, key, 16)) {
 			*smtp_off = smtp ? off + PROF_SIZE : 0;
@@ -2212,13 +2307,14 @@ static void test_restore_refuses_bad_records(void **state)
 		free(b);
 	}
 
-	/* A record for a source already restored: the second is refused. */
+	/* A record for a source already restored, before the end record: the second is refused. */
 	uint8_t *dup = malloc(len + PROF_SIZE);
-	memcpy(dup, buf, len);
-	memcpy(dup + len, buf + pc_off, PROF_SIZE);
+	memcpy(dup, buf, len - END_SIZE);
+	memcpy(dup + len - END_SIZE, buf + pc_off, PROF_SIZE);
+	memcpy(dup + len - END_SIZE + PROF_SIZE, buf + len - END_SIZE, END_SIZE);
 	assert_int_equal(pc_so, 0); /* the end host spoke no SMTP: a profile alone */
-	uint32_t count = u32_at(buf, 32) + 1;
-	memcpy(dup + 32, &count, 4);
+	uint32_t count = u32_at(buf, len - END_SIZE + 16) + 1;
+	memcpy(dup + len + PROF_SIZE - END_SIZE + 16, &count, 4);
 	struct mg_an_restore_report rep;
 	struct mg_analyzer *b2 = mg_an_new(&cfg);
 	assert_int_equal(mg_an_restore(b2, dup, len + PROF_SIZE, 3 * SEC, wall + MIN, &rep), 0);
@@ -2745,6 +2841,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_action_buffer_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_profiles_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_tick_of_an_empty_analyzer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_end_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_in_slices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restore_refuses_bad_records, setup, teardown),

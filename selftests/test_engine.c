@@ -1187,50 +1187,101 @@ static void rig_in_outbreak(struct rig *r, uint64_t *now, uint64_t *wall)
 	outbreak(&r->e, h, 5, now, wall);
 }
 
-/* What the engine handed over to be written (mg_engine.state_write). */
+/*
+ * What the engine handed over to be written (mg_engine.state_stream): the
+ * pieces joined, as a writer would have written them. `room` pieces are
+ * taken before the stream says it has none (-EAGAIN), until `room` grows.
+ */
 struct handed {
-	int calls;
+	int opens, closes, aborts, puts, refused;
+	unsigned room;
 	uint8_t *buf;
 	size_t len;
 	char path[256];
 };
 
-static int take_state(void *ctx, const char *path, uint8_t *buf, size_t len)
+static int stream_open(void *ctx, const char *path)
 {
 	struct handed *h = ctx;
 
-	h->calls++;
-	free(h->buf);
-	h->buf = buf;
-	h->len = len;
+	h->opens++;
+	h->len = 0;
 	snprintf(h->path, sizeof(h->path), "%s", path);
 	return 0;
 }
 
+static int stream_put(void *ctx, uint8_t *buf, size_t len)
+{
+	struct handed *h = ctx;
+
+	if (!h->room) {
+		h->refused++;
+		return -EAGAIN;
+	}
+	h->room--;
+	h->puts++;
+	h->buf = realloc(h->buf, h->len + len);
+	assert_non_null(h->buf);
+	memcpy(h->buf + h->len, buf, len);
+	h->len += len;
+	free(buf);
+	return 0;
+}
+
+static void stream_close(void *ctx)
+{
+	((struct handed *)ctx)->closes++;
+}
+
+static void stream_abort(void *ctx)
+{
+	((struct handed *)ctx)->aborts++;
+}
+
+static const struct mg_state_stream test_stream = {
+	.open = stream_open, .put = stream_put, .close = stream_close, .abort = stream_abort,
+};
+
 /*
- * The daemon's save in slices: steps until done, then the state handed to
- * the writer once (the rules file written with it); what was handed over
- * restores every profile. A whole save meanwhile replaces a sliced one
- * under way. Near boot.
+ * The daemon's save in slices: steps until done, the state handed over as
+ * it is made and closed once (the rules file written with it); while the
+ * stream has no room the engine waits, serializing nothing; what was handed
+ * over restores every profile. A whole save meanwhile replaces a sliced one
+ * under way (the stream's file given up). Near boot.
  */
 static void test_save_in_slices(void **state)
 {
 	struct rig *r = *state;
-	struct handed got = { 0 };
+	struct handed got = { .room = 0 };
 	uint64_t now = BOOT, wall = WALL;
 
 	rig_in_outbreak(r, &now, &wall);
-	r->e.state_write = take_state;
-	r->e.state_write_ctx = &got;
-	assert_int_equal(mg_engine_save_begin(&r->e), 0);
+	r->e.state_stream = &test_stream;
+	r->e.state_stream_ctx = &got;
+	assert_int_equal(mg_engine_save_begin(&r->e, now, wall), 0);
 	assert_true(r->e.saving);
-	assert_int_equal(mg_engine_save_begin(&r->e), 0); /* under way: nothing new */
+	assert_int_equal(mg_engine_save_begin(&r->e, now, wall), 0); /* under way: nothing new */
+	assert_int_equal(got.opens, 1);
 	int steps = 1;
+	while (!mg_engine_save_step(&r->e, 2, now, wall) && !r->e.save_waiting)
+		steps++;
+	/* No room: the last piece waits, the analyzer is not read further, and asking again changes nothing. */
+	assert_true(r->e.save_waiting);
+	assert_true(r->e.saving);
+	assert_int_equal(got.refused, 1);
+	assert_false(mg_engine_save_step(&r->e, 2, now, wall));
+	assert_int_equal(got.refused, 2);
+	assert_int_equal(got.closes, 0);
+	got.room = 1000;
 	while (!mg_engine_save_step(&r->e, 2, now, wall))
 		steps++;
 	assert_true(steps >= 3);
 	assert_false(r->e.saving);
-	assert_int_equal(got.calls, 1);
+	assert_false(r->e.save_waiting);
+	assert_int_equal(got.closes, 1);
+	assert_int_equal(got.aborts, 0);
+	assert_true(got.puts >= 1);
+	assert_int_equal(r->e.save_bytes, got.len);
 	assert_string_equal(got.path, r->path);
 	struct mg_analyzer *b = mg_an_new(&r->e.an_cfg);
 	assert_int_equal(mg_an_restore(b, got.buf, got.len, now, wall, NULL), 0);
@@ -1241,14 +1292,22 @@ static void test_save_in_slices(void **state)
 	assert_int_equal(access(rules, F_OK), 0);
 
 	/* A whole save while a sliced one is under way: it replaces it, written here, waited for. */
-	assert_int_equal(mg_engine_save_begin(&r->e), 0);
+	assert_int_equal(mg_engine_save_begin(&r->e, now, wall), 0);
 	assert_false(mg_engine_save_step(&r->e, 1, now, wall));
-	r->e.state_write = NULL;
 	assert_int_equal(mg_engine_save(&r->e, now, wall), 0);
+	assert_int_equal(got.aborts, 1);
+	assert_int_equal(got.closes, 1);
 	assert_false(r->e.saving);
 	assert_true(mg_engine_save_step(&r->e, 1, now, wall));
-	assert_int_equal(got.calls, 1);
 	assert_int_equal(access(r->path, F_OK), 0);
+	uint8_t *file;
+	size_t flen;
+	assert_int_equal(mg_state_read(r->path, &file, &flen), 0);
+	b = mg_an_new(&r->e.an_cfg);
+	assert_int_equal(mg_an_restore(b, file, flen, now, wall, NULL), 0);
+	assert_int_equal(mg_an_count(b, (size_t[MG_ROLE_MAX]){ 0 }), mg_an_count(r->e.an, (size_t[MG_ROLE_MAX]){ 0 }));
+	mg_an_free(b);
+	free(file);
 	free(got.buf);
 }
 

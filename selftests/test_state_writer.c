@@ -4,7 +4,11 @@
  * handed over is written whole and reads back; a newer save replaces one
  * still waiting, never the one under way; a failure is reported with its
  * cause; a stop lets the write under way finish and drops the waiting one,
- * so nothing older lands after the caller's own last save.
+ * so nothing older lands after the caller's own last save. A save handed
+ * over piece by piece is written as it comes, holds at most
+ * MG_STATE_PIECES_MAX pieces waiting (then -EAGAIN, and the eventfd says
+ * when there is room), and one given up, or still open at a stop, leaves
+ * the old file and no temporary.
  */
 #include <errno.h>
 #include <poll.h>
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <cmocka.h>
 
 #include "mg_state_writer.h"
@@ -169,6 +174,118 @@ static void test_stop_finishes_under_way(void **state)
 	free(a);
 }
 
+/* Files in the test's directory (a temporary left behind would show). */
+static int files_in_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Pieces of the open file that wait for the thread (the writer's own fields, read as it does, locked). */
+static unsigned waiting_pieces(struct mg_state_writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	unsigned n = w->open ? w->open->n : 0;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+/* A copy of len bytes of src, for the writer to take. */
+static uint8_t *dup_of(const uint8_t *src, size_t len)
+{
+	uint8_t *b = malloc(len);
+
+	assert_non_null(b);
+	memcpy(b, src, len);
+	return b;
+}
+
+/*
+ * Pieces put while the thread is busy with a big first one: MG_STATE_PIECES_MAX
+ * wait, the next is refused with -EAGAIN (and stays the caller's), the
+ * eventfd wakes the caller once there is room; the file is the pieces joined.
+ */
+static void test_streamed_in_pieces(void **state)
+{
+	struct mg_state_writer w;
+	struct mg_state_outcome o[4];
+	char path[128];
+	const size_t big = 16u << 20, small = 1000;
+	const size_t total = big + (MG_STATE_PIECES_MAX + 1) * small;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/state.gz", dir);
+	assert_int_equal(mg_state_writer_start(&w), 0);
+	uint8_t *want = noise(total, 8);
+	assert_int_equal(mg_state_writer_open(&w, path), 0);
+	assert_int_equal(mg_state_writer_open(&w, path), -EBUSY); /* one open at a time */
+	assert_int_equal(mg_state_writer_put(&w, dup_of(want, big), big), 0);
+	/* The big piece is taken off the queue as its write begins: then the queue is empty. */
+	while (waiting_pieces(&w))
+		usleep(100);
+	size_t off = big;
+	for (int i = 0; i < MG_STATE_PIECES_MAX; i++, off += small)
+		assert_int_equal(mg_state_writer_put(&w, dup_of(want + off, small), small), 0);
+	uint8_t *last = dup_of(want + off, small);
+	assert_int_equal(mg_state_writer_put(&w, last, small), -EAGAIN);
+	struct pollfd p = { .fd = mg_state_writer_fd(&w), .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	assert_int_equal(mg_state_writer_take(&w, o, 4), 0); /* room, not an outcome */
+	assert_int_equal(mg_state_writer_put(&w, last, small), 0);
+	mg_state_writer_close(&w);
+	assert_int_equal(take_all(&w, o, 1), 1);
+	assert_int_equal(o[0].err, 0);
+	assert_file_holds(path, want, total);
+	assert_int_equal(files_in_dir(), 1);
+	mg_state_writer_stop(&w);
+	free(want);
+}
+
+/* Given up (before its write began, or during it), or still open at a stop: the old file, no temporary, no outcome. */
+static void test_given_up_keeps_old(void **state)
+{
+	struct mg_state_writer w;
+	struct mg_state_outcome o[4];
+	char path[128];
+	const size_t big = 16u << 20;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/state.gz", dir);
+	assert_int_equal(mg_state_writer_start(&w), 0);
+	uint8_t *old = noise(5000, 9);
+	assert_int_equal(mg_state_writer_submit(&w, path, dup_of(old, 5000), 5000), 0);
+	assert_int_equal(take_all(&w, o, 1), 1);
+
+	assert_int_equal(mg_state_writer_open(&w, path), 0);
+	assert_int_equal(mg_state_writer_put(&w, noise(big, 10), big), 0);
+	while (!mg_state_writer_stats(&w).writing)
+		usleep(100);
+	mg_state_writer_abort(&w);
+	while (mg_state_writer_busy(&w))
+		usleep(1000);
+	assert_int_equal(mg_state_writer_take(&w, o, 4), 0);
+	assert_int_equal(mg_state_writer_stats(&w).replaced, 1);
+	assert_file_holds(path, old, 5000);
+	assert_int_equal(files_in_dir(), 1);
+	/* A put with nothing open is refused, its buffer freed. */
+	assert_int_equal(mg_state_writer_put(&w, malloc(8), 8), -EINVAL);
+
+	assert_int_equal(mg_state_writer_open(&w, path), 0);
+	assert_int_equal(mg_state_writer_put(&w, noise(big, 11), big), 0);
+	mg_state_writer_stop(&w);
+	assert_file_holds(path, old, 5000);
+	assert_int_equal(files_in_dir(), 1);
+	free(old);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +293,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_replaces_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_finishes_under_way, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_streamed_in_pieces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_given_up_keeps_old, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("state_writer", tests, NULL, NULL);
 }

@@ -461,6 +461,173 @@ static void test_keep_copy_prunes_the_oldest(void **state)
 	unlink(path);
 }
 
+/* The version in a state file's header, read with zlib's own reader. */
+static uint32_t version_of(const char *file)
+{
+	struct hdr h;
+	gzFile gz = gzopen(file, "rb");
+
+	assert_non_null(gz);
+	assert_int_equal(gzread(gz, &h, sizeof(h)), (int)sizeof(h));
+	gzclose(gz);
+	assert_int_equal(h.magic, MAGIC);
+	return h.version;
+}
+
+/* A file written as the daemon writes its state, as it is made (version 2), in one piece. */
+static void write_v2(const char *file, const void *data, size_t len)
+{
+	struct mg_state_out *o;
+
+	assert_int_equal(mg_state_out_open(&o, file), 0);
+	assert_int_equal(mg_state_out_put(o, data, len), 0);
+	assert_int_equal(mg_state_out_commit(o), 0);
+}
+
+/*
+ * A file written as its payload is made (version 2): pieces of any size
+ * read back as the payload joined; an abort leaves the old file and nothing
+ * else in the directory; a failure is given again by every later call, the
+ * commit included, and the old file stays.
+ */
+static void test_written_in_pieces(void **state)
+{
+	const size_t n = 2 * MG_STATE_CHUNK + 777;
+	uint8_t *data = malloc(n), *back;
+	struct mg_state_out *o;
+	size_t len;
+
+	(void)state;
+	assert_non_null(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i * 7 + i / 1000);
+	assert_int_equal(mg_state_out_open(&o, path), 0);
+	for (size_t off = 0, piece = 1; off < n; off += piece, piece = piece * 3 + 1) {
+		size_t k = piece < n - off ? piece : n - off;
+		assert_int_equal(mg_state_out_put(o, data + off, k), 0);
+		assert_int_equal(mg_state_out_put(o, data, 0), 0); /* an empty piece is nothing */
+	}
+	assert_int_equal(mg_state_out_commit(o), 0);
+	assert_int_equal(version_of(path), 2);
+	assert_int_equal(mg_state_read(path, &back, &len), 0);
+	assert_int_equal(len, n);
+	assert_memory_equal(back, data, n);
+	free(back);
+	/* A payload written whole keeps version 1, which daemons from before version 2 read. */
+	assert_int_equal(mg_state_write(path, data, 100), 0);
+	assert_int_equal(version_of(path), 1);
+	assert_int_equal(mg_state_out_open(&o, path), 0);
+	assert_int_equal(mg_state_out_put(o, data, n), 0);
+	assert_int_equal(mg_state_out_commit(o), 0);
+
+	assert_int_equal(mg_state_out_open(&o, path), 0);
+	assert_int_equal(mg_state_out_put(o, "other", 5), 0);
+	assert_int_equal(files_in_dir(), 2); /* the old file and the temporary */
+	mg_state_out_abort(o);
+	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(mg_state_read(path, &back, &len), 0);
+	assert_int_equal(len, n);
+	free(back);
+	mg_state_out_abort(NULL);
+	free(data);
+}
+
+/* The same on a full disk: -ENOSPC from the put that meets it, again from the commit; the old file whole. */
+static void test_pieces_on_full_disk(void **state)
+{
+	char fs[64], file[128];
+	uint8_t *back, *big = malloc(64 * 1024);
+	struct mg_state_out *o;
+	size_t len;
+	int err = 0;
+
+	(void)state;
+	assert_non_null(big);
+	FULLFS_MOUNT_OR_SKIP(fs, 64 * 1024);
+	for (size_t i = 0; i < 64 * 1024; i++)
+		big[i] = (uint8_t)(rand() >> 7);
+	snprintf(file, sizeof(file), "%s/state.gz", fs);
+	assert_int_equal(mg_state_write(file, "old state", 9), 0);
+	assert_int_equal(mg_state_out_open(&o, file), 0);
+	assert_int_equal(fullfs_fill(fs), 0);
+	for (int i = 0; i < 8 && !err; i++)
+		err = mg_state_out_put(o, big, 64 * 1024);
+	assert_int_equal(err, -ENOSPC);
+	assert_int_equal(mg_state_out_put(o, "x", 1), -ENOSPC);
+	assert_int_equal(mg_state_out_commit(o), -ENOSPC);
+	fullfs_drain(fs);
+	assert_int_equal(mg_state_read(file, &back, &len), 0);
+	assert_int_equal(len, 9);
+	assert_memory_equal(back, "old state", 9);
+	free(back);
+	fullfs_unmount(fs);
+	free(big);
+}
+
+/*
+ * Version 2's checks: a header that carries a length or a CRC (only version
+ * 1 does), an unknown version, a second gzip stream after the first, and
+ * any byte of the file flipped: refused, or (bits nothing reads) the same
+ * payload, never another one.
+ */
+static void test_v2_damage_refused(void **state)
+{
+	uint8_t data[3000], *raw;
+	struct seen s = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(rand() >> 5);
+	struct hdr h = { .magic = MAGIC, .version = 2 };
+	write_by_hand(path, h, data, sizeof(data), NULL, 0, NULL);
+	assert_int_equal(mg_state_read_stream(path, take, &s), 0);
+	assert_int_equal(s.len, sizeof(data));
+	free(s.buf);
+	h.len = sizeof(data);
+	write_by_hand(path, h, data, sizeof(data), NULL, 0, NULL);
+	assert_int_equal(stream_outcome(), -EINVAL);
+	h = (struct hdr){ .magic = MAGIC, .version = 2, .crc = 1 };
+	write_by_hand(path, h, data, sizeof(data), NULL, 0, NULL);
+	assert_int_equal(stream_outcome(), -EINVAL);
+	h = (struct hdr){ .magic = MAGIC, .version = 3 };
+	write_by_hand(path, h, data, sizeof(data), NULL, 0, NULL);
+	assert_int_equal(stream_outcome(), -EINVAL);
+
+	write_v2(path, data, sizeof(data));
+	assert_int_equal(version_of(path), 2);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	rewind(f);
+	raw = malloc((size_t)size);
+	assert_int_equal(fread(raw, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	f = fopen(path, "ab");
+	fwrite(raw, 1, (size_t)size, f);
+	fclose(f);
+	assert_int_equal(stream_outcome(), -EINVAL);
+
+	long refused = 0;
+	for (long i = 0; i < size; i++) {
+		raw[i] ^= 0x10;
+		f = fopen(path, "wb");
+		fwrite(raw, 1, (size_t)size, f);
+		fclose(f);
+		s = (struct seen){ 0 };
+		int err = mg_state_read_stream(path, take, &s);
+		if (err == -EINVAL)
+			refused++;
+		else if (err || s.len != sizeof(data) || memcmp(s.buf, data, sizeof(data)))
+			fail_msg("byte %ld of %ld flipped: got %d and %zu bytes", i, size, err, s.len);
+		free(s.buf);
+		raw[i] ^= 0x10;
+	}
+	if (refused < size - 12)
+		fail_msg("%ld of %ld flipped bytes refused", refused, size);
+	free(raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +638,9 @@ int main(void)
 		cmocka_unit_test(test_stream_damage_refused),
 		cmocka_unit_test(test_length_cap),
 		cmocka_unit_test(test_crc_in_slices),
+		cmocka_unit_test(test_written_in_pieces),
+		cmocka_unit_test(test_pieces_on_full_disk),
+		cmocka_unit_test(test_v2_damage_refused),
 		cmocka_unit_test(test_failed_write_keeps_old),
 		cmocka_unit_test(test_full_disk_says_enospc),
 		cmocka_unit_test(test_fifo_refused),

@@ -2416,6 +2416,28 @@ bool mg_an_pardon(struct mg_analyzer *a, const struct mg_prefix *pfx, uint64_t n
 #define AN_VERSION 3
 /* 4: version 3 plus, after a record's smtp, the hosts seen in a prefix (prof.smtp == 2). 3 is still read. */
 #define AN_VERSION_HOSTS 4
+/*
+ * 5: version 4 written as it is made (mg_an_save_take): the header comes
+ * first, before the count is known, so it counts nothing (0), and the
+ * records end with an end record (struct end_rec) that counts them. 3 and 4
+ * are still read.
+ */
+#define AN_VERSION_STREAM 5
+
+/*
+ * Version 5's end record: the size of a profile's record, told apart from
+ * one by the field where a profile has its smtp (0, 1 or 2).
+ */
+#define REC_END 0x454e44u /* "END" */
+struct end_rec {
+	uint8_t zero[16];  /* where a profile has its key */
+	uint32_t count;    /* the profiles' records before it */
+	uint32_t pad[9];
+	uint32_t kind;     /* REC_END, at prof_rec.smtp's place */
+	uint32_t pad2;
+};
+_Static_assert(sizeof(struct end_rec) == sizeof(struct prof_rec) &&
+	       offsetof(struct end_rec, kind) == offsetof(struct prof_rec, smtp), "end record laid out as a profile's");
 
 struct an_hdr {
 	char magic[4];
@@ -2518,16 +2540,26 @@ static bool saver_room(struct mg_an_saver *s, size_t more)
 	return true;
 }
 
-int mg_an_save_begin(const struct mg_analyzer *a, struct mg_an_saver *s)
+/* A caller that takes what is done (mg_an_save_take) holds about this much at a time: reserved at once. */
+#define SAVE_RESERVE_MAX ((size_t)32 << 20)
+
+int mg_an_save_begin(const struct mg_analyzer *a, struct mg_an_saver *s, uint64_t now, uint64_t wall)
 {
-	/* Room for what there is now, taken at once: growing by doubling would copy tens of MB inside a step. */
+	/*
+	 * Room for what there is now, up to SAVE_RESERVE_MAX, taken at once:
+	 * growing by doubling would copy tens of MB inside a step.
+	 */
 	size_t want = sizeof(struct an_hdr) + (size_t)a->live * sizeof(struct prof_rec) +
 		      (size_t)(a->nsmtp - a->nfree_smtp) * (sizeof(struct smtp_rec) + sizeof(struct mg_an_hosts));
+	struct an_hdr h = { .version = AN_VERSION_STREAM, .prof_size = sizeof(struct prof_rec),
+			    .smtp_size = sizeof(struct smtp_rec), .saved_mono = now, .saved_wall = wall };
 
 	memset(s, 0, sizeof(*s));
-	if (!saver_room(s, want))
+	if (!saver_room(s, want < SAVE_RESERVE_MAX ? want : SAVE_RESERVE_MAX))
 		return -ENOMEM;
-	s->len = sizeof(struct an_hdr); /* written by finish, with the count */
+	memcpy(h.magic, AN_MAGIC, 4);
+	memcpy(s->b, &h, sizeof(h));
+	s->len = sizeof(h);
 	return 0;
 }
 
@@ -2568,18 +2600,29 @@ int mg_an_save_step(const struct mg_analyzer *a, struct mg_an_saver *s, uint32_t
 	return s->next >= a->nprof;
 }
 
-void mg_an_save_finish(struct mg_an_saver *s, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len)
+void mg_an_save_take(struct mg_an_saver *s, uint8_t **buf, size_t *len)
 {
-	struct an_hdr h = { .version = AN_VERSION_HOSTS, .prof_size = sizeof(struct prof_rec),
-			    .smtp_size = sizeof(struct smtp_rec), .saved_mono = now, .saved_wall = wall,
-			    .count = s->count };
-
-	memcpy(h.magic, AN_MAGIC, 4);
-	memcpy(s->b, &h, sizeof(h));
-	*buf = s->b;
+	*buf = s->len ? s->b : NULL;
 	*len = s->len;
-	s->b = NULL;
+	if (s->len) {
+		s->b = NULL;
+		s->len = s->cap = 0;
+	}
+}
+
+int mg_an_save_finish(struct mg_an_saver *s, uint8_t **buf, size_t *len)
+{
+	struct end_rec end = { .count = s->count, .kind = REC_END };
+
+	if (!saver_room(s, sizeof(end))) {
+		mg_an_saver_free(s);
+		return -ENOMEM;
+	}
+	memcpy(s->b + s->len, &end, sizeof(end));
+	s->len += sizeof(end);
+	mg_an_save_take(s, buf, len);
 	mg_an_saver_free(s);
+	return 0;
 }
 
 void mg_an_saver_free(struct mg_an_saver *s)
@@ -2591,14 +2634,11 @@ void mg_an_saver_free(struct mg_an_saver *s)
 int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len)
 {
 	struct mg_an_saver s;
-	int e = mg_an_save_begin(a, &s);
+	int e = mg_an_save_begin(a, &s, now, wall);
 
 	if (!e)
 		e = mg_an_save_step(a, &s, UINT32_MAX, now);
-	if (e < 0)
-		return e;
-	mg_an_save_finish(&s, now, wall, buf, len);
-	return 0;
+	return e < 0 ? e : mg_an_save_finish(&s, buf, len);
 }
 
 /*
@@ -2810,6 +2850,7 @@ struct mg_an_restorer {
 	size_t have;               /* its bytes so far */
 	uint32_t done;             /* records read whole */
 	bool started;              /* the header passed: the analyzer's profiles were dropped for the saved ones */
+	bool ended;                /* version 5: its end record was read */
 	int err;                   /* the first failure: every later call gives it */
 };
 
@@ -2848,8 +2889,9 @@ static int restore_header(struct mg_an_restorer *r)
 {
 	const struct an_hdr *h = &r->h;
 
-	if (memcmp(h->magic, AN_MAGIC, 4) || (h->version != AN_VERSION && h->version != AN_VERSION_HOSTS) ||
-	    h->prof_size != sizeof(struct prof_rec) || h->smtp_size != sizeof(struct smtp_rec) ||
+	if (memcmp(h->magic, AN_MAGIC, 4) ||
+	    (h->version != AN_VERSION && h->version != AN_VERSION_HOSTS && h->version != AN_VERSION_STREAM) ||
+	    (h->version == AN_VERSION_STREAM && h->count) || h->prof_size != sizeof(struct prof_rec) || h->smtp_size != sizeof(struct smtp_rec) ||
 	    h->saved_mono > SAVED_MONO_MAX)
 		return -EINVAL;
 	/* How far every saved time moves: this moment less the wall time passed, from the save's. */
@@ -3008,6 +3050,20 @@ static uint8_t *restore_part(struct mg_an_restorer *r, size_t *size)
 	return (uint8_t *)&r->hin;
 }
 
+/* Version 5's end: it counts what came before it, and nothing may follow it. */
+static int restore_end_rec(struct mg_an_restorer *r)
+{
+	struct end_rec end;
+	static const struct end_rec zero;
+
+	memcpy(&end, &r->in, sizeof(end));
+	if (end.count != r->done || memcmp(end.zero, zero.zero, sizeof(end.zero)) ||
+	    memcmp(end.pad, zero.pad, sizeof(end.pad)) || end.pad2)
+		return -EINVAL;
+	r->ended = true;
+	return 0;
+}
+
 /*
  * The part just gathered: on to the next, or the record is whole and
  * restored. Where a record ends depends on its profile's smtp field: a value
@@ -3021,7 +3077,9 @@ static int restore_part_done(struct mg_an_restorer *r)
 		r->part = RS_PROF;
 		return restore_header(r);
 	case RS_PROF:
-		if (r->in.smtp > (r->h.version == AN_VERSION_HOSTS ? 2 : 1))
+		if (r->h.version == AN_VERSION_STREAM && r->in.smtp == REC_END)
+			return restore_end_rec(r);
+		if (r->in.smtp > (r->h.version == AN_VERSION ? 1 : 2))
 			return -EINVAL;
 		if (r->in.smtp) {
 			r->part = RS_SMTP;
@@ -3045,8 +3103,9 @@ static int restore_part_done(struct mg_an_restorer *r)
 int mg_an_restore_feed(struct mg_an_restorer *r, const uint8_t *buf, size_t len)
 {
 	while (len && !r->err) {
-		/* More than the header's count of records: too long, refused. */
-		if (r->part == RS_PROF && !r->have && r->done == r->h.count)
+		/* More than the header's count of records, or anything after the end record: refused. */
+		if (r->part == RS_PROF && !r->have &&
+		    (r->h.version == AN_VERSION_STREAM ? r->ended : r->done == r->h.count))
 			return restore_fail(r, -EINVAL);
 		size_t size;
 		uint8_t *part = restore_part(r, &size);
@@ -3067,8 +3126,9 @@ int mg_an_restore_feed(struct mg_an_restorer *r, const uint8_t *buf, size_t len)
 
 int mg_an_restore_end(struct mg_an_restorer *r)
 {
-	/* Cut short: inside the header, inside a record, or fewer records than the header counts. */
-	if (r->part != RS_PROF || r->have || r->done != r->h.count)
+	/* Cut short: inside the header, inside a record, fewer records than the header counts, no end record. */
+	if (r->part != RS_PROF || r->have ||
+	    (r->h.version == AN_VERSION_STREAM ? !r->ended : r->done != r->h.count))
 		restore_fail(r, -EINVAL);
 	int err = r->err;
 	if (!err && r->now > r->a->now)

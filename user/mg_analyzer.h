@@ -269,16 +269,20 @@ size_t mg_an_evaluate(struct mg_analyzer *a, uint64_t now, struct mg_an_action *
 int mg_an_save(const struct mg_analyzer *a, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len); /* *buf from malloc */
 /*
  * The same save in slices, so a caller's loop goes on between them (ten
- * million profiles take seconds to serialize): begin, then steps of at
- * most `max` profile slots each until one returns 1, then finish for the
- * buffer mg_an_save would give, saved as of finish's time (every record's
- * times are at or before it). Between steps the analyzer may change: a
- * profile is saved as it is when its step reaches it; one created behind
- * the cursor waits for the next save, one freed before it is not saved. A
- * profile freed behind the cursor and made again ahead of it would be saved
- * twice: the restore keeps the first and refuses the second ("a second
- * record for one source"), as it refuses any repeated record.
- * An abandoned save is freed with mg_an_saver_free.
+ * million profiles take seconds to serialize), and in pieces, so that the
+ * caller can write what is done (mg_state_out) instead of holding all of it
+ * (7.5 GB for ten million profiles speaking SMTP): begin, then steps of at
+ * most `max` profile slots each until one returns 1, taking what is done
+ * with take whenever the caller likes, then finish for the rest. The save
+ * is as of begin's time: a record saved by a later step may carry times
+ * after it, by at most the save's duration, which the restore moves by the
+ * same shift (the restore's checks allow a day). Between steps the
+ * analyzer may change: a profile is saved as it is when its step reaches
+ * it; one created behind the cursor waits for the next save, one freed
+ * before it is not saved. A profile freed behind the cursor and made again
+ * ahead of it would be saved twice: the restore keeps the first and refuses
+ * the second ("a second record for one source"), as it refuses any repeated
+ * record. An abandoned save is freed with mg_an_saver_free.
  */
 struct mg_an_saver {
 	uint8_t *b;
@@ -286,11 +290,14 @@ struct mg_an_saver {
 	uint32_t next;   /* the next profile slot */
 	uint32_t count;  /* records written */
 };
-int mg_an_save_begin(const struct mg_analyzer *a, struct mg_an_saver *s);
+/* now, wall: the save's start. 0 or -ENOMEM. */
+int mg_an_save_begin(const struct mg_analyzer *a, struct mg_an_saver *s, uint64_t now, uint64_t wall);
 /* 1 when every slot is done, 0 when more remain, -ENOMEM (the save abandoned and freed). now: the step's time. */
 int mg_an_save_step(const struct mg_analyzer *a, struct mg_an_saver *s, uint32_t max, uint64_t now);
-/* The whole save (*buf from malloc, the saver emptied), as of now and wall. */
-void mg_an_save_finish(struct mg_an_saver *s, uint64_t now, uint64_t wall, uint8_t **buf, size_t *len);
+/* What is serialized and not yet taken (*buf from malloc, NULL with *len 0 when nothing is). */
+void mg_an_save_take(struct mg_an_saver *s, uint8_t **buf, size_t *len);
+/* After the last step: the rest, with the end of the save (*buf from malloc), the saver emptied. 0 or -ENOMEM (freed). */
+int mg_an_save_finish(struct mg_an_saver *s, uint8_t **buf, size_t *len);
 void mg_an_saver_free(struct mg_an_saver *s);
 /* What a restore took and what it refused. */
 struct mg_an_restore_report {

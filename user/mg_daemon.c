@@ -168,12 +168,34 @@ static void tick(struct mg_daemon *d)
 	d->scan_duration_ns = mg_mono_ns() - mono;
 }
 
-/* The engine's hand-over of a serialized state (mg_engine.state_write). */
-static int saver_submit(void *ctx, const char *path, uint8_t *buf, size_t len)
+/* The engine's state file, handed to the writer thread as it is serialized (mg_engine.state_stream). */
+static int saver_open(void *ctx, const char *path)
 {
 	struct mg_daemon *d = ctx;
-	return mg_state_writer_submit(&d->saver, path, buf, len);
+	return mg_state_writer_open(&d->saver, path);
 }
+
+static int saver_put(void *ctx, uint8_t *buf, size_t len)
+{
+	struct mg_daemon *d = ctx;
+	return mg_state_writer_put(&d->saver, buf, len);
+}
+
+static void saver_close(void *ctx)
+{
+	struct mg_daemon *d = ctx;
+	mg_state_writer_close(&d->saver);
+}
+
+static void saver_abort(void *ctx)
+{
+	struct mg_daemon *d = ctx;
+	mg_state_writer_abort(&d->saver);
+}
+
+static const struct mg_state_stream saver_stream = {
+	.open = saver_open, .put = saver_put, .close = saver_close, .abort = saver_abort,
+};
 
 /* Written state files: a failure said once per cause, and once when it works again. */
 static void saver_outcomes(struct mg_daemon *d)
@@ -195,7 +217,9 @@ static void saver_outcomes(struct mg_daemon *d)
 /*
  * One slice of a state save under way: profiles serialized for about
  * SAVE_SLICE_NS, in steps of SAVE_STEP profiles, after this turn's sockets
- * and events. A million ordinary profiles are a few dozen slices.
+ * and events. A million ordinary profiles are a few dozen slices. While the
+ * writer thread has no room for another piece, the slice ends at once: the
+ * thread's eventfd wakes the loop when it made some.
  */
 #define SAVE_SLICE_NS (MG_NSEC_PER_SEC / 100)
 #define SAVE_STEP 1024
@@ -203,7 +227,7 @@ static void save_slice(struct mg_daemon *d)
 {
 	uint64_t t0 = mg_mono_ns(), mono = t0;
 
-	while (d->eng.saving && mono - t0 < SAVE_SLICE_NS) {
+	while (d->eng.saving && !d->eng.save_waiting && mono - t0 < SAVE_SLICE_NS) {
 		mg_engine_save_step(&d->eng, SAVE_STEP, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 		mono = mg_mono_ns();
 	}
@@ -213,7 +237,7 @@ static void save_slice(struct mg_daemon *d)
 static void saver_stop(struct mg_daemon *d)
 {
 	if (d->engine_ready)
-		d->eng.state_write = NULL;
+		d->eng.state_stream = NULL;
 	if (d->saver.running && d->epfd >= 0)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, mg_state_writer_fd(&d->saver), NULL);
 	mg_state_writer_stop(&d->saver);
@@ -363,8 +387,8 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 
 	/* Without the writer thread the state is written in the loop, as before: slower, not wrong. */
 	if (mg_state_writer_start(&d->saver) == 0 && epoll_add(d->epfd, mg_state_writer_fd(&d->saver)) == 0) {
-		d->eng.state_write = saver_submit;
-		d->eng.state_write_ctx = d;
+		d->eng.state_stream = &saver_stream;
+		d->eng.state_stream_ctx = d;
 	} else {
 		mg_state_writer_stop(&d->saver);
 	}
@@ -526,8 +550,7 @@ static void on_timer(struct mg_daemon *d)
 	if (mono - d->last_save_ns >= d->cfg.state_interval_ns) {
 		/* In slices (save_slice), so that ten million profiles do not hold the loop for seconds. */
 		d->last_save_ns = mono;
-		if (mg_engine_save_begin(&d->eng))
-			save_state(d); /* no memory for the sliced one: the whole save, as before */
+		mg_engine_save_begin(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 	}
 	if (mono - d->last_metrics_ns >= d->cfg.metrics_interval_ns)
 		mg_daemon_metrics(d, mono);
@@ -570,7 +593,7 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 {
 	int t = -1;
 
-	if (d->events_pending || d->cluster_more || d->feed_pending || d->eng.saving)
+	if (d->events_pending || d->cluster_more || d->feed_pending || (d->eng.saving && !d->eng.save_waiting))
 		return 0;
 	if (d->eng.news) {
 		uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);

@@ -365,10 +365,12 @@ int mg_engine_init(struct mg_engine *e, const struct mg_config *c, const struct 
 	return 0;
 }
 
+static void save_abandon(struct mg_engine *e);
+
 void mg_engine_free(struct mg_engine *e)
 {
-	mg_an_saver_free(&e->saver);
-	e->saving = false;
+	if (e->saving)
+		save_abandon(e);
 	free(e->protected_v);
 	e->protected_v = NULL;
 	e->n_protected = 0;
@@ -491,19 +493,48 @@ static int save_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
 	return err;
 }
 
-/* A serialized state (buf taken): written, or handed to state_write; then the rules file, and the lists if changed. */
-static int save_serialized(struct mg_engine *e, uint8_t *buf, size_t len, uint64_t now, uint64_t wall)
+/* The sliced save's state file given up (a whole save replaces it, or it failed): the old file stays. */
+static void save_abandon(struct mg_engine *e)
 {
-	int err, err2;
+	mg_an_saver_free(&e->saver);
+	free(e->save_piece);
+	e->save_piece = NULL;
+	if (e->save_via_stream && e->state_stream)
+		e->state_stream->abort(e->state_stream_ctx);
+	mg_state_out_abort(e->save_out);
+	e->save_out = NULL;
+	e->saving = e->save_last = e->save_waiting = false;
+}
 
-	e->save_bytes = len;
-	mg_make_parent_dirs(e->state_file);
-	if (e->state_write) {
-		err = e->state_write(e->state_write_ctx, e->state_file, buf, len);
+static bool save_failed(struct mg_engine *e, int err, uint64_t now, uint64_t wall)
+{
+	save_abandon(e);
+	notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
+	return true;
+}
+
+/* A piece of the state file: 0 (taken), -EAGAIN (kept: no room now), or another -errno (freed). */
+static int save_put(struct mg_engine *e, uint8_t *buf, size_t len)
+{
+	if (e->save_via_stream)
+		return e->state_stream->put(e->state_stream_ctx, buf, len);
+	int err = mg_state_out_put(e->save_out, buf, len);
+	free(buf);
+	return err;
+}
+
+/* The last piece is out: the state file committed (or closed for the stream to commit), then the rules and lists. */
+static int save_done(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	int err = 0, err2;
+
+	if (e->save_via_stream) {
+		e->state_stream->close(e->state_stream_ctx);
 	} else {
-		err = mg_state_write(e->state_file, buf, len);
-		free(buf);
+		err = mg_state_out_commit(e->save_out);
+		e->save_out = NULL;
 	}
+	e->saving = e->save_last = e->save_waiting = false;
 	if (err)
 		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
 	err2 = save_rules(e, now, wall);
@@ -516,61 +547,117 @@ static int save_serialized(struct mg_engine *e, uint8_t *buf, size_t len, uint64
 	return err ? err : err2;
 }
 
-int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
+static int save_start(struct mg_engine *e, bool via_stream, uint64_t now, uint64_t wall)
 {
-	uint8_t *buf;
-	size_t len;
+	int err;
 
-	if (!e->state_file[0])
-		return 0;
-	if (e->saving) { /* a sliced save under way: this one, whole, replaces it */
-		mg_an_saver_free(&e->saver);
-		e->saving = false;
-	}
-	uint64_t t0 = mg_mono_ns();
-	int err = mg_an_save(e->an, now, wall, &buf, &len);
-	e->save_serialize_ns = e->save_slice_max_ns = mg_mono_ns() - t0;
-	if (err) {
-		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
-		return err;
-	}
-	return save_serialized(e, buf, len, now, wall);
-}
-
-int mg_engine_save_begin(struct mg_engine *e)
-{
-	if (!e->state_file[0] || e->saving)
-		return 0;
-	int err = mg_an_save_begin(e->an, &e->saver);
+	mg_make_parent_dirs(e->state_file);
+	err = mg_an_save_begin(e->an, &e->saver, now, wall);
 	if (err)
 		return err;
+	err = via_stream ? e->state_stream->open(e->state_stream_ctx, e->state_file)
+			 : mg_state_out_open(&e->save_out, e->state_file);
+	if (err) {
+		mg_an_saver_free(&e->saver);
+		return err;
+	}
 	e->saving = true;
+	e->save_via_stream = via_stream;
+	e->save_last = e->save_waiting = false;
+	e->save_bytes = 0;
 	e->save_serialize_ns = e->save_slice_max_ns = 0;
 	return 0;
 }
 
-bool mg_engine_save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall)
+/*
+ * One step: the piece the stream had no room for goes first; then up to
+ * `max` profiles are serialized, and what is done goes out once it makes a
+ * piece (or is the last). Returns true once the save ended, either way.
+ */
+static bool save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall, int *outcome)
 {
-	if (!e->saving)
-		return true;
+	uint8_t *buf;
+	size_t len;
+	int err;
+
+	e->save_waiting = false;
+	if (e->save_piece) {
+		err = save_put(e, e->save_piece, e->save_piece_len);
+		if (err == -EAGAIN) {
+			e->save_waiting = true;
+			return false;
+		}
+		e->save_piece = NULL;
+		if (err)
+			return *outcome = err, save_failed(e, err, now, wall);
+		if (e->save_last)
+			return *outcome = save_done(e, now, wall), true;
+	}
 	uint64_t t0 = mg_mono_ns();
 	int r = mg_an_save_step(e->an, &e->saver, max, now);
+	if (r == 1)
+		r = mg_an_save_finish(&e->saver, &buf, &len) ? -ENOMEM : 1;
+	else if (r == 0 && e->saver.len >= MG_ENGINE_SAVE_PIECE)
+		mg_an_save_take(&e->saver, &buf, &len);
+	else
+		len = 0;
 	uint64_t took = mg_mono_ns() - t0;
 	e->save_serialize_ns += took;
 	if (took > e->save_slice_max_ns)
 		e->save_slice_max_ns = took;
-	if (r == 0)
+	if (r < 0)
+		return *outcome = r, save_failed(e, r, now, wall);
+	e->save_last = r == 1;
+	if (!len)
 		return false;
-	e->saving = false;
-	if (r < 0) {
-		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-r));
-		return true;
+	e->save_bytes += len;
+	err = save_put(e, buf, len);
+	if (err == -EAGAIN) {
+		e->save_piece = buf;
+		e->save_piece_len = len;
+		e->save_waiting = true;
+		return false;
 	}
-	uint8_t *buf;
-	size_t len;
-	mg_an_save_finish(&e->saver, now, wall, &buf, &len);
-	save_serialized(e, buf, len, now, wall);
-	return true;
+	if (err)
+		return *outcome = err, save_failed(e, err, now, wall);
+	return e->save_last ? (*outcome = save_done(e, now, wall), true) : false;
+}
+
+int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	int outcome = 0;
+
+	if (!e->state_file[0])
+		return 0;
+	if (e->saving) /* a sliced save under way: this one, whole, replaces it */
+		save_abandon(e);
+	/* Written here and waited for, whatever state_stream is: the caller wants it done when this returns. */
+	int err = save_start(e, false, now, wall);
+	if (err) {
+		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
+		return err;
+	}
+	/* In steps, so that each piece goes out as it is made: the state is never whole in memory. */
+	while (!save_step(e, 4096, now, wall, &outcome))
+		;
+	return outcome;
+}
+
+int mg_engine_save_begin(struct mg_engine *e, uint64_t now, uint64_t wall)
+{
+	if (!e->state_file[0] || e->saving)
+		return 0;
+	int err = save_start(e, e->state_stream != NULL, now, wall);
+	if (err)
+		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
+	return err;
+}
+
+bool mg_engine_save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall)
+{
+	int outcome;
+
+	return !e->saving || save_step(e, max, now, wall, &outcome);
 }
 
 static void save_rules_if_needed(struct mg_engine *e, uint64_t now, uint64_t wall)

@@ -37,6 +37,7 @@
 #include "mg_oprules.h"
 #include "mg_outbreak.h"
 #include "mg_ruleset.h"
+#include "mg_statefile.h"
 
 /*
  * The daemon's timeline: CLOCK_MONOTONIC plus this. Monotonic time starts
@@ -93,22 +94,41 @@ enum mg_engine_restart {
  */
 typedef void (*mg_engine_verify_fn)(void *arg, const uint8_t who[16], const struct mg_verify_input *in);
 
+/*
+ * A state file handed over as it is made (mg_state_writer.h does it beside
+ * the daemon's loop). put takes buf unless it says -EAGAIN: no room now,
+ * the engine keeps the piece and tries again at its next step.
+ */
+struct mg_state_stream {
+	int (*open)(void *ctx, const char *path);
+	int (*put)(void *ctx, uint8_t *buf, size_t len);
+	void (*close)(void *ctx);   /* every piece was put */
+	void (*abort)(void *ctx);   /* given up: the file stays as it was */
+};
+
 struct mg_engine {
 	/* Running settings: the engine's copy of what it uses from the configuration. */
 	struct mg_an_config an_cfg;
 	struct mg_ob_config ob_cfg;
 	bool contain;
 	/*
-	 * Where the analyzer's state goes once serialized: NULL, written here
-	 * and waited for; else handed over (it takes buf, and reports its
-	 * outcome itself: the daemon's state writer, mg_state_writer.h).
+	 * Where the analyzer's state goes as it is serialized: NULL, written
+	 * here (compressed in the caller's thread); else handed over piece by
+	 * piece (the daemon's state writer, mg_state_writer.h, which reports
+	 * the outcome itself).
 	 */
-	int (*state_write)(void *ctx, const char *path, uint8_t *buf, size_t len);
-	void *state_write_ctx;
+	const struct mg_state_stream *state_stream;
+	void *state_stream_ctx;
 	uint64_t save_serialize_ns;  /* the last save's serialization, in the caller's thread, all slices */
 	uint64_t save_slice_max_ns;  /* its longest slice (mg_engine_save_step) */
 	struct mg_an_saver saver;    /* a sliced save under way (saving) */
 	bool saving;
+	bool save_via_stream;        /* it goes to state_stream (else to save_out) */
+	bool save_last;              /* the analyzer's part is all serialized */
+	bool save_waiting;           /* the stream had no room at the last step: nothing is serialized until it has */
+	struct mg_state_out *save_out;
+	uint8_t *save_piece;         /* a piece the stream had no room for yet, handed over first */
+	size_t save_piece_len;
 	size_t save_bytes;           /* its size before compression */
 	size_t n_protected;          /* protected networks configured (0: every source is ours) */
 	struct mg_prefix *protected_v; /* the n_protected of them (received blocks may not cover one whole) */
@@ -274,11 +294,14 @@ int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall);
 /*
  * The same save in slices, for a loop that must go on between them: begin
  * (nothing if one is under way), then a step of at most `max` profiles at a
- * time until it returns true; the state is then written (or handed to
- * state_write), the rules file and changed lists with it. mg_engine_save
- * meanwhile replaces the sliced one.
+ * time until it returns true. What is serialized goes out in pieces of
+ * about MG_ENGINE_SAVE_PIECE as it is made (to state_stream, or written
+ * here); once the last is out, the rules file and changed lists are
+ * written. While the stream has no room (save_waiting), a step serializes
+ * nothing. mg_engine_save meanwhile replaces the sliced one.
  */
-int mg_engine_save_begin(struct mg_engine *e);
+#define MG_ENGINE_SAVE_PIECE ((size_t)4 << 20)
+int mg_engine_save_begin(struct mg_engine *e, uint64_t now, uint64_t wall);
 bool mg_engine_save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall);
 
 /* Inputs. */

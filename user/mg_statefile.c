@@ -18,7 +18,17 @@
 #include "mg_statefile.h"
 
 #define STATE_MAGIC   0x5453474du /* "MGST" */
-#define STATE_VERSION 1u
+/*
+ * 1: the header carries the payload's length and CRC-32, so the whole
+ * payload must exist before a byte is written: mg_state_write, whose caller
+ * has it (the rules and the lists: a daemon from before version 2 still
+ * reads them, so a downgrade keeps the operator's rules).
+ * 2: the header carries neither, so a state is written as it is made
+ * (mg_state_out): the gzip trailer's CRC-32 and length check the payload,
+ * and it ends where the stream ends.
+ */
+#define STATE_V1      1u
+#define STATE_VERSION 2u
 /* zlib counts in 32 bits (uInt): a larger buffer goes to it in slices of this size. */
 #define STATE_SLICE   ((size_t)1 << 30)
 
@@ -27,10 +37,53 @@ _Static_assert(MG_STATE_CHUNK <= STATE_SLICE, "a chunk goes to zlib in one call"
 struct state_header {
 	uint32_t magic;
 	uint32_t version;
-	uint64_t len;
-	uint32_t crc;
+	uint64_t len;  /* version 1: the payload's length; 0 from version 2 */
+	uint32_t crc;  /* version 1: its CRC-32; 0 from version 2 */
 	uint32_t pad;
 };
+
+/*
+ * The compressed stream goes straight to the temporary file through
+ * mg_atomic_append, not through gzwrite: zlib's file layer reports every
+ * failed write as a bare error, and the operator must read "No space left on
+ * device", not "Input/output error".
+ */
+struct mg_state_out {
+	struct mg_atomic_file f;
+	char path[PATH_MAX];   /* f.path points here */
+	z_stream z;
+	uint64_t len;          /* payload so far */
+	int err;               /* the first failure: every later call gives it */
+	uint8_t out[64 * 1024];
+};
+
+/* Feed len bytes (finish: and end the stream); every full output buffer is written. */
+static int deflate_feed(struct mg_state_out *o, const void *data, size_t len, bool finish)
+{
+	const uint8_t *p = data;
+	int zr;
+
+	do {
+		uInt slice = (uInt)(len > STATE_SLICE ? STATE_SLICE : len);
+		o->z.next_in = (Bytef *)(uintptr_t)p;
+		o->z.avail_in = slice;
+		p += slice;
+		len -= slice;
+		int flush = finish && !len ? Z_FINISH : Z_NO_FLUSH;
+		do {
+			o->z.next_out = o->out;
+			o->z.avail_out = sizeof(o->out);
+			zr = deflate(&o->z, flush);
+			if (zr == Z_STREAM_ERROR)
+				return -EINVAL;
+			size_t have = sizeof(o->out) - o->z.avail_out;
+			int err = have ? mg_atomic_append(&o->f, o->out, have) : 0;
+			if (err)
+				return err;
+		} while (o->z.avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
+	} while (len);
+	return 0;
+}
 
 uint32_t mg_state_crc32(uint32_t crc, const void *data, size_t len, size_t slice)
 {
@@ -45,83 +98,95 @@ uint32_t mg_state_crc32(uint32_t crc, const void *data, size_t len, size_t slice
 	return crc;
 }
 
-/*
- * The compressed stream goes straight to the temporary file through
- * mg_atomic_append, not through gzwrite: zlib's file layer reports every
- * failed write as a bare error, and the operator must read "No space left on
- * device", not "Input/output error".
- */
-struct deflater {
-	z_stream z;
-	struct mg_atomic_file *f;
-	uint8_t out[64 * 1024];
-};
-
-/* Feed len bytes (finish: and end the stream); every full output buffer is written. */
-static int deflate_feed(struct deflater *d, const void *data, size_t len, bool finish)
+static int out_open(struct mg_state_out **out, const char *path, const struct state_header *h)
 {
-	const uint8_t *p = data;
-	int zr;
+	struct mg_state_out *o;
+	int err;
 
-	do {
-		uInt slice = (uInt)(len > STATE_SLICE ? STATE_SLICE : len);
-		d->z.next_in = (Bytef *)(uintptr_t)p;
-		d->z.avail_in = slice;
-		p += slice;
-		len -= slice;
-		int flush = finish && !len ? Z_FINISH : Z_NO_FLUSH;
-		do {
-			d->z.next_out = d->out;
-			d->z.avail_out = sizeof(d->out);
-			zr = deflate(&d->z, flush);
-			if (zr == Z_STREAM_ERROR)
-				return -EINVAL;
-			size_t have = sizeof(d->out) - d->z.avail_out;
-			int err = have ? mg_atomic_append(d->f, d->out, have) : 0;
-			if (err)
-				return err;
-		} while (d->z.avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
-	} while (len);
+	*out = NULL;
+	if (strlen(path) >= sizeof(o->path))
+		return -ENAMETOOLONG;
+	if (!(o = calloc(1, sizeof(*o))))
+		return -ENOMEM;
+	snprintf(o->path, sizeof(o->path), "%s", path);
+	/* windowBits 15 + 16: a gzip wrapper, so gzopen (and zcat) read the file. */
+	if (deflateInit2(&o->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(o);
+		return -ENOMEM;
+	}
+	/* 0600: profiles name the network's hosts and what they did. */
+	if ((err = mg_atomic_open(&o->f, o->path, 0600))) {
+		deflateEnd(&o->z);
+		free(o);
+		return err;
+	}
+	if ((err = deflate_feed(o, h, sizeof(*h), false))) {
+		mg_state_out_abort(o);
+		return err;
+	}
+	*out = o;
 	return 0;
+}
+
+int mg_state_out_open(struct mg_state_out **out, const char *path)
+{
+	const struct state_header h = { .magic = STATE_MAGIC, .version = STATE_VERSION };
+
+	return out_open(out, path, &h);
+}
+
+int mg_state_out_put(struct mg_state_out *o, const void *data, size_t len)
+{
+	if (!o->err && len > MG_STATE_LEN_MAX - o->len)
+		o->err = -EFBIG;
+	if (!o->err && len && !(o->err = deflate_feed(o, data, len, false)))
+		o->len += len;
+	return o->err;
+}
+
+int mg_state_out_commit(struct mg_state_out *o)
+{
+	int err = o->err ? o->err : deflate_feed(o, NULL, 0, true);
+
+	if (err) {
+		mg_state_out_abort(o);
+		return err;
+	}
+	err = mg_atomic_commit(&o->f);
+	deflateEnd(&o->z);
+	free(o);
+	return err;
+}
+
+void mg_state_out_abort(struct mg_state_out *o)
+{
+	if (!o)
+		return;
+	mg_atomic_abort(&o->f);
+	deflateEnd(&o->z);
+	free(o);
 }
 
 int mg_state_write(const char *path, const void *data, size_t len)
 {
-	struct mg_atomic_file f;
-	struct deflater *d;
+	struct mg_state_out *o;
 	int err;
 
 	if (len > MG_STATE_LEN_MAX)
 		return -EFBIG;
-	struct state_header h = {
+	const struct state_header h = {
 		.magic = STATE_MAGIC,
-		.version = STATE_VERSION,
+		.version = STATE_V1,
 		.len = len,
 		.crc = mg_state_crc32((uint32_t)crc32(0L, Z_NULL, 0), data, len, STATE_SLICE),
 	};
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	/* windowBits 15 + 16: a gzip wrapper, so gzopen (and zcat) read the file. */
-	if (deflateInit2(&d->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		free(d);
-		return -ENOMEM;
+	if ((err = out_open(&o, path, &h)))
+		return err;
+	if ((err = mg_state_out_put(o, data, len))) {
+		mg_state_out_abort(o);
+		return err;
 	}
-	/* 0600: profiles name the network's hosts and what they did. */
-	err = mg_atomic_open(&f, path, 0600);
-	if (!err) {
-		d->f = &f;
-		err = deflate_feed(d, &h, sizeof(h), false);
-		if (!err)
-			err = deflate_feed(d, data, len, true);
-		if (err)
-			mg_atomic_abort(&f);
-		else
-			err = mg_atomic_commit(&f);
-	}
-	deflateEnd(&d->z);
-	free(d);
-	return err;
+	return mg_state_out_commit(o);
 }
 
 /*
@@ -200,19 +265,16 @@ static int at_file_end(struct inflater *d)
 	return r < 0 ? -errno : r ? -EINVAL : 0;
 }
 
-static int read_stream(struct inflater *d, mg_state_chunk_fn fn, void *ctx)
+/* Version 1: exactly the length the header claims, checked against its CRC-32 too. */
+static int read_v1(struct inflater *d, const struct state_header *h, mg_state_chunk_fn fn, void *ctx)
 {
-	struct state_header h;
 	uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
-	ssize_t got = inflate_some(d, (uint8_t *)&h, sizeof(h));
+	ssize_t got;
 
-	if (got < 0)
-		return (int)got;
 	/* The claimed length bounds nothing allocated here: it is only counted down. */
-	if (got != (ssize_t)sizeof(h) || h.magic != STATE_MAGIC || h.version != STATE_VERSION ||
-	    h.len > MG_STATE_LEN_MAX)
+	if (h->len > MG_STATE_LEN_MAX)
 		return -EINVAL;
-	for (uint64_t left = h.len; left;) {
+	for (uint64_t left = h->len; left;) {
 		size_t want = left < sizeof(d->out) ? (size_t)left : sizeof(d->out);
 		if ((got = inflate_some(d, d->out, want)) < 0)
 			return (int)got;
@@ -224,13 +286,57 @@ static int read_stream(struct inflater *d, mg_state_chunk_fn fn, void *ctx)
 		if (err)
 			return err;
 	}
-	if (crc != h.crc)
+	if (crc != h->crc)
 		return -EINVAL;
-	/* More payload than the header claims, a stream that does not end cleanly, or bytes after it: damage. */
+	/* More payload than the header claims, a stream that does not end cleanly: damage. */
 	uint8_t extra;
 	if ((got = inflate_some(d, &extra, 1)) != 0)
 		return got < 0 ? (int)got : -EINVAL;
-	return at_file_end(d);
+	return 0;
+}
+
+/*
+ * Version 2: everything up to the stream's end, which inflate reaches only
+ * once the gzip trailer's CRC-32 and length matched what it gave.
+ */
+static int read_v2(struct inflater *d, const struct state_header *h, mg_state_chunk_fn fn, void *ctx)
+{
+	uint64_t total = 0;
+	ssize_t got;
+
+	if (h->len || h->crc || h->pad)
+		return -EINVAL;
+	do {
+		if ((got = inflate_some(d, d->out, sizeof(d->out))) < 0)
+			return (int)got;
+		if ((uint64_t)got > MG_STATE_LEN_MAX - total)
+			return -EINVAL; /* more than any writer makes */
+		total += (uint64_t)got;
+		int err = got ? fn(ctx, d->out, (size_t)got) : 0;
+		if (err)
+			return err;
+	} while (!d->ended);
+	return 0;
+}
+
+static int read_stream(struct inflater *d, mg_state_chunk_fn fn, void *ctx)
+{
+	struct state_header h;
+	ssize_t got = inflate_some(d, (uint8_t *)&h, sizeof(h));
+	int err;
+
+	if (got < 0)
+		return (int)got;
+	if (got != (ssize_t)sizeof(h) || h.magic != STATE_MAGIC)
+		return -EINVAL;
+	if (h.version == STATE_V1)
+		err = read_v1(d, &h, fn, ctx);
+	else if (h.version == STATE_VERSION)
+		err = read_v2(d, &h, fn, ctx);
+	else
+		err = -EINVAL;
+	/* Bytes after the gzip stream: damage, or another file's tail. */
+	return err ? err : at_file_end(d);
 }
 
 int mg_state_read_stream(const char *path, mg_state_chunk_fn fn, void *ctx)
