@@ -67,7 +67,8 @@ static int deflate_feed(struct mg_state_out *o, const void *data, size_t len, bo
 		uInt slice = (uInt)(len > STATE_SLICE ? STATE_SLICE : len);
 		o->z.next_in = (Bytef *)(uintptr_t)p;
 		o->z.avail_in = slice;
-		p += slice;
+		if (slice) /* data may be NULL for nothing (the stream's end alone) */
+			p += slice;
 		len -= slice;
 		int flush = finish && !len ? Z_FINISH : Z_NO_FLUSH;
 		do {
