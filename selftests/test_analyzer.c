@@ -2004,20 +2004,27 @@ static void test_save_in_slices(void **state)
 }
 
 
+/* The two sources most save tests start from: a bot blocked at the scan, and an end host that browsed. */
+static void bot_and_end_host(struct host *bot, struct host *pc)
+{
+	struct host *hs[] = { bot, pc };
+
+	host_init(bot, "198.18.4.9", 9);
+	host_init(pc, "198.18.1.2", 1);
+	browse(pc, 10, 1, T0);
+	bot_burst(bot, 6, T0);
+	scan(hs, 2, T0 + SEC);
+}
+
 static void test_save_restore(void **state)
 {
 	struct host bot, pc;
-	struct host *hs[] = { &bot, &pc };
 	uint8_t *buf;
 	size_t len;
 	const uint64_t wall = 1800000000ull * SEC;
 
 	(void)state;
-	host_init(&bot, "198.18.4.9", 9);
-	host_init(&pc, "198.18.1.2", 1);
-	browse(&pc, 10, 1, T0);
-	bot_burst(&bot, 6, T0);
-	scan(hs, 2, T0 + SEC);
+	bot_and_end_host(&bot, &pc);
 	const struct mg_an_action *b = find_action(MG_AN_BLOCK, &bot);
 	assert_non_null(b);
 	uint64_t until = b->expires_ns;
@@ -2118,18 +2125,13 @@ static uint32_t u32_at(const uint8_t *b, size_t off)
 static void test_save_end_record(void **state)
 {
 	struct host bot, pc;
-	struct host *hs[] = { &bot, &pc };
 	const uint64_t wall = 1800000000ull * SEC;
 	uint8_t *buf;
 	size_t len;
 	uint32_t v;
 
 	(void)state;
-	host_init(&bot, "198.18.4.9", 9);
-	host_init(&pc, "198.18.1.2", 1);
-	browse(&pc, 10, 1, T0);
-	bot_burst(&bot, 6, T0);
-	scan(hs, 2, T0 + SEC);
+	bot_and_end_host(&bot, &pc);
 	assert_int_equal(mg_an_save(an, T0 + 2 * SEC, wall, &buf, &len), 0);
 	assert_int_equal(u32_at(buf, 4), 5);
 	assert_int_equal(u32_at(buf, 32), 0);
@@ -2217,17 +2219,12 @@ static size_t helo_of(const uint8_t *buf, size_t smtp_off, size_t smtp_size, con
 static void test_restore_refuses_bad_records(void **state)
 {
 	struct host bot, pc;
-	struct host *hs[] = { &bot, &pc };
 	uint8_t *buf;
 	size_t len, so, smtp_size;
 	const uint64_t wall = 1800000000ull * SEC;
 
 	(void)state;
-	host_init(&bot, "198.18.4.9", 9);
-	host_init(&pc, "198.18.1.2", 1);
-	browse(&pc, 10, 1, T0);
-	bot_burst(&bot, 6, T0);
-	scan(hs, 2, T0 + SEC);
+	bot_and_end_host(&bot, &pc);
 	assert_non_null(find_action(MG_AN_BLOCK, &bot));
 	assert_int_equal(mg_an_save(an, T0 + 2 * SEC, wall, &buf, &len), 0);
 	smtp_size = u32_at(buf, 12);

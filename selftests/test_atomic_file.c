@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "dir_entries.h"
+
 #include "fullfs.h"
 #include "mg_atomic_file.h"
 
@@ -44,20 +46,6 @@ static int teardown(void **state)
 	chmod(dir, 0700);
 	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
 	return system(cmd);
-}
-
-static int files_in_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 static bool exists(const char *name)
@@ -112,12 +100,12 @@ static void test_content_and_mode(void **state)
 	assert_int_equal(mg_atomic_write(path, "second\0bytes", 12, 0600), 0);
 	assert_content("second\0bytes", 12);
 	assert_int_equal(mode_of(path), 0600);
-	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(dir_entries(dir), 1);
 
 	/* Empty is a content too. */
 	assert_int_equal(mg_atomic_write(path, "", 0, 0600), 0);
 	assert_content("", 0);
-	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(dir_entries(dir), 1);
 }
 
 static void test_large(void **state)
@@ -131,7 +119,7 @@ static void test_large(void **state)
 	assert_int_equal(mg_atomic_write(path, big, sizeof(big), 0600), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, sizeof(big));
-	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(dir_entries(dir), 1);
 }
 
 static void test_missing_dir_leaves_nothing(void **state)
@@ -141,7 +129,7 @@ static void test_missing_dir_leaves_nothing(void **state)
 	(void)state;
 	snprintf(bad, sizeof(bad), "%s/no/such/dir/state.gz", dir);
 	assert_int_equal(mg_atomic_write(bad, "x", 1, 0600), -ENOENT);
-	assert_int_equal(files_in_dir(), 0);
+	assert_int_equal(dir_entries(dir), 0);
 }
 
 static void test_failure_keeps_old(void **state)
@@ -157,7 +145,7 @@ static void test_failure_keeps_old(void **state)
 	assert_true(exists(strrchr(f.tmp, '/') + 1));
 	mg_atomic_abort(&f);
 	assert_content("old", 3);
-	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(dir_entries(dir), 1);
 
 	/* A directory it may not write to (root may anyway: only as a user). */
 	if (geteuid() != 0) {
@@ -165,7 +153,7 @@ static void test_failure_keeps_old(void **state)
 		assert_int_equal(mg_atomic_write(path, "new", 3, 0600), -EACCES);
 		assert_int_equal(chmod(dir, 0700), 0);
 		assert_content("old", 3);
-		assert_int_equal(files_in_dir(), 1);
+		assert_int_equal(dir_entries(dir), 1);
 	}
 
 	/* The rename fails (the target is a non-empty directory): the temporary goes. */
@@ -175,7 +163,7 @@ static void test_failure_keeps_old(void **state)
 	touch("sub/keep");
 	assert_true(mg_atomic_write(sub, "x", 1, 0600) < 0);
 	assert_true(exists("sub/keep"));
-	assert_int_equal(files_in_dir(), 2); /* state.gz and sub */
+	assert_int_equal(dir_entries(dir), 2); /* state.gz and sub */
 }
 
 static void test_temp_name(void **state)
@@ -191,7 +179,7 @@ static void test_temp_name(void **state)
 	assert_int_equal(strlen(f.tmp), strlen(want) + 6);
 	assert_int_equal(mg_atomic_commit(&f), 0);
 	assert_false(exists(strrchr(f.tmp, '/') + 1));
-	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(dir_entries(dir), 1);
 }
 
 static void test_clean_stale(void **state)
@@ -227,7 +215,7 @@ static void test_clean_stale(void **state)
 	assert_int_equal(mg_atomic_clean_stale(rules), 1);
 	assert_false(exists("state.gz.rules.tmp.q1w2e3"));
 	assert_true(exists("state.gz.rules"));
-	assert_int_equal(files_in_dir(), 5);
+	assert_int_equal(dir_entries(dir), 5);
 
 	/* Nothing left to do, twice over; a file that does not exist yet is fine. */
 	assert_int_equal(mg_atomic_clean_stale(path), 0);
@@ -303,7 +291,7 @@ static void test_temp_names_unpredictable(void **state)
 	assert_string_not_equal(a.tmp, b.tmp);
 	mg_atomic_abort(&a);
 	mg_atomic_abort(&b);
-	assert_int_equal(files_in_dir(), 0);
+	assert_int_equal(dir_entries(dir), 0);
 }
 
 /*

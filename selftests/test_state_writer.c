@@ -23,6 +23,8 @@
 #include <dirent.h>
 #include <cmocka.h>
 
+#include "dir_entries.h"
+
 #include "mg_state_writer.h"
 #include "mg_statefile.h"
 
@@ -174,21 +176,6 @@ static void test_stop_finishes_under_way(void **state)
 	free(a);
 }
 
-/* Files in the test's directory (a temporary left behind would show). */
-static int files_in_dir(void)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Pieces of the open file that wait for the thread (the writer's own fields, read as it does, locked). */
 static unsigned waiting_pieces(struct mg_state_writer *w)
 {
@@ -244,7 +231,7 @@ static void test_streamed_in_pieces(void **state)
 	assert_int_equal(take_all(&w, o, 1), 1);
 	assert_int_equal(o[0].err, 0);
 	assert_file_holds(path, want, total);
-	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(dir_entries(dir), 1);
 	mg_state_writer_stop(&w);
 	free(want);
 }
@@ -274,7 +261,7 @@ static void test_given_up_keeps_old(void **state)
 	assert_int_equal(mg_state_writer_take(&w, o, 4), 0);
 	assert_int_equal(mg_state_writer_stats(&w).replaced, 1);
 	assert_file_holds(path, old, 5000);
-	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(dir_entries(dir), 1);
 	/* A put with nothing open is refused, its buffer freed. */
 	assert_int_equal(mg_state_writer_put(&w, malloc(8), 8), -EINVAL);
 
@@ -282,7 +269,7 @@ static void test_given_up_keeps_old(void **state)
 	assert_int_equal(mg_state_writer_put(&w, noise(big, 11), big), 0);
 	mg_state_writer_stop(&w);
 	assert_file_holds(path, old, 5000);
-	assert_int_equal(files_in_dir(), 1);
+	assert_int_equal(dir_entries(dir), 1);
 	free(old);
 }
 
