@@ -191,8 +191,9 @@ void pb_ipv6_ext(struct pb *p, uint8_t type, uint16_t arg, int mf)
 {
 	size_t len = type == 44 ? 8 : arg ? arg : 8;
 
-	if (p->ipver != 6)
-		die("pb_ipv6_ext() needs pb_ipv6() first");
+	/* AH is the one such header IPv4 carries too (RFC 4302), between IP and L4. */
+	if (p->ipver != 6 && !(p->ipver == 4 && type == 51))
+		die("pb_ipv6_ext() needs pb_ipv6() first (or pb_ipv4() for AH)");
 	if (len % 8 || len > 2048 || p->next == PB_MAX_EXT)
 		die("extension header %u: bad length %zu or too many headers", type, len);
 	chain(p, type, "pb_ipv6_ext");

@@ -128,7 +128,8 @@ void pb_ipv6(struct pb *p, const char *src, const char *dst, const struct pb_ip_
  * multiple of 8 (0 means 8); hop-by-hop and destination options are filled
  * with padding options; routing is type 0, segments left 0, every address
  * slot the destination (so any reading of "final destination" agrees). AH
- * (51) gets its own length unit (4 bytes) right.
+ * (51) gets its own length unit (4 bytes) right, and may follow pb_ipv4()
+ * too (IPv4's protocol 51).
  */
 void pb_ipv6_ext(struct pb *p, uint8_t type, uint16_t arg, int mf);
 
