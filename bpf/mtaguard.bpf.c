@@ -752,7 +752,13 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, _
 	int reason;
 	if (r->action == MG_ACT_DROP_ALL)
 		reason = MG_DROP_BLOCK_ALL;
-	else if (r->action == MG_ACT_DROP_SMTP && p->has_tcp && mg_port_class(p->dport) != MG_PORT_NONE)
+	/*
+	 * L4 the parser could not reach may be TCP to an SMTP port: the
+	 * receiving stack walks on where we stopped. From a source whose SMTP
+	 * is blocked that is dropped; from any other it passed long before.
+	 */
+	else if (r->action == MG_ACT_DROP_SMTP &&
+		 ((p->has_tcp && mg_port_class(p->dport) != MG_PORT_NONE) || p->l4_unknown))
 		reason = MG_DROP_BLOCK_SMTP;
 	else
 		return XDP_PASS;

@@ -2,10 +2,12 @@
 /*
  * parse.h - header parsing for the XDP program: Ethernet with up to two VLAN
  * tags, IPv4 with options, IPv6 with a bounded walk over extension headers,
- * TCP with any data offset.
+ * IPsec AH in either family, TCP with any data offset.
  *
  * Parsing never decides to drop: a frame we cannot read is reported as
- * MG_PARSE_ERROR or MG_PARSE_NOT_IP and the caller passes it.
+ * MG_PARSE_ERROR or MG_PARSE_NOT_IP and the caller passes it. A frame whose
+ * L4 lies past a header the walk cannot see beyond is MG_PARSE_OK with
+ * l4_unknown set: enforcement, not the parser, decides what that means.
  */
 #ifndef MG_BPF_PARSE_H
 #define MG_BPF_PARSE_H
@@ -42,6 +44,9 @@
 #ifndef IPPROTO_DSTOPTS
 #define IPPROTO_DSTOPTS 60
 #endif
+#ifndef IPPROTO_AH
+#define IPPROTO_AH 51
+#endif
 
 enum mg_parse_result {
 	MG_PARSE_OK = 0,
@@ -76,7 +81,13 @@ struct mg_pkt {
 	__u8 df;
 	__u8 fragment;       /* a non-first fragment: no L4 header here */
 	__u8 has_udp;        /* sport/dport are a UDP datagram's (the activity record's DNS and QUIC) */
-	__u8 pad[2];
+	/*
+	 * The walk stopped at a header it cannot see past (more IPv6 extension
+	 * headers than it takes, one it does not know): TCP may follow, to any
+	 * port. A receiving stack may still walk on and deliver it.
+	 */
+	__u8 l4_unknown;
+	__u8 pad[1];
 };
 
 #define MG_TCP_FIN 0x01
@@ -154,6 +165,19 @@ static __always_inline int mg_parse_ipv4(struct mg_cursor *c, struct mg_pkt *p, 
 	p->l4_proto = iph->protocol;
 	c->l3_end = (void *)iph + tot_len;
 	*pos = (void *)iph + ihl;
+	if (p->l4_proto == IPPROTO_AH && !p->fragment) {
+		/*
+		 * AH (RFC 4302) sits between IPv4 and TCP as it does in IPv6, in
+		 * 4-byte units plus 2. One is walked; a second (nested SAs, never
+		 * seen in mail) is a header we do not see past.
+		 */
+		__u8 *ah = *pos;
+		if ((void *)(ah + 2) > c->data_end)
+			return MG_PARSE_ERROR;
+		p->l4_proto = ah[0];
+		p->l4_unknown = ah[0] == IPPROTO_AH;
+		*pos = ah + (ah[1] + 2) * 4;
+	}
 	return MG_PARSE_OK;
 }
 
@@ -186,6 +210,13 @@ static __always_inline int mg_parse_ipv6(struct mg_cursor *c, struct mg_pkt *p, 
 			nh = ext[0];
 			cur = ext + (ext[1] + 1) * 8;
 			continue;
+		case IPPROTO_AH:
+			/* RFC 4302: the length is in 4-byte units, less 2. */
+			if ((void *)(ext + 2) > c->data_end)
+				return MG_PARSE_ERROR;
+			nh = ext[0];
+			cur = ext + (ext[1] + 2) * 4;
+			continue;
 		case IPPROTO_FRAGMENT:
 			if ((void *)(ext + 8) > c->data_end)
 				return MG_PARSE_ERROR;
@@ -203,14 +234,39 @@ static __always_inline int mg_parse_ipv6(struct mg_cursor *c, struct mg_pkt *p, 
 				return MG_PARSE_OK;
 			}
 			continue;
+		case 135: /* the extension headers of RFC 7045's list that we do not walk: */
+		case 139: /* Mobility, HIP, Shim6 and the two for experiments (RFC 5533, */
+		case 140: /* 7401, 6275, 3692). TCP may follow them. ESP (50) is no such */
+		case 253: /* header: what follows it is ciphertext for the SA's holder */
+		case 254: /* alone, and it is passed as what it is. */
+			p->l4_unknown = 1;
+			/* fallthrough */
 		default:
 			p->l4_proto = nh;
 			*pos = cur;
 			return MG_PARSE_OK;
 		}
 	}
-	/* Too many extension headers to walk: addresses are known, L4 is not. */
-	p->l4_proto = IPPROTO_NONE;
+	/* As many headers as the walk takes: what the last one names may still be L4. */
+	switch (nh) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_FRAGMENT:
+	case IPPROTO_AH:
+	case 135:
+	case 139:
+	case 140:
+	case 253:
+	case 254:
+		/* Too many extension headers to walk: addresses are known, L4 is not. */
+		p->l4_unknown = 1;
+		p->l4_proto = IPPROTO_NONE;
+		break;
+	default:
+		p->l4_proto = nh;
+		break;
+	}
 	*pos = cur;
 	return MG_PARSE_OK;
 }

@@ -1745,6 +1745,153 @@ static void test_drop_smtp_versus_all(void **state)
 	assert_int_equal(s.dropped, 5);
 }
 
+/*
+ * What stands between IP and TCP must not hide SMTP from a "drop its SMTP"
+ * block: AH is walked (its port is read), and a packet whose TCP the walk
+ * cannot reach (more extension headers than it takes, or one it does not
+ * know) may be SMTP, so such a source loses it. A source with no rule, or
+ * an allowlisted one, passes whatever its headers.
+ */
+enum hide {
+	HIDE_AH,        /* IPsec AH (RFC 4302), IPv4 or IPv6: walked, the port is read */
+	HIDE_6_DSTOPTS, /* six destination options headers: as many as the walk takes, then TCP */
+	HIDE_7_DSTOPTS, /* seven: one more than the walk takes */
+	HIDE_UNKNOWN,   /* an extension header the walk does not know (253, RFC 3692's experiments) */
+	HIDE_ESP,       /* ESP: ciphertext, known as such, no port to read and none guessed */
+};
+
+static const char *const hide_names[] = { "AH", "6 dstopts", "7 dstopts", "unknown header", "ESP" };
+
+#define BLOCKED6  CLIENT6           /* in the DROP_SMTP block 2001:db8:0:1::/64 */
+#define ALLOWED6  "2001:db8:0:1::7" /* allowlisted inside it */
+#define UNLISTED6 "2001:db8:0:3::2"
+#define BLOCKED4  CLIENT4           /* in the DROP_SMTP block 198.18.0.0/24 */
+#define ALLOWED4  "198.18.0.7"
+#define UNLISTED4 "198.18.2.2"
+
+/* A client segment (ACK|PSH, "EHLO x") from src to dport with `h` between IP and TCP. */
+static size_t hidden_seg(struct pb *p, const char *src, enum hide h, uint16_t dport)
+{
+	pb_init(p);
+	put_l2(p, NULL);
+	put_ip(p, src, strchr(src, ':') ? SERVER6 : SERVER4);
+	switch (h) {
+	case HIDE_AH:
+		pb_ipv6_ext(p, 51, 24, 0);
+		break;
+	case HIDE_6_DSTOPTS:
+	case HIDE_7_DSTOPTS:
+		for (int i = 0; i < (h == HIDE_6_DSTOPTS ? 6 : 7); i++)
+			pb_ipv6_ext(p, 60, 0, 0);
+		break;
+	case HIDE_UNKNOWN:
+		pb_ipv6_ext(p, 253, 0, 0);
+		break;
+	case HIDE_ESP:
+		pb_l4_raw(p, 50);
+		pb_payload_str(p, "SPI, sequence number, then ciphertext");
+		return pb_finish(p);
+	}
+	pb_tcp(p, 40000, dport, PB_TCP_ACK | PB_TCP_PSH, NULL);
+	pb_payload_str(p, "EHLO x\r\n");
+	return pb_finish(p);
+}
+
+static void block_smtp_with_holes(void)
+{
+	xh_block(&H, "2001:db8:0:1::/64", MG_ACT_DROP_SMTP, 0);
+	xh_allow(&H, ALLOWED6 "/128");
+	xh_block(&H, "198.18.0.0/24", MG_ACT_DROP_SMTP, 0);
+	xh_allow(&H, ALLOWED4 "/32");
+}
+
+static void test_drop_smtp_hidden_l4(void **state)
+{
+	static const struct {
+		enum hide h;
+		const char *src;
+		uint16_t dport;
+		int verdict;
+	} cases[] = {
+		{ HIDE_AH,        BLOCKED6,  25,  XDP_DROP },
+		{ HIDE_AH,        BLOCKED6,  587, XDP_DROP },
+		{ HIDE_AH,        BLOCKED6,  443, XDP_PASS }, /* AH is walked: the port is known */
+		{ HIDE_6_DSTOPTS, BLOCKED6,  25,  XDP_DROP },
+		{ HIDE_6_DSTOPTS, BLOCKED6,  443, XDP_PASS }, /* the sixth header's next is TCP: read */
+		{ HIDE_7_DSTOPTS, BLOCKED6,  25,  XDP_DROP },
+		{ HIDE_7_DSTOPTS, BLOCKED6,  443, XDP_DROP }, /* the port is not known: it may be SMTP */
+		{ HIDE_UNKNOWN,   BLOCKED6,  25,  XDP_DROP },
+		{ HIDE_UNKNOWN,   BLOCKED6,  443, XDP_DROP },
+		{ HIDE_ESP,       BLOCKED6,  0,   XDP_PASS },
+		{ HIDE_AH,        BLOCKED4,  25,  XDP_DROP },
+		{ HIDE_AH,        BLOCKED4,  443, XDP_PASS },
+		{ HIDE_ESP,       BLOCKED4,  0,   XDP_PASS },
+		/* No rule, or allowlisted inside the block: everything passes. */
+		{ HIDE_AH,        UNLISTED6, 25,  XDP_PASS },
+		{ HIDE_7_DSTOPTS, UNLISTED6, 25,  XDP_PASS },
+		{ HIDE_UNKNOWN,   UNLISTED6, 25,  XDP_PASS },
+		{ HIDE_AH,        UNLISTED4, 25,  XDP_PASS },
+		{ HIDE_AH,        ALLOWED6,  25,  XDP_PASS },
+		{ HIDE_7_DSTOPTS, ALLOWED6,  25,  XDP_PASS },
+		{ HIDE_UNKNOWN,   ALLOWED6,  25,  XDP_PASS },
+		{ HIDE_AH,        ALLOWED4,  25,  XDP_PASS },
+	};
+	uint64_t drops = 0;
+	struct pb p;
+
+	(void)state;
+	block_smtp_with_holes();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int v = run(&p, hidden_seg(&p, cases[i].src, cases[i].h, cases[i].dport));
+		if (v != cases[i].verdict)
+			fail_msg("%s from %s to port %u: verdict %d, expected %d", hide_names[cases[i].h],
+				 cases[i].src, cases[i].dport, v, cases[i].verdict);
+		drops += cases[i].verdict == XDP_DROP;
+	}
+	/* Counted as the other SMTP drops are, on the rule that made them. */
+	struct mg_global_stats s = stats();
+	assert_int_equal(s.dropped, drops);
+	assert_int_equal(s.drop_reason[MG_DROP_BLOCK_SMTP], drops);
+	assert_int_equal(s.parse_errors, 0);
+	assert_int_equal(xh_rule_hits(&H, "2001:db8:0:1::/64") + xh_rule_hits(&H, "198.18.0.0/24"), drops);
+	assert_int_equal(s.allowlisted, 4);
+}
+
+/* A "drop all" block drops every shape, whatever the walk made of it. */
+static void test_drop_all_hidden_l4(void **state)
+{
+	static const enum hide shapes[] = { HIDE_AH, HIDE_6_DSTOPTS, HIDE_7_DSTOPTS, HIDE_UNKNOWN, HIDE_ESP };
+	struct pb p;
+
+	(void)state;
+	xh_block(&H, "2001:db8:0:1::/64", MG_ACT_DROP_ALL, 0);
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+		if (run(&p, hidden_seg(&p, BLOCKED6, shapes[i], 443)) != XDP_DROP)
+			fail_msg("%s from a \"drop all\" source passed", hide_names[shapes[i]]);
+	assert_int_equal(run(&p, hidden_seg(&p, BLOCKED4, HIDE_AH, 443)), XDP_PASS); /* no rule there */
+	assert_int_equal(stats().drop_reason[MG_DROP_BLOCK_ALL], 5);
+}
+
+/* AH is walked for profiling too: a SYN behind it is a SYN to port 25. */
+static void test_ah_walked(void **state)
+{
+	static const char *const srcs[] = { CLIENT6, CLIENT4 };
+	struct pb p;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		pb_init(&p);
+		pb_eth(&p, NULL, NULL);
+		put_ip(&p, srcs[i], i == 0 ? SERVER6 : SERVER4);
+		pb_ipv6_ext(&p, 51, 24, 0);
+		pb_tcp(&p, 40000, 25, PB_TCP_SYN, NULL);
+		assert_int_equal(run(&p, pb_finish(&p)), XDP_PASS);
+		assert_int_equal(profile(srcs[i]).syn_mx, 1);
+	}
+	assert_int_equal(stats().syn_smtp, 2);
+	assert_int_equal(stats().parse_errors, 0);
+}
+
 static void test_drop_events_rate_limited(void **state)
 {
 	(void)state;
@@ -2455,6 +2602,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ipv4_options, reset),
 		cmocka_unit_test_setup(test_ipv6_extension_headers, reset),
 		cmocka_unit_test_setup(test_ipv6_too_many_extension_headers, reset),
+		cmocka_unit_test_setup(test_ah_walked, reset),
 		cmocka_unit_test_setup(test_fragments, reset),
 		cmocka_unit_test_setup(test_ipv6_later_fragment_not_walked, reset),
 		cmocka_unit_test_setup(test_truncated_qinq_ipv4_options, reset),
@@ -2498,6 +2646,8 @@ int main(void)
 		cmocka_unit_test_setup(test_expiry, reset),
 		cmocka_unit_test_setup(test_monitor_mode, reset),
 		cmocka_unit_test_setup(test_drop_smtp_versus_all, reset),
+		cmocka_unit_test_setup(test_drop_smtp_hidden_l4, reset),
+		cmocka_unit_test_setup(test_drop_all_hidden_l4, reset),
 		cmocka_unit_test_setup(test_drop_events_rate_limited, reset),
 		cmocka_unit_test_setup(test_rule_cases, reset),
 		cmocka_unit_test_setup(test_index_rebuilt_after_deletions, reset),
