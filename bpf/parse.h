@@ -100,7 +100,24 @@ struct mg_cursor {
 	void *data;
 	void *data_end;
 	void *l3_end; /* end of the IP datagram (may lie past data_end if the frame was cut) */
+	/*
+	 * A first fragment with more to come: the receiver reassembles before
+	 * it reads TCP, so a header cut short here is not malformed, only
+	 * unseen (RFC 1858's tiny fragments; Linux asks an IPv6 one for 20
+	 * bytes of TCP header and an IPv4 one for none).
+	 */
+	__u8 head_frag;
 };
+
+/* A header past IP cut short: malformed, or in a first fragment merely not all here. */
+static __always_inline int mg_l4_cut(struct mg_cursor *c, struct mg_pkt *p)
+{
+	if (!c->head_frag)
+		return MG_PARSE_ERROR;
+	p->l4_unknown = 1;
+	p->l4_proto = IPPROTO_NONE;
+	return MG_PARSE_OK;
+}
 
 static __always_inline void mg_v4_mapped(union mg_addr *a, __be32 v4)
 {
@@ -162,6 +179,7 @@ static __always_inline int mg_parse_ipv4(struct mg_cursor *c, struct mg_pkt *p, 
 	__u16 frag = bpf_ntohs(iph->frag_off);
 	p->df = !!(frag & 0x4000);
 	p->fragment = (frag & 0x1fff) != 0;
+	c->head_frag = (frag & 0x3fff) == 0x2000; /* MF, offset 0 */
 	p->l4_proto = iph->protocol;
 	c->l3_end = (void *)iph + tot_len;
 	*pos = (void *)iph + ihl;
@@ -173,7 +191,7 @@ static __always_inline int mg_parse_ipv4(struct mg_cursor *c, struct mg_pkt *p, 
 		 */
 		__u8 *ah = *pos;
 		if ((void *)(ah + 2) > c->data_end)
-			return MG_PARSE_ERROR;
+			return mg_l4_cut(c, p);
 		p->l4_proto = ah[0];
 		p->l4_unknown = ah[0] == IPPROTO_AH;
 		*pos = ah + (ah[1] + 2) * 4;
@@ -206,23 +224,24 @@ static __always_inline int mg_parse_ipv6(struct mg_cursor *c, struct mg_pkt *p, 
 		case IPPROTO_ROUTING:
 		case IPPROTO_DSTOPTS:
 			if ((void *)(ext + 2) > c->data_end)
-				return MG_PARSE_ERROR;
+				return mg_l4_cut(c, p);
 			nh = ext[0];
 			cur = ext + (ext[1] + 1) * 8;
 			continue;
 		case IPPROTO_AH:
 			/* RFC 4302: the length is in 4-byte units, less 2. */
 			if ((void *)(ext + 2) > c->data_end)
-				return MG_PARSE_ERROR;
+				return mg_l4_cut(c, p);
 			nh = ext[0];
 			cur = ext + (ext[1] + 2) * 4;
 			continue;
 		case IPPROTO_FRAGMENT:
 			if ((void *)(ext + 8) > c->data_end)
-				return MG_PARSE_ERROR;
+				return mg_l4_cut(c, p);
 			nh = ext[0];
 			cur = ext + 8;
-			/* offset is the high 13 bits of bytes 2-3 */
+			/* offset is the high 13 bits of bytes 2-3, then the M flag in the lowest */
+			c->head_frag = (bpf_ntohs(*(__be16 *)(ext + 2)) & 0xfff9) == 1;
 			if ((bpf_ntohs(*(__be16 *)(ext + 2)) & 0xfff8) != 0) {
 				/*
 				 * A non-first fragment: the headers nh names were in the
@@ -341,7 +360,8 @@ static __always_inline int mg_parse(struct xdp_md *ctx, struct mg_pkt *p)
 		return mg_parse_udp(&c, p, pos);
 	if (p->l4_proto != IPPROTO_TCP)
 		return MG_PARSE_OK;
-	return mg_parse_tcp(&c, p, pos);
+	ret = mg_parse_tcp(&c, p, pos);
+	return ret == MG_PARSE_OK ? ret : mg_l4_cut(&c, p);
 }
 
 #endif

@@ -1748,9 +1748,10 @@ static void test_drop_smtp_versus_all(void **state)
 /*
  * What stands between IP and TCP must not hide SMTP from a "drop its SMTP"
  * block: AH is walked (its port is read), and a packet whose TCP the walk
- * cannot reach (more extension headers than it takes, or one it does not
- * know) may be SMTP, so such a source loses it. A source with no rule, or
- * an allowlisted one, passes whatever its headers.
+ * cannot reach (more extension headers than it takes, one it does not know,
+ * a first fragment that ends inside it) may be SMTP, so such a source loses
+ * it. A source with no rule, or an allowlisted one, passes whatever its
+ * headers.
  */
 enum hide {
 	HIDE_AH,        /* IPsec AH (RFC 4302), IPv4 or IPv6: walked, the port is read */
@@ -1758,9 +1759,15 @@ enum hide {
 	HIDE_7_DSTOPTS, /* seven: one more than the walk takes */
 	HIDE_UNKNOWN,   /* an extension header the walk does not know (253, RFC 3692's experiments) */
 	HIDE_ESP,       /* ESP: ciphertext, known as such, no port to read and none guessed */
+	HIDE_FRAG_CUT,  /* a first fragment ending 20 bytes into a 40-byte TCP header (RFC 1858) */
+	HIDE_FRAG_HEAD, /* a first fragment with the whole TCP header: the port is read */
+	HIDE_FRAG_TAIL, /* a later fragment: no header in it; the first one's fate is the datagram's */
 };
 
-static const char *const hide_names[] = { "AH", "6 dstopts", "7 dstopts", "unknown header", "ESP" };
+static const char *const hide_names[] = {
+	"AH", "6 dstopts", "7 dstopts", "unknown header", "ESP", "cut first fragment", "first fragment",
+	"later fragment",
+};
 
 #define BLOCKED6  CLIENT6           /* in the DROP_SMTP block 2001:db8:0:1::/64 */
 #define ALLOWED6  "2001:db8:0:1::7" /* allowlisted inside it */
@@ -1772,9 +1779,19 @@ static const char *const hide_names[] = { "AH", "6 dstopts", "7 dstopts", "unkno
 /* A client segment (ACK|PSH, "EHLO x") from src to dport with `h` between IP and TCP. */
 static size_t hidden_seg(struct pb *p, const char *src, enum hide h, uint16_t dport)
 {
+	bool v6 = strchr(src, ':') != NULL, frag = h >= HIDE_FRAG_CUT;
+	/* IPv4's fragment fields; IPv6's go in a fragment header below. */
+	struct pb_ip_opts fo = { .mf = h != HIDE_FRAG_TAIL, .frag_off = h == HIDE_FRAG_TAIL ? 185 : 0 };
+	struct pb_tcp_opts to;
+
 	pb_init(p);
 	put_l2(p, NULL);
-	put_ip(p, src, strchr(src, ':') ? SERVER6 : SERVER4);
+	if (v6)
+		pb_ipv6(p, src, SERVER6, NULL);
+	else
+		pb_ipv4(p, src, SERVER4, frag ? &fo : NULL);
+	if (v6 && frag)
+		pb_ipv6_ext(p, 44, fo.frag_off, fo.mf);
 	switch (h) {
 	case HIDE_AH:
 		pb_ipv6_ext(p, 51, 24, 0);
@@ -1791,6 +1808,29 @@ static size_t hidden_seg(struct pb *p, const char *src, enum hide h, uint16_t dp
 		pb_l4_raw(p, 50);
 		pb_payload_str(p, "SPI, sequence number, then ciphertext");
 		return pb_finish(p);
+	case HIDE_FRAG_CUT: {
+		pb_tcp_opts_linux_syn(&to);
+		pb_tcp(p, 40000, dport, PB_TCP_ACK | PB_TCP_PSH, &to);
+		pb_finish(p);
+		/* The datagram (and the frame) end 20 bytes into TCP: the options follow in the next fragment. */
+		size_t end = pb_len_at(p, PB_L4_START) + 20, l3 = pb_len_at(p, PB_L3_START);
+		uint8_t *ip = p->buf + l3;
+		if (v6) {
+			ip[4] = (uint8_t)((end - pb_len_at(p, PB_IP_END)) >> 8);
+			ip[5] = (uint8_t)(end - pb_len_at(p, PB_IP_END));
+		} else {
+			ip[2] = (uint8_t)((end - l3) >> 8);
+			ip[3] = (uint8_t)(end - l3);
+			ip[10] = ip[11] = 0;
+			uint16_t sum = pb_csum(ip, pb_len_at(p, PB_IP_END) - l3, 0);
+			ip[10] = (uint8_t)(sum >> 8);
+			ip[11] = (uint8_t)sum;
+		}
+		return end;
+	}
+	case HIDE_FRAG_HEAD:
+	case HIDE_FRAG_TAIL:
+		break;
 	}
 	pb_tcp(p, 40000, dport, PB_TCP_ACK | PB_TCP_PSH, NULL);
 	pb_payload_str(p, "EHLO x\r\n");
@@ -1826,15 +1866,28 @@ static void test_drop_smtp_hidden_l4(void **state)
 		{ HIDE_AH,        BLOCKED4,  25,  XDP_DROP },
 		{ HIDE_AH,        BLOCKED4,  443, XDP_PASS },
 		{ HIDE_ESP,       BLOCKED4,  0,   XDP_PASS },
+		{ HIDE_FRAG_CUT,  BLOCKED6,  25,  XDP_DROP },
+		{ HIDE_FRAG_CUT,  BLOCKED6,  443, XDP_DROP }, /* the header is not all here: it is not read */
+		{ HIDE_FRAG_CUT,  BLOCKED4,  25,  XDP_DROP },
+		{ HIDE_FRAG_HEAD, BLOCKED6,  25,  XDP_DROP },
+		{ HIDE_FRAG_HEAD, BLOCKED6,  443, XDP_PASS },
+		{ HIDE_FRAG_HEAD, BLOCKED4,  25,  XDP_DROP },
+		{ HIDE_FRAG_HEAD, BLOCKED4,  443, XDP_PASS },
+		{ HIDE_FRAG_TAIL, BLOCKED6,  25,  XDP_PASS },
+		{ HIDE_FRAG_TAIL, BLOCKED4,  25,  XDP_PASS },
 		/* No rule, or allowlisted inside the block: everything passes. */
 		{ HIDE_AH,        UNLISTED6, 25,  XDP_PASS },
 		{ HIDE_7_DSTOPTS, UNLISTED6, 25,  XDP_PASS },
 		{ HIDE_UNKNOWN,   UNLISTED6, 25,  XDP_PASS },
+		{ HIDE_FRAG_CUT,  UNLISTED6, 25,  XDP_PASS },
 		{ HIDE_AH,        UNLISTED4, 25,  XDP_PASS },
+		{ HIDE_FRAG_CUT,  UNLISTED4, 25,  XDP_PASS },
 		{ HIDE_AH,        ALLOWED6,  25,  XDP_PASS },
 		{ HIDE_7_DSTOPTS, ALLOWED6,  25,  XDP_PASS },
 		{ HIDE_UNKNOWN,   ALLOWED6,  25,  XDP_PASS },
+		{ HIDE_FRAG_CUT,  ALLOWED6,  25,  XDP_PASS },
 		{ HIDE_AH,        ALLOWED4,  25,  XDP_PASS },
+		{ HIDE_FRAG_CUT,  ALLOWED4,  25,  XDP_PASS },
 	};
 	uint64_t drops = 0;
 	struct pb p;
@@ -1854,13 +1907,17 @@ static void test_drop_smtp_hidden_l4(void **state)
 	assert_int_equal(s.drop_reason[MG_DROP_BLOCK_SMTP], drops);
 	assert_int_equal(s.parse_errors, 0);
 	assert_int_equal(xh_rule_hits(&H, "2001:db8:0:1::/64") + xh_rule_hits(&H, "198.18.0.0/24"), drops);
-	assert_int_equal(s.allowlisted, 4);
+	assert_int_equal(s.allowlisted, 6);
+	assert_int_equal(s.fragments, 2);
 }
 
 /* A "drop all" block drops every shape, whatever the walk made of it. */
 static void test_drop_all_hidden_l4(void **state)
 {
-	static const enum hide shapes[] = { HIDE_AH, HIDE_6_DSTOPTS, HIDE_7_DSTOPTS, HIDE_UNKNOWN, HIDE_ESP };
+	static const enum hide shapes[] = {
+		HIDE_AH, HIDE_6_DSTOPTS, HIDE_7_DSTOPTS, HIDE_UNKNOWN, HIDE_ESP, HIDE_FRAG_CUT, HIDE_FRAG_HEAD,
+		HIDE_FRAG_TAIL,
+	};
 	struct pb p;
 
 	(void)state;
@@ -1869,7 +1926,7 @@ static void test_drop_all_hidden_l4(void **state)
 		if (run(&p, hidden_seg(&p, BLOCKED6, shapes[i], 443)) != XDP_DROP)
 			fail_msg("%s from a \"drop all\" source passed", hide_names[shapes[i]]);
 	assert_int_equal(run(&p, hidden_seg(&p, BLOCKED4, HIDE_AH, 443)), XDP_PASS); /* no rule there */
-	assert_int_equal(stats().drop_reason[MG_DROP_BLOCK_ALL], 5);
+	assert_int_equal(stats().drop_reason[MG_DROP_BLOCK_ALL], 8);
 }
 
 /* AH is walked for profiling too: a SYN behind it is a SYN to port 25. */
