@@ -48,6 +48,15 @@
 #define IPPROTO_AH 51
 #endif
 
+/*
+ * The IPv6 extension headers (RFC 7045's list) the walk does not step over:
+ * Mobility (RFC 6275), HIP (RFC 7401), Shim6 (RFC 5533) and the two for
+ * experiments (RFC 3692, 4727). TCP may follow any of them. ESP (50) is on
+ * that list too but is not one of these: what follows it is ciphertext only
+ * the holder of its SA reads, passed as what it is.
+ */
+#define MG_CASE_V6_UNWALKED case 135: case 139: case 140: case 253: case 254
+
 enum mg_parse_result {
 	MG_PARSE_OK = 0,
 	MG_PARSE_NOT_IP,   /* not IPv4/IPv6, or more VLAN tags than we walk */
@@ -83,8 +92,9 @@ struct mg_pkt {
 	__u8 has_udp;        /* sport/dport are a UDP datagram's (the activity record's DNS and QUIC) */
 	/*
 	 * The walk stopped at a header it cannot see past (more IPv6 extension
-	 * headers than it takes, one it does not know): TCP may follow, to any
-	 * port. A receiving stack may still walk on and deliver it.
+	 * headers than it takes, one it does not know, a first fragment that
+	 * ends inside them or inside TCP): TCP may follow, to any port. The
+	 * receiving stack may walk on (or reassemble) and deliver it.
 	 */
 	__u8 l4_unknown;
 	__u8 pad[1];
@@ -253,11 +263,7 @@ static __always_inline int mg_parse_ipv6(struct mg_cursor *c, struct mg_pkt *p, 
 				return MG_PARSE_OK;
 			}
 			continue;
-		case 135: /* the extension headers of RFC 7045's list that we do not walk: */
-		case 139: /* Mobility, HIP, Shim6 and the two for experiments (RFC 5533, */
-		case 140: /* 7401, 6275, 3692). TCP may follow them. ESP (50) is no such */
-		case 253: /* header: what follows it is ciphertext for the SA's holder */
-		case 254: /* alone, and it is passed as what it is. */
+		MG_CASE_V6_UNWALKED:
 			p->l4_unknown = 1;
 			/* fallthrough */
 		default:
@@ -273,11 +279,7 @@ static __always_inline int mg_parse_ipv6(struct mg_cursor *c, struct mg_pkt *p, 
 	case IPPROTO_DSTOPTS:
 	case IPPROTO_FRAGMENT:
 	case IPPROTO_AH:
-	case 135:
-	case 139:
-	case 140:
-	case 253:
-	case 254:
+	MG_CASE_V6_UNWALKED:
 		/* Too many extension headers to walk: addresses are known, L4 is not. */
 		p->l4_unknown = 1;
 		p->l4_proto = IPPROTO_NONE;
