@@ -1911,6 +1911,34 @@ static void test_drop_smtp_hidden_l4(void **state)
 	assert_int_equal(s.fragments, 2);
 }
 
+/*
+ * A first fragment may end anywhere past its fragment header: inside the
+ * next extension header too. Not malformed (the receiver reassembles
+ * first), so a "drop its SMTP" source loses it; without more fragments to
+ * come, the same cut is a parse error, and passes.
+ */
+static void test_first_fragment_cut_in_chain(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	block_smtp_with_holes();
+	for (int mf = 1; mf >= 0; mf--) {
+		pb_init(&p);
+		pb_eth(&p, NULL, NULL);
+		pb_ipv6(&p, BLOCKED6, SERVER6, NULL);
+		pb_ipv6_ext(&p, 44, 0, mf);
+		pb_ipv6_ext(&p, 60, 16, 0);
+		pb_tcp(&p, 40000, 25, PB_TCP_SYN, NULL);
+		pb_finish(&p);
+		/* One byte of the options header: its length is in the next fragment. */
+		assert_int_equal(run(&p, pb_ext_end(&p, 0) + 1), mf ? XDP_DROP : XDP_PASS);
+	}
+	struct mg_global_stats s = stats();
+	assert_int_equal(s.drop_reason[MG_DROP_BLOCK_SMTP], 1);
+	assert_int_equal(s.parse_errors, 1);
+}
+
 /* A "drop all" block drops every shape, whatever the walk made of it. */
 static void test_drop_all_hidden_l4(void **state)
 {
@@ -2704,6 +2732,7 @@ int main(void)
 		cmocka_unit_test_setup(test_monitor_mode, reset),
 		cmocka_unit_test_setup(test_drop_smtp_versus_all, reset),
 		cmocka_unit_test_setup(test_drop_smtp_hidden_l4, reset),
+		cmocka_unit_test_setup(test_first_fragment_cut_in_chain, reset),
 		cmocka_unit_test_setup(test_drop_all_hidden_l4, reset),
 		cmocka_unit_test_setup(test_drop_events_rate_limited, reset),
 		cmocka_unit_test_setup(test_rule_cases, reset),
