@@ -511,7 +511,36 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 	return 0;
 }
 
-/* A SYN-ACK from an SMTP port: the source serves mail. */
+/*
+ * May a packet from a server (an MX port toward its client) move what
+ * proves the client, the handshake and the replies it gets? With no uplink
+ * declared, wherever it arrives, as ever. With uplinks declared, only on
+ * one of them: a real server's packets arrive there, and an inside host
+ * forging a server's SYN-ACK (to end its own proven connection, or to fake
+ * one for an address it does not own) sends it into an inside interface.
+ * Asked on the from-server path only; with no uplink the verifier folds it
+ * to a constant.
+ */
+static __always_inline int mg_server_side_trusted(const struct xdp_md *ctx)
+{
+	__u32 n = mg_cfg.n_uplinks, ifindex;
+
+	if (!n)
+		return 1;
+	ifindex = ctx->ingress_ifindex;
+#pragma unroll
+	for (int i = 0; i < MG_UPLINKS_MAX; i++)
+		if (i < n && mg_cfg.uplink_ifindex[i] == ifindex)
+			return 1;
+	return 0;
+}
+
+/*
+ * A SYN-ACK from an SMTP port: the source serves mail. That count is the
+ * source's own, as unproven as a SYN, and is kept whatever the interface
+ * (an inside mail server's SYN-ACKs arrive inside); the handshake state
+ * only from a trusted interface (mg_server_side_trusted).
+ */
 __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
 {
 	union mg_addr key;
@@ -521,7 +550,7 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 	__u64 now = bpf_ktime_get_coarse_ns();
 
 	/* The server's ISN, before any budget can refuse the profile: the handshake is the client's proof. */
-	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX)
+	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX && mg_server_side_trusted(ctx))
 		mg_flow_synack(p, now);
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_SYN, st);
@@ -667,6 +696,9 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 	union mg_addr key;
 
 	if (!p || !st)
+		return 0;
+	/* A reply arriving where no server's does is forged: it is not the client's evidence either. */
+	if (!mg_server_side_trusted(ctx))
 		return 0;
 	int klass = mg_smtp_reply_class(ctx, p);
 	if (klass < 0 || klass >= MG_REPLY_MAX)

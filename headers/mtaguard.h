@@ -529,6 +529,8 @@ _Static_assert(sizeof(struct mg_act_range) == 24, "mg_act_range layout");
 /* 16 MiB of records in all: an IPv4 /12, or an IPv6 /44 of /64s. */
 #define MG_ACT_MAX_RECORDS (1u << 20)
 
+#define MG_UPLINKS_MAX 8 /* uplink interfaces a program trusts server-side packets on */
+
 /*
  * Load-time tunables: one const volatile struct in the program's .rodata,
  * set by the loader before load. The verifier folds them into constants.
@@ -555,8 +557,19 @@ struct mg_tunables {
 	__u8 helo_every;      /* nonzero: every HELO sends its event, repeats within the second too (the replay's: kernel time is not the capture's) */
 	__u32 tick_ns;        /* the kernel's tick in ns (the loader's mg_tick_ns): the token buckets' clock is the tick count
 			       * times this, an inlined load; 0: they read the coarse clock, a helper call */
+	/*
+	 * The interfaces the operator declared as uplinks (ifindexes, the
+	 * first n_uplinks used). With none, packets from an MX port move
+	 * handshake and reply state whatever interface they arrive on; with
+	 * some, only on these: a real server's SYN-ACK and replies arrive
+	 * there, and an inside host forging them sends them elsewhere.
+	 */
+	__u32 uplink_ifindex[MG_UPLINKS_MAX];
+	__u8 n_uplinks;
+	__u8 pad2[7];
 };
-_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8, "mg_tunables layout");
+_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8 + 4 * MG_UPLINKS_MAX + 8,
+	       "mg_tunables layout");
 
 /*
  * The profile filter (mg_src_filter): a bit per hashed source key, set

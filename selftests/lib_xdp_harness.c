@@ -165,6 +165,9 @@ void xh_reset_traffic(struct xh *h)
 	clear_hash(h->outbreaks_fd, sizeof(uint32_t));
 	clear_hash(h->flows_pending_fd, sizeof(struct mg_flow_key));
 	clear_hash(h->flows_established_fd, sizeof(struct mg_flow_key));
+	/* Never a SYN-ACK seen again: a test can tell whether its SYN-ACK set the flag. */
+	uint32_t unseen = 0;
+	bpf_map_update_elem(bpf_map__fd(h->skel->maps.mg_flows_seen), &zero, &unseen, BPF_ANY);
 	zero_percpu(h->stats_fd, sizeof(struct mg_global_stats), MG_IFACE_SLOTS);
 	zero_percpu(h->sketch_fd, sizeof(struct mg_sketch), 1);
 	zero_percpu(h->budget_fd, sizeof(struct mg_budget), 1);
@@ -206,7 +209,7 @@ bool xh_activity_any(struct xh *h)
 	return false;
 }
 
-int xh_run(struct xh *h, const void *frame, size_t len)
+static int run_with(struct xh *h, const void *frame, size_t len, struct xdp_md *ctx)
 {
 	uint8_t out[4096];
 	LIBBPF_OPTS(bpf_test_run_opts, opts,
@@ -214,11 +217,26 @@ int xh_run(struct xh *h, const void *frame, size_t len)
 		    .data_size_in = (uint32_t)len,
 		    .data_out = out,
 		    .data_size_out = sizeof(out),
+		    .ctx_in = ctx,
+		    .ctx_size_in = ctx ? sizeof(*ctx) : 0,
 		    .repeat = 1);
 
 	if (bpf_prog_test_run_opts(h->prog_fd, &opts))
 		return -errno;
 	return (int)opts.retval;
+}
+
+int xh_run(struct xh *h, const void *frame, size_t len)
+{
+	return run_with(h, frame, len, NULL);
+}
+
+int xh_run_on(struct xh *h, const void *frame, size_t len, uint32_t ifindex)
+{
+	/* The kernel wants the context to describe the frame: no metadata, data_end its length. */
+	struct xdp_md ctx = { .data_end = (uint32_t)len, .ingress_ifindex = ifindex };
+
+	return run_with(h, frame, len, &ctx);
 }
 
 void xh_stats(struct xh *h, struct mg_global_stats *out)

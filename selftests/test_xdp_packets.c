@@ -4,8 +4,12 @@
  * BPF_PROG_TEST_RUN. Frames are built here; every test asserts the verdict
  * and the exact counters the program kept.
  */
+#define _GNU_SOURCE /* unshare, setns: the uplink tests run in a network namespace of their own */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -16,7 +20,9 @@
 #include <cmocka.h>
 #include <linux/bpf.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "mg_activity.h"
 #include "mg_addr.h"
@@ -24,6 +30,7 @@
 #include "mg_loader.h"
 #include "mg_stats.h"
 #include "pktbuild.h"
+#include "mg_xdp.skel.h"
 #include "xdp_harness.h"
 
 static struct xh H; /* one load for the group; maps emptied before each test */
@@ -2644,7 +2651,237 @@ static void test_off_counts_everything(void **state)
 	assert_int_equal(stats().cmds_unproven, 0);
 }
 
+/* ---- an uplink declared: server-side packets count only where real ones arrive ---- */
+
+/*
+ * The uplink is a veth made in a network namespace of the test's own (the
+ * kernel looks a test run's ingress_ifindex up, so it must exist); frames
+ * run() sends arrive on that namespace's loopback (ifindex 1), an inside
+ * interface here. The namespace and the veth go when the group ends.
+ */
+#define UPLINK_IF "mgup0"
+static int home_netns = -1;
+static uint32_t uplink_ifindex;
+
+static void netns_leave(void)
+{
+	if (home_netns < 0)
+		return;
+	if (system("ip link del " UPLINK_IF " 2>/dev/null") != 0)
+		fprintf(stderr, "could not delete %s (it goes with its namespace)\n", UPLINK_IF);
+	if (setns(home_netns, CLONE_NEWNET))
+		perror("setns back to the test's network namespace");
+	close(home_netns);
+	home_netns = -1;
+}
+
+static int netns_with_uplink(void)
+{
+	home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (home_netns < 0) {
+		perror("/proc/self/ns/net");
+		return -1;
+	}
+	if (unshare(CLONE_NEWNET)) {
+		perror("unshare(CLONE_NEWNET)");
+		close(home_netns);
+		home_netns = -1;
+		return -1;
+	}
+	if (system("ip link add " UPLINK_IF " type veth peer name mgup1") != 0) {
+		fprintf(stderr, "could not create the veth %s (iproute2's ip)\n", UPLINK_IF);
+		netns_leave();
+		return -1;
+	}
+	uplink_ifindex = if_nametoindex(UPLINK_IF);
+	if (!uplink_ifindex) {
+		netns_leave();
+		return -1;
+	}
+	return 0;
+}
+
+static void run_on_uplink(struct pb *p, size_t len)
+{
+	assert_int_equal(xh_run_on(&H, p->buf, len, uplink_ifindex), XDP_PASS);
+}
+
+/* The real server's SYN-ACK: on the uplink. server_synack's arrive inside, as an inside host forges them. */
+static void uplink_synack(const char *client, const char *server, uint32_t isn)
+{
+	struct pb p;
+
+	run_on_uplink(&p, tcp_frame(&p, server, client, 25, 40000, PB_TCP_SYN | PB_TCP_ACK, isn, CLIENT_ISN + 1,
+				    NULL));
+}
+
+/* real_session with the server's SYN-ACK on the uplink. */
+static void uplink_session(const char *client, const char *server, const char *cmds)
+{
+	struct pb p;
+
+	assert_int_equal(run(&p, syn(&p, client, server, 25, NULL)), XDP_PASS);
+	uplink_synack(client, server, SERVER_ISN);
+	client_ack(client, server, SERVER_ISN + 1);
+	client_cmds(client, server, SERVER_ISN + 1 + BANNER_LEN, cmds);
+}
+
+static uint32_t pending_flows(void)
+{
+	struct mg_flow_key k;
+	uint32_t n = 0;
+
+	for (const void *prev = NULL; bpf_map_get_next_key(H.flows_pending_fd, prev, &k) == 0; prev = &k)
+		n++;
+	return n;
+}
+
+static uint32_t flows_seen(void)
+{
+	uint32_t zero = 0, seen = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(H.skel->maps.mg_flows_seen), &zero, &seen), 0);
+	return seen;
+}
+
+/* The event of `type` among those drained; fails if there is none. */
+static const struct mg_event *event_of(uint8_t type)
+{
+	xh_events(&H);
+	for (int i = 0; i < H.nevents; i++)
+		if (H.events[i].type == type)
+			return &H.events[i];
+	fail_msg("no event of type %u", type);
+	return NULL;
+}
+
+/*
+ * The defect: a bot that completed its handshake forges a SYN-ACK "from the
+ * MX" to its own four-tuple. Arriving on an inside interface it is no
+ * server's: the bot's connection stays established, its commands count.
+ */
+static void test_uplink_forged_synack_keeps_established(void **state)
+{
+	(void)state;
+	uplink_session(CLIENT4, SERVER4, "EHLO pc.example.org\r\n");
+	assert_int_equal(stats().flows_established, 1);
+	assert_int_equal(event_of(MG_EV_HELO)->proof, MG_PROOF_HANDSHAKE);
+	H.nevents = 0;
+
+	server_synack(CLIENT4, SERVER4, 12345);
+	assert_int_equal(pending_flows(), 0);
+	client_cmds(CLIENT4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "MAIL FROM:<a@example.org>\r\n");
+	assert_int_equal(stats().cmds_unproven, 0);
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_MAIL], 1);
+	assert_int_equal(event_of(MG_EV_MAIL)->proof, MG_PROOF_HANDSHAKE);
+}
+
+/* The real SYN-ACK, on the uplink, still makes a pending entry the client's ACK completes, and starts over. */
+static void test_uplink_synack_tracked(void **state)
+{
+	(void)state;
+	uplink_synack(CLIENT4, SERVER4, SERVER_ISN);
+	assert_int_equal(pending_flows(), 1);
+	assert_int_equal(flows_seen(), 1);
+	client_cmds(CLIENT4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "EHLO pc.example.org\r\n");
+	assert_int_equal(stats().cmds_unproven, 1);
+	client_ack(CLIENT4, SERVER4, SERVER_ISN + 1);
+	assert_int_equal(stats().flows_established, 1);
+	client_cmds(CLIENT4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "EHLO pc.example.org\r\n");
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_EHLO], 1);
+	assert_int_equal(event_of(MG_EV_HELO)->proof, MG_PROOF_HANDSHAKE);
+
+	/* A new handshake on the four-tuple, from the uplink: a new connection, as without an uplink. */
+	uplink_synack(CLIENT4, SERVER4, 12345);
+	client_cmds(CLIENT4, SERVER4, 99, "EHLO pc.example.org\r\n");
+	assert_int_equal(stats().cmds_unproven, 2);
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_EHLO], 1);
+}
+
+/* A reply "from the MX" arriving inside is forged: it moves nothing of the client's; the uplink's counts. */
+static void test_uplink_inside_reply_not_counted(void **state)
+{
+	struct pb p;
+
+	(void)state;
+	uplink_session(CLIENT4, SERVER4, "EHLO pc.example.org\r\n");
+	assert_int_equal(run(&p, seg(&p, SERVER4, CLIENT4, 25, 40000, "550 5.7.1 rejected\r\n")), XDP_PASS);
+	assert_int_equal(profile(CLIENT4).reply[MG_REPLY_5XX], 0);
+	assert_int_equal(stats().smtp_replies, 0);
+	run_on_uplink(&p, seg(&p, SERVER4, CLIENT4, 25, 40000, "550 5.7.1 rejected\r\n"));
+	assert_int_equal(profile(CLIENT4).reply[MG_REPLY_5XX], 1);
+	assert_int_equal(stats().smtp_replies, 1);
+}
+
+/*
+ * An inside host fakes a whole handshake for an address it does not own:
+ * the server's SYN-ACK and the client's ACK, both forged, both inside. No
+ * flow comes of it, and the commands are no better than any spoofed
+ * payload: not counted where a handshake is required, payload where it is
+ * taken when seen. The SYN-ACK still counts toward its own source, like a
+ * SYN: an inside mail server's SYN-ACKs arrive inside.
+ */
+static void test_uplink_forged_handshake_inside(void **state)
+{
+	(void)state;
+	server_synack(OTHER4, SERVER4, SERVER_ISN);
+	client_ack(OTHER4, SERVER4, SERVER_ISN + 1);
+	assert_int_equal(flows_seen(), 0);
+	assert_int_equal(pending_flows(), 0);
+	assert_int_equal(stats().flows_established, 0);
+	client_cmds(OTHER4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "EHLO pc.example.org\r\n");
+	if (H.skel->rodata->mg_cfg.handshake == MG_HS_REQUIRED) {
+		assert_int_equal(stats().cmds_unproven, 1);
+		assert_no_profile(OTHER4);
+	} else {
+		assert_int_equal(profile(OTHER4).cmd[MG_CMD_EHLO], 1);
+		assert_int_equal(event_of(MG_EV_HELO)->proof, MG_PROOF_PAYLOAD);
+	}
+	struct mg_src_stats server = profile(SERVER4);
+	assert_int_equal(server.synack_smtp, 1);
+	assert_true(server.flags & MG_SRC_F_SERVES_SMTP);
+}
+
 static struct xh H_saved;
+
+static int load_uplink(uint8_t mode)
+{
+	struct mg_tunables t = MG_TUNABLES_DEFAULT;
+
+	if (netns_with_uplink())
+		return -1;
+	t.handshake = mode;
+	t.uplink_ifindex[0] = uplink_ifindex;
+	t.n_uplinks = 1;
+	H_saved = H;
+	int err = xh_load(&H, &t);
+	if (err) {
+		H = H_saved;
+		netns_leave();
+	}
+	return err;
+}
+
+static int load_uplink_required(void **state)
+{
+	(void)state;
+	return load_uplink(MG_HS_REQUIRED);
+}
+
+static int load_uplink_when_seen(void **state)
+{
+	(void)state;
+	return load_uplink(MG_HS_WHEN_SEEN);
+}
+
+static int unload_uplink(void **state)
+{
+	(void)state;
+	xh_unload(&H);
+	H = H_saved;
+	netns_leave();
+	return 0;
+}
 
 static int load_handshake(uint8_t mode)
 {
@@ -2783,6 +3020,13 @@ int main(void)
 	const struct CMUnitTest handshake_off_tests[] = {
 		cmocka_unit_test_setup(test_off_counts_everything, reset),
 	};
+	/* Run under either mode: with a pending entry unacknowledged, commands count in neither. */
+	const struct CMUnitTest uplink_tests[] = {
+		cmocka_unit_test_setup(test_uplink_forged_synack_keeps_established, reset),
+		cmocka_unit_test_setup(test_uplink_synack_tracked, reset),
+		cmocka_unit_test_setup(test_uplink_inside_reply_not_counted, reset),
+		cmocka_unit_test_setup(test_uplink_forged_handshake_inside, reset),
+	};
 	int failed = 0, err;
 
 	xh_require_privileges();
@@ -2805,6 +3049,9 @@ int main(void)
 					      unload_handshake);
 	failed += cmocka_run_group_tests_name("xdp_handshake_when_seen", handshake_when_seen_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("xdp_handshake_off", handshake_off_tests, load_off, unload_handshake);
+	failed += cmocka_run_group_tests_name("xdp_uplink_required", uplink_tests, load_uplink_required, unload_uplink);
+	failed += cmocka_run_group_tests_name("xdp_uplink_when_seen", uplink_tests, load_uplink_when_seen,
+					      unload_uplink);
 	xh_unload(&H);
 	return failed ? 1 : 0;
 }

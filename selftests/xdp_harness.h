@@ -52,6 +52,12 @@ void xh_reset_traffic(struct xh *h);
 
 /* Run one frame; returns the XDP verdict (XDP_PASS, XDP_DROP, ...) or -errno. */
 int xh_run(struct xh *h, const void *frame, size_t len);
+/*
+ * The same, arriving on the interface `ifindex` (ctx->ingress_ifindex; the
+ * kernel looks it up in the caller's network namespace, so it must exist
+ * there). xh_run's frames arrive on that namespace's loopback, ifindex 1.
+ */
+int xh_run_on(struct xh *h, const void *frame, size_t len, uint32_t ifindex);
 
 void xh_stats(struct xh *h, struct mg_global_stats *out);
 /* Profile of `addr` (text; IPv6 masked to /64 as the kernel does by default). 0 or -ENOENT. */
