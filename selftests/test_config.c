@@ -460,6 +460,37 @@ static void test_exception_limits(void **state)
 	expect_error(text, "t.json:1:51:", "too long (at most 127 bytes)");
 }
 
+/* "uplink": true marks the interfaces servers' packets are trusted on; false and absent are alike. */
+static void test_uplink(void **state)
+{
+	(void)state;
+	assert_int_equal(mg_config_parse("{\"interfaces\": [\"eth1\", {\"name\": \"eth2\", \"uplink\": true},\n"
+					 "  {\"name\": \"eth3\", \"mode\": \"generic\", \"uplink\": false}]}",
+					 "t.json", &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.n_ifaces, 3);
+	assert_false(cfg.ifaces[0].uplink);
+	assert_true(cfg.ifaces[1].uplink);
+	assert_int_equal(cfg.ifaces[1].mode, MG_MODE_AUTO);
+	assert_false(cfg.ifaces[2].uplink);
+	assert_int_equal(cfg.ifaces[2].mode, MG_MODE_GENERIC);
+	/* A reload that names eth2 without the key: no longer an uplink. */
+	assert_int_equal(mg_config_parse("{\"interfaces\": [\"eth2\"]}", "t.json", &cfg, err, sizeof(err)), 0);
+	assert_false(cfg.ifaces[0].uplink);
+
+	expect_error("{\"interfaces\": [{\"name\": \"eth0\", \"uplink\": \"yes\"}]}", "t.json:1:44:",
+		     "\"interfaces[0].uplink\": must be true or false, not a string");
+	expect_error("{\"interfaces\": [\"eth0\",\n  {\"uplink\": 1, \"name\": \"eth1\"}]}", "t.json:2:14:",
+		     "\"interfaces[1].uplink\": must be true or false, not an integer");
+	/* The program holds MG_UPLINKS_MAX of them: one more is refused where it stands. */
+	char text[1024] = "{\"interfaces\": [";
+	for (int i = 0; i <= MG_UPLINKS_MAX; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s{\"name\": \"up%d\", \"uplink\": true}",
+			 i ? "," : "", i);
+	strncat(text, "]}", sizeof(text) - strlen(text) - 1);
+	expect_error(text, "t.json:1:", "\"interfaces[8]\": at most 8 uplinks");
+}
+
 /* IF[:MODE], as mtaguardd -i and "interfaces" take it. */
 static void test_parse_iface(void **state)
 {
@@ -1124,6 +1155,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_paths_and_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cluster_section, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefix_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uplink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_iface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edges_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_protected_networks, setup, teardown),

@@ -2842,6 +2842,25 @@ static void test_uplink_forged_handshake_inside(void **state)
 	assert_true(server.flags & MG_SRC_F_SERVES_SMTP);
 }
 
+/* The loader's side: names resolved to the ifindexes the program compares, each once, a missing one refused. */
+static void test_uplink_load_opts(void **state)
+{
+	struct mg_load_opts o;
+
+	(void)state;
+	mg_load_opts_default(&o);
+	assert_int_equal(o.tunables.n_uplinks, 0);
+	assert_int_equal(mg_load_opts_uplink(&o, UPLINK_IF), 0);
+	assert_int_equal(mg_load_opts_uplink(&o, "lo"), 0);
+	assert_int_equal(mg_load_opts_uplink(&o, UPLINK_IF), 0);
+	assert_int_equal(mg_load_opts_uplink(&o, "mgnone0"), -ENODEV);
+	assert_int_equal(o.tunables.n_uplinks, 2);
+	assert_int_equal(o.tunables.uplink_ifindex[0], uplink_ifindex);
+	assert_int_equal(o.tunables.uplink_ifindex[1], 1);
+	o.tunables.n_uplinks = MG_UPLINKS_MAX; /* full: one more is refused, not dropped */
+	assert_int_equal(mg_load_opts_uplink(&o, "mgup1"), -E2BIG);
+}
+
 static struct xh H_saved;
 
 static int load_uplink(uint8_t mode)
@@ -3026,6 +3045,7 @@ int main(void)
 		cmocka_unit_test_setup(test_uplink_synack_tracked, reset),
 		cmocka_unit_test_setup(test_uplink_inside_reply_not_counted, reset),
 		cmocka_unit_test_setup(test_uplink_forged_handshake_inside, reset),
+		cmocka_unit_test(test_uplink_load_opts),
 	};
 	int failed = 0, err;
 

@@ -276,10 +276,11 @@ static void print_human(const char *cmd, json_t *r)
 		ifs = json_object_get(r, "interfaces");
 		/* The mode in use, as the kernel reports it ("auto" is what was asked for, not what runs). */
 		json_array_foreach(ifs, i, v) {
+			const char *up = json_is_true(json_object_get(v, "uplink")) ? ", uplink" : "";
 			if (!json_is_string(json_object_get(v, "attached")))
-				printf(" %s (NOT attached)", s(v, "name"));
+				printf(" %s (NOT attached%s)", s(v, "name"), up);
 			else
-				printf(" %s (%s)", s(v, "name"), s(v, "attached"));
+				printf(" %s (%s%s)", s(v, "name"), s(v, "attached"), up);
 		}
 		printf("\npin dir     %s\nuptime      %s\n", s(r, "pin_dir"), dur(n(r, "uptime_s"), t, sizeof(t)));
 		if (json_is_string(json_object_get(r, "pending_restart")))

@@ -658,7 +658,7 @@ static int bad_iface_name(struct ctx *c, const char *s, size_t n)
 		       (int)(n > 40 ? 40 : n), s);
 }
 
-/* One interface object: { "name": "eth1", "mode": "generic" }, the name required. */
+/* One interface object: { "name": "eth1", "mode": "generic", "uplink": true }, the name required. */
 static int read_iface_object(struct ctx *c, const json_t *v, struct mg_config_iface *ifc)
 {
 	const char *key;
@@ -681,6 +681,11 @@ static int read_iface_object(struct ctx *c, const json_t *v, struct mg_config_if
 			if (!json_is_string(x) || mg_xdp_mode_parse(json_string_value(x), &ifc->mode))
 				return fail_at(c, "mode is \"native\", \"generic\" or \"auto\"");
 			pop(c);
+		} else if (!strcmp(key, "uplink")) {
+			push_key(c, key);
+			if (read_bool(c, x, &ifc->uplink))
+				return -EINVAL;
+			pop(c);
 		} else {
 			return unknown_key(c, key);
 		}
@@ -691,7 +696,7 @@ static int read_iface_object(struct ctx *c, const json_t *v, struct mg_config_if
 /* Interfaces: "eth1", "eth1:generic" (as mtaguardd -i) or { "name": "eth1", "mode": "generic" }. */
 static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg, const struct field *f)
 {
-	size_t i;
+	size_t i, n_uplinks = 0;
 	json_t *e;
 
 	(void)f;
@@ -705,6 +710,7 @@ static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg
 
 		push_index(c, i);
 		ifc->mode = MG_MODE_AUTO;
+		ifc->uplink = false;
 		if (json_is_string(e)) {
 			const char *s = json_string_value(e), *colon = strchr(s, ':');
 			int r = mg_config_parse_iface(s, ifc);
@@ -721,6 +727,9 @@ static int read_interfaces(struct ctx *c, const json_t *v, struct mg_config *cfg
 		for (size_t k = 0; k < cfg->n_ifaces; k++)
 			if (!strcmp(cfg->ifaces[k].name, ifc->name))
 				return fail_at(c, "interface %s listed twice", ifc->name);
+		/* The program holds the uplinks' ifindexes in its read-only data: a fixed number of them. */
+		if (ifc->uplink && ++n_uplinks > MG_UPLINKS_MAX)
+			return fail_at(c, "at most %d uplinks", MG_UPLINKS_MAX);
 		cfg->n_ifaces++;
 		pop(c);
 	}

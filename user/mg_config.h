@@ -11,7 +11,7 @@
  * "drv" = native, "skb" = generic; each key's kind and limits are one line of
  * a table in mg_config.c):
  * {
- *   "interfaces":   [ "eth1", { "name": "eth2", "mode": "native|generic|auto" } ],
+ *   "interfaces":   [ "eth1", { "name": "eth2", "mode": "native|generic|auto", "uplink": false } ],
  *   "pin_dir":      "/sys/fs/bpf/mtaguard",
  *   "limits":       { "min_prefix_v4": 8, "min_prefix_v6": 32 },    the widest prefix one may block or allow
  *   "smtp_ports":   { "mx": [25], "submission": [465, 587] },          up to 4 each
@@ -93,6 +93,7 @@
 struct mg_config_iface {
 	char name[16]; /* IFNAMSIZ */
 	enum mg_xdp_mode mode;
+	bool uplink;   /* servers' packets (SYN-ACKs, replies) are trusted here only, once any interface is one */
 };
 
 struct mg_prefix_list {

@@ -98,7 +98,8 @@ static bool same_ifaces(const struct mg_daemon_running *r, const struct mg_confi
 	if (r->n_ifaces != c->n_ifaces)
 		return false;
 	for (size_t i = 0; i < c->n_ifaces; i++)
-		if (strcmp(r->ifaces[i].name, c->ifaces[i].name) || r->ifaces[i].mode != c->ifaces[i].mode)
+		if (strcmp(r->ifaces[i].name, c->ifaces[i].name) || r->ifaces[i].mode != c->ifaces[i].mode ||
+		    r->ifaces[i].uplink != c->ifaces[i].uplink) /* the uplinks are in the program's read-only data */
 			return false;
 	return true;
 }
@@ -299,6 +300,16 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	lo.max_sources = d->cfg.max_sources;
 	lo.max_servers = d->cfg.max_servers;
 	lo.max_policy = d->cfg.max_policy;
+	for (size_t i = 0; i < d->cfg.n_ifaces; i++) {
+		if (!d->cfg.ifaces[i].uplink)
+			continue;
+		e = mg_load_opts_uplink(&lo, d->cfg.ifaces[i].name);
+		if (e) {
+			snprintf(err, errlen, "uplink %s: %s", d->cfg.ifaces[i].name,
+				 e == -E2BIG ? "too many uplinks" : strerror(-e));
+			return e;
+		}
+	}
 	e = mg_load(&lo, &d->h);
 	if (e) {
 		snprintf(err, errlen, "loading the XDP program (pin dir %s): %s", d->cfg.pin_dir,
@@ -417,6 +428,8 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 	for (size_t i = 0; i < d->run.n_ifaces; i++) {
 		strncat(ifs, i ? ", " : "", sizeof(ifs) - strlen(ifs) - 1);
 		strncat(ifs, d->run.ifaces[i].name, sizeof(ifs) - strlen(ifs) - 1);
+		if (d->run.ifaces[i].uplink)
+			strncat(ifs, " (uplink)", sizeof(ifs) - strlen(ifs) - 1);
 	}
 	mg_eventlog_notice(&d->log, "started", "started on %s%s; pins in %s; control socket %s", ifs,
 			   d->eng.an_cfg.monitor ? " in monitor mode" : "", d->run.pin_dir, d->run.control_socket);

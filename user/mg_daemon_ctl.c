@@ -126,9 +126,10 @@ static json_t *cmd_status(struct mg_daemon *d)
 		/* "mode" as configured; "attached" as the kernel reports it (what "auto" became), or null. */
 		enum mg_xdp_mode m;
 		int e = mg_xdp_attached(d->run.ifaces[i].name, d->h.prog_fd, &m);
-		json_array_append_new(ifs, json_pack("{s:s,s:s,s:o}", "name", d->run.ifaces[i].name, "mode",
+		json_array_append_new(ifs, json_pack("{s:s,s:s,s:o,s:b}", "name", d->run.ifaces[i].name, "mode",
 						     mg_xdp_mode_name(d->run.ifaces[i].mode), "attached",
-						     e ? json_null() : json_string(mg_xdp_mode_name(m))));
+						     e ? json_null() : json_string(mg_xdp_mode_name(m)), "uplink",
+						     (int)d->run.ifaces[i].uplink));
 	}
 	json_object_set_new(o, "interfaces", ifs);
 	mg_get_monitor(d->h.settings_fd, &mon);

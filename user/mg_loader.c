@@ -39,6 +39,22 @@ void mg_load_opts_default(struct mg_load_opts *o)
 	o->tunables = def;
 }
 
+int mg_load_opts_uplink(struct mg_load_opts *o, const char *ifname)
+{
+	struct mg_tunables *t = &o->tunables;
+	unsigned ifindex = if_nametoindex(ifname);
+
+	if (!ifindex)
+		return -ENODEV;
+	for (unsigned i = 0; i < t->n_uplinks; i++)
+		if (t->uplink_ifindex[i] == ifindex)
+			return 0;
+	if (t->n_uplinks >= MG_UPLINKS_MAX)
+		return -E2BIG;
+	t->uplink_ifindex[t->n_uplinks++] = ifindex;
+	return 0;
+}
+
 static const char *pin_dir_or_default(const char *d)
 {
 	return d && *d ? d : MG_DEFAULT_PIN_DIR;

@@ -27,6 +27,13 @@ struct mg_load_opts {
 	uint32_t max_sources, max_servers, max_policy, max_allow, ringbuf_size; /* 0: defaults */
 };
 void mg_load_opts_default(struct mg_load_opts *o);
+/*
+ * Declare ifname an uplink (mg_tunables.uplink_ifindex): once any is, the
+ * program takes servers' SYN-ACKs and replies as such only from uplinks.
+ * Before mg_load; the interface must exist. 0, -ENODEV, or -E2BIG past
+ * MG_UPLINKS_MAX.
+ */
+int mg_load_opts_uplink(struct mg_load_opts *o, const char *ifname);
 
 struct mg_xdp;
 struct mg_handle {
