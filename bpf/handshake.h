@@ -11,8 +11,10 @@
  *
  * Two LRU maps, both keyed by the connection (struct mg_flow_key):
  *  - mg_flows_pending: a SYN-ACK from an MX port was seen (the server's
- *    answer, which arrives on the uplink when the program is attached there);
- *    holds the server's ISN;
+ *    answer, which arrives on the uplink when the program is attached there;
+ *    once the operator marked uplinks, only one arriving on them counts, so
+ *    an inside host cannot forge it: mg_server_side_trusted in
+ *    mtaguard.bpf.c); holds the server's ISN;
  *  - mg_flows_established: the client's segment acknowledged ISN + 1.
  * Entries in the second are only ever created by a completed handshake, so no
  * flood (of SYNs, of SYN-ACKs the flood provokes, of forged ACKs) can evict
