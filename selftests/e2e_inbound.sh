@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # e2e_inbound.sh - inbound mail during an outbound outbreak, on a router
-# attached on both sides (its inside interfaces and its uplink, as the README
-# recommends): never-seen outside MTAs, whose SYNs carry the same stock Linux
+# attached on both sides (its inside interfaces and its uplink, marked as such,
+# as the README recommends): never-seen outside MTAs, whose SYNs carry the same stock Linux
 # fingerprint as the inside bots (one kernel runs them all), deliver to the
 # organisation's relay before and during the outbreak; every message arrives,
 # none of them is named a member or blocked; the inside bots are contained.
@@ -64,7 +64,7 @@ pass "lab up: four inside hosts, the organisation's relay, an outside MX and twe
 
 cat >"$LAB_DIR/mtaguard.json" <<JSON
 {
-  "interfaces": [ "in1", "in2", "in3", "in4", "in5", "out0" ],
+  "interfaces": [ "in1", "in2", "in3", "in4", "in5", { "name": "out0", "uplink": true } ],
   "pin_dir": "$PIN",
   "protected_networks": [ "198.18.0.0/16" ],
   "mail_servers": [ "198.18.5.25" ],
@@ -77,6 +77,9 @@ JSON
 lab_mtaguardd edge "$BUILD" "$PIN" "$LAB_DIR/mtaguard.json"
 DPID=$LAB_DPID
 lab_wait "mtaguardd" ctl status >/dev/null || fatal "mtaguardd did not start"
+# The uplink marked, as the README recommends: the MX hosts' SYN-ACKs and replies count from out0 only.
+ctl --json status | jq -e '[.interfaces[] | select(.uplink) | .name] == ["out0"]' >/dev/null &&
+	pass "out0 is the uplink" || fail "uplinks: $(ctl --json status | jq -c '.interfaces')"
 
 inbound() { # N TAG: outside MTA number N delivers to the relay, as MTAs do (a proper HELO name)
 	lab_run inet swaks --server 198.18.5.25 --local-interface "198.19.1.$1" --timeout 6 \
@@ -96,6 +99,10 @@ for n in 1 2 3 4 5 6; do
 	inbound "$n" "in-$n" || fail "outside MTA $n could not deliver: $(tail -2 "$LAB_DIR/swaks-in-$n.log")"
 done
 lab_wait_mail relay "X-Tag: in-6" 1 && pass "six never-seen outside MTAs delivered to the relay" || fail "inbound mail missing"
+handshakes() { ctl --json status | jq '.kernel.flows_established'; }
+# The relay answers from inside (in5): with out0 the uplink, its SYN-ACKs start no handshake.
+[[ "$(handshakes)" == 0 ]] && pass "the relay's SYN-ACKs arrive inside: no handshake tracked for inbound mail" ||
+	fail "handshakes tracked for inbound mail: $(handshakes)"
 sleep 2 # a scan or two
 if grep -q '"event":"outbreak"' "$EVENTS"; then
 	fail "inbound mail alone declared an outbreak: $(grep '"event":"outbreak"' "$EVENTS" | head -1)"
@@ -112,6 +119,9 @@ lab_wait "outbreak declared" grep -q '"event":"outbreak"' "$EVENTS" && pass "the
 three_bots() { [[ "$(outbreak_members | tr '\n' ' ')" == "198.18.1.2 198.18.2.2 198.18.3.2 " ]]; }
 lab_wait "the three bots named" three_bots && pass "its members are the three bots, no one else" ||
 	fail "members: $(outbreak_members | tr '\n' ' ')"
+# The outside MX answers through out0, the uplink: the bots' handshakes are tracked.
+(( $(handshakes) >= 3 )) && pass "the outside MX's SYN-ACKs arrive on the uplink: $(handshakes) handshakes tracked" ||
+	fail "the bots' handshakes not tracked: $(handshakes)"
 if direct bot4 bot4-1; then
 	fail "a fourth inside host delivered during the outbreak"
 else
