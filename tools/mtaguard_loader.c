@@ -53,6 +53,7 @@ static void usage(FILE *f)
 		"  --mx-ports LIST   comma-separated MX ports (default 25)\n"
 		"  --submission-ports LIST  (default 465,587)\n"
 		"  --v6-prefix N     IPv6 per-source aggregation prefix (default 64)\n"
+		"  --uplink IFACE    servers' SYN-ACKs and replies count only from uplinks (repeatable; default: any)\n"
 		"\n"
 		"libbpf's warnings (a verifier rejection among them) always show; -v adds its info and debug.\n",
 		MG_DEFAULT_MAX_SOURCES);
@@ -85,7 +86,8 @@ static int parse_ports(const char *s, __u16 out[MG_PORTS_PER_CLASS])
 	return err;
 }
 
-enum { OPT_MAX_SOURCES = 256, OPT_MX_PORTS, OPT_SUB_PORTS, OPT_V6_PREFIX, OPT_MODE, OPT_JSON, OPT_ACTION, OPT_TTL };
+enum { OPT_MAX_SOURCES = 256, OPT_MX_PORTS, OPT_SUB_PORTS, OPT_V6_PREFIX, OPT_MODE, OPT_JSON, OPT_ACTION, OPT_TTL,
+       OPT_UPLINK };
 
 static const struct option cmd_opts[] = {
 	{ "max-sources", required_argument, NULL, OPT_MAX_SOURCES },
@@ -96,6 +98,7 @@ static const struct option cmd_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "action", required_argument, NULL, OPT_ACTION },
 	{ "ttl", required_argument, NULL, OPT_TTL },
+	{ "uplink", required_argument, NULL, OPT_UPLINK }, /* in enum order: the error message indexes by it */
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -154,6 +157,10 @@ static int parse_cmd_args(int argc, char **argv, struct cmd_args *a)
 		case OPT_TTL:
 			a->ttl = strtoull(optarg, &end, 10);
 			if (*end)
+				goto bad;
+			break;
+		case OPT_UPLINK:
+			if (mg_load_opts_uplink(&a->load, optarg))
 				goto bad;
 			break;
 		default:
