@@ -28,32 +28,40 @@
 #define MG_PORT_DNS   53
 
 /*
- * The record index of `p`'s source, or -1 if it lies in no protected
- * network. `ranges` is the rodata table: every read is a constant to the
- * verifier, so unused slots and the other family's ranges cost nothing.
+ * The record index of the address `a` (of IP version `ipv`), or -1 if it
+ * lies in no protected network. `ranges` is the rodata table: every read is
+ * a constant to the verifier, so unused slots and the other family's ranges
+ * cost nothing.
  */
-static __always_inline __s64 mg_activity_index(const volatile struct mg_act_range *ranges, const struct mg_pkt *p)
+static __always_inline __s64 mg_activity_index_of(const volatile struct mg_act_range *ranges,
+						  const union mg_addr *a, __u8 ipv)
 {
 	__u64 n;
 
 	/* First, before the address is read: without protected networks the verifier then drops it all. */
 	if (ranges[0].size == 0)
 		return -1;
-	if (p->ip_version == 4)
-		n = bpf_ntohl(p->src.w[3]);
+	if (ipv == 4)
+		n = bpf_ntohl(a->w[3]);
 	else
-		n = ((__u64)bpf_ntohl(p->src.w[0]) << 32) | bpf_ntohl(p->src.w[1]);
+		n = ((__u64)bpf_ntohl(a->w[0]) << 32) | bpf_ntohl(a->w[1]);
 #pragma unroll
 	for (int i = 0; i < MG_ACT_MAX_RANGES; i++) {
 		if (ranges[i].size == 0)
 			break;
-		if (ranges[i].family != p->ip_version)
+		if (ranges[i].family != ipv)
 			continue;
 		__u64 d = n - ranges[i].base;
 		if (d < ranges[i].size)
 			return (__s64)(ranges[i].offset + d);
 	}
 	return -1;
+}
+
+/* The record index of `p`'s source, or -1 (mg_activity_index_of). */
+static __always_inline __s64 mg_activity_index(const volatile struct mg_act_range *ranges, const struct mg_pkt *p)
+{
+	return mg_activity_index_of(ranges, &p->src, p->ip_version);
 }
 
 /* The class of a flow start, or MG_ACT_CLASS_MAX when the packet starts none. */

@@ -514,14 +514,18 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 /*
  * May a packet from a server (an MX port toward its client) move what
  * proves the client, the handshake and the replies it gets? With no uplink
- * declared, wherever it arrives, as ever. With uplinks declared, only on
- * one of them: a real server's packets arrive there, and an inside host
- * forging a server's SYN-ACK (to end its own proven connection, or to fake
- * one for an address it does not own) sends it into an inside interface.
- * Asked on the from-server path only; with no uplink the verifier folds it
- * to a constant.
+ * declared, wherever it arrives, as ever. With uplinks declared: one
+ * arriving on an uplink, where a real outside server's packets arrive; and,
+ * on an inside interface, one whose client lies outside the protected
+ * networks (an inside mail server answering the Internet). What an inside
+ * host forges to end a connection of its own (a SYN-ACK to its own
+ * four-tuple, its proven commands then counted for nothing), to fake one
+ * for an inside address it does not own, or to forge replies toward an
+ * inside client arrives inside, toward an inside client: refused. Without
+ * protected networks every client counts as inside. Asked on the
+ * from-server path only; with no uplink the verifier folds it to a constant.
  */
-static __always_inline int mg_server_side_trusted(const struct xdp_md *ctx)
+static __always_inline int mg_server_side_trusted(const struct xdp_md *ctx, const struct mg_pkt *p)
 {
 	__u32 n = mg_cfg.n_uplinks, ifindex;
 
@@ -532,14 +536,14 @@ static __always_inline int mg_server_side_trusted(const struct xdp_md *ctx)
 	for (int i = 0; i < MG_UPLINKS_MAX; i++)
 		if (i < n && mg_cfg.uplink_ifindex[i] == ifindex)
 			return 1;
-	return 0;
+	return mg_cfg.act[0].size && mg_activity_index_of(mg_cfg.act, &p->dst, p->ip_version) < 0;
 }
 
 /*
  * A SYN-ACK from an SMTP port: the source serves mail. That count is the
  * source's own, as unproven as a SYN, and is kept whatever the interface
  * (an inside mail server's SYN-ACKs arrive inside); the handshake state
- * only from a trusted interface (mg_server_side_trusted).
+ * only where a server's may arrive (mg_server_side_trusted).
  */
 __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt *p, struct mg_global_stats *st)
 {
@@ -550,7 +554,7 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 	__u64 now = bpf_ktime_get_coarse_ns();
 
 	/* The server's ISN, before any budget can refuse the profile: the handshake is the client's proof. */
-	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX && mg_server_side_trusted(ctx))
+	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX && mg_server_side_trusted(ctx, p))
 		mg_flow_synack(p, now);
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_SYN, st);
@@ -697,8 +701,8 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 
 	if (!p || !st)
 		return 0;
-	/* A reply arriving where no server's does is forged: it is not the client's evidence either. */
-	if (!mg_server_side_trusted(ctx))
+	/* A reply arriving where no server's can is forged: it is not the client's evidence either. */
+	if (!mg_server_side_trusted(ctx, p))
 		return 0;
 	int klass = mg_smtp_reply_class(ctx, p);
 	if (klass < 0 || klass >= MG_REPLY_MAX)

@@ -2842,6 +2842,41 @@ static void test_uplink_forged_handshake_inside(void **state)
 	assert_true(server.flags & MG_SRC_F_SERVES_SMTP);
 }
 
+/*
+ * An inside mail server answering a client on the Internet: its SYN-ACK and
+ * replies arrive inside. With protected networks that client lies outside
+ * them, so they count (the organisation's relay keeps its inbound
+ * handshakes); without, every client counts as inside and they do not.
+ * Here the inside server is CLIENT4's address and the outside client
+ * SERVER4's.
+ */
+static void test_uplink_inside_server_answers_outside(void **state)
+{
+	struct pb p;
+	const bool protected = H.skel->rodata->mg_cfg.act[0].size != 0;
+
+	(void)state;
+	assert_int_equal(run(&p, syn(&p, SERVER4, CLIENT4, 25, NULL)), XDP_PASS);
+	server_synack(SERVER4, CLIENT4, SERVER_ISN);
+	assert_int_equal(pending_flows(), protected ? 1 : 0);
+	client_ack(SERVER4, CLIENT4, SERVER_ISN + 1);
+	assert_int_equal(stats().flows_established, protected ? 1 : 0);
+	client_cmds(SERVER4, CLIENT4, SERVER_ISN + 1 + BANNER_LEN, "EHLO mta.example.org\r\n");
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 25, 40000, "550 5.7.1 rejected\r\n")), XDP_PASS);
+	if (protected) {
+		assert_int_equal(profile(SERVER4).cmd[MG_CMD_EHLO], 1);
+		assert_int_equal(event_of(MG_EV_HELO)->proof, MG_PROOF_HANDSHAKE);
+		assert_int_equal(profile(SERVER4).reply[MG_REPLY_5XX], 1);
+	} else if (H.skel->rodata->mg_cfg.handshake == MG_HS_REQUIRED) {
+		assert_int_equal(stats().cmds_unproven, 1);
+		assert_int_equal(profile(SERVER4).cmd[MG_CMD_EHLO], 0);
+		assert_int_equal(profile(SERVER4).reply[MG_REPLY_5XX], 0);
+	} else {
+		assert_int_equal(event_of(MG_EV_HELO)->proof, MG_PROOF_PAYLOAD);
+		assert_int_equal(profile(SERVER4).reply[MG_REPLY_5XX], 0);
+	}
+}
+
 /* The loader's side: names resolved to the ifindexes the program compares, each once, a missing one refused. */
 static void test_uplink_load_opts(void **state)
 {
@@ -2863,10 +2898,18 @@ static void test_uplink_load_opts(void **state)
 
 static struct xh H_saved;
 
-static int load_uplink(uint8_t mode)
+/* protect: 198.18.0.0/24 is the protected network (CLIENT4 and OTHER4 inside it, SERVER4 outside). */
+static int load_uplink(uint8_t mode, bool protect)
 {
 	struct mg_tunables t = MG_TUNABLES_DEFAULT;
 
+	if (protect) {
+		struct mg_prefix net;
+		char why[256];
+		size_t bad;
+		assert_int_equal(mg_prefix_parse("198.18.0.0/24", &net), 0);
+		assert_int_equal(mg_act_plan(&net, 1, t.act, &bad, why, sizeof(why)), 0);
+	}
 	if (netns_with_uplink())
 		return -1;
 	t.handshake = mode;
@@ -2884,13 +2927,19 @@ static int load_uplink(uint8_t mode)
 static int load_uplink_required(void **state)
 {
 	(void)state;
-	return load_uplink(MG_HS_REQUIRED);
+	return load_uplink(MG_HS_REQUIRED, false);
 }
 
 static int load_uplink_when_seen(void **state)
 {
 	(void)state;
-	return load_uplink(MG_HS_WHEN_SEEN);
+	return load_uplink(MG_HS_WHEN_SEEN, false);
+}
+
+static int load_uplink_protected(void **state)
+{
+	(void)state;
+	return load_uplink(MG_HS_REQUIRED, true);
 }
 
 static int unload_uplink(void **state)
@@ -3045,6 +3094,7 @@ int main(void)
 		cmocka_unit_test_setup(test_uplink_synack_tracked, reset),
 		cmocka_unit_test_setup(test_uplink_inside_reply_not_counted, reset),
 		cmocka_unit_test_setup(test_uplink_forged_handshake_inside, reset),
+		cmocka_unit_test_setup(test_uplink_inside_server_answers_outside, reset),
 		cmocka_unit_test(test_uplink_load_opts),
 	};
 	int failed = 0, err;
@@ -3071,6 +3121,8 @@ int main(void)
 	failed += cmocka_run_group_tests_name("xdp_handshake_off", handshake_off_tests, load_off, unload_handshake);
 	failed += cmocka_run_group_tests_name("xdp_uplink_required", uplink_tests, load_uplink_required, unload_uplink);
 	failed += cmocka_run_group_tests_name("xdp_uplink_when_seen", uplink_tests, load_uplink_when_seen,
+					      unload_uplink);
+	failed += cmocka_run_group_tests_name("xdp_uplink_protected", uplink_tests, load_uplink_protected,
 					      unload_uplink);
 	xh_unload(&H);
 	return failed ? 1 : 0;
