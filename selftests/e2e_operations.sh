@@ -351,6 +351,9 @@ kill -TERM "$DPID"
 wait "$DPID" 2>/dev/null || true
 DPID=""
 grep -q "STOPPING=1" "$LAB_DIR/notify.log" && pass "stop: STOPPING=1" || fail "stop not notified"
+# The last save asks for more time than the unit's stop timeout may leave it (a big state takes minutes).
+tr '\n' ' ' <"$LAB_DIR/notify.log" | grep -q "STOPPING=1.*EXTEND_TIMEOUT_USEC=30000000.STATUS=stopping: saving state" &&
+	pass "stop: EXTEND_TIMEOUT_USEC before the last save" || fail "stop: no time asked for the last save"
 
 # A start with saved state asks the service manager for more time before it
 # restores it (60 s and a microsecond a byte of its files), then says READY.

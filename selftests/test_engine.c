@@ -1238,6 +1238,21 @@ static void stream_abort(void *ctx)
 	((struct handed *)ctx)->aborts++;
 }
 
+/* What a save written here said of its progress (mg_engine.save_progress). */
+struct progress {
+	int calls;
+	size_t last;
+};
+
+static void save_progress(void *ctx, size_t bytes)
+{
+	struct progress *pr = ctx;
+
+	assert_true(bytes >= pr->last);
+	pr->calls++;
+	pr->last = bytes;
+}
+
 static const struct mg_state_stream test_stream = {
 	.open = stream_open, .put = stream_put, .close = stream_close, .abort = stream_abort,
 };
@@ -1291,10 +1306,19 @@ static void test_save_in_slices(void **state)
 	snprintf(rules, sizeof(rules), "%s.rules", r->path);
 	assert_int_equal(access(rules, F_OK), 0);
 
-	/* A whole save while a sliced one is under way: it replaces it, written here, waited for. */
+	/*
+	 * A whole save while a sliced one is under way: it replaces it, written
+	 * here, waited for, its progress told as its pieces are written.
+	 */
+	struct progress pr = { 0 };
+	r->e.save_progress = save_progress;
+	r->e.save_progress_ctx = &pr;
 	assert_int_equal(mg_engine_save_begin(&r->e, now, wall), 0);
 	assert_false(mg_engine_save_step(&r->e, 1, now, wall));
+	assert_int_equal(pr.calls, 0); /* the stream's pieces are the stream's */
 	assert_int_equal(mg_engine_save(&r->e, now, wall), 0);
+	assert_true(pr.calls >= 1);
+	assert_int_equal(pr.last, r->e.save_bytes);
 	assert_int_equal(got.aborts, 1);
 	assert_int_equal(got.closes, 1);
 	assert_false(r->e.saving);

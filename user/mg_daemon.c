@@ -68,6 +68,9 @@ int mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c, char *er
 #define PIN_LOCK_WAIT_NS (10 * MG_NSEC_PER_SEC)
 /* A start with saved state may take this long, and a microsecond more a byte of it (see mg_daemon_start). */
 #define MG_START_EXTEND_BASE_US ((uint64_t)60 * 1000000)
+/* The last save at a stop asks for this much more time, again every MG_STOP_EXTEND_EVERY_NS while it goes on. */
+#define MG_STOP_EXTEND_US ((uint64_t)30 * 1000000)
+#define MG_STOP_EXTEND_EVERY_NS (5 * MG_NSEC_PER_SEC)
 
 /* What is running is what the configuration said at start. */
 static void take_running(struct mg_daemon *d)
@@ -709,6 +712,27 @@ int mg_daemon_run(struct mg_daemon *d)
 	return 0;
 }
 
+/*
+ * The last save, at a stop, is compressed and written in the loop's thread
+ * before the process exits: seconds for a million profiles that speak SMTP,
+ * minutes for ten million, past the unit's stop timeout (TimeoutStopSec,
+ * 90 s by default), whose SIGKILL would leave the save of one
+ * state_interval before. So the service manager is told it goes on: more
+ * time when it begins and every few seconds of progress after, never a
+ * shorter timeout than the unit's (EXTEND_TIMEOUT_USEC only ever extends).
+ */
+static void stop_save_progress(void *ctx, size_t bytes)
+{
+	struct mg_daemon *d = ctx;
+	uint64_t mono = mg_mono_ns();
+
+	if (mono - d->stop_extended_ns < MG_STOP_EXTEND_EVERY_NS)
+		return;
+	d->stop_extended_ns = mono;
+	sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%" PRIu64 "\nSTATUS=stopping: saving state, %zu MB serialized",
+		   MG_STOP_EXTEND_US, bytes >> 20);
+}
+
 void mg_daemon_stop(struct mg_daemon *d)
 {
 	sd_notify(0, "STOPPING=1");
@@ -716,7 +740,12 @@ void mg_daemon_stop(struct mg_daemon *d)
 	d->metrics_http = NULL;
 	saver_stop(d); /* the last save is written here, waited for */
 	if (d->engine_ready && d->h.prog_fd > 0) {
+		d->stop_extended_ns = mg_mono_ns();
+		sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%" PRIu64 "\nSTATUS=stopping: saving state", MG_STOP_EXTEND_US);
+		d->eng.save_progress = stop_save_progress;
+		d->eng.save_progress_ctx = d;
 		save_state(d);
+		d->eng.save_progress = NULL;
 		mg_eventlog_notice(&d->log, "stopped", "stopping; %s", d->detach_on_exit ?
 				   "detaching and removing the pins" : "the data plane keeps enforcing");
 	}

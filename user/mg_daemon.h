@@ -145,6 +145,7 @@ struct mg_daemon {
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
+	uint64_t stop_extended_ns;   /* the last save at a stop: when more time was last asked for */
 	/* other nodes over NATS (mg_daemon_cluster.c); NULL when no cluster is configured */
 	struct mg_cluster *cluster;
 	json_t *cluster_published;     /* key -> what this node last wrote there */

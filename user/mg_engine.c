@@ -620,6 +620,8 @@ static bool save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t 
 	}
 	if (err)
 		return *outcome = err, save_failed(e, err, now, wall);
+	if (!e->save_via_stream && e->save_progress)
+		e->save_progress(e->save_progress_ctx, e->save_bytes);
 	return e->save_last ? (*outcome = save_done(e, now, wall), true) : false;
 }
 

@@ -119,6 +119,15 @@ struct mg_engine {
 	 */
 	const struct mg_state_stream *state_stream;
 	void *state_stream_ctx;
+	/*
+	 * Called after each piece of a save written here (without
+	 * state_stream: mg_engine_save's), with the bytes serialized so far:
+	 * the daemon's last save at a stop tells the service manager it is
+	 * still making progress (minutes, for ten million profiles). NULL:
+	 * nothing.
+	 */
+	void (*save_progress)(void *ctx, size_t bytes);
+	void *save_progress_ctx;
 	uint64_t save_serialize_ns;  /* the last save's serialization, in the caller's thread, all slices */
 	uint64_t save_slice_max_ns;  /* its longest slice (mg_engine_save_step) */
 	struct mg_an_saver saver;    /* a sliced save under way (saving) */
