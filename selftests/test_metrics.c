@@ -40,6 +40,12 @@ static struct mg_metrics_in sample(void)
 	m.rule_write_failures = 5;
 	m.rule_read_failures = 2;
 	m.feed_expiries_deferred = 9;
+	m.state_save_on = true;
+	m.state_saves_written = 4;
+	m.state_saves_failed = 1;
+	m.state_save_seconds = 0.25;
+	m.state_save_last_success = 1800000000;
+	m.state_save_interval = 60;
 	return m;
 }
 
@@ -104,6 +110,12 @@ static void test_text(void **state)
 	assert_non_null(strstr(t, "\nmtaguard_rule_write_failures_total 5\n"));
 	assert_non_null(strstr(t, "\nmtaguard_rule_read_failures_total 2\n"));
 	assert_non_null(strstr(t, "\nmtaguard_feed_expiries_deferred_total 9\n"));
+	assert_non_null(strstr(t, "\nmtaguard_state_saves_total{outcome=\"written\"} 4\n"));
+	assert_non_null(strstr(t, "\nmtaguard_state_saves_total{outcome=\"failed\"} 1\n"));
+	assert_non_null(strstr(t, "\nmtaguard_state_saves_total{outcome=\"replaced\"} 0\n"));
+	assert_non_null(strstr(t, "\nmtaguard_state_save_duration_seconds 0.25\n"));
+	assert_non_null(strstr(t, "\nmtaguard_state_save_last_success_timestamp_seconds 1800000000\n"));
+	assert_non_null(strstr(t, "\nmtaguard_state_save_interval_seconds 60\n"));
 	free(t);
 
 	/* Without the kernel's counters, no kernel family at all (rather than zeros that would look real). */

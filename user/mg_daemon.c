@@ -215,6 +215,8 @@ static void saver_outcomes(struct mg_daemon *d)
 		else if (!o[i].err && d->save_err)
 			mg_eventlog_notice(&d->log, "notice", "state saved to %s again", o[i].path);
 		d->save_err = o[i].err;
+		if (!o[i].err)
+			d->save_ok_wall_ns = mg_mono_to_wall_ns(mg_mono_ns());
 	}
 }
 
@@ -500,6 +502,16 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.rule_write_failures = d->eng.write_failures;
 	m.rule_read_failures = d->sink.adopt_failed;
 	m.feed_expiries_deferred = d->eng.feed_expiry_deferred;
+	m.state_save_on = d->eng.state_file[0] && d->saver.running;
+	if (m.state_save_on) {
+		struct mg_state_writer_stats ss = mg_state_writer_stats(&d->saver);
+		m.state_saves_written = ss.written;
+		m.state_saves_failed = ss.failed;
+		m.state_saves_replaced = ss.replaced;
+		m.state_save_seconds = (double)ss.last_ns / 1e9;
+		m.state_save_last_success = (double)(d->save_ok_wall_ns / MG_NSEC_PER_SEC); /* whole seconds: printed in full */
+		m.state_save_interval = (double)d->cfg.state_interval_ns / 1e9;
+	}
 	m.dnsbl_on = d->cfg.dnsbl_ip4[0] || d->cfg.dnsbl_ip6[0];
 	m.dnsbl_writes = d->dnsbl.writes;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;

@@ -121,6 +121,7 @@ struct mg_daemon {
 	uint64_t started_ns, last_save_ns, scan_duration_ns; /* CLOCK_MONOTONIC */
 	struct mg_state_writer saver;  /* the state file compressed and written beside the loop */
 	int save_err;                  /* the last written state file's outcome (said once per cause) */
+	uint64_t save_ok_wall_ns;      /* when the writer last wrote one whole (wall clock); 0: not since start */
 	struct mg_hook_runs hooks[MG_HOOK_MAX]; /* the operator's programs (mg_daemon_hooks.c) */
 	/* the relay's policy service and quarantine (mg_daemon_policy.c) */
 	struct mg_policyd policyd;

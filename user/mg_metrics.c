@@ -230,6 +230,22 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	one(&b, "mtaguard_feed_expiries_deferred_total", "counter",
 	    "Imported prefixes' expiries put off for want of memory (retried at every scan).",
 	    (double)m->feed_expiries_deferred);
+	if (m->state_save_on) {
+		/* An alert on the last success's age catches a save that keeps failing, or never ends. */
+		head(&b, "mtaguard_state_saves_total", "counter",
+		     "State saves since start: written, failed (the old file stays), replaced (dropped for a newer one).");
+		put(&b, "mtaguard_state_saves_total{outcome=\"written\"} %llu\n", (unsigned long long)m->state_saves_written);
+		put(&b, "mtaguard_state_saves_total{outcome=\"failed\"} %llu\n", (unsigned long long)m->state_saves_failed);
+		put(&b, "mtaguard_state_saves_total{outcome=\"replaced\"} %llu\n",
+		    (unsigned long long)m->state_saves_replaced);
+		one(&b, "mtaguard_state_save_duration_seconds", "gauge",
+		    "The last state save's compression, write, fsync and rename, beside the loop.", m->state_save_seconds);
+		one(&b, "mtaguard_state_save_last_success_timestamp_seconds", "gauge",
+		    "When the state file was last written whole (Unix time); 0: not since start.",
+		    m->state_save_last_success);
+		one(&b, "mtaguard_state_save_interval_seconds", "gauge", "How often the state is saved (state_interval).",
+		    m->state_save_interval);
+	}
 	if (m->dnsbl_on)
 		one(&b, "mtaguard_dnsbl_writes_total", "counter", "Times the DNSBL datasets were rewritten.",
 		    (double)m->dnsbl_writes);

@@ -40,6 +40,12 @@ struct mg_metrics_in {
 	/* Writes into the kernel's rule maps that failed (each retried), reads of them at start that failed. */
 	uint64_t rule_write_failures, rule_read_failures;
 	uint64_t feed_expiries_deferred; /* feed expiries put off for want of memory (retried at every scan) */
+	/* The state file written beside the loop (state_save_on: a state file, and the writer thread, are there). */
+	bool state_save_on;
+	uint64_t state_saves_written, state_saves_failed, state_saves_replaced;
+	double state_save_seconds;       /* the last write: compress, write, fsync, rename */
+	double state_save_last_success;  /* its wall time, Unix seconds; 0: none since start */
+	double state_save_interval;      /* state_interval, seconds: what an alert on the last success's age compares with */
 	uint64_t dnsbl_writes;           /* DNSBL datasets written (0 and no line when off) */
 	bool dnsbl_on;
 	/* The cluster link (cluster_on: configured) */
