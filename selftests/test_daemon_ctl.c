@@ -625,6 +625,53 @@ static void test_interfaces_over_the_cap_refused(void **state)
 	free(d);
 }
 
+/*
+ * -u: an uplink named on the command line, one the file lists marked as
+ * such, and past MG_UPLINKS_MAX in all (the program holds that many) refused.
+ */
+static void test_uplinks_from_the_command_line(void **state)
+{
+	struct mg_daemon *d = calloc(1, sizeof(*d));
+	struct mg_config c;
+	char err[256] = "";
+
+	(void)state;
+	assert_non_null(d);
+	mg_daemon_init(d);
+	mg_config_default(&c);
+	snprintf(c.ifaces[c.n_ifaces++].name, sizeof(c.ifaces[0].name), "in0");
+	snprintf(c.ifaces[c.n_ifaces++].name, sizeof(c.ifaces[0].name), "out0");
+	snprintf(d->over.ifaces[0].name, sizeof(d->over.ifaces[0].name), "out0");
+	d->over.ifaces[0].uplink = true;
+	snprintf(d->over.ifaces[1].name, sizeof(d->over.ifaces[1].name), "out1");
+	d->over.ifaces[1].uplink = true;
+	snprintf(d->over.ifaces[2].name, sizeof(d->over.ifaces[2].name), "in1");
+	d->over.n_ifaces = 3;
+	assert_int_equal(mg_daemon_apply_overrides(d, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.n_ifaces, 4);
+	assert_false(c.ifaces[0].uplink);
+	assert_true(c.ifaces[1].uplink); /* the file's out0, marked by -u */
+	assert_string_equal(c.ifaces[2].name, "out1");
+	assert_true(c.ifaces[2].uplink);
+	assert_false(c.ifaces[3].uplink);
+
+	for (size_t i = 0; i < MG_UPLINKS_MAX - 1; i++) {
+		snprintf(d->over.ifaces[i].name, sizeof(d->over.ifaces[0].name), "up%zu", i);
+		d->over.ifaces[i].uplink = true;
+	}
+	d->over.n_ifaces = MG_UPLINKS_MAX - 1;
+	c.n_ifaces = 2; /* in0 and the marked out0 */
+	assert_int_equal(mg_daemon_apply_overrides(d, &c, err, sizeof(err)), 0);
+	c.n_ifaces = 2;
+	snprintf(d->over.ifaces[MG_UPLINKS_MAX - 1].name, sizeof(d->over.ifaces[0].name), "up-last");
+	d->over.ifaces[MG_UPLINKS_MAX - 1].uplink = true;
+	d->over.n_ifaces = MG_UPLINKS_MAX;
+	assert_int_equal(mg_daemon_apply_overrides(d, &c, err, sizeof(err)), -E2BIG);
+	assert_non_null(strstr(err, "at most 8 uplinks"));
+	mg_config_free(&c);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -640,6 +687,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blocks_whole_or_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bgp_routes, setup, teardown),
 		cmocka_unit_test(test_interfaces_over_the_cap_refused),
+		cmocka_unit_test(test_uplinks_from_the_command_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

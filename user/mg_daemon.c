@@ -49,8 +49,12 @@ int mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c, char *er
 		c->an.monitor = true;
 	for (size_t i = 0; i < o->n_ifaces; i++) {
 		bool dup = false;
-		for (size_t j = 0; j < c->n_ifaces; j++)
-			dup |= !strcmp(c->ifaces[j].name, o->ifaces[i].name);
+		for (size_t j = 0; j < c->n_ifaces; j++) {
+			if (strcmp(c->ifaces[j].name, o->ifaces[i].name))
+				continue;
+			dup = true;
+			c->ifaces[j].uplink |= o->ifaces[i].uplink; /* -u marks one the file lists */
+		}
 		if (dup)
 			continue;
 		/* Not dropped without a word: the daemon would run, unattached to what it was told to guard. */
@@ -60,6 +64,14 @@ int mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c, char *er
 			return -E2BIG;
 		}
 		c->ifaces[c->n_ifaces++] = o->ifaces[i];
+	}
+	size_t n_uplinks = 0;
+	for (size_t j = 0; j < c->n_ifaces; j++)
+		n_uplinks += c->ifaces[j].uplink;
+	if (n_uplinks > MG_UPLINKS_MAX) {
+		snprintf(err, errlen, "at most %d uplinks (-u and the config file's together), not %zu", MG_UPLINKS_MAX,
+			 n_uplinks);
+		return -E2BIG;
 	}
 	return 0;
 }

@@ -45,6 +45,7 @@ static void usage(FILE *f)
 		"  -c, --config FILE        configuration file (JSON; see mtaguard.conf in the README)\n"
 		"  -i, --interface IF[:MODE] attach to IF (MODE native, generic or auto); repeatable,\n"
 		"                           adds to the interfaces of the config file\n"
+		"  -u, --uplink IF[:MODE]   the same, and IF is an uplink (\"uplink\": true)\n"
 		"  -p, --pin-dir DIR        pin directory (default " MG_DEFAULT_PIN_DIR ")\n"
 		"  -s, --socket PATH        control socket (default /run/mtaguard/control.sock)\n"
 		"      --state FILE         state file (default /var/lib/mtaguard/state.gz)\n"
@@ -66,6 +67,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "interface", required_argument, NULL, 'i' },
+		{ "uplink", required_argument, NULL, 'u' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "state", required_argument, NULL, 'S' },
@@ -88,17 +90,18 @@ int main(int argc, char **argv)
 
 	mg_log_init("mtaguardd");
 	mg_daemon_init(&d);
-	while ((c = getopt_long(argc, argv, "c:i:p:s:mqvhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:u:p:s:mqvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			d.config_path = optarg;
 			break;
 		case 'i':
+		case 'u':
 			if (n_extra >= MG_CONFIG_MAX_IFACES || mg_config_parse_iface(optarg, &extra[n_extra])) {
 				mg_err("bad interface '%s' (IF or IF:native|generic|auto)", optarg);
 				return 2;
 			}
-			n_extra++;
+			extra[n_extra++].uplink = c == 'u';
 			break;
 		case 'p': pin_dir = optarg; break;
 		case 's': sock = optarg; break;
