@@ -672,6 +672,76 @@ static void test_uplinks_from_the_command_line(void **state)
 	free(d);
 }
 
+/* A writer with no room for `full` puts, then room for all (what the daemon's thread says when behind). */
+struct slow_writer {
+	int full, puts, closes;
+};
+
+static int slow_open(void *ctx, const char *path)
+{
+	(void)ctx;
+	(void)path;
+	return 0;
+}
+
+static int slow_put(void *ctx, uint8_t *buf, size_t len)
+{
+	struct slow_writer *w = ctx;
+
+	(void)len;
+	if (w->full > 0) {
+		w->full--;
+		return -EAGAIN;
+	}
+	w->puts++;
+	free(buf);
+	return 0;
+}
+
+static void slow_close(void *ctx)
+{
+	((struct slow_writer *)ctx)->closes++;
+}
+
+static void slow_abort(void *ctx)
+{
+	(void)ctx;
+	fail_msg("the save was given up");
+}
+
+/*
+ * The loop's slices of a save while the writer is behind: a slice that
+ * finds no room ends at once, and the next one hands the waiting piece over
+ * and goes on to the end (a slice that only looked at save_waiting never
+ * tried again: the save stayed under way for good).
+ */
+static void test_save_slices_wait_for_the_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct mg_daemon *d = &f->df.d;
+	struct slow_writer w = { .full = 2 };
+	static const struct mg_state_stream slow = {
+		.open = slow_open, .put = slow_put, .close = slow_close, .abort = slow_abort,
+	};
+	uint64_t mono = mg_mono_ns();
+
+	d->eng.state_stream = &slow;
+	d->eng.state_stream_ctx = &w;
+	assert_int_equal(mg_engine_save_begin(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono)), 0);
+	mg_daemon_save_slice(d);
+	assert_true(d->eng.saving);
+	assert_true(d->eng.save_waiting);
+	assert_int_equal(w.full, 1);
+	mg_daemon_save_slice(d);
+	assert_true(d->eng.save_waiting);
+	assert_int_equal(w.full, 0);
+	mg_daemon_save_slice(d); /* room now */
+	assert_false(d->eng.saving);
+	assert_int_equal(w.puts, 1);
+	assert_int_equal(w.closes, 1);
+	d->eng.state_stream = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +758,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bgp_routes, setup, teardown),
 		cmocka_unit_test(test_interfaces_over_the_cap_refused),
 		cmocka_unit_test(test_uplinks_from_the_command_line),
+		cmocka_unit_test_setup_teardown(test_save_slices_wait_for_the_writer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

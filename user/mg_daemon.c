@@ -235,18 +235,22 @@ static void saver_outcomes(struct mg_daemon *d)
 /*
  * One slice of a state save under way: profiles serialized for about
  * SAVE_SLICE_NS, in steps of SAVE_STEP profiles, after this turn's sockets
- * and events. A million ordinary profiles are a few dozen slices. While the
- * writer thread has no room for another piece, the slice ends at once: the
- * thread's eventfd wakes the loop when it made some.
+ * and events. A million ordinary profiles are a few dozen slices. The
+ * first step of a slice hands over the piece the writer thread had no room
+ * for, if one waits; while there is still none, the slice ends there, and
+ * the thread's eventfd wakes the loop when it made some (the loop does not
+ * spin meanwhile: loop_timeout_ms).
  */
 #define SAVE_SLICE_NS (MG_NSEC_PER_SEC / 100)
 #define SAVE_STEP 1024
-static void save_slice(struct mg_daemon *d)
+void mg_daemon_save_slice(struct mg_daemon *d)
 {
 	uint64_t t0 = mg_mono_ns(), mono = t0;
 
-	while (d->eng.saving && !d->eng.save_waiting && mono - t0 < SAVE_SLICE_NS) {
+	while (d->eng.saving && mono - t0 < SAVE_SLICE_NS) {
 		mg_engine_save_step(&d->eng, SAVE_STEP, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
+		if (d->eng.save_waiting)
+			break;
 		mono = mg_mono_ns();
 	}
 }
@@ -588,7 +592,7 @@ static void on_timer(struct mg_daemon *d)
 	mg_daemon_hooks_reap(d, mono);
 	mg_daemon_policy_tick(d, mono);
 	if (mono - d->last_save_ns >= d->cfg.state_interval_ns) {
-		/* In slices (save_slice), so that ten million profiles do not hold the loop for seconds. */
+		/* In slices (mg_daemon_save_slice), so that ten million profiles do not hold the loop for seconds. */
 		d->last_save_ns = mono;
 		mg_engine_save_begin(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 	}
@@ -729,7 +733,7 @@ int mg_daemon_run(struct mg_daemon *d)
 			on_timer(d);
 		/* An import's next slice, after the sockets and the events of this turn. */
 		d->feed_pending = mg_daemon_feed_work(d, mg_mono_ns());
-		save_slice(d);
+		mg_daemon_save_slice(d);
 		mg_daemon_dnsbl(d, mg_mono_ns());
 		beat_watchdog(d, mg_mono_ns());
 	}

@@ -204,6 +204,8 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen);
 int mg_daemon_run(struct mg_daemon *d);
 /* Save state; detach if asked; free everything. */
 void mg_daemon_stop(struct mg_daemon *d);
+/* One slice of a state save under way (the loop's, at each turn): about 10 ms of it, less while the writer has no room. */
+void mg_daemon_save_slice(struct mg_daemon *d);
 
 /* Answer one control request (mg_ctl_handler). */
 json_t *mg_daemon_control(json_t *req, void *arg, struct mg_ctl_stream *stream);
