@@ -127,6 +127,7 @@ cat >"$LAB_DIR/mtaguard.json" <<EOF
   "interfaces": [ "in0" ],
   "pin_dir": "$PIN",
   "state_file": "$LAB_DIR/state.gz",
+  "state_interval": "2s",
   "log_file": "$LAB_DIR/events.jsonl",
   "control_socket": "$LAB_DIR/control.sock",
   "protected_networks": [ "198.19.0.0/16" ],
@@ -177,6 +178,13 @@ grep -q '^mtaguard_xdp_packets_total{interface="in0",verdict="pass"} [0-9]' "$LA
 	grep -q '^mtaguard_sources{role="end_host"} [0-9]' "$LAB_DIR/mtaguard.prom" &&
 	grep -q '^mtaguard_threat_level [0-5]$' "$LAB_DIR/mtaguard.prom" &&
 	pass "textfile: kernel, analyzer and threat-level figures" || fail "textfile content: $(head -c 400 "$LAB_DIR/mtaguard.prom")"
+# A save every 2 s, written beside the loop: counted, and its time told (what MtaguardStateNotSaved reads).
+saved() { grep -q '^mtaguard_state_saves_total{outcome="written"} [1-9]' "$LAB_DIR/mtaguard.prom" &&
+	grep -q '^mtaguard_state_save_last_success_timestamp_seconds 1[0-9]\{9\}$' "$LAB_DIR/mtaguard.prom"; }
+lab_wait "a state save in the metrics" saved &&
+	grep -q '^mtaguard_state_save_interval_seconds 2$' "$LAB_DIR/mtaguard.prom" &&
+	pass "textfile: state saves written, the last one's time, the interval" ||
+	fail "state save metrics: $(grep mtaguard_state_save "$LAB_DIR/mtaguard.prom" | tr '\n' ' ')"
 ls "$LAB_DIR" | grep -q 'mtaguard.prom.tmp' && fail "a temporary metrics file was left behind" ||
 	pass "no temporary metrics file left"
 http="$(lab_run edge curl -s -o "$LAB_DIR/scrape" -w '%{http_code} %{content_type}' "http://127.0.0.1:$PORT/metrics" || true)"
