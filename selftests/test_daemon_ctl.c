@@ -593,6 +593,17 @@ static void test_bgp_routes(void **state)
 	json_decref(r);
 }
 
+/* A daemon with nothing started, for its command line's overrides, and a default configuration in c. */
+static struct mg_daemon *daemon_for_overrides(struct mg_config *c)
+{
+	struct mg_daemon *d = calloc(1, sizeof(*d));
+
+	assert_non_null(d);
+	mg_daemon_init(d);
+	mg_config_default(c);
+	return d;
+}
+
 /*
  * Interfaces named with -i come on top of the file's: past the cap of 16 the
  * rest were dropped without a word, and the daemon ran unattached to them.
@@ -600,14 +611,11 @@ static void test_bgp_routes(void **state)
  */
 static void test_interfaces_over_the_cap_refused(void **state)
 {
-	struct mg_daemon *d = calloc(1, sizeof(*d));
 	struct mg_config c;
+	struct mg_daemon *d = daemon_for_overrides(&c);
 	char err[256] = "";
 
 	(void)state;
-	assert_non_null(d);
-	mg_daemon_init(d);
-	mg_config_default(&c);
 	for (size_t i = 0; i < MG_CONFIG_MAX_IFACES - 1; i++)
 		snprintf(c.ifaces[c.n_ifaces++].name, sizeof(c.ifaces[0].name), "veth%zu", i);
 	snprintf(d->over.ifaces[0].name, sizeof(d->over.ifaces[0].name), "veth0"); /* the file's already */
@@ -631,14 +639,11 @@ static void test_interfaces_over_the_cap_refused(void **state)
  */
 static void test_uplinks_from_the_command_line(void **state)
 {
-	struct mg_daemon *d = calloc(1, sizeof(*d));
 	struct mg_config c;
+	struct mg_daemon *d = daemon_for_overrides(&c);
 	char err[256] = "";
 
 	(void)state;
-	assert_non_null(d);
-	mg_daemon_init(d);
-	mg_config_default(&c);
 	snprintf(c.ifaces[c.n_ifaces++].name, sizeof(c.ifaces[0].name), "in0");
 	snprintf(c.ifaces[c.n_ifaces++].name, sizeof(c.ifaces[0].name), "out0");
 	snprintf(d->over.ifaces[0].name, sizeof(d->over.ifaces[0].name), "out0");
