@@ -493,6 +493,11 @@ static int save_feeds(struct mg_engine *e, uint64_t now, uint64_t wall)
 	return err;
 }
 
+static void say_save_failed(struct mg_engine *e, int err, uint64_t now, uint64_t wall)
+{
+	notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
+}
+
 /* The sliced save's state file given up (a whole save replaces it, or it failed): the old file stays. */
 static void save_abandon(struct mg_engine *e)
 {
@@ -506,13 +511,6 @@ static void save_abandon(struct mg_engine *e)
 	e->saving = e->save_last = e->save_waiting = false;
 }
 
-static bool save_failed(struct mg_engine *e, int err, uint64_t now, uint64_t wall)
-{
-	save_abandon(e);
-	notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
-	return true;
-}
-
 /* A piece of the state file: 0 (taken), -EAGAIN (kept: no room now), or another -errno (freed). */
 static int save_put(struct mg_engine *e, uint8_t *buf, size_t len)
 {
@@ -523,11 +521,20 @@ static int save_put(struct mg_engine *e, uint8_t *buf, size_t len)
 	return err;
 }
 
-/* The last piece is out: the state file committed (or closed for the stream to commit), then the rules and lists. */
-static int save_done(struct mg_engine *e, uint64_t now, uint64_t wall)
+/*
+ * The save's end, err its failure so far (0: the last piece is out): the
+ * state file committed (or closed for the stream to commit) and the rules
+ * file and changed lists written, or the state file given up. The outcome
+ * in *outcome; returns true (the save ended).
+ */
+static bool save_end(struct mg_engine *e, int err, uint64_t now, uint64_t wall, int *outcome)
 {
-	int err = 0, err2;
-
+	if (err) {
+		save_abandon(e);
+		say_save_failed(e, err, now, wall);
+		*outcome = err;
+		return true;
+	}
 	if (e->save_via_stream) {
 		e->state_stream->close(e->state_stream_ctx);
 	} else {
@@ -536,15 +543,16 @@ static int save_done(struct mg_engine *e, uint64_t now, uint64_t wall)
 	}
 	e->saving = e->save_last = e->save_waiting = false;
 	if (err)
-		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
-	err2 = save_rules(e, now, wall);
+		say_save_failed(e, err, now, wall);
+	int err2 = save_rules(e, now, wall);
 	/* The lists' times are wall-clock: a file written since their last change needs no rewrite. */
 	if (e->feeds_dirty) {
 		int err3 = save_feeds(e, now, wall);
 		if (!err2)
 			err2 = err3;
 	}
-	return err ? err : err2;
+	*outcome = err ? err : err2;
+	return true;
 }
 
 static int save_start(struct mg_engine *e, bool via_stream, uint64_t now, uint64_t wall)
@@ -553,12 +561,14 @@ static int save_start(struct mg_engine *e, bool via_stream, uint64_t now, uint64
 
 	mg_make_parent_dirs(e->state_file);
 	err = mg_an_save_begin(e->an, &e->saver, now, wall);
-	if (err)
-		return err;
-	err = via_stream ? e->state_stream->open(e->state_stream_ctx, e->state_file)
-			 : mg_state_out_open(&e->save_out, e->state_file);
+	if (!err) {
+		err = via_stream ? e->state_stream->open(e->state_stream_ctx, e->state_file)
+				 : mg_state_out_open(&e->save_out, e->state_file);
+		if (err)
+			mg_an_saver_free(&e->saver);
+	}
 	if (err) {
-		mg_an_saver_free(&e->saver);
+		say_save_failed(e, err, now, wall);
 		return err;
 	}
 	e->saving = true;
@@ -572,7 +582,8 @@ static int save_start(struct mg_engine *e, bool via_stream, uint64_t now, uint64
 /*
  * One step: the piece the stream had no room for goes first; then up to
  * `max` profiles are serialized, and what is done goes out once it makes a
- * piece (or is the last). Returns true once the save ended, either way.
+ * piece (or is the last). Returns true once the save ended, either way
+ * (its outcome in *outcome).
  */
 static bool save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall, int *outcome)
 {
@@ -588,10 +599,8 @@ static bool save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t 
 			return false;
 		}
 		e->save_piece = NULL;
-		if (err)
-			return *outcome = err, save_failed(e, err, now, wall);
-		if (e->save_last)
-			return *outcome = save_done(e, now, wall), true;
+		if (err || e->save_last)
+			return save_end(e, err, now, wall, outcome);
 	}
 	uint64_t t0 = mg_mono_ns();
 	int r = mg_an_save_step(e->an, &e->saver, max, now);
@@ -606,7 +615,7 @@ static bool save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t 
 	if (took > e->save_slice_max_ns)
 		e->save_slice_max_ns = took;
 	if (r < 0)
-		return *outcome = r, save_failed(e, r, now, wall);
+		return save_end(e, r, now, wall, outcome);
 	e->save_last = r == 1;
 	if (!len)
 		return false;
@@ -618,11 +627,9 @@ static bool save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t 
 		e->save_waiting = true;
 		return false;
 	}
-	if (err)
-		return *outcome = err, save_failed(e, err, now, wall);
-	if (!e->save_via_stream && e->save_progress)
+	if (!err && !e->save_via_stream && e->save_progress)
 		e->save_progress(e->save_progress_ctx, e->save_bytes);
-	return e->save_last ? (*outcome = save_done(e, now, wall), true) : false;
+	return err || e->save_last ? save_end(e, err, now, wall, outcome) : false;
 }
 
 int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
@@ -635,10 +642,8 @@ int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall)
 		save_abandon(e);
 	/* Written here and waited for, whatever state_stream is: the caller wants it done when this returns. */
 	int err = save_start(e, false, now, wall);
-	if (err) {
-		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
+	if (err)
 		return err;
-	}
 	/* In steps, so that each piece goes out as it is made: the state is never whole in memory. */
 	while (!save_step(e, 4096, now, wall, &outcome))
 		;
@@ -649,10 +654,7 @@ int mg_engine_save_begin(struct mg_engine *e, uint64_t now, uint64_t wall)
 {
 	if (!e->state_file[0] || e->saving)
 		return 0;
-	int err = save_start(e, e->state_stream != NULL, now, wall);
-	if (err)
-		notice(e, now, wall, true, "notice", "saving state to %s failed: %s", e->state_file, strerror(-err));
-	return err;
+	return save_start(e, e->state_stream != NULL, now, wall);
 }
 
 bool mg_engine_save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall)
