@@ -218,23 +218,6 @@ void mg_state_writer_abort(struct mg_state_writer *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int mg_state_writer_submit(struct mg_state_writer *w, const char *path, uint8_t *buf, size_t len)
-{
-	int err = mg_state_writer_open(w, path);
-
-	if (err) {
-		free(buf);
-		return err;
-	}
-	err = mg_state_writer_put(w, buf, len); /* a new job has room */
-	if (err) {
-		mg_state_writer_abort(w);
-		return err;
-	}
-	mg_state_writer_close(w);
-	return 0;
-}
-
 int mg_state_writer_fd(const struct mg_state_writer *w)
 {
 	return w->running ? w->efd : -1;

@@ -14,9 +14,9 @@
  * MG_STATE_PIECES_MAX pieces that wait, never the whole state (7.5 GB for
  * ten million profiles speaking SMTP). When they are all waiting, put says
  * -EAGAIN and the caller serializes no further until the thread made room
- * (the eventfd tells it). A file handed over whole (submit) while an older
- * one waits, not yet begun, replaces it (only the newest picture matters);
- * the one being written finishes. Each outcome is reported through the
+ * (the eventfd tells it). A file opened while an older one waits, closed
+ * but not yet begun, replaces it (only the newest picture matters); the
+ * one being written finishes. Each outcome is reported through the
  * eventfd the loop polls.
  */
 #ifndef MG_STATE_WRITER_H
@@ -84,8 +84,6 @@ int mg_state_writer_put(struct mg_state_writer *w, uint8_t *buf, size_t len);
 void mg_state_writer_close(struct mg_state_writer *w);
 /* Give the open file up: its pieces are dropped, the old file stays, no outcome is reported. */
 void mg_state_writer_abort(struct mg_state_writer *w);
-/* A whole file at once (buf is the writer's from here, even on failure): open, put, close. 0 or -errno. */
-int mg_state_writer_submit(struct mg_state_writer *w, const char *path, uint8_t *buf, size_t len);
 /* The eventfd to poll for outcomes and room (-1 when not running). */
 int mg_state_writer_fd(const struct mg_state_writer *w);
 /* Up to max ended writes into out; returns how many. Clears the eventfd. */
