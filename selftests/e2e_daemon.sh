@@ -362,7 +362,8 @@ restart_check() {
 }
 restart_check TERM "a graceful stop" while-down 198.19.0.2
 sleep 3 # past state_interval: a periodic save has happened
-ctl --json status | jq -e '.state_save | .beside_loop and .written >= 1 and .failed == 0 and .bytes > 0' >/dev/null &&
+ctl --json status | jq -e '.state_save | .beside_loop and .written >= 1 and .failed == 0 and .bytes > 0 and
+	.last_saved_s >= 0 and .last_saved_s < 5 and .waiting == false' >/dev/null &&
 	pass "the periodic save is serialized in slices and written beside the loop" ||
 	fail "state_save: $(ctl --json status | jq -c .state_save)"
 restart_check KILL "kill -9" after-kill 198.19.0.3

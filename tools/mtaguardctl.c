@@ -297,6 +297,16 @@ static void print_human(const char *cmd, json_t *r)
 		if (n(r, "rule_read_failures"))
 			printf("warning     %lld %s of the kernel's rules failed at start: those rules were not adopted "
 			       "(see the daemon's log)\n", CNT(n(r, "rule_read_failures"), "read", "reads"));
+		json_t *save = json_object_get(r, "state_save");
+		if (json_is_string(json_object_get(save, "error"))) {
+			json_t *age = json_object_get(save, "last_saved_s");
+			if (json_is_integer(age))
+				printf("warning     saving the state failed: %s (last written %s ago)\n", s(save, "error"),
+				       dur(json_integer_value(age), t, sizeof(t)));
+			else
+				printf("warning     saving the state failed: %s (not written since start)\n",
+				       s(save, "error"));
+		}
 		if (n(r, "feed_expiries_deferred"))
 			printf("warning     imported prefixes' expiry put off %lld %s for want of memory (retried at every "
 			       "scan)\n", CNT(n(r, "feed_expiries_deferred"), "time", "times"));

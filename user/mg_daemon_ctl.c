@@ -160,13 +160,19 @@ static json_t *cmd_status(struct mg_daemon *d)
 	json_object_set_new(o, "scan_ms", json_real((double)d->scan_duration_ns / 1e6));
 	/* The state file: serialized in the loop (serialize_ms), compressed and written beside it (write_ms). */
 	struct mg_state_writer_stats ss = mg_state_writer_stats(&d->saver);
+	/* waiting: the writer has no room for the next piece; last_saved_s: the last whole save's age, null if none. */
+	json_t *age = d->save_ok_wall_ns && wall >= d->save_ok_wall_ns
+			      ? json_integer((json_int_t)((wall - d->save_ok_wall_ns) / MG_NSEC_PER_SEC))
+			      : json_null();
 	json_object_set_new(o, "state_save",
-			    json_pack("{s:b,s:f,s:f,s:f,s:I,s:b,s:I,s:I,s:I,s:s?}", "under_way", d->eng.saving, "serialize_ms",
+			    json_pack("{s:b,s:b,s:f,s:f,s:f,s:I,s:b,s:I,s:I,s:I,s:o,s:s?}", "under_way", d->eng.saving,
+				      "waiting", d->eng.save_waiting, "serialize_ms",
 				      (double)d->eng.save_serialize_ns / 1e6, "slice_max_ms",
 				      (double)d->eng.save_slice_max_ns / 1e6, "write_ms", (double)ss.last_ns / 1e6, "bytes",
 				      (json_int_t)d->eng.save_bytes, "beside_loop", d->saver.running, "written",
 				      (json_int_t)ss.written, "failed", (json_int_t)ss.failed, "replaced",
-				      (json_int_t)ss.replaced, "error", d->save_err ? strerror(-d->save_err) : NULL));
+				      (json_int_t)ss.replaced, "last_saved_s", age, "error",
+				      d->save_err ? strerror(-d->save_err) : NULL));
 	json_object_set_new(o, "policy_service", mg_daemon_policy_status(d));
 	json_object_set_new(o, "quarantine_work", mg_daemon_qauto_status(d));
 	json_object_set_new(o, "cluster", mg_daemon_cluster_status(d));
