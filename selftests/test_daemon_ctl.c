@@ -717,7 +717,7 @@ static void slow_abort(void *ctx)
 /*
  * The loop's slices of a save while the writer is behind: a slice that
  * finds no room ends at once, and the next one hands the waiting piece over
- * and goes on to the end (a slice that only looked at save_waiting never
+ * and goes on to the end (a slice that only looked at whether it waited never
  * tried again: the save stayed under way for good).
  */
 static void test_save_slices_wait_for_the_writer(void **state)
@@ -735,10 +735,10 @@ static void test_save_slices_wait_for_the_writer(void **state)
 	assert_int_equal(mg_engine_save_begin(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono)), 0);
 	mg_daemon_save_slice(d);
 	assert_true(d->eng.saving);
-	assert_true(d->eng.save_waiting);
+	assert_true(mg_engine_save_waiting(&d->eng));
 	assert_int_equal(w.full, 1);
 	mg_daemon_save_slice(d);
-	assert_true(d->eng.save_waiting);
+	assert_true(mg_engine_save_waiting(&d->eng));
 	assert_int_equal(w.full, 0);
 	mg_daemon_save_slice(d); /* room now */
 	assert_false(d->eng.saving);

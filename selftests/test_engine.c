@@ -1278,10 +1278,10 @@ static void test_save_in_slices(void **state)
 	assert_int_equal(mg_engine_save_begin(&r->e, now, wall), 0); /* under way: nothing new */
 	assert_int_equal(got.opens, 1);
 	int steps = 1;
-	while (!mg_engine_save_step(&r->e, 2, now, wall) && !r->e.save_waiting)
+	while (!mg_engine_save_step(&r->e, 2, now, wall) && !mg_engine_save_waiting(&r->e))
 		steps++;
 	/* No room: the last piece waits, the analyzer is not read further, and asking again changes nothing. */
-	assert_true(r->e.save_waiting);
+	assert_true(mg_engine_save_waiting(&r->e));
 	assert_true(r->e.saving);
 	assert_int_equal(got.refused, 1);
 	assert_false(mg_engine_save_step(&r->e, 2, now, wall));
@@ -1292,7 +1292,7 @@ static void test_save_in_slices(void **state)
 		steps++;
 	assert_true(steps >= 3);
 	assert_false(r->e.saving);
-	assert_false(r->e.save_waiting);
+	assert_false(mg_engine_save_waiting(&r->e));
 	assert_int_equal(got.closes, 1);
 	assert_int_equal(got.aborts, 0);
 	assert_true(got.puts >= 1);

@@ -249,7 +249,7 @@ void mg_daemon_save_slice(struct mg_daemon *d)
 
 	while (d->eng.saving && mono - t0 < SAVE_SLICE_NS) {
 		mg_engine_save_step(&d->eng, SAVE_STEP, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
-		if (d->eng.save_waiting)
+		if (mg_engine_save_waiting(&d->eng))
 			break;
 		mono = mg_mono_ns();
 	}
@@ -637,7 +637,7 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 {
 	int t = -1;
 
-	if (d->events_pending || d->cluster_more || d->feed_pending || (d->eng.saving && !d->eng.save_waiting))
+	if (d->events_pending || d->cluster_more || d->feed_pending || (d->eng.saving && !mg_engine_save_waiting(&d->eng)))
 		return 0;
 	if (d->eng.news) {
 		uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);

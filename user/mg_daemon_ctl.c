@@ -166,7 +166,7 @@ static json_t *cmd_status(struct mg_daemon *d)
 			      : json_null();
 	json_object_set_new(o, "state_save",
 			    json_pack("{s:b,s:b,s:f,s:f,s:f,s:I,s:b,s:I,s:I,s:I,s:o,s:s?}", "under_way", d->eng.saving,
-				      "waiting", d->eng.save_waiting, "serialize_ms",
+				      "waiting", mg_engine_save_waiting(&d->eng), "serialize_ms",
 				      (double)d->eng.save_serialize_ns / 1e6, "slice_max_ms",
 				      (double)d->eng.save_slice_max_ns / 1e6, "write_ms", (double)ss.last_ns / 1e6, "bytes",
 				      (json_int_t)d->eng.save_bytes, "beside_loop", d->saver.running, "written",

@@ -134,9 +134,8 @@ struct mg_engine {
 	bool saving;
 	bool save_via_stream;        /* it goes to state_stream (else to save_out) */
 	bool save_last;              /* the analyzer's part is all serialized */
-	bool save_waiting;           /* the stream had no room at the last step: nothing is serialized until it has */
 	struct mg_state_out *save_out;
-	uint8_t *save_piece;         /* a piece the stream had no room for yet, handed over first */
+	uint8_t *save_piece;         /* a piece the stream had no room for yet, handed over first (mg_engine_save_waiting) */
 	size_t save_piece_len;
 	size_t save_bytes;           /* its size before compression */
 	size_t n_protected;          /* protected networks configured (0: every source is ours) */
@@ -306,12 +305,17 @@ int mg_engine_save(struct mg_engine *e, uint64_t now, uint64_t wall);
  * time until it returns true. What is serialized goes out in pieces of
  * about MG_ENGINE_SAVE_PIECE as it is made (to state_stream, or written
  * here); once the last is out, the rules file and changed lists are
- * written. While the stream has no room (save_waiting), a step serializes
+ * written. While the stream has no room (mg_engine_save_waiting), a step serializes
  * nothing. mg_engine_save meanwhile replaces the sliced one.
  */
 #define MG_ENGINE_SAVE_PIECE ((size_t)4 << 20)
 int mg_engine_save_begin(struct mg_engine *e, uint64_t now, uint64_t wall);
 bool mg_engine_save_step(struct mg_engine *e, uint32_t max, uint64_t now, uint64_t wall);
+/* The stream had no room for the last piece: the next step hands it over before it serializes more. */
+static inline bool mg_engine_save_waiting(const struct mg_engine *e)
+{
+	return e->save_piece != NULL;
+}
 
 /* Inputs. */
 void mg_engine_event(struct mg_engine *e, const struct mg_event *ev, uint64_t now, uint64_t wall);
