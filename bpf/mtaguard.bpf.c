@@ -109,6 +109,18 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 } mg_activity SEC(".maps");
 
+/*
+ * The uplinks' ifindexes (struct mg_uplinks): written by the loader after
+ * load and by the daemon when an uplink is made again with a new ifindex.
+ * Not pinned: it belongs to one load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mg_uplinks);
+	__uint(max_entries, 1);
+} mg_uplinks SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, MG_DEFAULT_RINGBUF_SIZE);
@@ -522,20 +534,27 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
  * four-tuple, its proven commands then counted for nothing), to fake one
  * for an inside address it does not own, or to forge replies toward an
  * inside client arrives inside, toward an inside client: refused. Without
- * protected networks every client counts as inside. Asked on the
- * from-server path only; with no uplink the verifier folds it to a constant.
+ * protected networks every client counts as inside. The uplinks'
+ * ifindexes are read from mg_uplinks (the daemon rewrites a slot when an
+ * uplink comes back with a new ifindex), their count from load-time data.
+ * Asked on the from-server path only; with no uplink the verifier folds it
+ * to a constant.
  */
 static __always_inline int mg_server_side_trusted(const struct xdp_md *ctx, const struct mg_pkt *p)
 {
-	__u32 n = mg_cfg.n_uplinks, ifindex;
+	__u32 n = mg_cfg.n_uplinks, ifindex, zero = 0;
+	const struct mg_uplinks *up;
 
 	if (!n)
 		return 1;
 	ifindex = ctx->ingress_ifindex;
+	up = bpf_map_lookup_elem(&mg_uplinks, &zero);
+	if (up) {
 #pragma unroll
-	for (int i = 0; i < MG_UPLINKS_MAX; i++)
-		if (i < n && mg_cfg.uplink_ifindex[i] == ifindex)
-			return 1;
+		for (int i = 0; i < MG_UPLINKS_MAX; i++)
+			if (i < n && up->ifindex[i] == ifindex)
+				return 1;
+	}
 	return mg_cfg.act[0].size && mg_activity_index_of(mg_cfg.act, &p->dst, p->ip_version) < 0;
 }
 

@@ -532,6 +532,19 @@ _Static_assert(sizeof(struct mg_act_range) == 24, "mg_act_range layout");
 #define MG_UPLINKS_MAX 8 /* uplink interfaces a program trusts server-side packets on */
 
 /*
+ * The uplinks' ifindexes, mg_uplinks' one entry: slot i is the i-th uplink
+ * the loader was given, and only the first mg_tunables.n_uplinks slots are
+ * compared (an unused slot, 0, never matches). A map rather than load-time
+ * data because an uplink made again (a VLAN's ifdown/ifup, a bond rebuilt,
+ * a driver reloaded) comes back with a new ifindex: the daemon writes it
+ * here while the program runs, without a reload.
+ */
+struct mg_uplinks {
+	__u32 ifindex[MG_UPLINKS_MAX];
+};
+_Static_assert(sizeof(struct mg_uplinks) == 4 * MG_UPLINKS_MAX, "mg_uplinks layout");
+
+/*
  * Load-time tunables: one const volatile struct in the program's .rodata,
  * set by the loader before load. The verifier folds them into constants.
  */
@@ -558,17 +571,17 @@ struct mg_tunables {
 	__u32 tick_ns;        /* the kernel's tick in ns (the loader's mg_tick_ns): the token buckets' clock is the tick count
 			       * times this, an inlined load; 0: they read the coarse clock, a helper call */
 	/*
-	 * The interfaces the operator declared as uplinks (ifindexes, the
-	 * first n_uplinks used). With none, packets from an MX port move
-	 * handshake and reply state whatever interface they arrive on; with
-	 * some, only on these: a real server's SYN-ACK and replies arrive
-	 * there, and an inside host forging them sends them elsewhere.
+	 * How many uplinks the operator declared (their ifindexes are in
+	 * mg_uplinks, the first n_uplinks slots). With none, packets from an
+	 * MX port move handshake and reply state whatever interface they
+	 * arrive on, and the verifier folds the uplink test away; with some,
+	 * only on these: a real server's SYN-ACK and replies arrive there, and
+	 * an inside host forging them sends them elsewhere.
 	 */
-	__u32 uplink_ifindex[MG_UPLINKS_MAX];
 	__u8 n_uplinks;
 	__u8 pad2[7];
 };
-_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8 + 4 * MG_UPLINKS_MAX + 8,
+_Static_assert(sizeof(struct mg_tunables) == 40 + MG_V6_NETS_MAX * 18 + 24 * MG_ACT_MAX_RANGES + 8 + 8,
 	       "mg_tunables layout");
 
 /*

@@ -2660,8 +2660,10 @@ static void test_off_counts_everything(void **state)
  * interface here. The namespace and the veth go when the group ends.
  */
 #define UPLINK_IF "mgup0"
+/* A second interface of the namespace: where an uplink made again, with a new ifindex, is moved to. */
+#define MOVED_IF "mgup2"
 static int home_netns = -1;
-static uint32_t uplink_ifindex;
+static uint32_t uplink_ifindex, moved_ifindex;
 
 static void netns_leave(void)
 {
@@ -2669,6 +2671,9 @@ static void netns_leave(void)
 		return;
 	if (system("ip link del " UPLINK_IF " 2>/dev/null") != 0)
 		fprintf(stderr, "could not delete %s (it goes with its namespace)\n", UPLINK_IF);
+	if (moved_ifindex && system("ip link del " MOVED_IF " 2>/dev/null") != 0)
+		fprintf(stderr, "could not delete %s (it goes with its namespace)\n", MOVED_IF);
+	moved_ifindex = 0;
 	if (setns(home_netns, CLONE_NEWNET))
 		perror("setns back to the test's network namespace");
 	close(home_netns);
@@ -2698,7 +2703,27 @@ static int netns_with_uplink(void)
 		netns_leave();
 		return -1;
 	}
+	if (system("ip link add " MOVED_IF " type veth peer name mgup3") != 0 ||
+	    !(moved_ifindex = if_nametoindex(MOVED_IF))) {
+		fprintf(stderr, "could not create the veth %s (iproute2's ip)\n", MOVED_IF);
+		netns_leave();
+		return -1;
+	}
 	return 0;
+}
+
+/*
+ * The harness's program as the loader's handle sees it, for mg_set_uplink
+ * and mg_get_uplinks: the map and the loaded count, nothing else.
+ */
+static struct mg_handle uplinks_handle(void)
+{
+	struct mg_handle h;
+
+	memset(&h, 0, sizeof(h));
+	h.uplinks_fd = bpf_map__fd(H.skel->maps.mg_uplinks);
+	h.uplinks_n = H.skel->rodata->mg_cfg.n_uplinks;
+	return h;
 }
 
 static void run_on_uplink(struct pb *p, size_t len)
@@ -2877,6 +2902,102 @@ static void test_uplink_inside_server_answers_outside(void **state)
 	}
 }
 
+/* A server's SYN-ACK to `client` arriving on `ifindex`. */
+static void synack_on(uint32_t ifindex, const char *client, const char *server, uint32_t isn)
+{
+	struct pb p;
+	size_t len = tcp_frame(&p, server, client, 25, 40000, PB_TCP_SYN | PB_TCP_ACK, isn, CLIENT_ISN + 1, NULL);
+
+	assert_int_equal(xh_run_on(&H, p.buf, len, ifindex), XDP_PASS);
+}
+
+/*
+ * The uplink deleted and made again comes back with a new ifindex: the
+ * daemon points the running program's slot at it (mg_set_uplink). From
+ * then the new ifindex is trusted, and the old one is no uplink: a SYN-ACK
+ * arriving there is refused like one arriving inside.
+ */
+static void test_uplink_moved_by_set_uplink(void **state)
+{
+	struct mg_handle h = uplinks_handle();
+	struct mg_uplinks up;
+
+	(void)state;
+	synack_on(uplink_ifindex, CLIENT4, SERVER4, SERVER_ISN);
+	assert_int_equal(pending_flows(), 1);
+	synack_on(moved_ifindex, OTHER4, SERVER4, SERVER_ISN);
+	assert_int_equal(pending_flows(), 1);
+	xh_reset_traffic(&H);
+
+	assert_int_equal(mg_set_uplink(&h, 0, moved_ifindex), 0);
+	assert_int_equal(mg_get_uplinks(&h, &up), 0);
+	assert_int_equal(up.ifindex[0], moved_ifindex);
+	synack_on(uplink_ifindex, CLIENT4, SERVER4, SERVER_ISN);
+	assert_int_equal(pending_flows(), 0);
+	assert_int_equal(flows_seen(), 0);
+	synack_on(moved_ifindex, CLIENT4, SERVER4, SERVER_ISN);
+	assert_int_equal(pending_flows(), 1);
+	assert_int_equal(flows_seen(), 1);
+}
+
+/* Only the loaded uplinks' slots may be written: past them the program compares nothing. */
+static void test_uplink_set_slot_out_of_range(void **state)
+{
+	struct mg_handle h = uplinks_handle(), pinned;
+	struct mg_uplinks up;
+
+	(void)state;
+	assert_int_equal(mg_set_uplink(&h, 1, moved_ifindex), -EINVAL);
+	assert_int_equal(mg_set_uplink(&h, MG_UPLINKS_MAX, moved_ifindex), -EINVAL);
+	assert_int_equal(mg_get_uplinks(&h, &up), 0);
+	assert_int_equal(up.ifindex[0], uplink_ifindex);
+	assert_int_equal(up.ifindex[1], 0);
+	/* A handle opened from pins has no uplinks map (it is not pinned). */
+	memset(&pinned, 0, sizeof(pinned));
+	pinned.uplinks_fd = -1;
+	assert_int_equal(mg_set_uplink(&pinned, 0, moved_ifindex), -ENOENT);
+	assert_int_equal(mg_get_uplinks(&pinned, &up), -ENOENT);
+}
+
+/* After each: slot 0 is the uplink again, whatever a test moved it to (or failed halfway). */
+static int restore_uplink(void **state)
+{
+	struct mg_handle h = uplinks_handle();
+
+	(void)state;
+	return mg_set_uplink(&h, 0, uplink_ifindex);
+}
+
+/*
+ * The loader's own load: the uplinks named in the options are in
+ * mg_uplinks in their order, before the first packet, and a slot is
+ * rewritten in place, the others kept.
+ */
+static void test_uplink_loader_writes_map(void **state)
+{
+	struct mg_load_opts o;
+	struct mg_handle h;
+	struct mg_uplinks up;
+
+	(void)state;
+	mg_load_opts_default(&o);
+	o.max_sources = o.max_servers = o.max_policy = o.max_allow = 256;
+	assert_int_equal(mg_load_opts_uplink(&o, UPLINK_IF), 0);
+	assert_int_equal(mg_load_opts_uplink(&o, "lo"), 0);
+	assert_int_equal(mg_load_private(&o, &h), 0);
+	assert_int_equal(h.uplinks_n, 2);
+	assert_int_equal(mg_get_uplinks(&h, &up), 0);
+	assert_int_equal(up.ifindex[0], uplink_ifindex);
+	assert_int_equal(up.ifindex[1], 1);
+	assert_int_equal(up.ifindex[2], 0);
+	assert_int_equal(mg_set_uplink(&h, 0, moved_ifindex), 0);
+	assert_int_equal(mg_set_uplink(&h, 2, moved_ifindex), -EINVAL);
+	assert_int_equal(mg_get_uplinks(&h, &up), 0);
+	assert_int_equal(up.ifindex[0], moved_ifindex);
+	assert_int_equal(up.ifindex[1], 1);
+	mg_close(&h);
+}
+
 /* The loader's side: names resolved to the ifindexes the program compares, each once, a missing one refused. */
 static void test_uplink_load_opts(void **state)
 {
@@ -2890,8 +3011,8 @@ static void test_uplink_load_opts(void **state)
 	assert_int_equal(mg_load_opts_uplink(&o, UPLINK_IF), 0);
 	assert_int_equal(mg_load_opts_uplink(&o, "mgnone0"), -ENODEV);
 	assert_int_equal(o.tunables.n_uplinks, 2);
-	assert_int_equal(o.tunables.uplink_ifindex[0], uplink_ifindex);
-	assert_int_equal(o.tunables.uplink_ifindex[1], 1);
+	assert_int_equal(o.uplink_ifindex[0], uplink_ifindex);
+	assert_int_equal(o.uplink_ifindex[1], 1);
 	o.tunables.n_uplinks = MG_UPLINKS_MAX; /* full: one more is refused, not dropped */
 	assert_int_equal(mg_load_opts_uplink(&o, "mgup1"), -E2BIG);
 }
@@ -2913,11 +3034,14 @@ static int load_uplink(uint8_t mode, bool protect)
 	if (netns_with_uplink())
 		return -1;
 	t.handshake = mode;
-	t.uplink_ifindex[0] = uplink_ifindex;
 	t.n_uplinks = 1;
 	H_saved = H;
 	int err = xh_load(&H, &t);
+	if (!err)
+		err = restore_uplink(NULL); /* the loader's part: the harness loads from tunables only */
 	if (err) {
+		if (H.skel)
+			xh_unload(&H);
 		H = H_saved;
 		netns_leave();
 	}
@@ -3096,6 +3220,9 @@ int main(void)
 		cmocka_unit_test_setup(test_uplink_forged_handshake_inside, reset),
 		cmocka_unit_test_setup(test_uplink_inside_server_answers_outside, reset),
 		cmocka_unit_test(test_uplink_load_opts),
+		cmocka_unit_test_setup_teardown(test_uplink_moved_by_set_uplink, reset, restore_uplink),
+		cmocka_unit_test_setup_teardown(test_uplink_set_slot_out_of_range, reset, restore_uplink),
+		cmocka_unit_test(test_uplink_loader_writes_map),
 	};
 	int failed = 0, err;
 

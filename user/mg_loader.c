@@ -47,12 +47,37 @@ int mg_load_opts_uplink(struct mg_load_opts *o, const char *ifname)
 	if (!ifindex)
 		return -ENODEV;
 	for (unsigned i = 0; i < t->n_uplinks; i++)
-		if (t->uplink_ifindex[i] == ifindex)
+		if (o->uplink_ifindex[i] == ifindex)
 			return 0;
 	if (t->n_uplinks >= MG_UPLINKS_MAX)
 		return -E2BIG;
-	t->uplink_ifindex[t->n_uplinks++] = ifindex;
+	o->uplink_ifindex[t->n_uplinks++] = ifindex;
 	return 0;
+}
+
+int mg_set_uplink(struct mg_handle *h, unsigned slot, uint32_t ifindex)
+{
+	struct mg_uplinks up;
+	uint32_t zero = 0;
+
+	if (h->uplinks_fd < 0)
+		return -ENOENT;
+	if (slot >= h->uplinks_n)
+		return -EINVAL;
+	/* The one value holds every slot: the others are written back as they are. */
+	if (bpf_map_lookup_elem(h->uplinks_fd, &zero, &up))
+		return -errno;
+	up.ifindex[slot] = ifindex;
+	return bpf_map_update_elem(h->uplinks_fd, &zero, &up, BPF_ANY) ? -errno : 0;
+}
+
+int mg_get_uplinks(const struct mg_handle *h, struct mg_uplinks *out)
+{
+	uint32_t zero = 0;
+
+	if (h->uplinks_fd < 0)
+		return -ENOENT;
+	return bpf_map_lookup_elem(h->uplinks_fd, &zero, out) ? -errno : 0;
 }
 
 static const char *pin_dir_or_default(const char *d)
@@ -109,6 +134,7 @@ static void fill_fds(struct mg_handle *h)
 	h->index6_fd = bpf_map__fd(s->maps.mg_rule_index6);
 	h->lens_fd = bpf_map__fd(s->maps.mg_rule_lens);
 	h->src_filter_fd = bpf_map__fd(s->maps.mg_src_filter);
+	h->uplinks_fd = bpf_map__fd(s->maps.mg_uplinks);
 }
 
 /* The rule index holds 2^bits words per family, the geometry the program computes buckets with. */
@@ -210,14 +236,27 @@ static struct mg_xdp *open_sized(const struct mg_load_opts *o)
 	return skel;
 }
 
-/* The handle takes the loaded object: its descriptors, the activity records and the rule maps. */
+/* The uplinks' ifindexes the options name, in their slots: the program reads them from the first packet. */
+static int write_uplinks(struct mg_handle *h, const struct mg_load_opts *o)
+{
+	struct mg_uplinks up = { 0 };
+	uint32_t zero = 0;
+
+	h->uplinks_n = o->tunables.n_uplinks;
+	memcpy(up.ifindex, o->uplink_ifindex, h->uplinks_n * sizeof(up.ifindex[0]));
+	return bpf_map_update_elem(h->uplinks_fd, &zero, &up, BPF_ANY) ? -errno : 0;
+}
+
+/* The handle takes the loaded object: its descriptors, the uplinks, the activity records and the rule maps. */
 static int take_loaded(const struct mg_load_opts *o, struct mg_handle *h, struct mg_xdp *skel)
 {
 	int err;
 
 	h->skel = skel;
 	fill_fds(h);
-	err = map_activity(h, o);
+	err = write_uplinks(h, o);
+	if (!err)
+		err = map_activity(h, o);
 	if (!err)
 		err = open_rules(h);
 	if (err) {
@@ -261,9 +300,11 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	 * Named maps are pinned, and reused if already pinned: a reload keeps
 	 * state. Not mg_activity: its layout is this load's protected networks,
 	 * and a start after they changed must not read another layout's records.
+	 * Nor mg_uplinks: this load writes it from its options, and the daemon
+	 * keeps it current while it runs.
 	 */
 	bpf_object__for_each_map(map, skel->obj) {
-		if (bpf_map__is_internal(map) || map == skel->maps.mg_activity)
+		if (bpf_map__is_internal(map) || map == skel->maps.mg_activity || map == skel->maps.mg_uplinks)
 			continue;
 		err = pin_path(path, sizeof(path), dir, bpf_map__name(map));
 		if (!err)
@@ -338,6 +379,7 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	h->index6_fd = obj_get(dir, "mg_rule_index6");
 	h->lens_fd = obj_get(dir, "mg_rule_lens");
 	h->src_filter_fd = obj_get(dir, "mg_src_filter");
+	h->uplinks_fd = -1; /* not pinned: only the loading process writes it */
 	if (pins_outdated(dir)) {
 		mg_close(h);
 		return MG_ERR_OLD_PINS;
@@ -369,7 +411,7 @@ void mg_close(struct mg_handle *h)
 	} else {
 		int *fds[] = { &h->prog_fd, &h->block_fd, &h->allow_fd, &h->block4_fd, &h->allow4_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
 			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd, &h->outbreaks_fd,
-			       &h->index4_fd, &h->index6_fd, &h->lens_fd, &h->src_filter_fd };
+			       &h->index4_fd, &h->index6_fd, &h->lens_fd, &h->src_filter_fd, &h->uplinks_fd };
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (*fds[i] > 0)
 				close(*fds[i]);

@@ -24,14 +24,18 @@ enum mg_xdp_mode { MG_MODE_AUTO = 0, MG_MODE_NATIVE, MG_MODE_GENERIC };
 struct mg_load_opts {
 	const char *pin_dir;          /* NULL: MG_DEFAULT_PIN_DIR */
 	struct mg_tunables tunables;  /* start from MG_TUNABLES_DEFAULT */
+	/* The uplinks' ifindexes, tunables.n_uplinks of them (mg_load_opts_uplink): written into mg_uplinks at load. */
+	uint32_t uplink_ifindex[MG_UPLINKS_MAX];
 	uint32_t max_sources, max_servers, max_policy, max_allow, ringbuf_size; /* 0: defaults */
 };
 void mg_load_opts_default(struct mg_load_opts *o);
 /*
- * Declare ifname an uplink (mg_tunables.uplink_ifindex): once any is, the
- * program takes servers' SYN-ACKs and replies as such only from uplinks.
- * Before mg_load; the interface must exist. 0, -ENODEV, or -E2BIG past
- * MG_UPLINKS_MAX.
+ * Declare ifname an uplink: once any is, the program takes servers'
+ * SYN-ACKs and replies as such only from uplinks. Slot i of mg_uplinks is
+ * the i-th uplink declared (a name declared again keeps its slot): the
+ * daemon declares its uplinks in the order of its interface list, and
+ * names a slot by that order to mg_set_uplink. Before mg_load; the
+ * interface must exist. 0, -ENODEV, or -E2BIG past MG_UPLINKS_MAX.
  */
 int mg_load_opts_uplink(struct mg_load_opts *o, const char *ifname);
 
@@ -57,6 +61,12 @@ struct mg_handle {
 	const struct mg_activity *activity;
 	uint32_t activity_n;
 	struct mg_act_range act_ranges[MG_ACT_MAX_RANGES];
+	/*
+	 * mg_uplinks and the loaded n_uplinks (loaded handles only: -1 and 0
+	 * from mg_open_pinned, as the map is not pinned: it belongs to one load).
+	 */
+	int uplinks_fd;
+	uint32_t uplinks_n;
 };
 
 /*
@@ -105,6 +115,17 @@ int mg_xdp_attached(const char *ifname, int prog_fd, enum mg_xdp_mode *mode);
 int mg_detach(const char *pin_dir, const char *ifname);
 /* Remove every pin under pin_dir (detaching links) and the directory. */
 int mg_unload(const char *pin_dir);
+
+/*
+ * Point uplink slot `slot` (mg_load_opts_uplink's order) at `ifindex` in the
+ * running program: an uplink deleted and made again comes back with a new
+ * ifindex, and the program trusts only the ones in mg_uplinks. 0, -EINVAL
+ * if slot is not below the loaded n_uplinks, -ENOENT for a handle without
+ * the map (mg_open_pinned), or -errno.
+ */
+int mg_set_uplink(struct mg_handle *h, unsigned slot, uint32_t ifindex);
+/* The uplinks' ifindexes as the program reads them. 0, -ENOENT (no map, as above), or -errno. */
+int mg_get_uplinks(const struct mg_handle *h, struct mg_uplinks *out);
 
 int mg_set_monitor(int settings_fd, bool on);
 int mg_get_monitor(int settings_fd, bool *on);
