@@ -242,6 +242,8 @@ static int write_uplinks(struct mg_handle *h, const struct mg_load_opts *o)
 	struct mg_uplinks up = { 0 };
 	uint32_t zero = 0;
 
+	if (o->tunables.n_uplinks > MG_UPLINKS_MAX) /* set by hand past the slots the map has */
+		return -EINVAL;
 	h->uplinks_n = o->tunables.n_uplinks;
 	memcpy(up.ifindex, o->uplink_ifindex, h->uplinks_n * sizeof(up.ifindex[0]));
 	return bpf_map_update_elem(h->uplinks_fd, &zero, &up, BPF_ANY) ? -errno : 0;
