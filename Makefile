@@ -35,7 +35,7 @@ VERSION    ?= 0.1.0
 CFLAGS     ?= -O2 -g
 CFLAGS     += -DMG_VERSION='"$(VERSION)"'
 CFLAGS     += -std=gnu11 -Wall -Wextra -Werror -Iheaders -I$(BUILD) -Iuser
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread -lcares -lspf2
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lnats -lpthread -lcares -lspf2 -lmnl
 PCAP_LIBS  := -lpcap
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ifeq ($(FUZZ),1)
@@ -249,7 +249,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 # among them: its tests run it inside the container e2e_systemd boots (a host
 # install would start freshclam where nothing stops it).
 DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev libnats-dev \
-             libcmocka-dev pkg-config make gcc libc-ares-dev libspf2-dev
+             libcmocka-dev pkg-config make gcc libc-ares-dev libspf2-dev libmnl-dev
 DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server nsd unbound \
              rbldnsd bind9-dnsutils exabgp gobgpd bird2 systemd-container mmdebstrap dpkg-dev debhelper lintian
 deps:

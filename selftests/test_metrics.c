@@ -197,6 +197,37 @@ static void test_interface_label(void **state)
 	free(t);
 }
 
+/*
+ * The guarded interfaces by name: whether the program is on each, and how
+ * often it was attached again to a device made anew; none configured (a
+ * test's metrics): neither family.
+ */
+static void test_interfaces_attached(void **state)
+{
+	(void)state;
+	struct mg_metrics_in m = sample();
+	char *t = mg_metrics_text(&m);
+
+	assert_non_null(t);
+	assert_null(strstr(t, "mtaguard_interface_attached"));
+	free(t);
+	m.n_attach = 2;
+	snprintf(m.attach[0].name, sizeof(m.attach[0].name), "in1");
+	m.attach[0].attached = true;
+	m.attach[0].reattached = 3;
+	snprintf(m.attach[1].name, sizeof(m.attach[1].name), "vlan\\7");
+	t = mg_metrics_text(&m);
+	assert_non_null(t);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\n# TYPE mtaguard_interface_attached gauge\n"));
+	assert_non_null(strstr(t, "\nmtaguard_interface_attached{interface=\"in1\"} 1\n"));
+	assert_non_null(strstr(t, "\nmtaguard_interface_attached{interface=\"vlan\\\\7\"} 0\n"));
+	assert_non_null(strstr(t, "\n# TYPE mtaguard_interface_reattached_total counter\n"));
+	assert_non_null(strstr(t, "\nmtaguard_interface_reattached_total{interface=\"in1\"} 3\n"));
+	assert_non_null(strstr(t, "\nmtaguard_interface_reattached_total{interface=\"vlan\\\\7\"} 0\n"));
+	free(t);
+}
+
 /* Verdicts by whose claim put them in the kernel: every block owner's name, zeros included, and outbreak. */
 static void test_verdicts_by_origin(void **state)
 {
@@ -484,6 +515,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_interface_label),
+		cmocka_unit_test(test_interfaces_attached),
 		cmocka_unit_test(test_verdicts_by_origin),
 		cmocka_unit_test(test_time_to_block_histogram),
 		cmocka_unit_test(test_ledger_counts_new_blocks),

@@ -277,10 +277,15 @@ static void print_human(const char *cmd, json_t *r)
 		/* The mode in use, as the kernel reports it ("auto" is what was asked for, not what runs). */
 		json_array_foreach(ifs, i, v) {
 			const char *up = json_is_true(json_object_get(v, "uplink")) ? ", uplink" : "";
+			long long again = n(v, "reattached");
+			char more[48] = "";
+			/* A device of that name made anew and given the program again: the operator may want to know why. */
+			if (again)
+				snprintf(more, sizeof(more), ", attached again %lld %s", again, again == 1 ? "time" : "times");
 			if (!json_is_string(json_object_get(v, "attached")))
-				printf(" %s (NOT attached%s)", s(v, "name"), up);
+				printf(" %s (NOT attached%s%s)", s(v, "name"), up, more);
 			else
-				printf(" %s (%s%s)", s(v, "name"), s(v, "attached"), up);
+				printf(" %s (%s%s%s)", s(v, "name"), s(v, "attached"), up, more);
 		}
 		printf("\npin dir     %s\nuptime      %s\n", s(r, "pin_dir"), dur(n(r, "uptime_s"), t, sizeof(t)));
 		if (json_is_string(json_object_get(r, "pending_restart")))

@@ -425,6 +425,7 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		mg_state_writer_stop(&d->saver);
 	}
 
+	mg_daemon_ifaces_start(d);
 	e = mg_daemon_policy_start(d, err, errlen);
 	if (e)
 		return e;
@@ -500,6 +501,12 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.have_kernel = mg_stats_read(d->h.stats_fd, &m.kernel) == 0;
 	if (m.have_kernel)
 		iface_metrics(d, &m);
+	for (size_t i = 0; i < d->run.n_ifaces && i < MG_METRICS_MAX_IFACES; i++) {
+		snprintf(m.attach[i].name, sizeof(m.attach[i].name), "%s", d->run.ifaces[i].name);
+		m.attach[i].attached = d->ifw[i].attached;
+		m.attach[i].reattached = d->ifw[i].reattached;
+		m.n_attach = i + 1;
+	}
 	mg_an_count(d->eng.an, m.sources_by_role);
 	mg_an_count_activity_only(d->eng.an, m.sources_by_role); /* protected hosts known by their activity alone */
 	m.verdicts_active = mg_daemon_blocks_in_force(d);
@@ -590,6 +597,7 @@ static void on_timer(struct mg_daemon *d)
 	uint64_t mono = mg_mono_ns();
 
 	mg_daemon_hooks_reap(d, mono);
+	mg_daemon_ifaces_check(d, mono); /* a link message lost, or none heard: a device made anew gets its program here */
 	mg_daemon_policy_tick(d, mono);
 	if (mono - d->last_save_ns >= d->cfg.state_interval_ns) {
 		/* In slices (mg_daemon_save_slice), so that ten million profiles do not hold the loop for seconds. */
@@ -713,6 +721,8 @@ int mg_daemon_run(struct mg_daemon *d)
 				/* a Postfix policy request answered */
 			} else if (mg_daemon_cluster_event(d, fd)) {
 				/* other nodes' entries taken */
+			} else if (mg_daemon_ifaces_event(d, fd)) {
+				/* an interface came, went or changed: a guarded one made anew has its program again */
 			}
 			/* the ring buffer: consumed below, whoever woke us */
 		}
@@ -779,6 +789,7 @@ void mg_daemon_stop(struct mg_daemon *d)
 	}
 	mg_daemon_policy_stop(d);
 	mg_daemon_cluster_stop(d);
+	mg_daemon_ifaces_stop(d);
 	if (d->engine_ready)
 		mg_daemon_verify_stop(d);
 	mg_ctlsock_close(&d->ctl);

@@ -28,6 +28,7 @@
 struct ring_buffer;
 struct mg_metrics_http;
 struct mg_cluster;
+struct mg_ifwatch;
 
 /* Command-line settings that win over the config file, also after a reload. */
 struct mg_daemon_overrides {
@@ -97,6 +98,21 @@ struct mg_import_session {
 	size_t n, cap;
 	uint64_t last_ns;     /* CLOCK_MONOTONIC: the last request */
 	uint64_t start, ticket; /* after the commit: the engine's feed queue positions it spans */
+};
+
+/*
+ * An interface the program is attached to, as the daemon last found it
+ * (mg_daemon_ifaces.c): the device it attached to, whether the program is
+ * still there, and how often it was attached again to a device of that
+ * name made anew.
+ */
+struct mg_iface_watch {
+	unsigned ifindex;          /* the device attached to last; 0: none yet */
+	bool attached;             /* at the last look */
+	bool gone;                 /* no interface of that name at the last look */
+	uint64_t reattached;       /* attachments made again since start */
+	int attach_err;            /* the last attempt's failure (said once a minute at most), 0: none */
+	struct mg_log_gate attach_gate;
 };
 
 struct mg_daemon {
@@ -187,6 +203,10 @@ struct mg_daemon {
 	uint64_t bgp_last_request;      /* CLOCK_MONOTONIC, valid once bgp_seen */
 	struct mg_log_gate bgp_complaints; /* refusals: one line a minute at most */
 	struct mg_log_gate q_oom_said;     /* no memory for the active outbreaks' list (mg_daemon_qauto.c) */
+	/* The attached interfaces, watched so that a device made anew gets the program again (mg_daemon_ifaces.c). */
+	struct mg_iface_watch ifw[MG_CONFIG_MAX_IFACES]; /* as run.ifaces */
+	struct mg_ifwatch *ifwatch;        /* link messages; NULL: the timer's look alone */
+	bool ifw_all;                      /* link messages were lost: look at every interface */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */
@@ -252,6 +272,17 @@ void mg_qauto_active_free(struct mg_qauto_active *a);
 bool mg_qauto_release_due(const struct mg_qauto_active *a, const struct mg_held *h, uint64_t mono);
 /* The policy service's clients and counters for status (null when it is off). */
 json_t *mg_daemon_policy_status(struct mg_daemon *d);
+/*
+ * The attached interfaces (mg_daemon_ifaces.c): watched from start (after
+ * the first attachments), the watch's descriptor served by the loop (event:
+ * true if fd is it), every one looked at again at each timer tick; one
+ * whose device was made anew gets the program again, and the operator is
+ * told when an interface loses it and when it has it back.
+ */
+void mg_daemon_ifaces_start(struct mg_daemon *d);
+bool mg_daemon_ifaces_event(struct mg_daemon *d, int fd);
+void mg_daemon_ifaces_check(struct mg_daemon *d, uint64_t mono);
+void mg_daemon_ifaces_stop(struct mg_daemon *d);
 /* Other nodes (mg_daemon_cluster.c): start the link, take what it received, write what this node holds. */
 int mg_daemon_cluster_start(struct mg_daemon *d, char *err, size_t errlen);
 bool mg_daemon_cluster_event(struct mg_daemon *d, int fd);

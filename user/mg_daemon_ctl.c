@@ -126,10 +126,12 @@ static json_t *cmd_status(struct mg_daemon *d)
 		/* "mode" as configured; "attached" as the kernel reports it (what "auto" became), or null. */
 		enum mg_xdp_mode m;
 		int e = mg_xdp_attached(d->run.ifaces[i].name, d->h.prog_fd, &m);
-		json_array_append_new(ifs, json_pack("{s:s,s:s,s:o,s:b}", "name", d->run.ifaces[i].name, "mode",
+		/* "ifindex": the device attached to last; "reattached": devices of that name made anew since start. */
+		json_array_append_new(ifs, json_pack("{s:s,s:s,s:o,s:b,s:I,s:I}", "name", d->run.ifaces[i].name, "mode",
 						     mg_xdp_mode_name(d->run.ifaces[i].mode), "attached",
 						     e ? json_null() : json_string(mg_xdp_mode_name(m)), "uplink",
-						     (int)d->run.ifaces[i].uplink));
+						     (int)d->run.ifaces[i].uplink, "ifindex", (json_int_t)d->ifw[i].ifindex,
+						     "reattached", (json_int_t)d->ifw[i].reattached));
 	}
 	json_object_set_new(o, "interfaces", ifs);
 	mg_get_monitor(d->h.settings_fd, &mon);

@@ -446,12 +446,28 @@ int mg_attach(struct mg_handle *h, const char *ifname, enum mg_xdp_mode mode)
 	if (pin_path(path, sizeof(path), h->pin_dir, name))
 		return -ENAMETOOLONG;
 
-	/* Already attached by us: swap the program in place, so enforcement never stops. */
+	/*
+	 * Already attached by us: swap the program in place, so enforcement
+	 * never stops. Unless the pinned link is no longer on this interface:
+	 * the device it was made on was deleted (the link is defunct) or
+	 * renamed, and the interface of this name is a new one. That pin is
+	 * let go (detaching a renamed device, which is no longer the one named
+	 * here) and a link made for the device the name means now.
+	 */
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
-		err = bpf_link_update(fd, h->prog_fd, NULL) ? -errno : 0;
-		close(fd);
-		return err;
+		struct bpf_link_info info = { 0 };
+		__u32 len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == BPF_LINK_TYPE_XDP &&
+		    info.xdp.ifindex != ifindex) {
+			close(fd);
+			if (unlink(path) && errno != ENOENT)
+				return -errno;
+		} else {
+			err = bpf_link_update(fd, h->prog_fd, NULL) ? -errno : 0;
+			close(fd);
+			return err;
+		}
 	}
 
 	if (mode == MG_MODE_NATIVE)

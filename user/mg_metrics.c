@@ -90,20 +90,27 @@ static const char *const drop_reason_label[] = {
 	[MG_DROP_OUTBREAK] = "outbreak",
 };
 
+/* interface="NAME": a label value escapes backslash, quote and newline (Linux allows the first two in a name). */
+static void iface_label(char *label, size_t len, const char *iface)
+{
+	size_t n = snprintf(label, len, "interface=\"");
+
+	for (const char *c = iface; *c && n + 4 < len; c++) {
+		if (*c == '\\' || *c == '"' || *c == '\n')
+			label[n++] = '\\';
+		label[n++] = *c == '\n' ? 'n' : *c;
+	}
+	snprintf(label + n, len - n, "\"");
+}
+
 /* One interface's (or the whole's, iface NULL) packets by verdict or drops by reason. */
 static void iface_lines(struct buf *b, const char *family, const char *iface, const struct mg_global_stats *k, bool drops)
 {
 	char label[300] = "";
 
 	if (iface) {
-		/* A label value escapes backslash, quote and newline (Linux allows the first two in a name). */
-		size_t n = snprintf(label, sizeof(label), "interface=\"");
-		for (const char *c = iface; *c && n + 4 < sizeof(label); c++) {
-			if (*c == '\\' || *c == '"' || *c == '\n')
-				label[n++] = '\\';
-			label[n++] = *c == '\n' ? 'n' : *c;
-		}
-		snprintf(label + n, sizeof(label) - n, "\",");
+		iface_label(label, sizeof(label) - 1, iface);
+		strcat(label, ","); /* more labels follow */
 	}
 	if (!drops) {
 		put(b, "%s{%sverdict=\"pass\"} %llu\n", family, label, (unsigned long long)k->passed);
@@ -230,6 +237,23 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	one(&b, "mtaguard_feed_expiries_deferred_total", "counter",
 	    "Imported prefixes' expiries put off for want of memory (retried at every scan).",
 	    (double)m->feed_expiries_deferred);
+	if (m->n_attach) {
+		/* An alert on 0 catches an interface whose device went and did not come back, or refused the program. */
+		char label[300];
+		head(&b, "mtaguard_interface_attached", "gauge",
+		     "Whether the XDP program is attached to the interface the daemon guards (1) or not (0).");
+		for (size_t i = 0; i < m->n_attach; i++) {
+			iface_label(label, sizeof(label), m->attach[i].name);
+			put(&b, "mtaguard_interface_attached{%s} %d\n", label, m->attach[i].attached);
+		}
+		head(&b, "mtaguard_interface_reattached_total", "counter",
+		     "Times the program was attached again to a device of the interface's name made anew.");
+		for (size_t i = 0; i < m->n_attach; i++) {
+			iface_label(label, sizeof(label), m->attach[i].name);
+			put(&b, "mtaguard_interface_reattached_total{%s} %llu\n", label,
+			    (unsigned long long)m->attach[i].reattached);
+		}
+	}
 	if (m->state_save_on) {
 		/* An alert on the last success's age catches a save that keeps failing, or never ends. */
 		head(&b, "mtaguard_state_saves_total", "counter",

@@ -30,6 +30,13 @@ struct mg_metrics_in {
 		struct mg_global_stats s;
 	} ifaces[MG_METRICS_MAX_IFACES];
 	size_t n_ifaces;
+	/* The interfaces the daemon guards, by name: whether the program is on them, how often it was attached again. */
+	struct mg_metrics_attach {
+		char name[16];
+		bool attached;
+		uint64_t reattached;
+	} attach[MG_METRICS_MAX_IFACES];
+	size_t n_attach;
 	size_t sources_by_role[MG_ROLE_MAX];
 	uint64_t verdicts_active, verdicts_issued, alerts_issued;
 	/* Blocks that came into force in the kernel, by whose claim (block owners only), and fingerprints contained. */
