@@ -549,6 +549,7 @@ static __always_inline int mg_server_side_trusted(const struct xdp_md *ctx, cons
 		return 1;
 	ifindex = ctx->ingress_ifindex;
 	up = bpf_map_lookup_elem(&mg_uplinks, &zero);
+	/* A slot of an uplink not there yet holds 0, which names no device: no packet arrives there. */
 	if (up) {
 #pragma unroll
 		for (int i = 0; i < MG_UPLINKS_MAX; i++)

@@ -25,7 +25,7 @@ CTL="$BUILD/mtaguardctl"
 PIN="/sys/fs/bpf/mg-e2ei-$$"
 
 lab_require_root
-lab_require_cmds ip nsenter swaks jq postfix timeout ping
+lab_require_cmds ip nsenter swaks jq postfix timeout ping bpftool
 [[ -x "$BUILD/mtaguardd" && -x "$CTL" ]] || { echo "FAIL: mtaguardd or mtaguardctl missing (run make first)"; exit 1; }
 
 FAILS=0
@@ -68,7 +68,8 @@ pass "lab up: edge router, pc, Postfix outside"
 # Handshakes required: a command counts only on a connection whose SYN-ACK arrived on the uplink.
 cat >"$CONF" <<EOF
 {
-  "interfaces": [ { "name": "in1", "mode": "native" }, { "name": "out0", "mode": "native", "uplink": true } ],
+  "interfaces": [ { "name": "in1", "mode": "native" }, { "name": "out0", "mode": "native", "uplink": true },
+                  { "name": "late0", "mode": "native", "uplink": true } ],
   "pin_dir": "$PIN",
   "protected_networks": [ "198.18.0.0/16" ],
   "handshake": "required",
@@ -80,6 +81,12 @@ cat >"$CONF" <<EOF
 EOF
 lab_mtaguardd edge "$BUILD" "$PIN" "$CONF"
 lab_wait "the control socket" ctl status || fatal "mtaguardd did not start: $(cat "$LAB_DIR/daemon.err")"
+
+# late0 does not exist yet: the daemon starts all the same, guards the others, and says so.
+grep -q '"late0 does not exist' "$EVENTS" && pass "the log says late0 does not exist yet" ||
+	fail "the log says late0 does not exist yet"
+[[ "$(iface_field late0 attached)" == null && "$(iface_field late0 ifindex)" == 0 ]] &&
+	pass "status: late0 not attached" || fail "status: late0 not attached"
 
 # established: MX-port handshakes the kernel saw complete (SYN-ACK trusted, then the client's ACK).
 established() { ctl --json status | jq -r .kernel.flows_established; }
@@ -142,6 +149,32 @@ mail_once || fail "a mail through the new uplink"
 after=$(established)
 ((after > before)) && pass "a handshake on the new uplink counts ($before -> $after)" ||
 	fail "a handshake on the new uplink counts ($before -> $after): the program still trusts the old index"
+
+# --- an interface that appears after the start (an uplink, as its slot waited) ---------
+
+ip -n "$(lab_ns edge)" link add late0 type veth peer name late1
+lab_wait -t 10 "the program on late0" has_xdp late0 && pass "the program is on late0 once it appears" ||
+	fail "the program is on late0 once it appears"
+lab_wait -t 10 "the log to say late0 appeared" grep -q '"late0 appeared' "$EVENTS" &&
+	pass "the log says late0 appeared" || fail "the log says late0 appeared"
+late_index=$(ip -n "$(lab_ns edge)" -j link show late0 | jq -r '.[0].ifindex')
+[[ "$(iface_field late0 ifindex)" == "$late_index" && "$(iface_field late0 reattached)" == 0 ]] &&
+	pass "status: late0 attached (ifindex $late_index), not counted as attached again" ||
+	fail "status: late0: $(ctl --json status | jq -c '.interfaces[2]')"
+
+# The uplinks as the running program reads them (mg_uplinks: slot 0 out0, slot 1 late0, in the config's order).
+uplinks() {
+	local id
+	for id in $(bpftool prog show pinned "$PIN/mtaguard_xdp" -j | jq -r '.map_ids[]'); do
+		if [[ "$(bpftool map show id "$id" -j | jq -r .name)" == mg_uplinks ]]; then
+			bpftool map dump id "$id" -j | jq -r '.[0].formatted.value.ifindex[0:2] | map(tostring) | join(" ")'
+			return
+		fi
+	done
+}
+want="$(iface_field out0 ifindex) $late_index"
+[[ "$(uplinks)" == "$want" ]] && pass "the program trusts out0 and late0 under their indexes ($want)" ||
+	fail "mg_uplinks holds '$(uplinks)', not '$want'"
 
 # --- a device made anew while the daemon was down ---------------------------------
 

@@ -2940,6 +2940,24 @@ static void test_uplink_moved_by_set_uplink(void **state)
 	assert_int_equal(flows_seen(), 1);
 }
 
+/*
+ * An uplink not there yet (mg_load_opts_uplink_absent: its slot holds 0)
+ * trusts nothing: not a test run's packet given no interface (the kernel
+ * runs it as arriving on lo), nor the uplink's old device.
+ */
+static void test_uplink_absent_slot_matches_nothing(void **state)
+{
+	struct mg_handle h = uplinks_handle();
+
+	(void)state;
+	assert_int_equal(mg_set_uplink(&h, 0, 0), 0);
+	synack_on(0, CLIENT4, SERVER4, SERVER_ISN);
+	assert_int_equal(pending_flows(), 0);
+	synack_on(uplink_ifindex, CLIENT4, SERVER4, SERVER_ISN);
+	assert_int_equal(pending_flows(), 0);
+	assert_int_equal(flows_seen(), 0);
+}
+
 /* Only the loaded uplinks' slots may be written: past them the program compares nothing. */
 static void test_uplink_set_slot_out_of_range(void **state)
 {
@@ -3013,8 +3031,17 @@ static void test_uplink_load_opts(void **state)
 	assert_int_equal(o.tunables.n_uplinks, 2);
 	assert_int_equal(o.uplink_ifindex[0], uplink_ifindex);
 	assert_int_equal(o.uplink_ifindex[1], 1);
+	/* One not there yet takes the next slot, holding no interface; two such are two slots. */
+	assert_int_equal(mg_load_opts_uplink_absent(&o), 0);
+	assert_int_equal(mg_load_opts_uplink_absent(&o), 0);
+	assert_int_equal(o.tunables.n_uplinks, 4);
+	assert_int_equal(o.uplink_ifindex[2], 0);
+	assert_int_equal(o.uplink_ifindex[3], 0);
+	assert_int_equal(mg_load_opts_uplink(&o, "lo"), 0); /* still the slot it had */
+	assert_int_equal(o.tunables.n_uplinks, 4);
 	o.tunables.n_uplinks = MG_UPLINKS_MAX; /* full: one more is refused, not dropped */
 	assert_int_equal(mg_load_opts_uplink(&o, "mgup1"), -E2BIG);
+	assert_int_equal(mg_load_opts_uplink_absent(&o), -E2BIG);
 }
 
 static struct xh H_saved;
@@ -3222,6 +3249,7 @@ int main(void)
 		cmocka_unit_test(test_uplink_load_opts),
 		cmocka_unit_test_setup_teardown(test_uplink_moved_by_set_uplink, reset, restore_uplink),
 		cmocka_unit_test_setup_teardown(test_uplink_set_slot_out_of_range, reset, restore_uplink),
+		cmocka_unit_test_setup_teardown(test_uplink_absent_slot_matches_nothing, reset, restore_uplink),
 		cmocka_unit_test(test_uplink_loader_writes_map),
 	};
 	int failed = 0, err;

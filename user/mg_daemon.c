@@ -325,6 +325,8 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		if (!d->cfg.ifaces[i].uplink)
 			continue;
 		e = mg_load_opts_uplink(&lo, d->cfg.ifaces[i].name);
+		if (e == -ENODEV)
+			e = mg_load_opts_uplink_absent(&lo); /* trusted once it appears (mg_daemon_ifaces.c) */
 		if (e) {
 			snprintf(err, errlen, "uplink %s: %s", d->cfg.ifaces[i].name,
 				 e == -E2BIG ? "too many uplinks" : strerror(-e));
@@ -339,9 +341,15 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 					      : strerror(-e));
 		return e;
 	}
+	/*
+	 * An interface that does not exist yet (a VLAN, a bond or a tunnel the
+	 * network's own service makes later, a hotplugged NIC) does not keep
+	 * the others unguarded: it is attached to when it appears
+	 * (mg_daemon_ifaces.c), and said until then (below, status, metrics).
+	 */
 	for (size_t i = 0; i < d->cfg.n_ifaces; i++) {
 		e = mg_attach(&d->h, d->cfg.ifaces[i].name, d->cfg.ifaces[i].mode);
-		if (e) {
+		if (e && e != -ENODEV) {
 			snprintf(err, errlen, "attaching to %s: %s", d->cfg.ifaces[i].name, strerror(-e));
 			return e;
 		}
@@ -452,6 +460,12 @@ int mg_daemon_start(struct mg_daemon *d, FILE *human, char *err, size_t errlen)
 		strncat(ifs, d->run.ifaces[i].name, sizeof(ifs) - strlen(ifs) - 1);
 		if (d->run.ifaces[i].uplink)
 			strncat(ifs, " (uplink)", sizeof(ifs) - strlen(ifs) - 1);
+		if (!d->ifw[i].ifindex) {
+			strncat(ifs, " (not there yet)", sizeof(ifs) - strlen(ifs) - 1);
+			mg_eventlog_warning(&d->log, "interface", "%s does not exist: nothing is filtered there until it does, "
+					    "and the program is attached as soon as it appears (if it never should, the name "
+					    "is wrong)", d->run.ifaces[i].name);
+		}
 	}
 	mg_eventlog_notice(&d->log, "started", "started on %s%s; pins in %s; control socket %s", ifs,
 			   d->eng.an_cfg.monitor ? " in monitor mode" : "", d->run.pin_dir, d->run.control_socket);

@@ -101,10 +101,15 @@ static void look_at(struct mg_daemon *d, size_t i, uint64_t mono)
 	take_device(d, i, ifindex);
 	w->attached = true;
 	w->attach_err = 0;
+	const char *how = mode == MG_MODE_NATIVE ? "native" : "generic", *up = d->run.ifaces[i].uplink ? ", as an uplink" : "";
+	if (!before) {
+		mg_eventlog_notice(&d->log, "interface", "%s appeared (ifindex %u): the program is attached (%s)%s", name,
+				   ifindex, how, up);
+		return;
+	}
 	w->reattached++;
 	mg_eventlog_notice(&d->log, "interface", "%s %s (ifindex %u, was %u): the program is attached again (%s)%s", name,
-			   was_gone ? "is back" : "had lost the program", ifindex, before,
-			   mode == MG_MODE_NATIVE ? "native" : "generic", d->run.ifaces[i].uplink ? ", as an uplink" : "");
+			   was_gone ? "is back" : "had lost the program", ifindex, before, how, up);
 }
 
 void mg_daemon_ifaces_check(struct mg_daemon *d, uint64_t mono)
@@ -128,9 +133,15 @@ void mg_daemon_ifaces_start(struct mg_daemon *d)
 {
 	int err = 0;
 
-	/* Just attached by mg_daemon_start: the devices the names mean now, the uplinks' as loaded. */
-	for (size_t i = 0; i < d->run.n_ifaces; i++)
-		d->ifw[i] = (struct mg_iface_watch){ .ifindex = if_nametoindex(d->run.ifaces[i].name), .attached = true };
+	/*
+	 * Just attached by mg_daemon_start: the devices the names mean now, the
+	 * uplinks' as loaded. One not there yet (index 0) is attached to when it
+	 * appears; mg_daemon_start says so.
+	 */
+	for (size_t i = 0; i < d->run.n_ifaces; i++) {
+		unsigned ifindex = if_nametoindex(d->run.ifaces[i].name);
+		d->ifw[i] = (struct mg_iface_watch){ .ifindex = ifindex, .attached = ifindex != 0, .gone = !ifindex };
+	}
 	d->ifwatch = mg_ifwatch_open(&err);
 	if (d->ifwatch) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = mg_ifwatch_fd(d->ifwatch) };

@@ -55,6 +55,16 @@ int mg_load_opts_uplink(struct mg_load_opts *o, const char *ifname)
 	return 0;
 }
 
+int mg_load_opts_uplink_absent(struct mg_load_opts *o)
+{
+	struct mg_tunables *t = &o->tunables;
+
+	if (t->n_uplinks >= MG_UPLINKS_MAX)
+		return -E2BIG;
+	o->uplink_ifindex[t->n_uplinks++] = 0;
+	return 0;
+}
+
 int mg_set_uplink(struct mg_handle *h, unsigned slot, uint32_t ifindex)
 {
 	struct mg_uplinks up;

@@ -38,6 +38,13 @@ void mg_load_opts_default(struct mg_load_opts *o);
  * interface must exist. 0, -ENODEV, or -E2BIG past MG_UPLINKS_MAX.
  */
 int mg_load_opts_uplink(struct mg_load_opts *o, const char *ifname);
+/*
+ * An uplink whose interface does not exist yet (the daemon attaches to it
+ * when it appears): its slot, in declaration order, holds no interface
+ * (ifindex 0 matches no packet) until mg_set_uplink names the device. 0, or
+ * -E2BIG past MG_UPLINKS_MAX.
+ */
+int mg_load_opts_uplink_absent(struct mg_load_opts *o);
 
 struct mg_xdp;
 struct mg_handle {
