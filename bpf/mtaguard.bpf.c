@@ -574,8 +574,12 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 	__u64 now = bpf_ktime_get_coarse_ns();
 
 	/* The server's ISN, before any budget can refuse the profile: the handshake is the client's proof. */
-	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX && mg_server_side_trusted(ctx, p))
-		mg_flow_synack(p, now);
+	if (mg_cfg.handshake != MG_HS_OFF && mg_port_class(p->sport) == MG_PORT_MX) {
+		if (mg_server_side_trusted(ctx, p))
+			mg_flow_synack(p, now);
+		else
+			st->server_side_refused++;
+	}
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_SYN, st);
 	if (!e)
@@ -722,8 +726,10 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 	if (!p || !st)
 		return 0;
 	/* A reply arriving where no server's can is forged: it is not the client's evidence either. */
-	if (!mg_server_side_trusted(ctx, p))
+	if (!mg_server_side_trusted(ctx, p)) {
+		st->server_side_refused++;
 		return 0;
+	}
 	int klass = mg_smtp_reply_class(ctx, p);
 	if (klass < 0 || klass >= MG_REPLY_MAX)
 		return 0;
@@ -883,8 +889,13 @@ int mtaguard_xdp(struct xdp_md *ctx)
 		st->parse_errors++;
 		goto pass;
 	}
-	if (p.fragment)
-		st->fragments++;
+	/* Both rare, tested as one word: the common packet pays one compare. */
+	if (p.odd) {
+		if (p.fragment)
+			st->fragments++;
+		if (p.l4_unknown)
+			st->l4_unknown++;
+	}
 
 	/*
 	 * The rule index is read here, inline: most sources have no rule, and

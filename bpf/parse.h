@@ -88,16 +88,23 @@ struct mg_pkt {
 	__u8 l4_proto;
 	__u8 ttl;
 	__u8 df;
-	__u8 fragment;       /* a non-first fragment: no L4 header here */
 	__u8 has_udp;        /* sport/dport are a UDP datagram's (the activity record's DNS and QUIC) */
-	/*
-	 * The walk stopped at a header it cannot see past (more IPv6 extension
-	 * headers than it takes, one it does not know, a first fragment that
-	 * ends inside them or inside TCP): TCP may follow, to any port. The
-	 * receiving stack may walk on (or reassemble) and deliver it.
-	 */
-	__u8 l4_unknown;
-	__u8 pad[1];
+	/* The rare cases, side by side: the program asks whether either is set as one 16-bit word (odd). */
+	union {
+		struct {
+			__u8 fragment;       /* a non-first fragment: no L4 header here */
+			/*
+			 * The walk stopped at a header it cannot see past (more IPv6
+			 * extension headers than it takes, one it does not know, a
+			 * first fragment that ends inside them or inside TCP): TCP may
+			 * follow, to any port. The receiving stack may walk on (or
+			 * reassemble) and deliver it.
+			 */
+			__u8 l4_unknown;
+		};
+		__u16 odd;
+	};
+	__u8 pad[2];
 };
 
 #define MG_TCP_FIN 0x01

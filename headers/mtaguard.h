@@ -323,8 +323,20 @@ struct mg_global_stats {
 	__u64 drop_reason[MG_DROP_REASON_MAX];
 	__u64 flows_established;      /* MX-port handshakes seen complete (SYN-ACK, then the client's ACK of it) */
 	__u64 cmds_unproven;          /* commands not counted: no handshake seen where one is required or began */
+	/*
+	 * SYN-ACKs and replies from MX ports that arrived inside toward an
+	 * inside client once uplinks are marked (mg_server_side_trusted), so
+	 * ignored for handshakes and reply counts: an inside mail server
+	 * answering inside clients, or an inside host forging a server.
+	 */
+	__u64 server_side_refused;
+	__u64 l4_unknown;             /* packets whose L4 header the parser could not reach (mg_pkt.l4_unknown), passed */
 };
-_Static_assert(sizeof(struct mg_global_stats) == 24 * 8, "mg_global_stats layout");
+/*
+ * The value of a pinned map: a release that changes it starts the counters
+ * over at its first load (mg_load lets go of the old pin), nothing else.
+ */
+_Static_assert(sizeof(struct mg_global_stats) == 26 * 8, "mg_global_stats layout");
 
 /* Runtime settings (mg_settings, one entry), changed by userspace while attached. */
 struct mg_settings {

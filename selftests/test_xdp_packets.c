@@ -1575,6 +1575,71 @@ static void test_old_pin_dir_refused(void **state)
 	rmdir(dir);
 }
 
+/* A pinned map of this name in dir replaced by one of another value size (an older release's layout). */
+static void pin_other_layout(const char *dir, const char *name, enum bpf_map_type type, uint32_t key_size,
+			     uint32_t value_size, uint32_t entries)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(unlink(path), 0);
+	int fd = bpf_map_create(type, name, key_size, value_size, entries, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+}
+
+static uint32_t pinned_value_size(const char *dir, const char *name)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	return info.value_size;
+}
+
+/*
+ * A release whose statistics have another layout (mg_stats: counters
+ * added) loads over the old pins: the counters start over, the rules stay.
+ * A map that holds state (the profiles) of another layout is still refused.
+ */
+static void test_counts_of_older_layout_start_over(void **state)
+{
+	char dir[] = "/sys/fs/bpf/mg-counts-XXXXXX";
+	struct mg_load_opts o;
+	struct mg_handle h;
+	struct mg_prefix p = prefix_of(CLIENT4, 128);
+	struct mg_rule r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	mg_load_opts_default(&o);
+	o.pin_dir = dir;
+	o.max_sources = o.max_servers = o.max_policy = o.max_allow = 256;
+	assert_int_equal(mg_load(&o, &h), 0);
+	assert_int_equal(mg_rulemap_block(&h.rules, &p, MG_ACT_DROP_ALL, 0), 0);
+	mg_close(&h);
+
+	/* The statistics as a release before the last two counters had them. */
+	pin_other_layout(dir, "mg_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct mg_global_stats) - 16,
+			 MG_IFACE_SLOTS);
+	assert_int_equal(mg_load(&o, &h), 0);
+	assert_int_equal(pinned_value_size(dir, "mg_stats"), sizeof(struct mg_global_stats));
+	assert_int_equal(mg_rulemap_get(h.block4_fd, h.block_fd, &p, &r), 0);
+	assert_int_equal(r.action, MG_ACT_DROP_ALL);
+	mg_close(&h);
+
+	/* The profiles of another layout: refused, not started over. */
+	pin_other_layout(dir, "mg_sources", BPF_MAP_TYPE_LRU_HASH, 16, sizeof(struct mg_src_stats) - 8, 256);
+	assert_true(mg_load(&o, &h) < 0);
+	assert_int_equal(mg_unload(dir), 0);
+}
+
 /* Rule sets and the verdict on one source, Katran-style: what the index must get right beyond single pairs. */
 struct rule_case {
 	const char *name;
@@ -1896,7 +1961,7 @@ static void test_drop_smtp_hidden_l4(void **state)
 		{ HIDE_AH,        ALLOWED4,  25,  XDP_PASS },
 		{ HIDE_FRAG_CUT,  ALLOWED4,  25,  XDP_PASS },
 	};
-	uint64_t drops = 0;
+	uint64_t drops = 0, unknown = 0;
 	struct pb p;
 
 	(void)state;
@@ -1907,6 +1972,8 @@ static void test_drop_smtp_hidden_l4(void **state)
 			fail_msg("%s from %s to port %u: verdict %d, expected %d", hide_names[cases[i].h],
 				 cases[i].src, cases[i].dport, v, cases[i].verdict);
 		drops += cases[i].verdict == XDP_DROP;
+		/* The shapes whose L4 the walk cannot reach, whoever sends them. */
+		unknown += cases[i].h == HIDE_7_DSTOPTS || cases[i].h == HIDE_UNKNOWN || cases[i].h == HIDE_FRAG_CUT;
 	}
 	/* Counted as the other SMTP drops are, on the rule that made them. */
 	struct mg_global_stats s = stats();
@@ -1916,6 +1983,7 @@ static void test_drop_smtp_hidden_l4(void **state)
 	assert_int_equal(xh_rule_hits(&H, "2001:db8:0:1::/64") + xh_rule_hits(&H, "198.18.0.0/24"), drops);
 	assert_int_equal(s.allowlisted, 6);
 	assert_int_equal(s.fragments, 2);
+	assert_int_equal(s.l4_unknown, unknown);
 }
 
 /*
@@ -2793,8 +2861,10 @@ static void test_uplink_forged_synack_keeps_established(void **state)
 	assert_int_equal(event_of(MG_EV_HELO)->proof, MG_PROOF_HANDSHAKE);
 	H.nevents = 0;
 
+	assert_int_equal(stats().server_side_refused, 0);
 	server_synack(CLIENT4, SERVER4, 12345);
 	assert_int_equal(pending_flows(), 0);
+	assert_int_equal(stats().server_side_refused, 1);
 	client_cmds(CLIENT4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "MAIL FROM:<a@example.org>\r\n");
 	assert_int_equal(stats().cmds_unproven, 0);
 	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_MAIL], 1);
@@ -2833,9 +2903,11 @@ static void test_uplink_inside_reply_not_counted(void **state)
 	assert_int_equal(run(&p, seg(&p, SERVER4, CLIENT4, 25, 40000, "550 5.7.1 rejected\r\n")), XDP_PASS);
 	assert_int_equal(profile(CLIENT4).reply[MG_REPLY_5XX], 0);
 	assert_int_equal(stats().smtp_replies, 0);
+	assert_int_equal(stats().server_side_refused, 1); /* the operator sees the forger at work */
 	run_on_uplink(&p, seg(&p, SERVER4, CLIENT4, 25, 40000, "550 5.7.1 rejected\r\n"));
 	assert_int_equal(profile(CLIENT4).reply[MG_REPLY_5XX], 1);
 	assert_int_equal(stats().smtp_replies, 1);
+	assert_int_equal(stats().server_side_refused, 1);
 }
 
 /*
@@ -3196,6 +3268,7 @@ int main(void)
 		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),
 		cmocka_unit_test_setup(test_ipv4_rules_in_their_own_maps, reset),
 		cmocka_unit_test(test_old_pin_dir_refused),
+		cmocka_unit_test(test_counts_of_older_layout_start_over),
 	};
 	const struct CMUnitTest index_tests[] = {
 		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),

@@ -316,12 +316,17 @@ static void print_human(const char *cmd, json_t *r)
 			printf("warning     imported prefixes' expiry put off %lld %s for want of memory (retried at every "
 			       "scan)\n", CNT(n(r, "feed_expiries_deferred"), "time", "times"));
 		printf("kernel      packets %lld, passed %lld, dropped %lld (smtp %lld, all %lld), allowlisted %lld,\n"
-		       "            parse errors %lld, SYNs to SMTP %lld, commands %lld, events lost %lld\n",
+		       "            parse errors %lld, L4 unreached %lld, SYNs to SMTP %lld, commands %lld, events lost %lld\n",
 		       n(k, "packets"), n(k, "passed"), n(k, "dropped"),
 		       n(json_object_get(k, "drop_reason"), "block_smtp"), n(json_object_get(k, "drop_reason"), "block_all"),
-		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "syn_smtp"), n(k, "smtp_cmds"), n(k, "events_lost"));
+		       n(k, "allowlisted"), n(k, "parse_errors"), n(k, "l4_unknown"), n(k, "syn_smtp"), n(k, "smtp_cmds"),
+		       n(k, "events_lost"));
 		printf("handshake   %s: %lld MX-port handshakes seen complete, %lld commands not counted without one\n",
 		       s(r, "handshake"), n(k, "flows_established"), n(k, "cmds_unproven"));
+		/* An inside mail server answering inside clients, or an inside host forging a server: which, the operator knows. */
+		if (n(k, "server_side_refused"))
+			printf("            %lld SYN-ACKs or replies from MX ports ignored: they arrived inside, toward "
+			       "inside clients\n", n(k, "server_side_refused"));
 		printf("last scan   %.1f ms\n", json_number_value(json_object_get(r, "scan_ms")));
 		if (n(r, "protected_networks") > 0)
 			printf("protected   %lld %s: senders outside them are inbound (held at the relay, never "

@@ -278,6 +278,43 @@ static int take_loaded(const struct mg_load_opts *o, struct mg_handle *h, struct
 	return 0;
 }
 
+/*
+ * Pinned maps that hold counts and nothing else (the program's statistics,
+ * its token buckets, the SYN sketch): a release that changes one's layout
+ * starts it over here, rather than have libbpf refuse the pin and the
+ * operator unload (enforcement off for a moment) for a counter. The running
+ * program keeps counting into the old map until its link moves to this
+ * load's program. Every other pinned map holds state (rules, profiles,
+ * flows): a layout change there still asks for an unload.
+ */
+static const char *const counts_only[] = { "mg_stats", "mg_budget", "mg_syn_sketch" };
+
+static int start_outgrown_counts_over(struct mg_xdp *skel, const char *dir)
+{
+	for (size_t i = 0; i < sizeof(counts_only) / sizeof(counts_only[0]); i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, counts_only[i]);
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		char path[512];
+
+		if (!map || pin_path(path, sizeof(path), dir, counts_only[i]))
+			return -EINVAL;
+		int fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue; /* none pinned yet */
+		int err = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+		close(fd);
+		if (err)
+			return err;
+		if (info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+		    info.value_size == bpf_map__value_size(map) && info.max_entries == bpf_map__max_entries(map))
+			continue;
+		if (unlink(path))
+			return -errno;
+	}
+	return 0;
+}
+
 /* Pins of an older layout: a 20-byte rule map without its IPv4 companion (MG_ERR_OLD_PINS). */
 static bool pins_outdated(const char *dir)
 {
@@ -307,6 +344,9 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	skel = open_sized(o);
 	if (!skel)
 		return -errno ? -errno : -EINVAL;
+	err = start_outgrown_counts_over(skel, dir);
+	if (err)
+		goto fail;
 
 	/*
 	 * Named maps are pinned, and reused if already pinned: a reload keeps

@@ -191,6 +191,15 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 			  offsetof(struct mg_global_stats, cmds_unproven) },
 			{ "mtaguard_xdp_smtp_replies_total", "SMTP server replies classified.",
 			  offsetof(struct mg_global_stats, smtp_replies) },
+			{ "mtaguard_xdp_server_side_refused_total",
+			  "SYN-ACKs and replies from MX ports that arrived inside toward an inside client once uplinks are "
+			  "marked, ignored for handshakes and reply counts: an inside mail server answering inside clients, "
+			  "or an inside host forging a server.",
+			  offsetof(struct mg_global_stats, server_side_refused) },
+			{ "mtaguard_xdp_l4_unknown_total",
+			  "Packets whose L4 header the parser could not reach (extension headers past its walk, a first "
+			  "fragment cut inside them); passed, dropped only from a source whose SMTP is blocked.",
+			  offsetof(struct mg_global_stats, l4_unknown) },
 			{ "mtaguard_xdp_sources_created_total", "Per-source profiles created in the kernel.",
 			  offsetof(struct mg_global_stats, src_created) },
 			{ "mtaguard_xdp_sources_throttled_total", "Profile creations refused by the per-CPU budget.",

@@ -144,7 +144,7 @@ json_t *mg_stats_json(const struct mg_global_stats *s)
 	F(fragments); F(syn_smtp); F(smtp_cmds); F(smtp_replies); F(src_created);
 	F(src_throttled); F(syn_sketched); F(events_sent); F(events_lost);
 	F(drop_events_suppressed); F(monitor_would_drop); F(expired_rules);
-	F(flows_established); F(cmds_unproven);
+	F(flows_established); F(cmds_unproven); F(server_side_refused); F(l4_unknown);
 #undef F
 	for (int i = 0; i <= MG_DROP_OUTBREAK; i++)
 		json_object_set_new(d, drop_names[i], json_integer((json_int_t)s->drop_reason[i]));
