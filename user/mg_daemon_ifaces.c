@@ -22,6 +22,7 @@
 #include "mg_daemon.h"
 #include "mg_ifwatch.h"
 #include "mg_loader.h"
+#include "mg_names.h"
 
 /* Attaching again failed: said once a minute at most while it goes on failing. */
 #define ATTACH_FAIL_LOG_EVERY_NS (60ull * 1000000000ull)
@@ -57,12 +58,15 @@ static void take_device(struct mg_daemon *d, size_t i, unsigned ifindex)
 				    d->run.ifaces[i].name, ifindex, strerror(-e));
 }
 
-static void look_at(struct mg_daemon *d, size_t i, uint64_t mono)
+/* Look at the i-th interface, attach where it lacks the program; true if it has it now and had not, or lost it. */
+static bool look_at(struct mg_daemon *d, size_t i, uint64_t mono)
 {
 	const char *name = d->run.ifaces[i].name;
 	struct mg_iface_watch *w = &d->ifw[i];
 	unsigned ifindex = if_nametoindex(name);
 	enum mg_xdp_mode mode;
+
+	bool had = w->attached;
 
 	if (!ifindex) {
 		if (!w->gone)
@@ -70,7 +74,7 @@ static void look_at(struct mg_daemon *d, size_t i, uint64_t mono)
 					    "attached again as soon as an interface of that name is back", name);
 		w->gone = true;
 		w->attached = false;
-		return;
+		return had;
 	}
 	int e = mg_xdp_attached(name, d->h.prog_fd, &mode);
 	if (e == 0) {
@@ -79,7 +83,7 @@ static void look_at(struct mg_daemon *d, size_t i, uint64_t mono)
 		w->attached = true;
 		w->gone = false;
 		w->attach_err = 0;
-		return;
+		return !had;
 	}
 	unsigned before = w->ifindex;
 	bool was_gone = w->gone;
@@ -96,27 +100,38 @@ static void look_at(struct mg_daemon *d, size_t i, uint64_t mono)
 					    "failed: %s; tried again at every scan (said once a minute at most)", name, ifindex,
 					    strerror(-e));
 		w->attach_err = e;
-		return;
+		return had;
 	}
 	take_device(d, i, ifindex);
 	w->attached = true;
 	w->attach_err = 0;
-	const char *how = mode == MG_MODE_NATIVE ? "native" : "generic", *up = d->run.ifaces[i].uplink ? ", as an uplink" : "";
+	const char *how = mg_xdp_mode_name(mode), *up = d->run.ifaces[i].uplink ? ", as an uplink" : "";
 	if (!before) {
 		mg_eventlog_notice(&d->log, "interface", "%s appeared (ifindex %u): the program is attached (%s)%s", name,
 				   ifindex, how, up);
-		return;
+		return true;
 	}
 	w->reattached++;
 	mg_eventlog_notice(&d->log, "interface", "%s %s (ifindex %u, was %u): the program is attached again (%s)%s", name,
 			   was_gone ? "is back" : "had lost the program", ifindex, before, how, up);
+	return true;
+}
+
+/* An interface gained or lost the program: the metrics say it now, not a scan interval later (an alert waits on them). */
+static void publish_changes(struct mg_daemon *d)
+{
+	if (!d->ifw_changed)
+		return;
+	d->ifw_changed = false;
+	mg_daemon_metrics(d, mg_mono_ns());
 }
 
 void mg_daemon_ifaces_check(struct mg_daemon *d, uint64_t mono)
 {
 	for (size_t i = 0; i < d->run.n_ifaces; i++)
-		look_at(d, i, mono);
+		d->ifw_changed |= look_at(d, i, mono);
 	d->ifw_all = false;
+	publish_changes(d);
 }
 
 /* A link message: look at the interface it names, or at the one attached on its index (renamed away). */
@@ -126,7 +141,7 @@ static void on_link(unsigned ifindex, const char *name, void *arg)
 
 	for (size_t i = 0; i < d->run.n_ifaces; i++)
 		if (!strcmp(d->run.ifaces[i].name, name) || (ifindex && d->ifw[i].ifindex == ifindex))
-			look_at(d, i, mg_mono_ns());
+			d->ifw_changed |= look_at(d, i, mg_mono_ns());
 }
 
 void mg_daemon_ifaces_start(struct mg_daemon *d)
@@ -171,6 +186,7 @@ bool mg_daemon_ifaces_event(struct mg_daemon *d, int fd)
 		d->ifw_all = true; /* some were lost: every interface, at once */
 	if (d->ifw_all)
 		mg_daemon_ifaces_check(d, mg_mono_ns());
+	publish_changes(d);
 	return true;
 }
 
