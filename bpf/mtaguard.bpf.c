@@ -725,7 +725,7 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 
 	if (!p || !st)
 		return 0;
-	/* A reply arriving where no server's can is forged: it is not the client's evidence either. */
+	/* A reply the program may not take as a server's (mg_server_side_trusted) is not the client's evidence: counted, ignored. */
 	if (!mg_server_side_trusted(ctx, p)) {
 		st->server_side_refused++;
 		return 0;
@@ -890,7 +890,7 @@ int mtaguard_xdp(struct xdp_md *ctx)
 		goto pass;
 	}
 	/* Both rare, tested as one word: the common packet pays one compare. */
-	if (p.odd) {
+	if (p.rare) {
 		if (p.fragment)
 			st->fragments++;
 		if (p.l4_unknown)

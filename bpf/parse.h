@@ -89,7 +89,7 @@ struct mg_pkt {
 	__u8 ttl;
 	__u8 df;
 	__u8 has_udp;        /* sport/dport are a UDP datagram's (the activity record's DNS and QUIC) */
-	/* The rare cases, side by side: the program asks whether either is set as one 16-bit word (odd). */
+	/* The rare cases, side by side: the program asks whether either is set as one 16-bit word (rare). */
 	union {
 		struct {
 			__u8 fragment;       /* a non-first fragment: no L4 header here */
@@ -102,7 +102,7 @@ struct mg_pkt {
 			 */
 			__u8 l4_unknown;
 		};
-		__u16 odd;
+		__u16 rare;
 	};
 	__u8 pad[2];
 };
