@@ -206,8 +206,6 @@ struct mg_daemon {
 	/* The attached interfaces, watched so that a device made anew gets the program again (mg_daemon_ifaces.c). */
 	struct mg_iface_watch ifw[MG_CONFIG_MAX_IFACES]; /* as run.ifaces */
 	struct mg_ifwatch *ifwatch;        /* link messages; NULL: the timer's look alone */
-	bool ifw_all;                      /* link messages were lost: look at every interface */
-	bool ifw_changed;                  /* an interface gained or lost the program: the metrics say so at once */
 };
 
 /* The engine's timeline for a CLOCK_MONOTONIC instant, and back. */

@@ -118,30 +118,36 @@ static bool look_at(struct mg_daemon *d, size_t i, uint64_t mono)
 }
 
 /* An interface gained or lost the program: the metrics say it now, not a scan interval later (an alert waits on them). */
-static void publish_changes(struct mg_daemon *d)
+static void publish_change(struct mg_daemon *d, bool changed)
 {
-	if (!d->ifw_changed)
-		return;
-	d->ifw_changed = false;
-	mg_daemon_metrics(d, mg_mono_ns());
+	if (changed)
+		mg_daemon_metrics(d, mg_mono_ns());
 }
 
 void mg_daemon_ifaces_check(struct mg_daemon *d, uint64_t mono)
 {
+	bool changed = false;
+
 	for (size_t i = 0; i < d->run.n_ifaces; i++)
-		d->ifw_changed |= look_at(d, i, mono);
-	d->ifw_all = false;
-	publish_changes(d);
+		changed |= look_at(d, i, mono);
+	publish_change(d, changed);
 }
+
+/* What the link messages of one read touched. */
+struct link_read {
+	struct mg_daemon *d;
+	bool changed;
+};
 
 /* A link message: look at the interface it names, or at the one attached on its index (renamed away). */
 static void on_link(unsigned ifindex, const char *name, void *arg)
 {
-	struct mg_daemon *d = arg;
+	struct link_read *lr = arg;
+	struct mg_daemon *d = lr->d;
 
 	for (size_t i = 0; i < d->run.n_ifaces; i++)
 		if (!strcmp(d->run.ifaces[i].name, name) || (ifindex && d->ifw[i].ifindex == ifindex))
-			d->ifw_changed |= look_at(d, i, mg_mono_ns());
+			lr->changed |= look_at(d, i, mg_mono_ns());
 }
 
 void mg_daemon_ifaces_start(struct mg_daemon *d)
@@ -174,7 +180,8 @@ bool mg_daemon_ifaces_event(struct mg_daemon *d, int fd)
 {
 	if (!d->ifwatch || fd != mg_ifwatch_fd(d->ifwatch))
 		return false;
-	int r = mg_ifwatch_read(d->ifwatch, on_link, d);
+	struct link_read lr = { .d = d };
+	int r = mg_ifwatch_read(d->ifwatch, on_link, &lr);
 	if (r < 0) {
 		/* A socket that fails would wake the loop for good: the timer's look goes on alone. */
 		mg_eventlog_notice(&d->log, "notice", "reading link messages: %s; interfaces are looked at every scan instead",
@@ -183,10 +190,8 @@ bool mg_daemon_ifaces_event(struct mg_daemon *d, int fd)
 		mg_daemon_ifaces_stop(d);
 	}
 	if (r != 0)
-		d->ifw_all = true; /* some were lost: every interface, at once */
-	if (d->ifw_all)
-		mg_daemon_ifaces_check(d, mg_mono_ns());
-	publish_changes(d);
+		mg_daemon_ifaces_check(d, mg_mono_ns()); /* some were lost: every interface, at once */
+	publish_change(d, lr.changed);
 	return true;
 }
 
