@@ -114,7 +114,7 @@ static bool same_ifaces(const struct mg_daemon_running *r, const struct mg_confi
 		return false;
 	for (size_t i = 0; i < c->n_ifaces; i++)
 		if (strcmp(r->ifaces[i].name, c->ifaces[i].name) || r->ifaces[i].mode != c->ifaces[i].mode ||
-		    r->ifaces[i].uplink != c->ifaces[i].uplink) /* the uplinks are in the program's read-only data */
+		    r->ifaces[i].uplink != c->ifaces[i].uplink) /* how many uplinks there are is in the program's read-only data */
 			return false;
 	return true;
 }

@@ -65,7 +65,6 @@ static bool look_at(struct mg_daemon *d, size_t i, uint64_t mono)
 	struct mg_iface_watch *w = &d->ifw[i];
 	unsigned ifindex = if_nametoindex(name);
 	enum mg_xdp_mode mode;
-
 	bool had = w->attached;
 
 	if (!ifindex) {
@@ -124,13 +123,19 @@ static void publish_change(struct mg_daemon *d, bool changed)
 		mg_daemon_metrics(d, mg_mono_ns());
 }
 
-void mg_daemon_ifaces_check(struct mg_daemon *d, uint64_t mono)
+/* Every interface looked at; true if one gained or lost the program. */
+static bool look_at_all(struct mg_daemon *d, uint64_t mono)
 {
 	bool changed = false;
 
 	for (size_t i = 0; i < d->run.n_ifaces; i++)
 		changed |= look_at(d, i, mono);
-	publish_change(d, changed);
+	return changed;
+}
+
+void mg_daemon_ifaces_check(struct mg_daemon *d, uint64_t mono)
+{
+	publish_change(d, look_at_all(d, mono));
 }
 
 /* What the link messages of one read touched. */
@@ -190,7 +195,7 @@ bool mg_daemon_ifaces_event(struct mg_daemon *d, int fd)
 		mg_daemon_ifaces_stop(d);
 	}
 	if (r != 0)
-		mg_daemon_ifaces_check(d, mg_mono_ns()); /* some were lost: every interface, at once */
+		lr.changed |= look_at_all(d, mg_mono_ns()); /* some were lost: every interface, at once */
 	publish_change(d, lr.changed);
 	return true;
 }
