@@ -19,6 +19,7 @@
 #define WATCH_WAIT_MS 200  /* one look at the watch; a stop or a reconnection is seen within it */
 #define WATCH_STUCK_MS 3000 /* a look at the watch that has not returned by then is cancelled */
 #define RETRY_MS 1000      /* between two tries at the bucket while the servers are there but not ready */
+#define CLOSE_WAIT_MS 5000  /* libnats's threads ending at a stop (mg_cluster_stop) */
 #define FAILED_DEL_MAX OUT_MAX /* deletes kept to try again at the next republish; past it one is lost (counted) */
 
 struct op {
@@ -612,9 +613,17 @@ void mg_cluster_stop(struct mg_cluster *c)
 		close(c->efd);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->more);
-	free(c);
-	/* libnats's own threads and memory: the daemon has one link, stopped once at exit. */
-	nats_Close();
+	/*
+	 * libnats's own threads and memory: the daemon has one link, stopped
+	 * once at exit. The connection's destruction queues its disconnected
+	 * callback for libnats's callback thread, which may run it after
+	 * natsConnection_Destroy has returned: c stays until every libnats
+	 * thread has ended. Should one not end in time, c is left to the
+	 * process's exit rather than freed under it.
+	 */
+	natsStatus s = nats_CloseAndWait(CLOSE_WAIT_MS);
+	if (s == NATS_OK || s == NATS_NOT_INITIALIZED) /* the latter: never opened, no thread of its own */
+		free(c);
 }
 
 int mg_cluster_fd(const struct mg_cluster *c)
