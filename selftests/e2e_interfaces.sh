@@ -90,6 +90,16 @@ grep -q '"late0 does not exist' "$EVENTS" && pass "the log says late0 does not e
 [[ "$(iface_field late0 attached)" == null && "$(iface_field late0 ifindex)" == 0 ]] &&
 	pass "status: late0 not attached" || fail "status: late0 not attached"
 
+# The housekeeping does not wait for the scans: with scans a minute apart, the
+# metrics are refreshed at metrics.interval (1 s here) all the same.
+uptime() { awk '$1 == "mtaguard_uptime_seconds" { print int($2) }' "$METRICS" 2>/dev/null; }
+lab_wait -t 10 "the metrics file" test -s "$METRICS" || fail "no metrics file: $METRICS"
+u0=$(uptime)
+refreshed() { (($(uptime) >= ${u0:-0} + 2)); }
+lab_wait -t 10 "the metrics to be refreshed" refreshed &&
+	pass "metrics refreshed every second with scans a minute apart (uptime $u0 -> $(uptime))" ||
+	fail "metrics not refreshed between scans (uptime $u0 -> $(uptime))"
+
 # established: MX-port handshakes the kernel saw complete (SYN-ACK trusted, then the client's ACK).
 established() { ctl --json status | jq -r .kernel.flows_established; }
 mail_once() {

@@ -80,6 +80,10 @@ int mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c, char *er
 #define PIN_LOCK_WAIT_NS (10 * MG_NSEC_PER_SEC)
 /* A start with saved state may take this long, and a microsecond more a byte of it (see mg_daemon_start). */
 #define MG_START_EXTEND_BASE_US ((uint64_t)60 * 1000000)
+/* The housekeeping's period at most (arm_timer), and how early a scan may run on its tick. */
+#define MG_HOUSEKEEPING_NS (1 * MG_NSEC_PER_SEC)
+#define MG_SCAN_EARLY_NS (20 * 1000000ull)
+
 /* The last save at a stop asks for this much more time, again every MG_STOP_EXTEND_EVERY_NS while it goes on. */
 #define MG_STOP_EXTEND_US ((uint64_t)30 * 1000000)
 #define MG_STOP_EXTEND_EVERY_NS (5 * MG_NSEC_PER_SEC)
@@ -274,10 +278,17 @@ static int save_state(struct mg_daemon *d)
 	return mg_engine_save(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 }
 
-/* The timer ticks at the engine's scan interval: armed at start and again when a reload changes it. */
+/*
+ * The timer drives the housekeeping (on_timer): hooks past their deadline,
+ * metrics, state saves, the interfaces' look. It ticks at the scan interval
+ * or every second, whichever is shorter, so that a scan interval of a minute
+ * (ten million profiles) leaves metrics.interval and the hooks' 30 s kill as
+ * configured; the scans themselves come when the engine wants them
+ * (loop_timeout_ms). Armed at start and again when a reload changes it.
+ */
 static void arm_timer(struct mg_daemon *d)
 {
-	uint64_t iv = d->eng.scan_interval;
+	uint64_t iv = d->eng.scan_interval < MG_HOUSEKEEPING_NS ? d->eng.scan_interval : MG_HOUSEKEEPING_NS;
 	struct itimerspec its = {
 		.it_interval = { .tv_sec = (time_t)(iv / MG_NSEC_PER_SEC), .tv_nsec = (long)(iv % MG_NSEC_PER_SEC) },
 		.it_value = { .tv_sec = 0, .tv_nsec = 1000000 },
@@ -611,7 +622,6 @@ static void on_timer(struct mg_daemon *d)
 	uint64_t mono = mg_mono_ns();
 
 	mg_daemon_hooks_reap(d, mono);
-	mg_daemon_ifaces_check(d, mono); /* a link message lost, or none heard: a device made anew gets its program here */
 	mg_daemon_policy_tick(d, mono);
 	if (mono - d->last_save_ns >= d->cfg.state_interval_ns) {
 		/* In slices (mg_daemon_save_slice), so that ten million profiles do not hold the loop for seconds. */
@@ -651,9 +661,9 @@ static int earliest(int a, int b)
 
 /*
  * How long the loop may sleep (-1: until something happens): not at all
- * while events wait, else until the engine wants a scan, a control
- * connection's deadline, or the watchdog's next beat. The timer covers the
- * scan interval itself.
+ * while events wait, else until the engine wants a scan (its interval, or
+ * sooner after news), a control connection's deadline, or the watchdog's
+ * next beat. The timer covers the housekeeping.
  */
 static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 {
@@ -661,10 +671,8 @@ static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 
 	if (d->events_pending || d->cluster_more || d->feed_pending || (d->eng.saving && !mg_engine_save_waiting(&d->eng)))
 		return 0;
-	if (d->eng.news) {
-		uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);
-		t = next <= now ? 0 : ms_until(next - now + mono, mono);
-	}
+	uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);
+	t = next <= now ? 0 : ms_until(next - now + mono, mono);
 	uint64_t ctl = mg_ctlsock_next_deadline(&d->ctl);
 	if (ctl != MG_CTL_NO_DEADLINE)
 		t = earliest(t, ms_until(ctl, mono));
@@ -747,9 +755,18 @@ int mg_daemon_run(struct mg_daemon *d)
 		consume_events(d);
 		if (d->cluster_more)
 			mg_daemon_cluster_event(d, mg_cluster_fd(d->cluster));
-		bool scanned = timer || mg_engine_scan_due(&d->eng, mg_daemon_timeline(mg_mono_ns()));
-		if (scanned)
+		/*
+		 * A scan due within MG_SCAN_EARLY_NS of a timer tick runs in the
+		 * tick's turn: with the two intervals equal (the default 1 s)
+		 * the loop then wakes once a second, not twice.
+		 */
+		uint64_t scan_at = mg_daemon_timeline(mg_mono_ns()) + (timer ? MG_SCAN_EARLY_NS : 0);
+		bool scanned = mg_engine_scan_due(&d->eng, scan_at);
+		if (scanned) {
 			tick(d);
+			/* A link message lost, or none heard: a device made anew gets its program here. */
+			mg_daemon_ifaces_check(d, mg_mono_ns());
+		}
 		/* What this node decided goes to the others right after a verdict, and at every scan. */
 		if (scanned || d->cluster_dirty)
 			mg_daemon_cluster_reconcile(d, mg_mono_ns());

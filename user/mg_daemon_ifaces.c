@@ -6,7 +6,7 @@
  * and made again (ifdown/ifup of a VLAN, a bond rebuilt, a driver
  * reloaded) comes back without the program, and its link in the pin
  * directory goes defunct. The daemon hears of it from rtnetlink
- * (mg_ifwatch.h), and looks at every interface again at each timer tick
+ * (mg_ifwatch.h), and looks at every interface again at each scan
  * besides; a device of a guarded name without the program gets it again
  * (mg_attach makes a new link where the pinned one is defunct), an uplink's
  * new index is told to the running program (mg_set_uplink), and the
