@@ -267,7 +267,12 @@ leaderless() {
 		jq -e '[.account_details[]?.stream_detail[]? | select(.name == "KV_mtaguard")] |
 			length == 1 and (.[0].cluster.leader // "") == ""' >/dev/null
 }
-lab_wait -t 40 "the bucket without a leader" leaderless || fail "the bucket kept a leader with two servers of three down"
+# The server's own report of the leader can lag behind (a failed run found the delete refused, "no
+# responders", while jsz still named a leader 40 s on): a precondition, not mtaguard's behaviour, so a report
+# that lags is printed and the delete's refusal below is what is checked.
+lab_wait -t 40 "the bucket without a leader" leaderless ||
+	echo "note: jsz still names the bucket's leader: $(lab_run edge curl -s "http://127.0.0.1:$((18221 + a_srv))/jsz?accounts=true&streams=true" |
+		jq -c '{meta_cluster, detail: [.account_details[]?.stream_detail[]? | {name, cluster}]}' 2>&1 | head -c 1500)"
 errors0=$(ctl a --json status | jq '.cluster.send_errors')
 ctl a unblock "$QBLOCK" >/dev/null || fail "ctl a unblock $QBLOCK refused"
 del_failed() { (($(ctl a --json status | jq '.cluster.send_errors') > errors0)); }
