@@ -80,7 +80,7 @@ int mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c, char *er
 #define PIN_LOCK_WAIT_NS (10 * MG_NSEC_PER_SEC)
 /* A start with saved state may take this long, and a microsecond more a byte of it (see mg_daemon_start). */
 #define MG_START_EXTEND_BASE_US ((uint64_t)60 * 1000000)
-/* The housekeeping's period at most (arm_timer), and how early a scan may run on its tick. */
+/* The housekeeping's period at most (arm_timer), and how early a scan or a chore may run on its tick. */
 #define MG_HOUSEKEEPING_NS (1 * MG_NSEC_PER_SEC)
 #define MG_SCAN_EARLY_NS (20 * 1000000ull)
 
@@ -616,6 +616,17 @@ static void reload(struct mg_daemon *d)
 		mg_eventlog_notice(&d->log, "reloaded", "reloaded %s", d->config_path);
 }
 
+/*
+ * Whether a chore done at `last` is due again at a tick at mono: up to
+ * MG_SCAN_EARLY_NS early counts, since the ticks come a period apart, late
+ * by however long the loop took to wake: a metrics.interval equal to the
+ * timer's period would otherwise be kept every other tick.
+ */
+static bool tick_due(uint64_t mono, uint64_t last, uint64_t interval)
+{
+	return mono + MG_SCAN_EARLY_NS - last >= interval;
+}
+
 /* Housekeeping at every timer tick, beside the engine's own. */
 static void on_timer(struct mg_daemon *d)
 {
@@ -623,12 +634,12 @@ static void on_timer(struct mg_daemon *d)
 
 	mg_daemon_hooks_reap(d, mono);
 	mg_daemon_policy_tick(d, mono);
-	if (mono - d->last_save_ns >= d->cfg.state_interval_ns) {
+	if (tick_due(mono, d->last_save_ns, d->cfg.state_interval_ns)) {
 		/* In slices (mg_daemon_save_slice), so that ten million profiles do not hold the loop for seconds. */
 		d->last_save_ns = mono;
 		mg_engine_save_begin(&d->eng, mg_daemon_timeline(mono), mg_mono_to_wall_ns(mono));
 	}
-	if (mono - d->last_metrics_ns >= d->cfg.metrics_interval_ns)
+	if (tick_due(mono, d->last_metrics_ns, d->cfg.metrics_interval_ns))
 		mg_daemon_metrics(d, mono);
 }
 
