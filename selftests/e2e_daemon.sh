@@ -385,6 +385,19 @@ kernel_rules | jq -e '[.. | objects | select(.prefix? == "198.18.7.7" and .kind 
 mail bot after-reboot 198.19.0.4 "[198.18.2.2]" && fail "the bot got through after the reboot" ||
 	pass "reboot: the bot's verdict is enforced again"
 
+# --- log rotation: logrotate renames log_file; the daemon follows its path ---------------------------------
+
+mv "$EVENTS" "$EVENTS.1"
+lab_wait -t 10 "log_file made anew" grep -q '"log file .* opened again: the file it named was moved or deleted' "$EVENTS" &&
+	pass "log_file moved away: the daemon writes to a new file at its path, whose first line says so" ||
+	fail "log_file not followed after a move: $(ls "$LAB_DIR")"
+reloads="$(grep -cF '"event":"reloaded"' "$EVENTS.1")"
+kill -HUP "$DPID"
+lab_wait "reloaded after the rotation" grep -qF '"event":"reloaded"' "$EVENTS" &&
+	(($(grep -cF '"event":"reloaded"' "$EVENTS.1") == reloads)) &&
+	pass "after the rotation the events go to the new file, none to the rotated one" ||
+	fail "events after the rotation: new $(grep -c . "$EVENTS" 2>/dev/null), rotated $(grep -c . "$EVENTS.1")"
+
 if ((FAILS)); then
 	echo "e2e_daemon: $FAILS check(s) failed"
 	tail -20 "$LOG"

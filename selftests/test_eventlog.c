@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* test_eventlog.c - the event log: what operators and peers wrote stays on its line, in both logs. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -244,6 +245,88 @@ static void test_action_names_hosts_in_prefix(void **state)
 	json_decref(j);
 }
 
+/* The lines of the file at path, in one string (empty when there is no file). */
+static char *file_text(const char *path)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+/* logrotate renames the file (or deletes it): the log follows its path to a file made anew, nothing lost. */
+static void test_follow_rotation(void **state)
+{
+	struct logs *t = *state;
+	char moved[80], *text;
+
+	snprintf(moved, sizeof(moved), "%s.1", t->json_path);
+	mg_eventlog_notice(&t->log, "notice", "before");
+	assert_int_equal(mg_eventlog_follow(&t->log, false), 0); /* nothing changed */
+	mg_eventlog_notice(&t->log, "notice", "still");
+	assert_int_equal(rename(t->json_path, moved), 0);
+	mg_eventlog_notice(&t->log, "notice", "moved, not yet followed"); /* to the file open: the rotated one */
+	assert_int_equal(mg_eventlog_follow(&t->log, false), 1);
+	mg_eventlog_notice(&t->log, "notice", "after");
+	text = file_text(moved);
+	assert_non_null(strstr(text, "before"));
+	assert_non_null(strstr(text, "still"));
+	assert_non_null(strstr(text, "moved, not yet followed"));
+	assert_null(strstr(text, "after"));
+	assert_int_equal(lines(file_text(t->json_path)), 1);
+	assert_non_null(strstr(file_text(t->json_path), "after"));
+	assert_int_equal(mg_eventlog_follow(&t->log, false), 0); /* followed once */
+
+	/* Deleted: made anew at the next look. */
+	assert_int_equal(unlink(t->json_path), 0);
+	assert_int_equal(mg_eventlog_follow(&t->log, false), 1);
+	mg_eventlog_notice(&t->log, "notice", "anew");
+	assert_non_null(strstr(file_text(t->json_path), "anew"));
+
+	/* A reload opens it again whatever: the same file, appended to. */
+	assert_int_equal(mg_eventlog_follow(&t->log, true), 0);
+	mg_eventlog_notice(&t->log, "notice", "reloaded");
+	text = file_text(t->json_path);
+	assert_non_null(strstr(text, "anew"));
+	assert_non_null(strstr(text, "reloaded"));
+	unlink(moved);
+}
+
+/* A path that cannot be opened again (its directory gone): an error, and the lines go on to the file open. */
+static void test_follow_path_unopenable(void **state)
+{
+	char dir[] = "/tmp/mg-eventlog-dir-XXXXXX", path[64], kept[64];
+	struct mg_eventlog log;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+	snprintf(kept, sizeof(kept), "%s.kept", dir);
+	assert_int_equal(mg_eventlog_open(&log, path, NULL), 0);
+	mg_eventlog_notice(&log, "notice", "first");
+	assert_int_equal(rename(path, kept), 0);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(mg_eventlog_follow(&log, false), -ENOENT);
+	assert_int_equal(mg_eventlog_follow(&log, true), -ENOENT);
+	mg_eventlog_notice(&log, "notice", "second");
+	char *text = file_text(kept);
+	assert_non_null(strstr(text, "first"));
+	assert_non_null(strstr(text, "second"));
+	mg_eventlog_close(&log);
+	unlink(kept);
+
+	/* stdout has no path to follow. */
+	assert_int_equal(mg_eventlog_open(&log, "-", NULL), 0);
+	assert_int_equal(mg_eventlog_follow(&log, true), 0);
+	mg_eventlog_close(&log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +338,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_action_helo_text_not_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_action_names_hosts_in_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_file_closed_on_exec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_rotation, setup, teardown),
+		cmocka_unit_test(test_follow_path_unopenable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

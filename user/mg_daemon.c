@@ -581,11 +581,32 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	free(text);
 }
 
+/*
+ * log_file moved away (logrotate's rename) or deleted: the lines go to its
+ * path again, a file made anew, whose first line says so; checked at every
+ * housekeeping tick, so that rotation needs no signal, and at a reload
+ * (force), for a rotation's postrotate that asks for one. A path that cannot
+ * be opened is said once, and the lines go on to the file open.
+ */
+static void follow_log(struct mg_daemon *d, bool force)
+{
+	int r = mg_eventlog_follow(&d->log, force);
+
+	if (r > 0)
+		mg_eventlog_notice(&d->log, "notice", "log file %s opened again: the file it named was moved or deleted",
+				   d->log.path);
+	else if (r < 0 && r != d->log_follow_err)
+		mg_eventlog_notice(&d->log, "notice", "cannot open the log file %s again (%s): writing on to the file it named",
+				   d->log.path, strerror(-r));
+	d->log_follow_err = r < 0 ? r : 0;
+}
+
 static void reload(struct mg_daemon *d)
 {
 	struct mg_config c;
 	char err[512];
 
+	follow_log(d, true);
 	if (!d->config_path) {
 		mg_eventlog_notice(&d->log, "notice", "SIGHUP: no config file to reload");
 		return;
@@ -633,6 +654,7 @@ static void on_timer(struct mg_daemon *d)
 	uint64_t mono = mg_mono_ns();
 
 	mg_daemon_hooks_reap(d, mono);
+	follow_log(d, false);
 	mg_daemon_policy_tick(d, mono);
 	if (tick_due(mono, d->last_save_ns, d->cfg.state_interval_ns)) {
 		/* In slices (mg_daemon_save_slice), so that ten million profiles do not hold the loop for seconds. */

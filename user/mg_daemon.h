@@ -161,6 +161,7 @@ struct mg_daemon {
 	uint64_t auto_release_next_ns;
 	struct mg_metrics_http *metrics_http;
 	uint64_t last_metrics_ns;
+	int log_follow_err;              /* the last failure to open log_file again (-errno), said once; 0 = none */
 	uint64_t watchdog_ns, last_watchdog_ns; /* systemd's watchdog interval, 0 if off */
 	uint64_t stop_extended_ns;   /* the last save at a stop: when more time was last asked for */
 	/* other nodes over NATS (mg_daemon_cluster.c); NULL when no cluster is configured */

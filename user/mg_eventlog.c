@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "mg_addr.h"
 #include "mg_clock.h"
@@ -12,6 +14,26 @@
 #include "mg_log.h"
 #include "mg_names.h"
 #include "mg_outbreak.h"
+
+/* Open l->path for appending (made if missing) as the JSON stream, and note which file it is. */
+static int open_json(struct mg_eventlog *l)
+{
+	struct stat st;
+	FILE *f = fopen(l->path, "ae"); /* O_CLOEXEC: not held open by every hook and job the daemon runs */
+
+	if (!f)
+		return -errno;
+	if (fstat(fileno(f), &st)) {
+		int err = -errno;
+		fclose(f);
+		return err;
+	}
+	setvbuf(f, NULL, _IOLBF, 0);
+	l->json = f;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	return 0;
+}
 
 int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human)
 {
@@ -23,11 +45,15 @@ int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human)
 		l->json_journal = mg_log_fd_is_journal(fileno(stdout));
 		return 0;
 	}
-	l->json = fopen(path, "ae"); /* O_CLOEXEC: not held open by every hook and job the daemon runs */
-	if (!l->json)
-		return -errno;
+	if (!(l->path = strdup(path)))
+		return -ENOMEM;
+	int err = open_json(l);
+	if (err) {
+		free(l->path);
+		l->path = NULL;
+		return err;
+	}
 	l->own_json = true;
-	setvbuf(l->json, NULL, _IOLBF, 0);
 	return 0;
 }
 
@@ -35,7 +61,26 @@ void mg_eventlog_close(struct mg_eventlog *l)
 {
 	if (l->own_json && l->json)
 		fclose(l->json);
+	free(l->path);
 	memset(l, 0, sizeof(*l));
+}
+
+int mg_eventlog_follow(struct mg_eventlog *l, bool force)
+{
+	struct stat st;
+
+	if (!l->own_json)
+		return 0;
+	if (!force && !stat(l->path, &st) && st.st_dev == l->dev && st.st_ino == l->ino)
+		return 0;
+	FILE *old = l->json;
+	dev_t dev = l->dev;
+	ino_t ino = l->ino;
+	int err = open_json(l);
+	if (err)
+		return err; /* l->json is still the file open */
+	fclose(old);
+	return l->dev != dev || l->ino != ino;
 }
 
 const char *mg_iso_time(uint64_t wall_ns, char *buf, size_t len)

@@ -7,7 +7,9 @@
 #ifndef MG_EVENTLOG_H
 #define MG_EVENTLOG_H
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <jansson.h>
 #include "mg_analyzer.h"
 
@@ -24,6 +26,9 @@ struct mg_eventlog {
 	FILE *human;  /* readable lines; NULL to keep quiet */
 	bool own_json;
 	bool json_journal, human_journal; /* the stream is the journal's: priorities go with the lines */
+	char *path;   /* the log file's path (own_json), to open again (mg_eventlog_follow) */
+	dev_t dev;    /* the file open, to tell when the path names another */
+	ino_t ino;
 };
 
 /* Syslog priorities of the readable lines (as in <syslog.h>). */
@@ -32,6 +37,14 @@ enum { MG_EV_WARNING = 4, MG_EV_NOTICE = 5, MG_EV_INFO = 6 };
 /* path "-" = stdout. Returns 0 or -errno. */
 int mg_eventlog_open(struct mg_eventlog *l, const char *path, FILE *human);
 void mg_eventlog_close(struct mg_eventlog *l);
+/*
+ * Follow the log file's path: when it no longer names the file open (moved
+ * by logrotate, deleted), or always with `force` (a reload), open it again,
+ * appending or made anew. Returns 1 when the log moved to a newly opened
+ * file, 0 when nothing changed (or the log is stdout), -errno when the path
+ * could not be opened: the lines then go on to the file open, none lost.
+ */
+int mg_eventlog_follow(struct mg_eventlog *l, bool force);
 
 /* The action as the JSON object the log and the control socket share. wall_ns converts kernel times. */
 json_t *mg_action_json(const struct mg_an_action *a, uint64_t now_mono, uint64_t now_wall);
