@@ -88,7 +88,8 @@ ns_mtaguard_relay <<'EOF' && pass "systemctl enable --now mtaguardd (relay drop-
 {
   "interfaces": [ "in4" ],
   "quarantine": { "policy_listen": "unix:/var/spool/postfix/mtaguard/policy", "threshold": 0, "clamav": false },
-  "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom", "listen": "127.0.0.1:9477", "interval": "1s" }
+  "metrics": { "textfile": "/var/lib/prometheus/node-exporter/mtaguard.prom", "listen": "127.0.0.1:9477", "interval": "1s" },
+  "log_file": "/var/log/mtaguard/events.jsonl"
 }
 EOF
 [[ "$(ns_run stat -c '%a %G' /var/spool/postfix/mtaguard/policy)" == "660 postfix" ]] &&
@@ -150,6 +151,9 @@ lab_wait "verdict" blocked && pass "the bot is blocked by a verdict" || fatal "n
 lab_wait "journal" bash -c "nsenter -t $NSPAWN_LEADER -a -- journalctl -u mtaguardd -p warning --no-pager -o cat |
 	grep -q 'BLOCK 198.18.4.2'" && pass "journalctl -p warning shows the block" ||
 	fail "journal -p warning: $(ns_run journalctl -u mtaguardd -p warning --no-pager -o cat | tail -5)"
+ns_run cat /var/log/mtaguard/events.jsonl | grep '"event":"verdict"' | grep -q '198\.18\.4\.2' &&
+	pass "log_file in /var/log/mtaguard (LogsDirectory, under ProtectSystem=strict) has the verdict" ||
+	fail "log_file: $(ns_run ls -la /var/log/mtaguard 2>&1 | tail -3)"
 dups="$(ns_run journalctl -u mtaguardd -p info --no-pager -o cat | grep -c '198.18.4.2' || true)"
 jsons="$(ns_run journalctl -u mtaguardd -p info --no-pager -o cat | grep -c '^{' || true)"
 ((jsons == 0)) && pass "one readable line per event at info and above (the JSON lines are at debug, $dups lines name the bot)" ||
@@ -171,7 +175,9 @@ ns_run rm /etc/systemd/system/mtaguardd.service.d/postfix-relay.conf
 ns_run env DEBIAN_FRONTEND=noninteractive dpkg --purge mtaguard >"$LAB_DIR/purge.log" 2>&1 && pass "dpkg --purge" ||
 	fail "purge: $(cat "$LAB_DIR/purge.log")"
 ! ns_run test -e /sys/fs/bpf/mtaguard && ! ns_run test -e /var/lib/mtaguard && ! ns_run test -e /etc/mtaguard/mtaguard.json &&
-	pass "purged: the program detached, state and config gone" || fail "left behind: $(ns_run ls /sys/fs/bpf /var/lib /etc/mtaguard 2>&1)"
+	! ns_run test -e /var/log/mtaguard &&
+	pass "purged: the program detached, state, logs and config gone" ||
+	fail "left behind: $(ns_run ls /sys/fs/bpf /var/lib /var/log /etc/mtaguard 2>&1)"
 ! ns_run ip netns exec pc timeout 3 bash -c 'exec 3<>/dev/tcp/198.19.0.1/25' 2>/dev/null &&
 	fail "still dropped after the package is gone" || pass "after removal the bot connects again (nothing left enforcing)"
 
