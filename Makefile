@@ -250,7 +250,7 @@ bench: all $(BENCH_BPF) $(BUILD)/bench/mtaguard-bench $(BUILD)/bench/bench-analy
 # install would start freshclam where nothing stops it).
 DEB_BUILD := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libjansson-dev libpcap-dev libmicrohttpd-dev libsystemd-dev libnats-dev \
              libcmocka-dev pkg-config make gcc libc-ares-dev libspf2-dev libmnl-dev
-DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl nats-server nsd unbound \
+DEB_TEST  := iproute2 iputils-ping postfix swaks libio-socket-inet6-perl tcpdump tcpreplay jq xdp-tools procps socat curl logrotate nats-server nsd unbound \
              rbldnsd bind9-dnsutils exabgp gobgpd bird2 systemd-container mmdebstrap dpkg-dev debhelper lintian
 deps:
 	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
@@ -285,6 +285,8 @@ install: all
 	install -m 0644 tools/completion/_mtaguardctl $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_mtaguardctl
 	test -e $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json || \
 		install -m 0640 user/mtaguard.json $(DESTDIR)$(SYSCONFDIR)/mtaguard/mtaguard.json
+	test -e $(DESTDIR)$(SYSCONFDIR)/logrotate.d/mtaguard || \
+		install -D -m 0644 user/mtaguard.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/mtaguard
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 # The Debian package: the source (what the build needs) and tools/debian as

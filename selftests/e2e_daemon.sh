@@ -25,7 +25,7 @@ PIN="/sys/fs/bpf/mg-e2ed-$$"
 DOMAIN="$LAB_MAIL_DOMAIN"
 
 lab_require_root
-lab_require_cmds ip nsenter swaks jq postfix timeout socat
+lab_require_cmds ip nsenter swaks jq postfix timeout socat logrotate
 [[ -x "$DAEMON" && -x "$CTL" ]] || { echo "FAIL: $DAEMON or $CTL missing (run make first)"; exit 1; }
 
 FAILS=0
@@ -385,9 +385,13 @@ kernel_rules | jq -e '[.. | objects | select(.prefix? == "198.18.7.7" and .kind 
 mail bot after-reboot 198.19.0.4 "[198.18.2.2]" && fail "the bot got through after the reboot" ||
 	pass "reboot: the bot's verdict is enforced again"
 
-# --- log rotation: logrotate renames log_file; the daemon follows its path ---------------------------------
+# --- log rotation: logrotate, with the package's own file, renames log_file; the daemon follows its path ---
 
-mv "$EVENTS" "$EVENTS.1"
+sed "s|^/var/log/mtaguard/\*\.jsonl |$EVENTS |" "$SELFTESTS/../user/mtaguard.logrotate" >"$LAB_DIR/logrotate.conf"
+grep -q "^$EVENTS {" "$LAB_DIR/logrotate.conf" || fail "the package's logrotate file names no /var/log/mtaguard/*.jsonl"
+logrotate -f -s "$LAB_DIR/logrotate.state" "$LAB_DIR/logrotate.conf" >"$LAB_DIR/logrotate.out" 2>&1 && [[ -s "$EVENTS.1" ]] &&
+	pass "logrotate (the package's /etc/logrotate.d/mtaguard) moved log_file to $(basename "$EVENTS").1" ||
+	fail "logrotate: $(cat "$LAB_DIR/logrotate.out")"
 lab_wait -t 10 "log_file made anew" grep -q '"log file .* opened again: the file it named was moved or deleted' "$EVENTS" &&
 	pass "log_file moved away: the daemon writes to a new file at its path, whose first line says so" ||
 	fail "log_file not followed after a move: $(ls "$LAB_DIR")"
