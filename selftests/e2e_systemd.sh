@@ -63,8 +63,9 @@ pass "a Debian 12 container booted with systemd as PID 1 ($((SECONDS - T0)) s)"
 # --- the package --------------------------------------------------------------------------
 ns_install_deb "$deb" >"$LAB_DIR/dpkg.log" 2>&1 && pass "dpkg -i installs the package" ||
 	{ cat "$LAB_DIR/dpkg.log"; fatal "dpkg -i"; }
-ns_run dpkg-query -W -f '${Conffiles}\n' mtaguard | grep -c /etc/mtaguard/mtaguard.json >/dev/null &&
-	pass "the config is a conffile" || fail "conffile: $(ns_run dpkg-query -W -f '${Conffiles}' mtaguard)"
+conffiles="$(ns_run dpkg-query -W -f '${Conffiles}\n' mtaguard)"
+grep -q /etc/mtaguard/mtaguard.json <<<"$conffiles" && grep -q /etc/logrotate.d/mtaguard <<<"$conffiles" &&
+	pass "the config and the logrotate file are conffiles" || fail "conffiles: $conffiles"
 [[ "$(ns_run systemctl is-enabled mtaguardd 2>&1)" == disabled ]] && [[ "$(ns_run systemctl is-active mtaguardd 2>&1)" == inactive ]] &&
 	pass "installed, not started: the default config names no interface" || fail "unit state after install"
 # (minbase has no man: the Documentation= lines cannot be checked in it.)
