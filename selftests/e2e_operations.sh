@@ -53,7 +53,7 @@ for f in usr/lib/systemd/system/mtaguardd.service usr/share/man/man8/mtaguardd.8
 	usr/share/man/man8/mtaguard-replay.8 usr/share/man/man8/mtaguard-loader.8 usr/share/man/man5/mtaguard.conf.5 usr/share/mtaguard/postfix-relay.conf \
 	usr/share/mtaguard/grafana-dashboard.json usr/share/mtaguard/prometheus-alerts.yml \
 	usr/share/doc/mtaguard/examples/postfix-main.cf \
-	usr/share/doc/mtaguard/README.md usr/share/doc/mtaguard/LICENSE; do
+	usr/share/doc/mtaguard/README.md usr/share/doc/mtaguard/LICENSE etc/logrotate.d/mtaguard; do
 	[[ -f "$ROOT/$f" && "$(stat -c %a "$ROOT/$f")" == 644 ]] && pass "installed $f (0644)" || fail "missing $f"
 done
 [[ "$(stat -c %a "$ROOT/etc/mtaguard/mtaguard.json")" == 640 ]] && pass "installed etc/mtaguard/mtaguard.json (0640)" ||
@@ -107,6 +107,22 @@ for want in "Type=notify" "WatchdogSec=" "ExecReload=/bin/kill -HUP \$MAINPID" \
 	"CapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN CAP_PERFMON" "NoNewPrivileges=yes" "ProtectSystem=strict"; do
 	grep -qF "$want" "$unit" && pass "unit: $want" || fail "unit lacks $want"
 done
+grep -qF "ExecReload=/usr/sbin/mtaguardd --check -c /etc/mtaguard/mtaguard.json" "$unit" &&
+	pass "unit: a reload checks the file first (mtaguardd --check)" || fail "unit: no --check before the reload"
+# --check: what a start checks before it touches the kernel, without root's work; the error with line and column.
+printf '{ "interfaces": [ "in1", { "name": "out0", "uplink": true } ] }\n' >"$LAB_DIR/check-good.json"
+printf '{ "interfaces": [ "in1" ],\n  "scan_interval": "5h" }\n' >"$LAB_DIR/check-bad.json"
+out="$("$ROOT/usr/sbin/mtaguardd" --check -c "$LAB_DIR/check-good.json" 2>&1)" &&
+	[[ "$out" == *"configuration OK; interfaces: in1 out0 (uplink)"* ]] &&
+	pass "mtaguardd --check on a good file: $out" || fail "--check, good file: $out"
+rc=0
+out="$("$ROOT/usr/sbin/mtaguardd" -t -c "$LAB_DIR/check-bad.json" 2>&1)" || rc=$?
+((rc == 2)) && [[ "$out" == *"check-bad.json:2:"*'"scan_interval"'* ]] &&
+	pass "mtaguardd -t on a bad file: exit 2, $out" || fail "--check, bad file: exit $rc, $out"
+rc=0
+out="$("$ROOT/usr/sbin/mtaguardd" -t -c "$ROOT/etc/mtaguard/mtaguard.json" 2>&1)" || rc=$?
+((rc == 2)) && [[ "$out" == *"no interface to attach to"* ]] &&
+	pass "mtaguardd -t on the shipped config: exit 2, no interface yet" || fail "--check, shipped config: exit $rc, $out"
 # verify checks the commands exist: point a copy at the installed tree, and man at its pages.
 sed "s|/usr/sbin/mtaguardd|$ROOT/usr/sbin/mtaguardd|" "$unit" >"$LAB_DIR/mtaguardd.service"
 if out="$(MANPATH="$ROOT/usr/share/man" systemd-analyze verify "$LAB_DIR/mtaguardd.service" 2>&1)"; then

@@ -166,6 +166,18 @@ ns_run systemctl reload mtaguardd && lab_wait "reloaded" ns_run sh -c \
 	'journalctl -u mtaguardd --no-pager -o cat | grep -q reloaded' && pass "systemctl reload" || fail "reload"
 before="$(drops)"
 refused && (($(drops) > before)) && pass "after the reload, still dropped in the kernel" || fail "enforcement lost after reload"
+# A bad file: `systemctl reload` fails with its line and column (ExecReload's --check), the daemon runs on.
+cp "$NSPAWN_DIR/etc/mtaguard/mtaguard.json" "$LAB_DIR/good.json"
+printf '{ "interfaces": [ "in4" ],\n  "scan_interval": "5h" }\n' >"$NSPAWN_DIR/etc/mtaguard/mtaguard.json"
+if ns_run systemctl reload mtaguardd >"$LAB_DIR/bad-reload.log" 2>&1; then
+	fail "systemctl reload took a bad file"
+elif ns_run journalctl -u mtaguardd --no-pager -o cat | grep -q 'mtaguard.json:2:[0-9]*: "scan_interval"' &&
+	[[ "$(ns_run systemctl is-active mtaguardd)" == active ]] && ctl status >/dev/null; then
+	pass "systemctl reload with a bad file fails, the journal names its line and column, the daemon runs on"
+else
+	fail "bad reload: $(ns_run journalctl -u mtaguardd --no-pager -o cat | tail -3)"
+fi
+cp "$LAB_DIR/good.json" "$NSPAWN_DIR/etc/mtaguard/mtaguard.json"
 ns_run systemctl restart mtaguardd && pass "systemctl restart" || fail "restart"
 refused && pass "straight after the restart, still dropped (the pinned program never left)" || fail "enforcement lost at restart"
 lab_wait "daemon back" ctl status && blocked && pass "the verdict is back from the state file" || fail "verdict lost at restart"
