@@ -228,6 +228,41 @@ static void test_interfaces_attached(void **state)
 	free(t);
 }
 
+/*
+ * The daemon's own process, as Prometheus' client libraries' process_*
+ * families under mtaguard_ (node_exporter's own would collide with the
+ * textfile's); none when /proc was not read.
+ */
+static void test_process_families(void **state)
+{
+	(void)state;
+	struct mg_metrics_in m = sample();
+	char *t = mg_metrics_text(&m);
+
+	assert_non_null(t);
+	assert_null(strstr(t, "process_"));
+	free(t);
+	m.have_proc = true;
+	m.proc = (struct mg_procstat){ .cpu_seconds = 12.5, .start_time_seconds = 1796000000,
+				       .resident_bytes = 2147483648ull, .virtual_bytes = 3221225472ull,
+				       .open_fds = 17, .max_fds = 1024 };
+	t = mg_metrics_text(&m);
+	assert_non_null(t);
+	check_exposition(t);
+	assert_non_null(strstr(t, "\n# TYPE mtaguard_process_cpu_seconds_total counter\nmtaguard_process_cpu_seconds_total 12.5\n"));
+	assert_non_null(strstr(t, "\n# TYPE mtaguard_process_resident_memory_bytes gauge\nmtaguard_process_resident_memory_bytes 2147483648\n"));
+	assert_non_null(strstr(t, "\nmtaguard_process_virtual_memory_bytes 3221225472\n"));
+	assert_non_null(strstr(t, "\nmtaguard_process_open_fds 17\n"));
+	assert_non_null(strstr(t, "\nmtaguard_process_max_fds 1024\n"));
+	assert_non_null(strstr(t, "\nmtaguard_process_start_time_seconds 1796000000\n")); /* in full, not 1.796e+09 */
+	free(t);
+	m.proc.max_fds = 0; /* no limit: no figure */
+	t = mg_metrics_text(&m);
+	assert_non_null(t);
+	assert_null(strstr(t, "mtaguard_process_max_fds"));
+	free(t);
+}
+
 /* Verdicts by whose claim put them in the kernel: every block owner's name, zeros included, and outbreak. */
 static void test_verdicts_by_origin(void **state)
 {
@@ -516,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_interface_label),
 		cmocka_unit_test(test_interfaces_attached),
+		cmocka_unit_test(test_process_families),
 		cmocka_unit_test(test_verdicts_by_origin),
 		cmocka_unit_test(test_time_to_block_histogram),
 		cmocka_unit_test(test_ledger_counts_new_blocks),

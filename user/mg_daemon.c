@@ -564,6 +564,7 @@ void mg_daemon_metrics(struct mg_daemon *d, uint64_t mono)
 	m.dnsbl_writes = d->dnsbl.writes;
 	m.scan_seconds = (double)d->scan_duration_ns / 1e9;
 	m.uptime_seconds = (double)(mono - d->started_ns) / 1e9;
+	m.have_proc = !mg_procstat_read(&m.proc);
 	m.monitor = d->eng.an_cfg.monitor;
 	m.threat_level = d->eng.threat_level;
 	m.outbreaks_active = mg_ob_active(d->eng.ob);

@@ -9,8 +9,8 @@
  * a bond rebuilt, a driver reloaded, a PPPoE session), the new device of
  * the same name starts without the program: blocks go unenforced there,
  * silently, until somebody restarts the daemon. The daemon listens here
- * and looks at every interface it guards again at each timer tick besides
- * (a message lost to a full socket buffer is then at most a tick late).
+ * and looks at every interface it guards again at each scan besides
+ * (a message lost to a full socket buffer is then at most a scan late).
  */
 #ifndef MG_IFWATCH_H
 #define MG_IFWATCH_H

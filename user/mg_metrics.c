@@ -352,6 +352,26 @@ char *mg_metrics_text(const struct mg_metrics_in *m)
 	    m->scan_seconds);
 	one(&b, "mtaguard_monitor_mode", "gauge", "1 if nothing is dropped (monitor mode).", m->monitor ? 1 : 0);
 	one(&b, "mtaguard_uptime_seconds", "gauge", "Seconds since the daemon started.", m->uptime_seconds);
+	if (m->have_proc) {
+		/*
+		 * The meanings of Prometheus' client libraries' process_*
+		 * families, under mtaguard_: the textfile goes through
+		 * node_exporter, whose own process_* families would collide
+		 * with these and fail its scrape.
+		 */
+		one(&b, "mtaguard_process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+		    m->proc.cpu_seconds);
+		one(&b, "mtaguard_process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+		    (double)m->proc.resident_bytes);
+		one(&b, "mtaguard_process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+		    (double)m->proc.virtual_bytes);
+		one(&b, "mtaguard_process_open_fds", "gauge", "Number of open file descriptors.", (double)m->proc.open_fds);
+		if (m->proc.max_fds)
+			one(&b, "mtaguard_process_max_fds", "gauge", "Maximum number of open file descriptors.",
+			    (double)m->proc.max_fds);
+		one(&b, "mtaguard_process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+		    m->proc.start_time_seconds);
+	}
 	head(&b, "mtaguard_build_info", "gauge", "The running daemon's version, as a label; always 1.");
 	put(&b, "mtaguard_build_info{version=\"%s\"} 1\n", MG_VERSION);
 	if (b.oom) {

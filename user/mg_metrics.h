@@ -13,6 +13,7 @@
 #include "mtaguard.h"
 #include "mg_analyzer.h"
 #include "mg_histogram.h"
+#include "mg_procstat.h"
 #include "mg_ruleset.h"
 
 struct mg_metrics_in {
@@ -74,6 +75,9 @@ struct mg_metrics_in {
 	double scan_seconds;         /* the last full scan + tick */
 	double uptime_seconds;
 	bool monitor;
+	/* The daemon's own process (have_proc: /proc could be read), as Prometheus' clients name them. */
+	bool have_proc;
+	struct mg_procstat proc;
 };
 
 /* The exposition text, malloc'd; NULL if out of memory. */
