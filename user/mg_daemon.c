@@ -280,7 +280,7 @@ static int save_state(struct mg_daemon *d)
 
 /*
  * The timer drives the housekeeping (on_timer): hooks past their deadline,
- * metrics, state saves, the interfaces' look. It ticks at the scan interval
+ * metrics, state saves, the log file's path. It ticks at the scan interval
  * or every second, whichever is shorter, so that a scan interval of a minute
  * (ten million profiles) leaves metrics.interval and the hooks' 30 s kill as
  * configured; the scans themselves come when the engine wants them
@@ -668,8 +668,8 @@ static void on_timer(struct mg_daemon *d)
 
 /*
  * The watchdog hears from the loop itself, at every turn once half its
- * interval has passed (not from the timer, whose scan interval may be
- * longer): a wedged loop gets restarted, a busy one does not.
+ * interval has passed (not from the timer, which ticks whether or not the
+ * loop gets round to it): a wedged loop gets restarted, a busy one does not.
  */
 static void beat_watchdog(struct mg_daemon *d, uint64_t mono)
 {
@@ -701,12 +701,10 @@ static int earliest(int a, int b)
  */
 static int loop_timeout_ms(struct mg_daemon *d, uint64_t mono)
 {
-	int t = -1;
-
 	if (d->events_pending || d->cluster_more || d->feed_pending || (d->eng.saving && !mg_engine_save_waiting(&d->eng)))
 		return 0;
 	uint64_t now = mg_daemon_timeline(mono), next = mg_engine_next_scan(&d->eng);
-	t = next <= now ? 0 : ms_until(next - now + mono, mono);
+	int t = next <= now ? 0 : ms_until(next - now + mono, mono);
 	uint64_t ctl = mg_ctlsock_next_deadline(&d->ctl);
 	if (ctl != MG_CTL_NO_DEADLINE)
 		t = earliest(t, ms_until(ctl, mono));
