@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -64,13 +65,21 @@ static void usage(FILE *f)
 		"SIGINT/SIGTERM save state and exit, leaving the data plane enforcing.\n");
 }
 
-/* --check's answer: the file, and what it would attach to (the names are the operator's to compare). */
+/*
+ * --check's answer: the file, and what it would attach to (the names are
+ * the operator's to compare). An interface that does not exist here now is
+ * a warning, not an error, as at a start: the daemon attaches when it
+ * appears (a VLAN or bond the network's own service makes later).
+ */
 static void print_checked(const char *path, const struct mg_config *c)
 {
 	printf("mtaguardd: %s: configuration OK; interfaces:", path ? path : "(no file: defaults and options)");
 	for (size_t i = 0; i < c->n_ifaces; i++)
 		printf(" %s%s", c->ifaces[i].name, c->ifaces[i].uplink ? " (uplink)" : "");
 	printf("\n");
+	for (size_t i = 0; i < c->n_ifaces; i++)
+		if (!if_nametoindex(c->ifaces[i].name))
+			mg_warn("%s does not exist here now: a start waits for it and attaches when it appears", c->ifaces[i].name);
 }
 
 int main(int argc, char **argv)
