@@ -207,6 +207,14 @@ lab_wait "metrics per interface" in_drops in2 1 && [[ "$(metric 'mtaguard_xdp_dr
 
 ctl status | grep -q "^interfaces  in1 (native) in2 (native)" && pass "ctl status (text)" || fail "ctl status text: $(ctl status)"
 [[ "$(ctl --json status | jq -r .verdicts_active)" -ge 1 ]] && pass "ctl status --json" || fail "ctl status --json"
+# The daemon's own memory and descriptors: the figures its metrics have too, and a line for people.
+ctl --json status | jq -e '.process.resident_bytes > 1000000 and .process.open_fds >= 3' >/dev/null &&
+	ctl status | grep -qE '^memory      [0-9.]+ [kMG]B resident; [0-9]+ descriptors open' &&
+	pass "ctl status: $(ctl status | grep '^memory' | sed 's/  */ /g')" || fail "status memory: $(ctl --json status | jq -c .process)"
+grep -qE '^mtaguard_process_resident_memory_bytes [0-9]{7,}$' "$LAB_DIR/metrics.prom" &&
+	grep -qE '^mtaguard_process_open_fds [0-9]+$' "$LAB_DIR/metrics.prom" &&
+	pass "metrics: the daemon's resident memory and descriptors" ||
+	fail "metrics: $(grep mtaguard_process "$LAB_DIR/metrics.prom")"
 ctl --json show 198.18.2.2 | jq -e '.role == "blocked"' >/dev/null && pass "ctl show: the bot is blocked" ||
 	fail "ctl show 198.18.2.2: $(ctl --json show 198.18.2.2)"
 ctl show 198.18.2.2 | grep -q "blocked by a verdict" && pass "ctl show says why (text)" || fail "ctl show text"

@@ -2,7 +2,8 @@
 /*
  * test_human.c - times and counts as mtaguardctl prints them (mg_human):
  * durations in their two largest units rounded down, instants before and
- * after now, the daemon's ISO times read back, singular and plural.
+ * after now, sizes in three figures, the daemon's ISO times read back,
+ * singular and plural.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -35,6 +36,23 @@ static void test_durations(void **state)
 	/* A short buffer is cut, never overrun. */
 	char tiny[4];
 	assert_string_equal(mg_human_duration(7140, tiny, sizeof(tiny)), "1h5");
+}
+
+static void test_bytes(void **state)
+{
+	static const struct {
+		uint64_t b;
+		const char *want;
+	} cases[] = {
+		{ 0, "0 bytes" }, { 1, "1 byte" }, { 999, "999 bytes" }, { 1000, "1.00 kB" }, { 1999, "1.99 kB" },
+		{ 46400000, "46.4 MB" }, { 214300000, "214 MB" }, { 999999999, "999 MB" }, { 2110000000, "2.11 GB" },
+		{ 24ull << 30, "25.7 GB" }, { UINT64_MAX, "18.4 EB" },
+	};
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(mg_human_bytes(cases[i].b, buf, sizeof(buf)), cases[i].want);
 }
 
 static void test_when(void **state)
@@ -79,6 +97,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_when),
 		cmocka_unit_test(test_iso),
 		cmocka_unit_test(test_plural),

@@ -294,6 +294,15 @@ static void print_human(const char *cmd, json_t *r)
 		printf("sources     %lld:", n(r, "sources"));
 		json_object_foreach(roles, key, v)
 			printf(" %s %lld", key, (long long)json_integer_value(v));
+		json_t *proc = json_object_get(r, "process");
+		if (json_is_object(proc)) {
+			char mem[32], lim[48] = "";
+			if (n(proc, "max_fds"))
+				snprintf(lim, sizeof(lim), " of %lld", n(proc, "max_fds"));
+			printf("\nmemory      %s resident; %lld descriptors open%s",
+			       mg_human_bytes((uint64_t)n(proc, "resident_bytes"), mem, sizeof(mem)), n(proc, "open_fds"),
+			       lim);
+		}
 		printf("\nverdicts    %lld active, %lld issued, %lld %s\n", n(r, "verdicts_active"),
 		       n(r, "verdicts_issued"), CNT(n(r, "alerts_issued"), "alert", "alerts"));
 		if (n(r, "rule_write_failures"))

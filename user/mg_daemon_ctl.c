@@ -13,6 +13,7 @@
 #include "mg_cover.h"
 #include "mg_daemon.h"
 #include "mg_names.h"
+#include "mg_procstat.h"
 #include "mg_rule_filter.h"
 #include "mg_rulemaps.h"
 #include "mg_stats.h"
@@ -148,6 +149,14 @@ static json_t *cmd_status(struct mg_daemon *d)
 		json_object_set_new(roles, mg_role_name(r), json_integer((json_int_t)by_role[r]));
 	json_object_set_new(o, "sources", json_integer((json_int_t)total));
 	json_object_set_new(o, "sources_by_role", roles);
+	/* The daemon's own memory (the profiles are most of it) and descriptors; absent when /proc cannot be read. */
+	struct mg_procstat ps;
+	if (!mg_procstat_read(&ps))
+		json_object_set_new(o, "process",
+				    json_pack("{s:I,s:I,s:I,s:I,s:f}", "resident_bytes", (json_int_t)ps.resident_bytes,
+					      "virtual_bytes", (json_int_t)ps.virtual_bytes, "open_fds",
+					      (json_int_t)ps.open_fds, "max_fds", (json_int_t)ps.max_fds, "cpu_s",
+					      ps.cpu_seconds));
 	json_object_set_new(o, "verdicts_active", json_integer((json_int_t)mg_daemon_blocks_in_force(d)));
 	json_object_set_new(o, "verdicts_issued", json_integer((json_int_t)d->eng.verdicts_issued));
 	json_object_set_new(o, "threat_level", json_integer(d->eng.threat_level));

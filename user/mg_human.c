@@ -29,6 +29,33 @@ const char *mg_human_duration(uint64_t s, char *buf, size_t len)
 	return buf;
 }
 
+const char *mg_human_bytes(uint64_t b, char *buf, size_t len)
+{
+	static const char *const units[] = { "kB", "MB", "GB", "TB", "PB", "EB" };
+	uint64_t scale = 1000;
+	size_t i = 0;
+
+	if (b < 1000) {
+		snprintf(buf, len, "%llu %s", (unsigned long long)b, b == 1 ? "byte" : "bytes");
+		return buf;
+	}
+	while (i + 1 < sizeof(units) / sizeof(units[0]) && b / scale >= 1000) {
+		scale *= 1000;
+		i++;
+	}
+	/* Three figures, rounded down: the whole part, and as many decimals as room is left for. */
+	uint64_t whole = b / scale, rest = b % scale;
+	if (whole >= 100)
+		snprintf(buf, len, "%llu %s", (unsigned long long)whole, units[i]);
+	else if (whole >= 10)
+		snprintf(buf, len, "%llu.%llu %s", (unsigned long long)whole, (unsigned long long)(rest / (scale / 10)),
+			 units[i]);
+	else
+		snprintf(buf, len, "%llu.%02llu %s", (unsigned long long)whole,
+			 (unsigned long long)(rest / (scale / 100)), units[i]);
+	return buf;
+}
+
 const char *mg_human_when(int64_t delta, char *buf, size_t len)
 {
 	char d[32];

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * mg_human.h - times and counts as an operator reads them in mtaguardctl's
- * tables: "1h59m", "in 1h59m", "3m ago", "1 verdict" / "2 verdicts". The
+ * tables: "1h59m", "in 1h59m", "3m ago", "2.11 GB", "1 verdict" / "2 verdicts". The
  * daemon's answers carry exact values (ISO times, seconds); only the text a
  * person reads is rounded here.
  *
@@ -19,6 +19,12 @@
  * promises more than is left.
  */
 const char *mg_human_duration(uint64_t seconds, char *buf, size_t len);
+/*
+ * A size in decimal units, three figures at most, rounded down: "0 bytes",
+ * "999 bytes", "1.2 kB", "46 MB", "2.11 GB" (as the README's sizing
+ * speaks: 10^3, 10^6, 10^9).
+ */
+const char *mg_human_bytes(uint64_t bytes, char *buf, size_t len);
 /* An instant `delta` seconds from now: "in 1h59m", "3m ago", or "now" within a second. */
 const char *mg_human_when(int64_t delta, char *buf, size_t len);
 /* The daemon's "2026-12-02T10:00:00Z" into seconds since the epoch; 0 or -EINVAL. */
