@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <stdatomic.h>
 #include <cmocka.h>
@@ -89,6 +90,9 @@ static int start_server(void)
 	if (server < 0)
 		return -1;
 	if (server == 0) {
+		/* The server goes with the test, also when a sanitizer aborts it before its teardown. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) || getppid() == 1)
+			_exit(127);
 		execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", "-1", "-js", "-sd",
 		       store, "-l", log, (char *)NULL);
 		_exit(127);
