@@ -82,7 +82,7 @@ int mg_daemon_apply_overrides(struct mg_daemon *d, struct mg_config *c, char *er
 #define MG_START_EXTEND_BASE_US ((uint64_t)60 * 1000000)
 /* The housekeeping's period at most (arm_timer), and how early a scan or a chore may run on its tick. */
 #define MG_HOUSEKEEPING_NS (1 * MG_NSEC_PER_SEC)
-#define MG_SCAN_EARLY_NS (20 * 1000000ull)
+#define MG_TICK_SLACK_NS (20 * 1000000ull)
 
 /* The last save at a stop asks for this much more time, again every MG_STOP_EXTEND_EVERY_NS while it goes on. */
 #define MG_STOP_EXTEND_US ((uint64_t)30 * 1000000)
@@ -640,13 +640,13 @@ static void reload(struct mg_daemon *d)
 
 /*
  * Whether a chore done at `last` is due again at a tick at mono: up to
- * MG_SCAN_EARLY_NS early counts, since the ticks come a period apart, late
+ * MG_TICK_SLACK_NS early counts, since the ticks come a period apart, late
  * by however long the loop took to wake: a metrics.interval equal to the
  * timer's period would otherwise be kept every other tick.
  */
 static bool tick_due(uint64_t mono, uint64_t last, uint64_t interval)
 {
-	return mono + MG_SCAN_EARLY_NS - last >= interval;
+	return mono + MG_TICK_SLACK_NS - last >= interval;
 }
 
 /* Housekeeping at every timer tick, beside the engine's own. */
@@ -788,11 +788,11 @@ int mg_daemon_run(struct mg_daemon *d)
 		if (d->cluster_more)
 			mg_daemon_cluster_event(d, mg_cluster_fd(d->cluster));
 		/*
-		 * A scan due within MG_SCAN_EARLY_NS of a timer tick runs in the
+		 * A scan due within MG_TICK_SLACK_NS of a timer tick runs in the
 		 * tick's turn: with the two intervals equal (the default 1 s)
 		 * the loop then wakes once a second, not twice.
 		 */
-		uint64_t scan_at = mg_daemon_timeline(mg_mono_ns()) + (timer ? MG_SCAN_EARLY_NS : 0);
+		uint64_t scan_at = mg_daemon_timeline(mg_mono_ns()) + (timer ? MG_TICK_SLACK_NS : 0);
 		bool scanned = mg_engine_scan_due(&d->eng, scan_at);
 		if (scanned) {
 			tick(d);
