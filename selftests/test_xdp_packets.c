@@ -1603,6 +1603,60 @@ static uint32_t pinned_value_size(const char *dir, const char *name)
 	return info.value_size;
 }
 
+static uint32_t pinned_prog_id(const char *dir)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/mtaguard_xdp", dir);
+	int fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	return info.id;
+}
+
+/*
+ * A load whose setup fails once its program is loaded (here its uplinks,
+ * more than the map has slots for) leaves the pinned program as it was,
+ * and no pin under the temporary name; the next good load replaces it.
+ */
+static void test_failed_load_keeps_pinned_program(void **state)
+{
+	char dir[] = "/sys/fs/bpf/mg-pinkeep-XXXXXX", tmp[256];
+	struct mg_load_opts o;
+	struct mg_handle h;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	mg_load_opts_default(&o);
+	o.pin_dir = dir;
+	o.max_sources = o.max_servers = o.max_policy = o.max_allow = 256;
+	assert_int_equal(mg_load(&o, &h), 0);
+	assert_int_equal(h.uplinks_n, 0);
+	uint32_t first = pinned_prog_id(dir);
+	assert_int_not_equal(first, 0);
+	mg_close(&h);
+
+	o.tunables.n_uplinks = MG_UPLINKS_MAX + 1;
+	assert_int_equal(mg_load(&o, &h), -EINVAL);
+	assert_int_equal(pinned_prog_id(dir), first);
+	snprintf(tmp, sizeof(tmp), "%s/mtaguard_xdp_new", dir);
+	assert_int_equal(access(tmp, F_OK), -1);
+
+	o.tunables.n_uplinks = 0;
+	assert_int_equal(mg_load(&o, &h), 0);
+	uint32_t second = pinned_prog_id(dir);
+	assert_int_not_equal(second, 0);
+	assert_int_not_equal(second, first);
+	assert_int_equal(h.prog_fd >= 0, 1);
+	mg_close(&h);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(mg_unload(dir), 0);
+}
+
 /*
  * A release whose statistics have another layout (mg_stats: counters
  * added) loads over the old pins: the counters start over, the rules stay.
@@ -3268,6 +3322,7 @@ int main(void)
 		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),
 		cmocka_unit_test_setup(test_ipv4_rules_in_their_own_maps, reset),
 		cmocka_unit_test(test_old_pin_dir_refused),
+		cmocka_unit_test(test_failed_load_keeps_pinned_program),
 		cmocka_unit_test(test_counts_of_older_layout_start_over),
 	};
 	const struct CMUnitTest index_tests[] = {

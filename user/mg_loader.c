@@ -325,6 +325,32 @@ static bool pins_outdated(const char *dir)
 	return access(old, F_OK) == 0 && access(new, F_OK) != 0;
 }
 
+/*
+ * Pin the handle's program in dir, replacing the one pinned there in one
+ * step: pinned beside it under a temporary name, then renamed over it, so
+ * that a failure (or a crash) in between leaves the old pin in place, never
+ * none. Links already attached keep their program until they are updated.
+ */
+static int pin_program(struct mg_handle *h, const char *dir)
+{
+	char path[512], tmp[520];
+	int err = pin_path(path, sizeof(path), dir, PROG_PIN_NAME);
+
+	if (err)
+		return err;
+	snprintf(tmp, sizeof(tmp), "%s_new", path); /* bpffs takes no '.' in a name */
+	unlink(tmp); /* left by a load that died between the two steps */
+	err = bpf_program__pin(h->skel->progs.mtaguard_xdp, tmp);
+	if (err)
+		return err < 0 ? err : -err;
+	if (rename(tmp, path)) {
+		err = -errno;
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
 int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 {
 	const char *dir = pin_dir_or_default(o->pin_dir);
@@ -367,16 +393,17 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 	err = mg_xdp__load(skel);
 	if (err)
 		goto fail;
-
-	err = pin_path(path, sizeof(path), dir, PROG_PIN_NAME);
+	/*
+	 * The handle's setup (uplinks, activity records, rule maps) before the
+	 * program's pin: a load that fails leaves the pinned program as it was.
+	 */
+	err = take_loaded(o, h, skel);
 	if (err)
-		goto fail;
-	unlink(path); /* a newer program replaces the pinned one; attached links keep theirs until updated */
-	err = bpf_program__pin(skel->progs.mtaguard_xdp, path);
+		return err; /* take_loaded closed skel */
+	err = pin_program(h, dir);
 	if (err)
-		goto fail;
-
-	return take_loaded(o, h, skel);
+		mg_close(h);
+	return err;
 fail:
 	mg_xdp__destroy(skel);
 	return err < 0 ? err : -err;
