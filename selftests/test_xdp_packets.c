@@ -1651,7 +1651,7 @@ static void test_failed_load_keeps_pinned_program(void **state)
 	uint32_t second = pinned_prog_id(dir);
 	assert_int_not_equal(second, 0);
 	assert_int_not_equal(second, first);
-	assert_int_equal(h.prog_fd >= 0, 1);
+	assert_true(h.prog_fd >= 0);
 	mg_close(&h);
 	assert_int_equal(access(tmp, F_OK), -1);
 	assert_int_equal(mg_unload(dir), 0);
