@@ -1603,6 +1603,14 @@ static uint32_t pinned_value_size(const char *dir, const char *name)
 	return info.value_size;
 }
 
+/* Load options for a load of its own in dir, with small tables. */
+static void small_load_opts(struct mg_load_opts *o, const char *dir)
+{
+	mg_load_opts_default(o);
+	o->pin_dir = dir;
+	o->max_sources = o->max_servers = o->max_policy = o->max_allow = 256;
+}
+
 static uint32_t pinned_prog_id(const char *dir)
 {
 	struct bpf_prog_info info = { 0 };
@@ -1631,9 +1639,7 @@ static void test_failed_load_keeps_pinned_program(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	mg_load_opts_default(&o);
-	o.pin_dir = dir;
-	o.max_sources = o.max_servers = o.max_policy = o.max_allow = 256;
+	small_load_opts(&o, dir);
 	assert_int_equal(mg_load(&o, &h), 0);
 	assert_int_equal(h.uplinks_n, 0);
 	uint32_t first = pinned_prog_id(dir);
@@ -1672,9 +1678,7 @@ static void test_counts_of_older_layout_start_over(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	mg_load_opts_default(&o);
-	o.pin_dir = dir;
-	o.max_sources = o.max_servers = o.max_policy = o.max_allow = 256;
+	small_load_opts(&o, dir);
 	assert_int_equal(mg_load(&o, &h), 0);
 	assert_int_equal(mg_rulemap_block(&h.rules, &p, MG_ACT_DROP_ALL, 0), 0);
 	mg_close(&h);
