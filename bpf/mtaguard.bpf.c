@@ -828,7 +828,15 @@ __attribute__((noinline)) int mg_enforce(struct xdp_md *ctx, struct mg_pkt *p, _
 	struct mg_settings *set = bpf_map_lookup_elem(&mg_settings, &zero);
 	int monitor = set && set->monitor;
 
-	__sync_fetch_and_add(&r->hits, 1);
+	/*
+	 * A plain increment, not an atomic one: the locked add was a sixth of a
+	 * drop here (5 ns of 31, make bench), and every CPU a flood from one
+	 * blocked prefix reaches would pay it on the rule's one cache line. Hits
+	 * are for the operator's eye; two CPUs dropping for one rule in the same
+	 * instant may lose one. The exact drop counts are the per-CPU ones
+	 * (st->drop_reason).
+	 */
+	r->hits++;
 	return mg_drop(ctx, p, reason, monitor, st);
 }
 

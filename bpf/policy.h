@@ -298,8 +298,9 @@ static __always_inline int mg_allowed(const union mg_addr *a, const struct mg_ru
 		r = mg_rule_probe4(&mg_allowlist4, a, mg_lens_pop(c4));
 	for (int i = 0; i < MG_RULE_LENS && !r && (c[0] | c[1] | c[2]); i++)
 		r = mg_rule_probe(&mg_allowlist, a, mg_lens_pop(c));
+	/* Plain, as a block's hits (mg_enforce): an allowlisted server inside a blocked range pays this on every packet. */
 	if (r && count)
-		__sync_fetch_and_add(&r->hits, 1);
+		r->hits++;
 	return r != NULL;
 }
 

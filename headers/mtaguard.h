@@ -179,7 +179,8 @@ static inline __u32 mg_rule_mask4(__u32 len)
 struct mg_rule {
 	__u64 expires_ns; /* CLOCK_MONOTONIC (coarse); 0 = never. Expired rules are not enforced. */
 	__u64 hits;       /* block: packets dropped (or would have been, in monitor mode);
-			   * allow: packets a block rule covered that the allowlist let through */
+			   * allow: packets a block rule covered that the allowlist let through.
+			   * Plain increments: CPUs meeting on one rule may lose a hit. */
 	__u8 kind;        /* enum mg_rule_kind */
 	__u8 action;      /* enum mg_action, for blocks */
 	__u8 prefixlen;   /* must equal the key's prefixlen */
