@@ -28,11 +28,28 @@
 #define MG_PORT_DNS   53
 
 /*
- * The record index of the address `a` (of IP version `ipv`), or -1 if it
- * lies in no protected network. `ranges` is the rodata table: every read is
- * a constant to the verifier, so unused slots and the other family's ranges
- * cost nothing.
+ * The record index of the address whose top bits are `n` (host order: an
+ * IPv4 address, or an IPv6 address's first 64 bits) of IP version `ipv`,
+ * or -1 if it lies in no protected network. `ranges` is the rodata table:
+ * every read is a constant to the verifier, so unused slots and the other
+ * family's ranges cost nothing.
  */
+static __always_inline __s64 mg_activity_index_n(const volatile struct mg_act_range *ranges, __u64 n, __u8 ipv)
+{
+#pragma unroll
+	for (int i = 0; i < MG_ACT_MAX_RANGES; i++) {
+		if (ranges[i].size == 0)
+			break;
+		if (ranges[i].family != ipv)
+			continue;
+		__u64 d = n - ranges[i].base;
+		if (d < ranges[i].size)
+			return (__s64)(ranges[i].offset + d);
+	}
+	return -1;
+}
+
+/* The record index of the address `a` (of IP version `ipv`), or -1 (mg_activity_index_n). */
 static __always_inline __s64 mg_activity_index_of(const volatile struct mg_act_range *ranges,
 						  const union mg_addr *a, __u8 ipv)
 {
@@ -45,17 +62,7 @@ static __always_inline __s64 mg_activity_index_of(const volatile struct mg_act_r
 		n = bpf_ntohl(a->w[3]);
 	else
 		n = ((__u64)bpf_ntohl(a->w[0]) << 32) | bpf_ntohl(a->w[1]);
-#pragma unroll
-	for (int i = 0; i < MG_ACT_MAX_RANGES; i++) {
-		if (ranges[i].size == 0)
-			break;
-		if (ranges[i].family != ipv)
-			continue;
-		__u64 d = n - ranges[i].base;
-		if (d < ranges[i].size)
-			return (__s64)(ranges[i].offset + d);
-	}
-	return -1;
+	return mg_activity_index_n(ranges, n, ipv);
 }
 
 /* The record index of `p`'s source, or -1 (mg_activity_index_of). */
@@ -85,6 +92,17 @@ static __always_inline int mg_activity_class(const struct mg_pkt *p, int dport_c
 	return MG_ACT_CLASS_MAX;
 }
 
+/* The record's time, now, and the classes seen: each written only when it changes. */
+static __always_inline void mg_activity_mark(struct mg_activity *rec, __u8 classes)
+{
+	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() >> MG_ACT_TIME_SHIFT);
+
+	if (rec->last_seen != now)
+		rec->last_seen = now;
+	if ((rec->classes & classes) != classes)
+		rec->classes |= classes;
+}
+
 /*
  * Note `p` in its source's record. Plain stores, not atomics: RSS keeps a
  * flow on one CPU, a lost increment when two CPUs meet costs nothing the
@@ -102,23 +120,37 @@ static __always_inline void mg_activity_note(void *map, const volatile struct mg
 	struct mg_activity *rec = bpf_map_lookup_elem(map, &key);
 	if (!rec)
 		return;
-	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() >> MG_ACT_TIME_SHIFT);
-	if (rec->last_seen != now)
-		rec->last_seen = now;
 	__u8 classes = MG_ACT_F_SEEN;
 	int klass = mg_activity_class(p, dport_class_mx);
 	if (klass < MG_ACT_CLASS_MAX) {
 		rec->flows[klass]++;
 		classes |= (__u8)(1u << klass);
 	}
-	if ((rec->classes & classes) != classes)
-		rec->classes |= classes;
+	mg_activity_mark(rec, classes);
 	if (p->ip_version == 6) {
 		/* The interface ID's hash picks one of 16 bits: how many hosts share the /64, estimated. */
 		__u16 bit = mg_act_host_bit(p->src.w[2], p->src.w[3]);
 		if (!(rec->hosts & bit))
 			rec->hosts |= bit;
 	}
+}
+
+/*
+ * A packet from the IPv4 address `v4` (host order) that starts no flow: its
+ * record, if it is protected, is marked seen now, as mg_activity_note marks
+ * it (the fast path's, which has no packet record).
+ */
+static __always_inline void mg_activity_seen4(void *map, const volatile struct mg_act_range *ranges, __u32 v4)
+{
+	if (ranges[0].size == 0)
+		return;
+	__s64 idx = mg_activity_index_n(ranges, v4, 4);
+	if (idx < 0)
+		return;
+	__u32 key = (__u32)idx;
+	struct mg_activity *rec = bpf_map_lookup_elem(map, &key);
+	if (rec)
+		mg_activity_mark(rec, MG_ACT_F_SEEN);
 }
 
 #endif

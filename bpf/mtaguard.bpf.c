@@ -12,6 +12,8 @@
  *    source costs parsing plus two inlined array reads (the rule index,
  *    policy.h), whatever the number of rules; it never touches per-source
  *    state, but for a protected source's fixed activity record (activity.h);
+ *    over IPv4 without options it is passed before a packet record is
+ *    filled (mg_fast_pass);
  *  - per-source entries are created only on SMTP commands in payload or, for
  *    SYNs, at a capped rate per CPU, so a spoofed SYN flood cannot flush the
  *    LRU of real profiles; SYNs it may not profile go to a count-min sketch;
@@ -877,18 +879,65 @@ __attribute__((noinline)) int mg_contain_syn(struct xdp_md *ctx, struct mg_pkt *
 	return mg_drop(ctx, p, MG_DROP_OUTBREAK, set->monitor, st);
 }
 
+/*
+ * The common packet, passed before its packet record is filled: a TCP
+ * segment that is not a SYN, to and from no MX port, over IPv4 without
+ * options, from a source no rule can cover. The full path passes it
+ * touching nothing but the counters and a protected source's activity
+ * record, and that is all this does. mg_parse_l3() fills the record that
+ * the handlers take by pointer: some thirty stores and their reloads, two
+ * thirds of this packet's cost (make bench: 16 ns that way, 11 this way).
+ * Here the headers mg_parse_l2 found are read at fixed offsets into
+ * registers. Anything else, the malformed included, returns 0 and takes the
+ * full path, which judges and counts it as it always did: a shortcut, never
+ * a second verdict.
+ */
+static __always_inline int mg_fast_pass(const struct mg_cursor *c, const struct mg_l2 *l2)
+{
+	struct iphdr *iph = l2->l3;
+	struct tcphdr *tcp = (void *)(iph + 1);
+
+	if (l2->proto != bpf_htons(ETH_P_IP) || (void *)(tcp + 1) > c->data_end)
+		return 0;
+	/* IPv4 without options (version 4, IHL 5), no fragment of any kind, TCP, not a SYN. */
+	if (*(__u8 *)iph != 0x45 || (((__u8 *)tcp)[13] & MG_TCP_SYN) || iph->protocol != IPPROTO_TCP ||
+	    (iph->frag_off & bpf_htons(0x3fff)))
+		return 0;
+	__u64 mx = *(const volatile __u64 *)mg_cfg.mx_ports;
+	if (mg_port_in(mx, bpf_ntohs(tcp->dest)) || mg_port_in(mx, bpf_ntohs(tcp->source)))
+		return 0;
+	/* A data offset mg_parse_tcp refuses (short, past the frame, past the datagram) is the full path's to count. */
+	__u32 doff = tcp->doff * 4;
+	if (doff < sizeof(*tcp) || (void *)tcp + doff > c->data_end || sizeof(*iph) + doff > bpf_ntohs(iph->tot_len))
+		return 0;
+	__u32 v4 = bpf_ntohl(iph->saddr);
+	if (mg_index_cls4(v4, mg_rule_bits4(mg_cfg.rule_v4_bits)) || mg_short_blocks(1))
+		return 0;
+	mg_activity_seen4(&mg_activity, mg_cfg.act, v4);
+	return 1;
+}
+
 SEC("xdp")
 int mtaguard_xdp(struct xdp_md *ctx)
 {
 	__u32 zero = 0, slot = ctx->ingress_ifindex & (MG_IFACE_SLOTS - 1);
 	struct mg_global_stats *st = bpf_map_lookup_elem(&mg_stats, &slot);
-	struct mg_pkt p = {};
 
 	if (!st)
 		return XDP_PASS;
 	st->packets++;
+	struct mg_cursor c = mg_cursor_of(ctx);
+	struct mg_l2 l2;
+	int ret = mg_parse_l2(&c, &l2);
+	if (ret == MG_PARSE_OK && mg_fast_pass(&c, &l2)) {
+		st->passed++;
+		return XDP_PASS;
+	}
 
-	int ret = mg_parse(ctx, &p);
+	/* Zeroed here, not above: the fast path does not pay for it. */
+	struct mg_pkt p = {};
+	if (ret == MG_PARSE_OK)
+		ret = mg_parse_l3(&c, &l2, &p);
 	if (ret == MG_PARSE_NOT_IP) {
 		st->non_ip++;
 		goto pass;

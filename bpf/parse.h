@@ -2,7 +2,10 @@
 /*
  * parse.h - header parsing for the XDP program: Ethernet with up to two VLAN
  * tags, IPv4 with options, IPv6 with a bounded walk over extension headers,
- * IPsec AH in either family, TCP with any data offset.
+ * IPsec AH in either family, TCP with any data offset. In two steps:
+ * mg_parse_l2 (Ethernet and its tags, into registers: the program's fast
+ * path decides on that) and mg_parse_l3 (the rest, into the packet record
+ * the handlers take).
  *
  * Parsing never decides to drop: a frame we cannot read is reported as
  * MG_PARSE_ERROR or MG_PARSE_NOT_IP and the caller passes it. A frame whose
@@ -144,32 +147,44 @@ static __always_inline void mg_v4_mapped(union mg_addr *a, __be32 v4)
 	a->w[3] = v4;
 }
 
-static __always_inline int mg_parse_l2(struct mg_cursor *c, struct mg_pkt *p, void **pos, __u16 *proto)
-{
-	struct ethhdr *eth = *pos;
+/*
+ * What the Ethernet header and its tags said, in registers: the caller
+ * decides on it before anything is stored in a packet record (the fast
+ * path, mtaguard.bpf.c).
+ */
+struct mg_l2 {
+	void *l3;                     /* the network header */
+	__u16 proto;                  /* its EtherType, network order */
+	__u16 vlan_outer, vlan_inner; /* 0: no such tag */
+};
 
+static __always_inline int mg_parse_l2(struct mg_cursor *c, struct mg_l2 *l2)
+{
+	struct ethhdr *eth = c->data;
+
+	l2->vlan_outer = l2->vlan_inner = 0;
 	if ((void *)(eth + 1) > c->data_end)
 		return MG_PARSE_ERROR;
-	*proto = eth->h_proto;
-	*pos = eth + 1;
+	l2->proto = eth->h_proto;
+	l2->l3 = eth + 1;
 
 #pragma unroll
 	for (int i = 0; i < MG_MAX_VLAN_TAGS; i++) {
-		if (*proto != bpf_htons(ETH_P_8021Q) && *proto != bpf_htons(ETH_P_8021AD))
+		if (l2->proto != bpf_htons(ETH_P_8021Q) && l2->proto != bpf_htons(ETH_P_8021AD))
 			return MG_PARSE_OK;
 		/* struct vlan_hdr: TCI, then the encapsulated ethertype */
-		__be16 *vh = *pos;
+		__be16 *vh = l2->l3;
 		if ((void *)(vh + 2) > c->data_end)
 			return MG_PARSE_ERROR;
 		__u16 vid = bpf_ntohs(vh[0]) & 0x0fff;
 		if (i == 0)
-			p->vlan_outer = vid;
+			l2->vlan_outer = vid;
 		else
-			p->vlan_inner = vid;
-		*proto = vh[1];
-		*pos = vh + 2;
+			l2->vlan_inner = vid;
+		l2->proto = vh[1];
+		l2->l3 = vh + 2;
 	}
-	if (*proto == bpf_htons(ETH_P_8021Q) || *proto == bpf_htons(ETH_P_8021AD))
+	if (l2->proto == bpf_htons(ETH_P_8021Q) || l2->proto == bpf_htons(ETH_P_8021AD))
 		return MG_PARSE_NOT_IP; /* a third tag: not ours to walk */
 	return MG_PARSE_OK;
 }
@@ -341,24 +356,32 @@ static __always_inline int mg_parse_udp(struct mg_cursor *c, struct mg_pkt *p, v
 	return MG_PARSE_OK;
 }
 
-/* Parse a frame down to TCP (or UDP's ports). MG_PARSE_OK with !p->has_tcp: IP, but no TCP to look at. */
-static __always_inline int mg_parse(struct xdp_md *ctx, struct mg_pkt *p)
+/* The cursor of the frame in ctx. */
+static __always_inline struct mg_cursor mg_cursor_of(struct xdp_md *ctx)
 {
 	struct mg_cursor c = {
 		.data = (void *)(long)ctx->data,
 		.data_end = (void *)(long)ctx->data_end,
 	};
-	void *pos = c.data;
-	__u16 proto;
+	return c;
+}
+
+/*
+ * Parse the rest of a frame, from what mg_parse_l2 found (MG_PARSE_OK),
+ * down to TCP (or UDP's ports) into p, zeroed by the caller. MG_PARSE_OK
+ * with !p->has_tcp: IP, but no TCP to look at.
+ */
+static __always_inline int mg_parse_l3(struct mg_cursor *c, const struct mg_l2 *l2, struct mg_pkt *p)
+{
+	void *pos = l2->l3;
 	int ret;
 
-	ret = mg_parse_l2(&c, p, &pos, &proto);
-	if (ret != MG_PARSE_OK)
-		return ret;
-	if (proto == bpf_htons(ETH_P_IP))
-		ret = mg_parse_ipv4(&c, p, &pos);
-	else if (proto == bpf_htons(ETH_P_IPV6))
-		ret = mg_parse_ipv6(&c, p, &pos);
+	p->vlan_outer = l2->vlan_outer;
+	p->vlan_inner = l2->vlan_inner;
+	if (l2->proto == bpf_htons(ETH_P_IP))
+		ret = mg_parse_ipv4(c, p, &pos);
+	else if (l2->proto == bpf_htons(ETH_P_IPV6))
+		ret = mg_parse_ipv6(c, p, &pos);
 	else
 		return MG_PARSE_NOT_IP;
 	if (ret != MG_PARSE_OK)
@@ -366,11 +389,11 @@ static __always_inline int mg_parse(struct xdp_md *ctx, struct mg_pkt *p)
 	if (p->fragment)
 		return MG_PARSE_OK;
 	if (p->l4_proto == IPPROTO_UDP)
-		return mg_parse_udp(&c, p, pos);
+		return mg_parse_udp(c, p, pos);
 	if (p->l4_proto != IPPROTO_TCP)
 		return MG_PARSE_OK;
-	ret = mg_parse_tcp(&c, p, pos);
-	return ret == MG_PARSE_OK ? ret : mg_l4_cut(&c, p);
+	ret = mg_parse_tcp(c, p, pos);
+	return ret == MG_PARSE_OK ? ret : mg_l4_cut(c, p);
 }
 
 #endif

@@ -455,6 +455,92 @@ static void test_malformed_headers_pass(void **state)
 	assert_int_equal(stats().passed, 2);
 }
 
+/*
+ * The fast path (mg_fast_pass) passes an ordinary data segment before its
+ * packet record is filled. Each frame here is one condition away from it
+ * (or on it), from CLIENT4: whichever path takes it, the verdict and the
+ * counters are what the full path always gave, and the frames the fast
+ * path must leave alone still reach the handlers (a command to port 25
+ * still makes a profile).
+ */
+struct fast_case {
+	const char *name;
+	int ntags;                 /* 0, 1 (802.1Q), 2 (802.1ad over 802.1Q) */
+	struct pb_ip_opts ip;
+	struct pb_tcp_opts tcp;
+	uint16_t sport, dport;
+	uint8_t flags;             /* 0: ACK|PSH */
+	const char *payload;       /* NULL: "x" */
+	const char *block;         /* a drop-all block in force, or NULL */
+	size_t cut;                /* bytes cut off the frame's end */
+	int verdict;
+	uint64_t parse_errors, fragments, sketched;
+	bool profile;              /* the full path's handlers saw it */
+};
+
+static const struct fast_case fast_cases[] = {
+	{ .name = "data to 443", .verdict = XDP_PASS },
+	{ .name = "under one tag", .ntags = 1, .verdict = XDP_PASS },
+	{ .name = "under two tags", .ntags = 2, .verdict = XDP_PASS },
+	{ .name = "IPv4 options", .ip = { .opts = (const uint8_t[]){ 1, 1, 1, 1 }, .opts_len = 4 }, .verdict = XDP_PASS },
+	/* Its ACK number's first byte, read 4 bytes early, would be a valid data offset (5). */
+	{ .name = "IPv4 options, command to 25", .ip = { .opts = (const uint8_t[]){ 1, 1, 1, 1 }, .opts_len = 4 },
+	  .tcp = { .ack = 0x50000000 }, .dport = 25, .payload = "HELO a.example\r\n", .verdict = XDP_PASS, .profile = true },
+	{ .name = "data offset below 5", .tcp = { .doff_override = 4 }, .verdict = XDP_PASS, .parse_errors = 1 },
+	{ .name = "data offset past the frame", .tcp = { .doff_override = 15 }, .verdict = XDP_PASS, .parse_errors = 1 },
+	{ .name = "data offset past the datagram", .ip = { .len_override = 39 }, .verdict = XDP_PASS, .parse_errors = 1 },
+	{ .name = "TCP header cut short", .cut = 12, .verdict = XDP_PASS, .parse_errors = 1 },
+	{ .name = "later fragment", .ip = { .frag_off = 1 }, .verdict = XDP_PASS, .fragments = 1 },
+	{ .name = "first fragment, more to come", .ip = { .mf = 1 }, .verdict = XDP_PASS },
+	{ .name = "SYN to 443", .flags = PB_TCP_SYN, .verdict = XDP_PASS, .sketched = 1 },
+	{ .name = "SYN to 25", .dport = 25, .flags = PB_TCP_SYN, .verdict = XDP_PASS, .profile = true },
+	{ .name = "command to 25", .dport = 25, .payload = "HELO a.example\r\n", .verdict = XDP_PASS, .profile = true },
+	{ .name = "command to 25 under a tag", .ntags = 1, .dport = 25, .payload = "HELO a.example\r\n",
+	  .verdict = XDP_PASS, .profile = true },
+	{ .name = "from port 25", .sport = 25, .dport = 40000, .verdict = XDP_PASS },
+	{ .name = "blocked source", .block = "198.18.0.2/32", .verdict = XDP_DROP },
+	{ .name = "blocked source under a tag", .ntags = 1, .block = "198.18.0.0/24", .verdict = XDP_DROP },
+	{ .name = "blocked by ::/0", .block = "::/0", .verdict = XDP_DROP },
+	{ .name = "blocked neighbour only", .block = "198.18.0.3/32", .verdict = XDP_PASS },
+};
+
+static void test_fast_path_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(fast_cases) / sizeof(fast_cases[0]); i++) {
+		const struct fast_case *c = &fast_cases[i];
+		const struct l2 l2 = { .ntags = c->ntags, .tpid = { c->ntags > 1 ? 0x88a8 : 0x8100, 0x8100 },
+				       .vid = { 10, 20 } };
+		struct pb p;
+
+		xh_reset(&H);
+		if (c->block)
+			xh_block(&H, c->block, MG_ACT_DROP_ALL, 0);
+		pb_init(&p);
+		put_l2(&p, &l2);
+		pb_ipv4(&p, CLIENT4, SERVER4, &c->ip);
+		pb_tcp(&p, c->sport ? c->sport : 40000, c->dport ? c->dport : 443,
+		       c->flags ? c->flags : PB_TCP_ACK | PB_TCP_PSH, &c->tcp);
+		if (!(c->flags & PB_TCP_SYN))
+			pb_payload_str(&p, c->payload ? c->payload : "x");
+		size_t len = pb_finish(&p) - c->cut;
+
+		int v = run(&p, len);
+		struct mg_global_stats s = stats();
+		struct mg_src_stats e;
+		bool profile = xh_source(&H, CLIENT4, &e) == 0;
+		if (v != c->verdict || s.packets != 1 || s.passed != (v == XDP_PASS) || s.dropped != (v == XDP_DROP) ||
+		    s.parse_errors != c->parse_errors || s.fragments != c->fragments || s.l4_unknown != 0 ||
+		    s.syn_sketched != c->sketched || profile != c->profile)
+			fail_msg("%s: verdict %d (want %d), passed %llu, dropped %llu, parse errors %llu, fragments %llu, "
+				 "sketched %llu, profile %d (want %d)", c->name, v, c->verdict, (unsigned long long)s.passed,
+				 (unsigned long long)s.dropped, (unsigned long long)s.parse_errors,
+				 (unsigned long long)s.fragments, (unsigned long long)s.syn_sketched, profile, c->profile);
+		if (c->profile && c->ntags)
+			assert_int_equal(e.vlan_outer, 10);
+	}
+}
+
 static void test_non_ip_passes(void **state)
 {
 	static const uint8_t arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1 };
@@ -2451,6 +2537,38 @@ static void test_activity_classes(void **state)
 }
 
 /*
+ * A data segment alone (the fast path's packet, mg_fast_pass) marks a
+ * protected address seen, now, and starts no flow; under a VLAN tag too.
+ * An address outside the protected networks gets no record.
+ */
+static void test_activity_seen_by_data_segment(void **state)
+{
+	const struct l2 tagged = { .ntags = 1, .tpid = { 0x8100 }, .vid = { 10 } };
+	const char *const srcs[] = { "198.18.0.20", "198.18.0.21" };
+	struct pb p;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		uint32_t before = kernel_now_units();
+		pb_init(&p);
+		put_l2(&p, i ? &tagged : NULL);
+		pb_ipv4(&p, srcs[i], SERVER4, NULL);
+		pb_tcp(&p, 40000, 443, PB_TCP_ACK | PB_TCP_PSH, NULL);
+		pb_payload_str(&p, "x");
+		assert_int_equal(run(&p, pb_finish(&p)), XDP_PASS);
+		struct mg_activity r = activity(srcs[i]);
+		assert_int_equal(r.classes, MG_ACT_F_SEEN);
+		assert_true(r.last_seen >= before && r.last_seen <= kernel_now_units());
+		for (int k = 0; k < MG_ACT_CLASS_MAX; k++)
+			assert_int_equal(r.flows[k], 0);
+	}
+	assert_int_equal(run(&p, seg(&p, SERVER4, CLIENT4, 443, 40000, "x")), XDP_PASS);
+	struct mg_activity none;
+	assert_true(xh_activity(&H, SERVER4, &none) != 0);
+	assert_int_equal(stats().passed, 3);
+}
+
+/*
  * A UDP header is read within the IP datagram, not from the frame's
  * Ethernet padding: a datagram whose IP length ends before its UDP ports
  * (here: none at all) starts no flow, whatever the trailer's bytes say.
@@ -3279,6 +3397,7 @@ int main(void)
 		cmocka_unit_test_setup(test_truncated_qinq_ipv4_options, reset),
 		cmocka_unit_test_setup(test_truncated_ipv6_ext, reset),
 		cmocka_unit_test_setup(test_malformed_headers_pass, reset),
+		cmocka_unit_test_setup(test_fast_path_cases, reset),
 		cmocka_unit_test_setup(test_non_ip_passes, reset),
 		cmocka_unit_test_setup(test_syn_fingerprint, reset),
 		cmocka_unit_test_setup(test_submission_syn_fingerprint_only, reset),
@@ -3351,6 +3470,7 @@ int main(void)
 	};
 	const struct CMUnitTest activity_tests[] = {
 		cmocka_unit_test_setup(test_activity_classes, reset),
+		cmocka_unit_test_setup(test_activity_seen_by_data_segment, reset),
 		cmocka_unit_test_setup(test_activity_udp_ports_not_in_padding, reset),
 		cmocka_unit_test_setup(test_activity_ipv6_per_64, reset),
 		cmocka_unit_test_setup(test_activity_floods_and_drops, reset),
