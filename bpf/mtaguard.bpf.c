@@ -137,11 +137,17 @@ enum { MG_PORT_NONE = 0, MG_PORT_MX, MG_PORT_SUBMISSION };
  * lane and the has-zero-lane test finds it: a few ALU operations instead of
  * a load and a compare per slot, on every TCP packet.
  */
-static __always_inline int mg_port_in(__u64 lanes, __u16 port)
+/* Nonzero if a lane of `lanes` holds `port`; port 0 hits the unused (zero) lanes. */
+static __always_inline __u64 mg_port_hit(__u64 lanes, __u16 port)
 {
 	__u64 x = lanes ^ ((__u64)port * 0x0001000100010001ull);
 
-	return port != 0 && ((x - 0x0001000100010001ull) & ~x & 0x8000800080008000ull) != 0;
+	return (x - 0x0001000100010001ull) & ~x & 0x8000800080008000ull;
+}
+
+static __always_inline int mg_port_in(__u64 lanes, __u16 port)
+{
+	return port != 0 && mg_port_hit(lanes, port) != 0;
 }
 
 static __always_inline int mg_port_class(__u16 port)
@@ -899,12 +905,19 @@ static __always_inline int mg_fast_pass(const struct mg_cursor *c, const struct 
 
 	if (l2->proto != bpf_htons(ETH_P_IP) || (void *)(tcp + 1) > c->data_end)
 		return 0;
-	/* IPv4 without options (version 4, IHL 5), no fragment of any kind, TCP, not a SYN. */
-	if (*(__u8 *)iph != 0x45 || (((__u8 *)tcp)[13] & MG_TCP_SYN) || iph->protocol != IPPROTO_TCP ||
-	    (iph->frag_off & bpf_htons(0x3fff)))
+	/*
+	 * Not a SYN (first: a SYN leaves soonest; read where TCP's flags are
+	 * if the header is what the next test asks, in bounds either way), IPv4
+	 * without options (version 4, IHL 5), TCP, no fragment of any kind (the
+	 * flags and offset, the TTL and the protocol as one word, the TTL and
+	 * the DF and reserved bits masked).
+	 */
+	if ((((__u8 *)tcp)[13] & MG_TCP_SYN) || *(__u8 *)iph != 0x45 ||
+	    (*(__u32 *)((__u8 *)iph + 6) & bpf_htonl(0x3fff00ff)) != bpf_htonl(IPPROTO_TCP))
 		return 0;
+	/* Both ports at once, with no branch between; a port 0 hits an unused lane, which only means the full path. */
 	__u64 mx = *(const volatile __u64 *)mg_cfg.mx_ports;
-	if (mg_port_in(mx, bpf_ntohs(tcp->dest)) || mg_port_in(mx, bpf_ntohs(tcp->source)))
+	if (mg_port_hit(mx, bpf_ntohs(tcp->dest)) | mg_port_hit(mx, bpf_ntohs(tcp->source)))
 		return 0;
 	/* A data offset mg_parse_tcp refuses (short, past the frame, past the datagram) is the full path's to count. */
 	__u32 doff = tcp->doff * 4;

@@ -165,7 +165,8 @@ static __always_inline int mg_parse_l2(struct mg_cursor *c, struct mg_l2 *l2)
 	l2->vlan_outer = l2->vlan_inner = 0;
 	if ((void *)(eth + 1) > c->data_end)
 		return MG_PARSE_ERROR;
-	l2->proto = eth->h_proto;
+	/* One 16-bit load: struct ethhdr is packed, and its field would be read a byte at a time. */
+	l2->proto = *(__be16 *)((__u8 *)eth + 12);
 	l2->l3 = eth + 1;
 
 #pragma unroll
