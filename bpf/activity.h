@@ -136,9 +136,10 @@ static __always_inline void mg_activity_note(void *map, const volatile struct mg
 }
 
 /*
- * A packet from the IPv4 address `v4` (host order) that starts no flow: its
- * record, if it is protected, is marked seen now, as mg_activity_note marks
- * it (the fast path's, which has no packet record).
+ * A packet that starts no flow, from the IPv4 address `v4` (host order) or
+ * the IPv6 address `a6` (network order, as in the header): its record, if
+ * it is protected, is marked seen now, as mg_activity_note marks it (the
+ * fast path's, which has no packet record).
  */
 static __always_inline void mg_activity_seen4(void *map, const volatile struct mg_act_range *ranges, __u32 v4)
 {
@@ -151,6 +152,24 @@ static __always_inline void mg_activity_seen4(void *map, const volatile struct m
 	struct mg_activity *rec = bpf_map_lookup_elem(map, &key);
 	if (rec)
 		mg_activity_mark(rec, MG_ACT_F_SEEN);
+}
+
+static __always_inline void mg_activity_seen6(void *map, const volatile struct mg_act_range *ranges,
+					      const __be32 *a6)
+{
+	if (ranges[0].size == 0)
+		return;
+	__s64 idx = mg_activity_index_n(ranges, ((__u64)bpf_ntohl(a6[0]) << 32) | bpf_ntohl(a6[1]), 6);
+	if (idx < 0)
+		return;
+	__u32 key = (__u32)idx;
+	struct mg_activity *rec = bpf_map_lookup_elem(map, &key);
+	if (!rec)
+		return;
+	mg_activity_mark(rec, MG_ACT_F_SEEN);
+	__u16 bit = mg_act_host_bit(a6[2], a6[3]);
+	if (!(rec->hosts & bit))
+		rec->hosts |= bit;
 }
 
 #endif

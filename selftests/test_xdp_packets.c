@@ -456,15 +456,17 @@ static void test_malformed_headers_pass(void **state)
 }
 
 /*
- * The fast path (mg_fast_pass) passes an ordinary data segment before its
- * packet record is filled. Each frame here is one condition away from it
- * (or on it), from CLIENT4: whichever path takes it, the verdict and the
+ * The fast path (mg_fast_pass4, mg_fast_pass6) passes an ordinary data
+ * segment before its packet record is filled. Each frame here is one
+ * condition away from it (or on it): whichever path takes it, the verdict and the
  * counters are what the full path always gave, and the frames the fast
  * path must leave alone still reach the handlers (a command to port 25
  * still makes a profile).
  */
 struct fast_case {
 	const char *name;
+	const char *src;           /* NULL: CLIENT4; an IPv6 one goes to SERVER6 */
+	bool dstopts;              /* IPv6: a destination options header before TCP */
 	int ntags;                 /* 0, 1 (802.1Q), 2 (802.1ad over 802.1Q) */
 	struct pb_ip_opts ip;
 	struct pb_tcp_opts tcp;
@@ -473,6 +475,7 @@ struct fast_case {
 	const char *payload;       /* NULL: "x" */
 	const char *block;         /* a drop-all block in force, or NULL */
 	size_t cut;                /* bytes cut off the frame's end */
+	uint8_t ver_ihl;           /* nonzero: the network header's first byte, as written */
 	int verdict;
 	uint64_t parse_errors, fragments, sketched;
 	bool profile;              /* the full path's handlers saw it */
@@ -502,6 +505,27 @@ static const struct fast_case fast_cases[] = {
 	{ .name = "blocked source under a tag", .ntags = 1, .block = "198.18.0.0/24", .verdict = XDP_DROP },
 	{ .name = "blocked by ::/0", .block = "::/0", .verdict = XDP_DROP },
 	{ .name = "blocked neighbour only", .block = "198.18.0.3/32", .verdict = XDP_PASS },
+	{ .name = "IPv6 data to 443", .src = CLIENT6, .verdict = XDP_PASS },
+	{ .name = "IPv6 under one tag", .src = CLIENT6, .ntags = 1, .verdict = XDP_PASS },
+	{ .name = "IPv6 extension header", .src = CLIENT6, .dstopts = true, .verdict = XDP_PASS },
+	/* Its sequence number's first byte, read 8 bytes early, would be a valid data offset (5). */
+	{ .name = "IPv6 extension header, command to 25", .src = CLIENT6, .dstopts = true, .tcp = { .seq = 0x50000000 }, .dport = 25,
+	  .payload = "HELO a.example\r\n", .verdict = XDP_PASS, .profile = true },
+	{ .name = "IPv6 data offset past the datagram", .src = CLIENT6, .ip = { .len_override = 19 }, .verdict = XDP_PASS,
+	  .parse_errors = 1 },
+	{ .name = "IPv6 EtherType, version 4 header", .src = CLIENT6, .ver_ihl = 0x45, .verdict = XDP_PASS,
+	  .parse_errors = 1 },
+	{ .name = "IPv4 EtherType, version 6 header", .ver_ihl = 0x65, .verdict = XDP_PASS, .parse_errors = 1 },
+	{ .name = "IPv6 SYN to 443", .src = CLIENT6, .flags = PB_TCP_SYN, .verdict = XDP_PASS, .sketched = 1 },
+	{ .name = "IPv6 command to 25", .src = CLIENT6, .dport = 25, .payload = "HELO a.example\r\n", .verdict = XDP_PASS,
+	  .profile = true },
+	{ .name = "IPv6 from port 25", .src = CLIENT6, .sport = 25, .dport = 40000, .verdict = XDP_PASS },
+	{ .name = "IPv6 blocked source", .src = CLIENT6, .block = "2001:db8:0:1::/64", .verdict = XDP_DROP },
+	{ .name = "IPv6 blocked by ::/0", .src = CLIENT6, .block = "::/0", .verdict = XDP_DROP },
+	{ .name = "IPv6 blocked neighbour only", .src = CLIENT6, .block = "2001:db8:0:2::/64", .verdict = XDP_PASS },
+	/* A v4-mapped IPv6 source answers to the IPv4 rules, on either path. */
+	{ .name = "v4-mapped source, IPv4 block", .src = "::ffff:198.18.0.2", .block = "198.18.0.2/32", .verdict = XDP_DROP },
+	{ .name = "v4-mapped source, no rule", .src = "::ffff:198.18.0.2", .verdict = XDP_PASS },
 };
 
 static void test_fast_path_cases(void **state)
@@ -513,22 +537,32 @@ static void test_fast_path_cases(void **state)
 				       .vid = { 10, 20 } };
 		struct pb p;
 
+		const char *src = c->src ? c->src : CLIENT4;
+		bool v6 = strchr(src, ':') != NULL;
+
 		xh_reset(&H);
 		if (c->block)
 			xh_block(&H, c->block, MG_ACT_DROP_ALL, 0);
 		pb_init(&p);
 		put_l2(&p, &l2);
-		pb_ipv4(&p, CLIENT4, SERVER4, &c->ip);
+		if (v6)
+			pb_ipv6(&p, src, SERVER6, &c->ip);
+		else
+			pb_ipv4(&p, src, SERVER4, &c->ip);
+		if (c->dstopts)
+			pb_ipv6_ext(&p, IPPROTO_DSTOPTS, 8, 0);
 		pb_tcp(&p, c->sport ? c->sport : 40000, c->dport ? c->dport : 443,
 		       c->flags ? c->flags : PB_TCP_ACK | PB_TCP_PSH, &c->tcp);
 		if (!(c->flags & PB_TCP_SYN))
 			pb_payload_str(&p, c->payload ? c->payload : "x");
 		size_t len = pb_finish(&p) - c->cut;
+		if (c->ver_ihl)
+			p.buf[pb_len_at(&p, PB_L3_START)] = c->ver_ihl;
 
 		int v = run(&p, len);
 		struct mg_global_stats s = stats();
 		struct mg_src_stats e;
-		bool profile = xh_source(&H, CLIENT4, &e) == 0;
+		bool profile = xh_source(&H, src, &e) == 0;
 		if (v != c->verdict || s.packets != 1 || s.passed != (v == XDP_PASS) || s.dropped != (v == XDP_DROP) ||
 		    s.parse_errors != c->parse_errors || s.fragments != c->fragments || s.l4_unknown != 0 ||
 		    s.syn_sketched != c->sketched || profile != c->profile)
@@ -2537,9 +2571,10 @@ static void test_activity_classes(void **state)
 }
 
 /*
- * A data segment alone (the fast path's packet, mg_fast_pass) marks a
- * protected address seen, now, and starts no flow; under a VLAN tag too.
- * An address outside the protected networks gets no record.
+ * A data segment alone (the fast path's packet) marks a protected address
+ * seen, now, and starts no flow; under a VLAN tag too, and an IPv6 one its
+ * /64 with the host's bit. An address outside the protected networks gets
+ * no record.
  */
 static void test_activity_seen_by_data_segment(void **state)
 {
@@ -2565,7 +2600,20 @@ static void test_activity_seen_by_data_segment(void **state)
 	assert_int_equal(run(&p, seg(&p, SERVER4, CLIENT4, 443, 40000, "x")), XDP_PASS);
 	struct mg_activity none;
 	assert_true(xh_activity(&H, SERVER4, &none) != 0);
-	assert_int_equal(stats().passed, 3);
+	/* IPv6: its /64's record, with the host's bit. */
+	uint32_t before = kernel_now_units();
+	assert_int_equal(run(&p, seg(&p, "2001:db8:0:5::9", SERVER6, 40000, 443, "x")), XDP_PASS);
+	struct mg_activity r = activity("2001:db8:0:5::1");
+	uint8_t a[16];
+	uint32_t w[4];
+	mg_addr_parse("2001:db8:0:5::9", a);
+	memcpy(w, a, sizeof(w));
+	assert_int_equal(r.classes, MG_ACT_F_SEEN);
+	assert_int_equal(r.hosts, mg_act_host_bit(w[2], w[3]));
+	assert_true(r.last_seen >= before && r.last_seen <= kernel_now_units());
+	for (int k = 0; k < MG_ACT_CLASS_MAX; k++)
+		assert_int_equal(r.flows[k], 0);
+	assert_int_equal(stats().passed, 4);
 }
 
 /*
