@@ -780,20 +780,13 @@ static __always_inline int mg_drop(struct xdp_md *ctx, struct mg_pkt *p, int rea
 
 /*
  * Is there a block in the source's family (v4: its address is v4-mapped)
- * too short for a bucket (probed for every address)? With the source's index word (mg_rule_word) this says whether
- * any block rule could cover it; exact lengths are mg_enforce's.
+ * too short for a bucket (probed for every address)? With the source's
+ * index word (mg_rule_word) this says whether any block rule could cover
+ * it; exact lengths are mg_enforce's. One load (mg_rule_short).
  */
 static __always_inline int mg_short_blocks(int v4)
 {
-	__u32 zero = 0;
-	struct mg_rule_lens *lens = bpf_map_lookup_elem(&mg_rule_lens, &zero);
-
-	if (!lens)
-		return 0;
-	if (v4)
-		/* Lengths /0 to /96 covering v4-mapped space are the short ones. */
-		return lens->mask[MG_LENS_BLOCK4][0] || (lens->mask[MG_LENS_BLOCK4][1] & ((1ull << 33) - 1));
-	return (lens->mask[MG_LENS_BLOCK6][0] & 0xffffffffull) != 0;
+	return *(volatile __u32 *)&mg_rule_short & (v4 ? MG_RULE_SHORT_V4 : MG_RULE_SHORT_V6);
 }
 
 /*

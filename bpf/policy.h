@@ -111,6 +111,15 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 } mg_rule_lens SEC(".maps");
 
+/*
+ * mg_rule_short (mtaguard.h): read on every packet of an unlisted source,
+ * as one load from an address the verifier fixes; a lookup in mg_rule_lens
+ * is a bounds-checked sequence, 0.7 ns of the fast path's 5.5 above a bare
+ * XDP_PASS (make bench). A section of its own, so that its map holds
+ * nothing else and can be pinned (mg_loader.c).
+ */
+__u32 mg_rule_short SEC(".data.short");
+
 static __always_inline int mg_addr_v4mapped(const union mg_addr *a)
 {
 	return a->w[0] == 0 && a->w[1] == 0 && a->w[2] == bpf_htonl(0xffff);

@@ -212,6 +212,12 @@ _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
  *    v4-mapped space; IPv6 shorter than /32) are probed for every address of
  *    the family; allows are probed by these masks alone, and only when a
  *    block in force matched.
+ *  - mg_rule_short: whether such a short block exists, per family
+ *    (MG_RULE_SHORT_V4, MG_RULE_SHORT_V6), as the block masks say: the
+ *    program's global data (a section of its own, pinned under this name),
+ *    so that asking costs an unlisted source's packet one load, not the
+ *    lookup of mg_rule_lens. The writer sets it after the mask bit and
+ *    clears it after the last such mask bit goes.
  *
  * An unlisted source thus costs two array reads the verifier inlines; a
  * listed one, one hash probe per length its bucket holds, longest first.
@@ -220,6 +226,8 @@ _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
  * some deletions and counts them in `stale` until it rebuilds the index.
  */
 #define MG_RULE_LENS 129 /* prefix lengths 0..128 */
+#define MG_RULE_SHORT_V4 1u /* mg_rule_short: a block shorter than IPv4 /1 covers v4-mapped space */
+#define MG_RULE_SHORT_V6 2u /* mg_rule_short: a block shorter than /32 covers IPv6 */
 #define MG_RULE_V4_BITS_DEFAULT 22 /* 2^22 buckets (IPv4 /22s, sub-buckets /27s) of 8 bytes: 32 MiB */
 #define MG_RULE_V6_BITS_DEFAULT 20 /* 2^20 buckets of 4 bytes: 4 MiB */
 #define MG_RULE_V6_MIN_LEN 32      /* shorter IPv6 blocks are probed for every IPv6 address */

@@ -84,7 +84,8 @@ static int load(struct xh *h, const struct mg_tunables *tun, bool as_is)
 	struct mg_rulemap_fds fds = { .block4 = h->block4_fd, .block = h->block_fd, .allow4 = h->allow4_fd,
 				      .allow = h->allow_fd, .index4 = bpf_map__fd(h->skel->maps.mg_rule_index4),
 				      .index6 = bpf_map__fd(h->skel->maps.mg_rule_index6),
-				      .lens = bpf_map__fd(h->skel->maps.mg_rule_lens) };
+				      .lens = bpf_map__fd(h->skel->maps.mg_rule_lens),
+				      .shorts = bpf_map__fd(h->skel->maps.data_short) };
 	err = mg_rulemaps_open(&h->rules, &fds);
 	if (!err)
 		err = mg_srcfilter_open(&h->src_filter, bpf_map__fd(h->skel->maps.mg_src_filter));

@@ -204,6 +204,59 @@ static void test_short_lengths_probed_for_all(void **state)
 	assert_string_equal(probes("2001:db8::1", true), "32 0");
 }
 
+/*
+ * mg_rule_short follows the block masks: set once a block too short for a
+ * bucket is in (after its mask bit), cleared once the last of its family
+ * goes; allows and bucketed blocks leave it alone. A flag that starts wrong
+ * (a map new beside pinned rules) is put right by a sync.
+ */
+static void test_short_flag_follows_masks(void **state)
+{
+	uint32_t flag = 0;
+
+	(void)state;
+	X.shorts = &flag;
+	add("198.18.0.0/15", false);
+	add("2001:db8::/32", false);
+	add("0.0.0.0/0", true);
+	add("::/0", true);
+	assert_int_equal(flag, 0);
+	add("0.0.0.0/0", false); /* ::ffff:0:0/96: IPv4 only */
+	assert_int_equal(flag, MG_RULE_SHORT_V4);
+	add("2001::/16", false);
+	assert_int_equal(flag, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	add("::/0", false); /* both families */
+	add("::ffff:0:0/95", false); /* short over v4-mapped space; in IPv6, bucketed (/32 or longer) */
+	del("0.0.0.0/0", false);
+	del("2001::/16", false);
+	assert_int_equal(flag, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	del("::/0", false);
+	assert_int_equal(flag, MG_RULE_SHORT_V4);
+	del("::ffff:0:0/95", false);
+	assert_int_equal(flag, 0);
+	/* IPv6 /31 is short, /32 is bucketed; IPv4 /1 is bucketed. */
+	add("2001:db8::/31", false);
+	assert_int_equal(flag, MG_RULE_SHORT_V6);
+	del("2001:db8::/31", false);
+	add("128.0.0.0/1", false);
+	assert_int_equal(flag, 0);
+
+	/* Out of line (the masks written with no flag to keep): a sync sets it, and clears it. */
+	X.shorts = NULL;
+	add("::/0", false);
+	X.shorts = &flag;
+	assert_int_equal(flag, 0);
+	mg_ruleindex_sync_short(&X);
+	assert_int_equal(flag, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	assert_int_equal(mg_ruleindex_short(X.lens), MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	X.shorts = NULL;
+	del("::/0", false);
+	X.shorts = &flag;
+	mg_ruleindex_sync_short(&X);
+	assert_int_equal(flag, 0);
+	X.shorts = NULL;
+}
+
 static void test_v6_classes_and_counts(void **state)
 {
 	(void)state;
@@ -233,6 +286,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_v4_buckets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v4_sub_buckets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_lengths_probed_for_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_flag_follows_masks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v6_classes_and_counts, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("ruleindex", tests, NULL, NULL);

@@ -1818,6 +1818,60 @@ static void test_counts_of_older_layout_start_over(void **state)
 	assert_int_equal(mg_unload(dir), 0);
 }
 
+/* The verdict of a loaded handle's program on a TCP data segment from src to port 443. */
+static int handle_verdict(const struct mg_handle *h, const char *src)
+{
+	struct pb p;
+	size_t len = seg(&p, src, strchr(src, ':') ? SERVER6 : SERVER4, 40000, 443, "x");
+	LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = p.buf, .data_size_in = (uint32_t)len, .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(h->prog_fd, &t), 0);
+	return (int)t.retval;
+}
+
+/*
+ * mg_rule_short is state beside the rules: a reload keeps it, and a load
+ * that finds it missing under rules already pinned (the first load of the
+ * release that added it) sets it from their masks before the program
+ * runs, so a short block stays in force on the fast path. Its pin, in
+ * the other order, is what a release from before ignores.
+ */
+static void test_short_flag_pinned_and_brought_in_line(void **state)
+{
+	char dir[] = "/sys/fs/bpf/mg-short-XXXXXX", path[256];
+	struct mg_load_opts o;
+	struct mg_handle h;
+	struct mg_prefix all = { .prefixlen = 0 };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	small_load_opts(&o, dir);
+	assert_int_equal(mg_load(&o, &h), 0);
+	assert_int_equal(mg_rulemap_block(&h.rules, &all, MG_ACT_DROP_ALL, 0), 0);
+	assert_int_equal(h.skel->data_short->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	assert_int_equal(handle_verdict(&h, CLIENT4), XDP_DROP);
+	assert_int_equal(handle_verdict(&h, CLIENT6), XDP_DROP);
+	mg_close(&h);
+
+	/* Reloaded: the pinned flag is this load's. */
+	assert_int_equal(mg_load(&o, &h), 0);
+	assert_int_equal(h.skel->data_short->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	mg_close(&h);
+
+	/* Its pin gone, as under a release from before it: the new map starts at 0, and is set from the masks. */
+	snprintf(path, sizeof(path), "%s/mg_rule_short", dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mg_load(&o, &h), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(h.skel->data_short->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	assert_int_equal(handle_verdict(&h, CLIENT4), XDP_DROP);
+	assert_int_equal(mg_rulemap_unblock(&h.rules, &all), 0);
+	assert_int_equal(h.skel->data_short->mg_rule_short, 0);
+	assert_int_equal(handle_verdict(&h, CLIENT4), XDP_PASS);
+	mg_close(&h);
+	assert_int_equal(mg_unload(dir), 0);
+}
+
 /* Rule sets and the verdict on one source, Katran-style: what the index must get right beyond single pairs. */
 struct rule_case {
 	const char *name;
@@ -3495,6 +3549,7 @@ int main(void)
 		cmocka_unit_test(test_old_pin_dir_refused),
 		cmocka_unit_test(test_failed_load_keeps_pinned_program),
 		cmocka_unit_test(test_counts_of_older_layout_start_over),
+		cmocka_unit_test(test_short_flag_pinned_and_brought_in_line),
 	};
 	const struct CMUnitTest index_tests[] = {
 		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),

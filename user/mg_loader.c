@@ -29,6 +29,7 @@
 #include "mg_xdp.skel.h"
 
 #define PROG_PIN_NAME "mtaguard_xdp"
+#define SHORT_PIN_NAME "mg_rule_short" /* the .data.short map (mtaguard.h: mg_rule_short) */
 #define LINK_PIN_PREFIX "link_"
 
 void mg_load_opts_default(struct mg_load_opts *o)
@@ -143,6 +144,7 @@ static void fill_fds(struct mg_handle *h)
 	h->index4_fd = bpf_map__fd(s->maps.mg_rule_index4);
 	h->index6_fd = bpf_map__fd(s->maps.mg_rule_index6);
 	h->lens_fd = bpf_map__fd(s->maps.mg_rule_lens);
+	h->short_fd = bpf_map__fd(s->maps.data_short);
 	h->src_filter_fd = bpf_map__fd(s->maps.mg_src_filter);
 	h->uplinks_fd = bpf_map__fd(s->maps.mg_uplinks);
 }
@@ -160,7 +162,7 @@ static int open_rules(struct mg_handle *h)
 {
 	struct mg_rulemap_fds fds = { .block = h->block_fd, .allow = h->allow_fd, .block4 = h->block4_fd,
 				      .allow4 = h->allow4_fd, .index4 = h->index4_fd, .index6 = h->index6_fd,
-				      .lens = h->lens_fd };
+				      .lens = h->lens_fd, .shorts = h->short_fd };
 	int err = mg_rulemaps_open(&h->rules, &fds);
 
 	return err ? err : mg_srcfilter_open(&h->src_filter, h->src_filter_fd);
@@ -390,6 +392,12 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 		if (err)
 			goto fail;
 	}
+	/* mg_rule_short, the one piece of global data that is state: under a name of its own (bpffs takes no '.'). */
+	err = pin_path(path, sizeof(path), dir, SHORT_PIN_NAME);
+	if (!err)
+		err = bpf_map__set_pin_path(skel->maps.data_short, path);
+	if (err)
+		goto fail;
 	err = mg_xdp__load(skel);
 	if (err)
 		goto fail;
@@ -457,6 +465,8 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	h->index4_fd = obj_get(dir, "mg_rule_index4");
 	h->index6_fd = obj_get(dir, "mg_rule_index6");
 	h->lens_fd = obj_get(dir, "mg_rule_lens");
+	/* Absent under the pins of a release from before it, whose program does not read it. */
+	h->short_fd = obj_get(dir, SHORT_PIN_NAME);
 	h->src_filter_fd = obj_get(dir, "mg_src_filter");
 	h->uplinks_fd = -1; /* not pinned: only the loading process writes it */
 	if (pins_outdated(dir)) {
@@ -490,7 +500,7 @@ void mg_close(struct mg_handle *h)
 	} else {
 		int *fds[] = { &h->prog_fd, &h->block_fd, &h->allow_fd, &h->block4_fd, &h->allow4_fd, &h->sources_fd, &h->servers_fd, &h->stats_fd,
 			       &h->settings_fd, &h->sketch_fd, &h->budget_fd, &h->events_fd, &h->outbreaks_fd,
-			       &h->index4_fd, &h->index6_fd, &h->lens_fd, &h->src_filter_fd, &h->uplinks_fd };
+			       &h->index4_fd, &h->index6_fd, &h->lens_fd, &h->short_fd, &h->src_filter_fd, &h->uplinks_fd };
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (*fds[i] > 0)
 				close(*fds[i]);

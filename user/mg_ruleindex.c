@@ -68,6 +68,33 @@ static void count_down(struct mg_rule_lens *l, int which, unsigned len)
 		__atomic_fetch_and(&l->mask[which][len / 64], ~(1ull << (len % 64)), __ATOMIC_RELAXED);
 }
 
+uint32_t mg_ruleindex_short(const struct mg_rule_lens *l)
+{
+	uint32_t f = 0;
+
+	/* Lengths 0 to 96 in 16-byte bits: IPv4 /0 and the v6-shaped prefixes over v4-mapped space. */
+	if (__atomic_load_n(&l->mask[MG_LENS_BLOCK4][0], __ATOMIC_RELAXED) ||
+	    (__atomic_load_n(&l->mask[MG_LENS_BLOCK4][1], __ATOMIC_RELAXED) & ((1ull << 33) - 1)))
+		f |= MG_RULE_SHORT_V4;
+	if (__atomic_load_n(&l->mask[MG_LENS_BLOCK6][0], __ATOMIC_RELAXED) & ((1ull << MG_RULE_V6_MIN_LEN) - 1))
+		f |= MG_RULE_SHORT_V6;
+	return f;
+}
+
+/*
+ * Called after every mask change, so the flag follows the mask bit: set
+ * after it (a packet the flag sends on to mg_enforce finds the length to
+ * probe), cleared after the last one goes (until then, a probe that misses).
+ */
+void mg_ruleindex_sync_short(struct mg_ruleindex *x)
+{
+	if (!x->shorts)
+		return;
+	uint32_t f = mg_ruleindex_short(x->lens);
+	if (__atomic_load_n(x->shorts, __ATOMIC_RELAXED) != f)
+		__atomic_store_n(x->shorts, f, __ATOMIC_RELAXED);
+}
+
 /*
  * The IPv4 buckets a v4 rule of 16-byte length len (97..128) covers: first,
  * and how many; and the bits it sets in each: its length's, and for a rule
@@ -122,6 +149,7 @@ void mg_ruleindex_add(struct mg_ruleindex *x, const struct mg_prefix *p, bool al
 			word_or(&x->v6[mg_rule_bucket6(be32_at(p->addr), x->v6_bits)], 1u << mg_rule_class6(len));
 		count_up(x->lens, MG_LENS_BLOCK6, len);
 	}
+	mg_ruleindex_sync_short(x);
 }
 
 void mg_ruleindex_del(struct mg_ruleindex *x, const struct mg_prefix *p, bool allow)
@@ -162,6 +190,7 @@ void mg_ruleindex_del(struct mg_ruleindex *x, const struct mg_prefix *p, bool al
 		if (len >= MG_RULE_V6_MIN_LEN)
 			__atomic_fetch_add(&x->lens->stale, 1, __ATOMIC_RELAXED);
 	}
+	mg_ruleindex_sync_short(x);
 }
 
 static bool mask_has(const __u64 m[3], unsigned len)

@@ -18,6 +18,12 @@ struct mg_ruleindex {
 	uint64_t *v4;  /* 2^v4_bits entries: length word, sub-bucket word (mtaguard.h) */
 	uint32_t *v6;  /* 2^v6_bits words */
 	struct mg_rule_lens *lens;
+	/*
+	 * mg_rule_short (mtaguard.h), kept by add, del and mg_ruleindex_sync_short;
+	 * NULL where there is none to keep (a plain index: a test's, a rebuild's;
+	 * the pins of a program from before it existed, which does not read it).
+	 */
+	uint32_t *shorts;
 	uint32_t v4_bits, v6_bits;
 };
 
@@ -36,6 +42,11 @@ void mg_ruleindex_del(struct mg_ruleindex *x, const struct mg_prefix *p, bool al
  */
 unsigned mg_ruleindex_lens(const struct mg_ruleindex *x, const uint8_t addr[16], bool allow,
 			   uint8_t out[MG_RULE_LENS]);
+
+/* mg_rule_short's value as the block masks stand: MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6, or fewer. */
+uint32_t mg_ruleindex_short(const struct mg_rule_lens *lens);
+/* Write it to x->shorts (if any), as the masks stand: after add and del, and once on opening. */
+void mg_ruleindex_sync_short(struct mg_ruleindex *x);
 
 /* Rules counted behind the block masks (a rule covering both families counts twice). */
 uint64_t mg_ruleindex_blocks(const struct mg_ruleindex *x);

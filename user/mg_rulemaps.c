@@ -81,22 +81,26 @@ static uint32_t log2_exact(uint32_t n)
 
 int mg_rulemaps_open(struct mg_rulemaps *m, const struct mg_rulemap_fds *fds)
 {
-	uint32_t n4 = 0, n6 = 0, nl = 0;
+	uint32_t n4 = 0, n6 = 0, nl = 0, ns = 0;
 
 	memset(m, 0, sizeof(*m));
 	m->fds = *fds;
 	m->ix.v4 = map_array(fds->index4, &m->len4, &n4);
 	m->ix.v6 = map_array(fds->index6, &m->len6, &n6);
 	m->ix.lens = map_array(fds->lens, &m->lens_len, &nl);
+	if (fds->shorts >= 0)
+		m->ix.shorts = map_array(fds->shorts, &m->shorts_len, &ns);
 	/* The geometry is the maps' own: the program was loaded with the same bits (mg_rule_bits4/6). */
 	m->ix.v4_bits = log2_exact(n4);
 	m->ix.v6_bits = log2_exact(n6 * 2);
-	if (!m->ix.v4 || !m->ix.v6 || !m->ix.lens || m->ix.v4_bits < 8 || m->ix.v4_bits > 24 ||
-	    m->ix.v6_bits < 8 || m->ix.v6_bits > 24) {
+	if (!m->ix.v4 || !m->ix.v6 || !m->ix.lens || (fds->shorts >= 0 && !m->ix.shorts) || m->ix.v4_bits < 8 ||
+	    m->ix.v4_bits > 24 || m->ix.v6_bits < 8 || m->ix.v6_bits > 24) {
 		int err = errno ? -errno : -EINVAL;
 		mg_rulemaps_close(m);
 		return err;
 	}
+	/* A map new beside rules already pinned (the first load of a release that has it) starts at 0. */
+	mg_ruleindex_sync_short(&m->ix);
 	return 0;
 }
 
@@ -108,6 +112,8 @@ void mg_rulemaps_close(struct mg_rulemaps *m)
 		munmap(m->ix.v6, m->len6);
 	if (m->ix.lens)
 		munmap(m->ix.lens, m->lens_len);
+	if (m->ix.shorts)
+		munmap(m->ix.shorts, m->shorts_len);
 	memset(&m->ix, 0, sizeof(m->ix));
 }
 
@@ -334,6 +340,7 @@ int mg_rulemaps_rebuild(struct mg_rulemaps *m)
 			__atomic_store_n(&m->ix.lens->mask[w][j], fresh.lens->mask[w][j], __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&m->ix.lens->stale, 0, __ATOMIC_RELAXED);
+	mg_ruleindex_sync_short(&m->ix);
 out:
 	free(fresh.v4);
 	free(fresh.v6);

@@ -22,16 +22,17 @@
 struct mg_rulemap_fds {
 	int block4, block, allow4, allow; /* per kind, the IPv4 rules' hash (8-byte keys) and the others' */
 	int index4, index6, lens;         /* the rule index */
+	int shorts;                       /* mg_rule_short; -1: the program has none (one from before it) */
 };
 
 /* The maps of one instance, the index mapped into this process. */
 struct mg_rulemaps {
 	struct mg_rulemap_fds fds;
 	struct mg_ruleindex ix; /* pointers into the kernel's maps; NULL when not open */
-	size_t len4, len6, lens_len;
+	size_t len4, len6, lens_len, shorts_len;
 };
 
-/* Map the index of an instance (the fds of its seven rule maps). 0 or -errno. */
+/* Map the index of an instance (the fds of its rule maps), mg_rule_short brought in line with the masks. 0 or -errno. */
 int mg_rulemaps_open(struct mg_rulemaps *m, const struct mg_rulemap_fds *fds);
 void mg_rulemaps_close(struct mg_rulemaps *m);
 
