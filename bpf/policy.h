@@ -115,10 +115,11 @@ struct {
  * mg_rule_short (mtaguard.h): read on every packet of an unlisted source,
  * as one load from an address the verifier fixes; a lookup in mg_rule_lens
  * is a bounds-checked sequence, 0.7 ns of the fast path's 5.5 above a bare
- * XDP_PASS (make bench). A section of its own, so that its map holds
- * nothing else and can be pinned (mg_loader.c).
+ * XDP_PASS (make bench). The program's one writable global: its .data map
+ * (mg_xdp.data) is pinned as mg_rule_short and kept across loads
+ * (mg_loader.c), so a global that is not this state needs a section of its own.
  */
-__u32 mg_rule_short SEC(".data.short");
+__u32 mg_rule_short SEC(".data");
 
 static __always_inline int mg_addr_v4mapped(const union mg_addr *a)
 {

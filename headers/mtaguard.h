@@ -214,7 +214,7 @@ _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
  *    block in force matched.
  *  - mg_rule_short: whether such a short block exists, per family
  *    (MG_RULE_SHORT_V4, MG_RULE_SHORT_V6), as the block masks say: the
- *    program's global data (a section of its own, pinned under this name),
+ *    program's global data (its .data map, pinned under this name),
  *    so that asking costs an unlisted source's packet one load, not the
  *    lookup of mg_rule_lens. The writer sets it after the mask bit and
  *    clears it after the last such mask bit goes.

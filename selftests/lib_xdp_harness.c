@@ -85,7 +85,7 @@ static int load(struct xh *h, const struct mg_tunables *tun, bool as_is)
 				      .allow = h->allow_fd, .index4 = bpf_map__fd(h->skel->maps.mg_rule_index4),
 				      .index6 = bpf_map__fd(h->skel->maps.mg_rule_index6),
 				      .lens = bpf_map__fd(h->skel->maps.mg_rule_lens),
-				      .shorts = bpf_map__fd(h->skel->maps.data_short) };
+				      .shorts = bpf_map__fd(h->skel->maps.data) };
 	err = mg_rulemaps_open(&h->rules, &fds);
 	if (!err)
 		err = mg_srcfilter_open(&h->src_filter, bpf_map__fd(h->skel->maps.mg_src_filter));

@@ -1848,14 +1848,14 @@ static void test_short_flag_pinned_and_brought_in_line(void **state)
 	small_load_opts(&o, dir);
 	assert_int_equal(mg_load(&o, &h), 0);
 	assert_int_equal(mg_rulemap_block(&h.rules, &all, MG_ACT_DROP_ALL, 0), 0);
-	assert_int_equal(h.skel->data_short->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	assert_int_equal(h.skel->data->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
 	assert_int_equal(handle_verdict(&h, CLIENT4), XDP_DROP);
 	assert_int_equal(handle_verdict(&h, CLIENT6), XDP_DROP);
 	mg_close(&h);
 
 	/* Reloaded: the pinned flag is this load's. */
 	assert_int_equal(mg_load(&o, &h), 0);
-	assert_int_equal(h.skel->data_short->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	assert_int_equal(h.skel->data->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
 	mg_close(&h);
 
 	/* Its pin gone, as under a release from before it: the new map starts at 0, and is set from the masks. */
@@ -1863,10 +1863,10 @@ static void test_short_flag_pinned_and_brought_in_line(void **state)
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(mg_load(&o, &h), 0);
 	assert_int_equal(access(path, F_OK), 0);
-	assert_int_equal(h.skel->data_short->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
+	assert_int_equal(h.skel->data->mg_rule_short, MG_RULE_SHORT_V4 | MG_RULE_SHORT_V6);
 	assert_int_equal(handle_verdict(&h, CLIENT4), XDP_DROP);
 	assert_int_equal(mg_rulemap_unblock(&h.rules, &all), 0);
-	assert_int_equal(h.skel->data_short->mg_rule_short, 0);
+	assert_int_equal(h.skel->data->mg_rule_short, 0);
 	assert_int_equal(handle_verdict(&h, CLIENT4), XDP_PASS);
 	mg_close(&h);
 	assert_int_equal(mg_unload(dir), 0);

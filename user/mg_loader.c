@@ -29,7 +29,7 @@
 #include "mg_xdp.skel.h"
 
 #define PROG_PIN_NAME "mtaguard_xdp"
-#define SHORT_PIN_NAME "mg_rule_short" /* the .data.short map (mtaguard.h: mg_rule_short) */
+#define SHORT_PIN_NAME "mg_rule_short" /* the program's .data map, mg_xdp.data (mtaguard.h: mg_rule_short) */
 #define LINK_PIN_PREFIX "link_"
 
 void mg_load_opts_default(struct mg_load_opts *o)
@@ -144,7 +144,7 @@ static void fill_fds(struct mg_handle *h)
 	h->index4_fd = bpf_map__fd(s->maps.mg_rule_index4);
 	h->index6_fd = bpf_map__fd(s->maps.mg_rule_index6);
 	h->lens_fd = bpf_map__fd(s->maps.mg_rule_lens);
-	h->short_fd = bpf_map__fd(s->maps.data_short);
+	h->short_fd = bpf_map__fd(s->maps.data);
 	h->src_filter_fd = bpf_map__fd(s->maps.mg_src_filter);
 	h->uplinks_fd = bpf_map__fd(s->maps.mg_uplinks);
 }
@@ -392,10 +392,10 @@ int mg_load(const struct mg_load_opts *o, struct mg_handle *h)
 		if (err)
 			goto fail;
 	}
-	/* mg_rule_short, the one piece of global data that is state: under a name of its own (bpffs takes no '.'). */
+	/* The program's .data, mg_rule_short alone: under that name (bpffs takes no '.'). */
 	err = pin_path(path, sizeof(path), dir, SHORT_PIN_NAME);
 	if (!err)
-		err = bpf_map__set_pin_path(skel->maps.data_short, path);
+		err = bpf_map__set_pin_path(skel->maps.data, path);
 	if (err)
 		goto fail;
 	err = mg_xdp__load(skel);

@@ -220,7 +220,7 @@ static int open_rules(struct bpf_object *obj, struct mg_rulemaps *rules)
 	struct mg_rulemap_fds fds = { .block4 = map_fd(obj, "mg_blocklist4"), .block = map_fd(obj, "mg_blocklist"),
 				      .allow4 = map_fd(obj, "mg_allowlist4"), .allow = map_fd(obj, "mg_allowlist"),
 				      .index4 = map_fd(obj, "mg_rule_index4"), .index6 = map_fd(obj, "mg_rule_index6"),
-				      .lens = map_fd(obj, "mg_rule_lens"), .shorts = map_fd(obj, ".data.short") };
+				      .lens = map_fd(obj, "mg_rule_lens"), .shorts = map_fd(obj, ".data") };
 	return mg_rulemaps_open(rules, &fds);
 }
 
