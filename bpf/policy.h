@@ -171,12 +171,12 @@ static __always_inline void mg_block_lens(const union mg_addr *a, const struct m
 		const __u64 *m = lens->mask[MG_LENS_BLOCK4];
 		/* Bucket bit k is IPv4 length k + 1, 16-byte length 97 + k; shorter lengths are probed for all. */
 		c[0] = m[0];
-		c[1] = m[1] & (((__u64)cls << 33) | ((1ull << 33) - 1));
+		c[1] = m[1] & (((__u64)cls << 33) | MG_SHORT4_WORD1);
 		c[2] = m[2] & (cls >> 31);
 		return;
 	}
 	const __u64 *m = lens->mask[MG_LENS_BLOCK6];
-	c[0] = m[0] & 0xffffffffull; /* below /32: probed for every IPv6 address */
+	c[0] = m[0] & MG_SHORT6_WORD0; /* below /32: probed for every IPv6 address */
 	c[1] = 0;
 	c[2] = 0;
 	/* Each class bit stands for three lengths (the last for four): spread it, then keep the lengths in use. */

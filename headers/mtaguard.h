@@ -231,6 +231,14 @@ _Static_assert(sizeof(struct mg_rule) == 24, "mg_rule layout");
 #define MG_RULE_V4_BITS_DEFAULT 22 /* 2^22 buckets (IPv4 /22s, sub-buckets /27s) of 8 bytes: 32 MiB */
 #define MG_RULE_V6_BITS_DEFAULT 20 /* 2^20 buckets of 4 bytes: 4 MiB */
 #define MG_RULE_V6_MIN_LEN 32      /* shorter IPv6 blocks are probed for every IPv6 address */
+/*
+ * The block lengths too short for a bucket, in the masks' words (bit L of
+ * word L / 64): for IPv4 all of word 0 and these bits of word 1 (16-byte
+ * lengths 0..96), for IPv6 these bits of word 0 (0..31). The program probes
+ * them for every address; mg_rule_short says whether any is in use.
+ */
+#define MG_SHORT4_WORD1 ((1ull << 33) - 1)
+#define MG_SHORT6_WORD0 ((1ull << MG_RULE_V6_MIN_LEN) - 1)
 enum { MG_LENS_BLOCK4 = 0, MG_LENS_BLOCK6, MG_LENS_ALLOW4, MG_LENS_ALLOW6, MG_LENS_MAX };
 struct mg_rule_lens {
 	__u64 mask[MG_LENS_MAX][3];            /* bit L of word L / 64: some rule of length L may cover this family */

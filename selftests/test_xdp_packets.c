@@ -1833,8 +1833,7 @@ static int handle_verdict(const struct mg_handle *h, const char *src)
  * mg_rule_short is state beside the rules: a reload keeps it, and a load
  * that finds it missing under rules already pinned (the first load of the
  * release that added it) sets it from their masks before the program
- * runs, so a short block stays in force on the fast path. Its pin, in
- * the other order, is what a release from before ignores.
+ * runs, so a short block stays in force on the fast path.
  */
 static void test_short_flag_pinned_and_brought_in_line(void **state)
 {

@@ -72,11 +72,11 @@ uint32_t mg_ruleindex_short(const struct mg_rule_lens *l)
 {
 	uint32_t f = 0;
 
-	/* Lengths 0 to 96 in 16-byte bits: IPv4 /0 and the v6-shaped prefixes over v4-mapped space. */
+	/* IPv4 /0 and the v6-shaped prefixes over v4-mapped space; IPv6 shorter than /32. */
 	if (__atomic_load_n(&l->mask[MG_LENS_BLOCK4][0], __ATOMIC_RELAXED) ||
-	    (__atomic_load_n(&l->mask[MG_LENS_BLOCK4][1], __ATOMIC_RELAXED) & ((1ull << 33) - 1)))
+	    (__atomic_load_n(&l->mask[MG_LENS_BLOCK4][1], __ATOMIC_RELAXED) & MG_SHORT4_WORD1))
 		f |= MG_RULE_SHORT_V4;
-	if (__atomic_load_n(&l->mask[MG_LENS_BLOCK6][0], __ATOMIC_RELAXED) & ((1ull << MG_RULE_V6_MIN_LEN) - 1))
+	if (__atomic_load_n(&l->mask[MG_LENS_BLOCK6][0], __ATOMIC_RELAXED) & MG_SHORT6_WORD0)
 		f |= MG_RULE_SHORT_V6;
 	return f;
 }
