@@ -1868,6 +1868,20 @@ static void test_short_flag_pinned_and_brought_in_line(void **state)
 	assert_int_equal(h.skel->data->mg_rule_short, 0);
 	assert_int_equal(handle_verdict(&h, CLIENT4), XDP_PASS);
 	mg_close(&h);
+
+	/*
+	 * Its pin deleted under this program: a process opening the pins
+	 * (not loading) still finds the flag among the program's own maps,
+	 * so rules it writes keep the flag with them.
+	 */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mg_open_pinned(dir, &h), 0);
+	assert_true(h.short_fd >= 0);
+	assert_int_equal(mg_rulemap_block(&h.rules, &all, MG_ACT_DROP_ALL, 0), 0);
+	assert_int_equal(handle_verdict(&h, CLIENT6), XDP_DROP);
+	assert_int_equal(mg_rulemap_unblock(&h.rules, &all), 0);
+	assert_int_equal(handle_verdict(&h, CLIENT6), XDP_PASS);
+	mg_close(&h);
 	assert_int_equal(mg_unload(dir), 0);
 }
 

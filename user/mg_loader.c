@@ -29,7 +29,8 @@
 #include "mg_xdp.skel.h"
 
 #define PROG_PIN_NAME "mtaguard_xdp"
-#define SHORT_PIN_NAME "mg_rule_short" /* the program's .data map, mg_xdp.data (mtaguard.h: mg_rule_short) */
+#define SHORT_PIN_NAME "mg_rule_short" /* the program's .data map (mtaguard.h: mg_rule_short), pinned so a reload keeps it */
+#define SHORT_MAP_NAME "mg_xdp.data"   /* the same map's name in the kernel (libbpf: object name, section) */
 #define LINK_PIN_PREFIX "link_"
 
 void mg_load_opts_default(struct mg_load_opts *o)
@@ -443,6 +444,46 @@ static int obj_get(const char *dir, const char *name)
 	return bpf_obj_get(path);
 }
 
+/*
+ * The pinned program's own .data map (mg_rule_short), found among the maps
+ * the program holds, not by its pin: a pin deleted by hand under a current
+ * program must not read as "a release from before it", or rules written
+ * through this handle would leave the flag behind and a short block would
+ * fail open on the fast path. Its fd; -1 when the program has none (a
+ * release from before it, whose program does not read it); -errno.
+ */
+static int prog_data_map(int prog_fd)
+{
+	__u32 ids[64], n;
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	info.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	n = info.nr_map_ids < sizeof(ids) / sizeof(ids[0]) ? info.nr_map_ids : sizeof(ids) / sizeof(ids[0]);
+	for (__u32 i = 0; i < n; i++) {
+		struct bpf_map_info mi;
+		__u32 mlen = sizeof(mi);
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+
+		if (fd < 0)
+			return -errno;
+		memset(&mi, 0, sizeof(mi));
+		if (bpf_obj_get_info_by_fd(fd, &mi, &mlen)) {
+			int err = -errno;
+			close(fd);
+			return err;
+		}
+		if (strcmp(mi.name, SHORT_MAP_NAME) == 0 && mi.value_size >= sizeof(__u32))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
 int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 {
 	const char *dir = pin_dir_or_default(pin_dir);
@@ -465,8 +506,6 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 	h->index4_fd = obj_get(dir, "mg_rule_index4");
 	h->index6_fd = obj_get(dir, "mg_rule_index6");
 	h->lens_fd = obj_get(dir, "mg_rule_lens");
-	/* Absent under the pins of a release from before it, whose program does not read it. */
-	h->short_fd = obj_get(dir, SHORT_PIN_NAME);
 	h->src_filter_fd = obj_get(dir, "mg_src_filter");
 	h->uplinks_fd = -1; /* not pinned: only the loading process writes it */
 	if (pins_outdated(dir)) {
@@ -479,6 +518,13 @@ int mg_open_pinned(const char *pin_dir, struct mg_handle *h)
 		int err = -errno;
 		mg_close(h);
 		return err ? err : -ENOENT;
+	}
+	h->short_fd = prog_data_map(h->prog_fd);
+	if (h->short_fd < -1) {
+		int err = h->short_fd;
+		h->short_fd = -1;
+		mg_close(h);
+		return err;
 	}
 	int err = open_rules(h);
 	if (err)

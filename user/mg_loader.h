@@ -55,7 +55,7 @@ struct mg_handle {
 	int block4_fd, allow4_fd; /* the IPv4 rules (8-byte keys); block_fd and allow_fd hold the rest */
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, events_fd, outbreaks_fd;
 	int index4_fd, index6_fd, lens_fd; /* the rule index: written through `rules` only */
-	int short_fd;                      /* mg_rule_short, the same; -1 under pins from before it */
+	int short_fd;                      /* mg_rule_short, the same (the program's own map); -1 under a program from before it */
 	/* The rule maps with their index mapped: the one way to write rules (mg_rulemaps.h). */
 	struct mg_rulemaps rules;
 	int src_filter_fd;
