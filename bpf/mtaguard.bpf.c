@@ -308,11 +308,14 @@ static __always_inline void mg_profile_mark(const union mg_addr *key)
 /*
  * An existing profile: the LRU first (end hosts are the many), then the
  * mail servers. The daemon moves a profile between them, never keeps both.
- * The filter answers first for a source that has neither.
+ * The filter answers first for a source that has neither, unless `genuine`:
+ * the caller knows the source is no spoofer's (commands on a connection
+ * whose handshake this box saw), which nearly always has a profile, so
+ * asking the filter would only add its cost to the lookup that follows.
  */
-static __always_inline struct mg_src_stats *mg_profile_find(const union mg_addr *key)
+static __always_inline struct mg_src_stats *mg_profile_find(const union mg_addr *key, int genuine)
 {
-	if (!mg_profile_maybe(key))
+	if (!genuine && !mg_profile_maybe(key))
 		return NULL;
 	struct mg_src_stats *e = bpf_map_lookup_elem(&mg_sources, key);
 	if (e)
@@ -350,11 +353,11 @@ static __always_inline void mg_profile_touch(struct mg_src_stats *e, struct xdp_
 
 enum mg_budget_kind { MG_BUDGET_NONE, MG_BUDGET_SYN, MG_BUDGET_PAYLOAD };
 
-/* A profile for `key`, created if absent and the budget allows it; NULL otherwise. */
+/* A profile for `key`, created if absent and the budget allows it; NULL otherwise. `genuine`: as for mg_profile_find. */
 static __always_inline struct mg_src_stats *mg_profile_get(const union mg_addr *key, __u8 ip_version,
-							   int budget, struct mg_global_stats *st)
+							   int budget, int genuine, struct mg_global_stats *st)
 {
-	struct mg_src_stats *e = mg_profile_find(key);
+	struct mg_src_stats *e = mg_profile_find(key, genuine);
 
 	if (e || budget == MG_BUDGET_NONE)
 		return e;
@@ -484,7 +487,7 @@ __attribute__((noinline)) int mg_handle_syn(struct xdp_md *ctx, struct mg_pkt *p
 	mg_src_key_of(&p->src, p->ip_version, &key);
 	/* Only SYNs to SMTP ports may create a profile, and only within the budget. */
 	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version,
-						dclass != MG_PORT_NONE ? MG_BUDGET_SYN : MG_BUDGET_NONE, st);
+						dclass != MG_PORT_NONE ? MG_BUDGET_SYN : MG_BUDGET_NONE, 0, st);
 	if (!e) {
 		mg_sketch_add(&key, dclass != MG_PORT_NONE);
 		st->syn_sketched++;
@@ -590,7 +593,7 @@ __attribute__((noinline)) int mg_handle_synack(struct xdp_md *ctx, struct mg_pkt
 			st->server_side_refused++;
 	}
 	mg_src_key_of(&p->src, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_SYN, st);
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_SYN, 0, st);
 	if (!e)
 		return 0;
 	mg_profile_touch(e, ctx, p, now);
@@ -644,7 +647,8 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 		return 0;
 	}
 	mg_src_key_of(&p->src, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_PAYLOAD, st);
+	/* A flood cannot reach here proven by a handshake: such a source skips the filter (mg_profile_find). */
+	struct mg_src_stats *e = mg_profile_get(&key, p->ip_version, MG_BUDGET_PAYLOAD, proof == MG_PROOF_HANDSHAKE, st);
 	if (!e)
 		return 0;
 	mg_profile_touch(e, ctx, p, now);
@@ -743,7 +747,7 @@ __attribute__((noinline)) int mg_handle_server(struct xdp_md *ctx, struct mg_pkt
 	if (klass < 0 || klass >= MG_REPLY_MAX)
 		return 0;
 	mg_src_key_of(&p->dst, p->ip_version, &key);
-	struct mg_src_stats *e = mg_profile_find(&key);
+	struct mg_src_stats *e = mg_profile_find(&key, 0);
 	if (!e)
 		return 0; /* replies never create profiles: they are not the client's own evidence */
 	/* After the profile: a reply toward a source without one pays no flow lookup. */

@@ -2822,6 +2822,43 @@ static void real_session(const char *client, const char *server, const char *cmd
 	client_cmds(client, server, SERVER_ISN + 1 + BANNER_LEN, cmds);
 }
 
+/*
+ * (Budget group.) Commands on a connection whose handshake the program saw
+ * find their source's profile without the profile filter: a flood cannot
+ * send them, and the filter would only add its cost. Commands any spoofer
+ * could send still ask it first. Shown with the filter cleared under a
+ * profile and the creation budget spent: the unproven segment is taken for
+ * a new source and refused, the proven one counts.
+ */
+static void test_proven_commands_skip_filter(void **state)
+{
+	struct pb p;
+	char src[32];
+
+	(void)state;
+	real_session(CLIENT4, SERVER4, "EHLO pc.example.org\r\n");
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_EHLO], 1);
+	for (int i = 0; i < 3; i++) {
+		snprintf(src, sizeof(src), "198.19.1.%d", i + 1);
+		assert_int_equal(run(&p, seg(&p, src, SERVER4, 40000, 25, "EHLO x\r\n")), XDP_PASS);
+	}
+	mg_srcfilter_refresh_begin(&H.src_filter);
+	mg_srcfilter_refresh_end(&H.src_filter);
+	uint8_t key[16];
+	assert_int_equal(mg_addr_parse(CLIENT4, key), 0); /* an IPv4 profile's key: the v4-mapped address */
+	assert_false(mg_srcfilter_may_hold(&H.src_filter, key));
+	struct mg_global_stats before = stats();
+
+	/* Another connection of the same client, whose handshake was not seen. */
+	assert_int_equal(run(&p, seg(&p, CLIENT4, SERVER4, 40001, 25, "MAIL FROM:<a@example.org>\r\n")), XDP_PASS);
+	assert_int_equal(stats().src_throttled, before.src_throttled + 1);
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_MAIL], 0);
+
+	client_cmds(CLIENT4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "MAIL FROM:<a@example.org>\r\n");
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_MAIL], 1);
+	assert_int_equal(stats().src_throttled, before.src_throttled + 1);
+}
+
 /* The HELO event among those drained; fails if there is none. */
 static const struct mg_event *helo_event(void)
 {
@@ -3583,6 +3620,7 @@ int main(void)
 	const struct CMUnitTest budget_tests[] = {
 		cmocka_unit_test_setup(test_syn_flood_capped, reset),
 		cmocka_unit_test_setup(test_payload_creation_capped, reset),
+		cmocka_unit_test_setup(test_proven_commands_skip_filter, reset),
 	};
 	const struct CMUnitTest activity_tests[] = {
 		cmocka_unit_test_setup(test_activity_classes, reset),
