@@ -637,6 +637,7 @@ static void build_cases(struct bench_case *c)
 	c[18] = c[3];
 	c[18].name = "SMTP command, proven connection";
 	c[18].proven = 1;
+	c[18].goal = 0; /* the row is the one before: a box that sees one direction */
 
 	for (int i = 0; i < N_CASES; i++)
 		c[i].len = pb_finish(&c[i].frame);
