@@ -722,12 +722,12 @@ __attribute__((noinline)) int mg_handle_client(struct xdp_md *ctx, struct mg_pkt
 /* A bare ACK to an MX port: the client's acknowledgement of the server's SYN-ACK completes a handshake. */
 __attribute__((noinline)) int mg_handle_client_ack(struct mg_pkt *p, struct mg_global_stats *st)
 {
-	struct mg_flow_key k;
+	struct mg_flow_conn c;
 
 	if (!p || !st)
 		return 0;
-	mg_flow_key_of(p, 0, &k);
-	mg_flow_ack(&k, p, bpf_ktime_get_coarse_ns(), st);
+	mg_flow_key_of(p, 0, &c);
+	mg_flow_ack(&c, p, bpf_ktime_get_coarse_ns(), st);
 	return 0;
 }
 

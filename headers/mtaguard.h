@@ -668,8 +668,8 @@ static inline __u32 mg_rule_bits6(__u32 bits)
 
 /*
  * Key of mg_flows_pending and mg_flows_established: one TCP connection to an
- * MX port, client side first whichever way the packet goes. Full addresses
- * (no IPv6 aggregation): this is one connection, not one source.
+ * MX port over IPv6, client side first whichever way the packet goes. Full
+ * addresses (no IPv6 aggregation): this is one connection, not one source.
  */
 struct mg_flow_key {
 	__u8 client[MG_ADDR_LEN];
@@ -678,6 +678,15 @@ struct mg_flow_key {
 	__u16 server_port; /* host order */
 };
 _Static_assert(sizeof(struct mg_flow_key) == 36, "mg_flow_key layout");
+
+/* The same over IPv4, in mg_flows_pending4 and mg_flows_established4: a third of the bytes to hash and compare. */
+struct mg_flow_key4 {
+	__be32 client;      /* network order, as in the header */
+	__be32 server;
+	__u16 client_port;  /* host order */
+	__u16 server_port;  /* host order */
+};
+_Static_assert(sizeof(struct mg_flow_key4) == 12, "mg_flow_key4 layout");
 
 /* Value of both flow maps. */
 struct mg_flow {

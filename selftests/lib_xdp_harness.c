@@ -79,6 +79,8 @@ static int load(struct xh *h, const struct mg_tunables *tun, bool as_is)
 	h->budget_fd = bpf_map__fd(h->skel->maps.mg_budget);
 	h->flows_pending_fd = bpf_map__fd(h->skel->maps.mg_flows_pending);
 	h->flows_established_fd = bpf_map__fd(h->skel->maps.mg_flows_established);
+	h->flows_pending4_fd = bpf_map__fd(h->skel->maps.mg_flows_pending4);
+	h->flows_established4_fd = bpf_map__fd(h->skel->maps.mg_flows_established4);
 	h->outbreaks_fd = bpf_map__fd(h->skel->maps.mg_outbreaks);
 	h->activity_fd = bpf_map__fd(h->skel->maps.mg_activity);
 	struct mg_rulemap_fds fds = { .block4 = h->block4_fd, .block = h->block_fd, .allow4 = h->allow4_fd,
@@ -166,6 +168,8 @@ void xh_reset_traffic(struct xh *h)
 	clear_hash(h->outbreaks_fd, sizeof(uint32_t));
 	clear_hash(h->flows_pending_fd, sizeof(struct mg_flow_key));
 	clear_hash(h->flows_established_fd, sizeof(struct mg_flow_key));
+	clear_hash(h->flows_pending4_fd, sizeof(struct mg_flow_key4));
+	clear_hash(h->flows_established4_fd, sizeof(struct mg_flow_key4));
 	/* Never a SYN-ACK seen again: a test can tell whether its SYN-ACK set the flag. */
 	uint32_t unseen = 0;
 	bpf_map_update_elem(bpf_map__fd(h->skel->maps.mg_flows_seen), &zero, &unseen, BPF_ANY);

@@ -2951,6 +2951,24 @@ static void test_spoofed_replies_not_counted(void **state)
 	assert_int_equal(stats().smtp_replies, 1);
 }
 
+/*
+ * A connection's family is its IP version: IPv4 connections are kept in
+ * maps of their own (12-byte keys). The 4-tuple of an established IPv4
+ * connection in an IPv6 header, with v4-mapped addresses (which no host
+ * sends on the wire), is another connection, not proven by the first.
+ */
+static void test_flow_family_is_ip_version(void **state)
+{
+	(void)state;
+	real_session(CLIENT4, SERVER4, "EHLO pc.example.org\r\n");
+	assert_int_equal(stats().flows_established, 1);
+	client_cmds("::ffff:" CLIENT4, "::ffff:" SERVER4, SERVER_ISN + 1 + BANNER_LEN, "MAIL FROM:<a@example.org>\r\n");
+	assert_int_equal(stats().cmds_unproven, 1);
+	client_cmds(CLIENT4, SERVER4, SERVER_ISN + 1 + BANNER_LEN, "MAIL FROM:<a@example.org>\r\n");
+	assert_int_equal(stats().cmds_unproven, 1);
+	assert_int_equal(profile(CLIENT4).cmd[MG_CMD_MAIL], 1);
+}
+
 /* An ACK that is not of ISN + 1 completes nothing; the right one still does. */
 static void test_wrong_ack_not_established(void **state)
 {
@@ -3147,12 +3165,16 @@ static void uplink_session(const char *client, const char *server, const char *c
 	client_cmds(client, server, SERVER_ISN + 1 + BANNER_LEN, cmds);
 }
 
+/* Connections with a SYN-ACK pending, in both families' maps. */
 static uint32_t pending_flows(void)
 {
 	struct mg_flow_key k;
+	struct mg_flow_key4 k4;
 	uint32_t n = 0;
 
 	for (const void *prev = NULL; bpf_map_get_next_key(H.flows_pending_fd, prev, &k) == 0; prev = &k)
+		n++;
+	for (const void *prev = NULL; bpf_map_get_next_key(H.flows_pending4_fd, prev, &k4) == 0; prev = &k4)
 		n++;
 	return n;
 }
@@ -3635,6 +3657,7 @@ int main(void)
 		cmocka_unit_test_setup(test_spoofed_payload_not_counted, reset),
 		cmocka_unit_test_setup(test_spoofed_replies_not_counted, reset),
 		cmocka_unit_test_setup(test_wrong_ack_not_established, reset),
+		cmocka_unit_test_setup(test_flow_family_is_ip_version, reset),
 		cmocka_unit_test_setup(test_early_talker_established, reset),
 		cmocka_unit_test_setup(test_new_handshake_starts_over, reset),
 		cmocka_unit_test_setup(test_submission_synack_no_flow, reset),

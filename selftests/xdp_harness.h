@@ -25,7 +25,8 @@ struct xh {
 	int block4_fd, allow4_fd; /* the IPv4 rules (8-byte keys); block_fd and allow_fd hold the rest */
 	int block_fd, allow_fd, sources_fd, servers_fd, stats_fd, settings_fd, sketch_fd, budget_fd, outbreaks_fd;
 	int activity_fd; /* mg_activity, sized to the tunables' protected ranges */
-	int flows_pending_fd, flows_established_fd;
+	int flows_pending_fd, flows_established_fd;   /* IPv6 connections */
+	int flows_pending4_fd, flows_established4_fd; /* IPv4 connections */
 	struct mg_rulemaps rules; /* rules are written as the daemon writes them, index and all */
 	struct mg_srcfilter src_filter; /* profiles moved by the harness get their bit first, as the daemon's */
 	struct ring_buffer *rb;

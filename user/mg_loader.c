@@ -463,7 +463,10 @@ static int prog_data_map(int prog_fd)
 	info.map_ids = (__u64)(unsigned long)ids;
 	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
 		return -errno;
-	n = info.nr_map_ids < sizeof(ids) / sizeof(ids[0]) ? info.nr_map_ids : sizeof(ids) / sizeof(ids[0]);
+	/* More maps than room to list them (the program has about thirty): an error, not "none". */
+	if (info.nr_map_ids > sizeof(ids) / sizeof(ids[0]))
+		return -E2BIG;
+	n = info.nr_map_ids;
 	for (__u32 i = 0; i < n; i++) {
 		struct bpf_map_info mi;
 		__u32 mlen = sizeof(mi);
