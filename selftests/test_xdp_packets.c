@@ -1885,6 +1885,67 @@ static void test_short_flag_pinned_and_brought_in_line(void **state)
 	assert_int_equal(mg_unload(dir), 0);
 }
 
+/* A kernel symbol's address from /proc/kallsyms (0: not found, or hidden). */
+static unsigned long long kernel_symbol(const char *name)
+{
+	char line[256], sym[128], type;
+	unsigned long long addr, found = 0;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx %c %127s", &addr, &type, sym) == 3 && strcmp(sym, name) == 0)
+			found = addr;
+	fclose(f);
+	return found;
+}
+
+/*
+ * Every map access of the program is one the verifier inlines or calls
+ * directly: none goes through the generic map helpers, which dispatch
+ * through the map's operations (an indirect call). The compiler makes such
+ * a call where it merges two calls on different maps into one (the flow
+ * maps' two families: MG_FAMILY_APART in handshake.h), and only the
+ * benchmark would show it. Read in the program as the verifier left it:
+ * a helper call's immediate is its address less __bpf_call_base.
+ */
+static void test_map_calls_not_generic(void **state)
+{
+	static const char *const generic[] = { "bpf_map_lookup_elem", "bpf_map_update_elem", "bpf_map_delete_elem" };
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = bpf_program__fd(H.skel->progs.mtaguard_xdp);
+	unsigned long long base = kernel_symbol("__bpf_call_base");
+	int32_t imm[3];
+
+	(void)state;
+	assert_true(base != 0); /* root reads kallsyms' addresses (kptr_restrict below 2) */
+	for (int i = 0; i < 3; i++) {
+		unsigned long long a = kernel_symbol(generic[i]);
+		assert_true(a != 0);
+		imm[i] = (int32_t)(a - base);
+	}
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	__u32 n = info.xlated_prog_len / sizeof(struct bpf_insn), helpers = 0;
+	struct bpf_insn *insns = calloc(n, sizeof(*insns));
+	assert_non_null(insns);
+	memset(&info, 0, sizeof(info));
+	info.xlated_prog_len = n * sizeof(*insns);
+	info.xlated_prog_insns = (__u64)(unsigned long)insns;
+	len = sizeof(info);
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	for (__u32 i = 0; i < n; i++) {
+		if (insns[i].code != (BPF_JMP | BPF_CALL) || insns[i].src_reg != 0)
+			continue;
+		helpers++;
+		for (int j = 0; j < 3; j++)
+			if (insns[i].imm == imm[j])
+				fail_msg("instruction %u calls %s: a map access the verifier could not inline", i, generic[j]);
+	}
+	free(insns);
+	assert_true(helpers > 20); /* the calls were read at all: the program makes dozens */
+}
+
 /* Rule sets and the verdict on one source, Katran-style: what the index must get right beyond single pairs. */
 struct rule_case {
 	const char *name;
@@ -3622,6 +3683,7 @@ int main(void)
 		cmocka_unit_test(test_failed_load_keeps_pinned_program),
 		cmocka_unit_test(test_counts_of_older_layout_start_over),
 		cmocka_unit_test(test_short_flag_pinned_and_brought_in_line),
+		cmocka_unit_test(test_map_calls_not_generic),
 	};
 	const struct CMUnitTest index_tests[] = {
 		cmocka_unit_test_setup(test_block_covers_whole_prefix_every_length, reset),
