@@ -95,10 +95,12 @@ static __always_inline int mg_flows_any(void)
 	return !seen || *seen;
 }
 
-/* One connection's key in its family's maps (mg_flow_key_of): only the family's own key is filled. */
+/* One connection's key in its family's maps (mg_flow_key_of): v4 says which of the two it is. */
 struct mg_flow_conn {
-	struct mg_flow_key4 k4;
-	struct mg_flow_key k6;
+	union {
+		struct mg_flow_key4 k4;
+		struct mg_flow_key k6;
+	};
 	int v4;
 };
 
